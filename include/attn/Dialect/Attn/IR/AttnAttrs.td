@@ -1,0 +1,431 @@
+//===- AttnAttrs.td - attn attributes ----------------------*- tablegen -*-===//
+//
+// Attributes that describe an attention variant: layout, normalizers, mask
+// patterns and their boolean algebra, score modifiers, and tile knobs.
+// Throughout, `p = i + (kv_len(b) - Sq) + q_offset` is the position of query
+// `i` (bottom-right alignment) and `j` the index of a key.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_ATTRS
+#define ATTN_ATTRS
+
+include "attn/Dialect/Attn/IR/AttnBase.td"
+include "attn/Dialect/Attn/IR/AttnInterfaces.td"
+include "mlir/IR/EnumAttr.td"
+
+//===----------------------------------------------------------------------===//
+// Enums
+//===----------------------------------------------------------------------===//
+
+def Attn_Layout : I32EnumAttr<"Layout", "memory layout of Q, K, V and O", [
+    I32EnumAttrCase<"bhsd", 0>, I32EnumAttrCase<"bshd", 1>]> {
+  let cppNamespace = "::mlir::attn";
+  let genSpecializedAttr = 0;
+}
+def Attn_LayoutAttr : EnumAttr<Attn_Dialect, Attn_Layout, "layout"> {
+  let summary = "Tensor layout: [B, H, S, D] (bhsd) or [B, S, H, D] (bshd)";
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def Attn_ReluNorm : I32EnumAttr<"ReluNorm", "denominator of relu attention", [
+    I32EnumAttrCase<"none", 0>, I32EnumAttrCase<"seq_len", 1>,
+    I32EnumAttrCase<"row_sum", 2>]> {
+  let cppNamespace = "::mlir::attn";
+  let genSpecializedAttr = 0;
+}
+
+//===----------------------------------------------------------------------===//
+// Normalizers
+//===----------------------------------------------------------------------===//
+
+class Attn_NormalizerAttr<string name, string mnemonic>
+    : Attn_Attr<name, mnemonic, [
+        Attn_NormalizerAttrInterface]>;
+
+def Attn_SoftmaxAttr : Attn_NormalizerAttr<"Softmax", "softmax"> {
+  let summary = "Softmax over the allowed keys";
+  let description = [{
+    `P[i,j] = m*exp(s'-M) / sum_j m*exp(s'-M)` with `M` the row maximum;
+    `LSE = log sum_j m*exp(s')`. A row with no allowed key gives `O = 0`,
+    `LSE = -inf`.
+
+    Example: `normalizer = #attn.softmax`
+  }];
+}
+
+def Attn_SinkSoftmaxAttr : Attn_NormalizerAttr<"SinkSoftmax", "sink_softmax"> {
+  let summary = "Softmax with a per-head sink logit in the denominator";
+  let description = [{
+    Softmax with an extra `exp(sink[h])` term in the denominator only; the
+    op's `sink` operand holds the logits, `tensor<Hq x f32>`. LSE includes the
+    sink term, so a fully masked row has `LSE = sink[h]` and `O = 0`.
+
+    Example: `normalizer = #attn.sink_softmax`
+  }];
+}
+
+def Attn_SigmoidAttr : Attn_NormalizerAttr<"Sigmoid", "sigmoid"> {
+  let summary = "Sigmoid attention, no row normalisation";
+  let description = [{
+    `P[i,j] = m*sigmoid(s' + beta)`; `beta` defaults to `-log(kv_len(b))`.
+    Has no LSE.
+
+    Example: `#attn.sigmoid`, `#attn.sigmoid<beta = -4.0>`
+  }];
+  let parameters = (ins Attn_OptionalF64Parameter<"additive bias">:$beta);
+  let assemblyFormat = "(`<` struct($beta)^ `>`)?";
+}
+
+def Attn_SoftplusAttr : Attn_NormalizerAttr<"Softplus", "softplus"> {
+  let summary = "Softplus weights normalised by their row sum (softplus-l1)";
+  let description = [{
+    `P[i,j] = m*softplus(s') / sum_j m*softplus(s')`; `LSE = log Z`.
+
+    Example: `normalizer = #attn.softplus`
+  }];
+}
+
+def Attn_ReluAttr : Attn_NormalizerAttr<"Relu", "relu"> {
+  let summary = "ReLU attention";
+  let description = [{
+    `P[i,j] = m*relu(s')^power / Z` with `power` in {1, 2} and `Z` one of
+    `none` (1), `seq_len` (`kv_len(b)`, the default) or `row_sum`. Only
+    `row_sum` defines an LSE (`log Z`).
+
+    Example: `#attn.relu`, `#attn.relu<power = 2, norm = row_sum>`
+  }];
+  let parameters = (ins
+    Attn_I64Parameter<"exponent k", "1">:$power,
+    DefaultValuedParameter<"::mlir::attn::ReluNorm",
+                           "::mlir::attn::ReluNorm::seq_len",
+                           "denominator">:$norm);
+  let assemblyFormat = "(`<` struct($power, $norm)^ `>`)?";
+  let genVerifyDecl = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Declarative masks
+//===----------------------------------------------------------------------===//
+
+class Attn_MaskAttr<string name, string mnemonic, list<Trait> traits = []>
+    : Attn_Attr<name, mnemonic, !listconcat([
+        Attn_MaskAttrInterface], traits)>;
+
+def Attn_FullMaskAttr : Attn_MaskAttr<"FullMask", "full"> {
+  let summary = "Every key is allowed";
+  let description = "Example: `mask = #attn.full`";
+}
+
+def Attn_CausalMaskAttr : Attn_MaskAttr<"CausalMask", "causal"> {
+  let summary = "Causal mask, `j <= p`";
+  let description = "Example: `mask = #attn.causal`";
+}
+
+def Attn_SlidingWindowAttr : Attn_MaskAttr<"SlidingWindow", "sliding_window"> {
+  let summary = "Sliding window, `p - left <= j <= p + right`";
+  let description = [{
+    Example: `#attn.sliding_window<left = 256, right = 0>` (causal window).
+  }];
+  let parameters = (ins Attn_I64Parameter<"keys before">:$left,
+                        Attn_I64Parameter<"keys after", "0">:$right);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_ChunkedAttr : Attn_MaskAttr<"Chunked", "chunked"> {
+  let summary = "Block-local attention, `floor(p / size) == floor(j / size)`";
+  let description = "Example: `#attn.chunked<size = 128>`";
+  let parameters = (ins Attn_I64Parameter<"chunk length">:$size);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_HaloAttr : Attn_MaskAttr<"Halo", "halo"> {
+  let summary = "Blocked local attention with a halo";
+  let description = [{
+    With `blk = floor(p / block)`, key `j` is allowed when
+    `blk*block - halo <= j <= blk*block + block - 1 + halo` (HaloNets).
+
+    Example: `#attn.halo<block = 64, halo = 16>`
+  }];
+  let parameters = (ins Attn_I64Parameter<"block length">:$block,
+                        Attn_I64Parameter<"halo width">:$halo);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_DilatedAttr : Attn_MaskAttr<"Dilated", "dilated"> {
+  let summary = "LongNet dilated attention";
+  let description = [{
+    `p` and `j` lie in the same segment of length `segment`, and
+    `(j mod segment) mod rate == h mod rate` and
+    `(p mod segment) mod rate == h mod rate` (mod is floor modulo).
+
+    Example: `#attn.dilated<segment = 256, rate = 4>`
+  }];
+  let parameters = (ins Attn_I64Parameter<"segment length">:$segment,
+                        Attn_I64Parameter<"dilation rate">:$rate);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_GlobalAttr : Attn_MaskAttr<"Global", "global"> {
+  let summary = "Global tokens: `p` or `j` is global";
+  let description = [{
+    A position is global when it is below `first`, or listed in `positions`
+    (Longformer). Usually or-ed with a local pattern.
+
+    Example: `#attn.global<first = 2>`, `#attn.global<positions = [0, 17]>`
+  }];
+  let parameters = (ins Attn_I64Parameter<"leading global positions", "0">:$first,
+                        Attn_I64ArrayParameter<"global positions">:$positions);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_SinksAttr : Attn_MaskAttr<"Sinks", "sinks"> {
+  let summary = "Attention sinks, `j < count` (not causal by itself)";
+  let description = [{
+    StreamingLLM is
+    `#attn.and<[#attn.or<[#attn.sinks<count = 4>, #attn.sliding_window<left = 1024>]>, #attn.causal]>`.
+  }];
+  let parameters = (ins Attn_I64Parameter<"number of sink keys">:$count);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_PrefixLMAttr : Attn_MaskAttr<"PrefixLM", "prefix_lm"> {
+  let summary = "Prefix-LM, `j < prefix or j <= p`";
+  let description = "Example: `#attn.prefix_lm<prefix = 64>`";
+  let parameters = (ins Attn_I64Parameter<"prefix length">:$prefix);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_Neighborhood2DAttr : Attn_MaskAttr<"Neighborhood2D", "neighborhood_2d"> {
+  let summary = "2D neighbourhood on a row-major grid";
+  let description = [{
+    Tokens lie on a `rows x cols` grid, token `t` at `(t / cols, t mod cols)`;
+    the query token is `p`, the key token `j`. Allowed when
+    `|dr| <= kernel_rows / 2` and `|dc| <= kernel_cols / 2` (windows cut off
+    at the border). Requires `Skv <= rows * cols`.
+
+    Example: `#attn.neighborhood_2d<rows = 16, cols = 16, kernel_rows = 5, kernel_cols = 5>`
+  }];
+  let parameters = (ins Attn_I64Parameter<"grid rows">:$rows,
+                        Attn_I64Parameter<"grid columns">:$cols,
+                        Attn_I64Parameter<"kernel rows">:$kernel_rows,
+                        Attn_I64Parameter<"kernel columns">:$kernel_cols);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_Window2DAttr : Attn_MaskAttr<"Window2D", "window_2d"> {
+  let summary = "Non-overlapping 2D windows (Swin)";
+  let description = [{
+    Tokens on a `rows x cols` grid; allowed when query and key fall in the
+    same `window_rows x window_cols` window.
+
+    Example: `#attn.window_2d<rows = 8, cols = 8, window_rows = 4, window_cols = 4>`
+  }];
+  let parameters = (ins Attn_I64Parameter<"grid rows">:$rows,
+                        Attn_I64Parameter<"grid columns">:$cols,
+                        Attn_I64Parameter<"window rows">:$window_rows,
+                        Attn_I64Parameter<"window columns">:$window_cols);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_Directional2DAttr : Attn_MaskAttr<"Directional2D", "directional_2d"> {
+  let summary = "Directional 2D mask with one direction per head (LookHere)";
+  let description = [{
+    Tokens on a `rows x cols` grid (row 0 at the top). `directions` lists
+    integer vectors `(u_r, u_c)` flattened; head `h` uses vector
+    `h mod n` (`n` vectors). With `d = (key_row - query_row,
+    key_col - query_col)`, a key is allowed when `dot(d, u) >= |cross(d, u)|`
+    (90-degree cone, edges included) or, with `half_plane = true`, when
+    `dot(d, u) >= 0`. The query's own token is always allowed. North is
+    `(-1, 0)`, east `(0, 1)`.
+
+    Example: `#attn.directional_2d<rows = 8, cols = 8, directions = [-1, 0, 0, 1]>`
+  }];
+  let parameters = (ins Attn_I64Parameter<"grid rows">:$rows,
+                        Attn_I64Parameter<"grid columns">:$cols,
+                        Attn_I64ArrayParameter<"(row, col) per head">:$directions,
+                        Attn_BoolParameter<"half-plane instead of cone">:$half_plane);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_AndMaskAttr : Attn_MaskAttr<"AndMask", "and"> {
+  let summary = "Conjunction of masks";
+  let description = "Example: `#attn.and<[#attn.causal, #attn.sliding_window<left = 128>]>`";
+  let parameters = (ins ArrayRefParameter<"::mlir::Attribute", "operands">:$masks);
+  let assemblyFormat = "`<` `[` $masks `]` `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_OrMaskAttr : Attn_MaskAttr<"OrMask", "or"> {
+  let summary = "Disjunction of masks";
+  let description = "Example: `#attn.or<[#attn.sinks<count = 4>, #attn.sliding_window<left = 64>]>`";
+  let parameters = (ins ArrayRefParameter<"::mlir::Attribute", "operands">:$masks);
+  let assemblyFormat = "`<` `[` $masks `]` `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_NotMaskAttr : Attn_MaskAttr<"NotMask", "not"> {
+  let summary = "Negation of a mask";
+  let description = "Example: `#attn.not<#attn.causal>`";
+  let parameters = (ins "::mlir::Attribute":$mask);
+  let assemblyFormat = "`<` $mask `>`";
+  let genVerifyDecl = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Data-dependent masks: leaves that read operands of attn.attention
+//===----------------------------------------------------------------------===//
+
+def Attn_DocumentMaskAttr : Attn_MaskAttr<"DocumentMask", "document"> {
+  let summary = "Document mask, `seg_q[b, i] == seg_kv[b, j]`";
+  let description = [{
+    Reads the op's `segments(%seg_q, %seg_kv)` operands, integer tensors
+    `[B, Sq]` and `[B, Skv]`. And it with `#attn.causal` for packed causal
+    training.
+  }];
+}
+
+def Attn_TreeMaskAttr : Attn_MaskAttr<"TreeMask", "tree"> {
+  let summary = "Speculative-decoding tree mask";
+  let description = [{
+    Reads the op's `tree(%parent)` operand, integer `[T]` or `[B, T]`, with
+    `-1` marking a root. The last `T` queries and keys are the draft tokens;
+    a draft query sees every non-draft key plus its ancestors-or-self;
+    earlier queries are causal.
+  }];
+}
+
+def Attn_DenseMaskAttr : Attn_MaskAttr<"DenseMask", "dense"> {
+  let summary = "Explicit boolean mask tensor";
+  let description = [{
+    Reads the op's `dense_mask(%m)` operand, `i1` or `i8` of shape
+    `[B|1, Hq|1, Sq, Skv]` (rank 2 and 3 broadcast numpy-style); non-zero
+    means allowed.
+  }];
+}
+
+def Attn_MaskModAttr : Attn_MaskAttr<"MaskMod", "mask_mod"> {
+  let summary = "The op's mask_mod region, as a mask leaf";
+  let description = [{
+    Evaluates the `mask_mod` region with `(b, h, q_idx, kv_idx)` followed by
+    the captured tensors; the region yields `i1`.
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Score modifiers
+//===----------------------------------------------------------------------===//
+
+class Attn_ScoreModAttr<string name, string mnemonic>
+    : Attn_Attr<name, mnemonic, [
+        Attn_ScoreModAttrInterface]>;
+
+def Attn_AlibiAttr : Attn_ScoreModAttr<"Alibi", "alibi"> {
+  let summary = "ALiBi linear position bias";
+  let description = [{
+    `s' = s - slope[h] * (p - j)`, or `* |p - j|` with `symmetric = true`.
+    Default slopes `2^(-8 (h+1) / Hq)`; explicit `slopes` need one value per
+    query head.
+
+    Example: `#attn.alibi`, `#attn.alibi<slopes = [0.5, 0.25]>`
+  }];
+  let parameters = (ins Attn_F64ArrayParameter<"per-head slopes">:$slopes,
+                        Attn_BoolParameter<"use |p - j|">:$symmetric);
+  let assemblyFormat = "(`<` struct(params)^ `>`)?";
+}
+
+def Attn_SoftcapAttr : Attn_ScoreModAttr<"Softcap", "softcap"> {
+  let summary = "Logit soft-capping, `s' = cap * tanh(s / cap)`";
+  let description = "Example: `#attn.softcap<cap = 30.0>`";
+  let parameters = (ins Attn_F64Parameter<"cap">:$cap);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_RelBiasAttr : Attn_ScoreModAttr<"RelBias", "rel_bias"> {
+  let summary = "T5 bucketed relative position bias";
+  let description = [{
+    `s' = s + table[h, bucket(j - p)]` with T5's bucketing (computed in
+    float64). Reads the op's `rel_bias_table(%t)` operand,
+    `[Hq, num_buckets]`.
+
+    Example: `#attn.rel_bias<num_buckets = 32, max_distance = 128>`
+  }];
+  let parameters = (ins
+    Attn_I64Parameter<"number of buckets">:$num_buckets,
+    Attn_I64Parameter<"largest distinguished distance">:$max_distance,
+    Attn_BoolParameter<"separate buckets for both directions", "true">:$bidirectional);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_BiasAttr : Attn_ScoreModAttr<"Bias", "bias"> {
+  let summary = "Additive bias tensor, `s' = s + bias[b?, h?, i, j]`";
+  let description = [{
+    Reads the op's `bias(%t)` operand of rank 2, 3 or 4, broadcast
+    numpy-style against `[B, Hq, Sq, Skv]`.
+  }];
+}
+
+def Attn_TemperatureAttr : Attn_ScoreModAttr<"Temperature", "temperature"> {
+  let summary = "Per-query temperature, `s' = s * tau[b, h, i]`";
+  let description = "Reads the op's `temperature(%tau)` operand, `[B, Hq, Sq]`.";
+}
+
+def Attn_GaussianAttr : Attn_ScoreModAttr<"Gaussian", "gaussian"> {
+  let summary = "Gaussian positional bias";
+  let description = [{
+    `s' = s - (p - j - mu[h])^2 / (2 sigma[h]^2)`, one `mu` and `sigma` per
+    query head.
+
+    Example: `#attn.gaussian<mu = [0.0, 1.0], sigma = [4.0, 8.0]>`
+  }];
+  let parameters = (ins Attn_F64ArrayParameter<"means">:$mu,
+                        Attn_F64ArrayParameter<"deviations">:$sigma);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_ScoreModRegionAttr : Attn_ScoreModAttr<"ScoreModRegion", "score_mod"> {
+  let summary = "The op's score_mod region, as a modifier";
+  let description = [{
+    Evaluates the `score_mod` region with `(score, b, h, q_idx, kv_idx)`
+    followed by the captured tensors; the region yields the new score (f32).
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Tile knobs
+//===----------------------------------------------------------------------===//
+
+def Attn_ConfigAttr : Attn_Attr<"Config", "config"> {
+  let summary = "Tile sizes and code-generation knobs";
+  let description = [{
+    Knobs for the fused code generators and the tuner. Zero means "let the
+    compiler choose". The reference lowering ignores them.
+
+    Example: `#attn.config<block_q = 64, block_kv = 128>`
+  }];
+  let parameters = (ins
+    Attn_I64Parameter<"query rows per tile", "0">:$block_q,
+    Attn_I64Parameter<"keys per tile", "0">:$block_kv,
+    Attn_I64Parameter<"SIMD width in elements", "0">:$vector_width,
+    Attn_I64Parameter<"unroll factor", "0">:$unroll,
+    Attn_I64Parameter<"GPU warps per CTA", "0">:$warps,
+    Attn_I64Parameter<"pipeline stages", "0">:$stages,
+    Attn_I64Parameter<"KV splits for decoding", "0">:$kv_splits);
+  let assemblyFormat = "(`<` struct(params)^ `>`)?";
+  let genVerifyDecl = 1;
+}
+
+#endif // ATTN_ATTRS

@@ -1,0 +1,181 @@
+//===- AttnOps.td - attn operations ------------------------*- tablegen -*-===//
+//
+// attn.attention computes one attention variant on tensors in
+// destination-passing style; attn.merge combines partial results by their
+// log-sum-exp. attn.yield and attn.position serve the score_mod and mask_mod
+// regions.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_OPS
+#define ATTN_OPS
+
+include "attn/Dialect/Attn/IR/AttnBase.td"
+include "attn/Dialect/Attn/IR/AttnAttrs.td"
+include "mlir/IR/OpBase.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+
+def Attn_AttentionOp : Attn_Op<"attention", [
+    AttrSizedOperandSegments, Pure]> {
+  let summary = "Attention with a declarative variant";
+  let description = [{
+    Computes `O[b,h,i,:] = sum_j P[b,h,i,j] * V[b,kvh,j,:]` where
+
+    ```
+    s  = scale * dot(Q[b,h,i,:], K[b,kvh,j,:])      (scale defaults to 1/sqrt(D))
+    s' = score_mods applied in order to s
+    P  = normalizer(row of s' restricted to the keys allowed by mask)
+    ```
+
+    `Q: [B, Hq, Sq, D]`, `K: [B, Hkv, Skv, D]`, `V: [B, Hkv, Skv, Dv]` and
+    `O: [B, Hq, Sq, Dv]` for `layout = #attn.layout<bhsd>` (the default;
+    `bshd` swaps the sequence and head dims). Query head `h` reads key/value
+    head `kvh = h / (Hq / Hkv)`, which covers MHA, GQA and MQA. Inputs are
+    f32, f16 or bf16 and all share one type; arithmetic is f32; `O` has the
+    input type. The optional second init/result is `LSE: [B, Hq, Sq]` f32.
+
+    Query `i` sits at position `p = i + (kv_len(b) - Sq) + q_offset`, where
+    `kv_len(b)` is `Skv` unless a `kv_len` operand gives per-batch cache
+    lengths (keys at `j >= kv_len(b)` are then masked).
+
+    Operand groups, each present exactly when the variant needs it:
+    `sink` (`[Hq]` f32, for `#attn.sink_softmax`), `kv_len` (`[B]` integer),
+    `segments` (`#attn.document`), `tree` (`#attn.tree`), `dense_mask`
+    (`#attn.dense`), `bias` (`#attn.bias`), `rel_bias_table`
+    (`#attn.rel_bias`), `temperature` (`#attn.temperature`) and `captures`
+    (tensors the regions read).
+
+    The `score_mod` region receives `(score: f32, b, h, q_idx, kv_idx:
+    index)` followed by one argument per capture and yields an f32; the
+    `mask_mod` region receives `(b, h, q_idx, kv_idx: index)` followed by
+    the captures and yields an i1. Regions are isolated: they use only their
+    arguments and values defined inside. `attn.position` gives `p` inside a
+    region.
+
+    Example:
+
+    ```mlir
+    %o = attn.attention ins(%q, %k, %v : tensor<?x?x?x64xf32>,
+                            tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+           outs(%init : tensor<?x?x?x64xf32>)
+           {mask = #attn.causal, score_mods = [#attn.softcap<cap = 30.0>]}
+           -> tensor<?x?x?x64xf32>
+    ```
+  }];
+
+  let arguments = (ins
+    AnyRankedTensor:$query, AnyRankedTensor:$key, AnyRankedTensor:$value,
+    Optional<AnyRankedTensor>:$sink,
+    Optional<AnyRankedTensor>:$kv_len,
+    Optional<AnyRankedTensor>:$seg_q, Optional<AnyRankedTensor>:$seg_kv,
+    Optional<AnyRankedTensor>:$tree_parent,
+    Optional<AnyRankedTensor>:$dense_mask,
+    Optional<AnyRankedTensor>:$bias,
+    Optional<AnyRankedTensor>:$rel_bias_table,
+    Optional<AnyRankedTensor>:$temperature,
+    Variadic<AnyRankedTensor>:$captures,
+    Variadic<AnyRankedTensor>:$outputs,
+    OptionalAttr<F64Attr>:$scale,
+    DefaultValuedAttr<I64Attr, "0">:$q_offset,
+    OptionalAttr<Attn_LayoutAttr>:$layout,
+    OptionalAttr<AnyAttr>:$normalizer,
+    OptionalAttr<AnyAttr>:$mask,
+    OptionalAttr<ArrayAttr>:$score_mods,
+    OptionalAttr<Attn_ConfigAttr>:$config);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region MaxSizedRegion<1>:$score_mod_region,
+                        MaxSizedRegion<1>:$mask_mod_region);
+
+  let assemblyFormat = [{
+    `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,` type($value) `)`
+    (`sink` `(` $sink^ `:` type($sink) `)`)?
+    (`kv_len` `(` $kv_len^ `:` type($kv_len) `)`)?
+    (`segments` `(` $seg_q^ `,` $seg_kv `:` type($seg_q) `,` type($seg_kv) `)`)?
+    (`tree` `(` $tree_parent^ `:` type($tree_parent) `)`)?
+    (`dense_mask` `(` $dense_mask^ `:` type($dense_mask) `)`)?
+    (`bias` `(` $bias^ `:` type($bias) `)`)?
+    (`rel_bias_table` `(` $rel_bias_table^ `:` type($rel_bias_table) `)`)?
+    (`temperature` `(` $temperature^ `:` type($temperature) `)`)?
+    (`captures` `(` $captures^ `:` type($captures) `)`)?
+    `outs` `(` $outputs `:` type($outputs) `)`
+    (`score_mod` $score_mod_region^)?
+    (`mask_mod` $mask_mod_region^)?
+    attr-dict `->` type($results)
+  }];
+
+  let extraClassDeclaration = [{
+    /// The output O, and the LSE result if requested.
+    ::mlir::Value getOutput() { return getResults()[0]; }
+    ::mlir::Value getLse() {
+      return getResults().size() > 1 ? getResults()[1] : ::mlir::Value();
+    }
+    /// Effective variant attributes, defaults filled in.
+    ::mlir::attn::Layout getLayoutOrDefault();
+    ::mlir::Attribute getNormalizerOrDefault();
+    ::mlir::Attribute getMaskOrDefault();
+    ::llvm::SmallVector<::mlir::Attribute> getScoreModList();
+    /// Dimension positions of the sequence and head axes for the layout.
+    unsigned getSeqDim();
+    unsigned getHeadDim();
+  }];
+
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+  let hasCanonicalizer = 1;
+}
+
+def Attn_MergeOp : Attn_Op<"merge", [AttrSizedOperandSegments, Pure]> {
+  let summary = "Combine partial attention results by their LSE";
+  let description = [{
+    `LSE = logsumexp_k LSE_k` and `O = sum_k exp(LSE_k - LSE) * O_k`. Rows
+    where every `LSE_k` is `-inf` give `O = 0`, `LSE = -inf`. `O_k` follow
+    `layout` (`[B, H, S, Dv]` or `[B, S, H, Dv]`), `LSE_k` are
+    `[B, H, S]` f32. Used by split-KV decoding, shared prefixes and ring
+    attention.
+
+    Example:
+
+    ```mlir
+    %o, %l = attn.merge ins(%o0, %o1 : tensor<1x8x16x64xf32>, tensor<1x8x16x64xf32>)
+               lse(%l0, %l1 : tensor<1x8x16xf32>, tensor<1x8x16xf32>)
+               outs(%oi, %li : tensor<1x8x16x64xf32>, tensor<1x8x16xf32>)
+               -> tensor<1x8x16x64xf32>, tensor<1x8x16xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$partials,
+                       Variadic<AnyRankedTensor>:$partial_lses,
+                       AnyRankedTensor:$out_init, AnyRankedTensor:$lse_init,
+                       OptionalAttr<Attn_LayoutAttr>:$layout);
+  let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$lse);
+  let assemblyFormat = [{
+    `ins` `(` $partials `:` type($partials) `)`
+    `lse` `(` $partial_lses `:` type($partial_lses) `)`
+    `outs` `(` $out_init `,` $lse_init `:` type($out_init) `,` type($lse_init) `)`
+    attr-dict `->` type($output) `,` type($lse)
+  }];
+  let hasVerifier = 1;
+}
+
+def Attn_YieldOp : Attn_Op<"yield", [Pure, Terminator,
+    ParentOneOf<["AttentionOp"]>, ReturnLike]> {
+  let summary = "Yields the value of a score_mod or mask_mod region";
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
+}
+
+def Attn_PositionOp : Attn_Op<"position", [Pure]> {
+  let summary = "Query position p inside a score_mod or mask_mod region";
+  let description = [{
+    `p = q_idx + (kv_len(b) - Sq) + q_offset` for the enclosing
+    `attn.attention`.
+
+    Example: `%p = attn.position %b, %q : index`
+  }];
+  let arguments = (ins Index:$batch, Index:$q_idx);
+  let results = (outs Index:$result);
+  let assemblyFormat = "$batch `,` $q_idx attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+#endif // ATTN_OPS

@@ -1,0 +1,27 @@
+//===- Transforms.h - attn transformations on single ops --------*- C++ -*-===//
+//
+// Entry points of the attn transformations that operate on one op, so that
+// passes, pipelines and tests can call them directly.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_DIALECT_ATTN_TRANSFORMS_TRANSFORMS_H
+#define ATTN_DIALECT_ATTN_TRANSFORMS_TRANSFORMS_H
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::attn {
+
+/// Replaces `op` with the reference computation (materialised scores).
+LogicalResult lowerAttentionToLinalg(RewriterBase &rewriter, AttentionOp op);
+
+/// Replaces `op` with an elementwise LSE-weighted combination.
+LogicalResult lowerMergeToLinalg(RewriterBase &rewriter, MergeOp op);
+
+/// Adds patterns that apply the two functions above.
+void populateLowerToLinalgPatterns(RewritePatternSet &patterns);
+
+} // namespace mlir::attn
+
+#endif // ATTN_DIALECT_ATTN_TRANSFORMS_TRANSFORMS_H

@@ -1,0 +1,83 @@
+//===- ScoreEmitter.h - Scalar IR for masks and score modifiers -*- C++ -*-===//
+//
+// Emits the scalar computation of one score element: the query position, the
+// mask predicate and the chain of score modifiers of an attn.attention op,
+// at given (b, h, i, j) coordinates. Every code generator (the reference
+// lowering, the fused CPU path, the GPU path) builds its loops and calls this
+// in its innermost body, so the variant semantics live in one place.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_DIALECT_ATTN_UTILS_SCOREEMITTER_H
+#define ATTN_DIALECT_ATTN_UTILS_SCOREEMITTER_H
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::attn {
+
+/// Coordinates of one score element; all `index` values.
+struct ScorePoint {
+  Value b, h, i, j;
+  /// Query position p = i + (kv_len(b) - Sq) + q_offset.
+  Value pos;
+  /// Keys visible to this batch row (kv_len[b], or Skv).
+  Value kvLen;
+};
+
+/// Emits scalar IR for the variant of one attn.attention op. Operand
+/// tensors of the op (segments, bias, captures, ...) are read with
+/// tensor.extract, so the emitted code may sit inside linalg bodies or
+/// loops that are later bufferized.
+class ScoreEmitter {
+public:
+  /// `qLen` and `kvLen` are the (index) extents Sq and Skv, `qHeads` is Hq.
+  ScoreEmitter(AttentionOp op, Value qHeads, Value qLen, Value kvLen)
+      : op(op), qHeads(qHeads), qLen(qLen), kvSeqLen(kvLen) {}
+
+  /// kv_len[b] when the op has a kv_len operand, else Skv.
+  Value emitKvLength(ImplicitLocOpBuilder &b, Value batch) const;
+
+  /// p = i + (kvLenB - Sq) + q_offset.
+  Value emitPosition(ImplicitLocOpBuilder &b, Value i, Value kvLenB) const;
+
+  /// Fills in `pos` and `kvLen` of a point given b, h, i, j.
+  ScorePoint makePoint(ImplicitLocOpBuilder &b, Value batch, Value head,
+                       Value i, Value j) const;
+
+  /// The i1 predicate "key j is allowed for query i": the op's mask
+  /// expression and, with kv_len, j < kv_len[b].
+  Value emitAllowed(ImplicitLocOpBuilder &b, const ScorePoint &pt) const;
+
+  /// Applies the op's score modifiers in order to the f32 score `s`.
+  Value emitScoreMods(ImplicitLocOpBuilder &b, Value s,
+                      const ScorePoint &pt) const;
+
+  /// The score scale: the op's `scale`, or 1/sqrt(D) from `headDim`.
+  Value emitScale(ImplicitLocOpBuilder &b, Value headDim) const;
+
+private:
+  Value emitMask(ImplicitLocOpBuilder &b, Attribute mask,
+                 const ScorePoint &pt) const;
+  Value emitTreeMask(ImplicitLocOpBuilder &b, const ScorePoint &pt) const;
+  Value emitScoreMod(ImplicitLocOpBuilder &b, Attribute mod, Value s,
+                     const ScorePoint &pt) const;
+  Value emitRelBias(ImplicitLocOpBuilder &b, RelBiasAttr rel, Value s,
+                    const ScorePoint &pt) const;
+  /// Inlines `region` with its leading arguments bound to `leading` and the
+  /// rest to the captures; returns the yielded value.
+  Value inlineRegion(ImplicitLocOpBuilder &b, Region &region,
+                     ValueRange leading) const;
+  /// Reads `tensor` at the trailing coordinates of [b, h, i, j], with
+  /// numpy broadcasting of size-1 leading dims.
+  Value extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
+                         const ScorePoint &pt) const;
+
+  /// Op handles are value types whose accessors are not const.
+  mutable AttentionOp op;
+  Value qHeads, qLen, kvSeqLen;
+};
+
+} // namespace mlir::attn
+
+#endif // ATTN_DIALECT_ATTN_UTILS_SCOREEMITTER_H

@@ -1,0 +1,382 @@
+//===- AttnAttrs.cpp - attn attributes ------------------------------------===//
+//
+// Parameter parsing, attribute verifiers (parameter ranges) and the mask
+// expression helpers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Dialect/Attn/IR/AttnAttrs.h"
+#include "attn/Dialect/Attn/IR/AttnDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+#include "attn/Dialect/Attn/IR/AttnAttrInterfaces.cpp.inc"
+#include "attn/Dialect/Attn/IR/AttnEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "attn/Dialect/Attn/IR/AttnAttrs.cpp.inc"
+
+void AttnDialect::registerAttributes() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "attn/Dialect/Attn/IR/AttnAttrs.cpp.inc"
+      >();
+}
+
+//===----------------------------------------------------------------------===//
+// Parameter syntax
+//===----------------------------------------------------------------------===//
+
+FailureOr<FloatAttr> syntax::parseF64(AsmParser &parser) {
+  double value;
+  if (parser.parseFloat(value))
+    return failure();
+  return FloatAttr::get(Float64Type::get(parser.getContext()), value);
+}
+
+FailureOr<bool> syntax::parseBool(AsmParser &parser) {
+  if (succeeded(parser.parseOptionalKeyword("true")))
+    return true;
+  if (succeeded(parser.parseOptionalKeyword("false")))
+    return false;
+  return parser.emitError(parser.getCurrentLocation(),
+                          "expected 'true' or 'false'");
+}
+
+FailureOr<DenseF64ArrayAttr> syntax::parseF64Array(AsmParser &parser) {
+  SmallVector<double> values;
+  if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
+        double v;
+        if (parser.parseFloat(v))
+          return failure();
+        values.push_back(v);
+        return success();
+      }))
+    return failure();
+  return DenseF64ArrayAttr::get(parser.getContext(), values);
+}
+
+FailureOr<SmallVector<int64_t>> syntax::parseI64Array(AsmParser &parser) {
+  SmallVector<int64_t> values;
+  if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
+        int64_t v;
+        if (parser.parseInteger(v))
+          return failure();
+        values.push_back(v);
+        return success();
+      }))
+    return failure();
+  return values;
+}
+
+void syntax::printF64Array(AsmPrinter &printer, DenseF64ArrayAttr values) {
+  printer << '[';
+  llvm::interleaveComma(asDoubles(values), printer, [&](double v) {
+    printer.printFloat(llvm::APFloat(v));
+  });
+  printer << ']';
+}
+
+void syntax::printI64Array(AsmPrinter &printer, ArrayRef<int64_t> values) {
+  printer << '[';
+  llvm::interleaveComma(values, printer);
+  printer << ']';
+}
+
+//===----------------------------------------------------------------------===//
+// Verifiers: every parameter range of VARIANTS.md
+//===----------------------------------------------------------------------===//
+
+using EmitErrorFn = function_ref<InFlightDiagnostic()>;
+
+static LogicalResult checkPositive(EmitErrorFn emitError, StringRef attr,
+                                   StringRef param, int64_t value) {
+  if (value > 0)
+    return success();
+  return emitError() << "#attn." << attr << ": '" << param
+                     << "' must be positive, got " << value;
+}
+
+static LogicalResult checkNonNegative(EmitErrorFn emitError, StringRef attr,
+                                      StringRef param, int64_t value) {
+  if (value >= 0)
+    return success();
+  return emitError() << "#attn." << attr << ": '" << param
+                     << "' must be non-negative, got " << value;
+}
+
+LogicalResult ReluAttr::verify(EmitErrorFn emitError, int64_t power,
+                               ReluNorm norm) {
+  if (power != 1 && power != 2)
+    return emitError() << "#attn.relu: 'power' must be 1 or 2, got " << power;
+  return success();
+}
+
+LogicalResult SlidingWindowAttr::verify(EmitErrorFn emitError, int64_t left,
+                                        int64_t right) {
+  if (failed(checkNonNegative(emitError, "sliding_window", "left", left)) ||
+      failed(checkNonNegative(emitError, "sliding_window", "right", right)))
+    return failure();
+  return success();
+}
+
+LogicalResult ChunkedAttr::verify(EmitErrorFn emitError, int64_t size) {
+  return checkPositive(emitError, "chunked", "size", size);
+}
+
+LogicalResult HaloAttr::verify(EmitErrorFn emitError, int64_t block,
+                               int64_t halo) {
+  if (failed(checkPositive(emitError, "halo", "block", block)) ||
+      failed(checkNonNegative(emitError, "halo", "halo", halo)))
+    return failure();
+  return success();
+}
+
+LogicalResult DilatedAttr::verify(EmitErrorFn emitError, int64_t segment,
+                                  int64_t rate) {
+  if (failed(checkPositive(emitError, "dilated", "segment", segment)) ||
+      failed(checkPositive(emitError, "dilated", "rate", rate)))
+    return failure();
+  if (rate > segment)
+    return emitError() << "#attn.dilated: 'rate' (" << rate
+                       << ") must not exceed 'segment' (" << segment << ")";
+  return success();
+}
+
+LogicalResult GlobalAttr::verify(EmitErrorFn emitError, int64_t first,
+                                 ArrayRef<int64_t> positions) {
+  if (failed(checkNonNegative(emitError, "global", "first", first)))
+    return failure();
+  for (int64_t pos : positions)
+    if (pos < 0)
+      return emitError() << "#attn.global: positions must be non-negative, got "
+                         << pos;
+  if (first == 0 && positions.empty())
+    return emitError() << "#attn.global: needs 'first' > 0 or 'positions'";
+  return success();
+}
+
+LogicalResult SinksAttr::verify(EmitErrorFn emitError, int64_t count) {
+  return checkNonNegative(emitError, "sinks", "count", count);
+}
+
+LogicalResult PrefixLMAttr::verify(EmitErrorFn emitError, int64_t prefix) {
+  return checkNonNegative(emitError, "prefix_lm", "prefix", prefix);
+}
+
+LogicalResult Neighborhood2DAttr::verify(EmitErrorFn emitError, int64_t rows,
+                                         int64_t cols, int64_t kernelRows,
+                                         int64_t kernelCols) {
+  if (failed(checkPositive(emitError, "neighborhood_2d", "rows", rows)) ||
+      failed(checkPositive(emitError, "neighborhood_2d", "cols", cols)) ||
+      failed(checkPositive(emitError, "neighborhood_2d", "kernel_rows",
+                           kernelRows)) ||
+      failed(checkPositive(emitError, "neighborhood_2d", "kernel_cols",
+                           kernelCols)))
+    return failure();
+  return success();
+}
+
+LogicalResult Window2DAttr::verify(EmitErrorFn emitError, int64_t rows,
+                                   int64_t cols, int64_t windowRows,
+                                   int64_t windowCols) {
+  if (failed(checkPositive(emitError, "window_2d", "rows", rows)) ||
+      failed(checkPositive(emitError, "window_2d", "cols", cols)) ||
+      failed(checkPositive(emitError, "window_2d", "window_rows",
+                           windowRows)) ||
+      failed(checkPositive(emitError, "window_2d", "window_cols", windowCols)))
+    return failure();
+  return success();
+}
+
+LogicalResult Directional2DAttr::verify(EmitErrorFn emitError, int64_t rows,
+                                        int64_t cols,
+                                        ArrayRef<int64_t> directions,
+                                        bool halfPlane) {
+  if (failed(checkPositive(emitError, "directional_2d", "rows", rows)) ||
+      failed(checkPositive(emitError, "directional_2d", "cols", cols)))
+    return failure();
+  if (directions.empty() || directions.size() % 2 != 0)
+    return emitError() << "#attn.directional_2d: 'directions' must hold a "
+                          "non-empty list of (row, col) pairs, got "
+                       << directions.size() << " values";
+  for (size_t i = 0; i < directions.size(); i += 2)
+    if (directions[i] == 0 && directions[i + 1] == 0)
+      return emitError() << "#attn.directional_2d: direction " << i / 2
+                         << " is the zero vector";
+  return success();
+}
+
+static LogicalResult verifyMaskOperands(EmitErrorFn emitError, StringRef name,
+                                        ArrayRef<Attribute> masks) {
+  if (masks.empty())
+    return emitError() << "#attn." << name << ": needs at least one operand";
+  for (Attribute m : masks)
+    if (!isa<MaskAttrInterface>(m))
+      return emitError() << "#attn." << name << ": operand " << m
+                         << " is not a mask attribute";
+  return success();
+}
+
+LogicalResult AndMaskAttr::verify(EmitErrorFn emitError,
+                                  ArrayRef<Attribute> masks) {
+  return verifyMaskOperands(emitError, "and", masks);
+}
+
+LogicalResult OrMaskAttr::verify(EmitErrorFn emitError,
+                                 ArrayRef<Attribute> masks) {
+  return verifyMaskOperands(emitError, "or", masks);
+}
+
+LogicalResult NotMaskAttr::verify(EmitErrorFn emitError, Attribute mask) {
+  return verifyMaskOperands(emitError, "not", mask);
+}
+
+LogicalResult SoftcapAttr::verify(EmitErrorFn emitError, FloatAttr capAttr) {
+  double cap = capAttr.getValueAsDouble();
+  if (!(cap > 0.0) || !std::isfinite(cap))
+    return emitError() << "#attn.softcap: 'cap' must be positive and finite, got "
+                       << cap;
+  return success();
+}
+
+LogicalResult RelBiasAttr::verify(EmitErrorFn emitError, int64_t numBuckets,
+                                  int64_t maxDistance, bool bidirectional) {
+  // T5 splits the buckets into exact and logarithmic halves (twice when
+  // bidirectional), so small bucket counts leave no room for either.
+  int64_t minBuckets = bidirectional ? 4 : 2;
+  if (numBuckets < minBuckets)
+    return emitError() << "#attn.rel_bias: 'num_buckets' must be at least "
+                       << minBuckets << ", got " << numBuckets;
+  int64_t maxExact = (bidirectional ? numBuckets / 2 : numBuckets) / 2;
+  if (maxDistance <= maxExact)
+    return emitError() << "#attn.rel_bias: 'max_distance' must exceed the "
+                          "exact range "
+                       << maxExact << ", got " << maxDistance;
+  return success();
+}
+
+LogicalResult GaussianAttr::verify(EmitErrorFn emitError,
+                                   DenseF64ArrayAttr muAttr,
+                                   DenseF64ArrayAttr sigmaAttr) {
+  ArrayRef<double> mu = asDoubles(muAttr), sigma = asDoubles(sigmaAttr);
+  if (mu.empty() || mu.size() != sigma.size())
+    return emitError() << "#attn.gaussian: 'mu' and 'sigma' must be non-empty "
+                          "and of equal length, got "
+                       << mu.size() << " and " << sigma.size();
+  for (double s : sigma)
+    if (!(s > 0.0))
+      return emitError() << "#attn.gaussian: every 'sigma' must be positive, got "
+                         << s;
+  return success();
+}
+
+LogicalResult ConfigAttr::verify(EmitErrorFn emitError, int64_t blockQ,
+                                 int64_t blockKv, int64_t vectorWidth,
+                                 int64_t unroll, int64_t warps, int64_t stages,
+                                 int64_t kvSplits) {
+  std::pair<StringRef, int64_t> knobs[] = {
+      {"block_q", blockQ}, {"block_kv", blockKv}, {"vector_width", vectorWidth},
+      {"unroll", unroll},  {"warps", warps},      {"stages", stages},
+      {"kv_splits", kvSplits}};
+  for (auto [name, value] : knobs)
+    if (failed(checkNonNegative(emitError, "config", name, value)))
+      return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Mask expression helpers
+//===----------------------------------------------------------------------===//
+
+void mlir::attn::walkMask(Attribute mask, function_ref<void(Attribute)> fn) {
+  fn(mask);
+  TypeSwitch<Attribute>(mask)
+      .Case<AndMaskAttr, OrMaskAttr>([&](auto m) {
+        for (Attribute child : m.getMasks())
+          walkMask(child, fn);
+      })
+      .Case<NotMaskAttr>([&](NotMaskAttr m) { walkMask(m.getMask(), fn); });
+}
+
+bool mlir::attn::isDataDependentMask(Attribute mask) {
+  bool found = false;
+  walkMask(mask, [&](Attribute a) {
+    found |= isa<DocumentMaskAttr, TreeMaskAttr, DenseMaskAttr, MaskModAttr>(a);
+  });
+  return found;
+}
+
+bool mlir::attn::normalizerHasLSE(Attribute normalizer) {
+  if (isa<SigmoidAttr>(normalizer))
+    return false;
+  if (auto relu = dyn_cast<ReluAttr>(normalizer))
+    return relu.getNorm() == ReluNorm::row_sum;
+  return true;
+}
+
+StringRef mlir::attn::getNormalizerName(Attribute normalizer) {
+  return TypeSwitch<Attribute, StringRef>(normalizer)
+      .Case<SoftmaxAttr>([](auto) { return "softmax"; })
+      .Case<SinkSoftmaxAttr>([](auto) { return "sink_softmax"; })
+      .Case<SigmoidAttr>([](auto) { return "sigmoid"; })
+      .Case<SoftplusAttr>([](auto) { return "softplus"; })
+      .Case<ReluAttr>([](auto) { return "relu"; })
+      .Default([](auto) { return "unknown"; });
+}
+
+/// Appends the operands of `mask` to `out`, splicing nested nodes of the
+/// same kind (and inside and, or inside or).
+template <typename NodeT>
+static void flattenInto(NodeT node, SmallVectorImpl<Attribute> &out) {
+  for (Attribute child : node.getMasks()) {
+    Attribute simple = simplifyMask(child);
+    if (auto same = dyn_cast<NodeT>(simple))
+      llvm::append_range(out, same.getMasks());
+    else
+      out.push_back(simple);
+  }
+}
+
+Attribute mlir::attn::simplifyMask(Attribute mask) {
+  MLIRContext *ctx = mask.getContext();
+  if (auto notMask = dyn_cast<NotMaskAttr>(mask)) {
+    Attribute inner = simplifyMask(notMask.getMask());
+    if (auto doubleNot = dyn_cast<NotMaskAttr>(inner))
+      return doubleNot.getMask();
+    return NotMaskAttr::get(ctx, inner);
+  }
+  if (auto andMask = dyn_cast<AndMaskAttr>(mask)) {
+    SmallVector<Attribute> flat, kept;
+    flattenInto(andMask, flat);
+    // x & full == x; duplicates add nothing.
+    for (Attribute m : flat)
+      if (!isa<FullMaskAttr>(m) && !llvm::is_contained(kept, m))
+        kept.push_back(m);
+    if (kept.empty())
+      return FullMaskAttr::get(ctx);
+    if (kept.size() == 1)
+      return kept.front();
+    return AndMaskAttr::get(ctx, kept);
+  }
+  if (auto orMask = dyn_cast<OrMaskAttr>(mask)) {
+    SmallVector<Attribute> flat, kept;
+    flattenInto(orMask, flat);
+    // x | full == full.
+    for (Attribute m : flat) {
+      if (isa<FullMaskAttr>(m))
+        return m;
+      if (!llvm::is_contained(kept, m))
+        kept.push_back(m);
+    }
+    if (kept.size() == 1)
+      return kept.front();
+    return OrMaskAttr::get(ctx, kept);
+  }
+  return mask;
+}

@@ -1,0 +1,513 @@
+//===- AttnOps.cpp - attn operations --------------------------------------===//
+//
+// Verifiers for attn.attention, attn.merge and attn.position, and the
+// canonicalisation of attention variants.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+#define GET_OP_CLASSES
+#include "attn/Dialect/Attn/IR/AttnOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Shape checking helpers
+//===----------------------------------------------------------------------===//
+
+/// A symbolic size: a static extent, or dynamic.
+static std::string sizeStr(int64_t s) {
+  return ShapedType::isDynamic(s) ? "?" : std::to_string(s);
+}
+
+/// Two sizes agree unless both are static and different.
+static bool compatible(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+namespace {
+/// The problem sizes read off Q, K and V (dynamic where unknown).
+struct ProblemDims {
+  int64_t batch, qHeads, kvHeads, qLen, kvLen, headDim, valueDim;
+};
+} // namespace
+
+static bool isAttnFloat(Type t) { return t.isF32() || t.isF16() || t.isBF16(); }
+
+/// Checks that `value` has type `tensor<expected...>` of the given rank and
+/// element predicate; `what` names the operand in the message.
+static LogicalResult checkOperandShape(Operation *op, Value value,
+                                       StringRef what,
+                                       ArrayRef<int64_t> expected,
+                                       function_ref<bool(Type)> elemOk,
+                                       StringRef elemDesc) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getRank() != static_cast<int64_t>(expected.size()))
+    return op->emitOpError() << what << " must have rank " << expected.size()
+                             << ", got " << type;
+  for (auto [i, pair] : llvm::enumerate(llvm::zip(type.getShape(), expected))) {
+    auto [got, want] = pair;
+    if (!compatible(got, want))
+      return op->emitOpError()
+             << what << " dim " << i << " is " << sizeStr(got) << ", expected "
+             << sizeStr(want) << " (type " << type << ")";
+  }
+  if (!elemOk(type.getElementType()))
+    return op->emitOpError() << what << " must have " << elemDesc
+                             << " elements, got " << type.getElementType();
+  return success();
+}
+
+static bool isIntElem(Type t) { return t.isSignlessInteger(32) || t.isSignlessInteger(64); }
+static bool isF32Elem(Type t) { return t.isF32(); }
+static bool isFloatElem(Type t) { return isAttnFloat(t); }
+static bool isBoolElem(Type t) {
+  return t.isSignlessInteger(1) || t.isSignlessInteger(8);
+}
+
+/// Checks that a rank-2..4 `value` broadcasts numpy-style against
+/// [B, Hq, Sq, Skv].
+static LogicalResult checkBroadcast(Operation *op, Value value, StringRef what,
+                                    ArrayRef<int64_t> full,
+                                    function_ref<bool(Type)> elemOk,
+                                    StringRef elemDesc) {
+  auto type = cast<RankedTensorType>(value.getType());
+  int64_t rank = type.getRank();
+  if (rank < 2 || rank > 4)
+    return op->emitOpError() << what << " must have rank 2, 3 or 4, got "
+                             << type;
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t got = type.getDimSize(i);
+    int64_t want = full[4 - rank + i];
+    bool leading = 4 - rank + i < 2;
+    if (leading && got == 1)
+      continue;
+    if (!compatible(got, want))
+      return op->emitOpError()
+             << what << " dim " << i << " is " << sizeStr(got)
+             << ", which does not broadcast to " << sizeStr(want) << " (type "
+             << type << ")";
+  }
+  if (!elemOk(type.getElementType()))
+    return op->emitOpError() << what << " must have " << elemDesc
+                             << " elements, got " << type.getElementType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+Layout AttentionOp::getLayoutOrDefault() {
+  if (auto layout = getLayoutAttr())
+    return layout.getValue();
+  return Layout::bhsd;
+}
+
+unsigned AttentionOp::getSeqDim() {
+  return getLayoutOrDefault() == Layout::bhsd ? 2 : 1;
+}
+
+unsigned AttentionOp::getHeadDim() {
+  return getLayoutOrDefault() == Layout::bhsd ? 1 : 2;
+}
+
+Attribute AttentionOp::getNormalizerOrDefault() {
+  if (Attribute n = getNormalizerAttr())
+    return n;
+  return SoftmaxAttr::get(getContext());
+}
+
+Attribute AttentionOp::getMaskOrDefault() {
+  if (Attribute m = getMaskAttr())
+    return m;
+  return FullMaskAttr::get(getContext());
+}
+
+SmallVector<Attribute> AttentionOp::getScoreModList() {
+  SmallVector<Attribute> mods;
+  if (ArrayAttr list = getScoreModsAttr())
+    llvm::append_range(mods, list.getValue());
+  return mods;
+}
+
+/// Verifies one region's signature: `leading` scalar arguments, then one per
+/// capture, a single attn.yield of `resultType`, and no use of values defined
+/// outside.
+static LogicalResult verifyVariantRegion(AttentionOp op, Region &region,
+                                         StringRef name,
+                                         ArrayRef<Type> leading,
+                                         Type resultType) {
+  Block &block = region.front();
+  SmallVector<Type> expected(leading);
+  for (Value c : op.getCaptures())
+    expected.push_back(c.getType());
+  if (block.getNumArguments() != expected.size())
+    return op.emitOpError() << name << " region must have " << expected.size()
+                            << " arguments (" << leading.size()
+                            << " fixed + " << op.getCaptures().size()
+                            << " captures), got " << block.getNumArguments();
+  for (auto [i, arg, want] : llvm::enumerate(block.getArguments(), expected))
+    if (arg.getType() != want)
+      return op.emitOpError() << name << " region argument #" << i
+                              << " must be " << want << ", got "
+                              << arg.getType();
+  auto yield = dyn_cast<YieldOp>(block.getTerminator());
+  if (!yield || yield.getValues().size() != 1 ||
+      yield.getValues()[0].getType() != resultType)
+    return op.emitOpError() << name << " region must end with attn.yield of one "
+                            << resultType << " value";
+  SetVector<Value> above;
+  getUsedValuesDefinedAbove(region, above);
+  if (!above.empty())
+    return op.emitOpError()
+           << name
+           << " region uses a value defined outside it; pass tensors through "
+              "'captures' instead";
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  Operation *op = getOperation();
+  auto qType = cast<RankedTensorType>(getQuery().getType());
+  auto kType = cast<RankedTensorType>(getKey().getType());
+  auto vType = cast<RankedTensorType>(getValue().getType());
+  for (auto [name, t] : {std::pair<StringRef, RankedTensorType>{"query", qType},
+                         {"key", kType},
+                         {"value", vType}}) {
+    if (t.getRank() != 4)
+      return emitOpError() << name << " must have rank 4 ("
+                           << (getLayoutOrDefault() == Layout::bhsd
+                                   ? "[B, H, S, D]"
+                                   : "[B, S, H, D]")
+                           << "), got " << t;
+    if (!isAttnFloat(t.getElementType()))
+      return emitOpError() << name
+                           << " element type must be f32, f16 or bf16, got "
+                           << t.getElementType();
+  }
+  Type elemType = qType.getElementType();
+  if (kType.getElementType() != elemType || vType.getElementType() != elemType)
+    return emitOpError() << "query, key and value must share one element "
+                            "type, got "
+                         << elemType << ", " << kType.getElementType() << ", "
+                         << vType.getElementType();
+
+  unsigned s = getSeqDim(), h = getHeadDim();
+  ProblemDims d{qType.getDimSize(0), qType.getDimSize(h), kType.getDimSize(h),
+                qType.getDimSize(s), kType.getDimSize(s), qType.getDimSize(3),
+                vType.getDimSize(3)};
+  if (!compatible(kType.getDimSize(0), d.batch) ||
+      !compatible(vType.getDimSize(0), d.batch))
+    return emitOpError() << "batch sizes differ: query " << sizeStr(d.batch)
+                         << ", key " << sizeStr(kType.getDimSize(0))
+                         << ", value " << sizeStr(vType.getDimSize(0));
+  if (!compatible(kType.getDimSize(3), d.headDim))
+    return emitOpError() << "query head dim " << sizeStr(d.headDim)
+                         << " differs from key head dim "
+                         << sizeStr(kType.getDimSize(3));
+  if (!compatible(vType.getDimSize(h), d.kvHeads))
+    return emitOpError() << "key has " << sizeStr(d.kvHeads)
+                         << " heads but value has "
+                         << sizeStr(vType.getDimSize(h));
+  if (!compatible(vType.getDimSize(s), d.kvLen))
+    return emitOpError() << "key length " << sizeStr(d.kvLen)
+                         << " differs from value length "
+                         << sizeStr(vType.getDimSize(s));
+  if (!ShapedType::isDynamic(d.qHeads) && !ShapedType::isDynamic(d.kvHeads) &&
+      (d.kvHeads == 0 || d.qHeads % d.kvHeads != 0))
+    return emitOpError() << "query heads (" << d.qHeads
+                         << ") must be a multiple of key/value heads ("
+                         << d.kvHeads << ")";
+
+  // Outputs: O, and optionally LSE.
+  auto outs = getOutputs();
+  if (outs.empty() || outs.size() > 2)
+    return emitOpError() << "expects 1 or 2 outs (O and optionally LSE), got "
+                         << outs.size();
+  if (getResults().size() != outs.size())
+    return emitOpError() << "expects one result per out, got "
+                         << getResults().size() << " results for "
+                         << outs.size() << " outs";
+  for (auto [out, res] : llvm::zip(outs, getResults()))
+    if (out.getType() != res.getType())
+      return emitOpError() << "result type " << res.getType()
+                           << " differs from its out " << out.getType();
+  SmallVector<int64_t> oShape = {d.batch, d.qHeads, d.qLen, d.valueDim};
+  if (getLayoutOrDefault() == Layout::bshd)
+    std::swap(oShape[1], oShape[2]);
+  if (failed(checkOperandShape(
+          op, outs[0], "output", oShape,
+          [&](Type t) { return t == elemType; }, "the input's")))
+    return failure();
+
+  Attribute normalizer = getNormalizerOrDefault();
+  if (!isa<NormalizerAttrInterface>(normalizer))
+    return emitOpError() << "'normalizer' must be a normalizer attribute "
+                            "(#attn.softmax, #attn.sink_softmax, "
+                            "#attn.sigmoid, #attn.softplus, #attn.relu), got "
+                         << normalizer;
+  if (outs.size() == 2) {
+    if (!normalizerHasLSE(normalizer))
+      return emitOpError() << "normalizer '" << getNormalizerName(normalizer)
+                           << "' has no LSE output, but an LSE out was given";
+    if (failed(checkOperandShape(op, outs[1], "LSE",
+                                 {d.batch, d.qHeads, d.qLen}, isF32Elem,
+                                 "f32")))
+      return failure();
+  }
+
+  // Sink logits belong to the sink softmax and nothing else.
+  bool wantsSink = isa<SinkSoftmaxAttr>(normalizer);
+  if (wantsSink != static_cast<bool>(getSink()))
+    return emitOpError() << (wantsSink ? "#attn.sink_softmax needs a 'sink' "
+                                         "operand"
+                                       : "'sink' operand given but the "
+                                         "normalizer is not #attn.sink_softmax");
+  if (getSink() && failed(checkOperandShape(op, getSink(), "sink", {d.qHeads},
+                                            isF32Elem, "f32")))
+    return failure();
+  if (getKvLen() && failed(checkOperandShape(op, getKvLen(), "kv_len",
+                                             {d.batch}, isIntElem, "i32 or i64")))
+    return failure();
+
+  // Mask: a mask expression whose data-dependent leaves have their operands.
+  Attribute mask = getMaskOrDefault();
+  if (!isa<MaskAttrInterface>(mask))
+    return emitOpError() << "'mask' must be a mask attribute, got " << mask;
+  auto requireOperand = [&](bool used, Value operand, StringRef leaf,
+                            StringRef group) -> LogicalResult {
+    if (used && !operand)
+      return emitOpError() << leaf << " needs the '" << group << "' operand";
+    if (!used && operand)
+      return emitOpError() << "'" << group << "' operand given but no " << leaf
+                           << " uses it";
+    return success();
+  };
+  if (failed(requireOperand(maskContains<DocumentMaskAttr>(mask), getSegQ(),
+                            "mask #attn.document", "segments")) ||
+      failed(requireOperand(maskContains<TreeMaskAttr>(mask), getTreeParent(),
+                            "mask #attn.tree", "tree")) ||
+      failed(requireOperand(maskContains<DenseMaskAttr>(mask), getDenseMask(),
+                            "mask #attn.dense", "dense_mask")))
+    return failure();
+  if (getSegQ() &&
+      (failed(checkOperandShape(op, getSegQ(), "segments query ids",
+                                {d.batch, d.qLen}, isIntElem, "i32 or i64")) ||
+       failed(checkOperandShape(op, getSegKv(), "segments key ids",
+                                {d.batch, d.kvLen}, isIntElem, "i32 or i64"))))
+    return failure();
+  if (Value parent = getTreeParent()) {
+    auto t = cast<RankedTensorType>(parent.getType());
+    if (t.getRank() != 1 && t.getRank() != 2)
+      return emitOpError() << "tree parents must be [T] or [B, T], got " << t;
+    SmallVector<int64_t> want =
+        t.getRank() == 1 ? SmallVector<int64_t>{ShapedType::kDynamic}
+                         : SmallVector<int64_t>{d.batch, ShapedType::kDynamic};
+    if (failed(checkOperandShape(op, parent, "tree parents", want, isIntElem,
+                                 "i32 or i64")))
+      return failure();
+  }
+  SmallVector<int64_t> scoreShape = {d.batch, d.qHeads, d.qLen, d.kvLen};
+  if (getDenseMask() &&
+      failed(checkBroadcast(op, getDenseMask(), "dense_mask", scoreShape,
+                            isBoolElem, "i1 or i8")))
+    return failure();
+
+  // Score modifiers, each a known modifier with its operand.
+  SmallVector<Attribute> mods = getScoreModList();
+  for (Attribute m : mods)
+    if (!isa<ScoreModAttrInterface>(m))
+      return emitOpError() << "'score_mods' entry " << m
+                           << " is not a score modifier attribute";
+  auto modCount = [&](auto tag) {
+    using T = decltype(tag);
+    return llvm::count_if(mods, [](Attribute a) { return isa<T>(a); });
+  };
+  for (auto [n, name] :
+       {std::pair<int64_t, StringRef>{modCount(BiasAttr()), "#attn.bias"},
+        {modCount(RelBiasAttr()), "#attn.rel_bias"},
+        {modCount(TemperatureAttr()), "#attn.temperature"},
+        {modCount(ScoreModRegionAttr()), "#attn.score_mod"}})
+    if (n > 1)
+      return emitOpError() << name << " may appear at most once in score_mods";
+  if (failed(requireOperand(modCount(BiasAttr()) > 0, getBias(),
+                            "score modifier #attn.bias", "bias")) ||
+      failed(requireOperand(modCount(RelBiasAttr()) > 0, getRelBiasTable(),
+                            "score modifier #attn.rel_bias",
+                            "rel_bias_table")) ||
+      failed(requireOperand(modCount(TemperatureAttr()) > 0, getTemperature(),
+                            "score modifier #attn.temperature", "temperature")))
+    return failure();
+  if (getBias() && failed(checkBroadcast(op, getBias(), "bias", scoreShape,
+                                         isFloatElem, "f32, f16 or bf16")))
+    return failure();
+  if (getTemperature() &&
+      failed(checkOperandShape(op, getTemperature(), "temperature",
+                               {d.batch, d.qHeads, d.qLen}, isF32Elem, "f32")))
+    return failure();
+  for (Attribute m : mods) {
+    if (auto rel = dyn_cast<RelBiasAttr>(m))
+      if (failed(checkOperandShape(op, getRelBiasTable(), "rel_bias_table",
+                                   {d.qHeads, rel.getNumBuckets()}, isF32Elem,
+                                   "f32")))
+        return failure();
+    auto checkPerHead = [&](StringRef what, size_t n) -> LogicalResult {
+      if (ShapedType::isDynamic(d.qHeads))
+        return emitOpError() << what
+                             << " lists one value per head, so the number of "
+                                "query heads must be static";
+      if (static_cast<int64_t>(n) != d.qHeads)
+        return emitOpError() << what << " has " << n << " values but there are "
+                             << d.qHeads << " query heads";
+      return success();
+    };
+    if (auto alibi = dyn_cast<AlibiAttr>(m);
+        alibi && !asDoubles(alibi.getSlopes()).empty())
+      if (failed(checkPerHead("#attn.alibi slopes",
+                              asDoubles(alibi.getSlopes()).size())))
+        return failure();
+    if (auto gauss = dyn_cast<GaussianAttr>(m))
+      if (failed(checkPerHead("#attn.gaussian", asDoubles(gauss.getMu()).size())))
+        return failure();
+  }
+
+  if (FloatAttr scale = getScaleAttr())
+    if (!std::isfinite(scale.getValueAsDouble()))
+      return emitOpError() << "'scale' must be finite, got " << scale;
+  return success();
+}
+
+LogicalResult AttentionOp::verifyRegions() {
+  MLIRContext *ctx = getContext();
+  Type idx = IndexType::get(ctx);
+  Type f32 = Float32Type::get(ctx);
+  bool usesScoreMod = llvm::any_of(getScoreModList(), [](Attribute a) {
+    return isa<ScoreModRegionAttr>(a);
+  });
+  if (usesScoreMod != !getScoreModRegion().empty())
+    return emitOpError() << (usesScoreMod
+                                 ? "#attn.score_mod is listed in score_mods "
+                                   "but the op has no score_mod region"
+                                 : "the op has a score_mod region but "
+                                   "score_mods does not list #attn.score_mod");
+  bool usesMaskMod = maskContains<MaskModAttr>(getMaskOrDefault());
+  if (usesMaskMod != !getMaskModRegion().empty())
+    return emitOpError() << (usesMaskMod
+                                 ? "mask #attn.mask_mod needs a mask_mod region"
+                                 : "the op has a mask_mod region but the mask "
+                                   "does not use #attn.mask_mod");
+  if (usesScoreMod &&
+      failed(verifyVariantRegion(*this, getScoreModRegion(), "score_mod",
+                                 {f32, idx, idx, idx, idx}, f32)))
+    return failure();
+  if (usesMaskMod &&
+      failed(verifyVariantRegion(*this, getMaskModRegion(), "mask_mod",
+                                 {idx, idx, idx, idx},
+                                 IntegerType::get(ctx, 1))))
+    return failure();
+  if (!getCaptures().empty() && !usesScoreMod && !usesMaskMod)
+    return emitOpError() << "'captures' given but there is no score_mod or "
+                            "mask_mod region to read them";
+  return success();
+}
+
+namespace {
+/// Rewrites the mask into its simplest equivalent form (flattened and/or,
+/// no `full` in conjunctions, no double negation), and drops defaults that
+/// were spelled out.
+struct SimplifyVariant : OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    bool changed = false;
+    if (Attribute mask = op.getMaskAttr()) {
+      Attribute simple = simplifyMask(mask);
+      if (isa<FullMaskAttr>(simple)) {
+        rewriter.modifyOpInPlace(op, [&] { op.removeMaskAttr(); });
+        changed = true;
+      } else if (simple != mask) {
+        rewriter.modifyOpInPlace(op, [&] { op.setMaskAttr(simple); });
+        changed = true;
+      }
+    }
+    if (isa_and_nonnull<SoftmaxAttr>(op.getNormalizerAttr())) {
+      rewriter.modifyOpInPlace(op, [&] { op.removeNormalizerAttr(); });
+      changed = true;
+    }
+    if (ArrayAttr mods = op.getScoreModsAttr(); mods && mods.empty()) {
+      rewriter.modifyOpInPlace(op, [&] { op.removeScoreModsAttr(); });
+      changed = true;
+    }
+    if (auto layout = op.getLayoutAttr();
+        layout && layout.getValue() == Layout::bhsd) {
+      rewriter.modifyOpInPlace(op, [&] { op.removeLayoutAttr(); });
+      changed = true;
+    }
+    return success(changed);
+  }
+};
+} // namespace
+
+void AttentionOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                              MLIRContext *context) {
+  results.add<SimplifyVariant>(context);
+}
+
+//===----------------------------------------------------------------------===//
+// MergeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MergeOp::verify() {
+  if (getPartials().empty())
+    return emitOpError() << "needs at least one partial result";
+  if (getPartials().size() != getPartialLses().size())
+    return emitOpError() << "has " << getPartials().size()
+                         << " partial outputs but " << getPartialLses().size()
+                         << " partial LSEs";
+  auto oType = cast<RankedTensorType>(getOutInit().getType());
+  if (oType.getRank() != 4 || !isAttnFloat(oType.getElementType()))
+    return emitOpError() << "output must be a rank-4 f32, f16 or bf16 tensor, "
+                            "got "
+                         << oType;
+  bool bshd = getLayoutAttr() && getLayoutAttr().getValue() == Layout::bshd;
+  SmallVector<int64_t> lseShape = {oType.getDimSize(0),
+                                   oType.getDimSize(bshd ? 2 : 1),
+                                   oType.getDimSize(bshd ? 1 : 2)};
+  for (auto [i, partial] : llvm::enumerate(getPartials()))
+    if (failed(checkOperandShape(
+            *this, partial, "partial output #" + std::to_string(i),
+            oType.getShape(), [&](Type t) { return isAttnFloat(t); },
+            "f32, f16 or bf16")))
+      return failure();
+  for (auto [i, lse] : llvm::enumerate(getPartialLses()))
+    if (failed(checkOperandShape(*this, lse,
+                                 "partial LSE #" + std::to_string(i), lseShape,
+                                 isF32Elem, "f32")))
+      return failure();
+  if (failed(checkOperandShape(*this, getLseInit(), "LSE", lseShape, isF32Elem,
+                               "f32")))
+    return failure();
+  if (getOutput().getType() != oType || getLse().getType() != getLseInit().getType())
+    return emitOpError() << "result types must equal the outs' types";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// PositionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult PositionOp::verify() {
+  if (!(*this)->getParentOfType<AttentionOp>())
+    return emitOpError() << "is only valid inside the score_mod or mask_mod "
+                            "region of attn.attention";
+  return success();
+}

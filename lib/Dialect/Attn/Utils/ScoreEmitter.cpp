@@ -1,0 +1,476 @@
+//===- ScoreEmitter.cpp - Scalar IR for masks and score modifiers ---------===//
+//
+// One function per mask pattern and score modifier, each following its
+// formula in VARIANTS.md. Integer coordinates are `index` values (signed:
+// positions can be negative in cross-attention); floating point is f32
+// except the T5 bucket, which is computed in f64 as documented.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+//===----------------------------------------------------------------------===//
+// Small arithmetic helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Thin wrappers that keep the formulas below readable.
+struct Arith {
+  ImplicitLocOpBuilder &b;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+  }
+  Value i1(bool v) { return arith::ConstantIntOp::create(b, v, 1); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  /// Floor division and modulo (Python semantics) for a positive divisor.
+  Value floorDiv(Value x, Value y) {
+    return arith::FloorDivSIOp::create(b, x, y);
+  }
+  Value floorMod(Value x, Value y) { return sub(x, mul(floorDiv(x, y), y)); }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, p, x, y);
+  }
+  Value le(Value x, Value y) { return cmp(arith::CmpIPredicate::sle, x, y); }
+  Value lt(Value x, Value y) { return cmp(arith::CmpIPredicate::slt, x, y); }
+  Value ge(Value x, Value y) { return cmp(arith::CmpIPredicate::sge, x, y); }
+  Value eq(Value x, Value y) { return cmp(arith::CmpIPredicate::eq, x, y); }
+  Value land(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
+  Value lor(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
+  Value lnot(Value x) { return arith::XOrIOp::create(b, x, i1(true)); }
+  Value absI(Value x) {
+    return arith::SelectOp::create(b, lt(x, idx(0)), sub(idx(0), x), x);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, c, x, y);
+  }
+  /// Signed index to f32.
+  Value toF32(Value x) {
+    Value i64 = arith::IndexCastOp::create(b, b.getI64Type(), x);
+    return arith::SIToFPOp::create(b, b.getF32Type(), i64);
+  }
+  /// Any integer or index scalar to index.
+  Value toIndex(Value x) {
+    if (x.getType().isIndex())
+      return x;
+    return arith::IndexCastOp::create(b, b.getIndexType(), x);
+  }
+  /// f16/bf16/f32 to f32.
+  Value extF(Value x) {
+    if (x.getType().isF32())
+      return x;
+    return arith::ExtFOp::create(b, b.getF32Type(), x);
+  }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  /// A constant f32 table indexed at `i`.
+  Value tableF32(ArrayRef<double> values, Value i) {
+    SmallVector<float> data(values.begin(), values.end());
+    auto type = RankedTensorType::get({static_cast<int64_t>(data.size())},
+                                      b.getF32Type());
+    Value table = arith::ConstantOp::create(
+        b, DenseElementsAttr::get(type, ArrayRef<float>(data)));
+    return tensor::ExtractOp::create(b, table, i);
+  }
+  /// A constant index table indexed at `i`.
+  Value tableIndex(ArrayRef<int64_t> values, Value i) {
+    auto type = RankedTensorType::get({static_cast<int64_t>(values.size())},
+                                      b.getI64Type());
+    Value table =
+        arith::ConstantOp::create(b, DenseElementsAttr::get(type, values));
+    return toIndex(tensor::ExtractOp::create(b, table, i));
+  }
+};
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Positions and lengths
+//===----------------------------------------------------------------------===//
+
+Value ScoreEmitter::emitKvLength(ImplicitLocOpBuilder &b, Value batch) const {
+  if (!op.getKvLen())
+    return kvSeqLen;
+  Arith a{b};
+  return a.toIndex(tensor::ExtractOp::create(b, op.getKvLen(), batch));
+}
+
+Value ScoreEmitter::emitPosition(ImplicitLocOpBuilder &b, Value i,
+                                 Value kvLenB) const {
+  Arith a{b};
+  // p(i) = i + (kv_len(b) - Sq) + q_offset: bottom-right alignment.
+  Value p = a.add(i, a.sub(kvLenB, qLen));
+  if (int64_t off = op.getQOffset())
+    p = a.add(p, a.idx(off));
+  return p;
+}
+
+ScorePoint ScoreEmitter::makePoint(ImplicitLocOpBuilder &b, Value batch,
+                                   Value head, Value i, Value j) const {
+  Value kvLenB = emitKvLength(b, batch);
+  return ScorePoint{batch, head, i, j, emitPosition(b, i, kvLenB), kvLenB};
+}
+
+Value ScoreEmitter::emitScale(ImplicitLocOpBuilder &b, Value headDim) const {
+  Arith a{b};
+  if (FloatAttr scale = op.getScaleAttr())
+    return a.f32(scale.getValueAsDouble());
+  // Default scale 1/sqrt(D).
+  return a.fdiv(a.f32(1.0), math::SqrtOp::create(b, a.toF32(headDim)));
+}
+
+//===----------------------------------------------------------------------===//
+// Masks
+//===----------------------------------------------------------------------===//
+
+Value ScoreEmitter::extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
+                                     const ScorePoint &pt) const {
+  Arith a{b};
+  auto type = cast<RankedTensorType>(tensor.getType());
+  int64_t rank = type.getRank();
+  Value full[4] = {pt.b, pt.h, pt.i, pt.j};
+  SmallVector<Value> indices;
+  for (int64_t d = 0; d < rank; ++d) {
+    Value coord = full[4 - rank + d];
+    // Leading (batch, head) dims of size 1 broadcast; a dynamic size is
+    // checked at run time.
+    if (4 - rank + d < 2) {
+      int64_t size = type.getDimSize(d);
+      if (size == 1) {
+        coord = a.idx(0);
+      } else if (ShapedType::isDynamic(size)) {
+        Value dim = tensor::DimOp::create(b, tensor, d);
+        coord = a.select(a.eq(dim, a.idx(1)), a.idx(0), coord);
+      }
+    }
+    indices.push_back(coord);
+  }
+  return tensor::ExtractOp::create(b, tensor, indices);
+}
+
+Value ScoreEmitter::emitAllowed(ImplicitLocOpBuilder &b,
+                                const ScorePoint &pt) const {
+  Arith a{b};
+  Value allowed = emitMask(b, op.getMaskOrDefault(), pt);
+  if (op.getKvLen())
+    allowed = a.land(allowed, a.lt(pt.j, pt.kvLen));
+  return allowed;
+}
+
+Value ScoreEmitter::emitTreeMask(ImplicitLocOpBuilder &b,
+                                 const ScorePoint &pt) const {
+  Arith a{b};
+  Value parents = op.getTreeParent();
+  auto type = cast<RankedTensorType>(parents.getType());
+  Value numDraft = tensor::DimOp::create(b, parents, type.getRank() - 1);
+  Value firstDraftQ = a.sub(qLen, numDraft);
+  // Draft keys are the last T valid keys of the row (kv_len(b) - T on).
+  Value firstDraftK = a.sub(pt.kvLen, numDraft);
+  // Queries before the draft block are causal.
+  Value causal = a.le(pt.j, pt.pos);
+  Value isDraftQ = a.ge(pt.i, firstDraftQ);
+  Value nonDraftKey = a.lt(pt.j, firstDraftK);
+  // A draft query t sees draft key u when u is t or one of its ancestors:
+  // follow parent links from t for at most T steps.
+  Value t = a.sub(pt.i, firstDraftQ);
+  Value u = a.sub(pt.j, firstDraftK);
+  Value start = a.select(isDraftQ, t, a.idx(-1));
+  auto loop = scf::ForOp::create(
+      b, a.idx(0), numDraft, a.idx(1), ValueRange{start, a.i1(false)},
+      [&](OpBuilder &nb, Location loc, Value, ValueRange iter) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Arith ia{ib};
+        Value cur = iter[0];
+        Value found = ia.lor(iter[1], ia.eq(cur, u));
+        Value valid = ia.ge(cur, ia.idx(0));
+        Value safe = ia.select(valid, cur, ia.idx(0));
+        SmallVector<Value> at;
+        if (type.getRank() == 2)
+          at.push_back(pt.b);
+        at.push_back(safe);
+        Value parent = ia.toIndex(tensor::ExtractOp::create(ib, parents, at));
+        Value next = ia.select(valid, parent, ia.idx(-1));
+        scf::YieldOp::create(ib, ValueRange{next, found});
+      });
+  Value ancestor = loop.getResult(1);
+  Value draftAllowed = a.lor(nonDraftKey, a.land(a.ge(u, a.idx(0)), ancestor));
+  return a.select(isDraftQ, draftAllowed, causal);
+}
+
+Value ScoreEmitter::emitMask(ImplicitLocOpBuilder &b, Attribute mask,
+                             const ScorePoint &pt) const {
+  Arith a{b};
+  Value p = pt.pos, j = pt.j;
+  // Grid coordinates (row, col) of a token on a row-major grid.
+  auto grid = [&](Value t, int64_t cols) {
+    return std::pair<Value, Value>{a.floorDiv(t, a.idx(cols)),
+                                   a.floorMod(t, a.idx(cols))};
+  };
+  return TypeSwitch<Attribute, Value>(mask)
+      .Case<FullMaskAttr>([&](auto) { return a.i1(true); })
+      .Case<CausalMaskAttr>([&](auto) { return a.le(j, p); })
+      .Case<SlidingWindowAttr>([&](SlidingWindowAttr m) {
+        // p - left <= j <= p + right
+        return a.land(a.le(a.sub(p, a.idx(m.getLeft())), j),
+                      a.le(j, a.add(p, a.idx(m.getRight()))));
+      })
+      .Case<ChunkedAttr>([&](ChunkedAttr m) {
+        // floor(p / c) == floor(j / c)
+        Value c = a.idx(m.getSize());
+        return a.eq(a.floorDiv(p, c), a.floorDiv(j, c));
+      })
+      .Case<HaloAttr>([&](HaloAttr m) {
+        // blk*B - halo <= j <= blk*B + B - 1 + halo, blk = floor(p / B)
+        Value blk = a.floorDiv(p, a.idx(m.getBlock()));
+        Value base = a.mul(blk, a.idx(m.getBlock()));
+        Value lo = a.sub(base, a.idx(m.getHalo()));
+        Value hi = a.add(base, a.idx(m.getBlock() - 1 + m.getHalo()));
+        return a.land(a.le(lo, j), a.le(j, hi));
+      })
+      .Case<DilatedAttr>([&](DilatedAttr m) {
+        // Same segment, and both offsets congruent to h modulo the rate.
+        Value w = a.idx(m.getSegment()), r = a.idx(m.getRate());
+        Value hr = a.floorMod(pt.h, r);
+        Value sameSeg = a.eq(a.floorDiv(p, w), a.floorDiv(j, w));
+        Value kOk = a.eq(a.floorMod(a.floorMod(j, w), r), hr);
+        Value qOk = a.eq(a.floorMod(a.floorMod(p, w), r), hr);
+        return a.land(sameSeg, a.land(kOk, qOk));
+      })
+      .Case<GlobalAttr>([&](GlobalAttr m) {
+        auto isGlobal = [&](Value x) {
+          Value g = a.lt(x, a.idx(m.getFirst()));
+          for (int64_t pos : m.getPositions())
+            g = a.lor(g, a.eq(x, a.idx(pos)));
+          return g;
+        };
+        return a.lor(isGlobal(p), isGlobal(j));
+      })
+      .Case<SinksAttr>(
+          [&](SinksAttr m) { return a.lt(j, a.idx(m.getCount())); })
+      .Case<PrefixLMAttr>([&](PrefixLMAttr m) {
+        return a.lor(a.lt(j, a.idx(m.getPrefix())), a.le(j, p));
+      })
+      .Case<Neighborhood2DAttr>([&](Neighborhood2DAttr m) {
+        auto [rq, cq] = grid(p, m.getCols());
+        auto [rk, ck] = grid(j, m.getCols());
+        Value rOk = a.le(a.absI(a.sub(rk, rq)), a.idx(m.getKernelRows() / 2));
+        Value cOk = a.le(a.absI(a.sub(ck, cq)), a.idx(m.getKernelCols() / 2));
+        return a.land(rOk, cOk);
+      })
+      .Case<Window2DAttr>([&](Window2DAttr m) {
+        auto [rq, cq] = grid(p, m.getCols());
+        auto [rk, ck] = grid(j, m.getCols());
+        Value wr = a.idx(m.getWindowRows()), wc = a.idx(m.getWindowCols());
+        return a.land(a.eq(a.floorDiv(rq, wr), a.floorDiv(rk, wr)),
+                      a.eq(a.floorDiv(cq, wc), a.floorDiv(ck, wc)));
+      })
+      .Case<Directional2DAttr>([&](Directional2DAttr m) {
+        auto [rq, cq] = grid(p, m.getCols());
+        auto [rk, ck] = grid(j, m.getCols());
+        ArrayRef<int64_t> dirs = m.getDirections();
+        int64_t n = dirs.size() / 2;
+        SmallVector<int64_t> ur, uc;
+        for (int64_t k = 0; k < n; ++k) {
+          ur.push_back(dirs[2 * k]);
+          uc.push_back(dirs[2 * k + 1]);
+        }
+        Value which = a.floorMod(pt.h, a.idx(n));
+        Value dirR = a.tableIndex(ur, which), dirC = a.tableIndex(uc, which);
+        Value dr = a.sub(rk, rq), dc = a.sub(ck, cq);
+        // dot(d, u) and cross(d, u) = d_r u_c - d_c u_r
+        Value dot = a.add(a.mul(dr, dirR), a.mul(dc, dirC));
+        if (m.getHalfPlane())
+          return a.ge(dot, a.idx(0));
+        Value cross = a.sub(a.mul(dr, dirC), a.mul(dc, dirR));
+        return a.ge(dot, a.absI(cross));
+      })
+      .Case<AndMaskAttr>([&](AndMaskAttr m) {
+        Value acc = a.i1(true);
+        for (Attribute child : m.getMasks())
+          acc = a.land(acc, emitMask(b, child, pt));
+        return acc;
+      })
+      .Case<OrMaskAttr>([&](OrMaskAttr m) {
+        Value acc = a.i1(false);
+        for (Attribute child : m.getMasks())
+          acc = a.lor(acc, emitMask(b, child, pt));
+        return acc;
+      })
+      .Case<NotMaskAttr>(
+          [&](NotMaskAttr m) { return a.lnot(emitMask(b, m.getMask(), pt)); })
+      .Case<DocumentMaskAttr>([&](auto) {
+        Value sq = a.toIndex(
+            tensor::ExtractOp::create(b, op.getSegQ(), ValueRange{pt.b, pt.i}));
+        Value sk = a.toIndex(tensor::ExtractOp::create(b, op.getSegKv(),
+                                                       ValueRange{pt.b, pt.j}));
+        return a.eq(sq, sk);
+      })
+      .Case<TreeMaskAttr>([&](auto) { return emitTreeMask(b, pt); })
+      .Case<DenseMaskAttr>([&](auto) {
+        Value e = extractBroadcast(b, op.getDenseMask(), pt);
+        Value zero = arith::ConstantOp::create(
+            b, b.getIntegerAttr(e.getType(), 0));
+        return arith::CmpIOp::create(b, arith::CmpIPredicate::ne, e, zero)
+            .getResult();
+      })
+      .Case<MaskModAttr>([&](auto) {
+        return inlineRegion(b, op.getMaskModRegion(),
+                            ValueRange{pt.b, pt.h, pt.i, pt.j});
+      })
+      .Default([&](Attribute) -> Value {
+        llvm_unreachable("verifier admits only mask attributes");
+      });
+}
+
+//===----------------------------------------------------------------------===//
+// Score modifiers
+//===----------------------------------------------------------------------===//
+
+Value ScoreEmitter::emitScoreMods(ImplicitLocOpBuilder &b, Value s,
+                                  const ScorePoint &pt) const {
+  for (Attribute mod : op.getScoreModList())
+    s = emitScoreMod(b, mod, s, pt);
+  return s;
+}
+
+Value ScoreEmitter::emitRelBias(ImplicitLocOpBuilder &b, RelBiasAttr rel,
+                                Value s, const ScorePoint &pt) const {
+  Arith a{b};
+  // T5 bucket of rel = j - p: n = p - j; with both directions, the sign
+  // picks the half; the first half of a half is exact, the rest log-spaced
+  // up to max_distance (computed in f64).
+  int64_t numBuckets = rel.getNumBuckets();
+  Value n = a.sub(pt.pos, pt.j);
+  Value ret = a.idx(0);
+  if (rel.getBidirectional()) {
+    numBuckets /= 2;
+    ret = a.select(a.lt(n, a.idx(0)), a.idx(numBuckets), a.idx(0));
+    n = a.absI(n);
+  } else {
+    n = arith::MaxSIOp::create(b, n, a.idx(0));
+  }
+  int64_t maxExact = numBuckets / 2;
+  Type f64 = b.getF64Type();
+  auto cst = [&](double v) {
+    return arith::ConstantOp::create(b, b.getF64FloatAttr(v)).getResult();
+  };
+  Value nF = arith::SIToFPOp::create(
+      b, f64, arith::IndexCastOp::create(b, b.getI64Type(), n));
+  Value ratio = arith::DivFOp::create(b, nF, cst(double(maxExact)));
+  Value logRatio = math::LogOp::create(b, ratio);
+  Value logMax = math::LogOp::create(
+      b, cst(double(rel.getMaxDistance()) / double(maxExact)));
+  Value scaled = arith::MulFOp::create(
+      b, arith::DivFOp::create(b, logRatio, logMax),
+      cst(double(numBuckets - maxExact)));
+  // Clamp before converting: log(0) is -inf and the select below discards
+  // that lane, but fptosi of -inf would be poison.
+  scaled = arith::MaximumFOp::create(b, scaled, cst(0.0));
+  Value large = a.add(
+      a.idx(maxExact),
+      a.toIndex(arith::FPToSIOp::create(b, b.getI64Type(), scaled)));
+  large = arith::MinSIOp::create(b, large, a.idx(numBuckets - 1));
+  Value bucket = a.add(ret, a.select(a.lt(n, a.idx(maxExact)), n, large));
+  Value bias = tensor::ExtractOp::create(b, op.getRelBiasTable(),
+                                         ValueRange{pt.h, bucket});
+  return a.fadd(s, a.extF(bias));
+}
+
+Value ScoreEmitter::emitScoreMod(ImplicitLocOpBuilder &b, Attribute mod,
+                                 Value s, const ScorePoint &pt) const {
+  Arith a{b};
+  return TypeSwitch<Attribute, Value>(mod)
+      .Case<AlibiAttr>([&](AlibiAttr m) {
+        Value slope;
+        if (!asDoubles(m.getSlopes()).empty()) {
+          slope = a.tableF32(asDoubles(m.getSlopes()), pt.h);
+        } else {
+          // slope = 2^(-8 (h + 1) / Hq)
+          Value num = a.toF32(a.add(pt.h, a.idx(1)));
+          Value expo = a.fdiv(a.fmul(a.f32(-8.0), num), a.toF32(qHeads));
+          slope = math::Exp2Op::create(b, expo);
+        }
+        Value dist = a.sub(pt.pos, pt.j);
+        if (m.getSymmetric())
+          dist = a.absI(dist);
+        // s - slope * (p - j)
+        return a.fsub(s, a.fmul(slope, a.toF32(dist)));
+      })
+      .Case<SoftcapAttr>([&](SoftcapAttr m) {
+        // cap * tanh(s / cap)
+        Value cap = a.f32(m.getCap().getValueAsDouble());
+        return a.fmul(cap, math::TanhOp::create(b, a.fdiv(s, cap)));
+      })
+      .Case<RelBiasAttr>(
+          [&](RelBiasAttr m) { return emitRelBias(b, m, s, pt); })
+      .Case<BiasAttr>([&](auto) {
+        return a.fadd(s, a.extF(extractBroadcast(b, op.getBias(), pt)));
+      })
+      .Case<TemperatureAttr>([&](auto) {
+        Value tau = tensor::ExtractOp::create(b, op.getTemperature(),
+                                              ValueRange{pt.b, pt.h, pt.i});
+        return a.fmul(s, tau);
+      })
+      .Case<GaussianAttr>([&](GaussianAttr m) {
+        // s - (p - j - mu)^2 / (2 sigma^2)
+        Value mu = a.tableF32(asDoubles(m.getMu()), pt.h);
+        Value sigma = a.tableF32(asDoubles(m.getSigma()), pt.h);
+        Value d = a.fsub(a.toF32(a.sub(pt.pos, pt.j)), mu);
+        Value twoVar = a.fmul(a.f32(2.0), a.fmul(sigma, sigma));
+        return a.fsub(s, a.fdiv(a.fmul(d, d), twoVar));
+      })
+      .Case<ScoreModRegionAttr>([&](auto) {
+        return inlineRegion(b, op.getScoreModRegion(),
+                            ValueRange{s, pt.b, pt.h, pt.i, pt.j});
+      })
+      .Default([&](Attribute) -> Value {
+        llvm_unreachable("verifier admits only score modifier attributes");
+      });
+}
+
+//===----------------------------------------------------------------------===//
+// Regions
+//===----------------------------------------------------------------------===//
+
+Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
+                                 ValueRange leading) const {
+  Block &block = region.front();
+  IRMapping map;
+  for (auto [arg, v] : llvm::zip(block.getArguments().take_front(leading.size()),
+                                 leading))
+    map.map(arg, v);
+  for (auto [arg, v] : llvm::zip(
+           block.getArguments().drop_front(leading.size()), op.getCaptures()))
+    map.map(arg, v);
+  SmallVector<Operation *> cloned;
+  for (Operation &inner : block.without_terminator())
+    cloned.push_back(b.clone(inner, map));
+  // attn.position only has meaning inside the op; replace each (possibly
+  // nested) clone with the position formula at its own operands.
+  SmallVector<PositionOp> positions;
+  for (Operation *c : cloned)
+    c->walk([&](PositionOp p) { positions.push_back(p); });
+  for (PositionOp p : positions) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(p);
+    Value kvLenB = emitKvLength(b, p.getBatch());
+    p.getResult().replaceAllUsesWith(emitPosition(b, p.getQIdx(), kvLenB));
+    p.erase();
+  }
+  auto yield = cast<YieldOp>(block.getTerminator());
+  return map.lookupOrDefault(yield.getValues()[0]);
+}

@@ -1,0 +1,839 @@
+//===- attn-run.cpp - JIT-run attn kernels and check them -----------------===//
+//
+// Compiles a .mlir file holding one function with an attn.attention (or
+// attn.merge) op through the CPU pipeline once, then, for each requested
+// shape, fills the inputs (seeded random data or .npy files), runs the
+// kernel, times it and compares it with the independent float64 reference.
+//
+//===----------------------------------------------------------------------===//
+
+#include "RegionEvaluator.h"
+
+#include "attn/Dialect/Attn/IR/AttnDialect.h"
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Reference/Reference.h"
+#include "attn/Runtime/CPUJit.h"
+#include "attn/Support/Npy.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <random>
+
+using namespace mlir;
+using namespace mlir::attn;
+namespace cl = llvm::cl;
+namespace npy = ::attn::npy;
+namespace ref = ::attn::ref;
+
+static cl::OptionCategory runCat("attn-run options");
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
+                                      cl::Required, cl::cat(runCat));
+static cl::opt<std::string> funcName(
+    "func", cl::desc("Function to run (default: the first public function "
+                     "that holds an attn op)"),
+    cl::cat(runCat));
+static cl::list<std::string> shapes(
+    "shape",
+    cl::desc("Sizes of one run, as comma-separated NAME=VALUE with NAME in "
+             "B, Hq, Hkv, Sq, Skv, D, Dv (for attn.merge: B, H, S, Dv). Sizes "
+             "fixed by the tensor types may be omitted; others default to "
+             "B=2 Hq=4 Hkv=Hq Sq=67 Skv=Sq D=Dv=32. Repeat --shape to run one "
+             "compiled kernel on several sizes."),
+    cl::cat(runCat));
+static cl::opt<unsigned> seed("seed", cl::desc("Random seed for the inputs"),
+                              cl::init(0), cl::cat(runCat));
+static cl::opt<bool> check(
+    "check",
+    cl::desc("Compare with the float64 reference and exit 1 if the error "
+             "exceeds the tolerance"),
+    cl::cat(runCat));
+static cl::opt<double> tolerance(
+    "tol",
+    cl::desc("Relative tolerance for --check, max|out-ref| / max|ref| "
+             "(default: 1e-4 for f32, 2e-3 for f16, 1.6e-2 for bf16)"),
+    cl::init(-1.0), cl::cat(runCat));
+static cl::opt<unsigned> repeat(
+    "repeat", cl::desc("Timed runs per shape after one warm-up; ms= is the "
+                       "median"),
+    cl::init(1), cl::cat(runCat));
+static cl::list<std::string> inputs(
+    "input",
+    cl::desc("Read an argument from .npy instead of random data, as "
+             "ROLE=FILE; ROLE is q, k, v, sink, kv_len, seg_q, seg_kv, tree, "
+             "dense_mask, bias, rel_bias_table, temperature, capture0, ... "
+             "(merge: o0, lse0, o1, ...). Shapes then come from the files."),
+    cl::cat(runCat));
+static cl::opt<std::string> outputDir(
+    "output-dir",
+    cl::desc("Write the outputs of the last shape as o.npy (and lse.npy)"),
+    cl::cat(runCat));
+static cl::opt<unsigned> numDocs(
+    "num-docs", cl::desc("Documents per batch row for #attn.document"),
+    cl::init(3), cl::cat(runCat));
+static cl::opt<unsigned> treeSize(
+    "tree-size", cl::desc("Draft tokens T for #attn.tree (capped by Sq, Skv)"),
+    cl::init(6), cl::cat(runCat));
+
+namespace {
+
+/// How a function argument feeds the attn op.
+struct Binding {
+  std::string role; // "q", "k", "v", "sink", ..., "capture0", "o", "lse"
+  RankedTensorType type;
+};
+
+/// Named problem sizes.
+using Sizes = std::map<std::string, int64_t>;
+
+template <typename T>
+std::string toString(T printable) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << printable;
+  return text;
+}
+
+[[noreturn]] void fail(const Twine &msg) {
+  llvm::errs() << "attn-run: error: " << msg << "\n";
+  std::exit(1);
+}
+
+npy::DType dtypeOf(Type t) {
+  if (t.isF32())
+    return npy::DType::F32;
+  if (t.isF16())
+    return npy::DType::F16;
+  if (t.isBF16())
+    return npy::DType::BF16;
+  if (t.isF64())
+    return npy::DType::F64;
+  if (t.isInteger(64) || t.isIndex())
+    return npy::DType::I64;
+  if (t.isInteger(32))
+    return npy::DType::I32;
+  if (t.isInteger(8))
+    return npy::DType::I8;
+  if (t.isInteger(1))
+    return npy::DType::Bool;
+  fail("unsupported element type " + toString(t));
+}
+
+/// Binds each function argument to its role in `op` by following its uses.
+std::vector<Binding> bindArguments(func::FuncOp fn, Operation *op) {
+  llvm::DenseMap<Value, std::string> roles;
+  auto name = [&](Value v, std::string role) {
+    if (v)
+      roles[v] = std::move(role);
+  };
+  if (auto a = dyn_cast<AttentionOp>(op)) {
+    name(a.getQuery(), "q");
+    name(a.getKey(), "k");
+    name(a.getValue(), "v");
+    name(a.getSink(), "sink");
+    name(a.getKvLen(), "kv_len");
+    name(a.getSegQ(), "seg_q");
+    name(a.getSegKv(), "seg_kv");
+    name(a.getTreeParent(), "tree");
+    name(a.getDenseMask(), "dense_mask");
+    name(a.getBias(), "bias");
+    name(a.getRelBiasTable(), "rel_bias_table");
+    name(a.getTemperature(), "temperature");
+    for (auto [i, c] : llvm::enumerate(a.getCaptures()))
+      name(c, "capture" + std::to_string(i));
+    name(a.getOutputs()[0], "o");
+    if (a.getOutputs().size() > 1)
+      name(a.getOutputs()[1], "lse");
+  } else {
+    auto m = cast<MergeOp>(op);
+    for (auto [i, p] : llvm::enumerate(m.getPartials()))
+      name(p, "o" + std::to_string(i));
+    for (auto [i, l] : llvm::enumerate(m.getPartialLses()))
+      name(l, "lse" + std::to_string(i));
+    name(m.getOutInit(), "o");
+    name(m.getLseInit(), "lse");
+  }
+  std::vector<Binding> bindings;
+  for (BlockArgument arg : fn.getArguments()) {
+    auto it = roles.find(arg);
+    if (it == roles.end())
+      fail("argument #" + Twine(arg.getArgNumber()) + " of @" +
+           fn.getSymName() +
+           " does not feed the attn op directly; attn-run needs every "
+           "argument to be an operand of it");
+    auto type = dyn_cast<RankedTensorType>(arg.getType());
+    if (!type)
+      fail("argument #" + Twine(arg.getArgNumber()) +
+           " must be a ranked tensor");
+    bindings.push_back({it->second, type});
+  }
+  for (auto &entry : roles) {
+    Value value = entry.first;
+    const std::string &role = entry.second;
+    if (!isa<BlockArgument>(value) ||
+        cast<BlockArgument>(value).getOwner() != &fn.getBody().front())
+      fail("operand '" + role +
+           "' of the attn op must be an argument of the function");
+  }
+  return bindings;
+}
+
+/// The concrete shape of argument `b` given the problem sizes.
+std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s,
+                                  bool bshd, bool isMerge) {
+  auto at = [&](const char *n) { return s.at(n); };
+  std::vector<int64_t> want;
+  const std::string &r = b.role;
+  auto qkv = [&](int64_t heads, int64_t len, int64_t dim) {
+    return bshd ? std::vector<int64_t>{at("B"), len, heads, dim}
+                : std::vector<int64_t>{at("B"), heads, len, dim};
+  };
+  if (isMerge) {
+    if (r[0] == 'o')
+      want = qkv(at("H"), at("S"), at("Dv"));
+    else
+      want = {at("B"), at("H"), at("S")};
+  } else if (r == "q") {
+    want = qkv(at("Hq"), at("Sq"), at("D"));
+  } else if (r == "k") {
+    want = qkv(at("Hkv"), at("Skv"), at("D"));
+  } else if (r == "v") {
+    want = qkv(at("Hkv"), at("Skv"), at("Dv"));
+  } else if (r == "o") {
+    want = qkv(at("Hq"), at("Sq"), at("Dv"));
+  } else if (r == "lse" || r == "temperature") {
+    want = {at("B"), at("Hq"), at("Sq")};
+  } else if (r == "sink") {
+    want = {at("Hq")};
+  } else if (r == "kv_len") {
+    want = {at("B")};
+  } else if (r == "seg_q") {
+    want = {at("B"), at("Sq")};
+  } else if (r == "seg_kv") {
+    want = {at("B"), at("Skv")};
+  } else if (r == "tree") {
+    int64_t t = std::min<int64_t>({treeSize, at("Sq"), at("Skv")});
+    want = b.type.getRank() == 1 ? std::vector<int64_t>{t}
+                                 : std::vector<int64_t>{at("B"), t};
+  } else if (r == "dense_mask" || r == "bias") {
+    int64_t full[4] = {at("B"), at("Hq"), at("Sq"), at("Skv")};
+    for (int64_t d = 0, rank = b.type.getRank(); d < rank; ++d) {
+      int64_t sz = b.type.getDimSize(d);
+      want.push_back(sz == 1 ? 1 : full[4 - rank + d]);
+    }
+  } else {
+    // rel_bias_table and captures: static shapes, or Hq for dim 0 of the
+    // table.
+    for (int64_t d = 0; d < b.type.getRank(); ++d) {
+      int64_t sz = b.type.getDimSize(d);
+      if (ShapedType::isDynamic(sz)) {
+        if (r == "rel_bias_table" && d == 0)
+          sz = at("Hq");
+        else
+          fail("'" + r + "' has a dynamic dim " + Twine(d) +
+               "; give it a static size or pass it with --input");
+      }
+      want.push_back(sz);
+    }
+  }
+  for (auto [d, sz] : llvm::enumerate(want)) {
+    int64_t fixed = b.type.getDimSize(d);
+    if (!ShapedType::isDynamic(fixed) && fixed != sz)
+      fail("shape of '" + r + "' dim " + Twine(d) + " is " + Twine(fixed) +
+           " in the IR but the requested sizes give " + Twine(sz));
+  }
+  return want;
+}
+
+/// Parses "B=2,Sq=100" into `sizes`.
+Sizes parseShape(StringRef text) {
+  Sizes sizes;
+  SmallVector<StringRef> parts;
+  text.split(parts, ',', -1, false);
+  for (StringRef part : parts) {
+    auto [key, value] = part.split('=');
+    int64_t v;
+    key = key.trim();
+    if (value.trim().getAsInteger(10, v) || v < 0)
+      fail("bad --shape entry '" + part + "': expected NAME=NON_NEGATIVE_INT");
+    static const char *known[] = {"B", "Hq", "Hkv", "Sq", "Skv", "D", "Dv",
+                                  "H", "S"};
+    if (!llvm::is_contained(known, key))
+      fail("unknown size '" + key + "' in --shape (known: B, Hq, Hkv, Sq, "
+           "Skv, D, Dv; merge: B, H, S, Dv)");
+    sizes[key.str()] = v;
+  }
+  return sizes;
+}
+
+/// Fills in sizes fixed by the IR types and the documented defaults.
+void completeSizes(Sizes &s, Operation *op) {
+  auto setIfStatic = [&](const char *n, int64_t v) {
+    if (!ShapedType::isDynamic(v)) {
+      if (s.count(n) && s[n] != v)
+        fail(Twine("--shape gives ") + n + "=" + Twine(s[n]) +
+             " but the IR fixes it to " + Twine(v));
+      s[n] = v;
+    }
+  };
+  if (auto a = dyn_cast<AttentionOp>(op)) {
+    auto q = cast<RankedTensorType>(a.getQuery().getType());
+    auto k = cast<RankedTensorType>(a.getKey().getType());
+    auto v = cast<RankedTensorType>(a.getValue().getType());
+    unsigned sd = a.getSeqDim(), hd = a.getHeadDim();
+    setIfStatic("B", q.getDimSize(0));
+    setIfStatic("Hq", q.getDimSize(hd));
+    setIfStatic("Hkv", k.getDimSize(hd));
+    setIfStatic("Sq", q.getDimSize(sd));
+    setIfStatic("Skv", k.getDimSize(sd));
+    setIfStatic("D", q.getDimSize(3));
+    setIfStatic("Dv", v.getDimSize(3));
+    s.emplace("B", 2);
+    s.emplace("Hq", 4);
+    s.emplace("Hkv", s["Hq"]);
+    s.emplace("Sq", 67);
+    s.emplace("Skv", s["Sq"]);
+    s.emplace("D", 32);
+    s.emplace("Dv", s["D"]);
+  } else {
+    auto o = cast<RankedTensorType>(cast<MergeOp>(op).getOutInit().getType());
+    bool bshd = cast<MergeOp>(op).getLayoutAttr() &&
+                cast<MergeOp>(op).getLayoutAttr().getValue() == Layout::bshd;
+    setIfStatic("B", o.getDimSize(0));
+    setIfStatic("H", o.getDimSize(bshd ? 2 : 1));
+    setIfStatic("S", o.getDimSize(bshd ? 1 : 2));
+    setIfStatic("Dv", o.getDimSize(3));
+    s.emplace("B", 2);
+    s.emplace("H", 4);
+    s.emplace("S", 67);
+    s.emplace("Dv", 32);
+  }
+}
+
+/// Random data suited to each role.
+void fillRandom(npy::NpyArray &a, const std::string &role, const Sizes &s,
+                std::mt19937_64 &rng) {
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  int64_t n = a.numElements();
+  auto set = [&](int64_t i, double v) { a.setFromDouble(i, v); };
+  if (role == "kv_len") {
+    // Mostly long caches, sometimes short ones; never longer than Skv.
+    int64_t skv = s.at("Skv");
+    std::uniform_int_distribution<int64_t> len(std::max<int64_t>(skv / 2, 0),
+                                               skv);
+    for (int64_t i = 0; i < n; ++i)
+      set(i, i == 0 ? skv : len(rng));
+  } else if (role == "seg_q" || role == "seg_kv") {
+    // Sorted document ids; the last ~10% is padding whose ids differ between
+    // the query (-1) and key (-2) sides, so padded queries see nothing.
+    // Query and key sides share document boundaries in positions p(i).
+    int64_t rows = a.shape[0], len = a.shape[1];
+    int64_t skv = s.at("Skv"), sq = s.at("Sq");
+    std::mt19937_64 docRng(seed * 7919 + 17);
+    for (int64_t b = 0; b < rows; ++b) {
+      std::vector<int64_t> cuts;
+      std::uniform_int_distribution<int64_t> cut(1, std::max<int64_t>(skv, 1));
+      for (unsigned d = 1; d < numDocs; ++d)
+        cuts.push_back(cut(docRng));
+      std::sort(cuts.begin(), cuts.end());
+      int64_t padStart = skv - skv / 10;
+      for (int64_t i = 0; i < len; ++i) {
+        int64_t pos = role == "seg_q" ? i + (skv - sq) : i;
+        int64_t doc = std::upper_bound(cuts.begin(), cuts.end(), pos) -
+                      cuts.begin();
+        bool pad = pos >= padStart && b % 2 == 1;
+        set(b * len + i, pad ? (role == "seg_q" ? -1 : -2) : doc);
+      }
+    }
+  } else if (role == "tree") {
+    // parent[t] in [-1, t): a forest listed in topological order.
+    int64_t t = a.shape.back();
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t node = i % t;
+      std::uniform_int_distribution<int64_t> parent(-1, node - 1);
+      set(i, parent(rng));
+    }
+  } else if (role == "dense_mask") {
+    std::bernoulli_distribution coin(0.6);
+    int64_t cols = a.shape.back();
+    for (int64_t i = 0; i < n; ++i)
+      set(i, coin(rng) && (i / cols) % 7 != 3);
+  } else if (role == "temperature") {
+    std::uniform_real_distribution<double> tau(0.5, 1.5);
+    for (int64_t i = 0; i < n; ++i)
+      set(i, tau(rng));
+  } else if (a.dtype == npy::DType::Bool) {
+    std::bernoulli_distribution coin(0.5);
+    for (int64_t i = 0; i < n; ++i)
+      set(i, coin(rng));
+  } else if (a.dtype == npy::DType::I32 || a.dtype == npy::DType::I64 ||
+             a.dtype == npy::DType::I8) {
+    std::uniform_int_distribution<int64_t> small(0, 3);
+    for (int64_t i = 0; i < n; ++i)
+      set(i, small(rng));
+  } else if (role.rfind("lse", 0) == 0) {
+    // Partial LSEs, with some fully masked (-inf) entries.
+    std::uniform_real_distribution<double> l(-2.0, 4.0);
+    for (int64_t i = 0; i < n; ++i)
+      set(i, i % 11 == 5 ? -INFINITY : l(rng));
+  } else {
+    double scale = role == "sink" ? 2.0 : 1.0;
+    for (int64_t i = 0; i < n; ++i)
+      set(i, scale * unit(rng));
+  }
+}
+
+ref::Array toRef(const npy::NpyArray &a) {
+  ref::Array r;
+  r.shape = a.shape;
+  r.data.resize(a.numElements());
+  for (int64_t i = 0, e = a.numElements(); i < e; ++i)
+    r.data[i] = a.getAsDouble(i);
+  return r;
+}
+
+/// Translates a mask attribute into the reference's mask tree.
+ref::Mask toRefMask(Attribute m) {
+  using K = ref::Mask::Kind;
+  ref::Mask r;
+  auto children = [&](ArrayRef<Attribute> list) {
+    for (Attribute c : list)
+      r.children.push_back(toRefMask(c));
+  };
+  if (isa<FullMaskAttr>(m)) {
+    r.kind = K::Full;
+  } else if (isa<CausalMaskAttr>(m)) {
+    r.kind = K::Causal;
+  } else if (auto x = dyn_cast<SlidingWindowAttr>(m)) {
+    r.kind = K::SlidingWindow, r.a = x.getLeft(), r.b = x.getRight();
+  } else if (auto x = dyn_cast<ChunkedAttr>(m)) {
+    r.kind = K::Chunked, r.a = x.getSize();
+  } else if (auto x = dyn_cast<HaloAttr>(m)) {
+    r.kind = K::Halo, r.a = x.getBlock(), r.b = x.getHalo();
+  } else if (auto x = dyn_cast<DilatedAttr>(m)) {
+    r.kind = K::Dilated, r.a = x.getSegment(), r.b = x.getRate();
+  } else if (auto x = dyn_cast<GlobalAttr>(m)) {
+    // The reference's "first n" applies only without a list; express both
+    // with a list when positions are given.
+    r.kind = K::Global;
+    r.a = x.getFirst();
+    if (!x.getPositions().empty()) {
+      r.list.assign(x.getPositions().begin(), x.getPositions().end());
+      for (int64_t k = 0; k < x.getFirst(); ++k)
+        r.list.push_back(k);
+    }
+  } else if (auto x = dyn_cast<SinksAttr>(m)) {
+    r.kind = K::Sinks, r.a = x.getCount();
+  } else if (auto x = dyn_cast<PrefixLMAttr>(m)) {
+    r.kind = K::PrefixLM, r.a = x.getPrefix();
+  } else if (auto x = dyn_cast<Neighborhood2DAttr>(m)) {
+    r.kind = K::Neighborhood2D, r.a = x.getRows(), r.b = x.getCols(),
+    r.c = x.getKernelRows(), r.d = x.getKernelCols();
+  } else if (auto x = dyn_cast<Window2DAttr>(m)) {
+    r.kind = K::Window2D, r.a = x.getRows(), r.b = x.getCols(),
+    r.c = x.getWindowRows(), r.d = x.getWindowCols();
+  } else if (auto x = dyn_cast<Directional2DAttr>(m)) {
+    r.kind = K::Directional2D, r.a = x.getRows(), r.b = x.getCols();
+    r.list.assign(x.getDirections().begin(), x.getDirections().end());
+    r.flag = x.getHalfPlane();
+  } else if (auto x = dyn_cast<AndMaskAttr>(m)) {
+    r.kind = K::And;
+    children(x.getMasks());
+  } else if (auto x = dyn_cast<OrMaskAttr>(m)) {
+    r.kind = K::Or;
+    children(x.getMasks());
+  } else if (auto x = dyn_cast<NotMaskAttr>(m)) {
+    r.kind = K::Not;
+    children(x.getMask());
+  } else if (isa<DocumentMaskAttr>(m)) {
+    r.kind = K::Document;
+  } else if (isa<TreeMaskAttr>(m)) {
+    r.kind = K::Tree;
+  } else if (isa<DenseMaskAttr>(m)) {
+    r.kind = K::Dense;
+  } else if (isa<MaskModAttr>(m)) {
+    r.kind = K::Custom;
+  } else {
+    fail("mask attribute " + toString(m) + " has no reference");
+  }
+  return r;
+}
+
+/// The error of one output against the reference.
+struct ErrorStats {
+  double maxAbs = 0, maxRef = 0;
+  bool mismatch = false; // -inf/nan pattern differs
+};
+
+ErrorStats compare(const npy::NpyArray &out, const ref::Array &expect) {
+  ErrorStats e;
+  for (int64_t i = 0, n = out.numElements(); i < n; ++i) {
+    double got = out.getAsDouble(i), want = expect.data[i];
+    if (std::isinf(want) || std::isinf(got) || std::isnan(got)) {
+      if (!(got == want))
+        e.mismatch = true;
+      continue;
+    }
+    e.maxAbs = std::max(e.maxAbs, std::fabs(got - want));
+    e.maxRef = std::max(e.maxRef, std::fabs(want));
+  }
+  return e;
+}
+
+double defaultTolerance(Type elem) {
+  if (elem.isF16())
+    return 2e-3;
+  if (elem.isBF16())
+    return 1.6e-2;
+  return 1e-4;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(runCat);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "attn-run: JIT-compile an attn kernel for the CPU, run it on one or "
+      "more shapes and check it against a float64 reference.\n\n"
+      "Prints one line per shape:\n"
+      "  attn-run: shape=... max_abs_err=... max_rel_err=... ms=... "
+      "gflops=...\n"
+      "max_rel_err is max|out-ref| / max|ref| over O (LSE errors are "
+      "absolute); gflops counts 2*(D+Dv) flops per allowed score element.\n"
+      "Exit status: 0 on success, 1 on bad input or, with --check, an error "
+      "above tolerance.\n");
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registry.insert<AttnDialect>();
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  std::string err;
+  auto file = openInputFile(inputFile, &err);
+  if (!file)
+    fail("cannot open '" + inputFile + "': " + err);
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+
+  // Find the function and its single attn op.
+  func::FuncOp fn;
+  Operation *attnOp = nullptr;
+  for (auto f : module->getOps<func::FuncOp>()) {
+    if (f.isExternal() || (!funcName.empty() && f.getSymName() != funcName))
+      continue;
+    SmallVector<Operation *> ops;
+    f.walk([&](Operation *op) {
+      if (isa<AttentionOp, MergeOp>(op))
+        ops.push_back(op);
+    });
+    if (ops.empty())
+      continue;
+    if (ops.size() > 1)
+      fail("@" + f.getSymName() + " holds " + Twine(ops.size()) +
+           " attn ops; attn-run checks exactly one");
+    fn = f;
+    attnOp = ops.front();
+    break;
+  }
+  if (!fn)
+    fail(funcName.empty() ? "no function with an attn op in '" + inputFile + "'"
+                          : "no function @" + funcName + " with an attn op");
+  if (!fn.isPublic())
+    fail("@" + fn.getSymName() + " must be public to be called");
+  bool isMerge = isa<MergeOp>(attnOp);
+  auto attn = dyn_cast<AttentionOp>(attnOp);
+  std::vector<Binding> bindings = bindArguments(fn, attnOp);
+  bool bshd = attn ? attn.getLayoutOrDefault() == Layout::bshd
+                   : (cast<MergeOp>(attnOp).getLayoutAttr() &&
+                      cast<MergeOp>(attnOp).getLayoutAttr().getValue() ==
+                          Layout::bshd);
+
+  // --input ROLE=FILE
+  std::map<std::string, npy::NpyArray> given;
+  for (const std::string &spec : inputs) {
+    auto [role, path] = StringRef(spec).split('=');
+    if (path.empty())
+      fail("bad --input '" + spec + "': expected ROLE=FILE.npy");
+    auto it = llvm::find_if(bindings,
+                            [&](const Binding &b) { return b.role == role; });
+    if (it == bindings.end())
+      fail("--input names role '" + role + "', which @" + fn.getSymName() +
+           " does not have");
+    npy::NpyArray a;
+    if (!npy::readNpy(path.str(), a, err))
+      fail(err);
+    npy::DType want = dtypeOf(it->type.getElementType());
+    if (a.dtype != want)
+      fail("'" + path + "' holds " + npy::dtypeName(a.dtype) + " but '" +
+           role + "' needs " + npy::dtypeName(want));
+    if (static_cast<int64_t>(a.shape.size()) != it->type.getRank())
+      fail("'" + path + "' has rank " + Twine(a.shape.size()) + " but '" +
+           role + "' needs rank " + Twine(it->type.getRank()));
+    given[role.str()] = std::move(a);
+  }
+
+  std::unique_ptr<CPUKernel> kernel = CPUKernel::compile(*module, err);
+  if (!kernel)
+    fail(err);
+
+  std::vector<std::string> shapeList(shapes.begin(), shapes.end());
+  if (shapeList.empty())
+    shapeList.push_back("");
+  Type elemType =
+      cast<RankedTensorType>(attn ? attn.getQuery().getType()
+                                  : cast<MergeOp>(attnOp).getOutInit().getType())
+          .getElementType();
+  double tol = tolerance >= 0 ? double(tolerance) : defaultTolerance(elemType);
+  bool allOk = true;
+
+  for (const std::string &shapeText : shapeList) {
+    Sizes sizes = parseShape(shapeText);
+    // Sizes implied by --input files.
+    for (auto &[role, a] : given) {
+      auto set = [&](const char *n, int64_t v) { sizes[n] = v; };
+      if (role == "q") {
+        set("B", a.shape[0]);
+        set("Hq", a.shape[bshd ? 2 : 1]);
+        set("Sq", a.shape[bshd ? 1 : 2]);
+        set("D", a.shape[3]);
+      } else if (role == "k") {
+        set("Hkv", a.shape[bshd ? 2 : 1]);
+        set("Skv", a.shape[bshd ? 1 : 2]);
+      } else if (role == "v") {
+        set("Dv", a.shape[3]);
+      } else if (isMerge && role == "o0") {
+        set("B", a.shape[0]);
+        set("H", a.shape[bshd ? 2 : 1]);
+        set("S", a.shape[bshd ? 1 : 2]);
+        set("Dv", a.shape[3]);
+      }
+    }
+    completeSizes(sizes, attnOp);
+    if (!isMerge && (sizes["Hkv"] == 0 || sizes["Hq"] % sizes["Hkv"] != 0))
+      fail("Hq=" + Twine(sizes["Hq"]) + " must be a multiple of Hkv=" +
+           Twine(sizes["Hkv"]));
+
+    // Materialise every argument.
+    std::mt19937_64 rng(seed);
+    std::vector<npy::NpyArray> arrays(bindings.size());
+    std::map<std::string, npy::NpyArray *> byRole;
+    for (auto [i, b] : llvm::enumerate(bindings)) {
+      std::vector<int64_t> shape = resolveShape(b, sizes, bshd, isMerge);
+      auto it = given.find(b.role);
+      if (it != given.end()) {
+        if (it->second.shape != shape)
+          fail("--input '" + b.role + "' has shape [" +
+               llvm::join(llvm::map_range(it->second.shape,
+                                          [](int64_t x) { return std::to_string(x); }),
+                          ", ") +
+               "] but the problem needs [" +
+               llvm::join(llvm::map_range(shape, [](int64_t x) { return std::to_string(x); }),
+                          ", ") +
+               "]");
+        arrays[i] = it->second;
+      } else {
+        arrays[i].dtype = dtypeOf(b.type.getElementType());
+        arrays[i].shape = shape;
+        arrays[i].bytes.assign(
+            arrays[i].numElements() * npy::elementSize(arrays[i].dtype), 0);
+        if (b.role != "o" && b.role != "lse")
+          fillRandom(arrays[i], b.role, sizes, rng);
+      }
+      byRole[b.role] = &arrays[i];
+    }
+
+    // Run: one warm-up, then `repeat` timed runs.
+    std::vector<std::unique_ptr<MemRefDescriptor>> descs;
+    std::vector<MemRefDescriptor *> args;
+    for (npy::NpyArray &a : arrays) {
+      descs.push_back(std::make_unique<MemRefDescriptor>(a.bytes.data(), a.shape));
+      args.push_back(descs.back().get());
+    }
+    std::vector<double> times;
+    for (unsigned r = 0; r <= repeat; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      if (!kernel->invoke(fn.getSymName(), args, err))
+        fail(err);
+      auto t1 = std::chrono::steady_clock::now();
+      if (r > 0)
+        times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+    std::sort(times.begin(), times.end());
+    double ms = times[times.size() / 2];
+
+    // Reference.
+    ref::Result expect;
+    if (isMerge) {
+      std::vector<ref::Array> os, lses;
+      for (size_t k = 0; byRole.count("o" + std::to_string(k)); ++k) {
+        os.push_back(toRef(*byRole["o" + std::to_string(k)]));
+        lses.push_back(toRef(*byRole["lse" + std::to_string(k)]));
+      }
+      expect = ref::merge(bshd ? ref::Layout::BSHD : ref::Layout::BHSD, os, lses);
+      expect.allowedPairs = 0;
+    } else {
+      ref::Problem p;
+      p.layout = bshd ? ref::Layout::BSHD : ref::Layout::BHSD;
+      p.q = toRef(*byRole["q"]);
+      p.k = toRef(*byRole["k"]);
+      p.v = toRef(*byRole["v"]);
+      if (FloatAttr s = attn.getScaleAttr())
+        p.scale = s.getValueAsDouble();
+      p.qOffset = attn.getQOffset();
+      Attribute norm = attn.getNormalizerOrDefault();
+      using NK = ref::Normalizer::Kind;
+      if (isa<SoftmaxAttr>(norm)) {
+        p.normalizer.kind = NK::Softmax;
+      } else if (isa<SinkSoftmaxAttr>(norm)) {
+        p.normalizer.kind = NK::SinkSoftmax;
+      } else if (auto sig = dyn_cast<SigmoidAttr>(norm)) {
+        p.normalizer.kind = NK::Sigmoid;
+        if (sig.getBeta())
+          p.normalizer.beta = sig.getBeta().getValueAsDouble();
+      } else if (isa<SoftplusAttr>(norm)) {
+        p.normalizer.kind = NK::SoftplusL1;
+      } else if (auto relu = dyn_cast<ReluAttr>(norm)) {
+        p.normalizer.kind = NK::Relu;
+        p.normalizer.power = relu.getPower();
+        p.normalizer.reluNorm =
+            relu.getNorm() == ReluNorm::none      ? ref::Normalizer::ReluNorm::One
+            : relu.getNorm() == ReluNorm::seq_len ? ref::Normalizer::ReluNorm::SeqLen
+                                                  : ref::Normalizer::ReluNorm::RowSum;
+      }
+      p.mask = toRefMask(attn.getMaskOrDefault());
+      auto opt = [&](const char *role, ref::Array &dst) {
+        if (byRole.count(role))
+          dst = toRef(*byRole[role]);
+      };
+      opt("sink", p.sink);
+      opt("seg_q", p.segQ);
+      opt("seg_kv", p.segKv);
+      opt("tree", p.treeParent);
+      opt("dense_mask", p.denseMask);
+      if (byRole.count("kv_len"))
+        for (double x : toRef(*byRole["kv_len"]).data)
+          p.kvLen.push_back(static_cast<int64_t>(x));
+      std::vector<const npy::NpyArray *> caps;
+      for (size_t k = 0; byRole.count("capture" + std::to_string(k)); ++k)
+        caps.push_back(byRole["capture" + std::to_string(k)]);
+      int64_t sq = sizes["Sq"], skv = sizes["Skv"], qOff = p.qOffset;
+      std::vector<int64_t> kvLens = p.kvLen;
+      auto position = [=](double b, double q) {
+        int64_t len = kvLens.empty() ? skv : kvLens[static_cast<int64_t>(b)];
+        return q + double(len - sq + qOff);
+      };
+      using MK = ref::ScoreMod::Kind;
+      for (Attribute m : attn.getScoreModList()) {
+        ref::ScoreMod mod;
+        if (auto x = dyn_cast<AlibiAttr>(m)) {
+          mod.kind = MK::Alibi;
+          mod.flag = x.getSymmetric();
+          auto sl = asDoubles(x.getSlopes());
+          mod.values.assign(sl.begin(), sl.end());
+        } else if (auto x = dyn_cast<SoftcapAttr>(m)) {
+          mod.kind = MK::Softcap;
+          mod.x = x.getCap().getValueAsDouble();
+        } else if (auto x = dyn_cast<RelBiasAttr>(m)) {
+          mod.kind = MK::RelBias;
+          mod.a = x.getNumBuckets();
+          mod.b = x.getMaxDistance();
+          mod.flag = x.getBidirectional();
+          mod.tensor = toRef(*byRole["rel_bias_table"]);
+        } else if (isa<BiasAttr>(m)) {
+          mod.kind = MK::Bias;
+          mod.tensor = toRef(*byRole["bias"]);
+        } else if (isa<TemperatureAttr>(m)) {
+          mod.kind = MK::Temperature;
+          mod.tensor = toRef(*byRole["temperature"]);
+        } else if (auto x = dyn_cast<GaussianAttr>(m)) {
+          mod.kind = MK::Gaussian;
+          auto mu = asDoubles(x.getMu()), sg = asDoubles(x.getSigma());
+          mod.values.assign(mu.begin(), mu.end());
+          mod.values2.assign(sg.begin(), sg.end());
+        } else if (isa<ScoreModRegionAttr>(m)) {
+          mod.kind = MK::Custom;
+          auto ev = std::make_shared<::attn::run::RegionEvaluator>(
+              attn.getScoreModRegion(), caps, position);
+          if (std::string why = ev->check(); !why.empty())
+            fail(why);
+          p.scoreMod = [ev](double s, int64_t b, int64_t h, int64_t i,
+                            int64_t j) {
+            return ev->evaluate({s, double(b), double(h), double(i), double(j)});
+          };
+        }
+        p.scoreMods.push_back(std::move(mod));
+      }
+      if (maskContains<MaskModAttr>(attn.getMaskOrDefault())) {
+        auto ev = std::make_shared<::attn::run::RegionEvaluator>(
+            attn.getMaskModRegion(), caps, position);
+        if (std::string why = ev->check(); !why.empty())
+          fail(why);
+        p.maskMod = [ev](int64_t b, int64_t h, int64_t i, int64_t j) {
+          return ev->evaluate({double(b), double(h), double(i), double(j)}) != 0.0;
+        };
+      }
+      if (std::string why = ref::validate(p); !why.empty())
+        fail("the reference rejects this problem: " + why);
+      expect = ref::compute(p);
+    }
+
+    ErrorStats oErr = compare(*byRole["o"], expect.o);
+    ErrorStats lErr;
+    bool hasLse = byRole.count("lse") && !expect.lse.data.empty();
+    if (hasLse)
+      lErr = compare(*byRole["lse"], expect.lse);
+    double rel = oErr.maxRef > 0 ? oErr.maxAbs / oErr.maxRef : oErr.maxAbs;
+    // LSE is compared absolutely, scaled like O's tolerance by max(1, |LSE|).
+    double lseRel = hasLse ? lErr.maxAbs / std::max(1.0, lErr.maxRef) : 0.0;
+    bool ok = !oErr.mismatch && !lErr.mismatch && rel <= tol && lseRel <= tol;
+    double flops = isMerge ? 0.0
+                           : 2.0 * double(sizes["D"] + sizes["Dv"]) *
+                                 double(expect.allowedPairs);
+    std::string shapeStr;
+    for (auto &[k, v] : sizes)
+      shapeStr += (shapeStr.empty() ? "" : ",") + k + "=" + std::to_string(v);
+    llvm::outs() << "attn-run: shape=" << shapeStr
+                 << llvm::format(" max_abs_err=%.3e max_rel_err=%.3e", oErr.maxAbs, rel);
+    if (hasLse)
+      llvm::outs() << llvm::format(" lse_err=%.3e", lErr.maxAbs);
+    llvm::outs() << llvm::format(" ms=%.3f gflops=%.3f", ms, flops / (ms * 1e6));
+    if (check)
+      llvm::outs() << (ok ? " check=ok" : " check=FAIL")
+                   << llvm::format(" tol=%.1e", tol);
+    if (oErr.mismatch || lErr.mismatch)
+      llvm::outs() << " (infinite/NaN entries differ from the reference)";
+    llvm::outs() << "\n";
+    allOk &= ok;
+
+    if (!outputDir.empty() && &shapeText == &shapeList.back()) {
+      for (const char *role : {"o", "lse"})
+        if (byRole.count(role) &&
+            !npy::writeNpy(outputDir + "/" + role + ".npy", *byRole[role], err))
+          fail(err);
+    }
+  }
+  return check && !allOk ? 1 : 0;
+}
