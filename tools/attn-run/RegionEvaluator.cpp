@@ -96,8 +96,26 @@ std::vector<double> runBlock(Block &block, Env &env,
 
 double evalOp(Operation *op, Env &env,
               const std::vector<const ::attn::npy::NpyArray *> &caps,
+              const std::function<double(double, double)> &pos);
+
+/// The value of `v`: computed in the region, or a constant defined outside
+/// it (canonicalization hoists constants out of the region).
+double lookup(Value v, Env &env,
+              const std::vector<const ::attn::npy::NpyArray *> &caps,
               const std::function<double(double, double)> &pos) {
-  auto in = [&](unsigned i) { return env.lookup(op->getOperand(i)); };
+  auto it = env.find(v);
+  if (it != env.end())
+    return it->second;
+  if (Operation *def = v.getDefiningOp())
+    if (def->hasTrait<OpTrait::ConstantLike>())
+      return evalOp(def, env, caps, pos);
+  return std::nan("");
+}
+
+double evalOp(Operation *op, Env &env,
+              const std::vector<const ::attn::npy::NpyArray *> &caps,
+              const std::function<double(double, double)> &pos) {
+  auto in = [&](unsigned i) { return lookup(op->getOperand(i), env, caps, pos); };
   auto asInt = [](double v) { return static_cast<int64_t>(v); };
   return llvm::TypeSwitch<Operation *, double>(op)
       .Case<arith::ConstantOp>([&](arith::ConstantOp c) -> double {
@@ -169,7 +187,7 @@ double evalOp(Operation *op, Env &env,
         const ::attn::npy::NpyArray *t = caps[arg.getArgNumber() - numLeading];
         int64_t flat = 0;
         for (auto [d, idx] : llvm::enumerate(e.getIndices())) {
-          int64_t i = asInt(env.lookup(idx));
+          int64_t i = asInt(lookup(idx, env, caps, pos));
           if (i < 0 || i >= t->shape[d])
             return std::nan("");
           flat = flat * t->shape[d] + i;
@@ -193,7 +211,7 @@ std::vector<double> runBlock(Block &block, Env &env,
     if (op.hasTrait<OpTrait::IsTerminator>()) {
       std::vector<double> out;
       for (Value v : op.getOperands())
-        out.push_back(env.lookup(v));
+        out.push_back(lookup(v, env, caps, pos));
       return out;
     }
     double v = evalOp(&op, env, caps, pos);

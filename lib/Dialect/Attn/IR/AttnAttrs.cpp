@@ -110,6 +110,13 @@ static LogicalResult checkNonNegative(EmitErrorFn emitError, StringRef attr,
                      << "' must be non-negative, got " << value;
 }
 
+LogicalResult SigmoidAttr::verify(EmitErrorFn emitError, FloatAttr betaAttr) {
+  if (betaAttr && !std::isfinite(betaAttr.getValueAsDouble()))
+    return emitError() << "#attn.sigmoid: 'beta' must be finite, got "
+                       << betaAttr.getValueAsDouble();
+  return success();
+}
+
 LogicalResult ReluAttr::verify(EmitErrorFn emitError, int64_t power,
                                ReluNorm norm) {
   if (power != 1 && power != 2)
@@ -237,6 +244,15 @@ LogicalResult NotMaskAttr::verify(EmitErrorFn emitError, Attribute mask) {
   return verifyMaskOperands(emitError, "not", mask);
 }
 
+LogicalResult AlibiAttr::verify(EmitErrorFn emitError,
+                                DenseF64ArrayAttr slopesAttr, bool symmetric) {
+  for (double slope : asDoubles(slopesAttr))
+    if (!std::isfinite(slope))
+      return emitError() << "#attn.alibi: every slope must be finite, got "
+                         << slope;
+  return success();
+}
+
 LogicalResult SoftcapAttr::verify(EmitErrorFn emitError, FloatAttr capAttr) {
   double cap = capAttr.getValueAsDouble();
   if (!(cap > 0.0) || !std::isfinite(cap))
@@ -269,6 +285,10 @@ LogicalResult GaussianAttr::verify(EmitErrorFn emitError,
     return emitError() << "#attn.gaussian: 'mu' and 'sigma' must be non-empty "
                           "and of equal length, got "
                        << mu.size() << " and " << sigma.size();
+  for (double m : mu)
+    if (!std::isfinite(m))
+      return emitError() << "#attn.gaussian: every 'mu' must be finite, got "
+                         << m;
   for (double s : sigma)
     if (!(s > 0.0))
       return emitError() << "#attn.gaussian: every 'sigma' must be positive, got "

@@ -165,13 +165,15 @@ static LogicalResult verifyVariantRegion(AttentionOp op, Region &region,
       yield.getValues()[0].getType() != resultType)
     return op.emitOpError() << name << " region must end with attn.yield of one "
                             << resultType << " value";
+  // Constants may live outside: canonicalization hoists them there.
   SetVector<Value> above;
   getUsedValuesDefinedAbove(region, above);
-  if (!above.empty())
-    return op.emitOpError()
-           << name
-           << " region uses a value defined outside it; pass tensors through "
-              "'captures' instead";
+  for (Value v : above)
+    if (!v.getDefiningOp() || !v.getDefiningOp()->hasTrait<OpTrait::ConstantLike>())
+      return op.emitOpError()
+             << name
+             << " region uses a non-constant value defined outside it; pass "
+                "tensors through 'captures' instead";
   return success();
 }
 
@@ -292,6 +294,9 @@ LogicalResult AttentionOp::verify() {
                            << " uses it";
     return success();
   };
+  // The custom syntax gives both ids or neither; the generic form need not.
+  if (static_cast<bool>(getSegQ()) != static_cast<bool>(getSegKv()))
+    return emitOpError() << "'segments' needs both the query and the key ids";
   if (failed(requireOperand(maskContains<DocumentMaskAttr>(mask), getSegQ(),
                             "mask #attn.document", "segments")) ||
       failed(requireOperand(maskContains<TreeMaskAttr>(mask), getTreeParent(),
@@ -420,6 +425,17 @@ LogicalResult AttentionOp::verifyRegions() {
   return success();
 }
 
+/// Returns true if `simple` lacks a kind of data-dependent leaf that `mask`
+/// has (each kind owns an operand group or a region of the op).
+static bool dropsDataDependentLeaf(Attribute mask, Attribute simple) {
+  auto kinds = [](Attribute m) {
+    return std::make_tuple(
+        maskContains<DocumentMaskAttr>(m), maskContains<TreeMaskAttr>(m),
+        maskContains<DenseMaskAttr>(m), maskContains<MaskModAttr>(m));
+  };
+  return kinds(mask) != kinds(simple);
+}
+
 namespace {
 /// Rewrites the mask into its simplest equivalent form (flattened and/or,
 /// no `full` in conjunctions, no double negation), and drops defaults that
@@ -431,6 +447,10 @@ struct SimplifyVariant : OpRewritePattern<AttentionOp> {
     bool changed = false;
     if (Attribute mask = op.getMaskAttr()) {
       Attribute simple = simplifyMask(mask);
+      // `x | full` loses x, but the op still carries x's operand or region
+      // and would no longer verify; such a mask is kept as written.
+      if (dropsDataDependentLeaf(mask, simple))
+        simple = mask;
       if (isa<FullMaskAttr>(simple)) {
         rewriter.modifyOpInPlace(op, [&] { op.removeMaskAttr(); });
         changed = true;

@@ -75,6 +75,7 @@ def Attn_SigmoidAttr : Attn_NormalizerAttr<"Sigmoid", "sigmoid"> {
   }];
   let parameters = (ins Attn_OptionalF64Parameter<"additive bias">:$beta);
   let assemblyFormat = "(`<` struct($beta)^ `>`)?";
+  let genVerifyDecl = 1;
 }
 
 def Attn_SoftplusAttr : Attn_NormalizerAttr<"Softplus", "softplus"> {
@@ -342,6 +343,7 @@ def Attn_AlibiAttr : Attn_ScoreModAttr<"Alibi", "alibi"> {
   let parameters = (ins Attn_F64ArrayParameter<"per-head slopes">:$slopes,
                         Attn_BoolParameter<"use |p - j|">:$symmetric);
   let assemblyFormat = "(`<` struct(params)^ `>`)?";
+  let genVerifyDecl = 1;
 }
 
 def Attn_SoftcapAttr : Attn_ScoreModAttr<"Softcap", "softcap"> {
