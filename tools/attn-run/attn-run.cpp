@@ -100,6 +100,9 @@ struct Binding {
 
 /// Named problem sizes.
 using Sizes = std::map<std::string, int64_t>;
+/// Where each user-given size came from ("--shape", "--input q=FILE"), for
+/// error messages.
+using SizeOrigins = std::map<std::string, std::string>;
 
 template <typename T>
 std::string toString(T printable) {
@@ -260,8 +263,9 @@ std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s,
   return want;
 }
 
-/// Parses "B=2,Sq=100" into `sizes`.
-Sizes parseShape(StringRef text) {
+/// Parses "B=2,Sq=100" into `sizes`; the names an attn.merge takes differ
+/// from those of attn.attention.
+Sizes parseShape(StringRef text, bool isMerge, SizeOrigins &origins) {
   Sizes sizes;
   SmallVector<StringRef> parts;
   text.split(parts, ',', -1, false);
@@ -271,22 +275,29 @@ Sizes parseShape(StringRef text) {
     key = key.trim();
     if (value.trim().getAsInteger(10, v) || v < 0)
       fail("bad --shape entry '" + part + "': expected NAME=NON_NEGATIVE_INT");
-    static const char *known[] = {"B", "Hq", "Hkv", "Sq", "Skv", "D", "Dv",
-                                  "H", "S"};
-    if (!llvm::is_contained(known, key))
-      fail("unknown size '" + key + "' in --shape (known: B, Hq, Hkv, Sq, "
-           "Skv, D, Dv; merge: B, H, S, Dv)");
+    static const char *attentionNames[] = {"B", "Hq", "Hkv", "Sq",
+                                           "Skv", "D",  "Dv"};
+    static const char *mergeNames[] = {"B", "H", "S", "Dv"};
+    if (isMerge ? !llvm::is_contained(mergeNames, key)
+                : !llvm::is_contained(attentionNames, key))
+      fail("unknown size '" + key + "' in --shape (known for " +
+           (isMerge ? "attn.merge: B, H, S, Dv)"
+                    : "attn.attention: B, Hq, Hkv, Sq, Skv, D, Dv)"));
+    if (sizes.count(key.str()) && sizes[key.str()] != v)
+      fail("--shape gives " + key + " twice, as " + Twine(sizes[key.str()]) +
+           " and " + Twine(v));
     sizes[key.str()] = v;
+    origins[key.str()] = "--shape";
   }
   return sizes;
 }
 
 /// Fills in sizes fixed by the IR types and the documented defaults.
-void completeSizes(Sizes &s, Operation *op) {
+void completeSizes(Sizes &s, const SizeOrigins &origins, Operation *op) {
   auto setIfStatic = [&](const char *n, int64_t v) {
     if (!ShapedType::isDynamic(v)) {
       if (s.count(n) && s[n] != v)
-        fail(Twine("--shape gives ") + n + "=" + Twine(s[n]) +
+        fail(origins.at(n) + " gives " + n + "=" + Twine(s[n]) +
              " but the IR fixes it to " + Twine(v));
       s[n] = v;
     }
@@ -325,17 +336,18 @@ void completeSizes(Sizes &s, Operation *op) {
   }
 }
 
-/// Random data suited to each role.
+/// Random data suited to each role. `minKvLen` is the shortest cache
+/// length the variant admits (the draft tokens of a tree must fit).
 void fillRandom(npy::NpyArray &a, const std::string &role, const Sizes &s,
-                std::mt19937_64 &rng) {
+                int64_t minKvLen, std::mt19937_64 &rng) {
   std::uniform_real_distribution<double> unit(-1.0, 1.0);
   int64_t n = a.numElements();
   auto set = [&](int64_t i, double v) { a.setFromDouble(i, v); };
   if (role == "kv_len") {
     // Mostly long caches, sometimes short ones; never longer than Skv.
     int64_t skv = s.at("Skv");
-    std::uniform_int_distribution<int64_t> len(std::max<int64_t>(skv / 2, 0),
-                                               skv);
+    std::uniform_int_distribution<int64_t> len(
+        std::min(std::max<int64_t>(skv / 2, minKvLen), skv), skv);
     for (int64_t i = 0; i < n; ++i)
       set(i, i == 0 ? skv : len(rng));
   } else if (role == "seg_q" || role == "seg_kv") {
@@ -576,6 +588,7 @@ int main(int argc, char **argv) {
 
   // --input ROLE=FILE
   std::map<std::string, npy::NpyArray> given;
+  std::map<std::string, std::string> givenSpec;
   for (const std::string &spec : inputs) {
     auto [role, path] = StringRef(spec).split('=');
     if (path.empty())
@@ -596,6 +609,7 @@ int main(int argc, char **argv) {
       fail("'" + path + "' has rank " + Twine(a.shape.size()) + " but '" +
            role + "' needs rank " + Twine(it->type.getRank()));
     given[role.str()] = std::move(a);
+    givenSpec[role.str()] = "--input " + spec;
   }
 
   std::unique_ptr<CPUKernel> kernel = CPUKernel::compile(*module, err);
@@ -613,10 +627,17 @@ int main(int argc, char **argv) {
   bool allOk = true;
 
   for (const std::string &shapeText : shapeList) {
-    Sizes sizes = parseShape(shapeText);
-    // Sizes implied by --input files.
+    SizeOrigins origins;
+    Sizes sizes = parseShape(shapeText, isMerge, origins);
+    // Sizes implied by --input files; they must agree with --shape.
     for (auto &[role, a] : given) {
-      auto set = [&](const char *n, int64_t v) { sizes[n] = v; };
+      auto set = [&](const char *n, int64_t v) {
+        if (sizes.count(n) && sizes[n] != v)
+          fail(givenSpec[role] + " has " + n + "=" + Twine(v) + " but " +
+               origins[n] + " gives " + n + "=" + Twine(sizes[n]));
+        sizes[n] = v;
+        origins[n] = givenSpec[role];
+      };
       if (role == "q") {
         set("B", a.shape[0]);
         set("Hq", a.shape[bshd ? 2 : 1]);
@@ -634,13 +655,17 @@ int main(int argc, char **argv) {
         set("Dv", a.shape[3]);
       }
     }
-    completeSizes(sizes, attnOp);
+    completeSizes(sizes, origins, attnOp);
     if (!isMerge && (sizes["Hkv"] == 0 || sizes["Hq"] % sizes["Hkv"] != 0))
       fail("Hq=" + Twine(sizes["Hq"]) + " must be a multiple of Hkv=" +
            Twine(sizes["Hkv"]));
 
     // Materialise every argument.
     std::mt19937_64 rng(seed);
+    bool hasTree = llvm::any_of(
+        bindings, [](const Binding &b) { return b.role == "tree"; });
+    int64_t minKvLen =
+        hasTree ? std::min<int64_t>({treeSize, sizes["Sq"], sizes["Skv"]}) : 0;
     std::vector<npy::NpyArray> arrays(bindings.size());
     std::map<std::string, npy::NpyArray *> byRole;
     for (auto [i, b] : llvm::enumerate(bindings)) {
@@ -663,7 +688,7 @@ int main(int argc, char **argv) {
         arrays[i].bytes.assign(
             arrays[i].numElements() * npy::elementSize(arrays[i].dtype), 0);
         if (b.role != "o" && b.role != "lse")
-          fillRandom(arrays[i], b.role, sizes, rng);
+          fillRandom(arrays[i], b.role, sizes, minKvLen, rng);
       }
       byRole[b.role] = &arrays[i];
     }

@@ -229,7 +229,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
       [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
         Value s = a[0];
         Value zeroF = cstF32(nb, 0.0f), oneF = cstF32(nb, 1.0f);
-        return TypeSwitch<Attribute, Value>(normalizer)
+        Value w = TypeSwitch<Attribute, Value>(normalizer)
             .Case<SoftmaxAttr, SinkSoftmaxAttr>([&](auto) -> Value {
               // exp(s - mz)
               return math::ExpOp::create(nb, arith::SubFOp::create(nb, s, a[1]));
@@ -255,6 +255,14 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
             .Default([](Attribute) -> Value {
               llvm_unreachable("verifier admits only normalizers");
             });
+        if (isSoftmax)
+          return w;
+        // A masked key (S' = -inf) weighs exactly 0. Without this select,
+        // sigmoid's default beta = -log(kv_len) is +inf for an empty cache
+        // and -inf + inf would turn the row into NaN.
+        Value masked = arith::CmpFOp::create(nb, arith::CmpFPredicate::OEQ, s,
+                                             cstF32(nb, kNegInf));
+        return arith::SelectOp::create(nb, masked, zeroF, w);
       });
 
   // Z[i]: the row denominator.

@@ -1,0 +1,1369 @@
+// RUN: attn-opt %s -split-input-file -verify-diagnostics
+
+//===----------------------------------------------------------------------===//
+// attn.attention: Q, K, V
+//===----------------------------------------------------------------------===//
+
+func.func @query_rank(%q: tensor<4x8x16xf32>, %k: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op query must have rank 4 ([B, H, S, D]), got 'tensor<4x8x16xf32>'}}
+  %r = attn.attention ins(%q, %k, %k : tensor<4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%o : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @value_rank_bshd(%q: tensor<1x8x4x16xf32>, %v: tensor<1x8x4x16x1xf32>, %o: tensor<1x8x4x16xf32>) -> tensor<1x8x4x16xf32> {
+  // expected-error @+1 {{'attn.attention' op value must have rank 4 ([B, S, H, D]), got 'tensor<1x8x4x16x1xf32>'}}
+  %r = attn.attention ins(%q, %q, %v : tensor<1x8x4x16xf32>, tensor<1x8x4x16xf32>, tensor<1x8x4x16x1xf32>)
+         outs(%o : tensor<1x8x4x16xf32>) {layout = #attn.layout<bshd>} -> tensor<1x8x4x16xf32>
+  return %r : tensor<1x8x4x16xf32>
+}
+
+// -----
+
+func.func @f64_inputs(%q: tensor<1x4x8x16xf64>, %o: tensor<1x4x8x16xf64>) -> tensor<1x4x8x16xf64> {
+  // expected-error @+1 {{'attn.attention' op query element type must be f32, f16 or bf16, got 'f64'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf64>, tensor<1x4x8x16xf64>, tensor<1x4x8x16xf64>)
+         outs(%o : tensor<1x4x8x16xf64>) -> tensor<1x4x8x16xf64>
+  return %r : tensor<1x4x8x16xf64>
+}
+
+// -----
+
+func.func @integer_key(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xi8>, %o: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op key element type must be f32, f16 or bf16, got 'i8'}}
+  %r = attn.attention ins(%q, %k, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xi8>, tensor<1x4x8x16xf32>)
+         outs(%o : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @mixed_element_types(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf16>, %o: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op query, key and value must share one element type, got 'f32', 'f16', 'f32'}}
+  %r = attn.attention ins(%q, %k, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf16>, tensor<1x4x8x16xf32>)
+         outs(%o : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @batch_mismatch(%q: tensor<2x4x8x16xf32>, %k: tensor<3x4x8x16xf32>, %o: tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op batch sizes differ: query 2, key 3, value 3}}
+  %r = attn.attention ins(%q, %k, %k : tensor<2x4x8x16xf32>, tensor<3x4x8x16xf32>, tensor<3x4x8x16xf32>)
+         outs(%o : tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32>
+  return %r : tensor<2x4x8x16xf32>
+}
+
+// -----
+
+func.func @head_dim_mismatch(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op query head dim 16 differs from key head dim 32}}
+  %r = attn.attention ins(%q, %k, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x16xf32>)
+         outs(%o : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @kv_heads_mismatch(%q: tensor<1x4x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x1x8x16xf32>, %o: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op key has 2 heads but value has 1}}
+  %r = attn.attention ins(%q, %k, %v : tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x1x8x16xf32>)
+         outs(%o : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @kv_length_mismatch(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf32>, %v: tensor<1x4x9x16xf32>, %o: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op key length 8 differs from value length 9}}
+  %r = attn.attention ins(%q, %k, %v : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x9x16xf32>)
+         outs(%o : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @heads_not_divisible(%q: tensor<1x6x8x16xf32>, %k: tensor<1x4x8x16xf32>, %o: tensor<1x6x8x16xf32>) -> tensor<1x6x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op query heads (6) must be a multiple of key/value heads (4)}}
+  %r = attn.attention ins(%q, %k, %k : tensor<1x6x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%o : tensor<1x6x8x16xf32>) -> tensor<1x6x8x16xf32>
+  return %r : tensor<1x6x8x16xf32>
+}
+
+// -----
+
+func.func @zero_kv_heads(%q: tensor<1x4x8x16xf32>, %k: tensor<1x0x8x16xf32>, %o: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op query heads (4) must be a multiple of key/value heads (0)}}
+  %r = attn.attention ins(%q, %k, %k : tensor<1x4x8x16xf32>, tensor<1x0x8x16xf32>, tensor<1x0x8x16xf32>)
+         outs(%o : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+// The head axis of bshd is dim 2: 8 query heads and 3 key heads.
+func.func @bshd_heads_not_divisible(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x3x16xf32>, %o: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op query heads (8) must be a multiple of key/value heads (3)}}
+  %r = attn.attention ins(%q, %k, %k : tensor<1x4x8x16xf32>, tensor<1x4x3x16xf32>, tensor<1x4x3x16xf32>)
+         outs(%o : tensor<1x4x8x16xf32>) {layout = #attn.layout<bshd>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+//===----------------------------------------------------------------------===//
+// attn.attention: outs and results
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @no_outs(%q: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{'attn.attention' op expects 1 or 2 outs (O and optionally LSE), got 0}}
+  "attn.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>}> ({}, {})
+      : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @three_outs(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention' op expects 1 or 2 outs (O and optionally LSE), got 3}}
+  %r:3 = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           outs(%q, %l, %l : tensor<1x4x8x16xf32>, tensor<1x4x8xf32>, tensor<1x4x8xf32>)
+           -> tensor<1x4x8x16xf32>, tensor<1x4x8xf32>, tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @no_results(%q: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{'attn.attention' op expects one result per out, got 0 results for 1 outs}}
+  "attn.attention"(%q, %q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
+      : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @result_type_differs(%q: tensor<1x4x8x16xf32>) -> tensor<?x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op result type 'tensor<?x4x8x16xf32>' differs from its out 'tensor<1x4x8x16xf32>'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) -> tensor<?x4x8x16xf32>
+  return %r : tensor<?x4x8x16xf32>
+}
+
+// -----
+
+func.func @output_rank(%q: tensor<1x4x8x16xf32>, %o: tensor<4x8x16xf32>) -> tensor<4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op output must have rank 4, got 'tensor<4x8x16xf32>'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%o : tensor<4x8x16xf32>) -> tensor<4x8x16xf32>
+  return %r : tensor<4x8x16xf32>
+}
+
+// -----
+
+// O's last dim is the value dim Dv, not the query head dim.
+func.func @output_value_dim(%q: tensor<1x4x8x16xf32>, %v: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op output dim 3 is 16, expected 32 (type 'tensor<1x4x8x16xf32>')}}
+  %r = attn.attention ins(%q, %q, %v : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x32xf32>)
+         outs(%o : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+// With bshd, O is [B, Sq, Hq, Dv].
+func.func @output_bshd_order(%q: tensor<1x8x4x16xf32>, %o: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op output dim 1 is 4, expected 8 (type 'tensor<1x4x8x16xf32>')}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x8x4x16xf32>, tensor<1x8x4x16xf32>, tensor<1x8x4x16xf32>)
+         outs(%o : tensor<1x4x8x16xf32>) {layout = #attn.layout<bshd>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @output_element_type(%q: tensor<1x4x8x16xf16>, %o: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op output must have the input's elements, got 'f32'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>)
+         outs(%o : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @lse_shape(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x9xf32>) {
+  // expected-error @+1 {{'attn.attention' op LSE dim 2 is 9, expected 8 (type 'tensor<1x4x9xf32>')}}
+  %r:2 = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           outs(%q, %l : tensor<1x4x8x16xf32>, tensor<1x4x9xf32>) -> tensor<1x4x8x16xf32>, tensor<1x4x9xf32>
+  return
+}
+
+// -----
+
+func.func @lse_rank(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8x1xf32>) {
+  // expected-error @+1 {{'attn.attention' op LSE must have rank 3, got 'tensor<1x4x8x1xf32>'}}
+  %r:2 = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           outs(%q, %l : tensor<1x4x8x16xf32>, tensor<1x4x8x1xf32>) -> tensor<1x4x8x16xf32>, tensor<1x4x8x1xf32>
+  return
+}
+
+// -----
+
+// LSE is f32 whatever the input type.
+func.func @lse_f16(%q: tensor<1x4x8x16xf16>, %l: tensor<1x4x8xf16>) {
+  // expected-error @+1 {{'attn.attention' op LSE must have f32 elements, got 'f16'}}
+  %r:2 = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>)
+           outs(%q, %l : tensor<1x4x8x16xf16>, tensor<1x4x8xf16>) -> tensor<1x4x8x16xf16>, tensor<1x4x8xf16>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// attn.attention: normalizer
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @normalizer_not_a_normalizer(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'normalizer' must be a normalizer attribute (#attn.softmax, #attn.sink_softmax, #attn.sigmoid, #attn.softplus, #attn.relu), got #attn.causal}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {normalizer = #attn.causal} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @normalizer_string(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'normalizer' must be a normalizer attribute (#attn.softmax, #attn.sink_softmax, #attn.sigmoid, #attn.softplus, #attn.relu), got "softmax"}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {normalizer = "softmax"} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @sigmoid_lse(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention' op normalizer 'sigmoid' has no LSE output, but an LSE out was given}}
+  %r:2 = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           outs(%q, %l : tensor<1x4x8x16xf32>, tensor<1x4x8xf32>)
+           {normalizer = #attn.sigmoid} -> tensor<1x4x8x16xf32>, tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @relu_seq_len_lse(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention' op normalizer 'relu' has no LSE output, but an LSE out was given}}
+  %r:2 = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           outs(%q, %l : tensor<1x4x8x16xf32>, tensor<1x4x8xf32>)
+           {normalizer = #attn.relu} -> tensor<1x4x8x16xf32>, tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @relu_none_lse(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention' op normalizer 'relu' has no LSE output, but an LSE out was given}}
+  %r:2 = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           outs(%q, %l : tensor<1x4x8x16xf32>, tensor<1x4x8xf32>)
+           {normalizer = #attn.relu<power = 2, norm = none>} -> tensor<1x4x8x16xf32>, tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @sink_softmax_without_sink(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.sink_softmax needs a 'sink' operand}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {normalizer = #attn.sink_softmax} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @sink_with_softmax(%q: tensor<1x4x8x16xf32>, %s: tensor<4xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'sink' operand given but the normalizer is not #attn.sink_softmax}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         sink(%s : tensor<4xf32>) outs(%q : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @sink_per_kv_head(%q: tensor<1x4x8x16xf32>, %k: tensor<1x2x8x16xf32>, %s: tensor<2xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op sink dim 0 is 2, expected 4 (type 'tensor<2xf32>')}}
+  %r = attn.attention ins(%q, %k, %k : tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
+         sink(%s : tensor<2xf32>) outs(%q : tensor<1x4x8x16xf32>)
+         {normalizer = #attn.sink_softmax} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @sink_f16(%q: tensor<1x4x8x16xf16>, %s: tensor<4xf16>) -> tensor<1x4x8x16xf16> {
+  // expected-error @+1 {{'attn.attention' op sink must have f32 elements, got 'f16'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>)
+         sink(%s : tensor<4xf16>) outs(%q : tensor<1x4x8x16xf16>)
+         {normalizer = #attn.sink_softmax} -> tensor<1x4x8x16xf16>
+  return %r : tensor<1x4x8x16xf16>
+}
+
+// -----
+
+func.func @kv_len_rank(%q: tensor<2x4x8x16xf32>, %n: tensor<2x1xi32>) -> tensor<2x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op kv_len must have rank 1, got 'tensor<2x1xi32>'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>)
+         kv_len(%n : tensor<2x1xi32>) outs(%q : tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32>
+  return %r : tensor<2x4x8x16xf32>
+}
+
+// -----
+
+func.func @kv_len_index(%q: tensor<2x4x8x16xf32>, %n: tensor<2xindex>) -> tensor<2x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op kv_len must have i32 or i64 elements, got 'index'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>)
+         kv_len(%n : tensor<2xindex>) outs(%q : tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32>
+  return %r : tensor<2x4x8x16xf32>
+}
+
+//===----------------------------------------------------------------------===//
+// attn.attention: mask
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @mask_integer(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'mask' must be a mask attribute, got 5 : i64}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {mask = 5 : i64} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @mask_score_mod(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'mask' must be a mask attribute, got #attn.alibi}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.alibi} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @document_without_segments(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op mask #attn.document needs the 'segments' operand}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.and<[#attn.document, #attn.causal]>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @segments_without_document(%q: tensor<1x4x8x16xf32>, %s: tensor<1x8xi32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'segments' operand given but no mask #attn.document uses it}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         segments(%s, %s : tensor<1x8xi32>, tensor<1x8xi32>) outs(%q : tensor<1x4x8x16xf32>)
+         {mask = #attn.causal} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @segments_query_ids_only(%q: tensor<1x4x8x16xf32>, %s: tensor<1x8xi32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'segments' needs both the query and the key ids}}
+  %r = "attn.attention"(%q, %q, %q, %s, %q) <{mask = #attn.document, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
+      : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x8xi32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @segments_key_ids_only(%q: tensor<1x4x8x16xf32>, %s: tensor<1x8xi32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'segments' needs both the query and the key ids}}
+  %r = "attn.attention"(%q, %q, %q, %s, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
+      : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x8xi32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @segments_query_length(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x12x16xf32>, %s: tensor<1x12xi32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op segments query ids dim 1 is 12, expected 8 (type 'tensor<1x12xi32>')}}
+  %r = attn.attention ins(%q, %k, %k : tensor<1x4x8x16xf32>, tensor<1x4x12x16xf32>, tensor<1x4x12x16xf32>)
+         segments(%s, %s : tensor<1x12xi32>, tensor<1x12xi32>) outs(%q : tensor<1x4x8x16xf32>)
+         {mask = #attn.document} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @segments_key_float(%q: tensor<1x4x8x16xf32>, %sq: tensor<1x8xi32>, %skv: tensor<1x8xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op segments key ids must have i32 or i64 elements, got 'f32'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         segments(%sq, %skv : tensor<1x8xi32>, tensor<1x8xf32>) outs(%q : tensor<1x4x8x16xf32>)
+         {mask = #attn.document} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @tree_without_parents(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op mask #attn.tree needs the 'tree' operand}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.tree} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @parents_without_tree(%q: tensor<1x4x8x16xf32>, %p: tensor<4xi32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'tree' operand given but no mask #attn.tree uses it}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         tree(%p : tensor<4xi32>) outs(%q : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @tree_rank_3(%q: tensor<1x4x8x16xf32>, %p: tensor<1x2x3xi32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op tree parents must be [T] or [B, T], got 'tensor<1x2x3xi32>'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         tree(%p : tensor<1x2x3xi32>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.tree} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @tree_batch(%q: tensor<2x4x8x16xf32>, %p: tensor<3x4xi32>) -> tensor<2x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op tree parents dim 0 is 3, expected 2 (type 'tensor<3x4xi32>')}}
+  %r = attn.attention ins(%q, %q, %q : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>)
+         tree(%p : tensor<3x4xi32>) outs(%q : tensor<2x4x8x16xf32>) {mask = #attn.tree} -> tensor<2x4x8x16xf32>
+  return %r : tensor<2x4x8x16xf32>
+}
+
+// -----
+
+func.func @tree_i8(%q: tensor<1x4x8x16xf32>, %p: tensor<4xi8>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op tree parents must have i32 or i64 elements, got 'i8'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         tree(%p : tensor<4xi8>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.tree} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @dense_without_mask(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op mask #attn.dense needs the 'dense_mask' operand}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.not<#attn.dense>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @dense_mask_unused(%q: tensor<1x4x8x16xf32>, %m: tensor<8x8xi1>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'dense_mask' operand given but no mask #attn.dense uses it}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         dense_mask(%m : tensor<8x8xi1>) outs(%q : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @dense_rank_1(%q: tensor<1x4x8x16xf32>, %m: tensor<8xi1>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op dense_mask must have rank 2, 3 or 4, got 'tensor<8xi1>'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         dense_mask(%m : tensor<8xi1>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.dense} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+// Only the batch and head dims broadcast; Sq and Skv must match.
+func.func @dense_no_broadcast(%q: tensor<1x4x8x16xf32>, %m: tensor<1x1x1x8xi1>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op dense_mask dim 2 is 1, which does not broadcast to 8 (type 'tensor<1x1x1x8xi1>')}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         dense_mask(%m : tensor<1x1x1x8xi1>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.dense} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @dense_f32(%q: tensor<1x4x8x16xf32>, %m: tensor<8x8xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op dense_mask must have i1 or i8 elements, got 'f32'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         dense_mask(%m : tensor<8x8xf32>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.dense} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+//===----------------------------------------------------------------------===//
+// attn.attention: score modifiers and their operands
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @score_mods_not_array(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+2 {{'attn.attention' op attribute 'score_mods' failed to satisfy constraint: array attribute}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {score_mods = #attn.softcap<cap = 2.0>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @score_mods_mask_entry(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'score_mods' entry #attn.causal is not a score modifier attribute}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {score_mods = [#attn.alibi, #attn.causal]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @score_mods_integer_entry(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'score_mods' entry 3 : i64 is not a score modifier attribute}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {score_mods = [3]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @bias_twice(%q: tensor<1x4x8x16xf32>, %b: tensor<8x8xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.bias may appear at most once in score_mods}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         bias(%b : tensor<8x8xf32>) outs(%q : tensor<1x4x8x16xf32>)
+         {score_mods = [#attn.bias, #attn.bias]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @rel_bias_twice(%q: tensor<1x4x8x16xf32>, %t: tensor<4x8xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.rel_bias may appear at most once in score_mods}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         rel_bias_table(%t : tensor<4x8xf32>) outs(%q : tensor<1x4x8x16xf32>)
+         {score_mods = [#attn.rel_bias<num_buckets = 8, max_distance = 16>,
+                        #attn.rel_bias<num_buckets = 8, max_distance = 32>]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @temperature_twice(%q: tensor<1x4x8x16xf32>, %t: tensor<1x4x8xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.temperature may appear at most once in score_mods}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         temperature(%t : tensor<1x4x8xf32>) outs(%q : tensor<1x4x8x16xf32>)
+         {score_mods = [#attn.temperature, #attn.temperature]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @score_mod_twice(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.score_mod may appear at most once in score_mods}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) score_mod {
+         ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+           attn.yield %s : f32
+         } {score_mods = [#attn.score_mod, #attn.score_mod]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @bias_attr_without_operand(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op score modifier #attn.bias needs the 'bias' operand}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {score_mods = [#attn.bias]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @bias_operand_without_attr(%q: tensor<1x4x8x16xf32>, %b: tensor<8x8xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'bias' operand given but no score modifier #attn.bias uses it}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         bias(%b : tensor<8x8xf32>) outs(%q : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @rel_bias_without_table(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op score modifier #attn.rel_bias needs the 'rel_bias_table' operand}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>)
+         {score_mods = [#attn.rel_bias<num_buckets = 32, max_distance = 128>]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @table_without_rel_bias(%q: tensor<1x4x8x16xf32>, %t: tensor<4x32xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'rel_bias_table' operand given but no score modifier #attn.rel_bias uses it}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         rel_bias_table(%t : tensor<4x32xf32>) outs(%q : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @temperature_without_operand(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op score modifier #attn.temperature needs the 'temperature' operand}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {score_mods = [#attn.temperature]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @temperature_without_attr(%q: tensor<1x4x8x16xf32>, %t: tensor<1x4x8xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'temperature' operand given but no score modifier #attn.temperature uses it}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         temperature(%t : tensor<1x4x8xf32>) outs(%q : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @bias_rank_5(%q: tensor<1x4x8x16xf32>, %b: tensor<1x1x4x8x8xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op bias must have rank 2, 3 or 4, got 'tensor<1x1x4x8x8xf32>'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         bias(%b : tensor<1x1x4x8x8xf32>) outs(%q : tensor<1x4x8x16xf32>)
+         {score_mods = [#attn.bias]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+// A 3-D bias is [H, Sq, Skv]: 2 heads do not broadcast to 4.
+func.func @bias_heads(%q: tensor<1x4x8x16xf32>, %b: tensor<2x8x8xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op bias dim 0 is 2, which does not broadcast to 4 (type 'tensor<2x8x8xf32>')}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         bias(%b : tensor<2x8x8xf32>) outs(%q : tensor<1x4x8x16xf32>)
+         {score_mods = [#attn.bias]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @bias_integer(%q: tensor<1x4x8x16xf32>, %b: tensor<8x8xi32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op bias must have f32, f16 or bf16 elements, got 'i32'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         bias(%b : tensor<8x8xi32>) outs(%q : tensor<1x4x8x16xf32>)
+         {score_mods = [#attn.bias]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @temperature_shape(%q: tensor<1x4x8x16xf32>, %t: tensor<1x4xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op temperature must have rank 3, got 'tensor<1x4xf32>'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         temperature(%t : tensor<1x4xf32>) outs(%q : tensor<1x4x8x16xf32>)
+         {score_mods = [#attn.temperature]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @rel_bias_table_buckets(%q: tensor<1x4x8x16xf32>, %t: tensor<4x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op rel_bias_table dim 1 is 16, expected 32 (type 'tensor<4x16xf32>')}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         rel_bias_table(%t : tensor<4x16xf32>) outs(%q : tensor<1x4x8x16xf32>)
+         {score_mods = [#attn.rel_bias<num_buckets = 32, max_distance = 128>]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @alibi_slopes_count(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.alibi slopes has 2 values but there are 4 query heads}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {score_mods = [#attn.alibi<slopes = [0.5, 0.25]>]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @alibi_slopes_dynamic_heads(%q: tensor<1x?x8x16xf32>) -> tensor<1x?x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.alibi slopes lists one value per head, so the number of query heads must be static}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x?x8x16xf32>, tensor<1x?x8x16xf32>, tensor<1x?x8x16xf32>)
+         outs(%q : tensor<1x?x8x16xf32>) {score_mods = [#attn.alibi<slopes = [0.5, 0.25]>]} -> tensor<1x?x8x16xf32>
+  return %r : tensor<1x?x8x16xf32>
+}
+
+// -----
+
+func.func @gaussian_count(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.gaussian has 1 values but there are 4 query heads}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>)
+         {score_mods = [#attn.gaussian<mu = [0.0], sigma = [1.0]>]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @scale_inf(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'scale' must be finite, got 0x7FF0000000000000 : f64}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {scale = 0x7FF0000000000000 : f64} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @scale_f32(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+2 {{'attn.attention' op attribute 'scale' failed to satisfy constraint: 64-bit float attribute}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {scale = 0.5 : f32} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+//===----------------------------------------------------------------------===//
+// attn.attention: regions
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @score_mod_listed_without_region(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.score_mod is listed in score_mods but the op has no score_mod region}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {score_mods = [#attn.score_mod]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @score_mod_region_not_listed(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op the op has a score_mod region but score_mods does not list #attn.score_mod}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) score_mod {
+         ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+           attn.yield %s : f32
+         } -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @mask_mod_without_region(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op mask #attn.mask_mod needs a mask_mod region}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.or<[#attn.causal, #attn.mask_mod]>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @mask_mod_region_unused(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op the op has a mask_mod region but the mask does not use #attn.mask_mod}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) mask_mod {
+         ^bb0(%b: index, %h: index, %i: index, %j: index):
+           %t = arith.constant true
+           attn.yield %t : i1
+         } {mask = #attn.causal} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @score_mod_too_few_args(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op score_mod region must have 5 arguments (5 fixed + 0 captures), got 4}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) score_mod {
+         ^bb0(%s: f32, %h: index, %i: index, %j: index):
+           attn.yield %s : f32
+         } {score_mods = [#attn.score_mod]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @mask_mod_missing_capture_arg(%q: tensor<1x4x8x16xf32>, %c: tensor<8xi32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op mask_mod region must have 5 arguments (4 fixed + 1 captures), got 4}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         captures(%c : tensor<8xi32>) outs(%q : tensor<1x4x8x16xf32>) mask_mod {
+         ^bb0(%b: index, %h: index, %i: index, %j: index):
+           %t = arith.constant true
+           attn.yield %t : i1
+         } {mask = #attn.mask_mod} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @score_mod_f16_score(%q: tensor<1x4x8x16xf16>) -> tensor<1x4x8x16xf16> {
+  // expected-error @+1 {{'attn.attention' op score_mod region argument #0 must be 'f32', got 'f16'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>)
+         outs(%q : tensor<1x4x8x16xf16>) score_mod {
+         ^bb0(%s: f16, %b: index, %h: index, %i: index, %j: index):
+           attn.yield %s : f16
+         } {score_mods = [#attn.score_mod]} -> tensor<1x4x8x16xf16>
+  return %r : tensor<1x4x8x16xf16>
+}
+
+// -----
+
+func.func @mask_mod_i32_index(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op mask_mod region argument #3 must be 'index', got 'i32'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) mask_mod {
+         ^bb0(%b: index, %h: index, %i: index, %j: i32):
+           %t = arith.constant true
+           attn.yield %t : i1
+         } {mask = #attn.mask_mod} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @capture_arg_type(%q: tensor<1x4x8x16xf32>, %c: tensor<4xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op score_mod region argument #5 must be 'tensor<4xf32>', got 'tensor<?xf32>'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         captures(%c : tensor<4xf32>) outs(%q : tensor<1x4x8x16xf32>) score_mod {
+         ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %t: tensor<?xf32>):
+           attn.yield %s : f32
+         } {score_mods = [#attn.score_mod]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @score_mod_yields_i1(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op score_mod region must end with attn.yield of one 'f32' value}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) score_mod {
+         ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+           %t = arith.constant true
+           attn.yield %t : i1
+         } {score_mods = [#attn.score_mod]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @mask_mod_yields_two(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op mask_mod region must end with attn.yield of one 'i1' value}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) mask_mod {
+         ^bb0(%b: index, %h: index, %i: index, %j: index):
+           %t = arith.constant true
+           attn.yield %t, %t : i1, i1
+         } {mask = #attn.mask_mod} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @mask_mod_yields_nothing(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op mask_mod region must end with attn.yield of one 'i1' value}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) mask_mod {
+         ^bb0(%b: index, %h: index, %i: index, %j: index):
+           attn.yield
+         } {mask = #attn.mask_mod} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+// Only constants may come from outside a region.
+func.func @region_uses_value_from_above(%q: tensor<1x4x8x16xf32>, %x: f32) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op score_mod region uses a non-constant value defined outside it; pass tensors through 'captures' instead}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) score_mod {
+         ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+           %y = arith.addf %s, %x : f32
+           attn.yield %y : f32
+         } {score_mods = [#attn.score_mod]} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @captures_without_region(%q: tensor<1x4x8x16xf32>, %c: tensor<4xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op 'captures' given but there is no score_mod or mask_mod region to read them}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         captures(%c : tensor<4xf32>) outs(%q : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @region_without_terminator(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{empty block: expect at least a terminator}}
+  %r = "attn.attention"(%q, %q, %q, %q) <{score_mods = [#attn.score_mod], operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({
+  ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+  }, {}) : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @region_two_blocks(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{region #0 ('score_mod_region') failed to verify constraint: region with at most 1 blocks}}
+  %r = "attn.attention"(%q, %q, %q, %q) <{score_mods = [#attn.score_mod], operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({
+  ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+    cf.br ^bb1
+  ^bb1:
+    "attn.yield"(%s) : (f32) -> ()
+  }, {}) : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+//===----------------------------------------------------------------------===//
+// attn.yield and attn.position
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @yield_outside(%x: f32) {
+  // expected-error @+1 {{'attn.yield' op expects parent op 'attn.attention'}}
+  attn.yield %x : f32
+}
+
+// -----
+
+func.func @position_outside(%b: index, %i: index) -> index {
+  // expected-error @+1 {{'attn.position' op is only valid inside the score_mod or mask_mod region of attn.attention}}
+  %p = attn.position %b, %i : index
+  return %p : index
+}
+
+// -----
+
+func.func @position_i64(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) mask_mod {
+         ^bb0(%b: index, %h: index, %i: index, %j: index):
+           // expected-error @+1 {{invalid kind of type specified: expected builtin.index, but found 'i64'}}
+           %p = attn.position %b, %i : i64
+           %t = arith.constant true
+           attn.yield %t : i1
+         } {mask = #attn.mask_mod} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+//===----------------------------------------------------------------------===//
+// attn.merge
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @merge_no_partials(%o: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.merge' op needs at least one partial result}}
+  %r:2 = "attn.merge"(%o, %l) <{operandSegmentSizes = array<i32: 0, 0, 1, 1>}>
+      : (tensor<1x4x8x16xf32>, tensor<1x4x8xf32>) -> (tensor<1x4x8x16xf32>, tensor<1x4x8xf32>)
+  return
+}
+
+// -----
+
+func.func @merge_count_mismatch(%o: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.merge' op has 1 partial outputs but 2 partial LSEs}}
+  %r:2 = attn.merge ins(%o : tensor<1x4x8x16xf32>) lse(%l, %l : tensor<1x4x8xf32>, tensor<1x4x8xf32>)
+           outs(%o, %l : tensor<1x4x8x16xf32>, tensor<1x4x8xf32>) -> tensor<1x4x8x16xf32>, tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @merge_output_rank(%o: tensor<4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.merge' op output must be a rank-4 f32, f16 or bf16 tensor, got 'tensor<4x8x16xf32>'}}
+  %r:2 = attn.merge ins(%o : tensor<4x8x16xf32>) lse(%l : tensor<1x4x8xf32>)
+           outs(%o, %l : tensor<4x8x16xf32>, tensor<1x4x8xf32>) -> tensor<4x8x16xf32>, tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @merge_output_f64(%o: tensor<1x4x8x16xf64>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.merge' op output must be a rank-4 f32, f16 or bf16 tensor, got 'tensor<1x4x8x16xf64>'}}
+  %r:2 = attn.merge ins(%o : tensor<1x4x8x16xf64>) lse(%l : tensor<1x4x8xf32>)
+           outs(%o, %l : tensor<1x4x8x16xf64>, tensor<1x4x8xf32>) -> tensor<1x4x8x16xf64>, tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @merge_partial_shape(%o0: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.merge' op partial output #0 dim 3 is 32, expected 16 (type 'tensor<1x4x8x32xf32>')}}
+  %r:2 = attn.merge ins(%o0 : tensor<1x4x8x32xf32>) lse(%l : tensor<1x4x8xf32>)
+           outs(%o, %l : tensor<1x4x8x16xf32>, tensor<1x4x8xf32>) -> tensor<1x4x8x16xf32>, tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @merge_partial_rank(%o0: tensor<1x4x8xf32>, %o: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.merge' op partial output #0 must have rank 4, got 'tensor<1x4x8xf32>'}}
+  %r:2 = attn.merge ins(%o0 : tensor<1x4x8xf32>) lse(%l : tensor<1x4x8xf32>)
+           outs(%o, %l : tensor<1x4x8x16xf32>, tensor<1x4x8xf32>) -> tensor<1x4x8x16xf32>, tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @merge_partial_integer(%o0: tensor<1x4x8x16xi32>, %o: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.merge' op partial output #0 must have f32, f16 or bf16 elements, got 'i32'}}
+  %r:2 = attn.merge ins(%o0 : tensor<1x4x8x16xi32>) lse(%l : tensor<1x4x8xf32>)
+           outs(%o, %l : tensor<1x4x8x16xf32>, tensor<1x4x8xf32>) -> tensor<1x4x8x16xf32>, tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+// With bshd, the LSE is still [B, H, S]: here H = 8, S = 4.
+func.func @merge_partial_lse_bshd(%o: tensor<1x4x8x16xf32>, %l0: tensor<1x4x8xf32>, %l: tensor<1x8x4xf32>) {
+  // expected-error @+1 {{'attn.merge' op partial LSE #0 dim 1 is 4, expected 8 (type 'tensor<1x4x8xf32>')}}
+  %r:2 = attn.merge ins(%o : tensor<1x4x8x16xf32>) lse(%l0 : tensor<1x4x8xf32>)
+           outs(%o, %l : tensor<1x4x8x16xf32>, tensor<1x8x4xf32>)
+           {layout = #attn.layout<bshd>} -> tensor<1x4x8x16xf32>, tensor<1x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @merge_partial_lse_f16(%o: tensor<1x4x8x16xf32>, %l0: tensor<1x4x8xf16>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.merge' op partial LSE #0 must have f32 elements, got 'f16'}}
+  %r:2 = attn.merge ins(%o : tensor<1x4x8x16xf32>) lse(%l0 : tensor<1x4x8xf16>)
+           outs(%o, %l : tensor<1x4x8x16xf32>, tensor<1x4x8xf32>) -> tensor<1x4x8x16xf32>, tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @merge_lse_rank(%o: tensor<1x4x8x16xf32>, %l0: tensor<1x4x8xf32>, %l: tensor<1x4x8x1xf32>) {
+  // expected-error @+1 {{'attn.merge' op LSE must have rank 3, got 'tensor<1x4x8x1xf32>'}}
+  %r:2 = attn.merge ins(%o : tensor<1x4x8x16xf32>) lse(%l0 : tensor<1x4x8xf32>)
+           outs(%o, %l : tensor<1x4x8x16xf32>, tensor<1x4x8x1xf32>) -> tensor<1x4x8x16xf32>, tensor<1x4x8x1xf32>
+  return
+}
+
+// -----
+
+func.func @merge_result_types(%o: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.merge' op result types must equal the outs' types}}
+  %r:2 = attn.merge ins(%o : tensor<1x4x8x16xf32>) lse(%l : tensor<1x4x8xf32>)
+           outs(%o, %l : tensor<1x4x8x16xf32>, tensor<1x4x8xf32>) -> tensor<?x4x8x16xf32>, tensor<1x4x8xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// Attribute parameters
+//===----------------------------------------------------------------------===//
+
+// -----
+
+// expected-error @+1 {{#attn.relu: 'power' must be 1 or 2, got 3}}
+func.func @relu_power() attributes {n = #attn.relu<power = 3>} { return }
+
+// -----
+
+// expected-error @+2 {{expected one of [none, seq_len, row_sum] for denominator of relu attention, got: mean}}
+// expected-error @+1 {{failed to parse Attn_ReluAttr parameter 'norm'}}
+func.func @relu_norm() attributes {n = #attn.relu<norm = mean>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.sigmoid: 'beta' must be finite, got nan}}
+func.func @sigmoid_beta_nan() attributes {n = #attn.sigmoid<beta = 0x7FF8000000000000>} { return }
+
+// -----
+
+// expected-error @+2 {{expected floating point literal}}
+// expected-error @+1 {{failed to parse Attn_SigmoidAttr parameter 'beta'}}
+func.func @sigmoid_beta_word() attributes {n = #attn.sigmoid<beta = large>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.sliding_window: 'left' must be non-negative, got -1}}
+func.func @window_left() attributes {m = #attn.sliding_window<left = -1>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.sliding_window: 'right' must be non-negative, got -4}}
+func.func @window_right() attributes {m = #attn.sliding_window<left = 4, right = -4>} { return }
+
+// -----
+
+// expected-error @+1 {{struct is missing required parameter: left}}
+func.func @window_missing_left() attributes {m = #attn.sliding_window<right = 2>} { return }
+
+// -----
+
+// expected-error @+1 {{duplicate or unknown struct parameter name: left}}
+func.func @window_duplicate_left() attributes {m = #attn.sliding_window<left = 1, left = 2>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.chunked: 'size' must be positive, got 0}}
+func.func @chunk_zero() attributes {m = #attn.chunked<size = 0>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.halo: 'block' must be positive, got 0}}
+func.func @halo_block() attributes {m = #attn.halo<block = 0, halo = 1>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.halo: 'halo' must be non-negative, got -1}}
+func.func @halo_halo() attributes {m = #attn.halo<block = 8, halo = -1>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.dilated: 'segment' must be positive, got 0}}
+func.func @dilated_segment() attributes {m = #attn.dilated<segment = 0, rate = 1>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.dilated: 'rate' must be positive, got 0}}
+func.func @dilated_rate() attributes {m = #attn.dilated<segment = 8, rate = 0>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.dilated: 'rate' (8) must not exceed 'segment' (4)}}
+func.func @dilated_rate_above_segment() attributes {m = #attn.dilated<segment = 4, rate = 8>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.global: 'first' must be non-negative, got -2}}
+func.func @global_first() attributes {m = #attn.global<first = -2>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.global: positions must be non-negative, got -1}}
+func.func @global_positions() attributes {m = #attn.global<positions = [3, -1]>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.global: needs 'first' > 0 or 'positions'}}
+func.func @global_empty() attributes {m = #attn.global<positions = []>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.sinks: 'count' must be non-negative, got -4}}
+func.func @sinks_count() attributes {m = #attn.sinks<count = -4>} { return }
+
+// -----
+
+// expected-error @+2 {{expected integer value}}
+// expected-error @+1 {{failed to parse Attn_SinksAttr parameter 'count'}}
+func.func @sinks_float() attributes {m = #attn.sinks<count = 1.5>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.prefix_lm: 'prefix' must be non-negative, got -1}}
+func.func @prefix_lm() attributes {m = #attn.prefix_lm<prefix = -1>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.neighborhood_2d: 'rows' must be positive, got 0}}
+func.func @neighborhood_rows() attributes {m = #attn.neighborhood_2d<rows = 0, cols = 4, kernel_rows = 3, kernel_cols = 3>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.neighborhood_2d: 'cols' must be positive, got -4}}
+func.func @neighborhood_cols() attributes {m = #attn.neighborhood_2d<rows = 4, cols = -4, kernel_rows = 3, kernel_cols = 3>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.neighborhood_2d: 'kernel_rows' must be positive, got 0}}
+func.func @neighborhood_kernel_rows() attributes {m = #attn.neighborhood_2d<rows = 4, cols = 4, kernel_rows = 0, kernel_cols = 3>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.neighborhood_2d: 'kernel_cols' must be positive, got 0}}
+func.func @neighborhood_kernel_cols() attributes {m = #attn.neighborhood_2d<rows = 4, cols = 4, kernel_rows = 3, kernel_cols = 0>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.window_2d: 'rows' must be positive, got 0}}
+func.func @window_2d_rows() attributes {m = #attn.window_2d<rows = 0, cols = 4, window_rows = 2, window_cols = 2>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.window_2d: 'cols' must be positive, got 0}}
+func.func @window_2d_cols() attributes {m = #attn.window_2d<rows = 4, cols = 0, window_rows = 2, window_cols = 2>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.window_2d: 'window_rows' must be positive, got 0}}
+func.func @window_2d_window_rows() attributes {m = #attn.window_2d<rows = 4, cols = 4, window_rows = 0, window_cols = 2>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.window_2d: 'window_cols' must be positive, got -2}}
+func.func @window_2d_window_cols() attributes {m = #attn.window_2d<rows = 4, cols = 4, window_rows = 2, window_cols = -2>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.directional_2d: 'rows' must be positive, got 0}}
+func.func @directional_rows() attributes {m = #attn.directional_2d<rows = 0, cols = 4, directions = [1, 0]>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.directional_2d: 'cols' must be positive, got 0}}
+func.func @directional_cols() attributes {m = #attn.directional_2d<rows = 4, cols = 0, directions = [1, 0]>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.directional_2d: 'directions' must hold a non-empty list of (row, col) pairs, got 3 values}}
+func.func @directional_odd() attributes {m = #attn.directional_2d<rows = 4, cols = 4, directions = [1, 0, 1]>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.directional_2d: 'directions' must hold a non-empty list of (row, col) pairs, got 0 values}}
+func.func @directional_missing() attributes {m = #attn.directional_2d<rows = 4, cols = 4>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.directional_2d: direction 1 is the zero vector}}
+func.func @directional_zero() attributes {m = #attn.directional_2d<rows = 4, cols = 4, directions = [1, 0, 0, 0]>} { return }
+
+// -----
+
+// expected-error @+2 {{expected 'true' or 'false'}}
+// expected-error @+1 {{failed to parse Attn_Directional2DAttr parameter 'half_plane'}}
+func.func @directional_flag() attributes {m = #attn.directional_2d<rows = 4, cols = 4, directions = [1, 0], half_plane = 1>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.and: operand #attn.softmax is not a mask attribute}}
+func.func @and_of_normalizer() attributes {m = #attn.and<[#attn.causal, #attn.softmax]>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.or: operand 1 : i64 is not a mask attribute}}
+func.func @or_of_integer() attributes {m = #attn.or<[#attn.causal, 1]>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.not: operand #attn.alibi is not a mask attribute}}
+func.func @not_of_score_mod() attributes {m = #attn.not<#attn.alibi>} { return }
+
+// -----
+
+// A nested operand is checked where it is written, and the error propagates.
+// expected-error @+3 {{#attn.or: operand #attn.bias is not a mask attribute}}
+// expected-error @+2 {{failed to parse Attn_NotMaskAttr parameter 'mask'}}
+// expected-error @+1 {{failed to parse Attn_AndMaskAttr parameter 'masks'}}
+func.func @nested_non_mask() attributes {m = #attn.and<[#attn.causal, #attn.not<#attn.or<[#attn.bias]>>]>} { return }
+
+// -----
+
+// An empty operand list does not parse, so "needs at least one operand"
+// cannot be reached from text.
+// expected-error @+2 {{expected attribute value}}
+// expected-error @+1 {{failed to parse Attn_AndMaskAttr parameter 'masks'}}
+func.func @and_empty() attributes {m = #attn.and<[]>} { return }
+
+// -----
+
+// expected-error @+1 {{expected '['}}
+func.func @or_without_brackets() attributes {m = #attn.or<#attn.causal>} { return }
+
+// -----
+
+// expected-error @+1 {{expected '>'}}
+func.func @not_two_operands() attributes {m = #attn.not<#attn.causal, #attn.full>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.alibi: every slope must be finite, got INF}}
+func.func @alibi_inf_slope() attributes {s = #attn.alibi<slopes = [0.5, 0x7FF0000000000000]>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.softcap: 'cap' must be positive and finite, got 0.000000e+00}}
+func.func @softcap_zero() attributes {s = #attn.softcap<cap = 0.0>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.softcap: 'cap' must be positive and finite, got INF}}
+func.func @softcap_inf() attributes {s = #attn.softcap<cap = 0x7FF0000000000000>} { return }
+
+// -----
+
+// expected-error @+3 {{unexpected decimal integer literal for a floating point value}}
+// expected-note @+2 {{add a trailing dot to make the literal a float}}
+// expected-error @+1 {{failed to parse Attn_SoftcapAttr parameter 'cap'}}
+func.func @softcap_integer() attributes {s = #attn.softcap<cap = 30>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.rel_bias: 'num_buckets' must be at least 4, got 2}}
+func.func @rel_bias_buckets() attributes {s = #attn.rel_bias<num_buckets = 2, max_distance = 128>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.rel_bias: 'num_buckets' must be at least 2, got 1}}
+func.func @rel_bias_buckets_unidirectional() attributes {s = #attn.rel_bias<num_buckets = 1, max_distance = 128, bidirectional = false>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.rel_bias: 'max_distance' must exceed the exact range 8, got 8}}
+func.func @rel_bias_distance() attributes {s = #attn.rel_bias<num_buckets = 32, max_distance = 8>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.gaussian: 'mu' and 'sigma' must be non-empty and of equal length, got 2 and 1}}
+func.func @gaussian_lengths() attributes {s = #attn.gaussian<mu = [0.0, 1.0], sigma = [1.0]>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.gaussian: 'mu' and 'sigma' must be non-empty and of equal length, got 0 and 0}}
+func.func @gaussian_empty() attributes {s = #attn.gaussian<mu = [], sigma = []>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.gaussian: every 'mu' must be finite, got nan}}
+func.func @gaussian_mu_nan() attributes {s = #attn.gaussian<mu = [0x7FF8000000000000], sigma = [1.0]>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.gaussian: every 'sigma' must be positive, got 0.000000e+00}}
+func.func @gaussian_sigma() attributes {s = #attn.gaussian<mu = [0.0, 1.0], sigma = [1.0, 0.0]>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.config: 'block_q' must be non-negative, got -1}}
+func.func @config_block_q() attributes {c = #attn.config<block_q = -1>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.config: 'kv_splits' must be non-negative, got -8}}
+func.func @config_kv_splits() attributes {c = #attn.config<block_kv = 64, kv_splits = -8>} { return }
+
+// -----
+
+// expected-error @+2 {{expected ::mlir::attn::Layout to be one of: bhsd, bshd}}
+// expected-error @+1 {{failed to parse Attn_LayoutAttr parameter 'value'}}
+func.func @layout_unknown() attributes {l = #attn.layout<bsdh>} { return }
+
+// -----
+
+// expected-error @+1 {{unknown attribute `causal_mask` in dialect `attn`}}
+func.func @unknown_attribute() attributes {m = #attn.causal_mask} { return }
+
+// -----
+
+func.func @layout_not_a_layout(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+2 {{'attn.attention' op attribute 'layout' failed to satisfy constraint: Tensor layout: [B, H, S, D] (bhsd) or [B, S, H, D] (bshd)}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {layout = "bshd"} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @config_not_a_config(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+2 {{'attn.attention' op attribute 'config' failed to satisfy constraint: Tile sizes and code-generation knobs}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {config = #attn.causal} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}

@@ -1,0 +1,419 @@
+// RUN: attn-opt %s | attn-opt | FileCheck %s
+// RUN: attn-opt %s --mlir-print-op-generic | attn-opt | FileCheck %s
+
+// Every op, operand group and attribute of the attn dialect, printed and
+// parsed back, in the custom and in the generic form.
+
+// CHECK-LABEL: func.func @static_f32
+//  CHECK-SAME:   (%[[Q:.+]]: tensor<2x8x16x64xf32>, %[[K:.+]]: tensor<2x2x32x64xf32>, %[[V:.+]]: tensor<2x2x32x48xf32>, %[[O:.+]]: tensor<2x8x16x48xf32>)
+//       CHECK:   %[[R:.+]] = attn.attention ins(%[[Q]], %[[K]], %[[V]] : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x48xf32>)
+//  CHECK-SAME:     outs(%[[O]] : tensor<2x8x16x48xf32>) -> tensor<2x8x16x48xf32>
+//       CHECK:   return %[[R]]
+func.func @static_f32(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>,
+                      %v: tensor<2x2x32x48xf32>, %o: tensor<2x8x16x48xf32>)
+    -> tensor<2x8x16x48xf32> {
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x48xf32>)
+         outs(%o : tensor<2x8x16x48xf32>) -> tensor<2x8x16x48xf32>
+  return %r : tensor<2x8x16x48xf32>
+}
+
+// CHECK-LABEL: func.func @dynamic_with_lse
+//  CHECK-SAME:   (%[[Q:.+]]: tensor<?x?x?x64xf32>, %[[K:.+]]: tensor<?x?x?x64xf32>, %[[V:.+]]: tensor<?x?x?x?xf32>, %[[O:.+]]: tensor<?x?x?x?xf32>, %[[L:.+]]: tensor<?x?x?xf32>)
+//       CHECK:   %[[R:.+]]:2 = attn.attention ins(%[[Q]], %[[K]], %[[V]] : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x?xf32>)
+//  CHECK-SAME:     outs(%[[O]], %[[L]] : tensor<?x?x?x?xf32>, tensor<?x?x?xf32>)
+//  CHECK-SAME:     {mask = #attn.causal} -> tensor<?x?x?x?xf32>, tensor<?x?x?xf32>
+//       CHECK:   return %[[R]]#0, %[[R]]#1
+func.func @dynamic_with_lse(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                            %v: tensor<?x?x?x?xf32>, %o: tensor<?x?x?x?xf32>,
+                            %l: tensor<?x?x?xf32>)
+    -> (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) {
+  %r:2 = attn.attention ins(%q, %k, %v : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x?xf32>)
+           outs(%o, %l : tensor<?x?x?x?xf32>, tensor<?x?x?xf32>)
+           {mask = #attn.causal} -> tensor<?x?x?x?xf32>, tensor<?x?x?xf32>
+  return %r#0, %r#1 : tensor<?x?x?x?xf32>, tensor<?x?x?xf32>
+}
+
+// CHECK-LABEL: func.func @f16
+//       CHECK:   attn.attention ins(%{{.+}}, %{{.+}}, %{{.+}} : tensor<1x4x8x32xf16>, tensor<1x4x8x32xf16>, tensor<1x4x8x32xf16>)
+//  CHECK-SAME:     outs(%{{.+}}, %{{.+}} : tensor<1x4x8x32xf16>, tensor<1x4x8xf32>)
+func.func @f16(%q: tensor<1x4x8x32xf16>, %o: tensor<1x4x8x32xf16>, %l: tensor<1x4x8xf32>)
+    -> (tensor<1x4x8x32xf16>, tensor<1x4x8xf32>) {
+  %r:2 = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf16>, tensor<1x4x8x32xf16>, tensor<1x4x8x32xf16>)
+           outs(%o, %l : tensor<1x4x8x32xf16>, tensor<1x4x8xf32>) -> tensor<1x4x8x32xf16>, tensor<1x4x8xf32>
+  return %r#0, %r#1 : tensor<1x4x8x32xf16>, tensor<1x4x8xf32>
+}
+
+// CHECK-LABEL: func.func @bf16_bshd
+//       CHECK:   attn.attention ins(%{{.+}}, %{{.+}}, %{{.+}} : tensor<1x8x4x32xbf16>, tensor<1x16x1x32xbf16>, tensor<1x16x1x32xbf16>)
+//  CHECK-SAME:     outs(%{{.+}} : tensor<1x8x4x32xbf16>)
+//  CHECK-SAME:     {layout = #attn.layout<bshd>} -> tensor<1x8x4x32xbf16>
+func.func @bf16_bshd(%q: tensor<1x8x4x32xbf16>, %k: tensor<1x16x1x32xbf16>, %o: tensor<1x8x4x32xbf16>)
+    -> tensor<1x8x4x32xbf16> {
+  %r = attn.attention ins(%q, %k, %k : tensor<1x8x4x32xbf16>, tensor<1x16x1x32xbf16>, tensor<1x16x1x32xbf16>)
+         outs(%o : tensor<1x8x4x32xbf16>) {layout = #attn.layout<bshd>} -> tensor<1x8x4x32xbf16>
+  return %r : tensor<1x8x4x32xbf16>
+}
+
+// The defaults, spelled out, survive a round trip (canonicalisation drops
+// them, printing does not).
+// CHECK-LABEL: func.func @explicit_defaults
+//       CHECK:   attn.attention
+//  CHECK-SAME:     config = #attn.config,
+//  CHECK-SAME:     layout = #attn.layout<bhsd>,
+//  CHECK-SAME:     mask = #attn.full,
+//  CHECK-SAME:     normalizer = #attn.softmax,
+//  CHECK-SAME:     score_mods = []
+func.func @explicit_defaults(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>) -> tensor<1x4x8x32xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+         outs(%o : tensor<1x4x8x32xf32>)
+         {config = #attn.config, layout = #attn.layout<bhsd>, mask = #attn.full,
+          normalizer = #attn.softmax, score_mods = []} -> tensor<1x4x8x32xf32>
+  return %r : tensor<1x4x8x32xf32>
+}
+
+// CHECK-LABEL: func.func @scale_offset_config
+//       CHECK:   attn.attention
+//  CHECK-SAME:     config = #attn.config<block_q = 64, block_kv = 128, vector_width = 16, unroll = 2, warps = 4, stages = 3, kv_splits = 8>
+//  CHECK-SAME:     q_offset = 3 : i64
+//  CHECK-SAME:     scale = 1.250000e-01 : f64
+func.func @scale_offset_config(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>) -> tensor<1x4x8x32xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+         outs(%o : tensor<1x4x8x32xf32>)
+         {scale = 0.125, q_offset = 3,
+          config = #attn.config<block_q = 64, block_kv = 128, vector_width = 16,
+                                unroll = 2, warps = 4, stages = 3, kv_splits = 8>}
+         -> tensor<1x4x8x32xf32>
+  return %r : tensor<1x4x8x32xf32>
+}
+
+// CHECK-LABEL: func.func @config_partial
+//       CHECK:   config = #attn.config<block_kv = 32>
+func.func @config_partial(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>) -> tensor<1x4x8x32xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+         outs(%o : tensor<1x4x8x32xf32>) {config = #attn.config<block_kv = 32>} -> tensor<1x4x8x32xf32>
+  return %r : tensor<1x4x8x32xf32>
+}
+
+//===----------------------------------------------------------------------===//
+// Normalizers
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @sink_softmax
+//  CHECK-SAME:   %[[S:[^:]+]]: tensor<4xf32>
+//       CHECK:   attn.attention
+//  CHECK-SAME:     sink(%[[S]] : tensor<4xf32>)
+//  CHECK-SAME:     {normalizer = #attn.sink_softmax}
+func.func @sink_softmax(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>, %l: tensor<1x4x8xf32>, %sink: tensor<4xf32>)
+    -> (tensor<1x4x8x32xf32>, tensor<1x4x8xf32>) {
+  %r:2 = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+           sink(%sink : tensor<4xf32>) outs(%o, %l : tensor<1x4x8x32xf32>, tensor<1x4x8xf32>)
+           {normalizer = #attn.sink_softmax} -> tensor<1x4x8x32xf32>, tensor<1x4x8xf32>
+  return %r#0, %r#1 : tensor<1x4x8x32xf32>, tensor<1x4x8xf32>
+}
+
+// CHECK-LABEL: func.func @sigmoid
+//       CHECK:   {normalizer = #attn.sigmoid}
+//       CHECK:   {normalizer = #attn.sigmoid<beta = -4.000000e+00>}
+func.func @sigmoid(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>) -> (tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>) {
+  %r0 = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+          outs(%o : tensor<1x4x8x32xf32>) {normalizer = #attn.sigmoid} -> tensor<1x4x8x32xf32>
+  %r1 = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+          outs(%o : tensor<1x4x8x32xf32>) {normalizer = #attn.sigmoid<beta = -4.0>} -> tensor<1x4x8x32xf32>
+  return %r0, %r1 : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>
+}
+
+// CHECK-LABEL: func.func @softplus
+//       CHECK:   {normalizer = #attn.softplus}
+func.func @softplus(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>, %l: tensor<1x4x8xf32>)
+    -> (tensor<1x4x8x32xf32>, tensor<1x4x8xf32>) {
+  %r:2 = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+           outs(%o, %l : tensor<1x4x8x32xf32>, tensor<1x4x8xf32>)
+           {normalizer = #attn.softplus} -> tensor<1x4x8x32xf32>, tensor<1x4x8xf32>
+  return %r#0, %r#1 : tensor<1x4x8x32xf32>, tensor<1x4x8xf32>
+}
+
+// CHECK-LABEL: func.func @relu
+//       CHECK:   {normalizer = #attn.relu}
+//       CHECK:   {normalizer = #attn.relu<norm = none>}
+//       CHECK:   {normalizer = #attn.relu<power = 2>}
+//       CHECK:   {normalizer = #attn.relu<power = 2, norm = row_sum>}
+func.func @relu(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>, %l: tensor<1x4x8xf32>)
+    -> (tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8xf32>) {
+  %r0 = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+          outs(%o : tensor<1x4x8x32xf32>) {normalizer = #attn.relu} -> tensor<1x4x8x32xf32>
+  %r1 = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+          outs(%o : tensor<1x4x8x32xf32>) {normalizer = #attn.relu<norm = none>} -> tensor<1x4x8x32xf32>
+  %r2 = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+          outs(%o : tensor<1x4x8x32xf32>) {normalizer = #attn.relu<power = 2, norm = seq_len>} -> tensor<1x4x8x32xf32>
+  %r3:2 = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+            outs(%o, %l : tensor<1x4x8x32xf32>, tensor<1x4x8xf32>)
+            {normalizer = #attn.relu<power = 2, norm = row_sum>} -> tensor<1x4x8x32xf32>, tensor<1x4x8xf32>
+  return %r0, %r1, %r2, %r3#1 : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8xf32>
+}
+
+//===----------------------------------------------------------------------===//
+// Declarative masks
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @declarative_masks
+//  CHECK-SAME:   #attn.full
+//  CHECK-SAME:   #attn.causal
+//  CHECK-SAME:   #attn.sliding_window<left = 256>
+//  CHECK-SAME:   #attn.sliding_window<left = 16, right = 2>
+//  CHECK-SAME:   #attn.chunked<size = 128>
+//  CHECK-SAME:   #attn.halo<block = 64, halo = 16>
+//  CHECK-SAME:   #attn.dilated<segment = 256, rate = 4>
+//  CHECK-SAME:   #attn.global<first = 2>
+//  CHECK-SAME:   #attn.global<positions = [0, 17]>
+//  CHECK-SAME:   #attn.global<first = 1, positions = [9]>
+//  CHECK-SAME:   #attn.sinks<count = 4>
+//  CHECK-SAME:   #attn.prefix_lm<prefix = 64>
+//  CHECK-SAME:   #attn.neighborhood_2d<rows = 16, cols = 16, kernel_rows = 5, kernel_cols = 3>
+//  CHECK-SAME:   #attn.window_2d<rows = 8, cols = 8, window_rows = 4, window_cols = 2>
+//  CHECK-SAME:   #attn.directional_2d<rows = 8, cols = 8, directions = [-1, 0, 0, 1]>
+//  CHECK-SAME:   #attn.directional_2d<rows = 4, cols = 2, directions = [1, 1], half_plane = true>
+//  CHECK-SAME:   #attn.document
+//  CHECK-SAME:   #attn.tree
+//  CHECK-SAME:   #attn.dense
+//  CHECK-SAME:   #attn.mask_mod
+func.func @declarative_masks() attributes {masks = [
+    #attn.full, #attn.causal,
+    #attn.sliding_window<left = 256>, #attn.sliding_window<left = 16, right = 2>,
+    #attn.chunked<size = 128>, #attn.halo<block = 64, halo = 16>,
+    #attn.dilated<segment = 256, rate = 4>,
+    #attn.global<first = 2>, #attn.global<positions = [0, 17]>,
+    #attn.global<first = 1, positions = [9]>,
+    #attn.sinks<count = 4>, #attn.prefix_lm<prefix = 64>,
+    #attn.neighborhood_2d<rows = 16, cols = 16, kernel_rows = 5, kernel_cols = 3>,
+    #attn.window_2d<rows = 8, cols = 8, window_rows = 4, window_cols = 2>,
+    #attn.directional_2d<rows = 8, cols = 8, directions = [-1, 0, 0, 1]>,
+    #attn.directional_2d<rows = 4, cols = 2, directions = [1, 1], half_plane = true>,
+    #attn.document, #attn.tree, #attn.dense, #attn.mask_mod]} {
+  return
+}
+
+// A `false` flag at its default is not printed.
+// CHECK-LABEL: func.func @default_flags
+//  CHECK-SAME:   #attn.directional_2d<rows = 2, cols = 2, directions = [0, 1]>
+//  CHECK-SAME:   #attn.rel_bias<num_buckets = 8, max_distance = 16>
+//  CHECK-SAME:   #attn.alibi
+func.func @default_flags() attributes {x = [
+    #attn.directional_2d<rows = 2, cols = 2, directions = [0, 1], half_plane = false>,
+    #attn.rel_bias<num_buckets = 8, max_distance = 16, bidirectional = true>,
+    #attn.alibi<symmetric = false>]} {
+  return
+}
+
+// CHECK-LABEL: func.func @mask_algebra
+//       CHECK:   mask = #attn.and<[#attn.or<[#attn.sinks<count = 4>, #attn.sliding_window<left = 16>]>, #attn.not<#attn.chunked<size = 8>>, #attn.or<[#attn.not<#attn.and<[#attn.causal, #attn.full]>>, #attn.prefix_lm<prefix = 3>]>, #attn.causal]>
+func.func @mask_algebra(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>) -> tensor<1x4x8x32xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+         outs(%o : tensor<1x4x8x32xf32>)
+         {mask = #attn.and<[#attn.or<[#attn.sinks<count = 4>, #attn.sliding_window<left = 16>]>,
+                            #attn.not<#attn.chunked<size = 8>>,
+                            #attn.or<[#attn.not<#attn.and<[#attn.causal, #attn.full]>>,
+                                      #attn.prefix_lm<prefix = 3>]>,
+                            #attn.causal]>} -> tensor<1x4x8x32xf32>
+  return %r : tensor<1x4x8x32xf32>
+}
+
+// CHECK-LABEL: func.func @document_kv_len
+//  CHECK-SAME:   %[[SQ:[^:]+]]: tensor<2x8xi32>, %[[SKV:[^:]+]]: tensor<2x16xi64>, %[[LEN:[^:]+]]: tensor<2xi32>
+//       CHECK:   attn.attention
+//  CHECK-SAME:     kv_len(%[[LEN]] : tensor<2xi32>)
+//  CHECK-SAME:     segments(%[[SQ]], %[[SKV]] : tensor<2x8xi32>, tensor<2x16xi64>)
+//  CHECK-SAME:     {mask = #attn.and<[#attn.document, #attn.causal]>}
+func.func @document_kv_len(%q: tensor<2x4x8x32xf32>, %k: tensor<2x4x16x32xf32>, %o: tensor<2x4x8x32xf32>,
+                           %sq: tensor<2x8xi32>, %skv: tensor<2x16xi64>, %len: tensor<2xi32>) -> tensor<2x4x8x32xf32> {
+  %r = attn.attention ins(%q, %k, %k : tensor<2x4x8x32xf32>, tensor<2x4x16x32xf32>, tensor<2x4x16x32xf32>)
+         kv_len(%len : tensor<2xi32>) segments(%sq, %skv : tensor<2x8xi32>, tensor<2x16xi64>)
+         outs(%o : tensor<2x4x8x32xf32>)
+         {mask = #attn.and<[#attn.document, #attn.causal]>} -> tensor<2x4x8x32xf32>
+  return %r : tensor<2x4x8x32xf32>
+}
+
+// CHECK-LABEL: func.func @tree
+//  CHECK-SAME:   %[[P1:[^:]+]]: tensor<5xi32>, %[[P2:[^:]+]]: tensor<2x?xi64>
+//       CHECK:   attn.attention
+//  CHECK-SAME:     tree(%[[P1]] : tensor<5xi32>)
+//  CHECK-SAME:     {mask = #attn.tree}
+//       CHECK:   attn.attention
+//  CHECK-SAME:     tree(%[[P2]] : tensor<2x?xi64>)
+//  CHECK-SAME:     {mask = #attn.tree}
+func.func @tree(%q: tensor<2x4x8x32xf32>, %o: tensor<2x4x8x32xf32>, %p1: tensor<5xi32>, %p2: tensor<2x?xi64>)
+    -> (tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>) {
+  %r0 = attn.attention ins(%q, %q, %q : tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>)
+          tree(%p1 : tensor<5xi32>) outs(%o : tensor<2x4x8x32xf32>) {mask = #attn.tree} -> tensor<2x4x8x32xf32>
+  %r1 = attn.attention ins(%q, %q, %q : tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>)
+          tree(%p2 : tensor<2x?xi64>) outs(%o : tensor<2x4x8x32xf32>) {mask = #attn.tree} -> tensor<2x4x8x32xf32>
+  return %r0, %r1 : tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>
+}
+
+// CHECK-LABEL: func.func @dense
+//  CHECK-SAME:   %[[M4:[^:]+]]: tensor<2x1x8x8xi1>, %[[M3:[^:]+]]: tensor<4x8x8xi8>, %[[M2:[^:]+]]: tensor<8x8xi1>
+//       CHECK:   dense_mask(%[[M4]] : tensor<2x1x8x8xi1>)
+//       CHECK:   dense_mask(%[[M3]] : tensor<4x8x8xi8>)
+//       CHECK:   dense_mask(%[[M2]] : tensor<8x8xi1>)
+//  CHECK-SAME:     {mask = #attn.or<[#attn.dense, #attn.causal]>}
+func.func @dense(%q: tensor<2x4x8x32xf32>, %o: tensor<2x4x8x32xf32>,
+                 %m4: tensor<2x1x8x8xi1>, %m3: tensor<4x8x8xi8>, %m2: tensor<8x8xi1>)
+    -> (tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>) {
+  %r0 = attn.attention ins(%q, %q, %q : tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>)
+          dense_mask(%m4 : tensor<2x1x8x8xi1>) outs(%o : tensor<2x4x8x32xf32>) {mask = #attn.dense} -> tensor<2x4x8x32xf32>
+  %r1 = attn.attention ins(%q, %q, %q : tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>)
+          dense_mask(%m3 : tensor<4x8x8xi8>) outs(%o : tensor<2x4x8x32xf32>) {mask = #attn.dense} -> tensor<2x4x8x32xf32>
+  %r2 = attn.attention ins(%q, %q, %q : tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>)
+          dense_mask(%m2 : tensor<8x8xi1>) outs(%o : tensor<2x4x8x32xf32>)
+          {mask = #attn.or<[#attn.dense, #attn.causal]>} -> tensor<2x4x8x32xf32>
+  return %r0, %r1, %r2 : tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>
+}
+
+//===----------------------------------------------------------------------===//
+// Score modifiers
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @attribute_score_mods
+//       CHECK:   score_mods = [#attn.alibi, #attn.alibi<symmetric = true>,
+//  CHECK-SAME:     #attn.alibi<slopes = [5.000000e-01, 2.500000e-01, 1.250000e-01, 6.250000e-02]>,
+//  CHECK-SAME:     #attn.alibi<slopes = [1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00], symmetric = true>,
+//  CHECK-SAME:     #attn.softcap<cap = 3.000000e+01>,
+//  CHECK-SAME:     #attn.gaussian<mu = [0.000000e+00, 1.000000e+00, 2.000000e+00, 3.000000e+00], sigma = [4.000000e+00, 8.000000e+00, 4.000000e+00, 8.000000e+00]>]
+func.func @attribute_score_mods(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>) -> tensor<1x4x8x32xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+         outs(%o : tensor<1x4x8x32xf32>)
+         {score_mods = [#attn.alibi, #attn.alibi<symmetric = true>,
+                        #attn.alibi<slopes = [0.5, 0.25, 0.125, 0.0625]>,
+                        #attn.alibi<slopes = [1.0, 1.0, 1.0, 1.0], symmetric = true>,
+                        #attn.softcap<cap = 30.0>,
+                        #attn.gaussian<mu = [0.0, 1.0, 2.0, 3.0], sigma = [4.0, 8.0, 4.0, 8.0]>]}
+         -> tensor<1x4x8x32xf32>
+  return %r : tensor<1x4x8x32xf32>
+}
+
+// CHECK-LABEL: func.func @operand_score_mods
+//  CHECK-SAME:   %[[B:[^:]+]]: tensor<1x4x8x8xf16>, %[[T:[^:]+]]: tensor<4x32xf32>, %[[TAU:[^:]+]]: tensor<1x4x8xf32>
+//       CHECK:   attn.attention
+//  CHECK-SAME:     bias(%[[B]] : tensor<1x4x8x8xf16>)
+//  CHECK-SAME:     rel_bias_table(%[[T]] : tensor<4x32xf32>)
+//  CHECK-SAME:     temperature(%[[TAU]] : tensor<1x4x8xf32>)
+//  CHECK-SAME:     {score_mods = [#attn.temperature, #attn.bias, #attn.rel_bias<num_buckets = 32, max_distance = 128>]}
+func.func @operand_score_mods(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>, %b: tensor<1x4x8x8xf16>,
+                              %t: tensor<4x32xf32>, %tau: tensor<1x4x8xf32>) -> tensor<1x4x8x32xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+         bias(%b : tensor<1x4x8x8xf16>) rel_bias_table(%t : tensor<4x32xf32>)
+         temperature(%tau : tensor<1x4x8xf32>) outs(%o : tensor<1x4x8x32xf32>)
+         {score_mods = [#attn.temperature, #attn.bias,
+                        #attn.rel_bias<num_buckets = 32, max_distance = 128>]} -> tensor<1x4x8x32xf32>
+  return %r : tensor<1x4x8x32xf32>
+}
+
+// CHECK-LABEL: func.func @bias_broadcast
+//       CHECK:   bias(%{{.+}} : tensor<8x8xf32>)
+//  CHECK-SAME:     {score_mods = [#attn.rel_bias<num_buckets = 8, max_distance = 16, bidirectional = false>, #attn.bias]}
+//       CHECK:   bias(%{{.+}} : tensor<1x8x?xbf16>)
+func.func @bias_broadcast(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>, %b2: tensor<8x8xf32>,
+                          %b3: tensor<1x8x?xbf16>, %t: tensor<4x8xf32>) -> (tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>) {
+  %r0 = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+          bias(%b2 : tensor<8x8xf32>) rel_bias_table(%t : tensor<4x8xf32>) outs(%o : tensor<1x4x8x32xf32>)
+          {score_mods = [#attn.rel_bias<num_buckets = 8, max_distance = 16, bidirectional = false>, #attn.bias]}
+          -> tensor<1x4x8x32xf32>
+  %r1 = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+          bias(%b3 : tensor<1x8x?xbf16>) outs(%o : tensor<1x4x8x32xf32>)
+          {score_mods = [#attn.bias]} -> tensor<1x4x8x32xf32>
+  return %r0, %r1 : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>
+}
+
+//===----------------------------------------------------------------------===//
+// Regions
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @regions
+//  CHECK-SAME:   %[[C0:[^:]+]]: tensor<4xf32>, %[[C1:[^:]+]]: tensor<8x8xi1>
+//       CHECK:   attn.attention
+//  CHECK-SAME:     captures(%[[C0]], %[[C1]] : tensor<4xf32>, tensor<8x8xi1>)
+//  CHECK-SAME:     score_mod {
+//  CHECK-NEXT:   ^bb0(%[[S:.+]]: f32, %{{.+}}: index, %[[H:.+]]: index, %{{.+}}: index, %{{.+}}: index, %[[T:.+]]: tensor<4xf32>, %{{.+}}: tensor<8x8xi1>):
+//  CHECK-NEXT:     %[[X:.+]] = tensor.extract %[[T]][%[[H]]] : tensor<4xf32>
+//  CHECK-NEXT:     %[[Y:.+]] = arith.addf %[[S]], %[[X]] : f32
+//  CHECK-NEXT:     attn.yield %[[Y]] : f32
+//  CHECK-NEXT:   } mask_mod {
+//  CHECK-NEXT:   ^bb0(%[[B:.+]]: index, %{{.+}}: index, %[[I:.+]]: index, %[[J:.+]]: index, %{{.+}}: tensor<4xf32>, %[[M:.+]]: tensor<8x8xi1>):
+//  CHECK-NEXT:     %[[P:.+]] = attn.position %[[B]], %[[I]] : index
+//  CHECK-NEXT:     %[[LE:.+]] = arith.cmpi ule, %[[J]], %[[P]] : index
+//  CHECK-NEXT:     %[[D:.+]] = tensor.extract %[[M]][%[[I]], %[[J]]] : tensor<8x8xi1>
+//  CHECK-NEXT:     %[[OK:.+]] = arith.andi %[[LE]], %[[D]] : i1
+//  CHECK-NEXT:     attn.yield %[[OK]] : i1
+//  CHECK-NEXT:   } {mask = #attn.and<[#attn.mask_mod, #attn.sinks<count = 2>]>, score_mods = [#attn.softcap<cap = 5.000000e+01>, #attn.score_mod]}
+func.func @regions(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>, %c0: tensor<4xf32>, %c1: tensor<8x8xi1>)
+    -> tensor<1x4x8x32xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+         captures(%c0, %c1 : tensor<4xf32>, tensor<8x8xi1>) outs(%o : tensor<1x4x8x32xf32>)
+         score_mod {
+         ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %t: tensor<4xf32>, %m: tensor<8x8xi1>):
+           %x = tensor.extract %t[%h] : tensor<4xf32>
+           %y = arith.addf %s, %x : f32
+           attn.yield %y : f32
+         } mask_mod {
+         ^bb0(%b: index, %h: index, %i: index, %j: index, %t: tensor<4xf32>, %m: tensor<8x8xi1>):
+           %p = attn.position %b, %i : index
+           %le = arith.cmpi ule, %j, %p : index
+           %d = tensor.extract %m[%i, %j] : tensor<8x8xi1>
+           %ok = arith.andi %le, %d : i1
+           attn.yield %ok : i1
+         } {mask = #attn.and<[#attn.mask_mod, #attn.sinks<count = 2>]>,
+            score_mods = [#attn.softcap<cap = 50.0>, #attn.score_mod]} -> tensor<1x4x8x32xf32>
+  return %r : tensor<1x4x8x32xf32>
+}
+
+// CHECK-LABEL: func.func @score_mod_only
+//       CHECK:   attn.attention
+//   CHECK-NOT:     captures
+//  CHECK-SAME:     score_mod {
+//       CHECK:     attn.yield %{{.+}} : f32
+//  CHECK-NEXT:   } {score_mods = [#attn.score_mod]}
+func.func @score_mod_only(%q: tensor<?x?x?x32xf32>, %o: tensor<?x?x?x32xf32>) -> tensor<?x?x?x32xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>)
+         outs(%o : tensor<?x?x?x32xf32>) score_mod {
+         ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+           %two = arith.constant 2.0 : f32
+           %y = arith.mulf %s, %two : f32
+           attn.yield %y : f32
+         } {score_mods = [#attn.score_mod]} -> tensor<?x?x?x32xf32>
+  return %r : tensor<?x?x?x32xf32>
+}
+
+//===----------------------------------------------------------------------===//
+// attn.merge
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @merge
+//  CHECK-SAME:   (%[[O0:[^:]+]]: tensor<1x8x16x64xf32>, %[[O1:[^:]+]]: tensor<1x8x16x64xf32>, %[[L0:[^:]+]]: tensor<1x8x16xf32>, %[[L1:[^:]+]]: tensor<1x8x16xf32>, %[[OI:[^:]+]]: tensor<1x8x16x64xf32>, %[[LI:[^:]+]]: tensor<1x8x16xf32>)
+//       CHECK:   %[[RO:[^,]+]], %[[RL:[^ ]+]] = attn.merge ins(%[[O0]], %[[O1]] : tensor<1x8x16x64xf32>, tensor<1x8x16x64xf32>)
+//  CHECK-SAME:     lse(%[[L0]], %[[L1]] : tensor<1x8x16xf32>, tensor<1x8x16xf32>)
+//  CHECK-SAME:     outs(%[[OI]], %[[LI]] : tensor<1x8x16x64xf32>, tensor<1x8x16xf32>)
+//  CHECK-SAME:     -> tensor<1x8x16x64xf32>, tensor<1x8x16xf32>
+//       CHECK:   return %[[RO]], %[[RL]]
+func.func @merge(%o0: tensor<1x8x16x64xf32>, %o1: tensor<1x8x16x64xf32>,
+                 %l0: tensor<1x8x16xf32>, %l1: tensor<1x8x16xf32>,
+                 %oi: tensor<1x8x16x64xf32>, %li: tensor<1x8x16xf32>)
+    -> (tensor<1x8x16x64xf32>, tensor<1x8x16xf32>) {
+  %o, %l = attn.merge ins(%o0, %o1 : tensor<1x8x16x64xf32>, tensor<1x8x16x64xf32>)
+             lse(%l0, %l1 : tensor<1x8x16xf32>, tensor<1x8x16xf32>)
+             outs(%oi, %li : tensor<1x8x16x64xf32>, tensor<1x8x16xf32>)
+             -> tensor<1x8x16x64xf32>, tensor<1x8x16xf32>
+  return %o, %l : tensor<1x8x16x64xf32>, tensor<1x8x16xf32>
+}
+
+// CHECK-LABEL: func.func @merge_bshd_dynamic
+//       CHECK:   attn.merge ins(%{{.+}} : tensor<?x?x?x?xf16>)
+//  CHECK-SAME:     lse(%{{.+}} : tensor<?x?x?xf32>)
+//  CHECK-SAME:     outs(%{{.+}}, %{{.+}} : tensor<?x?x?x?xf16>, tensor<?x?x?xf32>)
+//  CHECK-SAME:     {layout = #attn.layout<bshd>} -> tensor<?x?x?x?xf16>, tensor<?x?x?xf32>
+func.func @merge_bshd_dynamic(%o0: tensor<?x?x?x?xf16>, %l0: tensor<?x?x?xf32>,
+                              %oi: tensor<?x?x?x?xf16>, %li: tensor<?x?x?xf32>)
+    -> (tensor<?x?x?x?xf16>, tensor<?x?x?xf32>) {
+  %o, %l = attn.merge ins(%o0 : tensor<?x?x?x?xf16>) lse(%l0 : tensor<?x?x?xf32>)
+             outs(%oi, %li : tensor<?x?x?x?xf16>, tensor<?x?x?xf32>)
+             {layout = #attn.layout<bshd>} -> tensor<?x?x?x?xf16>, tensor<?x?x?xf32>
+  return %o, %l : tensor<?x?x?x?xf16>, tensor<?x?x?xf32>
+}
