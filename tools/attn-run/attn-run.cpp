@@ -25,6 +25,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
@@ -34,6 +35,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -196,9 +198,12 @@ std::vector<Binding> bindArguments(func::FuncOp fn, Operation *op) {
   return bindings;
 }
 
-/// The concrete shape of argument `b` given the problem sizes.
+/// The concrete shape of argument `b` given the problem sizes; `given` is
+/// the shape of its --input file, if any, which sizes the dynamic dims of
+/// captures.
 std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s,
-                                  bool bshd, bool isMerge) {
+                                  bool bshd, bool isMerge,
+                                  const std::vector<int64_t> *given) {
   auto at = [&](const char *n) { return s.at(n); };
   std::vector<int64_t> want;
   const std::string &r = b.role;
@@ -247,6 +252,8 @@ std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s,
       if (ShapedType::isDynamic(sz)) {
         if (r == "rel_bias_table" && d == 0)
           sz = at("Hq");
+        else if (given)
+          sz = (*given)[d];
         else
           fail("'" + r + "' has a dynamic dim " + Twine(d) +
                "; give it a static size or pass it with --input");
@@ -261,6 +268,38 @@ std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s,
            " in the IR but the requested sizes give " + Twine(sz));
   }
   return want;
+}
+
+/// Fails, instead of aborting in an allocation, when the arguments and
+/// their float64 copies for the reference would not fit in physical memory.
+void checkMemory(const std::vector<Binding> &bindings,
+                 const std::vector<std::vector<int64_t>> &shapes) {
+  // Each element is held in its own type and, for the reference, as a
+  // double; the reference's outputs add as much again.
+  uint64_t need = 0;
+  bool overflow = false;
+  for (auto [b, shape] : llvm::zip(bindings, shapes)) {
+    uint64_t n = 1;
+    for (int64_t d : shape)
+      overflow |= __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n);
+    uint64_t perElement =
+        npy::elementSize(dtypeOf(b.type.getElementType())) + 2 * sizeof(double);
+    uint64_t bytes;
+    overflow |= __builtin_mul_overflow(n, perElement, &bytes);
+    overflow |= __builtin_add_overflow(need, bytes, &need);
+  }
+  long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+  uint64_t have = pages > 0 && pageSize > 0
+                      ? static_cast<uint64_t>(pages) * pageSize
+                      : UINT64_MAX;
+  if (overflow || need > have)
+    fail("these sizes need " +
+         (overflow ? std::string("more than 2^64 bytes")
+                   : llvm::formatv("{0:f1} GiB", need / double(1ull << 30))
+                         .str()) +
+         " for the arguments and their reference copies, more than the " +
+         llvm::formatv("{0:f1} GiB", have / double(1ull << 30)).str() +
+         " of memory");
 }
 
 /// Parses "B=2,Sq=100" into `sizes`; the names an attn.merge takes differ
@@ -666,10 +705,17 @@ int main(int argc, char **argv) {
         bindings, [](const Binding &b) { return b.role == "tree"; });
     int64_t minKvLen =
         hasTree ? std::min<int64_t>({treeSize, sizes["Sq"], sizes["Skv"]}) : 0;
+    std::vector<std::vector<int64_t>> shapesOf;
+    for (const Binding &b : bindings) {
+      auto it = given.find(b.role);
+      shapesOf.push_back(resolveShape(
+          b, sizes, bshd, isMerge, it == given.end() ? nullptr : &it->second.shape));
+    }
+    checkMemory(bindings, shapesOf);
     std::vector<npy::NpyArray> arrays(bindings.size());
     std::map<std::string, npy::NpyArray *> byRole;
     for (auto [i, b] : llvm::enumerate(bindings)) {
-      std::vector<int64_t> shape = resolveShape(b, sizes, bshd, isMerge);
+      const std::vector<int64_t> &shape = shapesOf[i];
       auto it = given.find(b.role);
       if (it != given.end()) {
         if (it->second.shape != shape)

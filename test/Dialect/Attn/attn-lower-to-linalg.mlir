@@ -1,0 +1,250 @@
+// RUN: attn-opt %s -attn-lower-to-linalg -split-input-file | FileCheck %s
+
+// Softmax with a causal mask and an LSE output, GQA (8 query heads read 2
+// key/value heads), f16 inputs accumulated in f32.
+
+// CHECK-DAG: #[[$ID2:.+]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG: #[[$ROW:.+]] = affine_map<(d0, d1) -> (d0)>
+// CHECK-DAG: #[[$VEC:.+]] = affine_map<(d0) -> (d0)>
+// CHECK-DAG: #[[$LHS:.+]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// CHECK-DAG: #[[$RHS_T:.+]] = affine_map<(d0, d1, d2) -> (d1, d2)>
+// CHECK-DAG: #[[$RHS:.+]] = affine_map<(d0, d1, d2) -> (d2, d1)>
+// CHECK-DAG: #[[$ACC:.+]] = affine_map<(d0, d1, d2) -> (d0, d1)>
+
+// CHECK-LABEL: func.func @softmax_causal_lse
+//  CHECK-SAME:   (%[[Q:[^:]+]]: tensor<2x8x16x64xf16>, %[[K:[^:]+]]: tensor<2x2x32x64xf16>, %[[V:[^:]+]]: tensor<2x2x32x48xf16>, %[[O:[^:]+]]: tensor<2x8x16x48xf16>, %[[L:[^:]+]]: tensor<2x8x16xf32>)
+//       CHECK:   %[[HQ:.+]] = tensor.dim %[[Q]], %{{.+}} : tensor<2x8x16x64xf16>
+//       CHECK:   %[[HKV:.+]] = tensor.dim %[[K]], %{{.+}} : tensor<2x2x32x64xf16>
+//       CHECK:   %[[GROUP:.+]] = arith.divui %[[HQ]], %[[HKV]] : index
+//       CHECK:   %[[RES:.+]]:2 = scf.forall (%[[B:.+]], %[[H:.+]]) in (2, 8)
+//  CHECK-SAME:       shared_outs(%[[OS:.+]] = %[[O]], %[[LS:.+]] = %[[L]]) -> (tensor<2x8x16x48xf16>, tensor<2x8x16xf32>)
+//       CHECK:     %[[KVH:.+]] = arith.divui %[[H]], %[[GROUP]] : index
+//       CHECK:     %[[QS:.+]] = tensor.extract_slice %[[Q]][%[[B]], %[[H]], 0, 0] [1, 1, 16, 64] [1, 1, 1, 1] : tensor<2x8x16x64xf16> to tensor<16x64xf16>
+//       CHECK:     %[[KS:.+]] = tensor.extract_slice %[[K]][%[[B]], %[[KVH]], 0, 0] [1, 1, 32, 64] [1, 1, 1, 1] : tensor<2x2x32x64xf16> to tensor<32x64xf16>
+//       CHECK:     %[[VS:.+]] = tensor.extract_slice %[[V]][%[[B]], %[[KVH]], 0, 0] [1, 1, 32, 48] [1, 1, 1, 1] : tensor<2x2x32x48xf16> to tensor<32x48xf16>
+// S = Q K^T in f32.
+//       CHECK:     %[[S0:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<16x32xf32>)
+//       CHECK:     %[[S:.+]] = linalg.generic
+//  CHECK-SAME:         indexing_maps = [#[[$LHS]], #[[$RHS_T]], #[[$ACC]]], iterator_types = ["parallel", "parallel", "reduction"]
+//  CHECK-SAME:         ins(%[[QS]], %[[KS]] : tensor<16x64xf16>, tensor<32x64xf16>) outs(%[[S0]] : tensor<16x32xf32>)
+//       CHECK:       arith.extf %{{.+}} : f16 to f32
+//       CHECK:       arith.extf %{{.+}} : f16 to f32
+//       CHECK:       arith.mulf
+//       CHECK:       arith.addf
+// S' = allowed ? scale * S : -inf, with allowed = j <= p(i).
+//       CHECK:     %[[SCALE:.+]] = arith.divf %{{.+}}, %{{.+}} : f32
+//       CHECK:     %[[M:.+]] = linalg.generic
+//  CHECK-SAME:         indexing_maps = [#[[$ID2]]], iterator_types = ["parallel", "parallel"]
+//  CHECK-SAME:         outs(%[[S]] : tensor<16x32xf32>)
+//       CHECK:       %[[I:.+]] = linalg.index 0 : index
+//       CHECK:       %[[J:.+]] = linalg.index 1 : index
+//       CHECK:       %[[POS:.+]] = arith.addi %[[I]], %{{.+}} : index
+//       CHECK:       %[[SCALED:.+]] = arith.mulf %{{.+}}, %[[SCALE]] : f32
+//       CHECK:       %[[ALLOWED:.+]] = arith.cmpi sle, %[[J]], %[[POS]] : index
+//       CHECK:       %[[NEG_INF:.+]] = arith.constant 0xFF800000 : f32
+//       CHECK:       %[[SEL:.+]] = arith.select %[[ALLOWED]], %[[SCALED]], %[[NEG_INF]] : f32
+//       CHECK:       linalg.yield %[[SEL]] : f32
+// Row max, then the shift (0 for a fully masked row).
+//       CHECK:     %[[MAX0:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<16xf32>)
+//       CHECK:     %[[MAX:.+]] = linalg.generic
+//  CHECK-SAME:         indexing_maps = [#[[$ID2]], #[[$ROW]]], iterator_types = ["parallel", "reduction"]
+//  CHECK-SAME:         ins(%[[M]] : tensor<16x32xf32>) outs(%[[MAX0]] : tensor<16xf32>)
+//       CHECK:       arith.maximumf
+//       CHECK:     %[[SHIFT:.+]] = linalg.generic
+//  CHECK-SAME:         outs(%[[MAX]] : tensor<16xf32>)
+//       CHECK:       arith.cmpf oeq
+//       CHECK:       arith.select
+// W = exp(S' - shift), Z = row sum of W.
+//       CHECK:     %[[W:.+]] = linalg.generic
+//  CHECK-SAME:         indexing_maps = [#[[$ID2]], #[[$ROW]], #[[$ID2]]]
+//  CHECK-SAME:         ins(%[[M]], %[[SHIFT]] : tensor<16x32xf32>, tensor<16xf32>)
+//       CHECK:       arith.subf
+//       CHECK:       math.exp
+//       CHECK:     %[[Z:.+]] = linalg.generic
+//  CHECK-SAME:         indexing_maps = [#[[$ID2]], #[[$ROW]]], iterator_types = ["parallel", "reduction"]
+//  CHECK-SAME:         ins(%[[W]] : tensor<16x32xf32>)
+//       CHECK:       arith.addf
+// O = (W V) / Z, truncated to f16.
+//       CHECK:     %[[PV:.+]] = linalg.generic
+//  CHECK-SAME:         indexing_maps = [#[[$LHS]], #[[$RHS]], #[[$ACC]]], iterator_types = ["parallel", "parallel", "reduction"]
+//  CHECK-SAME:         ins(%[[W]], %[[VS]] : tensor<16x32xf32>, tensor<32x48xf16>) outs(%{{.+}} : tensor<16x48xf32>)
+//       CHECK:     %[[OUT:.+]] = linalg.generic
+//  CHECK-SAME:         ins(%[[PV]], %[[Z]] : tensor<16x48xf32>, tensor<16xf32>) outs(%{{.+}} : tensor<16x48xf16>)
+//       CHECK:       arith.divf
+//       CHECK:       arith.truncf %{{.+}} : f32 to f16
+// LSE = shift + log Z.
+//       CHECK:     %[[LSE:.+]] = linalg.generic
+//  CHECK-SAME:         indexing_maps = [#[[$VEC]], #[[$VEC]], #[[$VEC]]]
+//  CHECK-SAME:         ins(%[[Z]], %[[SHIFT]] : tensor<16xf32>, tensor<16xf32>)
+//       CHECK:       math.log
+//       CHECK:     scf.forall.in_parallel {
+//  CHECK-NEXT:       tensor.parallel_insert_slice %[[OUT]] into %[[OS]][%[[B]], %[[H]], 0, 0] [1, 1, 16, 48] [1, 1, 1, 1] : tensor<16x48xf16> into tensor<2x8x16x48xf16>
+//  CHECK-NEXT:       tensor.parallel_insert_slice %[[LSE]] into %[[LS]][%[[B]], %[[H]], 0] [1, 1, 16] [1, 1, 1] : tensor<16xf32> into tensor<2x8x16xf32>
+//  CHECK-NEXT:     }
+//       CHECK:   return %[[RES]]#0, %[[RES]]#1
+//   CHECK-NOT:   attn.
+func.func @softmax_causal_lse(%q: tensor<2x8x16x64xf16>, %k: tensor<2x2x32x64xf16>, %v: tensor<2x2x32x48xf16>,
+                              %o: tensor<2x8x16x48xf16>, %l: tensor<2x8x16xf32>)
+    -> (tensor<2x8x16x48xf16>, tensor<2x8x16xf32>) {
+  %r:2 = attn.attention ins(%q, %k, %v : tensor<2x8x16x64xf16>, tensor<2x2x32x64xf16>, tensor<2x2x32x48xf16>)
+           outs(%o, %l : tensor<2x8x16x48xf16>, tensor<2x8x16xf32>)
+           {mask = #attn.causal} -> tensor<2x8x16x48xf16>, tensor<2x8x16xf32>
+  return %r#0, %r#1 : tensor<2x8x16x48xf16>, tensor<2x8x16xf32>
+}
+
+// -----
+
+// Sigmoid needs no row max and no row sum; beta defaults to -log(Skv).
+// Dynamic shapes: the forall runs over the dynamic (B, Hq).
+
+// CHECK-LABEL: func.func @sigmoid_dynamic
+//  CHECK-SAME:   (%[[Q:[^:]+]]: tensor<?x?x?x?xf32>, %[[O:[^:]+]]: tensor<?x?x?x?xf32>)
+//       CHECK:   %[[BATCH:.+]] = tensor.dim %[[Q]], %[[C0:.+]] : tensor<?x?x?x?xf32>
+//       CHECK:   %[[HEADS:.+]] = tensor.dim %[[Q]], %[[C1:.+]] : tensor<?x?x?x?xf32>
+//       CHECK:   %[[RES:.+]] = scf.forall (%[[B:.+]], %[[H:.+]]) in (%[[BATCH]], %[[HEADS]]) shared_outs(%[[OS:.+]] = %[[O]]) -> (tensor<?x?x?x?xf32>)
+//       CHECK:     %[[S:.+]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]
+//       CHECK:     %[[M:.+]] = linalg.generic {{.*}} outs(%[[S]] : tensor<?x?xf32>)
+//       CHECK:       arith.select
+//   CHECK-NOT:     arith.maximumf
+//       CHECK:     %[[LOG:.+]] = math.log %{{.+}} : f32
+//       CHECK:     %[[BETA:.+]] = arith.negf %[[LOG]] : f32
+//   CHECK-NOT:     arith.maximumf
+//       CHECK:     %[[W:.+]] = linalg.generic
+//  CHECK-SAME:         ins(%[[M]] : tensor<?x?xf32>)
+//       CHECK:       %[[X:.+]] = arith.addf %{{.+}}, %[[BETA]] : f32
+//       CHECK:       %[[NX:.+]] = arith.negf %[[X]] : f32
+//       CHECK:       %[[E:.+]] = math.exp %[[NX]] : f32
+//       CHECK:       %[[D:.+]] = arith.addf %{{.+}}, %[[E]] : f32
+//       CHECK:       arith.divf %{{.+}}, %[[D]] : f32
+//   CHECK-NOT:     iterator_types = ["parallel", "reduction"]
+//       CHECK:     %[[PV:.+]] = linalg.generic {{.*}} ins(%[[W]], %{{.+}} : tensor<?x?xf32>, tensor<?x?xf32>)
+//       CHECK:     %[[OUT:.+]] = linalg.generic
+//  CHECK-SAME:         ins(%[[PV]] : tensor<?x?xf32>)
+//   CHECK-NOT:       arith.divf
+//       CHECK:     scf.forall.in_parallel {
+//  CHECK-NEXT:       tensor.parallel_insert_slice %[[OUT]] into %[[OS]][%[[B]], %[[H]], 0, 0]
+//  CHECK-NEXT:     }
+//       CHECK:   return %[[RES]]
+func.func @sigmoid_dynamic(%q: tensor<?x?x?x?xf32>, %o: tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>)
+         outs(%o : tensor<?x?x?x?xf32>) {normalizer = #attn.sigmoid} -> tensor<?x?x?x?xf32>
+  return %r : tensor<?x?x?x?xf32>
+}
+
+// -----
+
+// bshd slices along dim 2 for the head; the document mask reads the
+// segment ids inside the masking generic; the sink logit enters the shift
+// and the denominator.
+
+// CHECK-LABEL: func.func @bshd_document_sink
+//  CHECK-SAME:   (%[[Q:[^:]+]]: tensor<1x8x4x16xbf16>, %[[K:[^:]+]]: tensor<1x12x4x16xbf16>, %[[O:[^:]+]]: tensor<1x8x4x16xbf16>, %[[SQ:[^:]+]]: tensor<1x8xi32>, %[[SKV:[^:]+]]: tensor<1x12xi32>, %[[SINK:[^:]+]]: tensor<4xf32>)
+//       CHECK:   scf.forall (%[[B:.+]], %[[H:.+]]) in (1, 4) shared_outs(%[[OS:.+]] = %[[O]])
+//       CHECK:     %[[KVH:.+]] = arith.divui %[[H]], %{{.+}} : index
+//       CHECK:     tensor.extract_slice %[[Q]][%[[B]], 0, %[[H]], 0] [1, 8, 1, 16] [1, 1, 1, 1] : tensor<1x8x4x16xbf16> to tensor<8x16xbf16>
+//       CHECK:     tensor.extract_slice %[[K]][%[[B]], 0, %[[KVH]], 0] [1, 12, 1, 16] [1, 1, 1, 1] : tensor<1x12x4x16xbf16> to tensor<12x16xbf16>
+//       CHECK:     %[[S:.+]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]
+//       CHECK:     %[[M:.+]] = linalg.generic {{.*}} outs(%[[S]] : tensor<8x12xf32>)
+//       CHECK:       %[[I:.+]] = linalg.index 0 : index
+//       CHECK:       %[[J:.+]] = linalg.index 1 : index
+//       CHECK:       %[[IDQ:.+]] = tensor.extract %[[SQ]][%[[B]], %[[I]]] : tensor<1x8xi32>
+//       CHECK:       %[[IDKV:.+]] = tensor.extract %[[SKV]][%[[B]], %[[J]]] : tensor<1x12xi32>
+//       CHECK:       %[[SAME:.+]] = arith.cmpi eq
+//       CHECK:       arith.select %[[SAME]], %{{.+}}, %{{.+}} : f32
+//       CHECK:     %[[LOGIT:.+]] = tensor.extract %[[SINK]][%[[H]]] : tensor<4xf32>
+//       CHECK:     %[[MAX:.+]] = linalg.generic {{.*}} ins(%[[M]] : tensor<8x12xf32>)
+//       CHECK:     %[[SHIFT:.+]] = linalg.generic {{.*}} outs(%[[MAX]] : tensor<8xf32>)
+//       CHECK:       arith.maximumf %{{.+}}, %[[LOGIT]] : f32
+//       CHECK:     %[[W:.+]] = linalg.generic {{.*}} ins(%[[M]], %[[SHIFT]] : tensor<8x12xf32>, tensor<8xf32>)
+//       CHECK:     %[[Z:.+]] = linalg.generic {{.*}} ins(%[[W]] : tensor<8x12xf32>)
+//       CHECK:     %[[ZS:.+]] = linalg.generic {{.*}} ins(%[[SHIFT]] : tensor<8xf32>) outs(%[[Z]] : tensor<8xf32>)
+//       CHECK:       arith.subf %[[LOGIT]], %{{.+}} : f32
+//       CHECK:       math.exp
+//       CHECK:     %[[OUT:.+]] = linalg.generic {{.*}} ins(%{{.+}}, %[[ZS]] : tensor<8x16xf32>, tensor<8xf32>) outs(%{{.+}} : tensor<8x16xbf16>)
+//       CHECK:       arith.truncf %{{.+}} : f32 to bf16
+//       CHECK:     scf.forall.in_parallel {
+//  CHECK-NEXT:       tensor.parallel_insert_slice %[[OUT]] into %[[OS]][%[[B]], 0, %[[H]], 0] [1, 8, 1, 16] [1, 1, 1, 1] : tensor<8x16xbf16> into tensor<1x8x4x16xbf16>
+//  CHECK-NEXT:     }
+func.func @bshd_document_sink(%q: tensor<1x8x4x16xbf16>, %k: tensor<1x12x4x16xbf16>, %o: tensor<1x8x4x16xbf16>,
+                              %sq: tensor<1x8xi32>, %skv: tensor<1x12xi32>, %s: tensor<4xf32>) -> tensor<1x8x4x16xbf16> {
+  %r = attn.attention ins(%q, %k, %k : tensor<1x8x4x16xbf16>, tensor<1x12x4x16xbf16>, tensor<1x12x4x16xbf16>)
+         sink(%s : tensor<4xf32>) segments(%sq, %skv : tensor<1x8xi32>, tensor<1x12xi32>)
+         outs(%o : tensor<1x8x4x16xbf16>)
+         {layout = #attn.layout<bshd>, normalizer = #attn.sink_softmax, mask = #attn.document}
+         -> tensor<1x8x4x16xbf16>
+  return %r : tensor<1x8x4x16xbf16>
+}
+
+// -----
+
+// Score modifiers are applied to the scaled score before the mask select.
+
+// CHECK-LABEL: func.func @softcap_then_mask
+//       CHECK:     %[[S:.+]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]
+//       CHECK:     linalg.generic {{.*}} outs(%[[S]] : tensor<8x8xf32>)
+//       CHECK:       %[[SCALED:.+]] = arith.mulf
+//       CHECK:       %[[DIV:.+]] = arith.divf %[[SCALED]], %{{.+}} : f32
+//       CHECK:       %[[TANH:.+]] = math.tanh %[[DIV]] : f32
+//       CHECK:       %[[CAPPED:.+]] = arith.mulf %{{.+}}, %[[TANH]] : f32
+//       CHECK:       arith.select %{{.+}}, %[[CAPPED]], %{{.+}} : f32
+func.func @softcap_then_mask(%q: tensor<1x2x8x16xf32>, %o: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
+         outs(%o : tensor<1x2x8x16xf32>)
+         {mask = #attn.causal, score_mods = [#attn.softcap<cap = 30.0>]} -> tensor<1x2x8x16xf32>
+  return %r : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+// merge: LSE = m + log sum_k exp(LSE_k - m); O = sum_k exp(LSE_k - LSE) O_k.
+
+// CHECK-DAG: #[[$ID3:.+]] = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// CHECK-DAG: #[[$ID4:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK-DAG: #[[$LSE_OF_O:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+
+// CHECK-LABEL: func.func @merge
+//  CHECK-SAME:   (%[[O0:[^:]+]]: tensor<1x8x16x64xf16>, %[[O1:[^:]+]]: tensor<1x8x16x64xf16>, %[[L0:[^:]+]]: tensor<1x8x16xf32>, %[[L1:[^:]+]]: tensor<1x8x16xf32>, %[[OI:[^:]+]]: tensor<1x8x16x64xf16>, %[[LI:[^:]+]]: tensor<1x8x16xf32>)
+//       CHECK:   %[[LSE:.+]] = linalg.generic
+//  CHECK-SAME:       indexing_maps = [#[[$ID3]], #[[$ID3]], #[[$ID3]]], iterator_types = ["parallel", "parallel", "parallel"]
+//  CHECK-SAME:       ins(%[[L0]], %[[L1]] : tensor<1x8x16xf32>, tensor<1x8x16xf32>) outs(%[[LI]] : tensor<1x8x16xf32>)
+//       CHECK:     arith.maximumf
+//       CHECK:     math.exp
+//       CHECK:     math.exp
+//       CHECK:     math.log
+//       CHECK:   %[[OUT:.+]] = linalg.generic
+//  CHECK-SAME:       indexing_maps = [#[[$ID4]], #[[$ID4]], #[[$LSE_OF_O]], #[[$LSE_OF_O]], #[[$LSE_OF_O]], #[[$ID4]]]
+//  CHECK-SAME:       ins(%[[O0]], %[[O1]], %[[L0]], %[[L1]], %[[LSE]] : {{.*}}) outs(%[[OI]] : tensor<1x8x16x64xf16>)
+//       CHECK:     arith.extf %{{.+}} : f16 to f32
+//       CHECK:     arith.extf %{{.+}} : f16 to f32
+//       CHECK:     arith.truncf %{{.+}} : f32 to f16
+//       CHECK:   return %[[OUT]], %[[LSE]]
+func.func @merge(%o0: tensor<1x8x16x64xf16>, %o1: tensor<1x8x16x64xf16>,
+                 %l0: tensor<1x8x16xf32>, %l1: tensor<1x8x16xf32>,
+                 %oi: tensor<1x8x16x64xf16>, %li: tensor<1x8x16xf32>)
+    -> (tensor<1x8x16x64xf16>, tensor<1x8x16xf32>) {
+  %o, %l = attn.merge ins(%o0, %o1 : tensor<1x8x16x64xf16>, tensor<1x8x16x64xf16>)
+             lse(%l0, %l1 : tensor<1x8x16xf32>, tensor<1x8x16xf32>)
+             outs(%oi, %li : tensor<1x8x16x64xf16>, tensor<1x8x16xf32>)
+             -> tensor<1x8x16x64xf16>, tensor<1x8x16xf32>
+  return %o, %l : tensor<1x8x16x64xf16>, tensor<1x8x16xf32>
+}
+
+// -----
+
+// With bshd, O_k is [B, S, H, Dv] and LSE_k is [B, H, S].
+
+// CHECK-DAG: #[[$LSE_OF_O_BSHD:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
+
+// CHECK-LABEL: func.func @merge_bshd
+//       CHECK:   %[[LSE:.+]] = linalg.generic
+//       CHECK:   linalg.generic
+//  CHECK-SAME:       indexing_maps = [#{{.+}}, #[[$LSE_OF_O_BSHD]], #[[$LSE_OF_O_BSHD]], #{{.+}}]
+//  CHECK-SAME:       ins(%{{.+}}, %{{.+}}, %[[LSE]] : tensor<?x?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>)
+func.func @merge_bshd(%o0: tensor<?x?x?x?xf32>, %l0: tensor<?x?x?xf32>,
+                      %oi: tensor<?x?x?x?xf32>, %li: tensor<?x?x?xf32>)
+    -> (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) {
+  %o, %l = attn.merge ins(%o0 : tensor<?x?x?x?xf32>) lse(%l0 : tensor<?x?x?xf32>)
+             outs(%oi, %li : tensor<?x?x?x?xf32>, tensor<?x?x?xf32>)
+             {layout = #attn.layout<bshd>} -> tensor<?x?x?x?xf32>, tensor<?x?x?xf32>
+  return %o, %l : tensor<?x?x?x?xf32>, tensor<?x?x?xf32>
+}
