@@ -20,4 +20,5 @@ llvm_config.use_default_substitutions()
 config.substitutions.append(("%attn_src_root", config.attn_src_root))
 
 tool_dirs = [config.attn_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["attn-opt", "attn-run", "split-file"], tool_dirs)
+llvm_config.add_tool_substitutions(
+    ["attn-opt", "attn-run", "split-file", "not", "count"], tool_dirs)

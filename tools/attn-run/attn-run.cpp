@@ -239,10 +239,15 @@ std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s,
     want = b.type.getRank() == 1 ? std::vector<int64_t>{t}
                                  : std::vector<int64_t>{at("B"), t};
   } else if (r == "dense_mask" || r == "bias") {
+    // Batch and head dims broadcast when they are 1, in the IR or, for a
+    // dynamic dim, in the --input file.
     int64_t full[4] = {at("B"), at("Hq"), at("Sq"), at("Skv")};
     for (int64_t d = 0, rank = b.type.getRank(); d < rank; ++d) {
       int64_t sz = b.type.getDimSize(d);
-      want.push_back(sz == 1 ? 1 : full[4 - rank + d]);
+      bool leading = 4 - rank + d < 2;
+      bool givenOne = given && leading && ShapedType::isDynamic(sz) &&
+                      (*given)[d] == 1;
+      want.push_back(sz == 1 || givenOne ? 1 : full[4 - rank + d]);
     }
   } else {
     // rel_bias_table and captures: static shapes, or Hq for dim 0 of the
@@ -573,6 +578,11 @@ int main(int argc, char **argv) {
       "absolute); gflops counts 2*(D+Dv) flops per allowed score element.\n"
       "Exit status: 0 on success, 1 on bad input or, with --check, an error "
       "above tolerance.\n");
+  if (repeat == 0)
+    fail("--repeat must be at least 1");
+  if (tolerance.getNumOccurrences() && !(tolerance >= 0))
+    fail("--tol must be a non-negative number, got " +
+         llvm::formatv("{0}", double(tolerance)).str());
 
   DialectRegistry registry;
   registerAllDialects(registry);

@@ -382,6 +382,22 @@ func.func @score_mod_only(%q: tensor<?x?x?x32xf32>, %o: tensor<?x?x?x32xf32>) ->
   return %r : tensor<?x?x?x32xf32>
 }
 
+// Constants may be defined outside a region (canonicalization hoists them).
+// CHECK-LABEL: func.func @region_outer_constant
+//       CHECK:   %[[TWO:.+]] = arith.constant 2.000000e+00 : f32
+//       CHECK:   attn.attention
+//       CHECK:     arith.mulf %{{.+}}, %[[TWO]] : f32
+func.func @region_outer_constant(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>) -> tensor<1x4x8x32xf32> {
+  %two = arith.constant 2.0 : f32
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>)
+         outs(%o : tensor<1x4x8x32xf32>) score_mod {
+         ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+           %y = arith.mulf %s, %two : f32
+           attn.yield %y : f32
+         } {score_mods = [#attn.score_mod]} -> tensor<1x4x8x32xf32>
+  return %r : tensor<1x4x8x32xf32>
+}
+
 //===----------------------------------------------------------------------===//
 // attn.merge
 //===----------------------------------------------------------------------===//

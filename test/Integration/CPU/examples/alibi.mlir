@@ -1,0 +1,10 @@
+// ALiBi with the default slopes for any head count.
+// Runs examples/alibi.mlir: each RUN line compiles the kernel once and runs it
+// on every shape, checking it against the float64 reference.
+// RUN: attn-run %attn_src_root/examples/alibi.mlir --check \
+// RUN:   --shape B=2,Hq=4,Sq=67,Skv=67 --shape B=1,Hq=8,Hkv=2,Sq=7,Skv=129 --shape B=1,Hq=3,Sq=100,Skv=31 \
+// RUN: | FileCheck %s
+
+// CHECK: shape=B=2,D=64,Dv=64,Hkv=4,Hq=4,Skv=67,Sq=67 {{.*}} check=ok
+// CHECK-NEXT: shape=B=1,D=64,Dv=64,Hkv=2,Hq=8,Skv=129,Sq=7 {{.*}} check=ok
+// CHECK-NEXT: shape=B=1,D=64,Dv=64,Hkv=3,Hq=3,Skv=31,Sq=100 {{.*}} check=ok

@@ -1,0 +1,10 @@
+// BSHD layout with GQA and LSE; Sq > Skv puts -inf in the LSE.
+// Runs examples/bshd.mlir: each RUN line compiles the kernel once and runs it
+// on every shape, checking it against the float64 reference.
+// RUN: attn-run %attn_src_root/examples/bshd.mlir --check \
+// RUN:   --shape B=2,Hq=4,Hkv=2,Sq=67,Skv=67 --shape B=1,Hq=2,Hkv=1,Sq=7,Skv=129 --shape B=2,Hq=3,Hkv=1,Sq=50,Skv=9 \
+// RUN: | FileCheck %s
+
+// CHECK: shape=B=2,D=64,Dv=64,Hkv=2,Hq=4,Skv=67,Sq=67 {{.*}} check=ok
+// CHECK-NEXT: shape=B=1,D=64,Dv=64,Hkv=1,Hq=2,Skv=129,Sq=7 {{.*}} check=ok
+// CHECK-NEXT: shape=B=2,D=64,Dv=64,Hkv=1,Hq=3,Skv=9,Sq=50 {{.*}} check=ok

@@ -1,0 +1,10 @@
+// Gaussian positional bias, Hq = 4 static.
+// Runs examples/gaussian.mlir: each RUN line compiles the kernel once and runs it
+// on every shape, checking it against the float64 reference.
+// RUN: attn-run %attn_src_root/examples/gaussian.mlir --check \
+// RUN:   --shape B=2,Hkv=2,Sq=67,Skv=67 --shape B=1,Hkv=1,Sq=7,Skv=129 --shape B=1,Hkv=4,Sq=100,Skv=31 \
+// RUN: | FileCheck %s
+
+// CHECK: shape=B=2,D=32,Dv=32,Hkv=2,Hq=4,Skv=67,Sq=67 {{.*}} check=ok
+// CHECK-NEXT: shape=B=1,D=32,Dv=32,Hkv=1,Hq=4,Skv=129,Sq=7 {{.*}} check=ok
+// CHECK-NEXT: shape=B=1,D=32,Dv=32,Hkv=4,Hq=4,Skv=31,Sq=100 {{.*}} check=ok
