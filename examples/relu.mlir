@@ -1,5 +1,5 @@
-// ReLU-squared attention, normalised by the row sum (ReLU attention,
-// "Primer"-style squared ReLU):
+// ReLU attention with squared weights (k = 2), normalised by the row sum:
+// the softmax's exp is replaced by relu(s)^2.
 //
 //   P[i,j] = relu(s[i,j])^2 / sum_j' relu(s[i,j'])^2   over allowed keys
 //   LSE[i] = log of that sum (-inf when every allowed score is <= 0)

@@ -605,8 +605,10 @@ bool Evaluator::allowed(const Mask &m, int64_t b, int64_t h, int64_t i,
   }
   case Mask::Kind::Global: {
     auto isGlobal = [&](int64_t x) {
+      // The first a positions; a query before the first key (p < 0) is
+      // not one of them.
       if (m.list.empty())
-        return x < m.a;
+        return 0 <= x && x < m.a;
       return std::find(m.list.begin(), m.list.end(), x) != m.list.end();
     };
     return isGlobal(pos) || isGlobal(j);
@@ -711,6 +713,16 @@ static double softplus(double x) {
   return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
 }
 
+/// softplus(x) * e^-shift for x <= shift <= 0, without underflow when x is
+/// far below 0: softplus(x) = e^x * g(x), g(x) = log(1 + e^x) / e^x, and g
+/// is 1 to double precision below x = -40.
+static double softplusScaled(double x, double shift) {
+  if (x >= 0)
+    return softplus(x);
+  double g = x < -40 ? 1.0 : std::log1p(std::exp(x)) / std::exp(x);
+  return std::exp(x - shift) * g;
+}
+
 /// Turns one row of modified scores into weights (0 where not `allowed`)
 /// and returns the row's LSE (meaningful only when hasLse). A zero
 /// denominator yields all-zero weights and LSE = -inf.
@@ -753,12 +765,23 @@ static double normalizeRow(const Normalizer &n, double sink, int64_t kvLen,
   case Normalizer::Kind::SoftplusL1:
   case Normalizer::Kind::Relu: {
     // P = f(s) / Z with f = softplus or relu^k; Z the row sum, 1 or kvLen.
+    // Softplus weights are computed as f(s) * e^-shift, shift = min(max s, 0),
+    // so that a row whose scores all lie far below 0 keeps its (tiny but
+    // nonzero) weights; LSE = log Z adds the shift back.
+    double shift = 0;
+    if (n.kind == Normalizer::Kind::SoftplusL1) {
+      double m = -kInf;
+      for (size_t j = 0; j < len; ++j)
+        if (allowed[j])
+          m = std::max(m, s[j]);
+      shift = m == -kInf ? 0.0 : std::min(m, 0.0);
+    }
     double z = 0;
     for (size_t j = 0; j < len; ++j) {
       if (!allowed[j])
         continue;
       if (n.kind == Normalizer::Kind::SoftplusL1)
-        w[j] = softplus(s[j]);
+        w[j] = softplusScaled(s[j], shift);
       else
         w[j] = std::pow(std::max(s[j], 0.0), static_cast<double>(n.power));
       z += w[j];
@@ -775,7 +798,7 @@ static double normalizeRow(const Normalizer &n, double sink, int64_t kvLen,
     }
     for (double &x : w)
       x /= z;
-    return std::log(z);
+    return std::log(z) + shift;
   }
   }
   unknownKind("normalizer");

@@ -49,8 +49,9 @@ struct Mask {
     Halo,          // blk = floor(p / a); blk*a - b <= j <= blk*a + a - 1 + b
     Dilated,       // a = segment length w, b = rate r: floor(p/w) == floor(j/w)
                    // and (j mod w) mod r == h mod r and (p mod w) mod r == h mod r
-    Global,        // p or j global: if `list` is empty, global means < a
-                   // (the first a positions), else membership in `list`
+    Global,        // p or j global: if `list` is empty, global means
+                   // 0 <= x < a (the first a positions), else membership
+                   // in `list`
     Sinks,         // j < a
     PrefixLM,      // j < a or j <= p
     Neighborhood2D,// grid a rows x b cols, row-major token t -> (t / b, t % b);

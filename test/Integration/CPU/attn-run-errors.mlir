@@ -84,6 +84,21 @@
 // RUN: | FileCheck %s --check-prefix=CAPSHAPE
 // CAPSHAPE: attn-run: error: --input 'capture0' has shape [4] but the problem needs [3]
 
+// Invalid data is reported before the kernel runs (a tree parent out of
+// range would make it read out of bounds).
+// RUN: printf '\x93NUMPY\x01\x00\x76\x00%%-117s\n' \
+// RUN:   "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }" > %t/tree.npy
+// RUN: printf '\xff\xff\xff\xff\xff\xff\xff\x7f\x01\x00\x00\x00' >> %t/tree.npy
+// RUN: not attn-run %attn_src_root/examples/tree.mlir --tree-size 3 --input tree=%t/tree.npy \
+// RUN:   --shape B=1,Hq=2,Sq=8,Skv=40 2>&1 | FileCheck %s --check-prefix=TREE
+// TREE: attn-run: error: the reference rejects this problem: mask: treeParent[1] = 2147483647 must be -1 or an index in [0, 3)
+// RUN: printf '\x93NUMPY\x01\x00\x76\x00%%-117s\n' \
+// RUN:   "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }" > %t/kv_len.npy
+// RUN: printf '\x50\x00\x00\x00\x03\x00\x00\x00' >> %t/kv_len.npy
+// RUN: not attn-run %attn_src_root/examples/decode.mlir --input kv_len=%t/kv_len.npy \
+// RUN:   --shape B=2,Hq=2,Sq=2,Skv=40 2>&1 | FileCheck %s --check-prefix=KVLEN
+// KVLEN: attn-run: error: the reference rejects this problem: kvLen[0] = 80 is outside [0, Skv = 40]
+
 !t = tensor<?x?x?x32xf32>
 func.func @causal(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
   %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t)

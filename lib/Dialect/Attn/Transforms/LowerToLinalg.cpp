@@ -182,9 +182,13 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
   if (isa<SinkSoftmaxAttr>(normalizer))
     sinkLogit = tensor::ExtractOp::create(b, op.getSink(), ValueRange{hi});
 
-  // Row shift for a stable softmax: mz = max(rowmax, sink), 0 if -inf.
+  // Row shift mz, 0 if -inf. Softmax: mz = max(rowmax, sink), for
+  // stability. Softplus-l1: mz = min(rowmax, 0); its weights are scaled by
+  // exp(-mz), which the normalisation cancels, so that a row whose scores
+  // are all far below 0 does not underflow to Z = 0 in f32.
+  bool isSoftplus = isa<SoftplusAttr>(normalizer);
   Value shift;
-  if (isSoftmax) {
+  if (isSoftmax || isSoftplus) {
     Value rowMax = g.generic(
         ValueRange{modified}, g.filled({qLen}, kNegInf),
         {g.map(2, {0, 1}), g.map(2, {0})}, {IT::parallel, IT::reduction},
@@ -196,6 +200,9 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
                         Value m = a[0];
                         if (sinkLogit)
                           m = arith::MaximumFOp::create(nb, m, sinkLogit);
+                        if (isSoftplus)
+                          m = arith::MinimumFOp::create(nb, m,
+                                                        cstF32(nb, 0.0f));
                         Value isInf = arith::CmpFOp::create(
                             nb, arith::CmpFPredicate::OEQ, m,
                             cstF32(nb, kNegInf));
@@ -242,11 +249,31 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
                                            arith::AddFOp::create(nb, oneF, e));
             })
             .Case<SoftplusAttr>([&](auto) -> Value {
-              // softplus(s) = max(s, 0) + log1p(exp(-|s|))
+              // softplus(s) * exp(-mz). For s >= 0 (then mz = 0):
+              //   softplus(s) = max(s, 0) + log1p(exp(-|s|)).
+              // For s < 0: exp(s - mz) * g(s), g(s) = log1p(exp(s)) / exp(s),
+              // which is 1 to f32 precision below s = -20.
+              Value shiftV = a[1];
               Value pos = arith::MaximumFOp::create(nb, s, zeroF);
               Value e = math::ExpOp::create(
                   nb, arith::NegFOp::create(nb, math::AbsFOp::create(nb, s)));
-              return arith::AddFOp::create(nb, pos, math::Log1pOp::create(nb, e));
+              Value nonNeg =
+                  arith::AddFOp::create(nb, pos, math::Log1pOp::create(nb, e));
+              Value far = arith::CmpFOp::create(nb, arith::CmpFPredicate::OLT,
+                                                s, cstF32(nb, -20.0f));
+              Value sClamped = arith::SelectOp::create(nb, far, zeroF, s);
+              Value g = arith::MulFOp::create(
+                  nb,
+                  math::Log1pOp::create(nb, math::ExpOp::create(nb, sClamped)),
+                  math::ExpOp::create(nb, arith::NegFOp::create(nb, sClamped)));
+              g = arith::SelectOp::create(nb, far, oneF, g);
+              Value neg = arith::MulFOp::create(
+                  nb,
+                  math::ExpOp::create(nb, arith::SubFOp::create(nb, s, shiftV)),
+                  g);
+              Value isNeg = arith::CmpFOp::create(nb, arith::CmpFPredicate::OLT,
+                                                  s, zeroF);
+              return arith::SelectOp::create(nb, isNeg, neg, nonNeg);
             })
             .Case<ReluAttr>([&](ReluAttr r) -> Value {
               Value x = arith::MaximumFOp::create(nb, s, zeroF);

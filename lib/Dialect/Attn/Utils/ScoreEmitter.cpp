@@ -251,8 +251,12 @@ Value ScoreEmitter::emitMask(ImplicitLocOpBuilder &b, Attribute mask,
         return a.land(sameSeg, a.land(kOk, qOk));
       })
       .Case<GlobalAttr>([&](GlobalAttr m) {
+        // One of the first `first` positions (0 <= x < first; a query
+        // before the first key, p < 0, is not), or a listed one.
         auto isGlobal = [&](Value x) {
-          Value g = a.lt(x, a.idx(m.getFirst()));
+          Value g = a.i1(false);
+          if (m.getFirst() > 0)
+            g = a.land(a.ge(x, a.idx(0)), a.lt(x, a.idx(m.getFirst())));
           for (int64_t pos : m.getPositions())
             g = a.lor(g, a.eq(x, a.idx(pos)));
           return g;

@@ -1,4 +1,5 @@
-// Packed causal documents; odd batch rows end in padding whose rows are fully masked.
+// Packed causal documents; odd batch rows end in padding whose rows are fully
+// masked.
 // Runs examples/document.mlir: each RUN line compiles the kernel once and runs it
 // on every shape, checking it against the float64 reference.
 // RUN: attn-run %attn_src_root/examples/document.mlir --check --num-docs 4 \

@@ -174,7 +174,7 @@ def Attn_DilatedAttr : Attn_MaskAttr<"Dilated", "dilated"> {
 def Attn_GlobalAttr : Attn_MaskAttr<"Global", "global"> {
   let summary = "Global tokens: `p` or `j` is global";
   let description = [{
-    A position is global when it is below `first`, or listed in `positions`
+    A position x is global when 0 <= x < `first`, or x is listed in `positions`
     (Longformer). Usually or-ed with a local pattern.
 
     Example: `#attn.global<first = 2>`, `#attn.global<positions = [0, 17]>`
