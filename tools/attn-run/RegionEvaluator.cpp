@@ -99,7 +99,7 @@ double evalOp(Operation *op, Env &env,
               const std::function<double(double, double)> &pos);
 
 /// The value of `v`: computed in the region, or a constant defined outside
-/// it (canonicalization hoists constants out of the region).
+/// it (the verifier allows those).
 double lookup(Value v, Env &env,
               const std::vector<const ::attn::npy::NpyArray *> &caps,
               const std::function<double(double, double)> &pos) {
@@ -115,7 +115,9 @@ double lookup(Value v, Env &env,
 double evalOp(Operation *op, Env &env,
               const std::vector<const ::attn::npy::NpyArray *> &caps,
               const std::function<double(double, double)> &pos) {
-  auto in = [&](unsigned i) { return lookup(op->getOperand(i), env, caps, pos); };
+  auto in = [&](unsigned i) {
+    return lookup(op->getOperand(i), env, caps, pos);
+  };
   auto asInt = [](double v) { return static_cast<int64_t>(v); };
   return llvm::TypeSwitch<Operation *, double>(op)
       .Case<arith::ConstantOp>([&](arith::ConstantOp c) -> double {

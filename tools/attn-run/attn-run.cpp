@@ -367,8 +367,7 @@ void completeSizes(Sizes &s, const SizeOrigins &origins, Operation *op) {
     s.emplace("Dv", s["D"]);
   } else {
     auto o = cast<RankedTensorType>(cast<MergeOp>(op).getOutInit().getType());
-    bool bshd = cast<MergeOp>(op).getLayoutAttr() &&
-                cast<MergeOp>(op).getLayoutAttr().getValue() == Layout::bshd;
+    bool bshd = cast<MergeOp>(op).getLayoutOrDefault() == Layout::bshd;
     setIfStatic("B", o.getDimSize(0));
     setIfStatic("H", o.getDimSize(bshd ? 2 : 1));
     setIfStatic("S", o.getDimSize(bshd ? 1 : 2));
@@ -633,10 +632,9 @@ int main(int argc, char **argv) {
   bool isMerge = isa<MergeOp>(attnOp);
   auto attn = dyn_cast<AttentionOp>(attnOp);
   std::vector<Binding> bindings = bindArguments(fn, attnOp);
-  bool bshd = attn ? attn.getLayoutOrDefault() == Layout::bshd
-                   : (cast<MergeOp>(attnOp).getLayoutAttr() &&
-                      cast<MergeOp>(attnOp).getLayoutAttr().getValue() ==
-                          Layout::bshd);
+  bool bshd = (attn ? attn.getLayoutOrDefault()
+                    : cast<MergeOp>(attnOp).getLayoutOrDefault()) ==
+              Layout::bshd;
 
   // --input ROLE=FILE
   std::map<std::string, npy::NpyArray> given;

@@ -14,9 +14,9 @@ using namespace mlir::attn;
 #include "attn/Dialect/Attn/IR/AttnOpsDialect.cpp.inc"
 
 namespace {
-/// The score_mod and mask_mod regions may only use values defined inside
-/// them, so constants folded or deduplicated there must stay there instead
-/// of being hoisted to the enclosing function.
+/// Keeps constants folded or deduplicated inside score_mod and mask_mod
+/// regions there, instead of hoisting them to the enclosing function, so
+/// regions stay self-contained.
 struct AttnFoldInterface : DialectFoldInterface {
   using DialectFoldInterface::DialectFoldInterface;
   bool shouldMaterializeInto(Region *region) const final {

@@ -165,11 +165,13 @@ static LogicalResult verifyVariantRegion(AttentionOp op, Region &region,
       yield.getValues()[0].getType() != resultType)
     return op.emitOpError() << name << " region must end with attn.yield of one "
                             << resultType << " value";
-  // Constants may live outside: canonicalization hoists them there.
+  // Constants may be written outside (folding keeps its own inside, see
+  // AttnFoldInterface): they carry no data the region could not hold.
   SetVector<Value> above;
   getUsedValuesDefinedAbove(region, above);
   for (Value v : above)
-    if (!v.getDefiningOp() || !v.getDefiningOp()->hasTrait<OpTrait::ConstantLike>())
+    if (Operation *def = v.getDefiningOp();
+        !def || !def->hasTrait<OpTrait::ConstantLike>())
       return op.emitOpError()
              << name
              << " region uses a non-constant value defined outside it; pass "
@@ -498,7 +500,7 @@ LogicalResult MergeOp::verify() {
     return emitOpError() << "output must be a rank-4 f32, f16 or bf16 tensor, "
                             "got "
                          << oType;
-  bool bshd = getLayoutAttr() && getLayoutAttr().getValue() == Layout::bshd;
+  bool bshd = getLayoutOrDefault() == Layout::bshd;
   SmallVector<int64_t> lseShape = {oType.getDimSize(0),
                                    oType.getDimSize(bshd ? 2 : 1),
                                    oType.getDimSize(bshd ? 1 : 2)};

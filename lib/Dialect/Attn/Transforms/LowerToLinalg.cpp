@@ -164,20 +164,20 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
       });
 
   // S'[i, j] = allowed ? mods(scale * S[i, j]) : -inf
+  Value kvLenB = emitter.emitKvLength(b, bi);
   Value scale = emitter.emitScale(b, headDimV);
   Value modified = g.generic(
       ValueRange{}, scores, {g.map(2, {0, 1})}, {IT::parallel, IT::parallel},
       [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
         Value i = linalg::IndexOp::create(nb, 0);
         Value j = linalg::IndexOp::create(nb, 1);
-        ScorePoint pt = emitter.makePoint(nb, bi, hi, i, j);
+        ScorePoint pt = emitter.makePoint(nb, bi, hi, i, j, kvLenB);
         Value s = arith::MulFOp::create(nb, a[0], scale);
         s = emitter.emitScoreMods(nb, s, pt);
         Value allowed = emitter.emitAllowed(nb, pt);
         return arith::SelectOp::create(nb, allowed, s, cstF32(nb, kNegInf));
       });
 
-  Value kvLenB = emitter.emitKvLength(b, bi);
   Value sinkLogit;
   if (isa<SinkSoftmaxAttr>(normalizer))
     sinkLogit = tensor::ExtractOp::create(b, op.getSink(), ValueRange{hi});
@@ -401,7 +401,7 @@ LogicalResult mlir::attn::lowerMergeToLinalg(RewriterBase &rewriter,
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
   b.setInsertionPoint(op);
   Gen g{b};
-  bool bshd = op.getLayoutAttr() && op.getLayoutAttr().getValue() == Layout::bshd;
+  bool bshd = op.getLayoutOrDefault() == Layout::bshd;
   size_t n = op.getPartials().size();
   auto oType = cast<RankedTensorType>(op.getOutInit().getType());
   Type elemType = oType.getElementType();

@@ -120,8 +120,8 @@ Value ScoreEmitter::emitPosition(ImplicitLocOpBuilder &b, Value i,
 }
 
 ScorePoint ScoreEmitter::makePoint(ImplicitLocOpBuilder &b, Value batch,
-                                   Value head, Value i, Value j) const {
-  Value kvLenB = emitKvLength(b, batch);
+                                   Value head, Value i, Value j,
+                                   Value kvLenB) const {
   return ScorePoint{batch, head, i, j, emitPosition(b, i, kvLenB), kvLenB};
 }
 

@@ -154,6 +154,13 @@ def Attn_MergeOp : Attn_Op<"merge", [AttrSizedOperandSegments, Pure]> {
     `outs` `(` $out_init `,` $lse_init `:` type($out_init) `,` type($lse_init) `)`
     attr-dict `->` type($output) `,` type($lse)
   }];
+  let extraClassDeclaration = [{
+    /// The layout of the O tensors, bhsd unless given.
+    ::mlir::attn::Layout getLayoutOrDefault() {
+      return getLayoutAttr() ? getLayoutAttr().getValue()
+                             : ::mlir::attn::Layout::bhsd;
+    }
+  }];
   let hasVerifier = 1;
 }
 

@@ -41,9 +41,10 @@ public:
   /// p = i + (kvLenB - Sq) + q_offset.
   Value emitPosition(ImplicitLocOpBuilder &b, Value i, Value kvLenB) const;
 
-  /// Fills in `pos` and `kvLen` of a point given b, h, i, j.
+  /// Fills in `pos` of a point given b, h, i, j and `kvLenB`, the
+  /// emitKvLength of `batch` (computed once per batch row by the caller).
   ScorePoint makePoint(ImplicitLocOpBuilder &b, Value batch, Value head,
-                       Value i, Value j) const;
+                       Value i, Value j, Value kvLenB) const;
 
   /// The i1 predicate "key j is allowed for query i": the op's mask
   /// expression and, with kv_len, j < kv_len[b].
