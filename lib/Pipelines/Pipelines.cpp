@@ -11,6 +11,10 @@
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/OpenMP/OpenMPDialect.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/InitAllPasses.h"
@@ -69,7 +73,96 @@ struct DropReturnedArgumentsPass
     }
   }
 };
+/// Gives every OpenMP worksharing loop a dynamic schedule with chunk 1. The
+/// fused path orders its work items heaviest first (causal and windowed
+/// q-tiles differ in cost), so dynamic dispatch balances the threads.
+struct DynamicScheduleOpenMPPass
+    : PassWrapper<DynamicScheduleOpenMPPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(DynamicScheduleOpenMPPass)
+  StringRef getArgument() const override {
+    return "attn-openmp-dynamic-schedule";
+  }
+  void runOnOperation() override {
+    auto kind = omp::ClauseScheduleKindAttr::get(
+        &getContext(), omp::ClauseScheduleKind::Dynamic);
+    getOperation()->walk([&](omp::WsloopOp loop) {
+      if (!loop.getScheduleKindAttr())
+        loop.setScheduleKindAttr(kind);
+    });
+  }
+};
+
+/// Inlines memref.alloca_scope regions between llvm.intr.stacksave and
+/// stackrestore. Both the fused path and convert-scf-to-openmp scope the
+/// stack scratch of each loop iteration this way, and the scopes must go
+/// before convert-scf-to-cf, which would give their regions several blocks.
+struct InlineAllocaScopesPass
+    : PassWrapper<InlineAllocaScopesPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(InlineAllocaScopesPass)
+  StringRef getArgument() const override {
+    return "attn-inline-alloca-scopes";
+  }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<LLVM::LLVMDialect>();
+  }
+  void runOnOperation() override {
+    SmallVector<memref::AllocaScopeOp> scopes;
+    getOperation()->walk(
+        [&](memref::AllocaScopeOp scope) { scopes.push_back(scope); });
+    for (memref::AllocaScopeOp scope : scopes) {
+      if (scope.getNumResults() != 0 ||
+          !scope.getBodyRegion().hasOneBlock()) {
+        scope.emitError("attn: cannot inline an alloca scope with results "
+                        "or several blocks");
+        return signalPassFailure();
+      }
+      OpBuilder b(scope);
+      Value sp = LLVM::StackSaveOp::create(
+          b, scope.getLoc(), LLVM::LLVMPointerType::get(&getContext()));
+      Block &body = scope.getBodyRegion().front();
+      body.getTerminator()->erase();
+      scope->getBlock()->getOperations().splice(
+          scope->getIterator(), body.getOperations());
+      LLVM::StackRestoreOp::create(b, scope.getLoc(), sp);
+      scope.erase();
+    }
+  }
+};
+
+/// Replaces f32 exp/log/tanh (scalar or vector) by polynomial
+/// approximations, so that vectorised code has no scalar libm calls.
+struct ApproximateMathPass
+    : PassWrapper<ApproximateMathPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ApproximateMathPass)
+  StringRef getArgument() const override { return "attn-approximate-math"; }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<arith::ArithDialect, math::MathDialect,
+                    vector::VectorDialect>();
+  }
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateMathPolynomialApproximationPatterns(
+        patterns, [](StringRef name) {
+          return llvm::is_contained({"math.exp", "math.expm1", "math.log",
+                                     "math.log1p", "math.log2", "math.tanh"},
+                                    name);
+        });
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
 } // namespace
+
+std::string
+mlir::attn::validateCPUPipelineOptions(const CPUPipelineOptions &options) {
+  if (options.lowering != "fused" && options.lowering != "reference")
+    return "lowering must be 'fused' or 'reference', not '" +
+           options.lowering.getValue() + "'";
+  if (!llvm::is_contained({0, 8, 16}, int64_t(options.vectorWidth)))
+    return "vector-width must be 0 (host), 8 (AVX2) or 16 (AVX-512), not " +
+           std::to_string(options.vectorWidth);
+  return "";
+}
 
 static void addPipeline(OpPassManager &pm, StringRef text) {
   // Textual pipelines look passes up in the global registry, which tools
@@ -82,7 +175,18 @@ static void addPipeline(OpPassManager &pm, StringRef text) {
 
 void mlir::attn::buildCPUPipeline(OpPassManager &pm,
                                   const CPUPipelineOptions &options) {
+  if (std::string why = validateCPUPipelineOptions(options); !why.empty())
+    llvm::report_fatal_error(llvm::Twine("attn-cpu-pipeline: ") + why);
+  bool fused = options.lowering == "fused";
   pm.addPass(createCanonicalizerPass());
+  if (fused) {
+    AttnTileCPUOptions tileOptions;
+    tileOptions.vectorWidth = options.vectorWidth;
+    if (!options.openmp)
+      tileOptions.threads = 1;
+    pm.addPass(createAttnTileCPU(tileOptions));
+  }
+  // attn.merge, and every attn.attention on the reference path.
   pm.addPass(createAttnLowerToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -90,15 +194,28 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
                   "function-boundary-type-conversion=identity-layout-map}");
   pm.addPass(std::make_unique<DropReturnedArgumentsPass>());
   addPipeline(pm, "buffer-deallocation-pipeline");
-  addPipeline(pm, "func.func(convert-linalg-to-loops,scf-forall-to-for),"
-                  "expand-strided-metadata,lower-affine,"
-                  "convert-math-to-libm,convert-scf-to-cf,"
+  addPipeline(pm, "func.func(convert-linalg-to-loops,scf-forall-to-for)");
+  if (fused && options.openmp) {
+    addPipeline(pm, "convert-scf-to-openmp");
+    pm.addPass(std::make_unique<DynamicScheduleOpenMPPass>());
+  }
+  if (fused) {
+    pm.addPass(std::make_unique<InlineAllocaScopesPass>());
+    pm.addPass(std::make_unique<ApproximateMathPass>());
+  }
+  // Math ops with an LLVM intrinsic first (floor, fma, fabs stay vector
+  // instructions), libm calls only for the rest (tanh, erf, ...).
+  addPipeline(pm, "expand-strided-metadata,lower-affine,"
+                  "convert-math-to-llvm,convert-math-to-libm,"
+                  "convert-vector-to-llvm,convert-scf-to-cf,"
                   "convert-cf-to-llvm,convert-arith-to-llvm,"
-                  "convert-math-to-llvm,convert-index-to-llvm,"
-                  "finalize-memref-to-llvm");
+                  "convert-index-to-llvm,finalize-memref-to-llvm");
   if (options.cInterface)
     pm.addPass(std::make_unique<EmitCInterfacePass>());
-  addPipeline(pm, "convert-func-to-llvm,reconcile-unrealized-casts");
+  // After convert-func-to-llvm: the OpenMP conversion also rewrites
+  // functions, which would hide them from the C-interface tagging above.
+  addPipeline(pm, "convert-func-to-llvm,convert-openmp-to-llvm,"
+                  "reconcile-unrealized-casts");
 }
 
 void mlir::attn::registerPipelines() {

@@ -550,6 +550,9 @@ public:
   double modify(double s, int64_t b, int64_t h, int64_t i, int64_t j) const;
 
 private:
+  /// A data-dependent leaf (document, tree, dense, custom) at (b, h, i, j).
+  bool dataAllowed(const Mask &leaf, int64_t b, int64_t h, int64_t i,
+                   int64_t j) const;
   bool treeAllowed(int64_t b, int64_t i, int64_t j) const;
 
   const Problem &p;
@@ -576,9 +579,8 @@ bool Evaluator::treeAllowed(int64_t b, int64_t i, int64_t j) const {
   return false;
 }
 
-bool Evaluator::allowed(const Mask &m, int64_t b, int64_t h, int64_t i,
-                        int64_t j) const {
-  int64_t pos = position(b, i);
+bool attn::ref::maskAllows(const Mask &m, int64_t pos, int64_t j, int64_t h,
+                           const DataMaskFn &dataLeaf) {
   // Grid coordinates for the 2D masks; a query position off the grid keeps
   // its floor-divided row so windows stay consistent across the border.
   auto rowOf = [&](int64_t t) { return floorDiv(t, m.b); };
@@ -637,16 +639,45 @@ bool Evaluator::allowed(const Mask &m, int64_t b, int64_t h, int64_t i,
   }
   case Mask::Kind::And:
     for (const Mask &c : m.children)
-      if (!allowed(c, b, h, i, j))
+      if (!maskAllows(c, pos, j, h, dataLeaf))
         return false;
     return true;
   case Mask::Kind::Or:
     for (const Mask &c : m.children)
-      if (allowed(c, b, h, i, j))
+      if (maskAllows(c, pos, j, h, dataLeaf))
         return true;
     return false;
   case Mask::Kind::Not:
-    return !allowed(m.children[0], b, h, i, j);
+    return !maskAllows(m.children[0], pos, j, h, dataLeaf);
+  case Mask::Kind::Document:
+  case Mask::Kind::Tree:
+  case Mask::Kind::Dense:
+  case Mask::Kind::Custom:
+    if (!dataLeaf) {
+      std::fprintf(stderr, "attn::ref: a data-dependent mask leaf needs the "
+                           "problem's tensors\n");
+      std::abort();
+    }
+    return dataLeaf(m);
+  }
+  unknownKind("mask");
+}
+
+bool Evaluator::allowed(const Mask &m, int64_t b, int64_t h, int64_t i,
+                        int64_t j) const {
+  // Capturing one pointer keeps the std::function free of allocations.
+  struct At {
+    const Evaluator *ev;
+    int64_t b, h, i, j;
+  } at{this, b, h, i, j};
+  return maskAllows(m, position(b, i), j, h, [&at](const Mask &leaf) {
+    return at.ev->dataAllowed(leaf, at.b, at.h, at.i, at.j);
+  });
+}
+
+bool Evaluator::dataAllowed(const Mask &leaf, int64_t b, int64_t h, int64_t i,
+                            int64_t j) const {
+  switch (leaf.kind) {
   case Mask::Kind::Document:
     return p.segQ.at({b, i}) == p.segKv.at({b, j});
   case Mask::Kind::Tree:
@@ -655,8 +686,9 @@ bool Evaluator::allowed(const Mask &m, int64_t b, int64_t h, int64_t i,
     return broadcastAt(p.denseMask, b, h, i, j) != 0;
   case Mask::Kind::Custom:
     return p.maskMod(b, h, i, j);
+  default:
+    unknownKind("data-dependent mask");
   }
-  unknownKind("mask");
 }
 
 double Evaluator::modify(double s, int64_t b, int64_t h, int64_t i,

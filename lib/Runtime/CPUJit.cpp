@@ -15,10 +15,16 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
 
 #ifndef ATTN_RUNNER_UTILS_LIB
 #error "ATTN_RUNNER_UTILS_LIB must name libmlir_c_runner_utils.so"
+#endif
+#ifndef ATTN_OPENMP_LIB
+#error "ATTN_OPENMP_LIB must name libomp.so"
 #endif
 
 using namespace mlir;
@@ -40,8 +46,13 @@ MemRefDescriptor::MemRefDescriptor(void *data, ArrayRef<int64_t> shape) {
 
 CPUKernel::~CPUKernel() = default;
 
-std::unique_ptr<CPUKernel> CPUKernel::compile(ModuleOp module,
-                                              std::string &error) {
+std::unique_ptr<CPUKernel>
+CPUKernel::compile(ModuleOp module, const CPUPipelineOptions &options,
+                   std::string &error) {
+  if (std::string why = validateCPUPipelineOptions(options); !why.empty()) {
+    error = why;
+    return nullptr;
+  }
   static bool initialized = [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
@@ -54,23 +65,41 @@ std::unique_ptr<CPUKernel> CPUKernel::compile(ModuleOp module,
   DialectRegistry registry;
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  registerOpenMPDialectTranslation(registry);
   ctx->appendDialectRegistry(registry);
 
   PassManager pm(ctx);
-  buildCPUPipeline(pm, CPUPipelineOptions());
+  buildCPUPipeline(pm, options);
   if (failed(pm.run(*lowered))) {
     error = "the CPU pipeline failed (see the diagnostics above)";
     return nullptr;
   }
 
+  // Optimise for the host CPU: without a target machine the LLVM pipeline
+  // has no cost model for AVX-512 and leaves the micro-kernels slower.
+  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!tmBuilder) {
+    error = "cannot detect the host CPU: " +
+            llvm::toString(tmBuilder.takeError());
+    return nullptr;
+  }
+  auto tm = tmBuilder->createTargetMachine();
+  if (!tm) {
+    error = "cannot create a target machine for the host: " +
+            llvm::toString(tm.takeError());
+    return nullptr;
+  }
   // ExecutionEngineOptions holds a function_ref: keep the callee alive.
   std::function<llvm::Error(llvm::Module *)> optimize =
-      makeOptimizingTransformer(3, 0, nullptr);
-  ExecutionEngineOptions options;
-  options.transformer = optimize;
+      makeOptimizingTransformer(3, 0, tm->get());
+  ExecutionEngineOptions engineOptions;
+  engineOptions.transformer = optimize;
+  engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   SmallVector<StringRef> libs = {ATTN_RUNNER_UTILS_LIB};
-  options.sharedLibPaths = libs;
-  auto engine = ExecutionEngine::create(*lowered, options);
+  if (options.openmp)
+    libs.push_back(ATTN_OPENMP_LIB);
+  engineOptions.sharedLibPaths = libs;
+  auto engine = ExecutionEngine::create(*lowered, engineOptions);
   if (!engine) {
     error = "JIT compilation failed: " + llvm::toString(engine.takeError());
     return nullptr;

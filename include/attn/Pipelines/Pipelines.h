@@ -20,13 +20,35 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("Tag public functions with llvm.emit_c_interface so that "
                      "a JIT or C caller can pass memref descriptors"),
       llvm::cl::init(true)};
+  PassOptions::Option<std::string> lowering{
+      *this, "lowering",
+      llvm::cl::desc("How attn.attention is lowered: 'fused' (tiled "
+                     "flash-attention loops, attn-tile-cpu) or 'reference' "
+                     "(materialised scores, attn-lower-to-linalg, for "
+                     "differential testing)"),
+      llvm::cl::init("fused")};
+  PassOptions::Option<int64_t> vectorWidth{
+      *this, "vector-width",
+      llvm::cl::desc("f32 lanes of the fused path: 16 (AVX-512), 8 (AVX2), "
+                     "0 = chosen from the host CPU"),
+      llvm::cl::init(0)};
+  PassOptions::Option<bool> openmp{
+      *this, "openmp",
+      llvm::cl::desc("Run the fused path's parallel loop with OpenMP (the "
+                     "JIT loads libomp); off: sequential loops"),
+      llvm::cl::init(true)};
 };
 
 /// Lowers a module holding attn ops on tensors to the LLVM dialect for the
-/// host CPU: attn-lower-to-linalg, bufferization across function boundaries
+/// host CPU: attn-tile-cpu (or, with lowering=reference, the reference
+/// attn-lower-to-linalg), bufferization across function boundaries
 /// (outs become in-place buffer arguments and returned outs are dropped, so
 /// kernel functions return nothing), loops, and LLVM conversion.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
+
+/// Returns an error message for option values the pipeline cannot honour,
+/// or "" when they are valid.
+std::string validateCPUPipelineOptions(const CPUPipelineOptions &options);
 
 /// Registers the named pipelines with the global pass registry.
 void registerPipelines();

@@ -157,6 +157,18 @@ struct Result {
   int64_t allowedPairs = 0;
 };
 
+/// Answers a data-dependent mask leaf (Document, Tree, Dense, Custom) at the
+/// (query, key) pair that maskAllows is asked about.
+using DataMaskFn = std::function<bool(const Mask &leaf)>;
+
+/// Whether mask `m` allows key `j` for the query at position `pos` in query
+/// head `h`, by the formulas of Mask::Kind. The declarative leaves need
+/// nothing else; data-dependent leaves read the problem's tensors at the
+/// query's index, so `dataLeaf` answers them, and reaching one without it
+/// aborts.
+bool maskAllows(const Mask &m, int64_t pos, int64_t j, int64_t h,
+                const DataMaskFn &dataLeaf = nullptr);
+
 /// Validates shapes and parameters; returns an error message, or "" if ok.
 std::string validate(const Problem &p);
 

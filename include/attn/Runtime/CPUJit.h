@@ -9,6 +9,7 @@
 #ifndef ATTN_RUNTIME_CPUJIT_H
 #define ATTN_RUNTIME_CPUJIT_H
 
+#include "attn/Pipelines/Pipelines.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
 
@@ -41,10 +42,12 @@ public:
   ~CPUKernel();
 
   /// Lowers `module` (a clone is taken) with the CPU pipeline and JIT
-  /// compiles it. Returns null and sets `error` on failure; diagnostics of
+  /// compiles it for the host (loading libomp when the pipeline uses
+  /// OpenMP). Returns null and sets `error` on failure; diagnostics of
   /// the pipeline go to the context's handler.
-  static std::unique_ptr<CPUKernel> compile(ModuleOp module,
-                                            std::string &error);
+  static std::unique_ptr<CPUKernel>
+  compile(ModuleOp module, const CPUPipelineOptions &options,
+          std::string &error);
 
   /// Calls public function `name` with one descriptor per argument; outputs
   /// are written into their argument buffers (the pipeline drops returned

@@ -49,4 +49,47 @@ def AttnLowerToLinalg : Pass<"attn-lower-to-linalg"> {
   ];
 }
 
+def AttnTileCPU : Pass<"attn-tile-cpu"> {
+  let summary = "Fused, tiled flash-attention code for the host CPU";
+  let description = [{
+    Lowers every `attn.attention` to fused loops over memory that never
+    materialise the `[Sq, Skv]` scores (FlashAttention-2 on the CPU):
+
+    - one `scf.parallel` over work items `(q-tile, b, h)`, heaviest q-tiles
+      first, which the CPU pipeline turns into an OpenMP loop with a dynamic
+      schedule;
+    - per item, a kv-tile loop over the tiles that the symbolic tile
+      classification (TileClasses.h) and the runtime document-id ranges
+      leave non-empty, carrying the running row shift, row sum and an
+      f32 accumulator (online normalisation for softmax, sink softmax and
+      softplus; streaming sums for sigmoid and relu);
+    - register-blocked vector micro-kernels for `Q K^T` and `P V` with the
+      query rows of a tile in the vector lanes, so that row statistics need
+      no horizontal reductions; per-element mask and modifier code runs only
+      on partial tiles (and, for position-dependent modifiers, on every
+      visited tile);
+    - small query tiles (decoding) use a row kernel whose lanes run along
+      the head dimension, and split the kv range across threads, merging the
+      partial results by their log-sum-exp.
+
+    Memory is O(tile) per thread. Batch, heads and sequence lengths stay
+    dynamic. `#attn.config<block_q, block_kv, vector_width, kv_splits>`
+    overrides the defaults; `attn.merge` ops are left for
+    `attn-lower-to-linalg`.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
+           "f32 lanes per vector: 16 (AVX-512), 8 (AVX2) or 0 for the host">,
+    Option<"threads", "threads", "int64_t", /*default=*/"0",
+           "Threads that decoding's kv splits should keep busy (0: the "
+           "host's cores)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect", "::mlir::func::FuncDialect"
+  ];
+}
+
 #endif // ATTN_TRANSFORMS_PASSES

@@ -19,7 +19,18 @@ LogicalResult lowerAttentionToLinalg(RewriterBase &rewriter, AttentionOp op);
 /// Replaces `op` with an elementwise LSE-weighted combination.
 LogicalResult lowerMergeToLinalg(RewriterBase &rewriter, MergeOp op);
 
-/// Adds patterns that apply the two functions above.
+/// Replaces `op` with fused, tiled flash-attention loops over memory for the
+/// CPU (see attn-tile-cpu). `vectorWidth` is the number of f32 lanes, 0 for
+/// the host's widest; `threads` (0: the host's cores) sizes the automatic
+/// kv split of decoding; `#attn.config` on the op overrides tile sizes.
+LogicalResult tileAttentionForCPU(RewriterBase &rewriter, AttentionOp op,
+                                  int64_t vectorWidth, int64_t threads);
+
+/// f32 lanes of the host's widest vector unit: 16 with AVX-512, 8 with
+/// AVX2 + FMA, else 4.
+int64_t hostVectorWidth();
+
+/// Adds patterns that apply the two reference lowerings above.
 void populateLowerToLinalgPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::attn

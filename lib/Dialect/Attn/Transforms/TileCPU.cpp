@@ -1,0 +1,1243 @@
+//===- TileCPU.cpp - Fused flash-attention loops for the CPU --------------===//
+//
+// The fused CPU lowering of attn.attention (FlashAttention-2 on the CPU).
+// Work items are (q-tile, b, h); each walks the kv tiles that the symbolic
+// tile classification leaves non-empty, carrying a running row shift m, row
+// sum l and an f32 accumulator. Scores never leave a [block_kv x block_q]
+// scratch tile.
+//
+// Data layout of a work item, with L = lanes per vector:
+//   QT[d][c]  = scale * Q[i0 + c, d]        (query rows in vector lanes)
+//   ST[jj][c] = score of key j0 + jj for query i0 + c, then its weight
+//   OT[e][c]  = unnormalised output, head-dim row e
+// With queries in the lanes, row statistics (max, sum) are lane-wise vector
+// ops and both products are rank-one updates:
+//   ST[jj][:] += K[j0 + jj, d] * QT[d][:]   (Q K^T, a broadcast K element)
+//   OT[e][:]  += V[j0 + jj, e] * ST[jj][:]  (P V,  a broadcast V element)
+// each register-blocked over a few rows (keyRows / valueRows), so that
+// every vector load feeds several FMAs.
+//
+// Decoding (a single query row per (b, h)) uses the row kernel instead,
+// with lanes along the head dimension and the kv range split across threads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Dialect/Attn/Analysis/TileClasses.h"
+#include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Dialect/Attn/Transforms/Transforms.h"
+#include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
+
+#include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/Threading.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <limits>
+
+namespace mlir::attn {
+#define GEN_PASS_DEF_ATTNTILECPU
+#include "attn/Dialect/Attn/Transforms/Passes.h.inc"
+} // namespace mlir::attn
+
+using namespace mlir;
+using namespace mlir::attn;
+
+static constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+/// Query rows per (b, h) up to which the row (decoding) kernel runs.
+static constexpr int64_t kRowKernelMaxQueries = 2;
+
+int64_t mlir::attn::hostVectorWidth() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  if (features.lookup("avx512f"))
+    return 16;
+  if (features.lookup("avx2") && features.lookup("fma"))
+    return 8;
+  return 4;
+}
+
+namespace {
+
+/// How masked, modified scores become weights, and what the kv loop carries.
+enum class Norm { Softmax, SinkSoftmax, Softplus, Sigmoid, Relu };
+/// The row denominator Z.
+enum class Denom { One, SeqLen, RowSum };
+
+/// Thin arithmetic wrappers over one builder; vector values are splatted
+/// where a formula mixes them with scalars.
+struct Ops {
+  ImplicitLocOpBuilder &b;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+  }
+  /// `v` as a constant of `type` (f32 or a vector of f32).
+  Value cst(Type type, double v) {
+    Value s = f32(v);
+    return isa<VectorType>(type) ? splat(type, s) : s;
+  }
+  Value splat(Type type, Value s) {
+    return vector::BroadcastOp::create(b, type, s);
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value divU(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
+  Value remU(Value x, Value y) { return arith::RemUIOp::create(b, x, y); }
+  Value floorDiv(Value x, Value y) {
+    return arith::FloorDivSIOp::create(b, x, y);
+  }
+  Value ceilDiv(Value x, Value y) {
+    return arith::CeilDivSIOp::create(b, x, y);
+  }
+  Value min(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
+  Value max(Value x, Value y) { return arith::MaxSIOp::create(b, x, y); }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, p, x, y);
+  }
+  Value lt(Value x, Value y) { return cmp(arith::CmpIPredicate::slt, x, y); }
+  Value le(Value x, Value y) { return cmp(arith::CmpIPredicate::sle, x, y); }
+  Value eq(Value x, Value y) { return cmp(arith::CmpIPredicate::eq, x, y); }
+  Value land(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
+  Value lor(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, c, x, y);
+  }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
+  Value fmin(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
+  Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, p, x, y);
+  }
+  Value isNegInf(Value x) {
+    return fcmp(arith::CmpFPredicate::OEQ, x, cst(x.getType(), kNegInf));
+  }
+  Value exp(Value x) { return math::ExpOp::create(b, x); }
+  Value log(Value x) { return math::LogOp::create(b, x); }
+  /// Signed index to f32.
+  Value indexToF32(Value x) {
+    Value i64 = arith::IndexCastOp::create(b, b.getI64Type(), x);
+    return arith::SIToFPOp::create(b, b.getF32Type(), i64);
+  }
+  Value extF(Value x) {
+    return x.getType().isF32() ? x
+                               : arith::ExtFOp::create(b, b.getF32Type(), x);
+  }
+  Value truncF(Value x, Type t) {
+    return t == x.getType() ? x : arith::TruncFOp::create(b, t, x);
+  }
+};
+
+/// Sizes baked into the generated loops.
+struct TilePlan {
+  int64_t lanes;     // f32 lanes per vector
+  int64_t vecs;      // vectors per query tile
+  int64_t blockQ;    // = lanes * vecs
+  int64_t blockKv;   // keys per kv tile
+  int64_t keyRows;   // key rows per Q K^T register block
+  int64_t valueRows; // head-dim rows per P V register block
+  int64_t kvSplits;  // row kernel: kv splits per row, 0 = automatic
+  int64_t threads;   // threads the splits should keep busy
+};
+
+/// Emits the fused loops of one attn.attention op.
+class CPUTiler {
+public:
+  CPUTiler(AttentionOp op, const TilePlan &plan, ImplicitLocOpBuilder &b)
+      : op(op), plan(plan), b(b), o{b} {}
+
+  LogicalResult run();
+
+private:
+  void emitParallel(Value count, function_ref<void(Value)> body);
+  void emitTileKernel();
+  /// The row kernel for decoding, with `qVecs` / `vVecs` vectors per query
+  /// / value row; see emitRowItem.
+  void emitRowKernel(int64_t qVecs, int64_t vVecs);
+  void emitRowItem(Value item, Value splits, int64_t qVecs, int64_t vVecs,
+                   Value accP, Value mP, Value lP);
+  void emitRowMerge(Value row, Value splits, int64_t vVecs, Value accP,
+                    Value mP, Value lP);
+  /// Sets bi, hi, kvh, kvLenB, kvEnd of `row` = (b * Hq + h) * Sq + i;
+  /// returns i.
+  Value emitRowCoordinates(Value row);
+  // Setup.
+  Value toBuffer(Value tensor, bool readOnly);
+  /// Loads element (b, h, s, d) of a Q/K/V/O buffer in the op's layout.
+  Value load4(Value buf, Value bi, Value h, Value s, Value d);
+  void store4(Value val, Value buf, Value bi, Value h, Value s, Value d);
+
+  // One work item.
+  void emitItem(Value item);
+  /// Sorted, disjoint kv-tile ranges [lo, hi) of the non-empty tiles,
+  /// stored into `rangeLo`/`rangeHi`; returns how many there are.
+  Value emitTileRanges(const TileClasses &classes, const SymValues &vals,
+                       Value rangeLo, Value rangeHi);
+  /// i1: the kv tile starting at key j0 is fully allowed.
+  Value emitIsFull(const TileClasses &classes, const SymValues &vals,
+                   Value j0);
+  /// Processes kv tile `t`; returns the updated (m..., l...).
+  SmallVector<Value> emitKvTile(Value t, ValueRange state);
+  void emitScores(Value j0, Value nkv);
+  void emitMaskAndMods(Value j0, Value nkv, Value isFull);
+  /// Turns ST into weights; returns (alpha..., m..., l...) with alpha
+  /// empty when the accumulator is never rescaled.
+  void emitWeights(Value nkv, ValueRange m, ValueRange l,
+                   SmallVector<Value> &alpha, SmallVector<Value> &mOut,
+                   SmallVector<Value> &lOut);
+  void emitValues(Value j0, Value nkv, ArrayRef<Value> alpha);
+  void emitEpilogue(ValueRange m, ValueRange l);
+  /// (1 / Z, LSE) of a row (or lanes of rows) from its shift m and sum l.
+  std::pair<Value, Value> finalize(Value m, Value l);
+  void emitSigmoidBeta();
+
+  /// acc[r][v] = init(r, v); for k in [lb, ub): acc[r][v] += a(r, k) *
+  /// bvec(k, v); then store(r, v, acc[r][v]). `rows` x plan.vecs vector
+  /// accumulators live in registers.
+  void emitRankOneUpdates(
+      int64_t rows, Value lb, Value ub,
+      function_ref<Value(int64_t r, int64_t v)> init,
+      function_ref<Value(int64_t r, Value k)> a,
+      function_ref<Value(Value k, int64_t v)> bvec,
+      function_ref<void(int64_t r, int64_t v, Value acc)> store);
+
+  /// Vector weight of scores `s` under shift `shift` (unused by sigmoid
+  /// and relu); 0 where s = -inf.
+  Value weight(Value s, Value shift);
+
+  AttentionOp op;
+  const TilePlan &plan;
+  ImplicitLocOpBuilder &b;
+  Ops o;
+  std::unique_ptr<ScoreEmitter> emitter;
+
+  Norm norm = Norm::Softmax;
+  Denom denom = Denom::RowSum;
+  int64_t reluPower = 1;
+  bool bshd = false;
+  bool hasMods = false;
+  VectorType vecType;
+  Type f32;
+
+  // Op-level values.
+  Value qB, kB, vB, oB, lseB;
+  Value batch, qHeads, kvHeads, qLen, kvLen, headDim, valueDim, group;
+  Value scale;
+  TileClasses classes;
+
+  // Work-item values.
+  Value bi, hi, kvh, i0, nq, kvLenB, kvEnd, p0, p1;
+  Value qt, st, ot, scratch;
+  Value sigmoidBeta;
+  SymValues symVals;
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Setup
+//===----------------------------------------------------------------------===//
+
+Value CPUTiler::toBuffer(Value tensor, bool readOnly) {
+  // Identity layouts: function arguments bufferize to exactly these, so
+  // outputs are written in place and returned outs fold to the arguments;
+  // the row kernel's vector loads also need the unit innermost stride.
+  auto type = cast<RankedTensorType>(tensor.getType());
+  return bufferization::ToBufferOp::create(
+      b, MemRefType::get(type.getShape(), type.getElementType()), tensor,
+      readOnly);
+}
+
+Value CPUTiler::load4(Value buf, Value bIdx, Value h, Value s, Value d) {
+  SmallVector<Value> idx = bshd ? SmallVector<Value>{bIdx, s, h, d}
+                                : SmallVector<Value>{bIdx, h, s, d};
+  return o.extF(memref::LoadOp::create(b, buf, idx));
+}
+
+void CPUTiler::store4(Value val, Value buf, Value bIdx, Value h, Value s,
+                      Value d) {
+  SmallVector<Value> idx = bshd ? SmallVector<Value>{bIdx, s, h, d}
+                                : SmallVector<Value>{bIdx, h, s, d};
+  auto elem = cast<MemRefType>(buf.getType()).getElementType();
+  memref::StoreOp::create(b, o.truncF(val, elem), buf, idx);
+}
+
+LogicalResult CPUTiler::run() {
+  f32 = b.getF32Type();
+  vecType = VectorType::get({plan.lanes}, f32);
+  bshd = op.getLayoutOrDefault() == Layout::bshd;
+  Attribute normalizer = op.getNormalizerOrDefault();
+  TypeSwitch<Attribute>(normalizer)
+      .Case<SoftmaxAttr>([&](auto) { norm = Norm::Softmax; })
+      .Case<SinkSoftmaxAttr>([&](auto) { norm = Norm::SinkSoftmax; })
+      .Case<SoftplusAttr>([&](auto) { norm = Norm::Softplus; })
+      .Case<SigmoidAttr>([&](auto) {
+        norm = Norm::Sigmoid;
+        denom = Denom::One;
+      })
+      .Case<ReluAttr>([&](ReluAttr r) {
+        norm = Norm::Relu;
+        reluPower = r.getPower();
+        switch (r.getNorm()) {
+        case ReluNorm::none:
+          denom = Denom::One;
+          break;
+        case ReluNorm::seq_len:
+          denom = Denom::SeqLen;
+          break;
+        case ReluNorm::row_sum:
+          denom = Denom::RowSum;
+          break;
+        }
+      });
+  hasMods = !op.getScoreModList().empty();
+  classes = classifyMask(op.getMaskOrDefault());
+
+  unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
+  qB = toBuffer(op.getQuery(), /*readOnly=*/true);
+  kB = toBuffer(op.getKey(), /*readOnly=*/true);
+  vB = toBuffer(op.getValue(), /*readOnly=*/true);
+  oB = toBuffer(op.getOutputs()[0], /*readOnly=*/false);
+  if (op.getLse())
+    lseB = toBuffer(op.getOutputs()[1], /*readOnly=*/false);
+
+  auto dim = [&](Value buf, int64_t d) -> Value {
+    return memref::DimOp::create(b, buf, d);
+  };
+  batch = dim(qB, 0);
+  qHeads = dim(qB, hDim);
+  kvHeads = dim(kB, hDim);
+  qLen = dim(qB, sDim);
+  kvLen = dim(kB, sDim);
+  headDim = dim(qB, 3);
+  valueDim = dim(vB, 3);
+  group = o.divU(qHeads, kvHeads);
+  // Tensor-level dims for the emitter, which reads operands as tensors.
+  emitter = std::make_unique<ScoreEmitter>(
+      op, tensor::DimOp::create(b, op.getQuery(), hDim),
+      tensor::DimOp::create(b, op.getQuery(), sDim),
+      tensor::DimOp::create(b, op.getKey(), sDim));
+  scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
+
+  auto headDims = cast<ShapedType>(op.getValue().getType());
+  int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  int64_t dv = headDims.getDimSize(3);
+  bool rowKernel = !ShapedType::isDynamic(d) && !ShapedType::isDynamic(dv) &&
+                   d > 0 && dv > 0 && d % plan.lanes == 0 &&
+                   dv % plan.lanes == 0 && d / plan.lanes <= 16 &&
+                   dv / plan.lanes <= 16;
+  if (rowKernel) {
+    // Decoding: few query rows per (b, h) leave the lanes of the tile
+    // kernel idle, so they get the row kernel.
+    auto ifOp = scf::IfOp::create(b, TypeRange{},
+                                  o.le(qLen, o.idx(kRowKernelMaxQueries)),
+                                  /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    emitRowKernel(d / plan.lanes, dv / plan.lanes);
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    emitTileKernel();
+  } else {
+    emitTileKernel();
+  }
+
+  SmallVector<Value> results;
+  results.push_back(bufferization::ToTensorOp::create(
+      b, op.getResult(0).getType(), oB, /*restrict=*/true, /*writable=*/true));
+  if (op.getLse())
+    results.push_back(bufferization::ToTensorOp::create(
+        b, op.getLse().getType(), lseB, /*restrict=*/true,
+        /*writable=*/true));
+  op->replaceAllUsesWith(results);
+  op->erase();
+  return success();
+}
+
+void CPUTiler::emitParallel(Value count, function_ref<void(Value)> body) {
+  scf::ParallelOp::create(
+      b, ValueRange{o.idx(0)}, ValueRange{count}, ValueRange{o.idx(1)},
+      [&](OpBuilder &nb, Location loc, ValueRange ivs) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        auto scope = memref::AllocaScopeOp::create(ib, TypeRange{});
+        Block *block = new Block();
+        scope.getBodyRegion().push_back(block);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(block);
+        body(ivs[0]);
+        memref::AllocaScopeReturnOp::create(b, ValueRange{});
+      });
+}
+
+void CPUTiler::emitTileKernel() {
+  // Items: q-tiles, heaviest (last) first, times b times h.
+  Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
+  Value numItems = o.mul(numQTiles, o.mul(batch, qHeads));
+  emitParallel(numItems, [&](Value item) { emitItem(item); });
+}
+
+//===----------------------------------------------------------------------===//
+// Work item
+//===----------------------------------------------------------------------===//
+
+void CPUTiler::emitSigmoidBeta() {
+  if (norm != Norm::Sigmoid)
+    return;
+  auto sig = cast<SigmoidAttr>(op.getNormalizerOrDefault());
+  if (FloatAttr given = sig.getBeta())
+    sigmoidBeta = o.f32(given.getValueAsDouble());
+  else // beta = -log(kv_len(b))
+    sigmoidBeta = arith::NegFOp::create(b, o.log(o.indexToF32(kvLenB)));
+}
+
+void CPUTiler::emitItem(Value item) {
+  Value bh = o.mul(batch, qHeads);
+  Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
+  Value qtile = o.sub(o.sub(numQTiles, o.idx(1)), o.divU(item, bh));
+  Value rest = o.remU(item, bh);
+  bi = o.divU(rest, qHeads);
+  hi = o.remU(rest, qHeads);
+  kvh = o.divU(hi, group);
+  i0 = o.mul(qtile, o.idx(plan.blockQ));
+  nq = o.min(o.idx(plan.blockQ), o.sub(qLen, i0));
+  kvLenB = emitter->emitKvLength(b, bi);
+  // Keys visited: [0, kvEnd). kv_len is trusted for positions but clamped
+  // here so that a bad value cannot make the kernel read out of bounds.
+  kvEnd = o.max(o.min(kvLenB, kvLen), o.idx(0));
+  p0 = emitter->emitPosition(b, i0, kvLenB);
+  p1 = o.add(p0, nq);
+  symVals = {p0, p1, kvEnd};
+  emitSigmoidBeta();
+
+  // Scratch tiles; the alloca scope frees them at the end of the item.
+  int64_t bq = plan.blockQ;
+  int64_t stRows = llvm::divideCeil(plan.blockKv, plan.keyRows) * plan.keyRows;
+  // Cache-line aligned, so that no vector access splits a line.
+  IntegerAttr align = b.getI64IntegerAttr(64);
+  qt = memref::AllocaOp::create(
+      b, MemRefType::get({ShapedType::kDynamic, bq}, f32), ValueRange{headDim},
+      align);
+  st = memref::AllocaOp::create(b, MemRefType::get({stRows, bq}, f32), align);
+  ot = memref::AllocaOp::create(
+      b, MemRefType::get({ShapedType::kDynamic, bq}, f32),
+      ValueRange{valueDim}, align);
+  scratch = memref::AllocaOp::create(b, MemRefType::get({bq}, f32), align);
+
+  Value zero = o.idx(0), one = o.idx(1);
+  // QT[d][c] = scale * Q[i0 + min(c, nq - 1), d]; padded lanes repeat the
+  // last row so that they stay finite.
+  Value lastRow = o.sub(nq, one);
+  scf::ForOp::create(
+      b, zero, o.idx(bq), one, ValueRange{},
+      [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Ops io{ib};
+        Value row = io.add(i0, io.min(c, lastRow));
+        scf::ForOp::create(
+            ib, zero, headDim, one, ValueRange{},
+            [&](OpBuilder &nb2, Location loc2, Value d, ValueRange) {
+              ImplicitLocOpBuilder jb(loc2, nb2);
+              OpBuilder::InsertionGuard g(b);
+              b.setInsertionPoint(jb.getInsertionBlock(),
+                                  jb.getInsertionPoint());
+              Value x = o.fmul(load4(qB, bi, hi, row, d), scale);
+              memref::StoreOp::create(b, x, qt, ValueRange{d, c});
+              scf::YieldOp::create(b);
+            });
+        scf::YieldOp::create(ib);
+      });
+  // OT = 0.
+  Value zeroVec = o.cst(vecType, 0.0);
+  scf::ForOp::create(b, zero, valueDim, one, ValueRange{},
+                     [&](OpBuilder &nb, Location loc, Value e, ValueRange) {
+                       ImplicitLocOpBuilder ib(loc, nb);
+                       for (int64_t v = 0; v < plan.vecs; ++v)
+                         vector::StoreOp::create(
+                             ib, zeroVec, ot,
+                             ValueRange{e, Ops{ib}.idx(v * plan.lanes)});
+                       scf::YieldOp::create(ib);
+                     });
+
+  // The kv loop over the non-empty tiles.
+  unsigned numRanges = std::max<unsigned>(classes.bound.size(), 1);
+  auto rangeType = MemRefType::get({numRanges}, b.getIndexType());
+  Value rangeLo = memref::AllocaOp::create(b, rangeType);
+  Value rangeHi = memref::AllocaOp::create(b, rangeType);
+  Value count = emitTileRanges(classes, symVals, rangeLo, rangeHi);
+
+  SmallVector<Value> init(plan.vecs, o.cst(vecType, kNegInf));
+  init.append(plan.vecs, zeroVec);
+  auto outer = scf::ForOp::create(
+      b, zero, count, one, init,
+      [&](OpBuilder &nb, Location loc, Value k, ValueRange state) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Value lo = memref::LoadOp::create(ib, rangeLo, ValueRange{k});
+        Value hiT = memref::LoadOp::create(ib, rangeHi, ValueRange{k});
+        auto inner = scf::ForOp::create(
+            ib, lo, hiT, Ops{ib}.idx(1), state,
+            [&](OpBuilder &nb2, Location loc2, Value t, ValueRange st2) {
+              OpBuilder::InsertionGuard g(b);
+              b.setLoc(loc2);
+              b.setInsertionPoint(nb2.getInsertionBlock(),
+                                  nb2.getInsertionPoint());
+              SmallVector<Value> next = emitKvTile(t, st2);
+              scf::YieldOp::create(b, next);
+            });
+        scf::YieldOp::create(ib, inner.getResults());
+      });
+  ValueRange state = outer.getResults();
+  emitEpilogue(state.take_front(plan.vecs), state.drop_front(plan.vecs));
+}
+
+Value CPUTiler::emitTileRanges(const TileClasses &cls, const SymValues &vals,
+                               Value rangeLo, Value rangeHi) {
+  Value zero = o.idx(0), bkv = o.idx(plan.blockKv);
+  // Clip each key interval to [0, kvEnd) and convert to tile indices.
+  SmallVector<std::pair<Value, Value>> ranges;
+  auto addRange = [&](Value lo, Value hi) {
+    lo = o.max(lo, zero);
+    hi = o.max(o.min(hi, kvEnd), lo);
+    Value tlo = o.floorDiv(lo, bkv);
+    Value thi = o.select(o.lt(lo, hi), o.ceilDiv(hi, bkv), tlo);
+    ranges.push_back({tlo, thi});
+  };
+  if (cls.bound.empty())
+    addRange(zero, zero);
+  for (const SymInterval &in : cls.bound)
+    addRange(in.lo.emit(b, vals), in.hi.emit(b, vals));
+  // Sort by start (a compare-exchange network), then cut every range at
+  // the end of those before it, so that no tile is visited twice.
+  for (size_t i = 0; i < ranges.size(); ++i)
+    for (size_t j = 0; j + 1 < ranges.size() - i; ++j) {
+      auto &x = ranges[j], &y = ranges[j + 1];
+      Value swap = o.lt(y.first, x.first);
+      auto nx = std::make_pair(o.select(swap, y.first, x.first),
+                               o.select(swap, y.second, x.second));
+      auto ny = std::make_pair(o.select(swap, x.first, y.first),
+                               o.select(swap, x.second, y.second));
+      x = nx;
+      y = ny;
+    }
+  Value mark = zero;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    Value lo = o.max(ranges[i].first, mark);
+    Value hi = o.max(ranges[i].second, lo);
+    mark = o.max(mark, hi);
+    memref::StoreOp::create(b, lo, rangeLo, ValueRange{o.idx(i)});
+    memref::StoreOp::create(b, hi, rangeHi, ValueRange{o.idx(i)});
+  }
+  return o.idx(ranges.size());
+}
+
+Value CPUTiler::emitIsFull(const TileClasses &cls, const SymValues &vals,
+                           Value j0) {
+  Value j1 = o.add(j0, o.idx(plan.blockKv));
+  Value full = arith::ConstantIntOp::create(b, 0, 1);
+  for (const SymInterval &in : cls.full)
+    full = o.lor(full, o.land(o.le(in.lo.emit(b, vals), j0),
+                              o.le(j1, in.hi.emit(b, vals))));
+  return o.land(full, o.le(j1, kvEnd));
+}
+
+//===----------------------------------------------------------------------===//
+// One kv tile
+//===----------------------------------------------------------------------===//
+
+SmallVector<Value> CPUTiler::emitKvTile(Value t, ValueRange state) {
+  Value j0 = o.mul(t, o.idx(plan.blockKv));
+  Value nkv = o.min(o.idx(plan.blockKv), o.sub(kvEnd, j0));
+  Value isFull = emitIsFull(classes, symVals, j0);
+  emitScores(j0, nkv);
+  emitMaskAndMods(j0, nkv, isFull);
+  SmallVector<Value> alpha, m, l;
+  emitWeights(nkv, state.take_front(plan.vecs), state.drop_front(plan.vecs),
+              alpha, m, l);
+  emitValues(j0, nkv, alpha);
+  SmallVector<Value> next(m);
+  next.append(l);
+  return next;
+}
+
+void CPUTiler::emitRankOneUpdates(
+    int64_t rows, Value lb, Value ub,
+    function_ref<Value(int64_t r, int64_t v)> init,
+    function_ref<Value(int64_t r, Value k)> a,
+    function_ref<Value(Value k, int64_t v)> bvec,
+    function_ref<void(int64_t r, int64_t v, Value acc)> store) {
+  SmallVector<Value> accs;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < plan.vecs; ++v)
+      accs.push_back(init(r, v));
+  auto loop = scf::ForOp::create(
+      b, lb, ub, o.idx(1), accs,
+      [&](OpBuilder &nb, Location loc, Value k, ValueRange acc) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        SmallVector<Value> bv;
+        for (int64_t v = 0; v < plan.vecs; ++v)
+          bv.push_back(bvec(k, v));
+        SmallVector<Value> next;
+        for (int64_t r = 0; r < rows; ++r) {
+          Value ar = o.splat(vecType, a(r, k));
+          for (int64_t v = 0; v < plan.vecs; ++v)
+            next.push_back(vector::FMAOp::create(b, ar, bv[v],
+                                                 acc[r * plan.vecs + v]));
+        }
+        scf::YieldOp::create(b, next);
+      });
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < plan.vecs; ++v)
+      store(r, v, loop.getResult(r * plan.vecs + v));
+}
+
+void CPUTiler::emitScores(Value j0, Value nkv) {
+  // ST[jj][:] = sum_d K[j0 + jj, d] * QT[d][:] for jj < ceil(nkv / R) * R;
+  // rows past nkv read the last key and are never used.
+  int64_t rows = plan.keyRows;
+  Value last = o.add(j0, o.sub(nkv, o.idx(1)));
+  Value end = o.mul(o.ceilDiv(nkv, o.idx(rows)), o.idx(rows));
+  Value zeroVec = o.cst(vecType, 0.0);
+  scf::ForOp::create(
+      b, o.idx(0), end, o.idx(rows), ValueRange{},
+      [&](OpBuilder &nb, Location loc, Value jb, ValueRange) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        SmallVector<Value> keys;
+        for (int64_t r = 0; r < rows; ++r)
+          keys.push_back(o.min(o.add(o.add(j0, jb), o.idx(r)), last));
+        emitRankOneUpdates(
+            rows, o.idx(0), headDim,
+            [&](int64_t, int64_t) { return zeroVec; },
+            [&](int64_t r, Value d) { return load4(kB, bi, kvh, keys[r], d); },
+            [&](Value d, int64_t v) -> Value {
+              return vector::LoadOp::create(b, vecType, qt,
+                                            ValueRange{d, o.idx(v * plan.lanes)});
+            },
+            [&](int64_t r, int64_t v, Value acc) {
+              vector::StoreOp::create(
+                  b, acc, st,
+                  ValueRange{o.add(jb, o.idx(r)), o.idx(v * plan.lanes)});
+            });
+        scf::YieldOp::create(b);
+      });
+}
+
+void CPUTiler::emitMaskAndMods(Value j0, Value nkv, Value isFull) {
+  // Per element, on partial tiles (mask and modifiers) and, with modifiers,
+  // on full tiles too: ST[jj][c] = allowed ? mods(s) : -inf.
+  auto elementLoop = [&](bool mask) {
+    Value zero = o.idx(0), one = o.idx(1);
+    scf::ForOp::create(
+        b, zero, nkv, one, ValueRange{},
+        [&](OpBuilder &nb, Location loc, Value jj, ValueRange) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          scf::ForOp::create(
+              ib, zero, nq, one, ValueRange{},
+              [&](OpBuilder &nb2, Location loc2, Value c, ValueRange) {
+                ImplicitLocOpBuilder jb(loc2, nb2);
+                Ops jo{jb};
+                Value s = memref::LoadOp::create(jb, st, ValueRange{jj, c});
+                ScorePoint pt = emitter->makePoint(
+                    jb, bi, hi, jo.add(i0, c), jo.add(j0, jj), kvLenB);
+                if (hasMods)
+                  s = emitter->emitScoreMods(jb, s, pt);
+                if (mask)
+                  s = jo.select(emitter->emitAllowed(jb, pt), s,
+                                jo.f32(kNegInf));
+                memref::StoreOp::create(jb, s, st, ValueRange{jj, c});
+                scf::YieldOp::create(jb);
+              });
+          scf::YieldOp::create(ib);
+        });
+  };
+  auto ifOp = scf::IfOp::create(b, TypeRange{}, isFull,
+                                /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    if (hasMods)
+      elementLoop(/*mask=*/false);
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    elementLoop(/*mask=*/true);
+  }
+}
+
+Value CPUTiler::weight(Value s, Value shift) {
+  Type t = s.getType();
+  Value zero = o.cst(t, 0.0), oneF = o.cst(t, 1.0);
+  Value w;
+  switch (norm) {
+  case Norm::Softmax:
+  case Norm::SinkSoftmax:
+    // exp(s - m); exp(-inf) = 0 covers masked keys.
+    return o.exp(o.fsub(s, shift));
+  case Norm::Softplus: {
+    // softplus(s) * exp(-m) with m = min(running max, 0) (see the
+    // reference lowering): for s >= 0, m = 0 and softplus(s) =
+    // s + log1p(exp(-s)); for s < 0, exp(s - m) * g(s) with
+    // g(s) = log1p(exp(s)) / exp(s), which is 1 to f32 precision below -20.
+    Value pos = o.fmax(s, zero);
+    Value e = o.exp(arith::NegFOp::create(b, math::AbsFOp::create(b, s)));
+    Value nonNeg = o.fadd(pos, math::Log1pOp::create(b, e));
+    Value far = o.fcmp(arith::CmpFPredicate::OLT, s, o.cst(t, -20.0));
+    Value sc = o.select(far, zero, s);
+    Value g = o.fmul(math::Log1pOp::create(b, o.exp(sc)),
+                     o.exp(arith::NegFOp::create(b, sc)));
+    g = o.select(far, oneF, g);
+    Value neg = o.fmul(o.exp(o.fsub(s, shift)), g);
+    w = o.select(o.fcmp(arith::CmpFPredicate::OLT, s, zero), neg, nonNeg);
+    break;
+  }
+  case Norm::Sigmoid: {
+    Value beta = isa<VectorType>(t) ? o.splat(t, sigmoidBeta) : sigmoidBeta;
+    Value x = o.fadd(s, beta);
+    w = o.fdiv(oneF, o.fadd(oneF, o.exp(arith::NegFOp::create(b, x))));
+    break;
+  }
+  case Norm::Relu: {
+    Value x = o.fmax(s, zero);
+    w = reluPower == 2 ? o.fmul(x, x) : x;
+    break;
+  }
+  }
+  // A masked key weighs exactly 0 (sigmoid's default beta is +inf for an
+  // empty cache, and -inf + inf would be NaN).
+  return o.select(o.isNegInf(s), zero, w);
+}
+
+void CPUTiler::emitWeights(Value nkv, ValueRange m, ValueRange l,
+                           SmallVector<Value> &alpha, SmallVector<Value> &mOut,
+                           SmallVector<Value> &lOut) {
+  Value zero = o.idx(0), one = o.idx(1);
+  auto loadSt = [&](OpBuilder &nb, Location loc, Value jj, int64_t v) {
+    return vector::LoadOp::create(
+        nb, loc, vecType, st,
+        ValueRange{jj, arith::ConstantIndexOp::create(nb, loc, v * plan.lanes)});
+  };
+  bool shifted = norm == Norm::Softmax || norm == Norm::SinkSoftmax ||
+                 norm == Norm::Softplus;
+  SmallVector<Value> shift;
+  if (shifted) {
+    // Running shift: m' = max(m, rowmax over the tile); softplus caps it
+    // at 0. Rows with no allowed key so far keep m' = -inf and use 0.
+    auto maxLoop = scf::ForOp::create(
+        b, zero, nkv, one, SmallVector<Value>(m),
+        [&](OpBuilder &nb, Location loc, Value jj, ValueRange acc) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          SmallVector<Value> next;
+          for (int64_t v = 0; v < plan.vecs; ++v)
+            next.push_back(
+                arith::MaximumFOp::create(ib, acc[v], loadSt(nb, loc, jj, v)));
+          scf::YieldOp::create(ib, next);
+        });
+    for (int64_t v = 0; v < plan.vecs; ++v) {
+      Value mNew = maxLoop.getResult(v);
+      if (norm == Norm::Softplus)
+        mNew = o.fmin(mNew, o.cst(vecType, 0.0));
+      Value safe = o.select(o.isNegInf(mNew), o.cst(vecType, 0.0), mNew);
+      // alpha = exp(m - m'), 0 when m = -inf.
+      alpha.push_back(o.exp(o.fsub(m[v], safe)));
+      shift.push_back(safe);
+      mOut.push_back(mNew);
+    }
+  } else {
+    mOut.assign(m.begin(), m.end());
+  }
+
+  // ST = weight(ST); rowsum += sum over the tile.
+  bool sums = denom == Denom::RowSum;
+  SmallVector<Value> init(plan.vecs, o.cst(vecType, 0.0));
+  auto sumLoop = scf::ForOp::create(
+      b, zero, nkv, one, init,
+      [&](OpBuilder &nb, Location loc, Value jj, ValueRange acc) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        SmallVector<Value> next;
+        for (int64_t v = 0; v < plan.vecs; ++v) {
+          Value w = weight(loadSt(b, loc, jj, v),
+                           shifted ? shift[v] : Value());
+          vector::StoreOp::create(b, w, st,
+                                  ValueRange{jj, o.idx(v * plan.lanes)});
+          next.push_back(sums ? o.fadd(acc[v], w) : acc[v]);
+        }
+        scf::YieldOp::create(b, next);
+      });
+  for (int64_t v = 0; v < plan.vecs; ++v) {
+    Value lv = l[v];
+    if (sums) {
+      lv = shifted ? o.fadd(o.fmul(lv, alpha[v]), sumLoop.getResult(v))
+                   : o.fadd(lv, sumLoop.getResult(v));
+    }
+    lOut.push_back(lv);
+  }
+}
+
+void CPUTiler::emitValues(Value j0, Value nkv, ArrayRef<Value> alpha) {
+  // OT[e][:] = alpha * OT[e][:] + sum_jj V[j0 + jj, e] * ST[jj][:], in
+  // register blocks of `valueRows` rows of e, then single rows.
+  auto block = [&](int64_t rows, Value e0) {
+    emitRankOneUpdates(
+        rows, o.idx(0), nkv,
+        [&](int64_t r, int64_t v) -> Value {
+          Value acc = vector::LoadOp::create(
+              b, vecType, ot,
+              ValueRange{o.add(e0, o.idx(r)), o.idx(v * plan.lanes)});
+          return alpha.empty() ? acc : o.fmul(acc, alpha[v]);
+        },
+        [&](int64_t r, Value jj) {
+          return load4(vB, bi, kvh, o.add(j0, jj), o.add(e0, o.idx(r)));
+        },
+        [&](Value jj, int64_t v) -> Value {
+          return vector::LoadOp::create(b, vecType, st,
+                                        ValueRange{jj, o.idx(v * plan.lanes)});
+        },
+        [&](int64_t r, int64_t v, Value acc) {
+          vector::StoreOp::create(
+              b, acc, ot,
+              ValueRange{o.add(e0, o.idx(r)), o.idx(v * plan.lanes)});
+        });
+  };
+  int64_t rows = plan.valueRows;
+  Value blocked = o.mul(o.floorDiv(valueDim, o.idx(rows)), o.idx(rows));
+  for (auto [lb, ub, step, n] :
+       {std::tuple{o.idx(0), blocked, rows, rows},
+        std::tuple{blocked, valueDim, int64_t(1), int64_t(1)}}) {
+    scf::ForOp::create(b, lb, ub, o.idx(step), ValueRange{},
+                       [&](OpBuilder &nb, Location loc, Value e0, ValueRange) {
+                         OpBuilder::InsertionGuard g(b);
+                         b.setInsertionPoint(nb.getInsertionBlock(),
+                                             nb.getInsertionPoint());
+                         block(n, e0);
+                         scf::YieldOp::create(b);
+                       });
+  }
+}
+
+std::pair<Value, Value> CPUTiler::finalize(Value mv, Value lv) {
+  // inv = 1 / Z (0 when Z = 0); LSE = m + log Z (-inf when Z = 0). The sink
+  // of sink softmax joins the denominator only. Works lane-wise on vectors
+  // and on scalars.
+  Type t = mv.getType();
+  Value zeroV = o.cst(t, 0.0), oneV = o.cst(t, 1.0), outScale = oneV;
+  if (norm == Norm::SinkSoftmax) {
+    Value sink = o.extF(
+        tensor::ExtractOp::create(b, op.getSink(), ValueRange{hi}));
+    if (isa<VectorType>(t))
+      sink = o.splat(t, sink);
+    Value mSink = o.fmax(mv, sink);
+    outScale = o.exp(o.fsub(mv, mSink));
+    lv = o.fadd(o.fmul(lv, outScale), o.exp(o.fsub(sink, mSink)));
+    mv = mSink;
+  }
+  Value z;
+  switch (denom) {
+  case Denom::One:
+    z = oneV;
+    break;
+  case Denom::SeqLen: {
+    Value len = o.indexToF32(kvLenB);
+    z = isa<VectorType>(t) ? o.splat(t, len) : len;
+    break;
+  }
+  case Denom::RowSum:
+    z = lv;
+    break;
+  }
+  Value isZero = o.fcmp(arith::CmpFPredicate::OEQ, z, zeroV);
+  Value inv =
+      o.select(isZero, zeroV, o.fdiv(outScale, o.select(isZero, oneV, z)));
+  Value lse;
+  if (lseB) {
+    Value base = o.log(o.select(isZero, oneV, z));
+    if (norm != Norm::Relu)
+      base = o.fadd(base, o.select(o.isNegInf(mv), zeroV, mv));
+    lse = o.select(isZero, o.cst(t, kNegInf), base);
+  }
+  return {inv, lse};
+}
+
+void CPUTiler::emitEpilogue(ValueRange m, ValueRange l) {
+  SmallVector<Value> inv, lse;
+  for (int64_t v = 0; v < plan.vecs; ++v) {
+    auto [i, e] = finalize(m[v], l[v]);
+    inv.push_back(i);
+    lse.push_back(e);
+  }
+
+  Value zero = o.idx(0), one = o.idx(1);
+  auto perRow = [&](ArrayRef<Value> vals,
+                    function_ref<void(ImplicitLocOpBuilder &, Value, Value)>
+                        body) {
+    for (int64_t v = 0; v < plan.vecs; ++v)
+      vector::StoreOp::create(b, vals[v], scratch,
+                              ValueRange{o.idx(v * plan.lanes)});
+    scf::ForOp::create(
+        b, zero, nq, one, ValueRange{},
+        [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Value x = memref::LoadOp::create(ib, scratch, ValueRange{c});
+          body(ib, c, x);
+          scf::YieldOp::create(ib);
+        });
+  };
+  perRow(inv, [&](ImplicitLocOpBuilder &ib, Value c, Value x) {
+    Value row = Ops{ib}.add(i0, c);
+    scf::ForOp::create(
+        ib, zero, valueDim, one, ValueRange{},
+        [&](OpBuilder &nb, Location loc, Value e, ValueRange) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          Value acc = memref::LoadOp::create(b, ot, ValueRange{e, c});
+          store4(o.fmul(acc, x), oB, bi, hi, row, e);
+          scf::YieldOp::create(b);
+        });
+  });
+  if (lseB)
+    perRow(lse, [&](ImplicitLocOpBuilder &ib, Value c, Value x) {
+      memref::StoreOp::create(ib, x, lseB,
+                              ValueRange{bi, hi, Ops{ib}.add(i0, c)});
+    });
+}
+
+//===----------------------------------------------------------------------===//
+// Row kernel (decoding)
+//===----------------------------------------------------------------------===//
+
+Value CPUTiler::emitRowCoordinates(Value row) {
+  // row = (b * Hq + h) * Sq + i
+  Value i = o.remU(row, qLen);
+  Value bh = o.divU(row, qLen);
+  bi = o.divU(bh, qHeads);
+  hi = o.remU(bh, qHeads);
+  kvh = o.divU(hi, group);
+  kvLenB = emitter->emitKvLength(b, bi);
+  kvEnd = o.max(o.min(kvLenB, kvLen), o.idx(0));
+  return i;
+}
+
+void CPUTiler::emitRowKernel(int64_t qVecs, int64_t vVecs) {
+  // Items are rows (b, h, i) times kv splits. Splits keep every thread busy
+  // when rows are fewer than threads: each split covers an equal share of
+  // the row's non-empty kv tiles and leaves (acc, m, l) for emitRowMerge.
+  Value rows = o.mul(o.mul(batch, qHeads), qLen);
+  Value splits;
+  if (plan.kvSplits > 0) {
+    splits = o.idx(plan.kvSplits);
+  } else {
+    // ceil(2 * threads / rows), and no split smaller than 4 kv tiles.
+    Value want = o.ceilDiv(o.idx(2 * plan.threads), o.max(rows, o.idx(1)));
+    Value cap = o.ceilDiv(kvLen, o.idx(4 * plan.blockKv));
+    splits = o.max(o.min(want, cap), o.idx(1));
+  }
+  Value items = o.mul(rows, splits);
+  IntegerAttr align = b.getI64IntegerAttr(64);
+  int64_t dyn = ShapedType::kDynamic;
+  Value accP = memref::AllocOp::create(
+      b, MemRefType::get({dyn, dyn}, f32), ValueRange{items, valueDim}, align);
+  Value mP = memref::AllocOp::create(b, MemRefType::get({dyn}, f32),
+                                     ValueRange{items}, align);
+  Value lP = memref::AllocOp::create(b, MemRefType::get({dyn}, f32),
+                                     ValueRange{items}, align);
+  emitParallel(items, [&](Value item) {
+    emitRowItem(item, splits, qVecs, vVecs, accP, mP, lP);
+  });
+  emitParallel(rows, [&](Value row) {
+    emitRowMerge(row, splits, vVecs, accP, mP, lP);
+  });
+}
+
+void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
+                           int64_t vVecs, Value accP, Value mP, Value lP) {
+  Value zero = o.idx(0), one = o.idx(1);
+  Value row = o.divU(item, splits), split = o.remU(item, splits);
+  Value i = emitRowCoordinates(row);
+  i0 = i;
+  nq = one;
+  p0 = emitter->emitPosition(b, i, kvLenB);
+  p1 = o.add(p0, one);
+  symVals = {p0, p1, kvEnd};
+  emitSigmoidBeta();
+
+  // Scores of one kv tile: st is [keys x 1] for the shared mask code, and
+  // its 1-D view `sr` serves the vector passes over keys.
+  int64_t keys = llvm::divideCeil(plan.blockKv, plan.lanes) * plan.lanes;
+  st = memref::AllocaOp::create(b, MemRefType::get({keys, 1}, f32),
+                                b.getI64IntegerAttr(64));
+  Value sr = memref::CollapseShapeOp::create(
+      b, st, ArrayRef<ReassociationIndices>{{0, 1}});
+
+  unsigned numRanges = std::max<unsigned>(classes.bound.size(), 1);
+  auto rangeType = MemRefType::get({numRanges}, b.getIndexType());
+  Value rangeLo = memref::AllocaOp::create(b, rangeType);
+  Value rangeHi = memref::AllocaOp::create(b, rangeType);
+  Value count = emitTileRanges(classes, symVals, rangeLo, rangeHi);
+  auto totalLoop = scf::ForOp::create(
+      b, zero, count, one, ValueRange{zero},
+      [&](OpBuilder &nb, Location loc, Value k, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Value lo = memref::LoadOp::create(ib, rangeLo, ValueRange{k});
+        Value hiT = memref::LoadOp::create(ib, rangeHi, ValueRange{k});
+        Ops io{ib};
+        scf::YieldOp::create(ib, io.add(acc[0], io.sub(hiT, lo)));
+      });
+  Value total = totalLoop.getResult(0);
+  // This split's tiles, by ordinal among the row's non-empty tiles.
+  Value begin = o.divU(o.mul(split, total), splits);
+  Value end = o.divU(o.mul(o.add(split, one), total), splits);
+
+  // The query row, scaled, in registers.
+  auto rowVec = [&](Value buf, Value bIdx, Value h, Value s, int64_t c) {
+    SmallVector<Value> idx =
+        bshd ? SmallVector<Value>{bIdx, s, h, o.idx(c * plan.lanes)}
+             : SmallVector<Value>{bIdx, h, s, o.idx(c * plan.lanes)};
+    Type elem = cast<MemRefType>(buf.getType()).getElementType();
+    Value v = vector::LoadOp::create(
+        b, VectorType::get({plan.lanes}, elem), buf, idx);
+    return elem.isF32() ? v : Value(arith::ExtFOp::create(b, vecType, v));
+  };
+  SmallVector<Value> qv;
+  Value scaleV = o.splat(vecType, scale);
+  for (int64_t c = 0; c < qVecs; ++c)
+    qv.push_back(o.fmul(rowVec(qB, bi, hi, i, c), scaleV));
+
+  bool shifted = norm == Norm::Softmax || norm == Norm::SinkSoftmax ||
+                 norm == Norm::Softplus;
+  int64_t keyVecs = keys / plan.lanes;
+  Value zeroVec = o.cst(vecType, 0.0);
+  auto tileBody = [&](Value t, ValueRange state) -> SmallVector<Value> {
+    Value m = state[0], l = state[1];
+    ValueRange acc = state.drop_front(2);
+    Value j0 = o.mul(t, o.idx(plan.blockKv));
+    Value nkv = o.min(o.idx(plan.blockKv), o.sub(kvEnd, j0));
+    Value isFull = emitIsFull(classes, symVals, j0);
+    // sr[jj] = sum_d q[d] K[j0 + jj, d]: lanes along d, one reduction per
+    // key.
+    scf::ForOp::create(
+        b, zero, nkv, one, ValueRange{},
+        [&](OpBuilder &nb, Location loc, Value jj, ValueRange) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          Value j = o.add(j0, jj);
+          Value dot = zeroVec;
+          for (int64_t c = 0; c < qVecs; ++c)
+            dot = vector::FMAOp::create(b, qv[c], rowVec(kB, bi, kvh, j, c),
+                                        dot);
+          Value sc = vector::ReductionOp::create(
+              b, vector::CombiningKind::ADD, dot);
+          memref::StoreOp::create(b, sc, sr, ValueRange{jj});
+          scf::YieldOp::create(b);
+        });
+    emitMaskAndMods(j0, nkv, isFull);
+    // Keys past the tile weigh nothing in the vector passes below.
+    Value negInf = o.f32(kNegInf);
+    scf::ForOp::create(b, nkv, o.idx(keys), one, ValueRange{},
+                       [&](OpBuilder &nb, Location loc, Value jj, ValueRange) {
+                         memref::StoreOp::create(nb, loc, negInf, sr,
+                                                 ValueRange{jj});
+                         scf::YieldOp::create(nb, loc);
+                       });
+    auto loadKeys = [&](int64_t v) -> Value {
+      return vector::LoadOp::create(b, vecType, sr,
+                                    ValueRange{o.idx(v * plan.lanes)});
+    };
+    Value alpha, safe;
+    Value mNew = m;
+    if (shifted) {
+      Value mx = loadKeys(0);
+      for (int64_t v = 1; v < keyVecs; ++v)
+        mx = o.fmax(mx, loadKeys(v));
+      mNew = o.fmax(m, vector::ReductionOp::create(
+                           b, vector::CombiningKind::MAXIMUMF, mx));
+      if (norm == Norm::Softplus)
+        mNew = o.fmin(mNew, o.f32(0.0));
+      safe = o.select(o.isNegInf(mNew), o.f32(0.0), mNew);
+      alpha = o.exp(o.fsub(m, safe));
+    }
+    Value sum = zeroVec;
+    for (int64_t v = 0; v < keyVecs; ++v) {
+      Value w = weight(loadKeys(v), safe ? o.splat(vecType, safe) : Value());
+      vector::StoreOp::create(b, w, sr, ValueRange{o.idx(v * plan.lanes)});
+      sum = o.fadd(sum, w);
+    }
+    Value lNew = l;
+    if (denom == Denom::RowSum) {
+      Value part =
+          vector::ReductionOp::create(b, vector::CombiningKind::ADD, sum);
+      lNew = shifted ? o.fadd(o.fmul(l, alpha), part) : o.fadd(l, part);
+    }
+    // acc = alpha * acc + sum_jj w[jj] V[j0 + jj, :]
+    SmallVector<Value> accInit;
+    for (int64_t c = 0; c < vVecs; ++c)
+      accInit.push_back(alpha ? o.fmul(acc[c], o.splat(vecType, alpha))
+                              : acc[c]);
+    auto pv = scf::ForOp::create(
+        b, zero, nkv, one, accInit,
+        [&](OpBuilder &nb, Location loc, Value jj, ValueRange a) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          Value w = o.splat(vecType,
+                            memref::LoadOp::create(b, sr, ValueRange{jj}));
+          SmallVector<Value> next;
+          for (int64_t c = 0; c < vVecs; ++c)
+            next.push_back(vector::FMAOp::create(
+                b, w, rowVec(vB, bi, kvh, o.add(j0, jj), c), a[c]));
+          scf::YieldOp::create(b, next);
+        });
+    SmallVector<Value> next = {mNew, lNew};
+    llvm::append_range(next, pv.getResults());
+    return next;
+  };
+
+  SmallVector<Value> init = {zero, o.f32(kNegInf), o.f32(0.0)};
+  init.append(vVecs, zeroVec);
+  auto outer = scf::ForOp::create(
+      b, zero, count, one, init,
+      [&](OpBuilder &nb, Location loc, Value k, ValueRange state) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value lo = memref::LoadOp::create(b, rangeLo, ValueRange{k});
+        Value hiT = memref::LoadOp::create(b, rangeHi, ValueRange{k});
+        Value len = o.sub(hiT, lo), off = state[0];
+        auto clampTo = [&](Value x) {
+          return o.max(o.min(o.sub(x, off), len), zero);
+        };
+        auto inner = scf::ForOp::create(
+            b, o.add(lo, clampTo(begin)), o.add(lo, clampTo(end)), one,
+            state.drop_front(),
+            [&](OpBuilder &nb2, Location loc2, Value t, ValueRange st2) {
+              OpBuilder::InsertionGuard g2(b);
+              b.setInsertionPoint(nb2.getInsertionBlock(),
+                                  nb2.getInsertionPoint());
+              scf::YieldOp::create(b, tileBody(t, st2));
+            });
+        SmallVector<Value> next = {o.add(off, len)};
+        llvm::append_range(next, inner.getResults());
+        scf::YieldOp::create(b, next);
+      });
+  ValueRange state = outer.getResults().drop_front();
+  memref::StoreOp::create(b, state[0], mP, ValueRange{item});
+  memref::StoreOp::create(b, state[1], lP, ValueRange{item});
+  for (int64_t c = 0; c < vVecs; ++c)
+    vector::StoreOp::create(b, state[2 + c], accP,
+                            ValueRange{item, o.idx(c * plan.lanes)});
+}
+
+void CPUTiler::emitRowMerge(Value row, Value splits, int64_t vVecs,
+                            Value accP, Value mP, Value lP) {
+  // m = max_s m_s; with f_s = exp(m_s - m): l = sum_s f_s l_s,
+  // acc = sum_s f_s acc_s (f_s = 1 for the unshifted normalizers).
+  Value zero = o.idx(0), one = o.idx(1);
+  Value i = emitRowCoordinates(row);
+  Value base = o.mul(row, splits);
+  bool shifted = norm == Norm::Softmax || norm == Norm::SinkSoftmax ||
+                 norm == Norm::Softplus;
+  Value m = o.f32(kNegInf), safe;
+  if (shifted) {
+    auto maxLoop = scf::ForOp::create(
+        b, zero, splits, one, ValueRange{m},
+        [&](OpBuilder &nb, Location loc, Value sIdx, ValueRange acc) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Value ms = memref::LoadOp::create(
+              ib, mP, ValueRange{Ops{ib}.add(base, sIdx)});
+          scf::YieldOp::create(ib, Ops{ib}.fmax(acc[0], ms));
+        });
+    m = maxLoop.getResult(0);
+    safe = o.select(o.isNegInf(m), o.f32(0.0), m);
+  }
+  SmallVector<Value> init = {o.f32(0.0)};
+  init.append(vVecs, o.cst(vecType, 0.0));
+  auto sumLoop = scf::ForOp::create(
+      b, zero, splits, one, init,
+      [&](OpBuilder &nb, Location loc, Value sIdx, ValueRange acc) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value item = o.add(base, sIdx);
+        Value f = shifted ? o.exp(o.fsub(memref::LoadOp::create(
+                                             b, mP, ValueRange{item}),
+                                         safe))
+                          : o.f32(1.0);
+        SmallVector<Value> next = {o.fadd(
+            acc[0], o.fmul(f, memref::LoadOp::create(b, lP, ValueRange{item})))};
+        Value fv = o.splat(vecType, f);
+        for (int64_t c = 0; c < vVecs; ++c) {
+          Value part = vector::LoadOp::create(
+              b, vecType, accP, ValueRange{item, o.idx(c * plan.lanes)});
+          next.push_back(vector::FMAOp::create(b, fv, part, acc[1 + c]));
+        }
+        scf::YieldOp::create(b, next);
+      });
+  auto [inv, lse] = finalize(m, sumLoop.getResult(0));
+  Value invV = o.splat(vecType, inv);
+  Type elem = cast<MemRefType>(oB.getType()).getElementType();
+  for (int64_t c = 0; c < vVecs; ++c) {
+    Value out = o.fmul(sumLoop.getResult(1 + c), invV);
+    if (!elem.isF32())
+      out = arith::TruncFOp::create(
+          b, VectorType::get({plan.lanes}, elem), out);
+    SmallVector<Value> idx =
+        bshd ? SmallVector<Value>{bi, i, hi, o.idx(c * plan.lanes)}
+             : SmallVector<Value>{bi, hi, i, o.idx(c * plan.lanes)};
+    vector::StoreOp::create(b, out, oB, idx);
+  }
+  if (lseB)
+    memref::StoreOp::create(b, lse, lseB, ValueRange{bi, hi, i});
+}
+
+//===----------------------------------------------------------------------===//
+// Entry points and pass
+//===----------------------------------------------------------------------===//
+
+LogicalResult mlir::attn::tileAttentionForCPU(RewriterBase &rewriter,
+                                              AttentionOp op,
+                                              int64_t vectorWidth,
+                                              int64_t threads) {
+  int64_t lanes = vectorWidth ? vectorWidth : hostVectorWidth();
+  ConfigAttr config = op.getConfigAttr();
+  auto knob = [&](int64_t v, int64_t dflt) { return v > 0 ? v : dflt; };
+  TilePlan plan;
+  plan.lanes = lanes;
+  int64_t blockQ = knob(config ? config.getBlockQ() : 0, 2 * lanes);
+  if (blockQ % lanes != 0)
+    return op.emitOpError("#attn.config block_q = ")
+           << blockQ << " must be a multiple of the vector width " << lanes
+           << " on the CPU";
+  plan.vecs = blockQ / lanes;
+  plan.blockQ = blockQ;
+  plan.blockKv = knob(config ? config.getBlockKv() : 0, 64);
+  plan.keyRows = knob(config ? config.getUnroll() : 0, lanes >= 16 ? 8 : 4);
+  plan.valueRows = plan.keyRows;
+  plan.kvSplits = config ? config.getKvSplits() : 0;
+  plan.threads = threads > 0
+                     ? threads
+                     : std::max<int64_t>(1, llvm::get_physical_cores());
+  if (plan.keyRows * plan.vecs > 32)
+    return op.emitOpError("#attn.config unroll = ")
+           << plan.keyRows << " with block_q = " << blockQ
+           << " needs more than 32 vector accumulators";
+  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+  b.setInsertionPoint(op);
+  return CPUTiler(op, plan, b).run();
+}
+
+namespace {
+struct AttnTileCPUPass : attn::impl::AttnTileCPUBase<AttnTileCPUPass> {
+  using AttnTileCPUBase::AttnTileCPUBase;
+  void runOnOperation() override {
+    if (!llvm::is_contained({0, 4, 8, 16}, int64_t(vectorWidth))) {
+      getOperation()->emitError("attn-tile-cpu: vector-width must be 0, 4, "
+                                "8 or 16, not ")
+          << vectorWidth;
+      return signalPassFailure();
+    }
+    IRRewriter rewriter(&getContext());
+    SmallVector<AttentionOp> ops;
+    getOperation()->walk([&](AttentionOp op) { ops.push_back(op); });
+    for (AttentionOp op : ops)
+      if (failed(tileAttentionForCPU(rewriter, op, vectorWidth, threads)))
+        return signalPassFailure();
+  }
+};
+} // namespace
