@@ -1229,7 +1229,7 @@ struct AttnTileCPUPass : attn::impl::AttnTileCPUBase<AttnTileCPUPass> {
     if (!llvm::is_contained({0, 4, 8, 16}, int64_t(vectorWidth))) {
       getOperation()->emitError("attn-tile-cpu: vector-width must be 0, 4, "
                                 "8 or 16, not ")
-          << vectorWidth;
+          << int64_t(vectorWidth);
       return signalPassFailure();
     }
     IRRewriter rewriter(&getContext());

@@ -1,0 +1,59 @@
+// RUN: attn-opt %s -attn-tile-cpu="vector-width=16 threads=2" -split-input-file | FileCheck %s
+// RUN: attn-opt %s -attn-tile-cpu="vector-width=8 threads=2" -split-input-file | FileCheck %s --check-prefix=AVX2
+// RUN: not attn-opt %s -attn-tile-cpu="vector-width=5" -split-input-file 2>&1 | FileCheck %s --check-prefix=BADWIDTH
+
+// Causal softmax with LSE, dynamic shapes and a head dim that the row
+// kernel can take: the op becomes in-place writes into its outs' buffers,
+// a decode/tile dispatch on Sq, and parallel loops over work items.
+
+// CHECK-LABEL: func.func @causal_lse
+//  CHECK-SAME:   (%[[Q:[^:]+]]: tensor<?x?x?x64xf32>, %[[K:[^:]+]]: tensor<?x?x?x64xf32>, %[[V:[^:]+]]: tensor<?x?x?x64xf32>, %[[O:[^:]+]]: tensor<?x?x?x64xf32>, %[[L:[^:]+]]: tensor<?x?x?xf32>)
+//   CHECK-NOT:   attn.attention
+//       CHECK:   %[[QB:.+]] = bufferization.to_buffer %[[Q]] read_only : tensor<?x?x?x64xf32> to memref<?x?x?x64xf32>
+//       CHECK:   %[[OB:.+]] = bufferization.to_buffer %[[O]] : tensor<?x?x?x64xf32> to memref<?x?x?x64xf32>
+//       CHECK:   %[[LB:.+]] = bufferization.to_buffer %[[L]] : tensor<?x?x?xf32> to memref<?x?x?xf32>
+// Decoding: rows times kv splits, then a merge over rows.
+//       CHECK:   scf.if
+//       CHECK:     scf.parallel
+//       CHECK:       memref.alloca_scope
+//       CHECK:         vector.reduction <add>
+//       CHECK:     scf.parallel
+//       CHECK:   } else {
+// The tile kernel: query rows in the lanes of two vectors.
+//       CHECK:     scf.parallel
+//       CHECK:       memref.alloca_scope
+//       CHECK:         memref.alloca(%{{.+}}) {alignment = 64 : i64} : memref<?x32xf32>
+//       CHECK:         memref.alloca() {alignment = 64 : i64} : memref<64x32xf32>
+//       CHECK:         vector.fma {{.*}} : vector<16xf32>
+//       CHECK:         math.exp {{.*}} : vector<16xf32>
+//       CHECK:   %[[RO:.+]] = bufferization.to_tensor %[[OB]] restrict writable
+//       CHECK:   %[[RL:.+]] = bufferization.to_tensor %[[LB]] restrict writable
+//       CHECK:   return %[[RO]], %[[RL]]
+
+// AVX2-LABEL: func.func @causal_lse
+//       AVX2:   vector.fma {{.*}} : vector<8xf32>
+//       AVX2:   memref.alloca() {alignment = 64 : i64} : memref<64x16xf32>
+
+// BADWIDTH: attn-tile-cpu: vector-width must be 0, 4, 8 or 16, not 5
+func.func @causal_lse(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>, %v: tensor<?x?x?x64xf32>, %o: tensor<?x?x?x64xf32>, %l: tensor<?x?x?xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>) {
+  %r:2 = attn.attention ins(%q, %k, %v : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+      outs(%o, %l : tensor<?x?x?x64xf32>, tensor<?x?x?xf32>) {mask = #attn.causal}
+      -> tensor<?x?x?x64xf32>, tensor<?x?x?xf32>
+  return %r#0, %r#1 : tensor<?x?x?x64xf32>, tensor<?x?x?xf32>
+}
+
+// -----
+
+// A dynamic head dim has no row kernel; the tile kernel alone serves all
+// sequence lengths.
+
+// CHECK-LABEL: func.func @dynamic_head_dim
+//   CHECK-NOT:   scf.if
+//       CHECK:   scf.parallel
+//   CHECK-NOT:   vector.reduction
+//       CHECK:   return
+func.func @dynamic_head_dim(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v: tensor<?x?x?x?xf32>, %o: tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32> {
+  %r = attn.attention ins(%q, %k, %v : tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>)
+      outs(%o : tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  return %r : tensor<?x?x?x?xf32>
+}
