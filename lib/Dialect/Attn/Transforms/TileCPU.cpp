@@ -56,6 +56,26 @@ int64_t mlir::attn::hostVectorWidth() {
   return 4;
 }
 
+/// Returns `mask` without a top-level document conjunct (`#attn.document`
+/// itself, or one operand of a top-level `#attn.and`), or `mask` unchanged
+/// when it has none. The document part is classified at run time from the
+/// segment ids instead.
+static Attribute splitDocumentConjunct(Attribute mask) {
+  MLIRContext *ctx = mask.getContext();
+  if (isa<DocumentMaskAttr>(mask))
+    return FullMaskAttr::get(ctx);
+  auto conj = dyn_cast<AndMaskAttr>(mask);
+  if (!conj || !llvm::any_of(conj.getMasks(), llvm::IsaPred<DocumentMaskAttr>))
+    return mask;
+  SmallVector<Attribute> rest;
+  for (Attribute m : conj.getMasks())
+    if (!isa<DocumentMaskAttr>(m))
+      rest.push_back(m);
+  if (rest.empty())
+    return FullMaskAttr::get(ctx);
+  return rest.size() == 1 ? rest.front() : AndMaskAttr::get(ctx, rest);
+}
+
 namespace {
 
 /// How masked, modified scores become weights, and what the kv loop carries.
@@ -165,6 +185,12 @@ private:
   /// Sets bi, hi, kvh, kvLenB, kvEnd of `row` = (b * Hq + h) * Sq + i;
   /// returns i.
   Value emitRowCoordinates(Value row);
+  /// Fills kvSegMin / kvSegMax (O(B * Skv), before the work items).
+  void emitDocumentTable();
+  /// qSegMin / qSegMax over the item's rows [i0, i0 + nq).
+  void emitDocumentRows();
+  /// (skip, full) of kv tile `t` under the document conjunct.
+  std::pair<Value, Value> emitDocumentTile(Value t);
   // Setup.
   Value toBuffer(Value tensor, bool readOnly);
   /// Loads element (b, h, s, d) of a Q/K/V/O buffer in the op's layout.
@@ -182,6 +208,9 @@ private:
                    Value j0);
   /// Processes kv tile `t`; returns the updated (m..., l...).
   SmallVector<Value> emitKvTile(Value t, ValueRange state);
+  /// emitKvTile without the document skip; `docFull` (or null) is and-ed
+  /// into the tile's full test.
+  SmallVector<Value> emitKvTileBody(Value t, ValueRange state, Value docFull);
   void emitScores(Value j0, Value nkv);
   void emitMaskAndMods(Value j0, Value nkv, Value isFull);
   /// Turns ST into weights; returns (alpha..., m..., l...) with alpha
@@ -220,6 +249,7 @@ private:
   int64_t reluPower = 1;
   bool bshd = false;
   bool hasMods = false;
+  bool hasDocument = false;
   VectorType vecType;
   Type f32;
 
@@ -234,6 +264,9 @@ private:
   Value qt, st, ot, scratch;
   Value sigmoidBeta;
   SymValues symVals;
+  // Document masks: per (b, kv tile) min / max segment id, and the tile's
+  // query rows' min / max.
+  Value kvSegMin, kvSegMax, qSegMin, qSegMax;
 };
 
 } // namespace
@@ -295,7 +328,9 @@ LogicalResult CPUTiler::run() {
         }
       });
   hasMods = !op.getScoreModList().empty();
-  classes = classifyMask(op.getMaskOrDefault());
+  Attribute declarative = splitDocumentConjunct(op.getMaskOrDefault());
+  hasDocument = declarative != op.getMaskOrDefault();
+  classes = classifyMask(declarative);
 
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
   qB = toBuffer(op.getQuery(), /*readOnly=*/true);
@@ -330,6 +365,8 @@ LogicalResult CPUTiler::run() {
                    d > 0 && dv > 0 && d % plan.lanes == 0 &&
                    dv % plan.lanes == 0 && d / plan.lanes <= 16 &&
                    dv / plan.lanes <= 16;
+  if (hasDocument)
+    emitDocumentTable();
   if (rowKernel) {
     // Decoding: few query rows per (b, h) leave the lanes of the tile
     // kernel idle, so they get the row kernel.
@@ -411,6 +448,8 @@ void CPUTiler::emitItem(Value item) {
   p1 = o.add(p0, nq);
   symVals = {p0, p1, kvEnd};
   emitSigmoidBeta();
+  if (hasDocument)
+    emitDocumentRows();
 
   // Scratch tiles; the alloca scope frees them at the end of the item.
   int64_t bq = plan.blockQ;
@@ -547,9 +586,27 @@ Value CPUTiler::emitIsFull(const TileClasses &cls, const SymValues &vals,
 //===----------------------------------------------------------------------===//
 
 SmallVector<Value> CPUTiler::emitKvTile(Value t, ValueRange state) {
+  if (!hasDocument)
+    return emitKvTileBody(t, state, Value());
+  // Tiles of other documents are skipped; the rest run the body.
+  auto [skip, docFull] = emitDocumentTile(t);
+  auto ifOp = scf::IfOp::create(b, state.getTypes(), skip,
+                                /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  scf::YieldOp::create(b, state);
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  scf::YieldOp::create(b, emitKvTileBody(t, state, docFull));
+  return ifOp.getResults();
+}
+
+SmallVector<Value> CPUTiler::emitKvTileBody(Value t, ValueRange state,
+                                            Value docFull) {
   Value j0 = o.mul(t, o.idx(plan.blockKv));
   Value nkv = o.min(o.idx(plan.blockKv), o.sub(kvEnd, j0));
   Value isFull = emitIsFull(classes, symVals, j0);
+  if (docFull)
+    isFull = o.land(isFull, docFull);
   emitScores(j0, nkv);
   emitMaskAndMods(j0, nkv, isFull);
   SmallVector<Value> alpha, m, l;
@@ -903,6 +960,74 @@ void CPUTiler::emitEpilogue(ValueRange m, ValueRange l) {
 }
 
 //===----------------------------------------------------------------------===//
+// Document masks: runtime tile classes from segment ids
+//===----------------------------------------------------------------------===//
+
+void CPUTiler::emitDocumentTable() {
+  // kvSegMin[b][t] / kvSegMax[b][t] = min / max of seg_kv[b, j] over the keys
+  // of kv tile t. A tile can then be skipped when its id range misses the
+  // query tile's, and needs no mask when both hold one and the same id.
+  Value one = o.idx(1), bkv = o.idx(plan.blockKv);
+  Value tiles = o.ceilDiv(kvLen, bkv);
+  auto type = MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic},
+                              b.getIndexType());
+  kvSegMin = memref::AllocOp::create(b, type, ValueRange{batch, tiles});
+  kvSegMax = memref::AllocOp::create(b, type, ValueRange{batch, tiles});
+  Value segKv = op.getSegKv();
+  emitParallel(o.mul(batch, tiles), [&](Value item) {
+    Value bIdx = o.divU(item, tiles), t = o.remU(item, tiles);
+    Value j0 = o.mul(t, bkv);
+    Value j1 = o.min(o.add(j0, bkv), kvLen);
+    Value big = o.idx(std::numeric_limits<int64_t>::max());
+    Value small = o.idx(std::numeric_limits<int64_t>::min());
+    auto loop = scf::ForOp::create(
+        b, j0, j1, one, ValueRange{big, small},
+        [&](OpBuilder &nb, Location loc, Value j, ValueRange acc) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Ops io{ib};
+          Value id = arith::IndexCastOp::create(
+              ib, ib.getIndexType(),
+              tensor::ExtractOp::create(ib, segKv, ValueRange{bIdx, j}));
+          scf::YieldOp::create(
+              ib, ValueRange{io.min(acc[0], id), io.max(acc[1], id)});
+        });
+    memref::StoreOp::create(b, loop.getResult(0), kvSegMin,
+                            ValueRange{bIdx, t});
+    memref::StoreOp::create(b, loop.getResult(1), kvSegMax,
+                            ValueRange{bIdx, t});
+  });
+}
+
+void CPUTiler::emitDocumentRows() {
+  Value one = o.idx(1);
+  Value big = o.idx(std::numeric_limits<int64_t>::max());
+  Value small = o.idx(std::numeric_limits<int64_t>::min());
+  Value segQ = op.getSegQ();
+  auto loop = scf::ForOp::create(
+      b, i0, o.add(i0, nq), one, ValueRange{big, small},
+      [&](OpBuilder &nb, Location loc, Value i, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Ops io{ib};
+        Value id = arith::IndexCastOp::create(
+            ib, ib.getIndexType(),
+            tensor::ExtractOp::create(ib, segQ, ValueRange{bi, i}));
+        scf::YieldOp::create(
+            ib, ValueRange{io.min(acc[0], id), io.max(acc[1], id)});
+      });
+  qSegMin = loop.getResult(0);
+  qSegMax = loop.getResult(1);
+}
+
+std::pair<Value, Value> CPUTiler::emitDocumentTile(Value t) {
+  Value kMin = memref::LoadOp::create(b, kvSegMin, ValueRange{bi, t});
+  Value kMax = memref::LoadOp::create(b, kvSegMax, ValueRange{bi, t});
+  Value skip = o.lor(o.lt(qSegMax, kMin), o.lt(kMax, qSegMin));
+  Value full = o.land(o.land(o.eq(qSegMin, qSegMax), o.eq(kMin, kMax)),
+                      o.eq(qSegMin, kMin));
+  return {skip, full};
+}
+
+//===----------------------------------------------------------------------===//
 // Row kernel (decoding)
 //===----------------------------------------------------------------------===//
 
@@ -960,6 +1085,8 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
   p1 = o.add(p0, one);
   symVals = {p0, p1, kvEnd};
   emitSigmoidBeta();
+  if (hasDocument)
+    emitDocumentRows();
 
   // Scores of one kv tile: st is [keys x 1] for the shared mask code, and
   // its 1-D view `sr` serves the vector passes over keys.
@@ -1007,12 +1134,15 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
                  norm == Norm::Softplus;
   int64_t keyVecs = keys / plan.lanes;
   Value zeroVec = o.cst(vecType, 0.0);
-  auto tileBody = [&](Value t, ValueRange state) -> SmallVector<Value> {
+  auto tileBody = [&](Value t, ValueRange state,
+                      Value docFull) -> SmallVector<Value> {
     Value m = state[0], l = state[1];
     ValueRange acc = state.drop_front(2);
     Value j0 = o.mul(t, o.idx(plan.blockKv));
     Value nkv = o.min(o.idx(plan.blockKv), o.sub(kvEnd, j0));
     Value isFull = emitIsFull(classes, symVals, j0);
+    if (docFull)
+      isFull = o.land(isFull, docFull);
     // sr[jj] = sum_d q[d] K[j0 + jj, d]: lanes along d, one reduction per
     // key.
     scf::ForOp::create(
@@ -1111,7 +1241,19 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
               OpBuilder::InsertionGuard g2(b);
               b.setInsertionPoint(nb2.getInsertionBlock(),
                                   nb2.getInsertionPoint());
-              scf::YieldOp::create(b, tileBody(t, st2));
+              if (!hasDocument) {
+                scf::YieldOp::create(b, tileBody(t, st2, Value()));
+                return;
+              }
+              auto [skip, docFull] = emitDocumentTile(t);
+              auto ifOp = scf::IfOp::create(b, st2.getTypes(), skip,
+                                            /*withElseRegion=*/true);
+              b.setInsertionPointToStart(ifOp.thenBlock());
+              scf::YieldOp::create(b, st2);
+              b.setInsertionPointToStart(ifOp.elseBlock());
+              scf::YieldOp::create(b, tileBody(t, st2, docFull));
+              b.setInsertionPointAfter(ifOp);
+              scf::YieldOp::create(b, ifOp.getResults());
             });
         SmallVector<Value> next = {o.add(off, len)};
         llvm::append_range(next, inner.getResults());
