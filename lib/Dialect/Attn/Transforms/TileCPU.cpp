@@ -76,6 +76,20 @@ static Attribute splitDocumentConjunct(Attribute mask) {
   return rest.size() == 1 ? rest.front() : AndMaskAttr::get(ctx, rest);
 }
 
+/// True when the tile classification of a one-row tile is exact for `mask`:
+/// its bound holds exactly the allowed keys of that row. The leaves
+/// classified exactly at key granularity, combined by and / or.
+static bool isRowExact(Attribute mask) {
+  if (auto conj = dyn_cast<AndMaskAttr>(mask))
+    return llvm::all_of(conj.getMasks(), isRowExact);
+  if (auto disj = dyn_cast<OrMaskAttr>(mask))
+    return llvm::all_of(disj.getMasks(), isRowExact);
+  if (auto global = dyn_cast<GlobalAttr>(mask))
+    return global.getPositions().empty();
+  return isa<FullMaskAttr, CausalMaskAttr, SlidingWindowAttr, ChunkedAttr,
+             HaloAttr, SinksAttr, PrefixLMAttr>(mask);
+}
+
 namespace {
 
 /// How masked, modified scores become weights, and what the kv loop carries.
@@ -213,6 +227,11 @@ private:
   SmallVector<Value> emitKvTileBody(Value t, ValueRange state, Value docFull);
   void emitScores(Value j0, Value nkv);
   void emitMaskAndMods(Value j0, Value nkv, Value isFull);
+  /// For masks whose one-row classification is exact: per-row key
+  /// intervals (and segment ids) of the item's rows, so that partial tiles
+  /// are masked by vector compares (emitRowIntervalMask).
+  void emitRowIntervals();
+  void emitRowIntervalMask(Value j0, Value nkv);
   /// Turns ST into weights; returns (alpha..., m..., l...) with alpha
   /// empty when the accumulator is never rescaled.
   void emitWeights(Value nkv, ValueRange m, ValueRange l,
@@ -267,6 +286,9 @@ private:
   // Document masks: per (b, kv tile) min / max segment id, and the tile's
   // query rows' min / max.
   Value kvSegMin, kvSegMax, qSegMin, qSegMax;
+  // Row intervals of the tile kernel's item, when the mask allows them.
+  bool rowExact = false;
+  Value rowLo, rowHi, rowSeg;
 };
 
 } // namespace
@@ -331,6 +353,8 @@ LogicalResult CPUTiler::run() {
   Attribute declarative = splitDocumentConjunct(op.getMaskOrDefault());
   hasDocument = declarative != op.getMaskOrDefault();
   classes = classifyMask(declarative);
+  rowExact = isRowExact(declarative) && !classes.bound.empty() &&
+             classes.bound.size() < kMaxTileIntervals;
 
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
   qB = toBuffer(op.getQuery(), /*readOnly=*/true);
@@ -464,6 +488,9 @@ void CPUTiler::emitItem(Value item) {
       b, MemRefType::get({ShapedType::kDynamic, bq}, f32),
       ValueRange{valueDim}, align);
   scratch = memref::AllocaOp::create(b, MemRefType::get({bq}, f32), align);
+  rowLo = rowHi = rowSeg = Value();
+  if (rowExact && !hasMods)
+    emitRowIntervals();
 
   Value zero = o.idx(0), one = o.idx(1);
   // QT[d][c] = scale * Q[i0 + min(c, nq - 1), d]; padded lanes repeat the
@@ -718,8 +745,101 @@ void CPUTiler::emitMaskAndMods(Value j0, Value nkv, Value isFull) {
     if (hasMods)
       elementLoop(/*mask=*/false);
     b.setInsertionPointToStart(ifOp.elseBlock());
-    elementLoop(/*mask=*/true);
+    if (rowLo && !hasMods)
+      emitRowIntervalMask(j0, nkv);
+    else
+      elementLoop(/*mask=*/true);
   }
+}
+
+void CPUTiler::emitRowIntervals() {
+  // LO[k][c], HI[k][c]: the k-th allowed key interval of query row i0 + c
+  // (the classification of the one-row tile [p, p + 1), exact for these
+  // masks), clamped to [-1, Skv + 1] to fit i32 lanes; SEG[c] = seg_q.
+  int64_t bq = plan.blockQ, numK = classes.bound.size();
+  IntegerAttr align = b.getI64IntegerAttr(64);
+  Type i32 = b.getI32Type();
+  rowLo = memref::AllocaOp::create(b, MemRefType::get({numK, bq}, i32), align);
+  rowHi = memref::AllocaOp::create(b, MemRefType::get({numK, bq}, i32), align);
+  if (hasDocument)
+    rowSeg = memref::AllocaOp::create(b, MemRefType::get({bq}, i32), align);
+  Value lastRow = o.sub(nq, o.idx(1));
+  scf::ForOp::create(
+      b, o.idx(0), o.idx(bq), o.idx(1), ValueRange{},
+      [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value row = o.add(i0, o.min(c, lastRow));
+        Value p = emitter->emitPosition(b, row, kvLenB);
+        SymValues one = {p, o.add(p, o.idx(1)), kvEnd};
+        auto clampI32 = [&](Value x) -> Value {
+          x = o.max(o.min(x, o.add(kvLen, o.idx(1))), o.idx(-1));
+          return arith::IndexCastOp::create(b, i32, x);
+        };
+        for (int64_t k = 0; k < numK; ++k) {
+          memref::StoreOp::create(b, clampI32(classes.bound[k].lo.emit(b, one)),
+                                  rowLo, ValueRange{o.idx(k), c});
+          memref::StoreOp::create(b, clampI32(classes.bound[k].hi.emit(b, one)),
+                                  rowHi, ValueRange{o.idx(k), c});
+        }
+        if (hasDocument) {
+          Value id = tensor::ExtractOp::create(b, op.getSegQ(),
+                                               ValueRange{bi, row});
+          memref::StoreOp::create(
+              b, arith::IndexCastOp::create(b, i32,
+                                            arith::IndexCastOp::create(
+                                                b, b.getIndexType(), id)),
+              rowSeg, ValueRange{c});
+        }
+        scf::YieldOp::create(b);
+      });
+}
+
+void CPUTiler::emitRowIntervalMask(Value j0, Value nkv) {
+  // ST[jj][:] = any_k(LO[k][:] <= j < HI[k][:]) [and SEG[:] == seg_kv[j]]
+  //             ? ST[jj][:] : -inf, with j = j0 + jj: a few vector compares
+  // per key instead of the per-element mask code.
+  Type i32 = b.getI32Type();
+  auto iVec = VectorType::get({plan.lanes}, i32);
+  Value negInf = o.cst(vecType, kNegInf);
+  scf::ForOp::create(
+      b, o.idx(0), nkv, o.idx(1), ValueRange{},
+      [&](OpBuilder &nb, Location loc, Value jj, ValueRange) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value j = o.add(j0, jj);
+        Value jv = o.splat(iVec, arith::IndexCastOp::create(b, i32, j));
+        Value seg;
+        if (hasDocument)
+          seg = o.splat(iVec, arith::IndexCastOp::create(
+                                  b, i32,
+                                  arith::IndexCastOp::create(
+                                      b, b.getIndexType(),
+                                      tensor::ExtractOp::create(
+                                          b, op.getSegKv(),
+                                          ValueRange{bi, j}))));
+        for (int64_t v = 0; v < plan.vecs; ++v) {
+          Value lane = o.idx(v * plan.lanes);
+          Value allowed;
+          for (int64_t k = 0, e = classes.bound.size(); k < e; ++k) {
+            Value lo = vector::LoadOp::create(b, iVec, rowLo,
+                                              ValueRange{o.idx(k), lane});
+            Value hi = vector::LoadOp::create(b, iVec, rowHi,
+                                              ValueRange{o.idx(k), lane});
+            Value in = o.land(o.le(lo, jv), o.lt(jv, hi));
+            allowed = allowed ? o.lor(allowed, in) : in;
+          }
+          if (seg)
+            allowed = o.land(allowed,
+                             o.eq(vector::LoadOp::create(b, iVec, rowSeg,
+                                                         ValueRange{lane}),
+                                  seg));
+          Value s = vector::LoadOp::create(b, vecType, st, ValueRange{jj, lane});
+          vector::StoreOp::create(b, o.select(allowed, s, negInf), st,
+                                  ValueRange{jj, lane});
+        }
+        scf::YieldOp::create(b);
+      });
 }
 
 Value CPUTiler::weight(Value s, Value shift) {
@@ -1081,6 +1201,7 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
   Value i = emitRowCoordinates(row);
   i0 = i;
   nq = one;
+  rowLo = rowHi = rowSeg = Value();
   p0 = emitter->emitPosition(b, i, kvLenB);
   p1 = o.add(p0, one);
   symVals = {p0, p1, kvEnd};
