@@ -243,6 +243,10 @@ private:
   std::pair<Value, Value> finalize(Value m, Value l);
   void emitSigmoidBeta();
 
+  /// Vector `v` of row `row` of a [rows x blockQ] scratch tile.
+  Value loadLanes(Value tile, Value row, int64_t v);
+  void storeLanes(Value val, Value tile, Value row, int64_t v);
+
   /// acc[r][v] = init(r, v); for k in [lb, ub): acc[r][v] += a(r, k) *
   /// bvec(k, v); then store(r, v, acc[r][v]). `rows` x plan.vecs vector
   /// accumulators live in registers.
@@ -645,6 +649,15 @@ SmallVector<Value> CPUTiler::emitKvTileBody(Value t, ValueRange state,
   return next;
 }
 
+Value CPUTiler::loadLanes(Value tile, Value row, int64_t v) {
+  return vector::LoadOp::create(b, vecType, tile,
+                                ValueRange{row, o.idx(v * plan.lanes)});
+}
+
+void CPUTiler::storeLanes(Value val, Value tile, Value row, int64_t v) {
+  vector::StoreOp::create(b, val, tile, ValueRange{row, o.idx(v * plan.lanes)});
+}
+
 void CPUTiler::emitRankOneUpdates(
     int64_t rows, Value lb, Value ub,
     function_ref<Value(int64_t r, int64_t v)> init,
@@ -697,13 +710,10 @@ void CPUTiler::emitScores(Value j0, Value nkv) {
             [&](int64_t, int64_t) { return zeroVec; },
             [&](int64_t r, Value d) { return load4(kB, bi, kvh, keys[r], d); },
             [&](Value d, int64_t v) -> Value {
-              return vector::LoadOp::create(b, vecType, qt,
-                                            ValueRange{d, o.idx(v * plan.lanes)});
+              return loadLanes(qt, d, v);
             },
             [&](int64_t r, int64_t v, Value acc) {
-              vector::StoreOp::create(
-                  b, acc, st,
-                  ValueRange{o.add(jb, o.idx(r)), o.idx(v * plan.lanes)});
+              storeLanes(acc, st, o.add(jb, o.idx(r)), v);
             });
         scf::YieldOp::create(b);
       });
@@ -936,8 +946,7 @@ void CPUTiler::emitWeights(Value nkv, ValueRange m, ValueRange l,
         for (int64_t v = 0; v < plan.vecs; ++v) {
           Value w = weight(loadSt(b, loc, jj, v),
                            shifted ? shift[v] : Value());
-          vector::StoreOp::create(b, w, st,
-                                  ValueRange{jj, o.idx(v * plan.lanes)});
+          storeLanes(w, st, jj, v);
           next.push_back(sums ? o.fadd(acc[v], w) : acc[v]);
         }
         scf::YieldOp::create(b, next);
@@ -959,22 +968,17 @@ void CPUTiler::emitValues(Value j0, Value nkv, ArrayRef<Value> alpha) {
     emitRankOneUpdates(
         rows, o.idx(0), nkv,
         [&](int64_t r, int64_t v) -> Value {
-          Value acc = vector::LoadOp::create(
-              b, vecType, ot,
-              ValueRange{o.add(e0, o.idx(r)), o.idx(v * plan.lanes)});
+          Value acc = loadLanes(ot, o.add(e0, o.idx(r)), v);
           return alpha.empty() ? acc : o.fmul(acc, alpha[v]);
         },
         [&](int64_t r, Value jj) {
           return load4(vB, bi, kvh, o.add(j0, jj), o.add(e0, o.idx(r)));
         },
         [&](Value jj, int64_t v) -> Value {
-          return vector::LoadOp::create(b, vecType, st,
-                                        ValueRange{jj, o.idx(v * plan.lanes)});
+          return loadLanes(st, jj, v);
         },
         [&](int64_t r, int64_t v, Value acc) {
-          vector::StoreOp::create(
-              b, acc, ot,
-              ValueRange{o.add(e0, o.idx(r)), o.idx(v * plan.lanes)});
+          storeLanes(acc, ot, o.add(e0, o.idx(r)), v);
         });
   };
   int64_t rows = plan.valueRows;
