@@ -19,11 +19,11 @@
 //       CHECK:         vector.reduction <add>
 //       CHECK:     scf.parallel
 //       CHECK:   } else {
-// The tile kernel: query rows in the lanes of two vectors.
+// The tile kernel: query rows in the lanes of four vectors.
 //       CHECK:     scf.parallel
 //       CHECK:       memref.alloca_scope
-//       CHECK:         memref.alloca(%{{.+}}) {alignment = 64 : i64} : memref<?x32xf32>
-//       CHECK:         memref.alloca() {alignment = 64 : i64} : memref<64x32xf32>
+//       CHECK:         memref.alloca(%{{.+}}) {alignment = 64 : i64} : memref<?x64xf32>
+//       CHECK:         memref.alloca() {alignment = 64 : i64} : memref<96x64xf32>
 //       CHECK:         vector.fma {{.*}} : vector<16xf32>
 //       CHECK:         math.exp {{.*}} : vector<16xf32>
 //       CHECK:   %[[RO:.+]] = bufferization.to_tensor %[[OB]] restrict writable
