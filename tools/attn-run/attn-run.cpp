@@ -91,6 +91,11 @@ static cl::opt<std::string> lowering(
     cl::desc("How attn.attention is compiled: 'fused' (tiled, the default) or "
              "'reference' (materialised scores, for differential testing)"),
     cl::init("fused"), cl::cat(runCat));
+static cl::opt<int64_t> vectorWidth(
+    "vector-width",
+    cl::desc("f32 lanes of the fused path: 16 (AVX-512), 8 (AVX2) or 0 for "
+             "the host's widest"),
+    cl::init(0), cl::cat(runCat));
 static cl::opt<bool> noReference(
     "no-reference",
     cl::desc("Skip the float64 reference (for timing large shapes): inputs "
@@ -618,9 +623,10 @@ int main(int argc, char **argv) {
 
   CPUPipelineOptions pipelineOptions;
   pipelineOptions.lowering = lowering;
+  pipelineOptions.vectorWidth = vectorWidth;
   if (std::string why = validateCPUPipelineOptions(pipelineOptions);
       !why.empty())
-    fail("--lowering: " + why);
+    fail(why);
   std::unique_ptr<CPUKernel> kernel =
       CPUKernel::compile(*module, pipelineOptions, err);
   if (!kernel)

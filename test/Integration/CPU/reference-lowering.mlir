@@ -38,4 +38,4 @@
 // RUN: attn-run --lowering=reference %t/bf16_lse.mlir --check --shape B=2,Hq=4,Hkv=2,Sq=67,Skv=67 --shape B=1,Hq=2,Sq=100,Skv=31 | FileCheck %S/variants.mlir --check-prefix=OK2
 // RUN: attn-run --lowering=reference %t/merge.mlir --check --shape B=2,H=3,S=21 | FileCheck %S/variants.mlir --check-prefix=OK1
 // RUN: not attn-run --lowering=bogus %t/causal.mlir 2>&1 | FileCheck %s --check-prefix=BAD
-// BAD: attn-run: error: --lowering: lowering must be 'fused' or 'reference', not 'bogus'
+// BAD: attn-run: error: lowering must be 'fused' or 'reference', not 'bogus'
