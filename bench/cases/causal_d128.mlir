@@ -1,0 +1,9 @@
+// Bench kernel: causal softmax attention, f32, BHSD, D = 128:
+//   allowed = j <= p(i),  p(i) = i + (Skv - Sq)
+!qkv = tensor<?x?x?x128xf32>
+func.func @causal_d128(%q: !qkv, %k: !qkv, %v: !qkv, %o: !qkv) -> !qkv {
+  %r = attn.attention ins(%q, %k, %v : !qkv, !qkv, !qkv)
+      outs(%o : !qkv)
+      {mask = #attn.causal} -> !qkv
+  return %r : !qkv
+}

@@ -1,0 +1,9 @@
+// Bench kernel: non-causal softmax attention, f32, BHSD, D = 128; B, H and
+// both sequence lengths are dynamic, so one compiled kernel serves every
+// shape of that head size (decode uses it with Sq = 1).
+!qkv = tensor<?x?x?x128xf32>
+func.func @full_d128(%q: !qkv, %k: !qkv, %v: !qkv, %o: !qkv) -> !qkv {
+  %r = attn.attention ins(%q, %k, %v : !qkv, !qkv, !qkv)
+      outs(%o : !qkv) -> !qkv
+  return %r : !qkv
+}
