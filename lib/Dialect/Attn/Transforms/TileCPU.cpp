@@ -438,7 +438,7 @@ void CPUTiler::emitParallel(Value count, function_ref<void(Value)> body) {
 }
 
 void CPUTiler::emitTileKernel() {
-  // Items: q-tiles, heaviest (last) first, times b times h.
+  // Items: (b, h) times q-tiles; see emitItem for the order.
   Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
   Value numItems = o.mul(numQTiles, o.mul(batch, qHeads));
   emitParallel(numItems, [&](Value item) { emitItem(item); });
@@ -459,10 +459,14 @@ void CPUTiler::emitSigmoidBeta() {
 }
 
 void CPUTiler::emitItem(Value item) {
-  Value bh = o.mul(batch, qHeads);
+  // item = (b * Hq + h) * numQTiles + (numQTiles - 1 - qtile): consecutive
+  // items share K and V (cache reuse across the threads), and within a head
+  // the heaviest q-tiles of causal masks come first, so the dynamic
+  // schedule ends on light items.
   Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
-  Value qtile = o.sub(o.sub(numQTiles, o.idx(1)), o.divU(item, bh));
-  Value rest = o.remU(item, bh);
+  Value qtile =
+      o.sub(o.sub(numQTiles, o.idx(1)), o.remU(item, numQTiles));
+  Value rest = o.divU(item, numQTiles);
   bi = o.divU(rest, qHeads);
   hi = o.remU(rest, qHeads);
   kvh = o.divU(hi, group);

@@ -55,8 +55,9 @@ def AttnTileCPU : Pass<"attn-tile-cpu"> {
     Lowers every `attn.attention` to fused loops over memory that never
     materialise the `[Sq, Skv]` scores (FlashAttention-2 on the CPU):
 
-    - one `scf.parallel` over work items `(q-tile, b, h)`, heaviest q-tiles
-      first, which the CPU pipeline turns into an OpenMP loop with a dynamic
+    - one `scf.parallel` over work items `(b, h, q-tile)`, consecutive
+      items sharing K and V and the heaviest causal q-tiles of a head first;
+      the CPU pipeline turns it into an OpenMP loop with a dynamic
       schedule;
     - per item, a kv-tile loop over the tiles that the symbolic tile
       classification (TileClasses.h) and the runtime document-id ranges
