@@ -990,20 +990,20 @@ void CPUTiler::emitValues(Value j0, Value nkv, ArrayRef<Value> alpha) {
           storeLanes(acc, ot, o.add(e0, o.idx(r)), v);
         });
   };
-  int64_t rows = plan.valueRows;
-  Value blocked = o.mul(o.floorDiv(valueDim, o.idx(rows)), o.idx(rows));
-  for (auto [lb, ub, step, n] :
-       {std::tuple{o.idx(0), blocked, rows, rows},
-        std::tuple{blocked, valueDim, int64_t(1), int64_t(1)}}) {
-    scf::ForOp::create(b, lb, ub, o.idx(step), ValueRange{},
+  auto blockLoop = [&](Value lb, Value ub, int64_t rows) {
+    scf::ForOp::create(b, lb, ub, o.idx(rows), ValueRange{},
                        [&](OpBuilder &nb, Location loc, Value e0, ValueRange) {
                          OpBuilder::InsertionGuard g(b);
                          b.setInsertionPoint(nb.getInsertionBlock(),
                                              nb.getInsertionPoint());
-                         block(n, e0);
+                         block(rows, e0);
                          scf::YieldOp::create(b);
                        });
-  }
+  };
+  int64_t rows = plan.valueRows;
+  Value blocked = o.mul(o.floorDiv(valueDim, o.idx(rows)), o.idx(rows));
+  blockLoop(o.idx(0), blocked, rows);
+  blockLoop(blocked, valueDim, 1);
 }
 
 std::pair<Value, Value> CPUTiler::finalize(Value mv, Value lv) {
