@@ -14,10 +14,10 @@
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/OpenMP/OpenMPDialect.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
-#include "mlir/InitAllPasses.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/ErrorHandling.h"
 
@@ -73,6 +73,19 @@ struct DropReturnedArgumentsPass
     }
   }
 };
+/// Fails with `message` on the module: how a pipeline built from invalid
+/// options reports them.
+struct FailPass : PassWrapper<FailPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(FailPass)
+  explicit FailPass(std::string message) : message(std::move(message)) {}
+  StringRef getArgument() const override { return "attn-fail"; }
+  void runOnOperation() override {
+    getOperation().emitError(message);
+    signalPassFailure();
+  }
+  std::string message;
+};
+
 /// Gives every OpenMP worksharing loop a dynamic schedule with chunk 1. The
 /// fused path orders its work items heaviest first (causal and windowed
 /// q-tiles differ in cost), so dynamic dispatch balances the threads.
@@ -99,9 +112,7 @@ struct DynamicScheduleOpenMPPass
 struct InlineAllocaScopesPass
     : PassWrapper<InlineAllocaScopesPass, OperationPass<ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(InlineAllocaScopesPass)
-  StringRef getArgument() const override {
-    return "attn-inline-alloca-scopes";
-  }
+  StringRef getArgument() const override { return "attn-inline-alloca-scopes"; }
   void getDependentDialects(DialectRegistry &registry) const override {
     registry.insert<LLVM::LLVMDialect>();
   }
@@ -110,8 +121,7 @@ struct InlineAllocaScopesPass
     getOperation()->walk(
         [&](memref::AllocaScopeOp scope) { scopes.push_back(scope); });
     for (memref::AllocaScopeOp scope : scopes) {
-      if (scope.getNumResults() != 0 ||
-          !scope.getBodyRegion().hasOneBlock()) {
+      if (scope.getNumResults() != 0 || !scope.getBodyRegion().hasOneBlock()) {
         scope.emitError("attn: cannot inline an alloca scope with results "
                         "or several blocks");
         return signalPassFailure();
@@ -121,8 +131,8 @@ struct InlineAllocaScopesPass
           b, scope.getLoc(), LLVM::LLVMPointerType::get(&getContext()));
       Block &body = scope.getBodyRegion().front();
       body.getTerminator()->erase();
-      scope->getBlock()->getOperations().splice(
-          scope->getIterator(), body.getOperations());
+      scope->getBlock()->getOperations().splice(scope->getIterator(),
+                                                body.getOperations());
       LLVM::StackRestoreOp::create(b, scope.getLoc(), sp);
       scope.erase();
     }
@@ -141,12 +151,11 @@ struct ApproximateMathPass
   }
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    populateMathPolynomialApproximationPatterns(
-        patterns, [](StringRef name) {
-          return llvm::is_contained({"math.exp", "math.expm1", "math.log",
-                                     "math.log1p", "math.log2", "math.tanh"},
-                                    name);
-        });
+    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
+      return llvm::is_contained({"math.exp", "math.expm1", "math.log",
+                                 "math.log1p", "math.log2", "math.tanh"},
+                                name);
+    });
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
@@ -175,8 +184,12 @@ static void addPipeline(OpPassManager &pm, StringRef text) {
 
 void mlir::attn::buildCPUPipeline(OpPassManager &pm,
                                   const CPUPipelineOptions &options) {
-  if (std::string why = validateCPUPipelineOptions(options); !why.empty())
-    llvm::report_fatal_error(llvm::Twine("attn-cpu-pipeline: ") + why);
+  if (std::string why = validateCPUPipelineOptions(options); !why.empty()) {
+    // A bad option is a user error: the pipeline reports it on the module
+    // and fails, rather than aborting the process.
+    pm.addPass(std::make_unique<FailPass>("attn-cpu-pipeline: " + why));
+    return;
+  }
   bool fused = options.lowering == "fused";
   pm.addPass(createCanonicalizerPass());
   if (fused) {

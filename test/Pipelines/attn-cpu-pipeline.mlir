@@ -1,5 +1,11 @@
 // RUN: attn-opt %s --attn-cpu-pipeline -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: attn-opt %s --attn-cpu-pipeline=c-interface=false -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=NOCI
+// RUN: not attn-opt %s --attn-cpu-pipeline=lowering=bogus -split-input-file 2>&1 | FileCheck %s --check-prefix=BADOPT
+// RUN: not attn-opt %s --attn-cpu-pipeline=vector-width=5 -split-input-file 2>&1 | FileCheck %s --check-prefix=BADWIDTH
+
+// Invalid options are reported as errors, not crashes.
+// BADOPT: error: attn-cpu-pipeline: lowering must be 'fused' or 'reference', not 'bogus'
+// BADWIDTH: error: attn-cpu-pipeline: vector-width must be 0 (host), 8 (AVX2) or 16 (AVX-512), not 5
 
 // A destination-passing kernel reaches the LLVM dialect: the returned outs
 // are dropped, so @main returns nothing, and a C wrapper is emitted.

@@ -624,9 +624,6 @@ int main(int argc, char **argv) {
   CPUPipelineOptions pipelineOptions;
   pipelineOptions.lowering = lowering;
   pipelineOptions.vectorWidth = vectorWidth;
-  if (std::string why = validateCPUPipelineOptions(pipelineOptions);
-      !why.empty())
-    fail(why);
   std::unique_ptr<CPUKernel> kernel =
       CPUKernel::compile(*module, pipelineOptions, err);
   if (!kernel)

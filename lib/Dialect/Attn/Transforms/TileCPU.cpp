@@ -14,7 +14,7 @@
 // ops and both products are rank-one updates:
 //   ST[jj][:] += K[j0 + jj, d] * QT[d][:]   (Q K^T, a broadcast K element)
 //   OT[e][:]  += V[j0 + jj, e] * ST[jj][:]  (P V,  a broadcast V element)
-// each register-blocked over a few rows (keyRows / valueRows), so that
+// each register-blocked over a few rows (keyRows), so that
 // every vector load feeds several FMAs.
 //
 // Decoding (a single query row per (b, h)) uses the row kernel instead,
@@ -25,6 +25,7 @@
 #include "attn/Dialect/Attn/Analysis/TileClasses.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
+#include "attn/Dialect/Attn/Utils/Arith.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
 #include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
@@ -48,12 +49,16 @@ static constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 static constexpr int64_t kRowKernelMaxQueries = 2;
 
 int64_t mlir::attn::hostVectorWidth() {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  if (features.lookup("avx512f"))
-    return 16;
-  if (features.lookup("avx2") && features.lookup("fma"))
-    return 8;
-  return 4;
+  // The host does not change while the process runs: detect once.
+  static const int64_t width = [] {
+    llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+    if (features.lookup("avx512f"))
+      return 16;
+    if (features.lookup("avx2") && features.lookup("fma"))
+      return 8;
+    return 4;
+  }();
+  return width;
 }
 
 /// Returns `mask` without a top-level document conjunct (`#attn.document`
@@ -97,85 +102,16 @@ enum class Norm { Softmax, SinkSoftmax, Softplus, Sigmoid, Relu };
 /// The row denominator Z.
 enum class Denom { One, SeqLen, RowSum };
 
-/// Thin arithmetic wrappers over one builder; vector values are splatted
-/// where a formula mixes them with scalars.
-struct Ops {
-  ImplicitLocOpBuilder &b;
-
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
-  Value f32(double v) {
-    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
-  }
-  /// `v` as a constant of `type` (f32 or a vector of f32).
-  Value cst(Type type, double v) {
-    Value s = f32(v);
-    return isa<VectorType>(type) ? splat(type, s) : s;
-  }
-  Value splat(Type type, Value s) {
-    return vector::BroadcastOp::create(b, type, s);
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
-  Value divU(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
-  Value remU(Value x, Value y) { return arith::RemUIOp::create(b, x, y); }
-  Value floorDiv(Value x, Value y) {
-    return arith::FloorDivSIOp::create(b, x, y);
-  }
-  Value ceilDiv(Value x, Value y) {
-    return arith::CeilDivSIOp::create(b, x, y);
-  }
-  Value min(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
-  Value max(Value x, Value y) { return arith::MaxSIOp::create(b, x, y); }
-  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
-    return arith::CmpIOp::create(b, p, x, y);
-  }
-  Value lt(Value x, Value y) { return cmp(arith::CmpIPredicate::slt, x, y); }
-  Value le(Value x, Value y) { return cmp(arith::CmpIPredicate::sle, x, y); }
-  Value eq(Value x, Value y) { return cmp(arith::CmpIPredicate::eq, x, y); }
-  Value land(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
-  Value lor(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, c, x, y);
-  }
-  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
-  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
-  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
-  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
-  Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
-  Value fmin(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
-  Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
-    return arith::CmpFOp::create(b, p, x, y);
-  }
-  Value isNegInf(Value x) {
-    return fcmp(arith::CmpFPredicate::OEQ, x, cst(x.getType(), kNegInf));
-  }
-  Value exp(Value x) { return math::ExpOp::create(b, x); }
-  Value log(Value x) { return math::LogOp::create(b, x); }
-  /// Signed index to f32.
-  Value indexToF32(Value x) {
-    Value i64 = arith::IndexCastOp::create(b, b.getI64Type(), x);
-    return arith::SIToFPOp::create(b, b.getF32Type(), i64);
-  }
-  Value extF(Value x) {
-    return x.getType().isF32() ? x
-                               : arith::ExtFOp::create(b, b.getF32Type(), x);
-  }
-  Value truncF(Value x, Type t) {
-    return t == x.getType() ? x : arith::TruncFOp::create(b, t, x);
-  }
-};
-
 /// Sizes baked into the generated loops.
 struct TilePlan {
-  int64_t lanes;     // f32 lanes per vector
-  int64_t vecs;      // vectors per query tile
-  int64_t blockQ;    // = lanes * vecs
-  int64_t blockKv;   // keys per kv tile
-  int64_t keyRows;   // key rows per Q K^T register block
-  int64_t valueRows; // head-dim rows per P V register block
-  int64_t kvSplits;  // row kernel: kv splits per row, 0 = automatic
-  int64_t threads;   // threads the splits should keep busy
+  int64_t lanes;    // f32 lanes per vector
+  int64_t vecs;     // vectors per query tile
+  int64_t blockQ;   // = lanes * vecs
+  int64_t blockKv;  // keys per kv tile
+  int64_t keyRows;  // rows per register block: keys in Q K^T, head-dim
+                    // rows in P V
+  int64_t kvSplits; // row kernel: kv splits per row, 0 = automatic
+  int64_t threads;  // threads the splits should keep busy
 };
 
 /// Emits the fused loops of one attn.attention op.
@@ -203,23 +139,35 @@ private:
   void emitDocumentTable();
   /// qSegMin / qSegMax over the item's rows [i0, i0 + nq).
   void emitDocumentRows();
+  /// body(docFull) for kv tile `t`, or `state` unchanged when the document
+  /// conjunct rules the tile out; docFull is null without a document mask.
+  SmallVector<Value>
+  emitDocumentSkip(Value t, ValueRange state,
+                   function_ref<SmallVector<Value>(Value docFull)> body);
+  /// (min, max) of the integer ids[bIdx, j] for j in [lo, hi).
+  std::pair<Value, Value> emitIdRange(Value ids, Value bIdx, Value lo,
+                                      Value hi);
   /// (skip, full) of kv tile `t` under the document conjunct.
   std::pair<Value, Value> emitDocumentTile(Value t);
   // Setup.
   Value toBuffer(Value tensor, bool readOnly);
-  /// Loads element (b, h, s, d) of a Q/K/V/O buffer in the op's layout.
+  /// Indices of element (b, h, s, d) of a Q/K/V/O buffer in the op's
+  /// layout.
+  SmallVector<Value> indices4(Value bIdx, Value h, Value s, Value d);
+  /// Loads element (b, h, s, d) of a Q/K/V/O buffer as f32.
   Value load4(Value buf, Value bi, Value h, Value s, Value d);
   void store4(Value val, Value buf, Value bi, Value h, Value s, Value d);
 
   // One work item.
   void emitItem(Value item);
+  /// Sets symVals from p0, p1, kvEnd and emits the item's full-key
+  /// intervals (fullBounds), once per item rather than per kv tile.
+  void emitItemClasses();
   /// Sorted, disjoint kv-tile ranges [lo, hi) of the non-empty tiles,
   /// stored into `rangeLo`/`rangeHi`; returns how many there are.
-  Value emitTileRanges(const TileClasses &classes, const SymValues &vals,
-                       Value rangeLo, Value rangeHi);
+  Value emitTileRanges(Value rangeLo, Value rangeHi);
   /// i1: the kv tile starting at key j0 is fully allowed.
-  Value emitIsFull(const TileClasses &classes, const SymValues &vals,
-                   Value j0);
+  Value emitIsFull(Value j0);
   /// Processes kv tile `t`; returns the updated (m..., l...).
   SmallVector<Value> emitKvTile(Value t, ValueRange state);
   /// emitKvTile without the document skip; `docFull` (or null) is and-ed
@@ -250,12 +198,12 @@ private:
   /// acc[r][v] = init(r, v); for k in [lb, ub): acc[r][v] += a(r, k) *
   /// bvec(k, v); then store(r, v, acc[r][v]). `rows` x plan.vecs vector
   /// accumulators live in registers.
-  void emitRankOneUpdates(
-      int64_t rows, Value lb, Value ub,
-      function_ref<Value(int64_t r, int64_t v)> init,
-      function_ref<Value(int64_t r, Value k)> a,
-      function_ref<Value(Value k, int64_t v)> bvec,
-      function_ref<void(int64_t r, int64_t v, Value acc)> store);
+  void
+  emitRankOneUpdates(int64_t rows, Value lb, Value ub,
+                     function_ref<Value(int64_t r, int64_t v)> init,
+                     function_ref<Value(int64_t r, Value k)> a,
+                     function_ref<Value(Value k, int64_t v)> bvec,
+                     function_ref<void(int64_t r, int64_t v, Value acc)> store);
 
   /// Vector weight of scores `s` under shift `shift` (unused by sigmoid
   /// and relu); 0 where s = -inf.
@@ -264,13 +212,15 @@ private:
   AttentionOp op;
   const TilePlan &plan;
   ImplicitLocOpBuilder &b;
-  Ops o;
+  Arith o;
   std::unique_ptr<ScoreEmitter> emitter;
 
   Norm norm = Norm::Softmax;
   Denom denom = Denom::RowSum;
   int64_t reluPower = 1;
   bool bshd = false;
+  /// The normalizer keeps a running shift m (and rescales by exp(m - m')).
+  bool shifted = false;
   bool hasMods = false;
   bool hasDocument = false;
   VectorType vecType;
@@ -287,6 +237,8 @@ private:
   Value qt, st, ot, scratch;
   Value sigmoidBeta;
   SymValues symVals;
+  /// The item's full-key intervals [lo, hi) (see emitItemClasses).
+  SmallVector<std::pair<Value, Value>> fullBounds;
   // Document masks: per (b, kv tile) min / max segment id, and the tile's
   // query rows' min / max.
   Value kvSegMin, kvSegMax, qSegMin, qSegMax;
@@ -311,18 +263,19 @@ Value CPUTiler::toBuffer(Value tensor, bool readOnly) {
       readOnly);
 }
 
+SmallVector<Value> CPUTiler::indices4(Value bIdx, Value h, Value s, Value d) {
+  return bshd ? SmallVector<Value>{bIdx, s, h, d}
+              : SmallVector<Value>{bIdx, h, s, d};
+}
+
 Value CPUTiler::load4(Value buf, Value bIdx, Value h, Value s, Value d) {
-  SmallVector<Value> idx = bshd ? SmallVector<Value>{bIdx, s, h, d}
-                                : SmallVector<Value>{bIdx, h, s, d};
-  return o.extF(memref::LoadOp::create(b, buf, idx));
+  return o.extF(memref::LoadOp::create(b, buf, indices4(bIdx, h, s, d)));
 }
 
 void CPUTiler::store4(Value val, Value buf, Value bIdx, Value h, Value s,
                       Value d) {
-  SmallVector<Value> idx = bshd ? SmallVector<Value>{bIdx, s, h, d}
-                                : SmallVector<Value>{bIdx, h, s, d};
   auto elem = cast<MemRefType>(buf.getType()).getElementType();
-  memref::StoreOp::create(b, o.truncF(val, elem), buf, idx);
+  memref::StoreOp::create(b, o.truncF(val, elem), buf, indices4(bIdx, h, s, d));
 }
 
 LogicalResult CPUTiler::run() {
@@ -353,6 +306,8 @@ LogicalResult CPUTiler::run() {
           break;
         }
       });
+  shifted = norm == Norm::Softmax || norm == Norm::SinkSoftmax ||
+            norm == Norm::Softplus;
   hasMods = !op.getScoreModList().empty();
   Attribute declarative = splitDocumentConjunct(op.getMaskOrDefault());
   hasDocument = declarative != op.getMaskOrDefault();
@@ -455,7 +410,7 @@ void CPUTiler::emitSigmoidBeta() {
   if (FloatAttr given = sig.getBeta())
     sigmoidBeta = o.f32(given.getValueAsDouble());
   else // beta = -log(kv_len(b))
-    sigmoidBeta = arith::NegFOp::create(b, o.log(o.indexToF32(kvLenB)));
+    sigmoidBeta = arith::NegFOp::create(b, o.log(o.toF32(kvLenB)));
 }
 
 void CPUTiler::emitItem(Value item) {
@@ -464,8 +419,7 @@ void CPUTiler::emitItem(Value item) {
   // the heaviest q-tiles of causal masks come first, so the dynamic
   // schedule ends on light items.
   Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
-  Value qtile =
-      o.sub(o.sub(numQTiles, o.idx(1)), o.remU(item, numQTiles));
+  Value qtile = o.sub(o.sub(numQTiles, o.idx(1)), o.remU(item, numQTiles));
   Value rest = o.divU(item, numQTiles);
   bi = o.divU(rest, qHeads);
   hi = o.remU(rest, qHeads);
@@ -478,7 +432,7 @@ void CPUTiler::emitItem(Value item) {
   kvEnd = o.max(o.min(kvLenB, kvLen), o.idx(0));
   p0 = emitter->emitPosition(b, i0, kvLenB);
   p1 = o.add(p0, nq);
-  symVals = {p0, p1, kvEnd};
+  emitItemClasses();
   emitSigmoidBeta();
   if (hasDocument)
     emitDocumentRows();
@@ -493,8 +447,8 @@ void CPUTiler::emitItem(Value item) {
       align);
   st = memref::AllocaOp::create(b, MemRefType::get({stRows, bq}, f32), align);
   ot = memref::AllocaOp::create(
-      b, MemRefType::get({ShapedType::kDynamic, bq}, f32),
-      ValueRange{valueDim}, align);
+      b, MemRefType::get({ShapedType::kDynamic, bq}, f32), ValueRange{valueDim},
+      align);
   scratch = memref::AllocaOp::create(b, MemRefType::get({bq}, f32), align);
   rowLo = rowHi = rowSeg = Value();
   if (rowExact && !hasMods)
@@ -508,7 +462,7 @@ void CPUTiler::emitItem(Value item) {
       b, zero, o.idx(bq), one, ValueRange{},
       [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
         ImplicitLocOpBuilder ib(loc, nb);
-        Ops io{ib};
+        Arith io{ib};
         Value row = io.add(i0, io.min(c, lastRow));
         scf::ForOp::create(
             ib, zero, headDim, one, ValueRange{},
@@ -531,7 +485,7 @@ void CPUTiler::emitItem(Value item) {
                        for (int64_t v = 0; v < plan.vecs; ++v)
                          vector::StoreOp::create(
                              ib, zeroVec, ot,
-                             ValueRange{e, Ops{ib}.idx(v * plan.lanes)});
+                             ValueRange{e, Arith{ib}.idx(v * plan.lanes)});
                        scf::YieldOp::create(ib);
                      });
 
@@ -540,7 +494,7 @@ void CPUTiler::emitItem(Value item) {
   auto rangeType = MemRefType::get({numRanges}, b.getIndexType());
   Value rangeLo = memref::AllocaOp::create(b, rangeType);
   Value rangeHi = memref::AllocaOp::create(b, rangeType);
-  Value count = emitTileRanges(classes, symVals, rangeLo, rangeHi);
+  Value count = emitTileRanges(rangeLo, rangeHi);
 
   SmallVector<Value> init(plan.vecs, o.cst(vecType, kNegInf));
   init.append(plan.vecs, zeroVec);
@@ -551,7 +505,7 @@ void CPUTiler::emitItem(Value item) {
         Value lo = memref::LoadOp::create(ib, rangeLo, ValueRange{k});
         Value hiT = memref::LoadOp::create(ib, rangeHi, ValueRange{k});
         auto inner = scf::ForOp::create(
-            ib, lo, hiT, Ops{ib}.idx(1), state,
+            ib, lo, hiT, Arith{ib}.idx(1), state,
             [&](OpBuilder &nb2, Location loc2, Value t, ValueRange st2) {
               OpBuilder::InsertionGuard g(b);
               b.setLoc(loc2);
@@ -566,8 +520,14 @@ void CPUTiler::emitItem(Value item) {
   emitEpilogue(state.take_front(plan.vecs), state.drop_front(plan.vecs));
 }
 
-Value CPUTiler::emitTileRanges(const TileClasses &cls, const SymValues &vals,
-                               Value rangeLo, Value rangeHi) {
+void CPUTiler::emitItemClasses() {
+  symVals = {p0, p1, kvEnd};
+  fullBounds.clear();
+  for (const SymInterval &in : classes.full)
+    fullBounds.push_back({in.lo.emit(b, symVals), in.hi.emit(b, symVals)});
+}
+
+Value CPUTiler::emitTileRanges(Value rangeLo, Value rangeHi) {
   Value zero = o.idx(0), bkv = o.idx(plan.blockKv);
   // Clip each key interval to [0, kvEnd) and convert to tile indices.
   SmallVector<std::pair<Value, Value>> ranges;
@@ -578,10 +538,10 @@ Value CPUTiler::emitTileRanges(const TileClasses &cls, const SymValues &vals,
     Value thi = o.select(o.lt(lo, hi), o.ceilDiv(hi, bkv), tlo);
     ranges.push_back({tlo, thi});
   };
-  if (cls.bound.empty())
+  if (classes.bound.empty())
     addRange(zero, zero);
-  for (const SymInterval &in : cls.bound)
-    addRange(in.lo.emit(b, vals), in.hi.emit(b, vals));
+  for (const SymInterval &in : classes.bound)
+    addRange(in.lo.emit(b, symVals), in.hi.emit(b, symVals));
   // Sort by start (a compare-exchange network), then cut every range at
   // the end of those before it, so that no tile is visited twice.
   for (size_t i = 0; i < ranges.size(); ++i)
@@ -606,13 +566,11 @@ Value CPUTiler::emitTileRanges(const TileClasses &cls, const SymValues &vals,
   return o.idx(ranges.size());
 }
 
-Value CPUTiler::emitIsFull(const TileClasses &cls, const SymValues &vals,
-                           Value j0) {
+Value CPUTiler::emitIsFull(Value j0) {
   Value j1 = o.add(j0, o.idx(plan.blockKv));
-  Value full = arith::ConstantIntOp::create(b, 0, 1);
-  for (const SymInterval &in : cls.full)
-    full = o.lor(full, o.land(o.le(in.lo.emit(b, vals), j0),
-                              o.le(j1, in.hi.emit(b, vals))));
+  Value full = o.i1(false);
+  for (auto [lo, hi] : fullBounds)
+    full = o.lor(full, o.land(o.le(lo, j0), o.le(j1, hi)));
   return o.land(full, o.le(j1, kvEnd));
 }
 
@@ -621,9 +579,17 @@ Value CPUTiler::emitIsFull(const TileClasses &cls, const SymValues &vals,
 //===----------------------------------------------------------------------===//
 
 SmallVector<Value> CPUTiler::emitKvTile(Value t, ValueRange state) {
+  return emitDocumentSkip(t, state, [&](Value docFull) {
+    return emitKvTileBody(t, state, docFull);
+  });
+}
+
+SmallVector<Value> CPUTiler::emitDocumentSkip(
+    Value t, ValueRange state,
+    function_ref<SmallVector<Value>(Value docFull)> body) {
   if (!hasDocument)
-    return emitKvTileBody(t, state, Value());
-  // Tiles of other documents are skipped; the rest run the body.
+    return body(Value());
+  // Tiles of other documents pass the state through; the rest run `body`.
   auto [skip, docFull] = emitDocumentTile(t);
   auto ifOp = scf::IfOp::create(b, state.getTypes(), skip,
                                 /*withElseRegion=*/true);
@@ -631,7 +597,7 @@ SmallVector<Value> CPUTiler::emitKvTile(Value t, ValueRange state) {
   b.setInsertionPointToStart(ifOp.thenBlock());
   scf::YieldOp::create(b, state);
   b.setInsertionPointToStart(ifOp.elseBlock());
-  scf::YieldOp::create(b, emitKvTileBody(t, state, docFull));
+  scf::YieldOp::create(b, body(docFull));
   return ifOp.getResults();
 }
 
@@ -639,7 +605,7 @@ SmallVector<Value> CPUTiler::emitKvTileBody(Value t, ValueRange state,
                                             Value docFull) {
   Value j0 = o.mul(t, o.idx(plan.blockKv));
   Value nkv = o.min(o.idx(plan.blockKv), o.sub(kvEnd, j0));
-  Value isFull = emitIsFull(classes, symVals, j0);
+  Value isFull = emitIsFull(j0);
   if (docFull)
     isFull = o.land(isFull, docFull);
   emitScores(j0, nkv);
@@ -684,8 +650,8 @@ void CPUTiler::emitRankOneUpdates(
         for (int64_t r = 0; r < rows; ++r) {
           Value ar = o.splat(vecType, a(r, k));
           for (int64_t v = 0; v < plan.vecs; ++v)
-            next.push_back(vector::FMAOp::create(b, ar, bv[v],
-                                                 acc[r * plan.vecs + v]));
+            next.push_back(
+                vector::FMAOp::create(b, ar, bv[v], acc[r * plan.vecs + v]));
         }
         scf::YieldOp::create(b, next);
       });
@@ -710,12 +676,9 @@ void CPUTiler::emitScores(Value j0, Value nkv) {
         for (int64_t r = 0; r < rows; ++r)
           keys.push_back(o.min(o.add(o.add(j0, jb), o.idx(r)), last));
         emitRankOneUpdates(
-            rows, o.idx(0), headDim,
-            [&](int64_t, int64_t) { return zeroVec; },
+            rows, o.idx(0), headDim, [&](int64_t, int64_t) { return zeroVec; },
             [&](int64_t r, Value d) { return load4(kB, bi, kvh, keys[r], d); },
-            [&](Value d, int64_t v) -> Value {
-              return loadLanes(qt, d, v);
-            },
+            [&](Value d, int64_t v) -> Value { return loadLanes(qt, d, v); },
             [&](int64_t r, int64_t v, Value acc) {
               storeLanes(acc, st, o.add(jb, o.idx(r)), v);
             });
@@ -736,10 +699,10 @@ void CPUTiler::emitMaskAndMods(Value j0, Value nkv, Value isFull) {
               ib, zero, nq, one, ValueRange{},
               [&](OpBuilder &nb2, Location loc2, Value c, ValueRange) {
                 ImplicitLocOpBuilder jb(loc2, nb2);
-                Ops jo{jb};
+                Arith jo{jb};
                 Value s = memref::LoadOp::create(jb, st, ValueRange{jj, c});
-                ScorePoint pt = emitter->makePoint(
-                    jb, bi, hi, jo.add(i0, c), jo.add(j0, jj), kvLenB);
+                ScorePoint pt = emitter->makePoint(jb, bi, hi, jo.add(i0, c),
+                                                   jo.add(j0, jj), kvLenB);
                 if (hasMods)
                   s = emitter->emitScoreMods(jb, s, pt);
                 if (mask)
@@ -797,12 +760,12 @@ void CPUTiler::emitRowIntervals() {
                                   rowHi, ValueRange{o.idx(k), c});
         }
         if (hasDocument) {
-          Value id = tensor::ExtractOp::create(b, op.getSegQ(),
-                                               ValueRange{bi, row});
+          Value id =
+              tensor::ExtractOp::create(b, op.getSegQ(), ValueRange{bi, row});
           memref::StoreOp::create(
-              b, arith::IndexCastOp::create(b, i32,
-                                            arith::IndexCastOp::create(
-                                                b, b.getIndexType(), id)),
+              b,
+              arith::IndexCastOp::create(
+                  b, i32, arith::IndexCastOp::create(b, b.getIndexType(), id)),
               rowSeg, ValueRange{c});
         }
         scf::YieldOp::create(b);
@@ -825,13 +788,13 @@ void CPUTiler::emitRowIntervalMask(Value j0, Value nkv) {
         Value jv = o.splat(iVec, arith::IndexCastOp::create(b, i32, j));
         Value seg;
         if (hasDocument)
-          seg = o.splat(iVec, arith::IndexCastOp::create(
-                                  b, i32,
-                                  arith::IndexCastOp::create(
-                                      b, b.getIndexType(),
-                                      tensor::ExtractOp::create(
-                                          b, op.getSegKv(),
-                                          ValueRange{bi, j}))));
+          seg =
+              o.splat(iVec, arith::IndexCastOp::create(
+                                b, i32,
+                                arith::IndexCastOp::create(
+                                    b, b.getIndexType(),
+                                    tensor::ExtractOp::create(
+                                        b, op.getSegKv(), ValueRange{bi, j}))));
         for (int64_t v = 0; v < plan.vecs; ++v) {
           Value lane = o.idx(v * plan.lanes);
           Value allowed;
@@ -844,11 +807,12 @@ void CPUTiler::emitRowIntervalMask(Value j0, Value nkv) {
             allowed = allowed ? o.lor(allowed, in) : in;
           }
           if (seg)
-            allowed = o.land(allowed,
-                             o.eq(vector::LoadOp::create(b, iVec, rowSeg,
-                                                         ValueRange{lane}),
-                                  seg));
-          Value s = vector::LoadOp::create(b, vecType, st, ValueRange{jj, lane});
+            allowed = o.land(
+                allowed,
+                o.eq(vector::LoadOp::create(b, iVec, rowSeg, ValueRange{lane}),
+                     seg));
+          Value s =
+              vector::LoadOp::create(b, vecType, st, ValueRange{jj, lane});
           vector::StoreOp::create(b, o.select(allowed, s, negInf), st,
                                   ValueRange{jj, lane});
         }
@@ -904,12 +868,10 @@ void CPUTiler::emitWeights(Value nkv, ValueRange m, ValueRange l,
                            SmallVector<Value> &lOut) {
   Value zero = o.idx(0), one = o.idx(1);
   auto loadSt = [&](OpBuilder &nb, Location loc, Value jj, int64_t v) {
-    return vector::LoadOp::create(
-        nb, loc, vecType, st,
-        ValueRange{jj, arith::ConstantIndexOp::create(nb, loc, v * plan.lanes)});
+    return vector::LoadOp::create(nb, loc, vecType, st,
+                                  ValueRange{jj, arith::ConstantIndexOp::create(
+                                                     nb, loc, v * plan.lanes)});
   };
-  bool shifted = norm == Norm::Softmax || norm == Norm::SinkSoftmax ||
-                 norm == Norm::Softplus;
   SmallVector<Value> shift;
   if (shifted) {
     // Running shift: m' = max(m, rowmax over the tile); softplus caps it
@@ -953,8 +915,7 @@ void CPUTiler::emitWeights(Value nkv, ValueRange m, ValueRange l,
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
         SmallVector<Value> next;
         for (int64_t v = 0; v < plan.vecs; ++v) {
-          Value w = weight(loadSt(b, loc, jj, v),
-                           shifted ? shift[v] : Value());
+          Value w = weight(loadSt(b, loc, jj, v), shifted ? shift[v] : Value());
           storeLanes(w, st, jj, v);
           next.push_back(sums ? o.fadd(acc[v], w) : acc[v]);
         }
@@ -983,9 +944,7 @@ void CPUTiler::emitValues(Value j0, Value nkv, ArrayRef<Value> alpha) {
         [&](int64_t r, Value jj) {
           return load4(vB, bi, kvh, o.add(j0, jj), o.add(e0, o.idx(r)));
         },
-        [&](Value jj, int64_t v) -> Value {
-          return loadLanes(st, jj, v);
-        },
+        [&](Value jj, int64_t v) -> Value { return loadLanes(st, jj, v); },
         [&](int64_t r, int64_t v, Value acc) {
           storeLanes(acc, ot, o.add(e0, o.idx(r)), v);
         });
@@ -1000,7 +959,7 @@ void CPUTiler::emitValues(Value j0, Value nkv, ArrayRef<Value> alpha) {
                          scf::YieldOp::create(b);
                        });
   };
-  int64_t rows = plan.valueRows;
+  int64_t rows = plan.keyRows;
   Value blocked = o.mul(o.floorDiv(valueDim, o.idx(rows)), o.idx(rows));
   blockLoop(o.idx(0), blocked, rows);
   blockLoop(blocked, valueDim, 1);
@@ -1013,8 +972,8 @@ std::pair<Value, Value> CPUTiler::finalize(Value mv, Value lv) {
   Type t = mv.getType();
   Value zeroV = o.cst(t, 0.0), oneV = o.cst(t, 1.0), outScale = oneV;
   if (norm == Norm::SinkSoftmax) {
-    Value sink = o.extF(
-        tensor::ExtractOp::create(b, op.getSink(), ValueRange{hi}));
+    Value sink =
+        o.extF(tensor::ExtractOp::create(b, op.getSink(), ValueRange{hi}));
     if (isa<VectorType>(t))
       sink = o.splat(t, sink);
     Value mSink = o.fmax(mv, sink);
@@ -1028,7 +987,7 @@ std::pair<Value, Value> CPUTiler::finalize(Value mv, Value lv) {
     z = oneV;
     break;
   case Denom::SeqLen: {
-    Value len = o.indexToF32(kvLenB);
+    Value len = o.toF32(kvLenB);
     z = isa<VectorType>(t) ? o.splat(t, len) : len;
     break;
   }
@@ -1058,23 +1017,23 @@ void CPUTiler::emitEpilogue(ValueRange m, ValueRange l) {
   }
 
   Value zero = o.idx(0), one = o.idx(1);
-  auto perRow = [&](ArrayRef<Value> vals,
-                    function_ref<void(ImplicitLocOpBuilder &, Value, Value)>
-                        body) {
-    for (int64_t v = 0; v < plan.vecs; ++v)
-      vector::StoreOp::create(b, vals[v], scratch,
-                              ValueRange{o.idx(v * plan.lanes)});
-    scf::ForOp::create(
-        b, zero, nq, one, ValueRange{},
-        [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
-          ImplicitLocOpBuilder ib(loc, nb);
-          Value x = memref::LoadOp::create(ib, scratch, ValueRange{c});
-          body(ib, c, x);
-          scf::YieldOp::create(ib);
-        });
-  };
+  auto perRow =
+      [&](ArrayRef<Value> vals,
+          function_ref<void(ImplicitLocOpBuilder &, Value, Value)> body) {
+        for (int64_t v = 0; v < plan.vecs; ++v)
+          vector::StoreOp::create(b, vals[v], scratch,
+                                  ValueRange{o.idx(v * plan.lanes)});
+        scf::ForOp::create(
+            b, zero, nq, one, ValueRange{},
+            [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
+              ImplicitLocOpBuilder ib(loc, nb);
+              Value x = memref::LoadOp::create(ib, scratch, ValueRange{c});
+              body(ib, c, x);
+              scf::YieldOp::create(ib);
+            });
+      };
   perRow(inv, [&](ImplicitLocOpBuilder &ib, Value c, Value x) {
-    Value row = Ops{ib}.add(i0, c);
+    Value row = Arith{ib}.add(i0, c);
     scf::ForOp::create(
         ib, zero, valueDim, one, ValueRange{},
         [&](OpBuilder &nb, Location loc, Value e, ValueRange) {
@@ -1088,7 +1047,7 @@ void CPUTiler::emitEpilogue(ValueRange m, ValueRange l) {
   if (lseB)
     perRow(lse, [&](ImplicitLocOpBuilder &ib, Value c, Value x) {
       memref::StoreOp::create(ib, x, lseB,
-                              ValueRange{bi, hi, Ops{ib}.add(i0, c)});
+                              ValueRange{bi, hi, Arith{ib}.add(i0, c)});
     });
 }
 
@@ -1100,55 +1059,41 @@ void CPUTiler::emitDocumentTable() {
   // kvSegMin[b][t] / kvSegMax[b][t] = min / max of seg_kv[b, j] over the keys
   // of kv tile t. A tile can then be skipped when its id range misses the
   // query tile's, and needs no mask when both hold one and the same id.
-  Value one = o.idx(1), bkv = o.idx(plan.blockKv);
+  Value bkv = o.idx(plan.blockKv);
   Value tiles = o.ceilDiv(kvLen, bkv);
   auto type = MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic},
                               b.getIndexType());
   kvSegMin = memref::AllocOp::create(b, type, ValueRange{batch, tiles});
   kvSegMax = memref::AllocOp::create(b, type, ValueRange{batch, tiles});
-  Value segKv = op.getSegKv();
   emitParallel(o.mul(batch, tiles), [&](Value item) {
     Value bIdx = o.divU(item, tiles), t = o.remU(item, tiles);
     Value j0 = o.mul(t, bkv);
-    Value j1 = o.min(o.add(j0, bkv), kvLen);
-    Value big = o.idx(std::numeric_limits<int64_t>::max());
-    Value small = o.idx(std::numeric_limits<int64_t>::min());
-    auto loop = scf::ForOp::create(
-        b, j0, j1, one, ValueRange{big, small},
-        [&](OpBuilder &nb, Location loc, Value j, ValueRange acc) {
-          ImplicitLocOpBuilder ib(loc, nb);
-          Ops io{ib};
-          Value id = arith::IndexCastOp::create(
-              ib, ib.getIndexType(),
-              tensor::ExtractOp::create(ib, segKv, ValueRange{bIdx, j}));
-          scf::YieldOp::create(
-              ib, ValueRange{io.min(acc[0], id), io.max(acc[1], id)});
-        });
-    memref::StoreOp::create(b, loop.getResult(0), kvSegMin,
-                            ValueRange{bIdx, t});
-    memref::StoreOp::create(b, loop.getResult(1), kvSegMax,
-                            ValueRange{bIdx, t});
+    auto [lo, hi] =
+        emitIdRange(op.getSegKv(), bIdx, j0, o.min(o.add(j0, bkv), kvLen));
+    memref::StoreOp::create(b, lo, kvSegMin, ValueRange{bIdx, t});
+    memref::StoreOp::create(b, hi, kvSegMax, ValueRange{bIdx, t});
   });
 }
 
 void CPUTiler::emitDocumentRows() {
-  Value one = o.idx(1);
+  std::tie(qSegMin, qSegMax) = emitIdRange(op.getSegQ(), bi, i0, o.add(i0, nq));
+}
+
+std::pair<Value, Value> CPUTiler::emitIdRange(Value ids, Value bIdx, Value lo,
+                                              Value hi) {
   Value big = o.idx(std::numeric_limits<int64_t>::max());
   Value small = o.idx(std::numeric_limits<int64_t>::min());
-  Value segQ = op.getSegQ();
   auto loop = scf::ForOp::create(
-      b, i0, o.add(i0, nq), one, ValueRange{big, small},
-      [&](OpBuilder &nb, Location loc, Value i, ValueRange acc) {
+      b, lo, hi, o.idx(1), ValueRange{big, small},
+      [&](OpBuilder &nb, Location loc, Value j, ValueRange acc) {
         ImplicitLocOpBuilder ib(loc, nb);
-        Ops io{ib};
-        Value id = arith::IndexCastOp::create(
-            ib, ib.getIndexType(),
-            tensor::ExtractOp::create(ib, segQ, ValueRange{bi, i}));
+        Arith io{ib};
+        Value id =
+            io.toIndex(tensor::ExtractOp::create(ib, ids, ValueRange{bIdx, j}));
         scf::YieldOp::create(
             ib, ValueRange{io.min(acc[0], id), io.max(acc[1], id)});
       });
-  qSegMin = loop.getResult(0);
-  qSegMax = loop.getResult(1);
+  return {loop.getResult(0), loop.getResult(1)};
 }
 
 std::pair<Value, Value> CPUTiler::emitDocumentTile(Value t) {
@@ -1193,8 +1138,8 @@ void CPUTiler::emitRowKernel(int64_t qVecs, int64_t vVecs) {
   Value items = o.mul(rows, splits);
   IntegerAttr align = b.getI64IntegerAttr(64);
   int64_t dyn = ShapedType::kDynamic;
-  Value accP = memref::AllocOp::create(
-      b, MemRefType::get({dyn, dyn}, f32), ValueRange{items, valueDim}, align);
+  Value accP = memref::AllocOp::create(b, MemRefType::get({dyn, dyn}, f32),
+                                       ValueRange{items, valueDim}, align);
   Value mP = memref::AllocOp::create(b, MemRefType::get({dyn}, f32),
                                      ValueRange{items}, align);
   Value lP = memref::AllocOp::create(b, MemRefType::get({dyn}, f32),
@@ -1202,9 +1147,8 @@ void CPUTiler::emitRowKernel(int64_t qVecs, int64_t vVecs) {
   emitParallel(items, [&](Value item) {
     emitRowItem(item, splits, qVecs, vVecs, accP, mP, lP);
   });
-  emitParallel(rows, [&](Value row) {
-    emitRowMerge(row, splits, vVecs, accP, mP, lP);
-  });
+  emitParallel(
+      rows, [&](Value row) { emitRowMerge(row, splits, vVecs, accP, mP, lP); });
 }
 
 void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
@@ -1217,7 +1161,7 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
   rowLo = rowHi = rowSeg = Value();
   p0 = emitter->emitPosition(b, i, kvLenB);
   p1 = o.add(p0, one);
-  symVals = {p0, p1, kvEnd};
+  emitItemClasses();
   emitSigmoidBeta();
   if (hasDocument)
     emitDocumentRows();
@@ -1234,14 +1178,14 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
   auto rangeType = MemRefType::get({numRanges}, b.getIndexType());
   Value rangeLo = memref::AllocaOp::create(b, rangeType);
   Value rangeHi = memref::AllocaOp::create(b, rangeType);
-  Value count = emitTileRanges(classes, symVals, rangeLo, rangeHi);
+  Value count = emitTileRanges(rangeLo, rangeHi);
   auto totalLoop = scf::ForOp::create(
       b, zero, count, one, ValueRange{zero},
       [&](OpBuilder &nb, Location loc, Value k, ValueRange acc) {
         ImplicitLocOpBuilder ib(loc, nb);
         Value lo = memref::LoadOp::create(ib, rangeLo, ValueRange{k});
         Value hiT = memref::LoadOp::create(ib, rangeHi, ValueRange{k});
-        Ops io{ib};
+        Arith io{ib};
         scf::YieldOp::create(ib, io.add(acc[0], io.sub(hiT, lo)));
       });
   Value total = totalLoop.getResult(0);
@@ -1251,12 +1195,10 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
 
   // The query row, scaled, in registers.
   auto rowVec = [&](Value buf, Value bIdx, Value h, Value s, int64_t c) {
-    SmallVector<Value> idx =
-        bshd ? SmallVector<Value>{bIdx, s, h, o.idx(c * plan.lanes)}
-             : SmallVector<Value>{bIdx, h, s, o.idx(c * plan.lanes)};
     Type elem = cast<MemRefType>(buf.getType()).getElementType();
-    Value v = vector::LoadOp::create(
-        b, VectorType::get({plan.lanes}, elem), buf, idx);
+    Value v =
+        vector::LoadOp::create(b, VectorType::get({plan.lanes}, elem), buf,
+                               indices4(bIdx, h, s, o.idx(c * plan.lanes)));
     return elem.isF32() ? v : Value(arith::ExtFOp::create(b, vecType, v));
   };
   SmallVector<Value> qv;
@@ -1264,8 +1206,6 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
   for (int64_t c = 0; c < qVecs; ++c)
     qv.push_back(o.fmul(rowVec(qB, bi, hi, i, c), scaleV));
 
-  bool shifted = norm == Norm::Softmax || norm == Norm::SinkSoftmax ||
-                 norm == Norm::Softplus;
   int64_t keyVecs = keys / plan.lanes;
   Value zeroVec = o.cst(vecType, 0.0);
   auto tileBody = [&](Value t, ValueRange state,
@@ -1274,7 +1214,7 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
     ValueRange acc = state.drop_front(2);
     Value j0 = o.mul(t, o.idx(plan.blockKv));
     Value nkv = o.min(o.idx(plan.blockKv), o.sub(kvEnd, j0));
-    Value isFull = emitIsFull(classes, symVals, j0);
+    Value isFull = emitIsFull(j0);
     if (docFull)
       isFull = o.land(isFull, docFull);
     // sr[jj] = sum_d q[d] K[j0 + jj, d]: lanes along d, one reduction per
@@ -1287,10 +1227,10 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
           Value j = o.add(j0, jj);
           Value dot = zeroVec;
           for (int64_t c = 0; c < qVecs; ++c)
-            dot = vector::FMAOp::create(b, qv[c], rowVec(kB, bi, kvh, j, c),
-                                        dot);
-          Value sc = vector::ReductionOp::create(
-              b, vector::CombiningKind::ADD, dot);
+            dot =
+                vector::FMAOp::create(b, qv[c], rowVec(kB, bi, kvh, j, c), dot);
+          Value sc =
+              vector::ReductionOp::create(b, vector::CombiningKind::ADD, dot);
           memref::StoreOp::create(b, sc, sr, ValueRange{jj});
           scf::YieldOp::create(b);
         });
@@ -1342,8 +1282,8 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
         [&](OpBuilder &nb, Location loc, Value jj, ValueRange a) {
           OpBuilder::InsertionGuard g(b);
           b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          Value w = o.splat(vecType,
-                            memref::LoadOp::create(b, sr, ValueRange{jj}));
+          Value w =
+              o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
           SmallVector<Value> next;
           for (int64_t c = 0; c < vVecs; ++c)
             next.push_back(vector::FMAOp::create(
@@ -1375,19 +1315,10 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
               OpBuilder::InsertionGuard g2(b);
               b.setInsertionPoint(nb2.getInsertionBlock(),
                                   nb2.getInsertionPoint());
-              if (!hasDocument) {
-                scf::YieldOp::create(b, tileBody(t, st2, Value()));
-                return;
-              }
-              auto [skip, docFull] = emitDocumentTile(t);
-              auto ifOp = scf::IfOp::create(b, st2.getTypes(), skip,
-                                            /*withElseRegion=*/true);
-              b.setInsertionPointToStart(ifOp.thenBlock());
-              scf::YieldOp::create(b, st2);
-              b.setInsertionPointToStart(ifOp.elseBlock());
-              scf::YieldOp::create(b, tileBody(t, st2, docFull));
-              b.setInsertionPointAfter(ifOp);
-              scf::YieldOp::create(b, ifOp.getResults());
+              scf::YieldOp::create(b,
+                                   emitDocumentSkip(t, st2, [&](Value docFull) {
+                                     return tileBody(t, st2, docFull);
+                                   }));
             });
         SmallVector<Value> next = {o.add(off, len)};
         llvm::append_range(next, inner.getResults());
@@ -1401,15 +1332,13 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
                             ValueRange{item, o.idx(c * plan.lanes)});
 }
 
-void CPUTiler::emitRowMerge(Value row, Value splits, int64_t vVecs,
-                            Value accP, Value mP, Value lP) {
+void CPUTiler::emitRowMerge(Value row, Value splits, int64_t vVecs, Value accP,
+                            Value mP, Value lP) {
   // m = max_s m_s; with f_s = exp(m_s - m): l = sum_s f_s l_s,
   // acc = sum_s f_s acc_s (f_s = 1 for the unshifted normalizers).
   Value zero = o.idx(0), one = o.idx(1);
   Value i = emitRowCoordinates(row);
   Value base = o.mul(row, splits);
-  bool shifted = norm == Norm::Softmax || norm == Norm::SinkSoftmax ||
-                 norm == Norm::Softplus;
   Value m = o.f32(kNegInf), safe;
   if (shifted) {
     auto maxLoop = scf::ForOp::create(
@@ -1417,8 +1346,8 @@ void CPUTiler::emitRowMerge(Value row, Value splits, int64_t vVecs,
         [&](OpBuilder &nb, Location loc, Value sIdx, ValueRange acc) {
           ImplicitLocOpBuilder ib(loc, nb);
           Value ms = memref::LoadOp::create(
-              ib, mP, ValueRange{Ops{ib}.add(base, sIdx)});
-          scf::YieldOp::create(ib, Ops{ib}.fmax(acc[0], ms));
+              ib, mP, ValueRange{Arith{ib}.add(base, sIdx)});
+          scf::YieldOp::create(ib, Arith{ib}.fmax(acc[0], ms));
         });
     m = maxLoop.getResult(0);
     safe = o.select(o.isNegInf(m), o.f32(0.0), m);
@@ -1431,12 +1360,14 @@ void CPUTiler::emitRowMerge(Value row, Value splits, int64_t vVecs,
         OpBuilder::InsertionGuard g(b);
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
         Value item = o.add(base, sIdx);
-        Value f = shifted ? o.exp(o.fsub(memref::LoadOp::create(
-                                             b, mP, ValueRange{item}),
-                                         safe))
-                          : o.f32(1.0);
-        SmallVector<Value> next = {o.fadd(
-            acc[0], o.fmul(f, memref::LoadOp::create(b, lP, ValueRange{item})))};
+        Value f =
+            shifted
+                ? o.exp(o.fsub(memref::LoadOp::create(b, mP, ValueRange{item}),
+                               safe))
+                : o.f32(1.0);
+        SmallVector<Value> next = {
+            o.fadd(acc[0],
+                   o.fmul(f, memref::LoadOp::create(b, lP, ValueRange{item})))};
         Value fv = o.splat(vecType, f);
         for (int64_t c = 0; c < vVecs; ++c) {
           Value part = vector::LoadOp::create(
@@ -1451,12 +1382,10 @@ void CPUTiler::emitRowMerge(Value row, Value splits, int64_t vVecs,
   for (int64_t c = 0; c < vVecs; ++c) {
     Value out = o.fmul(sumLoop.getResult(1 + c), invV);
     if (!elem.isF32())
-      out = arith::TruncFOp::create(
-          b, VectorType::get({plan.lanes}, elem), out);
-    SmallVector<Value> idx =
-        bshd ? SmallVector<Value>{bi, i, hi, o.idx(c * plan.lanes)}
-             : SmallVector<Value>{bi, hi, i, o.idx(c * plan.lanes)};
-    vector::StoreOp::create(b, out, oB, idx);
+      out =
+          arith::TruncFOp::create(b, VectorType::get({plan.lanes}, elem), out);
+    vector::StoreOp::create(b, out, oB,
+                            indices4(bi, hi, i, o.idx(c * plan.lanes)));
   }
   if (lseB)
     memref::StoreOp::create(b, lse, lseB, ValueRange{bi, hi, i});
@@ -1475,11 +1404,14 @@ LogicalResult mlir::attn::tileAttentionForCPU(RewriterBase &rewriter,
   auto knob = [&](int64_t v, int64_t dflt) { return v > 0 ? v : dflt; };
   TilePlan plan;
   plan.lanes = lanes;
-  // Defaults measured on AVX-512 (bench/): 4 vectors of query rows and
-  // 6-row register blocks (24 of the 32 vector registers accumulate) beat
-  // 2 x 8 by 15-25% at D = 64 and 128. AVX2 has 16 registers: 2 x 4.
+  // AVX-512 defaults: 4 vectors of query rows and 6-row register blocks
+  // (24 of the 32 vector registers accumulate). Against 2 vectors x 8 rows,
+  // one thread at S = 1024 went from 18.4 to 14.7 ms (D = 64) and from
+  // 15.8 to 13.9 ms (D = 128), measured in one sweep on a busy machine.
+  // AVX2 has 16 registers: 2 x 4.
   bool wide = lanes >= 16;
-  int64_t blockQ = knob(config ? config.getBlockQ() : 0, (wide ? 4 : 2) * lanes);
+  int64_t blockQ =
+      knob(config ? config.getBlockQ() : 0, (wide ? 4 : 2) * lanes);
   if (blockQ % lanes != 0)
     return op.emitOpError("#attn.config block_q = ")
            << blockQ << " must be a multiple of the vector width " << lanes
@@ -1488,11 +1420,10 @@ LogicalResult mlir::attn::tileAttentionForCPU(RewriterBase &rewriter,
   plan.blockQ = blockQ;
   plan.blockKv = knob(config ? config.getBlockKv() : 0, wide ? 96 : 64);
   plan.keyRows = knob(config ? config.getUnroll() : 0, wide ? 6 : 4);
-  plan.valueRows = plan.keyRows;
   plan.kvSplits = config ? config.getKvSplits() : 0;
-  plan.threads = threads > 0
-                     ? threads
-                     : std::max<int64_t>(1, llvm::get_physical_cores());
+  static const int64_t hostCores =
+      std::max<int64_t>(1, llvm::get_physical_cores());
+  plan.threads = threads > 0 ? threads : hostCores;
   if (plan.keyRows * plan.vecs > 32)
     return op.emitOpError("#attn.config unroll = ")
            << plan.keyRows << " with block_q = " << blockQ

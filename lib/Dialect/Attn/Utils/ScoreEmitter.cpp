@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
+#include "attn/Dialect/Attn/Utils/Arith.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -18,85 +19,6 @@
 
 using namespace mlir;
 using namespace mlir::attn;
-
-//===----------------------------------------------------------------------===//
-// Small arithmetic helpers
-//===----------------------------------------------------------------------===//
-
-namespace {
-/// Thin wrappers that keep the formulas below readable.
-struct Arith {
-  ImplicitLocOpBuilder &b;
-
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
-  Value f32(double v) {
-    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
-  }
-  Value i1(bool v) { return arith::ConstantIntOp::create(b, v, 1); }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
-  /// Floor division and modulo (Python semantics) for a positive divisor.
-  Value floorDiv(Value x, Value y) {
-    return arith::FloorDivSIOp::create(b, x, y);
-  }
-  Value floorMod(Value x, Value y) { return sub(x, mul(floorDiv(x, y), y)); }
-  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
-    return arith::CmpIOp::create(b, p, x, y);
-  }
-  Value le(Value x, Value y) { return cmp(arith::CmpIPredicate::sle, x, y); }
-  Value lt(Value x, Value y) { return cmp(arith::CmpIPredicate::slt, x, y); }
-  Value ge(Value x, Value y) { return cmp(arith::CmpIPredicate::sge, x, y); }
-  Value eq(Value x, Value y) { return cmp(arith::CmpIPredicate::eq, x, y); }
-  Value land(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
-  Value lor(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
-  Value lnot(Value x) { return arith::XOrIOp::create(b, x, i1(true)); }
-  Value absI(Value x) {
-    return arith::SelectOp::create(b, lt(x, idx(0)), sub(idx(0), x), x);
-  }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, c, x, y);
-  }
-  /// Signed index to f32.
-  Value toF32(Value x) {
-    Value i64 = arith::IndexCastOp::create(b, b.getI64Type(), x);
-    return arith::SIToFPOp::create(b, b.getF32Type(), i64);
-  }
-  /// Any integer or index scalar to index.
-  Value toIndex(Value x) {
-    if (x.getType().isIndex())
-      return x;
-    return arith::IndexCastOp::create(b, b.getIndexType(), x);
-  }
-  /// f16/bf16/f32 to f32.
-  Value extF(Value x) {
-    if (x.getType().isF32())
-      return x;
-    return arith::ExtFOp::create(b, b.getF32Type(), x);
-  }
-  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
-  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
-  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
-  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
-  /// A constant f32 table indexed at `i`.
-  Value tableF32(ArrayRef<double> values, Value i) {
-    SmallVector<float> data(values.begin(), values.end());
-    auto type = RankedTensorType::get({static_cast<int64_t>(data.size())},
-                                      b.getF32Type());
-    Value table = arith::ConstantOp::create(
-        b, DenseElementsAttr::get(type, ArrayRef<float>(data)));
-    return tensor::ExtractOp::create(b, table, i);
-  }
-  /// A constant index table indexed at `i`.
-  Value tableIndex(ArrayRef<int64_t> values, Value i) {
-    auto type = RankedTensorType::get({static_cast<int64_t>(values.size())},
-                                      b.getI64Type());
-    Value table =
-        arith::ConstantOp::create(b, DenseElementsAttr::get(type, values));
-    return toIndex(tensor::ExtractOp::create(b, table, i));
-  }
-};
-} // namespace
 
 //===----------------------------------------------------------------------===//
 // Positions and lengths
