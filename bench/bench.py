@@ -99,37 +99,43 @@ class Case:
         return KERNEL_FILES[(self.mask["kind"], self.D)]
 
 
-def full_cases():
+def make_cases(dense, window, sinks_window, document, decode):
+    """The case list for one size set: `dense` lists (B, H, S, D) run
+    non-causal and causal; the others give (B, H, S[, Skv], D) of the masked,
+    decode and full-for-the-ratio cases."""
     cases = []
-    for b, h, s, d in [(1, 8, 1024, 64), (1, 8, 4096, 64), (1, 16, 2048, 128), (4, 8, 512, 64)]:
+    for b, h, s, d in dense:
         for mask, tag in [(FULL, ""), (CAUSAL, " causal")]:
             cases.append(Case(f"B{b} H{h} S{s} D{d}{tag}", b, h, s, s, d, mask))
-    cases += [
-        Case("sliding window 256, B1 H8 S8192 D64", 1, 8, 8192, 8192, 64, WINDOW),
-        Case("sinks 4 + window 1024, B1 H8 S16384 D64", 1, 8, 16384, 16384, 64, SINKS_WINDOW),
-        Case("document x8 causal, B1 H8 S8192 D64", 1, 8, 8192, 8192, 64, DOCUMENT),
-        Case("decode B8 H32 Sq1 Skv4096 D128", 8, 32, 1, 4096, 128, FULL, decode=True),
-        Case("(full, for the ratio) B1 H8 S8192 D64", 1, 8, 8192, 8192, 64, FULL, aux=True),
-        Case("(full, for the ratio) B1 H8 S16384 D64", 1, 8, 16384, 16384, 64, FULL, aux=True),
-    ]
+    for name, (b, h, s, d), mask in [
+        ("sliding window 256", window, WINDOW),
+        ("sinks 4 + window 1024", sinks_window, SINKS_WINDOW),
+        ("document x8 causal", document, DOCUMENT),
+    ]:
+        cases.append(Case(f"{name}, B{b} H{h} S{s} D{d}", b, h, s, s, d, mask))
+    b, h, skv, d = decode
+    cases.append(Case(f"decode B{b} H{h} Sq1 Skv{skv} D{d}", b, h, 1, skv, d,
+                      FULL, decode=True))
+    for b, h, s, d in (window, sinks_window):
+        cases.append(Case(f"(full, for the ratio) B{b} H{h} S{s} D{d}", b, h,
+                          s, s, d, FULL, aux=True))
     return cases
+
+
+def full_cases():
+    return make_cases(
+        dense=[(1, 8, 1024, 64), (1, 8, 4096, 64), (1, 16, 2048, 128),
+               (4, 8, 512, 64)],
+        window=(1, 8, 8192, 64), sinks_window=(1, 8, 16384, 64),
+        document=(1, 8, 8192, 64), decode=(8, 32, 4096, 128))
 
 
 def quick_cases():
     """Small shapes that prove the harness in a minute or two."""
-    cases = []
-    for b, h, s, d in [(1, 2, 256, 64), (1, 2, 256, 128), (2, 2, 128, 64)]:
-        for mask, tag in [(FULL, ""), (CAUSAL, " causal")]:
-            cases.append(Case(f"B{b} H{h} S{s} D{d}{tag}", b, h, s, s, d, mask))
-    cases += [
-        Case("sliding window 256, B1 H2 S1024 D64", 1, 2, 1024, 1024, 64, WINDOW),
-        Case("sinks 4 + window 1024, B1 H2 S2048 D64", 1, 2, 2048, 2048, 64, SINKS_WINDOW),
-        Case("document x8 causal, B1 H2 S1024 D64", 1, 2, 1024, 1024, 64, DOCUMENT),
-        Case("decode B2 H4 Sq1 Skv512 D128", 2, 4, 1, 512, 128, FULL, decode=True),
-        Case("(full, for the ratio) B1 H2 S1024 D64", 1, 2, 1024, 1024, 64, FULL, aux=True),
-        Case("(full, for the ratio) B1 H2 S2048 D64", 1, 2, 2048, 2048, 64, FULL, aux=True),
-    ]
-    return cases
+    return make_cases(
+        dense=[(1, 2, 256, 64), (1, 2, 256, 128), (2, 2, 128, 64)],
+        window=(1, 2, 1024, 64), sinks_window=(1, 2, 2048, 64),
+        document=(1, 2, 1024, 64), decode=(2, 4, 512, 128))
 
 
 # --- running commands ---------------------------------------------------------
