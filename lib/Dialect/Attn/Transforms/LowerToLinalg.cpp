@@ -9,6 +9,7 @@
 
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
+#include "attn/Dialect/Attn/Utils/Arith.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -65,16 +66,6 @@ struct Gen {
     return op.getResult(0);
   }
 };
-
-Value extF32(ImplicitLocOpBuilder &b, Value v) {
-  if (v.getType().isF32())
-    return v;
-  return arith::ExtFOp::create(b, b.getF32Type(), v);
-}
-
-Value cstF32(ImplicitLocOpBuilder &b, float v) {
-  return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
-}
 
 /// Where a normalizer's row statistics come from.
 enum class Denominator { One, SeqLen, RowSum };
@@ -159,7 +150,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
       {g.map(3, {0, 2}), g.map(3, {1, 2}), g.map(3, {0, 1})},
       {IT::parallel, IT::parallel, IT::reduction},
       [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
-        Value prod = arith::MulFOp::create(nb, extF32(nb, a[0]), extF32(nb, a[1]));
+        Value prod = arith::MulFOp::create(nb, Arith{nb}.extF(a[0]), Arith{nb}.extF(a[1]));
         return arith::AddFOp::create(nb, a[2], prod);
       });
 
@@ -175,7 +166,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
         Value s = arith::MulFOp::create(nb, a[0], scale);
         s = emitter.emitScoreMods(nb, s, pt);
         Value allowed = emitter.emitAllowed(nb, pt);
-        return arith::SelectOp::create(nb, allowed, s, cstF32(nb, kNegInf));
+        return arith::SelectOp::create(nb, allowed, s, Arith{nb}.f32(kNegInf));
       });
 
   Value sinkLogit;
@@ -202,12 +193,12 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
                           m = arith::MaximumFOp::create(nb, m, sinkLogit);
                         if (isSoftplus)
                           m = arith::MinimumFOp::create(nb, m,
-                                                        cstF32(nb, 0.0f));
+                                                        Arith{nb}.f32(0.0f));
                         Value isInf = arith::CmpFOp::create(
                             nb, arith::CmpFPredicate::OEQ, m,
-                            cstF32(nb, kNegInf));
+                            Arith{nb}.f32(kNegInf));
                         return arith::SelectOp::create(nb, isInf,
-                                                       cstF32(nb, 0.0f), m);
+                                                       Arith{nb}.f32(0.0f), m);
                       });
   }
 
@@ -215,7 +206,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
   Value beta;
   if (auto sig = dyn_cast<SigmoidAttr>(normalizer)) {
     if (FloatAttr given = sig.getBeta()) {
-      beta = cstF32(b, given.getValueAsDouble());
+      beta = Arith{b}.f32(given.getValueAsDouble());
     } else {
       // beta = -log(kv_len(b))
       Value len = arith::SIToFPOp::create(
@@ -235,7 +226,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
       {IT::parallel, IT::parallel},
       [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
         Value s = a[0];
-        Value zeroF = cstF32(nb, 0.0f), oneF = cstF32(nb, 1.0f);
+        Value zeroF = Arith{nb}.f32(0.0f), oneF = Arith{nb}.f32(1.0f);
         Value w = TypeSwitch<Attribute, Value>(normalizer)
             .Case<SoftmaxAttr, SinkSoftmaxAttr>([&](auto) -> Value {
               // exp(s - mz)
@@ -260,7 +251,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
               Value nonNeg =
                   arith::AddFOp::create(nb, pos, math::Log1pOp::create(nb, e));
               Value far = arith::CmpFOp::create(nb, arith::CmpFPredicate::OLT,
-                                                s, cstF32(nb, -20.0f));
+                                                s, Arith{nb}.f32(-20.0f));
               Value sClamped = arith::SelectOp::create(nb, far, zeroF, s);
               Value g = arith::MulFOp::create(
                   nb,
@@ -288,7 +279,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
         // sigmoid's default beta = -log(kv_len) is +inf for an empty cache
         // and -inf + inf would turn the row into NaN.
         Value masked = arith::CmpFOp::create(nb, arith::CmpFPredicate::OEQ, s,
-                                             cstF32(nb, kNegInf));
+                                             Arith{nb}.f32(kNegInf));
         return arith::SelectOp::create(nb, masked, zeroF, w);
       });
 
@@ -318,7 +309,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
       {g.map(3, {0, 2}), g.map(3, {2, 1}), g.map(3, {0, 1})},
       {IT::parallel, IT::parallel, IT::reduction},
       [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
-        Value prod = arith::MulFOp::create(nb, a[0], extF32(nb, a[1]));
+        Value prod = arith::MulFOp::create(nb, a[0], Arith{nb}.extF(a[1]));
         return arith::AddFOp::create(nb, a[2], prod);
       });
   Value denomValue;
@@ -340,9 +331,9 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
         Value z = rowSum ? a[1] : denomValue;
         if (z) {
           Value isZero = arith::CmpFOp::create(nb, arith::CmpFPredicate::OEQ, z,
-                                               cstF32(nb, 0.0f));
-          Value safe = arith::SelectOp::create(nb, isZero, cstF32(nb, 1.0f), z);
-          o = arith::SelectOp::create(nb, isZero, cstF32(nb, 0.0f),
+                                               Arith{nb}.f32(0.0f));
+          Value safe = arith::SelectOp::create(nb, isZero, Arith{nb}.f32(1.0f), z);
+          o = arith::SelectOp::create(nb, isZero, Arith{nb}.f32(0.0f),
                                       arith::DivFOp::create(nb, o, safe));
         }
         if (elemType != f32)
@@ -367,9 +358,9 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
                       if (shift)
                         l = arith::AddFOp::create(nb, l, a[1]);
                       Value isZero = arith::CmpFOp::create(
-                          nb, arith::CmpFPredicate::OEQ, z, cstF32(nb, 0.0f));
+                          nb, arith::CmpFPredicate::OEQ, z, Arith{nb}.f32(0.0f));
                       return arith::SelectOp::create(nb, isZero,
-                                                     cstF32(nb, kNegInf), l);
+                                                     Arith{nb}.f32(kNegInf), l);
                     });
   }
 
@@ -416,15 +407,15 @@ LogicalResult mlir::attn::lowerMergeToLinalg(RewriterBase &rewriter,
         for (size_t k = 1; k < n; ++k)
           m = arith::MaximumFOp::create(nb, m, a[k]);
         Value isInf = arith::CmpFOp::create(nb, arith::CmpFPredicate::OEQ, m,
-                                            cstF32(nb, kNegInf));
-        Value safeM = arith::SelectOp::create(nb, isInf, cstF32(nb, 0.0f), m);
-        Value sum = cstF32(nb, 0.0f);
+                                            Arith{nb}.f32(kNegInf));
+        Value safeM = arith::SelectOp::create(nb, isInf, Arith{nb}.f32(0.0f), m);
+        Value sum = Arith{nb}.f32(0.0f);
         for (size_t k = 0; k < n; ++k)
           sum = arith::AddFOp::create(
               nb, sum,
               math::ExpOp::create(nb, arith::SubFOp::create(nb, a[k], safeM)));
         Value l = arith::AddFOp::create(nb, safeM, math::LogOp::create(nb, sum));
-        return arith::SelectOp::create(nb, isInf, cstF32(nb, kNegInf), l);
+        return arith::SelectOp::create(nb, isInf, Arith{nb}.f32(kNegInf), l);
       });
 
   // O = sum_k exp(LSE_k - LSE) O_k, 0 where LSE = -inf.
@@ -441,15 +432,15 @@ LogicalResult mlir::attn::lowerMergeToLinalg(RewriterBase &rewriter,
       [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
         Value total = a[2 * n];
         Value isInf = arith::CmpFOp::create(nb, arith::CmpFPredicate::OEQ,
-                                            total, cstF32(nb, kNegInf));
-        Value acc = cstF32(nb, 0.0f);
+                                            total, Arith{nb}.f32(kNegInf));
+        Value acc = Arith{nb}.f32(0.0f);
         for (size_t k = 0; k < n; ++k) {
           Value w = math::ExpOp::create(
               nb, arith::SubFOp::create(nb, a[n + k], total));
           acc = arith::AddFOp::create(
-              nb, acc, arith::MulFOp::create(nb, w, extF32(nb, a[k])));
+              nb, acc, arith::MulFOp::create(nb, w, Arith{nb}.extF(a[k])));
         }
-        acc = arith::SelectOp::create(nb, isInf, cstF32(nb, 0.0f), acc);
+        acc = arith::SelectOp::create(nb, isInf, Arith{nb}.f32(0.0f), acc);
         if (elemType != nb.getF32Type())
           acc = arith::TruncFOp::create(nb, elemType, acc);
         return acc;
