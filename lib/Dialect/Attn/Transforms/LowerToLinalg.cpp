@@ -103,25 +103,26 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
 
   Attribute normalizer = op.getNormalizerOrDefault();
   bool isSoftmax = isa<SoftmaxAttr, SinkSoftmaxAttr>(normalizer);
-  Denominator denom = TypeSwitch<Attribute, Denominator>(normalizer)
-                          .Case<SigmoidAttr>([](auto) { return Denominator::One; })
-                          .Case<ReluAttr>([](ReluAttr r) {
-                            switch (r.getNorm()) {
-                            case ReluNorm::none:
-                              return Denominator::One;
-                            case ReluNorm::seq_len:
-                              return Denominator::SeqLen;
-                            case ReluNorm::row_sum:
-                              return Denominator::RowSum;
-                            }
-                            llvm_unreachable("unknown relu norm");
-                          })
-                          .Default([](auto) { return Denominator::RowSum; });
+  Denominator denom =
+      TypeSwitch<Attribute, Denominator>(normalizer)
+          .Case<SigmoidAttr>([](auto) { return Denominator::One; })
+          .Case<ReluAttr>([](ReluAttr r) {
+            switch (r.getNorm()) {
+            case ReluNorm::none:
+              return Denominator::One;
+            case ReluNorm::seq_len:
+              return Denominator::SeqLen;
+            case ReluNorm::row_sum:
+              return Denominator::RowSum;
+            }
+            llvm_unreachable("unknown relu norm");
+          })
+          .Default([](auto) { return Denominator::RowSum; });
   bool wantLse = static_cast<bool>(op.getLse());
   ScoreEmitter emitter(op, qHeadsV, qLenV, kvLenV);
 
-  auto forall = scf::ForallOp::create(
-      b, ArrayRef<OpFoldResult>{batch, qHeads}, op.getOutputs(), std::nullopt);
+  auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{batch, qHeads},
+                                      op.getOutputs(), std::nullopt);
   Block *body = forall.getBody();
   b.setInsertionPointToStart(body);
   Value bi = forall.getInductionVar(0), hi = forall.getInductionVar(1);
@@ -130,8 +131,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
 
   // Q[b, h, :, :], K[b, kvh, :, :], V[b, kvh, :, :] as 2-D slices.
   auto slice2d = [&](Value t, RankedTensorType type, Value head) -> Value {
-    SmallVector<OpFoldResult> offsets(4, zero), sizes(4, one),
-        strides(4, one);
+    SmallVector<OpFoldResult> offsets(4, zero), sizes(4, one), strides(4, one);
     offsets[0] = bi;
     offsets[hDim] = head;
     sizes[sDim] = size(t, sDim);
@@ -145,14 +145,15 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
         vs = slice2d(v, vType, kvh);
 
   // S[i, j] = sum_d Q[i, d] * K[j, d], accumulated in f32.
-  Value scores = g.generic(
-      ValueRange{qs, ks}, g.filled({qLen, kvLen}, 0.0f),
-      {g.map(3, {0, 2}), g.map(3, {1, 2}), g.map(3, {0, 1})},
-      {IT::parallel, IT::parallel, IT::reduction},
-      [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
-        Value prod = arith::MulFOp::create(nb, Arith{nb}.extF(a[0]), Arith{nb}.extF(a[1]));
-        return arith::AddFOp::create(nb, a[2], prod);
-      });
+  Value scores =
+      g.generic(ValueRange{qs, ks}, g.filled({qLen, kvLen}, 0.0f),
+                {g.map(3, {0, 2}), g.map(3, {1, 2}), g.map(3, {0, 1})},
+                {IT::parallel, IT::parallel, IT::reduction},
+                [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
+                  Value prod = arith::MulFOp::create(nb, Arith{nb}.extF(a[0]),
+                                                     Arith{nb}.extF(a[1]));
+                  return arith::AddFOp::create(nb, a[2], prod);
+                });
 
   // S'[i, j] = allowed ? mods(scale * S[i, j]) : -inf
   Value kvLenB = emitter.emitKvLength(b, bi);
@@ -186,20 +187,18 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
         [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
           return arith::MaximumFOp::create(nb, a[0], a[1]);
         });
-    shift = g.generic(ValueRange{}, rowMax, {g.map(1, {0})}, {IT::parallel},
-                      [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
-                        Value m = a[0];
-                        if (sinkLogit)
-                          m = arith::MaximumFOp::create(nb, m, sinkLogit);
-                        if (isSoftplus)
-                          m = arith::MinimumFOp::create(nb, m,
-                                                        Arith{nb}.f32(0.0f));
-                        Value isInf = arith::CmpFOp::create(
-                            nb, arith::CmpFPredicate::OEQ, m,
-                            Arith{nb}.f32(kNegInf));
-                        return arith::SelectOp::create(nb, isInf,
-                                                       Arith{nb}.f32(0.0f), m);
-                      });
+    shift = g.generic(
+        ValueRange{}, rowMax, {g.map(1, {0})}, {IT::parallel},
+        [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
+          Value m = a[0];
+          if (sinkLogit)
+            m = arith::MaximumFOp::create(nb, m, sinkLogit);
+          if (isSoftplus)
+            m = arith::MinimumFOp::create(nb, m, Arith{nb}.f32(0.0f));
+          Value isInf = arith::CmpFOp::create(nb, arith::CmpFPredicate::OEQ, m,
+                                              Arith{nb}.f32(kNegInf));
+          return arith::SelectOp::create(nb, isInf, Arith{nb}.f32(0.0f), m);
+        });
   }
 
   // W[i, j]: unnormalised weights, 0 where masked (S' = -inf).
@@ -227,52 +226,60 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
       [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
         Value s = a[0];
         Value zeroF = Arith{nb}.f32(0.0f), oneF = Arith{nb}.f32(1.0f);
-        Value w = TypeSwitch<Attribute, Value>(normalizer)
-            .Case<SoftmaxAttr, SinkSoftmaxAttr>([&](auto) -> Value {
-              // exp(s - mz)
-              return math::ExpOp::create(nb, arith::SubFOp::create(nb, s, a[1]));
-            })
-            .Case<SigmoidAttr>([&](auto) -> Value {
-              // 1 / (1 + exp(-(s + beta)))
-              Value x = arith::AddFOp::create(nb, s, beta);
-              Value e = math::ExpOp::create(nb, arith::NegFOp::create(nb, x));
-              return arith::DivFOp::create(nb, oneF,
-                                           arith::AddFOp::create(nb, oneF, e));
-            })
-            .Case<SoftplusAttr>([&](auto) -> Value {
-              // softplus(s) * exp(-mz). For s >= 0 (then mz = 0):
-              //   softplus(s) = max(s, 0) + log1p(exp(-|s|)).
-              // For s < 0: exp(s - mz) * g(s), g(s) = log1p(exp(s)) / exp(s),
-              // which is 1 to f32 precision below s = -20.
-              Value shiftV = a[1];
-              Value pos = arith::MaximumFOp::create(nb, s, zeroF);
-              Value e = math::ExpOp::create(
-                  nb, arith::NegFOp::create(nb, math::AbsFOp::create(nb, s)));
-              Value nonNeg =
-                  arith::AddFOp::create(nb, pos, math::Log1pOp::create(nb, e));
-              Value far = arith::CmpFOp::create(nb, arith::CmpFPredicate::OLT,
-                                                s, Arith{nb}.f32(-20.0f));
-              Value sClamped = arith::SelectOp::create(nb, far, zeroF, s);
-              Value g = arith::MulFOp::create(
-                  nb,
-                  math::Log1pOp::create(nb, math::ExpOp::create(nb, sClamped)),
-                  math::ExpOp::create(nb, arith::NegFOp::create(nb, sClamped)));
-              g = arith::SelectOp::create(nb, far, oneF, g);
-              Value neg = arith::MulFOp::create(
-                  nb,
-                  math::ExpOp::create(nb, arith::SubFOp::create(nb, s, shiftV)),
-                  g);
-              Value isNeg = arith::CmpFOp::create(nb, arith::CmpFPredicate::OLT,
-                                                  s, zeroF);
-              return arith::SelectOp::create(nb, isNeg, neg, nonNeg);
-            })
-            .Case<ReluAttr>([&](ReluAttr r) -> Value {
-              Value x = arith::MaximumFOp::create(nb, s, zeroF);
-              return r.getPower() == 2 ? arith::MulFOp::create(nb, x, x) : x;
-            })
-            .Default([](Attribute) -> Value {
-              llvm_unreachable("verifier admits only normalizers");
-            });
+        Value w =
+            TypeSwitch<Attribute, Value>(normalizer)
+                .Case<SoftmaxAttr, SinkSoftmaxAttr>([&](auto) -> Value {
+                  // exp(s - mz)
+                  return math::ExpOp::create(
+                      nb, arith::SubFOp::create(nb, s, a[1]));
+                })
+                .Case<SigmoidAttr>([&](auto) -> Value {
+                  // 1 / (1 + exp(-(s + beta)))
+                  Value x = arith::AddFOp::create(nb, s, beta);
+                  Value e =
+                      math::ExpOp::create(nb, arith::NegFOp::create(nb, x));
+                  return arith::DivFOp::create(
+                      nb, oneF, arith::AddFOp::create(nb, oneF, e));
+                })
+                .Case<SoftplusAttr>([&](auto) -> Value {
+                  // softplus(s) * exp(-mz). For s >= 0 (then mz = 0):
+                  //   softplus(s) = max(s, 0) + log1p(exp(-|s|)).
+                  // For s < 0: exp(s - mz) * g(s), g(s) = log1p(exp(s)) /
+                  // exp(s), which is 1 to f32 precision below s = -20.
+                  Value shiftV = a[1];
+                  Value pos = arith::MaximumFOp::create(nb, s, zeroF);
+                  Value e = math::ExpOp::create(
+                      nb,
+                      arith::NegFOp::create(nb, math::AbsFOp::create(nb, s)));
+                  Value nonNeg = arith::AddFOp::create(
+                      nb, pos, math::Log1pOp::create(nb, e));
+                  Value far = arith::CmpFOp::create(
+                      nb, arith::CmpFPredicate::OLT, s, Arith{nb}.f32(-20.0f));
+                  Value sClamped = arith::SelectOp::create(nb, far, zeroF, s);
+                  Value g = arith::MulFOp::create(
+                      nb,
+                      math::Log1pOp::create(nb,
+                                            math::ExpOp::create(nb, sClamped)),
+                      math::ExpOp::create(nb,
+                                          arith::NegFOp::create(nb, sClamped)));
+                  g = arith::SelectOp::create(nb, far, oneF, g);
+                  Value neg = arith::MulFOp::create(
+                      nb,
+                      math::ExpOp::create(nb,
+                                          arith::SubFOp::create(nb, s, shiftV)),
+                      g);
+                  Value isNeg = arith::CmpFOp::create(
+                      nb, arith::CmpFPredicate::OLT, s, zeroF);
+                  return arith::SelectOp::create(nb, isNeg, neg, nonNeg);
+                })
+                .Case<ReluAttr>([&](ReluAttr r) -> Value {
+                  Value x = arith::MaximumFOp::create(nb, s, zeroF);
+                  return r.getPower() == 2 ? arith::MulFOp::create(nb, x, x)
+                                           : x;
+                })
+                .Default([](Attribute) -> Value {
+                  llvm_unreachable("verifier admits only normalizers");
+                });
         if (isSoftmax)
           return w;
         // A masked key (S' = -inf) weighs exactly 0. Without this select,
@@ -294,8 +301,8 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
                        });
   if (sinkLogit) {
     // The sink adds exp(sink - mz) to the denominator only.
-    rowSum = g.generic(ValueRange{shift}, rowSum, {g.map(1, {0}), g.map(1, {0})},
-                       {IT::parallel},
+    rowSum = g.generic(ValueRange{shift}, rowSum,
+                       {g.map(1, {0}), g.map(1, {0})}, {IT::parallel},
                        [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
                          Value e = math::ExpOp::create(
                              nb, arith::SubFOp::create(nb, sinkLogit, a[0]));
@@ -304,14 +311,15 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
   }
 
   // O[i, e] = sum_j W[i, j] V[j, e] / Z[i], 0 when Z = 0.
-  Value acc = g.generic(
-      ValueRange{weights, vs}, g.filled({qLen, valueDim}, 0.0f),
-      {g.map(3, {0, 2}), g.map(3, {2, 1}), g.map(3, {0, 1})},
-      {IT::parallel, IT::parallel, IT::reduction},
-      [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
-        Value prod = arith::MulFOp::create(nb, a[0], Arith{nb}.extF(a[1]));
-        return arith::AddFOp::create(nb, a[2], prod);
-      });
+  Value acc =
+      g.generic(ValueRange{weights, vs}, g.filled({qLen, valueDim}, 0.0f),
+                {g.map(3, {0, 2}), g.map(3, {2, 1}), g.map(3, {0, 1})},
+                {IT::parallel, IT::parallel, IT::reduction},
+                [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
+                  Value prod =
+                      arith::MulFOp::create(nb, a[0], Arith{nb}.extF(a[1]));
+                  return arith::AddFOp::create(nb, a[2], prod);
+                });
   Value denomValue;
   if (denom == Denominator::SeqLen)
     denomValue = arith::SIToFPOp::create(
@@ -332,7 +340,8 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
         if (z) {
           Value isZero = arith::CmpFOp::create(nb, arith::CmpFPredicate::OEQ, z,
                                                Arith{nb}.f32(0.0f));
-          Value safe = arith::SelectOp::create(nb, isZero, Arith{nb}.f32(1.0f), z);
+          Value safe =
+              arith::SelectOp::create(nb, isZero, Arith{nb}.f32(1.0f), z);
           o = arith::SelectOp::create(nb, isZero, Arith{nb}.f32(0.0f),
                                       arith::DivFOp::create(nb, o, safe));
         }
@@ -351,17 +360,17 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
       lseMaps.push_back(g.map(1, {0}));
     }
     lseMaps.push_back(g.map(1, {0}));
-    lse = g.generic(lseIns, g.empty({qLen}, f32), lseMaps, {IT::parallel},
-                    [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
-                      Value z = a[0];
-                      Value l = math::LogOp::create(nb, z);
-                      if (shift)
-                        l = arith::AddFOp::create(nb, l, a[1]);
-                      Value isZero = arith::CmpFOp::create(
-                          nb, arith::CmpFPredicate::OEQ, z, Arith{nb}.f32(0.0f));
-                      return arith::SelectOp::create(nb, isZero,
-                                                     Arith{nb}.f32(kNegInf), l);
-                    });
+    lse = g.generic(
+        lseIns, g.empty({qLen}, f32), lseMaps, {IT::parallel},
+        [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
+          Value z = a[0];
+          Value l = math::LogOp::create(nb, z);
+          if (shift)
+            l = arith::AddFOp::create(nb, l, a[1]);
+          Value isZero = arith::CmpFOp::create(nb, arith::CmpFPredicate::OEQ, z,
+                                               Arith{nb}.f32(0.0f));
+          return arith::SelectOp::create(nb, isZero, Arith{nb}.f32(kNegInf), l);
+        });
   }
 
   // Write the (b, h) slices into the shared outputs.
@@ -408,13 +417,15 @@ LogicalResult mlir::attn::lowerMergeToLinalg(RewriterBase &rewriter,
           m = arith::MaximumFOp::create(nb, m, a[k]);
         Value isInf = arith::CmpFOp::create(nb, arith::CmpFPredicate::OEQ, m,
                                             Arith{nb}.f32(kNegInf));
-        Value safeM = arith::SelectOp::create(nb, isInf, Arith{nb}.f32(0.0f), m);
+        Value safeM =
+            arith::SelectOp::create(nb, isInf, Arith{nb}.f32(0.0f), m);
         Value sum = Arith{nb}.f32(0.0f);
         for (size_t k = 0; k < n; ++k)
           sum = arith::AddFOp::create(
               nb, sum,
               math::ExpOp::create(nb, arith::SubFOp::create(nb, a[k], safeM)));
-        Value l = arith::AddFOp::create(nb, safeM, math::LogOp::create(nb, sum));
+        Value l =
+            arith::AddFOp::create(nb, safeM, math::LogOp::create(nb, sum));
         return arith::SelectOp::create(nb, isInf, Arith{nb}.f32(kNegInf), l);
       });
 
@@ -483,13 +494,13 @@ struct AttnLowerToLinalgPass
         ops.push_back(op);
     });
     for (Operation *op : ops) {
-      LogicalResult result =
-          TypeSwitch<Operation *, LogicalResult>(op)
-              .Case<AttentionOp>([&](AttentionOp a) {
-                return lowerAttentionToLinalg(rewriter, a);
-              })
-              .Case<MergeOp>(
-                  [&](MergeOp m) { return lowerMergeToLinalg(rewriter, m); });
+      LogicalResult result = TypeSwitch<Operation *, LogicalResult>(op)
+                                 .Case<AttentionOp>([&](AttentionOp a) {
+                                   return lowerAttentionToLinalg(rewriter, a);
+                                 })
+                                 .Case<MergeOp>([&](MergeOp m) {
+                                   return lowerMergeToLinalg(rewriter, m);
+                                 });
       if (failed(result))
         return signalPassFailure();
     }
