@@ -5,7 +5,7 @@
 # bench/results/<UTC date>-cpu.md (the raw output of every command goes to
 # the .log beside it). Not part of the test suite.
 #
-#   bash bench/run.sh            # the full run (about 10-15 minutes)
+#   bash bench/run.sh            # the full run (about 6 minutes once the peers are installed)
 #   bash bench/run.sh --quick    # small shapes, to check the harness
 #
 # Environment: ATTN_BUILD_DIR (default build-b), BENCH_THREADS (2),
