@@ -16,7 +16,14 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
+#include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/RTDyldObjectLinkingLayer.h"
+#include "llvm/ExecutionEngine/SectionMemoryManager.h"
+#include "llvm/Support/DynamicLibrary.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
 
@@ -44,7 +51,25 @@ MemRefDescriptor::MemRefDescriptor(void *data, ArrayRef<int64_t> shape) {
   }
 }
 
+CPUKernel::CPUKernel() = default;
 CPUKernel::~CPUKernel() = default;
+
+static void initializeNativeTarget() {
+  static bool initialized = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)initialized;
+}
+
+/// The shared libraries compiled kernels call into.
+static SmallVector<StringRef> runtimeLibraries(bool openmp) {
+  SmallVector<StringRef> libs = {ATTN_RUNNER_UTILS_LIB};
+  if (openmp)
+    libs.push_back(ATTN_OPENMP_LIB);
+  return libs;
+}
 
 std::unique_ptr<CPUKernel>
 CPUKernel::compile(ModuleOp module, const CPUPipelineOptions &options,
@@ -53,12 +78,7 @@ CPUKernel::compile(ModuleOp module, const CPUPipelineOptions &options,
     error = why;
     return nullptr;
   }
-  static bool initialized = [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    return true;
-  }();
-  (void)initialized;
+  initializeNativeTarget();
 
   OwningOpRef<ModuleOp> lowered(module.clone());
   MLIRContext *ctx = lowered->getContext();
@@ -95,10 +115,9 @@ CPUKernel::compile(ModuleOp module, const CPUPipelineOptions &options,
   ExecutionEngineOptions engineOptions;
   engineOptions.transformer = optimize;
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
-  SmallVector<StringRef> libs = {ATTN_RUNNER_UTILS_LIB};
-  if (options.openmp)
-    libs.push_back(ATTN_OPENMP_LIB);
+  SmallVector<StringRef> libs = runtimeLibraries(options.openmp);
   engineOptions.sharedLibPaths = libs;
+  engineOptions.enableObjectDump = true;
   auto engine = ExecutionEngine::create(*lowered, engineOptions);
   if (!engine) {
     error = "JIT compilation failed: " + llvm::toString(engine.takeError());
@@ -109,18 +128,118 @@ CPUKernel::compile(ModuleOp module, const CPUPipelineOptions &options,
   return kernel;
 }
 
+std::unique_ptr<CPUKernel> CPUKernel::load(StringRef objectCode, bool openmp,
+                                           std::string &error) {
+  initializeNativeTarget();
+  // The object's undefined symbols (libomp, the runner utilities, libc) are
+  // resolved against the process, so the libraries are made global first.
+  for (StringRef lib : runtimeLibraries(openmp)) {
+    std::string why;
+    if (llvm::sys::DynamicLibrary::LoadLibraryPermanently(lib.str().c_str(),
+                                                          &why)) {
+      error = "cannot load " + lib.str() + ": " + why;
+      return nullptr;
+    }
+  }
+  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!tmBuilder) {
+    error = "cannot detect the host CPU: " +
+            llvm::toString(tmBuilder.takeError());
+    return nullptr;
+  }
+  // The same linking layer as ExecutionEngine's, so that objects it wrote
+  // link the same way.
+  auto jit =
+      llvm::orc::LLJITBuilder()
+          .setJITTargetMachineBuilder(std::move(*tmBuilder))
+          .setObjectLinkingLayerCreator([](llvm::orc::ExecutionSession &es)
+                                            -> llvm::Expected<std::unique_ptr<
+                                                llvm::orc::ObjectLayer>> {
+            return std::make_unique<llvm::orc::RTDyldObjectLinkingLayer>(
+                es, [](const llvm::MemoryBuffer &) {
+                  return std::make_unique<llvm::SectionMemoryManager>();
+                });
+          })
+          .create();
+  if (!jit) {
+    error = "cannot create a JIT: " + llvm::toString(jit.takeError());
+    return nullptr;
+  }
+  llvm::orc::JITDylib &dylib = (*jit)->getMainJITDylib();
+  auto processSymbols =
+      llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+          (*jit)->getDataLayout().getGlobalPrefix());
+  if (!processSymbols) {
+    error = "cannot search the process for symbols: " +
+            llvm::toString(processSymbols.takeError());
+    return nullptr;
+  }
+  dylib.addGenerator(std::move(*processSymbols));
+  if (llvm::Error err = (*jit)->addObjectFile(
+          llvm::MemoryBuffer::getMemBufferCopy(objectCode, "attn-kernel.o"))) {
+    error = "cannot load the object code: " + llvm::toString(std::move(err));
+    return nullptr;
+  }
+  std::unique_ptr<CPUKernel> kernel(new CPUKernel());
+  kernel->loaded = std::move(*jit);
+  return kernel;
+}
+
+bool CPUKernel::objectCode(std::string &code, std::string &error) {
+  if (!engine) {
+    error = "a loaded kernel has no object code to write";
+    return false;
+  }
+  SmallString<128> path;
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("attn-kernel", "o", path)) {
+    error = "cannot create a temporary file: " + ec.message();
+    return false;
+  }
+  engine->dumpToObjectFile(path);
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  llvm::sys::fs::remove(path);
+  if (!buffer || (*buffer)->getBufferSize() == 0) {
+    error = "the JIT wrote no object code";
+    return false;
+  }
+  code = (*buffer)->getBuffer().str();
+  return true;
+}
+
+CPUKernel::PackedFunction CPUKernel::lookup(StringRef name,
+                                            std::string &error) {
+  // ExecutionEngine names the packed wrapper of `f` "_mlir_f"; public
+  // functions are called through their C interface `_mlir_ciface_<name>`.
+  std::string symbol = ("_mlir__mlir_ciface_" + name).str();
+  if (engine) {
+    auto fn = engine->lookup(symbol);
+    if (!fn) {
+      error = "cannot find '" + symbol + "': " + llvm::toString(fn.takeError());
+      return nullptr;
+    }
+    return reinterpret_cast<PackedFunction>(*fn);
+  }
+  auto addr = loaded->lookup(symbol);
+  if (!addr) {
+    error = "cannot find '" + symbol + "': " + llvm::toString(addr.takeError());
+    return nullptr;
+  }
+  return addr->toPtr<PackedFunction>();
+}
+
 bool CPUKernel::invoke(StringRef name, ArrayRef<MemRefDescriptor *> args,
                        std::string &error) {
+  PackedFunction fn = lookup(name, error);
+  if (!fn)
+    return false;
   SmallVector<void *> pointers;
   for (MemRefDescriptor *d : args)
     pointers.push_back(d->get());
   SmallVector<void *> packed;
   for (void *&p : pointers)
     packed.push_back(&p);
-  std::string symbol = ("_mlir_ciface_" + name).str();
-  if (llvm::Error err = engine->invokePacked(symbol, packed)) {
-    error = "cannot call '" + symbol + "': " + llvm::toString(std::move(err));
-    return false;
-  }
+  fn(packed.data());
   return true;
 }
+

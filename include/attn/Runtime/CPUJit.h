@@ -18,6 +18,10 @@
 #include <string>
 #include <vector>
 
+namespace llvm::orc {
+class LLJIT;
+} // namespace llvm::orc
+
 namespace mlir {
 class ExecutionEngine;
 } // namespace mlir
@@ -49,15 +53,34 @@ public:
   compile(ModuleOp module, const CPUPipelineOptions &options,
           std::string &error);
 
+  /// Loads native code saved by `objectCode` (an ELF object for this host),
+  /// linking it against the runtime libraries again. This is how compiled
+  /// kernels come back from a disk cache without running any compiler.
+  static std::unique_ptr<CPUKernel> load(StringRef objectCode, bool openmp,
+                                         std::string &error);
+
+  /// The kernel's native code as a relocatable object (empty when the kernel
+  /// came from `load`, which already has it). Returns false and sets `error`
+  /// when it cannot be written out.
+  bool objectCode(std::string &code, std::string &error);
+
   /// Calls public function `name` with one descriptor per argument; outputs
   /// are written into their argument buffers (the pipeline drops returned
   /// outs). Returns false and sets `error` on failure.
   bool invoke(StringRef name, ArrayRef<MemRefDescriptor *> args,
               std::string &error);
 
+  /// The packed entry point of public function `name`: it takes an array
+  /// with one pointer per argument, each pointing at a descriptor pointer.
+  /// Returns null and sets `error` when there is no such function.
+  using PackedFunction = void (*)(void **);
+  PackedFunction lookup(StringRef name, std::string &error);
+
 private:
-  CPUKernel() = default;
+  CPUKernel();
+  /// Either a freshly compiled engine or a JIT holding a loaded object.
   std::unique_ptr<ExecutionEngine> engine;
+  std::unique_ptr<llvm::orc::LLJIT> loaded;
 };
 
 } // namespace mlir::attn

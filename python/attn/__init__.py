@@ -1,0 +1,39 @@
+"""attn: an MLIR compiler for attention variants.
+
+    import attn, numpy as np
+    spec = attn.Spec(mask=(attn.sinks(4) | attn.sliding_window(256)) & attn.causal(),
+                     score_mod=lambda s, b, h, q, kv: 30.0 * attn.tanh(s / 30.0))
+    fn = attn.compile(spec, dtype="float32", head_dim=64)
+    out = fn(q, k, v)                      # numpy [B, H, S, D]
+    out, lse = fn(q, k, v, return_lse=True)
+
+Masks compose with & | ~; score_mod and mask_mod functions are traced into
+the IR (see attn.trace for what they may contain). `attn.to_mlir(spec)`
+shows the IR, `attn.lower(spec, pipeline)` lowers it. Kernels are cached in
+memory and on disk ($ATTN_CACHE_DIR, default ~/.cache/attn); sequence
+lengths, batch and head counts never cause a recompilation.
+"""
+
+from .api import (CompileError, Kernel, block_mask_from_lists, cache_dir,
+                  cache_info, clear_cache, compile, lower, to_mlir)
+from .spec import (Mask, Normalizer, ScoreMod, Spec, SpecError, alibi, bias,
+                   block_sparse, causal, chunked, dense, dilated,
+                   directional_2d, document, full, gaussian, global_tokens,
+                   halo, mask_mod, neighborhood_2d, prefix_lm, rel_bias, relu,
+                   score_mod, sigmoid, sink_softmax, sinks, sliding_window,
+                   softcap, softmax, softplus, temperature, tree, window_2d)
+from .trace import (TraceError, abs, cos, exp, log, maximum, minimum,
+                    position, sin, sqrt, tanh, where)
+
+__all__ = [
+    "CompileError", "Kernel", "Mask", "Normalizer", "ScoreMod", "Spec",
+    "SpecError", "TraceError", "abs", "alibi", "bias", "block_mask_from_lists",
+    "block_sparse", "cache_dir", "cache_info", "causal", "chunked",
+    "clear_cache", "compile", "cos", "dense", "dilated", "directional_2d",
+    "document", "exp", "full", "gaussian", "global_tokens", "halo", "log",
+    "lower", "mask_mod", "maximum", "minimum", "neighborhood_2d", "position",
+    "prefix_lm", "rel_bias", "relu", "score_mod", "sigmoid", "sin",
+    "sink_softmax", "sinks", "sliding_window", "softcap", "softmax",
+    "softplus", "sqrt", "tanh", "temperature", "to_mlir", "tree", "where",
+    "window_2d",
+]

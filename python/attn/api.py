@@ -1,0 +1,567 @@
+"""Compiling specs and calling the kernels on arrays."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import warnings
+from typing import Optional
+
+import numpy as np
+
+from . import _attn
+from . import ir as IR
+from . import spec as S
+
+try:
+    import ml_dtypes
+    _BF16 = np.dtype(ml_dtypes.bfloat16)
+except ImportError:  # bf16 needs ml_dtypes; the rest works without it
+    ml_dtypes = None
+    _BF16 = None
+
+CompileError = _attn.CompileError
+
+TARGETS = ("cpu",)
+
+
+def _numpy_dtype(name: str):
+    if name == "float32":
+        return np.dtype(np.float32)
+    if name == "float16":
+        return np.dtype(np.float16)
+    if name == "bfloat16":
+        if _BF16 is None:
+            raise ImportError("dtype='bfloat16' needs the ml_dtypes package "
+                              "(pip install ml_dtypes)")
+        return _BF16
+    raise S.SpecError(f"dtype must be one of {', '.join(IR.DTYPES)}, "
+                      f"got {name!r}")
+
+
+def _as_spec(spec) -> S.Spec:
+    if isinstance(spec, S.Spec):
+        return spec
+    if spec is None:
+        return S.Spec()
+    if isinstance(spec, S.Mask) or callable(spec):
+        return S.Spec(mask=spec)
+    raise S.SpecError(f"expected an attn.Spec or a mask, got {spec!r}")
+
+
+def to_mlir(spec=None, *, dtype: str = "float32", head_dim: int = 64,
+            head_dim_v: Optional[int] = None) -> str:
+    """The MLIR function of `spec`, as attn.compile builds it; the compiler
+    has parsed and verified it (a CompileError says what is wrong)."""
+    text, _ = IR.build(_as_spec(spec), dtype, head_dim, head_dim_v or head_dim)
+    _attn.parse(text)
+    return text
+
+
+def lower(spec=None, pipeline: str = "attn-cpu-pipeline", *,
+          dtype: str = "float32", head_dim: int = 64,
+          head_dim_v: Optional[int] = None) -> str:
+    """Runs a pass pipeline (attn-opt's syntax: a pass or pipeline name with
+    options, or "builtin.module(...)") over `spec`'s module, or over IR text
+    when `spec` is a string, and returns the lowered IR."""
+    if isinstance(spec, str):
+        text = spec
+    else:
+        text, _ = IR.build(_as_spec(spec), dtype, head_dim,
+                           head_dim_v or head_dim)
+    return _attn.lower(text, pipeline)
+
+
+# ----------------------------------------------------------------------------
+# Kernel cache
+# ----------------------------------------------------------------------------
+
+_MAGIC = b"ATTNOBJ1"
+_lock = threading.RLock()
+_memory: dict = {}
+_stats = {"compiles": 0, "memory_hits": 0, "disk_hits": 0, "disk_writes": 0,
+          "corrupt": 0}
+_build_id = None
+
+
+def cache_dir() -> str:
+    """$ATTN_CACHE_DIR, or ~/.cache/attn (under $XDG_CACHE_HOME if set)."""
+    explicit = os.environ.get("ATTN_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "attn")
+
+
+def cache_info() -> dict:
+    """Counters since start (or `clear_cache`): native compilations, memory
+    and disk hits, disk writes, and corrupt disk entries rebuilt."""
+    with _lock:
+        return dict(_stats)
+
+
+def clear_cache(disk: bool = False):
+    """Forgets the in-memory kernels and resets the counters; with
+    `disk=True` also deletes the cache directory's entries."""
+    with _lock:
+        _memory.clear()
+        for k in _stats:
+            _stats[k] = 0
+        if disk and os.path.isdir(cache_dir()):
+            for name in os.listdir(cache_dir()):
+                if name.endswith(".attnobj"):
+                    try:
+                        os.remove(os.path.join(cache_dir(), name))
+                    except OSError:
+                        pass
+
+
+def _native_build_id() -> str:
+    # Object code from another build of the compiler must not be reused.
+    global _build_id
+    if _build_id is None:
+        h = hashlib.sha256()
+        with open(_attn.__file__, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _build_id = h.hexdigest()
+    return _build_id
+
+
+def _read_entry(path: str) -> Optional[bytes]:
+    """The payload of a cache file; None when absent. Raises ValueError
+    when the file is corrupt."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    head = len(_MAGIC) + 32
+    if len(data) < head or data[:len(_MAGIC)] != _MAGIC:
+        raise ValueError("bad header")
+    payload = data[head:]
+    if hashlib.sha256(payload).digest() != data[len(_MAGIC):head]:
+        raise ValueError("checksum mismatch")
+    return payload
+
+
+def _write_entry(path: str, payload: bytes):
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic: readers see all or nothing
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _native_kernel(text: str, options: str, openmp: bool, use_disk: bool):
+    key = hashlib.sha256("\0".join(
+        ["attn-cpu-1", text, options, _attn.host_cpu(), _native_build_id()]
+    ).encode()).hexdigest()
+    with _lock:
+        kernel = _memory.get(key)
+        if kernel is not None:
+            _stats["memory_hits"] += 1
+            return kernel
+        path = os.path.join(cache_dir(), key + ".attnobj")
+        if use_disk:
+            try:
+                payload = _read_entry(path)
+                if payload is not None:
+                    kernel = _attn.Kernel.load(payload, openmp)
+                    kernel.bind("attention")
+                    _stats["disk_hits"] += 1
+            except (ValueError, CompileError) as e:
+                _stats["corrupt"] += 1
+                warnings.warn(f"attn: cache entry {path} is corrupt ({e}); "
+                              f"rebuilding it")
+                kernel = None
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+        if kernel is None:
+            kernel = _attn.Kernel.compile(text, options)
+            kernel.bind("attention")
+            _stats["compiles"] += 1
+            if use_disk:
+                try:
+                    _write_entry(path, kernel.object_code())
+                    _stats["disk_writes"] += 1
+                except OSError as e:
+                    warnings.warn(f"attn: cannot write the kernel cache in "
+                                  f"{cache_dir()}: {e}")
+        _memory[key] = kernel
+        return kernel
+
+
+# ----------------------------------------------------------------------------
+# Compiled kernels
+# ----------------------------------------------------------------------------
+
+
+def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
+            head_dim: int = 64, head_dim_v: Optional[int] = None,
+            lowering: str = "fused", vector_width: int = 0,
+            openmp: bool = True, cache: bool = True) -> "Kernel":
+    """Compiles `spec` (an attn.Spec, a mask, or a mask_mod function) for
+    `target` and returns a callable `Kernel`.
+
+    dtype:        "float32", "float16" or "bfloat16" for Q, K, V and O.
+    head_dim:     D of Q and K; head_dim_v: Dv of V and O (default D).
+    lowering:     "fused" (flash-attention loops) or "reference".
+    vector_width: f32 lanes, 16 (AVX-512) or 8 (AVX2); 0 picks the host's.
+    openmp:       run on all cores through libomp (OMP_NUM_THREADS).
+    cache:        also use the disk cache ($ATTN_CACHE_DIR); the in-memory
+                  cache is always used.
+
+    Batch size, head counts and sequence lengths are not compiled in: one
+    kernel serves them all.
+    """
+    if target not in TARGETS:
+        if target == "cuda":
+            raise S.SpecError("target='cuda' is not available in this build: "
+                              "the GPU code generator does not exist yet; "
+                              "use target='cpu'")
+        raise S.SpecError(f"unknown target {target!r}; available: "
+                          f"{', '.join(TARGETS)}")
+    if lowering not in ("fused", "reference"):
+        raise S.SpecError(f"lowering must be 'fused' or 'reference', "
+                          f"got {lowering!r}")
+    if vector_width not in (0, 8, 16):
+        raise S.SpecError(f"vector_width must be 0, 8 or 16, "
+                          f"got {vector_width!r}")
+    spec = _as_spec(spec)
+    head_dim_v = head_dim if head_dim_v is None else head_dim_v
+    text, sig = IR.build(spec, dtype, head_dim, head_dim_v)
+    options = (f"lowering={lowering} vector-width={int(vector_width)} "
+               f"openmp={'true' if openmp else 'false'}")
+    native = _native_kernel(text, options, openmp, cache)
+    return Kernel(spec, sig, text, native, _numpy_dtype(dtype), dtype,
+                  int(head_dim), int(head_dim_v))
+
+
+def _to_numpy(x, name: str):
+    """`x` as a numpy array without copying where possible; DLPack producers
+    (PyTorch CPU tensors, ...) are viewed in place. Returns (array, kind):
+    kind is "torch" when results should go back as torch tensors."""
+    if isinstance(x, np.ndarray):
+        return x, None
+    mod = type(x).__module__.split(".")[0]
+    if mod == "torch":
+        import torch
+        if x.device.type != "cpu":
+            raise ValueError(f"{name} is on {x.device}; target='cpu' needs "
+                             f"CPU tensors")
+        if x.dtype == torch.bfloat16:
+            if _BF16 is None:
+                raise ImportError("bfloat16 tensors need ml_dtypes")
+            arr = np.from_dlpack(x.detach().view(torch.int16)).view(_BF16)
+            return arr, "torch"
+        return np.from_dlpack(x.detach()), "torch"
+    if hasattr(x, "__dlpack__"):
+        return np.from_dlpack(x), None
+    return np.asarray(x), None
+
+
+def _to_torch(a: np.ndarray):
+    import torch
+    if _BF16 is not None and a.dtype == _BF16:
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
+def _dtype_name(dt) -> str:
+    return "bfloat16" if _BF16 is not None and dt == _BF16 else dt.name
+
+
+class Kernel:
+    """A compiled spec. Call it as
+
+        out = fn(q, k, v, *captures, **operands)
+        out, lse = fn(q, k, v, *captures, return_lse=True, **operands)
+
+    on numpy arrays (bf16 via ml_dtypes) or DLPack tensors. Operands, as the
+    spec needs them: sink=[Hq] f32, kv_len=[B] int, segments=(seg_q [B, Sq],
+    seg_kv [B, Skv]), tree=[T] or [B, T] int, dense_mask=bool broadcasting
+    to [B, Hq, Sq, Skv], bias=(input dtype) broadcasting likewise,
+    rel_bias_table=[Hq, buckets] f32, temperature=[B, Hq, Sq] f32. Captured
+    arrays may also be passed by their parameter names.
+    """
+
+    def __init__(self, spec, sig, text, native, np_dtype, dtype, d, dv):
+        self.spec, self.signature, self.ir = spec, sig, text
+        self._native, self._np_dtype, self.dtype = native, np_dtype, dtype
+        self.head_dim, self.head_dim_v = d, dv
+
+    def __repr__(self):
+        return (f"attn.Kernel({self.spec!r}, dtype={self.dtype}, "
+                f"head_dim={self.head_dim}, head_dim_v={self.head_dim_v})")
+
+    # -- argument checks -----------------------------------------------------
+
+    def _qkv(self, x, name, last):
+        a, kind = _to_numpy(x, name)
+        if a.ndim != 4:
+            lay = self.spec.layout.upper()
+            raise ValueError(f"{name} must be a 4-D {lay} array, got shape "
+                             f"{tuple(a.shape)}")
+        if a.dtype != self._np_dtype:
+            raise TypeError(f"{name} has dtype {_dtype_name(a.dtype)}, but the "
+                            f"kernel was compiled for {self.dtype}; convert "
+                            f"it or compile with dtype="
+                            f"'{_dtype_name(a.dtype)}'")
+        if a.shape[3] != last:
+            raise ValueError(f"{name} has head dim {a.shape[3]}, but the "
+                             f"kernel was compiled for {last}")
+        return np.ascontiguousarray(a), kind
+
+    @staticmethod
+    def _exact(x, name, shape, dtype, what):
+        a, _ = _to_numpy(x, name)
+        if dtype.kind == "i" and a.dtype.kind in "iu":
+            if a.size and (a.min() < np.iinfo(dtype).min
+                           or a.max() > np.iinfo(dtype).max):
+                raise ValueError(f"{name} has values outside int32")
+            a = a.astype(dtype, copy=False)
+        if a.dtype != dtype:
+            raise TypeError(f"{name} must be {what}, got dtype {a.dtype}")
+        if tuple(a.shape) != tuple(shape):
+            raise ValueError(f"{name} must have shape {tuple(shape)}, got "
+                             f"{tuple(a.shape)}")
+        return np.ascontiguousarray(a)
+
+    @staticmethod
+    def _broadcast(x, name, full, dtype, what):
+        a, _ = _to_numpy(x, name)
+        if dtype == np.bool_ and a.dtype != np.bool_:
+            if a.dtype.kind not in "iub":
+                raise TypeError(f"{name} must be boolean, got dtype {a.dtype}")
+            a = a != 0
+        if a.dtype != dtype:
+            raise TypeError(f"{name} must be {what}, got dtype "
+                            f"{_dtype_name(a.dtype)}")
+        if not 2 <= a.ndim <= 4:
+            raise ValueError(f"{name} must have 2 to 4 dims broadcasting to "
+                             f"[B, Hq, Sq, Skv] = {list(full)}, got shape "
+                             f"{tuple(a.shape)}")
+        a = a.reshape((1,) * (4 - a.ndim) + a.shape)
+        for i, (got, want) in enumerate(zip(a.shape, full)):
+            if got != want and not (got == 1 and i < 2):
+                raise ValueError(f"{name} of shape {tuple(a.shape)} does not "
+                                 f"broadcast to [B, Hq, Sq, Skv] = "
+                                 f"{list(full)}")
+        return np.ascontiguousarray(a)
+
+    def __call__(self, q, k, v, *captures, return_lse: bool = False,
+                 **operands):
+        spec, sig = self.spec, self.signature
+        q, kind = self._qkv(q, "q", self.head_dim)
+        k, _ = self._qkv(k, "k", self.head_dim)
+        v, _ = self._qkv(v, "v", self.head_dim_v)
+        bshd = spec.layout == "bshd"
+        B, Sq, Hq = (q.shape[0], q.shape[1], q.shape[2]) if bshd else \
+            (q.shape[0], q.shape[2], q.shape[1])
+        Skv, Hkv = (k.shape[1], k.shape[2]) if bshd else (k.shape[2],
+                                                          k.shape[1])
+        axes = "[B, S, H, D]" if bshd else "[B, H, S, D]"
+        if k.shape[0] != B or v.shape[0] != B:
+            raise ValueError(f"batch sizes differ: q {B}, k {k.shape[0]}, "
+                             f"v {v.shape[0]}")
+        if v.shape[:3] != k.shape[:3]:
+            raise ValueError(f"k and v must agree on batch, heads and "
+                             f"length (layout {axes}): k {tuple(k.shape)}, "
+                             f"v {tuple(v.shape)}")
+        if Hkv == 0 or Hq % Hkv:
+            raise ValueError(f"query heads ({Hq}) must be a multiple of "
+                             f"key/value heads ({Hkv}) (layout {axes})")
+        if spec.static_heads is not None and Hq != spec.static_heads:
+            raise ValueError(f"the spec's per-head parameters fix Hq = "
+                             f"{spec.static_heads}, but q has {Hq} heads")
+        if return_lse and not sig.has_lse:
+            raise ValueError(f"normalizer {spec.normalizer.attr()} has no "
+                             f"LSE output")
+
+        args = [q, k, v]
+        given = dict(operands)
+        for name in spec.operands():
+            if name not in given or given[name] is None:
+                raise TypeError(f"this spec needs the '{name}' operand "
+                                f"({_OPERAND_HELP[name]})")
+            x = given.pop(name)
+            if name == "sink":
+                args.append(self._exact(x, "sink", (Hq,), np.dtype(np.float32),
+                                        "float32 [Hq]"))
+            elif name == "kv_len":
+                a = self._exact(x, "kv_len", (B,), np.dtype(np.int32),
+                                "int32 [B]")
+                if a.size and (a.min() < 0 or a.max() > Skv):
+                    raise ValueError(f"kv_len values must lie in [0, Skv = "
+                                     f"{Skv}], got {a.min()}..{a.max()}")
+                args.append(a)
+            elif name == "segments":
+                if not isinstance(x, (tuple, list)) or len(x) != 2:
+                    raise TypeError("segments must be a pair (seg_q [B, Sq], "
+                                    "seg_kv [B, Skv])")
+                args.append(self._exact(x[0], "segments[0] (query ids)",
+                                        (B, Sq), np.dtype(np.int32),
+                                        "integer [B, Sq]"))
+                args.append(self._exact(x[1], "segments[1] (key ids)",
+                                        (B, Skv), np.dtype(np.int32),
+                                        "integer [B, Skv]"))
+            elif name == "tree":
+                args.append(self._tree(x, B, Sq, Skv))
+            elif name == "dense_mask":
+                args.append(self._broadcast(x, "dense_mask", (B, Hq, Sq, Skv),
+                                            np.dtype(np.bool_), "bool"))
+            elif name == "bias":
+                args.append(self._broadcast(x, "bias", (B, Hq, Sq, Skv),
+                                            self._np_dtype, self.dtype))
+            elif name == "rel_bias_table":
+                nb = next(m for m in spec.score_mods
+                          if isinstance(m, S.RelBias)).num_buckets
+                args.append(self._exact(x, "rel_bias_table", (Hq, nb),
+                                        np.dtype(np.float32),
+                                        "float32 [Hq, num_buckets]"))
+            elif name == "temperature":
+                args.append(self._exact(x, "temperature", (B, Hq, Sq),
+                                        np.dtype(np.float32),
+                                        "float32 [B, Hq, Sq]"))
+        args += self._captures(captures, given, B, Hq, Sq, Skv)
+        if given:
+            raise TypeError(f"unexpected operand(s) {sorted(given)}; this "
+                            f"spec takes {spec.operands() or 'none'} and "
+                            f"captures {[c for c, _ in sig.captures] or 'none'}")
+
+        out_shape = (B, Sq, Hq, self.head_dim_v) if bshd else \
+            (B, Hq, Sq, self.head_dim_v)
+        out = np.empty(out_shape, self._np_dtype)
+        args.append(out)
+        lse = None
+        if sig.has_lse:
+            lse = np.empty((B, Hq, Sq), np.float32)
+            args.append(lse)
+        if out.size or (lse is not None and lse.size):
+            self._native.call([(a.ctypes.data, list(a.shape)) for a in args])
+        if kind == "torch":
+            out = _to_torch(out)
+            lse = _to_torch(lse) if lse is not None else None
+        return (out, lse) if return_lse else out
+
+    def _tree(self, x, B, Sq, Skv):
+        per_batch = any(isinstance(m, S.Tree) and m.per_batch
+                        for m in self.spec.mask.leaves())
+        a, _ = _to_numpy(x, "tree")
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"tree must hold integer parent indices, got "
+                            f"dtype {a.dtype}")
+        want = 2 if per_batch else 1
+        if a.ndim != want or (per_batch and a.shape[0] != B):
+            raise ValueError(f"tree must have shape "
+                             f"{'[B, T]' if per_batch else '[T]'} (compiled "
+                             f"with per_batch={per_batch}), got "
+                             f"{tuple(a.shape)}")
+        T = a.shape[-1]
+        if T > min(Sq, Skv):
+            raise ValueError(f"a draft tree of {T} tokens needs Sq and Skv "
+                             f">= {T}, got Sq={Sq}, Skv={Skv}")
+        if a.size:
+            idx = np.arange(T)
+            if (a < -1).any() or (a >= idx).any():
+                raise ValueError("tree parents must be -1 (a root) or the "
+                                 "index of an earlier draft token")
+        return np.ascontiguousarray(a.astype(np.int32))
+
+    def _captures(self, positional, given, B, Hq, Sq, Skv):
+        sig = self.signature
+        names = [n for n, _ in sig.captures]
+        if len(positional) > len(names):
+            raise TypeError(f"{len(positional)} captured arrays given, but "
+                            f"the spec captures {len(names)}: {names}")
+        values = dict(zip(names, positional))
+        for n in names[len(positional):]:
+            if n in given:
+                values[n] = given.pop(n)
+        out = []
+        block = next((m for m in self.spec.mask.leaves()
+                      if isinstance(m, S.BlockSparse)), None)
+        for (n, dtype), arg in zip(sig.captures,
+                                   [a for a in sig.args
+                                    if a.role == "capture"]):
+            if n not in values:
+                raise TypeError(f"missing captured array '{n}' (the spec "
+                                f"captures {names}, in that order)")
+            a, _ = _to_numpy(values[n], n)
+            rank = arg.type.count("?")
+            if block is not None and n == "block_mask":
+                a = self._block_mask(a, block, B, Hq, Sq, Skv)
+            if a.dtype != np.dtype(dtype):
+                raise TypeError(f"captured array '{n}' must be {dtype}, got "
+                                f"{_dtype_name(a.dtype)}")
+            if a.ndim != rank:
+                raise ValueError(f"captured array '{n}' is indexed with "
+                                 f"{rank} indices, so it must have {rank} "
+                                 f"dims; got shape {tuple(a.shape)}")
+            out.append(np.ascontiguousarray(a))
+        return out
+
+    @staticmethod
+    def _block_mask(a, block, B, Hq, Sq, Skv):
+        nq = -(-Sq // block.block_q)
+        nkv = -(-Skv // block.block_kv)
+        if a.dtype != np.bool_:
+            raise TypeError(f"block_mask must be bool, got {a.dtype}")
+        if a.ndim != 4 or a.shape[2:] != (nq, nkv) or a.shape[0] not in \
+                (1, B) or a.shape[1] not in (1, Hq):
+            raise ValueError(f"block_mask must have shape [B or 1, Hq or 1, "
+                             f"ceil(Sq/{block.block_q}), ceil(Skv/"
+                             f"{block.block_kv})] = [{B}, {Hq}, {nq}, {nkv}], "
+                             f"got {tuple(a.shape)}")
+        return np.broadcast_to(a, (B, Hq, nq, nkv))
+
+
+_OPERAND_HELP = {
+    "sink": "sink=[Hq] float32 logits, for attn.sink_softmax()",
+    "kv_len": "kv_len=[B] int cache lengths, for Spec(kv_len=True)",
+    "segments": "segments=(seg_q [B, Sq], seg_kv [B, Skv]) document ids",
+    "tree": "tree=[T] parent indices of the draft tree",
+    "dense_mask": "dense_mask=bool array broadcasting to [B, Hq, Sq, Skv]",
+    "bias": "bias=array broadcasting to [B, Hq, Sq, Skv]",
+    "rel_bias_table": "rel_bias_table=[Hq, num_buckets] float32",
+    "temperature": "temperature=[B, Hq, Sq] float32",
+}
+
+
+def block_mask_from_lists(kv_num_blocks, kv_indices, num_kv_blocks: int):
+    """A dense block mask [B, H, nq, num_kv_blocks] from per-(b, h, q-block)
+    lists: `kv_indices[b, h, i, :kv_num_blocks[b, h, i]]` are the kv blocks
+    that q-block i attends to (FlexAttention's BlockMask layout)."""
+    counts = np.asarray(kv_num_blocks)
+    idx = np.asarray(kv_indices)
+    if counts.ndim != 3 or idx.ndim != 4 or idx.shape[:3] != counts.shape:
+        raise ValueError("kv_num_blocks must be [B, H, nq] and kv_indices "
+                         "[B, H, nq, max_blocks]")
+    if (counts < 0).any() or (counts > idx.shape[3]).any():
+        raise ValueError("kv_num_blocks entries must lie in "
+                         f"[0, {idx.shape[3]}]")
+    mask = np.zeros(counts.shape + (int(num_kv_blocks),), np.bool_)
+    for pos in np.ndindex(*counts.shape):
+        listed = idx[pos][:counts[pos]]
+        if listed.size and (listed.min() < 0 or
+                            listed.max() >= num_kv_blocks):
+            raise ValueError(f"kv block id out of range [0, {num_kv_blocks}) "
+                             f"at (b, h, q_block) = {pos}: {listed.tolist()}")
+        mask[pos + (listed,)] = True
+    return mask

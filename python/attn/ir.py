@@ -1,0 +1,228 @@
+"""Building the MLIR function of a spec.
+
+One `func.func @attention` holding one `attn.attention` op. Batch, heads and
+sequence lengths are dynamic (one kernel serves them all); the head dims,
+the element type and the variant are baked in. Arguments come in the op's
+operand order: q, k, v, the call-time operands the spec needs, captured
+arrays, then the outs O and (when the normalizer has one) LSE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import spec as S
+from . import trace as T
+
+DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
+
+
+@dataclass
+class Arg:
+    """One argument of the compiled function."""
+    name: str      # q, k, v, sink, ..., a capture's parameter name, o, lse
+    role: str      # "input", "operand", "capture" or "output"
+    elem: str      # MLIR element type
+    type: str      # the MLIR tensor type
+
+
+@dataclass
+class Signature:
+    args: list = field(default_factory=list)
+    captures: list = field(default_factory=list)   # (name, dtype) in order
+    has_lse: bool = False
+
+    def arg(self, name):
+        for a in self.args:
+            if a.name == name:
+                return a
+        return None
+
+
+def _dims(*dims) -> str:
+    return "x".join("?" if d is None else str(d) for d in dims)
+
+
+def _captures(spec: S.Spec) -> list:
+    """(name, dtype) of every captured array: the score_mod function's extra
+    parameters, then the mask_mod's (a name used by both is one array)."""
+    out = []
+    seen = {}
+    for owner, kind in ((spec.score_mod_fn, "score_mod"),
+                        (spec.mask_mod, "mask_mod")):
+        if owner is None:
+            continue
+        names = T.capture_names(owner.fn, kind)
+        for key in owner.dtypes:
+            if key not in names:
+                raise S.SpecError(f"dtypes names '{key}', which is not a "
+                                  f"parameter of the {kind} function "
+                                  f"(its captures: {names})")
+        for name in names:
+            dtype = T.capture_dtype(owner.dtypes.get(name, "float32"))
+            if name in seen and seen[name] != dtype:
+                raise S.SpecError(f"capture '{name}' is {seen[name]} in one "
+                                  f"function and {dtype} in the other")
+            if name not in seen:
+                seen[name] = dtype
+                out.append((name, dtype))
+    return out
+
+
+def _trace_regions(spec: S.Spec, captures: list):
+    regions = []
+    if spec.score_mod_fn is not None:
+        f = spec.score_mod_fn
+        regions.append(T.trace(f.fn, "score_mod", f.dtypes, captures))
+    if spec.mask_mod is not None:
+        m = spec.mask_mod
+        regions.append(T.trace(m.fn, "mask_mod", m.dtypes, captures))
+    # Each region saw the captures it indexed; all regions take all of them.
+    ranks = []
+    for i, (name, _) in enumerate(captures):
+        seen = {r.captures[i].rank for r in regions} - {None}
+        if not seen:
+            raise T.TraceError(f"captured array '{name}' is never indexed")
+        if len(seen) > 1:
+            raise T.TraceError(f"captured array '{name}' is indexed with "
+                               f"{sorted(seen)} indices in different "
+                               f"functions")
+        ranks.append(seen.pop())
+    for r in regions:
+        for c, rank in zip(r.captures, ranks):
+            c.rank = rank
+    return regions
+
+
+def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
+    """Returns (module text, Signature)."""
+    if dtype not in DTYPES:
+        raise S.SpecError(f"dtype must be one of {', '.join(DTYPES)}, "
+                          f"got {dtype!r}")
+    et = DTYPES[dtype]
+    d, dv = int(head_dim), int(head_dim_v)
+    if d < 1 or dv < 1:
+        raise S.SpecError(f"head dims must be positive, got {d} and {dv}")
+    hq = spec.static_heads
+    bshd = spec.layout == "bshd"
+
+    def qo_type(last):
+        dims = (None, None, hq, last) if bshd else (None, hq, None, last)
+        return f"tensor<{_dims(*dims)}x{et}>"
+
+    sig = Signature()
+    sig.args += [Arg("q", "input", et, qo_type(d)),
+                 Arg("k", "input", et, f"tensor<?x?x?x{d}x{et}>"),
+                 Arg("v", "input", et, f"tensor<?x?x?x{dv}x{et}>")]
+    groups = []
+    for name in spec.operands():
+        if name == "sink":
+            sig.args.append(Arg("sink", "operand", "f32",
+                                  f"tensor<{_dims(hq)}xf32>"))
+            groups.append("sink(%sink : {})")
+        elif name == "kv_len":
+            sig.args.append(Arg("kv_len", "operand", "i32",
+                                  "tensor<?xi32>"))
+            groups.append("kv_len(%kv_len : {})")
+        elif name == "segments":
+            sig.args += [Arg("seg_q", "operand", "i32", "tensor<?x?xi32>"),
+                         Arg("seg_kv", "operand", "i32", "tensor<?x?xi32>")]
+            groups.append("segments(%seg_q, %seg_kv : {}, {})")
+        elif name == "tree":
+            per_batch = any(isinstance(m, S.Tree) and m.per_batch
+                            for m in spec.mask.leaves())
+            sig.args.append(Arg("tree", "operand", "i32",
+                                  "tensor<?x?xi32>" if per_batch
+                                  else "tensor<?xi32>"))
+            groups.append("tree(%tree : {})")
+        elif name == "dense_mask":
+            sig.args.append(Arg("dense_mask", "operand", "i1",
+                                  "tensor<?x?x?x?xi1>"))
+            groups.append("dense_mask(%dense_mask : {})")
+        elif name == "bias":
+            sig.args.append(Arg("bias", "operand", et,
+                                  f"tensor<?x?x?x?x{et}>"))
+            groups.append("bias(%bias : {})")
+        elif name == "rel_bias_table":
+            rel = next(m for m in spec.score_mods if isinstance(m, S.RelBias))
+            sig.args.append(Arg("rel_bias_table", "operand", "f32",
+                                  f"tensor<{_dims(hq)}x{rel.num_buckets}"
+                                  f"xf32>"))
+            groups.append("rel_bias_table(%rel_bias_table : {})")
+        elif name == "temperature":
+            sig.args.append(Arg("temperature", "operand", "f32",
+                                  f"tensor<?x{_dims(hq)}x?xf32>"))
+            groups.append("temperature(%temperature : {})")
+
+    sig.captures = _captures(spec)
+    regions = _trace_regions(spec, sig.captures)
+    cap_types = []
+    if regions:
+        for i, (name, dtype) in enumerate(sig.captures):
+            ttype = regions[0].captures[i].tensor_type()
+            cap_types.append(ttype)
+            sig.args.append(Arg(name, "capture", T._ELEM[dtype], ttype))
+
+    sig.has_lse = spec.normalizer.has_lse
+    sig.args.append(Arg("o", "output", et, qo_type(dv)))
+    if sig.has_lse:
+        lse_dims = (None, hq, None)
+        sig.args.append(Arg("lse", "output", "f32",
+                              f"tensor<{_dims(*lse_dims)}xf32>"))
+
+    # -- the text ------------------------------------------------------------
+    types = {a.name: a.type for a in sig.args}
+    params = ", ".join(f"%{_ssa(a)}: {a.type}" for a in sig.args)
+    outs = [a for a in sig.args if a.role == "output"]
+    result_types = ", ".join(a.type for a in outs)
+    lines = [f"func.func @attention({params}) -> ({result_types}) {{"]
+    op = [f"  %r:{len(outs)} = attn.attention "
+          f"ins(%q, %k, %v : {types['q']}, {types['k']}, {types['v']})"]
+    for g, name in zip(groups, spec.operands()):
+        if name == "segments":
+            op.append("      " + g.format(types["seg_q"], types["seg_kv"]))
+        else:
+            op.append("      " + g.format(types[name]))
+    caps = [a for a in sig.args if a.role == "capture"]
+    if caps:
+        op.append("      captures(" + ", ".join(f"%{_ssa(a)}" for a in caps)
+                  + " : " + ", ".join(a.type for a in caps) + ")")
+    op.append("      outs(" + ", ".join(f"%{a.name}" for a in outs) + " : "
+              + result_types + ")")
+    for r in regions:
+        fixed = "%s: f32, " if r.kind == "score_mod" else ""
+        cap_args = "".join(f", {c.name}: {t}"
+                           for c, t in zip(r.captures, cap_types))
+        op.append(f"      {r.kind} {{")
+        op.append(f"      ^bb0({fixed}%b: index, %h: index, %i: index, "
+                  f"%j: index{cap_args}):")
+        op += [f"        {line}" for line in r.body]
+        op.append("      }")
+    attrs = [f"mask = {spec.mask.attr()}",
+             f"normalizer = {spec.normalizer.attr()}"]
+    if spec.score_mods:
+        attrs.append("score_mods = [" + ", ".join(m.attr()
+                                                   for m in spec.score_mods)
+                     + "]")
+    if spec.scale is not None:
+        attrs.append(f"scale = {S._fmt(spec.scale)} : f64")
+    if spec.q_offset:
+        attrs.append(f"q_offset = {spec.q_offset} : i64")
+    if bshd:
+        attrs.append("layout = #attn.layout<bshd>")
+    if spec.config:
+        attrs.append("config = #attn.config<" + ", ".join(
+            f"{k} = {int(v)}" for k, v in spec.config.items()) + ">")
+    op.append("      {" + ", ".join(attrs) + "}")
+    op.append(f"      -> {result_types}")
+    lines += op
+    lines.append("  return " + ", ".join(f"%r#{i}" for i in range(len(outs)))
+                 + f" : {result_types}")
+    lines.append("}")
+    return "\n".join(lines) + "\n", sig
+
+
+def _ssa(arg: Arg) -> str:
+    """Captures are named after Python parameters: keep them apart from the
+    fixed argument names."""
+    return f"cap_{arg.name}" if arg.role == "capture" else arg.name

@@ -1,0 +1,740 @@
+"""Attention specifications: masks, normalizers and score modifiers.
+
+A `Spec` says *what* attention computes; `attn.compile` turns it into native
+code. Every object here mirrors one attribute of the `attn` dialect (see
+`include/attn/Dialect/Attn/IR/AttnAttrs.td` and `../shared/VARIANTS.md` for
+the exact math) and knows how to print itself as that attribute.
+
+Masks form a boolean algebra with `&`, `|` and `~`; a plain Python function
+`f(b, h, q_idx, kv_idx)` may stand in for a mask anywhere (it is traced into
+the `mask_mod` region).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional, Sequence
+
+
+class SpecError(ValueError):
+    """An attention specification that cannot be compiled."""
+
+
+def _int(name: str, value, minimum: Optional[int] = None) -> int:
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise SpecError(f"{name} must be an integer, got {value!r}")
+    value = int(value.__index__())
+    if minimum is not None and value < minimum:
+        raise SpecError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise SpecError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise SpecError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _fmt(x: float) -> str:
+    """A float as MLIR's attribute parser reads it back exactly."""
+    text = repr(float(x))
+    return text if ("." in text or "e" in text) else text + ".0"
+
+
+def _ints(values) -> str:
+    return "[" + ", ".join(str(int(v)) for v in values) + "]"
+
+
+def _floats(values) -> str:
+    return "[" + ", ".join(_fmt(v) for v in values) + "]"
+
+
+# ----------------------------------------------------------------------------
+# Masks
+# ----------------------------------------------------------------------------
+
+
+class Mask:
+    """A mask expression. Combine with `&` (and), `|` (or), `~` (not)."""
+
+    def attr(self) -> str:
+        raise NotImplementedError
+
+    def leaves(self):
+        yield self
+
+    def __and__(self, other):
+        return And(self, as_mask(other))
+
+    def __rand__(self, other):
+        return And(as_mask(other), self)
+
+    def __or__(self, other):
+        return Or(self, as_mask(other))
+
+    def __ror__(self, other):
+        return Or(as_mask(other), self)
+
+    def __invert__(self):
+        return Not(self)
+
+    def __bool__(self):
+        raise SpecError("a mask has no truth value: combine masks with "
+                        "&, | and ~ rather than 'and', 'or' and 'not'")
+
+    def __repr__(self):
+        return f"attn.Mask({self.attr()})"
+
+
+def as_mask(value) -> Mask:
+    if isinstance(value, Mask):
+        return value
+    if callable(value):
+        return MaskMod(value)
+    raise SpecError(f"expected a mask or a mask_mod function, got {value!r}")
+
+
+class _Composite(Mask):
+    mnemonic = ""
+
+    def __init__(self, *operands: Mask):
+        flat = []
+        for m in operands:
+            # (a & b) & c prints as one #attn.and of three operands.
+            flat.extend(m.operands if type(m) is type(self) else [m])
+        self.operands = flat
+
+    def attr(self):
+        inner = ", ".join(m.attr() for m in self.operands)
+        return f"#attn.{self.mnemonic}<[{inner}]>"
+
+    def leaves(self):
+        for m in self.operands:
+            yield from m.leaves()
+
+
+class And(_Composite):
+    mnemonic = "and"
+
+
+class Or(_Composite):
+    mnemonic = "or"
+
+
+class Not(Mask):
+
+    def __init__(self, operand: Mask):
+        self.operand = operand
+
+    def attr(self):
+        return f"#attn.not<{self.operand.attr()}>"
+
+    def leaves(self):
+        yield from self.operand.leaves()
+
+
+class _Leaf(Mask):
+    mnemonic = ""
+    params: tuple = ()
+
+    def attr(self):
+        if not self.params:
+            return f"#attn.{self.mnemonic}"
+        inner = ", ".join(f"{k} = {v}" for k, v in self.params)
+        return f"#attn.{self.mnemonic}<{inner}>"
+
+
+class Full(_Leaf):
+    mnemonic = "full"
+
+
+class Causal(_Leaf):
+    mnemonic = "causal"
+
+
+class SlidingWindow(_Leaf):
+    mnemonic = "sliding_window"
+
+    def __init__(self, left: int, right: int = 0):
+        self.left = _int("sliding_window left", left, 0)
+        self.right = _int("sliding_window right", right, 0)
+        self.params = (("left", self.left), ("right", self.right))
+
+
+class Chunked(_Leaf):
+    mnemonic = "chunked"
+
+    def __init__(self, size: int):
+        self.size = _int("chunked size", size, 1)
+        self.params = (("size", self.size),)
+
+
+class Halo(_Leaf):
+    mnemonic = "halo"
+
+    def __init__(self, block: int, halo: int):
+        self.block = _int("halo block", block, 1)
+        self.halo = _int("halo width", halo, 0)
+        self.params = (("block", self.block), ("halo", self.halo))
+
+
+class Dilated(_Leaf):
+    mnemonic = "dilated"
+
+    def __init__(self, segment: int, rate: int):
+        self.segment = _int("dilated segment", segment, 1)
+        self.rate = _int("dilated rate", rate, 1)
+        self.params = (("segment", self.segment), ("rate", self.rate))
+
+
+class Global(_Leaf):
+    mnemonic = "global"
+
+    def __init__(self, first: int = 0, positions: Sequence[int] = ()):
+        self.first = _int("global first", first, 0)
+        self.positions = tuple(
+            _int("global position", p, 0) for p in positions)
+        if not self.first and not self.positions:
+            raise SpecError("global needs first=N or positions=[...]")
+        self.params = (("first", self.first),
+                       ("positions", _ints(self.positions)))
+
+
+class Sinks(_Leaf):
+    mnemonic = "sinks"
+
+    def __init__(self, count: int):
+        self.count = _int("sinks count", count, 0)
+        self.params = (("count", self.count),)
+
+
+class PrefixLM(_Leaf):
+    mnemonic = "prefix_lm"
+
+    def __init__(self, prefix: int):
+        self.prefix = _int("prefix_lm prefix", prefix, 0)
+        self.params = (("prefix", self.prefix),)
+
+
+class Neighborhood2D(_Leaf):
+    mnemonic = "neighborhood_2d"
+
+    def __init__(self, rows, cols, kernel_rows, kernel_cols):
+        self.rows = _int("neighborhood_2d rows", rows, 1)
+        self.cols = _int("neighborhood_2d cols", cols, 1)
+        self.kernel_rows = _int("neighborhood_2d kernel_rows", kernel_rows, 1)
+        self.kernel_cols = _int("neighborhood_2d kernel_cols", kernel_cols, 1)
+        self.params = (("rows", self.rows), ("cols", self.cols),
+                       ("kernel_rows", self.kernel_rows),
+                       ("kernel_cols", self.kernel_cols))
+
+
+class Window2D(_Leaf):
+    mnemonic = "window_2d"
+
+    def __init__(self, rows, cols, window_rows, window_cols):
+        self.rows = _int("window_2d rows", rows, 1)
+        self.cols = _int("window_2d cols", cols, 1)
+        self.window_rows = _int("window_2d window_rows", window_rows, 1)
+        self.window_cols = _int("window_2d window_cols", window_cols, 1)
+        self.params = (("rows", self.rows), ("cols", self.cols),
+                       ("window_rows", self.window_rows),
+                       ("window_cols", self.window_cols))
+
+
+_DIRECTIONS = {
+    "N": (-1, 0), "NE": (-1, 1), "E": (0, 1), "SE": (1, 1),
+    "S": (1, 0), "SW": (1, -1), "W": (0, -1), "NW": (-1, -1),
+}
+
+
+class Directional2D(_Leaf):
+    mnemonic = "directional_2d"
+
+    def __init__(self, rows, cols, directions, half_plane: bool = False):
+        self.rows = _int("directional_2d rows", rows, 1)
+        self.cols = _int("directional_2d cols", cols, 1)
+        dirs = []
+        for d in directions:
+            if isinstance(d, str):
+                if d.upper() not in _DIRECTIONS:
+                    raise SpecError(
+                        f"unknown direction {d!r}; use one of "
+                        f"{', '.join(_DIRECTIONS)} or a (row, col) pair")
+                d = _DIRECTIONS[d.upper()]
+            try:
+                dr, dc = (int(x) for x in d)
+            except (TypeError, ValueError):
+                raise SpecError(f"a direction is a compass name or a "
+                                f"(row, col) pair, got {d!r}") from None
+            if dr == 0 and dc == 0:
+                raise SpecError("direction (0, 0) has no direction")
+            dirs.append((dr, dc))
+        if not dirs:
+            raise SpecError("directional_2d needs at least one direction")
+        self.directions = tuple(dirs)
+        self.half_plane = bool(half_plane)
+        flat = [x for d in self.directions for x in d]
+        self.params = (("rows", self.rows), ("cols", self.cols),
+                       ("directions", _ints(flat)),
+                       ("half_plane", "true" if self.half_plane else "false"))
+
+
+class Document(_Leaf):
+    """Call-time operands: `segments=(seg_q [B, Sq], seg_kv [B, Skv])`."""
+    mnemonic = "document"
+    operand = "segments"
+
+
+class Tree(_Leaf):
+    """Call-time operand: `tree=parent`, int32 [T] (one draft tree for the
+    batch) or [B, T] with `per_batch=True`."""
+    mnemonic = "tree"
+    operand = "tree"
+
+    def __init__(self, per_batch: bool = False):
+        self.per_batch = bool(per_batch)
+
+
+class Dense(_Leaf):
+    """Call-time operand: `dense_mask=` a bool array broadcasting to
+    [B, Hq, Sq, Skv]."""
+    mnemonic = "dense"
+    operand = "dense_mask"
+
+
+class MaskMod(_Leaf):
+    """A Python function `f(b, h, q_idx, kv_idx, *captures) -> bool`,
+    traced into the op's `mask_mod` region."""
+    mnemonic = "mask_mod"
+
+    def __init__(self, fn: Callable, dtypes: Optional[dict] = None):
+        if not callable(fn):
+            raise SpecError(f"mask_mod needs a function, got {fn!r}")
+        self.fn = fn
+        self.dtypes = dict(dtypes or {})
+
+
+class BlockSparse(MaskMod):
+    """Blocks of `block_q` queries by `block_kv` keys, allowed where the
+    call-time `block_mask[b, h, i // block_q, j // block_kv]` is true (size-1
+    batch and head dims broadcast). Lowered as a traced mask_mod reading the
+    block mask; `attn.block_mask_from_lists` builds one from per-row lists."""
+
+    def __init__(self, block_q: int, block_kv: int):
+        self.block_q = _int("block_sparse block_q", block_q, 1)
+        self.block_kv = _int("block_sparse block_kv", block_kv, 1)
+        bq, bkv = self.block_q, self.block_kv
+
+        def blocks(b, h, q_idx, kv_idx, block_mask):
+            return block_mask[b, h, q_idx // bq, kv_idx // bkv]
+
+        super().__init__(blocks, {"block_mask": "bool"})
+
+
+# ----------------------------------------------------------------------------
+# Normalizers
+# ----------------------------------------------------------------------------
+
+
+class Normalizer:
+    attr_text = ""
+    has_lse = True
+    operand = None
+
+    def attr(self) -> str:
+        return self.attr_text
+
+    def __repr__(self):
+        return f"attn.Normalizer({self.attr()})"
+
+
+class Softmax(Normalizer):
+    attr_text = "#attn.softmax"
+
+
+class SinkSoftmax(Normalizer):
+    """Call-time operand: `sink=` one f32 logit per query head, [Hq]."""
+    attr_text = "#attn.sink_softmax"
+    operand = "sink"
+
+
+class Sigmoid(Normalizer):
+    has_lse = False
+
+    def __init__(self, beta: Optional[float] = None):
+        self.beta = None if beta is None else _float("sigmoid beta", beta)
+
+    def attr(self):
+        if self.beta is None:
+            return "#attn.sigmoid"
+        return f"#attn.sigmoid<beta = {_fmt(self.beta)}>"
+
+
+class Softplus(Normalizer):
+    attr_text = "#attn.softplus"
+
+
+class Relu(Normalizer):
+    _NORMS = ("none", "seq_len", "row_sum")
+
+    def __init__(self, power: int = 1, norm: str = "seq_len"):
+        self.power = _int("relu power", power)
+        if self.power not in (1, 2):
+            raise SpecError(f"relu power must be 1 or 2, got {self.power}")
+        if norm not in self._NORMS:
+            raise SpecError(f"relu norm must be one of {self._NORMS}, "
+                            f"got {norm!r}")
+        self.norm = norm
+        self.has_lse = norm == "row_sum"
+
+    def attr(self):
+        return f"#attn.relu<power = {self.power}, norm = {self.norm}>"
+
+
+# ----------------------------------------------------------------------------
+# Score modifiers
+# ----------------------------------------------------------------------------
+
+
+class ScoreMod:
+    operand = None
+    static_heads = None
+
+    def attr(self) -> str:
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"attn.ScoreMod({self.attr()})"
+
+
+class Alibi(ScoreMod):
+
+    def __init__(self, slopes: Optional[Sequence[float]] = None,
+                 symmetric: bool = False):
+        self.slopes = tuple(_float("alibi slope", s) for s in (slopes or ()))
+        self.symmetric = bool(symmetric)
+        self.static_heads = len(self.slopes) or None
+
+    def attr(self):
+        params = []
+        if self.slopes:
+            params.append(f"slopes = {_floats(self.slopes)}")
+        if self.symmetric:
+            params.append("symmetric = true")
+        return "#attn.alibi" + (f"<{', '.join(params)}>" if params else "")
+
+
+class Softcap(ScoreMod):
+
+    def __init__(self, cap: float):
+        self.cap = _float("softcap cap", cap)
+        if self.cap <= 0:
+            raise SpecError(f"softcap cap must be positive, got {self.cap}")
+
+    def attr(self):
+        return f"#attn.softcap<cap = {_fmt(self.cap)}>"
+
+
+class RelBias(ScoreMod):
+    """T5 relative buckets. Call-time operand: `rel_bias_table=` f32
+    [Hq, num_buckets]."""
+    operand = "rel_bias_table"
+
+    def __init__(self, num_buckets: int = 32, max_distance: int = 128,
+                 bidirectional: bool = True):
+        self.num_buckets = _int("rel_bias num_buckets", num_buckets, 1)
+        self.max_distance = _int("rel_bias max_distance", max_distance, 1)
+        self.bidirectional = bool(bidirectional)
+
+    def attr(self):
+        return (f"#attn.rel_bias<num_buckets = {self.num_buckets}, "
+                f"max_distance = {self.max_distance}, bidirectional = "
+                f"{'true' if self.bidirectional else 'false'}>")
+
+
+class Bias(ScoreMod):
+    """Call-time operand: `bias=` an array broadcasting to [B, Hq, Sq, Skv]
+    in the input dtype."""
+    operand = "bias"
+
+    def attr(self):
+        return "#attn.bias"
+
+
+class Temperature(ScoreMod):
+    """Call-time operand: `temperature=` f32 [B, Hq, Sq]."""
+    operand = "temperature"
+
+    def attr(self):
+        return "#attn.temperature"
+
+
+class Gaussian(ScoreMod):
+
+    def __init__(self, mu: Sequence[float], sigma: Sequence[float]):
+        self.mu = tuple(_float("gaussian mu", m) for m in mu)
+        self.sigma = tuple(_float("gaussian sigma", s) for s in sigma)
+        if len(self.mu) != len(self.sigma) or not self.mu:
+            raise SpecError("gaussian needs one mu and one sigma per head")
+        if any(s <= 0 for s in self.sigma):
+            raise SpecError("gaussian sigma must be positive")
+        self.static_heads = len(self.mu)
+
+    def attr(self):
+        return (f"#attn.gaussian<mu = {_floats(self.mu)}, "
+                f"sigma = {_floats(self.sigma)}>")
+
+
+class ScoreModFn(ScoreMod):
+    """A Python function `f(score, b, h, q_idx, kv_idx, *captures)`, traced
+    into the op's `score_mod` region."""
+
+    def __init__(self, fn: Callable, dtypes: Optional[dict] = None):
+        if not callable(fn):
+            raise SpecError(f"score_mod needs a function, got {fn!r}")
+        self.fn = fn
+        self.dtypes = dict(dtypes or {})
+
+    def attr(self):
+        return "#attn.score_mod"
+
+
+# ----------------------------------------------------------------------------
+# The specification
+# ----------------------------------------------------------------------------
+
+
+class Spec:
+    """What to compute: a mask, a normalizer, score modifiers and options.
+
+    mask:       a Mask (default full), or a mask_mod function.
+    normalizer: default softmax.
+    score_mod:  a ScoreMod, a function (traced), or a list of them applied
+                in order (at most one function).
+    scale:      score scale, default 1/sqrt(head_dim).
+    q_offset:   added to every query position.
+    layout:     "bhsd" (default) or "bshd" for Q, K, V and O.
+    kv_len:     True to take per-batch cache lengths at call time.
+    config:     tile knobs for the code generator (block_q, block_kv,
+                unroll, kv_splits, vector_width).
+    """
+
+    _CONFIG_KEYS = ("block_q", "block_kv", "vector_width", "unroll",
+                    "warps", "stages", "kv_splits")
+
+    def __init__(self, mask=None, normalizer: Optional[Normalizer] = None,
+                 score_mod=None, *, scale: Optional[float] = None,
+                 q_offset: int = 0, layout: str = "bhsd",
+                 kv_len: bool = False, config: Optional[dict] = None):
+        self.mask = Full() if mask is None else as_mask(mask)
+        self.normalizer = Softmax() if normalizer is None else normalizer
+        if not isinstance(self.normalizer, Normalizer):
+            raise SpecError(f"normalizer must be attn.softmax(), "
+                            f"attn.sink_softmax(), attn.sigmoid(), "
+                            f"attn.softplus() or attn.relu(), got "
+                            f"{self.normalizer!r}")
+        if score_mod is None:
+            mods = []
+        elif isinstance(score_mod, (list, tuple)):
+            mods = list(score_mod)
+        else:
+            mods = [score_mod]
+        self.score_mods = []
+        for m in mods:
+            if isinstance(m, ScoreMod):
+                self.score_mods.append(m)
+            elif callable(m):
+                self.score_mods.append(ScoreModFn(m))
+            else:
+                raise SpecError(f"score_mod entries must be attn score "
+                                f"modifiers or functions, got {m!r}")
+        fns = [m for m in self.score_mods if isinstance(m, ScoreModFn)]
+        if len(fns) > 1:
+            raise SpecError("at most one traced score_mod function per spec: "
+                            "compose them in one function")
+        for kind in (Bias, RelBias, Temperature):
+            if sum(isinstance(m, kind) for m in self.score_mods) > 1:
+                raise SpecError(f"{kind.__name__.lower()} may appear at most "
+                                f"once in score_mod")
+        mask_mods = [m for m in self.mask.leaves() if isinstance(m, MaskMod)]
+        if len(mask_mods) > 1:
+            raise SpecError("at most one mask_mod (function or block_sparse) "
+                            "per mask: combine them in one function")
+        self.scale = None if scale is None else _float("scale", scale)
+        self.q_offset = _int("q_offset", q_offset)
+        if layout not in ("bhsd", "bshd"):
+            raise SpecError(f"layout must be 'bhsd' or 'bshd', got {layout!r}")
+        self.layout = layout
+        self.kv_len = bool(kv_len)
+        self.config = dict(config or {})
+        for key, value in self.config.items():
+            if key not in self._CONFIG_KEYS:
+                raise SpecError(f"unknown config key {key!r}; known: "
+                                f"{', '.join(self._CONFIG_KEYS)}")
+            _int(f"config {key}", value, 0)
+        heads = {m.static_heads for m in self.score_mods if m.static_heads}
+        if len(heads) > 1:
+            raise SpecError(f"score modifiers disagree on the number of "
+                            f"heads: {sorted(heads)}")
+        self.static_heads = heads.pop() if heads else None
+
+    @property
+    def mask_mod(self) -> Optional[MaskMod]:
+        for m in self.mask.leaves():
+            if isinstance(m, MaskMod):
+                return m
+        return None
+
+    @property
+    def score_mod_fn(self) -> Optional[ScoreModFn]:
+        for m in self.score_mods:
+            if isinstance(m, ScoreModFn):
+                return m
+        return None
+
+    def operands(self) -> list:
+        """The names of the call-time operands this spec needs, in the
+        op's operand order."""
+        names = set()
+        if self.normalizer.operand:
+            names.add(self.normalizer.operand)
+        if self.kv_len:
+            names.add("kv_len")
+        for leaf in self.mask.leaves():
+            if getattr(leaf, "operand", None):
+                names.add(leaf.operand)
+        for m in self.score_mods:
+            if m.operand:
+                names.add(m.operand)
+        order = ("sink", "kv_len", "segments", "tree", "dense_mask", "bias",
+                 "rel_bias_table", "temperature")
+        return [n for n in order if n in names]
+
+    def __repr__(self):
+        mods = ", ".join(m.attr() for m in self.score_mods)
+        return (f"attn.Spec(mask={self.mask.attr()}, normalizer="
+                f"{self.normalizer.attr()}, score_mod=[{mods}])")
+
+
+# Constructors, as the package exports them.
+
+def full():
+    return Full()
+
+
+def causal():
+    return Causal()
+
+
+def sliding_window(left: int, right: int = 0):
+    return SlidingWindow(left, right)
+
+
+def chunked(size: int):
+    return Chunked(size)
+
+
+def halo(block: int, halo: int):
+    return Halo(block, halo)
+
+
+def dilated(segment: int, rate: int):
+    return Dilated(segment, rate)
+
+
+def global_tokens(first: int = 0, positions: Sequence[int] = ()):
+    return Global(first, positions)
+
+
+def sinks(count: int):
+    return Sinks(count)
+
+
+def prefix_lm(prefix: int):
+    return PrefixLM(prefix)
+
+
+def neighborhood_2d(rows, cols, kernel_rows, kernel_cols):
+    return Neighborhood2D(rows, cols, kernel_rows, kernel_cols)
+
+
+def window_2d(rows, cols, window_rows, window_cols):
+    return Window2D(rows, cols, window_rows, window_cols)
+
+
+def directional_2d(rows, cols, directions, half_plane=False):
+    return Directional2D(rows, cols, directions, half_plane)
+
+
+def document():
+    return Document()
+
+
+def tree(per_batch: bool = False):
+    return Tree(per_batch)
+
+
+def dense():
+    return Dense()
+
+
+def mask_mod(fn: Callable, dtypes: Optional[dict] = None):
+    return MaskMod(fn, dtypes)
+
+
+def block_sparse(block_q: int, block_kv: int):
+    return BlockSparse(block_q, block_kv)
+
+
+def softmax():
+    return Softmax()
+
+
+def sink_softmax():
+    return SinkSoftmax()
+
+
+def sigmoid(beta: Optional[float] = None):
+    return Sigmoid(beta)
+
+
+def softplus():
+    return Softplus()
+
+
+def relu(power: int = 1, norm: str = "seq_len"):
+    return Relu(power, norm)
+
+
+def alibi(slopes: Optional[Sequence[float]] = None, symmetric: bool = False):
+    return Alibi(slopes, symmetric)
+
+
+def softcap(cap: float):
+    return Softcap(cap)
+
+
+def rel_bias(num_buckets: int = 32, max_distance: int = 128,
+             bidirectional: bool = True):
+    return RelBias(num_buckets, max_distance, bidirectional)
+
+
+def bias():
+    return Bias()
+
+
+def temperature():
+    return Temperature()
+
+
+def gaussian(mu: Sequence[float], sigma: Sequence[float]):
+    return Gaussian(mu, sigma)
+
+
+def score_mod(fn: Callable, dtypes: Optional[dict] = None):
+    return ScoreModFn(fn, dtypes)

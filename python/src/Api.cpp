@@ -1,0 +1,210 @@
+//===- Api.cpp - What the Python module needs of the compiler -------------===//
+//
+// Each call builds its own MLIRContext: the Python side compiles rarely (the
+// kernel cache sits in front of it) and contexts are then never shared
+// between threads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Api.h"
+
+#include "attn/Dialect/Attn/IR/AttnDialect.h"
+#include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Pipelines/Pipelines.h"
+#include "attn/Runtime/CPUJit.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Support/LLVM.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <mutex>
+
+using namespace mlir;
+
+namespace attn::python {
+namespace {
+
+/// A context with every dialect attn's IR and pipelines can contain, whose
+/// diagnostics are collected as text with their source locations.
+struct Session {
+  Session() : context(makeRegistry(), MLIRContext::Threading::DISABLED) {
+    context.loadAllAvailableDialects();
+  }
+
+  static DialectRegistry makeRegistry() {
+    DialectRegistry registry;
+    registerAllDialects(registry);
+    registerAllExtensions(registry);
+    registerAllToLLVMIRTranslations(registry);
+    registry.insert<mlir::attn::AttnDialect>();
+    return registry;
+  }
+
+  /// Parses `ir` as "attn.mlir"; diagnostics go to `diagnostics`.
+  OwningOpRef<ModuleOp> parse(const std::string &ir) {
+    sourceMgr.AddNewSourceBuffer(
+        llvm::MemoryBuffer::getMemBufferCopy(ir, "attn.mlir"), llvm::SMLoc());
+    return parseSourceFile<ModuleOp>(sourceMgr, &context);
+  }
+
+  std::string takeDiagnostics() {
+    stream.flush();
+    std::string text = std::move(diagnostics);
+    diagnostics.clear();
+    while (!text.empty() && text.back() == '\n')
+      text.pop_back();
+    return text;
+  }
+
+  MLIRContext context;
+  llvm::SourceMgr sourceMgr;
+  std::string diagnostics;
+  llvm::raw_string_ostream stream{diagnostics};
+  SourceMgrDiagnosticHandler handler{sourceMgr, &context, stream};
+};
+
+void registerPassesOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registerAllPasses();
+    mlir::attn::registerAttnPasses();
+    mlir::attn::registerPipelines();
+  });
+}
+
+/// `what`, then the diagnostics when there are any.
+std::string withDiagnostics(Session &session, const std::string &what) {
+  std::string diagnostics = session.takeDiagnostics();
+  return diagnostics.empty() ? what : what + ":\n" + diagnostics;
+}
+
+} // namespace
+
+bool parseModule(const std::string &ir, std::string &printed,
+                 std::string &error) {
+  Session session;
+  OwningOpRef<ModuleOp> module = session.parse(ir);
+  if (!module) {
+    error = withDiagnostics(session, "invalid IR");
+    return false;
+  }
+  llvm::raw_string_ostream os(printed);
+  module->print(os);
+  return true;
+}
+
+bool lowerModule(const std::string &ir, const std::string &pipeline,
+                 std::string &lowered, std::string &error) {
+  registerPassesOnce();
+  Session session;
+  OwningOpRef<ModuleOp> module = session.parse(ir);
+  if (!module) {
+    error = withDiagnostics(session, "invalid IR");
+    return false;
+  }
+  PassManager pm(&session.context);
+  std::string parseErrors;
+  llvm::raw_string_ostream errs(parseErrors);
+  // A bare pass or pipeline name is anchored on the module, as attn-opt's
+  // command line flags are.
+  StringRef text(pipeline);
+  std::string anchored = text.starts_with("builtin.module(")
+                             ? pipeline
+                             : "builtin.module(" + pipeline + ")";
+  if (failed(parsePassPipeline(anchored, pm, errs))) {
+    error = "invalid pass pipeline '" + pipeline + "': " + parseErrors;
+    while (!error.empty() && error.back() == '\n')
+      error.pop_back();
+    return false;
+  }
+  if (failed(pm.run(*module))) {
+    error = withDiagnostics(session, "the pipeline '" + pipeline + "' failed");
+    return false;
+  }
+  llvm::raw_string_ostream os(lowered);
+  module->print(os);
+  return true;
+}
+
+std::string hostCPU() {
+  std::string text = llvm::sys::getHostCPUName().str();
+  SmallVector<std::string> enabled;
+  for (const auto &feature : llvm::sys::getHostCPUFeatures())
+    if (feature.getValue())
+      enabled.push_back(feature.getKey().str());
+  llvm::sort(enabled);
+  for (const std::string &f : enabled)
+    text += "," + f;
+  return text;
+}
+
+Kernel::Kernel() = default;
+Kernel::~Kernel() = default;
+
+std::unique_ptr<Kernel> Kernel::compile(const std::string &ir,
+                                        const std::string &options,
+                                        std::string &error) {
+  Session session;
+  OwningOpRef<ModuleOp> module = session.parse(ir);
+  if (!module) {
+    error = withDiagnostics(session, "invalid IR");
+    return nullptr;
+  }
+  auto parsed = mlir::attn::CPUPipelineOptions::createFromString(options);
+  if (!parsed) {
+    error = "invalid CPU pipeline options '" + options + "'";
+    return nullptr;
+  }
+  std::unique_ptr<Kernel> kernel(new Kernel());
+  std::string why;
+  kernel->impl = mlir::attn::CPUKernel::compile(*module, *parsed, why);
+  if (!kernel->impl) {
+    error = withDiagnostics(session, why);
+    return nullptr;
+  }
+  return kernel;
+}
+
+std::unique_ptr<Kernel> Kernel::load(const std::string &object, bool openmp,
+                                     std::string &error) {
+  std::unique_ptr<Kernel> kernel(new Kernel());
+  kernel->impl = mlir::attn::CPUKernel::load(object, openmp, error);
+  if (!kernel->impl)
+    return nullptr;
+  return kernel;
+}
+
+bool Kernel::objectCode(std::string &code, std::string &error) {
+  return impl->objectCode(code, error);
+}
+
+bool Kernel::bind(const std::string &name, std::string &error) {
+  entry = impl->lookup(name, error);
+  return entry != nullptr;
+}
+
+void Kernel::call(const std::vector<Buffer> &args) const {
+  std::vector<mlir::attn::MemRefDescriptor> descriptors;
+  descriptors.reserve(args.size());
+  for (const Buffer &b : args)
+    descriptors.emplace_back(b.data, b.shape);
+  std::vector<void *> pointers;
+  for (auto &d : descriptors)
+    pointers.push_back(d.get());
+  std::vector<void *> packed;
+  for (void *&p : pointers)
+    packed.push_back(&p);
+  entry(packed.data());
+}
+
+} // namespace attn::python

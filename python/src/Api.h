@@ -1,0 +1,78 @@
+//===- Api.h - What the Python module needs of the compiler -----*- C++ -*-===//
+//
+// A narrow interface over the dialect, the pipelines and the CPU JIT in plain
+// standard-library types. The Python extension is compiled with RTTI and
+// exceptions (nanobind needs both) while LLVM and MLIR are built without;
+// keeping every LLVM/MLIR header out of the extension's own translation unit
+// avoids mixing the two ABIs. Failures return false with a message that
+// holds the compiler's diagnostics (file:line:col: error: ...).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_PYTHON_API_H
+#define ATTN_PYTHON_API_H
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mlir::attn {
+class CPUKernel;
+} // namespace mlir::attn
+
+namespace attn::python {
+
+/// Parses and verifies `ir`; on success `printed` is the module as the
+/// compiler prints it.
+bool parseModule(const std::string &ir, std::string &printed,
+                 std::string &error);
+
+/// Runs a textual pass pipeline (as attn-opt takes it, e.g.
+/// "attn-cpu-pipeline{lowering=reference}" or
+/// "builtin.module(attn-tile-cpu,canonicalize)") over `ir` and prints the
+/// result.
+bool lowerModule(const std::string &ir, const std::string &pipeline,
+                 std::string &lowered, std::string &error);
+
+/// A description of the host CPU that changes whenever the native code the
+/// JIT emits for it could: its name and feature set.
+std::string hostCPU();
+
+/// One argument of a kernel call: caller-owned, row-major memory.
+struct Buffer {
+  void *data = nullptr;
+  std::vector<int64_t> shape;
+};
+
+/// Native code for the host CPU, from the compiler or from a cache.
+class Kernel {
+public:
+  ~Kernel();
+
+  /// Lowers `ir` with `--attn-cpu-pipeline` and the given options (the
+  /// pipeline's own syntax: "lowering=fused vector-width=0") and JIT
+  /// compiles it.
+  static std::unique_ptr<Kernel> compile(const std::string &ir,
+                                         const std::string &options,
+                                         std::string &error);
+  /// Loads object code written by `objectCode`.
+  static std::unique_ptr<Kernel> load(const std::string &object, bool openmp,
+                                      std::string &error);
+
+  bool objectCode(std::string &code, std::string &error);
+
+  /// Resolves public function `name`; false when it does not exist.
+  bool bind(const std::string &name, std::string &error);
+  /// Calls the bound function. Safe to call from several threads.
+  void call(const std::vector<Buffer> &args) const;
+
+private:
+  Kernel();
+  std::unique_ptr<mlir::attn::CPUKernel> impl;
+  void (*entry)(void **) = nullptr;
+};
+
+} // namespace attn::python
+
+#endif // ATTN_PYTHON_API_H

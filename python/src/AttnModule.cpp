@@ -1,0 +1,127 @@
+//===- AttnModule.cpp - The attn._attn Python extension -------------------===//
+//
+// The one native module of the Python package: parsing and lowering IR text,
+// JIT compilation, loading cached object code and calling kernels on raw
+// buffers. Everything user-facing (specs, tracing, array checks, caching)
+// is Python in the `attn` package on top of it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Api.h"
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/unique_ptr.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <tuple>
+
+namespace nb = nanobind;
+using attn::python::Buffer;
+using attn::python::Kernel;
+
+namespace {
+
+/// Raised for invalid IR, failed pipelines and failed compilations; the
+/// Python package re-exports it as attn.CompileError.
+struct CompileError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+nb::bytes objectCode(Kernel &kernel) {
+  std::string code, error;
+  if (!kernel.objectCode(code, error))
+    throw CompileError(error);
+  return nb::bytes(code.data(), code.size());
+}
+
+/// Calls the bound function on (address, shape) pairs. The Python caller
+/// has checked the arguments against the kernel's signature and keeps the
+/// arrays alive; the GIL is released while the kernel runs.
+void call(const Kernel &kernel,
+          const std::vector<std::tuple<uintptr_t, std::vector<int64_t>>> &args) {
+  std::vector<Buffer> buffers;
+  buffers.reserve(args.size());
+  for (const auto &[address, shape] : args)
+    buffers.push_back(Buffer{reinterpret_cast<void *>(address), shape});
+  nb::gil_scoped_release release;
+  kernel.call(buffers);
+}
+
+} // namespace
+
+NB_MODULE(_attn, m) {
+  m.doc() = "Native core of the attn attention compiler";
+  nb::exception<CompileError>(m, "CompileError", PyExc_RuntimeError);
+
+  m.def(
+      "parse",
+      [](const std::string &ir) {
+        std::string printed, error;
+        if (!attn::python::parseModule(ir, printed, error))
+          throw CompileError(error);
+        return printed;
+      },
+      nb::arg("ir"), "Parse and verify IR text; returns it as printed.");
+  m.def(
+      "lower",
+      [](const std::string &ir, const std::string &pipeline) {
+        std::string lowered, error;
+        bool ok;
+        {
+          nb::gil_scoped_release release;
+          ok = attn::python::lowerModule(ir, pipeline, lowered, error);
+        }
+        if (!ok)
+          throw CompileError(error);
+        return lowered;
+      },
+      nb::arg("ir"), nb::arg("pipeline"),
+      "Run a textual pass pipeline over IR text and print the result.");
+  m.def("host_cpu", &attn::python::hostCPU,
+        "The host CPU's name and features, as the JIT targets them.");
+
+  nb::class_<Kernel>(m, "Kernel")
+      .def_static(
+          "compile",
+          [](const std::string &ir, const std::string &options) {
+            std::string error;
+            std::unique_ptr<Kernel> kernel;
+            {
+              nb::gil_scoped_release release;
+              kernel = Kernel::compile(ir, options, error);
+            }
+            if (!kernel)
+              throw CompileError(error);
+            return kernel;
+          },
+          nb::arg("ir"), nb::arg("options") = "",
+          "JIT-compile IR with --attn-cpu-pipeline{options}.")
+      .def_static(
+          "load",
+          [](nb::bytes object, bool openmp) {
+            std::string code(object.c_str(), object.size());
+            std::string error;
+            std::unique_ptr<Kernel> kernel = Kernel::load(code, openmp, error);
+            if (!kernel)
+              throw CompileError(error);
+            return kernel;
+          },
+          nb::arg("object"), nb::arg("openmp") = true,
+          "Load object code written by object_code().")
+      .def("object_code", &objectCode,
+           "The kernel's native code as a relocatable object.")
+      .def(
+          "bind",
+          [](Kernel &kernel, const std::string &name) {
+            std::string error;
+            if (!kernel.bind(name, error))
+              throw CompileError(error);
+          },
+          nb::arg("name"), "Select the public function that call() runs.")
+      .def("call", &call, nb::arg("args"),
+           "Call the bound function on (address, shape) pairs.");
+}
