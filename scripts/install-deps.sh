@@ -7,7 +7,7 @@ PKGS=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   clang-22 lld-22 libomp-22-dev
   cmake ninja-build ccache libgtest-dev
-  python3-venv
+  python3-venv python3-dev
 )
 
 missing=()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian 12 machine (apt packages), builds attn and runs the
-# whole test suite: lit/FileCheck tests of the dialect and passes, attn-run
-# integration tests against the float64 reference, and the GoogleTest unit
-# tests (run through lit). Ends with a line "N passed, M failed".
+# Sets up a fresh Debian 12 machine (apt packages, ./.venv from PyPI),
+# builds attn and runs the whole test suite: lit/FileCheck tests of the
+# dialect and passes, attn-run integration tests against the float64
+# reference, the GoogleTest unit tests (run through lit), and the Python
+# package's pytest suite (test/python). Ends with "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${ATTN_BUILD_DIR:-build}"
@@ -16,13 +17,30 @@ status=0
   2>&1 | tee "$log" || status=$?
 
 passed=$(sed -n 's/^ *Passed *: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+passed=${passed:-0}
 failed=0
 for kind in Failed "Unresolved" "Timed Out" "Unexpectedly Passed"; do
   n=$(sed -n "s/^ *$kind *: *\([0-9]*\).*/\1/p" "$log" | tail -1)
   failed=$((failed + ${n:-0}))
 done
-echo "${passed:-0} passed, ${failed} failed"
-if [ "${passed:-0}" -eq 0 ] || [ "$failed" -ne 0 ]; then
+
+# The Python package from the build tree; kernels cached in a fresh
+# directory so that every run compiles from scratch.
+pylog="$BUILD_DIR/check-python.log"
+cache=$(mktemp -d)
+PYTHONPATH="$PWD/$BUILD_DIR/python" ATTN_CACHE_DIR="$cache" \
+  .venv/bin/python -m pytest test/python -q -rfE -p no:cacheprovider \
+  2>&1 | tee "$pylog" || status=$?
+rm -rf "$cache"
+summary=$(tail -1 "$pylog")
+pypassed=$(echo "$summary" | sed -n 's/.* \([0-9]*\) passed.*/\1/p; s/^\([0-9]*\) passed.*/\1/p' | head -1)
+pyfailed=$(echo "$summary" | grep -o '[0-9]* \(failed\|error\|errors\)' | awk '{s+=$1} END {print s+0}')
+if [ -z "$pypassed" ]; then pyfailed=$((pyfailed + 1)); fi
+passed=$((passed + ${pypassed:-0}))
+failed=$((failed + pyfailed))
+
+echo "${passed} passed, ${failed} failed"
+if [ "$passed" -eq 0 ] || [ "$failed" -ne 0 ]; then
   status=1
 fi
 exit $status

@@ -137,7 +137,7 @@ def _read_entry(path: str) -> Optional[bytes]:
     try:
         with open(path, "rb") as f:
             data = f.read()
-    except FileNotFoundError:
+    except OSError:  # absent, or a cache directory that cannot be read
         return None
     head = len(_MAGIC) + 32
     if len(data) < head or data[:len(_MAGIC)] != _MAGIC:

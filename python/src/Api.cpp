@@ -115,13 +115,13 @@ bool lowerModule(const std::string &ir, const std::string &pipeline,
   PassManager pm(&session.context);
   std::string parseErrors;
   llvm::raw_string_ostream errs(parseErrors);
-  // A bare pass or pipeline name is anchored on the module, as attn-opt's
-  // command line flags are.
-  StringRef text(pipeline);
-  std::string anchored = text.starts_with("builtin.module(")
-                             ? pipeline
-                             : "builtin.module(" + pipeline + ")";
-  if (failed(parsePassPipeline(anchored, pm, errs))) {
+  // The pass manager is anchored on the module already: a pipeline given
+  // as "builtin.module(...)" is parsed from its inside (parsing the wrapper
+  // into it would nest a second module level that matches nothing).
+  StringRef text = StringRef(pipeline).trim();
+  if (text.consume_front("builtin.module(") && text.consume_back(")"))
+    text = text.trim();
+  if (failed(parsePassPipeline(text, pm, errs))) {
     error = "invalid pass pipeline '" + pipeline + "': " + parseErrors;
     while (!error.empty() && error.back() == '\n')
       error.pop_back();

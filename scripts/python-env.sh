@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Creates ./.venv with Debian's /usr/bin/python3 (3.11; $ATTN_PYTHON
+# overrides) and installs python/requirements.txt from PyPI into it.
+# Idempotent: an up-to-date environment costs one pip check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${ATTN_PYTHON:-/usr/bin/python3}"
+stamp=.venv/.requirements
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+if ! cmp -s python/requirements.txt "$stamp" 2>/dev/null; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r python/requirements.txt
+  cp python/requirements.txt "$stamp"
+fi

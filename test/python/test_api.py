@@ -1,0 +1,506 @@
+"""Behaviour of the Python API: spec objects, IR text, compile options,
+argument checks and their messages, tracing errors, and the kernel cache.
+Numerical coverage of the variants is test_differential.py's job; the few
+numbers checked here use a plain numpy softmax."""
+
+import glob
+import math
+import os
+import threading
+import warnings
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import attn
+
+
+def softmax_ref(q, k, v, causal=False):
+    q, k, v = (x.astype(np.float64) for x in (q, k, v))
+    group = q.shape[1] // k.shape[1]
+    k = np.repeat(k, group, axis=1)
+    v = np.repeat(v, group, axis=1)
+    s = q @ k.transpose(0, 1, 3, 2) / math.sqrt(q.shape[-1])
+    if causal:
+        sq, skv = s.shape[-2:]
+        allowed = np.arange(skv)[None, :] <= (np.arange(sq) + skv - sq)[:, None]
+        s = np.where(allowed, s, -np.inf)
+    m = np.max(s, axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    p = np.exp(s - m)
+    den = p.sum(-1, keepdims=True)
+    out = np.where(den > 0, (p @ v) / np.where(den > 0, den, 1), 0)
+    return out
+
+
+def rand(*shape, dtype=np.float32, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def rel_err(out, ref):
+    return np.max(np.abs(out.astype(np.float64) - ref)) / max(
+        np.max(np.abs(ref)), 1e-30)
+
+
+# -- spec objects ----------------------------------------------------------
+
+
+def test_mask_algebra_prints_dialect_attributes():
+    m = attn.causal() & attn.sliding_window(256) | attn.sinks(4)
+    assert m.attr() == ("#attn.or<[#attn.and<[#attn.causal, "
+                        "#attn.sliding_window<left = 256, right = 0>]>, "
+                        "#attn.sinks<count = 4>]>")
+    flat = attn.causal() & attn.chunked(8) & ~attn.prefix_lm(3)
+    assert flat.attr() == ("#attn.and<[#attn.causal, #attn.chunked<size = 8>, "
+                           "#attn.not<#attn.prefix_lm<prefix = 3>>]>")
+
+
+def test_mask_has_no_truth_value():
+    with pytest.raises(attn.SpecError, match="use|combine masks"):
+        bool(attn.causal())
+    with pytest.raises(attn.SpecError, match="'and'"):
+        attn.causal() and attn.sinks(2)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: attn.sliding_window(-1), "sliding_window left must be >= 0"),
+    (lambda: attn.chunked(0), "chunked size must be >= 1"),
+    (lambda: attn.chunked(2.5), "chunked size must be an integer"),
+    (lambda: attn.relu(power=3), "relu power must be 1 or 2"),
+    (lambda: attn.relu(norm="max"), "relu norm must be one of"),
+    (lambda: attn.softcap(0), "softcap cap must be positive"),
+    (lambda: attn.softcap(float("inf")), "must be finite"),
+    (lambda: attn.global_tokens(), "global needs first=N or positions"),
+    (lambda: attn.directional_2d(4, 4, ["UP"]), "unknown direction 'UP'"),
+    (lambda: attn.gaussian([1.0], [1.0, 2.0]), "one mu and one sigma"),
+    (lambda: attn.Spec(layout="sbhd"), "layout must be 'bhsd' or 'bshd'"),
+    (lambda: attn.Spec(normalizer=attn.causal()), "normalizer must be"),
+    (lambda: attn.Spec(config={"tile": 4}), "unknown config key 'tile'"),
+    (lambda: attn.Spec(score_mod=[lambda s, b, h, q, k: s,
+                                  lambda s, b, h, q, k: s]),
+     "at most one traced score_mod"),
+    (lambda: attn.Spec(mask=attn.mask_mod(lambda b, h, q, k: q >= k)
+                       & attn.block_sparse(16, 16)), "at most one mask_mod"),
+    (lambda: attn.Spec(score_mod=[attn.bias(), attn.bias()]),
+     "bias may appear at most once"),
+    (lambda: attn.Spec(score_mod=[attn.alibi(slopes=[1, 2]),
+                                  attn.gaussian([0.0] * 3, [1.0] * 3)]),
+     "disagree on the number of heads"),
+    (lambda: attn.Spec(score_mod=3), "score_mod entries must be"),
+])
+def test_spec_errors(make, message):
+    with pytest.raises(attn.SpecError, match=message):
+        make()
+
+
+def test_spec_operands_follow_the_op_order():
+    spec = attn.Spec(mask=attn.document() & attn.dense(),
+                     normalizer=attn.sink_softmax(),
+                     score_mod=[attn.temperature(), attn.bias()], kv_len=True)
+    assert spec.operands() == ["sink", "kv_len", "segments", "dense_mask",
+                               "bias", "temperature"]
+
+
+# -- IR --------------------------------------------------------------------
+
+
+def test_to_mlir_shows_the_op_and_the_traced_region():
+    def score_mod(score, b, h, q_idx, kv_idx, table):
+        return score + table[h, q_idx - kv_idx + 8]
+
+    spec = attn.Spec(mask=attn.causal(), score_mod=[attn.softcap(30.0),
+                                                    score_mod])
+    text = attn.to_mlir(spec, dtype="bfloat16", head_dim=128, head_dim_v=64)
+    assert "tensor<?x?x?x128xbf16>" in text and "tensor<?x?x?x64xbf16>" in text
+    assert "captures(%cap_table : tensor<?x?xf32>)" in text
+    assert "tensor.extract %c0[" in text
+    assert ("score_mods = [#attn.softcap<cap = 30.0>, #attn.score_mod]"
+            in text)
+    assert "mask = #attn.causal" in text
+
+
+def test_static_heads_from_per_head_parameters():
+    text = attn.to_mlir(attn.Spec(score_mod=attn.alibi(slopes=[0.5, 0.25])))
+    assert "tensor<?x2x?x64xf32>" in text
+
+
+def test_lower_runs_a_pipeline():
+    tiled = attn.lower(attn.causal(), "attn-tile-cpu")
+    assert "scf.parallel" in tiled and "attn.attention" not in tiled
+    llvm = attn.lower(attn.causal())
+    assert "llvm.func" in llvm
+    ref = attn.lower(attn.causal(), "attn-cpu-pipeline{lowering=reference}")
+    assert "llvm.func" in ref
+
+
+def test_lower_reports_bad_pipelines_and_bad_ir():
+    with pytest.raises(attn.CompileError, match="'no-such-pass' does not "
+                                                "refer to a registered pass"):
+        attn.lower(attn.causal(), "no-such-pass")
+    bad = attn.to_mlir(attn.causal()).replace("#attn.causal",
+                                              "#attn.chunked<size = 0>")
+    with pytest.raises(attn.CompileError, match=r"attn.mlir:\d+:\d+: error"):
+        attn.lower(bad, "canonicalize")
+
+
+# -- compile options ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"target": "cuda"}, attn.SpecError, "GPU code generator does not exist"),
+    ({"target": "tpu"}, attn.SpecError, "unknown target 'tpu'"),
+    ({"dtype": "float64"}, attn.SpecError, "dtype must be one of"),
+    ({"lowering": "fast"}, attn.SpecError, "lowering must be"),
+    ({"vector_width": 4}, attn.SpecError, "vector_width must be 0, 8 or 16"),
+    ({"head_dim": 0}, attn.SpecError, "head dims must be positive"),
+])
+def test_compile_option_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        attn.compile(attn.causal(), **kwargs)
+
+
+def test_reference_lowering_and_avx2_agree_with_numpy():
+    q, k, v = rand(1, 4, 37, 32, seed=1), rand(1, 2, 37, 32, seed=2), \
+        rand(1, 2, 37, 32, seed=3)
+    ref = softmax_ref(q, k, v, causal=True)
+    for kw in ({"lowering": "reference"}, {"vector_width": 8},
+               {"openmp": False}):
+        fn = attn.compile(attn.causal(), head_dim=32, **kw)
+        assert rel_err(fn(q, k, v), ref) < 1e-4, kw
+
+
+# -- argument checks -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def causal64():
+    return attn.compile(attn.causal(), head_dim=64)
+
+
+def test_call_matches_numpy(causal64):
+    q, k, v = rand(2, 4, 67, 64, seed=1), rand(2, 2, 67, 64, seed=2), \
+        rand(2, 2, 67, 64, seed=3)
+    out, lse = causal64(q, k, v, return_lse=True)
+    assert out.dtype == np.float32 and out.shape == (2, 4, 67, 64)
+    assert lse.shape == (2, 4, 67) and lse.dtype == np.float32
+    assert rel_err(out, softmax_ref(q, k, v, causal=True)) < 1e-4
+
+
+def test_non_contiguous_inputs_are_accepted(causal64):
+    q = rand(2, 40, 4, 64, seed=4).transpose(0, 2, 1, 3)
+    k = rand(2, 40, 4, 64, seed=5).transpose(0, 2, 1, 3)
+    assert not q.flags.c_contiguous
+    out = causal64(q, k, k)
+    ref = causal64(np.ascontiguousarray(q), np.ascontiguousarray(k),
+                   np.ascontiguousarray(k))
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_empty_batch_and_queries(causal64):
+    assert causal64(rand(0, 2, 5, 64), rand(0, 2, 5, 64),
+                    rand(0, 2, 5, 64)).shape == (0, 2, 5, 64)
+    assert causal64(rand(1, 2, 0, 64), rand(1, 2, 5, 64),
+                    rand(1, 2, 5, 64)).shape == (1, 2, 0, 64)
+
+
+@pytest.mark.parametrize("args, error, message", [
+    (lambda: (rand(1, 2, 8, 64).astype(np.float64), rand(1, 2, 8, 64),
+              rand(1, 2, 8, 64)), TypeError,
+     "q has dtype float64, but the kernel was compiled for float32"),
+    (lambda: (rand(2, 8, 64), rand(1, 2, 8, 64), rand(1, 2, 8, 64)),
+     ValueError, r"q must be a 4-D BHSD array, got shape \(2, 8, 64\)"),
+    (lambda: (rand(1, 2, 8, 32), rand(1, 2, 8, 64), rand(1, 2, 8, 64)),
+     ValueError, "q has head dim 32, but the kernel was compiled for 64"),
+    (lambda: (rand(1, 2, 8, 64), rand(2, 2, 8, 64), rand(2, 2, 8, 64)),
+     ValueError, "batch sizes differ: q 1, k 2"),
+    (lambda: (rand(1, 3, 8, 64), rand(1, 2, 8, 64), rand(1, 2, 8, 64)),
+     ValueError, r"query heads \(3\) must be a multiple of key/value heads "
+                 r"\(2\)"),
+    (lambda: (rand(1, 2, 8, 64), rand(1, 2, 8, 64), rand(1, 2, 9, 64)),
+     ValueError, "k and v must agree on batch, heads and length"),
+    (lambda: (rand(1, 2, 8, 64), rand(1, 2, 8, 64), rand(1, 2, 8, 64),
+              rand(3)), TypeError, "1 captured arrays given, but the spec "
+                                   "captures 0"),
+])
+def test_call_argument_errors(causal64, args, error, message):
+    with pytest.raises(error, match=message):
+        causal64(*args())
+
+
+def test_unexpected_and_missing_operands(causal64):
+    x = rand(1, 2, 8, 64)
+    with pytest.raises(TypeError, match=r"unexpected operand\(s\) \['bias'\]"):
+        causal64(x, x, x, bias=rand(8, 8))
+    doc = attn.compile(attn.document() & attn.causal(), head_dim=64)
+    with pytest.raises(TypeError, match="needs the 'segments' operand"):
+        doc(x, x, x)
+    with pytest.raises(ValueError, match=r"segments\[1\] \(key ids\) must "
+                                         r"have shape \(1, 8\)"):
+        doc(x, x, x, segments=(np.zeros((1, 8), np.int32),
+                               np.zeros((1, 7), np.int32)))
+
+
+def test_operand_checks():
+    x = rand(2, 2, 8, 64)
+    dec = attn.compile(attn.Spec(mask=attn.causal(), kv_len=True),
+                       head_dim=64)
+    with pytest.raises(ValueError, match=r"kv_len values must lie in "
+                                         r"\[0, Skv = 8\]"):
+        dec(x, x, x, kv_len=[3, 9])
+    out = dec(x, x, x, kv_len=np.array([3, 8], np.int64))
+    assert np.isfinite(out).all()
+    sig = attn.compile(attn.Spec(normalizer=attn.sigmoid()), head_dim=64)
+    with pytest.raises(ValueError, match="has no LSE output"):
+        sig(x, x, x, return_lse=True)
+    sink = attn.compile(attn.Spec(normalizer=attn.sink_softmax()),
+                        head_dim=64)
+    with pytest.raises(ValueError, match=r"sink must have shape \(2,\)"):
+        sink(x, x, x, sink=np.zeros(3, np.float32))
+    with pytest.raises(TypeError, match="sink must be float32"):
+        sink(x, x, x, sink=np.zeros(2, np.float64))
+    dense = attn.compile(attn.dense(), head_dim=64)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        dense(x, x, x, dense_mask=np.ones((3, 8, 8), bool))
+    assert dense(x, x, x, dense_mask=np.ones((8, 8), bool)).shape == x.shape
+    alibi = attn.compile(attn.Spec(score_mod=attn.alibi(slopes=[.5, .25,
+                                                                .125])),
+                         head_dim=64)
+    with pytest.raises(ValueError, match="fix Hq = 3"):
+        alibi(x, x, x)
+    tree = attn.compile(attn.tree(), head_dim=64)
+    with pytest.raises(ValueError, match="earlier draft token"):
+        tree(x, x, x, tree=np.array([-1, 1, 0]))
+
+
+def test_bfloat16_and_float16():
+    for dtype, np_dtype, tol in (("bfloat16", ml_dtypes.bfloat16, 8e-3),
+                                 ("float16", np.float16, 1e-3)):
+        fn = attn.compile(attn.causal(), dtype=dtype, head_dim=32)
+        q, k, v = (rand(1, 2, 45, 32, seed=s).astype(np_dtype)
+                   for s in (7, 8, 9))
+        out = fn(q, k, v)
+        assert out.dtype == np.dtype(np_dtype)
+        assert rel_err(out, softmax_ref(q, k, v, causal=True)) < tol
+        with pytest.raises(TypeError, match=f"compiled for {dtype}"):
+            fn(*(x.astype(np.float32) for x in (q, k, v)))
+
+
+def test_bshd_layout():
+    fn = attn.compile(attn.Spec(mask=attn.causal(), layout="bshd"),
+                      head_dim=16)
+    q, k = rand(2, 30, 4, 16, seed=1), rand(2, 30, 2, 16, seed=2)
+    out = fn(q, k, k)
+    assert out.shape == (2, 30, 4, 16)
+    ref = softmax_ref(q.transpose(0, 2, 1, 3), k.transpose(0, 2, 1, 3),
+                      k.transpose(0, 2, 1, 3), causal=True)
+    assert rel_err(out.transpose(0, 2, 1, 3), ref) < 1e-4
+
+
+def test_concurrent_calls_share_one_kernel(causal64):
+    q = rand(1, 2, 50, 64, seed=11)
+    expected = causal64(q, q, q)
+    results = [None] * 4
+
+    def run(i):
+        results[i] = causal64(q, q, q)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        np.testing.assert_array_equal(r, expected)
+
+
+# -- tracing -----------------------------------------------------------------
+
+
+def _compile_mod(fn, kind="score_mod", **kw):
+    if kind == "score_mod":
+        return attn.compile(attn.Spec(score_mod=fn), head_dim=16, **kw)
+    return attn.compile(attn.Spec(mask=attn.mask_mod(fn)), head_dim=16, **kw)
+
+
+@pytest.mark.parametrize("fn, kind, message", [
+    (lambda s, b, h, q, kv: s if q > kv else 0.0, "score_mod",
+     "Python control flow on a traced value"),
+    (lambda b, h, q, kv: q >= kv and kv >= 0, "mask_mod",
+     "Python control flow"),
+    (lambda b, h, q, kv: 0 <= kv <= q, "mask_mod", "chained comparison"),
+    (lambda s, b, h, q, kv: math.exp(s), "score_mod",
+     "math-module function"),
+    (lambda s, b, h, q, kv: s * [1.0, 2.0][h], "score_mod",
+     "as a Python index"),
+    (lambda s, b, h, q, kv: "s", "score_mod", "returned str"),
+    (lambda s, b, h, q: s, "score_mod",
+     r"takes 4 parameters; expected \(score, b, h, q_idx, kv_idx, ...\)"),
+    (lambda s, b, h, q, kv, *rest: s, "score_mod", "VAR_POSITIONAL"),
+    (lambda s, b, h, q, kv, t: s, "score_mod",
+     "captured array 't' is never indexed"),
+    (lambda s, b, h, q, kv, t: s + t[h] + t[h, q], "score_mod",
+     "indexed with 2 indices here and 1 elsewhere"),
+    (lambda s, b, h, q, kv, t: s + t[0:h], "score_mod",
+     "slicing captured array 't'"),
+    (lambda s, b, h, q, kv: s % 2.0, "score_mod", "'%' on floats"),
+    (lambda s, b, h, q, kv: s * np.sinh(s), "score_mod", "numpy.sinh"),
+    (lambda b, h, q, kv: q - kv, "mask_mod", "returning a number"),
+])
+def test_trace_errors_name_the_construct(fn, kind, message):
+    with pytest.raises(attn.TraceError, match=message):
+        _compile_mod(fn, kind)
+
+
+def test_traced_integer_semantics_follow_python():
+    # floor division and modulo of negative numbers, as Python defines them
+    def mask(b, h, q_idx, kv_idx):
+        d = kv_idx - q_idx
+        return ((d // 3) % 2 == 0) | (d % 5 == 4)
+
+    fn = _compile_mod(mask, "mask_mod")
+    q, k, v = rand(1, 1, 20, 16, seed=1), rand(1, 1, 20, 16, seed=2), \
+        rand(1, 1, 20, 16, seed=3)
+    i = np.arange(20)[:, None]
+    j = np.arange(20)[None, :]
+    d = j - i
+    allowed = ((d // 3) % 2 == 0) | (d % 5 == 4)
+    s = (q[0, 0].astype(np.float64) @ k[0, 0].T.astype(np.float64)) / 4.0
+    s = np.where(allowed, s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    ref = (p / p.sum(-1, keepdims=True)) @ v[0, 0]
+    assert rel_err(fn(q, k, v)[0, 0], ref) < 1e-4
+
+
+def test_numpy_ufuncs_trace():
+    fn = _compile_mod(lambda s, b, h, q, kv: np.maximum(np.tanh(s), -0.5))
+    assert "math.tanh" in fn.ir and "arith.maximumf" in fn.ir
+
+
+def test_capture_checks():
+    def mod(score, b, h, q_idx, kv_idx, scale, offset):
+        return score * scale[h] + attn.where(offset[b] > q_idx, 1.0, 0.0)
+
+    fn = attn.compile(attn.Spec(score_mod=attn.score_mod(
+        mod, dtypes={"offset": "int32"})), head_dim=16)
+    x = rand(2, 2, 9, 16)
+    scale = np.ones(2, np.float32)
+    offset = np.array([3, 4], np.int32)
+    by_position = fn(x, x, x, scale, offset)
+    by_name = fn(x, x, x, scale=scale, offset=offset)
+    np.testing.assert_array_equal(by_position, by_name)
+    with pytest.raises(TypeError, match="'offset' must be int32, got int64"):
+        fn(x, x, x, scale, offset.astype(np.int64))
+    with pytest.raises(ValueError, match="'scale' is indexed with 1 indices"):
+        fn(x, x, x, np.ones((2, 2), np.float32), offset)
+    with pytest.raises(TypeError, match="missing captured array 'offset'"):
+        fn(x, x, x, scale)
+    with pytest.raises(attn.SpecError, match="dtypes names 'nope'"):
+        attn.compile(attn.Spec(score_mod=attn.score_mod(
+            mod, dtypes={"nope": "int32"})), head_dim=16)
+
+
+def test_block_mask_from_lists():
+    counts = np.array([[[1, 2]]])
+    idx = np.array([[[[0, 0], [1, 2]]]])
+    m = attn.block_mask_from_lists(counts, idx, 3)
+    assert m.tolist() == [[[[True, False, False], [False, True, True]]]]
+    with pytest.raises(ValueError, match="kv block id out of range"):
+        attn.block_mask_from_lists(counts, np.array([[[[0, 0], [1, 3]]]]), 3)
+
+
+# -- caching -------------------------------------------------------------------
+
+
+def test_new_shapes_never_recompile(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTN_CACHE_DIR", str(tmp_path))
+    attn.clear_cache()
+    spec = attn.Spec(mask=attn.sliding_window(5) & attn.causal())
+    fn = attn.compile(spec, head_dim=16)
+    assert attn.cache_info()["compiles"] == 1
+    for b, hq, hkv, sq, skv in [(1, 2, 1, 7, 7), (3, 4, 4, 100, 130),
+                                (2, 6, 2, 1, 513), (1, 1, 1, 64, 64)]:
+        out = fn(rand(b, hq, sq, 16), rand(b, hkv, skv, 16),
+                 rand(b, hkv, skv, 16))
+        assert out.shape == (b, hq, sq, 16)
+    again = attn.compile(spec, head_dim=16)
+    info = attn.cache_info()
+    assert info["compiles"] == 1 and info["memory_hits"] == 1
+    assert again._native is fn._native
+    attn.compile(spec, head_dim=32)
+    assert attn.cache_info()["compiles"] == 2
+
+
+def test_disk_cache_roundtrip_and_corruption(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTN_CACHE_DIR", str(tmp_path))
+    attn.clear_cache()
+    spec = attn.Spec(mask=attn.chunked(16) & attn.causal())
+    q = rand(1, 2, 50, 32, seed=5)
+    first = attn.compile(spec, head_dim=32)(q, q, q)
+    entries = glob.glob(str(tmp_path / "*.attnobj"))
+    assert len(entries) == 1 and attn.cache_info()["disk_writes"] == 1
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp")]
+
+    attn.clear_cache()  # a new process, as far as the cache can tell
+    np.testing.assert_array_equal(attn.compile(spec, head_dim=32)(q, q, q),
+                                  first)
+    assert attn.cache_info() == {"compiles": 0, "memory_hits": 0,
+                                 "disk_hits": 1, "disk_writes": 0,
+                                 "corrupt": 0}
+
+    data = bytearray(open(entries[0], "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(entries[0], "wb").write(bytes(data))
+    attn.clear_cache()
+    with pytest.warns(UserWarning, match="corrupt .*checksum mismatch"):
+        rebuilt = attn.compile(spec, head_dim=32)
+    np.testing.assert_array_equal(rebuilt(q, q, q), first)
+    info = attn.cache_info()
+    assert info["corrupt"] == 1 and info["compiles"] == 1
+    open(entries[0], "wb").write(b"short")
+    attn.clear_cache()
+    with pytest.warns(UserWarning, match="bad header"):
+        attn.compile(spec, head_dim=32)
+    attn.clear_cache()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        attn.compile(spec, head_dim=32)
+    assert attn.cache_info()["disk_hits"] == 1
+
+
+def test_cache_false_skips_the_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTN_CACHE_DIR", str(tmp_path / "c"))
+    attn.clear_cache()
+    attn.compile(attn.sinks(3), head_dim=16, cache=False)
+    assert not os.path.exists(tmp_path / "c")
+
+
+def test_unwritable_cache_dir_warns_and_still_runs(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("ATTN_CACHE_DIR", str(blocker / "sub"))
+    attn.clear_cache()
+    with pytest.warns(UserWarning, match="cannot write the kernel cache"):
+        fn = attn.compile(attn.sinks(2), head_dim=16)
+    x = rand(1, 1, 4, 16)
+    assert fn(x, x, x).shape == x.shape
+
+
+# -- DLPack / PyTorch ----------------------------------------------------------
+
+
+def test_torch_tensors_round_trip():
+    torch = pytest.importorskip("torch")
+    fn = attn.compile(attn.causal(), head_dim=32)
+    q = torch.randn(1, 2, 33, 32)
+    out = fn(q, q, q)
+    assert isinstance(out, torch.Tensor)
+    ref = softmax_ref(q.numpy(), q.numpy(), q.numpy(), causal=True)
+    assert rel_err(out.numpy(), ref) < 1e-4
+    fb = attn.compile(attn.causal(), dtype="bfloat16", head_dim=32)
+    qb = q.to(torch.bfloat16)
+    outb = fb(qb, qb, qb)
+    assert outb.dtype == torch.bfloat16
+    assert rel_err(outb.float().numpy(), softmax_ref(
+        qb.float().numpy(), qb.float().numpy(), qb.float().numpy(),
+        causal=True)) < 8e-3
