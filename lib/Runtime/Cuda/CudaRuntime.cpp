@@ -1,0 +1,353 @@
+//===- CudaRuntime.cpp - The mgpu* runtime over the CUDA driver -----------===//
+//
+// The entry points generated host code calls, with the C signatures MLIR 22
+// emits. The driver is reached only through function pointers resolved from
+// libcuda.so.1, so this file needs no CUDA headers and the library builds
+// and loads on machines without CUDA. Every driver error is recorded (first
+// one wins) instead of aborting; later calls on null handles are no-ops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Runtime/CudaRuntime.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <dlfcn.h>
+#include <mutex>
+#include <string>
+
+namespace {
+
+using CUresult = int;
+using CUdevice = int;
+using CUcontext = struct CUctx_st *;
+using CUmodule = struct CUmod_st *;
+using CUfunction = struct CUfunc_st *;
+using CUstream = struct CUstream_st *;
+using CUevent = struct CUevent_st *;
+using CUdeviceptr = unsigned long long;
+
+constexpr int kFuncAttributeMaxDynamicSharedSize = 8;
+constexpr unsigned kStreamNonBlocking = 1;
+constexpr unsigned kEventDisableTiming = 2;
+constexpr unsigned kMemAttachGlobal = 1;
+
+/// The driver functions used, resolved by name from libcuda.so.1.
+struct Driver {
+  CUresult (*cuInit)(unsigned);
+  CUresult (*cuDeviceGet)(CUdevice *, int);
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*cuCtxSetCurrent)(CUcontext);
+  CUresult (*cuGetErrorString)(CUresult, const char **);
+  CUresult (*cuModuleLoadData)(CUmodule *, const void *);
+  CUresult (*cuModuleUnload)(CUmodule);
+  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*cuFuncSetAttribute)(CUfunction, int, int);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, unsigned, CUstream,
+                             void **, void **);
+  CUresult (*cuStreamCreate)(CUstream *, unsigned);
+  CUresult (*cuStreamDestroy)(CUstream);
+  CUresult (*cuStreamSynchronize)(CUstream);
+  CUresult (*cuStreamWaitEvent)(CUstream, CUevent, unsigned);
+  CUresult (*cuEventCreate)(CUevent *, unsigned);
+  CUresult (*cuEventDestroy)(CUevent);
+  CUresult (*cuEventRecord)(CUevent, CUstream);
+  CUresult (*cuEventSynchronize)(CUevent);
+  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*cuMemAllocManaged)(CUdeviceptr *, size_t, unsigned);
+  CUresult (*cuMemFree)(CUdeviceptr);
+  CUresult (*cuMemcpyAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
+  CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
+  CUresult (*cuMemsetD16Async)(CUdeviceptr, unsigned short, size_t, CUstream);
+};
+
+struct State {
+  std::mutex mutex;
+  bool tried = false;
+  bool ready = false;
+  std::string why; // why the driver is not ready
+  std::string firstError;
+  int errorCode = 0;
+  Driver d{};
+  CUcontext context = nullptr;
+};
+
+State &state() {
+  static State s;
+  return s;
+}
+
+template <typename T> bool resolve(void *lib, const char *name, T &fn) {
+  fn = reinterpret_cast<T>(dlsym(lib, name));
+  return fn != nullptr;
+}
+
+/// Loads the driver and makes the primary context of device 0 current.
+/// Caller holds the mutex.
+bool openLocked(State &s) {
+  if (s.tried) {
+    if (s.ready && s.context)
+      s.d.cuCtxSetCurrent(s.context); // this thread may be new
+    return s.ready;
+  }
+  s.tried = true;
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    const char *e = dlerror();
+    s.why = std::string("no CUDA driver: cannot load libcuda.so.1 (") +
+            (e ? e : "unknown reason") + ")";
+    return false;
+  }
+  Driver &d = s.d;
+  bool ok = resolve(lib, "cuInit", d.cuInit) &&
+            resolve(lib, "cuDeviceGet", d.cuDeviceGet) &&
+            resolve(lib, "cuDevicePrimaryCtxRetain",
+                    d.cuDevicePrimaryCtxRetain) &&
+            resolve(lib, "cuCtxSetCurrent", d.cuCtxSetCurrent) &&
+            resolve(lib, "cuGetErrorString", d.cuGetErrorString) &&
+            resolve(lib, "cuModuleLoadData", d.cuModuleLoadData) &&
+            resolve(lib, "cuModuleUnload", d.cuModuleUnload) &&
+            resolve(lib, "cuModuleGetFunction", d.cuModuleGetFunction) &&
+            resolve(lib, "cuFuncSetAttribute", d.cuFuncSetAttribute) &&
+            resolve(lib, "cuLaunchKernel", d.cuLaunchKernel) &&
+            resolve(lib, "cuStreamCreate", d.cuStreamCreate) &&
+            resolve(lib, "cuStreamDestroy_v2", d.cuStreamDestroy) &&
+            resolve(lib, "cuStreamSynchronize", d.cuStreamSynchronize) &&
+            resolve(lib, "cuStreamWaitEvent", d.cuStreamWaitEvent) &&
+            resolve(lib, "cuEventCreate", d.cuEventCreate) &&
+            resolve(lib, "cuEventDestroy_v2", d.cuEventDestroy) &&
+            resolve(lib, "cuEventRecord", d.cuEventRecord) &&
+            resolve(lib, "cuEventSynchronize", d.cuEventSynchronize) &&
+            resolve(lib, "cuMemAlloc_v2", d.cuMemAlloc) &&
+            resolve(lib, "cuMemAllocManaged", d.cuMemAllocManaged) &&
+            resolve(lib, "cuMemFree_v2", d.cuMemFree) &&
+            resolve(lib, "cuMemcpyAsync", d.cuMemcpyAsync) &&
+            resolve(lib, "cuMemsetD32Async", d.cuMemsetD32Async) &&
+            resolve(lib, "cuMemsetD16Async", d.cuMemsetD16Async);
+  if (!ok) {
+    s.why = "libcuda.so.1 lacks a driver function attn needs (driver too old?)";
+    return false;
+  }
+  CUdevice device = 0;
+  CUresult r = d.cuInit(0);
+  if (r == 0)
+    r = d.cuDeviceGet(&device, 0);
+  if (r == 0)
+    r = d.cuDevicePrimaryCtxRetain(&s.context, device);
+  if (r == 0)
+    r = d.cuCtxSetCurrent(s.context);
+  if (r != 0) {
+    const char *text = nullptr;
+    d.cuGetErrorString(r, &text);
+    s.why = std::string("the CUDA driver found no usable GPU: ") +
+            (text ? text : "error " + std::to_string(r));
+    return false;
+  }
+  s.ready = true;
+  return true;
+}
+
+/// The driver when usable, or null after recording why.
+Driver *driver() {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (openLocked(s))
+    return &s.d;
+  if (s.firstError.empty()) {
+    s.firstError = s.why;
+    s.errorCode = -1;
+  }
+  return nullptr;
+}
+
+/// Records the first failing driver call.
+bool check(CUresult r, const char *call) {
+  if (r == 0)
+    return true;
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.firstError.empty()) {
+    const char *text = nullptr;
+    if (s.d.cuGetErrorString)
+      s.d.cuGetErrorString(r, &text);
+    s.firstError = std::string(call) + " failed: " +
+                   (text ? text : "error " + std::to_string(r));
+    s.errorCode = r;
+  }
+  return false;
+}
+
+void copyMessage(const std::string &text, char *message, size_t size) {
+  if (!message || size == 0)
+    return;
+  size_t n = std::min(text.size(), size - 1);
+  std::memcpy(message, text.data(), n);
+  message[n] = '\0';
+}
+
+} // namespace
+
+extern "C" {
+
+int attnCudaStatus(char *message, size_t size) {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  bool ok = openLocked(s);
+  copyMessage(ok ? std::string() : s.why, message, size);
+  return ok ? 1 : 0;
+}
+
+int attnCudaTakeError(char *message, size_t size) {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  int code = s.errorCode;
+  copyMessage(s.firstError, message, size);
+  s.firstError.clear();
+  s.errorCode = 0;
+  return code;
+}
+
+CUmodule mgpuModuleLoad(void *data, size_t /*gpuBlobSize*/) {
+  CUmodule module = nullptr;
+  if (Driver *d = driver())
+    check(d->cuModuleLoadData(&module, data), "cuModuleLoadData");
+  return module;
+}
+
+CUmodule mgpuModuleLoadJIT(void *data, int /*optLevel*/) {
+  // PTX text: cuModuleLoadData JIT-compiles it for the current device.
+  return mgpuModuleLoad(data, 0);
+}
+
+void mgpuModuleUnload(CUmodule module) {
+  if (!module)
+    return;
+  if (Driver *d = driver())
+    check(d->cuModuleUnload(module), "cuModuleUnload");
+}
+
+CUfunction mgpuModuleGetFunction(CUmodule module, const char *name) {
+  CUfunction fn = nullptr;
+  if (!module)
+    return nullptr;
+  if (Driver *d = driver())
+    check(d->cuModuleGetFunction(&fn, module, name), "cuModuleGetFunction");
+  return fn;
+}
+
+void mgpuLaunchKernel(CUfunction fn, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t smem, CUstream stream,
+                      void **params, void **extra, size_t /*paramsCount*/) {
+  if (!fn || gridX <= 0 || gridY <= 0 || gridZ <= 0)
+    return; // an empty grid launches nothing
+  Driver *d = driver();
+  if (!d)
+    return;
+  // Kernels needing more than 48 KiB of dynamic shared memory must opt in.
+  if (smem > 48 * 1024 &&
+      !check(d->cuFuncSetAttribute(fn, kFuncAttributeMaxDynamicSharedSize,
+                                   smem),
+             "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)"))
+    return;
+  check(d->cuLaunchKernel(fn, gridX, gridY, gridZ, blockX, blockY, blockZ,
+                          smem, stream, params, extra),
+        "cuLaunchKernel");
+}
+
+CUstream mgpuStreamCreate() {
+  CUstream stream = nullptr;
+  if (Driver *d = driver())
+    check(d->cuStreamCreate(&stream, kStreamNonBlocking), "cuStreamCreate");
+  return stream;
+}
+
+void mgpuStreamDestroy(CUstream stream) {
+  if (Driver *d = stream ? driver() : nullptr)
+    check(d->cuStreamDestroy(stream), "cuStreamDestroy");
+}
+
+void mgpuStreamSynchronize(CUstream stream) {
+  if (Driver *d = driver())
+    check(d->cuStreamSynchronize(stream), "cuStreamSynchronize");
+}
+
+void mgpuStreamWaitEvent(CUstream stream, CUevent event) {
+  if (Driver *d = event ? driver() : nullptr)
+    check(d->cuStreamWaitEvent(stream, event, 0), "cuStreamWaitEvent");
+}
+
+CUevent mgpuEventCreate() {
+  CUevent event = nullptr;
+  if (Driver *d = driver())
+    check(d->cuEventCreate(&event, kEventDisableTiming), "cuEventCreate");
+  return event;
+}
+
+void mgpuEventDestroy(CUevent event) {
+  if (Driver *d = event ? driver() : nullptr)
+    check(d->cuEventDestroy(event), "cuEventDestroy");
+}
+
+void mgpuEventSynchronize(CUevent event) {
+  if (Driver *d = event ? driver() : nullptr)
+    check(d->cuEventSynchronize(event), "cuEventSynchronize");
+}
+
+void mgpuEventRecord(CUevent event, CUstream stream) {
+  if (Driver *d = event ? driver() : nullptr)
+    check(d->cuEventRecord(event, stream), "cuEventRecord");
+}
+
+void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/,
+                   bool isHostShared) {
+  if (sizeBytes == 0)
+    return nullptr;
+  CUdeviceptr ptr = 0;
+  if (Driver *d = driver()) {
+    if (isHostShared)
+      check(d->cuMemAllocManaged(&ptr, sizeBytes, kMemAttachGlobal),
+            "cuMemAllocManaged");
+    else
+      check(d->cuMemAlloc(&ptr, sizeBytes), "cuMemAlloc");
+  }
+  return reinterpret_cast<void *>(ptr);
+}
+
+void mgpuMemFree(void *ptr, CUstream /*stream*/) {
+  if (Driver *d = ptr ? driver() : nullptr)
+    check(d->cuMemFree(reinterpret_cast<CUdeviceptr>(ptr)), "cuMemFree");
+}
+
+void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, CUstream stream) {
+  if (sizeBytes == 0 || !dst || !src)
+    return;
+  if (Driver *d = driver())
+    check(d->cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(dst),
+                           reinterpret_cast<CUdeviceptr>(src), sizeBytes,
+                           stream),
+          "cuMemcpyAsync");
+}
+
+void mgpuMemset32(void *dst, unsigned value, size_t count, CUstream stream) {
+  if (Driver *d = dst && count ? driver() : nullptr)
+    check(d->cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(dst), value,
+                              count, stream),
+          "cuMemsetD32Async");
+}
+
+void mgpuMemset16(void *dst, unsigned short value, size_t count,
+                  CUstream stream) {
+  if (Driver *d = dst && count ? driver() : nullptr)
+    check(d->cuMemsetD16Async(reinterpret_cast<CUdeviceptr>(dst), value,
+                              count, stream),
+          "cuMemsetD16Async");
+}
+
+void mgpuSetDefaultDevice(int32_t /*device*/) {
+  // attn runs on device 0; the primary context is made current on first use.
+}
+
+} // extern "C"

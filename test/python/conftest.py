@@ -1,0 +1,22 @@
+"""Shared fixtures for the Python package's tests."""
+
+import os
+import sys
+
+import pytest
+
+try:
+    import attn  # noqa: F401  (an installed package, or PYTHONPATH=python)
+except ImportError:  # run against the in-tree package
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(
+        __file__)), os.pardir, os.pardir, "python"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def attn_cache_dir(tmp_path_factory):
+    """Kernels compiled by the tests go to a fresh disk cache, never the
+    user's ~/.cache/attn."""
+    path = str(tmp_path_factory.mktemp("attn-cache"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATTN_CACHE_DIR", path)
+        yield path

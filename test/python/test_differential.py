@@ -1,0 +1,656 @@
+"""Randomised differential test: compiled kernels against attn.reference.
+
+Every variant below is one Spec (compiled once per dtype and cached in this
+module); each test case draws, from a seed derived from the variant's name
+and the case number, a few random problem shapes (batch, GQA/MQA heads, odd
+and unequal sequence lengths), inputs and call-time operands, runs the
+kernel and the float64 numpy reference (python/attn/reference.py), and
+checks
+
+    max|O - O_ref| / max|O_ref|          <= tol[dtype]
+    |LSE - LSE_ref| / max(1, |LSE_ref|)  <= tol[dtype],  -inf exactly
+
+with the project's tolerances (README "Tolerances"): float32 1e-4, float16
+1e-3, bfloat16 8e-3. Everything is deterministic: the same cases run every
+time; a failing case reruns alone with `-k "<variant>-<seed>"`, and its
+message names the dtype and shape.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import attn
+from attn import reference
+
+TOL = {"float32": 1e-4, "float16": 1e-3, "bfloat16": 8e-3}
+NP_DTYPE = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16),
+            "bfloat16": np.dtype(ml_dtypes.bfloat16)}
+LENGTHS = (1, 7, 16, 33, 64, 67, 100, 129)
+ALL_DTYPES = ("float32", "bfloat16", "float16")
+BF16 = ("float32", "bfloat16", "float32")   # seed 1 in bf16, 0 and 2 in f32
+F16 = ("float32", "float32", "float16")     # seed 2 in f16
+F32 = ("float32",)
+
+
+@dataclass
+class Dims:
+    B: int
+    Hq: int
+    Hkv: int
+    Sq: int
+    Skv: int
+    D: int
+    Dv: int
+    dtype: str
+
+
+@dataclass
+class Variant:
+    """One spec and how to draw problems for it.
+
+    lengths: "any" (Sq and Skv independent), "self" (Sq == Skv), "decode"
+             (Sq in 1..4), "q_le_kv" / "q_ge_kv";
+    operands(rng, dims) -> (positional captures, keyword operands);
+    check(dims) -> False rejects a drawn shape (drawn again)."""
+    name: str
+    spec: attn.Spec
+    operands: Optional[Callable] = None
+    dtypes: tuple = F32
+    D: int = 32
+    Dv: Optional[int] = None
+    lengths: str = "any"
+    max_len: int = 129
+    heads: Optional[int] = None
+    seeds: int = 3
+    shapes: int = 2
+    compile_kw: dict = field(default_factory=dict)
+    check: Optional[Callable] = None
+    marks: tuple = ()
+
+
+def V(name, spec=None, operands=None, **kw):
+    """A variant; `spec` may be a Spec, a mask, a mask_mod function or None
+    (full attention)."""
+    if spec is None:
+        spec = attn.Spec()
+    elif not isinstance(spec, attn.Spec):
+        spec = attn.Spec(mask=spec)
+    return Variant(name, spec, operands, **kw)
+
+
+# ----------------------------------------------------------------------------
+# Operand generators
+# ----------------------------------------------------------------------------
+
+
+def _f32(x):
+    return np.asarray(x, np.float32)
+
+
+def op_kv_len(rng, d):
+    lens = rng.integers(0, d.Skv + 1, d.B)
+    if d.B > 1:
+        lens[rng.integers(d.B)] = d.Skv     # one full row
+    return (), {"kv_len": lens.astype(np.int32)}
+
+
+def _segments(rng, n, ndocs, pad):
+    ids = np.sort(rng.integers(0, ndocs, n))
+    if pad:
+        cut = rng.integers(max(n // 2, 1), n + 1)
+        ids[cut:] = -1
+    return ids
+
+
+def op_segments(rng, d):
+    ndocs = int(rng.integers(1, 5))
+    sq = np.stack([_segments(rng, d.Sq, ndocs, True) for _ in range(d.B)])
+    skv = np.stack([_segments(rng, d.Skv, ndocs, True) for _ in range(d.B)])
+    # Padding never matches across the two sides (VARIANTS.md, rule 12).
+    sq[sq == -1] = -1
+    skv[skv == -1] = -2
+    return (), {"segments": (sq.astype(np.int32), skv.astype(np.int32))}
+
+
+def _parents(rng, T):
+    return np.array([rng.integers(-1, t) if t else -1 for t in range(T)],
+                    np.int32)
+
+
+def op_tree(rng, d, per_batch=False):
+    T = int(rng.integers(1, min(d.Sq, d.Skv, 9) + 1))
+    if per_batch:
+        return (), {"tree": np.stack([_parents(rng, T) for _ in range(d.B)])}
+    return (), {"tree": _parents(rng, T)}
+
+
+def _bcast_shape(rng, d):
+    rank = int(rng.integers(2, 5))
+    shape = [d.B if rng.random() < 0.6 else 1,
+             d.Hq if rng.random() < 0.6 else 1, d.Sq, d.Skv]
+    return tuple(shape[4 - rank:])
+
+
+def op_dense(rng, d):
+    return (), {"dense_mask": rng.random(_bcast_shape(rng, d)) < 0.6}
+
+
+def op_bias(rng, d):
+    b = rng.standard_normal(_bcast_shape(rng, d)) * 2
+    return (), {"bias": b.astype(NP_DTYPE[d.dtype])}
+
+
+def op_sink(rng, d):
+    return (), {"sink": _f32(rng.standard_normal(d.Hq) * 3)}
+
+
+def op_temperature(rng, d):
+    return (), {"temperature": _f32(rng.uniform(0.25, 2.5, (d.B, d.Hq, d.Sq)))}
+
+
+def op_rel_bias(nb):
+    def gen(rng, d):
+        return (), {"rel_bias_table": _f32(rng.standard_normal((d.Hq, nb)))}
+    return gen
+
+
+def op_block_mask(bq, bkv):
+    def gen(rng, d):
+        nq, nkv = -(-d.Sq // bq), -(-d.Skv // bkv)
+        shape = (d.B if rng.random() < 0.5 else 1,
+                 d.Hq if rng.random() < 0.5 else 1, nq, nkv)
+        bm = rng.random(shape) < 0.5
+        if rng.random() < 0.5:       # passed by name or positionally
+            return (), {"block_mask": bm}
+        return (bm,), {}
+    return gen
+
+
+def both(*gens):
+    """Concatenates the captures and merges the operands of generators."""
+    def gen(rng, d):
+        caps, ops = (), {}
+        for g in gens:
+            c, o = g(rng, d)
+            caps += tuple(c)
+            ops.update(o)
+        return caps, ops
+    return gen
+
+
+# ----------------------------------------------------------------------------
+# Traced functions
+# ----------------------------------------------------------------------------
+
+
+def sm_table(s, b, h, q_idx, kv_idx, table):
+    """float32 capture [Hq, 8]."""
+    return s * 0.75 + table[h, (kv_idx - q_idx) % 8]
+
+
+def op_sm_table(rng, d):
+    return (_f32(rng.standard_normal((d.Hq, 8))),), {}
+
+
+def sm_math(s, b, h, q_idx, kv_idx):
+    x = attn.tanh(s / 4.0) * 4.0 + 0.1 * attn.sin(q_idx * 0.3) \
+        - 0.05 * attn.sqrt(attn.abs(s) + 1.0) + attn.log(1.0 + s * s) * 0.1
+    x = attn.maximum(x, -3.0) + attn.minimum(attn.exp(s * 0.1), 2.0)
+    x = x + attn.cos(kv_idx * 1.0) * 0.2 - ((kv_idx - q_idx) // 5 % 4) * 0.05
+    x = x + attn.abs(s) ** 1.5 * 0.01 + 2.0 ** (s * 0.1) * 0.05 \
+        + abs(q_idx - kv_idx) * 0.001 + (-q_idx) * 0.002 + (h * b) / 7
+    return attn.where(((q_idx + kv_idx) % 3 == 0) | (s != s * 1.0),
+                      x * 1.5, x - s ** 2 * 0.01)
+
+
+def sm_position(s, b, h, q_idx, kv_idx, slope):
+    """Hand-written ALiBi from attn.position and a float32 capture [Hq]."""
+    return s - slope[h] * attn.abs(attn.position(b, q_idx) - kv_idx)
+
+
+def op_slope(rng, d):
+    return (), {"slope": _f32(rng.uniform(0.0, 0.3, d.Hq))}
+
+
+def sm_int_capture(s, b, h, q_idx, kv_idx, shift):
+    """int32 capture [B]: a per-batch relative shift."""
+    return s + attn.where(kv_idx + shift[b] <= q_idx, 0.5, -0.5)
+
+
+def op_shift(rng, d):
+    return (rng.integers(-20, 20, d.B).astype(np.int32),), {}
+
+
+def sm_ufuncs(s, b, h, q_idx, kv_idx):
+    # numpy ufuncs on traced values dispatch to the trace
+    return np.maximum(s, -1.0) + np.tanh(s) * 0.5 - np.abs(s) * 0.25
+
+
+def mm_doc_causal(b, h, q_idx, kv_idx, dq, dkv, open_heads):
+    """int32 captures [B, Sq] and [B, Skv], bool capture [Hq]."""
+    return ((dq[b, q_idx] == dkv[b, kv_idx])
+            & (kv_idx <= attn.position(b, q_idx))) | open_heads[h]
+
+
+def op_doc_causal(rng, d):
+    ndocs = int(rng.integers(1, 4))
+    dq = np.stack([np.sort(rng.integers(0, ndocs, d.Sq)) for _ in range(d.B)])
+    dkv = np.stack([np.sort(rng.integers(0, ndocs, d.Skv))
+                    for _ in range(d.B)])
+    open_heads = rng.random(d.Hq) < 0.25
+    return ((dq.astype(np.int32), dkv.astype(np.int32)),
+            {"open_heads": open_heads})
+
+
+def mm_stripes(b, h, q_idx, kv_idx):
+    return ((((kv_idx % (h + 2)) == 0) ^ (q_idx - kv_idx == 3))
+            | ~(b != 1) | ((q_idx * 3 - kv_idx) // -4 == 2))
+
+
+def mm_prefix(b, h, q_idx, kv_idx, prefix):
+    """int32 capture [B]: per-batch prefix-LM length."""
+    return (kv_idx < prefix[b]) | (kv_idx <= attn.position(b, q_idx))
+
+
+def op_prefix(rng, d):
+    return (), {"prefix": rng.integers(0, d.Skv + 1, d.B).astype(np.int32)}
+
+
+def sm_shared(s, b, h, q_idx, kv_idx, w):
+    return s * w[h]
+
+
+def mm_shared(b, h, q_idx, kv_idx, w, allow):
+    return (w[h] > 0.5) & allow[b, q_idx, kv_idx] | (kv_idx == 0)
+
+
+def op_shared(rng, d):
+    w = _f32(rng.uniform(0, 1.5, d.Hq))
+    allow = rng.random((d.B, d.Sq, d.Skv)) < 0.7
+    return (w, allow), {}
+
+
+def mm_never(b, h, q_idx, kv_idx):
+    return (kv_idx < 0) & (q_idx >= 0)
+
+
+def mm_const(b, h, q_idx, kv_idx):
+    return True
+
+
+# ----------------------------------------------------------------------------
+# The variants
+# ----------------------------------------------------------------------------
+
+STREAMING = (attn.sinks(4) | attn.sliding_window(13)) & attn.causal()
+GRID = dict(rows=12, cols=11)   # 132 >= every Skv drawn
+
+
+def _grid_ok(d):
+    return d.Skv <= 132
+
+
+def _tree_ok(d):
+    return min(d.Sq, d.Skv) >= 1
+
+
+VARIANTS = [
+    # -- declarative masks ----------------------------------------------------
+    V("full", None, dtypes=ALL_DTYPES, seeds=4),
+    V("causal", attn.causal(), dtypes=ALL_DTYPES, seeds=6),
+    V("causal_q_ge_kv", attn.causal(), lengths="q_ge_kv", dtypes=BF16),
+    V("sliding_window", attn.sliding_window(9), dtypes=F16),
+    V("sliding_window_lr", attn.sliding_window(5, 17)),
+    V("sliding_window_0", attn.sliding_window(0)),
+    V("chunked", attn.chunked(16)),
+    V("chunked_odd_causal", attn.chunked(7) & attn.causal()),
+    V("halo", attn.halo(16, 3)),
+    V("halo_odd", attn.halo(5, 0)),
+    V("dilated", attn.dilated(12, 3)),
+    V("dilated_causal", attn.dilated(32, 2) & attn.causal()),
+    V("global_first", attn.global_tokens(first=3)),
+    V("global_positions_or_window",
+      attn.global_tokens(positions=[0, 5, 40]) | attn.sliding_window(4, 4)),
+    V("sinks_alone", attn.sinks(5)),
+    V("prefix_lm", attn.prefix_lm(10)),
+    V("neighborhood_2d", attn.neighborhood_2d(kernel_rows=3, kernel_cols=5,
+                                              **GRID), check=_grid_ok),
+    V("neighborhood_2d_even", attn.neighborhood_2d(kernel_rows=4,
+                                                   kernel_cols=2, **GRID),
+      check=_grid_ok),
+    V("window_2d", attn.window_2d(window_rows=4, window_cols=3, **GRID),
+      check=_grid_ok),
+    V("directional_2d_cone",
+      attn.directional_2d(directions=["N", "E", "SW", (1, 2)], **GRID),
+      check=_grid_ok),
+    V("directional_2d_half",
+      attn.directional_2d(directions=["S", "NW"], half_plane=True, **GRID),
+      check=_grid_ok),
+    # -- the algebra ----------------------------------------------------------
+    V("streaming_llm", STREAMING, dtypes=BF16),
+    V("not_causal", ~attn.causal()),
+    V("not_window_and_causal", ~attn.sliding_window(3) & attn.causal()),
+    V("or_of_ands", (attn.chunked(8) & attn.causal())
+      | (attn.global_tokens(first=2) & ~attn.sinks(1))
+      | attn.dilated(10, 5)),
+    V("double_not", ~~(attn.causal() | attn.sinks(2))),
+    V("and_of_three", attn.causal() & attn.sliding_window(20)
+      & ~attn.chunked(4)),
+    # -- data-dependent masks -------------------------------------------------
+    V("document", attn.document(), op_segments, dtypes=F16),
+    V("document_causal", attn.document() & attn.causal(), op_segments,
+      lengths="self"),
+    V("document_or_sinks", attn.document() | attn.sinks(3), op_segments),
+    V("tree", attn.tree(), op_tree, check=_tree_ok),
+    V("tree_per_batch", attn.tree(per_batch=True),
+      lambda r, d: op_tree(r, d, True), check=_tree_ok),
+    V("dense", attn.dense(), op_dense, dtypes=BF16),
+    V("dense_and_causal", attn.dense() & attn.causal(), op_dense),
+    V("block_sparse", attn.block_sparse(16, 32), op_block_mask(16, 32),
+      dtypes=ALL_DTYPES),
+    V("block_sparse_odd_causal", attn.block_sparse(7, 13) & attn.causal(),
+      op_block_mask(7, 13)),
+    # -- mask_mod functions ---------------------------------------------------
+    V("mask_mod_captures", attn.mask_mod(
+        mm_doc_causal, {"dq": "int32", "dkv": "int32", "open_heads": "bool"}),
+      op_doc_causal, dtypes=ALL_DTYPES),
+    V("mask_mod_stripes", mm_stripes),
+    V("mask_mod_prefix_or_window",
+      attn.mask_mod(mm_prefix, {"prefix": "int32"}) | attn.sliding_window(2),
+      op_prefix),
+    V("mask_mod_never", mm_never, seeds=2),
+    V("mask_mod_const_and_causal", attn.mask_mod(mm_const) & attn.causal(),
+      seeds=2),
+    # -- normalizers ----------------------------------------------------------
+    V("sink_softmax", attn.Spec(attn.causal(), attn.sink_softmax()), op_sink,
+      dtypes=ALL_DTYPES),
+    V("sink_softmax_full", attn.Spec(None, attn.sink_softmax()), op_sink),
+    V("sigmoid", attn.Spec(attn.causal(), attn.sigmoid()),
+      dtypes=BF16),
+    V("sigmoid_beta", attn.Spec(attn.sliding_window(10, 10),
+                                attn.sigmoid(beta=-2.5))),
+    V("softplus", attn.Spec(attn.causal(), attn.softplus()),
+      dtypes=ALL_DTYPES),
+    V("softplus_softcap", attn.Spec(None, attn.softplus(),
+                                    attn.softcap(2.0))),
+    V("relu", attn.Spec(attn.causal(), attn.relu()), dtypes=F16),
+    V("relu2_row_sum", attn.Spec(attn.causal(), attn.relu(2, "row_sum"))),
+    V("relu1_row_sum", attn.Spec(attn.sliding_window(6),
+                                 attn.relu(1, "row_sum"))),
+    V("relu2_none", attn.Spec(attn.chunked(10), attn.relu(2, "none"))),
+    V("relu1_none", attn.Spec(None, attn.relu(1, "none"))),
+    # -- score modifiers ------------------------------------------------------
+    V("alibi", attn.Spec(attn.causal(), score_mod=attn.alibi()),
+      dtypes=F16),
+    V("alibi_slopes", attn.Spec(attn.causal(), score_mod=attn.alibi(
+        [0.5, 0.25, 0.125, 1.0, 0.0, 0.0625])), heads=6),
+    V("alibi_symmetric", attn.Spec(None, score_mod=attn.alibi(
+        symmetric=True))),
+    V("softcap", attn.Spec(attn.causal(), score_mod=attn.softcap(3.0)),
+      dtypes=BF16),
+    V("rel_bias", attn.Spec(None, score_mod=attn.rel_bias(32, 64)),
+      op_rel_bias(32), dtypes=F16),
+    V("rel_bias_unidirectional", attn.Spec(
+        attn.causal(), score_mod=attn.rel_bias(12, 50, bidirectional=False)),
+      op_rel_bias(12)),
+    V("bias", attn.Spec(None, score_mod=attn.bias()), op_bias,
+      dtypes=ALL_DTYPES),
+    V("temperature", attn.Spec(attn.causal(), score_mod=attn.temperature()),
+      op_temperature),
+    V("gaussian", attn.Spec(None, score_mod=attn.gaussian(
+        [0.0, 3.0, -5.0, 10.0], [2.0, 8.0, 30.0, 1.5])), heads=4),
+    V("mods_in_order", attn.Spec(STREAMING, score_mod=[
+        attn.temperature(), attn.alibi(), attn.softcap(4.0), attn.bias()]),
+      both(op_temperature, op_bias), dtypes=ALL_DTYPES),
+    V("mods_in_order_2", attn.Spec(attn.causal(), score_mod=[
+        attn.softcap(2.0), attn.temperature()]), op_temperature),
+    # -- score_mod functions --------------------------------------------------
+    V("score_mod_table", attn.Spec(attn.causal(), score_mod=sm_table),
+      op_sm_table, dtypes=BF16),
+    V("score_mod_math", attn.Spec(None, score_mod=sm_math)),
+    V("score_mod_position", attn.Spec(attn.causal(), score_mod=sm_position),
+      op_slope),
+    V("score_mod_int_capture", attn.Spec(None, score_mod=attn.score_mod(
+        sm_int_capture, {"shift": "int32"})), op_shift),
+    V("score_mod_ufuncs", attn.Spec(attn.sliding_window(8),
+                                    score_mod=[attn.alibi(), sm_ufuncs])),
+    V("score_and_mask_mod_shared_capture", attn.Spec(
+        attn.mask_mod(mm_shared, {"allow": "bool"}),
+        score_mod=sm_shared), op_shared, dtypes=F16),
+    V("score_mod_sigmoid", attn.Spec(attn.causal(), attn.sigmoid(),
+                                     score_mod=sm_table), op_sm_table),
+    # -- head dims, layout, offsets, GQA --------------------------------------
+    V("head_dim_16", attn.causal(), D=16, dtypes=BF16),
+    V("head_dim_64", attn.causal(), D=64, dtypes=ALL_DTYPES),
+    V("head_dim_128", attn.causal(), D=128, dtypes=ALL_DTYPES),
+    V("head_dim_64_v16", attn.sliding_window(20), D=64, Dv=16,
+      dtypes=F16),
+    V("head_dim_16_v128", None, D=16, Dv=128),
+    V("head_dim_128_v32_softplus", attn.Spec(attn.causal(), attn.softplus()),
+      D=128, Dv=32),
+    V("bshd", attn.Spec(attn.causal(), layout="bshd"), dtypes=ALL_DTYPES),
+    V("bshd_dv", attn.Spec(STREAMING, attn.sink_softmax(), layout="bshd"),
+      op_sink, D=64, Dv=32),
+    V("bshd_mask_mod", attn.Spec(attn.mask_mod(
+        mm_doc_causal, {"dq": "int32", "dkv": "int32", "open_heads": "bool"}),
+        score_mod=attn.alibi(), layout="bshd"), op_doc_causal),
+    V("q_offset", attn.Spec(attn.causal(), q_offset=5), dtypes=BF16),
+    V("q_offset_negative", attn.Spec(attn.causal() & attn.chunked(9),
+                                     q_offset=-11)),
+    V("q_offset_neg_halo_dilated", attn.Spec(
+        attn.halo(6, 2) | attn.dilated(9, 2), q_offset=-40)),
+    V("q_offset_alibi_gaussian", attn.Spec(attn.sliding_window(30), score_mod=[
+        attn.alibi(), attn.gaussian([1.0, -2.0], [5.0, 9.0])], q_offset=7),
+      heads=2),
+    V("q_offset_2d", attn.Spec(attn.neighborhood_2d(
+        kernel_rows=5, kernel_cols=3, **GRID), q_offset=-17), check=_grid_ok),
+    V("scale", attn.Spec(attn.causal(), scale=0.05)),
+    V("static_heads_bshd", attn.Spec(attn.causal(), attn.sink_softmax(), [
+        attn.alibi([0.1, 0.2, 0.3, 0.4]), attn.temperature(),
+        attn.rel_bias(8, 30), attn.gaussian([0, 1, 2, 3], [3, 4, 5, 6])],
+        layout="bshd"), both(op_sink, op_temperature, op_rel_bias(8)),
+      heads=4, dtypes=ALL_DTYPES),
+    V("head_dim_40_v80", attn.Spec(STREAMING), D=40, Dv=80),
+    # -- decoding with cache lengths ------------------------------------------
+    V("decode", attn.Spec(attn.causal(), kv_len=True), op_kv_len,
+      lengths="decode", dtypes=ALL_DTYPES, seeds=4),
+    V("decode_streaming", attn.Spec(STREAMING, kv_len=True), op_kv_len,
+      lengths="decode", dtypes=F16),
+    V("decode_sigmoid", attn.Spec(attn.causal(), attn.sigmoid(),
+                                  kv_len=True), op_kv_len, lengths="decode"),
+    V("decode_relu_seq_len", attn.Spec(None, attn.relu(), kv_len=True),
+      op_kv_len, lengths="decode"),
+    V("decode_softplus_alibi", attn.Spec(None, attn.softplus(),
+                                         attn.alibi(), kv_len=True),
+      op_kv_len, lengths="decode"),
+    V("decode_sink_softmax_bshd", attn.Spec(
+        attn.causal(), attn.sink_softmax(), kv_len=True, layout="bshd"),
+      both(op_kv_len, op_sink), lengths="decode", D=64, Dv=128),
+    V("decode_score_mod_position", attn.Spec(attn.causal(),
+                                             score_mod=sm_position,
+                                             kv_len=True),
+      both(op_kv_len, op_slope), lengths="decode"),
+    V("decode_rel_bias", attn.Spec(attn.causal(), score_mod=attn.rel_bias(
+        16, 100), kv_len=True), both(op_kv_len, op_rel_bias(16)),
+      lengths="decode"),
+    V("kv_len_prefill", attn.Spec(attn.causal() & attn.chunked(20),
+                                  kv_len=True), op_kv_len),
+    V("kv_len_mask_mod", attn.Spec(attn.mask_mod(mm_prefix,
+                                                 {"prefix": "int32"}),
+                                   kv_len=True),
+      both(op_kv_len, op_prefix)),
+    # -- code generation knobs and the reference lowering ---------------------
+    V("avx2_width", attn.Spec(STREAMING, score_mod=attn.alibi()),
+      compile_kw={"vector_width": 8}, dtypes=("float32", "bfloat16")),
+    V("reference_lowering", attn.Spec(attn.document() & attn.causal(),
+                                      attn.softplus(), attn.softcap(5.0)),
+      op_segments, compile_kw={"lowering": "reference"}, lengths="self",
+      max_len=67),
+    V("config_small_tiles", attn.Spec(attn.causal(), config={
+        "block_q": 16, "block_kv": 16})),
+    V("config_unroll", attn.Spec(STREAMING, attn.sink_softmax(), attn.alibi(),
+                                 config={"unroll": 3, "block_q": 32}),
+      op_sink, dtypes=BF16),
+    V("config_kv_splits", attn.Spec(attn.causal(), kv_len=True,
+                                    config={"kv_splits": 3}),
+      op_kv_len, lengths="decode"),
+    V("no_openmp", attn.Spec(attn.sliding_window(7)),
+      compile_kw={"openmp": False}, seeds=2),
+]
+
+
+# ----------------------------------------------------------------------------
+# The harness
+# ----------------------------------------------------------------------------
+
+_KERNELS: dict = {}
+
+
+def _kernel(variant: Variant, dtype: str):
+    key = (variant.name, dtype)
+    if key not in _KERNELS:
+        _KERNELS[key] = attn.compile(
+            variant.spec, dtype=dtype, head_dim=variant.D,
+            head_dim_v=variant.Dv or variant.D, **variant.compile_kw)
+    return _KERNELS[key]
+
+
+def _draw_dims(rng, variant: Variant, dtype: str) -> Dims:
+    lengths = [n for n in LENGTHS if n <= variant.max_len]
+    for _ in range(1000):
+        B = int(rng.integers(1, 4))
+        if variant.heads:
+            Hq = variant.heads
+            Hkv = int(rng.choice([h for h in (1, 2, 3, Hq) if Hq % h == 0]))
+        else:
+            Hkv = int(rng.choice([1, 1, 2, 3]))
+            Hq = Hkv * int(rng.choice([1, 2, 4]))      # MHA, GQA, MQA
+        Skv = int(rng.choice(lengths))
+        if variant.lengths == "decode":
+            Sq = int(rng.integers(1, 5))
+        elif variant.lengths == "self":
+            Sq = Skv
+        else:
+            Sq = int(rng.choice(lengths))
+            if variant.lengths == "q_ge_kv" and Sq < Skv:
+                Sq, Skv = Skv, Sq
+            if variant.lengths == "q_le_kv" and Sq > Skv:
+                Sq, Skv = Skv, Sq
+        d = Dims(B, Hq, Hkv, Sq, Skv, variant.D, variant.Dv or variant.D,
+                 dtype)
+        if variant.check is None or variant.check(d):
+            return d
+    raise AssertionError(f"{variant.name}: no admissible shape drawn")
+
+
+def _qkv(rng, d: Dims, layout: str):
+    def arr(H, S, X, amp):
+        shape = (d.B, S, H, X) if layout == "bshd" else (d.B, H, S, X)
+        return (rng.standard_normal(shape) * amp).astype(NP_DTYPE[d.dtype])
+    amp = float(rng.choice([0.5, 1.0, 2.0, 3.0]))
+    return (arr(d.Hq, d.Sq, d.D, amp), arr(d.Hkv, d.Skv, d.D, 1.0),
+            arr(d.Hkv, d.Skv, d.Dv, 1.0))
+
+
+def _check(name, d, out, ref, lse=None, ref_lse=None):
+    tol = TOL[d.dtype]
+    out = np.asarray(out).astype(np.float64)
+    assert out.shape == ref.shape, \
+        f"{name}: O shape {out.shape} != {ref.shape}"
+    assert np.isfinite(out).all(), f"{name}: O has non-finite values"
+    scale = np.abs(ref).max() if ref.size else 0.0
+    err = np.abs(out - ref).max() / (scale if scale > 0 else 1.0) \
+        if ref.size else 0.0
+    where = np.unravel_index(np.argmax(np.abs(out - ref)), ref.shape) \
+        if ref.size else ()
+    assert err <= tol, (f"{name}: O rel err {err:.3g} > {tol} at {where} "
+                        f"(got {out[where]!r}, want {ref[where]!r})")
+    if ref_lse is None:
+        return
+    lse = np.asarray(lse).astype(np.float64)
+    assert lse.shape == ref_lse.shape
+    ninf = np.isneginf(ref_lse)
+    assert (np.isneginf(lse) == ninf).all(), (
+        f"{name}: LSE -inf mismatch at "
+        f"{np.argwhere(np.isneginf(lse) != ninf)[:5].tolist()}")
+    fin = ~ninf
+    if fin.any():
+        lerr = (np.abs(lse[fin] - ref_lse[fin])
+                / np.maximum(1.0, np.abs(ref_lse[fin])))
+        assert np.isfinite(lerr).all() and lerr.max() <= tol, (
+            f"{name}: LSE err {np.nanmax(lerr):.3g} > {tol}")
+
+
+CASES = [
+    pytest.param(v, s, id=f"{v.name}-{s}", marks=list(v.marks))
+    for v in VARIANTS for s in range(v.seeds)
+]
+
+
+@pytest.mark.parametrize("variant,seed", CASES)
+def test_differential(variant: Variant, seed: int):
+    dtype = variant.dtypes[seed % len(variant.dtypes)]
+    fn = _kernel(variant, dtype)
+    rng = np.random.default_rng([zlib.crc32(variant.name.encode()), seed])
+    spec = variant.spec
+    for _ in range(variant.shapes):
+        d = _draw_dims(rng, variant, dtype)
+        q, k, v = _qkv(rng, d, spec.layout)
+        captures, operands = (variant.operands(rng, d) if variant.operands
+                              else ((), {}))
+        with_lse = spec.normalizer.has_lse and rng.random() < 0.75
+        name = f"{variant.name}[{dtype}] {d}"
+        if with_lse:
+            out, lse = fn(q, k, v, *captures, return_lse=True, **operands)
+            ref, ref_lse = reference.attention(spec, q, k, v, *captures,
+                                               return_lse=True, **operands)
+            _check(name, d, out, ref, lse, ref_lse)
+        else:
+            out = fn(q, k, v, *captures, **operands)
+            ref = reference.attention(spec, q, k, v, *captures, **operands)
+            _check(name, d, out, ref)
+
+
+def test_case_count():
+    """The sweep stays at least 200 cases."""
+    assert len(CASES) >= 200
+
+
+# -- the reference itself, on cases small enough to check by hand -------------
+
+
+def test_reference_hand_checked():
+    q = np.zeros((1, 1, 2, 4), np.float32)
+    k = np.zeros((1, 1, 3, 4), np.float32)
+    v = np.arange(3, dtype=np.float32).reshape(1, 1, 3, 1) * np.ones(
+        (1, 1, 1, 4), np.float32)
+    # Equal scores: causal with Sq=2, Skv=3: row 0 (p=1) averages keys 0..1.
+    out, lse = reference.attention(attn.Spec(attn.causal()), q, k, v,
+                                   return_lse=True)
+    np.testing.assert_allclose(out[0, 0, :, 0], [0.5, 1.0])
+    np.testing.assert_allclose(lse[0, 0], np.log([2.0, 3.0]))
+    # Fully masked rows: O = 0, LSE = -inf; with a sink, LSE = sink.
+    spec = attn.Spec(attn.causal(), q_offset=-5)
+    out, lse = reference.attention(spec, q, k, v, return_lse=True)
+    assert (out == 0).all() and np.isneginf(lse).all()
+    spec = attn.Spec(attn.causal(), attn.sink_softmax(), q_offset=-5)
+    out, lse = reference.attention(spec, q, k, v, return_lse=True,
+                                   sink=np.array([1.5], np.float32))
+    assert (out == 0).all() and (lse == 1.5).all()
+
+
+def test_reference_t5_buckets():
+    # Mesh TensorFlow's buckets for num_buckets=32, max_distance=128.
+    rel = np.array([0, -1, -15, -16, -127, -128, -1000, 1, 15, 16, 500])
+    got = reference.t5_bucket(rel, 32, 128, True)
+    assert got.tolist() == [0, 1, 9, 10, 15, 15, 15, 17, 25, 26, 31]
+    got = reference.t5_bucket(rel, 32, 128, False)
+    assert got[:7].tolist() == [0, 1, 15, 16, 31, 31, 31]
+    assert (got[7:] == 0).all()
