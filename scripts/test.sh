@@ -32,10 +32,12 @@ PYTHONPATH="$PWD/$BUILD_DIR/python" ATTN_CACHE_DIR="$cache" \
   .venv/bin/python -m pytest test/python -q -rfE -p no:cacheprovider \
   2>&1 | tee "$pylog" || status=$?
 rm -rf "$cache"
+# pytest -q ends with e.g. "3 failed, 200 passed, 1 skipped in 30.0s".
 summary=$(tail -1 "$pylog")
-pypassed=$(echo "$summary" | sed -n 's/.* \([0-9]*\) passed.*/\1/p; s/^\([0-9]*\) passed.*/\1/p' | head -1)
-pyfailed=$(echo "$summary" | grep -o '[0-9]* \(failed\|error\|errors\)' | awk '{s+=$1} END {print s+0}')
-if [ -z "$pypassed" ]; then pyfailed=$((pyfailed + 1)); fi
+count() { echo "$summary" | awk -v w="$1" '{for (i = 2; i <= NF; i++) { t = $i; sub(/,$/, "", t); if (t == w) s += $(i-1) }} END {print s + 0}'; }
+pypassed=$(count passed)
+pyfailed=$(( $(count failed) + $(count error) + $(count errors) ))
+if [ "$pypassed" -eq 0 ]; then pyfailed=$((pyfailed + 1)); fi
 passed=$((passed + ${pypassed:-0}))
 failed=$((failed + pyfailed))
 

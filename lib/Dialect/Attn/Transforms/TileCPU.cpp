@@ -26,6 +26,7 @@
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
 #include "attn/Dialect/Attn/Utils/Arith.h"
+#include "attn/Dialect/Attn/Utils/Normalizer.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
 #include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
@@ -97,10 +98,8 @@ static bool isRowExact(Attribute mask) {
 
 namespace {
 
-/// How masked, modified scores become weights, and what the kv loop carries.
-enum class Norm { Softmax, SinkSoftmax, Softplus, Sigmoid, Relu };
-/// The row denominator Z.
-enum class Denom { One, SeqLen, RowSum };
+using Norm = StreamingNormalizer::Kind;
+using Denom = StreamingNormalizer::Denom;
 
 /// Sizes baked into the generated loops.
 struct TilePlan {
@@ -215,9 +214,9 @@ private:
   Arith o;
   std::unique_ptr<ScoreEmitter> emitter;
 
+  std::unique_ptr<StreamingNormalizer> normalizer;
   Norm norm = Norm::Softmax;
   Denom denom = Denom::RowSum;
-  int64_t reluPower = 1;
   bool bshd = false;
   /// The normalizer keeps a running shift m (and rescales by exp(m - m')).
   bool shifted = false;
@@ -235,7 +234,6 @@ private:
   // Work-item values.
   Value bi, hi, kvh, i0, nq, kvLenB, kvEnd, p0, p1;
   Value qt, st, ot, scratch;
-  Value sigmoidBeta;
   SymValues symVals;
   /// The item's full-key intervals [lo, hi) (see emitItemClasses).
   SmallVector<std::pair<Value, Value>> fullBounds;
@@ -282,32 +280,10 @@ LogicalResult CPUTiler::run() {
   f32 = b.getF32Type();
   vecType = VectorType::get({plan.lanes}, f32);
   bshd = op.getLayoutOrDefault() == Layout::bshd;
-  Attribute normalizer = op.getNormalizerOrDefault();
-  TypeSwitch<Attribute>(normalizer)
-      .Case<SoftmaxAttr>([&](auto) { norm = Norm::Softmax; })
-      .Case<SinkSoftmaxAttr>([&](auto) { norm = Norm::SinkSoftmax; })
-      .Case<SoftplusAttr>([&](auto) { norm = Norm::Softplus; })
-      .Case<SigmoidAttr>([&](auto) {
-        norm = Norm::Sigmoid;
-        denom = Denom::One;
-      })
-      .Case<ReluAttr>([&](ReluAttr r) {
-        norm = Norm::Relu;
-        reluPower = r.getPower();
-        switch (r.getNorm()) {
-        case ReluNorm::none:
-          denom = Denom::One;
-          break;
-        case ReluNorm::seq_len:
-          denom = Denom::SeqLen;
-          break;
-        case ReluNorm::row_sum:
-          denom = Denom::RowSum;
-          break;
-        }
-      });
-  shifted = norm == Norm::Softmax || norm == Norm::SinkSoftmax ||
-            norm == Norm::Softplus;
+  normalizer = std::make_unique<StreamingNormalizer>(op);
+  norm = normalizer->kind();
+  denom = normalizer->denom();
+  shifted = normalizer->shifted();
   hasMods = !op.getScoreModList().empty();
   Attribute declarative = splitDocumentConjunct(op.getMaskOrDefault());
   hasDocument = declarative != op.getMaskOrDefault();
@@ -403,15 +379,7 @@ void CPUTiler::emitTileKernel() {
 // Work item
 //===----------------------------------------------------------------------===//
 
-void CPUTiler::emitSigmoidBeta() {
-  if (norm != Norm::Sigmoid)
-    return;
-  auto sig = cast<SigmoidAttr>(op.getNormalizerOrDefault());
-  if (FloatAttr given = sig.getBeta())
-    sigmoidBeta = o.f32(given.getValueAsDouble());
-  else // beta = -log(kv_len(b))
-    sigmoidBeta = arith::NegFOp::create(b, o.log(o.toF32(kvLenB)));
-}
+void CPUTiler::emitSigmoidBeta() { normalizer->emitSigmoidBeta(b, kvLenB); }
 
 void CPUTiler::emitItem(Value item) {
   // item = (b * Hq + h) * numQTiles + (numQTiles - 1 - qtile): consecutive
@@ -821,46 +789,7 @@ void CPUTiler::emitRowIntervalMask(Value j0, Value nkv) {
 }
 
 Value CPUTiler::weight(Value s, Value shift) {
-  Type t = s.getType();
-  Value zero = o.cst(t, 0.0), oneF = o.cst(t, 1.0);
-  Value w;
-  switch (norm) {
-  case Norm::Softmax:
-  case Norm::SinkSoftmax:
-    // exp(s - m); exp(-inf) = 0 covers masked keys.
-    return o.exp(o.fsub(s, shift));
-  case Norm::Softplus: {
-    // softplus(s) * exp(-m) with m = min(running max, 0) (see the
-    // reference lowering): for s >= 0, m = 0 and softplus(s) =
-    // s + log1p(exp(-s)); for s < 0, exp(s - m) * g(s) with
-    // g(s) = log1p(exp(s)) / exp(s), which is 1 to f32 precision below -20.
-    Value pos = o.fmax(s, zero);
-    Value e = o.exp(arith::NegFOp::create(b, math::AbsFOp::create(b, s)));
-    Value nonNeg = o.fadd(pos, math::Log1pOp::create(b, e));
-    Value far = o.fcmp(arith::CmpFPredicate::OLT, s, o.cst(t, -20.0));
-    Value sc = o.select(far, zero, s);
-    Value g = o.fmul(math::Log1pOp::create(b, o.exp(sc)),
-                     o.exp(arith::NegFOp::create(b, sc)));
-    g = o.select(far, oneF, g);
-    Value neg = o.fmul(o.exp(o.fsub(s, shift)), g);
-    w = o.select(o.fcmp(arith::CmpFPredicate::OLT, s, zero), neg, nonNeg);
-    break;
-  }
-  case Norm::Sigmoid: {
-    Value beta = isa<VectorType>(t) ? o.splat(t, sigmoidBeta) : sigmoidBeta;
-    Value x = o.fadd(s, beta);
-    w = o.fdiv(oneF, o.fadd(oneF, o.exp(arith::NegFOp::create(b, x))));
-    break;
-  }
-  case Norm::Relu: {
-    Value x = o.fmax(s, zero);
-    w = reluPower == 2 ? o.fmul(x, x) : x;
-    break;
-  }
-  }
-  // A masked key weighs exactly 0 (sigmoid's default beta is +inf for an
-  // empty cache, and -inf + inf would be NaN).
-  return o.select(o.isNegInf(s), zero, w);
+  return normalizer->weight(b, s, shift);
 }
 
 void CPUTiler::emitWeights(Value nkv, ValueRange m, ValueRange l,
@@ -893,8 +822,7 @@ void CPUTiler::emitWeights(Value nkv, ValueRange m, ValueRange l,
         });
     for (int64_t v = 0; v < plan.vecs; ++v) {
       Value mNew = maxLoop.getResult(v);
-      if (norm == Norm::Softplus)
-        mNew = o.fmin(mNew, o.cst(vecType, 0.0));
+      mNew = normalizer->capShift(o, mNew);
       Value safe = o.select(o.isNegInf(mNew), o.cst(vecType, 0.0), mNew);
       // alpha = exp(m - m'), 0 when m = -inf.
       alpha.push_back(o.exp(o.fsub(m[v], safe)));
@@ -966,46 +894,11 @@ void CPUTiler::emitValues(Value j0, Value nkv, ArrayRef<Value> alpha) {
 }
 
 std::pair<Value, Value> CPUTiler::finalize(Value mv, Value lv) {
-  // inv = 1 / Z (0 when Z = 0); LSE = m + log Z (-inf when Z = 0). The sink
-  // of sink softmax joins the denominator only. Works lane-wise on vectors
-  // and on scalars.
-  Type t = mv.getType();
-  Value zeroV = o.cst(t, 0.0), oneV = o.cst(t, 1.0), outScale = oneV;
-  if (norm == Norm::SinkSoftmax) {
-    Value sink =
-        o.extF(tensor::ExtractOp::create(b, op.getSink(), ValueRange{hi}));
-    if (isa<VectorType>(t))
-      sink = o.splat(t, sink);
-    Value mSink = o.fmax(mv, sink);
-    outScale = o.exp(o.fsub(mv, mSink));
-    lv = o.fadd(o.fmul(lv, outScale), o.exp(o.fsub(sink, mSink)));
-    mv = mSink;
-  }
-  Value z;
-  switch (denom) {
-  case Denom::One:
-    z = oneV;
-    break;
-  case Denom::SeqLen: {
-    Value len = o.toF32(kvLenB);
-    z = isa<VectorType>(t) ? o.splat(t, len) : len;
-    break;
-  }
-  case Denom::RowSum:
-    z = lv;
-    break;
-  }
-  Value isZero = o.fcmp(arith::CmpFPredicate::OEQ, z, zeroV);
-  Value inv =
-      o.select(isZero, zeroV, o.fdiv(outScale, o.select(isZero, oneV, z)));
-  Value lse;
-  if (lseB) {
-    Value base = o.log(o.select(isZero, oneV, z));
-    if (norm != Norm::Relu)
-      base = o.fadd(base, o.select(o.isNegInf(mv), zeroV, mv));
-    lse = o.select(isZero, o.cst(t, kNegInf), base);
-  }
-  return {inv, lse};
+  // Works lane-wise on vectors of rows and on scalars.
+  Value sink;
+  if (norm == Norm::SinkSoftmax)
+    sink = o.extF(tensor::ExtractOp::create(b, op.getSink(), ValueRange{hi}));
+  return normalizer->finalize(b, mv, lv, sink, kvLenB, bool(lseB));
 }
 
 void CPUTiler::emitEpilogue(ValueRange m, ValueRange l) {
@@ -1255,8 +1148,7 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
         mx = o.fmax(mx, loadKeys(v));
       mNew = o.fmax(m, vector::ReductionOp::create(
                            b, vector::CombiningKind::MAXIMUMF, mx));
-      if (norm == Norm::Softplus)
-        mNew = o.fmin(mNew, o.f32(0.0));
+      mNew = normalizer->capShift(o, mNew);
       safe = o.select(o.isNegInf(mNew), o.f32(0.0), mNew);
       alpha = o.exp(o.fsub(m, safe));
     }

@@ -1,0 +1,65 @@
+//===- Normalizer.h - Streaming weights and row finalisation ----*- C++ -*-===//
+//
+// The per-element weight and the per-row epilogue of every normalizer, in
+// the streaming form the fused code generators use: a kv loop carries a
+// running shift m (softmax, sink softmax, softplus) and a running sum l,
+// and each row ends with 1/Z and the LSE. The CPU path calls these on
+// vectors of query rows, the GPU path on scalars held by each thread.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_DIALECT_ATTN_UTILS_NORMALIZER_H
+#define ATTN_DIALECT_ATTN_UTILS_NORMALIZER_H
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Dialect/Attn/Utils/Arith.h"
+
+namespace mlir::attn {
+
+/// The streaming form of an op's normalizer.
+class StreamingNormalizer {
+public:
+  enum class Kind { Softmax, SinkSoftmax, Softplus, Sigmoid, Relu };
+  /// The row denominator Z.
+  enum class Denom { One, SeqLen, RowSum };
+
+  explicit StreamingNormalizer(AttentionOp op);
+
+  Kind kind() const { return norm; }
+  Denom denom() const { return den; }
+  /// The loop keeps a running shift m and rescales by exp(m - m').
+  bool shifted() const {
+    return norm == Kind::Softmax || norm == Kind::SinkSoftmax ||
+           norm == Kind::Softplus;
+  }
+
+  /// Sigmoid's additive beta for a batch row with `kvLenB` keys (the
+  /// attribute, or -log(kvLenB)); null for other normalizers. Call once per
+  /// row before `weight`.
+  Value emitSigmoidBeta(ImplicitLocOpBuilder &b, Value kvLenB);
+
+  /// Softplus caps the running shift at 0 (its weights are >= exp(s)).
+  Value capShift(Arith &o, Value m) const;
+
+  /// Weight of score `s` (f32 scalar or vector) under the shift `shift`
+  /// (ignored without one); exactly 0 where s = -inf.
+  Value weight(ImplicitLocOpBuilder &b, Value s, Value shift) const;
+
+  /// (1 / Z, LSE) of rows with shift `m` and sum `l`; `sink` is the f32
+  /// sink logit of the row's head (sink softmax only) and `kvLenB` the
+  /// row's number of keys. LSE is null unless `wantLse`.
+  std::pair<Value, Value> finalize(ImplicitLocOpBuilder &b, Value m, Value l,
+                                   Value sink, Value kvLenB,
+                                   bool wantLse) const;
+
+private:
+  Kind norm = Kind::Softmax;
+  Denom den = Denom::RowSum;
+  int64_t reluPower = 1;
+  std::optional<double> beta;
+  Value sigmoidBeta;
+};
+
+} // namespace mlir::attn
+
+#endif // ATTN_DIALECT_ATTN_UTILS_NORMALIZER_H
