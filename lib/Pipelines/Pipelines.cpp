@@ -10,6 +10,7 @@
 
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -160,6 +161,75 @@ struct ApproximateMathPass
       signalPassFailure();
   }
 };
+
+/// Math in GPU kernels without libdevice: exp and log through the PTX
+/// approximations ex2.approx / lg2.approx (about 2 ulp, as FlashAttention's
+/// exp2f), log1p, expm1 and tanh as MLIR's polynomials, and fma, floor,
+/// ceil, fabs and sqrt as LLVM intrinsics that NVPTX selects natively.
+/// convert-gpu-to-nvvm would otherwise call libdevice for all of them,
+/// which only links when the CUDA toolkit is found at compile time.
+struct GPUMathPass : PassWrapper<GPUMathPass, OperationPass<>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(GPUMathPass)
+  StringRef getArgument() const override { return "attn-gpu-math"; }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<arith::ArithDialect, LLVM::LLVMDialect,
+                    math::MathDialect, vector::VectorDialect>();
+  }
+
+  template <typename Op>
+  struct ToIntrinsic : OpRewritePattern<Op> {
+    ToIntrinsic(MLIRContext *ctx, StringRef name, double inScale = 1.0,
+                double outScale = 1.0)
+        : OpRewritePattern<Op>(ctx), name(name), inScale(inScale),
+          outScale(outScale) {}
+    LogicalResult matchAndRewrite(Op op,
+                                  PatternRewriter &rewriter) const override {
+      Type f32 = rewriter.getF32Type();
+      if (op->getResult(0).getType() != f32)
+        return rewriter.notifyMatchFailure(op, "only scalar f32");
+      Location loc = op.getLoc();
+      auto scaled = [&](Value v, double k) -> Value {
+        if (k == 1.0)
+          return v;
+        Value c = arith::ConstantOp::create(rewriter, loc,
+                                            rewriter.getF32FloatAttr(k));
+        return arith::MulFOp::create(rewriter, loc, v, c);
+      };
+      SmallVector<Value> args(op->getOperands());
+      args[0] = scaled(args[0], inScale);
+      Value r = LLVM::CallIntrinsicOp::create(
+                    rewriter, loc, f32, rewriter.getStringAttr(name), args)
+                    .getResult(0);
+      rewriter.replaceOp(op, scaled(r, outScale));
+      return success();
+    }
+    std::string name;
+    double inScale, outScale;
+  };
+
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    RewritePatternSet patterns(ctx);
+    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
+      return llvm::is_contained({"math.expm1", "math.log1p", "math.tanh"},
+                                name);
+    });
+    constexpr double kLog2E = 1.4426950408889634, kLn2 = 0.6931471805599453;
+    patterns.add<ToIntrinsic<math::ExpOp>>(ctx, "llvm.nvvm.ex2.approx.f32",
+                                           kLog2E);
+    patterns.add<ToIntrinsic<math::Exp2Op>>(ctx, "llvm.nvvm.ex2.approx.f32");
+    patterns.add<ToIntrinsic<math::LogOp>>(ctx, "llvm.nvvm.lg2.approx.f", 1.0,
+                                           kLn2);
+    patterns.add<ToIntrinsic<math::Log2Op>>(ctx, "llvm.nvvm.lg2.approx.f");
+    patterns.add<ToIntrinsic<math::FmaOp>>(ctx, "llvm.fma.f32");
+    patterns.add<ToIntrinsic<math::FloorOp>>(ctx, "llvm.floor.f32");
+    patterns.add<ToIntrinsic<math::CeilOp>>(ctx, "llvm.ceil.f32");
+    patterns.add<ToIntrinsic<math::AbsFOp>>(ctx, "llvm.fabs.f32");
+    patterns.add<ToIntrinsic<math::SqrtOp>>(ctx, "llvm.sqrt.f32");
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
 } // namespace
 
 std::string
@@ -231,7 +301,56 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
                   "reconcile-unrealized-casts");
 }
 
+std::string
+mlir::attn::validateCUDAPipelineOptions(const CUDAPipelineOptions &options) {
+  if (options.chip != "sm_80" && options.chip != "sm_90a")
+    return "chip must be 'sm_80' or 'sm_90a', not '" +
+           options.chip.getValue() + "'";
+  if (!llvm::is_contained({"isa", "bin", "fatbin"}, options.format.getValue()))
+    return "format must be 'isa', 'bin' or 'fatbin', not '" +
+           options.format.getValue() + "'";
+  return "";
+}
+
+void mlir::attn::buildCUDAPipeline(OpPassManager &pm,
+                                   const CUDAPipelineOptions &options) {
+  if (std::string why = validateCUDAPipelineOptions(options); !why.empty()) {
+    pm.addPass(std::make_unique<FailPass>("attn-cuda-pipeline: " + why));
+    return;
+  }
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createAttnTileGPU());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
+                  "function-boundary-type-conversion=identity-layout-map}");
+  pm.addPass(std::make_unique<DropReturnedArgumentsPass>());
+  addPipeline(pm, "gpu-kernel-outlining,convert-nvgpu-to-nvvm,"
+                  "convert-vector-to-scf,convert-scf-to-cf,"
+                  "convert-nvvm-to-llvm,expand-strided-metadata");
+  addPipeline(pm, "nvvm-attach-target{chip=" + options.chip.getValue() +
+                      " O=3}");
+  pm.addNestedPass<gpu::GPUModuleOp>(std::make_unique<GPUMathPass>());
+  addPipeline(pm, "lower-affine,convert-arith-to-llvm,convert-index-to-llvm,"
+                  "canonicalize,cse,"
+                  "gpu.module(strip-debuginfo,convert-gpu-to-nvvm,"
+                  "llvm-optimize-for-nvvm-target,canonicalize,cse,"
+                  "reconcile-unrealized-casts)");
+  if (options.cInterface)
+    pm.addPass(std::make_unique<EmitCInterfacePass>());
+  addPipeline(pm, "finalize-memref-to-llvm,convert-func-to-llvm,gpu-to-llvm,"
+                  "gpu-module-to-binary{format=" +
+                      options.format.getValue() +
+                      "},convert-math-to-llvm,canonicalize,cse,"
+                      "reconcile-unrealized-casts");
+}
+
 void mlir::attn::registerPipelines() {
+  PassPipelineRegistration<CUDAPipelineOptions>(
+      "attn-cuda-pipeline",
+      "Lower attn ops on tensors to the LLVM dialect with NVIDIA GPU kernels "
+      "(tensor cores) embedded as a gpu.binary",
+      buildCUDAPipeline);
   PassPipelineRegistration<CPUPipelineOptions>(
       "attn-cpu-pipeline",
       "Lower attn ops on tensors to the LLVM dialect for the host CPU",

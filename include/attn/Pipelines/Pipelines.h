@@ -50,6 +50,37 @@ void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 /// or "" when they are valid.
 std::string validateCPUPipelineOptions(const CPUPipelineOptions &options);
 
+/// Options of `--attn-cuda-pipeline`.
+struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip",
+      llvm::cl::desc("GPU architecture: sm_80 (Ampere and later, mma.sync) "
+                     "or sm_90a (Hopper)"),
+      llvm::cl::init("sm_80")};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("What the gpu.binary embeds: 'isa' (PTX text, JIT "
+                     "compiled by the driver; no CUDA toolkit needed), 'bin' "
+                     "(cubin) or 'fatbin' (both need ptxas from the CUDA "
+                     "toolkit)"),
+      llvm::cl::init("isa")};
+  PassOptions::Option<bool> cInterface{
+      *this, "c-interface",
+      llvm::cl::desc("Tag public host functions with llvm.emit_c_interface"),
+      llvm::cl::init(true)};
+};
+
+/// Lowers a module holding attn ops on tensors to the LLVM dialect with the
+/// kernels in a gpu.binary: attn-tile-gpu, bufferization across function
+/// boundaries (buffers are device pointers), kernel outlining, NVVM
+/// conversion, and serialisation for `chip`. Host code calls the mgpu*
+/// runtime (libattn_cuda_runtime.so).
+void buildCUDAPipeline(OpPassManager &pm, const CUDAPipelineOptions &options);
+
+/// Returns an error message for option values the pipeline cannot honour,
+/// or "" when they are valid.
+std::string validateCUDAPipelineOptions(const CUDAPipelineOptions &options);
+
 /// Registers the named pipelines with the global pass registry.
 void registerPipelines();
 

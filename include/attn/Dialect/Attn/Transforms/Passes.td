@@ -93,4 +93,50 @@ def AttnTileCPU : Pass<"attn-tile-cpu"> {
   ];
 }
 
+def AttnTileGPU : Pass<"attn-tile-gpu"> {
+  let summary = "Tensor-core flash attention for NVIDIA GPUs (nvgpu dialect)";
+  let description = [{
+    Lowers every `attn.attention` with f16 or bf16 inputs and static head
+    dims (multiples of 16, at most 128) to one `gpu.launch` of a
+    FlashAttention-2 kernel:
+
+    - grid `(ceil(Sq / 64), B * Hq)`, 4 warps of 16 query rows per CTA;
+    - per kv tile of 64 keys, K and V copied to dynamic shared memory with
+      `nvgpu.device_async_copy` (cp.async, rows padded against bank
+      conflicts, zero-filled past Skv);
+    - `S = Q K^T` and `O += P V` with `nvgpu.mma.sync` m16n8k16 (f32
+      accumulators), fragments from `nvgpu.ldmatrix`; Q fragments stay in
+      registers, P goes from accumulator to operand fragments without
+      touching memory;
+    - the online normalisation of every normalizer in registers, row
+      statistics reduced across each quad of lanes with `gpu.shuffle`;
+    - kv tiles from the symbolic tile classification shared with the CPU
+      path: empty tiles lie outside the loop bounds, full tiles skip the
+      per-element mask; score modifiers and partial-tile masks run per
+      element through the same emitter as every other code generator.
+
+    Batch, heads and sequence lengths stay dynamic. The kernel reads and
+    writes device memory: the function's buffers must be device pointers.
+    `attn.merge` is not supported yet and is reported.
+
+    Before:
+    ```mlir
+    %o = attn.attention ins(%q, %k, %v : ...) outs(%init : ...)
+        {mask = #attn.causal} -> tensor<?x?x?x64xf16>
+    ```
+    After: `bufferization.to_buffer` of the operands, a `gpu.launch` whose
+    body holds the kernel (`nvgpu.mma.sync`, `nvgpu.ldmatrix`,
+    `nvgpu.device_async_copy`, `gpu.shuffle xor`), and
+    `bufferization.to_tensor` of the outputs.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::LLVM::LLVMDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect", "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::ub::UBDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
 #endif // ATTN_TRANSFORMS_PASSES

@@ -30,6 +30,12 @@ LogicalResult tileAttentionForCPU(RewriterBase &rewriter, AttentionOp op,
 /// AVX2 + FMA, else 4.
 int64_t hostVectorWidth();
 
+/// Lowers `op` (f16/bf16, static head dims that are multiples of 16 up to
+/// 128) to a gpu.launch of a tensor-core flash-attention kernel (nvgpu
+/// mma.sync, ldmatrix, cp.async). Fails with a diagnostic on the op when it
+/// is outside what the kernel supports.
+LogicalResult tileAttentionForGPU(RewriterBase &rewriter, AttentionOp op);
+
 /// Adds patterns that apply the two reference lowerings above.
 void populateLowerToLinalgPatterns(RewritePatternSet &patterns);
 

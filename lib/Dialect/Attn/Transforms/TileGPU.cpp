@@ -1,0 +1,666 @@
+//===- TileGPU.cpp - Tensor-core flash attention for NVIDIA GPUs ----------===//
+//
+// Lowers attn.attention on f16/bf16 tensors to one gpu.launch of a
+// FlashAttention-2 kernel built on the nvgpu dialect:
+//
+//   grid (ceil(Sq / 64), B * Hq), 4 warps per CTA, 16 query rows per warp;
+//   per kv tile of 64 keys: K and V staged in (dynamic) shared memory with
+//   cp.async, S = Q K^T with mma.sync m16n8k16 (Q fragments loaded once
+//   from global memory, K fragments with ldmatrix), scale, score modifiers
+//   and masks per element of the accumulator fragments, the online
+//   normalisation in registers (row statistics reduced over the 4 lanes of
+//   a quad with shuffles), P re-packed from accumulator to A fragments in
+//   registers, O += P V with V fragments from ldmatrix.trans.
+//
+// The kv tiles a CTA visits come from the same symbolic tile classification
+// as the CPU path (TileClasses.h): empty tiles are outside the loop bounds,
+// full tiles skip the per-element mask. Per-element semantics come from
+// ScoreEmitter and the normalizers from StreamingNormalizer, so a variant
+// means the same on every target.
+//
+// Accumulator fragment of mma.sync m16n8k16 (vector<2x2xf32>): lane l holds
+// rows g = l / 4 and g + 8, columns 2 (l % 4) and 2 (l % 4) + 1. The A
+// fragment (vector<4x2xf16>) holds (g, k 0-7), (g + 8, k 0-7), (g, k 8-15),
+// (g + 8, k 8-15) at columns 2 (l % 4) + {0, 1}: two accumulator tiles of 8
+// keys side by side are exactly one A fragment of 16 keys, which is how P
+// feeds the second product without leaving registers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Dialect/Attn/Analysis/TileClasses.h"
+#include "attn/Dialect/Attn/IR/AttnAttrs.h"
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Dialect/Attn/Transforms/Transforms.h"
+#include "attn/Dialect/Attn/Utils/Arith.h"
+#include "attn/Dialect/Attn/Utils/Normalizer.h"
+#include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/UB/IR/UBOps.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <limits>
+
+namespace mlir::attn {
+#define GEN_PASS_DEF_ATTNTILEGPU
+#include "attn/Dialect/Attn/Transforms/Passes.h.inc"
+} // namespace mlir::attn
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+constexpr int64_t kWarps = 4;
+constexpr int64_t kRowsPerWarp = 16;
+constexpr int64_t kBlockQ = kWarps * kRowsPerWarp;
+constexpr int64_t kThreads = kWarps * 32;
+/// Shared-memory rows are padded by 8 elements (16 bytes) so that the 8
+/// row addresses of an ldmatrix fall in different banks.
+constexpr int64_t kPad = 8;
+
+using Norm = StreamingNormalizer::Kind;
+
+/// The per-thread state the kv loop carries: the shift and sum of the
+/// thread's two rows, then one accumulator fragment per 8 value columns.
+struct RowState {
+  Value m[2], l[2];
+  SmallVector<Value> acc;
+
+  SmallVector<Value> flatten() const {
+    SmallVector<Value> v = {m[0], m[1], l[0], l[1]};
+    v.append(acc.begin(), acc.end());
+    return v;
+  }
+  static RowState unflatten(ValueRange v) {
+    RowState s;
+    s.m[0] = v[0];
+    s.m[1] = v[1];
+    s.l[0] = v[2];
+    s.l[1] = v[3];
+    s.acc.assign(v.begin() + 4, v.end());
+    return s;
+  }
+};
+
+class GPUTiler {
+public:
+  GPUTiler(AttentionOp op, ImplicitLocOpBuilder &b) : op(op), b(b), o{b} {}
+
+  LogicalResult run();
+
+private:
+  Value toBuffer(Value tensor, bool readOnly);
+  SmallVector<Value> indices4(Value bIdx, Value h, Value s, Value d);
+  void emitKernel(gpu::LaunchOp launch);
+  /// Sorted, disjoint [lo, hi) kv-tile ranges of the CTA's queries.
+  SmallVector<std::pair<Value, Value>> emitTileRanges();
+  Value emitIsFull(Value j0);
+  RowState emitKvTile(Value t, const RowState &in);
+  /// Issues the cp.async copies of a [blockKv x width] tile at key j0.
+  void emitCopyTile(Value buf, Value shared, Value j0, int64_t width,
+                    SmallVectorImpl<Value> &tokens);
+  /// acc + a * b on tensor cores (m16n8k16). f16 goes through nvgpu; bf16,
+  /// which nvgpu's lowering cannot type, through nvvm.mma.sync directly.
+  Value mma(Value a, Value bFrag, Value acc);
+  /// Reduces `v` over the 4 lanes of a quad.
+  Value quadReduce(Value v, bool max);
+  void emitEpilogue(const RowState &state);
+
+  Value constVec(VectorType t, double v) {
+    return arith::ConstantOp::create(
+        b, t, DenseElementsAttr::get(t, b.getFloatAttr(t.getElementType(), v)));
+  }
+
+  AttentionOp op;
+  ImplicitLocOpBuilder &b;
+  Arith o;
+  std::unique_ptr<ScoreEmitter> emitter;
+  std::unique_ptr<StreamingNormalizer> normalizer;
+  TileClasses classes;
+  Type elem, f32;
+  VectorType fragA, fragB, fragC, pair, pairF32;
+  int64_t d = 0, dv = 0;
+  /// Keys per kv tile: 64, or 32 with head dims above 64 so that the
+  /// score fragments, the Q fragments and the accumulators fit in the 255
+  /// registers of a thread.
+  int64_t blockKv = 64;
+  bool bshd = false, hasMods = false;
+
+  // Host values (captured by the kernel).
+  Value qB, kB, vB, oB, lseB;
+  Value batch, qHeads, kvHeads, qLen, kvLen, group, scale;
+
+  // Kernel values.
+  Value lane, g, c, bi, hi, kvh, kvLenB, kvEnd, p0, p1, kS, vS, tid;
+  Value rows[2], clampedRows[2];
+  SmallVector<Value> qFrags;
+  SymValues symVals;
+  SmallVector<std::pair<Value, Value>> fullBounds;
+};
+
+} // namespace
+
+Value GPUTiler::toBuffer(Value tensor, bool readOnly) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  return bufferization::ToBufferOp::create(
+      b, MemRefType::get(type.getShape(), type.getElementType()), tensor,
+      readOnly);
+}
+
+SmallVector<Value> GPUTiler::indices4(Value bIdx, Value h, Value s, Value dd) {
+  return bshd ? SmallVector<Value>{bIdx, s, h, dd}
+              : SmallVector<Value>{bIdx, h, s, dd};
+}
+
+LogicalResult GPUTiler::run() {
+  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+  auto vType = cast<RankedTensorType>(op.getValue().getType());
+  elem = qType.getElementType();
+  f32 = b.getF32Type();
+  if (!elem.isF16() && !elem.isBF16())
+    return op.emitOpError("attn-tile-gpu: tensor cores need f16 or bf16 "
+                          "inputs, got ")
+           << elem;
+  d = qType.getDimSize(3);
+  dv = vType.getDimSize(3);
+  auto headDimOk = [](int64_t x) {
+    return !ShapedType::isDynamic(x) && x > 0 && x % 16 == 0 && x <= 128;
+  };
+  if (!headDimOk(d) || !headDimOk(dv))
+    return op.emitOpError("attn-tile-gpu: head dims must be static multiples "
+                          "of 16 up to 128, got D = ")
+           << (ShapedType::isDynamic(d) ? std::string("?") : std::to_string(d))
+           << " and Dv = "
+           << (ShapedType::isDynamic(dv) ? std::string("?")
+                                         : std::to_string(dv));
+  blockKv = std::max(d, dv) > 64 ? 32 : 64;
+  bshd = op.getLayoutOrDefault() == Layout::bshd;
+  hasMods = !op.getScoreModList().empty();
+  normalizer = std::make_unique<StreamingNormalizer>(op);
+  classes = classifyMask(op.getMaskOrDefault());
+  fragA = VectorType::get({4, 2}, elem);
+  fragB = VectorType::get({2, 2}, elem);
+  fragC = VectorType::get({2, 2}, f32);
+  pair = VectorType::get({2}, elem);
+  pairF32 = VectorType::get({2}, f32);
+
+  unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
+  qB = toBuffer(op.getQuery(), /*readOnly=*/true);
+  kB = toBuffer(op.getKey(), /*readOnly=*/true);
+  vB = toBuffer(op.getValue(), /*readOnly=*/true);
+  oB = toBuffer(op.getOutputs()[0], /*readOnly=*/false);
+  if (op.getLse())
+    lseB = toBuffer(op.getOutputs()[1], /*readOnly=*/false);
+  auto dim = [&](Value buf, int64_t i) -> Value {
+    return memref::DimOp::create(b, buf, i);
+  };
+  batch = dim(qB, 0);
+  qHeads = dim(qB, hDim);
+  kvHeads = dim(kB, hDim);
+  qLen = dim(qB, sDim);
+  kvLen = dim(kB, sDim);
+  group = o.divU(qHeads, kvHeads);
+  emitter = std::make_unique<ScoreEmitter>(
+      op, tensor::DimOp::create(b, op.getQuery(), hDim),
+      tensor::DimOp::create(b, op.getQuery(), sDim),
+      tensor::DimOp::create(b, op.getKey(), sDim));
+  scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
+
+  // One CTA per (q-tile, b * Hq); an empty grid (Sq = 0 or B * Hq = 0) is
+  // not launched (the runtime skips zero-sized grids).
+  Value gridX = o.ceilDiv(qLen, o.idx(kBlockQ));
+  Value gridY = o.mul(batch, qHeads);
+  int64_t elemBytes = 2;
+  int64_t smem =
+      blockKv * (d + kPad) * elemBytes + blockKv * (dv + kPad) * elemBytes;
+  Value smemBytes = arith::ConstantIntOp::create(b, smem, 32);
+  auto launch = gpu::LaunchOp::create(b, gridX, gridY, o.idx(1),
+                                      o.idx(kThreads), o.idx(1), o.idx(1),
+                                      smemBytes);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&launch.getBody().front());
+    emitKernel(launch);
+    gpu::TerminatorOp::create(b);
+  }
+
+  SmallVector<Value> results;
+  results.push_back(bufferization::ToTensorOp::create(
+      b, op.getResult(0).getType(), oB, /*restrict=*/true, /*writable=*/true));
+  if (op.getLse())
+    results.push_back(bufferization::ToTensorOp::create(
+        b, op.getLse().getType(), lseB, /*restrict=*/true,
+        /*writable=*/true));
+  op->replaceAllUsesWith(results);
+  op->erase();
+  return success();
+}
+
+void GPUTiler::emitKernel(gpu::LaunchOp launch) {
+  tid = launch.getThreadIds().x;
+  Value qTile = launch.getBlockIds().x;
+  Value bh = launch.getBlockIds().y;
+  bi = o.divU(bh, qHeads);
+  hi = o.remU(bh, qHeads);
+  kvh = o.divU(hi, group);
+  Value warp = o.divU(tid, o.idx(32));
+  lane = o.remU(tid, o.idx(32));
+  g = o.divU(lane, o.idx(4));
+  c = o.remU(lane, o.idx(4));
+
+  kvLenB = emitter->emitKvLength(b, bi);
+  kvEnd = o.min(kvLenB, kvLen);
+  Value q0 = o.mul(qTile, o.idx(kBlockQ));
+  Value lastRow = o.sub(qLen, o.idx(1));
+  p0 = emitter->emitPosition(b, q0, kvLenB);
+  p1 = emitter->emitPosition(b, o.min(o.add(q0, o.idx(kBlockQ - 1)), lastRow),
+                             kvLenB);
+  normalizer->emitSigmoidBeta(b, kvLenB);
+  rows[0] = o.add(o.add(q0, o.mul(warp, o.idx(kRowsPerWarp))), g);
+  rows[1] = o.add(rows[0], o.idx(8));
+  // Rows past Sq compute on a copy of the last row and are never stored.
+  for (int r = 0; r < 2; ++r)
+    clampedRows[r] = o.min(rows[r], lastRow);
+
+  // Shared memory: K and V tiles, rows padded against bank conflicts.
+  auto wg = gpu::AddressSpaceAttr::get(b.getContext(),
+                                       gpu::AddressSpace::Workgroup);
+  auto raw = gpu::DynamicSharedMemoryOp::create(
+      b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                         MemRefLayoutAttrInterface(), wg));
+  auto kType = MemRefType::get({blockKv, d + kPad}, elem,
+                               MemRefLayoutAttrInterface(), wg);
+  auto vType = MemRefType::get({blockKv, dv + kPad}, elem,
+                               MemRefLayoutAttrInterface(), wg);
+  kS = memref::ViewOp::create(b, kType, raw, o.idx(0), ValueRange{});
+  vS = memref::ViewOp::create(b, vType, raw,
+                              o.idx(blockKv * (d + kPad) * 2), ValueRange{});
+
+  // Q fragments, once per CTA: for each 16 columns of D, the A fragment
+  // (g, k 0-7), (g + 8, k 0-7), (g, k 8-15), (g + 8, k 8-15).
+  for (int64_t kc = 0; kc < d / 16; ++kc) {
+    Value frag = ub::PoisonOp::create(b, fragA);
+    for (int64_t part = 0; part < 4; ++part) {
+      Value row = clampedRows[part % 2];
+      Value col = o.add(o.idx(kc * 16 + (part / 2) * 8), o.mul(c, o.idx(2)));
+      Value v = vector::LoadOp::create(b, pair, qB,
+                                       indices4(bi, hi, row, col));
+      frag = vector::InsertOp::create(b, v, frag, ArrayRef<int64_t>{part});
+    }
+    qFrags.push_back(frag);
+  }
+
+  symVals = {p0, p1, kvEnd};
+  for (const SymInterval &in : classes.full)
+    fullBounds.push_back({in.lo.emit(b, symVals), in.hi.emit(b, symVals)});
+
+  RowState init;
+  Value negInf = o.f32(-std::numeric_limits<double>::infinity());
+  for (int r = 0; r < 2; ++r) {
+    init.m[r] = negInf;
+    init.l[r] = o.f32(0.0);
+  }
+  for (int64_t nd = 0; nd < dv / 8; ++nd)
+    init.acc.push_back(constVec(fragC, 0.0));
+
+  // Loop over the non-empty tile ranges, then the tiles of each.
+  SmallVector<std::pair<Value, Value>> ranges = emitTileRanges();
+  auto outer = scf::ForOp::create(
+      b, o.idx(0), o.idx(ranges.size()), o.idx(1), init.flatten(),
+      [&](OpBuilder &nb, Location loc, Value r, ValueRange outerState) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value lo = ranges.back().first, hi = ranges.back().second;
+        for (int64_t k = static_cast<int64_t>(ranges.size()) - 2; k >= 0;
+             --k) {
+          Value is = o.eq(r, o.idx(k));
+          lo = o.select(is, ranges[k].first, lo);
+          hi = o.select(is, ranges[k].second, hi);
+        }
+        auto inner = scf::ForOp::create(
+            b, lo, hi, o.idx(1), outerState,
+            [&](OpBuilder &nb2, Location loc2, Value t, ValueRange state) {
+              OpBuilder::InsertionGuard guard2(b);
+              b.setInsertionPoint(nb2.getInsertionBlock(),
+                                  nb2.getInsertionPoint());
+              RowState next = emitKvTile(t, RowState::unflatten(state));
+              scf::YieldOp::create(b, next.flatten());
+            });
+        scf::YieldOp::create(b, inner.getResults());
+      });
+  emitEpilogue(RowState::unflatten(outer.getResults()));
+}
+
+SmallVector<std::pair<Value, Value>> GPUTiler::emitTileRanges() {
+  // As on the CPU: clip each allowed key interval of the CTA's rows to
+  // [0, kvEnd), convert to tiles, sort, and cut overlaps.
+  Value zero = o.idx(0), bkv = o.idx(blockKv);
+  SmallVector<std::pair<Value, Value>> ranges;
+  auto addRange = [&](Value lo, Value hi) {
+    lo = o.max(lo, zero);
+    hi = o.max(o.min(hi, kvEnd), lo);
+    Value tlo = o.floorDiv(lo, bkv);
+    Value thi = o.select(o.lt(lo, hi), o.ceilDiv(hi, bkv), tlo);
+    ranges.push_back({tlo, thi});
+  };
+  if (classes.bound.empty())
+    addRange(zero, zero);
+  for (const SymInterval &in : classes.bound)
+    addRange(in.lo.emit(b, symVals), in.hi.emit(b, symVals));
+  for (size_t i = 0; i < ranges.size(); ++i)
+    for (size_t j = 0; j + 1 < ranges.size() - i; ++j) {
+      auto &x = ranges[j], &y = ranges[j + 1];
+      Value swap = o.lt(y.first, x.first);
+      auto nx = std::make_pair(o.select(swap, y.first, x.first),
+                               o.select(swap, y.second, x.second));
+      auto ny = std::make_pair(o.select(swap, x.first, y.first),
+                               o.select(swap, x.second, y.second));
+      x = nx;
+      y = ny;
+    }
+  Value mark = zero;
+  for (auto &range : ranges) {
+    range.first = o.max(range.first, mark);
+    range.second = o.max(range.second, range.first);
+    mark = o.max(mark, range.second);
+  }
+  return ranges;
+}
+
+Value GPUTiler::emitIsFull(Value j0) {
+  Value j1 = o.add(j0, o.idx(blockKv));
+  Value full = o.i1(false);
+  for (auto [lo, hi] : fullBounds)
+    full = o.lor(full, o.land(o.le(lo, j0), o.le(j1, hi)));
+  return o.land(full, o.le(j1, kvEnd));
+}
+
+void GPUTiler::emitCopyTile(Value buf, Value shared, Value j0, int64_t width,
+                            SmallVectorImpl<Value> &tokens) {
+  // 16-byte chunks (8 elements), spread over the CTA's threads; rows past
+  // Skv are zero-filled (no bytes read) from a clamped, valid address.
+  int64_t chunksPerRow = width / 8;
+  int64_t chunks = blockKv * chunksPerRow;
+  Value lastKey = o.sub(kvLen, o.idx(1));
+  for (int64_t u = 0; u * kThreads < chunks; ++u) {
+    Value chunk = o.add(tid, o.idx(u * kThreads));
+    std::optional<OpBuilder::InsertionGuard> guard;
+    if ((u + 1) * kThreads > chunks) {
+      // The last round has fewer chunks than threads. commit_group commits
+      // every copy the thread issued, so this one needs no token.
+      auto inTile = scf::IfOp::create(b, TypeRange{},
+                                      o.lt(chunk, o.idx(chunks)),
+                                      /*withElseRegion=*/false);
+      guard.emplace(b);
+      b.setInsertionPointToStart(inTile.thenBlock());
+    }
+    Value row = o.divU(chunk, o.idx(chunksPerRow));
+    Value col = o.mul(o.remU(chunk, o.idx(chunksPerRow)), o.idx(8));
+    Value key = o.add(j0, row);
+    Value src = o.min(key, lastKey);
+    Value count = o.select(o.lt(key, kvLen), o.idx(8), o.idx(0));
+    Value token = nvgpu::DeviceAsyncCopyOp::create(
+        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), shared,
+        ValueRange{row, col}, buf, indices4(bi, kvh, src, col),
+        b.getIndexAttr(8), count, b.getUnitAttr());
+    if (!guard)
+      tokens.push_back(token);
+  }
+}
+
+Value GPUTiler::mma(Value a, Value bFrag, Value acc) {
+  if (elem.isF16())
+    return nvgpu::MmaSyncOp::create(b, a, bFrag, acc,
+                                    ArrayRef<int64_t>{16, 8, 16});
+  // Each row of an operand fragment is one 32-bit register of two bf16.
+  auto regs = [&](Value frag, int64_t n) {
+    SmallVector<Value> out;
+    auto word = VectorType::get({1}, b.getI32Type());
+    for (int64_t r = 0; r < n; ++r) {
+      Value row = vector::ExtractOp::create(b, frag, ArrayRef<int64_t>{r});
+      Value cast = vector::BitCastOp::create(b, word, row);
+      out.push_back(vector::ExtractOp::create(b, cast, ArrayRef<int64_t>{0}));
+    }
+    return out;
+  };
+  SmallVector<Value> c4;
+  for (int64_t r = 0; r < 2; ++r)
+    for (int64_t e = 0; e < 2; ++e)
+      c4.push_back(vector::ExtractOp::create(b, acc, ArrayRef<int64_t>{r, e}));
+  auto resultType =
+      LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
+  Value d4 = NVVM::MmaOp::create(
+      b, resultType, regs(a, 4), regs(bFrag, 2), c4,
+      ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
+      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16,
+                                    NVVM::MMATypes::bf16},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  SmallVector<Value> elems;
+  for (int64_t i = 0; i < 4; ++i)
+    elems.push_back(LLVM::ExtractValueOp::create(b, d4, ArrayRef<int64_t>{i}));
+  return vector::FromElementsOp::create(b, fragC, elems);
+}
+
+Value GPUTiler::quadReduce(Value v, bool max) {
+  for (int64_t offset : {1, 2}) {
+    auto shuffle = gpu::ShuffleOp::create(b, v, static_cast<int32_t>(offset),
+                                          32, gpu::ShuffleMode::XOR);
+    v = max ? o.fmax(v, shuffle.getShuffleResult())
+            : o.fadd(v, shuffle.getShuffleResult());
+  }
+  return v;
+}
+
+RowState GPUTiler::emitKvTile(Value t, const RowState &in) {
+  Value j0 = o.mul(t, o.idx(blockKv));
+  SmallVector<Value> tokens;
+  emitCopyTile(kB, kS, j0, d, tokens);
+  emitCopyTile(vB, vS, j0, dv, tokens);
+  // One commit group holds every copy this thread issued.
+  Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
+      b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
+  nvgpu::DeviceAsyncWaitOp::create(b, token, b.getI32IntegerAttr(0));
+  gpu::BarrierOp::create(b);
+
+  // S = Q K^T, 8 fragments of 8 keys. ldmatrix x2 of K rows: lanes 0-7
+  // address keys 0-7 at columns 0-7 of the k-slice, lanes 8-15 the same
+  // keys at columns 8-15 (lanes 16-31 repeat them).
+  const int64_t nTiles = blockKv / 8;
+  SmallVector<Value> s(nTiles);
+  Value kRow = o.remU(lane, o.idx(8));
+  Value kHalf = o.mul(o.remU(o.divU(lane, o.idx(8)), o.idx(2)), o.idx(8));
+  for (int64_t n = 0; n < nTiles; ++n) {
+    Value acc = constVec(fragC, 0.0);
+    for (int64_t kc = 0; kc < d / 16; ++kc) {
+      Value kb = nvgpu::LdMatrixOp::create(
+          b, fragB, kS,
+          ValueRange{o.add(kRow, o.idx(n * 8)),
+                     o.add(kHalf, o.idx(kc * 16))},
+          /*transpose=*/false, /*numTiles=*/2);
+      acc = mma(qFrags[kc], kb, acc);
+    }
+    s[n] = acc;
+  }
+
+  // Scores as scalars: sc[n][r][e] at query row r of the thread and key
+  // j0 + 8 n + 2 c + e.
+  SmallVector<Value> flat;
+  SmallVector<Value> keys;
+  for (int64_t n = 0; n < nTiles; ++n)
+    for (int64_t e = 0; e < 2; ++e)
+      keys.push_back(
+          o.add(j0, o.add(o.mul(c, o.idx(2)), o.idx(n * 8 + e))));
+  auto flatIndex = [&](int64_t n, int64_t r, int64_t e) {
+    return (n * 2 + r) * 2 + e;
+  };
+  for (int64_t n = 0; n < nTiles; ++n)
+    for (int64_t r = 0; r < 2; ++r)
+      for (int64_t e = 0; e < 2; ++e)
+        flat.push_back(o.fmul(
+            vector::ExtractOp::create(b, s[n], ArrayRef<int64_t>{r, e}),
+            scale));
+  // Element coordinates for the emitter are clamped into the tensors so
+  // that operands (bias, segment ids, ...) are never read out of bounds;
+  // the clamped elements are masked or never stored.
+  Value lastKey = o.sub(kvLen, o.idx(1));
+  auto point = [&](int64_t n, int64_t r, int64_t e) {
+    Value j = o.min(keys[n * 2 + e], lastKey);
+    return emitter->makePoint(b, bi, hi, clampedRows[r], j, kvLenB);
+  };
+  if (hasMods)
+    for (int64_t n = 0; n < nTiles; ++n)
+      for (int64_t r = 0; r < 2; ++r)
+        for (int64_t e = 0; e < 2; ++e) {
+          Value &v = flat[flatIndex(n, r, e)];
+          v = emitter->emitScoreMods(b, v, point(n, r, e));
+        }
+  // Partial tiles: the mask and the key bound, per element.
+  Value isFull = emitIsFull(j0);
+  SmallVector<Type> types(flat.size(), f32);
+  auto ifOp = scf::IfOp::create(b, types, isFull, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, flat);
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    SmallVector<Value> masked;
+    Value negInf = o.f32(-std::numeric_limits<double>::infinity());
+    for (int64_t n = 0; n < nTiles; ++n)
+      for (int64_t r = 0; r < 2; ++r)
+        for (int64_t e = 0; e < 2; ++e) {
+          Value allowed =
+              o.land(o.lt(keys[n * 2 + e], kvEnd),
+                     emitter->emitAllowed(b, point(n, r, e)));
+          masked.push_back(o.select(allowed, flat[flatIndex(n, r, e)], negInf));
+        }
+    scf::YieldOp::create(b, masked);
+  }
+  for (size_t i = 0; i < flat.size(); ++i)
+    flat[i] = ifOp.getResult(i);
+
+  // Online normalisation of the thread's two rows.
+  RowState out = in;
+  Value alpha[2];
+  for (int64_t r = 0; r < 2; ++r) {
+    Value shift;
+    if (normalizer->shifted()) {
+      Value mx = in.m[r];
+      for (int64_t n = 0; n < nTiles; ++n)
+        for (int64_t e = 0; e < 2; ++e)
+          mx = o.fmax(mx, flat[flatIndex(n, r, e)]);
+      Value mNew = normalizer->capShift(o, quadReduce(mx, /*max=*/true));
+      shift = o.select(o.isNegInf(mNew), o.f32(0.0), mNew);
+      alpha[r] = o.exp(o.fsub(in.m[r], shift));
+      out.m[r] = mNew;
+    }
+    Value sum = o.f32(0.0);
+    for (int64_t n = 0; n < nTiles; ++n)
+      for (int64_t e = 0; e < 2; ++e) {
+        Value &v = flat[flatIndex(n, r, e)];
+        v = normalizer->weight(b, v, shift);
+        sum = o.fadd(sum, v);
+      }
+    // The row sum stays per thread; the quad reduces it once at the end.
+    out.l[r] = normalizer->shifted() ? o.fadd(o.fmul(in.l[r], alpha[r]), sum)
+                                     : o.fadd(in.l[r], sum);
+  }
+  if (normalizer->shifted()) {
+    Value scaleRows = ub::PoisonOp::create(b, fragC);
+    for (int64_t r = 0; r < 2; ++r)
+      scaleRows = vector::InsertOp::create(
+          b, vector::BroadcastOp::create(b, pairF32, alpha[r]), scaleRows,
+          ArrayRef<int64_t>{r});
+    for (Value &acc : out.acc)
+      acc = o.fmul(acc, scaleRows);
+  }
+
+  // O += P V: P re-packed as A fragments of 16 keys, V fragments by
+  // ldmatrix.trans (lanes 0-15 address keys 0-15 of the slice).
+  Value vRow = o.remU(lane, o.idx(16));
+  for (int64_t kk = 0; kk < blockKv / 16; ++kk) {
+    Value a = ub::PoisonOp::create(b, fragA);
+    for (int64_t part = 0; part < 4; ++part) {
+      int64_t n = 2 * kk + part / 2, r = part % 2;
+      Value p = vector::FromElementsOp::create(
+          b, pairF32,
+          ValueRange{flat[flatIndex(n, r, 0)], flat[flatIndex(n, r, 1)]});
+      a = vector::InsertOp::create(b, arith::TruncFOp::create(b, pair, p), a,
+                                   ArrayRef<int64_t>{part});
+    }
+    for (int64_t nd = 0; nd < dv / 8; ++nd) {
+      Value vb = nvgpu::LdMatrixOp::create(
+          b, fragB, vS, ValueRange{o.add(vRow, o.idx(kk * 16)), o.idx(nd * 8)},
+          /*transpose=*/true, /*numTiles=*/2);
+      out.acc[nd] = mma(a, vb, out.acc[nd]);
+    }
+  }
+  // The next tile's copies overwrite K and V.
+  gpu::BarrierOp::create(b);
+  return out;
+}
+
+void GPUTiler::emitEpilogue(const RowState &state) {
+  Value sink;
+  if (normalizer->kind() == Norm::SinkSoftmax)
+    sink = o.extF(tensor::ExtractOp::create(b, op.getSink(), ValueRange{hi}));
+  for (int64_t r = 0; r < 2; ++r) {
+    Value l = quadReduce(state.l[r], /*max=*/false);
+    auto [inv, lse] =
+        normalizer->finalize(b, state.m[r], l, sink, kvLenB, bool(lseB));
+    Value invPair = vector::BroadcastOp::create(b, pairF32, inv);
+    auto inRange = scf::IfOp::create(b, TypeRange{}, o.lt(rows[r], qLen),
+                                     /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(inRange.thenBlock());
+    for (int64_t nd = 0; nd < dv / 8; ++nd) {
+      Value vals = vector::ExtractOp::create(b, state.acc[nd],
+                                             ArrayRef<int64_t>{r});
+      Value outPair = arith::TruncFOp::create(b, pair, o.fmul(vals, invPair));
+      Value col = o.add(o.mul(c, o.idx(2)), o.idx(nd * 8));
+      vector::StoreOp::create(b, outPair, oB, indices4(bi, hi, rows[r], col));
+    }
+    if (lseB) {
+      auto first = scf::IfOp::create(b, TypeRange{}, o.eq(c, o.idx(0)),
+                                     /*withElseRegion=*/false);
+      b.setInsertionPointToStart(first.thenBlock());
+      memref::StoreOp::create(b, lse, lseB, ValueRange{bi, hi, rows[r]});
+    }
+  }
+}
+
+LogicalResult mlir::attn::tileAttentionForGPU(RewriterBase &rewriter,
+                                              AttentionOp op) {
+  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+  b.setInsertionPoint(op);
+  GPUTiler tiler(op, b);
+  return tiler.run();
+}
+
+namespace {
+struct AttnTileGPUPass : attn::impl::AttnTileGPUBase<AttnTileGPUPass> {
+  void runOnOperation() override {
+    IRRewriter rewriter(&getContext());
+    SmallVector<AttentionOp> ops;
+    getOperation()->walk([&](AttentionOp op) { ops.push_back(op); });
+    for (AttentionOp op : ops)
+      if (failed(tileAttentionForGPU(rewriter, op)))
+        return signalPassFailure();
+    WalkResult merges = getOperation()->walk([](MergeOp merge) {
+      merge.emitOpError("is not supported by the GPU path yet");
+      return WalkResult::interrupt();
+    });
+    if (merges.wasInterrupted())
+      signalPassFailure();
+  }
+};
+} // namespace

@@ -1,0 +1,78 @@
+// RUN: attn-opt %s -attn-tile-gpu -split-input-file | FileCheck %s
+
+// Causal f16, D = 64: one gpu.launch over (q-tiles, B * Hq) with 128
+// threads and 2 * 64 * (64 + 8) * 2 bytes of dynamic shared memory; K and V
+// tiles arrive by cp.async, products run on mma.sync, row statistics are
+// reduced across quads with xor shuffles, and the outputs come back as
+// tensors.
+
+// CHECK-LABEL: func.func @causal
+// CHECK-DAG:     %[[Q:.+]] = bufferization.to_buffer %arg0 read_only
+// CHECK-DAG:     %[[O:.+]] = bufferization.to_buffer %arg3 :
+// CHECK-DAG:     %[[THREADS:.+]] = arith.constant 128 : index
+// CHECK-DAG:     %[[SMEM:.+]] = arith.constant 18432 : i32
+// CHECK:         gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %[[THREADS]]
+// CHECK-SAME:        dynamic_shared_memory_size %[[SMEM]]
+// CHECK:           gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// CHECK:           memref.view {{.*}} to memref<64x72xf16, #gpu.address_space<workgroup>>
+// CHECK:           vector.load %[[Q]]{{.*}} : memref<?x?x?x64xf16>, vector<2xf16>
+// CHECK:           scf.for
+// CHECK:             scf.for
+// CHECK:               nvgpu.device_async_copy {{.*}}, 8, {{.*}} {bypassL1}
+// CHECK:               nvgpu.device_async_create_group
+// CHECK:               nvgpu.device_async_wait {{.*}} {numGroups = 0 : i32}
+// CHECK:               gpu.barrier
+// CHECK:               nvgpu.ldmatrix {{.*}} {numTiles = 2 : i32, transpose = false}
+// CHECK:               nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
+// CHECK:               scf.if
+// CHECK:               gpu.shuffle  xor
+// CHECK:               nvgpu.ldmatrix {{.*}} {numTiles = 2 : i32, transpose = true}
+// CHECK:               gpu.barrier
+// CHECK:           gpu.shuffle  xor
+// CHECK:           vector.store {{.*}}, %[[O]]
+// CHECK:           gpu.terminator
+// CHECK:         bufferization.to_tensor %[[O]]
+!qkv = tensor<?x?x?x64xf16>
+!lse = tensor<?x?x?xf32>
+func.func @causal(%q: !qkv, %k: !qkv, %v: !qkv, %o: !qkv, %l: !lse) -> (!qkv, !lse) {
+  %r:2 = attn.attention ins(%q, %k, %v : !qkv, !qkv, !qkv) outs(%o, %l : !qkv, !lse)
+      {mask = #attn.causal} -> !qkv, !lse
+  return %r#0, %r#1 : !qkv, !lse
+}
+
+// -----
+
+// bf16 has no nvgpu lowering for mma.sync: it is emitted as nvvm.mma.sync
+// on packed 32-bit registers. Head dims above 64 halve the kv tile to 32
+// keys (registers), so shared memory holds 2 * 32 * (128 + 8) * 2 bytes.
+
+// CHECK-LABEL: func.func @bf16_d128
+// CHECK:         arith.constant 17408 : i32
+// CHECK:         memref<32x136xbf16, #gpu.address_space<workgroup>>
+// CHECK:         nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// CHECK-NOT:     nvgpu.mma.sync
+!t = tensor<?x?x?x128xbf16>
+func.func @bf16_d128(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t) -> !t
+  return %r : !t
+}
+
+// -----
+
+// Sliding window: the kv loop bounds come from the symbolic tile
+// classification (the window's key interval, clipped and divided by the
+// tile), and full tiles skip the per-element mask.
+
+// CHECK-LABEL: func.func @window
+// CHECK:         gpu.launch
+// CHECK:           arith.floordivsi
+// CHECK:           arith.ceildivsi
+// CHECK:           scf.for
+// CHECK:             scf.for
+// CHECK:               scf.if %{{.+}} -> (f32, f32,
+!w = tensor<?x?x?x64xf16>
+func.func @window(%q: !w, %k: !w, %v: !w, %o: !w) -> !w {
+  %r = attn.attention ins(%q, %k, %v : !w, !w, !w) outs(%o : !w)
+      {mask = #attn.sliding_window<left = 100>} -> !w
+  return %r : !w
+}
