@@ -232,9 +232,11 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
     """
     if target not in TARGETS:
         if target == "cuda":
-            raise S.SpecError("target='cuda' is not available in this build: "
-                              "the GPU code generator does not exist yet; "
-                              "use target='cpu'")
+            raise S.SpecError("target='cuda' cannot run kernels from Python "
+                              "yet: the GPU code generator exists (see "
+                              "attn.lower(spec, 'attn-cuda-pipeline', "
+                              "dtype='float16')) but the Python runtime "
+                              "for it does not; use target='cpu'")
         raise S.SpecError(f"unknown target {target!r}; available: "
                           f"{', '.join(TARGETS)}")
     if lowering not in ("fused", "reference"):

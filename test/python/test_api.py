@@ -134,6 +134,17 @@ def test_lower_runs_a_pipeline():
     assert "llvm.func" in ref
 
 
+def test_lower_to_gpu_kernels():
+    spec = attn.Spec(mask=attn.causal(), score_mod=attn.softcap(30.0))
+    ir = attn.lower(spec, "attn-cuda-pipeline{chip=sm_90a}", dtype="bfloat16",
+                    head_dim=128)
+    assert "gpu.binary @attention_kernel" in ir
+    assert "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in ir
+    with pytest.raises(attn.CompileError,
+                       match="tensor cores need f16 or bf16 inputs"):
+        attn.lower(spec, "attn-cuda-pipeline", dtype="float32")
+
+
 def test_lower_reports_bad_pipelines_and_bad_ir():
     with pytest.raises(attn.CompileError, match="'no-such-pass' does not "
                                                 "refer to a registered pass"):
@@ -148,7 +159,7 @@ def test_lower_reports_bad_pipelines_and_bad_ir():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"target": "cuda"}, attn.SpecError, "GPU code generator does not exist"),
+    ({"target": "cuda"}, attn.SpecError, "cannot run kernels from Python yet"),
     ({"target": "tpu"}, attn.SpecError, "unknown target 'tpu'"),
     ({"dtype": "float64"}, attn.SpecError, "dtype must be one of"),
     ({"lowering": "fast"}, attn.SpecError, "lowering must be"),

@@ -16,6 +16,7 @@
 #include "attn/Dialect/Attn/Analysis/TileClasses.h"
 
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
+#include "attn/Dialect/Attn/Utils/Arith.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "llvm/ADT/DenseMap.h"
@@ -962,4 +963,69 @@ static TileClasses classify(Attribute mask, const Tile &t) {
 
 TileClasses mlir::attn::classifyMask(Attribute mask) {
   return classify(mask, Tile());
+}
+
+//===----------------------------------------------------------------------===//
+// Emitting tile ranges
+//===----------------------------------------------------------------------===//
+
+SmallVector<KeyRange> mlir::attn::emitTileRanges(ImplicitLocOpBuilder &b,
+                                                 const TileClasses &classes,
+                                                 const SymValues &vals,
+                                                 Value kvEnd, int64_t blockKv) {
+  Arith o{b};
+  Value zero = o.idx(0), bkv = o.idx(blockKv);
+  // Clip each key interval to [0, kvEnd) and convert to tile indices.
+  SmallVector<KeyRange> ranges;
+  auto addRange = [&](Value lo, Value hi) {
+    lo = o.max(lo, zero);
+    hi = o.max(o.min(hi, kvEnd), lo);
+    Value tlo = o.floorDiv(lo, bkv);
+    Value thi = o.select(o.lt(lo, hi), o.ceilDiv(hi, bkv), tlo);
+    ranges.push_back({tlo, thi});
+  };
+  if (classes.bound.empty())
+    addRange(zero, zero);
+  for (const SymInterval &in : classes.bound)
+    addRange(in.lo.emit(b, vals), in.hi.emit(b, vals));
+  // Sort by start (a compare-exchange network), then cut every range at
+  // the end of those before it, so that no tile is visited twice.
+  for (size_t i = 0; i < ranges.size(); ++i)
+    for (size_t j = 0; j + 1 < ranges.size() - i; ++j) {
+      KeyRange &x = ranges[j], &y = ranges[j + 1];
+      Value swap = o.lt(y.first, x.first);
+      KeyRange nx = {o.select(swap, y.first, x.first),
+                     o.select(swap, y.second, x.second)};
+      KeyRange ny = {o.select(swap, x.first, y.first),
+                     o.select(swap, x.second, y.second)};
+      x = nx;
+      y = ny;
+    }
+  Value mark = zero;
+  for (KeyRange &range : ranges) {
+    range.first = o.max(range.first, mark);
+    range.second = o.max(range.second, range.first);
+    mark = o.max(mark, range.second);
+  }
+  return ranges;
+}
+
+SmallVector<KeyRange> mlir::attn::emitFullIntervals(ImplicitLocOpBuilder &b,
+                                                    const TileClasses &classes,
+                                                    const SymValues &vals) {
+  SmallVector<KeyRange> full;
+  for (const SymInterval &in : classes.full)
+    full.push_back({in.lo.emit(b, vals), in.hi.emit(b, vals)});
+  return full;
+}
+
+Value mlir::attn::emitTileIsFull(ImplicitLocOpBuilder &b,
+                                 ArrayRef<KeyRange> full, Value j0,
+                                 int64_t blockKv, Value kvEnd) {
+  Arith o{b};
+  Value j1 = o.add(j0, o.idx(blockKv));
+  Value isFull = o.i1(false);
+  for (auto [lo, hi] : full)
+    isFull = o.lor(isFull, o.land(o.le(lo, j0), o.le(j1, hi)));
+  return o.land(isFull, o.le(j1, kvEnd));
 }

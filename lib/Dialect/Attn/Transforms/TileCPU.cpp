@@ -26,6 +26,7 @@
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
 #include "attn/Dialect/Attn/Utils/Arith.h"
+#include "attn/Dialect/Attn/Utils/Buffers.h"
 #include "attn/Dialect/Attn/Utils/Normalizer.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
@@ -114,7 +115,7 @@ struct TilePlan {
 };
 
 /// Emits the fused loops of one attn.attention op.
-class CPUTiler {
+class CPUTiler : AttentionBuffers {
 public:
   CPUTiler(AttentionOp op, const TilePlan &plan, ImplicitLocOpBuilder &b)
       : op(op), plan(plan), b(b), o{b} {}
@@ -149,7 +150,6 @@ private:
   /// (skip, full) of kv tile `t` under the document conjunct.
   std::pair<Value, Value> emitDocumentTile(Value t);
   // Setup.
-  Value toBuffer(Value tensor, bool readOnly);
   /// Indices of element (b, h, s, d) of a Q/K/V/O buffer in the op's
   /// layout.
   SmallVector<Value> indices4(Value bIdx, Value h, Value s, Value d);
@@ -226,8 +226,7 @@ private:
   Type f32;
 
   // Op-level values.
-  Value qB, kB, vB, oB, lseB;
-  Value batch, qHeads, kvHeads, qLen, kvLen, headDim, valueDim, group;
+  Value headDim, valueDim;
   Value scale;
   TileClasses classes;
 
@@ -236,7 +235,7 @@ private:
   Value qt, st, ot, scratch;
   SymValues symVals;
   /// The item's full-key intervals [lo, hi) (see emitItemClasses).
-  SmallVector<std::pair<Value, Value>> fullBounds;
+  SmallVector<KeyRange> fullBounds;
   // Document masks: per (b, kv tile) min / max segment id, and the tile's
   // query rows' min / max.
   Value kvSegMin, kvSegMax, qSegMin, qSegMax;
@@ -251,19 +250,8 @@ private:
 // Setup
 //===----------------------------------------------------------------------===//
 
-Value CPUTiler::toBuffer(Value tensor, bool readOnly) {
-  // Identity layouts: function arguments bufferize to exactly these, so
-  // outputs are written in place and returned outs fold to the arguments;
-  // the row kernel's vector loads also need the unit innermost stride.
-  auto type = cast<RankedTensorType>(tensor.getType());
-  return bufferization::ToBufferOp::create(
-      b, MemRefType::get(type.getShape(), type.getElementType()), tensor,
-      readOnly);
-}
-
 SmallVector<Value> CPUTiler::indices4(Value bIdx, Value h, Value s, Value d) {
-  return bshd ? SmallVector<Value>{bIdx, s, h, d}
-              : SmallVector<Value>{bIdx, h, s, d};
+  return layoutIndices(bshd, bIdx, h, s, d);
 }
 
 Value CPUTiler::load4(Value buf, Value bIdx, Value h, Value s, Value d) {
@@ -292,24 +280,9 @@ LogicalResult CPUTiler::run() {
              classes.bound.size() < kMaxTileIntervals;
 
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
-  qB = toBuffer(op.getQuery(), /*readOnly=*/true);
-  kB = toBuffer(op.getKey(), /*readOnly=*/true);
-  vB = toBuffer(op.getValue(), /*readOnly=*/true);
-  oB = toBuffer(op.getOutputs()[0], /*readOnly=*/false);
-  if (op.getLse())
-    lseB = toBuffer(op.getOutputs()[1], /*readOnly=*/false);
-
-  auto dim = [&](Value buf, int64_t d) -> Value {
-    return memref::DimOp::create(b, buf, d);
-  };
-  batch = dim(qB, 0);
-  qHeads = dim(qB, hDim);
-  kvHeads = dim(kB, hDim);
-  qLen = dim(qB, sDim);
-  kvLen = dim(kB, sDim);
-  headDim = dim(qB, 3);
-  valueDim = dim(vB, 3);
-  group = o.divU(qHeads, kvHeads);
+  static_cast<AttentionBuffers &>(*this) = AttentionBuffers::emit(b, op);
+  headDim = memref::DimOp::create(b, qB, 3);
+  valueDim = memref::DimOp::create(b, vB, 3);
   // Tensor-level dims for the emitter, which reads operands as tensors.
   emitter = std::make_unique<ScoreEmitter>(
       op, tensor::DimOp::create(b, op.getQuery(), hDim),
@@ -341,15 +314,7 @@ LogicalResult CPUTiler::run() {
     emitTileKernel();
   }
 
-  SmallVector<Value> results;
-  results.push_back(bufferization::ToTensorOp::create(
-      b, op.getResult(0).getType(), oB, /*restrict=*/true, /*writable=*/true));
-  if (op.getLse())
-    results.push_back(bufferization::ToTensorOp::create(
-        b, op.getLse().getType(), lseB, /*restrict=*/true,
-        /*writable=*/true));
-  op->replaceAllUsesWith(results);
-  op->erase();
+  replaceOp(b, op);
   return success();
 }
 
@@ -490,56 +455,21 @@ void CPUTiler::emitItem(Value item) {
 
 void CPUTiler::emitItemClasses() {
   symVals = {p0, p1, kvEnd};
-  fullBounds.clear();
-  for (const SymInterval &in : classes.full)
-    fullBounds.push_back({in.lo.emit(b, symVals), in.hi.emit(b, symVals)});
+  fullBounds = emitFullIntervals(b, classes, symVals);
 }
 
 Value CPUTiler::emitTileRanges(Value rangeLo, Value rangeHi) {
-  Value zero = o.idx(0), bkv = o.idx(plan.blockKv);
-  // Clip each key interval to [0, kvEnd) and convert to tile indices.
-  SmallVector<std::pair<Value, Value>> ranges;
-  auto addRange = [&](Value lo, Value hi) {
-    lo = o.max(lo, zero);
-    hi = o.max(o.min(hi, kvEnd), lo);
-    Value tlo = o.floorDiv(lo, bkv);
-    Value thi = o.select(o.lt(lo, hi), o.ceilDiv(hi, bkv), tlo);
-    ranges.push_back({tlo, thi});
-  };
-  if (classes.bound.empty())
-    addRange(zero, zero);
-  for (const SymInterval &in : classes.bound)
-    addRange(in.lo.emit(b, symVals), in.hi.emit(b, symVals));
-  // Sort by start (a compare-exchange network), then cut every range at
-  // the end of those before it, so that no tile is visited twice.
-  for (size_t i = 0; i < ranges.size(); ++i)
-    for (size_t j = 0; j + 1 < ranges.size() - i; ++j) {
-      auto &x = ranges[j], &y = ranges[j + 1];
-      Value swap = o.lt(y.first, x.first);
-      auto nx = std::make_pair(o.select(swap, y.first, x.first),
-                               o.select(swap, y.second, x.second));
-      auto ny = std::make_pair(o.select(swap, x.first, y.first),
-                               o.select(swap, x.second, y.second));
-      x = nx;
-      y = ny;
-    }
-  Value mark = zero;
-  for (size_t i = 0; i < ranges.size(); ++i) {
-    Value lo = o.max(ranges[i].first, mark);
-    Value hi = o.max(ranges[i].second, lo);
-    mark = o.max(mark, hi);
-    memref::StoreOp::create(b, lo, rangeLo, ValueRange{o.idx(i)});
-    memref::StoreOp::create(b, hi, rangeHi, ValueRange{o.idx(i)});
+  SmallVector<KeyRange> ranges =
+      mlir::attn::emitTileRanges(b, classes, symVals, kvEnd, plan.blockKv);
+  for (auto [i, range] : llvm::enumerate(ranges)) {
+    memref::StoreOp::create(b, range.first, rangeLo, ValueRange{o.idx(i)});
+    memref::StoreOp::create(b, range.second, rangeHi, ValueRange{o.idx(i)});
   }
   return o.idx(ranges.size());
 }
 
 Value CPUTiler::emitIsFull(Value j0) {
-  Value j1 = o.add(j0, o.idx(plan.blockKv));
-  Value full = o.i1(false);
-  for (auto [lo, hi] : fullBounds)
-    full = o.lor(full, o.land(o.le(lo, j0), o.le(j1, hi)));
-  return o.land(full, o.le(j1, kvEnd));
+  return emitTileIsFull(b, fullBounds, j0, plan.blockKv, kvEnd);
 }
 
 //===----------------------------------------------------------------------===//

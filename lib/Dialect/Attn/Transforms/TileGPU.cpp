@@ -33,6 +33,7 @@
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
 #include "attn/Dialect/Attn/Utils/Arith.h"
+#include "attn/Dialect/Attn/Utils/Buffers.h"
 #include "attn/Dialect/Attn/Utils/Normalizer.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -91,19 +92,15 @@ struct RowState {
   }
 };
 
-class GPUTiler {
+class GPUTiler : AttentionBuffers {
 public:
   GPUTiler(AttentionOp op, ImplicitLocOpBuilder &b) : op(op), b(b), o{b} {}
 
   LogicalResult run();
 
 private:
-  Value toBuffer(Value tensor, bool readOnly);
   SmallVector<Value> indices4(Value bIdx, Value h, Value s, Value d);
   void emitKernel(gpu::LaunchOp launch);
-  /// Sorted, disjoint [lo, hi) kv-tile ranges of the CTA's queries.
-  SmallVector<std::pair<Value, Value>> emitTileRanges();
-  Value emitIsFull(Value j0);
   RowState emitKvTile(Value t, const RowState &in);
   /// Issues the cp.async copies of a [blockKv x width] tile at key j0.
   void emitCopyTile(Value buf, Value shared, Value j0, int64_t width,
@@ -135,30 +132,21 @@ private:
   int64_t blockKv = 64;
   bool bshd = false, hasMods = false;
 
-  // Host values (captured by the kernel).
-  Value qB, kB, vB, oB, lseB;
-  Value batch, qHeads, kvHeads, qLen, kvLen, group, scale;
+  /// The score scale (a host value, captured by the kernel).
+  Value scale;
 
   // Kernel values.
   Value lane, g, c, bi, hi, kvh, kvLenB, kvEnd, p0, p1, kS, vS, tid;
   Value rows[2], clampedRows[2];
   SmallVector<Value> qFrags;
   SymValues symVals;
-  SmallVector<std::pair<Value, Value>> fullBounds;
+  SmallVector<KeyRange> fullBounds;
 };
 
 } // namespace
 
-Value GPUTiler::toBuffer(Value tensor, bool readOnly) {
-  auto type = cast<RankedTensorType>(tensor.getType());
-  return bufferization::ToBufferOp::create(
-      b, MemRefType::get(type.getShape(), type.getElementType()), tensor,
-      readOnly);
-}
-
-SmallVector<Value> GPUTiler::indices4(Value bIdx, Value h, Value s, Value dd) {
-  return bshd ? SmallVector<Value>{bIdx, s, h, dd}
-              : SmallVector<Value>{bIdx, h, s, dd};
+SmallVector<Value> GPUTiler::indices4(Value bIdx, Value h, Value s, Value d) {
+  return layoutIndices(bshd, bIdx, h, s, d);
 }
 
 LogicalResult GPUTiler::run() {
@@ -194,21 +182,7 @@ LogicalResult GPUTiler::run() {
   pairF32 = VectorType::get({2}, f32);
 
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
-  qB = toBuffer(op.getQuery(), /*readOnly=*/true);
-  kB = toBuffer(op.getKey(), /*readOnly=*/true);
-  vB = toBuffer(op.getValue(), /*readOnly=*/true);
-  oB = toBuffer(op.getOutputs()[0], /*readOnly=*/false);
-  if (op.getLse())
-    lseB = toBuffer(op.getOutputs()[1], /*readOnly=*/false);
-  auto dim = [&](Value buf, int64_t i) -> Value {
-    return memref::DimOp::create(b, buf, i);
-  };
-  batch = dim(qB, 0);
-  qHeads = dim(qB, hDim);
-  kvHeads = dim(kB, hDim);
-  qLen = dim(qB, sDim);
-  kvLen = dim(kB, sDim);
-  group = o.divU(qHeads, kvHeads);
+  static_cast<AttentionBuffers &>(*this) = AttentionBuffers::emit(b, op);
   emitter = std::make_unique<ScoreEmitter>(
       op, tensor::DimOp::create(b, op.getQuery(), hDim),
       tensor::DimOp::create(b, op.getQuery(), sDim),
@@ -233,15 +207,7 @@ LogicalResult GPUTiler::run() {
     gpu::TerminatorOp::create(b);
   }
 
-  SmallVector<Value> results;
-  results.push_back(bufferization::ToTensorOp::create(
-      b, op.getResult(0).getType(), oB, /*restrict=*/true, /*writable=*/true));
-  if (op.getLse())
-    results.push_back(bufferization::ToTensorOp::create(
-        b, op.getLse().getType(), lseB, /*restrict=*/true,
-        /*writable=*/true));
-  op->replaceAllUsesWith(results);
-  op->erase();
+  replaceOp(b, op);
   return success();
 }
 
@@ -300,8 +266,7 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
   }
 
   symVals = {p0, p1, kvEnd};
-  for (const SymInterval &in : classes.full)
-    fullBounds.push_back({in.lo.emit(b, symVals), in.hi.emit(b, symVals)});
+  fullBounds = emitFullIntervals(b, classes, symVals);
 
   RowState init;
   Value negInf = o.f32(-std::numeric_limits<double>::infinity());
@@ -313,7 +278,8 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
     init.acc.push_back(constVec(fragC, 0.0));
 
   // Loop over the non-empty tile ranges, then the tiles of each.
-  SmallVector<std::pair<Value, Value>> ranges = emitTileRanges();
+  SmallVector<KeyRange> ranges =
+      emitTileRanges(b, classes, symVals, kvEnd, blockKv);
   auto outer = scf::ForOp::create(
       b, o.idx(0), o.idx(ranges.size()), o.idx(1), init.flatten(),
       [&](OpBuilder &nb, Location loc, Value r, ValueRange outerState) {
@@ -338,50 +304,6 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
         scf::YieldOp::create(b, inner.getResults());
       });
   emitEpilogue(RowState::unflatten(outer.getResults()));
-}
-
-SmallVector<std::pair<Value, Value>> GPUTiler::emitTileRanges() {
-  // As on the CPU: clip each allowed key interval of the CTA's rows to
-  // [0, kvEnd), convert to tiles, sort, and cut overlaps.
-  Value zero = o.idx(0), bkv = o.idx(blockKv);
-  SmallVector<std::pair<Value, Value>> ranges;
-  auto addRange = [&](Value lo, Value hi) {
-    lo = o.max(lo, zero);
-    hi = o.max(o.min(hi, kvEnd), lo);
-    Value tlo = o.floorDiv(lo, bkv);
-    Value thi = o.select(o.lt(lo, hi), o.ceilDiv(hi, bkv), tlo);
-    ranges.push_back({tlo, thi});
-  };
-  if (classes.bound.empty())
-    addRange(zero, zero);
-  for (const SymInterval &in : classes.bound)
-    addRange(in.lo.emit(b, symVals), in.hi.emit(b, symVals));
-  for (size_t i = 0; i < ranges.size(); ++i)
-    for (size_t j = 0; j + 1 < ranges.size() - i; ++j) {
-      auto &x = ranges[j], &y = ranges[j + 1];
-      Value swap = o.lt(y.first, x.first);
-      auto nx = std::make_pair(o.select(swap, y.first, x.first),
-                               o.select(swap, y.second, x.second));
-      auto ny = std::make_pair(o.select(swap, x.first, y.first),
-                               o.select(swap, x.second, y.second));
-      x = nx;
-      y = ny;
-    }
-  Value mark = zero;
-  for (auto &range : ranges) {
-    range.first = o.max(range.first, mark);
-    range.second = o.max(range.second, range.first);
-    mark = o.max(mark, range.second);
-  }
-  return ranges;
-}
-
-Value GPUTiler::emitIsFull(Value j0) {
-  Value j1 = o.add(j0, o.idx(blockKv));
-  Value full = o.i1(false);
-  for (auto [lo, hi] : fullBounds)
-    full = o.lor(full, o.land(o.le(lo, j0), o.le(j1, hi)));
-  return o.land(full, o.le(j1, kvEnd));
 }
 
 void GPUTiler::emitCopyTile(Value buf, Value shared, Value j0, int64_t width,
@@ -525,7 +447,7 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in) {
           v = emitter->emitScoreMods(b, v, point(n, r, e));
         }
   // Partial tiles: the mask and the key bound, per element.
-  Value isFull = emitIsFull(j0);
+  Value isFull = emitTileIsFull(b, fullBounds, j0, blockKv, kvEnd);
   SmallVector<Type> types(flat.size(), f32);
   auto ifOp = scf::IfOp::create(b, types, isFull, /*withElseRegion=*/true);
   {

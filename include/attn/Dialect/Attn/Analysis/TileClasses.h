@@ -115,6 +115,28 @@ constexpr unsigned kMaxTileIntervals = 6;
 /// directional_2d) are classified for all heads at once.
 TileClasses classifyMask(Attribute mask);
 
+/// A key interval [lo, hi) as `index` values.
+using KeyRange = std::pair<Value, Value>;
+
+/// Emits the kv-tile ranges [lo, hi) (tile indices for tiles of `blockKv`
+/// keys) that the `bound` intervals of `classes` touch inside [0, kvEnd),
+/// sorted and cut so that they are disjoint: a loop over them visits every
+/// non-empty tile once. Always returns at least one (maybe empty) range.
+SmallVector<KeyRange> emitTileRanges(ImplicitLocOpBuilder &b,
+                                     const TileClasses &classes,
+                                     const SymValues &vals, Value kvEnd,
+                                     int64_t blockKv);
+
+/// Emits the `full` intervals of `classes` (once per query block).
+SmallVector<KeyRange> emitFullIntervals(ImplicitLocOpBuilder &b,
+                                        const TileClasses &classes,
+                                        const SymValues &vals);
+
+/// i1: the tile [j0, j0 + blockKv) lies in one of `full` and below kvEnd,
+/// so it needs no per-element mask.
+Value emitTileIsFull(ImplicitLocOpBuilder &b, ArrayRef<KeyRange> full,
+                     Value j0, int64_t blockKv, Value kvEnd);
+
 } // namespace mlir::attn
 
 #endif // ATTN_DIALECT_ATTN_ANALYSIS_TILECLASSES_H

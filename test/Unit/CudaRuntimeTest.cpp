@@ -1,0 +1,89 @@
+//===- CudaRuntimeTest.cpp - The mgpu* runtime without (or with) a GPU ----===//
+//
+// On a machine without a CUDA driver every entry point must return quietly
+// (null handles, no launch) and report why through attnCudaTakeError; with
+// a GPU, the status call says so and the no-driver checks are skipped.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Runtime/CudaRuntime.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+
+extern "C" {
+void *mgpuModuleLoad(void *data, size_t size);
+void *mgpuModuleLoadJIT(void *data, int optLevel);
+void mgpuModuleUnload(void *module);
+void *mgpuModuleGetFunction(void *module, const char *name);
+void mgpuLaunchKernel(void *fn, intptr_t gx, intptr_t gy, intptr_t gz,
+                      intptr_t bx, intptr_t by, intptr_t bz, int32_t smem,
+                      void *stream, void **params, void **extra,
+                      size_t count);
+void *mgpuStreamCreate();
+void mgpuStreamSynchronize(void *stream);
+void mgpuStreamDestroy(void *stream);
+void *mgpuMemAlloc(uint64_t bytes, void *stream, bool hostShared);
+void mgpuMemFree(void *ptr, void *stream);
+void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream);
+}
+
+namespace {
+
+bool haveGpu(std::string &why) {
+  char message[512];
+  int ok = attnCudaStatus(message, sizeof(message));
+  why = message;
+  return ok == 1;
+}
+
+TEST(CudaRuntime, StatusExplainsAMissingDriver) {
+  std::string why;
+  if (haveGpu(why))
+    GTEST_SKIP() << "a CUDA device is present";
+  EXPECT_NE(why.find("CUDA"), std::string::npos) << why;
+}
+
+TEST(CudaRuntime, EntryPointsAreSafeWithoutADriver) {
+  std::string why;
+  if (haveGpu(why))
+    GTEST_SKIP() << "a CUDA device is present";
+  char drained[512];
+  attnCudaTakeError(drained, sizeof(drained));
+
+  char ptx[] = ".version 7.0\n.target sm_80\n.address_size 64\n";
+  void *module = mgpuModuleLoadJIT(ptx, 3);
+  EXPECT_EQ(module, nullptr);
+  void *fn = mgpuModuleGetFunction(module, "kernel");
+  EXPECT_EQ(fn, nullptr);
+  void *stream = mgpuStreamCreate();
+  mgpuLaunchKernel(fn, 1, 1, 1, 32, 1, 1, 0, stream, nullptr, nullptr, 0);
+  mgpuStreamSynchronize(stream);
+  mgpuStreamDestroy(stream);
+  void *buf = mgpuMemAlloc(1024, nullptr, false);
+  EXPECT_EQ(buf, nullptr);
+  char host[16] = {};
+  mgpuMemcpy(buf, host, sizeof(host), nullptr);
+  mgpuMemFree(buf, nullptr);
+  mgpuModuleUnload(module);
+
+  char message[512];
+  EXPECT_NE(attnCudaTakeError(message, sizeof(message)), 0);
+  EXPECT_EQ(std::string(message), why);
+  // Taking the error clears it.
+  EXPECT_EQ(attnCudaTakeError(message, sizeof(message)), 0);
+  EXPECT_EQ(std::string(message), "");
+}
+
+TEST(CudaRuntime, MessagesAreTruncatedToTheBuffer) {
+  std::string why;
+  if (haveGpu(why))
+    GTEST_SKIP() << "a CUDA device is present";
+  char tiny[8];
+  attnCudaStatus(tiny, sizeof(tiny));
+  EXPECT_EQ(std::string(tiny), why.substr(0, 7));
+}
+
+} // namespace
