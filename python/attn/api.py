@@ -321,10 +321,11 @@ class Kernel:
             raise ValueError(f"{name} must be a 4-D {lay} array, got shape "
                              f"{tuple(a.shape)}")
         if a.dtype != self._np_dtype:
-            raise TypeError(f"{name} has dtype {_dtype_name(a.dtype)}, but the "
-                            f"kernel was compiled for {self.dtype}; convert "
-                            f"it or compile with dtype="
-                            f"'{_dtype_name(a.dtype)}'")
+            got = _dtype_name(a.dtype)
+            hint = (f" or compile with dtype='{got}'" if got in IR.DTYPES
+                    else "")
+            raise TypeError(f"{name} has dtype {got}, but the kernel was "
+                            f"compiled for {self.dtype}; convert it{hint}")
         if a.shape[3] != last:
             raise ValueError(f"{name} has head dim {a.shape[3]}, but the "
                              f"kernel was compiled for {last}")
