@@ -21,7 +21,8 @@ config.substitutions.append(("%attn_src_root", config.attn_src_root))
 
 tool_dirs = [config.attn_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(
-    ["attn-opt", "attn-run", "split-file", "not", "count"], tool_dirs)
+    ["attn-opt", "attn-run", "attn-aot", "split-file", "not", "count",
+     "llvm-readelf"], tool_dirs)
 
 # The CUDA toolkit's ptxas, when present, assembles generated PTX (tests
 # marked REQUIRES: ptxas); no GPU or driver is needed for that.
