@@ -172,12 +172,11 @@ struct GPUMathPass : PassWrapper<GPUMathPass, OperationPass<>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(GPUMathPass)
   StringRef getArgument() const override { return "attn-gpu-math"; }
   void getDependentDialects(DialectRegistry &registry) const override {
-    registry.insert<arith::ArithDialect, LLVM::LLVMDialect,
-                    math::MathDialect, vector::VectorDialect>();
+    registry.insert<arith::ArithDialect, LLVM::LLVMDialect, math::MathDialect,
+                    vector::VectorDialect>();
   }
 
-  template <typename Op>
-  struct ToIntrinsic : OpRewritePattern<Op> {
+  template <typename Op> struct ToIntrinsic : OpRewritePattern<Op> {
     ToIntrinsic(MLIRContext *ctx, StringRef name, double inScale = 1.0,
                 double outScale = 1.0)
         : OpRewritePattern<Op>(ctx), name(name), inScale(inScale),
@@ -304,8 +303,8 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
 std::string
 mlir::attn::validateCUDAPipelineOptions(const CUDAPipelineOptions &options) {
   if (options.chip != "sm_80" && options.chip != "sm_90a")
-    return "chip must be 'sm_80' or 'sm_90a', not '" +
-           options.chip.getValue() + "'";
+    return "chip must be 'sm_80' or 'sm_90a', not '" + options.chip.getValue() +
+           "'";
   if (!llvm::is_contained({"isa", "bin", "fatbin"}, options.format.getValue()))
     return "format must be 'isa', 'bin' or 'fatbin', not '" +
            options.format.getValue() + "'";
@@ -328,8 +327,8 @@ void mlir::attn::buildCUDAPipeline(OpPassManager &pm,
   addPipeline(pm, "gpu-kernel-outlining,convert-nvgpu-to-nvvm,"
                   "convert-vector-to-scf,convert-scf-to-cf,"
                   "convert-nvvm-to-llvm,expand-strided-metadata");
-  addPipeline(pm, "nvvm-attach-target{chip=" + options.chip.getValue() +
-                      " O=3}");
+  addPipeline(pm,
+              "nvvm-attach-target{chip=" + options.chip.getValue() + " O=3}");
   pm.addNestedPass<gpu::GPUModuleOp>(std::make_unique<GPUMathPass>());
   addPipeline(pm, "lower-affine,convert-arith-to-llvm,convert-index-to-llvm,"
                   "canonicalize,cse,"

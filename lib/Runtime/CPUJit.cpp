@@ -71,9 +71,9 @@ static SmallVector<StringRef> runtimeLibraries(bool openmp) {
   return libs;
 }
 
-std::unique_ptr<CPUKernel>
-CPUKernel::compile(ModuleOp module, const CPUPipelineOptions &options,
-                   std::string &error) {
+std::unique_ptr<CPUKernel> CPUKernel::compile(ModuleOp module,
+                                              const CPUPipelineOptions &options,
+                                              std::string &error) {
   if (std::string why = validateCPUPipelineOptions(options); !why.empty()) {
     error = why;
     return nullptr;
@@ -99,8 +99,8 @@ CPUKernel::compile(ModuleOp module, const CPUPipelineOptions &options,
   // has no cost model for AVX-512 and leaves the micro-kernels slower.
   auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!tmBuilder) {
-    error = "cannot detect the host CPU: " +
-            llvm::toString(tmBuilder.takeError());
+    error =
+        "cannot detect the host CPU: " + llvm::toString(tmBuilder.takeError());
     return nullptr;
   }
   auto tm = tmBuilder->createTargetMachine();
@@ -143,8 +143,8 @@ std::unique_ptr<CPUKernel> CPUKernel::load(StringRef objectCode, bool openmp,
   }
   auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!tmBuilder) {
-    error = "cannot detect the host CPU: " +
-            llvm::toString(tmBuilder.takeError());
+    error =
+        "cannot detect the host CPU: " + llvm::toString(tmBuilder.takeError());
     return nullptr;
   }
   // The same linking layer as ExecutionEngine's, so that objects it wrote
@@ -152,14 +152,14 @@ std::unique_ptr<CPUKernel> CPUKernel::load(StringRef objectCode, bool openmp,
   auto jit =
       llvm::orc::LLJITBuilder()
           .setJITTargetMachineBuilder(std::move(*tmBuilder))
-          .setObjectLinkingLayerCreator([](llvm::orc::ExecutionSession &es)
-                                            -> llvm::Expected<std::unique_ptr<
-                                                llvm::orc::ObjectLayer>> {
-            return std::make_unique<llvm::orc::RTDyldObjectLinkingLayer>(
-                es, [](const llvm::MemoryBuffer &) {
-                  return std::make_unique<llvm::SectionMemoryManager>();
-                });
-          })
+          .setObjectLinkingLayerCreator(
+              [](llvm::orc::ExecutionSession &es)
+                  -> llvm::Expected<std::unique_ptr<llvm::orc::ObjectLayer>> {
+                return std::make_unique<llvm::orc::RTDyldObjectLinkingLayer>(
+                    es, [](const llvm::MemoryBuffer &) {
+                      return std::make_unique<llvm::SectionMemoryManager>();
+                    });
+              })
           .create();
   if (!jit) {
     error = "cannot create a JIT: " + llvm::toString(jit.takeError());
@@ -242,4 +242,3 @@ bool CPUKernel::invoke(StringRef name, ArrayRef<MemRefDescriptor *> args,
   fn(packed.data());
   return true;
 }
-

@@ -41,8 +41,9 @@ nb::bytes objectCode(Kernel &kernel) {
 /// Calls the bound function on (address, shape) pairs. The Python caller
 /// has checked the arguments against the kernel's signature and keeps the
 /// arrays alive; the GIL is released while the kernel runs.
-void call(const Kernel &kernel,
-          const std::vector<std::tuple<uintptr_t, std::vector<int64_t>>> &args) {
+void call(
+    const Kernel &kernel,
+    const std::vector<std::tuple<uintptr_t, std::vector<int64_t>>> &args) {
   std::vector<Buffer> buffers;
   buffers.reserve(args.size());
   for (const auto &[address, shape] : args)

@@ -20,8 +20,7 @@ void mgpuModuleUnload(void *module);
 void *mgpuModuleGetFunction(void *module, const char *name);
 void mgpuLaunchKernel(void *fn, intptr_t gx, intptr_t gy, intptr_t gz,
                       intptr_t bx, intptr_t by, intptr_t bz, int32_t smem,
-                      void *stream, void **params, void **extra,
-                      size_t count);
+                      void *stream, void **params, void **extra, size_t count);
 void *mgpuStreamCreate();
 void mgpuStreamSynchronize(void *stream);
 void mgpuStreamDestroy(void *stream);

@@ -56,12 +56,12 @@ static cl::opt<std::string> outputFile("o", cl::desc("Output shared library"),
 static cl::opt<std::string> chip("chip",
                                  cl::desc("GPU architecture: sm_80 or sm_90a"),
                                  cl::init("sm_80"), cl::cat(aotCat));
-static cl::opt<std::string>
-    kernelFormat("format",
-           cl::desc("Embedded kernels: isa (PTX, compiled by the driver at "
-                    "load; no CUDA toolkit needed here), bin (cubin) or "
-                    "fatbin (both run ptxas here)"),
-           cl::init("isa"), cl::cat(aotCat));
+static cl::opt<std::string> kernelFormat(
+    "format",
+    cl::desc("Embedded kernels: isa (PTX, compiled by the driver at "
+             "load; no CUDA toolkit needed here), bin (cubin) or "
+             "fatbin (both run ptxas here)"),
+    cl::init("isa"), cl::cat(aotCat));
 static cl::opt<std::string>
     objectFile("emit-object",
                cl::desc("Also keep the host object file at this path"),
@@ -131,8 +131,7 @@ int main(int argc, char **argv) {
   llvmModule->setTargetTriple(triple);
 
   SmallString<128> objPath(objectFile);
-  if (objPath.empty() &&
-      sys::fs::createTemporaryFile("attn-aot", "o", objPath))
+  if (objPath.empty() && sys::fs::createTemporaryFile("attn-aot", "o", objPath))
     return fail("cannot create a temporary object file");
   {
     std::error_code ec;
@@ -161,8 +160,8 @@ int main(int argc, char **argv) {
                                    "-fuse-ld=lld"};
   SmallVector<StringRef> argRefs(args.begin(), args.end());
   std::string linkError;
-  int rc = sys::ExecuteAndWait(linker, argRefs, std::nullopt, {}, 0, 0,
-                               &linkError);
+  int rc =
+      sys::ExecuteAndWait(linker, argRefs, std::nullopt, {}, 0, 0, &linkError);
   if (objectFile.empty())
     sys::fs::remove(objPath);
   if (rc != 0)

@@ -49,9 +49,9 @@ public:
   /// compiles it for the host (loading libomp when the pipeline uses
   /// OpenMP). Returns null and sets `error` on failure; diagnostics of
   /// the pipeline go to the context's handler.
-  static std::unique_ptr<CPUKernel>
-  compile(ModuleOp module, const CPUPipelineOptions &options,
-          std::string &error);
+  static std::unique_ptr<CPUKernel> compile(ModuleOp module,
+                                            const CPUPipelineOptions &options,
+                                            std::string &error);
 
   /// Loads native code saved by `objectCode` (an ELF object for this host),
   /// linking it against the runtime libraries again. This is how compiled

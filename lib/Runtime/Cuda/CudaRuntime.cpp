@@ -44,9 +44,9 @@ struct Driver {
   CUresult (*cuModuleUnload)(CUmodule);
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
   CUresult (*cuFuncSetAttribute)(CUfunction, int, int);
-  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
-                             unsigned, unsigned, unsigned, unsigned, CUstream,
-                             void **, void **);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, CUstream, void **,
+                             void **);
   CUresult (*cuStreamCreate)(CUstream *, unsigned);
   CUresult (*cuStreamDestroy)(CUstream);
   CUresult (*cuStreamSynchronize)(CUstream);
@@ -101,31 +101,31 @@ bool openLocked(State &s) {
     return false;
   }
   Driver &d = s.d;
-  bool ok = resolve(lib, "cuInit", d.cuInit) &&
-            resolve(lib, "cuDeviceGet", d.cuDeviceGet) &&
-            resolve(lib, "cuDevicePrimaryCtxRetain",
-                    d.cuDevicePrimaryCtxRetain) &&
-            resolve(lib, "cuCtxSetCurrent", d.cuCtxSetCurrent) &&
-            resolve(lib, "cuGetErrorString", d.cuGetErrorString) &&
-            resolve(lib, "cuModuleLoadData", d.cuModuleLoadData) &&
-            resolve(lib, "cuModuleUnload", d.cuModuleUnload) &&
-            resolve(lib, "cuModuleGetFunction", d.cuModuleGetFunction) &&
-            resolve(lib, "cuFuncSetAttribute", d.cuFuncSetAttribute) &&
-            resolve(lib, "cuLaunchKernel", d.cuLaunchKernel) &&
-            resolve(lib, "cuStreamCreate", d.cuStreamCreate) &&
-            resolve(lib, "cuStreamDestroy_v2", d.cuStreamDestroy) &&
-            resolve(lib, "cuStreamSynchronize", d.cuStreamSynchronize) &&
-            resolve(lib, "cuStreamWaitEvent", d.cuStreamWaitEvent) &&
-            resolve(lib, "cuEventCreate", d.cuEventCreate) &&
-            resolve(lib, "cuEventDestroy_v2", d.cuEventDestroy) &&
-            resolve(lib, "cuEventRecord", d.cuEventRecord) &&
-            resolve(lib, "cuEventSynchronize", d.cuEventSynchronize) &&
-            resolve(lib, "cuMemAlloc_v2", d.cuMemAlloc) &&
-            resolve(lib, "cuMemAllocManaged", d.cuMemAllocManaged) &&
-            resolve(lib, "cuMemFree_v2", d.cuMemFree) &&
-            resolve(lib, "cuMemcpyAsync", d.cuMemcpyAsync) &&
-            resolve(lib, "cuMemsetD32Async", d.cuMemsetD32Async) &&
-            resolve(lib, "cuMemsetD16Async", d.cuMemsetD16Async);
+  bool ok =
+      resolve(lib, "cuInit", d.cuInit) &&
+      resolve(lib, "cuDeviceGet", d.cuDeviceGet) &&
+      resolve(lib, "cuDevicePrimaryCtxRetain", d.cuDevicePrimaryCtxRetain) &&
+      resolve(lib, "cuCtxSetCurrent", d.cuCtxSetCurrent) &&
+      resolve(lib, "cuGetErrorString", d.cuGetErrorString) &&
+      resolve(lib, "cuModuleLoadData", d.cuModuleLoadData) &&
+      resolve(lib, "cuModuleUnload", d.cuModuleUnload) &&
+      resolve(lib, "cuModuleGetFunction", d.cuModuleGetFunction) &&
+      resolve(lib, "cuFuncSetAttribute", d.cuFuncSetAttribute) &&
+      resolve(lib, "cuLaunchKernel", d.cuLaunchKernel) &&
+      resolve(lib, "cuStreamCreate", d.cuStreamCreate) &&
+      resolve(lib, "cuStreamDestroy_v2", d.cuStreamDestroy) &&
+      resolve(lib, "cuStreamSynchronize", d.cuStreamSynchronize) &&
+      resolve(lib, "cuStreamWaitEvent", d.cuStreamWaitEvent) &&
+      resolve(lib, "cuEventCreate", d.cuEventCreate) &&
+      resolve(lib, "cuEventDestroy_v2", d.cuEventDestroy) &&
+      resolve(lib, "cuEventRecord", d.cuEventRecord) &&
+      resolve(lib, "cuEventSynchronize", d.cuEventSynchronize) &&
+      resolve(lib, "cuMemAlloc_v2", d.cuMemAlloc) &&
+      resolve(lib, "cuMemAllocManaged", d.cuMemAllocManaged) &&
+      resolve(lib, "cuMemFree_v2", d.cuMemFree) &&
+      resolve(lib, "cuMemcpyAsync", d.cuMemcpyAsync) &&
+      resolve(lib, "cuMemsetD32Async", d.cuMemsetD32Async) &&
+      resolve(lib, "cuMemsetD16Async", d.cuMemsetD16Async);
   if (!ok) {
     s.why = "libcuda.so.1 lacks a driver function attn needs (driver too old?)";
     return false;
@@ -172,8 +172,8 @@ bool check(CUresult r, const char *call) {
     const char *text = nullptr;
     if (s.d.cuGetErrorString)
       s.d.cuGetErrorString(r, &text);
-    s.firstError = std::string(call) + " failed: " +
-                   (text ? text : "error " + std::to_string(r));
+    s.firstError = std::string(call) +
+                   " failed: " + (text ? text : "error " + std::to_string(r));
     s.errorCode = r;
   }
   return false;
@@ -248,12 +248,12 @@ void mgpuLaunchKernel(CUfunction fn, intptr_t gridX, intptr_t gridY,
     return;
   // Kernels needing more than 48 KiB of dynamic shared memory must opt in.
   if (smem > 48 * 1024 &&
-      !check(d->cuFuncSetAttribute(fn, kFuncAttributeMaxDynamicSharedSize,
-                                   smem),
-             "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)"))
+      !check(
+          d->cuFuncSetAttribute(fn, kFuncAttributeMaxDynamicSharedSize, smem),
+          "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)"))
     return;
-  check(d->cuLaunchKernel(fn, gridX, gridY, gridZ, blockX, blockY, blockZ,
-                          smem, stream, params, extra),
+  check(d->cuLaunchKernel(fn, gridX, gridY, gridZ, blockX, blockY, blockZ, smem,
+                          stream, params, extra),
         "cuLaunchKernel");
 }
 
@@ -301,8 +301,7 @@ void mgpuEventRecord(CUevent event, CUstream stream) {
     check(d->cuEventRecord(event, stream), "cuEventRecord");
 }
 
-void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/,
-                   bool isHostShared) {
+void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/, bool isHostShared) {
   if (sizeBytes == 0)
     return nullptr;
   CUdeviceptr ptr = 0;
@@ -333,16 +332,16 @@ void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, CUstream stream) {
 
 void mgpuMemset32(void *dst, unsigned value, size_t count, CUstream stream) {
   if (Driver *d = dst && count ? driver() : nullptr)
-    check(d->cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(dst), value,
-                              count, stream),
+    check(d->cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(dst), value, count,
+                              stream),
           "cuMemsetD32Async");
 }
 
 void mgpuMemset16(void *dst, unsigned short value, size_t count,
                   CUstream stream) {
   if (Driver *d = dst && count ? driver() : nullptr)
-    check(d->cuMemsetD16Async(reinterpret_cast<CUdeviceptr>(dst), value,
-                              count, stream),
+    check(d->cuMemsetD16Async(reinterpret_cast<CUdeviceptr>(dst), value, count,
+                              stream),
           "cuMemsetD16Async");
 }
 

@@ -197,9 +197,9 @@ LogicalResult GPUTiler::run() {
   int64_t smem =
       blockKv * (d + kPad) * elemBytes + blockKv * (dv + kPad) * elemBytes;
   Value smemBytes = arith::ConstantIntOp::create(b, smem, 32);
-  auto launch = gpu::LaunchOp::create(b, gridX, gridY, o.idx(1),
-                                      o.idx(kThreads), o.idx(1), o.idx(1),
-                                      smemBytes);
+  auto launch =
+      gpu::LaunchOp::create(b, gridX, gridY, o.idx(1), o.idx(kThreads),
+                            o.idx(1), o.idx(1), smemBytes);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&launch.getBody().front());
@@ -238,8 +238,8 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
     clampedRows[r] = o.min(rows[r], lastRow);
 
   // Shared memory: K and V tiles, rows padded against bank conflicts.
-  auto wg = gpu::AddressSpaceAttr::get(b.getContext(),
-                                       gpu::AddressSpace::Workgroup);
+  auto wg =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   auto raw = gpu::DynamicSharedMemoryOp::create(
       b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                          MemRefLayoutAttrInterface(), wg));
@@ -248,8 +248,8 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
   auto vType = MemRefType::get({blockKv, dv + kPad}, elem,
                                MemRefLayoutAttrInterface(), wg);
   kS = memref::ViewOp::create(b, kType, raw, o.idx(0), ValueRange{});
-  vS = memref::ViewOp::create(b, vType, raw,
-                              o.idx(blockKv * (d + kPad) * 2), ValueRange{});
+  vS = memref::ViewOp::create(b, vType, raw, o.idx(blockKv * (d + kPad) * 2),
+                              ValueRange{});
 
   // Q fragments, once per CTA: for each 16 columns of D, the A fragment
   // (g, k 0-7), (g + 8, k 0-7), (g, k 8-15), (g + 8, k 8-15).
@@ -258,8 +258,7 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
     for (int64_t part = 0; part < 4; ++part) {
       Value row = clampedRows[part % 2];
       Value col = o.add(o.idx(kc * 16 + (part / 2) * 8), o.mul(c, o.idx(2)));
-      Value v = vector::LoadOp::create(b, pair, qB,
-                                       indices4(bi, hi, row, col));
+      Value v = vector::LoadOp::create(b, pair, qB, indices4(bi, hi, row, col));
       frag = vector::InsertOp::create(b, v, frag, ArrayRef<int64_t>{part});
     }
     qFrags.push_back(frag);
@@ -286,8 +285,7 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
         Value lo = ranges.back().first, hi = ranges.back().second;
-        for (int64_t k = static_cast<int64_t>(ranges.size()) - 2; k >= 0;
-             --k) {
+        for (int64_t k = static_cast<int64_t>(ranges.size()) - 2; k >= 0; --k) {
           Value is = o.eq(r, o.idx(k));
           lo = o.select(is, ranges[k].first, lo);
           hi = o.select(is, ranges[k].second, hi);
@@ -319,9 +317,9 @@ void GPUTiler::emitCopyTile(Value buf, Value shared, Value j0, int64_t width,
     if ((u + 1) * kThreads > chunks) {
       // The last round has fewer chunks than threads. commit_group commits
       // every copy the thread issued, so this one needs no token.
-      auto inTile = scf::IfOp::create(b, TypeRange{},
-                                      o.lt(chunk, o.idx(chunks)),
-                                      /*withElseRegion=*/false);
+      auto inTile =
+          scf::IfOp::create(b, TypeRange{}, o.lt(chunk, o.idx(chunks)),
+                            /*withElseRegion=*/false);
       guard.emplace(b);
       b.setInsertionPointToStart(inTile.thenBlock());
     }
@@ -363,8 +361,7 @@ Value GPUTiler::mma(Value a, Value bFrag, Value acc) {
   Value d4 = NVVM::MmaOp::create(
       b, resultType, regs(a, 4), regs(bFrag, 2), c4,
       ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
-      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16,
-                                    NVVM::MMATypes::bf16},
+      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
       std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
                                      NVVM::MMALayout::col});
   SmallVector<Value> elems;
@@ -406,8 +403,7 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in) {
     for (int64_t kc = 0; kc < d / 16; ++kc) {
       Value kb = nvgpu::LdMatrixOp::create(
           b, fragB, kS,
-          ValueRange{o.add(kRow, o.idx(n * 8)),
-                     o.add(kHalf, o.idx(kc * 16))},
+          ValueRange{o.add(kRow, o.idx(n * 8)), o.add(kHalf, o.idx(kc * 16))},
           /*transpose=*/false, /*numTiles=*/2);
       acc = mma(qFrags[kc], kb, acc);
     }
@@ -420,17 +416,16 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in) {
   SmallVector<Value> keys;
   for (int64_t n = 0; n < nTiles; ++n)
     for (int64_t e = 0; e < 2; ++e)
-      keys.push_back(
-          o.add(j0, o.add(o.mul(c, o.idx(2)), o.idx(n * 8 + e))));
+      keys.push_back(o.add(j0, o.add(o.mul(c, o.idx(2)), o.idx(n * 8 + e))));
   auto flatIndex = [&](int64_t n, int64_t r, int64_t e) {
     return (n * 2 + r) * 2 + e;
   };
   for (int64_t n = 0; n < nTiles; ++n)
     for (int64_t r = 0; r < 2; ++r)
       for (int64_t e = 0; e < 2; ++e)
-        flat.push_back(o.fmul(
-            vector::ExtractOp::create(b, s[n], ArrayRef<int64_t>{r, e}),
-            scale));
+        flat.push_back(
+            o.fmul(vector::ExtractOp::create(b, s[n], ArrayRef<int64_t>{r, e}),
+                   scale));
   // Element coordinates for the emitter are clamped into the tensors so
   // that operands (bias, segment ids, ...) are never read out of bounds;
   // the clamped elements are masked or never stored.
@@ -460,9 +455,8 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in) {
     for (int64_t n = 0; n < nTiles; ++n)
       for (int64_t r = 0; r < 2; ++r)
         for (int64_t e = 0; e < 2; ++e) {
-          Value allowed =
-              o.land(o.lt(keys[n * 2 + e], kvEnd),
-                     emitter->emitAllowed(b, point(n, r, e)));
+          Value allowed = o.land(o.lt(keys[n * 2 + e], kvEnd),
+                                 emitter->emitAllowed(b, point(n, r, e)));
           masked.push_back(o.select(allowed, flat[flatIndex(n, r, e)], negInf));
         }
     scf::YieldOp::create(b, masked);
@@ -545,8 +539,8 @@ void GPUTiler::emitEpilogue(const RowState &state) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(inRange.thenBlock());
     for (int64_t nd = 0; nd < dv / 8; ++nd) {
-      Value vals = vector::ExtractOp::create(b, state.acc[nd],
-                                             ArrayRef<int64_t>{r});
+      Value vals =
+          vector::ExtractOp::create(b, state.acc[nd], ArrayRef<int64_t>{r});
       Value outPair = arith::TruncFOp::create(b, pair, o.fmul(vals, invPair));
       Value col = o.add(o.mul(c, o.idx(2)), o.idx(nd * 8));
       vector::StoreOp::create(b, outPair, oB, indices4(bi, hi, rows[r], col));

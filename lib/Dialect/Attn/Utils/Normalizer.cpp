@@ -44,8 +44,8 @@ Value StreamingNormalizer::emitSigmoidBeta(ImplicitLocOpBuilder &b,
   if (norm != Kind::Sigmoid)
     return sigmoidBeta = Value();
   Arith o{b};
-  sigmoidBeta = beta ? o.f32(*beta)
-                     : arith::NegFOp::create(b, o.log(o.toF32(kvLenB)));
+  sigmoidBeta =
+      beta ? o.f32(*beta) : arith::NegFOp::create(b, o.log(o.toF32(kvLenB)));
   return sigmoidBeta;
 }
 
@@ -100,9 +100,10 @@ Value StreamingNormalizer::weight(ImplicitLocOpBuilder &b, Value s,
   return o.select(o.isNegInf(s), zero, w);
 }
 
-std::pair<Value, Value>
-StreamingNormalizer::finalize(ImplicitLocOpBuilder &b, Value mv, Value lv,
-                              Value sink, Value kvLenB, bool wantLse) const {
+std::pair<Value, Value> StreamingNormalizer::finalize(ImplicitLocOpBuilder &b,
+                                                      Value mv, Value lv,
+                                                      Value sink, Value kvLenB,
+                                                      bool wantLse) const {
   // inv = 1 / Z (0 when Z = 0); LSE = m + log Z (-inf when Z = 0). The sink
   // of sink softmax joins the denominator only.
   Arith o{b};
@@ -138,8 +139,8 @@ StreamingNormalizer::finalize(ImplicitLocOpBuilder &b, Value mv, Value lv,
     Value base = o.log(o.select(isZero, oneV, z));
     if (norm != Kind::Relu)
       base = o.fadd(base, o.select(o.isNegInf(mv), zeroV, mv));
-    lse = o.select(isZero,
-                   o.cst(t, -std::numeric_limits<double>::infinity()), base);
+    lse = o.select(isZero, o.cst(t, -std::numeric_limits<double>::infinity()),
+                   base);
   }
   return {inv, lse};
 }

@@ -45,10 +45,23 @@ struct SymValues {
 class SymExpr {
 public:
   enum class Kind {
-    Const, P0, P1, KvEnd,
-    Add, Sub, Mul, FloorDiv, // FloorDiv: rhs is a positive constant
-    Min, Max, Select,        // Select(cond, a, b)
-    Lt, Le, Eq, And, Or, Not // booleans
+    Const,
+    P0,
+    P1,
+    KvEnd,
+    Add,
+    Sub,
+    Mul,
+    FloorDiv, // FloorDiv: rhs is a positive constant
+    Min,
+    Max,
+    Select, // Select(cond, a, b)
+    Lt,
+    Le,
+    Eq,
+    And,
+    Or,
+    Not // booleans
   };
 
   static SymExpr cst(int64_t v);
@@ -134,8 +147,8 @@ SmallVector<KeyRange> emitFullIntervals(ImplicitLocOpBuilder &b,
 
 /// i1: the tile [j0, j0 + blockKv) lies in one of `full` and below kvEnd,
 /// so it needs no per-element mask.
-Value emitTileIsFull(ImplicitLocOpBuilder &b, ArrayRef<KeyRange> full,
-                     Value j0, int64_t blockKv, Value kvEnd);
+Value emitTileIsFull(ImplicitLocOpBuilder &b, ArrayRef<KeyRange> full, Value j0,
+                     int64_t blockKv, Value kvEnd);
 
 } // namespace mlir::attn
 
