@@ -1,0 +1,6 @@
+// Non-causal bf16 attention, D = 128 (bench/gpu).
+!t = tensor<?x?x?x128xbf16>
+func.func @attention(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t) -> !t
+  return %r : !t
+}
