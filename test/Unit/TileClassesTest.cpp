@@ -833,3 +833,24 @@ TEST_F(TileClassesTest, EmitsSharedSubexpressionsOnce) {
 }
 
 } // namespace
+
+TEST_F(TileClassesTest, BandWidthOfWindowsAndSinks) {
+  // A window of 4 before and 1 after sees 6 keys per row.
+  EXPECT_EQ(boundBandWidth(classifyMask(SlidingWindowAttr::get(&ctx, 4, 1))),
+            std::optional<int64_t>(6));
+  // StreamingLLM: 4 sinks plus a causal window of 100 (101 keys with the
+  // row itself).
+  Attribute streaming = AndMaskAttr::get(
+      &ctx, {OrMaskAttr::get(&ctx, {SinksAttr::get(&ctx, 4),
+                                    SlidingWindowAttr::get(&ctx, 100, 0)}),
+             CausalMaskAttr::get(&ctx)});
+  EXPECT_EQ(boundBandWidth(classifyMask(streaming)),
+            std::optional<int64_t>(105));
+  // Reaches that grow with the position or the sequence are not bands.
+  EXPECT_EQ(boundBandWidth(classifyMask(CausalMaskAttr::get(&ctx))),
+            std::nullopt);
+  EXPECT_EQ(boundBandWidth(classifyMask(FullMaskAttr::get(&ctx))),
+            std::nullopt);
+  EXPECT_EQ(boundBandWidth(classifyMask(PrefixLMAttr::get(&ctx, 8))),
+            std::nullopt);
+}

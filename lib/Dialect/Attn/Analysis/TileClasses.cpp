@@ -965,6 +965,30 @@ TileClasses mlir::attn::classifyMask(Attribute mask) {
   return classify(mask, Tile());
 }
 
+std::optional<int64_t> mlir::attn::boundBandWidth(const TileClasses &classes) {
+  if (classes.bound.empty())
+    return std::nullopt;
+  // Two far-apart single-row blocks with different key counts: a band has
+  // the same clipped width at both.
+  const int64_t far = int64_t(1) << 30;
+  const SymEnv envs[2] = {{far, far + 1, far << 10},
+                          {far << 2, (far << 2) + 1, far << 12}};
+  int64_t total = 0;
+  for (const SymInterval &in : classes.bound) {
+    int64_t widths[2];
+    for (int e = 0; e < 2; ++e) {
+      const SymEnv &env = envs[e];
+      int64_t lo = std::max<int64_t>(in.lo.evaluate(env), 0);
+      int64_t hi = std::min(in.hi.evaluate(env), env.kvEnd);
+      widths[e] = std::max<int64_t>(hi - lo, 0);
+    }
+    if (widths[0] != widths[1])
+      return std::nullopt;
+    total += widths[0];
+  }
+  return total;
+}
+
 //===----------------------------------------------------------------------===//
 // Emitting tile ranges
 //===----------------------------------------------------------------------===//

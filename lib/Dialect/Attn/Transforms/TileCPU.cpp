@@ -1241,6 +1241,16 @@ LogicalResult mlir::attn::tileAttentionForCPU(RewriterBase &rewriter,
   plan.vecs = blockQ / lanes;
   plan.blockQ = blockQ;
   plan.blockKv = knob(config ? config.getBlockKv() : 0, wide ? 96 : 64);
+  // Banded masks (windows, halos, sinks): a q-tile computes about
+  // W + block_q + block_kv keys per row for the W it needs, so smaller kv
+  // tiles waste less. At S = 8192, D = 64, 2 threads, sliding windows of
+  // 128 to 2048 keys ran 4-25% faster with 64-key tiles than with 96.
+  if (wide && !(config && config.getBlockKv())) {
+    std::optional<int64_t> band = boundBandWidth(
+        classifyMask(splitDocumentConjunct(op.getMaskOrDefault())));
+    if (band && *band <= 4096)
+      plan.blockKv = 64;
+  }
   plan.keyRows = knob(config ? config.getUnroll() : 0, wide ? 6 : 4);
   plan.kvSplits = config ? config.getKvSplits() : 0;
   static const int64_t hostCores =

@@ -227,9 +227,9 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
   kvEnd = o.min(kvLenB, kvLen);
   Value q0 = o.mul(qTile, o.idx(kBlockQ));
   Value lastRow = o.sub(qLen, o.idx(1));
+  // The CTA's query positions are [p0, p1) (TileClasses' convention).
   p0 = emitter->emitPosition(b, q0, kvLenB);
-  p1 = emitter->emitPosition(b, o.min(o.add(q0, o.idx(kBlockQ - 1)), lastRow),
-                             kvLenB);
+  p1 = o.add(p0, o.min(o.idx(kBlockQ), o.sub(qLen, q0)));
   normalizer->emitSigmoidBeta(b, kvLenB);
   rows[0] = o.add(o.add(q0, o.mul(warp, o.idx(kRowsPerWarp))), g);
   rows[1] = o.add(rows[0], o.idx(8));

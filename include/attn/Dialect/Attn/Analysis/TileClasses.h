@@ -21,8 +21,10 @@
 
 #include "mlir/IR/Attributes.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/raw_ostream.h"
+#include <optional>
 
 #include <cstdint>
 #include <memory>
@@ -127,6 +129,13 @@ constexpr unsigned kMaxTileIntervals = 6;
 /// it: bound [0, kvEnd), full empty. Head-dependent leaves (dilated,
 /// directional_2d) are classified for all heads at once.
 TileClasses classifyMask(Attribute mask);
+
+/// When every `bound` interval has a width independent of the query
+/// position and of the number of keys (sliding windows, halos, sinks and
+/// their unions), the sum of those widths for a single query row: the keys
+/// one row can see at most. None for masks whose reach grows with the
+/// position or the sequence (full, causal, prefix-LM, ...).
+std::optional<int64_t> boundBandWidth(const TileClasses &classes);
 
 /// A key interval [lo, hi) as `index` values.
 using KeyRange = std::pair<Value, Value>;
