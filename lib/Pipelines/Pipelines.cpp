@@ -206,6 +206,24 @@ struct GPUMathPass : PassWrapper<GPUMathPass, OperationPass<>> {
     double inScale, outScale;
   };
 
+  /// |x| of integers and indices as a compare and select (the GPU
+  /// conversion has no pattern for math.absi on index).
+  struct AbsIToSelect : OpRewritePattern<math::AbsIOp> {
+    using OpRewritePattern::OpRewritePattern;
+    LogicalResult matchAndRewrite(math::AbsIOp op,
+                                  PatternRewriter &rewriter) const override {
+      Location loc = op.getLoc();
+      Value x = op.getOperand();
+      Value zero = arith::ConstantOp::create(rewriter, loc,
+                                             rewriter.getZeroAttr(x.getType()));
+      Value neg = arith::SubIOp::create(rewriter, loc, zero, x);
+      Value isNeg = arith::CmpIOp::create(rewriter, loc,
+                                          arith::CmpIPredicate::slt, x, zero);
+      rewriter.replaceOpWithNewOp<arith::SelectOp>(op, isNeg, neg, x);
+      return success();
+    }
+  };
+
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
@@ -213,6 +231,7 @@ struct GPUMathPass : PassWrapper<GPUMathPass, OperationPass<>> {
       return llvm::is_contained({"math.expm1", "math.log1p", "math.tanh"},
                                 name);
     });
+    patterns.add<AbsIToSelect>(ctx);
     constexpr double kLog2E = 1.4426950408889634, kLn2 = 0.6931471805599453;
     patterns.add<ToIntrinsic<math::ExpOp>>(ctx, "llvm.nvvm.ex2.approx.f32",
                                            kLog2E);

@@ -370,6 +370,23 @@ class Kernel:
 
     def __call__(self, q, k, v, *captures, return_lse: bool = False,
                  **operands):
+        args, kind = self.arguments(q, k, v, *captures,
+                                    return_lse=return_lse, **operands)
+        out = args[-2] if self.signature.has_lse else args[-1]
+        lse = args[-1] if self.signature.has_lse else None
+        if out.size or (lse is not None and lse.size):
+            self._native.call([(a.ctypes.data, list(a.shape)) for a in args])
+        if kind == "torch":
+            out = _to_torch(out)
+            lse = _to_torch(lse) if lse is not None else None
+        return (out, lse) if return_lse else out
+
+    def arguments(self, q, k, v, *captures, return_lse: bool = False,
+                  **operands):
+        """The checked, C-contiguous arrays the compiled function takes, in
+        its argument order, with fresh O (and LSE) buffers last; and "torch"
+        when the inputs were torch tensors. This is what a call passes to
+        the native code (bench/gpu uses it to prepare GPU checks)."""
         spec, sig = self.spec, self.signature
         q, kind = self._qkv(q, "q", self.head_dim)
         k, _ = self._qkv(k, "k", self.head_dim)
@@ -456,12 +473,7 @@ class Kernel:
         if sig.has_lse:
             lse = np.empty((B, Hq, Sq), np.float32)
             args.append(lse)
-        if out.size or (lse is not None and lse.size):
-            self._native.call([(a.ctypes.data, list(a.shape)) for a in args])
-        if kind == "torch":
-            out = _to_torch(out)
-            lse = _to_torch(lse) if lse is not None else None
-        return (out, lse) if return_lse else out
+        return args, kind
 
     def _tree(self, x, B, Sq, Skv):
         per_batch = any(isinstance(m, S.Tree) and m.per_batch
