@@ -161,15 +161,21 @@ def flex_callable(kind, b, h, sq, skv, ids):
     return run
 
 
-def sdpa_callable(kind):
+def sdpa_callable(kind, sq, skv):
+    """SDPA for the masks it expresses. Its is_causal is top-left aligned
+    while attn's positions are bottom-right aligned: they agree when
+    Sq == Skv, and a single decoding query (Sq = 1) sees every key."""
     if kind not in ("full", "causal"):
+        return None
+    causal = kind == "causal" and sq > 1
+    if causal and sq != skv:
         return None
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     def run(q, k, v):
         with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
             return F.scaled_dot_product_attention(
-                q, k, v, is_causal=kind == "causal",
+                q, k, v, is_causal=causal,
                 enable_gqa=q.shape[1] != k.shape[1])
     return run
 
@@ -245,7 +251,7 @@ def main():
             o = torch.empty_like(q)
             extra = (ids[:, -sq:].contiguous(), ids) if ids is not None else ()
             run_attn = lambda: kernel(q, k, v, *extra, o)
-            sdpa = sdpa_callable(kind)
+            sdpa = sdpa_callable(kind, sq, skv)
             if sdpa is not None:
                 run_attn()
                 s_out = sdpa(q, k, v)
