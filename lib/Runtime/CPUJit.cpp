@@ -63,6 +63,18 @@ static void initializeNativeTarget() {
   (void)initialized;
 }
 
+/// The host's JIT target machine builder, or none with `error` set.
+static std::optional<llvm::orc::JITTargetMachineBuilder>
+detectHost(std::string &error) {
+  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!tmBuilder) {
+    error =
+        "cannot detect the host CPU: " + llvm::toString(tmBuilder.takeError());
+    return std::nullopt;
+  }
+  return std::move(*tmBuilder);
+}
+
 /// The shared libraries compiled kernels call into.
 static SmallVector<StringRef> runtimeLibraries(bool openmp) {
   SmallVector<StringRef> libs = {ATTN_RUNNER_UTILS_LIB};
@@ -97,12 +109,9 @@ std::unique_ptr<CPUKernel> CPUKernel::compile(ModuleOp module,
 
   // Optimise for the host CPU: without a target machine the LLVM pipeline
   // has no cost model for AVX-512 and leaves the micro-kernels slower.
-  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
-  if (!tmBuilder) {
-    error =
-        "cannot detect the host CPU: " + llvm::toString(tmBuilder.takeError());
+  auto tmBuilder = detectHost(error);
+  if (!tmBuilder)
     return nullptr;
-  }
   auto tm = tmBuilder->createTargetMachine();
   if (!tm) {
     error = "cannot create a target machine for the host: " +
@@ -141,12 +150,9 @@ std::unique_ptr<CPUKernel> CPUKernel::load(StringRef objectCode, bool openmp,
       return nullptr;
     }
   }
-  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
-  if (!tmBuilder) {
-    error =
-        "cannot detect the host CPU: " + llvm::toString(tmBuilder.takeError());
+  auto tmBuilder = detectHost(error);
+  if (!tmBuilder)
     return nullptr;
-  }
   // The same linking layer as ExecutionEngine's, so that objects it wrote
   // link the same way.
   auto jit =

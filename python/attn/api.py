@@ -41,21 +41,11 @@ def _numpy_dtype(name: str):
                       f"got {name!r}")
 
 
-def _as_spec(spec) -> S.Spec:
-    if isinstance(spec, S.Spec):
-        return spec
-    if spec is None:
-        return S.Spec()
-    if isinstance(spec, S.Mask) or callable(spec):
-        return S.Spec(mask=spec)
-    raise S.SpecError(f"expected an attn.Spec or a mask, got {spec!r}")
-
-
 def to_mlir(spec=None, *, dtype: str = "float32", head_dim: int = 64,
             head_dim_v: Optional[int] = None) -> str:
     """The MLIR function of `spec`, as attn.compile builds it; the compiler
     has parsed and verified it (a CompileError says what is wrong)."""
-    text, _ = IR.build(_as_spec(spec), dtype, head_dim, head_dim_v or head_dim)
+    text, _ = IR.build(S.as_spec(spec), dtype, head_dim, head_dim_v or head_dim)
     _attn.parse(text)
     return text
 
@@ -69,7 +59,7 @@ def lower(spec=None, pipeline: str = "attn-cpu-pipeline", *,
     if isinstance(spec, str):
         text = spec
     else:
-        text, _ = IR.build(_as_spec(spec), dtype, head_dim,
+        text, _ = IR.build(S.as_spec(spec), dtype, head_dim,
                            head_dim_v or head_dim)
     return _attn.lower(text, pipeline)
 
@@ -120,14 +110,16 @@ def clear_cache(disk: bool = False):
 
 
 def _native_build_id() -> str:
-    # Object code from another build of the compiler must not be reused.
+    """The host CPU (name and features) and a hash of the native module:
+    object code from another CPU or another build of the compiler must not
+    be reused. Computed once per process."""
     global _build_id
     if _build_id is None:
         h = hashlib.sha256()
         with open(_attn.__file__, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
-        _build_id = h.hexdigest()
+        _build_id = _attn.host_cpu() + "\0" + h.hexdigest()
     return _build_id
 
 
@@ -168,7 +160,7 @@ def _write_entry(path: str, payload: bytes):
 
 def _native_kernel(text: str, options: str, openmp: bool, use_disk: bool):
     key = hashlib.sha256("\0".join(
-        ["attn-cpu-1", text, options, _attn.host_cpu(), _native_build_id()]
+        ["attn-cpu-1", text, options, _native_build_id()]
     ).encode()).hexdigest()
     with _lock:
         kernel = _memory.get(key)
@@ -245,7 +237,7 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
     if vector_width not in (0, 8, 16):
         raise S.SpecError(f"vector_width must be 0, 8 or 16, "
                           f"got {vector_width!r}")
-    spec = _as_spec(spec)
+    spec = S.as_spec(spec)
     head_dim_v = head_dim if head_dim_v is None else head_dim_v
     text, sig = IR.build(spec, dtype, head_dim, head_dim_v)
     options = (f"lowering={lowering} vector-width={int(vector_width)} "

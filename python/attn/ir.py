@@ -114,45 +114,38 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
     sig.args += [Arg("q", "input", et, qo_type(d)),
                  Arg("k", "input", et, f"tensor<?x?x?x{d}x{et}>"),
                  Arg("v", "input", et, f"tensor<?x?x?x{dv}x{et}>")]
-    groups = []
-    for name in spec.operands():
+    def operand_args(name):
+        """(argument, element, type) of each tensor of an operand group."""
+        if name == "segments":
+            return [("seg_q", "i32", "tensor<?x?xi32>"),
+                    ("seg_kv", "i32", "tensor<?x?xi32>")]
         if name == "sink":
-            sig.args.append(Arg("sink", "operand", "f32",
-                                  f"tensor<{_dims(hq)}xf32>"))
-            groups.append("sink(%sink : {})")
-        elif name == "kv_len":
-            sig.args.append(Arg("kv_len", "operand", "i32",
-                                  "tensor<?xi32>"))
-            groups.append("kv_len(%kv_len : {})")
-        elif name == "segments":
-            sig.args += [Arg("seg_q", "operand", "i32", "tensor<?x?xi32>"),
-                         Arg("seg_kv", "operand", "i32", "tensor<?x?xi32>")]
-            groups.append("segments(%seg_q, %seg_kv : {}, {})")
-        elif name == "tree":
+            return [(name, "f32", f"tensor<{_dims(hq)}xf32>")]
+        if name == "kv_len":
+            return [(name, "i32", "tensor<?xi32>")]
+        if name == "tree":
             per_batch = any(isinstance(m, S.Tree) and m.per_batch
                             for m in spec.mask.leaves())
-            sig.args.append(Arg("tree", "operand", "i32",
-                                  "tensor<?x?xi32>" if per_batch
-                                  else "tensor<?xi32>"))
-            groups.append("tree(%tree : {})")
-        elif name == "dense_mask":
-            sig.args.append(Arg("dense_mask", "operand", "i1",
-                                  "tensor<?x?x?x?xi1>"))
-            groups.append("dense_mask(%dense_mask : {})")
-        elif name == "bias":
-            sig.args.append(Arg("bias", "operand", et,
-                                  f"tensor<?x?x?x?x{et}>"))
-            groups.append("bias(%bias : {})")
-        elif name == "rel_bias_table":
+            return [(name, "i32",
+                     "tensor<?x?xi32>" if per_batch else "tensor<?xi32>")]
+        if name == "dense_mask":
+            return [(name, "i1", "tensor<?x?x?x?xi1>")]
+        if name == "bias":
+            return [(name, et, f"tensor<?x?x?x?x{et}>")]
+        if name == "rel_bias_table":
             rel = next(m for m in spec.score_mods if isinstance(m, S.RelBias))
-            sig.args.append(Arg("rel_bias_table", "operand", "f32",
-                                  f"tensor<{_dims(hq)}x{rel.num_buckets}"
-                                  f"xf32>"))
-            groups.append("rel_bias_table(%rel_bias_table : {})")
-        elif name == "temperature":
-            sig.args.append(Arg("temperature", "operand", "f32",
-                                  f"tensor<?x{_dims(hq)}x?xf32>"))
-            groups.append("temperature(%temperature : {})")
+            return [(name, "f32",
+                     f"tensor<{_dims(hq)}x{rel.num_buckets}xf32>")]
+        assert name == "temperature", name
+        return [(name, "f32", f"tensor<?x{_dims(hq)}x?xf32>")]
+
+    # One `keyword(%args : types)` group per operand, in the op's order.
+    groups = []
+    for name in spec.operands():
+        args = [Arg(n, "operand", e, t) for n, e, t in operand_args(name)]
+        sig.args += args
+        groups.append(f"{name}(" + ", ".join(f"%{a.name}" for a in args)
+                      + " : " + ", ".join(a.type for a in args) + ")")
 
     sig.captures = _captures(spec)
     regions = _trace_regions(spec, sig.captures)
@@ -178,11 +171,7 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
     lines = [f"func.func @attention({params}) -> ({result_types}) {{"]
     op = [f"  %r:{len(outs)} = attn.attention "
           f"ins(%q, %k, %v : {types['q']}, {types['k']}, {types['v']})"]
-    for g, name in zip(groups, spec.operands()):
-        if name == "segments":
-            op.append("      " + g.format(types["seg_q"], types["seg_kv"]))
-        else:
-            op.append("      " + g.format(types[name]))
+    op += [f"      {g}" for g in groups]
     caps = [a for a in sig.args if a.role == "capture"]
     if caps:
         op.append("      captures(" + ", ".join(f"%{_ssa(a)}" for a in caps)

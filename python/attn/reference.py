@@ -34,16 +34,6 @@ def _f64(x) -> np.ndarray:
     return np.asarray(x).astype(np.float64)
 
 
-def _as_spec(spec) -> S.Spec:
-    if isinstance(spec, S.Spec):
-        return spec
-    if spec is None:
-        return S.Spec()
-    if isinstance(spec, S.Mask) or callable(spec):
-        return S.Spec(mask=spec)
-    raise TypeError(f"expected an attn.Spec or a mask, got {spec!r}")
-
-
 def _broadcast4(a: np.ndarray, shape) -> np.ndarray:
     """A rank 2..4 array aligned with the trailing dims of [B, Hq, Sq, Skv]
     (numpy broadcasting), as a full 4-D view."""
@@ -389,7 +379,7 @@ def attention(spec, q, k, v, *captures, return_lse: bool = False,
     """The float64 result of `spec` on these inputs: O (in the spec's
     layout), or (O, LSE) with `return_lse=True`. Arguments as for a
     compiled `attn.Kernel`."""
-    spec = _as_spec(spec)
+    spec = S.as_spec(spec)
     if return_lse and not spec.normalizer.has_lse:
         raise ValueError(f"normalizer {spec.normalizer.attr()} has no LSE")
     P = _Problem(spec, q, k, v, captures, operands)

@@ -621,6 +621,18 @@ class Spec:
                 f"{self.normalizer.attr()}, score_mod=[{mods}])")
 
 
+def as_spec(spec) -> Spec:
+    """`spec` itself, or a Spec around a mask or mask_mod function (None:
+    the default Spec)."""
+    if isinstance(spec, Spec):
+        return spec
+    if spec is None:
+        return Spec()
+    if isinstance(spec, Mask) or callable(spec):
+        return Spec(mask=spec)
+    raise SpecError(f"expected an attn.Spec or a mask, got {spec!r}")
+
+
 # Constructors, as the package exports them.
 
 def full():

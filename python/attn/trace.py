@@ -431,22 +431,21 @@ def where(cond, x, y):
                       typ)
 
 
-def minimum(x, y):
+def _extremum(x, y, npfn, fop, iop):
     t = _traced(x, y)
     if t is None:
-        return np.minimum(x, y)
+        return npfn(x, y)
     a, b, typ = t._lift(x)._pair(y)
-    op = "arith.minimumf" if typ == _F32 else "arith.minsi"
+    op = fop if typ == _F32 else iop
     return t.block.op(f"{op} {a.name}, {b.name} : {typ}", typ)
+
+
+def minimum(x, y):
+    return _extremum(x, y, np.minimum, "arith.minimumf", "arith.minsi")
 
 
 def maximum(x, y):
-    t = _traced(x, y)
-    if t is None:
-        return np.maximum(x, y)
-    a, b, typ = t._lift(x)._pair(y)
-    op = "arith.maximumf" if typ == _F32 else "arith.maxsi"
-    return t.block.op(f"{op} {a.name}, {b.name} : {typ}", typ)
+    return _extremum(x, y, np.maximum, "arith.maximumf", "arith.maxsi")
 
 
 def abs(x):  # noqa: A001 - mirrors numpy.abs

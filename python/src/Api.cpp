@@ -37,9 +37,8 @@ namespace {
 /// A context with every dialect attn's IR and pipelines can contain, whose
 /// diagnostics are collected as text with their source locations.
 struct Session {
-  Session() : context(makeRegistry(), MLIRContext::Threading::DISABLED) {
-    context.loadAllAvailableDialects();
-  }
+  // Dialects load on demand (the parser and the passes ask for theirs).
+  Session() : context(makeRegistry(), MLIRContext::Threading::DISABLED) {}
 
   static DialectRegistry makeRegistry() {
     DialectRegistry registry;

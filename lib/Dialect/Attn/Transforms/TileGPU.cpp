@@ -138,6 +138,8 @@ private:
   // Kernel values.
   Value lane, g, c, bi, hi, kvh, kvLenB, kvEnd, p0, p1, kS, vS, tid;
   Value rows[2], clampedRows[2];
+  /// Skv - 1: keys past it are read from here (and masked or zero-filled).
+  Value lastKey;
   SmallVector<Value> qFrags;
   SymValues symVals;
   SmallVector<KeyRange> fullBounds;
@@ -227,6 +229,7 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
   kvEnd = o.min(kvLenB, kvLen);
   Value q0 = o.mul(qTile, o.idx(kBlockQ));
   Value lastRow = o.sub(qLen, o.idx(1));
+  lastKey = o.sub(kvLen, o.idx(1));
   // The CTA's query positions are [p0, p1) (TileClasses' convention).
   p0 = emitter->emitPosition(b, q0, kvLenB);
   p1 = o.add(p0, o.min(o.idx(kBlockQ), o.sub(qLen, q0)));
@@ -310,7 +313,6 @@ void GPUTiler::emitCopyTile(Value buf, Value shared, Value j0, int64_t width,
   // Skv are zero-filled (no bytes read) from a clamped, valid address.
   int64_t chunksPerRow = width / 8;
   int64_t chunks = blockKv * chunksPerRow;
-  Value lastKey = o.sub(kvLen, o.idx(1));
   for (int64_t u = 0; u * kThreads < chunks; ++u) {
     Value chunk = o.add(tid, o.idx(u * kThreads));
     std::optional<OpBuilder::InsertionGuard> guard;
@@ -429,7 +431,6 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in) {
   // Element coordinates for the emitter are clamped into the tensors so
   // that operands (bias, segment ids, ...) are never read out of bounds;
   // the clamped elements are masked or never stored.
-  Value lastKey = o.sub(kvLen, o.idx(1));
   auto point = [&](int64_t n, int64_t r, int64_t e) {
     Value j = o.min(keys[n * 2 + e], lastKey);
     return emitter->makePoint(b, bi, hi, clampedRows[r], j, kvLenB);
