@@ -200,23 +200,36 @@ static std::string checkShape(const Array &a, const std::string &name,
 }
 
 /// Checks that `a` (rank 2, 3 or 4) broadcasts against [B, Hq, Sq, Skv].
+/// Checks that `a` broadcasts against [B, Hq, Sq, Skv], or against
+/// [B, Hq, ceil(Sq / blockQ), ceil(Skv / blockKv)] for a block mask.
 static std::string checkBroadcast(const Array &a, const std::string &name,
-                                  const Dims &d) {
-  const std::vector<int64_t> target = {d.B, d.Hq, d.Sq, d.Skv};
+                                  const Dims &d, int64_t blockQ = 1,
+                                  int64_t blockKv = 1) {
+  auto blocks = [](int64_t n, int64_t block) {
+    return (n + block - 1) / block;
+  };
+  const std::vector<int64_t> target = {d.B, d.Hq, blocks(d.Sq, blockQ),
+                                       blocks(d.Skv, blockKv)};
+  std::string against = blockQ == 1 && blockKv == 1
+                            ? "[B, Hq, Sq, Skv] = "
+                            : "[B, Hq, ceil(Sq / block_q), ceil(Skv / "
+                              "block_kv)] = ";
   size_t rank = a.shape.size();
   if (rank < 2 || rank > 4)
-    return name +
-           " must have rank 2, 3 or 4 (broadcast against [B, Hq, "
-           "Sq, Skv] = " +
+    return name + " must have rank 2, 3 or 4 (broadcast against " + against +
            shapeString(target) + "), got " + describeShape(a);
   for (size_t k = 0; k < rank; ++k) {
     int64_t dim = a.shape[k];
     if (dim != 1 && dim != target[4 - rank + k])
       return name + " of shape " + shapeString(a.shape) +
-             " does not broadcast against [B, Hq, Sq, Skv] = " +
-             shapeString(target);
+             " does not broadcast against " + against + shapeString(target);
   }
   return checkArray(a, name);
+}
+
+/// The block sizes of a dense mask leaf (0 counts as 1: per score).
+static std::pair<int64_t, int64_t> denseBlocks(const Mask &m) {
+  return {std::max<int64_t>(m.a, 1), std::max<int64_t>(m.b, 1)};
 }
 
 /// Checks that the token grid of a 2D mask covers every key.
@@ -377,7 +390,9 @@ static std::string checkMask(const Problem &p, const Mask &m,
   case Mask::Kind::Tree:
     return checkTree(p, where, d);
   case Mask::Kind::Dense:
-    if (std::string err = checkBroadcast(p.denseMask, "denseMask", d);
+    if (std::string err =
+            checkBroadcast(p.denseMask, "denseMask", d, denseBlocks(m).first,
+                           denseBlocks(m).second);
         !err.empty())
       return where + ": " + err;
     return "";
@@ -682,8 +697,10 @@ bool Evaluator::dataAllowed(const Mask &leaf, int64_t b, int64_t h, int64_t i,
     return p.segQ.at({b, i}) == p.segKv.at({b, j});
   case Mask::Kind::Tree:
     return treeAllowed(b, i, j);
-  case Mask::Kind::Dense:
-    return broadcastAt(p.denseMask, b, h, i, j) != 0;
+  case Mask::Kind::Dense: {
+    auto [blockQ, blockKv] = denseBlocks(leaf);
+    return broadcastAt(p.denseMask, b, h, i / blockQ, j / blockKv) != 0;
+  }
   case Mask::Kind::Custom:
     return p.maskMod(b, h, i, j);
   default:

@@ -438,6 +438,10 @@ class Kernel:
             elif name == "dense_mask":
                 args.append(self._broadcast(x, "dense_mask", (B, Hq, Sq, Skv),
                                             np.dtype(np.bool_), "bool"))
+            elif name == "block_mask":
+                block = next(m for m in spec.mask.leaves()
+                             if isinstance(m, S.BlockSparse))
+                args.append(self._block_mask(x, block, B, Hq, Sq, Skv))
             elif name == "bias":
                 args.append(self._broadcast(x, "bias", (B, Hq, Sq, Skv),
                                             self._np_dtype, self.dtype))
@@ -502,8 +506,6 @@ class Kernel:
             if n in given:
                 values[n] = given.pop(n)
         out = []
-        block = next((m for m in self.spec.mask.leaves()
-                      if isinstance(m, S.BlockSparse)), None)
         for (n, dtype), arg in zip(sig.captures,
                                    [a for a in sig.args
                                     if a.role == "capture"]):
@@ -512,8 +514,6 @@ class Kernel:
                                 f"captures {names}, in that order)")
             a, _ = _to_numpy(values[n], n)
             rank = arg.type.count("?")
-            if block is not None and n == "block_mask":
-                a = self._block_mask(a, block, B, Hq, Sq, Skv)
             if a.dtype != np.dtype(dtype):
                 raise TypeError(f"captured array '{n}' must be {dtype}, got "
                                 f"{_dtype_name(a.dtype)}")
@@ -525,7 +525,11 @@ class Kernel:
         return out
 
     @staticmethod
-    def _block_mask(a, block, B, Hq, Sq, Skv):
+    def _block_mask(x, block, B, Hq, Sq, Skv):
+        """The block mask as the kernel reads it: bool [B or 1, Hq or 1,
+        ceil(Sq / block_q), ceil(Skv / block_kv)], size-1 dims broadcast in
+        the kernel."""
+        a, _ = _to_numpy(x, "block_mask")
         nq = -(-Sq // block.block_q)
         nkv = -(-Skv // block.block_kv)
         if a.dtype != np.bool_:
@@ -536,7 +540,7 @@ class Kernel:
                              f"ceil(Sq/{block.block_q}), ceil(Skv/"
                              f"{block.block_kv})] = [{B}, {Hq}, {nq}, {nkv}], "
                              f"got {tuple(a.shape)}")
-        return np.broadcast_to(a, (B, Hq, nq, nkv))
+        return np.ascontiguousarray(a)
 
 
 _OPERAND_HELP = {
@@ -545,6 +549,8 @@ _OPERAND_HELP = {
     "segments": "segments=(seg_q [B, Sq], seg_kv [B, Skv]) document ids",
     "tree": "tree=[T] parent indices of the draft tree",
     "dense_mask": "dense_mask=bool array broadcasting to [B, Hq, Sq, Skv]",
+    "block_mask": "block_mask=bool [B or 1, Hq or 1, ceil(Sq / block_q), "
+                  "ceil(Skv / block_kv)], for attn.block_sparse()",
     "bias": "bias=array broadcasting to [B, Hq, Sq, Skv]",
     "rel_bias_table": "rel_bias_table=[Hq, num_buckets] float32",
     "temperature": "temperature=[B, Hq, Sq] float32",

@@ -128,7 +128,7 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
                             for m in spec.mask.leaves())
             return [(name, "i32",
                      "tensor<?x?xi32>" if per_batch else "tensor<?xi32>")]
-        if name == "dense_mask":
+        if name in ("dense_mask", "block_mask"):
             return [(name, "i1", "tensor<?x?x?x?xi1>")]
         if name == "bias":
             return [(name, et, f"tensor<?x?x?x?x{et}>")]
@@ -144,7 +144,9 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
     for name in spec.operands():
         args = [Arg(n, "operand", e, t) for n, e, t in operand_args(name)]
         sig.args += args
-        groups.append(f"{name}(" + ", ".join(f"%{a.name}" for a in args)
+        # A block mask is the op's dense_mask operand at block granularity.
+        keyword = "dense_mask" if name == "block_mask" else name
+        groups.append(f"{keyword}(" + ", ".join(f"%{a.name}" for a in args)
                       + " : " + ", ".join(a.type for a in args) + ")")
 
     sig.captures = _captures(spec)

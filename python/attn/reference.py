@@ -134,12 +134,6 @@ class _Problem:
             elif a.dtype.kind in "iu":
                 a = a.astype(np.int64)
             out[n] = a
-        mm = self.spec.mask_mod
-        if isinstance(mm, S.BlockSparse) and "block_mask" in out:
-            # Size-1 batch / head dims broadcast, as the Kernel does.
-            bm = out["block_mask"]
-            out["block_mask"] = np.broadcast_to(
-                bm, (self.B, self.Hq) + bm.shape[2:])
         return out
 
     def call(self, fn, *fixed):
@@ -258,6 +252,13 @@ def _mask(P: _Problem, m: S.Mask) -> np.ndarray:
         return seg_q[:, None, :, None] == seg_kv[:, None, None, :]
     if isinstance(m, S.Tree):
         return _tree_allowed(P, P.operands["tree"])
+    if isinstance(m, S.BlockSparse):
+        # Entry [b, h, i // block_q, j // block_kv]; size-1 b / h broadcast.
+        bm = np.asarray(P.operands["block_mask"]) != 0
+        bm = np.broadcast_to(bm, (P.B, P.Hq) + bm.shape[2:])
+        rows = np.arange(P.Sq) // m.block_q
+        cols = np.arange(P.Skv) // m.block_kv
+        return bm[:, :, rows][:, :, :, cols]
     if isinstance(m, S.Dense):
         return _broadcast4(np.asarray(P.operands["dense_mask"]) != 0, P.shape)
     if isinstance(m, S.MaskMod):

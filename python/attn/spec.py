@@ -319,21 +319,22 @@ class MaskMod(_Leaf):
         self.dtypes = dict(dtypes or {})
 
 
-class BlockSparse(MaskMod):
+class BlockSparse(Dense):
     """Blocks of `block_q` queries by `block_kv` keys, allowed where the
     call-time `block_mask[b, h, i // block_q, j // block_kv]` is true (size-1
-    batch and head dims broadcast). Lowered as a traced mask_mod reading the
-    block mask; `attn.block_mask_from_lists` builds one from per-row lists."""
+    batch and head dims broadcast). Lowered to `#attn.dense<block_q, block_kv>`,
+    whose tiles the compiled kernel skips at run time where the block mask
+    allows nothing; `attn.block_mask_from_lists` builds a block mask from
+    per-row lists."""
+    operand = "block_mask"
 
     def __init__(self, block_q: int, block_kv: int):
         self.block_q = _int("block_sparse block_q", block_q, 1)
         self.block_kv = _int("block_sparse block_kv", block_kv, 1)
-        bq, bkv = self.block_q, self.block_kv
 
-        def blocks(b, h, q_idx, kv_idx, block_mask):
-            return block_mask[b, h, q_idx // bq, kv_idx // bkv]
-
-        super().__init__(blocks, {"block_mask": "bool"})
+    def attr(self):
+        return (f"#attn.dense<block_q = {self.block_q}, "
+                f"block_kv = {self.block_kv}>")
 
 
 # ----------------------------------------------------------------------------
@@ -563,8 +564,15 @@ class Spec:
                                 f"once in score_mod")
         mask_mods = [m for m in self.mask.leaves() if isinstance(m, MaskMod)]
         if len(mask_mods) > 1:
-            raise SpecError("at most one mask_mod (function or block_sparse) "
-                            "per mask: combine them in one function")
+            raise SpecError("at most one mask_mod function per mask: "
+                            "combine them in one function")
+        dense = {(type(m), m.attr()) for m in self.mask.leaves()
+                 if isinstance(m, Dense)}
+        if len(dense) > 1:
+            raise SpecError("dense() and block_sparse() leaves all read the "
+                            "kernel's one dense mask operand, so a mask may "
+                            "use dense() or one block_sparse(block_q, "
+                            "block_kv), not both or two block sizes")
         self.scale = None if scale is None else _float("scale", scale)
         self.q_offset = _int("q_offset", q_offset)
         if layout not in ("bhsd", "bshd"):
@@ -611,8 +619,8 @@ class Spec:
         for m in self.score_mods:
             if m.operand:
                 names.add(m.operand)
-        order = ("sink", "kv_len", "segments", "tree", "dense_mask", "bias",
-                 "rel_bias_table", "temperature")
+        order = ("sink", "kv_len", "segments", "tree", "dense_mask",
+                 "block_mask", "bias", "rel_bias_table", "temperature")
         return [n for n in order if n in names]
 
     def __repr__(self):

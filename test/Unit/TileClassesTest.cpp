@@ -151,7 +151,7 @@ public:
       case 1:
         return TreeMaskAttr::get(ctx);
       case 2:
-        return DenseMaskAttr::get(ctx);
+        return DenseMaskAttr::get(ctx, 1, 1);
       default:
         return MaskModAttr::get(ctx);
       }
@@ -576,7 +576,7 @@ TEST_F(TileClassesTest, SlidingWindowIsOneIntervalEachWay) {
 TEST_F(TileClassesTest, DataDependentLeavesAreUnknown) {
   for (Attribute mask :
        {Attribute(DocumentMaskAttr::get(&ctx)),
-        Attribute(TreeMaskAttr::get(&ctx)), Attribute(DenseMaskAttr::get(&ctx)),
+        Attribute(TreeMaskAttr::get(&ctx)), Attribute(DenseMaskAttr::get(&ctx, 1, 1)),
         Attribute(MaskModAttr::get(&ctx))}) {
     TileClasses tc = classifyMask(mask);
     ASSERT_EQ(tc.bound.size(), 1u);

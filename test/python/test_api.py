@@ -81,7 +81,13 @@ def test_mask_has_no_truth_value():
                                   lambda s, b, h, q, k: s]),
      "at most one traced score_mod"),
     (lambda: attn.Spec(mask=attn.mask_mod(lambda b, h, q, k: q >= k)
-                       & attn.block_sparse(16, 16)), "at most one mask_mod"),
+                       & attn.mask_mod(lambda b, h, q, k: q <= k)),
+     "at most one mask_mod"),
+    (lambda: attn.Spec(mask=attn.dense() & attn.block_sparse(16, 16)),
+     "dense\\(\\) and block_sparse\\(\\) leaves all read"),
+    (lambda: attn.Spec(mask=attn.block_sparse(16, 16)
+                       | attn.block_sparse(16, 32)),
+     "not both or two block sizes"),
     (lambda: attn.Spec(score_mod=[attn.bias(), attn.bias()]),
      "bias may appear at most once"),
     (lambda: attn.Spec(score_mod=[attn.alibi(slopes=[1, 2]),

@@ -47,10 +47,11 @@ namespace ref = ::attn::ref;
 static cl::OptionCategory runCat("attn-run options");
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
                                       cl::Required, cl::cat(runCat));
-static cl::opt<std::string> funcName(
-    "func", cl::desc("Function to run (default: the first public function "
-                     "that holds an attn op)"),
-    cl::cat(runCat));
+static cl::opt<std::string>
+    funcName("func",
+             cl::desc("Function to run (default: the first public function "
+                      "that holds an attn op)"),
+             cl::cat(runCat));
 static cl::list<std::string> shapes(
     "shape",
     cl::desc("Sizes of one run, as comma-separated NAME=VALUE with NAME in "
@@ -61,20 +62,21 @@ static cl::list<std::string> shapes(
     cl::cat(runCat));
 static cl::opt<unsigned> seed("seed", cl::desc("Random seed for the inputs"),
                               cl::init(0), cl::cat(runCat));
-static cl::opt<bool> check(
-    "check",
-    cl::desc("Compare with the float64 reference and exit 1 if the error "
-             "exceeds the tolerance"),
-    cl::cat(runCat));
+static cl::opt<bool>
+    check("check",
+          cl::desc("Compare with the float64 reference and exit 1 if the error "
+                   "exceeds the tolerance"),
+          cl::cat(runCat));
 static cl::opt<double> tolerance(
     "tol",
     cl::desc("Relative tolerance for --check, max|out-ref| / max|ref| "
              "(default: 1e-4 for f32, 1e-3 for f16, 8e-3 for bf16)"),
     cl::init(-1.0), cl::cat(runCat));
-static cl::opt<unsigned> repeat(
-    "repeat", cl::desc("Timed runs per shape after one warm-up; ms= is the "
-                       "median"),
-    cl::init(1), cl::cat(runCat));
+static cl::opt<unsigned>
+    repeat("repeat",
+           cl::desc("Timed runs per shape after one warm-up; ms= is the "
+                    "median"),
+           cl::init(1), cl::cat(runCat));
 static cl::list<std::string> inputs(
     "input",
     cl::desc("Read an argument from .npy instead of random data, as "
@@ -101,12 +103,13 @@ static cl::opt<bool> noReference(
     cl::desc("Skip the float64 reference (for timing large shapes): inputs "
              "are still validated, errors and gflops are not printed"),
     cl::cat(runCat));
-static cl::opt<unsigned> numDocs(
-    "num-docs", cl::desc("Documents per batch row for #attn.document"),
-    cl::init(3), cl::cat(runCat));
-static cl::opt<unsigned> treeSize(
-    "tree-size", cl::desc("Draft tokens T for #attn.tree (capped by Sq, Skv)"),
-    cl::init(6), cl::cat(runCat));
+static cl::opt<unsigned>
+    numDocs("num-docs", cl::desc("Documents per batch row for #attn.document"),
+            cl::init(3), cl::cat(runCat));
+static cl::opt<unsigned>
+    treeSize("tree-size",
+             cl::desc("Draft tokens T for #attn.tree (capped by Sq, Skv)"),
+             cl::init(6), cl::cat(runCat));
 
 namespace {
 
@@ -114,6 +117,8 @@ namespace {
 struct Binding {
   std::string role; // "q", "k", "v", "sink", ..., "capture0", "o", "lse"
   RankedTensorType type;
+  /// Scores per entry of a blocked dense_mask (#attn.dense<block_q, ...>).
+  int64_t blockQ = 1, blockKv = 1;
 };
 
 /// Named problem sizes.
@@ -122,8 +127,7 @@ using Sizes = std::map<std::string, int64_t>;
 /// error messages.
 using SizeOrigins = std::map<std::string, std::string>;
 
-template <typename T>
-std::string toString(T printable) {
+template <typename T> std::string toString(T printable) {
   std::string text;
   llvm::raw_string_ostream os(text);
   os << printable;
@@ -209,7 +213,15 @@ std::vector<Binding> bindArguments(func::FuncOp fn, Operation *op) {
     if (!type)
       fail("argument #" + Twine(arg.getArgNumber()) +
            " must be a ranked tensor");
-    bindings.push_back({it->second, type});
+    Binding binding{it->second, type};
+    if (auto a = dyn_cast<AttentionOp>(op); a && binding.role == "dense_mask")
+      walkMask(a.getMaskOrDefault(), [&](Attribute m) {
+        if (auto dense = dyn_cast<DenseMaskAttr>(m)) {
+          binding.blockQ = dense.getBlockQ();
+          binding.blockKv = dense.getBlockKv();
+        }
+      });
+    bindings.push_back(binding);
   }
   for (auto &entry : roles) {
     Value value = entry.first;
@@ -225,8 +237,8 @@ std::vector<Binding> bindArguments(func::FuncOp fn, Operation *op) {
 /// The concrete shape of argument `b` given the problem sizes; `given` is
 /// the shape of its --input file, if any, which sizes the dynamic dims of
 /// captures.
-std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s,
-                                  bool bshd, bool isMerge,
+std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s, bool bshd,
+                                  bool isMerge,
                                   const std::vector<int64_t> *given) {
   auto at = [&](const char *n) { return s.at(n); };
   std::vector<int64_t> want;
@@ -265,12 +277,16 @@ std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s,
   } else if (r == "dense_mask" || r == "bias") {
     // Batch and head dims broadcast when they are 1, in the IR or, for a
     // dynamic dim, in the --input file.
-    int64_t full[4] = {at("B"), at("Hq"), at("Sq"), at("Skv")};
+    auto blocks = [](int64_t n, int64_t block) -> int64_t {
+      return (n + block - 1) / block;
+    };
+    int64_t full[4] = {at("B"), at("Hq"), blocks(at("Sq"), b.blockQ),
+                       blocks(at("Skv"), b.blockKv)};
     for (int64_t d = 0, rank = b.type.getRank(); d < rank; ++d) {
       int64_t sz = b.type.getDimSize(d);
       bool leading = 4 - rank + d < 2;
-      bool givenOne = given && leading && ShapedType::isDynamic(sz) &&
-                      (*given)[d] == 1;
+      bool givenOne =
+          given && leading && ShapedType::isDynamic(sz) && (*given)[d] == 1;
       want.push_back(sz == 1 || givenOne ? 1 : full[4 - rank + d]);
     }
   } else {
@@ -323,9 +339,9 @@ void checkMemory(const std::vector<Binding> &bindings,
                       : UINT64_MAX;
   if (overflow || need > have)
     fail("these sizes need " +
-         (overflow ? std::string("more than 2^64 bytes")
-                   : llvm::formatv("{0:f1} GiB", need / double(1ull << 30))
-                         .str()) +
+         (overflow
+              ? std::string("more than 2^64 bytes")
+              : llvm::formatv("{0:f1} GiB", need / double(1ull << 30)).str()) +
          " for the arguments and their reference copies, more than the " +
          llvm::formatv("{0:f1} GiB", have / double(1ull << 30)).str() +
          " of memory");
@@ -343,7 +359,7 @@ Sizes parseShape(StringRef text, bool isMerge, SizeOrigins &origins) {
     key = key.trim();
     if (value.trim().getAsInteger(10, v) || v < 0)
       fail("bad --shape entry '" + part + "': expected NAME=NON_NEGATIVE_INT");
-    static const char *attentionNames[] = {"B", "Hq", "Hkv", "Sq",
+    static const char *attentionNames[] = {"B",   "Hq", "Hkv", "Sq",
                                            "Skv", "D",  "Dv"};
     static const char *mergeNames[] = {"B", "H", "S", "Dv"};
     if (isMerge ? !llvm::is_contained(mergeNames, key)
@@ -433,8 +449,8 @@ void fillRandom(npy::NpyArray &a, const std::string &role, const Sizes &s,
       int64_t padStart = skv - skv / 10;
       for (int64_t i = 0; i < len; ++i) {
         int64_t pos = role == "seg_q" ? i + (skv - sq) : i;
-        int64_t doc = std::upper_bound(cuts.begin(), cuts.end(), pos) -
-                      cuts.begin();
+        int64_t doc =
+            std::upper_bound(cuts.begin(), cuts.end(), pos) - cuts.begin();
         bool pad = pos >= padStart && b % 2 == 1;
         set(b * len + i, pad ? (role == "seg_q" ? -1 : -2) : doc);
       }
@@ -448,10 +464,21 @@ void fillRandom(npy::NpyArray &a, const std::string &role, const Sizes &s,
       set(i, parent(rng));
     }
   } else if (role == "dense_mask") {
+    // About 5 x 4 regions per (b, h) matrix that are all false, all true
+    // or random, so that kernels meet empty, full and partial tiles; the
+    // last row is false throughout (a fully masked query).
     std::bernoulli_distribution coin(0.6);
     int64_t cols = a.shape.back();
-    for (int64_t i = 0; i < n; ++i)
-      set(i, coin(rng) && (i / cols) % 7 != 3);
+    int64_t rows = a.shape.size() >= 2 ? a.shape[a.shape.size() - 2] : 1;
+    int64_t regionRows = std::max<int64_t>(1, rows / 5);
+    int64_t regionCols = std::max<int64_t>(1, cols / 4);
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t r = (i / cols) % rows, c = i % cols;
+      int64_t region =
+          (r / regionRows) * 5 + (c / regionCols) * 7 + i / (rows * cols);
+      bool value = region % 3 == 0 ? false : region % 3 == 1 || coin(rng);
+      set(i, value && (rows == 1 || r != rows - 1));
+    }
   } else if (role == "temperature") {
     std::uniform_real_distribution<double> tau(0.5, 1.5);
     for (int64_t i = 0; i < n; ++i)
@@ -591,9 +618,9 @@ int main(int argc, char **argv) {
   bool isMerge = isa<MergeOp>(attnOp);
   auto attn = dyn_cast<AttentionOp>(attnOp);
   std::vector<Binding> bindings = bindArguments(fn, attnOp);
-  bool bshd = (attn ? attn.getLayoutOrDefault()
-                    : cast<MergeOp>(attnOp).getLayoutOrDefault()) ==
-              Layout::bshd;
+  bool bshd =
+      (attn ? attn.getLayoutOrDefault()
+            : cast<MergeOp>(attnOp).getLayoutOrDefault()) == Layout::bshd;
 
   // --input ROLE=FILE
   std::map<std::string, npy::NpyArray> given;
@@ -612,8 +639,8 @@ int main(int argc, char **argv) {
       fail(err);
     npy::DType want = dtypeOf(it->type.getElementType());
     if (a.dtype != want)
-      fail("'" + path + "' holds " + npy::dtypeName(a.dtype) + " but '" +
-           role + "' needs " + npy::dtypeName(want));
+      fail("'" + path + "' holds " + npy::dtypeName(a.dtype) + " but '" + role +
+           "' needs " + npy::dtypeName(want));
     if (static_cast<int64_t>(a.shape.size()) != it->type.getRank())
       fail("'" + path + "' has rank " + Twine(a.shape.size()) + " but '" +
            role + "' needs rank " + Twine(it->type.getRank()));
@@ -632,10 +659,10 @@ int main(int argc, char **argv) {
   std::vector<std::string> shapeList(shapes.begin(), shapes.end());
   if (shapeList.empty())
     shapeList.push_back("");
-  Type elemType =
-      cast<RankedTensorType>(attn ? attn.getQuery().getType()
-                                  : cast<MergeOp>(attnOp).getOutInit().getType())
-          .getElementType();
+  Type elemType = cast<RankedTensorType>(
+                      attn ? attn.getQuery().getType()
+                           : cast<MergeOp>(attnOp).getOutInit().getType())
+                      .getElementType();
   double tol = tolerance >= 0 ? double(tolerance) : defaultTolerance(elemType);
   bool allOk = true;
 
@@ -670,8 +697,8 @@ int main(int argc, char **argv) {
     }
     completeSizes(sizes, origins, attnOp);
     if (!isMerge && (sizes["Hkv"] == 0 || sizes["Hq"] % sizes["Hkv"] != 0))
-      fail("Hq=" + Twine(sizes["Hq"]) + " must be a multiple of Hkv=" +
-           Twine(sizes["Hkv"]));
+      fail("Hq=" + Twine(sizes["Hq"]) +
+           " must be a multiple of Hkv=" + Twine(sizes["Hkv"]));
 
     // Materialise every argument.
     std::mt19937_64 rng(seed);
@@ -695,12 +722,15 @@ int main(int argc, char **argv) {
       if (it != given.end()) {
         if (it->second.shape != shape)
           fail("--input '" + b.role + "' has shape [" +
-               llvm::join(llvm::map_range(it->second.shape,
-                                          [](int64_t x) { return std::to_string(x); }),
-                          ", ") +
+               llvm::join(
+                   llvm::map_range(it->second.shape,
+                                   [](int64_t x) { return std::to_string(x); }),
+                   ", ") +
                "] but the problem needs [" +
-               llvm::join(llvm::map_range(shape, [](int64_t x) { return std::to_string(x); }),
-                          ", ") +
+               llvm::join(
+                   llvm::map_range(shape,
+                                   [](int64_t x) { return std::to_string(x); }),
+                   ", ") +
                "]");
         arrays[i] = it->second;
       } else {
@@ -750,7 +780,8 @@ int main(int argc, char **argv) {
         os.push_back(toRef(*byRole["o" + std::to_string(k)]));
         lses.push_back(toRef(*byRole["lse" + std::to_string(k)]));
       }
-      expect = ref::merge(bshd ? ref::Layout::BSHD : ref::Layout::BHSD, os, lses);
+      expect =
+          ref::merge(bshd ? ref::Layout::BSHD : ref::Layout::BHSD, os, lses);
       expect.allowedPairs = 0;
     } else {
       ref::Problem p;
@@ -776,10 +807,11 @@ int main(int argc, char **argv) {
       } else if (auto relu = dyn_cast<ReluAttr>(norm)) {
         p.normalizer.kind = NK::Relu;
         p.normalizer.power = relu.getPower();
-        p.normalizer.reluNorm =
-            relu.getNorm() == ReluNorm::none      ? ref::Normalizer::ReluNorm::One
-            : relu.getNorm() == ReluNorm::seq_len ? ref::Normalizer::ReluNorm::SeqLen
-                                                  : ref::Normalizer::ReluNorm::RowSum;
+        p.normalizer.reluNorm = relu.getNorm() == ReluNorm::none
+                                    ? ref::Normalizer::ReluNorm::One
+                                : relu.getNorm() == ReluNorm::seq_len
+                                    ? ref::Normalizer::ReluNorm::SeqLen
+                                    : ref::Normalizer::ReluNorm::RowSum;
       }
       p.mask = toRefMask(attn.getMaskOrDefault());
       auto opt = [&](const char *role, ref::Array &dst) {
@@ -839,7 +871,8 @@ int main(int argc, char **argv) {
             fail(why);
           p.scoreMod = [ev](double s, int64_t b, int64_t h, int64_t i,
                             int64_t j) {
-            return ev->evaluate({s, double(b), double(h), double(i), double(j)});
+            return ev->evaluate(
+                {s, double(b), double(h), double(i), double(j)});
           };
         }
         p.scoreMods.push_back(std::move(mod));
@@ -850,7 +883,8 @@ int main(int argc, char **argv) {
         if (std::string why = ev->check(); !why.empty())
           fail(why);
         p.maskMod = [ev](int64_t b, int64_t h, int64_t i, int64_t j) {
-          return ev->evaluate({double(b), double(h), double(i), double(j)}) != 0.0;
+          return ev->evaluate({double(b), double(h), double(i), double(j)}) !=
+                 0.0;
         };
       }
       if (std::string why = ref::validate(p); !why.empty())
@@ -877,10 +911,12 @@ int main(int argc, char **argv) {
                            : 2.0 * double(sizes["D"] + sizes["Dv"]) *
                                  double(expect.allowedPairs);
     llvm::outs() << "attn-run: shape=" << shapeString(sizes)
-                 << llvm::format(" max_abs_err=%.3e max_rel_err=%.3e", oErr.maxAbs, rel);
+                 << llvm::format(" max_abs_err=%.3e max_rel_err=%.3e",
+                                 oErr.maxAbs, rel);
     if (hasLse)
       llvm::outs() << llvm::format(" lse_err=%.3e", lErr.maxAbs);
-    llvm::outs() << llvm::format(" ms=%.3f gflops=%.3f", ms, flops / (ms * 1e6));
+    llvm::outs() << llvm::format(" ms=%.3f gflops=%.3f", ms,
+                                 flops / (ms * 1e6));
     if (check)
       llvm::outs() << (ok ? " check=ok" : " check=FAIL")
                    << llvm::format(" tol=%.1e", tol);

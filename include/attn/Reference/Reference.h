@@ -69,7 +69,8 @@ struct Mask {
     Not,           // !children[0]
     Document,      // segQ[b][i] == segKv[b][j]
     Tree,          // see Problem::treeParent
-    Dense,         // denseMask (broadcast over size-1 b/h dims) != 0
+    Dense,         // denseMask[b, h, i / a, j / b] != 0 (broadcast over
+                   // size-1 b/h dims); a, b = block sizes, 0 or 1 per score
     Custom,        // Problem::maskMod(b, h, i, j)
   };
   Kind kind = Kind::Full;

@@ -496,6 +496,34 @@ func.func @dense_f32(%q: tensor<1x4x8x16xf32>, %m: tensor<8x8xf32>) -> tensor<1x
   return %r : tensor<1x4x8x16xf32>
 }
 
+// -----
+
+// A blocked dense mask has one entry per block: ceil(8 / 3) = 3 rows.
+func.func @dense_blocked_shape(%q: tensor<1x4x8x16xf32>, %m: tensor<1x1x8x4xi1>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op dense_mask (blocked) dim 2 is 8, which does not broadcast to 3 (type 'tensor<1x1x8x4xi1>')}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         dense_mask(%m : tensor<1x1x8x4xi1>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.dense<block_q = 3, block_kv = 2>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @dense_blocks_differ(%q: tensor<1x4x8x16xf32>, %m: tensor<8x8xi1>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op every #attn.dense leaf reads the one 'dense_mask' operand, so they need the same blocks; got #attn.dense and #attn.dense<block_q = 2>}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         dense_mask(%m : tensor<8x8xi1>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.or<[#attn.dense, #attn.not<#attn.dense<block_q = 2>>]>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @dense_zero_block(%q: tensor<1x4x8x16xf32>, %m: tensor<8x8xi1>) -> tensor<1x4x8x16xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         // expected-error @+1 {{#attn.dense: 'block_kv' must be positive, got 0}}
+         dense_mask(%m : tensor<8x8xi1>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.dense<block_kv = 0>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
 //===----------------------------------------------------------------------===//
 // attn.attention: score modifiers and their operands
 //===----------------------------------------------------------------------===//

@@ -132,6 +132,14 @@ LogicalResult SlidingWindowAttr::verify(EmitErrorFn emitError, int64_t left,
   return success();
 }
 
+LogicalResult DenseMaskAttr::verify(EmitErrorFn emitError, int64_t blockQ,
+                                    int64_t blockKv) {
+  if (failed(checkPositive(emitError, "dense", "block_q", blockQ)) ||
+      failed(checkPositive(emitError, "dense", "block_kv", blockKv)))
+    return failure();
+  return success();
+}
+
 LogicalResult ChunkedAttr::verify(EmitErrorFn emitError, int64_t size) {
   return checkPositive(emitError, "chunked", "size", size);
 }
@@ -194,8 +202,8 @@ LogicalResult Window2DAttr::verify(EmitErrorFn emitError, int64_t rows,
                                    int64_t windowCols) {
   if (failed(checkPositive(emitError, "window_2d", "rows", rows)) ||
       failed(checkPositive(emitError, "window_2d", "cols", cols)) ||
-      failed(checkPositive(emitError, "window_2d", "window_rows",
-                           windowRows)) ||
+      failed(
+          checkPositive(emitError, "window_2d", "window_rows", windowRows)) ||
       failed(checkPositive(emitError, "window_2d", "window_cols", windowCols)))
     return failure();
   return success();
@@ -256,8 +264,8 @@ LogicalResult AlibiAttr::verify(EmitErrorFn emitError,
 LogicalResult SoftcapAttr::verify(EmitErrorFn emitError, FloatAttr capAttr) {
   double cap = capAttr.getValueAsDouble();
   if (!(cap > 0.0) || !std::isfinite(cap))
-    return emitError() << "#attn.softcap: 'cap' must be positive and finite, got "
-                       << cap;
+    return emitError()
+           << "#attn.softcap: 'cap' must be positive and finite, got " << cap;
   return success();
 }
 
@@ -291,8 +299,8 @@ LogicalResult GaussianAttr::verify(EmitErrorFn emitError,
                          << m;
   for (double s : sigma)
     if (!(s > 0.0))
-      return emitError() << "#attn.gaussian: every 'sigma' must be positive, got "
-                         << s;
+      return emitError()
+             << "#attn.gaussian: every 'sigma' must be positive, got " << s;
   return success();
 }
 
@@ -300,10 +308,13 @@ LogicalResult ConfigAttr::verify(EmitErrorFn emitError, int64_t blockQ,
                                  int64_t blockKv, int64_t vectorWidth,
                                  int64_t unroll, int64_t warps, int64_t stages,
                                  int64_t kvSplits) {
-  std::pair<StringRef, int64_t> knobs[] = {
-      {"block_q", blockQ}, {"block_kv", blockKv}, {"vector_width", vectorWidth},
-      {"unroll", unroll},  {"warps", warps},      {"stages", stages},
-      {"kv_splits", kvSplits}};
+  std::pair<StringRef, int64_t> knobs[] = {{"block_q", blockQ},
+                                           {"block_kv", blockKv},
+                                           {"vector_width", vectorWidth},
+                                           {"unroll", unroll},
+                                           {"warps", warps},
+                                           {"stages", stages},
+                                           {"kv_splits", kvSplits}};
   for (auto [name, value] : knobs)
     if (failed(checkNonNegative(emitError, "config", name, value)))
       return failure();

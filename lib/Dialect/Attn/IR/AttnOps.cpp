@@ -51,8 +51,8 @@ static LogicalResult checkOperandShape(Operation *op, Value value,
                                        StringRef elemDesc) {
   auto type = cast<RankedTensorType>(value.getType());
   if (type.getRank() != static_cast<int64_t>(expected.size()))
-    return op->emitOpError() << what << " must have rank " << expected.size()
-                             << ", got " << type;
+    return op->emitOpError()
+           << what << " must have rank " << expected.size() << ", got " << type;
   for (auto [i, pair] : llvm::enumerate(llvm::zip(type.getShape(), expected))) {
     auto [got, want] = pair;
     if (!compatible(got, want))
@@ -66,7 +66,9 @@ static LogicalResult checkOperandShape(Operation *op, Value value,
   return success();
 }
 
-static bool isIntElem(Type t) { return t.isSignlessInteger(32) || t.isSignlessInteger(64); }
+static bool isIntElem(Type t) {
+  return t.isSignlessInteger(32) || t.isSignlessInteger(64);
+}
 static bool isF32Elem(Type t) { return t.isF32(); }
 static bool isFloatElem(Type t) { return isAttnFloat(t); }
 static bool isBoolElem(Type t) {
@@ -82,8 +84,8 @@ static LogicalResult checkBroadcast(Operation *op, Value value, StringRef what,
   auto type = cast<RankedTensorType>(value.getType());
   int64_t rank = type.getRank();
   if (rank < 2 || rank > 4)
-    return op->emitOpError() << what << " must have rank 2, 3 or 4, got "
-                             << type;
+    return op->emitOpError()
+           << what << " must have rank 2, 3 or 4, got " << type;
   for (int64_t i = 0; i < rank; ++i) {
     int64_t got = type.getDimSize(i);
     int64_t want = full[4 - rank + i];
@@ -91,10 +93,9 @@ static LogicalResult checkBroadcast(Operation *op, Value value, StringRef what,
     if (leading && got == 1)
       continue;
     if (!compatible(got, want))
-      return op->emitOpError()
-             << what << " dim " << i << " is " << sizeStr(got)
-             << ", which does not broadcast to " << sizeStr(want) << " (type "
-             << type << ")";
+      return op->emitOpError() << what << " dim " << i << " is " << sizeStr(got)
+                               << ", which does not broadcast to "
+                               << sizeStr(want) << " (type " << type << ")";
   }
   if (!elemOk(type.getElementType()))
     return op->emitOpError() << what << " must have " << elemDesc
@@ -143,28 +144,28 @@ SmallVector<Attribute> AttentionOp::getScoreModList() {
 /// capture, a single attn.yield of `resultType`, and no use of values defined
 /// outside.
 static LogicalResult verifyVariantRegion(AttentionOp op, Region &region,
-                                         StringRef name,
-                                         ArrayRef<Type> leading,
+                                         StringRef name, ArrayRef<Type> leading,
                                          Type resultType) {
   Block &block = region.front();
   SmallVector<Type> expected(leading);
   for (Value c : op.getCaptures())
     expected.push_back(c.getType());
   if (block.getNumArguments() != expected.size())
-    return op.emitOpError() << name << " region must have " << expected.size()
-                            << " arguments (" << leading.size()
-                            << " fixed + " << op.getCaptures().size()
-                            << " captures), got " << block.getNumArguments();
+    return op.emitOpError()
+           << name << " region must have " << expected.size() << " arguments ("
+           << leading.size() << " fixed + " << op.getCaptures().size()
+           << " captures), got " << block.getNumArguments();
   for (auto [i, arg, want] : llvm::enumerate(block.getArguments(), expected))
     if (arg.getType() != want)
-      return op.emitOpError() << name << " region argument #" << i
-                              << " must be " << want << ", got "
-                              << arg.getType();
+      return op.emitOpError()
+             << name << " region argument #" << i << " must be " << want
+             << ", got " << arg.getType();
   auto yield = dyn_cast<YieldOp>(block.getTerminator());
   if (!yield || yield.getValues().size() != 1 ||
       yield.getValues()[0].getType() != resultType)
-    return op.emitOpError() << name << " region must end with attn.yield of one "
-                            << resultType << " value";
+    return op.emitOpError()
+           << name << " region must end with attn.yield of one " << resultType
+           << " value";
   // Constants may be written outside (folding keeps its own inside, see
   // AttnFoldInterface): they carry no data the region could not hold.
   SetVector<Value> above;
@@ -249,8 +250,8 @@ LogicalResult AttentionOp::verify() {
   if (getLayoutOrDefault() == Layout::bshd)
     std::swap(oShape[1], oShape[2]);
   if (failed(checkOperandShape(
-          op, outs[0], "output", oShape,
-          [&](Type t) { return t == elemType; }, "the input's")))
+          op, outs[0], "output", oShape, [&](Type t) { return t == elemType; },
+          "the input's")))
     return failure();
 
   Attribute normalizer = getNormalizerOrDefault();
@@ -263,24 +264,25 @@ LogicalResult AttentionOp::verify() {
     if (!normalizerHasLSE(normalizer))
       return emitOpError() << "normalizer '" << getNormalizerName(normalizer)
                            << "' has no LSE output, but an LSE out was given";
-    if (failed(checkOperandShape(op, outs[1], "LSE",
-                                 {d.batch, d.qHeads, d.qLen}, isF32Elem,
-                                 "f32")))
+    if (failed(checkOperandShape(
+            op, outs[1], "LSE", {d.batch, d.qHeads, d.qLen}, isF32Elem, "f32")))
       return failure();
   }
 
   // Sink logits belong to the sink softmax and nothing else.
   bool wantsSink = isa<SinkSoftmaxAttr>(normalizer);
   if (wantsSink != static_cast<bool>(getSink()))
-    return emitOpError() << (wantsSink ? "#attn.sink_softmax needs a 'sink' "
-                                         "operand"
-                                       : "'sink' operand given but the "
-                                         "normalizer is not #attn.sink_softmax");
+    return emitOpError() << (wantsSink
+                                 ? "#attn.sink_softmax needs a 'sink' "
+                                   "operand"
+                                 : "'sink' operand given but the "
+                                   "normalizer is not #attn.sink_softmax");
   if (getSink() && failed(checkOperandShape(op, getSink(), "sink", {d.qHeads},
                                             isF32Elem, "f32")))
     return failure();
-  if (getKvLen() && failed(checkOperandShape(op, getKvLen(), "kv_len",
-                                             {d.batch}, isIntElem, "i32 or i64")))
+  if (getKvLen() &&
+      failed(checkOperandShape(op, getKvLen(), "kv_len", {d.batch}, isIntElem,
+                               "i32 or i64")))
     return failure();
 
   // Mask: a mask expression whose data-dependent leaves have their operands.
@@ -324,10 +326,35 @@ LogicalResult AttentionOp::verify() {
       return failure();
   }
   SmallVector<int64_t> scoreShape = {d.batch, d.qHeads, d.qLen, d.kvLen};
-  if (getDenseMask() &&
-      failed(checkBroadcast(op, getDenseMask(), "dense_mask", scoreShape,
-                            isBoolElem, "i1 or i8")))
-    return failure();
+  // Every dense leaf reads the one dense_mask operand, at one granularity.
+  DenseMaskAttr dense;
+  std::optional<DenseMaskAttr> clash;
+  walkMask(mask, [&](Attribute a) {
+    auto leaf = dyn_cast<DenseMaskAttr>(a);
+    if (leaf && dense && leaf != dense && !clash)
+      clash = leaf;
+    if (leaf && !dense)
+      dense = leaf;
+  });
+  if (clash)
+    return emitOpError() << "every #attn.dense leaf reads the one "
+                            "'dense_mask' operand, so they need the same "
+                            "blocks; got "
+                         << dense << " and " << *clash;
+  if (getDenseMask()) {
+    // Blocked: one entry per block of block_q x block_kv scores.
+    auto blocks = [](int64_t n, int64_t block) -> int64_t {
+      return ShapedType::isDynamic(n) ? n : (n + block - 1) / block;
+    };
+    SmallVector<int64_t> shape = {d.batch, d.qHeads,
+                                  blocks(d.qLen, dense.getBlockQ()),
+                                  blocks(d.kvLen, dense.getBlockKv())};
+    if (failed(checkBroadcast(op, getDenseMask(),
+                              dense.isBlocked() ? "dense_mask (blocked)"
+                                                : "dense_mask",
+                              shape, isBoolElem, "i1 or i8")))
+      return failure();
+  }
 
   // Score modifiers, each a known modifier with its operand.
   SmallVector<Attribute> mods = getScoreModList();
@@ -383,7 +410,8 @@ LogicalResult AttentionOp::verify() {
                               asDoubles(alibi.getSlopes()).size())))
         return failure();
     if (auto gauss = dyn_cast<GaussianAttr>(m))
-      if (failed(checkPerHead("#attn.gaussian", asDoubles(gauss.getMu()).size())))
+      if (failed(
+              checkPerHead("#attn.gaussian", asDoubles(gauss.getMu()).size())))
         return failure();
   }
 
@@ -416,10 +444,9 @@ LogicalResult AttentionOp::verifyRegions() {
       failed(verifyVariantRegion(*this, getScoreModRegion(), "score_mod",
                                  {f32, idx, idx, idx, idx}, f32)))
     return failure();
-  if (usesMaskMod &&
-      failed(verifyVariantRegion(*this, getMaskModRegion(), "mask_mod",
-                                 {idx, idx, idx, idx},
-                                 IntegerType::get(ctx, 1))))
+  if (usesMaskMod && failed(verifyVariantRegion(
+                         *this, getMaskModRegion(), "mask_mod",
+                         {idx, idx, idx, idx}, IntegerType::get(ctx, 1))))
     return failure();
   if (!getCaptures().empty() && !usesScoreMod && !usesMaskMod)
     return emitOpError() << "'captures' given but there is no score_mod or "
@@ -518,7 +545,8 @@ LogicalResult MergeOp::verify() {
   if (failed(checkOperandShape(*this, getLseInit(), "LSE", lseShape, isF32Elem,
                                "f32")))
     return failure();
-  if (getOutput().getType() != oType || getLse().getType() != getLseInit().getType())
+  if (getOutput().getType() != oType ||
+      getLse().getType() != getLseInit().getType())
     return emitOpError() << "result types must equal the outs' types";
   return success();
 }

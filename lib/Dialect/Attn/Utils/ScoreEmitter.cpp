@@ -84,6 +84,14 @@ Value ScoreEmitter::extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
   return tensor::ExtractOp::create(b, tensor, indices);
 }
 
+Value ScoreEmitter::emitDenseEntry(ImplicitLocOpBuilder &b, Value batch,
+                                   Value head, Value row, Value col) const {
+  ScorePoint at{batch, head, row, col, Value(), Value()};
+  Value e = extractBroadcast(b, op.getDenseMask(), at);
+  Value zero = arith::ConstantOp::create(b, b.getIntegerAttr(e.getType(), 0));
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ne, e, zero);
+}
+
 Value ScoreEmitter::emitAllowed(ImplicitLocOpBuilder &b,
                                 const ScorePoint &pt) const {
   Arith a{b};
@@ -246,12 +254,13 @@ Value ScoreEmitter::emitMask(ImplicitLocOpBuilder &b, Attribute mask,
         return a.eq(sq, sk);
       })
       .Case<TreeMaskAttr>([&](auto) { return emitTreeMask(b, pt); })
-      .Case<DenseMaskAttr>([&](auto) {
-        Value e = extractBroadcast(b, op.getDenseMask(), pt);
-        Value zero = arith::ConstantOp::create(
-            b, b.getIntegerAttr(e.getType(), 0));
-        return arith::CmpIOp::create(b, arith::CmpIPredicate::ne, e, zero)
-            .getResult();
+      .Case<DenseMaskAttr>([&](DenseMaskAttr dense) {
+        Arith a{b};
+        auto blockOf = [&](Value x, int64_t block) {
+          return block == 1 ? x : a.divU(x, a.idx(block));
+        };
+        return emitDenseEntry(b, pt.b, pt.h, blockOf(pt.i, dense.getBlockQ()),
+                              blockOf(pt.j, dense.getBlockKv()));
       })
       .Case<MaskModAttr>([&](auto) {
         return inlineRegion(b, op.getMaskModRegion(),
@@ -300,15 +309,15 @@ Value ScoreEmitter::emitRelBias(ImplicitLocOpBuilder &b, RelBiasAttr rel,
   Value logRatio = math::LogOp::create(b, ratio);
   Value logMax = math::LogOp::create(
       b, cst(double(rel.getMaxDistance()) / double(maxExact)));
-  Value scaled = arith::MulFOp::create(
-      b, arith::DivFOp::create(b, logRatio, logMax),
-      cst(double(numBuckets - maxExact)));
+  Value scaled =
+      arith::MulFOp::create(b, arith::DivFOp::create(b, logRatio, logMax),
+                            cst(double(numBuckets - maxExact)));
   // Clamp before converting: log(0) is -inf and the select below discards
   // that lane, but fptosi of -inf would be poison.
   scaled = arith::MaximumFOp::create(b, scaled, cst(0.0));
-  Value large = a.add(
-      a.idx(maxExact),
-      a.toIndex(arith::FPToSIOp::create(b, b.getI64Type(), scaled)));
+  Value large =
+      a.add(a.idx(maxExact),
+            a.toIndex(arith::FPToSIOp::create(b, b.getI64Type(), scaled)));
   large = arith::MinSIOp::create(b, large, a.idx(numBuckets - 1));
   Value bucket = a.add(ret, a.select(a.lt(n, a.idx(maxExact)), n, large));
   Value bias = tensor::ExtractOp::create(b, op.getRelBiasTable(),
@@ -376,8 +385,8 @@ Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
                                  ValueRange leading) const {
   Block &block = region.front();
   IRMapping map;
-  for (auto [arg, v] : llvm::zip(block.getArguments().take_front(leading.size()),
-                                 leading))
+  for (auto [arg, v] :
+       llvm::zip(block.getArguments().take_front(leading.size()), leading))
     map.map(arg, v);
   for (auto [arg, v] : llvm::zip(
            block.getArguments().drop_front(leading.size()), op.getCaptures()))

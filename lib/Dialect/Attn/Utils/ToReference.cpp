@@ -72,8 +72,10 @@ ref::Mask mlir::attn::toRefMask(Attribute m) {
     r.kind = K::Document;
   } else if (isa<TreeMaskAttr>(m)) {
     r.kind = K::Tree;
-  } else if (isa<DenseMaskAttr>(m)) {
+  } else if (auto x = dyn_cast<DenseMaskAttr>(m)) {
     r.kind = K::Dense;
+    r.a = x.getBlockQ();
+    r.b = x.getBlockKv();
   } else if (isa<MaskModAttr>(m)) {
     r.kind = K::Custom;
   } else {

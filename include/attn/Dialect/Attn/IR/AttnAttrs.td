@@ -307,11 +307,26 @@ def Attn_TreeMaskAttr : Attn_MaskAttr<"TreeMask", "tree"> {
 }
 
 def Attn_DenseMaskAttr : Attn_MaskAttr<"DenseMask", "dense"> {
-  let summary = "Explicit boolean mask tensor";
+  let summary = "Explicit boolean mask tensor, per element or per block";
   let description = [{
-    Reads the op's `dense_mask(%m)` operand, `i1` or `i8` of shape
-    `[B|1, Hq|1, Sq, Skv]` (rank 2 and 3 broadcast numpy-style); non-zero
-    means allowed.
+    Reads the op's `dense_mask(%m)` operand, `i1` or `i8`; non-zero means
+    allowed. Without parameters the operand has one entry per score,
+    `[B|1, Hq|1, Sq, Skv]` (rank 2 and 3 broadcast numpy-style).
+
+    With blocks (`#attn.dense<block_q = 64, block_kv = 128>`) it is a
+    block-sparse mask: entry `[b, h, i / block_q, j / block_kv]` of a
+    `[B|1, Hq|1, ceil(Sq / block_q), ceil(Skv / block_kv)]` operand allows
+    the whole block of scores (a per-(b, h, q block) list of kv blocks,
+    written as a bitmap). Every dense leaf of one mask reads the same
+    operand, so they must agree on the blocks.
+  }];
+  let parameters = (ins Attn_I64Parameter<"query rows per block", "1">:$block_q,
+                        Attn_I64Parameter<"keys per block", "1">:$block_kv);
+  let assemblyFormat = "(`<` struct($block_q, $block_kv)^ `>`)?";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Whether entries cover blocks rather than single scores.
+    bool isBlocked() const { return getBlockQ() != 1 || getBlockKv() != 1; }
   }];
 }
 

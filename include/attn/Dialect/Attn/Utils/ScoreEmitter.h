@@ -54,6 +54,12 @@ public:
   Value emitScoreMods(ImplicitLocOpBuilder &b, Value s,
                       const ScorePoint &pt) const;
 
+  /// i1: entry [batch, head, row, col] of the dense_mask operand is
+  /// non-zero (size-1 batch / head dims broadcast). For a blocked
+  /// #attn.dense, row and col count blocks.
+  Value emitDenseEntry(ImplicitLocOpBuilder &b, Value batch, Value head,
+                       Value row, Value col) const;
+
   /// The score scale: the op's `scale`, or 1/sqrt(D) from `headDim`.
   Value emitScale(ImplicitLocOpBuilder &b, Value headDim) const;
 
