@@ -283,6 +283,7 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
   if (fused) {
     AttnTileCPUOptions tileOptions;
     tileOptions.vectorWidth = options.vectorWidth;
+    tileOptions.bf16Dot = options.bf16Dot;
     if (!options.openmp)
       tileOptions.threads = 1;
     pm.addPass(createAttnTileCPU(tileOptions));
@@ -308,7 +309,7 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
   // instructions), libm calls only for the rest (tanh, erf, ...).
   addPipeline(pm, "expand-strided-metadata,lower-affine,"
                   "convert-math-to-llvm,convert-math-to-libm,"
-                  "convert-vector-to-llvm,convert-scf-to-cf,"
+                  "convert-vector-to-llvm{enable-x86vector},convert-scf-to-cf,"
                   "convert-cf-to-llvm,convert-arith-to-llvm,"
                   "convert-index-to-llvm,finalize-memref-to-llvm");
   if (options.cInterface)

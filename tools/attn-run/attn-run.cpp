@@ -93,6 +93,11 @@ static cl::opt<std::string> lowering(
     cl::desc("How attn.attention is compiled: 'fused' (tiled, the default) or "
              "'reference' (materialised scores, for differential testing)"),
     cl::init("fused"), cl::cat(runCat));
+static cl::opt<bool> bf16Dot(
+    "bf16-dot",
+    cl::desc("bf16 inputs: Q K^T by AVX512-BF16 dot products where the host "
+             "has them (default off: bf16 is widened to f32 FMAs)"),
+    cl::init(false), cl::cat(runCat));
 static cl::opt<int64_t> vectorWidth(
     "vector-width",
     cl::desc("f32 lanes of the fused path: 16 (AVX-512), 8 (AVX2) or 0 for "
@@ -651,6 +656,7 @@ int main(int argc, char **argv) {
   CPUPipelineOptions pipelineOptions;
   pipelineOptions.lowering = lowering;
   pipelineOptions.vectorWidth = vectorWidth;
+  pipelineOptions.bf16Dot = bf16Dot;
   std::unique_ptr<CPUKernel> kernel =
       CPUKernel::compile(*module, pipelineOptions, err);
   if (!kernel)

@@ -37,6 +37,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("Run the fused path's parallel loop with OpenMP (the "
                      "JIT loads libomp); off: sequential loops"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> bf16Dot{
+      *this, "bf16-dot",
+      llvm::cl::desc("bf16 inputs: Q K^T of the fused path by AVX512-BF16 "
+                     "dot products where the host has them (default off: "
+                     "bf16 widened to f32 FMAs, faster where measured)"),
+      llvm::cl::init(false)};
 };
 
 /// Lowers a module holding attn ops on tensors to the LLVM dialect for the

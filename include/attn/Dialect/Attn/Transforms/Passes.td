@@ -84,13 +84,18 @@ def AttnTileCPU : Pass<"attn-tile-cpu"> {
     Option<"threads", "threads", "int64_t", /*default=*/"0",
            "Threads that decoding's kv splits should keep busy (0: the "
            "host's cores)">,
+    Option<"bf16Dot", "bf16-dot", "bool", /*default=*/"false",
+           "bf16 inputs: Q K^T by AVX512-BF16 pair dot products "
+           "(x86vector.avx512.dot) when the host has them and the head dim "
+           "is static and even (off by default: slower than widening to "
+           "f32 FMAs on the Sapphire Rapids machines measured)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
     "::mlir::vector::VectorDialect", "::mlir::func::FuncDialect",
-    "::mlir::LLVM::LLVMDialect"
+    "::mlir::LLVM::LLVMDialect", "::mlir::x86vector::X86VectorDialect"
   ];
 }
 
