@@ -222,6 +222,9 @@ private:
   /// into the tile's full test.
   SmallVector<Value> emitKvTileBody(Value t, ValueRange state, Value dataFull);
   void emitScores(Value j0, Value nkv);
+  /// dst[jj][d] = f32(src[b, kvh, j0 + jj, d]) for jj < nkv, d < dim.
+  void emitPackTile(Value dst, Value src, Value j0, Value nkv, Value dim,
+                    int64_t staticDim);
   /// emitScores for plan.bf16Dot: pairs of head-dim elements per
   /// x86vector.avx512.dot, reading QT2.
   void emitScoresBf16(Value j0, Value nkv);
@@ -291,6 +294,10 @@ private:
   Value qt, st, ot, scratch;
   /// plan.bf16Dot: QT2[p][2c + t] = Q[i0 + c, 2p + t] (bf16, unscaled).
   Value qt2;
+  /// f16 / bf16 inputs: the kv tile's K and V rows widened to f32 once per
+  /// tile (KT[jj][d], VT[jj][e]), so that the inner loops broadcast f32
+  /// from memory instead of converting each element.
+  Value kt, vt;
   SymValues symVals;
   /// The item's full-key intervals [lo, hi) (see emitItemClasses).
   SmallVector<KeyRange> fullBounds;
@@ -460,6 +467,16 @@ void CPUTiler::emitItem(Value item) {
       b, MemRefType::get({ShapedType::kDynamic, bq}, f32), ValueRange{valueDim},
       align);
   scratch = memref::AllocaOp::create(b, MemRefType::get({bq}, f32), align);
+  kt = vt = Value();
+  if (!cast<MemRefType>(kB.getType()).getElementType().isF32()) {
+    int64_t dyn = ShapedType::kDynamic;
+    if (!plan.bf16Dot)
+      kt =
+          memref::AllocaOp::create(b, MemRefType::get({plan.blockKv, dyn}, f32),
+                                   ValueRange{headDim}, align);
+    vt = memref::AllocaOp::create(b, MemRefType::get({plan.blockKv, dyn}, f32),
+                                  ValueRange{valueDim}, align);
+  }
   rowLo = rowHi = rowSeg = Value();
   if (rowExact && !hasMods)
     emitRowIntervals();
@@ -616,6 +633,13 @@ SmallVector<Value> CPUTiler::emitKvTileBody(Value t, ValueRange state,
   Value isFull = emitIsFull(j0);
   if (dataFull)
     isFull = o.land(isFull, dataFull);
+  auto staticDim = [](Value buf) {
+    return cast<MemRefType>(buf.getType()).getDimSize(3);
+  };
+  if (kt)
+    emitPackTile(kt, kB, j0, nkv, headDim, staticDim(kB));
+  if (vt)
+    emitPackTile(vt, vB, j0, nkv, valueDim, staticDim(vB));
   emitScores(j0, nkv);
   emitMaskAndMods(j0, nkv, isFull);
   SmallVector<Value> alpha, m, l;
@@ -687,10 +711,50 @@ void CPUTiler::emitScores(Value j0, Value nkv) {
           keys.push_back(o.min(o.add(o.add(j0, jb), o.idx(r)), last));
         emitRankOneUpdates(
             rows, o.idx(0), headDim, [&](int64_t, int64_t) { return zeroVec; },
-            [&](int64_t r, Value d) { return load4(kB, bi, kvh, keys[r], d); },
+            [&](int64_t r, Value d) -> Value {
+              if (kt)
+                return memref::LoadOp::create(
+                    b, kt, ValueRange{o.sub(keys[r], j0), d});
+              return load4(kB, bi, kvh, keys[r], d);
+            },
             [&](Value d, int64_t v) -> Value { return loadLanes(qt, d, v); },
             [&](int64_t r, int64_t v, Value acc) {
               storeLanes(acc, st, o.add(jb, o.idx(r)), v);
+            });
+        scf::YieldOp::create(b);
+      });
+}
+
+void CPUTiler::emitPackTile(Value dst, Value src, Value j0, Value nkv,
+                            Value dim, int64_t staticDim) {
+  // Whole vectors when the head dim is a static multiple of the lanes,
+  // else element by element.
+  int64_t lanes = plan.lanes;
+  bool vectors = !ShapedType::isDynamic(staticDim) && staticDim % lanes == 0;
+  Type elem = cast<MemRefType>(src.getType()).getElementType();
+  scf::ForOp::create(
+      b, o.idx(0), nkv, o.idx(1), ValueRange{},
+      [&](OpBuilder &nb, Location loc, Value jj, ValueRange) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value key = o.add(j0, jj);
+        scf::ForOp::create(
+            b, o.idx(0), dim, o.idx(vectors ? lanes : 1), ValueRange{},
+            [&](OpBuilder &nb2, Location loc2, Value d, ValueRange) {
+              OpBuilder::InsertionGuard g2(b);
+              b.setInsertionPoint(nb2.getInsertionBlock(),
+                                  nb2.getInsertionPoint());
+              if (vectors) {
+                Value x =
+                    vector::LoadOp::create(b, VectorType::get({lanes}, elem),
+                                           src, indices4(bi, kvh, key, d));
+                vector::StoreOp::create(b, arith::ExtFOp::create(b, vecType, x),
+                                        dst, ValueRange{jj, d});
+              } else {
+                memref::StoreOp::create(b, load4(src, bi, kvh, key, d), dst,
+                                        ValueRange{jj, d});
+              }
+              scf::YieldOp::create(b);
             });
         scf::YieldOp::create(b);
       });
@@ -967,7 +1031,10 @@ void CPUTiler::emitValues(Value j0, Value nkv, ArrayRef<Value> alpha) {
           Value acc = loadLanes(ot, o.add(e0, o.idx(r)), v);
           return alpha.empty() ? acc : o.fmul(acc, alpha[v]);
         },
-        [&](int64_t r, Value jj) {
+        [&](int64_t r, Value jj) -> Value {
+          if (vt)
+            return memref::LoadOp::create(b, vt,
+                                          ValueRange{jj, o.add(e0, o.idx(r))});
           return load4(vB, bi, kvh, o.add(j0, jj), o.add(e0, o.idx(r)));
         },
         [&](Value jj, int64_t v) -> Value { return loadLanes(st, jj, v); },
