@@ -222,6 +222,10 @@ private:
   /// into the tile's full test.
   SmallVector<Value> emitKvTileBody(Value t, ValueRange state, Value dataFull);
   void emitScores(Value j0, Value nkv);
+  /// body(jb, keys) for each register block of plan.keyRows keys of the
+  /// tile (keys[r] = j0 + jb + r, clamped to the last key).
+  void emitKeyBlocks(Value j0, Value nkv,
+                     function_ref<void(Value jb, ArrayRef<Value> keys)> body);
   /// dst[jj][d] = f32(src[b, kvh, j0 + jj, d]) for jj < nkv, d < dim.
   void emitPackTile(Value dst, Value src, Value j0, Value nkv, Value dim,
                     int64_t staticDim);
@@ -692,15 +696,14 @@ void CPUTiler::emitRankOneUpdates(
       store(r, v, loop.getResult(r * plan.vecs + v));
 }
 
-void CPUTiler::emitScores(Value j0, Value nkv) {
-  if (plan.bf16Dot)
-    return emitScoresBf16(j0, nkv);
-  // ST[jj][:] = sum_d K[j0 + jj, d] * QT[d][:] for jj < ceil(nkv / R) * R;
-  // rows past nkv read the last key and are never used.
+void CPUTiler::emitKeyBlocks(
+    Value j0, Value nkv,
+    function_ref<void(Value jb, ArrayRef<Value> keys)> body) {
+  // Blocks of R keys up to ceil(nkv / R) * R; rows past nkv read the last
+  // key and are never used.
   int64_t rows = plan.keyRows;
   Value last = o.add(j0, o.sub(nkv, o.idx(1)));
   Value end = o.mul(o.ceilDiv(nkv, o.idx(rows)), o.idx(rows));
-  Value zeroVec = o.cst(vecType, 0.0);
   scf::ForOp::create(
       b, o.idx(0), end, o.idx(rows), ValueRange{},
       [&](OpBuilder &nb, Location loc, Value jb, ValueRange) {
@@ -709,20 +712,32 @@ void CPUTiler::emitScores(Value j0, Value nkv) {
         SmallVector<Value> keys;
         for (int64_t r = 0; r < rows; ++r)
           keys.push_back(o.min(o.add(o.add(j0, jb), o.idx(r)), last));
-        emitRankOneUpdates(
-            rows, o.idx(0), headDim, [&](int64_t, int64_t) { return zeroVec; },
-            [&](int64_t r, Value d) -> Value {
-              if (kt)
-                return memref::LoadOp::create(
-                    b, kt, ValueRange{o.sub(keys[r], j0), d});
-              return load4(kB, bi, kvh, keys[r], d);
-            },
-            [&](Value d, int64_t v) -> Value { return loadLanes(qt, d, v); },
-            [&](int64_t r, int64_t v, Value acc) {
-              storeLanes(acc, st, o.add(jb, o.idx(r)), v);
-            });
+        body(jb, keys);
         scf::YieldOp::create(b);
       });
+}
+
+void CPUTiler::emitScores(Value j0, Value nkv) {
+  if (plan.bf16Dot)
+    return emitScoresBf16(j0, nkv);
+  // ST[jj][:] = sum_d K[j0 + jj, d] * QT[d][:] for jj < ceil(nkv / R) * R;
+  // rows past nkv read the last key and are never used.
+  int64_t rows = plan.keyRows;
+  Value zeroVec = o.cst(vecType, 0.0);
+  emitKeyBlocks(j0, nkv, [&](Value jb, ArrayRef<Value> keys) {
+    emitRankOneUpdates(
+        rows, o.idx(0), headDim, [&](int64_t, int64_t) { return zeroVec; },
+        [&](int64_t r, Value d) -> Value {
+          if (kt)
+            return memref::LoadOp::create(b, kt,
+                                          ValueRange{o.sub(keys[r], j0), d});
+          return load4(kB, bi, kvh, keys[r], d);
+        },
+        [&](Value d, int64_t v) -> Value { return loadLanes(qt, d, v); },
+        [&](int64_t r, int64_t v, Value acc) {
+          storeLanes(acc, st, o.add(jb, o.idx(r)), v);
+        });
+  });
 }
 
 void CPUTiler::emitPackTile(Value dst, Value src, Value j0, Value nkv,
@@ -766,8 +781,6 @@ void CPUTiler::emitScoresBf16(Value j0, Value nkv) {
   // pair broadcast as one 32-bit word. Products of bf16 are exact in f32;
   // the scale is applied to the f32 result.
   int64_t rows = plan.keyRows, vecs = plan.vecs, lanes = plan.lanes;
-  Value last = o.add(j0, o.sub(nkv, o.idx(1)));
-  Value end = o.mul(o.ceilDiv(nkv, o.idx(rows)), o.idx(rows));
   Value zeroVec = o.cst(vecType, 0.0);
   Value scaleVec = o.splat(vecType, scale);
   Value pairs = qt2 ? memref::DimOp::create(b, qt2, 0) : Value();
@@ -775,45 +788,36 @@ void CPUTiler::emitScoresBf16(Value j0, Value nkv) {
   auto wordType = VectorType::get({1}, b.getI32Type());
   auto wordsType = VectorType::get({lanes}, b.getI32Type());
   auto qType = VectorType::get({2 * lanes}, b.getBF16Type());
-  scf::ForOp::create(
-      b, o.idx(0), end, o.idx(rows), ValueRange{},
-      [&](OpBuilder &nb, Location loc, Value jb, ValueRange) {
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        SmallVector<Value> keys;
-        for (int64_t r = 0; r < rows; ++r)
-          keys.push_back(o.min(o.add(o.add(j0, jb), o.idx(r)), last));
-        SmallVector<Value> init(rows * vecs, zeroVec);
-        auto loop = scf::ForOp::create(
-            b, o.idx(0), pairs, o.idx(1), init,
-            [&](OpBuilder &nb2, Location loc2, Value p, ValueRange acc) {
-              OpBuilder::InsertionGuard g2(b);
-              b.setInsertionPoint(nb2.getInsertionBlock(),
-                                  nb2.getInsertionPoint());
-              SmallVector<Value> qv;
-              for (int64_t v = 0; v < vecs; ++v)
-                qv.push_back(vector::LoadOp::create(
-                    b, qType, qt2, ValueRange{p, o.idx(v * 2 * lanes)}));
-              Value d = o.mul(p, o.idx(2));
-              SmallVector<Value> next;
-              for (int64_t r = 0; r < rows; ++r) {
-                Value pair = vector::LoadOp::create(
-                    b, pairType, kB, indices4(bi, kvh, keys[r], d));
-                Value word = vector::BitCastOp::create(b, wordType, pair);
-                Value words = vector::BroadcastOp::create(b, wordsType, word);
-                Value kv = vector::BitCastOp::create(b, qType, words);
-                for (int64_t v = 0; v < vecs; ++v)
-                  next.push_back(x86vector::DotBF16Op::create(
-                      b, acc[r * vecs + v], kv, qv[v]));
-              }
-              scf::YieldOp::create(b, next);
-            });
-        for (int64_t r = 0; r < rows; ++r)
+  emitKeyBlocks(j0, nkv, [&](Value jb, ArrayRef<Value> keys) {
+    SmallVector<Value> init(rows * vecs, zeroVec);
+    auto loop = scf::ForOp::create(
+        b, o.idx(0), pairs, o.idx(1), init,
+        [&](OpBuilder &nb2, Location loc2, Value p, ValueRange acc) {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPoint(nb2.getInsertionBlock(), nb2.getInsertionPoint());
+          SmallVector<Value> qv;
           for (int64_t v = 0; v < vecs; ++v)
-            storeLanes(o.fmul(loop.getResult(r * vecs + v), scaleVec), st,
-                       o.add(jb, o.idx(r)), v);
-        scf::YieldOp::create(b);
-      });
+            qv.push_back(vector::LoadOp::create(
+                b, qType, qt2, ValueRange{p, o.idx(v * 2 * lanes)}));
+          Value d = o.mul(p, o.idx(2));
+          SmallVector<Value> next;
+          for (int64_t r = 0; r < rows; ++r) {
+            Value pair = vector::LoadOp::create(b, pairType, kB,
+                                                indices4(bi, kvh, keys[r], d));
+            Value word = vector::BitCastOp::create(b, wordType, pair);
+            Value words = vector::BroadcastOp::create(b, wordsType, word);
+            Value kv = vector::BitCastOp::create(b, qType, words);
+            for (int64_t v = 0; v < vecs; ++v)
+              next.push_back(x86vector::DotBF16Op::create(b, acc[r * vecs + v],
+                                                          kv, qv[v]));
+          }
+          scf::YieldOp::create(b, next);
+        });
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t v = 0; v < vecs; ++v)
+        storeLanes(o.fmul(loop.getResult(r * vecs + v), scaleVec), st,
+                   o.add(jb, o.idx(r)), v);
+  });
 }
 
 void CPUTiler::emitMaskAndMods(Value j0, Value nkv, Value isFull) {
