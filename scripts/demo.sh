@@ -23,6 +23,6 @@ echo "== attn-run --check (one compilation, three shapes)"
   --shape B=2,Hq=8,Hkv=2,Sq=1,Skv=517 \
   --shape B=1,Hq=8,Hkv=2,Sq=64,Skv=1000
 
-echo "== the same variant from Python (examples/python/streaming_llm.py)"
+echo "== StreamingLLM from Python (examples/python/streaming_llm.py: f16, GQA, checked against numpy)"
 PYTHONPATH="$PWD/$BUILD_DIR/python" ATTN_CACHE_DIR="${ATTN_CACHE_DIR:-$(mktemp -d)}" \
   .venv/bin/python examples/python/streaming_llm.py

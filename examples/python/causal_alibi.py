@@ -8,7 +8,7 @@ score is penalised in proportion to the distance between query and key:
 where p(i) = i + (Skv - Sq) is the query's position (bottom-right aligned).
 Combined with a causal mask (j <= p(i)) this is the attention of BLOOM / MPT.
 
-Run:  PYTHONPATH=python python examples/python/causal_alibi.py
+Run:  PYTHONPATH=build/python python examples/python/causal_alibi.py
 """
 import numpy as np
 

@@ -11,7 +11,7 @@ signed query-key distance (a simplified T5-style relative bias):
 Branches must be written with attn.where (Python `if` cannot be traced), and
 attn.position(b, q_idx) gives the query position p(i) = i + (Skv - Sq).
 
-Run:  PYTHONPATH=python python examples/python/custom_score_mod.py
+Run:  PYTHONPATH=build/python python examples/python/custom_score_mod.py
 """
 import numpy as np
 

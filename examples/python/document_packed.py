@@ -9,7 +9,7 @@ The unused tail of a row (padding) gets id -1 on the query side and -2 on the
 key side: padded queries then match no key at all, and a fully masked row is
 defined to output exactly 0 (never NaN).
 
-Run:  PYTHONPATH=python python examples/python/document_packed.py
+Run:  PYTHONPATH=build/python python examples/python/document_packed.py
 """
 import numpy as np
 

@@ -10,7 +10,7 @@ combined with a causal mask, with fewer queries than keys: query i sits at
 position p(i) = i + (Skv - Sq) (bottom-right alignment, as when a chunk of
 new tokens attends to a cache). The kernel runs in bfloat16 (via ml_dtypes).
 
-Run:  PYTHONPATH=python python examples/python/sigmoid_attention.py
+Run:  PYTHONPATH=build/python python examples/python/sigmoid_attention.py
 """
 import ml_dtypes
 import numpy as np

@@ -9,7 +9,7 @@ siblings or cousins. Queries before the last T (tokens already accepted but
 not yet cached) are plain causal. attn.tree() expresses all of this on its
 own; the parent array is a call-time operand, so one kernel serves any tree.
 
-Run:  PYTHONPATH=python python examples/python/speculative_tree.py
+Run:  PYTHONPATH=build/python python examples/python/speculative_tree.py
 """
 import numpy as np
 

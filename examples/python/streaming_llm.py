@@ -11,7 +11,7 @@ scores are soft-capped as in Gemma-2, written as a plain Python function that
 attn traces into the kernel: s' = CAP * tanh(s / CAP). The heads use GQA:
 8 query heads share 2 key/value heads, and the kernel runs in float16.
 
-Run:  PYTHONPATH=python python examples/python/streaming_llm.py
+Run:  PYTHONPATH=build/python python examples/python/streaming_llm.py
 """
 import numpy as np
 

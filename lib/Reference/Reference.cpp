@@ -199,9 +199,8 @@ static std::string checkShape(const Array &a, const std::string &name,
   return checkArray(a, name);
 }
 
-/// Checks that `a` (rank 2, 3 or 4) broadcasts against [B, Hq, Sq, Skv].
-/// Checks that `a` broadcasts against [B, Hq, Sq, Skv], or against
-/// [B, Hq, ceil(Sq / blockQ), ceil(Skv / blockKv)] for a block mask.
+/// Checks that `a` (rank 2, 3 or 4) broadcasts against [B, Hq, Sq, Skv], or
+/// against [B, Hq, ceil(Sq / blockQ), ceil(Skv / blockKv)] for a block mask.
 static std::string checkBroadcast(const Array &a, const std::string &name,
                                   const Dims &d, int64_t blockQ = 1,
                                   int64_t blockKv = 1) {
@@ -389,13 +388,14 @@ static std::string checkMask(const Problem &p, const Mask &m,
     return "";
   case Mask::Kind::Tree:
     return checkTree(p, where, d);
-  case Mask::Kind::Dense:
+  case Mask::Kind::Dense: {
+    auto [blockQ, blockKv] = denseBlocks(m);
     if (std::string err =
-            checkBroadcast(p.denseMask, "denseMask", d, denseBlocks(m).first,
-                           denseBlocks(m).second);
+            checkBroadcast(p.denseMask, "denseMask", d, blockQ, blockKv);
         !err.empty())
       return where + ": " + err;
     return "";
+  }
   case Mask::Kind::Custom:
     if (!p.maskMod)
       return where + ": a custom mask needs Problem::maskMod";

@@ -234,11 +234,7 @@ CPUKernel::PackedFunction CPUKernel::lookup(StringRef name,
   return addr->toPtr<PackedFunction>();
 }
 
-bool CPUKernel::invoke(StringRef name, ArrayRef<MemRefDescriptor *> args,
-                       std::string &error) {
-  PackedFunction fn = lookup(name, error);
-  if (!fn)
-    return false;
+void CPUKernel::call(PackedFunction fn, ArrayRef<MemRefDescriptor *> args) {
   SmallVector<void *> pointers;
   for (MemRefDescriptor *d : args)
     pointers.push_back(d->get());
@@ -246,5 +242,4 @@ bool CPUKernel::invoke(StringRef name, ArrayRef<MemRefDescriptor *> args,
   for (void *&p : pointers)
     packed.push_back(&p);
   fn(packed.data());
-  return true;
 }

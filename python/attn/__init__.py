@@ -22,6 +22,7 @@ from .spec import (Mask, Normalizer, ScoreMod, Spec, SpecError, alibi, bias,
                    halo, mask_mod, neighborhood_2d, prefix_lm, rel_bias, relu,
                    score_mod, sigmoid, sink_softmax, sinks, sliding_window,
                    softcap, softmax, softplus, temperature, tree, window_2d)
+from . import reference  # attn.reference.attention, the float64 reference
 from .trace import (TraceError, abs, cos, exp, log, maximum, minimum,
                     position, sin, sqrt, tanh, where)
 

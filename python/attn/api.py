@@ -290,7 +290,8 @@ class Kernel:
     on numpy arrays (bf16 via ml_dtypes) or DLPack tensors. Operands, as the
     spec needs them: sink=[Hq] f32, kv_len=[B] int, segments=(seg_q [B, Sq],
     seg_kv [B, Skv]), tree=[T] or [B, T] int, dense_mask=bool broadcasting
-    to [B, Hq, Sq, Skv], bias=(input dtype) broadcasting likewise,
+    to [B, Hq, Sq, Skv], block_mask=bool [B|1, Hq|1, ceil(Sq / block_q),
+    ceil(Skv / block_kv)], bias=(input dtype) broadcasting likewise,
     rel_bias_table=[Hq, buckets] f32, temperature=[B, Hq, Sq] f32. Captured
     arrays may also be passed by their parameter names.
     """
@@ -455,7 +456,7 @@ class Kernel:
                 args.append(self._exact(x, "temperature", (B, Hq, Sq),
                                         np.dtype(np.float32),
                                         "float32 [B, Hq, Sq]"))
-        args += self._captures(captures, given, B, Hq, Sq, Skv)
+        args += self._captures(captures, given)
         if given:
             raise TypeError(f"unexpected operand(s) {sorted(given)}; this "
                             f"spec takes {spec.operands() or 'none'} and "
@@ -495,7 +496,7 @@ class Kernel:
                                  "index of an earlier draft token")
         return np.ascontiguousarray(a.astype(np.int32))
 
-    def _captures(self, positional, given, B, Hq, Sq, Skv):
+    def _captures(self, positional, given):
         sig = self.signature
         names = [n for n, _ in sig.captures]
         if len(positional) > len(names):

@@ -331,10 +331,7 @@ class BlockSparse(Dense):
     def __init__(self, block_q: int, block_kv: int):
         self.block_q = _int("block_sparse block_q", block_q, 1)
         self.block_kv = _int("block_sparse block_kv", block_kv, 1)
-
-    def attr(self):
-        return (f"#attn.dense<block_q = {self.block_q}, "
-                f"block_kv = {self.block_kv}>")
+        self.params = (("block_q", self.block_q), ("block_kv", self.block_kv))
 
 
 # ----------------------------------------------------------------------------
@@ -566,7 +563,7 @@ class Spec:
         if len(mask_mods) > 1:
             raise SpecError("at most one mask_mod function per mask: "
                             "combine them in one function")
-        dense = {(type(m), m.attr()) for m in self.mask.leaves()
+        dense = {m.attr() for m in self.mask.leaves()
                  if isinstance(m, Dense)}
         if len(dense) > 1:
             raise SpecError("dense() and block_sparse() leaves all read the "

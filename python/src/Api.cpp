@@ -197,13 +197,10 @@ void Kernel::call(const std::vector<Buffer> &args) const {
   descriptors.reserve(args.size());
   for (const Buffer &b : args)
     descriptors.emplace_back(b.data, b.shape);
-  std::vector<void *> pointers;
+  std::vector<mlir::attn::MemRefDescriptor *> pointers;
   for (auto &d : descriptors)
-    pointers.push_back(d.get());
-  std::vector<void *> packed;
-  for (void *&p : pointers)
-    packed.push_back(&p);
-  entry(packed.data());
+    pointers.push_back(&d);
+  mlir::attn::CPUKernel::call(entry, pointers);
 }
 
 } // namespace attn::python

@@ -6,10 +6,10 @@ import sys
 import pytest
 
 try:
-    import attn  # noqa: F401  (an installed package, or PYTHONPATH=python)
-except ImportError:  # run against the in-tree package
+    import attn  # noqa: F401  (installed, or PYTHONPATH=build/python)
+except ImportError:  # run against the package scripts/build.sh built
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(
-        __file__)), os.pardir, os.pardir, "python"))
+        __file__)), os.pardir, os.pardir, "build", "python"))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -64,17 +64,16 @@ public:
   /// when it cannot be written out.
   bool objectCode(std::string &code, std::string &error);
 
-  /// Calls public function `name` with one descriptor per argument; outputs
-  /// are written into their argument buffers (the pipeline drops returned
-  /// outs). Returns false and sets `error` on failure.
-  bool invoke(StringRef name, ArrayRef<MemRefDescriptor *> args,
-              std::string &error);
-
   /// The packed entry point of public function `name`: it takes an array
   /// with one pointer per argument, each pointing at a descriptor pointer.
   /// Returns null and sets `error` when there is no such function.
   using PackedFunction = void (*)(void **);
   PackedFunction lookup(StringRef name, std::string &error);
+
+  /// Calls a looked-up entry point with one descriptor per argument;
+  /// outputs are written into their argument buffers (the pipeline drops
+  /// returned outs).
+  static void call(PackedFunction fn, ArrayRef<MemRefDescriptor *> args);
 
 private:
   CPUKernel();

@@ -78,7 +78,8 @@ namespace {
 /// tile at run time, and the declarative rest, classified symbolically.
 struct RuntimeConjuncts {
   Attribute declarative;
-  bool document = false, tree = false, dense = false;
+  bool document = false, tree = false;
+  /// The dense conjunct, or null.
   DenseMaskAttr denseLeaf;
 };
 } // namespace
@@ -101,7 +102,6 @@ static RuntimeConjuncts splitRuntimeConjuncts(Attribute mask) {
     } else if (isa<TreeMaskAttr>(m)) {
       out.tree = true;
     } else if (auto dense = dyn_cast<DenseMaskAttr>(m)) {
-      out.dense = true;
       out.denseLeaf = dense;
     } else {
       rest.push_back(m);
@@ -208,9 +208,11 @@ private:
 
   // One work item.
   void emitItem(Value item);
-  /// Sets symVals from p0, p1, kvEnd and emits the item's full-key
-  /// intervals (fullBounds), once per item rather than per kv tile.
-  void emitItemClasses();
+  /// Given bi, kvLenB, kvEnd and the item's rows [i0, i0 + nq): sets p0,
+  /// p1 and symVals, and emits what is per item rather than per kv tile
+  /// (the full-key intervals fullBounds, sigmoid's beta, the document
+  /// rows' id range).
+  void emitItemSetup();
   /// Sorted, disjoint kv-tile ranges [lo, hi) of the non-empty tiles,
   /// stored into `rangeLo`/`rangeHi`; returns how many there are.
   Value emitTileRanges(Value rangeLo, Value rangeHi);
@@ -247,7 +249,6 @@ private:
   void emitEpilogue(ValueRange m, ValueRange l);
   /// (1 / Z, LSE) of a row (or lanes of rows) from its shift m and sum l.
   std::pair<Value, Value> finalize(Value m, Value l);
-  void emitSigmoidBeta();
 
   /// Vector `v` of row `row` of a [rows x blockQ] scratch tile.
   Value loadLanes(Value tile, Value row, int64_t v);
@@ -285,6 +286,10 @@ private:
   /// The dense mask's address (index) and dims, for vector scans.
   Value denseBase;
   SmallVector<Value, 4> denseDims;
+  /// Per item: the address of entry [b', h', 0, 0] for the item's batch
+  /// row and head (size-1 dims broadcast), and the entry rows [r0, r1)
+  /// that cover the item's query rows.
+  Value denseItemBase, denseR0, denseR1;
   VectorType vecType;
   Type f32;
 
@@ -345,7 +350,7 @@ LogicalResult CPUTiler::run() {
   RuntimeConjuncts runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
   hasDocument = runtime.document;
   hasTree = runtime.tree;
-  hasDense = runtime.dense;
+  hasDense = bool(runtime.denseLeaf);
   denseLeaf = runtime.denseLeaf;
   classes = classifyMask(runtime.declarative);
   if (hasDense) {
@@ -426,8 +431,6 @@ void CPUTiler::emitTileKernel() {
 // Work item
 //===----------------------------------------------------------------------===//
 
-void CPUTiler::emitSigmoidBeta() { normalizer->emitSigmoidBeta(b, kvLenB); }
-
 void CPUTiler::emitItem(Value item) {
   // item = (b * Hq + h) * numQTiles + (numQTiles - 1 - qtile): consecutive
   // items share K and V (cache reuse across the threads), and within a head
@@ -445,12 +448,7 @@ void CPUTiler::emitItem(Value item) {
   // Keys visited: [0, kvEnd). kv_len is trusted for positions but clamped
   // here so that a bad value cannot make the kernel read out of bounds.
   kvEnd = o.max(o.min(kvLenB, kvLen), o.idx(0));
-  p0 = emitter->emitPosition(b, i0, kvLenB);
-  p1 = o.add(p0, nq);
-  emitItemClasses();
-  emitSigmoidBeta();
-  if (hasDocument)
-    emitDocumentRows();
+  emitItemSetup();
 
   // Scratch tiles; the alloca scope frees them at the end of the item.
   int64_t bq = plan.blockQ;
@@ -559,9 +557,34 @@ void CPUTiler::emitItem(Value item) {
   emitEpilogue(state.take_front(plan.vecs), state.drop_front(plan.vecs));
 }
 
-void CPUTiler::emitItemClasses() {
+void CPUTiler::emitItemSetup() {
+  p0 = emitter->emitPosition(b, i0, kvLenB);
+  p1 = o.add(p0, nq);
   symVals = {p0, p1, kvEnd};
   fullBounds = emitFullIntervals(b, classes, symVals);
+  normalizer->emitSigmoidBeta(b, kvLenB);
+  if (hasDocument)
+    emitDocumentRows();
+  if (hasDense) {
+    // Row-major address of entry [b', h', 0, 0]; size-1 batch / head dims
+    // broadcast.
+    int64_t rank = denseDims.size();
+    Value lead = o.idx(0);
+    if (rank >= 3) {
+      Value hd = denseDims[rank - 3];
+      lead = o.select(o.eq(hd, o.idx(1)), o.idx(0), hi);
+      if (rank == 4) {
+        Value bd = denseDims[0];
+        Value bIdx = o.select(o.eq(bd, o.idx(1)), o.idx(0), bi);
+        lead = o.add(o.mul(bIdx, hd), lead);
+      }
+    }
+    Value matrix = o.mul(denseDims[rank - 2], denseDims[rank - 1]);
+    denseItemBase = o.add(denseBase, o.mul(lead, matrix));
+    Value bq = o.idx(denseLeaf.getBlockQ()), one = o.idx(1);
+    denseR0 = o.divU(i0, bq);
+    denseR1 = o.add(o.divU(o.sub(o.add(i0, nq), one), bq), one);
+  }
 }
 
 Value CPUTiler::emitTileRanges(Value rangeLo, Value rangeHi) {
@@ -783,7 +806,7 @@ void CPUTiler::emitScoresBf16(Value j0, Value nkv) {
   int64_t rows = plan.keyRows, vecs = plan.vecs, lanes = plan.lanes;
   Value zeroVec = o.cst(vecType, 0.0);
   Value scaleVec = o.splat(vecType, scale);
-  Value pairs = qt2 ? memref::DimOp::create(b, qt2, 0) : Value();
+  Value pairs = memref::DimOp::create(b, qt2, 0);
   auto pairType = VectorType::get({2}, b.getBF16Type());
   auto wordType = VectorType::get({1}, b.getI32Type());
   auto wordsType = VectorType::get({lanes}, b.getI32Type());
@@ -1175,28 +1198,23 @@ std::pair<Value, Value> CPUTiler::emitTreeTile(Value j0, Value nkv) {
   // The last T rows are the draft queries and the last T keys of the batch
   // row the draft keys. Earlier rows are causal (by position): empty past
   // p1 - 1, full up to p0. Draft rows see every key before the draft keys.
-  Value parents = op.getTreeParent();
-  auto type = cast<RankedTensorType>(parents.getType());
-  Value numDraft = tensor::DimOp::create(b, parents, type.getRank() - 1);
-  Value firstDraftQ = o.sub(qLen, numDraft);
-  Value firstDraftK = o.sub(kvLenB, numDraft);
+  ScoreEmitter::DraftBlock draft = emitter->emitDraftBlock(b, kvLenB);
   Value j1 = o.add(j0, nkv);
-  Value noDraftRow = o.le(o.add(i0, nq), firstDraftQ);
+  Value noDraftRow = o.le(o.add(i0, nq), draft.firstQuery);
   Value causalFull = o.le(j1, o.add(p0, o.idx(1)));
   Value skip = o.land(noDraftRow, o.ge(j0, p1));
-  Value full = o.lor(
-      o.land(noDraftRow, causalFull),
-      o.land(o.le(j1, firstDraftK), o.lor(o.ge(i0, firstDraftQ), causalFull)));
+  Value full = o.lor(o.land(noDraftRow, causalFull),
+                     o.land(o.le(j1, draft.firstKey),
+                            o.lor(o.ge(i0, draft.firstQuery), causalFull)));
   return {skip, full};
 }
 
 std::pair<Value, Value> CPUTiler::emitDenseTile(Value j0, Value nkv) {
   // Entries [r0, r1) x [c0, c1) cover the item's rows and the tile's keys;
   // any / all of them, row by row, until both answers are known.
-  Value bq = o.idx(denseLeaf.getBlockQ()), bkv = o.idx(denseLeaf.getBlockKv());
+  Value bkv = o.idx(denseLeaf.getBlockKv());
   Value one = o.idx(1);
-  Value r0 = o.divU(i0, bq);
-  Value r1 = o.add(o.divU(o.sub(o.add(i0, nq), one), bq), one);
+  Value r0 = denseR0, r1 = denseR1;
   Value c0 = o.divU(j0, bkv);
   Value c1 = o.add(o.divU(o.sub(o.add(j0, nkv), one), bkv), one);
   Type i1 = b.getI1Type(), index = b.getIndexType();
@@ -1224,22 +1242,7 @@ std::pair<Value, Value> CPUTiler::emitDenseRow(ImplicitLocOpBuilder &ib,
                                                Value any, Value all) {
   Arith io{ib};
   constexpr int64_t kBytes = 16;
-  // Row-major offset of entry [b', h', r, 0]; size-1 batch / head dims
-  // broadcast.
-  int64_t rank = denseDims.size();
-  Value rowStart = r;
-  if (rank >= 3) {
-    Value hd = denseDims[rank - 3];
-    Value h = io.select(io.eq(hd, io.idx(1)), io.idx(0), hi);
-    Value lead = h;
-    if (rank == 4) {
-      Value bd = denseDims[0];
-      Value bIdx = io.select(io.eq(bd, io.idx(1)), io.idx(0), bi);
-      lead = io.add(io.mul(bIdx, hd), h);
-    }
-    rowStart = io.add(io.mul(lead, denseDims[rank - 2]), r);
-  }
-  Value rowBase = io.add(denseBase, io.mul(rowStart, denseDims[rank - 1]));
+  Value rowBase = io.add(denseItemBase, io.mul(r, denseDims.back()));
   Type i8 = ib.getI8Type();
   auto bytes = VectorType::get({kBytes}, i8);
   Value zeros = arith::ConstantOp::create(ib, bytes, ib.getZeroAttr(bytes));
@@ -1330,12 +1333,7 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
   i0 = i;
   nq = one;
   rowLo = rowHi = rowSeg = Value();
-  p0 = emitter->emitPosition(b, i, kvLenB);
-  p1 = o.add(p0, one);
-  emitItemClasses();
-  emitSigmoidBeta();
-  if (hasDocument)
-    emitDocumentRows();
+  emitItemSetup();
 
   // Scores of one kv tile: st is [keys x 1] for the shared mask code, and
   // its 1-D view `sr` serves the vector passes over keys.

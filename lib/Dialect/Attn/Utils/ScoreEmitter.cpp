@@ -101,15 +101,22 @@ Value ScoreEmitter::emitAllowed(ImplicitLocOpBuilder &b,
   return allowed;
 }
 
+ScoreEmitter::DraftBlock ScoreEmitter::emitDraftBlock(ImplicitLocOpBuilder &b,
+                                                      Value kvLenB) const {
+  Arith a{b};
+  Value parents = op.getTreeParent();
+  int64_t rank = cast<RankedTensorType>(parents.getType()).getRank();
+  Value numDraft = tensor::DimOp::create(b, parents, rank - 1);
+  // Draft keys are the last T valid keys of the row (kv_len(b) - T on).
+  return {a.sub(qLen, numDraft), a.sub(kvLenB, numDraft), numDraft};
+}
+
 Value ScoreEmitter::emitTreeMask(ImplicitLocOpBuilder &b,
                                  const ScorePoint &pt) const {
   Arith a{b};
   Value parents = op.getTreeParent();
   auto type = cast<RankedTensorType>(parents.getType());
-  Value numDraft = tensor::DimOp::create(b, parents, type.getRank() - 1);
-  Value firstDraftQ = a.sub(qLen, numDraft);
-  // Draft keys are the last T valid keys of the row (kv_len(b) - T on).
-  Value firstDraftK = a.sub(pt.kvLen, numDraft);
+  auto [firstDraftQ, firstDraftK, numDraft] = emitDraftBlock(b, pt.kvLen);
   // Queries before the draft block are causal.
   Value causal = a.le(pt.j, pt.pos);
   Value isDraftQ = a.ge(pt.i, firstDraftQ);

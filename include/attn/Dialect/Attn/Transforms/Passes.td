@@ -60,8 +60,9 @@ def AttnTileCPU : Pass<"attn-tile-cpu"> {
       the CPU pipeline turns it into an OpenMP loop with a dynamic
       schedule;
     - per item, a kv-tile loop over the tiles that the symbolic tile
-      classification (TileClasses.h) and the runtime document-id ranges
-      leave non-empty, carrying the running row shift, row sum and an
+      classification (TileClasses.h) leaves non-empty, each checked at
+      run time against the top-level document, tree and dense conjuncts
+      (skipped, unmasked or masked), carrying the running row shift, row sum and an
       f32 accumulator (online normalisation for softmax, sink softmax and
       softplus; streaming sums for sigmoid and relu);
     - register-blocked vector micro-kernels for `Q K^T` and `P V` with the
@@ -107,7 +108,8 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
     FlashAttention-2 kernel:
 
     - grid `(ceil(Sq / 64), B * Hq)`, 4 warps of 16 query rows per CTA;
-    - per kv tile of 64 keys, K and V copied to dynamic shared memory with
+    - per kv tile of 64 keys (32 when D or Dv exceeds 64), K and V copied
+      to dynamic shared memory with
       `nvgpu.device_async_copy` (cp.async, rows padded against bank
       conflicts, zero-filled past Skv);
     - `S = Q K^T` and `O += P V` with `nvgpu.mma.sync` m16n8k16 (f32

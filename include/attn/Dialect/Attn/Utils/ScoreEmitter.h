@@ -54,6 +54,13 @@ public:
   Value emitScoreMods(ImplicitLocOpBuilder &b, Value s,
                       const ScorePoint &pt) const;
 
+  /// #attn.tree: (first draft query row Sq - T, first draft key
+  /// kvLenB - T, T) for a batch row with `kvLenB` visible keys.
+  struct DraftBlock {
+    Value firstQuery, firstKey, size;
+  };
+  DraftBlock emitDraftBlock(ImplicitLocOpBuilder &b, Value kvLenB) const;
+
   /// i1: entry [batch, head, row, col] of the dense_mask operand is
   /// non-zero (size-1 batch / head dims broadcast). For a blocked
   /// #attn.dense, row and col count blocks.
