@@ -8,7 +8,8 @@ bench/gpu/checks/ and travels to the GPU machine, where bench/gpu/check.py
 runs the libraries and compares: no LLVM, MLIR or attn package is needed
 there.
 
-    PYTHONPATH=build/python .venv/bin/python bench/gpu/prepare_checks.py [--chip sm_90a]
+    PYTHONPATH=build/python .venv/bin/python bench/gpu/prepare_checks.py \
+        [--chip sm_90a] [--mma auto,sync]
 """
 
 import argparse
@@ -128,9 +129,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--chip", default=os.environ.get("CHIP", "sm_90a"))
     ap.add_argument("--format", default=os.environ.get("FORMAT", "bin"))
+    # Every kernel variant of the chip gets checked: on sm_90a the default
+    # (wgmma + TMA where head dims allow) and mma.sync.
+    ap.add_argument("--mma", default=None,
+                    help="comma-separated attn-aot --mma values (default: "
+                         "auto,sync on sm_90a, auto on sm_80)")
     ap.add_argument("--attn-aot", default=os.path.join(
         os.environ.get("ATTN_BUILD_DIR", "build"), "bin", "attn-aot"))
     args = ap.parse_args()
+    variants = (args.mma or ("auto,sync" if args.chip == "sm_90a"
+                             else "auto")).split(",")
     out_dir = os.path.join(HERE, "checks")
     os.makedirs(out_dir, exist_ok=True)
     manifest = []
@@ -169,11 +177,14 @@ def main():
         text = attn.to_mlir(c["spec"], dtype=dt, head_dim=c["d"],
                             head_dim_v=c["dv"])
         mlir = os.path.join(out_dir, c["name"] + ".mlir")
-        lib = os.path.join(out_dir, c["name"] + ".so")
         with open(mlir, "w") as f:
             f.write(text)
-        subprocess.run([args.attn_aot, mlir, f"--chip={args.chip}",
-                        f"--format={args.format}", "-o", lib], check=True)
+        libs = {}
+        for mma in variants:
+            libs[mma] = c["name"] + ("" if mma == "auto" else "." + mma) + ".so"
+            subprocess.run([args.attn_aot, mlir, f"--chip={args.chip}",
+                            f"--format={args.format}", f"--mma={mma}", "-o",
+                            os.path.join(out_dir, libs[mma])], check=True)
         data, arg_list = {}, []
         for i, (a, spec_arg) in enumerate(zip(arrays,
                                               kernel.signature.args)):
@@ -187,9 +198,11 @@ def main():
         if ref_lse is not None:
             data["expected_lse"] = ref_lse
         np.savez_compressed(os.path.join(out_dir, c["name"] + ".npz"), **data)
-        manifest.append(dict(name=c["name"], lib=c["name"] + ".so",
-                             data=c["name"] + ".npz", args=arg_list,
-                             tolerance=TOLERANCE[dt], chip=args.chip))
+        for mma, lib in libs.items():
+            manifest.append(dict(
+                name=c["name"] + ("" if mma == "auto" else f" [mma={mma}]"),
+                lib=lib, data=c["name"] + ".npz", args=arg_list,
+                tolerance=TOLERANCE[dt], chip=args.chip, mma=mma))
         print(f"prepared {c['name']} (CPU kernel: {cpu_err:.1e})")
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)

@@ -325,6 +325,11 @@ mlir::attn::validateCUDAPipelineOptions(const CUDAPipelineOptions &options) {
   if (options.chip != "sm_80" && options.chip != "sm_90a")
     return "chip must be 'sm_80' or 'sm_90a', not '" + options.chip.getValue() +
            "'";
+  if (!llvm::is_contained({"auto", "sync", "wgmma"}, options.mma.getValue()))
+    return "mma must be 'auto', 'sync' or 'wgmma', not '" +
+           options.mma.getValue() + "'";
+  if (options.mma == "wgmma" && options.chip != "sm_90a")
+    return "mma=wgmma needs chip=sm_90a";
   if (!llvm::is_contained({"isa", "bin", "fatbin"}, options.format.getValue()))
     return "format must be 'isa', 'bin' or 'fatbin', not '" +
            options.format.getValue() + "'";
@@ -338,7 +343,10 @@ void mlir::attn::buildCUDAPipeline(OpPassManager &pm,
     return;
   }
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(createAttnTileGPU());
+  AttnTileGPUOptions tileOptions;
+  tileOptions.wgmma = options.mma == "wgmma" ||
+                      (options.mma == "auto" && options.chip == "sm_90a");
+  pm.addPass(createAttnTileGPU(tileOptions));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "

@@ -18,9 +18,16 @@
 // RUN: attn-opt %t/gqa_sigmoid_f16.mlir --attn-cuda-pipeline="chip=sm_80" -o %t/f.mlir
 // RUN: %python %S/Inputs/extract-ptx.py %t/f.mlir > %t/f.ptx
 // RUN: %ptxas -arch=sm_80 -v %t/f.ptx -o %t/f.cubin 2>&1 | FileCheck %s
+// RUN: attn-opt %t/gqa_sigmoid_f16.mlir --attn-cuda-pipeline="chip=sm_90a" -o %t/g.mlir
+// RUN: %python %S/Inputs/extract-ptx.py %t/g.mlir > %t/g.ptx
+// RUN: %ptxas -arch=sm_90a -v %t/g.ptx -o %t/g.cubin 2>&1 | FileCheck %s
+// RUN: attn-opt %t/causal_bf16_d128.mlir --attn-cuda-pipeline="chip=sm_90a mma=sync" -o %t/h.mlir
+// RUN: %python %S/Inputs/extract-ptx.py %t/h.mlir > %t/h.ptx
+// RUN: %ptxas -arch=sm_90a -v %t/h.ptx -o %t/h.cubin 2>&1 | FileCheck %s
 
 // The generated PTX assembles for sm_80 and sm_90a, and the main
 // configurations keep everything in registers: no local-memory spills.
+// sm_90a builds the warpgroup kernel (wgmma + TMA) unless mma=sync.
 
 // CHECK: Compiling entry function 'attention_kernel'
 // CHECK: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads

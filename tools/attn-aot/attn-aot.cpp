@@ -56,6 +56,11 @@ static cl::opt<std::string> outputFile("o", cl::desc("Output shared library"),
 static cl::opt<std::string> chip("chip",
                                  cl::desc("GPU architecture: sm_80 or sm_90a"),
                                  cl::init("sm_80"), cl::cat(aotCat));
+static cl::opt<std::string>
+    mma("mma",
+        cl::desc("Tensor-core instructions: auto (wgmma + TMA on sm_90a, "
+                 "mma.sync on sm_80), sync or wgmma"),
+        cl::init("auto"), cl::cat(aotCat));
 static cl::opt<std::string> kernelFormat(
     "format",
     cl::desc("Embedded kernels: isa (PTX, compiled by the driver at "
@@ -101,6 +106,7 @@ int main(int argc, char **argv) {
   attn::CUDAPipelineOptions options;
   options.chip = chip;
   options.format = kernelFormat;
+  options.mma = mma;
   mlir::PassManager pm(&context);
   attn::buildCUDAPipeline(pm, options);
   if (failed(pm.run(*module)))

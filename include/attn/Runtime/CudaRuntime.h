@@ -13,12 +13,24 @@
 #define ATTN_RUNTIME_CUDARUNTIME_H
 
 #include <cstddef>
+#include <cstdint>
 
 extern "C" {
 /// Opens the driver and the first device if not done yet. Returns 1 when a
 /// CUDA device is usable; otherwise 0, with the reason in `message` (at most
 /// `size` bytes, NUL-terminated).
 int attnCudaStatus(char *message, size_t size);
+
+/// Encodes a 4-D tiled tensor map (CUtensorMap: 128B swizzle, zero fill out
+/// of bounds, dims and box innermost first, strides in bytes) for TMA and
+/// copies it to device memory. Returns the device pointer, or null with the
+/// error recorded (the next launch of this thread is then skipped). Empty
+/// tensors give null without an error. Free with attnCudaTensorMapFree.
+void *attnCudaTensorMap(void *base, int32_t dataType, int64_t dim0,
+                        int64_t dim1, int64_t dim2, int64_t dim3,
+                        int64_t stride1, int64_t stride2, int64_t stride3,
+                        int32_t box0, int32_t box1, int32_t box2, int32_t box3);
+void attnCudaTensorMapFree(void *map);
 
 /// The first error any mgpu* function hit since the last call (cleared by
 /// the call); 0 and an empty message when there was none.

@@ -16,6 +16,7 @@
 #include <dlfcn.h>
 #include <mutex>
 #include <string>
+#include <utility>
 
 namespace {
 
@@ -61,6 +62,17 @@ struct Driver {
   CUresult (*cuMemcpyAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
   CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
   CUresult (*cuMemsetD16Async)(CUdeviceptr, unsigned short, size_t, CUstream);
+  CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
+  /// Optional (drivers for CUDA 12 and later): only TMA kernels need it.
+  CUresult (*cuTensorMapEncodeTiled)(void *, int, unsigned, void *,
+                                     const uint64_t *, const uint64_t *,
+                                     const unsigned *, const unsigned *, int,
+                                     int, int, int);
+};
+
+/// CUtensorMap: 128 opaque bytes, 64-byte aligned.
+struct alignas(64) TensorMap {
+  uint64_t opaque[16];
 };
 
 struct State {
@@ -73,6 +85,10 @@ struct State {
   Driver d{};
   CUcontext context = nullptr;
 };
+
+/// Set when a tensor map the next launch needs could not be made: the
+/// launch is then skipped rather than run on a null map.
+thread_local bool skipNextLaunch = false;
 
 State &state() {
   static State s;
@@ -125,7 +141,9 @@ bool openLocked(State &s) {
       resolve(lib, "cuMemFree_v2", d.cuMemFree) &&
       resolve(lib, "cuMemcpyAsync", d.cuMemcpyAsync) &&
       resolve(lib, "cuMemsetD32Async", d.cuMemsetD32Async) &&
-      resolve(lib, "cuMemsetD16Async", d.cuMemsetD16Async);
+      resolve(lib, "cuMemsetD16Async", d.cuMemsetD16Async) &&
+      resolve(lib, "cuMemcpyHtoD_v2", d.cuMemcpyHtoD);
+  resolve(lib, "cuTensorMapEncodeTiled", d.cuTensorMapEncodeTiled);
   if (!ok) {
     s.why = "libcuda.so.1 lacks a driver function attn needs (driver too old?)";
     return false;
@@ -241,6 +259,8 @@ void mgpuLaunchKernel(CUfunction fn, intptr_t gridX, intptr_t gridY,
                       intptr_t gridZ, intptr_t blockX, intptr_t blockY,
                       intptr_t blockZ, int32_t smem, CUstream stream,
                       void **params, void **extra, size_t /*paramsCount*/) {
+  if (std::exchange(skipNextLaunch, false))
+    return; // its tensor map failed; the error is recorded
   if (!fn || gridX <= 0 || gridY <= 0 || gridZ <= 0)
     return; // an empty grid launches nothing
   Driver *d = driver();
@@ -344,6 +364,54 @@ void mgpuMemset16(void *dst, unsigned short value, size_t count,
                               stream),
           "cuMemsetD16Async");
 }
+
+void *attnCudaTensorMap(void *base, int32_t dataType, int64_t dim0,
+                        int64_t dim1, int64_t dim2, int64_t dim3,
+                        int64_t stride1, int64_t stride2, int64_t stride3,
+                        int32_t box0, int32_t box1, int32_t box2,
+                        int32_t box3) {
+  uint64_t dims[4] = {uint64_t(dim0), uint64_t(dim1), uint64_t(dim2),
+                      uint64_t(dim3)};
+  // An empty tensor is never read: its kernel has no tiles or no CTAs.
+  if (dim0 <= 0 || dim1 <= 0 || dim2 <= 0 || dim3 <= 0)
+    return nullptr;
+  Driver *d = driver();
+  if (!d) {
+    skipNextLaunch = true;
+    return nullptr;
+  }
+  if (!d->cuTensorMapEncodeTiled) {
+    check(-1, "cuTensorMapEncodeTiled (the driver predates CUDA 12; TMA "
+              "kernels need a newer one)");
+    skipNextLaunch = true;
+    return nullptr;
+  }
+  uint64_t strides[3] = {uint64_t(stride1), uint64_t(stride2),
+                         uint64_t(stride3)};
+  unsigned box[4] = {unsigned(box0), unsigned(box1), unsigned(box2),
+                     unsigned(box3)};
+  unsigned elementStrides[4] = {1, 1, 1, 1};
+  constexpr int kInterleaveNone = 0, kSwizzle128B = 3, kL2Promotion128B = 2,
+                kOobFillZero = 0;
+  TensorMap map;
+  CUdeviceptr device = 0;
+  if (!check(d->cuTensorMapEncodeTiled(
+                 &map, dataType, 4, base, dims, strides, box, elementStrides,
+                 kInterleaveNone, kSwizzle128B, kL2Promotion128B, kOobFillZero),
+             "cuTensorMapEncodeTiled (K or V must be 16-byte aligned with "
+             "16-byte aligned strides)") ||
+      !check(d->cuMemAlloc(&device, sizeof(TensorMap)), "cuMemAlloc") ||
+      !check(d->cuMemcpyHtoD(device, &map, sizeof(TensorMap)),
+             "cuMemcpyHtoD")) {
+    if (device)
+      d->cuMemFree(device);
+    skipNextLaunch = true;
+    return nullptr;
+  }
+  return reinterpret_cast<void *>(device);
+}
+
+void attnCudaTensorMapFree(void *map) { mgpuMemFree(map, nullptr); }
 
 void mgpuSetDefaultDevice(int32_t /*device*/) {
   // attn runs on device 0; the primary context is made current on first use.

@@ -25,6 +25,28 @@
 // keys side by side are exactly one A fragment of 16 keys, which is how P
 // feeds the second product without leaving registers.
 //
+// The sm_90a variant (`wgmma`, head dims 64 or 128) keeps the CTA, the
+// fragments and everything between the two products, and changes how they
+// are computed: the 4 warps are one warpgroup, K and V tiles arrive by TMA
+// into two stages of 128-byte-swizzled shared memory (tile t + 1 loads
+// while tile t computes; thread 0 issues the copies and each stage
+// completes on its own mbarrier), and both products are wgmma.mma_async
+// m64nNk16 with A from registers. The accumulator of m64nN holds, for warp
+// w of the group, rows 16 w + g and 16 w + g + 8 at columns 8 i + 2 c +
+// {0, 1} in registers 4 i + {0, 1} and 4 i + {2, 3}: the mma.sync fragments
+// above laid end to end, so the scores, the normalisation and P's re-packing
+// are shared; the register A operand has the mma.sync A layout.
+//
+// Shared-memory operands (PTX ISA, "matrix descriptor"): a TMA box of 64
+// columns (128 bytes) by 64 keys lands as 64 rows of 128 bytes, 16-byte
+// chunks swizzled by the row mod 8, which is the canonical 128B-swizzle
+// atom of 8 rows. K is B of Q K^T in K-major form (D contiguous): 8-row
+// groups 1024 bytes apart (SBO), a k-step of 16 moves the start 32 bytes
+// within the row, and D = 128 uses the second box for k-steps 4-7. V is B
+// of P V in MN-major form (Dv contiguous, transposed by imm-trans-b): a
+// k-step of 16 keys moves the start 2048 bytes, 8-row groups are 1024 bytes
+// apart (SBO) and the second box of 64 columns is LBO = 64 * 128 bytes on.
+//
 //===----------------------------------------------------------------------===//
 
 #include "attn/Dialect/Attn/Analysis/TileClasses.h"
@@ -37,6 +59,7 @@
 #include "attn/Dialect/Attn/Utils/Normalizer.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -67,6 +90,11 @@ constexpr int64_t kThreads = kWarps * 32;
 /// Shared-memory rows are padded by 8 elements (16 bytes) so that the 8
 /// row addresses of an ldmatrix fall in different banks.
 constexpr int64_t kPad = 8;
+/// wgmma kernel: TMA boxes are 64 columns (the 128-byte swizzle span) wide,
+/// and tiles hold 64 keys in each of two stages.
+constexpr int64_t kBoxCols = 64;
+constexpr int64_t kStages = 2;
+constexpr int64_t kSwizzleAlign = 1024;
 
 using Norm = StreamingNormalizer::Kind;
 
@@ -94,20 +122,55 @@ struct RowState {
 
 class GPUTiler : AttentionBuffers {
 public:
-  GPUTiler(AttentionOp op, ImplicitLocOpBuilder &b) : op(op), b(b), o{b} {}
+  GPUTiler(AttentionOp op, ImplicitLocOpBuilder &b, bool wantWgmma)
+      : op(op), b(b), o{b}, wantWgmma(wantWgmma) {}
 
   LogicalResult run();
 
 private:
   SmallVector<Value> indices4(Value bIdx, Value h, Value s, Value d);
   void emitKernel(gpu::LaunchOp launch);
-  RowState emitKvTile(Value t, const RowState &in);
+  /// One kv tile; `stage` is the wgmma kernel's shared-memory stage (null
+  /// for mma.sync, whose tile is copied here).
+  RowState emitKvTile(Value t, const RowState &in, Value stage);
+  /// Raw scores Q K^T of the tile in accumulator order (4 n + 2 r + e).
+  SmallVector<Value> emitScoresSync();
+  SmallVector<Value> emitScoresWgmma(Value stage);
+  /// O += P V, P as one A fragment per 16 keys.
+  void emitPVSync(ArrayRef<Value> p, RowState &out);
+  void emitPVWgmma(ArrayRef<Value> p, RowState &out, Value stage);
   /// Issues the cp.async copies of a [blockKv x width] tile at key j0.
   void emitCopyTile(Value buf, Value shared, Value j0, int64_t width,
                     SmallVectorImpl<Value> &tokens);
   /// acc + a * b on tensor cores (m16n8k16). f16 goes through nvgpu; bf16,
   /// which nvgpu's lowering cannot type, through nvvm.mma.sync directly.
   Value mma(Value a, Value bFrag, Value acc);
+  /// The 32-bit registers of the first `n` rows of an operand fragment.
+  SmallVector<Value> fragmentWords(Value frag, int64_t n);
+
+  // The sm_90a kernel.
+  /// Host: a TMA tensor map of K or V (device memory), from the buffer's
+  /// strided metadata; freed after the launch.
+  Value emitTensorMap(Value buf);
+  /// Shared address of a stage's K tile (V follows it), and its mbarrier.
+  Value stageAddr(Value stage);
+  Value sharedPtr(Value addr);
+  Value barrierPtr(Value stage);
+  /// Thread 0 starts the TMA loads of kv tile t into `stage`.
+  void emitIssueTile(Value t, Value stage);
+  /// Waits for the n-th tile, loaded into stage n % 2 (parity n / 2 % 2).
+  void emitWaitTile(Value n);
+  /// llvm.inline_asm: `rw` are read and written (tied operands 0 .. R - 1),
+  /// `ins` read only (operands 2 R ...). Returns the new `rw` values, which
+  /// orders every later use of them after the instruction.
+  SmallVector<Value> inlineAsm(StringRef text, ValueRange rw, ValueRange ins);
+  /// acc += A B for one k-step of 16 (wgmma.mma_async m64nNk16, N = 2
+  /// acc.size()): A as 4 registers, B a shared-memory matrix descriptor.
+  SmallVector<Value> wgmmaStep(ArrayRef<Value> a, Value descB, bool transB,
+                               ArrayRef<Value> acc);
+  /// The matrix descriptor of the 128B-swizzled operand at `addr`.
+  Value descriptor(Value addr, int64_t leadingBytes, int64_t strideBytes);
+
   /// Reduces `v` over the 4 lanes of a quad.
   Value quadReduce(Value v, bool max);
   void emitEpilogue(const RowState &state);
@@ -131,6 +194,12 @@ private:
   /// registers of a thread.
   int64_t blockKv = 64;
   bool bshd = false, hasMods = false;
+  /// The sm_90a kernel was asked for, and is used (head dims 64 or 128).
+  bool wantWgmma = false, useWgmma = false;
+  /// wgmma kernel: bytes of one stage (K then V), the tensor maps (host
+  /// values the kernel captures) and the 1024-aligned shared base.
+  int64_t stageBytes = 0;
+  Value kMap, vMap, smemBase;
 
   /// The score scale (a host value, captured by the kernel).
   Value scale;
@@ -172,7 +241,14 @@ LogicalResult GPUTiler::run() {
            << " and Dv = "
            << (ShapedType::isDynamic(dv) ? std::string("?")
                                          : std::to_string(dv));
-  blockKv = std::max(d, dv) > 64 ? 32 : 64;
+  useWgmma = wantWgmma && (d == 64 || d == 128) && (dv == 64 || dv == 128);
+  // wgmma keeps no ldmatrix fragments, so 64 keys also fit at head dim 128
+  // unless per-element score modifiers or data-dependent masks add their
+  // own live values (ptxas -v: 244 registers for causal D = 128; 32 keys
+  // keep document + window + ALiBi at 218 without spills).
+  bool lightScores = op.getScoreModList().empty() &&
+                     !isDataDependentMask(op.getMaskOrDefault());
+  blockKv = std::max(d, dv) <= 64 || (useWgmma && lightScores) ? 64 : 32;
   bshd = op.getLayoutOrDefault() == Layout::bshd;
   hasMods = !op.getScoreModList().empty();
   normalizer = std::make_unique<StreamingNormalizer>(op);
@@ -198,6 +274,14 @@ LogicalResult GPUTiler::run() {
   int64_t elemBytes = 2;
   int64_t smem =
       blockKv * (d + kPad) * elemBytes + blockKv * (dv + kPad) * elemBytes;
+  if (useWgmma) {
+    // Two stages of K and V tiles, 1024-byte aligned for the swizzle (the
+    // kernel rounds its base up), then one 8-byte mbarrier per stage.
+    stageBytes = blockKv * (d + dv) * elemBytes;
+    smem = kSwizzleAlign + kStages * stageBytes + 8 * kStages;
+    kMap = emitTensorMap(kB);
+    vMap = emitTensorMap(vB);
+  }
   Value smemBytes = arith::ConstantIntOp::create(b, smem, 32);
   auto launch =
       gpu::LaunchOp::create(b, gridX, gridY, o.idx(1), o.idx(kThreads),
@@ -208,6 +292,11 @@ LogicalResult GPUTiler::run() {
     emitKernel(launch);
     gpu::TerminatorOp::create(b);
   }
+  // The launch is synchronous: the maps can go.
+  for (Value map : {kMap, vMap})
+    if (map)
+      func::CallOp::create(b, "attnCudaTensorMapFree", TypeRange{},
+                           ValueRange{map});
 
   replaceOp(b, op);
   return success();
@@ -246,13 +335,35 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
   auto raw = gpu::DynamicSharedMemoryOp::create(
       b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                          MemRefLayoutAttrInterface(), wg));
+  if (useWgmma) {
+    // Stages at a 1024-byte boundary; thread 0 initialises the mbarriers
+    // (one arrival each: its own, with the expected bytes).
+    Value rawAddr = memref::ExtractAlignedPointerAsIndexOp::create(b, raw);
+    smemBase = o.mul(
+        o.divU(o.add(rawAddr, o.idx(kSwizzleAlign - 1)), o.idx(kSwizzleAlign)),
+        o.idx(kSwizzleAlign));
+    auto first = scf::IfOp::create(b, TypeRange{}, o.eq(tid, o.idx(0)),
+                                   /*withElseRegion=*/false);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(first.thenBlock());
+      for (int64_t st = 0; st < kStages; ++st)
+        NVVM::MBarrierInitOp::create(b, barrierPtr(o.idx(st)),
+                                     arith::ConstantIntOp::create(b, 1, 32),
+                                     Value());
+      NVVM::FenceMbarrierInitOp::create(b);
+    }
+    gpu::BarrierOp::create(b);
+  }
   auto kType = MemRefType::get({blockKv, d + kPad}, elem,
                                MemRefLayoutAttrInterface(), wg);
   auto vType = MemRefType::get({blockKv, dv + kPad}, elem,
                                MemRefLayoutAttrInterface(), wg);
-  kS = memref::ViewOp::create(b, kType, raw, o.idx(0), ValueRange{});
-  vS = memref::ViewOp::create(b, vType, raw, o.idx(blockKv * (d + kPad) * 2),
-                              ValueRange{});
+  if (!useWgmma) {
+    kS = memref::ViewOp::create(b, kType, raw, o.idx(0), ValueRange{});
+    vS = memref::ViewOp::create(b, vType, raw, o.idx(blockKv * (d + kPad) * 2),
+                                ValueRange{});
+  }
 
   // Q fragments, once per CTA: for each 16 columns of D, the A fragment
   // (g, k 0-7), (g + 8, k 0-7), (g, k 8-15), (g + 8, k 8-15).
@@ -279,11 +390,17 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
   for (int64_t nd = 0; nd < dv / 8; ++nd)
     init.acc.push_back(constVec(fragC, 0.0));
 
-  // Loop over the non-empty tile ranges, then the tiles of each.
+  // Loop over the non-empty tile ranges, then the tiles of each. The
+  // wgmma kernel also carries n, the tiles loaded so far: tile n sits in
+  // stage n % 2, and tile n + 1 is requested before tile n is waited for.
   SmallVector<KeyRange> ranges =
       emitTileRanges(b, classes, symVals, kvEnd, blockKv);
+  SmallVector<Value> initState = init.flatten();
+  if (useWgmma)
+    initState.push_back(o.idx(0));
+  auto stageOf = [&](Value n) { return o.remU(n, o.idx(kStages)); };
   auto outer = scf::ForOp::create(
-      b, o.idx(0), o.idx(ranges.size()), o.idx(1), init.flatten(),
+      b, o.idx(0), o.idx(ranges.size()), o.idx(1), initState,
       [&](OpBuilder &nb, Location loc, Value r, ValueRange outerState) {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
@@ -293,18 +410,46 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
           lo = o.select(is, ranges[k].first, lo);
           hi = o.select(is, ranges[k].second, hi);
         }
+        if (useWgmma) {
+          auto any = scf::IfOp::create(b, TypeRange{}, o.lt(lo, hi),
+                                       /*withElseRegion=*/false);
+          OpBuilder::InsertionGuard guard2(b);
+          b.setInsertionPointToStart(any.thenBlock());
+          emitIssueTile(lo, stageOf(outerState.back()));
+        }
         auto inner = scf::ForOp::create(
             b, lo, hi, o.idx(1), outerState,
             [&](OpBuilder &nb2, Location loc2, Value t, ValueRange state) {
               OpBuilder::InsertionGuard guard2(b);
               b.setInsertionPoint(nb2.getInsertionBlock(),
                                   nb2.getInsertionPoint());
-              RowState next = emitKvTile(t, RowState::unflatten(state));
-              scf::YieldOp::create(b, next.flatten());
+              Value stage, n;
+              if (useWgmma) {
+                n = state.back();
+                state = state.drop_back();
+                Value nextT = o.add(t, o.idx(1));
+                auto more = scf::IfOp::create(b, TypeRange{}, o.lt(nextT, hi),
+                                              /*withElseRegion=*/false);
+                {
+                  OpBuilder::InsertionGuard guard3(b);
+                  b.setInsertionPointToStart(more.thenBlock());
+                  emitIssueTile(nextT, stageOf(o.add(n, o.idx(1))));
+                }
+                emitWaitTile(n);
+                stage = stageOf(n);
+              }
+              RowState next = emitKvTile(t, RowState::unflatten(state), stage);
+              SmallVector<Value> yielded = next.flatten();
+              if (useWgmma)
+                yielded.push_back(o.add(n, o.idx(1)));
+              scf::YieldOp::create(b, yielded);
             });
         scf::YieldOp::create(b, inner.getResults());
       });
-  emitEpilogue(RowState::unflatten(outer.getResults()));
+  ValueRange finalState = outer.getResults();
+  if (useWgmma)
+    finalState = finalState.drop_back();
+  emitEpilogue(RowState::unflatten(finalState));
 }
 
 void GPUTiler::emitCopyTile(Value buf, Value shared, Value j0, int64_t width,
@@ -343,17 +488,6 @@ Value GPUTiler::mma(Value a, Value bFrag, Value acc) {
   if (elem.isF16())
     return nvgpu::MmaSyncOp::create(b, a, bFrag, acc,
                                     ArrayRef<int64_t>{16, 8, 16});
-  // Each row of an operand fragment is one 32-bit register of two bf16.
-  auto regs = [&](Value frag, int64_t n) {
-    SmallVector<Value> out;
-    auto word = VectorType::get({1}, b.getI32Type());
-    for (int64_t r = 0; r < n; ++r) {
-      Value row = vector::ExtractOp::create(b, frag, ArrayRef<int64_t>{r});
-      Value cast = vector::BitCastOp::create(b, word, row);
-      out.push_back(vector::ExtractOp::create(b, cast, ArrayRef<int64_t>{0}));
-    }
-    return out;
-  };
   SmallVector<Value> c4;
   for (int64_t r = 0; r < 2; ++r)
     for (int64_t e = 0; e < 2; ++e)
@@ -361,7 +495,7 @@ Value GPUTiler::mma(Value a, Value bFrag, Value acc) {
   auto resultType =
       LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
   Value d4 = NVVM::MmaOp::create(
-      b, resultType, regs(a, 4), regs(bFrag, 2), c4,
+      b, resultType, fragmentWords(a, 4), fragmentWords(bFrag, 2), c4,
       ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
       std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
       std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
@@ -370,6 +504,203 @@ Value GPUTiler::mma(Value a, Value bFrag, Value acc) {
   for (int64_t i = 0; i < 4; ++i)
     elems.push_back(LLVM::ExtractValueOp::create(b, d4, ArrayRef<int64_t>{i}));
   return vector::FromElementsOp::create(b, fragC, elems);
+}
+
+SmallVector<Value> GPUTiler::fragmentWords(Value frag, int64_t n) {
+  // Each row of an operand fragment is one 32-bit register of two halves.
+  SmallVector<Value> out;
+  auto word = VectorType::get({1}, b.getI32Type());
+  for (int64_t r = 0; r < n; ++r) {
+    Value row = vector::ExtractOp::create(b, frag, ArrayRef<int64_t>{r});
+    Value cast = vector::BitCastOp::create(b, word, row);
+    out.push_back(vector::ExtractOp::create(b, cast, ArrayRef<int64_t>{0}));
+  }
+  return out;
+}
+
+Value GPUTiler::emitTensorMap(Value buf) {
+  MLIRContext *ctx = b.getContext();
+  auto ptr = LLVM::LLVMPointerType::get(ctx);
+  Type i32 = b.getI32Type(), i64 = b.getI64Type();
+  // Declare the runtime's two entry points once per module.
+  auto module = op->getParentOfType<ModuleOp>();
+  auto declare = [&](StringRef name, FunctionType type) {
+    if (module.lookupSymbol(name))
+      return;
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    func::FuncOp::create(b, name, type).setPrivate();
+  };
+  SmallVector<Type> args = {ptr, i32};
+  args.append(7, i64);
+  args.append(4, i32);
+  declare("attnCudaTensorMap", FunctionType::get(ctx, args, {ptr}));
+  declare("attnCudaTensorMapFree", FunctionType::get(ctx, {ptr}, {}));
+
+  // Dims and box innermost first: (D, S, H, B) for BHSD, (D, H, S, B) for
+  // BSHD; the box is 64 columns of one head over blockKv positions.
+  auto meta = memref::ExtractStridedMetadataOp::create(b, buf);
+  Value aligned = memref::ExtractAlignedPointerAsIndexOp::create(b, buf);
+  Value address = o.add(aligned, o.mul(meta.getOffset(), o.idx(2)));
+  auto toI64 = [&](Value v) { return arith::IndexCastOp::create(b, i64, v); };
+  auto cstI32 = [&](int64_t v) {
+    return arith::ConstantIntOp::create(b, v, 32).getResult();
+  };
+  constexpr int64_t kTensorMapFloat16 = 6, kTensorMapBFloat16 = 9;
+  SmallVector<Value> operands = {
+      LLVM::IntToPtrOp::create(b, ptr, toI64(address),
+                               LLVM::DereferenceableAttr()),
+      cstI32(elem.isF16() ? kTensorMapFloat16 : kTensorMapBFloat16)};
+  for (int64_t i = 3; i >= 0; --i)
+    operands.push_back(toI64(meta.getSizes()[i]));
+  for (int64_t i = 2; i >= 0; --i)
+    operands.push_back(toI64(o.mul(meta.getStrides()[i], o.idx(2))));
+  unsigned posDim = bshd ? 2 : 1; // counted innermost first
+  for (unsigned i = 0; i < 4; ++i)
+    operands.push_back(cstI32(i == 0 ? kBoxCols : (i == posDim ? blockKv : 1)));
+  return func::CallOp::create(b, "attnCudaTensorMap", TypeRange{ptr}, operands)
+      .getResult(0);
+}
+
+Value GPUTiler::sharedPtr(Value addr) {
+  return LLVM::IntToPtrOp::create(
+      b, LLVM::LLVMPointerType::get(b.getContext(), 3),
+      arith::IndexCastOp::create(b, b.getI64Type(), addr),
+      LLVM::DereferenceableAttr());
+}
+
+Value GPUTiler::stageAddr(Value stage) {
+  return o.add(smemBase, o.mul(stage, o.idx(stageBytes)));
+}
+
+Value GPUTiler::barrierPtr(Value stage) {
+  return sharedPtr(o.add(
+      smemBase, o.add(o.idx(kStages * stageBytes), o.mul(stage, o.idx(8)))));
+}
+
+void GPUTiler::emitIssueTile(Value t, Value stage) {
+  auto first = scf::IfOp::create(b, TypeRange{}, o.eq(tid, o.idx(0)),
+                                 /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(first.thenBlock());
+  Value bar = barrierPtr(stage);
+  // Out-of-bounds rows are zero-filled and count towards the bytes.
+  NVVM::MBarrierArriveExpectTxOp::create(
+      b, Type(), bar, arith::ConstantIntOp::create(b, stageBytes, 32),
+      NVVM::MemScopeKind::CTA, /*relaxed=*/false, Value());
+  auto i32 = [&](Value v) {
+    return arith::IndexCastOp::create(b, b.getI32Type(), v).getResult();
+  };
+  Value pos = i32(o.mul(t, o.idx(blockKv))), head = i32(kvh), batch = i32(bi);
+  Value base = stageAddr(stage);
+  int64_t boxBytes = blockKv * kBoxCols * 2;
+  auto copy = [&](Value map, int64_t width, int64_t offset) {
+    for (int64_t i = 0; i < width / kBoxCols; ++i) {
+      Value col = arith::ConstantIntOp::create(b, i * kBoxCols, 32);
+      SmallVector<Value> coords =
+          bshd ? SmallVector<Value>{col, head, pos, batch}
+               : SmallVector<Value>{col, pos, head, batch};
+      // The CTA's own shared memory, addressed in the cluster window (a
+      // launch without clusters is a cluster of one).
+      Value dst = LLVM::AddrSpaceCastOp::create(
+          b, LLVM::LLVMPointerType::get(b.getContext(), 7),
+          sharedPtr(o.add(base, o.idx(offset + i * boxBytes))));
+      NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+          b, dst, map, coords, bar, ValueRange{}, Value(), Value(),
+          NVVM::TMALoadMode::TILE, /*isCTAOnly=*/false,
+          NVVM::CTAGroupKindAttr(), Value());
+    }
+  };
+  copy(kMap, d, 0);
+  copy(vMap, dv, blockKv * d * 2);
+}
+
+void GPUTiler::emitWaitTile(Value n) {
+  Value parity = arith::IndexCastOp::create(
+      b, b.getI32Type(), o.remU(o.divU(n, o.idx(kStages)), o.idx(2)));
+  // The suspend-time hint of the try_wait loop, in nanoseconds.
+  NVVM::MBarrierTryWaitParityOp::create(
+      b, barrierPtr(o.remU(n, o.idx(kStages))), parity,
+      arith::ConstantIntOp::create(b, 10000000, 32));
+}
+
+SmallVector<Value> GPUTiler::inlineAsm(StringRef text, ValueRange rw,
+                                       ValueRange ins) {
+  auto letter = [](Type t) {
+    return t.isF32() ? "f" : t.isInteger(64) ? "l" : "r";
+  };
+  std::string constraints;
+  auto add = [&](const std::string &c) {
+    if (!constraints.empty())
+      constraints += ",";
+    constraints += c;
+  };
+  SmallVector<Type> types;
+  for (Value v : rw) {
+    types.push_back(v.getType());
+    add(std::string("=") + letter(v.getType()));
+  }
+  for (size_t i = 0; i < rw.size(); ++i)
+    add(std::to_string(i));
+  for (Value v : ins)
+    add(letter(v.getType()));
+  SmallVector<Value> operands(rw);
+  operands.append(ins.begin(), ins.end());
+  SmallVector<Type> resultTypes;
+  if (types.size() == 1)
+    resultTypes.push_back(types[0]);
+  else if (!types.empty())
+    resultTypes.push_back(
+        LLVM::LLVMStructType::getLiteral(b.getContext(), types));
+  auto asmOp = LLVM::InlineAsmOp::create(
+      b, resultTypes, operands, text, constraints, /*has_side_effects=*/true,
+      /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+      LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+      ArrayAttr());
+  if (types.size() <= 1)
+    return SmallVector<Value>(asmOp->getResults());
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < static_cast<int64_t>(types.size()); ++i)
+    out.push_back(
+        LLVM::ExtractValueOp::create(b, asmOp.getRes(), ArrayRef<int64_t>{i}));
+  return out;
+}
+
+SmallVector<Value> GPUTiler::wgmmaStep(ArrayRef<Value> a, Value descB,
+                                       bool transB, ArrayRef<Value> acc) {
+  int64_t r = acc.size();
+  std::string type = elem.isF16() ? "f16" : "bf16";
+  std::string text =
+      "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(2 * r + 5) +
+      ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(2 * r) +
+      "k16.f32." + type + "." + type + " {";
+  for (int64_t i = 0; i < r; ++i)
+    text += (i ? ", $" : "$") + std::to_string(i);
+  text += "}, {";
+  for (int64_t i = 0; i < 4; ++i)
+    text += (i ? ", $" : "$") + std::to_string(2 * r + i);
+  text += "}, $" + std::to_string(2 * r + 4) + ", p, 1, 1, " +
+          (transB ? "1" : "0") + ";\n}";
+  SmallVector<Value> ins(a);
+  ins.push_back(descB);
+  ins.push_back(arith::ConstantIntOp::create(b, 1, 32)); // scale-d: accumulate
+  return inlineAsm(text, acc, ins);
+}
+
+Value GPUTiler::descriptor(Value addr, int64_t leadingBytes,
+                           int64_t strideBytes) {
+  // Start address bits 0-13 (>> 4), leading byte offset 16-29, stride
+  // byte offset 32-45 (both >> 4), 128B swizzle (1) in bits 62-63.
+  Type i64 = b.getI64Type();
+  uint64_t fixed = (uint64_t(leadingBytes >> 4) & 0x3fff) << 16 |
+                   (uint64_t(strideBytes >> 4) & 0x3fff) << 32 | 1ull << 62;
+  Value a = arith::IndexCastOp::create(b, i64, addr);
+  Value start = arith::AndIOp::create(
+      b, arith::ShRUIOp::create(b, a, arith::ConstantIntOp::create(b, i64, 4)),
+      arith::ConstantIntOp::create(b, i64, 0x3fff));
+  return arith::OrIOp::create(
+      b, start,
+      arith::ConstantIntOp::create(b, i64, static_cast<int64_t>(fixed)));
 }
 
 Value GPUTiler::quadReduce(Value v, bool max) {
@@ -382,25 +713,14 @@ Value GPUTiler::quadReduce(Value v, bool max) {
   return v;
 }
 
-RowState GPUTiler::emitKvTile(Value t, const RowState &in) {
-  Value j0 = o.mul(t, o.idx(blockKv));
-  SmallVector<Value> tokens;
-  emitCopyTile(kB, kS, j0, d, tokens);
-  emitCopyTile(vB, vS, j0, dv, tokens);
-  // One commit group holds every copy this thread issued.
-  Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
-      b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
-  nvgpu::DeviceAsyncWaitOp::create(b, token, b.getI32IntegerAttr(0));
-  gpu::BarrierOp::create(b);
-
-  // S = Q K^T, 8 fragments of 8 keys. ldmatrix x2 of K rows: lanes 0-7
-  // address keys 0-7 at columns 0-7 of the k-slice, lanes 8-15 the same
-  // keys at columns 8-15 (lanes 16-31 repeat them).
-  const int64_t nTiles = blockKv / 8;
-  SmallVector<Value> s(nTiles);
+SmallVector<Value> GPUTiler::emitScoresSync() {
+  // 8 fragments of 8 keys. ldmatrix x2 of K rows: lanes 0-7 address keys
+  // 0-7 at columns 0-7 of the k-slice, lanes 8-15 the same keys at columns
+  // 8-15 (lanes 16-31 repeat them).
+  SmallVector<Value> raw;
   Value kRow = o.remU(lane, o.idx(8));
   Value kHalf = o.mul(o.remU(o.divU(lane, o.idx(8)), o.idx(2)), o.idx(8));
-  for (int64_t n = 0; n < nTiles; ++n) {
+  for (int64_t n = 0; n < blockKv / 8; ++n) {
     Value acc = constVec(fragC, 0.0);
     for (int64_t kc = 0; kc < d / 16; ++kc) {
       Value kb = nvgpu::LdMatrixOp::create(
@@ -409,12 +729,93 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in) {
           /*transpose=*/false, /*numTiles=*/2);
       acc = mma(qFrags[kc], kb, acc);
     }
-    s[n] = acc;
+    for (int64_t r = 0; r < 2; ++r)
+      for (int64_t e = 0; e < 2; ++e)
+        raw.push_back(
+            vector::ExtractOp::create(b, acc, ArrayRef<int64_t>{r, e}));
+  }
+  return raw;
+}
+
+SmallVector<Value> GPUTiler::emitScoresWgmma(Value stage) {
+  // One m64n{blockKv}k16 per 16 columns of D; the accumulators start at 0
+  // and pass through the fence so that their definitions precede it.
+  SmallVector<Value> acc(blockKv / 2, o.f32(0.0));
+  acc = inlineAsm("wgmma.fence.sync.aligned;", acc, {});
+  Value kBase = stageAddr(stage);
+  int64_t boxBytes = blockKv * kBoxCols * 2;
+  for (int64_t kc = 0; kc < d / 16; ++kc) {
+    int64_t box = kc / (kBoxCols / 16), within = kc % (kBoxCols / 16);
+    Value desc = descriptor(o.add(kBase, o.idx(box * boxBytes + within * 32)),
+                            /*leadingBytes=*/16, /*strideBytes=*/1024);
+    acc = wgmmaStep(fragmentWords(qFrags[kc], 4), desc, /*transB=*/false, acc);
+  }
+  inlineAsm("wgmma.commit_group.sync.aligned;", {}, {});
+  return inlineAsm("wgmma.wait_group.sync.aligned 0;", acc, {});
+}
+
+void GPUTiler::emitPVSync(ArrayRef<Value> p, RowState &out) {
+  // V fragments by ldmatrix.trans (lanes 0-15 address keys 0-15 of the
+  // slice).
+  Value vRow = o.remU(lane, o.idx(16));
+  for (int64_t kk = 0; kk < blockKv / 16; ++kk)
+    for (int64_t nd = 0; nd < dv / 8; ++nd) {
+      Value vb = nvgpu::LdMatrixOp::create(
+          b, fragB, vS, ValueRange{o.add(vRow, o.idx(kk * 16)), o.idx(nd * 8)},
+          /*transpose=*/true, /*numTiles=*/2);
+      out.acc[nd] = mma(p[kk], vb, out.acc[nd]);
+    }
+}
+
+void GPUTiler::emitPVWgmma(ArrayRef<Value> p, RowState &out, Value stage) {
+  // One m64n{Dv}k16 per 16 keys on the accumulators laid end to end; the
+  // fence also orders the writes of P's registers before the products.
+  SmallVector<Value> acc, words;
+  for (Value frag : out.acc)
+    for (int64_t r = 0; r < 2; ++r)
+      for (int64_t e = 0; e < 2; ++e)
+        acc.push_back(
+            vector::ExtractOp::create(b, frag, ArrayRef<int64_t>{r, e}));
+  for (Value frag : p)
+    llvm::append_range(words, fragmentWords(frag, 4));
+  SmallVector<Value> fenced = acc;
+  fenced.append(words);
+  fenced = inlineAsm("wgmma.fence.sync.aligned;", fenced, {});
+  int64_t nAcc = acc.size();
+  acc.assign(fenced.begin(), fenced.begin() + nAcc);
+  Value vBase = o.add(stageAddr(stage), o.idx(blockKv * d * 2));
+  for (int64_t kk = 0; kk < blockKv / 16; ++kk) {
+    Value desc = descriptor(o.add(vBase, o.idx(kk * 16 * kBoxCols * 2)),
+                            /*leadingBytes=*/blockKv * kBoxCols * 2,
+                            /*strideBytes=*/1024);
+    ArrayRef<Value> a = ArrayRef<Value>(fenced).slice(nAcc + 4 * kk, 4);
+    acc = wgmmaStep(a, desc, /*transB=*/true, acc);
+  }
+  inlineAsm("wgmma.commit_group.sync.aligned;", {}, {});
+  acc = inlineAsm("wgmma.wait_group.sync.aligned 0;", acc, {});
+  for (int64_t nd = 0; nd < dv / 8; ++nd)
+    out.acc[nd] = vector::FromElementsOp::create(
+        b, fragC, ArrayRef<Value>(acc).slice(4 * nd, 4));
+}
+
+RowState GPUTiler::emitKvTile(Value t, const RowState &in, Value stage) {
+  Value j0 = o.mul(t, o.idx(blockKv));
+  if (!useWgmma) {
+    SmallVector<Value> tokens;
+    emitCopyTile(kB, kS, j0, d, tokens);
+    emitCopyTile(vB, vS, j0, dv, tokens);
+    // One commit group holds every copy this thread issued.
+    Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
+        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
+    nvgpu::DeviceAsyncWaitOp::create(b, token, b.getI32IntegerAttr(0));
+    gpu::BarrierOp::create(b);
   }
 
-  // Scores as scalars: sc[n][r][e] at query row r of the thread and key
-  // j0 + 8 n + 2 c + e.
-  SmallVector<Value> flat;
+  // S = Q K^T. Scores as scalars: flat[(n * 2 + r) * 2 + e] at query row r
+  // of the thread and key j0 + 8 n + 2 c + e.
+  const int64_t nTiles = blockKv / 8;
+  SmallVector<Value> flat =
+      useWgmma ? emitScoresWgmma(stage) : emitScoresSync();
   SmallVector<Value> keys;
   for (int64_t n = 0; n < nTiles; ++n)
     for (int64_t e = 0; e < 2; ++e)
@@ -422,12 +823,8 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in) {
   auto flatIndex = [&](int64_t n, int64_t r, int64_t e) {
     return (n * 2 + r) * 2 + e;
   };
-  for (int64_t n = 0; n < nTiles; ++n)
-    for (int64_t r = 0; r < 2; ++r)
-      for (int64_t e = 0; e < 2; ++e)
-        flat.push_back(
-            o.fmul(vector::ExtractOp::create(b, s[n], ArrayRef<int64_t>{r, e}),
-                   scale));
+  for (Value &v : flat)
+    v = o.fmul(v, scale);
   // Element coordinates for the emitter are clamped into the tensors so
   // that operands (bias, segment ids, ...) are never read out of bounds;
   // the clamped elements are masked or never stored.
@@ -501,9 +898,8 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in) {
       acc = o.fmul(acc, scaleRows);
   }
 
-  // O += P V: P re-packed as A fragments of 16 keys, V fragments by
-  // ldmatrix.trans (lanes 0-15 address keys 0-15 of the slice).
-  Value vRow = o.remU(lane, o.idx(16));
+  // O += P V: P re-packed as A fragments of 16 keys.
+  SmallVector<Value> pFrags;
   for (int64_t kk = 0; kk < blockKv / 16; ++kk) {
     Value a = ub::PoisonOp::create(b, fragA);
     for (int64_t part = 0; part < 4; ++part) {
@@ -514,14 +910,13 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in) {
       a = vector::InsertOp::create(b, arith::TruncFOp::create(b, pair, p), a,
                                    ArrayRef<int64_t>{part});
     }
-    for (int64_t nd = 0; nd < dv / 8; ++nd) {
-      Value vb = nvgpu::LdMatrixOp::create(
-          b, fragB, vS, ValueRange{o.add(vRow, o.idx(kk * 16)), o.idx(nd * 8)},
-          /*transpose=*/true, /*numTiles=*/2);
-      out.acc[nd] = mma(a, vb, out.acc[nd]);
-    }
+    pFrags.push_back(a);
   }
-  // The next tile's copies overwrite K and V.
+  if (useWgmma)
+    emitPVWgmma(pFrags, out, stage);
+  else
+    emitPVSync(pFrags, out);
+  // The next tile's loads overwrite this stage (mma.sync: K and V).
   gpu::BarrierOp::create(b);
   return out;
 }
@@ -556,21 +951,22 @@ void GPUTiler::emitEpilogue(const RowState &state) {
 }
 
 LogicalResult mlir::attn::tileAttentionForGPU(RewriterBase &rewriter,
-                                              AttentionOp op) {
+                                              AttentionOp op, bool wgmma) {
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
   b.setInsertionPoint(op);
-  GPUTiler tiler(op, b);
+  GPUTiler tiler(op, b, wgmma);
   return tiler.run();
 }
 
 namespace {
 struct AttnTileGPUPass : attn::impl::AttnTileGPUBase<AttnTileGPUPass> {
+  using AttnTileGPUBase::AttnTileGPUBase;
   void runOnOperation() override {
     IRRewriter rewriter(&getContext());
     SmallVector<AttentionOp> ops;
     getOperation()->walk([&](AttentionOp op) { ops.push_back(op); });
     for (AttentionOp op : ops)
-      if (failed(tileAttentionForGPU(rewriter, op)))
+      if (failed(tileAttentionForGPU(rewriter, op, wgmma)))
         return signalPassFailure();
     WalkResult merges = getOperation()->walk([](MergeOp merge) {
       merge.emitOpError("is not supported by the GPU path yet");

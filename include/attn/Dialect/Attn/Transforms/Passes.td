@@ -136,9 +136,25 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
     body holds the kernel (`nvgpu.mma.sync`, `nvgpu.ldmatrix`,
     `nvgpu.device_async_copy`, `gpu.shuffle xor`), and
     `bufferization.to_tensor` of the outputs.
+
+    With `wgmma` (Hopper, sm_90a), ops whose head dims are 64 or 128 get
+    the warpgroup kernel instead: the CTA's 4 warps form one warpgroup;
+    K and V tiles of 64 keys arrive by TMA (`cp.async.bulk.tensor`, 128-byte
+    swizzle, two stages: the next tile loads while this one computes, each
+    stage completing on an mbarrier); `S = Q K^T` and `O += P V` are
+    `wgmma.mma_async` m64nNk16 with Q and P from registers and K and V
+    from shared memory (V transposed by the instruction). The host encodes
+    the two tensor maps (`attnCudaTensorMap` in the runtime) before the
+    launch and frees them after. Other head dims keep the mma.sync kernel.
   }];
+  let options = [
+    Option<"wgmma", "wgmma", "bool", /*default=*/"false",
+           "Use the sm_90a warpgroup kernel (TMA + wgmma) where head dims "
+           "are 64 or 128">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect",
     "::mlir::gpu::GPUDialect", "::mlir::LLVM::LLVMDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
     "::mlir::NVVM::NVVMDialect", "::mlir::nvgpu::NVGPUDialect",

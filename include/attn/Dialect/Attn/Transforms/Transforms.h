@@ -39,8 +39,10 @@ bool hostHasBf16Dot();
 /// Lowers `op` (f16/bf16, static head dims that are multiples of 16 up to
 /// 128) to a gpu.launch of a tensor-core flash-attention kernel (nvgpu
 /// mma.sync, ldmatrix, cp.async). Fails with a diagnostic on the op when it
-/// is outside what the kernel supports.
-LogicalResult tileAttentionForGPU(RewriterBase &rewriter, AttentionOp op);
+/// is outside what the kernel supports. With `wgmma`, ops whose head dims
+/// are 64 or 128 get the sm_90a kernel (TMA loads, wgmma.mma_async).
+LogicalResult tileAttentionForGPU(RewriterBase &rewriter, AttentionOp op,
+                                  bool wgmma = false);
 
 /// Adds patterns that apply the two reference lowerings above.
 void populateLowerToLinalgPatterns(RewritePatternSet &patterns);

@@ -1,0 +1,94 @@
+// RUN: attn-opt %s -attn-tile-gpu=wgmma -cse -split-input-file | FileCheck %s
+
+// The sm_90a kernel, causal bf16 with D = 128: the host encodes one TMA
+// tensor map each for K and V (bf16 = 9; dims innermost first, so the box
+// is 64 columns x 64 keys x 1 head x 1 batch) and frees them after the
+// launch. Shared memory: 1024 alignment bytes, two stages of
+// 64 * (128 + 128) * 2 bytes, two 8-byte mbarriers. Thread 0 initialises
+// the mbarriers, then issues each tile's loads (2 boxes of K, 2 of V) after
+// an expect_tx of the stage's 32768 bytes; the next tile is requested
+// before the current one is waited for. Q K^T is 8 wgmma m64n64k16 (one
+// per 16 columns of D), P V 4 wgmma m64n128k16 with B transposed, each
+// group between a fence and a wait on its accumulators.
+
+// CHECK-DAG:   func.func private @attnCudaTensorMapFree(!llvm.ptr)
+// CHECK-DAG:   func.func private @attnCudaTensorMap(!llvm.ptr, i32, i64, i64, i64, i64, i64, i64, i64, i32, i32, i32, i32) -> !llvm.ptr
+// CHECK-LABEL: func.func @causal_bf16_d128
+// CHECK-DAG:     %[[BF16:.+]] = arith.constant 9 : i32
+// CHECK-DAG:     %[[C64:.+]] = arith.constant 64 : i32
+// CHECK-DAG:     %[[C1:.+]] = arith.constant 1 : i32
+// CHECK:         %[[KMAP:.+]] = call @attnCudaTensorMap({{.*}}, %[[BF16]], {{.*}}, %[[C64]], %[[C64]], %[[C1]], %[[C1]])
+// CHECK:         %[[VMAP:.+]] = call @attnCudaTensorMap(
+// CHECK:         %[[SMEM:.+]] = arith.constant 66576 : i32
+// CHECK:         gpu.launch {{.*}} dynamic_shared_memory_size %[[SMEM]]
+// CHECK:           nvvm.mbarrier.init
+// CHECK:           nvvm.mbarrier.init
+// CHECK:           nvvm.fence.mbarrier.init
+// CHECK:           gpu.barrier
+// CHECK:           scf.for
+// CHECK:             nvvm.mbarrier.arrive.expect_tx %{{.*}}, %{{.*}} : !llvm.ptr<3>, i32
+// CHECK-COUNT-2:     nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KMAP]], %{{.*}}, box[{{.*}}] : !llvm.ptr<7>, !llvm.ptr
+// CHECK-COUNT-2:     nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[VMAP]], %{{.*}}, box[{{.*}}] : !llvm.ptr<7>, !llvm.ptr
+// CHECK:             scf.for
+// CHECK:               nvvm.cp.async.bulk.tensor.shared.cluster.global
+// CHECK:               nvvm.mbarrier.try_wait.parity
+// CHECK:               llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;"
+// CHECK-COUNT-8:       wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
+// CHECK:               "wgmma.commit_group.sync.aligned;"
+// CHECK:               "wgmma.wait_group.sync.aligned 0;"
+// CHECK:               gpu.shuffle  xor
+// CHECK:               "wgmma.fence.sync.aligned;"
+// CHECK-COUNT-4:       wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
+// CHECK:               "wgmma.commit_group.sync.aligned;"
+// CHECK:               "wgmma.wait_group.sync.aligned 0;"
+// CHECK:               gpu.barrier
+// CHECK:           gpu.terminator
+// CHECK:         call @attnCudaTensorMapFree(%[[KMAP]])
+// CHECK:         call @attnCudaTensorMapFree(%[[VMAP]])
+!t = tensor<?x?x?x128xbf16>
+func.func @causal_bf16_d128(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t)
+      {mask = #attn.causal} -> !t
+  return %r : !t
+}
+
+// -----
+
+// BSHD f16, D = 64 with cache lengths: the tensor maps see (D, H, S, B), so
+// the box is 64 columns x 1 head x 64 keys x 1 batch (f16 = 6), and one box
+// each of K and V fills a stage of 16384 bytes.
+
+// CHECK-LABEL: func.func @bshd_f16_d64
+// CHECK-DAG:     %[[F16:.+]] = arith.constant 6 : i32
+// CHECK-DAG:     %[[C64:.+]] = arith.constant 64 : i32
+// CHECK-DAG:     %[[C1:.+]] = arith.constant 1 : i32
+// CHECK:         call @attnCudaTensorMap({{.*}}, %[[F16]], {{.*}}, %[[C64]], %[[C1]], %[[C64]], %[[C1]])
+// CHECK:         arith.constant 33808 : i32
+// CHECK:         nvvm.mbarrier.arrive.expect_tx
+// CHECK-COUNT-2: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// CHECK-NOT:     nvvm.cp.async.bulk.tensor.shared.cluster.global
+// CHECK:         scf.for
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 0;
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 1;
+!t = tensor<?x?x?x64xf16>
+func.func @bshd_f16_d64(%q: !t, %k: !t, %v: !t, %len: tensor<?xi32>, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) kv_len(%len : tensor<?xi32>)
+      outs(%o : !t)
+      {layout = #attn.layout<bshd>, mask = #attn.causal} -> !t
+  return %r : !t
+}
+
+// -----
+
+// Head dims other than 64 and 128 keep the mma.sync kernel.
+
+// CHECK-LABEL: func.func @d32_falls_back
+// CHECK-NOT:     attnCudaTensorMap
+// CHECK:         nvgpu.device_async_copy
+// CHECK:         nvgpu.mma.sync
+// CHECK-NOT:     wgmma
+!t = tensor<?x?x?x32xf16>
+func.func @d32_falls_back(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t) -> !t
+  return %r : !t
+}
