@@ -9,11 +9,15 @@
 #include "attn/Runtime/CPUJit.h"
 
 #include "attn/Pipelines/Pipelines.h"
+#include "attn/Runtime/CudaRuntime.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
@@ -132,6 +136,58 @@ std::unique_ptr<CPUKernel> CPUKernel::compile(ModuleOp module,
     error = "JIT compilation failed: " + llvm::toString(engine.takeError());
     return nullptr;
   }
+  std::unique_ptr<CPUKernel> kernel(new CPUKernel());
+  kernel->engine = std::move(*engine);
+  return kernel;
+}
+
+std::unique_ptr<CPUKernel>
+CPUKernel::compileCUDA(ModuleOp module, const CUDAPipelineOptions &options,
+                       std::string &error) {
+  if (std::string why = validateCUDAPipelineOptions(options); !why.empty()) {
+    error = why;
+    return nullptr;
+  }
+  initializeNativeTarget();
+  OwningOpRef<ModuleOp> lowered(module.clone());
+  MLIRContext *ctx = lowered->getContext();
+  DialectRegistry registry;
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  registerGPUDialectTranslation(registry);
+  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
+  registerNVVMDialectTranslation(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  ctx->appendDialectRegistry(registry);
+
+  PassManager pm(ctx);
+  buildCUDAPipeline(pm, options);
+  if (failed(pm.run(*lowered))) {
+    error = "the CUDA pipeline failed (see the diagnostics above)";
+    return nullptr;
+  }
+  ExecutionEngineOptions engineOptions;
+  engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Default;
+  auto engine = ExecutionEngine::create(*lowered, engineOptions);
+  if (!engine) {
+    error = "JIT compilation failed: " + llvm::toString(engine.takeError());
+    return nullptr;
+  }
+  // The runtime is linked into this library, which Python loads privately:
+  // its entry points are handed to the JIT by address, not found by dlsym.
+  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner mangle) {
+    llvm::orc::SymbolMap map;
+    size_t count = 0;
+    const AttnCudaSymbol *symbols = attnCudaRuntimeSymbols(&count);
+    for (size_t i = 0; i < count; ++i)
+      map[mangle(symbols[i].name)] = {
+          llvm::orc::ExecutorAddr::fromPtr(symbols[i].address),
+          llvm::JITSymbolFlags::Exported};
+    return map;
+  });
+  // Runs the global constructors, which load the embedded kernels (without
+  // a driver the load records why and later launches do nothing).
+  (*engine)->initialize();
   std::unique_ptr<CPUKernel> kernel(new CPUKernel());
   kernel->engine = std::move(*engine);
   return kernel;

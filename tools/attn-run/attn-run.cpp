@@ -14,6 +14,7 @@
 #include "attn/Dialect/Attn/Utils/ToReference.h"
 #include "attn/Reference/Reference.h"
 #include "attn/Runtime/CPUJit.h"
+#include "attn/Runtime/CudaRuntime.h"
 #include "attn/Support/Npy.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -93,6 +94,23 @@ static cl::opt<std::string> lowering(
     cl::desc("How attn.attention is compiled: 'fused' (tiled, the default) or "
              "'reference' (materialised scores, for differential testing)"),
     cl::init("fused"), cl::cat(runCat));
+static cl::opt<std::string>
+    target("target",
+           cl::desc("Where the kernel runs: 'cpu' (the default) or 'cuda' "
+                    "(the first NVIDIA GPU; inputs are copied to device "
+                    "memory and outputs back, and times include the "
+                    "launch's synchronisation). Without a driver or GPU, "
+                    "attn-run compiles the kernel, says why it cannot run "
+                    "it and exits with status 2"),
+           cl::init("cpu"), cl::cat(runCat));
+static cl::opt<std::string>
+    chip("chip", cl::desc("target=cuda: sm_80 or sm_90a (the default)"),
+         cl::init("sm_90a"), cl::cat(runCat));
+static cl::opt<std::string>
+    mma("mma",
+        cl::desc("target=cuda: tensor-core instructions, 'auto' (wgmma on "
+                 "sm_90a), 'sync' or 'wgmma'"),
+        cl::init("auto"), cl::cat(runCat));
 static cl::opt<bool> bf16Dot(
     "bf16-dot",
     cl::desc("bf16 inputs: Q K^T by AVX512-BF16 dot products where the host "
@@ -566,7 +584,7 @@ int main(int argc, char **argv) {
       "max_rel_err is max|out-ref| / max|ref| over O (LSE errors are "
       "absolute); gflops counts 2*(D+Dv) flops per allowed score element.\n"
       "Exit status: 0 on success, 1 on bad input or, with --check, an error "
-      "above tolerance.\n");
+      "above tolerance, 2 when --target=cuda finds no usable GPU.\n");
   if (repeat == 0)
     fail("--repeat must be at least 1");
   if (noReference && check)
@@ -651,14 +669,32 @@ int main(int argc, char **argv) {
     givenSpec[role.str()] = "--input " + spec;
   }
 
-  CPUPipelineOptions pipelineOptions;
-  pipelineOptions.lowering = lowering;
-  pipelineOptions.vectorWidth = vectorWidth;
-  pipelineOptions.bf16Dot = bf16Dot;
-  std::unique_ptr<CPUKernel> kernel =
-      CPUKernel::compile(*module, pipelineOptions, err);
-  if (!kernel)
-    fail(err);
+  if (target != "cpu" && target != "cuda")
+    fail("--target must be 'cpu' or 'cuda', not '" + target + "'");
+  bool onGpu = target == "cuda";
+  std::unique_ptr<CPUKernel> kernel;
+  if (onGpu) {
+    CUDAPipelineOptions cudaOptions;
+    cudaOptions.chip = chip;
+    cudaOptions.mma = mma;
+    kernel = CPUKernel::compileCUDA(*module, cudaOptions, err);
+    if (!kernel)
+      fail(err);
+    char why[512];
+    if (!attnCudaStatus(why, sizeof(why))) {
+      llvm::errs() << "attn-run: target=cuda: compiled for " << chip
+                   << ", but cannot run here: " << why << "\n";
+      return 2;
+    }
+  } else {
+    CPUPipelineOptions pipelineOptions;
+    pipelineOptions.lowering = lowering;
+    pipelineOptions.vectorWidth = vectorWidth;
+    pipelineOptions.bf16Dot = bf16Dot;
+    kernel = CPUKernel::compile(*module, pipelineOptions, err);
+    if (!kernel)
+      fail(err);
+  }
 
   std::vector<std::string> shapeList(shapes.begin(), shapes.end());
   if (shapeList.empty())
@@ -754,12 +790,32 @@ int main(int argc, char **argv) {
     // data (a tree parent out of range) would make the kernel read out of
     // bounds.
     auto runKernel = [&]() {
+      // On the GPU every argument gets a device copy; all come back after
+      // the runs (only the outputs change).
+      std::vector<void *> device(arrays.size(), nullptr);
+      auto cudaFailed = [&]() {
+        char why[512];
+        if (!attnCudaTakeError(why, sizeof(why)))
+          return;
+        for (void *p : device)
+          mgpuMemFree(p, nullptr);
+        fail(std::string("target=cuda: ") + why);
+      };
       std::vector<std::unique_ptr<MemRefDescriptor>> descs;
       std::vector<MemRefDescriptor *> args;
-      for (npy::NpyArray &a : arrays) {
-        descs.push_back(
-            std::make_unique<MemRefDescriptor>(a.bytes.data(), a.shape));
+      for (auto [i, a] : llvm::enumerate(arrays)) {
+        void *data = a.bytes.data();
+        if (onGpu && !a.bytes.empty()) {
+          device[i] = mgpuMemAlloc(a.bytes.size(), nullptr, false);
+          mgpuMemcpy(device[i], a.bytes.data(), a.bytes.size(), nullptr);
+          data = device[i];
+        }
+        descs.push_back(std::make_unique<MemRefDescriptor>(data, a.shape));
         args.push_back(descs.back().get());
+      }
+      if (onGpu) {
+        mgpuStreamSynchronize(nullptr);
+        cudaFailed();
       }
       CPUKernel::PackedFunction entry = kernel->lookup(fn.getSymName(), err);
       if (!entry)
@@ -772,6 +828,16 @@ int main(int argc, char **argv) {
         if (r > 0)
           times.push_back(
               std::chrono::duration<double, std::milli>(t1 - t0).count());
+      }
+      if (onGpu) {
+        cudaFailed();
+        for (auto [i, a] : llvm::enumerate(arrays))
+          if (device[i])
+            mgpuMemcpy(a.bytes.data(), device[i], a.bytes.size(), nullptr);
+        mgpuStreamSynchronize(nullptr);
+        cudaFailed();
+        for (void *p : device)
+          mgpuMemFree(p, nullptr);
       }
       std::sort(times.begin(), times.end());
       return times[times.size() / 2];

@@ -53,6 +53,16 @@ public:
                                             const CPUPipelineOptions &options,
                                             std::string &error);
 
+  /// The host side of a CUDA module: lowers `module` (a clone) with the
+  /// CUDA pipeline and JIT compiles the host code, which loads the embedded
+  /// kernels (at the first lookup) and launches them through the mgpu*
+  /// runtime linked into this library. Arguments are then device pointers.
+  /// Compiling needs no GPU; running without one records the reason
+  /// (attnCudaTakeError) and launches nothing.
+  static std::unique_ptr<CPUKernel>
+  compileCUDA(ModuleOp module, const CUDAPipelineOptions &options,
+              std::string &error);
+
   /// Loads native code saved by `objectCode` (an ELF object for this host),
   /// linking it against the runtime libraries again. This is how compiled
   /// kernels come back from a disk cache without running any compiler.

@@ -32,6 +32,22 @@ void *attnCudaTensorMap(void *base, int32_t dataType, int64_t dim0,
                         int32_t box0, int32_t box1, int32_t box2, int32_t box3);
 void attnCudaTensorMapFree(void *map);
 
+/// The mgpu* entry points that host code (and attn-run, for its device
+/// buffers) calls; handles are opaque pointers.
+void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared);
+void mgpuMemFree(void *ptr, void *stream);
+void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void *stream);
+void mgpuStreamSynchronize(void *stream);
+
+/// One exported entry point of this runtime, by name.
+struct AttnCudaSymbol {
+  const char *name;
+  void *address;
+};
+/// Every entry point generated host code may call, for a JIT that links the
+/// runtime in statically and resolves them by name. Sets `count`.
+const AttnCudaSymbol *attnCudaRuntimeSymbols(size_t *count);
+
 /// The first error any mgpu* function hit since the last call (cleared by
 /// the call); 0 and an empty message when there was none.
 int attnCudaTakeError(char *message, size_t size);

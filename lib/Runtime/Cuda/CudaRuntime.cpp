@@ -22,11 +22,12 @@ namespace {
 
 using CUresult = int;
 using CUdevice = int;
-using CUcontext = struct CUctx_st *;
-using CUmodule = struct CUmod_st *;
-using CUfunction = struct CUfunc_st *;
-using CUstream = struct CUstream_st *;
-using CUevent = struct CUevent_st *;
+// Driver handles are opaque pointers (as in CudaRuntime.h's declarations).
+using CUcontext = void *;
+using CUmodule = void *;
+using CUfunction = void *;
+using CUstream = void *;
+using CUevent = void *;
 using CUdeviceptr = unsigned long long;
 
 constexpr int kFuncAttributeMaxDynamicSharedSize = 8;
@@ -415,6 +416,26 @@ void attnCudaTensorMapFree(void *map) { mgpuMemFree(map, nullptr); }
 
 void mgpuSetDefaultDevice(int32_t /*device*/) {
   // attn runs on device 0; the primary context is made current on first use.
+}
+
+const AttnCudaSymbol *attnCudaRuntimeSymbols(size_t *count) {
+#define ATTN_SYMBOL(fn) {#fn, reinterpret_cast<void *>(&fn)}
+  static const AttnCudaSymbol symbols[] = {
+      ATTN_SYMBOL(mgpuModuleLoad),        ATTN_SYMBOL(mgpuModuleLoadJIT),
+      ATTN_SYMBOL(mgpuModuleUnload),      ATTN_SYMBOL(mgpuModuleGetFunction),
+      ATTN_SYMBOL(mgpuLaunchKernel),      ATTN_SYMBOL(mgpuStreamCreate),
+      ATTN_SYMBOL(mgpuStreamDestroy),     ATTN_SYMBOL(mgpuStreamSynchronize),
+      ATTN_SYMBOL(mgpuStreamWaitEvent),   ATTN_SYMBOL(mgpuEventCreate),
+      ATTN_SYMBOL(mgpuEventDestroy),      ATTN_SYMBOL(mgpuEventSynchronize),
+      ATTN_SYMBOL(mgpuEventRecord),       ATTN_SYMBOL(mgpuMemAlloc),
+      ATTN_SYMBOL(mgpuMemFree),           ATTN_SYMBOL(mgpuMemcpy),
+      ATTN_SYMBOL(mgpuMemset32),          ATTN_SYMBOL(mgpuMemset16),
+      ATTN_SYMBOL(mgpuSetDefaultDevice),  ATTN_SYMBOL(attnCudaTensorMap),
+      ATTN_SYMBOL(attnCudaTensorMapFree),
+  };
+#undef ATTN_SYMBOL
+  *count = sizeof(symbols) / sizeof(symbols[0]);
+  return symbols;
 }
 
 } // extern "C"
