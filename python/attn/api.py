@@ -24,7 +24,8 @@ except ImportError:  # bf16 needs ml_dtypes; the rest works without it
 
 CompileError = _attn.CompileError
 
-TARGETS = ("cpu",)
+TARGETS = ("cpu", "cuda")
+CHIPS = ("sm_80", "sm_90a")
 
 
 def _numpy_dtype(name: str):
@@ -207,7 +208,8 @@ def _native_kernel(text: str, options: str, openmp: bool, use_disk: bool):
 def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
             head_dim: int = 64, head_dim_v: Optional[int] = None,
             lowering: str = "fused", vector_width: int = 0,
-            openmp: bool = True, cache: bool = True) -> "Kernel":
+            openmp: bool = True, cache: bool = True, chip: str = "sm_90a",
+            mma: str = "auto") -> "Kernel":
     """Compiles `spec` (an attn.Spec, a mask, or a mask_mod function) for
     `target` and returns a callable `Kernel`.
 
@@ -218,19 +220,29 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
     openmp:       run on all cores through libomp (OMP_NUM_THREADS).
     cache:        also use the disk cache ($ATTN_CACHE_DIR); the in-memory
                   cache is always used.
+    chip, mma:    target="cuda": "sm_80" or "sm_90a", and the tensor-core
+                  instructions ("auto": wgmma + TMA on sm_90a; "sync":
+                  mma.sync). CUDA kernels take float16 or bfloat16 and are
+                  cached in memory only. Compiling needs no GPU; calling
+                  one raises RuntimeError saying why when none is usable.
 
     Batch size, head counts and sequence lengths are not compiled in: one
     kernel serves them all.
     """
     if target not in TARGETS:
-        if target == "cuda":
-            raise S.SpecError("target='cuda' cannot run kernels from Python "
-                              "yet: the GPU code generator exists (see "
-                              "attn.lower(spec, 'attn-cuda-pipeline', "
-                              "dtype='float16')) but the Python runtime "
-                              "for it does not; use target='cpu'")
         raise S.SpecError(f"unknown target {target!r}; available: "
                           f"{', '.join(TARGETS)}")
+    if target == "cuda":
+        if dtype not in ("float16", "bfloat16"):
+            raise S.SpecError(f"target='cuda' runs on tensor cores: dtype "
+                              f"must be 'float16' or 'bfloat16', got "
+                              f"{dtype!r}")
+        if chip not in CHIPS:
+            raise S.SpecError(f"chip must be one of {', '.join(CHIPS)}, "
+                              f"got {chip!r}")
+        if mma not in ("auto", "sync", "wgmma"):
+            raise S.SpecError(f"mma must be 'auto', 'sync' or 'wgmma', got "
+                              f"{mma!r}")
     if lowering not in ("fused", "reference"):
         raise S.SpecError(f"lowering must be 'fused' or 'reference', "
                           f"got {lowering!r}")
@@ -240,11 +252,31 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
     spec = S.as_spec(spec)
     head_dim_v = head_dim if head_dim_v is None else head_dim_v
     text, sig = IR.build(spec, dtype, head_dim, head_dim_v)
-    options = (f"lowering={lowering} vector-width={int(vector_width)} "
-               f"openmp={'true' if openmp else 'false'}")
-    native = _native_kernel(text, options, openmp, cache)
-    return Kernel(spec, sig, text, native, _numpy_dtype(dtype), dtype,
-                  int(head_dim), int(head_dim_v))
+    if target == "cuda":
+        native = _native_cuda_kernel(text, f"chip={chip} mma={mma}")
+    else:
+        options = (f"lowering={lowering} vector-width={int(vector_width)} "
+                   f"openmp={'true' if openmp else 'false'}")
+        native = _native_kernel(text, options, openmp, cache)
+    kernel = Kernel(spec, sig, text, native, _numpy_dtype(dtype), dtype,
+                    int(head_dim), int(head_dim_v))
+    kernel.target = target
+    return kernel
+
+
+def _native_cuda_kernel(text: str, options: str):
+    key = hashlib.sha256("\0".join(
+        ["attn-cuda-1", text, options, _native_build_id()]).encode()).hexdigest()
+    with _lock:
+        kernel = _memory.get(key)
+        if kernel is not None:
+            _stats["memory_hits"] += 1
+            return kernel
+        kernel = _attn.Kernel.compile_cuda(text, options)
+        kernel.bind("attention")
+        _stats["compiles"] += 1
+        _memory[key] = kernel
+        return kernel
 
 
 def _to_numpy(x, name: str):
@@ -257,8 +289,9 @@ def _to_numpy(x, name: str):
     if mod == "torch":
         import torch
         if x.device.type != "cpu":
-            raise ValueError(f"{name} is on {x.device}; target='cpu' needs "
-                             f"CPU tensors")
+            raise ValueError(f"{name} is on {x.device}; kernels take host "
+                             f"tensors (target='cuda' copies them to the "
+                             f"GPU and back)")
         if x.dtype == torch.bfloat16:
             if _BF16 is None:
                 raise ImportError("bfloat16 tensors need ml_dtypes")
@@ -296,14 +329,18 @@ class Kernel:
     arrays may also be passed by their parameter names.
     """
 
+    target = "cpu"
+
     def __init__(self, spec, sig, text, native, np_dtype, dtype, d, dv):
         self.spec, self.signature, self.ir = spec, sig, text
         self._native, self._np_dtype, self.dtype = native, np_dtype, dtype
         self.head_dim, self.head_dim_v = d, dv
 
     def __repr__(self):
+        where = "" if self.target == "cpu" else f", target={self.target}"
         return (f"attn.Kernel({self.spec!r}, dtype={self.dtype}, "
-                f"head_dim={self.head_dim}, head_dim_v={self.head_dim_v})")
+                f"head_dim={self.head_dim}, head_dim_v={self.head_dim_v}"
+                f"{where})")
 
     # -- argument checks -----------------------------------------------------
 
@@ -367,7 +404,14 @@ class Kernel:
                                     return_lse=return_lse, **operands)
         out = args[-2] if self.signature.has_lse else args[-1]
         lse = args[-1] if self.signature.has_lse else None
-        if out.size or (lse is not None and lse.size):
+        if self.target == "cuda":
+            ok, why = _attn.cuda_status()
+            if not ok:
+                raise RuntimeError(f"target='cuda': cannot run here: {why}")
+            if out.size or (lse is not None and lse.size):
+                self._native.call_cuda([(a.ctypes.data, list(a.shape),
+                                         a.nbytes) for a in args])
+        elif out.size or (lse is not None and lse.size):
             self._native.call([(a.ctypes.data, list(a.shape)) for a in args])
         if kind == "torch":
             out = _to_torch(out)

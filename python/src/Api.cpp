@@ -12,6 +12,7 @@
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Pipelines/Pipelines.h"
 #include "attn/Runtime/CPUJit.h"
+#include "attn/Runtime/CudaRuntime.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
@@ -174,6 +175,37 @@ std::unique_ptr<Kernel> Kernel::compile(const std::string &ir,
   return kernel;
 }
 
+std::unique_ptr<Kernel> Kernel::compileCUDA(const std::string &ir,
+                                            const std::string &options,
+                                            std::string &error) {
+  Session session;
+  OwningOpRef<ModuleOp> module = session.parse(ir);
+  if (!module) {
+    error = withDiagnostics(session, "invalid IR");
+    return nullptr;
+  }
+  auto parsed = mlir::attn::CUDAPipelineOptions::createFromString(options);
+  if (!parsed) {
+    error = "invalid CUDA pipeline options '" + options + "'";
+    return nullptr;
+  }
+  std::unique_ptr<Kernel> kernel(new Kernel());
+  std::string why;
+  kernel->impl = mlir::attn::CPUKernel::compileCUDA(*module, *parsed, why);
+  if (!kernel->impl) {
+    error = withDiagnostics(session, why);
+    return nullptr;
+  }
+  return kernel;
+}
+
+bool cudaStatus(std::string &why) {
+  char message[512];
+  bool ok = attnCudaStatus(message, sizeof(message)) == 1;
+  why = message;
+  return ok;
+}
+
 std::unique_ptr<Kernel> Kernel::load(const std::string &object, bool openmp,
                                      std::string &error) {
   std::unique_ptr<Kernel> kernel(new Kernel());
@@ -201,6 +233,45 @@ void Kernel::call(const std::vector<Buffer> &args) const {
   for (auto &d : descriptors)
     pointers.push_back(&d);
   mlir::attn::CPUKernel::call(entry, pointers);
+}
+
+bool Kernel::callOnDevice(const std::vector<Buffer> &args,
+                          const std::vector<size_t> &bytes,
+                          std::string &error) const {
+  char message[512];
+  attnCudaTakeError(message, sizeof(message)); // start clean
+  std::vector<Buffer> device = args;
+  auto release = [&] {
+    for (size_t i = 0; i < args.size(); ++i)
+      if (device[i].data != args[i].data)
+        mgpuMemFree(device[i].data, nullptr);
+  };
+  auto failed = [&] {
+    if (!attnCudaTakeError(message, sizeof(message)))
+      return false;
+    error = message;
+    release();
+    return true;
+  };
+  for (size_t i = 0; i < args.size(); ++i)
+    if (bytes[i]) {
+      device[i].data = mgpuMemAlloc(bytes[i], nullptr, false);
+      mgpuMemcpy(device[i].data, args[i].data, bytes[i], nullptr);
+    }
+  mgpuStreamSynchronize(nullptr);
+  if (failed())
+    return false;
+  call(device);
+  if (failed())
+    return false;
+  for (size_t i = 0; i < args.size(); ++i)
+    if (bytes[i])
+      mgpuMemcpy(args[i].data, device[i].data, bytes[i], nullptr);
+  mgpuStreamSynchronize(nullptr);
+  if (failed())
+    return false;
+  release();
+  return true;
 }
 
 } // namespace attn::python

@@ -39,6 +39,9 @@ bool lowerModule(const std::string &ir, const std::string &pipeline,
 /// JIT emits for it could: its name and feature set.
 std::string hostCPU();
 
+/// Whether a CUDA GPU is usable; otherwise the reason in `why`.
+bool cudaStatus(std::string &why);
+
 /// One argument of a kernel call: caller-owned, row-major memory.
 struct Buffer {
   void *data = nullptr;
@@ -56,6 +59,11 @@ public:
   static std::unique_ptr<Kernel> compile(const std::string &ir,
                                          const std::string &options,
                                          std::string &error);
+  /// Lowers `ir` with `--attn-cuda-pipeline` and the given options
+  /// ("chip=sm_90a mma=auto") and JIT compiles the host code.
+  static std::unique_ptr<Kernel> compileCUDA(const std::string &ir,
+                                             const std::string &options,
+                                             std::string &error);
   /// Loads object code written by `objectCode`.
   static std::unique_ptr<Kernel> load(const std::string &object, bool openmp,
                                       std::string &error);
@@ -66,6 +74,12 @@ public:
   bool bind(const std::string &name, std::string &error);
   /// Calls the bound function. Safe to call from several threads.
   void call(const std::vector<Buffer> &args) const;
+  /// For a CUDA kernel: copies every argument (`bytes[i]` bytes of host
+  /// memory) to the GPU, calls the bound function on the copies and copies
+  /// them all back. Returns false with the runtime's error message when a
+  /// driver call failed (or there is no GPU).
+  bool callOnDevice(const std::vector<Buffer> &args,
+                    const std::vector<size_t> &bytes, std::string &error) const;
 
 private:
   Kernel();

@@ -52,6 +52,28 @@ void call(
   kernel.call(buffers);
 }
 
+/// Calls a CUDA kernel on host (address, shape, bytes) triples: device
+/// copies in, the call, copies back. Raises RuntimeError with the runtime's
+/// message when the GPU or a driver call fails.
+void callCuda(const Kernel &kernel,
+              const std::vector<std::tuple<uintptr_t, std::vector<int64_t>,
+                                           size_t>> &args) {
+  std::vector<Buffer> buffers;
+  std::vector<size_t> bytes;
+  for (const auto &[address, shape, size] : args) {
+    buffers.push_back(Buffer{reinterpret_cast<void *>(address), shape});
+    bytes.push_back(size);
+  }
+  std::string error;
+  bool ok;
+  {
+    nb::gil_scoped_release release;
+    ok = kernel.callOnDevice(buffers, bytes, error);
+  }
+  if (!ok)
+    throw std::runtime_error("target='cuda': " + error);
+}
+
 } // namespace
 
 NB_MODULE(_attn, m) {
@@ -84,6 +106,14 @@ NB_MODULE(_attn, m) {
       "Run a textual pass pipeline over IR text and print the result.");
   m.def("host_cpu", &attn::python::hostCPU,
         "The host CPU's name and features, as the JIT targets them.");
+  m.def(
+      "cuda_status",
+      [] {
+        std::string why;
+        bool ok = attn::python::cudaStatus(why);
+        return std::make_tuple(ok, why);
+      },
+      "(True, '') when a CUDA GPU is usable, else (False, why).");
 
   nb::class_<Kernel>(m, "Kernel")
       .def_static(
@@ -101,6 +131,21 @@ NB_MODULE(_attn, m) {
           },
           nb::arg("ir"), nb::arg("options") = "",
           "JIT-compile IR with --attn-cpu-pipeline{options}.")
+      .def_static(
+          "compile_cuda",
+          [](const std::string &ir, const std::string &options) {
+            std::string error;
+            std::unique_ptr<Kernel> kernel;
+            {
+              nb::gil_scoped_release release;
+              kernel = Kernel::compileCUDA(ir, options, error);
+            }
+            if (!kernel)
+              throw CompileError(error);
+            return kernel;
+          },
+          nb::arg("ir"), nb::arg("options") = "",
+          "JIT-compile the host side of IR with --attn-cuda-pipeline{options}.")
       .def_static(
           "load",
           [](nb::bytes object, bool openmp) {
@@ -124,5 +169,8 @@ NB_MODULE(_attn, m) {
           },
           nb::arg("name"), "Select the public function that call() runs.")
       .def("call", &call, nb::arg("args"),
-           "Call the bound function on (address, shape) pairs.");
+           "Call the bound function on (address, shape) pairs.")
+      .def("call_cuda", &callCuda, nb::arg("args"),
+           "Call a CUDA kernel on host (address, shape, bytes) triples, "
+           "through device copies.");
 }

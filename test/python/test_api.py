@@ -145,7 +145,13 @@ def test_lower_to_gpu_kernels():
     ir = attn.lower(spec, "attn-cuda-pipeline{chip=sm_90a}", dtype="bfloat16",
                     head_dim=128)
     assert "gpu.binary @attention_kernel" in ir
+    # sm_90a: the warpgroup kernel; mma=sync keeps mma.sync.
+    assert "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16" in ir
+    assert "cp.async.bulk.tensor.4d" in ir
+    ir = attn.lower(spec, "attn-cuda-pipeline{chip=sm_90a mma=sync}",
+                    dtype="bfloat16", head_dim=128)
     assert "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in ir
+    assert "wgmma" not in ir
     with pytest.raises(attn.CompileError,
                        match="tensor cores need f16 or bf16 inputs"):
         attn.lower(spec, "attn-cuda-pipeline", dtype="float32")
@@ -165,7 +171,16 @@ def test_lower_reports_bad_pipelines_and_bad_ir():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"target": "cuda"}, attn.SpecError, "cannot run kernels from Python yet"),
+    ({"target": "cuda"}, attn.SpecError,
+     "dtype must be 'float16' or 'bfloat16', got 'float32'"),
+    ({"target": "cuda", "dtype": "float16", "chip": "sm_70"}, attn.SpecError,
+     "chip must be one of sm_80, sm_90a, got 'sm_70'"),
+    ({"target": "cuda", "dtype": "float16", "mma": "fast"}, attn.SpecError,
+     "mma must be 'auto', 'sync' or 'wgmma'"),
+    ({"target": "cuda", "dtype": "float16", "chip": "sm_80", "mma": "wgmma"},
+     attn.CompileError, "mma=wgmma needs chip=sm_90a"),
+    ({"target": "cuda", "dtype": "float16", "head_dim": 256},
+     attn.CompileError, "head dims must be static multiples of 16 up to 128"),
     ({"target": "tpu"}, attn.SpecError, "unknown target 'tpu'"),
     ({"dtype": "float64"}, attn.SpecError, "dtype must be one of"),
     ({"lowering": "fast"}, attn.SpecError, "lowering must be"),
@@ -175,6 +190,42 @@ def test_lower_reports_bad_pipelines_and_bad_ir():
 def test_compile_option_errors(kwargs, error, message):
     with pytest.raises(error, match=message):
         attn.compile(attn.causal(), **kwargs)
+
+
+def _has_gpu():
+    return attn._attn.cuda_status()[0]
+
+
+@pytest.mark.skipif(_has_gpu(), reason="a CUDA GPU is present")
+def test_cuda_kernel_compiles_and_says_why_it_cannot_run():
+    spec = attn.Spec(mask=attn.sliding_window(64) & attn.causal(),
+                     score_mod=attn.softcap(30.0))
+    q = np.zeros((1, 2, 10, 64), np.float16)
+    for chip in ("sm_80", "sm_90a"):
+        fn = attn.compile(spec, target="cuda", dtype="float16", head_dim=64,
+                          chip=chip)
+        assert fn.target == "cuda"
+        # Arguments are checked before the GPU is looked for.
+        with pytest.raises(TypeError, match="compiled for float16"):
+            fn(q.astype(np.float32), q, q)
+        with pytest.raises(RuntimeError, match="target='cuda': cannot run "
+                                               "here: no CUDA driver"):
+            fn(q, q, q)
+
+
+@pytest.mark.skipif(not _has_gpu(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("mma", ["auto", "sync"])
+def test_cuda_kernel_matches_the_reference(mma):
+    spec = attn.Spec(mask=attn.causal(), score_mod=attn.softcap(30.0))
+    rng = np.random.default_rng(5)
+    q = rng.standard_normal((2, 8, 300, 128)).astype(np.float16)
+    k = rng.standard_normal((2, 2, 300, 128)).astype(np.float16)
+    v = rng.standard_normal((2, 2, 300, 128)).astype(np.float16)
+    fn = attn.compile(spec, target="cuda", dtype="float16", head_dim=128,
+                      mma=mma)
+    out = fn(q, k, v).astype(np.float64)
+    ref = attn.reference.attention(spec, q, k, v)
+    assert np.abs(out - ref).max() / np.abs(ref).max() < 1e-3
 
 
 def test_reference_lowering_and_avx2_agree_with_numpy():
