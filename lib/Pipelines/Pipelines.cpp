@@ -355,8 +355,11 @@ void mlir::attn::buildCUDAPipeline(OpPassManager &pm,
   addPipeline(pm, "gpu-kernel-outlining,convert-nvgpu-to-nvvm,"
                   "convert-vector-to-scf,convert-scf-to-cf,"
                   "convert-nvvm-to-llvm,expand-strided-metadata");
-  addPipeline(pm,
-              "nvvm-attach-target{chip=" + options.chip.getValue() + " O=3}");
+  // sm_90a kernels use PTX 8.3 instructions (the tensormap proxy fence);
+  // LLVM would otherwise emit PTX 8.0 for them.
+  std::string features = options.chip == "sm_90a" ? " features=+ptx83" : "";
+  addPipeline(pm, "nvvm-attach-target{chip=" + options.chip.getValue() +
+                      features + " O=3}");
   pm.addNestedPass<gpu::GPUModuleOp>(std::make_unique<GPUMathPass>());
   addPipeline(pm, "lower-affine,convert-arith-to-llvm,convert-index-to-llvm,"
                   "canonicalize,cse,"

@@ -55,9 +55,10 @@ void call(
 /// Calls a CUDA kernel on host (address, shape, bytes) triples: device
 /// copies in, the call, copies back. Raises RuntimeError with the runtime's
 /// message when the GPU or a driver call fails.
-void callCuda(const Kernel &kernel,
-              const std::vector<std::tuple<uintptr_t, std::vector<int64_t>,
-                                           size_t>> &args) {
+void callCuda(
+    const Kernel &kernel,
+    const std::vector<std::tuple<uintptr_t, std::vector<int64_t>, size_t>>
+        &args) {
   std::vector<Buffer> buffers;
   std::vector<size_t> bytes;
   for (const auto &[address, shape, size] : args) {

@@ -48,9 +48,11 @@
 // WGHOST:     gpu.launch_func @attention_kernel::@attention_kernel
 // WGHOST:     llvm.call @attnCudaTensorMapFree(
 // WGHOST:     llvm.call @attnCudaTensorMapFree(
-// WGHOST:     gpu.binary @attention_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a">
+// WGHOST:     gpu.binary @attention_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx83">
 
+// WGMMA:     .version 8.3
 // WGMMA:     .target sm_90a
+// WGMMA-DAG: fence.proxy.tensormap::generic.acquire.sys [{{.*}}], 128;
 // WGMMA-DAG: mbarrier.init.shared.b64
 // WGMMA-DAG: fence.mbarrier_init.release.cluster;
 // WGMMA-DAG: mbarrier.arrive.expect_tx.shared.b64

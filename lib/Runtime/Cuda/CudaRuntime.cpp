@@ -64,6 +64,7 @@ struct Driver {
   CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
   CUresult (*cuMemsetD16Async)(CUdeviceptr, unsigned short, size_t, CUstream);
   CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
+  CUresult (*cuCtxSynchronize)();
   /// Optional (drivers for CUDA 12 and later): only TMA kernels need it.
   CUresult (*cuTensorMapEncodeTiled)(void *, int, unsigned, void *,
                                      const uint64_t *, const uint64_t *,
@@ -143,7 +144,8 @@ bool openLocked(State &s) {
       resolve(lib, "cuMemcpyAsync", d.cuMemcpyAsync) &&
       resolve(lib, "cuMemsetD32Async", d.cuMemsetD32Async) &&
       resolve(lib, "cuMemsetD16Async", d.cuMemsetD16Async) &&
-      resolve(lib, "cuMemcpyHtoD_v2", d.cuMemcpyHtoD);
+      resolve(lib, "cuMemcpyHtoD_v2", d.cuMemcpyHtoD) &&
+      resolve(lib, "cuCtxSynchronize", d.cuCtxSynchronize);
   resolve(lib, "cuTensorMapEncodeTiled", d.cuTensorMapEncodeTiled);
   if (!ok) {
     s.why = "libcuda.so.1 lacks a driver function attn needs (driver too old?)";
@@ -403,7 +405,10 @@ void *attnCudaTensorMap(void *base, int32_t dataType, int64_t dim0,
              "16-byte aligned strides)") ||
       !check(d->cuMemAlloc(&device, sizeof(TensorMap)), "cuMemAlloc") ||
       !check(d->cuMemcpyHtoD(device, &map, sizeof(TensorMap)),
-             "cuMemcpyHtoD")) {
+             "cuMemcpyHtoD") ||
+      // From pageable memory the copy may still be in flight when it
+      // returns, and the kernel runs on a non-blocking stream.
+      !check(d->cuCtxSynchronize(), "cuCtxSynchronize")) {
     if (device)
       d->cuMemFree(device);
     skipNextLaunch = true;
@@ -419,7 +424,8 @@ void mgpuSetDefaultDevice(int32_t /*device*/) {
 }
 
 const AttnCudaSymbol *attnCudaRuntimeSymbols(size_t *count) {
-#define ATTN_SYMBOL(fn) {#fn, reinterpret_cast<void *>(&fn)}
+#define ATTN_SYMBOL(fn)                                                        \
+  { #fn, reinterpret_cast < void *>(&fn) }
   static const AttnCudaSymbol symbols[] = {
       ATTN_SYMBOL(mgpuModuleLoad),        ATTN_SYMBOL(mgpuModuleLoadJIT),
       ATTN_SYMBOL(mgpuModuleUnload),      ATTN_SYMBOL(mgpuModuleGetFunction),

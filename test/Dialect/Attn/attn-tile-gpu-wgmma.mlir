@@ -24,6 +24,8 @@
 // CHECK:           nvvm.mbarrier.init
 // CHECK:           nvvm.mbarrier.init
 // CHECK:           nvvm.fence.mbarrier.init
+// CHECK:           "fence.proxy.tensormap::generic.acquire.sys [$0], 128;", "l" %[[KMAP]]
+// CHECK:           "fence.proxy.tensormap::generic.acquire.sys [$0], 128;", "l" %[[VMAP]]
 // CHECK:           gpu.barrier
 // CHECK:           scf.for
 // CHECK:             nvvm.mbarrier.arrive.expect_tx %{{.*}}, %{{.*}} : !llvm.ptr<3>, i32

@@ -352,6 +352,12 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
                                      arith::ConstantIntOp::create(b, 1, 32),
                                      Value());
       NVVM::FenceMbarrierInitOp::create(b);
+      // The tensor maps were written to global memory by the host: acquire
+      // them for the tensormap proxy, or TMA may use a descriptor it cached
+      // for an earlier map at the same address.
+      for (Value map : {kMap, vMap})
+        inlineAsm("fence.proxy.tensormap::generic.acquire.sys [$0], 128;", {},
+                  ValueRange{map});
     }
     gpu::BarrierOp::create(b);
   }
@@ -627,7 +633,9 @@ void GPUTiler::emitWaitTile(Value n) {
 SmallVector<Value> GPUTiler::inlineAsm(StringRef text, ValueRange rw,
                                        ValueRange ins) {
   auto letter = [](Type t) {
-    return t.isF32() ? "f" : t.isInteger(64) ? "l" : "r";
+    if (t.isF32())
+      return "f";
+    return t.isInteger(64) || isa<LLVM::LLVMPointerType>(t) ? "l" : "r";
   };
   std::string constraints;
   auto add = [&](const std::string &c) {
