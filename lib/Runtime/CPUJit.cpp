@@ -87,6 +87,32 @@ static SmallVector<StringRef> runtimeLibraries(bool openmp) {
   return libs;
 }
 
+/// Runs a pipeline on a clone of `module` in a context that also has the
+/// LLVM IR translations `addTranslations` registers (beyond builtin and
+/// LLVM). Returns null with `error` set when the pipeline fails.
+static OwningOpRef<ModuleOp>
+lowerClone(ModuleOp module,
+           function_ref<void(DialectRegistry &)> addTranslations,
+           function_ref<void(OpPassManager &)> buildPipeline, StringRef which,
+           std::string &error) {
+  initializeNativeTarget();
+  OwningOpRef<ModuleOp> lowered(module.clone());
+  MLIRContext *ctx = lowered->getContext();
+  DialectRegistry registry;
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  addTranslations(registry);
+  ctx->appendDialectRegistry(registry);
+  PassManager pm(ctx);
+  buildPipeline(pm);
+  if (failed(pm.run(*lowered))) {
+    error =
+        ("the " + which + " pipeline failed (see the diagnostics above)").str();
+    return nullptr;
+  }
+  return lowered;
+}
+
 std::unique_ptr<CPUKernel> CPUKernel::compile(ModuleOp module,
                                               const CPUPipelineOptions &options,
                                               std::string &error) {
@@ -94,22 +120,14 @@ std::unique_ptr<CPUKernel> CPUKernel::compile(ModuleOp module,
     error = why;
     return nullptr;
   }
-  initializeNativeTarget();
-
-  OwningOpRef<ModuleOp> lowered(module.clone());
-  MLIRContext *ctx = lowered->getContext();
-  DialectRegistry registry;
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
-  registerOpenMPDialectTranslation(registry);
-  ctx->appendDialectRegistry(registry);
-
-  PassManager pm(ctx);
-  buildCPUPipeline(pm, options);
-  if (failed(pm.run(*lowered))) {
-    error = "the CPU pipeline failed (see the diagnostics above)";
+  OwningOpRef<ModuleOp> lowered = lowerClone(
+      module,
+      [](DialectRegistry &registry) {
+        registerOpenMPDialectTranslation(registry);
+      },
+      [&](OpPassManager &pm) { buildCPUPipeline(pm, options); }, "CPU", error);
+  if (!lowered)
     return nullptr;
-  }
 
   // Optimise for the host CPU: without a target machine the LLVM pipeline
   // has no cost model for AVX-512 and leaves the micro-kernels slower.
@@ -148,24 +166,18 @@ CPUKernel::compileCUDA(ModuleOp module, const CUDAPipelineOptions &options,
     error = why;
     return nullptr;
   }
-  initializeNativeTarget();
-  OwningOpRef<ModuleOp> lowered(module.clone());
-  MLIRContext *ctx = lowered->getContext();
-  DialectRegistry registry;
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
-  registerGPUDialectTranslation(registry);
-  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
-  registerNVVMDialectTranslation(registry);
-  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
-  ctx->appendDialectRegistry(registry);
-
-  PassManager pm(ctx);
-  buildCUDAPipeline(pm, options);
-  if (failed(pm.run(*lowered))) {
-    error = "the CUDA pipeline failed (see the diagnostics above)";
+  OwningOpRef<ModuleOp> lowered = lowerClone(
+      module,
+      [](DialectRegistry &registry) {
+        registerGPUDialectTranslation(registry);
+        gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
+        registerNVVMDialectTranslation(registry);
+        NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+      },
+      [&](OpPassManager &pm) { buildCUDAPipeline(pm, options); }, "CUDA",
+      error);
+  if (!lowered)
     return nullptr;
-  }
   ExecutionEngineOptions engineOptions;
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Default;
   auto engine = ExecutionEngine::create(*lowered, engineOptions);

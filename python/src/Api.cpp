@@ -151,52 +151,53 @@ std::string hostCPU() {
 Kernel::Kernel() = default;
 Kernel::~Kernel() = default;
 
-std::unique_ptr<Kernel> Kernel::compile(const std::string &ir,
-                                        const std::string &options,
-                                        std::string &error) {
+/// Parses `ir`, reads `options` of a pipeline (`Options`, named `which`
+/// in messages) and compiles with `compileWith`.
+template <typename Options, typename CompileFn>
+static std::unique_ptr<mlir::attn::CPUKernel>
+compileKernel(const std::string &ir, const std::string &options,
+              const char *which, CompileFn compileWith, std::string &error) {
   Session session;
   OwningOpRef<ModuleOp> module = session.parse(ir);
   if (!module) {
     error = withDiagnostics(session, "invalid IR");
     return nullptr;
   }
-  auto parsed = mlir::attn::CPUPipelineOptions::createFromString(options);
+  auto parsed = Options::createFromString(options);
   if (!parsed) {
-    error = "invalid CPU pipeline options '" + options + "'";
+    error =
+        std::string("invalid ") + which + " pipeline options '" + options + "'";
     return nullptr;
   }
-  std::unique_ptr<Kernel> kernel(new Kernel());
   std::string why;
-  kernel->impl = mlir::attn::CPUKernel::compile(*module, *parsed, why);
-  if (!kernel->impl) {
+  std::unique_ptr<mlir::attn::CPUKernel> impl =
+      compileWith(*module, *parsed, why);
+  if (!impl)
     error = withDiagnostics(session, why);
+  return impl;
+}
+
+std::unique_ptr<Kernel>
+Kernel::wrap(std::unique_ptr<mlir::attn::CPUKernel> impl) {
+  if (!impl)
     return nullptr;
-  }
+  std::unique_ptr<Kernel> kernel(new Kernel());
+  kernel->impl = std::move(impl);
   return kernel;
+}
+
+std::unique_ptr<Kernel> Kernel::compile(const std::string &ir,
+                                        const std::string &options,
+                                        std::string &error) {
+  return wrap(compileKernel<mlir::attn::CPUPipelineOptions>(
+      ir, options, "CPU", &mlir::attn::CPUKernel::compile, error));
 }
 
 std::unique_ptr<Kernel> Kernel::compileCUDA(const std::string &ir,
                                             const std::string &options,
                                             std::string &error) {
-  Session session;
-  OwningOpRef<ModuleOp> module = session.parse(ir);
-  if (!module) {
-    error = withDiagnostics(session, "invalid IR");
-    return nullptr;
-  }
-  auto parsed = mlir::attn::CUDAPipelineOptions::createFromString(options);
-  if (!parsed) {
-    error = "invalid CUDA pipeline options '" + options + "'";
-    return nullptr;
-  }
-  std::unique_ptr<Kernel> kernel(new Kernel());
-  std::string why;
-  kernel->impl = mlir::attn::CPUKernel::compileCUDA(*module, *parsed, why);
-  if (!kernel->impl) {
-    error = withDiagnostics(session, why);
-    return nullptr;
-  }
-  return kernel;
+  return wrap(compileKernel<mlir::attn::CUDAPipelineOptions>(
+      ir, options, "CUDA", &mlir::attn::CPUKernel::compileCUDA, error));
 }
 
 bool cudaStatus(std::string &why) {
@@ -208,11 +209,7 @@ bool cudaStatus(std::string &why) {
 
 std::unique_ptr<Kernel> Kernel::load(const std::string &object, bool openmp,
                                      std::string &error) {
-  std::unique_ptr<Kernel> kernel(new Kernel());
-  kernel->impl = mlir::attn::CPUKernel::load(object, openmp, error);
-  if (!kernel->impl)
-    return nullptr;
-  return kernel;
+  return wrap(mlir::attn::CPUKernel::load(object, openmp, error));
 }
 
 bool Kernel::objectCode(std::string &code, std::string &error) {

@@ -83,6 +83,9 @@ public:
 
 private:
   Kernel();
+  /// A Kernel around `impl`, or null when it is null.
+  static std::unique_ptr<Kernel>
+  wrap(std::unique_ptr<mlir::attn::CPUKernel> impl);
   std::unique_ptr<mlir::attn::CPUKernel> impl;
   void (*entry)(void **) = nullptr;
 };

@@ -15,14 +15,6 @@ namespace mlir::attn {
 
 /// Options of `--attn-cpu-pipeline`.
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
-  PassOptions::Option<std::string> mma{
-      *this, "mma",
-      llvm::cl::desc("Tensor-core instructions: 'auto' (wgmma with TMA "
-                     "loads on sm_90a, mma.sync with cp.async on sm_80), "
-                     "'sync' (mma.sync on either chip) or 'wgmma' (sm_90a "
-                     "only). wgmma needs head dims of 64 or 128; other "
-                     "head dims use mma.sync"),
-      llvm::cl::init("auto")};
   PassOptions::Option<bool> cInterface{
       *this, "c-interface",
       llvm::cl::desc("Tag public functions with llvm.emit_c_interface so that "
