@@ -55,6 +55,37 @@ MemRefDescriptor::MemRefDescriptor(void *data, ArrayRef<int64_t> shape) {
   }
 }
 
+DeviceCopies::DeviceCopies(ArrayRef<Host> hostBuffers)
+    : host(hostBuffers.begin(), hostBuffers.end()) {
+  for (const Host &h : host) {
+    void *copy = h.data;
+    if (h.bytes) {
+      copy = mgpuMemAlloc(h.bytes, nullptr, false);
+      mgpuMemcpy(copy, h.data, h.bytes, nullptr);
+    }
+    copies.push_back(copy);
+  }
+  mgpuStreamSynchronize(nullptr);
+}
+
+DeviceCopies::~DeviceCopies() {
+  for (size_t i = 0; i < host.size(); ++i)
+    if (host[i].bytes)
+      mgpuMemFree(copies[i], nullptr);
+}
+
+void DeviceCopies::copyBack() {
+  for (size_t i = 0; i < host.size(); ++i)
+    if (host[i].bytes)
+      mgpuMemcpy(host[i].data, copies[i], host[i].bytes, nullptr);
+  mgpuStreamSynchronize(nullptr);
+}
+
+std::string DeviceCopies::takeError() {
+  char message[512];
+  return attnCudaTakeError(message, sizeof(message)) ? message : "";
+}
+
 CPUKernel::CPUKernel() = default;
 CPUKernel::~CPUKernel() = default;
 

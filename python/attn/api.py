@@ -159,9 +159,13 @@ def _write_entry(path: str, payload: bytes):
         raise
 
 
-def _native_kernel(text: str, options: str, openmp: bool, use_disk: bool):
+def _native_kernel(text: str, options: str, openmp: bool, use_disk: bool,
+                   target: str = "cpu"):
+    """The compiled kernel for `text`, from memory, the disk cache (CPU
+    only: a CUDA kernel's host code is not cached on disk) or the compiler."""
+    use_disk = use_disk and target == "cpu"
     key = hashlib.sha256("\0".join(
-        ["attn-cpu-1", text, options, _native_build_id()]
+        [f"attn-{target}-1", text, options, _native_build_id()]
     ).encode()).hexdigest()
     with _lock:
         kernel = _memory.get(key)
@@ -186,7 +190,8 @@ def _native_kernel(text: str, options: str, openmp: bool, use_disk: bool):
                 except OSError:
                     pass
         if kernel is None:
-            kernel = _attn.Kernel.compile(text, options)
+            kernel = (_attn.Kernel.compile_cuda if target == "cuda" else
+                      _attn.Kernel.compile)(text, options)
             kernel.bind("attention")
             _stats["compiles"] += 1
             if use_disk:
@@ -253,30 +258,13 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
     head_dim_v = head_dim if head_dim_v is None else head_dim_v
     text, sig = IR.build(spec, dtype, head_dim, head_dim_v)
     if target == "cuda":
-        native = _native_cuda_kernel(text, f"chip={chip} mma={mma}")
+        options = f"chip={chip} mma={mma}"
     else:
         options = (f"lowering={lowering} vector-width={int(vector_width)} "
                    f"openmp={'true' if openmp else 'false'}")
-        native = _native_kernel(text, options, openmp, cache)
-    kernel = Kernel(spec, sig, text, native, _numpy_dtype(dtype), dtype,
-                    int(head_dim), int(head_dim_v))
-    kernel.target = target
-    return kernel
-
-
-def _native_cuda_kernel(text: str, options: str):
-    key = hashlib.sha256("\0".join(
-        ["attn-cuda-1", text, options, _native_build_id()]).encode()).hexdigest()
-    with _lock:
-        kernel = _memory.get(key)
-        if kernel is not None:
-            _stats["memory_hits"] += 1
-            return kernel
-        kernel = _attn.Kernel.compile_cuda(text, options)
-        kernel.bind("attention")
-        _stats["compiles"] += 1
-        _memory[key] = kernel
-        return kernel
+    native = _native_kernel(text, options, openmp, cache, target)
+    return Kernel(spec, sig, text, native, _numpy_dtype(dtype), dtype,
+                  int(head_dim), int(head_dim_v), target)
 
 
 def _to_numpy(x, name: str):
@@ -329,10 +317,10 @@ class Kernel:
     arrays may also be passed by their parameter names.
     """
 
-    target = "cpu"
-
-    def __init__(self, spec, sig, text, native, np_dtype, dtype, d, dv):
+    def __init__(self, spec, sig, text, native, np_dtype, dtype, d, dv,
+                 target="cpu"):
         self.spec, self.signature, self.ir = spec, sig, text
+        self.target = target
         self._native, self._np_dtype, self.dtype = native, np_dtype, dtype
         self.head_dim, self.head_dim_v = d, dv
 

@@ -235,40 +235,22 @@ void Kernel::call(const std::vector<Buffer> &args) const {
 bool Kernel::callOnDevice(const std::vector<Buffer> &args,
                           const std::vector<size_t> &bytes,
                           std::string &error) const {
-  char message[512];
-  attnCudaTakeError(message, sizeof(message)); // start clean
-  std::vector<Buffer> device = args;
-  auto release = [&] {
-    for (size_t i = 0; i < args.size(); ++i)
-      if (device[i].data != args[i].data)
-        mgpuMemFree(device[i].data, nullptr);
-  };
-  auto failed = [&] {
-    if (!attnCudaTakeError(message, sizeof(message)))
-      return false;
-    error = message;
-    release();
-    return true;
-  };
+  mlir::attn::DeviceCopies::takeError(); // start clean
+  std::vector<mlir::attn::DeviceCopies::Host> host;
   for (size_t i = 0; i < args.size(); ++i)
-    if (bytes[i]) {
-      device[i].data = mgpuMemAlloc(bytes[i], nullptr, false);
-      mgpuMemcpy(device[i].data, args[i].data, bytes[i], nullptr);
+    host.push_back({args[i].data, bytes[i]});
+  mlir::attn::DeviceCopies device(host);
+  std::vector<Buffer> onDevice = args;
+  for (size_t i = 0; i < args.size(); ++i)
+    onDevice[i].data = device.device(i);
+  if ((error = device.takeError()).empty()) {
+    call(onDevice);
+    if ((error = device.takeError()).empty()) {
+      device.copyBack();
+      error = device.takeError();
     }
-  mgpuStreamSynchronize(nullptr);
-  if (failed())
-    return false;
-  call(device);
-  if (failed())
-    return false;
-  for (size_t i = 0; i < args.size(); ++i)
-    if (bytes[i])
-      mgpuMemcpy(args[i].data, device[i].data, bytes[i], nullptr);
-  mgpuStreamSynchronize(nullptr);
-  if (failed())
-    return false;
-  release();
-  return true;
+  }
+  return error.empty();
 }
 
 } // namespace attn::python

@@ -36,6 +36,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <random>
 #include <unistd.h>
 
@@ -792,30 +793,24 @@ int main(int argc, char **argv) {
     auto runKernel = [&]() {
       // On the GPU every argument gets a device copy; all come back after
       // the runs (only the outputs change).
-      std::vector<void *> device(arrays.size(), nullptr);
+      std::optional<DeviceCopies> device;
       auto cudaFailed = [&]() {
-        char why[512];
-        if (!attnCudaTakeError(why, sizeof(why)))
-          return;
-        for (void *p : device)
-          mgpuMemFree(p, nullptr);
-        fail(std::string("target=cuda: ") + why);
+        if (std::string why = DeviceCopies::takeError(); !why.empty())
+          fail("target=cuda: " + why);
       };
+      if (onGpu) {
+        std::vector<DeviceCopies::Host> host;
+        for (npy::NpyArray &a : arrays)
+          host.push_back({a.bytes.data(), a.bytes.size()});
+        device.emplace(host);
+        cudaFailed();
+      }
       std::vector<std::unique_ptr<MemRefDescriptor>> descs;
       std::vector<MemRefDescriptor *> args;
       for (auto [i, a] : llvm::enumerate(arrays)) {
-        void *data = a.bytes.data();
-        if (onGpu && !a.bytes.empty()) {
-          device[i] = mgpuMemAlloc(a.bytes.size(), nullptr, false);
-          mgpuMemcpy(device[i], a.bytes.data(), a.bytes.size(), nullptr);
-          data = device[i];
-        }
+        void *data = device ? device->device(i) : a.bytes.data();
         descs.push_back(std::make_unique<MemRefDescriptor>(data, a.shape));
         args.push_back(descs.back().get());
-      }
-      if (onGpu) {
-        mgpuStreamSynchronize(nullptr);
-        cudaFailed();
       }
       CPUKernel::PackedFunction entry = kernel->lookup(fn.getSymName(), err);
       if (!entry)
@@ -829,15 +824,10 @@ int main(int argc, char **argv) {
           times.push_back(
               std::chrono::duration<double, std::milli>(t1 - t0).count());
       }
-      if (onGpu) {
+      if (device) {
         cudaFailed();
-        for (auto [i, a] : llvm::enumerate(arrays))
-          if (device[i])
-            mgpuMemcpy(a.bytes.data(), device[i], a.bytes.size(), nullptr);
-        mgpuStreamSynchronize(nullptr);
+        device->copyBack();
         cudaFailed();
-        for (void *p : device)
-          mgpuMemFree(p, nullptr);
       }
       std::sort(times.begin(), times.end());
       return times[times.size() / 2];

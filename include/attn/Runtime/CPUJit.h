@@ -40,6 +40,35 @@ private:
   std::vector<int64_t> words;
 };
 
+/// Device copies of a CUDA kernel's arguments: every host buffer is copied
+/// to GPU memory on construction, back with `copyBack`, and freed on
+/// destruction. Errors of the runtime (no GPU, a failed copy or launch) are
+/// collected by `takeError`.
+class DeviceCopies {
+public:
+  /// One host buffer: its address and size in bytes.
+  struct Host {
+    void *data;
+    size_t bytes;
+  };
+  explicit DeviceCopies(ArrayRef<Host> host);
+  ~DeviceCopies();
+  DeviceCopies(const DeviceCopies &) = delete;
+  DeviceCopies &operator=(const DeviceCopies &) = delete;
+
+  /// The device copy of buffer `i` (its host address when it is empty).
+  void *device(size_t i) const { return copies[i]; }
+  /// Copies every buffer back to the host and waits for it.
+  void copyBack();
+  /// The first runtime error since the last call, or "" when there was
+  /// none; taking it clears it.
+  static std::string takeError();
+
+private:
+  std::vector<Host> host;
+  std::vector<void *> copies;
+};
+
 /// A module compiled for the host CPU.
 class CPUKernel {
 public:

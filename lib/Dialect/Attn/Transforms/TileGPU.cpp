@@ -158,6 +158,8 @@ private:
   Value barrierPtr(Value stage);
   /// Thread 0 starts the TMA loads of kv tile t into `stage`.
   void emitIssueTile(Value t, Value stage);
+  /// The stage of the n-th tile (n % 2).
+  Value stageOf(Value n) { return o.remU(n, o.idx(kStages)); }
   /// Waits for the n-th tile, loaded into stage n % 2 (parity n / 2 % 2).
   void emitWaitTile(Value n);
   /// llvm.inline_asm: `rw` are read and written (tied operands 0 .. R - 1),
@@ -196,10 +198,12 @@ private:
   bool bshd = false, hasMods = false;
   /// The sm_90a kernel was asked for, and is used (head dims 64 or 128).
   bool wantWgmma = false, useWgmma = false;
-  /// wgmma kernel: bytes of one stage (K then V), the tensor maps (host
-  /// values the kernel captures) and the 1024-aligned shared base.
-  int64_t stageBytes = 0;
+  /// wgmma kernel: bytes of one stage (K then V) and of one TMA box, the
+  /// tensor maps (host values the kernel captures), the 1024-aligned shared
+  /// base, and the Q fragments as 32-bit registers.
+  int64_t stageBytes = 0, boxBytes = 0;
   Value kMap, vMap, smemBase;
+  SmallVector<SmallVector<Value>> qWords;
 
   /// The score scale (a host value, captured by the kernel).
   Value scale;
@@ -246,11 +250,11 @@ LogicalResult GPUTiler::run() {
   // unless per-element score modifiers or data-dependent masks add their
   // own live values (ptxas -v: 244 registers for causal D = 128; 32 keys
   // keep document + window + ALiBi at 218 without spills).
-  bool lightScores = op.getScoreModList().empty() &&
-                     !isDataDependentMask(op.getMaskOrDefault());
-  blockKv = std::max(d, dv) <= 64 || (useWgmma && lightScores) ? 64 : 32;
-  bshd = op.getLayoutOrDefault() == Layout::bshd;
   hasMods = !op.getScoreModList().empty();
+  bool lightScores = !hasMods && !isDataDependentMask(op.getMaskOrDefault());
+  blockKv = std::max(d, dv) <= 64 || (useWgmma && lightScores) ? 64 : 32;
+  boxBytes = blockKv * kBoxCols * 2;
+  bshd = op.getLayoutOrDefault() == Layout::bshd;
   normalizer = std::make_unique<StreamingNormalizer>(op);
   classes = classifyMask(op.getMaskOrDefault());
   fragA = VectorType::get({4, 2}, elem);
@@ -271,14 +275,14 @@ LogicalResult GPUTiler::run() {
   // not launched (the runtime skips zero-sized grids).
   Value gridX = o.ceilDiv(qLen, o.idx(kBlockQ));
   Value gridY = o.mul(batch, qHeads);
+  // mma.sync: one padded K and V tile. wgmma: two stages of K and V tiles,
+  // 1024-byte aligned for the swizzle (the kernel rounds its base up), then
+  // one 8-byte mbarrier per stage.
   int64_t elemBytes = 2;
-  int64_t smem =
-      blockKv * (d + kPad) * elemBytes + blockKv * (dv + kPad) * elemBytes;
+  stageBytes = blockKv * (d + dv) * elemBytes;
+  int64_t smem = useWgmma ? kSwizzleAlign + kStages * stageBytes + 8 * kStages
+                          : blockKv * (d + dv + 2 * kPad) * elemBytes;
   if (useWgmma) {
-    // Two stages of K and V tiles, 1024-byte aligned for the swizzle (the
-    // kernel rounds its base up), then one 8-byte mbarrier per stage.
-    stageBytes = blockKv * (d + dv) * elemBytes;
-    smem = kSwizzleAlign + kStages * stageBytes + 8 * kStages;
     kMap = emitTensorMap(kB);
     vMap = emitTensorMap(vB);
   }
@@ -361,11 +365,11 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
     }
     gpu::BarrierOp::create(b);
   }
-  auto kType = MemRefType::get({blockKv, d + kPad}, elem,
-                               MemRefLayoutAttrInterface(), wg);
-  auto vType = MemRefType::get({blockKv, dv + kPad}, elem,
-                               MemRefLayoutAttrInterface(), wg);
   if (!useWgmma) {
+    auto kType = MemRefType::get({blockKv, d + kPad}, elem,
+                                 MemRefLayoutAttrInterface(), wg);
+    auto vType = MemRefType::get({blockKv, dv + kPad}, elem,
+                                 MemRefLayoutAttrInterface(), wg);
     kS = memref::ViewOp::create(b, kType, raw, o.idx(0), ValueRange{});
     vS = memref::ViewOp::create(b, vType, raw, o.idx(blockKv * (d + kPad) * 2),
                                 ValueRange{});
@@ -382,6 +386,8 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
       frag = vector::InsertOp::create(b, v, frag, ArrayRef<int64_t>{part});
     }
     qFrags.push_back(frag);
+    if (useWgmma)
+      qWords.push_back(fragmentWords(frag, 4));
   }
 
   symVals = {p0, p1, kvEnd};
@@ -404,7 +410,6 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
   SmallVector<Value> initState = init.flatten();
   if (useWgmma)
     initState.push_back(o.idx(0));
-  auto stageOf = [&](Value n) { return o.remU(n, o.idx(kStages)); };
   auto outer = scf::ForOp::create(
       b, o.idx(0), o.idx(ranges.size()), o.idx(1), initState,
       [&](OpBuilder &nb, Location loc, Value r, ValueRange outerState) {
@@ -599,7 +604,6 @@ void GPUTiler::emitIssueTile(Value t, Value stage) {
   };
   Value pos = i32(o.mul(t, o.idx(blockKv))), head = i32(kvh), batch = i32(bi);
   Value base = stageAddr(stage);
-  int64_t boxBytes = blockKv * kBoxCols * 2;
   auto copy = [&](Value map, int64_t width, int64_t offset) {
     for (int64_t i = 0; i < width / kBoxCols; ++i) {
       Value col = arith::ConstantIntOp::create(b, i * kBoxCols, 32);
@@ -626,7 +630,7 @@ void GPUTiler::emitWaitTile(Value n) {
       b, b.getI32Type(), o.remU(o.divU(n, o.idx(kStages)), o.idx(2)));
   // The suspend-time hint of the try_wait loop, in nanoseconds.
   NVVM::MBarrierTryWaitParityOp::create(
-      b, barrierPtr(o.remU(n, o.idx(kStages))), parity,
+      b, barrierPtr(stageOf(n)), parity,
       arith::ConstantIntOp::create(b, 10000000, 32));
 }
 
@@ -751,12 +755,11 @@ SmallVector<Value> GPUTiler::emitScoresWgmma(Value stage) {
   SmallVector<Value> acc(blockKv / 2, o.f32(0.0));
   acc = inlineAsm("wgmma.fence.sync.aligned;", acc, {});
   Value kBase = stageAddr(stage);
-  int64_t boxBytes = blockKv * kBoxCols * 2;
   for (int64_t kc = 0; kc < d / 16; ++kc) {
     int64_t box = kc / (kBoxCols / 16), within = kc % (kBoxCols / 16);
     Value desc = descriptor(o.add(kBase, o.idx(box * boxBytes + within * 32)),
                             /*leadingBytes=*/16, /*strideBytes=*/1024);
-    acc = wgmmaStep(fragmentWords(qFrags[kc], 4), desc, /*transB=*/false, acc);
+    acc = wgmmaStep(qWords[kc], desc, /*transB=*/false, acc);
   }
   inlineAsm("wgmma.commit_group.sync.aligned;", {}, {});
   return inlineAsm("wgmma.wait_group.sync.aligned 0;", acc, {});
@@ -794,7 +797,7 @@ void GPUTiler::emitPVWgmma(ArrayRef<Value> p, RowState &out, Value stage) {
   Value vBase = o.add(stageAddr(stage), o.idx(blockKv * d * 2));
   for (int64_t kk = 0; kk < blockKv / 16; ++kk) {
     Value desc = descriptor(o.add(vBase, o.idx(kk * 16 * kBoxCols * 2)),
-                            /*leadingBytes=*/blockKv * kBoxCols * 2,
+                            /*leadingBytes=*/boxBytes,
                             /*strideBytes=*/1024);
     ArrayRef<Value> a = ArrayRef<Value>(fenced).slice(nAcc + 4 * kk, 4);
     acc = wgmmaStep(a, desc, /*transB=*/true, acc);
