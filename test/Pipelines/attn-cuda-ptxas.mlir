@@ -15,6 +15,9 @@
 // RUN: attn-opt %t/masked_bf16_d128.mlir --attn-cuda-pipeline="chip=sm_90a" -o %t/e.mlir
 // RUN: %python %S/Inputs/extract-ptx.py %t/e.mlir > %t/e.ptx
 // RUN: %ptxas -arch=sm_90a -v %t/e.ptx -o %t/e.cubin 2>&1 | FileCheck %s
+// RUN: attn-opt %t/masked_bf16_d128.mlir --attn-cuda-pipeline="chip=sm_80" -o %t/e80.mlir
+// RUN: %python %S/Inputs/extract-ptx.py %t/e80.mlir > %t/e80.ptx
+// RUN: %ptxas -arch=sm_80 -v %t/e80.ptx -o %t/e80.cubin 2>&1 | FileCheck %s
 // RUN: attn-opt %t/gqa_sigmoid_f16.mlir --attn-cuda-pipeline="chip=sm_80" -o %t/f.mlir
 // RUN: %python %S/Inputs/extract-ptx.py %t/f.mlir > %t/f.ptx
 // RUN: %ptxas -arch=sm_80 -v %t/f.ptx -o %t/f.cubin 2>&1 | FileCheck %s

@@ -23,9 +23,12 @@ int attnCudaStatus(char *message, size_t size);
 
 /// Encodes a 4-D tiled tensor map (CUtensorMap: 128B swizzle, zero fill out
 /// of bounds, dims and box innermost first, strides in bytes) for TMA and
-/// copies it to device memory. Returns the device pointer, or null with the
-/// error recorded (the next launch of this thread is then skipped). Empty
-/// tensors give null without an error. Free with attnCudaTensorMapFree.
+/// returns its copy in device memory, or null with the error recorded (the
+/// next launch of this thread is then skipped). Empty tensors give null
+/// without an error. The copies are cached by their bytes (the 32 most
+/// recently used), so calls on the same buffers and shapes allocate, copy
+/// and synchronise once; attnCudaTensorMapFree hands a map back and leaves
+/// it cached.
 void *attnCudaTensorMap(void *base, int32_t dataType, int64_t dim0,
                         int64_t dim1, int64_t dim2, int64_t dim3,
                         int64_t stride1, int64_t stride2, int64_t stride3,

@@ -10,6 +10,7 @@
 
 #include "attn/Runtime/CudaRuntime.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace {
 
@@ -77,6 +79,21 @@ struct alignas(64) TensorMap {
   uint64_t opaque[16];
 };
 
+/// A tensor map in device memory, by its encoded bytes.
+struct CachedMap {
+  TensorMap map{};
+  CUdeviceptr device = 0;
+  uint64_t lastUse = 0;
+};
+
+/// Tensor maps kept in device memory: calls on the same K / V buffers (a
+/// benchmark, decoding steps over one cache) reuse the copy instead of
+/// allocating, copying and synchronising again. The least recently used
+/// one is freed (after a context synchronisation) when the cache is full.
+constexpr size_t kMapCacheSize = 32;
+/// Streams kept for reuse: host code creates and destroys one per call.
+constexpr size_t kStreamPoolSize = 8;
+
 struct State {
   std::mutex mutex;
   bool tried = false;
@@ -86,6 +103,9 @@ struct State {
   int errorCode = 0;
   Driver d{};
   CUcontext context = nullptr;
+  std::vector<CachedMap> maps; // at most kMapCacheSize
+  uint64_t mapClock = 0;
+  std::vector<CUstream> streams; // idle, at most kStreamPoolSize
 };
 
 /// Set when a tensor map the next launch needs could not be made: the
@@ -208,6 +228,57 @@ void copyMessage(const std::string &text, char *message, size_t size) {
   message[n] = '\0';
 }
 
+/// The device copy of `map`: the cached one, or a new one (evicting the
+/// least recently used map when the cache is full). Null after recording
+/// the error.
+void *cachedTensorMap(Driver &d, const TensorMap &map) {
+  State &s = state();
+  CUresult r = 0;
+  const char *failed = nullptr; // the failing call, reported unlocked
+  CUdeviceptr device = 0;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    ++s.mapClock;
+    for (CachedMap &entry : s.maps)
+      if (std::memcmp(&entry.map, &map, sizeof(TensorMap)) == 0) {
+        entry.lastUse = s.mapClock;
+        return reinterpret_cast<void *>(entry.device);
+      }
+    auto call = [&](CUresult result, const char *name) {
+      if (result != 0) {
+        r = result;
+        failed = name;
+      }
+      return result == 0;
+    };
+    if (s.maps.size() == kMapCacheSize) {
+      auto lru = std::min_element(s.maps.begin(), s.maps.end(),
+                                  [](const CachedMap &x, const CachedMap &y) {
+                                    return x.lastUse < y.lastUse;
+                                  });
+      // A kernel still running may read the evicted map.
+      if (call(d.cuCtxSynchronize(), "cuCtxSynchronize"))
+        call(d.cuMemFree(lru->device), "cuMemFree");
+      s.maps.erase(lru);
+    }
+    bool ok = !failed &&
+              call(d.cuMemAlloc(&device, sizeof(TensorMap)), "cuMemAlloc") &&
+              call(d.cuMemcpyHtoD(device, &map, sizeof(TensorMap)),
+                   "cuMemcpyHtoD") &&
+              // From pageable memory the copy may still be in flight when
+              // it returns, and kernels run on non-blocking streams.
+              call(d.cuCtxSynchronize(), "cuCtxSynchronize");
+    if (ok) {
+      s.maps.push_back({map, device, s.mapClock});
+      return reinterpret_cast<void *>(device);
+    }
+    if (device)
+      d.cuMemFree(device);
+  }
+  check(r, failed);
+  return nullptr;
+}
+
 } // namespace
 
 extern "C" {
@@ -281,15 +352,38 @@ void mgpuLaunchKernel(CUfunction fn, intptr_t gridX, intptr_t gridY,
 }
 
 CUstream mgpuStreamCreate() {
+  Driver *d = driver();
+  if (!d)
+    return nullptr;
+  {
+    State &s = state();
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (!s.streams.empty()) {
+      CUstream stream = s.streams.back();
+      s.streams.pop_back();
+      return stream;
+    }
+  }
   CUstream stream = nullptr;
-  if (Driver *d = driver())
-    check(d->cuStreamCreate(&stream, kStreamNonBlocking), "cuStreamCreate");
+  check(d->cuStreamCreate(&stream, kStreamNonBlocking), "cuStreamCreate");
   return stream;
 }
 
 void mgpuStreamDestroy(CUstream stream) {
-  if (Driver *d = stream ? driver() : nullptr)
-    check(d->cuStreamDestroy(stream), "cuStreamDestroy");
+  Driver *d = stream ? driver() : nullptr;
+  if (!d)
+    return;
+  {
+    // Back to the pool: work still queued on it stays ordered before
+    // whatever the next user queues.
+    State &s = state();
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.streams.size() < kStreamPoolSize) {
+      s.streams.push_back(stream);
+      return;
+    }
+  }
+  check(d->cuStreamDestroy(stream), "cuStreamDestroy");
 }
 
 void mgpuStreamSynchronize(CUstream stream) {
@@ -396,28 +490,24 @@ void *attnCudaTensorMap(void *base, int32_t dataType, int64_t dim0,
   unsigned elementStrides[4] = {1, 1, 1, 1};
   constexpr int kInterleaveNone = 0, kSwizzle128B = 3, kL2Promotion128B = 2,
                 kOobFillZero = 0;
-  TensorMap map;
-  CUdeviceptr device = 0;
+  TensorMap map{};
   if (!check(d->cuTensorMapEncodeTiled(
                  &map, dataType, 4, base, dims, strides, box, elementStrides,
                  kInterleaveNone, kSwizzle128B, kL2Promotion128B, kOobFillZero),
              "cuTensorMapEncodeTiled (K or V must be 16-byte aligned with "
-             "16-byte aligned strides)") ||
-      !check(d->cuMemAlloc(&device, sizeof(TensorMap)), "cuMemAlloc") ||
-      !check(d->cuMemcpyHtoD(device, &map, sizeof(TensorMap)),
-             "cuMemcpyHtoD") ||
-      // From pageable memory the copy may still be in flight when it
-      // returns, and the kernel runs on a non-blocking stream.
-      !check(d->cuCtxSynchronize(), "cuCtxSynchronize")) {
-    if (device)
-      d->cuMemFree(device);
+             "16-byte aligned strides)")) {
     skipNextLaunch = true;
     return nullptr;
   }
-  return reinterpret_cast<void *>(device);
+  if (void *cached = cachedTensorMap(*d, map))
+    return cached;
+  skipNextLaunch = true;
+  return nullptr;
 }
 
-void attnCudaTensorMapFree(void *map) { mgpuMemFree(map, nullptr); }
+void attnCudaTensorMapFree(void * /*map*/) {
+  // Maps stay in the cache (cachedTensorMap) for later calls.
+}
 
 void mgpuSetDefaultDevice(int32_t /*device*/) {
   // attn runs on device 0; the primary context is made current on first use.

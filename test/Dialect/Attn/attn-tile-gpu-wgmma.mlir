@@ -6,8 +6,9 @@
 // launch. Shared memory: 1024 alignment bytes, two stages of
 // 64 * (128 + 128) * 2 bytes, two 8-byte mbarriers. Thread 0 initialises
 // the mbarriers, then issues each tile's loads (2 boxes of K, 2 of V) after
-// an expect_tx of the stage's 32768 bytes; the next tile is requested
-// before the current one is waited for. Q K^T is 8 wgmma m64n64k16 (one
+// an expect_tx of the stage's 32768 bytes, and the warps reconverge
+// (bar.warp.sync) before any wgmma; the next tile is requested before the
+// current one is waited for. Q K^T is 8 wgmma m64n64k16 (one
 // per 16 columns of D), P V 4 wgmma m64n128k16 with B transposed, each
 // group between a fence and a wait on its accumulators.
 
@@ -31,8 +32,10 @@
 // CHECK:             nvvm.mbarrier.arrive.expect_tx %{{.*}}, %{{.*}} : !llvm.ptr<3>, i32
 // CHECK-COUNT-2:     nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KMAP]], %{{.*}}, box[{{.*}}] : !llvm.ptr<7>, !llvm.ptr
 // CHECK-COUNT-2:     nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[VMAP]], %{{.*}}, box[{{.*}}] : !llvm.ptr<7>, !llvm.ptr
+// CHECK:             nvvm.bar.warp.sync
 // CHECK:             scf.for
 // CHECK:               nvvm.cp.async.bulk.tensor.shared.cluster.global
+// CHECK:               nvvm.bar.warp.sync
 // CHECK:               nvvm.mbarrier.try_wait.parity
 // CHECK:               llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;"
 // CHECK-COUNT-8:       wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
@@ -92,5 +95,32 @@ func.func @bshd_f16_d64(%q: !t, %k: !t, %v: !t, %len: tensor<?xi32>, %o: !t) -> 
 !t = tensor<?x?x?x32xf16>
 func.func @d32_falls_back(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
   %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t) -> !t
+  return %r : !t
+}
+
+// -----
+
+// A tree conjunct (speculative decoding) is classified per tile at run
+// time: the first kept tile is searched before it is requested, and inside
+// the loop the next kept tile is searched, then requested, then the
+// current one waited for. Skipped tiles are never loaded.
+
+// CHECK-LABEL: func.func @tree_bf16_d128
+// CHECK:         gpu.launch
+// CHECK:           scf.for
+// CHECK:             %[[FIRST:.+]]:2 = scf.while
+// CHECK:             scf.if
+// CHECK:               nvvm.cp.async.bulk.tensor.shared.cluster.global
+// CHECK:             scf.while (%{{.+}} = %[[FIRST]]#0, %{{.+}} = %[[FIRST]]#1,
+// CHECK:             } do {
+// CHECK:               scf.while
+// CHECK:               scf.if
+// CHECK:                 nvvm.cp.async.bulk.tensor.shared.cluster.global
+// CHECK:               nvvm.mbarrier.try_wait.parity
+// CHECK:               wgmma.mma_async
+!t = tensor<?x?x?x128xbf16>
+func.func @tree_bf16_d128(%q: !t, %k: !t, %v: !t, %p: tensor<?xi32>, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) tree(%p : tensor<?xi32>)
+      outs(%o : !t) {mask = #attn.tree} -> !t
   return %r : !t
 }

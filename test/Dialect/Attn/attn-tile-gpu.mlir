@@ -76,3 +76,57 @@ func.func @window(%q: !w, %k: !w, %v: !w, %o: !w) -> !w {
       {mask = #attn.sliding_window<left = 100>} -> !w
   return %r : !w
 }
+
+// -----
+
+// Document conjunct: the CTA's rows give a segment-id range (one scan per
+// CTA); the kv loop becomes a while loop over the tiles that a warp vote
+// keeps (some key's id in that range), searching the next kept tile before
+// processing the current one, and a tile whose keys all carry the rows'
+// single id skips the per-element mask. The declarative rest (causal) still
+// bounds the loop.
+
+// CHECK-LABEL: func.func @document
+// CHECK:         gpu.launch
+// CHECK:           %[[IDS:.+]]:2 = scf.for {{.+}} -> (index, index) {
+// CHECK:             tensor.extract %{{.+}} : tensor<?x?xi32>
+// CHECK:             arith.minsi
+// CHECK:             arith.maxsi
+// CHECK:           scf.for {{.+}} iter_args(
+// CHECK:             %[[FIRST:.+]]:2 = scf.while ({{.+}}) : (index, i1) -> (index, i1) {
+// CHECK:               nvvm.vote.sync  any
+// CHECK:               nvvm.vote.sync  any
+// CHECK:               scf.condition
+// CHECK:             scf.while (%[[T:.+]] = %[[FIRST]]#0, %[[FULL:.+]] = %[[FIRST]]#1,
+// CHECK:               scf.condition
+// CHECK:             } do {
+// CHECK:               scf.while
+// CHECK:                 nvvm.vote.sync  any
+// CHECK:               nvgpu.mma.sync
+// CHECK:               arith.andi %{{.+}}, %{{.+}} : i1
+// CHECK:               scf.if %{{.+}} -> (f32, f32,
+!d = tensor<?x?x?x64xf16>
+!seg = tensor<?x?xi32>
+func.func @document(%q: !d, %k: !d, %v: !d, %o: !d, %sq: !seg, %sk: !seg) -> !d {
+  %r = attn.attention ins(%q, %k, %v : !d, !d, !d) segments(%sq, %sk : !seg, !seg)
+      outs(%o : !d) {mask = #attn.and<[#attn.causal, #attn.document]>} -> !d
+  return %r : !d
+}
+
+// -----
+
+// A dense conjunct stays per element: no vote, the usual for loop.
+
+// CHECK-LABEL: func.func @dense
+// CHECK:         gpu.launch
+// CHECK-NOT:       nvvm.vote.sync
+// CHECK:           scf.for
+// CHECK:             scf.for
+// CHECK-NOT:       nvvm.vote.sync
+// CHECK:         gpu.terminator
+!e = tensor<?x?x?x64xf16>
+func.func @dense(%q: !e, %k: !e, %v: !e, %o: !e, %m: tensor<?x?x?x?xi1>) -> !e {
+  %r = attn.attention ins(%q, %k, %v : !e, !e, !e) dense_mask(%m : tensor<?x?x?x?xi1>)
+      outs(%o : !e) {mask = #attn.and<[#attn.causal, #attn.dense]>} -> !e
+  return %r : !e
+}

@@ -1053,3 +1053,32 @@ Value mlir::attn::emitTileIsFull(ImplicitLocOpBuilder &b,
     isFull = o.lor(isFull, o.land(o.le(lo, j0), o.le(j1, hi)));
   return o.land(isFull, o.le(j1, kvEnd));
 }
+
+RuntimeConjuncts mlir::attn::splitRuntimeConjuncts(Attribute mask,
+                                                   bool splitDense) {
+  MLIRContext *ctx = mask.getContext();
+  RuntimeConjuncts out;
+  auto conj = dyn_cast<AndMaskAttr>(mask);
+  SmallVector<Attribute> members = conj
+                                       ? SmallVector<Attribute>(conj.getMasks())
+                                       : SmallVector<Attribute>{mask};
+  SmallVector<Attribute> rest;
+  for (Attribute m : members) {
+    if (isa<DocumentMaskAttr>(m))
+      out.document = true;
+    else if (isa<TreeMaskAttr>(m))
+      out.tree = true;
+    else if (auto dense = dyn_cast<DenseMaskAttr>(m); dense && splitDense)
+      out.denseLeaf = dense;
+    else
+      rest.push_back(m);
+  }
+  if (rest.size() == members.size())
+    out.declarative = mask;
+  else if (rest.empty())
+    out.declarative = FullMaskAttr::get(ctx);
+  else
+    out.declarative =
+        rest.size() == 1 ? rest.front() : AndMaskAttr::get(ctx, rest);
+  return out;
+}

@@ -73,50 +73,6 @@ int64_t mlir::attn::hostVectorWidth() {
   return width;
 }
 
-namespace {
-/// The data-dependent conjuncts of a mask that the tiler classifies per
-/// tile at run time, and the declarative rest, classified symbolically.
-struct RuntimeConjuncts {
-  Attribute declarative;
-  bool document = false, tree = false;
-  /// The dense conjunct, or null.
-  DenseMaskAttr denseLeaf;
-};
-} // namespace
-
-/// Splits the top-level document, tree and dense conjuncts (the leaf
-/// itself, or operands of a top-level `#attn.and`) off `mask`. The same
-/// leaves under or / not stay in the declarative part, where they are
-/// unknown to the classification (every key possible, none full).
-static RuntimeConjuncts splitRuntimeConjuncts(Attribute mask) {
-  MLIRContext *ctx = mask.getContext();
-  RuntimeConjuncts out;
-  auto conj = dyn_cast<AndMaskAttr>(mask);
-  SmallVector<Attribute> members = conj
-                                       ? SmallVector<Attribute>(conj.getMasks())
-                                       : SmallVector<Attribute>{mask};
-  SmallVector<Attribute> rest;
-  for (Attribute m : members) {
-    if (isa<DocumentMaskAttr>(m)) {
-      out.document = true;
-    } else if (isa<TreeMaskAttr>(m)) {
-      out.tree = true;
-    } else if (auto dense = dyn_cast<DenseMaskAttr>(m)) {
-      out.denseLeaf = dense;
-    } else {
-      rest.push_back(m);
-    }
-  }
-  if (rest.size() == members.size())
-    out.declarative = mask;
-  else if (rest.empty())
-    out.declarative = FullMaskAttr::get(ctx);
-  else
-    out.declarative =
-        rest.size() == 1 ? rest.front() : AndMaskAttr::get(ctx, rest);
-  return out;
-}
-
 /// True when the tile classification of a one-row tile is exact for `mask`:
 /// its bound holds exactly the allowed keys of that row. The leaves
 /// classified exactly at key granularity, combined by and / or.
@@ -185,10 +141,6 @@ private:
                                       Value hi);
   /// (skip, full) of kv tile `t` under the document conjunct.
   std::pair<Value, Value> emitDocumentTile(Value t);
-  /// (skip, full) of the item's rows and keys [j0, j0 + nkv) under the
-  /// tree conjunct: rows before the draft block are causal, draft rows see
-  /// every key before the draft keys.
-  std::pair<Value, Value> emitTreeTile(Value j0, Value nkv);
   /// (skip, full) of the item's rows and keys [j0, j0 + nkv) under the
   /// dense conjunct: scans the mask entries covering them, stopping once
   /// both an allowed and a masked entry were seen.
@@ -639,7 +591,8 @@ SmallVector<Value> CPUTiler::emitRuntimeSkip(
   if (hasDocument)
     combine(emitDocumentTile(t));
   if (hasTree)
-    combine(emitTreeTile(j0, nkv));
+    combine(emitter->emitTreeTile(b, kvLenB, i0, o.add(i0, nq), p0, p1, j0,
+                                  o.add(j0, nkv)));
   // The dense scan runs only on tiles the O(1) tests kept.
   auto dense = [&]() -> SmallVector<Value> {
     if (!hasDense)
@@ -1191,23 +1144,8 @@ std::pair<Value, Value> CPUTiler::emitDocumentTile(Value t) {
 }
 
 //===----------------------------------------------------------------------===//
-// Tree and dense masks: runtime tile classes
+// Dense masks: runtime tile classes
 //===----------------------------------------------------------------------===//
-
-std::pair<Value, Value> CPUTiler::emitTreeTile(Value j0, Value nkv) {
-  // The last T rows are the draft queries and the last T keys of the batch
-  // row the draft keys. Earlier rows are causal (by position): empty past
-  // p1 - 1, full up to p0. Draft rows see every key before the draft keys.
-  ScoreEmitter::DraftBlock draft = emitter->emitDraftBlock(b, kvLenB);
-  Value j1 = o.add(j0, nkv);
-  Value noDraftRow = o.le(o.add(i0, nq), draft.firstQuery);
-  Value causalFull = o.le(j1, o.add(p0, o.idx(1)));
-  Value skip = o.land(noDraftRow, o.ge(j0, p1));
-  Value full = o.lor(o.land(noDraftRow, causalFull),
-                     o.land(o.le(j1, draft.firstKey),
-                            o.lor(o.ge(i0, draft.firstQuery), causalFull)));
-  return {skip, full};
-}
 
 std::pair<Value, Value> CPUTiler::emitDenseTile(Value j0, Value nkv) {
   // Entries [r0, r1) x [c0, c1) cover the item's rows and the tile's keys;

@@ -14,7 +14,12 @@
 //
 // The kv tiles a CTA visits come from the same symbolic tile classification
 // as the CPU path (TileClasses.h): empty tiles are outside the loop bounds,
-// full tiles skip the per-element mask. Per-element semantics come from
+// full tiles skip the per-element mask. Top-level document and tree
+// conjuncts are classified per tile at run time: the loop then walks only
+// the tiles a warp vote keeps (some key's segment id within the CTA's rows'
+// range; the tree's causal prefix), finding the next kept tile before the
+// current one is processed, so skipped tiles are never loaded. Dense masks
+// stay per element. Per-element semantics come from
 // ScoreEmitter and the normalizers from StreamingNormalizer, so a variant
 // means the same on every target.
 //
@@ -132,7 +137,18 @@ private:
   void emitKernel(gpu::LaunchOp launch);
   /// One kv tile; `stage` is the wgmma kernel's shared-memory stage (null
   /// for mma.sync, whose tile is copied here).
-  RowState emitKvTile(Value t, const RowState &in, Value stage);
+  /// Processes kv tile `t` (in `stage` for wgmma); `dataFull` (or null)
+  /// is and-ed into the tile's full test.
+  RowState emitKvTile(Value t, const RowState &in, Value stage, Value dataFull);
+  /// The document conjunct: qSegMin / qSegMax over the CTA's rows.
+  void emitDocumentRows();
+  /// (kept, full) of kv tile `t` under the runtime conjuncts (document,
+  /// tree): kept unless they rule out every (row, key) pair of the CTA's
+  /// rows and the tile's keys, full when they allow every one. Uniform
+  /// over the CTA: every warp votes on the same keys.
+  std::pair<Value, Value> emitRuntimeClass(Value t);
+  /// The first kept tile in [from, hi) (hi if none) and its full test.
+  std::pair<Value, Value> emitNextKept(Value from, Value hi);
   /// Raw scores Q K^T of the tile in accumulator order (4 n + 2 r + e).
   SmallVector<Value> emitScoresSync();
   SmallVector<Value> emitScoresWgmma(Value stage);
@@ -157,7 +173,11 @@ private:
   Value sharedPtr(Value addr);
   Value barrierPtr(Value stage);
   /// Thread 0 starts the TMA loads of kv tile t into `stage`.
+  /// Thread 0 requests kv tile `t` into `stage` (emitIssueCopies).
   void emitIssueTile(Value t, Value stage);
+  /// The expected bytes on the stage's mbarrier and the TMA copies of K
+  /// and V.
+  void emitIssueCopies(Value t, Value stage);
   /// The stage of the n-th tile (n % 2).
   Value stageOf(Value n) { return o.remU(n, o.idx(kStages)); }
   /// Waits for the n-th tile, loaded into stage n % 2 (parity n / 2 % 2).
@@ -196,6 +216,9 @@ private:
   /// registers of a thread.
   int64_t blockKv = 64;
   bool bshd = false, hasMods = false;
+  /// Top-level document / tree conjuncts, classified per tile at run time
+  /// (dense masks stay per element).
+  bool hasDocument = false, hasTree = false;
   /// The sm_90a kernel was asked for, and is used (head dims 64 or 128).
   bool wantWgmma = false, useWgmma = false;
   /// wgmma kernel: bytes of one stage (K then V) and of one TMA box, the
@@ -210,6 +233,9 @@ private:
 
   // Kernel values.
   Value lane, g, c, bi, hi, kvh, kvLenB, kvEnd, p0, p1, kS, vS, tid;
+  /// The CTA's query rows [q0, qEnd) and, with a document conjunct, the
+  /// least and greatest segment id among them.
+  Value q0, qEnd, qSegMin, qSegMax;
   Value rows[2], clampedRows[2];
   /// Skv - 1: keys past it are read from here (and masked or zero-filled).
   Value lastKey;
@@ -256,7 +282,11 @@ LogicalResult GPUTiler::run() {
   boxBytes = blockKv * kBoxCols * 2;
   bshd = op.getLayoutOrDefault() == Layout::bshd;
   normalizer = std::make_unique<StreamingNormalizer>(op);
-  classes = classifyMask(op.getMaskOrDefault());
+  RuntimeConjuncts runtime =
+      splitRuntimeConjuncts(op.getMaskOrDefault(), /*splitDense=*/false);
+  hasDocument = runtime.document;
+  hasTree = runtime.tree;
+  classes = classifyMask(runtime.declarative);
   fragA = VectorType::get({4, 2}, elem);
   fragB = VectorType::get({2, 2}, elem);
   fragC = VectorType::get({2, 2}, f32);
@@ -320,12 +350,14 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
 
   kvLenB = emitter->emitKvLength(b, bi);
   kvEnd = o.min(kvLenB, kvLen);
-  Value q0 = o.mul(qTile, o.idx(kBlockQ));
+  q0 = o.mul(qTile, o.idx(kBlockQ));
+  Value tileRows = o.min(o.idx(kBlockQ), o.sub(qLen, q0));
+  qEnd = o.add(q0, tileRows);
   Value lastRow = o.sub(qLen, o.idx(1));
   lastKey = o.sub(kvLen, o.idx(1));
   // The CTA's query positions are [p0, p1) (TileClasses' convention).
   p0 = emitter->emitPosition(b, q0, kvLenB);
-  p1 = o.add(p0, o.min(o.idx(kBlockQ), o.sub(qLen, q0)));
+  p1 = o.add(p0, tileRows);
   normalizer->emitSigmoidBeta(b, kvLenB);
   rows[0] = o.add(o.add(q0, o.mul(warp, o.idx(kRowsPerWarp))), g);
   rows[1] = o.add(rows[0], o.idx(8));
@@ -392,6 +424,8 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
 
   symVals = {p0, p1, kvEnd};
   fullBounds = emitFullIntervals(b, classes, symVals);
+  if (hasDocument)
+    emitDocumentRows();
 
   RowState init;
   Value negInf = o.f32(-std::numeric_limits<double>::infinity());
@@ -404,9 +438,12 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
 
   // Loop over the non-empty tile ranges, then the tiles of each. The
   // wgmma kernel also carries n, the tiles loaded so far: tile n sits in
-  // stage n % 2, and tile n + 1 is requested before tile n is waited for.
+  // stage n % 2, and the next tile is requested before tile n is waited
+  // for. With runtime conjuncts the loop visits only the tiles they keep
+  // (scf.while over "next kept tile"), so a skipped tile is never loaded.
   SmallVector<KeyRange> ranges =
       emitTileRanges(b, classes, symVals, kvEnd, blockKv);
+  bool runtimeSkip = hasDocument || hasTree;
   SmallVector<Value> initState = init.flatten();
   if (useWgmma)
     initState.push_back(o.idx(0));
@@ -421,41 +458,73 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
           lo = o.select(is, ranges[k].first, lo);
           hi = o.select(is, ranges[k].second, hi);
         }
-        if (useWgmma) {
-          auto any = scf::IfOp::create(b, TypeRange{}, o.lt(lo, hi),
+        // Requests `t` into the stage of the n-th load when t < hi.
+        auto issueIfAny = [&](Value t, Value n) {
+          auto any = scf::IfOp::create(b, TypeRange{}, o.lt(t, hi),
                                        /*withElseRegion=*/false);
           OpBuilder::InsertionGuard guard2(b);
           b.setInsertionPointToStart(any.thenBlock());
-          emitIssueTile(lo, stageOf(outerState.back()));
+          emitIssueTile(t, stageOf(n));
+        };
+        // Tile t, with `next` the tile after it (requested first).
+        auto step = [&](Value t, Value next, Value dataFull, ValueRange state) {
+          Value stage, n;
+          if (useWgmma) {
+            n = state.back();
+            state = state.drop_back();
+            issueIfAny(next, o.add(n, o.idx(1)));
+            emitWaitTile(n);
+            stage = stageOf(n);
+          }
+          SmallVector<Value> yielded =
+              emitKvTile(t, RowState::unflatten(state), stage, dataFull)
+                  .flatten();
+          if (useWgmma)
+            yielded.push_back(o.add(n, o.idx(1)));
+          return yielded;
+        };
+        SmallVector<Value> results;
+        if (!runtimeSkip) {
+          if (useWgmma)
+            issueIfAny(lo, outerState.back());
+          auto inner = scf::ForOp::create(
+              b, lo, hi, o.idx(1), outerState,
+              [&](OpBuilder &nb2, Location loc2, Value t, ValueRange state) {
+                OpBuilder::InsertionGuard guard2(b);
+                b.setInsertionPoint(nb2.getInsertionBlock(),
+                                    nb2.getInsertionPoint());
+                scf::YieldOp::create(
+                    b, step(t, o.add(t, o.idx(1)), Value(), state));
+              });
+          results.assign(inner.getResults().begin(), inner.getResults().end());
+        } else {
+          auto [first, firstFull] = emitNextKept(lo, hi);
+          if (useWgmma)
+            issueIfAny(first, outerState.back());
+          SmallVector<Value> inits = {first, firstFull};
+          inits.append(outerState.begin(), outerState.end());
+          auto inner = scf::WhileOp::create(
+              b, ValueRange(inits).getTypes(), inits,
+              [&](OpBuilder &nb2, Location loc2, ValueRange args) {
+                ImplicitLocOpBuilder ib(loc2, nb2);
+                Arith io{ib};
+                scf::ConditionOp::create(ib, io.lt(args[0], hi), args);
+              },
+              [&](OpBuilder &nb2, Location loc2, ValueRange args) {
+                OpBuilder::InsertionGuard guard2(b);
+                b.setInsertionPoint(nb2.getInsertionBlock(),
+                                    nb2.getInsertionPoint());
+                auto [next, nextFull] =
+                    emitNextKept(o.add(args[0], o.idx(1)), hi);
+                SmallVector<Value> yielded = {next, nextFull};
+                llvm::append_range(
+                    yielded, step(args[0], next, args[1], args.drop_front(2)));
+                scf::YieldOp::create(b, yielded);
+              });
+          results.assign(inner.getResults().begin() + 2,
+                         inner.getResults().end());
         }
-        auto inner = scf::ForOp::create(
-            b, lo, hi, o.idx(1), outerState,
-            [&](OpBuilder &nb2, Location loc2, Value t, ValueRange state) {
-              OpBuilder::InsertionGuard guard2(b);
-              b.setInsertionPoint(nb2.getInsertionBlock(),
-                                  nb2.getInsertionPoint());
-              Value stage, n;
-              if (useWgmma) {
-                n = state.back();
-                state = state.drop_back();
-                Value nextT = o.add(t, o.idx(1));
-                auto more = scf::IfOp::create(b, TypeRange{}, o.lt(nextT, hi),
-                                              /*withElseRegion=*/false);
-                {
-                  OpBuilder::InsertionGuard guard3(b);
-                  b.setInsertionPointToStart(more.thenBlock());
-                  emitIssueTile(nextT, stageOf(o.add(n, o.idx(1))));
-                }
-                emitWaitTile(n);
-                stage = stageOf(n);
-              }
-              RowState next = emitKvTile(t, RowState::unflatten(state), stage);
-              SmallVector<Value> yielded = next.flatten();
-              if (useWgmma)
-                yielded.push_back(o.add(n, o.idx(1)));
-              scf::YieldOp::create(b, yielded);
-            });
-        scf::YieldOp::create(b, inner.getResults());
+        scf::YieldOp::create(b, results);
       });
   ValueRange finalState = outer.getResults();
   if (useWgmma)
@@ -592,8 +661,18 @@ Value GPUTiler::barrierPtr(Value stage) {
 void GPUTiler::emitIssueTile(Value t, Value stage) {
   auto first = scf::IfOp::create(b, TypeRange{}, o.eq(tid, o.idx(0)),
                                  /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(first.thenBlock());
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(first.thenBlock());
+    emitIssueCopies(t, stage);
+  }
+  // The warp reconverges before the .aligned wgmma instructions that
+  // follow (independent thread scheduling does not promise it after a
+  // branch taken by one lane).
+  NVVM::SyncWarpOp::create(b, arith::ConstantIntOp::create(b, -1, 32));
+}
+
+void GPUTiler::emitIssueCopies(Value t, Value stage) {
   Value bar = barrierPtr(stage);
   // Out-of-bounds rows are zero-filled and count towards the bytes.
   NVVM::MBarrierArriveExpectTxOp::create(
@@ -809,7 +888,8 @@ void GPUTiler::emitPVWgmma(ArrayRef<Value> p, RowState &out, Value stage) {
         b, fragC, ArrayRef<Value>(acc).slice(4 * nd, 4));
 }
 
-RowState GPUTiler::emitKvTile(Value t, const RowState &in, Value stage) {
+RowState GPUTiler::emitKvTile(Value t, const RowState &in, Value stage,
+                              Value dataFull) {
   Value j0 = o.mul(t, o.idx(blockKv));
   if (!useWgmma) {
     SmallVector<Value> tokens;
@@ -852,6 +932,8 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in, Value stage) {
         }
   // Partial tiles: the mask and the key bound, per element.
   Value isFull = emitTileIsFull(b, fullBounds, j0, blockKv, kvEnd);
+  if (dataFull)
+    isFull = o.land(isFull, dataFull);
   SmallVector<Type> types(flat.size(), f32);
   auto ifOp = scf::IfOp::create(b, types, isFull, /*withElseRegion=*/true);
   {
@@ -930,6 +1012,82 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in, Value stage) {
   // The next tile's loads overwrite this stage (mma.sync: K and V).
   gpu::BarrierOp::create(b);
   return out;
+}
+
+void GPUTiler::emitDocumentRows() {
+  // Every thread scans the CTA's (at most 64) row ids: once per CTA, and
+  // the loads of one row are broadcasts.
+  Value big = o.idx(std::numeric_limits<int64_t>::max());
+  Value small = o.idx(std::numeric_limits<int64_t>::min());
+  auto loop = scf::ForOp::create(
+      b, q0, qEnd, o.idx(1), ValueRange{big, small},
+      [&](OpBuilder &nb, Location loc, Value i, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Arith io{ib};
+        Value id = io.toIndex(
+            tensor::ExtractOp::create(ib, op.getSegQ(), ValueRange{bi, i}));
+        scf::YieldOp::create(
+            ib, ValueRange{io.min(acc[0], id), io.max(acc[1], id)});
+      });
+  qSegMin = loop.getResult(0);
+  qSegMax = loop.getResult(1);
+}
+
+std::pair<Value, Value> GPUTiler::emitRuntimeClass(Value t) {
+  Value j0 = o.mul(t, o.idx(blockKv));
+  Value kept = o.i1(true), full = o.i1(true);
+  if (hasDocument) {
+    // Lane l looks at keys j0 + l + 32 k. A key may match some row when its
+    // id lies in [qSegMin, qSegMax]; the tile is full when every key below
+    // kvEnd has the rows' single id. Keys at or past kvEnd count for
+    // neither (the bound test handles them).
+    Value maybe = o.i1(false), mismatch = o.i1(false);
+    for (int64_t k = 0; k < blockKv / 32; ++k) {
+      Value j = o.add(j0, o.add(lane, o.idx(32 * k)));
+      Value in = o.lt(j, kvEnd);
+      Value id = o.toIndex(tensor::ExtractOp::create(
+          b, op.getSegKv(), ValueRange{bi, o.min(j, lastKey)}));
+      maybe = o.lor(maybe,
+                    o.land(in, o.land(o.le(qSegMin, id), o.le(id, qSegMax))));
+      mismatch = o.lor(mismatch, o.land(in, o.lnot(o.eq(id, qSegMin))));
+    }
+    auto vote = [&](Value pred) {
+      return NVVM::VoteSyncOp::create(b, b.getI1Type(),
+                                      arith::ConstantIntOp::create(b, -1, 32),
+                                      pred, NVVM::VoteSyncKind::any);
+    };
+    kept = vote(maybe);
+    full = o.land(o.eq(qSegMin, qSegMax), o.lnot(vote(mismatch)));
+  }
+  if (hasTree) {
+    Value j1 = o.min(o.add(j0, o.idx(blockKv)), kvEnd);
+    auto [skip, treeFull] =
+        emitter->emitTreeTile(b, kvLenB, q0, qEnd, p0, p1, j0, j1);
+    kept = o.land(kept, o.lnot(skip));
+    full = o.land(full, treeFull);
+  }
+  return {kept, full};
+}
+
+std::pair<Value, Value> GPUTiler::emitNextKept(Value from, Value hi) {
+  // Tiles at or past hi are not kept: the search stops there.
+  auto loop = scf::WhileOp::create(
+      b, TypeRange{from.getType(), b.getI1Type()},
+      ValueRange{from, o.i1(false)},
+      [&](OpBuilder &nb, Location loc, ValueRange args) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        auto [kept, full] = emitRuntimeClass(args[0]);
+        Value more = o.land(o.lt(args[0], hi), o.lnot(kept));
+        scf::ConditionOp::create(b, more, ValueRange{args[0], full});
+      },
+      [&](OpBuilder &nb, Location loc, ValueRange args) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Arith io{ib};
+        scf::YieldOp::create(ib,
+                             ValueRange{io.add(args[0], io.idx(1)), args[1]});
+      });
+  return {loop.getResult(0), loop.getResult(1)};
 }
 
 void GPUTiler::emitEpilogue(const RowState &state) {

@@ -111,6 +111,21 @@ ScoreEmitter::DraftBlock ScoreEmitter::emitDraftBlock(ImplicitLocOpBuilder &b,
   return {a.sub(qLen, numDraft), a.sub(kvLenB, numDraft), numDraft};
 }
 
+std::pair<Value, Value> ScoreEmitter::emitTreeTile(ImplicitLocOpBuilder &b,
+                                                   Value kvLenB, Value i0,
+                                                   Value i1, Value p0, Value p1,
+                                                   Value j0, Value j1) const {
+  Arith a{b};
+  DraftBlock draft = emitDraftBlock(b, kvLenB);
+  Value noDraftRow = a.le(i1, draft.firstQuery);
+  Value causalFull = a.le(j1, a.add(p0, a.idx(1)));
+  Value skip = a.land(noDraftRow, a.ge(j0, p1));
+  Value full = a.lor(a.land(noDraftRow, causalFull),
+                     a.land(a.le(j1, draft.firstKey),
+                            a.lor(a.ge(i0, draft.firstQuery), causalFull)));
+  return {skip, full};
+}
+
 Value ScoreEmitter::emitTreeMask(ImplicitLocOpBuilder &b,
                                  const ScorePoint &pt) const {
   Arith a{b};

@@ -19,6 +19,7 @@
 #ifndef ATTN_DIALECT_ATTN_ANALYSIS_TILECLASSES_H
 #define ATTN_DIALECT_ATTN_ANALYSIS_TILECLASSES_H
 
+#include "attn/Dialect/Attn/IR/AttnAttrs.h"
 #include "mlir/IR/Attributes.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -129,6 +130,22 @@ constexpr unsigned kMaxTileIntervals = 6;
 /// it: bound [0, kvEnd), full empty. Head-dependent leaves (dilated,
 /// directional_2d) are classified for all heads at once.
 TileClasses classifyMask(Attribute mask);
+
+/// The data-dependent conjuncts of a mask that a tiler classifies per tile
+/// at run time, and the declarative rest, classified symbolically.
+struct RuntimeConjuncts {
+  Attribute declarative;
+  bool document = false, tree = false;
+  /// The dense conjunct, or null.
+  DenseMaskAttr denseLeaf;
+};
+
+/// Splits the top-level document, tree and (with `splitDense`) dense
+/// conjuncts (the leaf itself, or operands of a top-level `#attn.and`) off
+/// `mask`. The same leaves under or / not, and a dense leaf not split, stay
+/// in the declarative part, where they are unknown to the classification
+/// (every key possible, none full).
+RuntimeConjuncts splitRuntimeConjuncts(Attribute mask, bool splitDense = true);
 
 /// When every `bound` interval has a width independent of the query
 /// position and of the number of keys (sliding windows, halos, sinks and

@@ -14,6 +14,8 @@
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <utility>
+
 namespace mlir::attn {
 
 /// Coordinates of one score element; all `index` values.
@@ -60,6 +62,15 @@ public:
     Value firstQuery, firstKey, size;
   };
   DraftBlock emitDraftBlock(ImplicitLocOpBuilder &b, Value kvLenB) const;
+
+  /// #attn.tree as a tile class: (skip, full) of the query rows [i0, i1)
+  /// at positions [p0, p1) and the keys [j0, j1) of a batch row with
+  /// `kvLenB` visible keys. Rows before the draft block are causal (by
+  /// position): empty past p1 - 1, full up to p0. Draft rows see every key
+  /// before the draft keys.
+  std::pair<Value, Value> emitTreeTile(ImplicitLocOpBuilder &b, Value kvLenB,
+                                       Value i0, Value i1, Value p0, Value p1,
+                                       Value j0, Value j1) const;
 
   /// i1: entry [batch, head, row, col] of the dense_mask operand is
   /// non-zero (size-1 batch / head dims broadcast). For a blocked
