@@ -13,22 +13,6 @@
 #include <cstdint>
 #include <string>
 
-extern "C" {
-void *mgpuModuleLoad(void *data, size_t size);
-void *mgpuModuleLoadJIT(void *data, int optLevel);
-void mgpuModuleUnload(void *module);
-void *mgpuModuleGetFunction(void *module, const char *name);
-void mgpuLaunchKernel(void *fn, intptr_t gx, intptr_t gy, intptr_t gz,
-                      intptr_t bx, intptr_t by, intptr_t bz, int32_t smem,
-                      void *stream, void **params, void **extra, size_t count);
-void *mgpuStreamCreate();
-void mgpuStreamSynchronize(void *stream);
-void mgpuStreamDestroy(void *stream);
-void *mgpuMemAlloc(uint64_t bytes, void *stream, bool hostShared);
-void mgpuMemFree(void *ptr, void *stream);
-void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream);
-}
-
 namespace {
 
 bool haveGpu(std::string &why) {

@@ -41,6 +41,18 @@ void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared);
 void mgpuMemFree(void *ptr, void *stream);
 void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void *stream);
 void mgpuStreamSynchronize(void *stream);
+void *mgpuModuleLoad(void *data, size_t size);
+void *mgpuModuleLoadJIT(void *data, int optLevel);
+void mgpuModuleUnload(void *module);
+void *mgpuModuleGetFunction(void *module, const char *name);
+void mgpuLaunchKernel(void *fn, intptr_t gridX, intptr_t gridY, intptr_t gridZ,
+                      intptr_t blockX, intptr_t blockY, intptr_t blockZ,
+                      int32_t smem, void *stream, void **params, void **extra,
+                      size_t paramsCount);
+/// Streams are pooled: a destroyed stream may come back from a later
+/// create.
+void *mgpuStreamCreate();
+void mgpuStreamDestroy(void *stream);
 
 /// One exported entry point of this runtime, by name.
 struct AttnCudaSymbol {
