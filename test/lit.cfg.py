@@ -30,6 +30,10 @@ import shutil
 import sys
 
 config.substitutions.append(("%python", sys.executable))
+# The fake libcuda.so.1 built with the unit tests (test/Unit/FakeCuda.cpp).
+config.substitutions.append(
+    ("%fake_cuda_dir", os.path.join(config.attn_obj_root, "test", "Unit",
+                                    "FakeCuda")))
 ptxas = shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"
 if os.access(ptxas, os.X_OK):
     config.available_features.add("ptxas")

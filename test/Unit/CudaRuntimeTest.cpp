@@ -68,15 +68,15 @@ TEST(CudaRuntime, TensorMapsWithoutADriverSkipTheLaunch) {
   attnCudaTakeError(message, sizeof(message));
   char tensor[64];
   // An empty tensor needs no map and records nothing.
-  EXPECT_EQ(attnCudaTensorMap(tensor, 9, 64, 0, 1, 1, 128, 128, 128, 64, 64,
-                              1, 1),
-            nullptr);
+  EXPECT_EQ(
+      attnCudaTensorMap(tensor, 9, 64, 0, 1, 1, 128, 128, 128, 64, 64, 1, 1),
+      nullptr);
   EXPECT_EQ(attnCudaTakeError(message, sizeof(message)), 0);
   // A real one fails with the driver's absence, and the next launch of
   // this thread is skipped (with no function it would be skipped anyway;
   // what matters is that nothing crashes and the error is the reason).
-  EXPECT_EQ(attnCudaTensorMap(tensor, 9, 64, 100, 2, 1, 128, 12800, 25600,
-                              64, 64, 1, 1),
+  EXPECT_EQ(attnCudaTensorMap(tensor, 9, 64, 100, 2, 1, 128, 12800, 25600, 64,
+                              64, 1, 1),
             nullptr);
   mgpuLaunchKernel(nullptr, 1, 1, 1, 128, 1, 1, 66576, nullptr, nullptr,
                    nullptr, 0);

@@ -113,8 +113,8 @@ int cuMemsetD32Async(unsigned long long dst, unsigned value, size_t count,
     p[i] = value;
   return 0;
 }
-int cuMemsetD16Async(unsigned long long dst, unsigned short value,
-                     size_t count, void *) {
+int cuMemsetD16Async(unsigned long long dst, unsigned short value, size_t count,
+                     void *) {
   auto *p = reinterpret_cast<unsigned short *>(dst);
   for (size_t i = 0; i < count; ++i)
     p[i] = value;

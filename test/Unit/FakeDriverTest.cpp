@@ -144,11 +144,10 @@ TEST_F(FakeDriver, AFailedMapSkipsOnlyTheNextLaunch) {
 TEST_F(FakeDriver, LargeSharedMemoryOptsIn) {
   void *fn = mgpuModuleGetFunction(mgpuModuleLoad(nullptr, 0), "k");
   int optIns = rec.setMaxDynamicShared;
-  mgpuLaunchKernel(fn, 1, 1, 1, 128, 1, 1, 48 * 1024, nullptr, nullptr,
-                   nullptr, 0);
-  EXPECT_EQ(rec.setMaxDynamicShared, optIns);
-  mgpuLaunchKernel(fn, 1, 1, 1, 128, 1, 1, 66576, nullptr, nullptr, nullptr,
+  mgpuLaunchKernel(fn, 1, 1, 1, 128, 1, 1, 48 * 1024, nullptr, nullptr, nullptr,
                    0);
+  EXPECT_EQ(rec.setMaxDynamicShared, optIns);
+  mgpuLaunchKernel(fn, 1, 1, 1, 128, 1, 1, 66576, nullptr, nullptr, nullptr, 0);
   EXPECT_EQ(rec.setMaxDynamicShared, optIns + 1);
   EXPECT_EQ(rec.sharedBytes, 66576u);
   // An empty grid launches nothing.

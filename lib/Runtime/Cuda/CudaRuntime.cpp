@@ -261,13 +261,13 @@ void *cachedTensorMap(Driver &d, const TensorMap &map) {
         call(d.cuMemFree(lru->device), "cuMemFree");
       s.maps.erase(lru);
     }
-    bool ok = !failed &&
-              call(d.cuMemAlloc(&device, sizeof(TensorMap)), "cuMemAlloc") &&
-              call(d.cuMemcpyHtoD(device, &map, sizeof(TensorMap)),
-                   "cuMemcpyHtoD") &&
-              // From pageable memory the copy may still be in flight when
-              // it returns, and kernels run on non-blocking streams.
-              call(d.cuCtxSynchronize(), "cuCtxSynchronize");
+    bool ok =
+        !failed &&
+        call(d.cuMemAlloc(&device, sizeof(TensorMap)), "cuMemAlloc") &&
+        call(d.cuMemcpyHtoD(device, &map, sizeof(TensorMap)), "cuMemcpyHtoD") &&
+        // From pageable memory the copy may still be in flight when
+        // it returns, and kernels run on non-blocking streams.
+        call(d.cuCtxSynchronize(), "cuCtxSynchronize");
     if (ok) {
       s.maps.push_back({map, device, s.mapClock});
       return reinterpret_cast<void *>(device);

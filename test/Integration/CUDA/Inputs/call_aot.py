@@ -1,6 +1,10 @@
 """Loads a library written by attn-aot and calls its kernel on host
 buffers (meaningless on a GPU, fine without a driver: nothing launches),
-printing the runtime's status and errors for FileCheck."""
+printing the runtime's status and errors for FileCheck.
+
+With --fake, the driver is the fake libcuda.so.1 of the unit tests (on
+LD_LIBRARY_PATH): the call goes through, and what reached the driver is
+printed (launches, grid, tensor maps encoded)."""
 import ctypes
 import sys
 
@@ -27,7 +31,8 @@ message = ctypes.create_string_buffer(512)
 ok = lib.attnCudaStatus(message, len(message))
 status = message.value.decode()
 print(f"status={ok} {status}")
-if ok:
+fake = "--fake" in sys.argv[2:]
+if ok and not fake:
     print("a CUDA device is present; this test is for machines without one")
     sys.exit(0)
 code = lib.attnCudaTakeError(message, len(message))
@@ -39,3 +44,16 @@ lib._mlir_ciface_attention(*[ctypes.byref(d) for d in descs])
 print("called")
 code = lib.attnCudaTakeError(message, len(message))
 print(f"after-call={code} {message.value.decode()}")
+if fake:
+    class Counts(ctypes.Structure):
+        # The leading fields of FakeCudaRecord (test/Unit/FakeCuda.h).
+        _fields_ = [(name, ctypes.c_int) for name in (
+            "memAlloc", "memFree", "ctxSynchronize", "streamCreate",
+            "streamDestroy", "launches", "setMaxDynamicShared",
+            "tensorMapEncodes")] + [("grid", ctypes.c_uint * 3),
+                                    ("block", ctypes.c_uint * 3)]
+    driver = ctypes.CDLL("libcuda.so.1")
+    driver.fakeCudaRecord.restype = ctypes.POINTER(Counts)
+    rec = driver.fakeCudaRecord().contents
+    print(f"launches={rec.launches} grid={list(rec.grid)} "
+          f"block={list(rec.block)} maps={rec.tensorMapEncodes}")
