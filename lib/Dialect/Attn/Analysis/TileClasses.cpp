@@ -19,10 +19,13 @@
 #include "attn/Dialect/Attn/Utils/Arith.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 using namespace mlir;
@@ -1081,4 +1084,23 @@ RuntimeConjuncts mlir::attn::splitRuntimeConjuncts(Attribute mask,
     out.declarative =
         rest.size() == 1 ? rest.front() : AndMaskAttr::get(ctx, rest);
   return out;
+}
+
+std::pair<Value, Value> mlir::attn::emitIdRange(ImplicitLocOpBuilder &b,
+                                                Value ids, Value bIdx, Value lo,
+                                                Value hi) {
+  Arith o{b};
+  Value big = o.idx(std::numeric_limits<int64_t>::max());
+  Value small = o.idx(std::numeric_limits<int64_t>::min());
+  auto loop = scf::ForOp::create(
+      b, lo, hi, o.idx(1), ValueRange{big, small},
+      [&](OpBuilder &nb, Location loc, Value j, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Arith io{ib};
+        Value id =
+            io.toIndex(tensor::ExtractOp::create(ib, ids, ValueRange{bIdx, j}));
+        scf::YieldOp::create(
+            ib, ValueRange{io.min(acc[0], id), io.max(acc[1], id)});
+      });
+  return {loop.getResult(0), loop.getResult(1)};
 }

@@ -136,9 +136,6 @@ private:
   SmallVector<Value>
   emitRuntimeSkip(Value t, ValueRange state,
                   function_ref<SmallVector<Value>(Value dataFull)> body);
-  /// (min, max) of the integer ids[bIdx, j] for j in [lo, hi).
-  std::pair<Value, Value> emitIdRange(Value ids, Value bIdx, Value lo,
-                                      Value hi);
   /// (skip, full) of kv tile `t` under the document conjunct.
   std::pair<Value, Value> emitDocumentTile(Value t);
   /// (skip, full) of the item's rows and keys [j0, j0 + nkv) under the
@@ -1107,31 +1104,15 @@ void CPUTiler::emitDocumentTable() {
     Value bIdx = o.divU(item, tiles), t = o.remU(item, tiles);
     Value j0 = o.mul(t, bkv);
     auto [lo, hi] =
-        emitIdRange(op.getSegKv(), bIdx, j0, o.min(o.add(j0, bkv), kvLen));
+        emitIdRange(b, op.getSegKv(), bIdx, j0, o.min(o.add(j0, bkv), kvLen));
     memref::StoreOp::create(b, lo, kvSegMin, ValueRange{bIdx, t});
     memref::StoreOp::create(b, hi, kvSegMax, ValueRange{bIdx, t});
   });
 }
 
 void CPUTiler::emitDocumentRows() {
-  std::tie(qSegMin, qSegMax) = emitIdRange(op.getSegQ(), bi, i0, o.add(i0, nq));
-}
-
-std::pair<Value, Value> CPUTiler::emitIdRange(Value ids, Value bIdx, Value lo,
-                                              Value hi) {
-  Value big = o.idx(std::numeric_limits<int64_t>::max());
-  Value small = o.idx(std::numeric_limits<int64_t>::min());
-  auto loop = scf::ForOp::create(
-      b, lo, hi, o.idx(1), ValueRange{big, small},
-      [&](OpBuilder &nb, Location loc, Value j, ValueRange acc) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        Arith io{ib};
-        Value id =
-            io.toIndex(tensor::ExtractOp::create(ib, ids, ValueRange{bIdx, j}));
-        scf::YieldOp::create(
-            ib, ValueRange{io.min(acc[0], id), io.max(acc[1], id)});
-      });
-  return {loop.getResult(0), loop.getResult(1)};
+  std::tie(qSegMin, qSegMax) =
+      emitIdRange(b, op.getSegQ(), bi, i0, o.add(i0, nq));
 }
 
 std::pair<Value, Value> CPUTiler::emitDocumentTile(Value t) {

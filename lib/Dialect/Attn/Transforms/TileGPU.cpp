@@ -1017,20 +1017,7 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in, Value stage,
 void GPUTiler::emitDocumentRows() {
   // Every thread scans the CTA's (at most 64) row ids: once per CTA, and
   // the loads of one row are broadcasts.
-  Value big = o.idx(std::numeric_limits<int64_t>::max());
-  Value small = o.idx(std::numeric_limits<int64_t>::min());
-  auto loop = scf::ForOp::create(
-      b, q0, qEnd, o.idx(1), ValueRange{big, small},
-      [&](OpBuilder &nb, Location loc, Value i, ValueRange acc) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        Arith io{ib};
-        Value id = io.toIndex(
-            tensor::ExtractOp::create(ib, op.getSegQ(), ValueRange{bi, i}));
-        scf::YieldOp::create(
-            ib, ValueRange{io.min(acc[0], id), io.max(acc[1], id)});
-      });
-  qSegMin = loop.getResult(0);
-  qSegMax = loop.getResult(1);
+  std::tie(qSegMin, qSegMax) = emitIdRange(b, op.getSegQ(), bi, q0, qEnd);
 }
 
 std::pair<Value, Value> GPUTiler::emitRuntimeClass(Value t) {

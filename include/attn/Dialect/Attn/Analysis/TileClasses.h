@@ -29,6 +29,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 namespace mlir::attn {
 
@@ -146,6 +147,12 @@ struct RuntimeConjuncts {
 /// in the declarative part, where they are unknown to the classification
 /// (every key possible, none full).
 RuntimeConjuncts splitRuntimeConjuncts(Attribute mask, bool splitDense = true);
+
+/// Emits (min, max) of the integer ids[bIdx, j] for j in [lo, hi), as
+/// index values ((max, min) of index when the range is empty): the id
+/// range of a document conjunct's rows or keys.
+std::pair<Value, Value> emitIdRange(ImplicitLocOpBuilder &b, Value ids,
+                                    Value bIdx, Value lo, Value hi);
 
 /// When every `bound` interval has a width independent of the query
 /// position and of the number of keys (sliding windows, halos, sinks and
