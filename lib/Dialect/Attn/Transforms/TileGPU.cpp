@@ -1057,16 +1057,29 @@ std::pair<Value, Value> GPUTiler::emitRuntimeClass(Value t) {
 }
 
 std::pair<Value, Value> GPUTiler::emitNextKept(Value from, Value hi) {
-  // Tiles at or past hi are not kept: the search stops there.
+  // The search stops at hi; tiles from hi on are not classified (with no
+  // keys at all there would be no segment id to read).
   auto loop = scf::WhileOp::create(
       b, TypeRange{from.getType(), b.getI1Type()},
       ValueRange{from, o.i1(false)},
       [&](OpBuilder &nb, Location loc, ValueRange args) {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        auto [kept, full] = emitRuntimeClass(args[0]);
-        Value more = o.land(o.lt(args[0], hi), o.lnot(kept));
-        scf::ConditionOp::create(b, more, ValueRange{args[0], full});
+        Value inRange = o.lt(args[0], hi);
+        auto classify = scf::IfOp::create(
+            b, TypeRange{b.getI1Type(), b.getI1Type()}, inRange,
+            /*withElseRegion=*/true);
+        {
+          OpBuilder::InsertionGuard guard2(b);
+          b.setInsertionPointToStart(classify.thenBlock());
+          auto [kept, full] = emitRuntimeClass(args[0]);
+          scf::YieldOp::create(b, ValueRange{kept, full});
+          b.setInsertionPointToStart(classify.elseBlock());
+          scf::YieldOp::create(b, ValueRange{o.i1(true), o.i1(false)});
+        }
+        Value more = o.land(inRange, o.lnot(classify.getResult(0)));
+        scf::ConditionOp::create(b, more,
+                                 ValueRange{args[0], classify.getResult(1)});
       },
       [&](OpBuilder &nb, Location loc, ValueRange args) {
         ImplicitLocOpBuilder ib(loc, nb);

@@ -121,7 +121,14 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
     - kv tiles from the symbolic tile classification shared with the CPU
       path: empty tiles lie outside the loop bounds, full tiles skip the
       per-element mask; score modifiers and partial-tile masks run per
-      element through the same emitter as every other code generator.
+      element through the same emitter as every other code generator;
+    - top-level `#attn.document` and `#attn.tree` conjuncts classified per
+      tile at run time: the kv loop visits only the tiles a warp vote keeps
+      (a key whose segment id lies in the CTA's rows' id range; the draft
+      tree's causal prefix) and finds the next kept tile before the current
+      one runs (with `wgmma`, before its TMA request), so skipped tiles are
+      never loaded; tiles the conjuncts allow entirely skip the per-element
+      mask. Dense masks stay per element.
 
     Batch, heads and sequence lengths stay dynamic. The kernel reads and
     writes device memory: the function's buffers must be device pointers.
