@@ -203,12 +203,10 @@ Driver *driver() {
   return nullptr;
 }
 
-/// Records the first failing driver call.
-bool check(CUresult r, const char *call) {
+/// Records the first failing driver call; the caller holds the mutex.
+bool checkLocked(State &s, CUresult r, const char *call) {
   if (r == 0)
     return true;
-  State &s = state();
-  std::lock_guard<std::mutex> lock(s.mutex);
   if (s.firstError.empty()) {
     const char *text = nullptr;
     if (s.d.cuGetErrorString)
@@ -218,6 +216,15 @@ bool check(CUresult r, const char *call) {
     s.errorCode = r;
   }
   return false;
+}
+
+/// Records the first failing driver call.
+bool check(CUresult r, const char *call) {
+  if (r == 0)
+    return true;
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  return checkLocked(s, r, call);
 }
 
 void copyMessage(const std::string &text, char *message, size_t size) {
@@ -233,50 +240,42 @@ void copyMessage(const std::string &text, char *message, size_t size) {
 /// the error.
 void *cachedTensorMap(Driver &d, const TensorMap &map) {
   State &s = state();
-  CUresult r = 0;
-  const char *failed = nullptr; // the failing call, reported unlocked
+  std::lock_guard<std::mutex> lock(s.mutex);
+  ++s.mapClock;
+  for (CachedMap &entry : s.maps)
+    if (std::memcmp(&entry.map, &map, sizeof(TensorMap)) == 0) {
+      entry.lastUse = s.mapClock;
+      return reinterpret_cast<void *>(entry.device);
+    }
+  auto call = [&](CUresult r, const char *name) {
+    return checkLocked(s, r, name);
+  };
+  if (s.maps.size() == kMapCacheSize) {
+    auto lru = std::min_element(s.maps.begin(), s.maps.end(),
+                                [](const CachedMap &x, const CachedMap &y) {
+                                  return x.lastUse < y.lastUse;
+                                });
+    // A kernel still running may read the evicted map.
+    bool freed = call(d.cuCtxSynchronize(), "cuCtxSynchronize") &&
+                 call(d.cuMemFree(lru->device), "cuMemFree");
+    s.maps.erase(lru);
+    if (!freed)
+      return nullptr;
+  }
   CUdeviceptr device = 0;
-  {
-    std::lock_guard<std::mutex> lock(s.mutex);
-    ++s.mapClock;
-    for (CachedMap &entry : s.maps)
-      if (std::memcmp(&entry.map, &map, sizeof(TensorMap)) == 0) {
-        entry.lastUse = s.mapClock;
-        return reinterpret_cast<void *>(entry.device);
-      }
-    auto call = [&](CUresult result, const char *name) {
-      if (result != 0) {
-        r = result;
-        failed = name;
-      }
-      return result == 0;
-    };
-    if (s.maps.size() == kMapCacheSize) {
-      auto lru = std::min_element(s.maps.begin(), s.maps.end(),
-                                  [](const CachedMap &x, const CachedMap &y) {
-                                    return x.lastUse < y.lastUse;
-                                  });
-      // A kernel still running may read the evicted map.
-      if (call(d.cuCtxSynchronize(), "cuCtxSynchronize"))
-        call(d.cuMemFree(lru->device), "cuMemFree");
-      s.maps.erase(lru);
-    }
-    bool ok =
-        !failed &&
-        call(d.cuMemAlloc(&device, sizeof(TensorMap)), "cuMemAlloc") &&
-        call(d.cuMemcpyHtoD(device, &map, sizeof(TensorMap)), "cuMemcpyHtoD") &&
-        // From pageable memory the copy may still be in flight when
-        // it returns, and kernels run on non-blocking streams.
-        call(d.cuCtxSynchronize(), "cuCtxSynchronize");
-    if (ok) {
-      s.maps.push_back({map, device, s.mapClock});
-      return reinterpret_cast<void *>(device);
-    }
+  bool ok =
+      call(d.cuMemAlloc(&device, sizeof(TensorMap)), "cuMemAlloc") &&
+      call(d.cuMemcpyHtoD(device, &map, sizeof(TensorMap)), "cuMemcpyHtoD") &&
+      // From pageable memory the copy may still be in flight when it
+      // returns, and kernels run on non-blocking streams.
+      call(d.cuCtxSynchronize(), "cuCtxSynchronize");
+  if (!ok) {
     if (device)
       d.cuMemFree(device);
+    return nullptr;
   }
-  check(r, failed);
-  return nullptr;
+  s.maps.push_back({map, device, s.mapClock});
+  return reinterpret_cast<void *>(device);
 }
 
 } // namespace
