@@ -61,7 +61,8 @@ DeviceCopies::DeviceCopies(ArrayRef<Host> hostBuffers)
     void *copy = h.data;
     if (h.bytes) {
       copy = mgpuMemAlloc(h.bytes, nullptr, false);
-      mgpuMemcpy(copy, h.data, h.bytes, nullptr);
+      if (h.copyIn)
+        mgpuMemcpy(copy, h.data, h.bytes, nullptr);
     }
     copies.push_back(copy);
   }
@@ -76,7 +77,7 @@ DeviceCopies::~DeviceCopies() {
 
 void DeviceCopies::copyBack() {
   for (size_t i = 0; i < host.size(); ++i)
-    if (host[i].bytes)
+    if (host[i].bytes && host[i].copyBack)
       mgpuMemcpy(host[i].data, copies[i], host[i].bytes, nullptr);
   mgpuStreamSynchronize(nullptr);
 }

@@ -23,18 +23,19 @@ from .spec import (Mask, Normalizer, ScoreMod, Spec, SpecError, alibi, bias,
                    score_mod, sigmoid, sink_softmax, sinks, sliding_window,
                    softcap, softmax, softplus, temperature, tree, window_2d)
 from . import reference  # attn.reference.attention, the float64 reference
+from .device import DeviceArray, to_device
 from .trace import (TraceError, abs, cos, exp, log, maximum, minimum,
                     position, sin, sqrt, tanh, where)
 
 __all__ = [
-    "CompileError", "Kernel", "Mask", "Normalizer", "ScoreMod", "Spec",
-    "SpecError", "TraceError", "abs", "alibi", "bias", "block_mask_from_lists",
-    "block_sparse", "cache_dir", "cache_info", "causal", "chunked",
-    "clear_cache", "compile", "cos", "dense", "dilated", "directional_2d",
-    "document", "exp", "full", "gaussian", "global_tokens", "halo", "log",
-    "lower", "mask_mod", "maximum", "minimum", "neighborhood_2d", "position",
-    "prefix_lm", "rel_bias", "relu", "score_mod", "sigmoid", "sin",
-    "sink_softmax", "sinks", "sliding_window", "softcap", "softmax",
-    "softplus", "sqrt", "tanh", "temperature", "to_mlir", "tree", "where",
-    "window_2d",
+    "CompileError", "DeviceArray", "Kernel", "Mask", "Normalizer", "ScoreMod",
+    "Spec", "SpecError", "TraceError", "abs", "alibi", "bias",
+    "block_mask_from_lists", "block_sparse", "cache_dir", "cache_info",
+    "causal", "chunked", "clear_cache", "compile", "cos", "dense", "dilated",
+    "directional_2d", "document", "exp", "full", "gaussian", "global_tokens",
+    "halo", "log", "lower", "mask_mod", "maximum", "minimum",
+    "neighborhood_2d", "position", "prefix_lm", "rel_bias", "relu",
+    "score_mod", "sigmoid", "sin", "sink_softmax", "sinks", "sliding_window",
+    "softcap", "softmax", "softplus", "sqrt", "tanh", "temperature",
+    "to_device", "to_mlir", "tree", "where", "window_2d"
 ]

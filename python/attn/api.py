@@ -15,12 +15,8 @@ from . import _attn
 from . import ir as IR
 from . import spec as S
 
-try:
-    import ml_dtypes
-    _BF16 = np.dtype(ml_dtypes.bfloat16)
-except ImportError:  # bf16 needs ml_dtypes; the rest works without it
-    ml_dtypes = None
-    _BF16 = None
+from . import device as DEV
+from .device import _BF16, _dtype_name
 
 CompileError = _attn.CompileError
 
@@ -274,12 +270,14 @@ def _to_numpy(x, name: str):
     if isinstance(x, np.ndarray):
         return x, None
     mod = type(x).__module__.split(".")[0]
+    if mod != "torch" and DEV.view(x, name) is not None:
+        raise ValueError(f"{name} is on the GPU; with host q, k and v every "
+                         f"array must be on the host")
     if mod == "torch":
         import torch
         if x.device.type != "cpu":
-            raise ValueError(f"{name} is on {x.device}; kernels take host "
-                             f"tensors (target='cuda' copies them to the "
-                             f"GPU and back)")
+            raise ValueError(f"{name} is on {x.device}; target='cpu' kernels "
+                             f"and host q, k, v take host tensors")
         if x.dtype == torch.bfloat16:
             if _BF16 is None:
                 raise ImportError("bfloat16 tensors need ml_dtypes")
@@ -296,10 +294,6 @@ def _to_torch(a: np.ndarray):
     if _BF16 is not None and a.dtype == _BF16:
         return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(a)
-
-
-def _dtype_name(dt) -> str:
-    return "bfloat16" if _BF16 is not None and dt == _BF16 else dt.name
 
 
 class Kernel:
@@ -333,7 +327,8 @@ class Kernel:
     # -- argument checks -----------------------------------------------------
 
     def _qkv(self, x, name, last):
-        a, kind = _to_numpy(x, name)
+        a, kind = (x, "device") if isinstance(x, DEV.View) else \
+            _to_numpy(x, name)
         if a.ndim != 4:
             lay = self.spec.layout.upper()
             raise ValueError(f"{name} must be a 4-D {lay} array, got shape "
@@ -347,7 +342,7 @@ class Kernel:
         if a.shape[3] != last:
             raise ValueError(f"{name} has head dim {a.shape[3]}, but the "
                              f"kernel was compiled for {last}")
-        return np.ascontiguousarray(a), kind
+        return (a if kind == "device" else np.ascontiguousarray(a)), kind
 
     @staticmethod
     def _exact(x, name, shape, dtype, what):
@@ -387,31 +382,63 @@ class Kernel:
         return np.ascontiguousarray(a)
 
     def __call__(self, q, k, v, *captures, return_lse: bool = False,
-                 **operands):
+                 out=None, lse=None, **operands):
         args, kind = self.arguments(q, k, v, *captures,
-                                    return_lse=return_lse, **operands)
-        out = args[-2] if self.signature.has_lse else args[-1]
-        lse = args[-1] if self.signature.has_lse else None
+                                    return_lse=return_lse, out=out, lse=lse,
+                                    **operands)
+        o = args[-2] if self.signature.has_lse else args[-1]
+        l = args[-1] if self.signature.has_lse else None
         if self.target == "cuda":
             ok, why = _attn.cuda_status()
             if not ok:
                 raise RuntimeError(f"target='cuda': cannot run here: {why}")
-            if out.size or (lse is not None and lse.size):
-                self._native.call_cuda([(a.ctypes.data, list(a.shape),
-                                         a.nbytes) for a in args])
-        elif out.size or (lse is not None and lse.size):
+            views = [a for a in args if isinstance(a, DEV.View)]
+            DEV.check_ranges(views)
+            DEV.wait_for_producers(views)
+            if o.nbytes or (l is not None and l.nbytes):
+                self._native.call_cuda([
+                    (a.ptr, list(a.shape), 0, False)
+                    if isinstance(a, DEV.View) else
+                    (a.ctypes.data, list(a.shape), a.nbytes,
+                     a is o or a is l) for a in args])
+        elif o.size or (l is not None and l.size):
             self._native.call([(a.ctypes.data, list(a.shape)) for a in args])
-        if kind == "torch":
-            out = _to_torch(out)
-            lse = _to_torch(lse) if lse is not None else None
-        return (out, lse) if return_lse else out
+        if kind == "device":
+            o = o.owner
+            l = l.owner if l is not None else None
+        elif kind == "torch":
+            o = _to_torch(o)
+            l = _to_torch(l) if l is not None else None
+        return (o, l) if return_lse else o
 
     def arguments(self, q, k, v, *captures, return_lse: bool = False,
-                  **operands):
-        """The checked, C-contiguous arrays the compiled function takes, in
-        its argument order, with fresh O (and LSE) buffers last; and "torch"
-        when the inputs were torch tensors. This is what a call passes to
-        the native code (bench/gpu uses it to prepare GPU checks)."""
+                  out=None, lse=None, **operands):
+        """The checked arguments the compiled function takes, in its
+        argument order, with the O (and LSE) buffers last, and the kind of
+        the inputs: "torch" for host torch tensors, "device" when q, k and
+        v are on the GPU (then they, and the outputs, are device.View
+        objects; the other operands are host arrays), else None. This is
+        what a call passes to the native code (bench/gpu uses it to prepare
+        GPU checks)."""
+        views = [DEV.view(x, n) for x, n in ((q, "q"), (k, "k"), (v, "v"))]
+        on_gpu = [n for n, w in zip("qkv", views) if w is not None]
+        if on_gpu and self.target != "cuda":
+            raise ValueError(f"{', '.join(on_gpu)} on the GPU, but the "
+                             f"kernel was compiled for target="
+                             f"'{self.target}'; pass host arrays or compile "
+                             f"with target='cuda'")
+        if on_gpu and len(on_gpu) < 3:
+            raise ValueError(f"q, k and v must all be on the GPU or all on "
+                             f"the host; on the GPU: {', '.join(on_gpu)}")
+        if on_gpu:
+            q, k, v = views
+            # Operands (ids, masks, biases, ...) are checked on the host
+            # and copied in; q, k, v and the outputs stay where they are.
+            captures = DEV.stage(captures)
+            operands = {n: DEV.stage(x) for n, x in operands.items()}
+        elif out is not None or lse is not None:
+            raise ValueError("out= and lse= take GPU arrays, for calls "
+                             "with q, k and v on the GPU")
         spec, sig = self.spec, self.signature
         q, kind = self._qkv(q, "q", self.head_dim)
         k, _ = self._qkv(k, "k", self.head_dim)
@@ -496,13 +523,37 @@ class Kernel:
 
         out_shape = (B, Sq, Hq, self.head_dim_v) if bshd else \
             (B, Hq, Sq, self.head_dim_v)
-        out = np.empty(out_shape, self._np_dtype)
-        args.append(out)
-        lse = None
+        if kind == "device":
+            args.append(self._device_output(out, "out", q, out_shape,
+                                            self._np_dtype))
+            if sig.has_lse:
+                args.append(self._device_output(lse, "lse", q, (B, Hq, Sq),
+                                                np.dtype(np.float32)))
+            elif lse is not None:
+                raise ValueError(f"normalizer {spec.normalizer.attr()} has "
+                                 f"no LSE output")
+            return args, kind
+        args.append(np.empty(out_shape, self._np_dtype))
         if sig.has_lse:
-            lse = np.empty((B, Hq, Sq), np.float32)
-            args.append(lse)
+            args.append(np.empty((B, Hq, Sq), np.float32))
         return args, kind
+
+    @staticmethod
+    def _device_output(x, name, q, shape, dtype):
+        """The View of output `name`: the caller's GPU array `x`, checked,
+        or a new one of q's kind (a torch tensor or an attn.DeviceArray)."""
+        if x is None:
+            return DEV.new_output(name, q, shape, dtype)
+        v = DEV.view(x, name)
+        if v is None:
+            raise ValueError(f"{name}= must be a GPU array like q")
+        if v.dtype != dtype or v.shape != tuple(shape):
+            raise ValueError(f"{name} must be {_dtype_name(dtype)} of shape "
+                             f"{tuple(shape)}, got {_dtype_name(v.dtype)} "
+                             f"{v.shape}")
+        if v.readonly:
+            raise ValueError(f"{name} is read-only")
+        return v
 
     def _tree(self, x, B, Sq, Skv):
         per_batch = any(isinstance(m, S.Tree) and m.per_batch

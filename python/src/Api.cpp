@@ -207,6 +207,50 @@ bool cudaStatus(std::string &why) {
   return ok;
 }
 
+namespace {
+/// The runtime's first error since the last call, in `error`; true when
+/// there was none.
+bool noCudaError(std::string &error) {
+  error = mlir::attn::DeviceCopies::takeError();
+  return error.empty();
+}
+
+void *address(uintptr_t value) { return reinterpret_cast<void *>(value); }
+} // namespace
+
+bool cudaAlloc(size_t bytes, uintptr_t &address, std::string &error) {
+  mlir::attn::DeviceCopies::takeError();
+  address = reinterpret_cast<uintptr_t>(mgpuMemAlloc(bytes, nullptr, false));
+  return noCudaError(error);
+}
+
+bool cudaFree(uintptr_t value, std::string &error) {
+  mlir::attn::DeviceCopies::takeError();
+  mgpuMemFree(address(value), nullptr);
+  return noCudaError(error);
+}
+
+bool cudaCopy(uintptr_t dst, uintptr_t src, size_t bytes, std::string &error) {
+  mlir::attn::DeviceCopies::takeError();
+  mgpuMemcpy(address(dst), address(src), bytes, nullptr);
+  mgpuStreamSynchronize(nullptr);
+  return noCudaError(error);
+}
+
+bool cudaStreamSynchronize(uintptr_t stream, std::string &error) {
+  mlir::attn::DeviceCopies::takeError();
+  mgpuStreamSynchronize(address(stream));
+  return noCudaError(error);
+}
+
+bool cudaCheckDeviceRange(uintptr_t value, size_t bytes, std::string &why) {
+  char message[512];
+  bool ok = attnCudaCheckDeviceRange(address(value), bytes, message,
+                                     sizeof(message)) == 1;
+  why = message;
+  return ok;
+}
+
 std::unique_ptr<Kernel> Kernel::load(const std::string &object, bool openmp,
                                      std::string &error) {
   return wrap(mlir::attn::CPUKernel::load(object, openmp, error));
@@ -234,11 +278,12 @@ void Kernel::call(const std::vector<Buffer> &args) const {
 
 bool Kernel::callOnDevice(const std::vector<Buffer> &args,
                           const std::vector<size_t> &bytes,
+                          const std::vector<bool> &isOutput,
                           std::string &error) const {
   mlir::attn::DeviceCopies::takeError(); // start clean
   std::vector<mlir::attn::DeviceCopies::Host> host;
   for (size_t i = 0; i < args.size(); ++i)
-    host.push_back({args[i].data, bytes[i]});
+    host.push_back({args[i].data, bytes[i], !isOutput[i], isOutput[i]});
   mlir::attn::DeviceCopies device(host);
   std::vector<Buffer> onDevice = args;
   for (size_t i = 0; i < args.size(); ++i)

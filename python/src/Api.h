@@ -42,6 +42,20 @@ std::string hostCPU();
 /// Whether a CUDA GPU is usable; otherwise the reason in `why`.
 bool cudaStatus(std::string &why);
 
+/// Device memory for arrays that stay on the GPU between calls. Each
+/// returns false with the runtime's message when the driver fails.
+bool cudaAlloc(size_t bytes, uintptr_t &address, std::string &error);
+bool cudaFree(uintptr_t address, std::string &error);
+/// Copies `bytes` between any two addresses the driver knows (host or
+/// device) and waits for the copy.
+bool cudaCopy(uintptr_t dst, uintptr_t src, size_t bytes, std::string &error);
+/// Waits for the work queued on a CUDA stream (a CUstream handle, or 1 and
+/// 2 for the legacy and per-thread default streams).
+bool cudaStreamSynchronize(uintptr_t stream, std::string &error);
+/// Whether `bytes` bytes at `address` are device memory a kernel can be
+/// given (attnCudaCheckDeviceRange); otherwise why not.
+bool cudaCheckDeviceRange(uintptr_t address, size_t bytes, std::string &why);
+
 /// One argument of a kernel call: caller-owned, row-major memory.
 struct Buffer {
   void *data = nullptr;
@@ -74,12 +88,16 @@ public:
   bool bind(const std::string &name, std::string &error);
   /// Calls the bound function. Safe to call from several threads.
   void call(const std::vector<Buffer> &args) const;
-  /// For a CUDA kernel: copies every argument (`bytes[i]` bytes of host
-  /// memory) to the GPU, calls the bound function on the copies and copies
-  /// them all back. Returns false with the runtime's error message when a
-  /// driver call failed (or there is no GPU).
+  /// For a CUDA kernel: gives each host argument (`bytes[i]` > 0 bytes of
+  /// host memory) a device copy, filled from it for inputs and copied back
+  /// for outputs (`isOutput[i]`), and calls the bound function with the
+  /// copies and the other arguments' addresses (device memory,
+  /// `bytes[i]` == 0) as they are. Returns false with the runtime's error
+  /// message when a driver call failed (or there is no GPU).
   bool callOnDevice(const std::vector<Buffer> &args,
-                    const std::vector<size_t> &bytes, std::string &error) const;
+                    const std::vector<size_t> &bytes,
+                    const std::vector<bool> &isOutput,
+                    std::string &error) const;
 
 private:
   Kernel();

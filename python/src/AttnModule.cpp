@@ -52,27 +52,36 @@ void call(
   kernel.call(buffers);
 }
 
-/// Calls a CUDA kernel on host (address, shape, bytes) triples: device
-/// copies in, the call, copies back. Raises RuntimeError with the runtime's
-/// message when the GPU or a driver call fails.
+/// Calls a CUDA kernel on (address, shape, host bytes, is output) tuples:
+/// host inputs (bytes > 0) are copied in, host outputs back; device
+/// addresses (bytes 0) are passed as they are. Raises RuntimeError with the
+/// runtime's message when the GPU or a driver call fails.
 void callCuda(
     const Kernel &kernel,
-    const std::vector<std::tuple<uintptr_t, std::vector<int64_t>, size_t>>
+    const std::vector<std::tuple<uintptr_t, std::vector<int64_t>, size_t, bool>>
         &args) {
   std::vector<Buffer> buffers;
   std::vector<size_t> bytes;
-  for (const auto &[address, shape, size] : args) {
+  std::vector<bool> isOutput;
+  for (const auto &[address, shape, size, output] : args) {
     buffers.push_back(Buffer{reinterpret_cast<void *>(address), shape});
     bytes.push_back(size);
+    isOutput.push_back(output);
   }
   std::string error;
   bool ok;
   {
     nb::gil_scoped_release release;
-    ok = kernel.callOnDevice(buffers, bytes, error);
+    ok = kernel.callOnDevice(buffers, bytes, isOutput, error);
   }
   if (!ok)
     throw std::runtime_error("target='cuda': " + error);
+}
+
+/// Raises RuntimeError with `error` unless `ok`.
+void orRaise(bool ok, const std::string &error) {
+  if (!ok)
+    throw std::runtime_error("CUDA: " + error);
 }
 
 } // namespace
@@ -115,6 +124,56 @@ NB_MODULE(_attn, m) {
         return std::make_tuple(ok, why);
       },
       "(True, '') when a CUDA GPU is usable, else (False, why).");
+
+  m.def(
+      "cuda_alloc",
+      [](size_t bytes) {
+        uintptr_t address = 0;
+        std::string error;
+        orRaise(attn::python::cudaAlloc(bytes, address, error), error);
+        return address;
+      },
+      nb::arg("bytes"), "Allocates device memory; returns its address.");
+  m.def(
+      "cuda_free",
+      [](uintptr_t address) {
+        std::string error;
+        orRaise(attn::python::cudaFree(address, error), error);
+      },
+      nb::arg("address"), "Frees memory from cuda_alloc.");
+  m.def(
+      "cuda_copy",
+      [](uintptr_t dst, uintptr_t src, size_t bytes) {
+        std::string error;
+        {
+          nb::gil_scoped_release release;
+          attn::python::cudaCopy(dst, src, bytes, error);
+        }
+        orRaise(error.empty(), error);
+      },
+      nb::arg("dst"), nb::arg("src"), nb::arg("bytes"),
+      "Copies bytes between host or device addresses and waits.");
+  m.def(
+      "cuda_stream_synchronize",
+      [](uintptr_t stream) {
+        std::string error;
+        {
+          nb::gil_scoped_release release;
+          attn::python::cudaStreamSynchronize(stream, error);
+        }
+        orRaise(error.empty(), error);
+      },
+      nb::arg("stream"), "Waits for the work queued on a CUDA stream.");
+  m.def(
+      "cuda_check_device_range",
+      [](uintptr_t address, size_t bytes) {
+        std::string why;
+        bool ok = attn::python::cudaCheckDeviceRange(address, bytes, why);
+        return std::make_tuple(ok, why);
+      },
+      nb::arg("address"), nb::arg("bytes"),
+      "(True, '') when the bytes at address are device memory a kernel can "
+      "read, else (False, why).");
 
   nb::class_<Kernel>(m, "Kernel")
       .def_static(
@@ -172,6 +231,6 @@ NB_MODULE(_attn, m) {
       .def("call", &call, nb::arg("args"),
            "Call the bound function on (address, shape) pairs.")
       .def("call_cuda", &callCuda, nb::arg("args"),
-           "Call a CUDA kernel on host (address, shape, bytes) triples, "
-           "through device copies.");
+           "Call a CUDA kernel on (address, shape, host bytes, is output) "
+           "tuples; host arguments go through device copies.");
 }

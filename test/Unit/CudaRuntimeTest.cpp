@@ -51,6 +51,11 @@ TEST(CudaRuntime, EntryPointsAreSafeWithoutADriver) {
   mgpuMemcpy(buf, host, sizeof(host), nullptr);
   mgpuMemFree(buf, nullptr);
   mgpuModuleUnload(module);
+  char rangeWhy[512];
+  EXPECT_EQ(
+      attnCudaCheckDeviceRange(host, sizeof(host), rangeWhy, sizeof(rangeWhy)),
+      0);
+  EXPECT_EQ(std::string(rangeWhy), why);
 
   char message[512];
   EXPECT_NE(attnCudaTakeError(message, sizeof(message)), 0);

@@ -11,9 +11,15 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 namespace {
 FakeCudaRecord record;
+/// Live allocations: address to size, for cuPointerGetAttribute.
+std::map<unsigned long long, size_t> &allocations() {
+  static std::map<unsigned long long, size_t> live;
+  return live;
+}
 int streamIds = 0;
 constexpr int kInvalidValue = 1;
 } // namespace
@@ -90,6 +96,7 @@ int cuEventSynchronize(void *) { return 0; }
 int cuMemAlloc_v2(unsigned long long *ptr, size_t bytes) {
   ++record.memAlloc;
   *ptr = reinterpret_cast<unsigned long long>(std::malloc(bytes ? bytes : 1));
+  allocations()[*ptr] = bytes;
   return 0;
 }
 int cuMemAllocManaged(unsigned long long *ptr, size_t bytes, unsigned) {
@@ -97,11 +104,13 @@ int cuMemAllocManaged(unsigned long long *ptr, size_t bytes, unsigned) {
 }
 int cuMemFree_v2(unsigned long long ptr) {
   ++record.memFree;
+  allocations().erase(ptr);
   std::free(reinterpret_cast<void *>(ptr));
   return 0;
 }
 int cuMemcpyAsync(unsigned long long dst, unsigned long long src, size_t bytes,
                   void *) {
+  ++record.memcpys;
   std::memcpy(reinterpret_cast<void *>(dst), reinterpret_cast<void *>(src),
               bytes);
   return 0;
@@ -121,8 +130,35 @@ int cuMemsetD16Async(unsigned long long dst, unsigned short value, size_t count,
   return 0;
 }
 int cuMemcpyHtoD_v2(unsigned long long dst, const void *src, size_t bytes) {
+  ++record.memcpys;
   std::memcpy(reinterpret_cast<void *>(dst), src, bytes);
   return 0;
+}
+/// Device memory type, device 0 and the allocation's range, for addresses
+/// inside a live cuMemAlloc block; CUDA_ERROR_INVALID_VALUE for others.
+int cuPointerGetAttribute(void *data, int attribute, unsigned long long ptr) {
+  auto it = allocations().upper_bound(ptr);
+  if (it == allocations().begin())
+    return kInvalidValue;
+  --it;
+  if (ptr >= it->first + (it->second ? it->second : 1))
+    return kInvalidValue;
+  switch (attribute) {
+  case 2: // CU_POINTER_ATTRIBUTE_MEMORY_TYPE: CU_MEMORYTYPE_DEVICE
+    *static_cast<unsigned *>(data) = 2;
+    return 0;
+  case 9: // CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL
+    *static_cast<int *>(data) = 0;
+    return 0;
+  case 11: // CU_POINTER_ATTRIBUTE_RANGE_START_ADDR
+    *static_cast<unsigned long long *>(data) = it->first;
+    return 0;
+  case 12: // CU_POINTER_ATTRIBUTE_RANGE_SIZE
+    *static_cast<size_t *>(data) = it->second;
+    return 0;
+  default:
+    return kInvalidValue;
+  }
 }
 int cuCtxSynchronize() {
   ++record.ctxSynchronize;

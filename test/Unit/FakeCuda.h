@@ -24,6 +24,8 @@ struct FakeCudaRecord {
   uint64_t dims[4] = {0, 0, 0, 0}, strides[3] = {0, 0, 0};
   unsigned box[4] = {0, 0, 0, 0};
   int swizzle = -1, oobFill = -1;
+  /// cuMemcpyAsync and cuMemcpyHtoD calls.
+  int memcpys = 0;
 };
 
 extern "C" FakeCudaRecord *fakeCudaRecord();

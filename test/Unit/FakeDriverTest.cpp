@@ -3,7 +3,8 @@
 // Runs the runtime against FakeCuda (a libcuda.so.1 that records calls and
 // runs nothing), so that what it does with a driver is tested on machines
 // without one: tensor-map caching and eviction, stream pooling, skipped
-// launches after a failed map, the shared-memory opt-in, and copies.
+// launches after a failed map, the shared-memory opt-in, copies and the
+// checks of caller-owned device memory.
 //
 //===----------------------------------------------------------------------===//
 
@@ -188,6 +189,32 @@ TEST_F(FakeDriver, CopiesRoundTrip) {
   mgpuStreamSynchronize(nullptr);
   mgpuMemFree(device, nullptr);
   EXPECT_EQ(out, in);
+  EXPECT_EQ(takeError(), "");
+}
+
+TEST_F(FakeDriver, DeviceRangesAreChecked) {
+  char why[256];
+  void *device = mgpuMemAlloc(1000, nullptr, false);
+  EXPECT_EQ(attnCudaCheckDeviceRange(device, 1000, why, sizeof(why)), 1) << why;
+  EXPECT_EQ(attnCudaCheckDeviceRange(static_cast<char *>(device) + 200, 800,
+                                     why, sizeof(why)),
+            1)
+      << why;
+  // One byte past the allocation.
+  EXPECT_EQ(attnCudaCheckDeviceRange(static_cast<char *>(device) + 200, 801,
+                                     why, sizeof(why)),
+            0);
+  EXPECT_NE(std::string(why).find("ends 800 bytes after it"), std::string::npos)
+      << why;
+  // Host memory the driver never allocated.
+  std::vector<char> host(64);
+  EXPECT_EQ(attnCudaCheckDeviceRange(host.data(), 64, why, sizeof(why)), 0);
+  EXPECT_NE(std::string(why).find("not memory the CUDA driver knows"),
+            std::string::npos)
+      << why;
+  // Nothing is read from an empty range.
+  EXPECT_EQ(attnCudaCheckDeviceRange(host.data(), 0, why, sizeof(why)), 1);
+  mgpuMemFree(device, nullptr);
   EXPECT_EQ(takeError(), "");
 }
 

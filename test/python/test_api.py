@@ -213,6 +213,36 @@ def test_cuda_kernel_compiles_and_says_why_it_cannot_run():
             fn(q, q, q)
 
 
+@pytest.mark.skipif(_has_gpu(), reason="a CUDA GPU is present")
+def test_device_arrays_say_why_without_a_gpu():
+    with pytest.raises(RuntimeError, match="CUDA: no CUDA driver"):
+        attn.to_device(np.zeros(4, np.float32))
+    # Empty arrays need no memory, and so no driver.
+    assert attn.to_device(np.zeros((0, 3))).numpy().shape == (0, 3)
+
+
+@pytest.mark.skipif(not _has_gpu(), reason="needs a CUDA GPU")
+def test_cuda_kernel_on_device_arrays_matches_the_reference():
+    spec = attn.Spec(mask=attn.document() & attn.causal())
+    rng = np.random.default_rng(6)
+    q = rng.standard_normal((2, 4, 150, 64)).astype(np.float16)
+    k = rng.standard_normal((2, 2, 170, 64)).astype(np.float16)
+    v = rng.standard_normal((2, 2, 170, 64)).astype(np.float16)
+    seg_q = np.sort(rng.integers(0, 4, (2, 150))).astype(np.int32)
+    seg_kv = np.sort(rng.integers(0, 4, (2, 170))).astype(np.int32)
+    fn = attn.compile(spec, target="cuda", dtype="float16", head_dim=64)
+    out, lse = fn(*(attn.to_device(x) for x in (q, k, v)),
+                  segments=(seg_q, attn.to_device(seg_kv)), return_lse=True)
+    assert isinstance(out, attn.DeviceArray)
+    ref = attn.reference.attention(spec, q, k, v, segments=(seg_q, seg_kv))
+    got = out.numpy().astype(np.float64)
+    assert np.abs(got - ref).max() / np.abs(ref).max() < 1e-3
+    host_out, host_lse = fn(q, k, v, segments=(seg_q, seg_kv),
+                            return_lse=True)
+    assert np.array_equal(np.nan_to_num(lse.numpy()),
+                          np.nan_to_num(host_lse))
+
+
 @pytest.mark.skipif(not _has_gpu(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("mma", ["auto", "sync"])
 def test_cuda_kernel_matches_the_reference(mma):

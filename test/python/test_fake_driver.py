@@ -26,7 +26,8 @@ pytestmark = pytest.mark.skipif(
 
 def run_fake(*args):
     env = dict(os.environ, LD_LIBRARY_PATH=str(FAKE_DIR))
-    out = subprocess.run([sys.executable, str(SCRIPT), *map(str, args)],
+    out = subprocess.run([sys.executable, str(SCRIPT), "launch",
+                          *map(str, args)],
                          env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -65,3 +66,84 @@ def test_sync_host_code_needs_no_tensor_maps():
     assert rec["launches"] == 1
     assert rec["grid"] == [2, 4, 1]
     assert rec["encodes"] == 0
+
+
+# -- arrays that stay on the GPU ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def device_calls():
+    env = dict(os.environ, LD_LIBRARY_PATH=str(FAKE_DIR))
+    out = subprocess.run([sys.executable, str(SCRIPT), "device"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_to_device_round_trips(device_calls):
+    assert device_calls["round_trip"]
+
+
+def test_host_calls_copy_inputs_in_and_outputs_back(device_calls):
+    # q, k, v in; O and LSE get device buffers that are only copied back.
+    assert device_calls["host_call"] == {"allocs": 5, "copies": 5,
+                                         "launches": 1}
+
+
+def test_device_arrays_are_passed_without_copies(device_calls):
+    # Only the new O and LSE are allocated; nothing is copied.
+    assert device_calls["device_call"] == {"allocs": 2, "copies": 0,
+                                           "launches": 1}
+    assert device_calls["device_out"] == ["DeviceArray", [2, 4, 70, 64]]
+    # Given outputs: nothing is allocated, and they come back.
+    assert device_calls["given_outputs"] == {"allocs": 0, "copies": 0,
+                                             "launches": 1}
+    assert device_calls["given_returned"]
+    # The TMA maps are made over the caller's K and V.
+    assert device_calls["map_base_is_v"]
+    # Arrays of other libraries (__cuda_array_interface__) work too.
+    assert device_calls["foreign_out"] == "DeviceArray"
+
+
+def test_operands_are_checked_on_the_host(device_calls):
+    # Host document ids: two allocations and copies; ids on the GPU are
+    # copied to the host first (two more copies) to be checked.
+    assert device_calls["host_ids"] == {"allocs": 4, "copies": 2,
+                                        "launches": 1}
+    assert device_calls["device_ids"] == {"allocs": 4, "copies": 4,
+                                          "launches": 1}
+    assert "kv_len values must lie in [0, Skv = 70], got 3..75" in \
+        device_calls["kv_len_checked"]
+
+
+def test_torch_tensors_stay_torch_tensors(device_calls):
+    # (A stand-in torch module: PyTorch is not installed here.)
+    assert device_calls["torch_call"] == {"allocs": 2, "copies": 0,
+                                          "launches": 1}
+    assert device_calls["torch_out"] == ["torch", "bfloat16",
+                                         [2, 4, 70, 64], "float32", 1]
+
+
+@pytest.mark.parametrize("case,message", [
+    ("foreign_bf16", "TypeError: k has typestr '<V2' (raw bytes)"),
+    ("strided", "ValueError: k must be C-contiguous on the GPU"),
+    ("host_address", "k cannot be given to the kernel: it is not memory the "
+                     "CUDA driver knows"),
+    ("short_buffer", "k cannot be given to the kernel: its allocation ends "
+                     "71680 bytes after it, and the kernel reads 72704"),
+    ("mixed", "q, k and v must all be on the GPU or all on the host; on the "
+              "GPU: q"),
+    ("host_operand_on_gpu", "segments[0] (query ids) is on the GPU; with "
+                            "host q, k and v"),
+    ("cpu_target", "kernel was compiled for target='cpu'"),
+    ("out_shape", "out must be bfloat16 of shape (2, 4, 70, 64), got "
+                  "bfloat16 (2, 4, 70, 65)"),
+    ("out_on_host", "out= must be a GPU array like q"),
+    ("out_readonly", "out is read-only"),
+    ("out_for_host_call", "out= and lse= take GPU arrays"),
+    ("torch_device_1", "k is on cuda:1, but attn runs on device 0"),
+    ("torch_strided", "k must be contiguous on the GPU; call .contiguous()"),
+])
+def test_bad_device_arguments_are_errors(device_calls, case, message):
+    assert device_calls[case] is not None, f"{case} raised nothing"
+    assert message in device_calls[case]

@@ -46,10 +46,15 @@ private:
 /// collected by `takeError`.
 class DeviceCopies {
 public:
-  /// One host buffer: its address and size in bytes.
+  /// One argument: host memory of `bytes` bytes with a device copy, which
+  /// is filled from it when `copyIn` and copied back when `copyBack`; or,
+  /// with `bytes` 0, an address passed as it is (device memory the caller
+  /// owns, or an empty buffer).
   struct Host {
     void *data;
     size_t bytes;
+    bool copyIn = true;
+    bool copyBack = true;
   };
   explicit DeviceCopies(ArrayRef<Host> host);
   ~DeviceCopies();
@@ -58,7 +63,7 @@ public:
 
   /// The device copy of buffer `i` (its host address when it is empty).
   void *device(size_t i) const { return copies[i]; }
-  /// Copies every buffer back to the host and waits for it.
+  /// Copies the buffers marked `copyBack` to the host and waits for it.
   void copyBack();
   /// The first runtime error since the last call, or "" when there was
   /// none; taking it clears it.

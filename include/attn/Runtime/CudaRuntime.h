@@ -35,6 +35,15 @@ void *attnCudaTensorMap(void *base, int32_t dataType, int64_t dim0,
                         int32_t box0, int32_t box1, int32_t box2, int32_t box3);
 void attnCudaTensorMapFree(void *map);
 
+/// Whether `bytes` bytes at `ptr`, memory a caller owns, can be handed to
+/// a kernel: CUDA device (or managed) memory of device 0, all in one
+/// allocation. Returns 1 when so (or when the driver cannot tell); else 0
+/// with the reason in `message`. For arguments that are already on the
+/// GPU, so that a host address or a short buffer is an error message and
+/// not a kernel fault.
+int attnCudaCheckDeviceRange(const void *ptr, size_t bytes, char *message,
+                             size_t size);
+
 /// The mgpu* entry points that host code (and attn-run, for its device
 /// buffers) calls; handles are opaque pointers.
 void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared);

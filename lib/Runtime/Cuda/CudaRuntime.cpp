@@ -36,6 +36,9 @@ constexpr int kFuncAttributeMaxDynamicSharedSize = 8;
 constexpr unsigned kStreamNonBlocking = 1;
 constexpr unsigned kEventDisableTiming = 2;
 constexpr unsigned kMemAttachGlobal = 1;
+constexpr int kPointerMemoryType = 2, kPointerDeviceOrdinal = 9,
+              kPointerRangeStart = 11, kPointerRangeSize = 12;
+constexpr unsigned kMemoryTypeHost = 1;
 
 /// The driver functions used, resolved by name from libcuda.so.1.
 struct Driver {
@@ -67,6 +70,8 @@ struct Driver {
   CUresult (*cuMemsetD16Async)(CUdeviceptr, unsigned short, size_t, CUstream);
   CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
   CUresult (*cuCtxSynchronize)();
+  /// Optional: only the checks of caller-owned device memory use it.
+  CUresult (*cuPointerGetAttribute)(void *, int, CUdeviceptr);
   /// Optional (drivers for CUDA 12 and later): only TMA kernels need it.
   CUresult (*cuTensorMapEncodeTiled)(void *, int, unsigned, void *,
                                      const uint64_t *, const uint64_t *,
@@ -167,6 +172,7 @@ bool openLocked(State &s) {
       resolve(lib, "cuMemcpyHtoD_v2", d.cuMemcpyHtoD) &&
       resolve(lib, "cuCtxSynchronize", d.cuCtxSynchronize);
   resolve(lib, "cuTensorMapEncodeTiled", d.cuTensorMapEncodeTiled);
+  resolve(lib, "cuPointerGetAttribute", d.cuPointerGetAttribute);
   if (!ok) {
     s.why = "libcuda.so.1 lacks a driver function attn needs (driver too old?)";
     return false;
@@ -502,6 +508,43 @@ void *attnCudaTensorMap(void *base, int32_t dataType, int64_t dim0,
     return cached;
   skipNextLaunch = true;
   return nullptr;
+}
+
+int attnCudaCheckDeviceRange(const void *ptr, size_t bytes, char *message,
+                             size_t size) {
+  auto fail = [&](const std::string &why) {
+    copyMessage(why, message, size);
+    return 0;
+  };
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (!openLocked(s))
+    return fail(s.why);
+  copyMessage("", message, size);
+  Driver &d = s.d;
+  if (!d.cuPointerGetAttribute || bytes == 0)
+    return 1; // nothing to check with, or nothing read
+  auto address = reinterpret_cast<CUdeviceptr>(ptr);
+  unsigned memoryType = 0;
+  if (d.cuPointerGetAttribute(&memoryType, kPointerMemoryType, address) != 0)
+    return fail("it is not memory the CUDA driver knows (a host address?)");
+  if (memoryType == kMemoryTypeHost)
+    return fail("it is page-locked host memory, not device memory");
+  int ordinal = -1;
+  if (d.cuPointerGetAttribute(&ordinal, kPointerDeviceOrdinal, address) == 0 &&
+      ordinal != 0)
+    return fail("it is memory of device " + std::to_string(ordinal) +
+                ", and attn runs on device 0 (choose the GPU with "
+                "CUDA_VISIBLE_DEVICES)");
+  CUdeviceptr start = 0;
+  size_t rangeBytes = 0;
+  if (d.cuPointerGetAttribute(&start, kPointerRangeStart, address) == 0 &&
+      d.cuPointerGetAttribute(&rangeBytes, kPointerRangeSize, address) == 0 &&
+      address + bytes > start + rangeBytes)
+    return fail(
+        "its allocation ends " + std::to_string(start + rangeBytes - address) +
+        " bytes after it, and the kernel reads " + std::to_string(bytes));
+  return 1;
 }
 
 void attnCudaTensorMapFree(void * /*map*/) {
