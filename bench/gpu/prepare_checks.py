@@ -118,6 +118,19 @@ CASES = [
              & (np.arange(s["Sq"]) % 7 != 3)[None, None, :, None],
              "bias": rng.standard_normal(
                  (1, s["Hq"], s["Sq"], s["Skv"])).astype(np.float16)}),
+    # Block masks: 64 x 64 blocks align with the GPU tiles (classified per
+    # tile, no per-element reads); 32 x 48 do not (classified, and read per
+    # element on partial tiles). Some query blocks keep no kv block at all.
+    case("block_sparse_causal_bf16",
+         attn.Spec(mask=attn.block_sparse(64, 64) & attn.causal()),
+         "bfloat16", 128, dict(B=2, Hq=4, Hkv=2, Sq=300, Skv=300),
+         operands=lambda rng, s: {"block_mask": rng.random(
+             (s["B"], 1, -(-s["Sq"] // 64), -(-s["Skv"] // 64))) < 0.5}),
+    case("block_sparse_unaligned_f16",
+         attn.Spec(mask=attn.block_sparse(32, 48)), "float16", 64,
+         dict(B=1, Hq=2, Hkv=1, Sq=200, Skv=250),
+         operands=lambda rng, s: {"block_mask": rng.random(
+             (1, s["Hq"], -(-s["Sq"] // 32), -(-s["Skv"] // 48))) < 0.4}),
     case("tree_f16", attn.Spec(mask=attn.tree()), "float16", 64,
          dict(B=1, Hq=2, Hkv=2, Sq=10, Skv=40),
          operands=lambda rng, s: {"tree": np.array([-1, 0, 0, 1, -1, 4],

@@ -27,6 +27,12 @@
 // RUN: attn-opt %t/causal_bf16_d128.mlir --attn-cuda-pipeline="chip=sm_90a mma=sync" -o %t/h.mlir
 // RUN: %python %S/Inputs/extract-ptx.py %t/h.mlir > %t/h.ptx
 // RUN: %ptxas -arch=sm_90a -v %t/h.ptx -o %t/h.cubin 2>&1 | FileCheck %s
+// RUN: attn-opt %t/block_sparse_bf16_d128.mlir --attn-cuda-pipeline="chip=sm_90a" -o %t/i.mlir
+// RUN: %python %S/Inputs/extract-ptx.py %t/i.mlir > %t/i.ptx
+// RUN: %ptxas -arch=sm_90a -v %t/i.ptx -o %t/i.cubin 2>&1 | FileCheck %s
+// RUN: attn-opt %t/block_sparse_bf16_d128.mlir --attn-cuda-pipeline="chip=sm_80" -o %t/i80.mlir
+// RUN: %python %S/Inputs/extract-ptx.py %t/i80.mlir > %t/i80.ptx
+// RUN: %ptxas -arch=sm_80 -v %t/i80.ptx -o %t/i80.cubin 2>&1 | FileCheck %s
 
 // The generated PTX assembles for sm_80 and sm_90a, and the main
 // configurations keep everything in registers: no local-memory spills.
@@ -72,5 +78,17 @@ func.func @attention(%q: !t, %k: !t, %v: !t, %len: tensor<?xi32>, %o: !t) -> !t 
       outs(%o : !t)
       {layout = #attn.layout<bshd>, mask = #attn.causal,
        normalizer = #attn.sigmoid} -> !t
+  return %r : !t
+}
+
+//--- block_sparse_bf16_d128.mlir
+// A FlexAttention-style block mask (128 x 128 blocks) under causal: tiles
+// classified per tile at run time.
+!t = tensor<?x?x?x128xbf16>
+!m = tensor<?x?x?x?xi1>
+func.func @attention(%q: !t, %k: !t, %v: !t, %m: !m, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) dense_mask(%m : !m)
+      outs(%o : !t)
+      {mask = #attn.and<[#attn.causal, #attn.dense<block_q = 128, block_kv = 128>]>} -> !t
   return %r : !t
 }

@@ -130,3 +130,68 @@ func.func @dense(%q: !e, %k: !e, %v: !e, %o: !e, %m: tensor<?x?x?x?xi1>) -> !e {
       outs(%o : !e) {mask = #attn.and<[#attn.causal, #attn.dense]>} -> !e
   return %r : !e
 }
+
+// -----
+
+// A block-sparse conjunct (64 x 64 blocks: one entry per CTA and tile) is
+// classified per tile at run time: each lane reads at most one entry of
+// the block mask, the warp votes on any entry on (kept) and any off (not
+// full), and the kv loop is a while loop over kept tiles. The blocks align
+// with the tiles, so a kept tile needs no per-element reads of the mask:
+// the only reads are the two searches (first kept tile, next kept tile).
+
+// CHECK-LABEL: func.func @block_sparse
+// CHECK:         gpu.launch
+// CHECK:           scf.for
+// CHECK:             scf.while
+// CHECK:               tensor.extract %{{.*}} : tensor<?x?x?x?xi1>
+// CHECK:               arith.cmpi ne
+// CHECK:               nvvm.vote.sync  any
+// CHECK:               nvvm.vote.sync  any
+// CHECK:             scf.while
+// CHECK:               scf.while
+// CHECK:                 tensor.extract %{{.*}} : tensor<?x?x?x?xi1>
+// CHECK-NOT:         tensor.extract %{{.*}} : tensor<?x?x?x?xi1>
+// CHECK:         gpu.terminator
+!f = tensor<?x?x?x64xf16>
+func.func @block_sparse(%q: !f, %k: !f, %v: !f, %o: !f, %m: tensor<?x?x?x?xi1>) -> !f {
+  %r = attn.attention ins(%q, %k, %v : !f, !f, !f) dense_mask(%m : tensor<?x?x?x?xi1>)
+      outs(%o : !f) {mask = #attn.and<[#attn.causal, #attn.dense<block_q = 64, block_kv = 64>]>} -> !f
+  return %r : !f
+}
+
+// -----
+
+// Blocks of 32 x 32 do not align with the 64 x 64 tiles: tiles are still
+// classified, and the mask is also read per element on kept tiles that are
+// not full.
+
+// CHECK-LABEL: func.func @unaligned_blocks
+// CHECK:         gpu.launch
+// CHECK:           nvvm.vote.sync  any
+// CHECK:           scf.if
+// CHECK:           } else {
+// CHECK:             tensor.extract %{{.*}} : tensor<?x?x?x?xi1>
+// CHECK:         gpu.terminator
+!h = tensor<?x?x?x64xf16>
+func.func @unaligned_blocks(%q: !h, %k: !h, %v: !h, %o: !h, %m: tensor<?x?x?x?xi1>) -> !h {
+  %r = attn.attention ins(%q, %k, %v : !h, !h, !h) dense_mask(%m : tensor<?x?x?x?xi1>)
+      outs(%o : !h) {mask = #attn.dense<block_q = 32, block_kv = 32>} -> !h
+  return %r : !h
+}
+
+// -----
+
+// Blocks of 4 x 4: up to 16 x 16 = 256 entries cover a tile, more than one
+// per lane; the mask stays per element, with no vote.
+
+// CHECK-LABEL: func.func @small_blocks
+// CHECK:         gpu.launch
+// CHECK-NOT:       nvvm.vote.sync
+// CHECK:         gpu.terminator
+!g = tensor<?x?x?x64xf16>
+func.func @small_blocks(%q: !g, %k: !g, %v: !g, %o: !g, %m: tensor<?x?x?x?xi1>) -> !g {
+  %r = attn.attention ins(%q, %k, %v : !g, !g, !g) dense_mask(%m : tensor<?x?x?x?xi1>)
+      outs(%o : !g) {mask = #attn.dense<block_q = 4, block_kv = 4>} -> !g
+  return %r : !g
+}

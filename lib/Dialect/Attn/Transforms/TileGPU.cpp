@@ -100,6 +100,10 @@ constexpr int64_t kPad = 8;
 constexpr int64_t kBoxCols = 64;
 constexpr int64_t kStages = 2;
 constexpr int64_t kSwizzleAlign = 1024;
+/// A dense conjunct is classified per tile when at most this many of its
+/// entries cover one tile (one load a lane): block-sparse masks.
+/// Finer ones (per element) are applied per element only.
+constexpr int64_t kMaxDenseTileEntries = 32;
 
 using Norm = StreamingNormalizer::Kind;
 
@@ -143,10 +147,13 @@ private:
   /// The document conjunct: qSegMin / qSegMax over the CTA's rows.
   void emitDocumentRows();
   /// (kept, full) of kv tile `t` under the runtime conjuncts (document,
-  /// tree): kept unless they rule out every (row, key) pair of the CTA's
-  /// rows and the tile's keys, full when they allow every one. Uniform
-  /// over the CTA: every warp votes on the same keys.
+  /// tree, block-sparse dense): kept unless they rule out every (row, key) pair
+  /// of the CTA's rows and the tile's keys, full when they allow every one.
+  /// Uniform over the CTA: every warp votes on the same keys.
   std::pair<Value, Value> emitRuntimeClass(Value t);
+  /// At most how many entries of `dense` cover one CTA's rows and one kv
+  /// tile.
+  int64_t denseEntriesPerTile(DenseMaskAttr dense) const;
   /// The first kept tile in [from, hi) (hi if none) and its full test.
   std::pair<Value, Value> emitNextKept(Value from, Value hi);
   /// Raw scores Q K^T of the tile in accumulator order (4 n + 2 r + e).
@@ -216,9 +223,16 @@ private:
   /// registers of a thread.
   int64_t blockKv = 64;
   bool bshd = false, hasMods = false;
-  /// Top-level document / tree conjuncts, classified per tile at run time
-  /// (dense masks stay per element).
+  /// Top-level document / tree conjuncts, classified per tile at run time.
   bool hasDocument = false, hasTree = false;
+  /// A top-level dense conjunct whose entries covering one tile are few
+  /// enough (block-sparse masks) to be classified per tile at run time;
+  /// null when there is none (finer dense masks stay per element).
+  DenseMaskAttr denseLeaf;
+  /// The mask applied per element on tiles that are not full: the op's,
+  /// less a dense conjunct whose blocks align with the tiles (it is then
+  /// constant over a tile, and a kept tile passes it everywhere).
+  Attribute elementMask;
   /// The sm_90a kernel was asked for, and is used (head dims 64 or 128).
   bool wantWgmma = false, useWgmma = false;
   /// wgmma kernel: bytes of one stage (K then V) and of one TMA box, the
@@ -243,6 +257,23 @@ private:
   SymValues symVals;
   SmallVector<KeyRange> fullBounds;
 };
+
+/// `mask` with its top-level dense conjunct replaced by "all allowed".
+Attribute withoutDense(Attribute mask) {
+  MLIRContext *ctx = mask.getContext();
+  if (isa<DenseMaskAttr>(mask))
+    return FullMaskAttr::get(ctx);
+  auto conj = dyn_cast<AndMaskAttr>(mask);
+  if (!conj)
+    return mask;
+  SmallVector<Attribute> rest;
+  for (Attribute m : conj.getMasks())
+    if (!isa<DenseMaskAttr>(m))
+      rest.push_back(m);
+  if (rest.empty())
+    return FullMaskAttr::get(ctx);
+  return rest.size() == 1 ? rest.front() : AndMaskAttr::get(ctx, rest);
+}
 
 } // namespace
 
@@ -282,10 +313,18 @@ LogicalResult GPUTiler::run() {
   boxBytes = blockKv * kBoxCols * 2;
   bshd = op.getLayoutOrDefault() == Layout::bshd;
   normalizer = std::make_unique<StreamingNormalizer>(op);
-  RuntimeConjuncts runtime =
-      splitRuntimeConjuncts(op.getMaskOrDefault(), /*splitDense=*/false);
+  RuntimeConjuncts runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
+  if (runtime.denseLeaf &&
+      denseEntriesPerTile(runtime.denseLeaf) > kMaxDenseTileEntries)
+    runtime =
+        splitRuntimeConjuncts(op.getMaskOrDefault(), /*splitDense=*/false);
   hasDocument = runtime.document;
   hasTree = runtime.tree;
+  denseLeaf = runtime.denseLeaf;
+  elementMask = op.getMaskOrDefault();
+  if (denseLeaf && denseLeaf.getBlockQ() % kBlockQ == 0 &&
+      denseLeaf.getBlockKv() % blockKv == 0)
+    elementMask = withoutDense(elementMask);
   classes = classifyMask(runtime.declarative);
   fragA = VectorType::get({4, 2}, elem);
   fragB = VectorType::get({2, 2}, elem);
@@ -300,6 +339,7 @@ LogicalResult GPUTiler::run() {
       tensor::DimOp::create(b, op.getQuery(), sDim),
       tensor::DimOp::create(b, op.getKey(), sDim));
   scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
+  emitter->hoistBroadcastDims(b);
 
   // One CTA per (q-tile, b * Hq); an empty grid (Sq = 0 or B * Hq = 0) is
   // not launched (the runtime skips zero-sized grids).
@@ -443,7 +483,7 @@ void GPUTiler::emitKernel(gpu::LaunchOp launch) {
   // (scf.while over "next kept tile"), so a skipped tile is never loaded.
   SmallVector<KeyRange> ranges =
       emitTileRanges(b, classes, symVals, kvEnd, blockKv);
-  bool runtimeSkip = hasDocument || hasTree;
+  bool runtimeSkip = hasDocument || hasTree || denseLeaf;
   SmallVector<Value> initState = init.flatten();
   if (useWgmma)
     initState.push_back(o.idx(0));
@@ -946,8 +986,9 @@ RowState GPUTiler::emitKvTile(Value t, const RowState &in, Value stage,
     for (int64_t n = 0; n < nTiles; ++n)
       for (int64_t r = 0; r < 2; ++r)
         for (int64_t e = 0; e < 2; ++e) {
-          Value allowed = o.land(o.lt(keys[n * 2 + e], kvEnd),
-                                 emitter->emitAllowed(b, point(n, r, e)));
+          Value allowed =
+              o.land(o.lt(keys[n * 2 + e], kvEnd),
+                     emitter->emitAllowed(b, point(n, r, e), elementMask));
           masked.push_back(o.select(allowed, flat[flatIndex(n, r, e)], negInf));
         }
     scf::YieldOp::create(b, masked);
@@ -1020,9 +1061,23 @@ void GPUTiler::emitDocumentRows() {
   std::tie(qSegMin, qSegMax) = emitIdRange(b, op.getSegQ(), bi, q0, qEnd);
 }
 
+int64_t GPUTiler::denseEntriesPerTile(DenseMaskAttr dense) const {
+  // kBlockQ rows starting anywhere span at most (kBlockQ - 1) / bq + 1
+  // entry rows; likewise for the keys of a tile.
+  return ((kBlockQ - 1) / dense.getBlockQ() + 1) *
+         ((blockKv - 1) / dense.getBlockKv() + 1);
+}
+
 std::pair<Value, Value> GPUTiler::emitRuntimeClass(Value t) {
   Value j0 = o.mul(t, o.idx(blockKv));
   Value kept = o.i1(true), full = o.i1(true);
+  // Every warp computes the same predicates over the same entries, so the
+  // votes agree over the CTA without a barrier.
+  auto vote = [&](Value pred) {
+    return NVVM::VoteSyncOp::create(b, b.getI1Type(),
+                                    arith::ConstantIntOp::create(b, -1, 32),
+                                    pred, NVVM::VoteSyncKind::any);
+  };
   if (hasDocument) {
     // Lane l looks at keys j0 + l + 32 k. A key may match some row when its
     // id lies in [qSegMin, qSegMax]; the tile is full when every key below
@@ -1038,13 +1093,35 @@ std::pair<Value, Value> GPUTiler::emitRuntimeClass(Value t) {
                     o.land(in, o.land(o.le(qSegMin, id), o.le(id, qSegMax))));
       mismatch = o.lor(mismatch, o.land(in, o.lnot(o.eq(id, qSegMin))));
     }
-    auto vote = [&](Value pred) {
-      return NVVM::VoteSyncOp::create(b, b.getI1Type(),
-                                      arith::ConstantIntOp::create(b, -1, 32),
-                                      pred, NVVM::VoteSyncKind::any);
-    };
     kept = vote(maybe);
     full = o.land(o.eq(qSegMin, qSegMax), o.lnot(vote(mismatch)));
+  }
+  if (denseLeaf) {
+    // Entries [r0, r1) x [c0, c1) cover the CTA's rows and the tile's keys
+    // below kvEnd; lane l reads entries l + 32 k of them, row-major. The
+    // tile is kept when one is on, and full when none is off.
+    Value one = o.idx(1);
+    Value bq = o.idx(denseLeaf.getBlockQ());
+    Value bkv = o.idx(denseLeaf.getBlockKv());
+    Value j1 = o.max(o.min(o.add(j0, o.idx(blockKv)), kvEnd), o.add(j0, one));
+    Value r0 = o.divU(q0, bq);
+    Value r1 = o.add(o.divU(o.sub(qEnd, one), bq), one);
+    Value c0 = o.divU(j0, bkv);
+    Value cols = o.sub(o.add(o.divU(o.sub(j1, one), bkv), one), c0);
+    Value count = o.mul(o.sub(r1, r0), cols);
+    Value on = o.i1(false), off = o.i1(false);
+    int64_t perLane = (denseEntriesPerTile(denseLeaf) + 31) / 32;
+    for (int64_t k = 0; k < perLane; ++k) {
+      Value e = o.add(lane, o.idx(32 * k));
+      Value valid = o.lt(e, count);
+      e = o.select(valid, e, o.idx(0));
+      Value entry = emitter->emitDenseEntry(
+          b, bi, hi, o.add(r0, o.divU(e, cols)), o.add(c0, o.remU(e, cols)));
+      on = o.lor(on, o.land(valid, entry));
+      off = o.lor(off, o.land(valid, o.lnot(entry)));
+    }
+    kept = o.land(kept, vote(on));
+    full = o.land(full, o.lnot(vote(off)));
   }
   if (hasTree) {
     Value j1 = o.min(o.add(j0, o.idx(blockKv)), kvEnd);

@@ -59,23 +59,43 @@ Value ScoreEmitter::emitScale(ImplicitLocOpBuilder &b, Value headDim) const {
 // Masks
 //===----------------------------------------------------------------------===//
 
+/// Whether dim `d` of a rank-`rank` operand is a batch or head dim (one of
+/// [B, H, Sq, Skv] after numpy alignment), read with broadcasting.
+static bool isBroadcastDim(int64_t rank, int64_t d) { return 4 - rank + d < 2; }
+
+void ScoreEmitter::hoistBroadcastDims(ImplicitLocOpBuilder &b) {
+  for (Value tensor : {op.getDenseMask(), op.getBias()}) {
+    if (!tensor || broadcastDims.count(tensor))
+      continue;
+    auto type = cast<RankedTensorType>(tensor.getType());
+    SmallVector<Value, 4> dims(type.getRank());
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (isBroadcastDim(type.getRank(), d) && type.isDynamicDim(d))
+        dims[d] = tensor::DimOp::create(b, tensor, d);
+    broadcastDims[tensor] = dims;
+  }
+}
+
 Value ScoreEmitter::extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
                                      const ScorePoint &pt) const {
   Arith a{b};
   auto type = cast<RankedTensorType>(tensor.getType());
   int64_t rank = type.getRank();
   Value full[4] = {pt.b, pt.h, pt.i, pt.j};
+  auto hoisted = broadcastDims.find(tensor);
   SmallVector<Value> indices;
   for (int64_t d = 0; d < rank; ++d) {
     Value coord = full[4 - rank + d];
     // Leading (batch, head) dims of size 1 broadcast; a dynamic size is
     // checked at run time.
-    if (4 - rank + d < 2) {
+    if (isBroadcastDim(rank, d)) {
       int64_t size = type.getDimSize(d);
       if (size == 1) {
         coord = a.idx(0);
       } else if (ShapedType::isDynamic(size)) {
-        Value dim = tensor::DimOp::create(b, tensor, d);
+        Value dim = hoisted != broadcastDims.end()
+                        ? hoisted->second[d]
+                        : tensor::DimOp::create(b, tensor, d).getResult();
         coord = a.select(a.eq(dim, a.idx(1)), a.idx(0), coord);
       }
     }
@@ -94,8 +114,13 @@ Value ScoreEmitter::emitDenseEntry(ImplicitLocOpBuilder &b, Value batch,
 
 Value ScoreEmitter::emitAllowed(ImplicitLocOpBuilder &b,
                                 const ScorePoint &pt) const {
+  return emitAllowed(b, pt, op.getMaskOrDefault());
+}
+
+Value ScoreEmitter::emitAllowed(ImplicitLocOpBuilder &b, const ScorePoint &pt,
+                                Attribute mask) const {
   Arith a{b};
-  Value allowed = emitMask(b, op.getMaskOrDefault(), pt);
+  Value allowed = emitMask(b, mask, pt);
   if (op.getKvLen())
     allowed = a.land(allowed, a.lt(pt.j, pt.kvLen));
   return allowed;

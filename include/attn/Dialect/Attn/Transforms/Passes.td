@@ -122,13 +122,16 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
       path: empty tiles lie outside the loop bounds, full tiles skip the
       per-element mask; score modifiers and partial-tile masks run per
       element through the same emitter as every other code generator;
-    - top-level `#attn.document` and `#attn.tree` conjuncts classified per
-      tile at run time: the kv loop visits only the tiles a warp vote keeps
-      (a key whose segment id lies in the CTA's rows' id range; the draft
-      tree's causal prefix) and finds the next kept tile before the current
-      one runs (with `wgmma`, before its TMA request), so skipped tiles are
-      never loaded; tiles the conjuncts allow entirely skip the per-element
-      mask. Dense masks stay per element.
+    - top-level `#attn.document`, `#attn.tree` and block-sparse
+      `#attn.dense` conjuncts classified per tile at run time: the kv loop
+      visits only the tiles a warp vote keeps (a key whose segment id lies
+      in the CTA's rows' id range; the draft tree's causal prefix; a block
+      entry on) and finds the next kept tile before the current one runs
+      (with `wgmma`, before its TMA request), so skipped tiles are never
+      loaded; tiles the conjuncts allow entirely skip the per-element mask.
+      A dense conjunct is classified when at most 32 of its entries cover
+      a tile (one load a lane); when its blocks align with the tiles it is
+      not read per element at all. Finer dense masks stay per element.
 
     Batch, heads and sequence lengths stay dynamic. The kernel reads and
     writes device memory: the function's buffers must be device pointers.

@@ -51,6 +51,9 @@ public:
   /// The i1 predicate "key j is allowed for query i": the op's mask
   /// expression and, with kv_len, j < kv_len[b].
   Value emitAllowed(ImplicitLocOpBuilder &b, const ScorePoint &pt) const;
+  /// The same with `mask` (a mask a tiler has simplified) for the op's.
+  Value emitAllowed(ImplicitLocOpBuilder &b, const ScorePoint &pt,
+                    Attribute mask) const;
 
   /// Applies the op's score modifiers in order to the f32 score `s`.
   Value emitScoreMods(ImplicitLocOpBuilder &b, Value s,
@@ -78,6 +81,13 @@ public:
   Value emitDenseEntry(ImplicitLocOpBuilder &b, Value batch, Value head,
                        Value row, Value col) const;
 
+  /// Emits here, once, the dynamic batch / head sizes of the operands read
+  /// with broadcasting (dense mask, bias); later reads use them instead of
+  /// a tensor.dim each. The GPU tiler calls it on the host, so the sizes
+  /// reach kernels as arguments: a memref.dim inside a kernel is lowered
+  /// through a local-memory copy of the whole size array.
+  void hoistBroadcastDims(ImplicitLocOpBuilder &b);
+
   /// The score scale: the op's `scale`, or 1/sqrt(D) from `headDim`.
   Value emitScale(ImplicitLocOpBuilder &b, Value headDim) const;
 
@@ -101,6 +111,9 @@ private:
   /// Op handles are value types whose accessors are not const.
   mutable AttentionOp op;
   Value qHeads, qLen, kvSeqLen;
+  /// From hoistBroadcastDims: per operand, the sizes of its dims (null for
+  /// those not needed).
+  DenseMap<Value, SmallVector<Value, 4>> broadcastDims;
 };
 
 } // namespace mlir::attn
