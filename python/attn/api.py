@@ -434,8 +434,8 @@ class Kernel:
             q, k, v = views
             # Operands (ids, masks, biases, ...) are checked on the host
             # and copied in; q, k, v and the outputs stay where they are.
-            captures = DEV.stage(captures)
-            operands = {n: DEV.stage(x) for n, x in operands.items()}
+            captures = DEV.stage(captures, "captures")
+            operands = {n: DEV.stage(x, n) for n, x in operands.items()}
         elif out is not None or lse is not None:
             raise ValueError("out= and lse= take GPU arrays, for calls "
                              "with q, k and v on the GPU")

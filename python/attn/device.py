@@ -37,7 +37,7 @@ class DeviceArray:
         if getattr(self, "ptr", 0):
             try:
                 _attn.cuda_free(self.ptr)
-            except RuntimeError:  # the driver is gone at exit
+            except Exception:  # the driver or the module is gone at exit
                 pass
             self.ptr = 0
 
@@ -104,8 +104,7 @@ class View:
 
     def numpy(self) -> np.ndarray:
         """A host copy, for operands that are checked on the host."""
-        if self.kind == "torch":
-            wait_for_producers([self])
+        wait_for_producers([self])
         out = np.empty(self.shape, self.dtype)
         if self.nbytes:
             _attn.cuda_copy(out.ctypes.data, self.ptr, self.nbytes)
@@ -174,12 +173,12 @@ def view(x, name: str) -> Optional[View]:
                 cai.get("stream"), bool(cai["data"][1]))
 
 
-def stage(x):
+def stage(x, name: str):
     """`x` with GPU arrays (also inside tuples and lists) copied to the
     host: operands whose values the Python side checks."""
     if isinstance(x, (tuple, list)):
-        return type(x)(stage(e) for e in x)
-    v = view(x, "operand")
+        return type(x)(stage(e, f"{name}[{i}]") for i, e in enumerate(x))
+    v = view(x, name)
     return x if v is None else v.numpy()
 
 

@@ -187,6 +187,8 @@ def device():
     error("short_buffer", lambda: f16(
         fq, *(Foreign(x.ptr, (b, h, s + 1, d), "<f2") for x in (k, v))))
     error("mixed", lambda: sync(q, host, host))
+    error("strided_operand", lambda: doc(q, k, v, segments=(Foreign(
+        dev_ids.ptr, (b, s), "<i4", strides=(4, 4 * b)), ids)))
     error("host_operand_on_gpu", lambda: doc(host, host, host,
                                              segments=(dev_ids, ids)))
     cpu = attn.compile(attn.causal(), dtype="bfloat16", head_dim=d)

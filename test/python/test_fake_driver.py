@@ -135,6 +135,7 @@ def test_torch_tensors_stay_torch_tensors(device_calls):
               "GPU: q"),
     ("host_operand_on_gpu", "segments[0] (query ids) is on the GPU; with "
                             "host q, k and v"),
+    ("strided_operand", "segments[0] must be C-contiguous on the GPU"),
     ("cpu_target", "kernel was compiled for target='cpu'"),
     ("out_shape", "out must be bfloat16 of shape (2, 4, 70, 64), got "
                   "bfloat16 (2, 4, 70, 65)"),
