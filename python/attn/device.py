@@ -55,14 +55,18 @@ class DeviceArray:
 
     def numpy(self) -> np.ndarray:
         """A host copy."""
-        out = np.empty(self.shape, self.dtype)
-        if self.nbytes:
-            _attn.cuda_copy(out.ctypes.data, self.ptr, self.nbytes)
-        return out
+        return _host_copy(self.ptr, self.shape, self.dtype)
 
     def __repr__(self):
         return (f"attn.DeviceArray(shape={self.shape}, dtype="
                 f"{_dtype_name(self.dtype)})")
+
+
+def _host_copy(ptr, shape, dtype) -> np.ndarray:
+    out = np.empty(shape, dtype)
+    if out.nbytes:
+        _attn.cuda_copy(out.ctypes.data, ptr, out.nbytes)
+    return out
 
 
 def to_device(a) -> DeviceArray:
@@ -105,10 +109,7 @@ class View:
     def numpy(self) -> np.ndarray:
         """A host copy, for operands that are checked on the host."""
         wait_for_producers([self])
-        out = np.empty(self.shape, self.dtype)
-        if self.nbytes:
-            _attn.cuda_copy(out.ctypes.data, self.ptr, self.nbytes)
-        return out
+        return _host_copy(self.ptr, self.shape, self.dtype)
 
 
 def _torch_dtype(t):

@@ -208,9 +208,11 @@ bool cudaStatus(std::string &why) {
 }
 
 namespace {
-/// The runtime's first error since the last call, in `error`; true when
-/// there was none.
-bool noCudaError(std::string &error) {
+/// Runs `calls` (mgpu* functions) and returns whether they recorded no
+/// error; the first one is left in `error`.
+template <typename Calls> bool cudaCalls(Calls calls, std::string &error) {
+  mlir::attn::DeviceCopies::takeError(); // start clean
+  calls();
   error = mlir::attn::DeviceCopies::takeError();
   return error.empty();
 }
@@ -218,29 +220,30 @@ bool noCudaError(std::string &error) {
 void *address(uintptr_t value) { return reinterpret_cast<void *>(value); }
 } // namespace
 
-bool cudaAlloc(size_t bytes, uintptr_t &address, std::string &error) {
-  mlir::attn::DeviceCopies::takeError();
-  address = reinterpret_cast<uintptr_t>(mgpuMemAlloc(bytes, nullptr, false));
-  return noCudaError(error);
+bool cudaAlloc(size_t bytes, uintptr_t &result, std::string &error) {
+  return cudaCalls(
+      [&] {
+        result =
+            reinterpret_cast<uintptr_t>(mgpuMemAlloc(bytes, nullptr, false));
+      },
+      error);
 }
 
 bool cudaFree(uintptr_t value, std::string &error) {
-  mlir::attn::DeviceCopies::takeError();
-  mgpuMemFree(address(value), nullptr);
-  return noCudaError(error);
+  return cudaCalls([&] { mgpuMemFree(address(value), nullptr); }, error);
 }
 
 bool cudaCopy(uintptr_t dst, uintptr_t src, size_t bytes, std::string &error) {
-  mlir::attn::DeviceCopies::takeError();
-  mgpuMemcpy(address(dst), address(src), bytes, nullptr);
-  mgpuStreamSynchronize(nullptr);
-  return noCudaError(error);
+  return cudaCalls(
+      [&] {
+        mgpuMemcpy(address(dst), address(src), bytes, nullptr);
+        mgpuStreamSynchronize(nullptr);
+      },
+      error);
 }
 
 bool cudaStreamSynchronize(uintptr_t stream, std::string &error) {
-  mlir::attn::DeviceCopies::takeError();
-  mgpuStreamSynchronize(address(stream));
-  return noCudaError(error);
+  return cudaCalls([&] { mgpuStreamSynchronize(address(stream)); }, error);
 }
 
 bool cudaCheckDeviceRange(uintptr_t value, size_t bytes, std::string &why) {

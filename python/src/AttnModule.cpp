@@ -78,10 +78,33 @@ void callCuda(
     throw std::runtime_error("target='cuda': " + error);
 }
 
-/// Raises RuntimeError with `error` unless `ok`.
-void orRaise(bool ok, const std::string &error) {
+/// Runs `call(error)` (one of the attn::python::cuda* functions) without
+/// the GIL; raises RuntimeError with its error when it returns false.
+template <typename Call> void cudaOrRaise(Call call) {
+  std::string error;
+  bool ok;
+  {
+    nb::gil_scoped_release release;
+    ok = call(error);
+  }
   if (!ok)
     throw std::runtime_error("CUDA: " + error);
+}
+
+/// The Kernel from `compile` (a Kernel factory taking IR text, options and
+/// an error), compiled without the GIL; CompileError when it fails.
+template <typename Compile>
+std::unique_ptr<Kernel> compileOrRaise(Compile compile, const std::string &ir,
+                                       const std::string &options) {
+  std::string error;
+  std::unique_ptr<Kernel> kernel;
+  {
+    nb::gil_scoped_release release;
+    kernel = compile(ir, options, error);
+  }
+  if (!kernel)
+    throw CompileError(error);
+  return kernel;
 }
 
 } // namespace
@@ -129,39 +152,35 @@ NB_MODULE(_attn, m) {
       "cuda_alloc",
       [](size_t bytes) {
         uintptr_t address = 0;
-        std::string error;
-        orRaise(attn::python::cudaAlloc(bytes, address, error), error);
+        cudaOrRaise([&](std::string &error) {
+          return attn::python::cudaAlloc(bytes, address, error);
+        });
         return address;
       },
       nb::arg("bytes"), "Allocates device memory; returns its address.");
   m.def(
       "cuda_free",
       [](uintptr_t address) {
-        std::string error;
-        orRaise(attn::python::cudaFree(address, error), error);
+        cudaOrRaise([&](std::string &error) {
+          return attn::python::cudaFree(address, error);
+        });
       },
       nb::arg("address"), "Frees memory from cuda_alloc.");
   m.def(
       "cuda_copy",
       [](uintptr_t dst, uintptr_t src, size_t bytes) {
-        std::string error;
-        {
-          nb::gil_scoped_release release;
-          attn::python::cudaCopy(dst, src, bytes, error);
-        }
-        orRaise(error.empty(), error);
+        cudaOrRaise([&](std::string &error) {
+          return attn::python::cudaCopy(dst, src, bytes, error);
+        });
       },
       nb::arg("dst"), nb::arg("src"), nb::arg("bytes"),
       "Copies bytes between host or device addresses and waits.");
   m.def(
       "cuda_stream_synchronize",
       [](uintptr_t stream) {
-        std::string error;
-        {
-          nb::gil_scoped_release release;
-          attn::python::cudaStreamSynchronize(stream, error);
-        }
-        orRaise(error.empty(), error);
+        cudaOrRaise([&](std::string &error) {
+          return attn::python::cudaStreamSynchronize(stream, error);
+        });
       },
       nb::arg("stream"), "Waits for the work queued on a CUDA stream.");
   m.def(
@@ -179,30 +198,14 @@ NB_MODULE(_attn, m) {
       .def_static(
           "compile",
           [](const std::string &ir, const std::string &options) {
-            std::string error;
-            std::unique_ptr<Kernel> kernel;
-            {
-              nb::gil_scoped_release release;
-              kernel = Kernel::compile(ir, options, error);
-            }
-            if (!kernel)
-              throw CompileError(error);
-            return kernel;
+            return compileOrRaise(&Kernel::compile, ir, options);
           },
           nb::arg("ir"), nb::arg("options") = "",
           "JIT-compile IR with --attn-cpu-pipeline{options}.")
       .def_static(
           "compile_cuda",
           [](const std::string &ir, const std::string &options) {
-            std::string error;
-            std::unique_ptr<Kernel> kernel;
-            {
-              nb::gil_scoped_release release;
-              kernel = Kernel::compileCUDA(ir, options, error);
-            }
-            if (!kernel)
-              throw CompileError(error);
-            return kernel;
+            return compileOrRaise(&Kernel::compileCUDA, ir, options);
           },
           nb::arg("ir"), nb::arg("options") = "",
           "JIT-compile the host side of IR with --attn-cuda-pipeline{options}.")

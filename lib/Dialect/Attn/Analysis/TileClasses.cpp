@@ -1057,32 +1057,38 @@ Value mlir::attn::emitTileIsFull(ImplicitLocOpBuilder &b,
   return o.land(isFull, o.le(j1, kvEnd));
 }
 
-RuntimeConjuncts mlir::attn::splitRuntimeConjuncts(Attribute mask,
-                                                   bool splitDense) {
+Attribute mlir::attn::dropConjuncts(Attribute mask,
+                                    function_ref<bool(Attribute)> drop) {
   MLIRContext *ctx = mask.getContext();
-  RuntimeConjuncts out;
   auto conj = dyn_cast<AndMaskAttr>(mask);
   SmallVector<Attribute> members = conj
                                        ? SmallVector<Attribute>(conj.getMasks())
                                        : SmallVector<Attribute>{mask};
   SmallVector<Attribute> rest;
-  for (Attribute m : members) {
-    if (isa<DocumentMaskAttr>(m))
-      out.document = true;
-    else if (isa<TreeMaskAttr>(m))
-      out.tree = true;
-    else if (auto dense = dyn_cast<DenseMaskAttr>(m); dense && splitDense)
-      out.denseLeaf = dense;
-    else
+  for (Attribute m : members)
+    if (!drop(m))
       rest.push_back(m);
-  }
   if (rest.size() == members.size())
-    out.declarative = mask;
-  else if (rest.empty())
-    out.declarative = FullMaskAttr::get(ctx);
-  else
-    out.declarative =
-        rest.size() == 1 ? rest.front() : AndMaskAttr::get(ctx, rest);
+    return mask;
+  if (rest.empty())
+    return FullMaskAttr::get(ctx);
+  return rest.size() == 1 ? rest.front() : AndMaskAttr::get(ctx, rest);
+}
+
+RuntimeConjuncts mlir::attn::splitRuntimeConjuncts(Attribute mask,
+                                                   bool splitDense) {
+  RuntimeConjuncts out;
+  out.declarative = dropConjuncts(mask, [&](Attribute m) {
+    if (isa<DocumentMaskAttr>(m))
+      return out.document = true;
+    if (isa<TreeMaskAttr>(m))
+      return out.tree = true;
+    if (auto dense = dyn_cast<DenseMaskAttr>(m); dense && splitDense) {
+      out.denseLeaf = dense;
+      return true;
+    }
+    return false;
+  });
   return out;
 }
 

@@ -258,23 +258,6 @@ private:
   SmallVector<KeyRange> fullBounds;
 };
 
-/// `mask` with its top-level dense conjunct replaced by "all allowed".
-Attribute withoutDense(Attribute mask) {
-  MLIRContext *ctx = mask.getContext();
-  if (isa<DenseMaskAttr>(mask))
-    return FullMaskAttr::get(ctx);
-  auto conj = dyn_cast<AndMaskAttr>(mask);
-  if (!conj)
-    return mask;
-  SmallVector<Attribute> rest;
-  for (Attribute m : conj.getMasks())
-    if (!isa<DenseMaskAttr>(m))
-      rest.push_back(m);
-  if (rest.empty())
-    return FullMaskAttr::get(ctx);
-  return rest.size() == 1 ? rest.front() : AndMaskAttr::get(ctx, rest);
-}
-
 } // namespace
 
 SmallVector<Value> GPUTiler::indices4(Value bIdx, Value h, Value s, Value d) {
@@ -324,7 +307,8 @@ LogicalResult GPUTiler::run() {
   elementMask = op.getMaskOrDefault();
   if (denseLeaf && denseLeaf.getBlockQ() % kBlockQ == 0 &&
       denseLeaf.getBlockKv() % blockKv == 0)
-    elementMask = withoutDense(elementMask);
+    elementMask = dropConjuncts(
+        elementMask, [](Attribute m) { return isa<DenseMaskAttr>(m); });
   classes = classifyMask(runtime.declarative);
   fragA = VectorType::get({4, 2}, elem);
   fragB = VectorType::get({2, 2}, elem);

@@ -148,6 +148,11 @@ struct RuntimeConjuncts {
 /// (every key possible, none full).
 RuntimeConjuncts splitRuntimeConjuncts(Attribute mask, bool splitDense = true);
 
+/// `mask` without the top-level conjuncts (the leaf itself, or operands of
+/// a top-level `#attn.and`) for which `drop` is true; "all allowed" when
+/// none is left.
+Attribute dropConjuncts(Attribute mask, function_ref<bool(Attribute)> drop);
+
 /// Emits (min, max) of the integer ids[bIdx, j] for j in [lo, hi), as
 /// index values ((max, min) of index when the range is empty): the id
 /// range of a document conjunct's rows or keys.
