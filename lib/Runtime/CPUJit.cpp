@@ -10,6 +10,7 @@
 
 #include "attn/Pipelines/Pipelines.h"
 #include "attn/Runtime/CudaRuntime.h"
+#include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -188,6 +189,7 @@ std::unique_ptr<CPUKernel> CPUKernel::compile(ModuleOp module,
   }
   std::unique_ptr<CPUKernel> kernel(new CPUKernel());
   kernel->engine = std::move(*engine);
+  kernel->bindErrorWord();
   return kernel;
 }
 
@@ -234,6 +236,7 @@ CPUKernel::compileCUDA(ModuleOp module, const CUDAPipelineOptions &options,
   (*engine)->initialize();
   std::unique_ptr<CPUKernel> kernel(new CPUKernel());
   kernel->engine = std::move(*engine);
+  kernel->bindErrorWord();
   return kernel;
 }
 
@@ -288,6 +291,7 @@ std::unique_ptr<CPUKernel> CPUKernel::load(StringRef objectCode, bool openmp,
   }
   std::unique_ptr<CPUKernel> kernel(new CPUKernel());
   kernel->loaded = std::move(*jit);
+  kernel->bindErrorWord();
   return kernel;
 }
 
@@ -332,6 +336,33 @@ CPUKernel::PackedFunction CPUKernel::lookup(StringRef name,
     return nullptr;
   }
   return addr->toPtr<PackedFunction>();
+}
+
+void CPUKernel::bindErrorWord() {
+  StringRef name = ScoreEmitter::kCaptureErrorSymbol;
+  if (engine) {
+    if (auto addr = engine->lookup(name))
+      captureError = static_cast<int32_t *>(*addr);
+    else
+      llvm::consumeError(addr.takeError());
+    return;
+  }
+  if (auto addr = loaded->lookup(name))
+    captureError = addr->toPtr<int32_t *>();
+  else
+    llvm::consumeError(addr.takeError());
+}
+
+int CPUKernel::callChecked(PackedFunction fn,
+                           ArrayRef<MemRefDescriptor *> args) {
+  if (!captureError) {
+    call(fn, args);
+    return 0;
+  }
+  std::lock_guard<std::mutex> lock(callMutex);
+  *captureError = 0;
+  call(fn, args);
+  return std::exchange(*captureError, 0);
 }
 
 void CPUKernel::call(PackedFunction fn, ArrayRef<MemRefDescriptor *> args) {

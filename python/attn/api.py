@@ -402,7 +402,13 @@ class Kernel:
                     (a.ctypes.data, list(a.shape), a.nbytes,
                      a is o or a is l) for a in args])
         elif o.size or (l is not None and l.size):
-            self._native.call([(a.ctypes.data, list(a.shape)) for a in args])
+            bad = self._native.call([(a.ctypes.data, list(a.shape))
+                                     for a in args])
+            if bad:
+                name, _ = self.signature.captures[bad - 1]
+                raise IndexError(
+                    f"captured array '{name}' was indexed out of range by "
+                    f"the spec's score_mod/mask_mod; the outputs are not valid")
         if kind == "device":
             o = o.owner
             l = l.owner if l is not None else None

@@ -268,7 +268,7 @@ bool Kernel::bind(const std::string &name, std::string &error) {
   return entry != nullptr;
 }
 
-void Kernel::call(const std::vector<Buffer> &args) const {
+int Kernel::call(const std::vector<Buffer> &args) const {
   std::vector<mlir::attn::MemRefDescriptor> descriptors;
   descriptors.reserve(args.size());
   for (const Buffer &b : args)
@@ -276,7 +276,7 @@ void Kernel::call(const std::vector<Buffer> &args) const {
   std::vector<mlir::attn::MemRefDescriptor *> pointers;
   for (auto &d : descriptors)
     pointers.push_back(&d);
-  mlir::attn::CPUKernel::call(entry, pointers);
+  return impl->callChecked(entry, pointers);
 }
 
 bool Kernel::callOnDevice(const std::vector<Buffer> &args,

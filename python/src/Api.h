@@ -86,8 +86,10 @@ public:
 
   /// Resolves public function `name`; false when it does not exist.
   bool bind(const std::string &name, std::string &error);
-  /// Calls the bound function. Safe to call from several threads.
-  void call(const std::vector<Buffer> &args) const;
+  /// Calls the bound function. Safe to call from several threads. Returns
+  /// 0, or the 1-based number of a captured array that the kernel indexed
+  /// out of range (CPUKernel::callChecked).
+  int call(const std::vector<Buffer> &args) const;
   /// For a CUDA kernel: gives each host argument (`bytes[i]` > 0 bytes of
   /// host memory) a device copy, filled from it for inputs and copied back
   /// for outputs (`isOutput[i]`), and calls the bound function with the

@@ -40,8 +40,9 @@ nb::bytes objectCode(Kernel &kernel) {
 
 /// Calls the bound function on (address, shape) pairs. The Python caller
 /// has checked the arguments against the kernel's signature and keeps the
-/// arrays alive; the GIL is released while the kernel runs.
-void call(
+/// arrays alive; the GIL is released while the kernel runs. Returns 0, or
+/// the 1-based number of a captured array indexed out of range.
+int call(
     const Kernel &kernel,
     const std::vector<std::tuple<uintptr_t, std::vector<int64_t>>> &args) {
   std::vector<Buffer> buffers;
@@ -49,7 +50,7 @@ void call(
   for (const auto &[address, shape] : args)
     buffers.push_back(Buffer{reinterpret_cast<void *>(address), shape});
   nb::gil_scoped_release release;
-  kernel.call(buffers);
+  return kernel.call(buffers);
 }
 
 /// Calls a CUDA kernel on (address, shape, host bytes, is output) tuples:

@@ -818,7 +818,10 @@ int main(int argc, char **argv) {
       std::vector<double> times;
       for (unsigned r = 0; r <= repeat; ++r) {
         auto t0 = std::chrono::steady_clock::now();
-        CPUKernel::call(entry, args);
+        if (int bad = kernel->callChecked(entry, args))
+          fail("captured array " + std::to_string(bad - 1) +
+               " (0-based, in the order of captures(...)) was indexed out "
+               "of range by a score_mod/mask_mod region");
         auto t1 = std::chrono::steady_clock::now();
         if (r > 0)
           times.push_back(

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -119,8 +120,19 @@ public:
   /// returned outs).
   static void call(PackedFunction fn, ArrayRef<MemRefDescriptor *> args);
 
+  /// `call`, then the kernel's run-time check: returns 0, or the 1-based
+  /// number of a captured array that a score_mod / mask_mod region indexed
+  /// out of range (such reads read nothing and give 0; the outputs are then
+  /// not meaningful). Calls of a kernel that has captures are serialised so
+  /// that each one sees only its own reads.
+  int callChecked(PackedFunction fn, ArrayRef<MemRefDescriptor *> args);
+
 private:
   CPUKernel();
+  /// Finds the kernel's capture error word, when its module has one.
+  void bindErrorWord();
+  int32_t *captureError = nullptr;
+  std::mutex callMutex;
   /// Either a freshly compiled engine or a JIT holding a loaded object.
   std::unique_ptr<ExecutionEngine> engine;
   std::unique_ptr<llvm::orc::LLJIT> loaded;

@@ -57,3 +57,35 @@ func.func @dynamic_head_dim(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v
       outs(%o : tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
   return %r : tensor<?x?x?x?xf32>
 }
+
+// -----
+
+// Reads of captured arrays are bounds-checked against the array's sizes
+// (dynamic ones hoisted out of the loops): out of range, nothing is read, the
+// value is 0 and the capture's number goes to the module's error word.
+// CHECK: memref.global "public" @__attn_capture_error : memref<i32> = dense<0>
+// CHECK-LABEL: func.func @capture_guard
+// CHECK-SAME: %[[C:[a-z0-9]+]]: tensor<?x8xf32>
+// CHECK: %[[N:.+]] = tensor.dim %[[C]], %{{.+}} : tensor<?x8xf32>
+// CHECK: %[[FLAG:.+]] = memref.get_global @__attn_capture_error
+// CHECK: %[[IN0:.+]] = arith.cmpi ult, %[[H:.+]], %[[N]] : index
+// CHECK: %[[IN1:.+]] = arith.cmpi ult, %[[J:.+]], %c8 : index
+// CHECK: scf.if %{{.+}} -> (f32) {
+// CHECK-NEXT: tensor.extract %[[C]][%[[H]], %[[J]]]
+// CHECK: } else {
+// CHECK: memref.store %c1_i32, %[[FLAG]][]
+// AVX2-LABEL: func.func @capture_guard
+!t = tensor<?x?x?x16xf32>
+func.func @capture_guard(%q: !t, %k: !t, %v: !t, %c: tensor<?x8xf32>, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t)
+      captures(%c : tensor<?x8xf32>)
+      outs(%o : !t)
+      score_mod {
+      ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index,
+           %x: tensor<?x8xf32>):
+        %w = tensor.extract %x[%h, %j] : tensor<?x8xf32>
+        %y = arith.addf %s, %w : f32
+        attn.yield %y : f32
+      } {score_mods = [#attn.score_mod]} -> !t
+  return %r : !t
+}

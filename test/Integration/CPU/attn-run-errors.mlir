@@ -125,3 +125,26 @@ func.func @dynamic_capture(%q: !t, %k: !t, %v: !t, %c: tensor<?xf32>, %o: !t)
       } {score_mods = [#attn.score_mod]} -> !t
   return %r : !t
 }
+
+// A captured array read out of range: the kernel reads nothing there and
+// attn-run reports the array, on both lowerings (it used to read past the
+// end, or crash). Skv = 4 stays in range.
+// RUN: attn-run %s --func=short_capture --shape B=1,Hq=1,Sq=4,Skv=4 --check | FileCheck %s --check-prefix=CAPOK
+// CAPOK: check=ok
+// RUN: not attn-run %s --func=short_capture --shape B=1,Hq=1,Sq=4,Skv=5 2>&1 | FileCheck %s --check-prefix=CAPOOB
+// RUN: not attn-run %s --func=short_capture --lowering=reference --shape B=1,Hq=1,Sq=4,Skv=5 2>&1 | FileCheck %s --check-prefix=CAPOOB
+// CAPOOB: attn-run: error: captured array 0 (0-based, in the order of captures(...)) was indexed out of range by a score_mod/mask_mod region
+func.func @short_capture(%q: !t, %k: !t, %v: !t, %c: tensor<4xf32>, %o: !t)
+    -> !t {
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t)
+      captures(%c : tensor<4xf32>)
+      outs(%o : !t)
+      score_mod {
+      ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index,
+           %x: tensor<4xf32>):
+        %w = tensor.extract %x[%j] : tensor<4xf32>
+        %y = arith.addf %s, %w : f32
+        attn.yield %y : f32
+      } {score_mods = [#attn.score_mod]} -> !t
+  return %r : !t
+}

@@ -120,6 +120,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
           .Default([](auto) { return Denominator::RowSum; });
   bool wantLse = static_cast<bool>(op.getLse());
   ScoreEmitter emitter(op, qHeadsV, qLenV, kvLenV);
+  emitter.setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
 
   auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{batch, qHeads},
                                       op.getOutputs(), std::nullopt);

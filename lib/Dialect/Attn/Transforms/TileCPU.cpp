@@ -48,6 +48,11 @@ namespace mlir::attn {
 using namespace mlir;
 using namespace mlir::attn;
 
+/// Scratch tiles of one work item up to this size live on the stack. A
+/// libomp worker has 4 MiB of stack by default (KMP_STACKSIZE) and a
+/// Python thread 8 MiB; 1 MiB covers head dims up to about 1024 in f32.
+static constexpr int64_t kStackScratchBytes = 1 << 20;
+
 static constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 /// Query rows per (b, h) up to which the row (decoding) kernel runs.
 static constexpr int64_t kRowKernelMaxQueries = 2;
@@ -216,6 +221,9 @@ private:
   /// Vector weight of scores `s` under shift `shift` (unused by sigmoid
   /// and relu); 0 where s = -inf.
   Value weight(Value s, Value shift);
+  /// Bytes of the scratch tiles of one work item for head dims `d`, `dv`
+  /// (INT64_MAX when one is dynamic).
+  int64_t scratchBytes(int64_t d, int64_t dv) const;
 
   AttentionOp op;
   const TilePlan &plan;
@@ -250,6 +258,10 @@ private:
   // Work-item values.
   Value bi, hi, kvh, i0, nq, kvLenB, kvEnd, p0, p1;
   Value qt, st, ot, scratch;
+  /// Whether the scratch tiles of a work item are too large for a thread's
+  /// stack (large or dynamic head dims): they are then allocated on the
+  /// heap, and buffer deallocation frees them at the end of the item.
+  bool heapScratch = false;
   /// plan.bf16Dot: QT2[p][2c + t] = Q[i0 + c, 2p + t] (bf16, unscaled).
   Value qt2;
   /// f16 / bf16 inputs: the kv tile's K and V rows widened to f32 once per
@@ -324,11 +336,14 @@ LogicalResult CPUTiler::run() {
       op, tensor::DimOp::create(b, op.getQuery(), hDim),
       tensor::DimOp::create(b, op.getQuery(), sDim),
       tensor::DimOp::create(b, op.getKey(), sDim));
+  emitter->hoistOperandDims(b);
+  emitter->setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
   scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
 
   auto headDims = cast<ShapedType>(op.getValue().getType());
   int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
   int64_t dv = headDims.getDimSize(3);
+  heapScratch = scratchBytes(d, dv) > kStackScratchBytes;
   bool rowKernel = !ShapedType::isDynamic(d) && !ShapedType::isDynamic(dv) &&
                    d > 0 && dv > 0 && d % plan.lanes == 0 &&
                    dv % plan.lanes == 0 && d / plan.lanes <= 16 &&
@@ -352,6 +367,16 @@ LogicalResult CPUTiler::run() {
 
   replaceOp(b, op);
   return success();
+}
+
+int64_t CPUTiler::scratchBytes(int64_t d, int64_t dv) const {
+  if (ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
+    return std::numeric_limits<int64_t>::max();
+  int64_t stRows = llvm::divideCeil(plan.blockKv, plan.keyRows) * plan.keyRows;
+  int64_t floats = plan.blockQ * (d + dv + stRows + 1);
+  if (!cast<MemRefType>(kB.getType()).getElementType().isF32())
+    floats += plan.blockKv * (d + dv);
+  return 4 * floats;
 }
 
 void CPUTiler::emitParallel(Value count, function_ref<void(Value)> body) {
@@ -404,29 +429,26 @@ void CPUTiler::emitItem(Value item) {
   int64_t stRows = llvm::divideCeil(plan.blockKv, plan.keyRows) * plan.keyRows;
   // Cache-line aligned, so that no vector access splits a line.
   IntegerAttr align = b.getI64IntegerAttr(64);
+  auto tile = [&](MemRefType type, ValueRange sizes) -> Value {
+    if (heapScratch)
+      return memref::AllocOp::create(b, type, sizes, align);
+    return memref::AllocaOp::create(b, type, sizes, align);
+  };
+  int64_t dyn = ShapedType::kDynamic;
   if (plan.bf16Dot) {
     int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
-    qt2 = memref::AllocaOp::create(
-        b, MemRefType::get({d / 2, 2 * bq}, b.getBF16Type()), align);
+    qt2 = tile(MemRefType::get({d / 2, 2 * bq}, b.getBF16Type()), {});
   } else {
-    qt = memref::AllocaOp::create(
-        b, MemRefType::get({ShapedType::kDynamic, bq}, f32),
-        ValueRange{headDim}, align);
+    qt = tile(MemRefType::get({dyn, bq}, f32), headDim);
   }
-  st = memref::AllocaOp::create(b, MemRefType::get({stRows, bq}, f32), align);
-  ot = memref::AllocaOp::create(
-      b, MemRefType::get({ShapedType::kDynamic, bq}, f32), ValueRange{valueDim},
-      align);
-  scratch = memref::AllocaOp::create(b, MemRefType::get({bq}, f32), align);
+  st = tile(MemRefType::get({stRows, bq}, f32), {});
+  ot = tile(MemRefType::get({dyn, bq}, f32), valueDim);
+  scratch = tile(MemRefType::get({bq}, f32), {});
   kt = vt = Value();
   if (!cast<MemRefType>(kB.getType()).getElementType().isF32()) {
-    int64_t dyn = ShapedType::kDynamic;
     if (!plan.bf16Dot)
-      kt =
-          memref::AllocaOp::create(b, MemRefType::get({plan.blockKv, dyn}, f32),
-                                   ValueRange{headDim}, align);
-    vt = memref::AllocaOp::create(b, MemRefType::get({plan.blockKv, dyn}, f32),
-                                  ValueRange{valueDim}, align);
+      kt = tile(MemRefType::get({plan.blockKv, dyn}, f32), headDim);
+    vt = tile(MemRefType::get({plan.blockKv, dyn}, f32), valueDim);
   }
   rowLo = rowHi = rowSeg = Value();
   if (rowExact && !hasMods)

@@ -323,7 +323,7 @@ LogicalResult GPUTiler::run() {
       tensor::DimOp::create(b, op.getQuery(), sDim),
       tensor::DimOp::create(b, op.getKey(), sDim));
   scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
-  emitter->hoistBroadcastDims(b);
+  emitter->hoistOperandDims(b);
 
   // One CTA per (q-tile, b * Hq); an empty grid (Sq = 0 or B * Hq = 0) is
   // not launched (the runtime skips zero-sized grids).

@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
@@ -63,17 +64,38 @@ Value ScoreEmitter::emitScale(ImplicitLocOpBuilder &b, Value headDim) const {
 /// [B, H, Sq, Skv] after numpy alignment), read with broadcasting.
 static bool isBroadcastDim(int64_t rank, int64_t d) { return 4 - rank + d < 2; }
 
-void ScoreEmitter::hoistBroadcastDims(ImplicitLocOpBuilder &b) {
+void ScoreEmitter::hoistOperandDims(ImplicitLocOpBuilder &b) {
   for (Value tensor : {op.getDenseMask(), op.getBias()}) {
-    if (!tensor || broadcastDims.count(tensor))
+    if (!tensor || hoistedDims.count(tensor))
       continue;
     auto type = cast<RankedTensorType>(tensor.getType());
     SmallVector<Value, 4> dims(type.getRank());
     for (int64_t d = 0; d < type.getRank(); ++d)
       if (isBroadcastDim(type.getRank(), d) && type.isDynamicDim(d))
         dims[d] = tensor::DimOp::create(b, tensor, d);
-    broadcastDims[tensor] = dims;
+    hoistedDims[tensor] = dims;
   }
+  for (Value tensor : op.getCaptures()) {
+    if (hoistedDims.count(tensor))
+      continue;
+    auto type = cast<RankedTensorType>(tensor.getType());
+    SmallVector<Value, 4> dims(type.getRank());
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (type.isDynamicDim(d))
+        dims[d] = tensor::DimOp::create(b, tensor, d);
+    hoistedDims[tensor] = dims;
+  }
+}
+
+Value ScoreEmitter::emitDim(ImplicitLocOpBuilder &b, Value tensor,
+                            int64_t d) const {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  if (!type.isDynamicDim(d))
+    return arith::ConstantIndexOp::create(b, type.getDimSize(d));
+  auto hoisted = hoistedDims.find(tensor);
+  if (hoisted != hoistedDims.end() && hoisted->second[d])
+    return hoisted->second[d];
+  return tensor::DimOp::create(b, tensor, d);
 }
 
 Value ScoreEmitter::extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
@@ -82,7 +104,6 @@ Value ScoreEmitter::extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
   auto type = cast<RankedTensorType>(tensor.getType());
   int64_t rank = type.getRank();
   Value full[4] = {pt.b, pt.h, pt.i, pt.j};
-  auto hoisted = broadcastDims.find(tensor);
   SmallVector<Value> indices;
   for (int64_t d = 0; d < rank; ++d) {
     Value coord = full[4 - rank + d];
@@ -93,9 +114,7 @@ Value ScoreEmitter::extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
       if (size == 1) {
         coord = a.idx(0);
       } else if (ShapedType::isDynamic(size)) {
-        Value dim = hoisted != broadcastDims.end()
-                        ? hoisted->second[d]
-                        : tensor::DimOp::create(b, tensor, d).getResult();
+        Value dim = emitDim(b, tensor, d);
         coord = a.select(a.eq(dim, a.idx(1)), a.idx(0), coord);
       }
     }
@@ -453,6 +472,66 @@ Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
     p.getResult().replaceAllUsesWith(emitPosition(b, p.getQIdx(), kvLenB));
     p.erase();
   }
+  // Bounds checks of the captured arrays' reads (the user's indices).
+  SmallVector<std::pair<tensor::ExtractOp, unsigned>> reads;
+  for (Operation *c : cloned)
+    c->walk([&](tensor::ExtractOp read) {
+      auto at = llvm::find(op.getCaptures(), read.getTensor());
+      if (at != op.getCaptures().end())
+        reads.push_back(
+            {read, static_cast<unsigned>(at - op.getCaptures().begin())});
+    });
+  for (auto [read, capture] : reads)
+    guardCaptureRead(b, read, capture);
   auto yield = cast<YieldOp>(block.getTerminator());
   return map.lookupOrDefault(yield.getValues()[0]);
+}
+
+void ScoreEmitter::guardCaptureRead(ImplicitLocOpBuilder &b,
+                                    tensor::ExtractOp read,
+                                    unsigned capture) const {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(read);
+  Arith a{b};
+  // 0 <= index < size for every dim: one unsigned compare each. Constant
+  // indices into static dims fold away.
+  Value inRange = a.i1(true);
+  for (auto [d, index] : llvm::enumerate(read.getIndices()))
+    inRange = a.land(inRange, a.cmp(arith::CmpIPredicate::ult, index,
+                                    emitDim(b, read.getTensor(), d)));
+  Type elem = read.getType();
+  auto ifOp = scf::IfOp::create(b, elem, inRange, /*withElseRegion=*/true);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  Value value =
+      tensor::ExtractOp::create(b, read.getTensor(), read.getIndices());
+  scf::YieldOp::create(b, value);
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  if (captureErrorFlag) {
+    Value number = arith::ConstantIntOp::create(b, capture + 1, 32);
+    memref::StoreOp::create(b, number, captureErrorFlag, ValueRange{});
+  }
+  scf::YieldOp::create(
+      b, arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(elem)))
+             .getResult());
+  read.getResult().replaceAllUsesWith(ifOp.getResult(0));
+  read.erase();
+}
+
+Value ScoreEmitter::emitCaptureErrorFlag(ImplicitLocOpBuilder &b,
+                                         AttentionOp op) {
+  if (op.getCaptures().empty())
+    return Value();
+  auto type = MemRefType::get({}, b.getI32Type());
+  Operation *table = SymbolTable::getNearestSymbolTable(op);
+  if (!SymbolTable::lookupSymbolIn(table, kCaptureErrorSymbol)) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&table->getRegion(0).front());
+    auto init = DenseElementsAttr::get(RankedTensorType::get({}, b.getI32Type()),
+                                       int32_t(0));
+    memref::GlobalOp::create(b, kCaptureErrorSymbol,
+                             /*sym_visibility=*/b.getStringAttr("public"),
+                             type, init, /*constant=*/false,
+                             /*alignment=*/nullptr);
+  }
+  return memref::GetGlobalOp::create(b, type, kCaptureErrorSymbol);
 }

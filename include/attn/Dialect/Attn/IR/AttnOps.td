@@ -51,7 +51,9 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     `mask_mod` region receives `(b, h, q_idx, kv_idx: index)` followed by
     the captures and yields an i1. Regions are isolated: they use only their
     arguments and values defined inside. `attn.position` gives `p` inside a
-    region.
+    region. Reads of captures with indices out of range read nothing and
+    give 0; the CPU lowerings also record them for the caller (see
+    ScoreEmitter::setCaptureErrorFlag).
 
     Example:
 

@@ -82,11 +82,27 @@ public:
                        Value row, Value col) const;
 
   /// Emits here, once, the dynamic batch / head sizes of the operands read
-  /// with broadcasting (dense mask, bias); later reads use them instead of
-  /// a tensor.dim each. The GPU tiler calls it on the host, so the sizes
-  /// reach kernels as arguments: a memref.dim inside a kernel is lowered
-  /// through a local-memory copy of the whole size array.
-  void hoistBroadcastDims(ImplicitLocOpBuilder &b);
+  /// with broadcasting (dense mask, bias) and the dynamic sizes of the
+  /// captured arrays (for their bounds checks); later reads use them
+  /// instead of a tensor.dim each. The GPU tiler calls it on the host, so
+  /// the sizes reach kernels as arguments: a memref.dim inside a kernel is
+  /// lowered through a local-memory copy of the whole size array.
+  void hoistOperandDims(ImplicitLocOpBuilder &b);
+
+  /// Reads of captured arrays in score_mod / mask_mod regions are
+  /// bounds-checked: an index out of range reads nothing and gives zero.
+  /// With a flag (a memref<i32>, see emitCaptureErrorFlag), such a read
+  /// also stores the capture's 1-based number into it, for the caller to
+  /// report after the call.
+  void setCaptureErrorFlag(Value flag) { captureErrorFlag = flag; }
+
+  /// Name of the module's error word for captured-array reads out of range
+  /// (an i32, 0 when none happened; the host reads and clears it).
+  static constexpr llvm::StringLiteral kCaptureErrorSymbol =
+      "__attn_capture_error";
+  /// Declares the error word in the module around `op` (once) and returns
+  /// it as a memref<i32> here; null when `op` has no captures.
+  static Value emitCaptureErrorFlag(ImplicitLocOpBuilder &b, AttentionOp op);
 
   /// The score scale: the op's `scale`, or 1/sqrt(D) from `headDim`.
   Value emitScale(ImplicitLocOpBuilder &b, Value headDim) const;
@@ -103,6 +119,12 @@ private:
   /// rest to the captures; returns the yielded value.
   Value inlineRegion(ImplicitLocOpBuilder &b, Region &region,
                      ValueRange leading) const;
+  /// Puts the read `read` of captured array number `capture` under its
+  /// bounds check (see setCaptureErrorFlag).
+  void guardCaptureRead(ImplicitLocOpBuilder &b, tensor::ExtractOp read,
+                        unsigned capture) const;
+  /// Size `d` of `tensor`: hoisted or static when known, else a tensor.dim.
+  Value emitDim(ImplicitLocOpBuilder &b, Value tensor, int64_t d) const;
   /// Reads `tensor` at the trailing coordinates of [b, h, i, j], with
   /// numpy broadcasting of size-1 leading dims.
   Value extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
@@ -111,9 +133,10 @@ private:
   /// Op handles are value types whose accessors are not const.
   mutable AttentionOp op;
   Value qHeads, qLen, kvSeqLen;
-  /// From hoistBroadcastDims: per operand, the sizes of its dims (null for
+  /// From hoistOperandDims: per operand, the sizes of its dims (null for
   /// those not needed).
-  DenseMap<Value, SmallVector<Value, 4>> broadcastDims;
+  DenseMap<Value, SmallVector<Value, 4>> hoistedDims;
+  Value captureErrorFlag;
 };
 
 } // namespace mlir::attn
