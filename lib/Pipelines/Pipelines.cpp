@@ -9,6 +9,7 @@
 #include "attn/Pipelines/Pipelines.h"
 
 #include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -28,54 +29,9 @@ using namespace mlir;
 using namespace mlir::attn;
 
 namespace {
-/// Tags every public function definition with llvm.emit_c_interface.
-struct EmitCInterfacePass
-    : PassWrapper<EmitCInterfacePass, OperationPass<ModuleOp>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(EmitCInterfacePass)
-  StringRef getArgument() const override { return "attn-emit-c-interface"; }
-  void runOnOperation() override {
-    for (auto fn : getOperation().getOps<func::FuncOp>())
-      if (fn.isPublic() && !fn.isExternal())
-        fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
-                    UnitAttr::get(&getContext()));
-  }
-};
-
-/// After bufferization, a destination-passing function returns the very
-/// buffers it was given. Drops those results so that callers (the JIT, AOT
-/// users) pass outputs as arguments and nothing is cloned or leaked; any
-/// other result is an error, since the caller could not own it.
-struct DropReturnedArgumentsPass
-    : PassWrapper<DropReturnedArgumentsPass, OperationPass<ModuleOp>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(DropReturnedArgumentsPass)
-  StringRef getArgument() const override {
-    return "attn-drop-returned-arguments";
-  }
-  void runOnOperation() override {
-    for (auto fn : getOperation().getOps<func::FuncOp>()) {
-      if (fn.isExternal() || fn.getNumResults() == 0)
-        continue;
-      if (!fn.getBody().hasOneBlock()) {
-        fn.emitError("attn: a kernel function must have a single block");
-        return signalPassFailure();
-      }
-      auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
-      for (Value v : ret.getOperands()) {
-        auto arg = dyn_cast<BlockArgument>(v);
-        if (!arg || arg.getOwner() != &fn.getBody().front()) {
-          ret.emitError("attn: kernel functions may only return their outs "
-                        "(destination-passing style); this result is a new "
-                        "value");
-          return signalPassFailure();
-        }
-      }
-      ret->setOperands({});
-      fn.setType(FunctionType::get(&getContext(), fn.getArgumentTypes(), {}));
-    }
-  }
-};
 /// Fails with `message` on the module: how a pipeline built from invalid
-/// options reports them.
+/// options reports them. Not in a Passes.td: it transforms nothing and
+/// exists only inside pipelines that cannot run.
 struct FailPass : PassWrapper<FailPass, OperationPass<ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(FailPass)
   explicit FailPass(std::string message) : message(std::move(message)) {}
@@ -85,168 +41,6 @@ struct FailPass : PassWrapper<FailPass, OperationPass<ModuleOp>> {
     signalPassFailure();
   }
   std::string message;
-};
-
-/// Gives every OpenMP worksharing loop a dynamic schedule with chunk 1. The
-/// fused path orders its work items heaviest first (causal and windowed
-/// q-tiles differ in cost), so dynamic dispatch balances the threads.
-struct DynamicScheduleOpenMPPass
-    : PassWrapper<DynamicScheduleOpenMPPass, OperationPass<ModuleOp>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(DynamicScheduleOpenMPPass)
-  StringRef getArgument() const override {
-    return "attn-openmp-dynamic-schedule";
-  }
-  void runOnOperation() override {
-    auto kind = omp::ClauseScheduleKindAttr::get(
-        &getContext(), omp::ClauseScheduleKind::Dynamic);
-    getOperation()->walk([&](omp::WsloopOp loop) {
-      if (!loop.getScheduleKindAttr())
-        loop.setScheduleKindAttr(kind);
-    });
-  }
-};
-
-/// Inlines memref.alloca_scope regions between llvm.intr.stacksave and
-/// stackrestore. Both the fused path and convert-scf-to-openmp scope the
-/// stack scratch of each loop iteration this way, and the scopes must go
-/// before convert-scf-to-cf, which would give their regions several blocks.
-struct InlineAllocaScopesPass
-    : PassWrapper<InlineAllocaScopesPass, OperationPass<ModuleOp>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(InlineAllocaScopesPass)
-  StringRef getArgument() const override { return "attn-inline-alloca-scopes"; }
-  void getDependentDialects(DialectRegistry &registry) const override {
-    registry.insert<LLVM::LLVMDialect>();
-  }
-  void runOnOperation() override {
-    SmallVector<memref::AllocaScopeOp> scopes;
-    getOperation()->walk(
-        [&](memref::AllocaScopeOp scope) { scopes.push_back(scope); });
-    for (memref::AllocaScopeOp scope : scopes) {
-      if (scope.getNumResults() != 0 || !scope.getBodyRegion().hasOneBlock()) {
-        scope.emitError("attn: cannot inline an alloca scope with results "
-                        "or several blocks");
-        return signalPassFailure();
-      }
-      OpBuilder b(scope);
-      Value sp = LLVM::StackSaveOp::create(
-          b, scope.getLoc(), LLVM::LLVMPointerType::get(&getContext()));
-      Block &body = scope.getBodyRegion().front();
-      body.getTerminator()->erase();
-      scope->getBlock()->getOperations().splice(scope->getIterator(),
-                                                body.getOperations());
-      LLVM::StackRestoreOp::create(b, scope.getLoc(), sp);
-      scope.erase();
-    }
-  }
-};
-
-/// Replaces f32 exp/log/tanh (scalar or vector) by polynomial
-/// approximations, so that vectorised code has no scalar libm calls.
-struct ApproximateMathPass
-    : PassWrapper<ApproximateMathPass, OperationPass<ModuleOp>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ApproximateMathPass)
-  StringRef getArgument() const override { return "attn-approximate-math"; }
-  void getDependentDialects(DialectRegistry &registry) const override {
-    registry.insert<arith::ArithDialect, math::MathDialect,
-                    vector::VectorDialect>();
-  }
-  void runOnOperation() override {
-    RewritePatternSet patterns(&getContext());
-    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
-      return llvm::is_contained({"math.exp", "math.expm1", "math.log",
-                                 "math.log1p", "math.log2", "math.tanh"},
-                                name);
-    });
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
-      signalPassFailure();
-  }
-};
-
-/// Math in GPU kernels without libdevice: exp and log through the PTX
-/// approximations ex2.approx / lg2.approx (about 2 ulp, as FlashAttention's
-/// exp2f), log1p, expm1 and tanh as MLIR's polynomials, and fma, floor,
-/// ceil, fabs and sqrt as LLVM intrinsics that NVPTX selects natively.
-/// convert-gpu-to-nvvm would otherwise call libdevice for all of them,
-/// which only links when the CUDA toolkit is found at compile time.
-struct GPUMathPass : PassWrapper<GPUMathPass, OperationPass<>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(GPUMathPass)
-  StringRef getArgument() const override { return "attn-gpu-math"; }
-  void getDependentDialects(DialectRegistry &registry) const override {
-    registry.insert<arith::ArithDialect, LLVM::LLVMDialect, math::MathDialect,
-                    vector::VectorDialect>();
-  }
-
-  template <typename Op> struct ToIntrinsic : OpRewritePattern<Op> {
-    ToIntrinsic(MLIRContext *ctx, StringRef name, double inScale = 1.0,
-                double outScale = 1.0)
-        : OpRewritePattern<Op>(ctx), name(name), inScale(inScale),
-          outScale(outScale) {}
-    LogicalResult matchAndRewrite(Op op,
-                                  PatternRewriter &rewriter) const override {
-      Type f32 = rewriter.getF32Type();
-      if (op->getResult(0).getType() != f32)
-        return rewriter.notifyMatchFailure(op, "only scalar f32");
-      Location loc = op.getLoc();
-      auto scaled = [&](Value v, double k) -> Value {
-        if (k == 1.0)
-          return v;
-        Value c = arith::ConstantOp::create(rewriter, loc,
-                                            rewriter.getF32FloatAttr(k));
-        return arith::MulFOp::create(rewriter, loc, v, c);
-      };
-      SmallVector<Value> args(op->getOperands());
-      args[0] = scaled(args[0], inScale);
-      Value r = LLVM::CallIntrinsicOp::create(
-                    rewriter, loc, f32, rewriter.getStringAttr(name), args)
-                    .getResult(0);
-      rewriter.replaceOp(op, scaled(r, outScale));
-      return success();
-    }
-    std::string name;
-    double inScale, outScale;
-  };
-
-  /// |x| of integers and indices as a compare and select (the GPU
-  /// conversion has no pattern for math.absi on index).
-  struct AbsIToSelect : OpRewritePattern<math::AbsIOp> {
-    using OpRewritePattern::OpRewritePattern;
-    LogicalResult matchAndRewrite(math::AbsIOp op,
-                                  PatternRewriter &rewriter) const override {
-      Location loc = op.getLoc();
-      Value x = op.getOperand();
-      Value zero = arith::ConstantOp::create(rewriter, loc,
-                                             rewriter.getZeroAttr(x.getType()));
-      Value neg = arith::SubIOp::create(rewriter, loc, zero, x);
-      Value isNeg = arith::CmpIOp::create(rewriter, loc,
-                                          arith::CmpIPredicate::slt, x, zero);
-      rewriter.replaceOpWithNewOp<arith::SelectOp>(op, isNeg, neg, x);
-      return success();
-    }
-  };
-
-  void runOnOperation() override {
-    MLIRContext *ctx = &getContext();
-    RewritePatternSet patterns(ctx);
-    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
-      return llvm::is_contained({"math.expm1", "math.log1p", "math.tanh"},
-                                name);
-    });
-    patterns.add<AbsIToSelect>(ctx);
-    constexpr double kLog2E = 1.4426950408889634, kLn2 = 0.6931471805599453;
-    patterns.add<ToIntrinsic<math::ExpOp>>(ctx, "llvm.nvvm.ex2.approx.f32",
-                                           kLog2E);
-    patterns.add<ToIntrinsic<math::Exp2Op>>(ctx, "llvm.nvvm.ex2.approx.f32");
-    patterns.add<ToIntrinsic<math::LogOp>>(ctx, "llvm.nvvm.lg2.approx.f", 1.0,
-                                           kLn2);
-    patterns.add<ToIntrinsic<math::Log2Op>>(ctx, "llvm.nvvm.lg2.approx.f");
-    patterns.add<ToIntrinsic<math::FmaOp>>(ctx, "llvm.fma.f32");
-    patterns.add<ToIntrinsic<math::FloorOp>>(ctx, "llvm.floor.f32");
-    patterns.add<ToIntrinsic<math::CeilOp>>(ctx, "llvm.ceil.f32");
-    patterns.add<ToIntrinsic<math::AbsFOp>>(ctx, "llvm.fabs.f32");
-    patterns.add<ToIntrinsic<math::SqrtOp>>(ctx, "llvm.sqrt.f32");
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
-      signalPassFailure();
-  }
 };
 } // namespace
 
@@ -294,16 +88,16 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createCSEPass());
   addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map}");
-  pm.addPass(std::make_unique<DropReturnedArgumentsPass>());
+  pm.addPass(createAttnDropReturnedArguments());
   addPipeline(pm, "buffer-deallocation-pipeline");
   addPipeline(pm, "func.func(convert-linalg-to-loops,scf-forall-to-for)");
   if (fused && options.openmp) {
     addPipeline(pm, "convert-scf-to-openmp");
-    pm.addPass(std::make_unique<DynamicScheduleOpenMPPass>());
+    pm.addPass(createAttnOpenMPDynamicSchedule());
   }
   if (fused) {
-    pm.addPass(std::make_unique<InlineAllocaScopesPass>());
-    pm.addPass(std::make_unique<ApproximateMathPass>());
+    pm.addPass(createAttnInlineAllocaScopes());
+    pm.addPass(createAttnApproximateMath());
   }
   // Math ops with an LLVM intrinsic first (floor, fma, fabs stay vector
   // instructions), libm calls only for the rest (tanh, erf, ...).
@@ -313,7 +107,7 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
                   "convert-cf-to-llvm,convert-arith-to-llvm,"
                   "convert-index-to-llvm,finalize-memref-to-llvm");
   if (options.cInterface)
-    pm.addPass(std::make_unique<EmitCInterfacePass>());
+    pm.addPass(createAttnEmitCInterface());
   // After convert-func-to-llvm: the OpenMP conversion also rewrites
   // functions, which would hide them from the C-interface tagging above.
   addPipeline(pm, "convert-func-to-llvm,convert-openmp-to-llvm,"
@@ -351,7 +145,7 @@ void mlir::attn::buildCUDAPipeline(OpPassManager &pm,
   pm.addPass(createCSEPass());
   addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map}");
-  pm.addPass(std::make_unique<DropReturnedArgumentsPass>());
+  pm.addPass(createAttnDropReturnedArguments());
   addPipeline(pm, "gpu-kernel-outlining,convert-nvgpu-to-nvvm,"
                   "convert-vector-to-scf,convert-scf-to-cf,"
                   "convert-nvvm-to-llvm,expand-strided-metadata");
@@ -360,14 +154,14 @@ void mlir::attn::buildCUDAPipeline(OpPassManager &pm,
   std::string features = options.chip == "sm_90a" ? " features=+ptx83" : "";
   addPipeline(pm, "nvvm-attach-target{chip=" + options.chip.getValue() +
                       features + " O=3}");
-  pm.addNestedPass<gpu::GPUModuleOp>(std::make_unique<GPUMathPass>());
+  pm.addNestedPass<gpu::GPUModuleOp>(createAttnGPUMath());
   addPipeline(pm, "lower-affine,convert-arith-to-llvm,convert-index-to-llvm,"
                   "canonicalize,cse,"
                   "gpu.module(strip-debuginfo,convert-gpu-to-nvvm,"
                   "llvm-optimize-for-nvvm-target,canonicalize,cse,"
                   "reconcile-unrealized-casts)");
   if (options.cInterface)
-    pm.addPass(std::make_unique<EmitCInterfacePass>());
+    pm.addPass(createAttnEmitCInterface());
   addPipeline(pm, "finalize-memref-to-llvm,convert-func-to-llvm,gpu-to-llvm,"
                   "gpu-module-to-binary{format=" +
                       options.format.getValue() +

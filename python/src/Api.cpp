@@ -8,22 +8,16 @@
 
 #include "Api.h"
 
-#include "attn/Dialect/Attn/IR/AttnDialect.h"
-#include "attn/Dialect/Attn/Transforms/Passes.h"
-#include "attn/Pipelines/Pipelines.h"
+#include "attn/InitAll.h"
 #include "attn/Runtime/CPUJit.h"
 #include "attn/Runtime/CudaRuntime.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/LLVM.h"
-#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
@@ -43,10 +37,7 @@ struct Session {
 
   static DialectRegistry makeRegistry() {
     DialectRegistry registry;
-    registerAllDialects(registry);
-    registerAllExtensions(registry);
-    registerAllToLLVMIRTranslations(registry);
-    registry.insert<mlir::attn::AttnDialect>();
+    mlir::attn::registerAllDialects(registry);
     return registry;
   }
 
@@ -73,14 +64,7 @@ struct Session {
   SourceMgrDiagnosticHandler handler{sourceMgr, &context, stream};
 };
 
-void registerPassesOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    registerAllPasses();
-    mlir::attn::registerAttnPasses();
-    mlir::attn::registerPipelines();
-  });
-}
+void registerPassesOnce() { mlir::attn::registerAllPasses(); }
 
 /// `what`, then the diagnostics when there are any.
 std::string withDiagnostics(Session &session, const std::string &what) {

@@ -17,7 +17,7 @@
 #include "attn/Dialect/Attn/Analysis/TileClasses.h"
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
-#include "attn/Dialect/Attn/Utils/ToReference.h"
+#include "attn/ReferenceBridge/ToReference.h"
 #include "attn/Reference/Reference.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

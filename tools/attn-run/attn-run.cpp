@@ -7,11 +7,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "RegionEvaluator.h"
+#include "attn/ReferenceBridge/RegionEvaluator.h"
 
-#include "attn/Dialect/Attn/IR/AttnDialect.h"
+#include "attn/InitAll.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
-#include "attn/Dialect/Attn/Utils/ToReference.h"
+#include "attn/ReferenceBridge/ToReference.h"
 #include "attn/Reference/Reference.h"
 #include "attn/Runtime/CPUJit.h"
 #include "attn/Runtime/CudaRuntime.h"
@@ -20,8 +20,6 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/ADT/StringExtras.h"
@@ -595,9 +593,7 @@ int main(int argc, char **argv) {
          llvm::formatv("{0}", double(tolerance)).str());
 
   DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  registry.insert<AttnDialect>();
+  mlir::attn::registerAllDialects(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
@@ -805,11 +801,11 @@ int main(int argc, char **argv) {
         device.emplace(host);
         cudaFailed();
       }
-      std::vector<std::unique_ptr<MemRefDescriptor>> descs;
-      std::vector<MemRefDescriptor *> args;
+      std::vector<std::unique_ptr<mlir::attn::MemRefDescriptor>> descs;
+      std::vector<mlir::attn::MemRefDescriptor *> args;
       for (auto [i, a] : llvm::enumerate(arrays)) {
         void *data = device ? device->device(i) : a.bytes.data();
-        descs.push_back(std::make_unique<MemRefDescriptor>(data, a.shape));
+        descs.push_back(std::make_unique<mlir::attn::MemRefDescriptor>(data, a.shape));
         args.push_back(descs.back().get());
       }
       CPUKernel::PackedFunction entry = kernel->lookup(fn.getSymName(), err);

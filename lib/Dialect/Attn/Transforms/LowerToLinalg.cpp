@@ -18,7 +18,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <limits>
@@ -485,26 +485,18 @@ struct LowerMerge : OpRewritePattern<MergeOp> {
 struct AttnLowerToLinalgPass
     : attn::impl::AttnLowerToLinalgBase<AttnLowerToLinalgPass> {
   void runOnOperation() override {
-    // Walk-and-rewrite rather than the greedy driver: the lowering creates
-    // no new attn ops, and running no folding keeps the output readable
-    // for the lit tests.
-    IRRewriter rewriter(&getContext());
-    SmallVector<Operation *> ops;
-    getOperation()->walk([&](Operation *op) {
-      if (isa<AttentionOp, MergeOp>(op))
-        ops.push_back(op);
+    // The walk driver rather than the greedy one: the lowering creates no
+    // new attn ops, and running no folding keeps the output readable for
+    // the lit tests. An op left over failed with a diagnostic.
+    RewritePatternSet patterns(&getContext());
+    populateLowerToLinalgPatterns(patterns);
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+    WalkResult left = getOperation()->walk([](Operation *op) {
+      return isa<AttentionOp, MergeOp>(op) ? WalkResult::interrupt()
+                                           : WalkResult::advance();
     });
-    for (Operation *op : ops) {
-      LogicalResult result = TypeSwitch<Operation *, LogicalResult>(op)
-                                 .Case<AttentionOp>([&](AttentionOp a) {
-                                   return lowerAttentionToLinalg(rewriter, a);
-                                 })
-                                 .Case<MergeOp>([&](MergeOp m) {
-                                   return lowerMergeToLinalg(rewriter, m);
-                                 });
-      if (failed(result))
-        return signalPassFailure();
-    }
+    if (left.wasInterrupted())
+      signalPassFailure();
   }
 };
 } // namespace

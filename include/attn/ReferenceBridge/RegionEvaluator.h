@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTN_TOOLS_ATTN_RUN_REGIONEVALUATOR_H
-#define ATTN_TOOLS_ATTN_RUN_REGIONEVALUATOR_H
+#ifndef ATTN_REFERENCEBRIDGE_REGIONEVALUATOR_H
+#define ATTN_REFERENCEBRIDGE_REGIONEVALUATOR_H
 
 #include "attn/Support/Npy.h"
 #include "mlir/IR/Region.h"
@@ -45,4 +45,4 @@ private:
 
 } // namespace attn::run
 
-#endif // ATTN_TOOLS_ATTN_RUN_REGIONEVALUATOR_H
+#endif // ATTN_REFERENCEBRIDGE_REGIONEVALUATOR_H

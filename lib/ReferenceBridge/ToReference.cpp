@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attn/Dialect/Attn/Utils/ToReference.h"
+#include "attn/ReferenceBridge/ToReference.h"
 
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
 

@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTN_DIALECT_ATTN_UTILS_TOREFERENCE_H
-#define ATTN_DIALECT_ATTN_UTILS_TOREFERENCE_H
+#ifndef ATTN_REFERENCEBRIDGE_TOREFERENCE_H
+#define ATTN_REFERENCEBRIDGE_TOREFERENCE_H
 
 #include "attn/Reference/Reference.h"
 
@@ -23,4 +23,4 @@ namespace mlir::attn {
 
 } // namespace mlir::attn
 
-#endif // ATTN_DIALECT_ATTN_UTILS_TOREFERENCE_H
+#endif // ATTN_REFERENCEBRIDGE_TOREFERENCE_H

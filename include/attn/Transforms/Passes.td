@@ -1,0 +1,123 @@
+//===- Passes.td - Passes of the attn pipelines -------------*- tablegen -*-===//
+//
+// The passes that the CPU and CUDA pipelines run between upstream ones. None
+// of them knows the attn dialect: they prepare functions for the JIT and C
+// callers, schedule OpenMP loops, flatten stack scopes and replace math
+// functions, on the ops the attn code generators leave behind.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LOWERING_PASSES
+#define ATTN_LOWERING_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def AttnEmitCInterface : Pass<"attn-emit-c-interface", "ModuleOp"> {
+  let summary = "Tag public function definitions with llvm.emit_c_interface";
+  let description = [{
+    Sets `llvm.emit_c_interface` on every public `func.func` that has a
+    body, so that `convert-func-to-llvm` emits a `_mlir_ciface_<name>`
+    wrapper taking memref descriptors by pointer: the calling convention of
+    the JIT (`CPUKernel`), attn-aot libraries and C callers.
+
+    Before: `func.func @f(%a: memref<?xf32>)`
+    After:  `func.func @f(%a: memref<?xf32>) attributes {llvm.emit_c_interface}`
+  }];
+}
+
+def AttnDropReturnedArguments
+    : Pass<"attn-drop-returned-arguments", "ModuleOp"> {
+  let summary = "Drop the results of kernel functions that return their outs";
+  let description = [{
+    After bufferization a destination-passing function returns the very
+    buffers it was given as outs. This pass removes those results, so that
+    callers pass outputs as arguments and nothing is cloned or leaked. A
+    result that is not a function argument is an error (the caller could
+    not own it), as is a function body with several blocks.
+
+    Before:
+    ```mlir
+    func.func @f(%q: memref<..>, %o: memref<..>) -> memref<..> {
+      ...
+      return %o : memref<..>
+    }
+    ```
+    After:
+    ```mlir
+    func.func @f(%q: memref<..>, %o: memref<..>) {
+      ...
+      return
+    }
+    ```
+  }];
+}
+
+def AttnOpenMPDynamicSchedule
+    : Pass<"attn-openmp-dynamic-schedule", "ModuleOp"> {
+  let summary = "Give OpenMP worksharing loops a dynamic schedule";
+  let description = [{
+    Sets `schedule(dynamic)` on every `omp.wsloop` that has no schedule
+    yet. The fused CPU path orders its work items heaviest first (causal
+    and windowed q-tiles differ in cost), so dynamic dispatch balances the
+    threads.
+  }];
+  let dependentDialects = ["omp::OpenMPDialect"];
+}
+
+def AttnInlineAllocaScopes : Pass<"attn-inline-alloca-scopes", "ModuleOp"> {
+  let summary = "Inline memref.alloca_scope between stacksave and "
+                "stackrestore";
+  let description = [{
+    Replaces each `memref.alloca_scope` (single block, no results) by its
+    body between `llvm.intr.stacksave` and `llvm.intr.stackrestore`. The
+    fused CPU path and `convert-scf-to-openmp` scope the stack scratch of
+    each loop iteration this way, and the scopes must be gone before
+    `convert-scf-to-cf`, which would split their regions into blocks.
+
+    Before:
+    ```mlir
+    memref.alloca_scope {
+      %t = memref.alloca() : memref<64xf32>
+      ...
+    }
+    ```
+    After:
+    ```mlir
+    %sp = llvm.intr.stacksave : !llvm.ptr
+    %t = memref.alloca() : memref<64xf32>
+    ...
+    llvm.intr.stackrestore %sp : !llvm.ptr
+    ```
+  }];
+  let dependentDialects = ["LLVM::LLVMDialect"];
+}
+
+def AttnApproximateMath : Pass<"attn-approximate-math", "ModuleOp"> {
+  let summary = "Polynomial f32 exp, expm1, log, log1p, log2 and tanh";
+  let description = [{
+    Replaces f32 `math.exp`, `expm1`, `log`, `log1p`, `log2` and `tanh`
+    (scalars and vectors) by MLIR's polynomial approximations, so that
+    vectorised code calls no scalar libm functions.
+  }];
+  let dependentDialects = ["arith::ArithDialect", "math::MathDialect",
+                           "vector::VectorDialect"];
+}
+
+def AttnGPUMath : Pass<"attn-gpu-math"> {
+  let summary = "Math in GPU kernels without libdevice";
+  let description = [{
+    Scalar f32 `math.exp` and `math.log` become the PTX approximations
+    (`llvm.nvvm.ex2.approx.f32`, `llvm.nvvm.lg2.approx.f`, about 2 ulp, as
+    FlashAttention's `exp2f`) with the base change folded into a multiply;
+    `exp2`, `log2` map directly; `log1p`, `expm1` and `tanh` become MLIR's
+    polynomials; `fma`, `floor`, `ceil`, `absf` and `sqrt` become LLVM
+    intrinsics that NVPTX selects natively; `math.absi` becomes a compare
+    and select. `convert-gpu-to-nvvm` would otherwise call libdevice for
+    all of them, which links only when the CUDA toolkit is found at
+    compile time.
+  }];
+  let dependentDialects = ["arith::ArithDialect", "LLVM::LLVMDialect",
+                           "math::MathDialect", "vector::VectorDialect"];
+}
+
+#endif // ATTN_LOWERING_PASSES
