@@ -9,6 +9,7 @@
 #ifndef ATTN_INITALL_H
 #define ATTN_INITALL_H
 
+#include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Pipelines/Pipelines.h"
@@ -41,6 +42,7 @@ inline void registerAllPasses() {
   std::call_once(once, [] {
     mlir::registerAllPasses();
     registerAttnPasses();
+    registerAttnConversionPasses();
     registerAttnLoweringPasses();
     registerPipelines();
   });

@@ -8,6 +8,8 @@
 
 #include "attn/Pipelines/Pipelines.h"
 
+#include "attn/Conversion/Passes.h"
+#include "attn/Dialect/Attn/IR/AttnAttrs.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -49,8 +51,9 @@ mlir::attn::validateCPUPipelineOptions(const CPUPipelineOptions &options) {
   if (options.lowering != "fused" && options.lowering != "reference")
     return "lowering must be 'fused' or 'reference', not '" +
            options.lowering.getValue() + "'";
-  if (!llvm::is_contained({0, 8, 16}, int64_t(options.vectorWidth)))
-    return "vector-width must be 0 (host), 8 (AVX2) or 16 (AVX-512), not " +
+  if (!ConfigAttr::isValidVectorWidth(options.vectorWidth))
+    return "vector-width must be 0 (host), 4 (SSE), 8 (AVX2) or 16 "
+           "(AVX-512), not " +
            std::to_string(options.vectorWidth);
   return "";
 }

@@ -217,7 +217,8 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
     dtype:        "float32", "float16" or "bfloat16" for Q, K, V and O.
     head_dim:     D of Q and K; head_dim_v: Dv of V and O (default D).
     lowering:     "fused" (flash-attention loops) or "reference".
-    vector_width: f32 lanes, 16 (AVX-512) or 8 (AVX2); 0 picks the host's.
+    vector_width: f32 lanes, 16 (AVX-512), 8 (AVX2) or 4 (SSE); 0 picks
+        the host's.
     openmp:       run on all cores through libomp (OMP_NUM_THREADS).
     cache:        also use the disk cache ($ATTN_CACHE_DIR); the in-memory
                   cache is always used.
@@ -247,8 +248,9 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
     if lowering not in ("fused", "reference"):
         raise S.SpecError(f"lowering must be 'fused' or 'reference', "
                           f"got {lowering!r}")
-    if vector_width not in (0, 8, 16):
-        raise S.SpecError(f"vector_width must be 0, 8 or 16, "
+    if vector_width not in S.Spec.VECTOR_WIDTHS:
+        raise S.SpecError(f"vector_width must be one of "
+                          f"{list(S.Spec.VECTOR_WIDTHS)} (0: the host's), "
                           f"got {vector_width!r}")
     spec = S.as_spec(spec)
     head_dim_v = head_dim if head_dim_v is None else head_dim_v

@@ -203,7 +203,8 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
         attrs.append("layout = #attn.layout<bshd>")
     if spec.config:
         attrs.append("config = #attn.config<" + ", ".join(
-            f"{k} = {int(v)}" for k, v in spec.config.items()) + ">")
+            f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {int(v)}"
+            for k, v in spec.config.items()) + ">")
     op.append("      {" + ", ".join(attrs) + "}")
     op.append(f"      -> {result_types}")
     lines += op

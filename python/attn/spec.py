@@ -518,12 +518,17 @@ class Spec:
     q_offset:   added to every query position.
     layout:     "bhsd" (default) or "bshd" for Q, K, V and O.
     kv_len:     True to take per-batch cache lengths at call time.
-    config:     tile knobs for the code generator (block_q, block_kv,
-                unroll, kv_splits, vector_width).
+    config:     the tile plan's knobs, as #attn.config (block_q,
+                block_kv, vector_width, unroll, kv_splits, dot = "fma" |
+                "bf16" on the CPU; block_q, block_kv, warps, stages,
+                mma = "sync" | "wgmma" on the GPU); unset fields are
+                resolved from the target (attn.tile_plan shows them).
     """
 
     _CONFIG_KEYS = ("block_q", "block_kv", "vector_width", "unroll",
-                    "warps", "stages", "kv_splits")
+                    "warps", "stages", "kv_splits", "dot", "mma")
+    _CONFIG_WORDS = {"dot": ("fma", "bf16"), "mma": ("sync", "wgmma")}
+    VECTOR_WIDTHS = (0, 4, 8, 16)
 
     def __init__(self, mask=None, normalizer: Optional[Normalizer] = None,
                  score_mod=None, *, scale: Optional[float] = None,
@@ -581,7 +586,17 @@ class Spec:
             if key not in self._CONFIG_KEYS:
                 raise SpecError(f"unknown config key {key!r}; known: "
                                 f"{', '.join(self._CONFIG_KEYS)}")
-            _int(f"config {key}", value, 0)
+            if key in self._CONFIG_WORDS:
+                if value not in self._CONFIG_WORDS[key]:
+                    raise SpecError(
+                        f"config {key} must be one of "
+                        f"{list(self._CONFIG_WORDS[key])}, got {value!r}")
+            else:
+                _int(f"config {key}", value, 0)
+        if self.config.get("vector_width", 0) not in self.VECTOR_WIDTHS:
+            raise SpecError(f"config vector_width must be one of "
+                            f"{list(self.VECTOR_WIDTHS)} (0: the target's), "
+                            f"got {self.config['vector_width']!r}")
         heads = {m.static_heads for m in self.score_mods if m.static_heads}
         if len(heads) > 1:
             raise SpecError(f"score modifiers disagree on the number of "

@@ -5,7 +5,7 @@
 
 // Invalid options are reported as errors, not crashes.
 // BADOPT: error: attn-cpu-pipeline: lowering must be 'fused' or 'reference', not 'bogus'
-// BADWIDTH: error: attn-cpu-pipeline: vector-width must be 0 (host), 8 (AVX2) or 16 (AVX-512), not 5
+// BADWIDTH: error: attn-cpu-pipeline: vector-width must be 0 (host), 4 (SSE), 8 (AVX2) or 16 (AVX-512), not 5
 
 // A destination-passing kernel reaches the LLVM dialect: the returned outs
 // are dropped, so @main returns nothing, and a C wrapper is emitted.

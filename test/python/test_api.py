@@ -1,7 +1,10 @@
 """Behaviour of the Python API: spec objects, IR text, compile options,
 argument checks and their messages, tracing errors, and the kernel cache.
-Numerical coverage of the variants is test_differential.py's job; the few
-numbers checked here use a plain numpy softmax."""
+Numerical coverage of the variants is test_differential.py's job; the
+numbers checked here (every call that computes something is checked, on
+distinct random q, k and v) use a plain numpy softmax or the float64
+reference, attn.reference, with the tolerances of the differential test:
+float32 1e-4, float16 1e-3, bfloat16 8e-3."""
 
 import glob
 import math
@@ -41,6 +44,38 @@ def rand(*shape, dtype=np.float32, seed=0):
 def rel_err(out, ref):
     return np.max(np.abs(out.astype(np.float64) - ref)) / max(
         np.max(np.abs(ref)), 1e-30)
+
+
+def qkv(B, Hq, Hkv, Sq, Skv, D, Dv=None, dtype=np.float32, seed=0):
+    """Distinct random q [B, Hq, Sq, D], k [B, Hkv, Skv, D] and
+    v [B, Hkv, Skv, Dv]: a kernel that mixes up its operands disagrees with
+    the reference."""
+    rng = np.random.default_rng(seed)
+    return tuple(rng.standard_normal(shape).astype(dtype) for shape in (
+        (B, Hq, Sq, D), (B, Hkv, Skv, D), (B, Hkv, Skv, Dv or D)))
+
+
+def assert_matches_reference(spec, out, q, k, v, *captures, tol=1e-4,
+                             lse=None, **operands):
+    """O (and LSE, when given) against the float64 reference, as in
+    test_differential: max|O - O_ref| <= tol max|O_ref| and
+    |LSE - LSE_ref| <= tol max(1, |LSE_ref|), -inf exactly."""
+    ref = attn.reference.attention(spec, q, k, v, *captures,
+                                   return_lse=lse is not None, **operands)
+    if lse is not None:
+        ref, ref_lse = ref
+    out = np.asarray(out).astype(np.float64)
+    assert out.shape == ref.shape
+    assert np.isfinite(out).all()
+    assert np.abs(out - ref).max() <= tol * max(np.abs(ref).max(), 1e-30)
+    if lse is not None:
+        lse = np.asarray(lse).astype(np.float64)
+        ninf = np.isneginf(ref_lse)
+        assert lse.shape == ref_lse.shape
+        assert (np.isneginf(lse) == ninf).all()
+        err = np.abs(lse[~ninf] - ref_lse[~ninf]) / np.maximum(
+            1.0, np.abs(ref_lse[~ninf]))
+        assert err.size == 0 or err.max() <= tol
 
 
 # -- spec objects ----------------------------------------------------------
@@ -184,7 +219,7 @@ def test_lower_reports_bad_pipelines_and_bad_ir():
     ({"target": "tpu"}, attn.SpecError, "unknown target 'tpu'"),
     ({"dtype": "float64"}, attn.SpecError, "dtype must be one of"),
     ({"lowering": "fast"}, attn.SpecError, "lowering must be"),
-    ({"vector_width": 4}, attn.SpecError, "vector_width must be 0, 8 or 16"),
+    ({"vector_width": 12}, attn.SpecError, r"vector_width must be one of \[0, 4, 8, 16\]"),
     ({"head_dim": 0}, attn.SpecError, "head dims must be positive"),
 ])
 def test_compile_option_errors(kwargs, error, message):
@@ -283,16 +318,20 @@ def test_call_matches_numpy(causal64):
     assert out.dtype == np.float32 and out.shape == (2, 4, 67, 64)
     assert lse.shape == (2, 4, 67) and lse.dtype == np.float32
     assert rel_err(out, softmax_ref(q, k, v, causal=True)) < 1e-4
+    assert_matches_reference(attn.causal(), out, q, k, v, lse=lse)
 
 
 def test_non_contiguous_inputs_are_accepted(causal64):
     q = rand(2, 40, 4, 64, seed=4).transpose(0, 2, 1, 3)
-    k = rand(2, 40, 4, 64, seed=5).transpose(0, 2, 1, 3)
-    assert not q.flags.c_contiguous
-    out = causal64(q, k, k)
-    ref = causal64(np.ascontiguousarray(q), np.ascontiguousarray(k),
-                   np.ascontiguousarray(k))
-    np.testing.assert_array_equal(out, ref)
+    k = rand(2, 40, 2, 64, seed=5).transpose(0, 2, 1, 3)
+    v = rand(2, 64, 40, 2, seed=6).transpose(0, 3, 2, 1)
+    assert not (q.flags.c_contiguous or k.flags.c_contiguous
+                or v.flags.c_contiguous)
+    out = causal64(q, k, v)
+    assert rel_err(out, softmax_ref(q, k, v, causal=True)) < 1e-4
+    same = causal64(np.ascontiguousarray(q), np.ascontiguousarray(k),
+                    np.ascontiguousarray(v))
+    np.testing.assert_array_equal(out, same)
 
 
 def test_empty_batch_and_queries(causal64):
@@ -346,8 +385,13 @@ def test_operand_checks():
     with pytest.raises(ValueError, match=r"kv_len values must lie in "
                                          r"\[0, Skv = 8\]"):
         dec(x, x, x, kv_len=[3, 9])
-    out = dec(x, x, x, kv_len=np.array([3, 8], np.int64))
-    assert np.isfinite(out).all()
+    # int64 cache lengths are converted; the output follows them.
+    q, k, v = qkv(2, 2, 2, 8, 8, 64, seed=21)
+    lens = np.array([3, 8], np.int64)
+    out = dec(q, k, v, kv_len=lens)
+    assert_matches_reference(dec.spec, out, q, k, v, kv_len=lens)
+    assert not np.allclose(out[0], dec(q, k, v, kv_len=[8, 8])[0],
+                           atol=1e-3)
     sig = attn.compile(attn.Spec(normalizer=attn.sigmoid()), head_dim=64)
     with pytest.raises(ValueError, match="has no LSE output"):
         sig(x, x, x, return_lse=True)
@@ -360,7 +404,13 @@ def test_operand_checks():
     dense = attn.compile(attn.dense(), head_dim=64)
     with pytest.raises(ValueError, match="does not broadcast"):
         dense(x, x, x, dense_mask=np.ones((3, 8, 8), bool))
-    assert dense(x, x, x, dense_mask=np.ones((8, 8), bool)).shape == x.shape
+    # A 2-D [Sq, Skv] mask broadcasts over batch and heads.
+    q, k, v = qkv(2, 2, 2, 8, 8, 64, seed=22)
+    m = np.random.default_rng(23).random((8, 8)) < 0.5
+    m[:, 0] = True
+    out = dense(q, k, v, dense_mask=m)
+    assert out.shape == q.shape
+    assert_matches_reference(attn.dense(), out, q, k, v, dense_mask=m)
     alibi = attn.compile(attn.Spec(score_mod=attn.alibi(slopes=[.5, .25,
                                                                 .125])),
                          head_dim=64)
@@ -387,21 +437,23 @@ def test_bfloat16_and_float16():
 def test_bshd_layout():
     fn = attn.compile(attn.Spec(mask=attn.causal(), layout="bshd"),
                       head_dim=16)
-    q, k = rand(2, 30, 4, 16, seed=1), rand(2, 30, 2, 16, seed=2)
-    out = fn(q, k, k)
+    q, k, v = rand(2, 30, 4, 16, seed=1), rand(2, 30, 2, 16, seed=2), \
+        rand(2, 30, 2, 16, seed=3)
+    out = fn(q, k, v)
     assert out.shape == (2, 30, 4, 16)
     ref = softmax_ref(q.transpose(0, 2, 1, 3), k.transpose(0, 2, 1, 3),
-                      k.transpose(0, 2, 1, 3), causal=True)
+                      v.transpose(0, 2, 1, 3), causal=True)
     assert rel_err(out.transpose(0, 2, 1, 3), ref) < 1e-4
 
 
 def test_concurrent_calls_share_one_kernel(causal64):
-    q = rand(1, 2, 50, 64, seed=11)
-    expected = causal64(q, q, q)
+    q, k, v = qkv(1, 4, 2, 50, 70, 64, seed=11)
+    expected = causal64(q, k, v)
+    assert rel_err(expected, softmax_ref(q, k, v, causal=True)) < 1e-4
     results = [None] * 4
 
     def run(i):
-        results[i] = causal64(q, q, q)
+        results[i] = causal64(q, k, v)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
     for t in threads:
@@ -479,13 +531,16 @@ def test_capture_checks():
     def mod(score, b, h, q_idx, kv_idx, scale, offset):
         return score * scale[h] + attn.where(offset[b] > q_idx, 1.0, 0.0)
 
-    fn = attn.compile(attn.Spec(score_mod=attn.score_mod(
-        mod, dtypes={"offset": "int32"})), head_dim=16)
+    spec = attn.Spec(score_mod=attn.score_mod(mod,
+                                              dtypes={"offset": "int32"}))
+    fn = attn.compile(spec, head_dim=16)
     x = rand(2, 2, 9, 16)
-    scale = np.ones(2, np.float32)
+    q, k, v = qkv(2, 2, 2, 9, 9, 16, seed=12)
+    scale = np.array([0.5, 1.5], np.float32)
     offset = np.array([3, 4], np.int32)
-    by_position = fn(x, x, x, scale, offset)
-    by_name = fn(x, x, x, scale=scale, offset=offset)
+    by_position = fn(q, k, v, scale, offset)
+    assert_matches_reference(spec, by_position, q, k, v, scale, offset)
+    by_name = fn(q, k, v, scale=scale, offset=offset)
     np.testing.assert_array_equal(by_position, by_name)
     with pytest.raises(TypeError, match="'offset' must be int32, got int64"):
         fn(x, x, x, scale, offset.astype(np.int64))
@@ -516,11 +571,13 @@ def test_new_shapes_never_recompile(tmp_path, monkeypatch):
     spec = attn.Spec(mask=attn.sliding_window(5) & attn.causal())
     fn = attn.compile(spec, head_dim=16)
     assert attn.cache_info()["compiles"] == 1
-    for b, hq, hkv, sq, skv in [(1, 2, 1, 7, 7), (3, 4, 4, 100, 130),
-                                (2, 6, 2, 1, 513), (1, 1, 1, 64, 64)]:
-        out = fn(rand(b, hq, sq, 16), rand(b, hkv, skv, 16),
-                 rand(b, hkv, skv, 16))
+    for n, (b, hq, hkv, sq, skv) in enumerate([
+            (1, 2, 1, 7, 7), (3, 4, 4, 100, 130), (2, 6, 2, 1, 513),
+            (1, 1, 1, 64, 64)]):
+        q, k, v = qkv(b, hq, hkv, sq, skv, 16, seed=30 + n)
+        out = fn(q, k, v)
         assert out.shape == (b, hq, sq, 16)
+        assert_matches_reference(spec, out, q, k, v)
     again = attn.compile(spec, head_dim=16)
     info = attn.cache_info()
     assert info["compiles"] == 1 and info["memory_hits"] == 1
@@ -533,14 +590,15 @@ def test_disk_cache_roundtrip_and_corruption(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTN_CACHE_DIR", str(tmp_path))
     attn.clear_cache()
     spec = attn.Spec(mask=attn.chunked(16) & attn.causal())
-    q = rand(1, 2, 50, 32, seed=5)
-    first = attn.compile(spec, head_dim=32)(q, q, q)
+    q, k, v = qkv(1, 2, 1, 50, 50, 32, seed=5)
+    first = attn.compile(spec, head_dim=32)(q, k, v)
+    assert_matches_reference(spec, first, q, k, v)
     entries = glob.glob(str(tmp_path / "*.attnobj"))
     assert len(entries) == 1 and attn.cache_info()["disk_writes"] == 1
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp")]
 
     attn.clear_cache()  # a new process, as far as the cache can tell
-    np.testing.assert_array_equal(attn.compile(spec, head_dim=32)(q, q, q),
+    np.testing.assert_array_equal(attn.compile(spec, head_dim=32)(q, k, v),
                                   first)
     assert attn.cache_info() == {"compiles": 0, "memory_hits": 0,
                                  "disk_hits": 1, "disk_writes": 0,
@@ -552,7 +610,7 @@ def test_disk_cache_roundtrip_and_corruption(tmp_path, monkeypatch):
     attn.clear_cache()
     with pytest.warns(UserWarning, match="corrupt .*checksum mismatch"):
         rebuilt = attn.compile(spec, head_dim=32)
-    np.testing.assert_array_equal(rebuilt(q, q, q), first)
+    np.testing.assert_array_equal(rebuilt(q, k, v), first)
     info = attn.cache_info()
     assert info["corrupt"] == 1 and info["compiles"] == 1
     open(entries[0], "wb").write(b"short")
@@ -580,8 +638,8 @@ def test_unwritable_cache_dir_warns_and_still_runs(tmp_path, monkeypatch):
     attn.clear_cache()
     with pytest.warns(UserWarning, match="cannot write the kernel cache"):
         fn = attn.compile(attn.sinks(2), head_dim=16)
-    x = rand(1, 1, 4, 16)
-    assert fn(x, x, x).shape == x.shape
+    q, k, v = qkv(1, 2, 1, 4, 6, 16, seed=13)
+    assert_matches_reference(attn.sinks(2), fn(q, k, v), q, k, v)
 
 
 # -- DLPack / PyTorch ----------------------------------------------------------
@@ -590,15 +648,16 @@ def test_unwritable_cache_dir_warns_and_still_runs(tmp_path, monkeypatch):
 def test_torch_tensors_round_trip():
     torch = pytest.importorskip("torch")
     fn = attn.compile(attn.causal(), head_dim=32)
-    q = torch.randn(1, 2, 33, 32)
-    out = fn(q, q, q)
+    q, k, v = (torch.from_numpy(x) for x in qkv(1, 2, 1, 33, 40, 32,
+                                                seed=14))
+    out = fn(q, k, v)
     assert isinstance(out, torch.Tensor)
-    ref = softmax_ref(q.numpy(), q.numpy(), q.numpy(), causal=True)
+    ref = softmax_ref(q.numpy(), k.numpy(), v.numpy(), causal=True)
     assert rel_err(out.numpy(), ref) < 1e-4
     fb = attn.compile(attn.causal(), dtype="bfloat16", head_dim=32)
-    qb = q.to(torch.bfloat16)
-    outb = fb(qb, qb, qb)
+    qb, kb, vb = (x.to(torch.bfloat16) for x in (q, k, v))
+    outb = fb(qb, kb, vb)
     assert outb.dtype == torch.bfloat16
     assert rel_err(outb.float().numpy(), softmax_ref(
-        qb.float().numpy(), qb.float().numpy(), qb.float().numpy(),
+        qb.float().numpy(), kb.float().numpy(), vb.float().numpy(),
         causal=True)) < 8e-3

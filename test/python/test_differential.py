@@ -14,6 +14,32 @@ with the project's tolerances (README "Tolerances"): float32 1e-4, float16
 1e-3, bfloat16 8e-3. Everything is deterministic: the same cases run every
 time; a failing case reruns alone with `-k "<variant>-<seed>"`, and its
 message names the dtype and shape.
+
+The arbiter is always the float64 numpy reference, never the compiler's
+own reference lowering (`lowering="reference"`), which shares the mask and
+score emitters with the fused path.
+
+The short cases (lengths up to 129) are below the CPU's default tile sizes
+(block_q = 64 with AVX-512, block_kv = 96, or 64 for banded masks): with
+their small windows no kv tile is ever *full* (seen unmasked), so the
+symbolic full intervals of TileClasses.cpp go untested there. Two more
+groups cover them at the default tile sizes, cheaply (B = 1, H <= 2):
+
+- the `long_*` variants: one random shape per seed (B = 1, Hq <= 2, MHA
+  or GQA, self- and cross-attention, lengths that are and are not tile
+  multiples) with Skv in 300..2000 and windows, chunks, prefixes, halos,
+  sinks, 2-D grids and documents of 64..700 keys, so that every mask class
+  has empty, full and partial tiles (dilated with rate > 1 and
+  directional_2d have no full ones by construction), as
+  `test_long_cases_cover_every_tile_class` checks against the reference's
+  mask at block_q = 64 with block_kv = 64 and 96;
+- `test_tile_alignment_sweep`: for interval-shaped masks, 64 shapes whose
+  query positions are shifted by 64 consecutive amounts, so that every
+  alignment of the mask's interval ends against the 64- and 96-key tile
+  grids occurs. Random shapes alone hit a given alignment with odds of about
+  1/64 per case: a full interval one key too long (a kv tile run unmasked
+  although one of its keys is disallowed for one query) is caught here
+  (scripts/mutation-audit.py, mutations window_full_hi and causal_full_hi).
 """
 
 from __future__ import annotations
@@ -73,6 +99,11 @@ class Variant:
     compile_kw: dict = field(default_factory=dict)
     check: Optional[Callable] = None
     marks: tuple = ()
+    # Long cases: B = 1, H <= 2, Skv in min_len..max_len (see _draw_long).
+    long: bool = False
+    min_len: int = 300
+    # Tile classes that test_long_cases_cover_every_tile_class requires.
+    tile_classes: tuple = ("empty", "full", "partial")
 
 
 def V(name, spec=None, operands=None, **kw):
@@ -509,6 +540,138 @@ VARIANTS = [
 
 
 # ----------------------------------------------------------------------------
+# Long sequences: empty, full and partial tiles at the default tile sizes
+# ----------------------------------------------------------------------------
+
+
+def LV(name, spec=None, operands=None, **kw):
+    """A long variant: one shape per seed, Skv in 300..2000, B = 1."""
+    kw.setdefault("seeds", 2)
+    kw.setdefault("shapes", 1)
+    kw.setdefault("max_len", 2000)
+    return V("long_" + name, spec, operands, long=True, **kw)
+
+
+def op_kv_len_long(rng, d):
+    """Cache lengths in [Skv / 2, Skv]: most keys stay, the last tiles are
+    cut at a random place."""
+    lens = rng.integers(d.Skv // 2, d.Skv + 1, d.B)
+    return (), {"kv_len": lens.astype(np.int32)}
+
+
+def op_dense_blocks(rng, d):
+    """A dense mask of random on/off blocks of 50..150 queries by 70..200
+    keys (so that whole tiles are on or off), with 8 flipped entries."""
+    bq, bkv = int(rng.integers(50, 151)), int(rng.integers(70, 201))
+    blocks = rng.random((d.B, 1, -(-d.Sq // bq), -(-d.Skv // bkv))) < 0.5
+    m = np.repeat(np.repeat(blocks, bq, axis=2), bkv, axis=3)
+    m = m[:, :, :d.Sq, :d.Skv].copy()
+    m[:, :, rng.integers(0, d.Sq, 8), rng.integers(0, d.Skv, 8)] ^= True
+    return (), {"dense_mask": m}
+
+
+def _grid(rows, cols):
+    def ok(d):
+        return d.Skv <= rows * cols
+    return dict(rows=rows, cols=cols), ok
+
+
+NB_WIDE, NB_WIDE_OK = _grid(16, 128)     # 2048 keys
+NB_ROWS, NB_ROWS_OK = _grid(64, 32)
+W2D_BAND, W2D_BAND_OK = _grid(20, 100)
+W2D_COLS, W2D_COLS_OK = _grid(10, 200)
+LONG_STREAMING = (attn.sinks(70) | attn.sliding_window(300)) & attn.causal()
+NO_FULL = ("empty", "partial")
+
+# Every mask parameter below is chosen so that, at block_q = 64, runs of
+# allowed keys longer than a 96-key tile exist (full tiles), next to empty
+# and partially allowed tiles; odd sizes (193 = 3 * 64 + 1 = 2 * 96 + 1,
+# 97, 129, ...) put interval ends at many offsets from the tile grid.
+LONG_VARIANTS = [
+    # -- declarative masks ----------------------------------------------------
+    LV("full_cross", None, D=64, Dv=32, tile_classes=("full",)),
+    LV("causal", attn.causal(), dtypes=BF16[:2], seeds=3),
+    LV("causal_q_ge_kv", attn.causal(), lengths="q_ge_kv", seeds=3),
+    LV("causal_gqa_d64", attn.causal(), D=64, heads=2),
+    LV("window_200", attn.sliding_window(200), lengths="self"),
+    LV("window_160_causal", attn.sliding_window(160) & attn.causal(),
+       dtypes=F16[1:], seeds=3),
+    LV("window_lr", attn.sliding_window(64, 300)),
+    LV("window_512", attn.sliding_window(512), D=48),
+    LV("window_64_100", attn.sliding_window(64, 100), lengths="self", D=16),
+    LV("chunked_193", attn.chunked(193)),
+    LV("chunked_256_causal", attn.chunked(256) & attn.causal()),
+    LV("halo", attn.halo(160, 31)),
+    LV("halo_97_0", attn.halo(97, 0), lengths="self"),
+    LV("dilated_rate_1", attn.dilated(200, 1)),
+    LV("dilated_causal", attn.dilated(256, 2) & attn.causal(), heads=2,
+       tile_classes=NO_FULL),
+    LV("global_first", attn.global_tokens(first=150)),
+    LV("global_positions_or_window",
+       attn.global_tokens(positions=[0, 300, 301, 777])
+       | attn.sliding_window(96, 96)),
+    LV("sinks", attn.sinks(130)),
+    LV("streaming", LONG_STREAMING, dtypes=BF16[:2]),
+    LV("prefix_lm", attn.prefix_lm(700)),
+    LV("neighborhood_2d", attn.neighborhood_2d(
+        kernel_rows=5, kernel_cols=201, **NB_WIDE), check=NB_WIDE_OK),
+    LV("neighborhood_2d_rows", attn.neighborhood_2d(
+        kernel_rows=9, kernel_cols=63, **NB_ROWS), check=NB_ROWS_OK),
+    LV("window_2d_band", attn.window_2d(window_rows=3, window_cols=100,
+                                        **W2D_BAND), check=W2D_BAND_OK),
+    LV("window_2d", attn.window_2d(window_rows=2, window_cols=100,
+                                   **W2D_COLS), check=W2D_COLS_OK),
+    LV("directional_2d", attn.directional_2d(directions=["N", "E"],
+                                             **W2D_BAND),
+       check=W2D_BAND_OK, heads=2, tile_classes=NO_FULL),
+    # -- the algebra ----------------------------------------------------------
+    LV("not_window_and_causal", ~attn.sliding_window(100) & attn.causal()),
+    LV("or_of_ands", (attn.chunked(300) & attn.causal())
+       | (attn.global_tokens(first=70) & ~attn.sinks(1))
+       | attn.dilated(250, 5)),
+    LV("not_chunked_or_sinks", ~attn.chunked(129) | attn.sinks(64)),
+    # -- data-dependent masks -------------------------------------------------
+    LV("document", attn.document(), op_segments, dtypes=F16[1:]),
+    LV("document_causal", attn.document() & attn.causal(), op_segments,
+       lengths="self", seeds=3),
+    LV("document_window", attn.document() & attn.sliding_window(200)
+       & attn.causal(), op_segments),
+    LV("dense_blocks_and_window", attn.dense() & attn.sliding_window(400),
+       op_dense_blocks),
+    LV("block_sparse_128", attn.block_sparse(128, 128),
+       op_block_mask(128, 128)),
+    LV("tree", attn.tree(), op_tree, lengths="q_le_kv"),
+    LV("mask_mod_and_window", attn.mask_mod(mm_prefix, {"prefix": "int32"})
+       & attn.sliding_window(300, 40), op_prefix),
+    # -- normalizers and score modifiers --------------------------------------
+    LV("sink_softmax_window", attn.Spec(attn.sliding_window(200)
+                                        & attn.causal(), attn.sink_softmax()),
+       op_sink),
+    LV("softplus_chunked", attn.Spec(attn.chunked(193), attn.softplus())),
+    LV("relu2_row_sum_window", attn.Spec(attn.sliding_window(150, 50),
+                                         attn.relu(2, "row_sum"))),
+    LV("relu_seq_len_prefix", attn.Spec(attn.prefix_lm(300),
+                                        attn.relu(1, "seq_len"))),
+    LV("sigmoid_causal", attn.Spec(attn.causal(), attn.sigmoid())),
+    LV("streaming_alibi_softcap", attn.Spec(LONG_STREAMING, score_mod=[
+        attn.alibi(), attn.softcap(5.0)])),
+    # -- layout, offsets, cache lengths, decoding -----------------------------
+    LV("bshd_window", attn.Spec(attn.sliding_window(150) & attn.causal(),
+                                layout="bshd"), D=32, Dv=64),
+    LV("q_offset_negative", attn.Spec(attn.sliding_window(200)
+                                      & attn.causal(), q_offset=-300)),
+    LV("q_offset_prefix", attn.Spec(attn.prefix_lm(250), q_offset=150)),
+    LV("kv_len_window", attn.Spec(attn.sliding_window(256) & attn.causal(),
+                                  kv_len=True), op_kv_len_long),
+    LV("decode_window", attn.Spec(attn.sliding_window(300) & attn.causal(),
+                                  kv_len=True), op_kv_len_long,
+       lengths="decode", seeds=3, shapes=2, D=64),
+    LV("decode_streaming", attn.Spec(LONG_STREAMING, kv_len=True),
+       op_kv_len_long, lengths="decode", seeds=3, shapes=2),
+]
+
+
+# ----------------------------------------------------------------------------
 # The harness
 # ----------------------------------------------------------------------------
 
@@ -524,7 +687,49 @@ def _kernel(variant: Variant, dtype: str):
     return _KERNELS[key]
 
 
+# A long case's reference materialises [B, Hq, Sq, Skv] float64 scores: keep
+# Hq * Sq * Skv below this (about 0.3 s of numpy per case).
+LONG_MAX_SCORES = 4_000_000
+
+
+def _draw_long(rng, variant: Variant, dtype: str) -> Dims:
+    """B = 1, Hq <= 2 (MHA or GQA 2/1), Skv in min_len..max_len, a quarter
+    of them a multiple of 192 (whole 64- and 96-key tiles), the others not;
+    Sq as `variant.lengths` says, between 100 and max_len."""
+    lo, hi = variant.min_len, variant.max_len
+    for _ in range(1000):
+        if variant.heads:
+            Hq = variant.heads
+            Hkv = int(rng.choice([h for h in (1, Hq) if Hq % h == 0]))
+        else:
+            Hkv = 1
+            Hq = int(rng.choice([1, 2]))
+        Skv = int(rng.integers(lo, hi + 1))
+        if rng.random() < 0.25:
+            Skv = max(lo, Skv // 192 * 192)
+        if variant.lengths == "decode":
+            Sq = int(rng.integers(1, 5))
+        elif variant.lengths == "self":
+            Sq = Skv
+        else:
+            Sq = int(rng.integers(100, hi + 1))
+            if variant.lengths == "q_ge_kv" and Sq < Skv:
+                Sq, Skv = Skv, Sq
+                Skv = max(Skv, lo)
+            if variant.lengths == "q_le_kv" and Sq > Skv:
+                Sq, Skv = Skv, Sq
+        d = Dims(1, Hq, Hkv, Sq, Skv, variant.D, variant.Dv or variant.D,
+                 dtype)
+        if Hq * Sq * Skv > LONG_MAX_SCORES:
+            continue
+        if variant.check is None or variant.check(d):
+            return d
+    raise AssertionError(f"{variant.name}: no admissible shape drawn")
+
+
 def _draw_dims(rng, variant: Variant, dtype: str) -> Dims:
+    if variant.long:
+        return _draw_long(rng, variant, dtype)
     lengths = [n for n in LENGTHS if n <= variant.max_len]
     for _ in range(1000):
         B = int(rng.integers(1, 4))
@@ -592,37 +797,195 @@ def _check(name, d, out, ref, lse=None, ref_lse=None):
 
 CASES = [
     pytest.param(v, s, id=f"{v.name}-{s}", marks=list(v.marks))
-    for v in VARIANTS for s in range(v.seeds)
+    for v in VARIANTS + LONG_VARIANTS for s in range(v.seeds)
 ]
 
 
-@pytest.mark.parametrize("variant,seed", CASES)
-def test_differential(variant: Variant, seed: int):
+def _rng(variant: Variant, seed: int):
+    return np.random.default_rng([zlib.crc32(variant.name.encode()), seed])
+
+
+def _draw_cases(variant: Variant, seed: int):
+    """The dtype and the (dims, q, k, v, captures, operands, with_lse) of
+    each shape of case `seed`, drawn deterministically."""
     dtype = variant.dtypes[seed % len(variant.dtypes)]
-    fn = _kernel(variant, dtype)
-    rng = np.random.default_rng([zlib.crc32(variant.name.encode()), seed])
+    rng = _rng(variant, seed)
     spec = variant.spec
+    cases = []
     for _ in range(variant.shapes):
         d = _draw_dims(rng, variant, dtype)
         q, k, v = _qkv(rng, d, spec.layout)
         captures, operands = (variant.operands(rng, d) if variant.operands
                               else ((), {}))
         with_lse = spec.normalizer.has_lse and rng.random() < 0.75
-        name = f"{variant.name}[{dtype}] {d}"
-        if with_lse:
-            out, lse = fn(q, k, v, *captures, return_lse=True, **operands)
-            ref, ref_lse = reference.attention(spec, q, k, v, *captures,
-                                               return_lse=True, **operands)
-            _check(name, d, out, ref, lse, ref_lse)
-        else:
-            out = fn(q, k, v, *captures, **operands)
-            ref = reference.attention(spec, q, k, v, *captures, **operands)
-            _check(name, d, out, ref)
+        cases.append((d, q, k, v, captures, operands, with_lse))
+    return dtype, cases
+
+
+def _run_and_check(fn, spec, name, d, q, k, v, captures, operands, with_lse):
+    if with_lse:
+        out, lse = fn(q, k, v, *captures, return_lse=True, **operands)
+        ref, ref_lse = reference.attention(spec, q, k, v, *captures,
+                                           return_lse=True, **operands)
+        _check(name, d, out, ref, lse, ref_lse)
+    else:
+        out = fn(q, k, v, *captures, **operands)
+        ref = reference.attention(spec, q, k, v, *captures, **operands)
+        _check(name, d, out, ref)
+
+
+@pytest.mark.parametrize("variant,seed", CASES)
+def test_differential(variant: Variant, seed: int):
+    dtype, cases = _draw_cases(variant, seed)
+    fn = _kernel(variant, dtype)
+    for d, q, k, v, captures, operands, with_lse in cases:
+        _run_and_check(fn, variant.spec, f"{variant.name}[{dtype}] {d}", d,
+                       q, k, v, captures, operands, with_lse)
 
 
 def test_case_count():
     """The sweep stays at least 200 cases."""
     assert len(CASES) >= 200
+
+
+# -- long cases: which tiles they exercise ------------------------------------
+
+
+def _allowed(spec, q, k, v, captures, operands) -> np.ndarray:
+    """The reference's mask, [B, Hq, Sq, Skv] bool (cache lengths applied)."""
+    P = reference._Problem(spec, q, k, v, captures, operands)
+    allowed = np.broadcast_to(reference._mask(P, spec.mask), P.shape)
+    return allowed & (P.j < P.lens.reshape(-1, 1, 1, 1))
+
+
+def _tile_classes(allowed: np.ndarray, lens, bq: int, bkv: int) -> set:
+    """Which of empty / full / partial the (q-tile, kv-tile) pairs of a
+    [B, H, Sq, Skv] mask are, for tiles of bq queries (from query 0) by bkv
+    keys (from key 0). A tile is full when every key of it lies below the
+    cache length and is allowed for every query row of the tile."""
+    B, H, Sq, Skv = allowed.shape
+    nq, nk = -(-Sq // bq), -(-Skv // bkv)
+    pad = np.zeros((B, H, nq * bq, nk * bkv), bool)
+    pad[:, :, :Sq, :Skv] = allowed
+    counts = pad.reshape(B, H, nq, bq, nk, bkv).sum(axis=(3, 5))
+    rows = np.minimum(bq, Sq - np.arange(nq) * bq)
+    in_range = (np.arange(1, nk + 1) * bkv)[None, :] <= \
+        np.asarray(lens).reshape(-1, 1)
+    full = (counts == rows[None, None, :, None] * bkv) & \
+        in_range[:, None, None, :]
+    empty = counts == 0
+    out = set()
+    if full.any():
+        out.add("full")
+    if empty.any():
+        out.add("empty")
+    if (~full & ~empty).any():
+        out.add("partial")
+    return out
+
+
+def test_long_cases_cover_every_tile_class():
+    """Each long variant's cases hold empty, full and partial tiles (those
+    its `tile_classes` names) at block_q = 64 (AVX-512's default) with
+    block_kv = 64 and with 96, judged by the reference's mask."""
+    missing = []
+    for variant in LONG_VARIANTS:
+        seen = {64: set(), 96: set()}
+        for seed in range(variant.seeds):
+            _, cases = _draw_cases(variant, seed)
+            for d, q, k, v, captures, operands, _ in cases:
+                allowed = _allowed(variant.spec, q, k, v, captures, operands)
+                lens = operands.get("kv_len", np.full(d.B, d.Skv))
+                for bkv in seen:
+                    seen[bkv] |= _tile_classes(allowed, lens, 64, bkv)
+        for bkv, got in seen.items():
+            lack = set(variant.tile_classes) - got
+            if lack:
+                missing.append(f"{variant.name} (block_kv {bkv}): "
+                               f"no {sorted(lack)} tiles")
+    assert not missing, "; ".join(missing)
+
+
+def test_tile_classes_helper():
+    """_tile_classes on a mask small enough to classify by hand."""
+    allowed = np.zeros((1, 1, 5, 6), bool)
+    allowed[0, 0, :4, :4] = True       # q-tile 0 x kv-tile 0: full
+    allowed[0, 0, 4, 0] = True         # q-tile 1 x kv-tile 0: partial
+    assert _tile_classes(allowed, [6], 4, 4) == {"full", "partial", "empty"}
+    assert _tile_classes(allowed, [3], 4, 4) == {"partial", "empty"}
+    assert _tile_classes(allowed[..., :4], [4], 4, 4) == {"full", "partial"}
+    assert _tile_classes(allowed[:, :, :4, :3], [3], 4, 4) == {"partial"}
+
+
+# -- every alignment of interval ends against the tile grid -------------------
+
+
+@dataclass
+class Sweep:
+    """A spec run on 64 shapes: Sq queries, Skv = Sq + base + r for
+    r = 0..63, so that the query positions (i + Skv - Sq + q_offset) meet
+    the 64-key tile grid at every offset, and with 4 q-tiles of 64 rows the
+    96-key grid too (64 t mod 96 is 0, 64, 32)."""
+    name: str
+    spec: attn.Spec
+    base: int
+    Sq: int = 200
+    D: int = 16
+    operands: Optional[Callable] = None
+
+    def __post_init__(self):
+        if not isinstance(self.spec, attn.Spec):
+            self.spec = attn.Spec(mask=self.spec)
+
+
+def op_kv_len_sweep(rng, d):
+    return (), {"kv_len": np.array([d.Skv - 5], np.int32)}
+
+
+SWEEPS = [
+    # base < 0: the first rows see no key (fully masked rows).
+    Sweep("causal", attn.causal(), base=-40, Sq=260),
+    Sweep("window_130", attn.sliding_window(130), base=200),
+    Sweep("window_200_causal", attn.sliding_window(200) & attn.causal(),
+          base=150),
+    Sweep("window_70_90", attn.sliding_window(70, 90), base=0),
+    Sweep("window_0_170", attn.sliding_window(0, 170), base=-100),
+    Sweep("not_window_causal", ~attn.sliding_window(130) & attn.causal(),
+          base=300),
+    Sweep("streaming", (attn.sinks(63) | attn.sliding_window(160))
+          & attn.causal(), base=300),
+    Sweep("prefix_lm", attn.prefix_lm(193), base=100),
+    Sweep("chunked", attn.chunked(193), base=100),
+    Sweep("chunked_causal", attn.chunked(161) & attn.causal(), base=100),
+    Sweep("halo", attn.halo(129, 33), base=100),
+    Sweep("global_or_window", attn.global_tokens(first=65)
+          | attn.sliding_window(140), base=200),
+    # 2-D grids of 100 columns: interval ends at every offset of a row.
+    Sweep("neighborhood_2d", attn.neighborhood_2d(
+        rows=5, cols=100, kernel_rows=3, kernel_cols=181), base=200),
+    Sweep("window_2d_band", attn.window_2d(
+        rows=5, cols=100, window_rows=2, window_cols=100), base=200),
+    Sweep("kv_len_window", attn.Spec(attn.sliding_window(150) & attn.causal(),
+                                     kv_len=True), base=250,
+          operands=op_kv_len_sweep),
+    # Sq <= 2: the decoding (row) kernel.
+    Sweep("decode_window", attn.Spec(attn.sliding_window(170)
+                                     & attn.causal()), base=400, Sq=2),
+]
+
+
+@pytest.mark.parametrize("sweep", SWEEPS, ids=lambda s: s.name)
+def test_tile_alignment_sweep(sweep: Sweep):
+    fn = attn.compile(sweep.spec, head_dim=sweep.D)
+    rng = np.random.default_rng([zlib.crc32(sweep.name.encode()), 7])
+    for r in range(64):
+        Skv = sweep.Sq + sweep.base + r
+        d = Dims(1, 2, 1, sweep.Sq, Skv, sweep.D, sweep.D, "float32")
+        q, k, v = _qkv(rng, d, sweep.spec.layout)
+        captures, operands = (sweep.operands(rng, d) if sweep.operands
+                              else ((), {}))
+        _run_and_check(fn, sweep.spec, f"sweep {sweep.name} r={r} {d}", d,
+                       q, k, v, captures, operands, with_lse=r % 2 == 0)
 
 
 # -- the reference itself, on cases small enough to check by hand -------------

@@ -1369,6 +1369,21 @@ func.func @config_kv_splits() attributes {c = #attn.config<block_kv = 64, kv_spl
 
 // -----
 
+// expected-error @+1 {{#attn.config: 'vector_width' must be 0 (the target's), 4, 8 or 16, got 12}}
+func.func @config_vector_width() attributes {c = #attn.config<vector_width = 12>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.config: 'dot' must be "fma" or "bf16", got "amx"}}
+func.func @config_dot() attributes {c = #attn.config<dot = "amx">} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.config: 'mma' must be "sync" or "wgmma", got "wmma"}}
+func.func @config_mma() attributes {c = #attn.config<mma = "wmma">} { return }
+
+// -----
+
 // expected-error @+2 {{expected ::mlir::attn::Layout to be one of: bhsd, bshd}}
 // expected-error @+1 {{failed to parse Attn_LayoutAttr parameter 'value'}}
 func.func @layout_unknown() attributes {l = #attn.layout<bsdh>} { return }
@@ -1390,7 +1405,7 @@ func.func @layout_not_a_layout(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
 // -----
 
 func.func @config_not_a_config(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
-  // expected-error @+2 {{'attn.attention' op attribute 'config' failed to satisfy constraint: Tile sizes and code-generation knobs}}
+  // expected-error @+2 {{'attn.attention' op attribute 'config' failed to satisfy constraint: Tile plan: tile sizes and code-generation knobs}}
   %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
          outs(%q : tensor<1x4x8x16xf32>) {config = #attn.causal} -> tensor<1x4x8x16xf32>
   return %r : tensor<1x4x8x16xf32>

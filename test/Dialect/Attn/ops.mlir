@@ -73,7 +73,7 @@ func.func @explicit_defaults(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>)
 
 // CHECK-LABEL: func.func @scale_offset_config
 //       CHECK:   attn.attention
-//  CHECK-SAME:     config = #attn.config<block_q = 64, block_kv = 128, vector_width = 16, unroll = 2, warps = 4, stages = 3, kv_splits = 8>
+//  CHECK-SAME:     config = #attn.config<block_q = 64, block_kv = 128, vector_width = 16, unroll = 2, warps = 4, stages = 3, kv_splits = 8, dot = "fma", mma = "sync">
 //  CHECK-SAME:     q_offset = 3 : i64
 //  CHECK-SAME:     scale = 1.250000e-01 : f64
 func.func @scale_offset_config(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>) -> tensor<1x4x8x32xf32> {
@@ -81,7 +81,8 @@ func.func @scale_offset_config(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32
          outs(%o : tensor<1x4x8x32xf32>)
          {scale = 0.125, q_offset = 3,
           config = #attn.config<block_q = 64, block_kv = 128, vector_width = 16,
-                                unroll = 2, warps = 4, stages = 3, kv_splits = 8>}
+                                unroll = 2, warps = 4, stages = 3, kv_splits = 8,
+                                dot = "fma", mma = "sync">}
          -> tensor<1x4x8x32xf32>
   return %r : tensor<1x4x8x32xf32>
 }

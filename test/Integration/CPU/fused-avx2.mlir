@@ -20,4 +20,4 @@
 // RUN: attn-run --vector-width=8 %t/f16.mlir --check --shape B=2,Hq=4,Hkv=2,Sq=67,Skv=67 --shape B=1,Hq=2,Sq=100,Skv=31 | FileCheck %S/variants.mlir --check-prefix=OK2
 // RUN: attn-run --vector-width=8 %t/bf16_lse.mlir --check --shape B=2,Hq=4,Hkv=2,Sq=67,Skv=67 --shape B=1,Hq=2,Sq=100,Skv=31 | FileCheck %S/variants.mlir --check-prefix=OK2
 // RUN: not attn-run --vector-width=5 %t/causal.mlir 2>&1 | FileCheck %s --check-prefix=BAD
-// BAD: attn-run: error: vector-width must be 0 (host), 8 (AVX2) or 16 (AVX-512), not 5
+// BAD: attn-run: error: vector-width must be 0 (host), 4 (SSE), 8 (AVX2) or 16 (AVX-512), not 5

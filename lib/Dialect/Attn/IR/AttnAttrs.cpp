@@ -304,20 +304,33 @@ LogicalResult GaussianAttr::verify(EmitErrorFn emitError,
   return success();
 }
 
+bool ConfigAttr::isValidVectorWidth(int64_t width) {
+  return llvm::is_contained({0, 4, 8, 16}, width);
+}
+
 LogicalResult ConfigAttr::verify(EmitErrorFn emitError, int64_t blockQ,
                                  int64_t blockKv, int64_t vectorWidth,
                                  int64_t unroll, int64_t warps, int64_t stages,
-                                 int64_t kvSplits) {
-  std::pair<StringRef, int64_t> knobs[] = {{"block_q", blockQ},
-                                           {"block_kv", blockKv},
-                                           {"vector_width", vectorWidth},
-                                           {"unroll", unroll},
-                                           {"warps", warps},
-                                           {"stages", stages},
-                                           {"kv_splits", kvSplits}};
+                                 int64_t kvSplits, StringRef dot,
+                                 StringRef mma) {
+  std::pair<StringRef, int64_t> knobs[] = {
+      {"block_q", blockQ}, {"block_kv", blockKv}, {"unroll", unroll},
+      {"warps", warps},    {"stages", stages},    {"kv_splits", kvSplits}};
   for (auto [name, value] : knobs)
     if (failed(checkNonNegative(emitError, "config", name, value)))
       return failure();
+  if (!isValidVectorWidth(vectorWidth))
+    return emitError() << "#attn.config: 'vector_width' must be 0 (the "
+                          "target's), 4, 8 or 16, got "
+                       << vectorWidth;
+  if (!llvm::is_contained({"", "fma", "bf16"}, dot))
+    return emitError() << "#attn.config: 'dot' must be \"fma\" or \"bf16\", "
+                          "got \""
+                       << dot << "\"";
+  if (!llvm::is_contained({"", "sync", "wgmma"}, mma))
+    return emitError() << "#attn.config: 'mma' must be \"sync\" or "
+                          "\"wgmma\", got \""
+                       << mma << "\"";
   return success();
 }
 

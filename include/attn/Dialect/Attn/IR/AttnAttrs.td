@@ -426,23 +426,52 @@ def Attn_ScoreModRegionAttr : Attn_ScoreModAttr<"ScoreModRegion", "score_mod"> {
 //===----------------------------------------------------------------------===//
 
 def Attn_ConfigAttr : Attn_Attr<"Config", "config"> {
-  let summary = "Tile sizes and code-generation knobs";
+  let summary = "Tile plan: tile sizes and code-generation knobs";
   let description = [{
-    Knobs for the fused code generators and the tuner. Zero means "let the
-    compiler choose". The reference lowering ignores them.
+    The one carrier of the fused code generators' knobs: attn-opt's
+    options, Python's `config=` and the tuner all set it, and each code
+    generator resolves it into its tile plan (AttnToCPU.h, AttnToGPU.h),
+    filling every field left at its default (0 or "") from the target and
+    the op. `attn-opt --attn-print-tile-plan` shows the resolved plans. The
+    reference lowering ignores it.
 
-    Example: `#attn.config<block_q = 64, block_kv = 128>`
+    | field | read by | meaning |
+    |---|---|---|
+    | `block_q` | CPU, GPU | query rows per tile (CPU: a multiple of the vector width; GPU: 16 per warp) |
+    | `block_kv` | CPU, GPU | keys per kv tile |
+    | `vector_width` | CPU | f32 lanes: 4 (SSE), 8 (AVX2), 16 (AVX-512) |
+    | `unroll` | CPU | rows per register block (keys in Q K^T, head-dim rows in P V) |
+    | `kv_splits` | CPU | decoding: kv splits per query row |
+    | `dot` | CPU | Q K^T instructions: `"fma"` (f32 FMAs) or `"bf16"` (AVX512-BF16 pair dot products, bf16 inputs) |
+    | `warps` | GPU | warps per CTA |
+    | `stages` | GPU | K/V shared-memory stages |
+    | `mma` | GPU | tensor-core instructions: `"sync"` (mma.sync) or `"wgmma"` (sm_90a) |
+
+    The verifier checks the target-independent rule of each field; the
+    rules that depend on the target and the op (register and shared-memory
+    budgets, head dims) are checked when the plan is resolved, with a
+    diagnostic on the op.
+
+    Example: `#attn.config<block_q = 64, block_kv = 128, dot = "fma">`
   }];
   let parameters = (ins
     Attn_I64Parameter<"query rows per tile", "0">:$block_q,
     Attn_I64Parameter<"keys per tile", "0">:$block_kv,
-    Attn_I64Parameter<"SIMD width in elements", "0">:$vector_width,
-    Attn_I64Parameter<"unroll factor", "0">:$unroll,
-    Attn_I64Parameter<"GPU warps per CTA", "0">:$warps,
-    Attn_I64Parameter<"pipeline stages", "0">:$stages,
-    Attn_I64Parameter<"KV splits for decoding", "0">:$kv_splits);
+    Attn_I64Parameter<"f32 lanes per vector (CPU)", "0">:$vector_width,
+    Attn_I64Parameter<"rows per register block (CPU)", "0">:$unroll,
+    Attn_I64Parameter<"warps per CTA (GPU)", "0">:$warps,
+    Attn_I64Parameter<"K/V pipeline stages (GPU)", "0">:$stages,
+    Attn_I64Parameter<"KV splits for decoding (CPU)", "0">:$kv_splits,
+    StringRefParameter<"Q K^T instructions (CPU): fma or bf16",
+                       [{""}]>:$dot,
+    StringRefParameter<"tensor-core instructions (GPU): sync or wgmma",
+                       [{""}]>:$mma);
   let assemblyFormat = "(`<` struct(params)^ `>`)?";
   let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The rule of `vector_width`: 0 (the target's), 4, 8 or 16.
+    static bool isValidVectorWidth(int64_t width);
+  }];
 }
 
 #endif // ATTN_ATTRS

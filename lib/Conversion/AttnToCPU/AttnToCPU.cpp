@@ -23,8 +23,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Dialect/Attn/Analysis/TileClasses.h"
-#include "attn/Dialect/Attn/Transforms/Passes.h"
-#include "attn/Dialect/Attn/Transforms/Transforms.h"
+#include "attn/Conversion/Passes.h"
+#include "attn/Conversion/AttnToCPU/AttnToCPU.h"
 #include "attn/Dialect/Attn/Utils/Arith.h"
 #include "attn/Dialect/Attn/Utils/Buffers.h"
 #include "attn/Dialect/Attn/Utils/Normalizer.h"
@@ -42,7 +42,7 @@
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_ATTNTILECPU
-#include "attn/Dialect/Attn/Transforms/Passes.h.inc"
+#include "attn/Conversion/Passes.h.inc"
 } // namespace mlir::attn
 
 using namespace mlir;

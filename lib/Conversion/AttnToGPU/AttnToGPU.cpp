@@ -57,8 +57,8 @@
 #include "attn/Dialect/Attn/Analysis/TileClasses.h"
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
-#include "attn/Dialect/Attn/Transforms/Passes.h"
-#include "attn/Dialect/Attn/Transforms/Transforms.h"
+#include "attn/Conversion/Passes.h"
+#include "attn/Conversion/AttnToGPU/AttnToGPU.h"
 #include "attn/Dialect/Attn/Utils/Arith.h"
 #include "attn/Dialect/Attn/Utils/Buffers.h"
 #include "attn/Dialect/Attn/Utils/Normalizer.h"
@@ -80,7 +80,7 @@
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_ATTNTILEGPU
-#include "attn/Dialect/Attn/Transforms/Passes.h.inc"
+#include "attn/Conversion/Passes.h.inc"
 } // namespace mlir::attn
 
 using namespace mlir;

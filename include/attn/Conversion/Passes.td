@@ -1,0 +1,144 @@
+//===- Passes.td - Conversions of attn ops to target code --*- tablegen -*-===//
+//
+// The fused code generators: attn.attention to tiled loops for the CPU
+// (AttnToCPU) and to tensor-core kernels for NVIDIA GPUs (AttnToGPU). Each
+// resolves a tile plan per op (#attn.config filled from the target's
+// defaults) and emits the kernel it names.
+//
+// The flags keep the names attn-tile-cpu / attn-tile-gpu rather than
+// convert-attn-to-*: the output is still at the tensor level (bufferization
+// and the LLVM conversions follow in the pipelines), and every lit test,
+// README and user script names them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_CONVERSION_PASSES
+#define ATTN_CONVERSION_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def AttnTileCPU : Pass<"attn-tile-cpu"> {
+  let summary = "Fused, tiled flash-attention code for the host CPU";
+  let description = [{
+    Lowers every `attn.attention` to fused loops over memory that never
+    materialise the `[Sq, Skv]` scores (FlashAttention-2 on the CPU):
+
+    - one `scf.parallel` over work items `(b, h, q-tile)`, consecutive
+      items sharing K and V and the heaviest causal q-tiles of a head first;
+      the CPU pipeline turns it into an OpenMP loop with a dynamic
+      schedule;
+    - per item, a kv-tile loop over the tiles that the symbolic tile
+      classification (TileClasses.h) leaves non-empty, each checked at
+      run time against the top-level document, tree and dense conjuncts
+      (skipped, unmasked or masked), carrying the running row shift, row sum and an
+      f32 accumulator (online normalisation for softmax, sink softmax and
+      softplus; streaming sums for sigmoid and relu);
+    - register-blocked vector micro-kernels for `Q K^T` and `P V` with the
+      query rows of a tile in the vector lanes, so that row statistics need
+      no horizontal reductions; per-element mask and modifier code runs only
+      on partial tiles (and, for position-dependent modifiers, on every
+      visited tile);
+    - small query tiles (decoding) use a row kernel whose lanes run along
+      the head dimension, and split the kv range across threads, merging the
+      partial results by their log-sum-exp.
+
+    Memory is O(tile) per thread. Batch, heads and sequence lengths stay
+    dynamic. `#attn.config<block_q, block_kv, vector_width, kv_splits>`
+    overrides the defaults; `attn.merge` ops are left for
+    `attn-lower-to-linalg`.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
+           "f32 lanes per vector: 16 (AVX-512), 8 (AVX2) or 0 for the host">,
+    Option<"threads", "threads", "int64_t", /*default=*/"0",
+           "Threads that decoding's kv splits should keep busy (0: the "
+           "host's cores)">,
+    Option<"bf16Dot", "bf16-dot", "bool", /*default=*/"false",
+           "bf16 inputs: Q K^T by AVX512-BF16 pair dot products "
+           "(x86vector.avx512.dot) when the host has them and the head dim "
+           "is static and even (off by default: slower than widening to "
+           "f32 FMAs on the Sapphire Rapids machines measured)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect", "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::x86vector::X86VectorDialect"
+  ];
+}
+
+def AttnTileGPU : Pass<"attn-tile-gpu"> {
+  let summary = "Tensor-core flash attention for NVIDIA GPUs (nvgpu dialect)";
+  let description = [{
+    Lowers every `attn.attention` with f16 or bf16 inputs and static head
+    dims (multiples of 16, at most 128) to one `gpu.launch` of a
+    FlashAttention-2 kernel:
+
+    - grid `(ceil(Sq / 64), B * Hq)`, 4 warps of 16 query rows per CTA;
+    - per kv tile of 64 keys (32 when D or Dv exceeds 64), K and V copied
+      to dynamic shared memory with
+      `nvgpu.device_async_copy` (cp.async, rows padded against bank
+      conflicts, zero-filled past Skv);
+    - `S = Q K^T` and `O += P V` with `nvgpu.mma.sync` m16n8k16 (f32
+      accumulators), fragments from `nvgpu.ldmatrix`; Q fragments stay in
+      registers, P goes from accumulator to operand fragments without
+      touching memory;
+    - the online normalisation of every normalizer in registers, row
+      statistics reduced across each quad of lanes with `gpu.shuffle`;
+    - kv tiles from the symbolic tile classification shared with the CPU
+      path: empty tiles lie outside the loop bounds, full tiles skip the
+      per-element mask; score modifiers and partial-tile masks run per
+      element through the same emitter as every other code generator;
+    - top-level `#attn.document`, `#attn.tree` and block-sparse
+      `#attn.dense` conjuncts classified per tile at run time: the kv loop
+      visits only the tiles a warp vote keeps (a key whose segment id lies
+      in the CTA's rows' id range; the draft tree's causal prefix; a block
+      entry on) and finds the next kept tile before the current one runs
+      (with `wgmma`, before its TMA request), so skipped tiles are never
+      loaded; tiles the conjuncts allow entirely skip the per-element mask.
+      A dense conjunct is classified when at most 32 of its entries cover
+      a tile (one load a lane); when its blocks align with the tiles it is
+      not read per element at all. Finer dense masks stay per element.
+
+    Batch, heads and sequence lengths stay dynamic. The kernel reads and
+    writes device memory: the function's buffers must be device pointers.
+    `attn.merge` is not supported yet and is reported.
+
+    Before:
+    ```mlir
+    %o = attn.attention ins(%q, %k, %v : ...) outs(%init : ...)
+        {mask = #attn.causal} -> tensor<?x?x?x64xf16>
+    ```
+    After: `bufferization.to_buffer` of the operands, a `gpu.launch` whose
+    body holds the kernel (`nvgpu.mma.sync`, `nvgpu.ldmatrix`,
+    `nvgpu.device_async_copy`, `gpu.shuffle xor`), and
+    `bufferization.to_tensor` of the outputs.
+
+    With `wgmma` (Hopper, sm_90a), ops whose head dims are 64 or 128 get
+    the warpgroup kernel instead: the CTA's 4 warps form one warpgroup;
+    K and V tiles of 64 keys arrive by TMA (`cp.async.bulk.tensor`, 128-byte
+    swizzle, two stages: the next tile loads while this one computes, each
+    stage completing on an mbarrier); `S = Q K^T` and `O += P V` are
+    `wgmma.mma_async` m64nNk16 with Q and P from registers and K and V
+    from shared memory (V transposed by the instruction). The host encodes
+    the two tensor maps (`attnCudaTensorMap` in the runtime) before the
+    launch and frees them after. Other head dims keep the mma.sync kernel.
+  }];
+  let options = [
+    Option<"wgmma", "wgmma", "bool", /*default=*/"false",
+           "Use the sm_90a warpgroup kernel (TMA + wgmma) where head dims "
+           "are 64 or 128">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::LLVM::LLVMDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect", "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::ub::UBDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
+#endif // ATTN_CONVERSION_PASSES
