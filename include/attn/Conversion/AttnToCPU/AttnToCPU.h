@@ -1,6 +1,7 @@
 //===- AttnToCPU.h - attn.attention to fused CPU loops ----------*- C++ -*-===//
 //
-// The fused CPU code generator's entry points (attn-tile-cpu).
+// The fused CPU code generator (attn-tile-cpu): its target description, the
+// tile plan it resolves from an op's #attn.config, and its entry points.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,15 +13,62 @@
 
 namespace mlir::attn {
 
+/// What the CPU offers, and the defaults that the pass options ask for
+/// where an op's #attn.config is silent.
+struct CPUTarget {
+  /// f32 lanes per vector (4, 8 or 16); 0: the host's widest.
+  int64_t vectorWidth = 0;
+  /// Threads that decoding's automatic kv splits keep busy; 0: the host's
+  /// physical cores.
+  int64_t threads = 0;
+  /// Default Q K^T of bf16 inputs to AVX512-BF16 dot products where they
+  /// apply (the host has them, vector width 16, static even head dim).
+  bool bf16Dot = false;
+};
+
+/// The resolved tile plan of one op on the CPU: every #attn.config field
+/// that the CPU code generator reads, filled in.
+struct CPUTilePlan {
+  /// f32 lanes per vector (`vector_width`).
+  int64_t vectorWidth = 16;
+  /// Query rows per tile (`block_q`), a multiple of vectorWidth.
+  int64_t blockQ = 64;
+  /// Keys per kv tile (`block_kv`).
+  int64_t blockKv = 96;
+  /// Rows per register block (`unroll`): keys in Q K^T, head-dim rows in
+  /// P V. unroll * blockQ / vectorWidth vector accumulators.
+  int64_t unroll = 6;
+  /// Decoding: kv splits per query row (`kv_splits`); 0 chooses them at
+  /// run time from B * Hq and `threads`.
+  int64_t kvSplits = 0;
+  /// Threads the automatic kv splits keep busy (a target property).
+  int64_t threads = 1;
+  /// Q K^T by AVX512-BF16 pair dot products (`dot = "bf16"`), else f32 FMAs.
+  bool bf16Dot = false;
+
+  /// Query-row vectors per tile.
+  int64_t vecs() const { return blockQ / vectorWidth; }
+  /// The plan as an #attn.config (GPU fields left at their defaults):
+  /// resolving it again gives the same plan.
+  ConfigAttr toConfig(MLIRContext *context) const;
+};
+
+/// Resolves `op`'s #attn.config for `target`: fields left at 0 / "" get the
+/// defaults of the host and the op (documented in TilePlan.cpp). Emits a
+/// diagnostic on the op and fails when a value breaks a rule of the CPU
+/// code generator.
+FailureOr<CPUTilePlan> resolveCPUTilePlan(AttentionOp op,
+                                          const CPUTarget &target);
+
 /// Replaces `op` with fused, tiled flash-attention loops over memory for the
-/// CPU (see attn-tile-cpu). `vectorWidth` is the number of f32 lanes, 0 for
-/// the host's widest; `threads` (0: the host's cores) sizes the automatic
-/// kv split of decoding; `bf16Dot` allows AVX512-BF16 dot products for
-/// bf16 Q K^T where the host has them; `#attn.config` on the op overrides
-/// tile sizes.
+/// CPU (see attn-tile-cpu), as `plan` says.
 LogicalResult tileAttentionForCPU(RewriterBase &rewriter, AttentionOp op,
-                                  int64_t vectorWidth, int64_t threads,
-                                  bool bf16Dot = false);
+                                  const CPUTilePlan &plan);
+
+/// Adds the pattern that resolves each attn.attention's plan for `target`
+/// and tiles it.
+void populateAttnToCPUPatterns(RewritePatternSet &patterns,
+                               const CPUTarget &target);
 
 /// f32 lanes of the host's widest vector unit: 16 with AVX-512, 8 with
 /// AVX2 + FMA, else 4.

@@ -1,0 +1,140 @@
+//===- CPUTiler.cpp - Setup of the fused CPU loops ------------------------===//
+//
+// The op-level setup shared by the tile and row kernels: facts about the
+// op, its buffers and extents, the per-item scratch allocation, the
+// parallel loop, and the choice between the two kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CPUTiler.h"
+
+#include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
+
+#include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::cpu;
+
+/// True when the tile classification of a one-row tile is exact for `mask`:
+/// its bound holds exactly the allowed keys of that row. The leaves
+/// classified exactly at key granularity, combined by and / or.
+bool mlir::attn::cpu::isRowExact(Attribute mask) {
+  if (auto conj = dyn_cast<AndMaskAttr>(mask))
+    return llvm::all_of(conj.getMasks(), isRowExact);
+  if (auto disj = dyn_cast<OrMaskAttr>(mask))
+    return llvm::all_of(disj.getMasks(), isRowExact);
+  if (auto global = dyn_cast<GlobalAttr>(mask))
+    return global.getPositions().empty();
+  return isa<FullMaskAttr, CausalMaskAttr, SlidingWindowAttr, ChunkedAttr,
+             HaloAttr, SinksAttr, PrefixLMAttr>(mask);
+}
+
+SmallVector<Value> CPUTiler::indices4(Value bIdx, Value h, Value s, Value d) {
+  return layoutIndices(bshd, bIdx, h, s, d);
+}
+
+Value CPUTiler::load4(Value buf, Value bIdx, Value h, Value s, Value d) {
+  return o.extF(memref::LoadOp::create(b, buf, indices4(bIdx, h, s, d)));
+}
+
+void CPUTiler::store4(Value val, Value buf, Value bIdx, Value h, Value s,
+                      Value d) {
+  auto elem = cast<MemRefType>(buf.getType()).getElementType();
+  memref::StoreOp::create(b, o.truncF(val, elem), buf, indices4(bIdx, h, s, d));
+}
+
+LogicalResult CPUTiler::run() {
+  f32 = b.getF32Type();
+  vecType = VectorType::get({plan.vectorWidth}, f32);
+  bshd = op.getLayoutOrDefault() == Layout::bshd;
+  normalizer = std::make_unique<StreamingNormalizer>(op);
+  norm = normalizer->kind();
+  denom = normalizer->denom();
+  shifted = normalizer->shifted();
+  hasMods = !op.getScoreModList().empty();
+  RuntimeConjuncts runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
+  hasDocument = runtime.document;
+  hasTree = runtime.tree;
+  hasDense = bool(runtime.denseLeaf);
+  denseLeaf = runtime.denseLeaf;
+  classes = classifyMask(runtime.declarative);
+  if (hasDense) {
+    // Entries are bytes (i1 and i8 alike), read through the buffer's
+    // address: a vector<16xi1> load would read bits.
+    Value buf = toIdentityBuffer(b, op.getDenseMask(), /*readOnly=*/true);
+    denseBase = memref::ExtractAlignedPointerAsIndexOp::create(b, buf);
+    for (int64_t d = 0, e = cast<MemRefType>(buf.getType()).getRank(); d < e;
+         ++d)
+      denseDims.push_back(memref::DimOp::create(b, buf, d));
+  }
+  // Row intervals mask by the declarative part (and segment ids) only.
+  rowExact = isRowExact(runtime.declarative) && !hasTree && !hasDense &&
+             !classes.bound.empty() && classes.bound.size() < kMaxTileIntervals;
+
+  unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
+  static_cast<AttentionBuffers &>(*this) = AttentionBuffers::emit(b, op);
+  headDim = memref::DimOp::create(b, qB, 3);
+  valueDim = memref::DimOp::create(b, vB, 3);
+  // Tensor-level dims for the emitter, which reads operands as tensors.
+  emitter = std::make_unique<ScoreEmitter>(
+      op, tensor::DimOp::create(b, op.getQuery(), hDim),
+      tensor::DimOp::create(b, op.getQuery(), sDim),
+      tensor::DimOp::create(b, op.getKey(), sDim));
+  emitter->hoistOperandDims(b);
+  emitter->setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
+  scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
+
+  auto headDims = cast<ShapedType>(op.getValue().getType());
+  int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  int64_t dv = headDims.getDimSize(3);
+  heapScratch = scratchBytes(d, dv) > kStackScratchBytes;
+  bool rowKernel = !ShapedType::isDynamic(d) && !ShapedType::isDynamic(dv) &&
+                   d > 0 && dv > 0 && d % plan.vectorWidth == 0 &&
+                   dv % plan.vectorWidth == 0 && d / plan.vectorWidth <= 16 &&
+                   dv / plan.vectorWidth <= 16;
+  if (hasDocument)
+    emitDocumentTable();
+  if (rowKernel) {
+    // Decoding: few query rows per (b, h) leave the lanes of the tile
+    // kernel idle, so they get the row kernel.
+    auto ifOp = scf::IfOp::create(b, TypeRange{},
+                                  o.le(qLen, o.idx(kRowKernelMaxQueries)),
+                                  /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    emitRowKernel(d / plan.vectorWidth, dv / plan.vectorWidth);
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    emitTileKernel();
+  } else {
+    emitTileKernel();
+  }
+
+  replaceOp(b, op);
+  return success();
+}
+
+int64_t CPUTiler::scratchBytes(int64_t d, int64_t dv) const {
+  if (ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
+    return std::numeric_limits<int64_t>::max();
+  int64_t stRows = llvm::divideCeil(plan.blockKv, plan.unroll) * plan.unroll;
+  int64_t floats = plan.blockQ * (d + dv + stRows + 1);
+  if (!cast<MemRefType>(kB.getType()).getElementType().isF32())
+    floats += plan.blockKv * (d + dv);
+  return 4 * floats;
+}
+
+void CPUTiler::emitParallel(Value count, function_ref<void(Value)> body) {
+  scf::ParallelOp::create(
+      b, ValueRange{o.idx(0)}, ValueRange{count}, ValueRange{o.idx(1)},
+      [&](OpBuilder &nb, Location loc, ValueRange ivs) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        auto scope = memref::AllocaScopeOp::create(ib, TypeRange{});
+        Block *block = new Block();
+        scope.getBodyRegion().push_back(block);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(block);
+        body(ivs[0]);
+        memref::AllocaScopeReturnOp::create(b, ValueRange{});
+      });
+}

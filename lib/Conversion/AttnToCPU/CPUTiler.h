@@ -1,0 +1,255 @@
+//===- CPUTiler.h - Fused flash-attention loops for the CPU -----*- C++ -*-===//
+//
+// Private to AttnToCPU: the emitter of the fused CPU lowering of
+// attn.attention (FlashAttention-2 on the CPU). Work items are (q-tile, b, h);
+// each walks the kv tiles that the symbolic tile classification leaves
+// non-empty, carrying a running row shift m, row sum l and an f32 accumulator.
+// Scores never leave a [block_kv x block_q] scratch tile.
+//
+// Data layout of a work item, with L = lanes per vector:
+//   QT[d][c]  = scale * Q[i0 + c, d]        (query rows in vector lanes)
+//   ST[jj][c] = score of key j0 + jj for query i0 + c, then its weight
+//   OT[e][c]  = unnormalised output, head-dim row e
+// With queries in the lanes, row statistics (max, sum) are lane-wise vector
+// ops and both products are rank-one updates:
+//   ST[jj][:] += K[j0 + jj, d] * QT[d][:]   (Q K^T, a broadcast K element)
+//   OT[e][:]  += V[j0 + jj, e] * ST[jj][:]  (P V,  a broadcast V element)
+// each register-blocked over a few rows (keyRows), so that
+// every vector load feeds several FMAs.
+//
+// Decoding (a single query row per (b, h)) uses the row kernel instead,
+// with lanes along the head dimension and the kv range split across threads.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTOCPU_CPUTILER_H
+#define ATTN_LIB_CONVERSION_ATTNTOCPU_CPUTILER_H
+
+#include "attn/Conversion/AttnToCPU/AttnToCPU.h"
+#include "attn/Dialect/Attn/Analysis/TileClasses.h"
+#include "attn/Dialect/Attn/Utils/Arith.h"
+#include "attn/Dialect/Attn/Utils/Buffers.h"
+#include "attn/Dialect/Attn/Utils/Normalizer.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <limits>
+#include <memory>
+
+namespace mlir::attn {
+class ScoreEmitter;
+} // namespace mlir::attn
+
+namespace mlir::attn::cpu {
+
+/// Scratch tiles of one work item up to this size live on the stack. A
+/// libomp worker has 4 MiB of stack by default (KMP_STACKSIZE) and a
+/// Python thread 8 MiB; 1 MiB covers head dims up to about 1024 in f32.
+inline constexpr int64_t kStackScratchBytes = 1 << 20;
+
+inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+/// Query rows per (b, h) up to which the row (decoding) kernel runs.
+inline constexpr int64_t kRowKernelMaxQueries = 2;
+
+/// True when the tile classification of a one-row tile is exact for `mask`.
+bool isRowExact(Attribute mask);
+
+using Norm = StreamingNormalizer::Kind;
+using Denom = StreamingNormalizer::Denom;
+
+/// The state of one work item: a tile kernel item (q-tile, b, h), or one
+/// (row, kv split) of the row kernel, which sets only what it uses. Each is
+/// made by the method that emits the item and passed to what it calls.
+struct WorkItem {
+  /// Batch row, query head, its kv head, the first query row and the
+  /// number of rows.
+  Value bi, hi, kvh, i0, nq;
+  /// Visible keys of the batch row: kv_len[b] (or Skv), and that clamped to
+  /// [0, Skv], the end of the keys visited.
+  Value kvLenB, kvEnd;
+  /// Positions of the first query row and one past the last.
+  Value p0, p1;
+  SymValues symVals;
+  /// The item's full-key intervals [lo, hi) (see emitFullIntervals).
+  SmallVector<KeyRange> fullBounds;
+  /// Document masks: the item's query rows' min / max segment id.
+  Value qSegMin, qSegMax;
+  /// Dense masks: the address of entry [b', h', 0, 0] for the item's batch
+  /// row and head (size-1 dims broadcast), and the entry rows [r0, r1)
+  /// that cover the item's query rows.
+  Value denseItemBase, denseR0, denseR1;
+  /// Row intervals, when the mask allows them (CPUTiler::rowExact).
+  Value rowLo, rowHi, rowSeg;
+  /// Scratch tiles: QT, ST, OT and a row of lanes (see the file comment).
+  Value qt, st, ot, scratch;
+  /// plan.bf16Dot: QT2[p][2c + t] = Q[i0 + c, 2p + t] (bf16, unscaled).
+  Value qt2;
+  /// f16 / bf16 inputs: the kv tile's K and V rows widened to f32 once per
+  /// tile (KT[jj][d], VT[jj][e]), so that the inner loops broadcast f32
+  /// from memory instead of converting each element.
+  Value kt, vt;
+};
+
+/// Emits the fused loops of one attn.attention op.
+class CPUTiler : AttentionBuffers {
+public:
+  CPUTiler(AttentionOp op, const CPUTilePlan &plan, ImplicitLocOpBuilder &b)
+      : op(op), plan(plan), b(b), o{b} {}
+
+  LogicalResult run();
+
+private:
+  void emitParallel(Value count, function_ref<void(Value)> body);
+  void emitTileKernel();
+  /// The row kernel for decoding, with `qVecs` / `vVecs` vectors per query
+  /// / value row; see emitRowItem.
+  void emitRowKernel(int64_t qVecs, int64_t vVecs);
+  void emitRowItem(Value item, Value splits, int64_t qVecs, int64_t vVecs,
+                   Value accP, Value mP, Value lP);
+  void emitRowMerge(Value row, Value splits, int64_t vVecs, Value accP,
+                    Value mP, Value lP);
+  /// Sets bi, hi, kvh, kvLenB, kvEnd of `row` = (b * Hq + h) * Sq + i;
+  /// returns i.
+  Value emitRowCoordinates(WorkItem &it, Value row);
+  /// Fills kvSegMin / kvSegMax (O(B * Skv), before the work items).
+  void emitDocumentTable();
+  /// qSegMin / qSegMax over the item's rows [i0, i0 + nq).
+  void emitDocumentRows(WorkItem &it);
+  /// body(dataFull) for kv tile `t`, or `state` unchanged when a runtime
+  /// conjunct (document, tree, dense) rules the tile out; dataFull is the
+  /// i1 "every runtime conjunct allows the whole tile", null without any.
+  SmallVector<Value>
+  emitRuntimeSkip(WorkItem &it, Value t, ValueRange state,
+                  function_ref<SmallVector<Value>(Value dataFull)> body);
+  /// (skip, full) of kv tile `t` under the document conjunct.
+  std::pair<Value, Value> emitDocumentTile(WorkItem &it, Value t);
+  /// (skip, full) of the item's rows and keys [j0, j0 + nkv) under the
+  /// dense conjunct: scans the mask entries covering them, stopping once
+  /// both an allowed and a masked entry were seen.
+  std::pair<Value, Value> emitDenseTile(WorkItem &it, Value j0, Value nkv);
+  /// (any, all) of the dense mask entries [c0, c1) of entry row `r`,
+  /// updating `any` / `all`: 16 bytes at a time, then one by one.
+  std::pair<Value, Value> emitDenseRow(WorkItem &it, ImplicitLocOpBuilder &ib,
+                                       Value r, Value c0, Value c1, Value any,
+                                       Value all);
+  // Setup.
+  /// Indices of element (b, h, s, d) of a Q/K/V/O buffer in the op's
+  /// layout.
+  SmallVector<Value> indices4(Value bIdx, Value h, Value s, Value d);
+  /// Loads element (b, h, s, d) of a Q/K/V/O buffer as f32.
+  Value load4(Value buf, Value bi, Value h, Value s, Value d);
+  void store4(Value val, Value buf, Value bi, Value h, Value s, Value d);
+
+  // One work item.
+  void emitItem(Value item);
+  /// Given bi, kvLenB, kvEnd and the item's rows [i0, i0 + nq): sets p0,
+  /// p1 and symVals, and emits what is per item rather than per kv tile
+  /// (the full-key intervals fullBounds, sigmoid's beta, the document
+  /// rows' id range).
+  void emitItemSetup(WorkItem &it);
+  /// Sorted, disjoint kv-tile ranges [lo, hi) of the non-empty tiles,
+  /// stored into `rangeLo`/`rangeHi`; returns how many there are.
+  Value emitTileRanges(WorkItem &it, Value rangeLo, Value rangeHi);
+  /// i1: the kv tile starting at key j0 is fully allowed.
+  Value emitIsFull(WorkItem &it, Value j0);
+  /// Processes kv tile `t`; returns the updated (m..., l...).
+  SmallVector<Value> emitKvTile(WorkItem &it, Value t, ValueRange state);
+  /// emitKvTile without the runtime skip; `dataFull` (or null) is and-ed
+  /// into the tile's full test.
+  SmallVector<Value> emitKvTileBody(WorkItem &it, Value t, ValueRange state,
+                                    Value dataFull);
+  void emitScores(WorkItem &it, Value j0, Value nkv);
+  /// body(jb, keys) for each register block of plan.unroll keys of the
+  /// tile (keys[r] = j0 + jb + r, clamped to the last key).
+  void emitKeyBlocks(Value j0, Value nkv,
+                     function_ref<void(Value jb, ArrayRef<Value> keys)> body);
+  /// dst[jj][d] = f32(src[b, kvh, j0 + jj, d]) for jj < nkv, d < dim.
+  void emitPackTile(WorkItem &it, Value dst, Value src, Value j0, Value nkv,
+                    Value dim, int64_t staticDim);
+  /// emitScores for plan.bf16Dot: pairs of head-dim elements per
+  /// x86vector.avx512.dot, reading QT2.
+  void emitScoresBf16(WorkItem &it, Value j0, Value nkv);
+  void emitMaskAndMods(WorkItem &it, Value j0, Value nkv, Value isFull);
+  /// For masks whose one-row classification is exact: per-row key
+  /// intervals (and segment ids) of the item's rows, so that partial tiles
+  /// are masked by vector compares (emitRowIntervalMask).
+  void emitRowIntervals(WorkItem &it);
+  void emitRowIntervalMask(WorkItem &it, Value j0, Value nkv);
+  /// Turns ST into weights; returns (alpha..., m..., l...) with alpha
+  /// empty when the accumulator is never rescaled.
+  void emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
+                   SmallVector<Value> &alpha, SmallVector<Value> &mOut,
+                   SmallVector<Value> &lOut);
+  void emitValues(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha);
+  void emitEpilogue(WorkItem &it, ValueRange m, ValueRange l);
+  /// (1 / Z, LSE) of a row (or lanes of rows) from its shift m and sum l.
+  std::pair<Value, Value> finalize(WorkItem &it, Value m, Value l);
+
+  /// Vector `v` of row `row` of a [rows x blockQ] scratch tile.
+  Value loadLanes(Value tile, Value row, int64_t v);
+  void storeLanes(Value val, Value tile, Value row, int64_t v);
+
+  /// acc[r][v] = init(r, v); for k in [lb, ub): acc[r][v] += a(r, k) *
+  /// bvec(k, v); then store(r, v, acc[r][v]). `rows` x plan.vecs() vector
+  /// accumulators live in registers.
+  void
+  emitRankOneUpdates(int64_t rows, Value lb, Value ub,
+                     function_ref<Value(int64_t r, int64_t v)> init,
+                     function_ref<Value(int64_t r, Value k)> a,
+                     function_ref<Value(Value k, int64_t v)> bvec,
+                     function_ref<void(int64_t r, int64_t v, Value acc)> store);
+
+  /// Vector weight of scores `s` under shift `shift` (unused by sigmoid
+  /// and relu); 0 where s = -inf.
+  Value weight(Value s, Value shift);
+  /// Bytes of the scratch tiles of one work item for head dims `d`, `dv`
+  /// (INT64_MAX when one is dynamic).
+  int64_t scratchBytes(int64_t d, int64_t dv) const;
+
+  AttentionOp op;
+  const CPUTilePlan &plan;
+  ImplicitLocOpBuilder &b;
+  Arith o;
+  std::unique_ptr<ScoreEmitter> emitter;
+
+  std::unique_ptr<StreamingNormalizer> normalizer;
+  Norm norm = Norm::Softmax;
+  Denom denom = Denom::RowSum;
+  bool bshd = false;
+  /// The normalizer keeps a running shift m (and rescales by exp(m - m')).
+  bool shifted = false;
+  bool hasMods = false;
+  bool hasDocument = false, hasTree = false, hasDense = false;
+  DenseMaskAttr denseLeaf;
+  /// The dense mask's address (index) and dims, for vector scans.
+  Value denseBase;
+  SmallVector<Value, 4> denseDims;
+  VectorType vecType;
+  Type f32;
+
+  // Op-level values.
+  Value headDim, valueDim;
+  Value scale;
+  TileClasses classes;
+
+  /// Whether the scratch tiles of a work item are too large for a thread's
+  /// stack (large or dynamic head dims): they are then allocated on the
+  /// heap, and buffer deallocation frees them at the end of the item.
+  bool heapScratch = false;
+  // Whether the tile kernel masks partial tiles by per-row key intervals
+  // (WorkItem::rowLo etc.).
+  bool rowExact = false;
+  /// Document masks: per (b, kv tile) min / max segment id.
+  Value kvSegMin, kvSegMax;
+};
+
+} // namespace mlir::attn::cpu
+
+#endif // ATTN_LIB_CONVERSION_ATTNTOCPU_CPUTILER_H

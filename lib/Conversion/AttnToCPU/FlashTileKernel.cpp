@@ -1,0 +1,495 @@
+//===- FlashTileKernel.cpp - The 2-D flash tile kernel --------------------===//
+//
+// One work item of the tile kernel: a q-tile of one (b, h) walking its
+// non-empty kv tiles with online normalisation (see CPUTiler.h for the data
+// layout), the per-element mask and modifiers of partial tiles, per-row
+// key intervals, the weights and the epilogue.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CPUTiler.h"
+
+#include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::cpu;
+
+//===----------------------------------------------------------------------===//
+// Work item
+//===----------------------------------------------------------------------===//
+
+void CPUTiler::emitTileKernel() {
+  // Items: (b, h) times q-tiles; see emitItem for the order.
+  Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
+  Value numItems = o.mul(numQTiles, o.mul(batch, qHeads));
+  emitParallel(numItems, [&](Value item) { emitItem(item); });
+}
+
+void CPUTiler::emitItem(Value item) {
+  WorkItem it;
+  // item = (b * Hq + h) * numQTiles + (numQTiles - 1 - qtile): consecutive
+  // items share K and V (cache reuse across the threads), and within a head
+  // the heaviest q-tiles of causal masks come first, so the dynamic
+  // schedule ends on light items.
+  Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
+  Value qtile = o.sub(o.sub(numQTiles, o.idx(1)), o.remU(item, numQTiles));
+  Value rest = o.divU(item, numQTiles);
+  it.bi = o.divU(rest, qHeads);
+  it.hi = o.remU(rest, qHeads);
+  it.kvh = o.divU(it.hi, group);
+  it.i0 = o.mul(qtile, o.idx(plan.blockQ));
+  it.nq = o.min(o.idx(plan.blockQ), o.sub(qLen, it.i0));
+  it.kvLenB = emitter->emitKvLength(b, it.bi);
+  // Keys visited: [0, kvEnd). kv_len is trusted for positions but clamped
+  // here so that a bad value cannot make the kernel read out of bounds.
+  it.kvEnd = o.max(o.min(it.kvLenB, kvLen), o.idx(0));
+  emitItemSetup(it);
+
+  // Scratch tiles; the alloca scope frees them at the end of the item.
+  int64_t bq = plan.blockQ;
+  int64_t stRows = llvm::divideCeil(plan.blockKv, plan.unroll) * plan.unroll;
+  // Cache-line aligned, so that no vector access splits a line.
+  IntegerAttr align = b.getI64IntegerAttr(64);
+  auto tile = [&](MemRefType type, ValueRange sizes) -> Value {
+    if (heapScratch)
+      return memref::AllocOp::create(b, type, sizes, align);
+    return memref::AllocaOp::create(b, type, sizes, align);
+  };
+  int64_t dyn = ShapedType::kDynamic;
+  if (plan.bf16Dot) {
+    int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+    it.qt2 = tile(MemRefType::get({d / 2, 2 * bq}, b.getBF16Type()), {});
+  } else {
+    it.qt = tile(MemRefType::get({dyn, bq}, f32), headDim);
+  }
+  it.st = tile(MemRefType::get({stRows, bq}, f32), {});
+  it.ot = tile(MemRefType::get({dyn, bq}, f32), valueDim);
+  it.scratch = tile(MemRefType::get({bq}, f32), {});
+  it.kt = it.vt = Value();
+  if (!cast<MemRefType>(kB.getType()).getElementType().isF32()) {
+    if (!plan.bf16Dot)
+      it.kt = tile(MemRefType::get({plan.blockKv, dyn}, f32), headDim);
+    it.vt = tile(MemRefType::get({plan.blockKv, dyn}, f32), valueDim);
+  }
+  it.rowLo = it.rowHi = it.rowSeg = Value();
+  if (rowExact && !hasMods)
+    emitRowIntervals(it);
+
+  Value zero = o.idx(0), one = o.idx(1);
+  // QT[d][c] = scale * Q[i0 + min(c, nq - 1), d]; padded lanes repeat the
+  // last row so that they stay finite.
+  Value lastRow = o.sub(it.nq, one);
+  scf::ForOp::create(
+      b, zero, o.idx(bq), one, ValueRange{},
+      [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Arith io{ib};
+        Value row = io.add(it.i0, io.min(c, lastRow));
+        scf::ForOp::create(
+            ib, zero, headDim, one, ValueRange{},
+            [&](OpBuilder &nb2, Location loc2, Value d, ValueRange) {
+              ImplicitLocOpBuilder jb(loc2, nb2);
+              OpBuilder::InsertionGuard g(b);
+              b.setInsertionPoint(jb.getInsertionBlock(),
+                                  jb.getInsertionPoint());
+              if (plan.bf16Dot) {
+                Value x = memref::LoadOp::create(
+                    b, qB, indices4(it.bi, it.hi, row, d));
+                Value at = o.add(o.mul(c, o.idx(2)), o.remU(d, o.idx(2)));
+                memref::StoreOp::create(b, x, it.qt2,
+                                        ValueRange{o.divU(d, o.idx(2)), at});
+              } else {
+                Value x = o.fmul(load4(qB, it.bi, it.hi, row, d), scale);
+                memref::StoreOp::create(b, x, it.qt, ValueRange{d, c});
+              }
+              scf::YieldOp::create(b);
+            });
+        scf::YieldOp::create(ib);
+      });
+  // OT = 0.
+  Value zeroVec = o.cst(vecType, 0.0);
+  scf::ForOp::create(
+      b, zero, valueDim, one, ValueRange{},
+      [&](OpBuilder &nb, Location loc, Value e, ValueRange) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        for (int64_t v = 0; v < plan.vecs(); ++v)
+          vector::StoreOp::create(
+              ib, zeroVec, it.ot,
+              ValueRange{e, Arith{ib}.idx(v * plan.vectorWidth)});
+        scf::YieldOp::create(ib);
+      });
+
+  // The kv loop over the non-empty tiles.
+  unsigned numRanges = std::max<unsigned>(classes.bound.size(), 1);
+  auto rangeType = MemRefType::get({numRanges}, b.getIndexType());
+  Value rangeLo = memref::AllocaOp::create(b, rangeType);
+  Value rangeHi = memref::AllocaOp::create(b, rangeType);
+  Value count = emitTileRanges(it, rangeLo, rangeHi);
+
+  SmallVector<Value> init(plan.vecs(), o.cst(vecType, kNegInf));
+  init.append(plan.vecs(), zeroVec);
+  auto outer = scf::ForOp::create(
+      b, zero, count, one, init,
+      [&](OpBuilder &nb, Location loc, Value k, ValueRange state) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Value lo = memref::LoadOp::create(ib, rangeLo, ValueRange{k});
+        Value hiT = memref::LoadOp::create(ib, rangeHi, ValueRange{k});
+        auto inner = scf::ForOp::create(
+            ib, lo, hiT, Arith{ib}.idx(1), state,
+            [&](OpBuilder &nb2, Location loc2, Value t, ValueRange st2) {
+              OpBuilder::InsertionGuard g(b);
+              b.setLoc(loc2);
+              b.setInsertionPoint(nb2.getInsertionBlock(),
+                                  nb2.getInsertionPoint());
+              SmallVector<Value> next = emitKvTile(it, t, st2);
+              scf::YieldOp::create(b, next);
+            });
+        scf::YieldOp::create(ib, inner.getResults());
+      });
+  ValueRange state = outer.getResults();
+  emitEpilogue(it, state.take_front(plan.vecs()),
+               state.drop_front(plan.vecs()));
+}
+
+void CPUTiler::emitItemSetup(WorkItem &it) {
+  it.p0 = emitter->emitPosition(b, it.i0, it.kvLenB);
+  it.p1 = o.add(it.p0, it.nq);
+  it.symVals = {it.p0, it.p1, it.kvEnd};
+  it.fullBounds = emitFullIntervals(b, classes, it.symVals);
+  normalizer->emitSigmoidBeta(b, it.kvLenB);
+  if (hasDocument)
+    emitDocumentRows(it);
+  if (hasDense) {
+    // Row-major address of entry [b', h', 0, 0]; size-1 batch / head dims
+    // broadcast.
+    int64_t rank = denseDims.size();
+    Value lead = o.idx(0);
+    if (rank >= 3) {
+      Value hd = denseDims[rank - 3];
+      lead = o.select(o.eq(hd, o.idx(1)), o.idx(0), it.hi);
+      if (rank == 4) {
+        Value bd = denseDims[0];
+        Value bIdx = o.select(o.eq(bd, o.idx(1)), o.idx(0), it.bi);
+        lead = o.add(o.mul(bIdx, hd), lead);
+      }
+    }
+    Value matrix = o.mul(denseDims[rank - 2], denseDims[rank - 1]);
+    it.denseItemBase = o.add(denseBase, o.mul(lead, matrix));
+    Value bq = o.idx(denseLeaf.getBlockQ()), one = o.idx(1);
+    it.denseR0 = o.divU(it.i0, bq);
+    it.denseR1 = o.add(o.divU(o.sub(o.add(it.i0, it.nq), one), bq), one);
+  }
+}
+
+Value CPUTiler::emitTileRanges(WorkItem &it, Value rangeLo, Value rangeHi) {
+  SmallVector<KeyRange> ranges = mlir::attn::emitTileRanges(
+      b, classes, it.symVals, it.kvEnd, plan.blockKv);
+  for (auto [i, range] : llvm::enumerate(ranges)) {
+    memref::StoreOp::create(b, range.first, rangeLo, ValueRange{o.idx(i)});
+    memref::StoreOp::create(b, range.second, rangeHi, ValueRange{o.idx(i)});
+  }
+  return o.idx(ranges.size());
+}
+
+Value CPUTiler::emitIsFull(WorkItem &it, Value j0) {
+  return emitTileIsFull(b, it.fullBounds, j0, plan.blockKv, it.kvEnd);
+}
+
+//===----------------------------------------------------------------------===//
+// One kv tile
+//===----------------------------------------------------------------------===//
+
+SmallVector<Value> CPUTiler::emitKvTile(WorkItem &it, Value t,
+                                        ValueRange state) {
+  return emitRuntimeSkip(it, t, state, [&](Value dataFull) {
+    return emitKvTileBody(it, t, state, dataFull);
+  });
+}
+
+SmallVector<Value> CPUTiler::emitKvTileBody(WorkItem &it, Value t,
+                                            ValueRange state, Value dataFull) {
+  Value j0 = o.mul(t, o.idx(plan.blockKv));
+  Value nkv = o.min(o.idx(plan.blockKv), o.sub(it.kvEnd, j0));
+  Value isFull = emitIsFull(it, j0);
+  if (dataFull)
+    isFull = o.land(isFull, dataFull);
+  auto staticDim = [](Value buf) {
+    return cast<MemRefType>(buf.getType()).getDimSize(3);
+  };
+  if (it.kt)
+    emitPackTile(it, it.kt, kB, j0, nkv, headDim, staticDim(kB));
+  if (it.vt)
+    emitPackTile(it, it.vt, vB, j0, nkv, valueDim, staticDim(vB));
+  emitScores(it, j0, nkv);
+  emitMaskAndMods(it, j0, nkv, isFull);
+  SmallVector<Value> alpha, m, l;
+  emitWeights(it, nkv, state.take_front(plan.vecs()),
+              state.drop_front(plan.vecs()), alpha, m, l);
+  emitValues(it, j0, nkv, alpha);
+  SmallVector<Value> next(m);
+  next.append(l);
+  return next;
+}
+
+void CPUTiler::emitMaskAndMods(WorkItem &it, Value j0, Value nkv,
+                               Value isFull) {
+  // Per element, on partial tiles (mask and modifiers) and, with modifiers,
+  // on full tiles too: ST[jj][c] = allowed ? mods(s) : -inf.
+  auto elementLoop = [&](bool mask) {
+    Value zero = o.idx(0), one = o.idx(1);
+    scf::ForOp::create(
+        b, zero, nkv, one, ValueRange{},
+        [&](OpBuilder &nb, Location loc, Value jj, ValueRange) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          scf::ForOp::create(
+              ib, zero, it.nq, one, ValueRange{},
+              [&](OpBuilder &nb2, Location loc2, Value c, ValueRange) {
+                ImplicitLocOpBuilder jb(loc2, nb2);
+                Arith jo{jb};
+                Value s = memref::LoadOp::create(jb, it.st, ValueRange{jj, c});
+                ScorePoint pt =
+                    emitter->makePoint(jb, it.bi, it.hi, jo.add(it.i0, c),
+                                       jo.add(j0, jj), it.kvLenB);
+                if (hasMods)
+                  s = emitter->emitScoreMods(jb, s, pt);
+                if (mask)
+                  s = jo.select(emitter->emitAllowed(jb, pt), s,
+                                jo.f32(kNegInf));
+                memref::StoreOp::create(jb, s, it.st, ValueRange{jj, c});
+                scf::YieldOp::create(jb);
+              });
+          scf::YieldOp::create(ib);
+        });
+  };
+  auto ifOp = scf::IfOp::create(b, TypeRange{}, isFull,
+                                /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    if (hasMods)
+      elementLoop(/*mask=*/false);
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    if (it.rowLo && !hasMods)
+      emitRowIntervalMask(it, j0, nkv);
+    else
+      elementLoop(/*mask=*/true);
+  }
+}
+
+void CPUTiler::emitRowIntervals(WorkItem &it) {
+  // LO[k][c], HI[k][c]: the k-th allowed key interval of query row i0 + c
+  // (the classification of the one-row tile [p, p + 1), exact for these
+  // masks), clamped to [-1, Skv + 1] to fit i32 lanes; SEG[c] = seg_q.
+  int64_t bq = plan.blockQ, numK = classes.bound.size();
+  IntegerAttr align = b.getI64IntegerAttr(64);
+  Type i32 = b.getI32Type();
+  it.rowLo =
+      memref::AllocaOp::create(b, MemRefType::get({numK, bq}, i32), align);
+  it.rowHi =
+      memref::AllocaOp::create(b, MemRefType::get({numK, bq}, i32), align);
+  if (hasDocument)
+    it.rowSeg = memref::AllocaOp::create(b, MemRefType::get({bq}, i32), align);
+  Value lastRow = o.sub(it.nq, o.idx(1));
+  scf::ForOp::create(
+      b, o.idx(0), o.idx(bq), o.idx(1), ValueRange{},
+      [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value row = o.add(it.i0, o.min(c, lastRow));
+        Value p = emitter->emitPosition(b, row, it.kvLenB);
+        SymValues one = {p, o.add(p, o.idx(1)), it.kvEnd};
+        auto clampI32 = [&](Value x) -> Value {
+          x = o.max(o.min(x, o.add(kvLen, o.idx(1))), o.idx(-1));
+          return arith::IndexCastOp::create(b, i32, x);
+        };
+        for (int64_t k = 0; k < numK; ++k) {
+          memref::StoreOp::create(b, clampI32(classes.bound[k].lo.emit(b, one)),
+                                  it.rowLo, ValueRange{o.idx(k), c});
+          memref::StoreOp::create(b, clampI32(classes.bound[k].hi.emit(b, one)),
+                                  it.rowHi, ValueRange{o.idx(k), c});
+        }
+        if (hasDocument) {
+          Value id = tensor::ExtractOp::create(b, op.getSegQ(),
+                                               ValueRange{it.bi, row});
+          memref::StoreOp::create(
+              b,
+              arith::IndexCastOp::create(
+                  b, i32, arith::IndexCastOp::create(b, b.getIndexType(), id)),
+              it.rowSeg, ValueRange{c});
+        }
+        scf::YieldOp::create(b);
+      });
+}
+
+void CPUTiler::emitRowIntervalMask(WorkItem &it, Value j0, Value nkv) {
+  // ST[jj][:] = any_k(LO[k][:] <= j < HI[k][:]) [and SEG[:] == seg_kv[j]]
+  //             ? ST[jj][:] : -inf, with j = j0 + jj: a few vector compares
+  // per key instead of the per-element mask code.
+  Type i32 = b.getI32Type();
+  auto iVec = VectorType::get({plan.vectorWidth}, i32);
+  Value negInf = o.cst(vecType, kNegInf);
+  scf::ForOp::create(
+      b, o.idx(0), nkv, o.idx(1), ValueRange{},
+      [&](OpBuilder &nb, Location loc, Value jj, ValueRange) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value j = o.add(j0, jj);
+        Value jv = o.splat(iVec, arith::IndexCastOp::create(b, i32, j));
+        Value seg;
+        if (hasDocument)
+          seg = o.splat(
+              iVec, arith::IndexCastOp::create(
+                        b, i32,
+                        arith::IndexCastOp::create(
+                            b, b.getIndexType(),
+                            tensor::ExtractOp::create(b, op.getSegKv(),
+                                                      ValueRange{it.bi, j}))));
+        for (int64_t v = 0; v < plan.vecs(); ++v) {
+          Value lane = o.idx(v * plan.vectorWidth);
+          Value allowed;
+          for (int64_t k = 0, e = classes.bound.size(); k < e; ++k) {
+            Value lo = vector::LoadOp::create(b, iVec, it.rowLo,
+                                              ValueRange{o.idx(k), lane});
+            Value up = vector::LoadOp::create(b, iVec, it.rowHi,
+                                              ValueRange{o.idx(k), lane});
+            Value in = o.land(o.le(lo, jv), o.lt(jv, up));
+            allowed = allowed ? o.lor(allowed, in) : in;
+          }
+          if (seg)
+            allowed =
+                o.land(allowed, o.eq(vector::LoadOp::create(b, iVec, it.rowSeg,
+                                                            ValueRange{lane}),
+                                     seg));
+          Value s =
+              vector::LoadOp::create(b, vecType, it.st, ValueRange{jj, lane});
+          vector::StoreOp::create(b, o.select(allowed, s, negInf), it.st,
+                                  ValueRange{jj, lane});
+        }
+        scf::YieldOp::create(b);
+      });
+}
+
+Value CPUTiler::weight(Value s, Value shift) {
+  return normalizer->weight(b, s, shift);
+}
+
+void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
+                           SmallVector<Value> &alpha, SmallVector<Value> &mOut,
+                           SmallVector<Value> &lOut) {
+  Value zero = o.idx(0), one = o.idx(1);
+  auto loadSt = [&](OpBuilder &nb, Location loc, Value jj, int64_t v) {
+    return vector::LoadOp::create(
+        nb, loc, vecType, it.st,
+        ValueRange{
+            jj, arith::ConstantIndexOp::create(nb, loc, v * plan.vectorWidth)});
+  };
+  SmallVector<Value> shift;
+  if (shifted) {
+    // Running shift: m' = max(m, rowmax over the tile); softplus caps it
+    // at 0. Rows with no allowed key so far keep m' = -inf and use 0.
+    auto maxLoop = scf::ForOp::create(
+        b, zero, nkv, one, SmallVector<Value>(m),
+        [&](OpBuilder &nb, Location loc, Value jj, ValueRange acc) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          SmallVector<Value> next;
+          // maxnum without NaN/signed-zero care is one vmaxps; the
+          // NaN-propagating maximumf costs several instructions per vector.
+          auto fast = arith::FastMathFlagsAttr::get(
+              ib.getContext(),
+              arith::FastMathFlags::nnan | arith::FastMathFlags::nsz);
+          for (int64_t v = 0; v < plan.vecs(); ++v)
+            next.push_back(arith::MaxNumFOp::create(
+                ib, acc[v], loadSt(nb, loc, jj, v), fast));
+          scf::YieldOp::create(ib, next);
+        });
+    for (int64_t v = 0; v < plan.vecs(); ++v) {
+      Value mNew = maxLoop.getResult(v);
+      mNew = normalizer->capShift(o, mNew);
+      Value safe = o.select(o.isNegInf(mNew), o.cst(vecType, 0.0), mNew);
+      // alpha = exp(m - m'), 0 when m = -inf.
+      alpha.push_back(o.exp(o.fsub(m[v], safe)));
+      shift.push_back(safe);
+      mOut.push_back(mNew);
+    }
+  } else {
+    mOut.assign(m.begin(), m.end());
+  }
+
+  // ST = weight(ST); rowsum += sum over the tile.
+  bool sums = denom == Denom::RowSum;
+  SmallVector<Value> init(plan.vecs(), o.cst(vecType, 0.0));
+  auto sumLoop = scf::ForOp::create(
+      b, zero, nkv, one, init,
+      [&](OpBuilder &nb, Location loc, Value jj, ValueRange acc) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        SmallVector<Value> next;
+        for (int64_t v = 0; v < plan.vecs(); ++v) {
+          Value w = weight(loadSt(b, loc, jj, v), shifted ? shift[v] : Value());
+          storeLanes(w, it.st, jj, v);
+          next.push_back(sums ? o.fadd(acc[v], w) : acc[v]);
+        }
+        scf::YieldOp::create(b, next);
+      });
+  for (int64_t v = 0; v < plan.vecs(); ++v) {
+    Value lv = l[v];
+    if (sums) {
+      lv = shifted ? o.fadd(o.fmul(lv, alpha[v]), sumLoop.getResult(v))
+                   : o.fadd(lv, sumLoop.getResult(v));
+    }
+    lOut.push_back(lv);
+  }
+}
+
+std::pair<Value, Value> CPUTiler::finalize(WorkItem &it, Value mv, Value lv) {
+  // Works lane-wise on vectors of rows and on scalars.
+  Value sink;
+  if (norm == Norm::SinkSoftmax)
+    sink =
+        o.extF(tensor::ExtractOp::create(b, op.getSink(), ValueRange{it.hi}));
+  return normalizer->finalize(b, mv, lv, sink, it.kvLenB, bool(lseB));
+}
+
+void CPUTiler::emitEpilogue(WorkItem &it, ValueRange m, ValueRange l) {
+  SmallVector<Value> inv, lse;
+  for (int64_t v = 0; v < plan.vecs(); ++v) {
+    auto [i, e] = finalize(it, m[v], l[v]);
+    inv.push_back(i);
+    lse.push_back(e);
+  }
+
+  Value zero = o.idx(0), one = o.idx(1);
+  auto perRow =
+      [&](ArrayRef<Value> vals,
+          function_ref<void(ImplicitLocOpBuilder &, Value, Value)> body) {
+        for (int64_t v = 0; v < plan.vecs(); ++v)
+          vector::StoreOp::create(b, vals[v], it.scratch,
+                                  ValueRange{o.idx(v * plan.vectorWidth)});
+        scf::ForOp::create(
+            b, zero, it.nq, one, ValueRange{},
+            [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
+              ImplicitLocOpBuilder ib(loc, nb);
+              Value x = memref::LoadOp::create(ib, it.scratch, ValueRange{c});
+              body(ib, c, x);
+              scf::YieldOp::create(ib);
+            });
+      };
+  perRow(inv, [&](ImplicitLocOpBuilder &ib, Value c, Value x) {
+    Value row = Arith{ib}.add(it.i0, c);
+    scf::ForOp::create(
+        ib, zero, valueDim, one, ValueRange{},
+        [&](OpBuilder &nb, Location loc, Value e, ValueRange) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          Value acc = memref::LoadOp::create(b, it.ot, ValueRange{e, c});
+          store4(o.fmul(acc, x), oB, it.bi, it.hi, row, e);
+          scf::YieldOp::create(b);
+        });
+  });
+  if (lseB)
+    perRow(lse, [&](ImplicitLocOpBuilder &ib, Value c, Value x) {
+      memref::StoreOp::create(
+          ib, x, lseB, ValueRange{it.bi, it.hi, Arith{ib}.add(it.i0, c)});
+    });
+}
