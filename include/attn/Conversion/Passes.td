@@ -126,9 +126,13 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
     launch and frees them after. Other head dims keep the mma.sync kernel.
   }];
   let options = [
-    Option<"wgmma", "wgmma", "bool", /*default=*/"false",
-           "Use the sm_90a warpgroup kernel (TMA + wgmma) where head dims "
-           "are 64 or 128">
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
+           "Target: sm_80 (mma.sync; Ampere and later) or sm_90a (Hopper: "
+           "also wgmma and TMA)">,
+    Option<"mma", "mma", "std::string", /*default=*/"\"auto\"",
+           "Tensor-core instructions where #attn.config leaves them unset: "
+           "auto (wgmma on sm_90a where head dims are 64 or 128), sync, or "
+           "wgmma (sm_90a; other head dims fall back to mma.sync)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

@@ -1,4 +1,4 @@
-// RUN: attn-opt %s -attn-tile-gpu=wgmma -cse -split-input-file | FileCheck %s
+// RUN: attn-opt %s -attn-tile-gpu="chip=sm_90a" -cse -split-input-file | FileCheck %s
 
 // The sm_90a kernel, causal bf16 with D = 128: the host encodes one TMA
 // tensor map each for K and V (bf16 = 9; dims innermost first, so the box
