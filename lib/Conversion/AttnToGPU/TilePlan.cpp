@@ -16,8 +16,8 @@
 //   block_kv a multiple of 32 from 32 to 128: fragments of 8 and 16 keys,
 //            and the run-time tile classification gives each lane keys
 //            j0 + lane + 32 k. The fragments a thread keeps live (scores,
-//            accumulators, Q) must fit a register budget (kernelRegisters)
-//            calibrated with ptxas -v.
+//            accumulators, Q) must fit a register budget calibrated with
+//            ptxas -v (fragmentRegisters, registerBudget, maxBlockKv).
 //   stages   mma.sync: 1 (each tile is copied, then computed). wgmma: 2 or
 //            more (TMA runs stages - 1 tiles ahead), up to the dynamic
 //            shared memory of the chip (227 KiB on sm_90a).
@@ -45,18 +45,24 @@ int64_t sharedMemoryLimit(StringRef chip) {
 
 /// 32-bit registers a thread holds in fragments across a kv tile: the
 /// scores (blockKv / 2 f32), the output accumulators (Dv / 2 f32) and Q
-/// (D / 4 words of two halves). ptxas -v shows the kernels without spills
-/// up to the budgets below; score modifiers and data-dependent masks add
-/// live values of their own, so wgmma then gets the smaller budget (32-key
-/// tiles at D = 128, as the default).
+/// (D / 4 words of two halves).
 int64_t fragmentRegisters(const OpFacts &facts, int64_t blockKv) {
   return blockKv / 2 + facts.dv / 2 + facts.d / 4;
 }
 
-int64_t registerBudget(const OpFacts &facts, bool wgmma, bool lightScores) {
-  if (wgmma)
-    return lightScores ? 128 : 112;
-  return 112;
+/// The limits on block_kv that ptxas -v (CUDA 13) showed without spills:
+/// fragments of at most 112 registers (128 for wgmma without per-element
+/// score code), and at most 64 keys when score modifiers or data-dependent
+/// masks add live values per score (wgmma: 96 without them). Beyond, e.g.
+/// 128 keys at D = 64 with a document mask and ALiBi spill about 220 bytes
+/// on both kernels.
+int64_t registerBudget(bool wgmma, bool lightScores) {
+  return wgmma && lightScores ? 128 : 112;
+}
+int64_t maxBlockKv(bool wgmma, bool lightScores) {
+  if (!lightScores)
+    return 64;
+  return wgmma ? 96 : 128;
 }
 
 bool wgmmaHeadDims(const OpFacts &facts) {
@@ -199,7 +205,14 @@ FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
     if (blockKv % 32 != 0 || blockKv > 128)
       return bad("block_kv", blockKv)
              << "is not supported: a multiple of 32 up to 128";
-    int64_t budget = registerBudget(*facts, plan.wgmma, lightScores);
+    int64_t keys = maxBlockKv(plan.wgmma, lightScores);
+    if (blockKv > keys)
+      return bad("block_kv", blockKv)
+             << "is over the " << keys << " keys this kernel holds in "
+             << "registers without spills"
+             << (lightScores ? "" : " with score modifiers or data-dependent "
+                                    "masks");
+    int64_t budget = registerBudget(plan.wgmma, lightScores);
     int64_t regs = fragmentRegisters(*facts, blockKv);
     if (regs > budget)
       return bad("block_kv", blockKv)
