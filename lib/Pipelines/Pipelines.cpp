@@ -141,8 +141,8 @@ void mlir::attn::buildCUDAPipeline(OpPassManager &pm,
   }
   pm.addPass(createCanonicalizerPass());
   AttnTileGPUOptions tileOptions;
-  tileOptions.wgmma = options.mma == "wgmma" ||
-                      (options.mma == "auto" && options.chip == "sm_90a");
+  tileOptions.chip = options.chip;
+  tileOptions.mma = options.mma;
   pm.addPass(createAttnTileGPU(tileOptions));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -75,9 +75,10 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
     dims (multiples of 16, at most 128) to one `gpu.launch` of a
     FlashAttention-2 kernel:
 
-    - grid `(ceil(Sq / 64), B * Hq)`, 4 warps of 16 query rows per CTA;
-    - per kv tile of 64 keys (32 when D or Dv exceeds 64), K and V copied
-      to dynamic shared memory with
+    - grid `(ceil(Sq / block_q), B * Hq)`, `warps` warps of 16 query rows
+      per CTA (default 4, so block_q = 64);
+    - per kv tile of `block_kv` keys (default 64; 32 when D or Dv exceeds
+      64), K and V copied to dynamic shared memory with
       `nvgpu.device_async_copy` (cp.async, rows padded against bank
       conflicts, zero-filled past Skv);
     - `S = Q K^T` and `O += P V` with `nvgpu.mma.sync` m16n8k16 (f32
@@ -95,11 +96,17 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
       visits only the tiles a warp vote keeps (a key whose segment id lies
       in the CTA's rows' id range; the draft tree's causal prefix; a block
       entry on) and finds the next kept tile before the current one runs
-      (with `wgmma`, before its TMA request), so skipped tiles are never
+      (with wgmma, before its TMA request), so skipped tiles are never
       loaded; tiles the conjuncts allow entirely skip the per-element mask.
       A dense conjunct is classified when at most 32 of its entries cover
       a tile (one load a lane); when its blocks align with the tiles it is
       not read per element at all. Finer dense masks stay per element.
+
+    The tile plan comes from the op's `#attn.config` (warps, block_q,
+    block_kv, stages, mma); fields it leaves unset get the defaults above
+    for the target (`chip`, `mma`), and values the kernels cannot honour
+    (register budget, shared memory of the chip, one warpgroup for wgmma)
+    are reported on the op (TilePlan.cpp lists the limits).
 
     Batch, heads and sequence lengths stay dynamic. The kernel reads and
     writes device memory: the function's buffers must be device pointers.
@@ -115,20 +122,25 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
     `nvgpu.device_async_copy`, `gpu.shuffle xor`), and
     `bufferization.to_tensor` of the outputs.
 
-    With `wgmma` (Hopper, sm_90a), ops whose head dims are 64 or 128 get
-    the warpgroup kernel instead: the CTA's 4 warps form one warpgroup;
-    K and V tiles of 64 keys arrive by TMA (`cp.async.bulk.tensor`, 128-byte
-    swizzle, two stages: the next tile loads while this one computes, each
-    stage completing on an mbarrier); `S = Q K^T` and `O += P V` are
+    On sm_90a (`chip=sm_90a`, `mma` auto or wgmma), ops whose head dims are
+    64 or 128 get the warpgroup kernel instead: the CTA's 4 warps form one
+    warpgroup; K and V tiles of `block_kv` keys arrive by TMA
+    (`cp.async.bulk.tensor`, 128-byte swizzle, `stages` stages, default 2:
+    stages - 1 tiles load while one computes, each stage completing on an
+    mbarrier); `S = Q K^T` and `O += P V` are
     `wgmma.mma_async` m64nNk16 with Q and P from registers and K and V
     from shared memory (V transposed by the instruction). The host encodes
     the two tensor maps (`attnCudaTensorMap` in the runtime) before the
     launch and frees them after. Other head dims keep the mma.sync kernel.
   }];
   let options = [
-    Option<"wgmma", "wgmma", "bool", /*default=*/"false",
-           "Use the sm_90a warpgroup kernel (TMA + wgmma) where head dims "
-           "are 64 or 128">
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
+           "Target: sm_80 (mma.sync; Ampere and later) or sm_90a (Hopper: "
+           "also wgmma and TMA)">,
+    Option<"mma", "mma", "std::string", /*default=*/"\"auto\"",
+           "Tensor-core instructions where #attn.config leaves them unset: "
+           "auto (wgmma on sm_90a where head dims are 64 or 128), sync, or "
+           "wgmma (sm_90a; other head dims fall back to mma.sync)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

@@ -37,3 +37,90 @@ func.func @merge(%o0: tensor<1x2x4x8xf16>, %l0: tensor<1x2x4xf32>, %o: tensor<1x
       outs(%o, %l : tensor<1x2x4x8xf16>, tensor<1x2x4xf32>) -> tensor<1x2x4x8xf16>, tensor<1x2x4xf32>
   return %r#0, %r#1 : tensor<1x2x4x8xf16>, tensor<1x2x4xf32>
 }
+
+// -----
+
+// Tile plans (#attn.config) the mma.sync kernel cannot emit. Each warp
+// computes 16 rows; at most 8 warps keep 32 * warps threads of up to 255
+// registers within the register file.
+
+// CHECK: error: 'attn.attention' op attn-tile-gpu: #attn.config warps = 16 is not supported by mma.sync: 1, 2, 4 or 8
+!t = tensor<?x?x?x64xf16>
+func.func @warps16(%q: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %q, %q : !t, !t, !t) outs(%o : !t)
+      {config = #attn.config<warps = 16>} -> !t
+  return %r : !t
+}
+
+// -----
+
+// CHECK: error: 'attn.attention' op attn-tile-gpu: #attn.config block_q = 64 does not match warps = 2: each warp computes 16 rows, so block_q must be 32
+!t = tensor<?x?x?x64xf16>
+func.func @block_q_warps(%q: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %q, %q : !t, !t, !t) outs(%o : !t)
+      {config = #attn.config<block_q = 64, warps = 2>} -> !t
+  return %r : !t
+}
+
+// -----
+
+// CHECK: error: 'attn.attention' op attn-tile-gpu: #attn.config block_q = 40 is not a multiple of 16 (the rows of one warp)
+!t = tensor<?x?x?x64xf16>
+func.func @block_q_40(%q: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %q, %q : !t, !t, !t) outs(%o : !t)
+      {config = #attn.config<block_q = 40>} -> !t
+  return %r : !t
+}
+
+// -----
+
+// CHECK: error: 'attn.attention' op attn-tile-gpu: #attn.config block_kv = 48 is not supported: a multiple of 32 up to 128
+!t = tensor<?x?x?x64xf16>
+func.func @block_kv_48(%q: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %q, %q : !t, !t, !t) outs(%o : !t)
+      {config = #attn.config<block_kv = 48>} -> !t
+  return %r : !t
+}
+
+// -----
+
+// 64 keys at D = 128: scores, accumulators and Q fragments exceed the
+// registers (hence the default of 32).
+
+// CHECK: error: 'attn.attention' op attn-tile-gpu: #attn.config block_kv = 64 needs 128 registers of fragments a thread (block_kv / 2 + Dv / 2 + D / 4 with D = 128, Dv = 128), over the budget of 112 of this kernel
+!t = tensor<?x?x?x128xbf16>
+func.func @block_kv_d128(%q: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %q, %q : !t, !t, !t) outs(%o : !t)
+      {mask = #attn.causal, config = #attn.config<block_kv = 64>} -> !t
+  return %r : !t
+}
+
+// -----
+
+// CHECK: error: 'attn.attention' op attn-tile-gpu: #attn.config block_kv = 128 is over the 64 keys this kernel holds in registers without spills with score modifiers or data-dependent masks
+!t = tensor<?x?x?x64xf16>
+func.func @block_kv_mods(%q: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %q, %q : !t, !t, !t) outs(%o : !t)
+      {score_mods = [#attn.alibi], config = #attn.config<block_kv = 128>} -> !t
+  return %r : !t
+}
+
+// -----
+
+// CHECK: error: 'attn.attention' op attn-tile-gpu: #attn.config stages = 2 is not supported by mma.sync: 1 (each tile is copied, then computed)
+!t = tensor<?x?x?x64xf16>
+func.func @sync_stages(%q: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %q, %q : !t, !t, !t) outs(%o : !t)
+      {config = #attn.config<stages = 2>} -> !t
+  return %r : !t
+}
+
+// -----
+
+// CHECK: error: 'attn.attention' op attn-tile-gpu: #attn.config mma = "wgmma" needs chip sm_90a, the target is sm_80
+!t = tensor<?x?x?x64xf16>
+func.func @wgmma_sm80(%q: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %q, %q : !t, !t, !t) outs(%o : !t)
+      {config = #attn.config<mma = "wgmma">} -> !t
+  return %r : !t
+}

@@ -1,4 +1,4 @@
-// RUN: attn-opt %s -attn-tile-gpu=wgmma -cse -split-input-file | FileCheck %s
+// RUN: attn-opt %s -attn-tile-gpu="chip=sm_90a" -cse -split-input-file | FileCheck %s
 
 // The sm_90a kernel, causal bf16 with D = 128: the host encodes one TMA
 // tensor map each for K and V (bf16 = 9; dims innermost first, so the box
@@ -123,4 +123,45 @@ func.func @tree_bf16_d128(%q: !t, %k: !t, %v: !t, %p: tensor<?xi32>, %o: !t) -> 
   %r = attn.attention ins(%q, %k, %v : !t, !t, !t) tree(%p : tensor<?xi32>)
       outs(%o : !t) {mask = #attn.tree} -> !t
   return %r : !t
+}
+
+// -----
+
+// A non-default plan: three stages of 96-key tiles, so TMA runs two tiles
+// ahead of the products. Shared memory: 1024 alignment bytes, three stages
+// of 96 * (64 + 64) * 2 bytes and three mbarriers; the TMA box is 64
+// columns x 96 keys. Each range requests its first two tiles before its
+// loop, and each iteration requests the tile two after the current one
+// into stage n + 2 mod 3 before waiting for the current one, whose
+// mbarrier phase is n / 3 mod 2. Q K^T is 4 wgmma m64n96k16, P V 6
+// wgmma m64n64k16.
+
+// CHECK-LABEL: func.func @plan_stages3_kv96
+// CHECK-DAG:     %[[N64:.+]] = arith.constant 64 : i32
+// CHECK-DAG:     %[[N96:.+]] = arith.constant 96 : i32
+// CHECK-DAG:     %[[N1:.+]] = arith.constant 1 : i32
+// CHECK:         call @attnCudaTensorMap({{.*}}, %[[N64]], %[[N96]], %[[N1]], %[[N1]])
+// CHECK:         %[[SMEM:.+]] = arith.constant 74776 : i32
+// CHECK:         gpu.launch {{.*}} dynamic_shared_memory_size %[[SMEM]]
+// CHECK-COUNT-3:   nvvm.mbarrier.init
+// CHECK:           nvvm.fence.mbarrier.init
+// CHECK:           scf.for
+// CHECK:             scf.if
+// CHECK:               arith.remui %{{.*}}, %[[C3:.+]] : index
+// CHECK:               nvvm.mbarrier.arrive.expect_tx
+// CHECK:             scf.if
+// CHECK:               nvvm.mbarrier.arrive.expect_tx
+// CHECK:             scf.for
+// CHECK:               nvvm.mbarrier.arrive.expect_tx
+// CHECK:               %[[PHASE:.+]] = arith.divui %{{.*}}, %[[C3]] : index
+// CHECK:               arith.remui %[[PHASE]], %{{.*}} : index
+// CHECK:               nvvm.mbarrier.try_wait.parity
+// CHECK-COUNT-4:       wgmma.mma_async.sync.aligned.m64n96k16.f32.f16.f16
+// CHECK-COUNT-6:       wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16
+// CHECK:               gpu.barrier
+!p = tensor<?x?x?x64xf16>
+func.func @plan_stages3_kv96(%q: !p, %k: !p, %v: !p, %o: !p) -> !p {
+  %r = attn.attention ins(%q, %k, %v : !p, !p, !p) outs(%o : !p)
+      {mask = #attn.causal, config = #attn.config<block_kv = 96, stages = 3>} -> !p
+  return %r : !p
 }

@@ -195,3 +195,34 @@ func.func @small_blocks(%q: !g, %k: !g, %v: !g, %o: !g, %m: tensor<?x?x?x?xi1>) 
       outs(%o : !g) {mask = #attn.dense<block_q = 4, block_kv = 4>} -> !g
   return %r : !g
 }
+
+// -----
+
+// A non-default plan: 8 warps (128 query rows a CTA, 256 threads) and kv
+// tiles of 32 keys, so the grid is ceil(Sq / 128) and shared memory holds
+// 32 * (64 + 8) * 2 bytes each of K and V.
+
+// CHECK-LABEL: func.func @plan_warps8_kv32
+// CHECK-DAG:     %[[C128:.+]] = arith.constant 128 : index
+// CHECK-DAG:     %[[GRIDX:.+]] = arith.ceildivsi %{{.*}}, %[[C128]] : index
+// CHECK-DAG:     %[[SMEM:.+]] = arith.constant 9216 : i32
+// CHECK-DAG:     %[[THREADS:.+]] = arith.constant 256 : index
+// CHECK:         gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRIDX]], {{.*}}) threads({{.*}}) in ({{.*}} = %[[THREADS]]
+// CHECK-SAME:        dynamic_shared_memory_size %[[SMEM]]
+// CHECK:           memref.view {{.*}} to memref<32x72xf16, #gpu.address_space<workgroup>>
+// CHECK:           memref.view {{.*}} to memref<32x72xf16, #gpu.address_space<workgroup>>
+// CHECK:             scf.for
+// CHECK-COUNT-2:       nvgpu.device_async_copy {{.*}} to memref<32x72xf16, #gpu.address_space<workgroup>>
+// CHECK:               nvgpu.device_async_wait
+// CHECK-COUNT-16:      nvgpu.mma.sync
+// CHECK-NOT:           nvgpu.mma.sync
+// CHECK:               gpu.shuffle  xor
+// CHECK-COUNT-16:      nvgpu.mma.sync
+// CHECK-NOT:           nvgpu.mma.sync
+// CHECK:               gpu.barrier
+!p = tensor<?x?x?x64xf16>
+func.func @plan_warps8_kv32(%q: !p, %k: !p, %v: !p, %o: !p) -> !p {
+  %r = attn.attention ins(%q, %k, %v : !p, !p, !p) outs(%o : !p)
+      {mask = #attn.causal, config = #attn.config<warps = 8, block_kv = 32>} -> !p
+  return %r : !p
+}
