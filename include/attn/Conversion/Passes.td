@@ -153,4 +153,34 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
   ];
 }
 
+def AttnPrintTilePlan : Pass<"attn-print-tile-plan"> {
+  let summary = "Report the tile plan each attn.attention resolves to";
+  let description = [{
+    For every `attn.attention`, emits a remark with the tile plan that the
+    code generator of `target` resolves from the op's `#attn.config`, the
+    target's defaults and the op (every field that code generator reads,
+    filled in), or the diagnostic of an invalid plan. The IR is unchanged.
+    The printed attribute is valid as the op's config and resolves to the
+    same plan, so a plan can be read, edited and pinned.
+
+    ```
+    $ attn-opt --attn-print-tile-plan=target=cpu x.mlir
+    x.mlir:3:8: remark: tile plan for cpu: #attn.config<block_q = 64,
+        block_kv = 96, vector_width = 16, unroll = 6, dot = "fma">
+    ```
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "Whose plan: cpu, sm_80 or sm_90a">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
+           "cpu: f32 lanes per vector, 4, 8, 16 or 0 for the host">,
+    Option<"threads", "threads", "int64_t", /*default=*/"0",
+           "cpu: threads of decoding's kv splits (0: the host's cores)">,
+    Option<"bf16Dot", "bf16-dot", "bool", /*default=*/"false",
+           "cpu: AVX512-BF16 dot products for bf16 Q K^T where they apply">,
+    Option<"mma", "mma", "std::string", /*default=*/"\"auto\"",
+           "sm_80 / sm_90a: auto, sync or wgmma, as attn-tile-gpu's option">,
+  ];
+}
+
 #endif // ATTN_CONVERSION_PASSES

@@ -89,3 +89,17 @@ func.func @capture_guard(%q: !t, %k: !t, %v: !t, %c: tensor<?x8xf32>, %o: !t) ->
       } {score_mods = [#attn.score_mod]} -> !t
   return %r : !t
 }
+
+// -----
+
+// #attn.config's vector_width overrides the pass option for its op.
+// CHECK-LABEL: func.func @config_vector_width
+// CHECK: vector.fma {{.*}} : vector<8xf32>
+// CHECK-NOT: vector<16xf32>
+// AVX2-LABEL: func.func @config_vector_width
+!t = tensor<?x?x?x16xf32>
+func.func @config_vector_width(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t)
+         {mask = #attn.causal, config = #attn.config<vector_width = 8>} -> !t
+  return %r : !t
+}

@@ -1,0 +1,58 @@
+//===- PrintTilePlan.cpp - Report resolved tile plans ---------------------===//
+//
+// The attn-print-tile-plan pass (Passes.td): the CPU and GPU plans of every
+// attn.attention as remarks, through the same resolve functions that the
+// code generators use.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Conversion/AttnToCPU/AttnToCPU.h"
+#include "attn/Conversion/AttnToGPU/AttnToGPU.h"
+#include "attn/Conversion/Passes.h"
+
+namespace mlir::attn {
+#define GEN_PASS_DEF_ATTNPRINTTILEPLAN
+#include "attn/Conversion/Passes.h.inc"
+} // namespace mlir::attn
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+struct AttnPrintTilePlanPass
+    : attn::impl::AttnPrintTilePlanBase<AttnPrintTilePlanPass> {
+  using AttnPrintTilePlanBase::AttnPrintTilePlanBase;
+  void runOnOperation() override {
+    bool cpu = target == "cpu";
+    if (!cpu && target != "sm_80" && target != "sm_90a") {
+      getOperation()->emitError("attn-print-tile-plan: target must be cpu, "
+                                "sm_80 or sm_90a, not '")
+          << target << "'";
+      return signalPassFailure();
+    }
+    bool failedAny = false;
+    getOperation()->walk([&](AttentionOp op) {
+      ConfigAttr plan;
+      if (cpu) {
+        FailureOr<CPUTilePlan> p = resolveCPUTilePlan(
+            op, CPUTarget{vectorWidth, threads, bf16Dot});
+        if (succeeded(p))
+          plan = p->toConfig(op.getContext());
+      } else {
+        FailureOr<GPUTilePlan> p =
+            resolveGPUTilePlan(op, GPUTarget{target, mma});
+        if (succeeded(p))
+          plan = p->toConfig(op.getContext());
+      }
+      // An invalid plan was reported by its resolve function.
+      if (!plan) {
+        failedAny = true;
+        return;
+      }
+      op.emitRemark() << "tile plan for " << target << ": " << plan;
+    });
+    if (failedAny)
+      signalPassFailure();
+  }
+};
+} // namespace
