@@ -661,3 +661,28 @@ def test_torch_tensors_round_trip():
     assert rel_err(outb.float().numpy(), softmax_ref(
         qb.float().numpy(), kb.float().numpy(), vb.float().numpy(),
         causal=True)) < 8e-3
+
+
+def test_config_is_the_tile_plan():
+    # Every CPU field of #attn.config is honoured (results checked against
+    # the reference) and a value the target cannot honour is an error.
+    spec = attn.Spec(mask=attn.causal(),
+                     config={"block_q": 32, "block_kv": 48, "unroll": 3,
+                             "vector_width": 8, "dot": "fma"})
+    assert 'dot = "fma"' in attn.to_mlir(spec)
+    fn = attn.compile(spec, dtype="float32", head_dim=32)
+    rng = np.random.default_rng(11)
+    q, k, v = (rng.standard_normal((1, 2, 100, 32)).astype(np.float32)
+               for _ in range(3))
+    assert rel_err(fn(q, k, v), attn.reference.attention(spec, q, k, v)) < 1e-4
+    with pytest.raises(attn.CompileError, match='dot = "bf16" needs bf16'):
+        attn.compile(attn.Spec(config={"dot": "bf16"}), dtype="float32",
+                     head_dim=32)
+    with pytest.raises(attn.CompileError, match="block_q = 24 must be a "
+                       "multiple of the vector width 16"):
+        attn.compile(attn.Spec(config={"block_q": 24, "vector_width": 16}),
+                     dtype="float32", head_dim=32)
+    with pytest.raises(attn.SpecError, match="config mma must be one of"):
+        attn.Spec(config={"mma": "wmma"})
+    with pytest.raises(attn.SpecError, match="config vector_width must be"):
+        attn.Spec(config={"vector_width": 12})

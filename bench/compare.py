@@ -1,0 +1,93 @@
+"""Before/after timing of two attn builds on the CPU benchmark's kernels.
+
+    python bench/compare.py --before OLD/bin/attn-run --after build/bin/attn-run \
+        [--rounds 5] [--out bench/results/DATE-compare.md]
+
+For a change that should not alter speed (a refactor) or should improve it:
+both attn-run binaries run every case of bench/cases in alternation, round
+after round in the same process tree, so that the machine's noise falls on
+both alike. Each call is attn-run's median of --repeat runs after a warm-up;
+the table gives the median over rounds and the after/before ratio. No
+reference is computed (--no-reference): correctness is the test suite's job.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# (kernel file, shape, label): the bench's f32 cases at sizes that take
+# 10-200 ms with 2 threads, so that a round stays short.
+CASES = [
+    ("full_d64.mlir", "B=1,Hq=8,Sq=1024,Skv=1024", "full D64 S1024"),
+    ("causal_d64.mlir", "B=1,Hq=8,Sq=2048,Skv=2048", "causal D64 S2048"),
+    ("causal_d128.mlir", "B=1,Hq=16,Sq=1024,Skv=1024", "causal D128 S1024"),
+    ("sliding_window_d64.mlir", "B=1,Hq=8,Sq=4096,Skv=4096",
+     "window 256 D64 S4096"),
+    ("streaming_llm_d64.mlir", "B=1,Hq=8,Sq=4096,Skv=4096",
+     "StreamingLLM D64 S4096"),
+    ("full_d128.mlir", "B=8,Hq=32,Sq=1,Skv=4096", "decode D128 Skv4096"),
+]
+
+
+def run(attn_run, kernel, shape, repeat):
+    cmd = [attn_run, os.path.join(HERE, "cases", kernel), f"--repeat={repeat}",
+           f"--shape={shape}", "--no-reference"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    m = re.search(r"ms=([0-9.]+)", out.stdout)
+    if out.returncode != 0 or not m:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stdout}{out.stderr}")
+    return float(m.group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--before", required=True, help="attn-run of the old build")
+    ap.add_argument("--after", required=True, help="attn-run of the new build")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", help="write the table (Markdown) here too")
+    ap.add_argument("--note", default="", help="a line on what is compared")
+    args = ap.parse_args()
+    times = {c[2]: {"before": [], "after": []} for c in CASES}
+    for r in range(args.rounds):
+        for kernel, shape, label in CASES:
+            # Alternate which build goes first, so neither always runs on a
+            # warmer (or busier) machine.
+            order = ["before", "after"] if r % 2 == 0 else ["after", "before"]
+            for side in order:
+                binary = args.before if side == "before" else args.after
+                times[label][side].append(run(binary, kernel, shape,
+                                              args.repeat))
+        print(f"round {r + 1}/{args.rounds} done", flush=True)
+    lines = [f"# attn CPU before/after ({datetime.date.today()})", ""]
+    if args.note:
+        lines += [args.note, ""]
+    lines += [f"- machine: {platform.processor() or platform.machine()}, "
+              f"{os.cpu_count()} cores; before `{args.before}`, after "
+              f"`{args.after}`; {args.rounds} alternating rounds of attn-run "
+              f"--repeat={args.repeat} (median of each), f32, 2 threads "
+              f"unless OMP_NUM_THREADS says otherwise", "",
+              "| case | before ms | after ms | after / before | spread (min-max ratio over rounds) |",
+              "|---|---|---|---|---|"]
+    for kernel, shape, label in CASES:
+        b = statistics.median(times[label]["before"])
+        a = statistics.median(times[label]["after"])
+        ratios = [x / y for x, y in zip(times[label]["after"],
+                                        times[label]["before"])]
+        lines.append(f"| {label} | {b:.2f} | {a:.2f} | {a / b:.3f} | "
+                     f"{min(ratios):.2f}-{max(ratios):.2f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
