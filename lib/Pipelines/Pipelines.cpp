@@ -149,7 +149,8 @@ void mlir::attn::buildCUDAPipeline(OpPassManager &pm,
   addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map}");
   pm.addPass(createAttnDropReturnedArguments());
-  addPipeline(pm, "gpu-kernel-outlining,convert-nvgpu-to-nvvm,"
+  addPipeline(pm, "gpu-launch-sink-index-computations,gpu-kernel-outlining,"
+                  "convert-nvgpu-to-nvvm,"
                   "convert-vector-to-scf,convert-scf-to-cf,"
                   "convert-nvvm-to-llvm,expand-strided-metadata");
   // sm_90a kernels use PTX 8.3 instructions (the tensormap proxy fence);

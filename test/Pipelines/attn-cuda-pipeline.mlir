@@ -2,6 +2,12 @@
 // RUN: attn-opt %t/f16.mlir --attn-cuda-pipeline -o %t/f16.out.mlir
 // RUN: FileCheck %s --check-prefix=HOST < %t/f16.out.mlir
 // RUN: %python %S/Inputs/extract-ptx.py %t/f16.out.mlir | FileCheck %s --check-prefix=F16
+// Index constants are computed in the kernel (gpu-launch-sink-index-
+// computations), not passed as parameters: divisions by constants such as
+// tid / 32 become shifts, and one 64-bit division remains (by the run-time
+// GQA group size). Without the pass there were 8.
+// RUN: %python %S/Inputs/extract-ptx.py %t/f16.out.mlir | grep -c -E "(div|rem)\.[us]64" | FileCheck %s --check-prefix=DIV64
+// DIV64: {{^1$}}
 // RUN: attn-opt %t/bf16.mlir --attn-cuda-pipeline="chip=sm_90a mma=sync" -o %t/bf16.out.mlir
 // RUN: %python %S/Inputs/extract-ptx.py %t/bf16.out.mlir | FileCheck %s --check-prefix=BF16
 // RUN: attn-opt %t/bf16.mlir --attn-cuda-pipeline="chip=sm_90a" -o %t/wgmma.out.mlir
