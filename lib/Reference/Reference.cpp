@@ -5,6 +5,10 @@
 // values. Nothing here is shared with the compiler's lowering, so the two
 // can only agree by both being right.
 //
+// Longer than the project's ~800 lines on purpose: it is the executable form
+// of VARIANTS.md, one function per variant in the contract's order, and is
+// read and reviewed against that page as one text.
+//
 //===----------------------------------------------------------------------===//
 
 #include "attn/Reference/Reference.h"
