@@ -276,6 +276,7 @@ def _to_numpy(x, name: str):
         raise ValueError(f"{name} is on the GPU; with host q, k and v every "
                          f"array must be on the host")
     if mod == "torch":
+        DEV.check_no_grad(x, name)
         import torch
         if x.device.type != "cpu":
             raise ValueError(f"{name} is on {x.device}; target='cpu' kernels "

@@ -112,6 +112,15 @@ class View:
         return _host_copy(self.ptr, self.shape, self.dtype)
 
 
+def check_no_grad(x, name: str):
+    """attn has no backward pass yet: a tensor that requires grad would be
+    detached silently, so it is an error until the backward lands."""
+    if getattr(x, "requires_grad", False):
+        raise TypeError(f"{name} requires grad, but attn kernels have no "
+                        f"backward pass yet, so no gradient would flow; "
+                        f"pass {name}.detach() to run without one")
+
+
 def _torch_dtype(t):
     import torch
     table = {torch.float16: np.float16, torch.float32: np.float32,
@@ -142,6 +151,7 @@ def view(x, name: str) -> Optional[View]:
     if isinstance(x, DeviceArray):
         return View(name, x.ptr, x.shape, x.dtype, "attn", x)
     if type(x).__module__.split(".")[0] == "torch":
+        check_no_grad(x, name)
         if x.device.type != "cuda":
             return None
         if x.device.index not in (None, 0):

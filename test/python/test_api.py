@@ -686,3 +686,25 @@ def test_config_is_the_tile_plan():
         attn.Spec(config={"mma": "wmma"})
     with pytest.raises(attn.SpecError, match="config vector_width must be"):
         attn.Spec(config={"vector_width": 12})
+
+
+class _GradTensor:
+    """Stands in for a torch tensor that requires grad (torch is not a test
+    dependency); attn must refuse it before touching torch."""
+    requires_grad = True
+    shape = (1, 1, 4, 16)
+
+
+_GradTensor.__module__ = "torch"
+
+
+@pytest.mark.parametrize("target", ["cpu", "cuda"])
+def test_tensors_that_require_grad_are_refused(target):
+    spec = attn.Spec(mask=attn.causal())
+    fn = attn.compile(spec, target=target,
+                      dtype="float32" if target == "cpu" else "float16",
+                      head_dim=16)
+    q = np.zeros((1, 1, 4, 16), np.float32 if target == "cpu" else np.float16)
+    with pytest.raises(TypeError, match=r"k requires grad, but attn kernels "
+                       r"have no backward pass yet.*k\.detach\(\)"):
+        fn(q, _GradTensor(), q)
