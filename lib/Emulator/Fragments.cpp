@@ -112,8 +112,8 @@ WgmmaDescriptor decodeWgmmaDescriptor(uint64_t bits) {
 }
 
 uint64_t wgmmaDescriptorReservedBits(uint64_t bits) {
-  const uint64_t used = 0x3FFFull | 0x3FFFull << 16 | 0x3FFFull << 32 |
-                        7ull << 49 | 3ull << 62;
+  const uint64_t used =
+      0x3FFFull | 0x3FFFull << 16 | 0x3FFFull << 32 | 7ull << 49 | 3ull << 62;
   return bits & ~used;
 }
 
@@ -135,14 +135,16 @@ std::optional<uint32_t> wgmmaOperandAddress(const WgmmaDescriptor &desc,
     // ((8,m),(T,2k)) : ((1T,SBO),(1,LBO)) without swizzle,
     // ((8,m),(T,2k)) : ((W/16*T,SBO),(1,T)) with a W-byte swizzle.
     if (desc.swizzle == Swizzle::None)
-      offset = (umn % 8) * 16 + (umn / 8) * sbo + (uk % t) * eb + (uk / t) * lbo;
+      offset =
+          (umn % 8) * 16 + (umn / 8) * sbo + (uk % t) * eb + (uk / t) * lbo;
     else
       offset = (umn % 8) * w + (umn / 8) * sbo + uk * eb;
   } else {
     // ((T,1,m),(8,k)) : ((1,T,SBO),(1T,LBO)) without swizzle,
     // ((T,W/16,m),(8,k)) : ((1,T,LBO),(W/16*T,SBO)) with a W-byte swizzle.
     if (desc.swizzle == Swizzle::None) {
-      offset = (umn % t) * eb + (umn / t) * sbo + (uk % 8) * 16 + (uk / 8) * lbo;
+      offset =
+          (umn % t) * eb + (umn / t) * sbo + (uk % 8) * 16 + (uk / 8) * lbo;
     } else {
       uint32_t perLine = w / eb;
       offset = (umn % perLine) * eb + (umn / perLine) * lbo + (uk % 8) * w +

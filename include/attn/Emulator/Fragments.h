@@ -1,4 +1,4 @@
-//===- Fragments.h - Data layouts of tensor-core and shared-memory ops -*- C++ -*-===//
+//===- Fragments.h - Tensor-core and shared-memory layouts ------*- C++ -*-===//
 //
 // The first brick of the GPU emulator (DESIGN.md, "The GPU emulator"): which
 // lane holds which element of the logical matrix for the warp- and
