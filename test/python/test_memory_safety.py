@@ -151,3 +151,18 @@ def test_large_head_dims_run_on_the_fused_path(D, Dv):
     k = rng.standard_normal((1, 2, 70, D)).astype(np.float32) / 8
     v = rng.standard_normal((1, 2, 70, Dv)).astype(np.float32)
     check(fn(q, k, v), spec, q, k, v, tol=1e-4)
+
+
+@pytest.mark.parametrize("lowering", LOWERINGS)
+def test_mask_mod_that_is_a_capture_read(lowering):
+    # The region yields the (bounds-checked) read itself; ASan found the
+    # first version of the check handing back the erased unchecked read.
+    def mask(b, h, q_idx, kv_idx, m):
+        return m[q_idx, kv_idx]
+    spec = attn.Spec(mask=attn.mask_mod(mask, dtypes={"m": "bool"}))
+    fn = attn.compile(spec, dtype="float32", head_dim=16, lowering=lowering)
+    q, k, v = qkv(1, 2, 30, 45, 16, seed=8)
+    m = np.random.default_rng(9).random((30, 45)) < 0.5
+    check(fn(q, k, v, m), spec, q, k, v, m)
+    with pytest.raises(IndexError, match="captured array 'm'"):
+        fn(q, k, v, m[:, :44])

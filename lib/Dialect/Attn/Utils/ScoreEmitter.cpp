@@ -460,11 +460,25 @@ Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
   SmallVector<Operation *> cloned;
   for (Operation &inner : block.without_terminator())
     cloned.push_back(b.clone(inner, map));
+  // Collect what is rewritten below before rewriting anything: both steps
+  // erase ops, which may be among `cloned`.
+  SmallVector<PositionOp> positions;
+  SmallVector<std::pair<tensor::ExtractOp, unsigned>> reads;
+  for (Operation *c : cloned)
+    c->walk([&](Operation *inner) {
+      if (auto p = dyn_cast<PositionOp>(inner)) {
+        positions.push_back(p);
+      } else if (auto read = dyn_cast<tensor::ExtractOp>(inner)) {
+        auto at = llvm::find(op.getCaptures(), read.getTensor());
+        if (at != op.getCaptures().end())
+          reads.push_back(
+              {read, static_cast<unsigned>(at - op.getCaptures().begin())});
+      }
+    });
+  auto yield = cast<YieldOp>(block.getTerminator());
+  Value result = map.lookupOrDefault(yield.getValues()[0]);
   // attn.position only has meaning inside the op; replace each (possibly
   // nested) clone with the position formula at its own operands.
-  SmallVector<PositionOp> positions;
-  for (Operation *c : cloned)
-    c->walk([&](PositionOp p) { positions.push_back(p); });
   for (PositionOp p : positions) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(p);
@@ -472,24 +486,21 @@ Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
     p.getResult().replaceAllUsesWith(emitPosition(b, p.getQIdx(), kvLenB));
     p.erase();
   }
-  // Bounds checks of the captured arrays' reads (the user's indices).
-  SmallVector<std::pair<tensor::ExtractOp, unsigned>> reads;
-  for (Operation *c : cloned)
-    c->walk([&](tensor::ExtractOp read) {
-      auto at = llvm::find(op.getCaptures(), read.getTensor());
-      if (at != op.getCaptures().end())
-        reads.push_back(
-            {read, static_cast<unsigned>(at - op.getCaptures().begin())});
-    });
-  for (auto [read, capture] : reads)
-    guardCaptureRead(b, read, capture);
-  auto yield = cast<YieldOp>(block.getTerminator());
-  return map.lookupOrDefault(yield.getValues()[0]);
+  // Bounds checks of the captured arrays' reads (the user's indices). The
+  // region may yield such a read directly (a bool capture as the mask).
+  for (auto [read, capture] : reads) {
+    Value guarded = guardCaptureRead(b, read, capture);
+    if (result == read.getResult())
+      result = guarded;
+    read.getResult().replaceAllUsesWith(guarded);
+    read.erase();
+  }
+  return result;
 }
 
-void ScoreEmitter::guardCaptureRead(ImplicitLocOpBuilder &b,
-                                    tensor::ExtractOp read,
-                                    unsigned capture) const {
+Value ScoreEmitter::guardCaptureRead(ImplicitLocOpBuilder &b,
+                                     tensor::ExtractOp read,
+                                     unsigned capture) const {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(read);
   Arith a{b};
@@ -513,8 +524,7 @@ void ScoreEmitter::guardCaptureRead(ImplicitLocOpBuilder &b,
   scf::YieldOp::create(
       b, arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(elem)))
              .getResult());
-  read.getResult().replaceAllUsesWith(ifOp.getResult(0));
-  read.erase();
+  return ifOp.getResult(0);
 }
 
 Value ScoreEmitter::emitCaptureErrorFlag(ImplicitLocOpBuilder &b,

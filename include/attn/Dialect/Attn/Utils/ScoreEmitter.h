@@ -119,10 +119,11 @@ private:
   /// rest to the captures; returns the yielded value.
   Value inlineRegion(ImplicitLocOpBuilder &b, Region &region,
                      ValueRange leading) const;
-  /// Puts the read `read` of captured array number `capture` under its
-  /// bounds check (see setCaptureErrorFlag).
-  void guardCaptureRead(ImplicitLocOpBuilder &b, tensor::ExtractOp read,
-                        unsigned capture) const;
+  /// The read `read` of captured array number `capture` under its bounds
+  /// check (see setCaptureErrorFlag), emitted before `read`, which the
+  /// caller replaces.
+  Value guardCaptureRead(ImplicitLocOpBuilder &b, tensor::ExtractOp read,
+                         unsigned capture) const;
   /// Size `d` of `tensor`: hoisted or static when known, else a tensor.dim.
   Value emitDim(ImplicitLocOpBuilder &b, Value tensor, int64_t d) const;
   /// Reads `tensor` at the trailing coordinates of [b, h, i, j], with
