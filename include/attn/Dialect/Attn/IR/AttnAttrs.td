@@ -39,9 +39,12 @@ def Attn_ReluNorm : I32EnumAttr<"ReluNorm", "denominator of relu attention", [
 // Normalizers
 //===----------------------------------------------------------------------===//
 
-class Attn_NormalizerAttr<string name, string mnemonic>
-    : Attn_Attr<name, mnemonic, [
-        Attn_NormalizerAttrInterface]>;
+// Every normalizer states its streaming form (NormalizerInterfaceImpl.cpp);
+// `overrides` lists the optional methods it implements.
+class Attn_NormalizerAttr<string name, string mnemonic,
+                          list<string> overrides = []>
+    : Attn_Attr<name, mnemonic, [DeclareAttrInterfaceMethods<
+        Attn_NormalizerAttrInterface, overrides>]>;
 
 def Attn_SoftmaxAttr : Attn_NormalizerAttr<"Softmax", "softmax"> {
   let summary = "Softmax over the allowed keys";
@@ -65,7 +68,8 @@ def Attn_SinkSoftmaxAttr : Attn_NormalizerAttr<"SinkSoftmax", "sink_softmax"> {
   }];
 }
 
-def Attn_SigmoidAttr : Attn_NormalizerAttr<"Sigmoid", "sigmoid"> {
+def Attn_SigmoidAttr
+    : Attn_NormalizerAttr<"Sigmoid", "sigmoid", ["emitRowBias"]> {
   let summary = "Sigmoid attention, no row normalisation";
   let description = [{
     `P[i,j] = m*sigmoid(s' + beta)`; `beta` defaults to `-log(kv_len(b))`.
@@ -78,7 +82,8 @@ def Attn_SigmoidAttr : Attn_NormalizerAttr<"Sigmoid", "sigmoid"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_SoftplusAttr : Attn_NormalizerAttr<"Softplus", "softplus"> {
+def Attn_SoftplusAttr
+    : Attn_NormalizerAttr<"Softplus", "softplus", ["emitShiftCap"]> {
   let summary = "Softplus weights normalised by their row sum (softplus-l1)";
   let description = [{
     `P[i,j] = m*softplus(s') / sum_j m*softplus(s')`; `LSE = log Z`.

@@ -1,8 +1,8 @@
 //===- AttnInterfaces.h - attn attribute interfaces -------------*- C++ -*-===//
 //
 // The attribute interfaces of AttnInterfaces.td and the plain types their
-// methods take: the coordinates of one score element and the symbolic tile
-// classes of SymExpr.h. Code generators fill these in; the dialect only
+// methods take: the coordinates of one score element, the symbolic tile
+// classes of SymExpr.h and the kinds of row denominator. Code generators fill these in; the dialect only
 // builds arithmetic on them.
 //
 //===----------------------------------------------------------------------===//
@@ -25,6 +25,10 @@ struct ScorePoint {
   /// Keys visible to this batch row (kv_len[b], or Skv).
   Value kvLen;
 };
+
+/// The row denominator Z of a normalizer: 1, the row's number of keys
+/// kv_len(b), or the sum of the row's weights.
+enum class RowDenominator { One, SeqLen, RowSum };
 
 /// Tile classes of a mask unknown at compile time: bound [0, kvEnd), full
 /// empty.

@@ -76,8 +76,40 @@ def Attn_ScoreModAttrInterface : AttrInterface<"ScoreModAttrInterface"> {
 def Attn_NormalizerAttrInterface : AttrInterface<"NormalizerAttrInterface"> {
   let cppNamespace = "::mlir::attn";
   let description = [{
-    Maps a masked row of modified scores to attention weights.
+    Maps a masked row of modified scores to attention weights,
+    `P[i,j] = w(s'[i,j] - m_i) / Z_i` in the streaming form every lowering
+    uses: an unnormalised weight `w` per key, taken relative to a row shift
+    `m` (the running maximum, FlashAttention-2 style) when `isShifted`, and
+    a row denominator `Z`. The fused code generators (StreamingNormalizer)
+    and the reference lowering both build their weights from these methods.
   }];
+  let methods = [
+    InterfaceMethod<"The row denominator Z.",
+      "::mlir::attn::RowDenominator", "getRowDenominator", (ins)>,
+    InterfaceMethod<[{
+        Whether weights are taken relative to a row shift m (and rescaled by
+        exp(m - m') when it grows).
+      }], "bool", "isShifted", (ins)>,
+    InterfaceMethod<[{
+        The shift actually used for a row maximum `m` (f32 scalar or
+        vector); by default `m` itself.
+      }], "::mlir::Value", "emitShiftCap",
+      (ins "::mlir::ImplicitLocOpBuilder &":$b, "::mlir::Value":$m),
+      /*methodBody=*/"", /*defaultImplementation=*/"return m;">,
+    InterfaceMethod<[{
+        An f32 scalar added to every score of a batch row with `kvLenB`
+        keys before its weight is taken, or null for none.
+      }], "::mlir::Value", "emitRowBias",
+      (ins "::mlir::ImplicitLocOpBuilder &":$b, "::mlir::Value":$kvLenB),
+      /*methodBody=*/"", /*defaultImplementation=*/"return {};">,
+    InterfaceMethod<[{
+        The unnormalised weight of the modified score `s` (f32 scalar or
+        vector), relative to `shift` when isShifted (else null), with
+        `rowBias` from emitRowBias; exactly 0 where s = -inf.
+      }], "::mlir::Value", "emitWeight",
+      (ins "::mlir::ImplicitLocOpBuilder &":$b, "::mlir::Value":$s,
+           "::mlir::Value":$shift, "::mlir::Value":$rowBias)>,
+  ];
 }
 
 #endif // ATTN_INTERFACES
