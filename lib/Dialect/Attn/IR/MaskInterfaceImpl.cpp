@@ -323,6 +323,36 @@ TileClasses SinksAttr::classifyTile() const {
 bool SinksAttr::isRowExact() const { return true; }
 
 //===----------------------------------------------------------------------===//
+// a_shape
+//===----------------------------------------------------------------------===//
+
+Value AShapeAttr::emitAllowed(ImplicitLocOpBuilder &b,
+                              const ScorePoint &pt) const {
+  Arith a{b};
+  Value p = pt.pos, j = pt.j;
+  // j <= p and (j < sinks or p - window <= j)
+  Value sink = a.lt(j, a.idx(getSinks()));
+  Value local = a.le(a.sub(p, a.idx(getWindow())), j);
+  return a.land(a.le(j, p), a.lor(sink, local));
+}
+
+/// a_shape: p allows [0, min(sinks, p + 1)) and [p - window, p + 1). Over
+/// the tile the sinks reach [0, min(sinks, p1)) and the windows, which
+/// overlap, [p0 - window, p1); every query sees [0, min(sinks, p0 + 1))
+/// and [last - window, p0 + 1).
+TileClasses AShapeAttr::classifyTile() const {
+  const Tile t;
+  SymExpr sinks = cst(getSinks());
+  int64_t window = getWindow();
+  return {{{cst(0), SymExpr::min(sinks, t.p1)}, {t.p0 - cst(window), t.p1}},
+          {{cst(0), SymExpr::min(sinks, t.p0 + cst(1))},
+           {t.last - cst(window), t.p0 + cst(1)}}};
+}
+
+/// One row's two intervals are exactly its allowed keys.
+bool AShapeAttr::isRowExact() const { return true; }
+
+//===----------------------------------------------------------------------===//
 // prefix_lm
 //===----------------------------------------------------------------------===//
 

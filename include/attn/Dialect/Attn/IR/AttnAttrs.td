@@ -210,6 +210,24 @@ def Attn_SinksAttr : Attn_MaskLeafAttr<"Sinks", "sinks"> {
   let genVerifyDecl = 1;
 }
 
+def Attn_AShapeAttr : Attn_MaskLeafAttr<"AShape", "a_shape"> {
+  let summary = "A-shape (Lambda) mask: sinks plus a local window, causal";
+  let description = [{
+    The mask of StreamingLLM and LM-Infinite (the "A-shape" / "Lambda" of
+    LongCA-bench and SCBench) as one leaf: allowed when
+    `j <= p and (j < sinks or p - window <= j)`, so every query sees the
+    first `sinks` keys and its last `window + 1` positions, never a later
+    key. It equals
+    `#attn.and<[#attn.or<[#attn.sinks<count = sinks>, #attn.sliding_window<left = window>]>, #attn.causal]>`.
+
+    Example: `#attn.a_shape<sinks = 4, window = 1024>`
+  }];
+  let parameters = (ins Attn_I64Parameter<"number of sink keys">:$sinks,
+                        Attn_I64Parameter<"keys before the query">:$window);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 def Attn_PrefixLMAttr : Attn_MaskLeafAttr<"PrefixLM", "prefix_lm"> {
   let summary = "Prefix-LM, `j < prefix or j <= p`";
   let description = "Example: `#attn.prefix_lm<prefix = 64>`";
