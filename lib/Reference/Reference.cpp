@@ -334,6 +334,12 @@ static std::string checkMask(const Problem &p, const Mask &m,
     if (m.a < 0)
       return param("number of sinks (a)", m.a, ">= 0");
     return "";
+  case Mask::Kind::AShape:
+    if (m.a < 0)
+      return param("number of sinks (a)", m.a, ">= 0");
+    if (m.b < 0)
+      return param("window (b)", m.b, ">= 0");
+    return "";
   case Mask::Kind::PrefixLM:
     if (m.a < 0)
       return param("prefix length (a)", m.a, ">= 0");
@@ -638,6 +644,9 @@ bool attn::ref::maskAllows(const Mask &m, int64_t pos, int64_t j, int64_t h,
     return j < m.a;
   case Mask::Kind::PrefixLM:
     return j < m.a || j <= pos;
+  case Mask::Kind::AShape:
+    // Causal, and either a sink or within the window behind the query.
+    return j <= pos && (j < m.a || pos - m.b <= j);
   case Mask::Kind::Neighborhood2D:
     return std::abs(rowOf(j) - rowOf(pos)) <= m.c / 2 &&
            std::abs(colOf(j) - colOf(pos)) <= m.d / 2;

@@ -47,6 +47,8 @@ ref::Mask mlir::attn::toRefMask(Attribute m) {
     }
   } else if (auto x = dyn_cast<SinksAttr>(m)) {
     r.kind = K::Sinks, r.a = x.getCount();
+  } else if (auto x = dyn_cast<AShapeAttr>(m)) {
+    r.kind = K::AShape, r.a = x.getSinks(), r.b = x.getWindow();
   } else if (auto x = dyn_cast<PrefixLMAttr>(m)) {
     r.kind = K::PrefixLM, r.a = x.getPrefix();
   } else if (auto x = dyn_cast<Neighborhood2DAttr>(m)) {

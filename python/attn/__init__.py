@@ -16,8 +16,8 @@ lengths, batch and head counts never cause a recompilation.
 
 from .api import (CompileError, Kernel, block_mask_from_lists, cache_dir,
                   cache_info, clear_cache, compile, lower, to_mlir)
-from .spec import (Mask, Normalizer, ScoreMod, Spec, SpecError, alibi, bias,
-                   block_sparse, causal, chunked, dense, dilated,
+from .spec import (Mask, Normalizer, ScoreMod, Spec, SpecError, a_shape, alibi,
+                   bias, block_sparse, causal, chunked, dense, dilated,
                    directional_2d, document, full, gaussian, global_tokens,
                    halo, mask_mod, neighborhood_2d, prefix_lm, rel_bias, relu,
                    score_mod, sigmoid, sink_softmax, sinks, sliding_window,
@@ -29,7 +29,7 @@ from .trace import (TraceError, abs, cos, exp, log, maximum, minimum,
 
 __all__ = [
     "CompileError", "DeviceArray", "Kernel", "Mask", "Normalizer", "ScoreMod",
-    "Spec", "SpecError", "TraceError", "abs", "alibi", "bias",
+    "Spec", "SpecError", "TraceError", "a_shape", "abs", "alibi", "bias",
     "block_mask_from_lists", "block_sparse", "cache_dir", "cache_info",
     "causal", "chunked", "clear_cache", "compile", "cos", "dense", "dilated",
     "directional_2d", "document", "exp", "full", "gaussian", "global_tokens",

@@ -225,6 +225,14 @@ def _mask(P: _Problem, m: S.Mask) -> np.ndarray:
         return is_global(pos) | is_global(j)
     if isinstance(m, S.Sinks):
         return j < m.count
+    if isinstance(m, S.AShape):
+        # A-shape: nothing after the query; of the keys up to it, the first
+        # `sinks` and the last `window + 1` positions (the query's own
+        # included).
+        up_to_query = j <= pos
+        is_sink = j < m.sinks
+        distance = pos - j
+        return up_to_query & (is_sink | (distance <= m.window))
     if isinstance(m, S.PrefixLM):
         return (j < m.prefix) | (j <= pos)
     if isinstance(m, (S.Neighborhood2D, S.Window2D, S.Directional2D)):

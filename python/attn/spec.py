@@ -212,6 +212,16 @@ class Sinks(_Leaf):
         self.params = (("count", self.count),)
 
 
+class AShape(_Leaf):
+    """Sinks plus a local window, causal: the A-shape (Lambda) mask."""
+    mnemonic = "a_shape"
+
+    def __init__(self, sinks: int, window: int):
+        self.sinks = _int("a_shape sinks", sinks, 0)
+        self.window = _int("a_shape window", window, 0)
+        self.params = (("sinks", self.sinks), ("window", self.window))
+
+
 class PrefixLM(_Leaf):
     mnemonic = "prefix_lm"
 
@@ -685,6 +695,13 @@ def global_tokens(first: int = 0, positions: Sequence[int] = ()):
 
 def sinks(count: int):
     return Sinks(count)
+
+
+def a_shape(sinks: int, window: int):
+    """StreamingLLM / LM-Infinite's A-shape mask as one leaf: each query
+    sees the first `sinks` keys and the `window` keys before it (and
+    itself), never a later key."""
+    return AShape(sinks, window)
 
 
 def prefix_lm(prefix: int):

@@ -54,17 +54,17 @@ enum class Leaf {
   Global,
   Sinks,
   PrefixLM,
+  AShape,
   Neighborhood2D,
   Window2D,
   Directional2D,
   Document,
 };
 constexpr Leaf kAllLeaves[] = {
-    Leaf::Full,           Leaf::Causal,   Leaf::SlidingWindow,
-    Leaf::Chunked,        Leaf::Halo,     Leaf::Dilated,
-    Leaf::Global,         Leaf::Sinks,    Leaf::PrefixLM,
-    Leaf::Neighborhood2D, Leaf::Window2D, Leaf::Directional2D,
-    Leaf::Document};
+    Leaf::Full,          Leaf::Causal,  Leaf::SlidingWindow,  Leaf::Chunked,
+    Leaf::Halo,          Leaf::Dilated, Leaf::Global,         Leaf::Sinks,
+    Leaf::PrefixLM,      Leaf::AShape,  Leaf::Neighborhood2D, Leaf::Window2D,
+    Leaf::Directional2D, Leaf::Document};
 
 /// Leaves whose bound and full are exact at key granularity.
 bool isExact(Leaf leaf) {
@@ -77,6 +77,7 @@ bool isExact(Leaf leaf) {
   case Leaf::Global:
   case Leaf::Sinks:
   case Leaf::PrefixLM:
+  case Leaf::AShape:
     return true;
   default:
     return false;
@@ -123,6 +124,8 @@ public:
       return global(5);
     case Leaf::Sinks:
       return SinksAttr::get(ctx, small(32));
+    case Leaf::AShape:
+      return AShapeAttr::get(ctx, small(32), small(60));
     case Leaf::PrefixLM:
       return PrefixLMAttr::get(ctx, small(200));
     case Leaf::Neighborhood2D:

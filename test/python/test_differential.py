@@ -613,6 +613,9 @@ LONG_VARIANTS = [
     LV("sinks", attn.sinks(130)),
     LV("streaming", LONG_STREAMING, dtypes=BF16[:2]),
     LV("prefix_lm", attn.prefix_lm(700)),
+    LV("a_shape", attn.a_shape(sinks=100, window=300), seeds=3),
+    LV("a_shape_self", attn.a_shape(sinks=64, window=160), lengths="self",
+       dtypes=BF16[:2]),
     LV("neighborhood_2d", attn.neighborhood_2d(
         kernel_rows=5, kernel_cols=201, **NB_WIDE), check=NB_WIDE_OK),
     LV("neighborhood_2d_rows", attn.neighborhood_2d(
@@ -955,6 +958,7 @@ SWEEPS = [
     Sweep("streaming", (attn.sinks(63) | attn.sliding_window(160))
           & attn.causal(), base=300),
     Sweep("prefix_lm", attn.prefix_lm(193), base=100),
+    Sweep("a_shape", attn.a_shape(sinks=63, window=160), base=300),
     Sweep("chunked", attn.chunked(193), base=100),
     Sweep("chunked_causal", attn.chunked(161) & attn.causal(), base=100),
     Sweep("halo", attn.halo(129, 33), base=100),

@@ -17,17 +17,15 @@ using namespace mlir::attn;
 using namespace mlir::attn::cpu;
 
 /// True when the tile classification of a one-row tile is exact for `mask`:
-/// its bound holds exactly the allowed keys of that row. The leaves
-/// classified exactly at key granularity, combined by and / or.
+/// its bound holds exactly the allowed keys of that row. The leaves that
+/// say so (MaskAttrInterface::isRowExact), combined by and / or.
 bool mlir::attn::cpu::isRowExact(Attribute mask) {
   if (auto conj = dyn_cast<AndMaskAttr>(mask))
     return llvm::all_of(conj.getMasks(), isRowExact);
   if (auto disj = dyn_cast<OrMaskAttr>(mask))
     return llvm::all_of(disj.getMasks(), isRowExact);
-  if (auto global = dyn_cast<GlobalAttr>(mask))
-    return global.getPositions().empty();
-  return isa<FullMaskAttr, CausalMaskAttr, SlidingWindowAttr, ChunkedAttr,
-             HaloAttr, SinksAttr, PrefixLMAttr>(mask);
+  auto leaf = dyn_cast<MaskAttrInterface>(mask);
+  return leaf && leaf.isRowExact();
 }
 
 SmallVector<Value> CPUTiler::indices4(Value bIdx, Value h, Value s, Value d) {

@@ -1119,6 +1119,16 @@ func.func @window_right() attributes {m = #attn.sliding_window<left = 4, right =
 
 // -----
 
+// expected-error @+1 {{#attn.a_shape: 'sinks' must be non-negative, got -1}}
+func.func @a_shape_sinks() attributes {m = #attn.a_shape<sinks = -1, window = 8>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.a_shape: 'window' must be non-negative, got -8}}
+func.func @a_shape_window() attributes {m = #attn.a_shape<sinks = 4, window = -8>} { return }
+
+// -----
+
 // expected-error @+1 {{struct is missing required parameter: left}}
 func.func @window_missing_left() attributes {m = #attn.sliding_window<right = 2>} { return }
 

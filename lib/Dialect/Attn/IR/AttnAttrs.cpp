@@ -180,6 +180,14 @@ LogicalResult SinksAttr::verify(EmitErrorFn emitError, int64_t count) {
   return checkNonNegative(emitError, "sinks", "count", count);
 }
 
+LogicalResult AShapeAttr::verify(EmitErrorFn emitError, int64_t sinks,
+                                 int64_t window) {
+  if (failed(checkNonNegative(emitError, "a_shape", "sinks", sinks)) ||
+      failed(checkNonNegative(emitError, "a_shape", "window", window)))
+    return failure();
+  return success();
+}
+
 LogicalResult PrefixLMAttr::verify(EmitErrorFn emitError, int64_t prefix) {
   return checkNonNegative(emitError, "prefix_lm", "prefix", prefix);
 }

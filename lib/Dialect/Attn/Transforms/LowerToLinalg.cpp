@@ -19,7 +19,6 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
-#include "llvm/ADT/TypeSwitch.h"
 
 #include <limits>
 
@@ -66,9 +65,6 @@ struct Gen {
     return op.getResult(0);
   }
 };
-
-/// Where a normalizer's row statistics come from.
-enum class Denominator { One, SeqLen, RowSum };
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -101,23 +97,10 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
   Value headDimV = sizeValue(q, 3);
   Value group = arith::DivUIOp::create(b, qHeadsV, kvHeadsV);
 
-  Attribute normalizer = op.getNormalizerOrDefault();
-  bool isSoftmax = isa<SoftmaxAttr, SinkSoftmaxAttr>(normalizer);
-  Denominator denom =
-      TypeSwitch<Attribute, Denominator>(normalizer)
-          .Case<SigmoidAttr>([](auto) { return Denominator::One; })
-          .Case<ReluAttr>([](ReluAttr r) {
-            switch (r.getNorm()) {
-            case ReluNorm::none:
-              return Denominator::One;
-            case ReluNorm::seq_len:
-              return Denominator::SeqLen;
-            case ReluNorm::row_sum:
-              return Denominator::RowSum;
-            }
-            llvm_unreachable("unknown relu norm");
-          })
-          .Default([](auto) { return Denominator::RowSum; });
+  // The weights and the denominator are the normalizer's own
+  // (NormalizerInterfaceImpl.cpp), as in the fused code generators.
+  auto normalizer = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault());
+  RowDenominator denom = normalizer.getRowDenominator();
   bool wantLse = static_cast<bool>(op.getLse());
   ScoreEmitter emitter(op, qHeadsV, qLenV, kvLenV);
   emitter.setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
@@ -176,12 +159,11 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
     sinkLogit = tensor::ExtractOp::create(b, op.getSink(), ValueRange{hi});
 
   // Row shift mz, 0 if -inf. Softmax: mz = max(rowmax, sink), for
-  // stability. Softplus-l1: mz = min(rowmax, 0); its weights are scaled by
-  // exp(-mz), which the normalisation cancels, so that a row whose scores
-  // are all far below 0 does not underflow to Z = 0 in f32.
-  bool isSoftplus = isa<SoftplusAttr>(normalizer);
+  // stability. Softplus-l1 caps it, mz = min(rowmax, 0); its weights are
+  // scaled by exp(-mz), which the normalisation cancels, so that a row whose
+  // scores are all far below 0 does not underflow to Z = 0 in f32.
   Value shift;
-  if (isSoftmax || isSoftplus) {
+  if (normalizer.isShifted()) {
     Value rowMax = g.generic(
         ValueRange{modified}, g.filled({qLen}, kNegInf),
         {g.map(2, {0, 1}), g.map(2, {0})}, {IT::parallel, IT::reduction},
@@ -194,8 +176,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
           Value m = a[0];
           if (sinkLogit)
             m = arith::MaximumFOp::create(nb, m, sinkLogit);
-          if (isSoftplus)
-            m = arith::MinimumFOp::create(nb, m, Arith{nb}.f32(0.0f));
+          m = normalizer.emitShiftCap(nb, m);
           Value isInf = arith::CmpFOp::create(nb, arith::CmpFPredicate::OEQ, m,
                                               Arith{nb}.f32(kNegInf));
           return arith::SelectOp::create(nb, isInf, Arith{nb}.f32(0.0f), m);
@@ -203,17 +184,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
   }
 
   // W[i, j]: unnormalised weights, 0 where masked (S' = -inf).
-  Value beta;
-  if (auto sig = dyn_cast<SigmoidAttr>(normalizer)) {
-    if (FloatAttr given = sig.getBeta()) {
-      beta = Arith{b}.f32(given.getValueAsDouble());
-    } else {
-      // beta = -log(kv_len(b))
-      Value len = arith::SIToFPOp::create(
-          b, f32, arith::IndexCastOp::create(b, b.getI64Type(), kvLenB));
-      beta = arith::NegFOp::create(b, math::LogOp::create(b, len));
-    }
-  }
+  Value rowBias = normalizer.emitRowBias(b, kvLenB);
   SmallVector<Value> weightIns = {modified};
   SmallVector<AffineMap> weightMaps = {g.map(2, {0, 1})};
   if (shift) {
@@ -225,75 +196,12 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
       weightIns, g.empty({qLen, kvLen}, f32), weightMaps,
       {IT::parallel, IT::parallel},
       [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
-        Value s = a[0];
-        Value zeroF = Arith{nb}.f32(0.0f), oneF = Arith{nb}.f32(1.0f);
-        Value w =
-            TypeSwitch<Attribute, Value>(normalizer)
-                .Case<SoftmaxAttr, SinkSoftmaxAttr>([&](auto) -> Value {
-                  // exp(s - mz)
-                  return math::ExpOp::create(
-                      nb, arith::SubFOp::create(nb, s, a[1]));
-                })
-                .Case<SigmoidAttr>([&](auto) -> Value {
-                  // 1 / (1 + exp(-(s + beta)))
-                  Value x = arith::AddFOp::create(nb, s, beta);
-                  Value e =
-                      math::ExpOp::create(nb, arith::NegFOp::create(nb, x));
-                  return arith::DivFOp::create(
-                      nb, oneF, arith::AddFOp::create(nb, oneF, e));
-                })
-                .Case<SoftplusAttr>([&](auto) -> Value {
-                  // softplus(s) * exp(-mz). For s >= 0 (then mz = 0):
-                  //   softplus(s) = max(s, 0) + log1p(exp(-|s|)).
-                  // For s < 0: exp(s - mz) * g(s), g(s) = log1p(exp(s)) /
-                  // exp(s), which is 1 to f32 precision below s = -20.
-                  Value shiftV = a[1];
-                  Value pos = arith::MaximumFOp::create(nb, s, zeroF);
-                  Value e = math::ExpOp::create(
-                      nb,
-                      arith::NegFOp::create(nb, math::AbsFOp::create(nb, s)));
-                  Value nonNeg = arith::AddFOp::create(
-                      nb, pos, math::Log1pOp::create(nb, e));
-                  Value far = arith::CmpFOp::create(
-                      nb, arith::CmpFPredicate::OLT, s, Arith{nb}.f32(-20.0f));
-                  Value sClamped = arith::SelectOp::create(nb, far, zeroF, s);
-                  Value g = arith::MulFOp::create(
-                      nb,
-                      math::Log1pOp::create(nb,
-                                            math::ExpOp::create(nb, sClamped)),
-                      math::ExpOp::create(nb,
-                                          arith::NegFOp::create(nb, sClamped)));
-                  g = arith::SelectOp::create(nb, far, oneF, g);
-                  Value neg = arith::MulFOp::create(
-                      nb,
-                      math::ExpOp::create(nb,
-                                          arith::SubFOp::create(nb, s, shiftV)),
-                      g);
-                  Value isNeg = arith::CmpFOp::create(
-                      nb, arith::CmpFPredicate::OLT, s, zeroF);
-                  return arith::SelectOp::create(nb, isNeg, neg, nonNeg);
-                })
-                .Case<ReluAttr>([&](ReluAttr r) -> Value {
-                  Value x = arith::MaximumFOp::create(nb, s, zeroF);
-                  return r.getPower() == 2 ? arith::MulFOp::create(nb, x, x)
-                                           : x;
-                })
-                .Default([](Attribute) -> Value {
-                  llvm_unreachable("verifier admits only normalizers");
-                });
-        if (isSoftmax)
-          return w;
-        // A masked key (S' = -inf) weighs exactly 0. Without this select,
-        // sigmoid's default beta = -log(kv_len) is +inf for an empty cache
-        // and -inf + inf would turn the row into NaN.
-        Value masked = arith::CmpFOp::create(nb, arith::CmpFPredicate::OEQ, s,
-                                             Arith{nb}.f32(kNegInf));
-        return arith::SelectOp::create(nb, masked, zeroF, w);
+        return normalizer.emitWeight(nb, a[0], shift ? a[1] : Value(), rowBias);
       });
 
   // Z[i]: the row denominator.
   Value rowSum;
-  if (denom == Denominator::RowSum)
+  if (denom == RowDenominator::RowSum)
     rowSum = g.generic(ValueRange{weights}, g.filled({qLen}, 0.0f),
                        {g.map(2, {0, 1}), g.map(2, {0})},
                        {IT::parallel, IT::reduction},
@@ -322,7 +230,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
                   return arith::AddFOp::create(nb, a[2], prod);
                 });
   Value denomValue;
-  if (denom == Denominator::SeqLen)
+  if (denom == RowDenominator::SeqLen)
     denomValue = arith::SIToFPOp::create(
         b, f32, arith::IndexCastOp::create(b, b.getI64Type(), kvLenB));
   SmallVector<Value> outIns = {acc};

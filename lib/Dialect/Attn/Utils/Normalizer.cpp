@@ -1,9 +1,14 @@
 //===- Normalizer.cpp - Streaming weights and row finalisation ------------===//
+//
+// The per-element facts come from the normalizer attribute
+// (NormalizerInterfaceImpl.cpp); the row epilogue, which only the fused
+// code generators share, is here.
+//
+//===----------------------------------------------------------------------===//
 
 #include "attn/Dialect/Attn/Utils/Normalizer.h"
 
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <limits>
@@ -11,93 +16,28 @@
 using namespace mlir;
 using namespace mlir::attn;
 
-StreamingNormalizer::StreamingNormalizer(AttentionOp op) {
-  TypeSwitch<Attribute>(op.getNormalizerOrDefault())
-      .Case<SoftmaxAttr>([&](auto) { norm = Kind::Softmax; })
-      .Case<SinkSoftmaxAttr>([&](auto) { norm = Kind::SinkSoftmax; })
-      .Case<SoftplusAttr>([&](auto) { norm = Kind::Softplus; })
-      .Case<SigmoidAttr>([&](SigmoidAttr s) {
-        norm = Kind::Sigmoid;
-        den = Denom::One;
-        if (FloatAttr given = s.getBeta())
-          beta = given.getValueAsDouble();
-      })
-      .Case<ReluAttr>([&](ReluAttr r) {
-        norm = Kind::Relu;
-        reluPower = r.getPower();
-        switch (r.getNorm()) {
-        case ReluNorm::none:
-          den = Denom::One;
-          break;
-        case ReluNorm::seq_len:
-          den = Denom::SeqLen;
-          break;
-        case ReluNorm::row_sum:
-          den = Denom::RowSum;
-          break;
-        }
-      });
+StreamingNormalizer::StreamingNormalizer(AttentionOp op)
+    : attr(cast<NormalizerAttrInterface>(op.getNormalizerOrDefault())) {
+  norm = TypeSwitch<Attribute, Kind>(attr)
+             .Case<SoftmaxAttr>([](auto) { return Kind::Softmax; })
+             .Case<SinkSoftmaxAttr>([](auto) { return Kind::SinkSoftmax; })
+             .Case<SoftplusAttr>([](auto) { return Kind::Softplus; })
+             .Case<SigmoidAttr>([](auto) { return Kind::Sigmoid; })
+             .Case<ReluAttr>([](auto) { return Kind::Relu; });
 }
 
 Value StreamingNormalizer::emitSigmoidBeta(ImplicitLocOpBuilder &b,
                                            Value kvLenB) {
-  if (norm != Kind::Sigmoid)
-    return sigmoidBeta = Value();
-  Arith o{b};
-  sigmoidBeta =
-      beta ? o.f32(*beta) : arith::NegFOp::create(b, o.log(o.toF32(kvLenB)));
-  return sigmoidBeta;
+  return sigmoidBeta = attr.emitRowBias(b, kvLenB);
 }
 
 Value StreamingNormalizer::capShift(Arith &o, Value m) const {
-  if (norm != Kind::Softplus)
-    return m;
-  return o.fmin(m, o.cst(m.getType(), 0.0));
+  return attr.emitShiftCap(o.b, m);
 }
 
 Value StreamingNormalizer::weight(ImplicitLocOpBuilder &b, Value s,
                                   Value shift) const {
-  Arith o{b};
-  Type t = s.getType();
-  Value zero = o.cst(t, 0.0), oneF = o.cst(t, 1.0);
-  Value w;
-  switch (norm) {
-  case Kind::Softmax:
-  case Kind::SinkSoftmax:
-    // exp(s - m); exp(-inf) = 0 covers masked keys.
-    return o.exp(o.fsub(s, shift));
-  case Kind::Softplus: {
-    // softplus(s) * exp(-m) with m = min(running max, 0) (see the
-    // reference lowering): for s >= 0, m = 0 and softplus(s) =
-    // s + log1p(exp(-s)); for s < 0, exp(s - m) * g(s) with
-    // g(s) = log1p(exp(s)) / exp(s), which is 1 to f32 precision below -20.
-    Value pos = o.fmax(s, zero);
-    Value e = o.exp(arith::NegFOp::create(b, math::AbsFOp::create(b, s)));
-    Value nonNeg = o.fadd(pos, math::Log1pOp::create(b, e));
-    Value far = o.fcmp(arith::CmpFPredicate::OLT, s, o.cst(t, -20.0));
-    Value sc = o.select(far, zero, s);
-    Value g = o.fmul(math::Log1pOp::create(b, o.exp(sc)),
-                     o.exp(arith::NegFOp::create(b, sc)));
-    g = o.select(far, oneF, g);
-    Value neg = o.fmul(o.exp(o.fsub(s, shift)), g);
-    w = o.select(o.fcmp(arith::CmpFPredicate::OLT, s, zero), neg, nonNeg);
-    break;
-  }
-  case Kind::Sigmoid: {
-    Value bias = isa<VectorType>(t) ? o.splat(t, sigmoidBeta) : sigmoidBeta;
-    Value x = o.fadd(s, bias);
-    w = o.fdiv(oneF, o.fadd(oneF, o.exp(arith::NegFOp::create(b, x))));
-    break;
-  }
-  case Kind::Relu: {
-    Value x = o.fmax(s, zero);
-    w = reluPower == 2 ? o.fmul(x, x) : x;
-    break;
-  }
-  }
-  // A masked key weighs exactly 0 (sigmoid's default beta is +inf for an
-  // empty cache, and -inf + inf would be NaN).
-  return o.select(o.isNegInf(s), zero, w);
+  return attr.emitWeight(b, s, shift, sigmoidBeta);
 }
 
 std::pair<Value, Value> StreamingNormalizer::finalize(ImplicitLocOpBuilder &b,
@@ -118,7 +58,7 @@ std::pair<Value, Value> StreamingNormalizer::finalize(ImplicitLocOpBuilder &b,
     mv = mSink;
   }
   Value z;
-  switch (den) {
+  switch (denom()) {
   case Denom::One:
     z = oneV;
     break;

@@ -1,7 +1,10 @@
 //===- ScoreEmitter.cpp - Scalar IR for masks and score modifiers ---------===//
 //
-// One function per mask pattern and score modifier, each following its
-// formula in VARIANTS.md. Integer coordinates are `index` values (signed:
+// The combinators and data-dependent leaves of masks, and the score
+// modifiers that read the op's operands or regions, each following its
+// formula in VARIANTS.md; declarative leaves and modifiers emit themselves
+// through their attribute interfaces (MaskInterfaceImpl.cpp,
+// ScoreModInterfaceImpl.cpp). Integer coordinates are `index` values (signed:
 // positions can be negative in cross-attention); floating point is f32
 // except the T5 bucket, which is computed in f64 as documented.
 //
@@ -209,95 +212,11 @@ Value ScoreEmitter::emitTreeMask(ImplicitLocOpBuilder &b,
 
 Value ScoreEmitter::emitMask(ImplicitLocOpBuilder &b, Attribute mask,
                              const ScorePoint &pt) const {
+  // Declarative leaves emit themselves (MaskInterfaceImpl.cpp).
+  if (Value leaf = cast<MaskAttrInterface>(mask).emitAllowed(b, pt))
+    return leaf;
   Arith a{b};
-  Value p = pt.pos, j = pt.j;
-  // Grid coordinates (row, col) of a token on a row-major grid.
-  auto grid = [&](Value t, int64_t cols) {
-    return std::pair<Value, Value>{a.floorDiv(t, a.idx(cols)),
-                                   a.floorMod(t, a.idx(cols))};
-  };
   return TypeSwitch<Attribute, Value>(mask)
-      .Case<FullMaskAttr>([&](auto) { return a.i1(true); })
-      .Case<CausalMaskAttr>([&](auto) { return a.le(j, p); })
-      .Case<SlidingWindowAttr>([&](SlidingWindowAttr m) {
-        // p - left <= j <= p + right
-        return a.land(a.le(a.sub(p, a.idx(m.getLeft())), j),
-                      a.le(j, a.add(p, a.idx(m.getRight()))));
-      })
-      .Case<ChunkedAttr>([&](ChunkedAttr m) {
-        // floor(p / c) == floor(j / c)
-        Value c = a.idx(m.getSize());
-        return a.eq(a.floorDiv(p, c), a.floorDiv(j, c));
-      })
-      .Case<HaloAttr>([&](HaloAttr m) {
-        // blk*B - halo <= j <= blk*B + B - 1 + halo, blk = floor(p / B)
-        Value blk = a.floorDiv(p, a.idx(m.getBlock()));
-        Value base = a.mul(blk, a.idx(m.getBlock()));
-        Value lo = a.sub(base, a.idx(m.getHalo()));
-        Value hi = a.add(base, a.idx(m.getBlock() - 1 + m.getHalo()));
-        return a.land(a.le(lo, j), a.le(j, hi));
-      })
-      .Case<DilatedAttr>([&](DilatedAttr m) {
-        // Same segment, and both offsets congruent to h modulo the rate.
-        Value w = a.idx(m.getSegment()), r = a.idx(m.getRate());
-        Value hr = a.floorMod(pt.h, r);
-        Value sameSeg = a.eq(a.floorDiv(p, w), a.floorDiv(j, w));
-        Value kOk = a.eq(a.floorMod(a.floorMod(j, w), r), hr);
-        Value qOk = a.eq(a.floorMod(a.floorMod(p, w), r), hr);
-        return a.land(sameSeg, a.land(kOk, qOk));
-      })
-      .Case<GlobalAttr>([&](GlobalAttr m) {
-        // One of the first `first` positions (0 <= x < first; a query
-        // before the first key, p < 0, is not), or a listed one.
-        auto isGlobal = [&](Value x) {
-          Value g = a.i1(false);
-          if (m.getFirst() > 0)
-            g = a.land(a.ge(x, a.idx(0)), a.lt(x, a.idx(m.getFirst())));
-          for (int64_t pos : m.getPositions())
-            g = a.lor(g, a.eq(x, a.idx(pos)));
-          return g;
-        };
-        return a.lor(isGlobal(p), isGlobal(j));
-      })
-      .Case<SinksAttr>(
-          [&](SinksAttr m) { return a.lt(j, a.idx(m.getCount())); })
-      .Case<PrefixLMAttr>([&](PrefixLMAttr m) {
-        return a.lor(a.lt(j, a.idx(m.getPrefix())), a.le(j, p));
-      })
-      .Case<Neighborhood2DAttr>([&](Neighborhood2DAttr m) {
-        auto [rq, cq] = grid(p, m.getCols());
-        auto [rk, ck] = grid(j, m.getCols());
-        Value rOk = a.le(a.absI(a.sub(rk, rq)), a.idx(m.getKernelRows() / 2));
-        Value cOk = a.le(a.absI(a.sub(ck, cq)), a.idx(m.getKernelCols() / 2));
-        return a.land(rOk, cOk);
-      })
-      .Case<Window2DAttr>([&](Window2DAttr m) {
-        auto [rq, cq] = grid(p, m.getCols());
-        auto [rk, ck] = grid(j, m.getCols());
-        Value wr = a.idx(m.getWindowRows()), wc = a.idx(m.getWindowCols());
-        return a.land(a.eq(a.floorDiv(rq, wr), a.floorDiv(rk, wr)),
-                      a.eq(a.floorDiv(cq, wc), a.floorDiv(ck, wc)));
-      })
-      .Case<Directional2DAttr>([&](Directional2DAttr m) {
-        auto [rq, cq] = grid(p, m.getCols());
-        auto [rk, ck] = grid(j, m.getCols());
-        ArrayRef<int64_t> dirs = m.getDirections();
-        int64_t n = dirs.size() / 2;
-        SmallVector<int64_t> ur, uc;
-        for (int64_t k = 0; k < n; ++k) {
-          ur.push_back(dirs[2 * k]);
-          uc.push_back(dirs[2 * k + 1]);
-        }
-        Value which = a.floorMod(pt.h, a.idx(n));
-        Value dirR = a.tableIndex(ur, which), dirC = a.tableIndex(uc, which);
-        Value dr = a.sub(rk, rq), dc = a.sub(ck, cq);
-        // dot(d, u) and cross(d, u) = d_r u_c - d_c u_r
-        Value dot = a.add(a.mul(dr, dirR), a.mul(dc, dirC));
-        if (m.getHalfPlane())
-          return a.ge(dot, a.idx(0));
-        Value cross = a.sub(a.mul(dr, dirC), a.mul(dc, dirR));
-        return a.ge(dot, a.absI(cross));
-      })
       .Case<AndMaskAttr>([&](AndMaskAttr m) {
         Value acc = a.i1(true);
         for (Attribute child : m.getMasks())
@@ -321,7 +240,6 @@ Value ScoreEmitter::emitMask(ImplicitLocOpBuilder &b, Attribute mask,
       })
       .Case<TreeMaskAttr>([&](auto) { return emitTreeMask(b, pt); })
       .Case<DenseMaskAttr>([&](DenseMaskAttr dense) {
-        Arith a{b};
         auto blockOf = [&](Value x, int64_t block) {
           return block == 1 ? x : a.divU(x, a.idx(block));
         };
@@ -393,29 +311,12 @@ Value ScoreEmitter::emitRelBias(ImplicitLocOpBuilder &b, RelBiasAttr rel,
 
 Value ScoreEmitter::emitScoreMod(ImplicitLocOpBuilder &b, Attribute mod,
                                  Value s, const ScorePoint &pt) const {
+  // Declarative modifiers emit themselves (ScoreModInterfaceImpl.cpp).
+  if (Value modified =
+          cast<ScoreModAttrInterface>(mod).emitScoreMod(b, s, pt, qHeads))
+    return modified;
   Arith a{b};
   return TypeSwitch<Attribute, Value>(mod)
-      .Case<AlibiAttr>([&](AlibiAttr m) {
-        Value slope;
-        if (!asDoubles(m.getSlopes()).empty()) {
-          slope = a.tableF32(asDoubles(m.getSlopes()), pt.h);
-        } else {
-          // slope = 2^(-8 (h + 1) / Hq)
-          Value num = a.toF32(a.add(pt.h, a.idx(1)));
-          Value expo = a.fdiv(a.fmul(a.f32(-8.0), num), a.toF32(qHeads));
-          slope = math::Exp2Op::create(b, expo);
-        }
-        Value dist = a.sub(pt.pos, pt.j);
-        if (m.getSymmetric())
-          dist = a.absI(dist);
-        // s - slope * (p - j)
-        return a.fsub(s, a.fmul(slope, a.toF32(dist)));
-      })
-      .Case<SoftcapAttr>([&](SoftcapAttr m) {
-        // cap * tanh(s / cap)
-        Value cap = a.f32(m.getCap().getValueAsDouble());
-        return a.fmul(cap, math::TanhOp::create(b, a.fdiv(s, cap)));
-      })
       .Case<RelBiasAttr>(
           [&](RelBiasAttr m) { return emitRelBias(b, m, s, pt); })
       .Case<BiasAttr>([&](auto) {
@@ -425,14 +326,6 @@ Value ScoreEmitter::emitScoreMod(ImplicitLocOpBuilder &b, Attribute mod,
         Value tau = tensor::ExtractOp::create(b, op.getTemperature(),
                                               ValueRange{pt.b, pt.h, pt.i});
         return a.fmul(s, tau);
-      })
-      .Case<GaussianAttr>([&](GaussianAttr m) {
-        // s - (p - j - mu)^2 / (2 sigma^2)
-        Value mu = a.tableF32(asDoubles(m.getMu()), pt.h);
-        Value sigma = a.tableF32(asDoubles(m.getSigma()), pt.h);
-        Value d = a.fsub(a.toF32(a.sub(pt.pos, pt.j)), mu);
-        Value twoVar = a.fmul(a.f32(2.0), a.fmul(sigma, sigma));
-        return a.fsub(s, a.fdiv(a.fmul(d, d), twoVar));
       })
       .Case<ScoreModRegionAttr>([&](auto) {
         return inlineRegion(b, op.getScoreModRegion(),

@@ -36,7 +36,7 @@ inline ArrayRef<double> asDoubles(DenseF64ArrayAttr attr) {
 }
 } // namespace mlir::attn
 
-#include "attn/Dialect/Attn/IR/AttnAttrInterfaces.h.inc"
+#include "attn/Dialect/Attn/IR/AttnInterfaces.h"
 
 #define GET_ATTRDEF_CLASSES
 #include "attn/Dialect/Attn/IR/AttnAttrs.h.inc"

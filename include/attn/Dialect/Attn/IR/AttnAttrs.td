@@ -39,9 +39,12 @@ def Attn_ReluNorm : I32EnumAttr<"ReluNorm", "denominator of relu attention", [
 // Normalizers
 //===----------------------------------------------------------------------===//
 
-class Attn_NormalizerAttr<string name, string mnemonic>
-    : Attn_Attr<name, mnemonic, [
-        Attn_NormalizerAttrInterface]>;
+// Every normalizer states its streaming form (NormalizerInterfaceImpl.cpp);
+// `overrides` lists the optional methods it implements.
+class Attn_NormalizerAttr<string name, string mnemonic,
+                          list<string> overrides = []>
+    : Attn_Attr<name, mnemonic, [DeclareAttrInterfaceMethods<
+        Attn_NormalizerAttrInterface, overrides>]>;
 
 def Attn_SoftmaxAttr : Attn_NormalizerAttr<"Softmax", "softmax"> {
   let summary = "Softmax over the allowed keys";
@@ -65,7 +68,8 @@ def Attn_SinkSoftmaxAttr : Attn_NormalizerAttr<"SinkSoftmax", "sink_softmax"> {
   }];
 }
 
-def Attn_SigmoidAttr : Attn_NormalizerAttr<"Sigmoid", "sigmoid"> {
+def Attn_SigmoidAttr
+    : Attn_NormalizerAttr<"Sigmoid", "sigmoid", ["emitRowBias"]> {
   let summary = "Sigmoid attention, no row normalisation";
   let description = [{
     `P[i,j] = m*sigmoid(s' + beta)`; `beta` defaults to `-log(kv_len(b))`.
@@ -78,7 +82,8 @@ def Attn_SigmoidAttr : Attn_NormalizerAttr<"Sigmoid", "sigmoid"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_SoftplusAttr : Attn_NormalizerAttr<"Softplus", "softplus"> {
+def Attn_SoftplusAttr
+    : Attn_NormalizerAttr<"Softplus", "softplus", ["emitShiftCap"]> {
   let summary = "Softplus weights normalised by their row sum (softplus-l1)";
   let description = [{
     `P[i,j] = m*softplus(s') / sum_j m*softplus(s')`; `LSE = log Z`.
@@ -113,17 +118,26 @@ class Attn_MaskAttr<string name, string mnemonic, list<Trait> traits = []>
     : Attn_Attr<name, mnemonic, !listconcat([
         Attn_MaskAttrInterface], traits)>;
 
-def Attn_FullMaskAttr : Attn_MaskAttr<"FullMask", "full"> {
+// A declarative leaf: a function of the head, the query position and the
+// key alone, which states its element predicate, tile classes and
+// row-exactness itself (MaskInterfaceImpl.cpp).
+class Attn_MaskLeafAttr<string name, string mnemonic>
+    : Attn_Attr<name, mnemonic, [DeclareAttrInterfaceMethods<
+        Attn_MaskAttrInterface,
+        ["emitAllowed", "classifyTile", "isRowExact"]>]>;
+
+def Attn_FullMaskAttr : Attn_MaskLeafAttr<"FullMask", "full"> {
   let summary = "Every key is allowed";
   let description = "Example: `mask = #attn.full`";
 }
 
-def Attn_CausalMaskAttr : Attn_MaskAttr<"CausalMask", "causal"> {
+def Attn_CausalMaskAttr : Attn_MaskLeafAttr<"CausalMask", "causal"> {
   let summary = "Causal mask, `j <= p`";
   let description = "Example: `mask = #attn.causal`";
 }
 
-def Attn_SlidingWindowAttr : Attn_MaskAttr<"SlidingWindow", "sliding_window"> {
+def Attn_SlidingWindowAttr
+    : Attn_MaskLeafAttr<"SlidingWindow", "sliding_window"> {
   let summary = "Sliding window, `p - left <= j <= p + right`";
   let description = [{
     Example: `#attn.sliding_window<left = 256, right = 0>` (causal window).
@@ -134,7 +148,7 @@ def Attn_SlidingWindowAttr : Attn_MaskAttr<"SlidingWindow", "sliding_window"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_ChunkedAttr : Attn_MaskAttr<"Chunked", "chunked"> {
+def Attn_ChunkedAttr : Attn_MaskLeafAttr<"Chunked", "chunked"> {
   let summary = "Block-local attention, `floor(p / size) == floor(j / size)`";
   let description = "Example: `#attn.chunked<size = 128>`";
   let parameters = (ins Attn_I64Parameter<"chunk length">:$size);
@@ -142,7 +156,7 @@ def Attn_ChunkedAttr : Attn_MaskAttr<"Chunked", "chunked"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_HaloAttr : Attn_MaskAttr<"Halo", "halo"> {
+def Attn_HaloAttr : Attn_MaskLeafAttr<"Halo", "halo"> {
   let summary = "Blocked local attention with a halo";
   let description = [{
     With `blk = floor(p / block)`, key `j` is allowed when
@@ -156,7 +170,7 @@ def Attn_HaloAttr : Attn_MaskAttr<"Halo", "halo"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_DilatedAttr : Attn_MaskAttr<"Dilated", "dilated"> {
+def Attn_DilatedAttr : Attn_MaskLeafAttr<"Dilated", "dilated"> {
   let summary = "LongNet dilated attention";
   let description = [{
     `p` and `j` lie in the same segment of length `segment`, and
@@ -171,7 +185,7 @@ def Attn_DilatedAttr : Attn_MaskAttr<"Dilated", "dilated"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_GlobalAttr : Attn_MaskAttr<"Global", "global"> {
+def Attn_GlobalAttr : Attn_MaskLeafAttr<"Global", "global"> {
   let summary = "Global tokens: `p` or `j` is global";
   let description = [{
     A position x is global when 0 <= x < `first`, or x is listed in `positions`
@@ -185,7 +199,7 @@ def Attn_GlobalAttr : Attn_MaskAttr<"Global", "global"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_SinksAttr : Attn_MaskAttr<"Sinks", "sinks"> {
+def Attn_SinksAttr : Attn_MaskLeafAttr<"Sinks", "sinks"> {
   let summary = "Attention sinks, `j < count` (not causal by itself)";
   let description = [{
     StreamingLLM is
@@ -196,7 +210,25 @@ def Attn_SinksAttr : Attn_MaskAttr<"Sinks", "sinks"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_PrefixLMAttr : Attn_MaskAttr<"PrefixLM", "prefix_lm"> {
+def Attn_AShapeAttr : Attn_MaskLeafAttr<"AShape", "a_shape"> {
+  let summary = "A-shape (Lambda) mask: sinks plus a local window, causal";
+  let description = [{
+    The mask of StreamingLLM and LM-Infinite (the "A-shape" / "Lambda" of
+    LongCA-bench and SCBench) as one leaf: allowed when
+    `j <= p and (j < sinks or p - window <= j)`, so every query sees the
+    first `sinks` keys and its last `window + 1` positions, never a later
+    key. It equals
+    `#attn.and<[#attn.or<[#attn.sinks<count = sinks>, #attn.sliding_window<left = window>]>, #attn.causal]>`.
+
+    Example: `#attn.a_shape<sinks = 4, window = 1024>`
+  }];
+  let parameters = (ins Attn_I64Parameter<"number of sink keys">:$sinks,
+                        Attn_I64Parameter<"keys before the query">:$window);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_PrefixLMAttr : Attn_MaskLeafAttr<"PrefixLM", "prefix_lm"> {
   let summary = "Prefix-LM, `j < prefix or j <= p`";
   let description = "Example: `#attn.prefix_lm<prefix = 64>`";
   let parameters = (ins Attn_I64Parameter<"prefix length">:$prefix);
@@ -204,7 +236,8 @@ def Attn_PrefixLMAttr : Attn_MaskAttr<"PrefixLM", "prefix_lm"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_Neighborhood2DAttr : Attn_MaskAttr<"Neighborhood2D", "neighborhood_2d"> {
+def Attn_Neighborhood2DAttr
+    : Attn_MaskLeafAttr<"Neighborhood2D", "neighborhood_2d"> {
   let summary = "2D neighbourhood on a row-major grid";
   let description = [{
     Tokens lie on a `rows x cols` grid, token `t` at `(t / cols, t mod cols)`;
@@ -222,7 +255,7 @@ def Attn_Neighborhood2DAttr : Attn_MaskAttr<"Neighborhood2D", "neighborhood_2d">
   let genVerifyDecl = 1;
 }
 
-def Attn_Window2DAttr : Attn_MaskAttr<"Window2D", "window_2d"> {
+def Attn_Window2DAttr : Attn_MaskLeafAttr<"Window2D", "window_2d"> {
   let summary = "Non-overlapping 2D windows (Swin)";
   let description = [{
     Tokens on a `rows x cols` grid; allowed when query and key fall in the
@@ -238,7 +271,8 @@ def Attn_Window2DAttr : Attn_MaskAttr<"Window2D", "window_2d"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_Directional2DAttr : Attn_MaskAttr<"Directional2D", "directional_2d"> {
+def Attn_Directional2DAttr
+    : Attn_MaskLeafAttr<"Directional2D", "directional_2d"> {
   let summary = "Directional 2D mask with one direction per head (LookHere)";
   let description = [{
     Tokens on a `rows x cols` grid (row 0 at the top). `directions` lists
@@ -346,7 +380,14 @@ class Attn_ScoreModAttr<string name, string mnemonic>
     : Attn_Attr<name, mnemonic, [
         Attn_ScoreModAttrInterface]>;
 
-def Attn_AlibiAttr : Attn_ScoreModAttr<"Alibi", "alibi"> {
+// A declarative modifier: a function of the score, the head, the query
+// position and the key alone, which emits itself
+// (ScoreModInterfaceImpl.cpp).
+class Attn_DeclarativeScoreModAttr<string name, string mnemonic>
+    : Attn_Attr<name, mnemonic, [DeclareAttrInterfaceMethods<
+        Attn_ScoreModAttrInterface, ["emitScoreMod"]>]>;
+
+def Attn_AlibiAttr : Attn_DeclarativeScoreModAttr<"Alibi", "alibi"> {
   let summary = "ALiBi linear position bias";
   let description = [{
     `s' = s - slope[h] * (p - j)`, or `* |p - j|` with `symmetric = true`.
@@ -361,7 +402,7 @@ def Attn_AlibiAttr : Attn_ScoreModAttr<"Alibi", "alibi"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_SoftcapAttr : Attn_ScoreModAttr<"Softcap", "softcap"> {
+def Attn_SoftcapAttr : Attn_DeclarativeScoreModAttr<"Softcap", "softcap"> {
   let summary = "Logit soft-capping, `s' = cap * tanh(s / cap)`";
   let description = "Example: `#attn.softcap<cap = 30.0>`";
   let parameters = (ins Attn_F64Parameter<"cap">:$cap);
@@ -399,7 +440,8 @@ def Attn_TemperatureAttr : Attn_ScoreModAttr<"Temperature", "temperature"> {
   let description = "Reads the op's `temperature(%tau)` operand, `[B, Hq, Sq]`.";
 }
 
-def Attn_GaussianAttr : Attn_ScoreModAttr<"Gaussian", "gaussian"> {
+def Attn_GaussianAttr
+    : Attn_DeclarativeScoreModAttr<"Gaussian", "gaussian"> {
   let summary = "Gaussian positional bias";
   let description = [{
     `s' = s - (p - j - mu[h])^2 / (2 sigma[h]^2)`, one `mu` and `sigma` per

@@ -4,7 +4,9 @@
 // the streaming form the fused code generators use: a kv loop carries a
 // running shift m (softmax, sink softmax, softplus) and a running sum l,
 // and each row ends with 1/Z and the LSE. The CPU path calls these on
-// vectors of query rows, the GPU path on scalars held by each thread.
+// vectors of query rows, the GPU path on scalars held by each thread. The
+// formulas are the normalizer attributes' own (NormalizerAttrInterface),
+// which the reference lowering uses as well.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,17 +23,14 @@ class StreamingNormalizer {
 public:
   enum class Kind { Softmax, SinkSoftmax, Softplus, Sigmoid, Relu };
   /// The row denominator Z.
-  enum class Denom { One, SeqLen, RowSum };
+  using Denom = RowDenominator;
 
   explicit StreamingNormalizer(AttentionOp op);
 
   Kind kind() const { return norm; }
-  Denom denom() const { return den; }
+  Denom denom() const { return attr.getRowDenominator(); }
   /// The loop keeps a running shift m and rescales by exp(m - m').
-  bool shifted() const {
-    return norm == Kind::Softmax || norm == Kind::SinkSoftmax ||
-           norm == Kind::Softplus;
-  }
+  bool shifted() const { return attr.isShifted(); }
 
   /// Sigmoid's additive beta for a batch row with `kvLenB` keys (the
   /// attribute, or -log(kvLenB)); null for other normalizers. Call once per
@@ -53,10 +52,8 @@ public:
                                    bool wantLse) const;
 
 private:
+  NormalizerAttrInterface attr;
   Kind norm = Kind::Softmax;
-  Denom den = Denom::RowSum;
-  int64_t reluPower = 1;
-  std::optional<double> beta;
   Value sigmoidBeta;
 };
 

@@ -18,15 +18,6 @@
 
 namespace mlir::attn {
 
-/// Coordinates of one score element; all `index` values.
-struct ScorePoint {
-  Value b, h, i, j;
-  /// Query position p = i + (kv_len(b) - Sq) + q_offset.
-  Value pos;
-  /// Keys visible to this batch row (kv_len[b], or Skv).
-  Value kvLen;
-};
-
 /// Emits scalar IR for the variant of one attn.attention op. Operand
 /// tensors of the op (segments, bias, captures, ...) are read with
 /// tensor.extract, so the emitted code may sit inside linalg bodies or
