@@ -122,6 +122,18 @@ int64_t CPUTiler::scratchBytes(int64_t d, int64_t dv) const {
   return 4 * floats;
 }
 
+scf::ForOp
+CPUTiler::emitFor(Value lb, Value ub, Value step, ValueRange init,
+                  function_ref<void(Value iv, ValueRange iter)> body) {
+  return scf::ForOp::create(
+      b, lb, ub, step, init,
+      [&](OpBuilder &nb, Location, Value iv, ValueRange iter) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        body(iv, iter);
+      });
+}
+
 void CPUTiler::emitParallel(Value count, function_ref<void(Value)> body) {
   scf::ParallelOp::create(
       b, ValueRange{o.idx(0)}, ValueRange{count}, ValueRange{o.idx(1)},

@@ -107,6 +107,11 @@ public:
 
 private:
   void emitParallel(Value count, function_ref<void(Value)> body);
+  /// scf.for lb..ub by step carrying `init`; `body(iv, iterArgs)` emits the
+  /// loop body, yield included, through `b` (which the emit methods use),
+  /// positioned inside the body.
+  scf::ForOp emitFor(Value lb, Value ub, Value step, ValueRange init,
+                     function_ref<void(Value iv, ValueRange iter)> body);
   void emitTileKernel();
   /// The row kernel for decoding, with `qVecs` / `vVecs` vectors per query
   /// / value row; see emitRowItem.

@@ -123,21 +123,17 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
       isFull = o.land(isFull, dataFull);
     // sr[jj] = sum_d q[d] K[j0 + jj, d]: lanes along d, one reduction per
     // key.
-    scf::ForOp::create(
-        b, zero, nkv, one, ValueRange{},
-        [&](OpBuilder &nb, Location loc, Value jj, ValueRange) {
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          Value j = o.add(j0, jj);
-          Value dot = zeroVec;
-          for (int64_t c = 0; c < qVecs; ++c)
-            dot = vector::FMAOp::create(b, qv[c],
-                                        rowVec(kB, it.bi, it.kvh, j, c), dot);
-          Value sc =
-              vector::ReductionOp::create(b, vector::CombiningKind::ADD, dot);
-          memref::StoreOp::create(b, sc, sr, ValueRange{jj});
-          scf::YieldOp::create(b);
-        });
+    emitFor(zero, nkv, one, ValueRange{}, [&](Value jj, ValueRange) {
+      Value j = o.add(j0, jj);
+      Value dot = zeroVec;
+      for (int64_t c = 0; c < qVecs; ++c)
+        dot = vector::FMAOp::create(b, qv[c], rowVec(kB, it.bi, it.kvh, j, c),
+                                    dot);
+      Value sc =
+          vector::ReductionOp::create(b, vector::CombiningKind::ADD, dot);
+      memref::StoreOp::create(b, sc, sr, ValueRange{jj});
+      scf::YieldOp::create(b);
+    });
     emitMaskAndMods(it, j0, nkv, isFull);
     // Keys past the tile weigh nothing in the vector passes below.
     Value negInf = o.f32(kNegInf);
@@ -181,19 +177,14 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
     for (int64_t c = 0; c < vVecs; ++c)
       accInit.push_back(alpha ? o.fmul(acc[c], o.splat(vecType, alpha))
                               : acc[c]);
-    auto pv = scf::ForOp::create(
-        b, zero, nkv, one, accInit,
-        [&](OpBuilder &nb, Location loc, Value jj, ValueRange a) {
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          Value w =
-              o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
-          SmallVector<Value> next;
-          for (int64_t c = 0; c < vVecs; ++c)
-            next.push_back(vector::FMAOp::create(
-                b, w, rowVec(vB, it.bi, it.kvh, o.add(j0, jj), c), a[c]));
-          scf::YieldOp::create(b, next);
-        });
+    auto pv = emitFor(zero, nkv, one, accInit, [&](Value jj, ValueRange a) {
+      Value w = o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
+      SmallVector<Value> next;
+      for (int64_t c = 0; c < vVecs; ++c)
+        next.push_back(vector::FMAOp::create(
+            b, w, rowVec(vB, it.bi, it.kvh, o.add(j0, jj), c), a[c]));
+      scf::YieldOp::create(b, next);
+    });
     SmallVector<Value> next = {mNew, lNew};
     llvm::append_range(next, pv.getResults());
     return next;
@@ -201,33 +192,28 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
 
   SmallVector<Value> init = {zero, o.f32(kNegInf), o.f32(0.0)};
   init.append(vVecs, zeroVec);
-  auto outer = scf::ForOp::create(
-      b, zero, count, one, init,
-      [&](OpBuilder &nb, Location loc, Value k, ValueRange state) {
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        Value lo = memref::LoadOp::create(b, rangeLo, ValueRange{k});
-        Value hiT = memref::LoadOp::create(b, rangeHi, ValueRange{k});
-        Value len = o.sub(hiT, lo), off = state[0];
-        auto clampTo = [&](Value x) {
-          return o.max(o.min(o.sub(x, off), len), zero);
-        };
-        auto inner = scf::ForOp::create(
-            b, o.add(lo, clampTo(begin)), o.add(lo, clampTo(end)), one,
-            state.drop_front(),
-            [&](OpBuilder &nb2, Location loc2, Value t, ValueRange st2) {
-              OpBuilder::InsertionGuard g2(b);
-              b.setInsertionPoint(nb2.getInsertionBlock(),
-                                  nb2.getInsertionPoint());
-              scf::YieldOp::create(
-                  b, emitRuntimeSkip(it, t, st2, [&](Value dataFull) {
-                    return tileBody(t, st2, dataFull);
-                  }));
-            });
-        SmallVector<Value> next = {o.add(off, len)};
-        llvm::append_range(next, inner.getResults());
-        scf::YieldOp::create(b, next);
-      });
+  auto outer = emitFor(zero, count, one, init, [&](Value k, ValueRange state) {
+    Value lo = memref::LoadOp::create(b, rangeLo, ValueRange{k});
+    Value hiT = memref::LoadOp::create(b, rangeHi, ValueRange{k});
+    Value len = o.sub(hiT, lo), off = state[0];
+    auto clampTo = [&](Value x) {
+      return o.max(o.min(o.sub(x, off), len), zero);
+    };
+    auto inner = scf::ForOp::create(
+        b, o.add(lo, clampTo(begin)), o.add(lo, clampTo(end)), one,
+        state.drop_front(),
+        [&](OpBuilder &nb2, Location loc2, Value t, ValueRange st2) {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPoint(nb2.getInsertionBlock(), nb2.getInsertionPoint());
+          scf::YieldOp::create(b,
+                               emitRuntimeSkip(it, t, st2, [&](Value dataFull) {
+                                 return tileBody(t, st2, dataFull);
+                               }));
+        });
+    SmallVector<Value> next = {o.add(off, len)};
+    llvm::append_range(next, inner.getResults());
+    scf::YieldOp::create(b, next);
+  });
   ValueRange state = outer.getResults().drop_front();
   memref::StoreOp::create(b, state[0], mP, ValueRange{item});
   memref::StoreOp::create(b, state[1], lP, ValueRange{item});
@@ -259,11 +245,8 @@ void CPUTiler::emitRowMerge(Value row, Value splits, int64_t vVecs, Value accP,
   }
   SmallVector<Value> init = {o.f32(0.0)};
   init.append(vVecs, o.cst(vecType, 0.0));
-  auto sumLoop = scf::ForOp::create(
-      b, zero, splits, one, init,
-      [&](OpBuilder &nb, Location loc, Value sIdx, ValueRange acc) {
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+  auto sumLoop =
+      emitFor(zero, splits, one, init, [&](Value sIdx, ValueRange acc) {
         Value item = o.add(base, sIdx);
         Value f =
             shifted

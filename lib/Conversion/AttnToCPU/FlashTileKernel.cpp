@@ -291,11 +291,8 @@ void CPUTiler::emitRowIntervals(WorkItem &it) {
   if (hasDocument)
     it.rowSeg = memref::AllocaOp::create(b, MemRefType::get({bq}, i32), align);
   Value lastRow = o.sub(it.nq, o.idx(1));
-  scf::ForOp::create(
-      b, o.idx(0), o.idx(bq), o.idx(1), ValueRange{},
-      [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+  emitFor(
+      o.idx(0), o.idx(bq), o.idx(1), ValueRange{}, [&](Value c, ValueRange) {
         Value row = o.add(it.i0, o.min(c, lastRow));
         Value p = emitter->emitPosition(b, row, it.kvLenB);
         SymValues one = {p, o.add(p, o.idx(1)), it.kvEnd};
@@ -329,45 +326,40 @@ void CPUTiler::emitRowIntervalMask(WorkItem &it, Value j0, Value nkv) {
   Type i32 = b.getI32Type();
   auto iVec = VectorType::get({plan.vectorWidth}, i32);
   Value negInf = o.cst(vecType, kNegInf);
-  scf::ForOp::create(
-      b, o.idx(0), nkv, o.idx(1), ValueRange{},
-      [&](OpBuilder &nb, Location loc, Value jj, ValueRange) {
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        Value j = o.add(j0, jj);
-        Value jv = o.splat(iVec, arith::IndexCastOp::create(b, i32, j));
-        Value seg;
-        if (hasDocument)
-          seg = o.splat(
-              iVec, arith::IndexCastOp::create(
-                        b, i32,
-                        arith::IndexCastOp::create(
-                            b, b.getIndexType(),
-                            tensor::ExtractOp::create(b, op.getSegKv(),
-                                                      ValueRange{it.bi, j}))));
-        for (int64_t v = 0; v < plan.vecs(); ++v) {
-          Value lane = o.idx(v * plan.vectorWidth);
-          Value allowed;
-          for (int64_t k = 0, e = classes.bound.size(); k < e; ++k) {
-            Value lo = vector::LoadOp::create(b, iVec, it.rowLo,
-                                              ValueRange{o.idx(k), lane});
-            Value up = vector::LoadOp::create(b, iVec, it.rowHi,
-                                              ValueRange{o.idx(k), lane});
-            Value in = o.land(o.le(lo, jv), o.lt(jv, up));
-            allowed = allowed ? o.lor(allowed, in) : in;
-          }
-          if (seg)
-            allowed =
-                o.land(allowed, o.eq(vector::LoadOp::create(b, iVec, it.rowSeg,
-                                                            ValueRange{lane}),
-                                     seg));
-          Value s =
-              vector::LoadOp::create(b, vecType, it.st, ValueRange{jj, lane});
-          vector::StoreOp::create(b, o.select(allowed, s, negInf), it.st,
-                                  ValueRange{jj, lane});
-        }
-        scf::YieldOp::create(b);
-      });
+  emitFor(o.idx(0), nkv, o.idx(1), ValueRange{}, [&](Value jj, ValueRange) {
+    Value j = o.add(j0, jj);
+    Value jv = o.splat(iVec, arith::IndexCastOp::create(b, i32, j));
+    Value seg;
+    if (hasDocument)
+      seg =
+          o.splat(iVec, arith::IndexCastOp::create(
+                            b, i32,
+                            arith::IndexCastOp::create(
+                                b, b.getIndexType(),
+                                tensor::ExtractOp::create(
+                                    b, op.getSegKv(), ValueRange{it.bi, j}))));
+    for (int64_t v = 0; v < plan.vecs(); ++v) {
+      Value lane = o.idx(v * plan.vectorWidth);
+      Value allowed;
+      for (int64_t k = 0, e = classes.bound.size(); k < e; ++k) {
+        Value lo = vector::LoadOp::create(b, iVec, it.rowLo,
+                                          ValueRange{o.idx(k), lane});
+        Value up = vector::LoadOp::create(b, iVec, it.rowHi,
+                                          ValueRange{o.idx(k), lane});
+        Value in = o.land(o.le(lo, jv), o.lt(jv, up));
+        allowed = allowed ? o.lor(allowed, in) : in;
+      }
+      if (seg)
+        allowed = o.land(
+            allowed,
+            o.eq(vector::LoadOp::create(b, iVec, it.rowSeg, ValueRange{lane}),
+                 seg));
+      Value s = vector::LoadOp::create(b, vecType, it.st, ValueRange{jj, lane});
+      vector::StoreOp::create(b, o.select(allowed, s, negInf), it.st,
+                              ValueRange{jj, lane});
+    }
+    scf::YieldOp::create(b);
+  });
 }
 
 Value CPUTiler::weight(Value s, Value shift) {
@@ -419,19 +411,15 @@ void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
   // ST = weight(ST); rowsum += sum over the tile.
   bool sums = denom == Denom::RowSum;
   SmallVector<Value> init(plan.vecs(), o.cst(vecType, 0.0));
-  auto sumLoop = scf::ForOp::create(
-      b, zero, nkv, one, init,
-      [&](OpBuilder &nb, Location loc, Value jj, ValueRange acc) {
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        SmallVector<Value> next;
-        for (int64_t v = 0; v < plan.vecs(); ++v) {
-          Value w = weight(loadSt(b, loc, jj, v), shifted ? shift[v] : Value());
-          storeLanes(w, it.st, jj, v);
-          next.push_back(sums ? o.fadd(acc[v], w) : acc[v]);
-        }
-        scf::YieldOp::create(b, next);
-      });
+  auto sumLoop = emitFor(zero, nkv, one, init, [&](Value jj, ValueRange acc) {
+    SmallVector<Value> next;
+    for (int64_t v = 0; v < plan.vecs(); ++v) {
+      Value w = weight(loadSt(b, b.getLoc(), jj, v), shifted ? shift[v] : Value());
+      storeLanes(w, it.st, jj, v);
+      next.push_back(sums ? o.fadd(acc[v], w) : acc[v]);
+    }
+    scf::YieldOp::create(b, next);
+  });
   for (int64_t v = 0; v < plan.vecs(); ++v) {
     Value lv = l[v];
     if (sums) {

@@ -36,23 +36,19 @@ void CPUTiler::emitRankOneUpdates(
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t v = 0; v < plan.vecs(); ++v)
       accs.push_back(init(r, v));
-  auto loop = scf::ForOp::create(
-      b, lb, ub, o.idx(1), accs,
-      [&](OpBuilder &nb, Location loc, Value k, ValueRange acc) {
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        SmallVector<Value> bv;
-        for (int64_t v = 0; v < plan.vecs(); ++v)
-          bv.push_back(bvec(k, v));
-        SmallVector<Value> next;
-        for (int64_t r = 0; r < rows; ++r) {
-          Value ar = o.splat(vecType, a(r, k));
-          for (int64_t v = 0; v < plan.vecs(); ++v)
-            next.push_back(
-                vector::FMAOp::create(b, ar, bv[v], acc[r * plan.vecs() + v]));
-        }
-        scf::YieldOp::create(b, next);
-      });
+  auto loop = emitFor(lb, ub, o.idx(1), accs, [&](Value k, ValueRange acc) {
+    SmallVector<Value> bv;
+    for (int64_t v = 0; v < plan.vecs(); ++v)
+      bv.push_back(bvec(k, v));
+    SmallVector<Value> next;
+    for (int64_t r = 0; r < rows; ++r) {
+      Value ar = o.splat(vecType, a(r, k));
+      for (int64_t v = 0; v < plan.vecs(); ++v)
+        next.push_back(
+            vector::FMAOp::create(b, ar, bv[v], acc[r * plan.vecs() + v]));
+    }
+    scf::YieldOp::create(b, next);
+  });
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t v = 0; v < plan.vecs(); ++v)
       store(r, v, loop.getResult(r * plan.vecs() + v));
@@ -66,17 +62,13 @@ void CPUTiler::emitKeyBlocks(
   int64_t rows = plan.unroll;
   Value last = o.add(j0, o.sub(nkv, o.idx(1)));
   Value end = o.mul(o.ceilDiv(nkv, o.idx(rows)), o.idx(rows));
-  scf::ForOp::create(
-      b, o.idx(0), end, o.idx(rows), ValueRange{},
-      [&](OpBuilder &nb, Location loc, Value jb, ValueRange) {
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        SmallVector<Value> keys;
-        for (int64_t r = 0; r < rows; ++r)
-          keys.push_back(o.min(o.add(o.add(j0, jb), o.idx(r)), last));
-        body(jb, keys);
-        scf::YieldOp::create(b);
-      });
+  emitFor(o.idx(0), end, o.idx(rows), ValueRange{}, [&](Value jb, ValueRange) {
+    SmallVector<Value> keys;
+    for (int64_t r = 0; r < rows; ++r)
+      keys.push_back(o.min(o.add(o.add(j0, jb), o.idx(r)), last));
+    body(jb, keys);
+    scf::YieldOp::create(b);
+  });
 }
 
 void CPUTiler::emitScores(WorkItem &it, Value j0, Value nkv) {
@@ -109,32 +101,27 @@ void CPUTiler::emitPackTile(WorkItem &it, Value dst, Value src, Value j0,
   int64_t lanes = plan.vectorWidth;
   bool vectors = !ShapedType::isDynamic(staticDim) && staticDim % lanes == 0;
   Type elem = cast<MemRefType>(src.getType()).getElementType();
-  scf::ForOp::create(
-      b, o.idx(0), nkv, o.idx(1), ValueRange{},
-      [&](OpBuilder &nb, Location loc, Value jj, ValueRange) {
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        Value key = o.add(j0, jj);
-        scf::ForOp::create(
-            b, o.idx(0), dim, o.idx(vectors ? lanes : 1), ValueRange{},
-            [&](OpBuilder &nb2, Location loc2, Value d, ValueRange) {
-              OpBuilder::InsertionGuard g2(b);
-              b.setInsertionPoint(nb2.getInsertionBlock(),
-                                  nb2.getInsertionPoint());
-              if (vectors) {
-                Value x = vector::LoadOp::create(
-                    b, VectorType::get({lanes}, elem), src,
-                    indices4(it.bi, it.kvh, key, d));
-                vector::StoreOp::create(b, arith::ExtFOp::create(b, vecType, x),
-                                        dst, ValueRange{jj, d});
-              } else {
-                memref::StoreOp::create(b, load4(src, it.bi, it.kvh, key, d),
-                                        dst, ValueRange{jj, d});
-              }
-              scf::YieldOp::create(b);
-            });
-        scf::YieldOp::create(b);
-      });
+  emitFor(o.idx(0), nkv, o.idx(1), ValueRange{}, [&](Value jj, ValueRange) {
+    Value key = o.add(j0, jj);
+    scf::ForOp::create(
+        b, o.idx(0), dim, o.idx(vectors ? lanes : 1), ValueRange{},
+        [&](OpBuilder &nb2, Location loc2, Value d, ValueRange) {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPoint(nb2.getInsertionBlock(), nb2.getInsertionPoint());
+          if (vectors) {
+            Value x =
+                vector::LoadOp::create(b, VectorType::get({lanes}, elem), src,
+                                       indices4(it.bi, it.kvh, key, d));
+            vector::StoreOp::create(b, arith::ExtFOp::create(b, vecType, x),
+                                    dst, ValueRange{jj, d});
+          } else {
+            memref::StoreOp::create(b, load4(src, it.bi, it.kvh, key, d), dst,
+                                    ValueRange{jj, d});
+          }
+          scf::YieldOp::create(b);
+        });
+    scf::YieldOp::create(b);
+  });
 }
 
 void CPUTiler::emitScoresBf16(WorkItem &it, Value j0, Value nkv) {
@@ -152,11 +139,8 @@ void CPUTiler::emitScoresBf16(WorkItem &it, Value j0, Value nkv) {
   auto qType = VectorType::get({2 * lanes}, b.getBF16Type());
   emitKeyBlocks(j0, nkv, [&](Value jb, ArrayRef<Value> keys) {
     SmallVector<Value> init(rows * vecs, zeroVec);
-    auto loop = scf::ForOp::create(
-        b, o.idx(0), pairs, o.idx(1), init,
-        [&](OpBuilder &nb2, Location loc2, Value p, ValueRange acc) {
-          OpBuilder::InsertionGuard g2(b);
-          b.setInsertionPoint(nb2.getInsertionBlock(), nb2.getInsertionPoint());
+    auto loop =
+        emitFor(o.idx(0), pairs, o.idx(1), init, [&](Value p, ValueRange acc) {
           SmallVector<Value> qv;
           for (int64_t v = 0; v < vecs; ++v)
             qv.push_back(vector::LoadOp::create(
