@@ -38,19 +38,9 @@ if [ ! -e "$rt/x86_64-pc-linux-gnu/libclang_rt.asan.so" ]; then
   done
 fi
 
-bash scripts/python-env.sh
-if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  cmake -G Ninja -S . -B "$BUILD_DIR" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-    -DLLVM_USE_LINKER=lld \
-    -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
-    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
-    -DATTN_SANITIZE=ON \
-    -DATTN_ENABLE_PYTHON=ON -DPython_EXECUTABLE="$PWD/.venv/bin/python" \
-    >/dev/null
-fi
-ninja -C "$BUILD_DIR"
+ATTN_BUILD_DIR="$BUILD_DIR" \
+  ATTN_CMAKE_ARGS="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTN_SANITIZE=ON" \
+  bash scripts/build.sh
 
 # allow_user_poisoning=0: inline LLVM allocator code in instrumented files
 # poisons memory that the uninstrumented libMLIR.so then uses (false
@@ -60,14 +50,14 @@ export ASAN_OPTIONS="allow_user_poisoning=0:detect_leaks=0:abort_on_error=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 log="$BUILD_DIR/sanitize.log"
 status=0
-/usr/lib/llvm-22/bin/lit -sv "$BUILD_DIR/test" "$BUILD_DIR/test/Unit" \
+asan_rt=$rt/linux/libclang_rt.asan-x86_64.so
+ATTN_SANITIZER_PRELOAD="$asan_rt" /usr/lib/llvm-22/bin/lit -sv "$BUILD_DIR/test" "$BUILD_DIR/test/Unit" \
   2>&1 | tee "$log" || status=$?
 passed=$(sed -n 's/^ *Passed *: *\([0-9]*\).*/\1/p' "$log" | tail -1)
 failed=$(sed -n 's/^ *Failed *: *\([0-9]*\).*/\1/p' "$log" | tail -1)
 
 # Python: the interpreter is not instrumented, so the shared ASan runtime
 # is preloaded for the instrumented native module.
-asan_rt=$rt/linux/libclang_rt.asan-x86_64.so
 tests=(test/python)
 [ $quick = 1 ] && tests=(test/python/test_memory_safety.py test/python/test_api.py
   test/python/test_fuzz.py)

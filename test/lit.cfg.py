@@ -14,7 +14,8 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.attn_obj_root, "test")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Unit", "Inputs"]
 
-llvm_config.with_system_environment(["HOME", "TMPDIR"])
+llvm_config.with_system_environment(["HOME", "TMPDIR", "ASAN_OPTIONS",
+                                     "UBSAN_OPTIONS"])
 llvm_config.use_default_substitutions()
 
 config.substitutions.append(("%attn_src_root", config.attn_src_root))
@@ -29,7 +30,14 @@ llvm_config.add_tool_substitutions(
 import shutil
 import sys
 
-config.substitutions.append(("%python", sys.executable))
+# Under scripts/sanitize.sh, Python processes that load instrumented code
+# (attn-aot libraries) need the shared ASan runtime preloaded.
+preload = os.environ.get("ATTN_SANITIZER_PRELOAD")
+config.substitutions = [(k, v) for k, v in config.substitutions
+                        if k != "%python"]
+config.substitutions.append(
+    ("%python", f"env LD_PRELOAD={preload} {sys.executable}" if preload
+     else sys.executable))
 # The fake libcuda.so.1 built with the unit tests (test/Unit/FakeCuda.cpp).
 config.substitutions.append(
     ("%fake_cuda_dir", os.path.join(config.attn_obj_root, "test", "Unit",
