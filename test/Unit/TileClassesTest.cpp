@@ -12,6 +12,10 @@
 //
 // Every random choice comes from a fixed seed, so a failure reproduces.
 //
+// Over the project's ~800 lines: one brute-force test per mask leaf (13)
+// plus the compositions and the emitted IR; one file keeps the generator
+// of random masks and every leaf's case together.
+//
 //===----------------------------------------------------------------------===//
 
 #include "attn/Dialect/Attn/Analysis/TileClasses.h"

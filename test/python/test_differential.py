@@ -40,6 +40,10 @@ groups cover them at the default tile sizes, cheaply (B = 1, H <= 2):
   1/64 per case: a full interval one key too long (a kv tile run unmasked
   although one of its keys is disallowed for one query) is caught here
   (scripts/mutation-audit.py, mutations window_full_hi and causal_full_hi).
+
+Over the project's ~800 lines: the variant table, the random problem
+generator and the long-sequence tile-class cases share helpers and are
+read together; each part is a section below.
 """
 
 from __future__ import annotations
