@@ -14,6 +14,7 @@ import numpy as np
 from . import _attn
 from . import ir as IR
 from . import spec as S
+from . import trace as T
 
 from . import device as DEV
 from .device import _BF16, _dtype_name
@@ -594,6 +595,21 @@ class Kernel:
         if len(positional) > len(names):
             raise TypeError(f"{len(positional)} captured arrays given, but "
                             f"the spec captures {len(names)}: {names}")
+        owners = {kind: T.capture_names(fn.fn, kind)
+                  for fn, kind in ((self.spec.score_mod_fn, "score_mod"),
+                                   (self.spec.mask_mod, "mask_mod"))
+                  if fn is not None}
+        if positional and sum(bool(n) for n in owners.values()) > 1 and \
+                all(list(n) != names for n in owners.values()):
+            # Positionally, score_mod's captures come first: a FlexAttention
+            # habit (mask first) would swap same-shaped arrays silently.
+            # Unambiguous only when one function's parameters are the
+            # whole list (the other reads a subset, as with shared arrays).
+            raise TypeError(
+                "this spec's score_mod and mask_mod both take captured "
+                "arrays (" + "; ".join(f"{k}: {v}" for k, v in owners.items())
+                + "): pass them by name, e.g. fn(q, k, v, "
+                + ", ".join(f"{n}=..." for n in names) + ")")
         values = dict(zip(names, positional))
         for n in names[len(positional):]:
             if n in given:

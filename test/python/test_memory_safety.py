@@ -166,3 +166,23 @@ def test_mask_mod_that_is_a_capture_read(lowering):
     check(fn(q, k, v, m), spec, q, k, v, m)
     with pytest.raises(IndexError, match="captured array 'm'"):
         fn(q, k, v, m[:, :44])
+
+
+def test_captures_of_two_functions_must_be_passed_by_name():
+    # Positionally, score_mod's captures come first; a caller used to the
+    # other order would swap two same-shaped arrays without any error.
+    def mask(b, h, q_idx, kv_idx, keep):
+        return keep[kv_idx] > 0.5
+
+    def mod(score, b, h, q_idx, kv_idx, bias):
+        return score + bias[kv_idx]
+    spec = attn.Spec(mask=attn.mask_mod(mask), score_mod=mod)
+    fn = attn.compile(spec, dtype="float32", head_dim=16)
+    q, k, v = qkv(1, 1, 20, 20, 16, seed=10)
+    keep = (np.arange(20) % 3 != 0).astype(np.float32)
+    bias = np.linspace(-1, 1, 20).astype(np.float32)
+    with pytest.raises(TypeError, match=r"score_mod and mask_mod both take "
+                       r"captured arrays .*pass them by name"):
+        fn(q, k, v, keep, bias)
+    check(fn(q, k, v, keep=keep, bias=bias), spec, q, k, v, keep=keep,
+          bias=bias)
