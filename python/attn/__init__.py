@@ -15,7 +15,8 @@ lengths, batch and head counts never cause a recompilation.
 """
 
 from .api import (CompileError, Kernel, block_mask_from_lists, cache_dir,
-                  cache_info, clear_cache, compile, lower, to_mlir)
+                  cache_info, clear_cache, compile, lower, tile_plan,
+                  to_mlir)
 from .spec import (Mask, Normalizer, ScoreMod, Spec, SpecError, a_shape, alibi,
                    bias, block_sparse, causal, chunked, dense, dilated,
                    directional_2d, document, full, gaussian, global_tokens,
@@ -37,5 +38,6 @@ __all__ = [
     "neighborhood_2d", "position", "prefix_lm", "rel_bias", "relu",
     "score_mod", "sigmoid", "sin", "sink_softmax", "sinks", "sliding_window",
     "softcap", "softmax", "softplus", "sqrt", "tanh", "temperature",
+    "tile_plan",
     "to_device", "to_mlir", "tree", "where", "window_2d"
 ]

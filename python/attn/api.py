@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import threading
 import warnings
@@ -60,6 +61,33 @@ def lower(spec=None, pipeline: str = "attn-cpu-pipeline", *,
         text, _ = IR.build(S.as_spec(spec), dtype, head_dim,
                            head_dim_v or head_dim)
     return _attn.lower(text, pipeline)
+
+
+def tile_plan(spec, target: str = "cpu", *, dtype: str = "float32",
+              head_dim: int = 64, head_dim_v: Optional[int] = None,
+              vector_width: int = 0, mma: str = "auto") -> dict:
+    """The tile plan that `target`'s code generator ("cpu", "sm_80" or
+    "sm_90a") resolves for `spec`: every #attn.config field it reads, the
+    spec's `config` kept and the rest filled from the target (attn-opt
+    --attn-print-tile-plan). Pinning the result as the spec's config gives
+    the same kernel. Raises CompileError for a config the target cannot
+    honour."""
+    if target not in ("cpu", "sm_80", "sm_90a"):
+        raise S.SpecError(f"target must be 'cpu', 'sm_80' or 'sm_90a', got "
+                          f"{target!r}")
+    text, _ = IR.build(S.as_spec(spec), dtype, head_dim,
+                       head_dim_v or head_dim)
+    options = f"target={target}"
+    options += (f" vector-width={int(vector_width)}" if target == "cpu"
+                else f" mma={mma}")
+    remarks = _attn.lower_remarks(text, f"attn-print-tile-plan{{{options}}}")
+    m = re.search(r"tile plan for \S+: #attn\.config<(.*?)>", remarks)
+    if not m:
+        raise CompileError(f"no tile plan in the compiler's output: {remarks}")
+    plan = {}
+    for key, value in re.findall(r'(\w+) = ("[^"]*"|-?\d+)', m.group(1)):
+        plan[key] = value.strip('"') if value.startswith('"') else int(value)
+    return plan
 
 
 # ----------------------------------------------------------------------------

@@ -88,7 +88,8 @@ bool parseModule(const std::string &ir, std::string &printed,
 }
 
 bool lowerModule(const std::string &ir, const std::string &pipeline,
-                 std::string &lowered, std::string &error) {
+                 std::string &lowered, std::string &error,
+                 std::string *remarks) {
   registerPassesOnce();
   Session session;
   OwningOpRef<ModuleOp> module = session.parse(ir);
@@ -115,6 +116,8 @@ bool lowerModule(const std::string &ir, const std::string &pipeline,
     error = withDiagnostics(session, "the pipeline '" + pipeline + "' failed");
     return false;
   }
+  if (remarks)
+    *remarks = session.takeDiagnostics();
   llvm::raw_string_ostream os(lowered);
   module->print(os);
   return true;

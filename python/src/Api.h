@@ -32,8 +32,11 @@ bool parseModule(const std::string &ir, std::string &printed,
 /// "attn-cpu-pipeline{lowering=reference}" or
 /// "builtin.module(attn-tile-cpu,canonicalize)") over `ir` and prints the
 /// result.
+/// `remarks`, when given, receives the diagnostics of a successful run
+/// (remarks, warnings) as text.
 bool lowerModule(const std::string &ir, const std::string &pipeline,
-                 std::string &lowered, std::string &error);
+                 std::string &lowered, std::string &error,
+                 std::string *remarks = nullptr);
 
 /// A description of the host CPU that changes whenever the native code the
 /// JIT emits for it could: its name and feature set.

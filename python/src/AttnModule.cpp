@@ -138,6 +138,22 @@ NB_MODULE(_attn, m) {
       },
       nb::arg("ir"), nb::arg("pipeline"),
       "Run a textual pass pipeline over IR text and print the result.");
+  m.def(
+      "lower_remarks",
+      [](const std::string &ir, const std::string &pipeline) {
+        std::string lowered, error, remarks;
+        bool ok;
+        {
+          nb::gil_scoped_release release;
+          ok = attn::python::lowerModule(ir, pipeline, lowered, error,
+                                         &remarks);
+        }
+        if (!ok)
+          throw CompileError(error);
+        return remarks;
+      },
+      nb::arg("ir"), nb::arg("pipeline"),
+      "Run a textual pass pipeline over IR text; return its remarks.");
   m.def("host_cpu", &attn::python::hostCPU,
         "The host CPU's name and features, as the JIT targets them.");
   m.def(

@@ -708,3 +708,28 @@ def test_tensors_that_require_grad_are_refused(target):
     with pytest.raises(TypeError, match=r"k requires grad, but attn kernels "
                        r"have no backward pass yet.*k\.detach\(\)"):
         fn(q, _GradTensor(), q)
+
+
+@pytest.mark.parametrize("target,dtype", [("cpu", "float32"),
+                                          ("sm_80", "float16"),
+                                          ("sm_90a", "bfloat16")])
+def test_tile_plan_resolves_and_pins(target, dtype):
+    # The resolved plan fills every field the target reads; pinned as the
+    # spec's config it resolves to itself.
+    spec = attn.Spec(attn.sliding_window(100), config={"block_kv": 32})
+    plan = attn.tile_plan(spec, target, dtype=dtype)
+    assert plan["block_kv"] == 32
+    wanted = ({"block_q", "vector_width", "unroll", "dot"} if target == "cpu"
+              else {"block_q", "warps", "stages", "mma"})
+    assert wanted <= set(plan)
+    pinned = attn.Spec(attn.sliding_window(100), config=plan)
+    assert attn.tile_plan(pinned, target, dtype=dtype) == plan
+    if target == "cpu":
+        fn = attn.compile(pinned, dtype=dtype, head_dim=64)
+        rng = np.random.default_rng(12)
+        q, k, v = (rng.standard_normal((1, 2, 150, 64)).astype(np.float32)
+                   for _ in range(3))
+        assert rel_err(fn(q, k, v),
+                       attn.reference.attention(pinned, q, k, v)) < 1e-4
+    with pytest.raises(attn.SpecError, match="target must be"):
+        attn.tile_plan(spec, "tpu")
