@@ -334,6 +334,12 @@ static std::string checkMask(const Problem &p, const Mask &m,
     if (m.a < 0)
       return param("number of sinks (a)", m.a, ">= 0");
     return "";
+  case Mask::Kind::DilatedWindow:
+    if (m.a < 0)
+      return param("window (a)", m.a, ">= 0");
+    if (m.b < 1)
+      return param("dilation (b)", m.b, ">= 1");
+    return "";
   case Mask::Kind::AShape:
     if (m.a < 0)
       return param("number of sinks (a)", m.a, ">= 0");
@@ -644,6 +650,12 @@ bool attn::ref::maskAllows(const Mask &m, int64_t pos, int64_t j, int64_t h,
     return j < m.a;
   case Mask::Kind::PrefixLM:
     return j < m.a || j <= pos;
+  case Mask::Kind::DilatedWindow: {
+    // Within `window` positions on either side, on the query's stride.
+    int64_t distance = pos - j;
+    int64_t onStride = ((distance % m.b) + m.b) % m.b;
+    return std::abs(distance) <= m.a && onStride == 0;
+  }
   case Mask::Kind::AShape:
     // Causal, and either a sink or within the window behind the query.
     return j <= pos && (j < m.a || pos - m.b <= j);

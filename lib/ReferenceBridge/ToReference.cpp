@@ -47,6 +47,8 @@ ref::Mask mlir::attn::toRefMask(Attribute m) {
     }
   } else if (auto x = dyn_cast<SinksAttr>(m)) {
     r.kind = K::Sinks, r.a = x.getCount();
+  } else if (auto x = dyn_cast<DilatedWindowAttr>(m)) {
+    r.kind = K::DilatedWindow, r.a = x.getWindow(), r.b = x.getDilation();
   } else if (auto x = dyn_cast<AShapeAttr>(m)) {
     r.kind = K::AShape, r.a = x.getSinks(), r.b = x.getWindow();
   } else if (auto x = dyn_cast<PrefixLMAttr>(m)) {

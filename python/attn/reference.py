@@ -225,6 +225,11 @@ def _mask(P: _Problem, m: S.Mask) -> np.ndarray:
         return is_global(pos) | is_global(j)
     if isinstance(m, S.Sinks):
         return j < m.count
+    if isinstance(m, S.DilatedWindow):
+        # Both sides of the query, up to `window` positions away, keeping
+        # the keys whose distance is a multiple of the dilation.
+        distance = pos - j
+        return (np.abs(distance) <= m.window) & (distance % m.dilation == 0)
     if isinstance(m, S.AShape):
         # A-shape: nothing after the query; of the keys up to it, the first
         # `sinks` and the last `window + 1` positions (the query's own

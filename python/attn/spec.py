@@ -222,6 +222,17 @@ class AShape(_Leaf):
         self.params = (("sinks", self.sinks), ("window", self.window))
 
 
+class DilatedWindow(_Leaf):
+    """|p - j| <= window on a stride of `dilation` (attention-gym's dilated
+    sliding window)."""
+    mnemonic = "dilated_window"
+
+    def __init__(self, window: int, dilation: int):
+        self.window = _int("dilated_sliding_window window", window, 0)
+        self.dilation = _int("dilated_sliding_window dilation", dilation, 1)
+        self.params = (("window", self.window), ("dilation", self.dilation))
+
+
 class PrefixLM(_Leaf):
     mnemonic = "prefix_lm"
 
@@ -695,6 +706,14 @@ def global_tokens(first: int = 0, positions: Sequence[int] = ()):
 
 def sinks(count: int):
     return Sinks(count)
+
+
+def dilated_sliding_window(window: int, dilation: int):
+    """FlexAttention attention-gym's dilated sliding window: keys at most
+    `window` positions from the query on either side, every `dilation`-th
+    one (|p - j| <= window and (p - j) % dilation == 0). Not
+    `attn.dilated`, which is LongNet's dilation inside fixed segments."""
+    return DilatedWindow(window, dilation)
 
 
 def a_shape(sinks: int, window: int):

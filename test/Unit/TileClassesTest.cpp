@@ -59,16 +59,18 @@ enum class Leaf {
   Sinks,
   PrefixLM,
   AShape,
+  DilatedWindow,
   Neighborhood2D,
   Window2D,
   Directional2D,
   Document,
 };
 constexpr Leaf kAllLeaves[] = {
-    Leaf::Full,          Leaf::Causal,  Leaf::SlidingWindow,  Leaf::Chunked,
-    Leaf::Halo,          Leaf::Dilated, Leaf::Global,         Leaf::Sinks,
-    Leaf::PrefixLM,      Leaf::AShape,  Leaf::Neighborhood2D, Leaf::Window2D,
-    Leaf::Directional2D, Leaf::Document};
+    Leaf::Full,          Leaf::Causal,   Leaf::SlidingWindow,
+    Leaf::Chunked,       Leaf::Halo,     Leaf::Dilated,
+    Leaf::Global,        Leaf::Sinks,    Leaf::PrefixLM,
+    Leaf::AShape,        Leaf::DilatedWindow, Leaf::Neighborhood2D,
+    Leaf::Window2D,      Leaf::Directional2D, Leaf::Document};
 
 /// Leaves whose bound and full are exact at key granularity.
 bool isExact(Leaf leaf) {
@@ -130,6 +132,10 @@ public:
       return SinksAttr::get(ctx, small(32));
     case Leaf::AShape:
       return AShapeAttr::get(ctx, small(32), small(60));
+    case Leaf::DilatedWindow:
+      // Sound for every dilation; exact only without one, so not checked
+      // for exactness.
+      return DilatedWindowAttr::get(ctx, small(60), uniform(1, 5));
     case Leaf::PrefixLM:
       return PrefixLMAttr::get(ctx, small(200));
     case Leaf::Neighborhood2D:

@@ -733,3 +733,26 @@ def test_tile_plan_resolves_and_pins(target, dtype):
                        attn.reference.attention(pinned, q, k, v)) < 1e-4
     with pytest.raises(attn.SpecError, match="target must be"):
         attn.tile_plan(spec, "tpu")
+
+
+def test_dilated_sliding_window_is_the_gyms():
+    # attention-gym's definition, written here from its mask_mod:
+    # diff = abs(q_idx - kv_idx); diff <= window and diff % dilation == 0.
+    W, D, S = 40, 3, 200
+    i = np.arange(S)[:, None]
+    j = np.arange(S)[None, :]
+    diff = np.abs(i - j)
+    allowed = (diff <= W) & (diff % D == 0)
+    rng = np.random.default_rng(13)
+    q, k, v = (rng.standard_normal((1, 1, S, 32)).astype(np.float32)
+               for _ in range(3))
+    s = (q[0, 0].astype(np.float64) @ k[0, 0].T.astype(np.float64)) / np.sqrt(32)
+    s = np.where(allowed, s, -np.inf)
+    w = np.exp(s - s.max(axis=1, keepdims=True))
+    expect = (w / w.sum(axis=1, keepdims=True)) @ v[0, 0].astype(np.float64)
+    fn = attn.compile(attn.dilated_sliding_window(W, D), dtype="float32",
+                      head_dim=32)
+    assert rel_err(fn(q, k, v)[0, 0], expect) < 1e-4
+    # Not LongNet's segment dilation of the same numbers.
+    other = attn.compile(attn.dilated(W, D), dtype="float32", head_dim=32)
+    assert rel_err(other(q, k, v)[0, 0], expect) > 1e-2

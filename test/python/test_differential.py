@@ -618,6 +618,11 @@ LONG_VARIANTS = [
     LV("streaming", LONG_STREAMING, dtypes=BF16[:2]),
     LV("prefix_lm", attn.prefix_lm(700)),
     LV("a_shape", attn.a_shape(sinks=100, window=300), seeds=3),
+    # Rows on different strides share no key: no tile is full.
+    LV("dilated_window", attn.dilated_sliding_window(window=200, dilation=3),
+       seeds=2, tile_classes=NO_FULL),
+    LV("dilated_window_1", attn.dilated_sliding_window(window=150,
+                                                       dilation=1), seeds=2),
     LV("a_shape_self", attn.a_shape(sinks=64, window=160), lengths="self",
        dtypes=BF16[:2]),
     LV("neighborhood_2d", attn.neighborhood_2d(
@@ -963,6 +968,8 @@ SWEEPS = [
           & attn.causal(), base=300),
     Sweep("prefix_lm", attn.prefix_lm(193), base=100),
     Sweep("a_shape", attn.a_shape(sinks=63, window=160), base=300),
+    Sweep("dilated_window_1",
+          attn.dilated_sliding_window(window=130, dilation=1), base=300),
     Sweep("chunked", attn.chunked(193), base=100),
     Sweep("chunked_causal", attn.chunked(161) & attn.causal(), base=100),
     Sweep("halo", attn.halo(129, 33), base=100),

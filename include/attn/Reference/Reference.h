@@ -55,6 +55,8 @@ struct Mask {
     Sinks,         // j < a
     PrefixLM,      // j < a or j <= p
     AShape,        // j <= p and (j < a or p - b <= j); a = sinks, b = window
+    DilatedWindow, // |p - j| <= a and (p - j) mod b == 0; a = window,
+                   // b = dilation
     Neighborhood2D,// grid a rows x b cols, row-major token t -> (t / b, t % b);
                    // |dr| <= floor(c/2) and |dc| <= floor(d/2) (c = kh, d = kw)
     Window2D,      // grid a x b; same non-overlapping c x d window:

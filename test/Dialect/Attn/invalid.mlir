@@ -1129,6 +1129,16 @@ func.func @a_shape_window() attributes {m = #attn.a_shape<sinks = 4, window = -8
 
 // -----
 
+// expected-error @+1 {{#attn.dilated_window: 'window' must be non-negative, got -1}}
+func.func @dilated_window_window() attributes {m = #attn.dilated_window<window = -1, dilation = 2>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.dilated_window: 'dilation' must be at least 1, got 0}}
+func.func @dilated_window_dilation() attributes {m = #attn.dilated_window<window = 8, dilation = 0>} { return }
+
+// -----
+
 // expected-error @+1 {{struct is missing required parameter: left}}
 func.func @window_missing_left() attributes {m = #attn.sliding_window<right = 2>} { return }
 

@@ -171,6 +171,7 @@ func.func @relu(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>, %l: tensor<1
 //  CHECK-SAME:   #attn.prefix_lm<prefix = 64>
 //  CHECK-SAME:   #attn.a_shape<sinks = 4, window = 1024>
 //  CHECK-SAME:   #attn.a_shape<sinks = 0, window = 0>
+//  CHECK-SAME:   #attn.dilated_window<window = 256, dilation = 4>
 //  CHECK-SAME:   #attn.neighborhood_2d<rows = 16, cols = 16, kernel_rows = 5, kernel_cols = 3>
 //  CHECK-SAME:   #attn.window_2d<rows = 8, cols = 8, window_rows = 4, window_cols = 2>
 //  CHECK-SAME:   #attn.directional_2d<rows = 8, cols = 8, directions = [-1, 0, 0, 1]>
@@ -188,6 +189,7 @@ func.func @declarative_masks() attributes {masks = [
     #attn.global<first = 1, positions = [9]>,
     #attn.sinks<count = 4>, #attn.prefix_lm<prefix = 64>,
     #attn.a_shape<sinks = 4, window = 1024>, #attn.a_shape<sinks = 0, window = 0>,
+    #attn.dilated_window<window = 256, dilation = 4>,
     #attn.neighborhood_2d<rows = 16, cols = 16, kernel_rows = 5, kernel_cols = 3>,
     #attn.window_2d<rows = 8, cols = 8, window_rows = 4, window_cols = 2>,
     #attn.directional_2d<rows = 8, cols = 8, directions = [-1, 0, 0, 1]>,

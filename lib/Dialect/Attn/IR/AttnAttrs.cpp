@@ -188,6 +188,17 @@ LogicalResult AShapeAttr::verify(EmitErrorFn emitError, int64_t sinks,
   return success();
 }
 
+LogicalResult DilatedWindowAttr::verify(EmitErrorFn emitError,
+                                        int64_t window, int64_t dilation) {
+  if (failed(checkNonNegative(emitError, "dilated_window", "window", window)))
+    return failure();
+  if (dilation < 1)
+    return emitError() << "#attn.dilated_window: 'dilation' must be at least "
+                          "1, got "
+                       << dilation;
+  return success();
+}
+
 LogicalResult PrefixLMAttr::verify(EmitErrorFn emitError, int64_t prefix) {
   return checkNonNegative(emitError, "prefix_lm", "prefix", prefix);
 }

@@ -353,6 +353,39 @@ TileClasses AShapeAttr::classifyTile() const {
 bool AShapeAttr::isRowExact() const { return true; }
 
 //===----------------------------------------------------------------------===//
+// dilated_window
+//===----------------------------------------------------------------------===//
+
+Value DilatedWindowAttr::emitAllowed(ImplicitLocOpBuilder &b,
+                                     const ScorePoint &pt) const {
+  Arith a{b};
+  // |p - j| <= window and (p - j) mod dilation == 0
+  Value d = a.sub(pt.pos, pt.j);
+  Value inWindow = a.le(a.absI(d), a.idx(getWindow()));
+  if (getDilation() == 1)
+    return inWindow;
+  Value onStride = a.eq(a.floorMod(d, a.idx(getDilation())), a.idx(0));
+  return a.land(inWindow, onStride);
+}
+
+/// dilated_window: p allows keys of [p - window, p + window + 1) on its
+/// stride, so the tile's bound is [p0 - window, p1 + window). Every key of
+/// the intersection [last - window, p0 + window + 1) is allowed for every
+/// row only without dilation; with it, no key is (rows differ in stride).
+TileClasses DilatedWindowAttr::classifyTile() const {
+  const Tile t;
+  int64_t window = getWindow();
+  TileClasses tc;
+  tc.bound.push_back({t.p0 - cst(window), t.p1 + cst(window)});
+  if (getDilation() == 1)
+    tc.full.push_back({t.last - cst(window), t.p0 + cst(window + 1)});
+  return tc;
+}
+
+/// One row's bound holds only allowed keys when nothing is skipped.
+bool DilatedWindowAttr::isRowExact() const { return getDilation() == 1; }
+
+//===----------------------------------------------------------------------===//
 // prefix_lm
 //===----------------------------------------------------------------------===//
 

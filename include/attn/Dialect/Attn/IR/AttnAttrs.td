@@ -228,6 +228,25 @@ def Attn_AShapeAttr : Attn_MaskLeafAttr<"AShape", "a_shape"> {
   let genVerifyDecl = 1;
 }
 
+def Attn_DilatedWindowAttr
+    : Attn_MaskLeafAttr<"DilatedWindow", "dilated_window"> {
+  let summary = "Dilated sliding window, `|p - j| <= window` on a stride";
+  let description = [{
+    Allowed when `|p - j| <= window and (p - j) mod dilation == 0`: a
+    symmetric window that keeps every `dilation`-th key, the dilated
+    sliding window of FlexAttention's attention-gym. It is not
+    `#attn.dilated`, which is LongNet's dilation within fixed segments.
+    With `dilation = 1` it equals
+    `#attn.sliding_window<left = window, right = window>`.
+
+    Example: `#attn.dilated_window<window = 256, dilation = 4>`
+  }];
+  let parameters = (ins Attn_I64Parameter<"keys on each side">:$window,
+                        Attn_I64Parameter<"stride between kept keys">:$dilation);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 def Attn_PrefixLMAttr : Attn_MaskLeafAttr<"PrefixLM", "prefix_lm"> {
   let summary = "Prefix-LM, `j < prefix or j <= p`";
   let description = "Example: `#attn.prefix_lm<prefix = 64>`";
