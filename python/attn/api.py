@@ -15,7 +15,6 @@ import numpy as np
 from . import _attn
 from . import ir as IR
 from . import spec as S
-from . import trace as T
 
 from . import device as DEV
 from .device import _BF16, _dtype_name
@@ -623,10 +622,7 @@ class Kernel:
         if len(positional) > len(names):
             raise TypeError(f"{len(positional)} captured arrays given, but "
                             f"the spec captures {len(names)}: {names}")
-        owners = {kind: T.capture_names(fn.fn, kind)
-                  for fn, kind in ((self.spec.score_mod_fn, "score_mod"),
-                                   (self.spec.mask_mod, "mask_mod"))
-                  if fn is not None}
+        owners = sig.capture_owners
         if positional and sum(bool(n) for n in owners.values()) > 1 and \
                 all(list(n) != names for n in owners.values()):
             # Positionally, score_mod's captures come first: a FlexAttention

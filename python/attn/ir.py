@@ -30,6 +30,8 @@ class Arg:
 class Signature:
     args: list = field(default_factory=list)
     captures: list = field(default_factory=list)   # (name, dtype) in order
+    # Each traced function's own capture names, by kind ("score_mod", ...).
+    capture_owners: dict = field(default_factory=dict)
     has_lse: bool = False
 
     def arg(self, name):
@@ -43,9 +45,10 @@ def _dims(*dims) -> str:
     return "x".join("?" if d is None else str(d) for d in dims)
 
 
-def _captures(spec: S.Spec) -> list:
+def _captures(spec: S.Spec, owners: dict) -> list:
     """(name, dtype) of every captured array: the score_mod function's extra
-    parameters, then the mask_mod's (a name used by both is one array)."""
+    parameters, then the mask_mod's (a name used by both is one array).
+    Fills `owners` with each function's own names."""
     out = []
     seen = {}
     for owner, kind in ((spec.score_mod_fn, "score_mod"),
@@ -53,6 +56,7 @@ def _captures(spec: S.Spec) -> list:
         if owner is None:
             continue
         names = T.capture_names(owner.fn, kind)
+        owners[kind] = names
         for key in owner.dtypes:
             if key not in names:
                 raise S.SpecError(f"dtypes names '{key}', which is not a "
@@ -149,7 +153,7 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
         groups.append(f"{keyword}(" + ", ".join(f"%{a.name}" for a in args)
                       + " : " + ", ".join(a.type for a in args) + ")")
 
-    sig.captures = _captures(spec)
+    sig.captures = _captures(spec, sig.capture_owners)
     regions = _trace_regions(spec, sig.captures)
     cap_types = []
     if regions:

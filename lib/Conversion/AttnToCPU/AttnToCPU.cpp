@@ -10,7 +10,7 @@
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
 #include "attn/Conversion/Passes.h"
-#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+#include "attn/Dialect/Attn/Utils/Lowering.h"
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_ATTNTILECPU
@@ -47,16 +47,13 @@ struct TileAttentionForCPU : OpRewritePattern<AttentionOp> {
 struct AttnTileCPUPass : attn::impl::AttnTileCPUBase<AttnTileCPUPass> {
   using AttnTileCPUBase::AttnTileCPUBase;
   void runOnOperation() override {
-    // The walk driver: the tiled code holds no attn ops, and no folding
-    // keeps the output as the code generator wrote it. An op left over
-    // failed with a diagnostic.
     RewritePatternSet patterns(&getContext());
     populateAttnToCPUPatterns(patterns,
                               CPUTarget{vectorWidth, threads, bf16Dot});
-    walkAndApplyPatterns(getOperation(), std::move(patterns));
-    WalkResult left = getOperation()->walk(
-        [](AttentionOp) { return WalkResult::interrupt(); });
-    if (left.wasInterrupted())
+    if (failed(applyPatternsOnce(getOperation(), std::move(patterns),
+                                 [](Operation *op) {
+                                   return isa<AttentionOp>(op);
+                                 })))
       signalPassFailure();
   }
 };

@@ -29,6 +29,7 @@
 #include "GPUTiler.h"
 
 #include "attn/Conversion/Passes.h"
+#include "attn/Dialect/Attn/Utils/Lowering.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -508,25 +509,17 @@ LogicalResult mlir::attn::tileAttentionForGPU(RewriterBase &rewriter,
 
 namespace {
 
-/// attn.attention -> gpu.launch, for ops whose plan resolves (the
-/// diagnostic of one that does not becomes the match failure's reason).
+/// attn.attention -> gpu.launch, for ops whose plan resolves (one that does
+/// not is reported on the op, as by the CPU pattern).
 struct TileAttentionForGPU : OpRewritePattern<AttentionOp> {
   TileAttentionForGPU(MLIRContext *ctx, GPUTarget target)
       : OpRewritePattern(ctx), target(std::move(target)) {}
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
-    std::string why;
-    FailureOr<GPUTilePlan> plan;
-    {
-      ScopedDiagnosticHandler capture(op.getContext(), [&](Diagnostic &diag) {
-        why = diag.str();
-        return success();
-      });
-      plan = resolveGPUTilePlan(op, target);
-    }
+    FailureOr<GPUTilePlan> plan = resolveGPUTilePlan(op, target);
     if (failed(plan))
-      return rewriter.notifyMatchFailure(op, why);
+      return failure();
     return tileAttentionForGPU(rewriter, op, *plan);
   }
 
@@ -536,17 +529,12 @@ struct TileAttentionForGPU : OpRewritePattern<AttentionOp> {
 struct AttnTileGPUPass : attn::impl::AttnTileGPUBase<AttnTileGPUPass> {
   using AttnTileGPUBase::AttnTileGPUBase;
   void runOnOperation() override {
-    // A walk rather than the greedy driver, so that an op whose plan does
-    // not resolve fails the pass with its diagnostic.
-    GPUTarget target{chip, mma};
-    IRRewriter rewriter(&getContext());
-    SmallVector<AttentionOp> ops;
-    getOperation()->walk([&](AttentionOp op) { ops.push_back(op); });
-    for (AttentionOp op : ops) {
-      FailureOr<GPUTilePlan> plan = resolveGPUTilePlan(op, target);
-      if (failed(plan) || failed(tileAttentionForGPU(rewriter, op, *plan)))
-        return signalPassFailure();
-    }
+    RewritePatternSet patterns(&getContext());
+    populateAttnToGPUPatterns(patterns, GPUTarget{chip, mma});
+    if (failed(applyPatternsOnce(
+            getOperation(), std::move(patterns),
+            [](Operation *op) { return isa<AttentionOp>(op); })))
+      return signalPassFailure();
     WalkResult merges = getOperation()->walk([](MergeOp merge) {
       merge.emitOpError("is not supported by the GPU path yet");
       return WalkResult::interrupt();

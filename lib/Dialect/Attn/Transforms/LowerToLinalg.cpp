@@ -18,7 +18,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
-#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+#include "attn/Dialect/Attn/Utils/Lowering.h"
 
 #include <limits>
 
@@ -103,6 +103,9 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
   RowDenominator denom = normalizer.getRowDenominator();
   bool wantLse = static_cast<bool>(op.getLse());
   ScoreEmitter emitter(op, qHeadsV, qLenV, kvLenV);
+  // Sizes read per element (broadcast operands, captures' bounds checks)
+  // once here, not in the loop bodies.
+  emitter.hoistOperandDims(b);
   emitter.setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
 
   auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{batch, qHeads},
@@ -393,17 +396,11 @@ struct LowerMerge : OpRewritePattern<MergeOp> {
 struct AttnLowerToLinalgPass
     : attn::impl::AttnLowerToLinalgBase<AttnLowerToLinalgPass> {
   void runOnOperation() override {
-    // The walk driver rather than the greedy one: the lowering creates no
-    // new attn ops, and running no folding keeps the output readable for
-    // the lit tests. An op left over failed with a diagnostic.
     RewritePatternSet patterns(&getContext());
     populateLowerToLinalgPatterns(patterns);
-    walkAndApplyPatterns(getOperation(), std::move(patterns));
-    WalkResult left = getOperation()->walk([](Operation *op) {
-      return isa<AttentionOp, MergeOp>(op) ? WalkResult::interrupt()
-                                           : WalkResult::advance();
-    });
-    if (left.wasInterrupted())
+    if (failed(applyPatternsOnce(
+            getOperation(), std::move(patterns),
+            [](Operation *op) { return isa<AttentionOp, MergeOp>(op); })))
       signalPassFailure();
   }
 };
