@@ -20,11 +20,13 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <regex>
 #include <thread>
 
 using namespace mlir;
@@ -1739,8 +1741,71 @@ public:
 
 } // namespace
 
-std::unique_ptr<Module> Module::parse(const std::string &text,
+/// The mutation suite's hook (test/python/test_emulator_mutations.py):
+/// $ATTN_EMULATOR_MUTATION, a JSON list of {"pattern": regex, "replace":
+/// text with $1.., "nth": which match (0-based, -1 the last; all if
+/// absent)}, edits the kernel module's text before it is parsed, so that a
+/// deliberately broken kernel runs through the real host path. A pattern
+/// that matches nothing is an error: a mutation must change something.
+static bool applyMutations(std::string &text, std::string &error) {
+  const char *spec = getenv("ATTN_EMULATOR_MUTATION");
+  if (!spec || !*spec)
+    return true;
+  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(spec);
+  const llvm::json::Array *list = parsed ? parsed->getAsArray() : nullptr;
+  if (!list) {
+    if (!parsed)
+      llvm::consumeError(parsed.takeError());
+    error = "ATTN_EMULATOR_MUTATION is not a JSON list of mutations";
+    return false;
+  }
+  for (const llvm::json::Value &entry : *list) {
+    const llvm::json::Object *m = entry.getAsObject();
+    std::optional<llvm::StringRef> pattern =
+        m ? m->getString("pattern") : std::nullopt;
+    std::optional<llvm::StringRef> replace =
+        m ? m->getString("replace") : std::nullopt;
+    if (!pattern || !replace) {
+      error = "a mutation needs \"pattern\" and \"replace\"";
+      return false;
+    }
+    std::optional<int64_t> nth = m->getInteger("nth");
+    std::regex re(pattern->str());
+    std::vector<std::smatch> matches;
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), re);
+         it != std::sregex_iterator(); ++it)
+      matches.push_back(*it);
+    if (matches.empty()) {
+      error = "mutation pattern '" + pattern->str() + "' matches nothing";
+      return false;
+    }
+    std::string out;
+    size_t done = 0;
+    for (size_t i = 0; i < matches.size(); ++i) {
+      bool chosen =
+          !nth || (*nth >= 0 ? size_t(*nth) == i : i + 1 == matches.size());
+      if (!chosen)
+        continue;
+      size_t at = size_t(matches[i].position(0));
+      out += text.substr(done, at - done);
+      out += matches[i].format(replace->str());
+      done = at + size_t(matches[i].length(0));
+    }
+    if (done == 0) {
+      error = "mutation pattern '" + pattern->str() + "' has no match " +
+              std::to_string(*nth);
+      return false;
+    }
+    text = out + text.substr(done);
+  }
+  return true;
+}
+
+std::unique_ptr<Module> Module::parse(const std::string &original,
                                       std::string &error) {
+  std::string text = original;
+  if (!applyMutations(text, error))
+    return nullptr;
   auto result = std::make_unique<InterpretedModule>();
   DialectRegistry registry;
   registry.insert<LLVM::LLVMDialect, NVVM::NVVMDialect, gpu::GPUDialect>();
