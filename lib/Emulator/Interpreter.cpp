@@ -786,6 +786,7 @@ bool Compiler::compileOp(Operation *op, Inst &inst) {
   if (auto l = dyn_cast<LLVM::LoadOp>(op)) {
     inst.op = Opcode::Load;
     inst.layout = inst.resultLayout;
+    inst.b = int64_t(l.getAlignment().value_or(inst.layout.align));
     if (l.getVolatile_() || l.getOrdering() != LLVM::AtomicOrdering::not_atomic)
       return fail(op, "volatile or atomic loads are not modelled");
     return true;
@@ -795,6 +796,7 @@ bool Compiler::compileOp(Operation *op, Inst &inst) {
     inst.layout = Layout{};
     if (!layoutOf(s.getValue().getType(), inst.layout))
       return fail(op, "stored type not modelled");
+    inst.b = int64_t(s.getAlignment().value_or(inst.layout.align));
     auto p = cast<LLVM::LLVMPointerType>(s.getAddr().getType());
     inst.addressSpace = p.getAddressSpace();
     if (s.getVolatile_() || s.getOrdering() != LLVM::AtomicOrdering::not_atomic)
@@ -1242,6 +1244,18 @@ static uint64_t intOp(Opcode op, uint64_t x, uint64_t y, unsigned bits,
   }
 }
 
+/// A load or store must be aligned as its `alignment` (or its type's ABI
+/// alignment) says: NVPTX emits the access at that width.
+static void checkAlignment(CTA &cta, const Inst &inst, uint64_t address,
+                           uint32_t t) {
+  uint64_t align = uint64_t(inst.b);
+  if (align > 1 && (address & ~kTagMask) % align != 0)
+    cta.report(inst, "misaligned",
+               "thread " + std::to_string(t) + " accesses address 0x" +
+                   llvm::utohexstr(address) + ", which is not " +
+                   std::to_string(align) + "-byte aligned");
+}
+
 static bool isFloatOp(Opcode op) {
   return (op >= Opcode::FAdd && op <= Opcode::Log) && op != Opcode::FCmp;
 }
@@ -1491,6 +1505,7 @@ static void executeScalar(CTA &cta, const Inst &inst) {
     std::vector<uint8_t> bytes(inst.layout.size);
     lanes([&](uint32_t t) {
       uint64_t address = cta.reg(in[0], 0, t);
+      checkAlignment(cta, inst, address, t);
       cta.readBytes(inst, inst.addressSpace, address, inst.layout.size,
                     bytes.data(), int32_t(t));
       unpackLeaves(cta, out, inst.layout, t, bytes.data());
@@ -1501,6 +1516,7 @@ static void executeScalar(CTA &cta, const Inst &inst) {
     std::vector<uint8_t> bytes(inst.layout.size);
     lanes([&](uint32_t t) {
       packLeaves(cta, in[0], inst.layout, t, bytes.data());
+      checkAlignment(cta, inst, cta.reg(in[1], 0, t), t);
       cta.writeBytes(inst, inst.addressSpace, cta.reg(in[1], 0, t),
                      inst.layout.size, bytes.data(), int32_t(t));
     });
