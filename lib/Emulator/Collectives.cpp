@@ -202,7 +202,7 @@ void shuffle(CTA &cta, const Inst &inst) {
         valid = j <= int64_t(maxLane);
         break;
       case mlir::NVVM::ShflKind::idx:
-        j = minLane | (b & ~segmask);
+        j = minLane | ((b & 0x1f) & ~segmask); // b[4:0]
         valid = j <= int64_t(maxLane);
         break;
       }
@@ -426,14 +426,16 @@ MBarrier *findBarrier(CTA &cta, const Inst &inst, uint64_t address) {
   return &it->second;
 }
 
-void arrive(CTA &cta, const Inst &inst, MBarrier &b, uint64_t address) {
-  if (b.pending == 0) {
+void arrive(CTA &cta, const Inst &inst, MBarrier &b, uint64_t address,
+            uint32_t count) {
+  if (b.pending < count) {
     cta.report(inst, "deadlock",
                "more arrivals on the mbarrier at " + std::to_string(address) +
                    " than its count in one phase");
     return;
   }
-  if (--b.pending == 0 && b.tx == 0) {
+  b.pending -= count;
+  if (b.pending == 0 && b.tx == 0) {
     ++b.phase;
     b.pending = b.count;
   }
@@ -680,6 +682,13 @@ void wgmmaMma(CTA &cta, const Inst &inst) {
                            std::to_string(byte) +
                            " while an asynchronous copy into it is in "
                            "flight (no mbarrier wait before the wgmma)");
+          if (s.unfenced)
+            cta.report(inst, "race",
+                       "wgmma (the async proxy) reads shared byte " +
+                           std::to_string(byte) + " that thread " +
+                           std::to_string(s.writer.thread) +
+                           " wrote with a generic store, with no "
+                           "fence.proxy.async in between");
           ++s.asyncReads;
           group.sharedBytes.push_back(byte);
         }
@@ -753,6 +762,8 @@ Opcode detail::classifyAsm(const std::string &raw, Inst &inst,
     text.pop_back();
   if (text == "fence.proxy.tensormap::generic.acquire.sys [$0], 128;")
     return Opcode::AsmFenceProxyTensormap;
+  if (text == "fence.proxy.async.shared::cta;" || text == "fence.proxy.async;")
+    return Opcode::AsmFenceProxyAsync;
   if (text == "wgmma.fence.sync.aligned;")
     return Opcode::AsmWgmmaFence;
   if (text == "wgmma.commit_group.sync.aligned;")
@@ -874,7 +885,12 @@ void detail::executeCollective(CTA &cta, const Inst &inst) {
         b->tx += int64_t(uint32_t(cta.reg(inst.operands[1], 0, t)));
       if (inst.result.leaves)
         cta.reg(inst.result, 0, t) = b->phase;
-      arrive(cta, inst, *b, address);
+      // mbarrier.arrive's optional count (1 when absent).
+      uint32_t count =
+          inst.op == Opcode::MBarrierArrive && inst.operands.size() > 1
+              ? uint32_t(cta.reg(inst.operands[1], 0, t))
+              : 1;
+      arrive(cta, inst, *b, address, count);
     }
     return;
   case Opcode::MBarrierTryWait:
@@ -882,6 +898,12 @@ void detail::executeCollective(CTA &cta, const Inst &inst) {
     return mbarrierWait(cta, inst);
   case Opcode::Tma:
     return tmaLoad(cta, inst);
+  case Opcode::AsmFenceProxyAsync:
+    // Makes the fencing threads' generic writes visible to the async proxy.
+    for (ShadowByte &s : cta.shadow)
+      if (s.unfenced && s.writer.thread >= 0 && cta.active[s.writer.thread])
+        s.unfenced = false;
+    return;
   case Opcode::AsmFenceProxyTensormap:
   case Opcode::Nop:
     return;

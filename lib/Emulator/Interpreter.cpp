@@ -139,6 +139,21 @@ static uint64_t fromDouble(Scalar kind, double d) {
   return fromFloat(kind, float(d));
 }
 
+/// `x` rounded once to nearest even in `kind`. x86's long double holds
+/// every double and every 64-bit integer exactly. f16 and bf16 go through
+/// f32 rounded to odd, which has enough spare bits (24 >= 11 + 2) for the
+/// second rounding to equal a single one.
+static uint64_t roundTo(Scalar kind, long double x) {
+  if (kind == Scalar::F64)
+    return fromDouble(kind, double(x));
+  float f = float(x);
+  if (kind == Scalar::F32 || std::isnan(x) || (long double)f == x)
+    return fromFloat(kind, f);
+  if (std::fabs((long double)f) > std::fabs(x))
+    f = std::nextafter(f, 0.0f);
+  return fromFloat(kind, asFloat(floatBits(f) | 1));
+}
+
 bool attn::emu::detail::layoutOf(Type type, Layout &layout) {
   auto scalar = [&](Scalar kind, unsigned bits, uint64_t bytes) {
     layout.leaves.push_back({kind, uint8_t(bits), 0});
@@ -178,6 +193,16 @@ bool attn::emu::detail::layoutOf(Type type, Layout &layout) {
     layout.align = inner.align;
     return true;
   };
+  if (auto v = dyn_cast<VectorType>(type);
+      v && v.getRank() == 1 && v.getElementType().isInteger(1)) {
+    // Vectors of i1 are bit-packed, element 0 in the lowest bit.
+    for (int64_t i = 0; i < v.getNumElements(); ++i)
+      layout.leaves.push_back({Scalar::Int, 1, uint32_t(i)});
+    layout.size = (uint64_t(v.getNumElements()) + 7) / 8;
+    layout.align = 1;
+    layout.bitPacked = true;
+    return true;
+  }
   if (auto v = dyn_cast<VectorType>(type)) {
     if (v.getRank() != 1 || v.isScalable() ||
         !append(v.getElementType(), v.getNumElements()))
@@ -386,6 +411,7 @@ void CTA::sharedWrite(const Inst &inst, uint64_t offset, uint64_t bytes,
                    ? Access{}
                    : Access{thread, inst.index, epoch, warpEpoch[thread / 32]};
     s.readers[0] = s.readers[1] = Access{};
+    s.unfenced = thread >= 0;
   }
 }
 
@@ -459,6 +485,11 @@ bool CTA::writeBytes(const Inst &inst, unsigned space, uint64_t address,
 static void packLeaves(CTA &cta, const Ref &ref, const Layout &layout,
                        uint32_t t, uint8_t *out) {
   std::memset(out, 0, layout.size);
+  if (layout.bitPacked) {
+    for (uint32_t i = 0; i < layout.leaves.size(); ++i)
+      out[i / 8] |= uint8_t((cta.reg(ref, i, t) & 1) << (i % 8));
+    return;
+  }
   for (uint32_t i = 0; i < layout.leaves.size(); ++i) {
     const Leaf &leaf = layout.leaves[i];
     uint64_t v = cta.reg(ref, i, t);
@@ -469,6 +500,11 @@ static void packLeaves(CTA &cta, const Ref &ref, const Layout &layout,
 
 static void unpackLeaves(CTA &cta, const Ref &ref, const Layout &layout,
                          uint32_t t, const uint8_t *in) {
+  if (layout.bitPacked) {
+    for (uint32_t i = 0; i < layout.leaves.size(); ++i)
+      cta.reg(ref, i, t) = (in[i / 8] >> (i % 8)) & 1;
+    return;
+  }
   for (uint32_t i = 0; i < layout.leaves.size(); ++i) {
     const Leaf &leaf = layout.leaves[i];
     uint64_t v = 0;
@@ -947,6 +983,18 @@ bool Compiler::compile(LLVM::LLVMFuncOp func, ModuleOp) {
       return fail(term, "this terminator is not modelled");
     }
   }
+  // Which blocks can reach a CTA barrier (a fixed point over the CFG).
+  for (BlockCode &code : kernel.blocks)
+    for (const Inst &inst : code.insts)
+      code.reachesBarrier |= inst.op == Opcode::Barrier;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (BlockCode &code : kernel.blocks)
+      for (int succ : code.succ)
+        if (succ >= 0 && !code.reachesBarrier &&
+            kernel.blocks[succ].reachesBarrier)
+          code.reachesBarrier = changed = true;
+  }
   return true;
 }
 
@@ -1395,14 +1443,13 @@ static void executeScalar(CTA &cta, const Inst &inst) {
         switch (inst.op) {
         case Opcode::FPTrunc:
         case Opcode::FPExt:
-          // f32 -> f16/bf16 rounds once from the f32 value (exact in double).
-          r = fromDouble(to.kind, toDouble(from.kind, v));
+          r = roundTo(to.kind, (long double)toDouble(from.kind, v));
           break;
         case Opcode::SIToFP:
-          r = fromDouble(to.kind, double(signExtend(v, from.bits)));
+          r = roundTo(to.kind, (long double)signExtend(v, from.bits));
           break;
         case Opcode::UIToFP:
-          r = fromDouble(to.kind, double(v));
+          r = roundTo(to.kind, (long double)v);
           break;
         case Opcode::FPToSI: {
           double d = std::trunc(toDouble(from.kind, v));
@@ -1721,8 +1768,18 @@ static void runCTA(CTA &cta) {
         // entry's point at the latest.
         int join = code.ipdom >= 0 ? code.ipdom : top.reconverge;
         top.block = join;
-        stack.push_back({code.succ[1], other, join});
-        stack.push_back({code.succ[0], taken, join});
+        // The side that cannot reach a CTA barrier runs first, so that
+        // lanes which exit early have exited when the others arrive at one
+        // (the lock-step order stands in for the hardware's scheduling).
+        bool otherFirst = k.blocks[code.succ[0]].reachesBarrier &&
+                          !k.blocks[code.succ[1]].reachesBarrier;
+        if (otherFirst) {
+          stack.push_back({code.succ[0], taken, join});
+          stack.push_back({code.succ[1], other, join});
+        } else {
+          stack.push_back({code.succ[1], other, join});
+          stack.push_back({code.succ[0], taken, join});
+        }
       }
       break;
     }

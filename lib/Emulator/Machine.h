@@ -45,6 +45,7 @@ struct Layout {
   llvm::SmallVector<Leaf, 4> leaves;
   uint64_t size = 0;
   uint64_t align = 1;
+  bool bitPacked = false; // a vector of i1: leaf offsets count bits
 };
 
 /// The layout of an LLVM-dialect or builtin type; false if unsupported.
@@ -169,6 +170,7 @@ enum class Opcode : uint16_t {
   Nop,
   // recognised inline assembly
   AsmFenceProxyTensormap,
+  AsmFenceProxyAsync,
   AsmWgmmaFence,
   AsmWgmmaCommit,
   AsmWgmmaWait,
@@ -205,7 +207,8 @@ struct BlockCode {
   uint32_t condSlot = 0;
   int succ[2] = {-1, -1};
   std::vector<Ref> succArgs[2];
-  int ipdom = -1; // immediate post-dominator; -1 is the exit
+  int ipdom = -1;              // immediate post-dominator; -1 is the exit
+  bool reachesBarrier = false; // a CTA barrier is reachable from here
   std::vector<Ref> args;
   mlir::Operation *terminatorOp = nullptr;
 };
@@ -240,6 +243,7 @@ struct ShadowByte {
   Access readers[2];
   uint16_t inFlight = 0;   // asynchronous writes not yet landed
   uint16_t asyncReads = 0; // wgmma operand reads not yet retired
+  bool unfenced = false;   // a thread wrote it; no fence.proxy.async since
 };
 
 struct CpAsyncCopy {

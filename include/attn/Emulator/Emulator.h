@@ -25,8 +25,10 @@ namespace attn::emu {
 
 /// One finding of a launch. `kind` is one of "race", "in-flight",
 /// "out-of-bounds", "divergence", "deadlock", "misaligned",
-/// "uninitialised"; `where` is the op's location (file:line:col when the
-/// module has locations, else the op's name and its position in the kernel).
+/// "uninitialised" (an mbarrier used before init), "invalid" (a malformed
+/// tensor map or wgmma descriptor) and "undefined" (integer division by
+/// zero, an out-of-range shift); `where` names the op: its name, its
+/// position in the kernel and its location when the module has one.
 struct Report {
   std::string kind;
   std::string where;
@@ -70,9 +72,9 @@ struct LaunchResult {
   /// kept; `suppressed` counts the rest).
   std::vector<Report> reports;
   uint64_t suppressed = 0;
-  /// A launch that could not run at all (unknown kernel, an op or inline
-  /// assembly the emulator does not know, bad arguments) sets `error`;
-  /// nothing of the kernel's output is then to be trusted.
+  /// A launch that could not run (unknown kernel, a CTA shape or shared
+  /// size CUDA rejects, an endless loop) sets `error`; nothing of the
+  /// kernel's output is then to be trusted.
   std::string error;
   /// Work done, for the user's idea of speed: thread-instructions executed.
   uint64_t threadInstructions = 0;
@@ -83,7 +85,10 @@ struct LaunchResult {
 class Module {
 public:
   /// Parses MLIR text (generic or custom form) holding one `gpu.module`
-  /// (or a builtin.module around one) in the LLVM and NVVM dialects.
+  /// (or a builtin.module around one) in the LLVM and NVVM dialects, and
+  /// compiles its kernels. An op, type or inline-assembly string the
+  /// emulator does not model fails here (null, `error` naming it), before
+  /// anything runs.
   static std::unique_ptr<Module> parse(const std::string &text,
                                        std::string &error);
   virtual ~Module();
