@@ -290,20 +290,16 @@ def describe_machine(log):
 
 def measure_peaks(bin_dir, log):
     peaks = {}
-    r = run([os.path.join(bin_dir, "fma_peak")], log, timeout=300)
-    for line in r.out.splitlines():
-        f = fields(line)
-        if "gflops" in f:
-            peaks[f"fma_{f['isa']}_{f['threads']}t"] = float(f["gflops"])
-    if r.rc != 0:
-        peaks["fma_error"] = r.why()
-    r = run([os.path.join(bin_dir, "bandwidth")], log, timeout=300)
-    for line in r.out.splitlines():
-        f = fields(line)
-        if "gbps" in f:
-            peaks[f"bw_{f['kernel']}_{f['threads']}t"] = float(f["gbps"])
-    if r.rc != 0:
-        peaks["bw_error"] = r.why()
+    # tool, key prefix, the field that names a line's variant, its value
+    for tool, prefix, variant, value in (("fma_peak", "fma", "isa", "gflops"),
+                                         ("bandwidth", "bw", "kernel", "gbps")):
+        r = run([os.path.join(bin_dir, tool)], log, timeout=300)
+        for line in r.out.splitlines():
+            f = fields(line)
+            if value in f:
+                peaks[f"{prefix}_{f[variant]}_{f['threads']}t"] = float(f[value])
+        if r.rc != 0:
+            peaks[f"{prefix}_error"] = r.why()
     return peaks
 
 

@@ -294,78 +294,80 @@ static std::string checkTree(const Problem &p, const std::string &where,
   return "";
 }
 
+/// `err` prefixed with where it was found, or "" when there is none.
+static std::string located(const std::string &where, const std::string &err) {
+  return err.empty() ? err : where + ": " + err;
+}
+
+namespace {
+/// A lower bound on one integer mask parameter, and how messages state it.
+struct Bound {
+  const char *name;
+  int64_t value, least;
+  const char *rule;
+};
+} // namespace
+
+static Bound nonNegative(const char *name, int64_t value) {
+  return {name, value, 0, ">= 0"};
+}
+static Bound positive(const char *name, int64_t value) {
+  return {name, value, 1, "> 0"};
+}
+
+/// The error for the first of `bounds` that its value breaks, or "".
+static std::string checkBounds(const std::string &where,
+                               std::initializer_list<Bound> bounds) {
+  for (const Bound &b : bounds)
+    if (b.value < b.least)
+      return where + ": " + b.name + " must be " + b.rule + ", got " +
+             std::to_string(b.value);
+  return "";
+}
+
 static std::string checkMask(const Problem &p, const Mask &m,
                              const std::string &where, const Dims &d) {
-  auto param = [&](const char *name, int64_t v, const char *rule) {
-    return where + ": " + name + " must be " + rule + ", got " +
-           std::to_string(v);
-  };
   switch (m.kind) {
   case Mask::Kind::Full:
   case Mask::Kind::Causal:
     return "";
   case Mask::Kind::SlidingWindow:
-    if (m.a < 0)
-      return param("sliding window left extent (a)", m.a, ">= 0");
-    if (m.b < 0)
-      return param("sliding window right extent (b)", m.b, ">= 0");
-    return "";
+    return checkBounds(where,
+                       {nonNegative("sliding window left extent (a)", m.a),
+                        nonNegative("sliding window right extent (b)", m.b)});
   case Mask::Kind::Chunked:
-    if (m.a <= 0)
-      return param("chunk size (a)", m.a, "> 0");
-    return "";
+    return checkBounds(where, {positive("chunk size (a)", m.a)});
   case Mask::Kind::Halo:
-    if (m.a <= 0)
-      return param("halo block size (a)", m.a, "> 0");
-    if (m.b < 0)
-      return param("halo extent (b)", m.b, ">= 0");
-    return "";
+    return checkBounds(where, {positive("halo block size (a)", m.a),
+                               nonNegative("halo extent (b)", m.b)});
   case Mask::Kind::Dilated:
-    if (m.a <= 0)
-      return param("dilated segment length (a)", m.a, "> 0");
-    if (m.b <= 0)
-      return param("dilation rate (b)", m.b, "> 0");
-    return "";
+    return checkBounds(where, {positive("dilated segment length (a)", m.a),
+                               positive("dilation rate (b)", m.b)});
   case Mask::Kind::Global:
-    if (m.list.empty() && m.a < 0)
-      return param("number of global positions (a)", m.a, ">= 0");
+    if (m.list.empty())
+      return checkBounds(where,
+                         {nonNegative("number of global positions (a)", m.a)});
     return "";
   case Mask::Kind::Sinks:
-    if (m.a < 0)
-      return param("number of sinks (a)", m.a, ">= 0");
-    return "";
+    return checkBounds(where, {nonNegative("number of sinks (a)", m.a)});
   case Mask::Kind::DilatedWindow:
-    if (m.a < 0)
-      return param("window (a)", m.a, ">= 0");
-    if (m.b < 1)
-      return param("dilation (b)", m.b, ">= 1");
-    return "";
+    return checkBounds(where, {nonNegative("window (a)", m.a),
+                               {"dilation (b)", m.b, 1, ">= 1"}});
   case Mask::Kind::AShape:
-    if (m.a < 0)
-      return param("number of sinks (a)", m.a, ">= 0");
-    if (m.b < 0)
-      return param("window (b)", m.b, ">= 0");
-    return "";
+    return checkBounds(where, {nonNegative("number of sinks (a)", m.a),
+                               nonNegative("window (b)", m.b)});
   case Mask::Kind::PrefixLM:
-    if (m.a < 0)
-      return param("prefix length (a)", m.a, ">= 0");
-    return "";
+    return checkBounds(where, {nonNegative("prefix length (a)", m.a)});
   case Mask::Kind::Neighborhood2D:
     if (std::string err = checkGrid(m, where, d); !err.empty())
       return err;
-    if (m.c <= 0)
-      return param("neighborhood kernel height (c)", m.c, "> 0");
-    if (m.d <= 0)
-      return param("neighborhood kernel width (d)", m.d, "> 0");
-    return "";
+    return checkBounds(where, {positive("neighborhood kernel height (c)", m.c),
+                               positive("neighborhood kernel width (d)", m.d)});
   case Mask::Kind::Window2D:
     if (std::string err = checkGrid(m, where, d); !err.empty())
       return err;
-    if (m.c <= 0)
-      return param("window height (c)", m.c, "> 0");
-    if (m.d <= 0)
-      return param("window width (d)", m.d, "> 0");
-    return "";
+    return checkBounds(where, {positive("window height (c)", m.c),
+                               positive("window width (d)", m.d)});
   case Mask::Kind::Directional2D:
     if (std::string err = checkGrid(m, where, d); !err.empty())
       return err;
@@ -398,19 +400,13 @@ static std::string checkMask(const Problem &p, const Mask &m,
   case Mask::Kind::Document:
     if (std::string err = checkShape(p.segQ, "segQ", {d.B, d.Sq}); !err.empty())
       return where + ": " + err;
-    if (std::string err = checkShape(p.segKv, "segKv", {d.B, d.Skv});
-        !err.empty())
-      return where + ": " + err;
-    return "";
+    return located(where, checkShape(p.segKv, "segKv", {d.B, d.Skv}));
   case Mask::Kind::Tree:
     return checkTree(p, where, d);
   case Mask::Kind::Dense: {
     auto [blockQ, blockKv] = denseBlocks(m);
-    if (std::string err =
-            checkBroadcast(p.denseMask, "denseMask", d, blockQ, blockKv);
-        !err.empty())
-      return where + ": " + err;
-    return "";
+    return located(
+        where, checkBroadcast(p.denseMask, "denseMask", d, blockQ, blockKv));
   }
   case Mask::Kind::Custom:
     if (!p.maskMod)
@@ -453,23 +449,14 @@ static std::string checkScoreMod(const Problem &p, const ScoreMod &m,
       return where + ": max distance (b) must exceed the " +
              std::to_string(maxExact) + " exact buckets, got " +
              std::to_string(m.b);
-    if (std::string err =
-            checkShape(m.tensor, "relative bias table (tensor)", {d.Hq, m.a});
-        !err.empty())
-      return where + ": " + err;
-    return "";
+    return located(where, checkShape(m.tensor, "relative bias table (tensor)",
+                                     {d.Hq, m.a}));
   }
   case ScoreMod::Kind::Bias:
-    if (std::string err = checkBroadcast(m.tensor, "bias (tensor)", d);
-        !err.empty())
-      return where + ": " + err;
-    return "";
+    return located(where, checkBroadcast(m.tensor, "bias (tensor)", d));
   case ScoreMod::Kind::Temperature:
-    if (std::string err =
-            checkShape(m.tensor, "temperature (tensor)", {d.B, d.Hq, d.Sq});
-        !err.empty())
-      return where + ": " + err;
-    return "";
+    return located(
+        where, checkShape(m.tensor, "temperature (tensor)", {d.B, d.Hq, d.Sq}));
   case ScoreMod::Kind::Gaussian:
     if (std::string err = perHead(m.values, "gaussian mu (values)");
         !err.empty())
@@ -498,9 +485,7 @@ static std::string checkNormalizer(const Problem &p, const Dims &d) {
   case Normalizer::Kind::SoftplusL1:
     return "";
   case Normalizer::Kind::SinkSoftmax:
-    if (std::string err = checkShape(p.sink, "sink", {d.Hq}); !err.empty())
-      return "sink softmax: " + err;
-    return "";
+    return located("sink softmax", checkShape(p.sink, "sink", {d.Hq}));
   case Normalizer::Kind::Relu:
     if (n.power != 1 && n.power != 2)
       return "relu normalizer: power must be 1 or 2, got " +

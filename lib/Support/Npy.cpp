@@ -25,79 +25,43 @@ using namespace attn::npy;
 static const char kMagic[] = "\x93NUMPY";
 static constexpr size_t kMagicLen = 6;
 
-/// Aborts on an enum value outside DType; every switch here covers all.
+/// Aborts on an enum value outside DType; kDTypes and every switch here
+/// cover all.
 [[noreturn]] static void unknownDType() {
   std::fprintf(stderr, "attn::npy: unknown dtype\n");
   std::abort();
 }
 
-unsigned attn::npy::elementSize(DType t) {
-  switch (t) {
-  case DType::F64:
-  case DType::I64:
-    return 8;
-  case DType::F32:
-  case DType::I32:
-    return 4;
-  case DType::F16:
-  case DType::BF16:
-    return 2;
-  case DType::I8:
-  case DType::U8:
-  case DType::Bool:
-    return 1;
-  }
+namespace {
+/// What the header and the API say of one DType.
+struct DTypeInfo {
+  DType dtype;
+  /// NumPy's name.
+  const char *name;
+  /// The header 'descr' NumPy (and ml_dtypes, for bfloat16) writes.
+  const char *descr;
+  unsigned size;
+};
+} // namespace
+
+static const DTypeInfo kDTypes[] = {
+    {DType::F64, "float64", "<f8", 8}, {DType::F32, "float32", "<f4", 4},
+    {DType::F16, "float16", "<f2", 2}, {DType::BF16, "bfloat16", "<V2", 2},
+    {DType::I64, "int64", "<i8", 8},   {DType::I32, "int32", "<i4", 4},
+    {DType::I8, "int8", "|i1", 1},     {DType::U8, "uint8", "|u1", 1},
+    {DType::Bool, "bool", "|b1", 1},
+};
+
+static const DTypeInfo &infoOf(DType t) {
+  for (const DTypeInfo &info : kDTypes)
+    if (info.dtype == t)
+      return info;
   unknownDType();
 }
 
-const char *attn::npy::dtypeName(DType t) {
-  switch (t) {
-  case DType::F64:
-    return "float64";
-  case DType::F32:
-    return "float32";
-  case DType::F16:
-    return "float16";
-  case DType::BF16:
-    return "bfloat16";
-  case DType::I64:
-    return "int64";
-  case DType::I32:
-    return "int32";
-  case DType::I8:
-    return "int8";
-  case DType::U8:
-    return "uint8";
-  case DType::Bool:
-    return "bool";
-  }
-  unknownDType();
-}
+unsigned attn::npy::elementSize(DType t) { return infoOf(t).size; }
 
-/// The header 'descr' NumPy (and ml_dtypes, for bfloat16) writes.
-static const char *descrOf(DType t) {
-  switch (t) {
-  case DType::F64:
-    return "<f8";
-  case DType::F32:
-    return "<f4";
-  case DType::F16:
-    return "<f2";
-  case DType::BF16:
-    return "<V2";
-  case DType::I64:
-    return "<i8";
-  case DType::I32:
-    return "<i4";
-  case DType::I8:
-    return "|i1";
-  case DType::U8:
-    return "|u1";
-  case DType::Bool:
-    return "|b1";
-  }
-  unknownDType();
-}
+const char *attn::npy::dtypeName(DType t) { return infoOf(t).name; }
 
 //===----------------------------------------------------------------------===//
 // Half and bfloat16
@@ -434,16 +398,11 @@ static std::string dtypeFromDescr(const std::string &descr, DType &t) {
     return "big-endian dtype '" + descr + "' is not supported";
   if (descr[0] != '<' && descr[0] != '|')
     return "dtype '" + descr + "' has no explicit little-endian byte order";
-  static const struct {
-    const char *code;
-    DType type;
-  } kCodes[] = {{"f8", DType::F64},  {"f4", DType::F32}, {"f2", DType::F16},
-                {"V2", DType::BF16}, {"i8", DType::I64}, {"i4", DType::I32},
-                {"i1", DType::I8},   {"u1", DType::U8},  {"b1", DType::Bool}};
+  // Either order mark is accepted with every type code.
   std::string code = descr.substr(1);
-  for (const auto &entry : kCodes)
-    if (code == entry.code) {
-      t = entry.type;
+  for (const DTypeInfo &info : kDTypes)
+    if (code == info.descr + 1) {
+      t = info.dtype;
       return "";
     }
   return "unsupported dtype '" + descr + "'";
@@ -557,7 +516,7 @@ bool attn::npy::writeNpy(const std::string &path, const NpyArray &a,
   for (size_t k = 0; k < a.shape.size(); ++k)
     shape += (k ? ", " : "") + std::to_string(a.shape[k]);
   shape += a.shape.size() == 1 ? ",)" : ")";
-  std::string header = std::string("{'descr': '") + descrOf(a.dtype) +
+  std::string header = std::string("{'descr': '") + infoOf(a.dtype).descr +
                        "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Pad with spaces and end in '\n' so the data starts 64-byte aligned.
   size_t unpadded = kMagicLen + 2 + 2 + header.size() + 1;

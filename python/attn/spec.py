@@ -8,6 +8,10 @@ the exact math) and knows how to print itself as that attribute.
 Masks form a boolean algebra with `&`, `|` and `~`; a plain Python function
 `f(b, h, q_idx, kv_idx)` may stand in for a mask anywhere (it is traced into
 the `mask_mod` region).
+
+One module of about 800 lines: its sections (masks, normalizers, score
+modifiers, Spec, the constructors) mirror AttnAttrs.td and are read
+against it.
 """
 
 from __future__ import annotations
@@ -141,6 +145,14 @@ class _Leaf(Mask):
     mnemonic = ""
     params: tuple = ()
 
+    def _int_params(self, label: str, **params):
+        """Sets each integer parameter `name=(value, minimum)` as an
+        attribute, checked against its minimum (errors call it
+        "<label> <name>"), and `params`, the attribute's text, in order."""
+        for name, (value, minimum) in params.items():
+            setattr(self, name, _int(f"{label} {name}", value, minimum))
+        self.params = tuple((name, getattr(self, name)) for name in params)
+
     def attr(self):
         if not self.params:
             return f"#attn.{self.mnemonic}"
@@ -160,17 +172,14 @@ class SlidingWindow(_Leaf):
     mnemonic = "sliding_window"
 
     def __init__(self, left: int, right: int = 0):
-        self.left = _int("sliding_window left", left, 0)
-        self.right = _int("sliding_window right", right, 0)
-        self.params = (("left", self.left), ("right", self.right))
+        self._int_params("sliding_window", left=(left, 0), right=(right, 0))
 
 
 class Chunked(_Leaf):
     mnemonic = "chunked"
 
     def __init__(self, size: int):
-        self.size = _int("chunked size", size, 1)
-        self.params = (("size", self.size),)
+        self._int_params("chunked", size=(size, 1))
 
 
 class Halo(_Leaf):
@@ -186,9 +195,7 @@ class Dilated(_Leaf):
     mnemonic = "dilated"
 
     def __init__(self, segment: int, rate: int):
-        self.segment = _int("dilated segment", segment, 1)
-        self.rate = _int("dilated rate", rate, 1)
-        self.params = (("segment", self.segment), ("rate", self.rate))
+        self._int_params("dilated", segment=(segment, 1), rate=(rate, 1))
 
 
 class Global(_Leaf):
@@ -208,8 +215,7 @@ class Sinks(_Leaf):
     mnemonic = "sinks"
 
     def __init__(self, count: int):
-        self.count = _int("sinks count", count, 0)
-        self.params = (("count", self.count),)
+        self._int_params("sinks", count=(count, 0))
 
 
 class AShape(_Leaf):
@@ -217,9 +223,7 @@ class AShape(_Leaf):
     mnemonic = "a_shape"
 
     def __init__(self, sinks: int, window: int):
-        self.sinks = _int("a_shape sinks", sinks, 0)
-        self.window = _int("a_shape window", window, 0)
-        self.params = (("sinks", self.sinks), ("window", self.window))
+        self._int_params("a_shape", sinks=(sinks, 0), window=(window, 0))
 
 
 class DilatedWindow(_Leaf):
@@ -228,43 +232,33 @@ class DilatedWindow(_Leaf):
     mnemonic = "dilated_window"
 
     def __init__(self, window: int, dilation: int):
-        self.window = _int("dilated_sliding_window window", window, 0)
-        self.dilation = _int("dilated_sliding_window dilation", dilation, 1)
-        self.params = (("window", self.window), ("dilation", self.dilation))
+        self._int_params("dilated_sliding_window", window=(window, 0),
+                         dilation=(dilation, 1))
 
 
 class PrefixLM(_Leaf):
     mnemonic = "prefix_lm"
 
     def __init__(self, prefix: int):
-        self.prefix = _int("prefix_lm prefix", prefix, 0)
-        self.params = (("prefix", self.prefix),)
+        self._int_params("prefix_lm", prefix=(prefix, 0))
 
 
 class Neighborhood2D(_Leaf):
     mnemonic = "neighborhood_2d"
 
     def __init__(self, rows, cols, kernel_rows, kernel_cols):
-        self.rows = _int("neighborhood_2d rows", rows, 1)
-        self.cols = _int("neighborhood_2d cols", cols, 1)
-        self.kernel_rows = _int("neighborhood_2d kernel_rows", kernel_rows, 1)
-        self.kernel_cols = _int("neighborhood_2d kernel_cols", kernel_cols, 1)
-        self.params = (("rows", self.rows), ("cols", self.cols),
-                       ("kernel_rows", self.kernel_rows),
-                       ("kernel_cols", self.kernel_cols))
+        self._int_params("neighborhood_2d", rows=(rows, 1), cols=(cols, 1),
+                         kernel_rows=(kernel_rows, 1),
+                         kernel_cols=(kernel_cols, 1))
 
 
 class Window2D(_Leaf):
     mnemonic = "window_2d"
 
     def __init__(self, rows, cols, window_rows, window_cols):
-        self.rows = _int("window_2d rows", rows, 1)
-        self.cols = _int("window_2d cols", cols, 1)
-        self.window_rows = _int("window_2d window_rows", window_rows, 1)
-        self.window_cols = _int("window_2d window_cols", window_cols, 1)
-        self.params = (("rows", self.rows), ("cols", self.cols),
-                       ("window_rows", self.window_rows),
-                       ("window_cols", self.window_cols))
+        self._int_params("window_2d", rows=(rows, 1), cols=(cols, 1),
+                         window_rows=(window_rows, 1),
+                         window_cols=(window_cols, 1))
 
 
 _DIRECTIONS = {
@@ -350,9 +344,8 @@ class BlockSparse(Dense):
     operand = "block_mask"
 
     def __init__(self, block_q: int, block_kv: int):
-        self.block_q = _int("block_sparse block_q", block_q, 1)
-        self.block_kv = _int("block_sparse block_kv", block_kv, 1)
-        self.params = (("block_q", self.block_q), ("block_kv", self.block_kv))
+        self._int_params("block_sparse", block_q=(block_q, 1),
+                         block_kv=(block_kv, 1))
 
 
 # ----------------------------------------------------------------------------

@@ -67,6 +67,14 @@ def _no(construct: str, advice: str):
                      f"{advice}")
 
 
+def _comparison(fpred: str, ipred: str):
+    """A comparison operator of Value: arith.cmpf `fpred` on floats,
+    arith.cmpi `ipred` on integers."""
+    def method(self, o):
+        return self._cmp(o, fpred, ipred)
+    return method
+
+
 class Value:
     """A traced scalar: f32 (scores), index (positions, integers) or i1."""
 
@@ -231,23 +239,12 @@ class Value:
         return self.block.op(f"arith.cmpi {ipred}, {a.name}, {b.name} : {t}",
                              _I1)
 
-    def __lt__(self, o):
-        return self._cmp(o, "olt", "slt")
-
-    def __le__(self, o):
-        return self._cmp(o, "ole", "sle")
-
-    def __gt__(self, o):
-        return self._cmp(o, "ogt", "sgt")
-
-    def __ge__(self, o):
-        return self._cmp(o, "oge", "sge")
-
-    def __eq__(self, o):
-        return self._cmp(o, "oeq", "eq")
-
-    def __ne__(self, o):
-        return self._cmp(o, "une", "ne")
+    __lt__ = _comparison("olt", "slt")
+    __le__ = _comparison("ole", "sle")
+    __gt__ = _comparison("ogt", "sgt")
+    __ge__ = _comparison("oge", "sge")
+    __eq__ = _comparison("oeq", "eq")
+    __ne__ = _comparison("une", "ne")
 
     __hash__ = object.__hash__
 

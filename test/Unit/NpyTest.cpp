@@ -79,6 +79,27 @@ void expectReadError(const std::string &path, const std::string &reason) {
   EXPECT_NE(err.find(reason), std::string::npos) << err;
 }
 
+/// Expects `encode` to give each input the bit pattern beside it.
+void expectEncodings(uint16_t (*encode)(float), const char *format,
+                     std::initializer_list<std::pair<float, uint16_t>> cases) {
+  for (auto [in, bits] : cases)
+    EXPECT_EQ(encode(in), bits) << format << " of " << std::hexfloat << in;
+}
+
+/// Expects every 16-bit pattern of a format to survive the trip through
+/// float (a NaN stays a NaN).
+void expectEveryPatternRoundTrips(float (*toFloat)(uint16_t),
+                                  uint16_t (*fromFloat)(float),
+                                  const char *format) {
+  for (uint32_t h = 0; h <= 0xFFFF; ++h) {
+    float f = toFloat(static_cast<uint16_t>(h));
+    if (std::isnan(f))
+      EXPECT_TRUE(std::isnan(toFloat(fromFloat(f))));
+    else
+      EXPECT_EQ(fromFloat(f), h) << format << " 0x" << std::hex << h;
+  }
+}
+
 double bitsToFloat(uint32_t bits) {
   float f;
   std::memcpy(&f, &bits, 4);
@@ -277,33 +298,35 @@ TEST(Npy, IntegerConversionTruncatesAndSaturates) {
 //===----------------------------------------------------------------------===//
 
 TEST(NpyConvert, FloatToHalfRoundsToNearestEven) {
-  EXPECT_EQ(floatToHalf(1.0f), 0x3C00);
-  EXPECT_EQ(floatToHalf(-2.0f), 0xC000);
-  EXPECT_EQ(floatToHalf(0.0f), 0x0000);
-  EXPECT_EQ(floatToHalf(-0.0f), 0x8000);
-  // Ties between 1 and the next half (ulp 2^-10) go to the even mantissa.
-  EXPECT_EQ(floatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3C00);
-  EXPECT_EQ(floatToHalf(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);
-  EXPECT_EQ(floatToHalf(1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -20)),
-            0x3C01);
-  // Largest finite, and the tie above it that rounds to infinity.
-  EXPECT_EQ(floatToHalf(65504.0f), 0x7BFF);
-  EXPECT_EQ(floatToHalf(65519.0f), 0x7BFF);
-  EXPECT_EQ(floatToHalf(65520.0f), 0x7C00);
-  EXPECT_EQ(floatToHalf(1e10f), 0x7C00);
-  EXPECT_EQ(floatToHalf(-1e10f), 0xFC00);
-  EXPECT_EQ(floatToHalf(INFINITY), 0x7C00);
-  EXPECT_EQ(floatToHalf(-INFINITY), 0xFC00);
-  // Subnormals: 2^-24 is the smallest; halfway cases go to even.
-  EXPECT_EQ(floatToHalf(std::ldexp(1.0f, -24)), 0x0001);
-  EXPECT_EQ(floatToHalf(std::ldexp(1.0f, -25)), 0x0000);
-  EXPECT_EQ(floatToHalf(std::ldexp(1.5f, -25)), 0x0001);
-  EXPECT_EQ(floatToHalf(std::ldexp(3.0f, -25)), 0x0002);
-  EXPECT_EQ(floatToHalf(-std::ldexp(1.0f, -24)), 0x8001);
-  EXPECT_EQ(floatToHalf(std::ldexp(1.0f, -14)), 0x0400);
-  // 1023.5 subnormal ulps round up into the smallest normal.
-  EXPECT_EQ(floatToHalf(std::ldexp(2047.0f, -25)), 0x0400);
-  EXPECT_EQ(floatToHalf(1e-10f), 0x0000);
+  expectEncodings(
+      floatToHalf, "half",
+      {{1.0f, 0x3C00},
+       {-2.0f, 0xC000},
+       {0.0f, 0x0000},
+       {-0.0f, 0x8000},
+       // Ties between 1 and the next half (ulp 2^-10) go to the even
+       // mantissa.
+       {1.0f + std::ldexp(1.0f, -11), 0x3C00},
+       {1.0f + 3 * std::ldexp(1.0f, -11), 0x3C02},
+       {1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -20), 0x3C01},
+       // Largest finite, and the tie above it that rounds to infinity.
+       {65504.0f, 0x7BFF},
+       {65519.0f, 0x7BFF},
+       {65520.0f, 0x7C00},
+       {1e10f, 0x7C00},
+       {-1e10f, 0xFC00},
+       {INFINITY, 0x7C00},
+       {-INFINITY, 0xFC00},
+       // Subnormals: 2^-24 is the smallest; halfway cases go to even.
+       {std::ldexp(1.0f, -24), 0x0001},
+       {std::ldexp(1.0f, -25), 0x0000},
+       {std::ldexp(1.5f, -25), 0x0001},
+       {std::ldexp(3.0f, -25), 0x0002},
+       {-std::ldexp(1.0f, -24), 0x8001},
+       {std::ldexp(1.0f, -14), 0x0400},
+       // 1023.5 subnormal ulps round up into the smallest normal.
+       {std::ldexp(2047.0f, -25), 0x0400},
+       {1e-10f, 0x0000}});
   uint16_t nan = floatToHalf(NAN);
   EXPECT_EQ(nan & 0x7C00, 0x7C00);
   EXPECT_NE(nan & 0x03FF, 0);
@@ -323,33 +346,27 @@ TEST(NpyConvert, HalfToFloat) {
   EXPECT_TRUE(std::isnan(halfToFloat(0x7E00)));
   EXPECT_TRUE(std::isnan(halfToFloat(0xFC01)));
   EXPECT_TRUE(std::signbit(halfToFloat(0x8000)));
-  // Every half survives the trip through float.
-  for (uint32_t h = 0; h <= 0xFFFF; ++h) {
-    float f = halfToFloat(static_cast<uint16_t>(h));
-    if (std::isnan(f))
-      EXPECT_TRUE(std::isnan(halfToFloat(floatToHalf(f))));
-    else
-      EXPECT_EQ(floatToHalf(f), h) << "half 0x" << std::hex << h;
-  }
+  expectEveryPatternRoundTrips(halfToFloat, floatToHalf, "half");
 }
 
 TEST(NpyConvert, BFloat16RoundsToNearestEven) {
-  EXPECT_EQ(floatToBF16(1.0f), 0x3F80);
-  EXPECT_EQ(floatToBF16(-0.0f), 0x8000);
-  // bfloat16 keeps 7 mantissa bits: ulp 2^-7 at 1.
-  EXPECT_EQ(floatToBF16(1.0f + std::ldexp(1.0f, -8)), 0x3F80);
-  EXPECT_EQ(floatToBF16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3F82);
-  EXPECT_EQ(floatToBF16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)),
-            0x3F81);
-  EXPECT_EQ(floatToBF16(std::numeric_limits<float>::max()), 0x7F80);
-  EXPECT_EQ(floatToBF16(bitsToFloat(0x7F7F0000u)), 0x7F7F);
-  EXPECT_EQ(floatToBF16(-INFINITY), 0xFF80);
-  // Subnormals: bfloat16's smallest is 2^-133.
-  EXPECT_EQ(floatToBF16(std::ldexp(1.0f, -133)), 0x0001);
-  EXPECT_EQ(floatToBF16(std::ldexp(1.0f, -134)), 0x0000);
-  EXPECT_EQ(floatToBF16(std::ldexp(3.0f, -134)), 0x0002);
-  EXPECT_EQ(floatToBF16(std::ldexp(1.0f, -149)), 0x0000);
-  EXPECT_EQ(floatToBF16(std::ldexp(1.0f, -126)), 0x0080);
+  expectEncodings(
+      floatToBF16, "bf16",
+      {{1.0f, 0x3F80},
+       {-0.0f, 0x8000},
+       // bfloat16 keeps 7 mantissa bits: ulp 2^-7 at 1.
+       {1.0f + std::ldexp(1.0f, -8), 0x3F80},
+       {1.0f + 3 * std::ldexp(1.0f, -8), 0x3F82},
+       {1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20), 0x3F81},
+       {std::numeric_limits<float>::max(), 0x7F80},
+       {bitsToFloat(0x7F7F0000u), 0x7F7F},
+       {-INFINITY, 0xFF80},
+       // Subnormals: bfloat16's smallest is 2^-133.
+       {std::ldexp(1.0f, -133), 0x0001},
+       {std::ldexp(1.0f, -134), 0x0000},
+       {std::ldexp(3.0f, -134), 0x0002},
+       {std::ldexp(1.0f, -149), 0x0000},
+       {std::ldexp(1.0f, -126), 0x0080}});
   uint16_t snan = floatToBF16(bitsToFloat(0x7F800001u));
   EXPECT_EQ(snan & 0x7F80, 0x7F80);
   EXPECT_NE(snan & 0x007F, 0);
@@ -357,13 +374,7 @@ TEST(NpyConvert, BFloat16RoundsToNearestEven) {
 
   EXPECT_EQ(bf16ToFloat(0x3FC0), 1.5f);
   EXPECT_EQ(bf16ToFloat(0x0001), std::ldexp(1.0f, -133));
-  for (uint32_t h = 0; h <= 0xFFFF; ++h) {
-    float f = bf16ToFloat(static_cast<uint16_t>(h));
-    if (std::isnan(f))
-      EXPECT_TRUE(std::isnan(bf16ToFloat(floatToBF16(f))));
-    else
-      EXPECT_EQ(floatToBF16(f), h) << "bf16 0x" << std::hex << h;
-  }
+  expectEveryPatternRoundTrips(bf16ToFloat, floatToBF16, "bf16");
 }
 
 TEST(NpyConvert, SetFromDoubleRoundsOnce) {

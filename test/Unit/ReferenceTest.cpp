@@ -938,6 +938,16 @@ void expectInvalid(const Problem &p, const std::string &needle) {
       << "error \"" << err << "\" lacks \"" << needle << "\"";
 }
 
+/// Expects `ok` with random K and V of the given shapes to fail validate()
+/// with a message containing `needle`.
+void expectInvalidKv(const Problem &ok, std::vector<int64_t> kShape,
+                     std::vector<int64_t> vShape, const std::string &needle) {
+  Problem p = ok;
+  p.k = randomArray(std::move(kShape), 3);
+  p.v = randomArray(std::move(vShape), 3);
+  expectInvalid(p, needle);
+}
+
 TEST(ReferenceValidate, ShapeErrors) {
   Problem ok = randomProblem(2, 4, 2, 3, 5, 3, 2);
   EXPECT_EQ(validate(ok), "");
@@ -947,22 +957,12 @@ TEST(ReferenceValidate, ShapeErrors) {
   p.q.data.resize(72);
   expectInvalid(p, "q must have rank 4");
 
-  p = ok;
-  p.k = randomArray({2, 2, 5, 4}, 3);
-  expectInvalid(p, "head dims differ");
-
-  p = ok;
-  p.v = randomArray({2, 2, 6, 2}, 3);
-  expectInvalid(p, "k and v differ");
-
-  p = ok;
-  p.k = randomArray({1, 2, 5, 3}, 3);
-  expectInvalid(p, "batch sizes differ");
-
-  p = ok;
-  p.k = randomArray({2, 3, 5, 3}, 3);
-  p.v = randomArray({2, 3, 5, 2}, 3);
-  expectInvalid(p, "multiple of key/value heads");
+  // ok's K is [2, 2, 5, 3] and its V [2, 2, 5, 2].
+  expectInvalidKv(ok, {2, 2, 5, 4}, {2, 2, 5, 2}, "head dims differ");
+  expectInvalidKv(ok, {2, 2, 5, 3}, {2, 2, 6, 2}, "k and v differ");
+  expectInvalidKv(ok, {1, 2, 5, 3}, {2, 2, 5, 2}, "batch sizes differ");
+  expectInvalidKv(ok, {2, 3, 5, 3}, {2, 3, 5, 2},
+                  "multiple of key/value heads");
 
   p = ok;
   p.q.data.pop_back();

@@ -29,37 +29,22 @@ LogicalResult mlir::attn::tileAttentionForCPU(RewriterBase &rewriter,
   return CPUTiler(op, plan, b).run();
 }
 
-namespace {
-/// Resolves the op's plan and tiles it.
-struct TileAttentionForCPU : OpRewritePattern<AttentionOp> {
-  TileAttentionForCPU(MLIRContext *context, const CPUTarget &target)
-      : OpRewritePattern(context), target(target) {}
-  LogicalResult matchAndRewrite(AttentionOp op,
-                                PatternRewriter &rewriter) const override {
-    FailureOr<CPUTilePlan> plan = resolveCPUTilePlan(op, target);
-    if (failed(plan))
-      return failure();
-    return tileAttentionForCPU(rewriter, op, *plan);
-  }
-  CPUTarget target;
-};
+void mlir::attn::populateAttnToCPUPatterns(RewritePatternSet &patterns,
+                                           const CPUTarget &target) {
+  patterns.add<ResolvePlanAndLower<CPUTarget, CPUTilePlan, resolveCPUTilePlan,
+                                   tileAttentionForCPU>>(patterns.getContext(),
+                                                         target);
+}
 
+namespace {
 struct AttnTileCPUPass : attn::impl::AttnTileCPUBase<AttnTileCPUPass> {
   using AttnTileCPUBase::AttnTileCPUBase;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateAttnToCPUPatterns(patterns,
                               CPUTarget{vectorWidth, threads, bf16Dot});
-    if (failed(applyPatternsOnce(getOperation(), std::move(patterns),
-                                 [](Operation *op) {
-                                   return isa<AttentionOp>(op);
-                                 })))
+    if (failed(lowerAttentionOps(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
 };
 } // namespace
-
-void mlir::attn::populateAttnToCPUPatterns(RewritePatternSet &patterns,
-                                           const CPUTarget &target) {
-  patterns.add<TileAttentionForCPU>(patterns.getContext(), target);
-}

@@ -507,33 +507,22 @@ LogicalResult mlir::attn::tileAttentionForGPU(RewriterBase &rewriter,
   return success();
 }
 
+void mlir::attn::populateAttnToGPUPatterns(RewritePatternSet &patterns,
+                                           const GPUTarget &target) {
+  // attn.attention -> gpu.launch, for ops whose plan resolves.
+  patterns.add<ResolvePlanAndLower<GPUTarget, GPUTilePlan, resolveGPUTilePlan,
+                                   tileAttentionForGPU>>(patterns.getContext(),
+                                                         target);
+}
+
 namespace {
-
-/// attn.attention -> gpu.launch, for ops whose plan resolves (one that does
-/// not is reported on the op, as by the CPU pattern).
-struct TileAttentionForGPU : OpRewritePattern<AttentionOp> {
-  TileAttentionForGPU(MLIRContext *ctx, GPUTarget target)
-      : OpRewritePattern(ctx), target(std::move(target)) {}
-
-  LogicalResult matchAndRewrite(AttentionOp op,
-                                PatternRewriter &rewriter) const override {
-    FailureOr<GPUTilePlan> plan = resolveGPUTilePlan(op, target);
-    if (failed(plan))
-      return failure();
-    return tileAttentionForGPU(rewriter, op, *plan);
-  }
-
-  GPUTarget target;
-};
 
 struct AttnTileGPUPass : attn::impl::AttnTileGPUBase<AttnTileGPUPass> {
   using AttnTileGPUBase::AttnTileGPUBase;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateAttnToGPUPatterns(patterns, GPUTarget{chip, mma});
-    if (failed(applyPatternsOnce(
-            getOperation(), std::move(patterns),
-            [](Operation *op) { return isa<AttentionOp>(op); })))
+    if (failed(lowerAttentionOps(getOperation(), std::move(patterns))))
       return signalPassFailure();
     WalkResult merges = getOperation()->walk([](MergeOp merge) {
       merge.emitOpError("is not supported by the GPU path yet");
@@ -545,8 +534,3 @@ struct AttnTileGPUPass : attn::impl::AttnTileGPUBase<AttnTileGPUPass> {
 };
 
 } // namespace
-
-void mlir::attn::populateAttnToGPUPatterns(RewritePatternSet &patterns,
-                                           const GPUTarget &target) {
-  patterns.add<TileAttentionForGPU>(patterns.getContext(), target);
-}

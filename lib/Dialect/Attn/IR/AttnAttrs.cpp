@@ -94,20 +94,31 @@ void syntax::printI64Array(AsmPrinter &printer, ArrayRef<int64_t> values) {
 
 using EmitErrorFn = function_ref<InFlightDiagnostic()>;
 
-static LogicalResult checkPositive(EmitErrorFn emitError, StringRef attr,
-                                   StringRef param, int64_t value) {
-  if (value > 0)
-    return success();
-  return emitError() << "#attn." << attr << ": '" << param
-                     << "' must be positive, got " << value;
+namespace {
+/// An integer parameter of an attribute and the sign it must have.
+struct IntParam {
+  StringRef name;
+  int64_t value;
+  bool positive; // > 0, else >= 0
+};
+} // namespace
+
+static IntParam positive(StringRef name, int64_t value) {
+  return {name, value, true};
+}
+static IntParam nonNegative(StringRef name, int64_t value) {
+  return {name, value, false};
 }
 
-static LogicalResult checkNonNegative(EmitErrorFn emitError, StringRef attr,
-                                      StringRef param, int64_t value) {
-  if (value >= 0)
-    return success();
-  return emitError() << "#attn." << attr << ": '" << param
-                     << "' must be non-negative, got " << value;
+/// Reports the first of `params` of `#attn.<attr>` that breaks its rule.
+static LogicalResult checkParams(EmitErrorFn emitError, StringRef attr,
+                                 ArrayRef<IntParam> params) {
+  for (const IntParam &p : params)
+    if (p.positive ? p.value <= 0 : p.value < 0)
+      return emitError() << "#attn." << attr << ": '" << p.name << "' must be "
+                         << (p.positive ? "positive" : "non-negative")
+                         << ", got " << p.value;
+  return success();
 }
 
 LogicalResult SigmoidAttr::verify(EmitErrorFn emitError, FloatAttr betaAttr) {
@@ -126,36 +137,32 @@ LogicalResult ReluAttr::verify(EmitErrorFn emitError, int64_t power,
 
 LogicalResult SlidingWindowAttr::verify(EmitErrorFn emitError, int64_t left,
                                         int64_t right) {
-  if (failed(checkNonNegative(emitError, "sliding_window", "left", left)) ||
-      failed(checkNonNegative(emitError, "sliding_window", "right", right)))
-    return failure();
-  return success();
+  return checkParams(emitError, "sliding_window",
+                     {nonNegative("left", left), nonNegative("right", right)});
 }
 
 LogicalResult DenseMaskAttr::verify(EmitErrorFn emitError, int64_t blockQ,
                                     int64_t blockKv) {
-  if (failed(checkPositive(emitError, "dense", "block_q", blockQ)) ||
-      failed(checkPositive(emitError, "dense", "block_kv", blockKv)))
-    return failure();
-  return success();
+  return checkParams(
+      emitError, "dense",
+      {positive("block_q", blockQ), positive("block_kv", blockKv)});
 }
 
 LogicalResult ChunkedAttr::verify(EmitErrorFn emitError, int64_t size) {
-  return checkPositive(emitError, "chunked", "size", size);
+  return checkParams(emitError, "chunked", positive("size", size));
 }
 
 LogicalResult HaloAttr::verify(EmitErrorFn emitError, int64_t block,
                                int64_t halo) {
-  if (failed(checkPositive(emitError, "halo", "block", block)) ||
-      failed(checkNonNegative(emitError, "halo", "halo", halo)))
-    return failure();
-  return success();
+  return checkParams(emitError, "halo",
+                     {positive("block", block), nonNegative("halo", halo)});
 }
 
 LogicalResult DilatedAttr::verify(EmitErrorFn emitError, int64_t segment,
                                   int64_t rate) {
-  if (failed(checkPositive(emitError, "dilated", "segment", segment)) ||
-      failed(checkPositive(emitError, "dilated", "rate", rate)))
+  if (failed(
+          checkParams(emitError, "dilated",
+                      {positive("segment", segment), positive("rate", rate)})))
     return failure();
   if (rate > segment)
     return emitError() << "#attn.dilated: 'rate' (" << rate
@@ -165,7 +172,7 @@ LogicalResult DilatedAttr::verify(EmitErrorFn emitError, int64_t segment,
 
 LogicalResult GlobalAttr::verify(EmitErrorFn emitError, int64_t first,
                                  ArrayRef<int64_t> positions) {
-  if (failed(checkNonNegative(emitError, "global", "first", first)))
+  if (failed(checkParams(emitError, "global", nonNegative("first", first))))
     return failure();
   for (int64_t pos : positions)
     if (pos < 0)
@@ -177,20 +184,20 @@ LogicalResult GlobalAttr::verify(EmitErrorFn emitError, int64_t first,
 }
 
 LogicalResult SinksAttr::verify(EmitErrorFn emitError, int64_t count) {
-  return checkNonNegative(emitError, "sinks", "count", count);
+  return checkParams(emitError, "sinks", nonNegative("count", count));
 }
 
 LogicalResult AShapeAttr::verify(EmitErrorFn emitError, int64_t sinks,
                                  int64_t window) {
-  if (failed(checkNonNegative(emitError, "a_shape", "sinks", sinks)) ||
-      failed(checkNonNegative(emitError, "a_shape", "window", window)))
-    return failure();
-  return success();
+  return checkParams(
+      emitError, "a_shape",
+      {nonNegative("sinks", sinks), nonNegative("window", window)});
 }
 
 LogicalResult DilatedWindowAttr::verify(EmitErrorFn emitError,
                                         int64_t window, int64_t dilation) {
-  if (failed(checkNonNegative(emitError, "dilated_window", "window", window)))
+  if (failed(checkParams(emitError, "dilated_window",
+                         nonNegative("window", window))))
     return failure();
   if (dilation < 1)
     return emitError() << "#attn.dilated_window: 'dilation' must be at least "
@@ -200,40 +207,33 @@ LogicalResult DilatedWindowAttr::verify(EmitErrorFn emitError,
 }
 
 LogicalResult PrefixLMAttr::verify(EmitErrorFn emitError, int64_t prefix) {
-  return checkNonNegative(emitError, "prefix_lm", "prefix", prefix);
+  return checkParams(emitError, "prefix_lm", nonNegative("prefix", prefix));
 }
 
 LogicalResult Neighborhood2DAttr::verify(EmitErrorFn emitError, int64_t rows,
                                          int64_t cols, int64_t kernelRows,
                                          int64_t kernelCols) {
-  if (failed(checkPositive(emitError, "neighborhood_2d", "rows", rows)) ||
-      failed(checkPositive(emitError, "neighborhood_2d", "cols", cols)) ||
-      failed(checkPositive(emitError, "neighborhood_2d", "kernel_rows",
-                           kernelRows)) ||
-      failed(checkPositive(emitError, "neighborhood_2d", "kernel_cols",
-                           kernelCols)))
-    return failure();
-  return success();
+  return checkParams(emitError, "neighborhood_2d",
+                     {positive("rows", rows), positive("cols", cols),
+                      positive("kernel_rows", kernelRows),
+                      positive("kernel_cols", kernelCols)});
 }
 
 LogicalResult Window2DAttr::verify(EmitErrorFn emitError, int64_t rows,
                                    int64_t cols, int64_t windowRows,
                                    int64_t windowCols) {
-  if (failed(checkPositive(emitError, "window_2d", "rows", rows)) ||
-      failed(checkPositive(emitError, "window_2d", "cols", cols)) ||
-      failed(
-          checkPositive(emitError, "window_2d", "window_rows", windowRows)) ||
-      failed(checkPositive(emitError, "window_2d", "window_cols", windowCols)))
-    return failure();
-  return success();
+  return checkParams(emitError, "window_2d",
+                     {positive("rows", rows), positive("cols", cols),
+                      positive("window_rows", windowRows),
+                      positive("window_cols", windowCols)});
 }
 
 LogicalResult Directional2DAttr::verify(EmitErrorFn emitError, int64_t rows,
                                         int64_t cols,
                                         ArrayRef<int64_t> directions,
                                         bool halfPlane) {
-  if (failed(checkPositive(emitError, "directional_2d", "rows", rows)) ||
-      failed(checkPositive(emitError, "directional_2d", "cols", cols)))
+  if (failed(checkParams(emitError, "directional_2d",
+                         {positive("rows", rows), positive("cols", cols)})))
     return failure();
   if (directions.empty() || directions.size() % 2 != 0)
     return emitError() << "#attn.directional_2d: 'directions' must hold a "
@@ -332,12 +332,12 @@ LogicalResult ConfigAttr::verify(EmitErrorFn emitError, int64_t blockQ,
                                  int64_t unroll, int64_t warps, int64_t stages,
                                  int64_t kvSplits, StringRef dot,
                                  StringRef mma) {
-  std::pair<StringRef, int64_t> knobs[] = {
-      {"block_q", blockQ}, {"block_kv", blockKv}, {"unroll", unroll},
-      {"warps", warps},    {"stages", stages},    {"kv_splits", kvSplits}};
-  for (auto [name, value] : knobs)
-    if (failed(checkNonNegative(emitError, "config", name, value)))
-      return failure();
+  if (failed(checkParams(
+          emitError, "config",
+          {nonNegative("block_q", blockQ), nonNegative("block_kv", blockKv),
+           nonNegative("unroll", unroll), nonNegative("warps", warps),
+           nonNegative("stages", stages), nonNegative("kv_splits", kvSplits)})))
+    return failure();
   if (!isValidVectorWidth(vectorWidth))
     return emitError() << "#attn.config: 'vector_width' must be 0 (the "
                           "target's), 4, 8 or 16, got "

@@ -34,10 +34,19 @@ static SymInterval allKeys() { return {cst(0), SymExpr::kvEnd()}; }
 
 TileClasses mlir::attn::unknownTileClasses() { return {{allKeys()}, {}}; }
 
-/// Grid coordinates (row, col) of a token on a row-major grid of `cols`
-/// columns: (floor(t / cols), t mod cols).
-static std::pair<Value, Value> gridCell(Arith &a, Value t, int64_t cols) {
-  return {a.floorDiv(t, a.idx(cols)), a.floorMod(t, a.idx(cols))};
+namespace {
+/// Grid coordinates of the query (rq, cq) and the key (rk, ck) of a score.
+struct GridCells {
+  Value rq, cq, rk, ck;
+};
+} // namespace
+
+/// The grid cells of `pt`'s query position and key on a row-major grid of
+/// `cols` columns: token t sits at (floor(t / cols), t mod cols).
+static GridCells gridCells(Arith &a, const ScorePoint &pt, int64_t cols) {
+  Value c = a.idx(cols);
+  return {a.floorDiv(pt.pos, c), a.floorMod(pt.pos, c), a.floorDiv(pt.j, c),
+          a.floorMod(pt.j, c)};
 }
 
 namespace {
@@ -413,8 +422,7 @@ bool PrefixLMAttr::isRowExact() const { return true; }
 Value Neighborhood2DAttr::emitAllowed(ImplicitLocOpBuilder &b,
                                       const ScorePoint &pt) const {
   Arith a{b};
-  auto [rq, cq] = gridCell(a, pt.pos, getCols());
-  auto [rk, ck] = gridCell(a, pt.j, getCols());
+  auto [rq, cq, rk, ck] = gridCells(a, pt, getCols());
   // |dr| <= floor(kh / 2) and |dc| <= floor(kw / 2)
   Value rOk = a.le(a.absI(a.sub(rk, rq)), a.idx(getKernelRows() / 2));
   Value cOk = a.le(a.absI(a.sub(ck, cq)), a.idx(getKernelCols() / 2));
@@ -469,8 +477,7 @@ bool Neighborhood2DAttr::isRowExact() const { return false; }
 Value Window2DAttr::emitAllowed(ImplicitLocOpBuilder &b,
                                 const ScorePoint &pt) const {
   Arith a{b};
-  auto [rq, cq] = gridCell(a, pt.pos, getCols());
-  auto [rk, ck] = gridCell(a, pt.j, getCols());
+  auto [rq, cq, rk, ck] = gridCells(a, pt, getCols());
   // Same wh x ww window: floor(r_q/wh) == floor(r_k/wh), likewise columns.
   Value wr = a.idx(getWindowRows()), wc = a.idx(getWindowCols());
   return a.land(a.eq(a.floorDiv(rq, wr), a.floorDiv(rk, wr)),
@@ -535,8 +542,7 @@ bool Window2DAttr::isRowExact() const { return false; }
 Value Directional2DAttr::emitAllowed(ImplicitLocOpBuilder &b,
                                      const ScorePoint &pt) const {
   Arith a{b};
-  auto [rq, cq] = gridCell(a, pt.pos, getCols());
-  auto [rk, ck] = gridCell(a, pt.j, getCols());
+  auto [rq, cq, rk, ck] = gridCells(a, pt, getCols());
   ArrayRef<int64_t> dirs = getDirections();
   int64_t n = dirs.size() / 2;
   SmallVector<int64_t> ur, uc;

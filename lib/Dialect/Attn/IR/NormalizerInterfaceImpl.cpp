@@ -45,17 +45,19 @@ Value SoftmaxAttr::emitWeight(ImplicitLocOpBuilder &b, Value s, Value shift,
 }
 
 // The sink joins only the denominator (StreamingNormalizer::finalize), so
-// the weights are softmax's.
-RowDenominator SinkSoftmaxAttr::getRowDenominator() const {
-  return RowDenominator::RowSum;
+// the streaming form is softmax's.
+static SoftmaxAttr softmaxOf(SinkSoftmaxAttr attr) {
+  return SoftmaxAttr::get(attr.getContext());
 }
-bool SinkSoftmaxAttr::isShifted() const { return true; }
+
+RowDenominator SinkSoftmaxAttr::getRowDenominator() const {
+  return softmaxOf(*this).getRowDenominator();
+}
+bool SinkSoftmaxAttr::isShifted() const { return softmaxOf(*this).isShifted(); }
 
 Value SinkSoftmaxAttr::emitWeight(ImplicitLocOpBuilder &b, Value s, Value shift,
                                   Value rowBias) const {
-  Arith o{b};
-  // exp(s - m)
-  return o.exp(o.fsub(s, shift));
+  return softmaxOf(*this).emitWeight(b, s, shift, rowBias);
 }
 
 //===----------------------------------------------------------------------===//

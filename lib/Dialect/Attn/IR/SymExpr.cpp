@@ -218,24 +218,25 @@ SymExpr SymExpr::eq(const SymExpr &a, const SymExpr &b) {
   return SymExpr(makeNode(Kind::Eq, true, {a.node, b.node}));
 }
 
-SymExpr SymExpr::land(const SymExpr &a, const SymExpr &b) {
+/// A constant operand of and (or) is either the identity true (false),
+/// which gives the other operand, or absorbs it; x op x is x.
+SymExpr SymExpr::logic(Kind kind, const SymExpr &a, const SymExpr &b) {
+  bool absorbing = kind == Kind::Or;
   if (a.isConst())
-    return a.getConst() ? b : a;
+    return (a.getConst() != 0) == absorbing ? a : b;
   if (b.isConst())
-    return b.getConst() ? a : b;
+    return (b.getConst() != 0) == absorbing ? b : a;
   if (sameNode(a.node.get(), b.node.get()))
     return a;
-  return SymExpr(makeNode(Kind::And, true, {a.node, b.node}));
+  return SymExpr(makeNode(kind, true, {a.node, b.node}));
+}
+
+SymExpr SymExpr::land(const SymExpr &a, const SymExpr &b) {
+  return logic(Kind::And, a, b);
 }
 
 SymExpr SymExpr::lor(const SymExpr &a, const SymExpr &b) {
-  if (a.isConst())
-    return a.getConst() ? a : b;
-  if (b.isConst())
-    return b.getConst() ? b : a;
-  if (sameNode(a.node.get(), b.node.get()))
-    return a;
-  return SymExpr(makeNode(Kind::Or, true, {a.node, b.node}));
+  return logic(Kind::Or, a, b);
 }
 
 SymExpr SymExpr::lnot(const SymExpr &a) {
@@ -246,150 +247,146 @@ SymExpr SymExpr::lnot(const SymExpr &a) {
   return SymExpr(makeNode(Kind::Not, true, {a.node}));
 }
 
-static int64_t
-evaluateNode(const SymExpr::Node *n, const SymEnv &env,
-             llvm::DenseMap<const SymExpr::Node *, int64_t> &memo) {
+/// Variable `kind` (P0, P1 or KvEnd) of `env`: the integers of a SymEnv, the
+/// SSA values of a SymValues or the names in kVariableNames.
+template <typename EnvT> static auto variable(const EnvT &env, Kind kind) {
+  switch (kind) {
+  case Kind::P0:
+    return env.p0;
+  case Kind::P1:
+    return env.p1;
+  case Kind::KvEnd:
+    return env.kvEnd;
+  default:
+    llvm_unreachable("not a variable");
+  }
+}
+
+static constexpr struct {
+  const char *p0, *p1, *kvEnd;
+} kVariableNames = {"p0", "p1", "kvEnd"};
+
+namespace {
+/// A binary operator: how it prints (an infix operator or a call) and the
+/// arith op it emits as. evaluateNode states its value on integers.
+struct BinaryOp {
+  Kind kind;
+  const char *symbol;
+  bool infix;
+  Value (*emit)(ImplicitLocOpBuilder &b, Value lhs, Value rhs);
+};
+} // namespace
+
+template <typename OpT>
+static Value create(ImplicitLocOpBuilder &b, Value lhs, Value rhs) {
+  return OpT::create(b, lhs, rhs);
+}
+
+template <arith::CmpIPredicate pred>
+static Value compare(ImplicitLocOpBuilder &b, Value lhs, Value rhs) {
+  return arith::CmpIOp::create(b, pred, lhs, rhs);
+}
+
+static const BinaryOp kBinaryOps[] = {
+    {Kind::Add, "+", true, create<arith::AddIOp>},
+    {Kind::Sub, "-", true, create<arith::SubIOp>},
+    {Kind::Mul, "*", true, create<arith::MulIOp>},
+    {Kind::FloorDiv, "floordiv", false, create<arith::FloorDivSIOp>},
+    {Kind::Min, "min", false, create<arith::MinSIOp>},
+    {Kind::Max, "max", false, create<arith::MaxSIOp>},
+    {Kind::Lt, "<", true, compare<arith::CmpIPredicate::slt>},
+    {Kind::Le, "<=", true, compare<arith::CmpIPredicate::sle>},
+    {Kind::Eq, "==", true, compare<arith::CmpIPredicate::eq>},
+    {Kind::And, "&&", true, create<arith::AndIOp>},
+    {Kind::Or, "||", true, create<arith::OrIOp>},
+};
+
+static const BinaryOp &binaryOp(Kind kind) {
+  for (const BinaryOp &op : kBinaryOps)
+    if (op.kind == kind)
+      return op;
+  llvm_unreachable("not a binary operator");
+}
+
+/// Folds the DAG under `n` bottom-up, each shared node once: `apply` gets a
+/// node and the values of its operands, in order.
+template <typename T, typename ApplyFn>
+static T fold(const SymExpr::Node *n,
+              llvm::DenseMap<const SymExpr::Node *, T> &memo, ApplyFn &apply) {
   if (auto it = memo.find(n); it != memo.end())
     return it->second;
-  auto op = [&](unsigned k) {
-    return evaluateNode(n->ops[k].get(), env, memo);
-  };
-  int64_t v = 0;
-  switch (n->kind) {
-  case Kind::Const:
-    v = n->value;
-    break;
-  case Kind::P0:
-    v = env.p0;
-    break;
-  case Kind::P1:
-    v = env.p1;
-    break;
-  case Kind::KvEnd:
-    v = env.kvEnd;
-    break;
-  case Kind::Add:
-    v = op(0) + op(1);
-    break;
-  case Kind::Sub:
-    v = op(0) - op(1);
-    break;
-  case Kind::Mul:
-    v = op(0) * op(1);
-    break;
-  case Kind::FloorDiv:
-    v = floorDivInt(op(0), op(1));
-    break;
-  case Kind::Min:
-    v = std::min(op(0), op(1));
-    break;
-  case Kind::Max:
-    v = std::max(op(0), op(1));
-    break;
-  case Kind::Select:
-    v = op(0) ? op(1) : op(2);
-    break;
-  case Kind::Lt:
-    v = op(0) < op(1);
-    break;
-  case Kind::Le:
-    v = op(0) <= op(1);
-    break;
-  case Kind::Eq:
-    v = op(0) == op(1);
-    break;
-  case Kind::And:
-    v = op(0) && op(1);
-    break;
-  case Kind::Or:
-    v = op(0) || op(1);
-    break;
-  case Kind::Not:
-    v = !op(0);
-    break;
-  }
+  SmallVector<T, 3> operands;
+  for (const NodePtr &x : n->ops)
+    operands.push_back(fold(x.get(), memo, apply));
+  T v = apply(n, ArrayRef<T>(operands));
   memo[n] = v;
   return v;
 }
 
 int64_t SymExpr::evaluate(const SymEnv &env) const {
+  auto apply = [&](const Node *n, ArrayRef<int64_t> x) -> int64_t {
+    switch (n->kind) {
+    case Kind::Const:
+      return n->value;
+    case Kind::P0:
+    case Kind::P1:
+    case Kind::KvEnd:
+      return variable(env, n->kind);
+    case Kind::Add:
+      return x[0] + x[1];
+    case Kind::Sub:
+      return x[0] - x[1];
+    case Kind::Mul:
+      return x[0] * x[1];
+    case Kind::FloorDiv:
+      return floorDivInt(x[0], x[1]);
+    case Kind::Min:
+      return std::min(x[0], x[1]);
+    case Kind::Max:
+      return std::max(x[0], x[1]);
+    case Kind::Select:
+      return x[0] ? x[1] : x[2];
+    case Kind::Lt:
+      return x[0] < x[1];
+    case Kind::Le:
+      return x[0] <= x[1];
+    case Kind::Eq:
+      return x[0] == x[1];
+    case Kind::And:
+      return x[0] && x[1];
+    case Kind::Or:
+      return x[0] || x[1];
+    case Kind::Not:
+      return !x[0];
+    }
+    llvm_unreachable("unknown SymExpr kind");
+  };
   llvm::DenseMap<const Node *, int64_t> memo;
-  return evaluateNode(node.get(), env, memo);
-}
-
-static Value emitNode(const SymExpr::Node *n, ImplicitLocOpBuilder &b,
-                      const SymValues &vals,
-                      llvm::DenseMap<const SymExpr::Node *, Value> &memo) {
-  if (auto it = memo.find(n); it != memo.end())
-    return it->second;
-  auto op = [&](unsigned k) {
-    return emitNode(n->ops[k].get(), b, vals, memo);
-  };
-  auto cmp = [&](arith::CmpIPredicate pred) {
-    return arith::CmpIOp::create(b, pred, op(0), op(1)).getResult();
-  };
-  Value v;
-  switch (n->kind) {
-  case Kind::Const:
-    v = n->isBool ? arith::ConstantIntOp::create(b, n->value, 1).getResult()
-                  : arith::ConstantIndexOp::create(b, n->value).getResult();
-    break;
-  case Kind::P0:
-    v = vals.p0;
-    break;
-  case Kind::P1:
-    v = vals.p1;
-    break;
-  case Kind::KvEnd:
-    v = vals.kvEnd;
-    break;
-  case Kind::Add:
-    v = arith::AddIOp::create(b, op(0), op(1));
-    break;
-  case Kind::Sub:
-    v = arith::SubIOp::create(b, op(0), op(1));
-    break;
-  case Kind::Mul:
-    v = arith::MulIOp::create(b, op(0), op(1));
-    break;
-  case Kind::FloorDiv:
-    v = arith::FloorDivSIOp::create(b, op(0), op(1));
-    break;
-  case Kind::Min:
-    v = arith::MinSIOp::create(b, op(0), op(1));
-    break;
-  case Kind::Max:
-    v = arith::MaxSIOp::create(b, op(0), op(1));
-    break;
-  case Kind::Select:
-    v = arith::SelectOp::create(b, op(0), op(1), op(2));
-    break;
-  case Kind::Lt:
-    v = cmp(arith::CmpIPredicate::slt);
-    break;
-  case Kind::Le:
-    v = cmp(arith::CmpIPredicate::sle);
-    break;
-  case Kind::Eq:
-    v = cmp(arith::CmpIPredicate::eq);
-    break;
-  case Kind::And:
-    v = arith::AndIOp::create(b, op(0), op(1));
-    break;
-  case Kind::Or:
-    v = arith::OrIOp::create(b, op(0), op(1));
-    break;
-  case Kind::Not:
-    v = arith::XOrIOp::create(b, op(0), arith::ConstantIntOp::create(b, 1, 1));
-    break;
-  }
-  memo[n] = v;
-  return v;
+  return fold(node.get(), memo, apply);
 }
 
 Value SymExpr::emit(ImplicitLocOpBuilder &b, const SymValues &vals) const {
+  auto apply = [&](const Node *n, ArrayRef<Value> x) -> Value {
+    switch (n->kind) {
+    case Kind::Const:
+      if (n->isBool)
+        return arith::ConstantIntOp::create(b, n->value, 1);
+      return arith::ConstantIndexOp::create(b, n->value);
+    case Kind::P0:
+    case Kind::P1:
+    case Kind::KvEnd:
+      return variable(vals, n->kind);
+    case Kind::Select:
+      return arith::SelectOp::create(b, x[0], x[1], x[2]);
+    case Kind::Not:
+      return arith::XOrIOp::create(b, x[0],
+                                   arith::ConstantIntOp::create(b, 1, 1));
+    default:
+      return binaryOp(n->kind).emit(b, x[0], x[1]);
+    }
+  };
   llvm::DenseMap<const Node *, Value> memo;
-  return emitNode(node.get(), b, vals, memo);
+  return fold(node.get(), memo, apply);
 }
 
 static void printNode(const SymExpr::Node *n, llvm::raw_ostream &os) {
@@ -414,42 +411,20 @@ static void printNode(const SymExpr::Node *n, llvm::raw_ostream &os) {
       os << n->value;
     return;
   case Kind::P0:
-    os << "p0";
-    return;
   case Kind::P1:
-    os << "p1";
-    return;
   case Kind::KvEnd:
-    os << "kvEnd";
+    os << variable(kVariableNames, n->kind);
     return;
-  case Kind::Add:
-    return infix("+");
-  case Kind::Sub:
-    return infix("-");
-  case Kind::Mul:
-    return infix("*");
-  case Kind::FloorDiv:
-    return call("floordiv");
-  case Kind::Min:
-    return call("min");
-  case Kind::Max:
-    return call("max");
   case Kind::Select:
     return call("select");
-  case Kind::Lt:
-    return infix("<");
-  case Kind::Le:
-    return infix("<=");
-  case Kind::Eq:
-    return infix("==");
-  case Kind::And:
-    return infix("&&");
-  case Kind::Or:
-    return infix("||");
   case Kind::Not:
     os << '!';
     printNode(n->ops[0].get(), os);
     return;
+  default: {
+    const BinaryOp &op = binaryOp(n->kind);
+    return op.infix ? infix(op.symbol) : call(op.symbol);
+  }
   }
 }
 

@@ -64,6 +64,22 @@ struct Gen {
         });
     return op.getResult(0);
   }
+  /// An element-wise generic over the rows (and columns) of the 1-D or 2-D
+  /// `x` into `out` that also reads the per-row vector `row` when it is
+  /// non-null: `body` gets x[i(, j)] and then row[i].
+  Value rowwise(Value x, Value row, Value out,
+                function_ref<Value(ImplicitLocOpBuilder &, ValueRange)> body) {
+    unsigned rank = cast<ShapedType>(x.getType()).getRank();
+    AffineMap all = b.getMultiDimIdentityMap(rank);
+    SmallVector<Value> ins = {x};
+    SmallVector<AffineMap> maps = {all};
+    if (row) {
+      ins.push_back(row);
+      maps.push_back(map(rank, {0}));
+    }
+    maps.push_back(all);
+    return generic(ins, out, maps, SmallVector<IT>(rank, IT::parallel), body);
+  }
 };
 } // namespace
 
@@ -188,16 +204,8 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
 
   // W[i, j]: unnormalised weights, 0 where masked (S' = -inf).
   Value rowBias = normalizer.emitRowBias(b, kvLenB);
-  SmallVector<Value> weightIns = {modified};
-  SmallVector<AffineMap> weightMaps = {g.map(2, {0, 1})};
-  if (shift) {
-    weightIns.push_back(shift);
-    weightMaps.push_back(g.map(2, {0}));
-  }
-  weightMaps.push_back(g.map(2, {0, 1}));
-  Value weights = g.generic(
-      weightIns, g.empty({qLen, kvLen}, f32), weightMaps,
-      {IT::parallel, IT::parallel},
+  Value weights = g.rowwise(
+      modified, shift, g.empty({qLen, kvLen}, f32),
       [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
         return normalizer.emitWeight(nb, a[0], shift ? a[1] : Value(), rowBias);
       });
@@ -236,16 +244,8 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
   if (denom == RowDenominator::SeqLen)
     denomValue = arith::SIToFPOp::create(
         b, f32, arith::IndexCastOp::create(b, b.getI64Type(), kvLenB));
-  SmallVector<Value> outIns = {acc};
-  SmallVector<AffineMap> outMaps = {g.map(2, {0, 1})};
-  if (rowSum) {
-    outIns.push_back(rowSum);
-    outMaps.push_back(g.map(2, {0}));
-  }
-  outMaps.push_back(g.map(2, {0, 1}));
-  Value out = g.generic(
-      outIns, g.empty({qLen, valueDim}, elemType), outMaps,
-      {IT::parallel, IT::parallel},
+  Value out = g.rowwise(
+      acc, rowSum, g.empty({qLen, valueDim}, elemType),
       [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
         Value o = a[0];
         Value z = rowSum ? a[1] : denomValue;
@@ -265,15 +265,8 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
   // LSE[i] = mz + log Z (softmax) or log Z, -inf when Z = 0.
   Value lse;
   if (wantLse) {
-    SmallVector<Value> lseIns = {rowSum};
-    SmallVector<AffineMap> lseMaps = {g.map(1, {0})};
-    if (shift) {
-      lseIns.push_back(shift);
-      lseMaps.push_back(g.map(1, {0}));
-    }
-    lseMaps.push_back(g.map(1, {0}));
-    lse = g.generic(
-        lseIns, g.empty({qLen}, f32), lseMaps, {IT::parallel},
+    lse = g.rowwise(
+        rowSum, shift, g.empty({qLen}, f32),
         [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
           Value z = a[0];
           Value l = math::LogOp::create(nb, z);

@@ -110,6 +110,8 @@ public:
 
 private:
   explicit SymExpr(std::shared_ptr<const Node> node) : node(std::move(node)) {}
+  /// land (`kind` And) and lor (Or), folded.
+  static SymExpr logic(Kind kind, const SymExpr &a, const SymExpr &b);
   std::shared_ptr<const Node> node;
 };
 

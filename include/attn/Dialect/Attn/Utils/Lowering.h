@@ -1,13 +1,15 @@
 //===- Lowering.h - Driving the attn lowering patterns ----------*- C++ -*-===//
 //
 // How the lowering passes (attn-lower-to-linalg, attn-tile-cpu,
-// attn-tile-gpu) apply their patterns, so that they fail alike.
+// attn-tile-gpu) apply their patterns, so that they fail alike, and the
+// pattern shape the code generators share: resolve a tile plan, lower.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef ATTN_DIALECT_ATTN_UTILS_LOWERING_H
 #define ATTN_DIALECT_ATTN_UTILS_LOWERING_H
 
+#include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace mlir::attn {
@@ -18,6 +20,34 @@ namespace mlir::attn {
 /// accepts is left afterwards: its pattern failed and reported why on it.
 LogicalResult applyPatternsOnce(Operation *root, RewritePatternSet &&patterns,
                                 function_ref<bool(Operation *)> remains);
+
+/// applyPatternsOnce for a code generator's pass: fails when an
+/// attn.attention is left.
+inline LogicalResult lowerAttentionOps(Operation *root,
+                                       RewritePatternSet &&patterns) {
+  return applyPatternsOnce(root, std::move(patterns),
+                           [](Operation *op) { return isa<AttentionOp>(op); });
+}
+
+/// Lowers each attn.attention for a target: resolves the op's tile plan
+/// with `resolve` (which reports on the op why a plan cannot be made, and
+/// fails: the op stays, for applyPatternsOnce to fail on) and lowers the op
+/// under that plan with `lower`.
+template <typename TargetT, typename PlanT,
+          FailureOr<PlanT> (*resolve)(AttentionOp, const TargetT &),
+          LogicalResult (*lower)(RewriterBase &, AttentionOp, const PlanT &)>
+struct ResolvePlanAndLower : OpRewritePattern<AttentionOp> {
+  ResolvePlanAndLower(MLIRContext *context, TargetT target)
+      : OpRewritePattern<AttentionOp>(context), target(std::move(target)) {}
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    FailureOr<PlanT> plan = resolve(op, target);
+    if (failed(plan))
+      return failure();
+    return lower(rewriter, op, *plan);
+  }
+  TargetT target;
+};
 
 } // namespace mlir::attn
 
