@@ -1069,152 +1069,57 @@ static bool fcmp(int64_t predicate, double x, double y) {
   return false;
 }
 
-/// An arithmetic float op on one element, rounded as the type's op would.
-static uint64_t floatOp(Opcode op, Scalar kind, uint64_t xa, uint64_t ya,
-                        uint64_t za, bool ftz) {
-  if (kind == Scalar::F64) {
-    double x = toDouble(kind, xa), y = toDouble(kind, ya), r = 0;
-    switch (op) {
-    case Opcode::FAdd:
-      r = x + y;
-      break;
-    case Opcode::FSub:
-      r = x - y;
-      break;
-    case Opcode::FMul:
-      r = x * y;
-      break;
-    case Opcode::FDiv:
-      r = x / y;
-      break;
-    case Opcode::FRem:
-      r = std::fmod(x, y);
-      break;
-    case Opcode::FNeg:
-      r = -x;
-      break;
-    case Opcode::FAbs:
-      r = std::fabs(x);
-      break;
-    case Opcode::Fma:
-      r = std::fma(x, y, toDouble(kind, za));
-      break;
-    case Opcode::Sqrt:
-      r = std::sqrt(x);
-      break;
-    case Opcode::Floor:
-      r = std::floor(x);
-      break;
-    case Opcode::Ceil:
-      r = std::ceil(x);
-      break;
-    case Opcode::Maximum:
-      r = std::isnan(x) || std::isnan(y)
-              ? NAN
-              : (x == y ? (std::signbit(x) ? y : x) : std::max(x, y));
-      break;
-    case Opcode::Minimum:
-      r = std::isnan(x) || std::isnan(y)
-              ? NAN
-              : (x == y ? (std::signbit(x) ? x : y) : std::min(x, y));
-      break;
-    case Opcode::MaxNum:
-      r = std::fmax(x, y);
-      break;
-    case Opcode::MinNum:
-      r = std::fmin(x, y);
-      break;
-    case Opcode::Exp2:
-      r = std::exp2(x);
-      break;
-    case Opcode::Exp:
-      r = std::exp(x);
-      break;
-    case Opcode::Log:
-      r = std::log(x);
-      break;
-    default:
-      break;
-    }
-    return fromDouble(kind, r);
-  }
-  // f32, f16 and bf16 compute in f32 and round to the type.
-  float x = float(toDouble(kind, xa)), y = float(toDouble(kind, ya)), r = 0;
-  auto flush = [&](float v) {
-    return ftz && std::fpclassify(v) == FP_SUBNORMAL ? std::copysign(0.0f, v)
+/// An arithmetic float op on values of type T (double for f64, float for
+/// f32, f16 and bf16, which compute in f32 and round to their type).
+template <typename T>
+static T floatOpIn(Opcode op, T x, T y, T z, bool ftz) {
+  auto flush = [&](T v) {
+    return ftz && std::fpclassify(v) == FP_SUBNORMAL ? std::copysign(T(0), v)
                                                      : v;
   };
   switch (op) {
-  case Opcode::FAdd:
-    r = x + y;
-    break;
-  case Opcode::FSub:
-    r = x - y;
-    break;
-  case Opcode::FMul:
-    r = x * y;
-    break;
-  case Opcode::FDiv:
-    r = x / y;
-    break;
-  case Opcode::FRem:
-    r = std::fmod(x, y);
-    break;
-  case Opcode::FNeg:
-    r = -x;
-    break;
-  case Opcode::FAbs:
-    r = std::fabs(x);
-    break;
-  case Opcode::Fma:
-    r = std::fma(x, y, float(toDouble(kind, za)));
-    break;
-  case Opcode::Sqrt:
-    r = std::sqrt(x);
-    break;
-  case Opcode::Floor:
-    r = std::floor(x);
-    break;
-  case Opcode::Ceil:
-    r = std::ceil(x);
-    break;
-  case Opcode::Maximum:
-    r = std::isnan(x) || std::isnan(y)
-            ? NAN
-            : (x == y ? (std::signbit(x) ? y : x) : std::max(x, y));
-    break;
+  case Opcode::FAdd: return x + y;
+  case Opcode::FSub: return x - y;
+  case Opcode::FMul: return x * y;
+  case Opcode::FDiv: return x / y;
+  case Opcode::FRem: return std::fmod(x, y);
+  case Opcode::FNeg: return -x;
+  case Opcode::FAbs: return std::fabs(x);
+  case Opcode::Fma: return std::fma(x, y, z);
+  case Opcode::Sqrt: return std::sqrt(x);
+  case Opcode::Floor: return std::floor(x);
+  case Opcode::Ceil: return std::ceil(x);
+  case Opcode::Maximum: // NaN-propagating, -0 < +0
+    if (std::isnan(x) || std::isnan(y))
+      return T(NAN);
+    return x == y ? (std::signbit(x) ? y : x) : std::max(x, y);
   case Opcode::Minimum:
-    r = std::isnan(x) || std::isnan(y)
-            ? NAN
-            : (x == y ? (std::signbit(x) ? x : y) : std::min(x, y));
-    break;
-  case Opcode::MaxNum:
-    r = std::fmax(x, y);
-    break;
-  case Opcode::MinNum:
-    r = std::fmin(x, y);
-    break;
-  case Opcode::Exp2:
-    r = std::exp2(x);
-    break;
-  case Opcode::Exp:
-    r = std::exp(x);
-    break;
-  case Opcode::Log:
-    r = std::log(x);
-    break;
+    if (std::isnan(x) || std::isnan(y))
+      return T(NAN);
+    return x == y ? (std::signbit(x) ? x : y) : std::min(x, y);
+  case Opcode::MaxNum: return std::fmax(x, y);
+  case Opcode::MinNum: return std::fmin(x, y);
+  case Opcode::Exp2: return std::exp2(x);
+  case Opcode::Exp: return std::exp(x);
+  case Opcode::Log: return std::log(x);
   // ex2.approx / lg2.approx: the exact function; the hardware's is within
   // 2 ulp (not modelled).
-  case Opcode::Exp2Approx:
-    r = flush(std::exp2(flush(x)));
-    break;
-  case Opcode::Lg2Approx:
-    r = flush(std::log2(flush(x)));
-    break;
-  default:
-    break;
+  case Opcode::Exp2Approx: return flush(std::exp2(flush(x)));
+  case Opcode::Lg2Approx: return flush(std::log2(flush(x)));
+  default: return T(0);
   }
-  return fromFloat(kind, r);
+}
+
+/// An arithmetic float op on one element, rounded as the type's op would.
+static uint64_t floatOp(Opcode op, Scalar kind, uint64_t xa, uint64_t ya,
+                        uint64_t za, bool ftz) {
+  if (kind == Scalar::F64)
+    return fromDouble(kind, floatOpIn<double>(op, toDouble(kind, xa),
+                                              toDouble(kind, ya),
+                                              toDouble(kind, za), ftz));
+  return fromFloat(kind, floatOpIn<float>(op, float(toDouble(kind, xa)),
+                                          float(toDouble(kind, ya)),
+                                          float(toDouble(kind, za)), ftz));
 }
 
 static uint64_t intOp(Opcode op, uint64_t x, uint64_t y, unsigned bits,
