@@ -130,6 +130,9 @@ mlir::attn::validateCUDAPipelineOptions(const CUDAPipelineOptions &options) {
   if (!llvm::is_contained({"isa", "bin", "fatbin"}, options.format.getValue()))
     return "format must be 'isa', 'bin' or 'fatbin', not '" +
            options.format.getValue() + "'";
+  if (options.emulate && options.format != "isa")
+    return "emulate=true embeds MLIR text for the emulator; format=" +
+           options.format.getValue() + " does not apply";
   return "";
 }
 
@@ -159,18 +162,25 @@ void mlir::attn::buildCUDAPipeline(OpPassManager &pm,
   addPipeline(pm, "nvvm-attach-target{chip=" + options.chip.getValue() +
                       features + " O=3}");
   pm.addNestedPass<gpu::GPUModuleOp>(createAttnGPUMath());
+  // The emulator names the kernel op of each report by its location.
+  std::string stripDebugInfo = options.emulate ? "" : "strip-debuginfo,";
   addPipeline(pm, "lower-affine,convert-arith-to-llvm,convert-index-to-llvm,"
                   "canonicalize,cse,"
-                  "gpu.module(strip-debuginfo,convert-gpu-to-nvvm,"
-                  "llvm-optimize-for-nvvm-target,canonicalize,cse,"
-                  "reconcile-unrealized-casts)");
+                  "gpu.module(" +
+                      stripDebugInfo +
+                      "convert-gpu-to-nvvm,"
+                      "llvm-optimize-for-nvvm-target,canonicalize,cse,"
+                      "reconcile-unrealized-casts)");
   if (options.cInterface)
     pm.addPass(createAttnEmitCInterface());
-  addPipeline(pm, "finalize-memref-to-llvm,convert-func-to-llvm,gpu-to-llvm,"
-                  "gpu-module-to-binary{format=" +
-                      options.format.getValue() +
-                      "},convert-math-to-llvm,canonicalize,cse,"
-                      "reconcile-unrealized-casts");
+  addPipeline(pm, "finalize-memref-to-llvm,convert-func-to-llvm,gpu-to-llvm");
+  if (options.emulate)
+    pm.addPass(createAttnGPUModuleToEmulatorBinary());
+  else
+    addPipeline(pm, "gpu-module-to-binary{format=" + options.format.getValue() +
+                        "}");
+  addPipeline(pm, "convert-math-to-llvm,canonicalize,cse,"
+                  "reconcile-unrealized-casts");
 }
 
 void mlir::attn::registerPipelines() {

@@ -8,9 +8,10 @@
 
 #include "attn/Runtime/CPUJit.h"
 
+#include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 #include "attn/Pipelines/Pipelines.h"
 #include "attn/Runtime/CudaRuntime.h"
-#include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
+#include "attn/Runtime/EmulatorRuntime.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -56,36 +57,38 @@ MemRefDescriptor::MemRefDescriptor(void *data, ArrayRef<int64_t> shape) {
   }
 }
 
-DeviceCopies::DeviceCopies(ArrayRef<Host> hostBuffers)
-    : host(hostBuffers.begin(), hostBuffers.end()) {
+DeviceCopies::DeviceCopies(ArrayRef<Host> hostBuffers,
+                           const AttnGpuRuntime &runtime)
+    : runtime(runtime), host(hostBuffers.begin(), hostBuffers.end()) {
   for (const Host &h : host) {
     void *copy = h.data;
     if (h.bytes) {
-      copy = mgpuMemAlloc(h.bytes, nullptr, false);
+      copy = runtime.memAlloc(h.bytes, nullptr, false);
       if (h.copyIn)
-        mgpuMemcpy(copy, h.data, h.bytes, nullptr);
+        runtime.memcpy(copy, h.data, h.bytes, nullptr);
     }
     copies.push_back(copy);
   }
-  mgpuStreamSynchronize(nullptr);
+  runtime.streamSynchronize(nullptr);
 }
 
 DeviceCopies::~DeviceCopies() {
   for (size_t i = 0; i < host.size(); ++i)
     if (host[i].bytes)
-      mgpuMemFree(copies[i], nullptr);
+      runtime.memFree(copies[i], nullptr);
 }
 
 void DeviceCopies::copyBack() {
   for (size_t i = 0; i < host.size(); ++i)
     if (host[i].bytes && host[i].copyBack)
-      mgpuMemcpy(host[i].data, copies[i], host[i].bytes, nullptr);
-  mgpuStreamSynchronize(nullptr);
+      runtime.memcpy(host[i].data, copies[i], host[i].bytes, nullptr);
+  runtime.streamSynchronize(nullptr);
 }
 
-std::string DeviceCopies::takeError() {
-  char message[512];
-  return attnCudaTakeError(message, sizeof(message)) ? message : "";
+std::string DeviceCopies::takeError(const AttnGpuRuntime &runtime) {
+  // Room for the emulator's reports.
+  char message[4096];
+  return runtime.takeError(message, sizeof(message)) ? message : "";
 }
 
 CPUKernel::CPUKernel() = default;
@@ -219,15 +222,16 @@ CPUKernel::compileCUDA(ModuleOp module, const CUDAPipelineOptions &options,
     error = "JIT compilation failed: " + llvm::toString(engine.takeError());
     return nullptr;
   }
-  // The runtime is linked into this library, which Python loads privately:
-  // its entry points are handed to the JIT by address, not found by dlsym.
-  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner mangle) {
+  // The runtimes are linked into this library, which Python loads
+  // privately: the entry points are handed to the JIT by address, not found
+  // by dlsym, and the emulator's under the same names as the driver's.
+  const AttnGpuRuntime *runtime =
+      options.emulate ? attnEmulatorRuntime() : attnCudaRuntime();
+  (*engine)->registerSymbols([&](llvm::orc::MangleAndInterner mangle) {
     llvm::orc::SymbolMap map;
-    size_t count = 0;
-    const AttnCudaSymbol *symbols = attnCudaRuntimeSymbols(&count);
-    for (size_t i = 0; i < count; ++i)
-      map[mangle(symbols[i].name)] = {
-          llvm::orc::ExecutorAddr::fromPtr(symbols[i].address),
+    for (size_t i = 0; i < runtime->symbolCount; ++i)
+      map[mangle(runtime->symbols[i].name)] = {
+          llvm::orc::ExecutorAddr::fromPtr(runtime->symbols[i].address),
           llvm::JITSymbolFlags::Exported};
     return map;
   });
@@ -235,6 +239,7 @@ CPUKernel::compileCUDA(ModuleOp module, const CUDAPipelineOptions &options,
   // a driver the load records why and later launches do nothing).
   (*engine)->initialize();
   std::unique_ptr<CPUKernel> kernel(new CPUKernel());
+  kernel->gpu = runtime;
   kernel->engine = std::move(*engine);
   kernel->bindErrorWord();
   return kernel;

@@ -21,7 +21,7 @@ from .device import _BF16, _dtype_name
 
 CompileError = _attn.CompileError
 
-TARGETS = ("cpu", "cuda")
+TARGETS = ("cpu", "cuda", "cuda-emulator")
 CHIPS = ("sm_80", "sm_90a")
 
 
@@ -214,8 +214,8 @@ def _native_kernel(text: str, options: str, openmp: bool, use_disk: bool,
                 except OSError:
                     pass
         if kernel is None:
-            kernel = (_attn.Kernel.compile_cuda if target == "cuda" else
-                      _attn.Kernel.compile)(text, options)
+            kernel = (_attn.Kernel.compile if target == "cpu" else
+                      _attn.Kernel.compile_cuda)(text, options)
             kernel.bind("attention")
             _stats["compiles"] += 1
             if use_disk:
@@ -255,6 +255,11 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
                   mma.sync). CUDA kernels take float16 or bfloat16 and are
                   cached in memory only. Compiling needs no GPU; calling
                   one raises RuntimeError saying why when none is usable.
+                  target="cuda-emulator" compiles the same kernels and host
+                  code but runs them on the CPU in the GPU emulator, on
+                  numpy arrays (for correctness and debugging: many times
+                  slower than target="cpu"); a race, out-of-bounds access or
+                  other emulator report raises RuntimeError listing them.
 
     Batch size, head counts and sequence lengths are not compiled in: one
     kernel serves them all.
@@ -262,9 +267,9 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
     if target not in TARGETS:
         raise S.SpecError(f"unknown target {target!r}; available: "
                           f"{', '.join(TARGETS)}")
-    if target == "cuda":
+    if target != "cpu":
         if dtype not in ("float16", "bfloat16"):
-            raise S.SpecError(f"target='cuda' runs on tensor cores: dtype "
+            raise S.SpecError(f"target='{target}' runs on tensor cores: dtype "
                               f"must be 'float16' or 'bfloat16', got "
                               f"{dtype!r}")
         if chip not in CHIPS:
@@ -283,8 +288,10 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
     spec = S.as_spec(spec)
     head_dim_v = head_dim if head_dim_v is None else head_dim_v
     text, sig = IR.build(spec, dtype, head_dim, head_dim_v)
-    if target == "cuda":
+    if target != "cpu":
         options = f"chip={chip} mma={mma}"
+        if target == "cuda-emulator":
+            options += " emulate=true"
     else:
         options = (f"lowering={lowering} vector-width={int(vector_width)} "
                    f"openmp={'true' if openmp else 'false'}")
@@ -419,10 +426,12 @@ class Kernel:
                                     **operands)
         o = args[-2] if self.signature.has_lse else args[-1]
         l = args[-1] if self.signature.has_lse else None
-        if self.target == "cuda":
-            ok, why = _attn.cuda_status()
-            if not ok:
-                raise RuntimeError(f"target='cuda': cannot run here: {why}")
+        if self.target != "cpu":
+            if self.target == "cuda":
+                ok, why = _attn.cuda_status()
+                if not ok:
+                    raise RuntimeError(f"target='cuda': cannot run here: "
+                                       f"{why}")
             views = [a for a in args if isinstance(a, DEV.View)]
             DEV.check_ranges(views)
             DEV.wait_for_producers(views)

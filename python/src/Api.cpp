@@ -198,9 +198,10 @@ namespace {
 /// Runs `calls` (mgpu* functions) and returns whether they recorded no
 /// error; the first one is left in `error`.
 template <typename Calls> bool cudaCalls(Calls calls, std::string &error) {
-  mlir::attn::DeviceCopies::takeError(); // start clean
+  const AttnGpuRuntime &cuda = *attnCudaRuntime();
+  mlir::attn::DeviceCopies::takeError(cuda); // start clean
   calls();
-  error = mlir::attn::DeviceCopies::takeError();
+  error = mlir::attn::DeviceCopies::takeError(cuda);
   return error.empty();
 }
 
@@ -250,6 +251,10 @@ bool Kernel::objectCode(std::string &code, std::string &error) {
   return impl->objectCode(code, error);
 }
 
+std::string Kernel::target() const {
+  return impl->gpuRuntime() ? impl->gpuRuntime()->target : "cpu";
+}
+
 bool Kernel::bind(const std::string &name, std::string &error) {
   entry = impl->lookup(name, error);
   return entry != nullptr;
@@ -270,11 +275,12 @@ bool Kernel::callOnDevice(const std::vector<Buffer> &args,
                           const std::vector<size_t> &bytes,
                           const std::vector<bool> &isOutput,
                           std::string &error) const {
-  mlir::attn::DeviceCopies::takeError(); // start clean
+  const AttnGpuRuntime &runtime = *impl->gpuRuntime();
+  mlir::attn::DeviceCopies::takeError(runtime); // start clean
   std::vector<mlir::attn::DeviceCopies::Host> host;
   for (size_t i = 0; i < args.size(); ++i)
     host.push_back({args[i].data, bytes[i], !isOutput[i], isOutput[i]});
-  mlir::attn::DeviceCopies device(host);
+  mlir::attn::DeviceCopies device(host, runtime);
   std::vector<Buffer> onDevice = args;
   for (size_t i = 0; i < args.size(); ++i)
     onDevice[i].data = device.device(i);

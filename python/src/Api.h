@@ -77,7 +77,8 @@ public:
                                          const std::string &options,
                                          std::string &error);
   /// Lowers `ir` with `--attn-cuda-pipeline` and the given options
-  /// ("chip=sm_90a mma=auto") and JIT compiles the host code.
+  /// ("chip=sm_90a mma=auto", with "emulate=true" for the GPU emulator)
+  /// and JIT compiles the host code.
   static std::unique_ptr<Kernel> compileCUDA(const std::string &ir,
                                              const std::string &options,
                                              std::string &error);
@@ -86,6 +87,9 @@ public:
                                       std::string &error);
 
   bool objectCode(std::string &code, std::string &error);
+
+  /// Where the kernel runs: "cpu", "cuda" or "cuda-emulator".
+  std::string target() const;
 
   /// Resolves public function `name`; false when it does not exist.
   bool bind(const std::string &name, std::string &error);
@@ -98,7 +102,8 @@ public:
   /// for outputs (`isOutput[i]`), and calls the bound function with the
   /// copies and the other arguments' addresses (device memory,
   /// `bytes[i]` == 0) as they are. Returns false with the runtime's error
-  /// message when a driver call failed (or there is no GPU).
+  /// message when a driver call failed (or there is no GPU), or, on the
+  /// emulator, when a launch failed or has reports.
   bool callOnDevice(const std::vector<Buffer> &args,
                     const std::vector<size_t> &bytes,
                     const std::vector<bool> &isOutput,

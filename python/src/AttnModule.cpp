@@ -76,7 +76,7 @@ void callCuda(
     ok = kernel.callOnDevice(buffers, bytes, isOutput, error);
   }
   if (!ok)
-    throw std::runtime_error("target='cuda': " + error);
+    throw std::runtime_error("target='" + kernel.target() + "': " + error);
 }
 
 /// Runs `call(error)` (one of the attn::python::cuda* functions) without

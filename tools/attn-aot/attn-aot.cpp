@@ -10,6 +10,11 @@
 //     one pointer to a memref descriptor per argument (device pointers);
 //   - attnCudaStatus / attnCudaTakeError from the runtime.
 //
+// With --emulate the kernels are embedded as MLIR text and the library
+// links the GPU emulator's runtime (libattn_emulator_runtime.so of this
+// build, found through an rpath, with libMLIR) in place of the CUDA one:
+// the same ABI, run on the CPU, for checking and debugging.
+//
 //===----------------------------------------------------------------------===//
 
 #include "attn/InitAll.h"
@@ -25,6 +30,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
@@ -38,6 +44,9 @@
 #endif
 #ifndef ATTN_AOT_RUNTIME
 #error "ATTN_AOT_RUNTIME must name the static mgpu* runtime archive"
+#endif
+#ifndef ATTN_AOT_EMULATOR_RUNTIME
+#error "ATTN_AOT_EMULATOR_RUNTIME must name libattn_emulator_runtime.so"
 #endif
 
 using namespace mlir;
@@ -63,6 +72,14 @@ static cl::opt<std::string> kernelFormat(
              "load; no CUDA toolkit needed here), bin (cubin) or "
              "fatbin (both run ptxas here)"),
     cl::init("isa"), cl::cat(aotCat));
+static cl::opt<bool> emulate(
+    "emulate",
+    cl::desc("Run the kernels on the GPU emulator instead of a GPU: they are "
+             "embedded as MLIR text and the library links the emulator "
+             "runtime of this build (by an rpath to it) in place of the CUDA "
+             "one; device memory is then host memory from the library's "
+             "mgpuMemAlloc. For correctness checks and debugging"),
+    cl::init(false), cl::cat(aotCat));
 static cl::opt<std::string>
     objectFile("emit-object",
                cl::desc("Also keep the host object file at this path"),
@@ -79,7 +96,8 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "attn-aot: compile attn ops for NVIDIA GPUs into a shared library that "
-      "needs only the CUDA driver\n");
+      "needs only the CUDA driver (or, with --emulate, runs them on the GPU "
+      "emulator)\n");
 
   DialectRegistry registry;
   attn::registerAllDialects(registry);
@@ -100,6 +118,7 @@ int main(int argc, char **argv) {
   options.chip = chip;
   options.format = kernelFormat;
   options.mma = mma;
+  options.emulate = emulate;
   mlir::PassManager pm(&context);
   attn::buildCUDAPipeline(pm, options);
   if (failed(pm.run(*module)))
@@ -145,18 +164,20 @@ int main(int argc, char **argv) {
     obj.keep();
   }
 
-  // Link the object and the runtime archive into one shared library.
+  // Link the object and the runtime archive into one shared library, or,
+  // emulated, the object against the emulator runtime.
   std::string linker = ATTN_AOT_LINKER;
-  SmallVector<std::string> args = {linker,
-                                   "-shared",
-                                   "-o",
-                                   outputFile,
-                                   std::string(objPath),
-                                   "-Wl,--whole-archive",
-                                   ATTN_AOT_RUNTIME,
-                                   "-Wl,--no-whole-archive",
-                                   "-ldl",
-                                   "-fuse-ld=lld"};
+  SmallVector<std::string> args = {linker, "-shared", "-o", outputFile,
+                                   std::string(objPath)};
+  if (emulate) {
+    StringRef runtime = ATTN_AOT_EMULATOR_RUNTIME;
+    args.append({runtime.str(),
+                 ("-Wl,-rpath," + sys::path::parent_path(runtime)).str()});
+  } else {
+    args.append({"-Wl,--whole-archive", ATTN_AOT_RUNTIME,
+                 "-Wl,--no-whole-archive", "-ldl"});
+  }
+  args.push_back("-fuse-ld=lld");
   SmallVector<StringRef> argRefs(args.begin(), args.end());
   std::string linkError;
   int rc =

@@ -15,12 +15,11 @@
 
 #include "attn/ReferenceBridge/RegionEvaluator.h"
 
-#include "attn/InitAll.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
-#include "attn/ReferenceBridge/ToReference.h"
+#include "attn/InitAll.h"
 #include "attn/Reference/Reference.h"
+#include "attn/ReferenceBridge/ToReference.h"
 #include "attn/Runtime/CPUJit.h"
-#include "attn/Runtime/CudaRuntime.h"
 #include "attn/Support/Npy.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -101,19 +100,26 @@ static cl::opt<std::string> lowering(
     cl::init("fused"), cl::cat(runCat));
 static cl::opt<std::string>
     target("target",
-           cl::desc("Where the kernel runs: 'cpu' (the default) or 'cuda' "
+           cl::desc("Where the kernel runs: 'cpu' (the default), 'cuda' "
                     "(the first NVIDIA GPU; inputs are copied to device "
                     "memory and outputs back, and times include the "
-                    "launch's synchronisation). Without a driver or GPU, "
+                    "launch's synchronisation; without a driver or GPU, "
                     "attn-run compiles the kernel, says why it cannot run "
-                    "it and exits with status 2"),
+                    "it and exits with status 2) or 'cuda-emulator' (the "
+                    "CUDA kernels and their host code, run on the CPU by "
+                    "the GPU emulator, which reports races, out-of-bounds "
+                    "accesses and the like as errors; for correctness and "
+                    "debugging, many times slower than the CPU target)"),
            cl::init("cpu"), cl::cat(runCat));
 static cl::opt<std::string>
-    chip("chip", cl::desc("target=cuda: sm_80 or sm_90a (the default)"),
+    chip("chip",
+         cl::desc("target=cuda and cuda-emulator: sm_80 or sm_90a "
+                  "(the default)"),
          cl::init("sm_90a"), cl::cat(runCat));
 static cl::opt<std::string>
     mma("mma",
-        cl::desc("target=cuda: tensor-core instructions, 'auto' (wgmma on "
+        cl::desc("target=cuda and cuda-emulator: tensor-core instructions, "
+                 "'auto' (wgmma on "
                  "sm_90a), 'sync' or 'wgmma'"),
         cl::init("auto"), cl::cat(runCat));
 static cl::opt<bool> bf16Dot(
@@ -588,8 +594,10 @@ int main(int argc, char **argv) {
       "gflops=...\n"
       "max_rel_err is max|out-ref| / max|ref| over O (LSE errors are "
       "absolute); gflops counts 2*(D+Dv) flops per allowed score element.\n"
-      "Exit status: 0 on success, 1 on bad input or, with --check, an error "
-      "above tolerance, 2 when --target=cuda finds no usable GPU.\n");
+      "Exit status: 0 on success, 1 on bad input, a runtime error (on "
+      "--target=cuda-emulator also any emulator report) or, with --check, "
+      "an error above tolerance, 2 when --target=cuda finds no usable "
+      "GPU.\n");
   if (repeat == 0)
     fail("--repeat must be at least 1");
   if (noReference && check)
@@ -672,20 +680,22 @@ int main(int argc, char **argv) {
     givenSpec[role.str()] = "--input " + spec;
   }
 
-  if (target != "cpu" && target != "cuda")
-    fail("--target must be 'cpu' or 'cuda', not '" + target + "'");
-  bool onGpu = target == "cuda";
+  if (target != "cpu" && target != "cuda" && target != "cuda-emulator")
+    fail("--target must be 'cpu', 'cuda' or 'cuda-emulator', not '" + target +
+         "'");
+  bool onGpu = target != "cpu";
   std::unique_ptr<CPUKernel> kernel;
   if (onGpu) {
     CUDAPipelineOptions cudaOptions;
     cudaOptions.chip = chip;
     cudaOptions.mma = mma;
+    cudaOptions.emulate = target == "cuda-emulator";
     kernel = CPUKernel::compileCUDA(*module, cudaOptions, err);
     if (!kernel)
       fail(err);
     char why[512];
-    if (!attnCudaStatus(why, sizeof(why))) {
-      llvm::errs() << "attn-run: target=cuda: compiled for " << chip
+    if (!kernel->gpuRuntime()->status(why, sizeof(why))) {
+      llvm::errs() << "attn-run: target=" << target << ": compiled for " << chip
                    << ", but cannot run here: " << why << "\n";
       return 2;
     }
@@ -797,14 +807,15 @@ int main(int argc, char **argv) {
       // the runs (only the outputs change).
       std::optional<DeviceCopies> device;
       auto cudaFailed = [&]() {
-        if (std::string why = DeviceCopies::takeError(); !why.empty())
-          fail("target=cuda: " + why);
+        if (std::string why = DeviceCopies::takeError(*kernel->gpuRuntime());
+            !why.empty())
+          fail("target=" + target + ": " + why);
       };
       if (onGpu) {
         std::vector<DeviceCopies::Host> host;
         for (npy::NpyArray &a : arrays)
           host.push_back({a.bytes.data(), a.bytes.size()});
-        device.emplace(host);
+        device.emplace(host, *kernel->gpuRuntime());
         cudaFailed();
       }
       std::vector<std::unique_ptr<mlir::attn::MemRefDescriptor>> descs;

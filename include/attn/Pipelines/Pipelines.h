@@ -82,13 +82,23 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
       *this, "c-interface",
       llvm::cl::desc("Tag public host functions with llvm.emit_c_interface"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> emulate{
+      *this, "emulate",
+      llvm::cl::desc("Embed the kernels as MLIR text for the GPU emulator "
+                     "(attn-gpu-module-to-emulator-binary, debug locations "
+                     "kept) instead of PTX or cubin: the host code then runs "
+                     "on the emulator runtime (lib/Runtime/Emulator) in "
+                     "place of the CUDA driver. format must stay 'isa' (its "
+                     "default), since nothing is serialised for a GPU"),
+      llvm::cl::init(false)};
 };
 
 /// Lowers a module holding attn ops on tensors to the LLVM dialect with the
 /// kernels in a gpu.binary: attn-tile-gpu, bufferization across function
 /// boundaries (buffers are device pointers), kernel outlining, NVVM
-/// conversion, and serialisation for `chip`. Host code calls the mgpu*
-/// runtime (libattn_cuda_runtime.so).
+/// conversion, and serialisation for `chip` (or, with `emulate`, the
+/// kernels' MLIR text for the emulator). Host code calls the mgpu* runtime
+/// (libattn_cuda_runtime.so, or the emulator's).
 void buildCUDAPipeline(OpPassManager &pm, const CUDAPipelineOptions &options);
 
 /// Returns an error message for option values the pipeline cannot honour,

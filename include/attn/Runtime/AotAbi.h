@@ -18,6 +18,12 @@
 |* Without a usable driver nothing is launched and nothing crashes: check    *|
 |* attnCudaStatus before calling, and attnCudaTakeError after.               *|
 |*                                                                            *|
+|* A library from `attn-aot --emulate` has the same ABI but runs the kernels *|
+|* on the GPU emulator (libattn_emulator_runtime.so of the build that wrote  *|
+|* it): device memory is then host memory from the mgpuMemAlloc it exports   *|
+|* (copied with mgpuMemcpy), attnCudaStatus is always 1, and                 *|
+|* attnCudaTakeError also returns the emulator's reports of a launch.        *|
+|*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
 #ifndef ATTN_RUNTIME_AOTABI_H

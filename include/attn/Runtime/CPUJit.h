@@ -10,6 +10,7 @@
 #define ATTN_RUNTIME_CPUJIT_H
 
 #include "attn/Pipelines/Pipelines.h"
+#include "attn/Runtime/GpuRuntime.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
 
@@ -41,10 +42,11 @@ private:
   std::vector<int64_t> words;
 };
 
-/// Device copies of a CUDA kernel's arguments: every host buffer is copied
-/// to GPU memory on construction, back with `copyBack`, and freed on
-/// destruction. Errors of the runtime (no GPU, a failed copy or launch) are
-/// collected by `takeError`.
+/// Device copies of a CUDA kernel's arguments, made by its runtime (the
+/// CUDA driver's or the emulator's): every host buffer is copied to device
+/// memory on construction, back with `copyBack`, and freed on destruction.
+/// Errors of the runtime (no GPU, a failed copy or launch, emulator
+/// reports) are collected by `takeError`.
 class DeviceCopies {
 public:
   /// One argument: host memory of `bytes` bytes with a device copy, which
@@ -57,7 +59,7 @@ public:
     bool copyIn = true;
     bool copyBack = true;
   };
-  explicit DeviceCopies(ArrayRef<Host> host);
+  DeviceCopies(ArrayRef<Host> host, const AttnGpuRuntime &runtime);
   ~DeviceCopies();
   DeviceCopies(const DeviceCopies &) = delete;
   DeviceCopies &operator=(const DeviceCopies &) = delete;
@@ -66,11 +68,13 @@ public:
   void *device(size_t i) const { return copies[i]; }
   /// Copies the buffers marked `copyBack` to the host and waits for it.
   void copyBack();
-  /// The first runtime error since the last call, or "" when there was
-  /// none; taking it clears it.
-  static std::string takeError();
+  /// The first error of `runtime` since the last call, or "" when there
+  /// was none; taking it clears it.
+  static std::string takeError(const AttnGpuRuntime &runtime);
+  std::string takeError() const { return takeError(runtime); }
 
 private:
+  const AttnGpuRuntime &runtime;
   std::vector<Host> host;
   std::vector<void *> copies;
 };
@@ -91,9 +95,11 @@ public:
   /// The host side of a CUDA module: lowers `module` (a clone) with the
   /// CUDA pipeline and JIT compiles the host code, which loads the embedded
   /// kernels (at the first lookup) and launches them through the mgpu*
-  /// runtime linked into this library. Arguments are then device pointers.
-  /// Compiling needs no GPU; running without one records the reason
-  /// (attnCudaTakeError) and launches nothing.
+  /// runtime linked into this library: the CUDA driver's, or with
+  /// `options.emulate` the emulator's (`gpuRuntime` says which). Arguments
+  /// are then device pointers of that runtime. Compiling needs no GPU;
+  /// running on the driver without one records the reason (attnCudaTakeError)
+  /// and launches nothing.
   static std::unique_ptr<CPUKernel>
   compileCUDA(ModuleOp module, const CUDAPipelineOptions &options,
               std::string &error);
@@ -127,8 +133,12 @@ public:
   /// that each one sees only its own reads.
   int callChecked(PackedFunction fn, ArrayRef<MemRefDescriptor *> args);
 
+  /// The mgpu* runtime of a kernel from `compileCUDA`; null otherwise.
+  const AttnGpuRuntime *gpuRuntime() const { return gpu; }
+
 private:
   CPUKernel();
+  const AttnGpuRuntime *gpu = nullptr;
   /// Finds the kernel's capture error word, when its module has one.
   void bindErrorWord();
   int32_t *captureError = nullptr;

@@ -12,6 +12,8 @@
 #ifndef ATTN_RUNTIME_CUDARUNTIME_H
 #define ATTN_RUNTIME_CUDARUNTIME_H
 
+#include "attn/Runtime/GpuRuntime.h"
+
 #include <cstddef>
 #include <cstdint>
 
@@ -63,14 +65,8 @@ void mgpuLaunchKernel(void *fn, intptr_t gridX, intptr_t gridY, intptr_t gridZ,
 void *mgpuStreamCreate();
 void mgpuStreamDestroy(void *stream);
 
-/// One exported entry point of this runtime, by name.
-struct AttnCudaSymbol {
-  const char *name;
-  void *address;
-};
-/// Every entry point generated host code may call, for a JIT that links the
-/// runtime in statically and resolves them by name. Sets `count`.
-const AttnCudaSymbol *attnCudaRuntimeSymbols(size_t *count);
+/// This runtime's entry points and host-side functions (GpuRuntime.h).
+const AttnGpuRuntime *attnCudaRuntime();
 
 /// The first error any mgpu* function hit since the last call (cleared by
 /// the call); 0 and an empty message when there was none.

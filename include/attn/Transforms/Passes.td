@@ -2,8 +2,9 @@
 //
 // The passes that the CPU and CUDA pipelines run between upstream ones. None
 // of them knows the attn dialect: they prepare functions for the JIT and C
-// callers, schedule OpenMP loops, flatten stack scopes and replace math
-// functions, on the ops the attn code generators leave behind.
+// callers, schedule OpenMP loops, flatten stack scopes, replace math
+// functions and embed kernels for the GPU emulator, on the ops the attn code
+// generators leave behind.
 //
 //===----------------------------------------------------------------------===//
 
@@ -118,6 +119,35 @@ def AttnGPUMath : Pass<"attn-gpu-math"> {
   }];
   let dependentDialects = ["arith::ArithDialect", "LLVM::LLVMDialect",
                            "math::MathDialect", "vector::VectorDialect"];
+}
+
+def AttnGPUModuleToEmulatorBinary
+    : Pass<"attn-gpu-module-to-emulator-binary", "ModuleOp"> {
+  let summary = "Embed GPU modules as MLIR text for the GPU emulator";
+  let description = [{
+    Replaces every `gpu.module` by a `gpu.binary` of the same name holding,
+    for each of the module's targets, one object of format `bin` whose
+    bytes are the `gpu.module` printed as MLIR text (generic op form, debug
+    locations kept), wrapped in a `builtin.module`. This is what the CUDA
+    pipeline's `emulate=true` runs instead of `gpu-module-to-binary`: the
+    host code is unchanged and hands the text to `mgpuModuleLoad(data,
+    size)`, which the emulator runtime (lib/Runtime/Emulator) parses and
+    interprets instead of loading PTX or cubin on a GPU. A module without
+    a target is an error.
+
+    Before:
+    ```mlir
+    gpu.module @kernels [#nvvm.target<chip = "sm_90a">] {
+      llvm.func @k(%arg0: !llvm.ptr) attributes {gpu.kernel} { ... }
+    }
+    ```
+    After:
+    ```mlir
+    gpu.binary @kernels [#gpu.object<#nvvm.target<chip = "sm_90a">,
+        bin = "\22builtin.module\22() ({\0A  \22gpu.module\22() ...">]
+    ```
+  }];
+  let dependentDialects = ["gpu::GPUDialect"];
 }
 
 #endif // ATTN_LOWERING_PASSES

@@ -10,6 +10,8 @@
 
 #include "attn/Runtime/CudaRuntime.h"
 
+#include "attn/Runtime/FirstError.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +21,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+using attn::runtime::copyMessage;
 
 namespace {
 
@@ -104,8 +108,7 @@ struct State {
   bool tried = false;
   bool ready = false;
   std::string why; // why the driver is not ready
-  std::string firstError;
-  int errorCode = 0;
+  attn::runtime::FirstError error;
   Driver d{};
   CUcontext context = nullptr;
   std::vector<CachedMap> maps; // at most kMapCacheSize
@@ -202,10 +205,7 @@ Driver *driver() {
   std::lock_guard<std::mutex> lock(s.mutex);
   if (openLocked(s))
     return &s.d;
-  if (s.firstError.empty()) {
-    s.firstError = s.why;
-    s.errorCode = -1;
-  }
+  s.error.record(-1, s.why);
   return nullptr;
 }
 
@@ -213,13 +213,12 @@ Driver *driver() {
 bool checkLocked(State &s, CUresult r, const char *call) {
   if (r == 0)
     return true;
-  if (s.firstError.empty()) {
+  if (s.error.empty()) {
     const char *text = nullptr;
     if (s.d.cuGetErrorString)
       s.d.cuGetErrorString(r, &text);
-    s.firstError = std::string(call) +
-                   " failed: " + (text ? text : "error " + std::to_string(r));
-    s.errorCode = r;
+    s.error.record(r, std::string(call) + " failed: " +
+                          (text ? text : "error " + std::to_string(r)));
   }
   return false;
 }
@@ -231,14 +230,6 @@ bool check(CUresult r, const char *call) {
   State &s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
   return checkLocked(s, r, call);
-}
-
-void copyMessage(const std::string &text, char *message, size_t size) {
-  if (!message || size == 0)
-    return;
-  size_t n = std::min(text.size(), size - 1);
-  std::memcpy(message, text.data(), n);
-  message[n] = '\0';
 }
 
 /// The device copy of `map`: the cached one, or a new one (evicting the
@@ -299,11 +290,7 @@ int attnCudaStatus(char *message, size_t size) {
 int attnCudaTakeError(char *message, size_t size) {
   State &s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
-  int code = s.errorCode;
-  copyMessage(s.firstError, message, size);
-  s.firstError.clear();
-  s.errorCode = 0;
-  return code;
+  return s.error.take(message, size);
 }
 
 CUmodule mgpuModuleLoad(void *data, size_t /*gpuBlobSize*/) {
@@ -555,25 +542,6 @@ void mgpuSetDefaultDevice(int32_t /*device*/) {
   // attn runs on device 0; the primary context is made current on first use.
 }
 
-const AttnCudaSymbol *attnCudaRuntimeSymbols(size_t *count) {
-#define ATTN_SYMBOL(fn)                                                        \
-  { #fn, reinterpret_cast < void *>(&fn) }
-  static const AttnCudaSymbol symbols[] = {
-      ATTN_SYMBOL(mgpuModuleLoad),        ATTN_SYMBOL(mgpuModuleLoadJIT),
-      ATTN_SYMBOL(mgpuModuleUnload),      ATTN_SYMBOL(mgpuModuleGetFunction),
-      ATTN_SYMBOL(mgpuLaunchKernel),      ATTN_SYMBOL(mgpuStreamCreate),
-      ATTN_SYMBOL(mgpuStreamDestroy),     ATTN_SYMBOL(mgpuStreamSynchronize),
-      ATTN_SYMBOL(mgpuStreamWaitEvent),   ATTN_SYMBOL(mgpuEventCreate),
-      ATTN_SYMBOL(mgpuEventDestroy),      ATTN_SYMBOL(mgpuEventSynchronize),
-      ATTN_SYMBOL(mgpuEventRecord),       ATTN_SYMBOL(mgpuMemAlloc),
-      ATTN_SYMBOL(mgpuMemFree),           ATTN_SYMBOL(mgpuMemcpy),
-      ATTN_SYMBOL(mgpuMemset32),          ATTN_SYMBOL(mgpuMemset16),
-      ATTN_SYMBOL(mgpuSetDefaultDevice),  ATTN_SYMBOL(attnCudaTensorMap),
-      ATTN_SYMBOL(attnCudaTensorMapFree),
-  };
-#undef ATTN_SYMBOL
-  *count = sizeof(symbols) / sizeof(symbols[0]);
-  return symbols;
-}
+ATTN_DEFINE_GPU_RUNTIME(attnCudaRuntime, "cuda")
 
 } // extern "C"

@@ -11,7 +11,7 @@
 // SM90: attn-run: target=cuda: compiled for sm_90a, but cannot run here: no CUDA driver
 // SM80: attn-run: target=cuda: compiled for sm_80, but cannot run here: no CUDA driver
 // BADMMA: attn-run: error: mma=wgmma needs chip=sm_90a
-// BADTARGET: attn-run: error: --target must be 'cpu' or 'cuda', not 'tpu'
+// BADTARGET: attn-run: error: --target must be 'cpu', 'cuda' or 'cuda-emulator', not 'tpu'
 !t = tensor<?x?x?x64xbf16>
 func.func @attention(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
   %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t)

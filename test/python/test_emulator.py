@@ -1,0 +1,81 @@
+"""target="cuda-emulator": the CUDA kernels and their host code, run on the
+CPU by the GPU emulator, against the float64 numpy reference.
+
+Both kernels of each chip's default (sm_80: mma.sync + cp.async; sm_90a:
+wgmma + TMA), f16 and bf16, on small problems: causal self-attention at a
+length that is no tile multiple, GQA cross-attention (bottom-right aligned
+causal mask), MQA decoding (one query) with LSE, and a sliding window in
+BSHD. Tolerances as in test_differential.py. A launch with an emulator
+report (race, out-of-bounds access, ...) fails the call with RuntimeError.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import attn
+from attn import reference
+
+TOL = {"float16": 1e-3, "bfloat16": 8e-3}
+NP_DTYPE = {"float16": np.dtype(np.float16),
+            "bfloat16": np.dtype(ml_dtypes.bfloat16)}
+
+# name: (spec, B, Hq, Hkv, Sq, Skv, with LSE)
+CASES = {
+    "causal-odd": (attn.Spec(mask=attn.causal()), 1, 2, 2, 67, 67, False),
+    "gqa-cross-causal": (attn.Spec(mask=attn.causal()), 2, 4, 2, 33, 129,
+                         False),
+    "mqa-decode-lse": (attn.Spec(), 1, 4, 1, 1, 129, True),
+    "window-bshd": (attn.Spec(mask=attn.sliding_window(40), layout="bshd"),
+                    1, 2, 1, 100, 100, False),
+}
+D = 64
+
+
+def _inputs(name, dtype, spec, b, hq, hkv, sq, skv):
+    rng = np.random.default_rng(zlib.crc32(f"{name}-{dtype}".encode()))
+
+    def arr(h, s):
+        shape = (b, s, h, D) if spec.layout == "bshd" else (b, h, s, D)
+        return rng.standard_normal(shape).astype(NP_DTYPE[dtype])
+    return arr(hq, sq), arr(hkv, skv), arr(hkv, skv)
+
+
+@pytest.mark.parametrize("dtype", sorted(TOL))
+@pytest.mark.parametrize("chip", ["sm_80", "sm_90a"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_emulator_matches_reference(name, chip, dtype):
+    spec, b, hq, hkv, sq, skv, with_lse = CASES[name]
+    fn = attn.compile(spec, target="cuda-emulator", chip=chip, dtype=dtype,
+                      head_dim=D)
+    q, k, v = _inputs(name, dtype, spec, b, hq, hkv, sq, skv)
+    if with_lse:
+        out, lse = fn(q, k, v, return_lse=True)
+        ref, ref_lse = reference.attention(spec, q, k, v, return_lse=True)
+    else:
+        out, lse = fn(q, k, v), None
+        ref, ref_lse = reference.attention(spec, q, k, v), None
+    assert isinstance(out, np.ndarray) and out.dtype == NP_DTYPE[dtype]
+    out = out.astype(np.float64)
+    assert np.isfinite(out).all(), "O has non-finite values"
+    err = np.abs(out - ref).max() / np.abs(ref).max()
+    assert err <= TOL[dtype], f"O rel err {err:.3g} > {TOL[dtype]}"
+    if with_lse:
+        lerr = np.abs(lse - ref_lse) / np.maximum(1.0, np.abs(ref_lse))
+        assert lerr.max() <= TOL[dtype], f"LSE err {lerr.max():.3g}"
+
+
+def test_emulator_compiles_without_a_gpu():
+    fn = attn.compile(attn.causal(), target="cuda-emulator",
+                      dtype="bfloat16", head_dim=D)
+    assert "target=cuda-emulator" in repr(fn)
+
+
+def test_emulator_takes_tensor_core_dtypes_only():
+    with pytest.raises(attn.SpecError,
+                       match="target='cuda-emulator' runs on tensor cores"):
+        attn.compile(attn.causal(), target="cuda-emulator")
