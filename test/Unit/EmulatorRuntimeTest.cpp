@@ -386,8 +386,9 @@ TEST_F(EmulatorModule, RunsAHandWrittenKernel) {
   // does not run.
   std::vector<int32_t> before(blocks * threads, -1);
   rt.memcpy(out, before.data(), before.size() * 4, nullptr);
-  EXPECT_EQ(entry<TensorMap>("attnCudaTensorMap")(out, 9, 64, 1, 1, 1, 128, 128,
-                                                  128, 64, 1, 1, 1),
+  char *misaligned = static_cast<char *>(out) + 8;
+  EXPECT_EQ(entry<TensorMap>("attnCudaTensorMap")(misaligned, 9, 64, 1, 1, 1,
+                                                  128, 128, 128, 64, 1, 1, 1),
             nullptr);
   EXPECT_NE(takeError(), "");
   launch(fn, blocks, 1, 1, threads, 1, 1, 0, nullptr, params, nullptr, 1);

@@ -6,11 +6,13 @@ wgmma + TMA), f16 and bf16, on small problems: causal self-attention at a
 length that is no tile multiple, GQA cross-attention (bottom-right aligned
 causal mask), MQA decoding (one query) with LSE, and a sliding window in
 BSHD. Tolerances as in test_differential.py. A launch with an emulator
-report (race, out-of-bounds access, ...) fails the call with RuntimeError.
+report (race, out-of-bounds access, ...) fails the call with RuntimeError,
+checked on a kernel broken on purpose.
 """
 
 from __future__ import annotations
 
+import json
 import zlib
 
 import ml_dtypes
@@ -79,3 +81,23 @@ def test_emulator_takes_tensor_core_dtypes_only():
     with pytest.raises(attn.SpecError,
                        match="target='cuda-emulator' runs on tensor cores"):
         attn.compile(attn.causal(), target="cuda-emulator")
+
+
+def test_emulator_report_fails_the_call(monkeypatch):
+    # The last barrier removed by the emulator's mutation hook, which edits
+    # the kernel text when the module is parsed (at its first launch): a
+    # spec and head dim no other test compiles, so no cached kernel is
+    # reused or left broken.
+    monkeypatch.setenv("ATTN_EMULATOR_MUTATION", json.dumps([{
+        "pattern": r'"nvvm.barrier0"\(\) : \(\) -> \(\)',
+        "replace": '"llvm.mlir.poison"() : () -> i32', "nth": -1}]))
+    fn = attn.compile(attn.Spec(mask=attn.causal(), scale=0.3),
+                      target="cuda-emulator", chip="sm_80", dtype="float16",
+                      head_dim=48)
+    q = np.ones((1, 2, 67, 48), np.float16)
+    with pytest.raises(RuntimeError) as e:
+        fn(q, q, q)
+    assert str(e.value).startswith(
+        "target='cuda-emulator': kernel 'attention_kernel' (grid 2x2x1, "
+        "block 128x1x1"), str(e.value)
+    assert "emulator reports\n  race at " in str(e.value), str(e.value)

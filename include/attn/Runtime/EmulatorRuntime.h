@@ -8,10 +8,11 @@
 //     reads of memory nothing wrote show), and its allocations are the
 //     global memory a kernel may touch; copies are memcpy; streams and
 //     events exist only as handles, since every launch runs to completion;
-//   - mgpuModuleLoad parses the kernel module's text, mgpuModuleGetFunction
-//     names one of its kernels, mgpuLaunchKernel runs it over the grid with
-//     the launch's kernel parameters, after the checks of the driver's
-//     launch (block size, dynamic shared memory);
+//   - mgpuModuleLoad keeps the kernel module's text, mgpuModuleGetFunction
+//     parses it (the first time) and names one of its kernels,
+//     mgpuLaunchKernel runs it over the grid with the launch's kernel
+//     parameters, after the checks of the driver's launch (block size,
+//     dynamic shared memory);
 //   - attnCudaTensorMap checks its arguments as cuTensorMapEncodeTiled does
 //     and writes an attn::emu::TensorMap into 128 bytes of device memory;
 //   - every failure, and every launch with reports (races, out-of-bounds

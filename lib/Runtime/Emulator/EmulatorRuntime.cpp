@@ -55,10 +55,18 @@ struct Function {
   std::string name;
 };
 
-/// A parsed kernel module and the function handles given out for it.
+/// A kernel module, parsed at its first function lookup, and the function
+/// handles given out for it. Host code loads modules from global
+/// constructors, which in an attn-aot library run under the dynamic
+/// loader's lock: parsing there (MLIR verifies on a thread pool whose
+/// threads need that lock) would deadlock.
 struct LoadedModule {
-  std::unique_ptr<Module> module;
+  std::string text;
   std::mutex mutex;
+  /// Set by the first lookup: the module, or why it did not parse.
+  bool parsed = false;
+  std::unique_ptr<Module> module;
+  std::string error;
   std::map<std::string, std::unique_ptr<Function>> functions;
 };
 
@@ -274,14 +282,8 @@ void *mgpuModuleLoad(void *data, size_t size) {
                     "CUDA pipeline's emulate=true), not PTX or cubin");
     return nullptr;
   }
-  std::string error;
-  std::unique_ptr<Module> module = Module::parse(text, error);
-  if (!module) {
-    record(kMisuse, "the emulator cannot load the kernel module: " + error);
-    return nullptr;
-  }
   auto *loaded = new LoadedModule();
-  loaded->module = std::move(module);
+  loaded->text = std::move(text);
   return loaded;
 }
 
@@ -299,12 +301,19 @@ void *mgpuModuleGetFunction(void *module, const char *name) {
   if (!module)
     return nullptr; // its load failed, and said why
   auto *loaded = static_cast<LoadedModule *>(module);
+  std::lock_guard<std::mutex> lock(loaded->mutex);
+  if (!std::exchange(loaded->parsed, true))
+    loaded->module = Module::parse(loaded->text, loaded->error);
+  if (!loaded->module) {
+    record(kMisuse,
+           "the emulator cannot load the kernel module: " + loaded->error);
+    return nullptr;
+  }
   if (!loaded->module->hasKernel(name)) {
     record(kMisuse,
            std::string("the emulated module has no kernel '") + name + "'");
     return nullptr;
   }
-  std::lock_guard<std::mutex> lock(loaded->mutex);
   std::unique_ptr<Function> &fn = loaded->functions[name];
   if (!fn)
     fn.reset(new Function{loaded, name});
