@@ -1702,7 +1702,10 @@ namespace {
 
 class InterpretedModule : public Module {
 public:
-  MLIRContext context;
+  // No thread pool: the runtime may parse from a global constructor (an
+  // attn-aot library's), under the dynamic loader's lock.
+  MLIRContext context{MLIRContext::Threading::DISABLED};
+  uint64_t maxSharedBytes = 227 * 1024; // per CTA, from the module's chip
   OwningOpRef<ModuleOp> module;
   std::map<std::string, std::unique_ptr<Kernel>> kernels;
   std::vector<std::vector<uint8_t>> constants;
@@ -1810,6 +1813,18 @@ std::unique_ptr<Module> Module::parse(const std::string &original,
   std::vector<std::string> dynamicShared;
   std::string failure;
   result->module->walk([&](Operation *op) {
+    if (auto m = dyn_cast<gpu::GPUModuleOp>(op))
+      if (ArrayAttr targets = m.getTargetsAttr())
+        for (Attribute target : targets)
+          if (auto nvvm = dyn_cast<NVVM::NVVMTargetAttr>(target)) {
+            // Shared memory per CTA (CUDA C Programming Guide, compute
+            // capabilities): 8.0 163 KiB, 8.6/8.9 99 KiB, 9.0 227 KiB.
+            StringRef chip = nvvm.getChip();
+            result->maxSharedBytes = chip == "sm_80"   ? 163 * 1024
+                                     : chip == "sm_86" ? 99 * 1024
+                                     : chip == "sm_89" ? 99 * 1024
+                                                       : 227 * 1024;
+          }
     if (auto g = dyn_cast<LLVM::GlobalOp>(op)) {
       Layout l;
       if (!layoutOf(g.getGlobalType(), l) &&
@@ -1886,6 +1901,13 @@ LaunchResult InterpretedModule::launch(const std::string &name,
     return result;
   }
   const Kernel &kernel = *it->second;
+  if (config.argCount != SIZE_MAX && config.argCount != kernel.params.size()) {
+    result.error = "kernel '" + name + "' takes " +
+                   std::to_string(kernel.params.size()) +
+                   " arguments, the launch passes " +
+                   std::to_string(config.argCount);
+    return result;
+  }
   uint64_t threads =
       uint64_t(config.block[0]) * config.block[1] * config.block[2];
   if (threads == 0 || threads > 1024) {
@@ -1894,9 +1916,10 @@ LaunchResult InterpretedModule::launch(const std::string &name,
     return result;
   }
   uint64_t sharedBytes = kernel.staticShared + config.dynamicSharedBytes;
-  if (sharedBytes > 227 * 1024) {
+  if (sharedBytes > maxSharedBytes) {
     result.error = std::to_string(sharedBytes) +
-                   " bytes of shared memory per CTA (sm_90 allows 227 KiB)";
+                   " bytes of shared memory per CTA, more than the module's "
+                   "chip allows (" + std::to_string(maxSharedBytes) + ")";
     return result;
   }
   std::vector<GlobalRange> ranges = global;

@@ -15,6 +15,7 @@
 #ifndef ATTN_EMULATOR_EMULATOR_H
 #define ATTN_EMULATOR_EMULATOR_H
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,6 +41,10 @@ struct LaunchConfig {
   uint32_t grid[3] = {1, 1, 1};
   uint32_t block[3] = {1, 1, 1};
   uint32_t dynamicSharedBytes = 0;
+  /// The number of kernel arguments the host passes (cuLaunchKernel's
+  /// kernelParams), checked against the kernel's signature; SIZE_MAX when
+  /// the caller does not know it.
+  size_t argCount = SIZE_MAX;
 };
 
 /// The emulator's own encoding of a TMA tensor map (what the host's

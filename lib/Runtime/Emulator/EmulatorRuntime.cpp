@@ -323,7 +323,7 @@ void *mgpuModuleGetFunction(void *module, const char *name) {
 void mgpuLaunchKernel(void *fn, intptr_t gridX, intptr_t gridY, intptr_t gridZ,
                       intptr_t blockX, intptr_t blockY, intptr_t blockZ,
                       int32_t smem, void * /*stream*/, void **params,
-                      void **extra, size_t /*paramsCount*/) {
+                      void **extra, size_t paramsCount) {
   if (std::exchange(skipNextLaunch, false))
     return; // its tensor map failed; the error is recorded
   if (!fn || gridX <= 0 || gridY <= 0 || gridZ <= 0)
@@ -344,6 +344,7 @@ void mgpuLaunchKernel(void *fn, intptr_t gridX, intptr_t gridY, intptr_t gridZ,
     config.block[i] = block[i];
   }
   config.dynamicSharedBytes = smem;
+  config.argCount = paramsCount;
   LaunchResult result = function->owner->module->launch(function->name, config,
                                                         params, globalRanges());
   if (std::string text = describeLaunch(function->name, config, result);
