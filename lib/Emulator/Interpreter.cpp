@@ -1787,6 +1787,14 @@ std::unique_ptr<Module> Module::parse(const std::string &original,
   std::string text = original;
   if (!applyMutations(text, error))
     return nullptr;
+  // $ATTN_EMULATOR_DUMP names a file to write the module text into, as
+  // parsed (after mutations): what the emulator runs, for debugging.
+  if (const char *dump = getenv("ATTN_EMULATOR_DUMP"); dump && *dump) {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(dump, ec);
+    if (!ec)
+      os << text;
+  }
   auto result = std::make_unique<InterpretedModule>();
   DialectRegistry registry;
   registry.insert<LLVM::LLVMDialect, NVVM::NVVMDialect, gpu::GPUDialect>();

@@ -18,7 +18,8 @@ using namespace mlir;
 
 /// `module` printed on its own inside a builtin.module: printed alone, a
 /// nested op would use attribute and location aliases defined only at the
-/// top level.
+/// top level. The custom form, as readable as attn-opt's output: it is what
+/// `$ATTN_EMULATOR_DUMP` shows and what the mutation suite's patterns edit.
 static std::string printForEmulator(gpu::GPUModuleOp module) {
   OpBuilder b(module.getContext());
   OwningOpRef<ModuleOp> wrapper = ModuleOp::create(b, module.getLoc());
@@ -27,8 +28,7 @@ static std::string printForEmulator(gpu::GPUModuleOp module) {
   std::string text;
   llvm::raw_string_ostream os(text);
   OpPrintingFlags flags;
-  flags.printGenericOpForm().enableDebugInfo(/*enable=*/true,
-                                             /*prettyForm=*/false);
+  flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
   wrapper->print(os, flags);
   return text;
 }

@@ -7,20 +7,20 @@
 
 // With emulate=true the host code is exactly that of a GPU build (launch
 // geometry, shared memory, kernel arguments, tensor maps), and the kernel
-// module is embedded as MLIR text (generic form, with the source location
+// module is embedded as MLIR text (custom form, with the source location
 // of the attention op) where the PTX would be.
 
 // SM90:      gpu.launch_func @attention_kernel::@attention_kernel
 // SM90:      gpu.binary @attention_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx83">, bin = "
 // SM90-SAME:   #loc = loc(\22{{[^\\]*}}attn-cuda-pipeline-emulate.mlir\22:[[@LINE+14]]:8)
-// SM90-SAME:   \22builtin.module\22() ({\0A  \22gpu.module\22() <{sym_name = \22attention_kernel\22
-// SM90-SAME:   \22llvm.inline_asm\22
+// SM90-SAME:   module {\0A  gpu.module @attention_kernel
+// SM90-SAME:   attributes {gpu.kernel
+// SM90-SAME:   llvm.inline_asm
 // SM90-SAME:   wgmma.mma_async
-// SM90-SAME:   {gpu.kernel
 // SM90-SAME:   loc(#loc)
 
 // SM80:      gpu.binary @attention_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_80">, bin = "
-// SM80-SAME:   \22nvvm.mma.sync\22
+// SM80-SAME:   nvvm.mma.sync
 
 // BADFORMAT: emulate=true embeds MLIR text for the emulator; format=bin does not apply
 

@@ -1,15 +1,15 @@
 // RUN: attn-opt %s -attn-gpu-module-to-emulator-binary -split-input-file -verify-diagnostics | FileCheck %s
 
 // The kernel module becomes a gpu.binary of the same name whose object, for
-// the module's target, is the module as generic MLIR text inside a
+// the module's target, is the module as MLIR text (custom form) inside a
 // builtin.module, with its debug locations; host code is untouched.
 // CHECK-LABEL: module attributes {gpu.container_module}
 // CHECK-NOT:   gpu.module
 // CHECK:       gpu.binary @kernels  [#gpu.object<#nvvm.target<chip = "sm_90a">, bin = "
-// CHECK-SAME:    \22builtin.module\22() ({\0A  \22gpu.module\22() <{sym_name = \22kernels\22, targets = [#nvvm.target<chip = \22sm_90a\22>]}>
-// CHECK-SAME:    \22nvvm.read.ptx.sreg.tid.x\22() : () -> i32 loc(#loc[[TID:[0-9]+]])
-// CHECK-SAME:    \22llvm.store\22(%0, %1) <{ordering = 0 : i64}>
-// CHECK-SAME:    {gpu.kernel, nvvm.kernel}
+// CHECK-SAME:    module {\0A  gpu.module @kernels [#nvvm.target<chip = \22sm_90a\22>] {
+// CHECK-SAME:    attributes {gpu.kernel, nvvm.kernel}
+// CHECK-SAME:    nvvm.read.ptx.sreg.tid.x : i32 loc(#loc[[TID:[0-9]+]])
+// CHECK-SAME:    llvm.store %0, %1 : i32, !llvm.ptr
 // CHECK-SAME:    #loc[[TID]] = loc(\22{{[^\\]*}}attn-gpu-module-to-emulator-binary.mlir\22:[[@LINE+6]]:14)
 // CHECK-SAME:    ">]
 // CHECK:       llvm.func @host()
@@ -32,8 +32,8 @@ module attributes {gpu.container_module} {
 // One object per target, each with the whole module; the offloading
 // handler is kept.
 // CHECK-LABEL: gpu.binary @two <#gpu.select_object<1 : i64>> [
-// CHECK-SAME:    #gpu.object<#nvvm.target<chip = "sm_80">, bin = "\22builtin.module\22() ({\0A  \22gpu.module\22() <{{{[^}]*}}sym_name = \22two\22
-// CHECK-SAME:    #gpu.object<#nvvm.target<chip = "sm_90a">, bin = "\22builtin.module\22() ({\0A  \22gpu.module\22() <{{{[^}]*}}sym_name = \22two\22
+// CHECK-SAME:    #gpu.object<#nvvm.target<chip = "sm_80">, bin = "module {\0A  gpu.module @two
+// CHECK-SAME:    #gpu.object<#nvvm.target<chip = "sm_90a">, bin = "module {\0A  gpu.module @two
 module attributes {gpu.container_module} {
   gpu.module @two <#gpu.select_object<1>> [#nvvm.target<chip = "sm_80">, #nvvm.target<chip = "sm_90a">] {
   }
