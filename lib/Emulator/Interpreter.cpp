@@ -459,6 +459,11 @@ static uint8_t *resolve(CTA &cta, const Inst &inst, unsigned space,
                    ", outside every allocation");
     return nullptr;
   }
+  if (write && thread >= 0)
+    cta.globalStores.push_back(
+        {address, address + bytes, cta.linearCta,
+         Access{thread, inst.index, cta.epoch, cta.warpEpoch[thread / 32]},
+         &inst});
   return reinterpret_cast<uint8_t *>(address);
 }
 
@@ -1696,6 +1701,41 @@ static void runCTA(CTA &cta) {
 // Modules and launches
 //===----------------------------------------------------------------------===//
 
+/// Reports overlapping global stores of two CTAs (nothing orders CTAs), or
+/// of two threads of one CTA with no barrier between them.
+static void checkGlobalStores(std::vector<GlobalStore> &stores,
+                              Reporter &reporter) {
+  std::sort(stores.begin(), stores.end(),
+            [](const GlobalStore &a, const GlobalStore &b) {
+              return a.begin < b.begin;
+            });
+  std::vector<const GlobalStore *> open; // stores that may overlap the next
+  for (const GlobalStore &s : stores) {
+    llvm::erase_if(open,
+                   [&](const GlobalStore *o) { return o->end <= s.begin; });
+    for (const GlobalStore *o : open) {
+      std::string what;
+      if (o->cta != s.cta)
+        what = "CTAs " + std::to_string(o->cta) + " and " +
+               std::to_string(s.cta) + " (linear ids) both write";
+      else if (o->access.thread != s.access.thread &&
+               o->access.epoch == s.access.epoch &&
+               (o->access.thread / 32 != s.access.thread / 32 ||
+                o->access.warpEpoch == s.access.warpEpoch))
+        what = "threads " + std::to_string(o->access.thread) + " and " +
+               std::to_string(s.access.thread) +
+               " of one CTA write, with no barrier in between,";
+      if (!what.empty())
+        reporter.add(s.inst, "race",
+                     what + " global address 0x" + llvm::utohexstr(s.begin) +
+                         " (the other store: instruction " +
+                         std::to_string(o->inst->index) + ")");
+    }
+    if (open.size() < 64)
+      open.push_back(&s);
+  }
+}
+
 Module::~Module() = default;
 
 namespace {
@@ -1937,6 +1977,7 @@ LaunchResult InterpretedModule::launch(const std::string &name,
   Reporter reporter;
   std::atomic<uint64_t> next{0}, instructions{0};
   std::mutex errorMutex;
+  std::vector<GlobalStore> stores;
   auto worker = [&]() {
     for (uint64_t c = next++; c < ctas; c = next++) {
       CTA cta(kernel, reporter, ranges);
@@ -1969,7 +2010,13 @@ LaunchResult InterpretedModule::launch(const std::string &name,
           unpackLeaves(cta, kernel.params[p], kernel.paramLayouts[p], t,
                        bytes.data());
       }
+      cta.linearCta = c;
       runCTA(cta);
+      {
+        std::lock_guard<std::mutex> lock(errorMutex);
+        stores.insert(stores.end(), cta.globalStores.begin(),
+                      cta.globalStores.end());
+      }
       if (cta.error.empty())
         finishAsync(cta);
       instructions += cta.instructions;
@@ -1992,6 +2039,7 @@ LaunchResult InterpretedModule::launch(const std::string &name,
   worker();
   for (std::thread &t : pool)
     t.join();
+  checkGlobalStores(stores, reporter);
   reporter.moveTo(result);
   result.threadInstructions = instructions;
   return result;

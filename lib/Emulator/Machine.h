@@ -246,6 +246,16 @@ struct ShadowByte {
   bool unfenced = false;   // a thread wrote it; no fence.proxy.async since
 };
 
+/// A thread's store to global memory, kept for the launch-wide check that
+/// no two CTAs, and no two unsynchronised threads of one CTA, write the
+/// same bytes.
+struct GlobalStore {
+  uint64_t begin = 0, end = 0;
+  uint64_t cta = 0;
+  Access access;
+  const struct Inst *inst = nullptr;
+};
+
 struct CpAsyncCopy {
   uint64_t dst = 0; // shared address
   uint64_t src = 0; // global address
@@ -313,6 +323,8 @@ struct CTA {
   uint64_t instructions = 0;
 
   // memory
+  uint64_t linearCta = 0;
+  std::vector<GlobalStore> globalStores;
   std::vector<uint8_t> shared;
   std::vector<ShadowByte> shadow;
   std::vector<std::vector<uint8_t>> local;
