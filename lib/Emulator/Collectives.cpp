@@ -139,6 +139,14 @@ void warpSync(CTA &cta, const Inst &inst) {
       any = true;
       uint32_t mask = uint32_t(cta.reg(inst.operands[0], 0, t));
       for (uint32_t m = 0; m < 32; ++m)
+        if (32 * w + m < cta.threads && cta.active[32 * w + m] &&
+            !((mask >> m) & 1)) {
+          cta.report(inst, "divergence",
+                     "bar.warp.sync executed by lane " + std::to_string(m) +
+                         ", which is not in its member mask (undefined)");
+          break;
+        }
+      for (uint32_t m = 0; m < 32; ++m)
         if ((mask >> m) & 1) {
           uint32_t u = 32 * w + m;
           if (u >= cta.threads || (!cta.active[u] && !cta.exited[u])) {
