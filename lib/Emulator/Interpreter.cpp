@@ -852,8 +852,16 @@ bool Compiler::compileOp(Operation *op, Inst &inst) {
     else if (intrin == "llvm.nvvm.lg2.approx.f" ||
              intrin == "llvm.nvvm.lg2.approx.ftz.f")
       inst.op = Opcode::Lg2Approx;
-    else
-      return fail(op, "intrinsic " + intrin.str() + " is not modelled");
+    else {
+      // Generic LLVM intrinsics by name, the overload suffix dropped
+      // ("llvm.fabs.f32" -> fabs), as the llvm.intr.* ops of the same name.
+      StringRef base = intrin;
+      if (base.consume_front("llvm.") && !base.starts_with("nvvm."))
+        base = base.take_until([](char c) { return c == '.'; });
+      inst.op = binaryOp(("llvm.intr." + base).str());
+      if (inst.op == Opcode::Nop || inst.op >= Opcode::Barrier)
+        return fail(op, "intrinsic " + intrin.str() + " is not modelled");
+    }
     inst.a = intrin.contains(".ftz.");
     return true;
   }
@@ -1076,24 +1084,34 @@ static bool fcmp(int64_t predicate, double x, double y) {
 
 /// An arithmetic float op on values of type T (double for f64, float for
 /// f32, f16 and bf16, which compute in f32 and round to their type).
-template <typename T>
-static T floatOpIn(Opcode op, T x, T y, T z, bool ftz) {
+template <typename T> static T floatOpIn(Opcode op, T x, T y, T z, bool ftz) {
   auto flush = [&](T v) {
     return ftz && std::fpclassify(v) == FP_SUBNORMAL ? std::copysign(T(0), v)
                                                      : v;
   };
   switch (op) {
-  case Opcode::FAdd: return x + y;
-  case Opcode::FSub: return x - y;
-  case Opcode::FMul: return x * y;
-  case Opcode::FDiv: return x / y;
-  case Opcode::FRem: return std::fmod(x, y);
-  case Opcode::FNeg: return -x;
-  case Opcode::FAbs: return std::fabs(x);
-  case Opcode::Fma: return std::fma(x, y, z);
-  case Opcode::Sqrt: return std::sqrt(x);
-  case Opcode::Floor: return std::floor(x);
-  case Opcode::Ceil: return std::ceil(x);
+  case Opcode::FAdd:
+    return x + y;
+  case Opcode::FSub:
+    return x - y;
+  case Opcode::FMul:
+    return x * y;
+  case Opcode::FDiv:
+    return x / y;
+  case Opcode::FRem:
+    return std::fmod(x, y);
+  case Opcode::FNeg:
+    return -x;
+  case Opcode::FAbs:
+    return std::fabs(x);
+  case Opcode::Fma:
+    return std::fma(x, y, z);
+  case Opcode::Sqrt:
+    return std::sqrt(x);
+  case Opcode::Floor:
+    return std::floor(x);
+  case Opcode::Ceil:
+    return std::ceil(x);
   case Opcode::Maximum: // NaN-propagating, -0 < +0
     if (std::isnan(x) || std::isnan(y))
       return T(NAN);
@@ -1102,16 +1120,24 @@ static T floatOpIn(Opcode op, T x, T y, T z, bool ftz) {
     if (std::isnan(x) || std::isnan(y))
       return T(NAN);
     return x == y ? (std::signbit(x) ? x : y) : std::min(x, y);
-  case Opcode::MaxNum: return std::fmax(x, y);
-  case Opcode::MinNum: return std::fmin(x, y);
-  case Opcode::Exp2: return std::exp2(x);
-  case Opcode::Exp: return std::exp(x);
-  case Opcode::Log: return std::log(x);
+  case Opcode::MaxNum:
+    return std::fmax(x, y);
+  case Opcode::MinNum:
+    return std::fmin(x, y);
+  case Opcode::Exp2:
+    return std::exp2(x);
+  case Opcode::Exp:
+    return std::exp(x);
+  case Opcode::Log:
+    return std::log(x);
   // ex2.approx / lg2.approx: the exact function; the hardware's is within
   // 2 ulp (not modelled).
-  case Opcode::Exp2Approx: return flush(std::exp2(flush(x)));
-  case Opcode::Lg2Approx: return flush(std::log2(flush(x)));
-  default: return T(0);
+  case Opcode::Exp2Approx:
+    return flush(std::exp2(flush(x)));
+  case Opcode::Lg2Approx:
+    return flush(std::log2(flush(x)));
+  default:
+    return T(0);
   }
 }
 
@@ -1950,10 +1976,9 @@ LaunchResult InterpretedModule::launch(const std::string &name,
   }
   const Kernel &kernel = *it->second;
   if (config.argCount != SIZE_MAX && config.argCount != kernel.params.size()) {
-    result.error = "kernel '" + name + "' takes " +
-                   std::to_string(kernel.params.size()) +
-                   " arguments, the launch passes " +
-                   std::to_string(config.argCount);
+    result.error =
+        "kernel '" + name + "' takes " + std::to_string(kernel.params.size()) +
+        " arguments, the launch passes " + std::to_string(config.argCount);
     return result;
   }
   uint64_t threads =
@@ -1967,7 +1992,8 @@ LaunchResult InterpretedModule::launch(const std::string &name,
   if (sharedBytes > maxSharedBytes) {
     result.error = std::to_string(sharedBytes) +
                    " bytes of shared memory per CTA, more than the module's "
-                   "chip allows (" + std::to_string(maxSharedBytes) + ")";
+                   "chip allows (" +
+                   std::to_string(maxSharedBytes) + ")";
     return result;
   }
   std::vector<GlobalRange> ranges = global;

@@ -1,0 +1,127 @@
+"""The GPU verification sweep (issue 15, item 4): the variants of
+test_differential.py, run on the CUDA kernels through the GPU emulator
+(target="cuda-emulator": the real host code and kernels, every thread
+interpreted, races and the like reported as errors), against the same
+float64 numpy reference and tolerances (f16 1e-3, bf16 8e-3).
+
+Four kernel configurations: sm_80 (mma.sync + cp.async; 32-key tiles at
+head dim 128), sm_90a (wgmma + TMA + mbarriers, 64-key tiles), sm_90a with
+32-key tiles (wgmma n32) and sm_90a with mma=sync. Head dims 64, and 128
+for a third of the cases (the variant's own when it sets D or Dv). Shapes,
+inputs and operands are drawn as the differential test draws them (random
+B, GQA/MQA heads, odd and unequal lengths, BHSD/BSHD, kv_len, documents,
+trees, block masks, captures), dtypes alternate between f16 and bf16.
+
+A variant the GPU path does not support is skipped with the compiler's
+reason (its target="cuda" refuses it at compile time).
+
+By default a representative subset runs (the README's test command);
+ATTN_EMULATOR_SWEEP=full runs every variant, long ones included, in every
+configuration with two seeds:
+
+    ATTN_EMULATOR_SWEEP=full PYTHONPATH=build/python \\
+        .venv/bin/python -m pytest test/python/test_emulator_sweep.py -q
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import zlib
+
+import numpy as np
+import pytest
+
+import attn
+import test_differential as TD
+from attn.api import CompileError
+from attn.spec import SpecError
+
+FULL = os.environ.get("ATTN_EMULATOR_SWEEP") == "full"
+GPU_TOL = {"float16": 1e-3, "bfloat16": 8e-3}
+
+# (id, chip, mma, config pinned into the spec)
+CONFIGS = [
+    ("sm80", "sm_80", "auto", {}),
+    ("sm90", "sm_90a", "auto", {}),
+    ("sm90-kv32", "sm_90a", "auto", {"block_kv": 32}),
+    ("sm90-sync", "sm_90a", "sync", {}),
+]
+
+# The default run: one variant of each family the GPU path supports.
+SUBSET = {
+    "full", "causal", "sliding_window", "document_causal", "tree",
+    "block_sparse", "kv_len_prefill", "bshd_dv", "decode", "sink_softmax",
+    "sigmoid", "relu2_row_sum", "alibi", "softcap", "score_mod_table",
+    "mask_mod_captures", "q_offset", "dense", "head_dim_128",
+    "long_causal", "long_document",
+}
+
+VARIANTS = {v.name: v for v in TD.VARIANTS + TD.LONG_VARIANTS}
+
+
+def _cases():
+    for name, v in sorted(VARIANTS.items()):
+        if not FULL and name not in SUBSET:
+            continue
+        for cid, chip, mma, config in CONFIGS:
+            for seed in range(2 if FULL else 1):
+                if v.long and not FULL and cid != "sm90":
+                    continue
+                yield pytest.param(name, cid, seed, id=f"{name}-{cid}-{seed}")
+
+
+def _dims_for(v, seed):
+    """Head dims on the GPU: the variant's if it sets them, else 64, or 128
+    for every third (variant, seed)."""
+    if v.D != 32 or v.Dv is not None:
+        return v.D, v.Dv or v.D
+    h = zlib.crc32(f"{v.name}-{seed}".encode()) % 3
+    return (128, 128) if h == 0 else (64, 64)
+
+
+_KERNELS: dict = {}
+
+
+def _kernel(v, cid, dtype, D, Dv):
+    key = (v.name, cid, dtype, D, Dv)
+    if key not in _KERNELS:
+        _, chip, mma, config = next(c for c in CONFIGS if c[0] == cid)
+        spec = v.spec
+        if config:
+            spec = copy.copy(spec)
+            spec.config = {**spec.config, **config}
+        try:
+            _KERNELS[key] = attn.compile(
+                spec, target="cuda-emulator", chip=chip, mma=mma,
+                dtype=dtype, head_dim=D, head_dim_v=Dv)
+        except (SpecError, CompileError) as e:
+            _KERNELS[key] = str(e).splitlines()[0]
+    return _KERNELS[key]
+
+
+@pytest.mark.parametrize("name,cid,seed", list(_cases()))
+def test_emulated_gpu_kernel(name, cid, seed):
+    v = VARIANTS[name]
+    dtype = ("float16", "bfloat16")[(seed + CONFIGS.index(
+        next(c for c in CONFIGS if c[0] == cid))) % 2]
+    D, Dv = _dims_for(v, seed)
+    fn = _kernel(v, cid, dtype, D, Dv)
+    if isinstance(fn, str):
+        pytest.skip(f"not on the GPU path: {fn}")
+    gv = copy.copy(v)
+    gv.D, gv.Dv = D, Dv
+    rng = np.random.default_rng([zlib.crc32(f"{name}-{cid}".encode()), seed])
+    saved = TD.TOL
+    TD.TOL = {**saved, **GPU_TOL}
+    try:
+        for _ in range(v.shapes):
+            d = TD._draw_dims(rng, gv, dtype)
+            q, k, vv = TD._qkv(rng, d, v.spec.layout)
+            captures, operands = (v.operands(rng, d) if v.operands
+                                  else ((), {}))
+            with_lse = v.spec.normalizer.has_lse and rng.random() < 0.75
+            TD._run_and_check(fn, v.spec, f"{name}[{cid} {dtype}] {d}", d,
+                              q, k, vv, captures, operands, with_lse)
+    finally:
+        TD.TOL = saved
