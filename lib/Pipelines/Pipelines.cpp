@@ -152,6 +152,7 @@ void mlir::attn::buildCUDAPipeline(OpPassManager &pm,
   addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map}");
   pm.addPass(createAttnDropReturnedArguments());
+  pm.addPass(createAttnGPUSinkConstants());
   addPipeline(pm, "gpu-launch-sink-index-computations,gpu-kernel-outlining,"
                   "convert-nvgpu-to-nvvm,"
                   "convert-vector-to-scf,convert-scf-to-cf,"

@@ -121,13 +121,29 @@ def AttnGPUMath : Pass<"attn-gpu-math"> {
                            "math::MathDialect", "vector::VectorDialect"];
 }
 
+def AttnGPUSinkConstants : Pass<"attn-gpu-sink-constants"> {
+  let summary = "Move the constant tables kernels read into the kernels";
+  let description = [{
+    Sinks into each `gpu.launch` the `memref.get_global` of constant
+    globals (the tables of per-head ALiBi slopes, Gaussian parameters and
+    the like) that its body reads, with the constants and index
+    computations `gpu-launch-sink-index-computations` sinks. Canonicalisation
+    hoists such constants out of the launch (which is not isolated from
+    above), and bufferisation then makes them host globals: outlined as they
+    are, the kernel would receive a host address and read it on the device.
+    Sunk, outlining copies the global into the `gpu.module`, where it is
+    device memory.
+  }];
+  let dependentDialects = ["gpu::GPUDialect", "memref::MemRefDialect"];
+}
+
 def AttnGPUModuleToEmulatorBinary
     : Pass<"attn-gpu-module-to-emulator-binary", "ModuleOp"> {
   let summary = "Embed GPU modules as MLIR text for the GPU emulator";
   let description = [{
     Replaces every `gpu.module` by a `gpu.binary` of the same name holding,
     for each of the module's targets, one object of format `bin` whose
-    bytes are the `gpu.module` printed as MLIR text (generic op form, debug
+    bytes are the `gpu.module` printed as MLIR text (custom form, debug
     locations kept), wrapped in a `builtin.module`. This is what the CUDA
     pipeline's `emulate=true` runs instead of `gpu-module-to-binary`: the
     host code is unchanged and hands the text to `mgpuModuleLoad(data,
@@ -144,7 +160,7 @@ def AttnGPUModuleToEmulatorBinary
     After:
     ```mlir
     gpu.binary @kernels [#gpu.object<#nvvm.target<chip = "sm_90a">,
-        bin = "\22builtin.module\22() ({\0A  \22gpu.module\22() ...">]
+        bin = "module {\0A  gpu.module @kernels [...] {\0A ...">]
     ```
   }];
   let dependentDialects = ["gpu::GPUDialect"];
