@@ -865,6 +865,44 @@ bool Compiler::compileOp(Operation *op, Inst &inst) {
     inst.a = intrin.contains(".ftz.");
     return true;
   }
+  if (auto call = dyn_cast<LLVM::CallOp>(op)) {
+    // libdevice functions (what convert-gpu-to-nvvm calls for math it does
+    // not lower, linked from the CUDA toolkit when the module is
+    // serialised), computed with the C library's function of the same
+    // meaning: within libdevice's documented ulp bounds, not bit-exact.
+    StringRef callee = call.getCallee().value_or("");
+    StringRef fn = callee;
+    bool known = fn.consume_front("__nv_") && op->getNumResults() == 1;
+    if (known && inst.resultLayout.leaves.size() == 1 &&
+        inst.resultLayout.leaves[0].kind == Scalar::F32)
+      known = fn.consume_back("f");
+    inst.op = !known ? Opcode::Nop
+                     : llvm::StringSwitch<Opcode>(fn)
+                           .Case("log", Opcode::Log)
+                           .Case("log2", Opcode::Log2)
+                           .Case("log1p", Opcode::Log1p)
+                           .Case("exp", Opcode::Exp)
+                           .Case("exp2", Opcode::Exp2)
+                           .Case("expm1", Opcode::Expm1)
+                           .Case("tanh", Opcode::Tanh)
+                           .Case("sin", Opcode::Sin)
+                           .Case("cos", Opcode::Cos)
+                           .Case("pow", Opcode::Pow)
+                           .Case("sqrt", Opcode::Sqrt)
+                           .Case("floor", Opcode::Floor)
+                           .Case("ceil", Opcode::Ceil)
+                           .Case("fabs", Opcode::FAbs)
+                           .Case("fmax", Opcode::MaxNum)
+                           .Case("fmin", Opcode::MinNum)
+                           .Default(Opcode::Nop);
+    if (inst.op == Opcode::Nop)
+      return fail(op, "a call of @" + callee.str() +
+                          " (only libdevice math functions are modelled)");
+    if (inst.layout.leaves.empty() ||
+        inst.layout.leaves[0].kind != inst.resultLayout.leaves[0].kind)
+      return fail(op, "a libdevice call of unexpected types");
+    return true;
+  }
   if (auto asmOp = dyn_cast<LLVM::InlineAsmOp>(op)) {
     std::string why;
     inst.op = classifyAsm(asmOp.getAsmString().str(), inst, why);
@@ -1130,6 +1168,20 @@ template <typename T> static T floatOpIn(Opcode op, T x, T y, T z, bool ftz) {
     return std::exp(x);
   case Opcode::Log:
     return std::log(x);
+  case Opcode::Log2:
+    return std::log2(x);
+  case Opcode::Log1p:
+    return std::log1p(x);
+  case Opcode::Expm1:
+    return std::expm1(x);
+  case Opcode::Tanh:
+    return std::tanh(x);
+  case Opcode::Sin:
+    return std::sin(x);
+  case Opcode::Cos:
+    return std::cos(x);
+  case Opcode::Pow:
+    return std::pow(x, y);
   // ex2.approx / lg2.approx: the exact function; the hardware's is within
   // 2 ulp (not modelled).
   case Opcode::Exp2Approx:

@@ -122,6 +122,13 @@ enum class Opcode : uint16_t {
   Lg2Approx,
   Exp2,
   Exp,
+  Log2,
+  Log1p,
+  Expm1,
+  Tanh,
+  Sin,
+  Cos,
+  Pow,
   Log,
   // conversions
   Trunc,
