@@ -125,3 +125,76 @@ def test_emulated_gpu_kernel(name, cid, seed):
                               q, k, vv, captures, operands, with_lse)
     finally:
         TD.TOL = saved
+
+
+# -- bench/gpu: the GPU checks and the benchmark's cases ----------------------
+
+_BENCH_GPU = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          os.pardir, os.pardir, "bench", "gpu")
+
+
+def _bench_checks():
+    import importlib.util
+    path = os.path.join(_BENCH_GPU, "prepare_checks.py")
+    spec = importlib.util.spec_from_file_location("prepare_checks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CHECKS = _bench_checks()
+
+
+@pytest.mark.parametrize("chip,mma", [("sm_80", "auto"), ("sm_90a", "auto"),
+                                      ("sm_90a", "sync")])
+@pytest.mark.parametrize("name", [c["name"] for c in CHECKS.CASES])
+def test_bench_gpu_check(name, chip, mma):
+    """bench/gpu/prepare_checks.py's cases (what bench/gpu/check.py runs on
+    a GPU), with the same inputs, on the emulator."""
+    c = next(c for c in CHECKS.CASES if c["name"] == name)
+    if not FULL and (chip, mma) != ("sm_90a", "auto"):
+        pytest.skip("ATTN_EMULATOR_SWEEP=full runs every chip")
+    rng = np.random.default_rng(zlib.crc32(c["name"].encode()))
+    s, dt = c["shape"], c["dtype"]
+    bshd = c["spec"].layout == "bshd"
+    qs = (s["B"], s["Sq"], s["Hq"]) if bshd else (s["B"], s["Hq"], s["Sq"])
+    ks = (s["B"], s["Skv"], s["Hkv"]) if bshd else (s["B"], s["Hkv"],
+                                                    s["Skv"])
+    q = rng.standard_normal(qs + (c["d"],)).astype(CHECKS.NP[dt])
+    k = rng.standard_normal(ks + (c["d"],)).astype(CHECKS.NP[dt])
+    v = rng.standard_normal(ks + (c["dv"],)).astype(CHECKS.NP[dt])
+    operands = c["operands"](rng, s)
+    captures = c["captures"](rng, s)
+    fn = attn.compile(c["spec"], target="cuda-emulator", chip=chip, mma=mma,
+                      dtype=dt, head_dim=c["d"], head_dim_v=c["dv"])
+    d = TD.Dims(s["B"], s["Hq"], s["Hkv"], s["Sq"], s["Skv"], c["d"],
+                c["dv"], dt)
+    saved = TD.TOL
+    TD.TOL = {**saved, **GPU_TOL}
+    try:
+        TD._run_and_check(fn, c["spec"], f"{name}[{chip} {mma}]", d, q, k, v,
+                          captures, operands, c["spec"].normalizer.has_lse)
+    finally:
+        TD.TOL = saved
+
+
+@pytest.mark.parametrize("chip", ["sm_80", "sm_90a"])
+@pytest.mark.parametrize("case", sorted(
+    f for f in os.listdir(os.path.join(_BENCH_GPU, "cases"))
+    if f.endswith(".mlir")))
+def test_bench_gpu_case(case, chip):
+    """The GPU benchmark's kernels (bench/gpu/cases) on the emulator, through
+    attn-run --check at a small shape that is no tile multiple."""
+    import subprocess
+    attn_run = os.path.join(os.path.dirname(attn.__file__), os.pardir,
+                            os.pardir, "bin", "attn-run")
+    if not os.path.exists(attn_run):
+        pytest.skip("attn-run not built")
+    if not FULL and chip != "sm_90a":
+        pytest.skip("ATTN_EMULATOR_SWEEP=full runs every chip")
+    p = subprocess.run(
+        [attn_run, os.path.join(_BENCH_GPU, "cases", case),
+         "--target=cuda-emulator", f"--chip={chip}", "--check",
+         "--shape=B=1,Hq=4,Hkv=2,Sq=150,Skv=150"],
+        capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0 and "check=ok" in p.stdout, p.stdout + p.stderr
