@@ -146,14 +146,13 @@ CHECKS = _bench_checks()
 
 
 @pytest.mark.parametrize("chip,mma", [("sm_80", "auto"), ("sm_90a", "auto"),
-                                      ("sm_90a", "sync")])
+                                      ("sm_90a", "sync")] if FULL else
+                         [("sm_90a", "auto")])
 @pytest.mark.parametrize("name", [c["name"] for c in CHECKS.CASES])
 def test_bench_gpu_check(name, chip, mma):
     """bench/gpu/prepare_checks.py's cases (what bench/gpu/check.py runs on
-    a GPU), with the same inputs, on the emulator."""
+    a GPU), with the same inputs, on the emulator (sm_90a by default)."""
     c = next(c for c in CHECKS.CASES if c["name"] == name)
-    if not FULL and (chip, mma) != ("sm_90a", "auto"):
-        pytest.skip("ATTN_EMULATOR_SWEEP=full runs every chip")
     rng = np.random.default_rng(zlib.crc32(c["name"].encode()))
     s, dt = c["shape"], c["dtype"]
     bshd = c["spec"].layout == "bshd"
@@ -178,7 +177,7 @@ def test_bench_gpu_check(name, chip, mma):
         TD.TOL = saved
 
 
-@pytest.mark.parametrize("chip", ["sm_80", "sm_90a"])
+@pytest.mark.parametrize("chip", ["sm_80", "sm_90a"] if FULL else ["sm_90a"])
 @pytest.mark.parametrize("case", sorted(
     f for f in os.listdir(os.path.join(_BENCH_GPU, "cases"))
     if f.endswith(".mlir")))
@@ -190,8 +189,6 @@ def test_bench_gpu_case(case, chip):
                             os.pardir, "bin", "attn-run")
     if not os.path.exists(attn_run):
         pytest.skip("attn-run not built")
-    if not FULL and chip != "sm_90a":
-        pytest.skip("ATTN_EMULATOR_SWEEP=full runs every chip")
     p = subprocess.run(
         [attn_run, os.path.join(_BENCH_GPU, "cases", case),
          "--target=cuda-emulator", f"--chip={chip}", "--check",
