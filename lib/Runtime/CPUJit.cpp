@@ -123,14 +123,21 @@ static SmallVector<StringRef> runtimeLibraries(bool openmp) {
   return libs;
 }
 
-/// Runs a pipeline on a clone of `module` in a context that also has the
-/// LLVM IR translations `addTranslations` registers (beyond builtin and
-/// LLVM). Returns null with `error` set when the pipeline fails.
+/// Runs the pipeline `build` makes of `options` on a clone of `module`, in a
+/// context that also has the LLVM IR translations `addTranslations`
+/// registers (beyond builtin and LLVM). Returns null with `error` set when
+/// `validate` rejects the options or the pipeline fails.
+template <typename Options>
 static OwningOpRef<ModuleOp>
-lowerClone(ModuleOp module,
+lowerClone(ModuleOp module, const Options &options,
+           std::string (*validate)(const Options &),
+           void (*build)(OpPassManager &, const Options &),
            function_ref<void(DialectRegistry &)> addTranslations,
-           function_ref<void(OpPassManager &)> buildPipeline, StringRef which,
-           std::string &error) {
+           StringRef which, std::string &error) {
+  if (std::string why = validate(options); !why.empty()) {
+    error = why;
+    return nullptr;
+  }
   initializeNativeTarget();
   OwningOpRef<ModuleOp> lowered(module.clone());
   MLIRContext *ctx = lowered->getContext();
@@ -140,7 +147,7 @@ lowerClone(ModuleOp module,
   addTranslations(registry);
   ctx->appendDialectRegistry(registry);
   PassManager pm(ctx);
-  buildPipeline(pm);
+  build(pm, options);
   if (failed(pm.run(*lowered))) {
     error =
         ("the " + which + " pipeline failed (see the diagnostics above)").str();
@@ -149,19 +156,28 @@ lowerClone(ModuleOp module,
   return lowered;
 }
 
+/// JIT-compiles the LLVM dialect module `lowered`; null with `error` set
+/// when that fails.
+static std::unique_ptr<ExecutionEngine>
+createEngine(ModuleOp lowered, const ExecutionEngineOptions &engineOptions,
+             std::string &error) {
+  auto engine = ExecutionEngine::create(lowered, engineOptions);
+  if (!engine) {
+    error = "JIT compilation failed: " + llvm::toString(engine.takeError());
+    return nullptr;
+  }
+  return std::move(*engine);
+}
+
 std::unique_ptr<CPUKernel> CPUKernel::compile(ModuleOp module,
                                               const CPUPipelineOptions &options,
                                               std::string &error) {
-  if (std::string why = validateCPUPipelineOptions(options); !why.empty()) {
-    error = why;
-    return nullptr;
-  }
   OwningOpRef<ModuleOp> lowered = lowerClone(
-      module,
+      module, options, validateCPUPipelineOptions, buildCPUPipeline,
       [](DialectRegistry &registry) {
         registerOpenMPDialectTranslation(registry);
       },
-      [&](OpPassManager &pm) { buildCPUPipeline(pm, options); }, "CPU", error);
+      "CPU", error);
   if (!lowered)
     return nullptr;
 
@@ -185,13 +201,12 @@ std::unique_ptr<CPUKernel> CPUKernel::compile(ModuleOp module,
   SmallVector<StringRef> libs = runtimeLibraries(options.openmp);
   engineOptions.sharedLibPaths = libs;
   engineOptions.enableObjectDump = true;
-  auto engine = ExecutionEngine::create(*lowered, engineOptions);
-  if (!engine) {
-    error = "JIT compilation failed: " + llvm::toString(engine.takeError());
+  std::unique_ptr<ExecutionEngine> engine =
+      createEngine(*lowered, engineOptions, error);
+  if (!engine)
     return nullptr;
-  }
   std::unique_ptr<CPUKernel> kernel(new CPUKernel());
-  kernel->engine = std::move(*engine);
+  kernel->engine = std::move(engine);
   kernel->bindErrorWord();
   return kernel;
 }
@@ -199,35 +214,29 @@ std::unique_ptr<CPUKernel> CPUKernel::compile(ModuleOp module,
 std::unique_ptr<CPUKernel>
 CPUKernel::compileCUDA(ModuleOp module, const CUDAPipelineOptions &options,
                        std::string &error) {
-  if (std::string why = validateCUDAPipelineOptions(options); !why.empty()) {
-    error = why;
-    return nullptr;
-  }
   OwningOpRef<ModuleOp> lowered = lowerClone(
-      module,
+      module, options, validateCUDAPipelineOptions, buildCUDAPipeline,
       [](DialectRegistry &registry) {
         registerGPUDialectTranslation(registry);
         gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
         registerNVVMDialectTranslation(registry);
         NVVM::registerNVVMTargetInterfaceExternalModels(registry);
       },
-      [&](OpPassManager &pm) { buildCUDAPipeline(pm, options); }, "CUDA",
-      error);
+      "CUDA", error);
   if (!lowered)
     return nullptr;
   ExecutionEngineOptions engineOptions;
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Default;
-  auto engine = ExecutionEngine::create(*lowered, engineOptions);
-  if (!engine) {
-    error = "JIT compilation failed: " + llvm::toString(engine.takeError());
+  std::unique_ptr<ExecutionEngine> engine =
+      createEngine(*lowered, engineOptions, error);
+  if (!engine)
     return nullptr;
-  }
   // The runtimes are linked into this library, which Python loads
   // privately: the entry points are handed to the JIT by address, not found
   // by dlsym, and the emulator's under the same names as the driver's.
   const AttnGpuRuntime *runtime =
       options.emulate ? attnEmulatorRuntime() : attnCudaRuntime();
-  (*engine)->registerSymbols([&](llvm::orc::MangleAndInterner mangle) {
+  engine->registerSymbols([&](llvm::orc::MangleAndInterner mangle) {
     llvm::orc::SymbolMap map;
     for (size_t i = 0; i < runtime->symbolCount; ++i)
       map[mangle(runtime->symbols[i].name)] = {
@@ -237,10 +246,10 @@ CPUKernel::compileCUDA(ModuleOp module, const CUDAPipelineOptions &options,
   });
   // Runs the global constructors, which load the embedded kernels (without
   // a driver the load records why and later launches do nothing).
-  (*engine)->initialize();
+  engine->initialize();
   std::unique_ptr<CPUKernel> kernel(new CPUKernel());
   kernel->gpu = runtime;
-  kernel->engine = std::move(*engine);
+  kernel->engine = std::move(engine);
   kernel->bindErrorWord();
   return kernel;
 }

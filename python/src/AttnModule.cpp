@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <tuple>
+#include <utility>
 
 namespace nb = nanobind;
 using attn::python::Buffer;
@@ -53,6 +54,22 @@ int call(
   return kernel.call(buffers);
 }
 
+/// Runs `call(args..., error)` without the GIL and returns its result (a
+/// bool or a pointer); raises `Error` with `prefix` and the error when that
+/// is false or null.
+template <typename Error, typename Call, typename... Args>
+auto withoutGilOrRaise(const std::string &prefix, Call call, Args &&...args) {
+  std::string error;
+  decltype(call(std::forward<Args>(args)..., error)) result;
+  {
+    nb::gil_scoped_release release;
+    result = call(std::forward<Args>(args)..., error);
+  }
+  if (!result)
+    throw Error(prefix + error);
+  return result;
+}
+
 /// Calls a CUDA kernel on (address, shape, host bytes, is output) tuples:
 /// host inputs (bytes > 0) are copied in, host outputs back; device
 /// addresses (bytes 0) are passed as they are. Raises RuntimeError with the
@@ -69,43 +86,42 @@ void callCuda(
     bytes.push_back(size);
     isOutput.push_back(output);
   }
-  std::string error;
-  bool ok;
-  {
-    nb::gil_scoped_release release;
-    ok = kernel.callOnDevice(buffers, bytes, isOutput, error);
-  }
-  if (!ok)
-    throw std::runtime_error("target='" + kernel.target() + "': " + error);
+  withoutGilOrRaise<std::runtime_error>(
+      "target='" + kernel.target() + "': ", [&](std::string &error) {
+        return kernel.callOnDevice(buffers, bytes, isOutput, error);
+      });
 }
 
-/// Runs `call(error)` (one of the attn::python::cuda* functions) without
-/// the GIL; raises RuntimeError with its error when it returns false.
-template <typename Call> void cudaOrRaise(Call call) {
-  std::string error;
-  bool ok;
-  {
-    nb::gil_scoped_release release;
-    ok = call(error);
-  }
-  if (!ok)
-    throw std::runtime_error("CUDA: " + error);
+/// The Python binding of lowerModule: it runs a pipeline over IR text
+/// without the GIL and returns the IR as printed or, with `wantRemarks`, the
+/// remarks of the run; CompileError when it fails.
+auto lowerOrRaise(bool wantRemarks) {
+  return [wantRemarks](const std::string &ir, const std::string &pipeline) {
+    std::string lowered, remarks;
+    withoutGilOrRaise<CompileError>("", [&](std::string &error) {
+      return attn::python::lowerModule(ir, pipeline, lowered, error,
+                                       wantRemarks ? &remarks : nullptr);
+    });
+    return wantRemarks ? remarks : lowered;
+  };
 }
 
-/// The Kernel from `compile` (a Kernel factory taking IR text, options and
-/// an error), compiled without the GIL; CompileError when it fails.
-template <typename Compile>
-std::unique_ptr<Kernel> compileOrRaise(Compile compile, const std::string &ir,
-                                       const std::string &options) {
-  std::string error;
-  std::unique_ptr<Kernel> kernel;
-  {
-    nb::gil_scoped_release release;
-    kernel = compile(ir, options, error);
-  }
-  if (!kernel)
-    throw CompileError(error);
-  return kernel;
+/// Runs `call(args..., error)` (one of the attn::python::cuda* functions)
+/// without the GIL; raises RuntimeError with its error when it returns
+/// false.
+template <typename Call, typename... Args>
+void cudaOrRaise(Call call, Args &&...args) {
+  withoutGilOrRaise<std::runtime_error>("CUDA: ", call,
+                                        std::forward<Args>(args)...);
+}
+
+/// The Python binding of `compile` (a Kernel factory taking IR text,
+/// options and an error): it compiles without the GIL and raises
+/// CompileError when that fails.
+template <typename Compile> auto compileOrRaise(Compile compile) {
+  return [compile](const std::string &ir, const std::string &options) {
+    return withoutGilOrRaise<CompileError>("", compile, ir, options);
+  };
 }
 
 } // namespace
@@ -123,37 +139,12 @@ NB_MODULE(_attn, m) {
         return printed;
       },
       nb::arg("ir"), "Parse and verify IR text; returns it as printed.");
-  m.def(
-      "lower",
-      [](const std::string &ir, const std::string &pipeline) {
-        std::string lowered, error;
-        bool ok;
-        {
-          nb::gil_scoped_release release;
-          ok = attn::python::lowerModule(ir, pipeline, lowered, error);
-        }
-        if (!ok)
-          throw CompileError(error);
-        return lowered;
-      },
-      nb::arg("ir"), nb::arg("pipeline"),
-      "Run a textual pass pipeline over IR text and print the result.");
-  m.def(
-      "lower_remarks",
-      [](const std::string &ir, const std::string &pipeline) {
-        std::string lowered, error, remarks;
-        bool ok;
-        {
-          nb::gil_scoped_release release;
-          ok = attn::python::lowerModule(ir, pipeline, lowered, error,
-                                         &remarks);
-        }
-        if (!ok)
-          throw CompileError(error);
-        return remarks;
-      },
-      nb::arg("ir"), nb::arg("pipeline"),
-      "Run a textual pass pipeline over IR text; return its remarks.");
+  m.def("lower", lowerOrRaise(/*wantRemarks=*/false), nb::arg("ir"),
+        nb::arg("pipeline"),
+        "Run a textual pass pipeline over IR text and print the result.");
+  m.def("lower_remarks", lowerOrRaise(/*wantRemarks=*/true), nb::arg("ir"),
+        nb::arg("pipeline"),
+        "Run a textual pass pipeline over IR text; return its remarks.");
   m.def("host_cpu", &attn::python::hostCPU,
         "The host CPU's name and features, as the JIT targets them.");
   m.def(
@@ -169,35 +160,25 @@ NB_MODULE(_attn, m) {
       "cuda_alloc",
       [](size_t bytes) {
         uintptr_t address = 0;
-        cudaOrRaise([&](std::string &error) {
-          return attn::python::cudaAlloc(bytes, address, error);
-        });
+        cudaOrRaise(attn::python::cudaAlloc, bytes, address);
         return address;
       },
       nb::arg("bytes"), "Allocates device memory; returns its address.");
   m.def(
       "cuda_free",
-      [](uintptr_t address) {
-        cudaOrRaise([&](std::string &error) {
-          return attn::python::cudaFree(address, error);
-        });
-      },
+      [](uintptr_t address) { cudaOrRaise(attn::python::cudaFree, address); },
       nb::arg("address"), "Frees memory from cuda_alloc.");
   m.def(
       "cuda_copy",
       [](uintptr_t dst, uintptr_t src, size_t bytes) {
-        cudaOrRaise([&](std::string &error) {
-          return attn::python::cudaCopy(dst, src, bytes, error);
-        });
+        cudaOrRaise(attn::python::cudaCopy, dst, src, bytes);
       },
       nb::arg("dst"), nb::arg("src"), nb::arg("bytes"),
       "Copies bytes between host or device addresses and waits.");
   m.def(
       "cuda_stream_synchronize",
       [](uintptr_t stream) {
-        cudaOrRaise([&](std::string &error) {
-          return attn::python::cudaStreamSynchronize(stream, error);
-        });
+        cudaOrRaise(attn::python::cudaStreamSynchronize, stream);
       },
       nb::arg("stream"), "Waits for the work queued on a CUDA stream.");
   m.def(
@@ -212,19 +193,12 @@ NB_MODULE(_attn, m) {
       "read, else (False, why).");
 
   nb::class_<Kernel>(m, "Kernel")
+      .def_static("compile", compileOrRaise(&Kernel::compile), nb::arg("ir"),
+                  nb::arg("options") = "",
+                  "JIT-compile IR with --attn-cpu-pipeline{options}.")
       .def_static(
-          "compile",
-          [](const std::string &ir, const std::string &options) {
-            return compileOrRaise(&Kernel::compile, ir, options);
-          },
-          nb::arg("ir"), nb::arg("options") = "",
-          "JIT-compile IR with --attn-cpu-pipeline{options}.")
-      .def_static(
-          "compile_cuda",
-          [](const std::string &ir, const std::string &options) {
-            return compileOrRaise(&Kernel::compileCUDA, ir, options);
-          },
-          nb::arg("ir"), nb::arg("options") = "",
+          "compile_cuda", compileOrRaise(&Kernel::compileCUDA), nb::arg("ir"),
+          nb::arg("options") = "",
           "JIT-compile the host side of IR with --attn-cuda-pipeline{options}.")
       .def_static(
           "load",

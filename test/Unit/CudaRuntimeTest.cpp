@@ -15,27 +15,26 @@
 
 namespace {
 
-bool haveGpu(std::string &why) {
-  char message[512];
-  int ok = attnCudaStatus(message, sizeof(message));
-  why = message;
-  return ok == 1;
-}
+/// The no-driver checks: skipped where a CUDA device is present; each
+/// starts with no pending error and `why` holding the status message.
+class CudaRuntime : public ::testing::Test {
+protected:
+  void SetUp() override {
+    char message[512];
+    if (attnCudaStatus(message, sizeof(message)) == 1)
+      GTEST_SKIP() << "a CUDA device is present";
+    why = message;
+    attnCudaTakeError(message, sizeof(message));
+  }
 
-TEST(CudaRuntime, StatusExplainsAMissingDriver) {
   std::string why;
-  if (haveGpu(why))
-    GTEST_SKIP() << "a CUDA device is present";
+};
+
+TEST_F(CudaRuntime, StatusExplainsAMissingDriver) {
   EXPECT_NE(why.find("CUDA"), std::string::npos) << why;
 }
 
-TEST(CudaRuntime, EntryPointsAreSafeWithoutADriver) {
-  std::string why;
-  if (haveGpu(why))
-    GTEST_SKIP() << "a CUDA device is present";
-  char drained[512];
-  attnCudaTakeError(drained, sizeof(drained));
-
+TEST_F(CudaRuntime, EntryPointsAreSafeWithoutADriver) {
   char ptx[] = ".version 7.0\n.target sm_80\n.address_size 64\n";
   void *module = mgpuModuleLoadJIT(ptx, 3);
   EXPECT_EQ(module, nullptr);
@@ -65,12 +64,8 @@ TEST(CudaRuntime, EntryPointsAreSafeWithoutADriver) {
   EXPECT_EQ(std::string(message), "");
 }
 
-TEST(CudaRuntime, TensorMapsWithoutADriverSkipTheLaunch) {
-  std::string why;
-  if (haveGpu(why))
-    GTEST_SKIP() << "a CUDA device is present";
+TEST_F(CudaRuntime, TensorMapsWithoutADriverSkipTheLaunch) {
   char message[512];
-  attnCudaTakeError(message, sizeof(message));
   char tensor[64];
   // An empty tensor needs no map and records nothing.
   EXPECT_EQ(
@@ -90,10 +85,7 @@ TEST(CudaRuntime, TensorMapsWithoutADriverSkipTheLaunch) {
   EXPECT_EQ(std::string(message), why);
 }
 
-TEST(CudaRuntime, MessagesAreTruncatedToTheBuffer) {
-  std::string why;
-  if (haveGpu(why))
-    GTEST_SKIP() << "a CUDA device is present";
+TEST_F(CudaRuntime, MessagesAreTruncatedToTheBuffer) {
   char tiny[8];
   attnCudaStatus(tiny, sizeof(tiny));
   EXPECT_EQ(std::string(tiny), why.substr(0, 7));

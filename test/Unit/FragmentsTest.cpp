@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <random>
 #include <set>
 #include <utility>
@@ -48,6 +49,26 @@ void expectBijection(int owners, int elements, int rows, int cols,
     EXPECT_EQ(h, 1);
 }
 
+/// Expects `layout(lane, i)` to be the i-th of `coords`, naming the
+/// element `prefix` i.
+template <typename Layout>
+void expectLaneHolds(Layout layout, int lane,
+                     std::initializer_list<Coord> coords, const char *prefix) {
+  int i = 0;
+  for (Coord c : coords) {
+    EXPECT_EQ(layout(lane, i), c) << prefix << i;
+    ++i;
+  }
+}
+
+Matrix transpose(const Matrix &m) {
+  Matrix t = zeros(int(m[0].size()), int(m.size()));
+  for (size_t r = 0; r < m.size(); ++r)
+    for (size_t c = 0; c < m[r].size(); ++c)
+      t[c][r] = m[r][c];
+  return t;
+}
+
 //===----------------------------------------------------------------------===//
 // Lane-level models of the instructions, written on the tables only.
 //===----------------------------------------------------------------------===//
@@ -64,17 +85,34 @@ Fragments mmaM16N8K16(const Fragments &a, const Fragments &b,
                     mmaM16N8K16C);
 }
 
+/// The 64 x n accumulator a warpgroup's wgmma.m64nNk16 D fragments hold.
+Matrix gatherWgmmaD(const Fragments &d, int n) {
+  Matrix m = zeros(64, n);
+  for (int t = 0; t < kWarpgroupSize; ++t)
+    for (int i = 0; i < wgmmaDElements(n); ++i) {
+      Coord c = wgmmaM64NK16D(t, i, n);
+      m[c.row][c.col] = d[t][i];
+    }
+  return m;
+}
+
+/// The D fragments of a 64 x n accumulator, the inverse of gatherWgmmaD.
+Fragments distributeWgmmaD(const Matrix &m, int n) {
+  Fragments d(kWarpgroupSize, std::vector<double>(wgmmaDElements(n)));
+  for (int t = 0; t < kWarpgroupSize; ++t)
+    for (int i = 0; i < wgmmaDElements(n); ++i) {
+      Coord c = wgmmaM64NK16D(t, i, n);
+      d[t][i] = m[c.row][c.col];
+    }
+  return d;
+}
+
 /// wgmma.mma_async.m64nNk16 (f32 += bf16 * bf16) with A from registers and
 /// B through a descriptor: B(k, n) is read at the address the descriptor
 /// layout gives for (mn = n, k).
 void wgmmaM64NK16(Fragments &d, const Fragments &a, uint64_t descB,
                   Major majorB, const SharedMemory &smem, int n) {
-  Matrix am = zeros(64, 16);
-  for (int t = 0; t < kWarpgroupSize; ++t)
-    for (int i = 0; i < kWgmmaAElements; ++i) {
-      Coord c = wgmmaM64NK16A(t, i);
-      am[c.row][c.col] = a[t][i];
-    }
+  Matrix am = gather(a, 64, 16, wgmmaM64NK16A);
   WgmmaDescriptor desc = decodeWgmmaDescriptor(descB);
   Matrix bm = zeros(16, n);
   for (int k = 0; k < 16; ++k)
@@ -84,18 +122,7 @@ void wgmmaM64NK16(Fragments &d, const Fragments &a, uint64_t descB,
       ASSERT_TRUE(addr.has_value());
       bm[k][col] = smem.load(*addr);
     }
-  Matrix cm = zeros(64, n);
-  for (int t = 0; t < kWarpgroupSize; ++t)
-    for (int i = 0; i < wgmmaDElements(n); ++i) {
-      Coord c = wgmmaM64NK16D(t, i, n);
-      cm[c.row][c.col] = d[t][i];
-    }
-  Matrix dm = matmulAdd(am, bm, cm);
-  for (int t = 0; t < kWarpgroupSize; ++t)
-    for (int i = 0; i < wgmmaDElements(n); ++i) {
-      Coord c = wgmmaM64NK16D(t, i, n);
-      d[t][i] = dm[c.row][c.col];
-    }
+  d = distributeWgmmaD(matmulAdd(am, bm, gatherWgmmaD(d, n)), n);
 }
 
 //===----------------------------------------------------------------------===//
@@ -156,25 +183,20 @@ TEST(Fragments, SwizzleIsAChunkPreservingInvolution) {
 TEST(Fragments, MmaValuesFromTheIsaFigures) {
   // Figure 79 (A): lane 0 holds a0..a7 at (0,0) (0,1) (8,0) (8,1) (0,8)
   // (0,9) (8,8) (8,9).
-  const Coord lane0A[8] = {{0, 0}, {0, 1}, {8, 0}, {8, 1},
-                           {0, 8}, {0, 9}, {8, 8}, {8, 9}};
-  for (int i = 0; i < 8; ++i)
-    EXPECT_EQ(mmaM16N8K16A(0, i), lane0A[i]) << "a" << i;
+  expectLaneHolds(
+      mmaM16N8K16A, 0,
+      {{0, 0}, {0, 1}, {8, 0}, {8, 1}, {0, 8}, {0, 9}, {8, 8}, {8, 9}}, "a");
   EXPECT_EQ(mmaM16N8K16A(5, 0), (Coord{1, 2})); // T5: groupID 1, tig 1
   EXPECT_EQ(mmaM16N8K16A(5, 3), (Coord{9, 3}));
   EXPECT_EQ(mmaM16N8K16A(31, 7), (Coord{15, 15}));
   EXPECT_EQ(mmaM16N8K16A(30, 4), (Coord{7, 12}));
   // Figure 81 (B): lane 0 holds b0..b3 at rows 0, 1, 8, 9 of column 0.
-  const Coord lane0B[4] = {{0, 0}, {1, 0}, {8, 0}, {9, 0}};
-  for (int i = 0; i < 4; ++i)
-    EXPECT_EQ(mmaM16N8K16B(0, i), lane0B[i]) << "b" << i;
+  expectLaneHolds(mmaM16N8K16B, 0, {{0, 0}, {1, 0}, {8, 0}, {9, 0}}, "b");
   EXPECT_EQ(mmaM16N8K16B(6, 1), (Coord{5, 1}));
   EXPECT_EQ(mmaM16N8K16B(31, 0), (Coord{6, 7}));
   EXPECT_EQ(mmaM16N8K16B(31, 3), (Coord{15, 7}));
   // Figure 83 (C/D).
-  const Coord lane0C[4] = {{0, 0}, {0, 1}, {8, 0}, {8, 1}};
-  for (int i = 0; i < 4; ++i)
-    EXPECT_EQ(mmaM16N8K16C(0, i), lane0C[i]) << "c" << i;
+  expectLaneHolds(mmaM16N8K16C, 0, {{0, 0}, {0, 1}, {8, 0}, {8, 1}}, "c");
   EXPECT_EQ(mmaM16N8K16C(7, 2), (Coord{9, 6}));
   EXPECT_EQ(mmaM16N8K16C(31, 3), (Coord{15, 7}));
 }
@@ -210,9 +232,8 @@ TEST(Fragments, WgmmaValuesFromTheIsaFigures) {
   EXPECT_EQ(wgmmaM64NK16A(127, 7), (Coord{63, 15}));
   // Figure 149 (D): T0 holds d0..d5 at (0,0) (0,1) (8,0) (8,1) (0,8) (0,9);
   // the last thread ends with (63, N-1).
-  const Coord t0D[6] = {{0, 0}, {0, 1}, {8, 0}, {8, 1}, {0, 8}, {0, 9}};
-  for (int i = 0; i < 6; ++i)
-    EXPECT_EQ(wgmmaM64NK16D(0, i, 64), t0D[i]) << "d" << i;
+  expectLaneHolds([](int t, int i) { return wgmmaM64NK16D(t, i, 64); }, 0,
+                  {{0, 0}, {0, 1}, {8, 0}, {8, 1}, {0, 8}, {0, 9}}, "d");
   EXPECT_EQ(wgmmaM64NK16D(127, 0, 64), (Coord{55, 6}));
   for (int n : {32, 64, 128})
     EXPECT_EQ(wgmmaM64NK16D(127, n / 2 - 1, n), (Coord{63, n - 1}));
@@ -450,6 +471,25 @@ TEST(Fragments, MmaEndToEnd) {
     }
 }
 
+/// Stores `m` as 16-bit elements at `base`, its rows `pitch` bytes apart.
+void storeRows(SharedMemory &smem, uint32_t base, uint32_t pitch,
+               const Matrix &m) {
+  for (size_t r = 0; r < m.size(); ++r)
+    for (size_t c = 0; c < m[r].size(); ++c)
+      smem.store(base + r * pitch + 2 * c, m[r][c]);
+}
+
+/// ldmatrix row addresses into a matrix stored by storeRows: lane l < lanes
+/// points at row l % rows, column 8 * (l / rows); the other lanes at 0
+/// (ldmatrix does not read their addresses).
+std::vector<uint32_t> rowAddresses(int lanes, int rows, uint32_t base,
+                                   uint32_t pitch) {
+  std::vector<uint32_t> addr(kWarpSize, 0);
+  for (int l = 0; l < lanes; ++l)
+    addr[l] = base + (l % rows) * pitch + 2 * (8 * (l / rows));
+  return addr;
+}
+
 /// Writes a row-major rows x cols tile of 16-bit elements the way a TMA
 /// load with a `mode` swizzle writes it: boxes `boxCols` elements wide
 /// (boxCols * 2 == the swizzle width), one after the other, each row of a
@@ -470,7 +510,7 @@ void writeLikeTma(SharedMemory &smem, uint32_t base, const Matrix &m,
 /// B from `smem` through descriptors that advance `kStepBytes` per k-step.
 Matrix wgmmaChain(const Matrix &a, int n, const SharedMemory &smem,
                   WgmmaDescriptor desc, uint32_t kStepBytes, Major major) {
-  Fragments d(kWarpgroupSize, std::vector<double>(wgmmaDElements(n), 0.0));
+  Fragments d = distributeWgmmaD(zeros(64, n), n);
   uint32_t start = desc.startAddress;
   for (int ks = 0; ks < 4; ++ks) {
     Fragments af(kWarpgroupSize, std::vector<double>(kWgmmaAElements));
@@ -482,13 +522,7 @@ Matrix wgmmaChain(const Matrix &a, int n, const SharedMemory &smem,
     desc.startAddress = start + ks * kStepBytes;
     wgmmaM64NK16(d, af, encodeWgmmaDescriptor(desc), major, smem, n);
   }
-  Matrix dm = zeros(64, n);
-  for (int t = 0; t < kWarpgroupSize; ++t)
-    for (int i = 0; i < wgmmaDElements(n); ++i) {
-      Coord c = wgmmaM64NK16D(t, i, n);
-      dm[c.row][c.col] = d[t][i];
-    }
-  return dm;
+  return gatherWgmmaD(d, n);
 }
 
 TEST(Fragments, WgmmaKMajorBEndToEnd) {
@@ -499,10 +533,7 @@ TEST(Fragments, WgmmaKMajorBEndToEnd) {
   for (int n : {32, 64, 128}) {
     Matrix a = randomMatrix(64, 64, rng);
     Matrix keys = randomMatrix(n, 64, rng); // [n][k]
-    Matrix b = zeros(64, n);
-    for (int k = 0; k < 64; ++k)
-      for (int j = 0; j < n; ++j)
-        b[k][j] = keys[j][k];
+    Matrix b = transpose(keys);
     const uint32_t base = 3 * 1024;
     SharedMemory smem(base + n * 128 + 1024);
     writeLikeTma(smem, base, keys, 64, Swizzle::B128);
@@ -575,13 +606,8 @@ TEST(Fragments, LdMatrixFeedsMmaA) {
   const uint32_t base = 256, pitch = 24 * 2;
   Matrix a = coordinateMatrix(16, 16);
   SharedMemory smem(base + 16 * pitch);
-  for (int r = 0; r < 16; ++r)
-    for (int c = 0; c < 16; ++c)
-      smem.store(base + r * pitch + 2 * c, a[r][c]);
-  std::vector<uint32_t> addr(kWarpSize);
-  for (int l = 0; l < kWarpSize; ++l)
-    addr[l] = base + (l % 16) * pitch + 2 * (8 * (l / 16));
-  EXPECT_EQ(ldmatrix(smem, addr, 4, false),
+  storeRows(smem, base, pitch, a);
+  EXPECT_EQ(ldmatrix(smem, rowAddresses(kWarpSize, 16, base, pitch), 4, false),
             distribute(a, kWarpSize, kMmaAElements, mmaM16N8K16A));
 }
 
@@ -592,38 +618,24 @@ TEST(Fragments, LdMatrixFeedsMmaB) {
     // B^T stored [n][k] (keys, k contiguous), ldmatrix.x2 without .trans:
     // lane l < 16 points at row n = l % 8, column k = 8 * (l / 8).
     SharedMemory smem(8 * 32);
-    for (int n = 0; n < 8; ++n)
-      for (int k = 0; k < 16; ++k)
-        smem.store(n * 32 + 2 * k, b[k][n]);
-    std::vector<uint32_t> addr(kWarpSize, 0);
-    for (int l = 0; l < 16; ++l)
-      addr[l] = (l % 8) * 32 + 2 * (8 * (l / 8));
-    EXPECT_EQ(ldmatrix(smem, addr, 2, false), expected);
+    storeRows(smem, 0, 32, transpose(b));
+    EXPECT_EQ(ldmatrix(smem, rowAddresses(16, 8, 0, 32), 2, false), expected);
   }
   {
     // B stored [k][n] (values, n contiguous), ldmatrix.x2.trans: lane l < 16
     // points at row k = l.
     SharedMemory smem(16 * 16);
-    for (int k = 0; k < 16; ++k)
-      for (int n = 0; n < 8; ++n)
-        smem.store(k * 16 + 2 * n, b[k][n]);
-    std::vector<uint32_t> addr(kWarpSize, 0);
-    for (int l = 0; l < 16; ++l)
-      addr[l] = l * 16;
-    EXPECT_EQ(ldmatrix(smem, addr, 2, true), expected);
+    storeRows(smem, 0, 16, b);
+    EXPECT_EQ(ldmatrix(smem, rowAddresses(16, 16, 0, 16), 2, true), expected);
   }
   {
     // Two n-blocks of B stored [k][n] (16 x 16) by one ldmatrix.x4.trans:
     // matrices 0, 1 are n-block 0 (k 0-7, 8-15), matrices 2, 3 n-block 1.
     Matrix wide = coordinateMatrix(16, 16);
     SharedMemory smem(16 * 32);
-    for (int k = 0; k < 16; ++k)
-      for (int n = 0; n < 16; ++n)
-        smem.store(k * 32 + 2 * n, wide[k][n]);
-    std::vector<uint32_t> addr(kWarpSize);
-    for (int l = 0; l < kWarpSize; ++l)
-      addr[l] = (l % 16) * 32 + 2 * (8 * (l / 16));
-    Fragments regs = ldmatrix(smem, addr, 4, true);
+    storeRows(smem, 0, 32, wide);
+    Fragments regs =
+        ldmatrix(smem, rowAddresses(kWarpSize, 16, 0, 32), 4, true);
     for (int blk = 0; blk < 2; ++blk) {
       Matrix part = zeros(16, 8);
       for (int k = 0; k < 16; ++k)

@@ -17,6 +17,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CUDAToolOptions.h"
+
 #include "attn/InitAll.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -58,14 +60,10 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
 static cl::opt<std::string> outputFile("o", cl::desc("Output shared library"),
                                        cl::value_desc("lib.so"), cl::Required,
                                        cl::cat(aotCat));
-static cl::opt<std::string> chip("chip",
-                                 cl::desc("GPU architecture: sm_80 or sm_90a"),
-                                 cl::init("sm_80"), cl::cat(aotCat));
-static cl::opt<std::string>
-    mma("mma",
-        cl::desc("Tensor-core instructions: auto (wgmma + TMA on sm_90a, "
-                 "mma.sync on sm_80), sync or wgmma"),
-        cl::init("auto"), cl::cat(aotCat));
+static attn::CUDAToolOptions
+    cuda(aotCat, "sm_80", "GPU architecture: sm_80 or sm_90a",
+         "Tensor-core instructions: auto (wgmma + TMA on sm_90a, "
+         "mma.sync on sm_80), sync or wgmma");
 static cl::opt<std::string> kernelFormat(
     "format",
     cl::desc("Embedded kernels: isa (PTX, compiled by the driver at "
@@ -115,9 +113,8 @@ int main(int argc, char **argv) {
     return 1;
 
   attn::CUDAPipelineOptions options;
-  options.chip = chip;
+  cuda.applyTo(options);
   options.format = kernelFormat;
-  options.mma = mma;
   options.emulate = emulate;
   mlir::PassManager pm(&context);
   attn::buildCUDAPipeline(pm, options);

@@ -13,6 +13,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CUDAToolOptions.h"
+
 #include "attn/ReferenceBridge/RegionEvaluator.h"
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
@@ -111,17 +113,11 @@ static cl::opt<std::string>
                     "accesses and the like as errors; for correctness and "
                     "debugging, many times slower than the CPU target)"),
            cl::init("cpu"), cl::cat(runCat));
-static cl::opt<std::string>
-    chip("chip",
-         cl::desc("target=cuda and cuda-emulator: sm_80 or sm_90a "
-                  "(the default)"),
-         cl::init("sm_90a"), cl::cat(runCat));
-static cl::opt<std::string>
-    mma("mma",
-        cl::desc("target=cuda and cuda-emulator: tensor-core instructions, "
-                 "'auto' (wgmma on "
-                 "sm_90a), 'sync' or 'wgmma'"),
-        cl::init("auto"), cl::cat(runCat));
+static CUDAToolOptions
+    cuda(runCat, "sm_90a",
+         "target=cuda and cuda-emulator: sm_80 or sm_90a (the default)",
+         "target=cuda and cuda-emulator: tensor-core instructions, 'auto' "
+         "(wgmma on sm_90a), 'sync' or 'wgmma'");
 static cl::opt<bool> bf16Dot(
     "bf16-dot",
     cl::desc("bf16 inputs: Q K^T by AVX512-BF16 dot products where the host "
@@ -166,6 +162,12 @@ template <typename T> std::string toString(T printable) {
   llvm::raw_string_ostream os(text);
   os << printable;
   return text;
+}
+
+/// "2, 4, 67" for error messages.
+std::string dimsString(const std::vector<int64_t> &dims) {
+  return llvm::join(
+      llvm::map_range(dims, [](int64_t x) { return std::to_string(x); }), ", ");
 }
 
 /// "B=1,D=64,..." for the report lines.
@@ -687,16 +689,15 @@ int main(int argc, char **argv) {
   std::unique_ptr<CPUKernel> kernel;
   if (onGpu) {
     CUDAPipelineOptions cudaOptions;
-    cudaOptions.chip = chip;
-    cudaOptions.mma = mma;
+    cuda.applyTo(cudaOptions);
     cudaOptions.emulate = target == "cuda-emulator";
     kernel = CPUKernel::compileCUDA(*module, cudaOptions, err);
     if (!kernel)
       fail(err);
     char why[512];
     if (!kernel->gpuRuntime()->status(why, sizeof(why))) {
-      llvm::errs() << "attn-run: target=" << target << ": compiled for " << chip
-                   << ", but cannot run here: " << why << "\n";
+      llvm::errs() << "attn-run: target=" << target << ": compiled for "
+                   << cuda.chip << ", but cannot run here: " << why << "\n";
       return 2;
     }
   } else {
@@ -775,16 +776,8 @@ int main(int argc, char **argv) {
       if (it != given.end()) {
         if (it->second.shape != shape)
           fail("--input '" + b.role + "' has shape [" +
-               llvm::join(
-                   llvm::map_range(it->second.shape,
-                                   [](int64_t x) { return std::to_string(x); }),
-                   ", ") +
-               "] but the problem needs [" +
-               llvm::join(
-                   llvm::map_range(shape,
-                                   [](int64_t x) { return std::to_string(x); }),
-                   ", ") +
-               "]");
+               dimsString(it->second.shape) + "] but the problem needs [" +
+               dimsString(shape) + "]");
         arrays[i] = it->second;
       } else {
         arrays[i].dtype = dtypeOf(b.type.getElementType());
@@ -914,6 +907,13 @@ int main(int argc, char **argv) {
         int64_t len = kvLens.empty() ? skv : kvLens[static_cast<int64_t>(b)];
         return q + double(len - sq + qOff);
       };
+      auto evaluator = [&](Region &region) {
+        auto ev = std::make_shared<::attn::run::RegionEvaluator>(region, caps,
+                                                                 position);
+        if (std::string why = ev->check(); !why.empty())
+          fail(why);
+        return ev;
+      };
       using MK = ref::ScoreMod::Kind;
       for (Attribute m : attn.getScoreModList()) {
         ref::ScoreMod mod;
@@ -944,10 +944,7 @@ int main(int argc, char **argv) {
           mod.values2.assign(sg.begin(), sg.end());
         } else if (isa<ScoreModRegionAttr>(m)) {
           mod.kind = MK::Custom;
-          auto ev = std::make_shared<::attn::run::RegionEvaluator>(
-              attn.getScoreModRegion(), caps, position);
-          if (std::string why = ev->check(); !why.empty())
-            fail(why);
+          auto ev = evaluator(attn.getScoreModRegion());
           p.scoreMod = [ev](double s, int64_t b, int64_t h, int64_t i,
                             int64_t j) {
             return ev->evaluate(
@@ -957,10 +954,7 @@ int main(int argc, char **argv) {
         p.scoreMods.push_back(std::move(mod));
       }
       if (maskContains<MaskModAttr>(attn.getMaskOrDefault())) {
-        auto ev = std::make_shared<::attn::run::RegionEvaluator>(
-            attn.getMaskModRegion(), caps, position);
-        if (std::string why = ev->check(); !why.empty())
-          fail(why);
+        auto ev = evaluator(attn.getMaskModRegion());
         p.maskMod = [ev](int64_t b, int64_t h, int64_t i, int64_t j) {
           return ev->evaluate({double(b), double(h), double(i), double(j)}) !=
                  0.0;
