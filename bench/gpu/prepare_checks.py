@@ -138,6 +138,22 @@ CASES = [
 ]
 
 
+def inputs(c):
+    """Case `c`'s seeded inputs: q, k, v, operands, captures (also what the
+    GPU emulator's sweep feeds the same kernels)."""
+    rng = np.random.default_rng(zlib.crc32(c["name"].encode()))
+    s, dt = c["shape"], c["dtype"]
+    bshd = c["spec"].layout == "bshd"
+    qs = (s["B"], s["Sq"], s["Hq"]) if bshd else (s["B"], s["Hq"], s["Sq"])
+    ks = (s["B"], s["Skv"], s["Hkv"]) if bshd else (s["B"], s["Hkv"], s["Skv"])
+    q = rng.standard_normal(qs + (c["d"],)).astype(NP[dt])
+    k = rng.standard_normal(ks + (c["d"],)).astype(NP[dt])
+    v = rng.standard_normal(ks + (c["dv"],)).astype(NP[dt])
+    operands = c["operands"](rng, s)
+    captures = c["captures"](rng, s)
+    return q, k, v, operands, captures
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--chip", default=os.environ.get("CHIP", "sm_90a"))
@@ -156,17 +172,8 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     manifest = []
     for c in CASES:
-        rng = np.random.default_rng(zlib.crc32(c["name"].encode()))
-        s, dt = c["shape"], c["dtype"]
-        bshd = c["spec"].layout == "bshd"
-        qs = (s["B"], s["Sq"], s["Hq"]) if bshd else (s["B"], s["Hq"], s["Sq"])
-        ks = (s["B"], s["Skv"], s["Hkv"]) if bshd else (s["B"], s["Hkv"],
-                                                        s["Skv"])
-        q = rng.standard_normal(qs + (c["d"],)).astype(NP[dt])
-        k = rng.standard_normal(ks + (c["d"],)).astype(NP[dt])
-        v = rng.standard_normal(ks + (c["dv"],)).astype(NP[dt])
-        operands = c["operands"](rng, s)
-        captures = c["captures"](rng, s)
+        dt = c["dtype"]
+        q, k, v, operands, captures = inputs(c)
         # The CPU kernel object gives the exact argument arrays; the
         # expected values come from the float64 reference.
         kernel = attn.compile(c["spec"], dtype=dt, head_dim=c["d"],

@@ -19,21 +19,26 @@ namespace mlir::attn {
 
 using namespace mlir;
 
+/// Whether `op`, defined outside a launch and used in it, belongs inside:
+/// constants, sizes, and fetches of constant globals.
+static bool belongsInKernel(Operation *op, SymbolTableCollection &symbols) {
+  if (isa<arith::ConstantOp, memref::DimOp>(op))
+    return true;
+  auto get = dyn_cast<memref::GetGlobalOp>(op);
+  if (!get)
+    return false;
+  auto global =
+      symbols.lookupNearestSymbolFrom<memref::GlobalOp>(op, get.getNameAttr());
+  return global && global.getConstant();
+}
+
 namespace {
 struct AttnGPUSinkConstantsPass
     : attn::impl::AttnGPUSinkConstantsBase<AttnGPUSinkConstantsPass> {
   void runOnOperation() override {
     SymbolTableCollection symbols;
-    auto isConstantGlobal = [&](Operation *op) {
-      auto get = dyn_cast<memref::GetGlobalOp>(op);
-      if (!get)
-        return false;
-      auto global = symbols.lookupNearestSymbolFrom<memref::GlobalOp>(
-          op, get.getNameAttr());
-      return global && global.getConstant();
-    };
     auto beneficial = [&](Operation *op) {
-      return isa<arith::ConstantOp, memref::DimOp>(op) || isConstantGlobal(op);
+      return belongsInKernel(op, symbols);
     };
     WalkResult result = getOperation()->walk([&](gpu::LaunchOp launch) {
       if (failed(sinkOperationsIntoLaunchOp(launch, beneficial)))

@@ -153,17 +153,8 @@ def test_bench_gpu_check(name, chip, mma):
     """bench/gpu/prepare_checks.py's cases (what bench/gpu/check.py runs on
     a GPU), with the same inputs, on the emulator (sm_90a by default)."""
     c = next(c for c in CHECKS.CASES if c["name"] == name)
-    rng = np.random.default_rng(zlib.crc32(c["name"].encode()))
     s, dt = c["shape"], c["dtype"]
-    bshd = c["spec"].layout == "bshd"
-    qs = (s["B"], s["Sq"], s["Hq"]) if bshd else (s["B"], s["Hq"], s["Sq"])
-    ks = (s["B"], s["Skv"], s["Hkv"]) if bshd else (s["B"], s["Hkv"],
-                                                    s["Skv"])
-    q = rng.standard_normal(qs + (c["d"],)).astype(CHECKS.NP[dt])
-    k = rng.standard_normal(ks + (c["d"],)).astype(CHECKS.NP[dt])
-    v = rng.standard_normal(ks + (c["dv"],)).astype(CHECKS.NP[dt])
-    operands = c["operands"](rng, s)
-    captures = c["captures"](rng, s)
+    q, k, v, operands, captures = CHECKS.inputs(c)
     fn = attn.compile(c["spec"], target="cuda-emulator", chip=chip, mma=mma,
                       dtype=dt, head_dim=c["d"], head_dim_v=c["dv"])
     d = TD.Dims(s["B"], s["Hq"], s["Hkv"], s["Sq"], s["Skv"], c["d"],
