@@ -2,10 +2,12 @@
 //-*-===//
 //
 // Private to lib/Emulator. A kernel (an llvm.func of a gpu.module) is
-// compiled once into `Inst`s over value slots; a CTA runs them with one
-// 64-bit register per (slot, thread). Interpreter.cpp owns the control flow,
-// the scalar ops and memory; Collectives.cpp the warp- and CTA-level
-// operations (tensor cores, shuffles, barriers, asynchronous copies).
+// compiled once into `Inst`s over value slots (Compile.cpp); a CTA runs them
+// with one 64-bit register per (slot, thread): Interpreter.cpp the control
+// flow and launches, Execute.cpp the scalar ops, Collectives.cpp the warp-
+// and CTA-level operations (mma.sync, ldmatrix, shuffles, barriers,
+// cp.async) and Hopper.cpp sm_90's (mbarriers, TMA, wgmma), over Values.cpp's
+// scalars and Memory.cpp's memory.
 //
 //===----------------------------------------------------------------------===//
 
@@ -50,6 +52,20 @@ struct Layout {
 
 /// The layout of an LLVM-dialect or builtin type; false if unsupported.
 bool layoutOf(mlir::Type type, Layout &layout);
+/// The leaves [first, first + count) of the sub-value at `position` of an
+/// aggregate type.
+bool subRange(mlir::Type type, llvm::ArrayRef<int64_t> position,
+              uint32_t &first, uint32_t &count);
+
+uint64_t widthMask(unsigned bits);
+int64_t signExtend(uint64_t v, unsigned bits);
+/// A float register of `kind` as a double (exact for every kind).
+double toDouble(Scalar kind, uint64_t bits);
+/// `f` (already an f32 result) rounded to `kind`.
+uint64_t fromFloat(Scalar kind, float f);
+uint64_t fromDouble(Scalar kind, double d);
+/// `x` rounded once, to nearest even, to `kind`.
+uint64_t roundTo(Scalar kind, long double x);
 
 float halfToFloat(uint16_t bits);
 uint16_t floatToHalf(float value);
@@ -383,6 +399,39 @@ struct CTA {
                    int32_t thread);
   bool ordered(const Access &before, int32_t thread) const;
 };
+
+/// A register value to and from its bytes in memory (Memory.cpp).
+void packLeaves(CTA &cta, const Ref &ref, const Layout &layout, uint32_t t,
+                uint8_t *out);
+void unpackLeaves(CTA &cta, const Ref &ref, const Layout &layout, uint32_t t,
+                  const uint8_t *in);
+/// Compiles an llvm.func into `kernel` (Compile.cpp); false with `error`
+/// naming the first op the emulator does not model.
+bool compileKernel(mlir::Operation *func, Kernel &kernel, std::string &error);
+/// Executes one scalar instruction for the active lanes (Execute.cpp).
+void executeScalar(CTA &cta, const Inst &inst);
+// Shared by Collectives.cpp and Hopper.cpp.
+/// The 32-bit register a value of one i32 or two 16-bit scalars forms.
+uint32_t word(CTA &cta, const Ref &ref, uint32_t t);
+float half16(uint32_t bits, bool bf16);
+/// Whether every lane of [first, first + width) is active; reports `what`
+/// as divergent otherwise.
+bool converged(CTA &cta, const Inst &inst, uint32_t first, uint32_t width,
+               const char *what);
+uint64_t sharedAddress(uint64_t v);
+void issueAsyncWrite(CTA &cta, const Inst &inst, uint64_t offset,
+                     uint64_t bytes, int32_t thread);
+void landAsyncWrite(CTA &cta, const Inst &inst, uint64_t offset,
+                    const uint8_t *data, uint64_t bytes, int32_t thread);
+
+// Hopper.cpp: mbarriers, TMA, wgmma.
+MBarrier *findBarrier(CTA &cta, const Inst &inst, uint64_t address);
+void arrive(CTA &cta, const Inst &inst, MBarrier &b, uint64_t address,
+            uint32_t count);
+void tmaLoad(CTA &cta, const Inst &inst);
+void mbarrierWait(CTA &cta, const Inst &inst);
+void wgmmaMma(CTA &cta, const Inst &inst);
+void wgmmaGroupOp(CTA &cta, const Inst &inst);
 
 /// Executes one collective or asynchronous instruction (Collectives.cpp)
 /// over the CTA's active lanes.
