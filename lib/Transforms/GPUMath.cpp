@@ -77,9 +77,13 @@ struct AttnGPUMathPass : attn::impl::AttnGPUMathBase<AttnGPUMathPass> {
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
     populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
-      return llvm::is_contained({"math.expm1", "math.log1p", "math.tanh"},
+      return llvm::is_contained({"math.expm1", "math.log1p", "math.tanh",
+                                 "math.sin", "math.cos"},
                                 name);
     });
+    // powf as exp(b * log(a)) with the sign and zero cases, then the
+    // intrinsics below.
+    math::populateExpansionPatterns(patterns, {"powf"});
     patterns.add<AbsIToSelect>(ctx);
     constexpr double kLog2E = 1.4426950408889634, kLn2 = 0.6931471805599453;
     patterns.add<ToIntrinsic<math::ExpOp>>(ctx, "llvm.nvvm.ex2.approx.f32",

@@ -110,12 +110,13 @@ def AttnGPUMath : Pass<"attn-gpu-math"> {
     Scalar f32 `math.exp` and `math.log` become the PTX approximations
     (`llvm.nvvm.ex2.approx.f32`, `llvm.nvvm.lg2.approx.f`, about 2 ulp, as
     FlashAttention's `exp2f`) with the base change folded into a multiply;
-    `exp2`, `log2` map directly; `log1p`, `expm1` and `tanh` become MLIR's
-    polynomials; `fma`, `floor`, `ceil`, `absf` and `sqrt` become LLVM
+    `exp2`, `log2` map directly; `log1p`, `expm1`, `tanh`, `sin` and `cos`
+    become MLIR's polynomials, `powf` exp(b log a) with its sign and zero
+    cases; `fma`, `floor`, `ceil`, `absf` and `sqrt` become LLVM
     intrinsics that NVPTX selects natively; `math.absi` becomes a compare
     and select. `convert-gpu-to-nvvm` would otherwise call libdevice for
     all of them, which links only when the CUDA toolkit is found at
-    compile time.
+    compile time. f64 math (the log of T5 bucketing) still calls libdevice.
   }];
   let dependentDialects = ["arith::ArithDialect", "LLVM::LLVMDialect",
                            "math::MathDialect", "vector::VectorDialect"];
