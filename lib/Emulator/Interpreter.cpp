@@ -532,9 +532,13 @@ LaunchResult InterpretedModule::launch(const std::string &name,
       cta.linearCta = c;
       runCTA(cta);
       {
+        // The launch-wide store check keeps at most kMaxCheckedStores
+        // stores (about 200 MB); the CTAs past that go unchecked.
+        constexpr size_t kMaxCheckedStores = size_t(1) << 22;
         std::lock_guard<std::mutex> lock(errorMutex);
-        stores.insert(stores.end(), cta.globalStores.begin(),
-                      cta.globalStores.end());
+        if (stores.size() + cta.globalStores.size() <= kMaxCheckedStores)
+          stores.insert(stores.end(), cta.globalStores.begin(),
+                        cta.globalStores.end());
       }
       if (cta.error.empty())
         finishAsync(cta);
