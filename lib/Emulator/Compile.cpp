@@ -92,6 +92,11 @@ Opcode binaryOp(StringRef name) {
       .Case("llvm.intr.exp2", Opcode::Exp2)
       .Case("llvm.intr.exp", Opcode::Exp)
       .Case("llvm.intr.log", Opcode::Log)
+      .Case("llvm.intr.log2", Opcode::Log2)
+      .Case("llvm.intr.tanh", Opcode::Tanh)
+      .Case("llvm.intr.sin", Opcode::Sin)
+      .Case("llvm.intr.cos", Opcode::Cos)
+      .Case("llvm.intr.pow", Opcode::Pow)
       .Case("llvm.intr.fma", Opcode::Fma)
       .Case("llvm.intr.abs", Opcode::Abs)
       .Case("llvm.trunc", Opcode::Trunc)
@@ -304,8 +309,12 @@ bool Compiler::compileOp(Operation *op, Inst &inst) {
       }
       if (auto attr = dyn_cast<IntegerAttr>(index))
         constant += attr.getInt() * unit;
-      else
-        inst.terms.push_back({dynamicIndex++, unit});
+      else {
+        Type indexType = op->getOperand(dynamicIndex).getType();
+        unsigned bits =
+            indexType.isIndex() ? 64 : indexType.getIntOrFloatBitWidth();
+        inst.terms.push_back({dynamicIndex++, bits, unit});
+      }
       type = next;
       first = false;
     }
@@ -364,25 +373,19 @@ bool Compiler::compileOp(Operation *op, Inst &inst) {
     if (known && inst.resultLayout.leaves.size() == 1 &&
         inst.resultLayout.leaves[0].kind == Scalar::F32)
       known = fn.consume_back("f");
-    inst.op = !known ? Opcode::Nop
-                     : llvm::StringSwitch<Opcode>(fn)
-                           .Case("log", Opcode::Log)
-                           .Case("log2", Opcode::Log2)
-                           .Case("log1p", Opcode::Log1p)
-                           .Case("exp", Opcode::Exp)
-                           .Case("exp2", Opcode::Exp2)
-                           .Case("expm1", Opcode::Expm1)
-                           .Case("tanh", Opcode::Tanh)
-                           .Case("sin", Opcode::Sin)
-                           .Case("cos", Opcode::Cos)
-                           .Case("pow", Opcode::Pow)
-                           .Case("sqrt", Opcode::Sqrt)
-                           .Case("floor", Opcode::Floor)
-                           .Case("ceil", Opcode::Ceil)
-                           .Case("fabs", Opcode::FAbs)
-                           .Case("fmax", Opcode::MaxNum)
-                           .Case("fmin", Opcode::MinNum)
-                           .Default(Opcode::Nop);
+    // The LLVM intrinsic of the same meaning where there is one (libdevice
+    // says fmax/fmin for maxnum/minnum); log1p and expm1 have none.
+    StringRef intrinsic = llvm::StringSwitch<StringRef>(fn)
+                              .Case("fmax", "maxnum")
+                              .Case("fmin", "minnum")
+                              .Default(fn);
+    inst.op = !known          ? Opcode::Nop
+              : fn == "log1p" ? Opcode::Log1p
+              : fn == "expm1" ? Opcode::Expm1
+                              : binaryOp(("llvm.intr." + intrinsic).str());
+    if (inst.op < Opcode::FAdd || inst.op > Opcode::Log ||
+        inst.op == Opcode::FCmp)
+      inst.op = Opcode::Nop; // only float math
     if (inst.op == Opcode::Nop)
       return fail(op, "a call of @" + callee.str() +
                           " (only libdevice math functions are modelled)");

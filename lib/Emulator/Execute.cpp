@@ -423,7 +423,7 @@ void attn::emu::detail::executeScalar(CTA &cta, const Inst &inst) {
     });
     return;
   case Opcode::Bitcast: {
-    std::vector<uint8_t> bytes(
+    SmallVector<uint8_t, 64> bytes(
         std::max(inst.layout.size, inst.resultLayout.size));
     lanes([&](uint32_t t) {
       packLeaves(cta, in[0], inst.layout, t, bytes.data());
@@ -491,21 +491,14 @@ void attn::emu::detail::executeScalar(CTA &cta, const Inst &inst) {
   case Opcode::GEP:
     lanes([&](uint32_t t) {
       int64_t offset = inst.a;
-      for (auto [operand, unit] : inst.terms) {
-        const Leaf &leaf = inst.source->getOperand(operand).getType().isIndex()
-                               ? Leaf{Scalar::Int, 64, 0}
-                               : Leaf{Scalar::Int,
-                                      uint8_t(inst.source->getOperand(operand)
-                                                  .getType()
-                                                  .getIntOrFloatBitWidth()),
-                                      0};
-        offset += signExtend(cta.reg(in[operand], 0, t), leaf.bits) * unit;
-      }
+      for (const Inst::GepTerm &term : inst.terms)
+        offset +=
+            signExtend(cta.reg(in[term.operand], 0, t), term.bits) * term.unit;
       cta.reg(out, 0, t) = cta.reg(in[0], 0, t) + uint64_t(offset);
     });
     return;
   case Opcode::Load: {
-    std::vector<uint8_t> bytes(inst.layout.size);
+    SmallVector<uint8_t, 64> bytes(inst.layout.size);
     lanes([&](uint32_t t) {
       uint64_t address = cta.reg(in[0], 0, t);
       checkAlignment(cta, inst, address, t);
@@ -516,7 +509,7 @@ void attn::emu::detail::executeScalar(CTA &cta, const Inst &inst) {
     return;
   }
   case Opcode::Store: {
-    std::vector<uint8_t> bytes(inst.layout.size);
+    SmallVector<uint8_t, 64> bytes(inst.layout.size);
     lanes([&](uint32_t t) {
       packLeaves(cta, in[0], inst.layout, t, bytes.data());
       checkAlignment(cta, inst, cta.reg(in[1], 0, t), t);
@@ -528,8 +521,7 @@ void attn::emu::detail::executeScalar(CTA &cta, const Inst &inst) {
   default:
     break;
   }
-  if (isFloatOp(inst.op) || inst.op == Opcode::Exp2Approx ||
-      inst.op == Opcode::Lg2Approx) {
+  if (isFloatOp(inst.op)) {
     lanes([&](uint32_t t) {
       for (uint32_t i = 0; i < out.leaves; ++i) {
         uint64_t x = cta.reg(in[0], i, t);

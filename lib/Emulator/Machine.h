@@ -217,8 +217,14 @@ struct Inst {
   Layout resultLayout; // the result's type
   int64_t a = 0, b = 0, c = 0; // op-specific immediates
   std::vector<uint64_t> data;  // constants, positions, masks
-  // GEP: constant byte offset plus (operand, stride) pairs.
-  std::vector<std::pair<uint32_t, int64_t>> terms;
+  // GEP: a constant byte offset (`a`) plus, per dynamic index, its operand,
+  // its width in bits and the bytes one step of it moves.
+  struct GepTerm {
+    uint32_t operand;
+    unsigned bits;
+    int64_t unit;
+  };
+  std::vector<GepTerm> terms;
   unsigned addressSpace = 0; // of the pointer operand
   unsigned resultAddressSpace = 0;
   int predicate = -1; // operand index of a PTX predicate, or -1
@@ -324,7 +330,7 @@ public:
 private:
   std::mutex mutex;
   std::vector<Report> reports;
-  std::map<std::pair<std::string, std::string>, unsigned> seen;
+  std::map<std::pair<std::string, mlir::Operation *>, unsigned> seen;
   uint64_t suppressed = 0;
 };
 

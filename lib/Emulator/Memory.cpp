@@ -40,14 +40,14 @@ void Reporter::add(const Inst *inst, const std::string &kind,
 
 void Reporter::add(Operation *op, uint32_t index, const std::string &kind,
                    const std::string &msg) {
-  std::string where = op ? describe(op, index) : "the kernel";
+  // One report per kind and op; the op is described only for the first.
   std::lock_guard<std::mutex> lock(mutex);
-  unsigned &n = seen[{kind, where}];
+  unsigned &n = seen[{kind, op}];
   if (n++ > 0 || reports.size() >= 64) {
     ++suppressed;
     return;
   }
-  reports.push_back({kind, where, msg});
+  reports.push_back({kind, op ? describe(op, index) : "the kernel", msg});
 }
 
 bool Reporter::full() const { return reports.size() >= 64; }

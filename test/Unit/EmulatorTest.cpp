@@ -1184,7 +1184,7 @@ std::vector<ReportCase> reportCases() {
       {"NearMissInlineAsm", "error", "acquire.gpu", 1, 0,
        with(asmOp, "fence.proxy.tensormap::generic.acquire.gpu [$0], 128;"),
        with(asmOp, fenceTensormap)},
-      {"UnknownOp", "error", "llvm.intr.sin", 1, 0, with(unaryOp, "sin"),
+      {"UnknownOp", "error", "llvm.intr.tan", 1, 0, with(unaryOp, "tan"),
        with(unaryOp, "sqrt")},
   };
 }
