@@ -15,16 +15,16 @@ from __future__ import annotations
 import json
 import zlib
 
-import ml_dtypes
 import numpy as np
 import pytest
 
 import attn
+import test_differential as TD
 from attn import reference
 
-TOL = {"float16": 1e-3, "bfloat16": 8e-3}
-NP_DTYPE = {"float16": np.dtype(np.float16),
-            "bfloat16": np.dtype(ml_dtypes.bfloat16)}
+# The differential test's tolerances and dtypes, for the tensor-core ones.
+TOL = {t: TD.TOL[t] for t in ("float16", "bfloat16")}
+NP_DTYPE = {t: TD.NP_DTYPE[t] for t in TOL}
 
 # name: (spec, B, Hq, Hkv, Sq, Skv, with LSE)
 CASES = {
