@@ -21,7 +21,7 @@ import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# (kernel file, shape, label): the bench's f32 cases at sizes that take
+# (kernel file, shape, label[, extra attn-run arguments]): the bench's f32 cases at sizes that take
 # 10-200 ms with 2 threads, so that a round stays short.
 CASES = [
     ("full_d64.mlir", "B=1,Hq=8,Sq=1024,Skv=1024", "full D64 S1024"),
@@ -32,12 +32,18 @@ CASES = [
     ("streaming_llm_d64.mlir", "B=1,Hq=8,Sq=4096,Skv=4096",
      "StreamingLLM D64 S4096"),
     ("full_d128.mlir", "B=8,Hq=32,Sq=1,Skv=4096", "decode D128 Skv4096"),
+    # Masks whose tiles are classified at run time from operand data.
+    ("document_d64.mlir", "B=1,Hq=8,Sq=4096,Skv=4096",
+     "document x8 causal D64 S4096", ["--num-docs=8"]),
+    ("block_sparse_d64.mlir", "B=1,Hq=8,Sq=4096,Skv=4096",
+     "block-sparse 128 D64 S4096"),
+    ("dense_d64.mlir", "B=1,Hq=8,Sq=2048,Skv=2048", "dense D64 S2048"),
 ]
 
 
-def run(attn_run, kernel, shape, repeat):
+def run(attn_run, kernel, shape, repeat, extra=()):
     cmd = [attn_run, os.path.join(HERE, "cases", kernel), f"--repeat={repeat}",
-           f"--shape={shape}", "--no-reference"]
+           f"--shape={shape}", "--no-reference", *extra]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     m = re.search(r"ms=([0-9.]+)", out.stdout)
     if out.returncode != 0 or not m:
@@ -56,14 +62,14 @@ def main():
     args = ap.parse_args()
     times = {c[2]: {"before": [], "after": []} for c in CASES}
     for r in range(args.rounds):
-        for kernel, shape, label in CASES:
+        for kernel, shape, label, *extra in CASES:
             # Alternate which build goes first, so neither always runs on a
             # warmer (or busier) machine.
             order = ["before", "after"] if r % 2 == 0 else ["after", "before"]
             for side in order:
                 binary = args.before if side == "before" else args.after
                 times[label][side].append(run(binary, kernel, shape,
-                                              args.repeat))
+                                              args.repeat, *extra))
         print(f"round {r + 1}/{args.rounds} done", flush=True)
     lines = [f"# attn CPU before/after ({datetime.date.today()})", ""]
     if args.note:
@@ -75,7 +81,7 @@ def main():
               f"unless OMP_NUM_THREADS says otherwise", "",
               "| case | before ms | after ms | after / before | spread (min-max ratio over rounds) |",
               "|---|---|---|---|---|"]
-    for kernel, shape, label in CASES:
+    for kernel, shape, label, *_ in CASES:
         b = statistics.median(times[label]["before"])
         a = statistics.median(times[label]["after"])
         ratios = [x / y for x, y in zip(times[label]["after"],

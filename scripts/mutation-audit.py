@@ -112,10 +112,9 @@ MUTATIONS = [
         "LSE = log Z - m instead of m + log Z"),
     Mutation(
         "gqa_head_mapping",
-        "lib/Dialect/Attn/Transforms/TileCPU.cpp",
-        "hi = o.remU(rest, qHeads);\n  kvh = o.divU(hi, group);",
-        "hi = o.remU(rest, qHeads);\n"
-        "  kvh = o.remU(hi, o.divU(qHeads, group));",
+        "lib/Conversion/AttnToCPU/FlashTileKernel.cpp",
+        "it.kvh = o.divU(it.hi, group);",
+        "it.kvh = o.remU(it.hi, o.divU(qHeads, group));",
         "GQA: query head h reads kv head h mod Hkv instead of h / group "
         "(tiled kernel only)"),
     Mutation(
@@ -125,6 +124,35 @@ MUTATIONS = [
         "o.log(o.toF32(kvLenB)));",
         "beta ? o.f32(*beta) : o.log(o.toF32(kvLenB));",
         "sigmoid's default beta +log(Skv) instead of -log(Skv)"),
+    # Run-time tile classes (Conversion/RuntimeSkipping and the readers).
+    Mutation(
+        "document_kept_strict",
+        "lib/Conversion/RuntimeSkipping/RuntimeSkipping.cpp",
+        "{{P::sge, rows.segMin}, {P::sle, rows.segMax}",
+        "{{P::sgt, rows.segMin}, {P::sle, rows.segMax}",
+        "document: a kv tile whose greatest key id equals the rows' least "
+        "is skipped"),
+    Mutation(
+        "document_full_mixed",
+        "lib/Conversion/RuntimeSkipping/RuntimeSkipping.cpp",
+        "o.land(o.eq(rows.segMin, rows.segMax), o.lnot(some[2]))",
+        "o.eq(rows.segMin, rows.segMax)",
+        "document: a tile is full whenever the rows hold one id, even when "
+        "some of its keys have another"),
+    Mutation(
+        "dense_full_any",
+        "lib/Conversion/RuntimeSkipping/RuntimeSkipping.cpp",
+        "scf::YieldOp::create(b, ValueRange{on, allOn});",
+        "scf::YieldOp::create(b, ValueRange{on, on});",
+        "dense (behind another conjunct): a kept tile counts as full, so "
+        "its masked entries are not applied"),
+    Mutation(
+        "cpu_key_ne",
+        "lib/Conversion/AttnToCPU/RuntimeSkipping.cpp",
+        "some.push_back(o.lor(o.lnot(o.eq(kMin, test.bound)),",
+        "some.push_back(o.land(o.lnot(o.eq(kMin, test.bound)),",
+        "CPU reader: 'some key id differs' answered as 'both ends of the "
+        "tile's id range differ'"),
 ]
 
 

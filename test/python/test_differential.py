@@ -574,6 +574,19 @@ def op_dense_blocks(rng, d):
     return (), {"dense_mask": m}
 
 
+def op_both(*gens):
+    """The operands of several generators together (conjunctions of
+    data-dependent masks)."""
+    def gen(rng, d):
+        args, kw = (), {}
+        for g in gens:
+            a, k = g(rng, d)
+            args += a
+            kw.update(k)
+        return args, kw
+    return gen
+
+
 def _grid(rows, cols):
     def ok(d):
         return d.Skv <= rows * cols
@@ -653,6 +666,12 @@ LONG_VARIANTS = [
     LV("block_sparse_128", attn.block_sparse(128, 128),
        op_block_mask(128, 128)),
     LV("tree", attn.tree(), op_tree, lengths="q_le_kv"),
+    # Two run-time conjuncts: the dense entries are read only for the tiles
+    # the document ids (or the tree) keep.
+    LV("document_and_dense_blocks", attn.document() & attn.dense(),
+       op_both(op_segments, op_dense_blocks), seeds=3),
+    LV("tree_and_block_sparse", attn.tree() & attn.block_sparse(128, 128),
+       op_both(op_tree, op_block_mask(128, 128)), lengths="q_le_kv"),
     LV("mask_mod_and_window", attn.mask_mod(mm_prefix, {"prefix": "int32"})
        & attn.sliding_window(300, 40), op_prefix),
     # -- normalizers and score modifiers --------------------------------------

@@ -81,6 +81,9 @@ LogicalResult CPUTiler::run() {
       tensor::DimOp::create(b, op.getKey(), sDim));
   emitter->hoistOperandDims(b);
   emitter->setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
+  if (hasDocument || hasTree || hasDense)
+    runtimeClasses =
+        std::make_unique<RuntimeTileClassifier>(op, runtime, *emitter);
   scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
 
   auto headDims = cast<ShapedType>(op.getValue().getType());

@@ -26,6 +26,7 @@
 #define ATTN_LIB_CONVERSION_ATTNTOCPU_CPUTILER_H
 
 #include "attn/Conversion/AttnToCPU/AttnToCPU.h"
+#include "attn/Conversion/RuntimeSkipping/RuntimeSkipping.h"
 #include "attn/Dialect/Attn/Analysis/TileClasses.h"
 #include "attn/Dialect/Attn/Utils/Arith.h"
 #include "attn/Dialect/Attn/Utils/Buffers.h"
@@ -79,12 +80,11 @@ struct WorkItem {
   SymValues symVals;
   /// The item's full-key intervals [lo, hi) (see emitFullIntervals).
   SmallVector<KeyRange> fullBounds;
-  /// Document masks: the item's query rows' min / max segment id.
-  Value qSegMin, qSegMax;
+  /// The item's rows for the run-time tile classes (RuntimeSkipping.h).
+  RuntimeTileRows rows;
   /// Dense masks: the address of entry [b', h', 0, 0] for the item's batch
-  /// row and head (size-1 dims broadcast), and the entry rows [r0, r1)
-  /// that cover the item's query rows.
-  Value denseItemBase, denseR0, denseR1;
+  /// row and head (size-1 dims broadcast).
+  Value denseItemBase;
   /// Row intervals, when the mask allows them (CPUTiler::rowExact).
   Value rowLo, rowHi, rowSeg;
   /// Scratch tiles: QT, ST, OT and a row of lanes (see the file comment).
@@ -125,20 +125,22 @@ private:
   Value emitRowCoordinates(WorkItem &it, Value row);
   /// Fills kvSegMin / kvSegMax (O(B * Skv), before the work items).
   void emitDocumentTable();
-  /// qSegMin / qSegMax over the item's rows [i0, i0 + nq).
-  void emitDocumentRows(WorkItem &it);
   /// body(dataFull) for kv tile `t`, or `state` unchanged when a runtime
   /// conjunct (document, tree, dense) rules the tile out; dataFull is the
   /// i1 "every runtime conjunct allows the whole tile", null without any.
   SmallVector<Value>
   emitRuntimeSkip(WorkItem &it, Value t, ValueRange state,
                   function_ref<SmallVector<Value>(Value dataFull)> body);
-  /// (skip, full) of kv tile `t` under the document conjunct.
-  std::pair<Value, Value> emitDocumentTile(WorkItem &it, Value t);
-  /// (skip, full) of the item's rows and keys [j0, j0 + nkv) under the
-  /// dense conjunct: scans the mask entries covering them, stopping once
+  /// The CPU's RuntimeTileReader (RuntimeSkipping.cpp) over these two.
+  class TileReader;
+  /// RuntimeTileReader::emitAnyKeySegment from the kvSegMin / kvSegMax
+  /// entries of kv tile `t`.
+  SmallVector<Value> emitAnyKeySegment(WorkItem &it, Value t,
+                                       ArrayRef<KeySegmentTest> tests);
+  /// RuntimeTileReader::emitDenseAnyAll: scans the entries, stopping once
   /// both an allowed and a masked entry were seen.
-  std::pair<Value, Value> emitDenseTile(WorkItem &it, Value j0, Value nkv);
+  std::pair<Value, Value> emitDenseAnyAll(WorkItem &it, Value r0, Value r1,
+                                          Value c0, Value c1);
   /// (any, all) of the dense mask entries [c0, c1) of entry row `r`,
   /// updating `any` / `all`: 16 bytes at a time, then one by one.
   std::pair<Value, Value> emitDenseRow(WorkItem &it, ImplicitLocOpBuilder &ib,
@@ -233,6 +235,9 @@ private:
   bool hasMods = false;
   bool hasDocument = false, hasTree = false, hasDense = false;
   DenseMaskAttr denseLeaf;
+  /// The run-time tile classes of the document, tree and dense conjuncts;
+  /// null without any.
+  std::unique_ptr<RuntimeTileClassifier> runtimeClasses;
   /// The dense mask's address (index) and dims, for vector scans.
   Value denseBase;
   SmallVector<Value, 4> denseDims;

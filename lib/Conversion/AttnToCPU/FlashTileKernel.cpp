@@ -158,8 +158,10 @@ void CPUTiler::emitItemSetup(WorkItem &it) {
   it.symVals = {it.p0, it.p1, it.kvEnd};
   it.fullBounds = emitFullIntervals(b, classes, it.symVals);
   normalizer->emitSigmoidBeta(b, it.kvLenB);
-  if (hasDocument)
-    emitDocumentRows(it);
+  it.rows = {it.bi,     it.hi,   it.i0,  o.add(it.i0, it.nq), it.p0, it.p1,
+             it.kvLenB, Value(), Value()};
+  if (runtimeClasses)
+    runtimeClasses->emitRows(b, it.rows);
   if (hasDense) {
     // Row-major address of entry [b', h', 0, 0]; size-1 batch / head dims
     // broadcast.
@@ -176,9 +178,6 @@ void CPUTiler::emitItemSetup(WorkItem &it) {
     }
     Value matrix = o.mul(denseDims[rank - 2], denseDims[rank - 1]);
     it.denseItemBase = o.add(denseBase, o.mul(lead, matrix));
-    Value bq = o.idx(denseLeaf.getBlockQ()), one = o.idx(1);
-    it.denseR0 = o.divU(it.i0, bq);
-    it.denseR1 = o.add(o.divU(o.sub(o.add(it.i0, it.nq), one), bq), one);
   }
 }
 
@@ -414,7 +413,8 @@ void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
   auto sumLoop = emitFor(zero, nkv, one, init, [&](Value jj, ValueRange acc) {
     SmallVector<Value> next;
     for (int64_t v = 0; v < plan.vecs(); ++v) {
-      Value w = weight(loadSt(b, b.getLoc(), jj, v), shifted ? shift[v] : Value());
+      Value w =
+          weight(loadSt(b, b.getLoc(), jj, v), shifted ? shift[v] : Value());
       storeLanes(w, it.st, jj, v);
       next.push_back(sums ? o.fadd(acc[v], w) : acc[v]);
     }

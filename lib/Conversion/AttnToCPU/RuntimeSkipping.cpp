@@ -1,8 +1,10 @@
 //===- RuntimeSkipping.cpp - Run-time kv tile classes on the CPU ----------===//
 //
-// Top-level data-dependent conjuncts (document ids, the draft tree, dense
-// and block-sparse masks) classify each kv tile at run time: skipped,
-// allowed entirely (no per-element mask), or partial.
+// The CPU's side of the run-time tile classes (what they mean is
+// Conversion/RuntimeSkipping): the key questions of the document conjunct
+// are answered from per-tile segment id ranges computed once before the
+// work items (O(1) per tile), dense entries are scanned 16 bytes at a time,
+// and a tile the classes rule out passes the loop state through.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,47 +16,47 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::cpu;
 
+/// The CPU's reads for the run-time classes of one work item's tiles.
+class CPUTiler::TileReader final : public RuntimeTileReader {
+public:
+  TileReader(CPUTiler &tiler, WorkItem &it) : tiler(tiler), it(it) {}
+
+  SmallVector<Value>
+  emitAnyKeySegment(ImplicitLocOpBuilder &b, Value tile, Value, Value,
+                    ArrayRef<KeySegmentTest> tests) override {
+    return tiler.emitAnyKeySegment(it, tile, tests);
+  }
+  std::pair<Value, Value> emitDenseAnyAll(ImplicitLocOpBuilder &b, Value r0,
+                                          Value r1, Value c0,
+                                          Value c1) override {
+    return tiler.emitDenseAnyAll(it, r0, r1, c0, c1);
+  }
+
+private:
+  CPUTiler &tiler;
+  WorkItem &it;
+};
+
 SmallVector<Value> CPUTiler::emitRuntimeSkip(
     WorkItem &it, Value t, ValueRange state,
     function_ref<SmallVector<Value>(Value dataFull)> body) {
-  if (!hasDocument && !hasTree && !hasDense)
+  if (!runtimeClasses)
     return body(Value());
-  // Tiles that a runtime conjunct rules out pass the state through; the
-  // rest run `body`.
   Value j0 = o.mul(t, o.idx(plan.blockKv));
   Value nkv = o.min(o.idx(plan.blockKv), o.sub(it.kvEnd, j0));
-  Value skip, full;
-  auto combine = [&](std::pair<Value, Value> tile) {
-    skip = skip ? o.lor(skip, tile.first) : tile.first;
-    full = full ? o.land(full, tile.second) : tile.second;
-  };
-  // `state` where `skipIf` holds, else run(); returns the results.
-  auto unless = [&](Value skipIf, function_ref<SmallVector<Value>()> run) {
-    auto ifOp = scf::IfOp::create(b, state.getTypes(), skipIf,
-                                  /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    scf::YieldOp::create(b, state);
-    b.setInsertionPointToStart(ifOp.elseBlock());
-    scf::YieldOp::create(b, run());
-    return SmallVector<Value>(ifOp.getResults());
-  };
-  if (hasDocument)
-    combine(emitDocumentTile(it, t));
-  if (hasTree)
-    combine(emitter->emitTreeTile(b, it.kvLenB, it.i0, o.add(it.i0, it.nq),
-                                  it.p0, it.p1, j0, o.add(j0, nkv)));
-  // The dense scan runs only on tiles the O(1) tests kept.
-  auto dense = [&]() -> SmallVector<Value> {
-    if (!hasDense)
-      return body(full);
-    std::pair<Value, Value> denseTile = emitDenseTile(it, j0, nkv);
-    Value denseFull = denseTile.second;
-    return unless(denseTile.first, [&]() {
-      return body(full ? o.land(full, denseFull) : denseFull);
-    });
-  };
-  return skip ? unless(skip, dense) : dense();
+  TileReader reader(*this, it);
+  auto [kept, full] =
+      runtimeClasses->emitTileClass(b, reader, it.rows, t, j0, o.add(j0, nkv));
+  // Tiles the conjuncts rule out pass the state through; the rest run
+  // `body`.
+  auto ifOp = scf::IfOp::create(b, state.getTypes(), kept,
+                                /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  scf::YieldOp::create(b, body(full));
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  scf::YieldOp::create(b, state);
+  return SmallVector<Value>(ifOp.getResults());
 }
 
 //===----------------------------------------------------------------------===//
@@ -81,33 +83,43 @@ void CPUTiler::emitDocumentTable() {
   });
 }
 
-void CPUTiler::emitDocumentRows(WorkItem &it) {
-  std::tie(it.qSegMin, it.qSegMax) =
-      emitIdRange(b, op.getSegQ(), it.bi, it.i0, o.add(it.i0, it.nq));
-}
-
-std::pair<Value, Value> CPUTiler::emitDocumentTile(WorkItem &it, Value t) {
+SmallVector<Value> CPUTiler::emitAnyKeySegment(WorkItem &it, Value t,
+                                               ArrayRef<KeySegmentTest> tests) {
+  // Answered from the tile's id range over all of its keys (a superset of
+  // the keys below kvEnd): some id >= v when the greatest is, and so on.
   Value kMin = memref::LoadOp::create(b, kvSegMin, ValueRange{it.bi, t});
   Value kMax = memref::LoadOp::create(b, kvSegMax, ValueRange{it.bi, t});
-  Value skip = o.lor(o.lt(it.qSegMax, kMin), o.lt(kMax, it.qSegMin));
-  Value full = o.land(o.land(o.eq(it.qSegMin, it.qSegMax), o.eq(kMin, kMax)),
-                      o.eq(it.qSegMin, kMin));
-  return {skip, full};
+  SmallVector<Value> some;
+  for (const KeySegmentTest &test : tests) {
+    using P = arith::CmpIPredicate;
+    switch (test.pred) {
+    case P::sge:
+    case P::sgt:
+      some.push_back(arith::CmpIOp::create(b, test.pred, kMax, test.bound));
+      break;
+    case P::sle:
+    case P::slt:
+      some.push_back(arith::CmpIOp::create(b, test.pred, kMin, test.bound));
+      break;
+    case P::ne:
+      some.push_back(o.lor(o.lnot(o.eq(kMin, test.bound)),
+                           o.lnot(o.eq(kMax, test.bound))));
+      break;
+    default:
+      llvm_unreachable("key segment tests are sge, sgt, sle, slt and ne");
+    }
+  }
+  return some;
 }
 
 //===----------------------------------------------------------------------===//
 // Dense masks: run-time tile classes
 //===----------------------------------------------------------------------===//
 
-std::pair<Value, Value> CPUTiler::emitDenseTile(WorkItem &it, Value j0,
-                                                Value nkv) {
-  // Entries [r0, r1) x [c0, c1) cover the item's rows and the tile's keys;
-  // any / all of them, row by row, until both answers are known.
-  Value bkv = o.idx(denseLeaf.getBlockKv());
-  Value one = o.idx(1);
-  Value r0 = it.denseR0, r1 = it.denseR1;
-  Value c0 = o.divU(j0, bkv);
-  Value c1 = o.add(o.divU(o.sub(o.add(j0, nkv), one), bkv), one);
+std::pair<Value, Value> CPUTiler::emitDenseAnyAll(WorkItem &it, Value r0,
+                                                  Value r1, Value c0,
+                                                  Value c1) {
+  // Row by row, until both answers are known.
   Type i1 = b.getI1Type(), index = b.getIndexType();
   auto loop = scf::WhileOp::create(
       b, TypeRange{index, i1, i1}, ValueRange{r0, o.i1(false), o.i1(true)},
@@ -125,7 +137,7 @@ std::pair<Value, Value> CPUTiler::emitDenseTile(WorkItem &it, Value j0,
         auto [any, all] = emitDenseRow(it, ib, r, c0, c1, args[1], args[2]);
         scf::YieldOp::create(ib, ValueRange{io.add(r, io.idx(1)), any, all});
       });
-  return {o.lnot(loop.getResult(1)), loop.getResult(2)};
+  return {loop.getResult(1), loop.getResult(2)};
 }
 
 std::pair<Value, Value> CPUTiler::emitDenseRow(WorkItem &it,

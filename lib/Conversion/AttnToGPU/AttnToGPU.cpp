@@ -173,8 +173,7 @@ void KernelBuilder::emitKernel(gpu::LaunchOp launch) {
   cta.p0 = k.emitter->emitPosition(b, cta.q0, cta.kvLenB);
   cta.p1 = o.add(cta.p0, tileRows);
   k.normalizer->emitSigmoidBeta(b, cta.kvLenB);
-  cta.rows[0] =
-      o.add(o.add(cta.q0, o.mul(warp, o.idx(kRowsPerWarp))), cta.g);
+  cta.rows[0] = o.add(o.add(cta.q0, o.mul(warp, o.idx(kRowsPerWarp))), cta.g);
   cta.rows[1] = o.add(cta.rows[0], o.idx(8));
   // Rows past Sq compute on a copy of the last row and are never stored.
   for (int r = 0; r < 2; ++r)
@@ -205,8 +204,8 @@ void KernelBuilder::emitKernel(gpu::LaunchOp launch) {
 
   cta.symVals = {cta.p0, cta.p1, cta.kvEnd};
   cta.fullBounds = emitFullIntervals(b, k.masks.classes, cta.symVals);
-  if (k.masks.hasDocument)
-    emitDocumentRows(k);
+  if (k.masks.runtimeSkip())
+    emitRuntimeRows(k);
 
   RowState init;
   Value negInf = o.f32(-std::numeric_limits<double>::infinity());
@@ -220,9 +219,8 @@ void KernelBuilder::emitKernel(gpu::LaunchOp launch) {
   // Loop over the non-empty tile ranges, then the tiles of each. With
   // stages > 1 the loop also carries n, the tiles loaded so far: tile n
   // sits in stage n % stages.
-  SmallVector<KeyRange> ranges =
-      emitTileRanges(b, k.masks.classes, cta.symVals, cta.kvEnd,
-                     k.plan.blockKv);
+  SmallVector<KeyRange> ranges = emitTileRanges(b, k.masks.classes, cta.symVals,
+                                                cta.kvEnd, k.plan.blockKv);
   SmallVector<Value> initState = init.flatten();
   if (k.plan.stages > 1)
     initState.push_back(o.idx(0));
@@ -232,8 +230,7 @@ void KernelBuilder::emitKernel(gpu::LaunchOp launch) {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
         Value lo = ranges.back().first, hi = ranges.back().second;
-        for (int64_t i = static_cast<int64_t>(ranges.size()) - 2; i >= 0;
-             --i) {
+        for (int64_t i = static_cast<int64_t>(ranges.size()) - 2; i >= 0; --i) {
           Value is = o.eq(r, o.idx(i));
           lo = o.select(is, ranges[i].first, lo);
           hi = o.select(is, ranges[i].second, hi);
@@ -280,15 +277,14 @@ SmallVector<Value> KernelBuilder::emitTileLoop(Value lo, Value hi,
   if (!k.masks.runtimeSkip()) {
     if (pipelined)
       for (int64_t i = 0; i < ahead; ++i)
-        mmaKernel.emitIssueIfAny(i == 0 ? lo : o.add(lo, o.idx(i)), hi,
-                                 nth(i));
+        mmaKernel.emitIssueIfAny(i == 0 ? lo : o.add(lo, o.idx(i)), hi, nth(i));
     auto inner = scf::ForOp::create(
         b, lo, hi, o.idx(1), outerState,
         [&](OpBuilder &nb, Location loc, Value t, ValueRange state) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          scf::YieldOp::create(
-              b, step(t, o.add(t, o.idx(ahead)), Value(), state));
+          scf::YieldOp::create(b,
+                               step(t, o.add(t, o.idx(ahead)), Value(), state));
         });
     return SmallVector<Value>(inner.getResults());
   }
@@ -312,12 +308,12 @@ SmallVector<Value> KernelBuilder::emitTileLoop(Value lo, Value hi,
       [&](OpBuilder &nb, Location loc, ValueRange args) {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        auto [next, nextFull] = emitNextKept(
-            k, o.add(args[2 * (ahead - 1)], o.idx(1)), hi);
+        auto [next, nextFull] =
+            emitNextKept(k, o.add(args[2 * (ahead - 1)], o.idx(1)), hi);
         SmallVector<Value> yielded(args.begin() + 2, args.begin() + 2 * ahead);
         yielded.append({next, nextFull});
-        llvm::append_range(yielded, step(args[0], next, args[1],
-                                         args.drop_front(2 * ahead)));
+        llvm::append_range(
+            yielded, step(args[0], next, args[1], args.drop_front(2 * ahead)));
         scf::YieldOp::create(b, yielded);
       });
   return SmallVector<Value>(inner.getResults().drop_front(2 * ahead));
@@ -463,19 +459,18 @@ void KernelBuilder::emitEpilogue(const RowState &state) {
         tensor::ExtractOp::create(b, k.op.getSink(), ValueRange{cta.hi}));
   for (int64_t r = 0; r < 2; ++r) {
     Value l = quadReduce(state.l[r], /*max=*/false);
-    auto [inv, lse] = k.normalizer->finalize(b, state.m[r], l, sink,
-                                             cta.kvLenB, bool(bufs.lseB));
+    auto [inv, lse] = k.normalizer->finalize(b, state.m[r], l, sink, cta.kvLenB,
+                                             bool(bufs.lseB));
     Value invPair = vector::BroadcastOp::create(b, k.pairF32, inv);
-    auto inRange = scf::IfOp::create(b, TypeRange{},
-                                     o.lt(cta.rows[r], bufs.qLen),
-                                     /*withElseRegion=*/false);
+    auto inRange =
+        scf::IfOp::create(b, TypeRange{}, o.lt(cta.rows[r], bufs.qLen),
+                          /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(inRange.thenBlock());
     for (int64_t nd = 0; nd < k.facts.dv / 8; ++nd) {
       Value vals =
           vector::ExtractOp::create(b, state.acc[nd], ArrayRef<int64_t>{r});
-      Value outPair =
-          arith::TruncFOp::create(b, k.pair, o.fmul(vals, invPair));
+      Value outPair = arith::TruncFOp::create(b, k.pair, o.fmul(vals, invPair));
       Value col = o.add(o.mul(cta.c, o.idx(2)), o.idx(nd * 8));
       vector::StoreOp::create(b, outPair, bufs.oB,
                               k.indices4(cta.bi, cta.hi, cta.rows[r], col));

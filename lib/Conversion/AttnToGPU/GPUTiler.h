@@ -5,7 +5,8 @@
 //
 //   TilePlan.cpp        the op's facts and the tile plan, with its limits;
 //   RuntimeSkipping.cpp which mask conjuncts are classified per tile at run
-//                       time, and the code that classifies them;
+//                       time, and how the kernel reads their data for the
+//                       shared classes (Conversion/RuntimeSkipping);
 //   AttnToGPU.cpp       the kernel skeleton common to both instruction sets
 //                       (launch, per-CTA setup, kv loop, online
 //                       normalisation, epilogue) and the entry points;
@@ -22,6 +23,7 @@
 #define ATTN_LIB_CONVERSION_ATTNTOGPU_GPUTILER_H
 
 #include "attn/Conversion/AttnToGPU/AttnToGPU.h"
+#include "attn/Conversion/RuntimeSkipping/RuntimeSkipping.h"
 #include "attn/Dialect/Attn/Analysis/TileClasses.h"
 #include "attn/Dialect/Attn/Utils/Arith.h"
 #include "attn/Dialect/Attn/Utils/Buffers.h"
@@ -61,12 +63,10 @@ struct OpFacts {
 /// top-level conjuncts are classified per kv tile at run time, what the
 /// symbolic classification sees, and what remains per element.
 struct MaskPlan {
-  /// Top-level document / tree conjuncts, classified per tile at run time.
-  bool hasDocument = false, hasTree = false;
-  /// A top-level dense conjunct whose entries covering one tile are few
-  /// enough (block-sparse masks) to be classified per tile at run time;
-  /// null when there is none (finer dense masks stay per element).
-  DenseMaskAttr denseLeaf;
+  /// The top-level conjuncts classified per tile at run time: document,
+  /// tree, and a dense conjunct whose entries covering one tile are few
+  /// enough (block-sparse masks; finer dense masks stay per element).
+  RuntimeConjuncts runtime;
   /// The mask applied per element on tiles that are not full: the op's,
   /// less a dense conjunct whose blocks align with the tiles (it is then
   /// constant over a tile, and a kept tile passes it everywhere).
@@ -75,7 +75,9 @@ struct MaskPlan {
   TileClasses classes;
 
   /// The kv loop walks only the tiles the runtime conjuncts keep.
-  bool runtimeSkip() const { return hasDocument || hasTree || denseLeaf; }
+  bool runtimeSkip() const {
+    return runtime.document || runtime.tree || runtime.denseLeaf;
+  }
 
   static MaskPlan get(AttentionOp op, const GPUTilePlan &plan);
 };
@@ -115,9 +117,9 @@ struct CTAValues {
   Value kvLenB, kvEnd, lastKey;
   /// The CTA's query rows [q0, qEnd) and positions [p0, p1).
   Value q0, qEnd, p0, p1;
-  /// With a document conjunct: the least and greatest segment id of the
-  /// CTA's rows.
-  Value qSegMin, qSegMax;
+  /// The CTA's rows for the run-time tile classes (with a document
+  /// conjunct, their least and greatest segment id).
+  RuntimeTileRows tileRows;
   /// The thread's two rows, and the same clamped into [0, Sq).
   Value rows[2], clampedRows[2];
   /// Q as one A fragment per 16 columns of D.
@@ -204,8 +206,8 @@ std::unique_ptr<MmaKernel> createSm90aKernel(KernelContext &k);
 
 // RuntimeSkipping.cpp.
 
-/// The document conjunct: qSegMin / qSegMax over the CTA's rows.
-void emitDocumentRows(KernelContext &k);
+/// cta.tileRows, from the CTA's other values.
+void emitRuntimeRows(KernelContext &k);
 /// The first tile in [from, hi) that the runtime conjuncts keep (hi if
 /// none) and whether they allow every element of it.
 std::pair<Value, Value> emitNextKept(KernelContext &k, Value from, Value hi);

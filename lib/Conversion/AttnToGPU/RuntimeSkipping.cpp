@@ -1,16 +1,14 @@
 //===- RuntimeSkipping.cpp - Per-tile run-time mask classes (GPU) ---------===//
 //
-// Top-level document, tree and block-sparse dense conjuncts depend on
-// operand data, so the symbolic tile classification (TileClasses.h) cannot
-// see them. The GPU kernel classifies them per kv tile at run time instead:
-// the kv loop walks only the tiles they keep (some key's segment id within
-// the CTA's rows' range; the tree's causal prefix; a block entry on),
-// finding the next kept tile before the current one is processed (and, with
-// TMA, before it is requested), so skipped tiles are never loaded; tiles the
-// conjuncts allow entirely skip the per-element mask.
-//
-// Every warp computes the same predicates over the same entries and votes,
-// so the result is uniform over the CTA without a barrier.
+// Which top-level conjuncts the GPU kernel classifies per kv tile at run
+// time (MaskPlan), and how it reads their data for the shared classes
+// (Conversion/RuntimeSkipping): every lane reads a few keys or entries of
+// the tile and the warp votes. Every warp computes the same predicates over
+// the same data, so the answers are uniform over the CTA without a
+// barrier. The kv loop walks only the kept tiles, finding the next one
+// before the current one is processed (and, with TMA, before it is
+// requested), so skipped tiles are never loaded; tiles the conjuncts allow
+// entirely skip the per-element mask.
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,79 +33,71 @@ static int64_t denseEntriesPerTile(DenseMaskAttr dense,
 
 MaskPlan MaskPlan::get(AttentionOp op, const GPUTilePlan &plan) {
   MaskPlan masks;
-  RuntimeConjuncts runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
-  if (runtime.denseLeaf &&
-      denseEntriesPerTile(runtime.denseLeaf, plan) > kMaxDenseTileEntries)
-    runtime =
+  masks.runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
+  if (masks.runtime.denseLeaf &&
+      denseEntriesPerTile(masks.runtime.denseLeaf, plan) > kMaxDenseTileEntries)
+    masks.runtime =
         splitRuntimeConjuncts(op.getMaskOrDefault(), /*splitDense=*/false);
-  masks.hasDocument = runtime.document;
-  masks.hasTree = runtime.tree;
-  masks.denseLeaf = runtime.denseLeaf;
   masks.elementMask = op.getMaskOrDefault();
-  if (masks.denseLeaf && masks.denseLeaf.getBlockQ() % plan.blockQ == 0 &&
-      masks.denseLeaf.getBlockKv() % plan.blockKv == 0)
+  DenseMaskAttr dense = masks.runtime.denseLeaf;
+  if (dense && dense.getBlockQ() % plan.blockQ == 0 &&
+      dense.getBlockKv() % plan.blockKv == 0)
     masks.elementMask = dropConjuncts(
         masks.elementMask, [](Attribute m) { return isa<DenseMaskAttr>(m); });
-  masks.classes = classifyMask(runtime.declarative);
+  masks.classes = classifyMask(masks.runtime.declarative);
   return masks;
 }
 
-void mlir::attn::tilegpu::emitDocumentRows(KernelContext &k) {
+void mlir::attn::tilegpu::emitRuntimeRows(KernelContext &k) {
   // Every thread scans the CTA's (at most blockQ) row ids: once per CTA,
   // and the loads of one row are broadcasts.
-  std::tie(k.cta.qSegMin, k.cta.qSegMax) = emitIdRange(
-      k.b, k.op.getSegQ(), k.cta.bi, k.cta.q0, k.cta.qEnd);
+  CTAValues &cta = k.cta;
+  cta.tileRows = {cta.bi, cta.hi,     cta.q0,  cta.qEnd, cta.p0,
+                  cta.p1, cta.kvLenB, Value(), Value()};
+  RuntimeTileClassifier(k.op, k.masks.runtime, *k.emitter)
+      .emitRows(k.b, cta.tileRows);
 }
 
-/// (kept, full) of kv tile `t` under the runtime conjuncts (document, tree,
-/// block-sparse dense): kept unless they rule out every (row, key) pair of
-/// the CTA's rows and the tile's keys, full when they allow every one.
-static std::pair<Value, Value> emitRuntimeClass(KernelContext &k, Value t) {
-  ImplicitLocOpBuilder &b = k.b;
-  Arith &o = k.o;
-  const CTAValues &cta = k.cta;
-  int64_t blockKv = k.plan.blockKv;
-  Value j0 = o.mul(t, o.idx(blockKv));
-  Value kept = o.i1(true), full = o.i1(true);
-  auto vote = [&](Value pred) {
-    return NVVM::VoteSyncOp::create(b, b.getI1Type(),
-                                    arith::ConstantIntOp::create(b, -1, 32),
-                                    pred, NVVM::VoteSyncKind::any);
-  };
-  if (k.masks.hasDocument) {
-    // Lane l looks at keys j0 + l + 32 k. A key may match some row when its
-    // id lies in [qSegMin, qSegMax]; the tile is full when every key below
-    // kvEnd has the rows' single id. Keys at or past kvEnd count for
-    // neither (the bound test handles them).
-    Value maybe = o.i1(false), mismatch = o.i1(false);
-    for (int64_t kk = 0; kk < blockKv / 32; ++kk) {
+namespace {
+/// The GPU's reads for the run-time classes: lanes over keys or entries,
+/// then a warp vote.
+class GPUTileReader final : public RuntimeTileReader {
+public:
+  explicit GPUTileReader(KernelContext &k) : k(k) {}
+
+  SmallVector<Value>
+  emitAnyKeySegment(ImplicitLocOpBuilder &b, Value, Value j0, Value j1,
+                    ArrayRef<KeySegmentTest> tests) override {
+    // Lane l looks at keys j0 + l + 32 k below j1.
+    Arith &o = k.o;
+    const CTAValues &cta = k.cta;
+    SmallVector<Value> some(tests.size(), o.i1(false));
+    for (int64_t kk = 0; kk < k.plan.blockKv / 32; ++kk) {
       Value j = o.add(j0, o.add(cta.lane, o.idx(32 * kk)));
-      Value in = o.lt(j, cta.kvEnd);
+      Value in = o.lt(j, j1);
       Value id = o.toIndex(tensor::ExtractOp::create(
           b, k.op.getSegKv(), ValueRange{cta.bi, o.min(j, cta.lastKey)}));
-      maybe = o.lor(maybe, o.land(in, o.land(o.le(cta.qSegMin, id),
-                                             o.le(id, cta.qSegMax))));
-      mismatch = o.lor(mismatch, o.land(in, o.lnot(o.eq(id, cta.qSegMin))));
+      for (auto [i, test] : llvm::enumerate(tests))
+        some[i] = o.lor(some[i], o.land(in, arith::CmpIOp::create(
+                                                b, test.pred, id, test.bound)));
     }
-    kept = vote(maybe);
-    full = o.land(o.eq(cta.qSegMin, cta.qSegMax), o.lnot(vote(mismatch)));
+    for (Value &v : some)
+      v = vote(v);
+    return some;
   }
-  if (DenseMaskAttr dense = k.masks.denseLeaf) {
-    // Entries [r0, r1) x [c0, c1) cover the CTA's rows and the tile's keys
-    // below kvEnd; lane l reads entries l + 32 k of them, row-major. The
-    // tile is kept when one is on, and full when none is off.
-    Value one = o.idx(1);
-    Value bq = o.idx(dense.getBlockQ());
-    Value bkv = o.idx(dense.getBlockKv());
-    Value j1 = o.max(o.min(o.add(j0, o.idx(blockKv)), cta.kvEnd),
-                     o.add(j0, one));
-    Value r0 = o.divU(cta.q0, bq);
-    Value r1 = o.add(o.divU(o.sub(cta.qEnd, one), bq), one);
-    Value c0 = o.divU(j0, bkv);
-    Value cols = o.sub(o.add(o.divU(o.sub(j1, one), bkv), one), c0);
+
+  std::pair<Value, Value> emitDenseAnyAll(ImplicitLocOpBuilder &b, Value r0,
+                                          Value r1, Value c0,
+                                          Value c1) override {
+    // Lane l reads entries l + 32 k of the (r1 - r0) x (c1 - c0) entries,
+    // row-major; MaskPlan bounds their number.
+    Arith &o = k.o;
+    const CTAValues &cta = k.cta;
+    Value cols = o.sub(c1, c0);
     Value count = o.mul(o.sub(r1, r0), cols);
     Value on = o.i1(false), off = o.i1(false);
-    int64_t perLane = (denseEntriesPerTile(dense, k.plan) + 31) / 32;
+    int64_t perLane =
+        (denseEntriesPerTile(k.masks.runtime.denseLeaf, k.plan) + 31) / 32;
     for (int64_t kk = 0; kk < perLane; ++kk) {
       Value e = o.add(cta.lane, o.idx(32 * kk));
       Value valid = o.lt(e, count);
@@ -118,22 +108,23 @@ static std::pair<Value, Value> emitRuntimeClass(KernelContext &k, Value t) {
       on = o.lor(on, o.land(valid, entry));
       off = o.lor(off, o.land(valid, o.lnot(entry)));
     }
-    kept = o.land(kept, vote(on));
-    full = o.land(full, o.lnot(vote(off)));
+    return {vote(on), o.lnot(vote(off))};
   }
-  if (k.masks.hasTree) {
-    Value j1 = o.min(o.add(j0, o.idx(blockKv)), cta.kvEnd);
-    auto [skip, treeFull] = k.emitter->emitTreeTile(
-        b, cta.kvLenB, cta.q0, cta.qEnd, cta.p0, cta.p1, j0, j1);
-    kept = o.land(kept, o.lnot(skip));
-    full = o.land(full, treeFull);
-  }
-  return {kept, full};
-}
 
-std::pair<Value, Value> mlir::attn::tilegpu::emitNextKept(KernelContext &k,
-                                                          Value from,
-                                                          Value hi) {
+private:
+  Value vote(Value pred) {
+    ImplicitLocOpBuilder &b = k.b;
+    return NVVM::VoteSyncOp::create(b, b.getI1Type(),
+                                    arith::ConstantIntOp::create(b, -1, 32),
+                                    pred, NVVM::VoteSyncKind::any);
+  }
+
+  KernelContext &k;
+};
+} // namespace
+
+std::pair<Value, Value>
+mlir::attn::tilegpu::emitNextKept(KernelContext &k, Value from, Value hi) {
   ImplicitLocOpBuilder &b = k.b;
   Arith &o = k.o;
   // The search stops at hi; tiles from hi on are not classified (with no
@@ -151,7 +142,12 @@ std::pair<Value, Value> mlir::attn::tilegpu::emitNextKept(KernelContext &k,
         {
           OpBuilder::InsertionGuard guard2(b);
           b.setInsertionPointToStart(classify.thenBlock());
-          auto [kept, full] = emitRuntimeClass(k, args[0]);
+          Value j0 = o.mul(args[0], o.idx(k.plan.blockKv));
+          Value j1 = o.min(o.add(j0, o.idx(k.plan.blockKv)), k.cta.kvEnd);
+          GPUTileReader reader(k);
+          auto [kept, full] =
+              RuntimeTileClassifier(k.op, k.masks.runtime, *k.emitter)
+                  .emitTileClass(b, reader, k.cta.tileRows, args[0], j0, j1);
           scf::YieldOp::create(b, ValueRange{kept, full});
           b.setInsertionPointToStart(classify.elseBlock());
           scf::YieldOp::create(b, ValueRange{o.i1(true), o.i1(false)});
