@@ -59,7 +59,15 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", help="write the table (Markdown) here too")
     ap.add_argument("--note", default="", help="a line on what is compared")
+    ap.add_argument("--only", default="",
+                    help="run only the cases whose label contains one of "
+                         "these comma-separated words")
     args = ap.parse_args()
+    if args.only:
+        words = [w.strip() for w in args.only.split(",") if w.strip()]
+        CASES[:] = [c for c in CASES if any(w in c[2] for w in words)]
+        if not CASES:
+            ap.error(f"--only {args.only!r} matches no case")
     times = {c[2]: {"before": [], "after": []} for c in CASES}
     for r in range(args.rounds):
         for kernel, shape, label, *extra in CASES:
