@@ -26,12 +26,14 @@ from .spec import (Mask, Normalizer, ScoreMod, Spec, SpecError, a_shape, alibi,
                    softcap, softmax, softplus, temperature, tree, window_2d)
 from . import reference  # attn.reference.attention, the float64 reference
 from .device import DeviceArray, to_device
-from .trace import (TraceError, abs, cos, exp, log, maximum, minimum,
-                    position, sin, sqrt, tanh, where)
+from .trace import (TraceError, abs, and_masks, clamp, cos, exp, exp2,
+                    floor, log, maximum, minimum, or_masks, position, sin,
+                    sqrt, tanh, to_int, where)
 
 __all__ = [
     "CompileError", "DeviceArray", "Kernel", "Mask", "Normalizer", "ScoreMod",
-    "Spec", "SpecError", "TraceError", "a_shape", "abs", "alibi", "bias",
+    "Spec", "SpecError", "TraceError", "a_shape", "abs", "alibi",
+    "and_masks", "bias", "clamp", "exp2", "floor", "or_masks", "to_int",
     "block_mask_from_lists", "block_sparse", "cache_dir", "cache_info",
     "causal", "chunked", "clear_cache", "compile", "cos", "dense", "dilated",
     "dilated_sliding_window", "directional_2d", "document", "exp", "full",

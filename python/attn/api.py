@@ -15,6 +15,7 @@ import numpy as np
 from . import _attn
 from . import ir as IR
 from . import spec as S
+from . import closures as C
 
 from . import device as DEV
 from .device import _BF16, _dtype_name
@@ -627,7 +628,9 @@ class Kernel:
 
     def _captures(self, positional, given):
         sig = self.signature
-        names = [n for n, _ in sig.captures]
+        # Closed-over arrays are read from their variables at each call,
+        # unless given by name; positional captures are the parameters.
+        names = [n for n, _ in sig.captures if n not in sig.closures]
         if len(positional) > len(names):
             raise TypeError(f"{len(positional)} captured arrays given, but "
                             f"the spec captures {len(names)}: {names}")
@@ -651,6 +654,17 @@ class Kernel:
         for (n, dtype), arg in zip(sig.captures,
                                    [a for a in sig.args
                                     if a.role == "capture"]):
+            if n in sig.closures:
+                value = given.pop(n) if n in given else sig.closures[n].read()
+                value = C.closure_value(n, value, dtype)
+                rank = arg.type.count("?")
+                if value.ndim != rank:
+                    raise ValueError(f"closed-over array '{n}' is indexed "
+                                     f"with {rank} indices, so it must have "
+                                     f"{rank} dims; got shape "
+                                     f"{tuple(value.shape)}")
+                out.append(value)
+                continue
             if n not in values:
                 raise TypeError(f"missing captured array '{n}' (the spec "
                                 f"captures {names}, in that order)")

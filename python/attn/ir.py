@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import spec as S
+from . import closures as C
 from . import trace as T
 
 DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
@@ -32,6 +33,9 @@ class Signature:
     captures: list = field(default_factory=list)   # (name, dtype) in order
     # Each traced function's own capture names, by kind ("score_mod", ...).
     capture_owners: dict = field(default_factory=dict)
+    # Captures that are arrays the functions close over: name ->
+    # trace.ClosureArray (its current value is read at every call).
+    closures: dict = field(default_factory=dict)
     has_lse: bool = False
 
     def arg(self, name):
@@ -45,16 +49,20 @@ def _dims(*dims) -> str:
     return "x".join("?" if d is None else str(d) for d in dims)
 
 
-def _captures(spec: S.Spec, owners: dict) -> list:
+def _functions(spec: S.Spec):
+    """(owner, kind) of the spec's traced functions, score_mod first."""
+    return [(o, k) for o, k in ((spec.score_mod_fn, "score_mod"),
+                                (spec.mask_mod, "mask_mod")) if o is not None]
+
+
+def _captures(spec: S.Spec, owners: dict, closures: dict) -> list:
     """(name, dtype) of every captured array: the score_mod function's extra
-    parameters, then the mask_mod's (a name used by both is one array).
-    Fills `owners` with each function's own names."""
+    parameters, then the mask_mod's (a name used by both is one array), then
+    the arrays they close over. Fills `owners` with each function's own
+    parameter names and `closures` with the closed-over arrays."""
     out = []
     seen = {}
-    for owner, kind in ((spec.score_mod_fn, "score_mod"),
-                        (spec.mask_mod, "mask_mod")):
-        if owner is None:
-            continue
+    for owner, kind in _functions(spec):
         names = T.capture_names(owner.fn, kind)
         owners[kind] = names
         for key in owner.dtypes:
@@ -70,17 +78,37 @@ def _captures(spec: S.Spec, owners: dict) -> list:
             if name not in seen:
                 seen[name] = dtype
                 out.append((name, dtype))
+    for owner, kind in _functions(spec):
+        for name, ca in C.closure_arrays(owner.fn).items():
+            if name in seen and name not in closures:
+                raise S.SpecError(
+                    f"the {kind} function closes over an array named "
+                    f"'{name}', which is also a captured parameter: rename "
+                    f"one of them")
+            if name in closures:
+                if closures[name].key != ca.key:
+                    raise S.SpecError(f"the score_mod and mask_mod functions "
+                                      f"close over two different arrays "
+                                      f"named '{name}': rename one")
+                continue
+            closures[name] = ca
+            seen[name] = C.closure_dtype(name, ca.read())
+            out.append((name, seen[name]))
     return out
 
 
-def _trace_regions(spec: S.Spec, captures: list):
-    regions = []
-    if spec.score_mod_fn is not None:
-        f = spec.score_mod_fn
-        regions.append(T.trace(f.fn, "score_mod", f.dtypes, captures))
-    if spec.mask_mod is not None:
-        m = spec.mask_mod
-        regions.append(T.trace(m.fn, "mask_mod", m.dtypes, captures))
+def _trace_regions(spec: S.Spec, captures: list, closures: dict):
+    regions = [T.trace(owner.fn, kind, owner.dtypes, captures, closures)
+               for owner, kind in _functions(spec)]
+    # A closed-over array that no traced path indexes is not an operand.
+    unused = [i for i, (name, _) in enumerate(captures)
+              if name in closures and
+              all(r.captures[i].rank is None for r in regions)]
+    for i in reversed(unused):
+        del closures[captures[i][0]]
+        del captures[i]
+        for r in regions:
+            del r.captures[i]
     # Each region saw the captures it indexed; all regions take all of them.
     ranks = []
     for i, (name, _) in enumerate(captures):
@@ -153,8 +181,8 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
         groups.append(f"{keyword}(" + ", ".join(f"%{a.name}" for a in args)
                       + " : " + ", ".join(a.type for a in args) + ")")
 
-    sig.captures = _captures(spec, sig.capture_owners)
-    regions = _trace_regions(spec, sig.captures)
+    sig.captures = _captures(spec, sig.capture_owners, sig.closures)
+    regions = _trace_regions(spec, sig.captures, sig.closures)
     cap_types = []
     if regions:
         for i, (name, dtype) in enumerate(sig.captures):

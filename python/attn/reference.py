@@ -24,6 +24,7 @@ import inspect
 import numpy as np
 
 from . import spec as S
+from . import closures as C
 from . import trace as T
 
 __all__ = ["attention", "t5_bucket"]
@@ -126,6 +127,17 @@ class _Problem:
         values = dict(zip(names, positional))
         for n in names[len(positional):]:
             values[n] = operands.pop(n)
+        # Arrays the functions close over: given by name, or their current
+        # contents; the functions are called with these in their place.
+        self.closures = {}
+        for owner in (self.spec.score_mod_fn, self.spec.mask_mod):
+            if owner is not None:
+                for n, ca in C.closure_arrays(owner.fn).items():
+                    a = operands.pop(n) if n in operands else ca.read()
+                    if hasattr(a, "detach"):
+                        a = a.detach().cpu().numpy()
+                    self.closures[n] = a
+        values.update(self.closures)
         out = {}
         for n, a in values.items():
             a = np.asarray(a)
@@ -139,8 +151,14 @@ class _Problem:
     def call(self, fn, *fixed):
         """Calls a user score_mod / mask_mod function on arrays, with
         attn.position bound to this problem's positions."""
-        caps = [self.captures[n]
+        # Arrays that also answer the torch spellings (.long(), .clamp(),
+        # torch.where, ...) that the tracer accepts.
+        fixed = [T.torch_like(a) for a in fixed]
+        caps = [T.torch_like(self.captures[n])
                 for n in _params(fn)[len(fixed):]]
+        if self.closures:
+            fn = C.with_arrays(fn, {n: T.torch_like(self.captures[n])
+                                    for n in self.closures})
         saved = T._Positions.fn
         T._Positions.fn = self.position
         try:

@@ -581,7 +581,8 @@ class Spec:
         mask_mods = [m for m in self.mask.leaves() if isinstance(m, MaskMod)]
         if len(mask_mods) > 1:
             raise SpecError("at most one mask_mod function per mask: "
-                            "combine them in one function")
+                            "combine them in one function, e.g. with "
+                            "attn.and_masks(f, g) or attn.or_masks(f, g)")
         dense = {m.attr() for m in self.mask.leaves()
                  if isinstance(m, Dense)}
         if len(dense) > 1:

@@ -6,12 +6,24 @@ called on numpy arrays instead, is what the float64 reference evaluates, so
 the helpers below (`where`, `exp`, ...) accept both.
 
 Supported: + - * / // % ** (integer exponents), unary -, abs, comparisons,
-& | ^ ~ on booleans and integers, `attn.where`, exp/log/tanh/sqrt/sin/cos,
-minimum/maximum (also as numpy ufuncs), `attn.position(b, q_idx)`, and
-indexing captured arrays with integer expressions. Python control flow on
+& | ^ ~ on booleans and integers, `attn.where`, exp/exp2/log/tanh/sqrt/
+sin/cos/sigmoid, minimum/maximum/clamp (also as numpy ufuncs), explicit
+float-to-integer conversions (`attn.floor`, `attn.to_int`, `.long()`,
+`.int()`, `.to(torch.long)`), `attn.position(b, q_idx)`, and indexing
+captured arrays with integer expressions. The torch spellings of these
+(`torch.where`, `torch.abs`, `torch.exp2`, `x.clamp(...)`, `x.float()`,
+`torch.full_like`, ...) trace the same way, through __torch_function__.
+Arrays the function closes over (closure cells or module globals, numpy
+arrays or torch tensors, also inside helper functions it calls) become
+captures named after their variable. Python control flow on
 traced values (`if`, `and`, `or`, `not`, chained comparisons), math-module
 functions and conversions to Python numbers cannot be traced and raise
-`TraceError` naming the construct.
+`TraceError` naming the construct. attn.and_masks / attn.or_masks combine
+mask functions; closed-over arrays are handled in attn/closures.py.
+
+This module is longer than the project's ~800-line guide on purpose: every
+helper here has a traced branch and an array branch, and the torch
+spellings map onto the same helpers, so they stay one table in one file.
 """
 
 from __future__ import annotations
@@ -51,8 +63,10 @@ class _Block:
                 if "inf" in lit or "nan" in lit:
                     bits = np.float32(value).view(np.uint32)
                     lit = f"0x{int(bits):08X}"
-                elif "." not in lit and "e" not in lit:
-                    lit += ".0"
+                elif "." not in lit:
+                    # MLIR float literals need a '.': 1e+30 -> 1.0e+30.
+                    mant, e, exp_ = lit.partition("e")
+                    lit = f"{mant}.0{e}{exp_}"
                 text = f"arith.constant {lit} : f32"
             elif type_ == _I1:
                 text = f"arith.constant {'true' if value else 'false'}"
@@ -75,7 +89,79 @@ def _comparison(fpred: str, ipred: str):
     return method
 
 
-class Value:
+class TorchMethods:
+    """The torch spellings FlexAttention code uses on tensors, for traced
+    values and for the reference's arrays alike (each helper handles both):
+    .long() / .int() (truncating), .float(), .bool(), .to(dtype), .abs(),
+    .exp(), .exp2(), .log(), .tanh(), .sigmoid(), .sqrt(), .floor(),
+    .clamp(), .minimum(), .maximum(), .where(), and torch.* functions
+    through __torch_function__."""
+
+    def long(self):
+        return to_int(self)
+
+    def int(self):  # noqa: A003 - torch's name
+        return to_int(self)
+
+    def float(self):  # noqa: A003 - torch's name
+        return _convert(self, float)
+
+    def bool(self):  # noqa: A003 - torch's name
+        return _convert(self, bool)
+
+    def to(self, dtype):
+        """.to(torch.long / torch.int32 / int / torch.float32 / float /
+        torch.bool / bool): the conversion those dtypes name."""
+        return _convert(self, dtype)
+
+    def abs(self):
+        return abs(self)
+
+    def exp(self):
+        return exp(self)
+
+    def exp2(self):
+        return exp2(self)
+
+    def log(self):
+        return log(self)
+
+    def tanh(self):
+        return tanh(self)
+
+    def sigmoid(self):
+        return sigmoid(self)
+
+    def sqrt(self):
+        return sqrt(self)
+
+    def floor(self):
+        return floor(self)
+
+    def clamp(self, min=None, max=None):  # noqa: A002 - torch's names
+        return clamp(self, min, max)
+
+    def clip(self, min=None, max=None):  # noqa: A002 - torch's names
+        return clamp(self, min, max)
+
+    def minimum(self, other):
+        return minimum(self, other)
+
+    def maximum(self, other):
+        return maximum(self, other)
+
+    def where(self, cond, other):
+        """torch's x.where(cond, y): x where cond, else y."""
+        return where(cond, self, other)
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        """torch.where(...), torch.abs(...), ... on traced values or the
+        reference's arrays: the functions of _TORCH."""
+        return _torch_call(func, args, kwargs or {})
+
+
+class Value(TorchMethods):
     """A traced scalar: f32 (scores), index (positions, integers) or i1."""
 
     __array_priority__ = 1000
@@ -99,7 +185,7 @@ class Value:
         _no(f"a value of type {type(x).__name__}",
             "only numbers and traced values can be combined")
 
-    def to(self, type_: str) -> "Value":
+    def _as(self, type_: str) -> "Value":
         b = self.block
         if self.type == type_:
             return self
@@ -114,8 +200,9 @@ class Value:
         if type_ == _I1:
             _no("using a number as a boolean",
                 "compare it explicitly, e.g. x != 0")
-        _no("converting a float to an integer",
-            "integer results (indices) must come from integer arithmetic")
+        _no("using a float where an integer is needed",
+            "convert explicitly: .long(), .int(), attn.floor(x) or "
+            "attn.to_int(x)")
 
     def _pair(self, other, reverse=False, want=None):
         a, b = self, self._lift(other)
@@ -124,12 +211,12 @@ class Value:
         if want is None:
             want = _F32 if _F32 in (a.type, b.type) else (
                 _INDEX if _INDEX in (a.type, b.type) else _I1)
-        return a.to(want), b.to(want), want
+        return a._as(want), b._as(want), want
 
     def _arith(self, other, fop, iop, reverse=False, construct=""):
         a, b, t = self._pair(other, reverse)
         if t == _I1:
-            a, b, t = a.to(_INDEX), b.to(_INDEX), _INDEX
+            a, b, t = a._as(_INDEX), b._as(_INDEX), _INDEX
         opname = fop if t == _F32 else iop
         if opname is None:
             _no(construct, "it is only defined on integers")
@@ -167,7 +254,7 @@ class Value:
         a, b, t = self._pair(o, reverse)
         if t == _F32:
             _no(f"'{construct}' on floats", "it is supported on integers only")
-        return a.to(_INDEX), b.to(_INDEX)
+        return a._as(_INDEX), b._as(_INDEX)
 
     def _floordiv(self, o, reverse=False):
         a, b = self._int_pair(o, reverse, "//")
@@ -226,7 +313,7 @@ class Value:
     def __abs__(self):
         if self.type == _F32:
             return self.block.op(f"math.absf {self.name} : f32", _F32)
-        v = self.to(_INDEX)
+        v = self._as(_INDEX)
         return self.block.op(f"math.absi {v.name} : index", _INDEX)
 
     # -- comparisons ---------------------------------------------------------
@@ -344,10 +431,12 @@ class Capture:
                 _no(f"slicing captured array '{self.param}'",
                     "index one element with integer expressions")
             if isinstance(i, Value):
-                v = i.to(_INDEX) if i.type != _F32 else None
+                v = i._as(_INDEX) if i.type != _F32 else None
                 if v is None:
                     _no(f"indexing '{self.param}' with a float",
-                        "indices must be integer expressions")
+                        "indices must be integer expressions; convert "
+                        "explicitly with .long(), attn.floor(x) or "
+                        "attn.to_int(x)")
             elif isinstance(i, (int, np.integer)) and not isinstance(i, bool):
                 v = self.block.constant(int(i), _INDEX)
             else:
@@ -393,7 +482,7 @@ def capture_dtype(name: str) -> str:
 def _math(name, npfn):
     def fn(x):
         if isinstance(x, Value):
-            v = x.to(_F32)
+            v = x._as(_F32)
             return v.block.op(f"math.{name} {v.name} : f32", _F32)
         return npfn(x)
     fn.__name__ = name
@@ -421,8 +510,11 @@ def where(cond, x, y):
     """`x` where `cond` else `y` (arith.select; numpy.where on arrays)."""
     t = _traced(cond, x, y)
     if t is None:
-        return np.where(cond, x, y)
-    c = t._lift(cond).to(_I1)
+        out = np.where(cond, x, y)
+        if any(isinstance(a, TorchLikeArray) for a in (cond, x, y)):
+            out = torch_like(out)
+        return out
+    c = t._lift(cond)._as(_I1)
     a, b, typ = t._lift(x)._pair(y)
     return t.block.op(f"arith.select {c.name}, {a.name}, {b.name} : {typ}",
                       typ)
@@ -449,13 +541,189 @@ def abs(x):  # noqa: A001 - mirrors numpy.abs
     return x.__abs__() if isinstance(x, Value) else np.abs(x)
 
 
+# Float-to-integer conversions saturate here (2**62 keeps index arithmetic
+# on the result from overflowing) and map NaN to 0: defined for every
+# input, on traced values and arrays alike.
+_INT_LIMIT = 2.0 ** 62
+
+
+def to_int(x):
+    """x truncated toward zero to an integer (torch's .long() / .int()),
+    saturating at +-2**62, NaN giving 0. Integers and booleans pass."""
+    if isinstance(x, Value):
+        if x.type != _F32:
+            return x._as(_INDEX)
+        b = x.block
+        lim = b.constant(_INT_LIMIT, _F32)
+        neg = b.constant(-_INT_LIMIT, _F32)
+        zero = b.constant(0.0, _F32)
+        nan = b.op(f"arith.cmpf uno, {x.name}, {x.name} : f32", _I1)
+        v = b.op(f"arith.select {nan.name}, {zero.name}, {x.name} : f32", _F32)
+        v = b.op(f"arith.minimumf {v.name}, {lim.name} : f32", _F32)
+        v = b.op(f"arith.maximumf {v.name}, {neg.name} : f32", _F32)
+        i64 = b.op(f"arith.fptosi {v.name} : f32 to i64", "i64")
+        return b.op(f"arith.index_cast {i64.name} : i64 to index", _INDEX)
+    a = np.asanyarray(x)
+    if a.dtype.kind in "biu":
+        return a.astype(np.int64)
+    a = np.clip(np.nan_to_num(np.trunc(a), nan=0.0), -_INT_LIMIT, _INT_LIMIT)
+    return a.astype(np.int64)
+
+
+def floor(x):
+    """The largest integer <= x, as an integer (Python's math.floor;
+    torch.floor followed by .long()), saturating as to_int does."""
+    if isinstance(x, Value):
+        if x.type != _F32:
+            return x._as(_INDEX)
+        return to_int(x.block.op(f"math.floor {x.name} : f32", _F32))
+    return to_int(np.floor(np.asanyarray(x, dtype=np.float64)))
+
+
+def exp2(x):
+    """2 ** x."""
+    if isinstance(x, Value):
+        return exp(x._as(_F32) * float(np.log(2.0)))
+    return np.exp2(x)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x))."""
+    if isinstance(x, Value):
+        return 1.0 / (1.0 + exp(-x._as(_F32)))
+    return 1.0 / (1.0 + np.exp(-np.asanyarray(x, dtype=np.float64)))
+
+
+def clamp(x, min=None, max=None):  # noqa: A002 - torch's names
+    """x limited to [min, max] (either may be None)."""
+    if min is not None:
+        x = maximum(x, min)
+    if max is not None:
+        x = minimum(x, max)
+    return x
+
+
+def _dtype_kind(dtype) -> str:
+    """'int', 'float' or 'bool' for a torch / numpy dtype or Python type."""
+    if dtype is int:
+        return "int"
+    if dtype is float:
+        return "float"
+    if dtype is bool:
+        return "bool"
+    name = str(dtype).replace("torch.", "")
+    if name in ("long", "int", "int64", "int32", "int16", "int8", "uint8",
+                "short"):
+        return "int"
+    if name in ("float", "float32", "float64", "double", "float16", "half",
+                "bfloat16"):
+        return "float"
+    if name == "bool":
+        return "bool"
+    raise TraceError(f"cannot convert a traced value to {dtype!r}: use an "
+                     f"integer, float or bool dtype")
+
+
+def _convert(x, dtype):
+    kind = _dtype_kind(dtype)
+    if kind == "int":
+        return to_int(x)
+    if kind == "float":
+        return x._as(_F32) if isinstance(x, Value) else \
+            np.asanyarray(x, dtype=np.float64)
+    return x != 0
+
+
+def _full_like(x, fill, *args, **kwargs):
+    t = x if isinstance(x, Value) else None
+    if t is None:
+        return np.full_like(np.asanyarray(x), fill)
+    if t.type == _F32:
+        return t._lift(float(fill))
+    if t.type == _I1:
+        return t._lift(bool(fill))
+    return t._lift(int(fill))
+
+
+def _binary_or_reduce(name, fn):
+    def call(x, *args, **kwargs):
+        if len(args) == 1 and not kwargs:
+            return fn(x, args[0])
+        raise TraceError(f"torch.{name} with {1 + len(args)} argument(s) "
+                         f"cannot be traced: a score_mod / mask_mod sees one "
+                         f"element at a time, so only the two-argument "
+                         f"(element-wise) form applies")
+    return call
+
+
+# torch functions and Tensor methods by name -> attn's traced helpers.
+_TORCH = {
+    "where": lambda c, x, y: where(c, x, y),
+    "abs": abs, "absolute": abs, "exp": lambda x: exp(x),
+    "exp2": exp2, "log": lambda x: log(x), "tanh": lambda x: tanh(x),
+    "sigmoid": sigmoid, "sqrt": lambda x: sqrt(x), "sin": lambda x: sin(x),
+    "cos": lambda x: cos(x), "floor": floor, "clamp": clamp, "clip": clamp,
+    "minimum": lambda x, y: minimum(x, y), "maximum": lambda x, y: maximum(x, y),
+    "min": _binary_or_reduce("min", lambda x, y: minimum(x, y)),
+    "max": _binary_or_reduce("max", lambda x, y: maximum(x, y)),
+    "full_like": _full_like,
+    "zeros_like": lambda x, *a, **k: _full_like(x, 0),
+    "ones_like": lambda x, *a, **k: _full_like(x, 1),
+    "logical_and": lambda x, y: _as_bool(x) & _as_bool(y),
+    "logical_or": lambda x, y: _as_bool(x) | _as_bool(y),
+    "logical_not": lambda x: ~_as_bool(x),
+    "eq": lambda x, y: x == y, "ne": lambda x, y: x != y,
+    "lt": lambda x, y: x < y, "le": lambda x, y: x <= y,
+    "gt": lambda x, y: x > y, "ge": lambda x, y: x >= y,
+    "add": lambda x, y: x + y, "sub": lambda x, y: x - y,
+    "mul": lambda x, y: x * y, "div": lambda x, y: x / y,
+    "neg": lambda x: -x,
+    # Tensor methods arrive under their own names.
+    "long": to_int, "int": to_int,
+    "float": lambda x: _convert(x, float), "to": _convert,
+    "__getitem__": lambda x, i: x[i],
+}
+
+
+def _as_bool(x):
+    if isinstance(x, Value):
+        return x if x.type == _I1 else x != 0
+    return np.asanyarray(x).astype(bool)
+
+
+def _torch_call(func, args, kwargs):
+    name = getattr(func, "__name__", str(func))
+    fn = _TORCH.get(name)
+    if fn is None:
+        _no(f"torch.{name}", "supported: " + ", ".join(
+            sorted(n for n in _TORCH if not n.startswith("_"))))
+    try:
+        return fn(*args, **kwargs)
+    except TypeError as e:
+        if isinstance(e, TraceError):
+            raise
+        raise TraceError(f"torch.{name}{tuple(args)!r} with {kwargs!r}: "
+                         f"{e}") from None
+
+
+class TorchLikeArray(np.ndarray, TorchMethods):
+    """The arrays the float64 reference calls score_mod / mask_mod
+    functions with: numpy arrays that also answer the torch spellings that
+    traced values accept, with the same meaning."""
+
+
+def torch_like(a):
+    """`a` as a TorchLikeArray (a view, no copy)."""
+    return np.asarray(a).view(TorchLikeArray)
+
+
 _UFUNCS = {
     "exp": exp, "log": log, "tanh": tanh, "sqrt": sqrt, "sin": sin,
     "cos": cos, "absolute": abs, "maximum": maximum, "minimum": minimum,
     "fmax": maximum, "fmin": minimum,
     "add": lambda a, b: a + b, "subtract": lambda a, b: a - b,
     "multiply": lambda a, b: a * b, "true_divide": lambda a, b: a / b,
-    "negative": lambda a: -a,
+    "negative": lambda a: -a, "exp2": exp2, "floor": floor,
 }
 
 
@@ -473,8 +741,46 @@ def position(b, q_idx):
             raise TraceError("attn.position is only meaningful inside a "
                              "score_mod or mask_mod")
         return _Positions.fn(b, q_idx)
-    bi, qi = t._lift(b).to(_INDEX), t._lift(q_idx).to(_INDEX)
+    bi, qi = t._lift(b)._as(_INDEX), t._lift(q_idx)._as(_INDEX)
     return t.block.op(f"attn.position {bi.name}, {qi.name} : index", _INDEX)
+
+
+def _plain_masks(fns, combinator: str):
+    for f in fns:
+        if not callable(f):
+            raise TraceError(f"{combinator} takes mask functions, got {f!r}")
+        if len(capture_names(f, "mask_mod")):
+            raise TraceError(
+                f"{combinator} combines functions of (b, h, q_idx, kv_idx); "
+                f"'{getattr(f, '__name__', f)}' takes captured arrays as "
+                f"parameters: close over them instead (they become captures "
+                f"named after their variable)")
+
+
+def and_masks(*fns) -> Callable:
+    """A mask function allowing what every one of `fns` allows
+    (FlexAttention's and_masks); arrays they close over stay captures."""
+    _plain_masks(fns, "and_masks")
+
+    def and_mask(b, h, q_idx, kv_idx):
+        allowed = True
+        for f in fns:
+            allowed = allowed & f(b, h, q_idx, kv_idx)
+        return allowed
+    return and_mask
+
+
+def or_masks(*fns) -> Callable:
+    """A mask function allowing what any one of `fns` allows
+    (FlexAttention's or_masks)."""
+    _plain_masks(fns, "or_masks")
+
+    def or_mask(b, h, q_idx, kv_idx):
+        allowed = False
+        for f in fns:
+            allowed = allowed | f(b, h, q_idx, kv_idx)
+        return allowed
+    return or_mask
 
 
 # -- tracing -------------------------------------------------------------------
@@ -507,13 +813,15 @@ def capture_names(fn: Callable, kind: str) -> list:
     return [p.name for p in params[fixed:]]
 
 
-def trace(fn: Callable, kind: str, dtypes: dict, captures: list) -> Region:
+def trace(fn: Callable, kind: str, dtypes: dict, captures: list,
+          closures=()) -> Region:
     """Traces `fn` as a `kind` region ("score_mod" or "mask_mod").
 
     `captures` lists the op's captured arrays as (param name, dtype) in
     order; every region of the op receives all of them as block arguments.
     `fn`'s own extra parameters, named in `dtypes` or float32 by default,
-    must already be in that list.
+    must already be in that list, and so must the arrays it closes over
+    that `closures` names.
     """
     blk = _Block()
     by_name = {}
@@ -524,6 +832,9 @@ def trace(fn: Callable, kind: str, dtypes: dict, captures: list) -> Region:
         by_name[param] = c
     own = capture_names(fn, kind)
     args = [by_name[name] for name in own]
+    if closures:
+        from .closures import with_arrays
+        fn = with_arrays(fn, {n: by_name[n] for n in closures})
     idx = [Value(blk, n, _INDEX) for n in ("%b", "%h", "%i", "%j")]
     if kind == "score_mod":
         result = fn(Value(blk, "%s", _F32), *idx, *args)
@@ -542,6 +853,6 @@ def trace(fn: Callable, kind: str, dtypes: dict, captures: list) -> Region:
     if want == _I1 and result.type != _I1:
         _no(f"mask_mod '{getattr(fn, '__name__', fn)}' returning a number",
             "return a comparison or boolean expression")
-    result = result.to(want)
+    result = result._as(want)
     blk.lines.append(f"attn.yield {result.name} : {want}")
     return Region(kind, blk.lines, cap_values)
