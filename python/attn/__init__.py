@@ -25,6 +25,7 @@ from .spec import (Mask, Normalizer, ScoreMod, Spec, SpecError, a_shape, alibi,
                    score_mod, sigmoid, sink_softmax, sinks, sliding_window,
                    softcap, softmax, softplus, temperature, tree, window_2d)
 from . import reference  # attn.reference.attention, the float64 reference
+from . import flex  # attn.flex.flex_attention, create_block_mask
 from .device import DeviceArray, to_device
 from .trace import (TraceError, abs, and_masks, clamp, cos, exp, exp2,
                     floor, log, maximum, minimum, or_masks, position, sin,

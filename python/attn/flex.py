@@ -1,0 +1,217 @@
+"""FlexAttention's entry points, compiled by attn for the CPU.
+
+Code written for PyTorch's FlexAttention runs with one changed import:
+
+    from attn.flex import flex_attention, create_block_mask
+    # was: from torch.nn.attention.flex_attention import ...
+
+    block_mask = create_block_mask(mask_mod, B, H, Q_LEN, KV_LEN)
+    out = flex_attention(q, k, v, score_mod=score_mod, block_mask=block_mask)
+
+`mask_mod(b, h, q_idx, kv_idx)` and `score_mod(score, b, h, q_idx, kv_idx)`
+are traced into one attn kernel (see attn.trace for what they may use; the
+arrays they close over are read at every call). q, k, v are PyTorch CPU
+tensors or numpy arrays, [B, H, S, D]; the output has q's kind and dtype.
+
+`create_block_mask` evaluates `mask_mod` once on the whole [B, H, Q_LEN,
+KV_LEN] grid with numpy (size-1 batch and head dims when B or H is None)
+and keeps which BLOCK_SIZE x BLOCK_SIZE blocks allow anything; the kernel
+skips the others at run time without reading their keys, and applies
+`mask_mod` element by element in the rest. Like FlexAttention's, the block
+mask describes the mask_mod's values when it was made: make a new one when
+the arrays the mask reads change. Unlike FlexAttention, nothing is
+recompiled for another length: one kernel per (score_mod, mask_mod, dtype,
+head dims, block size, scale) serves all.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import closures as C
+from . import spec as S
+from . import trace as T
+from .api import _to_numpy, compile as _compile_spec
+from .trace import and_masks, or_masks
+
+__all__ = ["BlockMask", "create_block_mask", "flex_attention", "and_masks",
+           "or_masks", "noop_mask"]
+
+# Elements of the mask grid evaluated at once by create_block_mask.
+_CHUNK_ELEMENTS = 1 << 24
+
+
+def noop_mask(b, h, q_idx, kv_idx):
+    """Allows everything (FlexAttention's noop_mask)."""
+    return True
+
+
+class BlockMask:
+    """Which blocks of a mask_mod allow anything, as create_block_mask
+    found them. `kv_blocks[b, h, i, j]` (bool, size-1 batch / head dims
+    broadcast) is true when query block i and kv block j hold an allowed
+    pair; `full_blocks` when every pair is allowed."""
+
+    def __init__(self, mask_mod, shape, block_size, kv_blocks, full_blocks):
+        self.mask_mod = mask_mod
+        self.shape = shape  # (B, H, Q_LEN, KV_LEN); B, H None if broadcast
+        self.BLOCK_SIZE = block_size
+        self.kv_blocks = kv_blocks
+        self.full_blocks = full_blocks
+
+    def sparsity(self) -> float:
+        """Percentage of blocks skipped (FlexAttention's sparsity())."""
+        return 100.0 * (1.0 - float(self.kv_blocks.mean())) \
+            if self.kv_blocks.size else 0.0
+
+    def __repr__(self):
+        return (f"attn.flex.BlockMask(shape={self.shape}, BLOCK_SIZE="
+                f"{self.BLOCK_SIZE}, sparsity={self.sparsity():.2f}%)")
+
+
+def _block_size(block_size):
+    if isinstance(block_size, int) and not isinstance(block_size, bool):
+        block_size = (block_size, block_size)
+    if not (isinstance(block_size, tuple) and len(block_size) == 2 and
+            all(isinstance(x, int) and not isinstance(x, bool) and x > 0
+                for x in block_size)):
+        raise ValueError(f"BLOCK_SIZE must be a positive int or a pair of "
+                         f"them, got {block_size!r}")
+    return block_size
+
+
+def _length(name, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or value < 1:
+        raise ValueError(f"{name} must be a positive int"
+                         f"{' or None' if allow_none else ''}, got {value!r}")
+    return int(value)
+
+
+def _call_on_arrays(mask_mod: Callable, *idx):
+    """mask_mod on index arrays, with the arrays it closes over as numpy
+    (torch tensors converted), as the float64 reference calls it."""
+    found = C.closure_arrays(mask_mod)
+    fn = mask_mod
+    if found:
+        values = {}
+        for name, ca in found.items():
+            value = ca.read()
+            if hasattr(value, "detach"):
+                value = value.detach().cpu().numpy()
+            values[name] = T.torch_like(np.asarray(value))
+        fn = C.with_arrays(mask_mod, values)
+    with np.errstate(all="ignore"):
+        out = fn(*(T.torch_like(a) for a in idx))
+    return np.asarray(out, dtype=bool)
+
+
+def create_block_mask(mask_mod: Callable, B: Optional[int], H: Optional[int],
+                      Q_LEN: int, KV_LEN: int, device: str = "cpu",
+                      BLOCK_SIZE=128, _compile: bool = False) -> BlockMask:
+    """The blocks of `mask_mod` over [B, H, Q_LEN, KV_LEN] that allow
+    anything (FlexAttention's create_block_mask; B or H None broadcasts
+    over that dim). Evaluates mask_mod on every element with numpy, in
+    chunks of query blocks."""
+    if not callable(mask_mod):
+        raise TypeError(f"mask_mod must be a function, got {mask_mod!r}")
+    if str(device) != "cpu":
+        raise ValueError(f"attn.flex runs on the CPU; device must be 'cpu', "
+                         f"got {device!r}")
+    Bn = _length("B", B, True) or 1
+    Hn = _length("H", H, True) or 1
+    Q_LEN, KV_LEN = _length("Q_LEN", Q_LEN), _length("KV_LEN", KV_LEN)
+    bq, bkv = _block_size(BLOCK_SIZE)
+    nq, nkv = -(-Q_LEN // bq), -(-KV_LEN // bkv)
+    any_ = np.zeros((Bn, Hn, nq, nkv), bool)
+    full = np.zeros((Bn, Hn, nq, nkv), bool)
+    b = np.arange(Bn).reshape(Bn, 1, 1, 1)
+    h = np.arange(Hn).reshape(1, Hn, 1, 1)
+    kv = np.arange(KV_LEN).reshape(1, 1, 1, KV_LEN)
+    # Query blocks per chunk, so that a chunk holds at most _CHUNK_ELEMENTS.
+    per = max(1, _CHUNK_ELEMENTS // max(1, Bn * Hn * bq * KV_LEN))
+    pad = nkv * bkv - KV_LEN
+    for i0 in range(0, nq, per):
+        i1 = min(nq, i0 + per)
+        rows = np.arange(i0 * bq, min(i1 * bq, Q_LEN))
+        allowed = _call_on_arrays(mask_mod, b, h,
+                                  rows.reshape(1, 1, -1, 1), kv)
+        allowed = np.broadcast_to(allowed, (Bn, Hn, rows.size, KV_LEN))
+        # Pad to whole blocks: padding counts as allowed for `full` (it is
+        # outside the sequence) and as masked for `any`.
+        rpad = (i1 - i0) * bq - rows.size
+        grid = np.pad(allowed, ((0, 0), (0, 0), (0, rpad), (0, pad)))
+        valid = np.pad(np.ones((rows.size, KV_LEN), bool),
+                       ((0, rpad), (0, pad)))
+        blocks = grid.reshape(Bn, Hn, i1 - i0, bq, nkv, bkv)
+        vblocks = valid.reshape(i1 - i0, bq, nkv, bkv)
+        any_[:, :, i0:i1] = blocks.any(axis=(3, 5))
+        full[:, :, i0:i1] = (blocks | ~vblocks[None, None]).all(axis=(3, 5))
+    return BlockMask(mask_mod, (B, H, Q_LEN, KV_LEN), (bq, bkv), any_, full)
+
+
+_kernels: dict = {}
+_kernels_lock = threading.Lock()
+
+
+def _dtype_of(x) -> str:
+    a, _ = _to_numpy(x, "query")
+    name = "bfloat16" if a.dtype.name == "bfloat16" else a.dtype.name
+    if name not in ("float32", "float16", "bfloat16"):
+        raise TypeError(f"query must be float32, float16 or bfloat16, got "
+                        f"{a.dtype}")
+    return name
+
+
+def flex_attention(query, key, value, score_mod: Optional[Callable] = None,
+                   block_mask: Optional[BlockMask] = None,
+                   scale: Optional[float] = None, enable_gqa: bool = False,
+                   return_lse: bool = False, kernel_options=None):
+    """FlexAttention's flex_attention on the CPU: softmax attention of
+    query [B, Hq, L, E], key [B, Hkv, S, E], value [B, Hkv, S, Ev] with
+    `score_mod` applied to each scaled score and the block mask's
+    mask_mod. Returns out [B, Hq, L, Ev] (and the natural-log LSE [B, Hq,
+    L] with return_lse). `kernel_options` is accepted and ignored: the
+    tile plan is attn's (see attn.tile_plan)."""
+    shapes = [tuple(_to_numpy(x, n)[0].shape)
+              for x, n in ((query, "query"), (key, "key"), (value, "value"))]
+    if any(len(s) != 4 for s in shapes):
+        raise ValueError(f"query, key and value must be 4-D [B, H, S, D], "
+                         f"got shapes {shapes}")
+    (B, Hq, L, E), (_, Hkv, Skv, _), (_, _, _, Ev) = shapes
+    if Hq != Hkv and not enable_gqa:
+        raise ValueError(f"query has {Hq} heads and key {Hkv}: pass "
+                         f"enable_gqa=True for grouped-query attention")
+    dtype = _dtype_of(query)
+    mask = S.Full()
+    operands = {}
+    if block_mask is not None:
+        if not isinstance(block_mask, BlockMask):
+            raise TypeError(f"block_mask must come from "
+                            f"attn.flex.create_block_mask, got "
+                            f"{type(block_mask).__name__}")
+        bB, bH, bL, bS = block_mask.shape
+        if (bL, bS) != (L, Skv) or (bB not in (None, 1, B)) or \
+                (bH not in (None, 1, Hq)):
+            raise ValueError(f"block_mask was made for shape "
+                             f"{block_mask.shape}; this call has B={B}, "
+                             f"H={Hq}, Q_LEN={L}, KV_LEN={Skv}")
+        bq, bkv = block_mask.BLOCK_SIZE
+        mask = S.MaskMod(block_mask.mask_mod) & S.BlockSparse(bq, bkv)
+        operands["block_mask"] = block_mask.kv_blocks
+    key_ = (score_mod, block_mask.mask_mod if block_mask else None,
+            block_mask.BLOCK_SIZE if block_mask else None, scale, dtype, E, Ev)
+    with _kernels_lock:
+        kernel = _kernels.get(key_)
+    if kernel is None:
+        spec = S.Spec(mask, score_mod=S.ScoreModFn(score_mod)
+                      if score_mod is not None else None, scale=scale)
+        kernel = _compile_spec(spec, dtype=dtype, head_dim=E, head_dim_v=Ev)
+        with _kernels_lock:
+            _kernels[key_] = kernel
+    return kernel(query, key, value, return_lse=return_lse, **operands)
