@@ -45,6 +45,8 @@ def main():
     ap.add_argument("--heads", type=int, default=8)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--block", type=int, default=128,
+                    help="create_block_mask's BLOCK_SIZE")
     ap.add_argument("--out", help="also write the table here (Markdown)")
     args = ap.parse_args()
     S, H, D = args.seq, args.heads, args.dim
@@ -72,7 +74,8 @@ def main():
     ]
     full = attn.compile(attn.Spec(), head_dim=D)
     rows = []
-    lines = [f"# traced masks vs builtins, CPU f32, B1 H{H} S{S} D{D}; "
+    lines = [f"# traced masks vs builtins, CPU f32, B1 H{H} S{S} D{D}, "
+             f"BLOCK_SIZE {args.block}; "
              f"{os.cpu_count()} CPUs, {platform.processor() or 'x86_64'}; "
              f"min of 3 runs per round, median over {args.rounds} "
              f"alternating rounds", ""]
@@ -80,7 +83,7 @@ def main():
         builtin = attn.compile(attn.Spec(mask), head_dim=D)
         traced = attn.compile(attn.Spec(attn.mask_mod(fn)), head_dim=D)
         t0 = time.perf_counter()
-        bm = create_block_mask(fn, None, None, S, S)
+        bm = create_block_mask(fn, None, None, S, S, BLOCK_SIZE=args.block)
         block_ms = (time.perf_counter() - t0) * 1e3
         want = builtin(q, k, v, **operands)
         for got in (flex_attention(q, k, v, block_mask=bm), traced(q, k, v)):

@@ -153,6 +153,13 @@ MUTATIONS = [
         "some.push_back(o.land(o.lnot(o.eq(kMin, test.bound)),",
         "CPU reader: 'some key id differs' answered as 'both ends of the "
         "tile's id range differ'"),
+    Mutation(
+        "blocks_full_level",
+        "lib/Conversion/RuntimeSkipping/RuntimeSkipping.cpp",
+        "entries(blocks.getBlockQ(), blocks.getBlockKv(), 2)",
+        "entries(blocks.getBlockQ(), blocks.getBlockKv(), 1)",
+        "#attn.blocks: a tile whose entries are all 1 counts as whole, so "
+        "the mask inside is not applied"),
 ]
 
 

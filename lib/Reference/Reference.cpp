@@ -412,6 +412,17 @@ static std::string checkMask(const Problem &p, const Mask &m,
     if (!p.maskMod)
       return where + ": a custom mask needs Problem::maskMod";
     return "";
+  case Mask::Kind::Blocks: {
+    if (m.children.size() != 1)
+      return where + ": blocks needs exactly one child, got " +
+             std::to_string(m.children.size());
+    auto [blockQ, blockKv] = denseBlocks(m);
+    if (std::string err =
+            checkBroadcast(p.denseMask, "denseMask", d, blockQ, blockKv);
+        !err.empty())
+      return where + ": " + err;
+    return checkMask(p, m.children[0], where + ".children[0]", d);
+  }
   }
   unknownKind("mask");
 }
@@ -678,6 +689,7 @@ bool attn::ref::maskAllows(const Mask &m, int64_t pos, int64_t j, int64_t h,
   case Mask::Kind::Tree:
   case Mask::Kind::Dense:
   case Mask::Kind::Custom:
+  case Mask::Kind::Blocks:
     if (!dataLeaf) {
       std::fprintf(stderr, "attn::ref: a data-dependent mask leaf needs the "
                            "problem's tensors\n");
@@ -713,6 +725,13 @@ bool Evaluator::dataAllowed(const Mask &leaf, int64_t b, int64_t h, int64_t i,
   }
   case Mask::Kind::Custom:
     return p.maskMod(b, h, i, j);
+  case Mask::Kind::Blocks: {
+    auto [blockQ, blockKv] = denseBlocks(leaf);
+    double e = broadcastAt(p.denseMask, b, h, i / blockQ, j / blockKv);
+    if (e >= 2)
+      return true;
+    return e != 0 && allowed(leaf.children[0], b, h, i, j);
+  }
   default:
     unknownKind("data-dependent mask");
   }

@@ -91,6 +91,11 @@ ref::Mask mlir::attn::toRefMask(Attribute m) {
         return leaf(K::Dense, x.getBlockQ(), x.getBlockKv());
       })
       .Case([](MaskModAttr) { return leaf(K::Custom); })
+      .Case([](BlocksMaskAttr x) {
+        ref::Mask r = leaf(K::Blocks, x.getBlockQ(), x.getBlockKv());
+        r.children.push_back(toRefMask(x.getMask()));
+        return r;
+      })
       .Default([](Attribute m) -> ref::Mask {
         std::string text;
         llvm::raw_string_ostream os(text);

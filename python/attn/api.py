@@ -549,6 +549,10 @@ class Kernel:
                 block = next(m for m in spec.mask.leaves()
                              if isinstance(m, S.BlockSparse))
                 args.append(self._block_mask(x, block, B, Hq, Sq, Skv))
+            elif name == "block_table":
+                table = next(m for m in spec.mask.leaves()
+                             if isinstance(m, S.Blocks))
+                args.append(self._block_table(x, table, B, Hq, Sq, Skv))
             elif name == "bias":
                 args.append(self._broadcast(x, "bias", (B, Hq, Sq, Skv),
                                             self._np_dtype, self.dtype))
@@ -681,22 +685,39 @@ class Kernel:
         return out
 
     @staticmethod
-    def _block_mask(x, block, B, Hq, Sq, Skv):
-        """The block mask as the kernel reads it: bool [B or 1, Hq or 1,
-        ceil(Sq / block_q), ceil(Skv / block_kv)], size-1 dims broadcast in
+    def _per_block(x, name, blocks, B, Hq, Sq, Skv, kinds, desc):
+        """Operand `name` with one entry per block of `blocks` (block_q x
+        block_kv scores): [B or 1, Hq or 1, ceil(Sq / block_q), ceil(Skv /
+        block_kv)], of a dtype kind in `kinds`; size-1 dims broadcast in
         the kernel."""
-        a, _ = _to_numpy(x, "block_mask")
-        nq = -(-Sq // block.block_q)
-        nkv = -(-Skv // block.block_kv)
-        if a.dtype != np.bool_:
-            raise TypeError(f"block_mask must be bool, got {a.dtype}")
+        a, _ = _to_numpy(x, name)
+        nq = -(-Sq // blocks.block_q)
+        nkv = -(-Skv // blocks.block_kv)
+        if a.dtype.kind not in kinds:
+            raise TypeError(f"{name} must be {desc}, got {a.dtype}")
         if a.ndim != 4 or a.shape[2:] != (nq, nkv) or a.shape[0] not in \
                 (1, B) or a.shape[1] not in (1, Hq):
-            raise ValueError(f"block_mask must have shape [B or 1, Hq or 1, "
-                             f"ceil(Sq/{block.block_q}), ceil(Skv/"
-                             f"{block.block_kv})] = [{B}, {Hq}, {nq}, {nkv}], "
+            raise ValueError(f"{name} must have shape [B or 1, Hq or 1, "
+                             f"ceil(Sq/{blocks.block_q}), ceil(Skv/"
+                             f"{blocks.block_kv})] = [{B}, {Hq}, {nq}, {nkv}], "
                              f"got {tuple(a.shape)}")
-        return np.ascontiguousarray(a)
+        return a
+
+    @classmethod
+    def _block_table(cls, x, table, B, Hq, Sq, Skv):
+        """The block table as the kernel reads it: int8 of 0, 1 and 2."""
+        a = cls._per_block(x, "block_table", table, B, Hq, Sq, Skv, "biu",
+                           "integers 0, 1 and 2")
+        if a.size and (a.min() < 0 or a.max() > 2):
+            raise ValueError("block_table entries must be 0 (nothing), 1 "
+                             "(the mask decides) or 2 (the whole block)")
+        return np.ascontiguousarray(a.astype(np.int8))
+
+    @classmethod
+    def _block_mask(cls, x, block, B, Hq, Sq, Skv):
+        """The block mask as the kernel reads it: bool."""
+        return np.ascontiguousarray(cls._per_block(
+            x, "block_mask", block, B, Hq, Sq, Skv, "b", "bool"))
 
 
 _OPERAND_HELP = {
@@ -707,6 +728,8 @@ _OPERAND_HELP = {
     "dense_mask": "dense_mask=bool array broadcasting to [B, Hq, Sq, Skv]",
     "block_mask": "block_mask=bool [B or 1, Hq or 1, ceil(Sq / block_q), "
                   "ceil(Skv / block_kv)], for attn.block_sparse()",
+    "block_table": "block_table=int8 [B or 1, Hq or 1, ceil(Sq / block_q), "
+                   "ceil(Skv / block_kv)] of 0, 1, 2, for attn.blocks()",
     "bias": "bias=array broadcasting to [B, Hq, Sq, Skv]",
     "rel_bias_table": "rel_bias_table=[Hq, num_buckets] float32",
     "temperature": "temperature=[B, Hq, Sq] float32",

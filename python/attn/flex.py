@@ -15,9 +15,10 @@ tensors or numpy arrays, [B, H, S, D]; the output has q's kind and dtype.
 
 `create_block_mask` evaluates `mask_mod` once on the whole [B, H, Q_LEN,
 KV_LEN] grid with numpy (size-1 batch and head dims when B or H is None)
-and keeps which BLOCK_SIZE x BLOCK_SIZE blocks allow anything; the kernel
-skips the others at run time without reading their keys, and applies
-`mask_mod` element by element in the rest. Like FlexAttention's, the block
+and keeps which BLOCK_SIZE x BLOCK_SIZE blocks allow anything and which
+allow everything (an attn.blocks table); the kernel skips the first kind's
+complement at run time without reading its keys, runs whole blocks without
+evaluating mask_mod, and applies mask_mod element by element in the rest. Like FlexAttention's, the block
 mask describes the mask_mod's values when it was made: make a new one when
 the arrays the mask reads change. Unlike FlexAttention, nothing is
 recompiled for another length: one kernel per (score_mod, mask_mod, dtype,
@@ -61,6 +62,15 @@ class BlockMask:
         self.BLOCK_SIZE = block_size
         self.kv_blocks = kv_blocks
         self.full_blocks = full_blocks
+        self._table = None
+
+    def table(self) -> np.ndarray:
+        """The table attn.blocks reads: int8, 0 where a block allows
+        nothing, 2 where it allows everything, 1 where mask_mod decides."""
+        if self._table is None:
+            self._table = np.where(self.full_blocks, 2, np.where(
+                self.kv_blocks, 1, 0)).astype(np.int8)
+        return self._table
 
     def sparsity(self) -> float:
         """Percentage of blocks skipped (FlexAttention's sparsity())."""
@@ -202,8 +212,8 @@ def flex_attention(query, key, value, score_mod: Optional[Callable] = None,
                              f"{block_mask.shape}; this call has B={B}, "
                              f"H={Hq}, Q_LEN={L}, KV_LEN={Skv}")
         bq, bkv = block_mask.BLOCK_SIZE
-        mask = S.MaskMod(block_mask.mask_mod) & S.BlockSparse(bq, bkv)
-        operands["block_mask"] = block_mask.kv_blocks
+        mask = S.Blocks(bq, bkv, S.MaskMod(block_mask.mask_mod))
+        operands["block_table"] = block_mask.table()
     key_ = (score_mod, block_mask.mask_mod if block_mask else None,
             block_mask.BLOCK_SIZE if block_mask else None, scale, dtype, E, Ev)
     with _kernels_lock:

@@ -162,6 +162,8 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
                      "tensor<?x?xi32>" if per_batch else "tensor<?xi32>")]
         if name in ("dense_mask", "block_mask"):
             return [(name, "i1", "tensor<?x?x?x?xi1>")]
+        if name == "block_table":
+            return [(name, "i8", "tensor<?x?x?x?xi8>")]
         if name == "bias":
             return [(name, et, f"tensor<?x?x?x?x{et}>")]
         if name == "rel_bias_table":
@@ -176,8 +178,10 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
     for name in spec.operands():
         args = [Arg(n, "operand", e, t) for n, e, t in operand_args(name)]
         sig.args += args
-        # A block mask is the op's dense_mask operand at block granularity.
-        keyword = "dense_mask" if name == "block_mask" else name
+        # A block mask or table is the op's dense_mask operand at block
+        # granularity.
+        keyword = "dense_mask" if name in ("block_mask", "block_table") \
+            else name
         groups.append(f"{keyword}(" + ", ".join(f"%{a.name}" for a in args)
                       + " : " + ", ".join(a.type for a in args) + ")")
 

@@ -283,6 +283,14 @@ def _mask(P: _Problem, m: S.Mask) -> np.ndarray:
         return seg_q[:, None, :, None] == seg_kv[:, None, None, :]
     if isinstance(m, S.Tree):
         return _tree_allowed(P, P.operands["tree"])
+    if isinstance(m, S.Blocks):
+        # Entry [b, h, i // block_q, j // block_kv]: 2 allows, 1 defers to
+        # the inner mask, 0 masks.
+        t = np.asarray(P.operands["block_table"]).astype(np.int64)
+        t = np.broadcast_to(t, (P.B, P.Hq) + t.shape[2:])
+        e = t[:, :, np.arange(P.Sq) // m.block_q][
+            :, :, :, np.arange(P.Skv) // m.block_kv]
+        return (e >= 2) | ((e == 1) & _mask(P, m.mask))
     if isinstance(m, S.BlockSparse):
         # Entry [b, h, i // block_q, j // block_kv]; size-1 b / h broadcast.
         bm = np.asarray(P.operands["block_mask"]) != 0

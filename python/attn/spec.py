@@ -348,6 +348,35 @@ class BlockSparse(Dense):
                          block_kv=(block_kv, 1))
 
 
+class Blocks(Mask):
+    """A block table over `mask` (FlexAttention's block mask with its full
+    blocks): the call-time `block_table[b, h, i // block_q, j // block_kv]`
+    (int8, size-1 batch and head dims broadcast) is 0 where the block
+    allows nothing, 1 where `mask` decides, 2 where the whole block is
+    allowed. The kernel skips kv tiles whose entries are all 0 and runs
+    tiles whose entries are all 2 without evaluating `mask`. It is the
+    whole mask of a spec. attn.flex.create_block_mask builds one from a
+    mask_mod."""
+    operand = "block_table"
+
+    def __init__(self, block_q: int, block_kv: int, mask):
+        self.block_q = _int("blocks block_q", block_q, 1)
+        self.block_kv = _int("blocks block_kv", block_kv, 1)
+        self.mask = as_mask(mask)
+        if any(isinstance(m, (Dense, Blocks)) for m in self.mask.leaves()):
+            raise SpecError("the mask inside blocks() may not use dense(), "
+                            "block_sparse() or blocks(): the block table is "
+                            "the kernel's one dense mask operand")
+
+    def attr(self):
+        return (f"#attn.blocks<block_q = {self.block_q}, block_kv = "
+                f"{self.block_kv}, mask = {self.mask.attr()}>")
+
+    def leaves(self):
+        yield self
+        yield from self.mask.leaves()
+
+
 # ----------------------------------------------------------------------------
 # Normalizers
 # ----------------------------------------------------------------------------
@@ -583,6 +612,11 @@ class Spec:
             raise SpecError("at most one mask_mod function per mask: "
                             "combine them in one function, e.g. with "
                             "attn.and_masks(f, g) or attn.or_masks(f, g)")
+        if any(isinstance(m, Blocks) for m in self.mask.leaves()) and \
+                not isinstance(self.mask, Blocks):
+            raise SpecError("blocks() is the whole mask (its table overrides "
+                            "the mask inside it): put other masks inside it, "
+                            "e.g. attn.blocks(bq, bkv, attn.causal() & f)")
         dense = {m.attr() for m in self.mask.leaves()
                  if isinstance(m, Dense)}
         if len(dense) > 1:
@@ -647,7 +681,8 @@ class Spec:
             if m.operand:
                 names.add(m.operand)
         order = ("sink", "kv_len", "segments", "tree", "dense_mask",
-                 "block_mask", "bias", "rel_bias_table", "temperature")
+                 "block_mask", "block_table", "bias", "rel_bias_table",
+                 "temperature")
         return [n for n in order if n in names]
 
     def __repr__(self):
@@ -747,6 +782,10 @@ def dense():
 
 def mask_mod(fn: Callable, dtypes: Optional[dict] = None):
     return MaskMod(fn, dtypes)
+
+
+def blocks(block_q: int, block_kv: int, mask):
+    return Blocks(block_q, block_kv, mask)
 
 
 def block_sparse(block_q: int, block_kv: int):

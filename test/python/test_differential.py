@@ -210,6 +210,33 @@ def op_block_mask(bq, bkv):
     return gen
 
 
+def op_block_table(bq, bkv):
+    """A random attn.blocks table of 0 / 1 / 2 entries, mostly whole rows of
+    one value (so that kernels skip tiles and run whole ones) and some
+    random rows; it need not agree with the mask inside."""
+    def gen(rng, d):
+        nq, nkv = -(-d.Sq // bq), -(-d.Skv // bkv)
+        shape = (d.B if rng.random() < 0.5 else 1,
+                 d.Hq if rng.random() < 0.5 else 1, nq, nkv)
+        kind = rng.integers(0, 4, size=shape[:3] + (1,))
+        t = np.where(kind < 3, kind, rng.integers(0, 3, shape))
+        return (), {"block_table": np.broadcast_to(t, shape).astype(np.int8)}
+    return gen
+
+
+def op_both(*gens):
+    """The operands of several generators together (conjunctions of
+    data-dependent masks)."""
+    def gen(rng, d):
+        args, kw = (), {}
+        for g in gens:
+            a, k = g(rng, d)
+            args += a
+            kw.update(k)
+        return args, kw
+    return gen
+
+
 def both(*gens):
     """Concatenates the captures and merges the operands of generators."""
     def gen(rng, d):
@@ -394,6 +421,12 @@ VARIANTS = [
       dtypes=ALL_DTYPES),
     V("block_sparse_odd_causal", attn.block_sparse(7, 13) & attn.causal(),
       op_block_mask(7, 13)),
+    V("blocks_over_causal", attn.blocks(16, 32, attn.causal()),
+      op_block_table(16, 32), dtypes=BF16),
+    V("blocks_odd_over_mask_mod", attn.blocks(
+        7, 13, attn.mask_mod(mm_prefix, {"prefix": "int32"})
+        & attn.sliding_window(20)), op_both(op_block_table(7, 13),
+                                            op_prefix)),
     # -- mask_mod functions ---------------------------------------------------
     V("mask_mod_captures", attn.mask_mod(
         mm_doc_causal, {"dq": "int32", "dkv": "int32", "open_heads": "bool"}),
@@ -574,19 +607,6 @@ def op_dense_blocks(rng, d):
     return (), {"dense_mask": m}
 
 
-def op_both(*gens):
-    """The operands of several generators together (conjunctions of
-    data-dependent masks)."""
-    def gen(rng, d):
-        args, kw = (), {}
-        for g in gens:
-            a, k = g(rng, d)
-            args += a
-            kw.update(k)
-        return args, kw
-    return gen
-
-
 def _grid(rows, cols):
     def ok(d):
         return d.Skv <= rows * cols
@@ -672,6 +692,12 @@ LONG_VARIANTS = [
        op_both(op_segments, op_dense_blocks), seeds=3),
     LV("tree_and_block_sparse", attn.tree() & attn.block_sparse(128, 128),
        op_both(op_tree, op_block_mask(128, 128)), lengths="q_le_kv"),
+    # A table over a window: tiles all 0 (skipped), all 2 (run without the
+    # mask) and mixed, at 64- and 128-key blocks.
+    LV("blocks_64_over_window", attn.blocks(64, 64, attn.sliding_window(300)),
+       op_block_table(64, 64)),
+    LV("blocks_128_over_causal", attn.blocks(128, 128, attn.causal()),
+       op_block_table(128, 128), lengths="self"),
     LV("mask_mod_and_window", attn.mask_mod(mm_prefix, {"prefix": "int32"})
        & attn.sliding_window(300, 40), op_prefix),
     # -- normalizers and score modifiers --------------------------------------

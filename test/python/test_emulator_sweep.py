@@ -52,7 +52,8 @@ SUBSET = {
     "block_sparse", "kv_len_prefill", "bshd_dv", "decode", "sink_softmax",
     "sigmoid", "relu2_row_sum", "alibi", "softcap", "score_mod_table",
     "mask_mod_captures", "q_offset", "dense", "head_dim_128",
-    "long_causal", "long_document",
+    "long_causal", "long_document", "blocks_over_causal",
+    "long_blocks_64_over_window",
 }
 
 VARIANTS = {v.name: v for v in TD.VARIANTS + TD.LONG_VARIANTS}

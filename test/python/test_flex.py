@@ -147,3 +147,42 @@ def test_errors():
         create_block_mask(noop_mask, None, None, 0, 4)
     with pytest.raises(TypeError, match="float32, float16 or bfloat16"):
         flex_attention(q.astype(np.float64), q, q)
+
+
+# -- attn.blocks, the table flex_attention compiles to ------------------------
+
+
+def test_blocks_table_semantics_against_naive():
+    """2 allows a whole block even where the inner mask would not, 1 defers
+    to it, 0 masks: checked on a table that disagrees with the mask."""
+    L, S, bq, bkv = 70, 90, 16, 32
+    q, k, v = rand(1, 2, L, 16), rand(1, 2, S, 16), rand(1, 2, S, 16)
+    table = RNG.integers(0, 3, (1, 2, -(-L // bq), -(-S // bkv))).astype(
+        np.int8)
+    spec = attn.Spec(attn.blocks(bq, bkv, attn.causal()))
+    out = attn.compile(spec, head_dim=16)(q, k, v, block_table=table)
+    i, j = np.ogrid[:L, :S]
+    e = table[:, :, i // bq, j // bkv]
+    causal = j <= i + (S - L)          # positions: i + Skv - Sq
+    allowed = (e == 2) | ((e == 1) & causal)
+    np.testing.assert_allclose(out, naive(q, k, v, allowed)[0], atol=3e-5,
+                               rtol=3e-5)
+
+
+def test_blocks_errors():
+    with pytest.raises(attn.SpecError, match="whole mask"):
+        attn.Spec(attn.blocks(8, 8, attn.causal()) & attn.causal())
+    with pytest.raises(attn.SpecError, match="may not use dense"):
+        attn.blocks(8, 8, attn.causal() & attn.dense())
+    kernel = attn.compile(attn.Spec(attn.blocks(8, 8, attn.causal())),
+                          head_dim=16)
+    q = rand(1, 1, 20, 16)
+    ok = np.ones((1, 1, 3, 3), np.int8)
+    with pytest.raises(ValueError, match="0 \\(nothing\\), 1"):
+        kernel(q, q, q, block_table=ok * 3)
+    with pytest.raises(ValueError, match="ceil"):
+        kernel(q, q, q, block_table=ok[:, :, :2])
+    with pytest.raises(TypeError, match="integers"):
+        kernel(q, q, q, block_table=ok.astype(np.float32))
+    with pytest.raises(TypeError, match="block_table"):
+        kernel(q, q, q)

@@ -256,6 +256,10 @@ std::vector<Binding> bindArguments(func::FuncOp fn, Operation *op) {
           binding.blockQ = dense.getBlockQ();
           binding.blockKv = dense.getBlockKv();
         }
+        if (auto blocks = dyn_cast<BlocksMaskAttr>(m)) {
+          binding.blockQ = blocks.getBlockQ();
+          binding.blockKv = blocks.getBlockKv();
+        }
       });
     bindings.push_back(binding);
   }
@@ -511,7 +515,10 @@ void fillRandom(npy::NpyArray &a, const std::string &role, const Sizes &s,
       int64_t region =
           (r / regionRows) * 5 + (c / regionCols) * 7 + i / (rows * cols);
       bool value = region % 3 == 0 ? false : region % 3 == 1 || coin(rng);
-      set(i, value && (rows == 1 || r != rows - 1));
+      value = value && (rows == 1 || r != rows - 1);
+      // i8 entries: 2 in the all-true regions, so that an #attn.blocks
+      // table also has whole blocks (2 allows, 1 defers to its mask).
+      set(i, value && a.dtype == npy::DType::I8 && region % 3 == 1 ? 2 : value);
     }
   } else if (role == "temperature") {
     std::uniform_real_distribution<double> tau(0.5, 1.5);
@@ -815,7 +822,8 @@ int main(int argc, char **argv) {
       std::vector<mlir::attn::MemRefDescriptor *> args;
       for (auto [i, a] : llvm::enumerate(arrays)) {
         void *data = device ? device->device(i) : a.bytes.data();
-        descs.push_back(std::make_unique<mlir::attn::MemRefDescriptor>(data, a.shape));
+        descs.push_back(
+            std::make_unique<mlir::attn::MemRefDescriptor>(data, a.shape));
         args.push_back(descs.back().get());
       }
       CPUKernel::PackedFunction entry = kernel->lookup(fn.getSymName(), err);

@@ -48,17 +48,18 @@ struct Mask {
     Chunked,       // floor(p / a) == floor(j / a) (a = chunk)
     Halo,          // blk = floor(p / a); blk*a - b <= j <= blk*a + a - 1 + b
     Dilated,       // a = segment length w, b = rate r: floor(p/w) == floor(j/w)
-                   // and (j mod w) mod r == h mod r and (p mod w) mod r == h mod r
-    Global,        // p or j global: if `list` is empty, global means
-                   // 0 <= x < a (the first a positions), else membership
-                   // in `list`
-    Sinks,         // j < a
-    PrefixLM,      // j < a or j <= p
-    AShape,        // j <= p and (j < a or p - b <= j); a = sinks, b = window
-    DilatedWindow, // |p - j| <= a and (p - j) mod b == 0; a = window,
-                   // b = dilation
-    Neighborhood2D,// grid a rows x b cols, row-major token t -> (t / b, t % b);
-                   // |dr| <= floor(c/2) and |dc| <= floor(d/2) (c = kh, d = kw)
+             // and (j mod w) mod r == h mod r and (p mod w) mod r == h mod r
+    Global,         // p or j global: if `list` is empty, global means
+                    // 0 <= x < a (the first a positions), else membership
+                    // in `list`
+    Sinks,          // j < a
+    PrefixLM,       // j < a or j <= p
+    AShape,         // j <= p and (j < a or p - b <= j); a = sinks, b = window
+    DilatedWindow,  // |p - j| <= a and (p - j) mod b == 0; a = window,
+                    // b = dilation
+    Neighborhood2D, // grid a rows x b cols, row-major token t -> (t / b, t %
+                    // b); |dr| <= floor(c/2) and |dc| <= floor(d/2) (c = kh, d
+                    // = kw)
     Window2D,      // grid a x b; same non-overlapping c x d window:
                    // (r_q / c == r_k / c) and (c_q / d == c_k / d)
     Directional2D, // grid a x b; head h uses direction (list[2*(h % n)],
@@ -75,6 +76,9 @@ struct Mask {
     Dense,         // denseMask[b, h, i / a, j / b] != 0 (broadcast over
                    // size-1 b/h dims); a, b = block sizes, 0 or 1 per score
     Custom,        // Problem::maskMod(b, h, i, j)
+    Blocks,        // e = denseMask[b, h, i / a, j / b] (a block table,
+                   // broadcast over size-1 b/h dims): e >= 2 allows,
+                   // e == 1 defers to children[0], e == 0 masks
   };
   Kind kind = Kind::Full;
   int64_t a = 0, b = 0, c = 0, d = 0;

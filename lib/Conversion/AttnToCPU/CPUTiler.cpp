@@ -54,8 +54,8 @@ LogicalResult CPUTiler::run() {
   RuntimeConjuncts runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
   hasDocument = runtime.document;
   hasTree = runtime.tree;
-  hasDense = bool(runtime.denseLeaf);
-  denseLeaf = runtime.denseLeaf;
+  // An #attn.blocks table is read like a dense mask.
+  hasDense = runtime.denseLeaf || runtime.blocks;
   classes = classifyMask(runtime.declarative);
   if (hasDense) {
     // Entries are bytes (i1 and i8 alike), read through the buffer's
@@ -81,7 +81,7 @@ LogicalResult CPUTiler::run() {
       tensor::DimOp::create(b, op.getKey(), sDim));
   emitter->hoistOperandDims(b);
   emitter->setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
-  if (hasDocument || hasTree || hasDense)
+  if (runtime.any())
     runtimeClasses =
         std::make_unique<RuntimeTileClassifier>(op, runtime, *emitter);
   scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));

@@ -138,14 +138,15 @@ private:
   SmallVector<Value> emitAnyKeySegment(WorkItem &it, Value t,
                                        ArrayRef<KeySegmentTest> tests);
   /// RuntimeTileReader::emitDenseAnyAll: scans the entries, stopping once
-  /// both an allowed and a masked entry were seen.
+  /// both a non-zero entry and one below `allLevel` were seen.
   std::pair<Value, Value> emitDenseAnyAll(WorkItem &it, Value r0, Value r1,
-                                          Value c0, Value c1);
-  /// (any, all) of the dense mask entries [c0, c1) of entry row `r`,
-  /// updating `any` / `all`: 16 bytes at a time, then one by one.
+                                          Value c0, Value c1, int64_t allLevel);
+  /// (any non-zero, all >= allLevel) of the dense mask entries [c0, c1) of
+  /// entry row `r`, updating `any` / `all`: 16 bytes at a time, then one
+  /// by one.
   std::pair<Value, Value> emitDenseRow(WorkItem &it, ImplicitLocOpBuilder &ib,
                                        Value r, Value c0, Value c1, Value any,
-                                       Value all);
+                                       Value all, int64_t allLevel);
   // Setup.
   /// Indices of element (b, h, s, d) of a Q/K/V/O buffer in the op's
   /// layout.
@@ -233,8 +234,8 @@ private:
   /// The normalizer keeps a running shift m (and rescales by exp(m - m')).
   bool shifted = false;
   bool hasMods = false;
+  /// hasDense: a dense conjunct or an #attn.blocks table is read.
   bool hasDocument = false, hasTree = false, hasDense = false;
-  DenseMaskAttr denseLeaf;
   /// The run-time tile classes of the document, tree and dense conjuncts;
   /// null without any.
   std::unique_ptr<RuntimeTileClassifier> runtimeClasses;

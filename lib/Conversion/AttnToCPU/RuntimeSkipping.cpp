@@ -27,9 +27,9 @@ public:
     return tiler.emitAnyKeySegment(it, tile, tests);
   }
   std::pair<Value, Value> emitDenseAnyAll(ImplicitLocOpBuilder &b, Value r0,
-                                          Value r1, Value c0,
-                                          Value c1) override {
-    return tiler.emitDenseAnyAll(it, r0, r1, c0, c1);
+                                          Value r1, Value c0, Value c1,
+                                          int64_t allLevel) override {
+    return tiler.emitDenseAnyAll(it, r0, r1, c0, c1, allLevel);
   }
 
 private:
@@ -117,8 +117,8 @@ SmallVector<Value> CPUTiler::emitAnyKeySegment(WorkItem &it, Value t,
 //===----------------------------------------------------------------------===//
 
 std::pair<Value, Value> CPUTiler::emitDenseAnyAll(WorkItem &it, Value r0,
-                                                  Value r1, Value c0,
-                                                  Value c1) {
+                                                  Value r1, Value c0, Value c1,
+                                                  int64_t allLevel) {
   // Row by row, until both answers are known.
   Type i1 = b.getI1Type(), index = b.getIndexType();
   auto loop = scf::WhileOp::create(
@@ -134,7 +134,8 @@ std::pair<Value, Value> CPUTiler::emitDenseAnyAll(WorkItem &it, Value r0,
         ImplicitLocOpBuilder ib(loc, nb);
         Arith io{ib};
         Value r = args[0];
-        auto [any, all] = emitDenseRow(it, ib, r, c0, c1, args[1], args[2]);
+        auto [any, all] =
+            emitDenseRow(it, ib, r, c0, c1, args[1], args[2], allLevel);
         scf::YieldOp::create(ib, ValueRange{io.add(r, io.idx(1)), any, all});
       });
   return {loop.getResult(1), loop.getResult(2)};
@@ -143,13 +144,16 @@ std::pair<Value, Value> CPUTiler::emitDenseAnyAll(WorkItem &it, Value r0,
 std::pair<Value, Value> CPUTiler::emitDenseRow(WorkItem &it,
                                                ImplicitLocOpBuilder &ib,
                                                Value r, Value c0, Value c1,
-                                               Value any, Value all) {
+                                               Value any, Value all,
+                                               int64_t allLevel) {
   Arith io{ib};
   constexpr int64_t kBytes = 16;
   Value rowBase = io.add(it.denseItemBase, io.mul(r, denseDims.back()));
   Type i8 = ib.getI8Type();
   auto bytes = VectorType::get({kBytes}, i8);
   Value zeros = arith::ConstantOp::create(ib, bytes, ib.getZeroAttr(bytes));
+  Value levels = arith::ConstantOp::create(
+      ib, bytes, DenseElementsAttr::get(bytes, ib.getI8IntegerAttr(allLevel)));
   Value vecEnd = io.add(
       c0, io.mul(io.divU(io.sub(c1, c0), io.idx(kBytes)), io.idx(kBytes)));
   auto vecLoop = scf::ForOp::create(
@@ -166,8 +170,12 @@ std::pair<Value, Value> CPUTiler::emitDenseRow(WorkItem &it,
             arith::CmpIOp::create(jb, arith::CmpIPredicate::ne, v, zeros);
         Value anyOn =
             vector::ReductionOp::create(jb, vector::CombiningKind::OR, on);
-        Value allOn =
-            vector::ReductionOp::create(jb, vector::CombiningKind::AND, on);
+        Value atLevel =
+            allLevel == 1 ? on
+                          : arith::CmpIOp::create(jb, arith::CmpIPredicate::uge,
+                                                  v, levels);
+        Value allOn = vector::ReductionOp::create(
+            jb, vector::CombiningKind::AND, atLevel);
         scf::YieldOp::create(
             jb, ValueRange{jo.lor(acc[0], anyOn), jo.land(acc[1], allOn)});
       });
@@ -177,8 +185,11 @@ std::pair<Value, Value> CPUTiler::emitDenseRow(WorkItem &it,
         ImplicitLocOpBuilder jb(loc, nb);
         Arith jo{jb};
         Value e = emitter->emitDenseEntry(jb, it.bi, it.hi, r, c);
-        scf::YieldOp::create(jb,
-                             ValueRange{jo.lor(acc[0], e), jo.land(acc[1], e)});
+        Value whole = allLevel == 1 ? e
+                                    : emitter->emitDenseEntry(jb, it.bi, it.hi,
+                                                              r, c, allLevel);
+        scf::YieldOp::create(
+            jb, ValueRange{jo.lor(acc[0], e), jo.land(acc[1], whole)});
       });
   return {tail.getResult(0), tail.getResult(1)};
 }

@@ -104,9 +104,12 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
   // whenever one block is on and the other off, so take a tile size that
   // divides the blocks. (128-key blocks at 13% density, S4096 D64: 96-key
   // tiles ran 1.8x the allowed fraction of the full time.)
-  if (runtime.denseLeaf && runtime.denseLeaf.isBlocked() &&
-      !config.getBlockKv()) {
-    int64_t blocks = runtime.denseLeaf.getBlockKv();
+  // Likewise for #attn.blocks tables, where a tile whose blocks are all
+  // whole also runs without evaluating the mask.
+  int64_t blocks = runtime.blocks      ? runtime.blocks.getBlockKv()
+                   : runtime.denseLeaf ? runtime.denseLeaf.getBlockKv()
+                                       : 1;
+  if (blocks > 1 && !config.getBlockKv()) {
     for (int64_t tile :
          {plan.blockKv, int64_t(64), int64_t(128), int64_t(48), int64_t(32)})
       if (blocks % tile == 0) {

@@ -75,9 +75,7 @@ struct MaskPlan {
   TileClasses classes;
 
   /// The kv loop walks only the tiles the runtime conjuncts keep.
-  bool runtimeSkip() const {
-    return runtime.document || runtime.tree || runtime.denseLeaf;
-  }
+  bool runtimeSkip() const { return runtime.any(); }
 
   static MaskPlan get(AttentionOp op, const GPUTilePlan &plan);
 };

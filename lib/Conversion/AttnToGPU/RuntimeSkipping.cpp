@@ -22,20 +22,33 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::tilegpu;
 
-/// At most how many entries of `dense` cover one CTA's rows and one kv
-/// tile: blockQ rows starting anywhere span at most (blockQ - 1) / bq + 1
-/// entry rows; likewise for the keys of a tile.
-static int64_t denseEntriesPerTile(DenseMaskAttr dense,
-                                   const GPUTilePlan &plan) {
-  return ((plan.blockQ - 1) / dense.getBlockQ() + 1) *
-         ((plan.blockKv - 1) / dense.getBlockKv() + 1);
+/// At most how many entries of a dense mask or block table with blocks of
+/// blockQ x blockKv cover one CTA's rows and one kv tile: blockQ rows
+/// starting anywhere span at most (plan.blockQ - 1) / blockQ + 1 entry
+/// rows; likewise for the keys of a tile.
+static int64_t entriesPerTile(int64_t blockQ, int64_t blockKv,
+                              const GPUTilePlan &plan) {
+  return ((plan.blockQ - 1) / blockQ + 1) * ((plan.blockKv - 1) / blockKv + 1);
+}
+
+/// The entries per tile of the run-time dense conjunct or block table.
+static int64_t entriesPerTile(const RuntimeConjuncts &runtime,
+                              const GPUTilePlan &plan) {
+  if (runtime.blocks)
+    return entriesPerTile(runtime.blocks.getBlockQ(),
+                          runtime.blocks.getBlockKv(), plan);
+  if (runtime.denseLeaf)
+    return entriesPerTile(runtime.denseLeaf.getBlockQ(),
+                          runtime.denseLeaf.getBlockKv(), plan);
+  return 0;
 }
 
 MaskPlan MaskPlan::get(AttentionOp op, const GPUTilePlan &plan) {
   MaskPlan masks;
   masks.runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
-  if (masks.runtime.denseLeaf &&
-      denseEntriesPerTile(masks.runtime.denseLeaf, plan) > kMaxDenseTileEntries)
+  // Too many entries a tile for one read a lane: the dense conjunct (or
+  // the block table) stays per element.
+  if (entriesPerTile(masks.runtime, plan) > kMaxDenseTileEntries)
     masks.runtime =
         splitRuntimeConjuncts(op.getMaskOrDefault(), /*splitDense=*/false);
   masks.elementMask = op.getMaskOrDefault();
@@ -87,8 +100,8 @@ public:
   }
 
   std::pair<Value, Value> emitDenseAnyAll(ImplicitLocOpBuilder &b, Value r0,
-                                          Value r1, Value c0,
-                                          Value c1) override {
+                                          Value r1, Value c0, Value c1,
+                                          int64_t allLevel) override {
     // Lane l reads entries l + 32 k of the (r1 - r0) x (c1 - c0) entries,
     // row-major; MaskPlan bounds their number.
     Arith &o = k.o;
@@ -96,17 +109,18 @@ public:
     Value cols = o.sub(c1, c0);
     Value count = o.mul(o.sub(r1, r0), cols);
     Value on = o.i1(false), off = o.i1(false);
-    int64_t perLane =
-        (denseEntriesPerTile(k.masks.runtime.denseLeaf, k.plan) + 31) / 32;
+    int64_t perLane = (entriesPerTile(k.masks.runtime, k.plan) + 31) / 32;
     for (int64_t kk = 0; kk < perLane; ++kk) {
       Value e = o.add(cta.lane, o.idx(32 * kk));
       Value valid = o.lt(e, count);
       e = o.select(valid, e, o.idx(0));
-      Value entry = k.emitter->emitDenseEntry(b, cta.bi, cta.hi,
-                                              o.add(r0, o.divU(e, cols)),
-                                              o.add(c0, o.remU(e, cols)));
+      Value r = o.add(r0, o.divU(e, cols)), c = o.add(c0, o.remU(e, cols));
+      Value entry = k.emitter->emitDenseEntry(b, cta.bi, cta.hi, r, c);
+      Value whole = allLevel == 1 ? entry
+                                  : k.emitter->emitDenseEntry(b, cta.bi, cta.hi,
+                                                              r, c, allLevel);
       on = o.lor(on, o.land(valid, entry));
-      off = o.lor(off, o.land(valid, o.lnot(entry)));
+      off = o.lor(off, o.land(valid, o.lnot(whole)));
     }
     return {vote(on), o.lnot(vote(off))};
   }

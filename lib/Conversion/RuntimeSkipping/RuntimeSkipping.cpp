@@ -10,6 +10,8 @@
 //             block, draft rows seeing every key before the draft keys).
 //   dense     kept when some entry covering R x [j0, j1) is on, full when
 //             every one is.
+//   blocks    (#attn.blocks, the whole mask) kept when some entry covering
+//             R x [j0, j1) is non-zero, full when every one is 2 or more.
 //
 // The reader may answer "some key passes" too often (never too rarely), so
 // kept can only grow and full only shrink: a tile is never skipped wrongly
@@ -57,15 +59,28 @@ std::pair<Value, Value> RuntimeTileClassifier::emitTileClass(
         b, rows.kvLenB, rows.q0, rows.qEnd, rows.p0, rows.p1, j0, j1);
     meet(o.lnot(skip), treeFull);
   }
-  if (DenseMaskAttr dense = conjuncts.denseLeaf) {
+  // Entries covering the rows and keys [j0, j1), in blocks of bq x bkv:
+  // (any non-zero, all >= level).
+  auto entries = [&](int64_t blockQ, int64_t blockKv, int64_t level) {
     Value one = o.idx(1);
-    Value bq = o.idx(dense.getBlockQ()), bkv = o.idx(dense.getBlockKv());
+    Value bq = o.idx(blockQ), bkv = o.idx(blockKv);
     Value r0 = o.divU(rows.q0, bq);
     Value r1 = o.add(o.divU(o.sub(rows.qEnd, one), bq), one);
     Value c0 = o.divU(j0, bkv);
     Value c1 = o.add(o.divU(o.sub(j1, one), bkv), one);
+    return reader.emitDenseAnyAll(b, r0, r1, c0, c1, level);
+  };
+  if (BlocksMaskAttr blocks = conjuncts.blocks) {
+    // The only run-time class of such a mask (splitRuntimeConjuncts).
+    auto [some, whole] = entries(blocks.getBlockQ(), blocks.getBlockKv(), 2);
+    meet(some, whole);
+  }
+  if (DenseMaskAttr dense = conjuncts.denseLeaf) {
+    auto scan = [&] {
+      return entries(dense.getBlockQ(), dense.getBlockKv(), 1);
+    };
     if (!kept) {
-      auto [on, allOn] = reader.emitDenseAnyAll(b, r0, r1, c0, c1);
+      auto [on, allOn] = scan();
       meet(on, allOn);
     } else {
       // The entries are read only for tiles the O(1) tests kept.
@@ -74,7 +89,7 @@ std::pair<Value, Value> RuntimeTileClassifier::emitTileClass(
                                     /*withElseRegion=*/true);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifOp.thenBlock());
-      auto [on, allOn] = reader.emitDenseAnyAll(b, r0, r1, c0, c1);
+      auto [on, allOn] = scan();
       scf::YieldOp::create(b, ValueRange{on, allOn});
       b.setInsertionPointToStart(ifOp.elseBlock());
       scf::YieldOp::create(b, ValueRange{o.i1(false), o.i1(false)});

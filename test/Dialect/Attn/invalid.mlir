@@ -458,7 +458,7 @@ func.func @tree_i8(%q: tensor<1x4x8x16xf32>, %p: tensor<4xi8>) -> tensor<1x4x8x1
 // -----
 
 func.func @dense_without_mask(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
-  // expected-error @+1 {{'attn.attention' op mask #attn.dense needs the 'dense_mask' operand}}
+  // expected-error @+1 {{'attn.attention' op mask #attn.dense or #attn.blocks needs the 'dense_mask' operand}}
   %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
          outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.not<#attn.dense>} -> tensor<1x4x8x16xf32>
   return %r : tensor<1x4x8x16xf32>
@@ -467,7 +467,7 @@ func.func @dense_without_mask(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> 
 // -----
 
 func.func @dense_mask_unused(%q: tensor<1x4x8x16xf32>, %m: tensor<8x8xi1>) -> tensor<1x4x8x16xf32> {
-  // expected-error @+1 {{'attn.attention' op 'dense_mask' operand given but no mask #attn.dense uses it}}
+  // expected-error @+1 {{'attn.attention' op 'dense_mask' operand given but no mask #attn.dense or #attn.blocks uses it}}
   %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
          dense_mask(%m : tensor<8x8xi1>) outs(%q : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
   return %r : tensor<1x4x8x16xf32>
@@ -1433,5 +1433,52 @@ func.func @config_not_a_config(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
   // expected-error @+2 {{'attn.attention' op attribute 'config' failed to satisfy constraint: Tile plan: tile sizes and code-generation knobs}}
   %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
          outs(%q : tensor<1x4x8x16xf32>) {config = #attn.causal} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+// #attn.blocks overrides the mask inside it, so it cannot sit under and/or/not.
+func.func @blocks_nested(%q: tensor<1x4x8x16xf32>, %t: tensor<1x1x1x1xi8>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.blocks must be the whole mask (its table overrides the mask inside it), got #attn.and<[#attn.causal, #attn.blocks<block_q = 8, block_kv = 8, mask = #attn.full>]>}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         dense_mask(%t : tensor<1x1x1x1xi8>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.and<[#attn.causal, #attn.blocks<block_q = 8, block_kv = 8, mask = #attn.full>]>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @blocks_with_dense_inside(%q: tensor<1x4x8x16xf32>, %t: tensor<1x1x1x1xi8>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+2 {{#attn.blocks: its mask may not hold #attn.dense or #attn.blocks (the block table is the dense_mask operand), got #attn.and<[#attn.causal, #attn.dense]>}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         dense_mask(%t : tensor<1x1x1x1xi8>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.blocks<block_q = 8, block_kv = 8, mask = #attn.and<[#attn.causal, #attn.dense]>>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @blocks_without_table(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op mask #attn.dense or #attn.blocks needs the 'dense_mask' operand}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.blocks<block_q = 4, block_kv = 4, mask = #attn.causal>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+// One entry per block: ceil(8 / 4) = 2 rows and columns.
+func.func @blocks_table_shape(%q: tensor<1x4x8x16xf32>, %t: tensor<1x1x3x2xi8>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+1 {{'attn.attention' op dense_mask (the block table) dim 2 is 3, which does not broadcast to 2 (type 'tensor<1x1x3x2xi8>')}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         dense_mask(%t : tensor<1x1x3x2xi8>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.blocks<block_q = 4, block_kv = 4, mask = #attn.causal>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+func.func @blocks_zero_block(%q: tensor<1x4x8x16xf32>, %t: tensor<1x1x1x1xi8>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+2 {{#attn.blocks: 'block_q' must be positive, got 0}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         dense_mask(%t : tensor<1x1x1x1xi8>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.blocks<block_q = 0, block_kv = 8, mask = #attn.causal>} -> tensor<1x4x8x16xf32>
   return %r : tensor<1x4x8x16xf32>
 }

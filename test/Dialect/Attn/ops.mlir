@@ -439,3 +439,13 @@ func.func @merge_bshd_dynamic(%o0: tensor<?x?x?x?xf16>, %l0: tensor<?x?x?xf32>,
              {layout = #attn.layout<bshd>} -> tensor<?x?x?x?xf16>, tensor<?x?x?xf32>
   return %o, %l : tensor<?x?x?x?xf16>, tensor<?x?x?xf32>
 }
+
+// CHECK-LABEL: func.func @blocks_table
+// CHECK: mask = #attn.blocks<block_q = 64, block_kv = 128, mask = #attn.and<[#attn.causal, #attn.sliding_window<left = 100>]>>
+func.func @blocks_table(%q: tensor<?x?x?x64xf32>, %t: tensor<?x?x?x?xi8>) -> tensor<?x?x?x64xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+         dense_mask(%t : tensor<?x?x?x?xi8>) outs(%q : tensor<?x?x?x64xf32>)
+         {mask = #attn.blocks<block_q = 64, block_kv = 128, mask = #attn.and<[#attn.causal, #attn.sliding_window<left = 100>]>>}
+         -> tensor<?x?x?x64xf32>
+  return %r : tensor<?x?x?x64xf32>
+}

@@ -1,11 +1,11 @@
 //===- RuntimeSkipping.h - Run-time kv tile classes -------------*- C++ -*-===//
 //
-// Top-level document, tree and block-sparse dense conjuncts of a mask depend
-// on operand data, so the symbolic tile classification (TileClasses.h)
-// cannot see them. Both fused code generators classify kv tiles under them
-// at run time instead: a tile is skipped when they rule out every (row, key)
-// pair of the tile, and needs no per-element test of them when they allow
-// every pair.
+// Top-level document, tree and block-sparse dense conjuncts of a mask, and
+// #attn.blocks tables, depend on operand data, so the symbolic tile
+// classification (TileClasses.h) cannot see them. Both fused code generators
+// classify kv tiles under them at run time instead: a tile is skipped when they
+// rule out every (row, key) pair of the tile, and needs no per-element test of
+// them when they allow every pair.
 //
 // This file is the one definition of those classes. What differs between
 // the targets is only how the data is read and reduced, which a target
@@ -63,13 +63,14 @@ public:
   emitAnyKeySegment(ImplicitLocOpBuilder &b, Value tile, Value j0, Value j1,
                     ArrayRef<KeySegmentTest> tests) = 0;
 
-  /// (any, all): whether some / every entry [r0, r1) x [c0, c1) of the
-  /// dense mask operand (entry rows and columns count blocks; the rows'
-  /// batch row and head, size-1 dims broadcast) is non-zero. The ranges
-  /// are not empty.
+  /// (any, all): whether some entry [r0, r1) x [c0, c1) of the dense mask
+  /// operand is non-zero, and whether every one is at least `allLevel`
+  /// (unsigned; entry rows and columns count blocks; the rows' batch row
+  /// and head, size-1 dims broadcast). The ranges are not empty.
   virtual std::pair<Value, Value> emitDenseAnyAll(ImplicitLocOpBuilder &b,
                                                   Value r0, Value r1, Value c0,
-                                                  Value c1) = 0;
+                                                  Value c1,
+                                                  int64_t allLevel) = 0;
 };
 
 /// Classifies kv tiles under the run-time conjuncts a target's plan split
@@ -81,9 +82,7 @@ public:
       : op(op), conjuncts(conjuncts), emitter(emitter) {}
 
   /// Whether there is anything to classify at run time.
-  bool any() const {
-    return conjuncts.document || conjuncts.tree || conjuncts.denseLeaf;
-  }
+  bool any() const { return conjuncts.any(); }
 
   /// Fills rows.segMin / segMax when there is a document conjunct (once
   /// per row block).

@@ -302,6 +302,13 @@ Attribute mlir::attn::dropConjuncts(Attribute mask,
 RuntimeConjuncts mlir::attn::splitRuntimeConjuncts(Attribute mask,
                                                    bool splitDense) {
   RuntimeConjuncts out;
+  if (auto blocks = dyn_cast<BlocksMaskAttr>(mask); blocks && splitDense) {
+    // The table decides every tile: 0s are skipped, 2s need no mask, and
+    // the element mask (the whole #attn.blocks) handles the rest.
+    out.blocks = blocks;
+    out.declarative = FullMaskAttr::get(mask.getContext());
+    return out;
+  }
   out.declarative = dropConjuncts(mask, [&](Attribute m) {
     if (isa<DocumentMaskAttr>(m))
       return out.document = true;

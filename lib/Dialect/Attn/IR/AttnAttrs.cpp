@@ -194,8 +194,8 @@ LogicalResult AShapeAttr::verify(EmitErrorFn emitError, int64_t sinks,
       {nonNegative("sinks", sinks), nonNegative("window", window)});
 }
 
-LogicalResult DilatedWindowAttr::verify(EmitErrorFn emitError,
-                                        int64_t window, int64_t dilation) {
+LogicalResult DilatedWindowAttr::verify(EmitErrorFn emitError, int64_t window,
+                                        int64_t dilation) {
   if (failed(checkParams(emitError, "dilated_window",
                          nonNegative("window", window))))
     return failure();
@@ -269,6 +269,21 @@ LogicalResult OrMaskAttr::verify(EmitErrorFn emitError,
 
 LogicalResult NotMaskAttr::verify(EmitErrorFn emitError, Attribute mask) {
   return verifyMaskOperands(emitError, "not", mask);
+}
+
+LogicalResult BlocksMaskAttr::verify(EmitErrorFn emitError, int64_t blockQ,
+                                     int64_t blockKv, Attribute mask) {
+  if (failed(checkParams(
+          emitError, "blocks",
+          {positive("block_q", blockQ), positive("block_kv", blockKv)})) ||
+      failed(verifyMaskOperands(emitError, "blocks", mask)))
+    return failure();
+  if (maskContains<DenseMaskAttr>(mask) || maskContains<BlocksMaskAttr>(mask))
+    return emitError() << "#attn.blocks: its mask may not hold #attn.dense "
+                          "or #attn.blocks (the block table is the "
+                          "dense_mask operand), got "
+                       << mask;
+  return success();
 }
 
 LogicalResult AlibiAttr::verify(EmitErrorFn emitError,
@@ -364,13 +379,16 @@ void mlir::attn::walkMask(Attribute mask, function_ref<void(Attribute)> fn) {
         for (Attribute child : m.getMasks())
           walkMask(child, fn);
       })
-      .Case<NotMaskAttr>([&](NotMaskAttr m) { walkMask(m.getMask(), fn); });
+      .Case<NotMaskAttr>([&](NotMaskAttr m) { walkMask(m.getMask(), fn); })
+      .Case<BlocksMaskAttr>(
+          [&](BlocksMaskAttr m) { walkMask(m.getMask(), fn); });
 }
 
 bool mlir::attn::isDataDependentMask(Attribute mask) {
   bool found = false;
   walkMask(mask, [&](Attribute a) {
-    found |= isa<DocumentMaskAttr, TreeMaskAttr, DenseMaskAttr, MaskModAttr>(a);
+    found |= isa<DocumentMaskAttr, TreeMaskAttr, DenseMaskAttr, BlocksMaskAttr,
+                 MaskModAttr>(a);
   });
   return found;
 }

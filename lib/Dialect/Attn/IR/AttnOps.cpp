@@ -305,9 +305,15 @@ LogicalResult AttentionOp::verify() {
                             "mask #attn.document", "segments")) ||
       failed(requireOperand(maskContains<TreeMaskAttr>(mask), getTreeParent(),
                             "mask #attn.tree", "tree")) ||
-      failed(requireOperand(maskContains<DenseMaskAttr>(mask), getDenseMask(),
-                            "mask #attn.dense", "dense_mask")))
+      failed(requireOperand(maskContains<DenseMaskAttr>(mask) ||
+                                maskContains<BlocksMaskAttr>(mask),
+                            getDenseMask(), "mask #attn.dense or #attn.blocks",
+                            "dense_mask")))
     return failure();
+  if (maskContains<BlocksMaskAttr>(mask) && !isa<BlocksMaskAttr>(mask))
+    return emitOpError() << "#attn.blocks must be the whole mask (its table "
+                            "overrides the mask inside it), got "
+                         << mask;
   if (getSegQ() &&
       (failed(checkOperandShape(op, getSegQ(), "segments query ids",
                                 {d.batch, d.qLen}, isIntElem, "i32 or i64")) ||
@@ -346,13 +352,16 @@ LogicalResult AttentionOp::verify() {
     auto blocks = [](int64_t n, int64_t block) -> int64_t {
       return ShapedType::isDynamic(n) ? n : (n + block - 1) / block;
     };
-    SmallVector<int64_t> shape = {d.batch, d.qHeads,
-                                  blocks(d.qLen, dense.getBlockQ()),
-                                  blocks(d.kvLen, dense.getBlockKv())};
-    if (failed(checkBroadcast(op, getDenseMask(),
-                              dense.isBlocked() ? "dense_mask (blocked)"
-                                                : "dense_mask",
-                              shape, isBoolElem, "i1 or i8")))
+    auto table = dyn_cast<BlocksMaskAttr>(mask);
+    int64_t bq = table ? table.getBlockQ() : dense.getBlockQ();
+    int64_t bkv = table ? table.getBlockKv() : dense.getBlockKv();
+    SmallVector<int64_t> shape = {d.batch, d.qHeads, blocks(d.qLen, bq),
+                                  blocks(d.kvLen, bkv)};
+    StringRef what = table               ? "dense_mask (the block table)"
+                     : dense.isBlocked() ? "dense_mask (blocked)"
+                                         : "dense_mask";
+    if (failed(checkBroadcast(op, getDenseMask(), what, shape, isBoolElem,
+                              "i1 or i8")))
       return failure();
   }
 

@@ -127,11 +127,15 @@ Value ScoreEmitter::extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
 }
 
 Value ScoreEmitter::emitDenseEntry(ImplicitLocOpBuilder &b, Value batch,
-                                   Value head, Value row, Value col) const {
+                                   Value head, Value row, Value col,
+                                   int64_t level) const {
   ScorePoint at{batch, head, row, col, Value(), Value()};
   Value e = extractBroadcast(b, op.getDenseMask(), at);
-  Value zero = arith::ConstantOp::create(b, b.getIntegerAttr(e.getType(), 0));
-  return arith::CmpIOp::create(b, arith::CmpIPredicate::ne, e, zero);
+  // Unsigned, in i32: i1 entries are 0 or 1, i8 entries 0 to 255.
+  Type i32 = b.getI32Type();
+  Value wide = arith::ExtUIOp::create(b, i32, e);
+  Value min = arith::ConstantOp::create(b, b.getIntegerAttr(i32, level));
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::uge, wide, min);
 }
 
 Value ScoreEmitter::emitAllowed(ImplicitLocOpBuilder &b,
@@ -245,6 +249,14 @@ Value ScoreEmitter::emitMask(ImplicitLocOpBuilder &b, Attribute mask,
         };
         return emitDenseEntry(b, pt.b, pt.h, blockOf(pt.i, dense.getBlockQ()),
                               blockOf(pt.j, dense.getBlockKv()));
+      })
+      .Case<BlocksMaskAttr>([&](BlocksMaskAttr blocks) {
+        // Entry >= 2: allowed; 1: the inner mask decides; 0: masked.
+        Value r = a.divU(pt.i, a.idx(blocks.getBlockQ()));
+        Value c = a.divU(pt.j, a.idx(blocks.getBlockKv()));
+        Value whole = emitDenseEntry(b, pt.b, pt.h, r, c, /*level=*/2);
+        Value some = emitDenseEntry(b, pt.b, pt.h, r, c, /*level=*/1);
+        return a.lor(whole, a.land(some, emitMask(b, blocks.getMask(), pt)));
       })
       .Case<MaskModAttr>([&](auto) {
         return inlineRegion(b, op.getMaskModRegion(),
@@ -429,11 +441,11 @@ Value ScoreEmitter::emitCaptureErrorFlag(ImplicitLocOpBuilder &b,
   if (!SymbolTable::lookupSymbolIn(table, kCaptureErrorSymbol)) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&table->getRegion(0).front());
-    auto init = DenseElementsAttr::get(RankedTensorType::get({}, b.getI32Type()),
-                                       int32_t(0));
+    auto init = DenseElementsAttr::get(
+        RankedTensorType::get({}, b.getI32Type()), int32_t(0));
     memref::GlobalOp::create(b, kCaptureErrorSymbol,
-                             /*sym_visibility=*/b.getStringAttr("public"),
-                             type, init, /*constant=*/false,
+                             /*sym_visibility=*/b.getStringAttr("public"), type,
+                             init, /*constant=*/false,
                              /*alignment=*/nullptr);
   }
   return memref::GetGlobalOp::create(b, type, kCaptureErrorSymbol);

@@ -38,13 +38,20 @@ struct RuntimeConjuncts {
   bool document = false, tree = false;
   /// The dense conjunct, or null.
   DenseMaskAttr denseLeaf;
+  /// A block table over the whole mask (#attn.blocks), or null; the
+  /// declarative part is then "all allowed", the table deciding.
+  BlocksMaskAttr blocks;
+
+  /// Whether any tile class is decided at run time.
+  bool any() const { return document || tree || denseLeaf || blocks; }
 };
 
 /// Splits the top-level document, tree and (with `splitDense`) dense
 /// conjuncts (the leaf itself, or operands of a top-level `#attn.and`) off
-/// `mask`. The same leaves under or / not, and a dense leaf not split, stay
-/// in the declarative part, where they are unknown to the classification
-/// (every key possible, none full).
+/// `mask`; with `splitDense`, an #attn.blocks mask is all block table. The same
+/// leaves under or / not, and a dense leaf not split, stay in the declarative
+/// part, where they are unknown to the classification (every key possible, none
+/// full).
 RuntimeConjuncts splitRuntimeConjuncts(Attribute mask, bool splitDense = true);
 
 /// `mask` without the top-level conjuncts (the leaf itself, or operands of

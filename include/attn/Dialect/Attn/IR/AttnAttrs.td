@@ -383,6 +383,32 @@ def Attn_DenseMaskAttr : Attn_MaskAttr<"DenseMask", "dense"> {
   }];
 }
 
+def Attn_BlocksMaskAttr : Attn_MaskAttr<"BlocksMask", "blocks"> {
+  let summary = "A block table over a mask: blocks skipped, whole, or decided "
+                "by the mask";
+  let description = [{
+    Reads the op's `dense_mask(%t)` operand as a table of entries
+    `[B|1, Hq|1, ceil(Sq / block_q), ceil(Skv / block_kv)]`, `i8` (or `i1`),
+    size-1 dims broadcast. The score (i, j) of block
+    `(i / block_q, j / block_kv)` is allowed when the block's entry is 2 or
+    more, decided by `mask` when it is 1, and masked when it is 0.
+
+    This is FlexAttention's block mask with its full blocks (`attn.flex`
+    builds one from a mask_mod): the fused kernels skip kv tiles whose
+    entries are all 0 without reading them, and run tiles whose entries are
+    all 2 or more without evaluating `mask`. It is the whole mask of an op
+    (not nested in and/or/not), and `mask` holds no `#attn.dense` (the table
+    is the dense_mask operand).
+
+    Example: `#attn.blocks<block_q = 128, block_kv = 128, mask = #attn.mask_mod>`
+  }];
+  let parameters = (ins Attn_I64Parameter<"query rows per block">:$block_q,
+                        Attn_I64Parameter<"keys per block">:$block_kv,
+                        "::mlir::Attribute":$mask);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 def Attn_MaskModAttr : Attn_MaskAttr<"MaskMod", "mask_mod"> {
   let summary = "The op's mask_mod region, as a mask leaf";
   let description = [{

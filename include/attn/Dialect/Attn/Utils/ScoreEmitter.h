@@ -66,11 +66,12 @@ public:
                                        Value i0, Value i1, Value p0, Value p1,
                                        Value j0, Value j1) const;
 
-  /// i1: entry [batch, head, row, col] of the dense_mask operand is
-  /// non-zero (size-1 batch / head dims broadcast). For a blocked
-  /// #attn.dense, row and col count blocks.
+  /// i1: entry [batch, head, row, col] of the dense_mask operand is at
+  /// least `level` (unsigned; level 1: non-zero), size-1 batch / head dims
+  /// broadcast. For a blocked #attn.dense or #attn.blocks, row and col
+  /// count blocks.
   Value emitDenseEntry(ImplicitLocOpBuilder &b, Value batch, Value head,
-                       Value row, Value col) const;
+                       Value row, Value col, int64_t level = 1) const;
 
   /// Emits here, once, the dynamic batch / head sizes of the operands read
   /// with broadcasting (dense mask, bias) and the dynamic sizes of the
