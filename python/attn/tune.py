@@ -449,15 +449,11 @@ def host_vector_widths() -> list:
     return widths
 
 
-def _pow2_at_least(n: int) -> int:
-    return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
-
-
 def _cpu_candidates(mode: str, max_sq: int, max_skv: int,
                     widths: Sequence[int]):
     """(config, None) for each CPU config worth compiling, (config, why)
     for each dropped by a static rule."""
-    kv_cap = max(32, _pow2_at_least(max_skv))
+    kv_cap = max(32, DB.pow2_at_least(max_skv))
     if mode == "decode":
         for bkv in (32, 64, 96, 128, 256):
             for splits in (0, 1, 2, 4, 8, 16):
@@ -472,7 +468,7 @@ def _cpu_candidates(mode: str, max_sq: int, max_skv: int,
                     else:
                         yield cfg, None
         return
-    q_cap = max(widths[0], _pow2_at_least(max_sq))
+    q_cap = max(widths[0], DB.pow2_at_least(max_sq))
     for w in widths:
         for vecs in (1, 2, 4, 8):
             bq = vecs * w
@@ -495,8 +491,8 @@ def _cpu_candidates(mode: str, max_sq: int, max_skv: int,
 
 def _gpu_candidates(chip: str, mode: str, max_sq: int, max_skv: int,
                     head_dim: int, head_dim_v: int):
-    q_cap = max(16, _pow2_at_least(max_sq))
-    kv_cap = max(32, _pow2_at_least(max_skv))
+    q_cap = max(16, DB.pow2_at_least(max_sq))
+    kv_cap = max(32, DB.pow2_at_least(max_skv))
     kernels = [("sync", w, 1) for w in (1, 2, 4, 8)]
     if chip == "sm_90a" and head_dim in (64, 128) and head_dim_v in (64, 128):
         kernels += [("wgmma", 4, s) for s in (2, 3, 4)]
@@ -549,6 +545,24 @@ def search_space(problem: Problem, shapes: Sequence[dict],
         else:
             rejected.append((cfg, why))
     return candidates, rejected
+
+
+def sample_order(candidates: list, default_plan: dict,
+                 rng: random.Random) -> list:
+    """The order in which a sweep measures `candidates`: shuffled by
+    `rng`, with three candidates of the default plan's vector width
+    (the host's widest) for each of another width, which rarely wins but
+    is not ruled out."""
+    shuffled = list(candidates)
+    rng.shuffle(shuffled)
+    width = default_plan.get("vector_width")
+    main = [c for c in shuffled if c.get("vector_width", width) == width]
+    rest = [c for c in shuffled if c.get("vector_width", width) != width]
+    out = []
+    while main or rest:
+        out += main[:3] + rest[:1]
+        main, rest = main[3:], rest[1:]
+    return out
 
 
 def _first_error(message: str) -> str:
@@ -842,8 +856,9 @@ class _Tuner:
         screen_deadline = start + 0.7 * (deadline - start)
         res.default_plan = self.problem.tile_plan({})
         candidates, _ = search_space(self.problem, shapes)
-        rng = random.Random(f"{self.seed}:{self.key}:{bucket}")
-        rng.shuffle(candidates)
+        candidates = sample_order(candidates, res.default_plan,
+                                  random.Random(f"{self.seed}:{self.key}:"
+                                                f"{bucket}"))
         datas = [self.problem.inputs(s, seed=i) for i, s in enumerate(shapes)]
         # The default's outputs are the reference every candidate must
         # reproduce.
@@ -1157,9 +1172,10 @@ def _warn_once(message: str):
 
 
 def plot(results: Sequence[TuneResult], path: str):
-    """A heat map per bucket of the best rung-0 time relative to the
-    default over (block_q, block_kv) (decoding: kv_splits, block_kv), and
-    a bar plot of the speedup of each (case, bucket). Needs matplotlib."""
+    """A heat map per bucket of the best rung-0 time over (block_q,
+    block_kv) (decoding: kv_splits, block_kv), the default plan's cell
+    marked, and a bar plot of the speedup of each (case, bucket). Needs
+    matplotlib."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -1170,26 +1186,22 @@ def plot(results: Sequence[TuneResult], path: str):
     panels = []
     for r in results:
         for b in r.buckets:
-            decode = b.bucket.startswith("decode")
-            ykey = "kv_splits" if decode else "block_q"
-            base = {t["shape"]: t["ms"] for t in r.trials
-                    if t["bucket"] == b.bucket and t["rung"] == 0
-                    and not t["config"] and t["status"] == "ok"}
+            ykey = "kv_splits" if b.bucket.startswith("decode") else "block_q"
             cells: dict = {}
             for t in r.trials:
                 if t["bucket"] != b.bucket or t["rung"] != 0 or \
-                        t["status"] != "ok" or not t["config"] or \
-                        t["shape"] not in base:
+                        t["status"] != "ok":
                     continue
-                cell = (t["config"].get(ykey, 0),
-                        t["config"].get("block_kv", 0))
-                rel = t["ms"] / base[t["shape"]]
-                cells[cell] = min(cells.get(cell, rel), rel)
-            panels.append((f"{r.label}\n{b.bucket}", ykey, cells))
+                cfg = t["config"] or b.default_plan
+                cell = (cfg.get(ykey, 0), cfg.get("block_kv", 0))
+                cells[cell] = min(cells.get(cell, t["ms"]), t["ms"])
+            mark = (b.default_plan.get(ykey, 0),
+                    b.default_plan.get("block_kv", 0))
+            panels.append((f"{r.label}\n{b.bucket}", ykey, cells, mark))
     cols = 3
     rows = max(1, math.ceil(len(panels) / cols)) + 1
     fig = plt.figure(figsize=(5 * cols, 4 * rows))
-    for i, (title, ykey, cells) in enumerate(panels):
+    for i, (title, ykey, cells, mark) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, i + 1)
         ys = sorted({c[0] for c in cells})
         xs = sorted({c[1] for c in cells})
@@ -1197,11 +1209,15 @@ def plot(results: Sequence[TuneResult], path: str):
         for (y, x), v in cells.items():
             grid[ys.index(y), xs.index(x)] = v
         if cells:
-            im = ax.imshow(grid, cmap="RdYlGn_r", vmin=0.5, vmax=1.5,
-                           aspect="auto", origin="lower")
-            fig.colorbar(im, ax=ax, label="best ms / default ms")
+            im = ax.imshow(grid, cmap="viridis_r", aspect="auto",
+                           origin="lower")
+            fig.colorbar(im, ax=ax, label="best ms on rung 0")
             ax.set_xticks(range(len(xs)), [str(x) for x in xs])
             ax.set_yticks(range(len(ys)), [str(y) for y in ys])
+            if mark in cells:
+                ax.plot(xs.index(mark[1]), ys.index(mark[0]), marker="*",
+                        color="red", markersize=14, label="default plan")
+                ax.legend(loc="upper right", fontsize=7)
         ax.set_xlabel("block_kv")
         ax.set_ylabel(ykey)
         ax.set_title(title, fontsize=8)

@@ -164,7 +164,7 @@ def gpu_identity(chip: str) -> Optional[str]:
     return f"{line.strip()} | {chip}"
 
 
-def _pow2_at_least(n: int) -> int:
+def pow2_at_least(n: int) -> int:
     return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
 
 
@@ -172,8 +172,8 @@ def bucket(sq: int, skv: int) -> str:
     """The shape bucket of a call: decoding (Sq <= DECODE_MAX_SQ) by the
     power of two at or above Skv, prefill by those of Sq and Skv."""
     if sq <= DECODE_MAX_SQ:
-        return f"decode/skv{_pow2_at_least(skv)}"
-    return f"prefill/sq{_pow2_at_least(sq)}/skv{_pow2_at_least(skv)}"
+        return f"decode/skv{pow2_at_least(skv)}"
+    return f"prefill/sq{pow2_at_least(sq)}/skv{pow2_at_least(skv)}"
 
 
 def make_key(kernel: str, dtype: str, head_dim: int, head_dim_v: int,

@@ -608,3 +608,16 @@ def test_cli_killed_mid_sweep_resumes(tmp_path, db_path):
     out = _cli("--export", str(exported), db=db_path)
     assert out.returncode == 0, out.stderr
     assert len(json.loads(exported.read_text())["trials"]) == len(after)
+
+
+def test_sampling_is_seeded_and_favours_the_default_width():
+    import random
+    cands = [{"vector_width": w, "block_kv": k} for w in (4, 8, 16)
+             for k in range(32, 32 + 16 * 12, 16)]
+    plan = {"vector_width": 16}
+    a = T.sample_order(cands, plan, random.Random("s"))
+    assert a == T.sample_order(cands, plan, random.Random("s"))
+    assert a != T.sample_order(cands, plan, random.Random("t"))
+    assert sorted(map(str, a)) == sorted(map(str, cands))
+    assert [c["vector_width"] == 16 for c in a[:8]] == [True] * 3 + [False] \
+        + [True] * 3 + [False]
