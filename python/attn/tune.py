@@ -17,9 +17,11 @@ tile larger than the sequence, too many accumulators), then the
 compiler's own tile-plan resolution rejects what it cannot honour, before
 anything is compiled.
 
-How it decides: per bucket, small spaces are measured whole, large ones
-by a seeded random sample and successive halving (each rung keeps the
-faster half and measures it with twice the calls). Every measurement is a
+How it decides: per bucket, candidates are screened in a seeded random
+order (three of the host's widest vectors for each of another width) for
+45% of the bucket's budget, so small spaces are measured whole and large
+ones sampled, then successive halving keeps the faster half and measures
+it with twice the calls, rung after rung, until 70% of the budget. Every measurement is a
 median after a warm-up, with its spread and the machine's load, and every
 candidate's output is checked against the default configuration's before
 it may win. The finalists then run against the default in interleaved
@@ -69,8 +71,6 @@ class TuneError(ValueError):
 FINAL_ROUNDS = 7
 WIN_SHARE = 2 / 3
 FINALISTS = 3
-# Spaces up to this size are measured whole.
-EXHAUSTIVE_MAX = 16
 # Distinct tuned configurations a compiled kernel holds (beside the
 # default); buckets beyond them run the default.
 MAX_TUNED_CONFIGS = 4
@@ -889,10 +889,11 @@ class _Tuner:
                 logs.append(math.log(row["ms"] / base["ms"]))
             return math.exp(sum(logs) / len(logs))
 
-        # Successive halving: rung 0 screens the sample, each later rung
-        # measures the faster half with twice the calls.
-        pool = candidates if len(candidates) <= EXHAUSTIVE_MAX else \
-            candidates[:max(EXHAUSTIVE_MAX, 48)]
+        # Successive halving: rung 0 screens candidates in sample order
+        # until 45% of the bucket's budget is spent (all of them in a small
+        # space), each later rung measures the faster half with twice the
+        # calls.
+        pool = candidates
         ranked, rung, stop = [], 0, False
         while pool and not stop:
             scored = []

@@ -621,3 +621,25 @@ def test_sampling_is_seeded_and_favours_the_default_width():
     assert sorted(map(str, a)) == sorted(map(str, cands))
     assert [c["vector_width"] == 16 for c in a[:8]] == [True] * 3 + [False] \
         + [True] * 3 + [False]
+
+
+def test_pruned_gpu_candidates_run_on_the_emulator():
+    """Candidates the GPU space keeps compile and compute the default's
+    output (on the GPU emulator: correctness only, nothing timed)."""
+    spec = attn.Spec(mask=attn.causal())
+    problem = Problem.from_spec(spec, dtype="float16", head_dim=64,
+                                target="cuda", chip="sm_90a")
+    cands, _ = search_space(problem, [parse_shape("Sq=40")])
+    picks = [next(c for c in cands if c["mma"] == "wgmma" and
+                  c["stages"] == 3),
+             next(c for c in cands if c["mma"] == "sync" and
+                  c["warps"] == 2 and c["block_kv"] == 32)]
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((1, 1, 40, 64)).astype(np.float16)
+               for _ in range(3))
+    ref = attn.reference.attention(spec, q, k, v)
+    for cfg in [{}] + picks:
+        fn = attn.compile(problem.spec_with(cfg), target="cuda-emulator",
+                          chip="sm_90a", dtype="float16", head_dim=64)
+        np.testing.assert_allclose(fn(q, k, v).astype(np.float32), ref,
+                                   rtol=1e-2, atol=1e-2)
