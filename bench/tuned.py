@@ -20,25 +20,14 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import statistics
-import subprocess
 import tempfile
 
 import attn.tuning_db as DB
 from attn.tune import Problem, parse_shape
+from compare import run, write_table  # bench/compare.py, beside this file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def run(attn_run, path, shape, repeat):
-    cmd = [attn_run, path, f"--repeat={repeat}", f"--shape={shape}",
-           "--no-reference"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    m = re.search(r"ms=([0-9.]+)", out.stdout)
-    if out.returncode != 0 or not m:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stdout}{out.stderr}")
-    return float(m.group(1))
 
 
 def main():
@@ -103,11 +92,7 @@ def main():
             f"{t / d:.3f} | {min(ratios):.2f}-{max(ratios):.2f} | "
             f"{min(c['load']):.1f}-{max(c['load']):.1f} | "
             f"`{c['config']}` | {c['stored']} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    write_table(lines, args.out)
 
 
 if __name__ == "__main__":
