@@ -340,42 +340,41 @@ def _tuned_selection(spec, text, native, options, openmp, cache, target,
     from .tuning_db import canonical_config
     log = logging.getLogger("attn.tune")
     found = lookup(text, dtype, head_dim, head_dim_v, target, chip, mma,
-                     openmp)
+                   openmp)
     if found is None:
         return None
     key, path, choices = found
     selection = Selection(key, path, native)
-    by_config: dict = {}
-    for name, choice in choices.items():
-        by_config.setdefault(canonical_config(choice["config"]),
-                             []).append(name)
-    speed = {c: max((choices[b]["default_ms"] or 0) /
-                    (choices[b]["tuned_ms"] or float("inf"))
-                    for b in names) for c, names in by_config.items()}
-    ranked = sorted((c for c in by_config if c != "{}"),
-                    key=lambda c: -speed[c])
+    buckets_of: dict = {}  # canonical config -> the buckets choosing it
+    for bucket, choice in choices.items():
+        buckets_of.setdefault(canonical_config(choice["config"]),
+                              []).append(bucket)
+    speedup = {c: max((choices[b]["default_ms"] or 0) /
+                      (choices[b]["tuned_ms"] or float("inf"))
+                      for b in buckets) for c, buckets in buckets_of.items()}
+    ranked = sorted((c for c in buckets_of if c != "{}"),
+                    key=lambda c: -speedup[c])
     for rank, name in enumerate(ranked):
-        config = choices[by_config[name][0]]["config"]
         if rank >= MAX_TUNED_CONFIGS:
-            for b in by_config[name]:
+            for b in buckets_of[name]:
                 selection.dropped[b] = (f"over the {MAX_TUNED_CONFIGS} "
                                         f"configs a kernel holds")
             continue
         tuned_spec = copy.copy(spec)
-        tuned_spec.config = dict(config)
+        tuned_spec.config = dict(choices[buckets_of[name][0]]["config"])
         tuned_text, _ = IR.build(tuned_spec, dtype, head_dim, head_dim_v)
         try:
             selection.natives[name] = _native_kernel(
                 tuned_text, options, openmp, cache, target)
         except CompileError as e:
             _warn_once(f"attn: tuned config {name} of {path} does not "
-                         f"compile with this attn ({e}); the default runs "
-                         f"instead")
-            for b in by_config[name]:
+                       f"compile with this attn ({e}); the default runs "
+                       f"instead")
+            for b in buckets_of[name]:
                 selection.dropped[b] = f"config {name} does not compile"
-    for name, choice in choices.items():
-        if name not in selection.dropped:
-            selection.buckets[name] = choice
+    for bucket, choice in choices.items():
+        if bucket not in selection.dropped:
+            selection.buckets[bucket] = choice
     log.debug("attn.compile: tuning database %s: %d bucket(s), %d tuned "
               "config(s) compiled", path, len(selection.buckets),
               len(selection.natives))

@@ -755,9 +755,9 @@ class _Tuner:
     """One problem's sweep over its buckets."""
 
     def __init__(self, problem: Problem, db: DB.TuningDB, key: str,
-                 deadline: float, progress: _Progress, seed: int):
+                 progress: _Progress, seed: int):
         self.problem, self.db, self.key = problem, db, key
-        self.deadline, self.progress, self.seed = deadline, progress, seed
+        self.progress, self.seed = progress, seed
         self.version = _version()
         self.compiled: dict = {}
         self.compile_s: list = []
@@ -923,7 +923,6 @@ class _Tuner:
         if not res.finalists:
             res.reason = ("no candidate was measured within the budget"
                           if candidates else "the space has no candidate")
-            self._decide(res, datas, deadline, {})
             return res
         self._final_rounds(res, datas, deadline)
         return res
@@ -955,7 +954,6 @@ class _Tuner:
         if rounds < 3:
             res.reason = (f"the budget left {self._left(deadline):.1f} s, "
                           f"under the 3 final rounds of {round_s:.1f} s")
-            self._decide(res, datas, deadline, {})
             return
         times = [[] for _ in configs]
         spreads = [[] for _ in configs]
@@ -987,12 +985,8 @@ class _Tuner:
                           f"{DB.canonical_config(configs[best])} won {wins}/"
                           f"{rounds} rounds (needs {need}), median "
                           f"{ratio:.2f}x")
-        self._decide(res, datas, deadline, res.config)
-
-    def _decide(self, res: BucketResult, datas, deadline, config):
-        if res.rounds == 0:
-            return  # nothing compared: store no choice
-        self.db.set_choice(self.key, res.bucket, config, res.default_ms,
+        # Only a bucket compared in final rounds stores a choice.
+        self.db.set_choice(self.key, res.bucket, res.config, res.default_ms,
                            res.tuned_ms, res.rounds_won, res.rounds,
                            res.reason, self.version)
         res.stored = True
@@ -1000,8 +994,8 @@ class _Tuner:
 
 def tune_problem(problem: Problem, shapes: Sequence, budget_s: float, *,
                  db: Union[str, DB.TuningDB, None] = None,
-                 progress: Optional[bool] = None, seed: int = 0,
-                 _deadline: Optional[float] = None) -> TuneResult:
+                 progress: Optional[bool] = None,
+                 seed: int = 0) -> TuneResult:
     """Tunes `problem` on `shapes` within `budget_s` seconds (compiles
     included); see the module's docstring."""
     if not isinstance(budget_s, (int, float)) or not budget_s > 0:
@@ -1027,7 +1021,7 @@ def tune_problem(problem: Problem, shapes: Sequence, budget_s: float, *,
     own_db = not isinstance(db, DB.TuningDB)
     database = DB.TuningDB(db) if own_db else db
     start = time.monotonic()
-    deadline = _deadline or start + float(budget_s)
+    deadline = start + float(budget_s)
     key = problem.key(machine)
     database.add_key(key, kernel_identity(problem.text({})), problem.dtype,
                      problem.head_dim, problem.head_dim_v,
@@ -1036,7 +1030,7 @@ def tune_problem(problem: Problem, shapes: Sequence, budget_s: float, *,
     result = TuneResult(problem.label, key, database.path, problem.target)
     show = sys.stderr.isatty() if progress is None else progress
     bar = _Progress(show, problem.label)
-    tuner = _Tuner(problem, database, key, deadline, bar, seed)
+    tuner = _Tuner(problem, database, key, bar, seed)
     tuner.result = result
     groups: dict = {}
     for s in parsed:
@@ -1146,7 +1140,7 @@ def lookup(text: str, dtype: str, head_dim: int, head_dim_v: int,
     key = DB.make_key(kernel_identity(text), dtype, head_dim, head_dim_v,
                       plan_target, options, machine)
     try:
-        with DB.TuningDB(path) as database:
+        with DB.TuningDB(path, readonly=True) as database:
             choices = database.choices(key)
     except DB.TuningDBError as e:
         _warn_once(f"attn: the tuning database is not used: {e}")

@@ -194,41 +194,54 @@ class TuningDB:
     process (one connection, serialised) and between processes (sqlite
     locking, WAL)."""
 
-    def __init__(self, path: Optional[str] = None):
+    def __init__(self, path: Optional[str] = None, readonly: bool = False):
+        """Opens (creating it unless `readonly`) the database at `path`,
+        default `default_path()`. attn.compile opens it read-only, so a
+        database shipped in a read-only place serves too."""
         import threading
         self.path = path or default_path()
         self._lock = threading.RLock()
         directory = os.path.dirname(os.path.abspath(self.path))
         try:
-            os.makedirs(directory, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=60.0,
-                                         isolation_level=None,
-                                         check_same_thread=False)
+            if readonly:
+                from urllib.parse import quote
+                self._conn = sqlite3.connect(
+                    f"file:{quote(os.path.abspath(self.path))}?mode=ro",
+                    uri=True, timeout=60.0, isolation_level=None,
+                    check_same_thread=False)
+            else:
+                os.makedirs(directory, exist_ok=True)
+                self._conn = sqlite3.connect(self.path, timeout=60.0,
+                                             isolation_level=None,
+                                             check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout = 60000")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            if mode is None or mode[0].lower() != "wal":
-                raise TuningDBError(f"cannot put {self.path} in WAL mode")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            # CREATE ... IF NOT EXISTS: each statement is atomic and
-            # idempotent, so concurrent first opens agree.
-            self._conn.executescript(_SCHEMA)
-            with self._transaction():
-                row = self._conn.execute(
-                    "SELECT value FROM meta WHERE name = 'schema'").fetchone()
-                if row is None:
-                    self._conn.execute(
-                        "INSERT INTO meta VALUES ('schema', ?)",
-                        (str(SCHEMA_VERSION),))
-                elif row[0] != str(SCHEMA_VERSION):
-                    raise TuningDBError(
-                        f"{self.path} has tuning-database schema {row[0]}; "
-                        f"this attn reads schema {SCHEMA_VERSION}")
+            if not readonly:
+                self._create()
+            row = self._conn.execute(
+                "SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            if row is None or row[0] != str(SCHEMA_VERSION):
+                raise TuningDBError(
+                    f"{self.path} has tuning-database schema "
+                    f"{row[0] if row else 'none'}; this attn reads schema "
+                    f"{SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
             raise TuningDBError(f"cannot open the tuning database "
                                 f"{self.path}: {e}") from None
         except OSError as e:
             raise TuningDBError(f"cannot create the tuning database "
                                 f"{self.path}: {e}") from None
+
+    def _create(self):
+        mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode is None or mode[0].lower() != "wal":
+            raise TuningDBError(f"cannot put {self.path} in WAL mode")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        # CREATE ... IF NOT EXISTS: each statement is atomic and idempotent,
+        # so concurrent first opens agree.
+        self._conn.executescript(_SCHEMA)
+        with self._transaction():
+            self._conn.execute("INSERT OR IGNORE INTO meta VALUES "
+                               "('schema', ?)", (str(SCHEMA_VERSION),))
 
     def close(self):
         with self._lock:
@@ -249,7 +262,12 @@ class TuningDB:
         class Tx:
             def __enter__(self):
                 db._lock.acquire()
-                db._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    db._conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.DatabaseError as e:
+                    db._lock.release()
+                    raise TuningDBError(f"cannot write {db.path}: {e}") \
+                        from None
                 return db._conn
 
             def __exit__(self, kind, value, tb):
@@ -257,6 +275,9 @@ class TuningDB:
                     db._conn.execute("COMMIT" if kind is None else "ROLLBACK")
                 finally:
                     db._lock.release()
+                if kind is not None and issubclass(kind, sqlite3.DatabaseError):
+                    raise TuningDBError(f"cannot write {db.path}: {value}") \
+                        from None
                 return False
         return Tx()
 

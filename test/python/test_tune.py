@@ -278,6 +278,23 @@ def test_database_round_trip_and_export_import(tmp_path):
         DB.TuningDB(str(tmp_path / "junk.db"))
 
 
+def test_a_read_only_database_serves_lookups(tmp_path):
+    path = str(tmp_path / "r.db")
+    with DB.TuningDB(path) as db:
+        db.set_choice("k", "b", {"block_kv": 32}, 2.0, 1.0, 7, 7, "why")
+    ro = DB.TuningDB(path, readonly=True)
+    assert ro.choices("k")["b"]["config"] == {"block_kv": 32}
+    with pytest.raises(DB.TuningDBError, match="cannot write"):
+        ro.set_choice("k", "c", {}, 1.0, 1.0, 0, 0, "")
+    with pytest.raises(DB.TuningDBError, match="cannot open"):
+        DB.TuningDB(str(tmp_path / "absent.db"), readonly=True)
+    other = sqlite3.connect(str(tmp_path / "other.db"))
+    other.execute("CREATE TABLE t (x)")
+    other.commit()
+    with pytest.raises(DB.TuningDBError, match="no such table: meta"):
+        DB.TuningDB(str(tmp_path / "other.db"), readonly=True)
+
+
 _WRITER = textwrap.dedent("""
     import sys, attn.tuning_db as DB
     db = DB.TuningDB(sys.argv[1])
@@ -396,6 +413,23 @@ def test_compile_compiles_every_stored_config_and_dispatches(db_path):
     assert attn.compile(pinned, head_dim=16).config["source"] == "default"
     assert attn.compile(attn.Spec(), head_dim=16).config["source"] == \
         "default"
+
+
+def test_a_kernel_holds_the_fastest_few_configs(db_path):
+    w = host_vector_widths()[-1]
+    key = _store_choices(CAUSAL, {})
+    with DB.TuningDB() as db:
+        for i, bkv in enumerate((32, 48, 64, 96, 128)):
+            db.set_choice(key, f"prefill/sq{64 << i}/skv{64 << i}",
+                          {"vector_width": w, "block_kv": bkv}, 2.0 + i, 1.0,
+                          7, 7, "stored")
+    attn.clear_cache()
+    fn = attn.compile(CAUSAL, head_dim=16, cache=False)
+    assert attn.cache_info()["compiles"] == 1 + T.MAX_TUNED_CONFIGS
+    assert fn.config["not used"] == {
+        "prefill/sq64/skv64": "over the 4 configs a kernel holds"}
+    assert fn.config_for(64, 64)["config"] == {}
+    assert fn.config_for(1024, 1024)["config"]["block_kv"] == 128
 
 
 def test_a_stored_config_this_compiler_rejects_falls_back(db_path):
