@@ -590,16 +590,12 @@ def test_cli_errors_are_messages_not_tracebacks(args, code, message, db_path):
     assert "Traceback" not in out.stderr
 
 
-def test_cli_killed_mid_sweep_resumes(tmp_path, db_path):
-    kernel = tmp_path / "full_d16.mlir"
-    kernel.write_text(FULL_D16)
-    args = [str(kernel), "--shape", "B=1,Hq=2,Sq=64", "--quiet"]
-    proc = subprocess.Popen([sys.executable, CLI, *args, "--budget", "300"],
-                            env=_env(db_path), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
+def _wait_for_trials(db_path, count, timeout=60):
+    """The number of trials stored once at least `count` are, or at the
+    timeout."""
+    deadline = time.monotonic() + timeout
     stored = 0
-    while time.monotonic() < deadline and stored < 4:
+    while time.monotonic() < deadline and stored < count:
         time.sleep(0.2)
         if os.path.exists(db_path):
             try:
@@ -609,6 +605,35 @@ def test_cli_killed_mid_sweep_resumes(tmp_path, db_path):
                 con.close()
             except sqlite3.OperationalError:
                 pass  # the schema is being created
+    return stored
+
+
+def test_cli_ctrl_c_stops_cleanly(tmp_path, db_path):
+    kernel = tmp_path / "full_d16.mlir"
+    kernel.write_text(FULL_D16)
+    proc = subprocess.Popen([sys.executable, CLI, str(kernel), "--shape",
+                             "B=1,Hq=2,Sq=64", "--budget", "300", "--quiet",
+                             "--csv", str(tmp_path / "t.csv")],
+                            env=_env(db_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    stored = _wait_for_trials(db_path, 2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert stored >= 2
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    rows = (tmp_path / "t.csv").read_text().splitlines()[1:]
+    assert len(rows) == len(DB.TuningDB(db_path).trials()) >= stored
+
+
+def test_cli_killed_mid_sweep_resumes(tmp_path, db_path):
+    kernel = tmp_path / "full_d16.mlir"
+    kernel.write_text(FULL_D16)
+    args = [str(kernel), "--shape", "B=1,Hq=2,Sq=64", "--quiet"]
+    proc = subprocess.Popen([sys.executable, CLI, *args, "--budget", "300"],
+                            env=_env(db_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    stored = _wait_for_trials(db_path, 4)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert stored >= 4, proc.stderr.read().decode()
