@@ -96,10 +96,15 @@ def main():
                                         times[label]["before"])]
         lines.append(f"| {label} | {b:.2f} | {a:.2f} | {a / b:.3f} | "
                      f"{min(ratios):.2f}-{max(ratios):.2f} |")
+    write_table(lines, args.out)
+
+
+def write_table(lines, out=None):
+    """Prints the Markdown lines, and writes them to `out` if given."""
     text = "\n".join(lines) + "\n"
     print(text)
-    if args.out:
-        with open(args.out, "w") as f:
+    if out:
+        with open(out, "w") as f:
             f.write(text)
 
 

@@ -11,8 +11,12 @@ Masks compose with & | ~; score_mod and mask_mod functions are traced into
 the IR (see attn.trace for what they may contain). `attn.to_mlir(spec)`
 shows the IR, `attn.lower(spec, pipeline)` lowers it. Kernels are cached in
 memory and on disk ($ATTN_CACHE_DIR, default ~/.cache/attn); sequence
-lengths, batch and head counts never cause a recompilation.
+lengths, batch and head counts never cause a recompilation. `attn.tune`
+measures tile configurations and stores the winners, which attn.compile
+then uses (attn.tune's docstring).
 """
+
+__version__ = "0.1.0"
 
 from .api import (CompileError, Kernel, block_mask_from_lists, cache_dir,
                   cache_info, clear_cache, compile, lower, tile_plan,
@@ -26,6 +30,7 @@ from .spec import (Mask, Normalizer, ScoreMod, Spec, SpecError, a_shape, alibi,
                    softcap, softmax, softplus, temperature, tree, window_2d)
 from . import reference  # attn.reference.attention, the float64 reference
 from . import flex  # attn.flex.flex_attention, create_block_mask
+from .tune import TuneError, TuneResult, tune
 from .device import DeviceArray, to_device
 from .trace import (TraceError, abs, and_masks, clamp, cos, exp, exp2,
                     floor, log, maximum, minimum, or_masks, position, sin,
@@ -44,5 +49,6 @@ __all__ = [
     "score_mod", "sigmoid", "sin", "sink_softmax", "sinks", "sliding_window",
     "softcap", "softmax", "softplus", "sqrt", "tanh", "temperature",
     "tile_plan",
-    "to_device", "to_mlir", "tree", "where", "window_2d"
+    "to_device", "to_mlir", "tree", "TuneError", "TuneResult", "tune",
+    "where", "window_2d"
 ]

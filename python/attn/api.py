@@ -77,6 +77,12 @@ def tile_plan(spec, target: str = "cpu", *, dtype: str = "float32",
                           f"{target!r}")
     text, _ = IR.build(S.as_spec(spec), dtype, head_dim,
                        head_dim_v or head_dim)
+    return _tile_plan_of(text, target, vector_width, mma)
+
+
+def _tile_plan_of(text: str, target: str, vector_width: int = 0,
+                  mma: str = "auto") -> dict:
+    """tile_plan of a module's IR text (one attn.attention op)."""
     options = f"target={target}"
     options += (f" vector-width={int(vector_width)}" if target == "cpu"
                 else f" mma={mma}")
@@ -185,13 +191,15 @@ def _write_entry(path: str, payload: bytes):
 
 
 def _native_kernel(text: str, options: str, openmp: bool, use_disk: bool,
-                   target: str = "cpu"):
+                   target: str = "cpu", entry: str = "attention"):
     """The compiled kernel for `text`, from memory, the disk cache (CPU
-    only: a CUDA kernel's host code is not cached on disk) or the compiler."""
+    only: a CUDA kernel's host code is not cached on disk) or the compiler,
+    bound to its function `entry`."""
     use_disk = use_disk and target == "cpu"
-    key = hashlib.sha256("\0".join(
-        [f"attn-{target}-1", text, options, _native_build_id()]
-    ).encode()).hexdigest()
+    parts = [f"attn-{target}-1", text, options, _native_build_id()]
+    if entry != "attention":  # keeps the keys of attn.compile's kernels
+        parts.append(entry)
+    key = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     with _lock:
         kernel = _memory.get(key)
         if kernel is not None:
@@ -203,7 +211,7 @@ def _native_kernel(text: str, options: str, openmp: bool, use_disk: bool,
                 payload = _read_entry(path)
                 if payload is not None:
                     kernel = _attn.Kernel.load(payload, openmp)
-                    kernel.bind("attention")
+                    kernel.bind(entry)
                     _stats["disk_hits"] += 1
             except (ValueError, CompileError) as e:
                 _stats["corrupt"] += 1
@@ -217,7 +225,7 @@ def _native_kernel(text: str, options: str, openmp: bool, use_disk: bool,
         if kernel is None:
             kernel = (_attn.Kernel.compile if target == "cpu" else
                       _attn.Kernel.compile_cuda)(text, options)
-            kernel.bind("attention")
+            kernel.bind(entry)
             _stats["compiles"] += 1
             if use_disk:
                 try:
@@ -239,7 +247,7 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
             head_dim: int = 64, head_dim_v: Optional[int] = None,
             lowering: str = "fused", vector_width: int = 0,
             openmp: bool = True, cache: bool = True, chip: str = "sm_90a",
-            mma: str = "auto") -> "Kernel":
+            mma: str = "auto", tuning: bool = True) -> "Kernel":
     """Compiles `spec` (an attn.Spec, a mask, or a mask_mod function) for
     `target` and returns a callable `Kernel`.
 
@@ -261,6 +269,13 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
                   numpy arrays (for correctness and debugging: many times
                   slower than target="cpu"); a race, out-of-bounds access or
                   other emulator report raises RuntimeError listing them.
+    tuning:       use the configs attn.tune stored for this kernel and
+                  machine in the tuning database (attn.tuning_db), one per
+                  shape bucket, all compiled now; `Kernel.config` says
+                  what runs and why. Not consulted for a spec that pins a
+                  config, lowering="reference", an explicit vector_width,
+                  or target="cuda-emulator"; without an entry the kernel
+                  is exactly the untuned one.
 
     Batch size, head counts and sequence lengths are not compiled in: one
     kernel serves them all.
@@ -297,8 +312,74 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
         options = (f"lowering={lowering} vector-width={int(vector_width)} "
                    f"openmp={'true' if openmp else 'false'}")
     native = _native_kernel(text, options, openmp, cache, target)
-    return Kernel(spec, sig, text, native, _numpy_dtype(dtype), dtype,
-                  int(head_dim), int(head_dim_v), target)
+    kernel = Kernel(spec, sig, text, native, _numpy_dtype(dtype), dtype,
+                    int(head_dim), int(head_dim_v), target)
+    if not tuning:
+        kernel._why_untuned = "tuning=False"
+    elif spec.config:
+        kernel._why_untuned = "the spec pins a config"
+    elif lowering != "fused" or vector_width or target == "cuda-emulator":
+        kernel._why_untuned = ("not tuned for lowering='reference', an "
+                               "explicit vector_width or the emulator")
+    else:
+        kernel._tuned = _tuned_selection(spec, text, native, options, openmp,
+                                         cache, target, dtype, head_dim,
+                                         head_dim_v, chip, mma)
+        if kernel._tuned is None:
+            kernel._why_untuned = "no entry in the tuning database"
+    return kernel
+
+
+def _tuned_selection(spec, text, native, options, openmp, cache, target,
+                     dtype, head_dim, head_dim_v, chip, mma):
+    """The tuning database's configs for this kernel, each compiled (at
+    most tune.MAX_TUNED_CONFIGS of them, the fastest first), or None."""
+    import copy
+    import logging
+    # attn.tune is the function; these come from the module of that name.
+    from .tune import MAX_TUNED_CONFIGS, Selection, _warn_once, lookup
+    from .tuning_db import canonical_config
+    log = logging.getLogger("attn.tune")
+    found = lookup(text, dtype, head_dim, head_dim_v, target, chip, mma,
+                   openmp)
+    if found is None:
+        return None
+    key, path, choices = found
+    selection = Selection(key, path, native)
+    buckets_of: dict = {}  # canonical config -> the buckets choosing it
+    for bucket, choice in choices.items():
+        buckets_of.setdefault(canonical_config(choice["config"]),
+                              []).append(bucket)
+    speedup = {c: max((choices[b]["default_ms"] or 0) /
+                      (choices[b]["tuned_ms"] or float("inf"))
+                      for b in buckets) for c, buckets in buckets_of.items()}
+    ranked = sorted((c for c in buckets_of if c != "{}"),
+                    key=lambda c: -speedup[c])
+    for rank, name in enumerate(ranked):
+        if rank >= MAX_TUNED_CONFIGS:
+            for b in buckets_of[name]:
+                selection.dropped[b] = (f"over the {MAX_TUNED_CONFIGS} "
+                                        f"configs a kernel holds")
+            continue
+        tuned_spec = copy.copy(spec)
+        tuned_spec.config = dict(choices[buckets_of[name][0]]["config"])
+        tuned_text, _ = IR.build(tuned_spec, dtype, head_dim, head_dim_v)
+        try:
+            selection.natives[name] = _native_kernel(
+                tuned_text, options, openmp, cache, target)
+        except CompileError as e:
+            _warn_once(f"attn: tuned config {name} of {path} does not "
+                       f"compile with this attn ({e}); the default runs "
+                       f"instead")
+            for b in buckets_of[name]:
+                selection.dropped[b] = f"config {name} does not compile"
+    for bucket, choice in choices.items():
+        if bucket not in selection.dropped:
+            selection.buckets[bucket] = choice
+    log.debug("attn.compile: tuning database %s: %d bucket(s), %d tuned "
+              "config(s) compiled", path, len(selection.buckets),
+              len(selection.natives))
+    return selection
 
 
 def _to_numpy(x, name: str):
@@ -356,6 +437,36 @@ class Kernel:
         self.target = target
         self._native, self._np_dtype, self.dtype = native, np_dtype, dtype
         self.head_dim, self.head_dim_v = d, dv
+        self._tuned = None            # a tune.Selection, from attn.compile
+        self._why_untuned = "compiled without tuning"
+        self._last = threading.local()
+
+    @property
+    def config(self) -> dict:
+        """What configs run: "source" is "tuning database" (then
+        "buckets" maps each tuned shape bucket to its config, speedup and
+        the reason it was chosen; other shapes run the default) or
+        "default" with "reason"; "spec" is the spec's own config."""
+        if self._tuned is None:
+            return {"source": "default", "reason": self._why_untuned,
+                    "spec": dict(self.spec.config)}
+        out = {"source": "tuning database", "spec": dict(self.spec.config)}
+        out.update(self._tuned.describe())
+        return out
+
+    def config_for(self, sq: int, skv: int) -> dict:
+        """The config a call with these query and key lengths runs
+        ({} = the default plan) and why."""
+        if self._tuned is None:
+            return {"config": dict(self.spec.config),
+                    "why": self._why_untuned}
+        config, _, why = self._tuned.pick(int(sq), int(skv))
+        return {"config": dict(config), "why": why}
+
+    @property
+    def last_config(self) -> Optional[dict]:
+        """config_for() of this thread's last call, None before one."""
+        return getattr(self._last, "pick", None)
 
     def __repr__(self):
         where = "" if self.target == "cpu" else f", target={self.target}"
@@ -427,6 +538,12 @@ class Kernel:
                                     **operands)
         o = args[-2] if self.signature.has_lse else args[-1]
         l = args[-1] if self.signature.has_lse else None
+        native = self._native
+        if self._tuned is not None:
+            seq = 1 if self.spec.layout == "bshd" else 2
+            sq, skv = args[0].shape[seq], args[1].shape[seq]
+            config, native, why = self._tuned.pick(sq, skv)
+            self._last.pick = {"config": dict(config), "why": why}
         if self.target != "cpu":
             if self.target == "cuda":
                 ok, why = _attn.cuda_status()
@@ -437,13 +554,13 @@ class Kernel:
             DEV.check_ranges(views)
             DEV.wait_for_producers(views)
             if o.nbytes or (l is not None and l.nbytes):
-                self._native.call_cuda([
+                native.call_cuda([
                     (a.ptr, list(a.shape), 0, False)
                     if isinstance(a, DEV.View) else
                     (a.ctypes.data, list(a.shape), a.nbytes,
                      a is o or a is l) for a in args])
         elif o.size or (l is not None and l.size):
-            bad = self._native.call([(a.ctypes.data, list(a.shape))
+            bad = native.call([(a.ctypes.data, list(a.shape))
                                      for a in args])
             if bad:
                 name, _ = self.signature.captures[bad - 1]

@@ -15,8 +15,10 @@ except ImportError:  # run against the package scripts/build.sh built
 @pytest.fixture(autouse=True, scope="session")
 def attn_cache_dir(tmp_path_factory):
     """Kernels compiled by the tests go to a fresh disk cache, never the
-    user's ~/.cache/attn."""
+    user's ~/.cache/attn, and attn.compile consults the tuning database
+    in that directory, which starts absent."""
     path = str(tmp_path_factory.mktemp("attn-cache"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ATTN_CACHE_DIR", path)
+        mp.delenv("ATTN_TUNING_DB", raising=False)
         yield path
