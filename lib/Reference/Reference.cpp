@@ -363,6 +363,16 @@ static std::string checkMask(const Problem &p, const Mask &m,
       return err;
     return checkBounds(where, {positive("neighborhood kernel height (c)", m.c),
                                positive("neighborhood kernel width (d)", m.d)});
+  case Mask::Kind::Natten:
+    if (std::string err = checkGrid(m, where, d); !err.empty())
+      return err;
+    if (m.list.size() != 2)
+      return where + ": natten needs two dilations in list, got " +
+             std::to_string(m.list.size());
+    return checkBounds(where, {positive("natten kernel height (c)", m.c),
+                               positive("natten kernel width (d)", m.d),
+                               positive("natten row dilation", m.list[0]),
+                               positive("natten column dilation", m.list[1])});
   case Mask::Kind::Window2D:
     if (std::string err = checkGrid(m, where, d); !err.empty())
       return err;
@@ -658,6 +668,18 @@ bool attn::ref::maskAllows(const Mask &m, int64_t pos, int64_t j, int64_t h,
   case Mask::Kind::Neighborhood2D:
     return std::abs(rowOf(j) - rowOf(pos)) <= m.c / 2 &&
            std::abs(colOf(j) - colOf(pos)) <= m.d / 2;
+  case Mask::Kind::Natten: {
+    auto axis = [](int64_t q, int64_t x, int64_t n, int64_t k, int64_t e) {
+      int64_t res = q - floorDiv(q, e) * e;
+      int64_t size = floorDiv(n - res + e - 1, e);
+      int64_t centre =
+          std::min(std::max(floorDiv(q, e), k / 2), size - 1 - k / 2);
+      return x - floorDiv(x, e) * e == res &&
+             std::abs(floorDiv(x, e) - centre) <= k / 2;
+    };
+    return axis(rowOf(pos), rowOf(j), m.a, m.c, m.list[0]) &&
+           axis(colOf(pos), colOf(j), m.b, m.d, m.list[1]);
+  }
   case Mask::Kind::Window2D:
     return floorDiv(rowOf(pos), m.c) == floorDiv(rowOf(j), m.c) &&
            floorDiv(colOf(pos), m.d) == floorDiv(colOf(j), m.d);

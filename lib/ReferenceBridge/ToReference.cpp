@@ -72,6 +72,12 @@ ref::Mask mlir::attn::toRefMask(Attribute m) {
         return leaf(K::Neighborhood2D, x.getRows(), x.getCols(),
                     x.getKernelRows(), x.getKernelCols());
       })
+      .Case([](NattenAttr x) {
+        ref::Mask r = leaf(K::Natten, x.getRows(), x.getCols(),
+                           x.getKernelRows(), x.getKernelCols());
+        r.list = {x.getDilationRows(), x.getDilationCols()};
+        return r;
+      })
       .Case([](Window2DAttr x) {
         return leaf(K::Window2D, x.getRows(), x.getCols(), x.getWindowRows(),
                     x.getWindowCols());

@@ -23,11 +23,11 @@ from .api import (CompileError, Kernel, block_mask_from_lists, cache_dir,
                   to_mlir)
 from .spec import (Mask, Normalizer, ScoreMod, Spec, SpecError, a_shape, alibi,
                    bias, block_sparse, blocks, causal, chunked, dense, dilated,
-                   dilated_sliding_window,
-                   directional_2d, document, full, gaussian, global_tokens,
-                   halo, mask_mod, neighborhood_2d, prefix_lm, rel_bias, relu,
-                   score_mod, sigmoid, sink_softmax, sinks, sliding_window,
-                   softcap, softmax, softplus, temperature, tree, window_2d)
+                   dilated_sliding_window, directional_2d, document, full,
+                   gaussian, global_tokens, halo, mask_mod, natten,
+                   neighborhood_2d, prefix_lm, rel_bias, relu, score_mod,
+                   sigmoid, sink_softmax, sinks, sliding_window, softcap,
+                   softmax, softplus, temperature, tree, window_2d)
 from . import reference  # attn.reference.attention, the float64 reference
 from . import flex  # attn.flex.flex_attention, create_block_mask
 from .tune import TuneError, TuneResult, tune
@@ -45,7 +45,7 @@ __all__ = [
     "dilated_sliding_window", "directional_2d", "document", "exp", "full",
     "gaussian", "global_tokens",
     "halo", "log", "lower", "mask_mod", "maximum", "minimum",
-    "neighborhood_2d", "position", "prefix_lm", "rel_bias", "relu",
+    "natten", "neighborhood_2d", "position", "prefix_lm", "rel_bias", "relu",
     "score_mod", "sigmoid", "sin", "sink_softmax", "sinks", "sliding_window",
     "softcap", "softmax", "softplus", "sqrt", "tanh", "temperature",
     "tile_plan",

@@ -258,6 +258,17 @@ def _mask(P: _Problem, m: S.Mask) -> np.ndarray:
         return up_to_query & (is_sink | (distance <= m.window))
     if isinstance(m, S.PrefixLM):
         return (j < m.prefix) | (j <= pos)
+    if isinstance(m, S.Natten):
+        def axis(q, x, n, k, e):
+            res = q % e
+            size = (n - res + e - 1) // e
+            centre = np.minimum(np.maximum(q // e, k // 2),
+                                size - 1 - k // 2)
+            return (x % e == res) & (np.abs(x // e - centre) <= k // 2)
+        qr, qc = pos // m.cols, pos % m.cols
+        kr, kc = j // m.cols, j % m.cols
+        return (axis(qr, kr, m.rows, m.kernel_rows, m.dilation_rows)
+                & axis(qc, kc, m.cols, m.kernel_cols, m.dilation_cols))
     if isinstance(m, (S.Neighborhood2D, S.Window2D, S.Directional2D)):
         qr, qc = pos // m.cols, pos % m.cols
         kr, kc = j // m.cols, j % m.cols

@@ -252,6 +252,29 @@ class Neighborhood2D(_Leaf):
                          kernel_cols=(kernel_cols, 1))
 
 
+class Natten(_Leaf):
+    """NATTEN's neighbourhood on a rows x cols grid: per dimension a
+    kernel-sized window shifted inward at the border (attention-gym's
+    natten mask_mod), with optional dilation; see #attn.natten."""
+    mnemonic = "natten"
+
+    def __init__(self, rows, cols, kernel, dilation=1):
+        kr, kc = _pair("natten kernel", kernel)
+        dr, dc = _pair("natten dilation", dilation)
+        self._int_params("natten", rows=(rows, 1), cols=(cols, 1),
+                         kernel_rows=(kr, 1), kernel_cols=(kc, 1),
+                         dilation_rows=(dr, 1), dilation_cols=(dc, 1))
+
+
+def _pair(label, value):
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise SpecError(f"{label} must be an int or a pair (rows, cols), "
+                            f"got {value!r}")
+        return tuple(value)
+    return value, value
+
+
 class Window2D(_Leaf):
     mnemonic = "window_2d"
 
@@ -758,6 +781,12 @@ def prefix_lm(prefix: int):
 
 def neighborhood_2d(rows, cols, kernel_rows, kernel_cols):
     return Neighborhood2D(rows, cols, kernel_rows, kernel_cols)
+
+
+def natten(rows: int, cols: int, kernel, dilation=1):
+    """NATTEN / attention-gym neighbourhood attention on a rows x cols
+    grid: `kernel` and `dilation` are ints or (rows, cols) pairs."""
+    return Natten(rows, cols, kernel, dilation)
 
 
 def window_2d(rows, cols, window_rows, window_cols):

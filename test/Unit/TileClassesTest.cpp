@@ -21,8 +21,8 @@
 #include "attn/Dialect/Attn/Analysis/TileClasses.h"
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
-#include "attn/ReferenceBridge/ToReference.h"
 #include "attn/Reference/Reference.h"
+#include "attn/ReferenceBridge/ToReference.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -61,16 +61,16 @@ enum class Leaf {
   AShape,
   DilatedWindow,
   Neighborhood2D,
+  Natten,
   Window2D,
   Directional2D,
   Document,
 };
 constexpr Leaf kAllLeaves[] = {
-    Leaf::Full,          Leaf::Causal,   Leaf::SlidingWindow,
-    Leaf::Chunked,       Leaf::Halo,     Leaf::Dilated,
-    Leaf::Global,        Leaf::Sinks,    Leaf::PrefixLM,
-    Leaf::AShape,        Leaf::DilatedWindow, Leaf::Neighborhood2D,
-    Leaf::Window2D,      Leaf::Directional2D, Leaf::Document};
+    Leaf::Full,     Leaf::Causal,   Leaf::SlidingWindow, Leaf::Chunked,
+    Leaf::Halo,     Leaf::Dilated,  Leaf::Global,        Leaf::Sinks,
+    Leaf::PrefixLM, Leaf::AShape,   Leaf::DilatedWindow, Leaf::Neighborhood2D,
+    Leaf::Natten,   Leaf::Window2D, Leaf::Directional2D, Leaf::Document};
 
 /// Leaves whose bound and full are exact at key granularity.
 bool isExact(Leaf leaf) {
@@ -141,6 +141,10 @@ public:
     case Leaf::Neighborhood2D:
       return Neighborhood2DAttr::get(ctx, uniform(1, 20), uniform(1, 24),
                                      uniform(1, 9), uniform(1, 9));
+    case Leaf::Natten:
+      // Kernels larger than the grid and dilations larger than a side too.
+      return NattenAttr::get(ctx, uniform(1, 20), uniform(1, 24), uniform(1, 9),
+                             uniform(1, 9), uniform(1, 4), uniform(1, 4));
     case Leaf::Window2D: {
       int64_t cols = uniform(1, 24);
       return Window2DAttr::get(ctx, uniform(1, 20), cols, uniform(1, 6),
@@ -580,10 +584,10 @@ TEST_F(TileClassesTest, SlidingWindowIsOneIntervalEachWay) {
 }
 
 TEST_F(TileClassesTest, DataDependentLeavesAreUnknown) {
-  for (Attribute mask :
-       {Attribute(DocumentMaskAttr::get(&ctx)),
-        Attribute(TreeMaskAttr::get(&ctx)), Attribute(DenseMaskAttr::get(&ctx, 1, 1)),
-        Attribute(MaskModAttr::get(&ctx))}) {
+  for (Attribute mask : {Attribute(DocumentMaskAttr::get(&ctx)),
+                         Attribute(TreeMaskAttr::get(&ctx)),
+                         Attribute(DenseMaskAttr::get(&ctx, 1, 1)),
+                         Attribute(MaskModAttr::get(&ctx))}) {
     TileClasses tc = classifyMask(mask);
     SymEnv env{3, 9, 57};
     EXPECT_EQ(evaluate(tc.bound, env), (Evaluated{{0, 57}}));

@@ -391,6 +391,13 @@ VARIANTS = [
       check=_grid_ok),
     V("window_2d", attn.window_2d(window_rows=4, window_cols=3, **GRID),
       check=_grid_ok),
+    V("natten", attn.natten(kernel=(5, 3), **GRID), check=_grid_ok),
+    V("natten_dilated", attn.natten(kernel=3, dilation=(2, 3), **GRID),
+      check=_grid_ok),
+    # Queries above the grid (Sq > Skv), even kernels, dilation > 1.
+    V("natten_even_q_ge_kv", attn.Spec(attn.natten(
+        kernel=(4, 6), dilation=(3, 1), **GRID), q_offset=-3),
+      lengths="q_ge_kv", check=_grid_ok),
     V("directional_2d_cone",
       attn.directional_2d(directions=["N", "E", "SW", (1, 2)], **GRID),
       check=_grid_ok),
@@ -521,6 +528,9 @@ VARIANTS = [
       heads=2),
     V("q_offset_2d", attn.Spec(attn.neighborhood_2d(
         kernel_rows=5, kernel_cols=3, **GRID), q_offset=-17), check=_grid_ok),
+    V("q_offset_natten", attn.Spec(attn.natten(kernel=(3, 5), dilation=2,
+                                               **GRID), q_offset=-17),
+      check=_grid_ok),
     V("scale", attn.Spec(attn.causal(), scale=0.05)),
     V("static_heads_bshd", attn.Spec(attn.causal(), attn.sink_softmax(), [
         attn.alibi([0.1, 0.2, 0.3, 0.4]), attn.temperature(),
@@ -662,6 +672,8 @@ LONG_VARIANTS = [
         kernel_rows=5, kernel_cols=201, **NB_WIDE), check=NB_WIDE_OK),
     LV("neighborhood_2d_rows", attn.neighborhood_2d(
         kernel_rows=9, kernel_cols=63, **NB_ROWS), check=NB_ROWS_OK),
+    LV("natten_rows", attn.natten(kernel=(7, 31), dilation=(1, 2),
+                                  **NB_ROWS), check=NB_ROWS_OK),
     LV("window_2d_band", attn.window_2d(window_rows=3, window_cols=100,
                                         **W2D_BAND), check=W2D_BAND_OK),
     LV("window_2d", attn.window_2d(window_rows=2, window_cols=100,

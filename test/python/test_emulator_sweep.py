@@ -53,7 +53,7 @@ SUBSET = {
     "sigmoid", "relu2_row_sum", "alibi", "softcap", "score_mod_table",
     "mask_mod_captures", "q_offset", "dense", "head_dim_128",
     "long_causal", "long_document", "blocks_over_causal",
-    "long_blocks_64_over_window",
+    "long_blocks_64_over_window", "natten_even_q_ge_kv",
 }
 
 VARIANTS = {v.name: v for v in TD.VARIANTS + TD.LONG_VARIANTS}

@@ -186,3 +186,39 @@ def test_blocks_errors():
         kernel(q, q, q, block_table=ok.astype(np.float32))
     with pytest.raises(TypeError, match="block_table"):
         kernel(q, q, q)
+
+
+# -- NATTEN: the builtin against attention-gym's mask_mod -------------------
+
+
+def test_natten_builtin_matches_the_gym_mask_mod():
+    """attention-gym's natten mask_mod (kernel centre clamped into the
+    grid), traced through attn.flex, against attn.natten; and both against
+    a brute-force loop with the window start shifted inward."""
+    H, W, KH, KW = 9, 13, 5, 3
+
+    def natten_mask(b, h, q_idx, kv_idx):
+        q_x, q_y = q_idx // W, q_idx % W
+        kv_x, kv_y = kv_idx // W, kv_idx % W
+        kernel_x = q_x.clamp(KH // 2, (H - 1) - KH // 2)
+        kernel_y = q_y.clamp(KW // 2, (W - 1) - KW // 2)
+        return (((kernel_x - kv_x).abs() <= KH // 2)
+                & ((kernel_y - kv_y).abs() <= KW // 2))
+
+    S = H * W
+    allowed = np.zeros((S, S), bool)
+    for t in range(S):
+        r0 = min(max(t // W - KH // 2, 0), H - KH)
+        c0 = min(max(t % W - KW // 2, 0), W - KW)
+        for r in range(r0, r0 + KH):
+            allowed[t, r * W + c0:r * W + c0 + KW] = True
+    q, k, v = rand(1, 2, S, 16), rand(1, 2, S, 16), rand(1, 2, S, 16)
+    want = naive(q, k, v, allowed[None, None])[0]
+    builtin = attn.compile(attn.natten(H, W, (KH, KW)), head_dim=16)
+    np.testing.assert_allclose(builtin(q, k, v), want, atol=3e-5, rtol=3e-5)
+    bm = create_block_mask(natten_mask, None, None, S, S, BLOCK_SIZE=16)
+    np.testing.assert_allclose(flex_attention(q, k, v, block_mask=bm), want,
+                               atol=3e-5, rtol=3e-5)
+    # neighborhood_2d cuts the window off at the border instead.
+    cut = attn.compile(attn.neighborhood_2d(H, W, KH, KW), head_dim=16)
+    assert np.abs(cut(q, k, v) - want).max() > 0.1

@@ -60,25 +60,30 @@ struct Mask {
     Neighborhood2D, // grid a rows x b cols, row-major token t -> (t / b, t %
                     // b); |dr| <= floor(c/2) and |dc| <= floor(d/2) (c = kh, d
                     // = kw)
-    Window2D,      // grid a x b; same non-overlapping c x d window:
-                   // (r_q / c == r_k / c) and (c_q / d == c_k / d)
-    Directional2D, // grid a x b; head h uses direction (list[2*(h % n)],
-                   // list[2*(h % n) + 1]) = (u_r, u_c), n = list.size()/2;
-                   // d = (r_k - r_q, c_k - c_q); allowed if d == 0, else
-                   // cone (flag false): dot(d,u) >= |cross(d,u)| with
-                   // cross(d,u) = d_r*u_c - d_c*u_r; half plane (flag true):
-                   // dot(d,u) >= 0
-    And,           // all children
-    Or,            // any child
-    Not,           // !children[0]
-    Document,      // segQ[b][i] == segKv[b][j]
-    Tree,          // see Problem::treeParent
-    Dense,         // denseMask[b, h, i / a, j / b] != 0 (broadcast over
-                   // size-1 b/h dims); a, b = block sizes, 0 or 1 per score
-    Custom,        // Problem::maskMod(b, h, i, j)
-    Blocks,        // e = denseMask[b, h, i / a, j / b] (a block table,
-                   // broadcast over size-1 b/h dims): e >= 2 allows,
-                   // e == 1 defers to children[0], e == 0 masks
+    Natten,         // grid a x b, kernel c x d, dilations list[0], list[1];
+                    // per axis (size n, kernel k, dilation e): same residue
+                    // x mod e == q mod e, and |x / e - centre| <= k / 2 with
+                    // centre = clamp(q / e, k / 2, m - 1 - k / 2),
+                    // m = ceil((n - q mod e) / e) (floor div and mod)
+    Window2D,       // grid a x b; same non-overlapping c x d window:
+                    // (r_q / c == r_k / c) and (c_q / d == c_k / d)
+    Directional2D,  // grid a x b; head h uses direction (list[2*(h % n)],
+                    // list[2*(h % n) + 1]) = (u_r, u_c), n = list.size()/2;
+                    // d = (r_k - r_q, c_k - c_q); allowed if d == 0, else
+                    // cone (flag false): dot(d,u) >= |cross(d,u)| with
+                    // cross(d,u) = d_r*u_c - d_c*u_r; half plane (flag true):
+                    // dot(d,u) >= 0
+    And,            // all children
+    Or,             // any child
+    Not,            // !children[0]
+    Document,       // segQ[b][i] == segKv[b][j]
+    Tree,           // see Problem::treeParent
+    Dense,          // denseMask[b, h, i / a, j / b] != 0 (broadcast over
+                    // size-1 b/h dims); a, b = block sizes, 0 or 1 per score
+    Custom,         // Problem::maskMod(b, h, i, j)
+    Blocks,         // e = denseMask[b, h, i / a, j / b] (a block table,
+                    // broadcast over size-1 b/h dims): e >= 2 allows,
+                    // e == 1 defers to children[0], e == 0 masks
   };
   Kind kind = Kind::Full;
   int64_t a = 0, b = 0, c = 0, d = 0;

@@ -145,7 +145,7 @@ func.func @dense(%q: !e, %k: !e, %v: !e, %o: !e, %m: tensor<?x?x?x?xi1>) -> !e {
 // CHECK:           scf.for
 // CHECK:             scf.while
 // CHECK:               tensor.extract %{{.*}} : tensor<?x?x?x?xi1>
-// CHECK:               arith.cmpi ne
+// CHECK:               arith.cmpi uge
 // CHECK:               nvvm.vote.sync  any
 // CHECK:               nvvm.vote.sync  any
 // CHECK:             scf.while

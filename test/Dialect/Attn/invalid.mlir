@@ -1482,3 +1482,12 @@ func.func @blocks_zero_block(%q: tensor<1x4x8x16xf32>, %t: tensor<1x1x1x1xi8>) -
          dense_mask(%t : tensor<1x1x1x1xi8>) outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.blocks<block_q = 0, block_kv = 8, mask = #attn.causal>} -> tensor<1x4x8x16xf32>
   return %r : tensor<1x4x8x16xf32>
 }
+
+// -----
+
+func.func @natten_zero_dilation(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-error @+2 {{#attn.natten: 'dilation_cols' must be positive, got 0}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+         outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.natten<rows = 2, cols = 4, kernel_rows = 1, kernel_cols = 3, dilation_cols = 0>} -> tensor<1x4x8x16xf32>
+  return %r : tensor<1x4x8x16xf32>
+}

@@ -449,3 +449,13 @@ func.func @blocks_table(%q: tensor<?x?x?x64xf32>, %t: tensor<?x?x?x?xi8>) -> ten
          -> tensor<?x?x?x64xf32>
   return %r : tensor<?x?x?x64xf32>
 }
+
+// CHECK-LABEL: func.func @natten
+// CHECK: mask = #attn.natten<rows = 16, cols = 16, kernel_rows = 7, kernel_cols = 5, dilation_rows = 2>
+func.func @natten(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %r = attn.attention ins(%q, %q, %q : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+         outs(%q : tensor<?x?x?x64xf32>)
+         {mask = #attn.natten<rows = 16, cols = 16, kernel_rows = 7, kernel_cols = 5, dilation_rows = 2>}
+         -> tensor<?x?x?x64xf32>
+  return %r : tensor<?x?x?x64xf32>
+}

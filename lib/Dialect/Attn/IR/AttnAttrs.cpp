@@ -219,6 +219,18 @@ LogicalResult Neighborhood2DAttr::verify(EmitErrorFn emitError, int64_t rows,
                       positive("kernel_cols", kernelCols)});
 }
 
+LogicalResult NattenAttr::verify(EmitErrorFn emitError, int64_t rows,
+                                 int64_t cols, int64_t kernelRows,
+                                 int64_t kernelCols, int64_t dilationRows,
+                                 int64_t dilationCols) {
+  return checkParams(emitError, "natten",
+                     {positive("rows", rows), positive("cols", cols),
+                      positive("kernel_rows", kernelRows),
+                      positive("kernel_cols", kernelCols),
+                      positive("dilation_rows", dilationRows),
+                      positive("dilation_cols", dilationCols)});
+}
+
 LogicalResult Window2DAttr::verify(EmitErrorFn emitError, int64_t rows,
                                    int64_t cols, int64_t windowRows,
                                    int64_t windowCols) {

@@ -471,6 +471,59 @@ TileClasses Neighborhood2DAttr::classifyTile() const {
 bool Neighborhood2DAttr::isRowExact() const { return false; }
 
 //===----------------------------------------------------------------------===//
+// natten
+//===----------------------------------------------------------------------===//
+
+/// One dimension of natten: the key at `x` is in the window of the query
+/// at `q` on an axis of `n` tokens, kernel `k`, dilation `d`.
+static Value nattenAxis(Arith &a, Value q, Value x, int64_t n, int64_t k,
+                        int64_t d) {
+  Value dv = a.idx(d), half = a.idx(k / 2);
+  Value res = a.floorMod(q, dv);
+  // The dilated sub-grid of the query's residue has m tokens; the centre
+  // is the query's index in it, clamped so the window stays inside.
+  Value m = a.floorDiv(a.add(a.sub(a.idx(n), res), a.idx(d - 1)), dv);
+  Value centre =
+      a.min(a.max(a.floorDiv(q, dv), half), a.sub(a.sub(m, a.idx(1)), half));
+  Value near = a.le(a.absI(a.sub(a.floorDiv(x, dv), centre)), half);
+  return d == 1 ? near : a.land(near, a.eq(a.floorMod(x, dv), res));
+}
+
+Value NattenAttr::emitAllowed(ImplicitLocOpBuilder &b,
+                              const ScorePoint &pt) const {
+  Arith a{b};
+  auto [rq, cq, rk, ck] = gridCells(a, pt, getCols());
+  return a.land(
+      nattenAxis(a, rq, rk, getRows(), getKernelRows(), getDilationRows()),
+      nattenAxis(a, cq, ck, getCols(), getKernelCols(), getDilationCols()));
+}
+
+/// natten: a window spans w = 2 (kernel_rows / 2) + 1 sub-grid rows (the
+/// kernel, or one more for even kernels) and, for a query row inside the
+/// grid, holds the query's index in its sub-grid: the key rows lie within
+/// (w - 1) x dilation_rows of the query's. A query row above the grid sees
+/// what the first row of its residue class sees (that row is below
+/// dilation_rows), below the grid the last one's: within
+/// w x dilation_rows - 1 of row 0 or rows - 1. bound: the whole rows within
+/// that reach of the tile's first and last query row clamped into the
+/// grid. No tile is known to be full.
+TileClasses NattenAttr::classifyTile() const {
+  const Tile t;
+  int64_t cols = getCols();
+  int64_t reach = (2 * (getKernelRows() / 2) + 1) * getDilationRows() - 1;
+  auto clampRow = [&](const SymExpr &row) {
+    return SymExpr::max(cst(0), SymExpr::min(row, cst(getRows() - 1)));
+  };
+  SymExpr c = cst(cols);
+  SymInterval bound = {(clampRow(t.cell(t.p0, cols).row) - cst(reach)) * c,
+                       (clampRow(t.cell(t.last, cols).row) + cst(reach + 1)) *
+                           c};
+  return {{bound}, {}};
+}
+
+bool NattenAttr::isRowExact() const { return false; }
+
+//===----------------------------------------------------------------------===//
 // window_2d
 //===----------------------------------------------------------------------===//
 

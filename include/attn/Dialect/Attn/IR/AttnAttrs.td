@@ -274,6 +274,33 @@ def Attn_Neighborhood2DAttr
   let genVerifyDecl = 1;
 }
 
+def Attn_NattenAttr : Attn_MaskLeafAttr<"Natten", "natten"> {
+  let summary = "NATTEN's 2D neighbourhood: windows shifted inward at the "
+                "border, with dilation";
+  let description = [{
+    Tokens lie on a `rows x cols` grid, token `t` at `(t / cols, t mod cols)`;
+    the query token is `p`, the key token `j`. Per dimension, with `n` the
+    grid size, `k` the kernel size and `d` the dilation, a query at `q`
+    sees the keys at `x` with `x mod d == q mod d` whose index `x / d` in
+    that dilated sub-grid (of `m = ceil((n - q mod d) / d)` tokens) lies
+    within `k / 2` of the centre `clamp(q / d, k / 2, m - 1 - k / 2)`: the
+    window is shifted inward at the border instead of cut off, so every
+    query sees `k` keys per dimension when `m >= k` (NATTEN; attention-gym's
+    natten mask_mod for `d = 1`). `#attn.neighborhood_2d` cuts the window
+    off instead. Requires `Skv <= rows * cols`.
+
+    Example: `#attn.natten<rows = 16, cols = 16, kernel_rows = 7, kernel_cols = 7, dilation_rows = 2>`
+  }];
+  let parameters = (ins Attn_I64Parameter<"grid rows">:$rows,
+                        Attn_I64Parameter<"grid columns">:$cols,
+                        Attn_I64Parameter<"kernel rows">:$kernel_rows,
+                        Attn_I64Parameter<"kernel columns">:$kernel_cols,
+                        Attn_I64Parameter<"row dilation", "1">:$dilation_rows,
+                        Attn_I64Parameter<"column dilation", "1">:$dilation_cols);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 def Attn_Window2DAttr : Attn_MaskLeafAttr<"Window2D", "window_2d"> {
   let summary = "Non-overlapping 2D windows (Swin)";
   let description = [{
