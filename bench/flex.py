@@ -26,17 +26,13 @@ import time
 import numpy as np
 
 import attn
+import sparse  # bench/sparse.py, beside this script
 from attn.flex import create_block_mask, flex_attention
 
 
 def timed(fn, repeat=3):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times) * 1e3
+    """The median ms of `repeat` calls after a warm-up (bench/sparse.py's)."""
+    return sparse.timed(fn, repeat)[0]
 
 
 def main():
@@ -77,7 +73,7 @@ def main():
     lines = [f"# traced masks vs builtins, CPU f32, B1 H{H} S{S} D{D}, "
              f"BLOCK_SIZE {args.block}; "
              f"{os.cpu_count()} CPUs, {platform.processor() or 'x86_64'}; "
-             f"min of 3 runs per round, median over {args.rounds} "
+             f"median of 3 runs per round, median over {args.rounds} "
              f"alternating rounds", ""]
     for name, mask, operands, fn in cases:
         builtin = attn.compile(attn.Spec(mask), head_dim=D)

@@ -359,25 +359,26 @@ static std::string checkMask(const Problem &p, const Mask &m,
   case Mask::Kind::PrefixLM:
     return checkBounds(where, {nonNegative("prefix length (a)", m.a)});
   case Mask::Kind::Neighborhood2D:
-    if (std::string err = checkGrid(m, where, d); !err.empty())
-      return err;
-    return checkBounds(where, {positive("neighborhood kernel height (c)", m.c),
-                               positive("neighborhood kernel width (d)", m.d)});
   case Mask::Kind::Natten:
+  case Mask::Kind::Window2D: {
+    // A grid, then a kernel or window of c x d tokens (natten: and its two
+    // dilations).
     if (std::string err = checkGrid(m, where, d); !err.empty())
       return err;
-    if (m.list.size() != 2)
+    bool natten = m.kind == Mask::Kind::Natten;
+    if (natten && m.list.size() != 2)
       return where + ": natten needs two dilations in list, got " +
              std::to_string(m.list.size());
-    return checkBounds(where, {positive("natten kernel height (c)", m.c),
-                               positive("natten kernel width (d)", m.d),
-                               positive("natten row dilation", m.list[0]),
-                               positive("natten column dilation", m.list[1])});
-  case Mask::Kind::Window2D:
-    if (std::string err = checkGrid(m, where, d); !err.empty())
+    const char *what = m.kind == Mask::Kind::Window2D ? "window" : "kernel";
+    std::string h = std::string(what) + " height (c)",
+                w = std::string(what) + " width (d)";
+    if (std::string err = checkBounds(
+            where, {positive(h.c_str(), m.c), positive(w.c_str(), m.d)});
+        !err.empty() || !natten)
       return err;
-    return checkBounds(where, {positive("window height (c)", m.c),
-                               positive("window width (d)", m.d)});
+    return checkBounds(where, {positive("row dilation", m.list[0]),
+                               positive("column dilation", m.list[1])});
+  }
   case Mask::Kind::Directional2D:
     if (std::string err = checkGrid(m, where, d); !err.empty())
       return err;

@@ -30,6 +30,11 @@ round's spread in a clear majority (2/3) of the rounds, else the default
 stays. Nothing is timed twice: trials already in the database are reused,
 so a killed sweep resumes, and Ctrl-C stops with every measured trial
 kept.
+
+This module is longer than the project's ~800-line guide: the search
+space, the measurement rules, the sweep and its result object are one
+algorithm read top to bottom; the database is attn.tuning_db and the
+command line tools/attn-tune.
 """
 
 from __future__ import annotations

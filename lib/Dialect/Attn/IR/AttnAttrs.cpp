@@ -210,34 +210,47 @@ LogicalResult PrefixLMAttr::verify(EmitErrorFn emitError, int64_t prefix) {
   return checkParams(emitError, "prefix_lm", nonNegative("prefix", prefix));
 }
 
+/// The 2D masks: every size (grid, kernel, window, dilation), named as in
+/// the attribute, must be positive.
+static LogicalResult checkSizes(EmitErrorFn emitError, StringRef attr,
+                                ArrayRef<std::pair<StringRef, int64_t>> sizes) {
+  SmallVector<IntParam> params;
+  for (auto [name, value] : sizes)
+    params.push_back(positive(name, value));
+  return checkParams(emitError, attr, params);
+}
+
 LogicalResult Neighborhood2DAttr::verify(EmitErrorFn emitError, int64_t rows,
                                          int64_t cols, int64_t kernelRows,
                                          int64_t kernelCols) {
-  return checkParams(emitError, "neighborhood_2d",
-                     {positive("rows", rows), positive("cols", cols),
-                      positive("kernel_rows", kernelRows),
-                      positive("kernel_cols", kernelCols)});
+  return checkSizes(emitError, "neighborhood_2d",
+                    {{"rows", rows},
+                     {"cols", cols},
+                     {"kernel_rows", kernelRows},
+                     {"kernel_cols", kernelCols}});
 }
 
 LogicalResult NattenAttr::verify(EmitErrorFn emitError, int64_t rows,
                                  int64_t cols, int64_t kernelRows,
                                  int64_t kernelCols, int64_t dilationRows,
                                  int64_t dilationCols) {
-  return checkParams(emitError, "natten",
-                     {positive("rows", rows), positive("cols", cols),
-                      positive("kernel_rows", kernelRows),
-                      positive("kernel_cols", kernelCols),
-                      positive("dilation_rows", dilationRows),
-                      positive("dilation_cols", dilationCols)});
+  return checkSizes(emitError, "natten",
+                    {{"rows", rows},
+                     {"cols", cols},
+                     {"kernel_rows", kernelRows},
+                     {"kernel_cols", kernelCols},
+                     {"dilation_rows", dilationRows},
+                     {"dilation_cols", dilationCols}});
 }
 
 LogicalResult Window2DAttr::verify(EmitErrorFn emitError, int64_t rows,
                                    int64_t cols, int64_t windowRows,
                                    int64_t windowCols) {
-  return checkParams(emitError, "window_2d",
-                     {positive("rows", rows), positive("cols", cols),
-                      positive("window_rows", windowRows),
-                      positive("window_cols", windowCols)});
+  return checkSizes(emitError, "window_2d",
+                    {{"rows", rows},
+                     {"cols", cols},
+                     {"window_rows", windowRows},
+                     {"window_cols", windowCols}});
 }
 
 LogicalResult Directional2DAttr::verify(EmitErrorFn emitError, int64_t rows,
