@@ -341,6 +341,26 @@ bool Compiler::compileOp(Operation *op, Inst &inst) {
       return fail(op, "volatile or atomic stores are not modelled");
     return true;
   }
+  if (auto rmw = dyn_cast<LLVM::AtomicRMWOp>(op)) {
+    using B = LLVM::AtomicBinOp;
+    B kind = rmw.getBinOp();
+    inst.op = Opcode::AtomicRMW;
+    inst.layout = inst.resultLayout;
+    inst.a = int64_t(kind);
+    inst.addressSpace =
+        cast<LLVM::LLVMPointerType>(rmw.getPtr().getType()).getAddressSpace();
+    unsigned bits =
+        inst.layout.leaves.size() == 1 ? inst.layout.leaves[0].bits : 0;
+    bool integer = isa<IntegerType>(rmw.getVal().getType());
+    if (!integer || (bits != 32 && bits != 64) ||
+        !llvm::is_contained({B::xchg, B::add, B::max, B::min, B::umax, B::umin,
+                             B::_and, B::_or, B::_xor},
+                            kind))
+      return fail(op, "atomicrmw " + LLVM::stringifyAtomicBinOp(kind).str() +
+                          " on this type is not modelled (i32 and i64 "
+                          "integer operations are)");
+    return true;
+  }
   if (auto c = dyn_cast<LLVM::CallIntrinsicOp>(op)) {
     StringRef intrin = c.getIntrin();
     if (intrin == "llvm.nvvm.ex2.approx.f32" ||

@@ -10,8 +10,10 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "llvm/ADT/StringExtras.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 using namespace mlir;
 using namespace attn::emu;
@@ -264,6 +266,54 @@ static bool isFloatOp(Opcode op) {
   return (op >= Opcode::FAdd && op <= Opcode::Log) && op != Opcode::FCmp;
 }
 
+/// One atomic read-modify-write of the T at `p` with LLVM::AtomicBinOp
+/// `kind`; returns the old value.
+template <typename T>
+static uint64_t atomicUpdate(uint8_t *p, int64_t kind, uint64_t operand) {
+  using B = LLVM::AtomicBinOp;
+  using S = std::make_signed_t<T>;
+  T *word = reinterpret_cast<T *>(p);
+  T value = T(operand);
+  T old = __atomic_load_n(word, __ATOMIC_SEQ_CST);
+  while (true) {
+    T next = old;
+    switch (B(kind)) {
+    case B::xchg:
+      next = value;
+      break;
+    case B::add:
+      next = T(old + value);
+      break;
+    case B::_and:
+      next = old & value;
+      break;
+    case B::_or:
+      next = old | value;
+      break;
+    case B::_xor:
+      next = old ^ value;
+      break;
+    case B::max:
+      next = S(old) > S(value) ? old : value;
+      break;
+    case B::min:
+      next = S(old) < S(value) ? old : value;
+      break;
+    case B::umax:
+      next = std::max(old, value);
+      break;
+    case B::umin:
+      next = std::min(old, value);
+      break;
+    default:
+      break;
+    }
+    if (__atomic_compare_exchange_n(word, &old, next, /*weak=*/false,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+      return uint64_t(old);
+  }
+}
+
 void attn::emu::detail::executeScalar(CTA &cta, const Inst &inst) {
   const uint32_t T = cta.threads;
   auto lanes = [&](auto &&body) {
@@ -505,6 +555,22 @@ void attn::emu::detail::executeScalar(CTA &cta, const Inst &inst) {
       cta.readBytes(inst, inst.addressSpace, address, inst.layout.size,
                     bytes.data(), int32_t(t));
       unpackLeaves(cta, out, inst.layout, t, bytes.data());
+    });
+    return;
+  }
+  case Opcode::AtomicRMW: {
+    // Lanes in order, each atomically: CTAs run on several host threads.
+    unsigned bits = inst.layout.leaves[0].bits;
+    lanes([&](uint32_t t) {
+      uint64_t address = cta.reg(in[0], 0, t);
+      checkAlignment(cta, inst, address, t);
+      uint8_t *p = cta.atomicAddress(inst, inst.addressSpace, address, bits / 8,
+                                     int32_t(t));
+      uint64_t value = cta.reg(in[1], 0, t);
+      cta.reg(out, 0, t) =
+          p ? (bits == 32 ? atomicUpdate<uint32_t>(p, inst.a, value)
+                          : atomicUpdate<uint64_t>(p, inst.a, value))
+            : 0;
     });
     return;
   }

@@ -172,6 +172,8 @@ enum class Opcode : uint16_t {
   GEP,
   Load,
   Store,
+  /// llvm.atomicrmw on global memory: inst.a holds the LLVM::AtomicBinOp.
+  AtomicRMW,
   AddressOf,
   // special registers
   SReg,
@@ -399,6 +401,11 @@ struct CTA {
                  uint64_t bytes, uint8_t *out, int32_t thread);
   bool writeBytes(const Inst &inst, unsigned space, uint64_t address,
                   uint64_t bytes, const uint8_t *in, int32_t thread);
+  /// Host memory of the global word(s) [address, +bytes) for an atomic
+  /// read-modify-write, or null after reporting. Atomics are not recorded
+  /// as stores: unsynchronised threads may update one word atomically.
+  uint8_t *atomicAddress(const Inst &inst, unsigned space, uint64_t address,
+                         uint64_t bytes, int32_t thread);
   void sharedRead(const Inst &inst, uint64_t offset, uint64_t bytes,
                   int32_t thread);
   void sharedWrite(const Inst &inst, uint64_t offset, uint64_t bytes,

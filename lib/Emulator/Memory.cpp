@@ -213,6 +213,16 @@ static uint8_t *resolve(CTA &cta, const Inst &inst, unsigned space,
   return reinterpret_cast<uint8_t *>(address);
 }
 
+uint8_t *CTA::atomicAddress(const Inst &inst, unsigned space, uint64_t address,
+                            uint64_t bytes, int32_t thread) {
+  bool generic = space == 0 && (address & kTagMask) == 0;
+  if (space != 1 && !generic) {
+    error = "atomics outside global memory are not modelled";
+    return nullptr;
+  }
+  return resolve(*this, inst, 1, address, bytes, thread, /*write=*/false);
+}
+
 bool CTA::readBytes(const Inst &inst, unsigned space, uint64_t address,
                     uint64_t bytes, uint8_t *out, int32_t thread) {
   uint8_t *p = resolve(*this, inst, space, address, bytes, thread, false);

@@ -544,6 +544,7 @@ class Kernel:
         o = args[-2] if self.signature.has_lse else args[-1]
         l = args[-1] if self.signature.has_lse else None
         native = self._native
+        bad = 0  # the 1-based number of a capture read out of range
         if self._tuned is not None:
             seq = 1 if self.spec.layout == "bshd" else 2
             sq, skv = args[0].shape[seq], args[1].shape[seq]
@@ -559,19 +560,19 @@ class Kernel:
             DEV.check_ranges(views)
             DEV.wait_for_producers(views)
             if o.nbytes or (l is not None and l.nbytes):
-                native.call_cuda([
+                bad = native.call_cuda([
                     (a.ptr, list(a.shape), 0, False)
                     if isinstance(a, DEV.View) else
                     (a.ctypes.data, list(a.shape), a.nbytes,
                      a is o or a is l) for a in args])
         elif o.size or (l is not None and l.size):
             bad = native.call([(a.ctypes.data, list(a.shape))
-                                     for a in args])
-            if bad:
-                name, _ = self.signature.captures[bad - 1]
-                raise IndexError(
-                    f"captured array '{name}' was indexed out of range by "
-                    f"the spec's score_mod/mask_mod; the outputs are not valid")
+                               for a in args])
+        if bad:
+            name, _ = self.signature.captures[bad - 1]
+            raise IndexError(
+                f"captured array '{name}' was indexed out of range by "
+                f"the spec's score_mod/mask_mod; the outputs are not valid")
         if kind == "device":
             o = o.owner
             l = l.owner if l is not None else None

@@ -274,8 +274,9 @@ int Kernel::call(const std::vector<Buffer> &args) const {
 bool Kernel::callOnDevice(const std::vector<Buffer> &args,
                           const std::vector<size_t> &bytes,
                           const std::vector<bool> &isOutput,
-                          std::string &error) const {
+                          int &badCapture, std::string &error) const {
   const AttnGpuRuntime &runtime = *impl->gpuRuntime();
+  badCapture = 0;
   mlir::attn::DeviceCopies::takeError(runtime); // start clean
   std::vector<mlir::attn::DeviceCopies::Host> host;
   for (size_t i = 0; i < args.size(); ++i)
@@ -285,7 +286,7 @@ bool Kernel::callOnDevice(const std::vector<Buffer> &args,
   for (size_t i = 0; i < args.size(); ++i)
     onDevice[i].data = device.device(i);
   if ((error = device.takeError()).empty()) {
-    call(onDevice);
+    badCapture = call(onDevice);
     if ((error = device.takeError()).empty()) {
       device.copyBack();
       error = device.takeError();

@@ -103,10 +103,11 @@ public:
   /// copies and the other arguments' addresses (device memory,
   /// `bytes[i]` == 0) as they are. Returns false with the runtime's error
   /// message when a driver call failed (or there is no GPU), or, on the
-  /// emulator, when a launch failed or has reports.
+  /// emulator, when a launch failed or has reports. `badCapture` is what
+  /// call returns: the 1-based number of a capture read out of range, or 0.
   bool callOnDevice(const std::vector<Buffer> &args,
                     const std::vector<size_t> &bytes,
-                    const std::vector<bool> &isOutput,
+                    const std::vector<bool> &isOutput, int &badCapture,
                     std::string &error) const;
 
 private:

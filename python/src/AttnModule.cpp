@@ -74,7 +74,7 @@ auto withoutGilOrRaise(const std::string &prefix, Call call, Args &&...args) {
 /// host inputs (bytes > 0) are copied in, host outputs back; device
 /// addresses (bytes 0) are passed as they are. Raises RuntimeError with the
 /// runtime's message when the GPU or a driver call fails.
-void callCuda(
+int callCuda(
     const Kernel &kernel,
     const std::vector<std::tuple<uintptr_t, std::vector<int64_t>, size_t, bool>>
         &args) {
@@ -86,10 +86,13 @@ void callCuda(
     bytes.push_back(size);
     isOutput.push_back(output);
   }
+  int badCapture = 0;
   withoutGilOrRaise<std::runtime_error>(
       "target='" + kernel.target() + "': ", [&](std::string &error) {
-        return kernel.callOnDevice(buffers, bytes, isOutput, error);
+        return kernel.callOnDevice(buffers, bytes, isOutput, badCapture,
+                                   error);
       });
+  return badCapture;
 }
 
 /// The Python binding of lowerModule: it runs a pipeline over IR text
@@ -226,5 +229,6 @@ NB_MODULE(_attn, m) {
            "Call the bound function on (address, shape) pairs.")
       .def("call_cuda", &callCuda, nb::arg("args"),
            "Call a CUDA kernel on (address, shape, host bytes, is output) "
-           "tuples; host arguments go through device copies.");
+           "tuples; host arguments go through device copies. Returns the "
+           "1-based number of a capture read out of range, or 0.");
 }

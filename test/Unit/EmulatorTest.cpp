@@ -26,6 +26,7 @@
 
 #include "attn/Emulator/Emulator.h"
 
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -566,6 +567,29 @@ TEST(EmulatorControlFlow, DivergentIfElseReconverges) {
     EXPECT_EQ(out[t], expected) << "thread " << t;
     EXPECT_EQ(uint32_t(mask[t]), 0xffffffffu) << "thread " << t;
   }
+}
+
+TEST(EmulatorMemory, AtomicRmwFromEveryLaneIsNoRace) {
+  // 96 lanes raise one global word to their tid (atomic max) and add 1 to
+  // another; each gets the old value back. A plain store by every lane
+  // would be a race; atomics are not.
+  std::string body = R"(
+    %one = llvm.mlir.constant(1 : i32) : i32
+    %oldMax = llvm.atomicrmw max %word, %tid32 seq_cst : !llvm.ptr, i32
+    %count = llvm.getelementptr %word[1] : (!llvm.ptr) -> !llvm.ptr, i32
+    %oldAdd = llvm.atomicrmw add %count, %one seq_cst : !llvm.ptr, i32
+)" + storeAtTid("oldAdd", "out", "i32");
+  std::vector<int32_t> word = {-5, 0}, out(96);
+  LaunchResult r = run(kernel("%word: !llvm.ptr, %out: !llvm.ptr", body), 96,
+                       {word.data(), out.data()}, 0,
+                       {range(word), range(out)});
+  ASSERT_TRUE(r.error.empty() && r.reports.empty()) << show(r);
+  EXPECT_EQ(word[0], 95);
+  EXPECT_EQ(word[1], 96);
+  std::vector<int32_t> sorted(out);
+  std::sort(sorted.begin(), sorted.end());
+  for (int t = 0; t < 96; ++t)
+    EXPECT_EQ(sorted[t], t) << "every lane saw a distinct count";
 }
 
 TEST(EmulatorControlFlow, LoopTripCountPerLane) {

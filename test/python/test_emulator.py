@@ -100,3 +100,30 @@ def test_emulator_report_fails_the_call(monkeypatch):
         "target='cuda-emulator': kernel 'attention_kernel' (grid 2x2x1, "
         "block 128x1x1"), str(e.value)
     assert "emulator reports\n  race at " in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("chip", ["sm_80", "sm_90a"])
+def test_capture_read_out_of_range_is_an_index_error_on_the_gpu(chip):
+    """The GPU kernels raise a device error word (atomic max, no race for
+    the emulator to report) that the host copies back after the launch:
+    the same IndexError as on the CPU, naming the capture, and right
+    results before and after."""
+    def mod(score, b, h, q_idx, kv_idx, bias, scale):
+        return score * scale[h] + bias[kv_idx]
+
+    spec = attn.Spec(score_mod=attn.score_mod(mod))
+    kernel = attn.compile(spec, dtype="float16", head_dim=64,
+                          target="cuda-emulator", chip=chip)
+    rng = np.random.default_rng(5)
+    q = rng.standard_normal((1, 2, 40, 64)).astype(np.float16)
+    bias = rng.standard_normal(40).astype(np.float32)
+    scale = np.array([0.5, 2.0], np.float32)
+    want = reference.attention(spec, q, q, q, bias, scale)
+    np.testing.assert_allclose(kernel(q, q, q, bias, scale), want, atol=2e-3,
+                               rtol=2e-3)
+    with pytest.raises(IndexError, match="captured array 'bias'"):
+        kernel(q, q, q, bias[:7], scale)
+    with pytest.raises(IndexError, match="captured array 'scale'"):
+        kernel(q, q, q, bias, scale[:1])
+    np.testing.assert_allclose(kernel(q, q, q, bias, scale), want, atol=2e-3,
+                               rtol=2e-3)

@@ -133,6 +133,31 @@ void KernelBuilder::run() {
   Value gridX = o.ceilDiv(k.bufs.qLen, o.idx(k.plan.blockQ));
   Value gridY = o.mul(k.bufs.batch, k.bufs.qHeads);
   mmaKernel.emitHostPrologue();
+  // Captured arrays read out of range: the kernel raises a device word,
+  // copied after the launch into the host module's error word, which the
+  // runtime clears before each call and reads after it
+  // (CPUKernel::callChecked), as on the CPU.
+  // (The GPU-to-LLVM lowering takes allocations and copies in their
+  // asynchronous form: one stream, waited for before the launch.)
+  Value hostFlag = ScoreEmitter::emitCaptureErrorFlag(b, op);
+  Value deviceFlag;
+  Type token = b.getType<gpu::AsyncTokenType>();
+  auto onStream = [&](function_ref<Value(Value)> body) {
+    Value start = gpu::WaitOp::create(b, token, ValueRange{}).getAsyncToken();
+    gpu::WaitOp::create(b, Type(), ValueRange{body(start)});
+  };
+  if (hostFlag) {
+    onStream([&](Value start) {
+      auto alloc = gpu::AllocOp::create(
+          b, cast<MemRefType>(hostFlag.getType()), token, ValueRange{start},
+          /*dynamicSizes=*/ValueRange{}, /*symbolOperands=*/ValueRange{});
+      deviceFlag = alloc.getMemref();
+      return gpu::MemcpyOp::create(b, token, ValueRange{alloc.getAsyncToken()},
+                                   deviceFlag, hostFlag)
+          .getAsyncToken();
+    });
+    k.emitter->setCaptureErrorFlag(deviceFlag);
+  }
   Value smemBytes =
       arith::ConstantIntOp::create(b, mmaKernel.sharedBytes(), 32);
   auto launch =
@@ -145,6 +170,14 @@ void KernelBuilder::run() {
     gpu::TerminatorOp::create(b);
   }
   mmaKernel.emitHostEpilogue();
+  if (hostFlag)
+    onStream([&](Value start) {
+      Value copied = gpu::MemcpyOp::create(b, token, ValueRange{start},
+                                           hostFlag, deviceFlag)
+                         .getAsyncToken();
+      return gpu::DeallocOp::create(b, token, ValueRange{copied}, deviceFlag)
+          .getAsyncToken();
+    });
   k.bufs.replaceOp(b, op);
 }
 

@@ -62,7 +62,8 @@ func.func @dynamic_head_dim(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v
 
 // Reads of captured arrays are bounds-checked against the array's sizes
 // (dynamic ones hoisted out of the loops): out of range, nothing is read, the
-// value is 0 and the capture's number goes to the module's error word.
+// value is 0 and the module's error word is raised to the capture's number
+// (atomic max).
 // CHECK: memref.global "public" @__attn_capture_error : memref<i32> = dense<0>
 // CHECK-LABEL: func.func @capture_guard
 // CHECK-SAME: %[[C:[a-z0-9]+]]: tensor<?x8xf32>
@@ -73,7 +74,7 @@ func.func @dynamic_head_dim(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v
 // CHECK: scf.if %{{.+}} -> (f32) {
 // CHECK-NEXT: tensor.extract %[[C]][%[[H]], %[[J]]]
 // CHECK: } else {
-// CHECK: memref.store %c1_i32, %[[FLAG]][]
+// CHECK: memref.atomic_rmw maxs %c1_i32, %[[FLAG]][]
 // AVX2-LABEL: func.func @capture_guard
 !t = tensor<?x?x?x16xf32>
 func.func @capture_guard(%q: !t, %k: !t, %v: !t, %c: tensor<?x8xf32>, %o: !t) -> !t {

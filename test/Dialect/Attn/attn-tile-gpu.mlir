@@ -226,3 +226,36 @@ func.func @plan_warps8_kv32(%q: !p, %k: !p, %v: !p, %o: !p) -> !p {
       {mask = #attn.causal, config = #attn.config<warps = 8, block_kv = 32>} -> !p
   return %r : !p
 }
+
+// -----
+
+// A captured array read out of range raises a device word (atomic max in
+// the kernel), set from the host module's error word before the launch
+// and copied back into it after, on a stream of its own.
+
+// CHECK: memref.global "public" @__attn_capture_error : memref<i32> = dense<0>
+// CHECK-LABEL: func.func @capture_error_word
+// CHECK:         %[[HOST:.+]] = memref.get_global @__attn_capture_error
+// CHECK:         %[[DEV:.+]], %{{.+}} = gpu.alloc async
+// CHECK:         gpu.memcpy async {{.*}} %[[DEV]], %[[HOST]]
+// CHECK:         gpu.wait [
+// CHECK:         gpu.launch
+// CHECK:           scf.if
+// CHECK:             tensor.extract
+// CHECK:           } else {
+// CHECK:             memref.atomic_rmw maxs %{{.+}}, %[[DEV]][]
+// CHECK:         gpu.terminator
+// CHECK:         gpu.memcpy async {{.*}} %[[HOST]], %[[DEV]]
+// CHECK:         gpu.dealloc async {{.*}} %[[DEV]]
+// CHECK:         gpu.wait [
+!c = tensor<?x?x?x64xf16>
+func.func @capture_error_word(%q: !c, %k: !c, %v: !c, %t: tensor<?xf32>, %o: !c) -> !c {
+  %r = attn.attention ins(%q, %k, %v : !c, !c, !c) captures(%t : tensor<?xf32>) outs(%o : !c)
+      score_mod {
+      ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %x: tensor<?xf32>):
+        %e = tensor.extract %x[%j] : tensor<?xf32>
+        %y = arith.addf %s, %e : f32
+        attn.yield %y : f32
+      } {score_mods = [#attn.score_mod]} -> !c
+  return %r : !c
+}

@@ -423,8 +423,11 @@ Value ScoreEmitter::guardCaptureRead(ImplicitLocOpBuilder &b,
   scf::YieldOp::create(b, value);
   b.setInsertionPointToStart(ifOp.elseBlock());
   if (captureErrorFlag) {
+    // Atomic max: threads (CPU work items, GPU lanes) that read out of
+    // range at once agree on the greatest capture number.
     Value number = arith::ConstantIntOp::create(b, capture + 1, 32);
-    memref::StoreOp::create(b, number, captureErrorFlag, ValueRange{});
+    memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::maxs, number,
+                                captureErrorFlag, ValueRange{});
   }
   scf::YieldOp::create(
       b, arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(elem)))

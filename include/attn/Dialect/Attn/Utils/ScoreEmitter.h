@@ -83,9 +83,9 @@ public:
 
   /// Reads of captured arrays in score_mod / mask_mod regions are
   /// bounds-checked: an index out of range reads nothing and gives zero.
-  /// With a flag (a memref<i32>, see emitCaptureErrorFlag), such a read
-  /// also stores the capture's 1-based number into it, for the caller to
-  /// report after the call.
+  /// With a flag (a memref<i32>, see emitCaptureErrorFlag; on the GPU a
+  /// device word), such a read also raises it to the capture's 1-based
+  /// number (atomic max), for the caller to report after the call.
   void setCaptureErrorFlag(Value flag) { captureErrorFlag = flag; }
 
   /// Name of the module's error word for captured-array reads out of range
