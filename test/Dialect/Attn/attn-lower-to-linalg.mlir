@@ -286,10 +286,13 @@ func.func @merge_bshd(%o0: tensor<?x?x?x?xf32>, %l0: tensor<?x?x?xf32>,
 //       CHECK:         %[[E:.+]] = math.exp %[[D]] : f32
 //       CHECK:         %[[P:.+]] = arith.select %{{.+}}, %[[E]], %{{.+}} : f32
 //       CHECK:         linalg.yield %[[P]], %{{.+}} : f32, f32
-// rowsum(dO * O), then dS.
+// rowsum(dO * O), then dS = scale * G * (dP - rowsum), G = P * ds'/ds.
 //       CHECK:       %[[ROW:.+]] = linalg.generic {{.*}} ins(%[[DOS]], %[[OS]] :
-//       CHECK:       %[[DS:.+]] = linalg.generic {{.*}} ins(%[[PS]]#0, %[[DP]], %[[PS]]#1, %[[ROW]] :
-//       CHECK:         arith.mulf %{{.+}}, %[[SCALE]] : f32
+//       CHECK:       %[[DS:.+]] = linalg.generic {{.*}} ins(%[[PS]]#1, %[[DP]], %[[ROW]] :
+//       CHECK:       ^bb0(%[[G_:.+]]: f32, %[[DP_:.+]]: f32, %[[ROW_:.+]]: f32, %{{.+}}: f32):
+//       CHECK:         %[[DIFF:.+]] = arith.subf %[[DP_]], %[[ROW_]] : f32
+//       CHECK:         %[[GD:.+]] = arith.mulf %[[G_]], %[[DIFF]] : f32
+//       CHECK:         arith.mulf %[[GD]], %[[SCALE]] : f32
 // dQ of this head into the group's dQ; dK and dV accumulated.
 //       CHECK:       %[[DQH:.+]] = linalg.generic {{.*}} ins(%[[DS]], %[[KS]] :
 //       CHECK:       arith.truncf %{{.+}} : f32 to f16
@@ -319,17 +322,19 @@ func.func @grad_softmax_softcap_gqa(
 // -----
 
 // Sigmoid: P from the weights themselves (beta = -log Skv by default), no
-// LSE and no row sum: dS' = dP * P * (1 - P).
+// LSE and no row sum: dS' = P (1 - P) dP.
 
 // CHECK-LABEL: func.func @grad_sigmoid
 //       CHECK:   scf.for
 //       CHECK:     %[[PS:.+]]:2 = linalg.generic {{.*}} ins(%{{.+}} : tensor<8x8xf32>)
 //       CHECK:       math.exp
-//       CHECK:       arith.divf
-//       CHECK:     %[[DS:.+]] = linalg.generic {{.*}} ins(%[[PS]]#0, %{{.+}}, %[[PS]]#1 : tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>)
-//       CHECK:       %[[ONE_MINUS:.+]] = arith.subf %{{.+}}, %[[P:.+]] : f32
+//       CHECK:       %[[SIG:.+]] = arith.divf
+//       CHECK:       %[[P:.+]] = arith.select %{{.+}}, %{{.+}}, %[[SIG]] : f32
+//       CHECK:       %[[ONE_MINUS:.+]] = arith.subf %{{.+}}, %[[P]] : f32
 //       CHECK:       %[[PP:.+]] = arith.mulf %[[P]], %[[ONE_MINUS]] : f32
-//       CHECK:       arith.mulf %{{.+}}, %[[PP]] : f32
+//       CHECK:       %[[G:.+]] = arith.mulf %[[PP]], %{{.+}} : f32
+//       CHECK:       linalg.yield %[[P]], %[[G]] : f32, f32
+//       CHECK:     %[[DS:.+]] = linalg.generic {{.*}} ins(%[[PS]]#1, %{{[^ ]+}} : tensor<8x8xf32>, tensor<8x8xf32>) outs(
 func.func @grad_sigmoid(%q: tensor<1x2x8x16xf32>, %l: tensor<1x2x8xf32>) -> tensor<1x2x8x16xf32> {
   %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
       out(%q : tensor<1x2x8x16xf32>) grad_out(%q : tensor<1x2x8x16xf32>)

@@ -1013,29 +1013,6 @@ func.func @grad_dk_result(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %d
 
 // -----
 
-func.func @grad_normalizer_without_gradient(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
-  // expected-error @+1 {{'attn.attention_grad' op normalizer 'softplus' has no gradient yet (softmax, sink_softmax and sigmoid have)}}
-  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
-           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
-           lse(%l : tensor<1x4x8xf32>)
-           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
-           {normalizer = #attn.softplus} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
-  return
-}
-
-// -----
-
-func.func @grad_relu_without_gradient(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
-  // expected-error @+1 {{'attn.attention_grad' op normalizer 'relu' has no gradient yet}}
-  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
-           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
-           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
-           {normalizer = #attn.relu} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
-  return
-}
-
-// -----
-
 func.func @grad_missing_lse(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
   // expected-error @+1 {{'attn.attention_grad' op normalizer 'softmax' needs the forward's 'lse'}}
   %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)

@@ -487,10 +487,6 @@ bool AttentionGradOp::hasScoreModGradient(Attribute mod) {
              TemperatureAttr>(mod);
 }
 
-bool AttentionGradOp::hasNormalizerGradient(Attribute normalizer) {
-  return isa<SoftmaxAttr, SinkSoftmaxAttr, SigmoidAttr>(normalizer);
-}
-
 /// The name of a score modifier attribute as written ("#attn.softcap").
 static std::string scoreModName(Attribute mod) {
   std::string text;
@@ -531,10 +527,6 @@ LogicalResult AttentionGradOp::verify() {
   if (failed(verifyNormalizerAttr(*this)))
     return failure();
   Attribute normalizer = getNormalizerOrDefault();
-  if (!hasNormalizerGradient(normalizer))
-    return emitOpError() << "normalizer '" << getNormalizerName(normalizer)
-                         << "' has no gradient yet (softmax, sink_softmax and "
-                            "sigmoid have)";
   // The forward's row statistics, exactly when it has them.
   bool wantsLse = normalizerHasLSE(normalizer);
   if (wantsLse != static_cast<bool>(getLse()))

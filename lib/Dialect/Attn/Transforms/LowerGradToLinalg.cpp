@@ -3,10 +3,10 @@
 // The backward pass the way the forward's reference lowering computes the
 // forward: per (batch, key/value head) and, inside, per query head of the
 // group, the [Sq, Skv] scores are recomputed and materialised, the weights
-// P rebuilt from the forward's LSE (or, for sigmoid, directly), and dQ, dK,
-// dV accumulated in f32. dK and dV of a key/value head sum over its query
-// heads, so the group is a sequential loop inside one parallel iteration
-// and no two iterations write the same slice. O(Sq * Skv) memory per
+// P rebuilt (from the forward's LSE where the normalizer divides by a row
+// sum), and dQ, dK, dV accumulated in f32. dK and dV of a key/value head sum
+// over its query heads, so the group is a sequential loop inside one parallel
+// iteration and no two iterations write the same slice. O(Sq * Skv) memory per
 // iteration; obviousness over speed, as in LowerToLinalg.cpp.
 //
 //===----------------------------------------------------------------------===//
@@ -23,9 +23,84 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
 using namespace mlir::attn;
+
+/// P = w(s')/Z and the normalizer's factor of dS', w'(s')/Z, for one
+/// modified score `s` (-inf where masked) of a row with LSE `lse` (row-sum
+/// normalizers; null otherwise), sigmoid's `rowBias` and `kvLenB` keys. Both
+/// are exactly 0 where s = -inf and, for row-sum normalizers, where the LSE
+/// is -inf (Z = 0: no key contributes).
+static std::pair<Value, Value>
+emitWeightAndFactor(ImplicitLocOpBuilder &b, NormalizerAttrInterface normalizer,
+                    Value s, Value lse, Value rowBias, Value kvLenB) {
+  Arith a{b};
+  Value zero = a.f32(0.0), one = a.f32(1.0);
+  Value live = a.lnot(a.isNegInf(s));
+  if (lse)
+    live = a.land(live, a.lnot(a.isNegInf(lse)));
+  // exp(x - LSE) where live, else 0.
+  auto overZ = [&](Value logW) {
+    return a.select(live, a.exp(a.fsub(logW, lse)), zero);
+  };
+  return TypeSwitch<Attribute, std::pair<Value, Value>>(normalizer)
+      // w = exp(s'): P = exp(s' - LSE), w'/Z = P. The sink is in the LSE
+      // only.
+      .Case<SoftmaxAttr, SinkSoftmaxAttr>([&](auto) {
+        Value p = overZ(s);
+        return std::make_pair(p, p);
+      })
+      // Z = 1, w = sigmoid(s' + beta): w' = P (1 - P).
+      .Case<SigmoidAttr>([&](auto) {
+        Value p = normalizer.emitWeight(b, s, Value(), rowBias);
+        return std::make_pair(p, a.fmul(p, a.fsub(one, p)));
+      })
+      // w = softplus(s'), w' = sigmoid(s'), Z = exp(LSE), both taken as
+      // exp(log(.) - LSE) so that rows of very negative scores (tiny Z) do
+      // not underflow: log softplus(x) = x below -20 (to f32 precision),
+      // log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)).
+      .Case<SoftplusAttr>([&](auto) {
+        Value x = a.select(live, s, zero);
+        Value tail = math::Log1pOp::create(
+            b, a.exp(arith::NegFOp::create(b, math::AbsFOp::create(b, x))));
+        Value softplus = a.fadd(a.fmax(x, zero), tail);
+        Value far = a.fcmp(arith::CmpFPredicate::OLT, x, a.f32(-20.0));
+        Value logW = a.select(far, x, a.log(softplus));
+        Value logSig = a.fsub(a.fmin(x, zero), tail);
+        return std::make_pair(overZ(logW), overZ(logSig));
+      })
+      // w = relu(s')^k, w' = k relu(s')^(k-1) (0 at s' = 0), Z = 1,
+      // kv_len(b) or exp(LSE).
+      .Case<ReluAttr>([&](ReluAttr relu) {
+        Value r = a.fmax(s, zero);
+        bool square = relu.getPower() == 2;
+        Value w = square ? a.fmul(r, r) : r;
+        Value dw = square ? a.fmul(a.f32(2.0), r)
+                          : a.select(a.fcmp(arith::CmpFPredicate::OGT, s, zero),
+                                     one, zero);
+        Value zInv;
+        switch (relu.getNorm()) {
+        case ReluNorm::none:
+          zInv = one;
+          break;
+        case ReluNorm::seq_len: {
+          Value len = a.toF32(kvLenB);
+          Value empty = a.fcmp(arith::CmpFPredicate::OEQ, len, zero);
+          zInv = a.select(empty, zero, a.fdiv(one, a.select(empty, one, len)));
+          break;
+        }
+        case ReluNorm::row_sum:
+          zInv = overZ(zero);
+          break;
+        }
+        return std::make_pair(a.fmul(w, zInv), a.fmul(dw, zInv));
+      })
+      .Default([](Attribute) -> std::pair<Value, Value> {
+        llvm_unreachable("the verifier admits only normalizers");
+      });
+}
 
 LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
                                                      AttentionGradOp op) {
@@ -47,11 +122,13 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
   Value group = sz.group;
 
   auto normalizer = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault());
-  // Softmax and sink softmax rebuild P from the LSE; the sink joins only
-  // the denominator, which the LSE already holds, and adds nothing to O,
-  // so both have dS' = P (dP - rowsum(dO * O)). Sigmoid has no row
-  // coupling: dS' = dP * P (1 - P).
-  bool fromLse = static_cast<bool>(lse);
+  // P = w(s') / Z. A row-sum Z couples the row: dS'_j = w'(s'_j) / Z *
+  // (dP_j - sum_k P_k dP_k), and sum_k P_k dP_k = rowsum(dO * O); a
+  // constant Z does not: dS'_j = w'(s'_j) / Z * dP_j. The row-sum
+  // normalizers are those with an LSE (Z = exp(LSE)); a sink adds to Z
+  // only, nothing to O.
+  bool rowSum = normalizer.getRowDenominator() == RowDenominator::RowSum;
+  assert(rowSum == static_cast<bool>(lse) && "verified: LSE iff row sum");
   ScoreEmitter emitter(op, sz.qHeadsV, sz.qLenV, sz.kvLenV);
   emitter.hoistOperandDims(b);
   emitter.setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
@@ -105,10 +182,10 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
         Value scores = rowDotRow(qs, ks);
         Value dP = rowDotRow(dos, vs);
 
-        // P[i, j] (0 where masked) and ds'/ds at each score.
+        // P[i, j] (0 where masked) and G[i, j] = w'(s')/Z * ds'/ds.
         SmallVector<Value> ins = {scores};
         SmallVector<AffineMap> maps = {ng.map(2, {0, 1})};
-        if (fromLse) {
+        if (rowSum) {
           Value lseRow = tensor::ExtractSliceOp::create(
               nb,
               RankedTensorType::get(
@@ -120,7 +197,7 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
           maps.push_back(ng.map(2, {0}));
         }
         maps.append(2, ng.map(2, {0, 1}));
-        SmallVector<Value> pAndSlope = ng.generics(
+        SmallVector<Value> pAndG = ng.generics(
             ins,
             ValueRange{ng.empty({qLen, kvLen}, f32),
                        ng.empty({qLen, kvLen}, f32)},
@@ -135,24 +212,15 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
               Value allowed = emitter.emitAllowed(eb, pt);
               // A masked score is -inf, as in the forward.
               s = ea.select(allowed, s, ea.f32(kNegInf));
-              Value p;
-              if (fromLse) {
-                // P = exp(s' - LSE); exactly 0 where s' = -inf, also in a
-                // row whose LSE is -inf (no key allowed).
-                Value lseI = e[1];
-                Value live = ea.land(ea.lnot(ea.isNegInf(s)),
-                                     ea.lnot(ea.isNegInf(lseI)));
-                p = ea.select(live, ea.exp(ea.fsub(s, lseI)), ea.f32(0.0));
-              } else {
-                p = normalizer.emitWeight(eb, s, Value(), rowBias);
-              }
-              return {p, slope};
+              auto [p, factor] = emitWeightAndFactor(
+                  eb, normalizer, s, rowSum ? e[1] : Value(), rowBias, kvLenB);
+              return {p, ea.fmul(factor, slope)};
             });
-        Value p = pAndSlope[0], slope = pAndSlope[1];
+        Value p = pAndG[0], g = pAndG[1];
 
         // D[i] = sum_e dO[i, e] O[i, e] = sum_j P[i, j] dP[i, j].
         Value rowDot;
-        if (fromLse)
+        if (rowSum)
           rowDot = ng.generic(
               ValueRange{dos, os}, ng.filled({qLen}, 0.0f),
               {ng.map(2, {0, 1}), ng.map(2, {0, 1}), ng.map(2, {0})},
@@ -162,26 +230,23 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
                 return ea.fadd(e[2], ea.fmul(ea.extF(e[0]), ea.extF(e[1])));
               });
 
-        // dS[i, j] = scale * ds'/ds * dS'[i, j], the gradient of the
-        // unscaled Q K^T.
-        SmallVector<Value> dsIns = {p, dP, slope};
-        SmallVector<AffineMap> dsMaps(3, ng.map(2, {0, 1}));
+        // dS[i, j] = scale * G[i, j] * (dP[i, j] - D[i]) (or without D),
+        // the gradient of the unscaled Q K^T.
+        SmallVector<Value> dsIns = {g, dP};
+        SmallVector<AffineMap> dsMaps(2, ng.map(2, {0, 1}));
         if (rowDot) {
           dsIns.push_back(rowDot);
           dsMaps.push_back(ng.map(2, {0}));
         }
         dsMaps.push_back(ng.map(2, {0, 1}));
-        Value dS = ng.generic(
-            dsIns, ng.empty({qLen, kvLen}, f32), dsMaps,
-            {IT::parallel, IT::parallel},
-            [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
-              Arith ea{eb};
-              Value pv = e[0], dp = e[1];
-              Value dsPrime =
-                  rowDot ? ea.fmul(pv, ea.fsub(dp, e[3]))
-                         : ea.fmul(dp, ea.fmul(pv, ea.fsub(ea.f32(1.0), pv)));
-              return ea.fmul(ea.fmul(dsPrime, e[2]), scale);
-            });
+        Value dS =
+            ng.generic(dsIns, ng.empty({qLen, kvLen}, f32), dsMaps,
+                       {IT::parallel, IT::parallel},
+                       [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
+                         Arith ea{eb};
+                         Value dp = rowDot ? ea.fsub(e[1], e[2]) : e[1];
+                         return ea.fmul(ea.fmul(e[0], dp), scale);
+                       });
 
         // dQ[i, d] = sum_j dS[i, j] K[j, d], into the group's dQ.
         Value dqF32 = ng.generic(

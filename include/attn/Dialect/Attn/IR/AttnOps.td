@@ -199,27 +199,32 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
     loss with respect to `O` (`grad_out`, `dO`, shaped and typed as `O`),
     it computes `dQ`, `dK` and `dV`, shaped and typed as Q, K and V, in
     destination-passing style. With `s = scale * Q K^T`, `s'` the modified
-    score (-inf where masked) and `dP = dO V^T`:
+    score (-inf where masked), `P = w(s') / Z` the normalizer's weights and
+    `dP = dO V^T`:
 
     ```
-    softmax, sink_softmax:  P = exp(s' - LSE),   dS' = P * (dP - rowsum(dO * O))
-    sigmoid:                P = sigmoid(s' + beta), dS' = dP * P * (1 - P)
+    row-sum Z (softmax, sink_softmax, softplus, relu row_sum; Z = exp(LSE)):
+        dS' = w'(s') / Z * (dP - rowsum(dO * O))
+    constant Z (sigmoid, relu none / seq_len):
+        dS' = w'(s') / Z * dP
     dS = dS' * ds'/ds
     dQ = scale * dS K,   dK = scale * dS^T Q,   dV = P^T dO
     ```
 
-    dK and dV of a key/value head sum over the query heads of its group
-    (GQA, MQA). Masked scores have `P = 0`, so a fully masked row (and a
-    row whose `LSE` is `-inf`) gives exactly zero gradients. Arithmetic is
-    f32; the results have the input type. Gradients of the float operands
-    (sink, bias, temperature, tables) are not computed.
+    (softmax: `w'/Z = P = exp(s' - LSE)`, the sink being in the LSE only;
+    sigmoid: `P (1 - P)`; softplus: `sigmoid(s') / Z`; relu:
+    `k relu(s')^(k-1) / Z`.) dK and dV of a key/value head sum over the
+    query heads of its group (GQA, MQA). Masked scores have `P = 0`, so a
+    fully masked row (and a row whose `LSE` is `-inf`) gives exactly zero
+    gradients. Arithmetic is f32; the results have the input type.
+    Gradients of the float operands (sink, bias, temperature, tables) are
+    not computed.
 
-    Supported: the normalizers softmax, sink_softmax and sigmoid; every mask
-    (declarative, data-dependent and `mask_mod`); the score modifiers whose
-    derivative is known (alibi, gaussian, bias, rel_bias: 1; softcap:
-    `1 - (s'/cap)^2`; temperature: `tau`). Any other normalizer or
-    modifier (notably `#attn.score_mod` regions) is a verifier error, never
-    a silently wrong gradient.
+    Supported: every normalizer; every mask (declarative, data-dependent
+    and `mask_mod`); the score modifiers whose derivative is known (alibi,
+    gaussian, bias, rel_bias: 1; softcap: `1 - (s'/cap)^2`; temperature:
+    `tau`). Any other modifier (notably `#attn.score_mod` regions) is a
+    verifier error, never a silently wrong gradient.
 
     Example:
 
@@ -253,8 +258,6 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
     /// the verifier admits only these, ScoreEmitter::emitScoreModSlope
     /// emits them.
     static bool hasScoreModGradient(::mlir::Attribute mod);
-    /// Whether the gradient through `normalizer` is implemented.
-    static bool hasNormalizerGradient(::mlir::Attribute normalizer);
   }]);
 }
 
