@@ -12,6 +12,11 @@ the IR (see attn.trace for what they may contain). `attn.to_mlir(spec)`
 shows the IR, `attn.lower(spec, pipeline)` lowers it. Kernels are cached in
 memory and on disk ($ATTN_CACHE_DIR, default ~/.cache/attn); sequence
 lengths, batch and head counts never cause a recompilation.
+
+Gradients: `fn.backward(q, k, v, out, lse, grad_out)` gives (dq, dk, dv)
+for the variants it supports (Kernel.backward says which); `import
+attn.torch` gives `attn.torch.attention`, the same kernels as a
+torch.autograd.Function.
 """
 
 from .api import (CompileError, Kernel, block_mask_from_lists, cache_dir,
