@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Creates ./.venv with Debian's /usr/bin/python3 (3.11; $ATTN_PYTHON
-# overrides) and installs python/requirements.txt from PyPI into it.
+# overrides) and installs python/requirements.txt from PyPI into it, and
+# with ATTN_WITH_TORCH=1 also python/requirements-torch.txt (PyTorch, for
+# attn.torch and its tests; about 5 GiB, so not by default).
 # Idempotent: an up-to-date environment costs one pip check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +15,9 @@ if ! cmp -s python/requirements.txt "$stamp" 2>/dev/null; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r python/requirements.txt
   cp python/requirements.txt "$stamp"
+fi
+if [ "${ATTN_WITH_TORCH:-0}" = 1 ] &&
+   ! cmp -s python/requirements-torch.txt .venv/.requirements-torch 2>/dev/null; then
+  .venv/bin/python -m pip install -q -r python/requirements-torch.txt
+  cp python/requirements-torch.txt .venv/.requirements-torch
 fi

@@ -14,6 +14,11 @@ memory and on disk ($ATTN_CACHE_DIR, default ~/.cache/attn); sequence
 lengths, batch and head counts never cause a recompilation. `attn.tune`
 measures tile configurations and stores the winners, which attn.compile
 then uses (attn.tune's docstring).
+
+Gradients: `fn.backward(q, k, v, out, lse, grad_out)` gives (dq, dk, dv)
+for the variants it supports (Kernel.backward says which); `import
+attn.torch` gives `attn.torch.attention`, the same kernels as a
+torch.autograd.Function.
 """
 
 __version__ = "0.1.0"

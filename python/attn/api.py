@@ -332,6 +332,7 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
                                          head_dim_v, chip, mma)
         if kernel._tuned is None:
             kernel._why_untuned = "no entry in the tuning database"
+    kernel._compile_args = (options, openmp, cache)
     return kernel
 
 
@@ -426,6 +427,8 @@ class Kernel:
 
         out = fn(q, k, v, *captures, **operands)
         out, lse = fn(q, k, v, *captures, return_lse=True, **operands)
+        dq, dk, dv = fn.backward(q, k, v, out, lse, grad_out, *captures,
+                                 **operands)
 
     on numpy arrays (bf16 via ml_dtypes) or DLPack tensors. Operands, as the
     spec needs them: sink=[Hq] f32, kv_len=[B] int, segments=(seg_q [B, Sq],
@@ -445,6 +448,8 @@ class Kernel:
         self._tuned = None            # a tune.Selection, from attn.compile
         self._why_untuned = "compiled without tuning"
         self._last = threading.local()
+        self._compile_args = ("", True, True)
+        self._grad = None   # (signature, native kernel) of the backward
 
     @property
     def config(self) -> dict:
@@ -580,6 +585,88 @@ class Kernel:
             o = _to_torch(o)
             l = _to_torch(l) if l is not None else None
         return (o, l) if return_lse else o
+
+    def backward(self, q, k, v, out, lse, grad_out, *captures, **operands):
+        """The gradients (dq, dk, dv) of a loss with respect to q, k and v,
+        given the forward's `out` and `lse` (from `fn(q, k, v, ...,
+        return_lse=True)`; None for normalizers without an LSE, such as
+        sigmoid) and `grad_out`, the loss's gradient with respect to `out`.
+        q, k, v, captures and operands as for the forward call; `out` and
+        `grad_out` shaped and typed as the forward's output, `lse` float32
+        [B, Hq, Sq]. dq, dk and dv have the shapes and dtype of q, k and v;
+        with GQA, dk and dv sum over the query heads of each group.
+
+        CPU only, on the reference (materialised-scores) lowering: O(Sq *
+        Skv) memory per head. Every normalizer and mask; the score
+        modifiers with a known derivative (alibi, gaussian, bias, rel_bias,
+        softcap, temperature): a traced score_mod function raises
+        CompileError ("... has no gradient yet"). Gradients of operands
+        (sink, bias, ...) and captures are not computed."""
+        if self.target != "cpu":
+            raise NotImplementedError(
+                f"backward runs on target='cpu' only; this kernel was "
+                f"compiled for target='{self.target}'")
+        sig, native = self._grad_kernel()
+        args, kind = self.arguments(q, k, v, *captures, **operands)
+        if kind == "device":
+            raise ValueError("backward takes host arrays")
+        n_out = 2 if self.signature.has_lse else 1
+        fwd_out = args[-n_out]
+        args = args[:-n_out]
+        q, k, v = args[:3]
+        o = self._like(out, "out", fwd_out.shape, self._np_dtype, self.dtype)
+        do = self._like(grad_out, "grad_out", fwd_out.shape, self._np_dtype,
+                        self.dtype)
+        given = [o, do]
+        lse_shape = (fwd_out.shape[0],) + (
+            (fwd_out.shape[2], fwd_out.shape[1]) if self.spec.layout == "bshd"
+            else fwd_out.shape[1:3])
+        if self.signature.has_lse:
+            if lse is None:
+                raise ValueError("backward needs the forward's lse: call the "
+                                 "kernel with return_lse=True")
+            given.append(self._like(lse, "lse", lse_shape,
+                                    np.dtype(np.float32), "float32"))
+        elif lse is not None:
+            raise ValueError(f"normalizer {self.spec.normalizer.attr()} has "
+                             f"no LSE; pass lse=None")
+        grads = [np.zeros(a.shape, self._np_dtype) for a in (q, k, v)]
+        args = args[:3] + given + args[3:] + grads
+        if q.size and k.size:
+            bad = native.call([(a.ctypes.data, list(a.shape)) for a in args])
+            if bad:
+                name, _ = sig.captures[bad - 1]
+                raise IndexError(
+                    f"captured array '{name}' was indexed out of range by "
+                    f"the spec's score_mod/mask_mod; the gradients are not "
+                    f"valid")
+        if kind == "torch":
+            grads = [_to_torch(g) for g in grads]
+        return tuple(grads)
+
+    def _grad_kernel(self):
+        """(Signature, native kernel) of the backward, compiled on first
+        use with the forward's options."""
+        if self._grad is None:
+            text, sig = IR.build(self.spec, self.dtype, self.head_dim,
+                                 self.head_dim_v, grad=True)
+            options, openmp, cache = self._compile_args
+            native = _native_kernel(text, options, openmp, cache, "cpu",
+                                    entry="attention_grad")
+            self._grad = (sig, native)
+        return self._grad
+
+    @staticmethod
+    def _like(x, name, shape, dtype, what):
+        """`x` as a C-contiguous array of exactly `shape` and `dtype`."""
+        a, _ = _to_numpy(x, name)
+        if a.dtype != dtype:
+            raise TypeError(f"{name} must be {what}, got dtype "
+                            f"{_dtype_name(a.dtype)}")
+        if tuple(a.shape) != tuple(shape):
+            raise ValueError(f"{name} must have shape {tuple(shape)}, got "
+                             f"{tuple(a.shape)}")
+        return np.ascontiguousarray(a)
 
     def arguments(self, q, k, v, *captures, return_lse: bool = False,
                   out=None, lse=None, **operands):

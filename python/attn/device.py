@@ -113,12 +113,14 @@ class View:
 
 
 def check_no_grad(x, name: str):
-    """attn has no backward pass yet: a tensor that requires grad would be
-    detached silently, so it is an error until the backward lands."""
+    """A kernel call is not recorded by autograd: a tensor that requires
+    grad would be detached silently, so it is an error (attn.torch.attention
+    is the differentiable form)."""
     if getattr(x, "requires_grad", False):
-        raise TypeError(f"{name} requires grad, but attn kernels have no "
-                        f"backward pass yet, so no gradient would flow; "
-                        f"pass {name}.detach() to run without one")
+        raise TypeError(f"{name} requires grad, but a kernel call is not "
+                        f"recorded by autograd, so no gradient would flow; "
+                        f"use attn.torch.attention for gradients, or pass "
+                        f"{name}.detach() to run without one")
 
 
 def _torch_dtype(t):

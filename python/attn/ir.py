@@ -5,6 +5,11 @@ sequence lengths are dynamic (one kernel serves them all); the head dims,
 the element type and the variant are baked in. Arguments come in the op's
 operand order: q, k, v, the call-time operands the spec needs, captured
 arrays, then the outs O and (when the normalizer has one) LSE.
+
+With `grad=True`, `func.func @attention_grad` holding the op's
+`attn.attention_grad`: q, k, v, the forward's O, dO and (when the
+normalizer has one) LSE, the same operands and captures, then the outs dQ,
+dK and dV.
 """
 
 from __future__ import annotations
@@ -126,8 +131,9 @@ def _trace_regions(spec: S.Spec, captures: list, closures: dict):
     return regions
 
 
-def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
-    """Returns (module text, Signature)."""
+def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
+          grad: bool = False):
+    """Returns (module text, Signature); with `grad`, of the backward."""
     if dtype not in DTYPES:
         raise S.SpecError(f"dtype must be one of {', '.join(DTYPES)}, "
                           f"got {dtype!r}")
@@ -146,6 +152,14 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
     sig.args += [Arg("q", "input", et, qo_type(d)),
                  Arg("k", "input", et, f"tensor<?x?x?x{d}x{et}>"),
                  Arg("v", "input", et, f"tensor<?x?x?x{dv}x{et}>")]
+    lse_type = f"tensor<{_dims(None, hq, None)}xf32>"
+    sig.has_lse = spec.normalizer.has_lse
+    if grad:
+        # The forward's results, and the gradient of O.
+        sig.args += [Arg("o", "input", et, qo_type(dv)),
+                     Arg("do", "input", et, qo_type(dv))]
+        if sig.has_lse:
+            sig.args.append(Arg("lse", "input", "f32", lse_type))
     def operand_args(name):
         """(argument, element, type) of each tensor of an operand group."""
         if name == "segments":
@@ -194,21 +208,28 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int):
             cap_types.append(ttype)
             sig.args.append(Arg(name, "capture", T._ELEM[dtype], ttype))
 
-    sig.has_lse = spec.normalizer.has_lse
-    sig.args.append(Arg("o", "output", et, qo_type(dv)))
-    if sig.has_lse:
-        lse_dims = (None, hq, None)
-        sig.args.append(Arg("lse", "output", "f32",
-                              f"tensor<{_dims(*lse_dims)}xf32>"))
+    if grad:
+        sig.args += [Arg("dq", "output", et, qo_type(d)),
+                     Arg("dk", "output", et, f"tensor<?x?x?x{d}x{et}>"),
+                     Arg("dv", "output", et, f"tensor<?x?x?x{dv}x{et}>")]
+    else:
+        sig.args.append(Arg("o", "output", et, qo_type(dv)))
+        if sig.has_lse:
+            sig.args.append(Arg("lse", "output", "f32", lse_type))
 
     # -- the text ------------------------------------------------------------
     types = {a.name: a.type for a in sig.args}
     params = ", ".join(f"%{_ssa(a)}: {a.type}" for a in sig.args)
     outs = [a for a in sig.args if a.role == "output"]
     result_types = ", ".join(a.type for a in outs)
-    lines = [f"func.func @attention({params}) -> ({result_types}) {{"]
-    op = [f"  %r:{len(outs)} = attn.attention "
+    name = "attention_grad" if grad else "attention"
+    lines = [f"func.func @{name}({params}) -> ({result_types}) {{"]
+    op = [f"  %r:{len(outs)} = attn.{name} "
           f"ins(%q, %k, %v : {types['q']}, {types['k']}, {types['v']})"]
+    if grad:
+        op += [f"      out(%o : {types['o']}) grad_out(%do : {types['do']})"]
+        if sig.has_lse:
+            op += [f"      lse(%lse : {types['lse']})"]
     op += [f"      {g}" for g in groups]
     caps = [a for a in sig.args if a.role == "capture"]
     if caps:

@@ -552,11 +552,13 @@ struct AttnTileGPUPass : attn::impl::AttnTileGPUBase<AttnTileGPUPass> {
     populateAttnToGPUPatterns(patterns, GPUTarget{chip, mma});
     if (failed(lowerAttentionOps(getOperation(), std::move(patterns))))
       return signalPassFailure();
-    WalkResult merges = getOperation()->walk([](MergeOp merge) {
-      merge.emitOpError("is not supported by the GPU path yet");
+    WalkResult unsupported = getOperation()->walk([](Operation *op) {
+      if (!isa<MergeOp, AttentionGradOp>(op))
+        return WalkResult::advance();
+      op->emitOpError("is not supported by the GPU path yet");
       return WalkResult::interrupt();
     });
-    if (merges.wasInterrupted())
+    if (unsupported.wasInterrupted())
       signalPassFailure();
   }
 };

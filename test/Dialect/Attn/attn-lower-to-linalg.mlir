@@ -248,3 +248,98 @@ func.func @merge_bshd(%o0: tensor<?x?x?x?xf32>, %l0: tensor<?x?x?xf32>,
              {layout = #attn.layout<bshd>} -> tensor<?x?x?x?xf32>, tensor<?x?x?xf32>
   return %o, %l : tensor<?x?x?x?xf32>, tensor<?x?x?xf32>
 }
+
+// -----
+
+// attn.attention_grad, softmax with a causal mask and a soft-cap, GQA (4
+// query heads read 2 key/value heads): one parallel iteration per (b, kv
+// head), the group's query heads in a sequential loop that accumulates dK
+// and dV in f32; P rebuilt as exp(s' - LSE), zero where masked or where the
+// LSE is -inf; dS' = P (dP - rowsum(dO * O)) times the soft-cap's
+// derivative 1 - (s'/cap)^2 and the scale.
+
+// CHECK-LABEL: func.func @grad_softmax_softcap_gqa
+//  CHECK-SAME:   (%[[Q:[^:]+]]: tensor<2x4x16x32xf16>, %[[K:[^:]+]]: tensor<2x2x24x32xf16>, %[[V:[^:]+]]: tensor<2x2x24x48xf16>, %[[O:[^:]+]]: tensor<2x4x16x48xf16>, %[[DO:[^:]+]]: tensor<2x4x16x48xf16>, %[[L:[^:]+]]: tensor<2x4x16xf32>, %[[DQ0:[^:]+]]: tensor<2x4x16x32xf16>, %[[DK0:[^:]+]]: tensor<2x2x24x32xf16>, %[[DV0:[^:]+]]: tensor<2x2x24x48xf16>)
+//       CHECK:   %[[GROUP:.+]] = arith.divui
+//       CHECK:   %[[SCALE:.+]] = arith.divf
+//       CHECK:   %[[RES:.+]]:3 = scf.forall (%[[B:.+]], %[[KVH:.+]]) in (2, 2)
+//  CHECK-SAME:       shared_outs(%[[DQS:.+]] = %[[DQ0]], %[[DKS:.+]] = %[[DK0]], %[[DVS:.+]] = %[[DV0]])
+//       CHECK:     %[[KS:.+]] = tensor.extract_slice %[[K]][%[[B]], %[[KVH]], 0, 0] [1, 1, 24, 32]
+//       CHECK:     %[[DKZ:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<24x32xf32>)
+//       CHECK:     %[[DVZ:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<24x48xf32>)
+//       CHECK:     %[[LOOP:.+]]:3 = scf.for %[[G:.+]] = %{{.+}} to %[[GROUP]] step %{{.+}} iter_args(%[[DQG:.+]] = %{{.+}}, %[[DKA:.+]] = %[[DKZ]], %[[DVA:.+]] = %[[DVZ]])
+//       CHECK:       %[[FIRST:.+]] = arith.muli %[[KVH]], %[[GROUP]]
+//       CHECK:       %[[H:.+]] = arith.addi %[[FIRST]], %[[G]]
+//       CHECK:       %[[QS:.+]] = tensor.extract_slice %[[Q]][%[[B]], %[[H]], 0, 0]
+//       CHECK:       %[[OS:.+]] = tensor.extract_slice %[[O]][%[[B]], %[[H]], 0, 0]
+//       CHECK:       %[[DOS:.+]] = tensor.extract_slice %[[DO]][%[[B]], %[[H]], 0, 0]
+// S = Q K^T and dP = dO V^T.
+//       CHECK:       %[[S:.+]] = linalg.generic {{.*}} ins(%[[QS]], %[[KS]] :
+//       CHECK:       %[[DP:.+]] = linalg.generic {{.*}} ins(%[[DOS]], %{{.+}} :
+//       CHECK:       %[[LROW:.+]] = tensor.extract_slice %[[L]][%[[B]], %[[H]], 0] [1, 1, 16]
+// P and the modifiers' derivative, one generic with two results.
+//       CHECK:       %[[PS:.+]]:2 = linalg.generic {{.*}} ins(%[[S]], %[[LROW]] : tensor<16x24xf32>, tensor<16xf32>)
+//       CHECK:         math.tanh
+//       CHECK:         arith.subf
+//       CHECK:         arith.cmpi sle
+//       CHECK:         %[[D:.+]] = arith.subf %{{.+}}, %[[LSEI:.+]] : f32
+//       CHECK:         %[[E:.+]] = math.exp %[[D]] : f32
+//       CHECK:         %[[P:.+]] = arith.select %{{.+}}, %[[E]], %{{.+}} : f32
+//       CHECK:         linalg.yield %[[P]], %{{.+}} : f32, f32
+// rowsum(dO * O), then dS = scale * G * (dP - rowsum), G = P * ds'/ds.
+//       CHECK:       %[[ROW:.+]] = linalg.generic {{.*}} ins(%[[DOS]], %[[OS]] :
+//       CHECK:       %[[DS:.+]] = linalg.generic {{.*}} ins(%[[PS]]#1, %[[DP]], %[[ROW]] :
+//       CHECK:       ^bb0(%[[G_:.+]]: f32, %[[DP_:.+]]: f32, %[[ROW_:.+]]: f32, %{{.+}}: f32):
+//       CHECK:         %[[DIFF:.+]] = arith.subf %[[DP_]], %[[ROW_]] : f32
+//       CHECK:         %[[GD:.+]] = arith.mulf %[[G_]], %[[DIFF]] : f32
+//       CHECK:         arith.mulf %[[GD]], %[[SCALE]] : f32
+// dQ of this head into the group's dQ; dK and dV accumulated.
+//       CHECK:       %[[DQH:.+]] = linalg.generic {{.*}} ins(%[[DS]], %[[KS]] :
+//       CHECK:       arith.truncf %{{.+}} : f32 to f16
+//       CHECK:       %[[DQN:.+]] = tensor.insert_slice %{{.+}} into %[[DQG]][0, %[[G]], 0, 0] [1, 1, 16, 32]
+//       CHECK:       %[[DKN:.+]] = linalg.generic {{.*}} ins(%[[DS]], %[[QS]] : {{.*}} outs(%[[DKA]] : tensor<24x32xf32>)
+//       CHECK:       %[[DVN:.+]] = linalg.generic {{.*}} ins(%[[PS]]#0, %[[DOS]] : {{.*}} outs(%[[DVA]] : tensor<24x48xf32>)
+//       CHECK:       scf.yield %[[DQN]], %[[DKN]], %[[DVN]]
+//       CHECK:     %[[FIRST2:.+]] = arith.muli %[[KVH]], %[[GROUP]]
+//       CHECK:     scf.forall.in_parallel
+//       CHECK:       tensor.parallel_insert_slice %[[LOOP]]#0 into %[[DQS]][%[[B]], %[[FIRST2]], 0, 0] [1, %[[GROUP]], 16, 32]
+//       CHECK:       tensor.parallel_insert_slice %{{.+}} into %[[DKS]][%[[B]], %[[KVH]], 0, 0] [1, 1, 24, 32]
+//       CHECK:       tensor.parallel_insert_slice %{{.+}} into %[[DVS]][%[[B]], %[[KVH]], 0, 0] [1, 1, 24, 48]
+//       CHECK:   return %[[RES]]#0, %[[RES]]#1, %[[RES]]#2
+func.func @grad_softmax_softcap_gqa(
+    %q: tensor<2x4x16x32xf16>, %k: tensor<2x2x24x32xf16>, %v: tensor<2x2x24x48xf16>,
+    %o: tensor<2x4x16x48xf16>, %do: tensor<2x4x16x48xf16>, %l: tensor<2x4x16xf32>,
+    %dq: tensor<2x4x16x32xf16>, %dk: tensor<2x2x24x32xf16>, %dv: tensor<2x2x24x48xf16>)
+    -> (tensor<2x4x16x32xf16>, tensor<2x2x24x32xf16>, tensor<2x2x24x48xf16>) {
+  %r:3 = attn.attention_grad ins(%q, %k, %v : tensor<2x4x16x32xf16>, tensor<2x2x24x32xf16>, tensor<2x2x24x48xf16>)
+      out(%o : tensor<2x4x16x48xf16>) grad_out(%do : tensor<2x4x16x48xf16>) lse(%l : tensor<2x4x16xf32>)
+      outs(%dq, %dk, %dv : tensor<2x4x16x32xf16>, tensor<2x2x24x32xf16>, tensor<2x2x24x48xf16>)
+      {mask = #attn.causal, score_mods = [#attn.softcap<cap = 5.0>]}
+      -> tensor<2x4x16x32xf16>, tensor<2x2x24x32xf16>, tensor<2x2x24x48xf16>
+  return %r#0, %r#1, %r#2 : tensor<2x4x16x32xf16>, tensor<2x2x24x32xf16>, tensor<2x2x24x48xf16>
+}
+
+// -----
+
+// Sigmoid: P from the weights themselves (beta = -log Skv by default), no
+// LSE and no row sum: dS' = P (1 - P) dP.
+
+// CHECK-LABEL: func.func @grad_sigmoid
+//       CHECK:   scf.for
+//       CHECK:     %[[PS:.+]]:2 = linalg.generic {{.*}} ins(%{{.+}} : tensor<8x8xf32>)
+//       CHECK:       math.exp
+//       CHECK:       %[[SIG:.+]] = arith.divf
+//       CHECK:       %[[P:.+]] = arith.select %{{.+}}, %{{.+}}, %[[SIG]] : f32
+//       CHECK:       %[[ONE_MINUS:.+]] = arith.subf %{{.+}}, %[[P]] : f32
+//       CHECK:       %[[PP:.+]] = arith.mulf %[[P]], %[[ONE_MINUS]] : f32
+//       CHECK:       %[[G:.+]] = arith.mulf %[[PP]], %{{.+}} : f32
+//       CHECK:       linalg.yield %[[P]], %[[G]] : f32, f32
+//       CHECK:     %[[DS:.+]] = linalg.generic {{.*}} ins(%[[PS]]#1, %{{[^ ]+}} : tensor<8x8xf32>, tensor<8x8xf32>) outs(
+func.func @grad_sigmoid(%q: tensor<1x2x8x16xf32>, %l: tensor<1x2x8xf32>) -> tensor<1x2x8x16xf32> {
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
+      out(%q : tensor<1x2x8x16xf32>) grad_out(%q : tensor<1x2x8x16xf32>)
+      outs(%q, %q, %q : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
+      {normalizer = #attn.sigmoid}
+      -> tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
+  return %r#0 : tensor<1x2x8x16xf32>
+}

@@ -40,6 +40,19 @@ func.func @merge(%o0: tensor<1x2x4x8xf16>, %l0: tensor<1x2x4xf32>, %o: tensor<1x
 
 // -----
 
+// The backward has a CPU lowering only (attn-lower-to-linalg).
+
+// CHECK: error: 'attn.attention_grad' op is not supported by the GPU path yet
+func.func @grad(%q: tensor<1x2x4x16xf16>, %l: tensor<1x2x4xf32>) -> tensor<1x2x4x16xf16> {
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x2x4x16xf16>, tensor<1x2x4x16xf16>, tensor<1x2x4x16xf16>)
+      out(%q : tensor<1x2x4x16xf16>) grad_out(%q : tensor<1x2x4x16xf16>) lse(%l : tensor<1x2x4xf32>)
+      outs(%q, %q, %q : tensor<1x2x4x16xf16>, tensor<1x2x4x16xf16>, tensor<1x2x4x16xf16>)
+      -> tensor<1x2x4x16xf16>, tensor<1x2x4x16xf16>, tensor<1x2x4x16xf16>
+  return %r#0 : tensor<1x2x4x16xf16>
+}
+
+// -----
+
 // Tile plans (#attn.config) the mma.sync kernel cannot emit. Each warp
 // computes 16 rows; at most 8 warps keep 32 * warps threads of up to 255
 // registers within the register file.

@@ -949,13 +949,165 @@ func.func @region_two_blocks(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
 }
 
 //===----------------------------------------------------------------------===//
+// attn.attention_grad: the forward's checks apply as they are (one case
+// shows each group is shared); these are its own.
+//===----------------------------------------------------------------------===//
+
+func.func @grad_query_rank(%q: tensor<4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op query must have rank 4 ([B, H, S, D]), got 'tensor<4x8x16xf32>'}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>)
+           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>)
+           outs(%o, %o, %o : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_out_shape(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x9x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op out (O) dim 2 is 9, expected 8 (type 'tensor<1x4x9x16xf32>')}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%o : tensor<1x4x9x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_grad_out_type(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf16>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op grad_out (dO) must have the input's elements, got 'f16'}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf16>)
+           lse(%l : tensor<1x4x8xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_dq_shape(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>, %w: tensor<1x4x8x32xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op dQ out dim 3 is 32, expected 16 (type 'tensor<1x4x8x32xf32>')}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>)
+           outs(%w, %q, %q : tensor<1x4x8x32xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           -> tensor<1x4x8x32xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_dk_result(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op dK result type 'tensor<1x4x8x16xf16>' differs from its out 'tensor<1x4x8x16xf32>'}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf16>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_missing_lse(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op normalizer 'softmax' needs the forward's 'lse'}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_sigmoid_lse(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op normalizer 'sigmoid' has no LSE, but 'lse' was given}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           {normalizer = #attn.sigmoid} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_lse_type(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf16>) {
+  // expected-error @+1 {{'attn.attention_grad' op lse must have f32 elements, got 'f16'}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf16>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_lse_shape(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x7xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op lse dim 2 is 7, expected 8 (type 'tensor<1x4x7xf32>')}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x7xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_missing_sink(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op #attn.sink_softmax needs a 'sink' operand}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           {normalizer = #attn.sink_softmax} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_score_mod_region(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op score modifier #attn.score_mod has no gradient yet}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           score_mod {
+           ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+             attn.yield %s : f32
+           }
+           {score_mods = [#attn.score_mod]} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_mask_mod_without_region(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op mask #attn.mask_mod needs a mask_mod region}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           {mask = #attn.mask_mod} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
 // attn.yield and attn.position
 //===----------------------------------------------------------------------===//
 
 // -----
 
 func.func @yield_outside(%x: f32) {
-  // expected-error @+1 {{'attn.yield' op expects parent op 'attn.attention'}}
+  // expected-error @+1 {{'attn.yield' op expects parent op to be one of 'attn.attention, attn.attention_grad'}}
   attn.yield %x : f32
 }
 

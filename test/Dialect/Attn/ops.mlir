@@ -405,6 +405,91 @@ func.func @region_outer_constant(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf
 }
 
 //===----------------------------------------------------------------------===//
+// attn.attention_grad
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @grad_softmax_gqa
+//  CHECK-SAME:   (%[[Q:[^:]+]]: tensor<2x8x16x64xf16>, %[[K:[^:]+]]: tensor<2x2x32x64xf16>, %[[V:[^:]+]]: tensor<2x2x32x48xf16>, %[[O:[^:]+]]: tensor<2x8x16x48xf16>, %[[DO:[^:]+]]: tensor<2x8x16x48xf16>, %[[L:[^:]+]]: tensor<2x8x16xf32>, %[[DQ:[^:]+]]: tensor<2x8x16x64xf16>, %[[DK:[^:]+]]: tensor<2x2x32x64xf16>, %[[DV:[^:]+]]: tensor<2x2x32x48xf16>)
+//       CHECK:   %[[DQR:[^,]+]], %[[DKR:[^,]+]], %[[DVR:[^ ]+]] = attn.attention_grad ins(%[[Q]], %[[K]], %[[V]] : tensor<2x8x16x64xf16>, tensor<2x2x32x64xf16>, tensor<2x2x32x48xf16>)
+//  CHECK-SAME:     out(%[[O]] : tensor<2x8x16x48xf16>) grad_out(%[[DO]] : tensor<2x8x16x48xf16>) lse(%[[L]] : tensor<2x8x16xf32>)
+//  CHECK-SAME:     outs(%[[DQ]], %[[DK]], %[[DV]] : tensor<2x8x16x64xf16>, tensor<2x2x32x64xf16>, tensor<2x2x32x48xf16>)
+//  CHECK-SAME:     {mask = #attn.causal, scale = 1.250000e-01 : f64, score_mods = [#attn.softcap<cap = 3.000000e+01>, #attn.alibi]}
+//  CHECK-SAME:     -> tensor<2x8x16x64xf16>, tensor<2x2x32x64xf16>, tensor<2x2x32x48xf16>
+//       CHECK:   return %[[DQR]], %[[DKR]], %[[DVR]]
+func.func @grad_softmax_gqa(%q: tensor<2x8x16x64xf16>, %k: tensor<2x2x32x64xf16>,
+                            %v: tensor<2x2x32x48xf16>, %o: tensor<2x8x16x48xf16>,
+                            %do: tensor<2x8x16x48xf16>, %l: tensor<2x8x16xf32>,
+                            %dq: tensor<2x8x16x64xf16>, %dk: tensor<2x2x32x64xf16>,
+                            %dv: tensor<2x2x32x48xf16>)
+    -> (tensor<2x8x16x64xf16>, tensor<2x2x32x64xf16>, tensor<2x2x32x48xf16>) {
+  %r:3 = attn.attention_grad ins(%q, %k, %v : tensor<2x8x16x64xf16>, tensor<2x2x32x64xf16>, tensor<2x2x32x48xf16>)
+           out(%o : tensor<2x8x16x48xf16>) grad_out(%do : tensor<2x8x16x48xf16>)
+           lse(%l : tensor<2x8x16xf32>)
+           outs(%dq, %dk, %dv : tensor<2x8x16x64xf16>, tensor<2x2x32x64xf16>, tensor<2x2x32x48xf16>)
+           {mask = #attn.causal, scale = 0.125 : f64,
+            score_mods = [#attn.softcap<cap = 30.0>, #attn.alibi]}
+           -> tensor<2x8x16x64xf16>, tensor<2x2x32x64xf16>, tensor<2x2x32x48xf16>
+  return %r#0, %r#1, %r#2 : tensor<2x8x16x64xf16>, tensor<2x2x32x64xf16>, tensor<2x2x32x48xf16>
+}
+
+// Sigmoid has no LSE; every operand group, the regions and the captures
+// are the forward's.
+// CHECK-LABEL: func.func @grad_sigmoid_operands_regions
+//       CHECK:   attn.attention_grad ins(%{{[^,]+}}, %{{[^,]+}}, %{{[^ ]+}} : tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>)
+//  CHECK-SAME:     out(%{{[^ ]+}} : tensor<?x?x?x32xf32>) grad_out(%{{[^ ]+}} : tensor<?x?x?x32xf32>) kv_len(%{{[^ ]+}} : tensor<?xi32>)
+//  CHECK-SAME:     segments(%{{[^,]+}}, %{{[^ ]+}} : tensor<?x?xi32>, tensor<?x?xi32>)
+//  CHECK-SAME:     dense_mask(%{{[^ ]+}} : tensor<?x?x?x?xi1>)
+//  CHECK-SAME:     bias(%{{[^ ]+}} : tensor<?x?x?x?xf32>)
+//  CHECK-SAME:     temperature(%{{[^ ]+}} : tensor<?x?x?xf32>)
+//  CHECK-SAME:     captures(%{{[^ ]+}} : tensor<?xi32>)
+//  CHECK-SAME:     outs(%{{[^,]+}}, %{{[^,]+}}, %{{[^ ]+}} : tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>)
+//  CHECK-SAME:     mask_mod {
+//       CHECK:       attn.position
+//       CHECK:       attn.yield %{{.+}} : i1
+//       CHECK:     } {layout = #attn.layout<bshd>, mask = #attn.and<[#attn.document, #attn.dense, #attn.mask_mod]>, normalizer = #attn.sigmoid<beta = -2.000000e+00>, q_offset = 3 : i64, score_mods = [#attn.temperature, #attn.bias]}
+func.func @grad_sigmoid_operands_regions(
+    %q: tensor<?x?x?x32xf32>, %o: tensor<?x?x?x32xf32>, %len: tensor<?xi32>,
+    %sq: tensor<?x?xi32>, %skv: tensor<?x?xi32>, %m: tensor<?x?x?x?xi1>,
+    %bias: tensor<?x?x?x?xf32>, %tau: tensor<?x?x?xf32>, %pre: tensor<?xi32>)
+    -> (tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>) {
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>)
+           out(%o : tensor<?x?x?x32xf32>) grad_out(%o : tensor<?x?x?x32xf32>)
+           kv_len(%len : tensor<?xi32>)
+           segments(%sq, %skv : tensor<?x?xi32>, tensor<?x?xi32>)
+           dense_mask(%m : tensor<?x?x?x?xi1>)
+           bias(%bias : tensor<?x?x?x?xf32>)
+           temperature(%tau : tensor<?x?x?xf32>)
+           captures(%pre : tensor<?xi32>)
+           outs(%q, %q, %q : tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>)
+           mask_mod {
+           ^bb0(%b: index, %h: index, %i: index, %j: index, %p: tensor<?xi32>):
+             %pos = attn.position %b, %i : index
+             %ok = arith.cmpi sle, %j, %pos : index
+             attn.yield %ok : i1
+           } {layout = #attn.layout<bshd>,
+              mask = #attn.and<[#attn.document, #attn.dense, #attn.mask_mod]>,
+              normalizer = #attn.sigmoid<beta = -2.0>, q_offset = 3 : i64,
+              score_mods = [#attn.temperature, #attn.bias]}
+           -> tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>
+  return %r#0, %r#1, %r#2 : tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>
+}
+
+// CHECK-LABEL: func.func @grad_sink_softmax
+//       CHECK:   attn.attention_grad
+//  CHECK-SAME:     lse(%{{[^ ]+}} : tensor<1x4x8xf32>) sink(%{{[^ ]+}} : tensor<4xf32>)
+//  CHECK-SAME:     normalizer = #attn.sink_softmax
+func.func @grad_sink_softmax(%q: tensor<1x4x8x16xbf16>, %l: tensor<1x4x8xf32>,
+                             %s: tensor<4xf32>) -> tensor<1x4x8x16xbf16> {
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xbf16>, tensor<1x4x8x16xbf16>, tensor<1x4x8x16xbf16>)
+           out(%q : tensor<1x4x8x16xbf16>) grad_out(%q : tensor<1x4x8x16xbf16>)
+           lse(%l : tensor<1x4x8xf32>) sink(%s : tensor<4xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xbf16>, tensor<1x4x8x16xbf16>, tensor<1x4x8x16xbf16>)
+           {normalizer = #attn.sink_softmax}
+           -> tensor<1x4x8x16xbf16>, tensor<1x4x8x16xbf16>, tensor<1x4x8x16xbf16>
+  return %r#0 : tensor<1x4x8x16xbf16>
+}
+
+//===----------------------------------------------------------------------===//
 // attn.merge
 //===----------------------------------------------------------------------===//
 

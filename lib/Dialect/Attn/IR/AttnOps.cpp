@@ -1,7 +1,9 @@
 //===- AttnOps.cpp - attn operations --------------------------------------===//
 //
-// Verifiers for attn.attention, attn.merge and attn.position, and the
-// canonicalisation of attention variants.
+// Verifiers for attn.attention, attn.attention_grad, attn.merge and
+// attn.position, and the canonicalisation of attention variants. The two ops
+// that carry a variant share its checks (the operand groups, attributes and
+// regions of VariantOpInterface).
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +17,8 @@
 
 using namespace mlir;
 using namespace mlir::attn;
+
+#include "attn/Dialect/Attn/IR/AttnOpInterfaces.cpp.inc"
 
 #define GET_OP_CLASSES
 #include "attn/Dialect/Attn/IR/AttnOps.cpp.inc"
@@ -107,43 +111,10 @@ static LogicalResult checkBroadcast(Operation *op, Value value, StringRef what,
 // AttentionOp
 //===----------------------------------------------------------------------===//
 
-Layout AttentionOp::getLayoutOrDefault() {
-  if (auto layout = getLayoutAttr())
-    return layout.getValue();
-  return Layout::bhsd;
-}
-
-unsigned AttentionOp::getSeqDim() {
-  return getLayoutOrDefault() == Layout::bhsd ? 2 : 1;
-}
-
-unsigned AttentionOp::getHeadDim() {
-  return getLayoutOrDefault() == Layout::bhsd ? 1 : 2;
-}
-
-Attribute AttentionOp::getNormalizerOrDefault() {
-  if (Attribute n = getNormalizerAttr())
-    return n;
-  return SoftmaxAttr::get(getContext());
-}
-
-Attribute AttentionOp::getMaskOrDefault() {
-  if (Attribute m = getMaskAttr())
-    return m;
-  return FullMaskAttr::get(getContext());
-}
-
-SmallVector<Attribute> AttentionOp::getScoreModList() {
-  SmallVector<Attribute> mods;
-  if (ArrayAttr list = getScoreModsAttr())
-    llvm::append_range(mods, list.getValue());
-  return mods;
-}
-
 /// Verifies one region's signature: `leading` scalar arguments, then one per
 /// capture, a single attn.yield of `resultType`, and no use of values defined
 /// outside.
-static LogicalResult verifyVariantRegion(AttentionOp op, Region &region,
+static LogicalResult verifyVariantRegion(VariantOpInterface op, Region &region,
                                          StringRef name, ArrayRef<Type> leading,
                                          Type resultType) {
   Block &block = region.front();
@@ -151,19 +122,19 @@ static LogicalResult verifyVariantRegion(AttentionOp op, Region &region,
   for (Value c : op.getCaptures())
     expected.push_back(c.getType());
   if (block.getNumArguments() != expected.size())
-    return op.emitOpError()
+    return op->emitOpError()
            << name << " region must have " << expected.size() << " arguments ("
            << leading.size() << " fixed + " << op.getCaptures().size()
            << " captures), got " << block.getNumArguments();
   for (auto [i, arg, want] : llvm::enumerate(block.getArguments(), expected))
     if (arg.getType() != want)
-      return op.emitOpError()
+      return op->emitOpError()
              << name << " region argument #" << i << " must be " << want
              << ", got " << arg.getType();
   auto yield = dyn_cast<YieldOp>(block.getTerminator());
   if (!yield || yield.getValues().size() != 1 ||
       yield.getValues()[0].getType() != resultType)
-    return op.emitOpError()
+    return op->emitOpError()
            << name << " region must end with attn.yield of one " << resultType
            << " value";
   // Constants may be written outside (folding keeps its own inside, see
@@ -173,161 +144,161 @@ static LogicalResult verifyVariantRegion(AttentionOp op, Region &region,
   for (Value v : above)
     if (Operation *def = v.getDefiningOp();
         !def || !def->hasTrait<OpTrait::ConstantLike>())
-      return op.emitOpError()
+      return op->emitOpError()
              << name
              << " region uses a non-constant value defined outside it; pass "
                 "tensors through 'captures' instead";
   return success();
 }
 
-LogicalResult AttentionOp::verify() {
-  Operation *op = getOperation();
-  auto qType = cast<RankedTensorType>(getQuery().getType());
-  auto kType = cast<RankedTensorType>(getKey().getType());
-  auto vType = cast<RankedTensorType>(getValue().getType());
+/// Checks Q, K and V of a variant op (rank, element type, the dims they
+/// share) and returns the problem sizes they give.
+static FailureOr<ProblemDims> verifyInputs(VariantOpInterface op) {
+  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+  auto kType = cast<RankedTensorType>(op.getKey().getType());
+  auto vType = cast<RankedTensorType>(op.getValue().getType());
   for (auto [name, t] : {std::pair<StringRef, RankedTensorType>{"query", qType},
                          {"key", kType},
                          {"value", vType}}) {
     if (t.getRank() != 4)
-      return emitOpError() << name << " must have rank 4 ("
-                           << (getLayoutOrDefault() == Layout::bhsd
-                                   ? "[B, H, S, D]"
-                                   : "[B, S, H, D]")
-                           << "), got " << t;
+      return op->emitOpError()
+             << name << " must have rank 4 ("
+             << (op.getLayoutOrDefault() == Layout::bhsd ? "[B, H, S, D]"
+                                                         : "[B, S, H, D]")
+             << "), got " << t;
     if (!isAttnFloat(t.getElementType()))
-      return emitOpError() << name
-                           << " element type must be f32, f16 or bf16, got "
-                           << t.getElementType();
+      return op->emitOpError()
+             << name << " element type must be f32, f16 or bf16, got "
+             << t.getElementType();
   }
   Type elemType = qType.getElementType();
   if (kType.getElementType() != elemType || vType.getElementType() != elemType)
-    return emitOpError() << "query, key and value must share one element "
-                            "type, got "
-                         << elemType << ", " << kType.getElementType() << ", "
-                         << vType.getElementType();
+    return op->emitOpError() << "query, key and value must share one element "
+                                "type, got "
+                             << elemType << ", " << kType.getElementType()
+                             << ", " << vType.getElementType();
 
-  unsigned s = getSeqDim(), h = getHeadDim();
+  unsigned s = op.getSeqDim(), h = op.getHeadDim();
   ProblemDims d{qType.getDimSize(0), qType.getDimSize(h), kType.getDimSize(h),
                 qType.getDimSize(s), kType.getDimSize(s), qType.getDimSize(3),
                 vType.getDimSize(3)};
   if (!compatible(kType.getDimSize(0), d.batch) ||
       !compatible(vType.getDimSize(0), d.batch))
-    return emitOpError() << "batch sizes differ: query " << sizeStr(d.batch)
-                         << ", key " << sizeStr(kType.getDimSize(0))
-                         << ", value " << sizeStr(vType.getDimSize(0));
+    return op->emitOpError() << "batch sizes differ: query " << sizeStr(d.batch)
+                             << ", key " << sizeStr(kType.getDimSize(0))
+                             << ", value " << sizeStr(vType.getDimSize(0));
   if (!compatible(kType.getDimSize(3), d.headDim))
-    return emitOpError() << "query head dim " << sizeStr(d.headDim)
-                         << " differs from key head dim "
-                         << sizeStr(kType.getDimSize(3));
+    return op->emitOpError()
+           << "query head dim " << sizeStr(d.headDim)
+           << " differs from key head dim " << sizeStr(kType.getDimSize(3));
   if (!compatible(vType.getDimSize(h), d.kvHeads))
-    return emitOpError() << "key has " << sizeStr(d.kvHeads)
-                         << " heads but value has "
-                         << sizeStr(vType.getDimSize(h));
+    return op->emitOpError()
+           << "key has " << sizeStr(d.kvHeads) << " heads but value has "
+           << sizeStr(vType.getDimSize(h));
   if (!compatible(vType.getDimSize(s), d.kvLen))
-    return emitOpError() << "key length " << sizeStr(d.kvLen)
-                         << " differs from value length "
-                         << sizeStr(vType.getDimSize(s));
+    return op->emitOpError()
+           << "key length " << sizeStr(d.kvLen) << " differs from value length "
+           << sizeStr(vType.getDimSize(s));
   if (!ShapedType::isDynamic(d.qHeads) && !ShapedType::isDynamic(d.kvHeads) &&
       (d.kvHeads == 0 || d.qHeads % d.kvHeads != 0))
-    return emitOpError() << "query heads (" << d.qHeads
-                         << ") must be a multiple of key/value heads ("
-                         << d.kvHeads << ")";
+    return op->emitOpError()
+           << "query heads (" << d.qHeads
+           << ") must be a multiple of key/value heads (" << d.kvHeads << ")";
+  return d;
+}
 
-  // Outputs: O, and optionally LSE.
-  auto outs = getOutputs();
-  if (outs.empty() || outs.size() > 2)
-    return emitOpError() << "expects 1 or 2 outs (O and optionally LSE), got "
-                         << outs.size();
-  if (getResults().size() != outs.size())
-    return emitOpError() << "expects one result per out, got "
-                         << getResults().size() << " results for "
-                         << outs.size() << " outs";
-  for (auto [out, res] : llvm::zip(outs, getResults()))
-    if (out.getType() != res.getType())
-      return emitOpError() << "result type " << res.getType()
-                           << " differs from its out " << out.getType();
-  SmallVector<int64_t> oShape = {d.batch, d.qHeads, d.qLen, d.valueDim};
-  if (getLayoutOrDefault() == Layout::bshd)
-    std::swap(oShape[1], oShape[2]);
-  if (failed(checkOperandShape(
-          op, outs[0], "output", oShape, [&](Type t) { return t == elemType; },
-          "the input's")))
-    return failure();
+/// The shape of O (and dO) in the op's layout.
+static SmallVector<int64_t> outputShape(VariantOpInterface op,
+                                        const ProblemDims &d) {
+  SmallVector<int64_t> shape = {d.batch, d.qHeads, d.qLen, d.valueDim};
+  if (op.getLayoutOrDefault() == Layout::bshd)
+    std::swap(shape[1], shape[2]);
+  return shape;
+}
 
-  Attribute normalizer = getNormalizerOrDefault();
+/// Checks that the normalizer attribute is one.
+static LogicalResult verifyNormalizerAttr(VariantOpInterface op) {
+  Attribute normalizer = op.getNormalizerOrDefault();
   if (!isa<NormalizerAttrInterface>(normalizer))
-    return emitOpError() << "'normalizer' must be a normalizer attribute "
-                            "(#attn.softmax, #attn.sink_softmax, "
-                            "#attn.sigmoid, #attn.softplus, #attn.relu), got "
-                         << normalizer;
-  if (outs.size() == 2) {
-    if (!normalizerHasLSE(normalizer))
-      return emitOpError() << "normalizer '" << getNormalizerName(normalizer)
-                           << "' has no LSE output, but an LSE out was given";
-    if (failed(checkOperandShape(
-            op, outs[1], "LSE", {d.batch, d.qHeads, d.qLen}, isF32Elem, "f32")))
-      return failure();
-  }
+    return op->emitOpError() << "'normalizer' must be a normalizer attribute "
+                                "(#attn.softmax, #attn.sink_softmax, "
+                                "#attn.sigmoid, #attn.softplus, #attn.relu), "
+                                "got "
+                             << normalizer;
+  return success();
+}
 
+/// Checks the operand groups of the variant against its attributes (each
+/// group present exactly when a mask leaf, score modifier or the
+/// normalizer reads it, with the shape it is read with), the score
+/// modifiers and the scale.
+static LogicalResult verifyVariantOperands(VariantOpInterface op,
+                                           const ProblemDims &d) {
+  Operation *raw = op.getOperation();
+  Attribute normalizer = op.getNormalizerOrDefault();
   // Sink logits belong to the sink softmax and nothing else.
   bool wantsSink = isa<SinkSoftmaxAttr>(normalizer);
-  if (wantsSink != static_cast<bool>(getSink()))
-    return emitOpError() << (wantsSink
-                                 ? "#attn.sink_softmax needs a 'sink' "
-                                   "operand"
-                                 : "'sink' operand given but the "
-                                   "normalizer is not #attn.sink_softmax");
-  if (getSink() && failed(checkOperandShape(op, getSink(), "sink", {d.qHeads},
-                                            isF32Elem, "f32")))
+  if (wantsSink != static_cast<bool>(op.getSink()))
+    return op->emitOpError()
+           << (wantsSink ? "#attn.sink_softmax needs a 'sink' "
+                           "operand"
+                         : "'sink' operand given but the "
+                           "normalizer is not #attn.sink_softmax");
+  if (op.getSink() && failed(checkOperandShape(raw, op.getSink(), "sink",
+                                               {d.qHeads}, isF32Elem, "f32")))
     return failure();
-  if (getKvLen() &&
-      failed(checkOperandShape(op, getKvLen(), "kv_len", {d.batch}, isIntElem,
-                               "i32 or i64")))
+  if (op.getKvLen() &&
+      failed(checkOperandShape(raw, op.getKvLen(), "kv_len", {d.batch},
+                               isIntElem, "i32 or i64")))
     return failure();
 
   // Mask: a mask expression whose data-dependent leaves have their operands.
-  Attribute mask = getMaskOrDefault();
+  Attribute mask = op.getMaskOrDefault();
   if (!isa<MaskAttrInterface>(mask))
-    return emitOpError() << "'mask' must be a mask attribute, got " << mask;
+    return op->emitOpError() << "'mask' must be a mask attribute, got " << mask;
   auto requireOperand = [&](bool used, Value operand, StringRef leaf,
                             StringRef group) -> LogicalResult {
     if (used && !operand)
-      return emitOpError() << leaf << " needs the '" << group << "' operand";
+      return op->emitOpError()
+             << leaf << " needs the '" << group << "' operand";
     if (!used && operand)
-      return emitOpError() << "'" << group << "' operand given but no " << leaf
-                           << " uses it";
+      return op->emitOpError()
+             << "'" << group << "' operand given but no " << leaf << " uses it";
     return success();
   };
   // The custom syntax gives both ids or neither; the generic form need not.
-  if (static_cast<bool>(getSegQ()) != static_cast<bool>(getSegKv()))
-    return emitOpError() << "'segments' needs both the query and the key ids";
-  if (failed(requireOperand(maskContains<DocumentMaskAttr>(mask), getSegQ(),
+  if (static_cast<bool>(op.getSegQ()) != static_cast<bool>(op.getSegKv()))
+    return op->emitOpError()
+           << "'segments' needs both the query and the key ids";
+  if (failed(requireOperand(maskContains<DocumentMaskAttr>(mask), op.getSegQ(),
                             "mask #attn.document", "segments")) ||
-      failed(requireOperand(maskContains<TreeMaskAttr>(mask), getTreeParent(),
-                            "mask #attn.tree", "tree")) ||
+      failed(requireOperand(maskContains<TreeMaskAttr>(mask),
+                            op.getTreeParent(), "mask #attn.tree", "tree")) ||
       failed(requireOperand(maskContains<DenseMaskAttr>(mask) ||
                                 maskContains<BlocksMaskAttr>(mask),
-                            getDenseMask(), "mask #attn.dense or #attn.blocks",
-                            "dense_mask")))
+                            op.getDenseMask(),
+                            "mask #attn.dense or #attn.blocks", "dense_mask")))
     return failure();
   if (maskContains<BlocksMaskAttr>(mask) && !isa<BlocksMaskAttr>(mask))
-    return emitOpError() << "#attn.blocks must be the whole mask (its table "
-                            "overrides the mask inside it), got "
-                         << mask;
-  if (getSegQ() &&
-      (failed(checkOperandShape(op, getSegQ(), "segments query ids",
+    return op->emitOpError()
+           << "#attn.blocks must be the whole mask (its table overrides the "
+              "mask inside it), got "
+           << mask;
+  if (op.getSegQ() &&
+      (failed(checkOperandShape(raw, op.getSegQ(), "segments query ids",
                                 {d.batch, d.qLen}, isIntElem, "i32 or i64")) ||
-       failed(checkOperandShape(op, getSegKv(), "segments key ids",
+       failed(checkOperandShape(raw, op.getSegKv(), "segments key ids",
                                 {d.batch, d.kvLen}, isIntElem, "i32 or i64"))))
     return failure();
-  if (Value parent = getTreeParent()) {
+  if (Value parent = op.getTreeParent()) {
     auto t = cast<RankedTensorType>(parent.getType());
     if (t.getRank() != 1 && t.getRank() != 2)
-      return emitOpError() << "tree parents must be [T] or [B, T], got " << t;
+      return op->emitOpError()
+             << "tree parents must be [T] or [B, T], got " << t;
     SmallVector<int64_t> want =
         t.getRank() == 1 ? SmallVector<int64_t>{ShapedType::kDynamic}
                          : SmallVector<int64_t>{d.batch, ShapedType::kDynamic};
-    if (failed(checkOperandShape(op, parent, "tree parents", want, isIntElem,
+    if (failed(checkOperandShape(raw, parent, "tree parents", want, isIntElem,
                                  "i32 or i64")))
       return failure();
   }
@@ -343,11 +314,11 @@ LogicalResult AttentionOp::verify() {
       dense = leaf;
   });
   if (clash)
-    return emitOpError() << "every #attn.dense leaf reads the one "
-                            "'dense_mask' operand, so they need the same "
-                            "blocks; got "
-                         << dense << " and " << *clash;
-  if (getDenseMask()) {
+    return op->emitOpError() << "every #attn.dense leaf reads the one "
+                                "'dense_mask' operand, so they need the same "
+                                "blocks; got "
+                             << dense << " and " << *clash;
+  if (op.getDenseMask()) {
     // Blocked: one entry per block of block_q x block_kv scores.
     auto blocks = [](int64_t n, int64_t block) -> int64_t {
       return ShapedType::isDynamic(n) ? n : (n + block - 1) / block;
@@ -360,17 +331,17 @@ LogicalResult AttentionOp::verify() {
     StringRef what = table               ? "dense_mask (the block table)"
                      : dense.isBlocked() ? "dense_mask (blocked)"
                                          : "dense_mask";
-    if (failed(checkBroadcast(op, getDenseMask(), what, shape, isBoolElem,
+    if (failed(checkBroadcast(raw, op.getDenseMask(), what, shape, isBoolElem,
                               "i1 or i8")))
       return failure();
   }
 
   // Score modifiers, each a known modifier with its operand.
-  SmallVector<Attribute> mods = getScoreModList();
+  SmallVector<Attribute> mods = op.getScoreModList();
   for (Attribute m : mods)
     if (!isa<ScoreModAttrInterface>(m))
-      return emitOpError() << "'score_mods' entry " << m
-                           << " is not a score modifier attribute";
+      return op->emitOpError() << "'score_mods' entry " << m
+                               << " is not a score modifier attribute";
   auto modCount = [&](auto tag) {
     using T = decltype(tag);
     return llvm::count_if(mods, [](Attribute a) { return isa<T>(a); });
@@ -381,36 +352,41 @@ LogicalResult AttentionOp::verify() {
         {modCount(TemperatureAttr()), "#attn.temperature"},
         {modCount(ScoreModRegionAttr()), "#attn.score_mod"}})
     if (n > 1)
-      return emitOpError() << name << " may appear at most once in score_mods";
-  if (failed(requireOperand(modCount(BiasAttr()) > 0, getBias(),
+      return op->emitOpError()
+             << name << " may appear at most once in score_mods";
+  if (failed(requireOperand(modCount(BiasAttr()) > 0, op.getBias(),
                             "score modifier #attn.bias", "bias")) ||
-      failed(requireOperand(modCount(RelBiasAttr()) > 0, getRelBiasTable(),
+      failed(requireOperand(modCount(RelBiasAttr()) > 0, op.getRelBiasTable(),
                             "score modifier #attn.rel_bias",
                             "rel_bias_table")) ||
-      failed(requireOperand(modCount(TemperatureAttr()) > 0, getTemperature(),
+      failed(requireOperand(modCount(TemperatureAttr()) > 0,
+                            op.getTemperature(),
                             "score modifier #attn.temperature", "temperature")))
     return failure();
-  if (getBias() && failed(checkBroadcast(op, getBias(), "bias", scoreShape,
-                                         isFloatElem, "f32, f16 or bf16")))
+  if (op.getBias() &&
+      failed(checkBroadcast(raw, op.getBias(), "bias", scoreShape, isFloatElem,
+                            "f32, f16 or bf16")))
     return failure();
-  if (getTemperature() &&
-      failed(checkOperandShape(op, getTemperature(), "temperature",
+  if (op.getTemperature() &&
+      failed(checkOperandShape(raw, op.getTemperature(), "temperature",
                                {d.batch, d.qHeads, d.qLen}, isF32Elem, "f32")))
     return failure();
   for (Attribute m : mods) {
     if (auto rel = dyn_cast<RelBiasAttr>(m))
-      if (failed(checkOperandShape(op, getRelBiasTable(), "rel_bias_table",
+      if (failed(checkOperandShape(raw, op.getRelBiasTable(), "rel_bias_table",
                                    {d.qHeads, rel.getNumBuckets()}, isF32Elem,
                                    "f32")))
         return failure();
     auto checkPerHead = [&](StringRef what, size_t n) -> LogicalResult {
       if (ShapedType::isDynamic(d.qHeads))
-        return emitOpError() << what
-                             << " lists one value per head, so the number of "
-                                "query heads must be static";
+        return op->emitOpError()
+               << what
+               << " lists one value per head, so the number of query heads "
+                  "must be static";
       if (static_cast<int64_t>(n) != d.qHeads)
-        return emitOpError() << what << " has " << n << " values but there are "
-                             << d.qHeads << " query heads";
+        return op->emitOpError()
+               << what << " has " << n << " values but there are " << d.qHeads
+               << " query heads";
       return success();
     };
     if (auto alibi = dyn_cast<AlibiAttr>(m);
@@ -424,43 +400,168 @@ LogicalResult AttentionOp::verify() {
         return failure();
   }
 
-  if (FloatAttr scale = getScaleAttr())
+  if (FloatAttr scale = op.getScaleAttr())
     if (!std::isfinite(scale.getValueAsDouble()))
-      return emitOpError() << "'scale' must be finite, got " << scale;
+      return op->emitOpError() << "'scale' must be finite, got " << scale;
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  FailureOr<ProblemDims> dims = verifyInputs(*this);
+  if (failed(dims))
+    return failure();
+  const ProblemDims &d = *dims;
+  Type elemType = getQuery().getType().getElementType();
+
+  // Outputs: O, and optionally LSE.
+  auto outs = getOutputs();
+  if (outs.empty() || outs.size() > 2)
+    return emitOpError() << "expects 1 or 2 outs (O and optionally LSE), got "
+                         << outs.size();
+  if (getResults().size() != outs.size())
+    return emitOpError() << "expects one result per out, got "
+                         << getResults().size() << " results for "
+                         << outs.size() << " outs";
+  for (auto [out, res] : llvm::zip(outs, getResults()))
+    if (out.getType() != res.getType())
+      return emitOpError() << "result type " << res.getType()
+                           << " differs from its out " << out.getType();
+  if (failed(checkOperandShape(
+          *this, outs[0], "output", outputShape(*this, d),
+          [&](Type t) { return t == elemType; }, "the input's")))
+    return failure();
+
+  if (failed(verifyNormalizerAttr(*this)))
+    return failure();
+  Attribute normalizer = getNormalizerOrDefault();
+  if (outs.size() == 2) {
+    if (!normalizerHasLSE(normalizer))
+      return emitOpError() << "normalizer '" << getNormalizerName(normalizer)
+                           << "' has no LSE output, but an LSE out was given";
+    if (failed(checkOperandShape(*this, outs[1], "LSE",
+                                 {d.batch, d.qHeads, d.qLen}, isF32Elem,
+                                 "f32")))
+      return failure();
+  }
+  return verifyVariantOperands(*this, d);
+}
+
+/// Checks the regions of a variant op against its attributes and captures.
+static LogicalResult verifyVariantRegions(VariantOpInterface op) {
+  MLIRContext *ctx = op->getContext();
+  Type idx = IndexType::get(ctx);
+  Type f32 = Float32Type::get(ctx);
+  bool usesScoreMod = llvm::any_of(op.getScoreModList(), [](Attribute a) {
+    return isa<ScoreModRegionAttr>(a);
+  });
+  if (usesScoreMod != !op.getScoreModRegion().empty())
+    return op->emitOpError()
+           << (usesScoreMod ? "#attn.score_mod is listed in "
+                              "score_mods but the op has no "
+                              "score_mod region"
+                            : "the op has a score_mod region but "
+                              "score_mods does not list "
+                              "#attn.score_mod");
+  bool usesMaskMod = maskContains<MaskModAttr>(op.getMaskOrDefault());
+  if (usesMaskMod != !op.getMaskModRegion().empty())
+    return op->emitOpError()
+           << (usesMaskMod ? "mask #attn.mask_mod needs a mask_mod "
+                             "region"
+                           : "the op has a mask_mod region but the "
+                             "mask does not use #attn.mask_mod");
+  if (usesScoreMod &&
+      failed(verifyVariantRegion(op, op.getScoreModRegion(), "score_mod",
+                                 {f32, idx, idx, idx, idx}, f32)))
+    return failure();
+  if (usesMaskMod && failed(verifyVariantRegion(
+                         op, op.getMaskModRegion(), "mask_mod",
+                         {idx, idx, idx, idx}, IntegerType::get(ctx, 1))))
+    return failure();
+  if (!op.getCaptures().empty() && !usesScoreMod && !usesMaskMod)
+    return op->emitOpError() << "'captures' given but there is no score_mod "
+                                "or mask_mod region to read them";
   return success();
 }
 
 LogicalResult AttentionOp::verifyRegions() {
-  MLIRContext *ctx = getContext();
-  Type idx = IndexType::get(ctx);
-  Type f32 = Float32Type::get(ctx);
-  bool usesScoreMod = llvm::any_of(getScoreModList(), [](Attribute a) {
-    return isa<ScoreModRegionAttr>(a);
-  });
-  if (usesScoreMod != !getScoreModRegion().empty())
-    return emitOpError() << (usesScoreMod
-                                 ? "#attn.score_mod is listed in score_mods "
-                                   "but the op has no score_mod region"
-                                 : "the op has a score_mod region but "
-                                   "score_mods does not list #attn.score_mod");
-  bool usesMaskMod = maskContains<MaskModAttr>(getMaskOrDefault());
-  if (usesMaskMod != !getMaskModRegion().empty())
-    return emitOpError() << (usesMaskMod
-                                 ? "mask #attn.mask_mod needs a mask_mod region"
-                                 : "the op has a mask_mod region but the mask "
-                                   "does not use #attn.mask_mod");
-  if (usesScoreMod &&
-      failed(verifyVariantRegion(*this, getScoreModRegion(), "score_mod",
-                                 {f32, idx, idx, idx, idx}, f32)))
+  return verifyVariantRegions(*this);
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionGradOp
+//===----------------------------------------------------------------------===//
+
+bool AttentionGradOp::hasScoreModGradient(Attribute mod) {
+  return isa<AlibiAttr, GaussianAttr, BiasAttr, RelBiasAttr, SoftcapAttr,
+             TemperatureAttr>(mod);
+}
+
+/// The name of a score modifier attribute as written ("#attn.softcap").
+static std::string scoreModName(Attribute mod) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  mod.print(os);
+  return text.substr(0, text.find('<'));
+}
+
+LogicalResult AttentionGradOp::verify() {
+  FailureOr<ProblemDims> dims = verifyInputs(*this);
+  if (failed(dims))
     return failure();
-  if (usesMaskMod && failed(verifyVariantRegion(
-                         *this, getMaskModRegion(), "mask_mod",
-                         {idx, idx, idx, idx}, IntegerType::get(ctx, 1))))
+  const ProblemDims &d = *dims;
+  Type elemType = getQuery().getType().getElementType();
+  auto sameElem = [&](Type t) { return t == elemType; };
+
+  // O and dO as the forward's output; dQ, dK, dV as Q, K, V.
+  SmallVector<int64_t> oShape = outputShape(*this, d);
+  if (failed(checkOperandShape(*this, getOut(), "out (O)", oShape, sameElem,
+                               "the input's")) ||
+      failed(checkOperandShape(*this, getGradOut(), "grad_out (dO)", oShape,
+                               sameElem, "the input's")))
     return failure();
-  if (!getCaptures().empty() && !usesScoreMod && !usesMaskMod)
-    return emitOpError() << "'captures' given but there is no score_mod or "
-                            "mask_mod region to read them";
+  for (auto [what, init, result, like] :
+       {std::tuple<StringRef, Value, Value, Value>{"dQ", getGradQueryInit(),
+                                                   getGradQuery(), getQuery()},
+        {"dK", getGradKeyInit(), getGradKey(), getKey()},
+        {"dV", getGradValueInit(), getGradValue(), getValue()}}) {
+    auto likeType = cast<RankedTensorType>(like.getType());
+    if (failed(checkOperandShape(*this, init, (what + " out").str(),
+                                 likeType.getShape(), sameElem, "the input's")))
+      return failure();
+    if (result.getType() != init.getType())
+      return emitOpError() << what << " result type " << result.getType()
+                           << " differs from its out " << init.getType();
+  }
+
+  if (failed(verifyNormalizerAttr(*this)))
+    return failure();
+  Attribute normalizer = getNormalizerOrDefault();
+  // The forward's row statistics, exactly when it has them.
+  bool wantsLse = normalizerHasLSE(normalizer);
+  if (wantsLse != static_cast<bool>(getLse()))
+    return emitOpError() << (wantsLse ? "normalizer '" +
+                                            getNormalizerName(normalizer) +
+                                            "' needs the forward's 'lse'"
+                                      : "normalizer '" +
+                                            getNormalizerName(normalizer) +
+                                            "' has no LSE, but 'lse' was "
+                                            "given");
+  if (getLse() &&
+      failed(checkOperandShape(*this, getLse(), "lse",
+                               {d.batch, d.qHeads, d.qLen}, isF32Elem, "f32")))
+    return failure();
+
+  if (failed(verifyVariantOperands(*this, d)))
+    return failure();
+  for (Attribute mod : getScoreModList())
+    if (!hasScoreModGradient(mod))
+      return emitOpError() << "score modifier " << scoreModName(mod)
+                           << " has no gradient yet";
   return success();
+}
+
+LogicalResult AttentionGradOp::verifyRegions() {
+  return verifyVariantRegions(*this);
 }
 
 /// Returns true if `simple` lacks a kind of data-dependent leaf that `mask`
@@ -478,9 +579,9 @@ namespace {
 /// Rewrites the mask into its simplest equivalent form (flattened and/or,
 /// no `full` in conjunctions, no double negation), and drops defaults that
 /// were spelled out.
-struct SimplifyVariant : OpRewritePattern<AttentionOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(AttentionOp op,
+template <typename OpT> struct SimplifyVariant : OpRewritePattern<OpT> {
+  using OpRewritePattern<OpT>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpT op,
                                 PatternRewriter &rewriter) const override {
     bool changed = false;
     if (Attribute mask = op.getMaskAttr()) {
@@ -517,7 +618,12 @@ struct SimplifyVariant : OpRewritePattern<AttentionOp> {
 
 void AttentionOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                               MLIRContext *context) {
-  results.add<SimplifyVariant>(context);
+  results.add<SimplifyVariant<AttentionOp>>(context);
+}
+
+void AttentionGradOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                                  MLIRContext *context) {
+  results.add<SimplifyVariant<AttentionGradOp>>(context);
 }
 
 //===----------------------------------------------------------------------===//
@@ -565,8 +671,8 @@ LogicalResult MergeOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult PositionOp::verify() {
-  if (!(*this)->getParentOfType<AttentionOp>())
+  if (!(*this)->getParentOfType<VariantOpInterface>())
     return emitOpError() << "is only valid inside the score_mod or mask_mod "
-                            "region of attn.attention";
+                            "region of attn.attention or attn.attention_grad";
   return success();
 }

@@ -10,7 +10,10 @@
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
 #include "attn/Dialect/Attn/Utils/Arith.h"
+#include "attn/Dialect/Attn/Utils/Lowering.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
+
+#include "LinalgBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -18,9 +21,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
-#include "attn/Dialect/Attn/Utils/Lowering.h"
-
-#include <limits>
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_ATTNLOWERTOLINALG
@@ -30,59 +30,6 @@ namespace mlir::attn {
 using namespace mlir;
 using namespace mlir::attn;
 
-static constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-namespace {
-using IT = utils::IteratorType;
-
-/// Helpers for building linalg.generic ops over 1-3 loops.
-struct Gen {
-  ImplicitLocOpBuilder &b;
-
-  AffineMap map(unsigned numDims, ArrayRef<unsigned> dims) {
-    SmallVector<AffineExpr> exprs;
-    for (unsigned d : dims)
-      exprs.push_back(b.getAffineDimExpr(d));
-    return AffineMap::get(numDims, 0, exprs, b.getContext());
-  }
-  Value empty(ArrayRef<OpFoldResult> sizes, Type elem) {
-    return tensor::EmptyOp::create(b, sizes, elem);
-  }
-  Value filled(ArrayRef<OpFoldResult> sizes, float value) {
-    Value init = empty(sizes, b.getF32Type());
-    Value cst = arith::ConstantOp::create(b, b.getF32FloatAttr(value));
-    return linalg::FillOp::create(b, cst, init).getResult(0);
-  }
-  Value generic(ValueRange ins, Value out, ArrayRef<AffineMap> maps,
-                ArrayRef<IT> iters,
-                function_ref<Value(ImplicitLocOpBuilder &, ValueRange)> body) {
-    auto op = linalg::GenericOp::create(
-        b, TypeRange{out.getType()}, ins, ValueRange{out}, maps, iters,
-        [&](OpBuilder &nb, Location loc, ValueRange args) {
-          ImplicitLocOpBuilder ib(loc, nb);
-          linalg::YieldOp::create(ib, body(ib, args));
-        });
-    return op.getResult(0);
-  }
-  /// An element-wise generic over the rows (and columns) of the 1-D or 2-D
-  /// `x` into `out` that also reads the per-row vector `row` when it is
-  /// non-null: `body` gets x[i(, j)] and then row[i].
-  Value rowwise(Value x, Value row, Value out,
-                function_ref<Value(ImplicitLocOpBuilder &, ValueRange)> body) {
-    unsigned rank = cast<ShapedType>(x.getType()).getRank();
-    AffineMap all = b.getMultiDimIdentityMap(rank);
-    SmallVector<Value> ins = {x};
-    SmallVector<AffineMap> maps = {all};
-    if (row) {
-      ins.push_back(row);
-      maps.push_back(map(rank, {0}));
-    }
-    maps.push_back(all);
-    return generic(ins, out, maps, SmallVector<IT>(rank, IT::parallel), body);
-  }
-};
-} // namespace
-
 //===----------------------------------------------------------------------===//
 // attn.attention
 //===----------------------------------------------------------------------===//
@@ -91,34 +38,23 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
                                                  AttentionOp op) {
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
   b.setInsertionPoint(op);
-  Gen g{b};
+  GenericBuilder g{b};
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
   Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
-  auto qType = cast<RankedTensorType>(q.getType());
-  auto kType = cast<RankedTensorType>(k.getType());
-  auto vType = cast<RankedTensorType>(v.getType());
-  Type elemType = qType.getElementType();
+  Type elemType = cast<RankedTensorType>(q.getType()).getElementType();
   Type f32 = b.getF32Type();
 
-  auto size = [&](Value t, int64_t d) {
-    return tensor::getMixedSize(b, b.getLoc(), t, d);
-  };
-  auto sizeValue = [&](Value t, int64_t d) -> Value {
-    return tensor::DimOp::create(b, t, d);
-  };
-  OpFoldResult batch = size(q, 0), qHeads = size(q, hDim), qLen = size(q, sDim);
-  OpFoldResult kvLen = size(k, sDim), valueDim = size(v, 3);
-  Value qHeadsV = sizeValue(q, hDim), kvHeadsV = sizeValue(k, hDim);
-  Value qLenV = sizeValue(q, sDim), kvLenV = sizeValue(k, sDim);
-  Value headDimV = sizeValue(q, 3);
-  Value group = arith::DivUIOp::create(b, qHeadsV, kvHeadsV);
+  ProblemSizes sz = ProblemSizes::emit(b, op);
+  OpFoldResult batch = sz.batch, qHeads = sz.qHeads, qLen = sz.qLen;
+  OpFoldResult kvLen = sz.kvLen, valueDim = sz.valueDim;
+  Value group = sz.group;
 
   // The weights and the denominator are the normalizer's own
   // (NormalizerInterfaceImpl.cpp), as in the fused code generators.
   auto normalizer = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault());
   RowDenominator denom = normalizer.getRowDenominator();
   bool wantLse = static_cast<bool>(op.getLse());
-  ScoreEmitter emitter(op, qHeadsV, qLenV, kvLenV);
+  ScoreEmitter emitter(op, sz.qHeadsV, sz.qLenV, sz.kvLenV);
   // Sizes read per element (broadcast operands, captures' bounds checks)
   // once here, not in the loop bodies.
   emitter.hoistOperandDims(b);
@@ -133,19 +69,9 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
   OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
 
   // Q[b, h, :, :], K[b, kvh, :, :], V[b, kvh, :, :] as 2-D slices.
-  auto slice2d = [&](Value t, RankedTensorType type, Value head) -> Value {
-    SmallVector<OpFoldResult> offsets(4, zero), sizes(4, one), strides(4, one);
-    offsets[0] = bi;
-    offsets[hDim] = head;
-    sizes[sDim] = size(t, sDim);
-    sizes[3] = size(t, 3);
-    auto resultType = RankedTensorType::get(
-        {type.getDimSize(sDim), type.getDimSize(3)}, type.getElementType());
-    return tensor::ExtractSliceOp::create(b, resultType, t, offsets, sizes,
-                                          strides);
-  };
-  Value qs = slice2d(q, qType, hi), ks = slice2d(k, kType, kvh),
-        vs = slice2d(v, vType, kvh);
+  Value qs = headSlice(b, q, bi, hi, sDim, hDim),
+        ks = headSlice(b, k, bi, kvh, sDim, hDim),
+        vs = headSlice(b, v, bi, kvh, sDim, hDim);
 
   // S[i, j] = sum_d Q[i, d] * K[j, d], accumulated in f32.
   Value scores =
@@ -160,7 +86,7 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
 
   // S'[i, j] = allowed ? mods(scale * S[i, j]) : -inf
   Value kvLenB = emitter.emitKvLength(b, bi);
-  Value scale = emitter.emitScale(b, headDimV);
+  Value scale = emitter.emitScale(b, sz.headDimV);
   Value modified = g.generic(
       ValueRange{}, scores, {g.map(2, {0, 1})}, {IT::parallel, IT::parallel},
       [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
@@ -305,7 +231,7 @@ LogicalResult mlir::attn::lowerMergeToLinalg(RewriterBase &rewriter,
                                              MergeOp op) {
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
   b.setInsertionPoint(op);
-  Gen g{b};
+  GenericBuilder g{b};
   bool bshd = op.getLayoutOrDefault() == Layout::bshd;
   size_t n = op.getPartials().size();
   auto oType = cast<RankedTensorType>(op.getOutInit().getType());
@@ -378,6 +304,14 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
   }
 };
 
+struct LowerAttentionGrad : OpRewritePattern<AttentionGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AttentionGradOp op,
+                                PatternRewriter &rewriter) const override {
+    return lowerAttentionGradToLinalg(rewriter, op);
+  }
+};
+
 struct LowerMerge : OpRewritePattern<MergeOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(MergeOp op,
@@ -392,13 +326,15 @@ struct AttnLowerToLinalgPass
     RewritePatternSet patterns(&getContext());
     populateLowerToLinalgPatterns(patterns);
     if (failed(applyPatternsOnce(
-            getOperation(), std::move(patterns),
-            [](Operation *op) { return isa<AttentionOp, MergeOp>(op); })))
+            getOperation(), std::move(patterns), [](Operation *op) {
+              return isa<AttentionOp, AttentionGradOp, MergeOp>(op);
+            })))
       signalPassFailure();
   }
 };
 } // namespace
 
 void mlir::attn::populateLowerToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerAttention, LowerMerge>(patterns.getContext());
+  patterns.add<LowerAttention, LowerAttentionGrad, LowerMerge>(
+      patterns.getContext());
 }

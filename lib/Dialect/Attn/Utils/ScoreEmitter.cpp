@@ -278,6 +278,38 @@ Value ScoreEmitter::emitScoreMods(ImplicitLocOpBuilder &b, Value s,
   return s;
 }
 
+std::pair<Value, Value>
+ScoreEmitter::emitScoreModsAndSlope(ImplicitLocOpBuilder &b, Value s,
+                                    const ScorePoint &pt) const {
+  Arith a{b};
+  Value slope = a.f32(1.0);
+  for (Attribute mod : op.getScoreModList()) {
+    s = emitScoreMod(b, mod, s, pt);
+    slope = TypeSwitch<Attribute, Value>(mod)
+                // Additive terms: d(s + t)/ds = 1.
+                .Case<AlibiAttr, GaussianAttr, BiasAttr, RelBiasAttr>(
+                    [&](auto) { return slope; })
+                // s' = c tanh(s / c): ds'/ds = 1 - tanh^2(s / c)
+                // = 1 - (s' / c)^2.
+                .Case<SoftcapAttr>([&](SoftcapAttr cap) {
+                  Value t = a.fdiv(s, a.f32(cap.getCap().getValueAsDouble()));
+                  return a.fmul(slope, a.fsub(a.f32(1.0), a.fmul(t, t)));
+                })
+                // s' = s * tau[b, h, i]: ds'/ds = tau, which is s' / s
+                // only where s != 0, so tau is read again.
+                .Case<TemperatureAttr>([&](auto) {
+                  Value tau = tensor::ExtractOp::create(
+                      b, op.getTemperature(), ValueRange{pt.b, pt.h, pt.i});
+                  return a.fmul(slope, tau);
+                })
+                .Default([&](Attribute) -> Value {
+                  llvm_unreachable("the verifier admits only modifiers with "
+                                   "a gradient");
+                });
+  }
+  return {s, slope};
+}
+
 Value ScoreEmitter::emitRelBias(ImplicitLocOpBuilder &b, RelBiasAttr rel,
                                 Value s, const ScorePoint &pt) const {
   Arith a{b};
@@ -436,7 +468,7 @@ Value ScoreEmitter::guardCaptureRead(ImplicitLocOpBuilder &b,
 }
 
 Value ScoreEmitter::emitCaptureErrorFlag(ImplicitLocOpBuilder &b,
-                                         AttentionOp op) {
+                                         VariantOpInterface op) {
   if (op.getCaptures().empty())
     return Value();
   auto type = MemRefType::get({}, b.getI32Type());

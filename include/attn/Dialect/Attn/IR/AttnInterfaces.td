@@ -1,10 +1,13 @@
-//===- AttnInterfaces.td - attn attribute interfaces -------*- tablegen -*-===//
+//===- AttnInterfaces.td - attn interfaces -----------------*- tablegen -*-===//
 //
 // Interfaces that classify attn attributes into masks, score modifiers and
 // normalizers, so that ops and passes can accept any member of a family,
 // and through which each declarative member states its own semantics: a
 // new mask leaf or score modifier implements these methods (in
 // *InterfaceImpl.cpp) instead of adding cases to every code generator.
+// One op interface, VariantOpInterface, gives the variant of the ops that
+// carry one (attn.attention, attn.attention_grad) to the code that reads
+// it (ScoreEmitter, the verifiers) without caring which op it is.
 //
 // The methods take only what the dialect itself provides (a builder and
 // the coordinates of one score as `index` values, AttnInterfaces.h), so the
@@ -109,6 +112,53 @@ def Attn_NormalizerAttrInterface : AttrInterface<"NormalizerAttrInterface"> {
       }], "::mlir::Value", "emitWeight",
       (ins "::mlir::ImplicitLocOpBuilder &":$b, "::mlir::Value":$s,
            "::mlir::Value":$shift, "::mlir::Value":$rowBias)>,
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// Ops that carry a variant
+//===----------------------------------------------------------------------===//
+
+// A method of VariantOpInterface that forwards to the op's own accessor.
+class Attn_VariantAccessor<string type, string name>
+    : InterfaceMethod<"", type, name, (ins), "return $_op." # name # "();">;
+
+def Attn_VariantOpInterface : OpInterface<"VariantOpInterface"> {
+  let cppNamespace = "::mlir::attn";
+  let description = [{
+    An op that computes with one attention variant: Q, K, V, the operand
+    groups of its data-dependent masks and score modifiers, the captures
+    its regions read, the variant attributes (scale, q_offset, layout,
+    normalizer, mask, score_mods) and the score_mod / mask_mod regions.
+    attn.attention and attn.attention_grad both carry one, with the same
+    meaning; ScoreEmitter emits the scores of either through this
+    interface.
+  }];
+  let methods = [
+    Attn_VariantAccessor<"::mlir::Value", "getQuery">,
+    Attn_VariantAccessor<"::mlir::Value", "getKey">,
+    Attn_VariantAccessor<"::mlir::Value", "getValue">,
+    Attn_VariantAccessor<"::mlir::Value", "getSink">,
+    Attn_VariantAccessor<"::mlir::Value", "getKvLen">,
+    Attn_VariantAccessor<"::mlir::Value", "getSegQ">,
+    Attn_VariantAccessor<"::mlir::Value", "getSegKv">,
+    Attn_VariantAccessor<"::mlir::Value", "getTreeParent">,
+    Attn_VariantAccessor<"::mlir::Value", "getDenseMask">,
+    Attn_VariantAccessor<"::mlir::Value", "getBias">,
+    Attn_VariantAccessor<"::mlir::Value", "getRelBiasTable">,
+    Attn_VariantAccessor<"::mlir::Value", "getTemperature">,
+    Attn_VariantAccessor<"::mlir::Operation::operand_range", "getCaptures">,
+    Attn_VariantAccessor<"::mlir::FloatAttr", "getScaleAttr">,
+    Attn_VariantAccessor<"uint64_t", "getQOffset">,
+    Attn_VariantAccessor<"::mlir::attn::Layout", "getLayoutOrDefault">,
+    Attn_VariantAccessor<"::mlir::Attribute", "getNormalizerOrDefault">,
+    Attn_VariantAccessor<"::mlir::Attribute", "getMaskOrDefault">,
+    Attn_VariantAccessor<"::llvm::SmallVector<::mlir::Attribute>",
+                         "getScoreModList">,
+    Attn_VariantAccessor<"::mlir::Region &", "getScoreModRegion">,
+    Attn_VariantAccessor<"::mlir::Region &", "getMaskModRegion">,
+    Attn_VariantAccessor<"unsigned", "getSeqDim">,
+    Attn_VariantAccessor<"unsigned", "getHeadDim">,
   ];
 }
 

@@ -1,6 +1,7 @@
 //===- AttnOps.h - attn operations ------------------------------*- C++ -*-===//
 //
-// Declares attn.attention, attn.merge, attn.yield and attn.position.
+// Declares attn.attention, attn.attention_grad, attn.merge, attn.yield and
+// attn.position, and the VariantOpInterface of the first two.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +15,8 @@
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "attn/Dialect/Attn/IR/AttnOpInterfaces.h.inc"
 
 #define GET_OP_CLASSES
 #include "attn/Dialect/Attn/IR/AttnOps.h.inc"

@@ -1,8 +1,8 @@
 //===- AttnOps.td - attn operations ------------------------*- tablegen -*-===//
 //
 // attn.attention computes one attention variant on tensors in
-// destination-passing style; attn.merge combines partial results by their
-// log-sum-exp. attn.yield and attn.position serve the score_mod and mask_mod
+// destination-passing style, attn.attention_grad its gradients; attn.merge
+// combines partial results by their log-sum-exp. attn.yield and attn.position serve the score_mod and mask_mod
 // regions.
 //
 //===----------------------------------------------------------------------===//
@@ -16,8 +16,108 @@ include "mlir/IR/OpBase.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
 
-def Attn_AttentionOp : Attn_Op<"attention", [
-    AttrSizedOperandSegments, Pure]> {
+//===----------------------------------------------------------------------===//
+// The variant: what attn.attention and attn.attention_grad share
+//===----------------------------------------------------------------------===//
+
+// Operand groups of data-dependent masks, score modifiers and regions, each
+// present exactly when the variant needs it, and the captures.
+defvar Attn_VariantOperands = (ins
+    Optional<AnyRankedTensor>:$sink,
+    Optional<AnyRankedTensor>:$kv_len,
+    Optional<AnyRankedTensor>:$seg_q, Optional<AnyRankedTensor>:$seg_kv,
+    Optional<AnyRankedTensor>:$tree_parent,
+    Optional<AnyRankedTensor>:$dense_mask,
+    Optional<AnyRankedTensor>:$bias,
+    Optional<AnyRankedTensor>:$rel_bias_table,
+    Optional<AnyRankedTensor>:$temperature,
+    Variadic<AnyRankedTensor>:$captures);
+
+defvar Attn_VariantAttributes = (ins
+    OptionalAttr<F64Attr>:$scale,
+    DefaultValuedAttr<I64Attr, "0">:$q_offset,
+    OptionalAttr<Attn_LayoutAttr>:$layout,
+    OptionalAttr<AnyAttr>:$normalizer,
+    OptionalAttr<AnyAttr>:$mask,
+    OptionalAttr<ArrayAttr>:$score_mods,
+    OptionalAttr<Attn_ConfigAttr>:$config);
+
+defvar Attn_VariantOperandsFormat = [{
+    (`sink` `(` $sink^ `:` type($sink) `)`)?
+    (`kv_len` `(` $kv_len^ `:` type($kv_len) `)`)?
+    (`segments` `(` $seg_q^ `,` $seg_kv `:` type($seg_q) `,` type($seg_kv) `)`)?
+    (`tree` `(` $tree_parent^ `:` type($tree_parent) `)`)?
+    (`dense_mask` `(` $dense_mask^ `:` type($dense_mask) `)`)?
+    (`bias` `(` $bias^ `:` type($bias) `)`)?
+    (`rel_bias_table` `(` $rel_bias_table^ `:` type($rel_bias_table) `)`)?
+    (`temperature` `(` $temperature^ `:` type($temperature) `)`)?
+    (`captures` `(` $captures^ `:` type($captures) `)`)?
+}];
+
+defvar Attn_VariantRegionsFormat = [{
+    (`score_mod` $score_mod_region^)?
+    (`mask_mod` $mask_mod_region^)?
+}];
+
+/// An op carrying a variant: Q, K, V (`leading` adds the op's own inputs
+/// after them), the variant's operand groups, the op's destinations
+/// `outs`, the variant attributes and the two regions.
+class Attn_VariantOp<string mnemonic, dag leading, dag outs>
+    : Attn_Op<mnemonic, [AttrSizedOperandSegments, Pure,
+                         DeclareOpInterfaceMethods<Attn_VariantOpInterface>]> {
+  let arguments = !con(
+      (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+           AnyRankedTensor:$value),
+      leading, Attn_VariantOperands, outs, Attn_VariantAttributes);
+  let regions = (region MaxSizedRegion<1>:$score_mod_region,
+                        MaxSizedRegion<1>:$mask_mod_region);
+  code variantClassDeclaration = [{
+    /// Effective variant attributes, defaults filled in.
+    ::mlir::attn::Layout getLayoutOrDefault();
+    ::mlir::Attribute getNormalizerOrDefault();
+    ::mlir::Attribute getMaskOrDefault();
+    ::llvm::SmallVector<::mlir::Attribute> getScoreModList();
+    /// Dimension positions of the sequence and head axes for the layout.
+    unsigned getSeqDim();
+    unsigned getHeadDim();
+  }];
+  let extraClassDeclaration = variantClassDeclaration;
+  let extraClassDefinition = [{
+    ::mlir::attn::Layout $cppClass::getLayoutOrDefault() {
+      if (auto layout = getLayoutAttr())
+        return layout.getValue();
+      return ::mlir::attn::Layout::bhsd;
+    }
+    unsigned $cppClass::getSeqDim() {
+      return getLayoutOrDefault() == ::mlir::attn::Layout::bhsd ? 2 : 1;
+    }
+    unsigned $cppClass::getHeadDim() {
+      return getLayoutOrDefault() == ::mlir::attn::Layout::bhsd ? 1 : 2;
+    }
+    ::mlir::Attribute $cppClass::getNormalizerOrDefault() {
+      if (::mlir::Attribute n = getNormalizerAttr())
+        return n;
+      return ::mlir::attn::SoftmaxAttr::get(getContext());
+    }
+    ::mlir::Attribute $cppClass::getMaskOrDefault() {
+      if (::mlir::Attribute m = getMaskAttr())
+        return m;
+      return ::mlir::attn::FullMaskAttr::get(getContext());
+    }
+    ::llvm::SmallVector<::mlir::Attribute> $cppClass::getScoreModList() {
+      ::llvm::SmallVector<::mlir::Attribute> mods;
+      if (::mlir::ArrayAttr list = getScoreModsAttr())
+        ::llvm::append_range(mods, list.getValue());
+      return mods;
+    }
+  }];
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+  let hasCanonicalizer = 1;
+}
+
+def Attn_AttentionOp : Attn_VariantOp<"attention", (ins),
+    (ins Variadic<AnyRankedTensor>:$outputs)> {
   let summary = "Attention with a declarative variant";
   let description = [{
     Computes `O[b,h,i,:] = sum_j P[b,h,i,j] * V[b,kvh,j,:]` where
@@ -66,65 +166,99 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     ```
   }];
 
-  let arguments = (ins
-    AnyRankedTensor:$query, AnyRankedTensor:$key, AnyRankedTensor:$value,
-    Optional<AnyRankedTensor>:$sink,
-    Optional<AnyRankedTensor>:$kv_len,
-    Optional<AnyRankedTensor>:$seg_q, Optional<AnyRankedTensor>:$seg_kv,
-    Optional<AnyRankedTensor>:$tree_parent,
-    Optional<AnyRankedTensor>:$dense_mask,
-    Optional<AnyRankedTensor>:$bias,
-    Optional<AnyRankedTensor>:$rel_bias_table,
-    Optional<AnyRankedTensor>:$temperature,
-    Variadic<AnyRankedTensor>:$captures,
-    Variadic<AnyRankedTensor>:$outputs,
-    OptionalAttr<F64Attr>:$scale,
-    DefaultValuedAttr<I64Attr, "0">:$q_offset,
-    OptionalAttr<Attn_LayoutAttr>:$layout,
-    OptionalAttr<AnyAttr>:$normalizer,
-    OptionalAttr<AnyAttr>:$mask,
-    OptionalAttr<ArrayAttr>:$score_mods,
-    OptionalAttr<Attn_ConfigAttr>:$config);
   let results = (outs Variadic<AnyRankedTensor>:$results);
-  let regions = (region MaxSizedRegion<1>:$score_mod_region,
-                        MaxSizedRegion<1>:$mask_mod_region);
 
-  let assemblyFormat = [{
+  let assemblyFormat = !strconcat([{
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,` type($value) `)`
-    (`sink` `(` $sink^ `:` type($sink) `)`)?
-    (`kv_len` `(` $kv_len^ `:` type($kv_len) `)`)?
-    (`segments` `(` $seg_q^ `,` $seg_kv `:` type($seg_q) `,` type($seg_kv) `)`)?
-    (`tree` `(` $tree_parent^ `:` type($tree_parent) `)`)?
-    (`dense_mask` `(` $dense_mask^ `:` type($dense_mask) `)`)?
-    (`bias` `(` $bias^ `:` type($bias) `)`)?
-    (`rel_bias_table` `(` $rel_bias_table^ `:` type($rel_bias_table) `)`)?
-    (`temperature` `(` $temperature^ `:` type($temperature) `)`)?
-    (`captures` `(` $captures^ `:` type($captures) `)`)?
+  }], Attn_VariantOperandsFormat, [{
     `outs` `(` $outputs `:` type($outputs) `)`
-    (`score_mod` $score_mod_region^)?
-    (`mask_mod` $mask_mod_region^)?
+  }], Attn_VariantRegionsFormat, [{
     attr-dict `->` type($results)
-  }];
+  }]);
 
-  let extraClassDeclaration = [{
+  let extraClassDeclaration = !strconcat(variantClassDeclaration, [{
     /// The output O, and the LSE result if requested.
     ::mlir::Value getOutput() { return getResults()[0]; }
     ::mlir::Value getLse() {
       return getResults().size() > 1 ? getResults()[1] : ::mlir::Value();
     }
-    /// Effective variant attributes, defaults filled in.
-    ::mlir::attn::Layout getLayoutOrDefault();
-    ::mlir::Attribute getNormalizerOrDefault();
-    ::mlir::Attribute getMaskOrDefault();
-    ::llvm::SmallVector<::mlir::Attribute> getScoreModList();
-    /// Dimension positions of the sequence and head axes for the layout.
-    unsigned getSeqDim();
-    unsigned getHeadDim();
-  }];
+  }]);
+}
 
-  let hasVerifier = 1;
-  let hasRegionVerifier = 1;
-  let hasCanonicalizer = 1;
+def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
+    (ins AnyRankedTensor:$out, AnyRankedTensor:$grad_out,
+         Optional<AnyRankedTensor>:$lse),
+    (ins AnyRankedTensor:$grad_query_init, AnyRankedTensor:$grad_key_init,
+         AnyRankedTensor:$grad_value_init)> {
+  let summary = "Gradients of attn.attention with respect to Q, K and V";
+  let description = [{
+    The backward pass of the `attn.attention` with the same Q, K, V,
+    operand groups, attributes and regions: given the forward's output
+    `O` (`out`), its row statistics `LSE` (`lse`, as the forward returns
+    it; present exactly when the normalizer has one) and the gradient of a
+    loss with respect to `O` (`grad_out`, `dO`, shaped and typed as `O`),
+    it computes `dQ`, `dK` and `dV`, shaped and typed as Q, K and V, in
+    destination-passing style. With `s = scale * Q K^T`, `s'` the modified
+    score (-inf where masked), `P = w(s') / Z` the normalizer's weights and
+    `dP = dO V^T`:
+
+    ```
+    row-sum Z (softmax, sink_softmax, softplus, relu row_sum; Z = exp(LSE)):
+        dS' = w'(s') / Z * (dP - rowsum(dO * O))
+    constant Z (sigmoid, relu none / seq_len):
+        dS' = w'(s') / Z * dP
+    dS = dS' * ds'/ds
+    dQ = scale * dS K,   dK = scale * dS^T Q,   dV = P^T dO
+    ```
+
+    (softmax: `w'/Z = P = exp(s' - LSE)`, the sink being in the LSE only;
+    sigmoid: `P (1 - P)`; softplus: `sigmoid(s') / Z`; relu:
+    `k relu(s')^(k-1) / Z`.) dK and dV of a key/value head sum over the
+    query heads of its group (GQA, MQA). Masked scores have `P = 0`, so a
+    fully masked row (and a row whose `LSE` is `-inf`) gives exactly zero
+    gradients. Arithmetic is f32; the results have the input type.
+    Gradients of the float operands (sink, bias, temperature, tables) are
+    not computed.
+
+    Supported: every normalizer; every mask (declarative, data-dependent
+    and `mask_mod`); the score modifiers whose derivative is known (alibi,
+    gaussian, bias, rel_bias: 1; softcap: `1 - (s'/cap)^2`; temperature:
+    `tau`). Any other modifier (notably `#attn.score_mod` regions) is a
+    verifier error, never a silently wrong gradient.
+
+    Example:
+
+    ```mlir
+    %dq, %dk, %dv = attn.attention_grad
+        ins(%q, %k, %v : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+        out(%o : tensor<?x?x?x64xf32>) grad_out(%do : tensor<?x?x?x64xf32>)
+        lse(%lse : tensor<?x?x?xf32>)
+        outs(%dq0, %dk0, %dv0 : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+        {mask = #attn.causal}
+        -> tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
+    ```
+  }];
+  let results = (outs AnyRankedTensor:$grad_query, AnyRankedTensor:$grad_key,
+                      AnyRankedTensor:$grad_value);
+
+  let assemblyFormat = !strconcat([{
+    `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,` type($value) `)`
+    `out` `(` $out `:` type($out) `)`
+    `grad_out` `(` $grad_out `:` type($grad_out) `)`
+    (`lse` `(` $lse^ `:` type($lse) `)`)?
+  }], Attn_VariantOperandsFormat, [{
+    `outs` `(` $grad_query_init `,` $grad_key_init `,` $grad_value_init `:`
+        type($grad_query_init) `,` type($grad_key_init) `,` type($grad_value_init) `)`
+  }], Attn_VariantRegionsFormat, [{
+    attr-dict `->` type($grad_query) `,` type($grad_key) `,` type($grad_value)
+  }]);
+
+  let extraClassDeclaration = !strconcat(variantClassDeclaration, [{
+    /// Whether the gradient of the score modifier `mod` is implemented:
+    /// the verifier admits only these, ScoreEmitter::emitScoreModSlope
+    /// emits them.
+    static bool hasScoreModGradient(::mlir::Attribute mod);
+  }]);
 }
 
 def Attn_MergeOp : Attn_Op<"merge", [AttrSizedOperandSegments, Pure]> {
@@ -167,7 +301,7 @@ def Attn_MergeOp : Attn_Op<"merge", [AttrSizedOperandSegments, Pure]> {
 }
 
 def Attn_YieldOp : Attn_Op<"yield", [Pure, Terminator,
-    ParentOneOf<["AttentionOp"]>, ReturnLike]> {
+    ParentOneOf<["AttentionOp", "AttentionGradOp"]>, ReturnLike]> {
   let summary = "Yields the value of a score_mod or mask_mod region";
   let arguments = (ins Variadic<AnyType>:$values);
   let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
@@ -177,7 +311,7 @@ def Attn_PositionOp : Attn_Op<"position", [Pure]> {
   let summary = "Query position p inside a score_mod or mask_mod region";
   let description = [{
     `p = q_idx + (kv_len(b) - Sq) + q_offset` for the enclosing
-    `attn.attention`.
+    `attn.attention` or `attn.attention_grad`.
 
     Example: `%p = attn.position %b, %q : index`
   }];

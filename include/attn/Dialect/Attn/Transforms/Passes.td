@@ -27,6 +27,16 @@ def AttnLowerToLinalg : Pass<"attn-lower-to-linalg"> {
     handles every normalizer, mask and score modifier of the dialect, and
     uses O(Sq * Skv) memory per `(b, h)`. Speed is not its job.
 
+    `attn.attention_grad` is lowered the same way, per `(b, kv head)`
+    with the query heads of the group in a sequential loop (their dK and
+    dV add up), recomputing P from the forward's LSE:
+
+    ```
+    dP[i,j] = sum_e dO[i,e] V[j,e]
+    dS[i,j] = scale * ds'/ds * P[i,j] * (dP[i,j] - sum_e dO[i,e] O[i,e])
+    dQ = dS K,   dK += dS^T Q,   dV += P^T dO
+    ```
+
     Before:
     ```mlir
     %o = attn.attention ins(%q, %k, %v : ...) outs(%init : ...)

@@ -16,10 +16,15 @@ namespace mlir::attn {
 /// Replaces `op` with the reference computation (materialised scores).
 LogicalResult lowerAttentionToLinalg(RewriterBase &rewriter, AttentionOp op);
 
+/// Replaces `op` with the reference computation of its gradients
+/// (materialised scores and weights, recomputed from the forward's LSE).
+LogicalResult lowerAttentionGradToLinalg(RewriterBase &rewriter,
+                                         AttentionGradOp op);
+
 /// Replaces `op` with an elementwise LSE-weighted combination.
 LogicalResult lowerMergeToLinalg(RewriterBase &rewriter, MergeOp op);
 
-/// Adds patterns that apply the two reference lowerings above.
+/// Adds patterns that apply the three reference lowerings above.
 void populateLowerToLinalgPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::attn

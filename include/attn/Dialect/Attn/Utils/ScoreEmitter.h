@@ -1,10 +1,11 @@
 //===- ScoreEmitter.h - Scalar IR for masks and score modifiers -*- C++ -*-===//
 //
 // Emits the scalar computation of one score element: the query position, the
-// mask predicate and the chain of score modifiers of an attn.attention op,
-// at given (b, h, i, j) coordinates. Every code generator (the reference
-// lowering, the fused CPU path, the GPU path) builds its loops and calls this
-// in its innermost body, so the variant semantics live in one place.
+// mask predicate and the chain of score modifiers of an attn.attention (or
+// attn.attention_grad) op, at given (b, h, i, j) coordinates. Every code
+// generator (the reference lowering, the fused CPU path, the GPU path) builds
+// its loops and calls this in its innermost body, so the variant semantics live
+// in one place.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,14 +19,14 @@
 
 namespace mlir::attn {
 
-/// Emits scalar IR for the variant of one attn.attention op. Operand
-/// tensors of the op (segments, bias, captures, ...) are read with
-/// tensor.extract, so the emitted code may sit inside linalg bodies or
-/// loops that are later bufferized.
+/// Emits scalar IR for the variant of one attn.attention or
+/// attn.attention_grad op. Operand tensors of the op (segments, bias,
+/// captures, ...) are read with tensor.extract, so the emitted code may sit
+/// inside linalg bodies or loops that are later bufferized.
 class ScoreEmitter {
 public:
   /// `qLen` and `kvLen` are the (index) extents Sq and Skv, `qHeads` is Hq.
-  ScoreEmitter(AttentionOp op, Value qHeads, Value qLen, Value kvLen)
+  ScoreEmitter(VariantOpInterface op, Value qHeads, Value qLen, Value kvLen)
       : op(op), qHeads(qHeads), qLen(qLen), kvSeqLen(kvLen) {}
 
   /// kv_len[b] when the op has a kv_len operand, else Skv.
@@ -49,6 +50,12 @@ public:
   /// Applies the op's score modifiers in order to the f32 score `s`.
   Value emitScoreMods(ImplicitLocOpBuilder &b, Value s,
                       const ScorePoint &pt) const;
+  /// The same, and the derivative ds'/ds of the chain at `s` (the product
+  /// of each modifier's derivative at its own input): (s', ds'/ds). Only
+  /// for modifiers with AttentionGradOp::hasScoreModGradient.
+  std::pair<Value, Value> emitScoreModsAndSlope(ImplicitLocOpBuilder &b,
+                                                Value s,
+                                                const ScorePoint &pt) const;
 
   /// #attn.tree: (first draft query row Sq - T, first draft key
   /// kvLenB - T, T) for a batch row with `kvLenB` visible keys.
@@ -94,7 +101,8 @@ public:
       "__attn_capture_error";
   /// Declares the error word in the module around `op` (once) and returns
   /// it as a memref<i32> here; null when `op` has no captures.
-  static Value emitCaptureErrorFlag(ImplicitLocOpBuilder &b, AttentionOp op);
+  static Value emitCaptureErrorFlag(ImplicitLocOpBuilder &b,
+                                    VariantOpInterface op);
 
   /// The score scale: the op's `scale`, or 1/sqrt(D) from `headDim`.
   Value emitScale(ImplicitLocOpBuilder &b, Value headDim) const;
@@ -124,7 +132,7 @@ private:
                          const ScorePoint &pt) const;
 
   /// Op handles are value types whose accessors are not const.
-  mutable AttentionOp op;
+  mutable VariantOpInterface op;
   Value qHeads, qLen, kvSeqLen;
   /// From hoistOperandDims: per operand, the sizes of its dims (null for
   /// those not needed).

@@ -1,0 +1,324 @@
+//===- LowerGradToLinalg.cpp - Reference lowering of attn.attention_grad --===//
+//
+// The backward pass the way the forward's reference lowering computes the
+// forward: per (batch, key/value head) and, inside, per query head of the
+// group, the [Sq, Skv] scores are recomputed and materialised, the weights
+// P rebuilt (from the forward's LSE where the normalizer divides by a row
+// sum), and dQ, dK, dV accumulated in f32. dK and dV of a key/value head sum
+// over its query heads, so the group is a sequential loop inside one parallel
+// iteration and no two iterations write the same slice. O(Sq * Skv) memory per
+// iteration; obviousness over speed, as in LowerToLinalg.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Dialect/Attn/Transforms/Transforms.h"
+#include "attn/Dialect/Attn/Utils/Arith.h"
+#include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
+
+#include "LinalgBuilder.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+/// P = w(s')/Z and the normalizer's factor of dS', w'(s')/Z, for one
+/// modified score `s` (-inf where masked) of a row with LSE `lse` (row-sum
+/// normalizers; null otherwise), sigmoid's `rowBias` and `kvLenB` keys. Both
+/// are exactly 0 where s = -inf and, for row-sum normalizers, where the LSE
+/// is -inf (Z = 0: no key contributes).
+static std::pair<Value, Value>
+emitWeightAndFactor(ImplicitLocOpBuilder &b, NormalizerAttrInterface normalizer,
+                    Value s, Value lse, Value rowBias, Value kvLenB) {
+  Arith a{b};
+  Value zero = a.f32(0.0), one = a.f32(1.0);
+  Value live = a.lnot(a.isNegInf(s));
+  if (lse)
+    live = a.land(live, a.lnot(a.isNegInf(lse)));
+  // exp(x - LSE) where live, else 0.
+  auto overZ = [&](Value logW) {
+    return a.select(live, a.exp(a.fsub(logW, lse)), zero);
+  };
+  return TypeSwitch<Attribute, std::pair<Value, Value>>(normalizer)
+      // w = exp(s'): P = exp(s' - LSE), w'/Z = P. The sink is in the LSE
+      // only.
+      .Case<SoftmaxAttr, SinkSoftmaxAttr>([&](auto) {
+        Value p = overZ(s);
+        return std::make_pair(p, p);
+      })
+      // Z = 1, w = sigmoid(s' + beta): w' = P (1 - P).
+      .Case<SigmoidAttr>([&](auto) {
+        Value p = normalizer.emitWeight(b, s, Value(), rowBias);
+        return std::make_pair(p, a.fmul(p, a.fsub(one, p)));
+      })
+      // w = softplus(s'), w' = sigmoid(s'), Z = exp(LSE), both taken as
+      // exp(log(.) - LSE) so that rows of very negative scores (tiny Z) do
+      // not underflow: log softplus(x) = x below -20 (to f32 precision),
+      // log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)).
+      .Case<SoftplusAttr>([&](auto) {
+        Value x = a.select(live, s, zero);
+        Value tail = math::Log1pOp::create(
+            b, a.exp(arith::NegFOp::create(b, math::AbsFOp::create(b, x))));
+        Value softplus = a.fadd(a.fmax(x, zero), tail);
+        Value far = a.fcmp(arith::CmpFPredicate::OLT, x, a.f32(-20.0));
+        Value logW = a.select(far, x, a.log(softplus));
+        Value logSig = a.fsub(a.fmin(x, zero), tail);
+        return std::make_pair(overZ(logW), overZ(logSig));
+      })
+      // w = relu(s')^k, w' = k relu(s')^(k-1) (0 at s' = 0), Z = 1,
+      // kv_len(b) or exp(LSE).
+      .Case<ReluAttr>([&](ReluAttr relu) {
+        Value r = a.fmax(s, zero);
+        bool square = relu.getPower() == 2;
+        Value w = square ? a.fmul(r, r) : r;
+        Value dw = square ? a.fmul(a.f32(2.0), r)
+                          : a.select(a.fcmp(arith::CmpFPredicate::OGT, s, zero),
+                                     one, zero);
+        Value zInv;
+        switch (relu.getNorm()) {
+        case ReluNorm::none:
+          zInv = one;
+          break;
+        case ReluNorm::seq_len: {
+          Value len = a.toF32(kvLenB);
+          Value empty = a.fcmp(arith::CmpFPredicate::OEQ, len, zero);
+          zInv = a.select(empty, zero, a.fdiv(one, a.select(empty, one, len)));
+          break;
+        }
+        case ReluNorm::row_sum:
+          zInv = overZ(zero);
+          break;
+        }
+        return std::make_pair(a.fmul(w, zInv), a.fmul(dw, zInv));
+      })
+      .Default([](Attribute) -> std::pair<Value, Value> {
+        llvm_unreachable("the verifier admits only normalizers");
+      });
+}
+
+LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
+                                                     AttentionGradOp op) {
+  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+  b.setInsertionPoint(op);
+  GenericBuilder g{b};
+  unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
+  bool bshd = op.getLayoutOrDefault() == Layout::bshd;
+  Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
+  Value o = op.getOut(), dO = op.getGradOut(), lse = op.getLse();
+  Type elemType = cast<RankedTensorType>(q.getType()).getElementType();
+  Type f32 = b.getF32Type();
+
+  ProblemSizes sz = ProblemSizes::emit(b, op);
+  OpFoldResult batch = sz.batch, qLen = sz.qLen, kvLen = sz.kvLen;
+  OpFoldResult valueDim = sz.valueDim;
+  OpFoldResult kvHeads = tensor::getMixedSize(b, b.getLoc(), k, hDim);
+  OpFoldResult headDim = tensor::getMixedSize(b, b.getLoc(), q, 3);
+  Value group = sz.group;
+
+  auto normalizer = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault());
+  // P = w(s') / Z. A row-sum Z couples the row: dS'_j = w'(s'_j) / Z *
+  // (dP_j - sum_k P_k dP_k), and sum_k P_k dP_k = rowsum(dO * O); a
+  // constant Z does not: dS'_j = w'(s'_j) / Z * dP_j. The row-sum
+  // normalizers are those with an LSE (Z = exp(LSE)); a sink adds to Z
+  // only, nothing to O.
+  bool rowSum = normalizer.getRowDenominator() == RowDenominator::RowSum;
+  assert(rowSum == static_cast<bool>(lse) && "verified: LSE iff row sum");
+  ScoreEmitter emitter(op, sz.qHeadsV, sz.qLenV, sz.kvLenV);
+  emitter.hoistOperandDims(b);
+  emitter.setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
+  Value scale = emitter.emitScale(b, sz.headDimV);
+
+  SmallVector<Value> inits = {op.getGradQueryInit(), op.getGradKeyInit(),
+                              op.getGradValueInit()};
+  auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{batch, kvHeads},
+                                      inits, std::nullopt);
+  b.setInsertionPointToStart(forall.getBody());
+  Value bi = forall.getInductionVar(0), kvh = forall.getInductionVar(1);
+  Value kvLenB = emitter.emitKvLength(b, bi);
+  Value rowBias = normalizer.emitRowBias(b, kvLenB);
+  Value ks = headSlice(b, k, bi, kvh, sDim, hDim);
+  Value vs = headSlice(b, v, bi, kvh, sDim, hDim);
+  OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
+
+  // The group's dQ, [1, G, Sq, D] (bshd: [1, Sq, G, D]) in the input type,
+  // and dK, dV of this key/value head accumulated in f32.
+  SmallVector<OpFoldResult> groupSizes = {one, group, qLen, headDim};
+  if (bshd)
+    std::swap(groupSizes[1], groupSizes[2]);
+  Value dqGroup0 = g.empty(groupSizes, elemType);
+  Value dkAcc0 = g.filled({kvLen, headDim}, 0.0f);
+  Value dvAcc0 = g.filled({kvLen, valueDim}, 0.0f);
+
+  Arith a{b};
+  auto loop = scf::ForOp::create(
+      b, a.idx(0), group, a.idx(1), ValueRange{dqGroup0, dkAcc0, dvAcc0},
+      [&](OpBuilder &lb, Location loc, Value gi, ValueRange iter) {
+        ImplicitLocOpBuilder nb(loc, lb);
+        GenericBuilder ng{nb};
+        Value hi = arith::AddIOp::create(
+            nb, arith::MulIOp::create(nb, kvh, group), gi);
+        Value qs = headSlice(nb, q, bi, hi, sDim, hDim);
+        Value os = headSlice(nb, o, bi, hi, sDim, hDim);
+        Value dos = headSlice(nb, dO, bi, hi, sDim, hDim);
+
+        // S[i, j] = sum_d Q[i, d] K[j, d] and dP[i, j] = sum_e dO[i, e]
+        // V[j, e], in f32.
+        auto rowDotRow = [&](Value x, Value y) {
+          return ng.generic(
+              ValueRange{x, y}, ng.filled({qLen, kvLen}, 0.0f),
+              {ng.map(3, {0, 2}), ng.map(3, {1, 2}), ng.map(3, {0, 1})},
+              {IT::parallel, IT::parallel, IT::reduction},
+              [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
+                Arith ea{eb};
+                return ea.fadd(e[2], ea.fmul(ea.extF(e[0]), ea.extF(e[1])));
+              });
+        };
+        Value scores = rowDotRow(qs, ks);
+        Value dP = rowDotRow(dos, vs);
+
+        // P[i, j] (0 where masked) and G[i, j] = w'(s')/Z * ds'/ds.
+        SmallVector<Value> ins = {scores};
+        SmallVector<AffineMap> maps = {ng.map(2, {0, 1})};
+        if (rowSum) {
+          Value lseRow = tensor::ExtractSliceOp::create(
+              nb,
+              RankedTensorType::get(
+                  {cast<RankedTensorType>(lse.getType()).getDimSize(2)}, f32),
+              lse, SmallVector<OpFoldResult>{bi, hi, zero},
+              SmallVector<OpFoldResult>{one, one, qLen},
+              SmallVector<OpFoldResult>(3, one));
+          ins.push_back(lseRow);
+          maps.push_back(ng.map(2, {0}));
+        }
+        maps.append(2, ng.map(2, {0, 1}));
+        SmallVector<Value> pAndG = ng.generics(
+            ins,
+            ValueRange{ng.empty({qLen, kvLen}, f32),
+                       ng.empty({qLen, kvLen}, f32)},
+            maps, {IT::parallel, IT::parallel},
+            [&](ImplicitLocOpBuilder &eb, ValueRange e) -> SmallVector<Value> {
+              Arith ea{eb};
+              Value i = linalg::IndexOp::create(eb, 0);
+              Value j = linalg::IndexOp::create(eb, 1);
+              ScorePoint pt = emitter.makePoint(eb, bi, hi, i, j, kvLenB);
+              auto [s, slope] =
+                  emitter.emitScoreModsAndSlope(eb, ea.fmul(e[0], scale), pt);
+              Value allowed = emitter.emitAllowed(eb, pt);
+              // A masked score is -inf, as in the forward.
+              s = ea.select(allowed, s, ea.f32(kNegInf));
+              auto [p, factor] = emitWeightAndFactor(
+                  eb, normalizer, s, rowSum ? e[1] : Value(), rowBias, kvLenB);
+              return {p, ea.fmul(factor, slope)};
+            });
+        Value p = pAndG[0], g = pAndG[1];
+
+        // D[i] = sum_e dO[i, e] O[i, e] = sum_j P[i, j] dP[i, j].
+        Value rowDot;
+        if (rowSum)
+          rowDot = ng.generic(
+              ValueRange{dos, os}, ng.filled({qLen}, 0.0f),
+              {ng.map(2, {0, 1}), ng.map(2, {0, 1}), ng.map(2, {0})},
+              {IT::parallel, IT::reduction},
+              [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
+                Arith ea{eb};
+                return ea.fadd(e[2], ea.fmul(ea.extF(e[0]), ea.extF(e[1])));
+              });
+
+        // dS[i, j] = scale * G[i, j] * (dP[i, j] - D[i]) (or without D),
+        // the gradient of the unscaled Q K^T.
+        SmallVector<Value> dsIns = {g, dP};
+        SmallVector<AffineMap> dsMaps(2, ng.map(2, {0, 1}));
+        if (rowDot) {
+          dsIns.push_back(rowDot);
+          dsMaps.push_back(ng.map(2, {0}));
+        }
+        dsMaps.push_back(ng.map(2, {0, 1}));
+        Value dS =
+            ng.generic(dsIns, ng.empty({qLen, kvLen}, f32), dsMaps,
+                       {IT::parallel, IT::parallel},
+                       [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
+                         Arith ea{eb};
+                         Value dp = rowDot ? ea.fsub(e[1], e[2]) : e[1];
+                         return ea.fmul(ea.fmul(e[0], dp), scale);
+                       });
+
+        // dQ[i, d] = sum_j dS[i, j] K[j, d], into the group's dQ.
+        Value dqF32 = ng.generic(
+            ValueRange{dS, ks}, ng.filled({qLen, headDim}, 0.0f),
+            {ng.map(3, {0, 2}), ng.map(3, {2, 1}), ng.map(3, {0, 1})},
+            {IT::parallel, IT::parallel, IT::reduction},
+            [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
+              Arith ea{eb};
+              return ea.fadd(e[2], ea.fmul(e[0], ea.extF(e[1])));
+            });
+        Value dqOut =
+            ng.rowwise(dqF32, Value(), ng.empty({qLen, headDim}, elemType),
+                       [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
+                         return Arith{eb}.truncF(e[0], elemType);
+                       });
+        SmallVector<OpFoldResult> qOffsets = {zero, gi, zero, zero};
+        SmallVector<OpFoldResult> qSizes = {one, one, qLen, headDim};
+        if (bshd) {
+          std::swap(qOffsets[1], qOffsets[2]);
+          std::swap(qSizes[1], qSizes[2]);
+        }
+        Value dqGroup =
+            tensor::InsertSliceOp::create(nb, dqOut, iter[0], qOffsets, qSizes,
+                                          SmallVector<OpFoldResult>(4, one));
+
+        // dK[j, d] += sum_i dS[i, j] Q[i, d]; dV[j, e] += sum_i P[i, j]
+        // dO[i, e].
+        auto accumulateColDot = [&](Value x, Value y, Value acc) {
+          return ng.generic(
+              ValueRange{x, y}, acc,
+              {ng.map(3, {2, 0}), ng.map(3, {2, 1}), ng.map(3, {0, 1})},
+              {IT::parallel, IT::parallel, IT::reduction},
+              [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
+                Arith ea{eb};
+                return ea.fadd(e[2], ea.fmul(e[0], ea.extF(e[1])));
+              });
+        };
+        Value dkAcc = accumulateColDot(dS, qs, iter[1]);
+        Value dvAcc = accumulateColDot(p, dos, iter[2]);
+        scf::YieldOp::create(nb, ValueRange{dqGroup, dkAcc, dvAcc});
+      });
+
+  auto toElem = [&](Value acc, OpFoldResult cols) {
+    return g.rowwise(acc, Value(), g.empty({kvLen, cols}, elemType),
+                     [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
+                       return Arith{eb}.truncF(e[0], elemType);
+                     });
+  };
+  Value dk = toElem(loop.getResult(1), headDim);
+  Value dv = toElem(loop.getResult(2), valueDim);
+
+  // Write the group's dQ and this head's dK, dV into the shared outputs.
+  Value firstHead = arith::MulIOp::create(b, kvh, group);
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  SmallVector<OpFoldResult> strides(4, one);
+  SmallVector<OpFoldResult> qOffsets = {bi, firstHead, zero, zero};
+  if (bshd)
+    std::swap(qOffsets[1], qOffsets[2]);
+  tensor::ParallelInsertSliceOp::create(b, loop.getResult(0),
+                                        forall.getRegionIterArgs()[0], qOffsets,
+                                        groupSizes, strides);
+  auto insertHead = [&](Value slice, Value dest, OpFoldResult cols) {
+    SmallVector<OpFoldResult> offsets(4, zero), sizes(4, one);
+    offsets[0] = bi;
+    offsets[hDim] = kvh;
+    sizes[sDim] = kvLen;
+    sizes[3] = cols;
+    tensor::ParallelInsertSliceOp::create(b, slice, dest, offsets, sizes,
+                                          strides);
+  };
+  insertHead(dk, forall.getRegionIterArgs()[1], headDim);
+  insertHead(dv, forall.getRegionIterArgs()[2], valueDim);
+  rewriter.replaceOp(op, forall.getResults());
+  return success();
+}

@@ -1,0 +1,115 @@
+"""attn kernels as PyTorch autograd functions, on CPU tensors.
+
+    import attn.torch
+    out = attn.torch.attention(spec, q, k, v, *captures, **operands)
+    out.sum().backward()                  # fills q.grad, k.grad, v.grad
+
+The forward is the compiled kernel (`attn.compile`, fused CPU path) called
+with return_lse=True; the backward is `Kernel.backward` on the saved q, k,
+v, O and LSE (the reference lowering of attn.attention_grad: O(Sq * Skv)
+memory per head). Kernels are compiled once per (spec, dtype, head dims,
+compile options) and cached. Gradients flow to q, k and v only: a sink,
+bias, temperature, table or captured tensor that requires grad is an
+error, not a silently missing gradient. PyTorch is imported on first use;
+this module is not imported by `import attn`.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+
+from . import api as _api
+from . import spec as _spec
+
+__all__ = ["attention", "AttentionFunction"]
+
+_DTYPES = {torch.float32: "float32", torch.float16: "float16",
+           torch.bfloat16: "bfloat16"}
+_lock = threading.Lock()
+_kernels: dict = {}
+
+
+def _kernel(spec, dtype, head_dim, head_dim_v, compile_kw):
+    key = (id(spec), dtype, head_dim, head_dim_v,
+           tuple(sorted(compile_kw.items())))
+    with _lock:
+        entry = _kernels.get(key)
+        # The spec is kept with its kernel so that its id is not reused.
+        if entry is None or entry[0] is not spec:
+            entry = (spec, _api.compile(spec, dtype=dtype, head_dim=head_dim,
+                                        head_dim_v=head_dim_v, **compile_kw))
+            _kernels[key] = entry
+        return entry[1]
+
+
+class AttentionFunction(torch.autograd.Function):
+    """apply(kernel, q, k, v, captures, operands) -> out; the gradients of
+    q, k and v come from kernel.backward."""
+
+    @staticmethod
+    def forward(ctx, kernel, q, k, v, captures, operands):
+        q, k, v = (x.detach() for x in (q, k, v))
+        if kernel.signature.has_lse:
+            out, lse = kernel(q, k, v, *captures, return_lse=True,
+                              **operands)
+        else:
+            out, lse = kernel(q, k, v, *captures, **operands), None
+        ctx.kernel, ctx.captures, ctx.operands = kernel, captures, operands
+        ctx.has_lse = lse is not None
+        saved = (q, k, v, out) + ((lse,) if ctx.has_lse else ())
+        ctx.save_for_backward(*saved)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        # The saved output is the Function's own result, which requires
+        # grad; the kernel takes plain tensors.
+        q, k, v, out, *rest = (t.detach() for t in ctx.saved_tensors)
+        lse = rest[0] if ctx.has_lse else None
+        dq, dk, dv = ctx.kernel.backward(q, k, v, out, lse,
+                                         grad_out.contiguous(), *ctx.captures,
+                                         **ctx.operands)
+        return None, dq, dk, dv, None, None
+
+
+def attention(spec, q, k, v, *captures, lowering: str = "fused",
+              vector_width: int = 0, openmp: bool = True, **operands):
+    """`spec` on CPU tensors q, k, v (float32, float16 or bfloat16, in the
+    spec's layout) with autograd: the output O as a tensor whose backward
+    gives q, k and v their gradients. Captures and operands as for a
+    compiled `attn.Kernel`; they receive no gradients."""
+    spec = _spec.as_spec(spec)
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got "
+                            f"{type(x).__name__}")
+        if x.device.type != "cpu":
+            raise ValueError(f"{name} is on {x.device}; attn.torch.attention "
+                             f"runs on CPU tensors")
+    if q.dtype not in _DTYPES:
+        raise TypeError(f"q must be float32, float16 or bfloat16, got "
+                        f"{q.dtype}")
+    for name, x in list(zip(map(str, range(len(captures))), captures)) + \
+            list(operands.items()):
+        parts = x if isinstance(x, (tuple, list)) else (x,)
+        if any(isinstance(p, torch.Tensor) and p.requires_grad
+               for p in parts):
+            raise NotImplementedError(
+                f"operand '{name}' requires grad, but attn computes the "
+                f"gradients of q, k and v only")
+    if q.dim() != 4 or v.dim() != 4:
+        raise ValueError(f"q, k and v must be 4-D, got shapes "
+                         f"{tuple(q.shape)}, {tuple(k.shape)}, "
+                         f"{tuple(v.shape)}")
+    kernel = _kernel(spec, _DTYPES[q.dtype], int(q.shape[3]),
+                     int(v.shape[3]), {"lowering": lowering,
+                                       "vector_width": vector_width,
+                                       "openmp": openmp})
+    if torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v)):
+        # Compile the backward now: a variant without gradients fails here,
+        # before any training step runs.
+        kernel._grad_kernel()
+    return AttentionFunction.apply(kernel, q, k, v, tuple(captures),
+                                   dict(operands))

@@ -1,0 +1,540 @@
+"""Gradients: Kernel.backward against an independent float64 backward.
+
+`ref_grads` below is the backward reference: the forward and its gradients
+written out here in numpy float64 from the math of VARIANTS.md (scores,
+score modifiers, normalizer, then dP = dO V^T, the normalizer's Jacobian,
+the modifiers' derivatives, dQ = scale dS K, dK = scale dS^T Q, dV = P^T
+dO, summed over the query heads of a GQA group). It shares nothing with
+the compiler, nor with python/attn/reference.py beyond the mask (the
+reference's `_mask`, through test_differential's `_allowed`, which the
+forward's differential test already uses) and the public T5 bucket
+function `reference.t5_bucket`. Its own correctness is checked
+two ways: its forward against attn.reference.attention, and its gradients
+against central finite differences of that forward (test_ref_grads_*).
+
+Each differential case draws shapes (batch, MHA/GQA/MQA heads, odd and
+unequal lengths, decoding) with test_differential's generator, takes O and
+LSE from the float64 reference forward (rounded to the kernel's dtype and
+to float32, as a forward kernel would hand them over), runs
+Kernel.backward and checks, for each of dQ, dK and dV,
+
+    max|g - g_ref| / max|g_ref|  <=  GRAD_TOL[dtype]
+
+GRAD_TOL is twice the forward's tolerance (README "Tolerances"): the
+backward rounds its own result to the input type, as the forward does,
+and also reads O and dO rounded to that type, which moves
+rowsum(dO * O) by as much again. Fully masked query rows must have dQ
+exactly 0, keys that no query of their group sees must have dK and dV
+exactly 0, and nothing may be NaN or infinite. Observed maxima at the
+time of writing: float32 9e-6, float16 7.2e-4, bfloat16 6.8e-3.
+test_backward_after_forward_kernel feeds the fused forward kernel's own O
+and LSE to the backward instead.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+
+import attn
+import test_differential as TD
+from attn import reference
+
+GRAD_TOL = {dt: 2 * t for dt, t in TD.TOL.items()}
+
+
+# ----------------------------------------------------------------------------
+# The float64 backward reference
+# ----------------------------------------------------------------------------
+
+
+def _bhsd(x, layout):
+    x = np.asarray(x).astype(np.float64)
+    return x.transpose(0, 2, 1, 3) if layout == "bshd" else x
+
+
+def _modifiers(spec, s, pos, j, h, Hq, operands):
+    """s' and ds'/ds of the spec's score modifiers, applied in order."""
+    slope = np.ones_like(s)
+    for m in spec.score_mods:
+        if isinstance(m, attn.spec.Alibi):
+            sl = (np.array(m.slopes, np.float64) if m.slopes else
+                  2.0 ** (-8.0 * (np.arange(Hq) + 1) / Hq))[h]
+            dist = (pos - j).astype(np.float64)
+            s = s - sl * (np.abs(dist) if m.symmetric else dist)
+        elif isinstance(m, attn.spec.Gaussian):
+            mu = np.array(m.mu, np.float64)[h]
+            sigma = np.array(m.sigma, np.float64)[h]
+            s = s - ((pos - j) - mu) ** 2 / (2 * sigma ** 2)
+        elif isinstance(m, attn.spec.Bias):
+            b = np.asarray(operands["bias"]).astype(np.float64)
+            s = s + b.reshape((1,) * (4 - b.ndim) + b.shape)
+        elif isinstance(m, attn.spec.RelBias):
+            table = np.asarray(operands["rel_bias_table"], np.float64)
+            bucket = reference.t5_bucket(j - pos, m.num_buckets,
+                                         m.max_distance, m.bidirectional)
+            s = s + table[h, bucket]
+        elif isinstance(m, attn.spec.Softcap):
+            t = np.tanh(s / m.cap)
+            slope = slope * (1.0 - t * t)
+            s = m.cap * t
+        elif isinstance(m, attn.spec.Temperature):
+            tau = np.asarray(operands["temperature"], np.float64)[..., None]
+            slope = slope * tau
+            s = s * tau
+        else:
+            raise TypeError(f"no derivative for {m!r}")
+        s, slope = np.broadcast_arrays(s, slope)
+    return s, slope
+
+
+def ref_grads(spec, q, k, v, do, captures=(), operands=None):
+    """(O, LSE or None, dQ, dK, dV) in float64, in the spec's layout, for
+    the loss whose gradient with respect to O is `do`."""
+    operands = dict(operands or {})
+    lay = spec.layout
+    allowed = TD._allowed(spec, q, k, v, captures, operands)
+    Q, K, Vv, dO = (_bhsd(x, lay) for x in (q, k, v, do))
+    B, Hq, Sq, D = Q.shape
+    Hkv, Skv = K.shape[1], K.shape[2]
+    G = Hq // Hkv
+    Kg, Vg = np.repeat(K, G, axis=1), np.repeat(Vv, G, axis=1)
+    scale = spec.scale if spec.scale is not None else 1.0 / np.sqrt(D)
+    lens = (np.asarray(operands["kv_len"], np.int64) if spec.kv_len
+            else np.full(B, Skv, np.int64))
+    i = np.arange(Sq).reshape(1, 1, -1, 1)
+    j = np.arange(Skv).reshape(1, 1, 1, -1)
+    h = np.arange(Hq).reshape(1, -1, 1, 1)
+    pos = i + (lens.reshape(-1, 1, 1, 1) - Sq) + spec.q_offset
+    s, slope = _modifiers(spec, scale * np.einsum("bhid,bhjd->bhij", Q, Kg),
+                          pos, j, h, Hq, operands)
+    n = spec.normalizer
+    lse = None
+    neg = -np.inf
+    with np.errstate(all="ignore"):
+        sa = np.where(allowed, s, neg)
+        if isinstance(n, attn.spec.Sigmoid):
+            beta = n.beta if n.beta is not None else \
+                -np.log(lens.astype(np.float64)).reshape(-1, 1, 1, 1)
+            sig = 1.0 / (1.0 + np.exp(-(s + beta)))
+            # P = sigmoid(s' + beta), Z = 1: dP/ds' = P (1 - P).
+            w, dw, z = np.where(allowed, sig, 0.0), \
+                np.where(allowed, sig * (1.0 - sig), 0.0), 1.0
+        elif isinstance(n, (attn.spec.Softmax, attn.spec.SinkSoftmax)):
+            m = sa.max(axis=-1, keepdims=True) if Skv else \
+                np.full((B, Hq, Sq, 1), neg)
+            if isinstance(n, attn.spec.SinkSoftmax):
+                sink = np.asarray(operands["sink"], np.float64)
+                sink = sink.reshape(1, -1, 1, 1)
+                m = np.maximum(m, sink)
+            m = np.where(np.isfinite(m), m, 0.0)
+            # w and Z relative to the row maximum m; w' = w.
+            w = np.where(allowed, np.exp(sa - m), 0.0)
+            dw = w
+            z = w.sum(axis=-1, keepdims=True)
+            if isinstance(n, attn.spec.SinkSoftmax):
+                z = z + np.exp(sink - m)
+            lse = np.where(z > 0, m + np.log(np.where(z > 0, z, 1.0)),
+                           neg)[..., 0]
+        elif isinstance(n, attn.spec.Softplus):
+            # softplus(x) = log(1 + e^x), its derivative the logistic
+            # function; scores here stay far from float64's range ends.
+            w = np.where(allowed, np.log1p(np.exp(s)), 0.0)
+            dw = np.where(allowed, 1.0 / (1.0 + np.exp(-s)), 0.0)
+            z = w.sum(axis=-1, keepdims=True)
+            lse = np.where(z > 0, np.log(np.where(z > 0, z, 1.0)), neg)[..., 0]
+        else:
+            r = np.where(allowed, np.maximum(s, 0.0), 0.0)
+            w = r ** n.power
+            dw = 2.0 * r if n.power == 2 else (r > 0).astype(np.float64)
+            if n.norm == "none":
+                z = 1.0
+            elif n.norm == "seq_len":
+                z = lens.astype(np.float64).reshape(-1, 1, 1, 1)
+            else:
+                z = w.sum(axis=-1, keepdims=True)
+                lse = np.where(z > 0, np.log(np.where(z > 0, z, 1.0)),
+                               neg)[..., 0]
+        z = np.broadcast_to(z, (B, Hq, Sq, 1))
+        P = np.where(z > 0, w / np.where(z > 0, z, 1.0), 0.0)
+        dPds = np.where(z > 0, dw / np.where(z > 0, z, 1.0), 0.0)
+    O = np.einsum("bhij,bhjd->bhid", P, Vg)
+    dP = np.einsum("bhid,bhjd->bhij", dO, Vg)
+    if lse is not None:
+        # A normalised row: dS'_j = w'_j / Z (dP_j - sum_k P_k dP_k).
+        dS = dPds * (dP - (P * dP).sum(axis=-1, keepdims=True))
+    else:
+        dS = dPds * dP
+    dS = dS * slope * scale
+    dQ = np.einsum("bhij,bhjd->bhid", dS, Kg)
+    dK = np.einsum("bhij,bhid->bhjd", dS, Q)
+    dV = np.einsum("bhij,bhid->bhjd", P, dO)
+    dK = dK.reshape(B, Hkv, G, Skv, D).sum(axis=2)
+    dV = dV.reshape(B, Hkv, G, Skv, Vv.shape[3]).sum(axis=2)
+    back = (lambda x: x.transpose(0, 2, 1, 3)) if lay == "bshd" else \
+        (lambda x: x)
+    return back(O), lse, back(dQ), back(dK), back(dV)
+
+
+# ----------------------------------------------------------------------------
+# The reference checked: its forward, and finite differences
+# ----------------------------------------------------------------------------
+
+FD_SPECS = [
+    ("softmax_causal_gqa", attn.Spec(attn.causal()), {}, 4, 2),
+    ("softmax_mods", attn.Spec(attn.sliding_window(3, 2), score_mod=[
+        attn.temperature(), attn.alibi(), attn.softcap(2.0), attn.bias(),
+        attn.gaussian([1.0, -2.0], [3.0, 4.0])]), {"mods": True}, 2, 1),
+    ("sink_softmax_bshd", attn.Spec(attn.causal(), attn.sink_softmax(),
+                                    layout="bshd"), {"sink": True}, 2, 2),
+    ("sigmoid_rel_bias", attn.Spec(attn.causal(), attn.sigmoid(),
+                                   attn.rel_bias(8, 20)), {"rel": True}, 2, 1),
+    ("softplus_softcap", attn.Spec(attn.causal(), attn.softplus(),
+                                   attn.softcap(3.0)), {}, 2, 1),
+    ("relu2_row_sum_alibi", attn.Spec(None, attn.relu(2, "row_sum"),
+                                      attn.alibi()), {}, 2, 2),
+    ("relu1_seq_len_kv_len", attn.Spec(attn.sliding_window(4),
+                                       attn.relu(), kv_len=True),
+     {"kv_len": True}, 2, 1),
+    ("relu2_none_temperature", attn.Spec(attn.causal(), attn.relu(2, "none"),
+                                         attn.temperature()),
+     {"tau": True}, 2, 2),
+    ("softmax_document_q_offset",
+     attn.Spec(attn.document() & attn.causal(), q_offset=2), {"doc": True},
+     2, 2),
+]
+
+
+def _fd_problem(name, spec, what, Hq, Hkv, rng):
+    B, Sq, Skv, D, Dv = 2, 5, 7, 3, 4
+    bshd = spec.layout == "bshd"
+
+    def arr(H, S, X):
+        shape = (B, S, H, X) if bshd else (B, H, S, X)
+        return rng.standard_normal(shape)
+    q, k, v = arr(Hq, Sq, D), arr(Hkv, Skv, D), arr(Hkv, Skv, Dv)
+    do = arr(Hq, Sq, Dv)
+    ops = {}
+    if what.get("mods"):
+        ops["temperature"] = rng.uniform(0.5, 2.0, (B, Hq, Sq))
+        ops["bias"] = rng.standard_normal((Hq, Sq, Skv))
+    if what.get("sink"):
+        ops["sink"] = rng.standard_normal(Hq)
+    if what.get("rel"):
+        ops["rel_bias_table"] = rng.standard_normal((Hq, 8))
+    if what.get("kv_len"):
+        ops["kv_len"] = np.array([Skv, 3])
+    if what.get("tau"):
+        ops["temperature"] = rng.uniform(0.5, 2.0, (B, Hq, Sq))
+    if what.get("doc"):
+        # Query row 0 of batch 0 is padding: a fully masked row.
+        ops["segments"] = (np.array([[-1, 0, 0, 1, 1], [0, 0, 0, 0, 1]]),
+                           np.array([[0, 0, 0, 1, 1, 1, 1],
+                                     [0, 0, 0, 0, 1, 1, -2]]))
+    return q, k, v, do, ops
+
+
+@pytest.mark.parametrize("name,spec,what,Hq,Hkv", FD_SPECS,
+                         ids=[c[0] for c in FD_SPECS])
+def test_ref_grads_forward_matches_reference(name, spec, what, Hq, Hkv):
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    q, k, v, do, ops = _fd_problem(name, spec, what, Hq, Hkv, rng)
+    O, lse, *_ = ref_grads(spec, q, k, v, do, (), ops)
+    if spec.normalizer.has_lse:
+        ref, ref_lse = reference.attention(spec, q, k, v, return_lse=True,
+                                           **ops)
+        fin = np.isfinite(ref_lse)
+        assert (np.isneginf(lse) == ~fin).all()
+        np.testing.assert_allclose(lse[fin], ref_lse[fin], rtol=1e-12,
+                                   atol=1e-12)
+    else:
+        ref = reference.attention(spec, q, k, v, **ops)
+    np.testing.assert_allclose(O, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,spec,what,Hq,Hkv", FD_SPECS,
+                         ids=[c[0] for c in FD_SPECS])
+def test_ref_grads_finite_differences(name, spec, what, Hq, Hkv):
+    """Every entry of dQ, dK and dV against the central difference of
+    L = sum(O * dO) in float64 (step 1e-6: truncation ~1e-12, rounding
+    ~1e-10 relative)."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()) + 1)
+    q, k, v, do, ops = _fd_problem(name, spec, what, Hq, Hkv, rng)
+    _, _, dq, dk, dv = ref_grads(spec, q, k, v, do, (), ops)
+    eps = 1e-6
+
+    def loss(q_, k_, v_):
+        return float((ref_grads(spec, q_, k_, v_, do, (), ops)[0] * do).sum())
+
+    for which, grad in (("q", dq), ("k", dk), ("v", dv)):
+        x = {"q": q, "k": k, "v": v}[which]
+        fd = np.zeros_like(x)
+        for idx in np.ndindex(*x.shape):
+            args = {"q": q, "k": k, "v": v}
+            for sign in (1, -1):
+                xp = x.copy()
+                xp[idx] += sign * eps
+                args[which] = xp
+                fd[idx] += sign * loss(args["q"], args["k"], args["v"])
+        fd /= 2 * eps
+        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-7,
+                                   err_msg=f"{name}: d{which}")
+        assert np.abs(grad).max() > 1e-3, f"{name}: d{which} is trivially 0"
+
+
+# ----------------------------------------------------------------------------
+# Differential: Kernel.backward against ref_grads
+# ----------------------------------------------------------------------------
+
+V, F32, BF16, F16, ALL = TD.V, TD.F32, TD.BF16, TD.F16, TD.ALL_DTYPES
+
+GRAD_VARIANTS = [
+    V("full", None, dtypes=ALL),
+    V("causal", attn.causal(), dtypes=ALL, seeds=4),
+    V("causal_q_ge_kv", attn.causal(), lengths="q_ge_kv", dtypes=BF16),
+    V("sliding_window", attn.sliding_window(9), dtypes=F16),
+    V("streaming_llm", TD.STREAMING, dtypes=BF16),
+    V("chunked_causal", attn.chunked(7) & attn.causal()),
+    V("prefix_lm", attn.prefix_lm(10)),
+    V("not_causal", ~attn.causal()),
+    V("document", attn.document(), TD.op_segments, dtypes=F16),
+    V("document_causal", attn.document() & attn.causal(), TD.op_segments,
+      lengths="self", dtypes=BF16),
+    V("tree", attn.tree(), TD.op_tree, check=TD._tree_ok),
+    V("dense", attn.dense(), TD.op_dense, dtypes=BF16),
+    V("block_sparse", attn.block_sparse(7, 13) & attn.causal(),
+      TD.op_block_mask(7, 13)),
+    V("mask_mod", attn.mask_mod(TD.mm_doc_causal, {
+        "dq": "int32", "dkv": "int32", "open_heads": "bool"}),
+      TD.op_doc_causal, dtypes=F16),
+    V("mask_mod_never", TD.mm_never, seeds=1),
+    V("sink_softmax", attn.Spec(attn.causal(), attn.sink_softmax()),
+      TD.op_sink, dtypes=ALL),
+    V("sigmoid", attn.Spec(attn.causal(), attn.sigmoid()), dtypes=BF16),
+    V("sigmoid_beta_window", attn.Spec(attn.sliding_window(10, 10),
+                                       attn.sigmoid(beta=-2.5)), dtypes=F16),
+    V("softplus", attn.Spec(attn.causal(), attn.softplus()), dtypes=ALL),
+    V("softplus_softcap_document", attn.Spec(attn.document(), attn.softplus(),
+                                             attn.softcap(2.0)),
+      TD.op_segments, dtypes=BF16),
+    V("relu_seq_len", attn.Spec(attn.causal(), attn.relu()), dtypes=F16),
+    V("relu2_row_sum", attn.Spec(attn.causal(), attn.relu(2, "row_sum")),
+      dtypes=BF16),
+    V("relu1_row_sum_window", attn.Spec(attn.sliding_window(6),
+                                        attn.relu(1, "row_sum"))),
+    V("relu2_none_chunked", attn.Spec(attn.chunked(10),
+                                      attn.relu(2, "none"))),
+    V("decode_relu_seq_len_kv_len", attn.Spec(None, attn.relu(), kv_len=True),
+      TD.op_kv_len, lengths="decode"),
+    V("softcap", attn.Spec(attn.causal(), score_mod=attn.softcap(3.0)),
+      dtypes=BF16),
+    V("alibi_gaussian", attn.Spec(attn.sliding_window(30), score_mod=[
+        attn.alibi(), attn.gaussian([1.0, -2.0], [5.0, 9.0])], q_offset=7),
+      heads=2),
+    V("bias", attn.Spec(None, score_mod=attn.bias()), TD.op_bias,
+      dtypes=ALL),
+    V("rel_bias", attn.Spec(attn.causal(), score_mod=attn.rel_bias(12, 50)),
+      TD.op_rel_bias(12)),
+    V("mods_in_order", attn.Spec(TD.STREAMING, score_mod=[
+        attn.temperature(), attn.alibi(), attn.softcap(4.0), attn.bias()]),
+      TD.both(TD.op_temperature, TD.op_bias), dtypes=ALL),
+    V("bshd_dv", attn.Spec(TD.STREAMING, attn.sink_softmax(), layout="bshd"),
+      TD.op_sink, D=64, Dv=32, dtypes=F16),
+    V("head_dim_16_v48", attn.causal(), D=16, Dv=48, dtypes=BF16),
+    V("scale_q_offset", attn.Spec(attn.causal() & attn.chunked(9),
+                                  q_offset=-11, scale=0.3)),
+    V("decode", attn.Spec(attn.causal(), kv_len=True), TD.op_kv_len,
+      lengths="decode", dtypes=ALL),
+    V("decode_sigmoid", attn.Spec(attn.causal(), attn.sigmoid(),
+                                  kv_len=True), TD.op_kv_len,
+      lengths="decode"),
+]
+
+_kernels: dict = {}
+
+
+def _kernel(variant, dtype):
+    key = (variant.name, dtype)
+    if key not in _kernels:
+        _kernels[key] = attn.compile(variant.spec, dtype=dtype,
+                                     head_dim=variant.D,
+                                     head_dim_v=variant.Dv or variant.D,
+                                     **variant.compile_kw)
+    return _kernels[key]
+
+
+def _rel_err(got, want):
+    scale = np.abs(want).max() if want.size else 0.0
+    diff = np.abs(got - want).max() if want.size else 0.0
+    return diff / (scale if scale > 0 else 1.0)
+
+
+def _check_grads(name, d, spec, allowed, grads, refs):
+    tol = GRAD_TOL[d.dtype]
+    lay = spec.layout
+    for what, got, want in zip(("dQ", "dK", "dV"), grads, refs):
+        got = np.asarray(got).astype(np.float64)
+        assert got.shape == want.shape, f"{name}: {what} shape"
+        assert np.isfinite(got).all(), f"{name}: {what} is not finite"
+        err = _rel_err(got, want)
+        assert err <= tol, f"{name}: {what} rel err {err:.3g} > {tol}"
+    # Exact zeros: queries that see no key, keys that no query sees.
+    dq, dk, dv = (_bhsd(g, lay) for g in grads)
+    dead_rows = ~allowed.any(axis=-1)                       # [B, Hq, Sq]
+    assert (dq[dead_rows] == 0).all(), f"{name}: dQ of masked rows != 0"
+    B, Hq, Sq, Skv = allowed.shape
+    Hkv = dk.shape[1]
+    unseen = ~allowed.reshape(B, Hkv, Hq // Hkv, Sq, Skv).any(axis=(2, 3))
+    assert (dk[unseen] == 0).all(), f"{name}: dK of unseen keys != 0"
+    assert (dv[unseen] == 0).all(), f"{name}: dV of unseen keys != 0"
+
+
+def _grad_case(rng, variant, d):
+    spec = variant.spec
+    q, k, v = TD._qkv(rng, d, spec.layout)
+    captures, operands = (variant.operands(rng, d) if variant.operands
+                          else ((), {}))
+    oshape = (d.B, d.Sq, d.Hq, d.Dv) if spec.layout == "bshd" else \
+        (d.B, d.Hq, d.Sq, d.Dv)
+    do = rng.standard_normal(oshape).astype(TD.NP_DTYPE[d.dtype])
+    return q, k, v, do, captures, operands
+
+
+GRAD_CASES = [pytest.param(v, s, id=f"{v.name}-{s}")
+              for v in GRAD_VARIANTS for s in range(v.seeds)]
+
+
+@pytest.mark.parametrize("variant,seed", GRAD_CASES)
+def test_backward_differential(variant, seed):
+    dtype = variant.dtypes[seed % len(variant.dtypes)]
+    rng = np.random.default_rng([zlib.crc32(variant.name.encode()), seed,
+                                 7])
+    fn = _kernel(variant, dtype)
+    spec = variant.spec
+    for _ in range(variant.shapes):
+        d = TD._draw_dims(rng, variant, dtype)
+        q, k, v, do, captures, operands = _grad_case(rng, variant, d)
+        name = f"{variant.name}[{dtype}] {d}"
+        # The forward as a kernel hands it over: O in the input type, LSE
+        # in float32.
+        if spec.normalizer.has_lse:
+            o, lse = reference.attention(spec, q, k, v, *captures,
+                                         return_lse=True, **operands)
+            lse = lse.astype(np.float32)
+        else:
+            o, lse = reference.attention(spec, q, k, v, *captures,
+                                         **operands), None
+        o = o.astype(TD.NP_DTYPE[dtype])
+        grads = fn.backward(q, k, v, o, lse, do, *captures, **operands)
+        _, _, *refs = ref_grads(spec, q, k, v, do, captures, operands)
+        allowed = TD._allowed(spec, q, k, v, captures, operands)
+        _check_grads(name, d, spec, allowed, grads, refs)
+
+
+@pytest.mark.parametrize("variant", [
+    V("fused_causal_gqa", attn.causal(), dtypes=ALL),
+    V("fused_sink_bshd", attn.Spec(TD.STREAMING, attn.sink_softmax(),
+                                   score_mod=attn.softcap(5.0),
+                                   layout="bshd"), TD.op_sink),
+    V("fused_sigmoid_document", attn.Spec(attn.document(), attn.sigmoid()),
+      TD.op_segments),
+], ids=lambda v: v.name)
+def test_backward_after_forward_kernel(variant):
+    """The forward kernel's own O and LSE (fused path) feed the backward."""
+    for seed, dtype in enumerate(variant.dtypes):
+        rng = np.random.default_rng([zlib.crc32(variant.name.encode()), seed])
+        fn = _kernel(variant, dtype)
+        d = TD._draw_dims(rng, variant, dtype)
+        q, k, v, do, captures, operands = _grad_case(rng, variant, d)
+        if variant.spec.normalizer.has_lse:
+            o, lse = fn(q, k, v, *captures, return_lse=True, **operands)
+        else:
+            o, lse = fn(q, k, v, *captures, **operands), None
+        grads = fn.backward(q, k, v, o, lse, do, *captures, **operands)
+        _, _, *refs = ref_grads(variant.spec, q, k, v, do, captures,
+                                operands)
+        allowed = TD._allowed(variant.spec, q, k, v, captures, operands)
+        _check_grads(f"{variant.name}[{dtype}] {d}", d, variant.spec,
+                     allowed, grads, refs)
+
+
+# ----------------------------------------------------------------------------
+# Arguments and unsupported variants
+# ----------------------------------------------------------------------------
+
+
+def test_backward_argument_errors():
+    fn = attn.compile(attn.causal(), dtype="float32", head_dim=16,
+                      head_dim_v=8)
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((2, 4, 5, 16)).astype(np.float32)
+    k = rng.standard_normal((2, 2, 7, 16)).astype(np.float32)
+    v = rng.standard_normal((2, 2, 7, 8)).astype(np.float32)
+    o, lse = fn(q, k, v, return_lse=True)
+    do = np.ones_like(o)
+    with pytest.raises(ValueError, match="needs the forward's lse"):
+        fn.backward(q, k, v, o, None, do)
+    with pytest.raises(ValueError, match=r"grad_out must have shape "
+                                         r"\(2, 4, 5, 8\), got \(2, 4, 5, 7\)"):
+        fn.backward(q, k, v, o, lse, do[..., :7])
+    with pytest.raises(TypeError, match="out must be float32, got dtype "
+                                        "float16"):
+        fn.backward(q, k, v, o.astype(np.float16), lse, do)
+    with pytest.raises(ValueError, match=r"lse must have shape \(2, 4, 5\)"):
+        fn.backward(q, k, v, o, lse[:, :2], do)
+    with pytest.raises(TypeError, match="lse must be float32"):
+        fn.backward(q, k, v, o, lse.astype(np.float64), do)
+    with pytest.raises(ValueError, match=r"query heads \(4\) must be a "
+                                         r"multiple of key/value heads \(3\)"):
+        fn.backward(q, np.concatenate([k, k[:, :1]], 1),
+                    np.concatenate([v, v[:, :1]], 1), o, lse, do)
+    with pytest.raises(TypeError, match="unexpected operand"):
+        fn.backward(q, k, v, o, lse, do, bias=np.zeros((5, 7), np.float32))
+    # The gradients are well-formed and the inputs untouched.
+    dq, dk, dv = fn.backward(q, k, v, o, lse, do)
+    assert (dq.shape, dk.shape, dv.shape) == (q.shape, k.shape, v.shape)
+    assert dq.dtype == dk.dtype == dv.dtype == np.float32
+
+    sig = attn.compile(attn.Spec(attn.causal(), attn.sigmoid()),
+                       dtype="float32", head_dim=16, head_dim_v=8)
+    with pytest.raises(ValueError, match="has no LSE; pass lse=None"):
+        sig.backward(q, k, v, sig(q, k, v), lse, do)
+
+
+def test_backward_empty_sequences():
+    fn = attn.compile(attn.causal(), dtype="float32", head_dim=16)
+    q = np.ones((1, 2, 0, 16), np.float32)
+    k = np.ones((1, 2, 3, 16), np.float32)
+    o, lse = fn(q, k, k, return_lse=True)
+    dq, dk, dv = fn.backward(q, k, k, o, lse, o)
+    assert dq.shape == q.shape and (dk == 0).all() and (dv == 0).all()
+
+
+@pytest.mark.parametrize("spec,message", [
+    (attn.Spec(None, score_mod=lambda s, b, h, i, j: s * 0.5),
+     "score modifier #attn.score_mod has no gradient yet"),
+    (attn.Spec(attn.causal(), attn.sigmoid(), score_mod=[
+        attn.alibi(), TD.sm_ufuncs]),
+     "score modifier #attn.score_mod has no gradient yet"),
+], ids=["score_mod", "alibi_then_score_mod_sigmoid"])
+def test_backward_without_gradient_is_an_error(spec, message):
+    """Variants whose derivative is not implemented say so; the forward of
+    the same kernel still runs."""
+    fn = attn.compile(spec, dtype="float32", head_dim=16)
+    q = np.ones((1, 1, 3, 16), np.float32)
+    if spec.normalizer.has_lse:
+        o, lse = fn(q, q, q, return_lse=True)
+    else:
+        o, lse = fn(q, q, q), None
+    with pytest.raises(attn.CompileError, match=message):
+        fn.backward(q, q, q, o, lse, o)
+
+
+def test_backward_needs_cpu_target():
+    fn = attn.compile(attn.causal(), target="cuda-emulator", dtype="float16",
+                      head_dim=16)
+    q = np.ones((1, 1, 3, 16), np.float16)
+    with pytest.raises(NotImplementedError, match="target='cpu' only"):
+        fn.backward(q, q, q, q, np.zeros((1, 1, 3), np.float32), q)

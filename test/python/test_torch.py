@@ -1,0 +1,122 @@
+"""attn.torch.attention: attn kernels as a torch.autograd.Function.
+
+Skipped when PyTorch is not installed (scripts/python-env.sh installs it
+only with ATTN_WITH_TORCH=1: its PyPI wheel and the CUDA libraries it
+depends on are about 5 GiB). The gradients are checked against
+test_backward's float64 backward reference and, for plain causal
+attention, against PyTorch's own scaled_dot_product_attention backward.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import attn  # noqa: E402
+import attn.torch as AT  # noqa: E402
+import test_backward as TB  # noqa: E402
+
+TORCH_DTYPE = {"float32": torch.float32, "float16": torch.float16,
+               "bfloat16": torch.bfloat16}
+
+
+def _tensors(rng, shapes, dtype, requires_grad=True):
+    out = []
+    for shape in shapes:
+        t = torch.from_numpy(rng.standard_normal(shape).astype(np.float32))
+        t = t.to(TORCH_DTYPE[dtype]).requires_grad_(requires_grad)
+        out.append(t)
+    return out
+
+
+def _f64(t):
+    return t.detach().to(torch.float32).numpy().astype(np.float64)
+
+
+@pytest.mark.parametrize("name,spec,ops,dtype", [
+    ("causal_gqa", attn.Spec(attn.causal()), {}, "float32"),
+    ("sink_softcap_bshd", attn.Spec(attn.sliding_window(5) & attn.causal(),
+                                    attn.sink_softmax(), attn.softcap(4.0),
+                                    layout="bshd"), {"sink": True},
+     "bfloat16"),
+    ("sigmoid_alibi", attn.Spec(None, attn.sigmoid(), attn.alibi()), {},
+     "float16"),
+])
+def test_autograd_against_reference(name, spec, ops, dtype):
+    rng = np.random.default_rng(3)
+    B, Hq, Hkv, Sq, Skv, D, Dv = 2, 4, 2, 13, 29, 32, 16
+    bshd = spec.layout == "bshd"
+
+    def shape(H, S, X):
+        return (B, S, H, X) if bshd else (B, H, S, X)
+    q, k, v = _tensors(rng, [shape(Hq, Sq, D), shape(Hkv, Skv, D),
+                             shape(Hkv, Skv, Dv)], dtype)
+    operands = {}
+    if ops.get("sink"):
+        operands["sink"] = torch.from_numpy(
+            rng.standard_normal(Hq).astype(np.float32))
+    out = AT.attention(spec, q, k, v, **operands)
+    assert out.dtype == q.dtype and out.requires_grad
+    do = torch.from_numpy(rng.standard_normal(tuple(out.shape)).astype(
+        np.float32)).to(out.dtype)
+    (out.float() * do.float()).sum().backward()
+    np_ops = {n: x.numpy() for n, x in operands.items()}
+    ref_o, _, *refs = TB.ref_grads(spec, *(x.detach().to(torch.float32)
+                                           .numpy() for x in (q, k, v)),
+                                   _f64(do), (), np_ops)
+    tol = TB.GRAD_TOL[dtype]
+    assert TB._rel_err(_f64(out), ref_o) <= tol
+    for what, x, ref in zip("qkv", (q, k, v), refs):
+        assert x.grad is not None and x.grad.dtype == x.dtype
+        err = TB._rel_err(_f64(x.grad), ref)
+        assert err <= tol, f"{name}: d{what} rel err {err:.3g} > {tol}"
+
+
+def test_against_torch_sdpa():
+    """Self-attention (Sq == Skv, where the two causal alignments agree)
+    with MHA: attn's gradients and PyTorch's SDPA backward, in float32."""
+    rng = np.random.default_rng(4)
+    shape = (2, 3, 37, 16)
+    q, k, v = _tensors(rng, [shape] * 3, "float32")
+    q2, k2, v2 = (x.detach().clone().requires_grad_(True) for x in (q, k, v))
+    do = torch.from_numpy(rng.standard_normal(shape).astype(np.float32))
+    out = AT.attention(attn.causal(), q, k, v)
+    out.backward(do)
+    ref = torch.nn.functional.scaled_dot_product_attention(q2, k2, v2,
+                                                           is_causal=True)
+    ref.backward(do)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+    for x, y in ((q, q2), (k, k2), (v, v2)):
+        torch.testing.assert_close(x.grad, y.grad, rtol=2e-4, atol=2e-4)
+
+
+def test_operand_requiring_grad_is_an_error():
+    rng = np.random.default_rng(5)
+    q, k, v = _tensors(rng, [(1, 2, 4, 8)] * 3, "float32")
+    bias = torch.zeros(2, 4, 4, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="operand 'bias' requires "
+                                                  "grad"):
+        AT.attention(attn.Spec(None, score_mod=attn.bias()), q, k, v,
+                     bias=bias)
+
+
+def test_variant_without_gradient_fails_at_forward():
+    rng = np.random.default_rng(6)
+    q, k, v = _tensors(rng, [(1, 2, 4, 8)] * 3, "float32")
+    spec = attn.Spec(None, score_mod=lambda s, b, h, i, j: s * 0.5)
+    with pytest.raises(attn.CompileError, match="score modifier "
+                                                "#attn.score_mod has no "
+                                                "gradient yet"):
+        AT.attention(spec, q, k, v)
+    # Without gradients the forward alone runs.
+    with torch.no_grad():
+        out = AT.attention(spec, q, k, v)
+    assert out.shape == (1, 2, 4, 8)
+
+
+def test_rejects_non_cpu_and_non_tensors():
+    with pytest.raises(TypeError, match="q must be a torch.Tensor"):
+        AT.attention(attn.causal(), np.zeros((1, 1, 2, 4), np.float32),
+                     *[torch.zeros(1, 1, 2, 4)] * 2)
