@@ -57,9 +57,12 @@ void CPUTiler::emitItem(Value item) {
     return memref::AllocaOp::create(b, type, sizes, align);
   };
   int64_t dyn = ShapedType::kDynamic;
-  if (plan.bf16Dot) {
+  bool pairedQ = plan.dot != CPUDot::Fma;
+  bool amx = plan.dot == CPUDot::Amx;
+  Type bf16 = b.getBF16Type();
+  if (pairedQ) {
     int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
-    it.qt2 = tile(MemRefType::get({d / 2, 2 * bq}, b.getBF16Type()), {});
+    it.qt2 = tile(MemRefType::get({d / 2, 2 * bq}, bf16), {});
   } else {
     it.qt = tile(MemRefType::get({dyn, bq}, f32), headDim);
   }
@@ -67,8 +70,16 @@ void CPUTiler::emitItem(Value item) {
   it.ot = tile(MemRefType::get({dyn, bq}, f32), valueDim);
   it.scratch = tile(MemRefType::get({bq}, f32), {});
   it.kt = it.vt = Value();
-  if (!cast<MemRefType>(kB.getType()).getElementType().isF32()) {
-    if (!plan.bf16Dot)
+  it.ks = it.vt2 = it.pb = Value();
+  if (amx) {
+    // Static head dims (the plan's rule).
+    int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+    int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+    it.ks = tile(MemRefType::get({plan.blockKv, d}, bf16), {});
+    it.vt2 = tile(MemRefType::get({dv, plan.blockKv}, bf16), {});
+    it.pb = tile(MemRefType::get({plan.blockKv / 2, 2 * bq}, bf16), {});
+  } else if (!cast<MemRefType>(kB.getType()).getElementType().isF32()) {
+    if (!pairedQ)
       it.kt = tile(MemRefType::get({plan.blockKv, dyn}, f32), headDim);
     it.vt = tile(MemRefType::get({plan.blockKv, dyn}, f32), valueDim);
   }
@@ -93,7 +104,7 @@ void CPUTiler::emitItem(Value item) {
               OpBuilder::InsertionGuard g(b);
               b.setInsertionPoint(jb.getInsertionBlock(),
                                   jb.getInsertionPoint());
-              if (plan.bf16Dot) {
+              if (pairedQ) {
                 Value x = memref::LoadOp::create(
                     b, qB, indices4(it.bi, it.hi, row, d));
                 Value at = o.add(o.mul(c, o.idx(2)), o.remU(d, o.idx(2)));
