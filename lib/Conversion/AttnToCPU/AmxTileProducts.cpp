@@ -12,11 +12,14 @@
 //     head-dim elements (straight from K, or from KS when the tile's last
 //     32-key block would read past the end of K), B = QT2 (Q^T in pairs of
 //     head-dim elements, packed once per work item). ST is then scaled
-//     in f32, as the other paths do.
+//     in f32, as the other paths do; without score modifiers a positive
+//     constant scale is instead applied where emitWeights reads ST (the
+//     same f32 product, one pass over ST less).
 //   P V as OT = V^T P^T: C = OT[e..e+16][c..c+16], A = VT2 (V^T, 16
 //     value rows of 32 keys, transposed once per kv tile with 16 x 16
 //     transposes of 32-bit key pairs), B = PB (the weights in pairs of
-//     keys, two ST rows converted to bf16 and interleaved).
+//     keys: emitWeights computes them two keys at a time and stores them
+//     converted to bf16 and interleaved, instead of back into ST).
 //
 // Both products are register-blocked 2 x 2: two A and two B tiles feed
 // four accumulators, the 8 tile registers of AMX. The tile shapes are all
@@ -174,6 +177,10 @@ void CPUTiler::emitScoresAmx(WorkItem &it, Value j0, Value nkv) {
       return SmallVector<Value>{jj, o.idx(d0)};
     });
   }
+  // A positive constant scale is folded into the weights instead
+  // (it.scoreScale).
+  if (it.scoreScale)
+    return;
   Value scaleVec = o.splat(vecType, scale);
   emitFor(o.idx(0), nkv, o.idx(1), ValueRange{}, [&](Value jj, ValueRange) {
     for (int64_t v = 0; v < plan.vecs(); ++v)
@@ -223,28 +230,47 @@ void CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv) {
           });
 }
 
-void CPUTiler::emitAmxWeightPairs(WorkItem &it, Value nkv) {
-  // PB[p][2c + t] = bf16(ST[2p + t][c]), 0 for keys 2p + t >= nkv.
-  Type bf16 = b.getBF16Type();
-  auto halfType = VectorType::get({plan.vectorWidth}, bf16);
+scf::ForOp CPUTiler::emitAmxWeightPairs(
+    WorkItem &it, Value nkv, ValueRange init,
+    function_ref<Value(Value jj, int64_t v)> weight,
+    function_ref<Value(Value acc, Value w0, Value w1)> sum) {
+  // PB[p][2c + t] = bf16(w(2p + t, c)) for the pairs p < ceil(nkv / 2),
+  // the odd key of the last pair 0 when nkv is odd; then PB = 0 for the
+  // pairs up to block_kv / 2 (partial tiles only), which the products
+  // read too.
+  auto halfType = VectorType::get({plan.vectorWidth}, b.getBF16Type());
   Value zeroVec = o.cst(vecType, 0.0);
-  emitFor(o.idx(0), o.idx(plan.blockKv / 2), o.idx(1), ValueRange{},
+  Value pairs = o.ceilDiv(nkv, o.idx(2));
+  auto store = [&](Value p, int64_t v, Value w0, Value w1) {
+    Value both = vector::InterleaveOp::create(
+        b, arith::TruncFOp::create(b, halfType, w0),
+        arith::TruncFOp::create(b, halfType, w1));
+    vector::StoreOp::create(b, both, it.pb,
+                            ValueRange{p, o.idx(2 * v * plan.vectorWidth)});
+  };
+  auto loop =
+      emitFor(o.idx(0), pairs, o.idx(1), init, [&](Value p, ValueRange acc) {
+        Value even = o.mul(p, o.idx(2));
+        Value odd = o.add(even, o.idx(1));
+        Value oddIn = o.lt(odd, nkv);
+        SmallVector<Value> next;
+        for (int64_t v = 0; v < plan.vecs(); ++v) {
+          Value w0 = weight(even, v);
+          // ST row `odd` exists (block_kv is even) but past nkv holds no
+          // score: its weight is replaced, never summed.
+          Value w1 = o.select(oddIn, weight(odd, v), zeroVec);
+          store(p, v, w0, w1);
+          next.push_back(sum(acc[v], w0, w1));
+        }
+        scf::YieldOp::create(b, next);
+      });
+  emitFor(pairs, o.idx(plan.blockKv / 2), o.idx(1), ValueRange{},
           [&](Value p, ValueRange) {
-            Value even = o.mul(p, o.idx(2));
-            Value odd = o.add(even, o.idx(1));
-            Value evenIn = o.lt(even, nkv), oddIn = o.lt(odd, nkv);
-            for (int64_t v = 0; v < plan.vecs(); ++v) {
-              Value w0 = o.select(evenIn, loadLanes(it.st, even, v), zeroVec);
-              Value w1 = o.select(oddIn, loadLanes(it.st, odd, v), zeroVec);
-              Value both = vector::InterleaveOp::create(
-                  b, arith::TruncFOp::create(b, halfType, w0),
-                  arith::TruncFOp::create(b, halfType, w1));
-              vector::StoreOp::create(
-                  b, both, it.pb,
-                  ValueRange{p, o.idx(2 * v * plan.vectorWidth)});
-            }
+            for (int64_t v = 0; v < plan.vecs(); ++v)
+              store(p, v, zeroVec, zeroVec);
             scf::YieldOp::create(b);
           });
+  return loop;
 }
 
 void CPUTiler::emitValuesAmx(WorkItem &it, Value j0, Value nkv,
@@ -262,7 +288,6 @@ void CPUTiler::emitValuesAmx(WorkItem &it, Value j0, Value nkv,
           scf::YieldOp::create(b);
         });
   emitAmxValueTranspose(it, j0, nkv);
-  emitAmxWeightPairs(it, nkv);
   emitFor(o.idx(0), o.idx(dv), o.idx(2 * kTileRows), ValueRange{},
           [&](Value eb, ValueRange) {
             auto row = [&](int64_t x) {

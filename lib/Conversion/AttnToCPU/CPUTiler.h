@@ -98,6 +98,10 @@ struct WorkItem {
   /// V[j0 + jj, e] (bf16, V^T, the A operand of P V); PB[p][2c + t] =
   /// P[i0 + c, j0 + 2p + t] (bf16 weights in pairs of keys, the B operand).
   Value ks, vt2, pb;
+  /// Non-null when ST holds unscaled scores that readers multiply by this
+  /// (a positive constant scale folded into the weights, dot = amx without
+  /// modifiers).
+  Value scoreScale;
   /// f16 / bf16 inputs: the kv tile's K and V rows widened to f32 once per
   /// tile (KT[jj][d], VT[jj][e]), so that the inner loops broadcast f32
   /// from memory instead of converting each element.
@@ -196,8 +200,14 @@ private:
   void emitValuesAmx(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha);
   /// VT2 for the kv tile (AmxTileProducts.cpp).
   void emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv);
-  /// PB from the weights in ST.
-  void emitAmxWeightPairs(WorkItem &it, Value nkv);
+  /// The weight loop of emitWeights for AMX: PB[p][2c + t] = bf16(w(2p +
+  /// t, c)) with w = weight(jj, v) for keys below nkv and 0 past them;
+  /// returns the loop, which carries `init` (one vector per plan.vecs())
+  /// through acc[v] = sum(acc[v], w(2p, v), w(2p + 1, v)).
+  scf::ForOp
+  emitAmxWeightPairs(WorkItem &it, Value nkv, ValueRange init,
+                     function_ref<Value(Value jj, int64_t v)> weight,
+                     function_ref<Value(Value acc, Value w0, Value w1)> sum);
   void emitMaskAndMods(WorkItem &it, Value j0, Value nkv, Value isFull);
   /// For masks whose one-row classification is exact: per-row key
   /// intervals (and segment ids) of the item's rows, so that partial tiles

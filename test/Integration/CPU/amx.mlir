@@ -32,9 +32,10 @@
 // IR: amx.tile_load %{{.*}} : memref<32x128xbf16> into !amx.tile<16x32xbf16>
 // IR: amx.tile_mulf %{{.*}} : !amx.tile<16x32xbf16>, !amx.tile<16x32xbf16>, !amx.tile<16x16xf32>
 // IR: amx.tile_store %{{.*}} : memref<96x64xf32>, !amx.tile<16x16xf32>
-// P V: V^T by 16 x 16 transposes of key pairs, accumulators loaded from OT.
-// IR: vector.shuffle
+// P V: the weights stored as bf16 pairs of keys, V^T by 16 x 16 transposes
+// of key pairs, accumulators loaded from OT.
 // IR: vector.interleave %{{.*}} : vector<16xbf16> -> vector<32xbf16>
+// IR: vector.shuffle
 // IR: amx.tile_load %{{.*}} : memref<?x64xf32> into !amx.tile<16x16xf32>
 // IR: amx.tile_mulf
 // IR: amx.tile_store %{{.*}} : memref<?x64xf32>, !amx.tile<16x16xf32>
