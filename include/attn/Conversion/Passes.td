@@ -38,6 +38,9 @@ def AttnTileCPU : Pass<"attn-tile-cpu"> {
       no horizontal reductions; per-element mask and modifier code runs only
       on partial tiles (and, for position-dependent modifiers, on every
       visited tile);
+    - for bf16 on hosts with AMX (`dot = "amx"`, the default there), both
+      products as AMX tile products (amx dialect) in the same layouts:
+      `ST = K Q^T` and `OT = V^T P^T`, weights rounded to bf16;
     - small query tiles (decoding) use a row kernel whose lanes run along
       the head dimension, and split the kv range across threads, merging the
       partial results by their log-sum-exp.

@@ -17,6 +17,9 @@
 // each register-blocked over a few rows (keyRows), so that
 // every vector load feeds several FMAs.
 //
+// With dot = "amx" (bf16 on AMX hosts) both products are AMX tile products
+// over the same layouts instead (AmxTileProducts.cpp).
+//
 // Decoding (a single query row per (b, h)) uses the row kernel instead,
 // with lanes along the head dimension and the kv range split across threads.
 //
