@@ -5,7 +5,9 @@
 
 prints one JSON object: each peer's median time in ms (or the reason it
 failed), FlexAttention's compile time, and the largest difference between
-the two outputs as a cross-check. Inputs are f32 BHSD. Masks:
+the two outputs as a cross-check. Inputs are BHSD, f32 unless the case
+says "dtype" (a torch dtype name such as "bfloat16"); "peers" (default
+["sdpa", "flex"]) chooses which peers run. Masks:
 
   SDPA: no mask for full, is_causal for causal with Sq == Skv, otherwise a
         boolean attn_mask [Sq, Skv] built once outside the timed region;
@@ -74,9 +76,11 @@ def main():
     torch.manual_seed(0)
     b, h, sq, skv, d = (case[k] for k in ("B", "H", "Sq", "Skv", "D"))
     mask = case["mask"]
-    q = torch.rand(b, h, sq, d) * 2 - 1
-    k = torch.rand(b, h, skv, d) * 2 - 1
-    v = torch.rand(b, h, skv, d) * 2 - 1
+    dtype = getattr(torch, case.get("dtype", "float32"))
+    peers = case.get("peers", ["sdpa", "flex"])
+    q = (torch.rand(b, h, sq, d) * 2 - 1).to(dtype)
+    k = (torch.rand(b, h, skv, d) * 2 - 1).to(dtype)
+    v = (torch.rand(b, h, skv, d) * 2 - 1).to(dtype)
     result = {"torch": torch.__version__,
               "cpu_capability": torch.backends.cpu.get_cpu_capability(),
               "threads": torch.get_num_threads()}
@@ -84,6 +88,8 @@ def main():
     outputs = {}
     with torch.no_grad():
         try:
+            if "sdpa" not in peers:
+                raise LookupError("not asked for")
             kind = mask["kind"]
             if kind == "full":
                 sdpa = lambda: F.scaled_dot_product_attention(q, k, v)
@@ -96,9 +102,12 @@ def main():
             outputs["sdpa"] = sdpa()
         except Exception as exc:  # reported in the table, not fatal
             result["sdpa_error"] = short(exc)
-            traceback.print_exc()
+            if not isinstance(exc, LookupError):
+                traceback.print_exc()
 
         try:
+            if "flex" not in peers:
+                raise LookupError("not asked for")
             from torch.nn.attention.flex_attention import (create_block_mask,
                                                            flex_attention)
             mod = mask_mod_of(mask, sq, skv)
@@ -113,7 +122,8 @@ def main():
             outputs["flex"] = run()
         except Exception as exc:
             result["flex_error"] = short(exc)
-            traceback.print_exc()
+            if not isinstance(exc, LookupError):
+                traceback.print_exc()
 
     if len(outputs) == 2:
         result["flex_vs_sdpa_max_abs_diff"] = float(

@@ -35,7 +35,7 @@ struct AttnPrintTilePlanPass
       ConfigAttr plan;
       if (cpu) {
         FailureOr<CPUTilePlan> p = resolveCPUTilePlan(
-            op, CPUTarget{vectorWidth, threads, bf16Dot});
+            op, CPUTarget{vectorWidth, threads, bf16Dot, useAmx});
         if (succeeded(p))
           plan = p->toConfig(op.getContext());
       } else {

@@ -81,6 +81,7 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
     AttnTileCPUOptions tileOptions;
     tileOptions.vectorWidth = options.vectorWidth;
     tileOptions.bf16Dot = options.bf16Dot;
+    tileOptions.useAmx = options.useAmx;
     if (!options.openmp)
       tileOptions.threads = 1;
     pm.addPass(createAttnTileCPU(tileOptions));
@@ -103,10 +104,13 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
     pm.addPass(createAttnApproximateMath());
   }
   // Math ops with an LLVM intrinsic first (floor, fma, fabs stay vector
-  // instructions), libm calls only for the rest (tanh, erf, ...).
+  // instructions), libm calls only for the rest (tanh, erf, ...). AMX tile
+  // ops become LLVM's x86 AMX intrinsics, whose tile configuration
+  // (ldtilecfg) the X86 backend inserts.
   addPipeline(pm, "expand-strided-metadata,lower-affine,"
                   "convert-math-to-llvm,convert-math-to-libm,"
-                  "convert-vector-to-llvm{enable-x86vector},convert-scf-to-cf,"
+                  "convert-vector-to-llvm{enable-x86vector enable-amx},"
+                  "convert-scf-to-cf,"
                   "convert-cf-to-llvm,convert-arith-to-llvm,"
                   "convert-index-to-llvm,finalize-memref-to-llvm");
   if (options.cInterface)

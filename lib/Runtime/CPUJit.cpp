@@ -8,6 +8,8 @@
 
 #include "attn/Runtime/CPUJit.h"
 
+#include "attn/Conversion/AttnToCPU/AttnToCPU.h"
+
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 #include "attn/Pipelines/Pipelines.h"
 #include "attn/Runtime/CudaRuntime.h"
@@ -257,6 +259,12 @@ CPUKernel::compileCUDA(ModuleOp module, const CUDAPipelineOptions &options,
 std::unique_ptr<CPUKernel> CPUKernel::load(StringRef objectCode, bool openmp,
                                            std::string &error) {
   initializeNativeTarget();
+  // Object code compiled with AMX tiles runs only after this process has
+  // tile-data permission, which compiling requests (resolveCPUTilePlan)
+  // and loading must too. Python's disk cache keys objects by the host CPU
+  // and whether AMX is usable (python/src/Api.cpp, hostCPU), so an AMX
+  // object is only loaded where it is.
+  (void)hostAmx();
   // The object's undefined symbols (libomp, the runner utilities, libc) are
   // resolved against the process, so the libraries are made global first.
   for (StringRef lib : runtimeLibraries(openmp)) {

@@ -586,14 +586,15 @@ class Spec:
     kv_len:     True to take per-batch cache lengths at call time.
     config:     the tile plan's knobs, as #attn.config (block_q,
                 block_kv, vector_width, unroll, kv_splits, dot = "fma" |
-                "bf16" on the CPU; block_q, block_kv, warps, stages,
+                "bf16" | "amx" on the CPU (bf16 inputs default to "amx"
+                where the host has AMX); block_q, block_kv, warps, stages,
                 mma = "sync" | "wgmma" on the GPU); unset fields are
                 resolved from the target (attn.tile_plan shows them).
     """
 
     _CONFIG_KEYS = ("block_q", "block_kv", "vector_width", "unroll",
                     "warps", "stages", "kv_splits", "dot", "mma")
-    _CONFIG_WORDS = {"dot": ("fma", "bf16"), "mma": ("sync", "wgmma")}
+    _CONFIG_WORDS = {"dot": ("fma", "bf16", "amx"), "mma": ("sync", "wgmma")}
     VECTOR_WIDTHS = (0, 4, 8, 16)
 
     def __init__(self, mask=None, normalizer: Optional[Normalizer] = None,

@@ -8,6 +8,7 @@
 
 #include "Api.h"
 
+#include "attn/Conversion/AttnToCPU/AttnToCPU.h"
 #include "attn/InitAll.h"
 #include "attn/Runtime/CPUJit.h"
 #include "attn/Runtime/CudaRuntime.h"
@@ -132,6 +133,11 @@ std::string hostCPU() {
   llvm::sort(enabled);
   for (const std::string &f : enabled)
     text += "," + f;
+  // Compiled kernels use AMX only where this process may (hostAmx): a
+  // process without tile-data permission, or with $ATTN_NO_AMX, must not
+  // load their object code.
+  if (!mlir::attn::hostAmx().usable)
+    text += ",-amx-usable";
   return text;
 }
 

@@ -73,3 +73,34 @@ func.func @bad_dot(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
          {config = #attn.config<dot = "bf16">} -> !t
   return %r : !t
 }
+
+// -----
+
+// dot = "amx": the op's rules are checked before the host's.
+!t = tensor<?x?x?x64xf32>
+func.func @amx_f32(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
+  // expected-error @+1 {{#attn.config dot = "amx" needs bf16 inputs}}
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t)
+         {config = #attn.config<dot = "amx">} -> !t
+  return %r : !t
+}
+
+// -----
+
+!t = tensor<?x?x?x48xbf16>
+func.func @amx_head_dim(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
+  // expected-error @+1 {{#attn.config dot = "amx" needs static head dims that are multiples of 32}}
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t)
+         {config = #attn.config<dot = "amx">} -> !t
+  return %r : !t
+}
+
+// -----
+
+!t = tensor<?x?x?x?xbf16>
+func.func @amx_dynamic_head_dim(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
+  // expected-error @+1 {{#attn.config dot = "amx" needs static head dims that are multiples of 32}}
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t)
+         {config = #attn.config<dot = "amx">} -> !t
+  return %r : !t
+}

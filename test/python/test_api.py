@@ -9,6 +9,8 @@ float32 1e-4, float16 1e-3, bfloat16 8e-3."""
 import glob
 import math
 import os
+import subprocess
+import sys
 import threading
 import warnings
 
@@ -686,6 +688,36 @@ def test_config_is_the_tile_plan():
         attn.Spec(config={"mma": "wmma"})
     with pytest.raises(attn.SpecError, match="config vector_width must be"):
         attn.Spec(config={"vector_width": 12})
+
+
+def test_amx_config_and_fallback(tmp_path):
+    # dot = "amx" is a config word; what it needs of the op is checked on
+    # every host. With AMX unusable ($ATTN_NO_AMX stands for a host without
+    # AMX-BF16 or a kernel that refuses tile-data permission), bf16 keeps
+    # the AVX-512 plan and an explicit request says why it cannot run.
+    with pytest.raises(attn.CompileError, match='dot = "amx" needs bf16'):
+        attn.compile(attn.Spec(config={"dot": "amx"}), dtype="float32",
+                     head_dim=32, cache=False)
+    with pytest.raises(attn.CompileError, match="multiples of 32"):
+        attn.compile(attn.Spec(config={"dot": "amx"}), dtype="bfloat16",
+                     head_dim=48, cache=False)
+    with pytest.raises(attn.CompileError, match="'block_kv' to be a multiple"
+                       " of 32, got 48"):
+        attn.tile_plan(attn.Spec(config={"dot": "amx", "block_kv": 48}),
+                       dtype="bfloat16")
+    code = (
+        "import attn\n"
+        "print(attn.tile_plan(attn.causal(), dtype='bfloat16')['dot'])\n"
+        "try:\n"
+        "    attn.compile(attn.Spec(config={'dot': 'amx'}), "
+        "dtype='bfloat16', cache=False)\n"
+        "except attn.CompileError as e:\n"
+        "    print(e)\n")
+    env = dict(os.environ, ATTN_NO_AMX="1", ATTN_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0] == "fma"
+    assert 'dot = "amx" needs AMX: AMX is turned off by $ATTN_NO_AMX' in out
 
 
 class _GradTensor:

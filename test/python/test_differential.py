@@ -48,6 +48,7 @@ read together; each part is a section below.
 
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -67,6 +68,7 @@ ALL_DTYPES = ("float32", "bfloat16", "float16")
 BF16 = ("float32", "bfloat16", "float32")   # seed 1 in bf16, 0 and 2 in f32
 F16 = ("float32", "float32", "float16")     # seed 2 in f16
 F32 = ("float32",)
+BF16_ONLY = ("bfloat16",)
 
 
 @dataclass
@@ -583,6 +585,25 @@ VARIANTS = [
       op_kv_len, lengths="decode"),
     V("no_openmp", attn.Spec(attn.sliding_window(7)),
       compile_kw={"openmp": False}, seeds=2),
+    # -- bf16 on AMX tiles (the default where the host has AMX-BF16, as
+    # test_bf16_cases_run_amx checks) and on the AVX-512 path forced by
+    # config, so that both stay tested on such a host ------------------------
+    V("amx_head_dim_96_v64", attn.Spec(attn.causal() | attn.sinks(2)),
+      D=96, Dv=64, dtypes=BF16_ONLY, seeds=2),
+    V("amx_tiles_32", attn.Spec(attn.causal(), config={
+        "block_q": 32, "block_kv": 32}), dtypes=BF16_ONLY, seeds=2),
+    V("amx_tiles_128", attn.Spec(attn.sliding_window(40), score_mod=[
+        attn.softcap(5.0)], config={"block_q": 128, "block_kv": 128,
+                                    "unroll": 4}), dtypes=BF16_ONLY, seeds=2),
+    V("fma_causal", attn.Spec(attn.causal(), config={"dot": "fma"}),
+      dtypes=BF16_ONLY, seeds=3),
+    V("fma_bshd_sink_softmax", attn.Spec(STREAMING, attn.sink_softmax(),
+                                         layout="bshd",
+                                         config={"dot": "fma"}),
+      op_sink, D=64, Dv=32, dtypes=BF16_ONLY),
+    V("fma_document_causal", attn.Spec(attn.document() & attn.causal(),
+                                       config={"dot": "fma"}),
+      op_segments, lengths="self", dtypes=BF16_ONLY),
 ]
 
 
@@ -739,6 +760,15 @@ LONG_VARIANTS = [
        lengths="decode", seeds=3, shapes=2, D=64),
     LV("decode_streaming", attn.Spec(LONG_STREAMING, kv_len=True),
        op_kv_len_long, lengths="decode", seeds=3, shapes=2),
+    # bf16 on AMX (D = 64, GQA, cross-attention, fully masked rows) and the
+    # AVX-512 path beside it.
+    LV("amx_causal_d64", attn.causal(), D=64, dtypes=BF16_ONLY),
+    LV("amx_window_gqa", attn.sliding_window(200), D=64, heads=2,
+       dtypes=BF16_ONLY),
+    LV("amx_causal_q_ge_kv", attn.causal(), lengths="q_ge_kv",
+       dtypes=BF16_ONLY),
+    LV("fma_causal", attn.Spec(attn.causal(), config={"dot": "fma"}),
+       dtypes=BF16_ONLY),
 ]
 
 
@@ -917,6 +947,36 @@ def test_differential(variant: Variant, seed: int):
 def test_case_count():
     """The sweep stays at least 200 cases."""
     assert len(CASES) >= 200
+
+
+def _amx_host() -> bool:
+    """The CPU has AMX-BF16 and $ATTN_NO_AMX does not turn it off."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return ({"amx_tile", "amx_bf16", "avx512_bf16"} <= flags
+            and os.environ.get("ATTN_NO_AMX", "0") in ("", "0"))
+
+
+@pytest.mark.skipif(not _amx_host(), reason="needs a host with AMX-BF16")
+def test_bf16_cases_run_amx():
+    """On an AMX host the bf16 cases test the AMX path: every fused bf16
+    variant with head dims that are multiples of 32 and no `dot` of its own
+    resolves to dot = "amx"; the others keep the AVX-512 plan."""
+    amx = 0
+    for v in VARIANTS + LONG_VARIANTS:
+        if "bfloat16" not in v.dtypes or v.compile_kw:
+            continue
+        D, Dv = v.D, v.Dv or v.D
+        plan = attn.tile_plan(v.spec, dtype="bfloat16", head_dim=D,
+                              head_dim_v=Dv)
+        want = v.spec.config.get("dot") or (
+            "amx" if D % 32 == 0 and Dv % 32 == 0 else "fma")
+        assert plan["dot"] == want, f"{v.name}: {plan}"
+        amx += want == "amx"
+    assert amx >= 20
 
 
 # -- long cases: which tiles they exercise ------------------------------------

@@ -123,6 +123,12 @@ static cl::opt<bool> bf16Dot(
     cl::desc("bf16 inputs: Q K^T by AVX512-BF16 dot products where the host "
              "has them (default off: bf16 is widened to f32 FMAs)"),
     cl::init(false), cl::cat(runCat));
+static cl::opt<bool>
+    useAmx("amx",
+           cl::desc("bf16 inputs: both products by AMX tiles where the host "
+                    "has AMX-BF16 and they apply (default on; --amx=false "
+                    "keeps the AVX-512 paths)"),
+           cl::init(true), cl::cat(runCat));
 static cl::opt<int64_t> vectorWidth(
     "vector-width",
     cl::desc("f32 lanes of the fused path: 16 (AVX-512), 8 (AVX2) or 0 for "
@@ -712,6 +718,7 @@ int main(int argc, char **argv) {
     pipelineOptions.lowering = lowering;
     pipelineOptions.vectorWidth = vectorWidth;
     pipelineOptions.bf16Dot = bf16Dot;
+    pipelineOptions.useAmx = useAmx;
     kernel = CPUKernel::compile(*module, pipelineOptions, err);
     if (!kernel)
       fail(err);

@@ -38,6 +38,9 @@ def AttnTileCPU : Pass<"attn-tile-cpu"> {
       no horizontal reductions; per-element mask and modifier code runs only
       on partial tiles (and, for position-dependent modifiers, on every
       visited tile);
+    - for bf16 on hosts with AMX (`dot = "amx"`, the default there), both
+      products as AMX tile products (amx dialect) in the same layouts:
+      `ST = K Q^T` and `OT = V^T P^T`, weights rounded to bf16;
     - small query tiles (decoding) use a row kernel whose lanes run along
       the head dimension, and split the kv range across threads, merging the
       partial results by their log-sum-exp.
@@ -58,13 +61,19 @@ def AttnTileCPU : Pass<"attn-tile-cpu"> {
            "(x86vector.avx512.dot) when the host has them and the head dim "
            "is static and even (off by default: slower than widening to "
            "f32 FMAs on the Sapphire Rapids machines measured)">,
+    Option<"useAmx", "amx", "bool", /*default=*/"true",
+           "bf16 inputs: Q K^T and P V by AMX bf16 tile products (amx "
+           "dialect) where they apply: the host has AMX-BF16 and grants "
+           "tile-data permission, static head dims multiples of 32, block_q "
+           "and block_kv multiples of 32; takes precedence over bf16-dot">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
     "::mlir::vector::VectorDialect", "::mlir::func::FuncDialect",
-    "::mlir::LLVM::LLVMDialect", "::mlir::x86vector::X86VectorDialect"
+    "::mlir::LLVM::LLVMDialect", "::mlir::x86vector::X86VectorDialect",
+    "::mlir::amx::AMXDialect"
   ];
 }
 
@@ -178,6 +187,9 @@ def AttnPrintTilePlan : Pass<"attn-print-tile-plan"> {
            "cpu: threads of decoding's kv splits (0: the host's cores)">,
     Option<"bf16Dot", "bf16-dot", "bool", /*default=*/"false",
            "cpu: AVX512-BF16 dot products for bf16 Q K^T where they apply">,
+    Option<"useAmx", "amx", "bool", /*default=*/"true",
+           "cpu: AMX tile products for bf16 where they apply, as "
+           "attn-tile-cpu's option">,
     Option<"mma", "mma", "std::string", /*default=*/"\"auto\"",
            "sm_80 / sm_90a: auto, sync or wgmma, as attn-tile-gpu's option">,
   ];

@@ -43,6 +43,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "dot products where the host has them (default off: "
                      "bf16 widened to f32 FMAs, faster where measured)"),
       llvm::cl::init(false)};
+  PassOptions::Option<bool> useAmx{
+      *this, "amx",
+      llvm::cl::desc("bf16 inputs: both products of the fused path by AMX "
+                     "tiles where the host has AMX-BF16 and they apply "
+                     "(default on; off: the AVX-512 paths)"),
+      llvm::cl::init(true)};
 };
 
 /// Lowers a module holding attn ops on tensors to the LLVM dialect for the

@@ -42,7 +42,7 @@ struct AttnTileCPUPass : attn::impl::AttnTileCPUBase<AttnTileCPUPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateAttnToCPUPatterns(patterns,
-                              CPUTarget{vectorWidth, threads, bf16Dot});
+                              CPUTarget{vectorWidth, threads, bf16Dot, useAmx});
     if (failed(lowerAttentionOps(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -17,6 +17,9 @@
 // each register-blocked over a few rows (keyRows), so that
 // every vector load feeds several FMAs.
 //
+// With dot = "amx" (bf16 on AMX hosts) both products are AMX tile products
+// over the same layouts instead (AmxTileProducts.cpp).
+//
 // Decoding (a single query row per (b, h)) uses the row kernel instead,
 // with lanes along the head dimension and the kv range split across threads.
 //
@@ -89,8 +92,19 @@ struct WorkItem {
   Value rowLo, rowHi, rowSeg;
   /// Scratch tiles: QT, ST, OT and a row of lanes (see the file comment).
   Value qt, st, ot, scratch;
-  /// plan.bf16Dot: QT2[p][2c + t] = Q[i0 + c, 2p + t] (bf16, unscaled).
+  /// dot = bf16 or amx: QT2[p][2c + t] = Q[i0 + c, 2p + t] (bf16,
+  /// unscaled): Q^T in pairs of head-dim elements, the B operand of AMX's
+  /// Q K^T.
   Value qt2;
+  /// dot = amx (AmxTileProducts.cpp): KS[jj][d], the kv tile's K rows when
+  /// its last 32-row block would read past the end of K; VT2[e][jj] =
+  /// V[j0 + jj, e] (bf16, V^T, the A operand of P V); PB[p][2c + t] =
+  /// P[i0 + c, j0 + 2p + t] (bf16 weights in pairs of keys, the B operand).
+  Value ks, vt2, pb;
+  /// Non-null when ST holds unscaled scores that readers multiply by this
+  /// (a positive constant scale folded into the weights, dot = amx without
+  /// modifiers).
+  Value scoreScale;
   /// f16 / bf16 inputs: the kv tile's K and V rows widened to f32 once per
   /// tile (KT[jj][d], VT[jj][e]), so that the inner loops broadcast f32
   /// from memory instead of converting each element.
@@ -184,6 +198,20 @@ private:
   /// emitScores for plan.bf16Dot: pairs of head-dim elements per
   /// x86vector.avx512.dot, reading QT2.
   void emitScoresBf16(WorkItem &it, Value j0, Value nkv);
+  /// emitScores for dot = amx: ST^T = K Q^T by AMX tiles, then scaled.
+  void emitScoresAmx(WorkItem &it, Value j0, Value nkv);
+  /// emitValues for dot = amx: OT = alpha OT + V^T P^T by AMX tiles.
+  void emitValuesAmx(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha);
+  /// VT2 for the kv tile (AmxTileProducts.cpp).
+  void emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv);
+  /// The weight loop of emitWeights for AMX: PB[p][2c + t] = bf16(w(2p +
+  /// t, c)) with w = weight(jj, v) for keys below nkv and 0 past them;
+  /// returns the loop, which carries `init` (one vector per plan.vecs())
+  /// through acc[v] = sum(acc[v], w(2p, v), w(2p + 1, v)).
+  scf::ForOp
+  emitAmxWeightPairs(WorkItem &it, Value nkv, ValueRange init,
+                     function_ref<Value(Value jj, int64_t v)> weight,
+                     function_ref<Value(Value acc, Value w0, Value w1)> sum);
   void emitMaskAndMods(WorkItem &it, Value j0, Value nkv, Value isFull);
   /// For masks whose one-row classification is exact: per-row key
   /// intervals (and segment ids) of the item's rows, so that partial tiles

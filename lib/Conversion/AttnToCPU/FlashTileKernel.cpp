@@ -11,6 +11,8 @@
 
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
+#include "mlir/IR/Matchers.h"
+
 using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::cpu;
@@ -57,9 +59,12 @@ void CPUTiler::emitItem(Value item) {
     return memref::AllocaOp::create(b, type, sizes, align);
   };
   int64_t dyn = ShapedType::kDynamic;
-  if (plan.bf16Dot) {
+  bool pairedQ = plan.dot != CPUDot::Fma;
+  bool amx = plan.dot == CPUDot::Amx;
+  Type bf16 = b.getBF16Type();
+  if (pairedQ) {
     int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
-    it.qt2 = tile(MemRefType::get({d / 2, 2 * bq}, b.getBF16Type()), {});
+    it.qt2 = tile(MemRefType::get({d / 2, 2 * bq}, bf16), {});
   } else {
     it.qt = tile(MemRefType::get({dyn, bq}, f32), headDim);
   }
@@ -67,8 +72,22 @@ void CPUTiler::emitItem(Value item) {
   it.ot = tile(MemRefType::get({dyn, bq}, f32), valueDim);
   it.scratch = tile(MemRefType::get({bq}, f32), {});
   it.kt = it.vt = Value();
-  if (!cast<MemRefType>(kB.getType()).getElementType().isF32()) {
-    if (!plan.bf16Dot)
+  it.ks = it.vt2 = it.pb = it.scoreScale = Value();
+  if (amx) {
+    // Static head dims (the plan's rule).
+    int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+    int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+    it.ks = tile(MemRefType::get({plan.blockKv, d}, bf16), {});
+    it.vt2 = tile(MemRefType::get({dv, plan.blockKv}, bf16), {});
+    it.pb = tile(MemRefType::get({plan.blockKv / 2, 2 * bq}, bf16), {});
+    // Masks write -inf into unscaled scores, which a positive scale keeps;
+    // modifiers need the scaled scores.
+    FloatAttr constScale;
+    if (!hasMods && matchPattern(scale, m_Constant(&constScale)) &&
+        constScale.getValueAsDouble() > 0)
+      it.scoreScale = o.splat(vecType, scale);
+  } else if (!cast<MemRefType>(kB.getType()).getElementType().isF32()) {
+    if (!pairedQ)
       it.kt = tile(MemRefType::get({plan.blockKv, dyn}, f32), headDim);
     it.vt = tile(MemRefType::get({plan.blockKv, dyn}, f32), valueDim);
   }
@@ -93,7 +112,7 @@ void CPUTiler::emitItem(Value item) {
               OpBuilder::InsertionGuard g(b);
               b.setInsertionPoint(jb.getInsertionBlock(),
                                   jb.getInsertionPoint());
-              if (plan.bf16Dot) {
+              if (pairedQ) {
                 Value x = memref::LoadOp::create(
                     b, qB, indices4(it.bi, it.hi, row, d));
                 Value at = o.add(o.mul(c, o.idx(2)), o.remU(d, o.idx(2)));
@@ -369,11 +388,16 @@ void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
                            SmallVector<Value> &alpha, SmallVector<Value> &mOut,
                            SmallVector<Value> &lOut) {
   Value zero = o.idx(0), one = o.idx(1);
+  // Scores of ST (times it.scoreScale where the products left them
+  // unscaled).
   auto loadSt = [&](OpBuilder &nb, Location loc, Value jj, int64_t v) {
-    return vector::LoadOp::create(
+    Value x = vector::LoadOp::create(
         nb, loc, vecType, it.st,
         ValueRange{
             jj, arith::ConstantIndexOp::create(nb, loc, v * plan.vectorWidth)});
+    if (it.scoreScale)
+      x = arith::MulFOp::create(nb, loc, x, it.scoreScale);
+    return x;
   };
   SmallVector<Value> shift;
   if (shifted) {
@@ -407,19 +431,30 @@ void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
     mOut.assign(m.begin(), m.end());
   }
 
-  // ST = weight(ST); rowsum += sum over the tile.
+  // ST = weight(ST); rowsum += sum over the tile. With AMX the weights go
+  // to PB instead, two keys at a time (emitAmxWeightPairs).
   bool sums = denom == Denom::RowSum;
   SmallVector<Value> init(plan.vecs(), o.cst(vecType, 0.0));
-  auto sumLoop = emitFor(zero, nkv, one, init, [&](Value jj, ValueRange acc) {
-    SmallVector<Value> next;
-    for (int64_t v = 0; v < plan.vecs(); ++v) {
-      Value w =
-          weight(loadSt(b, b.getLoc(), jj, v), shifted ? shift[v] : Value());
-      storeLanes(w, it.st, jj, v);
-      next.push_back(sums ? o.fadd(acc[v], w) : acc[v]);
-    }
-    scf::YieldOp::create(b, next);
-  });
+  auto rowWeight = [&](Value jj, int64_t v) {
+    return weight(loadSt(b, b.getLoc(), jj, v), shifted ? shift[v] : Value());
+  };
+  scf::ForOp sumLoop;
+  if (it.pb) {
+    sumLoop = emitAmxWeightPairs(
+        it, nkv, init, rowWeight, [&](Value acc, Value w0, Value w1) -> Value {
+          return sums ? o.fadd(o.fadd(acc, w0), w1) : acc;
+        });
+  } else {
+    sumLoop = emitFor(zero, nkv, one, init, [&](Value jj, ValueRange acc) {
+      SmallVector<Value> next;
+      for (int64_t v = 0; v < plan.vecs(); ++v) {
+        Value w = rowWeight(jj, v);
+        storeLanes(w, it.st, jj, v);
+        next.push_back(sums ? o.fadd(acc[v], w) : acc[v]);
+      }
+      scf::YieldOp::create(b, next);
+    });
+  }
   for (int64_t v = 0; v < plan.vecs(); ++v) {
     Value lv = l[v];
     if (sums) {

@@ -12,7 +12,16 @@
 #include "attn/Dialect/Attn/Analysis/TileClasses.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/Support/Threading.h"
+#include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -23,6 +32,49 @@ bool mlir::attn::hostHasBf16Dot() {
     return features.lookup("avx512bf16") && features.lookup("avx512f");
   }();
   return has;
+}
+
+/// Asks Linux for permission to use AMX tile data (XTILEDATA, a
+/// dynamically enabled XSAVE feature: without the permission the first tile
+/// instruction faults). "" when granted, else why not.
+static std::string requestTileDataPermission() {
+#if defined(__linux__) && defined(__x86_64__)
+  // From the kernel's uapi headers (asm/prctl.h, asm/fpu/xstate), which
+  // glibc does not export.
+  constexpr int kArchReqXcompPerm = 0x1023;
+  constexpr int kXfeatureXtiledata = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0)
+    return "";
+  return std::string("Linux refused tile-data permission (arch_prctl("
+                     "ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA): ") +
+         std::strerror(errno) + ")";
+#else
+  return "AMX needs Linux on x86-64 here";
+#endif
+}
+
+const AmxStatus &mlir::attn::hostAmx() {
+  static const AmxStatus status = [] {
+    AmxStatus s;
+    if (const char *off = std::getenv("ATTN_NO_AMX");
+        off && *off && std::strcmp(off, "0") != 0) {
+      s.why = "AMX is turned off by $ATTN_NO_AMX";
+      return s;
+    }
+    llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+    if (!features.lookup("amx-tile") || !features.lookup("amx-bf16") ||
+        !features.lookup("avx512bf16")) {
+      s.why = "the host CPU has no AMX-BF16";
+      return s;
+    }
+    s.why = requestTileDataPermission();
+    s.usable = s.why.empty();
+    if (!s.usable)
+      llvm::errs() << "attn: " << s.why
+                   << "; bf16 kernels use AVX-512 instead of AMX\n";
+    return s;
+  }();
+  return status;
 }
 
 int64_t mlir::attn::hostVectorWidth() {
@@ -41,7 +93,10 @@ int64_t mlir::attn::hostVectorWidth() {
 ConfigAttr CPUTilePlan::toConfig(MLIRContext *context) const {
   return ConfigAttr::get(context, blockQ, blockKv, vectorWidth, unroll,
                          /*warps=*/0, /*stages=*/0, kvSplits,
-                         bf16Dot ? "bf16" : "fma", /*mma=*/"");
+                         dot == CPUDot::Amx    ? "amx"
+                         : dot == CPUDot::Bf16 ? "bf16"
+                                               : "fma",
+                         /*mma=*/"");
 }
 
 /// Whether AVX512-BF16 dot products can compute `op`'s Q K^T with
@@ -57,6 +112,26 @@ static std::optional<std::string> whyNoBf16Dot(AttentionOp op,
     return std::string("needs a static, even head dim");
   if (!hostHasBf16Dot())
     return std::string("needs a host with AVX512-BF16");
+  return std::nullopt;
+}
+
+/// Whether AMX tile products can compute `op` with this plan so far
+/// (vector width and tile sizes resolved), or why not.
+static std::optional<std::string> whyNoAmx(AttentionOp op,
+                                           const CPUTilePlan &plan) {
+  int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  if (!getElementTypeOrSelf(op.getQuery().getType()).isBF16())
+    return std::string("needs bf16 inputs");
+  if (plan.vectorWidth != 16)
+    return std::string("needs vector_width = 16");
+  if (ShapedType::isDynamic(d) || ShapedType::isDynamic(dv) || d % 32 != 0 ||
+      dv % 32 != 0)
+    return std::string("needs static head dims that are multiples of 32");
+  if (plan.blockQ % 32 != 0 || plan.blockKv % 32 != 0)
+    return std::string("needs block_q and block_kv multiples of 32");
+  if (!hostAmx().usable)
+    return "needs AMX: " + hostAmx().why;
   return std::nullopt;
 }
 
@@ -132,8 +207,23 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
   std::optional<std::string> noDot = whyNoBf16Dot(op, lanes);
   if (config.getDot() == "bf16" && noDot)
     return op.emitOpError("#attn.config dot = \"bf16\" ") << *noDot;
-  plan.bf16Dot = config.getDot() == "bf16" ||
-                 (config.getDot().empty() && target.bf16Dot && !noDot);
+  // AMX tiles for both products of bf16 inputs: the default wherever they
+  // apply (target.amx), an error where asked for and they cannot run.
+  // Checked last: it reads the resolved tile sizes, and asks for tile-data
+  // permission only for bf16 ops.
+  StringRef dot = config.getDot();
+  bool bf16 = getElementTypeOrSelf(op.getQuery().getType()).isBF16();
+  std::optional<std::string> noAmx;
+  if (dot == "amx" || (dot.empty() && target.amx && bf16))
+    noAmx = whyNoAmx(op, plan);
+  if (dot == "amx" && noAmx)
+    return op.emitOpError("#attn.config dot = \"amx\" ") << *noAmx;
+  if (dot == "amx" || (dot.empty() && target.amx && bf16 && !noAmx))
+    plan.dot = CPUDot::Amx;
+  else if (dot == "bf16" || (dot.empty() && target.bf16Dot && !noDot))
+    plan.dot = CPUDot::Bf16;
+  else
+    plan.dot = CPUDot::Fma;
   plan.kvSplits = config.getKvSplits();
   static const int64_t hostCores =
       std::max<int64_t>(1, llvm::get_physical_cores());

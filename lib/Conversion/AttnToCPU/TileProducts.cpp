@@ -72,7 +72,9 @@ void CPUTiler::emitKeyBlocks(
 }
 
 void CPUTiler::emitScores(WorkItem &it, Value j0, Value nkv) {
-  if (plan.bf16Dot)
+  if (plan.dot == CPUDot::Amx)
+    return emitScoresAmx(it, j0, nkv);
+  if (plan.dot == CPUDot::Bf16)
     return emitScoresBf16(it, j0, nkv);
   // ST[jj][:] = sum_d K[j0 + jj, d] * QT[d][:] for jj < ceil(nkv / R) * R;
   // rows past nkv read the last key and are never used.
@@ -168,6 +170,8 @@ void CPUTiler::emitScoresBf16(WorkItem &it, Value j0, Value nkv) {
 
 void CPUTiler::emitValues(WorkItem &it, Value j0, Value nkv,
                           ArrayRef<Value> alpha) {
+  if (plan.dot == CPUDot::Amx)
+    return emitValuesAmx(it, j0, nkv, alpha);
   // OT[e][:] = alpha * OT[e][:] + sum_jj V[j0 + jj, e] * ST[jj][:], in
   // register blocks of `valueRows` rows of e, then single rows.
   auto block = [&](int64_t rows, Value e0) {

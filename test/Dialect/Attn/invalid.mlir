@@ -1551,8 +1551,23 @@ func.func @config_vector_width() attributes {c = #attn.config<vector_width = 12>
 
 // -----
 
-// expected-error @+1 {{#attn.config: 'dot' must be "fma" or "bf16", got "amx"}}
-func.func @config_dot() attributes {c = #attn.config<dot = "amx">} { return }
+// expected-error @+1 {{#attn.config: 'dot' must be "fma", "bf16" or "amx", got "tmul"}}
+func.func @config_dot() attributes {c = #attn.config<dot = "tmul">} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.config: dot = "amx" needs 'block_kv' to be a multiple of 32, got 48}}
+func.func @config_dot_amx_block_kv() attributes {c = #attn.config<block_kv = 48, dot = "amx">} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.config: dot = "amx" needs 'block_q' to be a multiple of 32, got 16}}
+func.func @config_dot_amx_block_q() attributes {c = #attn.config<block_q = 16, dot = "amx">} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.config: dot = "amx" needs vector_width 16 (AVX-512), got 8}}
+func.func @config_dot_amx_vector_width() attributes {c = #attn.config<vector_width = 8, dot = "amx">} { return }
 
 // -----
 

@@ -95,6 +95,14 @@ func.func @config_partial(%q: tensor<1x4x8x32xf32>, %o: tensor<1x4x8x32xf32>) ->
   return %r : tensor<1x4x8x32xf32>
 }
 
+// CHECK-LABEL: func.func @config_amx
+//       CHECK:   config = #attn.config<block_q = 32, block_kv = 64, dot = "amx">
+func.func @config_amx(%q: tensor<1x4x8x32xbf16>, %o: tensor<1x4x8x32xbf16>) -> tensor<1x4x8x32xbf16> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x32xbf16>, tensor<1x4x8x32xbf16>, tensor<1x4x8x32xbf16>)
+         outs(%o : tensor<1x4x8x32xbf16>) {config = #attn.config<block_q = 32, block_kv = 64, dot = "amx">} -> tensor<1x4x8x32xbf16>
+  return %r : tensor<1x4x8x32xbf16>
+}
+
 //===----------------------------------------------------------------------===//
 // Normalizers
 //===----------------------------------------------------------------------===//

@@ -11,6 +11,8 @@
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <string>
+
 namespace mlir::attn {
 
 /// What the CPU offers, and the defaults that the pass options ask for
@@ -24,6 +26,21 @@ struct CPUTarget {
   /// Default Q K^T of bf16 inputs to AVX512-BF16 dot products where they
   /// apply (the host has them, vector width 16, static even head dim).
   bool bf16Dot = false;
+  /// Default both products of bf16 inputs to AMX tiles where they apply
+  /// (hostAmx() says usable, vector width 16, static head dims multiples
+  /// of 32, block_q and block_kv multiples of 32). Takes precedence over
+  /// bf16Dot.
+  bool amx = true;
+};
+
+/// The instructions of the tile kernel's products (`dot` of #attn.config).
+enum class CPUDot {
+  /// Q K^T and P V by f32 FMAs (f16 / bf16 inputs widened).
+  Fma,
+  /// Q K^T by AVX512-BF16 pair dot products, P V by f32 FMAs.
+  Bf16,
+  /// Q K^T and P V by AMX bf16 tile products (TDPBF16PS), f32 accumulators.
+  Amx,
 };
 
 /// The resolved tile plan of one op on the CPU: every #attn.config field
@@ -43,8 +60,8 @@ struct CPUTilePlan {
   int64_t kvSplits = 0;
   /// Threads the automatic kv splits keep busy (a target property).
   int64_t threads = 1;
-  /// Q K^T by AVX512-BF16 pair dot products (`dot = "bf16"`), else f32 FMAs.
-  bool bf16Dot = false;
+  /// The products' instructions (`dot`).
+  CPUDot dot = CPUDot::Fma;
 
   /// Query-row vectors per tile.
   int64_t vecs() const { return blockQ / vectorWidth; }
@@ -76,6 +93,22 @@ int64_t hostVectorWidth();
 
 /// Whether the host has AVX512-BF16 (vdpbf16ps).
 bool hostHasBf16Dot();
+
+/// Whether AMX bf16 tile products can run in this process.
+struct AmxStatus {
+  bool usable = false;
+  /// Why not, when not usable (for diagnostics).
+  std::string why;
+};
+
+/// Whether this process can run AMX bf16 code: the CPU has AMX-TILE,
+/// AMX-BF16 and AVX512-BF16, $ATTN_NO_AMX is unset (or "0"), and Linux
+/// granted the process tile-data permission (arch_prctl
+/// ARCH_REQ_XCOMP_PERM for XTILEDATA, requested on the first call; without
+/// it the first tile instruction raises SIGILL). Evaluated once per
+/// process; when the CPU has AMX but the kernel refuses the permission, the
+/// first call says so on stderr, and bf16 kernels use the AVX-512 paths.
+const AmxStatus &hostAmx();
 
 } // namespace mlir::attn
 

@@ -382,10 +382,23 @@ LogicalResult ConfigAttr::verify(EmitErrorFn emitError, int64_t blockQ,
     return emitError() << "#attn.config: 'vector_width' must be 0 (the "
                           "target's), 4, 8 or 16, got "
                        << vectorWidth;
-  if (!llvm::is_contained({"", "fma", "bf16"}, dot))
-    return emitError() << "#attn.config: 'dot' must be \"fma\" or \"bf16\", "
-                          "got \""
+  if (!llvm::is_contained({"", "fma", "bf16", "amx"}, dot))
+    return emitError() << "#attn.config: 'dot' must be \"fma\", \"bf16\" or "
+                          "\"amx\", got \""
                        << dot << "\"";
+  // AMX tiles hold 16 rows of 32 bf16: both products take query rows and
+  // keys in pairs of tiles, and the rest of the kernel 16 f32 lanes.
+  if (dot == "amx") {
+    if (vectorWidth != 0 && vectorWidth != 16)
+      return emitError() << "#attn.config: dot = \"amx\" needs vector_width "
+                            "16 (AVX-512), got "
+                         << vectorWidth;
+    for (auto [name, value] : {std::pair<StringRef, int64_t>{"block_q", blockQ},
+                               {"block_kv", blockKv}})
+      if (value % 32 != 0)
+        return emitError() << "#attn.config: dot = \"amx\" needs '" << name
+                           << "' to be a multiple of 32, got " << value;
+  }
   if (!llvm::is_contained({"", "sync", "wgmma"}, mma))
     return emitError() << "#attn.config: 'mma' must be \"sync\" or "
                           "\"wgmma\", got \""

@@ -556,7 +556,7 @@ def Attn_ConfigAttr : Attn_Attr<"Config", "config"> {
     | `vector_width` | CPU | f32 lanes: 4 (SSE), 8 (AVX2), 16 (AVX-512) |
     | `unroll` | CPU | rows per register block (keys in Q K^T, head-dim rows in P V) |
     | `kv_splits` | CPU | decoding: kv splits per query row |
-    | `dot` | CPU | Q K^T instructions: `"fma"` (f32 FMAs) or `"bf16"` (AVX512-BF16 pair dot products, bf16 inputs) |
+    | `dot` | CPU | product instructions: `"fma"` (f32 FMAs), `"bf16"` (Q K^T by AVX512-BF16 pair dot products, bf16 inputs) or `"amx"` (Q K^T and P V by AMX bf16 tiles, bf16 inputs; needs vector_width 16 or unset, block_q and block_kv multiples of 32) |
     | `warps` | GPU | warps per CTA |
     | `stages` | GPU | K/V shared-memory stages |
     | `mma` | GPU | tensor-core instructions: `"sync"` (mma.sync) or `"wgmma"` (sm_90a) |
@@ -576,7 +576,7 @@ def Attn_ConfigAttr : Attn_Attr<"Config", "config"> {
     Attn_I64Parameter<"warps per CTA (GPU)", "0">:$warps,
     Attn_I64Parameter<"K/V pipeline stages (GPU)", "0">:$stages,
     Attn_I64Parameter<"KV splits for decoding (CPU)", "0">:$kv_splits,
-    StringRefParameter<"Q K^T instructions (CPU): fma or bf16",
+    StringRefParameter<"product instructions (CPU): fma, bf16 or amx",
                        [{""}]>:$dot,
     StringRefParameter<"tensor-core instructions (GPU): sync or wgmma",
                        [{""}]>:$mma);

@@ -1,0 +1,126 @@
+//===- amx_peak.c - AMX bf16 tile-product throughput of this CPU ----------===//
+//
+// Measures the bf16 AMX peak that the CPU's AMX attention path is compared
+// against (beside fma_peak.c's f32 FMA peak): each thread configures eight
+// tiles of 16 rows x 64 bytes and runs TDPBF16PS on six independent
+// accumulators (C[16 x 16 f32] += A[16 x 32 bf16] B, all six sharing one A
+// and one B, so that no product waits on another) for a fixed number of
+// iterations. Prints one line per thread count:
+//
+//   amx_peak: isa=amx-bf16 threads=2 gflops=...
+//
+// A TDPBF16PS counts 16 x 16 x 32 multiply-adds, 2 flops each (16384
+// flops). The best of several trials is reported, since a peak is an upper
+// bound. Linux grants tile data per process on request
+// (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)); without it, or
+// without AMX-BF16, the probe says so and exits 0.
+//
+//===----------------------------------------------------------------------===//
+
+#include <immintrin.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+#define ITERS 20000000L
+#define TRIALS 5
+#define ACCUMULATORS 6
+
+/* The 64-byte tile configuration of palette 1. */
+struct TileConfig {
+  uint8_t palette;
+  uint8_t startRow;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+__attribute__((target("amx-tile,amx-bf16"))) static float run(long iters) {
+  struct TileConfig cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.palette = 1;
+  for (int t = 0; t < 8; ++t) {
+    cfg.rows[t] = 16;
+    cfg.colsb[t] = 64;
+  }
+  _tile_loadconfig(&cfg);
+  /* bf16 1/64 in every element: sums stay small and finite. */
+  static __thread uint16_t a[16 * 32] __attribute__((aligned(64)));
+  static __thread float c[16 * 16] __attribute__((aligned(64)));
+  for (int i = 0; i < 16 * 32; ++i)
+    a[i] = 0x3c80;
+  _tile_loadd(6, a, 64);
+  _tile_loadd(7, a, 64);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_zero(4);
+  _tile_zero(5);
+  for (long i = 0; i < iters; ++i) {
+    _tile_dpbf16ps(0, 6, 7);
+    _tile_dpbf16ps(1, 6, 7);
+    _tile_dpbf16ps(2, 6, 7);
+    _tile_dpbf16ps(3, 6, 7);
+    _tile_dpbf16ps(4, 6, 7);
+    _tile_dpbf16ps(5, 6, 7);
+  }
+  _tile_stored(0, c, 64);
+  float s = c[0];
+  _tile_stored(5, c, 64);
+  s += c[255];
+  _tile_release();
+  return s;
+}
+
+/* Runs `threads` copies at once; returns GFLOP/s (best of TRIALS). */
+static double measure(int threads) {
+  double best = 0;
+  for (int t = 0; t < TRIALS; ++t) {
+    float sink = 0;
+    double t0 = 0, t1 = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    {
+#pragma omp barrier
+#pragma omp master
+      t0 = omp_get_wtime();
+      sink += run(ITERS);
+#pragma omp barrier
+#pragma omp master
+      t1 = omp_get_wtime();
+    }
+    if (!(sink == sink))
+      fprintf(stderr, "amx_peak: unexpected sum %g\n", (double)sink);
+    double flops = 16.0 * 16 * 32 * 2 * ACCUMULATORS * (double)ITERS * threads;
+    double g = flops / (t1 - t0) / 1e9;
+    if (g > best)
+      best = g;
+  }
+  return best;
+}
+
+int main(void) {
+  if (!__builtin_cpu_supports("amx-bf16")) {
+    printf("amx_peak: isa=amx-bf16 unsupported\n");
+    return 0;
+  }
+  if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) {
+    printf("amx_peak: isa=amx-bf16 tile-data permission refused\n");
+    return 0;
+  }
+  int maxThreads = omp_get_num_procs();
+  const int counts[] = {1, 2};
+  for (int k = 0; k < 2; ++k) {
+    if (counts[k] > maxThreads)
+      continue;
+    printf("amx_peak: isa=amx-bf16 threads=%d gflops=%.1f\n", counts[k],
+           measure(counts[k]));
+    fflush(stdout);
+  }
+  return 0;
+}

@@ -1,0 +1,324 @@
+//===- AmxTileProducts.cpp - Q K^T and P V on AMX tiles -------------------===//
+//
+// The two products of a kv tile for bf16 inputs on AMX (plan.dot ==
+// CPUDot::Amx): TDPBF16PS, C[16 x 16 f32] += A[16 x 32 bf16] B, where B
+// holds 16 rows of 16 pairs of bf16 ("VNNI" layout: B[k / 2][2n + k % 2]
+// is element (k, n) of the 32 x 16 right-hand matrix). Everything else of
+// the tile kernel (masks, modifiers, online normalisation, epilogue) stays
+// in AVX-512 on the f32 scratch tiles of CPUTiler.h, whose layouts the
+// products keep:
+//
+//   Q K^T as ST = K Q^T: C = ST[jj..jj+16][c..c+16], A = 16 K rows of 32
+//     head-dim elements (straight from K, or from KS when the tile's last
+//     32-key block would read past the end of K), B = QT2 (Q^T in pairs of
+//     head-dim elements, packed once per work item). ST is then scaled
+//     in f32, as the other paths do; without score modifiers a positive
+//     constant scale is instead applied where emitWeights reads ST (the
+//     same f32 product, one pass over ST less).
+//   P V as OT = V^T P^T: C = OT[e..e+16][c..c+16], A = VT2 (V^T, 16
+//     value rows of 32 keys, transposed once per kv tile with 16 x 16
+//     transposes of 32-bit key pairs), B = PB (the weights in pairs of
+//     keys: emitWeights computes them two keys at a time and stores them
+//     converted to bf16 and interleaved, instead of back into ST).
+//
+// Both products are register-blocked 2 x 2: two A and two B tiles feed
+// four accumulators, the 8 tile registers of AMX. The tile shapes are all
+// 16 rows of 64 bytes; LLVM's X86 backend configures them (ldtilecfg).
+// Keys past the kv tile's end get zero weights in PB; their ST rows and
+// VT2 columns hold finite values or are never read, so no NaN reaches OT.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CPUTiler.h"
+
+#include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
+
+#include "mlir/Dialect/AMX/AMXDialect.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::cpu;
+
+/// Rows and 32-bit columns of every AMX tile here (16 x 64 bytes).
+static constexpr int64_t kTileRows = 16;
+/// bf16 elements in a row of an A or B tile: the k extent of one product.
+static constexpr int64_t kTileK = 32;
+
+/// The 16 x 16 transpose of the i32 vectors `rows`: out[i][c] = rows[c][i],
+/// by four stages of two-source shuffles that swap the off-diagonal s x s
+/// blocks of each pair of rows (i, i + s), s = 8, 4, 2, 1.
+static SmallVector<Value> transpose16x16(ImplicitLocOpBuilder &b,
+                                         ArrayRef<Value> rows) {
+  SmallVector<Value> r(rows);
+  for (int64_t s : {8, 4, 2, 1}) {
+    SmallVector<int64_t> lo, hi;
+    for (int64_t c = 0; c < kTileRows; ++c) {
+      bool right = c & s;
+      lo.push_back(right ? kTileRows + c - s : c);
+      hi.push_back(right ? kTileRows + c : c + s);
+    }
+    SmallVector<Value> next(r);
+    for (int64_t i = 0; i < kTileRows; ++i) {
+      if (i & s)
+        continue;
+      next[i] = vector::ShuffleOp::create(b, r[i], r[i + s], lo);
+      next[i + s] = vector::ShuffleOp::create(b, r[i], r[i + s], hi);
+    }
+    r = std::move(next);
+  }
+  return r;
+}
+
+/// The A and B operand tiles (16 rows of 32 bf16) and the accumulators.
+static amx::TileType operandTile(Builder &b) {
+  return amx::TileType::get({kTileRows, kTileK}, b.getBF16Type());
+}
+static amx::TileType accTile(Builder &b) {
+  return amx::TileType::get({kTileRows, kTileRows}, b.getF32Type());
+}
+
+/// One 32 x 32 block of a product in 2 x 2 accumulator tiles: acc[x][y] =
+/// init(x, y); acc[x][y] += lhs(x, s) rhs(y, s) for each 32-element slice
+/// s < `slices` of the k dimension; store(x, y, acc[x][y]). Two A and two
+/// B tiles feed four accumulators: the 8 tile registers of AMX.
+static void
+emitTileBlock(ImplicitLocOpBuilder &b, int64_t slices,
+              function_ref<Value(int64_t x, int64_t y)> init,
+              function_ref<Value(int64_t x, int64_t s)> lhs,
+              function_ref<Value(int64_t y, int64_t s)> rhs,
+              function_ref<void(int64_t x, int64_t y, Value acc)> store) {
+  Value acc[2][2];
+  for (int64_t x = 0; x < 2; ++x)
+    for (int64_t y = 0; y < 2; ++y)
+      acc[x][y] = init(x, y);
+  for (int64_t s = 0; s < slices; ++s) {
+    Value a[2] = {lhs(0, s), lhs(1, s)};
+    Value c[2] = {rhs(0, s), rhs(1, s)};
+    for (int64_t x = 0; x < 2; ++x)
+      for (int64_t y = 0; y < 2; ++y)
+        acc[x][y] =
+            amx::TileMulFOp::create(b, accTile(b), a[x], c[y], acc[x][y]);
+  }
+  for (int64_t x = 0; x < 2; ++x)
+    for (int64_t y = 0; y < 2; ++y)
+      store(x, y, acc[x][y]);
+}
+
+void CPUTiler::emitScoresAmx(WorkItem &it, Value j0, Value nkv) {
+  // ST[jj][c] = sum_d K[j0 + jj, d] Q[i0 + c, d] for jj < ceil(nkv / 32) *
+  // 32, in 32 x 32 blocks; then ST *= scale for jj < nkv.
+  int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  int64_t bq = plan.blockQ;
+  Value rowsEnd =
+      o.mul(o.ceilDiv(nkv, o.idx(2 * kTileRows)), o.idx(2 * kTileRows));
+  // kRows(jj, d0): the indices of K row jj of the tile, head-dim column
+  // d0, in `base`, read with row stride `stride` (null: the buffer's own).
+  auto product = [&](Value base, Value stride,
+                     function_ref<SmallVector<Value>(Value, int64_t)> kRows) {
+    emitFor(
+        o.idx(0), rowsEnd, o.idx(2 * kTileRows), ValueRange{},
+        [&](Value jb, ValueRange) {
+          auto row = [&](int64_t x) { return o.add(jb, o.idx(x * kTileRows)); };
+          auto col = [&](int64_t cb, int64_t y) {
+            return o.idx(cb + y * kTileRows);
+          };
+          for (int64_t cb = 0; cb < bq; cb += 2 * kTileRows)
+            emitTileBlock(
+                b, d / kTileK,
+                [&](int64_t, int64_t) -> Value {
+                  return amx::TileZeroOp::create(b, accTile(b));
+                },
+                [&](int64_t x, int64_t s) -> Value {
+                  return amx::TileLoadOp::create(b, operandTile(b), base,
+                                                 kRows(row(x), s * kTileK),
+                                                 stride);
+                },
+                [&](int64_t y, int64_t s) -> Value {
+                  return amx::TileLoadOp::create(
+                      b, operandTile(b), it.qt2,
+                      ValueRange{o.idx(s * kTileK / 2),
+                                 o.idx(2 * (cb + y * kTileRows))},
+                      Value());
+                },
+                [&](int64_t x, int64_t y, Value acc) {
+                  amx::TileStoreOp::create(
+                      b, it.st, ValueRange{row(x), col(cb, y)}, acc, Value());
+                });
+          scf::YieldOp::create(b);
+        });
+  };
+  // Straight from K when every row read lies in it, else from KS.
+  Value inside = o.le(o.add(j0, rowsEnd), kvLen);
+  auto ifOp = scf::IfOp::create(b, TypeRange{}, inside,
+                                /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    // Consecutive keys are kv_heads * D (BSHD) or D (BHSD) elements apart.
+    Value stride = o.idx(d);
+    if (bshd)
+      stride = o.mul(kvHeads, stride);
+    product(kB, stride, [&](Value jj, int64_t d0) {
+      return indices4(it.bi, it.kvh, o.add(j0, jj), o.idx(d0));
+    });
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    // KS[jj][:] = K[j0 + jj, :] for jj < nkv; later rows only feed ST rows
+    // that are never read.
+    auto rowType = VectorType::get({kTileK}, b.getBF16Type());
+    emitFor(o.idx(0), nkv, o.idx(1), ValueRange{}, [&](Value jj, ValueRange) {
+      for (int64_t d0 = 0; d0 < d; d0 += kTileK) {
+        Value x = vector::LoadOp::create(
+            b, rowType, kB, indices4(it.bi, it.kvh, o.add(j0, jj), o.idx(d0)));
+        vector::StoreOp::create(b, x, it.ks, ValueRange{jj, o.idx(d0)});
+      }
+      scf::YieldOp::create(b);
+    });
+    product(it.ks, Value(), [&](Value jj, int64_t d0) {
+      return SmallVector<Value>{jj, o.idx(d0)};
+    });
+  }
+  // A positive constant scale is folded into the weights instead
+  // (it.scoreScale).
+  if (it.scoreScale)
+    return;
+  Value scaleVec = o.splat(vecType, scale);
+  emitFor(o.idx(0), nkv, o.idx(1), ValueRange{}, [&](Value jj, ValueRange) {
+    for (int64_t v = 0; v < plan.vecs(); ++v)
+      storeLanes(o.fmul(loadLanes(it.st, jj, v), scaleVec), it.st, jj, v);
+    scf::YieldOp::create(b);
+  });
+}
+
+void CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv) {
+  // VT2[e][jj] = V[j0 + min(jj, nkv - 1), e] for every jj < block_kv (keys
+  // past the tile repeat its last key: finite values for zero weights).
+  // Per 32 keys x 16 value columns: 32 row loads, pairs of rows interleaved
+  // into 16 vectors of 32-bit key pairs, one 16 x 16 transpose, 16 stores.
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  Type bf16 = b.getBF16Type();
+  auto halfRow = VectorType::get({kTileRows}, bf16);
+  auto pairRow = VectorType::get({2 * kTileRows}, bf16);
+  auto words = VectorType::get({kTileRows}, b.getI32Type());
+  Value last = o.add(j0, o.sub(nkv, o.idx(1)));
+  emitFor(o.idx(0), o.idx(plan.blockKv), o.idx(kTileK), ValueRange{},
+          [&](Value kb, ValueRange) {
+            SmallVector<Value> keys;
+            for (int64_t r = 0; r < kTileK; ++r)
+              keys.push_back(o.min(o.add(o.add(j0, kb), o.idx(r)), last));
+            emitFor(o.idx(0), o.idx(dv), o.idx(kTileRows), ValueRange{},
+                    [&](Value e0, ValueRange) {
+                      SmallVector<Value> pairs;
+                      for (int64_t p = 0; p < kTileRows; ++p) {
+                        Value even = vector::LoadOp::create(
+                            b, halfRow, vB,
+                            indices4(it.bi, it.kvh, keys[2 * p], e0));
+                        Value odd = vector::LoadOp::create(
+                            b, halfRow, vB,
+                            indices4(it.bi, it.kvh, keys[2 * p + 1], e0));
+                        Value both = vector::InterleaveOp::create(b, even, odd);
+                        pairs.push_back(
+                            vector::BitCastOp::create(b, words, both));
+                      }
+                      SmallVector<Value> cols = transpose16x16(b, pairs);
+                      for (int64_t e = 0; e < kTileRows; ++e)
+                        vector::StoreOp::create(
+                            b, vector::BitCastOp::create(b, pairRow, cols[e]),
+                            it.vt2, ValueRange{o.add(e0, o.idx(e)), kb});
+                      scf::YieldOp::create(b);
+                    });
+            scf::YieldOp::create(b);
+          });
+}
+
+scf::ForOp CPUTiler::emitAmxWeightPairs(
+    WorkItem &it, Value nkv, ValueRange init,
+    function_ref<Value(Value jj, int64_t v)> weight,
+    function_ref<Value(Value acc, Value w0, Value w1)> sum) {
+  // PB[p][2c + t] = bf16(w(2p + t, c)) for the pairs p < ceil(nkv / 2),
+  // the odd key of the last pair 0 when nkv is odd; then PB = 0 for the
+  // pairs up to block_kv / 2 (partial tiles only), which the products
+  // read too.
+  auto halfType = VectorType::get({plan.vectorWidth}, b.getBF16Type());
+  Value zeroVec = o.cst(vecType, 0.0);
+  Value pairs = o.ceilDiv(nkv, o.idx(2));
+  auto store = [&](Value p, int64_t v, Value w0, Value w1) {
+    Value both = vector::InterleaveOp::create(
+        b, arith::TruncFOp::create(b, halfType, w0),
+        arith::TruncFOp::create(b, halfType, w1));
+    vector::StoreOp::create(b, both, it.pb,
+                            ValueRange{p, o.idx(2 * v * plan.vectorWidth)});
+  };
+  auto loop =
+      emitFor(o.idx(0), pairs, o.idx(1), init, [&](Value p, ValueRange acc) {
+        Value even = o.mul(p, o.idx(2));
+        Value odd = o.add(even, o.idx(1));
+        Value oddIn = o.lt(odd, nkv);
+        SmallVector<Value> next;
+        for (int64_t v = 0; v < plan.vecs(); ++v) {
+          Value w0 = weight(even, v);
+          // ST row `odd` exists (block_kv is even) but past nkv holds no
+          // score: its weight is replaced, never summed.
+          Value w1 = o.select(oddIn, weight(odd, v), zeroVec);
+          store(p, v, w0, w1);
+          next.push_back(sum(acc[v], w0, w1));
+        }
+        scf::YieldOp::create(b, next);
+      });
+  emitFor(pairs, o.idx(plan.blockKv / 2), o.idx(1), ValueRange{},
+          [&](Value p, ValueRange) {
+            for (int64_t v = 0; v < plan.vecs(); ++v)
+              store(p, v, zeroVec, zeroVec);
+            scf::YieldOp::create(b);
+          });
+  return loop;
+}
+
+void CPUTiler::emitValuesAmx(WorkItem &it, Value j0, Value nkv,
+                             ArrayRef<Value> alpha) {
+  // OT[e][c] = alpha[c] OT[e][c] + sum_jj V[j0 + jj, e] P[c][jj]: the
+  // rescale in AVX-512, the sum as C = OT tiles += VT2 tiles x PB tiles
+  // over every 32-key chunk of the tile (chunks past nkv add zeros).
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  int64_t bq = plan.blockQ;
+  if (!alpha.empty())
+    emitFor(
+        o.idx(0), o.idx(dv), o.idx(1), ValueRange{}, [&](Value e, ValueRange) {
+          for (int64_t v = 0; v < plan.vecs(); ++v)
+            storeLanes(o.fmul(loadLanes(it.ot, e, v), alpha[v]), it.ot, e, v);
+          scf::YieldOp::create(b);
+        });
+  emitAmxValueTranspose(it, j0, nkv);
+  emitFor(o.idx(0), o.idx(dv), o.idx(2 * kTileRows), ValueRange{},
+          [&](Value eb, ValueRange) {
+            auto row = [&](int64_t x) {
+              return o.add(eb, o.idx(x * kTileRows));
+            };
+            for (int64_t cb = 0; cb < bq; cb += 2 * kTileRows) {
+              auto at = [&](int64_t x, int64_t y) {
+                return SmallVector<Value>{row(x), o.idx(cb + y * kTileRows)};
+              };
+              emitTileBlock(
+                  b, plan.blockKv / kTileK,
+                  [&](int64_t x, int64_t y) -> Value {
+                    return amx::TileLoadOp::create(b, accTile(b), it.ot,
+                                                   at(x, y), Value());
+                  },
+                  [&](int64_t x, int64_t s) -> Value {
+                    return amx::TileLoadOp::create(
+                        b, operandTile(b), it.vt2,
+                        ValueRange{row(x), o.idx(s * kTileK)}, Value());
+                  },
+                  [&](int64_t y, int64_t s) -> Value {
+                    return amx::TileLoadOp::create(
+                        b, operandTile(b), it.pb,
+                        ValueRange{o.idx(s * kTileK / 2),
+                                   o.idx(2 * (cb + y * kTileRows))},
+                        Value());
+                  },
+                  [&](int64_t x, int64_t y, Value acc) {
+                    amx::TileStoreOp::create(b, it.ot, at(x, y), acc, Value());
+                  });
+            }
+            scf::YieldOp::create(b);
+          });
+}

@@ -1,0 +1,21 @@
+// With AMX unusable ($ATTN_NO_AMX here, stands for a host without AMX-BF16
+// or a kernel that refuses tile-data permission), bf16 keeps the AVX-512
+// plan and an explicit dot = "amx" is an error that says why.
+// RUN: env ATTN_NO_AMX=1 attn-opt %s -attn-print-tile-plan="target=cpu vector-width=16" -split-input-file -verify-diagnostics -o /dev/null
+
+!t = tensor<?x?x?x64xbf16>
+func.func @bf16_default(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
+  // expected-remark @+1 {{tile plan for cpu: #attn.config<block_q = 64, block_kv = 96, vector_width = 16, unroll = 6, dot = "fma">}}
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t) -> !t
+  return %r : !t
+}
+
+// -----
+
+!t = tensor<?x?x?x64xbf16>
+func.func @amx_explicit(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
+  // expected-error @+1 {{#attn.config dot = "amx" needs AMX: AMX is turned off by $ATTN_NO_AMX}}
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t)
+         {config = #attn.config<dot = "amx">} -> !t
+  return %r : !t
+}
