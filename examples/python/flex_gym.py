@@ -130,4 +130,5 @@ for name, mask_mod, score_mod, builtin in CASES:
         assert same < 1e-4, f"{name}: differs from the builtin by {same}"
         line += f"; builtin differs by {same:.1e}"
     print(line)
-print("all attention-gym ports match")
+print(f"flex_gym: {len(CASES)} attention-gym ports match the float64 "
+      f"reference (tolerance 1e-04) OK")
