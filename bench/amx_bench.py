@@ -26,6 +26,8 @@ import statistics
 import subprocess
 import tempfile
 
+import compare  # bench/compare.py, beside this script: write_table
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # (kernel, B, H, S, D, causal, label)
@@ -145,11 +147,7 @@ def main():
     for label, per in times.items():
         lines.append(f"- {label}: " + "; ".join(
             f"{k} " + ", ".join(f"{x:.2f}" for x in v) for k, v in per.items()))
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    compare.write_table(lines, args.out)
 
 
 if __name__ == "__main__":

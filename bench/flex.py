@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 import attn
+import compare  # bench/compare.py, beside this script: write_table
 import sparse  # bench/sparse.py, beside this script
 from attn.flex import create_block_mask, flex_attention
 
@@ -37,12 +38,9 @@ def timed(fn, repeat=3):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seq", type=int, default=2048)
-    ap.add_argument("--heads", type=int, default=8)
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--block", type=int, default=128,
-                    help="create_block_mask's BLOCK_SIZE")
+    for name, default in (("seq", 2048), ("heads", 8), ("dim", 64),
+                          ("rounds", 5), ("block", 128)):
+        ap.add_argument(f"--{name}", type=int, default=default)
     ap.add_argument("--out", help="also write the table here (Markdown)")
     args = ap.parse_args()
     S, H, D = args.seq, args.heads, args.dim
@@ -101,11 +99,7 @@ def main():
                      f"{m['flex'] / m['builtin']:.2f} | {m['traced']:.2f} | "
                      f"{m['traced'] / m['builtin']:.2f} | {m['full']:.2f} | "
                      f"{block_ms:.1f} | {sparsity:.0f}% |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    compare.write_table(lines, args.out)
 
 
 if __name__ == "__main__":

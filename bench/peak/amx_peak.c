@@ -25,6 +25,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "timed.h"
+
 #define ARCH_REQ_XCOMP_PERM 0x1023
 #define XFEATURE_XTILEDATA 18
 #define ITERS 20000000L
@@ -78,30 +80,16 @@ __attribute__((target("amx-tile,amx-bf16"))) static float run(long iters) {
   return s;
 }
 
+static float amx_work(void *arg) {
+  (void)arg;
+  return run(ITERS);
+}
+
 /* Runs `threads` copies at once; returns GFLOP/s (best of TRIALS). */
 static double measure(int threads) {
-  double best = 0;
-  for (int t = 0; t < TRIALS; ++t) {
-    float sink = 0;
-    double t0 = 0, t1 = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-    {
-#pragma omp barrier
-#pragma omp master
-      t0 = omp_get_wtime();
-      sink += run(ITERS);
-#pragma omp barrier
-#pragma omp master
-      t1 = omp_get_wtime();
-    }
-    if (!(sink == sink))
-      fprintf(stderr, "amx_peak: unexpected sum %g\n", (double)sink);
-    double flops = 16.0 * 16 * 32 * 2 * ACCUMULATORS * (double)ITERS * threads;
-    double g = flops / (t1 - t0) / 1e9;
-    if (g > best)
-      best = g;
-  }
-  return best;
+  return best_gflops("amx_peak", threads, TRIALS,
+                     16.0 * 16 * 32 * 2 * ACCUMULATORS * (double)ITERS,
+                     amx_work, NULL);
 }
 
 int main(void) {

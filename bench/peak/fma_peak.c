@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "timed.h"
+
 /* 4-cycle FMA latency x 2 FMA ports needs 8 chains; 16 leaves slack. */
 #define CHAINS 16
 #define ITERS 100000000L
@@ -63,34 +65,17 @@ __attribute__((target("avx2,fma"))) static float chains256(long iters,
   return t;
 }
 
+static float fma_work(void *arg) {
+  volatile float seed = 1.0f;
+  return *(const int *)arg ? chains512(ITERS, seed) : chains256(ITERS, seed);
+}
+
 /* Runs `threads` copies of the chains at once; returns GFLOP/s (best of
- * TRIALS). The sums are printed to stderr only if they are not finite, which
- * keeps the compiler from dropping the work. */
+ * TRIALS). */
 static double measure(int avx512, int threads) {
   int lanes = avx512 ? 16 : 8;
-  double best = 0;
-  for (int t = 0; t < TRIALS; ++t) {
-    volatile float seed = 1.0f;
-    float sink = 0;
-    double t0 = 0, t1 = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-    {
-#pragma omp barrier
-#pragma omp master
-      t0 = omp_get_wtime();
-      sink += avx512 ? chains512(ITERS, seed) : chains256(ITERS, seed);
-#pragma omp barrier
-#pragma omp master
-      t1 = omp_get_wtime();
-    }
-    if (!(sink == sink) || sink > 1e30f)
-      fprintf(stderr, "fma_peak: unexpected sum %g\n", (double)sink);
-    double flops = 2.0 * lanes * CHAINS * (double)ITERS * threads;
-    double g = flops / (t1 - t0) / 1e9;
-    if (g > best)
-      best = g;
-  }
-  return best;
+  return best_gflops("fma_peak", threads, TRIALS,
+                     2.0 * lanes * CHAINS * (double)ITERS, fma_work, &avx512);
 }
 
 int main(void) {

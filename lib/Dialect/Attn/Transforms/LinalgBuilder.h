@@ -24,6 +24,15 @@ using IT = utils::IteratorType;
 inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 /// Helpers for building linalg.generic ops over 1-3 loops.
+/// A builder just before `op`, where a lowering of it emits its
+/// replacement.
+inline ImplicitLocOpBuilder builderBefore(RewriterBase &rewriter,
+                                          Operation *op) {
+  ImplicitLocOpBuilder b(op->getLoc(), rewriter);
+  b.setInsertionPoint(op);
+  return b;
+}
+
 struct GenericBuilder {
   ImplicitLocOpBuilder &b;
 

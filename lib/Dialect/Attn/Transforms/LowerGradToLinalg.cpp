@@ -104,8 +104,7 @@ emitWeightAndFactor(ImplicitLocOpBuilder &b, NormalizerAttrInterface normalizer,
 
 LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
                                                      AttentionGradOp op) {
-  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-  b.setInsertionPoint(op);
+  ImplicitLocOpBuilder b = builderBefore(rewriter, op);
   GenericBuilder g{b};
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
   bool bshd = op.getLayoutOrDefault() == Layout::bshd;

@@ -36,8 +36,7 @@ using namespace mlir::attn;
 
 LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
                                                  AttentionOp op) {
-  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-  b.setInsertionPoint(op);
+  ImplicitLocOpBuilder b = builderBefore(rewriter, op);
   GenericBuilder g{b};
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
   Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
