@@ -157,13 +157,26 @@ def closure_dtype(name: str, value) -> str:
                      f"captures may be floats, integers or bool")
 
 
+def host_array(value) -> np.ndarray:
+    """A closed-over array (numpy, or a torch tensor copied to the host)
+    as numpy."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def current_arrays(fn: Callable, given=None) -> dict:
+    """name -> numpy value of every array `fn` closes over: its current
+    contents, or the one `given` (a dict, whose entries are popped) names."""
+    given = {} if given is None else given
+    return {n: host_array(given.pop(n) if n in given else ca.read())
+            for n, ca in closure_arrays(fn).items()}
+
+
 def closure_value(name: str, value, dtype: str) -> np.ndarray:
     """The current value of closed-over array `name` as the kernel reads
     it: a contiguous numpy array of `dtype`."""
-    if not isinstance(value, np.ndarray):
-        if hasattr(value, "detach"):
-            value = value.detach().cpu().numpy()
-        value = np.asarray(value)
+    value = host_array(value)
     if dtype == "int32":
         if value.dtype.kind not in "iub":
             raise TypeError(f"closed-over array '{name}' must hold integers "

@@ -106,16 +106,10 @@ def _length(name, value, allow_none=False):
 def _call_on_arrays(mask_mod: Callable, *idx):
     """mask_mod on index arrays, with the arrays it closes over as numpy
     (torch tensors converted), as the float64 reference calls it."""
-    found = C.closure_arrays(mask_mod)
-    fn = mask_mod
-    if found:
-        values = {}
-        for name, ca in found.items():
-            value = ca.read()
-            if hasattr(value, "detach"):
-                value = value.detach().cpu().numpy()
-            values[name] = T.torch_like(np.asarray(value))
-        fn = C.with_arrays(mask_mod, values)
+    arrays = C.current_arrays(mask_mod)
+    fn = C.with_arrays(mask_mod, {n: T.torch_like(a)
+                                  for n, a in arrays.items()}) \
+        if arrays else mask_mod
     with np.errstate(all="ignore"):
         out = fn(*(T.torch_like(a) for a in idx))
     return np.asarray(out, dtype=bool)
@@ -169,9 +163,8 @@ _kernels: dict = {}
 _kernels_lock = threading.Lock()
 
 
-def _dtype_of(x) -> str:
-    a, _ = _to_numpy(x, "query")
-    name = "bfloat16" if a.dtype.name == "bfloat16" else a.dtype.name
+def _dtype_of(a: np.ndarray) -> str:
+    name = a.dtype.name
     if name not in ("float32", "float16", "bfloat16"):
         raise TypeError(f"query must be float32, float16 or bfloat16, got "
                         f"{a.dtype}")
@@ -188,8 +181,9 @@ def flex_attention(query, key, value, score_mod: Optional[Callable] = None,
     mask_mod. Returns out [B, Hq, L, Ev] (and the natural-log LSE [B, Hq,
     L] with return_lse). `kernel_options` is accepted and ignored: the
     tile plan is attn's (see attn.tile_plan)."""
-    shapes = [tuple(_to_numpy(x, n)[0].shape)
+    arrays = [_to_numpy(x, n)[0]
               for x, n in ((query, "query"), (key, "key"), (value, "value"))]
+    shapes = [tuple(a.shape) for a in arrays]
     if any(len(s) != 4 for s in shapes):
         raise ValueError(f"query, key and value must be 4-D [B, H, S, D], "
                          f"got shapes {shapes}")
@@ -197,7 +191,7 @@ def flex_attention(query, key, value, score_mod: Optional[Callable] = None,
     if Hq != Hkv and not enable_gqa:
         raise ValueError(f"query has {Hq} heads and key {Hkv}: pass "
                          f"enable_gqa=True for grouped-query attention")
-    dtype = _dtype_of(query)
+    dtype = _dtype_of(arrays[0])
     mask = S.Full()
     operands = {}
     if block_mask is not None:

@@ -132,11 +132,7 @@ class _Problem:
         self.closures = {}
         for owner in (self.spec.score_mod_fn, self.spec.mask_mod):
             if owner is not None:
-                for n, ca in C.closure_arrays(owner.fn).items():
-                    a = operands.pop(n) if n in operands else ca.read()
-                    if hasattr(a, "detach"):
-                        a = a.detach().cpu().numpy()
-                    self.closures[n] = a
+                self.closures.update(C.current_arrays(owner.fn, operands))
         values.update(self.closures)
         out = {}
         for n, a in values.items():

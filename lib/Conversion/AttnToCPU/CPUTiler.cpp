@@ -51,13 +51,9 @@ LogicalResult CPUTiler::run() {
   denom = normalizer->denom();
   shifted = normalizer->shifted();
   hasMods = !op.getScoreModList().empty();
-  RuntimeConjuncts runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
-  hasDocument = runtime.document;
-  hasTree = runtime.tree;
-  // An #attn.blocks table is read like a dense mask.
-  hasDense = runtime.denseLeaf || runtime.blocks;
+  runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
   classes = classifyMask(runtime.declarative);
-  if (hasDense) {
+  if (readsDense()) {
     // Entries are bytes (i1 and i8 alike), read through the buffer's
     // address: a vector<16xi1> load would read bits.
     Value buf = toIdentityBuffer(b, op.getDenseMask(), /*readOnly=*/true);
@@ -67,8 +63,9 @@ LogicalResult CPUTiler::run() {
       denseDims.push_back(memref::DimOp::create(b, buf, d));
   }
   // Row intervals mask by the declarative part (and segment ids) only.
-  rowExact = isRowExact(runtime.declarative) && !hasTree && !hasDense &&
-             !classes.bound.empty() && classes.bound.size() < kMaxTileIntervals;
+  rowExact = isRowExact(runtime.declarative) && !runtime.tree &&
+             !readsDense() && !classes.bound.empty() &&
+             classes.bound.size() < kMaxTileIntervals;
 
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
   static_cast<AttentionBuffers &>(*this) = AttentionBuffers::emit(b, op);
@@ -94,7 +91,7 @@ LogicalResult CPUTiler::run() {
                    d > 0 && dv > 0 && d % plan.vectorWidth == 0 &&
                    dv % plan.vectorWidth == 0 && d / plan.vectorWidth <= 16 &&
                    dv / plan.vectorWidth <= 16;
-  if (hasDocument)
+  if (runtime.document)
     emitDocumentTable();
   if (rowKernel) {
     // Decoding: few query rows per (b, h) leave the lanes of the tile

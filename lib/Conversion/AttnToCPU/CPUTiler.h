@@ -262,8 +262,11 @@ private:
   /// The normalizer keeps a running shift m (and rescales by exp(m - m')).
   bool shifted = false;
   bool hasMods = false;
-  /// hasDense: a dense conjunct or an #attn.blocks table is read.
-  bool hasDocument = false, hasTree = false, hasDense = false;
+  /// The mask's conjuncts classified per tile at run time.
+  RuntimeConjuncts runtime;
+  /// Whether the dense_mask operand is read per tile (a dense conjunct, or
+  /// an #attn.blocks table).
+  bool readsDense() const { return runtime.denseLeaf || runtime.blocks; }
   /// The run-time tile classes of the document, tree and dense conjuncts;
   /// null without any.
   std::unique_ptr<RuntimeTileClassifier> runtimeClasses;

@@ -181,7 +181,7 @@ void CPUTiler::emitItemSetup(WorkItem &it) {
              it.kvLenB, Value(), Value()};
   if (runtimeClasses)
     runtimeClasses->emitRows(b, it.rows);
-  if (hasDense) {
+  if (readsDense()) {
     // Row-major address of entry [b', h', 0, 0]; size-1 batch / head dims
     // broadcast.
     int64_t rank = denseDims.size();
@@ -306,7 +306,7 @@ void CPUTiler::emitRowIntervals(WorkItem &it) {
       memref::AllocaOp::create(b, MemRefType::get({numK, bq}, i32), align);
   it.rowHi =
       memref::AllocaOp::create(b, MemRefType::get({numK, bq}, i32), align);
-  if (hasDocument)
+  if (runtime.document)
     it.rowSeg = memref::AllocaOp::create(b, MemRefType::get({bq}, i32), align);
   Value lastRow = o.sub(it.nq, o.idx(1));
   emitFor(
@@ -324,7 +324,7 @@ void CPUTiler::emitRowIntervals(WorkItem &it) {
           memref::StoreOp::create(b, clampI32(classes.bound[k].hi.emit(b, one)),
                                   it.rowHi, ValueRange{o.idx(k), c});
         }
-        if (hasDocument) {
+        if (runtime.document) {
           Value id = tensor::ExtractOp::create(b, op.getSegQ(),
                                                ValueRange{it.bi, row});
           memref::StoreOp::create(
@@ -348,7 +348,7 @@ void CPUTiler::emitRowIntervalMask(WorkItem &it, Value j0, Value nkv) {
     Value j = o.add(j0, jj);
     Value jv = o.splat(iVec, arith::IndexCastOp::create(b, i32, j));
     Value seg;
-    if (hasDocument)
+    if (runtime.document)
       seg =
           o.splat(iVec, arith::IndexCastOp::create(
                             b, i32,

@@ -184,10 +184,9 @@ std::pair<Value, Value> CPUTiler::emitDenseRow(WorkItem &it,
       [&](OpBuilder &nb, Location loc, Value c, ValueRange acc) {
         ImplicitLocOpBuilder jb(loc, nb);
         Arith jo{jb};
-        Value e = emitter->emitDenseEntry(jb, it.bi, it.hi, r, c);
-        Value whole = allLevel == 1 ? e
-                                    : emitter->emitDenseEntry(jb, it.bi, it.hi,
-                                                              r, c, allLevel);
+        Value entry = emitter->emitDenseValue(jb, it.bi, it.hi, r, c);
+        Value e = ScoreEmitter::atLeast(jb, entry, 1);
+        Value whole = ScoreEmitter::atLeast(jb, entry, allLevel);
         scf::YieldOp::create(
             jb, ValueRange{jo.lor(acc[0], e), jo.land(acc[1], whole)});
       });

@@ -127,6 +127,9 @@ void KernelBuilder::run() {
       tensor::DimOp::create(b, op.getKey(), sDim));
   k.scale = k.emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
   k.emitter->hoistOperandDims(b);
+  if (k.masks.runtimeSkip())
+    k.runtimeClasses = std::make_unique<RuntimeTileClassifier>(
+        op, k.masks.runtime, *k.emitter);
 
   // One CTA per (q-tile, b * Hq); an empty grid (Sq = 0 or B * Hq = 0) is
   // not launched (the runtime skips zero-sized grids).

@@ -142,6 +142,8 @@ struct KernelContext {
   AttentionBuffers bufs;
   Value scale;
   std::unique_ptr<ScoreEmitter> emitter;
+  /// The run-time tile classes (MaskPlan::runtimeSkip), else null.
+  std::unique_ptr<RuntimeTileClassifier> runtimeClasses;
   std::unique_ptr<StreamingNormalizer> normalizer;
   /// Set by the kernel prologue.
   CTAValues cta;

@@ -67,8 +67,7 @@ void mlir::attn::tilegpu::emitRuntimeRows(KernelContext &k) {
   CTAValues &cta = k.cta;
   cta.tileRows = {cta.bi, cta.hi,     cta.q0,  cta.qEnd, cta.p0,
                   cta.p1, cta.kvLenB, Value(), Value()};
-  RuntimeTileClassifier(k.op, k.masks.runtime, *k.emitter)
-      .emitRows(k.b, cta.tileRows);
+  k.runtimeClasses->emitRows(k.b, cta.tileRows);
 }
 
 namespace {
@@ -115,10 +114,9 @@ public:
       Value valid = o.lt(e, count);
       e = o.select(valid, e, o.idx(0));
       Value r = o.add(r0, o.divU(e, cols)), c = o.add(c0, o.remU(e, cols));
-      Value entry = k.emitter->emitDenseEntry(b, cta.bi, cta.hi, r, c);
-      Value whole = allLevel == 1 ? entry
-                                  : k.emitter->emitDenseEntry(b, cta.bi, cta.hi,
-                                                              r, c, allLevel);
+      Value value = k.emitter->emitDenseValue(b, cta.bi, cta.hi, r, c);
+      Value entry = ScoreEmitter::atLeast(b, value, 1);
+      Value whole = ScoreEmitter::atLeast(b, value, allLevel);
       on = o.lor(on, o.land(valid, entry));
       off = o.lor(off, o.land(valid, o.lnot(whole)));
     }
@@ -159,9 +157,8 @@ mlir::attn::tilegpu::emitNextKept(KernelContext &k, Value from, Value hi) {
           Value j0 = o.mul(args[0], o.idx(k.plan.blockKv));
           Value j1 = o.min(o.add(j0, o.idx(k.plan.blockKv)), k.cta.kvEnd);
           GPUTileReader reader(k);
-          auto [kept, full] =
-              RuntimeTileClassifier(k.op, k.masks.runtime, *k.emitter)
-                  .emitTileClass(b, reader, k.cta.tileRows, args[0], j0, j1);
+          auto [kept, full] = k.runtimeClasses->emitTileClass(
+              b, reader, k.cta.tileRows, args[0], j0, j1);
           scf::YieldOp::create(b, ValueRange{kept, full});
           b.setInsertionPointToStart(classify.elseBlock());
           scf::YieldOp::create(b, ValueRange{o.i1(true), o.i1(false)});

@@ -126,16 +126,18 @@ Value ScoreEmitter::extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
   return tensor::ExtractOp::create(b, tensor, indices);
 }
 
-Value ScoreEmitter::emitDenseEntry(ImplicitLocOpBuilder &b, Value batch,
-                                   Value head, Value row, Value col,
-                                   int64_t level) const {
+Value ScoreEmitter::emitDenseValue(ImplicitLocOpBuilder &b, Value batch,
+                                   Value head, Value row, Value col) const {
   ScorePoint at{batch, head, row, col, Value(), Value()};
-  Value e = extractBroadcast(b, op.getDenseMask(), at);
   // Unsigned, in i32: i1 entries are 0 or 1, i8 entries 0 to 255.
-  Type i32 = b.getI32Type();
-  Value wide = arith::ExtUIOp::create(b, i32, e);
-  Value min = arith::ConstantOp::create(b, b.getIntegerAttr(i32, level));
-  return arith::CmpIOp::create(b, arith::CmpIPredicate::uge, wide, min);
+  return arith::ExtUIOp::create(b, b.getI32Type(),
+                                extractBroadcast(b, op.getDenseMask(), at));
+}
+
+Value ScoreEmitter::atLeast(ImplicitLocOpBuilder &b, Value entry,
+                            int64_t level) {
+  Value min = arith::ConstantIntOp::create(b, level, 32);
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::uge, entry, min);
 }
 
 Value ScoreEmitter::emitAllowed(ImplicitLocOpBuilder &b,
@@ -254,9 +256,10 @@ Value ScoreEmitter::emitMask(ImplicitLocOpBuilder &b, Attribute mask,
         // Entry >= 2: allowed; 1: the inner mask decides; 0: masked.
         Value r = a.divU(pt.i, a.idx(blocks.getBlockQ()));
         Value c = a.divU(pt.j, a.idx(blocks.getBlockKv()));
-        Value whole = emitDenseEntry(b, pt.b, pt.h, r, c, /*level=*/2);
-        Value some = emitDenseEntry(b, pt.b, pt.h, r, c, /*level=*/1);
-        return a.lor(whole, a.land(some, emitMask(b, blocks.getMask(), pt)));
+        Value entry = emitDenseValue(b, pt.b, pt.h, r, c);
+        return a.lor(atLeast(b, entry, 2),
+                     a.land(atLeast(b, entry, 1),
+                            emitMask(b, blocks.getMask(), pt)));
       })
       .Case<MaskModAttr>([&](auto) {
         return inlineRegion(b, op.getMaskModRegion(),

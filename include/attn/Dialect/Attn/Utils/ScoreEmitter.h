@@ -73,12 +73,18 @@ public:
                                        Value i0, Value i1, Value p0, Value p1,
                                        Value j0, Value j1) const;
 
-  /// i1: entry [batch, head, row, col] of the dense_mask operand is at
-  /// least `level` (unsigned; level 1: non-zero), size-1 batch / head dims
-  /// broadcast. For a blocked #attn.dense or #attn.blocks, row and col
-  /// count blocks.
+  /// Entry [batch, head, row, col] of the dense_mask operand as an
+  /// unsigned i32 (size-1 batch / head dims broadcast). For a blocked
+  /// #attn.dense or #attn.blocks, row and col count blocks.
+  Value emitDenseValue(ImplicitLocOpBuilder &b, Value batch, Value head,
+                       Value row, Value col) const;
+  /// i1: an entry from emitDenseValue is at least `level` (1: non-zero).
+  static Value atLeast(ImplicitLocOpBuilder &b, Value entry, int64_t level);
+  /// i1: emitDenseValue's entry is at least `level`.
   Value emitDenseEntry(ImplicitLocOpBuilder &b, Value batch, Value head,
-                       Value row, Value col, int64_t level = 1) const;
+                       Value row, Value col, int64_t level = 1) const {
+    return atLeast(b, emitDenseValue(b, batch, head, row, col), level);
+  }
 
   /// Emits here, once, the dynamic batch / head sizes of the operands read
   /// with broadcasting (dense mask, bias) and the dynamic sizes of the
