@@ -59,7 +59,32 @@ bool converged(CTA &cta, const Inst &inst, uint32_t first, uint32_t width,
                    " (it needs them all, converged: .sync.aligned)");
     return false;
   }
+  for (uint32_t w = first / 32; w * 32 < first + width && w < cta.warps(); ++w)
+    if (mlir::Operation *branch = cta.divergedAt[w]) {
+      cta.report(inst, "divergence",
+                 std::string(what) + " executed by warp " + std::to_string(w) +
+                     ", which has not re-converged since it diverged at " +
+                     describe(branch) +
+                     ": with independent thread scheduling only "
+                     "bar.warp.sync, a CTA barrier or a full-mask "
+                     "shfl/vote.sync re-converge a warp, and .aligned ops "
+                     "need it converged");
+      cta.divergedAt[w] = nullptr; // one report per divergence
+      return false;
+    }
   return true;
+}
+
+/// A synchronising instruction (bar.warp.sync, shfl.sync, vote.sync) whose
+/// member mask holds every live lane of warp `w`, all executing it,
+/// re-converges the warp.
+void reconverge(CTA &cta, uint32_t w, uint32_t member) {
+  for (uint32_t l = 0; l < 32 && 32 * w + l < cta.threads; ++l) {
+    uint32_t t = 32 * w + l;
+    if (!cta.exited[t] && (!cta.active[t] || !((member >> l) & 1)))
+      return;
+  }
+  cta.divergedAt[w] = nullptr;
 }
 
 uint64_t sharedAddress(uint64_t v) { return v & ~kTagMask; }
@@ -129,18 +154,21 @@ void barrier(CTA &cta, const Inst &inst) {
                    std::to_string(alive) +
                    " live threads of the CTA (the others would hang or "
                    "pass a different barrier)");
+  else
+    std::fill(cta.divergedAt.begin(), cta.divergedAt.end(), nullptr);
   ++cta.epoch;
 }
 
 void warpSync(CTA &cta, const Inst &inst) {
   for (uint32_t w = 0; w < cta.warps(); ++w) {
     bool any = false;
+    uint32_t mask = 0;
     for (uint32_t l = 0; l < 32; ++l) {
       uint32_t t = 32 * w + l;
       if (t >= cta.threads || !cta.active[t])
         continue;
       any = true;
-      uint32_t mask = uint32_t(cta.reg(inst.operands[0], 0, t));
+      mask = uint32_t(cta.reg(inst.operands[0], 0, t));
       for (uint32_t m = 0; m < 32; ++m)
         if (32 * w + m < cta.threads && cta.active[32 * w + m] &&
             !((mask >> m) & 1)) {
@@ -161,8 +189,10 @@ void warpSync(CTA &cta, const Inst &inst) {
         }
       break;
     }
-    if (any)
+    if (any) {
       ++cta.warpEpoch[w];
+      reconverge(cta, w, mask);
+    }
   }
 }
 
@@ -179,11 +209,12 @@ void shuffle(CTA &cta, const Inst &inst) {
     }
     if (!anyActive)
       continue;
+    uint32_t member = 0;
     for (uint32_t l = 0; l < 32 && base + l < cta.threads; ++l) {
       uint32_t t = base + l;
       if (!cta.active[t])
         continue;
-      uint32_t member = uint32_t(cta.reg(in[0], 0, t));
+      member = uint32_t(cta.reg(in[0], 0, t));
       for (uint32_t m = 0; m < 32; ++m)
         if (((member >> m) & 1) &&
             (base + m >= cta.threads || !cta.active[base + m])) {
@@ -231,6 +262,7 @@ void shuffle(CTA &cta, const Inst &inst) {
       if (inst.b)
         cta.reg(inst.result, 1, t) = valid;
     }
+    reconverge(cta, w, member);
   }
 }
 
@@ -275,6 +307,7 @@ void vote(CTA &cta, const Inst &inst) {
       }
       cta.reg(inst.result, 0, base + l) = r;
     }
+    reconverge(cta, w, member);
   }
 }
 

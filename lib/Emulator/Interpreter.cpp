@@ -198,6 +198,13 @@ static void runCTA(CTA &cta) {
         // entry's point at the latest.
         int join = code.ipdom >= 0 ? code.ipdom : top.reconverge;
         top.block = join;
+        for (uint32_t t = 0; t < cta.threads; t += 32) {
+          bool a = false, b = false;
+          for (uint32_t u = t; u < std::min(t + 32, cta.threads); ++u)
+            a |= taken[u], b |= other[u];
+          if (a && b)
+            cta.divergedAt[t / 32] = code.terminatorOp;
+        }
         // The side that cannot reach a CTA barrier runs first, so that
         // lanes which exit early have exited when the others arrive at one
         // (the lock-step order stands in for the hardware's scheduling).
@@ -515,6 +522,7 @@ LaunchResult InterpretedModule::launch(const std::string &name,
       cta.shadow.assign(sharedBytes, ShadowByte{});
       cta.local.assign(threads, {});
       cta.warpEpoch.assign(cta.warps(), 0);
+      cta.divergedAt.assign(cta.warps(), nullptr);
       cta.cpOpen.assign(threads, {});
       cta.cpGroups.assign(threads, {});
       cta.wgmmaOpen.assign((threads + 127) / 128, {});

@@ -336,7 +336,8 @@ private:
   uint64_t suppressed = 0;
 };
 
-std::string describe(mlir::Operation *op, uint32_t index);
+constexpr uint32_t kNoIndex = ~0u; // an op that is no instruction
+std::string describe(mlir::Operation *op, uint32_t index = kNoIndex);
 
 struct CTA {
   const Kernel &kernel;
@@ -361,6 +362,12 @@ struct CTA {
   std::vector<std::vector<uint8_t>> local;
   uint32_t epoch = 0;
   std::vector<uint32_t> warpEpoch;
+  /// Per warp: the branch at which it last split, while no synchronising
+  /// instruction has re-converged it since (nullptr: known converged).
+  /// Independent thread scheduling guarantees no reconvergence at the join
+  /// point; only bar.warp.sync, a CTA barrier or a full-mask shfl/vote.sync
+  /// re-converge a warp, and `.aligned` ops need a converged warp.
+  std::vector<mlir::Operation *> divergedAt;
 
   // asynchrony
   std::vector<std::vector<CpAsyncCopy>> cpOpen;

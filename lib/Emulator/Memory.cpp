@@ -23,7 +23,10 @@ using namespace attn::emu::detail;
 std::string attn::emu::detail::describe(Operation *op, uint32_t index) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << op->getName() << " (instruction " << index << " of the kernel";
+  os << op->getName() << " (";
+  if (index != kNoIndex)
+    os << "instruction " << index << " of ";
+  os << "the kernel";
   if (auto loc = dyn_cast<FileLineColLoc>(op->getLoc()))
     os << ", " << loc.getFilename() << ":" << loc.getLine() << ":"
        << loc.getColumn();

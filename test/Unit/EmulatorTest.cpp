@@ -581,8 +581,7 @@ TEST(EmulatorMemory, AtomicRmwFromEveryLaneIsNoRace) {
 )" + storeAtTid("oldAdd", "out", "i32");
   std::vector<int32_t> word = {-5, 0}, out(96);
   LaunchResult r = run(kernel("%word: !llvm.ptr, %out: !llvm.ptr", body), 96,
-                       {word.data(), out.data()}, 0,
-                       {range(word), range(out)});
+                       {word.data(), out.data()}, 0, {range(word), range(out)});
   ASSERT_TRUE(r.error.empty() && r.reports.empty()) << show(r);
   EXPECT_EQ(word[0], 95);
   EXPECT_EQ(word[1], 96);
@@ -1175,6 +1174,24 @@ std::vector<ReportCase> reportCases() {
     %row = llvm.getelementptr %rows[%off] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8
     %ld = nvvm.ldmatrix %row {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
 )";
+  // Even lanes branch off and join the others again, then the warp runs a
+  // .aligned ldmatrix, with `$` (a re-converging instruction or nothing)
+  // between the join and the ldmatrix.
+  std::string unconverged = R"(
+    %c0i = llvm.mlir.constant(0 : i32) : i32
+    %c1i = llvm.mlir.constant(1 : i32) : i32
+    %full = llvm.mlir.constant(-1 : i32) : i32
+    %c31 = llvm.mlir.constant(31 : i32) : i32
+    %odd = llvm.and %tid32, %c1i : i32
+    %even = llvm.icmp "eq" %odd, %c0i : i32
+    llvm.cond_br %even, ^even, ^join
+  ^even:
+    llvm.br ^join
+  ^join:
+    $
+    %rows = llvm.getelementptr %smem[%tid] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, !llvm.array<16 x i8>
+    %ld = nvvm.ldmatrix %rows {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
+)";
   std::string asmOp =
       "llvm.inline_asm has_side_effects asm_dialect = att \"$\", \"l\" %out : "
       "(!llvm.ptr) -> ()\n";
@@ -1201,6 +1218,17 @@ std::vector<ReportCase> reportCases() {
        with(mbarrier, "nvvm.mbarrier.arrive %smem : !llvm.ptr<3>")},
       {"MisalignedLdMatrix", "misaligned", "nvvm.ldmatrix", 32, 32 * 16 + 16,
        with(ldmatrix, "8"), with(ldmatrix, "0")},
+      // Independent thread scheduling: the join point does not re-converge
+      // a warp; bar.warp.sync, a CTA barrier or a full-mask shfl.sync do.
+      {"UnconvergedLdMatrixWarpSync", "divergence", "nvvm.ldmatrix", 32,
+       32 * 16, with(unconverged, ""),
+       with(unconverged, "nvvm.bar.warp.sync %full : i32")},
+      {"UnconvergedLdMatrixBarrier", "divergence", "nvvm.ldmatrix", 32, 32 * 16,
+       with(unconverged, ""), with(unconverged, "nvvm.barrier0")},
+      {"UnconvergedLdMatrixShfl", "divergence", "nvvm.ldmatrix", 32, 32 * 16,
+       with(unconverged, ""),
+       with(unconverged, "%s = nvvm.shfl.sync bfly %full, %tid32, %c1i, "
+                         "%c31 : i32 -> i32")},
       // Inline assembly is recognised by its exact text: another
       // instruction, or a near miss (.gpu for .sys), is an error.
       {"UnknownInlineAsm", "error", "bar.sync 1;", 1, 0,

@@ -76,9 +76,8 @@ void Sm80Kernel::emitSharedSetup(Value raw) {
   auto vType = MemRefType::get({blockKv, k.facts.dv + kPad}, k.facts.elem,
                                MemRefLayoutAttrInterface(), wg);
   kS = memref::ViewOp::create(b, kType, raw, k.o.idx(0), ValueRange{});
-  vS = memref::ViewOp::create(b, vType, raw,
-                              k.o.idx(blockKv * (k.facts.d + kPad) * 2),
-                              ValueRange{});
+  vS = memref::ViewOp::create(
+      b, vType, raw, k.o.idx(blockKv * (k.facts.d + kPad) * 2), ValueRange{});
 }
 
 void Sm80Kernel::emitCopyTile(Value buf, Value shared, Value j0, int64_t width,
@@ -86,8 +85,14 @@ void Sm80Kernel::emitCopyTile(Value buf, Value shared, Value j0, int64_t width,
   ImplicitLocOpBuilder &b = k.b;
   Arith &o = k.o;
   const CTAValues &cta = k.cta;
-  // 16-byte chunks (8 elements), spread over the CTA's threads; rows past
-  // Skv are zero-filled (no bytes read) from a clamped, valid address.
+  // 16-byte chunks (8 elements), spread over the CTA's threads. Rows at or
+  // past the batch's kv_len are zero-filled: a source size of 0 bytes reads
+  // nothing, so their address is left as it is (past the tensor for rows
+  // past Skv, as Triton's masked cp.async leaves it). Clamping it to the
+  // last row, as this did before, only hid a wrong byte count behind copies
+  // of a real row that the mask then weighted 0; now such a count is an
+  // out-of-bounds read the GPU emulator reports, and with kv_len 0 there
+  // was no valid row to clamp to anyway.
   int64_t threads = k.threads();
   int64_t chunksPerRow = width / 8;
   int64_t chunks = k.plan.blockKv * chunksPerRow;
@@ -106,11 +111,10 @@ void Sm80Kernel::emitCopyTile(Value buf, Value shared, Value j0, int64_t width,
     Value row = o.divU(chunk, o.idx(chunksPerRow));
     Value col = o.mul(o.remU(chunk, o.idx(chunksPerRow)), o.idx(8));
     Value key = o.add(j0, row);
-    Value src = o.min(key, cta.lastKey);
     Value count = o.select(o.lt(key, k.bufs.kvLen), o.idx(8), o.idx(0));
     Value token = nvgpu::DeviceAsyncCopyOp::create(
         b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), shared,
-        ValueRange{row, col}, buf, k.indices4(cta.bi, cta.kvh, src, col),
+        ValueRange{row, col}, buf, k.indices4(cta.bi, cta.kvh, key, col),
         b.getIndexAttr(8), count, b.getUnitAttr());
     if (!guard)
       tokens.push_back(token);
@@ -195,7 +199,7 @@ void Sm80Kernel::emitPV(ArrayRef<Value> p, RowState &out, Value stage) {
     }
 }
 
-std::unique_ptr<MmaKernel> mlir::attn::tilegpu::createSm80Kernel(
-    KernelContext &k) {
+std::unique_ptr<MmaKernel>
+mlir::attn::tilegpu::createSm80Kernel(KernelContext &k) {
   return std::make_unique<Sm80Kernel>(k);
 }
