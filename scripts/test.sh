@@ -28,6 +28,9 @@ done
 # directory so that every run compiles from scratch.
 pylog="$BUILD_DIR/check-python.log"
 cache=$(mktemp -d)
+# PyTorch was installed (scripts/python-env.sh) unless ATTN_WITH_TORCH=0:
+# its tests must then run, not skip.
+if [ "${ATTN_WITH_TORCH:-1}" != 0 ]; then export ATTN_REQUIRE_TORCH=1; fi
 PYTHONPATH="$PWD/$BUILD_DIR/python" ATTN_CACHE_DIR="$cache" \
   .venv/bin/python -m pytest test/python -q -rfE -p no:cacheprovider \
   2>&1 | tee "$pylog" || status=$?
