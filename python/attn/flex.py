@@ -23,6 +23,14 @@ mask describes the mask_mod's values when it was made: make a new one when
 the arrays the mask reads change. Unlike FlexAttention, nothing is
 recompiled for another length: one kernel per (score_mod, mask_mod, dtype,
 head dims, block size, scale) serves all.
+
+A mask_mod that only compares kv_idx - q_idx with constants (causal,
+sliding windows, bands) and closed-over document ids (`doc[q_idx] ==
+doc[kv_idx]`), combined with &, |, ~ and and_masks/or_masks, is recognised
+as the builtin it computes (attn.recognise) and runs as that builtin,
+without the table: its tiles are classified symbolically (document ids at
+run time, by id ranges) and its partial tiles masked by key ranges, as
+fast as the builtin.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import closures as C
+from . import recognise
 from . import spec as S
 from . import trace as T
 from .api import _to_numpy, compile as _compile_spec
@@ -205,11 +214,22 @@ def flex_attention(query, key, value, score_mod: Optional[Callable] = None,
             raise ValueError(f"block_mask was made for shape "
                              f"{block_mask.shape}; this call has B={B}, "
                              f"H={Hq}, Q_LEN={L}, KV_LEN={Skv}")
-        bq, bkv = block_mask.BLOCK_SIZE
-        mask = S.Blocks(bq, bkv, S.MaskMod(block_mask.mask_mod))
-        operands["block_table"] = block_mask.table()
-    key_ = (score_mod, block_mask.mask_mod if block_mask else None,
-            block_mask.BLOCK_SIZE if block_mask else None, scale, dtype, E, Ev)
+        # A mask_mod that is a builtin written as a function (causal,
+        # windows, ... over q_idx - kv_idx) runs as that builtin: symbolic
+        # tile classes and row-exact ranges instead of the table and an
+        # element-by-element mask_mod (attn.recognise; exact, or None).
+        builtin, extra = recognise.declarative(block_mask.mask_mod, Skv - L,
+                                               (L, Skv), B)
+        if builtin is not None:
+            mask = builtin
+            operands.update(extra)
+        else:
+            bq, bkv = block_mask.BLOCK_SIZE
+            mask = S.Blocks(bq, bkv, S.MaskMod(block_mask.mask_mod))
+            operands["block_table"] = block_mask.table()
+    key_ = (score_mod, mask.attr() if "block_table" not in operands else
+            (block_mask.mask_mod, block_mask.BLOCK_SIZE), scale, dtype, E, Ev)
+
     with _kernels_lock:
         kernel = _kernels.get(key_)
     if kernel is None:
