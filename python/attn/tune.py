@@ -378,16 +378,41 @@ class _MlirProblem(Problem):
             raise TuneError(f"{label}: expected one public function, found "
                             f"{len(funcs)}")
         self.entry, params = funcs[0]
-        types = re.findall(r"%\w+: (tensor<[^>]*>)", params)
+        args = re.findall(r"(%\w+): (tensor<[^>]*>)", params)
+        # Each argument's role: q, k, v, o, lse, or an operand group of the
+        # op (segments, dense_mask, kv_len), from the op's operand lists.
+        roles = {}
+        for group, names in re.findall(r"\b(\w+)\(([^():]*?) :",
+                                       printed.split("attn.attention", 1)[1]
+                                       .split("{", 1)[0]):
+            for n, name in enumerate(re.findall(r"%\w+", names)):
+                roles[name] = (group, n)
+        self.args = []
+        for name, ty in args:
+            group, n = roles.get(name, ("?", 0))
+            role = {"ins": ("q", "k", "v")[min(n, 2)],
+                    "outs": ("o", "lse")[min(n, 1)]}.get(group, group)
+            self.args.append((role, n, ty))
+        core = [r for r, _, _ in self.args
+                if r in ("q", "k", "v", "o", "lse")]
+        extra = sorted({r for r, _, _ in self.args} - set(core))
+        unknown = [r for r in extra if r not in _GENERATED]
+        types = [ty for r, _, ty in self.args if r in ("q", "k", "v", "o",
+                                                       "lse")]
         shapes = [t[len("tensor<"):-1].split("x") for t in types]
-        if len(types) not in (4, 5) or [len(s) for s in shapes[:4]] != \
-                [5, 5, 5, 5] or (len(types) == 5 and len(shapes[4]) != 4):
+        if unknown or core[:4] != ["q", "k", "v", "o"] or \
+                [len(s) for s in shapes[:4]] != [5, 5, 5, 5] or \
+                (len(types) == 5 and len(shapes[4]) != 4):
             raise TuneError(
-                f"{label}: attn-tune runs functions of (q, k, v, o) or (q, "
-                f"k, v, o, lse) tensors; @{self.entry} takes {len(types)} "
-                f"argument(s) ({', '.join(types) or 'none'}). Tune kernels "
-                f"with other operands from Python: attn.tune(spec, "
-                f"operands=...)")
+                f"{label}: attn-tune runs functions of q, k, v, o (and lse) "
+                f"tensors with the operands it can make up "
+                f"({', '.join(sorted(_GENERATED))}); @{self.entry} takes "
+                f"{', '.join(r for r, _, _ in self.args) or 'nothing'}. "
+                f"Tune kernels with other operands from Python: "
+                f"attn.tune(spec, operands=...)")
+        dense = re.search(r"#attn\.dense<block_q = (\d+), block_kv = (\d+)>",
+                          printed)
+        self.dense_blocks = (int(dense[1]), int(dense[2])) if dense else (1, 1)
         elem = shapes[0][-1]
         dtypes = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
         if elem not in dtypes or any(s[-1] != elem for s in shapes[:4]):
@@ -418,6 +443,14 @@ class _MlirProblem(Problem):
         return A._native_kernel(self.text(config), options, self.openmp, True,
                                 self.target, entry=self.entry)
 
+    def inputs(self, shape, seed=0):
+        data = super().inputs(shape, seed)
+        rng = np.random.default_rng(seed + 1)
+        for role, n, ty in self.args:
+            if role in _GENERATED:
+                data[f"{role}{n}"] = _GENERATED[role](self, shape, n, ty, rng)
+        return data
+
     def prepare(self, native, data):
         q, k, v = data["q"], data["k"], data["v"]
         if self.layout == "bshd":
@@ -426,15 +459,55 @@ class _MlirProblem(Problem):
         else:
             out_shape = q.shape[:3] + (self.head_dim_v,)
             lse_shape = q.shape[:3]
-        arrays = [q, k, v, np.empty(out_shape, self.np_dtype)]
-        if self.has_lse:
-            arrays.append(np.empty(lse_shape, np.float32))
+        made = {"o": np.empty(out_shape, self.np_dtype),
+                "lse": np.empty(lse_shape, np.float32)}
+        arrays = [data[r] if r in ("q", "k", "v") else
+                  made.get(r, data.get(f"{r}{n}"))
+                  for r, n, _ in self.args]
+        out = made["o"]
         if self.target != "cpu":
             raise TuneError("attn-tune runs .mlir kernels on the CPU only; "
                             "tune GPU kernels from Python with attn.tune")
         packed = [(a.ctypes.data, list(a.shape)) for a in arrays]
         # The arrays must outlive the addresses.
-        return (lambda keep=arrays: native.call(packed)), arrays[3]
+        return (lambda keep=arrays: native.call(packed)), out
+
+
+def _segments(problem, shape, n, ty, rng):
+    """Document ids for `segments` (seg_q: n = 0, seg_kv: n = 1), [B, S]
+    int32: DOCUMENTS documents of equal length per batch row, in key
+    positions (queries are the last Sq positions)."""
+    B, Sq, Skv = shape["B"], shape["Sq"], shape["Skv"]
+    pos = np.arange(Sq) + (Skv - Sq) if n == 0 else np.arange(Skv)
+    ids = (pos * DOCUMENTS // max(Skv, 1)).astype(np.int32)
+    return np.ascontiguousarray(np.broadcast_to(ids, (B, ids.size)))
+
+
+def _dense_mask(problem, shape, n, ty, rng):
+    """A dense (or block-sparse, #attn.dense<block_q, block_kv>) mask with
+    half its entries allowed at random, its type's size-1 dims kept."""
+    dims = ty[len("tensor<"):-1].split("x")
+    bq, bkv = problem.dense_blocks
+    sizes = [shape["B"], shape["Hq"], -(-shape["Sq"] // bq),
+             -(-shape["Skv"] // bkv)]
+    out = [1 if d == "1" else sizes[i] for i, d in enumerate(dims[:4])]
+    allowed = rng.random(out) < 0.5
+    kind = dims[4]
+    return allowed if kind == "i1" else allowed.astype(
+        {"i8": np.int8, "i32": np.int32}[kind])
+
+
+def _kv_len(problem, shape, n, ty, rng):
+    """Every batch row sees all Skv keys."""
+    return np.full(shape["B"], shape["Skv"], np.int32)
+
+
+# Operands attn-tune makes up for .mlir kernels, by the op's operand group.
+_GENERATED = {"segments": _segments, "dense_mask": _dense_mask,
+              "kv_len": _kv_len}
+# Documents per batch row in made-up `segments` (the benchmark's document
+# case has 8).
+DOCUMENTS = 8
 
 
 # ----------------------------------------------------------------------------

@@ -129,6 +129,46 @@ def test_config_injection_reaches_the_tile_plan(case):
     assert with_config(text, {"block_kv": 64}).count("attn.config") == 1
 
 
+def _run_problem(problem, shape):
+    data = problem.inputs(shape)
+    native = problem.compile({})
+    run, out = problem.prepare(native, data)
+    run()
+    return data, np.array(out)
+
+
+@pytest.mark.parametrize("case,spec,operands", [
+    ("document_d64.mlir", attn.Spec(attn.document() & attn.causal()),
+     lambda d: {"segments": (d["segments0"], d["segments1"])}),
+    ("block_sparse_d64.mlir", attn.Spec(attn.block_sparse(128, 128)),
+     lambda d: {"block_mask": d["dense_mask0"]}),
+])
+def test_mlir_kernels_with_operands_get_made_up_inputs(case, spec, operands):
+    # attn-tune makes up the operands the bench's kernels take (document
+    # ids, block masks) and passes them in the function's argument order:
+    # the same kernel from a spec on the same operands gives the same out.
+    with open(os.path.join(CASES, case)) as f:
+        problem = Problem.from_mlir(f.read(), label=case)
+    shape = parse_shape("B=2,Hq=2,Sq=300,Skv=300")
+    data, out = _run_problem(problem, shape)
+    kernel = attn.compile(spec, head_dim=64)
+    want = kernel(data["q"], data["k"], data["v"], **operands(data))
+    np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
+    if case.startswith("document"):
+        seg = data["segments1"]
+        assert seg.dtype == np.int32 and len(np.unique(seg[0])) == 8
+
+
+def test_every_bench_case_can_be_tuned_from_the_cli():
+    # Every CPU case of the benchmark builds a Problem with inputs it runs.
+    shape = parse_shape("B=1,Hq=2,Sq=64")
+    for case in sorted(os.listdir(CASES)):
+        with open(os.path.join(CASES, case)) as f:
+            problem = Problem.from_mlir(f.read(), label=case)
+        _, out = _run_problem(problem, shape)
+        assert np.isfinite(out.astype(np.float32)).all(), case
+
+
 # ----------------------------------------------------------------------------
 # The search space
 # ----------------------------------------------------------------------------
@@ -577,13 +617,17 @@ def test_plot_or_a_clear_message(tmp_path, monkeypatch, db_path):
      "invalid choice: 'tpu'"),
     (["{case}"], 2, "at least one --shape"),
     (["{case}", "--shape", "Sq=8", "--budget", "-1"], 2, "--budget must"),
-    (["{document}", "--shape", "Sq=8"], 1,
-     "runs functions of (q, k, v, o)"),
+    (["{sink}", "--shape", "Sq=8"], 1,
+     "with the operands it can make up (dense_mask, kv_len, segments)"),
     (["--import", "missing.json"], 1, "cannot read missing.json"),
 ])
-def test_cli_errors_are_messages_not_tracebacks(args, code, message, db_path):
-    subst = {"case": os.path.join(CASES, "full_d64.mlir"),
-             "document": os.path.join(CASES, "document_d64.mlir")}
+def test_cli_errors_are_messages_not_tracebacks(args, code, message, db_path,
+                                                tmp_path):
+    # A sink softmax takes the sink logits, which attn-tune does not make up.
+    sink = tmp_path / "sink.mlir"
+    sink.write_text(attn.to_mlir(attn.Spec(normalizer=attn.sink_softmax()),
+                                 head_dim=64))
+    subst = {"case": os.path.join(CASES, "full_d64.mlir"), "sink": str(sink)}
     out = _cli(*[a.format(**subst) for a in args], db=db_path)
     assert out.returncode == code, out.stderr
     assert message in out.stderr
