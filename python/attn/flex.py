@@ -30,11 +30,13 @@ doc[kv_idx]`), combined with &, |, ~ and and_masks/or_masks, is recognised
 as the builtin it computes (attn.recognise) and runs as that builtin,
 without the table: its tiles are classified symbolically (document ids at
 run time, by id ranges) and its partial tiles masked by key ranges, as
-fast as the builtin.
+fast as the builtin. create_block_mask then evaluates nothing until its
+blocks are asked for (`kv_blocks`, `sparsity()`, ...).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Callable, Optional
 
@@ -65,13 +67,27 @@ class BlockMask:
     broadcast) is true when query block i and kv block j hold an allowed
     pair; `full_blocks` when every pair is allowed."""
 
-    def __init__(self, mask_mod, shape, block_size, kv_blocks, full_blocks):
+    def __init__(self, mask_mod, shape, block_size, blocks):
         self.mask_mod = mask_mod
         self.shape = shape  # (B, H, Q_LEN, KV_LEN); B, H None if broadcast
         self.BLOCK_SIZE = block_size
-        self.kv_blocks = kv_blocks
-        self.full_blocks = full_blocks
+        # (kv_blocks, full_blocks), or a function computing them when first
+        # asked (a recognised mask_mod runs without them).
+        self._blocks = blocks
         self._table = None
+
+    def _evaluated(self):
+        if callable(self._blocks):
+            self._blocks = self._blocks()
+        return self._blocks
+
+    @property
+    def kv_blocks(self) -> np.ndarray:
+        return self._evaluated()[0]
+
+    @property
+    def full_blocks(self) -> np.ndarray:
+        return self._evaluated()[1]
 
     def table(self) -> np.ndarray:
         """The table attn.blocks reads: int8, 0 where a block allows
@@ -130,7 +146,8 @@ def create_block_mask(mask_mod: Callable, B: Optional[int], H: Optional[int],
     """The blocks of `mask_mod` over [B, H, Q_LEN, KV_LEN] that allow
     anything (FlexAttention's create_block_mask; B or H None broadcasts
     over that dim). Evaluates mask_mod on every element with numpy, in
-    chunks of query blocks."""
+    chunks of query blocks; for a mask_mod flex_attention runs as a builtin
+    (attn.recognise), only when the blocks are first asked for."""
     if not callable(mask_mod):
         raise TypeError(f"mask_mod must be a function, got {mask_mod!r}")
     if str(device) != "cpu":
@@ -140,6 +157,16 @@ def create_block_mask(mask_mod: Callable, B: Optional[int], H: Optional[int],
     Hn = _length("H", H, True) or 1
     Q_LEN, KV_LEN = _length("Q_LEN", Q_LEN), _length("KV_LEN", KV_LEN)
     bq, bkv = _block_size(BLOCK_SIZE)
+    blocks = functools.partial(_evaluate_blocks, mask_mod, Bn, Hn, Q_LEN,
+                               KV_LEN, bq, bkv)
+    if recognise.declarative(mask_mod, KV_LEN - Q_LEN, (Q_LEN, KV_LEN))[0] \
+            is None:
+        blocks = blocks()
+    return BlockMask(mask_mod, (B, H, Q_LEN, KV_LEN), (bq, bkv), blocks)
+
+
+def _evaluate_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):
+    """(kv_blocks, full_blocks) of mask_mod, by numpy on the whole grid."""
     nq, nkv = -(-Q_LEN // bq), -(-KV_LEN // bkv)
     any_ = np.zeros((Bn, Hn, nq, nkv), bool)
     full = np.zeros((Bn, Hn, nq, nkv), bool)
@@ -165,7 +192,7 @@ def create_block_mask(mask_mod: Callable, B: Optional[int], H: Optional[int],
         vblocks = valid.reshape(i1 - i0, bq, nkv, bkv)
         any_[:, :, i0:i1] = blocks.any(axis=(3, 5))
         full[:, :, i0:i1] = (blocks | ~vblocks[None, None]).all(axis=(3, 5))
-    return BlockMask(mask_mod, (B, H, Q_LEN, KV_LEN), (bq, bkv), any_, full)
+    return any_, full
 
 
 _kernels: dict = {}
