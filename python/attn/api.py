@@ -597,11 +597,10 @@ class Kernel:
         with GQA, dk and dv sum over the query heads of each group.
 
         CPU only, on the reference (materialised-scores) lowering: O(Sq *
-        Skv) memory per head. Every normalizer and mask; the score
-        modifiers with a known derivative (alibi, gaussian, bias, rel_bias,
-        softcap, temperature): a traced score_mod function raises
-        CompileError ("... has no gradient yet"). Gradients of operands
-        (sink, bias, ...) and captures are not computed."""
+        Skv) memory per head. Every normalizer and mask; every score
+        modifier (a traced score_mod function is differentiated by the
+        compiler). Gradients of operands (sink, bias, ...) and captures are
+        not computed."""
         if self.target != "cpu":
             raise NotImplementedError(
                 f"backward runs on target='cpu' only; this kernel was "

@@ -343,3 +343,47 @@ func.func @grad_sigmoid(%q: tensor<1x2x8x16xf32>, %l: tensor<1x2x8xf32>) -> tens
       -> tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
   return %r#0 : tensor<1x2x8x16xf32>
 }
+
+// -----
+
+// A score_mod region differentiated by the compiler: s' = exp(s) * c[h] +
+// s * s, so ds'/ds = exp(s) * c[h] + 2 s (forward mode, in the order of the
+// region: exp's derivative is its result, the product's is d(exp) * c[h],
+// the square's s ds + s ds), multiplied into the slope of the modifiers.
+
+// CHECK-LABEL: func.func @grad_score_mod_region
+//       CHECK:     %[[PS:.+]]:2 = linalg.generic
+//       CHECK:       %[[S:.+]] = arith.mulf %in, %{{.+}} : f32
+// The slope's 1, then the seed ds/ds = 1.
+//       CHECK:       arith.constant 1.000000e+00 : f32
+//       CHECK:       %[[ONE:.+]] = arith.constant 1.000000e+00 : f32
+//       CHECK:       %[[E:.+]] = math.exp %[[S]] : f32
+//       CHECK:       %[[DE:.+]] = arith.mulf %[[ONE]], %[[E]] : f32
+//       CHECK:       %[[C:.+]] = scf.if
+//       CHECK:       %[[EC:.+]] = arith.mulf %[[E]], %[[C]] : f32
+//       CHECK:       %[[DEC:.+]] = arith.mulf %[[DE]], %[[C]] : f32
+//       CHECK:       %[[SS:.+]] = arith.mulf %[[S]], %[[S]] : f32
+//       CHECK:       %[[DSS1:.+]] = arith.mulf %[[ONE]], %[[S]] : f32
+//       CHECK:       %[[DSS2:.+]] = arith.mulf %[[ONE]], %[[S]] : f32
+//       CHECK:       %[[DSS:.+]] = arith.addf %[[DSS1]], %[[DSS2]] : f32
+//       CHECK:       %[[R:.+]] = arith.addf %[[EC]], %[[SS]] : f32
+//       CHECK:       %[[DR:.+]] = arith.addf %[[DEC]], %[[DSS]] : f32
+//       CHECK:       arith.mulf %{{.+}}, %[[DR]] : f32
+func.func @grad_score_mod_region(%q: tensor<1x2x8x16xf32>, %l: tensor<1x2x8xf32>, %c: tensor<2xf32>) -> tensor<1x2x8x16xf32> {
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
+      out(%q : tensor<1x2x8x16xf32>) grad_out(%q : tensor<1x2x8x16xf32>) lse(%l : tensor<1x2x8xf32>)
+      captures(%c : tensor<2xf32>)
+      outs(%q, %q, %q : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
+      score_mod {
+      ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %cc: tensor<2xf32>):
+        %e = math.exp %s : f32
+        %ch = tensor.extract %cc[%h] : tensor<2xf32>
+        %ec = arith.mulf %e, %ch : f32
+        %ss = arith.mulf %s, %s : f32
+        %y = arith.addf %ec, %ss : f32
+        attn.yield %y : f32
+      }
+      {score_mods = [#attn.score_mod]}
+      -> tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
+  return %r#0 : tensor<1x2x8x16xf32>
+}

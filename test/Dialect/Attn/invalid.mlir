@@ -1073,14 +1073,17 @@ func.func @grad_missing_sink(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>,
 // -----
 
 func.func @grad_score_mod_region(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4x8x16xf32>, %do: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
-  // expected-error @+1 {{'attn.attention_grad' op score modifier #attn.score_mod has no gradient yet}}
+  // expected-error @+1 {{'attn.attention_grad' op cannot differentiate the score_mod region with respect to the score: 'math.erf' has no derivative rule}}
   %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
            out(%o : tensor<1x4x8x16xf32>) grad_out(%do : tensor<1x4x8x16xf32>)
            lse(%l : tensor<1x4x8xf32>)
            outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
            score_mod {
            ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
-             attn.yield %s : f32
+             %t = math.tanh %s : f32
+             // expected-note @+1 {{this op}}
+             %e = math.erf %t : f32
+             attn.yield %e : f32
            }
            {score_mods = [#attn.score_mod]} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
   return

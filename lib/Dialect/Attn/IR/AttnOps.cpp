@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Dialect/Attn/IR/Differentiate.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -492,8 +493,10 @@ LogicalResult AttentionOp::verifyRegions() {
 //===----------------------------------------------------------------------===//
 
 bool AttentionGradOp::hasScoreModGradient(Attribute mod) {
+  // The score_mod region: when its body has a forward-mode rule for every
+  // op the score reaches (verify() names the first that has none).
   return isa<AlibiAttr, GaussianAttr, BiasAttr, RelBiasAttr, SoftcapAttr,
-             TemperatureAttr>(mod);
+             TemperatureAttr, ScoreModRegionAttr>(mod);
 }
 
 /// The name of a score modifier attribute as written ("#attn.softcap").
@@ -560,8 +563,26 @@ LogicalResult AttentionGradOp::verify() {
   return success();
 }
 
+/// A score_mod region must have a derivative with respect to the score (its
+/// first argument), op by op.
+static LogicalResult verifyScoreModDerivative(AttentionGradOp op) {
+  if (op.getScoreModRegion().empty())
+    return success();
+  if (Operation *bad = firstUndifferentiable(op.getScoreModRegion(), 0)) {
+    InFlightDiagnostic diag = op.emitOpError()
+                              << "cannot differentiate the score_mod region "
+                                 "with respect to the score: '"
+                              << bad->getName() << "' has no derivative rule";
+    diag.attachNote(bad->getLoc()) << "this op";
+    return diag;
+  }
+  return success();
+}
+
 LogicalResult AttentionGradOp::verifyRegions() {
-  return verifyVariantRegions(*this);
+  if (failed(verifyVariantRegions(*this)))
+    return failure();
+  return verifyScoreModDerivative(*this);
 }
 
 /// Returns true if `simple` lacks a kind of data-dependent leaf that `mask`

@@ -19,7 +19,10 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -257,9 +260,9 @@ Value ScoreEmitter::emitMask(ImplicitLocOpBuilder &b, Attribute mask,
         Value r = a.divU(pt.i, a.idx(blocks.getBlockQ()));
         Value c = a.divU(pt.j, a.idx(blocks.getBlockKv()));
         Value entry = emitDenseValue(b, pt.b, pt.h, r, c);
-        return a.lor(atLeast(b, entry, 2),
-                     a.land(atLeast(b, entry, 1),
-                            emitMask(b, blocks.getMask(), pt)));
+        return a.lor(
+            atLeast(b, entry, 2),
+            a.land(atLeast(b, entry, 1), emitMask(b, blocks.getMask(), pt)));
       })
       .Case<MaskModAttr>([&](auto) {
         return inlineRegion(b, op.getMaskModRegion(),
@@ -287,6 +290,14 @@ ScoreEmitter::emitScoreModsAndSlope(ImplicitLocOpBuilder &b, Value s,
   Arith a{b};
   Value slope = a.f32(1.0);
   for (Attribute mod : op.getScoreModList()) {
+    if (isa<ScoreModRegionAttr>(mod)) {
+      // Forward-mode derivative of the region's body (Differentiate.h).
+      Value d;
+      s = inlineRegion(b, op.getScoreModRegion(),
+                       ValueRange{s, pt.b, pt.h, pt.i, pt.j}, &d);
+      slope = a.fmul(slope, d);
+      continue;
+    }
     s = emitScoreMod(b, mod, s, pt);
     slope = TypeSwitch<Attribute, Value>(mod)
                 // Additive terms: d(s + t)/ds = 1.
@@ -387,8 +398,97 @@ Value ScoreEmitter::emitScoreMod(ImplicitLocOpBuilder &b, Attribute mod,
 // Regions
 //===----------------------------------------------------------------------===//
 
+/// The derivative of `clone`'s (float) result by forward-mode rules, given
+/// its operands' derivatives `t` (null: zero) and its primal operands and
+/// result; null when it is zero. Only ops with
+/// attn::hasTangentRule (Differentiate.h) reach here with a non-zero `t`.
+static Value tangentOf(ImplicitLocOpBuilder &b, Operation *clone,
+                       ArrayRef<Value> t) {
+  Arith a{b};
+  Value r = clone->getResult(0);
+  Type type = r.getType();
+  auto c = [&](double v) -> Value {
+    return arith::ConstantOp::create(b, b.getFloatAttr(type, v));
+  };
+  auto in = [&](unsigned k) { return clone->getOperand(k); };
+  auto add = [&](Value x, Value y) -> Value {
+    return !x ? y : !y ? x : a.fadd(x, y);
+  };
+  auto mul = [&](Value x, Value y) -> Value { return x ? a.fmul(x, y) : x; };
+  auto neg = [&](Value x) -> Value {
+    return x ? arith::NegFOp::create(b, x).getResult() : x;
+  };
+  auto pick = [&](Value cond, Value x, Value y) -> Value {
+    if (!x && !y)
+      return Value();
+    return a.select(cond, x ? x : c(0.0), y ? y : c(0.0));
+  };
+  using P = arith::CmpFPredicate;
+  return TypeSwitch<Operation *, Value>(clone)
+      .Case<arith::AddFOp>([&](auto) { return add(t[0], t[1]); })
+      .Case<arith::SubFOp>([&](auto) { return add(t[0], neg(t[1])); })
+      .Case<arith::NegFOp>([&](auto) { return neg(t[0]); })
+      .Case<arith::MulFOp>(
+          [&](auto) { return add(mul(t[0], in(1)), mul(t[1], in(0))); })
+      // (a / b)' = (a' - r b') / b
+      .Case<arith::DivFOp>([&](auto) {
+        Value num = add(t[0], neg(mul(t[1], r)));
+        return num ? a.fdiv(num, in(1)) : num;
+      })
+      .Case<arith::MaximumFOp, arith::MaxNumFOp>(
+          [&](auto) { return pick(a.fcmp(P::OGE, in(0), in(1)), t[0], t[1]); })
+      .Case<arith::MinimumFOp, arith::MinNumFOp>(
+          [&](auto) { return pick(a.fcmp(P::OLE, in(0), in(1)), t[0], t[1]); })
+      .Case<arith::SelectOp>([&](auto) { return pick(in(0), t[1], t[2]); })
+      .Case<arith::ExtFOp>(
+          [&](auto) -> Value { return arith::ExtFOp::create(b, type, t[0]); })
+      .Case<arith::TruncFOp>(
+          [&](auto) -> Value { return arith::TruncFOp::create(b, type, t[0]); })
+      .Case<math::AbsFOp>([&](auto) {
+        return pick(a.fcmp(P::OGE, in(0), c(0.0)), t[0], neg(t[0]));
+      })
+      // Piecewise constant.
+      .Case<math::FloorOp, math::CeilOp, math::RoundOp, math::RoundEvenOp,
+            math::TruncOp, arith::ConstantOp>([&](auto) { return Value(); })
+      .Case<math::FmaOp>([&](auto) {
+        return add(add(mul(t[0], in(1)), mul(t[1], in(0))), t[2]);
+      })
+      .Case<math::ExpOp>([&](auto) { return mul(t[0], r); })
+      .Case<math::Exp2Op>([&](auto) { return mul(t[0], a.fmul(r, c(M_LN2))); })
+      .Case<math::LogOp>([&](auto) { return a.fdiv(t[0], in(0)); })
+      .Case<math::Log2Op>(
+          [&](auto) { return a.fdiv(t[0], a.fmul(in(0), c(M_LN2))); })
+      .Case<math::TanhOp>(
+          [&](auto) { return mul(t[0], a.fsub(c(1.0), a.fmul(r, r))); })
+      .Case<math::SqrtOp>([&](auto) { return a.fdiv(t[0], a.fmul(c(2.0), r)); })
+      // (x^-1/2)' = -r / (2 x)
+      .Case<math::RsqrtOp>([&](auto) {
+        return mul(t[0], a.fdiv(neg(r), a.fmul(c(2.0), in(0))));
+      })
+      .Case<math::SinOp>(
+          [&](auto) { return mul(t[0], math::CosOp::create(b, in(0))); })
+      .Case<math::CosOp>(
+          [&](auto) { return neg(mul(t[0], math::SinOp::create(b, in(0)))); })
+      // (x^y)' = y x^(y-1) x' + r log(x) y'; each term only where its
+      // operand varies (log(x) of a negative base is NaN).
+      .Case<math::PowFOp>([&](auto) {
+        Value dx;
+        if (t[0])
+          dx =
+              a.fmul(t[0], a.fmul(in(1), math::PowFOp::create(
+                                             b, in(0), a.fsub(in(1), c(1.0)))));
+        Value dy;
+        if (t[1])
+          dy = a.fmul(t[1], a.fmul(r, a.log(in(0))));
+        return add(dx, dy);
+      })
+      .Default([&](Operation *op) -> Value {
+        llvm_unreachable("the verifier admits only differentiable regions");
+      });
+}
+
 Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
-                                 ValueRange leading) const {
+                                 ValueRange leading, Value *tangent) const {
   Block &block = region.front();
   IRMapping map;
   for (auto [arg, v] :
@@ -397,9 +497,27 @@ Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
   for (auto [arg, v] : llvm::zip(
            block.getArguments().drop_front(leading.size()), op.getCaptures()))
     map.map(arg, v);
+  // With `tangent`: the derivative of each value of the region with
+  // respect to its first argument, emitted after each clone (absent: 0).
+  // The rewrites below replace clones' uses, the derivatives' included.
+  DenseMap<Value, Value> tangents;
+  if (tangent)
+    tangents[block.getArgument(0)] = arith::ConstantOp::create(
+        b, b.getFloatAttr(block.getArgument(0).getType(), 1.0));
   SmallVector<Operation *> cloned;
-  for (Operation &inner : block.without_terminator())
-    cloned.push_back(b.clone(inner, map));
+  for (Operation &inner : block.without_terminator()) {
+    Operation *c = b.clone(inner, map);
+    cloned.push_back(c);
+    if (!tangent || c->getNumResults() != 1 ||
+        !isa<FloatType>(getElementTypeOrSelf(c->getResult(0).getType())))
+      continue;
+    SmallVector<Value> t;
+    for (Value v : inner.getOperands())
+      t.push_back(tangents.lookup(v));
+    if (llvm::any_of(t, [](Value v) { return bool(v); }))
+      if (Value d = tangentOf(b, c, t))
+        tangents[inner.getResult(0)] = d;
+  }
   // Collect what is rewritten below before rewriting anything: both steps
   // erase ops, which may be among `cloned`.
   SmallVector<PositionOp> positions;
@@ -417,6 +535,12 @@ Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
     });
   auto yield = cast<YieldOp>(block.getTerminator());
   Value result = map.lookupOrDefault(yield.getValues()[0]);
+  if (tangent) {
+    *tangent = tangents.lookup(yield.getValues()[0]);
+    if (!*tangent)
+      *tangent =
+          arith::ConstantOp::create(b, b.getFloatAttr(result.getType(), 0.0));
+  }
   // attn.position only has meaning inside the op; replace each (possibly
   // nested) clone with the position formula at its own operands.
   for (PositionOp p : positions) {

@@ -255,8 +255,9 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
 
   let extraClassDeclaration = !strconcat(variantClassDeclaration, [{
     /// Whether the gradient of the score modifier `mod` is implemented:
-    /// the verifier admits only these, ScoreEmitter::emitScoreModSlope
-    /// emits them.
+    /// the verifier admits only these (a score_mod region when every op
+    /// the score reaches has a derivative rule, Differentiate.h), and
+    /// ScoreEmitter::emitScoreModsAndSlope emits them.
     static bool hasScoreModGradient(::mlir::Attribute mod);
   }]);
 }

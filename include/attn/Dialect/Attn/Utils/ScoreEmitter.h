@@ -52,7 +52,8 @@ public:
                       const ScorePoint &pt) const;
   /// The same, and the derivative ds'/ds of the chain at `s` (the product
   /// of each modifier's derivative at its own input): (s', ds'/ds). Only
-  /// for modifiers with AttentionGradOp::hasScoreModGradient.
+  /// for modifiers with AttentionGradOp::hasScoreModGradient; a score_mod
+  /// region's by forward-mode differentiation of its body.
   std::pair<Value, Value> emitScoreModsAndSlope(ImplicitLocOpBuilder &b,
                                                 Value s,
                                                 const ScorePoint &pt) const;
@@ -122,9 +123,11 @@ private:
   Value emitRelBias(ImplicitLocOpBuilder &b, RelBiasAttr rel, Value s,
                     const ScorePoint &pt) const;
   /// Inlines `region` with its leading arguments bound to `leading` and the
-  /// rest to the captures; returns the yielded value.
+  /// rest to the captures; returns the yielded value, and with `tangent` its
+  /// derivative with respect to the first argument (forward mode; the
+  /// region must pass attn::firstUndifferentiable).
   Value inlineRegion(ImplicitLocOpBuilder &b, Region &region,
-                     ValueRange leading) const;
+                     ValueRange leading, Value *tangent = nullptr) const;
   /// The read `read` of captured array number `capture` under its bounds
   /// check (see setCaptureErrorFlag), emitted before `read`, which the
   /// caller replaces.
