@@ -7,6 +7,7 @@ own message), which belong beside the one place that binds them.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
@@ -333,7 +334,36 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
         if kernel._tuned is None:
             kernel._why_untuned = "no entry in the tuning database"
     kernel._compile_args = (options, openmp, cache)
+    if target == "cpu" and lowering == "fused" and kernel._tuned is None:
+        kernel._builtin_spec = _builtin_spec(spec)
     return kernel
+
+
+def _builtin_spec(spec):
+    """`spec` with its mask_mod function replaced by the builtin mask it
+    computes (attn.recognise) for calls with Sq == Skv (positions p =
+    q_idx + q_offset), or None: no mask_mod, cache lengths (kv_len) that
+    move positions per batch row, a mask_mod that is not recognised or
+    reads arrays (its captures would leave the kernel's signature)."""
+    from . import recognise
+    leaves = [m for m in spec.mask.leaves() if isinstance(m, S.MaskMod)]
+    if not leaves or spec.kv_len or C.closure_arrays(leaves[0].fn):
+        return None
+    builtin, operands = recognise.declarative(leaves[0].fn, spec.q_offset)
+    if builtin is None or operands:
+        return None
+
+    def swap(m):
+        if isinstance(m, S.MaskMod):
+            return builtin
+        if isinstance(m, (S.And, S.Or)):
+            return type(m)(*[swap(o) for o in m.operands])
+        if isinstance(m, S.Not):
+            return S.Not(swap(m.operand))
+        return m
+    out = copy.copy(spec)
+    out.mask = swap(spec.mask)
+    return out
 
 
 def _tuned_selection(spec, text, native, options, openmp, cache, target,
@@ -450,6 +480,10 @@ class Kernel:
         self._last = threading.local()
         self._compile_args = ("", True, True)
         self._grad = None   # (signature, native kernel) of the backward
+        # A recognised mask_mod: the builtin's spec, and its kernel once a
+        # call with Sq == Skv has compiled it (see _builtin_spec).
+        self._builtin_spec = None
+        self._builtin_native = None
 
     @property
     def config(self) -> dict:
@@ -555,6 +589,10 @@ class Kernel:
             sq, skv = args[0].shape[seq], args[1].shape[seq]
             config, native, why = self._tuned.pick(sq, skv)
             self._last.pick = {"config": dict(config), "why": why}
+        elif self._builtin_spec is not None:
+            seq = 1 if self.spec.layout == "bshd" else 2
+            if args[0].shape[seq] == args[1].shape[seq]:
+                native = self._builtin_kernel()
         if self.target != "cpu":
             if self.target == "cuda":
                 ok, why = _attn.cuda_status()
@@ -642,6 +680,28 @@ class Kernel:
         if kind == "torch":
             grads = [_to_torch(g) for g in grads]
         return tuple(grads)
+
+    @property
+    def builtin_mask(self) -> Optional[str]:
+        """The builtin mask calls with Sq == Skv run instead of the traced
+        mask_mod (attn.recognise), or None."""
+        return self._builtin_spec.mask.attr() if self._builtin_spec else None
+
+    def _builtin_kernel(self):
+        """The native kernel of _builtin_spec, compiled on first use with
+        the kernel's own options; the traced kernel's when the two would
+        not take the same arguments (they do: the recognised mask_mod
+        reads no arrays)."""
+        if self._builtin_native is None:
+            text, sig = IR.build(self._builtin_spec, self.dtype,
+                                 self.head_dim, self.head_dim_v)
+            if sig.args != self.signature.args:
+                self._builtin_spec = None
+                return self._native
+            options, openmp, cache = self._compile_args
+            self._builtin_native = _native_kernel(text, options, openmp,
+                                                  cache, "cpu")
+        return self._builtin_native
 
     def _grad_kernel(self):
         """(Signature, native kernel) of the backward, compiled on first

@@ -191,3 +191,37 @@ def test_flex_attention_runs_document_ids_as_attn_document(L, S_):
     out = flex_attention(q, k, v, block_mask=bm)
     ref = reference.attention(S.Spec(S.MaskMod(doc_mask)), q, k, v)
     np.testing.assert_allclose(out, ref, atol=2e-5, rtol=2e-5)
+
+
+@pytest.mark.parametrize("q_offset", [0, 5])
+def test_compiled_mask_mod_runs_the_builtin_for_self_attention(q_offset):
+    # attn.compile of a recognised mask_mod: calls with Sq == Skv run the
+    # builtin (its positions are q_idx + q_offset), others the traced one;
+    # both match the float64 reference of the traced function.
+    def window(b, h, q_idx, kv_idx):
+        return (q_idx >= kv_idx) & (q_idx - kv_idx <= 9)
+
+    spec = S.Spec(S.MaskMod(window), score_mod=lambda s, b, h, i, j: s * 0.5,
+                  q_offset=q_offset)
+    fn = attn.compile(spec, head_dim=16)
+    # With q_offset 5 the keys allowed are p - 14 .. p - 5.
+    assert fn.builtin_mask == (
+        "#attn.sliding_window<left = 9, right = 0>" if q_offset == 0 else
+        "#attn.and<[#attn.sliding_window<left = 14, right = 1099511627776>, "
+        "#attn.not<#attn.sliding_window<left = 4, right = 1099511627776>>]>")
+    rng = np.random.default_rng(q_offset)
+    for sq, skv in ((37, 37), (20, 45)):
+        q = rng.standard_normal((1, 2, sq, 16)).astype(np.float32)
+        k = rng.standard_normal((1, 2, skv, 16)).astype(np.float32)
+        v = rng.standard_normal((1, 2, skv, 16)).astype(np.float32)
+        np.testing.assert_allclose(fn(q, k, v),
+                                   reference.attention(spec, q, k, v),
+                                   atol=2e-5, rtol=2e-5)
+    assert (fn._builtin_native is not None) == (fn.builtin_mask is not None)
+
+
+def test_compiled_mask_mod_with_arrays_stays_traced():
+    doc = np.repeat(np.arange(4), 8)
+    fn = attn.compile(S.Spec(S.MaskMod(
+        lambda b, h, q, k: doc[q] == doc[k])), head_dim=16)
+    assert fn.builtin_mask is None
