@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/OpenMP/OpenMPDialect.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -43,6 +44,38 @@ struct FailPass : PassWrapper<FailPass, OperationPass<ModuleOp>> {
     signalPassFailure();
   }
   std::string message;
+};
+/// Rejects what LLVM 22's expand-strided-metadata crashes on (a segfault
+/// in attn-opt, attn-run or the Python module instead of a message): an
+/// expand_shape that splits one dimension into two or more dynamic sizes.
+struct RejectDynamicSplitsPass
+    : PassWrapper<RejectDynamicSplitsPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(RejectDynamicSplitsPass)
+  StringRef getArgument() const override {
+    return "attn-reject-dynamic-splits";
+  }
+  void runOnOperation() override {
+    auto check = [&](Operation *op, ShapedType result,
+                     ArrayRef<ReassociationIndices> groups) {
+      for (const ReassociationIndices &group : groups)
+        if (llvm::count_if(
+                group, [&](int64_t d) { return result.isDynamicDim(d); }) > 1) {
+          op->emitError() << "splits a dimension into several dynamic sizes, "
+                             "which the lowering cannot take (LLVM 22's "
+                             "expand-strided-metadata crashes on it); keep "
+                             "at most one dynamic size per group, or index "
+                             "the source directly";
+          signalPassFailure();
+          return;
+        }
+    };
+    getOperation().walk([&](Operation *op) {
+      if (auto e = dyn_cast<tensor::ExpandShapeOp>(op))
+        check(op, e.getResultType(), e.getReassociationIndices());
+      else if (auto e = dyn_cast<memref::ExpandShapeOp>(op))
+        check(op, e.getResultType(), e.getReassociationIndices());
+    });
+  }
 };
 } // namespace
 
@@ -76,6 +109,7 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
     return;
   }
   bool fused = options.lowering == "fused";
+  pm.addPass(std::make_unique<RejectDynamicSplitsPass>());
   pm.addPass(createCanonicalizerPass());
   if (fused) {
     AttnTileCPUOptions tileOptions;
@@ -146,6 +180,7 @@ void mlir::attn::buildCUDAPipeline(OpPassManager &pm,
     pm.addPass(std::make_unique<FailPass>("attn-cuda-pipeline: " + why));
     return;
   }
+  pm.addPass(std::make_unique<RejectDynamicSplitsPass>());
   pm.addPass(createCanonicalizerPass());
   AttnTileGPUOptions tileOptions;
   tileOptions.chip = options.chip;

@@ -35,7 +35,7 @@ from .spec import (Mask, Normalizer, ScoreMod, Spec, SpecError, a_shape, alibi,
                    softmax, softplus, temperature, tree, window_2d)
 from . import reference  # attn.reference.attention, the float64 reference
 from . import flex  # attn.flex.flex_attention, create_block_mask
-from .cascade import cascade  # shared-prefix cascades
+from .cascade import cascade, cascade_ir  # shared-prefix cascades
 from .tune import TuneError, TuneResult, tune
 from .device import DeviceArray, to_device
 from .trace import (TraceError, abs, and_masks, clamp, cos, exp, exp2,
@@ -45,7 +45,7 @@ from .trace import (TraceError, abs, and_masks, clamp, cos, exp, exp2,
 __all__ = [
     "CompileError", "DeviceArray", "Kernel", "Mask", "Normalizer", "ScoreMod",
     "Spec", "SpecError", "TraceError", "a_shape", "abs", "alibi",
-    "and_masks", "bias", "cascade", "clamp", "exp2", "floor", "or_masks", "to_int",
+    "and_masks", "bias", "cascade", "cascade_ir", "clamp", "exp2", "floor", "or_masks", "to_int",
     "block_mask_from_lists", "block_sparse", "blocks", "cache_dir", "cache_info",
     "causal", "chunked", "clear_cache", "compile", "cos", "dense", "dilated",
     "dilated_sliding_window", "directional_2d", "document", "exp", "full",

@@ -10,13 +10,16 @@ reads the prefix once: all the batch's queries are stacked into one
 [1, H, B * Sq] problem over the prefix (one matrix product, the prefix's
 keys and values loaded once per tile instead of once per sequence), each
 sequence's suffix is attended to on its own, and the two partial results
-are merged by their log-sum-exp (out = (e^lse_p o_p + e^lse_s o_s) /
-(e^lse_p + e^lse_s), in float64).
+are merged by their log-sum-exp with attn.merge (out = (e^lse_p o_p +
+e^lse_s o_s) / (e^lse_p + e^lse_s)). The three steps are one compiled
+function, `cascade_ir(...)` its MLIR (two attn.attention ops and an
+attn.merge; `attn-opt` and the pipelines take it as any other module),
+compiled once per dtype, head dims, mask and scale and cached like any
+kernel.
 
 Supported: softmax, no score modifiers, masks "causal" (every prefix key
 precedes every query, so the prefix part is unmasked; needs Sq <= each
-suffix length) and "full". Both parts are attn kernels, compiled once and
-cached like any other.
+suffix length) and "full".
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import spec as S
-from .api import _to_numpy, compile as _compile
+from .api import _native_kernel, _to_numpy
 
 
 def _shape(name, a, rank):
@@ -78,40 +80,108 @@ def cascade(q, k_prefix, v_prefix, k_suffix, v_suffix, *,
     dtype = "bfloat16" if qa.dtype.name == "bfloat16" else qa.dtype.name
     lengths = np.full(B, ks.shape[2]) if kv_len is None else \
         np.asarray(_to_numpy(kv_len, "kv_len")[0])
+    if lengths.shape != (B,) or lengths.dtype.kind not in "iu":
+        raise ValueError(f"kv_len must be {B} integers (one per sequence), "
+                         f"got {lengths.dtype} {tuple(lengths.shape)}")
+    if lengths.size and (lengths.min() < 0 or lengths.max() > ks.shape[2]):
+        raise ValueError(f"kv_len must lie in [0, {ks.shape[2]}] (the "
+                         f"suffix's length), got {lengths.min()} .. "
+                         f"{lengths.max()}")
     if causal and lengths.size and lengths.min() < Sq:
         raise ValueError(
             f"a causal cascade needs every suffix to hold its sequence's "
             f"{Sq} queries (kv_len >= Sq), got {int(lengths.min())}: a "
             f"query before the end of the prefix would not see all of it")
 
-    # The prefix: every query of the batch at once, unmasked.
-    prefix = _compile(S.Spec(scale=scale), dtype=dtype, head_dim=D,
-                      head_dim_v=Dv)
-    stacked = np.ascontiguousarray(
-        qa.transpose(1, 0, 2, 3).reshape(1, H, B * Sq, D))
-    o_p, l_p = prefix(stacked, kp, vp, return_lse=True)
-    o_p = o_p.reshape(H, B, Sq, Dv).transpose(1, 0, 2, 3)
-    l_p = l_p.reshape(H, B, Sq).transpose(1, 0, 2)
+    elem = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}[dtype]
+    text = cascade_ir(elem, D, Dv, causal, kv_len is not None, scale)
+    native = _native_kernel(text, "lowering=fused vector-width=0 openmp=true",
+                            True, True, "cpu", entry="cascade")
+    out = np.empty((B, H, Sq, Dv), qa.dtype)
+    lse = np.empty((B, H, Sq), np.float32)
+    args = [np.ascontiguousarray(a) for a in (qa, kp, vp, ks, vs)]
+    if kv_len is not None:
+        args.append(np.ascontiguousarray(lengths, np.int32))
+    args += [out, lse]
+    if out.size:
+        native.call([(a.ctypes.data, list(a.shape)) for a in args])
+    return (out, lse) if return_lse else out
 
-    # Each suffix on its own.
-    suffix = _compile(S.Spec(S.Causal() if causal else None, scale=scale,
-                             kv_len=kv_len is not None),
-                      dtype=dtype, head_dim=D, head_dim_v=Dv)
-    extra = {} if kv_len is None else {"kv_len": kv_len}
-    o_s, l_s = suffix(qa, ks, vs, return_lse=True, **extra)
 
-    # Merge by log-sum-exp; both empty: 0 and -inf.
-    l_p, l_s = l_p.astype(np.float64), l_s.astype(np.float64)
-    m = np.maximum(l_p, l_s)
-    m = np.where(np.isfinite(m), m, 0.0)
-    w_p, w_s = np.exp(l_p - m), np.exp(l_s - m)
-    total = w_p + w_s
-    out = (w_p[..., None] * o_p.astype(np.float64)
-           + w_s[..., None] * o_s.astype(np.float64)) \
-        / np.where(total > 0, total, 1.0)[..., None]
-    out = out.astype(qa.dtype)
-    if not return_lse:
-        return out
-    with np.errstate(divide="ignore"):
-        lse = (np.log(total) + m).astype(np.float32)
-    return out, lse
+def cascade_ir(elem: str, D: int, Dv: int, causal: bool = True,
+               kv_len: bool = False, scale: Optional[float] = None) -> str:
+    """The MLIR function @cascade(q, k_prefix [1, Hkv, P, D], v_prefix,
+    k_suffix, v_suffix[, kv_len], o, lse) that attn.cascade compiles, for
+    element type `elem` (f32, f16, bf16) and head dims D, Dv."""
+    T = lambda *dims: "tensor<" + "x".join(dims) + "x" + elem + ">"  # noqa
+    q4, v4 = T("?", "?", "?", str(D)), T("?", "?", "?", str(Dv))
+    kp, vp = T("1", "?", "?", str(D)), T("1", "?", "?", str(Dv))
+    l3 = "tensor<?x?x?xf32>"
+    attrs = "normalizer = #attn.softmax" + (
+        f", scale = {float(scale)!r} : f64" if scale is not None else "")
+    kv_arg = ", %kv_len: tensor<?xi32>" if kv_len else ""
+    kv_op = "\n      kv_len(%kv_len : tensor<?xi32>)" if kv_len else ""
+
+    def gather(name, src, src_t, dst, dst_t, index, rank, et):
+        """dst[...] = src[index(...)], one element at a time (the reshapes
+        this stands for would lower through memref.expand_shape with
+        dynamic sizes, which LLVM 22's expand-strided-metadata crashes
+        on)."""
+        dims = ", ".join(f"d{i}" for i in range(rank))
+        kinds = ", ".join(['"parallel"'] * rank)
+        at = ", ".join(f"%i{i}" for i in range(rank))
+        return (f"  %{name} = linalg.generic {{indexing_maps = [affine_map<"
+                f"({dims}) -> ({dims})>], iterator_types = [{kinds}]}}\n"
+                f"      outs(%{dst} : {dst_t}) {{\n"
+                f"  ^bb0(%unused: {et}):\n{index}\n"
+                f"    %x = tensor.extract %{src}[{at}] : {src_t}\n"
+                f"    linalg.yield %x : {et}\n  }} -> {dst_t}\n")
+    idx = "\n".join(f"    %l{i} = linalg.index {i} : index" for i in range(4))
+    # stacked[0, h, n, d] = q[n / Sq, h, n % Sq, d]
+    stack = (idx + "\n    %i0 = arith.divui %l2, %s : index"
+             "\n    %i1 = arith.addi %l1, %c0 : index"
+             "\n    %i2 = arith.remui %l2, %s : index"
+             "\n    %i3 = arith.addi %l3, %c0 : index")
+    # back[b, h, s(, e)] = prefix[0, h, b * Sq + s(, e)]
+    back3 = ("\n".join(f"    %l{i} = linalg.index {i} : index"
+                        for i in range(3)) +
+             "\n    %bs = arith.muli %l0, %s : index"
+             "\n    %i0 = arith.addi %c0, %c0 : index"
+             "\n    %i1 = arith.addi %l1, %c0 : index"
+             "\n    %i2 = arith.addi %bs, %l2 : index")
+    back4 = back3 + ("\n    %l3 = linalg.index 3 : index"
+                     "\n    %i3 = arith.addi %l3, %c0 : index")
+    suffix_mask = "#attn.causal" if causal else "#attn.full"
+    return f"""// A shared-prefix cascade (attn.cascade): the batch's queries stacked
+// into one problem over the prefix, each sequence's suffix on its own, the
+// two merged by their log-sum-exp.
+func.func @cascade(%q: {q4}, %kp: {kp}, %vp: {vp}, %ks: {q4}, %vs: {v4}{kv_arg}, %o: {v4}, %lse: {l3}) -> ({v4}, {l3}) {{
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %b = tensor.dim %q, %c0 : {q4}
+  %h = tensor.dim %q, %c1 : {q4}
+  %s = tensor.dim %q, %c2 : {q4}
+  %n = arith.muli %b, %s : index
+  %qs0 = tensor.empty(%c1, %h, %n) : {q4}
+{gather("qs", "q", q4, "qs0", q4, stack, 4, elem)}  %op0 = tensor.empty(%c1, %h, %n) : {v4}
+  %lp0 = tensor.empty(%c1, %h, %n) : {l3}
+  %p:2 = attn.attention ins(%qs, %kp, %vp : {q4}, {kp}, {vp})
+      outs(%op0, %lp0 : {v4}, {l3})
+      {{mask = #attn.full, {attrs}}}
+      -> {v4}, {l3}
+  %opt0 = tensor.empty(%b, %h, %s) : {v4}
+{gather("opt", "p#0", v4, "opt0", v4, back4, 4, elem)}  %lpt0 = tensor.empty(%b, %h, %s) : {l3}
+{gather("lpt", "p#1", l3, "lpt0", l3, back3, 3, "f32")}  %os0 = tensor.empty(%b, %h, %s) : {v4}
+  %ls0 = tensor.empty(%b, %h, %s) : {l3}
+  %x:2 = attn.attention ins(%q, %ks, %vs : {q4}, {q4}, {v4}){kv_op}
+      outs(%os0, %ls0 : {v4}, {l3})
+      {{mask = {suffix_mask}, {attrs}}}
+      -> {v4}, {l3}
+  %r:2 = attn.merge ins(%opt, %x#0 : {v4}, {v4})
+      lse(%lpt, %x#1 : {l3}, {l3})
+      outs(%o, %lse : {v4}, {l3})
+      -> {v4}, {l3}
+  return %r#0, %r#1 : {v4}, {l3}
+}}
+"""

@@ -64,3 +64,18 @@ def test_cascade_bfloat16_and_errors():
         attn.cascade(q, kp.astype(np.float32), kp, ks, ks)
     with pytest.raises(ValueError, match="inconsistent shapes"):
         attn.cascade(q, kp, kp, ks[:, :, :, :32], ks)
+    # The lengths reach memory: checked before the kernel runs.
+    with pytest.raises(ValueError, match=r"kv_len must lie in \[0, 20\]"):
+        attn.cascade(q, kp, kp, ks, ks, kv_len=np.array([5, 21]))
+    with pytest.raises(ValueError, match="kv_len must be 2 integers"):
+        attn.cascade(q, kp, kp, ks, ks, kv_len=np.array([5]))
+
+
+def test_cascade_ir_is_an_attn_module():
+    # The function attn.cascade compiles: two attn.attention ops and an
+    # attn.merge, which attn-opt parses and verifies like any module.
+    text = attn.cascade_ir("f32", 64, 32, causal=True, kv_len=True,
+                           scale=0.125)
+    assert text.count("attn.attention ins") == 2 and "attn.merge" in text
+    printed = attn.api._attn.parse(text)
+    assert "kv_len(" in printed and "#attn.causal" in printed
