@@ -98,17 +98,21 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
   Value end = o.divU(o.mul(o.add(split, one), total), splits);
 
   // The query row, scaled, in registers.
-  auto rowVec = [&](Value buf, Value bIdx, Value h, Value s, int64_t c) {
+  // Vector `c` of a row whose leading indices are `row`.
+  auto rowVec = [&](Value buf, ArrayRef<Value> row, int64_t c) {
     Type elem = cast<MemRefType>(buf.getType()).getElementType();
+    SmallVector<Value, 4> idx(row);
+    idx.push_back(o.idx(c * plan.vectorWidth));
     Value v = vector::LoadOp::create(
-        b, VectorType::get({plan.vectorWidth}, elem), buf,
-        indices4(bIdx, h, s, o.idx(c * plan.vectorWidth)));
+        b, VectorType::get({plan.vectorWidth}, elem), buf, idx);
     return elem.isF32() ? v : Value(arith::ExtFOp::create(b, vecType, v));
   };
   SmallVector<Value> qv;
   Value scaleV = o.splat(vecType, scale);
+  SmallVector<Value> qRow = indices4(it.bi, it.hi, i, zero);
+  qRow.pop_back();
   for (int64_t c = 0; c < qVecs; ++c)
-    qv.push_back(o.fmul(rowVec(qB, it.bi, it.hi, i, c), scaleV));
+    qv.push_back(o.fmul(rowVec(qB, qRow, c), scaleV));
 
   int64_t keyVecs = keys / plan.vectorWidth;
   Value zeroVec = o.cst(vecType, 0.0);
@@ -124,11 +128,10 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
     // sr[jj] = sum_d q[d] K[j0 + jj, d]: lanes along d, one reduction per
     // key.
     emitFor(zero, nkv, one, ValueRange{}, [&](Value jj, ValueRange) {
-      Value j = o.add(j0, jj);
+      SmallVector<Value, 4> kRow = kvRowIndices(it, o.add(j0, jj));
       Value dot = zeroVec;
       for (int64_t c = 0; c < qVecs; ++c)
-        dot = vector::FMAOp::create(b, qv[c], rowVec(kB, it.bi, it.kvh, j, c),
-                                    dot);
+        dot = vector::FMAOp::create(b, qv[c], rowVec(kB, kRow, c), dot);
       Value sc =
           vector::ReductionOp::create(b, vector::CombiningKind::ADD, dot);
       memref::StoreOp::create(b, sc, sr, ValueRange{jj});
@@ -179,10 +182,10 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
                               : acc[c]);
     auto pv = emitFor(zero, nkv, one, accInit, [&](Value jj, ValueRange a) {
       Value w = o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
+      SmallVector<Value, 4> vRow = kvRowIndices(it, o.add(j0, jj));
       SmallVector<Value> next;
       for (int64_t c = 0; c < vVecs; ++c)
-        next.push_back(vector::FMAOp::create(
-            b, w, rowVec(vB, it.bi, it.kvh, o.add(j0, jj), c), a[c]));
+        next.push_back(vector::FMAOp::create(b, w, rowVec(vB, vRow, c), a[c]));
       scf::YieldOp::create(b, next);
     });
     SmallVector<Value> next = {mNew, lNew};
