@@ -21,7 +21,8 @@
 // over the same layouts instead (AmxTileProducts.cpp).
 //
 // Decoding (a single query row per (b, h)) uses the row kernel instead,
-// with lanes along the head dimension and the kv range split across threads.
+// with lanes along the head dimension, the query heads of a GQA group in one
+// item and the kv range split across threads.
 //
 //===----------------------------------------------------------------------===//
 
@@ -130,8 +131,11 @@ private:
   /// The row kernel for decoding, with `qVecs` / `vVecs` vectors per query
   /// / value row; see emitRowItem.
   void emitRowKernel(int64_t qVecs, int64_t vVecs);
-  void emitRowItem(Value item, Value splits, int64_t qVecs, int64_t vVecs,
-                   Value accP, Value mP, Value lP);
+  /// One item of the row kernel: kv split `item % splits` of query row
+  /// `item / splits`, or with `packed` of every query head of a GQA group
+  /// at once (row (b, kvh, i)).
+  void emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
+                   int64_t vVecs, Value accP, Value mP, Value lP);
   void emitRowMerge(Value row, Value splits, int64_t vVecs, Value accP,
                     Value mP, Value lP);
   /// Sets bi, hi, kvh, kvLenB, kvEnd of `row` = (b * Hq + h) * Sq + i;
