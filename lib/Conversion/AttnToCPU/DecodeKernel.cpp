@@ -112,6 +112,17 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
                                       ValueRange{heads}, align);
   Value accS = memref::AllocaOp::create(b, MemRefType::get({dyn, dyn}, f32),
                                         ValueRange{heads, valueDim}, align);
+  // Paged or f16 / bf16 caches: each kv tile's K and V rows are gathered
+  // through the page table and widened to f32 once, for all of the item's
+  // heads (KT[jj][d], VT[jj][e]).
+  Value kt, vt;
+  if (paged || !cast<MemRefType>(kB.getType()).getElementType().isF32()) {
+    int64_t lanes = plan.vectorWidth;
+    kt = memref::AllocaOp::create(
+        b, MemRefType::get({plan.blockKv, qVecs * lanes}, f32), align);
+    vt = memref::AllocaOp::create(
+        b, MemRefType::get({plan.blockKv, vVecs * lanes}, f32), align);
+  }
   Value zeroVec = o.cst(vecType, 0.0);
   emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
     memref::StoreOp::create(b, o.f32(kNegInf), mS, ValueRange{g});
@@ -165,10 +176,12 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     // sr[jj] = sum_d q[d] K[j0 + jj, d]: lanes along d, one reduction per
     // key.
     emitFor(zero, nkv, one, ValueRange{}, [&](Value jj, ValueRange) {
-      SmallVector<Value, 4> kRow = kvRowIndices(it, o.add(j0, jj));
+      SmallVector<Value, 4> kRow =
+          kt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
       Value dot = zeroVec;
       for (int64_t c = 0; c < qVecs; ++c)
-        dot = vector::FMAOp::create(b, qv[c], rowVec(kB, kRow, c), dot);
+        dot =
+            vector::FMAOp::create(b, qv[c], rowVec(kt ? kt : kB, kRow, c), dot);
       Value sc =
           vector::ReductionOp::create(b, vector::CombiningKind::ADD, dot);
       memref::StoreOp::create(b, sc, sr, ValueRange{jj});
@@ -223,10 +236,12 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     }
     auto pv = emitFor(zero, nkv, one, accInit, [&](Value jj, ValueRange a) {
       Value w = o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
-      SmallVector<Value, 4> vRow = kvRowIndices(it, o.add(j0, jj));
+      SmallVector<Value, 4> vRow =
+          vt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
       SmallVector<Value> next;
       for (int64_t c = 0; c < vVecs; ++c)
-        next.push_back(vector::FMAOp::create(b, w, rowVec(vB, vRow, c), a[c]));
+        next.push_back(
+            vector::FMAOp::create(b, w, rowVec(vt ? vt : vB, vRow, c), a[c]));
       scf::YieldOp::create(b, next);
     });
     memref::StoreOp::create(b, mNew, mS, ValueRange{g});
@@ -241,6 +256,10 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     Value isFull = emitIsFull(it, j0);
     if (dataFull)
       isFull = o.land(isFull, dataFull);
+    if (kt) {
+      emitPackTile(it, kt, kB, j0, nkv, headDim, qVecs * plan.vectorWidth);
+      emitPackTile(it, vt, vB, j0, nkv, valueDim, vVecs * plan.vectorWidth);
+    }
     emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
       headOnTile(g, j0, nkv, isFull);
       scf::YieldOp::create(b);
