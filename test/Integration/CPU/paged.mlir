@@ -2,11 +2,13 @@
 // and a random page table, checks the table, and the float64 reference
 // reads the pages with its own gather. Decoding (Sq 1, 2: the row kernel)
 // and chunked prefill (the tile kernel), GQA, both pool layouts, f32 and
-// bf16, BSHD queries, masks and a modifier; the reference lowering too.
+// bf16, BSHD queries, masks (document ids too), the sink softmax and
+// modifiers; the reference lowering too.
 // RUN: split-file %s %t
 // RUN: attn-run %t/nhd_f32.mlir --check --shape B=3,Hq=8,Hkv=2,Sq=1,Skv=320 --shape B=2,Hq=4,Hkv=1,Sq=2,Skv=96 --shape B=2,Hq=4,Hkv=2,Sq=37,Skv=160 | FileCheck %s --check-prefix=OK3
 // RUN: attn-run %t/nhd_f32.mlir --lowering=reference --check --shape B=3,Hq=8,Hkv=2,Sq=1,Skv=320 --shape B=2,Hq=4,Hkv=2,Sq=37,Skv=160 | FileCheck %s --check-prefix=OK2
 // RUN: attn-run %t/hnd_bf16_bshd.mlir --check --shape B=3,Hq=8,Hkv=2,Sq=1,Skv=256 --shape B=2,Hq=4,Hkv=2,Sq=40,Skv=192 | FileCheck %s --check-prefix=OK2
+// RUN: attn-run %t/document_sink.mlir --check --shape B=2,Hq=4,Hkv=2,Sq=1,Skv=256 --shape B=2,Hq=4,Hkv=1,Sq=30,Skv=128 | FileCheck %s --check-prefix=OK2
 //
 // Bad tables and lengths are errors before the kernel runs.
 // RUN: printf '\x93NUMPY\x01\x00\x76\x00%%-117s\n' \
@@ -45,4 +47,15 @@ func.func @hnd_bf16_bshd(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x32x64xbf16>, 
       {layout = #attn.layout<bshd>, mask = #attn.and<[#attn.causal, #attn.sliding_window<left = 70>]>,
        paged = #attn.paged<page_size = 32, layout = hnd>} -> tensor<?x?x?x64xbf16>
   return %r : tensor<?x?x?x64xbf16>
+}
+
+//--- document_sink.mlir
+func.func @document_sink(%q: tensor<?x?x?x32xf32>, %k: tensor<?x8x?x32xf32>, %v: tensor<?x8x?x32xf32>, %t: tensor<?x?xi32>, %s: tensor<?xf32>, %kl: tensor<?xi32>, %sq: tensor<?x?xi32>, %sk: tensor<?x?xi32>, %o: tensor<?x?x?x32xf32>) -> tensor<?x?x?x32xf32> {
+  %r = attn.attention ins(%q, %k, %v : tensor<?x?x?x32xf32>, tensor<?x8x?x32xf32>, tensor<?x8x?x32xf32>)
+      page_table(%t : tensor<?x?xi32>) sink(%s : tensor<?xf32>) kv_len(%kl : tensor<?xi32>)
+      segments(%sq, %sk : tensor<?x?xi32>, tensor<?x?xi32>)
+      outs(%o : tensor<?x?x?x32xf32>)
+      {normalizer = #attn.sink_softmax, mask = #attn.and<[#attn.document, #attn.causal]>,
+       paged = #attn.paged<page_size = 8>} -> tensor<?x?x?x32xf32>
+  return %r : tensor<?x?x?x32xf32>
 }
