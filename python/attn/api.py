@@ -324,6 +324,8 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
         kernel._why_untuned = "tuning=False"
     elif spec.config:
         kernel._why_untuned = "the spec pins a config"
+    elif spec.paged:
+        kernel._why_untuned = "paged caches are not tuned"
     elif lowering != "fused" or vector_width or target == "cuda-emulator":
         kernel._why_untuned = ("not tuned for lowering='reference', an "
                                "explicit vector_width or the emulator")
@@ -460,7 +462,12 @@ class Kernel:
         dq, dk, dv = fn.backward(q, k, v, out, lse, grad_out, *captures,
                                  **operands)
 
-    on numpy arrays (bf16 via ml_dtypes) or DLPack tensors. Operands, as the
+    on numpy arrays (bf16 via ml_dtypes) or DLPack tensors. With
+    Spec(paged=attn.Paged(...)), k and v are the page pools and the call
+    takes page_table=[B, max_pages] int32 and kv_len=[B] (attn.Paged says
+    how they are read; a table entry that a row reads and that names no
+    page of the pool, or a kv_len beyond the table, raises ValueError
+    before the kernel runs). Operands, as the
     spec needs them: sink=[Hq] f32, kv_len=[B] int, segments=(seg_q [B, Sq],
     seg_kv [B, Skv]), tree=[T] or [B, T] int, dense_mask=bool broadcasting
     to [B, Hq, Sq, Skv], block_mask=bool [B|1, Hq|1, ceil(Sq / block_q),
@@ -762,16 +769,25 @@ class Kernel:
         bshd = spec.layout == "bshd"
         B, Sq, Hq = (q.shape[0], q.shape[1], q.shape[2]) if bshd else \
             (q.shape[0], q.shape[2], q.shape[1])
-        Skv, Hkv = (k.shape[1], k.shape[2]) if bshd else (k.shape[2],
-                                                          k.shape[1])
         axes = "[B, S, H, D]" if bshd else "[B, H, S, D]"
-        if k.shape[0] != B or v.shape[0] != B:
-            raise ValueError(f"batch sizes differ: q {B}, k {k.shape[0]}, "
-                             f"v {v.shape[0]}")
-        if v.shape[:3] != k.shape[:3]:
-            raise ValueError(f"k and v must agree on batch, heads and "
-                             f"length (layout {axes}): k {tuple(k.shape)}, "
-                             f"v {tuple(v.shape)}")
+        table = None
+        if spec.paged:
+            if kind == "device":
+                raise ValueError("paged caches run on target='cpu' only")
+            Hkv, table = self._pages(k, v, operands.get("page_table"), B)
+            axes = ("[pages, page_size, Hkv, D]" if spec.paged.layout == "nhd"
+                    else "[pages, Hkv, page_size, D]")
+            Skv = table.shape[1] * spec.paged.page_size
+        else:
+            Skv, Hkv = (k.shape[1], k.shape[2]) if bshd else (k.shape[2],
+                                                              k.shape[1])
+            if k.shape[0] != B or v.shape[0] != B:
+                raise ValueError(f"batch sizes differ: q {B}, k "
+                                 f"{k.shape[0]}, v {v.shape[0]}")
+            if v.shape[:3] != k.shape[:3]:
+                raise ValueError(f"k and v must agree on batch, heads and "
+                                 f"length (layout {axes}): k "
+                                 f"{tuple(k.shape)}, v {tuple(v.shape)}")
         if Hkv == 0 or Hq % Hkv:
             raise ValueError(f"query heads ({Hq}) must be a multiple of "
                              f"key/value heads ({Hkv}) (layout {axes})")
@@ -792,10 +808,14 @@ class Kernel:
             if name == "sink":
                 args.append(self._exact(x, "sink", (Hq,), np.dtype(np.float32),
                                         "float32 [Hq]"))
+            elif name == "page_table":
+                args.append(table)
             elif name == "kv_len":
                 a = self._exact(x, "kv_len", (B,), np.dtype(np.int32),
                                 "int32 [B]")
-                if a.size and (a.min() < 0 or a.max() > Skv):
+                if table is not None:
+                    self._check_page_table(table, a, k.shape[0])
+                elif a.size and (a.min() < 0 or a.max() > Skv):
                     raise ValueError(f"kv_len values must lie in [0, Skv = "
                                      f"{Skv}], got {a.min()}..{a.max()}")
                 args.append(a)
@@ -857,6 +877,58 @@ class Kernel:
         if sig.has_lse:
             args.append(np.empty((B, Hq, Sq), np.float32))
         return args, kind
+
+    def _pages(self, k, v, page_table, B):
+        """(Hkv, the checked page table) of a paged call, whose k and v are
+        page pools."""
+        paged = self.spec.paged
+        lay = ("[pages, page_size, Hkv, D]" if paged.layout == "nhd"
+               else "[pages, Hkv, page_size, D]")
+        for name, pool in (("k", k), ("v", v)):
+            if pool.shape[paged.slot_axis] != paged.page_size:
+                raise ValueError(
+                    f"{name} must be a page pool {lay} with page_size = "
+                    f"{paged.page_size}, got shape {tuple(pool.shape)}")
+        if k.shape[:3] != v.shape[:3]:
+            raise ValueError(f"k and v page pools must agree on pages, "
+                             f"page size and heads ({lay}): k "
+                             f"{tuple(k.shape)}, v {tuple(v.shape)}")
+        if page_table is None:
+            raise TypeError(f"this spec needs the 'page_table' operand "
+                            f"({_OPERAND_HELP['page_table']})")
+        t, _ = _to_numpy(page_table, "page_table")
+        if t.ndim != 2:
+            raise ValueError(f"page_table must be [B, max_pages] int32, got "
+                             f"shape {tuple(t.shape)}")
+        t = self._exact(t, "page_table", (B, t.shape[1]), np.dtype(np.int32),
+                        "int32 [B, max_pages]")
+        return k.shape[paged.head_axis], t
+
+    def _check_page_table(self, table, kv_len, pages):
+        """Raises ValueError unless every batch row's kv_len fits its row of
+        the page table and every entry it reads names a page of the pool:
+        the kernel would read a wrong page (clamped into the pool) for a
+        bad one. Costs O(B * max_pages)."""
+        size = self.spec.paged.page_size
+        capacity = table.shape[1] * size
+        if kv_len.size and kv_len.min() < 0:
+            b = int(np.argmin(kv_len))
+            raise ValueError(f"kv_len[{b}] = {kv_len[b]} is negative")
+        if kv_len.size and kv_len.max() > capacity:
+            b = int(np.argmax(kv_len))
+            raise ValueError(
+                f"kv_len[{b}] = {kv_len[b]} is beyond the page table's "
+                f"capacity: max_pages {table.shape[1]} x page_size {size} = "
+                f"{capacity} keys")
+        used = (np.arange(table.shape[1])[None, :] * size
+                < kv_len[:, None])
+        bad = used & ((table < 0) | (table >= pages))
+        if bad.any():
+            b, i = (int(x) for x in np.argwhere(bad)[0])
+            raise ValueError(
+                f"page_table[{b}, {i}] = {table[b, i]} is not a page of the "
+                f"pool (pages 0..{pages - 1}), and batch row {b} reads it "
+                f"(kv_len[{b}] = {kv_len[b]})")
 
     @staticmethod
     def _device_output(x, name, q, shape, dtype):
@@ -990,6 +1062,8 @@ class Kernel:
 
 
 _OPERAND_HELP = {
+    "page_table": "page_table=[B, max_pages] int32 page ids, for "
+                  "Spec(paged=attn.Paged(...))",
     "sink": "sink=[Hq] float32 logits, for attn.sink_softmax()",
     "kv_len": "kv_len=[B] int cache lengths, for Spec(kv_len=True)",
     "segments": "segments=(seg_q [B, Sq], seg_kv [B, Skv]) document ids",

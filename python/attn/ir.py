@@ -148,10 +148,22 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
         dims = (None, None, hq, last) if bshd else (None, hq, None, last)
         return f"tensor<{_dims(*dims)}x{et}>"
 
+    paged = spec.paged
+    if paged and grad:
+        raise S.SpecError("paged caches have no backward: gradients take "
+                          "contiguous K and V")
+
+    def kv_type(last):
+        if not paged:
+            return f"tensor<?x?x?x{last}x{et}>"
+        dims = [None, None, None, last]
+        dims[paged.slot_axis] = paged.page_size
+        return f"tensor<{_dims(*dims)}x{et}>"
+
     sig = Signature()
     sig.args += [Arg("q", "input", et, qo_type(d)),
-                 Arg("k", "input", et, f"tensor<?x?x?x{d}x{et}>"),
-                 Arg("v", "input", et, f"tensor<?x?x?x{dv}x{et}>")]
+                 Arg("k", "input", et, kv_type(d)),
+                 Arg("v", "input", et, kv_type(dv))]
     lse_type = f"tensor<{_dims(None, hq, None)}xf32>"
     sig.has_lse = spec.normalizer.has_lse
     if grad:
@@ -167,6 +179,8 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
                     ("seg_kv", "i32", "tensor<?x?xi32>")]
         if name == "sink":
             return [(name, "f32", f"tensor<{_dims(hq)}xf32>")]
+        if name == "page_table":
+            return [(name, "i32", "tensor<?x?xi32>")]
         if name == "kv_len":
             return [(name, "i32", "tensor<?xi32>")]
         if name == "tree":
@@ -258,6 +272,8 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
         attrs.append(f"q_offset = {spec.q_offset} : i64")
     if bshd:
         attrs.append("layout = #attn.layout<bshd>")
+    if paged:
+        attrs.append(f"paged = {paged.attr()}")
     if spec.config:
         attrs.append("config = #attn.config<" + ", ".join(
             f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {int(v)}"

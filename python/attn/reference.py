@@ -74,14 +74,40 @@ def _params(fn) -> list:
     return list(inspect.signature(fn).parameters)
 
 
+def _unpage(paged: S.Paged, pool: np.ndarray, table: np.ndarray,
+            lens: np.ndarray):
+    """The contiguous BHSD cache [B, Hkv, max_pages * page_size, D] that
+    page `table` [B, max_pages] selects from `pool`; entries past each
+    row's `lens` keys are never read (their keys are zeros)."""
+    used = np.arange(table.shape[1])[None, :] * paged.page_size < \
+        lens[:, None]
+    bad = used & ((table < 0) | (table >= pool.shape[0]))
+    if bad.any():
+        raise IndexError(f"page_table entries {np.argwhere(bad).tolist()} "
+                         f"name no page of the pool")
+    if paged.layout == "nhd":
+        pool = pool.transpose(0, 2, 1, 3)      # [pages, Hkv, page_size, D]
+    pages = pool[np.where(used, table, 0)]     # [B, max_pages, Hkv, P, D]
+    pages[~used] = 0.0
+    B, n, H, P, D = pages.shape
+    return pages.transpose(0, 2, 1, 3, 4).reshape(B, H, n * P, D)
+
+
 class _Problem:
     """The inputs of one call, in float64 and BHSD, plus index grids."""
 
     def __init__(self, spec: S.Spec, q, k, v, captures, operands):
         self.spec = spec
         q, k, v = _f64(q), _f64(k), _f64(v)
+        operands = dict(operands)
+        if spec.paged:
+            table = np.asarray(operands.pop("page_table")).astype(np.int64)
+            lens = np.asarray(operands["kv_len"]).astype(np.int64)
+            k, v = (_unpage(spec.paged, x, table, lens) for x in (k, v))
         if spec.layout == "bshd":
-            q, k, v = (x.transpose(0, 2, 1, 3) for x in (q, k, v))
+            q = q.transpose(0, 2, 1, 3)
+        if spec.layout == "bshd" and not spec.paged:
+            k, v = (x.transpose(0, 2, 1, 3) for x in (k, v))
         self.q, self.k, self.v = q, k, v
         self.B, self.Hq, self.Sq, self.D = q.shape
         _, self.Hkv, self.Skv, _ = k.shape

@@ -573,6 +573,52 @@ class ScoreModFn(ScoreMod):
 # ----------------------------------------------------------------------------
 
 
+class Paged:
+    """A paged KV cache (vLLM's block tables, FlashAttention's page_table):
+    K and V are pools of pages and a per-batch page table lists the pages
+    of each sequence, in order.
+
+    page_size: keys per page.
+    layout:    "nhd": pools are [pages, page_size, Hkv, D] (vLLM, FlashInfer
+               NHD); "hnd": [pages, Hkv, page_size, D].
+
+    A kernel compiled with Spec(paged=Paged(...)) is called as
+    fn(q, k_cache, v_cache, page_table=[B, max_pages] int32, kv_len=[B]
+    int): logical key j of batch row b is slot j % page_size of page
+    page_table[b, j // page_size], the first kv_len[b] keys are visible,
+    and the Sq queries are the last Sq of them (so causal and window masks
+    see logical positions, as with a contiguous cache of Skv = max_pages *
+    page_size keys). Only the table entries covering kv_len[b] keys are
+    read; each must be a page of the pool.
+    """
+
+    LAYOUTS = ("nhd", "hnd")
+
+    def __init__(self, page_size: int, layout: str = "nhd"):
+        self.page_size = _int("page_size", page_size, 1)
+        if layout not in self.LAYOUTS:
+            raise SpecError(f"paged layout must be 'nhd' ([pages, page_size, "
+                            f"Hkv, D]) or 'hnd' ([pages, Hkv, page_size, D]), "
+                            f"got {layout!r}")
+        self.layout = layout
+
+    @property
+    def slot_axis(self) -> int:
+        """The axis of a pool along a page's keys."""
+        return 1 if self.layout == "nhd" else 2
+
+    @property
+    def head_axis(self) -> int:
+        return 3 - self.slot_axis
+
+    def attr(self) -> str:
+        lay = "" if self.layout == "nhd" else ", layout = hnd"
+        return f"#attn.paged<page_size = {self.page_size}{lay}>"
+
+    def __repr__(self):
+        return f"attn.Paged(page_size={self.page_size}, layout={self.layout!r})"
+
+
 class Spec:
     """What to compute: a mask, a normalizer, score modifiers and options.
 
@@ -584,6 +630,8 @@ class Spec:
     q_offset:   added to every query position.
     layout:     "bhsd" (default) or "bshd" for Q, K, V and O.
     kv_len:     True to take per-batch cache lengths at call time.
+    paged:      an attn.Paged: K and V are page pools read through a page
+                table (implies kv_len; see Paged).
     config:     the tile plan's knobs, as #attn.config (block_q,
                 block_kv, vector_width, unroll, kv_splits, dot = "fma" |
                 "bf16" | "amx" on the CPU (bf16 inputs default to "amx"
@@ -600,7 +648,8 @@ class Spec:
     def __init__(self, mask=None, normalizer: Optional[Normalizer] = None,
                  score_mod=None, *, scale: Optional[float] = None,
                  q_offset: int = 0, layout: str = "bhsd",
-                 kv_len: bool = False, config: Optional[dict] = None):
+                 kv_len: bool = False, paged: Optional[Paged] = None,
+                 config: Optional[dict] = None):
         self.mask = Full() if mask is None else as_mask(mask)
         self.normalizer = Softmax() if normalizer is None else normalizer
         if not isinstance(self.normalizer, Normalizer):
@@ -653,7 +702,11 @@ class Spec:
         if layout not in ("bhsd", "bshd"):
             raise SpecError(f"layout must be 'bhsd' or 'bshd', got {layout!r}")
         self.layout = layout
-        self.kv_len = bool(kv_len)
+        if paged is not None and not isinstance(paged, Paged):
+            raise SpecError(f"paged must be an attn.Paged(page_size, "
+                            f"layout), got {paged!r}")
+        self.paged = paged
+        self.kv_len = bool(kv_len) or paged is not None
         self.config = dict(config or {})
         for key, value in self.config.items():
             if key not in self._CONFIG_KEYS:
@@ -694,6 +747,8 @@ class Spec:
         """The names of the call-time operands this spec needs, in the
         op's operand order."""
         names = set()
+        if self.paged:
+            names.add("page_table")
         if self.normalizer.operand:
             names.add(self.normalizer.operand)
         if self.kv_len:
@@ -704,15 +759,16 @@ class Spec:
         for m in self.score_mods:
             if m.operand:
                 names.add(m.operand)
-        order = ("sink", "kv_len", "segments", "tree", "dense_mask",
+        order = ("page_table", "sink", "kv_len", "segments", "tree", "dense_mask",
                  "block_mask", "block_table", "bias", "rel_bias_table",
                  "temperature")
         return [n for n in order if n in names]
 
     def __repr__(self):
         mods = ", ".join(m.attr() for m in self.score_mods)
+        paged = f", paged={self.paged!r}" if self.paged else ""
         return (f"attn.Spec(mask={self.mask.attr()}, normalizer="
-                f"{self.normalizer.attr()}, score_mod=[{mods}])")
+                f"{self.normalizer.attr()}, score_mod=[{mods}]{paged})")
 
 
 def as_spec(spec) -> Spec:

@@ -49,3 +49,17 @@ func.func @f16(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
   %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t) -> !t
   return %r : !t
 }
+
+// -----
+
+// A paged cache: the AMX products do not read through a page table yet.
+// AMX: remark: tile plan for cpu: #attn.config<block_q = 64, block_kv = 96, vector_width = 16, unroll = 6, dot = "fma">
+// OFF: remark: tile plan for cpu: #attn.config<block_q = 64, block_kv = 96, vector_width = 16, unroll = 6, dot = "fma">
+!t = tensor<?x?x?x64xbf16>
+!p = tensor<?x16x?x64xbf16>
+func.func @bf16_paged(%q: !t, %kc: !p, %pt: tensor<?x?xi32>, %n: tensor<?xi32>, %o: !t) -> !t {
+  %r = attn.attention ins(%q, %kc, %kc : !t, !p, !p) page_table(%pt : tensor<?x?xi32>)
+         kv_len(%n : tensor<?xi32>) outs(%o : !t)
+         {mask = #attn.causal, paged = #attn.paged<page_size = 16>} -> !t
+  return %r : !t
+}

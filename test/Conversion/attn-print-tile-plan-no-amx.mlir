@@ -19,3 +19,15 @@ func.func @amx_explicit(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
          {config = #attn.config<dot = "amx">} -> !t
   return %r : !t
 }
+
+// -----
+
+!t = tensor<?x?x?x64xbf16>
+!p = tensor<?x16x?x64xbf16>
+func.func @amx_paged(%q: !t, %kc: !p, %pt: tensor<?x?xi32>, %n: tensor<?xi32>, %o: !t) -> !t {
+  // expected-error @+1 {{#attn.config dot = "amx" does not read a paged cache yet}}
+  %r = attn.attention ins(%q, %kc, %kc : !t, !p, !p) page_table(%pt : tensor<?x?xi32>)
+         kv_len(%n : tensor<?xi32>) outs(%o : !t)
+         {config = #attn.config<dot = "amx">, paged = #attn.paged<page_size = 16>} -> !t
+  return %r : !t
+}

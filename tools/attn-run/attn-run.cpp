@@ -41,6 +41,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <unistd.h>
@@ -64,8 +65,10 @@ static cl::list<std::string> shapes(
     cl::desc("Sizes of one run, as comma-separated NAME=VALUE with NAME in "
              "B, Hq, Hkv, Sq, Skv, D, Dv (for attn.merge: B, H, S, Dv). Sizes "
              "fixed by the tensor types may be omitted; others default to "
-             "B=2 Hq=4 Hkv=Hq Sq=67 Skv=Sq D=Dv=32. Repeat --shape to run one "
-             "compiled kernel on several sizes."),
+             "B=2 Hq=4 Hkv=Hq Sq=67 Skv=Sq D=Dv=32 (a paged cache: Skv is "
+             "max_pages * page_size, its pool holds B * max_pages + 1 pages "
+             "and its page table is a random permutation). Repeat --shape to "
+             "run one compiled kernel on several sizes."),
     cl::cat(runCat));
 static cl::opt<unsigned> seed("seed", cl::desc("Random seed for the inputs"),
                               cl::init(0), cl::cat(runCat));
@@ -87,7 +90,8 @@ static cl::opt<unsigned>
 static cl::list<std::string> inputs(
     "input",
     cl::desc("Read an argument from .npy instead of random data, as "
-             "ROLE=FILE; ROLE is q, k, v, sink, kv_len, seg_q, seg_kv, tree, "
+             "ROLE=FILE; ROLE is q, k, v, page_table, sink, kv_len, seg_q, "
+             "seg_kv, tree, "
              "dense_mask, bias, rel_bias_table, temperature, capture0, ... "
              "(merge: o0, lse0, o1, ...). Shapes then come from the files."),
     cl::cat(runCat));
@@ -220,6 +224,7 @@ std::vector<Binding> bindArguments(func::FuncOp fn, Operation *op) {
     name(a.getQuery(), "q");
     name(a.getKey(), "k");
     name(a.getValue(), "v");
+    name(a.getPageTable(), "page_table");
     name(a.getSink(), "sink");
     name(a.getKvLen(), "kv_len");
     name(a.getSegQ(), "seg_q");
@@ -284,7 +289,7 @@ std::vector<Binding> bindArguments(func::FuncOp fn, Operation *op) {
 /// the shape of its --input file, if any, which sizes the dynamic dims of
 /// captures.
 std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s, bool bshd,
-                                  bool isMerge,
+                                  bool isMerge, PagedAttr paged,
                                   const std::vector<int64_t> *given) {
   auto at = [&](const char *n) { return s.at(n); };
   std::vector<int64_t> want;
@@ -300,6 +305,13 @@ std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s, bool bshd,
       want = {at("B"), at("H"), at("S")};
   } else if (r == "q") {
     want = qkv(at("Hq"), at("Sq"), at("D"));
+  } else if (paged && (r == "k" || r == "v")) {
+    // Page pools: [pages, page_size, Hkv, D] or [pages, Hkv, page_size, D].
+    want = {at("pages"), 0, 0, at(r == "k" ? "D" : "Dv")};
+    want[paged.getSlotDim()] = paged.getPageSize();
+    want[paged.getKvHeadDim()] = at("Hkv");
+  } else if (r == "page_table") {
+    want = {at("B"), at("Skv") / paged.getPageSize()};
   } else if (r == "k") {
     want = qkv(at("Hkv"), at("Skv"), at("D"));
   } else if (r == "v") {
@@ -437,9 +449,17 @@ void completeSizes(Sizes &s, const SizeOrigins &origins, Operation *op) {
     unsigned sd = a.getSeqDim(), hd = a.getHeadDim();
     setIfStatic("B", q.getDimSize(0));
     setIfStatic("Hq", q.getDimSize(hd));
-    setIfStatic("Hkv", k.getDimSize(hd));
+    if (PagedAttr paged = a.getPagedAttr()) {
+      setIfStatic("Hkv", k.getDimSize(paged.getKvHeadDim()));
+      int64_t maxPages =
+          cast<RankedTensorType>(a.getPageTable().getType()).getDimSize(1);
+      if (!ShapedType::isDynamic(maxPages))
+        setIfStatic("Skv", maxPages * paged.getPageSize());
+    } else {
+      setIfStatic("Hkv", k.getDimSize(hd));
+      setIfStatic("Skv", k.getDimSize(sd));
+    }
     setIfStatic("Sq", q.getDimSize(sd));
-    setIfStatic("Skv", k.getDimSize(sd));
     setIfStatic("D", q.getDimSize(3));
     setIfStatic("Dv", v.getDimSize(3));
     s.emplace("B", 2);
@@ -470,7 +490,14 @@ void fillRandom(npy::NpyArray &a, const std::string &role, const Sizes &s,
   std::uniform_real_distribution<double> unit(-1.0, 1.0);
   int64_t n = a.numElements();
   auto set = [&](int64_t i, double v) { a.setFromDouble(i, v); };
-  if (role == "kv_len") {
+  if (role == "page_table") {
+    // Distinct pages of the pool in a random order.
+    std::vector<int64_t> pages(s.at("pages"));
+    std::iota(pages.begin(), pages.end(), 0);
+    std::shuffle(pages.begin(), pages.end(), rng);
+    for (int64_t i = 0; i < n; ++i)
+      set(i, pages[i % pages.size()]);
+  } else if (role == "kv_len") {
     // Mostly long caches, sometimes short ones; never longer than Skv.
     int64_t skv = s.at("Skv");
     std::uniform_int_distribution<int64_t> len(
@@ -560,6 +587,61 @@ ref::Array toRef(const npy::NpyArray &a) {
   r.data.resize(a.numElements());
   for (int64_t i = 0, e = a.numElements(); i < e; ++i)
     r.data[i] = a.getAsDouble(i);
+  return r;
+}
+
+/// Fails unless every kv_len of a paged cache fits the page table and
+/// every table entry a batch row reads names a page of the pool: the
+/// kernel would read a wrong page for a bad one.
+void checkPageTable(const npy::NpyArray &table, const npy::NpyArray &kvLen,
+                    int64_t pages, int64_t pageSize) {
+  int64_t rows = table.shape[0], maxPages = table.shape[1];
+  for (int64_t b = 0; b < rows; ++b) {
+    auto len = static_cast<int64_t>(kvLen.getAsDouble(b));
+    if (len < 0 || len > maxPages * pageSize)
+      fail("kv_len[" + Twine(b) + "] = " + Twine(len) +
+           " is outside [0, max_pages " + Twine(maxPages) + " x page_size " +
+           Twine(pageSize) + " = " + Twine(maxPages * pageSize) + "]");
+    for (int64_t i = 0; i * pageSize < len; ++i) {
+      auto page = static_cast<int64_t>(table.getAsDouble(b * maxPages + i));
+      if (page < 0 || page >= pages)
+        fail("page_table[" + Twine(b) + ", " + Twine(i) + "] = " + Twine(page) +
+             " is not a page of the pool (pages 0.." + Twine(pages - 1) +
+             "), and batch row " + Twine(b) + " reads it (kv_len[" + Twine(b) +
+             "] = " + Twine(len) + ")");
+    }
+  }
+}
+
+/// The contiguous cache ([B, Hkv, Skv, D], or [B, Skv, Hkv, D] for bshd)
+/// that a checked page table selects from `pool`, for the reference; keys
+/// past kv_len, whose entries are not read, are zeros.
+ref::Array unpage(const npy::NpyArray &pool, const npy::NpyArray &table,
+                  const npy::NpyArray &kvLen, PagedAttr paged, bool bshd) {
+  int64_t rows = table.shape[0], maxPages = table.shape[1];
+  int64_t size = paged.getPageSize(), dim = pool.shape[3];
+  int64_t heads = pool.shape[paged.getKvHeadDim()], len = maxPages * size;
+  bool nhd = paged.getLayout() == PageLayout::nhd;
+  ref::Array r;
+  r.shape = bshd ? std::vector<int64_t>{rows, len, heads, dim}
+                 : std::vector<int64_t>{rows, heads, len, dim};
+  r.data.assign(rows * heads * len * dim, 0.0);
+  for (int64_t b = 0; b < rows; ++b) {
+    auto visible = static_cast<int64_t>(kvLen.getAsDouble(b));
+    for (int64_t j = 0; j < visible; ++j) {
+      auto page =
+          static_cast<int64_t>(table.getAsDouble(b * maxPages + j / size));
+      int64_t slot = j % size;
+      for (int64_t h = 0; h < heads; ++h) {
+        int64_t from = nhd ? ((page * size + slot) * heads + h) * dim
+                           : ((page * heads + h) * size + slot) * dim;
+        int64_t to = bshd ? ((b * len + j) * heads + h) * dim
+                          : ((b * heads + h) * len + j) * dim;
+        for (int64_t d = 0; d < dim; ++d)
+          r.data[to + d] = pool.getAsDouble(from + d);
+      }
+    }
+  }
   return r;
 }
 
@@ -668,6 +750,7 @@ int main(int argc, char **argv) {
   bool bshd =
       (attn ? attn.getLayoutOrDefault()
             : cast<MergeOp>(attnOp).getLayoutOrDefault()) == Layout::bshd;
+  PagedAttr paged = attn ? attn.getPagedAttr() : PagedAttr();
 
   // --input ROLE=FILE
   std::map<std::string, npy::NpyArray> given;
@@ -751,6 +834,12 @@ int main(int argc, char **argv) {
         set("Hq", a.shape[bshd ? 2 : 1]);
         set("Sq", a.shape[bshd ? 1 : 2]);
         set("D", a.shape[3]);
+      } else if (role == "k" && paged) {
+        set("Hkv", a.shape[paged.getKvHeadDim()]);
+        set("pages", a.shape[0]);
+      } else if (role == "page_table") {
+        set("B", a.shape[0]);
+        set("Skv", a.shape[1] * paged.getPageSize());
       } else if (role == "k") {
         set("Hkv", a.shape[bshd ? 2 : 1]);
         set("Skv", a.shape[bshd ? 1 : 2]);
@@ -764,6 +853,17 @@ int main(int argc, char **argv) {
       }
     }
     completeSizes(sizes, origins, attnOp);
+    if (paged) {
+      // The logical cache is whole pages; the pool has a page to spare
+      // unless a file gives it.
+      if (sizes["Skv"] % paged.getPageSize() != 0)
+        fail("Skv=" + Twine(sizes["Skv"]) +
+             " must be a multiple of the page "
+             "size " +
+             Twine(paged.getPageSize()) + " for a paged cache");
+      sizes.emplace("pages",
+                    sizes["B"] * sizes["Skv"] / paged.getPageSize() + 1);
+    }
     if (!isMerge && (sizes["Hkv"] == 0 || sizes["Hq"] % sizes["Hkv"] != 0))
       fail("Hq=" + Twine(sizes["Hq"]) +
            " must be a multiple of Hkv=" + Twine(sizes["Hkv"]));
@@ -779,7 +879,7 @@ int main(int argc, char **argv) {
       auto it = given.find(b.role);
       const std::vector<int64_t> *file =
           it == given.end() ? nullptr : &it->second.shape;
-      shapesOf.push_back(resolveShape(b, sizes, bshd, isMerge, file));
+      shapesOf.push_back(resolveShape(b, sizes, bshd, isMerge, paged, file));
     }
     checkMemory(bindings, shapesOf);
     std::vector<npy::NpyArray> arrays(bindings.size());
@@ -803,6 +903,9 @@ int main(int argc, char **argv) {
       }
       byRole[b.role] = &arrays[i];
     }
+    if (paged)
+      checkPageTable(*byRole["page_table"], *byRole["kv_len"], sizes["pages"],
+                     paged.getPageSize());
 
     // Run: one warm-up, then `repeat` timed runs; returns the median time
     // of the calls alone (the entry point is looked up once, outside).
@@ -874,8 +977,15 @@ int main(int argc, char **argv) {
       ref::Problem p;
       p.layout = bshd ? ref::Layout::BSHD : ref::Layout::BHSD;
       p.q = toRef(*byRole["q"]);
-      p.k = toRef(*byRole["k"]);
-      p.v = toRef(*byRole["v"]);
+      if (paged) {
+        p.k = unpage(*byRole["k"], *byRole["page_table"], *byRole["kv_len"],
+                     paged, bshd);
+        p.v = unpage(*byRole["v"], *byRole["page_table"], *byRole["kv_len"],
+                     paged, bshd);
+      } else {
+        p.k = toRef(*byRole["k"]);
+        p.v = toRef(*byRole["v"]);
+      }
       if (FloatAttr s = attn.getScaleAttr())
         p.scale = s.getValueAsDouble();
       p.qOffset = attn.getQOffset();

@@ -32,6 +32,25 @@ SmallVector<Value> CPUTiler::indices4(Value bIdx, Value h, Value s, Value d) {
   return layoutIndices(bshd, bIdx, h, s, d);
 }
 
+SmallVector<Value, 4> CPUTiler::kvRowIndices(WorkItem &it, Value j) {
+  if (!paged) {
+    SmallVector<Value> idx = indices4(it.bi, it.kvh, j, o.idx(0));
+    return {idx[0], idx[1], idx[2]};
+  }
+  Value pageSize = o.idx(paged.getPageSize());
+  Value entry = memref::LoadOp::create(b, pageTableB,
+                                       ValueRange{it.bi, o.divU(j, pageSize)});
+  // Entries are the caller's to check (Python and attn-run do, before the
+  // call); a bad one reads a wrong page of the pool, never past it.
+  Value lastPage = o.sub(memref::DimOp::create(b, kB, 0), o.idx(1));
+  Value page = arith::IndexCastOp::create(b, b.getIndexType(), entry);
+  page = o.min(o.max(page, o.idx(0)), lastPage);
+  Value slot = o.remU(j, pageSize);
+  if (paged.getLayout() == PageLayout::nhd)
+    return {page, slot, it.kvh};
+  return {page, it.kvh, slot};
+}
+
 Value CPUTiler::load4(Value buf, Value bIdx, Value h, Value s, Value d) {
   return o.extF(memref::LoadOp::create(b, buf, indices4(bIdx, h, s, d)));
 }
@@ -46,6 +65,7 @@ LogicalResult CPUTiler::run() {
   f32 = b.getF32Type();
   vecType = VectorType::get({plan.vectorWidth}, f32);
   bshd = op.getLayoutOrDefault() == Layout::bshd;
+  paged = op.getPagedAttr();
   normalizer = std::make_unique<StreamingNormalizer>(op);
   norm = normalizer->kind();
   denom = normalizer->denom();
@@ -74,8 +94,7 @@ LogicalResult CPUTiler::run() {
   // Tensor-level dims for the emitter, which reads operands as tensors.
   emitter = std::make_unique<ScoreEmitter>(
       op, tensor::DimOp::create(b, op.getQuery(), hDim),
-      tensor::DimOp::create(b, op.getQuery(), sDim),
-      tensor::DimOp::create(b, op.getKey(), sDim));
+      tensor::DimOp::create(b, op.getQuery(), sDim), emitKvSeqLen(b, op));
   emitter->hoistOperandDims(b);
   emitter->setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
   if (runtime.any())

@@ -21,7 +21,8 @@
 // over the same layouts instead (AmxTileProducts.cpp).
 //
 // Decoding (a single query row per (b, h)) uses the row kernel instead,
-// with lanes along the head dimension and the kv range split across threads.
+// with lanes along the head dimension, the query heads of a GQA group in one
+// item and the kv range split across threads.
 //
 //===----------------------------------------------------------------------===//
 
@@ -130,8 +131,11 @@ private:
   /// The row kernel for decoding, with `qVecs` / `vVecs` vectors per query
   /// / value row; see emitRowItem.
   void emitRowKernel(int64_t qVecs, int64_t vVecs);
-  void emitRowItem(Value item, Value splits, int64_t qVecs, int64_t vVecs,
-                   Value accP, Value mP, Value lP);
+  /// One item of the row kernel: kv split `item % splits` of query row
+  /// `item / splits`, or with `packed` of every query head of a GQA group
+  /// at once (row (b, kvh, i)).
+  void emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
+                   int64_t vVecs, Value accP, Value mP, Value lP);
   void emitRowMerge(Value row, Value splits, int64_t vVecs, Value accP,
                     Value mP, Value lP);
   /// Sets bi, hi, kvh, kvLenB, kvEnd of `row` = (b * Hq + h) * Sq + i;
@@ -165,6 +169,11 @@ private:
   /// Indices of element (b, h, s, d) of a Q/K/V/O buffer in the op's
   /// layout.
   SmallVector<Value> indices4(Value bIdx, Value h, Value s, Value d);
+  /// The leading indices of K's or V's row for key `j` of the item's
+  /// batch row and kv head (append the head-dim index): (b, kvh, j) in the
+  /// op's layout or, for a paged cache, the page pool's (page, slot, kvh)
+  /// with page = page_table[b, j / page_size], clamped into the pool.
+  SmallVector<Value, 4> kvRowIndices(WorkItem &it, Value j);
   /// Loads element (b, h, s, d) of a Q/K/V/O buffer as f32.
   Value load4(Value buf, Value bi, Value h, Value s, Value d);
   void store4(Value val, Value buf, Value bi, Value h, Value s, Value d);
@@ -192,7 +201,8 @@ private:
   /// tile (keys[r] = j0 + jb + r, clamped to the last key).
   void emitKeyBlocks(Value j0, Value nkv,
                      function_ref<void(Value jb, ArrayRef<Value> keys)> body);
-  /// dst[jj][d] = f32(src[b, kvh, j0 + jj, d]) for jj < nkv, d < dim.
+  /// dst[jj][d] = f32(src[b, kvh, j0 + jj, d]) for jj < nkv, d < dim
+  /// (src is K or V, its rows found by kvRowIndices).
   void emitPackTile(WorkItem &it, Value dst, Value src, Value j0, Value nkv,
                     Value dim, int64_t staticDim);
   /// emitScores for plan.bf16Dot: pairs of head-dim elements per
@@ -259,6 +269,8 @@ private:
   Norm norm = Norm::Softmax;
   Denom denom = Denom::RowSum;
   bool bshd = false;
+  /// Set when K and V are page pools read through the page table.
+  PagedAttr paged;
   /// The normalizer keeps a running shift m (and rescales by exp(m - m')).
   bool shifted = false;
   bool hasMods = false;

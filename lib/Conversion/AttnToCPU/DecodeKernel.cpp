@@ -1,10 +1,12 @@
 //===- DecodeKernel.cpp - The row kernel for decoding ---------------------===//
 //
 // Few query rows per (b, h) leave the lanes of the tile kernel idle, so
-// decoding gets a kernel whose lanes run along the head dimension. The kv
-// range of each row is split across threads (kv_splits, or enough to keep
-// the threads busy), and the partial results are merged by their
-// log-sum-exp.
+// decoding gets a kernel whose lanes run along the head dimension. A work
+// item holds the query heads of a GQA group (one head where the mask reads
+// operands per head), which take each kv tile in turn while it is in the
+// cache. The kv range of each row is split across threads (kv_splits, or
+// enough to keep the threads busy), and the partial results are merged by
+// their log-sum-exp.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,54 +31,107 @@ Value CPUTiler::emitRowCoordinates(WorkItem &it, Value row) {
 }
 
 void CPUTiler::emitRowKernel(int64_t qVecs, int64_t vVecs) {
-  // Items are rows (b, h, i) times kv splits. Splits keep every thread busy
-  // when rows are fewer than threads: each split covers an equal share of
-  // the row's non-empty kv tiles and leaves (acc, m, l) for emitRowMerge.
+  // Items are rows (b, kvh, i) times kv splits: the query heads of a GQA
+  // group share an item, which visits each kv tile once for all of them,
+  // so K and V come from memory once per group and from the cache for the
+  // group's other heads. Masks that read operands per head at run time
+  // (document, tree, dense) keep one item per query row (b, h, i). Splits
+  // keep every thread busy when items are fewer than threads: each split
+  // covers an equal share of the row's non-empty kv tiles and leaves
+  // (acc, m, l) of each of its query rows for emitRowMerge.
+  bool packed = !runtime.any();
   Value rows = o.mul(o.mul(batch, qHeads), qLen);
+  Value itemRows = packed ? o.mul(o.mul(batch, kvHeads), qLen) : rows;
   Value splits;
   if (plan.kvSplits > 0) {
     splits = o.idx(plan.kvSplits);
   } else {
-    // ceil(2 * threads / rows), and no split smaller than 4 kv tiles.
-    Value want = o.ceilDiv(o.idx(2 * plan.threads), o.max(rows, o.idx(1)));
+    // ceil(2 * threads / item rows), and no split smaller than 4 kv tiles.
+    Value want = o.ceilDiv(o.idx(2 * plan.threads), o.max(itemRows, o.idx(1)));
     Value cap = o.ceilDiv(kvLen, o.idx(4 * plan.blockKv));
     splits = o.max(o.min(want, cap), o.idx(1));
   }
-  Value items = o.mul(rows, splits);
+  Value partials = o.mul(rows, splits);
   IntegerAttr align = b.getI64IntegerAttr(64);
   int64_t dyn = ShapedType::kDynamic;
   Value accP = memref::AllocOp::create(b, MemRefType::get({dyn, dyn}, f32),
-                                       ValueRange{items, valueDim}, align);
+                                       ValueRange{partials, valueDim}, align);
   Value mP = memref::AllocOp::create(b, MemRefType::get({dyn}, f32),
-                                     ValueRange{items}, align);
+                                     ValueRange{partials}, align);
   Value lP = memref::AllocOp::create(b, MemRefType::get({dyn}, f32),
-                                     ValueRange{items}, align);
-  emitParallel(items, [&](Value item) {
-    emitRowItem(item, splits, qVecs, vVecs, accP, mP, lP);
+                                     ValueRange{partials}, align);
+  emitParallel(o.mul(itemRows, splits), [&](Value item) {
+    emitRowItem(item, splits, packed, qVecs, vVecs, accP, mP, lP);
   });
   emitParallel(
       rows, [&](Value row) { emitRowMerge(row, splits, vVecs, accP, mP, lP); });
 }
 
-void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
+void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
                            int64_t vVecs, Value accP, Value mP, Value lP) {
   WorkItem it;
   Value zero = o.idx(0), one = o.idx(1);
   Value row = o.divU(item, splits), split = o.remU(item, splits);
-  Value i = emitRowCoordinates(it, row);
+  // The item's query heads h0 .. h0 + heads - 1.
+  Value i, h0, heads;
+  if (packed) {
+    // row = (b * Hkv + kvh) * Sq + i
+    i = o.remU(row, qLen);
+    Value bk = o.divU(row, qLen);
+    it.bi = o.divU(bk, kvHeads);
+    it.kvh = o.remU(bk, kvHeads);
+    it.kvLenB = emitter->emitKvLength(b, it.bi);
+    it.kvEnd = o.max(o.min(it.kvLenB, kvLen), zero);
+    h0 = o.mul(it.kvh, group);
+    heads = group;
+  } else {
+    i = emitRowCoordinates(it, row);
+    h0 = it.hi;
+    heads = one;
+  }
+  it.hi = h0;
   it.i0 = i;
   it.nq = one;
   it.rowLo = it.rowHi = it.rowSeg = Value();
   emitItemSetup(it);
 
-  // Scores of one kv tile: st is [keys x 1] for the shared mask code, and
-  // its 1-D view `sr` serves the vector passes over keys.
+  // Scores of one kv tile and head: st is [keys x 1] for the shared mask
+  // code, and its 1-D view `sr` serves the vector passes over keys.
   int64_t keys =
       llvm::divideCeil(plan.blockKv, plan.vectorWidth) * plan.vectorWidth;
   it.st = memref::AllocaOp::create(b, MemRefType::get({keys, 1}, f32),
                                    b.getI64IntegerAttr(64));
   Value sr = memref::CollapseShapeOp::create(
       b, it.st, ArrayRef<ReassociationIndices>{{0, 1}});
+  // Each head's running shift m, sum l and accumulator, across kv tiles.
+  int64_t dyn = ShapedType::kDynamic;
+  IntegerAttr align = b.getI64IntegerAttr(64);
+  Value mS = memref::AllocaOp::create(b, MemRefType::get({dyn}, f32),
+                                      ValueRange{heads}, align);
+  Value lS = memref::AllocaOp::create(b, MemRefType::get({dyn}, f32),
+                                      ValueRange{heads}, align);
+  Value accS = memref::AllocaOp::create(b, MemRefType::get({dyn, dyn}, f32),
+                                        ValueRange{heads, valueDim}, align);
+  // Paged or f16 / bf16 caches: each kv tile's K and V rows are gathered
+  // through the page table and widened to f32 once, for all of the item's
+  // heads (KT[jj][d], VT[jj][e]).
+  Value kt, vt;
+  if (paged || !cast<MemRefType>(kB.getType()).getElementType().isF32()) {
+    int64_t lanes = plan.vectorWidth;
+    kt = memref::AllocaOp::create(
+        b, MemRefType::get({plan.blockKv, qVecs * lanes}, f32), align);
+    vt = memref::AllocaOp::create(
+        b, MemRefType::get({plan.blockKv, vVecs * lanes}, f32), align);
+  }
+  Value zeroVec = o.cst(vecType, 0.0);
+  emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
+    memref::StoreOp::create(b, o.f32(kNegInf), mS, ValueRange{g});
+    memref::StoreOp::create(b, o.f32(0.0), lS, ValueRange{g});
+    for (int64_t c = 0; c < vVecs; ++c)
+      vector::StoreOp::create(b, zeroVec, accS,
+                              ValueRange{g, o.idx(c * plan.vectorWidth)});
+    scf::YieldOp::create(b);
+  });
 
   unsigned numRanges = std::max<unsigned>(classes.bound.size(), 1);
   auto rangeType = MemRefType::get({numRanges}, b.getIndexType());
@@ -97,38 +152,36 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
   Value begin = o.divU(o.mul(split, total), splits);
   Value end = o.divU(o.mul(o.add(split, one), total), splits);
 
-  // The query row, scaled, in registers.
-  auto rowVec = [&](Value buf, Value bIdx, Value h, Value s, int64_t c) {
+  // Vector `c` of a row whose leading indices are `row`.
+  auto rowVec = [&](Value buf, ArrayRef<Value> row, int64_t c) {
     Type elem = cast<MemRefType>(buf.getType()).getElementType();
+    SmallVector<Value, 4> idx(row);
+    idx.push_back(o.idx(c * plan.vectorWidth));
     Value v = vector::LoadOp::create(
-        b, VectorType::get({plan.vectorWidth}, elem), buf,
-        indices4(bIdx, h, s, o.idx(c * plan.vectorWidth)));
+        b, VectorType::get({plan.vectorWidth}, elem), buf, idx);
     return elem.isF32() ? v : Value(arith::ExtFOp::create(b, vecType, v));
   };
-  SmallVector<Value> qv;
   Value scaleV = o.splat(vecType, scale);
-  for (int64_t c = 0; c < qVecs; ++c)
-    qv.push_back(o.fmul(rowVec(qB, it.bi, it.hi, i, c), scaleV));
-
   int64_t keyVecs = keys / plan.vectorWidth;
-  Value zeroVec = o.cst(vecType, 0.0);
-  auto tileBody = [&](Value t, ValueRange state,
-                      Value dataFull) -> SmallVector<Value> {
-    Value m = state[0], l = state[1];
-    ValueRange acc = state.drop_front(2);
-    Value j0 = o.mul(t, o.idx(plan.blockKv));
-    Value nkv = o.min(o.idx(plan.blockKv), o.sub(it.kvEnd, j0));
-    Value isFull = emitIsFull(it, j0);
-    if (dataFull)
-      isFull = o.land(isFull, dataFull);
+  // One head `g` of the item on kv tile [j0, j0 + nkv): updates its m, l
+  // and accumulator.
+  auto headOnTile = [&](Value g, Value j0, Value nkv, Value isFull) {
+    it.hi = o.add(h0, g);
+    // The query row, scaled, in registers.
+    SmallVector<Value> qRow = indices4(it.bi, it.hi, i, zero);
+    qRow.pop_back();
+    SmallVector<Value> qv;
+    for (int64_t c = 0; c < qVecs; ++c)
+      qv.push_back(o.fmul(rowVec(qB, qRow, c), scaleV));
     // sr[jj] = sum_d q[d] K[j0 + jj, d]: lanes along d, one reduction per
     // key.
     emitFor(zero, nkv, one, ValueRange{}, [&](Value jj, ValueRange) {
-      Value j = o.add(j0, jj);
+      SmallVector<Value, 4> kRow =
+          kt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
       Value dot = zeroVec;
       for (int64_t c = 0; c < qVecs; ++c)
-        dot = vector::FMAOp::create(b, qv[c], rowVec(kB, it.bi, it.kvh, j, c),
-                                    dot);
+        dot =
+            vector::FMAOp::create(b, qv[c], rowVec(kt ? kt : kB, kRow, c), dot);
       Value sc =
           vector::ReductionOp::create(b, vector::CombiningKind::ADD, dot);
       memref::StoreOp::create(b, sc, sr, ValueRange{jj});
@@ -147,6 +200,8 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
       return vector::LoadOp::create(b, vecType, sr,
                                     ValueRange{o.idx(v * plan.vectorWidth)});
     };
+    Value m = memref::LoadOp::create(b, mS, ValueRange{g});
+    Value l = memref::LoadOp::create(b, lS, ValueRange{g});
     Value alpha, safe;
     Value mNew = m;
     if (shifted) {
@@ -174,52 +229,77 @@ void CPUTiler::emitRowItem(Value item, Value splits, int64_t qVecs,
     }
     // acc = alpha * acc + sum_jj w[jj] V[j0 + jj, :]
     SmallVector<Value> accInit;
-    for (int64_t c = 0; c < vVecs; ++c)
-      accInit.push_back(alpha ? o.fmul(acc[c], o.splat(vecType, alpha))
-                              : acc[c]);
+    for (int64_t c = 0; c < vVecs; ++c) {
+      Value acc = vector::LoadOp::create(
+          b, vecType, accS, ValueRange{g, o.idx(c * plan.vectorWidth)});
+      accInit.push_back(alpha ? o.fmul(acc, o.splat(vecType, alpha)) : acc);
+    }
     auto pv = emitFor(zero, nkv, one, accInit, [&](Value jj, ValueRange a) {
       Value w = o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
+      SmallVector<Value, 4> vRow =
+          vt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
       SmallVector<Value> next;
       for (int64_t c = 0; c < vVecs; ++c)
-        next.push_back(vector::FMAOp::create(
-            b, w, rowVec(vB, it.bi, it.kvh, o.add(j0, jj), c), a[c]));
+        next.push_back(
+            vector::FMAOp::create(b, w, rowVec(vt ? vt : vB, vRow, c), a[c]));
       scf::YieldOp::create(b, next);
     });
-    SmallVector<Value> next = {mNew, lNew};
-    llvm::append_range(next, pv.getResults());
-    return next;
+    memref::StoreOp::create(b, mNew, mS, ValueRange{g});
+    memref::StoreOp::create(b, lNew, lS, ValueRange{g});
+    for (int64_t c = 0; c < vVecs; ++c)
+      vector::StoreOp::create(b, pv.getResult(c), accS,
+                              ValueRange{g, o.idx(c * plan.vectorWidth)});
+  };
+  auto tileBody = [&](Value t, Value dataFull) {
+    Value j0 = o.mul(t, o.idx(plan.blockKv));
+    Value nkv = o.min(o.idx(plan.blockKv), o.sub(it.kvEnd, j0));
+    Value isFull = emitIsFull(it, j0);
+    if (dataFull)
+      isFull = o.land(isFull, dataFull);
+    if (kt) {
+      emitPackTile(it, kt, kB, j0, nkv, headDim, qVecs * plan.vectorWidth);
+      emitPackTile(it, vt, vB, j0, nkv, valueDim, vVecs * plan.vectorWidth);
+    }
+    emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
+      headOnTile(g, j0, nkv, isFull);
+      scf::YieldOp::create(b);
+    });
   };
 
-  SmallVector<Value> init = {zero, o.f32(kNegInf), o.f32(0.0)};
-  init.append(vVecs, zeroVec);
-  auto outer = emitFor(zero, count, one, init, [&](Value k, ValueRange state) {
+  emitFor(zero, count, one, ValueRange{zero}, [&](Value k, ValueRange state) {
     Value lo = memref::LoadOp::create(b, rangeLo, ValueRange{k});
     Value hiT = memref::LoadOp::create(b, rangeHi, ValueRange{k});
     Value len = o.sub(hiT, lo), off = state[0];
     auto clampTo = [&](Value x) {
       return o.max(o.min(o.sub(x, off), len), zero);
     };
-    auto inner = scf::ForOp::create(
-        b, o.add(lo, clampTo(begin)), o.add(lo, clampTo(end)), one,
-        state.drop_front(),
-        [&](OpBuilder &nb2, Location loc2, Value t, ValueRange st2) {
-          OpBuilder::InsertionGuard g2(b);
-          b.setInsertionPoint(nb2.getInsertionBlock(), nb2.getInsertionPoint());
-          scf::YieldOp::create(b,
-                               emitRuntimeSkip(it, t, st2, [&](Value dataFull) {
-                                 return tileBody(t, st2, dataFull);
-                               }));
-        });
-    SmallVector<Value> next = {o.add(off, len)};
-    llvm::append_range(next, inner.getResults());
-    scf::YieldOp::create(b, next);
+    emitFor(o.add(lo, clampTo(begin)), o.add(lo, clampTo(end)), one,
+            ValueRange{}, [&](Value t, ValueRange) {
+              emitRuntimeSkip(it, t, ValueRange{}, [&](Value dataFull) {
+                tileBody(t, dataFull);
+                return SmallVector<Value>{};
+              });
+              scf::YieldOp::create(b);
+            });
+    scf::YieldOp::create(b, ValueRange{o.add(off, len)});
   });
-  ValueRange state = outer.getResults().drop_front();
-  memref::StoreOp::create(b, state[0], mP, ValueRange{item});
-  memref::StoreOp::create(b, state[1], lP, ValueRange{item});
-  for (int64_t c = 0; c < vVecs; ++c)
-    vector::StoreOp::create(b, state[2 + c], accP,
-                            ValueRange{item, o.idx(c * plan.vectorWidth)});
+  // Each head's partial result, at (query row, split).
+  emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
+    Value qRowIdx =
+        o.add(o.mul(o.add(o.mul(it.bi, qHeads), o.add(h0, g)), qLen), i);
+    Value at = o.add(o.mul(qRowIdx, splits), split);
+    memref::StoreOp::create(b, memref::LoadOp::create(b, mS, ValueRange{g}), mP,
+                            ValueRange{at});
+    memref::StoreOp::create(b, memref::LoadOp::create(b, lS, ValueRange{g}), lP,
+                            ValueRange{at});
+    for (int64_t c = 0; c < vVecs; ++c) {
+      Value e = o.idx(c * plan.vectorWidth);
+      vector::StoreOp::create(
+          b, vector::LoadOp::create(b, vecType, accS, ValueRange{g, e}), accP,
+          ValueRange{at, e});
+    }
+    scf::YieldOp::create(b);
+  });
 }
 
 void CPUTiler::emitRowMerge(Value row, Value splits, int64_t vVecs, Value accP,

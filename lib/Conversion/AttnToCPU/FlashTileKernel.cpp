@@ -86,7 +86,10 @@ void CPUTiler::emitItem(Value item) {
     if (!hasMods && matchPattern(scale, m_Constant(&constScale)) &&
         constScale.getValueAsDouble() > 0)
       it.scoreScale = o.splat(vecType, scale);
-  } else if (!cast<MemRefType>(kB.getType()).getElementType().isF32()) {
+  } else if (paged ||
+             !cast<MemRefType>(kB.getType()).getElementType().isF32()) {
+    // A paged cache's rows are gathered here through the page table, once
+    // per kv tile, so that the products read them as contiguous rows.
     if (!pairedQ)
       it.kt = tile(MemRefType::get({plan.blockKv, dyn}, f32), headDim);
     it.vt = tile(MemRefType::get({plan.blockKv, dyn}, f32), valueDim);

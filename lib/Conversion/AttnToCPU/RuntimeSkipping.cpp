@@ -50,8 +50,14 @@ SmallVector<Value> CPUTiler::emitRuntimeSkip(
   // Tiles the conjuncts rule out pass the state through; the rest run
   // `body`.
   auto ifOp = scf::IfOp::create(b, state.getTypes(), kept,
-                                /*withElseRegion=*/true);
+                                /*withElseRegion=*/!state.empty());
   OpBuilder::InsertionGuard g(b);
+  if (state.empty()) {
+    // Without state the builder gave the then block its yield.
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    body(full);
+    return {};
+  }
   b.setInsertionPointToStart(ifOp.thenBlock());
   scf::YieldOp::create(b, body(full));
   b.setInsertionPointToStart(ifOp.elseBlock());

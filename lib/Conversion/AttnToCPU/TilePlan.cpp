@@ -106,6 +106,8 @@ static std::optional<std::string> whyNoBf16Dot(AttentionOp op,
   int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
   if (!getElementTypeOrSelf(op.getQuery().getType()).isBF16())
     return std::string("needs bf16 inputs");
+  if (op.getPagedAttr())
+    return std::string("does not read a paged cache yet");
   if (vectorWidth != 16)
     return std::string("needs vector_width = 16");
   if (ShapedType::isDynamic(d) || d % 2 != 0)
@@ -123,6 +125,8 @@ static std::optional<std::string> whyNoAmx(AttentionOp op,
   int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
   if (!getElementTypeOrSelf(op.getQuery().getType()).isBF16())
     return std::string("needs bf16 inputs");
+  if (op.getPagedAttr())
+    return std::string("does not read a paged cache yet");
   if (plan.vectorWidth != 16)
     return std::string("needs vector_width = 16");
   if (ShapedType::isDynamic(d) || ShapedType::isDynamic(dv) || d % 32 != 0 ||

@@ -104,21 +104,27 @@ void CPUTiler::emitPackTile(WorkItem &it, Value dst, Value src, Value j0,
   bool vectors = !ShapedType::isDynamic(staticDim) && staticDim % lanes == 0;
   Type elem = cast<MemRefType>(src.getType()).getElementType();
   emitFor(o.idx(0), nkv, o.idx(1), ValueRange{}, [&](Value jj, ValueRange) {
-    Value key = o.add(j0, jj);
+    SmallVector<Value, 4> row = kvRowIndices(it, o.add(j0, jj));
+    auto at = [&](Value d) {
+      SmallVector<Value, 4> idx(row);
+      idx.push_back(d);
+      return idx;
+    };
     scf::ForOp::create(
         b, o.idx(0), dim, o.idx(vectors ? lanes : 1), ValueRange{},
         [&](OpBuilder &nb2, Location loc2, Value d, ValueRange) {
           OpBuilder::InsertionGuard g2(b);
           b.setInsertionPoint(nb2.getInsertionBlock(), nb2.getInsertionPoint());
           if (vectors) {
-            Value x =
-                vector::LoadOp::create(b, VectorType::get({lanes}, elem), src,
-                                       indices4(it.bi, it.kvh, key, d));
-            vector::StoreOp::create(b, arith::ExtFOp::create(b, vecType, x),
-                                    dst, ValueRange{jj, d});
+            Value x = vector::LoadOp::create(b, VectorType::get({lanes}, elem),
+                                             src, at(d));
+            if (!elem.isF32())
+              x = arith::ExtFOp::create(b, vecType, x);
+            vector::StoreOp::create(b, x, dst, ValueRange{jj, d});
           } else {
-            memref::StoreOp::create(b, load4(src, it.bi, it.kvh, key, d), dst,
-                                    ValueRange{jj, d});
+            memref::StoreOp::create(
+                b, o.extF(memref::LoadOp::create(b, src, at(d))), dst,
+                ValueRange{jj, d});
           }
           scf::YieldOp::create(b);
         });

@@ -387,3 +387,26 @@ func.func @grad_score_mod_region(%q: tensor<1x2x8x16xf32>, %l: tensor<1x2x8xf32>
       -> tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
   return %r#0 : tensor<1x2x8x16xf32>
 }
+
+// -----
+
+// A paged cache: K and V are gathered through the page table (entries
+// clamped into the pool) into contiguous caches of max_pages * page_size
+// keys, which the op then reads as usual.
+
+// CHECK-LABEL: func.func @paged
+//  CHECK-SAME:   (%[[Q:[^:]+]]: tensor<2x4x1x32xf32>, %[[KC:[^:]+]]: tensor<9x8x2x32xf32>, %{{[^:]+}}: tensor<9x8x2x32xf32>, %[[T:[^:]+]]: tensor<2x3xi32>
+//       CHECK:   %[[KG:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<2x2x?x32xf32>)
+//       CHECK:     %[[E:.+]] = tensor.extract %[[T]][%{{.+}}, %{{.+}}] : tensor<2x3xi32>
+//       CHECK:     %[[P:.+]] = arith.index_cast %[[E]] : i32 to index
+//       CHECK:     %[[LO:.+]] = arith.maxsi %[[P]], %{{.+}} : index
+//       CHECK:     %[[PG:.+]] = arith.minsi %[[LO]], %{{.+}} : index
+//       CHECK:     tensor.extract %[[KC]][%[[PG]], %{{.+}}, %{{.+}}, %{{.+}}] : tensor<9x8x2x32xf32>
+//   CHECK-NOT:   attn.attention
+func.func @paged(%q: tensor<2x4x1x32xf32>, %kc: tensor<9x8x2x32xf32>, %vc: tensor<9x8x2x32xf32>, %t: tensor<2x3xi32>, %n: tensor<2xi32>) -> tensor<2x4x1x32xf32> {
+  %r = attn.attention ins(%q, %kc, %vc : tensor<2x4x1x32xf32>, tensor<9x8x2x32xf32>, tensor<9x8x2x32xf32>)
+      page_table(%t : tensor<2x3xi32>) kv_len(%n : tensor<2xi32>)
+      outs(%q : tensor<2x4x1x32xf32>) {mask = #attn.causal, paged = #attn.paged<page_size = 8>}
+      -> tensor<2x4x1x32xf32>
+  return %r : tensor<2x4x1x32xf32>
+}

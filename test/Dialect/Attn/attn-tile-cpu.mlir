@@ -104,3 +104,32 @@ func.func @config_vector_width(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
          {mask = #attn.causal, config = #attn.config<vector_width = 8>} -> !t
   return %r : !t
 }
+
+// -----
+
+// A paged cache: the decoding kernel finds each key's row through the page
+// table (page = table[b, j / 16], clamped into the pool; slot = j mod 16)
+// and reads it from the pool; the tile kernel gathers its kv tiles the
+// same way.
+
+// CHECK-LABEL: func.func @paged
+//       CHECK:   %[[KB:.+]] = bufferization.to_buffer %{{.+}} read_only : tensor<?x16x?x64xf32> to memref<?x16x?x64xf32>
+//       CHECK:   %[[TB:.+]] = bufferization.to_buffer %{{.+}} read_only : tensor<?x?xi32> to memref<?x?xi32>
+//       CHECK:   scf.if
+//       CHECK:     %[[E:.+]] = memref.load %[[TB]][%{{.+}}, %{{.+}}] : memref<?x?xi32>
+//       CHECK:     %[[P:.+]] = arith.index_cast %[[E]] : i32 to index
+//       CHECK:     %[[LO:.+]] = arith.maxsi %[[P]], %{{.+}} : index
+//       CHECK:     %[[PG:.+]] = arith.minsi %[[LO]], %{{.+}} : index
+//       CHECK:     %[[SLOT:.+]] = arith.remui %{{.+}}, %{{.+}} : index
+//       CHECK:     vector.load %[[KB]][%[[PG]], %[[SLOT]], %{{.+}}, %{{.+}}] : memref<?x16x?x64xf32>, vector<16xf32>
+//       CHECK:   } else {
+//       CHECK:     memref.load %[[TB]]
+//       CHECK:     vector.load %[[KB]]
+//       CHECK:     vector.store %{{.+}}, %{{.+}}[%{{.+}}, %{{.+}}] : memref<96x?xf32>, vector<16xf32>
+func.func @paged(%q: tensor<?x?x?x64xf32>, %kc: tensor<?x16x?x64xf32>, %t: tensor<?x?xi32>, %n: tensor<?xi32>) -> tensor<?x?x?x64xf32> {
+  %r = attn.attention ins(%q, %kc, %kc : tensor<?x?x?x64xf32>, tensor<?x16x?x64xf32>, tensor<?x16x?x64xf32>)
+      page_table(%t : tensor<?x?xi32>) kv_len(%n : tensor<?xi32>)
+      outs(%q : tensor<?x?x?x64xf32>) {mask = #attn.causal, paged = #attn.paged<page_size = 16>}
+      -> tensor<?x?x?x64xf32>
+  return %r : tensor<?x?x?x64xf32>
+}

@@ -117,6 +117,121 @@ func.func @bshd_heads_not_divisible(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x3x1
 }
 
 //===----------------------------------------------------------------------===//
+// attn.attention: paged caches
+//===----------------------------------------------------------------------===//
+
+func.func @paged_without_table(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x2x64xf32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.paged needs a 'page_table' operand ([B, max_pages] i32)}}
+  %r = attn.attention ins(%q, %kc, %kc : tensor<2x8x1x64xf32>, tensor<10x16x2x64xf32>, tensor<10x16x2x64xf32>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @table_without_paged(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x2x64xf32>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op 'page_table' operand given but the op has no #attn.paged attribute}}
+  %r = attn.attention ins(%q, %kc, %kc : tensor<2x8x1x64xf32>, tensor<10x16x2x64xf32>, tensor<10x16x2x64xf32>)
+         page_table(%t : tensor<2x4xi32>) kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @paged_without_kv_len(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x2x64xf32>, %t: tensor<2x4xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.paged needs a 'kv_len' operand (the visible keys of each batch row)}}
+  %r = attn.attention ins(%q, %kc, %kc : tensor<2x8x1x64xf32>, tensor<10x16x2x64xf32>, tensor<10x16x2x64xf32>)
+         page_table(%t : tensor<2x4xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @paged_page_size(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x2x64xf32>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op key page pool 'tensor<10x16x2x64xf32>' must be [pages, page_size, Hkv, D] with page_size = 8, but dim 1 is 16}}
+  %r = attn.attention ins(%q, %kc, %kc : tensor<2x8x1x64xf32>, tensor<10x16x2x64xf32>, tensor<10x16x2x64xf32>)
+         page_table(%t : tensor<2x4xi32>) kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 8>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @paged_hnd_page_size(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x2x64xf32>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op key page pool 'tensor<10x16x2x64xf32>' must be [pages, Hkv, page_size, D] with page_size = 16, but dim 2 is 2}}
+  %r = attn.attention ins(%q, %kc, %kc : tensor<2x8x1x64xf32>, tensor<10x16x2x64xf32>, tensor<10x16x2x64xf32>)
+         page_table(%t : tensor<2x4xi32>) kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 16, layout = hnd>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @paged_pools_differ(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x2x64xf32>, %vc: tensor<12x16x2x64xf32>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op key and value page pools differ in pages or heads: 'tensor<10x16x2x64xf32>' and 'tensor<12x16x2x64xf32>'}}
+  %r = attn.attention ins(%q, %kc, %vc : tensor<2x8x1x64xf32>, tensor<10x16x2x64xf32>, tensor<12x16x2x64xf32>)
+         page_table(%t : tensor<2x4xi32>) kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @page_table_i64(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x2x64xf32>, %t: tensor<2x4xi64>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op page_table must have i32 elements, got 'i64'}}
+  %r = attn.attention ins(%q, %kc, %kc : tensor<2x8x1x64xf32>, tensor<10x16x2x64xf32>, tensor<10x16x2x64xf32>)
+         page_table(%t : tensor<2x4xi64>) kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @page_table_batch(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x2x64xf32>, %t: tensor<3x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op page_table dim 0 is 3, expected 2 (type 'tensor<3x4xi32>')}}
+  %r = attn.attention ins(%q, %kc, %kc : tensor<2x8x1x64xf32>, tensor<10x16x2x64xf32>, tensor<10x16x2x64xf32>)
+         page_table(%t : tensor<3x4xi32>) kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @paged_head_dim(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x2x32xf32>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op query head dim 64 differs from key head dim 32}}
+  %r = attn.attention ins(%q, %kc, %kc : tensor<2x8x1x64xf32>, tensor<10x16x2x32xf32>, tensor<10x16x2x32xf32>)
+         page_table(%t : tensor<2x4xi32>) kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @paged_heads(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x3x64xf32>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op query heads (8) must be a multiple of key/value heads (3)}}
+  %r = attn.attention ins(%q, %kc, %kc : tensor<2x8x1x64xf32>, tensor<10x16x3x64xf32>, tensor<10x16x3x64xf32>)
+         page_table(%t : tensor<2x4xi32>) kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @paged_segments_logical(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x2x64xf32>, %t: tensor<2x4xi32>, %n: tensor<2xi32>, %sq: tensor<2x1xi32>, %sk: tensor<2x60xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op segments key ids dim 1 is 60, expected 64 (type 'tensor<2x60xi32>')}}
+  %r = attn.attention ins(%q, %kc, %kc : tensor<2x8x1x64xf32>, tensor<10x16x2x64xf32>, tensor<10x16x2x64xf32>)
+         page_table(%t : tensor<2x4xi32>) kv_len(%n : tensor<2xi32>) segments(%sq, %sk : tensor<2x1xi32>, tensor<2x60xi32>)
+         outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 16>, mask = #attn.document} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
 // attn.attention: outs and results
 //===----------------------------------------------------------------------===//
 
@@ -124,7 +239,7 @@ func.func @bshd_heads_not_divisible(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x3x1
 
 func.func @no_outs(%q: tensor<1x4x8x16xf32>) {
   // expected-error @+1 {{'attn.attention' op expects 1 or 2 outs (O and optionally LSE), got 0}}
-  "attn.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>}> ({}, {})
+  "attn.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>}> ({}, {})
       : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> ()
   return
 }
@@ -143,7 +258,7 @@ func.func @three_outs(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
 
 func.func @no_results(%q: tensor<1x4x8x16xf32>) {
   // expected-error @+1 {{'attn.attention' op expects one result per out, got 0 results for 1 outs}}
-  "attn.attention"(%q, %q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
+  "attn.attention"(%q, %q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
       : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> ()
   return
 }
@@ -376,7 +491,7 @@ func.func @segments_without_document(%q: tensor<1x4x8x16xf32>, %s: tensor<1x8xi3
 
 func.func @segments_query_ids_only(%q: tensor<1x4x8x16xf32>, %s: tensor<1x8xi32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{'attn.attention' op 'segments' needs both the query and the key ids}}
-  %r = "attn.attention"(%q, %q, %q, %s, %q) <{mask = #attn.document, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
+  %r = "attn.attention"(%q, %q, %q, %s, %q) <{mask = #attn.document, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
       : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x8xi32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
   return %r : tensor<1x4x8x16xf32>
 }
@@ -385,7 +500,7 @@ func.func @segments_query_ids_only(%q: tensor<1x4x8x16xf32>, %s: tensor<1x8xi32>
 
 func.func @segments_key_ids_only(%q: tensor<1x4x8x16xf32>, %s: tensor<1x8xi32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{'attn.attention' op 'segments' needs both the query and the key ids}}
-  %r = "attn.attention"(%q, %q, %q, %s, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
+  %r = "attn.attention"(%q, %q, %q, %s, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
       : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x8xi32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
   return %r : tensor<1x4x8x16xf32>
 }
@@ -929,7 +1044,7 @@ func.func @captures_without_region(%q: tensor<1x4x8x16xf32>, %c: tensor<4xf32>) 
 
 func.func @region_without_terminator(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{empty block: expect at least a terminator}}
-  %r = "attn.attention"(%q, %q, %q, %q) <{score_mods = [#attn.score_mod], operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({
+  %r = "attn.attention"(%q, %q, %q, %q) <{score_mods = [#attn.score_mod], operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({
   ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
   }, {}) : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
   return %r : tensor<1x4x8x16xf32>
@@ -939,7 +1054,7 @@ func.func @region_without_terminator(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x1
 
 func.func @region_two_blocks(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{region #0 ('score_mod_region') failed to verify constraint: region with at most 1 blocks}}
-  %r = "attn.attention"(%q, %q, %q, %q) <{score_mods = [#attn.score_mod], operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({
+  %r = "attn.attention"(%q, %q, %q, %q) <{score_mods = [#attn.score_mod], operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({
   ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
     cf.br ^bb1
   ^bb1:
@@ -1266,6 +1381,11 @@ func.func @sigmoid_beta_nan() attributes {n = #attn.sigmoid<beta = 0x7FF80000000
 // expected-error @+2 {{expected floating point literal}}
 // expected-error @+1 {{failed to parse Attn_SigmoidAttr parameter 'beta'}}
 func.func @sigmoid_beta_word() attributes {n = #attn.sigmoid<beta = large>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.paged: 'page_size' must be positive, got 0}}
+func.func @paged_page_size_zero() attributes {p = #attn.paged<page_size = 0>} { return }
 
 // -----
 

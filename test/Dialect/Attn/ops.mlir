@@ -552,3 +552,29 @@ func.func @natten(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
          -> tensor<?x?x?x64xf32>
   return %r : tensor<?x?x?x64xf32>
 }
+
+// CHECK-LABEL: func.func @paged
+//       CHECK:   attn.attention ins(%{{.+}}, %{{.+}}, %{{.+}} : tensor<?x?x1x128xbf16>, tensor<?x16x8x128xbf16>, tensor<?x16x8x128xbf16>)
+//  CHECK-SAME:     page_table(%{{.+}} : tensor<?x?xi32>) kv_len(%{{.+}} : tensor<?xi32>)
+//  CHECK-SAME:     {mask = #attn.causal, paged = #attn.paged<page_size = 16>}
+func.func @paged(%q: tensor<?x?x1x128xbf16>, %kc: tensor<?x16x8x128xbf16>,
+                 %vc: tensor<?x16x8x128xbf16>, %t: tensor<?x?xi32>,
+                 %n: tensor<?xi32>) -> tensor<?x?x1x128xbf16> {
+  %r = attn.attention ins(%q, %kc, %vc : tensor<?x?x1x128xbf16>, tensor<?x16x8x128xbf16>, tensor<?x16x8x128xbf16>)
+         page_table(%t : tensor<?x?xi32>) kv_len(%n : tensor<?xi32>)
+         outs(%q : tensor<?x?x1x128xbf16>)
+         {mask = #attn.causal, paged = #attn.paged<page_size = 16>} -> tensor<?x?x1x128xbf16>
+  return %r : tensor<?x?x1x128xbf16>
+}
+
+// CHECK-LABEL: func.func @paged_hnd_bshd
+//       CHECK:   paged = #attn.paged<page_size = 32, layout = hnd>
+func.func @paged_hnd_bshd(%q: tensor<?x?x?x64xf32>, %kc: tensor<?x?x32x64xf32>,
+                          %t: tensor<?x?xi32>, %n: tensor<?xi32>) -> tensor<?x?x?x64xf32> {
+  %r = attn.attention ins(%q, %kc, %kc : tensor<?x?x?x64xf32>, tensor<?x?x32x64xf32>, tensor<?x?x32x64xf32>)
+         page_table(%t : tensor<?x?xi32>) kv_len(%n : tensor<?xi32>)
+         outs(%q : tensor<?x?x?x64xf32>)
+         {layout = #attn.layout<bshd>, paged = #attn.paged<page_size = 32, layout = hnd>}
+         -> tensor<?x?x?x64xf32>
+  return %r : tensor<?x?x?x64xf32>
+}

@@ -135,6 +135,11 @@ LogicalResult ReluAttr::verify(EmitErrorFn emitError, int64_t power,
   return success();
 }
 
+LogicalResult PagedAttr::verify(EmitErrorFn emitError, int64_t pageSize,
+                                PageLayout layout) {
+  return checkParams(emitError, "paged", {positive("page_size", pageSize)});
+}
+
 LogicalResult SlidingWindowAttr::verify(EmitErrorFn emitError, int64_t left,
                                         int64_t right) {
   return checkParams(emitError, "sliding_window",

@@ -152,6 +152,67 @@ static LogicalResult verifyVariantRegion(VariantOpInterface op, Region &region,
   return success();
 }
 
+/// The part of verifyInputs for a paged cache (#attn.paged): K and V are
+/// page pools, the page table and kv_len give the logical cache.
+static FailureOr<ProblemDims> verifyPagedInputs(AttentionOp op) {
+  PagedAttr paged = op.getPagedAttr();
+  if (!paged)
+    return op.emitOpError()
+           << "'page_table' operand given but the op has no #attn.paged "
+              "attribute";
+  if (!op.getPageTable())
+    return op.emitOpError() << "#attn.paged needs a 'page_table' operand "
+                               "([B, max_pages] i32)";
+  if (!op.getKvLen())
+    return op.emitOpError() << "#attn.paged needs a 'kv_len' operand (the "
+                               "visible keys of each batch row)";
+  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+  auto kType = cast<RankedTensorType>(op.getKey().getType());
+  auto vType = cast<RankedTensorType>(op.getValue().getType());
+  unsigned slot = paged.getSlotDim(), heads = paged.getKvHeadDim();
+  StringRef pool = paged.getLayout() == PageLayout::nhd
+                       ? "[pages, page_size, Hkv, D]"
+                       : "[pages, Hkv, page_size, D]";
+  for (auto [name, t] :
+       {std::pair<StringRef, RankedTensorType>{"key", kType}, {"value", vType}})
+    if (!compatible(t.getDimSize(slot), paged.getPageSize()))
+      return op.emitOpError()
+             << name << " page pool " << t << " must be " << pool
+             << " with page_size = " << paged.getPageSize() << ", but dim "
+             << slot << " is " << sizeStr(t.getDimSize(slot));
+  if (!compatible(kType.getDimSize(0), vType.getDimSize(0)) ||
+      !compatible(kType.getDimSize(heads), vType.getDimSize(heads)))
+    return op.emitOpError() << "key and value page pools differ in pages or "
+                               "heads: "
+                            << kType << " and " << vType;
+  unsigned s = op.getSeqDim(), h = op.getHeadDim();
+  auto table = cast<RankedTensorType>(op.getPageTable().getType());
+  int64_t maxPages = table.getRank() == 2 ? table.getDimSize(1) : 0;
+  ProblemDims d{qType.getDimSize(0),
+                qType.getDimSize(h),
+                kType.getDimSize(heads),
+                qType.getDimSize(s),
+                ShapedType::isDynamic(maxPages)
+                    ? ShapedType::kDynamic
+                    : maxPages * paged.getPageSize(),
+                qType.getDimSize(3),
+                vType.getDimSize(3)};
+  if (failed(checkOperandShape(
+          op, op.getPageTable(), "page_table", {d.batch, ShapedType::kDynamic},
+          [](Type t) { return t.isSignlessInteger(32); }, "i32")))
+    return failure();
+  if (!compatible(kType.getDimSize(3), d.headDim))
+    return op.emitOpError()
+           << "query head dim " << sizeStr(d.headDim)
+           << " differs from key head dim " << sizeStr(kType.getDimSize(3));
+  if (!ShapedType::isDynamic(d.qHeads) && !ShapedType::isDynamic(d.kvHeads) &&
+      (d.kvHeads == 0 || d.qHeads % d.kvHeads != 0))
+    return op.emitOpError()
+           << "query heads (" << d.qHeads
+           << ") must be a multiple of key/value heads (" << d.kvHeads << ")";
+  return d;
+}
+
 /// Checks Q, K and V of a variant op (rank, element type, the dims they
 /// share) and returns the problem sizes they give.
 static FailureOr<ProblemDims> verifyInputs(VariantOpInterface op) {
@@ -178,6 +239,9 @@ static FailureOr<ProblemDims> verifyInputs(VariantOpInterface op) {
                                 "type, got "
                              << elemType << ", " << kType.getElementType()
                              << ", " << vType.getElementType();
+  if (auto attention = dyn_cast<AttentionOp>(op.getOperation());
+      attention && (attention.getPagedAttr() || attention.getPageTable()))
+    return verifyPagedInputs(attention);
 
   unsigned s = op.getSeqDim(), h = op.getHeadDim();
   ProblemDims d{qType.getDimSize(0), qType.getDimSize(h), kType.getDimSize(h),

@@ -10,6 +10,7 @@
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
 #include "attn/Dialect/Attn/Utils/Arith.h"
+#include "attn/Dialect/Attn/Utils/Buffers.h"
 #include "attn/Dialect/Attn/Utils/Lowering.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
@@ -34,8 +35,68 @@ using namespace mlir::attn;
 // attn.attention
 //===----------------------------------------------------------------------===//
 
+/// The contiguous cache [B, Hkv, Skv, D] (in the op's layout) of page pool
+/// `pool` of a paged op: element (b, h, j, d) is pool[page, slot, h, d]
+/// (nhd; hnd swaps slot and h) with page = page_table[b, j / page_size],
+/// clamped into the pool, and slot = j mod page_size.
+static Value gatherPages(ImplicitLocOpBuilder &b, AttentionOp op, Value pool) {
+  PagedAttr paged = op.getPagedAttr();
+  bool bshd = op.getLayoutOrDefault() == Layout::bshd;
+  auto poolType = cast<RankedTensorType>(pool.getType());
+  OpFoldResult batch = tensor::getMixedSize(b, b.getLoc(), op.getQuery(), 0);
+  OpFoldResult heads =
+      tensor::getMixedSize(b, b.getLoc(), pool, paged.getKvHeadDim());
+  OpFoldResult dim = tensor::getMixedSize(b, b.getLoc(), pool, 3);
+  OpFoldResult len = emitKvSeqLen(b, op);
+  SmallVector<OpFoldResult> sizes = {batch, heads, len, dim};
+  if (bshd)
+    std::swap(sizes[1], sizes[2]);
+  Value lastPage = arith::SubIOp::create(b, tensor::DimOp::create(b, pool, 0),
+                                         arith::ConstantIndexOp::create(b, 1));
+  GenericBuilder g{b};
+  Value init = g.empty(sizes, poolType.getElementType());
+  return g.generic(
+      ValueRange{}, init, {b.getMultiDimIdentityMap(4)},
+      SmallVector<IT>(4, IT::parallel),
+      [&](ImplicitLocOpBuilder &nb, ValueRange) -> Value {
+        Arith a{nb};
+        Value bi = linalg::IndexOp::create(nb, 0);
+        Value h = linalg::IndexOp::create(nb, bshd ? 2 : 1);
+        Value j = linalg::IndexOp::create(nb, bshd ? 1 : 2);
+        Value d = linalg::IndexOp::create(nb, 3);
+        Value pageSize = a.idx(paged.getPageSize());
+        Value entry = tensor::ExtractOp::create(
+            nb, op.getPageTable(), ValueRange{bi, a.divU(j, pageSize)});
+        Value page = arith::IndexCastOp::create(nb, nb.getIndexType(), entry);
+        page = a.min(a.max(page, a.idx(0)), lastPage);
+        Value slot = a.remU(j, pageSize);
+        SmallVector<Value> at = {page, slot, h, d};
+        if (paged.getLayout() == PageLayout::hnd)
+          std::swap(at[1], at[2]);
+        return tensor::ExtractOp::create(nb, pool, at);
+      });
+}
+
+/// Replaces a paged `op` by the same op on the contiguous caches that
+/// gatherPages reads out of its pools, which the rest of the reference
+/// lowering then handles as any other op.
+static AttentionOp gatherPagedCache(RewriterBase &rewriter, AttentionOp op) {
+  ImplicitLocOpBuilder b = builderBefore(rewriter, op);
+  Value k = gatherPages(b, op, op.getKey());
+  Value v = gatherPages(b, op, op.getValue());
+  auto flat = cast<AttentionOp>(rewriter.clone(*op));
+  flat.getKeyMutable().assign(k);
+  flat.getValueMutable().assign(v);
+  flat.getPageTableMutable().clear();
+  flat.removePagedAttr();
+  rewriter.replaceOp(op, flat->getResults());
+  return flat;
+}
+
 LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
                                                  AttentionOp op) {
+  if (op.getPagedAttr())
+    op = gatherPagedCache(rewriter, op);
   ImplicitLocOpBuilder b = builderBefore(rewriter, op);
   GenericBuilder g{b};
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();

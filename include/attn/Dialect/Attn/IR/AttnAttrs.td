@@ -28,6 +28,44 @@ def Attn_LayoutAttr : EnumAttr<Attn_Dialect, Attn_Layout, "layout"> {
   let assemblyFormat = "`<` $value `>`";
 }
 
+def Attn_PageLayout : I32EnumAttr<"PageLayout",
+    "order of a page's slot and head axes", [
+    I32EnumAttrCase<"nhd", 0>, I32EnumAttrCase<"hnd", 1>]> {
+  let cppNamespace = "::mlir::attn";
+  let genSpecializedAttr = 0;
+}
+
+def Attn_PagedAttr : Attn_Attr<"Paged", "paged"> {
+  let summary = "K and V are page pools read through a page table";
+  let description = [{
+    On `attn.attention` with a `page_table(%t : tensor<B x max_pages x
+    i32>)` operand and `kv_len`: K and V are pools of pages,
+    `[pages, page_size, Hkv, D]` (`layout = nhd`, the default) or
+    `[pages, Hkv, page_size, D]` (`hnd`), and logical key `j` of batch row
+    `b` is slot `j mod page_size` of page `t[b, floor(j / page_size)]`.
+    The logical cache holds `Skv = max_pages * page_size` keys, of which
+    the first `kv_len(b)` are visible; positions, masks and modifiers are
+    those of the logical keys, as for a contiguous cache.
+
+    Example: `#attn.paged<page_size = 16>`, `#attn.paged<page_size = 16,
+    layout = hnd>`
+  }];
+  let parameters = (ins
+    Attn_I64Parameter<"keys per page">:$page_size,
+    DefaultValuedParameter<"::mlir::attn::PageLayout",
+                           "::mlir::attn::PageLayout::nhd",
+                           "slot and head order of a page">:$layout);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Dims of a page pool holding the slot and head axes.
+    unsigned getSlotDim() const {
+      return getLayout() == ::mlir::attn::PageLayout::nhd ? 1 : 2;
+    }
+    unsigned getKvHeadDim() const { return 3 - getSlotDim(); }
+  }];
+}
+
 def Attn_ReluNorm : I32EnumAttr<"ReluNorm", "denominator of relu attention", [
     I32EnumAttrCase<"none", 0>, I32EnumAttrCase<"seq_len", 1>,
     I32EnumAttrCase<"row_sum", 2>]> {

@@ -116,7 +116,9 @@ class Attn_VariantOp<string mnemonic, dag leading, dag outs>
   let hasCanonicalizer = 1;
 }
 
-def Attn_AttentionOp : Attn_VariantOp<"attention", (ins),
+def Attn_AttentionOp : Attn_VariantOp<"attention",
+    (ins Optional<AnyRankedTensor>:$page_table,
+         OptionalAttr<Attn_PagedAttr>:$paged),
     (ins Variadic<AnyRankedTensor>:$outputs)> {
   let summary = "Attention with a declarative variant";
   let description = [{
@@ -138,6 +140,16 @@ def Attn_AttentionOp : Attn_VariantOp<"attention", (ins),
     Query `i` sits at position `p = i + (kv_len(b) - Sq) + q_offset`, where
     `kv_len(b)` is `Skv` unless a `kv_len` operand gives per-batch cache
     lengths (keys at `j >= kv_len(b)` are then masked).
+
+    A paged cache (`paged = #attn.paged<page_size = P, layout = nhd>`
+    with a `page_table(%t : tensor<B x max_pages x i32>)` operand and
+    `kv_len`): K and V are page pools `[pages, P, Hkv, D]` (`nhd`) or
+    `[pages, Hkv, P, D]` (`hnd`) and logical key `j` of batch row `b` is
+    slot `j mod P` of page `t[b, floor(j / P)]`; `Skv = max_pages * P`.
+    Only the entries covering the first `kv_len(b)` keys are read; an
+    entry outside `[0, pages)` there is the caller's error (the lowerings
+    clamp it, so it reads a wrong page but never out of bounds), as is a
+    `kv_len(b)` beyond `Skv` (clamped to `Skv`).
 
     Operand groups, each present exactly when the variant needs it:
     `sink` (`[Hq]` f32, for `#attn.sink_softmax`), `kv_len` (`[B]` integer),
@@ -170,6 +182,7 @@ def Attn_AttentionOp : Attn_VariantOp<"attention", (ins),
 
   let assemblyFormat = !strconcat([{
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,` type($value) `)`
+    (`page_table` `(` $page_table^ `:` type($page_table) `)`)?
   }], Attn_VariantOperandsFormat, [{
     `outs` `(` $outputs `:` type($outputs) `)`
   }], Attn_VariantRegionsFormat, [{

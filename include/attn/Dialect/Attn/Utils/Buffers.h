@@ -9,8 +9,10 @@
 #define ATTN_DIALECT_ATTN_UTILS_BUFFERS_H
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 namespace mlir::attn {
@@ -35,9 +37,27 @@ inline SmallVector<Value> layoutIndices(bool bshd, Value batch, Value head,
               : SmallVector<Value>{batch, head, pos, dim};
 }
 
+/// Skv of `op` (index): K's sequence extent, or for a paged cache the
+/// page table's capacity `max_pages * page_size`, which is 0 when the pool
+/// has no pages so that no key is visited and no page read.
+inline Value emitKvSeqLen(ImplicitLocOpBuilder &b, AttentionOp op) {
+  PagedAttr paged = op.getPagedAttr();
+  if (!paged)
+    return tensor::DimOp::create(b, op.getKey(), op.getSeqDim());
+  Value maxPages = tensor::DimOp::create(b, op.getPageTable(), 1);
+  Value pages = tensor::DimOp::create(b, op.getKey(), 0);
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  Value capacity = arith::MulIOp::create(
+      b, maxPages, arith::ConstantIndexOp::create(b, paged.getPageSize()));
+  Value empty = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, pages, zero);
+  return arith::SelectOp::create(b, empty, zero, capacity);
+}
+
 /// The op's Q, K, V, O (and LSE) buffers and the extents read from them.
 struct AttentionBuffers {
-  Value qB, kB, vB, oB, lseB;
+  /// K and V are the page pools of a paged cache, read through the page
+  /// table `pageTableB` ([B, max_pages] i32).
+  Value qB, kB, vB, oB, lseB, pageTableB;
   Value batch, qHeads, kvHeads, qLen, kvLen;
   /// Query heads per key/value head (GQA).
   Value group;
@@ -59,7 +79,11 @@ struct AttentionBuffers {
     r.qHeads = dim(r.qB, hDim);
     r.kvHeads = dim(r.kB, hDim);
     r.qLen = dim(r.qB, sDim);
-    r.kvLen = dim(r.kB, sDim);
+    r.kvLen = emitKvSeqLen(b, op);
+    if (PagedAttr paged = op.getPagedAttr()) {
+      r.pageTableB = toIdentityBuffer(b, op.getPageTable(), /*readOnly=*/true);
+      r.kvHeads = dim(r.kB, paged.getKvHeadDim());
+    }
     r.group = arith::DivUIOp::create(b, r.qHeads, r.kvHeads);
     return r;
   }

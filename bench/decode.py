@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Decoding against a KV cache: attn with a contiguous cache and with a
+paged one (page size 16, both pool layouts, pages in a random order),
+against PyTorch SDPA,
+in GB/s of K and V read against the machine's measured read bandwidth (a
+benchmark, not a test).
+
+    PYTHONPATH=build/python python bench/decode.py [--rounds 5] [--out FILE]
+        [--before OTHER_BUILD/python]
+
+Each round runs every implementation in a fresh process (alternating with
+the build given by --before, if any); each entry is the median of
+`--repeat` calls, and the table gives the median over rounds with the
+spread (min..max). Bytes counted: K and V once (B * Hkv * Skv * (D + Dv)
+elements) plus Q and O; every query head of a GQA group reads its group's
+K and V, so a kernel that does not share them between the group's heads
+moves more than it is credited with.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+import attn
+import compare  # bench/compare.py: write_table
+import sparse   # bench/sparse.py: its timer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_bandwidth():
+    """The 2-thread read bandwidth (GB/s) of bench/peak/bandwidth.c, or
+    None when it cannot be built."""
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "bandwidth")
+        cc = os.environ.get("CC", "gcc")
+        r = subprocess.run([cc, "-O2", "-march=native", "-fopenmp",
+                            os.path.join(HERE, "peak", "bandwidth.c"), "-o",
+                            exe], capture_output=True, text=True)
+        if r.returncode:
+            return None
+        out = subprocess.run([exe], capture_output=True, text=True,
+                             env=dict(os.environ, OMP_NUM_THREADS="2")).stdout
+    m = re.search(r"kernel=read threads=2 .*?gbps=([0-9.]+)", out)
+    return float(m.group(1)) if m else None
+
+
+def paged_copy(cache, order, layout):
+    """`cache` [B, Hkv, S, D] as a pool of pages, page order[b, i] holding
+    keys [i * page_size, (i + 1) * page_size) of row b."""
+    B, H, S, D = cache.shape
+    n = order.shape[1]
+    size = S // n
+    pages = cache.reshape(B, H, n, size, D).transpose(0, 2, 1, 3, 4)
+    pool = np.empty((B * n, H, size, D), cache.dtype)
+    pool[order.reshape(-1)] = pages.reshape(B * n, H, size, D)
+    if layout == "nhd":
+        pool = np.ascontiguousarray(pool.transpose(0, 2, 1, 3))
+    return pool
+
+
+def one_round(args):
+    """Worker: one round of every implementation and dtype; prints JSON
+    {"times": {dtype: {impl: ms}}, "checks": [...]}."""
+    import torch
+    import ml_dtypes
+    B, Hq, Hkv, S, D, P = (args.batch, args.heads, args.kv_heads, args.seq,
+                           args.dim, args.page_size)
+    rng = np.random.default_rng(0)
+    lens = np.full(B, S, np.int32)
+    times, checks = {}, []
+    for dtype in args.dtypes.split(","):
+        et = np.float32 if dtype == "float32" else ml_dtypes.bfloat16
+        tt = torch.float32 if dtype == "float32" else torch.bfloat16
+        q = rng.standard_normal((B, Hq, 1, D), dtype=np.float32).astype(et)
+        k, v = (rng.standard_normal((B, Hkv, S, D), dtype=np.float32)
+                .astype(et) for _ in range(2))
+        table = rng.permutation(B * (S // P)).reshape(B, -1).astype(np.int32)
+        pools = {lay: [paged_copy(x, table, lay) for x in (k, v)]
+                 for lay in ("nhd", "hnd")}
+        plain = attn.compile(attn.Spec(mask=attn.causal(), kv_len=True),
+                             dtype=dtype, head_dim=D)
+        paged = {lay: attn.compile(attn.Spec(mask=attn.causal(),
+                                             paged=attn.Paged(P, lay)),
+                                   dtype=dtype, head_dim=D)
+                 for lay in ("nhd", "hnd")}
+        tq, tk, tv = (torch.from_numpy(x.astype(np.float32)).to(tt)
+                      for x in (q, k, v))
+        impls = {
+            "attn contiguous": lambda: plain(q, k, v, kv_len=lens),
+            "attn paged nhd": lambda: paged["nhd"](
+                q, *pools["nhd"], page_table=table, kv_len=lens),
+            "attn paged hnd": lambda: paged["hnd"](
+                q, *pools["hnd"], page_table=table, kv_len=lens),
+            "torch SDPA": lambda: torch.nn.functional
+            .scaled_dot_product_attention(tq, tk, tv, enable_gqa=True),
+        }
+        want = np.asarray(impls["torch SDPA"]().float().numpy(), np.float64)
+        for name in ("attn contiguous", "attn paged nhd", "attn paged hnd"):
+            got = np.asarray(impls[name](), np.float64)
+            checks.append(f"{dtype} {name}: max |difference| from torch "
+                          f"SDPA {np.abs(got - want).max():.1e}")
+        times[dtype] = {name: sparse.timed(fn, args.repeat)[0]
+                        for name, fn in impls.items()}
+    print(json.dumps({"times": times, "checks": checks}))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    for name, default in (("batch", 8), ("heads", 32), ("kv-heads", 8),
+                          ("seq", 4096), ("dim", 128), ("page-size", 16),
+                          ("rounds", 5), ("repeat", 7)):
+        ap.add_argument(f"--{name}", type=int, default=default)
+    ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--before", default=None,
+                    help="a PYTHONPATH holding another build of attn, run "
+                         "in rounds alternating with this one")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return one_round(args)
+    import torch
+    load = open("/proc/loadavg").read().split()[0]
+    bw = read_bandwidth()
+    builds = {"this": os.environ.get("PYTHONPATH", "")}
+    if args.before:
+        builds["before"] = args.before
+    argv = [sys.executable, os.path.abspath(__file__), "--worker"] + [
+        f"--{n}={getattr(args, n.replace('-', '_'))}"
+        for n in ("batch", "heads", "kv-heads", "seq", "dim", "page-size",
+                  "repeat", "dtypes")]
+    runs = {label: [] for label in builds}
+    checks = {}
+    for _ in range(args.rounds):
+        for label, path in builds.items():
+            out = subprocess.run(argv, capture_output=True, text=True,
+                                 check=True,
+                                 env=dict(os.environ, PYTHONPATH=path))
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            runs[label].append(result["times"])
+            checks[label] = result["checks"]
+    B, Hq, Hkv, S, D = (args.batch, args.heads, args.kv_heads, args.seq,
+                        args.dim)
+    rows = []
+    for dtype in args.dtypes.split(","):
+        esize = 4 if dtype == "float32" else 2
+        nbytes = esize * (B * Hkv * S * 2 * D + 2 * B * Hq * D)
+        for label in builds:
+            per = {name: [r[dtype][name] for r in runs[label]]
+                   for name in runs[label][0][dtype]}
+            base = float(np.median(per["torch SDPA"]))
+            for name, t in per.items():
+                if name == "torch SDPA" and label != "this":
+                    continue
+                med = float(np.median(t))
+                gbps = nbytes / (med * 1e-3) / 1e9
+                rows.append([dtype, name if label == "this" or
+                             name == "torch SDPA" else f"{name} ({label})",
+                             f"{med:.2f}", f"{min(t):.2f}..{max(t):.2f}",
+                             f"{gbps:.1f}",
+                             f"{100 * gbps / bw:.0f}%" if bw else "-",
+                             f"{base / med:.2f}"])
+    lines = [f"# Decoding B{B} H{Hq}/{Hkv} Skv{S} D{D}, causal, page size "
+             f"{args.page_size}", "",
+             f"{os.cpu_count()} CPUs ({platform.processor() or 'x86_64'}), "
+             f"OMP threads {os.environ.get('OMP_NUM_THREADS', 'default')}, "
+             f"torch {torch.__version__} ({torch.get_num_threads()} threads); "
+             f"measured read bandwidth (bench/peak/bandwidth.c, 2 threads): "
+             f"{bw if bw else 'unavailable'} GB/s; load {load} at the start "
+             f"(a shared machine).", "",
+             f"{args.rounds} rounds, each a fresh process per build "
+             f"({', '.join(builds)}, alternating) timing every "
+             f"implementation as the median of {args.repeat} calls; ms is "
+             f"the median over rounds, spread its min..max; GB/s counts K, "
+             f"V, Q and O once; SDPA / this against the SDPA of the same "
+             f"rounds.", "",
+             "| dtype | implementation | ms | spread | GB/s | of read BW | "
+             "SDPA / this |", "|---|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += [""] + [f"- {c}" for c in checks["this"]]
+    compare.write_table(lines, args.out)
+
+
+if __name__ == "__main__":
+    main()
