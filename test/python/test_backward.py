@@ -413,6 +413,7 @@ def test_backward_differential(variant, seed):
                                  7])
     fn = _kernel(variant, dtype)
     spec = variant.spec
+    assert fn.backward_lowering["lowering"] == _expected_lowering(variant)
     for _ in range(variant.shapes):
         d = TD._draw_dims(rng, variant, dtype)
         q, k, v, do, captures, operands = _grad_case(rng, variant, d)
@@ -431,6 +432,120 @@ def test_backward_differential(variant, seed):
         _, _, *refs = ref_grads(spec, q, k, v, do, captures, operands)
         allowed = TD._allowed(spec, q, k, v, captures, operands)
         _check_grads(name, d, spec, allowed, grads, refs)
+
+
+# ----------------------------------------------------------------------------
+# The fused backward (FlashGradKernel.cpp) over many tiles
+# ----------------------------------------------------------------------------
+
+# Normalizers that the fused backward covers; the others take the reference
+# lowering.
+FUSED_NORMALIZERS = (attn.spec.Softmax, attn.spec.SinkSoftmax)
+
+
+def _expected_lowering(variant):
+    if variant.compile_kw.get("lowering") == "reference":
+        return "reference"
+    fused = isinstance(variant.spec.normalizer, FUSED_NORMALIZERS)
+    return "fused" if fused else "reference"
+
+
+# Long cases: 150-400 keys (3-7 tiles of 64, lengths mostly not multiples
+# of the tile), so that the dQ pass meets empty, full and partial kv tiles
+# and the dK/dV pass empty, full and partial q-tiles (its transposed
+# classification); B = 1, MHA or GQA (heads = 4: 4/1 or 4/4).
+LONG_GRAD_VARIANTS = [
+    V("long_causal_gqa", attn.causal(), dtypes=ALL, heads=4),
+    V("long_full_cross_dv", None, D=64, Dv=32, dtypes=ALL),
+    V("long_window", attn.sliding_window(50), dtypes=F16),
+    V("long_chunked_causal", attn.chunked(70) & attn.causal(), dtypes=BF16),
+    V("long_prefix_lm", attn.prefix_lm(100), lengths="self"),
+    V("long_alibi_masked_rows", attn.Spec(attn.causal(), score_mod=attn.alibi(),
+                                          q_offset=-90), heads=4,
+      dtypes=BF16),
+    V("long_sink_softcap_bshd", attn.Spec(TD.STREAMING, attn.sink_softmax(),
+                                          score_mod=attn.softcap(5.0),
+                                          layout="bshd"), TD.op_sink,
+      dtypes=ALL),
+    V("long_document_causal", attn.document() & attn.causal(),
+      TD.op_segments, lengths="self", dtypes=F16),
+    V("long_block_sparse", attn.block_sparse(7, 13) & attn.causal(),
+      TD.op_block_mask(7, 13)),
+    V("long_dense_bias", attn.Spec(attn.dense(), score_mod=attn.bias()),
+      TD.both(TD.op_dense, TD.op_bias), dtypes=BF16),
+    V("long_decode_kv_len", attn.Spec(attn.causal(), kv_len=True),
+      TD.op_kv_len, lengths="decode", dtypes=ALL),
+]
+for _v in LONG_GRAD_VARIANTS:
+    _v.long, _v.min_len, _v.max_len, _v.seeds, _v.shapes = True, 150, 400, \
+        3, 1
+
+LONG_GRAD_CASES = [pytest.param(v, s, id=f"{v.name}-{s}")
+                   for v in LONG_GRAD_VARIANTS for s in range(v.seeds)]
+
+
+@pytest.mark.parametrize("variant,seed", LONG_GRAD_CASES)
+def test_fused_backward_long(variant, seed):
+    """The fused backward against the float64 reference on long shapes, fed
+    the forward kernel's own O and LSE, as in training."""
+    dtype = variant.dtypes[seed % len(variant.dtypes)]
+    rng = np.random.default_rng([zlib.crc32(variant.name.encode()), seed,
+                                 11])
+    fn = _kernel(variant, dtype)
+    assert fn.backward_lowering["lowering"] == "fused", fn.backward_lowering
+    d = TD._draw_dims(rng, variant, dtype)
+    q, k, v, do, captures, operands = _grad_case(rng, variant, d)
+    o, lse = fn(q, k, v, *captures, return_lse=True, **operands)
+    grads = fn.backward(q, k, v, o, lse, do, *captures, **operands)
+    _, _, *refs = ref_grads(variant.spec, q, k, v, do, captures, operands)
+    allowed = TD._allowed(variant.spec, q, k, v, captures, operands)
+    _check_grads(f"{variant.name}[{dtype}] {d}", d, variant.spec, allowed,
+                 grads, refs)
+
+
+def test_backward_lowering_is_reported():
+    """The fused backward for softmax-like normalizers, the reference
+    lowering (with the reason) for the others and when asked for."""
+    fused = attn.compile(attn.causal(), dtype="bfloat16", head_dim=32)
+    plan = fused.backward_lowering
+    assert plan["lowering"] == "fused"
+    assert plan["config"]["block_q"] == plan["config"]["block_kv"] > 0
+    sig = attn.compile(attn.Spec(attn.causal(), attn.sigmoid()),
+                       dtype="float32", head_dim=32)
+    assert sig.backward_lowering == {
+        "lowering": "reference",
+        "reason": "the fused backward covers softmax and sink_softmax, not "
+                  "#attn.sigmoid"}
+    ref = attn.compile(attn.causal(), dtype="float32", head_dim=32,
+                       lowering="reference")
+    assert ref.backward_lowering["lowering"] == "reference"
+    big = attn.compile(None, dtype="float32", head_dim=288)
+    assert big.backward_lowering == {
+        "lowering": "reference",
+        "reason": "the fused backward takes head dims up to 256"}
+
+
+def test_fused_backward_matches_reference_lowering():
+    """Both lowerings of the same gradients agree closely (f32), and the
+    fused one is deterministic: two calls give identical bits."""
+    spec = attn.Spec(attn.sliding_window(40) & attn.causal(),
+                     score_mod=attn.softcap(4.0))
+    fused = attn.compile(spec, dtype="float32", head_dim=48)
+    ref = attn.compile(spec, dtype="float32", head_dim=48,
+                       lowering="reference")
+    rng = np.random.default_rng(5)
+    q = rng.standard_normal((2, 6, 201, 48)).astype(np.float32)
+    k = rng.standard_normal((2, 3, 201, 48)).astype(np.float32)
+    v = rng.standard_normal((2, 3, 201, 48)).astype(np.float32)
+    do = rng.standard_normal(q.shape).astype(np.float32)
+    o, lse = fused(q, k, v, return_lse=True)
+    a = fused.backward(q, k, v, o, lse, do)
+    b = ref.backward(q, k, v, o, lse, do)
+    for x, y in zip(a, b):
+        assert np.abs(x - y).max() <= 1e-5 * np.abs(y).max()
+    again = fused.backward(q, k, v, o, lse, do)
+    for x, y in zip(a, again):
+        assert np.array_equal(x, y)
 
 
 @pytest.mark.parametrize("variant", [
