@@ -1,24 +1,34 @@
 // RUN: attn-opt %s -attn-tile-cpu="vector-width=16 threads=2" -split-input-file | FileCheck %s
 // RUN: attn-opt %s -attn-print-tile-plan="target=cpu vector-width=16" -split-input-file -o /dev/null 2>&1 | FileCheck %s --check-prefix=PLAN
 
-// The fused backward (FlashGradKernel.cpp) of causal softmax with GQA: the
-// Delta buffer (one f32 per query row), then two parallel loops: dQ over
-// (b, h, q-tile) items, dK and dV over (b, kv head, kv tile) items. P is
-// recomputed from the LSE by vector exps, the products are vector FMAs, and
-// nothing of size Sq x Skv is allocated (the scratch tiles are 64 x 64).
+// The fused backward (FlashGradKernel.cpp) of causal softmax with GQA:
+// Delta (one f32 per query row) by a first parallel loop, then, when
+// B * Hkv >= 2 x threads (here 2), one parallel loop over (b, kv head)
+// whose items accumulate dQ in an f32 buffer of the group's rows and walk
+// their kv tiles each in its own stack scope; else a dQ loop over (b, h,
+// q-tile) and a dK/dV loop over (b, kv head, kv tile). P is recomputed from
+// the LSE by vector exps, the products are vector FMAs, and nothing of size
+// Sq x Skv is allocated (the scratch tiles are 64 x 64).
 
 // CHECK-LABEL: func.func @grad_causal_gqa
 //   CHECK-NOT:   attn.attention_grad
 //       CHECK:   %[[DELTA:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
 //       CHECK:   scf.parallel
-//       CHECK:     memref.alloca() {alignment = 64 : i64} : memref<32x64xf32>
 //       CHECK:     memref.store %{{.+}}, %[[DELTA]]
-//       CHECK:     math.exp %{{.+}} : vector<16xf32>
-//       CHECK:     vector.fma
-//       CHECK:   scf.parallel
-//       CHECK:     memref.load %[[DELTA]]
-//       CHECK:     math.exp %{{.+}} : vector<16xf32>
-//       CHECK:     vector.fma
+//       CHECK:   %[[ONE:.+]] = arith.cmpi sle, %c4
+//       CHECK:   scf.if %[[ONE]] {
+//       CHECK:     scf.parallel
+//       CHECK:       memref.alloc(%{{.+}}) {alignment = 64 : i64} : memref<?x32xf32>
+//       CHECK:       memref.alloca_scope
+//       CHECK:         memref.load %[[DELTA]]
+//       CHECK:         math.exp %{{.+}} : vector<16xf32>
+//       CHECK:         vector.fma
+//       CHECK:   } else {
+//       CHECK:     scf.parallel
+//       CHECK:       memref.alloca() {alignment = 64 : i64} : memref<32x64xf32>
+//       CHECK:       math.exp %{{.+}} : vector<16xf32>
+//       CHECK:     scf.parallel
+//       CHECK:       math.exp %{{.+}} : vector<16xf32>
 //   CHECK-NOT:   memref.alloc{{.*}}x100x
 //       CHECK:   return
 // PLAN: remark: backward for cpu: fused #attn.config<block_q = 64, block_kv = 64, vector_width = 16, unroll = 6

@@ -2,28 +2,38 @@
 //
 // The backward pass in the FlashAttention-2 style on the CPU. Scores and
 // weights are recomputed tile by tile from the forward's LSE (P = exp(s' -
-// LSE)); nothing of size Sq x Skv is ever stored. Two parallel loops, each
-// writing disjoint outputs (deterministic, no atomics):
+// LSE)); nothing of size Sq x Skv is ever stored. Deterministic, no
+// atomics: every output element is written by one work item, and sums run
+// in a fixed order. First Delta = rowsum(dO * O) per query row (an O(B *
+// Hq * Sq) buffer), then one of two schedules, chosen at run time:
 //
-// 1. The query pass, one item per (b, h, q-tile), laid out as the forward
-//    (CPUTiler.h: query rows in the vector lanes). It walks the kv tiles
-//    that the symbolic tile classes leave non-empty, and per tile
-//      ST[jj][c] = s(i0 + c, j0 + jj)      (Q K^T, QT pre-scaled)
-//      DP[jj][c] = dO[i0 + c] . V[j0 + jj]  (dO V^T)
-//      DP       <- dS = scale * P * ds'/ds * (dP - Delta)
-//      dQT[d][:] += K[j0 + jj, d] * dS[jj][:]
-//    Delta = rowsum(dO * O) is computed here once per row and kept in an
-//    O(B * Hq * Sq) buffer for the second pass.
-// 2. The key pass, one item per (b, kv head, kv tile), with the keys in
-//    the lanes: K^T and V^T of the tile packed once, then for each query
-//    head of the group (GQA: the group's sum, in order) and each q-tile
-//    that the classification does not rule out for this kv tile (the
-//    transposed classification: each q-tile's classes, evaluated for this
-//    kv tile, O(1) index arithmetic per pair)
-//      ST[c][:] = s(i0 + c, j0 + :),  DP[c][:] = dO[i0 + c] . V[j0 + :]
-//      ST <- P,  DP <- dS
-//      dVT[e][:] += dO[i0 + c, e] * P[c][:]
-//      dKT[d][:] += Q[i0 + c, d] * dS[c][:]
+// - One pass, where B * Hkv >= 2 x threads: one item per (b, kv head),
+//   which walks all its kv tiles (in order) and, for each, every query head
+//   of its group and every q-tile that the classification does not rule
+//   out (see the kv-tile body below), accumulating the group's dQ in its
+//   own f32 buffer (O(G * Sq * D)): 5 tile products per (q-tile, kv-tile)
+//   pair, as in FlashAttention-2's backward, without its atomic dQ adds.
+// - Two passes otherwise, for parallelism:
+//   1. the query pass, one item per (b, h, q-tile), laid out as the
+//      forward (CPUTiler.h: query rows in the vector lanes). It walks the
+//      kv tiles that the symbolic tile classes leave non-empty, and per tile
+//        ST[jj][c] = s(i0 + c, j0 + jj)      (Q K^T, QT pre-scaled)
+//        DP[jj][c] = dO[i0 + c] . V[j0 + jj]  (dO V^T)
+//        DP       <- dS = scale * P * ds'/ds * (dP - Delta)
+//        dQT[d][:] += K[j0 + jj, d] * dS[jj][:]
+//   2. the kv-tile body alone, one item per (b, kv head, kv tile): 7 tile
+//      products per pair in all.
+//
+// The kv-tile body has the keys in the lanes: K^T and V^T of the tile
+// packed once, then for each query head of the group (GQA: the group's
+// sum, in order) and each q-tile that the classification does not rule out
+// for this kv tile (the transposed classification: each q-tile's classes,
+// evaluated for this kv tile, O(1) index arithmetic per pair)
+//   ST[c][:] = s(i0 + c, j0 + :),  DP[c][:] = dO[i0 + c] . V[j0 + :]
+//   ST <- P,  DP <- dS
+//   dVT[e][:] += dO[i0 + c, e] * P[c][:]
+//   dKT[d][:] += Q[i0 + c, d] * dS[c][:]
+//   (one pass) dQacc[i0 + c][:] += dS[c][jj] * K[j0 + jj][:]
 //
 // Full tiles without modifiers take no per-element work; partial tiles
 // evaluate the mask (and modifiers and their slope) per element through the
@@ -39,6 +49,7 @@
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
 #include "mlir/IR/TypeUtilities.h"
+#include "llvm/Support/Threading.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
@@ -76,7 +87,10 @@ CPUTilePlan mlir::attn::resolveCPUGradPlan(AttentionGradOp,
   // keep 24 (AVX-512) or 12 (16 registers) accumulators.
   plan.blockQ = plan.blockKv = 4 * plan.vectorWidth;
   plan.unroll = plan.vectorWidth >= 16 ? 6 : 3;
-  plan.threads = target.threads;
+  // The threads that the schedule choice (GradTiler::run) keeps busy.
+  static const int64_t hostCores =
+      std::max<int64_t>(1, llvm::get_physical_cores());
+  plan.threads = target.threads > 0 ? target.threads : hostCores;
   return plan;
 }
 
@@ -87,6 +101,9 @@ namespace {
 /// modifiers) and f32 copies of the q-tile's Q and dO rows (f16 / bf16).
 struct KeyScratch {
   Value kt, vt, dkt, dvt, st, dp, gt, qr, dor;
+  /// One pass: the item's dQ accumulator [G * Sq][d] and the kv tile's
+  /// K rows in f32, KR[jj][d].
+  Value dqAcc, kr;
 };
 
 /// The coordinates of one work item's current (q-tile, kv-tile) pair.
@@ -107,8 +124,14 @@ public:
 private:
   /// Pass 1: item (b, h, q-tile) of numQTiles q-tiles per head.
   void emitQueryItem(Value item, Value numQTiles);
-  /// Pass 2: item (b, kv head, kv tile) of numKvTiles kv tiles per head.
-  void emitKeyItem(Value item, Value numKvTiles);
+  /// Delta of the rows of item (b, h).
+  void emitDeltaItem(Value item);
+  /// Kv tile `t` of (p.bi, p.kvh): its dK and dV and, with `dqAcc` (the
+  /// one-pass schedule), the dQ contributions of its pairs.
+  void emitKvTileItem(Pair &p, Value t, Value dqAcc);
+  /// The one-pass schedule's item (p.bi, p.kvh): every kv tile, dQ
+  /// accumulated in f32.
+  void emitOnePassItem(Pair &p, Value numKvTiles);
   /// The key pass's work on one (q-tile, kv-tile) pair.
   void emitKeyPair(Pair &p, Value isFull);
 
@@ -395,13 +418,44 @@ void GradTiler::run() {
   deltaB = memref::AllocOp::create(
       b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{rows});
 
-  // Pass 1 writes Delta, which pass 2 reads.
+  emitParallelItems(b, o.mul(batch, qHeads),
+                    [&](Value item) { emitDeltaItem(item); });
   Value numQTiles = o.ceilDiv(qLen, o.idx(bq));
-  emitParallelItems(b, o.mul(numQTiles, o.mul(batch, qHeads)),
-                    [&](Value item) { emitQueryItem(item, numQTiles); });
   Value numKvTiles = o.ceilDiv(kvLen, o.idx(bk));
-  emitParallelItems(b, o.mul(numKvTiles, o.mul(batch, kvHeads)),
-                    [&](Value item) { emitKeyItem(item, numKvTiles); });
+  auto twoPasses = [&] {
+    emitParallelItems(b, o.mul(numQTiles, o.mul(batch, qHeads)),
+                      [&](Value item) { emitQueryItem(item, numQTiles); });
+    emitParallelItems(b, o.mul(numKvTiles, o.mul(batch, kvHeads)),
+                      [&](Value item) {
+                        Pair p;
+                        Value rest = o.divU(item, numKvTiles);
+                        p.bi = o.divU(rest, kvHeads);
+                        p.kvh = o.remU(rest, kvHeads);
+                        emitKvExtent(p);
+                        emitKvTileItem(p, o.remU(item, numKvTiles), Value());
+                      });
+  };
+  if (d % lanes != 0) {
+    twoPasses();
+  } else {
+    // One pass per (b, kv head) where those keep the threads busy: the
+    // group's dQ accumulates in the item's own f32 buffer, so S and dP are
+    // computed once (5 tile products per pair instead of 7).
+    int64_t threads = std::max<int64_t>(plan.threads, 1);
+    Value onePass = o.le(o.idx(2 * threads), o.mul(batch, kvHeads));
+    emitIf(
+        onePass,
+        [&] {
+          emitParallelItems(b, o.mul(batch, kvHeads), [&](Value item) {
+            Pair p;
+            p.bi = o.divU(item, kvHeads);
+            p.kvh = o.remU(item, kvHeads);
+            emitKvExtent(p);
+            emitOnePassItem(p, numKvTiles);
+          });
+        },
+        twoPasses);
+  }
 
   SmallVector<Value> results;
   Value bufs[] = {dqB, dkB, dvB};
@@ -448,27 +502,19 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles) {
   // min(c, nq - 1) (padded lanes repeat the last row), Delta and the LSE
   // per lane.
   Value lastRow = o.sub(p.nq, o.idx(1));
-  Value inf = o.f32(std::numeric_limits<float>::infinity());
   forEach(o.idx(0), o.idx(bq), 1, [&](Value c) {
     Value row = o.add(p.i0, o.min(c, lastRow));
     forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
       memref::StoreOp::create(b, o.fmul(load4(qB, p.bi, p.hi, row, dd), scale),
                               qt, ValueRange{dd, c});
     });
-    auto sum = emitForLoop(
-        b, o.idx(0), o.idx(dv), o.idx(1), ValueRange{o.f32(0.0)},
-        [&](Value e, ValueRange acc) {
-          Value x = load4(doB, p.bi, p.hi, row, e);
-          memref::StoreOp::create(b, x, dot, ValueRange{e, c});
-          scf::YieldOp::create(
-              b, o.fadd(acc[0], o.fmul(x, load4(oB, p.bi, p.hi, row, e))));
-        });
-    Value delta = sum.getResult(0);
+    forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
+      memref::StoreOp::create(b, load4(doB, p.bi, p.hi, row, e), dot,
+                              ValueRange{e, c});
+    });
+    auto [lse, delta] = emitRowStats(p, row);
     memref::StoreOp::create(b, delta, rowD, ValueRange{c});
-    memref::StoreOp::create(b, delta, deltaB, deltaIndex(p, row));
-    Value lse = memref::LoadOp::create(b, lseB, ValueRange{p.bi, p.hi, row});
-    memref::StoreOp::create(b, o.select(o.isNegInf(lse), inf, lse), rowL,
-                            ValueRange{c});
+    memref::StoreOp::create(b, lse, rowL, ValueRange{c});
   });
   fill(dqt, 0.0);
   if (gt)
@@ -552,16 +598,59 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles) {
 // Pass 2: dK and dV, one item per (b, kv head, kv tile)
 //===----------------------------------------------------------------------===//
 
-void GradTiler::emitKeyItem(Value item, Value numKvTiles) {
-  // Kv tiles in order: with causal masks the first ones see the most
-  // queries, so the dynamic schedule ends on light items.
+void GradTiler::emitDeltaItem(Value item) {
+  // Delta[b, h, i] = sum_e dO[b, h, i, e] O[b, h, i, e].
   Pair p;
-  Value t = o.remU(item, numKvTiles);
-  Value rest = o.divU(item, numKvTiles);
-  p.bi = o.divU(rest, kvHeads);
-  p.kvh = o.remU(rest, kvHeads);
+  p.bi = o.divU(item, qHeads);
+  p.hi = o.remU(item, qHeads);
+  forEach(o.idx(0), qLen, 1, [&](Value row) {
+    auto sum =
+        emitForLoop(b, o.idx(0), o.idx(dv), o.idx(1), ValueRange{o.f32(0.0)},
+                    [&](Value e, ValueRange acc) {
+                      Value x = o.fmul(load4(doB, p.bi, p.hi, row, e),
+                                       load4(oB, p.bi, p.hi, row, e));
+                      scf::YieldOp::create(b, o.fadd(acc[0], x));
+                    });
+    memref::StoreOp::create(b, sum.getResult(0), deltaB, deltaIndex(p, row));
+  });
+}
+
+void GradTiler::emitOnePassItem(Pair &p, Value numKvTiles) {
+  // dQacc[g * Sq + i][d]: the group's dQ in f32, zeroed, then every kv
+  // tile in order, then written out.
+  Value rows = o.mul(group, qLen);
+  Value dqAcc = memref::AllocOp::create(
+      b, MemRefType::get({ShapedType::kDynamic, d}, f32), ValueRange{rows},
+      b.getI64IntegerAttr(64));
+  Value zeroVec = o.cst(vecType, 0.0);
+  forEach(o.idx(0), rows, 1, [&](Value r) {
+    for (int64_t v = 0; v < d / lanes; ++v)
+      storeLanes(zeroVec, dqAcc, r, v);
+  });
+  forEach(o.idx(0), numKvTiles, 1, [&](Value t) {
+    // The tile's scratch is freed at the end of each iteration.
+    auto scope = memref::AllocaScopeOp::create(b, TypeRange{});
+    Block *block = new Block();
+    scope.getBodyRegion().push_back(block);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(block);
+    emitKvTileItem(p, t, dqAcc);
+    memref::AllocaScopeReturnOp::create(b, ValueRange{});
+  });
+  forEach(o.idx(0), group, 1, [&](Value g) {
+    Value hi = o.add(o.mul(p.kvh, group), g);
+    forEach(o.idx(0), qLen, 1, [&](Value i) {
+      Value r = o.add(o.mul(g, qLen), i);
+      forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
+        Value x = memref::LoadOp::create(b, dqAcc, ValueRange{r, dd});
+        store4(x, dqB, p.bi, hi, i, dd);
+      });
+    });
+  });
+}
+
+void GradTiler::emitKvTileItem(Pair &p, Value t, Value dqAcc) {
   p.j0 = o.mul(t, o.idx(bk));
-  emitKvExtent(p);
   p.nkv = o.max(o.min(o.idx(bk), o.sub(p.kvEnd, p.j0)), o.idx(0));
   Value nStore = o.min(o.idx(bk), o.sub(kvLen, p.j0));
   Value zero = o.f32(0.0);
@@ -585,8 +674,19 @@ void GradTiler::emitKeyItem(Value item, Value numKvTiles) {
         memref::StoreOp::create(b, x, vt, ValueRange{e, jj});
       });
     });
-    KeyScratch s{kt,      vt,      dkt,    dvt, tile({bq, bk}), tile({bq, bk}),
-                 Value(), Value(), Value()};
+    KeyScratch s{
+        kt,      vt,      dkt,     dvt,   tile({bq, bk}), tile({bq, bk}),
+        Value(), Value(), Value(), dqAcc, Value()};
+    if (dqAcc) {
+      s.kr = tile({bk, d});
+      forEach(o.idx(0), o.idx(bk), 1, [&](Value jj) {
+        forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
+          memref::StoreOp::create(
+              b, memref::LoadOp::create(b, kt, ValueRange{dd, jj}), s.kr,
+              ValueRange{jj, dd});
+        });
+      });
+    }
     if (hasMods) {
       s.gt = tile({bq, bk});
       fill(s.gt, 1.0);
@@ -675,6 +775,25 @@ void GradTiler::emitKeyPair(Pair &p, Value isFull) {
   emitAccumulate(
       s.dkt, d, p.nq,
       [&](Value c, Value dd) { return queryElem(s.qr, qB, c, dd); }, s.dp);
+  if (!s.dqAcc)
+    return;
+  // One pass: dQacc[g Sq + i0 + c][:] += sum_jj dS[c][jj] KR[jj][:].
+  Value g = o.sub(p.hi, o.mul(p.kvh, group));
+  Value base = o.add(o.mul(g, qLen), p.i0);
+  rowBlocks(p.nq, [&](Value c0, int64_t rows) {
+    auto row = [&](int64_t r) { return o.add(base, o.add(c0, o.idx(r))); };
+    emitRankOneUpdates(
+        b, vecType, rows, d / lanes, o.idx(0), p.nkv,
+        [&](int64_t r, int64_t v) { return loadLanes(s.dqAcc, row(r), v); },
+        [&](int64_t r, Value jj) -> Value {
+          return memref::LoadOp::create(b, s.dp,
+                                        ValueRange{o.add(c0, o.idx(r)), jj});
+        },
+        [&](Value jj, int64_t v) { return loadLanes(s.kr, jj, v); },
+        [&](int64_t r, int64_t v, Value acc) {
+          storeLanes(acc, s.dqAcc, row(r), v);
+        });
+  });
 }
 
 LogicalResult mlir::attn::tileAttentionGradForCPU(RewriterBase &rewriter,
