@@ -596,9 +596,9 @@ class Kernel:
         [B, Hq, Sq]. dq, dk and dv have the shapes and dtype of q, k and v;
         with GQA, dk and dv sum over the query heads of each group.
 
-        CPU only. Softmax and sink_softmax run the fused backward
-        (FlashAttention-2 style: P recomputed tile by tile from `lse`,
-        memory O(B * Hq * Sq) besides the gradients); the other normalizers,
+        CPU only. Softmax, sink_softmax and sigmoid run the fused backward
+        (FlashAttention-2 style: P recomputed tile by tile, memory O(B * Hq
+        * Sq) besides the gradients); softplus and relu,
         and kernels compiled with lowering="reference", the reference
         lowering (materialised scores: O(Sq * Skv) memory per head);
         `backward_lowering` says which and why. Every mask; the score

@@ -6,11 +6,11 @@
 
 The forward is the compiled kernel (`attn.compile`, fused CPU path) called
 with return_lse=True; the backward is `Kernel.backward` on the saved q, k,
-v, O and LSE: the fused backward for softmax and sink_softmax (P
+v, O and LSE: the fused backward for softmax, sink_softmax and sigmoid (P
 recomputed tile by tile, O(Sq) memory per head), the reference lowering of
-attn.attention_grad (O(Sq * Skv) memory per head) for the other
-normalizers; `kernel.backward_lowering` says which. Kernels are compiled once per (spec, dtype, head dims,
-compile options) and cached. Gradients flow to q, k and v only: a sink,
+attn.attention_grad (O(Sq * Skv) memory per head) for softplus and relu;
+`kernel.backward_lowering` says which. Kernels are compiled once per
+(spec, dtype, head dims, compile options) and cached. Gradients flow to q, k and v only: a sink,
 bias, temperature, table or captured tensor that requires grad is an
 error, not a silently missing gradient. PyTorch is imported on first use;
 this module is not imported by `import attn`. Importing it sets

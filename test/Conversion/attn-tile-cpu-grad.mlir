@@ -45,17 +45,36 @@ func.func @grad_causal_gqa(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32
 
 // -----
 
-// Normalizers other than softmax and sink_softmax stay for the reference
-// lowering, and the plan says why.
+// Sigmoid: no LSE and no Delta buffer; P = 1 / (1 + exp(-beta - s)).
 
 // CHECK-LABEL: func.func @grad_sigmoid
-//       CHECK:   attn.attention_grad
-// PLAN: remark: backward for cpu: reference lowering (the fused backward covers softmax and sink_softmax, not #attn.sigmoid)
+//   CHECK-NOT:   memref.alloc(%{{.+}}) : memref<?xf32>
+//   CHECK-NOT:   attn.attention_grad
+//       CHECK:   scf.parallel
+//       CHECK:     arith.divf %{{.+}} : vector<16xf32>
+// PLAN: remark: backward for cpu: fused #attn.config
 func.func @grad_sigmoid(%q: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
   %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
       out(%q : tensor<1x2x8x16xf32>) grad_out(%q : tensor<1x2x8x16xf32>)
       outs(%q, %q, %q : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
       {normalizer = #attn.sigmoid}
+      -> tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
+  return %r#0 : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+// Softplus and relu stay for the reference lowering, and the plan says
+// why.
+
+// CHECK-LABEL: func.func @grad_softplus
+//       CHECK:   attn.attention_grad
+// PLAN: remark: backward for cpu: reference lowering (the fused backward covers softmax, sink_softmax and sigmoid, not #attn.softplus)
+func.func @grad_softplus(%q: tensor<1x2x8x16xf32>, %l: tensor<1x2x8xf32>) -> tensor<1x2x8x16xf32> {
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
+      out(%q : tensor<1x2x8x16xf32>) grad_out(%q : tensor<1x2x8x16xf32>) lse(%l : tensor<1x2x8xf32>)
+      outs(%q, %q, %q : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
+      {normalizer = #attn.softplus}
       -> tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
   return %r#0 : tensor<1x2x8x16xf32>
 }

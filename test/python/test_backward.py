@@ -440,7 +440,8 @@ def test_backward_differential(variant, seed):
 
 # Normalizers that the fused backward covers; the others take the reference
 # lowering.
-FUSED_NORMALIZERS = (attn.spec.Softmax, attn.spec.SinkSoftmax)
+FUSED_NORMALIZERS = (attn.spec.Softmax, attn.spec.SinkSoftmax,
+                     attn.spec.Sigmoid)
 
 
 def _expected_lowering(variant):
@@ -475,6 +476,12 @@ LONG_GRAD_VARIANTS = [
       TD.both(TD.op_dense, TD.op_bias), dtypes=BF16),
     V("long_decode_kv_len", attn.Spec(attn.causal(), kv_len=True),
       TD.op_kv_len, lengths="decode", dtypes=ALL),
+    V("long_sigmoid_window_alibi", attn.Spec(
+        attn.sliding_window(60, 20), attn.sigmoid(), score_mod=attn.alibi()),
+      heads=4, dtypes=ALL),
+    V("long_sigmoid_beta_document", attn.Spec(
+        attn.document() & attn.causal(), attn.sigmoid(beta=-3.0)),
+      TD.op_segments, lengths="self", dtypes=BF16),
 ]
 for _v in LONG_GRAD_VARIANTS:
     _v.long, _v.min_len, _v.max_len, _v.seeds, _v.shapes = True, 150, 400, \
@@ -495,7 +502,10 @@ def test_fused_backward_long(variant, seed):
     assert fn.backward_lowering["lowering"] == "fused", fn.backward_lowering
     d = TD._draw_dims(rng, variant, dtype)
     q, k, v, do, captures, operands = _grad_case(rng, variant, d)
-    o, lse = fn(q, k, v, *captures, return_lse=True, **operands)
+    if variant.spec.normalizer.has_lse:
+        o, lse = fn(q, k, v, *captures, return_lse=True, **operands)
+    else:
+        o, lse = fn(q, k, v, *captures, **operands), None
     grads = fn.backward(q, k, v, o, lse, do, *captures, **operands)
     _, _, *refs = ref_grads(variant.spec, q, k, v, do, captures, operands)
     allowed = TD._allowed(variant.spec, q, k, v, captures, operands)
@@ -533,18 +543,22 @@ def test_fused_backward_schedules(openmp):
 
 
 def test_backward_lowering_is_reported():
-    """The fused backward for softmax-like normalizers, the reference
-    lowering (with the reason) for the others and when asked for."""
+    """The fused backward for softmax, sink_softmax and sigmoid, the
+    reference lowering (with the reason) for the others and when asked
+    for."""
     fused = attn.compile(attn.causal(), dtype="bfloat16", head_dim=32)
     plan = fused.backward_lowering
     assert plan["lowering"] == "fused"
     assert plan["config"]["block_q"] == plan["config"]["block_kv"] > 0
     sig = attn.compile(attn.Spec(attn.causal(), attn.sigmoid()),
                        dtype="float32", head_dim=32)
-    assert sig.backward_lowering == {
+    assert sig.backward_lowering["lowering"] == "fused"
+    soft = attn.compile(attn.Spec(attn.causal(), attn.softplus()),
+                        dtype="float32", head_dim=32)
+    assert soft.backward_lowering == {
         "lowering": "reference",
-        "reason": "the fused backward covers softmax and sink_softmax, not "
-                  "#attn.sigmoid"}
+        "reason": "the fused backward covers softmax, sink_softmax and "
+                  "sigmoid, not #attn.softplus"}
     ref = attn.compile(attn.causal(), dtype="float32", head_dim=32,
                        lowering="reference")
     assert ref.backward_lowering["lowering"] == "reference"

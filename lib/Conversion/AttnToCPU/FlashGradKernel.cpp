@@ -1,8 +1,9 @@
 //===- FlashGradKernel.cpp - Fused backward of attn.attention_grad --------===//
 //
 // The backward pass in the FlashAttention-2 style on the CPU. Scores and
-// weights are recomputed tile by tile from the forward's LSE (P = exp(s' -
-// LSE)); nothing of size Sq x Skv is ever stored. Deterministic, no
+// weights are recomputed tile by tile (P = exp(s' - LSE) from the
+// forward's LSE; sigmoid: from the scores alone); nothing of size Sq x Skv
+// is ever stored. Deterministic, no
 // atomics: every output element is written by one work item, and sums run
 // in a fixed order. First Delta = rowsum(dO * O) per query row (an O(B *
 // Hq * Sq) buffer), then one of two schedules, chosen at run time:
@@ -39,8 +40,9 @@
 // evaluate the mask (and modifiers and their slope) per element through the
 // ScoreEmitter, as the forward does. Data-dependent masks (document, tree,
 // dense, block tables, mask_mod) are not classified at run time here: their
-// tiles are all partial. Softmax-like normalizers only (softmax,
-// sink_softmax); the others take the reference lowering (whyNoFusedGrad).
+// tiles are all partial. Softmax, sink_softmax (P from the LSE) and sigmoid
+// (P = sigmoid(s' + beta), no LSE, no Delta); softplus and relu take the
+// reference lowering (whyNoFusedGrad).
 //
 //===----------------------------------------------------------------------===//
 
@@ -62,10 +64,11 @@ static constexpr int64_t kMaxGradHeadDim = 256;
 
 std::optional<std::string> mlir::attn::whyNoFusedGrad(AttentionGradOp op) {
   Attribute norm = op.getNormalizerOrDefault();
-  if (!isa<SoftmaxAttr, SinkSoftmaxAttr>(norm)) {
+  if (!isa<SoftmaxAttr, SinkSoftmaxAttr, SigmoidAttr>(norm)) {
     std::string why;
     llvm::raw_string_ostream os(why);
-    os << "the fused backward covers softmax and sink_softmax, not " << norm;
+    os << "the fused backward covers softmax, sink_softmax and sigmoid, not "
+       << norm;
     return why;
   }
   int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
@@ -109,6 +112,8 @@ struct KeyScratch {
 /// The coordinates of one work item's current (q-tile, kv-tile) pair.
 struct Pair {
   Value bi, hi, kvh, kvLenB, kvEnd;
+  /// Sigmoid: beta, added to every score of the batch row.
+  Value rowBias;
   Value i0, nq, j0, nkv;
 };
 
@@ -168,11 +173,14 @@ private:
   /// ST[jj][c].
   void emitElementStage(Pair &p, Value st, Value gt, bool keyLanes,
                         Value isFull);
-  /// P = exp(s' - LSE) and dS = scale * P * ds'/ds * (dP - Delta) of one
-  /// vector of scores; `lse` is +inf for rows without a key (P = 0).
+  /// P and dS = scale * w'(s') * ds'/ds * (dP - Delta) of one vector of
+  /// scores: softmax-like, P = exp(s' - shift) with shift = LSE (+inf for
+  /// rows without a key: P = 0) and w' = P; sigmoid, P = sigmoid(s' -
+  /// shift) with shift = -beta, w' = P (1 - P) and Delta = 0.
   std::pair<Value, Value> emitWeightAndGrad(Value s, Value dp, Value lse,
                                             Value delta, Value slope);
-  /// (LSE, +inf where it is -inf) and Delta of query row `row`.
+  /// (shift, Delta) of query row `row`: (LSE, +inf where it is -inf) and
+  /// Delta, or for sigmoid (-beta, 0).
   std::pair<Value, Value> emitRowStats(Pair &p, Value row);
   Value deltaIndex(Pair &p, Value row);
 
@@ -186,6 +194,8 @@ private:
   /// tile is masked per element.
   bool runtimeMask = false;
   bool hasMods = false, bshd = false, f32In = false;
+  /// The normalizer is sigmoid: no LSE, no Delta, a constant Z = 1.
+  bool sigmoid = false;
   Type f32;
   VectorType vecType;
   int64_t lanes = 16, bq = 64, bk = 64, d = 0, dv = 0;
@@ -305,6 +315,9 @@ void GradTiler::emitKvExtent(Pair &p) {
   p.kvLenB = emitter->emitKvLength(b, p.bi);
   // Keys visited: [0, kvEnd), kv_len clamped as in the forward.
   p.kvEnd = o.max(o.min(p.kvLenB, kvLen), o.idx(0));
+  if (sigmoid)
+    p.rowBias = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault())
+                    .emitRowBias(b, p.kvLenB);
 }
 
 std::pair<Value, Value> GradTiler::emitPairClass(Pair &p, Value t) {
@@ -326,6 +339,8 @@ Value GradTiler::deltaIndex(Pair &p, Value row) {
 }
 
 std::pair<Value, Value> GradTiler::emitRowStats(Pair &p, Value row) {
+  if (sigmoid)
+    return {arith::NegFOp::create(b, p.rowBias), o.f32(0.0)};
   Value lse = memref::LoadOp::create(b, lseB, ValueRange{p.bi, p.hi, row});
   Value inf = o.f32(std::numeric_limits<float>::infinity());
   Value delta = memref::LoadOp::create(b, deltaB, deltaIndex(p, row));
@@ -333,10 +348,18 @@ std::pair<Value, Value> GradTiler::emitRowStats(Pair &p, Value row) {
 }
 
 std::pair<Value, Value> GradTiler::emitWeightAndGrad(Value s, Value dp,
-                                                     Value lse, Value delta,
+                                                     Value shift, Value delta,
                                                      Value slope) {
-  Value prob = o.exp(o.fsub(s, lse));
-  Value ds = o.fmul(o.fmul(prob, o.fsub(dp, delta)), o.splat(vecType, scale));
+  Value prob, factor;
+  if (sigmoid) {
+    // 1 / (1 + exp(-(s + beta))): 0 at s = -inf.
+    Value one = o.cst(vecType, 1.0);
+    prob = o.fdiv(one, o.fadd(one, o.exp(o.fsub(shift, s))));
+    factor = o.fmul(prob, o.fsub(one, prob));
+  } else {
+    prob = factor = o.exp(o.fsub(s, shift));
+  }
+  Value ds = o.fmul(o.fmul(factor, o.fsub(dp, delta)), o.splat(vecType, scale));
   if (slope)
     ds = o.fmul(ds, slope);
   return {prob, ds};
@@ -388,6 +411,7 @@ void GradTiler::run() {
   d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
   dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
   f32In = getElementTypeOrSelf(op.getQuery().getType()).isF32();
+  sigmoid = isa<SigmoidAttr>(op.getNormalizerOrDefault());
 
   auto in = [&](Value t) { return toIdentityBuffer(b, t, /*readOnly=*/true); };
   auto out = [&](Value t) {
@@ -398,7 +422,8 @@ void GradTiler::run() {
   vB = in(op.getValue());
   oB = in(op.getOut());
   doB = in(op.getGradOut());
-  lseB = in(op.getLse());
+  if (!sigmoid)
+    lseB = in(op.getLse());
   dqB = out(op.getGradQueryInit());
   dkB = out(op.getGradKeyInit());
   dvB = out(op.getGradValueInit());
@@ -414,12 +439,13 @@ void GradTiler::run() {
   scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
 
   // Delta = rowsum(dO * O) per query row: O(B * Hq * Sq).
-  Value rows = o.mul(o.mul(batch, qHeads), qLen);
-  deltaB = memref::AllocOp::create(
-      b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{rows});
-
-  emitParallelItems(b, o.mul(batch, qHeads),
-                    [&](Value item) { emitDeltaItem(item); });
+  if (!sigmoid) {
+    Value rows = o.mul(o.mul(batch, qHeads), qLen);
+    deltaB = memref::AllocOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{rows});
+    emitParallelItems(b, o.mul(batch, qHeads),
+                      [&](Value item) { emitDeltaItem(item); });
+  }
   Value numQTiles = o.ceilDiv(qLen, o.idx(bq));
   Value numKvTiles = o.ceilDiv(kvLen, o.idx(bk));
   auto twoPasses = [&] {
