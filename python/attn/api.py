@@ -596,11 +596,11 @@ class Kernel:
         [B, Hq, Sq]. dq, dk and dv have the shapes and dtype of q, k and v;
         with GQA, dk and dv sum over the query heads of each group.
 
-        CPU only. Softmax, sink_softmax and sigmoid run the fused backward
-        (FlashAttention-2 style: P recomputed tile by tile, memory O(B * Hq
-        * Sq) besides the gradients); softplus and relu,
-        and kernels compiled with lowering="reference", the reference
-        lowering (materialised scores: O(Sq * Skv) memory per head);
+        CPU only. The fused backward (FlashAttention-2 style: P recomputed
+        tile by tile, memory O(B * Hq * Sq) besides the gradients) for head
+        dims up to 256; larger ones, and kernels compiled with
+        lowering="reference", the reference lowering (materialised scores:
+        O(Sq * Skv) memory per head);
         `backward_lowering` says which and why. Every mask; the score
         modifiers with a known derivative (alibi, gaussian, bias, rel_bias,
         softcap, temperature): a traced score_mod function raises

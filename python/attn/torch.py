@@ -6,9 +6,9 @@
 
 The forward is the compiled kernel (`attn.compile`, fused CPU path) called
 with return_lse=True; the backward is `Kernel.backward` on the saved q, k,
-v, O and LSE: the fused backward for softmax, sink_softmax and sigmoid (P
-recomputed tile by tile, O(Sq) memory per head), the reference lowering of
-attn.attention_grad (O(Sq * Skv) memory per head) for softplus and relu;
+v, O and LSE: the fused backward (P recomputed tile by tile, O(Sq) memory
+per head), or for head dims above 256 the reference lowering of
+attn.attention_grad (O(Sq * Skv) memory per head);
 `kernel.backward_lowering` says which. Kernels are compiled once per
 (spec, dtype, head dims, compile options) and cached. Gradients flow to q, k and v only: a sink,
 bias, temperature, table or captured tensor that requires grad is an

@@ -64,12 +64,13 @@ func.func @grad_sigmoid(%q: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
 
 // -----
 
-// Softplus and relu stay for the reference lowering, and the plan says
-// why.
+// Softplus: P = exp(log softplus(s) - LSE) and the factor exp(log
+// sigmoid(s) - LSE), the reference lowering's formulas, on vectors.
 
 // CHECK-LABEL: func.func @grad_softplus
-//       CHECK:   attn.attention_grad
-// PLAN: remark: backward for cpu: reference lowering (the fused backward covers softmax, sink_softmax and sigmoid, not #attn.softplus)
+//   CHECK-NOT:   attn.attention_grad
+//       CHECK:   math.log1p %{{.+}} : vector<16xf32>
+// PLAN: remark: backward for cpu: fused #attn.config
 func.func @grad_softplus(%q: tensor<1x2x8x16xf32>, %l: tensor<1x2x8xf32>) -> tensor<1x2x8x16xf32> {
   %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
       out(%q : tensor<1x2x8x16xf32>) grad_out(%q : tensor<1x2x8x16xf32>) lse(%l : tensor<1x2x8xf32>)
@@ -81,7 +82,7 @@ func.func @grad_softplus(%q: tensor<1x2x8x16xf32>, %l: tensor<1x2x8xf32>) -> ten
 
 // -----
 
-// Dynamic head dims take the reference lowering too.
+// Dynamic head dims take the reference lowering, and the plan says why.
 
 // CHECK-LABEL: func.func @grad_dynamic_head_dim
 //       CHECK:   attn.attention_grad

@@ -438,17 +438,11 @@ def test_backward_differential(variant, seed):
 # The fused backward (FlashGradKernel.cpp) over many tiles
 # ----------------------------------------------------------------------------
 
-# Normalizers that the fused backward covers; the others take the reference
-# lowering.
-FUSED_NORMALIZERS = (attn.spec.Softmax, attn.spec.SinkSoftmax,
-                     attn.spec.Sigmoid)
-
-
 def _expected_lowering(variant):
+    """The fused backward covers every normalizer (head dims <= 256)."""
     if variant.compile_kw.get("lowering") == "reference":
         return "reference"
-    fused = isinstance(variant.spec.normalizer, FUSED_NORMALIZERS)
-    return "fused" if fused else "reference"
+    return "fused"
 
 
 # Long cases: 150-400 keys (3-7 tiles of 64, lengths mostly not multiples
@@ -482,6 +476,17 @@ LONG_GRAD_VARIANTS = [
     V("long_sigmoid_beta_document", attn.Spec(
         attn.document() & attn.causal(), attn.sigmoid(beta=-3.0)),
       TD.op_segments, lengths="self", dtypes=BF16),
+    V("long_softplus_causal_gqa", attn.Spec(attn.causal(), attn.softplus()),
+      heads=4, dtypes=ALL),
+    V("long_relu2_row_sum_window", attn.Spec(attn.sliding_window(40),
+                                             attn.relu(2, "row_sum")),
+      dtypes=BF16),
+    V("long_relu_seq_len_kv_len", attn.Spec(attn.causal(), attn.relu(),
+                                            kv_len=True),
+      TD.op_kv_len, lengths="decode", dtypes=F16),
+    V("long_relu1_none_softcap", attn.Spec(attn.chunked(50),
+                                           attn.relu(1, "none"),
+                                           score_mod=attn.softcap(3.0))),
 ]
 for _v in LONG_GRAD_VARIANTS:
     _v.long, _v.min_len, _v.max_len, _v.seeds, _v.shapes = True, 150, 400, \
@@ -543,22 +548,17 @@ def test_fused_backward_schedules(openmp):
 
 
 def test_backward_lowering_is_reported():
-    """The fused backward for softmax, sink_softmax and sigmoid, the
-    reference lowering (with the reason) for the others and when asked
+    """The fused backward for every normalizer, the reference lowering
+    (with the reason) for head dims it does not take and when asked
     for."""
     fused = attn.compile(attn.causal(), dtype="bfloat16", head_dim=32)
     plan = fused.backward_lowering
     assert plan["lowering"] == "fused"
     assert plan["config"]["block_q"] == plan["config"]["block_kv"] > 0
-    sig = attn.compile(attn.Spec(attn.causal(), attn.sigmoid()),
-                       dtype="float32", head_dim=32)
-    assert sig.backward_lowering["lowering"] == "fused"
-    soft = attn.compile(attn.Spec(attn.causal(), attn.softplus()),
-                        dtype="float32", head_dim=32)
-    assert soft.backward_lowering == {
-        "lowering": "reference",
-        "reason": "the fused backward covers softmax, sink_softmax and "
-                  "sigmoid, not #attn.softplus"}
+    for norm in (attn.sigmoid(), attn.softplus(), attn.relu(2, "row_sum")):
+        fn = attn.compile(attn.Spec(attn.causal(), norm), dtype="float32",
+                          head_dim=32)
+        assert fn.backward_lowering["lowering"] == "fused"
     ref = attn.compile(attn.causal(), dtype="float32", head_dim=32,
                        lowering="reference")
     assert ref.backward_lowering["lowering"] == "reference"

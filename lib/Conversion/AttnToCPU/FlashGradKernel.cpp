@@ -1,9 +1,9 @@
 //===- FlashGradKernel.cpp - Fused backward of attn.attention_grad --------===//
 //
 // The backward pass in the FlashAttention-2 style on the CPU. Scores and
-// weights are recomputed tile by tile (P = exp(s' - LSE) from the
-// forward's LSE; sigmoid: from the scores alone); nothing of size Sq x Skv
-// is ever stored. Deterministic, no
+// weights are recomputed tile by tile (P = w(s') / Z with Z = exp(LSE)
+// from the forward's LSE for the row-sum normalizers, Z = 1 or kv_len for
+// sigmoid and relu); nothing of size Sq x Skv is ever stored. Deterministic, no
 // atomics: every output element is written by one work item, and sums run
 // in a fixed order. First Delta = rowsum(dO * O) per query row (an O(B *
 // Hq * Sq) buffer), then one of two schedules, chosen at run time:
@@ -40,9 +40,9 @@
 // evaluate the mask (and modifiers and their slope) per element through the
 // ScoreEmitter, as the forward does. Data-dependent masks (document, tree,
 // dense, block tables, mask_mod) are not classified at run time here: their
-// tiles are all partial. Softmax, sink_softmax (P from the LSE) and sigmoid
-// (P = sigmoid(s' + beta), no LSE, no Delta); softplus and relu take the
-// reference lowering (whyNoFusedGrad).
+// tiles are all partial. Every normalizer, through the formulas that the
+// reference lowering uses (emitGradWeightAndFactor, Normalizer.h); static
+// head dims up to 256 (else the reference lowering, whyNoFusedGrad).
 //
 //===----------------------------------------------------------------------===//
 
@@ -63,14 +63,6 @@ using namespace mlir::attn::cpu;
 static constexpr int64_t kMaxGradHeadDim = 256;
 
 std::optional<std::string> mlir::attn::whyNoFusedGrad(AttentionGradOp op) {
-  Attribute norm = op.getNormalizerOrDefault();
-  if (!isa<SoftmaxAttr, SinkSoftmaxAttr, SigmoidAttr>(norm)) {
-    std::string why;
-    llvm::raw_string_ostream os(why);
-    os << "the fused backward covers softmax, sink_softmax and sigmoid, not "
-       << norm;
-    return why;
-  }
   int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
   int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
   if (ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
@@ -112,7 +104,7 @@ struct KeyScratch {
 /// The coordinates of one work item's current (q-tile, kv-tile) pair.
 struct Pair {
   Value bi, hi, kvh, kvLenB, kvEnd;
-  /// Sigmoid: beta, added to every score of the batch row.
+  /// The normalizer's row bias (sigmoid's beta), or null.
   Value rowBias;
   Value i0, nq, j0, nkv;
 };
@@ -173,14 +165,13 @@ private:
   /// ST[jj][c].
   void emitElementStage(Pair &p, Value st, Value gt, bool keyLanes,
                         Value isFull);
-  /// P and dS = scale * w'(s') * ds'/ds * (dP - Delta) of one vector of
-  /// scores: softmax-like, P = exp(s' - shift) with shift = LSE (+inf for
-  /// rows without a key: P = 0) and w' = P; sigmoid, P = sigmoid(s' -
-  /// shift) with shift = -beta, w' = P (1 - P) and Delta = 0.
-  std::pair<Value, Value> emitWeightAndGrad(Value s, Value dp, Value lse,
-                                            Value delta, Value slope);
-  /// (shift, Delta) of query row `row`: (LSE, +inf where it is -inf) and
-  /// Delta, or for sigmoid (-beta, 0).
+  /// P and dS = scale * w'(s') / Z * ds'/ds * (dP - Delta) of one vector
+  /// of scores of rows with LSE `lse` (row-sum normalizers, else null) and
+  /// Delta `delta` (0 without a row sum).
+  std::pair<Value, Value> emitWeightAndGrad(Pair &p, Value s, Value dp,
+                                            Value lse, Value delta,
+                                            Value slope);
+  /// (LSE, Delta) of query row `row`; (null, 0) without a row sum.
   std::pair<Value, Value> emitRowStats(Pair &p, Value row);
   Value deltaIndex(Pair &p, Value row);
 
@@ -194,8 +185,9 @@ private:
   /// tile is masked per element.
   bool runtimeMask = false;
   bool hasMods = false, bshd = false, f32In = false;
-  /// The normalizer is sigmoid: no LSE, no Delta, a constant Z = 1.
-  bool sigmoid = false;
+  NormalizerAttrInterface normalizer;
+  /// The normalizer divides by a row sum (it has an LSE; dS needs Delta).
+  bool rowSum = false;
   Type f32;
   VectorType vecType;
   int64_t lanes = 16, bq = 64, bk = 64, d = 0, dv = 0;
@@ -315,9 +307,7 @@ void GradTiler::emitKvExtent(Pair &p) {
   p.kvLenB = emitter->emitKvLength(b, p.bi);
   // Keys visited: [0, kvEnd), kv_len clamped as in the forward.
   p.kvEnd = o.max(o.min(p.kvLenB, kvLen), o.idx(0));
-  if (sigmoid)
-    p.rowBias = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault())
-                    .emitRowBias(b, p.kvLenB);
+  p.rowBias = normalizer.emitRowBias(b, p.kvLenB);
 }
 
 std::pair<Value, Value> GradTiler::emitPairClass(Pair &p, Value t) {
@@ -339,26 +329,18 @@ Value GradTiler::deltaIndex(Pair &p, Value row) {
 }
 
 std::pair<Value, Value> GradTiler::emitRowStats(Pair &p, Value row) {
-  if (sigmoid)
-    return {arith::NegFOp::create(b, p.rowBias), o.f32(0.0)};
+  if (!rowSum)
+    return {Value(), o.f32(0.0)};
   Value lse = memref::LoadOp::create(b, lseB, ValueRange{p.bi, p.hi, row});
-  Value inf = o.f32(std::numeric_limits<float>::infinity());
   Value delta = memref::LoadOp::create(b, deltaB, deltaIndex(p, row));
-  return {o.select(o.isNegInf(lse), inf, lse), delta};
+  return {lse, delta};
 }
 
-std::pair<Value, Value> GradTiler::emitWeightAndGrad(Value s, Value dp,
-                                                     Value shift, Value delta,
+std::pair<Value, Value> GradTiler::emitWeightAndGrad(Pair &p, Value s, Value dp,
+                                                     Value lse, Value delta,
                                                      Value slope) {
-  Value prob, factor;
-  if (sigmoid) {
-    // 1 / (1 + exp(-(s + beta))): 0 at s = -inf.
-    Value one = o.cst(vecType, 1.0);
-    prob = o.fdiv(one, o.fadd(one, o.exp(o.fsub(shift, s))));
-    factor = o.fmul(prob, o.fsub(one, prob));
-  } else {
-    prob = factor = o.exp(o.fsub(s, shift));
-  }
+  auto [prob, factor] =
+      emitGradWeightAndFactor(b, normalizer, s, lse, p.rowBias, p.kvLenB);
   Value ds = o.fmul(o.fmul(factor, o.fsub(dp, delta)), o.splat(vecType, scale));
   if (slope)
     ds = o.fmul(ds, slope);
@@ -411,7 +393,8 @@ void GradTiler::run() {
   d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
   dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
   f32In = getElementTypeOrSelf(op.getQuery().getType()).isF32();
-  sigmoid = isa<SigmoidAttr>(op.getNormalizerOrDefault());
+  normalizer = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault());
+  rowSum = normalizer.getRowDenominator() == RowDenominator::RowSum;
 
   auto in = [&](Value t) { return toIdentityBuffer(b, t, /*readOnly=*/true); };
   auto out = [&](Value t) {
@@ -422,7 +405,7 @@ void GradTiler::run() {
   vB = in(op.getValue());
   oB = in(op.getOut());
   doB = in(op.getGradOut());
-  if (!sigmoid)
+  if (rowSum)
     lseB = in(op.getLse());
   dqB = out(op.getGradQueryInit());
   dkB = out(op.getGradKeyInit());
@@ -439,7 +422,7 @@ void GradTiler::run() {
   scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
 
   // Delta = rowsum(dO * O) per query row: O(B * Hq * Sq).
-  if (!sigmoid) {
+  if (rowSum) {
     Value rows = o.mul(o.mul(batch, qHeads), qLen);
     deltaB = memref::AllocOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{rows});
@@ -540,7 +523,8 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles) {
     });
     auto [lse, delta] = emitRowStats(p, row);
     memref::StoreOp::create(b, delta, rowD, ValueRange{c});
-    memref::StoreOp::create(b, lse, rowL, ValueRange{c});
+    if (lse)
+      memref::StoreOp::create(b, lse, rowL, ValueRange{c});
   });
   fill(dqt, 0.0);
   if (gt)
@@ -555,8 +539,9 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles) {
       mlir::attn::emitTileRanges(b, classes, sym, p.kvEnd, bk);
   SmallVector<Value> lseV, deltaV;
   for (int64_t v = 0; v < vecs; ++v) {
-    lseV.push_back(
-        vector::LoadOp::create(b, vecType, rowL, ValueRange{o.idx(v * lanes)}));
+    lseV.push_back(rowSum ? vector::LoadOp::create(b, vecType, rowL,
+                                                   ValueRange{o.idx(v * lanes)})
+                          : Value());
     deltaV.push_back(
         vector::LoadOp::create(b, vecType, rowD, ValueRange{o.idx(v * lanes)}));
   }
@@ -599,7 +584,7 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles) {
       for (int64_t v = 0; v < vecs; ++v) {
         Value slope = gt ? loadLanes(gt, jj, v) : Value();
         auto [prob, ds] =
-            emitWeightAndGrad(loadLanes(st, jj, v), loadLanes(dp, jj, v),
+            emitWeightAndGrad(p, loadLanes(st, jj, v), loadLanes(dp, jj, v),
                               lseV[v], deltaV[v], slope);
         storeLanes(ds, dp, jj, v);
       }
@@ -784,11 +769,12 @@ void GradTiler::emitKeyPair(Pair &p, Value isFull) {
   emitElementStage(p, s.st, s.gt, /*keyLanes=*/true, isFull);
   forEach(o.idx(0), p.nq, 1, [&](Value c) {
     auto [lse, delta] = emitRowStats(p, o.add(p.i0, c));
-    Value lseV = o.splat(vecType, lse), deltaV = o.splat(vecType, delta);
+    Value lseV = lse ? o.splat(vecType, lse) : Value();
+    Value deltaV = o.splat(vecType, delta);
     for (int64_t v = 0; v < vecs; ++v) {
       Value slope = s.gt ? loadLanes(s.gt, c, v) : Value();
       auto [prob, ds] = emitWeightAndGrad(
-          loadLanes(s.st, c, v), loadLanes(s.dp, c, v), lseV, deltaV, slope);
+          p, loadLanes(s.st, c, v), loadLanes(s.dp, c, v), lseV, deltaV, slope);
       storeLanes(prob, s.st, c, v);
       storeLanes(ds, s.dp, c, v);
     }
