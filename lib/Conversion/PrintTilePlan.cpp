@@ -51,6 +51,17 @@ struct AttnPrintTilePlanPass
       }
       op.emitRemark() << "tile plan for " << target << ": " << plan;
     });
+    if (cpu)
+      getOperation()->walk([&](AttentionGradOp op) {
+        auto remark = op.emitRemark() << "backward for cpu: ";
+        if (std::optional<std::string> why = whyNoFusedGrad(op))
+          remark << "reference lowering (" << *why << ")";
+        else
+          remark << "fused "
+                 << resolveCPUGradPlan(
+                        op, CPUTarget{vectorWidth, threads, bf16Dot, useAmx})
+                        .toConfig(op.getContext());
+      });
     if (failedAny)
       signalPassFailure();
   }

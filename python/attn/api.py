@@ -641,11 +641,15 @@ class Kernel:
         [B, Hq, Sq]. dq, dk and dv have the shapes and dtype of q, k and v;
         with GQA, dk and dv sum over the query heads of each group.
 
-        CPU only, on the reference (materialised-scores) lowering: O(Sq *
-        Skv) memory per head. Every normalizer and mask; every score
-        modifier (a traced score_mod function is differentiated by the
-        compiler). Gradients of operands (sink, bias, ...) and captures are
-        not computed."""
+        CPU only. The fused backward (FlashAttention-2 style: P recomputed
+        tile by tile, memory O(B * Hq * Sq) besides the gradients) for head
+        dims up to 256; larger ones, and kernels compiled with
+        lowering="reference", the reference lowering (materialised scores:
+        O(Sq * Skv) memory per head);
+        `backward_lowering` says which and why. Every mask and normalizer;
+        every score modifier (a traced score_mod function is differentiated
+        by the compiler). Gradients of operands (sink, bias, ...) and
+        captures are not computed."""
         if self.target != "cpu":
             raise NotImplementedError(
                 f"backward runs on target='cpu' only; this kernel was "
@@ -709,6 +713,37 @@ class Kernel:
             self._builtin_native = _native_kernel(text, options, openmp,
                                                   cache, "cpu")
         return self._builtin_native
+
+    @property
+    def backward_lowering(self) -> dict:
+        """How `backward` computes, as the compiler resolves it
+        (attn-print-tile-plan): {"lowering": "fused", "config": {...}} for
+        the fused CPU backward, or {"lowering": "reference", "reason":
+        why} for the reference lowering."""
+        if self.target != "cpu":
+            return {"lowering": None,
+                    "reason": f"no backward for target='{self.target}'"}
+        options, _, _ = self._compile_args
+        if "lowering=reference" in options:
+            return {"lowering": "reference",
+                    "reason": "compiled with lowering='reference'"}
+        text, _ = IR.build(self.spec, self.dtype, self.head_dim,
+                           self.head_dim_v, grad=True)
+        vw = re.search(r"vector-width=(\d+)", options)
+        remarks = _attn.lower_remarks(
+            text, f"attn-print-tile-plan{{target=cpu vector-width="
+                  f"{vw.group(1) if vw else 0}}}")
+        m = re.search(r"backward for cpu: (fused|reference lowering) "
+                      r"(?:#attn\.config<(.*?)>|\((.*)\))", remarks)
+        if not m:
+            raise CompileError(f"no backward plan in the compiler's output: "
+                               f"{remarks}")
+        if m.group(1) == "fused":
+            config = {k: int(v) for k, v in
+                      re.findall(r"(block_q|block_kv|vector_width|unroll) = "
+                                 r"(\d+)", m.group(2))}
+            return {"lowering": "fused", "config": config}
+        return {"lowering": "reference", "reason": m.group(3)}
 
     def _grad_kernel(self):
         """(Signature, native kernel) of the backward, compiled on first

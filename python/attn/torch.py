@@ -6,16 +6,21 @@
 
 The forward is the compiled kernel (`attn.compile`, fused CPU path) called
 with return_lse=True; the backward is `Kernel.backward` on the saved q, k,
-v, O and LSE (the reference lowering of attn.attention_grad: O(Sq * Skv)
-memory per head). Kernels are compiled once per (spec, dtype, head dims,
-compile options) and cached. Gradients flow to q, k and v only: a sink,
+v, O and LSE: the fused backward (P recomputed tile by tile, O(Sq) memory
+per head), or for head dims above 256 the reference lowering of
+attn.attention_grad (O(Sq * Skv) memory per head);
+`kernel.backward_lowering` says which. Kernels are compiled once per
+(spec, dtype, head dims, compile options) and cached. Gradients flow to q, k and v only: a sink,
 bias, temperature, table or captured tensor that requires grad is an
 error, not a silently missing gradient. PyTorch is imported on first use;
-this module is not imported by `import attn`.
+this module is not imported by `import attn`. Importing it sets
+KMP_BLOCKTIME=0 for attn's OpenMP workers (see _idle_workers_sleep).
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import threading
 
 import torch
@@ -24,6 +29,27 @@ from . import api as _api
 from . import spec as _spec
 
 __all__ = ["attention", "AttentionFunction"]
+
+
+def _idle_workers_sleep():
+    """attn's kernels run on LLVM's OpenMP runtime (libomp), PyTorch's on
+    its own threads. libomp's workers spin for 200 ms after each parallel
+    region by default, taking the cores from PyTorch's threads between attn
+    calls: a training step of B1 H8 S256 took 47 ms on 2 cores instead of
+    5. So attn's idle workers sleep at once (KMP_BLOCKTIME=0, unless the
+    environment sets it), also when libomp is already running."""
+    if "KMP_BLOCKTIME" in os.environ:
+        return
+    os.environ["KMP_BLOCKTIME"] = "0"
+    try:
+        # Already running (an attn kernel ran before this import)?
+        set_blocktime = ctypes.CDLL(None).kmp_set_blocktime
+    except AttributeError:
+        return  # not yet: libomp reads the environment when it starts
+    set_blocktime(0)
+
+
+_idle_workers_sleep()
 
 _DTYPES = {torch.float32: "float32", torch.float16: "float16",
            torch.bfloat16: "bfloat16"}

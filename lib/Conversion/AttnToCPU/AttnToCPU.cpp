@@ -29,11 +29,29 @@ LogicalResult mlir::attn::tileAttentionForCPU(RewriterBase &rewriter,
   return CPUTiler(op, plan, b).run();
 }
 
+namespace {
+/// attn.attention_grad to the fused backward where it applies; the others
+/// stay for the reference lowering.
+struct TileAttentionGrad : OpRewritePattern<AttentionGradOp> {
+  TileAttentionGrad(MLIRContext *context, CPUTarget target)
+      : OpRewritePattern<AttentionGradOp>(context), target(target) {}
+  LogicalResult matchAndRewrite(AttentionGradOp op,
+                                PatternRewriter &rewriter) const override {
+    if (whyNoFusedGrad(op))
+      return failure();
+    return tileAttentionGradForCPU(rewriter, op,
+                                   resolveCPUGradPlan(op, target));
+  }
+  CPUTarget target;
+};
+} // namespace
+
 void mlir::attn::populateAttnToCPUPatterns(RewritePatternSet &patterns,
                                            const CPUTarget &target) {
   patterns.add<ResolvePlanAndLower<CPUTarget, CPUTilePlan, resolveCPUTilePlan,
                                    tileAttentionForCPU>>(patterns.getContext(),
                                                          target);
+  patterns.add<TileAttentionGrad>(patterns.getContext(), target);
 }
 
 namespace {

@@ -28,6 +28,19 @@ bool mlir::attn::cpu::isRowExact(Attribute mask) {
   return leaf && leaf.isRowExact();
 }
 
+std::unique_ptr<ScoreEmitter> mlir::attn::cpu::makeScoreEmitter(
+    ImplicitLocOpBuilder &b, VariantOpInterface op, Value query,
+    Value kvSeqLen) {
+  // Tensor-level dims for the emitter, which reads operands as tensors.
+  unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
+  auto emitter = std::make_unique<ScoreEmitter>(
+      op, tensor::DimOp::create(b, query, hDim),
+      tensor::DimOp::create(b, query, sDim), kvSeqLen);
+  emitter->hoistOperandDims(b);
+  emitter->setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
+  return emitter;
+}
+
 SmallVector<Value> CPUTiler::indices4(Value bIdx, Value h, Value s, Value d) {
   return layoutIndices(bshd, bIdx, h, s, d);
 }
@@ -91,12 +104,7 @@ LogicalResult CPUTiler::run() {
   static_cast<AttentionBuffers &>(*this) = AttentionBuffers::emit(b, op);
   headDim = memref::DimOp::create(b, qB, 3);
   valueDim = memref::DimOp::create(b, vB, 3);
-  // Tensor-level dims for the emitter, which reads operands as tensors.
-  emitter = std::make_unique<ScoreEmitter>(
-      op, tensor::DimOp::create(b, op.getQuery(), hDim),
-      tensor::DimOp::create(b, op.getQuery(), sDim), emitKvSeqLen(b, op));
-  emitter->hoistOperandDims(b);
-  emitter->setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
+  emitter = makeScoreEmitter(b, op, op.getQuery(), emitKvSeqLen(b, op));
   if (runtime.any())
     runtimeClasses =
         std::make_unique<RuntimeTileClassifier>(op, runtime, *emitter);
@@ -145,9 +153,9 @@ int64_t CPUTiler::scratchBytes(int64_t d, int64_t dv) const {
   return 4 * floats;
 }
 
-scf::ForOp
-CPUTiler::emitFor(Value lb, Value ub, Value step, ValueRange init,
-                  function_ref<void(Value iv, ValueRange iter)> body) {
+scf::ForOp mlir::attn::cpu::emitForLoop(
+    ImplicitLocOpBuilder &b, Value lb, Value ub, Value step, ValueRange init,
+    function_ref<void(Value iv, ValueRange iter)> body) {
   return scf::ForOp::create(
       b, lb, ub, step, init,
       [&](OpBuilder &nb, Location, Value iv, ValueRange iter) {
@@ -157,9 +165,12 @@ CPUTiler::emitFor(Value lb, Value ub, Value step, ValueRange init,
       });
 }
 
-void CPUTiler::emitParallel(Value count, function_ref<void(Value)> body) {
+void mlir::attn::cpu::emitParallelItems(ImplicitLocOpBuilder &b, Value count,
+                                        function_ref<void(Value)> body) {
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  Value one = arith::ConstantIndexOp::create(b, 1);
   scf::ParallelOp::create(
-      b, ValueRange{o.idx(0)}, ValueRange{count}, ValueRange{o.idx(1)},
+      b, ValueRange{zero}, ValueRange{count}, ValueRange{one},
       [&](OpBuilder &nb, Location loc, ValueRange ivs) {
         ImplicitLocOpBuilder ib(loc, nb);
         auto scope = memref::AllocaScopeOp::create(ib, TypeRange{});
@@ -170,4 +181,14 @@ void CPUTiler::emitParallel(Value count, function_ref<void(Value)> body) {
         body(ivs[0]);
         memref::AllocaScopeReturnOp::create(b, ValueRange{});
       });
+}
+
+scf::ForOp
+CPUTiler::emitFor(Value lb, Value ub, Value step, ValueRange init,
+                  function_ref<void(Value iv, ValueRange iter)> body) {
+  return emitForLoop(b, lb, ub, step, init, body);
+}
+
+void CPUTiler::emitParallel(Value count, function_ref<void(Value)> body) {
+  emitParallelItems(b, count, body);
 }

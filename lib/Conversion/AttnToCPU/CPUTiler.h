@@ -66,6 +66,36 @@ inline constexpr int64_t kRowKernelMaxQueries = 2;
 /// True when the tile classification of a one-row tile is exact for `mask`.
 bool isRowExact(Attribute mask);
 
+/// The ScoreEmitter of a fused CPU kernel for `op` (attn.attention or
+/// attn.attention_grad) with `kvSeqLen` keys (Skv, or a paged cache's
+/// max_pages * page_size), its operand dims hoisted here and its capture
+/// error flag set.
+std::unique_ptr<ScoreEmitter> makeScoreEmitter(ImplicitLocOpBuilder &b,
+                                               VariantOpInterface op,
+                                               Value query, Value kvSeqLen);
+
+/// scf.for lb..ub by step carrying `init`; `body(iv, iterArgs)` emits the
+/// loop body, yield included, through `b`, positioned inside the body.
+scf::ForOp emitForLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, Value step,
+                       ValueRange init,
+                       function_ref<void(Value iv, ValueRange iter)> body);
+/// A parallel loop over [0, count) (OpenMP after the pipeline), each
+/// iteration in an alloca scope; `body(item)` is emitted through `b`.
+void emitParallelItems(ImplicitLocOpBuilder &b, Value count,
+                       function_ref<void(Value)> body);
+
+/// acc[r][v] = init(r, v); for k in [lb, ub): acc[r][v] += a(r, k) *
+/// bvec(k, v); then store(r, v, acc[r][v]): `rows` x `vecs` vector
+/// accumulators in registers, emitted at `b` (which the callbacks use,
+/// positioned in the loop body). The micro-kernel of every product of the
+/// forward and backward tile kernels.
+void emitRankOneUpdates(
+    ImplicitLocOpBuilder &b, VectorType vecType, int64_t rows, int64_t vecs,
+    Value lb, Value ub, function_ref<Value(int64_t r, int64_t v)> init,
+    function_ref<Value(int64_t r, Value k)> a,
+    function_ref<Value(Value k, int64_t v)> bvec,
+    function_ref<void(int64_t r, int64_t v, Value acc)> store);
+
 using Norm = StreamingNormalizer::Kind;
 using Denom = StreamingNormalizer::Denom;
 

@@ -26,32 +26,46 @@ void CPUTiler::storeLanes(Value val, Value tile, Value row, int64_t v) {
                           ValueRange{row, o.idx(v * plan.vectorWidth)});
 }
 
+void mlir::attn::cpu::emitRankOneUpdates(
+    ImplicitLocOpBuilder &b, VectorType vecType, int64_t rows, int64_t vecs,
+    Value lb, Value ub, function_ref<Value(int64_t r, int64_t v)> init,
+    function_ref<Value(int64_t r, Value k)> a,
+    function_ref<Value(Value k, int64_t v)> bvec,
+    function_ref<void(int64_t r, int64_t v, Value acc)> store) {
+  SmallVector<Value> accs;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < vecs; ++v)
+      accs.push_back(init(r, v));
+  auto loop = scf::ForOp::create(
+      b, lb, ub, arith::ConstantIndexOp::create(b, 1), accs,
+      [&](OpBuilder &nb, Location, Value k, ValueRange acc) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        SmallVector<Value> bv;
+        for (int64_t v = 0; v < vecs; ++v)
+          bv.push_back(bvec(k, v));
+        SmallVector<Value> next;
+        for (int64_t r = 0; r < rows; ++r) {
+          Value ar = vector::BroadcastOp::create(b, vecType, a(r, k));
+          for (int64_t v = 0; v < vecs; ++v)
+            next.push_back(
+                vector::FMAOp::create(b, ar, bv[v], acc[r * vecs + v]));
+        }
+        scf::YieldOp::create(b, next);
+      });
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < vecs; ++v)
+      store(r, v, loop.getResult(r * vecs + v));
+}
+
 void CPUTiler::emitRankOneUpdates(
     int64_t rows, Value lb, Value ub,
     function_ref<Value(int64_t r, int64_t v)> init,
     function_ref<Value(int64_t r, Value k)> a,
     function_ref<Value(Value k, int64_t v)> bvec,
     function_ref<void(int64_t r, int64_t v, Value acc)> store) {
-  SmallVector<Value> accs;
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t v = 0; v < plan.vecs(); ++v)
-      accs.push_back(init(r, v));
-  auto loop = emitFor(lb, ub, o.idx(1), accs, [&](Value k, ValueRange acc) {
-    SmallVector<Value> bv;
-    for (int64_t v = 0; v < plan.vecs(); ++v)
-      bv.push_back(bvec(k, v));
-    SmallVector<Value> next;
-    for (int64_t r = 0; r < rows; ++r) {
-      Value ar = o.splat(vecType, a(r, k));
-      for (int64_t v = 0; v < plan.vecs(); ++v)
-        next.push_back(
-            vector::FMAOp::create(b, ar, bv[v], acc[r * plan.vecs() + v]));
-    }
-    scf::YieldOp::create(b, next);
-  });
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t v = 0; v < plan.vecs(); ++v)
-      store(r, v, loop.getResult(r * plan.vecs() + v));
+  cpu::emitRankOneUpdates(b, vecType, rows, plan.vecs(), lb, ub, init, a, bvec,
+                          store);
 }
 
 void CPUTiler::emitKeyBlocks(

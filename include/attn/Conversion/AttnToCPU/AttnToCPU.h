@@ -11,6 +11,7 @@
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <optional>
 #include <string>
 
 namespace mlir::attn {
@@ -82,8 +83,25 @@ FailureOr<CPUTilePlan> resolveCPUTilePlan(AttentionOp op,
 LogicalResult tileAttentionForCPU(RewriterBase &rewriter, AttentionOp op,
                                   const CPUTilePlan &plan);
 
+/// Why the fused CPU backward (FlashGradKernel.cpp) cannot lower `op`, or
+/// none when it can. Ops it cannot lower stay for the reference lowering
+/// (attn-lower-to-linalg); attn-print-tile-plan reports which and why.
+std::optional<std::string> whyNoFusedGrad(AttentionGradOp op);
+
+/// The plan of the fused backward: the target's vector width, block_q =
+/// block_kv = 4 vectors, unroll 6 (AVX-512) or 3. The op's #attn.config is
+/// not read.
+CPUTilePlan resolveCPUGradPlan(AttentionGradOp op, const CPUTarget &target);
+
+/// Replaces `op` with the two fused passes of the backward (dQ over
+/// q-tiles, dK and dV over kv tiles); whyNoFusedGrad(op) must be none.
+LogicalResult tileAttentionGradForCPU(RewriterBase &rewriter,
+                                      AttentionGradOp op,
+                                      const CPUTilePlan &plan);
+
 /// Adds the pattern that resolves each attn.attention's plan for `target`
-/// and tiles it.
+/// and tiles it, and the one that tiles each attn.attention_grad that the
+/// fused backward covers.
 void populateAttnToCPUPatterns(RewritePatternSet &patterns,
                                const CPUTarget &target);
 

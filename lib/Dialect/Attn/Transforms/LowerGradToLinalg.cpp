@@ -13,6 +13,7 @@
 
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
 #include "attn/Dialect/Attn/Utils/Arith.h"
+#include "attn/Dialect/Attn/Utils/Normalizer.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
 #include "LinalgBuilder.h"
@@ -27,80 +28,6 @@
 
 using namespace mlir;
 using namespace mlir::attn;
-
-/// P = w(s')/Z and the normalizer's factor of dS', w'(s')/Z, for one
-/// modified score `s` (-inf where masked) of a row with LSE `lse` (row-sum
-/// normalizers; null otherwise), sigmoid's `rowBias` and `kvLenB` keys. Both
-/// are exactly 0 where s = -inf and, for row-sum normalizers, where the LSE
-/// is -inf (Z = 0: no key contributes).
-static std::pair<Value, Value>
-emitWeightAndFactor(ImplicitLocOpBuilder &b, NormalizerAttrInterface normalizer,
-                    Value s, Value lse, Value rowBias, Value kvLenB) {
-  Arith a{b};
-  Value zero = a.f32(0.0), one = a.f32(1.0);
-  Value live = a.lnot(a.isNegInf(s));
-  if (lse)
-    live = a.land(live, a.lnot(a.isNegInf(lse)));
-  // exp(x - LSE) where live, else 0.
-  auto overZ = [&](Value logW) {
-    return a.select(live, a.exp(a.fsub(logW, lse)), zero);
-  };
-  return TypeSwitch<Attribute, std::pair<Value, Value>>(normalizer)
-      // w = exp(s'): P = exp(s' - LSE), w'/Z = P. The sink is in the LSE
-      // only.
-      .Case<SoftmaxAttr, SinkSoftmaxAttr>([&](auto) {
-        Value p = overZ(s);
-        return std::make_pair(p, p);
-      })
-      // Z = 1, w = sigmoid(s' + beta): w' = P (1 - P).
-      .Case<SigmoidAttr>([&](auto) {
-        Value p = normalizer.emitWeight(b, s, Value(), rowBias);
-        return std::make_pair(p, a.fmul(p, a.fsub(one, p)));
-      })
-      // w = softplus(s'), w' = sigmoid(s'), Z = exp(LSE), both taken as
-      // exp(log(.) - LSE) so that rows of very negative scores (tiny Z) do
-      // not underflow: log softplus(x) = x below -20 (to f32 precision),
-      // log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)).
-      .Case<SoftplusAttr>([&](auto) {
-        Value x = a.select(live, s, zero);
-        Value tail = math::Log1pOp::create(
-            b, a.exp(arith::NegFOp::create(b, math::AbsFOp::create(b, x))));
-        Value softplus = a.fadd(a.fmax(x, zero), tail);
-        Value far = a.fcmp(arith::CmpFPredicate::OLT, x, a.f32(-20.0));
-        Value logW = a.select(far, x, a.log(softplus));
-        Value logSig = a.fsub(a.fmin(x, zero), tail);
-        return std::make_pair(overZ(logW), overZ(logSig));
-      })
-      // w = relu(s')^k, w' = k relu(s')^(k-1) (0 at s' = 0), Z = 1,
-      // kv_len(b) or exp(LSE).
-      .Case<ReluAttr>([&](ReluAttr relu) {
-        Value r = a.fmax(s, zero);
-        bool square = relu.getPower() == 2;
-        Value w = square ? a.fmul(r, r) : r;
-        Value dw = square ? a.fmul(a.f32(2.0), r)
-                          : a.select(a.fcmp(arith::CmpFPredicate::OGT, s, zero),
-                                     one, zero);
-        Value zInv;
-        switch (relu.getNorm()) {
-        case ReluNorm::none:
-          zInv = one;
-          break;
-        case ReluNorm::seq_len: {
-          Value len = a.toF32(kvLenB);
-          Value empty = a.fcmp(arith::CmpFPredicate::OEQ, len, zero);
-          zInv = a.select(empty, zero, a.fdiv(one, a.select(empty, one, len)));
-          break;
-        }
-        case ReluNorm::row_sum:
-          zInv = overZ(zero);
-          break;
-        }
-        return std::make_pair(a.fmul(w, zInv), a.fmul(dw, zInv));
-      })
-      .Default([](Attribute) -> std::pair<Value, Value> {
-        llvm_unreachable("the verifier admits only normalizers");
-      });
-}
 
 LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
                                                      AttentionGradOp op) {
@@ -211,7 +138,7 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
               Value allowed = emitter.emitAllowed(eb, pt);
               // A masked score is -inf, as in the forward.
               s = ea.select(allowed, s, ea.f32(kNegInf));
-              auto [p, factor] = emitWeightAndFactor(
+              auto [p, factor] = emitGradWeightAndFactor(
                   eb, normalizer, s, rowSum ? e[1] : Value(), rowBias, kvLenB);
               return {p, ea.fmul(factor, slope)};
             });

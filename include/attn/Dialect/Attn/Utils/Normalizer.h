@@ -57,6 +57,18 @@ private:
   Value sigmoidBeta;
 };
 
+/// The backward's P = w(s') / Z and the normalizer's factor of dS',
+/// w'(s') / Z, of a modified score `s` (-inf where masked; an f32 scalar
+/// or vector) of a row with LSE `lse` (same type; row-sum normalizers,
+/// else null), sigmoid's `rowBias` and `kvLenB` keys (scalars). Both are
+/// exactly 0 where s = -inf and, for row-sum normalizers, where the LSE is
+/// -inf (Z = 0: no key contributes). Shared by the reference lowering and
+/// the fused backward.
+std::pair<Value, Value>
+emitGradWeightAndFactor(ImplicitLocOpBuilder &b,
+                        NormalizerAttrInterface normalizer, Value s, Value lse,
+                        Value rowBias, Value kvLenB);
+
 } // namespace mlir::attn
 
 #endif // ATTN_DIALECT_ATTN_UTILS_NORMALIZER_H

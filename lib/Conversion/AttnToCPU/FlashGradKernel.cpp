@@ -1,0 +1,820 @@
+//===- FlashGradKernel.cpp - Fused backward of attn.attention_grad --------===//
+//
+// The backward pass in the FlashAttention-2 style on the CPU. Scores and
+// weights are recomputed tile by tile (P = w(s') / Z with Z = exp(LSE)
+// from the forward's LSE for the row-sum normalizers, Z = 1 or kv_len for
+// sigmoid and relu); nothing of size Sq x Skv is ever stored. Deterministic, no
+// atomics: every output element is written by one work item, and sums run
+// in a fixed order. First Delta = rowsum(dO * O) per query row (an O(B *
+// Hq * Sq) buffer), then one of two schedules, chosen at run time:
+//
+// - One pass, where B * Hkv >= 2 x threads: one item per (b, kv head),
+//   which walks all its kv tiles (in order) and, for each, every query head
+//   of its group and every q-tile that the classification does not rule
+//   out (see the kv-tile body below), accumulating the group's dQ in its
+//   own f32 buffer (O(G * Sq * D)): 5 tile products per (q-tile, kv-tile)
+//   pair, as in FlashAttention-2's backward, without its atomic dQ adds.
+// - Two passes otherwise, for parallelism:
+//   1. the query pass, one item per (b, h, q-tile), laid out as the
+//      forward (CPUTiler.h: query rows in the vector lanes). It walks the
+//      kv tiles that the symbolic tile classes leave non-empty, and per tile
+//        ST[jj][c] = s(i0 + c, j0 + jj)      (Q K^T, QT pre-scaled)
+//        DP[jj][c] = dO[i0 + c] . V[j0 + jj]  (dO V^T)
+//        DP       <- dS = scale * P * ds'/ds * (dP - Delta)
+//        dQT[d][:] += K[j0 + jj, d] * dS[jj][:]
+//   2. the kv-tile body alone, one item per (b, kv head, kv tile): 7 tile
+//      products per pair in all.
+//
+// The kv-tile body has the keys in the lanes: K^T and V^T of the tile
+// packed once, then for each query head of the group (GQA: the group's
+// sum, in order) and each q-tile that the classification does not rule out
+// for this kv tile (the transposed classification: each q-tile's classes,
+// evaluated for this kv tile, O(1) index arithmetic per pair)
+//   ST[c][:] = s(i0 + c, j0 + :),  DP[c][:] = dO[i0 + c] . V[j0 + :]
+//   ST <- P,  DP <- dS
+//   dVT[e][:] += dO[i0 + c, e] * P[c][:]
+//   dKT[d][:] += Q[i0 + c, d] * dS[c][:]
+//   (one pass) dQacc[i0 + c][:] += dS[c][jj] * K[j0 + jj][:]
+//
+// Full tiles without modifiers take no per-element work; partial tiles
+// evaluate the mask (and modifiers and their slope) per element through the
+// ScoreEmitter, as the forward does. Data-dependent masks (document, tree,
+// dense, block tables, mask_mod) are not classified at run time here: their
+// tiles are all partial. Every normalizer, through the formulas that the
+// reference lowering uses (emitGradWeightAndFactor, Normalizer.h); static
+// head dims up to 256 (else the reference lowering, whyNoFusedGrad).
+//
+//===----------------------------------------------------------------------===//
+
+#include "CPUTiler.h"
+
+#include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
+
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/Support/Threading.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::cpu;
+
+/// Head dims up to this size: the scratch tiles of an item stay on the
+/// stack (kStackScratchBytes).
+static constexpr int64_t kMaxGradHeadDim = 256;
+
+std::optional<std::string> mlir::attn::whyNoFusedGrad(AttentionGradOp op) {
+  int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  if (ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
+    return std::string("the fused backward needs static head dims");
+  if (d > kMaxGradHeadDim || dv > kMaxGradHeadDim)
+    return "the fused backward takes head dims up to " +
+           std::to_string(kMaxGradHeadDim);
+  return std::nullopt;
+}
+
+CPUTilePlan mlir::attn::resolveCPUGradPlan(AttentionGradOp,
+                                           const CPUTarget &target) {
+  CPUTilePlan plan;
+  plan.vectorWidth =
+      target.vectorWidth > 0 ? target.vectorWidth : hostVectorWidth();
+  // Four vectors of lanes per tile side, and register blocks of rows that
+  // keep 24 (AVX-512) or 12 (16 registers) accumulators.
+  plan.blockQ = plan.blockKv = 4 * plan.vectorWidth;
+  plan.unroll = plan.vectorWidth >= 16 ? 6 : 3;
+  // The threads that the schedule choice (GradTiler::run) keeps busy.
+  static const int64_t hostCores =
+      std::max<int64_t>(1, llvm::get_physical_cores());
+  plan.threads = target.threads > 0 ? target.threads : hostCores;
+  return plan;
+}
+
+namespace {
+
+/// The key pass's scratch tiles, shared by the pairs of an item: K^T, V^T,
+/// the dK^T and dV^T accumulators, scores / P, dP / dS, slopes (with
+/// modifiers) and f32 copies of the q-tile's Q and dO rows (f16 / bf16).
+struct KeyScratch {
+  Value kt, vt, dkt, dvt, st, dp, gt, qr, dor;
+  /// One pass: the item's dQ accumulator [G * Sq][d] and the kv tile's
+  /// K rows in f32, KR[jj][d].
+  Value dqAcc, kr;
+};
+
+/// The coordinates of one work item's current (q-tile, kv-tile) pair.
+struct Pair {
+  Value bi, hi, kvh, kvLenB, kvEnd;
+  /// The normalizer's row bias (sigmoid's beta), or null.
+  Value rowBias;
+  Value i0, nq, j0, nkv;
+};
+
+/// Emits the two passes of one attn.attention_grad op.
+class GradTiler {
+public:
+  GradTiler(AttentionGradOp op, const CPUTilePlan &plan,
+            ImplicitLocOpBuilder &b)
+      : op(op), plan(plan), b(b), o{b} {}
+
+  void run();
+
+private:
+  /// Pass 1: item (b, h, q-tile) of numQTiles q-tiles per head.
+  void emitQueryItem(Value item, Value numQTiles);
+  /// Delta of the rows of item (b, h).
+  void emitDeltaItem(Value item);
+  /// Kv tile `t` of (p.bi, p.kvh): its dK and dV and, with `dqAcc` (the
+  /// one-pass schedule), the dQ contributions of its pairs.
+  void emitKvTileItem(Pair &p, Value t, Value dqAcc);
+  /// The one-pass schedule's item (p.bi, p.kvh): every kv tile, dQ
+  /// accumulated in f32.
+  void emitOnePassItem(Pair &p, Value numKvTiles);
+  /// The key pass's work on one (q-tile, kv-tile) pair.
+  void emitKeyPair(Pair &p, Value isFull);
+
+  /// for iv in [lb, ub) by `step`, no results; body emits no yield.
+  void forEach(Value lb, Value ub, int64_t step, function_ref<void(Value)> fn);
+  /// body(r0, rows) for blocks of plan.unroll rows of [0, n), then for the
+  /// remaining rows one by one.
+  void rowBlocks(Value n, function_ref<void(Value r0, int64_t rows)> body);
+  void emitIf(Value cond, function_ref<void()> then,
+              function_ref<void()> otherwise = nullptr);
+  /// dst[r][:] = factor * sum_{k < n} a(r, k) * bt[k][:] for r < rows
+  /// (factor null: 1), in register blocks of rows.
+  void emitProduct(Value dst, Value rows, int64_t n,
+                   function_ref<Value(Value r, Value k)> a, Value bt,
+                   Value factor = Value());
+  /// acc[r][:] += sum_{k < kEnd} a(k, r) * src[k][:] for r < rows.
+  void emitAccumulate(Value acc, int64_t rows, Value kEnd,
+                      function_ref<Value(Value k, Value r)> a, Value src);
+  /// A 64-byte aligned f32 scratch tile on the stack.
+  Value tile(ArrayRef<int64_t> shape);
+  /// Fills a [rows x lanes*k] tile with `value`.
+  void fill(Value tile, double value);
+  Value load4(Value buf, Value bi, Value h, Value s, Value d);
+  void store4(Value val, Value buf, Value bi, Value h, Value s, Value d);
+  Value loadLanes(Value tile, Value row, int64_t v);
+  void storeLanes(Value val, Value tile, Value row, int64_t v);
+  /// Sets kvLenB and kvEnd of `p` from p.bi.
+  void emitKvExtent(Pair &p);
+  /// The tile classes of the pair's q-tile: (non-empty, full) for its kv
+  /// tile; `full` is false for masks with data-dependent conjuncts.
+  std::pair<Value, Value> emitPairClass(Pair &p, Value t);
+  /// ST = (masked, modified) scores per element, GT = ds'/ds, on partial
+  /// tiles (and full ones with modifiers). `keyLanes`: ST[c][jj], else
+  /// ST[jj][c].
+  void emitElementStage(Pair &p, Value st, Value gt, bool keyLanes,
+                        Value isFull);
+  /// P and dS = scale * w'(s') / Z * ds'/ds * (dP - Delta) of one vector
+  /// of scores of rows with LSE `lse` (row-sum normalizers, else null) and
+  /// Delta `delta` (0 without a row sum).
+  std::pair<Value, Value> emitWeightAndGrad(Pair &p, Value s, Value dp,
+                                            Value lse, Value delta,
+                                            Value slope);
+  /// (LSE, Delta) of query row `row`; (null, 0) without a row sum.
+  std::pair<Value, Value> emitRowStats(Pair &p, Value row);
+  Value deltaIndex(Pair &p, Value row);
+
+  AttentionGradOp op;
+  const CPUTilePlan &plan;
+  ImplicitLocOpBuilder &b;
+  Arith o;
+  std::unique_ptr<ScoreEmitter> emitter;
+  TileClasses classes;
+  /// The mask has document / tree / dense / block-table conjuncts: every
+  /// tile is masked per element.
+  bool runtimeMask = false;
+  bool hasMods = false, bshd = false, f32In = false;
+  NormalizerAttrInterface normalizer;
+  /// The normalizer divides by a row sum (it has an LSE; dS needs Delta).
+  bool rowSum = false;
+  Type f32;
+  VectorType vecType;
+  int64_t lanes = 16, bq = 64, bk = 64, d = 0, dv = 0;
+  Value qB, kB, vB, oB, doB, lseB, dqB, dkB, dvB, deltaB;
+  Value batch, qHeads, kvHeads, qLen, kvLen, group, scale;
+  /// The key item being emitted.
+  KeyScratch *scratch = nullptr;
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+void GradTiler::forEach(Value lb, Value ub, int64_t step,
+                        function_ref<void(Value)> fn) {
+  emitForLoop(b, lb, ub, o.idx(step), ValueRange{}, [&](Value iv, ValueRange) {
+    fn(iv);
+    scf::YieldOp::create(b);
+  });
+}
+
+void GradTiler::rowBlocks(Value n,
+                          function_ref<void(Value r0, int64_t rows)> body) {
+  int64_t rows = plan.unroll;
+  Value blocked = o.mul(o.divU(n, o.idx(rows)), o.idx(rows));
+  forEach(o.idx(0), blocked, rows, [&](Value r0) { body(r0, rows); });
+  forEach(blocked, n, 1, [&](Value r0) { body(r0, 1); });
+}
+
+void GradTiler::emitProduct(Value dst, Value rows, int64_t n,
+                            function_ref<Value(Value r, Value k)> a, Value bt,
+                            Value factor) {
+  int64_t vecs = cast<MemRefType>(bt.getType()).getDimSize(1) / lanes;
+  Value zeroVec = o.cst(vecType, 0.0);
+  rowBlocks(rows, [&](Value r0, int64_t block) {
+    emitRankOneUpdates(
+        b, vecType, block, vecs, o.idx(0), o.idx(n),
+        [&](int64_t, int64_t) { return zeroVec; },
+        [&](int64_t r, Value k) { return a(o.add(r0, o.idx(r)), k); },
+        [&](Value k, int64_t v) { return loadLanes(bt, k, v); },
+        [&](int64_t r, int64_t v, Value acc) {
+          storeLanes(factor ? o.fmul(acc, factor) : acc, dst,
+                     o.add(r0, o.idx(r)), v);
+        });
+  });
+}
+
+void GradTiler::emitAccumulate(Value acc, int64_t rows, Value kEnd,
+                               function_ref<Value(Value k, Value r)> a,
+                               Value src) {
+  int64_t vecs = cast<MemRefType>(src.getType()).getDimSize(1) / lanes;
+  rowBlocks(o.idx(rows), [&](Value r0, int64_t block) {
+    emitRankOneUpdates(
+        b, vecType, block, vecs, o.idx(0), kEnd,
+        [&](int64_t r, int64_t v) {
+          return loadLanes(acc, o.add(r0, o.idx(r)), v);
+        },
+        [&](int64_t r, Value k) { return a(k, o.add(r0, o.idx(r))); },
+        [&](Value k, int64_t v) { return loadLanes(src, k, v); },
+        [&](int64_t r, int64_t v, Value x) {
+          storeLanes(x, acc, o.add(r0, o.idx(r)), v);
+        });
+  });
+}
+
+void GradTiler::emitIf(Value cond, function_ref<void()> then,
+                       function_ref<void()> otherwise) {
+  auto ifOp = scf::IfOp::create(b, TypeRange{}, cond,
+                                /*withElseRegion=*/bool(otherwise));
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  then();
+  if (otherwise) {
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    otherwise();
+  }
+}
+
+Value GradTiler::tile(ArrayRef<int64_t> shape) {
+  return memref::AllocaOp::create(b, MemRefType::get(shape, f32),
+                                  b.getI64IntegerAttr(64));
+}
+
+void GradTiler::fill(Value t, double value) {
+  auto type = cast<MemRefType>(t.getType());
+  Value x = o.cst(vecType, value);
+  forEach(o.idx(0), o.idx(type.getDimSize(0)), 1, [&](Value r) {
+    for (int64_t v = 0; v < type.getDimSize(1) / lanes; ++v)
+      storeLanes(x, t, r, v);
+  });
+}
+
+Value GradTiler::load4(Value buf, Value bi, Value h, Value s, Value dd) {
+  return o.extF(
+      memref::LoadOp::create(b, buf, layoutIndices(bshd, bi, h, s, dd)));
+}
+
+void GradTiler::store4(Value val, Value buf, Value bi, Value h, Value s,
+                       Value dd) {
+  auto elem = cast<MemRefType>(buf.getType()).getElementType();
+  memref::StoreOp::create(b, o.truncF(val, elem), buf,
+                          layoutIndices(bshd, bi, h, s, dd));
+}
+
+Value GradTiler::loadLanes(Value t, Value row, int64_t v) {
+  return vector::LoadOp::create(b, vecType, t,
+                                ValueRange{row, o.idx(v * lanes)});
+}
+
+void GradTiler::storeLanes(Value val, Value t, Value row, int64_t v) {
+  vector::StoreOp::create(b, val, t, ValueRange{row, o.idx(v * lanes)});
+}
+
+void GradTiler::emitKvExtent(Pair &p) {
+  p.kvLenB = emitter->emitKvLength(b, p.bi);
+  // Keys visited: [0, kvEnd), kv_len clamped as in the forward.
+  p.kvEnd = o.max(o.min(p.kvLenB, kvLen), o.idx(0));
+  p.rowBias = normalizer.emitRowBias(b, p.kvLenB);
+}
+
+std::pair<Value, Value> GradTiler::emitPairClass(Pair &p, Value t) {
+  Value p0 = emitter->emitPosition(b, p.i0, p.kvLenB);
+  SymValues sym = {p0, o.add(p0, p.nq), p.kvEnd};
+  Value touched = o.i1(false);
+  for (auto [lo, hi] :
+       mlir::attn::emitTileRanges(b, classes, sym, p.kvEnd, plan.blockKv))
+    touched = o.lor(touched, o.land(o.le(lo, t), o.lt(t, hi)));
+  Value full = o.i1(false);
+  if (!runtimeMask)
+    full = emitTileIsFull(b, emitFullIntervals(b, classes, sym), p.j0,
+                          plan.blockKv, p.kvEnd);
+  return {touched, full};
+}
+
+Value GradTiler::deltaIndex(Pair &p, Value row) {
+  return o.add(o.mul(o.add(o.mul(p.bi, qHeads), p.hi), qLen), row);
+}
+
+std::pair<Value, Value> GradTiler::emitRowStats(Pair &p, Value row) {
+  if (!rowSum)
+    return {Value(), o.f32(0.0)};
+  Value lse = memref::LoadOp::create(b, lseB, ValueRange{p.bi, p.hi, row});
+  Value delta = memref::LoadOp::create(b, deltaB, deltaIndex(p, row));
+  return {lse, delta};
+}
+
+std::pair<Value, Value> GradTiler::emitWeightAndGrad(Pair &p, Value s, Value dp,
+                                                     Value lse, Value delta,
+                                                     Value slope) {
+  auto [prob, factor] =
+      emitGradWeightAndFactor(b, normalizer, s, lse, p.rowBias, p.kvLenB);
+  Value ds = o.fmul(o.fmul(factor, o.fsub(dp, delta)), o.splat(vecType, scale));
+  if (slope)
+    ds = o.fmul(ds, slope);
+  return {prob, ds};
+}
+
+void GradTiler::emitElementStage(Pair &p, Value st, Value gt, bool keyLanes,
+                                 Value isFull) {
+  auto loop = [&](bool mask) {
+    Value rows = keyLanes ? p.nq : p.nkv, cols = keyLanes ? p.nkv : p.nq;
+    forEach(o.idx(0), rows, 1, [&](Value r) {
+      forEach(o.idx(0), cols, 1, [&](Value l) {
+        Value c = keyLanes ? r : l, jj = keyLanes ? l : r;
+        Value s = memref::LoadOp::create(b, st, ValueRange{r, l});
+        ScorePoint pt = emitter->makePoint(b, p.bi, p.hi, o.add(p.i0, c),
+                                           o.add(p.j0, jj), p.kvLenB);
+        if (hasMods) {
+          auto [mod, slope] = emitter->emitScoreModsAndSlope(b, s, pt);
+          s = mod;
+          memref::StoreOp::create(b, slope, gt, ValueRange{r, l});
+        }
+        if (mask)
+          s = o.select(emitter->emitAllowed(b, pt), s, o.f32(kNegInf));
+        memref::StoreOp::create(b, s, st, ValueRange{r, l});
+      });
+    });
+  };
+  if (hasMods)
+    emitIf(
+        isFull, [&] { loop(/*mask=*/false); }, [&] { loop(/*mask=*/true); });
+  else
+    emitIf(o.lnot(isFull), [&] { loop(/*mask=*/true); });
+}
+
+//===----------------------------------------------------------------------===//
+// Setup
+//===----------------------------------------------------------------------===//
+
+void GradTiler::run() {
+  f32 = b.getF32Type();
+  lanes = plan.vectorWidth;
+  bq = plan.blockQ;
+  bk = plan.blockKv;
+  vecType = VectorType::get({lanes}, f32);
+  bshd = op.getLayoutOrDefault() == Layout::bshd;
+  hasMods = !op.getScoreModList().empty();
+  RuntimeConjuncts runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
+  runtimeMask = runtime.any();
+  classes = classifyMask(runtime.declarative);
+  d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  f32In = getElementTypeOrSelf(op.getQuery().getType()).isF32();
+  normalizer = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault());
+  rowSum = normalizer.getRowDenominator() == RowDenominator::RowSum;
+
+  auto in = [&](Value t) { return toIdentityBuffer(b, t, /*readOnly=*/true); };
+  auto out = [&](Value t) {
+    return toIdentityBuffer(b, t, /*readOnly=*/false);
+  };
+  qB = in(op.getQuery());
+  kB = in(op.getKey());
+  vB = in(op.getValue());
+  oB = in(op.getOut());
+  doB = in(op.getGradOut());
+  if (rowSum)
+    lseB = in(op.getLse());
+  dqB = out(op.getGradQueryInit());
+  dkB = out(op.getGradKeyInit());
+  dvB = out(op.getGradValueInit());
+  unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
+  batch = memref::DimOp::create(b, qB, 0);
+  qHeads = memref::DimOp::create(b, qB, hDim);
+  kvHeads = memref::DimOp::create(b, kB, hDim);
+  qLen = memref::DimOp::create(b, qB, sDim);
+  kvLen = memref::DimOp::create(b, kB, sDim);
+  group = o.divU(qHeads, kvHeads);
+
+  emitter = makeScoreEmitter(
+      b, op, op.getQuery(),
+      tensor::DimOp::create(b, op.getKey(), op.getSeqDim()));
+  scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
+
+  // Delta = rowsum(dO * O) per query row: O(B * Hq * Sq).
+  if (rowSum) {
+    Value rows = o.mul(o.mul(batch, qHeads), qLen);
+    deltaB = memref::AllocOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{rows});
+    emitParallelItems(b, o.mul(batch, qHeads),
+                      [&](Value item) { emitDeltaItem(item); });
+  }
+  Value numQTiles = o.ceilDiv(qLen, o.idx(bq));
+  Value numKvTiles = o.ceilDiv(kvLen, o.idx(bk));
+  auto twoPasses = [&] {
+    emitParallelItems(b, o.mul(numQTiles, o.mul(batch, qHeads)),
+                      [&](Value item) { emitQueryItem(item, numQTiles); });
+    emitParallelItems(b, o.mul(numKvTiles, o.mul(batch, kvHeads)),
+                      [&](Value item) {
+                        Pair p;
+                        Value rest = o.divU(item, numKvTiles);
+                        p.bi = o.divU(rest, kvHeads);
+                        p.kvh = o.remU(rest, kvHeads);
+                        emitKvExtent(p);
+                        emitKvTileItem(p, o.remU(item, numKvTiles), Value());
+                      });
+  };
+  if (d % lanes != 0) {
+    twoPasses();
+  } else {
+    // One pass per (b, kv head) where those keep the threads busy: the
+    // group's dQ accumulates in the item's own f32 buffer, so S and dP are
+    // computed once (5 tile products per pair instead of 7).
+    int64_t threads = std::max<int64_t>(plan.threads, 1);
+    Value onePass = o.le(o.idx(2 * threads), o.mul(batch, kvHeads));
+    emitIf(
+        onePass,
+        [&] {
+          emitParallelItems(b, o.mul(batch, kvHeads), [&](Value item) {
+            Pair p;
+            p.bi = o.divU(item, kvHeads);
+            p.kvh = o.remU(item, kvHeads);
+            emitKvExtent(p);
+            emitOnePassItem(p, numKvTiles);
+          });
+        },
+        twoPasses);
+  }
+
+  SmallVector<Value> results;
+  Value bufs[] = {dqB, dkB, dvB};
+  for (unsigned r = 0; r < 3; ++r)
+    results.push_back(bufferization::ToTensorOp::create(
+        b, op->getResult(r).getType(), bufs[r], /*restrict=*/true,
+        /*writable=*/true));
+  op->replaceAllUsesWith(results);
+  op->erase();
+}
+
+//===----------------------------------------------------------------------===//
+// Pass 1: dQ, one item per (b, h, q-tile)
+//===----------------------------------------------------------------------===//
+
+void GradTiler::emitQueryItem(Value item, Value numQTiles) {
+  // Heaviest causal q-tiles of a head first, as in the forward.
+  Pair p;
+  Value qtile = o.sub(o.sub(numQTiles, o.idx(1)), o.remU(item, numQTiles));
+  Value rest = o.divU(item, numQTiles);
+  p.bi = o.divU(rest, qHeads);
+  p.hi = o.remU(rest, qHeads);
+  p.kvh = o.divU(p.hi, group);
+  p.i0 = o.mul(qtile, o.idx(bq));
+  p.nq = o.min(o.idx(bq), o.sub(qLen, p.i0));
+  emitKvExtent(p);
+
+  int64_t vecs = bq / lanes;
+  Value qt = tile({d, bq}), dot = tile({dv, bq}), dqt = tile({d, bq});
+  Value st = tile({bk, bq}), dp = tile({bk, bq});
+  Value gt = hasMods ? tile({bk, bq}) : Value();
+  auto rowStat = [&] {
+    return memref::AllocaOp::create(b, MemRefType::get({bq}, f32),
+                                    b.getI64IntegerAttr(64));
+  };
+  Value rowL = rowStat(), rowD = rowStat();
+  Value kr, vr;
+  if (!f32In) {
+    kr = tile({bk, d});
+    vr = tile({bk, dv});
+  }
+
+  // QT[d][c] = scale * Q[i0 + c', d], dOT[e][c] = dO[i0 + c', e] with c' =
+  // min(c, nq - 1) (padded lanes repeat the last row), Delta and the LSE
+  // per lane.
+  Value lastRow = o.sub(p.nq, o.idx(1));
+  forEach(o.idx(0), o.idx(bq), 1, [&](Value c) {
+    Value row = o.add(p.i0, o.min(c, lastRow));
+    forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
+      memref::StoreOp::create(b, o.fmul(load4(qB, p.bi, p.hi, row, dd), scale),
+                              qt, ValueRange{dd, c});
+    });
+    forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
+      memref::StoreOp::create(b, load4(doB, p.bi, p.hi, row, e), dot,
+                              ValueRange{e, c});
+    });
+    auto [lse, delta] = emitRowStats(p, row);
+    memref::StoreOp::create(b, delta, rowD, ValueRange{c});
+    if (lse)
+      memref::StoreOp::create(b, lse, rowL, ValueRange{c});
+  });
+  fill(dqt, 0.0);
+  if (gt)
+    fill(gt, 1.0);
+
+  Value p0 = emitter->emitPosition(b, p.i0, p.kvLenB);
+  SymValues sym = {p0, o.add(p0, p.nq), p.kvEnd};
+  SmallVector<KeyRange> fullBounds;
+  if (!runtimeMask)
+    fullBounds = emitFullIntervals(b, classes, sym);
+  SmallVector<KeyRange> ranges =
+      mlir::attn::emitTileRanges(b, classes, sym, p.kvEnd, bk);
+  SmallVector<Value> lseV, deltaV;
+  for (int64_t v = 0; v < vecs; ++v) {
+    lseV.push_back(rowSum ? vector::LoadOp::create(b, vecType, rowL,
+                                                   ValueRange{o.idx(v * lanes)})
+                          : Value());
+    deltaV.push_back(
+        vector::LoadOp::create(b, vecType, rowD, ValueRange{o.idx(v * lanes)}));
+  }
+
+  // A key's element: from the f32 copy of the tile, or the buffer.
+  auto keyElem = [&](Value packed, Value buf, Value jj, Value col) -> Value {
+    if (packed)
+      return memref::LoadOp::create(b, packed, ValueRange{jj, col});
+    return load4(buf, p.bi, p.kvh, o.add(p.j0, jj), col);
+  };
+  auto kvTile = [&](Value t) {
+    p.j0 = o.mul(t, o.idx(bk));
+    p.nkv = o.min(o.idx(bk), o.sub(p.kvEnd, p.j0));
+    Value isFull = runtimeMask
+                       ? o.i1(false)
+                       : emitTileIsFull(b, fullBounds, p.j0, bk, p.kvEnd);
+    if (!f32In) {
+      forEach(o.idx(0), p.nkv, 1, [&](Value jj) {
+        Value key = o.add(p.j0, jj);
+        forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
+          memref::StoreOp::create(b, load4(kB, p.bi, p.kvh, key, dd), kr,
+                                  ValueRange{jj, dd});
+        });
+        forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
+          memref::StoreOp::create(b, load4(vB, p.bi, p.kvh, key, e), vr,
+                                  ValueRange{jj, e});
+        });
+      });
+    }
+    // ST[jj][:] = sum_d K[j, d] QT[d][:], DP[jj][:] = sum_e V[j, e]
+    // dOT[e][:].
+    emitProduct(
+        st, p.nkv, d, [&](Value jj, Value k) { return keyElem(kr, kB, jj, k); },
+        qt);
+    emitProduct(
+        dp, p.nkv, dv,
+        [&](Value jj, Value e) { return keyElem(vr, vB, jj, e); }, dot);
+    emitElementStage(p, st, gt, /*keyLanes=*/false, isFull);
+    forEach(o.idx(0), p.nkv, 1, [&](Value jj) {
+      for (int64_t v = 0; v < vecs; ++v) {
+        Value slope = gt ? loadLanes(gt, jj, v) : Value();
+        auto [prob, ds] =
+            emitWeightAndGrad(p, loadLanes(st, jj, v), loadLanes(dp, jj, v),
+                              lseV[v], deltaV[v], slope);
+        storeLanes(ds, dp, jj, v);
+      }
+    });
+    // dQT[d][:] += sum_jj K[j0 + jj, d] dS[jj][:].
+    emitAccumulate(
+        dqt, d, p.nkv,
+        [&](Value jj, Value dd) { return keyElem(kr, kB, jj, dd); }, dp);
+  };
+  for (auto [lo, hi] : ranges)
+    forEach(lo, hi, 1, kvTile);
+
+  forEach(o.idx(0), p.nq, 1, [&](Value c) {
+    forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
+      Value x = memref::LoadOp::create(b, dqt, ValueRange{dd, c});
+      store4(x, dqB, p.bi, p.hi, o.add(p.i0, c), dd);
+    });
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Pass 2: dK and dV, one item per (b, kv head, kv tile)
+//===----------------------------------------------------------------------===//
+
+void GradTiler::emitDeltaItem(Value item) {
+  // Delta[b, h, i] = sum_e dO[b, h, i, e] O[b, h, i, e].
+  Pair p;
+  p.bi = o.divU(item, qHeads);
+  p.hi = o.remU(item, qHeads);
+  forEach(o.idx(0), qLen, 1, [&](Value row) {
+    auto sum =
+        emitForLoop(b, o.idx(0), o.idx(dv), o.idx(1), ValueRange{o.f32(0.0)},
+                    [&](Value e, ValueRange acc) {
+                      Value x = o.fmul(load4(doB, p.bi, p.hi, row, e),
+                                       load4(oB, p.bi, p.hi, row, e));
+                      scf::YieldOp::create(b, o.fadd(acc[0], x));
+                    });
+    memref::StoreOp::create(b, sum.getResult(0), deltaB, deltaIndex(p, row));
+  });
+}
+
+void GradTiler::emitOnePassItem(Pair &p, Value numKvTiles) {
+  // dQacc[g * Sq + i][d]: the group's dQ in f32, zeroed, then every kv
+  // tile in order, then written out.
+  Value rows = o.mul(group, qLen);
+  Value dqAcc = memref::AllocOp::create(
+      b, MemRefType::get({ShapedType::kDynamic, d}, f32), ValueRange{rows},
+      b.getI64IntegerAttr(64));
+  Value zeroVec = o.cst(vecType, 0.0);
+  forEach(o.idx(0), rows, 1, [&](Value r) {
+    for (int64_t v = 0; v < d / lanes; ++v)
+      storeLanes(zeroVec, dqAcc, r, v);
+  });
+  forEach(o.idx(0), numKvTiles, 1, [&](Value t) {
+    // The tile's scratch is freed at the end of each iteration.
+    auto scope = memref::AllocaScopeOp::create(b, TypeRange{});
+    Block *block = new Block();
+    scope.getBodyRegion().push_back(block);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(block);
+    emitKvTileItem(p, t, dqAcc);
+    memref::AllocaScopeReturnOp::create(b, ValueRange{});
+  });
+  forEach(o.idx(0), group, 1, [&](Value g) {
+    Value hi = o.add(o.mul(p.kvh, group), g);
+    forEach(o.idx(0), qLen, 1, [&](Value i) {
+      Value r = o.add(o.mul(g, qLen), i);
+      forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
+        Value x = memref::LoadOp::create(b, dqAcc, ValueRange{r, dd});
+        store4(x, dqB, p.bi, hi, i, dd);
+      });
+    });
+  });
+}
+
+void GradTiler::emitKvTileItem(Pair &p, Value t, Value dqAcc) {
+  p.j0 = o.mul(t, o.idx(bk));
+  p.nkv = o.max(o.min(o.idx(bk), o.sub(p.kvEnd, p.j0)), o.idx(0));
+  Value nStore = o.min(o.idx(bk), o.sub(kvLen, p.j0));
+  Value zero = o.f32(0.0);
+
+  Value dkt = tile({d, bk}), dvt = tile({dv, bk});
+  fill(dkt, 0.0);
+  fill(dvt, 0.0);
+  emitIf(o.lt(o.idx(0), p.nkv), [&] {
+    // KT[d][jj] = K[j0 + jj, d], VT[e][jj] = V[j0 + jj, e]; 0 past nkv.
+    Value kt = tile({d, bk}), vt = tile({dv, bk});
+    Value lastKey = o.add(p.j0, o.sub(p.nkv, o.idx(1)));
+    forEach(o.idx(0), o.idx(bk), 1, [&](Value jj) {
+      Value key = o.min(o.add(p.j0, jj), lastKey);
+      Value live = o.lt(jj, p.nkv);
+      forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
+        Value x = o.select(live, load4(kB, p.bi, p.kvh, key, dd), zero);
+        memref::StoreOp::create(b, x, kt, ValueRange{dd, jj});
+      });
+      forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
+        Value x = o.select(live, load4(vB, p.bi, p.kvh, key, e), zero);
+        memref::StoreOp::create(b, x, vt, ValueRange{e, jj});
+      });
+    });
+    KeyScratch s{
+        kt,      vt,      dkt,     dvt,   tile({bq, bk}), tile({bq, bk}),
+        Value(), Value(), Value(), dqAcc, Value()};
+    if (dqAcc) {
+      s.kr = tile({bk, d});
+      forEach(o.idx(0), o.idx(bk), 1, [&](Value jj) {
+        forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
+          memref::StoreOp::create(
+              b, memref::LoadOp::create(b, kt, ValueRange{dd, jj}), s.kr,
+              ValueRange{jj, dd});
+        });
+      });
+    }
+    if (hasMods) {
+      s.gt = tile({bq, bk});
+      fill(s.gt, 1.0);
+    }
+    if (!f32In) {
+      s.qr = tile({bq, d});
+      s.dor = tile({bq, dv});
+    }
+    scratch = &s;
+    Value numQTiles = o.ceilDiv(qLen, o.idx(bq));
+    forEach(o.idx(0), group, 1, [&](Value g) {
+      p.hi = o.add(o.mul(p.kvh, group), g);
+      forEach(o.idx(0), numQTiles, 1, [&](Value qtile) {
+        p.i0 = o.mul(qtile, o.idx(bq));
+        p.nq = o.min(o.idx(bq), o.sub(qLen, p.i0));
+        auto [touched, full] = emitPairClass(p, t);
+        emitIf(touched, [&, full = full] { emitKeyPair(p, full); });
+      });
+    });
+    scratch = nullptr;
+  });
+
+  // Keys past kv_len[b] (lanes past nkv, whose scores are not masked)
+  // get exactly 0.
+  forEach(o.idx(0), nStore, 1, [&](Value jj) {
+    Value key = o.add(p.j0, jj);
+    Value live = o.lt(jj, p.nkv);
+    forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
+      Value x = memref::LoadOp::create(b, dkt, ValueRange{dd, jj});
+      store4(o.select(live, x, zero), dkB, p.bi, p.kvh, key, dd);
+    });
+    forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
+      Value x = memref::LoadOp::create(b, dvt, ValueRange{e, jj});
+      store4(o.select(live, x, zero), dvB, p.bi, p.kvh, key, e);
+    });
+  });
+}
+
+void GradTiler::emitKeyPair(Pair &p, Value isFull) {
+  KeyScratch &s = *scratch;
+  int64_t vecs = bk / lanes;
+  if (!f32In) {
+    forEach(o.idx(0), p.nq, 1, [&](Value c) {
+      Value row = o.add(p.i0, c);
+      forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
+        memref::StoreOp::create(b, load4(qB, p.bi, p.hi, row, dd), s.qr,
+                                ValueRange{c, dd});
+      });
+      forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
+        memref::StoreOp::create(b, load4(doB, p.bi, p.hi, row, e), s.dor,
+                                ValueRange{c, e});
+      });
+    });
+  }
+  auto queryElem = [&](Value packed, Value buf, Value c, Value col) -> Value {
+    if (packed)
+      return memref::LoadOp::create(b, packed, ValueRange{c, col});
+    return load4(buf, p.bi, p.hi, o.add(p.i0, c), col);
+  };
+  // ST[c][:] = scale * sum_d Q[i0 + c, d] KT[d][:], DP[c][:] = sum_e
+  // dO[i0 + c, e] VT[e][:].
+  emitProduct(
+      s.st, p.nq, d,
+      [&](Value c, Value dd) { return queryElem(s.qr, qB, c, dd); }, s.kt,
+      o.splat(vecType, scale));
+  emitProduct(
+      s.dp, p.nq, dv,
+      [&](Value c, Value e) { return queryElem(s.dor, doB, c, e); }, s.vt);
+  emitElementStage(p, s.st, s.gt, /*keyLanes=*/true, isFull);
+  forEach(o.idx(0), p.nq, 1, [&](Value c) {
+    auto [lse, delta] = emitRowStats(p, o.add(p.i0, c));
+    Value lseV = lse ? o.splat(vecType, lse) : Value();
+    Value deltaV = o.splat(vecType, delta);
+    for (int64_t v = 0; v < vecs; ++v) {
+      Value slope = s.gt ? loadLanes(s.gt, c, v) : Value();
+      auto [prob, ds] = emitWeightAndGrad(
+          p, loadLanes(s.st, c, v), loadLanes(s.dp, c, v), lseV, deltaV, slope);
+      storeLanes(prob, s.st, c, v);
+      storeLanes(ds, s.dp, c, v);
+    }
+  });
+  // dVT[e][:] += sum_c dO[i0 + c, e] P[c][:], dKT[d][:] += sum_c Q[i0 + c,
+  // d] dS[c][:].
+  emitAccumulate(
+      s.dvt, dv, p.nq,
+      [&](Value c, Value e) { return queryElem(s.dor, doB, c, e); }, s.st);
+  emitAccumulate(
+      s.dkt, d, p.nq,
+      [&](Value c, Value dd) { return queryElem(s.qr, qB, c, dd); }, s.dp);
+  if (!s.dqAcc)
+    return;
+  // One pass: dQacc[g Sq + i0 + c][:] += sum_jj dS[c][jj] KR[jj][:].
+  Value g = o.sub(p.hi, o.mul(p.kvh, group));
+  Value base = o.add(o.mul(g, qLen), p.i0);
+  rowBlocks(p.nq, [&](Value c0, int64_t rows) {
+    auto row = [&](int64_t r) { return o.add(base, o.add(c0, o.idx(r))); };
+    emitRankOneUpdates(
+        b, vecType, rows, d / lanes, o.idx(0), p.nkv,
+        [&](int64_t r, int64_t v) { return loadLanes(s.dqAcc, row(r), v); },
+        [&](int64_t r, Value jj) -> Value {
+          return memref::LoadOp::create(b, s.dp,
+                                        ValueRange{o.add(c0, o.idx(r)), jj});
+        },
+        [&](Value jj, int64_t v) { return loadLanes(s.kr, jj, v); },
+        [&](int64_t r, int64_t v, Value acc) {
+          storeLanes(acc, s.dqAcc, row(r), v);
+        });
+  });
+}
+
+LogicalResult mlir::attn::tileAttentionGradForCPU(RewriterBase &rewriter,
+                                                  AttentionGradOp op,
+                                                  const CPUTilePlan &plan) {
+  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+  b.setInsertionPoint(op);
+  GradTiler(op, plan, b).run();
+  return success();
+}
