@@ -18,7 +18,6 @@
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/OpenMP/OpenMPDialect.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
@@ -78,38 +77,6 @@ struct RejectDynamicSplitsPass
     });
   }
 };
-/// Gives each iteration of a result-free scf.parallel its own stack scope
-/// (memref.alloca_scope, later stacksave/stackrestore): the fused CPU
-/// kernels allocate their scratch tiles per work item, the canonicalizer
-/// inlines the scopes they emit, and convert-scf-to-openmp restores them
-/// only when the loop becomes OpenMP; a serial loop would otherwise grow
-/// the stack by every item's scratch until it overflows.
-struct ScopeParallelBodiesPass
-    : PassWrapper<ScopeParallelBodiesPass, OperationPass<ModuleOp>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ScopeParallelBodiesPass)
-  StringRef getArgument() const override {
-    return "attn-scope-parallel-bodies";
-  }
-  void runOnOperation() override {
-    getOperation().walk([](scf::ParallelOp loop) {
-      Block &body = loop.getRegion().front();
-      if (loop.getNumResults() != 0 ||
-          llvm::none_of(body.without_terminator(), [](Operation &op) {
-            return isa<memref::AllocaOp>(op);
-          }))
-        return;
-      OpBuilder b(&body, body.begin());
-      auto scope = memref::AllocaScopeOp::create(b, loop.getLoc(), TypeRange{});
-      Block *inner = new Block();
-      scope.getBodyRegion().push_back(inner);
-      inner->getOperations().splice(inner->end(), body.getOperations(),
-                                    std::next(Block::iterator(scope)),
-                                    body.getTerminator()->getIterator());
-      b.setInsertionPointToEnd(inner);
-      memref::AllocaScopeReturnOp::create(b, loop.getLoc(), ValueRange{});
-    });
-  }
-};
 } // namespace
 
 std::string
@@ -165,8 +132,6 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
   if (fused && options.openmp) {
     addPipeline(pm, "convert-scf-to-openmp");
     pm.addPass(createAttnOpenMPDynamicSchedule());
-  } else if (fused) {
-    pm.addPass(std::make_unique<ScopeParallelBodiesPass>());
   }
   if (fused) {
     pm.addPass(createAttnInlineAllocaScopes());

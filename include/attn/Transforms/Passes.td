@@ -74,6 +74,11 @@ def AttnInlineAllocaScopes : Pass<"attn-inline-alloca-scopes", "ModuleOp"> {
     fused CPU path and `convert-scf-to-openmp` scope the stack scratch of
     each loop iteration this way, and the scopes must be gone before
     `convert-scf-to-cf`, which would split their regions into blocks.
+    Also brackets each iteration of an `scf.for` or `scf.parallel` whose
+    body allocas (and yields no memref) the same way: the canonicalizer
+    inlines alloca scopes into loop bodies, and a serial loop over work
+    items, or a long loop over tiles, would otherwise keep every
+    iteration's scratch until the function returns.
 
     Before:
     ```mlir
