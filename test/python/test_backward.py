@@ -729,3 +729,18 @@ def test_backward_needs_cpu_target():
     q = np.ones((1, 1, 3, 16), np.float16)
     with pytest.raises(NotImplementedError, match="target='cpu' only"):
         fn.backward(q, q, q, q, np.zeros((1, 1, 3), np.float32), q)
+
+
+def test_serial_kernels_free_each_items_stack():
+    """openmp=False runs the work items in one loop: each item's stack
+    scratch must be freed before the next (a few hundred items overflowed
+    the stack once, forward and backward)."""
+    fn = attn.compile(attn.causal(), dtype="float32", head_dim=64,
+                      openmp=False)
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((1, 128, 70, 64)).astype(np.float32)
+    o, lse = fn(q, q, q, return_lse=True)
+    np.testing.assert_allclose(o, reference.attention(attn.causal(), q, q, q),
+                               atol=2e-5, rtol=2e-5)
+    dq, dk, dv = fn.backward(q, q, q, o, lse, o)
+    assert np.isfinite(dq).all() and np.isfinite(dk).all()
