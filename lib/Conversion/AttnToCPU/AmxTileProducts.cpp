@@ -16,8 +16,10 @@
 //     constant scale is instead applied where emitWeights reads ST (the
 //     same f32 product, one pass over ST less).
 //   P V as OT = V^T P^T: C = OT[e..e+16][c..c+16], A = VT2 (V^T, 16
-//     value rows of 32 keys, transposed once per kv tile with 16 x 16
-//     transposes of 32-bit key pairs), B = PB (the weights in pairs of
+//     value rows of 32 keys, transposed with 16 x 16 transposes of 32-bit
+//     key pairs once per (batch, kv head, kv tile) by a parallel pass
+//     before the work items, into a buffer of V's size that every q-tile
+//     of the head reads), B = PB (the weights in pairs of
 //     keys: emitWeights computes them two keys at a time and stores them
 //     converted to bf16 and interleaved, instead of back into ST).
 //
@@ -189,11 +191,48 @@ void CPUTiler::emitScoresAmx(WorkItem &it, Value j0, Value nkv) {
   });
 }
 
-void CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv) {
-  // VT2[e][jj] = V[j0 + min(jj, nkv - 1), e] for every jj < block_kv (keys
-  // past the tile repeat its last key: finite values for zero weights).
-  // Per 32 keys x 16 value columns: 32 row loads, pairs of rows interleaved
-  // into 16 vectors of 32-bit key pairs, one 16 x 16 transpose, 16 stores.
+void CPUTiler::emitAmxValuePrepass() {
+  // One item per (b, kv head, kv tile): VT2[(b * Hkv + kvh) * T + t] of
+  // the tile's keys below kv_len[b]; tiles past kv_len[b], which no work
+  // item visits, are left unwritten.
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  amxTiles = o.ceilDiv(kvLen, o.idx(plan.blockKv));
+  Value count = o.mul(o.mul(batch, kvHeads), amxTiles);
+  amxVT2 = memref::AllocOp::create(
+      b,
+      MemRefType::get({ShapedType::kDynamic, dv, plan.blockKv},
+                      b.getBF16Type()),
+      ValueRange{count}, b.getI64IntegerAttr(64));
+  emitParallel(count, [&](Value item) {
+    WorkItem it;
+    Value t = o.remU(item, amxTiles);
+    Value rest = o.divU(item, amxTiles);
+    it.bi = o.divU(rest, kvHeads);
+    it.kvh = o.remU(rest, kvHeads);
+    Value kvEnd =
+        o.max(o.min(emitter->emitKvLength(b, it.bi), kvLen), o.idx(0));
+    Value j0 = o.mul(t, o.idx(plan.blockKv));
+    Value nkv = o.min(o.idx(plan.blockKv), o.sub(kvEnd, j0));
+    auto ifOp = scf::IfOp::create(b, TypeRange{}, o.lt(o.idx(0), nkv),
+                                  /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    emitAmxValueTranspose(it, j0, nkv, item);
+  });
+}
+
+Value CPUTiler::amxTileIndex(WorkItem &it, Value j0) {
+  return o.add(o.mul(o.add(o.mul(it.bi, kvHeads), it.kvh), amxTiles),
+               o.divU(j0, o.idx(plan.blockKv)));
+}
+
+void CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv,
+                                     Value tile) {
+  // VT2[tile][e][jj] = V[j0 + min(jj, nkv - 1), e] for every jj < block_kv
+  // (keys past the tile repeat its last key: finite values for zero
+  // weights). Per 32 keys x 16 value columns: 32 row loads, pairs of rows
+  // interleaved into 16 vectors of 32-bit key pairs, one 16 x 16
+  // transpose, 16 stores.
   int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
   Type bf16 = b.getBF16Type();
   auto halfRow = VectorType::get({kTileRows}, bf16);
@@ -223,7 +262,7 @@ void CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv) {
                       for (int64_t e = 0; e < kTileRows; ++e)
                         vector::StoreOp::create(
                             b, vector::BitCastOp::create(b, pairRow, cols[e]),
-                            it.vt2, ValueRange{o.add(e0, o.idx(e)), kb});
+                            amxVT2, ValueRange{tile, o.add(e0, o.idx(e)), kb});
                       scf::YieldOp::create(b);
                     });
             scf::YieldOp::create(b);
@@ -237,16 +276,31 @@ scf::ForOp CPUTiler::emitAmxWeightPairs(
   // PB[p][2c + t] = bf16(w(2p + t, c)) for the pairs p < ceil(nkv / 2),
   // the odd key of the last pair 0 when nkv is odd; then PB = 0 for the
   // pairs up to block_kv / 2 (partial tiles only), which the products
-  // read too.
+  // read too. The sums add the bf16 weights that P V multiplies (each
+  // 32-bit word of a pair holds the even key's weight in its low half),
+  // so that the normalisation cancels their rounding: a row's dominant
+  // weight, 1 or, with kLazyShift, up to e^8, is rounded alike in both.
   auto halfType = VectorType::get({plan.vectorWidth}, b.getBF16Type());
+  auto wordType = VectorType::get({plan.vectorWidth}, b.getI32Type());
   Value zeroVec = o.cst(vecType, 0.0);
   Value pairs = o.ceilDiv(nkv, o.idx(2));
-  auto store = [&](Value p, int64_t v, Value w0, Value w1) {
+  auto wordCst = [&](int64_t x) {
+    return o.splat(wordType,
+                   arith::ConstantIntOp::create(b, b.getI32Type(), x));
+  };
+  // Stores the pair; returns its two weights as rounded.
+  auto store = [&](Value p, int64_t v, Value w0,
+                   Value w1) -> std::pair<Value, Value> {
     Value both = vector::InterleaveOp::create(
         b, arith::TruncFOp::create(b, halfType, w0),
         arith::TruncFOp::create(b, halfType, w1));
     vector::StoreOp::create(b, both, it.pb,
                             ValueRange{p, o.idx(2 * v * plan.vectorWidth)});
+    Value words = vector::BitCastOp::create(b, wordType, both);
+    Value even = arith::ShLIOp::create(b, words, wordCst(16));
+    Value odd = arith::AndIOp::create(b, words, wordCst(0xFFFF0000));
+    return {arith::BitcastOp::create(b, vecType, even),
+            arith::BitcastOp::create(b, vecType, odd)};
   };
   auto loop =
       emitFor(o.idx(0), pairs, o.idx(1), init, [&](Value p, ValueRange acc) {
@@ -259,8 +313,8 @@ scf::ForOp CPUTiler::emitAmxWeightPairs(
           // ST row `odd` exists (block_kv is even) but past nkv holds no
           // score: its weight is replaced, never summed.
           Value w1 = o.select(oddIn, weight(odd, v), zeroVec);
-          store(p, v, w0, w1);
-          next.push_back(sum(acc[v], w0, w1));
+          auto [r0, r1] = store(p, v, w0, w1);
+          next.push_back(sum(acc[v], r0, r1));
         }
         scf::YieldOp::create(b, next);
       });
@@ -280,14 +334,28 @@ void CPUTiler::emitValuesAmx(WorkItem &it, Value j0, Value nkv,
   // over every 32-key chunk of the tile (chunks past nkv add zeros).
   int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
   int64_t bq = plan.blockQ;
-  if (!alpha.empty())
+  // The rescale only where some alpha is not 1 (kLazyShift makes that
+  // rare).
+  if (!alpha.empty()) {
+    Value any;
+    for (Value a : alpha) {
+      Value ne = vector::ReductionOp::create(
+          b, vector::CombiningKind::OR,
+          o.fcmp(arith::CmpFPredicate::UNE, a, o.cst(vecType, 1.0)));
+      any = any ? o.lor(any, ne) : ne;
+    }
+    auto ifOp = scf::IfOp::create(b, TypeRange{}, any,
+                                  /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
     emitFor(
         o.idx(0), o.idx(dv), o.idx(1), ValueRange{}, [&](Value e, ValueRange) {
           for (int64_t v = 0; v < plan.vecs(); ++v)
             storeLanes(o.fmul(loadLanes(it.ot, e, v), alpha[v]), it.ot, e, v);
           scf::YieldOp::create(b);
         });
-  emitAmxValueTranspose(it, j0, nkv);
+  }
+  Value tile = amxTileIndex(it, j0);
   emitFor(o.idx(0), o.idx(dv), o.idx(2 * kTileRows), ValueRange{},
           [&](Value eb, ValueRange) {
             auto row = [&](int64_t x) {
@@ -305,8 +373,8 @@ void CPUTiler::emitValuesAmx(WorkItem &it, Value j0, Value nkv,
                   },
                   [&](int64_t x, int64_t s) -> Value {
                     return amx::TileLoadOp::create(
-                        b, operandTile(b), it.vt2,
-                        ValueRange{row(x), o.idx(s * kTileK)}, Value());
+                        b, operandTile(b), amxVT2,
+                        ValueRange{tile, row(x), o.idx(s * kTileK)}, Value());
                   },
                   [&](int64_t y, int64_t s) -> Value {
                     return amx::TileLoadOp::create(
