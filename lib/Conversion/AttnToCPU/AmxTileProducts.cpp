@@ -276,10 +276,13 @@ scf::ForOp CPUTiler::emitAmxWeightPairs(
   // PB[p][2c + t] = bf16(w(2p + t, c)) for the pairs p < ceil(nkv / 2),
   // the odd key of the last pair 0 when nkv is odd; then PB = 0 for the
   // pairs up to block_kv / 2 (partial tiles only), which the products
-  // read too. The sums add the bf16 weights that P V multiplies (each
-  // 32-bit word of a pair holds the even key's weight in its low half),
-  // so that the normalisation cancels their rounding: a row's dominant
-  // weight, 1 or, with kLazyShift, up to e^8, is rounded alike in both.
+  // read too. Without an LSE result the sums add the bf16 weights that
+  // P V multiplies (each 32-bit word of a pair holds the even key's weight
+  // in its low half), so that the normalisation cancels their rounding: a
+  // row's dominant weight, 1 or, with kLazyShift, up to e^8, is rounded
+  // alike in both. With one they add the f32 weights, which keeps the LSE
+  // at f32 accuracy (the rounded sums would move it by up to 2^-9).
+  bool roundedSums = !lseB;
   auto halfType = VectorType::get({plan.vectorWidth}, b.getBF16Type());
   auto wordType = VectorType::get({plan.vectorWidth}, b.getI32Type());
   Value zeroVec = o.cst(vecType, 0.0);
@@ -314,7 +317,8 @@ scf::ForOp CPUTiler::emitAmxWeightPairs(
           // score: its weight is replaced, never summed.
           Value w1 = o.select(oddIn, weight(odd, v), zeroVec);
           auto [r0, r1] = store(p, v, w0, w1);
-          next.push_back(sum(acc[v], r0, r1));
+          next.push_back(roundedSums ? sum(acc[v], r0, r1)
+                                     : sum(acc[v], w0, w1));
         }
         scf::YieldOp::create(b, next);
       });

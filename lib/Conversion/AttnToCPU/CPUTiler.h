@@ -217,7 +217,7 @@ private:
   /// t, c)) with w = weight(jj, v) for keys below nkv and 0 past them;
   /// returns the loop, which carries `init` (one vector per plan.vecs())
   /// through acc[v] = sum(acc[v], w(2p, v), w(2p + 1, v)), the weights as
-  /// rounded to bf16.
+  /// rounded to bf16 unless the op has an LSE result.
   scf::ForOp
   emitAmxWeightPairs(WorkItem &it, Value nkv, ValueRange init,
                      function_ref<Value(Value jj, int64_t v)> weight,
