@@ -13,8 +13,8 @@
 //     32-key block would read past the end of K), B = QT2 (Q^T in pairs of
 //     head-dim elements, packed once per work item). ST is then scaled
 //     in f32, as the other paths do; without score modifiers a positive
-//     constant scale is instead applied where emitWeights reads ST (the
-//     same f32 product, one pass over ST less).
+//     constant scale is instead folded into emitWeights (the row max of
+//     the raw scores times the scale; the weights' exponent by one FMA).
 //   P V as OT = V^T P^T: C = OT[e..e+16][c..c+16], A = VT2 (V^T, 16
 //     value rows of 32 keys, transposed with 16 x 16 transposes of 32-bit
 //     key pairs once per (batch, kv head, kv tile) by a parallel pass
