@@ -17,8 +17,8 @@
 //     the raw scores times the scale; the weights' exponent by one FMA).
 //   P V as OT = V^T P^T: C = OT[e..e+16][c..c+16], A = VT2 (V^T, 16
 //     value rows of 32 keys, transposed with 16 x 16 transposes of 32-bit
-//     key pairs once per (batch, kv head, kv tile) by a parallel pass
-//     before the work items, into a buffer of V's size that every q-tile
+//     key pairs once per (batch, kv head, kv tile), by the first work item
+//     that reaches the tile, into a buffer of V's size that every q-tile
 //     of the head reads), B = PB (the weights in pairs of
 //     keys: emitWeights computes them two keys at a time and stores them
 //     converted to bf16 and interleaved, instead of back into ST).
@@ -191,34 +191,61 @@ void CPUTiler::emitScoresAmx(WorkItem &it, Value j0, Value nkv) {
   });
 }
 
-void CPUTiler::emitAmxValuePrepass() {
-  // One item per (b, kv head, kv tile): VT2[(b * Hkv + kvh) * T + t] of
-  // the tile's keys below kv_len[b]; tiles past kv_len[b], which no work
-  // item visits, are left unwritten.
+void CPUTiler::emitAmxValueBuffers() {
+  // VT2 for every (b, kv head, kv tile), written by the first work item
+  // that reaches the tile (emitAmxSharedTranspose), and its states, all 0
+  // (not started).
   int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
   amxTiles = o.ceilDiv(kvLen, o.idx(plan.blockKv));
   Value count = o.mul(o.mul(batch, kvHeads), amxTiles);
+  IntegerAttr align = b.getI64IntegerAttr(64);
   amxVT2 = memref::AllocOp::create(
       b,
       MemRefType::get({ShapedType::kDynamic, dv, plan.blockKv},
                       b.getBF16Type()),
-      ValueRange{count}, b.getI64IntegerAttr(64));
-  emitParallel(count, [&](Value item) {
-    WorkItem it;
-    Value t = o.remU(item, amxTiles);
-    Value rest = o.divU(item, amxTiles);
-    it.bi = o.divU(rest, kvHeads);
-    it.kvh = o.remU(rest, kvHeads);
-    Value kvEnd =
-        o.max(o.min(emitter->emitKvLength(b, it.bi), kvLen), o.idx(0));
-    Value j0 = o.mul(t, o.idx(plan.blockKv));
-    Value nkv = o.min(o.idx(plan.blockKv), o.sub(kvEnd, j0));
-    auto ifOp = scf::IfOp::create(b, TypeRange{}, o.lt(o.idx(0), nkv),
-                                  /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    emitAmxValueTranspose(it, j0, nkv, item);
+      ValueRange{count}, align);
+  Type i32 = b.getI32Type();
+  amxVT2State =
+      memref::AllocOp::create(b, MemRefType::get({ShapedType::kDynamic}, i32),
+                              ValueRange{count}, align);
+  Value zero = arith::ConstantIntOp::create(b, i32, 0);
+  emitFor(o.idx(0), count, o.idx(1), ValueRange{}, [&](Value i, ValueRange) {
+    memref::StoreOp::create(b, zero, amxVT2State, ValueRange{i});
+    scf::YieldOp::create(b);
   });
+}
+
+void CPUTiler::emitAmxSharedTranspose(WorkItem &it, Value j0, Value nkv,
+                                      Value tile) {
+  // The state's bit 0 claims the tile (atomic or: the item that finds it
+  // clear transposes), bit 1 says it is written; an item that finds the
+  // tile claimed waits for bit 1 (the claimant is busy transposing, never
+  // waiting). The atomics (acquire-release) order the transpose's stores
+  // before the readers' tile loads. (A compare-and-swap, a region op,
+  // would not pass the buffer deallocation.)
+  Type i32 = b.getI32Type();
+  auto bits = [&](int64_t x) {
+    return arith::ConstantIntOp::create(b, i32, x).getResult();
+  };
+  auto atomicOr = [&](int64_t x) -> Value {
+    return memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::ori, bits(x),
+                                       amxVT2State, ValueRange{tile});
+  };
+  Value old = atomicOr(1);
+  auto ifOp = scf::IfOp::create(
+      b, TypeRange{}, o.eq(arith::AndIOp::create(b, old, bits(1)), bits(0)),
+      /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  emitAmxValueTranspose(it, j0, nkv, tile);
+  atomicOr(2);
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  auto wait = scf::WhileOp::create(b, TypeRange{}, ValueRange{});
+  b.createBlock(&wait.getBefore());
+  Value written = arith::AndIOp::create(b, atomicOr(0), bits(2));
+  scf::ConditionOp::create(b, o.eq(written, bits(0)), ValueRange{});
+  b.createBlock(&wait.getAfter());
+  scf::YieldOp::create(b);
 }
 
 Value CPUTiler::amxTileIndex(WorkItem &it, Value j0) {
@@ -360,6 +387,7 @@ void CPUTiler::emitValuesAmx(WorkItem &it, Value j0, Value nkv,
         });
   }
   Value tile = amxTileIndex(it, j0);
+  emitAmxSharedTranspose(it, j0, nkv, tile);
   emitFor(o.idx(0), o.idx(dv), o.idx(2 * kTileRows), ValueRange{},
           [&](Value eb, ValueRange) {
             auto row = [&](int64_t x) {

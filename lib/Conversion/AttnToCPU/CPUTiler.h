@@ -205,9 +205,10 @@ private:
   void emitScoresAmx(WorkItem &it, Value j0, Value nkv);
   /// emitValues for dot = amx: OT = alpha OT + V^T P^T by AMX tiles.
   void emitValuesAmx(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha);
-  /// dot = amx: fills amxVT2 (V^T in key pairs for every kv tile) by a
-  /// parallel loop before the work items (AmxTileProducts.cpp).
-  void emitAmxValuePrepass();
+  /// dot = amx: allocates amxVT2 and amxVT2State (AmxTileProducts.cpp).
+  void emitAmxValueBuffers();
+  /// amxVT2[tile] written once, by the first work item that needs it.
+  void emitAmxSharedTranspose(WorkItem &it, Value j0, Value nkv, Value tile);
   /// amxVT2[tile] for the kv tile of `it`'s batch row and kv head
   /// starting at key j0 (nkv keys).
   void emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv, Value tile);
@@ -305,8 +306,9 @@ private:
   Value kvSegMin, kvSegMax;
   /// dot = amx: VT2[(b * Hkv + kvh) * T + t][e][jj] = V[b, kvh, t *
   /// block_kv + jj, e] (bf16, V^T per kv tile, the A operand of P V), T =
-  /// amxTiles = ceil(Skv / block_kv); filled by emitAmxValuePrepass.
-  Value amxVT2, amxTiles;
+  /// amxTiles = ceil(Skv / block_kv); each tile's state in amxVT2State
+  /// (i32 bits: 1 claimed by a work item, 2 written).
+  Value amxVT2, amxVT2State, amxTiles;
 };
 
 } // namespace mlir::attn::cpu

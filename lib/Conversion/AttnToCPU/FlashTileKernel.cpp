@@ -26,7 +26,7 @@ void CPUTiler::emitTileKernel() {
   Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
   Value numItems = o.mul(numQTiles, o.mul(batch, qHeads));
   if (plan.dot == CPUDot::Amx)
-    emitAmxValuePrepass();
+    emitAmxValueBuffers();
   emitParallel(numItems, [&](Value item) { emitItem(item); });
 }
 
