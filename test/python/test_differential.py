@@ -979,6 +979,32 @@ def test_bf16_cases_run_amx():
     assert amx >= 20
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_rising_row_max(dtype, causal):
+    """Scores whose row max rises along the keys, by steps below and above
+    the AMX path's lazy shift (kLazyShift = 8: the running shift moves only
+    when a kv tile's max exceeds it by more than 8), over several kv tiles,
+    with scores far below the max (weights that underflow to 0 in the
+    polynomial exp): O, with and without the LSE (whose row sums differ
+    on AMX: CPUTiler::emitAmxWeightPairs), against the float64
+    reference."""
+    rng = np.random.default_rng(17)
+    B, H, Sq, Skv, D = 1, 2, 150, 700, 64
+    ramp = np.linspace(0.05, 9.0, Skv) ** 1.5        # |scores| up to ~200
+    dt = NP_DTYPE[dtype]
+    q = (rng.standard_normal((B, H, Sq + 50 * causal, D)) * 1.5).astype(dt)
+    k = (rng.standard_normal((B, H, Skv, D)) * ramp[:, None]).astype(dt)
+    v = rng.standard_normal((B, H, Skv, D)).astype(dt)
+    spec = attn.Spec(attn.causal() if causal else attn.full())
+    fn = attn.compile(spec, dtype=dtype, head_dim=D)
+    d = Dims(B=B, Hq=H, Hkv=H, Sq=q.shape[2], Skv=Skv, D=D, Dv=D,
+             dtype=dtype)
+    for with_lse in (False, True):
+        _run_and_check(fn, spec, f"rising[{dtype}, causal={causal}]", d,
+                       q, k, v, (), {}, with_lse)
+
+
 # -- long cases: which tiles they exercise ------------------------------------
 
 

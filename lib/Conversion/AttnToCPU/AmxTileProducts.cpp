@@ -13,11 +13,13 @@
 //     32-key block would read past the end of K), B = QT2 (Q^T in pairs of
 //     head-dim elements, packed once per work item). ST is then scaled
 //     in f32, as the other paths do; without score modifiers a positive
-//     constant scale is instead applied where emitWeights reads ST (the
-//     same f32 product, one pass over ST less).
+//     constant scale is instead folded into emitWeights (the row max of
+//     the raw scores times the scale; the weights' exponent by one FMA).
 //   P V as OT = V^T P^T: C = OT[e..e+16][c..c+16], A = VT2 (V^T, 16
-//     value rows of 32 keys, transposed once per kv tile with 16 x 16
-//     transposes of 32-bit key pairs), B = PB (the weights in pairs of
+//     value rows of 32 keys, transposed with 16 x 16 transposes of 32-bit
+//     key pairs once per (batch, kv head, kv tile), by the first work item
+//     that reaches the tile, into a buffer of V's size that every q-tile
+//     of the head reads), B = PB (the weights in pairs of
 //     keys: emitWeights computes them two keys at a time and stores them
 //     converted to bf16 and interleaved, instead of back into ST).
 //
@@ -189,11 +191,75 @@ void CPUTiler::emitScoresAmx(WorkItem &it, Value j0, Value nkv) {
   });
 }
 
-void CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv) {
-  // VT2[e][jj] = V[j0 + min(jj, nkv - 1), e] for every jj < block_kv (keys
-  // past the tile repeat its last key: finite values for zero weights).
-  // Per 32 keys x 16 value columns: 32 row loads, pairs of rows interleaved
-  // into 16 vectors of 32-bit key pairs, one 16 x 16 transpose, 16 stores.
+void CPUTiler::emitAmxValueBuffers() {
+  // VT2 for every (b, kv head, kv tile), written by the first work item
+  // that reaches the tile (emitAmxSharedTranspose), and its states, all 0
+  // (not started).
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  amxTiles = o.ceilDiv(kvLen, o.idx(plan.blockKv));
+  Value count = o.mul(o.mul(batch, kvHeads), amxTiles);
+  IntegerAttr align = b.getI64IntegerAttr(64);
+  amxVT2 = memref::AllocOp::create(
+      b,
+      MemRefType::get({ShapedType::kDynamic, dv, plan.blockKv},
+                      b.getBF16Type()),
+      ValueRange{count}, align);
+  Type i32 = b.getI32Type();
+  amxVT2State =
+      memref::AllocOp::create(b, MemRefType::get({ShapedType::kDynamic}, i32),
+                              ValueRange{count}, align);
+  Value zero = arith::ConstantIntOp::create(b, i32, 0);
+  emitFor(o.idx(0), count, o.idx(1), ValueRange{}, [&](Value i, ValueRange) {
+    memref::StoreOp::create(b, zero, amxVT2State, ValueRange{i});
+    scf::YieldOp::create(b);
+  });
+}
+
+void CPUTiler::emitAmxSharedTranspose(WorkItem &it, Value j0, Value nkv,
+                                      Value tile) {
+  // The state's bit 0 claims the tile (atomic or: the item that finds it
+  // clear transposes), bit 1 says it is written; an item that finds the
+  // tile claimed waits for bit 1 (the claimant is busy transposing, never
+  // waiting). The atomics (acquire-release) order the transpose's stores
+  // before the readers' tile loads. (A compare-and-swap, a region op,
+  // would not pass the buffer deallocation.)
+  Type i32 = b.getI32Type();
+  auto bits = [&](int64_t x) {
+    return arith::ConstantIntOp::create(b, i32, x).getResult();
+  };
+  auto atomicOr = [&](int64_t x) -> Value {
+    return memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::ori, bits(x),
+                                       amxVT2State, ValueRange{tile});
+  };
+  Value old = atomicOr(1);
+  auto ifOp = scf::IfOp::create(
+      b, TypeRange{}, o.eq(arith::AndIOp::create(b, old, bits(1)), bits(0)),
+      /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  emitAmxValueTranspose(it, j0, nkv, tile);
+  atomicOr(2);
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  auto wait = scf::WhileOp::create(b, TypeRange{}, ValueRange{});
+  b.createBlock(&wait.getBefore());
+  Value written = arith::AndIOp::create(b, atomicOr(0), bits(2));
+  scf::ConditionOp::create(b, o.eq(written, bits(0)), ValueRange{});
+  b.createBlock(&wait.getAfter());
+  scf::YieldOp::create(b);
+}
+
+Value CPUTiler::amxTileIndex(WorkItem &it, Value j0) {
+  return o.add(o.mul(o.add(o.mul(it.bi, kvHeads), it.kvh), amxTiles),
+               o.divU(j0, o.idx(plan.blockKv)));
+}
+
+void CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv,
+                                     Value tile) {
+  // VT2[tile][e][jj] = V[j0 + min(jj, nkv - 1), e] for every jj < block_kv
+  // (keys past the tile repeat its last key: finite values for zero
+  // weights). Per 32 keys x 16 value columns: 32 row loads, pairs of rows
+  // interleaved into 16 vectors of 32-bit key pairs, one 16 x 16
+  // transpose, 16 stores.
   int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
   Type bf16 = b.getBF16Type();
   auto halfRow = VectorType::get({kTileRows}, bf16);
@@ -223,7 +289,7 @@ void CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv) {
                       for (int64_t e = 0; e < kTileRows; ++e)
                         vector::StoreOp::create(
                             b, vector::BitCastOp::create(b, pairRow, cols[e]),
-                            it.vt2, ValueRange{o.add(e0, o.idx(e)), kb});
+                            amxVT2, ValueRange{tile, o.add(e0, o.idx(e)), kb});
                       scf::YieldOp::create(b);
                     });
             scf::YieldOp::create(b);
@@ -237,16 +303,34 @@ scf::ForOp CPUTiler::emitAmxWeightPairs(
   // PB[p][2c + t] = bf16(w(2p + t, c)) for the pairs p < ceil(nkv / 2),
   // the odd key of the last pair 0 when nkv is odd; then PB = 0 for the
   // pairs up to block_kv / 2 (partial tiles only), which the products
-  // read too.
+  // read too. Without an LSE result the sums add the bf16 weights that
+  // P V multiplies (each 32-bit word of a pair holds the even key's weight
+  // in its low half), so that the normalisation cancels their rounding: a
+  // row's dominant weight, 1 or, with kLazyShift, up to e^8, is rounded
+  // alike in both. With one they add the f32 weights, which keeps the LSE
+  // at f32 accuracy (the rounded sums would move it by up to 2^-9).
+  bool roundedSums = !lseB;
   auto halfType = VectorType::get({plan.vectorWidth}, b.getBF16Type());
+  auto wordType = VectorType::get({plan.vectorWidth}, b.getI32Type());
   Value zeroVec = o.cst(vecType, 0.0);
   Value pairs = o.ceilDiv(nkv, o.idx(2));
-  auto store = [&](Value p, int64_t v, Value w0, Value w1) {
+  auto wordCst = [&](int64_t x) {
+    return o.splat(wordType,
+                   arith::ConstantIntOp::create(b, b.getI32Type(), x));
+  };
+  // Stores the pair; returns its two weights as rounded.
+  auto store = [&](Value p, int64_t v, Value w0,
+                   Value w1) -> std::pair<Value, Value> {
     Value both = vector::InterleaveOp::create(
         b, arith::TruncFOp::create(b, halfType, w0),
         arith::TruncFOp::create(b, halfType, w1));
     vector::StoreOp::create(b, both, it.pb,
                             ValueRange{p, o.idx(2 * v * plan.vectorWidth)});
+    Value words = vector::BitCastOp::create(b, wordType, both);
+    Value even = arith::ShLIOp::create(b, words, wordCst(16));
+    Value odd = arith::AndIOp::create(b, words, wordCst(0xFFFF0000));
+    return {arith::BitcastOp::create(b, vecType, even),
+            arith::BitcastOp::create(b, vecType, odd)};
   };
   auto loop =
       emitFor(o.idx(0), pairs, o.idx(1), init, [&](Value p, ValueRange acc) {
@@ -259,8 +343,9 @@ scf::ForOp CPUTiler::emitAmxWeightPairs(
           // ST row `odd` exists (block_kv is even) but past nkv holds no
           // score: its weight is replaced, never summed.
           Value w1 = o.select(oddIn, weight(odd, v), zeroVec);
-          store(p, v, w0, w1);
-          next.push_back(sum(acc[v], w0, w1));
+          auto [r0, r1] = store(p, v, w0, w1);
+          next.push_back(roundedSums ? sum(acc[v], r0, r1)
+                                     : sum(acc[v], w0, w1));
         }
         scf::YieldOp::create(b, next);
       });
@@ -280,14 +365,29 @@ void CPUTiler::emitValuesAmx(WorkItem &it, Value j0, Value nkv,
   // over every 32-key chunk of the tile (chunks past nkv add zeros).
   int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
   int64_t bq = plan.blockQ;
-  if (!alpha.empty())
+  // The rescale only where some alpha is not 1 (kLazyShift makes that
+  // rare).
+  if (!alpha.empty()) {
+    Value any;
+    for (Value a : alpha) {
+      Value ne = vector::ReductionOp::create(
+          b, vector::CombiningKind::OR,
+          o.fcmp(arith::CmpFPredicate::UNE, a, o.cst(vecType, 1.0)));
+      any = any ? o.lor(any, ne) : ne;
+    }
+    auto ifOp = scf::IfOp::create(b, TypeRange{}, any,
+                                  /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
     emitFor(
         o.idx(0), o.idx(dv), o.idx(1), ValueRange{}, [&](Value e, ValueRange) {
           for (int64_t v = 0; v < plan.vecs(); ++v)
             storeLanes(o.fmul(loadLanes(it.ot, e, v), alpha[v]), it.ot, e, v);
           scf::YieldOp::create(b);
         });
-  emitAmxValueTranspose(it, j0, nkv);
+  }
+  Value tile = amxTileIndex(it, j0);
+  emitAmxSharedTranspose(it, j0, nkv, tile);
   emitFor(o.idx(0), o.idx(dv), o.idx(2 * kTileRows), ValueRange{},
           [&](Value eb, ValueRange) {
             auto row = [&](int64_t x) {
@@ -305,8 +405,8 @@ void CPUTiler::emitValuesAmx(WorkItem &it, Value j0, Value nkv,
                   },
                   [&](int64_t x, int64_t s) -> Value {
                     return amx::TileLoadOp::create(
-                        b, operandTile(b), it.vt2,
-                        ValueRange{row(x), o.idx(s * kTileK)}, Value());
+                        b, operandTile(b), amxVT2,
+                        ValueRange{tile, row(x), o.idx(s * kTileK)}, Value());
                   },
                   [&](int64_t y, int64_t s) -> Value {
                     return amx::TileLoadOp::create(

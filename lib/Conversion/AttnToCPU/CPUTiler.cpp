@@ -108,10 +108,14 @@ LogicalResult CPUTiler::run() {
   if (runtime.any())
     runtimeClasses =
         std::make_unique<RuntimeTileClassifier>(op, runtime, *emitter);
-  scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
-
   auto headDims = cast<ShapedType>(op.getValue().getType());
   int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  // A static head dim makes the default scale a constant, which the AMX
+  // path folds into the weights (WorkItem::scoreScale).
+  scale = emitter->emitScale(
+      b, ShapedType::isDynamic(d)
+             ? Value(tensor::DimOp::create(b, op.getQuery(), 3))
+             : o.idx(d));
   int64_t dv = headDims.getDimSize(3);
   heapScratch = scratchBytes(d, dv) > kStackScratchBytes;
   bool rowKernel = !ShapedType::isDynamic(d) && !ShapedType::isDynamic(dv) &&
@@ -144,10 +148,10 @@ int64_t CPUTiler::scratchBytes(int64_t d, int64_t dv) const {
     return std::numeric_limits<int64_t>::max();
   int64_t stRows = llvm::divideCeil(plan.blockKv, plan.unroll) * plan.unroll;
   // QT (or QT2 at most as large), ST, OT, a row of lanes; K and V tiles
-  // as f32 or, with AMX, KS, VT2 and PB in bf16.
+  // as f32 or, with AMX, KS and PB in bf16 (VT2 is one shared buffer).
   int64_t floats = plan.blockQ * (d + dv + stRows + 1);
   if (plan.dot == CPUDot::Amx)
-    return 4 * floats + 2 * plan.blockKv * (d + dv + plan.blockQ);
+    return 4 * floats + 2 * plan.blockKv * (d + plan.blockQ);
   if (!cast<MemRefType>(kB.getType()).getElementType().isF32())
     floats += plan.blockKv * (d + dv);
   return 4 * floats;

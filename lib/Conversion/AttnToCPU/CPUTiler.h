@@ -60,6 +60,9 @@ namespace mlir::attn::cpu {
 inline constexpr int64_t kStackScratchBytes = 1 << 20;
 
 inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+/// dot = amx, softmax: a row's running shift moves only when a kv tile's
+/// max exceeds it by more than this (CPUTiler::emitWeights).
+inline constexpr double kLazyShift = 8.0;
 /// Query rows per (b, h) up to which the row (decoding) kernel runs.
 inline constexpr int64_t kRowKernelMaxQueries = 2;
 
@@ -128,10 +131,10 @@ struct WorkItem {
   /// Q K^T.
   Value qt2;
   /// dot = amx (AmxTileProducts.cpp): KS[jj][d], the kv tile's K rows when
-  /// its last 32-row block would read past the end of K; VT2[e][jj] =
-  /// V[j0 + jj, e] (bf16, V^T, the A operand of P V); PB[p][2c + t] =
-  /// P[i0 + c, j0 + 2p + t] (bf16 weights in pairs of keys, the B operand).
-  Value ks, vt2, pb;
+  /// its last 32-row block would read past the end of K; PB[p][2c + t] =
+  /// P[i0 + c, j0 + 2p + t] (bf16 weights in pairs of keys, the B operand
+  /// of P V; its A operand is CPUTiler::amxVT2).
+  Value ks, pb;
   /// Non-null when ST holds unscaled scores that readers multiply by this
   /// (a positive constant scale folded into the weights, dot = amx without
   /// modifiers).
@@ -242,12 +245,20 @@ private:
   void emitScoresAmx(WorkItem &it, Value j0, Value nkv);
   /// emitValues for dot = amx: OT = alpha OT + V^T P^T by AMX tiles.
   void emitValuesAmx(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha);
-  /// VT2 for the kv tile (AmxTileProducts.cpp).
-  void emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv);
+  /// dot = amx: allocates amxVT2 and amxVT2State (AmxTileProducts.cpp).
+  void emitAmxValueBuffers();
+  /// amxVT2[tile] written once, by the first work item that needs it.
+  void emitAmxSharedTranspose(WorkItem &it, Value j0, Value nkv, Value tile);
+  /// amxVT2[tile] for the kv tile of `it`'s batch row and kv head
+  /// starting at key j0 (nkv keys).
+  void emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv, Value tile);
+  /// The index into amxVT2 of the kv tile starting at key j0.
+  Value amxTileIndex(WorkItem &it, Value j0);
   /// The weight loop of emitWeights for AMX: PB[p][2c + t] = bf16(w(2p +
   /// t, c)) with w = weight(jj, v) for keys below nkv and 0 past them;
   /// returns the loop, which carries `init` (one vector per plan.vecs())
-  /// through acc[v] = sum(acc[v], w(2p, v), w(2p + 1, v)).
+  /// through acc[v] = sum(acc[v], w(2p, v), w(2p + 1, v)), the weights as
+  /// rounded to bf16 unless the op has an LSE result.
   scf::ForOp
   emitAmxWeightPairs(WorkItem &it, Value nkv, ValueRange init,
                      function_ref<Value(Value jj, int64_t v)> weight,
@@ -285,6 +296,9 @@ private:
   /// Vector weight of scores `s` under shift `shift` (unused by sigmoid
   /// and relu); 0 where s = -inf.
   Value weight(Value s, Value shift);
+  /// 2^x for vectors x <= 128 by a polynomial (degree 4 where the weights
+  /// are rounded to bf16 next, else 5); 0 for x <= -127, NaN for NaN.
+  Value exp2Poly(Value x, bool bf16Weights);
   /// Bytes of the scratch tiles of one work item for head dims `d`, `dv`
   /// (INT64_MAX when one is dynamic).
   int64_t scratchBytes(int64_t d, int64_t dv) const;
@@ -332,6 +346,11 @@ private:
   bool rowExact = false;
   /// Document masks: per (b, kv tile) min / max segment id.
   Value kvSegMin, kvSegMax;
+  /// dot = amx: VT2[(b * Hkv + kvh) * T + t][e][jj] = V[b, kvh, t *
+  /// block_kv + jj, e] (bf16, V^T per kv tile, the A operand of P V), T =
+  /// amxTiles = ceil(Skv / block_kv); each tile's state in amxVT2State
+  /// (i32 bits: 1 claimed by a work item, 2 written).
+  Value amxVT2, amxVT2State, amxTiles;
 };
 
 } // namespace mlir::attn::cpu

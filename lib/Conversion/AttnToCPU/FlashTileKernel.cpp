@@ -25,6 +25,8 @@ void CPUTiler::emitTileKernel() {
   // Items: (b, h) times q-tiles; see emitItem for the order.
   Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
   Value numItems = o.mul(numQTiles, o.mul(batch, qHeads));
+  if (plan.dot == CPUDot::Amx)
+    emitAmxValueBuffers();
   emitParallel(numItems, [&](Value item) { emitItem(item); });
 }
 
@@ -72,13 +74,11 @@ void CPUTiler::emitItem(Value item) {
   it.ot = tile(MemRefType::get({dyn, bq}, f32), valueDim);
   it.scratch = tile(MemRefType::get({bq}, f32), {});
   it.kt = it.vt = Value();
-  it.ks = it.vt2 = it.pb = it.scoreScale = Value();
+  it.ks = it.pb = it.scoreScale = Value();
   if (amx) {
     // Static head dims (the plan's rule).
     int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
-    int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
     it.ks = tile(MemRefType::get({plan.blockKv, d}, bf16), {});
-    it.vt2 = tile(MemRefType::get({dv, plan.blockKv}, bf16), {});
     it.pb = tile(MemRefType::get({plan.blockKv / 2, 2 * bq}, bf16), {});
     // Masks write -inf into unscaled scores, which a positive scale keeps;
     // modifiers need the scaled scores.
@@ -387,46 +387,94 @@ Value CPUTiler::weight(Value s, Value shift) {
   return normalizer->weight(b, s, shift);
 }
 
+/// Coefficients c_0..c_k of 2^f ~ sum c_i f^i on [-1/2, 1/2], fitted for
+/// relative error (iteratively reweighted least squares on 20001 points,
+/// then rounded to f32): max relative error 2.6e-6 (degree 4), 1.5e-7
+/// (degree 5), against 2^-9 for the bf16 rounding of a weight and 2^-24
+/// for f32's.
+static constexpr double kExp2Deg4[] = {0.9999992847442627, 0.6931218504905701,
+                                       0.240247443318367, 0.055917806923389435,
+                                       0.009570068679749966};
+static constexpr double kExp2Deg5[] = {
+    1.0000001192092896,  0.6931469440460205,  0.24022120237350464,
+    0.05550713464617729, 0.00967553723603487, 0.001327644451521337};
+
+Value CPUTiler::exp2Poly(Value x, bool bf16Weights) {
+  // 2^x = 2^n p(f), n = round(x), f = x - n. x + M with M = 1.5 * 2^23 +
+  // 127 rounds x to nearest and holds n + 127 in the low mantissa bits of
+  // the sum (for -127 <= x <= 128), so shifting those bits left by 23 gives
+  // the f32 2^n; n = -127 gives the bit pattern 0, so x <= -127 (-inf
+  // included) weighs 0. The clamp keeps NaN (compare and select: one
+  // vmaxps with x as the second operand).
+  ArrayRef<double> coef =
+      bf16Weights ? ArrayRef<double>(kExp2Deg4) : ArrayRef<double>(kExp2Deg5);
+  Type t = x.getType();
+  auto ints = VectorType::get(cast<VectorType>(t).getShape(), b.getI32Type());
+  Value lo = o.cst(t, -127.0);
+  x = o.select(o.fcmp(arith::CmpFPredicate::OLT, x, lo), lo, x);
+  Value magic = o.cst(t, 12582912.0 + 127.0);
+  Value biased = o.fadd(x, magic);
+  Value f = o.fsub(x, o.fsub(biased, magic));
+  Value p = o.cst(t, coef.back());
+  for (double c : llvm::reverse(coef.drop_back()))
+    p = math::FmaOp::create(b, p, f, o.cst(t, c));
+  Value bits = arith::BitcastOp::create(b, ints, biased);
+  Value shift = vector::BroadcastOp::create(
+      b, ints, arith::ConstantIntOp::create(b, b.getI32Type(), 23));
+  Value pow2 =
+      arith::BitcastOp::create(b, t, arith::ShLIOp::create(b, bits, shift));
+  return o.fmul(p, pow2);
+}
+
 void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
                            SmallVector<Value> &alpha, SmallVector<Value> &mOut,
                            SmallVector<Value> &lOut) {
   Value zero = o.idx(0), one = o.idx(1);
-  // Scores of ST (times it.scoreScale where the products left them
-  // unscaled).
-  auto loadSt = [&](OpBuilder &nb, Location loc, Value jj, int64_t v) {
-    Value x = vector::LoadOp::create(
-        nb, loc, vecType, it.st,
-        ValueRange{
-            jj, arith::ConstantIndexOp::create(nb, loc, v * plan.vectorWidth)});
-    if (it.scoreScale)
-      x = arith::MulFOp::create(nb, loc, x, it.scoreScale);
-    return x;
-  };
+  // Raw scores of ST: times it.scoreScale where the products left them
+  // unscaled.
+  auto loadRaw = [&](Value jj, int64_t v) { return loadLanes(it.st, jj, v); };
   SmallVector<Value> shift;
+  bool poly = shifted && (norm == Norm::Softmax || norm == Norm::SinkSoftmax);
+  // AMX softmax rescales OT only when a row's shift moves (emitValuesAmx),
+  // so the shift moves only when the tile's max exceeds it by more than
+  // kLazyShift: the weights, up to e^kLazyShift, and the row sums use the
+  // same shift, so O and the LSE are unchanged.
+  bool lazy = poly && it.pb;
   if (shifted) {
     // Running shift: m' = max(m, rowmax over the tile); softplus caps it
-    // at 0. Rows with no allowed key so far keep m' = -inf and use 0.
-    auto maxLoop = scf::ForOp::create(
-        b, zero, nkv, one, SmallVector<Value>(m),
-        [&](OpBuilder &nb, Location loc, Value jj, ValueRange acc) {
-          ImplicitLocOpBuilder ib(loc, nb);
-          SmallVector<Value> next;
-          // maxnum without NaN/signed-zero care is one vmaxps; the
-          // NaN-propagating maximumf costs several instructions per vector.
-          auto fast = arith::FastMathFlagsAttr::get(
-              ib.getContext(),
-              arith::FastMathFlags::nnan | arith::FastMathFlags::nsz);
-          for (int64_t v = 0; v < plan.vecs(); ++v)
-            next.push_back(arith::MaxNumFOp::create(
-                ib, acc[v], loadSt(nb, loc, jj, v), fast));
-          scf::YieldOp::create(ib, next);
-        });
+    // at 0. Rows with no allowed key so far keep m' = -inf and use 0. A
+    // folded scale is positive, so the row max of the raw scores is taken
+    // and scaled once.
+    SmallVector<Value> init(m);
+    if (it.scoreScale)
+      init.assign(plan.vecs(), o.cst(vecType, kNegInf));
+    // maxnum without NaN/signed-zero care is one vmaxps; the
+    // NaN-propagating maximumf costs several instructions per vector.
+    auto fast = arith::FastMathFlagsAttr::get(
+        b.getContext(), arith::FastMathFlags::nnan | arith::FastMathFlags::nsz);
+    auto maxLoop = emitFor(zero, nkv, one, init, [&](Value jj, ValueRange acc) {
+      SmallVector<Value> next;
+      for (int64_t v = 0; v < plan.vecs(); ++v)
+        next.push_back(
+            arith::MaxNumFOp::create(b, acc[v], loadRaw(jj, v), fast));
+      scf::YieldOp::create(b, next);
+    });
     for (int64_t v = 0; v < plan.vecs(); ++v) {
       Value mNew = maxLoop.getResult(v);
+      if (it.scoreScale)
+        mNew = arith::MaxNumFOp::create(b, m[v], o.fmul(mNew, it.scoreScale),
+                                        fast);
       mNew = normalizer->capShift(o, mNew);
+      Value grow;
+      if (lazy) {
+        grow = o.fcmp(arith::CmpFPredicate::OGT, mNew,
+                      o.fadd(m[v], o.cst(vecType, kLazyShift)));
+        mNew = o.select(grow, mNew, m[v]);
+      }
       Value safe = o.select(o.isNegInf(mNew), o.cst(vecType, 0.0), mNew);
-      // alpha = exp(m - m'), 0 when m = -inf.
-      alpha.push_back(o.exp(o.fsub(m[v], safe)));
+      // alpha = exp(m - m'), 0 when m = -inf (1 where the shift stays).
+      Value a = o.exp(o.fsub(m[v], safe));
+      alpha.push_back(lazy ? o.select(grow, a, o.cst(vecType, 1.0)) : a);
       shift.push_back(safe);
       mOut.push_back(mNew);
     }
@@ -435,12 +483,29 @@ void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
   }
 
   // ST = weight(ST); rowsum += sum over the tile. With AMX the weights go
-  // to PB instead, two keys at a time (emitAmxWeightPairs).
+  // to PB instead, two keys at a time (emitAmxWeightPairs). Softmax
+  // weights exp(s - m') are 2^x by exp2Poly, with x = (s - m') log2 e, or
+  // for unscaled scores x = s (scale log2 e) - m' log2 e by one FMA (its
+  // rounding, relative 2^-24 of |x|, is far below that of bf16 weights).
   bool sums = denom == Denom::RowSum;
-  SmallVector<Value> init(plan.vecs(), o.cst(vecType, 0.0));
+  Value log2e = o.cst(vecType, 1.4426950408889634);
+  Value slope = it.scoreScale ? o.fmul(it.scoreScale, log2e) : Value();
+  SmallVector<Value> offset;
+  if (slope)
+    for (Value m : shift)
+      offset.push_back(arith::NegFOp::create(b, o.fmul(m, log2e)));
   auto rowWeight = [&](Value jj, int64_t v) {
-    return weight(loadSt(b, b.getLoc(), jj, v), shifted ? shift[v] : Value());
+    Value s = loadRaw(jj, v);
+    if (poly) {
+      Value x = slope ? math::FmaOp::create(b, s, slope, offset[v])
+                      : o.fmul(o.fsub(s, shift[v]), log2e);
+      return exp2Poly(x, /*bf16Weights=*/bool(it.pb));
+    }
+    if (it.scoreScale)
+      s = o.fmul(s, it.scoreScale);
+    return weight(s, shifted ? shift[v] : Value());
   };
+  SmallVector<Value> init(plan.vecs(), o.cst(vecType, 0.0));
   scf::ForOp sumLoop;
   if (it.pb) {
     sumLoop = emitAmxWeightPairs(

@@ -225,5 +225,11 @@ void CPUTiler::emitValues(WorkItem &it, Value j0, Value nkv,
   int64_t rows = plan.unroll;
   Value blocked = o.mul(o.floorDiv(valueDim, o.idx(rows)), o.idx(rows));
   blockLoop(o.idx(0), blocked, rows);
-  blockLoop(blocked, valueDim, 1);
+  // The rest of a static value dim as one block (Dv = 64: 10 blocks of 6
+  // rows, then one of 4 rather than 4 single rows, which load as many
+  // vectors as they multiply).
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  int64_t rest =
+      ShapedType::isDynamic(dv) ? 1 : std::max<int64_t>(dv % rows, 1);
+  blockLoop(blocked, valueDim, rest);
 }

@@ -27,16 +27,29 @@
 // Q K^T: 2 x 2 blocks of 16 x 16 f32 accumulators over 32-element slices
 // of the head dim (64 = two), A from K, B from Q^T in pairs.
 // IR-LABEL: func.func @causal_bf16
+// V^T in key pairs for every (batch, kv head, kv tile) and each tile's
+// state, written by the first work item that needs the tile.
+// IR: memref.alloc({{.*}}) {alignment = 64 : i64} : memref<?x64x96xbf16>
+// IR: memref.alloc({{.*}}) {alignment = 64 : i64} : memref<?xi32>
+// IR: scf.parallel
 // IR: amx.tile_zero : !amx.tile<16x16xf32>
 // IR: amx.tile_load %{{.*}} : memref<?x?x?x64xbf16> into !amx.tile<16x32xbf16>
 // IR: amx.tile_load %{{.*}} : memref<32x128xbf16> into !amx.tile<16x32xbf16>
 // IR: amx.tile_mulf %{{.*}} : !amx.tile<16x32xbf16>, !amx.tile<16x32xbf16>, !amx.tile<16x16xf32>
 // IR: amx.tile_store %{{.*}} : memref<96x64xf32>, !amx.tile<16x16xf32>
-// P V: the weights stored as bf16 pairs of keys, V^T by 16 x 16 transposes
-// of key pairs, accumulators loaded from OT.
+// P V: the weights stored as bf16 pairs of keys, OT rescaled only where
+// some row's shift moved, the kv tile's V^T claimed (atomic or) and
+// transposed (16 x 16 transposes of key pairs) or waited for,
+// accumulators loaded from OT, V^T from the buffer.
+// IR: vector.interleave %{{.*}} : vector<16xbf16> -> vector<32xbf16>
+// IR: vector.reduction <or>
+// IR: memref.atomic_rmw ori
 // IR: vector.interleave %{{.*}} : vector<16xbf16> -> vector<32xbf16>
 // IR: vector.shuffle
+// IR: memref.atomic_rmw ori
+// IR: scf.while
 // IR: amx.tile_load %{{.*}} : memref<?x64xf32> into !amx.tile<16x16xf32>
+// IR: amx.tile_load %{{.*}} : memref<?x64x96xbf16> into !amx.tile<16x32xbf16>
 // IR: amx.tile_mulf
 // IR: amx.tile_store %{{.*}} : memref<?x64xf32>, !amx.tile<16x16xf32>
 // IROFF-NOT: amx.

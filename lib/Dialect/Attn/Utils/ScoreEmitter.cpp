@@ -18,6 +18,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -58,7 +59,10 @@ Value ScoreEmitter::emitScale(ImplicitLocOpBuilder &b, Value headDim) const {
   Arith a{b};
   if (FloatAttr scale = op.getScaleAttr())
     return a.f32(scale.getValueAsDouble());
-  // Default scale 1/sqrt(D).
+  // Default scale 1/sqrt(D); for a constant D a constant, computed in f32
+  // as the run-time form would.
+  if (std::optional<int64_t> d = getConstantIntValue(headDim))
+    return a.f32(1.0f / std::sqrt(static_cast<float>(*d)));
   return a.fdiv(a.f32(1.0), math::SqrtOp::create(b, a.toF32(headDim)));
 }
 
