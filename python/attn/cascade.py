@@ -6,9 +6,10 @@ begin with one shared prefix.
 
 equals softmax attention of each sequence over its prefix and suffix
 concatenated (causal by default, as in decoding and chunked prefill), but
-reads the prefix once: all the batch's queries are stacked into one
-[1, H, B * Sq] problem over the prefix (one matrix product, the prefix's
-keys and values loaded once per tile instead of once per sequence), each
+reads the prefix once: all the batch's queries, and the query heads of
+each kv head's group, are stacked into one [1, Hkv, G * B * Sq] problem
+over the prefix (one matrix product per kv head, the prefix's keys and
+values loaded once per tile instead of once per sequence and head), each
 sequence's suffix is attended to on its own, and the two partial results
 are merged by their log-sum-exp with attn.merge (out = (e^lse_p o_p +
 e^lse_s o_s) / (e^lse_p + e^lse_s)). The three steps are one compiled
@@ -137,18 +138,27 @@ def cascade_ir(elem: str, D: int, Dv: int, causal: bool = True,
                 f"    %x = tensor.extract %{src}[{at}] : {src_t}\n"
                 f"    linalg.yield %x : {et}\n  }} -> {dst_t}\n")
     idx = "\n".join(f"    %l{i} = linalg.index {i} : index" for i in range(4))
-    # stacked[0, h, n, d] = q[n / Sq, h, n % Sq, d]
-    stack = (idx + "\n    %i0 = arith.divui %l2, %s : index"
-             "\n    %i1 = arith.addi %l1, %c0 : index"
-             "\n    %i2 = arith.remui %l2, %s : index"
+    # The query heads of a kv head's group go into the rows too, so that
+    # one kv head's prefix serves G * B * Sq rows at once:
+    # stacked[0, kh, n, d] = q[b, kh * G + g, s, d] with n = (g * B + b) *
+    # Sq + s, i.e. g = n / (B Sq), b = (n % (B Sq)) / Sq, s = n % Sq.
+    stack = (idx + "\n    %g = arith.divui %l2, %n : index"
+             "\n    %r = arith.remui %l2, %n : index"
+             "\n    %i0 = arith.divui %r, %s : index"
+             "\n    %kg = arith.muli %l1, %group : index"
+             "\n    %i1 = arith.addi %kg, %g : index"
+             "\n    %i2 = arith.remui %r, %s : index"
              "\n    %i3 = arith.addi %l3, %c0 : index")
-    # back[b, h, s(, e)] = prefix[0, h, b * Sq + s(, e)]
+    # back[b, h, s(, e)] = prefix[0, h / G, (h % G) * B Sq + b Sq + s(, e)]
     back3 = ("\n".join(f"    %l{i} = linalg.index {i} : index"
                         for i in range(3)) +
+             "\n    %hg = arith.remui %l1, %group : index"
+             "\n    %row0 = arith.muli %hg, %n : index"
              "\n    %bs = arith.muli %l0, %s : index"
+             "\n    %row1 = arith.addi %row0, %bs : index"
              "\n    %i0 = arith.addi %c0, %c0 : index"
-             "\n    %i1 = arith.addi %l1, %c0 : index"
-             "\n    %i2 = arith.addi %bs, %l2 : index")
+             "\n    %i1 = arith.divui %l1, %group : index"
+             "\n    %i2 = arith.addi %row1, %l2 : index")
     back4 = back3 + ("\n    %l3 = linalg.index 3 : index"
                      "\n    %i3 = arith.addi %l3, %c0 : index")
     suffix_mask = "#attn.causal" if causal else "#attn.full"
@@ -163,9 +173,12 @@ func.func @cascade(%q: {q4}, %kp: {kp}, %vp: {vp}, %ks: {q4}, %vs: {v4}{kv_arg},
   %h = tensor.dim %q, %c1 : {q4}
   %s = tensor.dim %q, %c2 : {q4}
   %n = arith.muli %b, %s : index
-  %qs0 = tensor.empty(%c1, %h, %n) : {q4}
-{gather("qs", "q", q4, "qs0", q4, stack, 4, elem)}  %op0 = tensor.empty(%c1, %h, %n) : {v4}
-  %lp0 = tensor.empty(%c1, %h, %n) : {l3}
+  %hkv = tensor.dim %kp, %c1 : {kp}
+  %group = arith.divui %h, %hkv : index
+  %rows = arith.muli %group, %n : index
+  %qs0 = tensor.empty(%c1, %hkv, %rows) : {q4}
+{gather("qs", "q", q4, "qs0", q4, stack, 4, elem)}  %op0 = tensor.empty(%c1, %hkv, %rows) : {v4}
+  %lp0 = tensor.empty(%c1, %hkv, %rows) : {l3}
   %p:2 = attn.attention ins(%qs, %kp, %vp : {q4}, {kp}, {vp})
       outs(%op0, %lp0 : {v4}, {l3})
       {{mask = #attn.full, {attrs}}}
