@@ -349,7 +349,12 @@ def _builtin_spec(spec):
     reads arrays (its captures would leave the kernel's signature)."""
     from . import recognise
     leaves = [m for m in spec.mask.leaves() if isinstance(m, S.MaskMod)]
-    if not leaves or spec.kv_len or C.closure_arrays(leaves[0].fn):
+    if not leaves or spec.kv_len:
+        return None
+    try:
+        if C.closure_arrays(leaves[0].fn):
+            return None
+    except Exception:  # the tracer reports such functions itself
         return None
     builtin, operands = recognise.declarative(leaves[0].fn, spec.q_offset)
     if builtin is None or operands:
