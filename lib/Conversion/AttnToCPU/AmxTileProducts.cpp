@@ -324,27 +324,28 @@ Value CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv,
 }
 
 void CPUTiler::emitAmxValuesGuarded(WorkItem &it, Value j0, Value nkv) {
-  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
-  Value two = o.idx(2);
-  emitFor(o.idx(0), o.idx(dv), o.idx(1), ValueRange{}, [&](Value e, ValueRange) {
-    emitFor(o.idx(0), o.idx(plan.blockQ), o.idx(1), ValueRange{},
-            [&](Value c, ValueRange) {
-              Value init = memref::LoadOp::create(b, it.ot, ValueRange{e, c});
-              auto sum = emitFor(
-                  o.idx(0), nkv, o.idx(1), init, [&](Value jj, ValueRange acc) {
-                    Value w = o.extF(memref::LoadOp::create(
-                        b, it.pb,
-                        ValueRange{o.divU(jj, two),
-                                   o.add(o.mul(c, two), o.remU(jj, two))}));
-                    Value v = load4(vB, it.bi, it.kvh, o.add(j0, jj), e);
-                    scf::YieldOp::create(b, o.addWeighted(acc[0], w, v));
-                  });
-              memref::StoreOp::create(b, sum.getResult(0), it.ot,
-                                      ValueRange{e, c});
-              scf::YieldOp::create(b);
-            });
-    scf::YieldOp::create(b);
-  });
+  // ST[jj][16 v ..] = key jj's weights for query rows 16 v .. 16 v + 15:
+  // the even (jj even) or odd halves of PB[jj / 2][32 v .. 32 v + 31],
+  // widened once (ST's scores are spent); then the masked-FMA product.
+  Type bf16 = b.getBF16Type();
+  auto pairs = VectorType::get({2 * plan.vectorWidth}, bf16);
+  emitFor(o.idx(0), o.ceilDiv(nkv, o.idx(2)), o.idx(1), ValueRange{},
+          [&](Value p, ValueRange) {
+            Value jj = o.mul(p, o.idx(2));
+            Value odd = o.add(jj, o.idx(1));
+            for (int64_t v = 0; v < plan.vecs(); ++v) {
+              Value row = vector::LoadOp::create(
+                  b, pairs, it.pb,
+                  ValueRange{p, o.idx(2 * v * plan.vectorWidth)});
+              auto halves = vector::DeinterleaveOp::create(b, row);
+              storeLanes(arith::ExtFOp::create(b, vecType, halves.getRes1()),
+                         it.st, jj, v);
+              storeLanes(arith::ExtFOp::create(b, vecType, halves.getRes2()),
+                         it.st, odd, v);
+            }
+            scf::YieldOp::create(b);
+          });
+  emitValueProduct(it, j0, nkv, /*alpha=*/{}, /*skip=*/true);
 }
 
 scf::ForOp CPUTiler::emitAmxWeightPairs(

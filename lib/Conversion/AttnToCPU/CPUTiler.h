@@ -261,9 +261,9 @@ private:
   /// NaN or inf.
   Value emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv, Value tile);
   /// OT[e][c] += sum over jj < nkv with PB's weight w(jj, c) != 0 of
-  /// w(jj, c) V[j0 + jj, e], element by element: emitValuesAmx's product
-  /// for a kv tile whose values hold a NaN or inf, which the tile product
-  /// would spread to rows that mask the key (0 * NaN).
+  /// w(jj, c) V[j0 + jj, e], by AVX-512 masked FMAs: emitValuesAmx's
+  /// product for a kv tile whose values hold a NaN or inf, which the tile
+  /// product would spread to rows that mask the key (0 * NaN).
   void emitAmxValuesGuarded(WorkItem &it, Value j0, Value nkv);
   /// The index into amxVT2 of the kv tile starting at key j0.
   Value amxTileIndex(WorkItem &it, Value j0);
@@ -293,7 +293,8 @@ private:
   /// tiles without modifiers run the plain product.
   void emitValues(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha,
                   Value isFull);
-  /// emitValues' product; `skip`: zero weights add nothing.
+  /// emitValues' product of ST's weights; `skip`: zero weights add
+  /// nothing.
   void emitValueProduct(WorkItem &it, Value j0, Value nkv,
                         ArrayRef<Value> alpha, bool skip);
   void emitEpilogue(WorkItem &it, ValueRange m, ValueRange l);
