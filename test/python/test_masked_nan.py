@@ -206,3 +206,20 @@ def test_backward_reference_lowering_masked_nan():
         got, w = np.asarray(got), np.asarray(w)
         assert np.isfinite(got[:, :, real]).all()
         assert _rel(got[:, :, real], w[:, :, real]) <= 2 * TOL["float32"]
+
+
+def test_relu_zero_weights_add_nothing():
+    # relu weighs negative scores 0 on full tiles too: a NaN value there
+    # reaches exactly the rows that give its key a positive weight, as in
+    # the reference (every tile runs the guarded product).
+    spec = attn.Spec(normalizer=attn.relu(1, "row_sum"))
+    rng = np.random.default_rng(1)
+    fn = attn.compile(spec, head_dim=64)
+    q, k, v = _inputs(rng, 1, 2, 2, 130, 130, 64, "float32")
+    v[:, :, 5, 3] = np.nan
+    out = np.asarray(fn(q, k, v))
+    want = reference.attention(spec, q, k, v)
+    assert 0 < np.isnan(want).sum() < want.size
+    assert np.array_equal(np.isnan(out), np.isnan(want))
+    fin = np.isfinite(want)
+    assert _rel(out[fin], want[fin]) <= TOL["float32"]

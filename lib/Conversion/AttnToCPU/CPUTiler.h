@@ -288,9 +288,10 @@ private:
                    SmallVector<Value> &alpha, SmallVector<Value> &mOut,
                    SmallVector<Value> &lOut);
   /// OT = alpha OT + V^T P^T. Zero weights add nothing where a tile may
-  /// mask keys (README, "Masked keys"): partial tiles (`isFull` false)
-  /// and, with score modifiers (which may give -inf), every tile; full
-  /// tiles without modifiers run the plain product.
+  /// have them (README, "Masked keys"): partial tiles (`isFull` false)
+  /// and, with score modifiers (which may give -inf) or relu (which weighs
+  /// negative scores 0), every tile; other full tiles run the plain
+  /// product.
   void emitValues(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha,
                   Value isFull);
   /// emitValues' product of ST's weights; `skip`: zero weights add

@@ -203,7 +203,9 @@ void CPUTiler::emitValues(WorkItem &it, Value j0, Value nkv,
                           ArrayRef<Value> alpha, Value isFull) {
   if (plan.dot == CPUDot::Amx)
     return emitValuesAmx(it, j0, nkv, alpha);
-  if (hasMods)
+  // Score modifiers may give -inf, and relu weighs negative scores 0, on
+  // any tile.
+  if (hasMods || norm == Norm::Relu)
     return emitValueProduct(it, j0, nkv, alpha, /*skip=*/true);
   auto ifOp = scf::IfOp::create(b, TypeRange{}, isFull,
                                 /*withElseRegion=*/true);
