@@ -9,7 +9,10 @@ process and alternating rounds:
   flex       attn.flex.flex_attention with create_block_mask's block mask:
              empty blocks skipped at run time, the traced mask_mod applied
              element by element in the rest,
-  traced     the same mask_mod without a block mask (every tile computed),
+  traced     attn.compile of the same mask_mod, called without a block
+             mask: the builtin where attn.recognise recognises it (document
+             ids read from the arrays at each call), else every tile
+             computed with the mask applied per element,
 and full attention as the unmasked baseline. create_block_mask's own time
 (numpy, once per mask) is reported apart. Outputs are checked against the
 builtin's.

@@ -335,8 +335,54 @@ def test_compiled_mask_mod_runs_the_builtin_for_self_attention(q_offset):
     assert (fn._builtin_native is not None) == (fn.builtin_mask is not None)
 
 
-def test_compiled_mask_mod_with_arrays_stays_traced():
-    doc = np.repeat(np.arange(4), 8)
-    fn = attn.compile(S.Spec(S.MaskMod(
-        lambda b, h, q, k: doc[q] == doc[k])), head_dim=16)
+def test_compiled_mask_mod_with_other_arrays_stays_traced():
+    table = np.arange(32) % 3
+
+    def reads_a_table(b, h, q, k):   # not a document comparison
+        return table[k] == 1
+    fn = attn.compile(S.Spec(S.MaskMod(reads_a_table)), head_dim=16)
     assert fn.builtin_mask is None
+
+
+@pytest.mark.parametrize("q_offset", [0, 3])
+def test_compiled_document_mask_mod_runs_the_builtin(q_offset):
+    # attn.compile of the gym's document mask (ids and offsets closed
+    # over): calls with Sq == Skv run attn.document & causal with segment
+    # ids read from the arrays at each call; calls with other lengths or
+    # captures given by hand run the traced kernel. All match the float64
+    # reference of the traced function.
+    document_id = np.repeat(np.arange(4), [20, 3, 30, 11])
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(document_id))[:-1]])
+    fn_mask = _gym_document(lambda b, h, q, k: q >= k, document_id, offsets)
+    spec = S.Spec(S.MaskMod(fn_mask), q_offset=q_offset)
+    fn = attn.compile(spec, head_dim=16)
+    assert fn.builtin_mask is not None and "document" in fn.builtin_mask
+    rng = np.random.default_rng(q_offset)
+
+    def check(sq, skv, **captures):
+        q = rng.standard_normal((2, 2, sq, 16)).astype(np.float32)
+        k, v = (rng.standard_normal((2, 1, skv, 16)).astype(np.float32)
+                for _ in range(2))
+        got, lse = fn(q, k, v, return_lse=True, **captures)
+        want, want_lse = reference.attention(spec, q, k, v, return_lse=True,
+                                             **captures)
+        np.testing.assert_allclose(got, want, atol=2e-5, rtol=2e-5)
+        fin = np.isfinite(want_lse)
+        np.testing.assert_array_equal(fin, np.isfinite(lse))
+        np.testing.assert_allclose(lse[fin], want_lse[fin], atol=2e-5)
+
+    check(64, 64)
+    assert fn._builtin_docs_kernel is not None      # the builtin ran
+    check(40, 64)                                    # traced
+    # New ids and offsets in the same arrays: the next call reads them.
+    document_id[:] = np.repeat(np.arange(2), [50, 14])
+    offsets[:] = [0, 50, 64, 64]
+    check(64, 64)
+    # Captures given by hand: the traced kernel, with those values.
+    ids = np.repeat(np.arange(4), 16).astype(np.int64)
+    offs = np.array([0, 16, 32, 48])
+    before = fn._builtin_docs_kernel
+    fn._builtin_docs_kernel = None
+    check(64, 64, document_id=ids, offsets=offs)
+    assert fn._builtin_docs_kernel is None          # it did not run
+    fn._builtin_docs_kernel = before
