@@ -93,6 +93,37 @@ def _unpage(paged: S.Paged, pool: np.ndarray, table: np.ndarray,
     return pages.transpose(0, 2, 1, 3, 4).reshape(B, H, n * P, D)
 
 
+def _dequantize(quant: S.Quant, codes: np.ndarray, scale, zero, residual,
+                lens: np.ndarray, values: bool, bshd: bool) -> np.ndarray:
+    """The float64 BHSD cache of quantized `codes` (attn.Quant's packing):
+    each byte's 8 // bits codes are split off lowest bits first, scaled per
+    group, and the newest lens[b] % R tokens of each row replaced by the
+    residual rows."""
+    def bhsd(x):
+        x = np.asarray(x)
+        return x.transpose(0, 2, 1, 3) if bshd else x
+    codes = bhsd(codes).astype(np.uint8)
+    B, H, S, nbytes = codes.shape
+    per, bits, G = quant.codes_per_byte, quant.bits, quant.group_size
+    fields = [(codes >> (i * bits)) & ((1 << bits) - 1) for i in range(per)]
+    code = np.stack(fields, axis=-1).reshape(B, H, S, nbytes * per)
+    scale = bhsd(scale).astype(np.float64)
+    zero = bhsd(zero).astype(np.float64)
+    if values:   # [B, H, S, Dv / G]: one per G channels
+        scale, zero = (np.repeat(x, G, axis=3) for x in (scale, zero))
+    else:        # [B, H, S / G, D]: one per G tokens
+        scale, zero = (np.repeat(x, G, axis=2) for x in (scale, zero))
+    x = scale * code + zero
+    R = quant.residual
+    if R:
+        residual = bhsd(residual).astype(np.float64)
+        for b in range(B):
+            n = min(max(int(lens[b]), 0), S)
+            fresh = n % R
+            x[b, :, n - fresh:n] = residual[b, :, :fresh]
+    return x
+
+
 class _Problem:
     """The inputs of one call, in float64 and BHSD, plus index grids."""
 
@@ -104,9 +135,20 @@ class _Problem:
             table = np.asarray(operands.pop("page_table")).astype(np.int64)
             lens = np.asarray(operands["kv_len"]).astype(np.int64)
             k, v = (_unpage(spec.paged, x, table, lens) for x in (k, v))
+        if spec.quant:
+            params = operands.pop("kv_quant")
+            if hasattr(params, "operands"):      # an attn.QuantizedKV
+                params = params.operands()
+            params = tuple(params) + (None, None)
+            lens = np.asarray(operands["kv_len"]).astype(np.int64)
+            bshd = spec.layout == "bshd"
+            k = _dequantize(spec.quant, k, params[0], params[1], params[4],
+                            lens, False, bshd)
+            v = _dequantize(spec.quant, v, params[2], params[3], params[5],
+                            lens, True, bshd)
         if spec.layout == "bshd":
             q = q.transpose(0, 2, 1, 3)
-        if spec.layout == "bshd" and not spec.paged:
+        if spec.layout == "bshd" and not spec.paged and not spec.quant:
             k, v = (x.transpose(0, 2, 1, 3) for x in (k, v))
         self.q, self.k, self.v = q, k, v
         self.B, self.Hq, self.Sq, self.D = q.shape

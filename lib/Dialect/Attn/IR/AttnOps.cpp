@@ -213,9 +213,143 @@ static FailureOr<ProblemDims> verifyPagedInputs(AttentionOp op) {
   return d;
 }
 
+/// `num * x / den` of a static `x` that `den` divides; dynamic otherwise.
+static int64_t scaledSize(int64_t x, int64_t num, int64_t den) {
+  if (ShapedType::isDynamic(x) || (x * num) % den != 0)
+    return ShapedType::kDynamic;
+  return x * num / den;
+}
+
+/// The part of verifyInputs for a quantized cache (#attn.quant): K and V
+/// are packed codes, kv_quant holds the scales, zeros and residual.
+static FailureOr<ProblemDims> verifyQuantInputs(AttentionOp op) {
+  QuantAttr quant = op.getQuantAttr();
+  if (!quant)
+    return op.emitOpError() << "'kv_quant' operands given but the op has no "
+                               "#attn.quant attribute";
+  if (op.getPagedAttr() || op.getPageTable())
+    return op.emitOpError() << "a quantized cache cannot be paged yet";
+  size_t want = quant.getResidual() > 0 ? 6 : 4;
+  if (op.getKvQuant().size() != want)
+    return op.emitOpError()
+           << "#attn.quant" << (want == 6 ? " with a residual" : "")
+           << " needs " << want
+           << " 'kv_quant' operands (key scale, key zero, value scale, value "
+              "zero"
+           << (want == 6 ? ", key residual, value residual" : "")
+           << "), got " << op.getKvQuant().size();
+  bool bshd = op.getLayoutOrDefault() == Layout::bshd;
+  StringRef axes = bshd ? "[B, S, H, D]" : "[B, H, S, D]";
+  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+  auto kType = cast<RankedTensorType>(op.getKey().getType());
+  auto vType = cast<RankedTensorType>(op.getValue().getType());
+  if (qType.getRank() != 4 || !isAttnFloat(qType.getElementType()))
+    return op.emitOpError() << "query must be rank 4 " << axes
+                            << " of f32, f16 or bf16, got " << qType;
+  for (auto [name, t] :
+       {std::pair<StringRef, RankedTensorType>{"key", kType}, {"value", vType}})
+    if (t.getRank() != 4 || !t.getElementType().isSignlessInteger(8))
+      return op.emitOpError()
+             << "quantized " << name << " must be rank 4 " << axes
+             << " of i8 (packed codes), got " << t;
+  unsigned s = op.getSeqDim(), h = op.getHeadDim();
+  int64_t per = quant.getCodesPerByte(), group = quant.getGroup();
+  ProblemDims d{qType.getDimSize(0),
+                qType.getDimSize(h),
+                kType.getDimSize(h),
+                qType.getDimSize(s),
+                kType.getDimSize(s),
+                qType.getDimSize(3),
+                scaledSize(vType.getDimSize(3), per, 1)};
+  if (!ShapedType::isDynamic(d.headDim) && d.headDim % per != 0)
+    return op.emitOpError() << "head dim " << d.headDim << " must be a "
+                            << "multiple of " << per << " (codes per byte of "
+                            << quant.getBits() << "-bit codes)";
+  if (!compatible(kType.getDimSize(3), scaledSize(d.headDim, 1, per)))
+    return op.emitOpError()
+           << "quantized key must have D * bits / 8 = "
+           << sizeStr(scaledSize(d.headDim, 1, per))
+           << " bytes per token for head dim " << sizeStr(d.headDim)
+           << ", got " << sizeStr(kType.getDimSize(3));
+  if (!ShapedType::isDynamic(d.valueDim) && d.valueDim % group != 0)
+    return op.emitOpError()
+           << "value head dim " << d.valueDim << " must be a multiple of the "
+           << "group size " << group << " (values are grouped along channels)";
+  if (!ShapedType::isDynamic(d.kvLen) && d.kvLen % group != 0)
+    return op.emitOpError()
+           << "key length " << d.kvLen << " must be a multiple of the group "
+           << "size " << group << " (keys are grouped along tokens)";
+  for (auto [name, t] :
+       {std::pair<StringRef, RankedTensorType>{"key", kType}, {"value", vType}})
+    if (!compatible(t.getDimSize(0), d.batch))
+      return op.emitOpError() << "batch sizes differ: query "
+                              << sizeStr(d.batch) << ", " << name << " "
+                              << sizeStr(t.getDimSize(0));
+  if (!compatible(vType.getDimSize(h), d.kvHeads) ||
+      !compatible(vType.getDimSize(s), d.kvLen))
+    return op.emitOpError() << "quantized key " << kType << " and value "
+                            << vType << " differ in heads or length";
+  if (!ShapedType::isDynamic(d.qHeads) && !ShapedType::isDynamic(d.kvHeads) &&
+      (d.kvHeads == 0 || d.qHeads % d.kvHeads != 0))
+    return op.emitOpError()
+           << "query heads (" << d.qHeads
+           << ") must be a multiple of key/value heads (" << d.kvHeads << ")";
+  // Operand shapes in the op's layout: [B, H, S, last] or [B, S, H, last].
+  auto shape = [&](int64_t seq, int64_t last) {
+    SmallVector<int64_t> r = {d.batch, d.kvHeads, seq, last};
+    if (bshd)
+      std::swap(r[1], r[2]);
+    return r;
+  };
+  Type scaleType = quant.getScale();
+  auto isScale = [&](Type t) { return t == scaleType; };
+  std::string scaleDesc;
+  llvm::raw_string_ostream(scaleDesc) << scaleType;
+  int64_t keyGroups = ShapedType::isDynamic(d.kvLen) ? ShapedType::kDynamic
+                                                      : d.kvLen / group;
+  int64_t valueGroups = ShapedType::isDynamic(d.valueDim)
+                            ? ShapedType::kDynamic
+                            : d.valueDim / group;
+  struct Expect {
+    StringRef name;
+    SmallVector<int64_t> shape;
+  } params[] = {{"key scale [B, Hkv, Skv / group, D]",
+                 shape(keyGroups, d.headDim)},
+                {"key zero [B, Hkv, Skv / group, D]",
+                 shape(keyGroups, d.headDim)},
+                {"value scale [B, Hkv, Skv, Dv / group]",
+                 shape(d.kvLen, valueGroups)},
+                {"value zero [B, Hkv, Skv, Dv / group]",
+                 shape(d.kvLen, valueGroups)}};
+  for (auto [i, p] : llvm::enumerate(params))
+    if (failed(checkOperandShape(op, op.getKvQuant()[i], p.name, p.shape,
+                                 isScale, scaleDesc)))
+      return failure();
+  if (want == 6) {
+    Type elem = qType.getElementType();
+    auto isQueryElem = [&](Type t) { return t == elem; };
+    std::string elemDesc;
+    llvm::raw_string_ostream(elemDesc) << elem << " (the query's)";
+    int64_t r = quant.getResidual();
+    if (failed(checkOperandShape(op, op.getKeyResidual(),
+                                 "key residual [B, Hkv, residual, D]",
+                                 shape(r, d.headDim), isQueryElem,
+                                 elemDesc)) ||
+        failed(checkOperandShape(op, op.getValueResidual(),
+                                 "value residual [B, Hkv, residual, Dv]",
+                                 shape(r, d.valueDim), isQueryElem,
+                                 elemDesc)))
+      return failure();
+  }
+  return d;
+}
+
 /// Checks Q, K and V of a variant op (rank, element type, the dims they
 /// share) and returns the problem sizes they give.
 static FailureOr<ProblemDims> verifyInputs(VariantOpInterface op) {
+  if (auto attention = dyn_cast<AttentionOp>(op.getOperation());
+      attention && (attention.getQuantAttr() || !attention.getKvQuant().empty()))
+    return verifyQuantInputs(attention);
   auto qType = cast<RankedTensorType>(op.getQuery().getType());
   auto kType = cast<RankedTensorType>(op.getKey().getType());
   auto vType = cast<RankedTensorType>(op.getValue().getType());

@@ -118,7 +118,9 @@ class Attn_VariantOp<string mnemonic, dag leading, dag outs>
 
 def Attn_AttentionOp : Attn_VariantOp<"attention",
     (ins Optional<AnyRankedTensor>:$page_table,
-         OptionalAttr<Attn_PagedAttr>:$paged),
+         OptionalAttr<Attn_PagedAttr>:$paged,
+         Variadic<AnyRankedTensor>:$kv_quant,
+         OptionalAttr<Attn_QuantAttr>:$quant),
     (ins Variadic<AnyRankedTensor>:$outputs)> {
   let summary = "Attention with a declarative variant";
   let description = [{
@@ -150,6 +152,15 @@ def Attn_AttentionOp : Attn_VariantOp<"attention",
     entry outside `[0, pages)` there is the caller's error (the lowerings
     clamp it, so it reads a wrong page but never out of bounds), as is a
     `kv_len(b)` beyond `Skv` (clamped to `Skv`).
+
+    A quantized cache (`quant = #attn.quant<bits, group, scale, residual>`
+    with a `kv_quant(%key_scale, %key_zero, %value_scale, %value_zero
+    [, %key_residual, %value_residual])` operand group): K and V are
+    packed integer codes, dequantised as `scale * code + zero` (see
+    #attn.quant for the packing and the shapes). Not yet with a paged
+    cache. The reference lowering dequantises the whole cache first; the
+    fused CPU kernels dequantise each kv tile as it is loaded; the GPU
+    targets reject the form.
 
     Operand groups, each present exactly when the variant needs it:
     `sink` (`[Hq]` f32, for `#attn.sink_softmax`), `kv_len` (`[B]` integer),
@@ -183,6 +194,7 @@ def Attn_AttentionOp : Attn_VariantOp<"attention",
   let assemblyFormat = !strconcat([{
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,` type($value) `)`
     (`page_table` `(` $page_table^ `:` type($page_table) `)`)?
+    (`kv_quant` `(` $kv_quant^ `:` type($kv_quant) `)`)?
   }], Attn_VariantOperandsFormat, [{
     `outs` `(` $outputs `:` type($outputs) `)`
   }], Attn_VariantRegionsFormat, [{
@@ -194,6 +206,16 @@ def Attn_AttentionOp : Attn_VariantOp<"attention",
     ::mlir::Value getOutput() { return getResults()[0]; }
     ::mlir::Value getLse() {
       return getResults().size() > 1 ? getResults()[1] : ::mlir::Value();
+    }
+    /// The kv_quant operands by role (null when absent).
+    ::mlir::Value getKeyScale() { return getQuantOperand(0); }
+    ::mlir::Value getKeyZero() { return getQuantOperand(1); }
+    ::mlir::Value getValueScale() { return getQuantOperand(2); }
+    ::mlir::Value getValueZero() { return getQuantOperand(3); }
+    ::mlir::Value getKeyResidual() { return getQuantOperand(4); }
+    ::mlir::Value getValueResidual() { return getQuantOperand(5); }
+    ::mlir::Value getQuantOperand(unsigned i) {
+      return i < getKvQuant().size() ? getKvQuant()[i] : ::mlir::Value();
     }
   }]);
 }
