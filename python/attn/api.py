@@ -859,7 +859,7 @@ class Kernel:
             elif name == "page_table":
                 args.append(table)
             elif name == "kv_quant":
-                args += self._kv_quant(x, k, v)
+                args += self._kv_quant(x, k, v, B)
             elif name == "kv_len":
                 a = self._exact(x, "kv_len", (B,), np.dtype(np.int32),
                                 "int32 [B]")
@@ -945,47 +945,60 @@ class Kernel:
                              f"but head dim {last} in {quant.bits}-bit codes "
                              f"takes {want}")
         seq = 1 if self.spec.layout == "bshd" else 2
-        if a.shape[seq] % quant.group_size:
+        if not self.spec.paged and a.shape[seq] % quant.group_size:
             raise ValueError(f"{name} holds {a.shape[seq]} token slots, not "
                              f"a multiple of group_size {quant.group_size}")
         return np.ascontiguousarray(a.view(np.uint8))
 
-    def _kv_quant(self, x, k, v):
+    def _kv_quant(self, x, k, v, batch):
         """The checked kv_quant operands: the scales, zeros and residual
         rows of a quantized cache (an attn.QuantizedKV or a tuple of 4, or
         6 with a residual window), for codes k and v."""
         from .quant import QuantizedKV
-        quant = self.spec.quant
+        quant, paged = self.spec.quant, self.spec.paged
         if isinstance(x, QuantizedKV):
-            if x.quant.attr() != quant.attr() or x.layout != self.spec.layout:
+            if x.quant.attr() != quant.attr() or x.layout != self.spec.layout \
+                    or repr(x.paged) != repr(paged):
                 raise ValueError(f"kv_quant is a cache for {x.quant!r} "
-                                 f"({x.layout}), but the kernel was compiled "
-                                 f"for {quant!r} ({self.spec.layout})")
+                                 f"({x.layout}, paged={x.paged!r}), but the "
+                                 f"kernel was compiled for {quant!r} "
+                                 f"({self.spec.layout}, paged={paged!r})")
             x = x.operands()
         want = 6 if quant.residual else 4
         if not isinstance(x, (tuple, list)) or len(x) != want:
             raise TypeError(_OPERAND_HELP["kv_quant"] + f" ({want} arrays)")
         bshd = self.spec.layout == "bshd"
+        B = batch
+        if paged:
+            H = k.shape[paged.head_axis]
+            S = paged.page_size
+        else:
+            H = k.shape[2 if bshd else 1]
+            S = k.shape[1 if bshd else 2]
+            if v.shape[:3] != k.shape[:3]:
+                raise ValueError(f"k and v codes must agree on batch, heads "
+                                 f"and length: k {tuple(k.shape)}, v "
+                                 f"{tuple(v.shape)}")
 
-        def shape(seq, last, kv=k):
-            B, H = kv.shape[0], kv.shape[2 if bshd else 1]
+        def shape(seq, last, pooled=True):
+            """[B, H, seq, last] in the layout; a page pool of `seq` slots
+            for the pooled operands of a paged cache."""
+            if paged and pooled:
+                dims = [k.shape[0], H, H, last]
+                dims[paged.slot_axis] = seq
+                return tuple(dims)
             return (B, seq, H, last) if bshd else (B, H, seq, last)
 
-        seq = 1 if bshd else 2
-        S, G, R = k.shape[seq], quant.group_size, quant.residual
+        G, R = quant.group_size, quant.residual
         D, Dv = self.head_dim, self.head_dim_v
-        if v.shape != shape(S, v.shape[3]):
-            raise ValueError(f"k and v codes must agree on batch, heads and "
-                             f"length: k {tuple(k.shape)}, v "
-                             f"{tuple(v.shape)}")
         st = np.dtype(quant.scale_dtype)
         names = [("k_scale", (S // G, D), st), ("k_zero", (S // G, D), st),
                  ("v_scale", (S, Dv // G), st), ("v_zero", (S, Dv // G), st),
                  ("k_residual", (R, D), self._np_dtype),
                  ("v_residual", (R, Dv), self._np_dtype)]
-        return [self._exact(a, f"kv_quant {n}", shape(*dims), dt,
+        return [self._exact(a, f"kv_quant {n}", shape(*dims, i < 4), dt,
                             f"{_dtype_name(dt)}")
-                for a, (n, dims, dt) in zip(x, names)]
+                for i, (a, (n, dims, dt)) in enumerate(zip(x, names))]
 
     def _pages(self, k, v, page_table, B):
         """(Hkv, the checked page table) of a paged call, whose k and v are

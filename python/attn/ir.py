@@ -169,14 +169,19 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
                               f"group_size {quant.group_size} (values are "
                               f"grouped along channels)")
 
+    def pool_type(last, elem, slots=None):
+        """A K-like operand [B, Hkv, Skv, last], or a page pool of `slots`
+        (default page_size) rows a page."""
+        if not paged:
+            return f"tensor<?x?x?x{last}x{elem}>"
+        dims = [None, None, None, last]
+        dims[paged.slot_axis] = slots or paged.page_size
+        return f"tensor<{_dims(*dims)}x{elem}>"
+
     def kv_type(last):
         if quant:
-            return f"tensor<?x?x?x{last // quant.codes_per_byte}xi8>"
-        if not paged:
-            return f"tensor<?x?x?x{last}x{et}>"
-        dims = [None, None, None, last]
-        dims[paged.slot_axis] = paged.page_size
-        return f"tensor<{_dims(*dims)}x{et}>"
+            return pool_type(last // quant.codes_per_byte, "i8")
+        return pool_type(last, et)
 
     sig = Signature()
     kv_et = "i8" if quant else et
@@ -204,10 +209,10 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
             st = S.Quant.SCALE_DTYPES[quant.scale_dtype]
             g, r = quant.group_size, quant.residual
             res = "?x?x%d" % r if not bshd else "?x%dx?" % r
-            args = [("k_scale", st, f"tensor<?x?x?x{d}x{st}>"),
-                    ("k_zero", st, f"tensor<?x?x?x{d}x{st}>"),
-                    ("v_scale", st, f"tensor<?x?x?x{dv // g}x{st}>"),
-                    ("v_zero", st, f"tensor<?x?x?x{dv // g}x{st}>")]
+            kst = pool_type(d, st, paged.page_size // g if paged else None)
+            vst = pool_type(dv // g, st)
+            args = [("k_scale", st, kst), ("k_zero", st, kst),
+                    ("v_scale", st, vst), ("v_zero", st, vst)]
             if r:
                 args += [("k_residual", et, f"tensor<{res}x{d}x{et}>"),
                          ("v_residual", et, f"tensor<{res}x{dv}x{et}>")]

@@ -37,17 +37,68 @@ class QuantizedKV:
     k_residual, v_residual: [B, Hkv, R, D] / [B, Hkv, R, Dv] in `dtype`
                         (None without a residual window).
     kv_len:             int32 [B], the tokens held.
+    paged, page_table:  for a paged cache (to_pages), its attn.Paged and
+                        int32 [B, max_pages] table; k, v and the scales and
+                        zeros are then page pools (attn.Quant says how).
     """
 
-    def __init__(self, quant, layout, dtype, arrays, kv_len):
+    def __init__(self, quant, layout, dtype, arrays, kv_len, paged=None,
+                 page_table=None):
         self.quant, self.layout, self.dtype = quant, layout, dtype
         (self.k, self.v, self.k_scale, self.k_zero, self.v_scale,
          self.v_zero, self.k_residual, self.v_residual) = arrays
         self.kv_len = kv_len
+        self.paged, self.page_table = paged, page_table
 
     @property
     def capacity(self) -> int:
+        if self.paged:
+            return self.page_table.shape[1] * self.paged.page_size
         return self.k.shape[1 if self.layout == "bshd" else 2]
+
+    def to_pages(self, paged: S.Paged, page_table, num_pages: int):
+        """This (contiguous) cache as page pools of `num_pages` pages for
+        Spec(paged=paged, quant=...): logical page i of row b (tokens
+        [i * page_size, (i + 1) * page_size)) goes to pool page
+        page_table[b, i]; page_table [B, capacity // page_size] int32
+        names distinct pages of the pool. The residual rows stay per
+        sequence. Returns a new QuantizedKV."""
+        if not isinstance(paged, S.Paged):
+            raise TypeError(f"paged must be an attn.Paged, got {paged!r}")
+        if self.paged:
+            raise ValueError("the cache is paged already")
+        P, G = paged.page_size, self.quant.group_size
+        if P % G or self.capacity % P:
+            raise ValueError(f"page_size {P} must be a multiple of "
+                             f"group_size {G} and divide the capacity "
+                             f"{self.capacity}")
+        B = self.kv_len.shape[0]
+        table = np.asarray(page_table)
+        n = self.capacity // P
+        if table.shape != (B, n) or table.dtype.kind not in "iu":
+            raise ValueError(f"page_table must be integer [B, capacity // "
+                             f"page_size] = [{B}, {n}], got {table.dtype} "
+                             f"{table.shape}")
+        if table.size and (table.min() < 0 or table.max() >= num_pages or
+                           np.unique(table).size != table.size):
+            raise ValueError(f"page_table entries must be distinct pages "
+                             f"of the pool, 0..{num_pages - 1}")
+        pools = []
+        for name, slots in (("k", P), ("v", P), ("k_scale", P // G),
+                            ("k_zero", P // G), ("v_scale", P),
+                            ("v_zero", P)):
+            x = _bhsd(getattr(self, name), self.layout)    # [B, H, S, last]
+            H, last = x.shape[1], x.shape[3]
+            pages = x.reshape(B, H, n, slots, last).transpose(0, 2, 1, 3, 4)
+            pool = np.zeros((num_pages, H, slots, last), x.dtype)
+            pool[table.reshape(-1)] = pages.reshape(B * n, H, slots, last)
+            if paged.layout == "nhd":
+                pool = pool.transpose(0, 2, 1, 3)
+            pools.append(np.ascontiguousarray(pool))
+        return QuantizedKV(self.quant, self.layout, self.dtype,
+                           pools + [self.k_residual, self.v_residual],
+                           self.kv_len.copy(), paged,
+                           table.astype(np.int32))
 
     def operands(self) -> tuple:
         """The kernel's kv_quant operand: (k_scale, k_zero, v_scale,
@@ -244,6 +295,10 @@ def append_kv(cache: QuantizedKV, k_new, v_new) -> QuantizedKV:
         raise TypeError(f"cache must be an attn.QuantizedKV, got "
                         f"{type(cache).__name__}")
     q, R = cache.quant, cache.quant.residual
+    if cache.paged:
+        raise ValueError("append_kv does not write paged caches yet: append "
+                         "to the contiguous cache and page it with "
+                         "to_pages")
     if not R:
         raise ValueError("append_kv needs a cache with a residual window "
                          "(attn.Quant(residual=R > 0)): keys are quantized "

@@ -94,21 +94,19 @@ def _unpage(paged: S.Paged, pool: np.ndarray, table: np.ndarray,
 
 
 def _dequantize(quant: S.Quant, codes: np.ndarray, scale, zero, residual,
-                lens: np.ndarray, values: bool, bshd: bool) -> np.ndarray:
-    """The float64 BHSD cache of quantized `codes` (attn.Quant's packing):
-    each byte's 8 // bits codes are split off lowest bits first, scaled per
-    group, and the newest lens[b] % R tokens of each row replaced by the
-    residual rows."""
-    def bhsd(x):
-        x = np.asarray(x)
-        return x.transpose(0, 2, 1, 3) if bshd else x
-    codes = bhsd(codes).astype(np.uint8)
+                lens: np.ndarray, values: bool) -> np.ndarray:
+    """The float64 BHSD cache of quantized BHSD `codes` (attn.Quant's
+    packing) with their BHSD scales, zeros and residual: each byte's
+    8 // bits codes are split off lowest bits first, scaled per group, and
+    the newest lens[b] % R tokens of each row replaced by the residual
+    rows."""
+    codes = np.asarray(codes).astype(np.uint8)
     B, H, S, nbytes = codes.shape
     per, bits, G = quant.codes_per_byte, quant.bits, quant.group_size
     fields = [(codes >> (i * bits)) & ((1 << bits) - 1) for i in range(per)]
     code = np.stack(fields, axis=-1).reshape(B, H, S, nbytes * per)
-    scale = bhsd(scale).astype(np.float64)
-    zero = bhsd(zero).astype(np.float64)
+    scale = np.asarray(scale).astype(np.float64)
+    zero = np.asarray(zero).astype(np.float64)
     if values:   # [B, H, S, Dv / G]: one per G channels
         scale, zero = (np.repeat(x, G, axis=3) for x in (scale, zero))
     else:        # [B, H, S / G, D]: one per G tokens
@@ -116,7 +114,7 @@ def _dequantize(quant: S.Quant, codes: np.ndarray, scale, zero, residual,
     x = scale * code + zero
     R = quant.residual
     if R:
-        residual = bhsd(residual).astype(np.float64)
+        residual = np.asarray(residual).astype(np.float64)
         for b in range(B):
             n = min(max(int(lens[b]), 0), S)
             fresh = n % R
@@ -131,24 +129,35 @@ class _Problem:
         self.spec = spec
         q, k, v = _f64(q), _f64(k), _f64(v)
         operands = dict(operands)
-        if spec.paged:
-            table = np.asarray(operands.pop("page_table")).astype(np.int64)
-            lens = np.asarray(operands["kv_len"]).astype(np.int64)
-            k, v = (_unpage(spec.paged, x, table, lens) for x in (k, v))
+        bshd = spec.layout == "bshd"
         if spec.quant:
             params = operands.pop("kv_quant")
             if hasattr(params, "operands"):      # an attn.QuantizedKV
                 params = params.operands()
-            params = tuple(params) + (None, None)
+            params = [_f64(x) for x in params] + [None, None]
+            # The residual rows are per sequence, in the query's layout.
+            params[4:6] = [x if x is None or not bshd else
+                           x.transpose(0, 2, 1, 3) for x in params[4:6]]
+            if not spec.paged and bshd:
+                k, v = (x.transpose(0, 2, 1, 3) for x in (k, v))
+                params[:4] = [x.transpose(0, 2, 1, 3) for x in params[:4]]
+        if spec.paged:
+            table = np.asarray(operands.pop("page_table")).astype(np.int64)
             lens = np.asarray(operands["kv_len"]).astype(np.int64)
-            bshd = spec.layout == "bshd"
+            k, v = (_unpage(spec.paged, x, table, lens) for x in (k, v))
+            if spec.quant:
+                # Key scale pools hold page_size / group rows a page.
+                params[:4] = [_unpage(spec.paged, x, table, lens)
+                              for x in params[:4]]
+        if spec.quant:
+            lens = np.asarray(operands["kv_len"]).astype(np.int64)
             k = _dequantize(spec.quant, k, params[0], params[1], params[4],
-                            lens, False, bshd)
+                            lens, False)
             v = _dequantize(spec.quant, v, params[2], params[3], params[5],
-                            lens, True, bshd)
+                            lens, True)
         if spec.layout == "bshd":
             q = q.transpose(0, 2, 1, 3)
-        if spec.layout == "bshd" and not spec.paged and not spec.quant:
+        if bshd and not spec.paged and not spec.quant:
             k, v = (x.transpose(0, 2, 1, 3) for x in (k, v))
         self.q, self.k, self.v = q, k, v
         self.B, self.Hq, self.Sq, self.D = q.shape

@@ -645,6 +645,14 @@ class Quant:
     values [B, Hkv, R, Dv] in the kernel's dtype. attn.quantize_kv makes
     them; a kernel compiled with Spec(quant=Quant(...)) is called as
     fn(q, cache.k, cache.v, kv_quant=cache, kv_len=cache.kv_len).
+
+    With Spec(paged=Paged(page_size, layout), quant=...) the codes, scales
+    and zeros are page pools read through one page table: codes
+    [pages, page_size, Hkv, D * bits // 8] ("nhd"; "hnd" swaps the slot and
+    head axes), key scales and zeros [pages, page_size // group_size, Hkv,
+    D], value scales and zeros [pages, page_size, Hkv, Dv // group_size];
+    the residual stays per sequence as above. QuantizedKV.to_pages makes
+    them; the call adds page_table=cache.page_table.
     """
 
     BITS = (8, 4, 2)
@@ -774,8 +782,12 @@ class Spec:
         if quant is not None and not isinstance(quant, Quant):
             raise SpecError(f"quant must be an attn.Quant(bits, group_size, "
                             f"scale_dtype, residual), got {quant!r}")
-        if quant is not None and paged is not None:
-            raise SpecError("a quantized cache cannot be paged yet")
+        if quant is not None and paged is not None and \
+                paged.page_size % quant.group_size:
+            raise SpecError(f"a paged quantized cache needs page_size "
+                            f"({paged.page_size}) to be a multiple of "
+                            f"group_size ({quant.group_size}): key groups "
+                            f"lie within a page")
         self.quant = quant
         self.kv_len = bool(kv_len) or paged is not None or quant is not None
         self.config = dict(config or {})

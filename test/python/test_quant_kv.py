@@ -277,8 +277,6 @@ def test_bad_quant_specs_and_caches():
     with pytest.raises(attn.SpecError, match=r"residual \(48\) must be a "
                        r"multiple of group_size \(32\)"):
         attn.Quant(4, 32, residual=48)
-    with pytest.raises(attn.SpecError, match="cannot be paged"):
-        attn.Spec(quant=attn.Quant(), paged=attn.Paged(16))
     with pytest.raises(attn.SpecError, match="head_dim_v 48 must be a "
                        "multiple of group_size 32"):
         attn.compile(attn.Spec(quant=attn.Quant(4, 32)), head_dim=48)
@@ -324,3 +322,86 @@ def test_quantized_ir_form():
         "tensor<?x?x64x128xf32>)" in text
     assert "quant = #attn.quant<bits = 2, group = 32, scale = f32, " \
         "residual = 64>" in text
+
+
+@pytest.mark.parametrize("pool_layout,bits,dtype", [("nhd", 4, "float32"),
+                                                    ("hnd", 2, "float32"),
+                                                    ("nhd", 8, "bfloat16")])
+def test_paged_quantized_equals_contiguous_and_float64(pool_layout, bits,
+                                                       dtype):
+    """Codes, scales and zeros in page pools read through one page table
+    (pages shuffled, spare pages of noise) give what the contiguous
+    quantized cache gives, and the float64 computation on this file's
+    dequantisation of the contiguous cache."""
+    rng = np.random.default_rng(bits + 17)
+    P, G, R, D = 32, 16, 32, 64
+    quant = attn.Quant(bits, G, "float16", residual=R)
+    paged = attn.Paged(P, pool_layout)
+    spec = attn.Spec(mask=attn.causal(), quant=quant, paged=paged)
+    contiguous = attn.Spec(mask=attn.causal(), quant=quant)
+    flat = attn.Spec(mask=attn.causal(), kv_len=True)
+    et = NP[dtype]
+    B, Hq, Hkv, S = 3, 8, 2, 160
+    for lowering in ("fused", "reference"):
+        fn = attn.compile(spec, dtype=dtype, head_dim=D, lowering=lowering)
+        fn_c = attn.compile(contiguous, dtype=dtype, head_dim=D,
+                            lowering=lowering)
+        for Sq, lens in ((1, [77, 0, 160]), (5, [40, 160, 100])):
+            lens = np.array(lens, np.int32)
+            k = rng.standard_normal((B, Hkv, S, D)).astype(et)
+            v = rng.standard_normal((B, Hkv, S, D)).astype(et)
+            cache = attn.quantize_kv(k, v, quant, kv_len=lens, dtype=dtype)
+            pages = B * (S // P) + 4
+            table = rng.permutation(pages)[:B * (S // P)].reshape(B, -1)
+            pc = cache.to_pages(paged, table, pages)
+            assert pc.k.shape == ((pages, P, Hkv, D * bits // 8)
+                                  if pool_layout == "nhd" else
+                                  (pages, Hkv, P, D * bits // 8))
+            q = rng.standard_normal((B, Hq, Sq, D)).astype(et)
+            out = fn(q, pc.k, pc.v, kv_quant=pc, page_table=pc.page_table,
+                     kv_len=pc.kv_len)
+            got_c = fn_c(q, cache.k, cache.v, kv_quant=cache,
+                         kv_len=cache.kv_len)
+            kd, vd = float_cache(cache)
+            want = reference.attention(flat, q, kd, vd, kv_len=lens)
+            assert rel_err(out, want) <= TOL[dtype], (lowering, Sq)
+            assert rel_err(got_c, want) <= TOL[dtype], (lowering, Sq)
+            ref_paged = reference.attention(spec, q, pc.k, pc.v,
+                                            kv_quant=pc,
+                                            page_table=pc.page_table,
+                                            kv_len=pc.kv_len)
+            np.testing.assert_allclose(ref_paged, want, rtol=1e-12,
+                                       atol=1e-12)
+
+
+def test_bad_paged_quantized_arguments():
+    quant = attn.Quant(4, 16, "float16")
+    with pytest.raises(attn.SpecError, match=r"page_size \(8\) to be a "
+                       r"multiple of group_size \(16\)"):
+        attn.Spec(quant=quant, paged=attn.Paged(8))
+    paged = attn.Paged(16)
+    fn = attn.compile(attn.Spec(quant=quant, paged=paged), head_dim=32)
+    z = np.zeros((2, 2, 32, 32), np.float32)
+    cache = attn.quantize_kv(z, z, quant, kv_len=[20, 32])
+    pc = cache.to_pages(paged, np.arange(4).reshape(2, 2), 5)
+    q = np.zeros((2, 4, 1, 32), np.float32)
+    fn(q, pc.k, pc.v, kv_quant=pc, page_table=pc.page_table,
+       kv_len=pc.kv_len)                                        # good
+    with pytest.raises(ValueError, match="kv_quant is a cache for"):
+        fn(q, pc.k, pc.v, kv_quant=cache, page_table=pc.page_table,
+           kv_len=pc.kv_len)
+    ops = list(pc.operands())
+    ops[0] = ops[0][:, :1].repeat(2, axis=1)     # 2 slots a page, not 1
+    with pytest.raises(ValueError, match=r"kv_quant k_scale must have shape "
+                       r"\(5, 1, 2, 32\)"):
+        fn(q, pc.k, pc.v, kv_quant=ops, page_table=pc.page_table,
+           kv_len=pc.kv_len)
+    bad = pc.page_table.copy()
+    bad[1, 1] = 7
+    with pytest.raises(ValueError, match=r"page_table\[1, 1\] = 7 is not a "
+                       r"page of the pool"):
+        fn(q, pc.k, pc.v, kv_quant=pc, page_table=bad, kv_len=pc.kv_len)
+    with pytest.raises(ValueError, match="distinct pages"):
+        cache.to_pages(paged, np.zeros((2, 2), np.int32), 5)
+    with pytest.raises(ValueError, match="does not write paged caches"):
+        attn.append_kv(pc, z[:, :, :1], z[:, :, :1])

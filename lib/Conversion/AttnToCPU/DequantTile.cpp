@@ -42,9 +42,20 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
   Value split = o.max(o.min(o.sub(n, j0), nkv), zero);
   // Key groups run along tokens; a key past the scales' last group (a
   // dynamic Skv that group does not divide, the caller's error) reads the
-  // last one.
-  Value lastKeyGroup =
-      o.sub(memref::DimOp::create(b, keyScaleB, op.getSeqDim()), one);
+  // last one. A paged cache's key scales are pools of page_size / group
+  // slots a page, indexed like its codes with slot / group.
+  Value lastKeyGroup;
+  if (!paged)
+    lastKeyGroup =
+        o.sub(memref::DimOp::create(b, keyScaleB, op.getSeqDim()), one);
+  auto keyGroupRow = [&](Value j) {
+    if (!paged)
+      return kvRowIndices(it, o.min(o.divU(j, o.idx(group)), lastKeyGroup));
+    SmallVector<Value, 4> row = kvRowIndices(it, j);
+    unsigned slot = paged.getSlotDim();
+    row[slot] = o.divU(row[slot], o.idx(group));
+    return row;
+  };
   Type scaleType = quant.getScale();
   auto scaleVec = VectorType::get({lanes}, scaleType);
   auto widen = [&](Value x) -> Value {
@@ -67,9 +78,7 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
   emitFor(zero, split, one, ValueRange{}, [&](Value jj, ValueRange) {
     Value j = o.add(j0, jj);
     SmallVector<Value, 4> row = kvRowIndices(it, j);
-    SmallVector<Value, 4> groupRow =
-        values ? row : kvRowIndices(it, o.min(o.divU(j, o.idx(group)),
-                                              lastKeyGroup));
+    SmallVector<Value, 4> groupRow = values ? row : keyGroupRow(j);
     auto at = [](ArrayRef<Value> lead, Value last) {
       SmallVector<Value, 4> idx(lead);
       idx.push_back(last);
@@ -123,9 +132,11 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
   });
   if (!residual)
     return;
-  // The residual rows, widened as a float cache's.
+  // The residual rows (never paged), widened as a float cache's.
   emitFor(split, nkv, one, ValueRange{}, [&](Value jj, ValueRange) {
-    SmallVector<Value, 4> row = kvRowIndices(it, o.sub(o.add(j0, jj), n));
+    SmallVector<Value, 4> row(
+        ArrayRef(indices4(it.bi, it.kvh, o.sub(o.add(j0, jj), n), zero))
+            .drop_back());
     Type elem = cast<MemRefType>(residual.getType()).getElementType();
     emitFor(zero, dim, o.idx(vectors ? lanes : 1), ValueRange{},
             [&](Value d, ValueRange) {

@@ -399,12 +399,34 @@ func.func @quant_heads(%q: tensor<2x8x1x64xf32>, %k: tensor<2x3x64x32xi8>, %v: t
 
 // -----
 
-func.func @quant_paged(%q: tensor<2x8x1x64xf32>, %k: tensor<10x16x2x32xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x64x2xf16>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
-  // expected-error @+1 {{'attn.attention' op a quantized cache cannot be paged yet}}
+func.func @quant_paged_page_size(%q: tensor<2x8x1x64xf32>, %k: tensor<10x16x2x32xi8>, %p0: tensor<10x1x2x64xf16>, %p1: tensor<10x16x2x2xf16>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op page_size 16 must be a multiple of the group size 32 (key groups lie within a page)}}
   %r = attn.attention ins(%q, %k, %k : tensor<2x8x1x64xf32>, tensor<10x16x2x32xi8>, tensor<10x16x2x32xi8>)
-         page_table(%t : tensor<2x4xi32>) kv_quant(%p0, %p0, %p1, %p1 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>)
+         page_table(%t : tensor<2x4xi32>) kv_quant(%p0, %p0, %p1, %p1 : tensor<10x1x2x64xf16>, tensor<10x1x2x64xf16>, tensor<10x16x2x2xf16>, tensor<10x16x2x2xf16>)
          kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
          {paged = #attn.paged<page_size = 16>, quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_paged_scale_pool(%q: tensor<2x8x1x64xf32>, %k: tensor<10x32x2x32xi8>, %p0: tensor<10x32x2x64xf16>, %p1: tensor<10x32x2x4xf16>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op key scale pool (page_size / group slots a page) dim 1 is 32, expected 2 (type 'tensor<10x32x2x64xf16>')}}
+  %r = attn.attention ins(%q, %k, %k : tensor<2x8x1x64xf32>, tensor<10x32x2x32xi8>, tensor<10x32x2x32xi8>)
+         page_table(%t : tensor<2x4xi32>) kv_quant(%p0, %p0, %p1, %p1 : tensor<10x32x2x64xf16>, tensor<10x32x2x64xf16>, tensor<10x32x2x4xf16>, tensor<10x32x2x4xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 32>, quant = #attn.quant<bits = 4, group = 16, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_paged_codes(%q: tensor<2x8x1x64xf32>, %k: tensor<10x32x2x64xi8>, %p0: tensor<10x2x2x64xf16>, %p1: tensor<10x32x2x4xf16>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op query head dim 64 differs from key head dim 128}}
+  %r = attn.attention ins(%q, %k, %k : tensor<2x8x1x64xf32>, tensor<10x32x2x64xi8>, tensor<10x32x2x64xi8>)
+         page_table(%t : tensor<2x4xi32>) kv_quant(%p0, %p0, %p1, %p1 : tensor<10x2x2x64xf16>, tensor<10x2x2x64xf16>, tensor<10x32x2x4xf16>, tensor<10x32x2x4xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 32>, quant = #attn.quant<bits = 4, group = 16, scale = f16>} -> tensor<2x8x1x64xf32>
   return %r : tensor<2x8x1x64xf32>
 }
 

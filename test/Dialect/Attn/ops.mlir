@@ -605,3 +605,19 @@ func.func @quant_int2_residual_bshd(%q: tensor<2x1x8x64xbf16>, %k: tensor<2x128x
          -> tensor<2x1x8x64xbf16>
   return %o : tensor<2x1x8x64xbf16>
 }
+
+// CHECK-LABEL: func.func @quant_paged_hnd
+//       CHECK:   page_table(%{{.+}} : tensor<?x?xi32>) kv_quant(
+//  CHECK-SAME:     {paged = #attn.paged<page_size = 32, layout = hnd>, quant = #attn.quant<bits = 4, group = 16, scale = f16, residual = 32>}
+func.func @quant_paged_hnd(%q: tensor<?x?x1x64xf32>, %k: tensor<?x?x32x32xi8>,
+                           %ks: tensor<?x?x2x64xf16>, %vs: tensor<?x?x32x4xf16>,
+                           %r: tensor<?x?x32x64xf32>, %t: tensor<?x?xi32>,
+                           %n: tensor<?xi32>) -> tensor<?x?x1x64xf32> {
+  %o = attn.attention ins(%q, %k, %k : tensor<?x?x1x64xf32>, tensor<?x?x32x32xi8>, tensor<?x?x32x32xi8>)
+         page_table(%t : tensor<?x?xi32>)
+         kv_quant(%ks, %ks, %vs, %vs, %r, %r : tensor<?x?x2x64xf16>, tensor<?x?x2x64xf16>, tensor<?x?x32x4xf16>, tensor<?x?x32x4xf16>, tensor<?x?x32x64xf32>, tensor<?x?x32x64xf32>)
+         kv_len(%n : tensor<?xi32>) outs(%q : tensor<?x?x1x64xf32>)
+         {paged = #attn.paged<page_size = 32, layout = hnd>, quant = #attn.quant<bits = 4, group = 16, scale = f16, residual = 32>}
+         -> tensor<?x?x1x64xf32>
+  return %o : tensor<?x?x1x64xf32>
+}

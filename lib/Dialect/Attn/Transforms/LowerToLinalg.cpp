@@ -38,9 +38,12 @@ using namespace mlir::attn;
 
 /// The contiguous cache [B, Hkv, Skv, D] (in the op's layout) of page pool
 /// `pool` of a paged op: element (b, h, j, d) is pool[page, slot, h, d]
-/// (nhd; hnd swaps slot and h) with page = page_table[b, j / page_size],
-/// clamped into the pool, and slot = j mod page_size.
-static Value gatherPages(ImplicitLocOpBuilder &b, AttentionOp op, Value pool) {
+/// (nhd; hnd swaps slot and h) with page = page_table[b, j / slots],
+/// clamped into the pool, and slot = j mod slots, for pools of `slots`
+/// rows a page (page_size, or page_size / group for a quantized cache's
+/// key scales and zeros; Skv shrinks likewise).
+static Value gatherPages(ImplicitLocOpBuilder &b, AttentionOp op, Value pool,
+                         int64_t slots) {
   PagedAttr paged = op.getPagedAttr();
   bool bshd = op.getLayoutOrDefault() == Layout::bshd;
   auto poolType = cast<RankedTensorType>(pool.getType());
@@ -48,7 +51,9 @@ static Value gatherPages(ImplicitLocOpBuilder &b, AttentionOp op, Value pool) {
   OpFoldResult heads =
       tensor::getMixedSize(b, b.getLoc(), pool, paged.getKvHeadDim());
   OpFoldResult dim = tensor::getMixedSize(b, b.getLoc(), pool, 3);
-  OpFoldResult len = emitKvSeqLen(b, op);
+  Value len = emitKvSeqLen(b, op);
+  if (slots != paged.getPageSize())
+    len = Arith{b}.divU(len, Arith{b}.idx(paged.getPageSize() / slots));
   SmallVector<OpFoldResult> sizes = {batch, heads, len, dim};
   if (bshd)
     std::swap(sizes[1], sizes[2]);
@@ -65,7 +70,7 @@ static Value gatherPages(ImplicitLocOpBuilder &b, AttentionOp op, Value pool) {
         Value h = linalg::IndexOp::create(nb, bshd ? 2 : 1);
         Value j = linalg::IndexOp::create(nb, bshd ? 1 : 2);
         Value d = linalg::IndexOp::create(nb, 3);
-        Value pageSize = a.idx(paged.getPageSize());
+        Value pageSize = a.idx(slots);
         Value entry = tensor::ExtractOp::create(
             nb, op.getPageTable(), ValueRange{bi, a.divU(j, pageSize)});
         Value page = arith::IndexCastOp::create(nb, nb.getIndexType(), entry);
@@ -96,11 +101,20 @@ static AttentionOp replaceCaches(RewriterBase &rewriter, AttentionOp op,
 /// lowering then handles as any other op.
 static AttentionOp gatherPagedCache(RewriterBase &rewriter, AttentionOp op) {
   ImplicitLocOpBuilder b = builderBefore(rewriter, op);
-  Value k = gatherPages(b, op, op.getKey());
-  Value v = gatherPages(b, op, op.getValue());
-  return replaceCaches(rewriter, op, k, v, [](AttentionOp flat) {
+  int64_t pageSize = op.getPagedAttr().getPageSize();
+  Value k = gatherPages(b, op, op.getKey(), pageSize);
+  Value v = gatherPages(b, op, op.getValue(), pageSize);
+  // A quantized cache's scales and zeros are pools too (the residual rows
+  // are not).
+  SmallVector<Value> quant(op.getKvQuant());
+  if (QuantAttr q = op.getQuantAttr())
+    for (unsigned i = 0; i < 4; ++i)
+      quant[i] = gatherPages(b, op, quant[i],
+                             i < 2 ? pageSize / q.getGroup() : pageSize);
+  return replaceCaches(rewriter, op, k, v, [&](AttentionOp flat) {
     flat.getPageTableMutable().clear();
     flat.removePagedAttr();
+    flat.getKvQuantMutable().assign(quant);
   });
 }
 
