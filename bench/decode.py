@@ -116,6 +116,20 @@ def one_round(args):
                                                      kv_quant=c,
                                                      kv_len=c.kv_len))
             quantized[name] = cache
+            if args.paged:
+                # Key groups lie within a page: pages of max(P, group).
+                qp = attn.Paged(max(P, args.group), "nhd")
+                qtable = rng.permutation(B * (S // qp.page_size)).reshape(
+                    B, -1).astype(np.int32)
+                pc = cache.to_pages(qp, qtable, qtable.size)
+                fn = attn.compile(attn.Spec(mask=attn.causal(), quant=quant,
+                                            paged=qp),
+                                  dtype=dtype, head_dim=D)
+                name = f"attn int{bits} paged nhd/{qp.page_size}"
+                impls[name] = (lambda fn=fn, c=pc: fn(
+                    q, c.k, c.v, kv_quant=c, page_table=c.page_table,
+                    kv_len=c.kv_len))
+                quantized[name] = pc
         want = np.asarray(impls["torch SDPA"]().float().numpy(), np.float64)
         for name in impls:
             if name == "torch SDPA":

@@ -964,9 +964,6 @@ class Kernel:
                                  f"kernel was compiled for {quant!r} "
                                  f"({self.spec.layout}, paged={paged!r})")
             x = x.operands()
-        want = 6 if quant.residual else 4
-        if not isinstance(x, (tuple, list)) or len(x) != want:
-            raise TypeError(_OPERAND_HELP["kv_quant"] + f" ({want} arrays)")
         bshd = self.spec.layout == "bshd"
         B = batch
         if paged:
@@ -992,13 +989,21 @@ class Kernel:
         G, R = quant.group_size, quant.residual
         D, Dv = self.head_dim, self.head_dim_v
         st = np.dtype(quant.scale_dtype)
-        names = [("k_scale", (S // G, D), st), ("k_zero", (S // G, D), st),
-                 ("v_scale", (S, Dv // G), st), ("v_zero", (S, Dv // G), st),
-                 ("k_residual", (R, D), self._np_dtype),
-                 ("v_residual", (R, Dv), self._np_dtype)]
-        return [self._exact(a, f"kv_quant {n}", shape(*dims, i < 4), dt,
+        if quant.fp8:
+            names = [("k_scale", (H,), st), ("v_scale", (H,), st)]
+        else:
+            names = [("k_scale", shape(S // G, D), st),
+                     ("k_zero", shape(S // G, D), st),
+                     ("v_scale", shape(S, Dv // G), st),
+                     ("v_zero", shape(S, Dv // G), st)]
+        names += [("k_residual", shape(R, D, False), self._np_dtype),
+                  ("v_residual", shape(R, Dv, False), self._np_dtype)]
+        want = len(names) - (0 if R else 2)
+        if not isinstance(x, (tuple, list)) or len(x) != want:
+            raise TypeError(_OPERAND_HELP["kv_quant"] + f" ({want} arrays)")
+        return [self._exact(a, f"kv_quant {n}", dims, dt,
                             f"{_dtype_name(dt)}")
-                for i, (a, (n, dims, dt)) in enumerate(zip(x, names))]
+                for a, (n, dims, dt) in zip(x, names)]
 
     def _pages(self, k, v, page_table, B):
         """(Hkv, the checked page table) of a paged call, whose k and v are
@@ -1188,7 +1193,8 @@ _OPERAND_HELP = {
                   "Spec(paged=attn.Paged(...))",
     "kv_quant": "kv_quant=an attn.QuantizedKV (attn.quantize_kv) or "
                 "(k_scale, k_zero, v_scale, v_zero[, k_residual, "
-                "v_residual]), for Spec(quant=attn.Quant(...))",
+                "v_residual]) (fp8: (k_scale, v_scale[, k_residual, "
+                "v_residual])), for Spec(quant=attn.Quant(...))",
     "sink": "sink=[Hq] float32 logits, for attn.sink_softmax()",
     "kv_len": "kv_len=[B] int cache lengths, for Spec(kv_len=True)",
     "segments": "segments=(seg_q [B, Sq], seg_kv [B, Skv]) document ids",

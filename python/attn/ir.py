@@ -209,10 +209,15 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
             st = S.Quant.SCALE_DTYPES[quant.scale_dtype]
             g, r = quant.group_size, quant.residual
             res = "?x?x%d" % r if not bshd else "?x%dx?" % r
-            kst = pool_type(d, st, paged.page_size // g if paged else None)
-            vst = pool_type(dv // g, st)
-            args = [("k_scale", st, kst), ("k_zero", st, kst),
-                    ("v_scale", st, vst), ("v_zero", st, vst)]
+            if quant.fp8:       # one scale per kv head
+                args = [("k_scale", st, f"tensor<?x{st}>"),
+                        ("v_scale", st, f"tensor<?x{st}>")]
+            else:
+                kst = pool_type(d, st,
+                                paged.page_size // g if paged else None)
+                vst = pool_type(dv // g, st)
+                args = [("k_scale", st, kst), ("k_zero", st, kst),
+                        ("v_scale", st, vst), ("v_zero", st, vst)]
             if r:
                 args += [("k_residual", et, f"tensor<{res}x{d}x{et}>"),
                          ("v_residual", et, f"tensor<{res}x{dv}x{et}>")]

@@ -87,6 +87,11 @@ class QuantizedKV:
         for name, slots in (("k", P), ("v", P), ("k_scale", P // G),
                             ("k_zero", P // G), ("v_scale", P),
                             ("v_zero", P)):
+            if self.quant.fp8 and name != "k" and name != "v":
+                # Per-head scales are not paged.
+                pools.append(None if name.endswith("zero") else
+                             getattr(self, name))
+                continue
             x = _bhsd(getattr(self, name), self.layout)    # [B, H, S, last]
             H, last = x.shape[1], x.shape[3]
             pages = x.reshape(B, H, n, slots, last).transpose(0, 2, 1, 3, 4)
@@ -102,8 +107,11 @@ class QuantizedKV:
 
     def operands(self) -> tuple:
         """The kernel's kv_quant operand: (k_scale, k_zero, v_scale,
-        v_zero[, k_residual, v_residual])."""
+        v_zero[, k_residual, v_residual]), for fp8 (k_scale, v_scale[,
+        k_residual, v_residual])."""
         ops = (self.k_scale, self.k_zero, self.v_scale, self.v_zero)
+        if self.quant.fp8:
+            ops = (self.k_scale, self.v_scale)
         if self.quant.residual:
             ops += (self.k_residual, self.v_residual)
         return ops
@@ -151,12 +159,56 @@ def _pack(codes, quant):
     return out
 
 
+def _fp8_dtype(quant):
+    import ml_dtypes
+    return np.dtype(ml_dtypes.float8_e4m3fn if quant.format == "e4m3"
+                    else ml_dtypes.float8_e5m2)
+
+
+def _fp8_max(quant) -> float:
+    """The format's largest finite number (448 for e4m3, 57344 for e5m2)."""
+    import ml_dtypes
+    return float(ml_dtypes.finfo(_fp8_dtype(quant)).max)
+
+
+def _fp8_encode(x, scale, quant):
+    """uint8 fp8 codes of float64 BHSD `x` [N, H, T, D] divided by the
+    per-head `scale` [H], rounded to nearest even and saturated to the
+    format's largest finite number."""
+    dt = _fp8_dtype(quant)
+    top = _fp8_max(quant)
+    s = np.asarray(scale, np.float64).reshape(1, -1, 1, 1)
+    y = np.clip(x / np.where(s > 0, s, 1.0), -top, top)
+    return y.astype(dt).view(np.uint8)
+
+
+def _fp8_scales(x, valid, quant, scale_dtype):
+    """Per-head scales [H] of float64 BHSD `x` [B, H, S, D]: max |x| over
+    the valid tokens (`valid` [B, S]) / the format's largest number (1
+    for a head of zeros)."""
+    top = _fp8_max(quant)
+    amax = np.where(valid[:, None, :, None], np.abs(x), 0.0).max(
+        axis=(0, 2, 3))
+    return np.where(amax > 0, amax / top, 1.0).astype(scale_dtype)
+
+
 def _quantize_rows(cache, kf, vf, start, count, rows):
     """Writes the codes, scales and zeros of float64 BHSD keys and values
     kf [N, H, T, D], vf [N, H, T, Dv] into token slots start[i] ..
     start[i] + T - 1 of cache row rows[i]; only the first count[i] tokens
-    are real. start[i] and T are multiples of group_size."""
+    are real. start[i] and T are multiples of group_size. fp8 caches
+    encode with their per-head scales, which quantize_kv chose."""
     q = cache.quant
+    if q.fp8:
+        k, v = _bhsd(cache.k, cache.layout), _bhsd(cache.v, cache.layout)
+        valid = (np.arange(kf.shape[2])[None, :] <
+                 np.asarray(count)[:, None])[:, None, :, None]
+        for x, dst, scale in ((kf, k, cache.k_scale), (vf, v, cache.v_scale)):
+            codes = _fp8_encode(np.where(valid, x, 0.0), scale, q)
+            for i, b in enumerate(rows):
+                s = int(start[i])
+                dst[b, :, s:s + x.shape[2]] = codes[i]
+        return
     G = q.group_size
     B, H, T, D = kf.shape
     Dv = vf.shape[3]
@@ -263,8 +315,15 @@ def quantize_kv(k, v, quant: S.Quant, kv_len=None, *, capacity=None,
               new(capacity // G, D, st), new(capacity // G, D, st),
               new(capacity, Dv // G, st), new(capacity, Dv // G, st),
               new(R, D, et) if R else None, new(R, Dv, et) if R else None]
-    cache = QuantizedKV(quant, layout, dtype, arrays, lens.astype(np.int32))
     n = lens - lens % R if R else lens
+    if quant.fp8:
+        # One scale per kv head for keys and one for values, from the
+        # tokens that become codes.
+        valid = np.arange(Skv)[None, :] < n[:, None]
+        arrays[2] = _fp8_scales(np.asarray(kf, np.float64), valid, quant, st)
+        arrays[4] = _fp8_scales(np.asarray(vf, np.float64), valid, quant, st)
+        arrays[3] = arrays[5] = None
+    cache = QuantizedKV(quant, layout, dtype, arrays, lens.astype(np.int32))
     # Row by row, to bound the float64 temporaries of long caches.
     for b in range(B):
         kb = np.zeros((1, H, capacity, D))
@@ -299,7 +358,7 @@ def append_kv(cache: QuantizedKV, k_new, v_new) -> QuantizedKV:
         raise ValueError("append_kv does not write paged caches yet: append "
                          "to the contiguous cache and page it with "
                          "to_pages")
-    if not R:
+    if not R and not q.fp8:
         raise ValueError("append_kv needs a cache with a residual window "
                          "(attn.Quant(residual=R > 0)): keys are quantized "
                          "in groups of group_size tokens, which a single "
@@ -308,12 +367,14 @@ def append_kv(cache: QuantizedKV, k_new, v_new) -> QuantizedKV:
     vf = _as_float(v_new, "v_new", cache.layout)
     kres = _bhsd(cache.k_residual, cache.layout)
     vres = _bhsd(cache.v_residual, cache.layout)
-    B, H = kres.shape[:2]
-    if kf.shape[:2] != (B, H) or kf.shape[3] != kres.shape[3] or \
-            vf.shape[:3] != kf.shape[:3] or vf.shape[3] != vres.shape[3]:
+    B, H = _bhsd(cache.k, cache.layout).shape[:2]
+    D = cache.k.shape[3] * q.codes_per_byte
+    Dv = cache.v.shape[3] * q.codes_per_byte
+    if kf.shape[:2] != (B, H) or kf.shape[3] != D or \
+            vf.shape[:3] != kf.shape[:3] or vf.shape[3] != Dv:
         raise ValueError(f"k_new and v_new must be [B, Hkv, T, D] and "
                          f"[B, Hkv, T, Dv] with (B, Hkv, D, Dv) = "
-                         f"{(B, H, kres.shape[3], vres.shape[3])}; got "
+                         f"{(B, H, D, Dv)}; got "
                          f"{tuple(kf.shape)} and {tuple(vf.shape)} (BHSD)")
     T = kf.shape[2]
     lens = cache.kv_len.astype(np.int64)
@@ -322,6 +383,16 @@ def append_kv(cache: QuantizedKV, k_new, v_new) -> QuantizedKV:
         raise ValueError(f"cache row {b} holds {lens[b]} of "
                          f"{cache.capacity} tokens: no room for {T} more")
     et = _np_float(cache.dtype)
+    if not R:
+        # fp8 without a residual: each token is encoded with the per-head
+        # scales as it arrives (it may saturate).
+        for t in range(T):
+            _quantize_rows(cache, kf[:, :, t:t + 1].astype(np.float64),
+                           vf[:, :, t:t + 1].astype(np.float64), lens,
+                           np.ones(B), range(B))
+            lens = lens + 1
+        cache.kv_len[:] = lens.astype(np.int32)
+        return cache
     for t in range(T):
         slot = lens % R
         for b in range(B):

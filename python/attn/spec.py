@@ -653,13 +653,33 @@ class Quant:
     D], value scales and zeros [pages, page_size, Hkv, Dv // group_size];
     the residual stays per sequence as above. QuantizedKV.to_pages makes
     them; the call adds page_table=cache.page_table.
+
+    format="e4m3" or "e5m2" makes an fp8 cache instead (bits 8, group_size
+    1, the defaults then): each code byte is an fp8 number (OCP FP8, e4m3
+    without infinities) and x = scale[h] * code with one scale per kv head
+    for keys and one for values, k_scale and v_scale [Hkv] (no zeros);
+    quantize_kv picks scale = max |x| / the format's largest number.
     """
 
     BITS = (8, 4, 2)
     SCALE_DTYPES = {"float16": "f16", "float32": "f32"}
+    FORMATS = ("uint", "e4m3", "e5m2")
 
-    def __init__(self, bits: int = 4, group_size: int = 32,
-                 scale_dtype: str = "float16", residual: int = 0):
+    def __init__(self, bits: Optional[int] = None,
+                 group_size: Optional[int] = None,
+                 scale_dtype: str = "float16", residual: int = 0,
+                 format: str = "uint"):
+        if format not in self.FORMATS:
+            raise SpecError(f"quant format must be one of "
+                            f"{', '.join(self.FORMATS)}, got {format!r}")
+        self.format = format
+        fp8 = format != "uint"
+        bits = (8 if fp8 else 4) if bits is None else bits
+        group_size = (1 if fp8 else 32) if group_size is None else group_size
+        if fp8 and (bits != 8 or group_size != 1):
+            raise SpecError(f"fp8 codes (format {format!r}) have bits=8 and "
+                            f"group_size=1 (one scale per head), got "
+                            f"bits={bits!r}, group_size={group_size!r}")
         self.bits = _int("quant bits", bits)
         if self.bits not in self.BITS:
             raise SpecError(f"quant bits must be 8, 4 or 2, got {bits!r}")
@@ -679,15 +699,20 @@ class Quant:
     def codes_per_byte(self) -> int:
         return 8 // self.bits
 
+    @property
+    def fp8(self) -> bool:
+        return self.format != "uint"
+
     def attr(self) -> str:
         res = f", residual = {self.residual}" if self.residual else ""
+        fmt = f", format = {self.format}" if self.fp8 else ""
         return (f"#attn.quant<bits = {self.bits}, group = {self.group_size}, "
-                f"scale = {self.SCALE_DTYPES[self.scale_dtype]}{res}>")
+                f"scale = {self.SCALE_DTYPES[self.scale_dtype]}{res}{fmt}>")
 
     def __repr__(self):
         return (f"attn.Quant(bits={self.bits}, group_size={self.group_size}, "
                 f"scale_dtype={self.scale_dtype!r}, "
-                f"residual={self.residual})")
+                f"residual={self.residual}, format={self.format!r})")
 
 
 class Spec:

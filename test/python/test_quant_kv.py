@@ -405,3 +405,139 @@ def test_bad_paged_quantized_arguments():
         cache.to_pages(paged, np.zeros((2, 2), np.int32), 5)
     with pytest.raises(ValueError, match="does not write paged caches"):
         attn.append_kv(pc, z[:, :, :1], z[:, :, :1])
+
+
+def my_fp8(codes, fmt):
+    """This test's own reading of an fp8 byte (OCP FP8): sign, exponent
+    and mantissa fields, subnormals at exponent 0."""
+    c = np.asarray(codes).astype(np.int64)
+    mbits, bias = (3, 7) if fmt == "e4m3" else (2, 15)
+    sign = np.where(c >> 7, -1.0, 1.0)
+    e = (c >> mbits) & ((1 << (7 - mbits)) - 1)
+    m = c & ((1 << mbits) - 1)
+    frac = m / float(1 << mbits)
+    mag = np.where(e == 0, frac * 2.0 ** (1 - bias),
+                   (1 + frac) * 2.0 ** (e - bias))
+    return sign * mag
+
+
+def fp8_float_cache(cache):
+    """The float64 BHSD k and v of an fp8 cache, by my_fp8."""
+    bshd = cache.layout == "bshd"
+    out = []
+    for codes, scale, res in ((cache.k, cache.k_scale, cache.k_residual),
+                              (cache.v, cache.v_scale, cache.v_residual)):
+        c = np.asarray(codes).swapaxes(1, 2) if bshd else np.asarray(codes)
+        x = my_fp8(c, cache.quant.format) * \
+            np.asarray(scale, np.float64)[None, :, None, None]
+        R = cache.quant.residual
+        if R:
+            r = np.asarray(res, np.float64)
+            r = r.swapaxes(1, 2) if bshd else r
+            for b, n in enumerate(cache.kv_len):
+                fresh = n % R
+                x[b, :, n - fresh:n] = r[b, :, :fresh]
+        out.append(x)
+    return out
+
+
+FP8_CASES = [("e4m3", "float32", 0, "bhsd"), ("e5m2", "float32", 32, "bshd"),
+             ("e4m3", "bfloat16", 32, "bhsd"), ("e5m2", "bfloat16", 0,
+                                                "bhsd")]
+
+
+@pytest.mark.parametrize("fmt,dtype,R,layout", FP8_CASES,
+                         ids=["-".join(map(str, c)) for c in FP8_CASES])
+def test_fp8_kernel_equals_float64(fmt, dtype, R, layout):
+    """fp8 codes with per-head scales: the kernels equal the float64
+    computation on this file's decoding of the bytes; decoding and
+    prefill, GQA, ragged kv_len, small values (fp8 subnormals)."""
+    rng = np.random.default_rng(len(fmt) + R)
+    quant = attn.Quant(format=fmt, scale_dtype="float32", residual=R)
+    spec = attn.Spec(mask=attn.causal(), layout=layout, quant=quant)
+    flat = attn.Spec(mask=attn.causal(), kv_len=True)
+    fn = attn.compile(spec, dtype=dtype, head_dim=64)
+    et = NP[dtype]
+    B, Hq, Hkv, S, D = 3, 8, 2, 96, 64
+    bshd = layout == "bshd"
+    for Sq, lens in ((1, [50, 0, 96]), (6, [30, 96, 70])):
+        lens = np.array(lens, np.int32)
+        k = rng.standard_normal((B, Hkv, S, D)) * \
+            np.exp(rng.uniform(-12, 0, (B, Hkv, S, 1)))
+        v = rng.standard_normal((B, Hkv, S, D))
+        if bshd:
+            k, v = k.swapaxes(1, 2), v.swapaxes(1, 2)
+        cache = attn.quantize_kv(k.astype(et), v.astype(et), quant,
+                                 kv_len=lens, layout=layout, dtype=dtype)
+        assert cache.k_scale.shape == (Hkv,) and cache.k_zero is None
+        kd, vd = fp8_float_cache(cache)
+        q = rng.standard_normal((B, Hq, Sq, D)).astype(et)
+        qi = np.ascontiguousarray(q.swapaxes(1, 2)) if bshd else q
+        out = np.asarray(fn(qi, cache.k, cache.v, kv_quant=cache,
+                            kv_len=cache.kv_len), np.float64)
+        out = out.swapaxes(1, 2) if bshd else out
+        want = reference.attention(flat, q, kd, vd, kv_len=lens)
+        assert rel_err(out, want) <= TOL[dtype], (Sq, rel_err(out, want))
+        ref_q = np.asarray(reference.attention(
+            spec, qi, cache.k, cache.v, kv_quant=cache, kv_len=lens),
+            np.float64)
+        ref_q = ref_q.swapaxes(1, 2) if bshd else ref_q
+        np.testing.assert_allclose(ref_q, want, rtol=1e-12, atol=1e-12)
+
+
+def test_fp8_quantize_append_and_paged():
+    """quantize_kv's fp8 codes are the inputs rounded to fp8 (half an ulp,
+    or half the smallest subnormal); appends without a residual encode
+    with the cache's scales; a paged fp8 cache equals the contiguous one."""
+    rng = np.random.default_rng(4)
+    for fmt, mbits, sub in (("e4m3", 3, 2.0 ** -10), ("e5m2", 2, 2.0 ** -17)):
+        quant = attn.Quant(format=fmt, scale_dtype="float32")
+        k = rng.standard_normal((2, 2, 64, 32))
+        v = rng.standard_normal((2, 2, 64, 32))
+        cache = attn.quantize_kv(k, v, quant, kv_len=[40, 48])
+        kd, _ = fp8_float_cache(cache)
+        s = cache.k_scale[None, :, None, None].astype(np.float64)
+        err = np.abs(kd - k)[0, :, :40]
+        bound = np.maximum(np.abs(k[0, :, :40]) * 2.0 ** -(mbits + 1),
+                           sub * s[0])
+        assert (err <= bound * (1 + 1e-9)).all(), fmt
+        new_k = 0.5 * rng.standard_normal((2, 2, 3, 32))
+        attn.append_kv(cache, new_k, new_k)
+        np.testing.assert_array_equal(cache.kv_len, [43, 51])
+        kd, _ = fp8_float_cache(cache)
+        got = np.stack([kd[0, :, 40:43], kd[1, :, 48:51]])
+        assert (np.abs(got - new_k) <= np.maximum(
+            np.abs(new_k) * 2.0 ** -(mbits + 1), sub * s[0])
+            * (1 + 1e-9)).all()
+    paged = attn.Paged(16, "hnd")
+    spec = attn.Spec(quant=quant, paged=paged)
+    fn = attn.compile(spec, head_dim=32)
+    fn_c = attn.compile(attn.Spec(quant=quant), head_dim=32)
+    pc = cache.to_pages(paged, rng.permutation(9)[:8].reshape(2, 4), 9)
+    q = rng.standard_normal((2, 4, 1, 32)).astype(np.float32)
+    out = fn(q, pc.k, pc.v, kv_quant=pc, page_table=pc.page_table,
+             kv_len=pc.kv_len)
+    want = fn_c(q, cache.k, cache.v, kv_quant=cache, kv_len=cache.kv_len)
+    assert rel_err(out, np.asarray(want, np.float64)) <= 1e-6
+
+
+def test_bad_fp8_arguments():
+    with pytest.raises(attn.SpecError, match=r"fp8 codes \(format 'e4m3'\) "
+                       r"have bits=8 and group_size=1"):
+        attn.Quant(bits=4, format="e4m3")
+    with pytest.raises(attn.SpecError, match="format must be one of"):
+        attn.Quant(format="e3m4")
+    quant = attn.Quant(format="e5m2", scale_dtype="float32")
+    fn = attn.compile(attn.Spec(quant=quant), head_dim=32)
+    z = np.ones((2, 2, 32, 32), np.float32)
+    cache = attn.quantize_kv(z, z, quant)
+    q = np.zeros((2, 4, 1, 32), np.float32)
+    fn(q, cache.k, cache.v, kv_quant=cache, kv_len=cache.kv_len)  # good
+    with pytest.raises(ValueError, match=r"kv_quant v_scale must have shape "
+                       r"\(2,\)"):
+        fn(q, cache.k, cache.v, kv_quant=(cache.k_scale,
+                                          np.ones(3, np.float32)),
+           kv_len=cache.kv_len)
+    with pytest.raises(TypeError, match=r"\(2 arrays\)"):
+        fn(q, cache.k, cache.v, kv_quant=(cache.k_scale,),
+           kv_len=cache.kv_len)

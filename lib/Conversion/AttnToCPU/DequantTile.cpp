@@ -13,6 +13,7 @@
 // with the scale and zero a vector along the channels for keys (their
 // groups run along tokens), one broadcast value for values (groups of
 // `group` channels, a multiple of the lanes), else channel by channel.
+// fp8 codes are one byte a channel: x = scale[kvh] * fp8(bytes).
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,8 +34,14 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
   Value scales = values ? valueScaleB : keyScaleB;
   Value zeros = values ? valueZeroB : keyZeroB;
   Value residual = values ? valueResidualB : keyResidualB;
+  bool fp8 = quant.isFloat8();
   bool vectors = !ShapedType::isDynamic(staticDim) &&
-                 staticDim % lanes == 0 && (!values || group % lanes == 0);
+                 staticDim % lanes == 0 &&
+                 (fp8 || !values || group % lanes == 0);
+  // fp8: x = scale[kvh] * fp8(code), one scale for the whole tile.
+  Value headScale;
+  if (fp8)
+    headScale = o.extF(memref::LoadOp::create(b, scales, ValueRange{it.kvh}));
   // Tokens j < n come from the codes, the newest from the residual rows
   // j - n: rows [0, split) and [split, nkv) of the tile.
   Value zero = o.idx(0), one = o.idx(1);
@@ -45,7 +52,7 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
   // last one. A paged cache's key scales are pools of page_size / group
   // slots a page, indexed like its codes with slot / group.
   Value lastKeyGroup;
-  if (!paged)
+  if (!paged && !fp8)
     lastKeyGroup =
         o.sub(memref::DimOp::create(b, keyScaleB, op.getSeqDim()), one);
   auto keyGroupRow = [&](Value j) {
@@ -78,7 +85,8 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
   emitFor(zero, split, one, ValueRange{}, [&](Value jj, ValueRange) {
     Value j = o.add(j0, jj);
     SmallVector<Value, 4> row = kvRowIndices(it, j);
-    SmallVector<Value, 4> groupRow = values ? row : keyGroupRow(j);
+    SmallVector<Value, 4> groupRow =
+        values || fp8 ? row : keyGroupRow(j);
     auto at = [](ArrayRef<Value> lead, Value last) {
       SmallVector<Value, 4> idx(lead);
       idx.push_back(last);
@@ -89,7 +97,23 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
               Value byteAt = o.divU(d, o.idx(per));
               Value groupAt = values ? o.divU(d, o.idx(group)) : d;
               Value x;
-              if (vectors) {
+              if (fp8) {
+                Type byteType = b.getI8Type();
+                if (vectors)
+                  byteType = VectorType::get({lanes}, byteType);
+                Value bytes =
+                    vectors ? Value(vector::LoadOp::create(
+                                  b, cast<VectorType>(byteType), codes,
+                                  at(row, d)))
+                            : Value(memref::LoadOp::create(b, codes,
+                                                           at(row, d)));
+                Value s = vectors ? o.splat(vecType, headScale) : headScale;
+                x = o.fmul(s, emitFp8Value(o, quant, bytes));
+                if (vectors)
+                  vector::StoreOp::create(b, x, dst, ValueRange{jj, d});
+                else
+                  memref::StoreOp::create(b, x, dst, ValueRange{jj, d});
+              } else if (vectors) {
                 Value bytes = vector::LoadOp::create(
                     b, VectorType::get({lanes / per}, b.getI8Type()), codes,
                     at(row, byteAt));

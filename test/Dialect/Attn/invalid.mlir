@@ -399,6 +399,28 @@ func.func @quant_heads(%q: tensor<2x8x1x64xf32>, %k: tensor<2x3x64x32xi8>, %v: t
 
 // -----
 
+func.func @quant_fp8_operands(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x64xi8>, %s: tensor<2xf32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.quant (fp8) needs 2 'kv_quant' operands (key scale, value scale), got 3}}
+  %r = attn.attention ins(%q, %k, %k : tensor<2x8x1x64xf32>, tensor<2x2x64x64xi8>, tensor<2x2x64x64xi8>)
+         kv_quant(%s, %s, %s : tensor<2xf32>, tensor<2xf32>, tensor<2xf32>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 8, group = 1, scale = f32, format = e5m2>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_fp8_scale_shape(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x64xi8>, %s: tensor<2xf32>, %t: tensor<8xf32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op value scale [Hkv] dim 0 is 8, expected 2 (type 'tensor<8xf32>')}}
+  %r = attn.attention ins(%q, %k, %k : tensor<2x8x1x64xf32>, tensor<2x2x64x64xi8>, tensor<2x2x64x64xi8>)
+         kv_quant(%s, %t : tensor<2xf32>, tensor<8xf32>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 8, group = 1, scale = f32, format = e4m3>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
 func.func @quant_paged_page_size(%q: tensor<2x8x1x64xf32>, %k: tensor<10x16x2x32xi8>, %p0: tensor<10x1x2x64xf16>, %p1: tensor<10x16x2x2xf16>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
   // expected-error @+1 {{'attn.attention' op page_size 16 must be a multiple of the group size 32 (key groups lie within a page)}}
   %r = attn.attention ins(%q, %k, %k : tensor<2x8x1x64xf32>, tensor<10x16x2x32xi8>, tensor<10x16x2x32xi8>)
@@ -1607,6 +1629,11 @@ func.func @quant_group_zero() attributes {q = #attn.quant<bits = 4, group = 0, s
 
 // expected-error @+1 {{#attn.quant: 'residual' (48) must be a multiple of 'group' (32)}}
 func.func @quant_residual() attributes {q = #attn.quant<bits = 4, group = 32, scale = f16, residual = 48>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.quant: fp8 codes (format = e4m3) need bits = 8 and group = 1 (one scale per head), got bits = 8, group = 32}}
+func.func @quant_fp8_group() attributes {q = #attn.quant<bits = 8, group = 32, scale = f32, format = e4m3>} { return }
 
 // -----
 

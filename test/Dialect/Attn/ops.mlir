@@ -621,3 +621,15 @@ func.func @quant_paged_hnd(%q: tensor<?x?x1x64xf32>, %k: tensor<?x?x32x32xi8>,
          -> tensor<?x?x1x64xf32>
   return %o : tensor<?x?x1x64xf32>
 }
+
+// CHECK-LABEL: func.func @quant_fp8
+//       CHECK:   kv_quant(%{{.+}}, %{{.+}} : tensor<?xf32>, tensor<?xf32>)
+//  CHECK-SAME:     {quant = #attn.quant<bits = 8, group = 1, scale = f32, format = e4m3>}
+func.func @quant_fp8(%q: tensor<?x?x1x128xbf16>, %k: tensor<?x?x?x128xi8>,
+                     %s: tensor<?xf32>, %n: tensor<?xi32>) -> tensor<?x?x1x128xbf16> {
+  %r = attn.attention ins(%q, %k, %k : tensor<?x?x1x128xbf16>, tensor<?x?x?x128xi8>, tensor<?x?x?x128xi8>)
+         kv_quant(%s, %s : tensor<?xf32>, tensor<?xf32>) kv_len(%n : tensor<?xi32>)
+         outs(%q : tensor<?x?x1x128xbf16>)
+         {quant = #attn.quant<bits = 8, group = 1, scale = f32, format = e4m3>} -> tensor<?x?x1x128xbf16>
+  return %r : tensor<?x?x1x128xbf16>
+}

@@ -141,7 +141,14 @@ LogicalResult PagedAttr::verify(EmitErrorFn emitError, int64_t pageSize,
 }
 
 LogicalResult QuantAttr::verify(EmitErrorFn emitError, int64_t bits,
-                                int64_t group, Type scale, int64_t residual) {
+                                int64_t group, Type scale, int64_t residual,
+                                QuantFormat format) {
+  if (format != QuantFormat::uint && (bits != 8 || group != 1))
+    return emitError() << "#attn.quant: fp8 codes (format = "
+                       << stringifyQuantFormat(format)
+                       << ") need bits = 8 and group = 1 (one scale per "
+                          "head), got bits = "
+                       << bits << ", group = " << group;
   if (bits != 8 && bits != 4 && bits != 2)
     return emitError() << "#attn.quant: 'bits' must be 8, 4 or 2, got "
                        << bits;

@@ -231,15 +231,18 @@ static FailureOr<ProblemDims> verifyQuantInputs(AttentionOp op) {
   if (!quant)
     return op.emitOpError() << "'kv_quant' operands given but the op has no "
                                "#attn.quant attribute";
-  size_t want = quant.getResidual() > 0 ? 6 : 4;
+  bool fp8 = quant.isFloat8();
+  bool residual = quant.getResidual() > 0;
+  size_t want = op.getNumQuantParams() + (residual ? 2 : 0);
   if (op.getKvQuant().size() != want)
     return op.emitOpError()
-           << "#attn.quant" << (want == 6 ? " with a residual" : "")
-           << " needs " << want
-           << " 'kv_quant' operands (key scale, key zero, value scale, value "
-              "zero"
-           << (want == 6 ? ", key residual, value residual" : "")
-           << "), got " << op.getKvQuant().size();
+           << "#attn.quant" << (fp8 ? " (fp8)" : "")
+           << (residual ? " with a residual" : "") << " needs " << want
+           << " 'kv_quant' operands ("
+           << (fp8 ? "key scale, value scale"
+                   : "key scale, key zero, value scale, value zero")
+           << (residual ? ", key residual, value residual" : "") << "), got "
+           << op.getKvQuant().size();
   bool bshd = op.getLayoutOrDefault() == Layout::bshd;
   StringRef axes = bshd ? "[B, S, H, D]" : "[B, H, S, D]";
   auto qType = cast<RankedTensorType>(op.getQuery().getType());
@@ -357,11 +360,20 @@ static FailureOr<ProblemDims> verifyQuantInputs(AttentionOp op) {
       {paged ? "value zero pool (page_size slots a page)"
              : "value zero [B, Hkv, Skv, Dv / group]",
        scaleShape(valueSlots, d.kvLen, valueGroups)}};
-  for (auto [i, p] : llvm::enumerate(params))
-    if (failed(checkOperandShape(op, op.getKvQuant()[i], p.name, p.shape,
-                                 isScale, scaleDesc)))
+  if (fp8) {
+    // One scale per kv head.
+    if (failed(checkOperandShape(op, op.getKeyScale(), "key scale [Hkv]",
+                                 {d.kvHeads}, isScale, scaleDesc)) ||
+        failed(checkOperandShape(op, op.getValueScale(), "value scale [Hkv]",
+                                 {d.kvHeads}, isScale, scaleDesc)))
       return failure();
-  if (want == 6) {
+  } else {
+    for (auto [i, p] : llvm::enumerate(params))
+      if (failed(checkOperandShape(op, op.getKvQuant()[i], p.name, p.shape,
+                                   isScale, scaleDesc)))
+        return failure();
+  }
+  if (residual) {
     Type elem = qType.getElementType();
     auto isQueryElem = [&](Type t) { return t == elem; };
     std::string elemDesc;

@@ -105,12 +105,13 @@ static AttentionOp gatherPagedCache(RewriterBase &rewriter, AttentionOp op) {
   Value k = gatherPages(b, op, op.getKey(), pageSize);
   Value v = gatherPages(b, op, op.getValue(), pageSize);
   // A quantized cache's scales and zeros are pools too (the residual rows
-  // are not).
+  // and fp8's per-head scales are not).
   SmallVector<Value> quant(op.getKvQuant());
-  if (QuantAttr q = op.getQuantAttr())
+  if (op.quantHasZeros())
     for (unsigned i = 0; i < 4; ++i)
       quant[i] = gatherPages(b, op, quant[i],
-                             i < 2 ? pageSize / q.getGroup() : pageSize);
+                             i < 2 ? pageSize / op.getQuantAttr().getGroup()
+                                   : pageSize);
   return replaceCaches(rewriter, op, k, v, [&](AttentionOp flat) {
     flat.getPageTableMutable().clear();
     flat.removePagedAttr();
@@ -122,8 +123,9 @@ static AttentionOp gatherPagedCache(RewriterBase &rewriter, AttentionOp op) {
 /// element type) of a quantized op's keys (`values` false) or values:
 /// element (b, h, j, d) is scale * code + zero with the code cut out of
 /// byte d / per of token j, and the scale and zero those of its group
-/// (keys: [b, h, j / group, d], values: [b, h, j, d / group]); tokens
-/// j >= n(b) (emitQuantizedLength) are row j - n(b) of the residual.
+/// (keys: [b, h, j / group, d], values: [b, h, j, d / group]), or for fp8
+/// codes scale[h] * fp8(byte d); tokens j >= n(b) (emitQuantizedLength)
+/// are row j - n(b) of the residual.
 static Value dequantizeCache(ImplicitLocOpBuilder &b, AttentionOp op,
                              bool values) {
   QuantAttr quant = op.getQuantAttr();
@@ -154,16 +156,26 @@ static Value dequantizeCache(ImplicitLocOpBuilder &b, AttentionOp op,
         Value j = at[sDim], d = at[3];
         Value byte = tensor::ExtractOp::create(
             nb, codes, ValueRange{at[0], at[1], at[2], a.divU(d, a.idx(per))});
-        SmallVector<Value> groupAt(at);
-        if (values)
-          groupAt[3] = a.divU(d, a.idx(quant.getGroup()));
-        else
-          groupAt[sDim] = a.divU(j, a.idx(quant.getGroup()));
-        // x = scale * code + zero
-        Value x = a.fadd(
-            a.fmul(a.extF(tensor::ExtractOp::create(nb, scales, groupAt)),
-                   emitUnpackCode(a, quant, byte, emitCodeShift(a, quant, d))),
-            a.extF(tensor::ExtractOp::create(nb, zeros, groupAt)));
+        Value x;
+        if (quant.isFloat8()) {
+          // x = scale[h] * fp8(code)
+          Value s = tensor::ExtractOp::create(nb, scales,
+                                              ValueRange{at[op.getHeadDim()]});
+          x = a.fmul(a.extF(s), emitFp8Value(a, quant, byte));
+        } else {
+          SmallVector<Value> groupAt(at);
+          if (values)
+            groupAt[3] = a.divU(d, a.idx(quant.getGroup()));
+          else
+            groupAt[sDim] = a.divU(j, a.idx(quant.getGroup()));
+          // x = scale * code + zero
+          Value code =
+              emitUnpackCode(a, quant, byte, emitCodeShift(a, quant, d));
+          x = a.fadd(
+              a.fmul(a.extF(tensor::ExtractOp::create(nb, scales, groupAt)),
+                     code),
+              a.extF(tensor::ExtractOp::create(nb, zeros, groupAt)));
+        }
         if (residual) {
           Value kvEnd = seqLen;
           if (Value kvLen = op.getKvLen())

@@ -66,6 +66,14 @@ def Attn_PagedAttr : Attn_Attr<"Paged", "paged"> {
   }];
 }
 
+def Attn_QuantFormat : I32EnumAttr<"QuantFormat",
+    "what a quantized cache's codes are", [
+    I32EnumAttrCase<"uint", 0>, I32EnumAttrCase<"e4m3", 1>,
+    I32EnumAttrCase<"e5m2", 2>]> {
+  let cppNamespace = "::mlir::attn";
+  let genSpecializedAttr = 0;
+}
+
 def Attn_QuantAttr : Attn_Attr<"Quant", "quant"> {
   let summary = "K and V are quantized codes, dequantised as tiles load";
   let description = [{
@@ -95,19 +103,34 @@ def Attn_QuantAttr : Attn_Attr<"Quant", "quant"> {
     quantized together (`R` a multiple of `group`), so that key groups are
     always whole.
 
+    fp8 caches (`format = e4m3` or `e5m2`, `bits = 8`, `group = 1`): each
+    code byte is an fp8 number (OCP FP8: e4m3 without infinities, e5m2)
+    and `x = scale[h] * fp8(code)` with one scale per kv head for keys and
+    one for values: `kv_quant(%ks, %vs)`, each `[Hkv]` (plus the residual
+    rows as above). Codes that are NaN in fp8 are the caller's error; the
+    kernels read them as finite numbers.
+
     Example: `#attn.quant<bits = 4, group = 32, scale = f16>`,
-    `#attn.quant<bits = 2, group = 32, scale = f32, residual = 128>`
+    `#attn.quant<bits = 2, group = 32, scale = f32, residual = 128>`,
+    `#attn.quant<bits = 8, group = 1, scale = f32, format = e4m3>`
   }];
   let parameters = (ins
     Attn_I64Parameter<"bits per code: 8, 4 or 2">:$bits,
     Attn_I64Parameter<"tokens per key group, channels per value group">:$group,
     AttrOrTypeParameter<"::mlir::Type", "type of scales and zeros">:$scale,
-    Attn_I64Parameter<"full precision newest tokens", "0">:$residual);
+    Attn_I64Parameter<"full precision newest tokens", "0">:$residual,
+    DefaultValuedParameter<"::mlir::attn::QuantFormat",
+                           "::mlir::attn::QuantFormat::uint",
+                           "unsigned integer or fp8 codes">:$format);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
     /// Codes per byte.
     int64_t getCodesPerByte() const { return 8 / getBits(); }
+    /// fp8 codes with a scale per head, no zero points.
+    bool isFloat8() const {
+      return getFormat() != ::mlir::attn::QuantFormat::uint;
+    }
   }];
 }
 

@@ -156,9 +156,10 @@ def Attn_AttentionOp : Attn_VariantOp<"attention",
     A quantized cache (`quant = #attn.quant<bits, group, scale, residual>`
     with a `kv_quant(%key_scale, %key_zero, %value_scale, %value_zero
     [, %key_residual, %value_residual])` operand group): K and V are
-    packed integer codes, dequantised as `scale * code + zero` (see
-    #attn.quant for the packing and the shapes). Not yet with a paged
-    cache. The reference lowering dequantises the whole cache first; the
+    packed integer codes, dequantised as `scale * code + zero`, or fp8
+    codes with per-head scales `kv_quant(%key_scale, %value_scale[, ...])`
+    (see #attn.quant for the packing and the shapes); with `paged` too,
+    codes, scales and zeros are page pools. The reference lowering dequantises the whole cache first; the
     fused CPU kernels dequantise each kv tile as it is loaded; the GPU
     targets reject the form.
 
@@ -207,13 +208,29 @@ def Attn_AttentionOp : Attn_VariantOp<"attention",
     ::mlir::Value getLse() {
       return getResults().size() > 1 ? getResults()[1] : ::mlir::Value();
     }
-    /// The kv_quant operands by role (null when absent).
+    /// The kv_quant operands by role (null when absent): scales and zeros
+    /// (fp8 caches have per-head scales and no zeros), then the residual.
     ::mlir::Value getKeyScale() { return getQuantOperand(0); }
-    ::mlir::Value getKeyZero() { return getQuantOperand(1); }
-    ::mlir::Value getValueScale() { return getQuantOperand(2); }
-    ::mlir::Value getValueZero() { return getQuantOperand(3); }
-    ::mlir::Value getKeyResidual() { return getQuantOperand(4); }
-    ::mlir::Value getValueResidual() { return getQuantOperand(5); }
+    ::mlir::Value getKeyZero() {
+      return quantHasZeros() ? getQuantOperand(1) : ::mlir::Value();
+    }
+    ::mlir::Value getValueScale() {
+      return getQuantOperand(quantHasZeros() ? 2 : 1);
+    }
+    ::mlir::Value getValueZero() {
+      return quantHasZeros() ? getQuantOperand(3) : ::mlir::Value();
+    }
+    ::mlir::Value getKeyResidual() {
+      return getQuantOperand(quantHasZeros() ? 4 : 2);
+    }
+    ::mlir::Value getValueResidual() {
+      return getQuantOperand(quantHasZeros() ? 5 : 3);
+    }
+    /// The kv_quant operands before the residual rows.
+    unsigned getNumQuantParams() { return quantHasZeros() ? 4 : 2; }
+    bool quantHasZeros() {
+      return getQuantAttr() && !getQuantAttr().isFloat8();
+    }
     ::mlir::Value getQuantOperand(unsigned i) {
       return i < getKvQuant().size() ? getKvQuant()[i] : ::mlir::Value();
     }

@@ -48,6 +48,34 @@ inline Value emitUnpackCode(Arith &a, QuantAttr quant, Value byte,
   return arith::UIToFPOp::create(a.b, f32, code);
 }
 
+/// The fp8 number a code byte holds (quant.isFloat8()), as f32: `byte` an
+/// i8 or a vector of i8. The sign moves to bit 31 and the 7 exponent and
+/// mantissa bits to the top of f32's, so that the bits read as the fp8
+/// value times 2^(bias - 127) (subnormals included: an fp8 subnormal
+/// lands on an f32 subnormal), which the multiplication undoes:
+///   e4m3: bits = s << 31 | em << 20, value = f32(bits) * 2^120
+///   e5m2: bits = s << 31 | em << 21, value = f32(bits) * 2^112
+inline Value emitFp8Value(Arith &a, QuantAttr quant, Value byte) {
+  bool e4m3 = quant.getFormat() == QuantFormat::e4m3;
+  Type i32 = a.b.getI32Type(), f32 = a.b.getF32Type();
+  if (auto vt = dyn_cast<VectorType>(byte.getType())) {
+    i32 = VectorType::get(vt.getShape(), i32);
+    f32 = VectorType::get(vt.getShape(), f32);
+  }
+  auto c = [&](int64_t v) -> Value {
+    Value s = arith::ConstantIntOp::create(a.b, v, 32);
+    return isa<VectorType>(i32) ? a.splat(i32, s) : s;
+  };
+  Value wide = arith::ExtUIOp::create(a.b, i32, byte);
+  Value sign = arith::ShLIOp::create(
+      a.b, arith::AndIOp::create(a.b, wide, c(0x80)), c(24));
+  Value mag = arith::ShLIOp::create(
+      a.b, arith::AndIOp::create(a.b, wide, c(0x7F)), c(e4m3 ? 20 : 21));
+  Value bits = arith::OrIOp::create(a.b, sign, mag);
+  Value x = arith::BitcastOp::create(a.b, f32, bits);
+  return a.fmul(x, a.cst(f32, e4m3 ? 0x1p120 : 0x1p112));
+}
+
 } // namespace mlir::attn
 
 #endif // ATTN_DIALECT_ATTN_UTILS_QUANT_H
