@@ -106,26 +106,29 @@ def one_round(args):
             impls["attn paged hnd"] = lambda: paged["hnd"](
                 q, *pools["hnd"], page_table=table, kv_len=lens)
         quantized = {}
-        for bits in [int(b) for b in args.quant.split(",") if b]:
-            quant = attn.Quant(bits, args.group, "float16")
+        for code in [c for c in args.quant.split(",") if c]:
+            fp8 = code in ("e4m3", "e5m2")
+            quant = (attn.Quant(format=code, scale_dtype="float32") if fp8
+                     else attn.Quant(int(code), args.group, "float16"))
+            label = f"fp8 {code}" if fp8 else f"int{code}"
             cache = attn.quantize_kv(k, v, quant, dtype=dtype)
             fn = attn.compile(attn.Spec(mask=attn.causal(), quant=quant),
                               dtype=dtype, head_dim=D)
-            name = f"attn int{bits} contiguous"
+            name = f"attn {label} contiguous"
             impls[name] = (lambda fn=fn, c=cache: fn(q, c.k, c.v,
                                                      kv_quant=c,
                                                      kv_len=c.kv_len))
             quantized[name] = cache
             if args.paged:
                 # Key groups lie within a page: pages of max(P, group).
-                qp = attn.Paged(max(P, args.group), "nhd")
+                qp = attn.Paged(max(P, quant.group_size), "nhd")
                 qtable = rng.permutation(B * (S // qp.page_size)).reshape(
                     B, -1).astype(np.int32)
                 pc = cache.to_pages(qp, qtable, qtable.size)
                 fn = attn.compile(attn.Spec(mask=attn.causal(), quant=quant,
                                             paged=qp),
                                   dtype=dtype, head_dim=D)
-                name = f"attn int{bits} paged nhd/{qp.page_size}"
+                name = f"attn {label} paged nhd/{qp.page_size}"
                 impls[name] = (lambda fn=fn, c=pc: fn(
                     q, c.k, c.v, kv_quant=c, page_table=c.page_table,
                     kv_len=c.kv_len))
@@ -154,7 +157,8 @@ def main():
         ap.add_argument(f"--{name}", type=int, default=default)
     ap.add_argument("--dtypes", default="float32,bfloat16")
     ap.add_argument("--quant", default="",
-                    help="code widths of quantized caches to add, e.g. 8,4,2")
+                    help="quantized caches to add: code widths and fp8 "
+                         "formats, e.g. 8,4,2,e4m3")
     ap.add_argument("--group", type=int, default=32)
     ap.add_argument("--no-paged", dest="paged", action="store_false")
     ap.add_argument("--before", default=None,
@@ -211,8 +215,9 @@ def main():
                              f"{gbps:.1f}",
                              f"{100 * gbps / bw:.0f}%" if bw else "-",
                              f"{base / med:.2f}"])
-    quant = (f", quantized caches int{args.quant.replace(',', '/')} in "
-             f"groups of {args.group}, f16 scales" if args.quant else "")
+    quant = (f", quantized caches {args.quant} (integer codes in groups "
+             f"of {args.group}, f16 scales and zeros; fp8 with f32 per-head "
+             f"scales)" if args.quant else "")
     lines = [f"# Decoding B{B} H{Hq}/{Hkv} Skv{S} D{D}, causal, page size "
              f"{args.page_size}{quant}", "",
              f"{os.cpu_count()} CPUs ({platform.processor() or 'x86_64'}), "
