@@ -746,17 +746,17 @@ int main(int argc, char **argv) {
     fail("@" + fn.getSymName() + " must be public to be called");
   bool isMerge = isa<MergeOp>(attnOp);
   auto attn = dyn_cast<AttentionOp>(attnOp);
-  std::vector<Binding> bindings = bindArguments(fn, attnOp);
-  bool bshd =
-      (attn ? attn.getLayoutOrDefault()
-            : cast<MergeOp>(attnOp).getLayoutOrDefault()) == Layout::bshd;
-  PagedAttr paged = attn ? attn.getPagedAttr() : PagedAttr();
   // TODO: quantized caches need packed codes and their own reference here;
   // Python's attn.quantize_kv and attn.reference run them today.
   if (attn && attn.getQuantAttr())
     fail("@" + fn.getSymName() +
          ": attn-run does not run quantized caches (#attn.quant) yet; use "
          "attn.quantize_kv and attn.compile from Python");
+  std::vector<Binding> bindings = bindArguments(fn, attnOp);
+  bool bshd =
+      (attn ? attn.getLayoutOrDefault()
+            : cast<MergeOp>(attnOp).getLayoutOrDefault()) == Layout::bshd;
+  PagedAttr paged = attn ? attn.getPagedAttr() : PagedAttr();
 
   // --input ROLE=FILE
   std::map<std::string, npy::NpyArray> given;
