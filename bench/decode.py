@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Decoding against a KV cache: attn with a contiguous cache and with a
-paged one (page size 16, both pool layouts, pages in a random order),
-against PyTorch SDPA,
+"""Decoding against a KV cache: attn with a contiguous cache, with a
+paged one (page size 16, both pool layouts, pages in a random order) and
+with quantized ones (--quant: int8, int4, int2 codes, KIVI groups of
+--group with f16 scales and zeros), against PyTorch SDPA,
 in GB/s of K and V read against the machine's measured read bandwidth (a
 benchmark, not a test).
 
     PYTHONPATH=build/python python bench/decode.py [--rounds 5] [--out FILE]
-        [--before OTHER_BUILD/python]
+        [--before OTHER_BUILD/python] [--quant 8,4,2] [--no-paged]
 
 Each round runs every implementation in a fresh process (alternating with
 the build given by --before, if any); each entry is the median of
 `--repeat` calls, and the table gives the median over rounds with the
 spread (min..max). Bytes counted: K and V once (B * Hkv * Skv * (D + Dv)
-elements) plus Q and O; every query head of a GQA group reads its group's
+elements) plus Q and O; for a quantized cache its codes, scales and zeros
+instead of K and V; every query head of a GQA group reads its group's
 K and V, so a kernel that does not share them between the group's heads
 moves more than it is credited with.
 """
@@ -75,7 +77,7 @@ def one_round(args):
                            args.dim, args.page_size)
     rng = np.random.default_rng(0)
     lens = np.full(B, S, np.int32)
-    times, checks = {}, []
+    times, checks, sizes = {}, [], {}
     for dtype in args.dtypes.split(","):
         et = np.float32 if dtype == "float32" else ml_dtypes.bfloat16
         tt = torch.float32 if dtype == "float32" else torch.bfloat16
@@ -95,21 +97,56 @@ def one_round(args):
                       for x in (q, k, v))
         impls = {
             "attn contiguous": lambda: plain(q, k, v, kv_len=lens),
-            "attn paged nhd": lambda: paged["nhd"](
-                q, *pools["nhd"], page_table=table, kv_len=lens),
-            "attn paged hnd": lambda: paged["hnd"](
-                q, *pools["hnd"], page_table=table, kv_len=lens),
             "torch SDPA": lambda: torch.nn.functional
             .scaled_dot_product_attention(tq, tk, tv, enable_gqa=True),
         }
+        if args.paged:
+            impls["attn paged nhd"] = lambda: paged["nhd"](
+                q, *pools["nhd"], page_table=table, kv_len=lens)
+            impls["attn paged hnd"] = lambda: paged["hnd"](
+                q, *pools["hnd"], page_table=table, kv_len=lens)
+        quantized = {}
+        for code in [c for c in args.quant.split(",") if c]:
+            fp8 = code in ("e4m3", "e5m2")
+            quant = (attn.Quant(format=code, scale_dtype="float32") if fp8
+                     else attn.Quant(int(code), args.group, "float16"))
+            label = f"fp8 {code}" if fp8 else f"int{code}"
+            cache = attn.quantize_kv(k, v, quant, dtype=dtype)
+            fn = attn.compile(attn.Spec(mask=attn.causal(), quant=quant),
+                              dtype=dtype, head_dim=D)
+            name = f"attn {label} contiguous"
+            impls[name] = (lambda fn=fn, c=cache: fn(q, c.k, c.v,
+                                                     kv_quant=c,
+                                                     kv_len=c.kv_len))
+            quantized[name] = cache
+            if args.paged:
+                # Key groups lie within a page: pages of max(P, group).
+                qp = attn.Paged(max(P, quant.group_size), "nhd")
+                qtable = rng.permutation(B * (S // qp.page_size)).reshape(
+                    B, -1).astype(np.int32)
+                pc = cache.to_pages(qp, qtable, qtable.size)
+                fn = attn.compile(attn.Spec(mask=attn.causal(), quant=quant,
+                                            paged=qp),
+                                  dtype=dtype, head_dim=D)
+                name = f"attn {label} paged nhd/{qp.page_size}"
+                impls[name] = (lambda fn=fn, c=pc: fn(
+                    q, c.k, c.v, kv_quant=c, page_table=c.page_table,
+                    kv_len=c.kv_len))
+                quantized[name] = pc
         want = np.asarray(impls["torch SDPA"]().float().numpy(), np.float64)
-        for name in ("attn contiguous", "attn paged nhd", "attn paged hnd"):
+        for name in impls:
+            if name == "torch SDPA":
+                continue
             got = np.asarray(impls[name](), np.float64)
-            checks.append(f"{dtype} {name}: max |difference| from torch "
-                          f"SDPA {np.abs(got - want).max():.1e}")
+            what = "torch SDPA on the float cache"
+            checks.append(f"{dtype} {name}: max |difference| from {what} "
+                          f"{np.abs(got - want).max():.1e}")
+        sizes[dtype] = {name: int(sum(a.nbytes for a in (c.k, c.v) +
+                                      c.operands()))
+                        for name, c in quantized.items()}
         times[dtype] = {name: sparse.timed(fn, args.repeat)[0]
                         for name, fn in impls.items()}
-    print(json.dumps({"times": times, "checks": checks}))
+    print(json.dumps({"times": times, "checks": checks, "sizes": sizes}))
 
 
 def main():
@@ -119,6 +156,11 @@ def main():
                           ("rounds", 5), ("repeat", 7)):
         ap.add_argument(f"--{name}", type=int, default=default)
     ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--quant", default="",
+                    help="quantized caches to add: code widths and fp8 "
+                         "formats, e.g. 8,4,2,e4m3")
+    ap.add_argument("--group", type=int, default=32)
+    ap.add_argument("--no-paged", dest="paged", action="store_false")
     ap.add_argument("--before", default=None,
                     help="a PYTHONPATH holding another build of attn, run "
                          "in rounds alternating with this one")
@@ -136,9 +178,10 @@ def main():
     argv = [sys.executable, os.path.abspath(__file__), "--worker"] + [
         f"--{n}={getattr(args, n.replace('-', '_'))}"
         for n in ("batch", "heads", "kv-heads", "seq", "dim", "page-size",
-                  "repeat", "dtypes")]
+                  "repeat", "dtypes", "quant", "group")] + (
+        [] if args.paged else ["--no-paged"])
     runs = {label: [] for label in builds}
-    checks = {}
+    checks, sizes = {}, {}
     for _ in range(args.rounds):
         for label, path in builds.items():
             out = subprocess.run(argv, capture_output=True, text=True,
@@ -147,6 +190,7 @@ def main():
             result = json.loads(out.stdout.strip().splitlines()[-1])
             runs[label].append(result["times"])
             checks[label] = result["checks"]
+            sizes[label] = result.get("sizes", {})
     B, Hq, Hkv, S, D = (args.batch, args.heads, args.kv_heads, args.seq,
                         args.dim)
     rows = []
@@ -161,15 +205,21 @@ def main():
                 if name == "torch SDPA" and label != "this":
                     continue
                 med = float(np.median(t))
-                gbps = nbytes / (med * 1e-3) / 1e9
+                moved = nbytes
+                if name in sizes[label].get(dtype, {}):
+                    moved = sizes[label][dtype][name] + esize * 2 * B * Hq * D
+                gbps = moved / (med * 1e-3) / 1e9
                 rows.append([dtype, name if label == "this" or
                              name == "torch SDPA" else f"{name} ({label})",
                              f"{med:.2f}", f"{min(t):.2f}..{max(t):.2f}",
                              f"{gbps:.1f}",
                              f"{100 * gbps / bw:.0f}%" if bw else "-",
                              f"{base / med:.2f}"])
+    quant = (f", quantized caches {args.quant} (integer codes in groups "
+             f"of {args.group}, f16 scales and zeros; fp8 with f32 per-head "
+             f"scales)" if args.quant else "")
     lines = [f"# Decoding B{B} H{Hq}/{Hkv} Skv{S} D{D}, causal, page size "
-             f"{args.page_size}", "",
+             f"{args.page_size}{quant}", "",
              f"{os.cpu_count()} CPUs ({platform.processor() or 'x86_64'}), "
              f"OMP threads {os.environ.get('OMP_NUM_THREADS', 'default')}, "
              f"torch {torch.__version__} ({torch.get_num_threads()} threads); "

@@ -49,7 +49,11 @@ struct AttnPrintTilePlanPass
         failedAny = true;
         return;
       }
-      op.emitRemark() << "tile plan for " << target << ": " << plan;
+      auto remark = op.emitRemark()
+                    << "tile plan for " << target << ": " << plan;
+      if (QuantAttr quant = op.getQuantAttr())
+        remark << " (fused; K and V dequantised from " << quant.getBits()
+               << "-bit codes as each kv tile loads)";
     });
     if (cpu)
       getOperation()->walk([&](AttentionGradOp op) {

@@ -326,6 +326,8 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
         kernel._why_untuned = "the spec pins a config"
     elif spec.paged:
         kernel._why_untuned = "paged caches are not tuned"
+    elif spec.quant:
+        kernel._why_untuned = "quantized caches are not tuned"
     elif lowering != "fused" or vector_width or target == "cuda-emulator":
         kernel._why_untuned = ("not tuned for lowering='reference', an "
                                "explicit vector_width or the emulator")
@@ -883,8 +885,14 @@ class Kernel:
                              "with q, k and v on the GPU")
         spec, sig = self.spec, self.signature
         q, kind = self._qkv(q, "q", self.head_dim)
-        k, _ = self._qkv(k, "k", self.head_dim)
-        v, _ = self._qkv(v, "v", self.head_dim_v)
+        if spec.quant:
+            if kind == "device":
+                raise ValueError("quantized caches run on target='cpu' only")
+            k = self._codes(k, "k", self.head_dim)
+            v = self._codes(v, "v", self.head_dim_v)
+        else:
+            k, _ = self._qkv(k, "k", self.head_dim)
+            v, _ = self._qkv(v, "v", self.head_dim_v)
         bshd = spec.layout == "bshd"
         B, Sq, Hq = (q.shape[0], q.shape[1], q.shape[2]) if bshd else \
             (q.shape[0], q.shape[2], q.shape[1])
@@ -929,6 +937,8 @@ class Kernel:
                                         "float32 [Hq]"))
             elif name == "page_table":
                 args.append(table)
+            elif name == "kv_quant":
+                args += self._kv_quant(x, k, v, B)
             elif name == "kv_len":
                 a = self._exact(x, "kv_len", (B,), np.dtype(np.int32),
                                 "int32 [B]")
@@ -996,6 +1006,83 @@ class Kernel:
         if sig.has_lse:
             args.append(np.empty((B, Hq, Sq), np.float32))
         return args, kind
+
+    def _codes(self, x, name, last):
+        """Quantized codes `x`: a 4-D uint8 (or int8) array whose last axis
+        packs `last` channels, as the kernel reads it (uint8 bytes)."""
+        quant = self.spec.quant
+        a, _ = _to_numpy(x, name)
+        lay = "[B, S, H, D * bits / 8]" if self.spec.layout == "bshd" else \
+            "[B, H, S, D * bits / 8]"
+        if a.ndim != 4 or a.dtype not in (np.uint8, np.int8):
+            raise TypeError(f"{name} must be the 4-D uint8 codes {lay} of a "
+                            f"quantized cache (attn.quantize_kv), got dtype "
+                            f"{_dtype_name(a.dtype)} shape {tuple(a.shape)}")
+        want = last // quant.codes_per_byte
+        if a.shape[3] != want:
+            raise ValueError(f"{name} packs {a.shape[3]} bytes per token, "
+                             f"but head dim {last} in {quant.bits}-bit codes "
+                             f"takes {want}")
+        seq = 1 if self.spec.layout == "bshd" else 2
+        if not self.spec.paged and a.shape[seq] % quant.group_size:
+            raise ValueError(f"{name} holds {a.shape[seq]} token slots, not "
+                             f"a multiple of group_size {quant.group_size}")
+        return np.ascontiguousarray(a.view(np.uint8))
+
+    def _kv_quant(self, x, k, v, batch):
+        """The checked kv_quant operands: the scales, zeros and residual
+        rows of a quantized cache (an attn.QuantizedKV or a tuple of 4, or
+        6 with a residual window), for codes k and v."""
+        from .quant import QuantizedKV
+        quant, paged = self.spec.quant, self.spec.paged
+        if isinstance(x, QuantizedKV):
+            if x.quant.attr() != quant.attr() or x.layout != self.spec.layout \
+                    or repr(x.paged) != repr(paged):
+                raise ValueError(f"kv_quant is a cache for {x.quant!r} "
+                                 f"({x.layout}, paged={x.paged!r}), but the "
+                                 f"kernel was compiled for {quant!r} "
+                                 f"({self.spec.layout}, paged={paged!r})")
+            x = x.operands()
+        bshd = self.spec.layout == "bshd"
+        B = batch
+        if paged:
+            H = k.shape[paged.head_axis]
+            S = paged.page_size
+        else:
+            H = k.shape[2 if bshd else 1]
+            S = k.shape[1 if bshd else 2]
+            if v.shape[:3] != k.shape[:3]:
+                raise ValueError(f"k and v codes must agree on batch, heads "
+                                 f"and length: k {tuple(k.shape)}, v "
+                                 f"{tuple(v.shape)}")
+
+        def shape(seq, last, pooled=True):
+            """[B, H, seq, last] in the layout; a page pool of `seq` slots
+            for the pooled operands of a paged cache."""
+            if paged and pooled:
+                dims = [k.shape[0], H, H, last]
+                dims[paged.slot_axis] = seq
+                return tuple(dims)
+            return (B, seq, H, last) if bshd else (B, H, seq, last)
+
+        G, R = quant.group_size, quant.residual
+        D, Dv = self.head_dim, self.head_dim_v
+        st = np.dtype(quant.scale_dtype)
+        if quant.fp8:
+            names = [("k_scale", (H,), st), ("v_scale", (H,), st)]
+        else:
+            names = [("k_scale", shape(S // G, D), st),
+                     ("k_zero", shape(S // G, D), st),
+                     ("v_scale", shape(S, Dv // G), st),
+                     ("v_zero", shape(S, Dv // G), st)]
+        names += [("k_residual", shape(R, D, False), self._np_dtype),
+                  ("v_residual", shape(R, Dv, False), self._np_dtype)]
+        want = len(names) - (0 if R else 2)
+        if not isinstance(x, (tuple, list)) or len(x) != want:
+            raise TypeError(_OPERAND_HELP["kv_quant"] + f" ({want} arrays)")
+        return [self._exact(a, f"kv_quant {n}", dims, dt,
+                            f"{_dtype_name(dt)}")
+                for a, (n, dims, dt) in zip(x, names)]
 
     def _pages(self, k, v, page_table, B):
         """(Hkv, the checked page table) of a paged call, whose k and v are
@@ -1183,6 +1270,10 @@ class Kernel:
 _OPERAND_HELP = {
     "page_table": "page_table=[B, max_pages] int32 page ids, for "
                   "Spec(paged=attn.Paged(...))",
+    "kv_quant": "kv_quant=an attn.QuantizedKV (attn.quantize_kv) or "
+                "(k_scale, k_zero, v_scale, v_zero[, k_residual, "
+                "v_residual]) (fp8: (k_scale, v_scale[, k_residual, "
+                "v_residual])), for Spec(quant=attn.Quant(...))",
     "sink": "sink=[Hq] float32 logits, for attn.sink_softmax()",
     "kv_len": "kv_len=[B] int cache lengths, for Spec(kv_len=True)",
     "segments": "segments=(seg_q [B, Sq], seg_kv [B, Skv]) document ids",

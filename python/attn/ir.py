@@ -153,17 +153,41 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
         raise S.SpecError("paged caches have no backward: gradients take "
                           "contiguous K and V")
 
-    def kv_type(last):
+    quant = spec.quant
+    if quant and grad:
+        raise S.SpecError("quantized caches have no backward: gradients take "
+                          "float K and V")
+    if quant:
+        for what, n in (("head_dim", d), ("head_dim_v", dv)):
+            if n % quant.codes_per_byte:
+                raise S.SpecError(
+                    f"{what} {n} must be a multiple of "
+                    f"{quant.codes_per_byte} ({quant.bits}-bit codes, "
+                    f"{quant.codes_per_byte} to a byte)")
+        if dv % quant.group_size:
+            raise S.SpecError(f"head_dim_v {dv} must be a multiple of "
+                              f"group_size {quant.group_size} (values are "
+                              f"grouped along channels)")
+
+    def pool_type(last, elem, slots=None):
+        """A K-like operand [B, Hkv, Skv, last], or a page pool of `slots`
+        (default page_size) rows a page."""
         if not paged:
-            return f"tensor<?x?x?x{last}x{et}>"
+            return f"tensor<?x?x?x{last}x{elem}>"
         dims = [None, None, None, last]
-        dims[paged.slot_axis] = paged.page_size
-        return f"tensor<{_dims(*dims)}x{et}>"
+        dims[paged.slot_axis] = slots or paged.page_size
+        return f"tensor<{_dims(*dims)}x{elem}>"
+
+    def kv_type(last):
+        if quant:
+            return pool_type(last // quant.codes_per_byte, "i8")
+        return pool_type(last, et)
 
     sig = Signature()
+    kv_et = "i8" if quant else et
     sig.args += [Arg("q", "input", et, qo_type(d)),
-                 Arg("k", "input", et, kv_type(d)),
-                 Arg("v", "input", et, kv_type(dv))]
+                 Arg("k", "input", kv_et, kv_type(d)),
+                 Arg("v", "input", kv_et, kv_type(dv))]
     lse_type = f"tensor<{_dims(None, hq, None)}xf32>"
     sig.has_lse = spec.normalizer.has_lse
     if grad:
@@ -181,6 +205,23 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
             return [(name, "f32", f"tensor<{_dims(hq)}xf32>")]
         if name == "page_table":
             return [(name, "i32", "tensor<?x?xi32>")]
+        if name == "kv_quant":
+            st = S.Quant.SCALE_DTYPES[quant.scale_dtype]
+            g, r = quant.group_size, quant.residual
+            res = "?x?x%d" % r if not bshd else "?x%dx?" % r
+            if quant.fp8:       # one scale per kv head
+                args = [("k_scale", st, f"tensor<?x{st}>"),
+                        ("v_scale", st, f"tensor<?x{st}>")]
+            else:
+                kst = pool_type(d, st,
+                                paged.page_size // g if paged else None)
+                vst = pool_type(dv // g, st)
+                args = [("k_scale", st, kst), ("k_zero", st, kst),
+                        ("v_scale", st, vst), ("v_zero", st, vst)]
+            if r:
+                args += [("k_residual", et, f"tensor<{res}x{d}x{et}>"),
+                         ("v_residual", et, f"tensor<{res}x{dv}x{et}>")]
+            return args
         if name == "kv_len":
             return [(name, "i32", "tensor<?xi32>")]
         if name == "tree":
@@ -274,6 +315,8 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
         attrs.append("layout = #attn.layout<bshd>")
     if paged:
         attrs.append(f"paged = {paged.attr()}")
+    if quant:
+        attrs.append(f"quant = {quant.attr()}")
     if spec.config:
         attrs.append("config = #attn.config<" + ", ".join(
             f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {int(v)}"

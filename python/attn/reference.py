@@ -93,6 +93,47 @@ def _unpage(paged: S.Paged, pool: np.ndarray, table: np.ndarray,
     return pages.transpose(0, 2, 1, 3, 4).reshape(B, H, n * P, D)
 
 
+def _dequantize(quant: S.Quant, codes: np.ndarray, scale, zero, residual,
+                lens: np.ndarray, values: bool) -> np.ndarray:
+    """The float64 BHSD cache of quantized BHSD `codes` (attn.Quant's
+    packing) with their BHSD scales, zeros and residual: each byte's
+    8 // bits codes are split off lowest bits first, scaled per group, and
+    the newest lens[b] % R tokens of each row replaced by the residual
+    rows."""
+    codes = np.asarray(codes).astype(np.uint8)
+    if quant.fp8:
+        import ml_dtypes
+        dt = (ml_dtypes.float8_e4m3fn if quant.format == "e4m3"
+              else ml_dtypes.float8_e5m2)
+        x = codes.view(dt).astype(np.float64) * \
+            np.asarray(scale, np.float64).reshape(1, -1, 1, 1)
+        return _residual_rows(quant, x, residual, lens)
+    B, H, S, nbytes = codes.shape
+    per, bits, G = quant.codes_per_byte, quant.bits, quant.group_size
+    fields = [(codes >> (i * bits)) & ((1 << bits) - 1) for i in range(per)]
+    code = np.stack(fields, axis=-1).reshape(B, H, S, nbytes * per)
+    scale = np.asarray(scale).astype(np.float64)
+    zero = np.asarray(zero).astype(np.float64)
+    if values:   # [B, H, S, Dv / G]: one per G channels
+        scale, zero = (np.repeat(x, G, axis=3) for x in (scale, zero))
+    else:        # [B, H, S / G, D]: one per G tokens
+        scale, zero = (np.repeat(x, G, axis=2) for x in (scale, zero))
+    return _residual_rows(quant, scale * code + zero, residual, lens)
+
+
+def _residual_rows(quant: S.Quant, x, residual, lens):
+    """`x` with the newest lens[b] % R tokens of each row taken from the
+    BHSD residual rows."""
+    R = quant.residual
+    if R:
+        residual = np.asarray(residual).astype(np.float64)
+        for b in range(x.shape[0]):
+            n = min(max(int(lens[b]), 0), x.shape[2])
+            fresh = n % R
+            x[b, :, n - fresh:n] = residual[b, :, :fresh]
+    return x
+
+
 class _Problem:
     """The inputs of one call, in float64 and BHSD, plus index grids."""
 
@@ -100,13 +141,40 @@ class _Problem:
         self.spec = spec
         q, k, v = _f64(q), _f64(k), _f64(v)
         operands = dict(operands)
+        bshd = spec.layout == "bshd"
+        if spec.quant:
+            params = operands.pop("kv_quant")
+            if hasattr(params, "operands"):      # an attn.QuantizedKV
+                params = params.operands()
+            params = [_f64(x) for x in params]
+            if spec.quant.fp8:         # (k_scale, v_scale): no zeros
+                params = [params[0], None, params[1], None] + params[2:]
+            params += [None, None]
+            # The residual rows are per sequence, in the query's layout.
+            params[4:6] = [x if x is None or not bshd else
+                           x.transpose(0, 2, 1, 3) for x in params[4:6]]
+            if not spec.paged and bshd:
+                k, v = (x.transpose(0, 2, 1, 3) for x in (k, v))
+                if not spec.quant.fp8:
+                    params[:4] = [x.transpose(0, 2, 1, 3)
+                                  for x in params[:4]]
         if spec.paged:
             table = np.asarray(operands.pop("page_table")).astype(np.int64)
             lens = np.asarray(operands["kv_len"]).astype(np.int64)
             k, v = (_unpage(spec.paged, x, table, lens) for x in (k, v))
+            if spec.quant and not spec.quant.fp8:
+                # Key scale pools hold page_size / group rows a page.
+                params[:4] = [_unpage(spec.paged, x, table, lens)
+                              for x in params[:4]]
+        if spec.quant:
+            lens = np.asarray(operands["kv_len"]).astype(np.int64)
+            k = _dequantize(spec.quant, k, params[0], params[1], params[4],
+                            lens, False)
+            v = _dequantize(spec.quant, v, params[2], params[3], params[5],
+                            lens, True)
         if spec.layout == "bshd":
             q = q.transpose(0, 2, 1, 3)
-        if spec.layout == "bshd" and not spec.paged:
+        if bshd and not spec.paged and not spec.quant:
             k, v = (x.transpose(0, 2, 1, 3) for x in (k, v))
         self.q, self.k, self.v = q, k, v
         self.B, self.Hq, self.Sq, self.D = q.shape

@@ -620,6 +620,102 @@ class Paged:
         return f"attn.Paged(page_size={self.page_size}, layout={self.layout!r})"
 
 
+class Quant:
+    """A quantized KV cache (KIVI's asymmetric scheme): K and V hold
+    unsigned integer codes and each element is scale * code + zero, with one
+    scale and zero per group.
+
+    bits:        8, 4 or 2 bits per code.
+    group_size:  keys are grouped per channel along tokens (group_size
+                 consecutive tokens of one channel share a scale and zero),
+                 values per token along channels (group_size consecutive
+                 channels of one token).
+    scale_dtype: "float16" or "float32", of the scales and zeros.
+    residual:    R > 0 keeps the newest tokens in full precision (KIVI's
+                 residual): of kv_len[b] tokens the first
+                 kv_len[b] - kv_len[b] % R are codes, the others rows of
+                 the residual arrays; a multiple of group_size.
+
+    The packing (BHSD shown; BSHD swaps the sequence and head axes of every
+    array): codes k [B, Hkv, Skv, D * bits // 8] and v
+    [B, Hkv, Skv, Dv * bits // 8] uint8, 8 // bits codes of consecutive
+    channels to a byte, the lowest bits first (channel d is bits
+    (d % (8 // bits)) * bits and up of byte d // (8 // bits)); key scales
+    and zeros [B, Hkv, Skv // group_size, D], value scales and zeros
+    [B, Hkv, Skv, Dv // group_size]; residual keys [B, Hkv, R, D] and
+    values [B, Hkv, R, Dv] in the kernel's dtype. attn.quantize_kv makes
+    them; a kernel compiled with Spec(quant=Quant(...)) is called as
+    fn(q, cache.k, cache.v, kv_quant=cache, kv_len=cache.kv_len).
+
+    With Spec(paged=Paged(page_size, layout), quant=...) the codes, scales
+    and zeros are page pools read through one page table: codes
+    [pages, page_size, Hkv, D * bits // 8] ("nhd"; "hnd" swaps the slot and
+    head axes), key scales and zeros [pages, page_size // group_size, Hkv,
+    D], value scales and zeros [pages, page_size, Hkv, Dv // group_size];
+    the residual stays per sequence as above. QuantizedKV.to_pages makes
+    them; the call adds page_table=cache.page_table.
+
+    format="e4m3" or "e5m2" makes an fp8 cache instead (bits 8, group_size
+    1, the defaults then): each code byte is an fp8 number (OCP FP8, e4m3
+    without infinities) and x = scale[h] * code with one scale per kv head
+    for keys and one for values, k_scale and v_scale [Hkv] (no zeros);
+    quantize_kv picks scale = max |x| / the format's largest number.
+    """
+
+    BITS = (8, 4, 2)
+    SCALE_DTYPES = {"float16": "f16", "float32": "f32"}
+    FORMATS = ("uint", "e4m3", "e5m2")
+
+    def __init__(self, bits: Optional[int] = None,
+                 group_size: Optional[int] = None,
+                 scale_dtype: str = "float16", residual: int = 0,
+                 format: str = "uint"):
+        if format not in self.FORMATS:
+            raise SpecError(f"quant format must be one of "
+                            f"{', '.join(self.FORMATS)}, got {format!r}")
+        self.format = format
+        fp8 = format != "uint"
+        bits = (8 if fp8 else 4) if bits is None else bits
+        group_size = (1 if fp8 else 32) if group_size is None else group_size
+        if fp8 and (bits != 8 or group_size != 1):
+            raise SpecError(f"fp8 codes (format {format!r}) have bits=8 and "
+                            f"group_size=1 (one scale per head), got "
+                            f"bits={bits!r}, group_size={group_size!r}")
+        self.bits = _int("quant bits", bits)
+        if self.bits not in self.BITS:
+            raise SpecError(f"quant bits must be 8, 4 or 2, got {bits!r}")
+        self.group_size = _int("group_size", group_size, 1)
+        if scale_dtype not in self.SCALE_DTYPES:
+            raise SpecError(f"quant scale_dtype must be 'float16' or "
+                            f"'float32', got {scale_dtype!r}")
+        self.scale_dtype = scale_dtype
+        self.residual = _int("residual", residual, 0)
+        if self.residual % self.group_size:
+            raise SpecError(f"quant residual ({self.residual}) must be a "
+                            f"multiple of group_size ({self.group_size}): "
+                            f"the residual is quantized R tokens at a time, "
+                            f"in whole key groups")
+
+    @property
+    def codes_per_byte(self) -> int:
+        return 8 // self.bits
+
+    @property
+    def fp8(self) -> bool:
+        return self.format != "uint"
+
+    def attr(self) -> str:
+        res = f", residual = {self.residual}" if self.residual else ""
+        fmt = f", format = {self.format}" if self.fp8 else ""
+        return (f"#attn.quant<bits = {self.bits}, group = {self.group_size}, "
+                f"scale = {self.SCALE_DTYPES[self.scale_dtype]}{res}{fmt}>")
+
+    def __repr__(self):
+        return (f"attn.Quant(bits={self.bits}, group_size={self.group_size}, "
+                f"scale_dtype={self.scale_dtype!r}, "
+                f"residual={self.residual}, format={self.format!r})")
+
+
 class Spec:
     """What to compute: a mask, a normalizer, score modifiers and options.
 
@@ -633,6 +729,8 @@ class Spec:
     kv_len:     True to take per-batch cache lengths at call time.
     paged:      an attn.Paged: K and V are page pools read through a page
                 table (implies kv_len; see Paged).
+    quant:      an attn.Quant: K and V are quantized codes, dequantised in
+                the kernel as tiles load (implies kv_len; see Quant).
     config:     the tile plan's knobs, as #attn.config (block_q,
                 block_kv, vector_width, unroll, kv_splits, dot = "fma" |
                 "bf16" | "amx" on the CPU (bf16 inputs default to "amx"
@@ -650,7 +748,7 @@ class Spec:
                  score_mod=None, *, scale: Optional[float] = None,
                  q_offset: int = 0, layout: str = "bhsd",
                  kv_len: bool = False, paged: Optional[Paged] = None,
-                 config: Optional[dict] = None):
+                 quant: Optional[Quant] = None, config: Optional[dict] = None):
         self.mask = Full() if mask is None else as_mask(mask)
         self.normalizer = Softmax() if normalizer is None else normalizer
         if not isinstance(self.normalizer, Normalizer):
@@ -707,7 +805,17 @@ class Spec:
             raise SpecError(f"paged must be an attn.Paged(page_size, "
                             f"layout), got {paged!r}")
         self.paged = paged
-        self.kv_len = bool(kv_len) or paged is not None
+        if quant is not None and not isinstance(quant, Quant):
+            raise SpecError(f"quant must be an attn.Quant(bits, group_size, "
+                            f"scale_dtype, residual), got {quant!r}")
+        if quant is not None and paged is not None and \
+                paged.page_size % quant.group_size:
+            raise SpecError(f"a paged quantized cache needs page_size "
+                            f"({paged.page_size}) to be a multiple of "
+                            f"group_size ({quant.group_size}): key groups "
+                            f"lie within a page")
+        self.quant = quant
+        self.kv_len = bool(kv_len) or paged is not None or quant is not None
         self.config = dict(config or {})
         for key, value in self.config.items():
             if key not in self._CONFIG_KEYS:
@@ -750,6 +858,8 @@ class Spec:
         names = set()
         if self.paged:
             names.add("page_table")
+        if self.quant:
+            names.add("kv_quant")
         if self.normalizer.operand:
             names.add(self.normalizer.operand)
         if self.kv_len:
@@ -760,7 +870,7 @@ class Spec:
         for m in self.score_mods:
             if m.operand:
                 names.add(m.operand)
-        order = ("page_table", "sink", "kv_len", "segments", "tree", "dense_mask",
+        order = ("page_table", "kv_quant", "sink", "kv_len", "segments", "tree", "dense_mask",
                  "block_mask", "block_table", "bias", "rel_bias_table",
                  "temperature")
         return [n for n in order if n in names]
@@ -768,6 +878,8 @@ class Spec:
     def __repr__(self):
         mods = ", ".join(m.attr() for m in self.score_mods)
         paged = f", paged={self.paged!r}" if self.paged else ""
+        if self.quant:
+            paged += f", quant={self.quant!r}"
         return (f"attn.Spec(mask={self.mask.attr()}, normalizer="
                 f"{self.normalizer.attr()}, score_mod=[{mods}]{paged})")
 

@@ -31,3 +31,33 @@ func.func @amx_paged(%q: !t, %kc: !p, %pt: tensor<?x?xi32>, %n: tensor<?xi32>, %
          {config = #attn.config<dot = "amx">, paged = #attn.paged<page_size = 16>} -> !t
   return %r : !t
 }
+
+// -----
+
+// A quantized cache runs fused, dequantised as the kv tiles load; AMX does
+// not read it.
+!t = tensor<?x?x?x64xbf16>
+!c = tensor<?x?x?x32xi8>
+!ks = tensor<?x?x?x64xf16>
+!vs = tensor<?x?x?x2xf16>
+func.func @quant_plan(%q: !t, %k: !c, %ks: !ks, %vs: !vs, %n: tensor<?xi32>, %o: !t) -> !t {
+  // expected-remark @+1 {{tile plan for cpu: #attn.config<block_q = 64, block_kv = 96, vector_width = 16, unroll = 6, dot = "fma"> (fused; K and V dequantised from 4-bit codes as each kv tile loads)}}
+  %r = attn.attention ins(%q, %k, %k : !t, !c, !c) kv_quant(%ks, %ks, %vs, %vs : !ks, !ks, !vs, !vs)
+         kv_len(%n : tensor<?xi32>) outs(%o : !t)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> !t
+  return %r : !t
+}
+
+// -----
+
+!t = tensor<?x?x?x64xbf16>
+!c = tensor<?x?x?x32xi8>
+!ks = tensor<?x?x?x64xf16>
+!vs = tensor<?x?x?x2xf16>
+func.func @amx_quant(%q: !t, %k: !c, %ks: !ks, %vs: !vs, %n: tensor<?xi32>, %o: !t) -> !t {
+  // expected-error @+1 {{#attn.config dot = "bf16" does not read a quantized cache yet}}
+  %r = attn.attention ins(%q, %k, %k : !t, !c, !c) kv_quant(%ks, %ks, %vs, %vs : !ks, !ks, !vs, !vs)
+         kv_len(%n : tensor<?xi32>) outs(%o : !t)
+         {config = #attn.config<dot = "bf16">, quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> !t
+  return %r : !t
+}

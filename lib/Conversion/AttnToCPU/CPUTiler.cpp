@@ -79,6 +79,7 @@ LogicalResult CPUTiler::run() {
   vecType = VectorType::get({plan.vectorWidth}, f32);
   bshd = op.getLayoutOrDefault() == Layout::bshd;
   paged = op.getPagedAttr();
+  quant = op.getQuantAttr();
   normalizer = std::make_unique<StreamingNormalizer>(op);
   norm = normalizer->kind();
   denom = normalizer->denom();
@@ -104,6 +105,19 @@ LogicalResult CPUTiler::run() {
   static_cast<AttentionBuffers &>(*this) = AttentionBuffers::emit(b, op);
   headDim = memref::DimOp::create(b, qB, 3);
   valueDim = memref::DimOp::create(b, vB, 3);
+  int64_t codesPerByte = quant ? quant.getCodesPerByte() : 1;
+  if (quant) {
+    valueDim = o.mul(valueDim, o.idx(codesPerByte));
+    auto in = [&](Value t) {
+      return t ? toIdentityBuffer(b, t, /*readOnly=*/true) : Value();
+    };
+    keyScaleB = in(op.getKeyScale());
+    keyZeroB = in(op.getKeyZero());
+    valueScaleB = in(op.getValueScale());
+    valueZeroB = in(op.getValueZero());
+    keyResidualB = in(op.getKeyResidual());
+    valueResidualB = in(op.getValueResidual());
+  }
   emitter = makeScoreEmitter(b, op, op.getQuery(), emitKvSeqLen(b, op));
   if (runtime.any())
     runtimeClasses =
@@ -117,6 +131,8 @@ LogicalResult CPUTiler::run() {
              ? Value(tensor::DimOp::create(b, op.getQuery(), 3))
              : o.idx(d));
   int64_t dv = headDims.getDimSize(3);
+  if (!ShapedType::isDynamic(dv))
+    dv *= codesPerByte;
   heapScratch = scratchBytes(d, dv) > kStackScratchBytes;
   bool rowKernel = !ShapedType::isDynamic(d) && !ShapedType::isDynamic(dv) &&
                    d > 0 && dv > 0 && d % plan.vectorWidth == 0 &&

@@ -243,6 +243,11 @@ private:
   /// (src is K or V, its rows found by kvRowIndices).
   void emitPackTile(WorkItem &it, Value dst, Value src, Value j0, Value nkv,
                     Value dim, int64_t staticDim);
+  /// emitPackTile of a quantized cache (DequantTile.cpp): dst[jj][d] =
+  /// scale * code + zero of key (or with `values`, value) j0 + jj, channel
+  /// d < dim, or its residual row for the newest tokens.
+  void emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
+                       Value nkv, Value dim, int64_t staticDim);
   /// emitScores for plan.bf16Dot: pairs of head-dim elements per
   /// x86vector.avx512.dot, reading QT2.
   void emitScoresBf16(WorkItem &it, Value j0, Value nkv);
@@ -339,6 +344,13 @@ private:
   bool bshd = false;
   /// Set when K and V are page pools read through the page table.
   PagedAttr paged;
+  /// Set when K and V are quantized codes (#attn.quant), dequantised into
+  /// the f32 kv tiles by emitDequantTile from these buffers: the key and
+  /// value scales and zeros and, with a residual window, the full
+  /// precision newest rows.
+  QuantAttr quant;
+  Value keyScaleB, keyZeroB, valueScaleB, valueZeroB, keyResidualB,
+      valueResidualB;
   /// The normalizer keeps a running shift m (and rescales by exp(m - m')).
   bool shifted = false;
   bool hasMods = false;

@@ -235,8 +235,12 @@ SmallVector<Value> CPUTiler::emitKvTileBody(WorkItem &it, Value t,
   Value isFull = emitIsFull(it, j0);
   if (dataFull)
     isFull = o.land(isFull, dataFull);
-  auto staticDim = [](Value buf) {
-    return cast<MemRefType>(buf.getType()).getDimSize(3);
+  // Channels of a K or V row: a quantized row packs several to a byte.
+  auto staticDim = [&](Value buf) {
+    int64_t bytes = cast<MemRefType>(buf.getType()).getDimSize(3);
+    return quant && !ShapedType::isDynamic(bytes)
+               ? bytes * quant.getCodesPerByte()
+               : bytes;
   };
   if (it.kt)
     emitPackTile(it, it.kt, kB, j0, nkv, headDim, staticDim(kB));

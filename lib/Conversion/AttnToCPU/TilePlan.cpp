@@ -108,6 +108,8 @@ static std::optional<std::string> whyNoBf16Dot(AttentionOp op,
     return std::string("needs bf16 inputs");
   if (op.getPagedAttr())
     return std::string("does not read a paged cache yet");
+  if (op.getQuantAttr())
+    return std::string("does not read a quantized cache yet");
   if (vectorWidth != 16)
     return std::string("needs vector_width = 16");
   if (ShapedType::isDynamic(d) || d % 2 != 0)
@@ -127,6 +129,8 @@ static std::optional<std::string> whyNoAmx(AttentionOp op,
     return std::string("needs bf16 inputs");
   if (op.getPagedAttr())
     return std::string("does not read a paged cache yet");
+  if (op.getQuantAttr())
+    return std::string("does not read a quantized cache yet");
   if (plan.vectorWidth != 16)
     return std::string("needs vector_width = 16");
   if (ShapedType::isDynamic(d) || ShapedType::isDynamic(dv) || d % 32 != 0 ||

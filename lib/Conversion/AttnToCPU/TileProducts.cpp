@@ -123,6 +123,8 @@ void CPUTiler::emitScores(WorkItem &it, Value j0, Value nkv) {
 
 void CPUTiler::emitPackTile(WorkItem &it, Value dst, Value src, Value j0,
                             Value nkv, Value dim, int64_t staticDim) {
+  if (quant)
+    return emitDequantTile(it, dst, src == vB, j0, nkv, dim, staticDim);
   // Whole vectors when the head dim is a static multiple of the lanes,
   // else element by element.
   int64_t lanes = plan.vectorWidth;

@@ -118,6 +118,9 @@ FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
   if (op.getPagedAttr())
     return op.emitOpError(
         "attn-tile-gpu: paged KV is not supported on the GPU targets yet");
+  if (op.getQuantAttr())
+    return op.emitOpError("attn-tile-gpu: quantized KV (#attn.quant) is not "
+                          "supported on the GPU targets yet");
   if (target.chip != "sm_80" && target.chip != "sm_90a")
     return op.emitOpError("attn-tile-gpu: chip must be sm_80 or sm_90a, "
                           "got '")

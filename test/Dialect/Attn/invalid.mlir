@@ -232,6 +232,229 @@ func.func @paged_segments_logical(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x2x
 // -----
 
 //===----------------------------------------------------------------------===//
+// attn.attention: quantized caches
+//===----------------------------------------------------------------------===//
+
+func.func @quant_without_params(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x32xi8>, %v: tensor<2x2x64x32xi8>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.quant needs 4 'kv_quant' operands (key scale, key zero, value scale, value zero), got 0}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x64x32xi8>, tensor<2x2x64x32xi8>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @params_without_quant(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x32xi8>, %v: tensor<2x2x64x32xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x2x64xf16>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x2xf16>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op 'kv_quant' operands given but the op has no #attn.quant attribute}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x64x32xi8>, tensor<2x2x64x32xi8>)
+         kv_quant(%p0, %p1, %p2, %p3 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+          -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_residual_operands(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x32xi8>, %v: tensor<2x2x64x32xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x2x64xf16>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x2xf16>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.quant with a residual needs 6 'kv_quant' operands (key scale, key zero, value scale, value zero, key residual, value residual), got 4}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x64x32xi8>, tensor<2x2x64x32xi8>)
+         kv_quant(%p0, %p1, %p2, %p3 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16, residual = 32>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_float_key(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x64xf32>, %v: tensor<2x2x64x32xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x2x64xf16>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x2xf16>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op quantized key must be rank 4 [B, H, S, D] of i8 (packed codes), got 'tensor<2x2x64x64xf32>'}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x64x64xf32>, tensor<2x2x64x32xi8>)
+         kv_quant(%p0, %p1, %p2, %p3 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_key_bytes(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x64xi8>, %v: tensor<2x2x64x32xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x2x64xf16>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x2xf16>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op quantized key must have D * bits / 8 = 32 bytes per token for head dim 64, got 64}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x64x64xi8>, tensor<2x2x64x32xi8>)
+         kv_quant(%p0, %p1, %p2, %p3 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_value_group(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x32xi8>, %v: tensor<2x2x64x24xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x2x64xf16>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x2xf16>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op value head dim 48 must be a multiple of the group size 32 (values are grouped along channels)}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x64x32xi8>, tensor<2x2x64x24xi8>)
+         kv_quant(%p0, %p1, %p2, %p3 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_key_group(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x48x32xi8>, %v: tensor<2x2x48x32xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x2x64xf16>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x2xf16>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op key length 48 must be a multiple of the group size 32 (keys are grouped along tokens)}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x48x32xi8>, tensor<2x2x48x32xi8>)
+         kv_quant(%p0, %p1, %p2, %p3 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_head_dim_bits(%q: tensor<2x8x1x66xf32>, %k: tensor<2x2x64x16xi8>, %v: tensor<2x2x64x16xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x2x64xf16>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x2xf16>, %n: tensor<2xi32>) -> tensor<2x8x1x66xf32> {
+  // expected-error @+1 {{'attn.attention' op head dim 66 must be a multiple of 4 (codes per byte of 2-bit codes)}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x66xf32>, tensor<2x2x64x16xi8>, tensor<2x2x64x16xi8>)
+         kv_quant(%p0, %p1, %p2, %p3 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x66xf32>)
+         {quant = #attn.quant<bits = 2, group = 32, scale = f16>} -> tensor<2x8x1x66xf32>
+  return %r : tensor<2x8x1x66xf32>
+}
+
+// -----
+
+func.func @quant_key_scale_shape(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x32xi8>, %v: tensor<2x2x64x32xi8>, %p0: tensor<2x2x4x64xf16>, %p1: tensor<2x2x2x64xf16>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x2xf16>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op key scale [B, Hkv, Skv / group, D] dim 2 is 4, expected 2 (type 'tensor<2x2x4x64xf16>')}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x64x32xi8>, tensor<2x2x64x32xi8>)
+         kv_quant(%p0, %p1, %p2, %p3 : tensor<2x2x4x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_value_zero_shape(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x32xi8>, %v: tensor<2x2x64x32xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x2x64xf16>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x4xf16>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op value zero [B, Hkv, Skv, Dv / group] dim 3 is 4, expected 2 (type 'tensor<2x2x64x4xf16>')}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x64x32xi8>, tensor<2x2x64x32xi8>)
+         kv_quant(%p0, %p1, %p2, %p3 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x4xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_scale_type(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x32xi8>, %v: tensor<2x2x64x32xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x2x64xf32>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x2xf16>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op key zero [B, Hkv, Skv / group, D] must have f16 elements, got 'f32'}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x64x32xi8>, tensor<2x2x64x32xi8>)
+         kv_quant(%p0, %p1, %p2, %p3 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf32>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_residual_shape(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x32xi8>, %v: tensor<2x2x64x32xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x2x64xf16>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x2xf16>, %p4: tensor<2x2x16x64xf32>, %p5: tensor<2x2x32x64xf32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op key residual [B, Hkv, residual, D] dim 2 is 16, expected 32 (type 'tensor<2x2x16x64xf32>')}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x64x32xi8>, tensor<2x2x64x32xi8>)
+         kv_quant(%p0, %p1, %p2, %p3, %p4, %p5 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>, tensor<2x2x16x64xf32>, tensor<2x2x32x64xf32>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16, residual = 32>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_residual_type(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x32xi8>, %v: tensor<2x2x64x32xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x2x64xf16>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x2xf16>, %p4: tensor<2x2x32x64xf32>, %p5: tensor<2x2x32x64xbf16>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op value residual [B, Hkv, residual, Dv] must have f32 (the query's) elements, got 'bf16'}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x64x32xi8>, tensor<2x2x64x32xi8>)
+         kv_quant(%p0, %p1, %p2, %p3, %p4, %p5 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xbf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16, residual = 32>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_batch(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x32xi8>, %v: tensor<3x2x64x32xi8>, %p0: tensor<2x2x2x64xf16>, %p1: tensor<2x2x2x64xf16>, %p2: tensor<2x2x64x2xf16>, %p3: tensor<2x2x64x2xf16>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op batch sizes differ: query 2, value 3}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x2x64x32xi8>, tensor<3x2x64x32xi8>)
+         kv_quant(%p0, %p1, %p2, %p3 : tensor<2x2x2x64xf16>, tensor<2x2x2x64xf16>, tensor<2x2x64x2xf16>, tensor<2x2x64x2xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_heads(%q: tensor<2x8x1x64xf32>, %k: tensor<2x3x64x32xi8>, %v: tensor<2x3x64x32xi8>, %p0: tensor<2x3x2x64xf16>, %p1: tensor<2x3x2x64xf16>, %p2: tensor<2x3x64x2xf16>, %p3: tensor<2x3x64x2xf16>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op query heads (8) must be a multiple of key/value heads (3)}}
+  %r = attn.attention ins(%q, %k, %v : tensor<2x8x1x64xf32>, tensor<2x3x64x32xi8>, tensor<2x3x64x32xi8>)
+         kv_quant(%p0, %p1, %p2, %p3 : tensor<2x3x2x64xf16>, tensor<2x3x2x64xf16>, tensor<2x3x64x2xf16>, tensor<2x3x64x2xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_fp8_operands(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x64xi8>, %s: tensor<2xf32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op #attn.quant (fp8) needs 2 'kv_quant' operands (key scale, value scale), got 3}}
+  %r = attn.attention ins(%q, %k, %k : tensor<2x8x1x64xf32>, tensor<2x2x64x64xi8>, tensor<2x2x64x64xi8>)
+         kv_quant(%s, %s, %s : tensor<2xf32>, tensor<2xf32>, tensor<2xf32>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 8, group = 1, scale = f32, format = e5m2>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_fp8_scale_shape(%q: tensor<2x8x1x64xf32>, %k: tensor<2x2x64x64xi8>, %s: tensor<2xf32>, %t: tensor<8xf32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op value scale [Hkv] dim 0 is 8, expected 2 (type 'tensor<8xf32>')}}
+  %r = attn.attention ins(%q, %k, %k : tensor<2x8x1x64xf32>, tensor<2x2x64x64xi8>, tensor<2x2x64x64xi8>)
+         kv_quant(%s, %t : tensor<2xf32>, tensor<8xf32>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {quant = #attn.quant<bits = 8, group = 1, scale = f32, format = e4m3>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_paged_page_size(%q: tensor<2x8x1x64xf32>, %k: tensor<10x16x2x32xi8>, %p0: tensor<10x1x2x64xf16>, %p1: tensor<10x16x2x2xf16>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op page_size 16 must be a multiple of the group size 32 (key groups lie within a page)}}
+  %r = attn.attention ins(%q, %k, %k : tensor<2x8x1x64xf32>, tensor<10x16x2x32xi8>, tensor<10x16x2x32xi8>)
+         page_table(%t : tensor<2x4xi32>) kv_quant(%p0, %p0, %p1, %p1 : tensor<10x1x2x64xf16>, tensor<10x1x2x64xf16>, tensor<10x16x2x2xf16>, tensor<10x16x2x2xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 16>, quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_paged_scale_pool(%q: tensor<2x8x1x64xf32>, %k: tensor<10x32x2x32xi8>, %p0: tensor<10x32x2x64xf16>, %p1: tensor<10x32x2x4xf16>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op key scale pool (page_size / group slots a page) dim 1 is 32, expected 2 (type 'tensor<10x32x2x64xf16>')}}
+  %r = attn.attention ins(%q, %k, %k : tensor<2x8x1x64xf32>, tensor<10x32x2x32xi8>, tensor<10x32x2x32xi8>)
+         page_table(%t : tensor<2x4xi32>) kv_quant(%p0, %p0, %p1, %p1 : tensor<10x32x2x64xf16>, tensor<10x32x2x64xf16>, tensor<10x32x2x4xf16>, tensor<10x32x2x4xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 32>, quant = #attn.quant<bits = 4, group = 16, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+func.func @quant_paged_codes(%q: tensor<2x8x1x64xf32>, %k: tensor<10x32x2x64xi8>, %p0: tensor<10x2x2x64xf16>, %p1: tensor<10x32x2x4xf16>, %t: tensor<2x4xi32>, %n: tensor<2xi32>) -> tensor<2x8x1x64xf32> {
+  // expected-error @+1 {{'attn.attention' op query head dim 64 differs from key head dim 128}}
+  %r = attn.attention ins(%q, %k, %k : tensor<2x8x1x64xf32>, tensor<10x32x2x64xi8>, tensor<10x32x2x64xi8>)
+         page_table(%t : tensor<2x4xi32>) kv_quant(%p0, %p0, %p1, %p1 : tensor<10x2x2x64xf16>, tensor<10x2x2x64xf16>, tensor<10x32x2x4xf16>, tensor<10x32x2x4xf16>)
+         kv_len(%n : tensor<2xi32>) outs(%q : tensor<2x8x1x64xf32>)
+         {paged = #attn.paged<page_size = 32>, quant = #attn.quant<bits = 4, group = 16, scale = f16>} -> tensor<2x8x1x64xf32>
+  return %r : tensor<2x8x1x64xf32>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
 // attn.attention: outs and results
 //===----------------------------------------------------------------------===//
 
@@ -239,7 +462,7 @@ func.func @paged_segments_logical(%q: tensor<2x8x1x64xf32>, %kc: tensor<10x16x2x
 
 func.func @no_outs(%q: tensor<1x4x8x16xf32>) {
   // expected-error @+1 {{'attn.attention' op expects 1 or 2 outs (O and optionally LSE), got 0}}
-  "attn.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>}> ({}, {})
+  "attn.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>}> ({}, {})
       : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> ()
   return
 }
@@ -258,7 +481,7 @@ func.func @three_outs(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>) {
 
 func.func @no_results(%q: tensor<1x4x8x16xf32>) {
   // expected-error @+1 {{'attn.attention' op expects one result per out, got 0 results for 1 outs}}
-  "attn.attention"(%q, %q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
+  "attn.attention"(%q, %q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
       : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> ()
   return
 }
@@ -491,7 +714,7 @@ func.func @segments_without_document(%q: tensor<1x4x8x16xf32>, %s: tensor<1x8xi3
 
 func.func @segments_query_ids_only(%q: tensor<1x4x8x16xf32>, %s: tensor<1x8xi32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{'attn.attention' op 'segments' needs both the query and the key ids}}
-  %r = "attn.attention"(%q, %q, %q, %s, %q) <{mask = #attn.document, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
+  %r = "attn.attention"(%q, %q, %q, %s, %q) <{mask = #attn.document, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
       : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x8xi32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
   return %r : tensor<1x4x8x16xf32>
 }
@@ -500,7 +723,7 @@ func.func @segments_query_ids_only(%q: tensor<1x4x8x16xf32>, %s: tensor<1x8xi32>
 
 func.func @segments_key_ids_only(%q: tensor<1x4x8x16xf32>, %s: tensor<1x8xi32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{'attn.attention' op 'segments' needs both the query and the key ids}}
-  %r = "attn.attention"(%q, %q, %q, %s, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
+  %r = "attn.attention"(%q, %q, %q, %s, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1>}> ({}, {})
       : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x8xi32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
   return %r : tensor<1x4x8x16xf32>
 }
@@ -1044,7 +1267,7 @@ func.func @captures_without_region(%q: tensor<1x4x8x16xf32>, %c: tensor<4xf32>) 
 
 func.func @region_without_terminator(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{empty block: expect at least a terminator}}
-  %r = "attn.attention"(%q, %q, %q, %q) <{score_mods = [#attn.score_mod], operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({
+  %r = "attn.attention"(%q, %q, %q, %q) <{score_mods = [#attn.score_mod], operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({
   ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
   }, {}) : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
   return %r : tensor<1x4x8x16xf32>
@@ -1054,7 +1277,7 @@ func.func @region_without_terminator(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x1
 
 func.func @region_two_blocks(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
   // expected-error @+1 {{region #0 ('score_mod_region') failed to verify constraint: region with at most 1 blocks}}
-  %r = "attn.attention"(%q, %q, %q, %q) <{score_mods = [#attn.score_mod], operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({
+  %r = "attn.attention"(%q, %q, %q, %q) <{score_mods = [#attn.score_mod], operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1>}> ({
   ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
     cf.br ^bb1
   ^bb1:
@@ -1386,6 +1609,31 @@ func.func @sigmoid_beta_word() attributes {n = #attn.sigmoid<beta = large>} { re
 
 // expected-error @+1 {{#attn.paged: 'page_size' must be positive, got 0}}
 func.func @paged_page_size_zero() attributes {p = #attn.paged<page_size = 0>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.quant: 'bits' must be 8, 4 or 2, got 3}}
+func.func @quant_bits() attributes {q = #attn.quant<bits = 3, group = 32, scale = f16>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.quant: 'scale' must be f16 or f32, got 'bf16'}}
+func.func @quant_scale() attributes {q = #attn.quant<bits = 4, group = 32, scale = bf16>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.quant: 'group' must be positive, got 0}}
+func.func @quant_group_zero() attributes {q = #attn.quant<bits = 4, group = 0, scale = f16>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.quant: 'residual' (48) must be a multiple of 'group' (32)}}
+func.func @quant_residual() attributes {q = #attn.quant<bits = 4, group = 32, scale = f16, residual = 48>} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.quant: fp8 codes (format = e4m3) need bits = 8 and group = 1 (one scale per head), got bits = 8, group = 32}}
+func.func @quant_fp8_group() attributes {q = #attn.quant<bits = 8, group = 32, scale = f32, format = e4m3>} { return }
 
 // -----
 

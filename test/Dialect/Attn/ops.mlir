@@ -578,3 +578,58 @@ func.func @paged_hnd_bshd(%q: tensor<?x?x?x64xf32>, %kc: tensor<?x?x32x64xf32>,
          -> tensor<?x?x?x64xf32>
   return %r : tensor<?x?x?x64xf32>
 }
+
+// CHECK-LABEL: func.func @quant_int4
+//       CHECK:   attn.attention ins(%{{.+}}, %{{.+}}, %{{.+}} : tensor<?x?x1x128xf32>, tensor<?x?x?x64xi8>, tensor<?x?x?x64xi8>)
+//  CHECK-SAME:     kv_quant(%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} : tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x4xf16>, tensor<?x?x?x4xf16>) kv_len(%{{.+}} : tensor<?xi32>)
+//  CHECK-SAME:     {quant = #attn.quant<bits = 4, group = 32, scale = f16>}
+func.func @quant_int4(%q: tensor<?x?x1x128xf32>, %k: tensor<?x?x?x64xi8>,
+                      %ks: tensor<?x?x?x128xf16>, %vs: tensor<?x?x?x4xf16>,
+                      %n: tensor<?xi32>) -> tensor<?x?x1x128xf32> {
+  %r = attn.attention ins(%q, %k, %k : tensor<?x?x1x128xf32>, tensor<?x?x?x64xi8>, tensor<?x?x?x64xi8>)
+         kv_quant(%ks, %ks, %vs, %vs : tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x4xf16>, tensor<?x?x?x4xf16>)
+         kv_len(%n : tensor<?xi32>) outs(%q : tensor<?x?x1x128xf32>)
+         {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<?x?x1x128xf32>
+  return %r : tensor<?x?x1x128xf32>
+}
+
+// CHECK-LABEL: func.func @quant_int2_residual_bshd
+//       CHECK:   quant = #attn.quant<bits = 2, group = 16, scale = f32, residual = 64>
+func.func @quant_int2_residual_bshd(%q: tensor<2x1x8x64xbf16>, %k: tensor<2x128x2x16xi8>,
+                                    %ks: tensor<2x8x2x64xf32>, %vs: tensor<2x128x2x4xf32>,
+                                    %r: tensor<2x64x2x64xbf16>) -> tensor<2x1x8x64xbf16> {
+  %o = attn.attention ins(%q, %k, %k : tensor<2x1x8x64xbf16>, tensor<2x128x2x16xi8>, tensor<2x128x2x16xi8>)
+         kv_quant(%ks, %ks, %vs, %vs, %r, %r : tensor<2x8x2x64xf32>, tensor<2x8x2x64xf32>, tensor<2x128x2x4xf32>, tensor<2x128x2x4xf32>, tensor<2x64x2x64xbf16>, tensor<2x64x2x64xbf16>)
+         outs(%q : tensor<2x1x8x64xbf16>)
+         {layout = #attn.layout<bshd>, quant = #attn.quant<bits = 2, group = 16, scale = f32, residual = 64>}
+         -> tensor<2x1x8x64xbf16>
+  return %o : tensor<2x1x8x64xbf16>
+}
+
+// CHECK-LABEL: func.func @quant_paged_hnd
+//       CHECK:   page_table(%{{.+}} : tensor<?x?xi32>) kv_quant(
+//  CHECK-SAME:     {paged = #attn.paged<page_size = 32, layout = hnd>, quant = #attn.quant<bits = 4, group = 16, scale = f16, residual = 32>}
+func.func @quant_paged_hnd(%q: tensor<?x?x1x64xf32>, %k: tensor<?x?x32x32xi8>,
+                           %ks: tensor<?x?x2x64xf16>, %vs: tensor<?x?x32x4xf16>,
+                           %r: tensor<?x?x32x64xf32>, %t: tensor<?x?xi32>,
+                           %n: tensor<?xi32>) -> tensor<?x?x1x64xf32> {
+  %o = attn.attention ins(%q, %k, %k : tensor<?x?x1x64xf32>, tensor<?x?x32x32xi8>, tensor<?x?x32x32xi8>)
+         page_table(%t : tensor<?x?xi32>)
+         kv_quant(%ks, %ks, %vs, %vs, %r, %r : tensor<?x?x2x64xf16>, tensor<?x?x2x64xf16>, tensor<?x?x32x4xf16>, tensor<?x?x32x4xf16>, tensor<?x?x32x64xf32>, tensor<?x?x32x64xf32>)
+         kv_len(%n : tensor<?xi32>) outs(%q : tensor<?x?x1x64xf32>)
+         {paged = #attn.paged<page_size = 32, layout = hnd>, quant = #attn.quant<bits = 4, group = 16, scale = f16, residual = 32>}
+         -> tensor<?x?x1x64xf32>
+  return %o : tensor<?x?x1x64xf32>
+}
+
+// CHECK-LABEL: func.func @quant_fp8
+//       CHECK:   kv_quant(%{{.+}}, %{{.+}} : tensor<?xf32>, tensor<?xf32>)
+//  CHECK-SAME:     {quant = #attn.quant<bits = 8, group = 1, scale = f32, format = e4m3>}
+func.func @quant_fp8(%q: tensor<?x?x1x128xbf16>, %k: tensor<?x?x?x128xi8>,
+                     %s: tensor<?xf32>, %n: tensor<?xi32>) -> tensor<?x?x1x128xbf16> {
+  %r = attn.attention ins(%q, %k, %k : tensor<?x?x1x128xbf16>, tensor<?x?x?x128xi8>, tensor<?x?x?x128xi8>)
+         kv_quant(%s, %s : tensor<?xf32>, tensor<?xf32>) kv_len(%n : tensor<?xi32>)
+         outs(%q : tensor<?x?x1x128xbf16>)
+         {quant = #attn.quant<bits = 8, group = 1, scale = f32, format = e4m3>} -> tensor<?x?x1x128xbf16>
+  return %r : tensor<?x?x1x128xbf16>
+}

@@ -140,6 +140,32 @@ LogicalResult PagedAttr::verify(EmitErrorFn emitError, int64_t pageSize,
   return checkParams(emitError, "paged", {positive("page_size", pageSize)});
 }
 
+LogicalResult QuantAttr::verify(EmitErrorFn emitError, int64_t bits,
+                                int64_t group, Type scale, int64_t residual,
+                                QuantFormat format) {
+  if (format != QuantFormat::uint && (bits != 8 || group != 1))
+    return emitError() << "#attn.quant: fp8 codes (format = "
+                       << stringifyQuantFormat(format)
+                       << ") need bits = 8 and group = 1 (one scale per "
+                          "head), got bits = "
+                       << bits << ", group = " << group;
+  if (bits != 8 && bits != 4 && bits != 2)
+    return emitError() << "#attn.quant: 'bits' must be 8, 4 or 2, got "
+                       << bits;
+  if (!scale.isF16() && !scale.isF32())
+    return emitError() << "#attn.quant: 'scale' must be f16 or f32, got "
+                       << scale;
+  if (failed(checkParams(emitError, "quant",
+                         {positive("group", group),
+                          nonNegative("residual", residual)})))
+    return failure();
+  // A flush quantizes R tokens at once, which must be whole key groups.
+  if (residual % group != 0)
+    return emitError() << "#attn.quant: 'residual' (" << residual
+                       << ") must be a multiple of 'group' (" << group << ")";
+  return success();
+}
+
 LogicalResult SlidingWindowAttr::verify(EmitErrorFn emitError, int64_t left,
                                         int64_t right) {
   return checkParams(emitError, "sliding_window",

@@ -152,9 +152,18 @@ static LogicalResult verifyVariantRegion(VariantOpInterface op, Region &region,
   return success();
 }
 
+/// `num * x / den` of a static `x` that `den` divides; dynamic otherwise.
+static int64_t scaledSize(int64_t x, int64_t num, int64_t den) {
+  if (ShapedType::isDynamic(x) || (x * num) % den != 0)
+    return ShapedType::kDynamic;
+  return x * num / den;
+}
+
 /// The part of verifyInputs for a paged cache (#attn.paged): K and V are
-/// page pools, the page table and kv_len give the logical cache.
-static FailureOr<ProblemDims> verifyPagedInputs(AttentionOp op) {
+/// page pools, the page table and kv_len give the logical cache. A row of
+/// a pool packs `codesPerByte` channels to an element (quantized codes).
+static FailureOr<ProblemDims> verifyPagedInputs(AttentionOp op,
+                                                int64_t codesPerByte = 1) {
   PagedAttr paged = op.getPagedAttr();
   if (!paged)
     return op.emitOpError()
@@ -196,15 +205,17 @@ static FailureOr<ProblemDims> verifyPagedInputs(AttentionOp op) {
                     ? ShapedType::kDynamic
                     : maxPages * paged.getPageSize(),
                 qType.getDimSize(3),
-                vType.getDimSize(3)};
+                scaledSize(vType.getDimSize(3), codesPerByte, 1)};
   if (failed(checkOperandShape(
           op, op.getPageTable(), "page_table", {d.batch, ShapedType::kDynamic},
           [](Type t) { return t.isSignlessInteger(32); }, "i32")))
     return failure();
-  if (!compatible(kType.getDimSize(3), d.headDim))
+  if (!compatible(scaledSize(kType.getDimSize(3), codesPerByte, 1),
+                  d.headDim))
     return op.emitOpError()
            << "query head dim " << sizeStr(d.headDim)
-           << " differs from key head dim " << sizeStr(kType.getDimSize(3));
+           << " differs from key head dim "
+           << sizeStr(scaledSize(kType.getDimSize(3), codesPerByte, 1));
   if (!ShapedType::isDynamic(d.qHeads) && !ShapedType::isDynamic(d.kvHeads) &&
       (d.kvHeads == 0 || d.qHeads % d.kvHeads != 0))
     return op.emitOpError()
@@ -213,9 +224,180 @@ static FailureOr<ProblemDims> verifyPagedInputs(AttentionOp op) {
   return d;
 }
 
+/// The part of verifyInputs for a quantized cache (#attn.quant): K and V
+/// are packed codes, kv_quant holds the scales, zeros and residual.
+static FailureOr<ProblemDims> verifyQuantInputs(AttentionOp op) {
+  QuantAttr quant = op.getQuantAttr();
+  if (!quant)
+    return op.emitOpError() << "'kv_quant' operands given but the op has no "
+                               "#attn.quant attribute";
+  bool fp8 = quant.isFloat8();
+  bool residual = quant.getResidual() > 0;
+  size_t want = op.getNumQuantParams() + (residual ? 2 : 0);
+  if (op.getKvQuant().size() != want)
+    return op.emitOpError()
+           << "#attn.quant" << (fp8 ? " (fp8)" : "")
+           << (residual ? " with a residual" : "") << " needs " << want
+           << " 'kv_quant' operands ("
+           << (fp8 ? "key scale, value scale"
+                   : "key scale, key zero, value scale, value zero")
+           << (residual ? ", key residual, value residual" : "") << "), got "
+           << op.getKvQuant().size();
+  bool bshd = op.getLayoutOrDefault() == Layout::bshd;
+  StringRef axes = bshd ? "[B, S, H, D]" : "[B, H, S, D]";
+  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+  auto kType = cast<RankedTensorType>(op.getKey().getType());
+  auto vType = cast<RankedTensorType>(op.getValue().getType());
+  if (qType.getRank() != 4 || !isAttnFloat(qType.getElementType()))
+    return op.emitOpError() << "query must be rank 4 " << axes
+                            << " of f32, f16 or bf16, got " << qType;
+  for (auto [name, t] :
+       {std::pair<StringRef, RankedTensorType>{"key", kType}, {"value", vType}})
+    if (t.getRank() != 4 || !t.getElementType().isSignlessInteger(8))
+      return op.emitOpError()
+             << "quantized " << name << " must be rank 4 " << axes
+             << " of i8 (packed codes), got " << t;
+  unsigned s = op.getSeqDim(), h = op.getHeadDim();
+  int64_t per = quant.getCodesPerByte(), group = quant.getGroup();
+  PagedAttr paged = op.getPagedAttr();
+  if (!ShapedType::isDynamic(qType.getDimSize(3)) &&
+      qType.getDimSize(3) % per != 0)
+    return op.emitOpError() << "head dim " << qType.getDimSize(3)
+                            << " must be a multiple of " << per
+                            << " (codes per byte of " << quant.getBits()
+                            << "-bit codes)";
+  if (paged && paged.getPageSize() % group != 0)
+    return op.emitOpError()
+           << "page_size " << paged.getPageSize() << " must be a multiple of "
+           << "the group size " << group << " (key groups lie within a page)";
+  ProblemDims d{qType.getDimSize(0),
+                qType.getDimSize(h),
+                kType.getDimSize(h),
+                qType.getDimSize(s),
+                kType.getDimSize(s),
+                qType.getDimSize(3),
+                scaledSize(vType.getDimSize(3), per, 1)};
+  if (paged || op.getPageTable()) {
+    FailureOr<ProblemDims> pagedDims = verifyPagedInputs(op, per);
+    if (failed(pagedDims))
+      return failure();
+    d = *pagedDims;
+  }
+  if (!ShapedType::isDynamic(d.headDim) && d.headDim % per != 0)
+    return op.emitOpError() << "head dim " << d.headDim << " must be a "
+                            << "multiple of " << per << " (codes per byte of "
+                            << quant.getBits() << "-bit codes)";
+  if (!compatible(kType.getDimSize(3), scaledSize(d.headDim, 1, per)))
+    return op.emitOpError()
+           << "quantized key must have D * bits / 8 = "
+           << sizeStr(scaledSize(d.headDim, 1, per))
+           << " bytes per token for head dim " << sizeStr(d.headDim)
+           << ", got " << sizeStr(kType.getDimSize(3));
+  if (!ShapedType::isDynamic(d.valueDim) && d.valueDim % group != 0)
+    return op.emitOpError()
+           << "value head dim " << d.valueDim << " must be a multiple of the "
+           << "group size " << group << " (values are grouped along channels)";
+  if (!paged && !ShapedType::isDynamic(d.kvLen) && d.kvLen % group != 0)
+    return op.emitOpError()
+           << "key length " << d.kvLen << " must be a multiple of the group "
+           << "size " << group << " (keys are grouped along tokens)";
+  for (auto [name, t] :
+       {std::pair<StringRef, RankedTensorType>{"key", kType}, {"value", vType}})
+    if (!paged && !compatible(t.getDimSize(0), d.batch))
+      return op.emitOpError() << "batch sizes differ: query "
+                              << sizeStr(d.batch) << ", " << name << " "
+                              << sizeStr(t.getDimSize(0));
+  if (!paged && (!compatible(vType.getDimSize(h), d.kvHeads) ||
+                 !compatible(vType.getDimSize(s), d.kvLen)))
+    return op.emitOpError() << "quantized key " << kType << " and value "
+                            << vType << " differ in heads or length";
+  if (!ShapedType::isDynamic(d.qHeads) && !ShapedType::isDynamic(d.kvHeads) &&
+      (d.kvHeads == 0 || d.qHeads % d.kvHeads != 0))
+    return op.emitOpError()
+           << "query heads (" << d.qHeads
+           << ") must be a multiple of key/value heads (" << d.kvHeads << ")";
+  // Operand shapes in the op's layout: [B, H, S, last] or [B, S, H, last].
+  auto shape = [&](int64_t seq, int64_t last) {
+    SmallVector<int64_t> r = {d.batch, d.kvHeads, seq, last};
+    if (bshd)
+      std::swap(r[1], r[2]);
+    return r;
+  };
+  // A paged cache's scales and zeros are pools like its codes:
+  // [pages, slots, Hkv, last] (nhd) or [pages, Hkv, slots, last] (hnd).
+  auto scaleShape = [&](int64_t slots, int64_t seq, int64_t last) {
+    if (!paged)
+      return shape(seq, last);
+    SmallVector<int64_t> r = {kType.getDimSize(0), slots, d.kvHeads, last};
+    if (paged.getLayout() == PageLayout::hnd)
+      std::swap(r[1], r[2]);
+    return r;
+  };
+  Type scaleType = quant.getScale();
+  auto isScale = [&](Type t) { return t == scaleType; };
+  std::string scaleDesc;
+  llvm::raw_string_ostream(scaleDesc) << scaleType;
+  int64_t keyGroups = ShapedType::isDynamic(d.kvLen) ? ShapedType::kDynamic
+                                                      : d.kvLen / group;
+  int64_t valueGroups = ShapedType::isDynamic(d.valueDim)
+                            ? ShapedType::kDynamic
+                            : d.valueDim / group;
+  int64_t keySlots = paged ? paged.getPageSize() / group : 0;
+  int64_t valueSlots = paged ? paged.getPageSize() : 0;
+  struct Expect {
+    StringRef name;
+    SmallVector<int64_t> shape;
+  } params[] = {
+      {paged ? "key scale pool (page_size / group slots a page)"
+             : "key scale [B, Hkv, Skv / group, D]",
+       scaleShape(keySlots, keyGroups, d.headDim)},
+      {paged ? "key zero pool (page_size / group slots a page)"
+             : "key zero [B, Hkv, Skv / group, D]",
+       scaleShape(keySlots, keyGroups, d.headDim)},
+      {paged ? "value scale pool (page_size slots a page)"
+             : "value scale [B, Hkv, Skv, Dv / group]",
+       scaleShape(valueSlots, d.kvLen, valueGroups)},
+      {paged ? "value zero pool (page_size slots a page)"
+             : "value zero [B, Hkv, Skv, Dv / group]",
+       scaleShape(valueSlots, d.kvLen, valueGroups)}};
+  if (fp8) {
+    // One scale per kv head.
+    if (failed(checkOperandShape(op, op.getKeyScale(), "key scale [Hkv]",
+                                 {d.kvHeads}, isScale, scaleDesc)) ||
+        failed(checkOperandShape(op, op.getValueScale(), "value scale [Hkv]",
+                                 {d.kvHeads}, isScale, scaleDesc)))
+      return failure();
+  } else {
+    for (auto [i, p] : llvm::enumerate(params))
+      if (failed(checkOperandShape(op, op.getKvQuant()[i], p.name, p.shape,
+                                   isScale, scaleDesc)))
+        return failure();
+  }
+  if (residual) {
+    Type elem = qType.getElementType();
+    auto isQueryElem = [&](Type t) { return t == elem; };
+    std::string elemDesc;
+    llvm::raw_string_ostream(elemDesc) << elem << " (the query's)";
+    int64_t r = quant.getResidual();
+    if (failed(checkOperandShape(op, op.getKeyResidual(),
+                                 "key residual [B, Hkv, residual, D]",
+                                 shape(r, d.headDim), isQueryElem,
+                                 elemDesc)) ||
+        failed(checkOperandShape(op, op.getValueResidual(),
+                                 "value residual [B, Hkv, residual, Dv]",
+                                 shape(r, d.valueDim), isQueryElem,
+                                 elemDesc)))
+      return failure();
+  }
+  return d;
+}
+
 /// Checks Q, K and V of a variant op (rank, element type, the dims they
 /// share) and returns the problem sizes they give.
 static FailureOr<ProblemDims> verifyInputs(VariantOpInterface op) {
+  if (auto attention = dyn_cast<AttentionOp>(op.getOperation());
+      attention && (attention.getQuantAttr() || !attention.getKvQuant().empty()))
+    return verifyQuantInputs(attention);
   auto qType = cast<RankedTensorType>(op.getQuery().getType());
   auto kType = cast<RankedTensorType>(op.getKey().getType());
   auto vType = cast<RankedTensorType>(op.getValue().getType());

@@ -12,6 +12,7 @@
 #include "attn/Dialect/Attn/Utils/Arith.h"
 #include "attn/Dialect/Attn/Utils/Buffers.h"
 #include "attn/Dialect/Attn/Utils/Lowering.h"
+#include "attn/Dialect/Attn/Utils/Quant.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
 #include "LinalgBuilder.h"
@@ -37,9 +38,12 @@ using namespace mlir::attn;
 
 /// The contiguous cache [B, Hkv, Skv, D] (in the op's layout) of page pool
 /// `pool` of a paged op: element (b, h, j, d) is pool[page, slot, h, d]
-/// (nhd; hnd swaps slot and h) with page = page_table[b, j / page_size],
-/// clamped into the pool, and slot = j mod page_size.
-static Value gatherPages(ImplicitLocOpBuilder &b, AttentionOp op, Value pool) {
+/// (nhd; hnd swaps slot and h) with page = page_table[b, j / slots],
+/// clamped into the pool, and slot = j mod slots, for pools of `slots`
+/// rows a page (page_size, or page_size / group for a quantized cache's
+/// key scales and zeros; Skv shrinks likewise).
+static Value gatherPages(ImplicitLocOpBuilder &b, AttentionOp op, Value pool,
+                         int64_t slots) {
   PagedAttr paged = op.getPagedAttr();
   bool bshd = op.getLayoutOrDefault() == Layout::bshd;
   auto poolType = cast<RankedTensorType>(pool.getType());
@@ -47,7 +51,9 @@ static Value gatherPages(ImplicitLocOpBuilder &b, AttentionOp op, Value pool) {
   OpFoldResult heads =
       tensor::getMixedSize(b, b.getLoc(), pool, paged.getKvHeadDim());
   OpFoldResult dim = tensor::getMixedSize(b, b.getLoc(), pool, 3);
-  OpFoldResult len = emitKvSeqLen(b, op);
+  Value len = emitKvSeqLen(b, op);
+  if (slots != paged.getPageSize())
+    len = Arith{b}.divU(len, Arith{b}.idx(paged.getPageSize() / slots));
   SmallVector<OpFoldResult> sizes = {batch, heads, len, dim};
   if (bshd)
     std::swap(sizes[1], sizes[2]);
@@ -64,7 +70,7 @@ static Value gatherPages(ImplicitLocOpBuilder &b, AttentionOp op, Value pool) {
         Value h = linalg::IndexOp::create(nb, bshd ? 2 : 1);
         Value j = linalg::IndexOp::create(nb, bshd ? 1 : 2);
         Value d = linalg::IndexOp::create(nb, 3);
-        Value pageSize = a.idx(paged.getPageSize());
+        Value pageSize = a.idx(slots);
         Value entry = tensor::ExtractOp::create(
             nb, op.getPageTable(), ValueRange{bi, a.divU(j, pageSize)});
         Value page = arith::IndexCastOp::create(nb, nb.getIndexType(), entry);
@@ -77,26 +83,138 @@ static Value gatherPages(ImplicitLocOpBuilder &b, AttentionOp op, Value pool) {
       });
 }
 
+/// Replaces `op` by a clone that reads `k` and `v` as its K and V, after
+/// `strip` has removed the cache form they replace from the clone.
+static AttentionOp replaceCaches(RewriterBase &rewriter, AttentionOp op,
+                                 Value k, Value v,
+                                 function_ref<void(AttentionOp)> strip) {
+  auto flat = cast<AttentionOp>(rewriter.clone(*op));
+  flat.getKeyMutable().assign(k);
+  flat.getValueMutable().assign(v);
+  strip(flat);
+  rewriter.replaceOp(op, flat->getResults());
+  return flat;
+}
+
 /// Replaces a paged `op` by the same op on the contiguous caches that
 /// gatherPages reads out of its pools, which the rest of the reference
 /// lowering then handles as any other op.
 static AttentionOp gatherPagedCache(RewriterBase &rewriter, AttentionOp op) {
   ImplicitLocOpBuilder b = builderBefore(rewriter, op);
-  Value k = gatherPages(b, op, op.getKey());
-  Value v = gatherPages(b, op, op.getValue());
-  auto flat = cast<AttentionOp>(rewriter.clone(*op));
-  flat.getKeyMutable().assign(k);
-  flat.getValueMutable().assign(v);
-  flat.getPageTableMutable().clear();
-  flat.removePagedAttr();
-  rewriter.replaceOp(op, flat->getResults());
-  return flat;
+  int64_t pageSize = op.getPagedAttr().getPageSize();
+  Value k = gatherPages(b, op, op.getKey(), pageSize);
+  Value v = gatherPages(b, op, op.getValue(), pageSize);
+  // A quantized cache's scales and zeros are pools too (the residual rows
+  // and fp8's per-head scales are not).
+  SmallVector<Value> quant(op.getKvQuant());
+  if (op.quantHasZeros())
+    for (unsigned i = 0; i < 4; ++i)
+      quant[i] = gatherPages(b, op, quant[i],
+                             i < 2 ? pageSize / op.getQuantAttr().getGroup()
+                                   : pageSize);
+  return replaceCaches(rewriter, op, k, v, [&](AttentionOp flat) {
+    flat.getPageTableMutable().clear();
+    flat.removePagedAttr();
+    flat.getKvQuantMutable().assign(quant);
+  });
+}
+
+/// The float cache [B, Hkv, Skv, D] (in the op's layout, the query's
+/// element type) of a quantized op's keys (`values` false) or values:
+/// element (b, h, j, d) is scale * code + zero with the code cut out of
+/// byte d / per of token j, and the scale and zero those of its group
+/// (keys: [b, h, j / group, d], values: [b, h, j, d / group]), or for fp8
+/// codes scale[h] * fp8(byte d); tokens j >= n(b) (emitQuantizedLength)
+/// are row j - n(b) of the residual.
+static Value dequantizeCache(ImplicitLocOpBuilder &b, AttentionOp op,
+                             bool values) {
+  QuantAttr quant = op.getQuantAttr();
+  unsigned sDim = op.getSeqDim();
+  Value codes = values ? op.getValue() : op.getKey();
+  Value scales = values ? op.getValueScale() : op.getKeyScale();
+  Value zeros = values ? op.getValueZero() : op.getKeyZero();
+  Value residual = values ? op.getValueResidual() : op.getKeyResidual();
+  Type elem = getElementTypeOrSelf(op.getQuery().getType());
+  Location loc = b.getLoc();
+  Value seqLen = tensor::DimOp::create(b, codes, sDim);
+  int64_t per = quant.getCodesPerByte();
+  Value bytes = tensor::DimOp::create(b, codes, 3);
+  SmallVector<OpFoldResult> sizes = {
+      tensor::getMixedSize(b, loc, codes, 0),
+      tensor::getMixedSize(b, loc, codes, 1),
+      tensor::getMixedSize(b, loc, codes, 2),
+      OpFoldResult(Arith{b}.mul(bytes, Arith{b}.idx(per)))};
+  GenericBuilder g{b};
+  return g.generic(
+      ValueRange{}, g.empty(sizes, elem), {b.getMultiDimIdentityMap(4)},
+      SmallVector<IT>(4, IT::parallel),
+      [&](ImplicitLocOpBuilder &nb, ValueRange) -> Value {
+        Arith a{nb};
+        SmallVector<Value> at;
+        for (int64_t i = 0; i < 4; ++i)
+          at.push_back(linalg::IndexOp::create(nb, i));
+        Value j = at[sDim], d = at[3];
+        Value byte = tensor::ExtractOp::create(
+            nb, codes, ValueRange{at[0], at[1], at[2], a.divU(d, a.idx(per))});
+        Value x;
+        if (quant.isFloat8()) {
+          // x = scale[h] * fp8(code)
+          Value s = tensor::ExtractOp::create(nb, scales,
+                                              ValueRange{at[op.getHeadDim()]});
+          x = a.fmul(a.extF(s), emitFp8Value(a, quant, byte));
+        } else {
+          SmallVector<Value> groupAt(at);
+          if (values)
+            groupAt[3] = a.divU(d, a.idx(quant.getGroup()));
+          else
+            groupAt[sDim] = a.divU(j, a.idx(quant.getGroup()));
+          // x = scale * code + zero
+          Value code =
+              emitUnpackCode(a, quant, byte, emitCodeShift(a, quant, d));
+          x = a.fadd(
+              a.fmul(a.extF(tensor::ExtractOp::create(nb, scales, groupAt)),
+                     code),
+              a.extF(tensor::ExtractOp::create(nb, zeros, groupAt)));
+        }
+        if (residual) {
+          Value kvEnd = seqLen;
+          if (Value kvLen = op.getKvLen())
+            kvEnd = a.min(
+                a.max(a.toIndex(tensor::ExtractOp::create(nb, kvLen, at[0])),
+                      a.idx(0)),
+                seqLen);
+          Value n = emitQuantizedLength(a, quant, kvEnd);
+          Value fresh = a.ge(j, n);
+          // Rows past kv_len are never read; keep their index in range.
+          SmallVector<Value> resAt(at);
+          resAt[sDim] = a.min(a.max(a.sub(j, n), a.idx(0)),
+                              a.idx(quant.getResidual() - 1));
+          Value r = a.extF(tensor::ExtractOp::create(nb, residual, resAt));
+          x = a.select(fresh, r, x);
+        }
+        return a.truncF(x, elem);
+      });
+}
+
+/// Replaces a quantized `op` by the same op on the float caches that
+/// dequantizeCache computes.
+static AttentionOp dequantizeQuantCache(RewriterBase &rewriter,
+                                        AttentionOp op) {
+  ImplicitLocOpBuilder b = builderBefore(rewriter, op);
+  Value k = dequantizeCache(b, op, /*values=*/false);
+  Value v = dequantizeCache(b, op, /*values=*/true);
+  return replaceCaches(rewriter, op, k, v, [](AttentionOp flat) {
+    flat.getKvQuantMutable().clear();
+    flat.removeQuantAttr();
+  });
 }
 
 LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
                                                  AttentionOp op) {
   if (op.getPagedAttr())
     op = gatherPagedCache(rewriter, op);
+  if (op.getQuantAttr())
+    op = dequantizeQuantCache(rewriter, op);
   ImplicitLocOpBuilder b = builderBefore(rewriter, op);
   GenericBuilder g{b};
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();

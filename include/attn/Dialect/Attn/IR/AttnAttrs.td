@@ -66,6 +66,74 @@ def Attn_PagedAttr : Attn_Attr<"Paged", "paged"> {
   }];
 }
 
+def Attn_QuantFormat : I32EnumAttr<"QuantFormat",
+    "what a quantized cache's codes are", [
+    I32EnumAttrCase<"uint", 0>, I32EnumAttrCase<"e4m3", 1>,
+    I32EnumAttrCase<"e5m2", 2>]> {
+  let cppNamespace = "::mlir::attn";
+  let genSpecializedAttr = 0;
+}
+
+def Attn_QuantAttr : Attn_Attr<"Quant", "quant"> {
+  let summary = "K and V are quantized codes, dequantised as tiles load";
+  let description = [{
+    On `attn.attention` with a `kv_quant(...)` operand group: K and V hold
+    unsigned integer codes of `bits` (8, 4 or 2) bits and each element is
+    `x = scale * code + zero` (KIVI's asymmetric scheme). Keys are grouped
+    per channel along tokens (a key group is `group` consecutive tokens of
+    one channel), values per token along channels (`group` consecutive
+    channels of one token); each group has one scale and one zero point of
+    type `scale` (f16 or f32).
+
+    Packing (bhsd shown; bshd swaps the sequence and head axes of every
+    operand): K is `[B, Hkv, Skv, D * bits / 8] i8` and V
+    `[B, Hkv, Skv, Dv * bits / 8] i8`; the codes of one token run along the
+    channels, `8 / bits` to a byte, the lowest bits first: channel `d` is
+    bits `[(d mod (8/bits)) * bits, +bits)` of byte `d / (8/bits)`.
+    `kv_quant(%ks, %kz, %vs, %vz)` are the key scales and zeros
+    `[B, Hkv, Skv / group, D]` and the value scales and zeros
+    `[B, Hkv, Skv, Dv / group]`.
+
+    With `residual = R > 0` the group adds `%kr, %vr`: the full precision
+    keys `[B, Hkv, R, D]` and values `[B, Hkv, R, Dv]` (in the query's
+    element type) of the newest tokens (KIVI's residual). With
+    `n = kv_len(b) - kv_len(b) mod R` tokens quantized, key `j < n` is
+    dequantised from the codes and key `j >= n` is row `j - n` of the
+    residual: tokens arrive in the residual and every `R` of them are
+    quantized together (`R` a multiple of `group`), so that key groups are
+    always whole.
+
+    fp8 caches (`format = e4m3` or `e5m2`, `bits = 8`, `group = 1`): each
+    code byte is an fp8 number (OCP FP8: e4m3 without infinities, e5m2)
+    and `x = scale[h] * fp8(code)` with one scale per kv head for keys and
+    one for values: `kv_quant(%ks, %vs)`, each `[Hkv]` (plus the residual
+    rows as above). Codes that are NaN in fp8 are the caller's error; the
+    kernels read them as finite numbers.
+
+    Example: `#attn.quant<bits = 4, group = 32, scale = f16>`,
+    `#attn.quant<bits = 2, group = 32, scale = f32, residual = 128>`,
+    `#attn.quant<bits = 8, group = 1, scale = f32, format = e4m3>`
+  }];
+  let parameters = (ins
+    Attn_I64Parameter<"bits per code: 8, 4 or 2">:$bits,
+    Attn_I64Parameter<"tokens per key group, channels per value group">:$group,
+    AttrOrTypeParameter<"::mlir::Type", "type of scales and zeros">:$scale,
+    Attn_I64Parameter<"full precision newest tokens", "0">:$residual,
+    DefaultValuedParameter<"::mlir::attn::QuantFormat",
+                           "::mlir::attn::QuantFormat::uint",
+                           "unsigned integer or fp8 codes">:$format);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Codes per byte.
+    int64_t getCodesPerByte() const { return 8 / getBits(); }
+    /// fp8 codes with a scale per head, no zero points.
+    bool isFloat8() const {
+      return getFormat() != ::mlir::attn::QuantFormat::uint;
+    }
+  }];
+}
+
 def Attn_ReluNorm : I32EnumAttr<"ReluNorm", "denominator of relu attention", [
     I32EnumAttrCase<"none", 0>, I32EnumAttrCase<"seq_len", 1>,
     I32EnumAttrCase<"row_sum", 2>]> {

@@ -118,7 +118,9 @@ class Attn_VariantOp<string mnemonic, dag leading, dag outs>
 
 def Attn_AttentionOp : Attn_VariantOp<"attention",
     (ins Optional<AnyRankedTensor>:$page_table,
-         OptionalAttr<Attn_PagedAttr>:$paged),
+         OptionalAttr<Attn_PagedAttr>:$paged,
+         Variadic<AnyRankedTensor>:$kv_quant,
+         OptionalAttr<Attn_QuantAttr>:$quant),
     (ins Variadic<AnyRankedTensor>:$outputs)> {
   let summary = "Attention with a declarative variant";
   let description = [{
@@ -150,6 +152,16 @@ def Attn_AttentionOp : Attn_VariantOp<"attention",
     entry outside `[0, pages)` there is the caller's error (the lowerings
     clamp it, so it reads a wrong page but never out of bounds), as is a
     `kv_len(b)` beyond `Skv` (clamped to `Skv`).
+
+    A quantized cache (`quant = #attn.quant<bits, group, scale, residual>`
+    with a `kv_quant(%key_scale, %key_zero, %value_scale, %value_zero
+    [, %key_residual, %value_residual])` operand group): K and V are
+    packed integer codes, dequantised as `scale * code + zero`, or fp8
+    codes with per-head scales `kv_quant(%key_scale, %value_scale[, ...])`
+    (see #attn.quant for the packing and the shapes); with `paged` too,
+    codes, scales and zeros are page pools. The reference lowering dequantises the whole cache first; the
+    fused CPU kernels dequantise each kv tile as it is loaded; the GPU
+    targets reject the form.
 
     Operand groups, each present exactly when the variant needs it:
     `sink` (`[Hq]` f32, for `#attn.sink_softmax`), `kv_len` (`[B]` integer),
@@ -183,6 +195,7 @@ def Attn_AttentionOp : Attn_VariantOp<"attention",
   let assemblyFormat = !strconcat([{
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,` type($value) `)`
     (`page_table` `(` $page_table^ `:` type($page_table) `)`)?
+    (`kv_quant` `(` $kv_quant^ `:` type($kv_quant) `)`)?
   }], Attn_VariantOperandsFormat, [{
     `outs` `(` $outputs `:` type($outputs) `)`
   }], Attn_VariantRegionsFormat, [{
@@ -194,6 +207,32 @@ def Attn_AttentionOp : Attn_VariantOp<"attention",
     ::mlir::Value getOutput() { return getResults()[0]; }
     ::mlir::Value getLse() {
       return getResults().size() > 1 ? getResults()[1] : ::mlir::Value();
+    }
+    /// The kv_quant operands by role (null when absent): scales and zeros
+    /// (fp8 caches have per-head scales and no zeros), then the residual.
+    ::mlir::Value getKeyScale() { return getQuantOperand(0); }
+    ::mlir::Value getKeyZero() {
+      return quantHasZeros() ? getQuantOperand(1) : ::mlir::Value();
+    }
+    ::mlir::Value getValueScale() {
+      return getQuantOperand(quantHasZeros() ? 2 : 1);
+    }
+    ::mlir::Value getValueZero() {
+      return quantHasZeros() ? getQuantOperand(3) : ::mlir::Value();
+    }
+    ::mlir::Value getKeyResidual() {
+      return getQuantOperand(quantHasZeros() ? 4 : 2);
+    }
+    ::mlir::Value getValueResidual() {
+      return getQuantOperand(quantHasZeros() ? 5 : 3);
+    }
+    /// The kv_quant operands before the residual rows.
+    unsigned getNumQuantParams() { return quantHasZeros() ? 4 : 2; }
+    bool quantHasZeros() {
+      return getQuantAttr() && !getQuantAttr().isFloat8();
+    }
+    ::mlir::Value getQuantOperand(unsigned i) {
+      return i < getKvQuant().size() ? getKvQuant()[i] : ::mlir::Value();
     }
   }]);
 }
