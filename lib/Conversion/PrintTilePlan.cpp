@@ -51,9 +51,14 @@ struct AttnPrintTilePlanPass
       }
       auto remark = op.emitRemark()
                     << "tile plan for " << target << ": " << plan;
-      if (QuantAttr quant = op.getQuantAttr())
-        remark << " (fused; K and V dequantised from " << quant.getBits()
-               << "-bit codes as each kv tile loads)";
+      if (QuantAttr quant = op.getQuantAttr()) {
+        remark << " (fused; K and V dequantised from ";
+        if (quant.isFloat8())
+          remark << "fp8 " << stringifyQuantFormat(quant.getFormat());
+        else
+          remark << quant.getBits() << "-bit";
+        remark << " codes as each kv tile loads)";
+      }
     });
     if (cpu)
       getOperation()->walk([&](AttentionGradOp op) {

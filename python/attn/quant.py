@@ -90,7 +90,7 @@ class QuantizedKV:
             if self.quant.fp8 and name != "k" and name != "v":
                 # Per-head scales are not paged.
                 pools.append(None if name.endswith("zero") else
-                             getattr(self, name))
+                             getattr(self, name).copy())
                 continue
             x = _bhsd(getattr(self, name), self.layout)    # [B, H, S, last]
             H, last = x.shape[1], x.shape[3]
@@ -100,8 +100,11 @@ class QuantizedKV:
             if paged.layout == "nhd":
                 pool = pool.transpose(0, 2, 1, 3)
             pools.append(np.ascontiguousarray(pool))
+        # The new cache owns its arrays (appends write them).
+        residual = [None if r is None else r.copy()
+                    for r in (self.k_residual, self.v_residual)]
         return QuantizedKV(self.quant, self.layout, self.dtype,
-                           pools + [self.k_residual, self.v_residual],
+                           pools + residual,
                            self.kv_len.copy(), paged,
                            table.astype(np.int32))
 
@@ -199,6 +202,8 @@ def _quantize_rows(cache, kf, vf, start, count, rows):
     are real. start[i] and T are multiples of group_size. fp8 caches
     encode with their per-head scales, which quantize_kv chose."""
     q = cache.quant
+    if cache.paged:
+        return _quantize_into_pages(cache, kf, vf, start, count, rows)
     if q.fp8:
         k, v = _bhsd(cache.k, cache.layout), _bhsd(cache.v, cache.layout)
         valid = (np.arange(kf.shape[2])[None, :] <
@@ -239,6 +244,38 @@ def _quantize_rows(cache, kf, vf, start, count, rows):
         k_zero[b, :, s // G:(s + T) // G] = kz[i]
         v_scale[b, :, s:s + T] = vs[i]
         v_zero[b, :, s:s + T] = vz[i]
+
+
+def _quantize_into_pages(cache, kf, vf, start, count, rows):
+    """_quantize_rows for a paged cache: the tokens are quantized into a
+    contiguous scratch cache (fp8: with the cache's per-head scales), whose
+    rows are then written into the pools through the page table."""
+    q, paged, table = cache.quant, cache.paged, cache.page_table
+    N, H, T, D = kf.shape
+    tmp = quantize_kv(np.zeros((N, H, T, D)), np.zeros((N, H, T,
+                                                        vf.shape[3])),
+                      q, capacity=T, dtype=cache.dtype)
+    if q.fp8:
+        tmp.k_scale, tmp.v_scale = cache.k_scale, cache.v_scale
+    _quantize_rows(tmp, kf, vf, np.zeros(N, np.int64), count, range(N))
+    P, G = paged.page_size, q.group_size
+    names = ("k", "v") if q.fp8 else ("k", "v", "k_scale", "k_zero",
+                                      "v_scale", "v_zero")
+    for i, b in enumerate(rows):
+        for name in names:
+            per_row = G if name in ("k_scale", "k_zero") else 1
+            slots = P // per_row
+            src = getattr(tmp, name)[i]                  # [H, n, last]
+            pos = int(start[i]) // per_row + np.arange(src.shape[1])
+            pages = table[b, pos // slots]
+            if (pages < 0).any() or (pages >= cache.k.shape[0]).any():
+                raise ValueError(f"page_table[{b}] names no page of the "
+                                 f"pool for tokens {int(start[i])} and up")
+            pool = getattr(cache, name)
+            if paged.layout == "nhd":
+                pool[pages, pos % slots] = src.transpose(1, 0, 2)
+            else:
+                pool[pages, :, pos % slots] = src.transpose(1, 0, 2)
 
 
 def _as_float(x, name, layout):
@@ -343,7 +380,8 @@ def quantize_kv(k, v, quant: S.Quant, kv_len=None, *, capacity=None,
 
 
 def append_kv(cache: QuantizedKV, k_new, v_new) -> QuantizedKV:
-    """Appends T tokens to every row of `cache`, in place: k_new
+    """Appends T tokens to every row of `cache` (contiguous or paged: the
+    pages its table lists must be there), in place: k_new
     [B, Hkv, T, D] and v_new [B, Hkv, T, Dv] (BSHD for a BSHD cache). Each
     token goes to the residual; when a row's residual holds R tokens they
     are quantized together into the codes (KIVI), so a cache built by
@@ -354,10 +392,6 @@ def append_kv(cache: QuantizedKV, k_new, v_new) -> QuantizedKV:
         raise TypeError(f"cache must be an attn.QuantizedKV, got "
                         f"{type(cache).__name__}")
     q, R = cache.quant, cache.quant.residual
-    if cache.paged:
-        raise ValueError("append_kv does not write paged caches yet: append "
-                         "to the contiguous cache and page it with "
-                         "to_pages")
     if not R and not q.fp8:
         raise ValueError("append_kv needs a cache with a residual window "
                          "(attn.Quant(residual=R > 0)): keys are quantized "
@@ -367,7 +401,9 @@ def append_kv(cache: QuantizedKV, k_new, v_new) -> QuantizedKV:
     vf = _as_float(v_new, "v_new", cache.layout)
     kres = _bhsd(cache.k_residual, cache.layout)
     vres = _bhsd(cache.v_residual, cache.layout)
-    B, H = _bhsd(cache.k, cache.layout).shape[:2]
+    B = cache.kv_len.shape[0]
+    H = (cache.k.shape[cache.paged.head_axis] if cache.paged else
+         _bhsd(cache.k, cache.layout).shape[1])
     D = cache.k.shape[3] * q.codes_per_byte
     Dv = cache.v.shape[3] * q.codes_per_byte
     if kf.shape[:2] != (B, H) or kf.shape[3] != D or \

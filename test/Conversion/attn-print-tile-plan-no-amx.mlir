@@ -61,3 +61,15 @@ func.func @amx_quant(%q: !t, %k: !c, %ks: !ks, %vs: !vs, %n: tensor<?xi32>, %o: 
          {config = #attn.config<dot = "bf16">, quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> !t
   return %r : !t
 }
+
+// -----
+
+!t = tensor<?x?x?x64xf32>
+!c = tensor<?x?x?x64xi8>
+func.func @fp8_plan(%q: !t, %k: !c, %s: tensor<?xf32>, %n: tensor<?xi32>, %o: !t) -> !t {
+  // expected-remark @+1 {{tile plan for cpu: #attn.config<block_q = 64, block_kv = 96, vector_width = 16, unroll = 6, dot = "fma"> (fused; K and V dequantised from fp8 e5m2 codes as each kv tile loads)}}
+  %r = attn.attention ins(%q, %k, %k : !t, !c, !c) kv_quant(%s, %s : tensor<?xf32>, tensor<?xf32>)
+         kv_len(%n : tensor<?xi32>) outs(%o : !t)
+         {quant = #attn.quant<bits = 8, group = 1, scale = f32, format = e5m2>} -> !t
+  return %r : !t
+}
