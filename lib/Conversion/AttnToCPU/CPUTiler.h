@@ -299,6 +299,9 @@ private:
   /// product.
   void emitValues(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha,
                   Value isFull);
+  /// The vector whose lane k is the sum of the lanes of vecs[k] (one
+  /// vector a lane): a tree of shuffles and adds.
+  Value emitLaneSums(ArrayRef<Value> vecs);
   /// emitValues' product of ST's weights; `skip`: zero weights add
   /// nothing.
   void emitValueProduct(WorkItem &it, Value j0, Value nkv,

@@ -30,6 +30,33 @@ Value CPUTiler::emitRowCoordinates(WorkItem &it, Value row) {
   return i;
 }
 
+Value CPUTiler::emitLaneSums(ArrayRef<Value> vecs) {
+  // Halving: combining x and y (m keys each, c partial sums per key in
+  // consecutive lanes) gives 2m keys with c / 2 partials: lane t (c/2) + p
+  // = x[t c + p] + x[t c + c/2 + p] for x's key t, then y's keys. After
+  // log2(lanes) rounds every key has one lane, in the input order.
+  int64_t lanes = plan.vectorWidth;
+  assert(static_cast<int64_t>(vecs.size()) == lanes && "one vector a key");
+  SmallVector<Value> cur(vecs);
+  for (int64_t c = lanes, m = 1; c > 1; c /= 2, m *= 2) {
+    SmallVector<int64_t> lo(lanes), hi(lanes);
+    for (int64_t half = 0; half < 2; ++half)
+      for (int64_t t = 0; t < m; ++t)
+        for (int64_t p = 0; p < c / 2; ++p) {
+          int64_t at = (half * m + t) * (c / 2) + p;
+          lo[at] = half * lanes + t * c + p;
+          hi[at] = lo[at] + c / 2;
+        }
+    SmallVector<Value> next;
+    for (size_t i = 0; i + 1 < cur.size(); i += 2)
+      next.push_back(
+          o.fadd(vector::ShuffleOp::create(b, cur[i], cur[i + 1], lo),
+                 vector::ShuffleOp::create(b, cur[i], cur[i + 1], hi)));
+    cur = std::move(next);
+  }
+  return cur.front();
+}
+
 void CPUTiler::emitRowKernel(int64_t qVecs, int64_t vVecs) {
   // Items are rows (b, kvh, i) times kv splits: the query heads of a GQA
   // group share an item, which visits each kv tile once for all of them,
@@ -173,20 +200,31 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     SmallVector<Value> qv;
     for (int64_t c = 0; c < qVecs; ++c)
       qv.push_back(o.fmul(rowVec(qB, qRow, c), scaleV));
-    // sr[jj] = sum_d q[d] K[j0 + jj, d]: lanes along d, one reduction per
-    // key.
-    emitFor(zero, nkv, one, ValueRange{}, [&](Value jj, ValueRange) {
-      SmallVector<Value, 4> kRow =
-          kt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
-      Value dot = zeroVec;
-      for (int64_t c = 0; c < qVecs; ++c)
-        dot =
-            vector::FMAOp::create(b, qv[c], rowVec(kt ? kt : kB, kRow, c), dot);
-      Value sc =
-          vector::ReductionOp::create(b, vector::CombiningKind::ADD, dot);
-      memref::StoreOp::create(b, sc, sr, ValueRange{jj});
-      scf::YieldOp::create(b);
-    });
+    // sr[jj] = sum_d q[d] K[j0 + jj, d]: lanes along d, for a block of
+    // `lanes` keys at a time (independent FMA chains), whose partial-sum
+    // vectors one reduction tree turns into a vector of their scores.
+    // Keys past nkv repeat the last one; their scores are overwritten.
+    int64_t lanes = plan.vectorWidth;
+    Value last = o.sub(nkv, one);
+    emitFor(zero, o.ceilDiv(nkv, o.idx(lanes)), one, ValueRange{},
+            [&](Value blk, ValueRange) {
+              Value jb = o.mul(blk, o.idx(lanes));
+              SmallVector<Value> dots;
+              for (int64_t r = 0; r < lanes; ++r) {
+                Value jj = o.min(o.add(jb, o.idx(r)), last);
+                SmallVector<Value, 4> kRow =
+                    kt ? SmallVector<Value, 4>{jj}
+                       : kvRowIndices(it, o.add(j0, jj));
+                Value dot = zeroVec;
+                for (int64_t c = 0; c < qVecs; ++c)
+                  dot = vector::FMAOp::create(
+                      b, qv[c], rowVec(kt ? kt : kB, kRow, c), dot);
+                dots.push_back(dot);
+              }
+              vector::StoreOp::create(b, emitLaneSums(dots), sr,
+                                      ValueRange{jb});
+              scf::YieldOp::create(b);
+            });
     emitMaskAndMods(it, j0, nkv, isFull);
     // Keys past the tile weigh nothing in the vector passes below.
     Value negInf = o.f32(kNegInf);
