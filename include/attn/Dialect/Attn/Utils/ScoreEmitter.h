@@ -58,6 +58,24 @@ public:
                                                 Value s,
                                                 const ScorePoint &pt) const;
 
+  /// One read of a captured f32 array by the score_mod region: the
+  /// capture's number, the indices it was read at (unchecked), and ds'/dx,
+  /// the derivative of the whole modifier chain's result with respect to
+  /// the value x read (forward mode, as the slope; 0 where x does not reach
+  /// the score).
+  struct CaptureRead {
+    unsigned capture;
+    SmallVector<Value, 4> indices;
+    Value tangent;
+  };
+  /// emitScoreModsAndSlope that also appends to `reads` every read of the
+  /// captures numbered in `captures` (each must pass
+  /// attn::firstUndifferentiableRead).
+  std::pair<Value, Value>
+  emitScoreModsAndSlope(ImplicitLocOpBuilder &b, Value s, const ScorePoint &pt,
+                        ArrayRef<unsigned> captures,
+                        SmallVectorImpl<CaptureRead> &reads) const;
+
   /// #attn.tree: (first draft query row Sq - T, first draft key
   /// kvLenB - T, T) for a batch row with `kvLenB` visible keys.
   struct DraftBlock {
@@ -125,9 +143,13 @@ private:
   /// Inlines `region` with its leading arguments bound to `leading` and the
   /// rest to the captures; returns the yielded value, and with `tangent` its
   /// derivative with respect to the first argument (forward mode; the
-  /// region must pass attn::firstUndifferentiable).
+  /// region must pass attn::firstUndifferentiable), and with `reads` the
+  /// derivatives with respect to each read of the captures in
+  /// `wrtCaptures`.
   Value inlineRegion(ImplicitLocOpBuilder &b, Region &region,
-                     ValueRange leading, Value *tangent = nullptr) const;
+                     ValueRange leading, Value *tangent = nullptr,
+                     ArrayRef<unsigned> wrtCaptures = {},
+                     SmallVectorImpl<CaptureRead> *reads = nullptr) const;
   /// The read `read` of captured array number `capture` under its bounds
   /// check (see setCaptureErrorFlag), emitted before `read`, which the
   /// caller replaces.
