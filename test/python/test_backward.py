@@ -103,9 +103,15 @@ def _modifiers(spec, s, pos, j, h, Hq, operands, call):
     return s, slope
 
 
-def ref_grads(spec, q, k, v, do, captures=(), operands=None):
+def ref_grads(spec, q, k, v, do, captures=(), operands=None, wrt=(),
+              o_given=None):
     """(O, LSE or None, dQ, dK, dV) in float64, in the spec's layout, for
-    the loss whose gradient with respect to O is `do`."""
+    the loss whose gradient with respect to O is `do`; with `wrt`, a sixth
+    element: {name: gradient} of the operands it names ("sink" or a
+    captured array's name). `o_given` (the forward's O as a kernel hands it
+    over, rounded to its dtype) replaces sum_j P_j dP_j = rowsum(dO * O) by
+    rowsum(dO * o_given) in those gradients: what a backward given that O
+    computes, in float64."""
     operands = dict(operands or {})
     lay = spec.layout
     allowed = TD._allowed(spec, q, k, v, captures, operands)
@@ -126,8 +132,17 @@ def ref_grads(spec, q, k, v, do, captures=(), operands=None):
     def call(fn, scores):
         return problem.call(fn, scores, problem.b, problem.h, problem.i,
                             problem.j)
-    s, slope = _modifiers(spec, scale * np.einsum("bhid,bhjd->bhij", Q, Kg),
-                          pos, j, h, Hq, operands, call)
+    scores = scale * np.einsum("bhid,bhjd->bhij", Q, Kg)
+
+    def modified(**arrays):
+        """s' with some captured arrays replaced."""
+        saved = problem.captures
+        problem.captures = {**saved, **arrays}
+        try:
+            return _modifiers(spec, scores, pos, j, h, Hq, operands, call)[0]
+        finally:
+            problem.captures = saved
+    s, slope = _modifiers(spec, scores, pos, j, h, Hq, operands, call)
     n = spec.normalizer
     lse = None
     neg = -np.inf
@@ -154,6 +169,9 @@ def ref_grads(spec, q, k, v, do, captures=(), operands=None):
             z = w.sum(axis=-1, keepdims=True)
             if isinstance(n, attn.spec.SinkSoftmax):
                 z = z + np.exp(sink - m)
+                # The sink's own weight, in the denominator only.
+                p_sink = np.where(z > 0, np.exp(sink - m) /
+                                  np.where(z > 0, z, 1.0), 0.0)
             lse = np.where(z > 0, m + np.log(np.where(z > 0, z, 1.0)),
                            neg)[..., 0]
         elif isinstance(n, attn.spec.Softplus):
@@ -185,6 +203,36 @@ def ref_grads(spec, q, k, v, do, captures=(), operands=None):
         dS = dPds * (dP - (P * dP).sum(axis=-1, keepdims=True))
     else:
         dS = dPds * dP
+    pgrads = {}
+    if wrt and lse is not None:
+        row_dot = (P * dP).sum(axis=-1, keepdims=True) if o_given is None \
+            else (dO * _bhsd(o_given, lay)).sum(axis=-1, keepdims=True)
+        dSp = dPds * (dP - row_dot)
+    elif wrt:
+        dSp = dPds * dP
+    for name in wrt:
+        if name == "sink":
+            # Z = exp(sink) + sum_j w_j: dP_j / dsink = -P_j P_sink, so
+            # dL/dsink = -P_sink sum_j P_j dP_j, summed over (b, i).
+            pgrads[name] = -(p_sink[..., 0] * row_dot[..., 0]).sum(
+                axis=(0, 2))
+        elif name in problem.captures:
+            # dL/dx = sum dS' * ds'/dx over the allowed elements, ds'/dx
+            # a central difference of the modifier chain in x alone.
+            x = problem.captures[name]
+            grad = np.zeros_like(x)
+            for idx in np.ndindex(*x.shape):
+                step = 1e-6 * max(1.0, abs(x[idx]))
+                up, down = x.copy(), x.copy()
+                up[idx] += step
+                down[idx] -= step
+                with np.errstate(all="ignore"):
+                    ds = (modified(**{name: up}) -
+                          modified(**{name: down})) / (2 * step)
+                grad[idx] = np.where(allowed, dSp * ds, 0.0).sum()
+            pgrads[name] = grad
+        else:
+            raise ValueError(f"no reference gradient of {name!r}")
     dS = dS * slope * scale
     dQ = np.einsum("bhij,bhjd->bhid", dS, Kg)
     dK = np.einsum("bhij,bhid->bhjd", dS, Q)
@@ -193,7 +241,8 @@ def ref_grads(spec, q, k, v, do, captures=(), operands=None):
     dV = dV.reshape(B, Hkv, G, Skv, Vv.shape[3]).sum(axis=2)
     back = (lambda x: x.transpose(0, 2, 1, 3)) if lay == "bshd" else \
         (lambda x: x)
-    return back(O), lse, back(dQ), back(dK), back(dV)
+    out = (back(O), lse, back(dQ), back(dK), back(dV))
+    return out + (pgrads,) if wrt else out
 
 
 # ----------------------------------------------------------------------------
