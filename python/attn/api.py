@@ -459,6 +459,10 @@ def _to_torch(a: np.ndarray):
     return torch.from_numpy(a)
 
 
+# Call-time operands whose gradients Kernel.backward computes (`wrt`).
+OPERAND_GRADS = ("sink", "bias", "rel_bias_table", "temperature")
+
+
 class Kernel:
     """A compiled spec. Call it as
 
@@ -659,13 +663,13 @@ class Kernel:
 
         `wrt` names float operands whose gradients to return too, after dq,
         dk and dv and in its order, float32 and shaped as the operand:
-        "sink" (sink softmax's logits) and float32 arrays captured by the
-        score_mod function (by parameter name; the function is
-        differentiated with respect to each value it reads, and the
-        gradients are added at the indices read, out-of-range reads adding
-        nothing). Their sums run in a fixed order, so they are bitwise
-        reproducible. The builtin operands (bias, rel_bias_table,
-        temperature) have no gradient yet: naming them is an error."""
+        "sink" (sink softmax's logits), "bias" (float32 kernels: the bias
+        has the input dtype), "rel_bias_table", "temperature", and float32
+        arrays captured by the score_mod function (by parameter name; the
+        function is differentiated with respect to each value it reads,
+        and the gradients are added at the indices read, out-of-range reads
+        adding nothing). Their sums run in a fixed order, so they are
+        bitwise reproducible."""
         if self.target != "cpu":
             raise NotImplementedError(
                 f"backward runs on target='cpu' only; this kernel was "
@@ -708,6 +712,10 @@ class Kernel:
                     f"captured array '{name}' was indexed out of range by "
                     f"the spec's score_mod/mask_mod; the gradients are not "
                     f"valid")
+        # Shaped as given (a 2-D or 3-D bias is passed on as 4-D).
+        for i, name in enumerate(wrt):
+            if name in operands:
+                grads[3 + i] = grads[3 + i].reshape(np.shape(operands[name]))
         if kind == "torch":
             grads = [_to_torch(g) for g in grads]
         return tuple(grads)
@@ -783,14 +791,19 @@ class Kernel:
                             f"'{name}' is an array the function closes "
                             f"over; pass it as a parameter of the function "
                             f"to take its gradient")
-                elif name != "sink":
+                elif name not in OPERAND_GRADS:
                     raise NotImplementedError(
                         f"no gradient of '{name}': attn differentiates q, k, "
-                        f"v, the sink logits and float32 arrays captured by "
-                        f"a score_mod function only")
+                        f"v, the operands {', '.join(OPERAND_GRADS)} and "
+                        f"float32 arrays captured by a score_mod function "
+                        f"only")
                 elif self.signature.arg(name) is None:
                     raise ValueError(f"wrt names '{name}', which this "
                                      f"kernel does not take")
+                elif self.signature.arg(name).elem != "f32":
+                    raise NotImplementedError(
+                        f"'{name}' is {self.dtype} in this kernel; "
+                        f"gradients are computed for float32 operands only")
             if len(set(wrt)) != len(wrt):
                 raise ValueError(f"wrt names an operand twice: {wrt}")
             text, sig = IR.build(self.spec, self.dtype, self.head_dim,

@@ -11,11 +11,11 @@ per head), or for head dims above 256 the reference lowering of
 attn.attention_grad (O(Sq * Skv) memory per head);
 `kernel.backward_lowering` says which. Kernels are compiled once per
 (spec, dtype, head dims, compile options) and cached. Gradients flow to q,
-k and v, and to the sink logits and float32 tensors captured by a score_mod
-function when they require grad (Kernel.backward's `wrt`; deterministic,
-no atomics). A bias, temperature or relative-bias table, a capture read
-only by a mask_mod, or a non-float32 capture that requires grad is an
-error, not a silently missing gradient. PyTorch is imported on first use;
+k and v, and to the sink logits, a bias, temperature or relative-bias
+table and float32 tensors captured by a score_mod function when they
+require grad (Kernel.backward's `wrt`; deterministic, no atomics). A
+capture read only by a mask_mod, or a non-float32 operand that requires
+grad is an error, not a silently missing gradient. PyTorch is imported on first use;
 this module is not imported by `import attn`. Importing it sets
 KMP_BLOCKTIME=0 for attn's OpenMP workers (see _idle_workers_sleep).
 """
@@ -121,9 +121,10 @@ def attention(spec, q, k, v, *captures, lowering: str = "fused",
     """`spec` on CPU tensors q, k, v (float32, float16 or bfloat16, in the
     spec's layout) with autograd: the output O as a tensor whose backward
     gives q, k and v their gradients. Captures and operands as for a
-    compiled `attn.Kernel`; the sink logits and float32 captures of a
-    score_mod function that require grad receive theirs, any other operand
-    that requires grad is an error."""
+    compiled `attn.Kernel`; the float32 sink logits, bias, temperature,
+    relative-bias table and captures of a score_mod function that require
+    grad receive theirs, any other operand that requires grad is an
+    error."""
     spec = _spec.as_spec(spec)
     for name, x in (("q", q), ("k", k), ("v", v)):
         if not isinstance(x, torch.Tensor):
@@ -157,10 +158,11 @@ def attention(spec, q, k, v, *captures, lowering: str = "fused",
             continue
         if not torch.is_grad_enabled():
             continue
-        if name != "sink" and name not in score_mod_captures:
+        if name not in _api.OPERAND_GRADS and name not in score_mod_captures:
             raise NotImplementedError(
                 f"operand '{name}' requires grad, but attn computes the "
-                f"gradients of q, k, v, the sink logits and float32 tensors "
+                f"gradients of q, k, v, the operands "
+                f"{', '.join(_api.OPERAND_GRADS)} and float32 tensors "
                 f"captured by a score_mod function only")
         if x.dtype != torch.float32:
             raise NotImplementedError(

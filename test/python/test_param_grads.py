@@ -40,6 +40,15 @@ PARAM_FD_SPECS = [
      attn.Spec(attn.document() & attn.causal(), attn.sink_softmax(),
                layout="bshd", score_mod=attn.softcap(2.0)),
      {"sink": True, "doc": True}, 2, 1, "sink"),
+    ("mods_bias", attn.Spec(attn.sliding_window(3, 2), score_mod=[
+        attn.temperature(), attn.alibi(), attn.softcap(2.0), attn.bias()]),
+     {"mods": True}, 2, 1, "bias"),
+    ("mods_temperature", attn.Spec(attn.sliding_window(3, 2), score_mod=[
+        attn.temperature(), attn.alibi(), attn.softcap(2.0), attn.bias()]),
+     {"mods": True}, 2, 1, "temperature"),
+    ("sigmoid_rel_bias", attn.Spec(attn.causal(), attn.sigmoid(),
+                                   attn.rel_bias(8, 20)), {"rel": True}, 2,
+     1, "rel_bias_table"),
     ("table_capture_softcap_gqa",
      attn.Spec(attn.causal(), score_mod=[_table_mod, attn.softcap(2.0)]),
      {}, 4, 2, "table"),
@@ -133,6 +142,22 @@ PARAM_VARIANTS = [
        TD.both(op_two_reads, _padded_sink), lengths="self", dtypes=ALL,
        check=_several_keys),
      ("gain", "sink", "table")),
+    # The builtin operands (bias: float32 kernels, its dtype being the
+    # input's; broadcast shapes drawn by op_bias).
+    (V("bias_temperature_in_order", attn.Spec(TD.STREAMING, score_mod=[
+        attn.temperature(), attn.alibi(), attn.softcap(4.0), attn.bias()]),
+       TD.both(TD.op_temperature, TD.op_bias), check=_several_keys),
+     ("bias", "temperature")),
+    (V("rel_bias_table", attn.Spec(attn.causal(),
+                                   score_mod=attn.rel_bias(12, 50)),
+       TD.op_rel_bias(12), dtypes=ALL, check=_several_keys),
+     ("rel_bias_table",)),
+    (V("rel_bias_temperature_reference_bshd", attn.Spec(
+        attn.causal(), attn.softplus(), score_mod=[
+            attn.rel_bias(10, 40, bidirectional=True), attn.temperature()],
+        layout="bshd"), TD.both(TD.op_rel_bias(10), TD.op_temperature),
+       compile_kw={"lowering": "reference"}, check=_several_keys),
+     ("temperature", "rel_bias_table")),
     (V("two_captures_reference_bshd", attn.Spec(
         attn.causal(), score_mod=[sm_two_reads, attn.softcap(3.0)],
         layout="bshd"), op_two_reads, compile_kw={"lowering": "reference"},
@@ -149,6 +174,10 @@ LONG_PARAM_VARIANTS = [
                                           attn.causal(), q_offset=-40,
                                           score_mod=TD.sm_table),
        TD.op_sm_table, heads=4, dtypes=ALL), ("table",)),
+    (V("long_bias_rel_bias_gqa", attn.Spec(attn.causal(), score_mod=[
+        attn.rel_bias(16, 128), attn.bias()]),
+       TD.both(TD.op_rel_bias(16), TD.op_bias), heads=4),
+     ("bias", "rel_bias_table")),
 ]
 for _v, _ in LONG_PARAM_VARIANTS:
     _v.long, _v.min_len, _v.max_len, _v.seeds, _v.shapes = True, 150, 400, \
@@ -265,7 +294,10 @@ def test_wrt_errors():
     q = rng.standard_normal((1, 2, 5, 16)).astype(np.float32)
     sink = np.zeros(2, np.float32)
     o, lse = fn(q, q, q, sink=sink, return_lse=True)
-    with pytest.raises(NotImplementedError, match="no gradient of 'bias'"):
+    with pytest.raises(NotImplementedError, match="no gradient of 'kv_len'"):
+        fn.backward(q, q, q, o, lse, o, sink=sink, wrt=("kv_len",))
+    with pytest.raises(ValueError, match="wrt names 'bias', which this "
+                                         "kernel does not take"):
         fn.backward(q, q, q, o, lse, o, sink=sink, wrt=("bias",))
     with pytest.raises(ValueError, match="names an operand twice"):
         fn.backward(q, q, q, o, lse, o, sink=sink, wrt=("sink", "sink"))
@@ -273,3 +305,8 @@ def test_wrt_errors():
     o, lse = plain(q, q, q, return_lse=True)
     with pytest.raises(ValueError, match="does not take"):
         plain.backward(q, q, q, o, lse, o, wrt=("sink",))
+    half = attn.compile(attn.Spec(None, score_mod=attn.bias()),
+                        dtype="bfloat16", head_dim=16)
+    with pytest.raises(NotImplementedError, match="'bias' is bfloat16 in "
+                                                  "this kernel"):
+        half._grad_kernel(("bias",))

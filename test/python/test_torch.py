@@ -99,12 +99,13 @@ def test_against_torch_sdpa():
 
 def test_operand_without_gradient_requiring_grad_is_an_error():
     rng = np.random.default_rng(5)
-    q, k, v = _tensors(rng, [(1, 2, 4, 8)] * 3, "float32")
-    bias = torch.zeros(2, 4, 4, requires_grad=True)
-    with pytest.raises(NotImplementedError, match="operand 'bias' requires "
-                                                  "grad"):
+    q, k, v = _tensors(rng, [(1, 2, 4, 8)] * 3, "bfloat16")
+    bias = torch.zeros(2, 4, 4, dtype=torch.bfloat16, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="'bias' requires grad but "
+                                                  "is torch.bfloat16"):
         AT.attention(attn.Spec(None, score_mod=attn.bias()), q, k, v,
                      bias=bias)
+    q, k, v = _tensors(rng, [(1, 2, 4, 8)] * 3, "float32")
 
     def keep(b, h, q_idx, kv_idx, gate):
         return gate[h] > 0.0
@@ -163,6 +164,40 @@ def test_captured_and_sink_gradients_match_eager_torch():
     for name, g, r in zip(("q", "k", "v", "table", "slope", "sink"), grads,
                           want):
         assert torch.isfinite(g).all(), name
+        torch.testing.assert_close(g, r, atol=2e-4, rtol=2e-4,
+                                   msg=lambda m: f"d{name}: {m}")
+
+
+def test_bias_and_temperature_gradients_match_eager_torch():
+    """A broadcast bias [Hq, Sq, Skv] and a temperature [B, Hq, Sq] that
+    require grad (float32) receive the gradients of the same computation in
+    eager PyTorch."""
+    rng = np.random.default_rng(9)
+    B, Hq, Hkv, Sq, Skv, D = 2, 4, 2, 7, 11, 8
+    q, k, v = _tensors(rng, [(B, Hq, Sq, D), (B, Hkv, Skv, D),
+                             (B, Hkv, Skv, D)], "float32")
+    bias, tau = (torch.tensor(x, dtype=torch.float32, requires_grad=True)
+                 for x in (rng.standard_normal((Hq, Sq, Skv)),
+                           rng.uniform(0.5, 2.0, (B, Hq, Sq))))
+    spec = attn.Spec(attn.causal(), score_mod=[attn.temperature(),
+                                               attn.softcap(3.0),
+                                               attn.bias()])
+    w = torch.tensor(rng.standard_normal((B, Hq, Sq, D)),
+                     dtype=torch.float32)
+    out = AT.attention(spec, q, k, v, bias=bias, temperature=tau)
+    params = (q, k, v, bias, tau)
+    grads = torch.autograd.grad((out * w).sum(), params)
+    kk, vv = (x.repeat_interleave(Hq // Hkv, dim=1) for x in (k, v))
+    s = (q @ kk.transpose(-1, -2)) / np.sqrt(D) * tau[..., None]
+    s = 3.0 * torch.tanh(s / 3.0) + bias
+    i = torch.arange(Sq).reshape(-1, 1)
+    j = torch.arange(Skv).reshape(1, -1)
+    s = s.masked_fill(j > i + (Skv - Sq), -float("inf"))
+    ref = torch.softmax(s, dim=-1) @ vv
+    want = torch.autograd.grad((ref * w).sum(), params)
+    torch.testing.assert_close(out, ref, atol=2e-5, rtol=2e-5)
+    for name, g, r in zip(("q", "k", "v", "bias", "temperature"), grads,
+                          want):
         torch.testing.assert_close(g, r, atol=2e-4, rtol=2e-4,
                                    msg=lambda m: f"d{name}: {m}")
 

@@ -209,19 +209,23 @@ private:
   Value batch, qHeads, kvHeads, qLen, kvLen, group, scale;
   /// The key item being emitted.
   KeyScratch *scratch = nullptr;
-  /// Captured arrays in `wrt` (their numbers), their element counts, and
-  /// per array an f32 accumulator [kCaptureSlots * count]: dQ-pass item n
-  /// adds to slot n mod kCaptureSlots, and each slot runs its items in
-  /// order, so every sum has one fixed order (no atomics).
-  SmallVector<unsigned> wrtCaptures;
+  /// Operands in `wrt` read by the score modifiers (captures, bias,
+  /// rel_bias_table, temperature), their element counts, and per operand
+  /// an f32 accumulator [numSlots * count]: dQ-pass item n adds to slot n
+  /// mod numSlots, and each slot runs its items in order, so every sum has
+  /// one fixed order (no atomics).
+  SmallVector<Value> wrtOperands;
   SmallVector<Value> capCounts, capAccs;
+  Value numSlots;
   /// The identity buffers of their gradients' destinations.
   SmallVector<Value> capOuts;
 };
 
-/// Accumulator slots of the capture gradients: parallel work of the dQ
-/// pass, and copies of each captured array's gradient.
+/// Accumulator slots of the operand gradients at most: parallel work of
+/// the dQ pass, and copies of each operand's gradient...
 static constexpr int64_t kCaptureSlots = 64;
+/// ...within this many f32 accumulators in all (256 MiB).
+static constexpr int64_t kCaptureAccBudget = int64_t(1) << 26;
 
 } // namespace
 
@@ -472,42 +476,62 @@ void GradTiler::run() {
     emitParallelItems(b, o.mul(batch, qHeads),
                       [&](Value item) { emitDeltaItem(item); });
   }
+  // Operands read by the score modifiers with a gradient (those
+  // emitParamGradients leaves to the lowering).
   ArrayAttr wrt = op.getWrtAttr() ? op.getWrtAttr() : b.getArrayAttr({});
-  for (auto [i, name] : llvm::enumerate(wrt.getAsValueRange<StringAttr>()))
-    if (std::optional<unsigned> c = op.getGradCapture(name)) {
-      wrtCaptures.push_back(*c);
-      Value count = o.idx(1);
-      Value capture = op.getCaptures()[*c];
-      for (int64_t dd = 0, e = cast<ShapedType>(capture.getType()).getRank();
-           dd < e; ++dd)
-        count = o.mul(count, tensor::DimOp::create(b, capture, dd));
-      Value size = o.mul(count, o.idx(kCaptureSlots));
+  Value totalCount = o.idx(0);
+  for (auto [i, name] : llvm::enumerate(wrt.getAsValueRange<StringAttr>())) {
+    if (paramGrads[i])
+      continue;
+    Value operand = op.getGradOperand(name);
+    wrtOperands.push_back(operand);
+    Value count = o.idx(1);
+    for (int64_t dd = 0, e = cast<ShapedType>(operand.getType()).getRank();
+         dd < e; ++dd)
+      count = o.mul(count, tensor::DimOp::create(b, operand, dd));
+    capCounts.push_back(count);
+    capOuts.push_back(out(op.getParamGradInits()[i]));
+    totalCount = o.add(totalCount, count);
+  }
+  if (!wrtOperands.empty()) {
+    // As many slots as keep the accumulators within kCaptureAccBudget
+    // floats (at least one, at most kCaptureSlots): large operands (a
+    // [B, H, Sq, Skv] bias) trade parallelism for memory. The count
+    // depends on the shapes only, so the sums' order does too.
+    numSlots = o.max(
+        o.idx(1), o.min(o.idx(kCaptureSlots),
+                        o.divU(o.idx(kCaptureAccBudget),
+                               o.max(totalCount, o.idx(1)))));
+    for (Value count : capCounts) {
+      Value size = o.mul(count, numSlots);
       Value acc = memref::AllocOp::create(
           b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{size},
           b.getI64IntegerAttr(64));
       forEach(o.idx(0), size, 1, [&](Value x) {
         memref::StoreOp::create(b, o.f32(0.0), acc, x);
       });
-      capCounts.push_back(count);
       capAccs.push_back(acc);
-      capOuts.push_back(out(op.getParamGradInits()[i]));
     }
+  }
 
   Value numQTiles = o.ceilDiv(qLen, o.idx(bq));
   Value numKvTiles = o.ceilDiv(kvLen, o.idx(bk));
   auto queryPass = [&] {
     Value items = o.mul(numQTiles, o.mul(batch, qHeads));
-    if (wrtCaptures.empty()) {
+    if (wrtOperands.empty()) {
       emitParallelItems(b, items,
                         [&](Value item) { emitQueryItem(item, numQTiles); });
       return;
     }
-    // Slot n takes items n, n + kCaptureSlots, ... in order, each in its
-    // own stack scope.
-    emitParallelItems(b, o.idx(kCaptureSlots), [&](Value slot) {
-      forEach(slot, items, kCaptureSlots, [&](Value item) {
-        inAllocaScope([&] { emitQueryItem(item, numQTiles, slot); });
-      });
+    // Slot n takes items n, n + numSlots, ... in order, each in its own
+    // stack scope.
+    emitParallelItems(b, numSlots, [&](Value slot) {
+      emitForLoop(b, slot, items, numSlots, ValueRange{},
+                  [&](Value item, ValueRange) {
+                    inAllocaScope(
+                        [&] { emitQueryItem(item, numQTiles, slot); });
+                    scf::YieldOp::create(b);
+                  });
     });
   };
   auto twoPasses = [&] {
@@ -522,9 +546,9 @@ void GradTiler::run() {
                         emitKvTileItem(p, o.remU(item, numKvTiles), Value());
                       });
   };
-  // The capture gradients come from the dQ pass, which only the two-pass
+  // The operand gradients come from the dQ pass, which only the two-pass
   // schedule has.
-  if (d % lanes != 0 || !wrtCaptures.empty()) {
+  if (d % lanes != 0 || !wrtOperands.empty()) {
     twoPasses();
   } else {
     // One pass per (b, kv head) where those keep the threads busy: the
@@ -714,15 +738,15 @@ void GradTiler::emitCaptureGradTile(Pair &p, Value rt, Value dst,
       ScorePoint pt = emitter->makePoint(b, p.bi, p.hi, o.add(p.i0, c),
                                          o.add(p.j0, jj), p.kvLenB);
       Value s = memref::LoadOp::create(b, rt, ValueRange{jj, c});
-      SmallVector<ScoreEmitter::CaptureRead> reads;
-      emitter->emitScoreModsAndSlope(b, s, pt, wrtCaptures, reads);
+      SmallVector<ScoreEmitter::OperandRead> reads;
+      emitter->emitScoreModsAndSlope(b, s, pt, wrtOperands, reads);
       Value allowed = emitter->emitAllowed(b, pt);
       Value ds = memref::LoadOp::create(b, dst, ValueRange{jj, c});
-      for (ScoreEmitter::CaptureRead &read : reads) {
-        unsigned k = llvm::find(wrtCaptures, read.capture) -
-                     wrtCaptures.begin();
+      for (ScoreEmitter::OperandRead &read : reads) {
+        unsigned k = llvm::find(wrtOperands, read.operand) -
+                     wrtOperands.begin();
         // Row-major flat index of the read, in range or not read at all.
-        Value capture = op.getCaptures()[read.capture];
+        Value capture = read.operand;
         Value ok = allowed, flat = o.idx(0);
         for (auto [dd, index] : llvm::enumerate(read.indices)) {
           Value size = tensor::DimOp::create(b, capture, dd);
@@ -744,7 +768,7 @@ void GradTiler::emitCaptureGradSums() {
   // grad[x] = sum over slots in order of acc[slot * count + x], in chunks
   // of elements.
   constexpr int64_t kChunk = 4096;
-  for (size_t k = 0; k < wrtCaptures.size(); ++k) {
+  for (size_t k = 0; k < wrtOperands.size(); ++k) {
     Value out = capOuts[k];
     auto type = cast<MemRefType>(out.getType());
     SmallVector<ReassociationIndices> all(1);
@@ -758,7 +782,7 @@ void GradTiler::emitCaptureGradSums() {
       Value x0 = o.mul(chunk, o.idx(kChunk));
       forEach(x0, o.min(count, o.add(x0, o.idx(kChunk))), 1, [&](Value x) {
         auto sum = emitForLoop(
-            b, o.idx(0), o.idx(kCaptureSlots), o.idx(1),
+            b, o.idx(0), numSlots, o.idx(1),
             ValueRange{o.f32(0.0)}, [&](Value slot, ValueRange partial) {
               Value v = memref::LoadOp::create(
                   b, acc, o.add(o.mul(slot, count), x));

@@ -1218,8 +1218,8 @@ func.func @grad_mask_mod_without_region(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4
 
 // -----
 
-func.func @grad_wrt_unknown(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>, %d: tensor<4xf32>) {
-  // expected-error @+1 {{'attn.attention_grad' op 'wrt' entry 'bias' names no operand with a gradient (sink, or captureN for capture N of the op)}}
+func.func @grad_wrt_absent(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>, %d: tensor<4xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op 'wrt' entry 'bias' names no operand with a gradient (sink, bias, rel_bias_table, temperature, or captureN for capture N of the op)}}
   %r:4 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
            out(%q : tensor<1x4x8x16xf32>) grad_out(%q : tensor<1x4x8x16xf32>)
            lse(%l : tensor<1x4x8xf32>)

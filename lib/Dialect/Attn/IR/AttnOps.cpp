@@ -575,6 +575,12 @@ static std::string scoreModName(Attribute mod) {
 Value AttentionGradOp::getGradOperand(StringRef name) {
   if (name == "sink")
     return getSink();
+  if (name == "bias")
+    return getBias();
+  if (name == "rel_bias_table")
+    return getRelBiasTable();
+  if (name == "temperature")
+    return getTemperature();
   unsigned capture;
   if (name.consume_front("capture") && !name.getAsInteger(10, capture) &&
       capture < getCaptures().size())
@@ -613,7 +619,8 @@ static LogicalResult verifyParamGrads(AttentionGradOp op) {
     if (!operand)
       return op.emitOpError() << "'wrt' entry '" << name
                               << "' names no operand with a gradient (sink, "
-                                 "or captureN for capture N of the op)";
+                                 "bias, rel_bias_table, temperature, or "
+                                 "captureN for capture N of the op)";
     auto type = cast<RankedTensorType>(operand.getType());
     if (!type.getElementType().isF32())
       return op.emitOpError() << "'wrt' entry '" << name

@@ -30,15 +30,15 @@
 using namespace mlir;
 using namespace mlir::attn;
 
-/// Adds dS'[i, j] * ds'/dx to accs[c][idx] for each read x = capture[idx]
-/// of a capture in `captures` by the score_mod region at every allowed
-/// (i, j) of head (bi, hi), in row-major (i, j) order; reads out of range
-/// add nothing. `scores` holds the unscaled Q K^T.
+/// Adds dS'[i, j] * ds'/dx to accs[k][idx] for each read x =
+/// operands[k][idx] by the score modifiers at every allowed (i, j) of head
+/// (bi, hi), in row-major (i, j) order; reads out of range add nothing.
+/// `scores` holds the unscaled Q K^T.
 static SmallVector<Value>
-scatterCaptureGrads(ImplicitLocOpBuilder &b, const ScoreEmitter &emitter,
-                    AttentionGradOp op, ArrayRef<unsigned> captures, Value bi,
-                    Value hi, Value kvLenB, Value scale, Value scores,
-                    Value dSPrime, ValueRange accs) {
+scatterOperandGrads(ImplicitLocOpBuilder &b, const ScoreEmitter &emitter,
+                    ArrayRef<Value> operands, Value bi, Value hi,
+                    Value kvLenB, Value scale, Value scores, Value dSPrime,
+                    ValueRange accs) {
   Arith a{b};
   Value qLen = tensor::DimOp::create(b, scores, 0);
   Value kvLen = tensor::DimOp::create(b, scores, 1);
@@ -55,15 +55,15 @@ scatterCaptureGrads(ImplicitLocOpBuilder &b, const ScoreEmitter &emitter,
               Value s = ea.fmul(
                   tensor::ExtractOp::create(eb, scores, ValueRange{i, j}),
                   scale);
-              SmallVector<ScoreEmitter::CaptureRead> reads;
-              emitter.emitScoreModsAndSlope(eb, s, pt, captures, reads);
+              SmallVector<ScoreEmitter::OperandRead> reads;
+              emitter.emitScoreModsAndSlope(eb, s, pt, operands, reads);
               Value allowed = emitter.emitAllowed(eb, pt);
               Value ds =
                   tensor::ExtractOp::create(eb, dSPrime, ValueRange{i, j});
               SmallVector<Value> next(colAccs);
-              for (ScoreEmitter::CaptureRead &read : reads) {
-                unsigned k = llvm::find(captures, read.capture) -
-                             captures.begin();
+              for (ScoreEmitter::OperandRead &read : reads) {
+                unsigned k = llvm::find(operands, read.operand) -
+                             operands.begin();
                 Value acc = next[k];
                 Value ok = allowed;
                 for (auto [d, index] : llvm::enumerate(read.indices))
@@ -126,29 +126,34 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
   emitter.setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
   Value scale = emitter.emitScale(b, sz.headDimV);
 
-  // Captured arrays with a gradient: each (b, kv head) item scatters
-  // dS' * ds'/dx into its own accumulator, a slice of [B * Hkv, shape...];
-  // the slices are summed in item order after the loop (no atomics, the
-  // same bits every run).
-  SmallVector<unsigned> wrtCaptures;
-  SmallVector<Value> captureAccs;
-  ArrayAttr wrt = op.getWrtAttr() ? op.getWrtAttr() : b.getArrayAttr({});
-  for (StringRef name : wrt.getAsValueRange<StringAttr>())
-    if (std::optional<unsigned> c = op.getGradCapture(name)) {
-      wrtCaptures.push_back(*c);
-      SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(
-          b, b.getLoc(), op.getCaptures()[*c]);
+  // Operands read by the score modifiers with a gradient (captures, bias,
+  // rel_bias_table, temperature): each (b, kv head) item scatters dS' *
+  // ds'/dx into its own accumulator, a slice of [B * Hkv, shape...]; the
+  // slices are summed in item order after the loop (no atomics, the same
+  // bits every run).
+  SmallVector<Value> wrtOperands;
+  SmallVector<Value> operandAccs;
+  for (auto [name, grad] :
+       llvm::zip_equal(op.getWrtAttr() ? op.getWrtAttr().getValue()
+                                       : ArrayRef<Attribute>(),
+                       paramGrads))
+    if (!grad) {
+      Value operand =
+          op.getGradOperand(cast<StringAttr>(name).getValue());
+      wrtOperands.push_back(operand);
+      SmallVector<OpFoldResult> sizes =
+          tensor::getMixedSizes(b, b.getLoc(), operand);
       sizes.insert(sizes.begin(),
                    b.createOrFold<arith::MulIOp>(
                        getValueOrCreateConstantIndexOp(b, b.getLoc(), batch),
                        getValueOrCreateConstantIndexOp(b, b.getLoc(),
                                                        kvHeads)));
-      captureAccs.push_back(g.filled(sizes, 0.0f));
+      operandAccs.push_back(g.filled(sizes, 0.0f));
     }
 
   SmallVector<Value> inits = {op.getGradQueryInit(), op.getGradKeyInit(),
                               op.getGradValueInit()};
-  llvm::append_range(inits, captureAccs);
+  llvm::append_range(inits, operandAccs);
   auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{batch, kvHeads},
                                       inits, std::nullopt);
   b.setInsertionPointToStart(forall.getBody());
@@ -168,9 +173,9 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
   Value dkAcc0 = g.filled({kvLen, headDim}, 0.0f);
   Value dvAcc0 = g.filled({kvLen, valueDim}, 0.0f);
   SmallVector<Value> loopInits = {dqGroup0, dkAcc0, dvAcc0};
-  for (unsigned c : wrtCaptures)
-    loopInits.push_back(g.filled(
-        tensor::getMixedSizes(b, b.getLoc(), op.getCaptures()[c]), 0.0f));
+  for (Value operand : wrtOperands)
+    loopInits.push_back(
+        g.filled(tensor::getMixedSizes(b, b.getLoc(), operand), 0.0f));
 
   Arith a{b};
   auto loop = scf::ForOp::create(
@@ -213,8 +218,8 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
           ins.push_back(lseRow);
           maps.push_back(ng.map(2, {0}));
         }
-        // With captures to differentiate, also F[i, j] = w'(s')/Z alone.
-        unsigned numOuts = wrtCaptures.empty() ? 2 : 3;
+        // With operands to differentiate, also F[i, j] = w'(s')/Z alone.
+        unsigned numOuts = wrtOperands.empty() ? 2 : 3;
         maps.append(numOuts, ng.map(2, {0, 1}));
         SmallVector<Value> outs;
         for (unsigned r = 0; r < numOuts; ++r)
@@ -309,7 +314,7 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
         Value dkAcc = accumulateColDot(dS, qs, iter[1]);
         Value dvAcc = accumulateColDot(p, dos, iter[2]);
         SmallVector<Value> yielded = {dqGroup, dkAcc, dvAcc};
-        if (!wrtCaptures.empty()) {
+        if (!wrtOperands.empty()) {
           // dS'[i, j] = F[i, j] * (dP[i, j] - D[i]) (or without D): the
           // gradient of the modified score s'.
           SmallVector<Value> ins = {pAndG[2], dP};
@@ -327,8 +332,8 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
                 return ea.fmul(e[0], rowDot ? ea.fsub(e[1], e[2]) : e[1]);
               });
           llvm::append_range(
-              yielded, scatterCaptureGrads(nb, emitter, op, wrtCaptures, bi,
-                                           hi, kvLenB, scale, scores, dSPrime,
+              yielded, scatterOperandGrads(nb, emitter, wrtOperands, bi, hi,
+                                           kvLenB, scale, scores, dSPrime,
                                            iter.drop_front(3)));
         }
         scf::YieldOp::create(nb, yielded);
@@ -345,19 +350,18 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
 
   // Write the group's dQ and this head's dK, dV into the shared outputs.
   Value firstHead = arith::MulIOp::create(b, kvh, group);
-  // The item's row of the capture gradients' per-item accumulators
+  // The item's row of the operand gradients' per-item accumulators
   // (offsets and sizes made here: the terminator holds only the inserts).
   Value itemRow = arith::AddIOp::create(
       b,
       arith::MulIOp::create(
           b, bi, getValueOrCreateConstantIndexOp(b, b.getLoc(), kvHeads)),
       kvh);
-  SmallVector<SmallVector<OpFoldResult>> captureSizes;
-  for (unsigned c : wrtCaptures) {
-    captureSizes.push_back({one});
-    llvm::append_range(captureSizes.back(),
-                       tensor::getMixedSizes(b, b.getLoc(),
-                                             op.getCaptures()[c]));
+  SmallVector<SmallVector<OpFoldResult>> operandSizes;
+  for (Value operand : wrtOperands) {
+    operandSizes.push_back({one});
+    llvm::append_range(operandSizes.back(),
+                       tensor::getMixedSizes(b, b.getLoc(), operand));
   }
   b.setInsertionPointToStart(forall.getTerminator().getBody());
   SmallVector<OpFoldResult> strides(4, one);
@@ -378,23 +382,23 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
   };
   insertHead(dk, forall.getRegionIterArgs()[1], headDim);
   insertHead(dv, forall.getRegionIterArgs()[2], valueDim);
-  // This item's capture gradients into row bi * Hkv + kvh of theirs.
+  // This item's operand gradients into row bi * Hkv + kvh of theirs.
   for (auto [k, acc] : llvm::enumerate(loop.getResults().drop_front(3))) {
     auto type = cast<RankedTensorType>(acc.getType());
     SmallVector<OpFoldResult> offsets(type.getRank() + 1, zero);
     offsets[0] = itemRow;
     tensor::ParallelInsertSliceOp::create(
-        b, acc, forall.getRegionIterArgs()[3 + k], offsets, captureSizes[k],
+        b, acc, forall.getRegionIterArgs()[3 + k], offsets, operandSizes[k],
         SmallVector<OpFoldResult>(type.getRank() + 1, one));
   }
 
-  // The items' capture gradients summed in item order.
+  // The items' operand gradients summed in item order.
   b.setInsertionPointAfter(forall);
   SmallVector<Value> results(forall.getResults().take_front(3));
-  unsigned nextCapture = 0;
+  unsigned nextOperand = 0;
   for (auto [grad, init] : llvm::zip_equal(paramGrads, op.getParamGradInits())) {
     if (!grad) {
-      Value perItem = forall.getResult(3 + nextCapture++);
+      Value perItem = forall.getResult(3 + nextOperand++);
       unsigned rank = cast<RankedTensorType>(init.getType()).getRank();
       SmallVector<unsigned> inDims = {rank}, outDims;
       for (unsigned d = 0; d < rank; ++d) {

@@ -108,8 +108,9 @@ Value ScoreEmitter::emitDim(ImplicitLocOpBuilder &b, Value tensor,
   return tensor::DimOp::create(b, tensor, d);
 }
 
-Value ScoreEmitter::extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
-                                     const ScorePoint &pt) const {
+SmallVector<Value>
+ScoreEmitter::broadcastIndices(ImplicitLocOpBuilder &b, Value tensor,
+                               const ScorePoint &pt) const {
   Arith a{b};
   auto type = cast<RankedTensorType>(tensor.getType());
   int64_t rank = type.getRank();
@@ -130,15 +131,16 @@ Value ScoreEmitter::extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
     }
     indices.push_back(coord);
   }
-  return tensor::ExtractOp::create(b, tensor, indices);
+  return indices;
 }
 
 Value ScoreEmitter::emitDenseValue(ImplicitLocOpBuilder &b, Value batch,
                                    Value head, Value row, Value col) const {
   ScorePoint at{batch, head, row, col, Value(), Value()};
   // Unsigned, in i32: i1 entries are 0 or 1, i8 entries 0 to 255.
-  return arith::ExtUIOp::create(b, b.getI32Type(),
-                                extractBroadcast(b, op.getDenseMask(), at));
+  Value entry = tensor::ExtractOp::create(
+      b, op.getDenseMask(), broadcastIndices(b, op.getDenseMask(), at));
+  return arith::ExtUIOp::create(b, b.getI32Type(), entry);
 }
 
 Value ScoreEmitter::atLeast(ImplicitLocOpBuilder &b, Value entry,
@@ -291,31 +293,45 @@ Value ScoreEmitter::emitScoreMods(ImplicitLocOpBuilder &b, Value s,
 std::pair<Value, Value>
 ScoreEmitter::emitScoreModsAndSlope(ImplicitLocOpBuilder &b, Value s,
                                     const ScorePoint &pt) const {
-  SmallVector<CaptureRead> none;
+  SmallVector<OperandRead> none;
   return emitScoreModsAndSlope(b, s, pt, {}, none);
 }
 
 std::pair<Value, Value> ScoreEmitter::emitScoreModsAndSlope(
     ImplicitLocOpBuilder &b, Value s, const ScorePoint &pt,
-    ArrayRef<unsigned> captures, SmallVectorImpl<CaptureRead> &reads) const {
+    ArrayRef<Value> operands, SmallVectorImpl<OperandRead> &reads) const {
   Arith a{b};
   Value slope = a.f32(1.0);
+  SmallVector<unsigned> captures;
+  for (auto [n, capture] : llvm::enumerate(op.getCaptures()))
+    if (llvm::is_contained(operands, capture))
+      captures.push_back(n);
+  auto wanted = [&](Value operand) {
+    return operand && llvm::is_contained(operands, operand);
+  };
   for (Attribute mod : op.getScoreModList()) {
     // d(this modifier's result) / d(its input s); null: 1.
     Value d;
+    size_t before = reads.size();
     if (isa<ScoreModRegionAttr>(mod)) {
       // Forward-mode derivatives of the region's body (Differentiate.h).
-      size_t before = reads.size();
       s = inlineRegion(b, op.getScoreModRegion(),
                        ValueRange{s, pt.b, pt.h, pt.i, pt.j}, &d, captures,
                        captures.empty() ? nullptr : &reads);
-      // The chain rule below applies to earlier reads only.
-      slope = a.fmul(slope, d);
-      for (CaptureRead &read : MutableArrayRef(reads).take_front(before))
-        read.tangent = a.fmul(read.tangent, d);
-      continue;
+    } else {
+      // The operand a builtin modifier reads: s + x (bias, rel_bias;
+      // ds'/dx = 1) or s * x (temperature; ds'/dx = s).
+      if (isa<BiasAttr>(mod) && wanted(op.getBias()))
+        reads.push_back({op.getBias(), broadcastIndices(b, op.getBias(), pt),
+                         a.f32(1.0)});
+      if (auto rel = dyn_cast<RelBiasAttr>(mod);
+          rel && wanted(op.getRelBiasTable()))
+        reads.push_back({op.getRelBiasTable(),
+                         {pt.h, emitRelBucket(b, rel, pt)}, a.f32(1.0)});
+      if (isa<TemperatureAttr>(mod) && wanted(op.getTemperature()))
+        reads.push_back({op.getTemperature(), {pt.b, pt.h, pt.i}, s});
+      s = emitScoreMod(b, mod, s, pt);
     }
-    s = emitScoreMod(b, mod, s, pt);
     d = TypeSwitch<Attribute, Value>(mod)
             // Additive terms: d(s + t)/ds = 1.
             .Case<AlibiAttr, GaussianAttr, BiasAttr, RelBiasAttr>(
@@ -333,21 +349,24 @@ std::pair<Value, Value> ScoreEmitter::emitScoreModsAndSlope(
                                                ValueRange{pt.b, pt.h, pt.i})
                   .getResult();
             })
+            .Case<ScoreModRegionAttr>([&](auto) { return d; })
             .Default([&](Attribute) -> Value {
               llvm_unreachable("the verifier admits only modifiers with "
                                "a gradient");
             });
     if (!d)
       continue;
+    // The chain rule: this modifier's slope multiplies the derivatives of
+    // the reads before it.
     slope = a.fmul(slope, d);
-    for (CaptureRead &read : reads)
+    for (OperandRead &read : MutableArrayRef(reads).take_front(before))
       read.tangent = a.fmul(read.tangent, d);
   }
   return {s, slope};
 }
 
-Value ScoreEmitter::emitRelBias(ImplicitLocOpBuilder &b, RelBiasAttr rel,
-                                Value s, const ScorePoint &pt) const {
+Value ScoreEmitter::emitRelBucket(ImplicitLocOpBuilder &b, RelBiasAttr rel,
+                                  const ScorePoint &pt) const {
   Arith a{b};
   // T5 bucket of rel = j - p: n = p - j; with both directions, the sign
   // picks the half; the first half of a half is exact, the rest log-spaced
@@ -383,10 +402,7 @@ Value ScoreEmitter::emitRelBias(ImplicitLocOpBuilder &b, RelBiasAttr rel,
       a.add(a.idx(maxExact),
             a.toIndex(arith::FPToSIOp::create(b, b.getI64Type(), scaled)));
   large = arith::MinSIOp::create(b, large, a.idx(numBuckets - 1));
-  Value bucket = a.add(ret, a.select(a.lt(n, a.idx(maxExact)), n, large));
-  Value bias = tensor::ExtractOp::create(b, op.getRelBiasTable(),
-                                         ValueRange{pt.h, bucket});
-  return a.fadd(s, a.extF(bias));
+  return a.add(ret, a.select(a.lt(n, a.idx(maxExact)), n, large));
 }
 
 Value ScoreEmitter::emitScoreMod(ImplicitLocOpBuilder &b, Attribute mod,
@@ -397,10 +413,15 @@ Value ScoreEmitter::emitScoreMod(ImplicitLocOpBuilder &b, Attribute mod,
     return modified;
   Arith a{b};
   return TypeSwitch<Attribute, Value>(mod)
-      .Case<RelBiasAttr>(
-          [&](RelBiasAttr m) { return emitRelBias(b, m, s, pt); })
+      .Case<RelBiasAttr>([&](RelBiasAttr m) {
+        Value bias = tensor::ExtractOp::create(
+            b, op.getRelBiasTable(), ValueRange{pt.h, emitRelBucket(b, m, pt)});
+        return a.fadd(s, a.extF(bias));
+      })
       .Case<BiasAttr>([&](auto) {
-        return a.fadd(s, a.extF(extractBroadcast(b, op.getBias(), pt)));
+        Value bias = tensor::ExtractOp::create(
+            b, op.getBias(), broadcastIndices(b, op.getBias(), pt));
+        return a.fadd(s, a.extF(bias));
       })
       .Case<TemperatureAttr>([&](auto) {
         Value tau = tensor::ExtractOp::create(b, op.getTemperature(),
@@ -512,7 +533,7 @@ static Value tangentOf(ImplicitLocOpBuilder &b, Operation *clone,
 Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
                                  ValueRange leading, Value *tangent,
                                  ArrayRef<unsigned> wrtCaptures,
-                                 SmallVectorImpl<CaptureRead> *reads) const {
+                                 SmallVectorImpl<OperandRead> *reads) const {
   Block &block = region.front();
   IRMapping map;
   for (auto [arg, v] :
@@ -547,9 +568,9 @@ Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
             llvm::is_contained(wrtCaptures,
                                arg.getArgNumber() - leading.size())) {
           auto clone = cast<tensor::ExtractOp>(c);
-          reads->push_back({arg.getArgNumber() - (unsigned)leading.size(),
-                            SmallVector<Value, 4>(clone.getIndices()),
-                            Value()});
+          reads->push_back(
+              {op.getCaptures()[arg.getArgNumber() - leading.size()],
+               SmallVector<Value, 4>(clone.getIndices()), Value()});
           seeds.emplace_back().try_emplace(read.getResult(),
                                            one(read.getResult()));
           continue;

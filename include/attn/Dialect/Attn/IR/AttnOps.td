@@ -244,6 +244,10 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
     "captureN": d C[x] = sum over (b,h,i,j) allowed and each read
                 C[idx(b,h,i,j)] of the score_mod region with idx = x
                 of dS'[b,h,i,j] * ds'/dC[idx]
+    "bias", "rel_bias_table", "temperature": the same with the reads of
+                the builtin modifiers: bias[b?,h?,i,j] (ds'/dx = 1, summed
+                over the broadcast dims), table[h, bucket(j - p)] (1),
+                tau[b,h,i] (the modifier's input score s)
     ```
 
     Sink: its weight `P_sink = exp(sink - LSE)` enters every `P_j` only
@@ -255,10 +259,10 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
     comes from forward-mode differentiation of the region (each read a
     seed) times the slopes of the modifiers after it; the region must have
     a rule for every op the value read reaches (a verifier error names the
-    first that has none); reads out of range add nothing. The sums run in
-    a fixed order (per work item accumulators, added in item order): the
-    gradients are bitwise reproducible, no atomics. The builtin bias,
-    rel_bias and temperature operands have no gradient yet.
+    first that has none); reads out of range add nothing. Each read's
+    derivative is multiplied by the slopes of the modifiers after it. The
+    sums run in a fixed order (per work item accumulators, added in item
+    order): the gradients are bitwise reproducible, no atomics.
 
     Supported: every normalizer; every mask (declarative, data-dependent
     and `mask_mod`); the score modifiers whose derivative is known (alibi,
@@ -316,8 +320,9 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
     /// the score reaches has a derivative rule, Differentiate.h), and
     /// ScoreEmitter::emitScoreModsAndSlope emits them.
     static bool hasScoreModGradient(::mlir::Attribute mod);
-    /// The operand whose gradient `wrt` entry `name` asks for ("sink", or
-    /// "captureN" for capture N), or null.
+    /// The operand whose gradient `wrt` entry `name` asks for ("sink",
+    /// "bias", "rel_bias_table", "temperature", or "captureN" for capture
+    /// N), or null.
     ::mlir::Value getGradOperand(::llvm::StringRef name);
     /// N for a `wrt` entry naming capture N.
     std::optional<unsigned> getGradCapture(::llvm::StringRef name);

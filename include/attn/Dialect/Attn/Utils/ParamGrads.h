@@ -24,8 +24,9 @@ Value emitSinkGradient(ImplicitLocOpBuilder &b, AttentionGradOp op,
                        Value init);
 
 /// The results of the op's `wrt` entries, in order, emitted here: the
-/// sink's, and null for captured arrays (whose gradients need the
-/// per-element dS, which each lowering computes).
+/// sink's, and null for the others (captures, bias, rel_bias_table,
+/// temperature), whose gradients need the per-element dS' that each
+/// lowering computes.
 SmallVector<Value> emitParamGradients(ImplicitLocOpBuilder &b,
                                       AttentionGradOp op);
 
