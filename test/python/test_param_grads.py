@@ -13,6 +13,9 @@ call (fixed-order sums, no atomics).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -310,3 +313,46 @@ def test_wrt_errors():
     with pytest.raises(NotImplementedError, match="'bias' is bfloat16 in "
                                                   "this kernel"):
         half._grad_kernel(("bias",))
+
+
+_RUN_BACKWARD = """
+import hashlib, sys
+import numpy as np
+import attn
+sys.path.insert(0, {testdir!r})
+import test_differential as TD
+spec = attn.Spec(attn.causal(), attn.sink_softmax(), score_mod=TD.sm_table)
+fn = attn.compile(spec, dtype="float32", head_dim=32)
+rng = np.random.default_rng(21)
+q = rng.standard_normal((2, 4, 211, 32)).astype(np.float32)
+k, v = (rng.standard_normal((2, 2, 211, 32)).astype(np.float32)
+        for _ in range(2))
+do = rng.standard_normal(q.shape).astype(np.float32)
+table = rng.standard_normal((4, 8)).astype(np.float32)
+sink = rng.standard_normal(4).astype(np.float32)
+o, lse = fn(q, k, v, table, sink=sink, return_lse=True)
+grads = fn.backward(q, k, v, o, lse, do, table, sink=sink,
+                    wrt=("table", "sink"))
+print(hashlib.sha256(b"".join(g.tobytes() for g in grads)).hexdigest())
+"""
+
+
+def test_param_grads_same_bits_across_processes_and_threads(tmp_path):
+    """The same backward in separate processes on 1 and 2 OpenMP threads
+    gives the same bits: no sum depends on the thread count or on which
+    thread ran what."""
+    script = tmp_path / "run.py"
+    script.write_text(_RUN_BACKWARD.format(
+        testdir=os.path.dirname(os.path.abspath(__file__))))
+    digests = []
+    for threads in ("1", "2", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads,
+                   ATTN_CACHE_DIR=str(tmp_path / "cache"))
+        env["PYTHONPATH"] = os.pathsep.join(
+            [os.path.dirname(os.path.dirname(os.path.abspath(
+                attn.__file__)))] + [env.get("PYTHONPATH", "")])
+        out = subprocess.run([sys.executable, str(script)], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr
+        digests.append(out.stdout.strip().splitlines()[-1])
+    assert len(set(digests)) == 1, digests
