@@ -499,6 +499,10 @@ def _to_torch(a: np.ndarray):
     return torch.from_numpy(a)
 
 
+# Call-time operands whose gradients Kernel.backward computes (`wrt`).
+OPERAND_GRADS = ("sink", "bias", "rel_bias_table", "temperature")
+
+
 class Kernel:
     """A compiled spec. Call it as
 
@@ -531,7 +535,8 @@ class Kernel:
         self._why_untuned = "compiled without tuning"
         self._last = threading.local()
         self._compile_args = ("", True, True)
-        self._grad = None   # (signature, native kernel) of the backward
+        # (signature, native kernel) of the backward, by its `wrt` tuple
+        self._grad = {}
         # A recognised mask_mod: the builtin's spec, and its kernel once a
         # call with Sq == Skv has compiled it (see _builtin_spec).
         self._builtin_spec = None
@@ -684,7 +689,8 @@ class Kernel:
             l = _to_torch(l) if l is not None else None
         return (o, l) if return_lse else o
 
-    def backward(self, q, k, v, out, lse, grad_out, *captures, **operands):
+    def backward(self, q, k, v, out, lse, grad_out, *captures, wrt=(),
+                 **operands):
         """The gradients (dq, dk, dv) of a loss with respect to q, k and v,
         given the forward's `out` and `lse` (from `fn(q, k, v, ...,
         return_lse=True)`; None for normalizers without an LSE, such as
@@ -701,13 +707,23 @@ class Kernel:
         O(Sq * Skv) memory per head);
         `backward_lowering` says which and why. Every mask and normalizer;
         every score modifier (a traced score_mod function is differentiated
-        by the compiler). Gradients of operands (sink, bias, ...) and
-        captures are not computed."""
+        by the compiler).
+
+        `wrt` names float operands whose gradients to return too, after dq,
+        dk and dv and in its order, float32 and shaped as the operand:
+        "sink" (sink softmax's logits), "bias" (float32 kernels: the bias
+        has the input dtype), "rel_bias_table", "temperature", and float32
+        arrays captured by the score_mod function (by parameter name; the
+        function is differentiated with respect to each value it reads,
+        and the gradients are added at the indices read, out-of-range reads
+        adding nothing). Their sums run in a fixed order, so they are
+        bitwise reproducible."""
         if self.target != "cpu":
             raise NotImplementedError(
                 f"backward runs on target='cpu' only; this kernel was "
                 f"compiled for target='{self.target}'")
-        sig, native = self._grad_kernel()
+        wrt = (wrt,) if isinstance(wrt, str) else tuple(wrt)
+        sig, native = self._grad_kernel(wrt)
         args, kind = self.arguments(q, k, v, *captures, **operands)
         if kind == "device":
             raise ValueError("backward takes host arrays")
@@ -732,6 +748,9 @@ class Kernel:
             raise ValueError(f"normalizer {self.spec.normalizer.attr()} has "
                              f"no LSE; pass lse=None")
         grads = [np.zeros(a.shape, self._np_dtype) for a in (q, k, v)]
+        names = [a.name for a in self.signature.args]
+        grads += [np.zeros(args[names.index(n)].shape, np.float32)
+                  for n in wrt]
         args = args[:3] + given + args[3:] + grads
         if q.size and k.size:
             bad = native.call([(a.ctypes.data, list(a.shape)) for a in args])
@@ -741,6 +760,10 @@ class Kernel:
                     f"captured array '{name}' was indexed out of range by "
                     f"the spec's score_mod/mask_mod; the gradients are not "
                     f"valid")
+        # Shaped as given (a 2-D or 3-D bias is passed on as 4-D).
+        for i, name in enumerate(wrt):
+            if name in operands:
+                grads[3 + i] = grads[3 + i].reshape(np.shape(operands[name]))
         if kind == "torch":
             grads = [_to_torch(g) for g in grads]
         return tuple(grads)
@@ -831,17 +854,46 @@ class Kernel:
             return {"lowering": "fused", "config": config}
         return {"lowering": "reference", "reason": m.group(3)}
 
-    def _grad_kernel(self):
-        """(Signature, native kernel) of the backward, compiled on first
-        use with the forward's options."""
-        if self._grad is None:
+    def _grad_kernel(self, wrt=()):
+        """(Signature, native kernel) of the backward that also computes
+        the gradients of the operands in `wrt`, compiled on first use with
+        the forward's options."""
+        if wrt not in self._grad:
+            captures = dict(self.signature.captures)
+            for name in wrt:
+                if name in captures:
+                    if captures[name] != "float32":
+                        raise NotImplementedError(
+                            f"captured array '{name}' is {captures[name]}; "
+                            f"gradients are computed for float32 captures "
+                            f"only")
+                    if name in self.signature.closures:
+                        raise NotImplementedError(
+                            f"'{name}' is an array the function closes "
+                            f"over; pass it as a parameter of the function "
+                            f"to take its gradient")
+                elif name not in OPERAND_GRADS:
+                    raise NotImplementedError(
+                        f"no gradient of '{name}': attn differentiates q, k, "
+                        f"v, the operands {', '.join(OPERAND_GRADS)} and "
+                        f"float32 arrays captured by a score_mod function "
+                        f"only")
+                elif self.signature.arg(name) is None:
+                    raise ValueError(f"wrt names '{name}', which this "
+                                     f"kernel does not take")
+                elif self.signature.arg(name).elem != "f32":
+                    raise NotImplementedError(
+                        f"'{name}' is {self.dtype} in this kernel; "
+                        f"gradients are computed for float32 operands only")
+            if len(set(wrt)) != len(wrt):
+                raise ValueError(f"wrt names an operand twice: {wrt}")
             text, sig = IR.build(self.spec, self.dtype, self.head_dim,
-                                 self.head_dim_v, grad=True)
+                                 self.head_dim_v, grad=True, wrt=wrt)
             options, openmp, cache = self._compile_args
             native = _native_kernel(text, options, openmp, cache, "cpu",
                                     entry="attention_grad")
-            self._grad = (sig, native)
-        return self._grad
+            self._grad[wrt] = (sig, native)
+        return self._grad[wrt]
 
     @staticmethod
     def _like(x, name, shape, dtype, what):

@@ -9,7 +9,9 @@ arrays, then the outs O and (when the normalizer has one) LSE.
 With `grad=True`, `func.func @attention_grad` holding the op's
 `attn.attention_grad`: q, k, v, the forward's O, dO and (when the
 normalizer has one) LSE, the same operands and captures, then the outs dQ,
-dK and dV.
+dK and dV and, for each name in `wrt` (the "sink" operand, or a float32
+captured array by its name), its gradient `d_<name>` (f32, shaped as the
+operand).
 """
 
 from __future__ import annotations
@@ -132,8 +134,9 @@ def _trace_regions(spec: S.Spec, captures: list, closures: dict):
 
 
 def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
-          grad: bool = False):
-    """Returns (module text, Signature); with `grad`, of the backward."""
+          grad: bool = False, wrt: tuple = ()):
+    """Returns (module text, Signature); with `grad`, of the backward, which
+    also computes the gradients of the operands named in `wrt`."""
     if dtype not in DTYPES:
         raise S.SpecError(f"dtype must be one of {', '.join(DTYPES)}, "
                           f"got {dtype!r}")
@@ -263,10 +266,22 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
             cap_types.append(ttype)
             sig.args.append(Arg(name, "capture", T._ELEM[dtype], ttype))
 
+    wrt_names = []
     if grad:
         sig.args += [Arg("dq", "output", et, qo_type(d)),
                      Arg("dk", "output", et, f"tensor<?x?x?x{d}x{et}>"),
                      Arg("dv", "output", et, f"tensor<?x?x?x{dv}x{et}>")]
+        capture_names = [a.name for a in sig.args if a.role == "capture"]
+        for name in wrt:
+            a = sig.arg(name)
+            if a is None or a.role not in ("operand", "capture") or \
+                    a.elem != "f32":
+                raise S.SpecError(f"no float32 operand or captured array "
+                                  f"'{name}' to take the gradient of")
+            sig.args.append(Arg(f"d_{name}", "param_grad", "f32", a.type))
+            # The op names captured arrays by their number.
+            wrt_names.append(name if a.role == "operand" else
+                             f"capture{capture_names.index(name)}")
     else:
         sig.args.append(Arg("o", "output", et, qo_type(dv)))
         if sig.has_lse:
@@ -276,10 +291,11 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
     types = {a.name: a.type for a in sig.args}
     params = ", ".join(f"%{_ssa(a)}: {a.type}" for a in sig.args)
     outs = [a for a in sig.args if a.role == "output"]
-    result_types = ", ".join(a.type for a in outs)
+    param_grads = [a for a in sig.args if a.role == "param_grad"]
+    result_types = ", ".join(a.type for a in outs + param_grads)
     name = "attention_grad" if grad else "attention"
     lines = [f"func.func @{name}({params}) -> ({result_types}) {{"]
-    op = [f"  %r:{len(outs)} = attn.{name} "
+    op = [f"  %r:{len(outs) + len(param_grads)} = attn.{name} "
           f"ins(%q, %k, %v : {types['q']}, {types['k']}, {types['v']})"]
     if grad:
         op += [f"      out(%o : {types['o']}) grad_out(%do : {types['do']})"]
@@ -291,7 +307,10 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
         op.append("      captures(" + ", ".join(f"%{_ssa(a)}" for a in caps)
                   + " : " + ", ".join(a.type for a in caps) + ")")
     op.append("      outs(" + ", ".join(f"%{a.name}" for a in outs) + " : "
-              + result_types + ")")
+              + ", ".join(a.type for a in outs) + ")")
+    if param_grads:
+        op.append("      grads(" + ", ".join(f"%{a.name}" for a in param_grads)
+                  + " : " + ", ".join(a.type for a in param_grads) + ")")
     for r in regions:
         fixed = "%s: f32, " if r.kind == "score_mod" else ""
         cap_args = "".join(f", {c.name}: {t}"
@@ -321,10 +340,14 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
         attrs.append("config = #attn.config<" + ", ".join(
             f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {int(v)}"
             for k, v in spec.config.items()) + ">")
+    if param_grads:
+        attrs.append("wrt = [" + ", ".join(f'"{n}"' for n in wrt_names)
+                     + "]")
     op.append("      {" + ", ".join(attrs) + "}")
     op.append(f"      -> {result_types}")
     lines += op
-    lines.append("  return " + ", ".join(f"%r#{i}" for i in range(len(outs)))
+    n_results = len(outs) + len(param_grads)
+    lines.append("  return " + ", ".join(f"%r#{i}" for i in range(n_results))
                  + f" : {result_types}")
     lines.append("}")
     return "\n".join(lines) + "\n", sig

@@ -10,9 +10,12 @@ v, O and LSE: the fused backward (P recomputed tile by tile, O(Sq) memory
 per head), or for head dims above 256 the reference lowering of
 attn.attention_grad (O(Sq * Skv) memory per head);
 `kernel.backward_lowering` says which. Kernels are compiled once per
-(spec, dtype, head dims, compile options) and cached. Gradients flow to q, k and v only: a sink,
-bias, temperature, table or captured tensor that requires grad is an
-error, not a silently missing gradient. PyTorch is imported on first use;
+(spec, dtype, head dims, compile options) and cached. Gradients flow to q,
+k and v, and to the sink logits, a bias, temperature or relative-bias
+table and float32 tensors captured by a score_mod function when they
+require grad (Kernel.backward's `wrt`; deterministic, no atomics). A
+capture read only by a mask_mod, or a non-float32 operand that requires
+grad is an error, not a silently missing gradient. PyTorch is imported on first use;
 this module is not imported by `import attn`. Importing it sets
 KMP_BLOCKTIME=0 for attn's OpenMP workers (see _idle_workers_sleep).
 """
@@ -71,18 +74,23 @@ def _kernel(spec, dtype, head_dim, head_dim_v, compile_kw):
 
 
 class AttentionFunction(torch.autograd.Function):
-    """apply(kernel, q, k, v, captures, operands) -> out; the gradients of
-    q, k and v come from kernel.backward."""
+    """apply(kernel, wrt, captures, operands, q, k, v, *params) -> out; the
+    gradients of q, k, v and of `params`, the captures / operands named in
+    `wrt` (passed again here so that autograd tracks them), come from
+    kernel.backward."""
 
     @staticmethod
-    def forward(ctx, kernel, q, k, v, captures, operands):
+    def forward(ctx, kernel, wrt, captures, operands, q, k, v, *params):
         q, k, v = (x.detach() for x in (q, k, v))
+        captures = tuple(_detached(x) for x in captures)
+        operands = {n: _detached(x) for n, x in operands.items()}
         if kernel.signature.has_lse:
             out, lse = kernel(q, k, v, *captures, return_lse=True,
                               **operands)
         else:
             out, lse = kernel(q, k, v, *captures, **operands), None
         ctx.kernel, ctx.captures, ctx.operands = kernel, captures, operands
+        ctx.wrt = wrt
         ctx.has_lse = lse is not None
         saved = (q, k, v, out) + ((lse,) if ctx.has_lse else ())
         ctx.save_for_backward(*saved)
@@ -94,10 +102,18 @@ class AttentionFunction(torch.autograd.Function):
         # grad; the kernel takes plain tensors.
         q, k, v, out, *rest = (t.detach() for t in ctx.saved_tensors)
         lse = rest[0] if ctx.has_lse else None
-        dq, dk, dv = ctx.kernel.backward(q, k, v, out, lse,
-                                         grad_out.contiguous(), *ctx.captures,
-                                         **ctx.operands)
-        return None, dq, dk, dv, None, None
+        dq, dk, dv, *params = ctx.kernel.backward(
+            q, k, v, out, lse, grad_out.contiguous(), *ctx.captures,
+            wrt=ctx.wrt, **ctx.operands)
+        return (None, None, None, None, dq, dk, dv, *params)
+
+
+def _detached(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    if isinstance(x, (tuple, list)):
+        return type(x)(_detached(p) for p in x)
+    return x
 
 
 def attention(spec, q, k, v, *captures, lowering: str = "fused",
@@ -105,7 +121,10 @@ def attention(spec, q, k, v, *captures, lowering: str = "fused",
     """`spec` on CPU tensors q, k, v (float32, float16 or bfloat16, in the
     spec's layout) with autograd: the output O as a tensor whose backward
     gives q, k and v their gradients. Captures and operands as for a
-    compiled `attn.Kernel`; they receive no gradients."""
+    compiled `attn.Kernel`; the float32 sink logits, bias, temperature,
+    relative-bias table and captures of a score_mod function that require
+    grad receive theirs, any other operand that requires grad is an
+    error."""
     spec = _spec.as_spec(spec)
     for name, x in (("q", q), ("k", k), ("v", v)):
         if not isinstance(x, torch.Tensor):
@@ -117,14 +136,6 @@ def attention(spec, q, k, v, *captures, lowering: str = "fused",
     if q.dtype not in _DTYPES:
         raise TypeError(f"q must be float32, float16 or bfloat16, got "
                         f"{q.dtype}")
-    for name, x in list(zip(map(str, range(len(captures))), captures)) + \
-            list(operands.items()):
-        parts = x if isinstance(x, (tuple, list)) else (x,)
-        if any(isinstance(p, torch.Tensor) and p.requires_grad
-               for p in parts):
-            raise NotImplementedError(
-                f"operand '{name}' requires grad, but attn computes the "
-                f"gradients of q, k and v only")
     if q.dim() != 4 or v.dim() != 4:
         raise ValueError(f"q, k and v must be 4-D, got shapes "
                          f"{tuple(q.shape)}, {tuple(k.shape)}, "
@@ -133,9 +144,37 @@ def attention(spec, q, k, v, *captures, lowering: str = "fused",
                      int(v.shape[3]), {"lowering": lowering,
                                        "vector_width": vector_width,
                                        "openmp": openmp})
-    if torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v)):
+    # Captures by their parameter names (positional ones first, in order),
+    # then the operands; those that require grad are differentiated.
+    names = [n for n, _ in kernel.signature.captures]
+    named = list(zip(names, captures)) + list(operands.items())
+    wrt, params = [], []
+    score_mod_captures = set(kernel.signature.capture_owners.get(
+        "score_mod", ()))
+    for name, x in named:
+        parts = x if isinstance(x, (tuple, list)) else (x,)
+        if not any(isinstance(p, torch.Tensor) and p.requires_grad
+                   for p in parts):
+            continue
+        if not torch.is_grad_enabled():
+            continue
+        if name not in _api.OPERAND_GRADS and name not in score_mod_captures:
+            raise NotImplementedError(
+                f"operand '{name}' requires grad, but attn computes the "
+                f"gradients of q, k, v, the operands "
+                f"{', '.join(_api.OPERAND_GRADS)} and float32 tensors "
+                f"captured by a score_mod function only")
+        if x.dtype != torch.float32:
+            raise NotImplementedError(
+                f"'{name}' requires grad but is {x.dtype}; attn computes "
+                f"the gradients of float32 operands only")
+        wrt.append(name)
+        params.append(x)
+    wrt = tuple(wrt)
+    if torch.is_grad_enabled() and (
+            params or any(x.requires_grad for x in (q, k, v))):
         # Compile the backward now: a variant without gradients fails here,
         # before any training step runs.
-        kernel._grad_kernel()
-    return AttentionFunction.apply(kernel, q, k, v, tuple(captures),
-                                   dict(operands))
+        kernel._grad_kernel(wrt)
+    return AttentionFunction.apply(kernel, wrt, tuple(captures),
+                                   dict(operands), q, k, v, *params)

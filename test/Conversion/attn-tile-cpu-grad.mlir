@@ -94,3 +94,47 @@ func.func @grad_dynamic_head_dim(%q: tensor<1x1x8x?xf32>, %l: tensor<1x1x8xf32>)
       -> tensor<1x1x8x?xf32>, tensor<1x1x8x?xf32>, tensor<1x1x8x?xf32>
   return %r#0 : tensor<1x1x8x?xf32>
 }
+
+// -----
+
+// Operand gradients: the sink's by two linalg reductions on tensors (Delta,
+// then the sum over (b, i) per head); a captured table's in the dQ pass of
+// the two-pass schedule (no one-pass branch), whose items run in slots
+// (item n in slot n mod slots, in order) that add into their own zeroed
+// accumulators, summed in slot order into the gradient at the end.
+
+// CHECK-LABEL: func.func @grad_wrt_sink_table
+//       CHECK:   linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]
+//       CHECK:   %[[DSINK:.+]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "reduction"]
+//   CHECK-NOT:   attn.attention_grad
+//       CHECK:   %[[ACC:.+]] = memref.alloc(%{{.+}}) {alignment = 64 : i64} : memref<?xf32>
+//   CHECK-NOT:   scf.if
+//       CHECK:   scf.parallel (%[[SLOT:.+]]) =
+//       CHECK:     scf.for %{{.+}} = %[[SLOT]] to %{{.+}} step %[[SLOTS:[^ ]+]] {
+//       CHECK:       memref.store %{{.+}}, %[[ACC]]
+//       CHECK:   scf.parallel
+//       CHECK:   %[[FLAT:.+]] = memref.collapse_shape %[[DT:.+]] {{\[\[}}0, 1]] : memref<4x9xf32> into memref<36xf32>
+//       CHECK:   scf.parallel
+//       CHECK:     scf.for %{{.+}} = %{{.+}} to %[[SLOTS]]
+//       CHECK:       memref.load %[[ACC]]
+//       CHECK:     memref.store %{{.+}}, %[[FLAT]]
+//       CHECK:   %[[DTT:.+]] = bufferization.to_tensor %[[DT]]
+//       CHECK:   return %[[DSINK]], %[[DTT]]
+// PLAN: remark: backward for cpu: fused #attn.config
+func.func @grad_wrt_sink_table(%q: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>, %sink: tensor<4xf32>,
+    %t: tensor<4x9xf32>, %ds: tensor<4xf32>, %dt: tensor<4x9xf32>) -> (tensor<4xf32>, tensor<4x9xf32>) {
+  %r:5 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>)
+      out(%q : tensor<1x4x100x32xf32>) grad_out(%q : tensor<1x4x100x32xf32>) lse(%l : tensor<1x4x100xf32>)
+      sink(%sink : tensor<4xf32>) captures(%t : tensor<4x9xf32>)
+      outs(%q, %q, %q : tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>)
+      grads(%ds, %dt : tensor<4xf32>, tensor<4x9xf32>)
+      score_mod {
+      ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %tab: tensor<4x9xf32>):
+        %x = tensor.extract %tab[%h, %b] : tensor<4x9xf32>
+        %y = arith.mulf %s, %x : f32
+        attn.yield %y : f32
+      }
+      {mask = #attn.causal, normalizer = #attn.sink_softmax, score_mods = [#attn.score_mod], wrt = ["sink", "capture0"]}
+      -> tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>, tensor<4xf32>, tensor<4x9xf32>
+  return %r#3, %r#4 : tensor<4xf32>, tensor<4x9xf32>
+}

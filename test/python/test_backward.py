@@ -55,24 +55,24 @@ def _bhsd(x, layout):
     return x.transpose(0, 2, 1, 3) if layout == "bshd" else x
 
 
-def _modifiers(spec, s, pos, j, h, Hq, operands, call):
+def _modifiers(spec, s, pos, j, h, Hq, operands, call, steps=None):
     """s' and ds'/ds of the spec's score modifiers, applied in order.
     `call(fn, s)` evaluates a score_mod function on float64 scores (with
     its captures); its derivative is a central finite difference, which
     shares nothing with the compiler's differentiation of the traced
-    region."""
+    region. With a list `steps`, (modifier, its input score, its own
+    derivative) is appended for each, in order."""
     slope = np.ones_like(s)
     for m in spec.score_mods:
+        s_in, d = s, 1.0
         if isinstance(m, attn.spec.ScoreModFn):
             step = 1e-6 * np.maximum(1.0, np.abs(s))
             with np.errstate(all="ignore"):
                 up = np.asarray(call(m.fn, s + step), np.float64)
                 down = np.asarray(call(m.fn, s - step), np.float64)
-            slope = slope * (up - down) / (2 * step)
+            d = (up - down) / (2 * step)
             s = np.asarray(call(m.fn, s), np.float64)
-            s, slope = np.broadcast_arrays(s, slope)
-            continue
-        if isinstance(m, attn.spec.Alibi):
+        elif isinstance(m, attn.spec.Alibi):
             sl = (np.array(m.slopes, np.float64) if m.slopes else
                   2.0 ** (-8.0 * (np.arange(Hq) + 1) / Hq))[h]
             dist = (pos - j).astype(np.float64)
@@ -86,26 +86,55 @@ def _modifiers(spec, s, pos, j, h, Hq, operands, call):
             s = s + b.reshape((1,) * (4 - b.ndim) + b.shape)
         elif isinstance(m, attn.spec.RelBias):
             table = np.asarray(operands["rel_bias_table"], np.float64)
-            bucket = reference.t5_bucket(j - pos, m.num_buckets,
-                                         m.max_distance, m.bidirectional)
-            s = s + table[h, bucket]
+            s = s + table[h, _bucket(m, pos, j)]
         elif isinstance(m, attn.spec.Softcap):
             t = np.tanh(s / m.cap)
-            slope = slope * (1.0 - t * t)
+            d = 1.0 - t * t
             s = m.cap * t
         elif isinstance(m, attn.spec.Temperature):
-            tau = np.asarray(operands["temperature"], np.float64)[..., None]
-            slope = slope * tau
-            s = s * tau
+            d = np.asarray(operands["temperature"], np.float64)[..., None]
+            s = s * d
         else:
             raise TypeError(f"no derivative for {m!r}")
+        slope = slope * d
         s, slope = np.broadcast_arrays(s, slope)
+        if steps is not None:
+            steps.append((m, s_in, d))
     return s, slope
 
 
-def ref_grads(spec, q, k, v, do, captures=(), operands=None):
+def _bucket(m, pos, j):
+    return reference.t5_bucket(j - pos, m.num_buckets, m.max_distance,
+                               m.bidirectional)
+
+
+def _operand_grad(name, m, s_in, ds, operands, pos, j, h):
+    """dL/dx of the builtin operand `name` read by modifier `m` (input
+    score s_in), given ds = dL/d(m's output) over [B, Hq, Sq, Skv]."""
+    if name == "bias":
+        b = np.asarray(operands["bias"])
+        full = b.reshape((1,) * (4 - b.ndim) + b.shape).shape
+        # Summed over the dims the bias broadcasts along.
+        axes = tuple(a for a in range(4) if full[a] == 1 and ds.shape[a] > 1)
+        return ds.sum(axis=axes, keepdims=True).reshape(b.shape)
+    if name == "rel_bias_table":
+        grad = np.zeros(np.shape(operands[name]))
+        hh, bucket = np.broadcast_arrays(h, _bucket(m, pos, j), ds)[:2]
+        np.add.at(grad, (hh, bucket), ds)
+        return grad
+    assert name == "temperature", name
+    return (ds * s_in).sum(axis=-1)
+
+
+def ref_grads(spec, q, k, v, do, captures=(), operands=None, wrt=(),
+              o_given=None):
     """(O, LSE or None, dQ, dK, dV) in float64, in the spec's layout, for
-    the loss whose gradient with respect to O is `do`."""
+    the loss whose gradient with respect to O is `do`; with `wrt`, a sixth
+    element: {name: gradient} of the operands it names ("sink", "bias",
+    "rel_bias_table", "temperature" or a captured array's name). `o_given` (the forward's O as a kernel hands it
+    over, rounded to its dtype) replaces sum_j P_j dP_j = rowsum(dO * O) by
+    rowsum(dO * o_given) in those gradients: what a backward given that O
+    computes, in float64."""
     operands = dict(operands or {})
     lay = spec.layout
     allowed = TD._allowed(spec, q, k, v, captures, operands)
@@ -126,8 +155,18 @@ def ref_grads(spec, q, k, v, do, captures=(), operands=None):
     def call(fn, scores):
         return problem.call(fn, scores, problem.b, problem.h, problem.i,
                             problem.j)
-    s, slope = _modifiers(spec, scale * np.einsum("bhid,bhjd->bhij", Q, Kg),
-                          pos, j, h, Hq, operands, call)
+    scores = scale * np.einsum("bhid,bhjd->bhij", Q, Kg)
+
+    def modified(**arrays):
+        """s' with some captured arrays replaced."""
+        saved = problem.captures
+        problem.captures = {**saved, **arrays}
+        try:
+            return _modifiers(spec, scores, pos, j, h, Hq, operands, call)[0]
+        finally:
+            problem.captures = saved
+    steps = []
+    s, slope = _modifiers(spec, scores, pos, j, h, Hq, operands, call, steps)
     n = spec.normalizer
     lse = None
     neg = -np.inf
@@ -154,6 +193,9 @@ def ref_grads(spec, q, k, v, do, captures=(), operands=None):
             z = w.sum(axis=-1, keepdims=True)
             if isinstance(n, attn.spec.SinkSoftmax):
                 z = z + np.exp(sink - m)
+                # The sink's own weight, in the denominator only.
+                p_sink = np.where(z > 0, np.exp(sink - m) /
+                                  np.where(z > 0, z, 1.0), 0.0)
             lse = np.where(z > 0, m + np.log(np.where(z > 0, z, 1.0)),
                            neg)[..., 0]
         elif isinstance(n, attn.spec.Softplus):
@@ -185,6 +227,50 @@ def ref_grads(spec, q, k, v, do, captures=(), operands=None):
         dS = dPds * (dP - (P * dP).sum(axis=-1, keepdims=True))
     else:
         dS = dPds * dP
+    pgrads = {}
+    if wrt and lse is not None:
+        row_dot = (P * dP).sum(axis=-1, keepdims=True) if o_given is None \
+            else (dO * _bhsd(o_given, lay)).sum(axis=-1, keepdims=True)
+        dSp = dPds * (dP - row_dot)
+    elif wrt:
+        dSp = dPds * dP
+    for name in wrt:
+        if name == "sink":
+            # Z = exp(sink) + sum_j w_j: dP_j / dsink = -P_j P_sink, so
+            # dL/dsink = -P_sink sum_j P_j dP_j, summed over (b, i).
+            pgrads[name] = -(p_sink[..., 0] * row_dot[..., 0]).sum(
+                axis=(0, 2))
+        elif name in ("bias", "rel_bias_table", "temperature"):
+            # dL/d(output of the modifier that reads it) = dS' times the
+            # derivatives of the modifiers after it.
+            k = next(n for n, (m, _, _) in enumerate(steps)
+                     if isinstance(m, {"bias": attn.spec.Bias,
+                                       "rel_bias_table": attn.spec.RelBias,
+                                       "temperature": attn.spec.Temperature}
+                                   [name]))
+            after = np.ones_like(s)
+            for _, _, d in steps[k + 1:]:
+                after = after * d
+            ds = np.where(allowed, dSp * after, 0.0)
+            pgrads[name] = _operand_grad(name, steps[k][0], steps[k][1], ds,
+                                         operands, pos, j, h)
+        elif name in problem.captures:
+            # dL/dx = sum dS' * ds'/dx over the allowed elements, ds'/dx
+            # a central difference of the modifier chain in x alone.
+            x = problem.captures[name]
+            grad = np.zeros_like(x)
+            for idx in np.ndindex(*x.shape):
+                step = 1e-6 * max(1.0, abs(x[idx]))
+                up, down = x.copy(), x.copy()
+                up[idx] += step
+                down[idx] -= step
+                with np.errstate(all="ignore"):
+                    ds = (modified(**{name: up}) -
+                          modified(**{name: down})) / (2 * step)
+                grad[idx] = np.where(allowed, dSp * ds, 0.0).sum()
+            pgrads[name] = grad
+        else:
+            raise ValueError(f"no reference gradient of {name!r}")
     dS = dS * slope * scale
     dQ = np.einsum("bhij,bhjd->bhid", dS, Kg)
     dK = np.einsum("bhij,bhid->bhjd", dS, Q)
@@ -193,7 +279,8 @@ def ref_grads(spec, q, k, v, do, captures=(), operands=None):
     dV = dV.reshape(B, Hkv, G, Skv, Vv.shape[3]).sum(axis=2)
     back = (lambda x: x.transpose(0, 2, 1, 3)) if lay == "bshd" else \
         (lambda x: x)
-    return back(O), lse, back(dQ), back(dK), back(dV)
+    out = (back(O), lse, back(dQ), back(dK), back(dV))
+    return out + (pgrads,) if wrt else out
 
 
 # ----------------------------------------------------------------------------

@@ -97,14 +97,109 @@ def test_against_torch_sdpa():
         torch.testing.assert_close(x.grad, y.grad, rtol=2e-4, atol=2e-4)
 
 
-def test_operand_requiring_grad_is_an_error():
+def test_operand_without_gradient_requiring_grad_is_an_error():
     rng = np.random.default_rng(5)
-    q, k, v = _tensors(rng, [(1, 2, 4, 8)] * 3, "float32")
-    bias = torch.zeros(2, 4, 4, requires_grad=True)
-    with pytest.raises(NotImplementedError, match="operand 'bias' requires "
-                                                  "grad"):
+    q, k, v = _tensors(rng, [(1, 2, 4, 8)] * 3, "bfloat16")
+    bias = torch.zeros(2, 4, 4, dtype=torch.bfloat16, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="'bias' requires grad but "
+                                                  "is torch.bfloat16"):
         AT.attention(attn.Spec(None, score_mod=attn.bias()), q, k, v,
                      bias=bias)
+    q, k, v = _tensors(rng, [(1, 2, 4, 8)] * 3, "float32")
+
+    def keep(b, h, q_idx, kv_idx, gate):
+        return gate[h] > 0.0
+    gate = torch.ones(2, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="operand 'gate' requires "
+                                                  "grad"):
+        AT.attention(attn.Spec(attn.mask_mod(keep)), q, k, v, gate)
+    table = torch.zeros(2, 9, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="'table' requires grad but "
+                                                  "is torch.float64"):
+        AT.attention(attn.Spec(None, score_mod=_rel_table_mod), q, k, v,
+                     table, torch.zeros(2))
+
+
+def _rel_table_mod(s, b, h, q_idx, kv_idx, table, slope):
+    """A learned relative-position bias (clamped to +-4) and learned ALiBi
+    slopes per head."""
+    rel = attn.minimum(attn.maximum(kv_idx - q_idx, -4), 4) + 4
+    return s + table[h, rel] - slope[h] * attn.abs(q_idx - kv_idx)
+
+
+def test_captured_and_sink_gradients_match_eager_torch():
+    """A table and slopes captured by the score_mod and sink logits, all
+    requiring grad, receive the gradients autograd gives the same
+    computation in eager PyTorch (GQA, a fully masked row, float32)."""
+    rng = np.random.default_rng(8)
+    Hq, Hkv, Sq, Skv, D = 4, 2, 10, 13, 8
+    q, k, v = _tensors(rng, [(2, Hq, Sq, D), (2, Hkv, Skv, D),
+                             (2, Hkv, Skv, D)], "float32")
+    table, slope, sink = (
+        torch.tensor(x, dtype=torch.float32, requires_grad=True)
+        for x in (rng.standard_normal((Hq, 9)), rng.uniform(0, 0.5, Hq),
+                  rng.standard_normal(Hq)))
+    spec = attn.Spec(attn.causal(), attn.sink_softmax(),
+                     score_mod=_rel_table_mod, q_offset=-4)
+    w = torch.tensor(rng.standard_normal((2, Hq, Sq, D)),
+                     dtype=torch.float32)
+    out = AT.attention(spec, q, k, v, table, slope, sink=sink)
+    params = (q, k, v, table, slope, sink)
+    grads = torch.autograd.grad((out * w).sum(), params)
+
+    i = torch.arange(Sq).reshape(-1, 1)
+    j = torch.arange(Skv).reshape(1, -1)
+    kk, vv = (x.repeat_interleave(Hq // Hkv, dim=1) for x in (k, v))
+    s = (q @ kk.transpose(-1, -2)) / np.sqrt(D)
+    rel = (j - i).clamp(-4, 4) + 4
+    s = s + table[:, rel] - slope.reshape(-1, 1, 1) * (i - j).abs()
+    pos = i + (Skv - Sq) - 4
+    s = s.masked_fill(j > pos, -float("inf"))
+    sinks = sink.reshape(1, -1, 1, 1).expand(2, Hq, Sq, 1)
+    p = torch.softmax(torch.cat([s, sinks], dim=-1), dim=-1)[..., :Skv]
+    ref = p @ vv
+    want = torch.autograd.grad((ref * w).sum(), params)
+    assert not (j <= pos)[0].any()      # row 0 sees no key
+    torch.testing.assert_close(out, ref, atol=2e-5, rtol=2e-5)
+    for name, g, r in zip(("q", "k", "v", "table", "slope", "sink"), grads,
+                          want):
+        assert torch.isfinite(g).all(), name
+        torch.testing.assert_close(g, r, atol=2e-4, rtol=2e-4,
+                                   msg=lambda m: f"d{name}: {m}")
+
+
+def test_bias_and_temperature_gradients_match_eager_torch():
+    """A broadcast bias [Hq, Sq, Skv] and a temperature [B, Hq, Sq] that
+    require grad (float32) receive the gradients of the same computation in
+    eager PyTorch."""
+    rng = np.random.default_rng(9)
+    B, Hq, Hkv, Sq, Skv, D = 2, 4, 2, 7, 11, 8
+    q, k, v = _tensors(rng, [(B, Hq, Sq, D), (B, Hkv, Skv, D),
+                             (B, Hkv, Skv, D)], "float32")
+    bias, tau = (torch.tensor(x, dtype=torch.float32, requires_grad=True)
+                 for x in (rng.standard_normal((Hq, Sq, Skv)),
+                           rng.uniform(0.5, 2.0, (B, Hq, Sq))))
+    spec = attn.Spec(attn.causal(), score_mod=[attn.temperature(),
+                                               attn.softcap(3.0),
+                                               attn.bias()])
+    w = torch.tensor(rng.standard_normal((B, Hq, Sq, D)),
+                     dtype=torch.float32)
+    out = AT.attention(spec, q, k, v, bias=bias, temperature=tau)
+    params = (q, k, v, bias, tau)
+    grads = torch.autograd.grad((out * w).sum(), params)
+    kk, vv = (x.repeat_interleave(Hq // Hkv, dim=1) for x in (k, v))
+    s = (q @ kk.transpose(-1, -2)) / np.sqrt(D) * tau[..., None]
+    s = 3.0 * torch.tanh(s / 3.0) + bias
+    i = torch.arange(Sq).reshape(-1, 1)
+    j = torch.arange(Skv).reshape(1, -1)
+    s = s.masked_fill(j > i + (Skv - Sq), -float("inf"))
+    ref = torch.softmax(s, dim=-1) @ vv
+    want = torch.autograd.grad((ref * w).sum(), params)
+    torch.testing.assert_close(out, ref, atol=2e-5, rtol=2e-5)
+    for name, g, r in zip(("q", "k", "v", "bias", "temperature"), grads,
+                          want):
+        torch.testing.assert_close(g, r, atol=2e-4, rtol=2e-4,
+                                   msg=lambda m: f"d{name}: {m}")
 
 
 def test_traced_score_mod_gradients_match_eager_torch():

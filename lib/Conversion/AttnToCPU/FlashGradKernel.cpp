@@ -48,6 +48,7 @@
 
 #include "CPUTiler.h"
 
+#include "attn/Dialect/Attn/Utils/ParamGrads.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
 #include "mlir/IR/TypeUtilities.h"
@@ -119,8 +120,15 @@ public:
   void run();
 
 private:
-  /// Pass 1: item (b, h, q-tile) of numQTiles q-tiles per head.
-  void emitQueryItem(Value item, Value numQTiles);
+  /// Pass 1: item (b, h, q-tile) of numQTiles q-tiles per head; with
+  /// captures to differentiate, `slot` numbers the accumulators it adds to.
+  void emitQueryItem(Value item, Value numQTiles, Value slot = Value());
+  /// Adds dS' * ds'/dx of the tile's allowed elements to the capture
+  /// accumulators of `slot` (see capAccs); RT holds the tile's scores s
+  /// and DST its dS', both [jj][c].
+  void emitCaptureGradTile(Pair &p, Value rt, Value dst, Value slot);
+  /// The capture gradients: the slots' accumulators summed in slot order.
+  void emitCaptureGradSums();
   /// Delta of the rows of item (b, h).
   void emitDeltaItem(Value item);
   /// Kv tile `t` of (p.bi, p.kvh): its dK and dV and, with `dqAcc` (the
@@ -139,6 +147,9 @@ private:
   void rowBlocks(Value n, function_ref<void(Value r0, int64_t rows)> body);
   void emitIf(Value cond, function_ref<void()> then,
               function_ref<void()> otherwise = nullptr);
+  /// body() inside a memref.alloca_scope: its stack scratch is freed at
+  /// the end (for bodies of sequential loops).
+  void inAllocaScope(function_ref<void()> body);
   /// dst[r][:] = factor * sum_{k < n} a(r, k) * bt[k][:] for r < rows
   /// (factor null: 1), in register blocks of rows.
   void emitProduct(Value dst, Value rows, int64_t n,
@@ -169,9 +180,12 @@ private:
   /// P and dS = scale * w'(s') / Z * ds'/ds * (dP - Delta) of one vector
   /// of scores of rows with LSE `lse` (row-sum normalizers, else null) and
   /// Delta `delta` (0 without a row sum).
+  /// With `dsPrime`, also dS' = w'(s') / Z * (dP - Delta), the gradient
+  /// of the modified score.
   std::pair<Value, Value> emitWeightAndGrad(Pair &p, Value s, Value dp,
                                             Value lse, Value delta,
-                                            Value slope);
+                                            Value slope,
+                                            Value *dsPrime = nullptr);
   /// (LSE, Delta) of query row `row`; (null, 0) without a row sum.
   std::pair<Value, Value> emitRowStats(Pair &p, Value row);
   Value deltaIndex(Pair &p, Value row);
@@ -196,7 +210,23 @@ private:
   Value batch, qHeads, kvHeads, qLen, kvLen, group, scale;
   /// The key item being emitted.
   KeyScratch *scratch = nullptr;
+  /// Operands in `wrt` read by the score modifiers (captures, bias,
+  /// rel_bias_table, temperature), their element counts, and per operand
+  /// an f32 accumulator [numSlots * count]: dQ-pass item n adds to slot n
+  /// mod numSlots, and each slot runs its items in order, so every sum has
+  /// one fixed order (no atomics).
+  SmallVector<Value> wrtOperands;
+  SmallVector<Value> capCounts, capAccs;
+  Value numSlots;
+  /// The identity buffers of their gradients' destinations.
+  SmallVector<Value> capOuts;
 };
+
+/// Accumulator slots of the operand gradients at most: parallel work of
+/// the dQ pass, and copies of each operand's gradient...
+static constexpr int64_t kCaptureSlots = 64;
+/// ...within this many f32 accumulators in all (256 MiB).
+static constexpr int64_t kCaptureAccBudget = int64_t(1) << 26;
 
 } // namespace
 
@@ -255,6 +285,16 @@ void GradTiler::emitAccumulate(Value acc, int64_t rows, Value kEnd,
         },
         ZeroSkip::BLanes);
   });
+}
+
+void GradTiler::inAllocaScope(function_ref<void()> body) {
+  auto scope = memref::AllocaScopeOp::create(b, TypeRange{});
+  Block *block = new Block();
+  scope.getBodyRegion().push_back(block);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(block);
+  body();
+  memref::AllocaScopeReturnOp::create(b, ValueRange{});
 }
 
 void GradTiler::emitIf(Value cond, function_ref<void()> then,
@@ -340,10 +380,14 @@ std::pair<Value, Value> GradTiler::emitRowStats(Pair &p, Value row) {
 
 std::pair<Value, Value> GradTiler::emitWeightAndGrad(Pair &p, Value s, Value dp,
                                                      Value lse, Value delta,
-                                                     Value slope) {
+                                                     Value slope,
+                                                     Value *dsPrime) {
   auto [prob, factor] =
       emitGradWeightAndFactor(b, normalizer, s, lse, p.rowBias, p.kvLenB);
-  Value ds = o.fmul(o.fmul(factor, o.fsub(dp, delta)), o.splat(vecType, scale));
+  Value dsp = o.fmul(factor, o.fsub(dp, delta));
+  if (dsPrime)
+    *dsPrime = dsp;
+  Value ds = o.fmul(dsp, o.splat(vecType, scale));
   if (slope)
     ds = o.fmul(ds, slope);
   // 0 where the factor is 0 (a masked key), whatever a NaN or inf value
@@ -401,6 +445,7 @@ void GradTiler::run() {
   normalizer = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault());
   rowSum = normalizer.getRowDenominator() == RowDenominator::RowSum;
 
+  SmallVector<Value> paramGrads = emitParamGradients(b, op);
   auto in = [&](Value t) { return toIdentityBuffer(b, t, /*readOnly=*/true); };
   auto out = [&](Value t) {
     return toIdentityBuffer(b, t, /*readOnly=*/false);
@@ -436,11 +481,66 @@ void GradTiler::run() {
     emitParallelItems(b, o.mul(batch, qHeads),
                       [&](Value item) { emitDeltaItem(item); });
   }
+  // Operands read by the score modifiers with a gradient (those
+  // emitParamGradients leaves to the lowering).
+  ArrayAttr wrt = op.getWrtAttr() ? op.getWrtAttr() : b.getArrayAttr({});
+  Value totalCount = o.idx(0);
+  for (auto [i, name] : llvm::enumerate(wrt.getAsValueRange<StringAttr>())) {
+    if (paramGrads[i])
+      continue;
+    Value operand = op.getGradOperand(name);
+    wrtOperands.push_back(operand);
+    Value count = o.idx(1);
+    for (int64_t dd = 0, e = cast<ShapedType>(operand.getType()).getRank();
+         dd < e; ++dd)
+      count = o.mul(count, tensor::DimOp::create(b, operand, dd));
+    capCounts.push_back(count);
+    capOuts.push_back(out(op.getParamGradInits()[i]));
+    totalCount = o.add(totalCount, count);
+  }
+  if (!wrtOperands.empty()) {
+    // As many slots as keep the accumulators within kCaptureAccBudget
+    // floats (at least one, at most kCaptureSlots): large operands (a
+    // [B, H, Sq, Skv] bias) trade parallelism for memory. The count
+    // depends on the shapes only, so the sums' order does too.
+    numSlots = o.max(
+        o.idx(1), o.min(o.idx(kCaptureSlots),
+                        o.divU(o.idx(kCaptureAccBudget),
+                               o.max(totalCount, o.idx(1)))));
+    for (Value count : capCounts) {
+      Value size = o.mul(count, numSlots);
+      Value acc = memref::AllocOp::create(
+          b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{size},
+          b.getI64IntegerAttr(64));
+      forEach(o.idx(0), size, 1, [&](Value x) {
+        memref::StoreOp::create(b, o.f32(0.0), acc, x);
+      });
+      capAccs.push_back(acc);
+    }
+  }
+
   Value numQTiles = o.ceilDiv(qLen, o.idx(bq));
   Value numKvTiles = o.ceilDiv(kvLen, o.idx(bk));
+  auto queryPass = [&] {
+    Value items = o.mul(numQTiles, o.mul(batch, qHeads));
+    if (wrtOperands.empty()) {
+      emitParallelItems(b, items,
+                        [&](Value item) { emitQueryItem(item, numQTiles); });
+      return;
+    }
+    // Slot n takes items n, n + numSlots, ... in order, each in its own
+    // stack scope.
+    emitParallelItems(b, numSlots, [&](Value slot) {
+      emitForLoop(b, slot, items, numSlots, ValueRange{},
+                  [&](Value item, ValueRange) {
+                    inAllocaScope(
+                        [&] { emitQueryItem(item, numQTiles, slot); });
+                    scf::YieldOp::create(b);
+                  });
+    });
+  };
   auto twoPasses = [&] {
-    emitParallelItems(b, o.mul(numQTiles, o.mul(batch, qHeads)),
-                      [&](Value item) { emitQueryItem(item, numQTiles); });
+    queryPass();
     emitParallelItems(b, o.mul(numKvTiles, o.mul(batch, kvHeads)),
                       [&](Value item) {
                         Pair p;
@@ -451,7 +551,9 @@ void GradTiler::run() {
                         emitKvTileItem(p, o.remU(item, numKvTiles), Value());
                       });
   };
-  if (d % lanes != 0) {
+  // The operand gradients come from the dQ pass, which only the two-pass
+  // schedule has.
+  if (d % lanes != 0 || !wrtOperands.empty()) {
     twoPasses();
   } else {
     // One pass per (b, kv head) where those keep the threads busy: the
@@ -479,6 +581,15 @@ void GradTiler::run() {
     results.push_back(bufferization::ToTensorOp::create(
         b, op->getResult(r).getType(), bufs[r], /*restrict=*/true,
         /*writable=*/true));
+  emitCaptureGradSums();
+  unsigned nextCapture = 0;
+  for (auto [grad, init] : llvm::zip_equal(paramGrads, op.getParamGradInits()))
+    results.push_back(grad ? grad
+                           : bufferization::ToTensorOp::create(
+                                 b, init.getType(),
+                                 capOuts[nextCapture++], /*restrict=*/true,
+                                 /*writable=*/true)
+                                 .getResult());
   op->replaceAllUsesWith(results);
   op->erase();
 }
@@ -487,7 +598,7 @@ void GradTiler::run() {
 // Pass 1: dQ, one item per (b, h, q-tile)
 //===----------------------------------------------------------------------===//
 
-void GradTiler::emitQueryItem(Value item, Value numQTiles) {
+void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
   // Heaviest causal q-tiles of a head first, as in the forward.
   Pair p;
   Value qtile = o.sub(o.sub(numQTiles, o.idx(1)), o.remU(item, numQTiles));
@@ -503,6 +614,9 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles) {
   Value qt = tile({d, bq}), dot = tile({dv, bq}), dqt = tile({d, bq});
   Value st = tile({bk, bq}), dp = tile({bk, bq});
   Value gt = hasMods ? tile({bk, bq}) : Value();
+  // With capture gradients: the raw scores and dS' of the kv tile.
+  Value rt = slot ? tile({bk, bq}) : Value();
+  Value dst = slot ? tile({bk, bq}) : Value();
   auto rowStat = [&] {
     return memref::AllocaOp::create(b, MemRefType::get({bq}, f32),
                                     b.getI64IntegerAttr(64));
@@ -586,16 +700,26 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles) {
     emitProduct(
         dp, p.nkv, dv,
         [&](Value jj, Value e) { return keyElem(vr, vB, jj, e); }, dot);
+    if (rt)
+      forEach(o.idx(0), p.nkv, 1, [&](Value jj) {
+        for (int64_t v = 0; v < vecs; ++v)
+          storeLanes(loadLanes(st, jj, v), rt, jj, v);
+      });
     emitElementStage(p, st, gt, /*keyLanes=*/false, isFull);
     forEach(o.idx(0), p.nkv, 1, [&](Value jj) {
       for (int64_t v = 0; v < vecs; ++v) {
         Value slope = gt ? loadLanes(gt, jj, v) : Value();
+        Value dsPrime;
         auto [prob, ds] =
             emitWeightAndGrad(p, loadLanes(st, jj, v), loadLanes(dp, jj, v),
-                              lseV[v], deltaV[v], slope);
+                              lseV[v], deltaV[v], slope, &dsPrime);
         storeLanes(ds, dp, jj, v);
+        if (dst)
+          storeLanes(dsPrime, dst, jj, v);
       }
     });
+    if (rt)
+      emitCaptureGradTile(p, rt, dst, slot);
     // dQT[d][:] += sum_jj K[j0 + jj, d] dS[jj][:].
     emitAccumulate(
         dqt, d, p.nkv,
@@ -610,6 +734,69 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles) {
       store4(x, dqB, p.bi, p.hi, o.add(p.i0, c), dd);
     });
   });
+}
+
+void GradTiler::emitCaptureGradTile(Pair &p, Value rt, Value dst,
+                                    Value slot) {
+  forEach(o.idx(0), p.nkv, 1, [&](Value jj) {
+    forEach(o.idx(0), p.nq, 1, [&](Value c) {
+      ScorePoint pt = emitter->makePoint(b, p.bi, p.hi, o.add(p.i0, c),
+                                         o.add(p.j0, jj), p.kvLenB);
+      Value s = memref::LoadOp::create(b, rt, ValueRange{jj, c});
+      SmallVector<ScoreEmitter::OperandRead> reads;
+      emitter->emitScoreModsAndSlope(b, s, pt, wrtOperands, reads);
+      Value allowed = emitter->emitAllowed(b, pt);
+      Value ds = memref::LoadOp::create(b, dst, ValueRange{jj, c});
+      for (ScoreEmitter::OperandRead &read : reads) {
+        unsigned k = llvm::find(wrtOperands, read.operand) -
+                     wrtOperands.begin();
+        // Row-major flat index of the read, in range or not read at all.
+        Value capture = read.operand;
+        Value ok = allowed, flat = o.idx(0);
+        for (auto [dd, index] : llvm::enumerate(read.indices)) {
+          Value size = tensor::DimOp::create(b, capture, dd);
+          ok = o.land(ok, o.cmp(arith::CmpIPredicate::ult, index, size));
+          flat = o.add(o.mul(flat, size), index);
+        }
+        emitIf(ok, [&] {
+          Value at = o.add(o.mul(slot, capCounts[k]), flat);
+          Value old = memref::LoadOp::create(b, capAccs[k], at);
+          memref::StoreOp::create(b, o.fadd(old, o.fmul(ds, read.tangent)),
+                                  capAccs[k], at);
+        });
+      }
+    });
+  });
+}
+
+void GradTiler::emitCaptureGradSums() {
+  // grad[x] = sum over slots in order of acc[slot * count + x], in chunks
+  // of elements.
+  constexpr int64_t kChunk = 4096;
+  for (size_t k = 0; k < wrtOperands.size(); ++k) {
+    Value out = capOuts[k];
+    auto type = cast<MemRefType>(out.getType());
+    SmallVector<ReassociationIndices> all(1);
+    for (int64_t dd = 0; dd < type.getRank(); ++dd)
+      all[0].push_back(dd);
+    Value flatOut = type.getRank() == 1
+                        ? out
+                        : memref::CollapseShapeOp::create(b, out, all);
+    Value count = capCounts[k], acc = capAccs[k];
+    emitParallelItems(b, o.ceilDiv(count, o.idx(kChunk)), [&](Value chunk) {
+      Value x0 = o.mul(chunk, o.idx(kChunk));
+      forEach(x0, o.min(count, o.add(x0, o.idx(kChunk))), 1, [&](Value x) {
+        auto sum = emitForLoop(
+            b, o.idx(0), numSlots, o.idx(1),
+            ValueRange{o.f32(0.0)}, [&](Value slot, ValueRange partial) {
+              Value v = memref::LoadOp::create(
+                  b, acc, o.add(o.mul(slot, count), x));
+              scf::YieldOp::create(b, o.fadd(partial[0], v));
+            });
+        memref::StoreOp::create(b, sum.getResult(0), flatOut, x);
+      });
+    });
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -647,13 +834,7 @@ void GradTiler::emitOnePassItem(Pair &p, Value numKvTiles) {
   });
   forEach(o.idx(0), numKvTiles, 1, [&](Value t) {
     // The tile's scratch is freed at the end of each iteration.
-    auto scope = memref::AllocaScopeOp::create(b, TypeRange{});
-    Block *block = new Block();
-    scope.getBodyRegion().push_back(block);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(block);
-    emitKvTileItem(p, t, dqAcc);
-    memref::AllocaScopeReturnOp::create(b, ValueRange{});
+    inAllocaScope([&] { emitKvTileItem(p, t, dqAcc); });
   });
   forEach(o.idx(0), group, 1, [&](Value g) {
     Value hi = o.add(o.mul(p.kvh, group), g);

@@ -410,3 +410,37 @@ func.func @paged(%q: tensor<2x4x1x32xf32>, %kc: tensor<9x8x2x32xf32>, %vc: tenso
       -> tensor<2x4x1x32xf32>
   return %r : tensor<2x4x1x32xf32>
 }
+
+// -----
+
+// attn.attention_grad with operand gradients: the sink's by two reductions
+// before the loop; each (b, kv head) item adds dS' * ds'/dx of every read
+// of the captured table into its own [4, 9] accumulator (row b * Hkv + kvh
+// of a [B * Hkv, 4, 9] shared output), summed over the items in order
+// after the loop.
+
+// CHECK-LABEL: func.func @grad_wrt_sink_table
+//       CHECK:   %[[DSINK:.+]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "reduction"]
+//       CHECK:   %[[ITEMS:.+]]:4 = scf.forall ({{.*}}) in (1, 4) shared_outs({{.*}}, %[[PER:.+]] = %{{.+}}) -> ({{.*}}, tensor<?x4x9xf32>)
+//       CHECK:     tensor.insert %{{.+}} into %{{.+}} : tensor<4x9xf32>
+//       CHECK:     scf.forall.in_parallel
+//       CHECK:       tensor.parallel_insert_slice %{{.+}} into %[[PER]][%{{.+}}, 0, 0] [1, 4, 9] [1, 1, 1] : tensor<4x9xf32> into tensor<?x4x9xf32>
+//       CHECK:   %[[DT:.+]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[ITEMS]]#3 : tensor<?x4x9xf32>)
+//       CHECK:   return %[[DSINK]], %[[DT]]
+func.func @grad_wrt_sink_table(%q: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>, %sink: tensor<4xf32>,
+    %t: tensor<4x9xf32>, %ds: tensor<4xf32>, %dt: tensor<4x9xf32>) -> (tensor<4xf32>, tensor<4x9xf32>) {
+  %r:5 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>)
+      out(%q : tensor<1x4x100x32xf32>) grad_out(%q : tensor<1x4x100x32xf32>) lse(%l : tensor<1x4x100xf32>)
+      sink(%sink : tensor<4xf32>) captures(%t : tensor<4x9xf32>)
+      outs(%q, %q, %q : tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>)
+      grads(%ds, %dt : tensor<4xf32>, tensor<4x9xf32>)
+      score_mod {
+      ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %tab: tensor<4x9xf32>):
+        %x = tensor.extract %tab[%h, %b] : tensor<4x9xf32>
+        %y = arith.mulf %s, %x : f32
+        attn.yield %y : f32
+      }
+      {mask = #attn.causal, normalizer = #attn.sink_softmax, score_mods = [#attn.score_mod], wrt = ["sink", "capture0"]}
+      -> tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>, tensor<4xf32>, tensor<4x9xf32>
+  return %r#3, %r#4 : tensor<4xf32>, tensor<4x9xf32>
+}

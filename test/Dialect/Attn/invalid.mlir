@@ -1441,6 +1441,95 @@ func.func @grad_mask_mod_without_region(%q: tensor<1x4x8x16xf32>, %o: tensor<1x4
 
 // -----
 
+func.func @grad_wrt_absent(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>, %d: tensor<4xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op 'wrt' entry 'bias' names no operand with a gradient (sink, bias, rel_bias_table, temperature, or captureN for capture N of the op)}}
+  %r:4 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%q : tensor<1x4x8x16xf32>) grad_out(%q : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           grads(%d : tensor<4xf32>)
+           {wrt = ["bias"]} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @grad_wrt_count(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op has 0 'grads' destinations for 1 'wrt' entries}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%q : tensor<1x4x8x16xf32>) grad_out(%q : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>) sink(%s : tensor<4xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           {normalizer = #attn.sink_softmax, wrt = ["sink"]} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_wrt_twice(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op 'wrt' names 'sink' twice}}
+  %r:5 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%q : tensor<1x4x8x16xf32>) grad_out(%q : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>) sink(%s : tensor<4xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           grads(%s, %s : tensor<4xf32>, tensor<4xf32>)
+           {normalizer = #attn.sink_softmax, wrt = ["sink", "sink"]} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @grad_wrt_shape(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>, %s: tensor<4xf32>, %d: tensor<5xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op gradient destination of 'sink' must be 'tensor<4xf32>', got 'tensor<5xf32>'}}
+  %r:4 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%q : tensor<1x4x8x16xf32>) grad_out(%q : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>) sink(%s : tensor<4xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           grads(%d : tensor<5xf32>)
+           {normalizer = #attn.sink_softmax, wrt = ["sink"]} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @grad_wrt_int_capture(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>, %c: tensor<4xi32>, %d: tensor<4xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op 'wrt' entry 'capture0' must be an f32 tensor, got 'tensor<4xi32>'}}
+  %r:4 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%q : tensor<1x4x8x16xf32>) grad_out(%q : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>) captures(%c : tensor<4xi32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           grads(%d : tensor<4xf32>)
+           score_mod {
+           ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %t: tensor<4xi32>):
+             attn.yield %s : f32
+           }
+           {score_mods = [#attn.score_mod], wrt = ["capture0"]} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @grad_wrt_capture_undifferentiable(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>, %c: tensor<4xf32>) {
+  // expected-error @+1 {{'attn.attention_grad' op cannot differentiate the score_mod region with respect to 'capture0': 'math.erf' has no derivative rule}}
+  %r:4 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%q : tensor<1x4x8x16xf32>) grad_out(%q : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>) captures(%c : tensor<4xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           grads(%c : tensor<4xf32>)
+           score_mod {
+           ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %t: tensor<4xf32>):
+             %x = tensor.extract %t[%h] : tensor<4xf32>
+             // expected-note @+1 {{this op}}
+             %e = math.erf %x : f32
+             %y = arith.addf %s, %e : f32
+             attn.yield %y : f32
+           }
+           {score_mods = [#attn.score_mod], wrt = ["capture0"]} -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
 //===----------------------------------------------------------------------===//
 // attn.yield and attn.position
 //===----------------------------------------------------------------------===//

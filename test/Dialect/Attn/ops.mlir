@@ -440,6 +440,38 @@ func.func @grad_softmax_gqa(%q: tensor<2x8x16x64xf16>, %k: tensor<2x2x32x64xf16>
   return %r#0, %r#1, %r#2 : tensor<2x8x16x64xf16>, tensor<2x2x32x64xf16>, tensor<2x2x32x48xf16>
 }
 
+// Gradients of the sink logits and of a captured table, after dQ, dK, dV.
+// CHECK-LABEL: func.func @grad_wrt_sink_and_capture
+//       CHECK:   %{{.+}}, %{{.+}}, %{{.+}}, %[[PG:.+]]:2 = attn.attention_grad
+//  CHECK-SAME:     sink(%[[S:[^ ]+]] : tensor<4xf32>)
+//  CHECK-SAME:     captures(%[[T:[^ ]+]] : tensor<4x9xf32>)
+//  CHECK-SAME:     grads(%[[DS:[^,]+]], %[[DT:[^ ]+]] : tensor<4xf32>, tensor<4x9xf32>)
+//  CHECK-SAME:     score_mod {
+//       CHECK:     } {normalizer = #attn.sink_softmax, score_mods = [#attn.score_mod], wrt = ["sink", "capture0"]}
+//  CHECK-SAME:     -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<4xf32>, tensor<4x9xf32>
+//       CHECK:   return %[[PG]]#0, %[[PG]]#1
+func.func @grad_wrt_sink_and_capture(
+    %q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>, %sink: tensor<4xf32>,
+    %t: tensor<4x9xf32>, %ds: tensor<4xf32>, %dt: tensor<4x9xf32>)
+    -> (tensor<4xf32>, tensor<4x9xf32>) {
+  %r:5 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           out(%q : tensor<1x4x8x16xf32>) grad_out(%q : tensor<1x4x8x16xf32>)
+           lse(%l : tensor<1x4x8xf32>) sink(%sink : tensor<4xf32>)
+           captures(%t : tensor<4x9xf32>)
+           outs(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+           grads(%ds, %dt : tensor<4xf32>, tensor<4x9xf32>)
+           score_mod {
+           ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %tab: tensor<4x9xf32>):
+             %x = tensor.extract %tab[%h, %j] : tensor<4x9xf32>
+             %y = arith.mulf %s, %x : f32
+             attn.yield %y : f32
+           }
+           {normalizer = #attn.sink_softmax, score_mods = [#attn.score_mod],
+            wrt = ["sink", "capture0"]}
+           -> tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<4xf32>, tensor<4x9xf32>
+  return %r#3, %r#4 : tensor<4xf32>, tensor<4x9xf32>
+}
+
 // Sigmoid has no LSE; every operand group, the regions and the captures
 // are the forward's.
 // CHECK-LABEL: func.func @grad_sigmoid_operands_regions

@@ -14,6 +14,7 @@
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -753,6 +754,74 @@ static std::string scoreModName(Attribute mod) {
   return text.substr(0, text.find('<'));
 }
 
+Value AttentionGradOp::getGradOperand(StringRef name) {
+  if (name == "sink")
+    return getSink();
+  if (name == "bias")
+    return getBias();
+  if (name == "rel_bias_table")
+    return getRelBiasTable();
+  if (name == "temperature")
+    return getTemperature();
+  unsigned capture;
+  if (name.consume_front("capture") && !name.getAsInteger(10, capture) &&
+      capture < getCaptures().size())
+    return getCaptures()[capture];
+  return Value();
+}
+
+std::optional<unsigned> AttentionGradOp::getGradCapture(StringRef name) {
+  Value operand = getGradOperand(name);
+  auto at = llvm::find(getCaptures(), operand);
+  if (!operand || at == getCaptures().end())
+    return std::nullopt;
+  return static_cast<unsigned>(at - getCaptures().begin());
+}
+
+/// `wrt` names operands with a gradient, each once, with one f32
+/// destination and result shaped as the operand.
+static LogicalResult verifyParamGrads(AttentionGradOp op) {
+  ArrayAttr wrt = op.getWrtAttr();
+  size_t n = wrt ? wrt.size() : 0;
+  if (op.getParamGradInits().size() != n)
+    return op.emitOpError() << "has " << op.getParamGradInits().size()
+                            << " 'grads' destinations for " << n
+                            << " 'wrt' entries";
+  if (op.getParamGrads().size() != n)
+    return op.emitOpError() << "has " << op.getParamGrads().size()
+                            << " operand gradient results for " << n
+                            << " 'wrt' entries";
+  llvm::StringSet<> seen;
+  for (auto [i, attr] : llvm::enumerate(wrt ? wrt.getValue()
+                                            : ArrayRef<Attribute>())) {
+    StringRef name = cast<StringAttr>(attr).getValue();
+    if (!seen.insert(name).second)
+      return op.emitOpError() << "'wrt' names '" << name << "' twice";
+    Value operand = op.getGradOperand(name);
+    if (!operand)
+      return op.emitOpError() << "'wrt' entry '" << name
+                              << "' names no operand with a gradient (sink, "
+                                 "bias, rel_bias_table, temperature, or "
+                                 "captureN for capture N of the op)";
+    auto type = cast<RankedTensorType>(operand.getType());
+    if (!type.getElementType().isF32())
+      return op.emitOpError() << "'wrt' entry '" << name
+                              << "' must be an f32 tensor, got " << type;
+    Value init = op.getParamGradInits()[i];
+    auto want = RankedTensorType::get(type.getShape(),
+                                      Float32Type::get(op.getContext()));
+    if (init.getType() != want)
+      return op.emitOpError() << "gradient destination of '" << name
+                              << "' must be " << want << ", got "
+                              << init.getType();
+    if (op.getParamGrads()[i].getType() != want)
+      return op.emitOpError() << "gradient result of '" << name
+                              << "' must be " << want << ", got "
+                              << op.getParamGrads()[i].getType();
+  }
+  return success();
+}
+
 LogicalResult AttentionGradOp::verify() {
   FailureOr<ProblemDims> dims = verifyInputs(*this);
   if (failed(dims))
@@ -800,7 +869,8 @@ LogicalResult AttentionGradOp::verify() {
                                {d.batch, d.qHeads, d.qLen}, isF32Elem, "f32")))
     return failure();
 
-  if (failed(verifyVariantOperands(*this, d)))
+  if (failed(verifyVariantOperands(*this, d)) ||
+      failed(verifyParamGrads(*this)))
     return failure();
   for (Attribute mod : getScoreModList())
     if (!hasScoreModGradient(mod))
@@ -825,10 +895,36 @@ static LogicalResult verifyScoreModDerivative(AttentionGradOp op) {
   return success();
 }
 
+/// Each captured array in `wrt` must have a derivative through the
+/// score_mod region's reads of it.
+static LogicalResult verifyCaptureDerivatives(AttentionGradOp op) {
+  ArrayAttr wrt = op.getWrtAttr();
+  if (!wrt || op.getScoreModRegion().empty())
+    return success();
+  for (StringRef name : wrt.getAsValueRange<StringAttr>()) {
+    std::optional<unsigned> capture = op.getGradCapture(name);
+    if (!capture)
+      continue;
+    // score_mod arguments: (score, b, h, q_idx, kv_idx, captures...).
+    if (Operation *bad =
+            firstUndifferentiableRead(op.getScoreModRegion(), 5 + *capture)) {
+      InFlightDiagnostic diag =
+          op.emitOpError() << "cannot differentiate the score_mod region "
+                              "with respect to '"
+                           << name << "': '" << bad->getName()
+                           << "' has no derivative rule";
+      diag.attachNote(bad->getLoc()) << "this op";
+      return diag;
+    }
+  }
+  return success();
+}
+
 LogicalResult AttentionGradOp::verifyRegions() {
-  if (failed(verifyVariantRegions(*this)))
+  if (failed(verifyVariantRegions(*this)) ||
+      failed(verifyScoreModDerivative(*this)))
     return failure();
-  return verifyScoreModDerivative(*this);
+  return verifyCaptureDerivatives(*this);
 }
 
 /// Returns true if `simple` lacks a kind of data-dependent leaf that `mask`

@@ -4,6 +4,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/TypeUtilities.h"
 
@@ -22,9 +23,10 @@ bool attn::hasTangentRule(Operation *op) {
              math::CosOp, math::PowFOp>(op);
 }
 
-Operation *attn::firstUndifferentiable(Region &region, unsigned arg) {
-  Block &block = region.front();
-  llvm::DenseSet<Value> varies{block.getArgument(arg)};
+/// The first op of `block` whose float results depend on `varies` (which it
+/// extends) and that has no tangent rule.
+static Operation *firstUndifferentiableFrom(Block &block,
+                                            llvm::DenseSet<Value> &varies) {
   for (Operation &op : block.without_terminator()) {
     bool depends = llvm::any_of(op.getOperands(),
                                 [&](Value v) { return varies.contains(v); });
@@ -35,10 +37,28 @@ Operation *attn::firstUndifferentiable(Region &region, unsigned arg) {
     });
     if (!floatResult)
       continue; // comparisons, fptosi: no derivative flows on
-    if (op.getNumRegions() != 0 || !hasTangentRule(&op))
+    if (op.getNumRegions() != 0 || !attn::hasTangentRule(&op))
       return &op;
     for (Value r : op.getResults())
       varies.insert(r);
   }
   return nullptr;
+}
+
+Operation *attn::firstUndifferentiable(Region &region, unsigned arg) {
+  Block &block = region.front();
+  llvm::DenseSet<Value> varies{block.getArgument(arg)};
+  return firstUndifferentiableFrom(block, varies);
+}
+
+Operation *attn::firstUndifferentiableRead(Region &region, unsigned arg) {
+  Block &block = region.front();
+  llvm::DenseSet<Value> varies;
+  for (Operation *user : block.getArgument(arg).getUsers()) {
+    auto read = dyn_cast<tensor::ExtractOp>(user);
+    if (!read || read->getBlock() != &block)
+      return user;
+    varies.insert(read.getResult());
+  }
+  return firstUndifferentiableFrom(block, varies);
 }

@@ -14,6 +14,7 @@
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
 #include "attn/Dialect/Attn/Utils/Arith.h"
 #include "attn/Dialect/Attn/Utils/Normalizer.h"
+#include "attn/Dialect/Attn/Utils/ParamGrads.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
 #include "LinalgBuilder.h"
@@ -29,10 +30,75 @@
 using namespace mlir;
 using namespace mlir::attn;
 
+/// Adds dS'[i, j] * ds'/dx to accs[k][idx] for each read x =
+/// operands[k][idx] by the score modifiers at every allowed (i, j) of head
+/// (bi, hi), in row-major (i, j) order; reads out of range add nothing.
+/// `scores` holds the unscaled Q K^T.
+static SmallVector<Value>
+scatterOperandGrads(ImplicitLocOpBuilder &b, const ScoreEmitter &emitter,
+                    ArrayRef<Value> operands, Value bi, Value hi,
+                    Value kvLenB, Value scale, Value scores, Value dSPrime,
+                    ValueRange accs) {
+  Arith a{b};
+  Value qLen = tensor::DimOp::create(b, scores, 0);
+  Value kvLen = tensor::DimOp::create(b, scores, 1);
+  auto rows = scf::ForOp::create(
+      b, a.idx(0), qLen, a.idx(1), accs,
+      [&](OpBuilder &rb, Location loc, Value i, ValueRange rowAccs) {
+        ImplicitLocOpBuilder ib(loc, rb);
+        auto cols = scf::ForOp::create(
+            ib, Arith{ib}.idx(0), kvLen, Arith{ib}.idx(1), rowAccs,
+            [&](OpBuilder &cb, Location loc, Value j, ValueRange colAccs) {
+              ImplicitLocOpBuilder eb(loc, cb);
+              Arith ea{eb};
+              ScorePoint pt = emitter.makePoint(eb, bi, hi, i, j, kvLenB);
+              Value s = ea.fmul(
+                  tensor::ExtractOp::create(eb, scores, ValueRange{i, j}),
+                  scale);
+              SmallVector<ScoreEmitter::OperandRead> reads;
+              emitter.emitScoreModsAndSlope(eb, s, pt, operands, reads);
+              Value allowed = emitter.emitAllowed(eb, pt);
+              Value ds =
+                  tensor::ExtractOp::create(eb, dSPrime, ValueRange{i, j});
+              SmallVector<Value> next(colAccs);
+              for (ScoreEmitter::OperandRead &read : reads) {
+                unsigned k = llvm::find(operands, read.operand) -
+                             operands.begin();
+                Value acc = next[k];
+                Value ok = allowed;
+                for (auto [d, index] : llvm::enumerate(read.indices))
+                  ok = ea.land(ok, ea.cmp(arith::CmpIPredicate::ult, index,
+                                          tensor::DimOp::create(eb, acc, d)));
+                auto ifOp = scf::IfOp::create(
+                    eb, ok,
+                    [&](OpBuilder &tb, Location loc) {
+                      ImplicitLocOpBuilder xb(loc, tb);
+                      Arith xa{xb};
+                      Value old =
+                          tensor::ExtractOp::create(xb, acc, read.indices);
+                      Value sum = xa.fadd(old, xa.fmul(ds, read.tangent));
+                      scf::YieldOp::create(
+                          xb, tensor::InsertOp::create(xb, sum, acc,
+                                                       read.indices)
+                                  .getResult());
+                    },
+                    [&](OpBuilder &tb, Location loc) {
+                      scf::YieldOp::create(tb, loc, acc);
+                    });
+                next[k] = ifOp.getResult(0);
+              }
+              scf::YieldOp::create(eb, next);
+            });
+        scf::YieldOp::create(ib, cols.getResults());
+      });
+  return SmallVector<Value>(rows.getResults());
+}
+
 LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
                                                      AttentionGradOp op) {
   ImplicitLocOpBuilder b = builderBefore(rewriter, op);
   GenericBuilder g{b};
+  SmallVector<Value> paramGrads = emitParamGradients(b, op);
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
   bool bshd = op.getLayoutOrDefault() == Layout::bshd;
   Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
@@ -60,8 +126,34 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
   emitter.setCaptureErrorFlag(ScoreEmitter::emitCaptureErrorFlag(b, op));
   Value scale = emitter.emitScale(b, sz.headDimV);
 
+  // Operands read by the score modifiers with a gradient (captures, bias,
+  // rel_bias_table, temperature): each (b, kv head) item scatters dS' *
+  // ds'/dx into its own accumulator, a slice of [B * Hkv, shape...]; the
+  // slices are summed in item order after the loop (no atomics, the same
+  // bits every run).
+  SmallVector<Value> wrtOperands;
+  SmallVector<Value> operandAccs;
+  for (auto [name, grad] :
+       llvm::zip_equal(op.getWrtAttr() ? op.getWrtAttr().getValue()
+                                       : ArrayRef<Attribute>(),
+                       paramGrads))
+    if (!grad) {
+      Value operand =
+          op.getGradOperand(cast<StringAttr>(name).getValue());
+      wrtOperands.push_back(operand);
+      SmallVector<OpFoldResult> sizes =
+          tensor::getMixedSizes(b, b.getLoc(), operand);
+      sizes.insert(sizes.begin(),
+                   b.createOrFold<arith::MulIOp>(
+                       getValueOrCreateConstantIndexOp(b, b.getLoc(), batch),
+                       getValueOrCreateConstantIndexOp(b, b.getLoc(),
+                                                       kvHeads)));
+      operandAccs.push_back(g.filled(sizes, 0.0f));
+    }
+
   SmallVector<Value> inits = {op.getGradQueryInit(), op.getGradKeyInit(),
                               op.getGradValueInit()};
+  llvm::append_range(inits, operandAccs);
   auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{batch, kvHeads},
                                       inits, std::nullopt);
   b.setInsertionPointToStart(forall.getBody());
@@ -80,10 +172,14 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
   Value dqGroup0 = g.empty(groupSizes, elemType);
   Value dkAcc0 = g.filled({kvLen, headDim}, 0.0f);
   Value dvAcc0 = g.filled({kvLen, valueDim}, 0.0f);
+  SmallVector<Value> loopInits = {dqGroup0, dkAcc0, dvAcc0};
+  for (Value operand : wrtOperands)
+    loopInits.push_back(
+        g.filled(tensor::getMixedSizes(b, b.getLoc(), operand), 0.0f));
 
   Arith a{b};
   auto loop = scf::ForOp::create(
-      b, a.idx(0), group, a.idx(1), ValueRange{dqGroup0, dkAcc0, dvAcc0},
+      b, a.idx(0), group, a.idx(1), loopInits,
       [&](OpBuilder &lb, Location loc, Value gi, ValueRange iter) {
         ImplicitLocOpBuilder nb(loc, lb);
         GenericBuilder ng{nb};
@@ -122,12 +218,14 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
           ins.push_back(lseRow);
           maps.push_back(ng.map(2, {0}));
         }
-        maps.append(2, ng.map(2, {0, 1}));
+        // With operands to differentiate, also F[i, j] = w'(s')/Z alone.
+        unsigned numOuts = wrtOperands.empty() ? 2 : 3;
+        maps.append(numOuts, ng.map(2, {0, 1}));
+        SmallVector<Value> outs;
+        for (unsigned r = 0; r < numOuts; ++r)
+          outs.push_back(ng.empty({qLen, kvLen}, f32));
         SmallVector<Value> pAndG = ng.generics(
-            ins,
-            ValueRange{ng.empty({qLen, kvLen}, f32),
-                       ng.empty({qLen, kvLen}, f32)},
-            maps, {IT::parallel, IT::parallel},
+            ins, outs, maps, {IT::parallel, IT::parallel},
             [&](ImplicitLocOpBuilder &eb, ValueRange e) -> SmallVector<Value> {
               Arith ea{eb};
               Value i = linalg::IndexOp::create(eb, 0);
@@ -140,7 +238,10 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
               s = ea.select(allowed, s, ea.f32(kNegInf));
               auto [p, factor] = emitGradWeightAndFactor(
                   eb, normalizer, s, rowSum ? e[1] : Value(), rowBias, kvLenB);
-              return {p, ea.fmul(factor, slope)};
+              SmallVector<Value> results = {p, ea.fmul(factor, slope)};
+              if (numOuts == 3)
+                results.push_back(factor);
+              return results;
             });
         Value p = pAndG[0], g = pAndG[1];
 
@@ -217,7 +318,30 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
         };
         Value dkAcc = accumulateColDot(dS, qs, iter[1]);
         Value dvAcc = accumulateColDot(p, dos, iter[2]);
-        scf::YieldOp::create(nb, ValueRange{dqGroup, dkAcc, dvAcc});
+        SmallVector<Value> yielded = {dqGroup, dkAcc, dvAcc};
+        if (!wrtOperands.empty()) {
+          // dS'[i, j] = F[i, j] * (dP[i, j] - D[i]) (or without D): the
+          // gradient of the modified score s'.
+          SmallVector<Value> ins = {pAndG[2], dP};
+          SmallVector<AffineMap> maps(2, ng.map(2, {0, 1}));
+          if (rowDot) {
+            ins.push_back(rowDot);
+            maps.push_back(ng.map(2, {0}));
+          }
+          maps.push_back(ng.map(2, {0, 1}));
+          Value dSPrime = ng.generic(
+              ins, ng.empty({qLen, kvLen}, f32), maps,
+              {IT::parallel, IT::parallel},
+              [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
+                Arith ea{eb};
+                return ea.fmul(e[0], rowDot ? ea.fsub(e[1], e[2]) : e[1]);
+              });
+          llvm::append_range(
+              yielded, scatterOperandGrads(nb, emitter, wrtOperands, bi, hi,
+                                           kvLenB, scale, scores, dSPrime,
+                                           iter.drop_front(3)));
+        }
+        scf::YieldOp::create(nb, yielded);
       });
 
   auto toElem = [&](Value acc, OpFoldResult cols) {
@@ -231,6 +355,19 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
 
   // Write the group's dQ and this head's dK, dV into the shared outputs.
   Value firstHead = arith::MulIOp::create(b, kvh, group);
+  // The item's row of the operand gradients' per-item accumulators
+  // (offsets and sizes made here: the terminator holds only the inserts).
+  Value itemRow = arith::AddIOp::create(
+      b,
+      arith::MulIOp::create(
+          b, bi, getValueOrCreateConstantIndexOp(b, b.getLoc(), kvHeads)),
+      kvh);
+  SmallVector<SmallVector<OpFoldResult>> operandSizes;
+  for (Value operand : wrtOperands) {
+    operandSizes.push_back({one});
+    llvm::append_range(operandSizes.back(),
+                       tensor::getMixedSizes(b, b.getLoc(), operand));
+  }
   b.setInsertionPointToStart(forall.getTerminator().getBody());
   SmallVector<OpFoldResult> strides(4, one);
   SmallVector<OpFoldResult> qOffsets = {bi, firstHead, zero, zero};
@@ -250,6 +387,42 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
   };
   insertHead(dk, forall.getRegionIterArgs()[1], headDim);
   insertHead(dv, forall.getRegionIterArgs()[2], valueDim);
-  rewriter.replaceOp(op, forall.getResults());
+  // This item's operand gradients into row bi * Hkv + kvh of theirs.
+  for (auto [k, acc] : llvm::enumerate(loop.getResults().drop_front(3))) {
+    auto type = cast<RankedTensorType>(acc.getType());
+    SmallVector<OpFoldResult> offsets(type.getRank() + 1, zero);
+    offsets[0] = itemRow;
+    tensor::ParallelInsertSliceOp::create(
+        b, acc, forall.getRegionIterArgs()[3 + k], offsets, operandSizes[k],
+        SmallVector<OpFoldResult>(type.getRank() + 1, one));
+  }
+
+  // The items' operand gradients summed in item order.
+  b.setInsertionPointAfter(forall);
+  SmallVector<Value> results(forall.getResults().take_front(3));
+  unsigned nextOperand = 0;
+  for (auto [grad, init] : llvm::zip_equal(paramGrads, op.getParamGradInits())) {
+    if (!grad) {
+      Value perItem = forall.getResult(3 + nextOperand++);
+      unsigned rank = cast<RankedTensorType>(init.getType()).getRank();
+      SmallVector<unsigned> inDims = {rank}, outDims;
+      for (unsigned d = 0; d < rank; ++d) {
+        inDims.push_back(d);
+        outDims.push_back(d);
+      }
+      SmallVector<IT> iters(rank, IT::parallel);
+      iters.push_back(IT::reduction);
+      Value zeroF = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+      grad = g.generic(perItem,
+                       linalg::FillOp::create(b, zeroF, init).getResult(0),
+                       {g.map(rank + 1, inDims), g.map(rank + 1, outDims)},
+                       iters,
+                       [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
+                         return Arith{eb}.fadd(e[1], e[0]);
+                       });
+    }
+    results.push_back(grad);
+  }
+  rewriter.replaceOp(op, results);
   return success();
 }

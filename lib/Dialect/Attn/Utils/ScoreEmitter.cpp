@@ -108,8 +108,9 @@ Value ScoreEmitter::emitDim(ImplicitLocOpBuilder &b, Value tensor,
   return tensor::DimOp::create(b, tensor, d);
 }
 
-Value ScoreEmitter::extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
-                                     const ScorePoint &pt) const {
+SmallVector<Value>
+ScoreEmitter::broadcastIndices(ImplicitLocOpBuilder &b, Value tensor,
+                               const ScorePoint &pt) const {
   Arith a{b};
   auto type = cast<RankedTensorType>(tensor.getType());
   int64_t rank = type.getRank();
@@ -130,15 +131,16 @@ Value ScoreEmitter::extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
     }
     indices.push_back(coord);
   }
-  return tensor::ExtractOp::create(b, tensor, indices);
+  return indices;
 }
 
 Value ScoreEmitter::emitDenseValue(ImplicitLocOpBuilder &b, Value batch,
                                    Value head, Value row, Value col) const {
   ScorePoint at{batch, head, row, col, Value(), Value()};
   // Unsigned, in i32: i1 entries are 0 or 1, i8 entries 0 to 255.
-  return arith::ExtUIOp::create(b, b.getI32Type(),
-                                extractBroadcast(b, op.getDenseMask(), at));
+  Value entry = tensor::ExtractOp::create(
+      b, op.getDenseMask(), broadcastIndices(b, op.getDenseMask(), at));
+  return arith::ExtUIOp::create(b, b.getI32Type(), entry);
 }
 
 Value ScoreEmitter::atLeast(ImplicitLocOpBuilder &b, Value entry,
@@ -291,45 +293,80 @@ Value ScoreEmitter::emitScoreMods(ImplicitLocOpBuilder &b, Value s,
 std::pair<Value, Value>
 ScoreEmitter::emitScoreModsAndSlope(ImplicitLocOpBuilder &b, Value s,
                                     const ScorePoint &pt) const {
+  SmallVector<OperandRead> none;
+  return emitScoreModsAndSlope(b, s, pt, {}, none);
+}
+
+std::pair<Value, Value> ScoreEmitter::emitScoreModsAndSlope(
+    ImplicitLocOpBuilder &b, Value s, const ScorePoint &pt,
+    ArrayRef<Value> operands, SmallVectorImpl<OperandRead> &reads) const {
   Arith a{b};
   Value slope = a.f32(1.0);
+  SmallVector<unsigned> captures;
+  for (auto [n, capture] : llvm::enumerate(op.getCaptures()))
+    if (llvm::is_contained(operands, capture))
+      captures.push_back(n);
+  auto wanted = [&](Value operand) {
+    return operand && llvm::is_contained(operands, operand);
+  };
   for (Attribute mod : op.getScoreModList()) {
+    // d(this modifier's result) / d(its input s); null: 1.
+    Value d;
+    size_t before = reads.size();
     if (isa<ScoreModRegionAttr>(mod)) {
-      // Forward-mode derivative of the region's body (Differentiate.h).
-      Value d;
+      // Forward-mode derivatives of the region's body (Differentiate.h).
       s = inlineRegion(b, op.getScoreModRegion(),
-                       ValueRange{s, pt.b, pt.h, pt.i, pt.j}, &d);
-      slope = a.fmul(slope, d);
-      continue;
+                       ValueRange{s, pt.b, pt.h, pt.i, pt.j}, &d, captures,
+                       captures.empty() ? nullptr : &reads);
+    } else {
+      // The operand a builtin modifier reads: s + x (bias, rel_bias;
+      // ds'/dx = 1) or s * x (temperature; ds'/dx = s).
+      if (isa<BiasAttr>(mod) && wanted(op.getBias()))
+        reads.push_back({op.getBias(), broadcastIndices(b, op.getBias(), pt),
+                         a.f32(1.0)});
+      if (auto rel = dyn_cast<RelBiasAttr>(mod);
+          rel && wanted(op.getRelBiasTable()))
+        reads.push_back({op.getRelBiasTable(),
+                         {pt.h, emitRelBucket(b, rel, pt)}, a.f32(1.0)});
+      if (isa<TemperatureAttr>(mod) && wanted(op.getTemperature()))
+        reads.push_back({op.getTemperature(), {pt.b, pt.h, pt.i}, s});
+      s = emitScoreMod(b, mod, s, pt);
     }
-    s = emitScoreMod(b, mod, s, pt);
-    slope = TypeSwitch<Attribute, Value>(mod)
-                // Additive terms: d(s + t)/ds = 1.
-                .Case<AlibiAttr, GaussianAttr, BiasAttr, RelBiasAttr>(
-                    [&](auto) { return slope; })
-                // s' = c tanh(s / c): ds'/ds = 1 - tanh^2(s / c)
-                // = 1 - (s' / c)^2.
-                .Case<SoftcapAttr>([&](SoftcapAttr cap) {
-                  Value t = a.fdiv(s, a.f32(cap.getCap().getValueAsDouble()));
-                  return a.fmul(slope, a.fsub(a.f32(1.0), a.fmul(t, t)));
-                })
-                // s' = s * tau[b, h, i]: ds'/ds = tau, which is s' / s
-                // only where s != 0, so tau is read again.
-                .Case<TemperatureAttr>([&](auto) {
-                  Value tau = tensor::ExtractOp::create(
-                      b, op.getTemperature(), ValueRange{pt.b, pt.h, pt.i});
-                  return a.fmul(slope, tau);
-                })
-                .Default([&](Attribute) -> Value {
-                  llvm_unreachable("the verifier admits only modifiers with "
-                                   "a gradient");
-                });
+    d = TypeSwitch<Attribute, Value>(mod)
+            // Additive terms: d(s + t)/ds = 1.
+            .Case<AlibiAttr, GaussianAttr, BiasAttr, RelBiasAttr>(
+                [&](auto) { return Value(); })
+            // s' = c tanh(s / c): ds'/ds = 1 - tanh^2(s / c)
+            // = 1 - (s' / c)^2.
+            .Case<SoftcapAttr>([&](SoftcapAttr cap) {
+              Value t = a.fdiv(s, a.f32(cap.getCap().getValueAsDouble()));
+              return a.fsub(a.f32(1.0), a.fmul(t, t));
+            })
+            // s' = s * tau[b, h, i]: ds'/ds = tau, which is s' / s
+            // only where s != 0, so tau is read again.
+            .Case<TemperatureAttr>([&](auto) {
+              return tensor::ExtractOp::create(b, op.getTemperature(),
+                                               ValueRange{pt.b, pt.h, pt.i})
+                  .getResult();
+            })
+            .Case<ScoreModRegionAttr>([&](auto) { return d; })
+            .Default([&](Attribute) -> Value {
+              llvm_unreachable("the verifier admits only modifiers with "
+                               "a gradient");
+            });
+    if (!d)
+      continue;
+    // The chain rule: this modifier's slope multiplies the derivatives of
+    // the reads before it.
+    slope = a.fmul(slope, d);
+    for (OperandRead &read : MutableArrayRef(reads).take_front(before))
+      read.tangent = a.fmul(read.tangent, d);
   }
   return {s, slope};
 }
 
-Value ScoreEmitter::emitRelBias(ImplicitLocOpBuilder &b, RelBiasAttr rel,
-                                Value s, const ScorePoint &pt) const {
+Value ScoreEmitter::emitRelBucket(ImplicitLocOpBuilder &b, RelBiasAttr rel,
+                                  const ScorePoint &pt) const {
   Arith a{b};
   // T5 bucket of rel = j - p: n = p - j; with both directions, the sign
   // picks the half; the first half of a half is exact, the rest log-spaced
@@ -365,10 +402,7 @@ Value ScoreEmitter::emitRelBias(ImplicitLocOpBuilder &b, RelBiasAttr rel,
       a.add(a.idx(maxExact),
             a.toIndex(arith::FPToSIOp::create(b, b.getI64Type(), scaled)));
   large = arith::MinSIOp::create(b, large, a.idx(numBuckets - 1));
-  Value bucket = a.add(ret, a.select(a.lt(n, a.idx(maxExact)), n, large));
-  Value bias = tensor::ExtractOp::create(b, op.getRelBiasTable(),
-                                         ValueRange{pt.h, bucket});
-  return a.fadd(s, a.extF(bias));
+  return a.add(ret, a.select(a.lt(n, a.idx(maxExact)), n, large));
 }
 
 Value ScoreEmitter::emitScoreMod(ImplicitLocOpBuilder &b, Attribute mod,
@@ -379,10 +413,15 @@ Value ScoreEmitter::emitScoreMod(ImplicitLocOpBuilder &b, Attribute mod,
     return modified;
   Arith a{b};
   return TypeSwitch<Attribute, Value>(mod)
-      .Case<RelBiasAttr>(
-          [&](RelBiasAttr m) { return emitRelBias(b, m, s, pt); })
+      .Case<RelBiasAttr>([&](RelBiasAttr m) {
+        Value bias = tensor::ExtractOp::create(
+            b, op.getRelBiasTable(), ValueRange{pt.h, emitRelBucket(b, m, pt)});
+        return a.fadd(s, a.extF(bias));
+      })
       .Case<BiasAttr>([&](auto) {
-        return a.fadd(s, a.extF(extractBroadcast(b, op.getBias(), pt)));
+        Value bias = tensor::ExtractOp::create(
+            b, op.getBias(), broadcastIndices(b, op.getBias(), pt));
+        return a.fadd(s, a.extF(bias));
       })
       .Case<TemperatureAttr>([&](auto) {
         Value tau = tensor::ExtractOp::create(b, op.getTemperature(),
@@ -492,7 +531,9 @@ static Value tangentOf(ImplicitLocOpBuilder &b, Operation *clone,
 }
 
 Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
-                                 ValueRange leading, Value *tangent) const {
+                                 ValueRange leading, Value *tangent,
+                                 ArrayRef<unsigned> wrtCaptures,
+                                 SmallVectorImpl<OperandRead> *reads) const {
   Block &block = region.front();
   IRMapping map;
   for (auto [arg, v] :
@@ -501,31 +542,55 @@ Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
   for (auto [arg, v] : llvm::zip(
            block.getArguments().drop_front(leading.size()), op.getCaptures()))
     map.map(arg, v);
-  // With `tangent`: the derivative of each value of the region with
-  // respect to its first argument, emitted after each clone (absent: 0).
-  // The rewrites below replace clones' uses, the derivatives' included.
-  DenseMap<Value, Value> tangents;
+  // Forward mode, one seed per derivative wanted: with `tangent`, seed 0
+  // is the first argument; with `reads`, each read of a capture in
+  // `wrtCaptures` is a seed of its own (its value x, dx/dx = 1). Each seed
+  // maps the region's values to their derivatives, emitted after each
+  // clone (absent: 0). The rewrites below replace clones' uses, the
+  // derivatives' included.
+  SmallVector<DenseMap<Value, Value>> seeds;
+  auto one = [&](Value v) -> Value {
+    return arith::ConstantOp::create(b, b.getFloatAttr(v.getType(), 1.0));
+  };
   if (tangent)
-    tangents[block.getArgument(0)] = arith::ConstantOp::create(
-        b, b.getFloatAttr(block.getArgument(0).getType(), 1.0));
+    seeds.emplace_back().try_emplace(block.getArgument(0),
+                                     one(block.getArgument(0)));
+  size_t firstRead = seeds.size();
   SmallVector<Operation *> cloned;
   for (Operation &inner : block.without_terminator()) {
     Operation *c = b.clone(inner, map);
     cloned.push_back(c);
-    if (!tangent || c->getNumResults() != 1 ||
+    if (reads)
+      if (auto read = dyn_cast<tensor::ExtractOp>(inner))
+        if (auto arg = dyn_cast<BlockArgument>(read.getTensor());
+            arg && arg.getOwner() == &block &&
+            arg.getArgNumber() >= leading.size() &&
+            llvm::is_contained(wrtCaptures,
+                               arg.getArgNumber() - leading.size())) {
+          auto clone = cast<tensor::ExtractOp>(c);
+          reads->push_back(
+              {op.getCaptures()[arg.getArgNumber() - leading.size()],
+               SmallVector<Value, 4>(clone.getIndices()), Value()});
+          seeds.emplace_back().try_emplace(read.getResult(),
+                                           one(read.getResult()));
+          continue;
+        }
+    if (seeds.empty() || c->getNumResults() != 1 ||
         !isa<FloatType>(getElementTypeOrSelf(c->getResult(0).getType())))
       continue;
-    SmallVector<Value> t;
-    for (Value v : inner.getOperands())
-      t.push_back(tangents.lookup(v));
-    if (llvm::any_of(t, [](Value v) { return bool(v); }))
-      if (Value d = tangentOf(b, c, t))
-        tangents[inner.getResult(0)] = d;
+    for (DenseMap<Value, Value> &tangents : seeds) {
+      SmallVector<Value> t;
+      for (Value v : inner.getOperands())
+        t.push_back(tangents.lookup(v));
+      if (llvm::any_of(t, [](Value v) { return bool(v); }))
+        if (Value d = tangentOf(b, c, t))
+          tangents[inner.getResult(0)] = d;
+    }
   }
   // Collect what is rewritten below before rewriting anything: both steps
   // erase ops, which may be among `cloned`.
   SmallVector<PositionOp> positions;
-  SmallVector<std::pair<tensor::ExtractOp, unsigned>> reads;
+  SmallVector<std::pair<tensor::ExtractOp, unsigned>> guarded;
   for (Operation *c : cloned)
     c->walk([&](Operation *inner) {
       if (auto p = dyn_cast<PositionOp>(inner)) {
@@ -533,17 +598,24 @@ Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
       } else if (auto read = dyn_cast<tensor::ExtractOp>(inner)) {
         auto at = llvm::find(op.getCaptures(), read.getTensor());
         if (at != op.getCaptures().end())
-          reads.push_back(
+          guarded.push_back(
               {read, static_cast<unsigned>(at - op.getCaptures().begin())});
       }
     });
   auto yield = cast<YieldOp>(block.getTerminator());
   Value result = map.lookupOrDefault(yield.getValues()[0]);
-  if (tangent) {
-    *tangent = tangents.lookup(yield.getValues()[0]);
-    if (!*tangent)
-      *tangent =
-          arith::ConstantOp::create(b, b.getFloatAttr(result.getType(), 0.0));
+  auto derivative = [&](const DenseMap<Value, Value> &tangents) -> Value {
+    if (Value d = tangents.lookup(yield.getValues()[0]))
+      return d;
+    return arith::ConstantOp::create(b, b.getFloatAttr(result.getType(), 0.0));
+  };
+  if (tangent)
+    *tangent = derivative(seeds.front());
+  if (reads) {
+    // The reads of this region are the last seeds.size() - firstRead.
+    size_t base = reads->size() - (seeds.size() - firstRead);
+    for (size_t k = firstRead; k < seeds.size(); ++k)
+      (*reads)[base + k - firstRead].tangent = derivative(seeds[k]);
   }
   // attn.position only has meaning inside the op; replace each (possibly
   // nested) clone with the position formula at its own operands.
@@ -556,11 +628,11 @@ Value ScoreEmitter::inlineRegion(ImplicitLocOpBuilder &b, Region &region,
   }
   // Bounds checks of the captured arrays' reads (the user's indices). The
   // region may yield such a read directly (a bool capture as the mask).
-  for (auto [read, capture] : reads) {
-    Value guarded = guardCaptureRead(b, read, capture);
+  for (auto [read, capture] : guarded) {
+    Value checked = guardCaptureRead(b, read, capture);
     if (result == read.getResult())
-      result = guarded;
-    read.getResult().replaceAllUsesWith(guarded);
+      result = checked;
+    read.getResult().replaceAllUsesWith(checked);
     read.erase();
   }
   return result;

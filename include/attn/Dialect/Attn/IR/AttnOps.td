@@ -241,7 +241,9 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
     (ins AnyRankedTensor:$out, AnyRankedTensor:$grad_out,
          Optional<AnyRankedTensor>:$lse),
     (ins AnyRankedTensor:$grad_query_init, AnyRankedTensor:$grad_key_init,
-         AnyRankedTensor:$grad_value_init)> {
+         AnyRankedTensor:$grad_value_init,
+         Variadic<AnyRankedTensor>:$param_grad_inits,
+         OptionalAttr<StrArrayAttr>:$wrt)> {
   let summary = "Gradients of attn.attention with respect to Q, K and V";
   let description = [{
     The backward pass of the `attn.attention` with the same Q, K, V,
@@ -269,14 +271,44 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
     query heads of its group (GQA, MQA). Masked scores have `P = 0`, so a
     fully masked row (and a row whose `LSE` is `-inf`) gives exactly zero
     gradients. Arithmetic is f32; the results have the input type.
-    Gradients of the float operands (sink, bias, temperature, tables) are
-    not computed.
+
+    Gradients of float operands, when asked: `wrt` names them, one
+    `grads` destination (shaped as the operand, f32) and one result each,
+    after dQ, dK, dV, in the order of `wrt`. With `dS' = dL/ds'` (dS above
+    before the factors `ds'/ds` and `scale`; 0 where masked):
+
+    ```
+    "sink":     d sink[h] = -sum_{b,i} exp(sink[h] - LSE[b,h,i]) * Delta[b,h,i],
+                Delta[b,h,i] = rowsum(dO * O)[b,h,i]
+    "captureN": d C[x] = sum over (b,h,i,j) allowed and each read
+                C[idx(b,h,i,j)] of the score_mod region with idx = x
+                of dS'[b,h,i,j] * ds'/dC[idx]
+    "bias", "rel_bias_table", "temperature": the same with the reads of
+                the builtin modifiers: bias[b?,h?,i,j] (ds'/dx = 1, summed
+                over the broadcast dims), table[h, bucket(j - p)] (1),
+                tau[b,h,i] (the modifier's input score s)
+    ```
+
+    Sink: its weight `P_sink = exp(sink - LSE)` enters every `P_j` only
+    through Z, `dP_j / dsink = -P_j P_sink`, so `dL/dsink = -P_sink *
+    sum_j P_j dP_j = -P_sink * Delta`; a fully masked row has O = 0 and so
+    contributes nothing, a row with LSE = -inf contributes 0. Captures
+    (`captureN` is capture N of the op, an f32 tensor): `ds'/dC[idx]`, the
+    derivative of the whole modifier chain with respect to the value read,
+    comes from forward-mode differentiation of the region (each read a
+    seed) times the slopes of the modifiers after it; the region must have
+    a rule for every op the value read reaches (a verifier error names the
+    first that has none); reads out of range add nothing. Each read's
+    derivative is multiplied by the slopes of the modifiers after it. The
+    sums run in a fixed order (per work item accumulators, added in item
+    order): the gradients are bitwise reproducible, no atomics.
 
     Supported: every normalizer; every mask (declarative, data-dependent
     and `mask_mod`); the score modifiers whose derivative is known (alibi,
     gaussian, bias, rel_bias: 1; softcap: `1 - (s'/cap)^2`; temperature:
-    `tau`). Any other modifier (notably `#attn.score_mod` regions) is a
-    verifier error, never a silently wrong gradient.
+    `tau`; `#attn.score_mod` regions: forward-mode differentiation of the
+    region). Any other modifier, or a region op without a derivative rule,
+    is a verifier error, never a silently wrong gradient.
 
     Example:
 
@@ -289,9 +321,23 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
         {mask = #attn.causal}
         -> tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
     ```
+
+    With the sink logits' gradient:
+
+    ```mlir
+    %dq, %dk, %dv, %dsink = attn.attention_grad
+        ins(%q, %k, %v : tensor<?x8x?x64xf32>, tensor<?x8x?x64xf32>, tensor<?x8x?x64xf32>)
+        out(%o : tensor<?x8x?x64xf32>) grad_out(%do : tensor<?x8x?x64xf32>)
+        lse(%lse : tensor<?x8x?xf32>) sink(%sink : tensor<8xf32>)
+        outs(%dq0, %dk0, %dv0 : tensor<?x8x?x64xf32>, tensor<?x8x?x64xf32>, tensor<?x8x?x64xf32>)
+        grads(%ds0 : tensor<8xf32>)
+        {mask = #attn.causal, normalizer = #attn.sink_softmax, wrt = ["sink"]}
+        -> tensor<?x8x?x64xf32>, tensor<?x8x?x64xf32>, tensor<?x8x?x64xf32>, tensor<8xf32>
+    ```
   }];
   let results = (outs AnyRankedTensor:$grad_query, AnyRankedTensor:$grad_key,
-                      AnyRankedTensor:$grad_value);
+                      AnyRankedTensor:$grad_value,
+                      Variadic<AnyRankedTensor>:$param_grads);
 
   let assemblyFormat = !strconcat([{
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,` type($value) `)`
@@ -301,8 +347,10 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
   }], Attn_VariantOperandsFormat, [{
     `outs` `(` $grad_query_init `,` $grad_key_init `,` $grad_value_init `:`
         type($grad_query_init) `,` type($grad_key_init) `,` type($grad_value_init) `)`
+    (`grads` `(` $param_grad_inits^ `:` type($param_grad_inits) `)`)?
   }], Attn_VariantRegionsFormat, [{
     attr-dict `->` type($grad_query) `,` type($grad_key) `,` type($grad_value)
+        (`,` type($param_grads)^)?
   }]);
 
   let extraClassDeclaration = !strconcat(variantClassDeclaration, [{
@@ -311,6 +359,12 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
     /// the score reaches has a derivative rule, Differentiate.h), and
     /// ScoreEmitter::emitScoreModsAndSlope emits them.
     static bool hasScoreModGradient(::mlir::Attribute mod);
+    /// The operand whose gradient `wrt` entry `name` asks for ("sink",
+    /// "bias", "rel_bias_table", "temperature", or "captureN" for capture
+    /// N), or null.
+    ::mlir::Value getGradOperand(::llvm::StringRef name);
+    /// N for a `wrt` entry naming capture N.
+    std::optional<unsigned> getGradCapture(::llvm::StringRef name);
   }]);
 }
 

@@ -28,6 +28,11 @@ bool hasTangentRule(Operation *op);
 /// results (comparisons, conversions to integers) carry no derivative.
 Operation *firstUndifferentiable(Region &region, unsigned arg);
 
+/// The same with respect to the values read from block argument `arg` (a
+/// captured tensor) by tensor.extract ops of the block; a read nested in
+/// an op's region is itself returned.
+Operation *firstUndifferentiableRead(Region &region, unsigned arg);
+
 } // namespace mlir::attn
 
 #endif // ATTN_DIALECT_ATTN_IR_DIFFERENTIATE_H

@@ -58,6 +58,25 @@ public:
                                                 Value s,
                                                 const ScorePoint &pt) const;
 
+  /// One read of a float operand by the score modifiers: the operand (a
+  /// capture read by the score_mod region, or the bias, rel_bias_table or
+  /// temperature operand), the indices it was read at (captures:
+  /// unchecked), and ds'/dx, the derivative of the whole modifier chain's
+  /// result with respect to the value x read (forward mode, as the slope;
+  /// 0 where x does not reach the score).
+  struct OperandRead {
+    Value operand;
+    SmallVector<Value, 4> indices;
+    Value tangent;
+  };
+  /// emitScoreModsAndSlope that also appends to `reads` every read of the
+  /// operands in `operands` (captures among them must pass
+  /// attn::firstUndifferentiableRead).
+  std::pair<Value, Value>
+  emitScoreModsAndSlope(ImplicitLocOpBuilder &b, Value s, const ScorePoint &pt,
+                        ArrayRef<Value> operands,
+                        SmallVectorImpl<OperandRead> &reads) const;
+
   /// #attn.tree: (first draft query row Sq - T, first draft key
   /// kvLenB - T, T) for a batch row with `kvLenB` visible keys.
   struct DraftBlock {
@@ -120,14 +139,19 @@ private:
   Value emitTreeMask(ImplicitLocOpBuilder &b, const ScorePoint &pt) const;
   Value emitScoreMod(ImplicitLocOpBuilder &b, Attribute mod, Value s,
                      const ScorePoint &pt) const;
-  Value emitRelBias(ImplicitLocOpBuilder &b, RelBiasAttr rel, Value s,
-                    const ScorePoint &pt) const;
+  /// The T5 bucket (index) of `pt` for the rel_bias_table.
+  Value emitRelBucket(ImplicitLocOpBuilder &b, RelBiasAttr rel,
+                      const ScorePoint &pt) const;
   /// Inlines `region` with its leading arguments bound to `leading` and the
   /// rest to the captures; returns the yielded value, and with `tangent` its
   /// derivative with respect to the first argument (forward mode; the
-  /// region must pass attn::firstUndifferentiable).
+  /// region must pass attn::firstUndifferentiable), and with `reads` the
+  /// derivatives with respect to each read of the captures in
+  /// `wrtCaptures`.
   Value inlineRegion(ImplicitLocOpBuilder &b, Region &region,
-                     ValueRange leading, Value *tangent = nullptr) const;
+                     ValueRange leading, Value *tangent = nullptr,
+                     ArrayRef<unsigned> wrtCaptures = {},
+                     SmallVectorImpl<OperandRead> *reads = nullptr) const;
   /// The read `read` of captured array number `capture` under its bounds
   /// check (see setCaptureErrorFlag), emitted before `read`, which the
   /// caller replaces.
@@ -135,10 +159,10 @@ private:
                          unsigned capture) const;
   /// Size `d` of `tensor`: hoisted or static when known, else a tensor.dim.
   Value emitDim(ImplicitLocOpBuilder &b, Value tensor, int64_t d) const;
-  /// Reads `tensor` at the trailing coordinates of [b, h, i, j], with
-  /// numpy broadcasting of size-1 leading dims.
-  Value extractBroadcast(ImplicitLocOpBuilder &b, Value tensor,
-                         const ScorePoint &pt) const;
+  /// The indices of `tensor` at the trailing coordinates of [b, h, i, j],
+  /// with numpy broadcasting of size-1 leading dims.
+  SmallVector<Value> broadcastIndices(ImplicitLocOpBuilder &b, Value tensor,
+                                      const ScorePoint &pt) const;
 
   /// Op handles are value types whose accessors are not const.
   mutable VariantOpInterface op;
