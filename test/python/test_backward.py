@@ -723,14 +723,6 @@ func.func @g(%q: tensor<1x1x4x16xf32>, %l: tensor<1x1x4xf32>) -> tensor<1x1x4x16
         attn.lower(text)
 
 
-def test_backward_needs_cpu_target():
-    fn = attn.compile(attn.causal(), target="cuda-emulator", dtype="float16",
-                      head_dim=16)
-    q = np.ones((1, 1, 3, 16), np.float16)
-    with pytest.raises(NotImplementedError, match="target='cpu' only"):
-        fn.backward(q, q, q, q, np.zeros((1, 1, 3), np.float32), q)
-
-
 def test_serial_kernels_free_each_items_stack():
     """openmp=False runs the work items in one loop: each item's stack
     scratch must be freed before the next (a few hundred items overflowed

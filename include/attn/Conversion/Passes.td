@@ -121,6 +121,17 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
     writes device memory: the function's buffers must be device pointers.
     `attn.merge` is not supported yet and is reported.
 
+    `attn.attention_grad` (same element types and head dims) becomes two
+    `gpu.launch`es of mma.sync kernels on either chip (Sm80GradKernel.cpp):
+    a query kernel, grid `(ceil(Sq / 64), B * Hq)`, that computes
+    Delta = rowsum(dO * O) of its rows and dQ over the kv tiles the
+    symbolic classification leaves (K and V by cp.async), then a key
+    kernel, grid `(ceil(Skv / 64), B * Hkv)`, that computes dK and dV of
+    its 64 keys over the query heads of the group and their q-tiles (Q and
+    dO by cp.async). Both recompute P from the LSE; tiles of the other side
+    have 32 rows (resolveGPUGradPlan). Deterministic: no atomics.
+    The op's `#attn.config` (the forward's) does not apply to them.
+
     Before:
     ```mlir
     %o = attn.attention ins(%q, %k, %v : ...) outs(%init : ...)

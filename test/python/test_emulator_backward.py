@@ -1,0 +1,150 @@
+"""The GPU backward (issue 18, item 5) on the GPU emulator.
+
+Kernel.backward of kernels compiled for target="cuda-emulator" runs the
+mma.sync backward kernels (Sm80GradKernel.cpp) and their host code with
+every thread interpreted; any emulator report (race, out-of-bounds access,
+divergence, ...) fails the call. The gradients are checked against
+test_backward's independent float64 numpy backward (`ref_grads`) with its
+tolerances (GRAD_TOL: twice the forward's f16 1e-3 / bf16 8e-3, README
+"Gradients") and its exact zeros (fully masked rows: dQ = 0; unseen keys:
+dK = dV = 0), over test_backward's variants (shapes drawn as there: random
+B, MHA/GQA/MQA, odd and unequal lengths, BHSD/BSHD, kv_len, decoding) in
+f16 and bf16.
+
+By default a subset runs (one variant of each family); with
+ATTN_EMULATOR_SWEEP=full every variant with two seeds:
+
+    ATTN_EMULATOR_SWEEP=full PYTHONPATH=build/python \\
+        .venv/bin/python -m pytest test/python/test_emulator_backward.py -q
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import numpy as np
+import pytest
+
+import attn
+import test_backward as TB
+import test_differential as TD
+from attn import reference
+
+FULL = os.environ.get("ATTN_EMULATOR_SWEEP") == "full"
+CHIPS = ("sm_80", "sm_90a")
+
+# The default run: the masks with symbolic tile classes, a data-dependent
+# mask, each normalizer family, builtin and traced score modifiers,
+# decoding with kv_len, BSHD with D != Dv, and fully masked rows.
+SUBSET = {
+    "full", "causal", "causal_q_ge_kv", "sliding_window", "document_causal",
+    "mask_mod_never", "sink_softmax", "sigmoid", "softplus",
+    "relu2_row_sum", "softcap", "alibi_gaussian", "score_mod_math",
+    "bshd_dv", "head_dim_16_v48", "decode",
+}
+
+_kernels: dict = {}
+
+
+def _kernel(spec, dtype, d, dv, chip="sm_80"):
+    # By identity (the spec is kept alive with its kernel): specs differing
+    # only in operands such as kv_len print alike.
+    key = (id(spec), dtype, d, dv, chip)
+    if key not in _kernels:
+        _kernels[key] = (spec, attn.compile(spec, target="cuda-emulator",
+                                            dtype=dtype, head_dim=d,
+                                            head_dim_v=dv, chip=chip))
+    return _kernels[key][1]
+
+
+def _forward(spec, dtype, q, k, v, captures, operands):
+    """O (in the input type) and LSE (float32) as a forward kernel hands
+    them over, from the float64 reference."""
+    if spec.normalizer.has_lse:
+        o, lse = reference.attention(spec, q, k, v, *captures,
+                                     return_lse=True, **operands)
+        lse = lse.astype(np.float32)
+    else:
+        o, lse = reference.attention(spec, q, k, v, *captures,
+                                     **operands), None
+    return o.astype(TD.NP_DTYPE[dtype]), lse
+
+
+CASES = [pytest.param(v, s, id=f"{v.name}-{s}")
+         for v in TB.GRAD_VARIANTS if FULL or v.name in SUBSET
+         for s in range(2 if FULL else 1)]
+
+
+@pytest.mark.parametrize("variant,seed", CASES)
+def test_emulator_backward(variant, seed):
+    dtypes = ("float16", "bfloat16")
+    dtype = dtypes[(seed + zlib.crc32(variant.name.encode())) % 2]
+    if dtype not in variant.dtypes and any(t in variant.dtypes
+                                           for t in dtypes):
+        dtype = next(t for t in variant.dtypes if t in dtypes)
+    rng = np.random.default_rng([zlib.crc32(variant.name.encode()), seed,
+                                 18])
+    dv = variant.Dv or variant.D
+    fn = _kernel(variant.spec, dtype, variant.D, dv)
+    assert fn.backward_lowering == {"lowering": "mma.sync", "chip": "sm_80"}
+    for _ in range(variant.shapes):
+        d = TD._draw_dims(rng, variant, dtype)
+        name = f"{variant.name}[{dtype}] {d}"
+        q, k, v, do, captures, operands = TB._grad_case(rng, variant, d)
+        o, lse = _forward(variant.spec, dtype, q, k, v, captures, operands)
+        grads = fn.backward(q, k, v, o, lse, do, *captures, **operands)
+        _, _, *refs = TB.ref_grads(variant.spec, q, k, v, do, captures,
+                                   operands)
+        allowed = TD._allowed(variant.spec, q, k, v, captures, operands)
+        TB._check_grads(name, d, variant.spec, allowed, grads, refs)
+
+
+def _dims(B, Hq, Hkv, Sq, Skv, D, Dv, dtype):
+    return TD.Dims(B, Hq, Hkv, Sq, Skv, D, Dv, dtype)
+
+
+def _long(spec, dims, seed, operands=None, chip="sm_80"):
+    """One problem over many tiles: every tile class (empty, full,
+    partial) of both kernels, lengths not multiples of the tiles."""
+    variant = TD.V("long", spec, operands)
+    rng = np.random.default_rng(seed)
+    q, k, v, do, captures, ops = TB._grad_case(rng, variant, dims)
+    o, lse = _forward(spec, dims.dtype, q, k, v, captures, ops)
+    fn = _kernel(spec, dims.dtype, dims.D, dims.Dv, chip)
+    grads = fn.backward(q, k, v, o, lse, do, *captures, **ops)
+    _, _, *refs = TB.ref_grads(spec, q, k, v, do, captures, ops)
+    allowed = TD._allowed(spec, q, k, v, captures, ops)
+    TB._check_grads(f"long {spec} {dims}", dims, spec, allowed, grads, refs)
+    return (q, k, v, o, lse, do, captures, ops), grads
+
+
+@pytest.mark.parametrize("mask,dtype,d", [
+    (attn.causal(), "float16", 64),
+    (attn.sliding_window(50), "bfloat16", 64),
+    (None, "bfloat16", 128),
+    (attn.causal(), "float16", 96),
+])
+def test_emulator_backward_long(mask, dtype, d):
+    """GQA (group 2) over 3 query tiles and 4 key tiles of 64 (32-row
+    tiles of the other side at head dims over 64), Sq != Skv."""
+    _long(attn.Spec(mask), _dims(1, 4, 2, 150, 201, d, d, dtype), 5)
+
+
+def test_emulator_backward_is_deterministic():
+    """No atomics: a second run gives the same bits."""
+    spec = attn.Spec(attn.causal())
+    args, grads = _long(spec, _dims(2, 4, 1, 100, 100, 32, 32, "bfloat16"),
+                        9)
+    q, k, v, o, lse, do, captures, ops = args
+    fn = _kernel(spec, "bfloat16", 32, 32)
+    again = fn.backward(q, k, v, o, lse, do, *captures, **ops)
+    for a, b in zip(grads, again):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_emulator_backward_sm90a_runs_the_mma_sync_kernels():
+    spec = attn.Spec(attn.causal())
+    _long(spec, _dims(1, 2, 2, 70, 70, 64, 64, "float16"), 3, chip="sm_90a")
+    fn = _kernel(spec, "float16", 64, 64, "sm_90a")
+    assert fn.backward_lowering == {"lowering": "mma.sync", "chip": "sm_90a"}
