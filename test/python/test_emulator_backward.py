@@ -20,6 +20,7 @@ ATTN_EMULATOR_SWEEP=full every variant with two seeds:
 
 from __future__ import annotations
 
+import json
 import os
 import zlib
 
@@ -148,3 +149,38 @@ def test_emulator_backward_sm90a_runs_the_mma_sync_kernels():
     _long(spec, _dims(1, 2, 2, 70, 70, 64, 64, "float16"), 3, chip="sm_90a")
     fn = _kernel(spec, "float16", 64, 64, "sm_90a")
     assert fn.backward_lowering == {"lowering": "mma.sync", "chip": "sm_90a"}
+
+
+# Broken backward kernels must fail (the emulator's mutation hook, see
+# test_emulator_mutations.py): each pattern edits both kernels' modules (it
+# must match in each, or the hook reports it), and each case compiles its
+# own kernel (a scale of its own), so that the module is parsed with the
+# mutation in place.
+MUTATIONS = {
+    # The end-of-tile barrier: the next tile's copies overwrite shared
+    # memory that other warps' ldmatrix still read.
+    "removed_end_of_tile_barrier": (
+        0.11, [{"pattern": r"nvvm\.barrier0[^\n]*", "replace": "",
+                "nth": -1}], "race"),
+    "no_cp_async_wait": (
+        0.12, [{"pattern": r"nvvm\.cp\.async\.wait\.group 0[^\n]*",
+                "replace": ""}], "in-flight"),
+    # The first product reads its B operand transposed.
+    "flipped_trans": (
+        0.13, [{"pattern": r"mma_layout<row>, num",
+                "replace": "mma_layout<col>, num", "nth": 0}], None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_emulator_backward_mutation_is_caught(name, monkeypatch):
+    scale, mutations, report = MUTATIONS[name]
+    spec = attn.Spec(attn.causal(), scale=scale)
+    dims = _dims(1, 2, 1, 70, 70, 32, 32, "float16")
+    monkeypatch.setenv("ATTN_EMULATOR_MUTATION", json.dumps(mutations))
+    if report is None:
+        with pytest.raises(AssertionError, match="rel err"):
+            _long(spec, dims, 4)
+        return
+    with pytest.raises(RuntimeError, match=f"{report} at "):
+        _long(spec, dims, 4)
