@@ -30,7 +30,6 @@ import pytest
 import attn
 import test_backward as TB
 import test_differential as TD
-from attn import reference
 
 FULL = os.environ.get("ATTN_EMULATOR_SWEEP") == "full"
 CHIPS = ("sm_80", "sm_90a")
@@ -59,19 +58,6 @@ def _kernel(spec, dtype, d, dv, chip="sm_80"):
     return _kernels[key][1]
 
 
-def _forward(spec, dtype, q, k, v, captures, operands):
-    """O (in the input type) and LSE (float32) as a forward kernel hands
-    them over, from the float64 reference."""
-    if spec.normalizer.has_lse:
-        o, lse = reference.attention(spec, q, k, v, *captures,
-                                     return_lse=True, **operands)
-        lse = lse.astype(np.float32)
-    else:
-        o, lse = reference.attention(spec, q, k, v, *captures,
-                                     **operands), None
-    return o.astype(TD.NP_DTYPE[dtype]), lse
-
-
 CASES = [pytest.param(v, s, id=f"{v.name}-{s}")
          for v in TB.GRAD_VARIANTS if FULL or v.name in SUBSET
          for s in range(2 if FULL else 1)]
@@ -93,7 +79,8 @@ def test_emulator_backward(variant, seed):
         d = TD._draw_dims(rng, variant, dtype)
         name = f"{variant.name}[{dtype}] {d}"
         q, k, v, do, captures, operands = TB._grad_case(rng, variant, d)
-        o, lse = _forward(variant.spec, dtype, q, k, v, captures, operands)
+        o, lse = TB.forward_outputs(variant.spec, dtype, q, k, v, captures,
+                                    operands)
         grads = fn.backward(q, k, v, o, lse, do, *captures, **operands)
         _, _, *refs = TB.ref_grads(variant.spec, q, k, v, do, captures,
                                    operands)
@@ -111,7 +98,7 @@ def _long(spec, dims, seed, operands=None, chip="sm_80"):
     variant = TD.V("long", spec, operands)
     rng = np.random.default_rng(seed)
     q, k, v, do, captures, ops = TB._grad_case(rng, variant, dims)
-    o, lse = _forward(spec, dims.dtype, q, k, v, captures, ops)
+    o, lse = TB.forward_outputs(spec, dims.dtype, q, k, v, captures, ops)
     fn = _kernel(spec, dims.dtype, dims.D, dims.Dv, chip)
     grads = fn.backward(q, k, v, o, lse, do, *captures, **ops)
     _, _, *refs = TB.ref_grads(spec, q, k, v, do, captures, ops)

@@ -58,11 +58,10 @@ using Norm = StreamingNormalizer::Kind;
 KernelContext::KernelContext(AttentionOp op, ImplicitLocOpBuilder &b,
                              const GPUTilePlan &plan, const OpFacts &facts,
                              const MaskPlan &masks)
-    : MmaSync(b, facts.elem), op(op), plan(plan), facts(facts),
-      masks(masks) {}
+    : MmaSync(b, facts.elem), op(op), plan(plan), facts(facts), masks(masks) {}
 
-void DeviceErrorFlag::emitBegin(ImplicitLocOpBuilder &b,
-                                VariantOpInterface op, ScoreEmitter &emitter) {
+void DeviceErrorFlag::emitBegin(ImplicitLocOpBuilder &b, VariantOpInterface op,
+                                ScoreEmitter &emitter) {
   host = ScoreEmitter::emitCaptureErrorFlag(b, op);
   if (!host)
     return;
@@ -72,9 +71,8 @@ void DeviceErrorFlag::emitBegin(ImplicitLocOpBuilder &b,
       b, cast<MemRefType>(host.getType()), token, ValueRange{start},
       /*dynamicSizes=*/ValueRange{}, /*symbolOperands=*/ValueRange{});
   device = alloc.getMemref();
-  Value copied = gpu::MemcpyOp::create(b, token,
-                                       ValueRange{alloc.getAsyncToken()},
-                                       device, host)
+  Value copied = gpu::MemcpyOp::create(
+                     b, token, ValueRange{alloc.getAsyncToken()}, device, host)
                      .getAsyncToken();
   gpu::WaitOp::create(b, Type(), ValueRange{copied});
   emitter.setCaptureErrorFlag(device);
@@ -88,9 +86,8 @@ void DeviceErrorFlag::emitEnd(ImplicitLocOpBuilder &b) {
   Value copied =
       gpu::MemcpyOp::create(b, token, ValueRange{start}, host, device)
           .getAsyncToken();
-  Value freed =
-      gpu::DeallocOp::create(b, token, ValueRange{copied}, device)
-          .getAsyncToken();
+  Value freed = gpu::DeallocOp::create(b, token, ValueRange{copied}, device)
+                    .getAsyncToken();
   gpu::WaitOp::create(b, Type(), ValueRange{freed});
 }
 
@@ -485,32 +482,17 @@ LogicalResult mlir::attn::tileAttentionForGPU(RewriterBase &rewriter,
   return success();
 }
 
-namespace {
-
-/// attn.attention_grad -> the backward's two gpu.launches, for ops whose
-/// plan resolves.
-struct TileAttentionGradForGPU : OpRewritePattern<AttentionGradOp> {
-  TileAttentionGradForGPU(MLIRContext *context, GPUTarget target)
-      : OpRewritePattern<AttentionGradOp>(context), target(std::move(target)) {}
-  LogicalResult matchAndRewrite(AttentionGradOp op,
-                                PatternRewriter &rewriter) const override {
-    FailureOr<GPUTilePlan> plan = resolveGPUGradPlan(op, target);
-    if (failed(plan))
-      return failure();
-    return tileAttentionGradForGPU(rewriter, op, *plan);
-  }
-  GPUTarget target;
-};
-
-} // namespace
-
 void mlir::attn::populateAttnToGPUPatterns(RewritePatternSet &patterns,
                                            const GPUTarget &target) {
   // attn.attention -> gpu.launch, for ops whose plan resolves.
   patterns.add<ResolvePlanAndLower<GPUTarget, GPUTilePlan, resolveGPUTilePlan,
                                    tileAttentionForGPU>>(patterns.getContext(),
                                                          target);
-  patterns.add<TileAttentionGradForGPU>(patterns.getContext(), target);
+  // attn.attention_grad -> the backward's two gpu.launches.
+  patterns.add<
+      ResolvePlanAndLowerOp<AttentionGradOp, GPUTarget, GPUTilePlan,
+                            resolveGPUGradPlan, tileAttentionGradForGPU>>(
+      patterns.getContext(), target);
 }
 
 namespace {
@@ -520,10 +502,10 @@ struct AttnTileGPUPass : attn::impl::AttnTileGPUBase<AttnTileGPUPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateAttnToGPUPatterns(patterns, GPUTarget{chip, mma});
-    if (failed(applyPatternsOnce(
-            getOperation(), std::move(patterns), [](Operation *op) {
-              return isa<AttentionOp, AttentionGradOp>(op);
-            })))
+    if (failed(applyPatternsOnce(getOperation(), std::move(patterns),
+                                 [](Operation *op) {
+                                   return isa<AttentionOp, AttentionGradOp>(op);
+                                 })))
       return signalPassFailure();
     WalkResult unsupported = getOperation()->walk([](Operation *op) {
       if (!isa<MergeOp>(op))

@@ -72,8 +72,8 @@ struct MmaSync {
   /// transpose of the first `cols` rows of `tile`, in accumulator order:
   /// element (n * 2 + r) * 2 + e is row r of the thread (g, g + 8) and
   /// column 8 n + 2 c + e.
-  SmallVector<Value> emitTimesRowsT(ArrayRef<Value> a, Value tile,
-                                    int64_t cols, Value lane);
+  SmallVector<Value> emitTimesRowsT(ArrayRef<Value> a, Value tile, int64_t cols,
+                                    Value lane);
   /// Update-like product: acc[n] += A (one fragment per 16 rows of `tile`)
   /// times columns [8 n, 8 n + 8) of `tile`, n < acc.size().
   void emitTimesTile(ArrayRef<Value> a, Value tile, MutableArrayRef<Value> acc,

@@ -72,17 +72,26 @@ private:
   /// pair c, warp; kv extent of batch `bi`.
   void emitThreadIds(gpu::LaunchOp launch);
   void emitKvExtent(GradTile &t);
+  /// What both kernels set up per CTA for their 64 rows from `first` (of
+  /// `bound`) at head `h`: the thread's two rows (and the same clamped to
+  /// bound - 1), the shared tiles of the other side (D and Dv wide) and
+  /// the A fragments of the rows of `bufD` and `bufDv`.
+  struct RowSide {
+    SmallVector<Value, 2> rows, clamped;
+    Value tileD, tileDv;
+    SmallVector<Value> fragsD, fragsDv;
+  };
+  RowSide emitRowSide(Value first, Value bound, Value bufD, Value bufDv,
+                      Value h);
   /// P and dS of the products `s` (Q K^T, raw) and `dp` over `cols`
   /// columns; `query(n, r, e)` / `key(n, r, e)` give an element's
   /// coordinates, `rowStats(n, r, e)` its row's (LSE, Delta).
-  std::pair<SmallVector<Value>, SmallVector<Value>>
-  emitWeightsAndGrads(const GradTile &t, ArrayRef<Value> s, ArrayRef<Value> dp,
-                      int64_t cols,
-                      function_ref<Value(int64_t, int64_t, int64_t)> query,
-                      function_ref<Value(int64_t, int64_t, int64_t)> key,
-                      function_ref<std::pair<Value, Value>(int64_t, int64_t,
-                                                           int64_t)>
-                          rowStats);
+  std::pair<SmallVector<Value>, SmallVector<Value>> emitWeightsAndGrads(
+      const GradTile &t, ArrayRef<Value> s, ArrayRef<Value> dp, int64_t cols,
+      function_ref<Value(int64_t, int64_t, int64_t)> query,
+      function_ref<Value(int64_t, int64_t, int64_t)> key,
+      function_ref<std::pair<Value, Value>(int64_t, int64_t, int64_t)>
+          rowStats);
   /// Issues cp.async copies of the row tiles [first, first + blockKv) of
   /// `srcs` (head `h`, rows below `limit`) into `tiles`, then waits for
   /// them and synchronises the CTA.
@@ -101,7 +110,7 @@ private:
     return layoutIndices(facts.bshd, bi, h, row, col);
   }
   Value deltaIndex(Value h, Value row) {
-    return o.add(o.mul(o.add(o.mul(bi, qHeads), h), qLen), row);
+    return o.add(o.mul(o.add(o.mul(bi, bufs.qHeads), h), bufs.qLen), row);
   }
   SmallVector<Value> zeroAccs(int64_t width) {
     return SmallVector<Value>(width / 8, m.constVec(m.fragC, 0.0));
@@ -121,8 +130,10 @@ private:
   NormalizerAttrInterface normalizer;
   /// The normalizer divides by a row sum: LSE and Delta.
   bool rowSum = false;
-  Value qB, kB, vB, oB, doB, lseB, dqB, dkB, dvB, deltaB;
-  Value batch, qHeads, kvHeads, qLen, kvLen, group, scale;
+  GradBuffers bufs;
+  /// Delta = rowsum(dO * O) per query row (row-sum normalizers).
+  Value deltaB;
+  Value scale;
   /// Per CTA.
   Value tid, lane, g, c, warp, bi;
 };
@@ -143,32 +154,13 @@ SmallVector<Value> GradKernelBuilder::emitFor(
 }
 
 void GradKernelBuilder::run() {
-  auto in = [&](Value t) { return toIdentityBuffer(b, t, /*readOnly=*/true); };
-  auto out = [&](Value t) {
-    return toIdentityBuffer(b, t, /*readOnly=*/false);
-  };
   normalizer = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault());
   rowSum = normalizer.getRowDenominator() == RowDenominator::RowSum;
   RuntimeConjuncts runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
   runtimeMask = runtime.any();
   classes = classifyMask(runtime.declarative);
-  qB = in(op.getQuery());
-  kB = in(op.getKey());
-  vB = in(op.getValue());
-  oB = in(op.getOut());
-  doB = in(op.getGradOut());
-  if (rowSum)
-    lseB = in(op.getLse());
-  dqB = out(op.getGradQueryInit());
-  dkB = out(op.getGradKeyInit());
-  dvB = out(op.getGradValueInit());
+  bufs = GradBuffers::emit(b, op, rowSum);
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
-  batch = memref::DimOp::create(b, qB, 0);
-  qHeads = memref::DimOp::create(b, qB, hDim);
-  kvHeads = memref::DimOp::create(b, kB, hDim);
-  qLen = memref::DimOp::create(b, qB, sDim);
-  kvLen = memref::DimOp::create(b, kB, sDim);
-  group = o.divU(qHeads, kvHeads);
   emitter = std::make_unique<ScoreEmitter>(
       op, tensor::DimOp::create(b, op.getQuery(), hDim),
       tensor::DimOp::create(b, op.getQuery(), sDim),
@@ -186,7 +178,8 @@ void GradKernelBuilder::run() {
   // Delta of every query row, from kernel 1 to kernel 2 (at least one
   // element: an empty allocation is not portable).
   if (rowSum) {
-    Value rows = o.max(o.mul(o.mul(batch, qHeads), qLen), o.idx(1));
+    Value rows =
+        o.max(o.mul(o.mul(bufs.batch, bufs.qHeads), bufs.qLen), o.idx(1));
     auto alloc = gpu::AllocOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, m.f32), token,
         ValueRange{start()}, ValueRange{rows}, ValueRange{});
@@ -200,31 +193,24 @@ void GradKernelBuilder::run() {
   Value smemBytes = arith::ConstantIntOp::create(b, smem, 32);
   auto launch = [&](Value gridX, Value gridY,
                     void (GradKernelBuilder::*kernel)(gpu::LaunchOp)) {
-    auto l = gpu::LaunchOp::create(b, gridX, gridY, o.idx(1),
-                                   o.idx(plan.warps * 32), o.idx(1), o.idx(1),
-                                   smemBytes);
+    auto l =
+        gpu::LaunchOp::create(b, gridX, gridY, o.idx(1), o.idx(plan.warps * 32),
+                              o.idx(1), o.idx(1), smemBytes);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&l.getBody().front());
     (this->*kernel)(l);
     gpu::TerminatorOp::create(b);
   };
-  launch(o.ceilDiv(qLen, o.idx(plan.blockQ)), o.mul(batch, qHeads),
-         &GradKernelBuilder::emitQueryKernel);
-  launch(o.ceilDiv(kvLen, o.idx(plan.blockQ)), o.mul(batch, kvHeads),
-         &GradKernelBuilder::emitKeyKernel);
+  launch(o.ceilDiv(bufs.qLen, o.idx(plan.blockQ)),
+         o.mul(bufs.batch, bufs.qHeads), &GradKernelBuilder::emitQueryKernel);
+  launch(o.ceilDiv(bufs.kvLen, o.idx(plan.blockQ)),
+         o.mul(bufs.batch, bufs.kvHeads), &GradKernelBuilder::emitKeyKernel);
   if (deltaB)
     wait(gpu::DeallocOp::create(b, token, ValueRange{start()}, deltaB)
              .getAsyncToken());
   flag.emitEnd(b);
 
-  SmallVector<Value> results;
-  Value bufs[] = {dqB, dkB, dvB};
-  for (unsigned r = 0; r < 3; ++r)
-    results.push_back(bufferization::ToTensorOp::create(
-        b, op->getResult(r).getType(), bufs[r], /*restrict=*/true,
-        /*writable=*/true));
-  op->replaceAllUsesWith(results);
-  op->erase();
+  bufs.replaceOp(b, op);
 }
 
 void GradKernelBuilder::emitThreadIds(gpu::LaunchOp launch) {
@@ -237,8 +223,37 @@ void GradKernelBuilder::emitThreadIds(gpu::LaunchOp launch) {
 
 void GradKernelBuilder::emitKvExtent(GradTile &t) {
   t.kvLenB = emitter->emitKvLength(b, t.bi);
-  t.kvEnd = o.max(o.min(t.kvLenB, kvLen), o.idx(0));
+  t.kvEnd = o.max(o.min(t.kvLenB, bufs.kvLen), o.idx(0));
   t.rowBias = normalizer.emitRowBias(b, t.kvLenB);
+}
+
+GradKernelBuilder::RowSide GradKernelBuilder::emitRowSide(Value first,
+                                                         Value bound,
+                                                         Value bufD,
+                                                         Value bufDv, Value h) {
+  RowSide side;
+  Value last = o.sub(bound, o.idx(1));
+  Value row = o.add(o.add(first, o.mul(warp, o.idx(kRowsPerWarp))), g);
+  side.rows = {row, o.add(row, o.idx(8))};
+  for (Value r : side.rows)
+    side.clamped.push_back(o.min(r, last));
+
+  auto raw = gpu::DynamicSharedMemoryOp::create(
+      b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                         MemRefLayoutAttrInterface(),
+                         gpu::AddressSpaceAttr::get(
+                             b.getContext(), gpu::AddressSpace::Workgroup)));
+  side.tileD = m.sharedTile(raw, 0, plan.blockKv, facts.d);
+  side.tileDv =
+      m.sharedTile(raw, MmaSync::sharedTileBytes(plan.blockKv, facts.d),
+                   plan.blockKv, facts.dv);
+
+  auto at = [&](Value r, Value col) { return indices4(h, r, col); };
+  for (int64_t kc = 0; kc < facts.d / 16; ++kc)
+    side.fragsD.push_back(m.loadA(bufD, at, side.clamped, c, kc * 16));
+  for (int64_t kc = 0; kc < facts.dv / 16; ++kc)
+    side.fragsDv.push_back(m.loadA(bufDv, at, side.clamped, c, kc * 16));
+  return side;
 }
 
 void GradKernelBuilder::emitLoadTiles(ArrayRef<Value> srcs,
@@ -248,8 +263,8 @@ void GradKernelBuilder::emitLoadTiles(ArrayRef<Value> srcs,
   auto at = [&](Value row, Value col) { return indices4(h, row, col); };
   SmallVector<Value> tokens;
   for (size_t i = 0; i < srcs.size(); ++i)
-    m.emitCopyRows(tiles[i], srcs[i], at, first, limit, plan.blockKv,
-                   widths[i], tid, plan.warps * 32, tokens);
+    m.emitCopyRows(tiles[i], srcs[i], at, first, limit, plan.blockKv, widths[i],
+                   tid, plan.warps * 32, tokens);
   Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
       b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
   nvgpu::DeviceAsyncWaitOp::create(b, token, b.getI32IntegerAttr(0));
@@ -277,11 +292,11 @@ GradKernelBuilder::emitWeightsAndGrads(
     const GradTile &t, ArrayRef<Value> s, ArrayRef<Value> dp, int64_t cols,
     function_ref<Value(int64_t, int64_t, int64_t)> query,
     function_ref<Value(int64_t, int64_t, int64_t)> key,
-    function_ref<std::pair<Value, Value>(int64_t, int64_t, int64_t)>
-        rowStats) {
+    function_ref<std::pair<Value, Value>(int64_t, int64_t, int64_t)> rowStats) {
   bool hasMods = facts.hasMods;
   Value negInf = o.f32(-std::numeric_limits<double>::infinity());
-  Value lastRow = o.sub(qLen, o.idx(1)), lastKey = o.sub(kvLen, o.idx(1));
+  Value lastRow = o.sub(bufs.qLen, o.idx(1)),
+        lastKey = o.sub(bufs.kvLen, o.idx(1));
   // Coordinates for the emitter are clamped into the tensors so that
   // operands are never read out of bounds; clamped elements are masked.
   auto point = [&](int64_t n, int64_t r, int64_t e) {
@@ -327,11 +342,11 @@ GradKernelBuilder::emitWeightsAndGrads(
         int64_t i = flatIndex(n, r, e);
         // Query rows past Sq (zero-filled tiles, copies of the last row)
         // take no part.
-        Value v = o.select(o.lt(query(n, r, e), qLen), ifOp.getResult(i),
+        Value v = o.select(o.lt(query(n, r, e), bufs.qLen), ifOp.getResult(i),
                            negInf);
         auto [lse, delta] = rowStats(n, r, e);
-        auto [prob, factor] = emitGradWeightAndFactor(b, normalizer, v, lse,
-                                                      t.rowBias, t.kvLenB);
+        auto [prob, factor] =
+            emitGradWeightAndFactor(b, normalizer, v, lse, t.rowBias, t.kvLenB);
         // dS = scale * w'(s') / Z * ds'/ds * (dP - Delta).
         Value ds = o.fmul(o.fmul(factor, o.fsub(dp[i], delta)), scaleV);
         if (hasMods)
@@ -346,33 +361,16 @@ void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
   emitThreadIds(launch);
   GradTile t;
   Value bh = launch.getBlockIds().y;
-  bi = t.bi = o.divU(bh, qHeads);
-  t.hi = o.remU(bh, qHeads);
-  Value kvh = o.divU(t.hi, group);
+  bi = t.bi = o.divU(bh, bufs.qHeads);
+  t.hi = o.remU(bh, bufs.qHeads);
+  Value kvh = o.divU(t.hi, bufs.group);
   emitKvExtent(t);
   Value q0 = o.mul(launch.getBlockIds().x, o.idx(plan.blockQ));
-  Value lastRow = o.sub(qLen, o.idx(1));
-  Value rows[2], clamped[2];
-  rows[0] = o.add(o.add(q0, o.mul(warp, o.idx(kRowsPerWarp))), g);
-  rows[1] = o.add(rows[0], o.idx(8));
-  for (int r = 0; r < 2; ++r)
-    clamped[r] = o.min(rows[r], lastRow);
-
-  auto raw = gpu::DynamicSharedMemoryOp::create(
-      b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                         MemRefLayoutAttrInterface(),
-                         gpu::AddressSpaceAttr::get(
-                             b.getContext(), gpu::AddressSpace::Workgroup)));
-  Value kS = m.sharedTile(raw, 0, plan.blockKv, facts.d);
-  Value vS = m.sharedTile(raw, MmaSync::sharedTileBytes(plan.blockKv, facts.d),
-                          plan.blockKv, facts.dv);
-
+  RowSide side = emitRowSide(q0, bufs.qLen, bufs.qB, bufs.doB, t.hi);
+  ArrayRef<Value> rows = side.rows, clamped = side.clamped;
+  Value kS = side.tileD, vS = side.tileDv;
+  ArrayRef<Value> qFrags = side.fragsD, doFrags = side.fragsDv;
   auto qAt = [&](Value row, Value col) { return indices4(t.hi, row, col); };
-  SmallVector<Value> qFrags, doFrags;
-  for (int64_t kc = 0; kc < facts.d / 16; ++kc)
-    qFrags.push_back(m.loadA(qB, qAt, clamped, c, kc * 16));
-  for (int64_t kc = 0; kc < facts.dv / 16; ++kc)
-    doFrags.push_back(m.loadA(doB, qAt, clamped, c, kc * 16));
 
   // The thread's rows: LSE, and Delta = rowsum(dO * O) over the quad's
   // columns, stored once per row for the key kernel.
@@ -381,8 +379,8 @@ void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
     delta[r] = o.f32(0.0);
     if (!rowSum)
       continue;
-    lse[r] = memref::LoadOp::create(b, lseB,
-                                    ValueRange{bi, t.hi, clamped[r]});
+    lse[r] =
+        memref::LoadOp::create(b, bufs.lseB, ValueRange{bi, t.hi, clamped[r]});
     Value sum = o.f32(0.0);
     for (int64_t nd = 0; nd < facts.dv / 8; ++nd) {
       Value col = o.add(o.mul(c, o.idx(2)), o.idx(nd * 8));
@@ -390,25 +388,24 @@ void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
         Value v = vector::LoadOp::create(b, m.pair, buf, qAt(clamped[r], col));
         return arith::ExtFOp::create(b, m.pairF32, v);
       };
-      Value prod = o.fmul(load(doB), load(oB));
+      Value prod = o.fmul(load(bufs.doB), load(bufs.oB));
       for (int64_t e = 0; e < 2; ++e)
-        sum = o.fadd(sum, vector::ExtractOp::create(b, prod,
-                                                    ArrayRef<int64_t>{e}));
+        sum = o.fadd(sum,
+                     vector::ExtractOp::create(b, prod, ArrayRef<int64_t>{e}));
     }
     delta[r] = m.quadReduce(sum, /*max=*/false);
   }
   // The stores diverge the warp: after both rows' shuffles.
   for (int64_t r = 0; r < 2 && rowSum; ++r) {
     auto store = scf::IfOp::create(
-        b, TypeRange{},
-        o.land(o.lt(rows[r], qLen), o.eq(c, o.idx(0))),
+        b, TypeRange{}, o.land(o.lt(rows[r], bufs.qLen), o.eq(c, o.idx(0))),
         /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(store.thenBlock());
     memref::StoreOp::create(b, delta[r], deltaB, deltaIndex(t.hi, rows[r]));
   }
 
-  Value tileRows = o.min(o.idx(plan.blockQ), o.sub(qLen, q0));
+  Value tileRows = o.min(o.idx(plan.blockQ), o.sub(bufs.qLen, q0));
   Value p0 = emitter->emitPosition(b, q0, t.kvLenB);
   SymValues sym = {p0, o.add(p0, tileRows), t.kvEnd};
   SmallVector<KeyRange> fullBounds;
@@ -420,10 +417,11 @@ void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
   auto kvTile = [&](Value tile, ValueRange acc) {
     Value j0 = o.mul(tile, o.idx(plan.blockKv));
     // Keys past Skv are zero-filled (and masked).
-    emitLoadTiles({kB, vB}, {kS, vS}, {facts.d, facts.dv}, kvh, j0, kvLen);
-    t.isFull = runtimeMask ? o.i1(false)
-                           : emitTileIsFull(b, fullBounds, j0, plan.blockKv,
-                                            t.kvEnd);
+    emitLoadTiles({bufs.kB, bufs.vB}, {kS, vS}, {facts.d, facts.dv}, kvh, j0,
+                  bufs.kvLen);
+    t.isFull = runtimeMask
+                   ? o.i1(false)
+                   : emitTileIsFull(b, fullBounds, j0, plan.blockKv, t.kvEnd);
     SmallVector<Value> s = m.emitTimesRowsT(qFrags, kS, plan.blockKv, lane);
     SmallVector<Value> dp = m.emitTimesRowsT(doFrags, vS, plan.blockKv, lane);
     auto [p, ds] = emitWeightsAndGrads(
@@ -444,54 +442,35 @@ void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
   };
   for (auto [lo, hi] : ranges)
     dq = emitFor(lo, hi, dq, kvTile);
-  emitStoreRows(dqB, t.hi, rows, qLen, dq);
+  emitStoreRows(bufs.dqB, t.hi, rows, bufs.qLen, dq);
 }
 
 void GradKernelBuilder::emitKeyKernel(gpu::LaunchOp launch) {
   emitThreadIds(launch);
   GradTile t;
   Value bh = launch.getBlockIds().y;
-  bi = t.bi = o.divU(bh, kvHeads);
-  Value kvh = o.remU(bh, kvHeads);
+  bi = t.bi = o.divU(bh, bufs.kvHeads);
+  Value kvh = o.remU(bh, bufs.kvHeads);
   emitKvExtent(t);
   Value kvTile = launch.getBlockIds().x;
   Value j0 = o.mul(kvTile, o.idx(plan.blockQ));
-  Value lastKey = o.sub(kvLen, o.idx(1));
-  Value keys[2], clamped[2];
-  keys[0] = o.add(o.add(j0, o.mul(warp, o.idx(kRowsPerWarp))), g);
-  keys[1] = o.add(keys[0], o.idx(8));
-  for (int r = 0; r < 2; ++r)
-    clamped[r] = o.min(keys[r], lastKey);
+  RowSide side = emitRowSide(j0, bufs.kvLen, bufs.kB, bufs.vB, kvh);
+  ArrayRef<Value> keys = side.rows;
+  Value qS = side.tileD, doS = side.tileDv;
+  ArrayRef<Value> kFrags = side.fragsD, vFrags = side.fragsDv;
 
-  auto raw = gpu::DynamicSharedMemoryOp::create(
-      b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                         MemRefLayoutAttrInterface(),
-                         gpu::AddressSpaceAttr::get(
-                             b.getContext(), gpu::AddressSpace::Workgroup)));
-  Value qS = m.sharedTile(raw, 0, plan.blockKv, facts.d);
-  Value doS = m.sharedTile(raw, MmaSync::sharedTileBytes(plan.blockKv, facts.d),
-                           plan.blockKv, facts.dv);
-
-  auto kAt = [&](Value row, Value col) { return indices4(kvh, row, col); };
-  SmallVector<Value> kFrags, vFrags;
-  for (int64_t kc = 0; kc < facts.d / 16; ++kc)
-    kFrags.push_back(m.loadA(kB, kAt, clamped, c, kc * 16));
-  for (int64_t kc = 0; kc < facts.dv / 16; ++kc)
-    vFrags.push_back(m.loadA(vB, kAt, clamped, c, kc * 16));
-
-  Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockKv));
-  Value lastRow = o.sub(qLen, o.idx(1));
+  Value numQTiles = o.ceilDiv(bufs.qLen, o.idx(plan.blockKv));
+  Value lastRow = o.sub(bufs.qLen, o.idx(1));
   SmallVector<Value> init = zeroAccs(facts.d);
   llvm::append_range(init, zeroAccs(facts.dv));
   size_t nK = facts.d / 8;
   auto headBody = [&](Value gi, ValueRange headAcc) {
-    t.hi = o.add(o.mul(kvh, group), gi);
-    return emitFor(o.idx(0), numQTiles, headAcc, [&](Value qt,
-                                                     ValueRange acc) {
+    t.hi = o.add(o.mul(kvh, bufs.group), gi);
+    return emitFor(o.idx(0), numQTiles, headAcc, [&](Value qt, ValueRange acc) {
       // The pair (q-tile qt, this kv tile): skipped when the q-tile's tile
       // classes leave this kv tile out.
       Value i0 = o.mul(qt, o.idx(plan.blockKv));
-      Value nq = o.min(o.idx(plan.blockKv), o.sub(qLen, i0));
+      Value nq = o.min(o.idx(plan.blockKv), o.sub(bufs.qLen, i0));
       Value p0 = emitter->emitPosition(b, i0, t.kvLenB);
       SymValues sym = {p0, o.add(p0, nq), t.kvEnd};
       Value touched = o.i1(false);
@@ -500,8 +479,8 @@ void GradKernelBuilder::emitKeyKernel(gpu::LaunchOp launch) {
         touched = o.lor(touched, o.land(o.le(lo, kvTile), o.lt(kvTile, hi)));
       t.isFull = runtimeMask
                      ? o.i1(false)
-                     : emitTileIsFull(b, emitFullIntervals(b, classes, sym),
-                                      j0, plan.blockQ, t.kvEnd);
+                     : emitTileIsFull(b, emitFullIntervals(b, classes, sym), j0,
+                                      plan.blockQ, t.kvEnd);
       auto ifOp = scf::IfOp::create(b, ValueRange(acc).getTypes(), touched,
                                     /*withElseRegion=*/true);
       OpBuilder::InsertionGuard guard(b);
@@ -509,10 +488,10 @@ void GradKernelBuilder::emitKeyKernel(gpu::LaunchOp launch) {
       scf::YieldOp::create(b, acc);
       b.setInsertionPointToStart(ifOp.thenBlock());
       // Query rows past Sq are zero-filled (and take no part).
-      emitLoadTiles({qB, doB}, {qS, doS}, {facts.d, facts.dv}, t.hi, i0, qLen);
+      emitLoadTiles({bufs.qB, bufs.doB}, {qS, doS}, {facts.d, facts.dv}, t.hi,
+                    i0, bufs.qLen);
       SmallVector<Value> s = m.emitTimesRowsT(kFrags, qS, plan.blockKv, lane);
-      SmallVector<Value> dp =
-          m.emitTimesRowsT(vFrags, doS, plan.blockKv, lane);
+      SmallVector<Value> dp = m.emitTimesRowsT(vFrags, doS, plan.blockKv, lane);
       auto query = [&](int64_t n, int64_t, int64_t e) {
         return o.add(i0, o.add(o.mul(c, o.idx(2)), o.idx(n * 8 + e)));
       };
@@ -526,7 +505,7 @@ void GradKernelBuilder::emitKeyKernel(gpu::LaunchOp launch) {
           }
           Value row = o.min(query(n, 0, e), lastRow);
           stats.push_back(
-              {memref::LoadOp::create(b, lseB, ValueRange{bi, t.hi, row}),
+              {memref::LoadOp::create(b, bufs.lseB, ValueRange{bi, t.hi, row}),
                memref::LoadOp::create(b, deltaB, deltaIndex(t.hi, row))});
         }
       auto [p, ds] = emitWeightsAndGrads(
@@ -544,10 +523,12 @@ void GradKernelBuilder::emitKeyKernel(gpu::LaunchOp launch) {
       return SmallVector<Value>(ifOp.getResults());
     });
   };
-  SmallVector<Value> acc = emitFor(o.idx(0), group, init, headBody);
+  SmallVector<Value> acc = emitFor(o.idx(0), bufs.group, init, headBody);
   // Keys past kv_len[b] were masked everywhere: their dK and dV are 0.
-  emitStoreRows(dkB, kvh, keys, kvLen, ArrayRef<Value>(acc).take_front(nK));
-  emitStoreRows(dvB, kvh, keys, kvLen, ArrayRef<Value>(acc).drop_front(nK));
+  emitStoreRows(bufs.dkB, kvh, keys, bufs.kvLen,
+                ArrayRef<Value>(acc).take_front(nK));
+  emitStoreRows(bufs.dvB, kvh, keys, bufs.kvLen,
+                ArrayRef<Value>(acc).drop_front(nK));
 }
 
 LogicalResult mlir::attn::tileAttentionGradForGPU(RewriterBase &rewriter,

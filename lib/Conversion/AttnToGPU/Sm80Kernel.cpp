@@ -61,9 +61,8 @@ void Sm80Kernel::emitLoadTile(Value j0) {
     return k.indices4(cta.bi, cta.kvh, key, col);
   };
   SmallVector<Value> tokens;
-  for (auto [buf, shared, width] :
-       {std::tuple(k.bufs.kB, kS, k.facts.d),
-        std::tuple(k.bufs.vB, vS, k.facts.dv)})
+  for (auto [buf, shared, width] : {std::tuple(k.bufs.kB, kS, k.facts.d),
+                                    std::tuple(k.bufs.vB, vS, k.facts.dv)})
     k.emitCopyRows(shared, buf, at, j0, k.bufs.kvLen, k.plan.blockKv, width,
                    cta.tid, k.threads(), tokens);
   // One commit group holds every copy this thread issued.

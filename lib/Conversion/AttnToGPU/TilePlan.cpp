@@ -117,11 +117,11 @@ ConfigAttr GPUTilePlan::toConfig(MLIRContext *ctx) const {
 static LogicalResult checkTarget(Operation *op, const GPUTarget &target) {
   if (target.chip != "sm_80" && target.chip != "sm_90a")
     return op->emitOpError("attn-tile-gpu: chip must be sm_80 or sm_90a, "
-                          "got '")
+                           "got '")
            << target.chip << "'";
   if (!llvm::is_contained({"auto", "sync", "wgmma"}, target.mma))
     return op->emitOpError("attn-tile-gpu: mma must be auto, sync or wgmma, "
-                          "got '")
+                           "got '")
            << target.mma << "'";
   if (target.mma == "wgmma" && target.chip != "sm_90a")
     return op->emitOpError("attn-tile-gpu: mma = wgmma needs chip = sm_90a, "
@@ -258,8 +258,8 @@ FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
   return plan;
 }
 
-FailureOr<GPUTilePlan>
-mlir::attn::resolveGPUGradPlan(AttentionGradOp op, const GPUTarget &target) {
+FailureOr<GPUTilePlan> mlir::attn::resolveGPUGradPlan(AttentionGradOp op,
+                                                      const GPUTarget &target) {
   if (failed(checkTarget(op, target)) || failed(OpFacts::get(op)))
     return failure();
   // The backward's kernels are mma.sync on either chip (sm_90a runs them
