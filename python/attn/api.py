@@ -734,11 +734,24 @@ class Kernel:
         (attn-print-tile-plan): {"lowering": "fused", "config": {...}} for
         the fused CPU backward, or {"lowering": "reference", "reason":
         why} for the reference lowering; on the GPU targets {"lowering":
-        "mma.sync", "chip": chip}."""
+        "mma.sync", "chip": chip, "config": {"block_q": 64, "block_kv":
+        32, "warps": 4}} (rows per CTA, rows of the other side per tile)."""
         options, _, _ = self._compile_args
         if self.target != "cpu":
-            return {"lowering": "mma.sync",
-                    "chip": re.search(r"chip=(\w+)", options).group(1)}
+            chip = re.search(r"chip=(\w+)", options).group(1)
+            text, _ = IR.build(self.spec, self.dtype, self.head_dim,
+                               self.head_dim_v, grad=True)
+            remarks = _attn.lower_remarks(
+                text, f"attn-print-tile-plan{{target={chip}}}")
+            m = re.search(rf"backward for {chip}: mma\.sync "
+                          rf"#attn\.config<(.*?)>", remarks)
+            if not m:
+                raise CompileError(f"no backward plan in the compiler's "
+                                   f"output: {remarks}")
+            config = {k: int(v) for k, v in
+                      re.findall(r"(block_q|block_kv|warps) = (\d+)",
+                                 m.group(1))}
+            return {"lowering": "mma.sync", "chip": chip, "config": config}
         if "lowering=reference" in options:
             return {"lowering": "reference",
                     "reason": "compiled with lowering='reference'"}

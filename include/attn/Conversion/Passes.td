@@ -181,7 +181,11 @@ def AttnPrintTilePlan : Pass<"attn-print-tile-plan"> {
     target's defaults and the op (every field that code generator reads,
     filled in), or the diagnostic of an invalid plan. The IR is unchanged.
     The printed attribute is valid as the op's config and resolves to the
-    same plan, so a plan can be read, edited and pinned.
+    same plan, so a plan can be read, edited and pinned. For every
+    `attn.attention_grad`, a remark says how the backward lowers:
+    `backward for cpu: fused #attn.config<...>` or `reference lowering
+    (<reason>)`, `backward for sm_80: mma.sync #attn.config<...>` (the
+    GPU backward's fixed tiles).
 
     ```
     $ attn-opt --attn-print-tile-plan=target=cpu x.mlir

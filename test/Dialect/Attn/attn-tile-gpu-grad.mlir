@@ -1,4 +1,5 @@
 // RUN: attn-opt %s -attn-tile-gpu | FileCheck %s
+// RUN: attn-opt %s -attn-print-tile-plan="target=sm_90a" -o /dev/null 2>&1 | FileCheck %s --check-prefix=PLAN
 
 // attn.attention_grad, causal f16, D = 64: a device buffer for Delta, then
 // two launches of 128 threads with 2 * 32 * (64 + 8) * 2 bytes of shared
@@ -57,6 +58,7 @@
 // CHECK:         bufferization.to_tensor %[[DK]]
 // CHECK:         bufferization.to_tensor %[[DV]]
 // CHECK-NOT:     attn.attention_grad
+// PLAN: remark: backward for sm_90a: mma.sync #attn.config<block_q = 64, block_kv = 32, {{.*}}warps = 4, stages = 1, {{.*}}mma = "sync">
 !t = tensor<?x?x?x64xf16>
 !lse = tensor<?x?x?xf32>
 func.func @attention_grad(%q: !t, %k: !t, %v: !t, %o: !t, %do: !t, %l: !lse,
