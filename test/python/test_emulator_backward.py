@@ -7,9 +7,10 @@ divergence, ...) fails the call. The gradients are checked against
 test_backward's independent float64 numpy backward (`ref_grads`) with its
 tolerances (GRAD_TOL: twice the forward's f16 1e-3 / bf16 8e-3, README
 "Gradients") and its exact zeros (fully masked rows: dQ = 0; unseen keys:
-dK = dV = 0), over test_backward's variants (shapes drawn as there: random
-B, MHA/GQA/MQA, odd and unequal lengths, BHSD/BSHD, kv_len, decoding) in
-f16 and bf16.
+dK = dV = 0), over test_backward's variants and its long ones (shapes
+drawn as there: random B, MHA/GQA/MQA, odd and unequal lengths, BHSD/BSHD,
+kv_len, decoding; the long ones 150 to 400 keys, reaching the empty, full
+and partial tiles of both kernels) in f16 and bf16.
 
 By default a subset runs (one variant of each family); with
 ATTN_EMULATOR_SWEEP=full every variant with two seeds:
@@ -42,6 +43,9 @@ SUBSET = {
     "mask_mod_never", "sink_softmax", "sigmoid", "softplus",
     "relu2_row_sum", "softcap", "alibi_gaussian", "score_mod_math",
     "bshd_dv", "head_dim_16_v48", "decode",
+    # 150 to 400 keys: every tile class of both kernels.
+    "long_causal_gqa", "long_window", "long_alibi_masked_rows",
+    "long_document_causal",
 }
 
 _kernels: dict = {}
@@ -59,7 +63,8 @@ def _kernel(spec, dtype, d, dv, chip="sm_80"):
 
 
 CASES = [pytest.param(v, s, id=f"{v.name}-{s}")
-         for v in TB.GRAD_VARIANTS if FULL or v.name in SUBSET
+         for v in TB.GRAD_VARIANTS + TB.LONG_GRAD_VARIANTS
+         if FULL or v.name in SUBSET
          for s in range(2 if FULL else 1)]
 
 
