@@ -128,8 +128,10 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
     symbolic classification leaves (K and V by cp.async), then a key
     kernel, grid `(ceil(Skv / 64), B * Hkv)`, that computes dK and dV of
     its 64 keys over the query heads of the group and their q-tiles (Q and
-    dO by cp.async). Both recompute P from the LSE; tiles of the other side
-    have 32 rows (resolveGPUGradPlan). Deterministic: no atomics.
+    dO by cp.async). Both recompute P from the LSE, and skip the tile pairs
+    that the symbolic and the run-time tile classes rule out, as the
+    forward does; tiles of the other side have 32 rows
+    (resolveGPUGradPlan). Deterministic: no atomics.
     The op's `#attn.config` (the forward's) does not apply to them.
 
     Before:

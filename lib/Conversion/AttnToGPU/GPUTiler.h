@@ -220,6 +220,46 @@ std::unique_ptr<MmaKernel> createSm90aKernel(KernelContext &k);
 
 // RuntimeSkipping.cpp.
 
+/// At most how many entries of the run-time dense conjunct or block table
+/// cover `rows` query rows and `keys` keys.
+int64_t entriesPerTile(const RuntimeConjuncts &runtime, int64_t rows,
+                       int64_t keys);
+/// The conjuncts of `mask` classified per tile at run time for tiles of
+/// `rows` query rows and `keys` keys: document, tree, and a dense conjunct
+/// or block table with at most kMaxDenseTileEntries entries a tile.
+RuntimeConjuncts splitRuntimeConjunctsFor(Attribute mask, int64_t rows,
+                                          int64_t keys);
+
+/// The GPU's reads for the run-time classes: every lane reads a few keys or
+/// entries of the tile and the warp votes. Every warp computes the same
+/// predicates over the same data, so the answers are uniform over the CTA
+/// without a barrier.
+class GPUTileReader final : public RuntimeTileReader {
+public:
+  struct Where {
+    /// The thread's lane, the rows' batch row and head, Skv - 1.
+    Value lane, batch, head, lastKey;
+    /// Keys of a tile (a multiple of 32), and entriesPerTile.
+    int64_t keysPerTile, entriesPerTile;
+  };
+  GPUTileReader(VariantOpInterface op, const ScoreEmitter &emitter, Where at)
+      : op(op), emitter(emitter), at(at) {}
+
+  SmallVector<Value> emitAnyKeySegment(ImplicitLocOpBuilder &b, Value tile,
+                                       Value j0, Value j1,
+                                       ArrayRef<KeySegmentTest> tests) override;
+  std::pair<Value, Value> emitDenseAnyAll(ImplicitLocOpBuilder &b, Value r0,
+                                          Value r1, Value c0, Value c1,
+                                          int64_t allLevel) override;
+
+private:
+  static Value vote(ImplicitLocOpBuilder &b, Value pred);
+
+  VariantOpInterface op;
+  const ScoreEmitter &emitter;
+  Where at;
+};
+
 /// cta.tileRows, from the CTA's other values.
 void emitRuntimeRows(KernelContext &k);
 /// The first tile in [from, hi) that the runtime conjuncts keep (hi if

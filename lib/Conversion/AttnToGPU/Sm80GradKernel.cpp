@@ -26,8 +26,10 @@
 // In both, element (n * 2 + r) * 2 + e of a product is the thread's row r
 // and column 8 n + 2 c + e (MmaSync.h), so the transposed products of
 // kernel 2 have the queries in the columns. Full tiles skip the mask;
-// partial ones evaluate it per element, as do all tiles of masks with
-// data-dependent conjuncts (not classified per tile at run time here).
+// partial ones evaluate it per element. Top-level document, tree and
+// block-sparse conjuncts are classified per tile pair at run time with the
+// forward's classes (RuntimeTileClassifier, GPUTileReader): pairs they rule
+// out are skipped before their copies, pairs they allow entirely are full.
 //
 //===----------------------------------------------------------------------===//
 
@@ -72,6 +74,17 @@ private:
   /// pair c, warp; kv extent of batch `bi`.
   void emitThreadIds(gpu::LaunchOp launch);
   void emitKvExtent(GradTile &t);
+  /// The run-time tile rows of query rows [i0, i0 + nq) at positions from
+  /// p0 (with classifier).
+  RuntimeTileRows emitRuntimeRows(const GradTile &t, Value i0, Value nq,
+                                  Value p0);
+  /// (kept, full) of the run-time conjuncts for `rows` (of at most
+  /// `rowsTile` rows) and keys [j0, j0 + keys) of tile `tile`, j0 < kvEnd:
+  /// skipped tiles are never loaded; (true, true) without classifier.
+  std::pair<Value, Value> emitRuntimeClass(const GradTile &t,
+                                           const RuntimeTileRows &rows,
+                                           int64_t rowsTile, Value tile,
+                                           Value j0, int64_t keys);
   /// What both kernels set up per CTA for their 64 rows from `first` (of
   /// `bound`) at head `h`: the thread's two rows (and the same clamped to
   /// bound - 1), the shared tiles of the other side (D and Dv wide) and
@@ -123,10 +136,11 @@ private:
   MmaSync m;
   Arith &o;
   std::unique_ptr<ScoreEmitter> emitter;
+  /// The mask's conjuncts classified per tile at run time, their
+  /// classifier (null without any), and the symbolic classes of the rest.
+  RuntimeConjuncts runtime;
+  std::unique_ptr<RuntimeTileClassifier> classifier;
   TileClasses classes;
-  /// Masks with data-dependent conjuncts: every tile is masked per
-  /// element.
-  bool runtimeMask = false;
   NormalizerAttrInterface normalizer;
   /// The normalizer divides by a row sum: LSE and Delta.
   bool rowSum = false;
@@ -156,8 +170,10 @@ SmallVector<Value> GradKernelBuilder::emitFor(
 void GradKernelBuilder::run() {
   normalizer = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault());
   rowSum = normalizer.getRowDenominator() == RowDenominator::RowSum;
-  RuntimeConjuncts runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
-  runtimeMask = runtime.any();
+  // Tiles of 64 rows by 32 keys (query kernel) or 32 rows by 64 keys
+  // (key kernel): both within 64 x 64.
+  runtime = splitRuntimeConjunctsFor(op.getMaskOrDefault(), plan.blockQ,
+                                     plan.blockQ);
   classes = classifyMask(runtime.declarative);
   bufs = GradBuffers::emit(b, op, rowSum);
   unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
@@ -167,6 +183,9 @@ void GradKernelBuilder::run() {
       tensor::DimOp::create(b, op.getKey(), sDim));
   scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
   emitter->hoistOperandDims(b);
+  if (runtime.any())
+    classifier =
+        std::make_unique<RuntimeTileClassifier>(op, runtime, *emitter);
 
   DeviceErrorFlag flag;
   flag.emitBegin(b, op, *emitter);
@@ -254,6 +273,28 @@ GradKernelBuilder::RowSide GradKernelBuilder::emitRowSide(Value first,
   for (int64_t kc = 0; kc < facts.dv / 16; ++kc)
     side.fragsDv.push_back(m.loadA(bufDv, at, side.clamped, c, kc * 16));
   return side;
+}
+
+RuntimeTileRows GradKernelBuilder::emitRuntimeRows(const GradTile &t,
+                                                   Value i0, Value nq,
+                                                   Value p0) {
+  RuntimeTileRows rows{t.bi,          t.hi,     i0,      o.add(i0, nq), p0,
+                       o.add(p0, nq), t.kvLenB, Value(), Value()};
+  if (classifier)
+    classifier->emitRows(b, rows);
+  return rows;
+}
+
+std::pair<Value, Value> GradKernelBuilder::emitRuntimeClass(
+    const GradTile &t, const RuntimeTileRows &rows, int64_t rowsTile,
+    Value tile, Value j0, int64_t keys) {
+  if (!classifier)
+    return {o.i1(true), o.i1(true)};
+  Value j1 = o.min(o.add(j0, o.idx(keys)), t.kvEnd);
+  GPUTileReader reader(op, *emitter,
+                       {lane, t.bi, t.hi, o.sub(bufs.kvLen, o.idx(1)), keys,
+                        entriesPerTile(runtime, rowsTile, keys)});
+  return classifier->emitTileClass(b, reader, rows, tile, j0, j1);
 }
 
 void GradKernelBuilder::emitLoadTiles(ArrayRef<Value> srcs,
@@ -408,20 +449,26 @@ void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
   Value tileRows = o.min(o.idx(plan.blockQ), o.sub(bufs.qLen, q0));
   Value p0 = emitter->emitPosition(b, q0, t.kvLenB);
   SymValues sym = {p0, o.add(p0, tileRows), t.kvEnd};
-  SmallVector<KeyRange> fullBounds;
-  if (!runtimeMask)
-    fullBounds = emitFullIntervals(b, classes, sym);
+  SmallVector<KeyRange> fullBounds = emitFullIntervals(b, classes, sym);
   SmallVector<KeyRange> ranges =
       emitTileRanges(b, classes, sym, t.kvEnd, plan.blockKv);
+  RuntimeTileRows tileRowsRt = emitRuntimeRows(t, q0, tileRows, p0);
   SmallVector<Value> dq = zeroAccs(facts.d);
-  auto kvTile = [&](Value tile, ValueRange acc) {
+  auto kvTile = [&](Value tile, ValueRange acc) -> SmallVector<Value> {
     Value j0 = o.mul(tile, o.idx(plan.blockKv));
+    auto [kept, runtimeFull] = emitRuntimeClass(t, tileRowsRt, plan.blockQ,
+                                                tile, j0, plan.blockKv);
+    auto keptIf = scf::IfOp::create(b, ValueRange(acc).getTypes(), kept,
+                                    /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(keptIf.elseBlock());
+    scf::YieldOp::create(b, acc);
+    b.setInsertionPointToStart(keptIf.thenBlock());
     // Keys past Skv are zero-filled (and masked).
     emitLoadTiles({bufs.kB, bufs.vB}, {kS, vS}, {facts.d, facts.dv}, kvh, j0,
                   bufs.kvLen);
-    t.isFull = runtimeMask
-                   ? o.i1(false)
-                   : emitTileIsFull(b, fullBounds, j0, plan.blockKv, t.kvEnd);
+    t.isFull = o.land(
+        runtimeFull, emitTileIsFull(b, fullBounds, j0, plan.blockKv, t.kvEnd));
     SmallVector<Value> s = m.emitTimesRowsT(qFrags, kS, plan.blockKv, lane);
     SmallVector<Value> dp = m.emitTimesRowsT(doFrags, vS, plan.blockKv, lane);
     auto [p, ds] = emitWeightsAndGrads(
@@ -438,7 +485,8 @@ void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
     m.emitTimesTile(m.packA(ds, plan.blockKv), kS, out, lane);
     // The next tile's copies overwrite this one.
     gpu::BarrierOp::create(b);
-    return out;
+    scf::YieldOp::create(b, out);
+    return SmallVector<Value>(keptIf.getResults());
   };
   for (auto [lo, hi] : ranges)
     dq = emitFor(lo, hi, dq, kvTile);
@@ -477,11 +525,28 @@ void GradKernelBuilder::emitKeyKernel(gpu::LaunchOp launch) {
       for (auto [lo, hi] :
            emitTileRanges(b, classes, sym, t.kvEnd, plan.blockQ))
         touched = o.lor(touched, o.land(o.le(lo, kvTile), o.lt(kvTile, hi)));
-      t.isFull = runtimeMask
-                     ? o.i1(false)
-                     : emitTileIsFull(b, emitFullIntervals(b, classes, sym), j0,
-                                      plan.blockQ, t.kvEnd);
-      auto ifOp = scf::IfOp::create(b, ValueRange(acc).getTypes(), touched,
+      Value symFull = emitTileIsFull(b, emitFullIntervals(b, classes, sym),
+                                     j0, plan.blockQ, t.kvEnd);
+      // Under the run-time conjuncts: classified only for touched pairs
+      // (j0 < kvEnd), and skipped when they rule the pair out.
+      Value kept = touched, runtimeFull = o.i1(true);
+      if (classifier) {
+        auto classify =
+            scf::IfOp::create(b, TypeRange{b.getI1Type(), b.getI1Type()},
+                              touched, /*withElseRegion=*/true);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(classify.thenBlock());
+        RuntimeTileRows rows = emitRuntimeRows(t, i0, nq, p0);
+        auto [k, f] =
+            emitRuntimeClass(t, rows, plan.blockKv, kvTile, j0, plan.blockQ);
+        scf::YieldOp::create(b, ValueRange{k, f});
+        b.setInsertionPointToStart(classify.elseBlock());
+        scf::YieldOp::create(b, ValueRange{o.i1(false), o.i1(false)});
+        kept = classify.getResult(0);
+        runtimeFull = classify.getResult(1);
+      }
+      t.isFull = o.land(symFull, runtimeFull);
+      auto ifOp = scf::IfOp::create(b, ValueRange(acc).getTypes(), kept,
                                     /*withElseRegion=*/true);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifOp.elseBlock());

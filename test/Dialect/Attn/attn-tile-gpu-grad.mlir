@@ -1,5 +1,5 @@
-// RUN: attn-opt %s -attn-tile-gpu | FileCheck %s
-// RUN: attn-opt %s -attn-print-tile-plan="target=sm_90a" -o /dev/null 2>&1 | FileCheck %s --check-prefix=PLAN
+// RUN: attn-opt %s -attn-tile-gpu -split-input-file | FileCheck %s
+// RUN: attn-opt %s -attn-print-tile-plan="target=sm_90a" -split-input-file -o /dev/null 2>&1 | FileCheck %s --check-prefix=PLAN
 
 // attn.attention_grad, causal f16, D = 64: a device buffer for Delta, then
 // two launches of 128 threads with 2 * 32 * (64 + 8) * 2 bytes of shared
@@ -66,5 +66,39 @@ func.func @attention_grad(%q: !t, %k: !t, %v: !t, %o: !t, %do: !t, %l: !lse,
   %r:3 = attn.attention_grad ins(%q, %k, %v : !t, !t, !t) out(%o : !t)
       grad_out(%do : !t) lse(%l : !lse) outs(%dq, %dk, %dv : !t, !t, !t)
       {mask = #attn.causal} -> !t, !t, !t
+  return %r#0, %r#1, %r#2 : !t, !t, !t
+}
+
+// -----
+
+// Packed documents under causal: the document conjunct is classified per
+// tile at run time (segment ids read by the lanes, a warp vote), in the
+// query kernel per kv tile and in the key kernel per q-tile; tiles it rules
+// out are skipped before their copies.
+
+// CHECK-LABEL: func.func @document_causal
+// CHECK:         gpu.launch
+// CHECK:           scf.for
+// CHECK:             nvvm.vote.sync  any
+// CHECK:             scf.if
+// CHECK:               nvgpu.device_async_copy
+// CHECK:           gpu.terminator
+// CHECK:         gpu.launch
+// CHECK:           scf.for
+// CHECK:             scf.for
+// CHECK:               scf.if
+// CHECK:                 nvvm.vote.sync  any
+// CHECK:               scf.if
+// CHECK:                 nvgpu.device_async_copy
+// CHECK:           gpu.terminator
+!t = tensor<?x?x?x64xbf16>
+!lse = tensor<?x?x?xf32>
+!seg = tensor<?x?xi32>
+func.func @document_causal(%q: !t, %k: !t, %v: !t, %o: !t, %do: !t, %l: !lse,
+                           %sq: !seg, %sk: !seg) -> (!t, !t, !t) {
+  %r:3 = attn.attention_grad ins(%q, %k, %v : !t, !t, !t) out(%o : !t)
+      grad_out(%do : !t) lse(%l : !lse) segments(%sq, %sk : !seg, !seg)
+      outs(%q, %k, %v : !t, !t, !t)
+      {mask = #attn.and<[#attn.document, #attn.causal]>} -> !t, !t, !t
   return %r#0, %r#1, %r#2 : !t, !t, !t
 }
