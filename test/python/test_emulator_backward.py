@@ -114,16 +114,19 @@ def _long(spec, dims, seed, operands=None, chip="sm_80"):
     return (q, k, v, o, lse, do, captures, ops), grads
 
 
-@pytest.mark.parametrize("mask,dtype,d", [
-    (attn.causal(), "float16", 64),
-    (attn.sliding_window(50), "bfloat16", 64),
-    (None, "bfloat16", 128),
-    (attn.causal(), "float16", 96),
+@pytest.mark.parametrize("mask,dtype,d,operands", [
+    (attn.causal(), "float16", 64, None),
+    (attn.sliding_window(50), "bfloat16", 64, None),
+    (None, "bfloat16", 128, None),
+    (attn.causal(), "float16", 96, None),
+    (attn.document() & attn.causal(), "bfloat16", 128, TD.op_segments),
 ])
-def test_emulator_backward_long(mask, dtype, d):
-    """GQA (group 2) over 3 query tiles and 4 key tiles of 64 (32-row
-    tiles of the other side at head dims over 64), Sq != Skv."""
-    _long(attn.Spec(mask), _dims(1, 4, 2, 150, 201, d, d, dtype), 5)
+def test_emulator_backward_long(mask, dtype, d, operands):
+    """GQA (group 2) over 3 query tiles of 64 and 4 key tiles of 64 (and
+    5 to 7 tiles of 32 of the other side), Sq != Skv; head dims over 64
+    take the key kernel with K and V in shared memory."""
+    _long(attn.Spec(mask), _dims(1, 4, 2, 150, 201, d, d, dtype), 5,
+          operands)
 
 
 def test_emulator_backward_is_deterministic():

@@ -80,6 +80,17 @@ Value MmaSync::loadA(Value buf, IndexFn at, ArrayRef<Value> rows, Value c,
   return frag;
 }
 
+Value MmaSync::loadASharedRows(Value tile, Value row0, int64_t col0,
+                              Value lane) {
+  // ldmatrix x4: matrix i holds fragment register i, so lanes 0-15 address
+  // rows 0-15 at column 0 of the slice (matrices 0 and 1: rows g and g + 8
+  // of k 0-7) and lanes 16-31 the same rows at column 8 (k 8-15).
+  Value row = o.add(row0, o.remU(lane, o.idx(16)));
+  Value col = o.add(o.idx(col0), o.mul(o.divU(lane, o.idx(16)), o.idx(8)));
+  return nvgpu::LdMatrixOp::create(b, fragA, tile, ValueRange{row, col},
+                                   /*transpose=*/false, /*numTiles=*/4);
+}
+
 void MmaSync::emitCopyRows(Value shared, Value buf, IndexFn at, Value first,
                            Value limit, int64_t rows, int64_t width, Value tid,
                            int64_t threads, SmallVectorImpl<Value> &tokens) {

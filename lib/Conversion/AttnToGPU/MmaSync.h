@@ -60,6 +60,9 @@ struct MmaSync {
   /// `c` is lane % 4.
   Value loadA(Value buf, IndexFn at, ArrayRef<Value> rows, Value c,
               int64_t col0);
+  /// The A fragment of rows [row0, row0 + 16) and columns [col0, col0 +
+  /// 16) of the shared tile `tile`, by ldmatrix x4.
+  Value loadASharedRows(Value tile, Value row0, int64_t col0, Value lane);
   /// Issues cp.async copies of rows [first, first + rows) x [0, width) of
   /// `buf` (read at `at`) into `shared` ([rows][width + kSmemPad]), spread
   /// over the `threads` threads (`tid`). Rows at or past `limit` are

@@ -88,14 +88,33 @@ private:
   /// What both kernels set up per CTA for their 64 rows from `first` (of
   /// `bound`) at head `h`: the thread's two rows (and the same clamped to
   /// bound - 1), the shared tiles of the other side (D and Dv wide) and
-  /// the A fragments of the rows of `bufD` and `bufDv`.
+  /// the A fragments of the rows of `bufD` and `bufDv`: in registers, or
+  /// (`inShared`) copied once into shared memory and read by ldmatrix
+  /// where used (fragments()).
   struct RowSide {
     SmallVector<Value, 2> rows, clamped;
     Value tileD, tileDv;
     SmallVector<Value> fragsD, fragsDv;
+    /// With inShared: the CTA's rows of bufD and bufDv.
+    Value rowsD, rowsDv;
   };
   RowSide emitRowSide(Value first, Value bound, Value bufD, Value bufDv,
-                      Value h);
+                      Value h, bool inShared);
+  /// The A fragments of `side`'s rows of bufD (or bufDv with `dv`).
+  SmallVector<Value> fragments(const RowSide &side, bool dv);
+  /// Bytes of dynamic shared memory of a kernel (emitRowSide).
+  int64_t sharedBytes(bool inShared) const {
+    int64_t bytes = MmaSync::sharedTileBytes(plan.blockKv, facts.d) +
+                    MmaSync::sharedTileBytes(plan.blockKv, facts.dv);
+    if (inShared)
+      bytes += MmaSync::sharedTileBytes(plan.blockQ, facts.d) +
+               MmaSync::sharedTileBytes(plan.blockQ, facts.dv);
+    return bytes;
+  }
+  /// The key kernel keeps K and V in shared memory where head dims over 64
+  /// would not leave registers for dK and dV (ptxas -v: 250 bytes of
+  /// spills at D = 128 with them in registers).
+  bool keysInShared() const { return std::max(facts.d, facts.dv) > 64; }
   /// P and dS of the products `s` (Q K^T, raw) and `dp` over `cols`
   /// columns; `query(n, r, e)` / `key(n, r, e)` give an element's
   /// coordinates, `rowStats(n, r, e)` its row's (LSE, Delta).
@@ -207,11 +226,10 @@ void GradKernelBuilder::run() {
   }
   // Both kernels: 4 warps, tiles of blockKv rows of the other side in
   // shared memory. Empty grids are not launched.
-  int64_t smem = MmaSync::sharedTileBytes(plan.blockKv, facts.d) +
-                 MmaSync::sharedTileBytes(plan.blockKv, facts.dv);
-  Value smemBytes = arith::ConstantIntOp::create(b, smem, 32);
   auto launch = [&](Value gridX, Value gridY,
-                    void (GradKernelBuilder::*kernel)(gpu::LaunchOp)) {
+                    void (GradKernelBuilder::*kernel)(gpu::LaunchOp),
+                    int64_t smem) {
+    Value smemBytes = arith::ConstantIntOp::create(b, smem, 32);
     auto l =
         gpu::LaunchOp::create(b, gridX, gridY, o.idx(1), o.idx(plan.warps * 32),
                               o.idx(1), o.idx(1), smemBytes);
@@ -221,9 +239,11 @@ void GradKernelBuilder::run() {
     gpu::TerminatorOp::create(b);
   };
   launch(o.ceilDiv(bufs.qLen, o.idx(plan.blockQ)),
-         o.mul(bufs.batch, bufs.qHeads), &GradKernelBuilder::emitQueryKernel);
+         o.mul(bufs.batch, bufs.qHeads), &GradKernelBuilder::emitQueryKernel,
+         sharedBytes(/*inShared=*/false));
   launch(o.ceilDiv(bufs.kvLen, o.idx(plan.blockQ)),
-         o.mul(bufs.batch, bufs.kvHeads), &GradKernelBuilder::emitKeyKernel);
+         o.mul(bufs.batch, bufs.kvHeads), &GradKernelBuilder::emitKeyKernel,
+         sharedBytes(keysInShared()));
   if (deltaB)
     wait(gpu::DeallocOp::create(b, token, ValueRange{start()}, deltaB)
              .getAsyncToken());
@@ -246,10 +266,9 @@ void GradKernelBuilder::emitKvExtent(GradTile &t) {
   t.rowBias = normalizer.emitRowBias(b, t.kvLenB);
 }
 
-GradKernelBuilder::RowSide GradKernelBuilder::emitRowSide(Value first,
-                                                         Value bound,
-                                                         Value bufD,
-                                                         Value bufDv, Value h) {
+GradKernelBuilder::RowSide
+GradKernelBuilder::emitRowSide(Value first, Value bound, Value bufD,
+                               Value bufDv, Value h, bool inShared) {
   RowSide side;
   Value last = o.sub(bound, o.idx(1));
   Value row = o.add(o.add(first, o.mul(warp, o.idx(kRowsPerWarp))), g);
@@ -267,12 +286,43 @@ GradKernelBuilder::RowSide GradKernelBuilder::emitRowSide(Value first,
       m.sharedTile(raw, MmaSync::sharedTileBytes(plan.blockKv, facts.d),
                    plan.blockKv, facts.dv);
 
+  if (inShared) {
+    // The CTA's rows, once (rows past `bound` zero-filled, never stored).
+    int64_t offset = sharedBytes(/*inShared=*/false);
+    side.rowsD = m.sharedTile(raw, offset, plan.blockQ, facts.d);
+    side.rowsDv = m.sharedTile(
+        raw, offset + MmaSync::sharedTileBytes(plan.blockQ, facts.d),
+        plan.blockQ, facts.dv);
+    auto at = [&](Value r, Value col) { return indices4(h, r, col); };
+    SmallVector<Value> tokens;
+    m.emitCopyRows(side.rowsD, bufD, at, first, bound, plan.blockQ, facts.d,
+                   tid, plan.warps * 32, tokens);
+    m.emitCopyRows(side.rowsDv, bufDv, at, first, bound, plan.blockQ,
+                   facts.dv, tid, plan.warps * 32, tokens);
+    Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
+        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
+    nvgpu::DeviceAsyncWaitOp::create(b, token, b.getI32IntegerAttr(0));
+    gpu::BarrierOp::create(b);
+    return side;
+  }
   auto at = [&](Value r, Value col) { return indices4(h, r, col); };
   for (int64_t kc = 0; kc < facts.d / 16; ++kc)
     side.fragsD.push_back(m.loadA(bufD, at, side.clamped, c, kc * 16));
   for (int64_t kc = 0; kc < facts.dv / 16; ++kc)
     side.fragsDv.push_back(m.loadA(bufDv, at, side.clamped, c, kc * 16));
   return side;
+}
+
+SmallVector<Value> GradKernelBuilder::fragments(const RowSide &side,
+                                                bool dv) {
+  Value rows = dv ? side.rowsDv : side.rowsD;
+  if (!rows)
+    return dv ? side.fragsDv : side.fragsD;
+  SmallVector<Value> frags;
+  Value row0 = o.mul(warp, o.idx(kRowsPerWarp));
+  for (int64_t kc = 0; kc < (dv ? facts.dv : facts.d) / 16; ++kc)
+    frags.push_back(m.loadASharedRows(rows, row0, kc * 16, lane));
+  return frags;
 }
 
 RuntimeTileRows GradKernelBuilder::emitRuntimeRows(const GradTile &t,
@@ -407,7 +457,8 @@ void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
   Value kvh = o.divU(t.hi, bufs.group);
   emitKvExtent(t);
   Value q0 = o.mul(launch.getBlockIds().x, o.idx(plan.blockQ));
-  RowSide side = emitRowSide(q0, bufs.qLen, bufs.qB, bufs.doB, t.hi);
+  RowSide side =
+      emitRowSide(q0, bufs.qLen, bufs.qB, bufs.doB, t.hi, /*inShared=*/false);
   ArrayRef<Value> rows = side.rows, clamped = side.clamped;
   Value kS = side.tileD, vS = side.tileDv;
   ArrayRef<Value> qFrags = side.fragsD, doFrags = side.fragsDv;
@@ -502,10 +553,10 @@ void GradKernelBuilder::emitKeyKernel(gpu::LaunchOp launch) {
   emitKvExtent(t);
   Value kvTile = launch.getBlockIds().x;
   Value j0 = o.mul(kvTile, o.idx(plan.blockQ));
-  RowSide side = emitRowSide(j0, bufs.kvLen, bufs.kB, bufs.vB, kvh);
+  RowSide side =
+      emitRowSide(j0, bufs.kvLen, bufs.kB, bufs.vB, kvh, keysInShared());
   ArrayRef<Value> keys = side.rows;
   Value qS = side.tileD, doS = side.tileDv;
-  ArrayRef<Value> kFrags = side.fragsD, vFrags = side.fragsDv;
 
   Value numQTiles = o.ceilDiv(bufs.qLen, o.idx(plan.blockKv));
   Value lastRow = o.sub(bufs.qLen, o.idx(1));
@@ -555,8 +606,10 @@ void GradKernelBuilder::emitKeyKernel(gpu::LaunchOp launch) {
       // Query rows past Sq are zero-filled (and take no part).
       emitLoadTiles({bufs.qB, bufs.doB}, {qS, doS}, {facts.d, facts.dv}, t.hi,
                     i0, bufs.qLen);
-      SmallVector<Value> s = m.emitTimesRowsT(kFrags, qS, plan.blockKv, lane);
-      SmallVector<Value> dp = m.emitTimesRowsT(vFrags, doS, plan.blockKv, lane);
+      SmallVector<Value> s =
+          m.emitTimesRowsT(fragments(side, false), qS, plan.blockKv, lane);
+      SmallVector<Value> dp =
+          m.emitTimesRowsT(fragments(side, true), doS, plan.blockKv, lane);
       auto query = [&](int64_t n, int64_t, int64_t e) {
         return o.add(i0, o.add(o.mul(c, o.idx(2)), o.idx(n * 8 + e)));
       };

@@ -266,9 +266,9 @@ FailureOr<GPUTilePlan> mlir::attn::resolveGPUGradPlan(AttentionGradOp op,
   // unchanged): 4 warps of 16 rows, tiles of the other side of 32 rows.
   // With 64, the key kernel (dK and dV accumulators, K and V fragments,
   // scores and dP) spilled at D = 64 (ptxas -v, CUDA 13: 56 bytes); with
-  // 32 it takes 227 registers and the query kernel 128, without spills.
-  // At D = 128 the key kernel spills either way. The op's #attn.config is
-  // the forward's and does not apply.
+  // 32 it takes 227 registers and the query kernel 128, without spills
+  // (at D = 128, with K and V in shared memory: 254 and 234). The op's
+  // #attn.config is the forward's and does not apply.
   GPUTilePlan plan;
   plan.warps = 4;
   plan.blockQ = plan.warps * kRowsPerWarp;

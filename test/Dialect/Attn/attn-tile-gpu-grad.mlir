@@ -102,3 +102,29 @@ func.func @document_causal(%q: !t, %k: !t, %v: !t, %o: !t, %do: !t, %l: !lse,
       {mask = #attn.and<[#attn.document, #attn.causal]>} -> !t, !t, !t
   return %r#0, %r#1, %r#2 : !t, !t, !t
 }
+
+// -----
+
+// Head dims over 64: the key kernel copies its 64 rows of K and V to shared
+// memory once (two more tiles: 2 * 32 * 136 * 2 + 2 * 64 * 136 * 2 bytes)
+// and reads their A fragments by ldmatrix x4 where used.
+
+// CHECK-LABEL: func.func @d128
+// CHECK:         arith.constant 17408 : i32
+// CHECK:         gpu.launch
+// CHECK:           gpu.terminator
+// CHECK:         arith.constant 52224 : i32
+// CHECK:         gpu.launch
+// CHECK-COUNT-2:   memref<64x136xbf16, #gpu.address_space<workgroup>>
+// CHECK:           scf.for
+// CHECK:             scf.for
+// CHECK:               nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}
+// CHECK:           gpu.terminator
+!t = tensor<?x?x?x128xbf16>
+!lse = tensor<?x?x?xf32>
+func.func @d128(%q: !t, %k: !t, %v: !t, %o: !t, %do: !t, %l: !lse) -> (!t, !t, !t) {
+  %r:3 = attn.attention_grad ins(%q, %k, %v : !t, !t, !t) out(%o : !t)
+      grad_out(%do : !t) lse(%l : !lse) outs(%q, %k, %v : !t, !t, !t)
+      -> !t, !t, !t
+  return %r#0, %r#1, %r#2 : !t, !t, !t
+}
