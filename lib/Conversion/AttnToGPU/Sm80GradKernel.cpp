@@ -16,26 +16,28 @@
 //        P = w(s') / Z, dS = scale * w'(s') / Z * ds'/ds * (dP - Delta)
 //        dQ += dS K                            (ldmatrix.trans)
 //   2. the key kernel, grid (ceil(Skv / 64), B * Hkv), 4 warps of 16 keys
-//      each: K and V as A fragments, then for every query head of the
-//      group (GQA: the group's sum, in order) and every q-tile of blockKv
-//      queries that the symbolic tile classes do not rule out for its kv
-//      tile (Q and dO by cp.async):
+//      each: K and V as A fragments (in registers; at head dims over 64
+//      from a copy in shared memory, by ldmatrix x4 where used, which
+//      leaves registers for the dK and dV accumulators), then for every
+//      query head of the group (GQA: the group's sum, in order) and every
+//      q-tile of blockKv queries that the tile classes do not rule out for
+//      its kv tile (Q and dO by cp.async):
 //        S^T = K Q^T, dP^T = V dO^T, P^T and dS^T as above,
 //        dV += P^T dO, dK += dS^T Q.
 //
-// In both, element (n * 2 + r) * 2 + e of a product is the thread's row r
-// and column 8 n + 2 c + e (MmaSync.h), so the transposed products of
-// kernel 2 have the queries in the columns. Full tiles skip the mask;
-// partial ones evaluate it per element. Top-level document, tree and
-// block-sparse conjuncts are classified per tile pair at run time with the
-// forward's classes (RuntimeTileClassifier, GPUTileReader): pairs they rule
-// out are skipped before their copies, pairs they allow entirely are full.
+// blockKv is 32 (resolveGPUGradPlan). In both kernels, element
+// (n * 2 + r) * 2 + e of a product is the thread's row r and column
+// 8 n + 2 c + e (MmaSync.h), so the transposed products of kernel 2 have
+// the queries in the columns. Full tiles skip the mask; partial ones
+// evaluate it per element. Top-level document, tree and block-sparse
+// conjuncts are classified per tile pair at run time with the forward's
+// classes (RuntimeTileClassifier, GPUTileReader): pairs they rule out are
+// skipped before their copies, pairs they allow entirely are full.
 //
 //===----------------------------------------------------------------------===//
 
 #include "GPUTiler.h"
 
-#include "attn/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
