@@ -21,7 +21,7 @@ import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# (kernel file, shape, label[, extra attn-run arguments]): the bench's f32 cases at sizes that take
+# (kernel file, shape, label[, extra attn-run arguments]): the bench's f32 cases (and one bf16) at sizes that take
 # 10-200 ms with 2 threads, so that a round stays short.
 CASES = [
     ("full_d64.mlir", "B=1,Hq=8,Sq=1024,Skv=1024", "full D64 S1024"),
@@ -38,6 +38,9 @@ CASES = [
     ("block_sparse_d64.mlir", "B=1,Hq=8,Sq=4096,Skv=4096",
      "block-sparse 128 D64 S4096"),
     ("dense_d64.mlir", "B=1,Hq=8,Sq=2048,Skv=2048", "dense D64 S2048"),
+    # bf16 (AMX where the host has it).
+    ("causal_d128_bf16.mlir", "B=1,Hq=16,Sq=1024,Skv=1024",
+     "bf16 causal D128 S1024"),
 ]
 
 

@@ -2,13 +2,17 @@
 """Traced (FlexAttention-style) masks against attn's builtin masks on the
 CPU (a benchmark, not a test).
 
-For causal, sliding-window and document-causal masks it times, in one
+For causal, sliding-window and document-causal masks (the last also as
+attention-gym writes it, with per-document offsets) it times, in one
 process and alternating rounds:
   builtin    the declarative mask (symbolic tile classes, O(1) per tile),
   flex       attn.flex.flex_attention with create_block_mask's block mask:
              empty blocks skipped at run time, the traced mask_mod applied
              element by element in the rest,
-  traced     the same mask_mod without a block mask (every tile computed),
+  traced     attn.compile of the same mask_mod, called without a block
+             mask: the builtin where attn.recognise recognises it (document
+             ids read from the arrays at each call), else every tile
+             computed with the mask applied per element,
 and full attention as the unmasked baseline. create_block_mask's own time
 (numpy, once per mask) is reported apart. Outputs are checked against the
 builtin's.
@@ -60,11 +64,23 @@ def main():
     def doc_causal(b, h, q_idx, kv_idx):
         return (doc[q_idx] == doc[kv_idx]) & (q_idx >= kv_idx)
 
+    # attention-gym's generate_doc_mask_mod(causal): positions within the
+    # document through per-document offsets.
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int32)
+
+    def gym_doc_causal(b, h, q_idx, kv_idx):
+        same_doc = doc[q_idx] == doc[kv_idx]
+        q_logical = q_idx - offsets[doc[q_idx]]
+        kv_logical = kv_idx - offsets[doc[kv_idx]]
+        return same_doc & (q_logical >= kv_logical)
+
     cases = [
         ("causal", attn.causal(), {}, causal),
         (f"window {W}", attn.sliding_window(W, 0) & attn.causal(), {}, window),
         ("document x8 causal", attn.document() & attn.causal(),
          {"segments": (doc[None], doc[None])}, doc_causal),
+        ("gym document x8 causal (offsets)", attn.document() & attn.causal(),
+         {"segments": (doc[None], doc[None])}, gym_doc_causal),
     ]
     full = attn.compile(attn.Spec(), head_dim=D)
     rows = []

@@ -338,6 +338,12 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
     kernel._compile_args = (options, openmp, cache)
     if target == "cpu" and lowering == "fused" and kernel._tuned is None:
         kernel._builtin_spec = _builtin_spec(spec)
+        if kernel._builtin_spec is None:
+            kernel._builtin_docs = _builtin_document_spec(spec)
+            kernel._compile_kwargs = dict(
+                dtype=dtype, head_dim=head_dim, head_dim_v=head_dim_v,
+                vector_width=vector_width, openmp=openmp, cache=cache,
+                tuning=False)
     return kernel
 
 
@@ -359,7 +365,11 @@ def _builtin_spec(spec):
     builtin, operands = recognise.declarative(leaves[0].fn, spec.q_offset)
     if builtin is None or operands:
         return None
+    return _swap_mask_mod(spec, builtin)
 
+
+def _swap_mask_mod(spec, builtin):
+    """`spec` with its (one) mask_mod leaf replaced by `builtin`."""
     def swap(m):
         if isinstance(m, S.MaskMod):
             return builtin
@@ -371,6 +381,34 @@ def _builtin_spec(spec):
     out = copy.copy(spec)
     out.mask = swap(spec.mask)
     return out
+
+
+def _builtin_document_spec(spec):
+    """For a mask_mod recognised as a document mask over the id arrays it
+    closes over (attn.recognise; attention-gym's generate_doc_mask_mod
+    among them): (the builtin spec, the function, the builtin's text), or
+    None. Calls with Sq == Skv that give no capture by hand run the
+    builtin with segment operands made from the arrays' values at the
+    call (Kernel._call_builtin_document). Not for specs that have a
+    document mask, segments or kv_len of their own."""
+    from . import recognise
+    leaves = [m for m in spec.mask.leaves() if isinstance(m, S.MaskMod)]
+    if len(leaves) != 1 or spec.kv_len or \
+            any(isinstance(m, S.Document) for m in spec.mask.leaves()):
+        return None
+    fn = leaves[0].fn
+    try:
+        if not C.closure_arrays(fn):
+            return None
+    except Exception:  # the tracer reports such functions itself
+        return None
+    builtin, operands = recognise.declarative(fn, spec.q_offset, (0, 0))
+    if builtin is None or "segments" not in operands:
+        return None
+    out = _swap_mask_mod(spec, builtin)
+    if out.operands() != ["segments"]:
+        return None
+    return out, fn, builtin.attr()
 
 
 def _tuned_selection(spec, text, native, options, openmp, cache, target,
@@ -496,6 +534,10 @@ class Kernel:
         # call with Sq == Skv has compiled it (see _builtin_spec).
         self._builtin_spec = None
         self._builtin_native = None
+        # A mask_mod recognised as a document mask over closed-over id
+        # arrays: (spec, fn, attr) and its kernel (_call_builtin_document).
+        self._builtin_docs = None
+        self._builtin_docs_kernel = None
 
     @property
     def config(self) -> dict:
@@ -589,6 +631,10 @@ class Kernel:
 
     def __call__(self, q, k, v, *captures, return_lse: bool = False,
                  out=None, lse=None, **operands):
+        if self._builtin_docs is not None and not captures and not operands:
+            done = self._call_builtin_document(q, k, v, return_lse, out, lse)
+            if done is not None:
+                return done
         args, kind = self.arguments(q, k, v, *captures,
                                     return_lse=return_lse, out=out, lse=lse,
                                     **operands)
@@ -709,8 +755,41 @@ class Kernel:
     @property
     def builtin_mask(self) -> Optional[str]:
         """The builtin mask calls with Sq == Skv run instead of the traced
-        mask_mod (attn.recognise), or None."""
-        return self._builtin_spec.mask.attr() if self._builtin_spec else None
+        mask_mod (attn.recognise), or None. A document mask takes its
+        segment ids from the arrays the mask_mod closes over, read at each
+        call (calls that give captures by hand run the traced kernel)."""
+        if self._builtin_spec:
+            return self._builtin_spec.mask.attr()
+        if self._builtin_docs:
+            return self._builtin_docs[0].mask.attr()
+        return None
+
+    def _call_builtin_document(self, q, k, v, return_lse, out, lse):
+        """The call on the builtin document kernel, or None to run the
+        traced one: Sq != Skv, arrays that no longer make the document mask
+        (attn.recognise checks their values at every call: lengths, id
+        ranges, int32), or inputs the builtin kernel's checks reject (the
+        traced kernel then reports them in its own terms)."""
+        from . import recognise
+        spec, fn, attr = self._builtin_docs
+        seq = 1 if self.spec.layout == "bshd" else 2
+        shape = getattr(q, "shape", ())
+        kshape = getattr(k, "shape", ())
+        if len(shape) != 4 or len(kshape) != 4 or shape[seq] != kshape[seq]:
+            return None
+        builtin, operands = recognise.declarative(
+            fn, self.spec.q_offset, (shape[seq], kshape[seq]),
+            batch=shape[0])
+        if builtin is None or builtin.attr() != attr:
+            return None
+        if self._builtin_docs_kernel is None:
+            self._builtin_docs_kernel = compile(spec, **self._compile_kwargs)
+        try:
+            return self._builtin_docs_kernel(
+                q, k, v, return_lse=return_lse, out=out, lse=lse,
+                segments=operands["segments"])
+        except (TypeError, ValueError):
+            return None
 
     def _builtin_kernel(self):
         """The native kernel of _builtin_spec, compiled on first use with

@@ -15,7 +15,13 @@ that record integer affine forms of q_idx and kv_idx and the comparisons,
 to sign) with a constant, or be `ids[q_idx] == ids2[kv_idx]` over 1-D
 integer arrays the function closes over (document ids: attn.document,
 with the arrays as its segment operands, read at every call as the traced
-function would read them). Anything else the function does (reading b or
+function would read them). Per-document values read through the ids,
+such as attention-gym's `offsets[document_id[q_idx]]` (the document's
+first index, which makes q_idx and kv_idx logical positions within the
+document), may appear in the comparisons when the formula also requires
+`ids[q_idx] == ids[kv_idx]` around them: there a document's value is the
+same on both sides, so `offsets[ids[q_idx]] - offsets[ids[kv_idx]]` is 0
+and the comparison is one of `kv_idx - q_idx` again. Anything else the function does (reading b or
 h, indexing otherwise, floor division, branching on a value, calling a
 torch function) stops the recognition, and the caller keeps the traced
 function. So a recognised mask is the function's exact meaning, never an
@@ -105,10 +111,14 @@ class _Formula(_Symbolic):
 
 
 class _Affine(_Symbolic):
-    """aq * q_idx + akv * kv_idx + c, integers."""
+    """aq * q_idx + akv * kv_idx + c + sum of coefficient * per-document
+    value, integers. `terms` maps (values, ids, side) to a coefficient:
+    values[ids[q_idx]] for side "q", values[ids[kv_idx]] for "kv" (the
+    _Ids objects)."""
 
-    def __init__(self, aq, akv, c):
+    def __init__(self, aq, akv, c, terms=None):
         self.aq, self.akv, self.c = aq, akv, c
+        self.terms = {t: a for t, a in (terms or {}).items() if a != 0}
 
     @staticmethod
     def lift(x):
@@ -120,12 +130,16 @@ class _Affine(_Symbolic):
 
     def __add__(self, o):
         o = _Affine.lift(o)
-        return _Affine(self.aq + o.aq, self.akv + o.akv, self.c + o.c)
+        terms = dict(self.terms)
+        for t, a in o.terms.items():
+            terms[t] = terms.get(t, 0) + a
+        return _Affine(self.aq + o.aq, self.akv + o.akv, self.c + o.c, terms)
 
     __radd__ = __add__
 
     def __neg__(self):
-        return _Affine(-self.aq, -self.akv, -self.c)
+        return _Affine(-self.aq, -self.akv, -self.c,
+                       {t: -a for t, a in self.terms.items()})
 
     def __pos__(self):
         return self
@@ -141,7 +155,8 @@ class _Affine(_Symbolic):
             o = o.c
         if not isinstance(o, int) or isinstance(o, bool):
             raise _NotDeclarative()
-        return _Affine(self.aq * o, self.akv * o, self.c * o)
+        return _Affine(self.aq * o, self.akv * o, self.c * o,
+                       {t: a * o for t, a in self.terms.items()})
 
     __rmul__ = __mul__
 
@@ -155,13 +170,18 @@ class _Affine(_Symbolic):
         # self - o  op  0, with self - o = k * d + c, d = kv_idx - q_idx.
         e = self - _Affine.lift(o)
         if e.aq == 0 and e.akv == 0:
-            return _Formula(("const", _holds(op, e.c, 0)))
-        if e.aq != -e.akv or abs(e.akv) != 1:
-            raise _NotDeclarative()
-        # k d + c op 0  <=>  d op' -k c (op flipped when k = -1).
-        if e.akv == -1:
-            op = _FLIP[op]
-        return _interval(op, -e.akv * e.c)
+            node = ("const", _holds(op, e.c, 0))
+        else:
+            if e.aq != -e.akv or abs(e.akv) != 1:
+                raise _NotDeclarative()
+            # k d + c op 0  <=>  d op' -k c (op flipped when k = -1).
+            if e.akv == -1:
+                op = _FLIP[op]
+            node = _interval(op, -e.akv * e.c).node
+        if e.terms:
+            # Only where the document values cancel (_mask checks that).
+            node = ("same_doc", node, frozenset(e.terms.items()))
+        return _Formula(node)
 
     __lt__, __le__, __gt__, __ge__, __eq__, __ne__ = (
         (lambda self, o, op=op: self._compare(o, op))
@@ -176,8 +196,12 @@ class _Ids(_Symbolic):
     def __init__(self, name, values):
         self.name, self.values = name, values
 
+    __hash__ = object.__hash__  # a key of _Affine.terms, by identity
+
     def __getitem__(self, index):
-        if isinstance(index, _Affine) and index.c == 0:
+        if isinstance(index, _Id):  # a per-document value, e.g. an offset
+            return _Affine(0, 0, 0, {(self, index.ids, index.side): 1})
+        if isinstance(index, _Affine) and index.c == 0 and not index.terms:
             if (index.aq, index.akv) == (1, 0):
                 return _Id(self, "q")
             if (index.aq, index.akv) == (0, 1):
@@ -272,6 +296,52 @@ def _flatten(node):
     return children[0] if len(children) == 1 else (kind, children)
 
 
+def _cancels(terms, docs_in_scope) -> bool:
+    """Whether the per-document terms sum to 0 wherever one of the
+    enclosing `ids_q[q_idx] == ids_kv[kv_idx]` conjuncts holds: each
+    values[ids_q[q_idx]] with coefficient a is matched by values[ids_kv[
+    kv_idx]] with -a, and every id indexes `values` (else the function
+    itself would fail, which the recognised mask must not hide)."""
+    for ids_q, ids_kv in docs_in_scope:
+        left = dict(terms)
+        for (values, ids, side), a in terms:
+            want = ids_q if side == "q" else ids_kv
+            other = (values, ids_kv if side == "q" else ids_q,
+                     "kv" if side == "q" else "q")
+            if ids is not want or left.get(other) != -a:
+                break
+        else:
+            if all(_indexes(values, ids) for (values, ids, _), _ in terms):
+                return True
+    return False
+
+
+def _indexes(values, ids) -> bool:
+    v, i = C.host_array(values.values), C.host_array(ids.values)
+    if v.ndim != 1 or i.ndim != 1 or i.dtype.kind not in "iu":
+        return False
+    return i.size == 0 or (int(i.min()) >= -v.shape[0] and
+                           int(i.max()) < v.shape[0])
+
+
+def _resolve(node, scope):
+    """`node` with its "same_doc" atoms replaced by their comparisons where
+    a document conjunct around them (`scope`, or one of an "and" on the
+    way down) makes the per-document values cancel."""
+    kind = node[0]
+    if kind == "same_doc":
+        if not _cancels(node[2], scope):
+            raise _NotDeclarative()
+        return node[1]
+    if kind == "not":
+        return ("not", _resolve(node[1], scope))
+    if kind in ("and", "or"):
+        if kind == "and":
+            scope = scope + [(c[1], c[2]) for c in node[1] if c[0] == "doc"]
+        return (kind, [_resolve(c, scope) for c in node[1]])
+    return node
+
+
 def _mask(node, shift, docs) -> S.Mask:
     kind = node[0]
     if kind == "doc":
@@ -350,7 +420,7 @@ def declarative(mask_mod, shift: int = 0, lengths=None,
         if not isinstance(out, _Formula):
             return None, {}
         docs = []
-        mask = _mask(_flatten(out.node), shift, docs)
+        mask = _mask(_flatten(_resolve(_flatten(out.node), [])), shift, docs)
         operands = {}
         if docs:
             segments = _segments(docs, lengths, batch)

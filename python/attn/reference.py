@@ -447,6 +447,21 @@ def _normalize(P: _Problem, s: np.ndarray, allowed: np.ndarray):
 # ----------------------------------------------------------------------------
 
 
+def _weighted_values(w, vv):
+    """O[b,h,i,:] = sum of w[b,h,i,j] V[b,h,j,:] over the keys with a
+    nonzero weight: a zero weight (a masked key) adds nothing, so a NaN or
+    inf in its value never reaches the row (README, "Masked keys").
+    The finite values go through one product; each non-finite entry then
+    adds its own terms where the weight is nonzero."""
+    finite = np.isfinite(vv)
+    out = np.einsum("bhij,bhjd->bhid", w, np.where(finite, vv, 0.0))
+    with np.errstate(all="ignore"):
+        for b, h, j, d in zip(*np.nonzero(~finite)):
+            wj = w[b, h, :, j]
+            out[b, h, :, d] += np.where(wj != 0, wj * vv[b, h, j, d], 0.0)
+    return out
+
+
 def attention(spec, q, k, v, *captures, return_lse: bool = False,
               **operands):
     """The float64 result of `spec` on these inputs: O (in the spec's
@@ -466,7 +481,7 @@ def attention(spec, q, k, v, *captures, return_lse: bool = False,
         allowed = np.broadcast_to(_mask(P, spec.mask), P.shape)
         allowed = allowed & (P.j < P.lens.reshape(-1, 1, 1, 1))
         w, lse = _normalize(P, s, allowed)
-    out = np.einsum("bhij,bhjd->bhid", w, vv)
+    out = _weighted_values(w, vv)
     if spec.layout == "bshd":
         out = out.transpose(0, 2, 1, 3)
     out = np.ascontiguousarray(out)

@@ -44,9 +44,10 @@ def _float(name: str, value) -> float:
 
 
 def _fmt(x: float) -> str:
-    """A float as MLIR's attribute parser reads it back exactly."""
-    text = repr(float(x))
-    return text if ("." in text or "e" in text) else text + ".0"
+    """A finite float as MLIR's parser reads it back exactly: the shortest
+    repr, with the '.' MLIR's float literals need (1e-300 -> 1.0e-300)."""
+    mant, e, exp_ = repr(float(x)).partition("e")
+    return (mant if "." in mant else mant + ".0") + e + exp_
 
 
 def _ints(values) -> str:

@@ -33,6 +33,8 @@ from typing import Callable
 
 import numpy as np
 
+from . import spec as S
+
 
 class TraceError(TypeError):
     """A Python construct that cannot be traced into a region."""
@@ -59,14 +61,11 @@ class _Block:
         key = (type_, repr(value))
         if key not in self.constants:
             if type_ == _F32:
-                lit = repr(float(value))
-                if "inf" in lit or "nan" in lit:
+                if np.isfinite(value):
+                    lit = S._fmt(value)
+                else:
                     bits = np.float32(value).view(np.uint32)
                     lit = f"0x{int(bits):08X}"
-                elif "." not in lit:
-                    # MLIR float literals need a '.': 1e+30 -> 1.0e+30.
-                    mant, e, exp_ = lit.partition("e")
-                    lit = f"{mant}.0{e}{exp_}"
                 text = f"arith.constant {lit} : f32"
             elif type_ == _I1:
                 text = f"arith.constant {'true' if value else 'false'}"

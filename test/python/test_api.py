@@ -789,3 +789,15 @@ def test_dilated_sliding_window_is_the_gyms():
     # Not LongNet's segment dilation of the same numbers.
     other = attn.compile(attn.dilated(W, D), dtype="float32", head_dim=32)
     assert rel_err(other(q, k, v)[0, 0], expect) > 1e-2
+
+
+def test_float_parameters_without_a_dot_compile():
+    # repr(-1e-300) has no '.', which MLIR's float literals need: the
+    # fuzz test's sigmoid beta found it. Each value must print and compile.
+    for beta in (-1e-300, -1e20, -5e-324, -0.0):
+        spec = attn.Spec(normalizer=attn.sigmoid(beta), scale=1e-5)
+        fn = attn.compile(spec, head_dim=16)
+        q = np.ones((1, 1, 3, 16), np.float32)
+        out = fn(q, q, q)
+        want = attn.reference.attention(spec, q, q, q)
+        assert np.abs(out - want).max() <= 1e-4

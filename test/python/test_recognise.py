@@ -170,6 +170,121 @@ def test_document_ids_become_attn_document():
     assert not ops["segments"][0].any()
 
 
+def _gym_document(inner, document_id, offsets):
+    """attention-gym's generate_doc_mask_mod, as the gym writes it: the
+    inner mask_mod sees positions within the document."""
+    def doc_mask_mod(b, h, q_idx, kv_idx):
+        same_doc = document_id[q_idx] == document_id[kv_idx]
+        q_logical = q_idx - offsets[document_id[q_idx]]
+        kv_logical = kv_idx - offsets[document_id[kv_idx]]
+        return same_doc & inner(b, h, q_logical, kv_logical)
+    return doc_mask_mod
+
+
+def _document_grid(m, ops, p, j):
+    """The allowed grid of a recognised document mask: the builtins of
+    `m` (attn.document taken from the segment operands)."""
+    if isinstance(m, S.Document):
+        sq, skv = ops["segments"]
+        return sq[0][p.ravel()].reshape(-1, 1) == skv[0][j.ravel()]
+    if isinstance(m, (S.And, S.Or)):
+        grids = [_document_grid(o, ops, p, j) for o in m.operands]
+        out = grids[0]
+        for g in grids[1:]:
+            out = (out & g) if isinstance(m, S.And) else (out | g)
+        return out
+    if isinstance(m, S.Not):
+        return ~_document_grid(m.operand, ops, p, j)
+    return _builtin_grid(m, p, j)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_gym_document_mask_with_offsets_is_recognised(seed):
+    # The per-document offsets cancel under same_doc, whatever their
+    # values and whether or not documents are contiguous.
+    rng = np.random.default_rng(100 + seed)
+    n = 41
+    ndocs = int(rng.integers(1, 6))
+    document_id = rng.integers(0, ndocs, n)
+    if seed % 2:
+        document_id = np.sort(document_id)
+    offsets = rng.integers(-50, 50, ndocs)
+    f = _random_formula(rng)
+    inner = lambda b, h, q, k: f(q, k)
+    fn = _gym_document(inner, document_id, offsets)
+    m, ops = R.declarative(fn, 0, (n, n))
+    assert m is not None
+    i = np.arange(n).reshape(-1, 1)
+    j = np.arange(n).reshape(1, -1)
+    q_log = i - offsets[document_id[i]]
+    k_log = j - offsets[document_id[j]]
+    expected = (document_id[i] == document_id[j]) & f(q_log, k_log)
+    got = np.broadcast_to(_document_grid(m, ops, i, j), (n, n))
+    np.testing.assert_array_equal(got, expected, err_msg=m.attr())
+
+
+def test_gym_document_masks_become_document_builtins():
+    document_id = np.repeat(np.arange(5), [90, 40, 1, 75, 50])
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(document_id))[:-1]])
+    causal = lambda b, h, q, k: q >= k
+    window = lambda b, h, q, k: (q >= k) & (q - k <= 16)
+    m, _ = R.declarative(_gym_document(causal, document_id, offsets), 0,
+                         (256, 256))
+    assert m.attr() == "#attn.and<[#attn.causal, #attn.document]>"
+    m, _ = R.declarative(_gym_document(window, document_id, offsets), 0,
+                         (256, 256))
+    assert m.attr() == \
+        "#attn.and<[#attn.sliding_window<left = 16, right = 0>, " \
+        "#attn.document]>"
+
+
+def test_document_values_without_same_doc_are_not_recognised():
+    document_id = np.repeat(np.arange(3), [4, 5, 6])
+    offsets = np.array([0, 4, 9])
+
+    def no_same_doc(b, h, q, k):
+        return q - offsets[document_id[q]] >= k - offsets[document_id[k]]
+
+    def same_doc_in_an_or(b, h, q, k):
+        return (document_id[q] == document_id[k]) | \
+            (q - offsets[document_id[q]] >= k - offsets[document_id[k]])
+
+    def prefix_within_document(b, h, q, k):   # not a function of q - k
+        return (document_id[q] == document_id[k]) & \
+            (k - offsets[document_id[k]] < 3)
+
+    def one_side_only(b, h, q, k):
+        return (document_id[q] == document_id[k]) & \
+            (q - offsets[document_id[q]] >= k)
+
+    short = np.array([0, 4])    # ids index past it: the function fails
+
+    def out_of_range(b, h, q, k):
+        return (document_id[q] == document_id[k]) & \
+            (q - short[document_id[q]] >= k - short[document_id[k]])
+
+    for fn in (no_same_doc, same_doc_in_an_or, prefix_within_document,
+               one_side_only, out_of_range):
+        assert R.declarative(fn, 0, (15, 15))[0] is None, fn.__name__
+
+
+def test_flex_attention_runs_the_gym_document_mask_as_attn_document():
+    rng = np.random.default_rng(7)
+    document_id = np.repeat(np.arange(4), [20, 3, 30, 11])
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(document_id))[:-1]])
+    fn = _gym_document(lambda b, h, q, k: q >= k, document_id, offsets)
+    q, k, v = (rng.standard_normal((1, 2, 64, 16)).astype(np.float32)
+               for _ in range(3))
+    attn.flex._kernels.clear()
+    bm = create_block_mask(fn, None, None, 64, 64, BLOCK_SIZE=16)
+    out = flex_attention(q, k, v, block_mask=bm)
+    ref = reference.attention(S.Spec(S.MaskMod(fn)), q, k, v)
+    np.testing.assert_allclose(out, ref, atol=2e-5, rtol=2e-5)
+    keys = [key for key in attn.flex._kernels
+            if isinstance(key[1], str) and "document" in key[1]]
+    assert keys, list(attn.flex._kernels)
+
+
 @pytest.mark.parametrize("L,S_", [(64, 64), (17, 64)])
 def test_flex_attention_runs_document_ids_as_attn_document(L, S_):
     rng = np.random.default_rng(L)
@@ -220,8 +335,54 @@ def test_compiled_mask_mod_runs_the_builtin_for_self_attention(q_offset):
     assert (fn._builtin_native is not None) == (fn.builtin_mask is not None)
 
 
-def test_compiled_mask_mod_with_arrays_stays_traced():
-    doc = np.repeat(np.arange(4), 8)
-    fn = attn.compile(S.Spec(S.MaskMod(
-        lambda b, h, q, k: doc[q] == doc[k])), head_dim=16)
+def test_compiled_mask_mod_with_other_arrays_stays_traced():
+    table = np.arange(32) % 3
+
+    def reads_a_table(b, h, q, k):   # not a document comparison
+        return table[k] == 1
+    fn = attn.compile(S.Spec(S.MaskMod(reads_a_table)), head_dim=16)
     assert fn.builtin_mask is None
+
+
+@pytest.mark.parametrize("q_offset", [0, 3])
+def test_compiled_document_mask_mod_runs_the_builtin(q_offset):
+    # attn.compile of the gym's document mask (ids and offsets closed
+    # over): calls with Sq == Skv run attn.document & causal with segment
+    # ids read from the arrays at each call; calls with other lengths or
+    # captures given by hand run the traced kernel. All match the float64
+    # reference of the traced function.
+    document_id = np.repeat(np.arange(4), [20, 3, 30, 11])
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(document_id))[:-1]])
+    fn_mask = _gym_document(lambda b, h, q, k: q >= k, document_id, offsets)
+    spec = S.Spec(S.MaskMod(fn_mask), q_offset=q_offset)
+    fn = attn.compile(spec, head_dim=16)
+    assert fn.builtin_mask is not None and "document" in fn.builtin_mask
+    rng = np.random.default_rng(q_offset)
+
+    def check(sq, skv, **captures):
+        q = rng.standard_normal((2, 2, sq, 16)).astype(np.float32)
+        k, v = (rng.standard_normal((2, 1, skv, 16)).astype(np.float32)
+                for _ in range(2))
+        got, lse = fn(q, k, v, return_lse=True, **captures)
+        want, want_lse = reference.attention(spec, q, k, v, return_lse=True,
+                                             **captures)
+        np.testing.assert_allclose(got, want, atol=2e-5, rtol=2e-5)
+        fin = np.isfinite(want_lse)
+        np.testing.assert_array_equal(fin, np.isfinite(lse))
+        np.testing.assert_allclose(lse[fin], want_lse[fin], atol=2e-5)
+
+    check(64, 64)
+    assert fn._builtin_docs_kernel is not None      # the builtin ran
+    check(40, 64)                                    # traced
+    # New ids and offsets in the same arrays: the next call reads them.
+    document_id[:] = np.repeat(np.arange(2), [50, 14])
+    offsets[:] = [0, 50, 64, 64]
+    check(64, 64)
+    # Captures given by hand: the traced kernel, with those values.
+    ids = np.repeat(np.arange(4), 16).astype(np.int64)
+    offs = np.array([0, 16, 32, 48])
+    before = fn._builtin_docs_kernel
+    fn._builtin_docs_kernel = None
+    check(64, 64, document_id=ids, offsets=offs)
+    assert fn._builtin_docs_kernel is None          # it did not run
+    fn._builtin_docs_kernel = before

@@ -215,37 +215,44 @@ void CPUTiler::emitAmxValueBuffers() {
   });
 }
 
-void CPUTiler::emitAmxSharedTranspose(WorkItem &it, Value j0, Value nkv,
-                                      Value tile) {
+Value CPUTiler::emitAmxSharedTranspose(WorkItem &it, Value j0, Value nkv,
+                                       Value tile) {
   // The state's bit 0 claims the tile (atomic or: the item that finds it
-  // clear transposes), bit 1 says it is written; an item that finds the
-  // tile claimed waits for bit 1 (the claimant is busy transposing, never
-  // waiting). The atomics (acquire-release) order the transpose's stores
-  // before the readers' tile loads. (A compare-and-swap, a region op,
-  // would not pass the buffer deallocation.)
+  // clear transposes), bit 1 says it is written, bit 2 that its values
+  // hold a NaN or inf; an item that finds the tile claimed waits for bit 1
+  // (the claimant is busy transposing, never waiting). The atomics
+  // (acquire-release) order the transpose's stores before the readers'
+  // tile loads. (A compare-and-swap, a region op, would not pass the
+  // buffer deallocation.)
   Type i32 = b.getI32Type();
   auto bits = [&](int64_t x) {
     return arith::ConstantIntOp::create(b, i32, x).getResult();
   };
-  auto atomicOr = [&](int64_t x) -> Value {
-    return memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::ori, bits(x),
+  auto atomicOr = [&](Value x) -> Value {
+    return memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::ori, x,
                                        amxVT2State, ValueRange{tile});
   };
-  Value old = atomicOr(1);
+  Value old = atomicOr(bits(1));
   auto ifOp = scf::IfOp::create(
-      b, TypeRange{}, o.eq(arith::AndIOp::create(b, old, bits(1)), bits(0)),
+      b, b.getI1Type(), o.eq(arith::AndIOp::create(b, old, bits(1)), bits(0)),
       /*withElseRegion=*/true);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
-  emitAmxValueTranspose(it, j0, nkv, tile);
-  atomicOr(2);
+  Value nonFinite = emitAmxValueTranspose(it, j0, nkv, tile);
+  atomicOr(o.select(nonFinite, bits(2 | 4), bits(2)));
+  scf::YieldOp::create(b, nonFinite);
   b.setInsertionPointToStart(ifOp.elseBlock());
-  auto wait = scf::WhileOp::create(b, TypeRange{}, ValueRange{});
+  auto wait = scf::WhileOp::create(b, i32, ValueRange{});
   b.createBlock(&wait.getBefore());
-  Value written = arith::AndIOp::create(b, atomicOr(0), bits(2));
-  scf::ConditionOp::create(b, o.eq(written, bits(0)), ValueRange{});
-  b.createBlock(&wait.getAfter());
-  scf::YieldOp::create(b);
+  Value state = atomicOr(bits(0));
+  Value written = arith::AndIOp::create(b, state, bits(2));
+  scf::ConditionOp::create(b, o.eq(written, bits(0)), state);
+  b.createBlock(&wait.getAfter(), {}, {i32}, {b.getLoc()});
+  scf::YieldOp::create(b, ValueRange{});
+  b.setInsertionPointAfter(wait);
+  Value flag = arith::AndIOp::create(b, wait.getResult(0), bits(4));
+  scf::YieldOp::create(b, o.cmp(arith::CmpIPredicate::ne, flag, bits(0)));
+  return ifOp.getResult(0);
 }
 
 Value CPUTiler::amxTileIndex(WorkItem &it, Value j0) {
@@ -253,8 +260,8 @@ Value CPUTiler::amxTileIndex(WorkItem &it, Value j0) {
                o.divU(j0, o.idx(plan.blockKv)));
 }
 
-void CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv,
-                                     Value tile) {
+Value CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv,
+                                      Value tile) {
   // VT2[tile][e][jj] = V[j0 + min(jj, nkv - 1), e] for every jj < block_kv
   // (keys past the tile repeat its last key: finite values for zero
   // weights). Per 32 keys x 16 value columns: 32 row loads, pairs of rows
@@ -266,34 +273,79 @@ void CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv,
   auto pairRow = VectorType::get({2 * kTileRows}, bf16);
   auto words = VectorType::get({kTileRows}, b.getI32Type());
   Value last = o.add(j0, o.sub(nkv, o.idx(1)));
-  emitFor(o.idx(0), o.idx(plan.blockKv), o.idx(kTileK), ValueRange{},
-          [&](Value kb, ValueRange) {
-            SmallVector<Value> keys;
-            for (int64_t r = 0; r < kTileK; ++r)
-              keys.push_back(o.min(o.add(o.add(j0, kb), o.idx(r)), last));
-            emitFor(o.idx(0), o.idx(dv), o.idx(kTileRows), ValueRange{},
-                    [&](Value e0, ValueRange) {
-                      SmallVector<Value> pairs;
-                      for (int64_t p = 0; p < kTileRows; ++p) {
-                        Value even = vector::LoadOp::create(
-                            b, halfRow, vB,
-                            indices4(it.bi, it.kvh, keys[2 * p], e0));
-                        Value odd = vector::LoadOp::create(
-                            b, halfRow, vB,
-                            indices4(it.bi, it.kvh, keys[2 * p + 1], e0));
-                        Value both = vector::InterleaveOp::create(b, even, odd);
-                        pairs.push_back(
-                            vector::BitCastOp::create(b, words, both));
-                      }
-                      SmallVector<Value> cols = transpose16x16(b, pairs);
-                      for (int64_t e = 0; e < kTileRows; ++e)
-                        vector::StoreOp::create(
-                            b, vector::BitCastOp::create(b, pairRow, cols[e]),
-                            amxVT2, ValueRange{tile, o.add(e0, o.idx(e)), kb});
-                      scf::YieldOp::create(b);
-                    });
+  // A value is a NaN or inf when its 8 exponent bits are all 1: or-ed over
+  // the pairs' 32-bit words, lane by lane.
+  auto exponent = [&](int64_t x) {
+    return o.splat(words, arith::ConstantIntOp::create(b, b.getI32Type(), x));
+  };
+  Value lowExp = exponent(0x7F80), highExp = exponent(0x7F800000);
+  auto nonFinite = [&](Value w) {
+    auto is = [&](Value e) {
+      return arith::ExtUIOp::create(
+          b, words, o.eq(arith::AndIOp::create(b, w, e), e));
+    };
+    return arith::OrIOp::create(b, is(lowExp), is(highExp)).getResult();
+  };
+  Value none = exponent(0);
+  auto outer = emitFor(
+      o.idx(0), o.idx(plan.blockKv), o.idx(kTileK), none,
+      [&](Value kb, ValueRange seenK) {
+        SmallVector<Value> keys;
+        for (int64_t r = 0; r < kTileK; ++r)
+          keys.push_back(o.min(o.add(o.add(j0, kb), o.idx(r)), last));
+        auto inner = emitFor(
+            o.idx(0), o.idx(dv), o.idx(kTileRows), seenK[0],
+            [&](Value e0, ValueRange seenE) {
+              Value seen = seenE[0];
+              SmallVector<Value> pairs;
+              for (int64_t p = 0; p < kTileRows; ++p) {
+                Value even = vector::LoadOp::create(
+                    b, halfRow, vB, indices4(it.bi, it.kvh, keys[2 * p], e0));
+                Value odd = vector::LoadOp::create(
+                    b, halfRow, vB,
+                    indices4(it.bi, it.kvh, keys[2 * p + 1], e0));
+                Value both = vector::InterleaveOp::create(b, even, odd);
+                pairs.push_back(vector::BitCastOp::create(b, words, both));
+                seen = arith::OrIOp::create(b, seen, nonFinite(pairs.back()));
+              }
+              SmallVector<Value> cols = transpose16x16(b, pairs);
+              for (int64_t e = 0; e < kTileRows; ++e)
+                vector::StoreOp::create(
+                    b, vector::BitCastOp::create(b, pairRow, cols[e]), amxVT2,
+                    ValueRange{tile, o.add(e0, o.idx(e)), kb});
+              scf::YieldOp::create(b, seen);
+            });
+        scf::YieldOp::create(b, inner.getResult(0));
+      });
+  Value any = vector::ReductionOp::create(b, vector::CombiningKind::OR,
+                                          outer.getResult(0));
+  return o.cmp(arith::CmpIPredicate::ne, any,
+               arith::ConstantIntOp::create(b, b.getI32Type(), 0));
+}
+
+void CPUTiler::emitAmxValuesGuarded(WorkItem &it, Value j0, Value nkv) {
+  // ST[jj][16 v ..] = key jj's weights for query rows 16 v .. 16 v + 15:
+  // the even (jj even) or odd halves of PB[jj / 2][32 v .. 32 v + 31],
+  // widened once (ST's scores are spent); then the masked-FMA product.
+  Type bf16 = b.getBF16Type();
+  auto pairs = VectorType::get({2 * plan.vectorWidth}, bf16);
+  emitFor(o.idx(0), o.ceilDiv(nkv, o.idx(2)), o.idx(1), ValueRange{},
+          [&](Value p, ValueRange) {
+            Value jj = o.mul(p, o.idx(2));
+            Value odd = o.add(jj, o.idx(1));
+            for (int64_t v = 0; v < plan.vecs(); ++v) {
+              Value row = vector::LoadOp::create(
+                  b, pairs, it.pb,
+                  ValueRange{p, o.idx(2 * v * plan.vectorWidth)});
+              auto halves = vector::DeinterleaveOp::create(b, row);
+              storeLanes(arith::ExtFOp::create(b, vecType, halves.getRes1()),
+                         it.st, jj, v);
+              storeLanes(arith::ExtFOp::create(b, vecType, halves.getRes2()),
+                         it.st, odd, v);
+            }
             scf::YieldOp::create(b);
           });
+  emitValueProduct(it, j0, nkv, /*alpha=*/{}, /*skip=*/true);
 }
 
 scf::ForOp CPUTiler::emitAmxWeightPairs(
@@ -387,7 +439,15 @@ void CPUTiler::emitValuesAmx(WorkItem &it, Value j0, Value nkv,
         });
   }
   Value tile = amxTileIndex(it, j0);
-  emitAmxSharedTranspose(it, j0, nkv, tile);
+  Value nonFinite = emitAmxSharedTranspose(it, j0, nkv, tile);
+  // A NaN or inf value: the element-wise product that skips zero weights
+  // (README, "Masked keys"), rare enough that its speed does not matter.
+  auto guarded = scf::IfOp::create(b, TypeRange{}, nonFinite,
+                                   /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(guarded.thenBlock());
+  emitAmxValuesGuarded(it, j0, nkv);
+  b.setInsertionPointToStart(guarded.elseBlock());
   emitFor(o.idx(0), o.idx(dv), o.idx(2 * kTileRows), ValueRange{},
           [&](Value eb, ValueRange) {
             auto row = [&](int64_t x) {

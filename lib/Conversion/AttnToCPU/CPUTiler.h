@@ -91,13 +91,18 @@ void emitParallelItems(ImplicitLocOpBuilder &b, Value count,
 /// bvec(k, v); then store(r, v, acc[r][v]): `rows` x `vecs` vector
 /// accumulators in registers, emitted at `b` (which the callbacks use,
 /// positioned in the loop body). The micro-kernel of every product of the
-/// forward and backward tile kernels.
+/// forward and backward tile kernels. `skip` names the factor that holds
+/// weights: where it is 0 (a masked key), the accumulator is kept (a
+/// masked FMA), so that a NaN or inf in the other factor does not become a
+/// NaN (README, "Masked keys").
+enum class ZeroSkip { None, BLanes, AScalar };
 void emitRankOneUpdates(
     ImplicitLocOpBuilder &b, VectorType vecType, int64_t rows, int64_t vecs,
     Value lb, Value ub, function_ref<Value(int64_t r, int64_t v)> init,
     function_ref<Value(int64_t r, Value k)> a,
     function_ref<Value(Value k, int64_t v)> bvec,
-    function_ref<void(int64_t r, int64_t v, Value acc)> store);
+    function_ref<void(int64_t r, int64_t v, Value acc)> store,
+    ZeroSkip skip = ZeroSkip::None);
 
 using Norm = StreamingNormalizer::Kind;
 using Denom = StreamingNormalizer::Denom;
@@ -247,11 +252,19 @@ private:
   void emitValuesAmx(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha);
   /// dot = amx: allocates amxVT2 and amxVT2State (AmxTileProducts.cpp).
   void emitAmxValueBuffers();
-  /// amxVT2[tile] written once, by the first work item that needs it.
-  void emitAmxSharedTranspose(WorkItem &it, Value j0, Value nkv, Value tile);
+  /// amxVT2[tile] written once, by the first work item that needs it;
+  /// returns whether the tile holds a NaN or inf (an i1, the same for
+  /// every item: kept in the tile's state word).
+  Value emitAmxSharedTranspose(WorkItem &it, Value j0, Value nkv, Value tile);
   /// amxVT2[tile] for the kv tile of `it`'s batch row and kv head
-  /// starting at key j0 (nkv keys).
-  void emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv, Value tile);
+  /// starting at key j0 (nkv keys); returns whether a value it read is a
+  /// NaN or inf.
+  Value emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv, Value tile);
+  /// OT[e][c] += sum over jj < nkv with PB's weight w(jj, c) != 0 of
+  /// w(jj, c) V[j0 + jj, e], by AVX-512 masked FMAs: emitValuesAmx's
+  /// product for a kv tile whose values hold a NaN or inf, which the tile
+  /// product would spread to rows that mask the key (0 * NaN).
+  void emitAmxValuesGuarded(WorkItem &it, Value j0, Value nkv);
   /// The index into amxVT2 of the kv tile starting at key j0.
   Value amxTileIndex(WorkItem &it, Value j0);
   /// The weight loop of emitWeights for AMX: PB[p][2c + t] = bf16(w(2p +
@@ -274,7 +287,17 @@ private:
   void emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
                    SmallVector<Value> &alpha, SmallVector<Value> &mOut,
                    SmallVector<Value> &lOut);
-  void emitValues(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha);
+  /// OT = alpha OT + V^T P^T. Zero weights add nothing where a tile may
+  /// have them (README, "Masked keys"): partial tiles (`isFull` false)
+  /// and, with score modifiers (which may give -inf) or relu (which weighs
+  /// negative scores 0), every tile; other full tiles run the plain
+  /// product.
+  void emitValues(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha,
+                  Value isFull);
+  /// emitValues' product of ST's weights; `skip`: zero weights add
+  /// nothing.
+  void emitValueProduct(WorkItem &it, Value j0, Value nkv,
+                        ArrayRef<Value> alpha, bool skip);
   void emitEpilogue(WorkItem &it, ValueRange m, ValueRange l);
   /// (1 / Z, LSE) of a row (or lanes of rows) from its shift m and sum l.
   std::pair<Value, Value> finalize(WorkItem &it, Value m, Value l);
@@ -285,13 +308,14 @@ private:
 
   /// acc[r][v] = init(r, v); for k in [lb, ub): acc[r][v] += a(r, k) *
   /// bvec(k, v); then store(r, v, acc[r][v]). `rows` x plan.vecs() vector
-  /// accumulators live in registers.
+  /// accumulators live in registers; `skip` as for the free function.
   void
   emitRankOneUpdates(int64_t rows, Value lb, Value ub,
                      function_ref<Value(int64_t r, int64_t v)> init,
                      function_ref<Value(int64_t r, Value k)> a,
                      function_ref<Value(Value k, int64_t v)> bvec,
-                     function_ref<void(int64_t r, int64_t v, Value acc)> store);
+                     function_ref<void(int64_t r, int64_t v, Value acc)> store,
+                     ZeroSkip skip = ZeroSkip::None);
 
   /// Vector weight of scores `s` under shift `shift` (unused by sigmoid
   /// and relu); 0 where s = -inf.

@@ -227,7 +227,9 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
           vector::ReductionOp::create(b, vector::CombiningKind::ADD, sum);
       lNew = shifted ? o.fadd(o.fmul(l, alpha), part) : o.fadd(l, part);
     }
-    // acc = alpha * acc + sum_jj w[jj] V[j0 + jj, :]
+    // acc = alpha * acc + sum_jj w[jj] V[j0 + jj, :], over the keys whose
+    // weight is not 0: a masked key's NaN or inf value never reaches the
+    // row (README, "Masked keys").
     SmallVector<Value> accInit;
     for (int64_t c = 0; c < vVecs; ++c) {
       Value acc = vector::LoadOp::create(
@@ -235,13 +237,17 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
       accInit.push_back(alpha ? o.fmul(acc, o.splat(vecType, alpha)) : acc);
     }
     auto pv = emitFor(zero, nkv, one, accInit, [&](Value jj, ValueRange a) {
-      Value w = o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
+      Value ws = memref::LoadOp::create(b, sr, ValueRange{jj});
+      Value live = o.nonZero(ws);
+      Value w = o.splat(vecType, ws);
       SmallVector<Value, 4> vRow =
           vt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
       SmallVector<Value> next;
       for (int64_t c = 0; c < vVecs; ++c)
-        next.push_back(
-            vector::FMAOp::create(b, w, rowVec(vt ? vt : vB, vRow, c), a[c]));
+        next.push_back(o.select(
+            live,
+            vector::FMAOp::create(b, w, rowVec(vt ? vt : vB, vRow, c), a[c]),
+            a[c]));
       scf::YieldOp::create(b, next);
     });
     memref::StoreOp::create(b, mNew, mS, ValueRange{g});

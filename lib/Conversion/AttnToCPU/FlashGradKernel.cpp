@@ -144,7 +144,8 @@ private:
   void emitProduct(Value dst, Value rows, int64_t n,
                    function_ref<Value(Value r, Value k)> a, Value bt,
                    Value factor = Value());
-  /// acc[r][:] += sum_{k < kEnd} a(k, r) * src[k][:] for r < rows.
+  /// acc[r][:] += sum_{k < kEnd} a(k, r) * src[k][:] for r < rows; src
+  /// holds weights (P or dS), whose zero lanes add nothing.
   void emitAccumulate(Value acc, int64_t rows, Value kEnd,
                       function_ref<Value(Value k, Value r)> a, Value src);
   /// A 64-byte aligned f32 scratch tile on the stack.
@@ -253,7 +254,8 @@ void GradTiler::emitAccumulate(Value acc, int64_t rows, Value kEnd,
         [&](Value k, int64_t v) { return loadLanes(src, k, v); },
         [&](int64_t r, int64_t v, Value x) {
           storeLanes(x, acc, o.add(r0, o.idx(r)), v);
-        });
+        },
+        ZeroSkip::BLanes);
   });
 }
 
@@ -346,6 +348,9 @@ std::pair<Value, Value> GradTiler::emitWeightAndGrad(Pair &p, Value s, Value dp,
   Value ds = o.fmul(o.fmul(factor, o.fsub(dp, delta)), o.splat(vecType, scale));
   if (slope)
     ds = o.fmul(ds, slope);
+  // 0 where the factor is 0 (a masked key), whatever a NaN or inf value
+  // made of dP (README, "Masked keys").
+  ds = o.select(o.nonZero(factor), ds, o.cst(vecType, 0.0));
   return {prob, ds};
 }
 
@@ -783,7 +788,8 @@ void GradTiler::emitKeyPair(Pair &p, Value isFull) {
         [&](Value jj, int64_t v) { return loadLanes(s.kr, jj, v); },
         [&](int64_t r, int64_t v, Value acc) {
           storeLanes(acc, s.dqAcc, row(r), v);
-        });
+        },
+        ZeroSkip::AScalar);
   });
 }
 

@@ -247,7 +247,7 @@ SmallVector<Value> CPUTiler::emitKvTileBody(WorkItem &it, Value t,
   SmallVector<Value> alpha, m, l;
   emitWeights(it, nkv, state.take_front(plan.vecs()),
               state.drop_front(plan.vecs()), alpha, m, l);
-  emitValues(it, j0, nkv, alpha);
+  emitValues(it, j0, nkv, alpha, isFull);
   SmallVector<Value> next(m);
   next.append(l);
   return next;

@@ -31,7 +31,9 @@ void mlir::attn::cpu::emitRankOneUpdates(
     Value lb, Value ub, function_ref<Value(int64_t r, int64_t v)> init,
     function_ref<Value(int64_t r, Value k)> a,
     function_ref<Value(Value k, int64_t v)> bvec,
-    function_ref<void(int64_t r, int64_t v, Value acc)> store) {
+    function_ref<void(int64_t r, int64_t v, Value acc)> store,
+    ZeroSkip skip) {
+  Arith o{b};
   SmallVector<Value> accs;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t v = 0; v < vecs; ++v)
@@ -41,15 +43,23 @@ void mlir::attn::cpu::emitRankOneUpdates(
       [&](OpBuilder &nb, Location, Value k, ValueRange acc) {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        SmallVector<Value> bv;
-        for (int64_t v = 0; v < vecs; ++v)
+        SmallVector<Value> bv, live;
+        for (int64_t v = 0; v < vecs; ++v) {
           bv.push_back(bvec(k, v));
+          if (skip == ZeroSkip::BLanes)
+            live.push_back(o.nonZero(bv[v]));
+        }
         SmallVector<Value> next;
         for (int64_t r = 0; r < rows; ++r) {
-          Value ar = vector::BroadcastOp::create(b, vecType, a(r, k));
-          for (int64_t v = 0; v < vecs; ++v)
-            next.push_back(
-                vector::FMAOp::create(b, ar, bv[v], acc[r * vecs + v]));
+          Value as = a(r, k);
+          Value ar = vector::BroadcastOp::create(b, vecType, as);
+          Value liveA = skip == ZeroSkip::AScalar ? o.nonZero(as) : Value();
+          for (int64_t v = 0; v < vecs; ++v) {
+            Value sum = vector::FMAOp::create(b, ar, bv[v], acc[r * vecs + v]);
+            if (Value cond = liveA ? liveA : (live.empty() ? Value() : live[v]))
+              sum = o.select(cond, sum, acc[r * vecs + v]);
+            next.push_back(sum);
+          }
         }
         scf::YieldOp::create(b, next);
       });
@@ -63,9 +73,10 @@ void CPUTiler::emitRankOneUpdates(
     function_ref<Value(int64_t r, int64_t v)> init,
     function_ref<Value(int64_t r, Value k)> a,
     function_ref<Value(Value k, int64_t v)> bvec,
-    function_ref<void(int64_t r, int64_t v, Value acc)> store) {
+    function_ref<void(int64_t r, int64_t v, Value acc)> store,
+    ZeroSkip skip) {
   cpu::emitRankOneUpdates(b, vecType, rows, plan.vecs(), lb, ub, init, a, bvec,
-                          store);
+                          store, skip);
 }
 
 void CPUTiler::emitKeyBlocks(
@@ -189,9 +200,24 @@ void CPUTiler::emitScoresBf16(WorkItem &it, Value j0, Value nkv) {
 }
 
 void CPUTiler::emitValues(WorkItem &it, Value j0, Value nkv,
-                          ArrayRef<Value> alpha) {
+                          ArrayRef<Value> alpha, Value isFull) {
   if (plan.dot == CPUDot::Amx)
     return emitValuesAmx(it, j0, nkv, alpha);
+  // Score modifiers may give -inf, and relu weighs negative scores 0, on
+  // any tile.
+  if (hasMods || norm == Norm::Relu)
+    return emitValueProduct(it, j0, nkv, alpha, /*skip=*/true);
+  auto ifOp = scf::IfOp::create(b, TypeRange{}, isFull,
+                                /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  emitValueProduct(it, j0, nkv, alpha, /*skip=*/false);
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  emitValueProduct(it, j0, nkv, alpha, /*skip=*/true);
+}
+
+void CPUTiler::emitValueProduct(WorkItem &it, Value j0, Value nkv,
+                                ArrayRef<Value> alpha, bool skip) {
   // OT[e][:] = alpha * OT[e][:] + sum_jj V[j0 + jj, e] * ST[jj][:], in
   // register blocks of `valueRows` rows of e, then single rows.
   auto block = [&](int64_t rows, Value e0) {
@@ -210,7 +236,8 @@ void CPUTiler::emitValues(WorkItem &it, Value j0, Value nkv,
         [&](Value jj, int64_t v) -> Value { return loadLanes(it.st, jj, v); },
         [&](int64_t r, int64_t v, Value acc) {
           storeLanes(acc, it.ot, o.add(e0, o.idx(r)), v);
-        });
+        },
+        skip ? ZeroSkip::BLanes : ZeroSkip::None);
   };
   auto blockLoop = [&](Value lb, Value ub, int64_t rows) {
     scf::ForOp::create(b, lb, ub, o.idx(rows), ValueRange{},

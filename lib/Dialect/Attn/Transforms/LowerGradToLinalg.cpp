@@ -171,17 +171,22 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
                        [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
                          Arith ea{eb};
                          Value dp = rowDot ? ea.fsub(e[1], e[2]) : e[1];
-                         return ea.fmul(ea.fmul(e[0], dp), scale);
+                         // 0 where G is 0 (a masked key), whatever a
+                         // NaN or inf value made of dP.
+                         return ea.select(ea.nonZero(e[0]),
+                                          ea.fmul(ea.fmul(e[0], dp), scale),
+                                          ea.f32(0.0));
                        });
 
-        // dQ[i, d] = sum_j dS[i, j] K[j, d], into the group's dQ.
+        // dQ[i, d] = sum_j dS[i, j] K[j, d], into the group's dQ; here
+        // and in dK, dV, zero weights add nothing (README, "Masked keys").
         Value dqF32 = ng.generic(
             ValueRange{dS, ks}, ng.filled({qLen, headDim}, 0.0f),
             {ng.map(3, {0, 2}), ng.map(3, {2, 1}), ng.map(3, {0, 1})},
             {IT::parallel, IT::parallel, IT::reduction},
             [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
               Arith ea{eb};
-              return ea.fadd(e[2], ea.fmul(e[0], ea.extF(e[1])));
+              return ea.addWeighted(e[2], e[0], ea.extF(e[1]));
             });
         Value dqOut =
             ng.rowwise(dqF32, Value(), ng.empty({qLen, headDim}, elemType),
@@ -207,7 +212,7 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
               {IT::parallel, IT::parallel, IT::reduction},
               [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
                 Arith ea{eb};
-                return ea.fadd(e[2], ea.fmul(e[0], ea.extF(e[1])));
+                return ea.addWeighted(e[2], e[0], ea.extF(e[1]));
               });
         };
         Value dkAcc = accumulateColDot(dS, qs, iter[1]);

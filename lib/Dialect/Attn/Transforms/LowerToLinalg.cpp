@@ -216,15 +216,16 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
                        });
   }
 
-  // O[i, e] = sum_j W[i, j] V[j, e] / Z[i], 0 when Z = 0.
+  // O[i, e] = sum_j W[i, j] V[j, e] / Z[i], 0 when Z = 0. Zero weights
+  // (masked keys) add nothing, not 0 * V: a NaN or inf in a masked key's
+  // value never reaches the row (README, "Masked keys").
   Value acc =
       g.generic(ValueRange{weights, vs}, g.filled({qLen, valueDim}, 0.0f),
                 {g.map(3, {0, 2}), g.map(3, {2, 1}), g.map(3, {0, 1})},
                 {IT::parallel, IT::parallel, IT::reduction},
                 [&](ImplicitLocOpBuilder &nb, ValueRange a) -> Value {
-                  Value prod =
-                      arith::MulFOp::create(nb, a[0], Arith{nb}.extF(a[1]));
-                  return arith::AddFOp::create(nb, a[2], prod);
+                  Arith ar{nb};
+                  return ar.addWeighted(a[2], a[0], ar.extF(a[1]));
                 });
   Value denomValue;
   if (denom == RowDenominator::SeqLen)

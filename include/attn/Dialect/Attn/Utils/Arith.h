@@ -105,6 +105,15 @@ struct Arith {
     return fcmp(arith::CmpFPredicate::OEQ, x,
                 cst(x.getType(), -std::numeric_limits<float>::infinity()));
   }
+  /// `w` != 0 (true for NaN): the weights whose products count.
+  Value nonZero(Value w) {
+    return fcmp(arith::CmpFPredicate::UNE, w, cst(w.getType(), 0.0));
+  }
+  /// acc + w * x, or acc where the f32 weight `w` is 0: a zero weight adds
+  /// nothing, even for a NaN or inf `x` (README, "Masked keys").
+  Value addWeighted(Value acc, Value w, Value x) {
+    return select(nonZero(w), fadd(acc, fmul(w, x)), acc);
+  }
   Value exp(Value x) { return math::ExpOp::create(b, x); }
   Value log(Value x) { return math::LogOp::create(b, x); }
 
