@@ -181,3 +181,24 @@ def test_emulator_backward_mutation_is_caught(name, monkeypatch):
         return
     with pytest.raises(RuntimeError, match=f"{report} at "):
         _long(spec, dims, 4)
+
+
+def test_emulator_backward_masked_nan_in_v():
+    """NaN and inf in V of keys past kv_len (masked for every row) add
+    nothing: dS is 0 where the weight is 0 (README, "Masked keys"). A NaN
+    in such a key's K still reaches dQ through the tensor-core product
+    dS K, as a masked V does in the GPU forward."""
+    spec = attn.Spec(attn.causal(), kv_len=True)
+    dims = _dims(2, 2, 1, 40, 70, 32, 32, "float16")
+    rng = np.random.default_rng(11)
+    q, k, v, do, _, _ = TB._grad_case(rng, TD.V("nan", spec), dims)
+    ops = {"kv_len": np.array([45, 70], np.int32)}
+    bad = v.copy()
+    bad[0, :, 45:, :] = np.nan
+    bad[0, :, 50, 3] = np.inf
+    o, lse = TB.forward_outputs(spec, "float16", q, k, v, (), ops)
+    fn = _kernel(spec, "float16", 32, 32)
+    grads = fn.backward(q, k, bad, o, lse, do, **ops)
+    _, _, *refs = TB.ref_grads(spec, q, k, v, do, (), ops)
+    allowed = TD._allowed(spec, q, k, v, (), ops)
+    TB._check_grads("masked NaN in V", dims, spec, allowed, grads, refs)

@@ -440,10 +440,13 @@ GradKernelBuilder::emitWeightsAndGrads(
         auto [lse, delta] = rowStats(n, r, e);
         auto [prob, factor] =
             emitGradWeightAndFactor(b, normalizer, v, lse, t.rowBias, t.kvLenB);
-        // dS = scale * w'(s') / Z * ds'/ds * (dP - Delta).
+        // dS = scale * w'(s') / Z * ds'/ds * (dP - Delta), and 0 where the
+        // factor is 0 (a masked key), whatever a NaN or inf in its V made
+        // of dP (README, "Masked keys").
         Value ds = o.fmul(o.fmul(factor, o.fsub(dp[i], delta)), scaleV);
         if (hasMods)
           ds = o.fmul(ds, slopes[i]);
+        ds = o.select(o.nonZero(factor), ds, o.f32(0.0));
         probs.push_back(prob);
         grads.push_back(ds);
       }
