@@ -71,6 +71,17 @@ struct AttnPrintTilePlanPass
                         op, CPUTarget{vectorWidth, threads, bf16Dot, useAmx})
                         .toConfig(op.getContext());
       });
+    if (!cpu)
+      getOperation()->walk([&](AttentionGradOp op) {
+        FailureOr<GPUTilePlan> p =
+            resolveGPUGradPlan(op, GPUTarget{target, mma});
+        if (failed(p)) {
+          failedAny = true;
+          return;
+        }
+        op.emitRemark() << "backward for " << target << ": mma.sync "
+                        << p->toConfig(op.getContext());
+      });
     if (failedAny)
       signalPassFailure();
   }

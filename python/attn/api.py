@@ -700,12 +700,14 @@ class Kernel:
         [B, Hq, Sq]. dq, dk and dv have the shapes and dtype of q, k and v;
         with GQA, dk and dv sum over the query heads of each group.
 
-        CPU only. The fused backward (FlashAttention-2 style: P recomputed
-        tile by tile, memory O(B * Hq * Sq) besides the gradients) for head
-        dims up to 256; larger ones, and kernels compiled with
-        lowering="reference", the reference lowering (materialised scores:
-        O(Sq * Skv) memory per head);
-        `backward_lowering` says which and why. Every mask and normalizer;
+        On the CPU, the fused backward (FlashAttention-2 style: P
+        recomputed tile by tile, memory O(B * Hq * Sq) besides the
+        gradients) for head dims up to 256; larger ones, and kernels
+        compiled with lowering="reference", the reference lowering
+        (materialised scores: O(Sq * Skv) memory per head);
+        `backward_lowering` says which and why. On target="cuda" and
+        "cuda-emulator" (host arrays, copied there and back), the mma.sync
+        backward kernels (README, "Gradients"). Every mask and normalizer;
         every score modifier (a traced score_mod function is differentiated
         by the compiler).
 
@@ -717,12 +719,17 @@ class Kernel:
         function is differentiated with respect to each value it reads,
         and the gradients are added at the indices read, out-of-range reads
         adding nothing). Their sums run in a fixed order, so they are
-        bitwise reproducible."""
-        if self.target != "cpu":
-            raise NotImplementedError(
-                f"backward runs on target='cpu' only; this kernel was "
-                f"compiled for target='{self.target}'")
+        bitwise reproducible. CPU only: the GPU targets raise
+        NotImplementedError for a non-empty `wrt`."""
         wrt = (wrt,) if isinstance(wrt, str) else tuple(wrt)
+        if wrt and self.target != "cpu":
+            raise NotImplementedError(
+                f"gradients of operands (wrt) are computed on target='cpu' "
+                f"only; this kernel was compiled for target='{self.target}'")
+        if self.target == "cuda":
+            ok, why = _attn.cuda_status()
+            if not ok:
+                raise RuntimeError(f"target='cuda': cannot run here: {why}")
         sig, native = self._grad_kernel(wrt)
         args, kind = self.arguments(q, k, v, *captures, **operands)
         if kind == "device":
@@ -753,7 +760,14 @@ class Kernel:
                   for n in wrt]
         args = args[:3] + given + args[3:] + grads
         if q.size and k.size:
-            bad = native.call([(a.ctypes.data, list(a.shape)) for a in args])
+            if self.target == "cpu":
+                bad = native.call([(a.ctypes.data, list(a.shape))
+                                   for a in args])
+            else:
+                outs = {id(g) for g in grads}
+                bad = native.call_cuda([
+                    (a.ctypes.data, list(a.shape), a.nbytes, id(a) in outs)
+                    for a in args])
             if bad:
                 name, _ = sig.captures[bad - 1]
                 raise IndexError(
@@ -828,11 +842,25 @@ class Kernel:
         """How `backward` computes, as the compiler resolves it
         (attn-print-tile-plan): {"lowering": "fused", "config": {...}} for
         the fused CPU backward, or {"lowering": "reference", "reason":
-        why} for the reference lowering."""
-        if self.target != "cpu":
-            return {"lowering": None,
-                    "reason": f"no backward for target='{self.target}'"}
+        why} for the reference lowering; on the GPU targets {"lowering":
+        "mma.sync", "chip": chip, "config": {"block_q": 64, "block_kv":
+        32, "warps": 4}} (rows per CTA, rows of the other side per tile)."""
         options, _, _ = self._compile_args
+        if self.target != "cpu":
+            chip = re.search(r"chip=(\w+)", options).group(1)
+            text, _ = IR.build(self.spec, self.dtype, self.head_dim,
+                               self.head_dim_v, grad=True)
+            remarks = _attn.lower_remarks(
+                text, f"attn-print-tile-plan{{target={chip}}}")
+            m = re.search(rf"backward for {chip}: mma\.sync "
+                          rf"#attn\.config<(.*?)>", remarks)
+            if not m:
+                raise CompileError(f"no backward plan in the compiler's "
+                                   f"output: {remarks}")
+            config = {k: int(v) for k, v in
+                      re.findall(r"(block_q|block_kv|warps) = (\d+)",
+                                 m.group(1))}
+            return {"lowering": "mma.sync", "chip": chip, "config": config}
         if "lowering=reference" in options:
             return {"lowering": "reference",
                     "reason": "compiled with lowering='reference'"}
@@ -890,8 +918,8 @@ class Kernel:
             text, sig = IR.build(self.spec, self.dtype, self.head_dim,
                                  self.head_dim_v, grad=True, wrt=wrt)
             options, openmp, cache = self._compile_args
-            native = _native_kernel(text, options, openmp, cache, "cpu",
-                                    entry="attention_grad")
+            native = _native_kernel(text, options, openmp, cache,
+                                    self.target, entry="attention_grad")
             self._grad[wrt] = (sig, native)
         return self._grad[wrt]
 

@@ -121,6 +121,19 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
     writes device memory: the function's buffers must be device pointers.
     `attn.merge` is not supported yet and is reported.
 
+    `attn.attention_grad` (same element types and head dims) becomes two
+    `gpu.launch`es of mma.sync kernels on either chip (Sm80GradKernel.cpp):
+    a query kernel, grid `(ceil(Sq / 64), B * Hq)`, that computes
+    Delta = rowsum(dO * O) of its rows and dQ over the kv tiles the
+    symbolic classification leaves (K and V by cp.async), then a key
+    kernel, grid `(ceil(Skv / 64), B * Hkv)`, that computes dK and dV of
+    its 64 keys over the query heads of the group and their q-tiles (Q and
+    dO by cp.async). Both recompute P from the LSE, and skip the tile pairs
+    that the symbolic and the run-time tile classes rule out, as the
+    forward does; tiles of the other side have 32 rows
+    (resolveGPUGradPlan). Deterministic: no atomics.
+    The op's `#attn.config` (the forward's) does not apply to them.
+
     Before:
     ```mlir
     %o = attn.attention ins(%q, %k, %v : ...) outs(%init : ...)
@@ -170,7 +183,11 @@ def AttnPrintTilePlan : Pass<"attn-print-tile-plan"> {
     target's defaults and the op (every field that code generator reads,
     filled in), or the diagnostic of an invalid plan. The IR is unchanged.
     The printed attribute is valid as the op's config and resolves to the
-    same plan, so a plan can be read, edited and pinned.
+    same plan, so a plan can be read, edited and pinned. For every
+    `attn.attention_grad`, a remark says how the backward lowers:
+    `backward for cpu: fused #attn.config<...>` or `reference lowering
+    (<reason>)`, `backward for sm_80: mma.sync #attn.config<...>` (the
+    GPU backward's fixed tiles).
 
     ```
     $ attn-opt --attn-print-tile-plan=target=cpu x.mlir

@@ -206,8 +206,10 @@ private:
   Type f32;
   VectorType vecType;
   int64_t lanes = 16, bq = 64, bk = 64, d = 0, dv = 0;
-  Value qB, kB, vB, oB, doB, lseB, dqB, dkB, dvB, deltaB;
-  Value batch, qHeads, kvHeads, qLen, kvLen, group, scale;
+  GradBuffers bufs;
+  /// Delta = rowsum(dO * O) per query row (row-sum normalizers).
+  Value deltaB;
+  Value scale;
   /// The key item being emitted.
   KeyScratch *scratch = nullptr;
   /// Operands in `wrt` read by the score modifiers (captures, bias,
@@ -348,7 +350,7 @@ void GradTiler::storeLanes(Value val, Value t, Value row, int64_t v) {
 void GradTiler::emitKvExtent(Pair &p) {
   p.kvLenB = emitter->emitKvLength(b, p.bi);
   // Keys visited: [0, kvEnd), kv_len clamped as in the forward.
-  p.kvEnd = o.max(o.min(p.kvLenB, kvLen), o.idx(0));
+  p.kvEnd = o.max(o.min(p.kvLenB, bufs.kvLen), o.idx(0));
   p.rowBias = normalizer.emitRowBias(b, p.kvLenB);
 }
 
@@ -367,13 +369,13 @@ std::pair<Value, Value> GradTiler::emitPairClass(Pair &p, Value t) {
 }
 
 Value GradTiler::deltaIndex(Pair &p, Value row) {
-  return o.add(o.mul(o.add(o.mul(p.bi, qHeads), p.hi), qLen), row);
+  return o.add(o.mul(o.add(o.mul(p.bi, bufs.qHeads), p.hi), bufs.qLen), row);
 }
 
 std::pair<Value, Value> GradTiler::emitRowStats(Pair &p, Value row) {
   if (!rowSum)
     return {Value(), o.f32(0.0)};
-  Value lse = memref::LoadOp::create(b, lseB, ValueRange{p.bi, p.hi, row});
+  Value lse = memref::LoadOp::create(b, bufs.lseB, ValueRange{p.bi, p.hi, row});
   Value delta = memref::LoadOp::create(b, deltaB, deltaIndex(p, row));
   return {lse, delta};
 }
@@ -446,27 +448,10 @@ void GradTiler::run() {
   rowSum = normalizer.getRowDenominator() == RowDenominator::RowSum;
 
   SmallVector<Value> paramGrads = emitParamGradients(b, op);
-  auto in = [&](Value t) { return toIdentityBuffer(b, t, /*readOnly=*/true); };
+  bufs = GradBuffers::emit(b, op, rowSum);
   auto out = [&](Value t) {
     return toIdentityBuffer(b, t, /*readOnly=*/false);
   };
-  qB = in(op.getQuery());
-  kB = in(op.getKey());
-  vB = in(op.getValue());
-  oB = in(op.getOut());
-  doB = in(op.getGradOut());
-  if (rowSum)
-    lseB = in(op.getLse());
-  dqB = out(op.getGradQueryInit());
-  dkB = out(op.getGradKeyInit());
-  dvB = out(op.getGradValueInit());
-  unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
-  batch = memref::DimOp::create(b, qB, 0);
-  qHeads = memref::DimOp::create(b, qB, hDim);
-  kvHeads = memref::DimOp::create(b, kB, hDim);
-  qLen = memref::DimOp::create(b, qB, sDim);
-  kvLen = memref::DimOp::create(b, kB, sDim);
-  group = o.divU(qHeads, kvHeads);
 
   emitter = makeScoreEmitter(
       b, op, op.getQuery(),
@@ -475,10 +460,10 @@ void GradTiler::run() {
 
   // Delta = rowsum(dO * O) per query row: O(B * Hq * Sq).
   if (rowSum) {
-    Value rows = o.mul(o.mul(batch, qHeads), qLen);
+    Value rows = o.mul(o.mul(bufs.batch, bufs.qHeads), bufs.qLen);
     deltaB = memref::AllocOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{rows});
-    emitParallelItems(b, o.mul(batch, qHeads),
+    emitParallelItems(b, o.mul(bufs.batch, bufs.qHeads),
                       [&](Value item) { emitDeltaItem(item); });
   }
   // Operands read by the score modifiers with a gradient (those
@@ -519,10 +504,10 @@ void GradTiler::run() {
     }
   }
 
-  Value numQTiles = o.ceilDiv(qLen, o.idx(bq));
-  Value numKvTiles = o.ceilDiv(kvLen, o.idx(bk));
+  Value numQTiles = o.ceilDiv(bufs.qLen, o.idx(bq));
+  Value numKvTiles = o.ceilDiv(bufs.kvLen, o.idx(bk));
   auto queryPass = [&] {
-    Value items = o.mul(numQTiles, o.mul(batch, qHeads));
+    Value items = o.mul(numQTiles, o.mul(bufs.batch, bufs.qHeads));
     if (wrtOperands.empty()) {
       emitParallelItems(b, items,
                         [&](Value item) { emitQueryItem(item, numQTiles); });
@@ -541,12 +526,12 @@ void GradTiler::run() {
   };
   auto twoPasses = [&] {
     queryPass();
-    emitParallelItems(b, o.mul(numKvTiles, o.mul(batch, kvHeads)),
+    emitParallelItems(b, o.mul(numKvTiles, o.mul(bufs.batch, bufs.kvHeads)),
                       [&](Value item) {
                         Pair p;
                         Value rest = o.divU(item, numKvTiles);
-                        p.bi = o.divU(rest, kvHeads);
-                        p.kvh = o.remU(rest, kvHeads);
+                        p.bi = o.divU(rest, bufs.kvHeads);
+                        p.kvh = o.remU(rest, bufs.kvHeads);
                         emitKvExtent(p);
                         emitKvTileItem(p, o.remU(item, numKvTiles), Value());
                       });
@@ -560,38 +545,32 @@ void GradTiler::run() {
     // group's dQ accumulates in the item's own f32 buffer, so S and dP are
     // computed once (5 tile products per pair instead of 7).
     int64_t threads = std::max<int64_t>(plan.threads, 1);
-    Value onePass = o.le(o.idx(2 * threads), o.mul(batch, kvHeads));
+    Value onePass = o.le(o.idx(2 * threads), o.mul(bufs.batch, bufs.kvHeads));
     emitIf(
         onePass,
         [&] {
-          emitParallelItems(b, o.mul(batch, kvHeads), [&](Value item) {
-            Pair p;
-            p.bi = o.divU(item, kvHeads);
-            p.kvh = o.remU(item, kvHeads);
-            emitKvExtent(p);
-            emitOnePassItem(p, numKvTiles);
-          });
+          emitParallelItems(b, o.mul(bufs.batch, bufs.kvHeads),
+                            [&](Value item) {
+                              Pair p;
+                              p.bi = o.divU(item, bufs.kvHeads);
+                              p.kvh = o.remU(item, bufs.kvHeads);
+                              emitKvExtent(p);
+                              emitOnePassItem(p, numKvTiles);
+                            });
         },
         twoPasses);
   }
 
-  SmallVector<Value> results;
-  Value bufs[] = {dqB, dkB, dvB};
-  for (unsigned r = 0; r < 3; ++r)
-    results.push_back(bufferization::ToTensorOp::create(
-        b, op->getResult(r).getType(), bufs[r], /*restrict=*/true,
-        /*writable=*/true));
+  SmallVector<Value> extra;
   emitCaptureGradSums();
   unsigned nextCapture = 0;
   for (auto [grad, init] : llvm::zip_equal(paramGrads, op.getParamGradInits()))
-    results.push_back(grad ? grad
-                           : bufferization::ToTensorOp::create(
-                                 b, init.getType(),
-                                 capOuts[nextCapture++], /*restrict=*/true,
-                                 /*writable=*/true)
-                                 .getResult());
-  op->replaceAllUsesWith(results);
-  op->erase();
+    extra.push_back(grad ? grad
+                         : bufferization::ToTensorOp::create(
+                               b, init.getType(), capOuts[nextCapture++],
+                               /*restrict=*/true, /*writable=*/true)
+                               .getResult());
+  bufs.replaceOp(b, op, extra);
 }
 
 //===----------------------------------------------------------------------===//
@@ -603,11 +582,11 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
   Pair p;
   Value qtile = o.sub(o.sub(numQTiles, o.idx(1)), o.remU(item, numQTiles));
   Value rest = o.divU(item, numQTiles);
-  p.bi = o.divU(rest, qHeads);
-  p.hi = o.remU(rest, qHeads);
-  p.kvh = o.divU(p.hi, group);
+  p.bi = o.divU(rest, bufs.qHeads);
+  p.hi = o.remU(rest, bufs.qHeads);
+  p.kvh = o.divU(p.hi, bufs.group);
   p.i0 = o.mul(qtile, o.idx(bq));
-  p.nq = o.min(o.idx(bq), o.sub(qLen, p.i0));
+  p.nq = o.min(o.idx(bq), o.sub(bufs.qLen, p.i0));
   emitKvExtent(p);
 
   int64_t vecs = bq / lanes;
@@ -635,11 +614,12 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
   forEach(o.idx(0), o.idx(bq), 1, [&](Value c) {
     Value row = o.add(p.i0, o.min(c, lastRow));
     forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
-      memref::StoreOp::create(b, o.fmul(load4(qB, p.bi, p.hi, row, dd), scale),
-                              qt, ValueRange{dd, c});
+      memref::StoreOp::create(
+          b, o.fmul(load4(bufs.qB, p.bi, p.hi, row, dd), scale), qt,
+          ValueRange{dd, c});
     });
     forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
-      memref::StoreOp::create(b, load4(doB, p.bi, p.hi, row, e), dot,
+      memref::StoreOp::create(b, load4(bufs.doB, p.bi, p.hi, row, e), dot,
                               ValueRange{e, c});
     });
     auto [lse, delta] = emitRowStats(p, row);
@@ -683,11 +663,11 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
       forEach(o.idx(0), p.nkv, 1, [&](Value jj) {
         Value key = o.add(p.j0, jj);
         forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
-          memref::StoreOp::create(b, load4(kB, p.bi, p.kvh, key, dd), kr,
+          memref::StoreOp::create(b, load4(bufs.kB, p.bi, p.kvh, key, dd), kr,
                                   ValueRange{jj, dd});
         });
         forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
-          memref::StoreOp::create(b, load4(vB, p.bi, p.kvh, key, e), vr,
+          memref::StoreOp::create(b, load4(bufs.vB, p.bi, p.kvh, key, e), vr,
                                   ValueRange{jj, e});
         });
       });
@@ -695,11 +675,11 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
     // ST[jj][:] = sum_d K[j, d] QT[d][:], DP[jj][:] = sum_e V[j, e]
     // dOT[e][:].
     emitProduct(
-        st, p.nkv, d, [&](Value jj, Value k) { return keyElem(kr, kB, jj, k); },
-        qt);
+        st, p.nkv, d,
+        [&](Value jj, Value k) { return keyElem(kr, bufs.kB, jj, k); }, qt);
     emitProduct(
         dp, p.nkv, dv,
-        [&](Value jj, Value e) { return keyElem(vr, vB, jj, e); }, dot);
+        [&](Value jj, Value e) { return keyElem(vr, bufs.vB, jj, e); }, dot);
     if (rt)
       forEach(o.idx(0), p.nkv, 1, [&](Value jj) {
         for (int64_t v = 0; v < vecs; ++v)
@@ -723,7 +703,7 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
     // dQT[d][:] += sum_jj K[j0 + jj, d] dS[jj][:].
     emitAccumulate(
         dqt, d, p.nkv,
-        [&](Value jj, Value dd) { return keyElem(kr, kB, jj, dd); }, dp);
+        [&](Value jj, Value dd) { return keyElem(kr, bufs.kB, jj, dd); }, dp);
   };
   for (auto [lo, hi] : ranges)
     forEach(lo, hi, 1, kvTile);
@@ -731,7 +711,7 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
   forEach(o.idx(0), p.nq, 1, [&](Value c) {
     forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
       Value x = memref::LoadOp::create(b, dqt, ValueRange{dd, c});
-      store4(x, dqB, p.bi, p.hi, o.add(p.i0, c), dd);
+      store4(x, bufs.dqB, p.bi, p.hi, o.add(p.i0, c), dd);
     });
   });
 }
@@ -806,14 +786,14 @@ void GradTiler::emitCaptureGradSums() {
 void GradTiler::emitDeltaItem(Value item) {
   // Delta[b, h, i] = sum_e dO[b, h, i, e] O[b, h, i, e].
   Pair p;
-  p.bi = o.divU(item, qHeads);
-  p.hi = o.remU(item, qHeads);
-  forEach(o.idx(0), qLen, 1, [&](Value row) {
+  p.bi = o.divU(item, bufs.qHeads);
+  p.hi = o.remU(item, bufs.qHeads);
+  forEach(o.idx(0), bufs.qLen, 1, [&](Value row) {
     auto sum =
         emitForLoop(b, o.idx(0), o.idx(dv), o.idx(1), ValueRange{o.f32(0.0)},
                     [&](Value e, ValueRange acc) {
-                      Value x = o.fmul(load4(doB, p.bi, p.hi, row, e),
-                                       load4(oB, p.bi, p.hi, row, e));
+                      Value x = o.fmul(load4(bufs.doB, p.bi, p.hi, row, e),
+                                       load4(bufs.oB, p.bi, p.hi, row, e));
                       scf::YieldOp::create(b, o.fadd(acc[0], x));
                     });
     memref::StoreOp::create(b, sum.getResult(0), deltaB, deltaIndex(p, row));
@@ -823,7 +803,7 @@ void GradTiler::emitDeltaItem(Value item) {
 void GradTiler::emitOnePassItem(Pair &p, Value numKvTiles) {
   // dQacc[g * Sq + i][d]: the group's dQ in f32, zeroed, then every kv
   // tile in order, then written out.
-  Value rows = o.mul(group, qLen);
+  Value rows = o.mul(bufs.group, bufs.qLen);
   Value dqAcc = memref::AllocOp::create(
       b, MemRefType::get({ShapedType::kDynamic, d}, f32), ValueRange{rows},
       b.getI64IntegerAttr(64));
@@ -836,13 +816,13 @@ void GradTiler::emitOnePassItem(Pair &p, Value numKvTiles) {
     // The tile's scratch is freed at the end of each iteration.
     inAllocaScope([&] { emitKvTileItem(p, t, dqAcc); });
   });
-  forEach(o.idx(0), group, 1, [&](Value g) {
-    Value hi = o.add(o.mul(p.kvh, group), g);
-    forEach(o.idx(0), qLen, 1, [&](Value i) {
-      Value r = o.add(o.mul(g, qLen), i);
+  forEach(o.idx(0), bufs.group, 1, [&](Value g) {
+    Value hi = o.add(o.mul(p.kvh, bufs.group), g);
+    forEach(o.idx(0), bufs.qLen, 1, [&](Value i) {
+      Value r = o.add(o.mul(g, bufs.qLen), i);
       forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
         Value x = memref::LoadOp::create(b, dqAcc, ValueRange{r, dd});
-        store4(x, dqB, p.bi, hi, i, dd);
+        store4(x, bufs.dqB, p.bi, hi, i, dd);
       });
     });
   });
@@ -851,7 +831,7 @@ void GradTiler::emitOnePassItem(Pair &p, Value numKvTiles) {
 void GradTiler::emitKvTileItem(Pair &p, Value t, Value dqAcc) {
   p.j0 = o.mul(t, o.idx(bk));
   p.nkv = o.max(o.min(o.idx(bk), o.sub(p.kvEnd, p.j0)), o.idx(0));
-  Value nStore = o.min(o.idx(bk), o.sub(kvLen, p.j0));
+  Value nStore = o.min(o.idx(bk), o.sub(bufs.kvLen, p.j0));
   Value zero = o.f32(0.0);
 
   Value dkt = tile({d, bk}), dvt = tile({dv, bk});
@@ -865,11 +845,11 @@ void GradTiler::emitKvTileItem(Pair &p, Value t, Value dqAcc) {
       Value key = o.min(o.add(p.j0, jj), lastKey);
       Value live = o.lt(jj, p.nkv);
       forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
-        Value x = o.select(live, load4(kB, p.bi, p.kvh, key, dd), zero);
+        Value x = o.select(live, load4(bufs.kB, p.bi, p.kvh, key, dd), zero);
         memref::StoreOp::create(b, x, kt, ValueRange{dd, jj});
       });
       forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
-        Value x = o.select(live, load4(vB, p.bi, p.kvh, key, e), zero);
+        Value x = o.select(live, load4(bufs.vB, p.bi, p.kvh, key, e), zero);
         memref::StoreOp::create(b, x, vt, ValueRange{e, jj});
       });
     });
@@ -895,12 +875,12 @@ void GradTiler::emitKvTileItem(Pair &p, Value t, Value dqAcc) {
       s.dor = tile({bq, dv});
     }
     scratch = &s;
-    Value numQTiles = o.ceilDiv(qLen, o.idx(bq));
-    forEach(o.idx(0), group, 1, [&](Value g) {
-      p.hi = o.add(o.mul(p.kvh, group), g);
+    Value numQTiles = o.ceilDiv(bufs.qLen, o.idx(bq));
+    forEach(o.idx(0), bufs.group, 1, [&](Value g) {
+      p.hi = o.add(o.mul(p.kvh, bufs.group), g);
       forEach(o.idx(0), numQTiles, 1, [&](Value qtile) {
         p.i0 = o.mul(qtile, o.idx(bq));
-        p.nq = o.min(o.idx(bq), o.sub(qLen, p.i0));
+        p.nq = o.min(o.idx(bq), o.sub(bufs.qLen, p.i0));
         auto [touched, full] = emitPairClass(p, t);
         emitIf(touched, [&, full = full] { emitKeyPair(p, full); });
       });
@@ -915,11 +895,11 @@ void GradTiler::emitKvTileItem(Pair &p, Value t, Value dqAcc) {
     Value live = o.lt(jj, p.nkv);
     forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
       Value x = memref::LoadOp::create(b, dkt, ValueRange{dd, jj});
-      store4(o.select(live, x, zero), dkB, p.bi, p.kvh, key, dd);
+      store4(o.select(live, x, zero), bufs.dkB, p.bi, p.kvh, key, dd);
     });
     forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
       Value x = memref::LoadOp::create(b, dvt, ValueRange{e, jj});
-      store4(o.select(live, x, zero), dvB, p.bi, p.kvh, key, e);
+      store4(o.select(live, x, zero), bufs.dvB, p.bi, p.kvh, key, e);
     });
   });
 }
@@ -931,11 +911,11 @@ void GradTiler::emitKeyPair(Pair &p, Value isFull) {
     forEach(o.idx(0), p.nq, 1, [&](Value c) {
       Value row = o.add(p.i0, c);
       forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
-        memref::StoreOp::create(b, load4(qB, p.bi, p.hi, row, dd), s.qr,
+        memref::StoreOp::create(b, load4(bufs.qB, p.bi, p.hi, row, dd), s.qr,
                                 ValueRange{c, dd});
       });
       forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
-        memref::StoreOp::create(b, load4(doB, p.bi, p.hi, row, e), s.dor,
+        memref::StoreOp::create(b, load4(bufs.doB, p.bi, p.hi, row, e), s.dor,
                                 ValueRange{c, e});
       });
     });
@@ -949,11 +929,11 @@ void GradTiler::emitKeyPair(Pair &p, Value isFull) {
   // dO[i0 + c, e] VT[e][:].
   emitProduct(
       s.st, p.nq, d,
-      [&](Value c, Value dd) { return queryElem(s.qr, qB, c, dd); }, s.kt,
+      [&](Value c, Value dd) { return queryElem(s.qr, bufs.qB, c, dd); }, s.kt,
       o.splat(vecType, scale));
   emitProduct(
       s.dp, p.nq, dv,
-      [&](Value c, Value e) { return queryElem(s.dor, doB, c, e); }, s.vt);
+      [&](Value c, Value e) { return queryElem(s.dor, bufs.doB, c, e); }, s.vt);
   emitElementStage(p, s.st, s.gt, /*keyLanes=*/true, isFull);
   forEach(o.idx(0), p.nq, 1, [&](Value c) {
     auto [lse, delta] = emitRowStats(p, o.add(p.i0, c));
@@ -971,15 +951,15 @@ void GradTiler::emitKeyPair(Pair &p, Value isFull) {
   // d] dS[c][:].
   emitAccumulate(
       s.dvt, dv, p.nq,
-      [&](Value c, Value e) { return queryElem(s.dor, doB, c, e); }, s.st);
+      [&](Value c, Value e) { return queryElem(s.dor, bufs.doB, c, e); }, s.st);
   emitAccumulate(
       s.dkt, d, p.nq,
-      [&](Value c, Value dd) { return queryElem(s.qr, qB, c, dd); }, s.dp);
+      [&](Value c, Value dd) { return queryElem(s.qr, bufs.qB, c, dd); }, s.dp);
   if (!s.dqAcc)
     return;
   // One pass: dQacc[g Sq + i0 + c][:] += sum_jj dS[c][jj] KR[jj][:].
-  Value g = o.sub(p.hi, o.mul(p.kvh, group));
-  Value base = o.add(o.mul(g, qLen), p.i0);
+  Value g = o.sub(p.hi, o.mul(p.kvh, bufs.group));
+  Value base = o.add(o.mul(g, bufs.qLen), p.i0);
   rowBlocks(p.nq, [&](Value c0, int64_t rows) {
     auto row = [&](int64_t r) { return o.add(base, o.add(c0, o.idx(r))); };
     emitRankOneUpdates(

@@ -58,30 +58,37 @@ using Norm = StreamingNormalizer::Kind;
 KernelContext::KernelContext(AttentionOp op, ImplicitLocOpBuilder &b,
                              const GPUTilePlan &plan, const OpFacts &facts,
                              const MaskPlan &masks)
-    : op(op), b(b), o{b}, plan(plan), facts(facts), masks(masks) {
-  f32 = b.getF32Type();
-  fragA = VectorType::get({4, 2}, facts.elem);
-  fragB = VectorType::get({2, 2}, facts.elem);
-  fragC = VectorType::get({2, 2}, f32);
-  pair = VectorType::get({2}, facts.elem);
-  pairF32 = VectorType::get({2}, f32);
+    : MmaSync(b, facts.elem), op(op), plan(plan), facts(facts), masks(masks) {}
+
+void DeviceErrorFlag::emitBegin(ImplicitLocOpBuilder &b, VariantOpInterface op,
+                                ScoreEmitter &emitter) {
+  host = ScoreEmitter::emitCaptureErrorFlag(b, op);
+  if (!host)
+    return;
+  Type token = b.getType<gpu::AsyncTokenType>();
+  Value start = gpu::WaitOp::create(b, token, ValueRange{}).getAsyncToken();
+  auto alloc = gpu::AllocOp::create(
+      b, cast<MemRefType>(host.getType()), token, ValueRange{start},
+      /*dynamicSizes=*/ValueRange{}, /*symbolOperands=*/ValueRange{});
+  device = alloc.getMemref();
+  Value copied = gpu::MemcpyOp::create(
+                     b, token, ValueRange{alloc.getAsyncToken()}, device, host)
+                     .getAsyncToken();
+  gpu::WaitOp::create(b, Type(), ValueRange{copied});
+  emitter.setCaptureErrorFlag(device);
 }
 
-Value KernelContext::constVec(VectorType t, double v) {
-  return arith::ConstantOp::create(
-      b, t, DenseElementsAttr::get(t, b.getFloatAttr(t.getElementType(), v)));
-}
-
-SmallVector<Value> KernelContext::fragmentWords(Value frag, int64_t n) {
-  // Each row of an operand fragment is one 32-bit register of two halves.
-  SmallVector<Value> out;
-  auto word = VectorType::get({1}, b.getI32Type());
-  for (int64_t r = 0; r < n; ++r) {
-    Value row = vector::ExtractOp::create(b, frag, ArrayRef<int64_t>{r});
-    Value cast = vector::BitCastOp::create(b, word, row);
-    out.push_back(vector::ExtractOp::create(b, cast, ArrayRef<int64_t>{0}));
-  }
-  return out;
+void DeviceErrorFlag::emitEnd(ImplicitLocOpBuilder &b) {
+  if (!host)
+    return;
+  Type token = b.getType<gpu::AsyncTokenType>();
+  Value start = gpu::WaitOp::create(b, token, ValueRange{}).getAsyncToken();
+  Value copied =
+      gpu::MemcpyOp::create(b, token, ValueRange{start}, host, device)
+          .getAsyncToken();
+  Value freed = gpu::DeallocOp::create(b, token, ValueRange{copied}, device)
+                    .getAsyncToken();
+  gpu::WaitOp::create(b, Type(), ValueRange{freed});
 }
 
 namespace {
@@ -105,8 +112,6 @@ private:
   /// Processes kv tile `t` (in `stage` with stages > 1); `dataFull` (or
   /// null) is and-ed into the tile's full test.
   RowState emitKvTile(Value t, const RowState &in, Value stage, Value dataFull);
-  /// Reduces `v` over the 4 lanes of a quad.
-  Value quadReduce(Value v, bool max);
   void emitEpilogue(const RowState &state);
 
   KernelContext &k;
@@ -136,31 +141,8 @@ void KernelBuilder::run() {
   Value gridX = o.ceilDiv(k.bufs.qLen, o.idx(k.plan.blockQ));
   Value gridY = o.mul(k.bufs.batch, k.bufs.qHeads);
   mmaKernel.emitHostPrologue();
-  // Captured arrays read out of range: the kernel raises a device word,
-  // copied after the launch into the host module's error word, which the
-  // runtime clears before each call and reads after it
-  // (CPUKernel::callChecked), as on the CPU.
-  // (The GPU-to-LLVM lowering takes allocations and copies in their
-  // asynchronous form: one stream, waited for before the launch.)
-  Value hostFlag = ScoreEmitter::emitCaptureErrorFlag(b, op);
-  Value deviceFlag;
-  Type token = b.getType<gpu::AsyncTokenType>();
-  auto onStream = [&](function_ref<Value(Value)> body) {
-    Value start = gpu::WaitOp::create(b, token, ValueRange{}).getAsyncToken();
-    gpu::WaitOp::create(b, Type(), ValueRange{body(start)});
-  };
-  if (hostFlag) {
-    onStream([&](Value start) {
-      auto alloc = gpu::AllocOp::create(
-          b, cast<MemRefType>(hostFlag.getType()), token, ValueRange{start},
-          /*dynamicSizes=*/ValueRange{}, /*symbolOperands=*/ValueRange{});
-      deviceFlag = alloc.getMemref();
-      return gpu::MemcpyOp::create(b, token, ValueRange{alloc.getAsyncToken()},
-                                   deviceFlag, hostFlag)
-          .getAsyncToken();
-    });
-    k.emitter->setCaptureErrorFlag(deviceFlag);
-  }
+  DeviceErrorFlag flag;
+  flag.emitBegin(b, op, *k.emitter);
   Value smemBytes =
       arith::ConstantIntOp::create(b, mmaKernel.sharedBytes(), 32);
   auto launch =
@@ -173,14 +155,7 @@ void KernelBuilder::run() {
     gpu::TerminatorOp::create(b);
   }
   mmaKernel.emitHostEpilogue();
-  if (hostFlag)
-    onStream([&](Value start) {
-      Value copied = gpu::MemcpyOp::create(b, token, ValueRange{start},
-                                           hostFlag, deviceFlag)
-                         .getAsyncToken();
-      return gpu::DeallocOp::create(b, token, ValueRange{copied}, deviceFlag)
-          .getAsyncToken();
-    });
+  flag.emitEnd(b);
   k.bufs.replaceOp(b, op);
 }
 
@@ -222,18 +197,12 @@ void KernelBuilder::emitKernel(gpu::LaunchOp launch) {
                          MemRefLayoutAttrInterface(), wg));
   mmaKernel.emitSharedSetup(raw);
 
-  // Q fragments, once per CTA: for each 16 columns of D, the A fragment
-  // (g, k 0-7), (g + 8, k 0-7), (g, k 8-15), (g + 8, k 8-15).
+  // Q fragments, once per CTA, one A fragment per 16 columns of D.
+  auto qAt = [&](Value row, Value col) {
+    return k.indices4(cta.bi, cta.hi, row, col);
+  };
   for (int64_t kc = 0; kc < k.facts.d / 16; ++kc) {
-    Value frag = ub::PoisonOp::create(b, k.fragA);
-    for (int64_t part = 0; part < 4; ++part) {
-      Value row = cta.clampedRows[part % 2];
-      Value col =
-          o.add(o.idx(kc * 16 + (part / 2) * 8), o.mul(cta.c, o.idx(2)));
-      Value v = vector::LoadOp::create(b, k.pair, bufs.qB,
-                                       k.indices4(cta.bi, cta.hi, row, col));
-      frag = vector::InsertOp::create(b, v, frag, ArrayRef<int64_t>{part});
-    }
+    Value frag = k.loadA(bufs.qB, qAt, cta.clampedRows, cta.c, kc * 16);
     cta.qFrags.push_back(frag);
     mmaKernel.addQFragment(frag);
   }
@@ -355,16 +324,6 @@ SmallVector<Value> KernelBuilder::emitTileLoop(Value lo, Value hi,
   return SmallVector<Value>(inner.getResults().drop_front(2 * ahead));
 }
 
-Value KernelBuilder::quadReduce(Value v, bool max) {
-  for (int64_t offset : {1, 2}) {
-    auto shuffle = gpu::ShuffleOp::create(b, v, static_cast<int32_t>(offset),
-                                          32, gpu::ShuffleMode::XOR);
-    v = max ? o.fmax(v, shuffle.getShuffleResult())
-            : o.fadd(v, shuffle.getShuffleResult());
-  }
-  return v;
-}
-
 RowState KernelBuilder::emitKvTile(Value t, const RowState &in, Value stage,
                                    Value dataFull) {
   const CTAValues &cta = k.cta;
@@ -383,9 +342,6 @@ RowState KernelBuilder::emitKvTile(Value t, const RowState &in, Value stage,
     for (int64_t e = 0; e < 2; ++e)
       keys.push_back(
           o.add(j0, o.add(o.mul(cta.c, o.idx(2)), o.idx(n * 8 + e))));
-  auto flatIndex = [&](int64_t n, int64_t r, int64_t e) {
-    return (n * 2 + r) * 2 + e;
-  };
   for (Value &v : flat)
     v = o.fmul(v, k.scale);
   // Element coordinates for the emitter are clamped into the tensors so
@@ -439,7 +395,7 @@ RowState KernelBuilder::emitKvTile(Value t, const RowState &in, Value stage,
       for (int64_t n = 0; n < nTiles; ++n)
         for (int64_t e = 0; e < 2; ++e)
           mx = o.fmax(mx, flat[flatIndex(n, r, e)]);
-      Value mNew = normalizer.capShift(o, quadReduce(mx, /*max=*/true));
+      Value mNew = normalizer.capShift(o, k.quadReduce(mx, /*max=*/true));
       shift = o.select(o.isNegInf(mNew), o.f32(0.0), mNew);
       alpha[r] = o.exp(o.fsub(in.m[r], shift));
       out.m[r] = mNew;
@@ -466,19 +422,7 @@ RowState KernelBuilder::emitKvTile(Value t, const RowState &in, Value stage,
   }
 
   // O += P V: P re-packed as A fragments of 16 keys.
-  SmallVector<Value> pFrags;
-  for (int64_t kk = 0; kk < blockKv / 16; ++kk) {
-    Value a = ub::PoisonOp::create(b, k.fragA);
-    for (int64_t part = 0; part < 4; ++part) {
-      int64_t n = 2 * kk + part / 2, r = part % 2;
-      Value p = vector::FromElementsOp::create(
-          b, k.pairF32,
-          ValueRange{flat[flatIndex(n, r, 0)], flat[flatIndex(n, r, 1)]});
-      a = vector::InsertOp::create(b, arith::TruncFOp::create(b, k.pair, p), a,
-                                   ArrayRef<int64_t>{part});
-    }
-    pFrags.push_back(a);
-  }
+  SmallVector<Value> pFrags = k.packA(flat, blockKv);
   mmaKernel.emitPV(pFrags, out, stage);
   // The next loads overwrite this tile's shared memory (one stage: the
   // next tile's; with stages > 1: the tile `stages - 1` ahead of the next).
@@ -494,7 +438,7 @@ void KernelBuilder::emitEpilogue(const RowState &state) {
     sink = o.extF(
         tensor::ExtractOp::create(b, k.op.getSink(), ValueRange{cta.hi}));
   for (int64_t r = 0; r < 2; ++r) {
-    Value l = quadReduce(state.l[r], /*max=*/false);
+    Value l = k.quadReduce(state.l[r], /*max=*/false);
     auto [inv, lse] = k.normalizer->finalize(b, state.m[r], l, sink, cta.kvLenB,
                                              bool(bufs.lseB));
     Value invPair = vector::BroadcastOp::create(b, k.pairF32, inv);
@@ -544,6 +488,11 @@ void mlir::attn::populateAttnToGPUPatterns(RewritePatternSet &patterns,
   patterns.add<ResolvePlanAndLower<GPUTarget, GPUTilePlan, resolveGPUTilePlan,
                                    tileAttentionForGPU>>(patterns.getContext(),
                                                          target);
+  // attn.attention_grad -> the backward's two gpu.launches.
+  patterns.add<
+      ResolvePlanAndLowerOp<AttentionGradOp, GPUTarget, GPUTilePlan,
+                            resolveGPUGradPlan, tileAttentionGradForGPU>>(
+      patterns.getContext(), target);
 }
 
 namespace {
@@ -553,10 +502,13 @@ struct AttnTileGPUPass : attn::impl::AttnTileGPUBase<AttnTileGPUPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateAttnToGPUPatterns(patterns, GPUTarget{chip, mma});
-    if (failed(lowerAttentionOps(getOperation(), std::move(patterns))))
+    if (failed(applyPatternsOnce(getOperation(), std::move(patterns),
+                                 [](Operation *op) {
+                                   return isa<AttentionOp, AttentionGradOp>(op);
+                                 })))
       return signalPassFailure();
     WalkResult unsupported = getOperation()->walk([](Operation *op) {
-      if (!isa<MergeOp, AttentionGradOp>(op))
+      if (!isa<MergeOp>(op))
         return WalkResult::advance();
       op->emitOpError("is not supported by the GPU path yet");
       return WalkResult::interrupt();

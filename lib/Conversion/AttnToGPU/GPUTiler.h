@@ -10,6 +10,8 @@
 //   AttnToGPU.cpp       the kernel skeleton common to both instruction sets
 //                       (launch, per-CTA setup, kv loop, online
 //                       normalisation, epilogue) and the entry points;
+//   MmaSync.cpp         mma.sync fragments and products (also the
+//                       backward's, Sm80GradKernel.cpp);
 //   Sm80Kernel.cpp      mma.sync: cp.async copies, ldmatrix fragments;
 //   Sm90aKernel.cpp     wgmma: TMA, mbarriers, matrix descriptors.
 //
@@ -21,6 +23,8 @@
 
 #ifndef ATTN_LIB_CONVERSION_ATTNTOGPU_GPUTILER_H
 #define ATTN_LIB_CONVERSION_ATTNTOGPU_GPUTILER_H
+
+#include "MmaSync.h"
 
 #include "attn/Conversion/AttnToGPU/AttnToGPU.h"
 #include "attn/Conversion/RuntimeSkipping/RuntimeSkipping.h"
@@ -54,9 +58,10 @@ struct OpFacts {
   /// Per-element score modifiers.
   bool hasMods = false;
 
-  /// The facts of `op`, or a diagnostic on it when the kernels cannot take
-  /// it (element type, head dims).
-  static FailureOr<OpFacts> get(AttentionOp op);
+  /// The facts of `op` (attn.attention or attn.attention_grad), or a
+  /// diagnostic on it when the kernels cannot take it (element type, head
+  /// dims).
+  static FailureOr<OpFacts> get(VariantOpInterface op);
 };
 
 /// How the op's mask is applied under a plan (RuntimeSkipping.cpp): which
@@ -126,15 +131,14 @@ struct CTAValues {
   SmallVector<KeyRange> fullBounds;
 };
 
-/// Everything the layers of the kernel share while emitting one op.
-struct KernelContext {
+/// Everything the layers of the kernel share while emitting one op (with
+/// the fragment types and products of mma.sync).
+struct KernelContext : MmaSync {
   KernelContext(AttentionOp op, ImplicitLocOpBuilder &b,
                 const GPUTilePlan &plan, const OpFacts &facts,
                 const MaskPlan &masks);
 
   AttentionOp op;
-  ImplicitLocOpBuilder &b;
-  Arith o;
   const GPUTilePlan &plan;
   const OpFacts &facts;
   const MaskPlan &masks;
@@ -147,19 +151,12 @@ struct KernelContext {
   std::unique_ptr<StreamingNormalizer> normalizer;
   /// Set by the kernel prologue.
   CTAValues cta;
-  /// Fragment types of m16n8k16: A, B, the f32 accumulator, and pairs of
-  /// elements (one 32-bit register) in the input and in f32.
-  Type f32;
-  VectorType fragA, fragB, fragC, pair, pairF32;
 
   int64_t threads() const { return plan.warps * 32; }
   /// Indices of (batch, head, position, dim) in the op's layout.
   SmallVector<Value> indices4(Value bIdx, Value h, Value s, Value d) {
     return layoutIndices(facts.bshd, bIdx, h, s, d);
   }
-  Value constVec(VectorType t, double v);
-  /// The 32-bit registers of the first `n` rows of an operand fragment.
-  SmallVector<Value> fragmentWords(Value frag, int64_t n);
 };
 
 /// The part of the kernel that depends on the tensor-core instructions:
@@ -201,10 +198,67 @@ protected:
   KernelContext &k;
 };
 
+/// Captured arrays read out of range: the kernels raise a device word,
+/// copied after the launches into the host module's error word, which the
+/// runtime clears before each call and reads after it
+/// (CPUKernel::callChecked), as on the CPU. (The GPU-to-LLVM lowering takes
+/// allocations and copies in their asynchronous form: one stream, waited
+/// for before the launch.)
+struct DeviceErrorFlag {
+  /// Before the launches: the device word, a copy of the host's, handed to
+  /// `emitter`; nothing for ops without captures.
+  void emitBegin(ImplicitLocOpBuilder &b, VariantOpInterface op,
+                 ScoreEmitter &emitter);
+  /// After them: the device word copied back and freed.
+  void emitEnd(ImplicitLocOpBuilder &b);
+
+  Value host, device;
+};
+
 std::unique_ptr<MmaKernel> createSm80Kernel(KernelContext &k);
 std::unique_ptr<MmaKernel> createSm90aKernel(KernelContext &k);
 
 // RuntimeSkipping.cpp.
+
+/// At most how many entries of the run-time dense conjunct or block table
+/// cover `rows` query rows and `keys` keys.
+int64_t entriesPerTile(const RuntimeConjuncts &runtime, int64_t rows,
+                       int64_t keys);
+/// The conjuncts of `mask` classified per tile at run time for tiles of
+/// `rows` query rows and `keys` keys: document, tree, and a dense conjunct
+/// or block table with at most kMaxDenseTileEntries entries a tile.
+RuntimeConjuncts splitRuntimeConjunctsFor(Attribute mask, int64_t rows,
+                                          int64_t keys);
+
+/// The GPU's reads for the run-time classes: every lane reads a few keys or
+/// entries of the tile and the warp votes. Every warp computes the same
+/// predicates over the same data, so the answers are uniform over the CTA
+/// without a barrier.
+class GPUTileReader final : public RuntimeTileReader {
+public:
+  struct Where {
+    /// The thread's lane, the rows' batch row and head, Skv - 1.
+    Value lane, batch, head, lastKey;
+    /// Keys of a tile (a multiple of 32), and entriesPerTile.
+    int64_t keysPerTile, entriesPerTile;
+  };
+  GPUTileReader(VariantOpInterface op, const ScoreEmitter &emitter, Where at)
+      : op(op), emitter(emitter), at(at) {}
+
+  SmallVector<Value> emitAnyKeySegment(ImplicitLocOpBuilder &b, Value tile,
+                                       Value j0, Value j1,
+                                       ArrayRef<KeySegmentTest> tests) override;
+  std::pair<Value, Value> emitDenseAnyAll(ImplicitLocOpBuilder &b, Value r0,
+                                          Value r1, Value c0, Value c1,
+                                          int64_t allLevel) override;
+
+private:
+  static Value vote(ImplicitLocOpBuilder &b, Value pred);
+
+  VariantOpInterface op;
+  const ScoreEmitter &emitter;
+  Where at;
+};
 
 /// cta.tileRows, from the CTA's other values.
 void emitRuntimeRows(KernelContext &k);

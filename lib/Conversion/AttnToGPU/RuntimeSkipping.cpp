@@ -22,35 +22,35 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::tilegpu;
 
-/// At most how many entries of a dense mask or block table with blocks of
-/// blockQ x blockKv cover one CTA's rows and one kv tile: blockQ rows
-/// starting anywhere span at most (plan.blockQ - 1) / blockQ + 1 entry
-/// rows; likewise for the keys of a tile.
-static int64_t entriesPerTile(int64_t blockQ, int64_t blockKv,
-                              const GPUTilePlan &plan) {
-  return ((plan.blockQ - 1) / blockQ + 1) * ((plan.blockKv - 1) / blockKv + 1);
+int64_t mlir::attn::tilegpu::entriesPerTile(const RuntimeConjuncts &runtime,
+                                            int64_t rows, int64_t keys) {
+  // `rows` rows starting anywhere span at most (rows - 1) / blockQ + 1
+  // entry rows; likewise for the keys.
+  auto span = [&](int64_t blockQ, int64_t blockKv) {
+    return ((rows - 1) / blockQ + 1) * ((keys - 1) / blockKv + 1);
+  };
+  if (runtime.blocks)
+    return span(runtime.blocks.getBlockQ(), runtime.blocks.getBlockKv());
+  if (runtime.denseLeaf)
+    return span(runtime.denseLeaf.getBlockQ(),
+                runtime.denseLeaf.getBlockKv());
+  return 0;
 }
 
-/// The entries per tile of the run-time dense conjunct or block table.
-static int64_t entriesPerTile(const RuntimeConjuncts &runtime,
-                              const GPUTilePlan &plan) {
-  if (runtime.blocks)
-    return entriesPerTile(runtime.blocks.getBlockQ(),
-                          runtime.blocks.getBlockKv(), plan);
-  if (runtime.denseLeaf)
-    return entriesPerTile(runtime.denseLeaf.getBlockQ(),
-                          runtime.denseLeaf.getBlockKv(), plan);
-  return 0;
+RuntimeConjuncts mlir::attn::tilegpu::splitRuntimeConjunctsFor(
+    Attribute mask, int64_t rows, int64_t keys) {
+  RuntimeConjuncts runtime = splitRuntimeConjuncts(mask);
+  // Too many entries a tile for one read a lane: the dense conjunct (or
+  // the block table) stays per element.
+  if (entriesPerTile(runtime, rows, keys) > kMaxDenseTileEntries)
+    runtime = splitRuntimeConjuncts(mask, /*splitDense=*/false);
+  return runtime;
 }
 
 MaskPlan MaskPlan::get(AttentionOp op, const GPUTilePlan &plan) {
   MaskPlan masks;
-  masks.runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
-  // Too many entries a tile for one read a lane: the dense conjunct (or
-  // the block table) stays per element.
-  if (entriesPerTile(masks.runtime, plan) > kMaxDenseTileEntries)
-    masks.runtime =
-        splitRuntimeConjuncts(op.getMaskOrDefault(), /*splitDense=*/false);
+  masks.runtime = splitRuntimeConjunctsFor(op.getMaskOrDefault(),
+                                           plan.blockQ, plan.blockKv);
   masks.elementMask = op.getMaskOrDefault();
   DenseMaskAttr dense = masks.runtime.denseLeaf;
   if (dense && dense.getBlockQ() % plan.blockQ == 0 &&
@@ -70,70 +70,55 @@ void mlir::attn::tilegpu::emitRuntimeRows(KernelContext &k) {
   k.runtimeClasses->emitRows(k.b, cta.tileRows);
 }
 
-namespace {
-/// The GPU's reads for the run-time classes: lanes over keys or entries,
-/// then a warp vote.
-class GPUTileReader final : public RuntimeTileReader {
-public:
-  explicit GPUTileReader(KernelContext &k) : k(k) {}
-
-  SmallVector<Value>
-  emitAnyKeySegment(ImplicitLocOpBuilder &b, Value, Value j0, Value j1,
-                    ArrayRef<KeySegmentTest> tests) override {
-    // Lane l looks at keys j0 + l + 32 k below j1.
-    Arith &o = k.o;
-    const CTAValues &cta = k.cta;
-    SmallVector<Value> some(tests.size(), o.i1(false));
-    for (int64_t kk = 0; kk < k.plan.blockKv / 32; ++kk) {
-      Value j = o.add(j0, o.add(cta.lane, o.idx(32 * kk)));
-      Value in = o.lt(j, j1);
-      Value id = o.toIndex(tensor::ExtractOp::create(
-          b, k.op.getSegKv(), ValueRange{cta.bi, o.min(j, cta.lastKey)}));
-      for (auto [i, test] : llvm::enumerate(tests))
-        some[i] = o.lor(some[i], o.land(in, arith::CmpIOp::create(
-                                                b, test.pred, id, test.bound)));
-    }
-    for (Value &v : some)
-      v = vote(v);
-    return some;
+SmallVector<Value> GPUTileReader::emitAnyKeySegment(
+    ImplicitLocOpBuilder &b, Value, Value j0, Value j1,
+    ArrayRef<KeySegmentTest> tests) {
+  // Lane l looks at keys j0 + l + 32 k below j1.
+  Arith o{b};
+  SmallVector<Value> some(tests.size(), o.i1(false));
+  for (int64_t kk = 0; kk < at.keysPerTile / 32; ++kk) {
+    Value j = o.add(j0, o.add(at.lane, o.idx(32 * kk)));
+    Value in = o.lt(j, j1);
+    Value id = o.toIndex(tensor::ExtractOp::create(
+        b, op.getSegKv(), ValueRange{at.batch, o.min(j, at.lastKey)}));
+    for (auto [i, test] : llvm::enumerate(tests))
+      some[i] = o.lor(some[i], o.land(in, arith::CmpIOp::create(
+                                              b, test.pred, id, test.bound)));
   }
+  for (Value &v : some)
+    v = vote(b, v);
+  return some;
+}
 
-  std::pair<Value, Value> emitDenseAnyAll(ImplicitLocOpBuilder &b, Value r0,
-                                          Value r1, Value c0, Value c1,
-                                          int64_t allLevel) override {
-    // Lane l reads entries l + 32 k of the (r1 - r0) x (c1 - c0) entries,
-    // row-major; MaskPlan bounds their number.
-    Arith &o = k.o;
-    const CTAValues &cta = k.cta;
-    Value cols = o.sub(c1, c0);
-    Value count = o.mul(o.sub(r1, r0), cols);
-    Value on = o.i1(false), off = o.i1(false);
-    int64_t perLane = (entriesPerTile(k.masks.runtime, k.plan) + 31) / 32;
-    for (int64_t kk = 0; kk < perLane; ++kk) {
-      Value e = o.add(cta.lane, o.idx(32 * kk));
-      Value valid = o.lt(e, count);
-      e = o.select(valid, e, o.idx(0));
-      Value r = o.add(r0, o.divU(e, cols)), c = o.add(c0, o.remU(e, cols));
-      Value value = k.emitter->emitDenseValue(b, cta.bi, cta.hi, r, c);
-      Value entry = ScoreEmitter::atLeast(b, value, 1);
-      Value whole = ScoreEmitter::atLeast(b, value, allLevel);
-      on = o.lor(on, o.land(valid, entry));
-      off = o.lor(off, o.land(valid, o.lnot(whole)));
-    }
-    return {vote(on), o.lnot(vote(off))};
+std::pair<Value, Value>
+GPUTileReader::emitDenseAnyAll(ImplicitLocOpBuilder &b, Value r0, Value r1,
+                               Value c0, Value c1, int64_t allLevel) {
+  // Lane l reads entries l + 32 k of the (r1 - r0) x (c1 - c0) entries,
+  // row-major; splitRuntimeConjunctsFor bounds their number.
+  Arith o{b};
+  Value cols = o.sub(c1, c0);
+  Value count = o.mul(o.sub(r1, r0), cols);
+  Value on = o.i1(false), off = o.i1(false);
+  int64_t perLane = (at.entriesPerTile + 31) / 32;
+  for (int64_t kk = 0; kk < perLane; ++kk) {
+    Value e = o.add(at.lane, o.idx(32 * kk));
+    Value valid = o.lt(e, count);
+    e = o.select(valid, e, o.idx(0));
+    Value r = o.add(r0, o.divU(e, cols)), c = o.add(c0, o.remU(e, cols));
+    Value value = emitter.emitDenseValue(b, at.batch, at.head, r, c);
+    Value entry = ScoreEmitter::atLeast(b, value, 1);
+    Value whole = ScoreEmitter::atLeast(b, value, allLevel);
+    on = o.lor(on, o.land(valid, entry));
+    off = o.lor(off, o.land(valid, o.lnot(whole)));
   }
+  return {vote(b, on), o.lnot(vote(b, off))};
+}
 
-private:
-  Value vote(Value pred) {
-    ImplicitLocOpBuilder &b = k.b;
-    return NVVM::VoteSyncOp::create(b, b.getI1Type(),
-                                    arith::ConstantIntOp::create(b, -1, 32),
-                                    pred, NVVM::VoteSyncKind::any);
-  }
-
-  KernelContext &k;
-};
-} // namespace
+Value GPUTileReader::vote(ImplicitLocOpBuilder &b, Value pred) {
+  return NVVM::VoteSyncOp::create(b, b.getI1Type(),
+                                  arith::ConstantIntOp::create(b, -1, 32),
+                                  pred, NVVM::VoteSyncKind::any);
+}
 
 std::pair<Value, Value>
 mlir::attn::tilegpu::emitNextKept(KernelContext &k, Value from, Value hi) {
@@ -156,7 +141,11 @@ mlir::attn::tilegpu::emitNextKept(KernelContext &k, Value from, Value hi) {
           b.setInsertionPointToStart(classify.thenBlock());
           Value j0 = o.mul(args[0], o.idx(k.plan.blockKv));
           Value j1 = o.min(o.add(j0, o.idx(k.plan.blockKv)), k.cta.kvEnd);
-          GPUTileReader reader(k);
+          GPUTileReader reader(
+              k.op, *k.emitter,
+              {k.cta.lane, k.cta.bi, k.cta.hi, k.cta.lastKey, k.plan.blockKv,
+               entriesPerTile(k.masks.runtime, k.plan.blockQ,
+                              k.plan.blockKv)});
           auto [kept, full] = k.runtimeClasses->emitTileClass(
               b, reader, k.cta.tileRows, args[0], j0, j1);
           scf::YieldOp::create(b, ValueRange{kept, full});

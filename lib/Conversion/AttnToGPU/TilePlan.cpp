@@ -81,7 +81,7 @@ int64_t sharedBytes(const OpFacts &facts, const GPUTilePlan &plan) {
 
 } // namespace
 
-FailureOr<OpFacts> OpFacts::get(AttentionOp op) {
+FailureOr<OpFacts> OpFacts::get(VariantOpInterface op) {
   auto qType = cast<RankedTensorType>(op.getQuery().getType());
   auto vType = cast<RankedTensorType>(op.getValue().getType());
   OpFacts facts;
@@ -113,6 +113,23 @@ ConfigAttr GPUTilePlan::toConfig(MLIRContext *ctx) const {
                          /*dot=*/"", wgmma ? "wgmma" : "sync");
 }
 
+/// The target's fields, checked for either op.
+static LogicalResult checkTarget(Operation *op, const GPUTarget &target) {
+  if (target.chip != "sm_80" && target.chip != "sm_90a")
+    return op->emitOpError("attn-tile-gpu: chip must be sm_80 or sm_90a, "
+                           "got '")
+           << target.chip << "'";
+  if (!llvm::is_contained({"auto", "sync", "wgmma"}, target.mma))
+    return op->emitOpError("attn-tile-gpu: mma must be auto, sync or wgmma, "
+                           "got '")
+           << target.mma << "'";
+  if (target.mma == "wgmma" && target.chip != "sm_90a")
+    return op->emitOpError("attn-tile-gpu: mma = wgmma needs chip = sm_90a, "
+                           "got '")
+           << target.chip << "'";
+  return success();
+}
+
 FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
                                                       const GPUTarget &target) {
   if (op.getPagedAttr())
@@ -121,18 +138,8 @@ FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
   if (op.getQuantAttr())
     return op.emitOpError("attn-tile-gpu: quantized KV (#attn.quant) is not "
                           "supported on the GPU targets yet");
-  if (target.chip != "sm_80" && target.chip != "sm_90a")
-    return op.emitOpError("attn-tile-gpu: chip must be sm_80 or sm_90a, "
-                          "got '")
-           << target.chip << "'";
-  if (!llvm::is_contained({"auto", "sync", "wgmma"}, target.mma))
-    return op.emitOpError("attn-tile-gpu: mma must be auto, sync or wgmma, "
-                          "got '")
-           << target.mma << "'";
-  if (target.mma == "wgmma" && target.chip != "sm_90a")
-    return op.emitOpError("attn-tile-gpu: mma = wgmma needs chip = sm_90a, "
-                          "got '")
-           << target.chip << "'";
+  if (failed(checkTarget(op, target)))
+    return failure();
   FailureOr<OpFacts> facts = OpFacts::get(op);
   if (failed(facts))
     return failure();
@@ -251,5 +258,27 @@ FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
            << "with block_kv = " << plan.blockKv << " needs " << smem
            << " bytes of shared memory, over the " << limit << " of "
            << target.chip;
+  return plan;
+}
+
+FailureOr<GPUTilePlan> mlir::attn::resolveGPUGradPlan(AttentionGradOp op,
+                                                      const GPUTarget &target) {
+  if (failed(checkTarget(op, target)) || failed(OpFacts::get(op)))
+    return failure();
+  if (ArrayAttr wrt = op.getWrtAttr(); wrt && !wrt.empty())
+    return op.emitOpError("attn-tile-gpu: gradients of operands (wrt) are "
+                          "not supported on the GPU targets yet");
+  // The backward's kernels are mma.sync on either chip (sm_90a runs them
+  // unchanged): 4 warps of 16 rows, tiles of the other side of 32 rows.
+  // With 64, the key kernel (dK and dV accumulators, K and V fragments,
+  // scores and dP) spilled at D = 64 (ptxas -v, CUDA 13: 56 bytes); with
+  // 32 it takes 227 registers and the query kernel 128, without spills
+  // (at D = 128, with K and V in shared memory: 254 and 234). The op's
+  // #attn.config is the forward's and does not apply.
+  GPUTilePlan plan;
+  plan.warps = 4;
+  plan.blockQ = plan.warps * kRowsPerWarp;
+  plan.blockKv = 32;
+  plan.stages = 1;
   return plan;
 }

@@ -40,15 +40,27 @@ func.func @merge(%o0: tensor<1x2x4x8xf16>, %l0: tensor<1x2x4xf32>, %o: tensor<1x
 
 // -----
 
-// The backward has a CPU lowering only (attn-lower-to-linalg).
+// The backward's kernels take what the forward's take: f16 or bf16, static
+// head dims that are multiples of 16 up to 128.
 
-// CHECK: error: 'attn.attention_grad' op is not supported by the GPU path yet
-func.func @grad(%q: tensor<1x2x4x16xf16>, %l: tensor<1x2x4xf32>) -> tensor<1x2x4x16xf16> {
-  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x2x4x16xf16>, tensor<1x2x4x16xf16>, tensor<1x2x4x16xf16>)
-      out(%q : tensor<1x2x4x16xf16>) grad_out(%q : tensor<1x2x4x16xf16>) lse(%l : tensor<1x2x4xf32>)
-      outs(%q, %q, %q : tensor<1x2x4x16xf16>, tensor<1x2x4x16xf16>, tensor<1x2x4x16xf16>)
-      -> tensor<1x2x4x16xf16>, tensor<1x2x4x16xf16>, tensor<1x2x4x16xf16>
-  return %r#0 : tensor<1x2x4x16xf16>
+// CHECK: error: 'attn.attention_grad' op attn-tile-gpu: tensor cores need f16 or bf16 inputs, got 'f32'
+func.func @grad_f32(%q: tensor<1x2x4x16xf32>, %l: tensor<1x2x4xf32>) -> tensor<1x2x4x16xf32> {
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x2x4x16xf32>, tensor<1x2x4x16xf32>, tensor<1x2x4x16xf32>)
+      out(%q : tensor<1x2x4x16xf32>) grad_out(%q : tensor<1x2x4x16xf32>) lse(%l : tensor<1x2x4xf32>)
+      outs(%q, %q, %q : tensor<1x2x4x16xf32>, tensor<1x2x4x16xf32>, tensor<1x2x4x16xf32>)
+      -> tensor<1x2x4x16xf32>, tensor<1x2x4x16xf32>, tensor<1x2x4x16xf32>
+  return %r#0 : tensor<1x2x4x16xf32>
+}
+
+// -----
+
+// CHECK: error: 'attn.attention_grad' op attn-tile-gpu: head dims must be static multiples of 16 up to 128, got D = 8 and Dv = 8
+func.func @grad_d8(%q: tensor<1x2x4x8xf16>, %l: tensor<1x2x4xf32>) -> tensor<1x2x4x8xf16> {
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<1x2x4x8xf16>, tensor<1x2x4x8xf16>, tensor<1x2x4x8xf16>)
+      out(%q : tensor<1x2x4x8xf16>) grad_out(%q : tensor<1x2x4x8xf16>) lse(%l : tensor<1x2x4xf32>)
+      outs(%q, %q, %q : tensor<1x2x4x8xf16>, tensor<1x2x4x8xf16>, tensor<1x2x4x8xf16>)
+      -> tensor<1x2x4x8xf16>, tensor<1x2x4x8xf16>, tensor<1x2x4x8xf16>
+  return %r#0 : tensor<1x2x4x8xf16>
 }
 
 // -----

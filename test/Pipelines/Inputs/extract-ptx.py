@@ -1,5 +1,7 @@
 """Writes the PTX embedded in the gpu.binary ops of an MLIR file (as
---attn-cuda-pipeline=format=isa prints it) to stdout.
+--attn-cuda-pipeline=format=isa prints it) to stdout; with a second
+argument N, only that of the N-th gpu.binary (a function of several
+kernels has one module each, and ptxas takes one module a file).
 
 MLIR prints the string with a backslash doubled and every other
 non-printable byte (and the double quote) as a backslash and two hex
@@ -19,4 +21,6 @@ def unescape(s):
                   chr(int(m.group(1), 16)), s)
 
 
+if len(sys.argv) > 2:
+    payloads = [payloads[int(sys.argv[2])]]
 sys.stdout.write("\n".join(unescape(p) for p in payloads))

@@ -61,8 +61,22 @@ FailureOr<GPUTilePlan> resolveGPUTilePlan(AttentionOp op,
 LogicalResult tileAttentionForGPU(RewriterBase &rewriter, AttentionOp op,
                                   const GPUTilePlan &plan);
 
-/// Adds the pattern that lowers attn.attention for `target`: it resolves
-/// each op's plan and does not match ops whose plan is invalid.
+/// The tile plan of the backward kernels of `op` for `target` (query and
+/// key kernels: `warps` warps of 16 rows each, the other side in tiles of
+/// `blockKv` rows), or a diagnostic on the op naming what they cannot
+/// take.
+FailureOr<GPUTilePlan> resolveGPUGradPlan(AttentionGradOp op,
+                                          const GPUTarget &target);
+
+/// Replaces `op` by the two gpu.launches of the mma.sync backward (dQ and
+/// Delta, then dK and dV) under `plan` from resolveGPUGradPlan.
+LogicalResult tileAttentionGradForGPU(RewriterBase &rewriter,
+                                      AttentionGradOp op,
+                                      const GPUTilePlan &plan);
+
+/// Adds the patterns that lower attn.attention and attn.attention_grad for
+/// `target`: they resolve each op's plan and do not match ops whose plan is
+/// invalid.
 void populateAttnToGPUPatterns(RewritePatternSet &patterns,
                                const GPUTarget &target);
 

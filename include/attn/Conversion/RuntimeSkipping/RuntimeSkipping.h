@@ -77,7 +77,8 @@ public:
 /// off the mask (splitRuntimeConjuncts).
 class RuntimeTileClassifier {
 public:
-  RuntimeTileClassifier(AttentionOp op, const RuntimeConjuncts &conjuncts,
+  RuntimeTileClassifier(VariantOpInterface op,
+                        const RuntimeConjuncts &conjuncts,
                         const ScoreEmitter &emitter)
       : op(op), conjuncts(conjuncts), emitter(emitter) {}
 
@@ -98,7 +99,7 @@ public:
                                         Value j0, Value j1) const;
 
 private:
-  mutable AttentionOp op;
+  mutable VariantOpInterface op;
   RuntimeConjuncts conjuncts;
   const ScoreEmitter &emitter;
 };

@@ -103,6 +103,60 @@ struct AttentionBuffers {
   }
 };
 
+/// The buffers of an attn.attention_grad op and the extents read from them:
+/// Q, K, V, O, dO, the LSE (with `withLse`: normalizers that divide by a
+/// row sum), and the gradients, written in place.
+struct GradBuffers {
+  Value qB, kB, vB, oB, doB, lseB, dqB, dkB, dvB;
+  Value batch, qHeads, kvHeads, qLen, kvLen;
+  /// Query heads per key/value head (GQA).
+  Value group;
+
+  static GradBuffers emit(ImplicitLocOpBuilder &b, AttentionGradOp op,
+                          bool withLse) {
+    GradBuffers r;
+    auto in = [&](Value t) {
+      return toIdentityBuffer(b, t, /*readOnly=*/true);
+    };
+    auto out = [&](Value t) {
+      return toIdentityBuffer(b, t, /*readOnly=*/false);
+    };
+    r.qB = in(op.getQuery());
+    r.kB = in(op.getKey());
+    r.vB = in(op.getValue());
+    r.oB = in(op.getOut());
+    r.doB = in(op.getGradOut());
+    if (withLse)
+      r.lseB = in(op.getLse());
+    r.dqB = out(op.getGradQueryInit());
+    r.dkB = out(op.getGradKeyInit());
+    r.dvB = out(op.getGradValueInit());
+    unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
+    r.batch = memref::DimOp::create(b, r.qB, 0);
+    r.qHeads = memref::DimOp::create(b, r.qB, hDim);
+    r.kvHeads = memref::DimOp::create(b, r.kB, hDim);
+    r.qLen = memref::DimOp::create(b, r.qB, sDim);
+    r.kvLen = memref::DimOp::create(b, r.kB, sDim);
+    r.group = arith::DivUIOp::create(b, r.qHeads, r.kvHeads);
+    return r;
+  }
+
+  /// Replaces `op` by tensors of the gradient buffers it was lowered to,
+  /// then `operandGrads` (the results for the op's `wrt` operands).
+  void replaceOp(ImplicitLocOpBuilder &b, AttentionGradOp op,
+                 ArrayRef<Value> operandGrads = {}) const {
+    SmallVector<Value> results;
+    Value bufs[] = {dqB, dkB, dvB};
+    for (unsigned r = 0; r < 3; ++r)
+      results.push_back(bufferization::ToTensorOp::create(
+          b, op->getResult(r).getType(), bufs[r], /*restrict=*/true,
+          /*writable=*/true));
+    results.append(operandGrads.begin(), operandGrads.end());
+    op->replaceAllUsesWith(results);
+    op->erase();
+  }
+};
+
 } // namespace mlir::attn
 
 #endif // ATTN_DIALECT_ATTN_UTILS_BUFFERS_H

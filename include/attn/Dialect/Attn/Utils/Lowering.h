@@ -29,17 +29,18 @@ inline LogicalResult lowerAttentionOps(Operation *root,
                            [](Operation *op) { return isa<AttentionOp>(op); });
 }
 
-/// Lowers each attn.attention for a target: resolves the op's tile plan
-/// with `resolve` (which reports on the op why a plan cannot be made, and
-/// fails: the op stays, for applyPatternsOnce to fail on) and lowers the op
-/// under that plan with `lower`.
-template <typename TargetT, typename PlanT,
-          FailureOr<PlanT> (*resolve)(AttentionOp, const TargetT &),
-          LogicalResult (*lower)(RewriterBase &, AttentionOp, const PlanT &)>
-struct ResolvePlanAndLower : OpRewritePattern<AttentionOp> {
-  ResolvePlanAndLower(MLIRContext *context, TargetT target)
-      : OpRewritePattern<AttentionOp>(context), target(std::move(target)) {}
-  LogicalResult matchAndRewrite(AttentionOp op,
+/// Lowers each op of type OpT (attn.attention, attn.attention_grad) for a
+/// target: resolves the op's tile plan with `resolve` (which reports on the
+/// op why a plan cannot be made, and fails: the op stays, for
+/// applyPatternsOnce to fail on) and lowers the op under that plan with
+/// `lower`.
+template <typename OpT, typename TargetT, typename PlanT,
+          FailureOr<PlanT> (*resolve)(OpT, const TargetT &),
+          LogicalResult (*lower)(RewriterBase &, OpT, const PlanT &)>
+struct ResolvePlanAndLowerOp : OpRewritePattern<OpT> {
+  ResolvePlanAndLowerOp(MLIRContext *context, TargetT target)
+      : OpRewritePattern<OpT>(context), target(std::move(target)) {}
+  LogicalResult matchAndRewrite(OpT op,
                                 PatternRewriter &rewriter) const override {
     FailureOr<PlanT> plan = resolve(op, target);
     if (failed(plan))
@@ -48,6 +49,13 @@ struct ResolvePlanAndLower : OpRewritePattern<AttentionOp> {
   }
   TargetT target;
 };
+
+/// ResolvePlanAndLowerOp of attn.attention.
+template <typename TargetT, typename PlanT,
+          FailureOr<PlanT> (*resolve)(AttentionOp, const TargetT &),
+          LogicalResult (*lower)(RewriterBase &, AttentionOp, const PlanT &)>
+using ResolvePlanAndLower =
+    ResolvePlanAndLowerOp<AttentionOp, TargetT, PlanT, resolve, lower>;
 
 } // namespace mlir::attn
 

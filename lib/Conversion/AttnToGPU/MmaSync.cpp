@@ -1,0 +1,205 @@
+//===- MmaSync.cpp - mma.sync fragments and products ----------------------===//
+//
+// See MmaSync.h.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MmaSync.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/UB/IR/UBOps.h"
+
+#include <optional>
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::tilegpu;
+
+MmaSync::MmaSync(ImplicitLocOpBuilder &b, Type elem)
+    : b(b), o{b}, elem(elem), f32(b.getF32Type()) {
+  fragA = VectorType::get({4, 2}, elem);
+  fragB = VectorType::get({2, 2}, elem);
+  fragC = VectorType::get({2, 2}, f32);
+  pair = VectorType::get({2}, elem);
+  pairF32 = VectorType::get({2}, f32);
+}
+
+Value MmaSync::constVec(VectorType t, double v) {
+  return arith::ConstantOp::create(
+      b, t, DenseElementsAttr::get(t, b.getFloatAttr(t.getElementType(), v)));
+}
+
+SmallVector<Value> MmaSync::fragmentWords(Value frag, int64_t n) {
+  // Each row of an operand fragment is one 32-bit register of two halves.
+  SmallVector<Value> out;
+  auto word = VectorType::get({1}, b.getI32Type());
+  for (int64_t r = 0; r < n; ++r) {
+    Value row = vector::ExtractOp::create(b, frag, ArrayRef<int64_t>{r});
+    Value cast = vector::BitCastOp::create(b, word, row);
+    out.push_back(vector::ExtractOp::create(b, cast, ArrayRef<int64_t>{0}));
+  }
+  return out;
+}
+
+Value MmaSync::mma(Value a, Value bFrag, Value acc) {
+  if (elem.isF16())
+    return nvgpu::MmaSyncOp::create(b, a, bFrag, acc,
+                                    ArrayRef<int64_t>{16, 8, 16});
+  SmallVector<Value> c4;
+  for (int64_t r = 0; r < 2; ++r)
+    for (int64_t e = 0; e < 2; ++e)
+      c4.push_back(vector::ExtractOp::create(b, acc, ArrayRef<int64_t>{r, e}));
+  auto resultType =
+      LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
+  Value d4 = NVVM::MmaOp::create(
+      b, resultType, fragmentWords(a, 4), fragmentWords(bFrag, 2), c4,
+      ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
+      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  SmallVector<Value> elems;
+  for (int64_t i = 0; i < 4; ++i)
+    elems.push_back(LLVM::ExtractValueOp::create(b, d4, ArrayRef<int64_t>{i}));
+  return vector::FromElementsOp::create(b, fragC, elems);
+}
+
+Value MmaSync::loadA(Value buf, IndexFn at, ArrayRef<Value> rows, Value c,
+                     int64_t col0) {
+  // (g, k 0-7), (g + 8, k 0-7), (g, k 8-15), (g + 8, k 8-15).
+  Value frag = ub::PoisonOp::create(b, fragA);
+  for (int64_t part = 0; part < 4; ++part) {
+    Value col = o.add(o.idx(col0 + (part / 2) * 8), o.mul(c, o.idx(2)));
+    Value v = vector::LoadOp::create(b, pair, buf, at(rows[part % 2], col));
+    frag = vector::InsertOp::create(b, v, frag, ArrayRef<int64_t>{part});
+  }
+  return frag;
+}
+
+Value MmaSync::loadASharedRows(Value tile, Value row0, int64_t col0,
+                              Value lane) {
+  // ldmatrix x4: matrix i holds fragment register i, so lanes 0-15 address
+  // rows 0-15 at column 0 of the slice (matrices 0 and 1: rows g and g + 8
+  // of k 0-7) and lanes 16-31 the same rows at column 8 (k 8-15).
+  Value row = o.add(row0, o.remU(lane, o.idx(16)));
+  Value col = o.add(o.idx(col0), o.mul(o.divU(lane, o.idx(16)), o.idx(8)));
+  return nvgpu::LdMatrixOp::create(b, fragA, tile, ValueRange{row, col},
+                                   /*transpose=*/false, /*numTiles=*/4);
+}
+
+void MmaSync::emitCopyRows(Value shared, Value buf, IndexFn at, Value first,
+                           Value limit, int64_t rows, int64_t width, Value tid,
+                           int64_t threads, SmallVectorImpl<Value> &tokens) {
+  // 16-byte chunks (8 elements), spread over the CTA's threads. Rows past
+  // `limit` are zero-filled with their address left as it is (past the
+  // tensor for rows past its end, as Triton's masked cp.async leaves it):
+  // a wrong byte count is then an out-of-bounds read the GPU emulator
+  // reports, instead of a copy of a real row that a mask would hide.
+  int64_t chunksPerRow = width / 8;
+  int64_t chunks = rows * chunksPerRow;
+  for (int64_t u = 0; u * threads < chunks; ++u) {
+    Value chunk = o.add(tid, o.idx(u * threads));
+    std::optional<OpBuilder::InsertionGuard> guard;
+    if ((u + 1) * threads > chunks) {
+      // The last round has fewer chunks than threads. commit_group commits
+      // every copy the thread issued, so this one needs no token.
+      auto inTile =
+          scf::IfOp::create(b, TypeRange{}, o.lt(chunk, o.idx(chunks)),
+                            /*withElseRegion=*/false);
+      guard.emplace(b);
+      b.setInsertionPointToStart(inTile.thenBlock());
+    }
+    Value row = o.divU(chunk, o.idx(chunksPerRow));
+    Value col = o.mul(o.remU(chunk, o.idx(chunksPerRow)), o.idx(8));
+    Value src = o.add(first, row);
+    Value count = o.select(o.lt(src, limit), o.idx(8), o.idx(0));
+    Value token = nvgpu::DeviceAsyncCopyOp::create(
+        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), shared,
+        ValueRange{row, col}, buf, at(src, col), b.getIndexAttr(8), count,
+        b.getUnitAttr());
+    if (!guard)
+      tokens.push_back(token);
+  }
+}
+
+SmallVector<Value> MmaSync::emitTimesRowsT(ArrayRef<Value> a, Value tile,
+                                           int64_t cols, Value lane) {
+  // One fragment per 8 columns. ldmatrix x2 of tile rows: lanes 0-7 address
+  // rows 0-7 at depth 0-7 of the k-slice, lanes 8-15 the same rows at depth
+  // 8-15 (lanes 16-31 repeat them).
+  SmallVector<Value> flat;
+  Value tRow = o.remU(lane, o.idx(8));
+  Value tHalf = o.mul(o.remU(o.divU(lane, o.idx(8)), o.idx(2)), o.idx(8));
+  for (int64_t n = 0; n < cols / 8; ++n) {
+    Value acc = constVec(fragC, 0.0);
+    for (size_t kc = 0; kc < a.size(); ++kc) {
+      Value bFrag = nvgpu::LdMatrixOp::create(
+          b, fragB, tile,
+          ValueRange{o.add(tRow, o.idx(n * 8)),
+                     o.add(tHalf, o.idx(static_cast<int64_t>(kc) * 16))},
+          /*transpose=*/false, /*numTiles=*/2);
+      acc = mma(a[kc], bFrag, acc);
+    }
+    for (int64_t r = 0; r < 2; ++r)
+      for (int64_t e = 0; e < 2; ++e)
+        flat.push_back(
+            vector::ExtractOp::create(b, acc, ArrayRef<int64_t>{r, e}));
+  }
+  return flat;
+}
+
+void MmaSync::emitTimesTile(ArrayRef<Value> a, Value tile,
+                            MutableArrayRef<Value> acc, Value lane) {
+  // B fragments by ldmatrix.trans (lanes 0-15 address rows 0-15 of the
+  // slice).
+  Value tRow = o.remU(lane, o.idx(16));
+  for (size_t kk = 0; kk < a.size(); ++kk)
+    for (size_t n = 0; n < acc.size(); ++n) {
+      Value bFrag = nvgpu::LdMatrixOp::create(
+          b, fragB, tile,
+          ValueRange{o.add(tRow, o.idx(static_cast<int64_t>(kk) * 16)),
+                     o.idx(static_cast<int64_t>(n) * 8)},
+          /*transpose=*/true, /*numTiles=*/2);
+      acc[n] = mma(a[kk], bFrag, acc[n]);
+    }
+}
+
+SmallVector<Value> MmaSync::packA(ArrayRef<Value> flat, int64_t cols) {
+  SmallVector<Value> frags;
+  for (int64_t kk = 0; kk < cols / 16; ++kk) {
+    Value a = ub::PoisonOp::create(b, fragA);
+    for (int64_t part = 0; part < 4; ++part) {
+      int64_t n = 2 * kk + part / 2, r = part % 2;
+      Value p = vector::FromElementsOp::create(
+          b, pairF32,
+          ValueRange{flat[flatIndex(n, r, 0)], flat[flatIndex(n, r, 1)]});
+      a = vector::InsertOp::create(b, arith::TruncFOp::create(b, pair, p), a,
+                                   ArrayRef<int64_t>{part});
+    }
+    frags.push_back(a);
+  }
+  return frags;
+}
+
+Value MmaSync::sharedTile(Value raw, int64_t offset, int64_t rows,
+                          int64_t width) {
+  auto wg =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto type = MemRefType::get({rows, width + kSmemPad}, elem,
+                              MemRefLayoutAttrInterface(), wg);
+  return memref::ViewOp::create(b, type, raw, o.idx(offset), ValueRange{});
+}
+
+Value MmaSync::quadReduce(Value v, bool max) {
+  for (int64_t offset : {1, 2}) {
+    auto shuffle = gpu::ShuffleOp::create(b, v, static_cast<int32_t>(offset),
+                                          32, gpu::ShuffleMode::XOR);
+    v = max ? o.fmax(v, shuffle.getShuffleResult())
+            : o.fadd(v, shuffle.getShuffleResult());
+  }
+  return v;
+}

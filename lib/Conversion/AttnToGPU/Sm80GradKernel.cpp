@@ -1,0 +1,667 @@
+//===- Sm80GradKernel.cpp - The backward pass on mma.sync -----------------===//
+//
+// Lowers attn.attention_grad on f16/bf16 tensors to two gpu.launches of
+// FlashAttention-2 style backward kernels on mma.sync m16n8k16 (sm_80, and
+// sm_90a, which runs them unchanged). P is recomputed from the forward's
+// LSE as on the CPU (FlashGradKernel.cpp), with the same per-element
+// formulas (emitGradWeightAndFactor, ScoreEmitter's slopes), and nothing of
+// size Sq x Skv is stored. Deterministic, no atomics: every output element
+// is written by one thread, and its sums run in a fixed order.
+//
+//   1. the query kernel, grid (ceil(Sq / 64), B * Hq), 4 warps of 16 query
+//      rows each (as the forward): Q and dO as A fragments in registers,
+//      Delta = rowsum(dO * O) of its rows (stored for kernel 2), then per
+//      kv tile of blockKv keys (K and V by cp.async into shared memory):
+//        S = Q K^T, dP = dO V^T               (B fragments by ldmatrix)
+//        P = w(s') / Z, dS = scale * w'(s') / Z * ds'/ds * (dP - Delta)
+//        dQ += dS K                            (ldmatrix.trans)
+//   2. the key kernel, grid (ceil(Skv / 64), B * Hkv), 4 warps of 16 keys
+//      each: K and V as A fragments (in registers; at head dims over 64
+//      from a copy in shared memory, by ldmatrix x4 where used, which
+//      leaves registers for the dK and dV accumulators), then for every
+//      query head of the group (GQA: the group's sum, in order) and every
+//      q-tile of blockKv queries that the tile classes do not rule out for
+//      its kv tile (Q and dO by cp.async):
+//        S^T = K Q^T, dP^T = V dO^T, P^T and dS^T as above,
+//        dV += P^T dO, dK += dS^T Q.
+//
+// blockKv is 32 (resolveGPUGradPlan). In both kernels, element
+// (n * 2 + r) * 2 + e of a product is the thread's row r and column
+// 8 n + 2 c + e (MmaSync.h), so the transposed products of kernel 2 have
+// the queries in the columns. Full tiles skip the mask; partial ones
+// evaluate it per element. Top-level document, tree and block-sparse
+// conjuncts are classified per tile pair at run time with the forward's
+// classes (RuntimeTileClassifier, GPUTileReader): pairs they rule out are
+// skipped before their copies, pairs they allow entirely are full.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GPUTiler.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::tilegpu;
+
+namespace {
+
+/// The coordinates of the tile pair a kernel is working on.
+struct GradTile {
+  Value bi, hi, kvLenB, kvEnd, rowBias;
+  /// The pair needs no per-element mask.
+  Value isFull;
+};
+
+/// Emits the two kernels of one attn.attention_grad op.
+class GradKernelBuilder {
+public:
+  GradKernelBuilder(AttentionGradOp op, const GPUTilePlan &plan,
+                    const OpFacts &facts, ImplicitLocOpBuilder &b)
+      : op(op), plan(plan), facts(facts), b(b), m(b, facts.elem), o(m.o) {}
+
+  void run();
+
+private:
+  void emitQueryKernel(gpu::LaunchOp launch);
+  void emitKeyKernel(gpu::LaunchOp launch);
+  /// Per-CTA values both kernels need: thread, lane, its row g and column
+  /// pair c, warp; kv extent of batch `bi`.
+  void emitThreadIds(gpu::LaunchOp launch);
+  void emitKvExtent(GradTile &t);
+  /// The run-time tile rows of query rows [i0, i0 + nq) at positions from
+  /// p0 (with classifier).
+  RuntimeTileRows emitRuntimeRows(const GradTile &t, Value i0, Value nq,
+                                  Value p0);
+  /// (kept, full) of the run-time conjuncts for `rows` (of at most
+  /// `rowsTile` rows) and keys [j0, j0 + keys) of tile `tile`, j0 < kvEnd:
+  /// skipped tiles are never loaded; (true, true) without classifier.
+  std::pair<Value, Value> emitRuntimeClass(const GradTile &t,
+                                           const RuntimeTileRows &rows,
+                                           int64_t rowsTile, Value tile,
+                                           Value j0, int64_t keys);
+  /// What both kernels set up per CTA for their 64 rows from `first` (of
+  /// `bound`) at head `h`: the thread's two rows (and the same clamped to
+  /// bound - 1), the shared tiles of the other side (D and Dv wide) and
+  /// the A fragments of the rows of `bufD` and `bufDv`: in registers, or
+  /// (`inShared`) copied once into shared memory and read by ldmatrix
+  /// where used (fragments()).
+  struct RowSide {
+    SmallVector<Value, 2> rows, clamped;
+    Value tileD, tileDv;
+    SmallVector<Value> fragsD, fragsDv;
+    /// With inShared: the CTA's rows of bufD and bufDv.
+    Value rowsD, rowsDv;
+  };
+  RowSide emitRowSide(Value first, Value bound, Value bufD, Value bufDv,
+                      Value h, bool inShared);
+  /// The A fragments of `side`'s rows of bufD (or bufDv with `dv`).
+  SmallVector<Value> fragments(const RowSide &side, bool dv);
+  /// Bytes of dynamic shared memory of a kernel (emitRowSide).
+  int64_t sharedBytes(bool inShared) const {
+    int64_t bytes = MmaSync::sharedTileBytes(plan.blockKv, facts.d) +
+                    MmaSync::sharedTileBytes(plan.blockKv, facts.dv);
+    if (inShared)
+      bytes += MmaSync::sharedTileBytes(plan.blockQ, facts.d) +
+               MmaSync::sharedTileBytes(plan.blockQ, facts.dv);
+    return bytes;
+  }
+  /// The key kernel keeps K and V in shared memory where head dims over 64
+  /// would not leave registers for dK and dV (ptxas -v: 250 bytes of
+  /// spills at D = 128 with them in registers).
+  bool keysInShared() const { return std::max(facts.d, facts.dv) > 64; }
+  /// P and dS of the products `s` (Q K^T, raw) and `dp` over `cols`
+  /// columns; `query(n, r, e)` / `key(n, r, e)` give an element's
+  /// coordinates, `rowStats(n, r, e)` its row's (LSE, Delta).
+  std::pair<SmallVector<Value>, SmallVector<Value>> emitWeightsAndGrads(
+      const GradTile &t, ArrayRef<Value> s, ArrayRef<Value> dp, int64_t cols,
+      function_ref<Value(int64_t, int64_t, int64_t)> query,
+      function_ref<Value(int64_t, int64_t, int64_t)> key,
+      function_ref<std::pair<Value, Value>(int64_t, int64_t, int64_t)>
+          rowStats);
+  /// Issues cp.async copies of the row tiles [first, first + blockKv) of
+  /// `srcs` (head `h`, rows below `limit`) into `tiles`, then waits for
+  /// them and synchronises the CTA.
+  void emitLoadTiles(ArrayRef<Value> srcs, ArrayRef<Value> tiles,
+                     ArrayRef<int64_t> widths, Value h, Value first,
+                     Value limit);
+  /// Stores the accumulators (8 columns each) of the thread's rows below
+  /// `bound` into `buf` at head `h`.
+  void emitStoreRows(Value buf, Value h, ArrayRef<Value> rows, Value bound,
+                     ArrayRef<Value> acc);
+  /// scf.for over [lb, ub) carrying `init`; `body` returns the yielded.
+  SmallVector<Value>
+  emitFor(Value lb, Value ub, ValueRange init,
+          function_ref<SmallVector<Value>(Value, ValueRange)> body);
+  SmallVector<Value> indices4(Value h, Value row, Value col) {
+    return layoutIndices(facts.bshd, bi, h, row, col);
+  }
+  Value deltaIndex(Value h, Value row) {
+    return o.add(o.mul(o.add(o.mul(bi, bufs.qHeads), h), bufs.qLen), row);
+  }
+  SmallVector<Value> zeroAccs(int64_t width) {
+    return SmallVector<Value>(width / 8, m.constVec(m.fragC, 0.0));
+  }
+
+  AttentionGradOp op;
+  const GPUTilePlan &plan;
+  const OpFacts &facts;
+  ImplicitLocOpBuilder &b;
+  MmaSync m;
+  Arith &o;
+  std::unique_ptr<ScoreEmitter> emitter;
+  /// The mask's conjuncts classified per tile at run time, their
+  /// classifier (null without any), and the symbolic classes of the rest.
+  RuntimeConjuncts runtime;
+  std::unique_ptr<RuntimeTileClassifier> classifier;
+  TileClasses classes;
+  NormalizerAttrInterface normalizer;
+  /// The normalizer divides by a row sum: LSE and Delta.
+  bool rowSum = false;
+  GradBuffers bufs;
+  /// Delta = rowsum(dO * O) per query row (row-sum normalizers).
+  Value deltaB;
+  Value scale;
+  /// Per CTA.
+  Value tid, lane, g, c, warp, bi;
+};
+
+} // namespace
+
+SmallVector<Value> GradKernelBuilder::emitFor(
+    Value lb, Value ub, ValueRange init,
+    function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  auto loop = scf::ForOp::create(
+      b, lb, ub, o.idx(1), init,
+      [&](OpBuilder &nb, Location, Value iv, ValueRange state) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        scf::YieldOp::create(b, body(iv, state));
+      });
+  return SmallVector<Value>(loop.getResults());
+}
+
+void GradKernelBuilder::run() {
+  normalizer = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault());
+  rowSum = normalizer.getRowDenominator() == RowDenominator::RowSum;
+  // Tiles of 64 rows by 32 keys (query kernel) or 32 rows by 64 keys
+  // (key kernel): both within 64 x 64.
+  runtime = splitRuntimeConjunctsFor(op.getMaskOrDefault(), plan.blockQ,
+                                     plan.blockQ);
+  classes = classifyMask(runtime.declarative);
+  bufs = GradBuffers::emit(b, op, rowSum);
+  unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
+  emitter = std::make_unique<ScoreEmitter>(
+      op, tensor::DimOp::create(b, op.getQuery(), hDim),
+      tensor::DimOp::create(b, op.getQuery(), sDim),
+      tensor::DimOp::create(b, op.getKey(), sDim));
+  scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
+  emitter->hoistOperandDims(b);
+  if (runtime.any())
+    classifier =
+        std::make_unique<RuntimeTileClassifier>(op, runtime, *emitter);
+
+  DeviceErrorFlag flag;
+  flag.emitBegin(b, op, *emitter);
+  Type token = b.getType<gpu::AsyncTokenType>();
+  auto wait = [&](Value t) { gpu::WaitOp::create(b, Type(), ValueRange{t}); };
+  auto start = [&] {
+    return gpu::WaitOp::create(b, token, ValueRange{}).getAsyncToken();
+  };
+  // Delta of every query row, from kernel 1 to kernel 2 (at least one
+  // element: an empty allocation is not portable).
+  if (rowSum) {
+    Value rows =
+        o.max(o.mul(o.mul(bufs.batch, bufs.qHeads), bufs.qLen), o.idx(1));
+    auto alloc = gpu::AllocOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, m.f32), token,
+        ValueRange{start()}, ValueRange{rows}, ValueRange{});
+    deltaB = alloc.getMemref();
+    wait(alloc.getAsyncToken());
+  }
+  // Both kernels: 4 warps, tiles of blockKv rows of the other side in
+  // shared memory. Empty grids are not launched.
+  auto launch = [&](Value gridX, Value gridY,
+                    void (GradKernelBuilder::*kernel)(gpu::LaunchOp),
+                    int64_t smem) {
+    Value smemBytes = arith::ConstantIntOp::create(b, smem, 32);
+    auto l =
+        gpu::LaunchOp::create(b, gridX, gridY, o.idx(1), o.idx(plan.warps * 32),
+                              o.idx(1), o.idx(1), smemBytes);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&l.getBody().front());
+    (this->*kernel)(l);
+    gpu::TerminatorOp::create(b);
+  };
+  launch(o.ceilDiv(bufs.qLen, o.idx(plan.blockQ)),
+         o.mul(bufs.batch, bufs.qHeads), &GradKernelBuilder::emitQueryKernel,
+         sharedBytes(/*inShared=*/false));
+  launch(o.ceilDiv(bufs.kvLen, o.idx(plan.blockQ)),
+         o.mul(bufs.batch, bufs.kvHeads), &GradKernelBuilder::emitKeyKernel,
+         sharedBytes(keysInShared()));
+  if (deltaB)
+    wait(gpu::DeallocOp::create(b, token, ValueRange{start()}, deltaB)
+             .getAsyncToken());
+  flag.emitEnd(b);
+
+  bufs.replaceOp(b, op);
+}
+
+void GradKernelBuilder::emitThreadIds(gpu::LaunchOp launch) {
+  tid = launch.getThreadIds().x;
+  warp = o.divU(tid, o.idx(32));
+  lane = o.remU(tid, o.idx(32));
+  g = o.divU(lane, o.idx(4));
+  c = o.remU(lane, o.idx(4));
+}
+
+void GradKernelBuilder::emitKvExtent(GradTile &t) {
+  t.kvLenB = emitter->emitKvLength(b, t.bi);
+  t.kvEnd = o.max(o.min(t.kvLenB, bufs.kvLen), o.idx(0));
+  t.rowBias = normalizer.emitRowBias(b, t.kvLenB);
+}
+
+GradKernelBuilder::RowSide
+GradKernelBuilder::emitRowSide(Value first, Value bound, Value bufD,
+                               Value bufDv, Value h, bool inShared) {
+  RowSide side;
+  Value last = o.sub(bound, o.idx(1));
+  Value row = o.add(o.add(first, o.mul(warp, o.idx(kRowsPerWarp))), g);
+  side.rows = {row, o.add(row, o.idx(8))};
+  for (Value r : side.rows)
+    side.clamped.push_back(o.min(r, last));
+
+  auto raw = gpu::DynamicSharedMemoryOp::create(
+      b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                         MemRefLayoutAttrInterface(),
+                         gpu::AddressSpaceAttr::get(
+                             b.getContext(), gpu::AddressSpace::Workgroup)));
+  side.tileD = m.sharedTile(raw, 0, plan.blockKv, facts.d);
+  side.tileDv =
+      m.sharedTile(raw, MmaSync::sharedTileBytes(plan.blockKv, facts.d),
+                   plan.blockKv, facts.dv);
+
+  if (inShared) {
+    // The CTA's rows, once (rows past `bound` zero-filled, never stored).
+    int64_t offset = sharedBytes(/*inShared=*/false);
+    side.rowsD = m.sharedTile(raw, offset, plan.blockQ, facts.d);
+    side.rowsDv = m.sharedTile(
+        raw, offset + MmaSync::sharedTileBytes(plan.blockQ, facts.d),
+        plan.blockQ, facts.dv);
+    auto at = [&](Value r, Value col) { return indices4(h, r, col); };
+    SmallVector<Value> tokens;
+    m.emitCopyRows(side.rowsD, bufD, at, first, bound, plan.blockQ, facts.d,
+                   tid, plan.warps * 32, tokens);
+    m.emitCopyRows(side.rowsDv, bufDv, at, first, bound, plan.blockQ,
+                   facts.dv, tid, plan.warps * 32, tokens);
+    Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
+        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
+    nvgpu::DeviceAsyncWaitOp::create(b, token, b.getI32IntegerAttr(0));
+    gpu::BarrierOp::create(b);
+    return side;
+  }
+  auto at = [&](Value r, Value col) { return indices4(h, r, col); };
+  for (int64_t kc = 0; kc < facts.d / 16; ++kc)
+    side.fragsD.push_back(m.loadA(bufD, at, side.clamped, c, kc * 16));
+  for (int64_t kc = 0; kc < facts.dv / 16; ++kc)
+    side.fragsDv.push_back(m.loadA(bufDv, at, side.clamped, c, kc * 16));
+  return side;
+}
+
+SmallVector<Value> GradKernelBuilder::fragments(const RowSide &side,
+                                                bool dv) {
+  Value rows = dv ? side.rowsDv : side.rowsD;
+  if (!rows)
+    return dv ? side.fragsDv : side.fragsD;
+  SmallVector<Value> frags;
+  Value row0 = o.mul(warp, o.idx(kRowsPerWarp));
+  for (int64_t kc = 0; kc < (dv ? facts.dv : facts.d) / 16; ++kc)
+    frags.push_back(m.loadASharedRows(rows, row0, kc * 16, lane));
+  return frags;
+}
+
+RuntimeTileRows GradKernelBuilder::emitRuntimeRows(const GradTile &t,
+                                                   Value i0, Value nq,
+                                                   Value p0) {
+  RuntimeTileRows rows{t.bi,          t.hi,     i0,      o.add(i0, nq), p0,
+                       o.add(p0, nq), t.kvLenB, Value(), Value()};
+  if (classifier)
+    classifier->emitRows(b, rows);
+  return rows;
+}
+
+std::pair<Value, Value> GradKernelBuilder::emitRuntimeClass(
+    const GradTile &t, const RuntimeTileRows &rows, int64_t rowsTile,
+    Value tile, Value j0, int64_t keys) {
+  if (!classifier)
+    return {o.i1(true), o.i1(true)};
+  Value j1 = o.min(o.add(j0, o.idx(keys)), t.kvEnd);
+  GPUTileReader reader(op, *emitter,
+                       {lane, t.bi, t.hi, o.sub(bufs.kvLen, o.idx(1)), keys,
+                        entriesPerTile(runtime, rowsTile, keys)});
+  return classifier->emitTileClass(b, reader, rows, tile, j0, j1);
+}
+
+void GradKernelBuilder::emitLoadTiles(ArrayRef<Value> srcs,
+                                      ArrayRef<Value> tiles,
+                                      ArrayRef<int64_t> widths, Value h,
+                                      Value first, Value limit) {
+  auto at = [&](Value row, Value col) { return indices4(h, row, col); };
+  SmallVector<Value> tokens;
+  for (size_t i = 0; i < srcs.size(); ++i)
+    m.emitCopyRows(tiles[i], srcs[i], at, first, limit, plan.blockKv, widths[i],
+                   tid, plan.warps * 32, tokens);
+  Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
+      b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
+  nvgpu::DeviceAsyncWaitOp::create(b, token, b.getI32IntegerAttr(0));
+  gpu::BarrierOp::create(b);
+}
+
+void GradKernelBuilder::emitStoreRows(Value buf, Value h, ArrayRef<Value> rows,
+                                      Value bound, ArrayRef<Value> acc) {
+  for (int64_t r = 0; r < 2; ++r) {
+    auto inRange = scf::IfOp::create(b, TypeRange{}, o.lt(rows[r], bound),
+                                     /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(inRange.thenBlock());
+    for (size_t n = 0; n < acc.size(); ++n) {
+      Value vals = vector::ExtractOp::create(b, acc[n], ArrayRef<int64_t>{r});
+      Value col = o.add(o.mul(c, o.idx(2)), o.idx(static_cast<int64_t>(n) * 8));
+      vector::StoreOp::create(b, arith::TruncFOp::create(b, m.pair, vals), buf,
+                              indices4(h, rows[r], col));
+    }
+  }
+}
+
+std::pair<SmallVector<Value>, SmallVector<Value>>
+GradKernelBuilder::emitWeightsAndGrads(
+    const GradTile &t, ArrayRef<Value> s, ArrayRef<Value> dp, int64_t cols,
+    function_ref<Value(int64_t, int64_t, int64_t)> query,
+    function_ref<Value(int64_t, int64_t, int64_t)> key,
+    function_ref<std::pair<Value, Value>(int64_t, int64_t, int64_t)> rowStats) {
+  bool hasMods = facts.hasMods;
+  Value negInf = o.f32(-std::numeric_limits<double>::infinity());
+  Value lastRow = o.sub(bufs.qLen, o.idx(1)),
+        lastKey = o.sub(bufs.kvLen, o.idx(1));
+  // Coordinates for the emitter are clamped into the tensors so that
+  // operands are never read out of bounds; clamped elements are masked.
+  auto point = [&](int64_t n, int64_t r, int64_t e) {
+    return emitter->makePoint(b, t.bi, t.hi, o.min(query(n, r, e), lastRow),
+                              o.min(key(n, r, e), lastKey), t.kvLenB);
+  };
+  SmallVector<Value> mod, slopes;
+  for (int64_t n = 0; n < cols / 8; ++n)
+    for (int64_t r = 0; r < 2; ++r)
+      for (int64_t e = 0; e < 2; ++e) {
+        Value v = o.fmul(s[flatIndex(n, r, e)], scale);
+        if (hasMods) {
+          auto [modified, slope] =
+              emitter->emitScoreModsAndSlope(b, v, point(n, r, e));
+          v = modified;
+          slopes.push_back(slope);
+        }
+        mod.push_back(v);
+      }
+  // Partial tiles: the mask and the key bound per element.
+  SmallVector<Type> types(mod.size(), m.f32);
+  auto ifOp = scf::IfOp::create(b, types, t.isFull, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, mod);
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    SmallVector<Value> masked;
+    for (int64_t n = 0; n < cols / 8; ++n)
+      for (int64_t r = 0; r < 2; ++r)
+        for (int64_t e = 0; e < 2; ++e) {
+          Value allowed = o.land(o.lt(key(n, r, e), t.kvEnd),
+                                 emitter->emitAllowed(b, point(n, r, e)));
+          masked.push_back(o.select(allowed, mod[flatIndex(n, r, e)], negInf));
+        }
+    scf::YieldOp::create(b, masked);
+  }
+  SmallVector<Value> probs, grads;
+  Value scaleV = scale;
+  for (int64_t n = 0; n < cols / 8; ++n)
+    for (int64_t r = 0; r < 2; ++r)
+      for (int64_t e = 0; e < 2; ++e) {
+        int64_t i = flatIndex(n, r, e);
+        // Query rows past Sq (zero-filled tiles, copies of the last row)
+        // take no part.
+        Value v = o.select(o.lt(query(n, r, e), bufs.qLen), ifOp.getResult(i),
+                           negInf);
+        auto [lse, delta] = rowStats(n, r, e);
+        auto [prob, factor] =
+            emitGradWeightAndFactor(b, normalizer, v, lse, t.rowBias, t.kvLenB);
+        // dS = scale * w'(s') / Z * ds'/ds * (dP - Delta), and 0 where the
+        // factor is 0 (a masked key), whatever a NaN or inf in its V made
+        // of dP (README, "Masked keys").
+        Value ds = o.fmul(o.fmul(factor, o.fsub(dp[i], delta)), scaleV);
+        if (hasMods)
+          ds = o.fmul(ds, slopes[i]);
+        ds = o.select(o.nonZero(factor), ds, o.f32(0.0));
+        probs.push_back(prob);
+        grads.push_back(ds);
+      }
+  return {probs, grads};
+}
+
+void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
+  emitThreadIds(launch);
+  GradTile t;
+  Value bh = launch.getBlockIds().y;
+  bi = t.bi = o.divU(bh, bufs.qHeads);
+  t.hi = o.remU(bh, bufs.qHeads);
+  Value kvh = o.divU(t.hi, bufs.group);
+  emitKvExtent(t);
+  Value q0 = o.mul(launch.getBlockIds().x, o.idx(plan.blockQ));
+  RowSide side =
+      emitRowSide(q0, bufs.qLen, bufs.qB, bufs.doB, t.hi, /*inShared=*/false);
+  ArrayRef<Value> rows = side.rows, clamped = side.clamped;
+  Value kS = side.tileD, vS = side.tileDv;
+  ArrayRef<Value> qFrags = side.fragsD, doFrags = side.fragsDv;
+  auto qAt = [&](Value row, Value col) { return indices4(t.hi, row, col); };
+
+  // The thread's rows: LSE, and Delta = rowsum(dO * O) over the quad's
+  // columns, stored once per row for the key kernel.
+  Value lse[2], delta[2];
+  for (int64_t r = 0; r < 2; ++r) {
+    delta[r] = o.f32(0.0);
+    if (!rowSum)
+      continue;
+    lse[r] =
+        memref::LoadOp::create(b, bufs.lseB, ValueRange{bi, t.hi, clamped[r]});
+    Value sum = o.f32(0.0);
+    for (int64_t nd = 0; nd < facts.dv / 8; ++nd) {
+      Value col = o.add(o.mul(c, o.idx(2)), o.idx(nd * 8));
+      auto load = [&](Value buf) -> Value {
+        Value v = vector::LoadOp::create(b, m.pair, buf, qAt(clamped[r], col));
+        return arith::ExtFOp::create(b, m.pairF32, v);
+      };
+      Value prod = o.fmul(load(bufs.doB), load(bufs.oB));
+      for (int64_t e = 0; e < 2; ++e)
+        sum = o.fadd(sum,
+                     vector::ExtractOp::create(b, prod, ArrayRef<int64_t>{e}));
+    }
+    delta[r] = m.quadReduce(sum, /*max=*/false);
+  }
+  // The stores diverge the warp: after both rows' shuffles.
+  for (int64_t r = 0; r < 2 && rowSum; ++r) {
+    auto store = scf::IfOp::create(
+        b, TypeRange{}, o.land(o.lt(rows[r], bufs.qLen), o.eq(c, o.idx(0))),
+        /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(store.thenBlock());
+    memref::StoreOp::create(b, delta[r], deltaB, deltaIndex(t.hi, rows[r]));
+  }
+
+  Value tileRows = o.min(o.idx(plan.blockQ), o.sub(bufs.qLen, q0));
+  Value p0 = emitter->emitPosition(b, q0, t.kvLenB);
+  SymValues sym = {p0, o.add(p0, tileRows), t.kvEnd};
+  SmallVector<KeyRange> fullBounds = emitFullIntervals(b, classes, sym);
+  SmallVector<KeyRange> ranges =
+      emitTileRanges(b, classes, sym, t.kvEnd, plan.blockKv);
+  RuntimeTileRows tileRowsRt = emitRuntimeRows(t, q0, tileRows, p0);
+  SmallVector<Value> dq = zeroAccs(facts.d);
+  auto kvTile = [&](Value tile, ValueRange acc) -> SmallVector<Value> {
+    Value j0 = o.mul(tile, o.idx(plan.blockKv));
+    auto [kept, runtimeFull] = emitRuntimeClass(t, tileRowsRt, plan.blockQ,
+                                                tile, j0, plan.blockKv);
+    auto keptIf = scf::IfOp::create(b, ValueRange(acc).getTypes(), kept,
+                                    /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(keptIf.elseBlock());
+    scf::YieldOp::create(b, acc);
+    b.setInsertionPointToStart(keptIf.thenBlock());
+    // Keys past Skv are zero-filled (and masked).
+    emitLoadTiles({bufs.kB, bufs.vB}, {kS, vS}, {facts.d, facts.dv}, kvh, j0,
+                  bufs.kvLen);
+    t.isFull = o.land(
+        runtimeFull, emitTileIsFull(b, fullBounds, j0, plan.blockKv, t.kvEnd));
+    SmallVector<Value> s = m.emitTimesRowsT(qFrags, kS, plan.blockKv, lane);
+    SmallVector<Value> dp = m.emitTimesRowsT(doFrags, vS, plan.blockKv, lane);
+    auto [p, ds] = emitWeightsAndGrads(
+        t, s, dp, plan.blockKv,
+        [&](int64_t, int64_t r, int64_t) { return rows[r]; },
+        [&](int64_t n, int64_t, int64_t e) {
+          return o.add(j0, o.add(o.mul(c, o.idx(2)), o.idx(n * 8 + e)));
+        },
+        [&](int64_t, int64_t r, int64_t) {
+          return std::pair(lse[r], delta[r]);
+        });
+    // dQ += dS K.
+    SmallVector<Value> out(acc);
+    m.emitTimesTile(m.packA(ds, plan.blockKv), kS, out, lane);
+    // The next tile's copies overwrite this one.
+    gpu::BarrierOp::create(b);
+    scf::YieldOp::create(b, out);
+    return SmallVector<Value>(keptIf.getResults());
+  };
+  for (auto [lo, hi] : ranges)
+    dq = emitFor(lo, hi, dq, kvTile);
+  emitStoreRows(bufs.dqB, t.hi, rows, bufs.qLen, dq);
+}
+
+void GradKernelBuilder::emitKeyKernel(gpu::LaunchOp launch) {
+  emitThreadIds(launch);
+  GradTile t;
+  Value bh = launch.getBlockIds().y;
+  bi = t.bi = o.divU(bh, bufs.kvHeads);
+  Value kvh = o.remU(bh, bufs.kvHeads);
+  emitKvExtent(t);
+  Value kvTile = launch.getBlockIds().x;
+  Value j0 = o.mul(kvTile, o.idx(plan.blockQ));
+  RowSide side =
+      emitRowSide(j0, bufs.kvLen, bufs.kB, bufs.vB, kvh, keysInShared());
+  ArrayRef<Value> keys = side.rows;
+  Value qS = side.tileD, doS = side.tileDv;
+
+  Value numQTiles = o.ceilDiv(bufs.qLen, o.idx(plan.blockKv));
+  Value lastRow = o.sub(bufs.qLen, o.idx(1));
+  SmallVector<Value> init = zeroAccs(facts.d);
+  llvm::append_range(init, zeroAccs(facts.dv));
+  size_t nK = facts.d / 8;
+  auto headBody = [&](Value gi, ValueRange headAcc) {
+    t.hi = o.add(o.mul(kvh, bufs.group), gi);
+    return emitFor(o.idx(0), numQTiles, headAcc, [&](Value qt, ValueRange acc) {
+      // The pair (q-tile qt, this kv tile): skipped when the q-tile's tile
+      // classes leave this kv tile out.
+      Value i0 = o.mul(qt, o.idx(plan.blockKv));
+      Value nq = o.min(o.idx(plan.blockKv), o.sub(bufs.qLen, i0));
+      Value p0 = emitter->emitPosition(b, i0, t.kvLenB);
+      SymValues sym = {p0, o.add(p0, nq), t.kvEnd};
+      Value touched = o.i1(false);
+      for (auto [lo, hi] :
+           emitTileRanges(b, classes, sym, t.kvEnd, plan.blockQ))
+        touched = o.lor(touched, o.land(o.le(lo, kvTile), o.lt(kvTile, hi)));
+      Value symFull = emitTileIsFull(b, emitFullIntervals(b, classes, sym),
+                                     j0, plan.blockQ, t.kvEnd);
+      // Under the run-time conjuncts: classified only for touched pairs
+      // (j0 < kvEnd), and skipped when they rule the pair out.
+      Value kept = touched, runtimeFull = o.i1(true);
+      if (classifier) {
+        auto classify =
+            scf::IfOp::create(b, TypeRange{b.getI1Type(), b.getI1Type()},
+                              touched, /*withElseRegion=*/true);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(classify.thenBlock());
+        RuntimeTileRows rows = emitRuntimeRows(t, i0, nq, p0);
+        auto [k, f] =
+            emitRuntimeClass(t, rows, plan.blockKv, kvTile, j0, plan.blockQ);
+        scf::YieldOp::create(b, ValueRange{k, f});
+        b.setInsertionPointToStart(classify.elseBlock());
+        scf::YieldOp::create(b, ValueRange{o.i1(false), o.i1(false)});
+        kept = classify.getResult(0);
+        runtimeFull = classify.getResult(1);
+      }
+      t.isFull = o.land(symFull, runtimeFull);
+      auto ifOp = scf::IfOp::create(b, ValueRange(acc).getTypes(), kept,
+                                    /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b, acc);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      // Query rows past Sq are zero-filled (and take no part).
+      emitLoadTiles({bufs.qB, bufs.doB}, {qS, doS}, {facts.d, facts.dv}, t.hi,
+                    i0, bufs.qLen);
+      SmallVector<Value> s =
+          m.emitTimesRowsT(fragments(side, false), qS, plan.blockKv, lane);
+      SmallVector<Value> dp =
+          m.emitTimesRowsT(fragments(side, true), doS, plan.blockKv, lane);
+      auto query = [&](int64_t n, int64_t, int64_t e) {
+        return o.add(i0, o.add(o.mul(c, o.idx(2)), o.idx(n * 8 + e)));
+      };
+      // LSE and Delta of the thread's query columns.
+      SmallVector<std::pair<Value, Value>> stats;
+      for (int64_t n = 0; n < plan.blockKv / 8; ++n)
+        for (int64_t e = 0; e < 2; ++e) {
+          if (!rowSum) {
+            stats.push_back({Value(), o.f32(0.0)});
+            continue;
+          }
+          Value row = o.min(query(n, 0, e), lastRow);
+          stats.push_back(
+              {memref::LoadOp::create(b, bufs.lseB, ValueRange{bi, t.hi, row}),
+               memref::LoadOp::create(b, deltaB, deltaIndex(t.hi, row))});
+        }
+      auto [p, ds] = emitWeightsAndGrads(
+          t, s, dp, plan.blockKv, query,
+          [&](int64_t, int64_t r, int64_t) { return keys[r]; },
+          [&](int64_t n, int64_t, int64_t e) { return stats[n * 2 + e]; });
+      // dK += dS^T Q, dV += P^T dO.
+      SmallVector<Value> out(acc);
+      m.emitTimesTile(m.packA(ds, plan.blockKv), qS,
+                      MutableArrayRef<Value>(out).take_front(nK), lane);
+      m.emitTimesTile(m.packA(p, plan.blockKv), doS,
+                      MutableArrayRef<Value>(out).drop_front(nK), lane);
+      gpu::BarrierOp::create(b);
+      scf::YieldOp::create(b, out);
+      return SmallVector<Value>(ifOp.getResults());
+    });
+  };
+  SmallVector<Value> acc = emitFor(o.idx(0), bufs.group, init, headBody);
+  // Keys past kv_len[b] were masked everywhere: their dK and dV are 0.
+  emitStoreRows(bufs.dkB, kvh, keys, bufs.kvLen,
+                ArrayRef<Value>(acc).take_front(nK));
+  emitStoreRows(bufs.dvB, kvh, keys, bufs.kvLen,
+                ArrayRef<Value>(acc).drop_front(nK));
+}
+
+LogicalResult mlir::attn::tileAttentionGradForGPU(RewriterBase &rewriter,
+                                                  AttentionGradOp op,
+                                                  const GPUTilePlan &plan) {
+  FailureOr<OpFacts> facts = OpFacts::get(op);
+  if (failed(facts))
+    return failure();
+  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+  b.setInsertionPoint(op);
+  GradKernelBuilder(op, plan, *facts, b).run();
+  return success();
+}
