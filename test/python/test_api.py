@@ -801,3 +801,30 @@ def test_float_parameters_without_a_dot_compile():
         out = fn(q, q, q)
         want = attn.reference.attention(spec, q, q, q)
         assert np.abs(out - want).max() <= 1e-4
+
+
+@pytest.mark.parametrize("target,dtype,sq",
+                         [("cpu", "float32", 3), ("cpu", "float32", 1),
+                          ("cpu", "bfloat16", 3),
+                          ("cuda-emulator", "float16", 3)])
+def test_sink_minus_inf_on_fully_masked_rows(target, dtype, sq):
+    # A sink logit of -inf is no sink: a fully masked row then has O = 0
+    # and LSE = -inf, as attn.reference says, not NaN (exp(-inf - -inf)).
+    # Positions p = i + (5 - sq) + q_offset: row 0 sees no key.
+    spec = attn.Spec(mask=attn.causal(), normalizer=attn.sink_softmax(),
+                     q_offset=sq - 6)
+    fn = attn.compile(spec, head_dim=16, target=target, dtype=dtype)
+    np_dtype = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" \
+        else np.dtype(dtype)
+    rng = np.random.default_rng(sq)
+    q = rng.standard_normal((1, 2, sq, 16)).astype(np_dtype)
+    k = rng.standard_normal((1, 2, 5, 16)).astype(np_dtype)
+    sink = np.array([-np.inf, 0.5], np.float32)
+    out, lse = fn(q, k, k, sink=sink, return_lse=True)
+    want, want_lse = attn.reference.attention(spec, q, k, k, sink=sink,
+                                              return_lse=True)
+    out = np.asarray(out).astype(np.float64)
+    assert np.isfinite(out).all()
+    assert np.abs(out - want).max() <= 1e-2
+    assert np.array_equal(np.isneginf(lse), np.isneginf(want_lse))
+    assert np.isneginf(want_lse).any()

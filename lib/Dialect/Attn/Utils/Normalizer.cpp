@@ -53,9 +53,12 @@ std::pair<Value, Value> StreamingNormalizer::finalize(ImplicitLocOpBuilder &b,
   if (norm == Kind::SinkSoftmax) {
     if (isa<VectorType>(t))
       sink = o.splat(t, sink);
+    // Shifted by 0 where both are -inf (a fully masked row without a
+    // sink: Z = 0, not exp(-inf - -inf) = NaN).
     Value mSink = o.fmax(mv, sink);
-    outScale = o.exp(o.fsub(mv, mSink));
-    lv = o.fadd(o.fmul(lv, outScale), o.exp(o.fsub(sink, mSink)));
+    Value shift = o.select(o.isNegInf(mSink), zeroV, mSink);
+    outScale = o.exp(o.fsub(mv, shift));
+    lv = o.fadd(o.fmul(lv, outScale), o.exp(o.fsub(sink, shift)));
     mv = mSink;
   }
   Value z;
