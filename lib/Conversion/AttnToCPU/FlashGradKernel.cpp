@@ -386,15 +386,16 @@ std::pair<Value, Value> GradTiler::emitWeightAndGrad(Pair &p, Value s, Value dp,
                                                      Value *dsPrime) {
   auto [prob, factor] =
       emitGradWeightAndFactor(b, normalizer, s, lse, p.rowBias, p.kvLenB);
-  Value dsp = o.fmul(factor, o.fsub(dp, delta));
+  // dS' is 0 where the factor is 0 (a masked key), whatever a NaN or inf
+  // value made of dP (README, "Masked keys"); dS and the operand
+  // gradients both derive from it.
+  Value dsp = o.select(o.nonZero(factor), o.fmul(factor, o.fsub(dp, delta)),
+                       o.cst(vecType, 0.0));
   if (dsPrime)
     *dsPrime = dsp;
   Value ds = o.fmul(dsp, o.splat(vecType, scale));
   if (slope)
     ds = o.fmul(ds, slope);
-  // 0 where the factor is 0 (a masked key), whatever a NaN or inf value
-  // made of dP (README, "Masked keys").
-  ds = o.select(o.nonZero(factor), ds, o.cst(vecType, 0.0));
   return {prob, ds};
 }
 

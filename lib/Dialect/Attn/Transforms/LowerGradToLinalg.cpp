@@ -334,7 +334,11 @@ LogicalResult mlir::attn::lowerAttentionGradToLinalg(RewriterBase &rewriter,
               {IT::parallel, IT::parallel},
               [&](ImplicitLocOpBuilder &eb, ValueRange e) -> Value {
                 Arith ea{eb};
-                return ea.fmul(e[0], rowDot ? ea.fsub(e[1], e[2]) : e[1]);
+                // 0 where F is 0, as dS above.
+                return ea.select(
+                    ea.nonZero(e[0]),
+                    ea.fmul(e[0], rowDot ? ea.fsub(e[1], e[2]) : e[1]),
+                    ea.f32(0.0));
               });
           llvm::append_range(
               yielded, scatterOperandGrads(nb, emitter, wrtOperands, bi, hi,
