@@ -21,9 +21,9 @@ first index, which makes q_idx and kv_idx logical positions within the
 document), may appear in the comparisons when the formula also requires
 `ids[q_idx] == ids[kv_idx]` around them: there a document's value is the
 same on both sides, so `offsets[ids[q_idx]] - offsets[ids[kv_idx]]` is 0
-and the comparison is one of `kv_idx - q_idx` again. Anything else the function does (reading b or
-h, indexing otherwise, floor division, branching on a value, calling a
-torch function) stops the recognition, and the caller keeps the traced
+and the comparison is one of `kv_idx - q_idx` again. Anything else the
+function does (reading b or h, indexing otherwise, floor division,
+branching on a value, calling a torch function) stops the recognition, and the caller keeps the traced
 function. So a recognised mask is the function's exact meaning, never an
 approximation.
 
@@ -302,13 +302,13 @@ def _cancels(terms, docs_in_scope) -> bool:
     values[ids_q[q_idx]] with coefficient a is matched by values[ids_kv[
     kv_idx]] with -a, and every id indexes `values` (else the function
     itself would fail, which the recognised mask must not hide)."""
+    coeff = dict(terms)
     for ids_q, ids_kv in docs_in_scope:
-        left = dict(terms)
         for (values, ids, side), a in terms:
             want = ids_q if side == "q" else ids_kv
             other = (values, ids_kv if side == "q" else ids_q,
                      "kv" if side == "q" else "q")
-            if ids is not want or left.get(other) != -a:
+            if ids is not want or coeff.get(other) != -a:
                 break
         else:
             if all(_indexes(values, ids) for (values, ids, _), _ in terms):

@@ -440,8 +440,8 @@ void CPUTiler::emitValuesAmx(WorkItem &it, Value j0, Value nkv,
   }
   Value tile = amxTileIndex(it, j0);
   Value nonFinite = emitAmxSharedTranspose(it, j0, nkv, tile);
-  // A NaN or inf value: the element-wise product that skips zero weights
-  // (README, "Masked keys"), rare enough that its speed does not matter.
+  // A NaN or inf value: the AVX-512 product that skips zero weights
+  // (README, "Masked keys"), instead of the tile product.
   auto guarded = scf::IfOp::create(b, TypeRange{}, nonFinite,
                                    /*withElseRegion=*/true);
   OpBuilder::InsertionGuard g(b);
