@@ -13,10 +13,13 @@ are traced into one attn kernel (see attn.trace for what they may use; the
 arrays they close over are read at every call). q, k, v are PyTorch CPU
 tensors or numpy arrays, [B, H, S, D]; the output has q's kind and dtype.
 
-`create_block_mask` evaluates `mask_mod` once on the whole [B, H, Q_LEN,
-KV_LEN] grid with numpy (size-1 batch and head dims when B or H is None)
-and keeps which BLOCK_SIZE x BLOCK_SIZE blocks allow anything and which
-allow everything (an attn.blocks table); the kernel skips the first kind's
+`create_block_mask` classifies the BLOCK_SIZE x BLOCK_SIZE blocks of
+`mask_mod` over [B, H, Q_LEN, KV_LEN] (size-1 batch and head dims when B or
+H is None) into those that allow nothing, some or everything (an
+attn.blocks table), with a compiled attn.mask_blocks kernel of the traced
+mask_mod (blocks bounded by interval arithmetic, evaluated pair by pair
+only where the bounds do not decide; numpy on the whole grid for a mask_mod
+that does not trace); the kernel skips the first kind's
 complement at run time without reading its keys, runs whole blocks without
 evaluating mask_mod, and applies mask_mod element by element in the rest. Like FlexAttention's, the block
 mask describes the mask_mod's values when it was made: make a new one when
@@ -43,10 +46,11 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import closures as C
+from . import ir as IR
 from . import recognise
 from . import spec as S
 from . import trace as T
-from .api import _to_numpy, compile as _compile_spec
+from .api import _native_kernel, _to_numpy, compile as _compile_spec
 from .trace import and_masks, or_masks
 
 __all__ = ["BlockMask", "create_block_mask", "flex_attention", "and_masks",
@@ -145,9 +149,9 @@ def create_block_mask(mask_mod: Callable, B: Optional[int], H: Optional[int],
                       BLOCK_SIZE=128, _compile: bool = False) -> BlockMask:
     """The blocks of `mask_mod` over [B, H, Q_LEN, KV_LEN] that allow
     anything (FlexAttention's create_block_mask; B or H None broadcasts
-    over that dim). Evaluates mask_mod on every element with numpy, in
-    chunks of query blocks; for a mask_mod flex_attention runs as a builtin
-    (attn.recognise), only when the blocks are first asked for."""
+    over that dim), by a compiled attn.mask_blocks kernel (numpy where
+    mask_mod does not trace); for a mask_mod flex_attention runs as a
+    builtin (attn.recognise), only when the blocks are first asked for."""
     if not callable(mask_mod):
         raise TypeError(f"mask_mod must be a function, got {mask_mod!r}")
     if str(device) != "cpu":
@@ -157,12 +161,77 @@ def create_block_mask(mask_mod: Callable, B: Optional[int], H: Optional[int],
     Hn = _length("H", H, True) or 1
     Q_LEN, KV_LEN = _length("Q_LEN", Q_LEN), _length("KV_LEN", KV_LEN)
     bq, bkv = _block_size(BLOCK_SIZE)
-    blocks = functools.partial(_evaluate_blocks, mask_mod, Bn, Hn, Q_LEN,
-                               KV_LEN, bq, bkv)
+    blocks = functools.partial(_blocks, mask_mod, Bn, Hn, Q_LEN, KV_LEN,
+                               bq, bkv)
     if recognise.declarative(mask_mod, KV_LEN - Q_LEN, (Q_LEN, KV_LEN))[0] \
             is None:
         blocks = blocks()
     return BlockMask(mask_mod, (B, H, Q_LEN, KV_LEN), (bq, bkv), blocks)
+
+
+def _blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):
+    """(kv_blocks, full_blocks) of mask_mod: by its compiled classification
+    kernel, or by numpy where mask_mod cannot be traced."""
+    found = _compiled_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv)
+    if found is None:
+        found = _evaluate_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv)
+    return found
+
+
+_block_kernels: dict = {}
+
+
+def _compiled_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):
+    """(kv_blocks, full_blocks) by an attn.mask_blocks kernel (generated
+    code evaluating the traced mask_mod, one parallel item per batch, head
+    and query block; compiled once per mask_mod and block size, cached like
+    any kernel), or None when mask_mod does not trace. The kernel evaluates
+    the same traced function that flex_attention's kernel applies in
+    partial blocks, so the two agree even where numpy's int64 / float64
+    arithmetic would not."""
+    key = (mask_mod, bq, bkv)
+    with _kernels_lock:
+        entry = _block_kernels.get(key)
+    if entry is None:
+        try:
+            text, sig = IR.build(S.Spec(S.MaskMod(mask_mod)), "float32", 1, 1,
+                                 blocks=(bq, bkv))
+        except Exception:  # noqa: BLE001 - whatever keeps it from tracing
+            # (a TraceError, or an attribute the traced values lack):
+            # numpy evaluates it instead.
+            entry = False
+        else:
+            entry = (_native_kernel(text, _BLOCK_OPTIONS, True, True,
+                                    entry="mask_blocks"), sig)
+        with _kernels_lock:
+            _block_kernels[key] = entry
+    if entry is False:
+        return None
+    native, sig = entry
+    captures = []
+    for (name, dtype), arg in zip(sig.captures, [a for a in sig.args
+                                                 if a.role == "capture"]):
+        value = C.closure_value(name, sig.closures[name].read(), dtype)
+        if value.ndim != arg.type.count("?"):
+            raise ValueError(f"closed-over array '{name}' is indexed with "
+                             f"{arg.type.count('?')} indices, so it must "
+                             f"have that many dims; got shape "
+                             f"{tuple(value.shape)}")
+        captures.append(value)
+    q = np.zeros((Bn, Hn, Q_LEN, 1), np.float32)
+    k = np.zeros((Bn, Hn, KV_LEN, 1), np.float32)
+    table = np.empty((Bn, Hn, -(-Q_LEN // bq), -(-KV_LEN // bkv)), np.int8)
+    bad = native.call([(a.ctypes.data, list(a.shape))
+                       for a in (q, k, k, *captures, table)])
+    if bad:
+        raise IndexError(f"captured array '{sig.captures[bad - 1][0]}' was "
+                         f"indexed out of range by the mask_mod")
+    return table >= 1, table == 2
+
+
+# The classification kernel: the CPU pipeline with OpenMP (its loop over
+# batch, head and query block is parallel).
+_BLOCK_OPTIONS = "lowering=fused vector-width=0 openmp=true"
 
 
 def _evaluate_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):

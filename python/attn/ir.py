@@ -134,9 +134,13 @@ def _trace_regions(spec: S.Spec, captures: list, closures: dict):
 
 
 def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
-          grad: bool = False, wrt: tuple = ()):
+          grad: bool = False, wrt: tuple = (), blocks=None):
     """Returns (module text, Signature); with `grad`, of the backward, which
-    also computes the gradients of the operands named in `wrt`."""
+    also computes the gradients of the operands named in `wrt`; with
+    `blocks` = (block_q, block_kv), of `func.func @mask_blocks` holding an
+    attn.mask_blocks op, which classifies the spec's mask by blocks into an
+    i8 output `table` (q, k, v only give the shapes; the spec has a mask
+    and nothing else)."""
     if dtype not in DTYPES:
         raise S.SpecError(f"dtype must be one of {', '.join(DTYPES)}, "
                           f"got {dtype!r}")
@@ -186,6 +190,12 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
             return pool_type(last // quant.codes_per_byte, "i8")
         return pool_type(last, et)
 
+    if blocks is not None and (grad or paged or quant or spec.score_mods or
+                               spec.score_mod_fn is not None or
+                               spec.normalizer.attr() != "#attn.softmax"):
+        raise S.SpecError("mask_blocks classifies a mask: the spec must have "
+                          "no normalizer, score modifiers, paged or "
+                          "quantized cache")
     sig = Signature()
     kv_et = "i8" if quant else et
     sig.args += [Arg("q", "input", et, qo_type(d)),
@@ -282,6 +292,9 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
             # The op names captured arrays by their number.
             wrt_names.append(name if a.role == "operand" else
                              f"capture{capture_names.index(name)}")
+    elif blocks is not None:
+        sig.has_lse = False
+        sig.args.append(Arg("table", "output", "i8", "tensor<?x?x?x?xi8>"))
     else:
         sig.args.append(Arg("o", "output", et, qo_type(dv)))
         if sig.has_lse:
@@ -293,7 +306,8 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
     outs = [a for a in sig.args if a.role == "output"]
     param_grads = [a for a in sig.args if a.role == "param_grad"]
     result_types = ", ".join(a.type for a in outs + param_grads)
-    name = "attention_grad" if grad else "attention"
+    name = "attention_grad" if grad else \
+        "mask_blocks" if blocks is not None else "attention"
     lines = [f"func.func @{name}({params}) -> ({result_types}) {{"]
     op = [f"  %r:{len(outs) + len(param_grads)} = attn.{name} "
           f"ins(%q, %k, %v : {types['q']}, {types['k']}, {types['v']})"]
@@ -320,8 +334,12 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
                   f"%j: index{cap_args}):")
         op += [f"        {line}" for line in r.body]
         op.append("      }")
-    attrs = [f"mask = {spec.mask.attr()}",
-             f"normalizer = {spec.normalizer.attr()}"]
+    attrs = [f"mask = {spec.mask.attr()}"]
+    if blocks is not None:
+        attrs += [f"block_q = {int(blocks[0])} : i64",
+                  f"block_kv = {int(blocks[1])} : i64"]
+    else:
+        attrs.append(f"normalizer = {spec.normalizer.attr()}")
     if spec.score_mods:
         attrs.append("score_mods = [" + ", ".join(m.attr()
                                                    for m in spec.score_mods)

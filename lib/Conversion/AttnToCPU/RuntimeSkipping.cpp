@@ -10,6 +10,7 @@
 
 #include "CPUTiler.h"
 
+#include "attn/Dialect/Attn/Utils/AnyAll.h"
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
 using namespace mlir;
@@ -125,26 +126,11 @@ SmallVector<Value> CPUTiler::emitAnyKeySegment(WorkItem &it, Value t,
 std::pair<Value, Value> CPUTiler::emitDenseAnyAll(WorkItem &it, Value r0,
                                                   Value r1, Value c0, Value c1,
                                                   int64_t allLevel) {
-  // Row by row, until both answers are known.
-  Type i1 = b.getI1Type(), index = b.getIndexType();
-  auto loop = scf::WhileOp::create(
-      b, TypeRange{index, i1, i1}, ValueRange{r0, o.i1(false), o.i1(true)},
-      [&](OpBuilder &nb, Location loc, ValueRange args) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        Arith io{ib};
-        Value mixed = io.land(args[1], io.lnot(args[2]));
-        Value more = io.land(io.lt(args[0], r1), io.lnot(mixed));
-        scf::ConditionOp::create(ib, more, args);
-      },
-      [&](OpBuilder &nb, Location loc, ValueRange args) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        Arith io{ib};
-        Value r = args[0];
-        auto [any, all] =
-            emitDenseRow(it, ib, r, c0, c1, args[1], args[2], allLevel);
-        scf::YieldOp::create(ib, ValueRange{io.add(r, io.idx(1)), any, all});
+  return emitAnyAllByRows(
+      b, r0, r1,
+      [&](ImplicitLocOpBuilder &ib, Value r, Value any, Value all) {
+        return emitDenseRow(it, ib, r, c0, c1, any, all, allLevel);
       });
-  return {loop.getResult(1), loop.getResult(2)};
 }
 
 std::pair<Value, Value> CPUTiler::emitDenseRow(WorkItem &it,

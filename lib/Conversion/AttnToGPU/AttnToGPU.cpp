@@ -508,6 +508,12 @@ struct AttnTileGPUPass : attn::impl::AttnTileGPUBase<AttnTileGPUPass> {
                                  })))
       return signalPassFailure();
     WalkResult unsupported = getOperation()->walk([](Operation *op) {
+      if (isa<MaskBlocksOp>(op)) {
+        op->emitOpError("has no GPU lowering: classify blocks on the CPU "
+                        "(attn-cpu-pipeline) and pass the table to the GPU "
+                        "kernel");
+        return WalkResult::interrupt();
+      }
       if (!isa<MergeOp>(op))
         return WalkResult::advance();
       op->emitOpError("is not supported by the GPU path yet");

@@ -444,3 +444,34 @@ func.func @grad_wrt_sink_table(%q: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf3
       -> tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>, tensor<4xf32>, tensor<4x9xf32>
   return %r#3, %r#4 : tensor<4xf32>, tensor<4x9xf32>
 }
+
+// -----
+
+// attn.mask_blocks: one parallel item per (batch, head, query block); per
+// kv block a scan of the rows that stops once the block is partial, and
+// the class (0 none, 1 some, 2 all) stored in the table.
+// CHECK-LABEL: func.func @mask_blocks
+//       CHECK:   %[[T:.+]] = bufferization.to_buffer %{{.+}} : tensor<?x?x?x?xi8> to memref<?x?x?x?xi8>
+//       CHECK:   scf.parallel
+//       CHECK:     scf.for %[[C:.+]] =
+//       CHECK:       %[[SCAN:.+]]:3 = scf.while
+//       CHECK:         arith.cmpi slt
+//       CHECK:         scf.condition
+//       CHECK:       } do {
+//       CHECK:         scf.for {{.+}} iter_args
+//       CHECK:           arith.cmpi sle
+//       CHECK:           arith.ori
+//       CHECK:           arith.andi
+//       CHECK:       %[[C2:.+]] = arith.constant 2 : i8
+//       CHECK:       %[[C1:.+]] = arith.constant 1 : i8
+//       CHECK:       %[[W:.+]] = arith.select %[[SCAN]]#2, %[[C2]], %[[C1]] : i8
+//       CHECK:       %[[C0:.+]] = arith.constant 0 : i8
+//       CHECK:       %[[E:.+]] = arith.select %[[SCAN]]#1, %[[W]], %[[C0]] : i8
+//       CHECK:       memref.store %[[E]], %[[T]][{{.+}}, {{.+}}, {{.+}}, %[[C]]]
+//       CHECK:   bufferization.to_tensor %[[T]] restrict writable
+func.func @mask_blocks(%q: tensor<?x?x?x1xf32>, %t0: tensor<?x?x?x?xi8>) -> tensor<?x?x?x?xi8> {
+  %t = attn.mask_blocks ins(%q, %q, %q : tensor<?x?x?x1xf32>, tensor<?x?x?x1xf32>, tensor<?x?x?x1xf32>)
+      outs(%t0 : tensor<?x?x?x?xi8>) {mask = #attn.causal, block_q = 32 : i64, block_kv = 16 : i64}
+      -> tensor<?x?x?x?xi8>
+  return %t : tensor<?x?x?x?xi8>
+}

@@ -189,3 +189,15 @@ func.func @quant(%q: tensor<?x?x1x64xf16>, %k: tensor<?x?x?x32xi8>,
       outs(%q : tensor<?x?x1x64xf16>) {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<?x?x1x64xf16>
   return %r : tensor<?x?x1x64xf16>
 }
+
+// -----
+
+// Block classification runs on the CPU only.
+
+// CHECK: error: 'attn.mask_blocks' op has no GPU lowering: classify blocks on the CPU (attn-cpu-pipeline) and pass the table to the GPU kernel
+func.func @mask_blocks(%q: tensor<?x?x?x1xf32>, %t0: tensor<?x?x?x?xi8>) -> tensor<?x?x?x?xi8> {
+  %t = attn.mask_blocks ins(%q, %q, %q : tensor<?x?x?x1xf32>, tensor<?x?x?x1xf32>, tensor<?x?x?x1xf32>)
+      outs(%t0 : tensor<?x?x?x?xi8>) {mask = #attn.causal, block_q = 32 : i64, block_kv = 16 : i64}
+      -> tensor<?x?x?x?xi8>
+  return %t : tensor<?x?x?x?xi8>
+}

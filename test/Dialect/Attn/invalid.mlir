@@ -1537,7 +1537,7 @@ func.func @grad_wrt_capture_undifferentiable(%q: tensor<1x4x8x16xf32>, %l: tenso
 // -----
 
 func.func @yield_outside(%x: f32) {
-  // expected-error @+1 {{'attn.yield' op expects parent op to be one of 'attn.attention, attn.attention_grad'}}
+  // expected-error @+1 {{'attn.yield' op expects parent op to be one of 'attn.attention, attn.attention_grad, attn.mask_blocks'}}
   attn.yield %x : f32
 }
 
@@ -2117,4 +2117,60 @@ func.func @natten_zero_dilation(%q: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32
   %r = attn.attention ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
          outs(%q : tensor<1x4x8x16xf32>) {mask = #attn.natten<rows = 2, cols = 4, kernel_rows = 1, kernel_cols = 3, dilation_cols = 0>} -> tensor<1x4x8x16xf32>
   return %r : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+// attn.mask_blocks
+
+func.func @mask_blocks_table_shape(%q: tensor<1x4x100x1xf32>, %k: tensor<1x4x70x1xf32>, %t: tensor<1x4x2x2xi8>) -> tensor<1x4x2x2xi8> {
+  // expected-error @+1 {{'attn.mask_blocks' op table dim 2 is 2, expected 4}}
+  %r = attn.mask_blocks ins(%q, %k, %k : tensor<1x4x100x1xf32>, tensor<1x4x70x1xf32>, tensor<1x4x70x1xf32>)
+         outs(%t : tensor<1x4x2x2xi8>) {mask = #attn.causal, block_q = 32 : i64, block_kv = 64 : i64} -> tensor<1x4x2x2xi8>
+  return %r : tensor<1x4x2x2xi8>
+}
+
+// -----
+
+func.func @mask_blocks_table_type(%q: tensor<1x4x8x1xf32>, %t: tensor<1x4x1x1xi32>) -> tensor<1x4x1x1xi32> {
+  // expected-error @+1 {{'attn.mask_blocks' op table must have i8}}
+  %r = attn.mask_blocks ins(%q, %q, %q : tensor<1x4x8x1xf32>, tensor<1x4x8x1xf32>, tensor<1x4x8x1xf32>)
+         outs(%t : tensor<1x4x1x1xi32>) {mask = #attn.causal, block_q = 8 : i64, block_kv = 8 : i64} -> tensor<1x4x1x1xi32>
+  return %r : tensor<1x4x1x1xi32>
+}
+
+// -----
+
+func.func @mask_blocks_zero_block(%q: tensor<1x4x8x1xf32>, %t: tensor<1x4x1x1xi8>) -> tensor<1x4x1x1xi8> {
+  // expected-error @+1 {{'attn.mask_blocks' op block sizes must be positive, got block_q = 0 and block_kv = 8}}
+  %r = attn.mask_blocks ins(%q, %q, %q : tensor<1x4x8x1xf32>, tensor<1x4x8x1xf32>, tensor<1x4x8x1xf32>)
+         outs(%t : tensor<1x4x1x1xi8>) {mask = #attn.causal, block_q = 0 : i64, block_kv = 8 : i64} -> tensor<1x4x1x1xi8>
+  return %r : tensor<1x4x1x1xi8>
+}
+
+// -----
+
+func.func @mask_blocks_score_mods(%q: tensor<1x4x8x1xf32>, %t: tensor<1x4x1x1xi8>) -> tensor<1x4x1x1xi8> {
+  // expected-error @+1 {{'attn.mask_blocks' op classifies the mask only and takes no score modifiers or score_mod region}}
+  %r = attn.mask_blocks ins(%q, %q, %q : tensor<1x4x8x1xf32>, tensor<1x4x8x1xf32>, tensor<1x4x8x1xf32>)
+         outs(%t : tensor<1x4x1x1xi8>) {mask = #attn.causal, score_mods = [#attn.alibi], block_q = 8 : i64, block_kv = 8 : i64} -> tensor<1x4x1x1xi8>
+  return %r : tensor<1x4x1x1xi8>
+}
+
+// -----
+
+func.func @mask_blocks_normalizer(%q: tensor<1x4x8x1xf32>, %t: tensor<1x4x1x1xi8>) -> tensor<1x4x1x1xi8> {
+  // expected-error @+1 {{'attn.mask_blocks' op classifies the mask only and takes no normalizer, got #attn.sigmoid}}
+  %r = attn.mask_blocks ins(%q, %q, %q : tensor<1x4x8x1xf32>, tensor<1x4x8x1xf32>, tensor<1x4x8x1xf32>)
+         outs(%t : tensor<1x4x1x1xi8>) {mask = #attn.causal, normalizer = #attn.sigmoid, block_q = 8 : i64, block_kv = 8 : i64} -> tensor<1x4x1x1xi8>
+  return %r : tensor<1x4x1x1xi8>
+}
+
+// -----
+
+func.func @mask_blocks_missing_segments(%q: tensor<1x4x8x1xf32>, %t: tensor<1x4x1x1xi8>) -> tensor<1x4x1x1xi8> {
+  // expected-error @+1 {{'attn.mask_blocks' op mask #attn.document needs the 'segments' operand}}
+  %r = attn.mask_blocks ins(%q, %q, %q : tensor<1x4x8x1xf32>, tensor<1x4x8x1xf32>, tensor<1x4x8x1xf32>)
+         outs(%t : tensor<1x4x1x1xi8>) {mask = #attn.document, block_q = 8 : i64, block_kv = 8 : i64} -> tensor<1x4x1x1xi8>
+  return %r : tensor<1x4x1x1xi8>
 }

@@ -665,3 +665,22 @@ func.func @quant_fp8(%q: tensor<?x?x1x128xbf16>, %k: tensor<?x?x?x128xi8>,
          {quant = #attn.quant<bits = 8, group = 1, scale = f32, format = e4m3>} -> tensor<?x?x1x128xbf16>
   return %r : tensor<?x?x1x128xbf16>
 }
+
+// attn.mask_blocks: a mask_mod region over a captured array, with kv_len.
+// CHECK-LABEL: func.func @mask_blocks
+//       CHECK:   attn.mask_blocks ins(%{{.+}}, %{{.+}}, %{{.+}} : tensor<?x?x?x1xf32>, tensor<?x?x?x1xf32>, tensor<?x?x?x1xf32>) kv_len(%{{.+}} : tensor<?xi32>) captures(%{{.+}} : tensor<?xi32>) outs(%{{.+}} : tensor<?x?x?x?xi8>) mask_mod {
+//       CHECK:   } {block_kv = 64 : i64, block_q = 128 : i64, mask = #attn.and<[#attn.causal, #attn.mask_mod]>} -> tensor<?x?x?x?xi8>
+func.func @mask_blocks(%q: tensor<?x?x?x1xf32>, %len: tensor<?xi32>, %doc: tensor<?xi32>, %t0: tensor<?x?x?x?xi8>) -> tensor<?x?x?x?xi8> {
+  %t = attn.mask_blocks ins(%q, %q, %q : tensor<?x?x?x1xf32>, tensor<?x?x?x1xf32>, tensor<?x?x?x1xf32>)
+      kv_len(%len : tensor<?xi32>) captures(%doc : tensor<?xi32>)
+      outs(%t0 : tensor<?x?x?x?xi8>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %i: index, %j: index, %d: tensor<?xi32>):
+        %x = tensor.extract %d[%i] : tensor<?xi32>
+        %y = tensor.extract %d[%j] : tensor<?xi32>
+        %ok = arith.cmpi eq, %x, %y : i32
+        attn.yield %ok : i1
+      } {mask = #attn.and<[#attn.causal, #attn.mask_mod]>, block_q = 128 : i64, block_kv = 64 : i64}
+      -> tensor<?x?x?x?xi8>
+  return %t : tensor<?x?x?x?xi8>
+}

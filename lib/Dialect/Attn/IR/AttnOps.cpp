@@ -990,6 +990,54 @@ void AttentionGradOp::getCanonicalizationPatterns(RewritePatternSet &results,
 }
 
 //===----------------------------------------------------------------------===//
+// MaskBlocksOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MaskBlocksOp::verify() {
+  FailureOr<ProblemDims> dims = verifyInputs(*this);
+  if (failed(dims))
+    return failure();
+  const ProblemDims &d = *dims;
+  int64_t bq = getBlockQ(), bkv = getBlockKv();
+  if (bq < 1 || bkv < 1)
+    return emitOpError() << "block sizes must be positive, got block_q = "
+                         << bq << " and block_kv = " << bkv;
+  // Only the mask is classified: what the op would do to allowed scores
+  // does not change which blocks allow anything.
+  if (getNormalizerAttr() && !isa<SoftmaxAttr>(getNormalizerAttr()))
+    return emitOpError() << "classifies the mask only and takes no "
+                            "normalizer, got "
+                         << getNormalizerAttr();
+  if (!getScoreModList().empty() || !getScoreModRegion().empty())
+    return emitOpError() << "classifies the mask only and takes no score "
+                            "modifiers or score_mod region";
+  auto blocks = [](int64_t n, int64_t block) {
+    return ShapedType::isDynamic(n)
+               ? n
+               : static_cast<int64_t>(llvm::divideCeil(n, block));
+  };
+  if (failed(checkOperandShape(
+          *this, getTableInit(), "table",
+          {d.batch, d.qHeads, blocks(d.qLen, bq), blocks(d.kvLen, bkv)},
+          [](Type t) { return t.isInteger(8); }, "i8")))
+    return failure();
+  if (getTable().getType() != getTableInit().getType())
+    return emitOpError() << "result type " << getTable().getType()
+                         << " differs from its out "
+                         << getTableInit().getType();
+  return verifyVariantOperands(*this, d);
+}
+
+LogicalResult MaskBlocksOp::verifyRegions() {
+  return verifyVariantRegions(*this);
+}
+
+void MaskBlocksOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                               MLIRContext *context) {
+  results.add<SimplifyVariant<MaskBlocksOp>>(context);
+}
+
+//===----------------------------------------------------------------------===//
 // MergeOp
 //===----------------------------------------------------------------------===//
 

@@ -499,6 +499,14 @@ struct LowerMerge : OpRewritePattern<MergeOp> {
   }
 };
 
+struct LowerMaskBlocksOp : OpRewritePattern<MaskBlocksOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MaskBlocksOp op,
+                                PatternRewriter &rewriter) const override {
+    return lowerMaskBlocks(rewriter, op);
+  }
+};
+
 struct AttnLowerToLinalgPass
     : attn::impl::AttnLowerToLinalgBase<AttnLowerToLinalgPass> {
   void runOnOperation() override {
@@ -506,7 +514,7 @@ struct AttnLowerToLinalgPass
     populateLowerToLinalgPatterns(patterns);
     if (failed(applyPatternsOnce(
             getOperation(), std::move(patterns), [](Operation *op) {
-              return isa<AttentionOp, AttentionGradOp, MergeOp>(op);
+              return isa<AttentionOp, AttentionGradOp, MergeOp, MaskBlocksOp>(op);
             })))
       signalPassFailure();
   }
@@ -514,6 +522,6 @@ struct AttnLowerToLinalgPass
 } // namespace
 
 void mlir::attn::populateLowerToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerAttention, LowerAttentionGrad, LowerMerge>(
-      patterns.getContext());
+  patterns.add<LowerAttention, LowerAttentionGrad, LowerMerge,
+               LowerMaskBlocksOp>(patterns.getContext());
 }

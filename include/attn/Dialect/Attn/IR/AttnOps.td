@@ -368,6 +368,61 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
   }]);
 }
 
+def Attn_MaskBlocksOp : Attn_VariantOp<"mask_blocks", (ins),
+    (ins AnyRankedTensor:$table_init, I64Attr:$block_q, I64Attr:$block_kv)> {
+  let summary = "Block classes of a mask: which tiles allow nothing, some "
+                "or everything";
+  let description = [{
+    Classifies the mask of the attention `ins(Q, K, V)` with these variant
+    operands, regions and mask would compute, block by block: entry
+    `[b, h, r, c]` of the result `[B, Hq, ceil(Sq / block_q), ceil(Skv /
+    block_kv)]` (i8) is 0 when no pair (query `i`, key `j`) with `i` in
+    `[r block_q, (r + 1) block_q)` and `j` in `[c block_kv, (c + 1)
+    block_kv)` is allowed, 2 when every such pair inside the sequences is
+    allowed (positions past `Sq` or `Skv` count as allowed, so a last,
+    partial block can be whole), and 1 otherwise. This is the table that
+    `#attn.blocks<block_q, block_kv, mask = m>` reads (FlexAttention's
+    `create_block_mask`, computed by generated code instead of the
+    caller's evaluation of the mask on the whole grid).
+
+    Q, K and V give the shapes only (their values are not read; a head dim
+    of 1 serves). `kv_len` masks keys past each batch row's length, as in
+    attn.attention. Only the mask matters: the op takes no normalizer,
+    score modifiers or `score_mod` region. A captured array read out of
+    range gives `false` and raises the module's capture error word, as in
+    attn.attention.
+
+    The lowering (attn-lower-to-linalg, in both CPU pipelines) runs one
+    parallel item per (b, h, r). For a `#attn.mask_mod` mask without
+    `kv_len` it first bounds the region over each block by interval
+    arithmetic (`q_idx` and `kv_idx` over the block's ranges), which
+    decides a block where the bounds show no pair or every pair allowed;
+    other blocks are evaluated row by row until known to be partial. A
+    block decided by its bounds reads no captured array (so a read out of
+    range there is not reported); the GPU targets reject the op.
+
+    ```mlir
+    %t = attn.mask_blocks ins(%q, %k, %v : tensor<?x?x?x1xf32>, tensor<?x?x?x1xf32>, tensor<?x?x?x1xf32>)
+        captures(%doc : tensor<?xi32>)
+        outs(%t0 : tensor<?x?x?x?xi8>)
+        mask_mod {
+        ^bb0(%b: index, %h: index, %i: index, %j: index, %d: tensor<?xi32>):
+          ...
+          attn.yield %ok : i1
+        } {mask = #attn.mask_mod, block_q = 128 : i64, block_kv = 128 : i64}
+        -> tensor<?x?x?x?xi8>
+    ```
+  }];
+  let results = (outs AnyRankedTensor:$table);
+  let assemblyFormat = !strconcat([{
+    `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,` type($value) `)`
+  }], Attn_VariantOperandsFormat, [{
+    `outs` `(` $table_init `:` type($table_init) `)`
+  }], Attn_VariantRegionsFormat, [{
+    attr-dict `->` type($table)
+  }]);
+}
+
 def Attn_MergeOp : Attn_Op<"merge", [AttrSizedOperandSegments, Pure]> {
   let summary = "Combine partial attention results by their LSE";
   let description = [{
@@ -408,7 +463,7 @@ def Attn_MergeOp : Attn_Op<"merge", [AttrSizedOperandSegments, Pure]> {
 }
 
 def Attn_YieldOp : Attn_Op<"yield", [Pure, Terminator,
-    ParentOneOf<["AttentionOp", "AttentionGradOp"]>, ReturnLike]> {
+    ParentOneOf<["AttentionOp", "AttentionGradOp", "MaskBlocksOp"]>, ReturnLike]> {
   let summary = "Yields the value of a score_mod or mask_mod region";
   let arguments = (ins Variadic<AnyType>:$values);
   let assemblyFormat = "attr-dict ($values^ `:` type($values))?";

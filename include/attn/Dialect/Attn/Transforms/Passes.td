@@ -13,7 +13,10 @@ def AttnLowerToLinalg : Pass<"attn-lower-to-linalg"> {
   let summary = "Reference lowering of attn ops that materialises the scores";
   let description = [{
     Lowers every `attn.attention` and `attn.merge` to tensor-level `scf`,
-    `linalg`, `tensor`, `arith` and `math` ops. For each `(b, h)` pair the
+    `linalg`, `tensor`, `arith` and `math` ops, and every `attn.mask_blocks`
+    to a parallel loop over (batch, head, query block) that evaluates the
+    mask and stores each block's class (LowerMaskBlocks.cpp). For each
+    `(b, h)` pair of an attention the
     full `[Sq, Skv]` score matrix is materialised:
 
     ```
@@ -55,7 +58,8 @@ def AttnLowerToLinalg : Pass<"attn-lower-to-linalg"> {
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect", "::mlir::scf::SCFDialect",
-    "::mlir::tensor::TensorDialect"
+    "::mlir::tensor::TensorDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::bufferization::BufferizationDialect"
   ];
 }
 

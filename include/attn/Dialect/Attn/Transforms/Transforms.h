@@ -24,7 +24,11 @@ LogicalResult lowerAttentionGradToLinalg(RewriterBase &rewriter,
 /// Replaces `op` with an elementwise LSE-weighted combination.
 LogicalResult lowerMergeToLinalg(RewriterBase &rewriter, MergeOp op);
 
-/// Adds patterns that apply the three reference lowerings above.
+/// Replaces `op` with loops that evaluate its mask block by block
+/// (LowerMaskBlocks.cpp); a parallel loop over (batch, head, query block).
+LogicalResult lowerMaskBlocks(RewriterBase &rewriter, MaskBlocksOp op);
+
+/// Adds patterns that apply the four lowerings above.
 void populateLowerToLinalgPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::attn
