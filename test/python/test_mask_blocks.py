@@ -163,7 +163,9 @@ def test_flex_attention_with_a_generated_table():
 
 def _int_expr(rng, depth):
     if depth == 0 or rng.random() < 0.25:
-        return str(rng.choice(["q", "kv", "b", "h", "q", "kv",
+        # t: a closed-over int32 array, read at indices inside it
+        return str(rng.choice(["q", "kv", "b", "h", "q", "kv", "t[q]",
+                               "t[kv]", "t[T.abs(q - kv)]",
                                str(int(rng.integers(-60, 300)))]))
     a, c = _int_expr(rng, depth - 1), _int_expr(rng, depth - 1)
     op = rng.choice(["+", "-", "*", "*c", "//", "%", "abs", "min", "max",
@@ -202,8 +204,13 @@ def test_interval_bounds_are_sound(seed):
     from attn import trace as T
     rng = np.random.default_rng(1000 + seed)
     text = _bool_expr(rng, 3)
-    mask = eval(f"lambda b, h, q, kv: {text}", {"T": T})  # noqa: S307
     L, S = (int(x) for x in rng.integers(1, 300, 2))
+    # sorted runs (document-like) or noise, negative values included
+    t = rng.integers(-40, 40, max(L, S)).astype(np.int32)
+    if seed % 2:
+        t = np.sort(t // 8)
+    mask = eval(f"lambda b, h, q, kv: {text}",  # noqa: S307
+                {"T": T, "t": t})
     bq, bkv = (int(x) for x in rng.choice([1, 8, 16, 33, 64], 2))
     B, H = int(rng.integers(1, 3)), int(rng.integers(1, 4))
     got = F._compiled_blocks(mask, B, H, L, S, bq, bkv)

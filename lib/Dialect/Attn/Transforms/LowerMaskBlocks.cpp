@@ -164,6 +164,8 @@ private:
       return ints(i64(emitter.emitPosition(b, i0, kvLenB)),
                   i64(emitter.emitPosition(b, i1, kvLenB)), 42);
     }
+    if (auto read = dyn_cast<tensor::ExtractOp>(op))
+      return captureRange(read);
     // Every other op needs known operands.
     for (Value operand : op->getOperands())
       if (!bounds.lookup(operand).known)
@@ -273,6 +275,61 @@ private:
     }
     return Bound();
   }
+
+  /// A read `c[x]` of a 1-D i32 captured array with x in a short range
+  /// inside the array (a block's rows or keys): within the smallest and
+  /// largest entry of that range, found by a loop over it (O(block) per
+  /// block rather than per pair); elsewhere any i32. Document ids, for
+  /// one, then rule out the blocks between two documents.
+  Bound captureRange(tensor::ExtractOp read) {
+    Block &body = op.getMaskModRegion().front();
+    auto arg = dyn_cast<BlockArgument>(read.getTensor());
+    if (!arg || arg.getOwner() != &body || arg.getArgNumber() < 4 ||
+        read.getIndices().size() != 1 ||
+        !read.getType().isInteger(32))
+      return Bound();
+    Bound x = bounds.lookup(read.getIndices()[0]);
+    if (!x.known || x.bits > 31)
+      return Bound();
+    Value capture = op.getCaptures()[arg.getArgNumber() - 4];
+    Arith a{b};
+    Value size = i64(tensor::DimOp::create(b, capture, 0));
+    Value ok = a.land(a.land(cmp(arith::CmpIPredicate::sge, x.lo, c64(0)),
+                             cmp(arith::CmpIPredicate::slt, x.hi, size)),
+                      cmp(arith::CmpIPredicate::slt, a.sub(x.hi, x.lo),
+                          c64(kMaxCaptureRange)));
+    Type i64Type = b.getI64Type();
+    auto ifOp = scf::IfOp::create(b, TypeRange{i64Type, i64Type}, ok,
+                                  /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      Type index = b.getIndexType();
+      Value first = arith::IndexCastOp::create(b, index, x.lo);
+      Value end = arith::IndexCastOp::create(b, index, a.add(x.hi, c64(1)));
+      auto loop = scf::ForOp::create(
+          b, first, end, a.idx(1),
+          ValueRange{c64(std::numeric_limits<int64_t>::max()),
+                     c64(std::numeric_limits<int64_t>::min())},
+          [&](OpBuilder &nb, Location loc, Value k, ValueRange acc) {
+            ImplicitLocOpBuilder lb(loc, nb);
+            Value v = tensor::ExtractOp::create(lb, capture, ValueRange{k});
+            v = arith::ExtSIOp::create(lb, i64Type, v);
+            scf::YieldOp::create(
+                lb, ValueRange{arith::MinSIOp::create(lb, acc[0], v),
+                               arith::MaxSIOp::create(lb, acc[1], v)});
+          });
+      scf::YieldOp::create(b, loop.getResults());
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(
+          b, ValueRange{c64(std::numeric_limits<int32_t>::min()),
+                        c64(std::numeric_limits<int32_t>::max())});
+    }
+    return ints(ifOp.getResult(0), ifOp.getResult(1), 32);
+  }
+
+  /// The longest index range captureRange reads.
+  static constexpr int64_t kMaxCaptureRange = 4096;
 
   ImplicitLocOpBuilder &b;
   mutable MaskBlocksOp op;
