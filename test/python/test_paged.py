@@ -49,6 +49,16 @@ def page_out(rng, k, v, lens, page_size, layout, garbage=True):
     return pools[0], pools[1], table
 
 
+def paged_problem(rng, sizes, Sq, D, et, lens, page_size, layout):
+    """Random q [B, Hq, Sq, D], contiguous k, v [B, Hkv, S, D] and their
+    page pools and table (page_out), for sizes (B, Hq, Hkv, S)."""
+    B, Hq, Hkv, S = sizes
+    k = rng.standard_normal((B, Hkv, S, D)).astype(et)
+    v = rng.standard_normal((B, Hkv, S, D)).astype(et)
+    q = rng.standard_normal((B, Hq, Sq, D)).astype(et)
+    return (q, k, v) + page_out(rng, k, v, lens, page_size, layout)
+
+
 # (pool layout, dtype, Q layout, mask, score modifiers)
 CASES = [
     ("nhd", "float32", "bhsd", attn.causal(),
@@ -78,12 +88,9 @@ def test_paged_equals_contiguous_and_reference(pool_layout, dtype, layout,
     # under the causal masks).
     for Sq, lens in ((1, [77, 0, 1, 160, 33]), (2, [2, 159, 64, 17, 100]),
                      (37, [37, 160, 90, 20, 128])):
-        B, Hq, Hkv, S = 5, 8, 2, 160
         lens = np.array(lens, np.int32)
-        k = rng.standard_normal((B, Hkv, S, D)).astype(et)
-        v = rng.standard_normal((B, Hkv, S, D)).astype(et)
-        q = rng.standard_normal((B, Hq, Sq, D)).astype(et)
-        kp, vp, table = page_out(rng, k, v, lens, page_size, pool_layout)
+        q, k, v, kp, vp, table = paged_problem(rng, (5, 8, 2, 160), Sq, D, et,
+                                               lens, page_size, pool_layout)
         if layout == "bshd":
             q, k, v = (np.ascontiguousarray(x.transpose(0, 2, 1, 3))
                        for x in (q, k, v))
@@ -196,11 +203,45 @@ def test_bad_paged_arguments(small):
         attn.Paged(16, "bhsd")
 
 
-def test_paged_is_rejected_by_the_gpu_code_generator():
-    spec = attn.Spec(mask=attn.causal(), paged=attn.Paged(16))
+@pytest.mark.parametrize("chip,pool_layout,dtype", [
+    ("sm_80", "nhd", "bfloat16"), ("sm_80", "hnd", "float16"),
+    ("sm_90a", "hnd", "bfloat16")])
+def test_paged_on_the_gpu_emulator(chip, pool_layout, dtype):
+    """The mma.sync kernel's cp.async copies read rows through the page
+    table (sm_90a runs that kernel for paged caches), on the GPU emulator:
+    decoding and chunked prefill, GQA, ragged lengths ending mid-page, an
+    empty row, garbage table entries past kv_len."""
+    rng = np.random.default_rng(11)
+    page_size, D = 16, 32
+    spec = attn.Spec(mask=attn.causal(), score_mod=[attn.softcap(20.0)],
+                     paged=attn.Paged(page_size, pool_layout))
+    flat = attn.Spec(mask=attn.causal(), score_mod=[attn.softcap(20.0)],
+                     kv_len=True)
+    fn = attn.compile(spec, target="cuda-emulator", chip=chip, dtype=dtype,
+                      head_dim=D)
+    et = np.float16 if dtype == "float16" else NP[dtype]
+    for Sq, lens in ((1, [0, 37, 96]), (21, [21, 96, 50])):
+        lens = np.array(lens, np.int32)
+        q, k, v, kp, vp, table = paged_problem(rng, (3, 4, 2, 96), Sq, D, et,
+                                               lens, page_size, pool_layout)
+        out, lse = fn(q, kp, vp, page_table=table, kv_len=lens,
+                      return_lse=True)
+        want, want_lse = reference.attention(flat, q, k, v, kv_len=lens,
+                                             return_lse=True)
+        assert rel_err(out, want) <= 8e-3, (Sq, rel_err(out, want))
+        finite = np.isfinite(want_lse)
+        assert (np.isneginf(lse) == ~finite).all()
+        assert np.abs(lse[finite] - want_lse[finite]).max() <= 8e-3 * \
+            max(1.0, np.abs(want_lse[finite]).max())
+
+
+def test_paged_rejects_wgmma():
+    spec = attn.Spec(mask=attn.causal(), paged=attn.Paged(16),
+                     config={"mma": "wgmma"})
     with pytest.raises(attn.CompileError,
-                       match="paged KV is not supported on the GPU targets"):
-        attn.compile(spec, target="cuda", dtype="bfloat16", head_dim=64)
+                       match="cannot read a paged cache"):
+        attn.compile(spec, target="cuda", chip="sm_90a", dtype="bfloat16",
+                     head_dim=64)
 
 
 def test_paged_ir_form():

@@ -132,9 +132,6 @@ static LogicalResult checkTarget(Operation *op, const GPUTarget &target) {
 
 FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
                                                       const GPUTarget &target) {
-  if (op.getPagedAttr())
-    return op.emitOpError(
-        "attn-tile-gpu: paged KV is not supported on the GPU targets yet");
   if (op.getQuantAttr())
     return op.emitOpError("attn-tile-gpu: quantized KV (#attn.quant) is not "
                           "supported on the GPU targets yet");
@@ -158,6 +155,15 @@ FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
   GPUTilePlan plan;
   // Instructions: the config's, else the target's (auto and a target-wide
   // wgmma fall back to mma.sync for head dims wgmma cannot take).
+  // A paged cache is read row by row through its page table, as the
+  // mma.sync kernel's cp.async copies read; wgmma's TMA boxes would need
+  // one box per page.
+  bool paged = static_cast<bool>(op.getPagedAttr());
+  if (paged && mma == "wgmma")
+    return op.emitOpError("attn-tile-gpu: #attn.config mma = \"wgmma\" "
+                          "cannot read a paged cache (TMA copies whole "
+                          "boxes, not rows through a page table); use "
+                          "mma = \"sync\"");
   if (mma == "wgmma") {
     if (target.chip != "sm_90a")
       return op.emitOpError("attn-tile-gpu: #attn.config mma = \"wgmma\" "
@@ -171,7 +177,7 @@ FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
   } else if (mma.empty()) {
     bool wanted = target.mma == "wgmma" ||
                   (target.mma == "auto" && target.chip == "sm_90a");
-    plan.wgmma = wanted && wgmmaHeadDims(*facts);
+    plan.wgmma = wanted && wgmmaHeadDims(*facts) && !paged;
   }
 
   // Warps and query rows.

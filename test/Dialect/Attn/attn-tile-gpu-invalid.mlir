@@ -168,12 +168,12 @@ func.func @wgmma_sm80(%q: !t, %o: !t) -> !t {
 
 // -----
 
-// CHECK: error: 'attn.attention' op attn-tile-gpu: paged KV is not supported on the GPU targets yet
+// CHECK: error: 'attn.attention' op attn-tile-gpu: #attn.config mma = "wgmma" cannot read a paged cache (TMA copies whole boxes, not rows through a page table); use mma = "sync"
 func.func @paged(%q: tensor<?x?x1x64xf16>, %kc: tensor<?x16x?x64xf16>,
                  %t: tensor<?x?xi32>, %n: tensor<?xi32>) -> tensor<?x?x1x64xf16> {
   %r = attn.attention ins(%q, %kc, %kc : tensor<?x?x1x64xf16>, tensor<?x16x?x64xf16>, tensor<?x16x?x64xf16>)
       page_table(%t : tensor<?x?xi32>) kv_len(%n : tensor<?xi32>)
-      outs(%q : tensor<?x?x1x64xf16>) {paged = #attn.paged<page_size = 16>} -> tensor<?x?x1x64xf16>
+      outs(%q : tensor<?x?x1x64xf16>) {paged = #attn.paged<page_size = 16>, config = #attn.config<mma = "wgmma">} -> tensor<?x?x1x64xf16>
   return %r : tensor<?x?x1x64xf16>
 }
 

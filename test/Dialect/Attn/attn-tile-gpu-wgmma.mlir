@@ -165,3 +165,25 @@ func.func @plan_stages3_kv96(%q: !p, %k: !p, %v: !p, %o: !p) -> !p {
       {mask = #attn.causal, config = #attn.config<block_kv = 96, stages = 3>} -> !p
   return %r : !p
 }
+
+// -----
+
+// A paged cache on sm_90a runs the mma.sync kernel: its cp.async copies
+// read each key row through the page table (logical key j: entry j / 16,
+// slot j mod 16, the page id clamped into the pool).
+// CHECK-LABEL: func.func @paged
+//       CHECK:   gpu.launch
+//   CHECK-NOT:   nvgpu.tma.async.load
+//       CHECK:   %[[E:.+]] = arith.divui %{{.+}}, %c16
+//       CHECK:   memref.load %{{.+}}[%{{.+}}, %{{.+}}] : memref<?x?xi32>
+//       CHECK:   arith.remui %{{.+}}, %c16
+//       CHECK:   nvgpu.device_async_copy
+//   CHECK-NOT:   nvgpu.warpgroup.mma
+//       CHECK:   nvgpu.mma.sync
+func.func @paged(%q: tensor<?x?x?x64xf16>, %kc: tensor<?x16x?x64xf16>,
+                 %t: tensor<?x?xi32>, %n: tensor<?xi32>) -> tensor<?x?x?x64xf16> {
+  %r = attn.attention ins(%q, %kc, %kc : tensor<?x?x?x64xf16>, tensor<?x16x?x64xf16>, tensor<?x16x?x64xf16>)
+      page_table(%t : tensor<?x?xi32>) kv_len(%n : tensor<?xi32>)
+      outs(%q : tensor<?x?x?x64xf16>) {mask = #attn.causal, paged = #attn.paged<page_size = 16>} -> tensor<?x?x?x64xf16>
+  return %r : tensor<?x?x?x64xf16>
+}

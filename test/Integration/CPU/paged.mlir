@@ -8,6 +8,10 @@
 // RUN: attn-run %t/nhd_f32.mlir --check --shape B=3,Hq=8,Hkv=2,Sq=1,Skv=320 --shape B=2,Hq=4,Hkv=1,Sq=2,Skv=96 --shape B=2,Hq=4,Hkv=2,Sq=37,Skv=160 | FileCheck %s --check-prefix=OK3
 // RUN: attn-run %t/nhd_f32.mlir --lowering=reference --check --shape B=3,Hq=8,Hkv=2,Sq=1,Skv=320 --shape B=2,Hq=4,Hkv=2,Sq=37,Skv=160 | FileCheck %s --check-prefix=OK2
 // RUN: attn-run %t/hnd_bf16_bshd.mlir --check --shape B=3,Hq=8,Hkv=2,Sq=1,Skv=256 --shape B=2,Hq=4,Hkv=2,Sq=40,Skv=192 | FileCheck %s --check-prefix=OK2
+// The GPU kernels on the emulator (sm_90a default, runs mma.sync for a
+// paged cache; sm_80): the cp.async copies read rows through the table.
+// RUN: attn-run %t/hnd_bf16_bshd.mlir --target=cuda-emulator --check --shape B=3,Hq=8,Hkv=2,Sq=1,Skv=256 --shape B=2,Hq=4,Hkv=2,Sq=40,Skv=192 | FileCheck %s --check-prefix=OK2
+// RUN: attn-run %t/hnd_bf16_bshd.mlir --target=cuda-emulator --chip=sm_80 --check --shape B=2,Hq=4,Hkv=2,Sq=40,Skv=192 | FileCheck %s --check-prefix=OK1
 // RUN: attn-run %t/document_sink.mlir --check --shape B=2,Hq=4,Hkv=2,Sq=1,Skv=256 --shape B=2,Hq=4,Hkv=1,Sq=30,Skv=128 | FileCheck %s --check-prefix=OK2
 //
 // Bad tables and lengths are errors before the kernel runs.
@@ -25,6 +29,7 @@
 // OK3-NOT: FAIL
 // OK2-COUNT-2: check=ok
 // OK2-NOT: FAIL
+// OK1: check=ok
 // PAGE: page_table[0, 1] = 7 is not a page of the pool (pages 0..2), and batch row 0 reads it (kv_len[0] = 32)
 // LEN: kv_len[0] = 40 is outside [0, max_pages 2 x page_size 16 = 32]
 // WHOLE: Skv=40 must be a multiple of the page size 16 for a paged cache
