@@ -19,9 +19,10 @@ from typing import Optional
 import numpy as np
 
 from . import _attn
+from . import block_classes as BL
+from . import closures as C
 from . import ir as IR
 from . import spec as S
-from . import closures as C
 
 from . import device as DEV
 from .device import _BF16, _dtype_name
@@ -346,6 +347,10 @@ def compile(spec=None, *, target: str = "cpu", dtype: str = "float32",
                 dtype=dtype, head_dim=head_dim, head_dim_v=head_dim_v,
                 vector_width=vector_width, openmp=openmp, cache=cache,
                 tuning=False)
+            if kernel._builtin_docs is None and \
+                    BL.AutoBlocks.applies(spec, sig):
+                kernel._auto_blocks = BL.AutoBlocks(spec,
+                                                    kernel._compile_kwargs)
     return kernel
 
 
@@ -545,6 +550,9 @@ class Kernel:
         # arrays: (spec, fn, attr) and its kernel (_call_builtin_document).
         self._builtin_docs = None
         self._builtin_docs_kernel = None
+        # Any other mask_mod over closed-over arrays: block classes by
+        # generated code at each call (attn.block_classes.AutoBlocks).
+        self._auto_blocks = None
 
     @property
     def config(self) -> dict:
@@ -640,6 +648,11 @@ class Kernel:
                  out=None, lse=None, **operands):
         if self._builtin_docs is not None and not captures and not operands:
             done = self._call_builtin_document(q, k, v, return_lse, out, lse)
+            if done is not None:
+                return done
+        if self._auto_blocks is not None and not captures and not operands:
+            done = self._auto_blocks(self.spec.layout, q, k, v, return_lse,
+                                     out, lse)
             if done is not None:
                 return done
         args, kind = self.arguments(q, k, v, *captures,
@@ -793,6 +806,17 @@ class Kernel:
         if self._builtin_docs:
             return self._builtin_docs[0].mask.attr()
         return None
+
+    @property
+    def block_classes(self) -> Optional[str]:
+        """How tiles of a traced mask_mod are skipped: "builtin" (it is
+        recognised: builtin_mask), "generated" (a classification kernel of
+        the function computes each call's block table, cached by lengths
+        and the closed-over arrays' contents; attn.block_classes), or None
+        (every tile evaluates the function)."""
+        if self.builtin_mask is not None:
+            return "builtin"
+        return "generated" if self._auto_blocks is not None else None
 
     def _call_builtin_document(self, q, k, v, return_lse, out, lse):
         """The call on the builtin document kernel, or None to run the

@@ -46,11 +46,11 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import closures as C
-from . import ir as IR
 from . import recognise
 from . import spec as S
 from . import trace as T
-from .api import _native_kernel, _to_numpy, compile as _compile_spec
+from .api import _to_numpy, compile as _compile_spec
+from .block_classes import classify as _classify
 from .trace import and_masks, or_masks
 
 __all__ = ["BlockMask", "create_block_mask", "flex_attention", "and_masks",
@@ -171,67 +171,21 @@ def create_block_mask(mask_mod: Callable, B: Optional[int], H: Optional[int],
 
 def _blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):
     """(kv_blocks, full_blocks) of mask_mod: by its compiled classification
-    kernel, or by numpy where mask_mod cannot be traced."""
+    kernel, or by numpy where mask_mod does not trace."""
     found = _compiled_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv)
     if found is None:
         found = _evaluate_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv)
     return found
 
 
-_block_kernels: dict = {}
-
-
 def _compiled_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):
-    """(kv_blocks, full_blocks) by an attn.mask_blocks kernel (generated
-    code evaluating the traced mask_mod, one parallel item per batch, head
-    and query block; compiled once per mask_mod and block size, cached like
-    any kernel), or None when mask_mod does not trace. The kernel evaluates
-    the same traced function that flex_attention's kernel applies in
-    partial blocks, so the two agree even where numpy's int64 / float64
-    arithmetic would not."""
-    key = (mask_mod, bq, bkv)
-    with _kernels_lock:
-        entry = _block_kernels.get(key)
-    if entry is None:
-        try:
-            text, sig = IR.build(S.Spec(S.MaskMod(mask_mod)), "float32", 1, 1,
-                                 blocks=(bq, bkv))
-        except Exception:  # noqa: BLE001 - whatever keeps it from tracing
-            # (a TraceError, or an attribute the traced values lack):
-            # numpy evaluates it instead.
-            entry = False
-        else:
-            entry = (_native_kernel(text, _BLOCK_OPTIONS, True, True,
-                                    entry="mask_blocks"), sig)
-        with _kernels_lock:
-            _block_kernels[key] = entry
-    if entry is False:
-        return None
-    native, sig = entry
-    captures = []
-    for (name, dtype), arg in zip(sig.captures, [a for a in sig.args
-                                                 if a.role == "capture"]):
-        value = C.closure_value(name, sig.closures[name].read(), dtype)
-        if value.ndim != arg.type.count("?"):
-            raise ValueError(f"closed-over array '{name}' is indexed with "
-                             f"{arg.type.count('?')} indices, so it must "
-                             f"have that many dims; got shape "
-                             f"{tuple(value.shape)}")
-        captures.append(value)
-    q = np.zeros((Bn, Hn, Q_LEN, 1), np.float32)
-    k = np.zeros((Bn, Hn, KV_LEN, 1), np.float32)
-    table = np.empty((Bn, Hn, -(-Q_LEN // bq), -(-KV_LEN // bkv)), np.int8)
-    bad = native.call([(a.ctypes.data, list(a.shape))
-                       for a in (q, k, k, *captures, table)])
-    if bad:
-        raise IndexError(f"captured array '{sig.captures[bad - 1][0]}' was "
-                         f"indexed out of range by the mask_mod")
-    return table >= 1, table == 2
-
-
-# The classification kernel: the CPU pipeline with OpenMP (its loop over
-# batch, head and query block is parallel).
-_BLOCK_OPTIONS = "lowering=fused vector-width=0 openmp=true"
+    """(kv_blocks, full_blocks) by an attn.mask_blocks kernel of the traced
+    mask_mod (attn.block_classes.classify), or None when it does not trace. The
+    kernel evaluates the same traced function that flex_attention's kernel
+    applies in partial blocks, so the two agree even where numpy's int64 /
+    float64 arithmetic would not."""
+    table = _classify(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv)
+    return None if table is None else (table >= 1, table == 2)
 
 
 def _evaluate_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):

@@ -218,3 +218,80 @@ def test_interval_bounds_are_sound(seed):
     want = brute_classes(mask, B, H, L, S, bq, bkv)
     np.testing.assert_array_equal(got[0], want[0], err_msg=text)
     np.testing.assert_array_equal(got[1], want[1], err_msg=text)
+
+
+# -- attn.compile: generated block classes at each call ----------------------
+
+def _attention_ref(q, k, v, allowed, scale):
+    """float64 softmax attention over an explicit [B|1, H|1, Sq, Skv]
+    mask (GQA by repeating K and V); fully masked rows give 0."""
+    group = q.shape[1] // k.shape[1]
+    q, k, v = (x.astype(np.float64) for x in (q, k, v))
+    k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
+    s = np.where(allowed, q @ k.transpose(0, 1, 3, 2) * scale, -np.inf)
+    m = s.max(-1, keepdims=True)
+    p = np.exp(s - np.where(np.isfinite(m), m, 0.0))
+    den = p.sum(-1, keepdims=True)
+    return (p @ v) / np.where(den > 0, den, 1.0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_compiled_kernels_skip_by_generated_classes(seed):
+    import attn
+    rng = np.random.default_rng(500 + seed)
+    B, Hkv = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    Hq = Hkv * int(rng.integers(1, 3))
+    Sq, Skv = int(rng.integers(1, 300)), int(rng.integers(1, 300))
+    mask = _random_mask(rng, Sq, Skv)
+    fn = attn.compile(attn.Spec(attn.mask_mod(mask)), head_dim=32)
+    assert fn.block_classes == "generated"
+    q = rng.standard_normal((B, Hq, Sq, 32)).astype(np.float32)
+    k = rng.standard_normal((B, Hkv, Skv, 32)).astype(np.float32)
+    v = rng.standard_normal((B, Hkv, Skv, 32)).astype(np.float32)
+    b, h, i, j = np.ogrid[:B, :Hq, :Sq, :Skv]
+    want = _attention_ref(q, k, v, mask(b, h, i, j), 32 ** -0.5)
+    np.testing.assert_allclose(fn(q, k, v), want, atol=3e-5, rtol=3e-5)
+
+
+def test_tables_follow_the_arrays_and_lengths(monkeypatch):
+    import attn
+    import attn.block_classes as BL
+    keep = np.ones(200, bool)
+
+    def mask(b, h, q, kv):
+        return keep[kv] & ((q - kv) % 5 != 3)
+    fn = attn.compile(attn.Spec(attn.mask_mod(mask)), head_dim=16)
+    calls = []
+    real = BL.classify
+    monkeypatch.setattr(BL, "classify",
+                        lambda *a, **kw: calls.append(a[1:5]) or
+                        real(*a, **kw))
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.standard_normal((1, 2, 200, 16)).astype(np.float32)
+               for _ in range(3))
+    i, j = np.ogrid[:200, :200]
+    for changed in (False, False, True):
+        if changed:
+            keep[40:170] = False
+        want = _attention_ref(q, k, v, keep[j] & ((i - j) % 5 != 3),
+                              0.25)
+        np.testing.assert_allclose(fn(q, k, v), want, atol=3e-5, rtol=3e-5)
+    # Once for the first two calls (same arrays), again after the change;
+    # the mask reads neither b nor h, so one table serves every head.
+    assert calls == [(1, 1, 200, 200)] * 2
+    fn(q[:, :, :77], k, v)
+    assert calls[-1] == (1, 1, 77, 200)
+
+
+def test_masks_with_parameters_keep_the_traced_kernel():
+    import attn
+
+    def mask(b, h, q, kv, ids):
+        return ids[q] == ids[kv]
+    fn = attn.compile(attn.Spec(attn.mask_mod(mask,
+                                              dtypes={"ids": "int32"})),
+                      head_dim=16)
+    assert fn.block_classes is None
+    causal = attn.compile(attn.Spec(attn.mask_mod(
+        lambda b, h, q, kv: kv <= q)), head_dim=16)
+    assert causal.block_classes == "builtin"
