@@ -14,6 +14,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/UB/IR/UBOps.h"
 
+#include <limits>
 #include <optional>
 
 using namespace mlir;
@@ -152,20 +153,194 @@ SmallVector<Value> MmaSync::emitTimesRowsT(ArrayRef<Value> a, Value tile,
   return flat;
 }
 
+Value MmaSync::loadBTrans(Value tile, Value row, int64_t col, TileRowFn at) {
+  SmallVector<Value> indices =
+      at ? at(row, col) : SmallVector<Value>{row, o.idx(col)};
+  return nvgpu::LdMatrixOp::create(b, fragB, tile, indices,
+                                   /*transpose=*/true, /*numTiles=*/2);
+}
+
 void MmaSync::emitTimesTile(ArrayRef<Value> a, Value tile,
-                            MutableArrayRef<Value> acc, Value lane) {
+                            MutableArrayRef<Value> acc, Value lane,
+                            TileRowFn at) {
   // B fragments by ldmatrix.trans (lanes 0-15 address rows 0-15 of the
   // slice).
   Value tRow = o.remU(lane, o.idx(16));
   for (size_t kk = 0; kk < a.size(); ++kk)
     for (size_t n = 0; n < acc.size(); ++n) {
-      Value bFrag = nvgpu::LdMatrixOp::create(
-          b, fragB, tile,
-          ValueRange{o.add(tRow, o.idx(static_cast<int64_t>(kk) * 16)),
-                     o.idx(static_cast<int64_t>(n) * 8)},
-          /*transpose=*/true, /*numTiles=*/2);
+      Value bFrag =
+          loadBTrans(tile, o.add(tRow, o.idx(static_cast<int64_t>(kk) * 16)),
+                     static_cast<int64_t>(n) * 8, at);
       acc[n] = mma(a[kk], bFrag, acc[n]);
     }
+}
+
+void MmaSync::emitTimesTileSkippingZeros(ArrayRef<Value> a, Value tile,
+                                         MutableArrayRef<Value> acc,
+                                         Value lane, TileRowFn at) {
+  // Column tiles outermost, so that the two indicator accumulators live for
+  // one column tile only. The lane goes through a shuffle (xor 0: itself),
+  // which LLVM does not move out of the branch that runs this product:
+  // otherwise the fragment addresses, loop-invariant, are hoisted out of
+  // the kv loop and held in registers across it (64 more on the sm_90a
+  // kernel's swizzled stages, and spills).
+  const double inf = std::numeric_limits<double>::infinity();
+  Value same = gpu::ShuffleOp::create(
+                   b, arith::IndexCastOp::create(b, b.getI32Type(), lane), 0,
+                   32, gpu::ShuffleMode::XOR)
+                   .getShuffleResult();
+  lane = arith::IndexCastOp::create(b, b.getIndexType(), same);
+  Value tRow = o.remU(lane, o.idx(16));
+  // The element classes on 32-bit words of two halves, in integer ops
+  // (orNonFinite's test, with a second bias for NaN): per half, the top
+  // bit of `nonFinite`, `pos` (+inf or NaN) and `neg` (-inf or NaN),
+  // spread to the half's 16 bits as a mask.
+  uint32_t expMask = elem.isF16() ? 0x7c00 : 0x7f80;
+  uint32_t oneBits = elem.isF16() ? 0x3c00 : 0x3f80;
+  Type i32 = b.getI32Type();
+  auto cst = [&](uint32_t v) {
+    return arith::ConstantIntOp::create(b, i32, static_cast<int32_t>(v));
+  };
+  auto land = [&](Value x, Value y) { return arith::AndIOp::create(b, x, y); };
+  auto lor = [&](Value x, Value y) { return arith::OrIOp::create(b, x, y); };
+  auto spread = [&](Value top) {
+    return arith::MulIOp::create(
+        b, arith::ShRUIOp::create(b, top, cst(15)), cst(0xffff));
+  };
+  auto word = VectorType::get({1}, i32);
+  auto fragmentOf = [&](ArrayRef<Value> words) {
+    Value frag = ub::PoisonOp::create(b, fragB);
+    for (int64_t r = 0; r < 2; ++r) {
+      Value v = vector::BroadcastOp::create(b, word, words[r]);
+      frag = vector::InsertOp::create(b, vector::BitCastOp::create(b, pair, v),
+                                      frag, ArrayRef<int64_t>{r});
+    }
+    return frag;
+  };
+  Value zeroC = constVec(fragC, 0.0);
+  for (size_t n = 0; n < acc.size(); ++n) {
+    Value pos = zeroC, neg = zeroC;
+    for (size_t kk = 0; kk < a.size(); ++kk) {
+      Value v =
+          loadBTrans(tile, o.add(tRow, o.idx(static_cast<int64_t>(kk) * 16)),
+                     static_cast<int64_t>(n) * 8, at);
+      SmallVector<Value> finite, isPos, isNeg;
+      for (Value w : fragmentWords(v, 2)) {
+        Value top = cst(0x80008000);
+        Value mag = land(w, cst(0x7fff7fff));
+        Value nonFinite =
+            land(arith::AddIOp::create(b, mag, cst((0x8000 - expMask) *
+                                                   0x10001u)),
+                 top);
+        Value nan = land(arith::AddIOp::create(
+                             b, mag, cst((0x7fff - expMask) * 0x10001u)),
+                         top);
+        Value sign = land(w, top);
+        Value posTop = land(nonFinite, lor(arith::XOrIOp::create(b, sign, top),
+                                           nan));
+        Value negTop = land(nonFinite, lor(sign, nan));
+        finite.push_back(
+            land(w, arith::XOrIOp::create(b, spread(nonFinite), cst(~0u))));
+        isPos.push_back(land(spread(posTop), cst(oneBits * 0x10001u)));
+        isNeg.push_back(land(spread(negTop), cst(oneBits * 0x10001u)));
+      }
+      acc[n] = mma(a[kk], fragmentOf(finite), acc[n]);
+      pos = mma(a[kk], fragmentOf(isPos), pos);
+      neg = mma(a[kk], fragmentOf(isNeg), neg);
+    }
+    auto infWhere = [&](Value weights, double value) {
+      return o.select(o.fcmp(arith::CmpFPredicate::OGT, weights, zeroC),
+                      constVec(fragC, value), zeroC);
+    };
+    acc[n] = o.fadd(o.fadd(acc[n], infWhere(pos, inf)), infWhere(neg, -inf));
+  }
+}
+
+void MmaSync::emitIfNonFinite(
+    Value nonFinite, MutableArrayRef<Value> acc,
+    function_ref<void(MutableArrayRef<Value>)> flagged,
+    function_ref<void(MutableArrayRef<Value>)> clean) {
+  SmallVector<Type> types(acc.size(), fragC);
+  auto ifOp = scf::IfOp::create(b, types, nonFinite, /*withElseRegion=*/true);
+  for (auto [block, update] : {std::pair(ifOp.thenBlock(), flagged),
+                               std::pair(ifOp.elseBlock(), clean)}) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(block);
+    SmallVector<Value> branch(acc);
+    update(branch);
+    scf::YieldOp::create(b, branch);
+  }
+  for (size_t i = 0; i < acc.size(); ++i)
+    acc[i] = ifOp.getResult(i);
+}
+
+Value MmaSync::orNonFinite(Value bits, Value chunk) {
+  // Per 16-bit half x of a word, (x & 0x7fff) + (0x8000 - the exponent
+  // mask) sets the half's top bit (no carry leaves it) exactly when the
+  // exponent is all ones: inf or NaN.
+  uint32_t expMask = elem.isF16() ? 0x7c00 : 0x7f80;
+  uint32_t bias = (0x8000 - expMask) * 0x10001u;
+  Type i32 = b.getI32Type();
+  auto cst = [&](uint32_t v) {
+    return arith::ConstantIntOp::create(b, i32, static_cast<int32_t>(v));
+  };
+  Value words =
+      vector::BitCastOp::create(b, VectorType::get({4}, i32), chunk);
+  for (int64_t i = 0; i < 4; ++i) {
+    Value w = vector::ExtractOp::create(b, words, ArrayRef<int64_t>{i});
+    Value biased = arith::AddIOp::create(
+        b, arith::AndIOp::create(b, w, cst(0x7fff7fff)), cst(bias));
+    bits = arith::OrIOp::create(b, bits, biased);
+  }
+  return bits;
+}
+
+Value MmaSync::orNonFiniteRows(Value shared, int64_t rows, int64_t width,
+                               Value tid, int64_t threads) {
+  int64_t chunksPerRow = width / 8;
+  int64_t chunks = rows * chunksPerRow;
+  auto chunkType = VectorType::get({8}, elem);
+  Value bits = arith::ConstantIntOp::create(b, b.getI32Type(), 0);
+  for (int64_t u = 0; u * threads < chunks; ++u) {
+    Value chunk = o.add(tid, o.idx(u * threads));
+    auto orChunk = [&] {
+      Value row = o.divU(chunk, o.idx(chunksPerRow));
+      Value col = o.mul(o.remU(chunk, o.idx(chunksPerRow)), o.idx(8));
+      // 16-byte aligned (rows of both layouts are): one ld.shared.v4.
+      return orNonFinite(bits, vector::LoadOp::create(
+                                   b, chunkType, shared, ValueRange{row, col},
+                                   /*nontemporal=*/false, llvm::Align(16)));
+    };
+    if ((u + 1) * threads <= chunks) {
+      bits = orChunk();
+      continue;
+    }
+    // The last round has fewer chunks than threads.
+    auto inTile = scf::IfOp::create(b, TypeRange{bits.getType()},
+                                    o.lt(chunk, o.idx(chunks)),
+                                    /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(inTile.elseBlock());
+    scf::YieldOp::create(b, bits);
+    b.setInsertionPointToStart(inTile.thenBlock());
+    scf::YieldOp::create(b, orChunk());
+    bits = inTile.getResult(0);
+  }
+  return bits;
+}
+
+Value MmaSync::barrierAnyNonFinite(Value bits) {
+  Type i32 = b.getI32Type();
+  Value top = arith::AndIOp::create(
+      b, bits,
+      arith::ConstantIntOp::create(b, i32, static_cast<int32_t>(0x80008000u)));
+  auto any = NVVM::BarrierOp::create(
+      b, i32, /*barrierId=*/Value(), /*numberOfThreads=*/Value(),
+      NVVM::BarrierReductionAttr::get(b.getContext(),
+                                      NVVM::BarrierReduction::OR),
+      top);
+  return o.cmp(arith::CmpIPredicate::ne, any.getRes(),
+               arith::ConstantIntOp::create(b, i32, 0));
 }
 
 SmallVector<Value> MmaSync::packA(ArrayRef<Value> flat, int64_t cols) {
