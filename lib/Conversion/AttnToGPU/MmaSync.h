@@ -87,12 +87,13 @@ struct MmaSync {
                      Value lane, TileRowFn at = {});
   /// emitTimesTile where a row of `tile` may hold NaN or inf that a zero
   /// weight must not reach (README "Masked keys"): the product runs on the
-  /// tile with its non-finite elements read as 0, and each output element
-  /// gets +inf where a nonzero weight meets a +inf or NaN of its column,
-  /// -inf where one meets a -inf or NaN (so NaN where both): two more
-  /// products, of A and the 0/1 indicators of those elements, which are
-  /// positive exactly there since the weights of every normalizer are not
-  /// negative (a NaN weight makes the element NaN through the first).
+  /// tile with its non-finite elements read as 0; then a loop over the
+  /// tile's rows (keys) finds, per output element, whether a key that the
+  /// row weighs nonzero (A's halves, as bit masks ORed over the quad) holds
+  /// +inf or NaN there, -inf or NaN there, and adds +inf, -inf (so NaN
+  /// where both). Weights are never negative, and a NaN weight makes the
+  /// element NaN through the product. Few registers besides `acc`: the
+  /// kernels' heaviest plans keep it without spills.
   void emitTimesTileSkippingZeros(ArrayRef<Value> a, Value tile,
                                   MutableArrayRef<Value> acc, Value lane,
                                   TileRowFn at = {});
