@@ -107,9 +107,10 @@ def test_masked_nan_in_v_and_k(name, chip, dtype):
 
 @pytest.mark.parametrize("chip,d", [("sm_90a", 128), ("sm_90a", 96)])
 def test_masked_nan_other_tiles(chip, d):
-    """sm_90a's 32-key wgmma tiles (D = 128) and its mma.sync fallback
-    (D = 96)."""
-    spec = attn.Spec(mask=attn.causal())
+    """sm_90a's 32-key wgmma tiles (D = 128 with a score modifier: two
+    64-column boxes a stage) and its mma.sync fallback (D = 96)."""
+    spec = attn.Spec(mask=attn.causal(),
+                     score_mod=attn.alibi() if d == 128 else None)
     rng = np.random.default_rng(d)
     fn = _kernel(spec, "bfloat16", chip, d)
     q, k, v = _inputs(rng, 1, 2, 1, 100, 100, d, "bfloat16")
