@@ -157,6 +157,25 @@ void barrier(CTA &cta, const Inst &inst) {
   else
     std::fill(cta.divergedAt.begin(), cta.divergedAt.end(), nullptr);
   ++cta.epoch;
+  if (inst.a == 0)
+    return;
+  // bar.red: the predicates (the i32 operand != 0, as the op's translation
+  // compares it) of the threads that arrive, reduced; each gets the result.
+  auto kind = mlir::NVVM::BarrierReduction(inst.a - 1);
+  uint64_t count = 0, all = 1, any = 0;
+  for (uint32_t t = 0; t < cta.threads; ++t)
+    if (cta.active[t]) {
+      uint64_t p = uint32_t(cta.reg(inst.operands[0], 0, t)) != 0;
+      count += p;
+      all &= p;
+      any |= p;
+    }
+  uint64_t r = kind == mlir::NVVM::BarrierReduction::POPC ? count
+               : kind == mlir::NVVM::BarrierReduction::AND ? all
+                                                            : any;
+  for (uint32_t t = 0; t < cta.threads; ++t)
+    if (cta.active[t])
+      cta.reg(inst.result, 0, t) = r;
 }
 
 void warpSync(CTA &cta, const Inst &inst) {

@@ -117,6 +117,7 @@ Opcode binaryOp(StringRef name) {
       .Case("llvm.fcmp", Opcode::FCmp)
       .Case("builtin.unrealized_conversion_cast", Opcode::Copy)
       .Case("nvvm.barrier0", Opcode::Barrier)
+      .Case("nvvm.barrier", Opcode::Barrier)
       .Case("nvvm.bar.warp.sync", Opcode::WarpSync)
       .Case("nvvm.shfl.sync", Opcode::Shfl)
       .Case("nvvm.vote.sync", Opcode::Vote)
@@ -454,6 +455,14 @@ bool Compiler::compileOp(Operation *op, Inst &inst) {
   }
   if (auto v = dyn_cast<NVVM::VoteSyncOp>(op))
     inst.a = int64_t(v.getKind());
+  if (auto bar = dyn_cast<NVVM::BarrierOp>(op)) {
+    // bar.sync 0 of the whole CTA, or bar.red of a predicate (a = 1 + the
+    // reduction; 0 for none).
+    if (bar.getBarrierId() || bar.getNumberOfThreads())
+      return fail(op, "only barrier 0 of the whole CTA is modelled");
+    if (auto red = bar.getReductionOp())
+      inst.a = 1 + int64_t(*red);
+  }
   if (auto m = dyn_cast<NVVM::MmaOp>(op)) {
     auto shape = m.getShape();
     if (shape.getM() != 16 || shape.getN() != 8 || shape.getK() != 16)

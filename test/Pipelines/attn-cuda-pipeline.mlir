@@ -69,8 +69,14 @@
 // WGMMA-DAG: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
 // WGMMA-DAG: wgmma.commit_group.sync.aligned;
 // WGMMA-DAG: wgmma.wait_group.sync.aligned 0;
-// WGMMA-NOT: mma.sync.aligned
-// WGMMA-NOT: ldmatrix
+// Each thread checks its share of the V stage for NaN and inf (16-byte
+// shared loads), ORed by the barrier; only such a tile's P V runs on
+// mma.sync, with ldmatrix from the swizzled stage (README "Masked keys").
+// WGMMA-DAG: ld.shared.v4.b32
+// WGMMA-DAG: bar.red.or.pred
+// WGMMA-DAG: ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16
+// WGMMA-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// WGMMA-NOT: ldmatrix.sync.aligned.m8n8.x4
 
 // WGMMA80: error: attn-cuda-pipeline: mma=wgmma needs chip=sm_90a
 // BADMMA: error: attn-cuda-pipeline: mma must be 'auto', 'sync' or 'wgmma', not 'fast'

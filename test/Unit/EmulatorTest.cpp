@@ -796,6 +796,46 @@ TEST(EmulatorCollectives, VoteBallot) {
   }
 }
 
+TEST(EmulatorCollectives, BarrierReductions) {
+  // bar.red over two warps: or of "tid == 37" and of 0, popc of
+  // "tid % 3 == 0" (22 of 0..63), and of "tid != 64" and of "tid != 5".
+  std::string body = R"(
+    %c0 = llvm.mlir.constant(0 : i32) : i32
+    %c3 = llvm.mlir.constant(3 : i32) : i32
+    %c5 = llvm.mlir.constant(5 : i32) : i32
+    %c37 = llvm.mlir.constant(37 : i32) : i32
+    %c64 = llvm.mlir.constant(64 : i32) : i32
+    %is37 = llvm.icmp "eq" %tid32, %c37 : i32
+    %p37 = llvm.zext %is37 : i1 to i32
+    %or = nvvm.barrier #nvvm.reduction<or> %p37 -> i32
+    %none = nvvm.barrier #nvvm.reduction<or> %c0 -> i32
+    %rem = llvm.urem %tid32, %c3 : i32
+    %is3 = llvm.icmp "eq" %rem, %c0 : i32
+    %p3 = llvm.zext %is3 : i1 to i32
+    %popc = nvvm.barrier #nvvm.reduction<popc> %p3 -> i32
+    %n64 = llvm.icmp "ne" %tid32, %c64 : i32
+    %pAll = llvm.zext %n64 : i1 to i32
+    %all = nvvm.barrier #nvvm.reduction<and> %pAll -> i32
+    %n5 = llvm.icmp "ne" %tid32, %c5 : i32
+    %pNot5 = llvm.zext %n5 : i1 to i32
+    %not5 = nvvm.barrier #nvvm.reduction<and> %pNot5 -> i32
+    %a = llvm.add %or, %none : i32
+    %b = llvm.mul %popc, %c64 : i32
+    %c = llvm.add %a, %b : i32
+    %d = llvm.mul %all, %c3 : i32
+    %e = llvm.mul %not5, %c5 : i32
+    %f = llvm.add %c, %d : i32
+    %sum = llvm.add %f, %e : i32
+)" + storeAtTid("sum", "out", "i32");
+  std::vector<int32_t> out(64, -1);
+  LaunchResult r =
+      run(kernel("%out: !llvm.ptr", body), 64, {out.data()});
+  ASSERT_TRUE(r.error.empty() && r.reports.empty()) << show(r);
+  // or 1 + none 0 + popc 22 * 64 + all 1 * 3 + not5 0 * 5.
+  for (int t = 0; t < 64; ++t)
+    EXPECT_EQ(out[t], 1 + 22 * 64 + 3) << "thread " << t;
+}
+
 // mma.sync.m16n8k16 fragments, PTX ISA 9.7.14.5.8 (Figures "MMA .m16n8k16
 // fragment layout" for A, B and C/D, .bf16): groupID g = lane / 4,
 // threadID_in_group q = lane % 4; register r of A holds a_{2r} (low half)

@@ -32,13 +32,21 @@ model and are caught since:
 One mutation is equivalent, not caught, and says why (its entry expects
 None: the test runs it and requires the output to stay right):
 
-- `sm90_removed_end_of_tile_barrier`: in the sm_90a kernel no thread
-  touches the K/V stages: TMA writes them and wgmma reads them, and every
-  wgmma is retired by wgmma.wait_group 0 before the loop moves on. A
-  warpgroup's wgmma needs all its four warps to issue it, so a thread past
-  that wait knows every read of the stage is done before it issues the TMA
-  that overwrites it. (The sm_80 kernel's end-of-tile barrier does order
-  ldmatrix reads of other warps, and removing it is caught.)
+- `sm90_removed_end_of_tile_barrier`: in the sm_90a kernel TMA writes the
+  K/V stages and wgmma reads them, and every wgmma is retired by
+  wgmma.wait_group 0 before the loop moves on. A warpgroup's wgmma needs
+  all its four warps to issue it, so a thread past that wait knows every
+  read of the stage is done before it issues the TMA that overwrites it.
+  The threads' own reads of a V stage (its finiteness check) precede the
+  bar.red.or of that tile, which the issuing thread passes first. Only a
+  V tile with a NaN or inf, whose P V runs on mma.sync with ldmatrix
+  reads per warp, needs the end-of-tile barrier; these cases have none.
+  (The sm_80 kernel's end-of-tile barrier does order ldmatrix reads of
+  other warps, and removing it is caught.)
+
+The mutation that ignores the V tiles' finiteness check (each thread's
+share of it replaced by 0) changes nothing on finite data; it is caught in
+test_emulator_masked_nan.py, whose cases put NaN and inf in V.
 """
 
 from __future__ import annotations

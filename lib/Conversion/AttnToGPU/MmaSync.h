@@ -35,6 +35,10 @@ constexpr int64_t kSmemPad = 8;
 
 /// Element (row, col) of a global buffer as indices.
 using IndexFn = function_ref<SmallVector<Value>(Value row, Value col)>;
+/// The indices, in an update-like product's tile, of the 8 elements of row
+/// `row` from column `col` (a multiple of 8): one ldmatrix row address.
+/// Empty: the padded [k][n + kSmemPad] tile, at (row, col).
+using TileRowFn = function_ref<SmallVector<Value>(Value row, int64_t col)>;
 
 /// mma.sync m16n8k16 (f16 or bf16 inputs, f32 accumulators) for one
 /// element type.
@@ -80,7 +84,39 @@ struct MmaSync {
   /// Update-like product: acc[n] += A (one fragment per 16 rows of `tile`)
   /// times columns [8 n, 8 n + 8) of `tile`, n < acc.size().
   void emitTimesTile(ArrayRef<Value> a, Value tile, MutableArrayRef<Value> acc,
-                     Value lane);
+                     Value lane, TileRowFn at = {});
+  /// emitTimesTile where a row of `tile` may hold NaN or inf that a zero
+  /// weight must not reach (README "Masked keys"): the product runs on the
+  /// tile with its non-finite elements read as 0; then a loop over the
+  /// tile's rows (keys) finds, per output element, whether a key that the
+  /// row weighs nonzero (A's halves, as bit masks ORed over the quad) holds
+  /// +inf or NaN there, -inf or NaN there, and adds +inf, -inf (so NaN
+  /// where both). Weights are never negative, and a NaN weight makes the
+  /// element NaN through the product. Few registers besides `acc`: the
+  /// kernels' heaviest plans keep it without spills.
+  void emitTimesTileSkippingZeros(ArrayRef<Value> a, Value tile,
+                                  MutableArrayRef<Value> acc, Value lane,
+                                  TileRowFn at = {});
+  /// `acc` updated by `flagged` where `nonFinite` (uniform over the CTA),
+  /// else by `clean`: an scf.if over the accumulators.
+  void emitIfNonFinite(Value nonFinite, MutableArrayRef<Value> acc,
+                       function_ref<void(MutableArrayRef<Value>)> flagged,
+                       function_ref<void(MutableArrayRef<Value>)> clean);
+  /// The finiteness check of a tile in shared memory, spread over a CTA:
+  /// each thread ORs its 16-byte chunks (vector<8 x elem>) into an i32 with
+  /// orNonFinite (3 integer ops a word), then barrierAnyNonFinite reduces
+  /// the CTA's words by bar.red.or, which is also a CTA barrier.
+  Value orNonFinite(Value bits, Value chunk);
+  /// orNonFinite over rows [0, rows) x [0, width) of the shared tile
+  /// `shared`, 16-byte chunks spread over the threads as by emitCopyRows
+  /// (so that a thread reads what its own copies wrote), from `bits` 0.
+  Value orNonFiniteRows(Value shared, int64_t rows, int64_t width, Value tid,
+                        int64_t threads);
+  Value barrierAnyNonFinite(Value bits);
+  /// The B fragment of rows [row, row + 16) (row: lane % 16 plus a
+  /// multiple of 16) and columns [col, col + 8) of an update-like product's
+  /// tile, by ldmatrix.trans.
+  Value loadBTrans(Value tile, Value row, int64_t col, TileRowFn at);
   /// The scalars of emitTimesRowsT's order over `cols` columns rounded to
   /// the input type and packed as one A fragment per 16 columns.
   SmallVector<Value> packA(ArrayRef<Value> flat, int64_t cols);

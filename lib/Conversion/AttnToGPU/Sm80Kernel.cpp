@@ -4,7 +4,9 @@
 // for head dims wgmma cannot take): each kv tile's K and V are copied to
 // padded shared memory with cp.async, then S = Q K^T and O += P V run on
 // mma.sync m16n8k16 with B fragments from ldmatrix (V transposed by
-// ldmatrix.trans).
+// ldmatrix.trans). A V tile that holds a NaN or inf (checked as it
+// arrives) takes the product that keeps them from zero weights (README
+// "Masked keys").
 //
 // Fragments and products: MmaSync.h.
 //
@@ -43,6 +45,8 @@ public:
 private:
   /// The K and V tiles in shared memory.
   Value kS, vS;
+  /// Whether the V tile holds a NaN or inf (emitLoadTile's check).
+  Value vNonFinite;
 };
 
 } // namespace
@@ -86,7 +90,10 @@ void Sm80Kernel::emitLoadTile(Value j0) {
   Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
       b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
   nvgpu::DeviceAsyncWaitOp::create(b, token, b.getI32IntegerAttr(0));
-  gpu::BarrierOp::create(b);
+  // Each thread checks the V chunks its own copies wrote; the barrier that
+  // makes the tile visible to every warp also ORs the checks.
+  vNonFinite = k.barrierAnyNonFinite(k.orNonFiniteRows(
+      vS, k.plan.blockKv, k.facts.dv, cta.tid, k.threads()));
 }
 
 SmallVector<Value> Sm80Kernel::emitScores(Value stage) {
@@ -94,7 +101,14 @@ SmallVector<Value> Sm80Kernel::emitScores(Value stage) {
 }
 
 void Sm80Kernel::emitPV(ArrayRef<Value> p, RowState &out, Value stage) {
-  k.emitTimesTile(p, vS, out.acc, k.cta.lane);
+  k.emitIfNonFinite(
+      vNonFinite, out.acc,
+      [&](MutableArrayRef<Value> acc) {
+        k.emitTimesTileSkippingZeros(p, vS, acc, k.cta.lane);
+      },
+      [&](MutableArrayRef<Value> acc) {
+        k.emitTimesTile(p, vS, acc, k.cta.lane);
+      });
 }
 
 std::unique_ptr<MmaKernel>

@@ -23,6 +23,11 @@
 // groups are 1024 bytes apart (SBO) and the second box of 64 columns is
 // LBO = blockKv * 128 bytes on.
 //
+// A V tile that holds a NaN or inf (each thread checks a share of the
+// stage while the scores' wgmma runs; a bar.red.or joins the checks) takes
+// the product that keeps them from zero weights (README "Masked keys") on
+// mma.sync, whose B fragments ldmatrix reads from the swizzled stage.
+//
 // Instructions the NVVM dialect does not model with register operands
 // (wgmma with A in registers, the fences, the tensormap proxy fence) are
 // inline asm.
@@ -77,6 +82,9 @@ public:
   void emitPV(ArrayRef<Value> p, RowState &out, Value stage) override;
 
 private:
+  /// O += P V on wgmma: the accumulators `out` laid end to end.
+  void emitWgmmaPV(ArrayRef<Value> p, MutableArrayRef<Value> out,
+                   Value stage);
   /// Host: a TMA tensor map of K or V (device memory), from the buffer's
   /// strided metadata.
   Value emitTensorMap(Value buf);
@@ -102,9 +110,20 @@ private:
 
   /// Bytes of one stage (K then V) and of one TMA box.
   int64_t stageBytes, boxBytes;
-  /// The tensor maps (host values the kernel captures), the 1024-aligned
-  /// shared base, and the Q fragments as 32-bit registers.
-  Value kMap, vMap, smemBase;
+  /// A stage's V tile as a memref for ldmatrix and loads: 64-column boxes
+  /// one after the other, [dv / 64 * blockKv][64] (rows of 128 bytes whose
+  /// 16-byte chunks are swizzled), and the indices of emitTimesTile's
+  /// B-fragment rows in it.
+  Value vTile(Value stage);
+  SmallVector<Value> swizzledRow(Value row, int64_t col);
+
+  /// The tensor maps (host values the kernel captures), the dynamic shared
+  /// memory and its address, the 1024-aligned shared base, and the Q
+  /// fragments as 32-bit registers.
+  Value kMap, vMap, raw, rawAddr, smemBase;
+  /// Whether the V tile of the stage in use holds a NaN or inf (checked
+  /// while the scores' wgmma runs).
+  Value vNonFinite;
   SmallVector<SmallVector<Value>> qWords;
 };
 
@@ -168,7 +187,8 @@ void Sm90aKernel::emitSharedSetup(Value raw) {
   Arith &o = k.o;
   // Stages at a 1024-byte boundary; thread 0 initialises the mbarriers
   // (one arrival each: its own, with the expected bytes).
-  Value rawAddr = memref::ExtractAlignedPointerAsIndexOp::create(b, raw);
+  this->raw = raw;
+  rawAddr = memref::ExtractAlignedPointerAsIndexOp::create(b, raw);
   smemBase = o.mul(
       o.divU(o.add(rawAddr, o.idx(kSwizzleAlign - 1)), o.idx(kSwizzleAlign)),
       o.idx(kSwizzleAlign));
@@ -381,16 +401,62 @@ SmallVector<Value> Sm90aKernel::emitScores(Value stage) {
     acc = wgmmaStep(qWords[kc], desc, /*transB=*/false, acc);
   }
   inlineAsm("wgmma.commit_group.sync.aligned;", {}, {});
+  // While the product runs: the finiteness check of the stage's V tile,
+  // each thread a share of it, ORed by a CTA barrier.
+  vNonFinite = k.barrierAnyNonFinite(
+      k.orNonFiniteRows(vTile(stage), k.facts.dv / kBoxCols * k.plan.blockKv,
+                        kBoxCols, k.cta.tid, k.threads()));
   return inlineAsm("wgmma.wait_group.sync.aligned 0;", acc, {});
 }
 
+Value Sm90aKernel::vTile(Value stage) {
+  ImplicitLocOpBuilder &b = k.b;
+  Arith &o = k.o;
+  auto wg =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto type = MemRefType::get({k.facts.dv / kBoxCols * k.plan.blockKv, kBoxCols},
+                              k.facts.elem, MemRefLayoutAttrInterface(), wg);
+  Value offset = o.add(o.sub(stageAddr(stage), rawAddr),
+                       o.idx(k.plan.blockKv * k.facts.d * 2));
+  return memref::ViewOp::create(b, type, raw, offset, ValueRange{});
+}
+
+SmallVector<Value> Sm90aKernel::swizzledRow(Value row, int64_t col) {
+  // Key `row` of box col / 64 holds chunk ch = (col % 64) / 8 at chunk
+  // ch ^ (row % 8) of its 128 bytes (the rows are 1024-byte aligned in
+  // groups of 8).
+  Arith &o = k.o;
+  int64_t box = col / kBoxCols, chunk = col % kBoxCols / 8;
+  Value swizzled = arith::XOrIOp::create(k.b, o.remU(row, o.idx(8)),
+                                         o.idx(chunk));
+  return {o.add(row, o.idx(box * k.plan.blockKv)),
+          o.mul(swizzled, o.idx(8))};
+}
+
 void Sm90aKernel::emitPV(ArrayRef<Value> p, RowState &out, Value stage) {
+  // A V tile with a NaN or inf: mma.sync per warp (the accumulators and P
+  // have its fragment layout), B fragments by ldmatrix from the swizzled
+  // stage.
+  k.emitIfNonFinite(
+      vNonFinite, out.acc,
+      [&](MutableArrayRef<Value> acc) {
+        Value tile = vTile(stage);
+        k.emitTimesTileSkippingZeros(p, tile, acc, k.cta.lane,
+                                     [&](Value row, int64_t col) {
+                                       return swizzledRow(row, col);
+                                     });
+      },
+      [&](MutableArrayRef<Value> acc) { emitWgmmaPV(p, acc, stage); });
+}
+
+void Sm90aKernel::emitWgmmaPV(ArrayRef<Value> p, MutableArrayRef<Value> out,
+                              Value stage) {
   ImplicitLocOpBuilder &b = k.b;
   Arith &o = k.o;
   // One m64n{Dv}k16 per 16 keys on the accumulators laid end to end; the
   // fence also orders the writes of P's registers before the products.
   SmallVector<Value> acc, words;
-  for (Value frag : out.acc)
+  for (Value frag : out)
     for (int64_t r = 0; r < 2; ++r)
       for (int64_t e = 0; e < 2; ++e)
         acc.push_back(
@@ -413,7 +479,7 @@ void Sm90aKernel::emitPV(ArrayRef<Value> p, RowState &out, Value stage) {
   inlineAsm("wgmma.commit_group.sync.aligned;", {}, {});
   acc = inlineAsm("wgmma.wait_group.sync.aligned 0;", acc, {});
   for (int64_t nd = 0; nd < k.facts.dv / 8; ++nd)
-    out.acc[nd] = vector::FromElementsOp::create(
+    out[nd] = vector::FromElementsOp::create(
         b, k.fragC, ArrayRef<Value>(acc).slice(4 * nd, 4));
 }
 

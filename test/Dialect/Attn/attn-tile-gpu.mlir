@@ -4,7 +4,8 @@
 // threads and 2 * 64 * (64 + 8) * 2 bytes of dynamic shared memory; K and V
 // tiles arrive by cp.async, products run on mma.sync, row statistics are
 // reduced across quads with xor shuffles, and the outputs come back as
-// tensors.
+// tensors. The barrier after the copies ORs each thread's check of its V
+// chunks for NaN and inf; a V tile with one takes the first P V product.
 
 // CHECK-LABEL: func.func @causal
 // CHECK-DAG:     %[[Q:.+]] = bufferization.to_buffer %arg0 read_only
@@ -21,11 +22,17 @@
 // CHECK:               nvgpu.device_async_copy {{.*}}, 8, {{.*}} {bypassL1}
 // CHECK:               nvgpu.device_async_create_group
 // CHECK:               nvgpu.device_async_wait {{.*}} {numGroups = 0 : i32}
-// CHECK:               gpu.barrier
+// CHECK:               vector.load {{.*}} : memref<64x72xf16, #gpu.address_space<workgroup>>, vector<8xf16>
+// CHECK:               %[[NONFINITE:.+]] = nvvm.barrier #nvvm.reduction<or>
+// CHECK:               %[[FLAG:.+]] = arith.cmpi ne, %[[NONFINITE]]
 // CHECK:               nvgpu.ldmatrix {{.*}} {numTiles = 2 : i32, transpose = false}
 // CHECK:               nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // CHECK:               scf.if
 // CHECK:               gpu.shuffle  xor
+// CHECK:               scf.if %[[FLAG]]
+// CHECK:               nvgpu.ldmatrix {{.*}} {numTiles = 2 : i32, transpose = true}
+// CHECK:               scf.for
+// CHECK:               } else {
 // CHECK:               nvgpu.ldmatrix {{.*}} {numTiles = 2 : i32, transpose = true}
 // CHECK:               gpu.barrier
 // CHECK:           gpu.shuffle  xor
@@ -217,6 +224,11 @@ func.func @small_blocks(%q: !g, %k: !g, %v: !g, %o: !g, %m: tensor<?x?x?x?xi1>) 
 // CHECK-COUNT-16:      nvgpu.mma.sync
 // CHECK-NOT:           nvgpu.mma.sync
 // CHECK:               gpu.shuffle  xor
+// P V: on a V tile with a NaN or inf, then the plain product.
+// CHECK:               scf.if
+// CHECK-COUNT-16:      nvgpu.mma.sync
+// CHECK-NOT:           nvgpu.mma.sync
+// CHECK:               } else {
 // CHECK-COUNT-16:      nvgpu.mma.sync
 // CHECK-NOT:           nvgpu.mma.sync
 // CHECK:               gpu.barrier
