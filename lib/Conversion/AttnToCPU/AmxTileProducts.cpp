@@ -36,6 +36,7 @@
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
 #include "mlir/Dialect/AMX/AMXDialect.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -46,11 +47,8 @@ static constexpr int64_t kTileRows = 16;
 /// bf16 elements in a row of an A or B tile: the k extent of one product.
 static constexpr int64_t kTileK = 32;
 
-/// The 16 x 16 transpose of the i32 vectors `rows`: out[i][c] = rows[c][i],
-/// by four stages of two-source shuffles that swap the off-diagonal s x s
-/// blocks of each pair of rows (i, i + s), s = 8, 4, 2, 1.
-static SmallVector<Value> transpose16x16(ImplicitLocOpBuilder &b,
-                                         ArrayRef<Value> rows) {
+SmallVector<Value> mlir::attn::cpu::transpose16x16(ImplicitLocOpBuilder &b,
+                                                   ArrayRef<Value> rows) {
   SmallVector<Value> r(rows);
   for (int64_t s : {8, 4, 2, 1}) {
     SmallVector<int64_t> lo, hi;
@@ -348,41 +346,36 @@ void CPUTiler::emitAmxValuesGuarded(WorkItem &it, Value j0, Value nkv) {
   emitValueProduct(it, j0, nkv, /*alpha=*/{}, /*skip=*/true);
 }
 
-scf::ForOp CPUTiler::emitAmxWeightPairs(
-    WorkItem &it, Value nkv, ValueRange init,
-    function_ref<Value(Value jj, int64_t v)> weight,
-    function_ref<Value(Value acc, Value w0, Value w1)> sum) {
+scf::ForOp
+CPUTiler::emitAmxWeightPairs(WorkItem &it, Value nkv, ValueRange init,
+                             function_ref<Value(Value jj, int64_t v)> weight,
+                             bool sums) {
   // PB[p][2c + t] = bf16(w(2p + t, c)) for the pairs p < ceil(nkv / 2),
   // the odd key of the last pair 0 when nkv is odd; then PB = 0 for the
   // pairs up to block_kv / 2 (partial tiles only), which the products
   // read too. Without an LSE result the sums add the bf16 weights that
-  // P V multiplies (each 32-bit word of a pair holds the even key's weight
-  // in its low half), so that the normalisation cancels their rounding: a
+  // P V multiplies, so that the normalisation cancels their rounding: a
   // row's dominant weight, 1 or, with kLazyShift, up to e^8, is rounded
-  // alike in both. With one they add the f32 weights, which keeps the LSE
-  // at f32 accuracy (the rounded sums would move it by up to 2^-9).
+  // alike in both. One AVX512-BF16 dot product of the stored pairs with
+  // ones adds both weights of a pair (exactly widened; like the tile
+  // product it reads weights below 2^-126 as 0). With an LSE result they
+  // add the f32 weights, which keeps the LSE at f32 accuracy (the rounded
+  // sums would move it by up to 2^-9).
   bool roundedSums = !lseB;
   auto halfType = VectorType::get({plan.vectorWidth}, b.getBF16Type());
-  auto wordType = VectorType::get({plan.vectorWidth}, b.getI32Type());
   Value zeroVec = o.cst(vecType, 0.0);
   Value pairs = o.ceilDiv(nkv, o.idx(2));
-  auto wordCst = [&](int64_t x) {
-    return o.splat(wordType,
-                   arith::ConstantIntOp::create(b, b.getI32Type(), x));
-  };
-  // Stores the pair; returns its two weights as rounded.
-  auto store = [&](Value p, int64_t v, Value w0,
-                   Value w1) -> std::pair<Value, Value> {
+  Type bf16 = b.getBF16Type();
+  Value ones = o.splat(VectorType::get({2 * plan.vectorWidth}, bf16),
+                       arith::ConstantOp::create(b, b.getFloatAttr(bf16, 1.0)));
+  // Stores the pair; returns it.
+  auto store = [&](Value p, int64_t v, Value w0, Value w1) -> Value {
     Value both = vector::InterleaveOp::create(
         b, arith::TruncFOp::create(b, halfType, w0),
         arith::TruncFOp::create(b, halfType, w1));
     vector::StoreOp::create(b, both, it.pb,
                             ValueRange{p, o.idx(2 * v * plan.vectorWidth)});
-    Value words = vector::BitCastOp::create(b, wordType, both);
-    Value even = arith::ShLIOp::create(b, words, wordCst(16));
-    Value odd = arith::AndIOp::create(b, words, wordCst(0xFFFF0000));
-    return {arith::BitcastOp::create(b, vecType, even),
-            arith::BitcastOp::create(b, vecType, odd)};
+    return both;
   };
   auto loop =
       emitFor(o.idx(0), pairs, o.idx(1), init, [&](Value p, ValueRange acc) {
@@ -395,9 +388,13 @@ scf::ForOp CPUTiler::emitAmxWeightPairs(
           // ST row `odd` exists (block_kv is even) but past nkv holds no
           // score: its weight is replaced, never summed.
           Value w1 = o.select(oddIn, weight(odd, v), zeroVec);
-          auto [r0, r1] = store(p, v, w0, w1);
-          next.push_back(roundedSums ? sum(acc[v], r0, r1)
-                                     : sum(acc[v], w0, w1));
+          Value both = store(p, v, w0, w1);
+          if (!sums)
+            next.push_back(acc[v]);
+          else if (roundedSums)
+            next.push_back(x86vector::DotBF16Op::create(b, acc[v], both, ones));
+          else
+            next.push_back(o.fadd(o.fadd(acc[v], w0), w1));
         }
         scf::YieldOp::create(b, next);
       });

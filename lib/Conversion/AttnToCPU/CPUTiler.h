@@ -63,6 +63,7 @@ inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 /// dot = amx, softmax: a row's running shift moves only when a kv tile's
 /// max exceeds it by more than this (CPUTiler::emitWeights).
 inline constexpr double kLazyShift = 8.0;
+
 /// Query rows per (b, h) up to which the row (decoding) kernel runs.
 inline constexpr int64_t kRowKernelMaxQueries = 2;
 
@@ -103,6 +104,13 @@ void emitRankOneUpdates(
     function_ref<Value(Value k, int64_t v)> bvec,
     function_ref<void(int64_t r, int64_t v, Value acc)> store,
     ZeroSkip skip = ZeroSkip::None);
+
+/// The 16 x 16 transpose of the 32-bit vectors `rows` (16 of 16 lanes):
+/// out[i][c] = rows[c][i], by four stages of two-source shuffles that swap
+/// the off-diagonal s x s blocks of each pair of rows (i, i + s), s = 8, 4,
+/// 2, 1.
+SmallVector<Value> transpose16x16(ImplicitLocOpBuilder &b,
+                                  ArrayRef<Value> rows);
 
 using Norm = StreamingNormalizer::Kind;
 using Denom = StreamingNormalizer::Denom;
@@ -275,12 +283,11 @@ private:
   /// The weight loop of emitWeights for AMX: PB[p][2c + t] = bf16(w(2p +
   /// t, c)) with w = weight(jj, v) for keys below nkv and 0 past them;
   /// returns the loop, which carries `init` (one vector per plan.vecs())
-  /// through acc[v] = sum(acc[v], w(2p, v), w(2p + 1, v)), the weights as
-  /// rounded to bf16 unless the op has an LSE result.
-  scf::ForOp
-  emitAmxWeightPairs(WorkItem &it, Value nkv, ValueRange init,
-                     function_ref<Value(Value jj, int64_t v)> weight,
-                     function_ref<Value(Value acc, Value w0, Value w1)> sum);
+  /// and, with `sums`, adds w(2p, v) + w(2p + 1, v) to acc[v], the weights
+  /// as rounded to bf16 unless the op has an LSE result.
+  scf::ForOp emitAmxWeightPairs(WorkItem &it, Value nkv, ValueRange init,
+                                function_ref<Value(Value jj, int64_t v)> weight,
+                                bool sums);
   void emitMaskAndMods(WorkItem &it, Value j0, Value nkv, Value isFull);
   /// For masks whose one-row classification is exact: per-row key
   /// intervals (and segment ids) of the item's rows, so that partial tiles
@@ -307,6 +314,12 @@ private:
   void emitValueProduct(WorkItem &it, Value j0, Value nkv,
                         ArrayRef<Value> alpha, bool skip);
   void emitEpilogue(WorkItem &it, ValueRange m, ValueRange l);
+  /// The epilogue's O = OT^T inv for 16 lanes and a static value dim that
+  /// is a multiple of 16: by 16 x 16 transposes, O's rows as vectors.
+  void emitOutputRows(WorkItem &it, ArrayRef<Value> inv);
+  /// QT2 from Q (dot = bf16 or amx, head dim a multiple of 32) by 16 x 16
+  /// transposes of 32-bit pairs.
+  void emitQueryPairs(WorkItem &it);
   /// (1 / Z, LSE) of a row (or lanes of rows) from its shift m and sum l.
   std::pair<Value, Value> finalize(WorkItem &it, Value m, Value l);
 

@@ -101,34 +101,39 @@ void CPUTiler::emitItem(Value item) {
   Value zero = o.idx(0), one = o.idx(1);
   // QT[d][c] = scale * Q[i0 + min(c, nq - 1), d]; padded lanes repeat the
   // last row so that they stay finite.
-  Value lastRow = o.sub(it.nq, one);
-  scf::ForOp::create(
-      b, zero, o.idx(bq), one, ValueRange{},
-      [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        Arith io{ib};
-        Value row = io.add(it.i0, io.min(c, lastRow));
-        scf::ForOp::create(
-            ib, zero, headDim, one, ValueRange{},
-            [&](OpBuilder &nb2, Location loc2, Value d, ValueRange) {
-              ImplicitLocOpBuilder jb(loc2, nb2);
-              OpBuilder::InsertionGuard g(b);
-              b.setInsertionPoint(jb.getInsertionBlock(),
-                                  jb.getInsertionPoint());
-              if (pairedQ) {
-                Value x = memref::LoadOp::create(
-                    b, qB, indices4(it.bi, it.hi, row, d));
-                Value at = o.add(o.mul(c, o.idx(2)), o.remU(d, o.idx(2)));
-                memref::StoreOp::create(b, x, it.qt2,
-                                        ValueRange{o.divU(d, o.idx(2)), at});
-              } else {
-                Value x = o.fmul(load4(qB, it.bi, it.hi, row, d), scale);
-                memref::StoreOp::create(b, x, it.qt, ValueRange{d, c});
-              }
-              scf::YieldOp::create(b);
-            });
-        scf::YieldOp::create(ib);
-      });
+  int64_t qDim = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  if (pairedQ && qDim % 32 == 0) {
+    emitQueryPairs(it);
+  } else {
+    Value lastRow = o.sub(it.nq, one);
+    scf::ForOp::create(
+        b, zero, o.idx(bq), one, ValueRange{},
+        [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Arith io{ib};
+          Value row = io.add(it.i0, io.min(c, lastRow));
+          scf::ForOp::create(
+              ib, zero, headDim, one, ValueRange{},
+              [&](OpBuilder &nb2, Location loc2, Value d, ValueRange) {
+                ImplicitLocOpBuilder jb(loc2, nb2);
+                OpBuilder::InsertionGuard g(b);
+                b.setInsertionPoint(jb.getInsertionBlock(),
+                                    jb.getInsertionPoint());
+                if (pairedQ) {
+                  Value x = memref::LoadOp::create(
+                      b, qB, indices4(it.bi, it.hi, row, d));
+                  Value at = o.add(o.mul(c, o.idx(2)), o.remU(d, o.idx(2)));
+                  memref::StoreOp::create(b, x, it.qt2,
+                                          ValueRange{o.divU(d, o.idx(2)), at});
+                } else {
+                  Value x = o.fmul(load4(qB, it.bi, it.hi, row, d), scale);
+                  memref::StoreOp::create(b, x, it.qt, ValueRange{d, c});
+                }
+                scf::YieldOp::create(b);
+              });
+          scf::YieldOp::create(ib);
+        });
+  }
   // OT = 0.
   Value zeroVec = o.cst(vecType, 0.0);
   scf::ForOp::create(
@@ -172,6 +177,42 @@ void CPUTiler::emitItem(Value item) {
   ValueRange state = outer.getResults();
   emitEpilogue(it, state.take_front(plan.vecs()),
                state.drop_front(plan.vecs()));
+}
+
+void CPUTiler::emitQueryPairs(WorkItem &it) {
+  // QT2 as 32-bit words is the transpose of Q's rows as words (word p of
+  // row c is the pair Q[c][2p], Q[c][2p + 1]): per 16 rows x 32 head-dim
+  // elements, 16 row loads, one 16 x 16 transpose of the words, 16 stores.
+  int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  constexpr int64_t n = 16;
+  auto pairRow = VectorType::get({2 * n}, b.getBF16Type());
+  auto words = VectorType::get({n}, b.getI32Type());
+  Value lastRow = o.sub(it.nq, o.idx(1));
+  emitFor(o.idx(0), o.idx(plan.blockQ), o.idx(n), ValueRange{},
+          [&](Value c0, ValueRange) {
+            SmallVector<Value> rows;
+            for (int64_t r = 0; r < n; ++r)
+              rows.push_back(o.add(it.i0, o.min(o.add(c0, o.idx(r)), lastRow)));
+            emitFor(
+                o.idx(0), o.idx(d), o.idx(2 * n), ValueRange{},
+                [&](Value d0, ValueRange) {
+                  SmallVector<Value> w;
+                  for (Value row : rows)
+                    w.push_back(vector::BitCastOp::create(
+                        b, words,
+                        vector::LoadOp::create(
+                            b, pairRow, qB, indices4(it.bi, it.hi, row, d0))));
+                  SmallVector<Value> cols = transpose16x16(b, w);
+                  Value p0 = o.divU(d0, o.idx(2));
+                  for (int64_t k = 0; k < n; ++k)
+                    vector::StoreOp::create(
+                        b, vector::BitCastOp::create(b, pairRow, cols[k]),
+                        it.qt2,
+                        ValueRange{o.add(p0, o.idx(k)), o.mul(c0, o.idx(2))});
+                  scf::YieldOp::create(b);
+                });
+            scf::YieldOp::create(b);
+          });
 }
 
 void CPUTiler::emitItemSetup(WorkItem &it) {
@@ -512,10 +553,7 @@ void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
   SmallVector<Value> init(plan.vecs(), o.cst(vecType, 0.0));
   scf::ForOp sumLoop;
   if (it.pb) {
-    sumLoop = emitAmxWeightPairs(
-        it, nkv, init, rowWeight, [&](Value acc, Value w0, Value w1) -> Value {
-          return sums ? o.fadd(o.fadd(acc, w0), w1) : acc;
-        });
+    sumLoop = emitAmxWeightPairs(it, nkv, init, rowWeight, sums);
   } else {
     sumLoop = emitFor(zero, nkv, one, init, [&](Value jj, ValueRange acc) {
       SmallVector<Value> next;
@@ -570,21 +608,59 @@ void CPUTiler::emitEpilogue(WorkItem &it, ValueRange m, ValueRange l) {
               scf::YieldOp::create(ib);
             });
       };
-  perRow(inv, [&](ImplicitLocOpBuilder &ib, Value c, Value x) {
-    Value row = Arith{ib}.add(it.i0, c);
-    scf::ForOp::create(
-        ib, zero, valueDim, one, ValueRange{},
-        [&](OpBuilder &nb, Location loc, Value e, ValueRange) {
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          Value acc = memref::LoadOp::create(b, it.ot, ValueRange{e, c});
-          store4(o.fmul(acc, x), oB, it.bi, it.hi, row, e);
-          scf::YieldOp::create(b);
-        });
-  });
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  if (plan.vectorWidth == 16 && !ShapedType::isDynamic(dv) && dv % 16 == 0)
+    emitOutputRows(it, inv);
+  else
+    perRow(inv, [&](ImplicitLocOpBuilder &ib, Value c, Value x) {
+      Value row = Arith{ib}.add(it.i0, c);
+      scf::ForOp::create(
+          ib, zero, valueDim, one, ValueRange{},
+          [&](OpBuilder &nb, Location loc, Value e, ValueRange) {
+            OpBuilder::InsertionGuard g(b);
+            b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+            Value acc = memref::LoadOp::create(b, it.ot, ValueRange{e, c});
+            store4(o.fmul(acc, x), oB, it.bi, it.hi, row, e);
+            scf::YieldOp::create(b);
+          });
+    });
   if (lseB)
     perRow(lse, [&](ImplicitLocOpBuilder &ib, Value c, Value x) {
       memref::StoreOp::create(
           ib, x, lseB, ValueRange{it.bi, it.hi, Arith{ib}.add(it.i0, c)});
     });
+}
+
+void CPUTiler::emitOutputRows(WorkItem &it, ArrayRef<Value> inv) {
+  // O[i0 + c][e] = OT[e][c] inv[c] for c < nq, per 16 x 16 block of (e, c):
+  // 16 scaled OT rows, one 16 x 16 transpose, a store per query row (the
+  // rows of O, contiguous along e, rather than an element at a time).
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  constexpr int64_t n = 16;
+  auto words = VectorType::get({n}, b.getI32Type());
+  Type elem = cast<MemRefType>(oB.getType()).getElementType();
+  for (int64_t v = 0; v < plan.vecs(); ++v) {
+    int64_t c0 = v * n;
+    emitFor(o.idx(0), o.idx(dv), o.idx(n), ValueRange{},
+            [&](Value e0, ValueRange) {
+              SmallVector<Value> rows;
+              for (int64_t k = 0; k < n; ++k)
+                rows.push_back(vector::BitCastOp::create(
+                    b, words,
+                    o.fmul(loadLanes(it.ot, o.add(e0, o.idx(k)), v), inv[v])));
+              SmallVector<Value> cols = transpose16x16(b, rows);
+              for (int64_t c = 0; c < n; ++c) {
+                Value inside = o.lt(o.idx(c0 + c), it.nq);
+                auto ifOp = scf::IfOp::create(b, TypeRange{}, inside,
+                                              /*withElseRegion=*/false);
+                OpBuilder::InsertionGuard g(b);
+                b.setInsertionPointToStart(ifOp.thenBlock());
+                Value x = vector::BitCastOp::create(b, vecType, cols[c]);
+                vector::StoreOp::create(
+                    b, o.truncF(x, VectorType::get({n}, elem)), oB,
+                    indices4(it.bi, it.hi, o.add(it.i0, o.idx(c0 + c)), e0));
+              }
+              scf::YieldOp::create(b);
+            });
+  }
 }
