@@ -203,28 +203,40 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     // sr[jj] = sum_d q[d] K[j0 + jj, d]: lanes along d, for a block of
     // `lanes` keys at a time (independent FMA chains), whose partial-sum
     // vectors one reduction tree turns into a vector of their scores.
-    // Keys past nkv repeat the last one; their scores are overwritten.
+    // Whole blocks first; in the last, partial one keys past nkv repeat the
+    // last key, and their scores are overwritten.
     int64_t lanes = plan.vectorWidth;
     Value last = o.sub(nkv, one);
-    emitFor(zero, o.ceilDiv(nkv, o.idx(lanes)), one, ValueRange{},
-            [&](Value blk, ValueRange) {
-              Value jb = o.mul(blk, o.idx(lanes));
-              SmallVector<Value> dots;
-              for (int64_t r = 0; r < lanes; ++r) {
-                Value jj = o.min(o.add(jb, o.idx(r)), last);
-                SmallVector<Value, 4> kRow =
-                    kt ? SmallVector<Value, 4>{jj}
-                       : kvRowIndices(it, o.add(j0, jj));
-                Value dot = zeroVec;
-                for (int64_t c = 0; c < qVecs; ++c)
-                  dot = vector::FMAOp::create(
-                      b, qv[c], rowVec(kt ? kt : kB, kRow, c), dot);
-                dots.push_back(dot);
-              }
-              vector::StoreOp::create(b, emitLaneSums(dots), sr,
-                                      ValueRange{jb});
-              scf::YieldOp::create(b);
-            });
+    auto keyBlock = [&](Value blk, bool partial) {
+      Value jb = o.mul(blk, o.idx(lanes));
+      SmallVector<Value> dots;
+      for (int64_t r = 0; r < lanes; ++r) {
+        Value jj = o.add(jb, o.idx(r));
+        if (partial)
+          jj = o.min(jj, last);
+        SmallVector<Value, 4> kRow =
+            kt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
+        Value dot = zeroVec;
+        for (int64_t c = 0; c < qVecs; ++c)
+          dot = vector::FMAOp::create(b, qv[c], rowVec(kt ? kt : kB, kRow, c),
+                                      dot);
+        dots.push_back(dot);
+      }
+      vector::StoreOp::create(b, emitLaneSums(dots), sr, ValueRange{jb});
+    };
+    Value whole = o.divU(nkv, o.idx(lanes));
+    emitFor(zero, whole, one, ValueRange{}, [&](Value blk, ValueRange) {
+      keyBlock(blk, false);
+      scf::YieldOp::create(b);
+    });
+    {
+      auto partial = scf::IfOp::create(
+          b, TypeRange{}, o.lt(o.mul(whole, o.idx(lanes)), nkv),
+          /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(partial.thenBlock());
+      keyBlock(whole, true);
+    }
     emitMaskAndMods(it, j0, nkv, isFull);
     // Keys past the tile weigh nothing in the vector passes below.
     Value negInf = o.f32(kNegInf);
@@ -274,10 +286,11 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
           b, vecType, accS, ValueRange{g, o.idx(c * plan.vectorWidth)});
       accInit.push_back(alpha ? o.fmul(acc, o.splat(vecType, alpha)) : acc);
     }
+    // The key's weight is compared as a vector, so that the selects become
+    // masked FMAs (a scalar i1 select of vectors becomes a branch a vector).
     auto pv = emitFor(zero, nkv, one, accInit, [&](Value jj, ValueRange a) {
-      Value ws = memref::LoadOp::create(b, sr, ValueRange{jj});
-      Value live = o.nonZero(ws);
-      Value w = o.splat(vecType, ws);
+      Value w = o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
+      Value live = o.nonZero(w);
       SmallVector<Value, 4> vRow =
           vt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
       SmallVector<Value> next;
