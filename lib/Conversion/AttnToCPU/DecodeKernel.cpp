@@ -122,10 +122,18 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   it.rowLo = it.rowHi = it.rowSeg = Value();
   emitItemSetup(it);
 
-  // Scores of one kv tile and head: st is [keys x 1] for the shared mask
+  // The kv tiles (the unit of the tile classification) are visited in
+  // spans of `span` keys, whose K and V rows (f32, 4 (D + Dv) bytes a key,
+  // in KT / VT or read in place) stay in the L1 cache while every head of
+  // the item reads them: the group's heads then read K and V from L1, not
+  // L2 (96-key tiles of D = 128: 96 KiB, past a 48 KiB L1).
+  int64_t lanes = plan.vectorWidth;
+  int64_t span = std::clamp<int64_t>(
+      kRowSpanBytes / (4 * (qVecs + vVecs) * lanes) / lanes * lanes, lanes,
+      llvm::divideCeil(plan.blockKv, lanes) * lanes);
+  // Scores of one span and head: st is [keys x 1] for the shared mask
   // code, and its 1-D view `sr` serves the vector passes over keys.
-  int64_t keys =
-      llvm::divideCeil(plan.blockKv, plan.vectorWidth) * plan.vectorWidth;
+  int64_t keys = span;
   it.st = memref::AllocaOp::create(b, MemRefType::get({keys, 1}, f32),
                                    b.getI64IntegerAttr(64));
   Value sr = memref::CollapseShapeOp::create(
@@ -144,11 +152,10 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   // heads (KT[jj][d], VT[jj][e]).
   Value kt, vt;
   if (paged || !cast<MemRefType>(kB.getType()).getElementType().isF32()) {
-    int64_t lanes = plan.vectorWidth;
     kt = memref::AllocaOp::create(
-        b, MemRefType::get({plan.blockKv, qVecs * lanes}, f32), align);
+        b, MemRefType::get({span, qVecs * lanes}, f32), align);
     vt = memref::AllocaOp::create(
-        b, MemRefType::get({plan.blockKv, vVecs * lanes}, f32), align);
+        b, MemRefType::get({span, vVecs * lanes}, f32), align);
   }
   Value zeroVec = o.cst(vecType, 0.0);
   emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
@@ -205,7 +212,6 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     // vectors one reduction tree turns into a vector of their scores.
     // Whole blocks first; in the last, partial one keys past nkv repeat the
     // last key, and their scores are overwritten.
-    int64_t lanes = plan.vectorWidth;
     Value last = o.sub(nkv, one);
     auto keyBlock = [&](Value blk, bool partial) {
       Value jb = o.mul(blk, o.idx(lanes));
@@ -308,19 +314,25 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
                               ValueRange{g, o.idx(c * plan.vectorWidth)});
   };
   auto tileBody = [&](Value t, Value dataFull) {
-    Value j0 = o.mul(t, o.idx(plan.blockKv));
-    Value nkv = o.min(o.idx(plan.blockKv), o.sub(it.kvEnd, j0));
-    Value isFull = emitIsFull(it, j0);
+    Value t0 = o.mul(t, o.idx(plan.blockKv));
+    Value tileKeys = o.min(o.idx(plan.blockKv), o.sub(it.kvEnd, t0));
+    Value isFull = emitIsFull(it, t0);
     if (dataFull)
       isFull = o.land(isFull, dataFull);
-    if (kt) {
-      emitPackTile(it, kt, kB, j0, nkv, headDim, qVecs * plan.vectorWidth);
-      emitPackTile(it, vt, vB, j0, nkv, valueDim, vVecs * plan.vectorWidth);
-    }
-    emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
-      headOnTile(g, j0, nkv, isFull);
-      scf::YieldOp::create(b);
-    });
+    emitFor(zero, tileKeys, o.idx(span), ValueRange{},
+            [&](Value s, ValueRange) {
+              Value j0 = o.add(t0, s);
+              Value nkv = o.min(o.idx(span), o.sub(tileKeys, s));
+              if (kt) {
+                emitPackTile(it, kt, kB, j0, nkv, headDim, qVecs * lanes);
+                emitPackTile(it, vt, vB, j0, nkv, valueDim, vVecs * lanes);
+              }
+              emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
+                headOnTile(g, j0, nkv, isFull);
+                scf::YieldOp::create(b);
+              });
+              scf::YieldOp::create(b);
+            });
   };
 
   emitFor(zero, count, one, ValueRange{zero}, [&](Value k, ValueRange state) {
