@@ -3,10 +3,10 @@
 // Few query rows per (b, h) leave the lanes of the tile kernel idle, so
 // decoding gets a kernel whose lanes run along the head dimension. A work
 // item holds the query heads of a GQA group (one head where the mask reads
-// operands per head), which take each kv tile in turn while it is in the
-// cache. The kv range of each row is split across threads (kv_splits, or
-// enough to keep the threads busy), and the partial results are merged by
-// their log-sum-exp.
+// operands per head), which take each span of a kv tile in turn while its
+// K and V rows are in the L1 cache. The kv range of each row is split
+// across threads (kv_splits, or enough to keep the threads busy), and the
+// partial results are merged by their log-sum-exp.
 //
 //===----------------------------------------------------------------------===//
 
