@@ -27,6 +27,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -86,7 +87,7 @@ def one_round(args):
                 .astype(et) for _ in range(2))
         table = rng.permutation(B * (S // P)).reshape(B, -1).astype(np.int32)
         pools = {lay: [paged_copy(x, table, lay) for x in (k, v)]
-                 for lay in ("nhd", "hnd")}
+                 for lay in ("nhd", "hnd")} if args.paged else {}
         plain = attn.compile(attn.Spec(mask=attn.causal(), kv_len=True),
                              dtype=dtype, head_dim=D)
         paged = {lay: attn.compile(attn.Spec(mask=attn.causal(),
@@ -144,7 +145,8 @@ def one_round(args):
         sizes[dtype] = {name: int(sum(a.nbytes for a in (c.k, c.v) +
                                       c.operands()))
                         for name, c in quantized.items()}
-        times[dtype] = {name: sparse.timed(fn, args.repeat)[0]
+        clock = time.process_time if args.cpu_time else time.perf_counter
+        times[dtype] = {name: sparse.timed(fn, args.repeat, clock)[0]
                         for name, fn in impls.items()}
     print(json.dumps({"times": times, "checks": checks, "sizes": sizes}))
 
@@ -164,6 +166,12 @@ def main():
     ap.add_argument("--before", default=None,
                     help="a PYTHONPATH holding another build of attn, run "
                          "in rounds alternating with this one")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time each call by the process's CPU time instead "
+                         "of the wall clock (with OMP_NUM_THREADS=1, for a "
+                         "loaded machine: other processes' load then costs "
+                         "waiting, not CPU time; GB/s are then per CPU "
+                         "second)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -179,7 +187,8 @@ def main():
         f"--{n}={getattr(args, n.replace('-', '_'))}"
         for n in ("batch", "heads", "kv-heads", "seq", "dim", "page-size",
                   "repeat", "dtypes", "quant", "group")] + (
-        [] if args.paged else ["--no-paged"])
+        [] if args.paged else ["--no-paged"]) + (
+        ["--cpu-time"] if args.cpu_time else [])
     runs = {label: [] for label in builds}
     checks, sizes = {}, {}
     for _ in range(args.rounds):
@@ -228,7 +237,8 @@ def main():
              f"(a shared machine).", "",
              f"{args.rounds} rounds, each a fresh process per build "
              f"({', '.join(builds)}, alternating) timing every "
-             f"implementation as the median of {args.repeat} calls; ms is "
+             f"implementation as the median of {args.repeat} calls"
+             f"{' in CPU time' if args.cpu_time else ''}; ms is "
              f"the median over rounds, spread its min..max; GB/s counts K, "
              f"V, Q and O once; SDPA / this against the SDPA of the same "
              f"rounds.", "",

@@ -66,6 +66,9 @@ inline constexpr double kLazyShift = 8.0;
 
 /// Query rows per (b, h) up to which the row (decoding) kernel runs.
 inline constexpr int64_t kRowKernelMaxQueries = 2;
+/// The row kernel's K and V rows of one span of keys (f32) fit in this
+/// much of the L1 cache (CPUTiler::emitRowItem).
+inline constexpr int64_t kRowSpanBytes = 32 << 10;
 
 /// True when the tile classification of a one-row tile is exact for `mask`.
 bool isRowExact(Attribute mask);

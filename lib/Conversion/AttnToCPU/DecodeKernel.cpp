@@ -3,10 +3,10 @@
 // Few query rows per (b, h) leave the lanes of the tile kernel idle, so
 // decoding gets a kernel whose lanes run along the head dimension. A work
 // item holds the query heads of a GQA group (one head where the mask reads
-// operands per head), which take each kv tile in turn while it is in the
-// cache. The kv range of each row is split across threads (kv_splits, or
-// enough to keep the threads busy), and the partial results are merged by
-// their log-sum-exp.
+// operands per head), which take each span of a kv tile in turn while its
+// K and V rows are in the L1 cache. The kv range of each row is split
+// across threads (kv_splits, or enough to keep the threads busy), and the
+// partial results are merged by their log-sum-exp.
 //
 //===----------------------------------------------------------------------===//
 
@@ -122,10 +122,18 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   it.rowLo = it.rowHi = it.rowSeg = Value();
   emitItemSetup(it);
 
-  // Scores of one kv tile and head: st is [keys x 1] for the shared mask
+  // The kv tiles (the unit of the tile classification) are visited in
+  // spans of `span` keys, whose K and V rows (f32, 4 (D + Dv) bytes a key,
+  // in KT / VT or read in place) stay in the L1 cache while every head of
+  // the item reads them: the group's heads then read K and V from L1, not
+  // L2 (96-key tiles of D = 128: 96 KiB, past a 48 KiB L1).
+  int64_t lanes = plan.vectorWidth;
+  int64_t span = std::clamp<int64_t>(
+      kRowSpanBytes / (4 * (qVecs + vVecs) * lanes) / lanes * lanes, lanes,
+      llvm::divideCeil(plan.blockKv, lanes) * lanes);
+  // Scores of one span and head: st is [keys x 1] for the shared mask
   // code, and its 1-D view `sr` serves the vector passes over keys.
-  int64_t keys =
-      llvm::divideCeil(plan.blockKv, plan.vectorWidth) * plan.vectorWidth;
+  int64_t keys = span;
   it.st = memref::AllocaOp::create(b, MemRefType::get({keys, 1}, f32),
                                    b.getI64IntegerAttr(64));
   Value sr = memref::CollapseShapeOp::create(
@@ -144,11 +152,10 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   // heads (KT[jj][d], VT[jj][e]).
   Value kt, vt;
   if (paged || !cast<MemRefType>(kB.getType()).getElementType().isF32()) {
-    int64_t lanes = plan.vectorWidth;
     kt = memref::AllocaOp::create(
-        b, MemRefType::get({plan.blockKv, qVecs * lanes}, f32), align);
+        b, MemRefType::get({span, qVecs * lanes}, f32), align);
     vt = memref::AllocaOp::create(
-        b, MemRefType::get({plan.blockKv, vVecs * lanes}, f32), align);
+        b, MemRefType::get({span, vVecs * lanes}, f32), align);
   }
   Value zeroVec = o.cst(vecType, 0.0);
   emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
@@ -203,28 +210,39 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     // sr[jj] = sum_d q[d] K[j0 + jj, d]: lanes along d, for a block of
     // `lanes` keys at a time (independent FMA chains), whose partial-sum
     // vectors one reduction tree turns into a vector of their scores.
-    // Keys past nkv repeat the last one; their scores are overwritten.
-    int64_t lanes = plan.vectorWidth;
+    // Whole blocks first; in the last, partial one keys past nkv repeat the
+    // last key, and their scores are overwritten.
     Value last = o.sub(nkv, one);
-    emitFor(zero, o.ceilDiv(nkv, o.idx(lanes)), one, ValueRange{},
-            [&](Value blk, ValueRange) {
-              Value jb = o.mul(blk, o.idx(lanes));
-              SmallVector<Value> dots;
-              for (int64_t r = 0; r < lanes; ++r) {
-                Value jj = o.min(o.add(jb, o.idx(r)), last);
-                SmallVector<Value, 4> kRow =
-                    kt ? SmallVector<Value, 4>{jj}
-                       : kvRowIndices(it, o.add(j0, jj));
-                Value dot = zeroVec;
-                for (int64_t c = 0; c < qVecs; ++c)
-                  dot = vector::FMAOp::create(
-                      b, qv[c], rowVec(kt ? kt : kB, kRow, c), dot);
-                dots.push_back(dot);
-              }
-              vector::StoreOp::create(b, emitLaneSums(dots), sr,
-                                      ValueRange{jb});
-              scf::YieldOp::create(b);
-            });
+    auto keyBlock = [&](Value blk, bool partial) {
+      Value jb = o.mul(blk, o.idx(lanes));
+      SmallVector<Value> dots;
+      for (int64_t r = 0; r < lanes; ++r) {
+        Value jj = o.add(jb, o.idx(r));
+        if (partial)
+          jj = o.min(jj, last);
+        SmallVector<Value, 4> kRow =
+            kt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
+        Value dot = zeroVec;
+        for (int64_t c = 0; c < qVecs; ++c)
+          dot = vector::FMAOp::create(b, qv[c], rowVec(kt ? kt : kB, kRow, c),
+                                      dot);
+        dots.push_back(dot);
+      }
+      vector::StoreOp::create(b, emitLaneSums(dots), sr, ValueRange{jb});
+    };
+    Value whole = o.divU(nkv, o.idx(lanes));
+    emitFor(zero, whole, one, ValueRange{}, [&](Value blk, ValueRange) {
+      keyBlock(blk, false);
+      scf::YieldOp::create(b);
+    });
+    {
+      auto partial = scf::IfOp::create(
+          b, TypeRange{}, o.lt(o.mul(whole, o.idx(lanes)), nkv),
+          /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(partial.thenBlock());
+      keyBlock(whole, true);
+    }
     emitMaskAndMods(it, j0, nkv, isFull);
     // Keys past the tile weigh nothing in the vector passes below.
     Value negInf = o.f32(kNegInf);
@@ -274,10 +292,11 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
           b, vecType, accS, ValueRange{g, o.idx(c * plan.vectorWidth)});
       accInit.push_back(alpha ? o.fmul(acc, o.splat(vecType, alpha)) : acc);
     }
+    // The key's weight is compared as a vector, so that the selects become
+    // masked FMAs (a scalar i1 select of vectors becomes a branch a vector).
     auto pv = emitFor(zero, nkv, one, accInit, [&](Value jj, ValueRange a) {
-      Value ws = memref::LoadOp::create(b, sr, ValueRange{jj});
-      Value live = o.nonZero(ws);
-      Value w = o.splat(vecType, ws);
+      Value w = o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
+      Value live = o.nonZero(w);
       SmallVector<Value, 4> vRow =
           vt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
       SmallVector<Value> next;
@@ -295,19 +314,25 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
                               ValueRange{g, o.idx(c * plan.vectorWidth)});
   };
   auto tileBody = [&](Value t, Value dataFull) {
-    Value j0 = o.mul(t, o.idx(plan.blockKv));
-    Value nkv = o.min(o.idx(plan.blockKv), o.sub(it.kvEnd, j0));
-    Value isFull = emitIsFull(it, j0);
+    Value t0 = o.mul(t, o.idx(plan.blockKv));
+    Value tileKeys = o.min(o.idx(plan.blockKv), o.sub(it.kvEnd, t0));
+    Value isFull = emitIsFull(it, t0);
     if (dataFull)
       isFull = o.land(isFull, dataFull);
-    if (kt) {
-      emitPackTile(it, kt, kB, j0, nkv, headDim, qVecs * plan.vectorWidth);
-      emitPackTile(it, vt, vB, j0, nkv, valueDim, vVecs * plan.vectorWidth);
-    }
-    emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
-      headOnTile(g, j0, nkv, isFull);
-      scf::YieldOp::create(b);
-    });
+    emitFor(zero, tileKeys, o.idx(span), ValueRange{},
+            [&](Value s, ValueRange) {
+              Value j0 = o.add(t0, s);
+              Value nkv = o.min(o.idx(span), o.sub(tileKeys, s));
+              if (kt) {
+                emitPackTile(it, kt, kB, j0, nkv, headDim, qVecs * lanes);
+                emitPackTile(it, vt, vB, j0, nkv, valueDim, vVecs * lanes);
+              }
+              emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
+                headOnTile(g, j0, nkv, isFull);
+                scf::YieldOp::create(b);
+              });
+              scf::YieldOp::create(b);
+            });
   };
 
   emitFor(zero, count, one, ValueRange{zero}, [&](Value k, ValueRange state) {

@@ -10,6 +10,8 @@
 //   bytes   = the lanes / per bytes holding the channels (per = 8 / bits)
 //   codes   = bytes[l / per] >> ((l mod per) * bits) & (2^bits - 1)
 //   x       = scale * codes + zero
+// (int4 with whole pairs of vectors: `lanes` bytes widened at once, whose
+// low and high nibbles two shuffles interleave back into channel order),
 // with the scale and zero a vector along the channels for keys (their
 // groups run along tokens), one broadcast value for values (groups of
 // `group` channels, a multiple of the lanes), else channel by channel.
@@ -77,6 +79,17 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
     shifts.push_back((l % per) * quant.getBits());
     byteOfLane.push_back(l / per);
   }
+  // int4 over whole pairs of vectors: lane l of pairOrder[m] is channel
+  // m * lanes + l of the two nibble vectors (lane i of the low nibbles is
+  // channel 2i, of the high ones 2i + 1; the high ones follow the low in
+  // the shuffle's numbering).
+  bool pairs = vectors && !fp8 && per == 2 && staticDim % (2 * lanes) == 0;
+  SmallVector<int64_t> pairOrder[2];
+  for (int64_t m = 0; m < 2; ++m)
+    for (int64_t l = 0; l < lanes; ++l) {
+      int64_t c = m * lanes + l;
+      pairOrder[m].push_back((c % 2) * lanes + c / 2);
+    }
   Value shiftVec;
   if (vectors)
     shiftVec = arith::ConstantOp::create(
@@ -92,8 +105,8 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
       idx.push_back(last);
       return idx;
     };
-    emitFor(zero, dim, o.idx(vectors ? lanes : 1), ValueRange{},
-            [&](Value d, ValueRange) {
+    emitFor(zero, dim, o.idx(pairs ? 2 * lanes : vectors ? lanes : 1),
+            ValueRange{}, [&](Value d, ValueRange) {
               Value byteAt = o.divU(d, o.idx(per));
               Value groupAt = values ? o.divU(d, o.idx(group)) : d;
               Value x;
@@ -114,30 +127,58 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
                 else
                   memref::StoreOp::create(b, x, dst, ValueRange{jj, d});
               } else if (vectors) {
-                Value bytes = vector::LoadOp::create(
-                    b, VectorType::get({lanes / per}, b.getI8Type()), codes,
-                    at(row, byteAt));
-                if (per > 1)
-                  bytes =
-                      vector::ShuffleOp::create(b, bytes, bytes, byteOfLane);
-                Value code = emitUnpackCode(o, quant, bytes, shiftVec);
-                Value s, z;
-                if (values) {
-                  s = o.splat(vecType,
-                              o.extF(memref::LoadOp::create(
-                                  b, scales, at(groupRow, groupAt))));
-                  z = o.splat(vecType,
-                              o.extF(memref::LoadOp::create(
-                                  b, zeros, at(groupRow, groupAt))));
+                // x = scale * code + zero for the codes of channels
+                // [dd, dd + lanes), whose value group holds channel `dg`.
+                auto dequant = [&](Value code, Value dd, Value dg) {
+                  Value ga = values ? o.divU(dg, o.idx(group)) : dd;
+                  Value s, z;
+                  if (values) {
+                    s = o.splat(vecType,
+                                o.extF(memref::LoadOp::create(
+                                    b, scales, at(groupRow, ga))));
+                    z = o.splat(vecType,
+                                o.extF(memref::LoadOp::create(
+                                    b, zeros, at(groupRow, ga))));
+                  } else {
+                    s = widen(vector::LoadOp::create(b, scaleVec, scales,
+                                                     at(groupRow, ga)));
+                    z = widen(vector::LoadOp::create(b, scaleVec, zeros,
+                                                     at(groupRow, ga)));
+                  }
+                  vector::StoreOp::create(
+                      b, vector::FMAOp::create(b, s, code, z), dst,
+                      ValueRange{jj, dd});
+                };
+                if (pairs) {
+                  // Two codes a byte, `lanes` bytes at once: the low and
+                  // high nibbles are the even and odd channels, which two
+                  // shuffles put back in order. Value groups of 2 * lanes
+                  // channels or more hold both vectors: one scale and zero.
+                  Value bytes = vector::LoadOp::create(
+                      b, VectorType::get({lanes}, b.getI8Type()), codes,
+                      at(row, byteAt));
+                  auto nibble = [&](int64_t shift) {
+                    return emitUnpackCode(
+                        o, quant, bytes,
+                        o.splat(i32Vec,
+                                arith::ConstantIntOp::create(b, shift, 32)));
+                  };
+                  Value lo = nibble(0), hi = nibble(quant.getBits());
+                  bool oneGroup = group % (2 * lanes) == 0;
+                  for (int64_t m = 0; m < 2; ++m) {
+                    Value dd = o.add(d, o.idx(m * lanes));
+                    dequant(vector::ShuffleOp::create(b, lo, hi, pairOrder[m]),
+                            dd, oneGroup ? d : dd);
+                  }
                 } else {
-                  s = widen(vector::LoadOp::create(b, scaleVec, scales,
-                                                   at(groupRow, groupAt)));
-                  z = widen(vector::LoadOp::create(b, scaleVec, zeros,
-                                                   at(groupRow, groupAt)));
+                  Value bytes = vector::LoadOp::create(
+                      b, VectorType::get({lanes / per}, b.getI8Type()), codes,
+                      at(row, byteAt));
+                  if (per > 1)
+                    bytes =
+                        vector::ShuffleOp::create(b, bytes, bytes, byteOfLane);
+                  dequant(emitUnpackCode(o, quant, bytes, shiftVec), d, d);
                 }
-                // x = scale * code + zero
-                x = vector::FMAOp::create(b, s, code, z);
-                vector::StoreOp::create(b, x, dst, ValueRange{jj, d});
               } else {
                 Value byte =
                     memref::LoadOp::create(b, codes, at(row, byteAt));
