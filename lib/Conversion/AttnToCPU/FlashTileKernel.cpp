@@ -608,7 +608,8 @@ void CPUTiler::emitEpilogue(WorkItem &it, ValueRange m, ValueRange l) {
               scf::YieldOp::create(ib);
             });
       };
-  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  // O's value dim (V's last dim counts packed bytes of a quantized cache).
+  int64_t dv = cast<ShapedType>(op.getOutputs()[0].getType()).getDimSize(3);
   if (plan.vectorWidth == 16 && !ShapedType::isDynamic(dv) && dv % 16 == 0)
     emitOutputRows(it, inv);
   else
@@ -635,7 +636,7 @@ void CPUTiler::emitOutputRows(WorkItem &it, ArrayRef<Value> inv) {
   // O[i0 + c][e] = OT[e][c] inv[c] for c < nq, per 16 x 16 block of (e, c):
   // 16 scaled OT rows, one 16 x 16 transpose, a store per query row (the
   // rows of O, contiguous along e, rather than an element at a time).
-  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  int64_t dv = cast<ShapedType>(op.getOutputs()[0].getType()).getDimSize(3);
   constexpr int64_t n = 16;
   auto words = VectorType::get({n}, b.getI32Type());
   Type elem = cast<MemRefType>(oB.getType()).getElementType();
