@@ -138,3 +138,44 @@ func.func @grad_wrt_sink_table(%q: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf3
       -> tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>, tensor<1x4x100x32xf32>, tensor<4xf32>, tensor<4x9xf32>
   return %r#3, %r#4 : tensor<4xf32>, tensor<4x9xf32>
 }
+
+// -----
+
+// Packed documents under causal: the kv tiles' id ranges are computed once
+// (two [B, tiles] index tables), and the document conjunct classifies the
+// pairs at run time in both passes (the dQ pass, and the kv-tile side of
+// both schedules): skipped pairs sit under an scf.if on the tables.
+
+// CHECK-LABEL: func.func @grad_document_causal
+//   CHECK-NOT:   attn.attention_grad
+//       CHECK:   %[[SEGMIN:.+]] = memref.alloc(%{{.+}}, %{{.+}}) : memref<?x?xindex>
+//       CHECK:   %[[SEGMAX:.+]] = memref.alloc(%{{.+}}, %{{.+}}) : memref<?x?xindex>
+//       CHECK:   scf.parallel
+//       CHECK:     memref.store %{{.+}}, %[[SEGMIN]]
+//       CHECK:     memref.store %{{.+}}, %[[SEGMAX]]
+//       CHECK:   scf.if
+//       CHECK:     scf.parallel
+//       CHECK:       memref.load %[[SEGMIN]]
+//       CHECK:       memref.load %[[SEGMAX]]
+//       CHECK:       scf.if
+//       CHECK:         vector.fma
+//       CHECK:   } else {
+//       CHECK:     scf.parallel
+//       CHECK:       memref.load %[[SEGMIN]]
+//       CHECK:       scf.if
+//       CHECK:         vector.fma
+//       CHECK:     scf.parallel
+//       CHECK:       memref.load %[[SEGMIN]]
+//       CHECK:       scf.if
+//       CHECK:         vector.fma
+//       CHECK:   return
+func.func @grad_document_causal(%q: tensor<?x2x100x32xf32>, %l: tensor<?x2x100xf32>,
+    %sq: tensor<?x100xi32>, %sk: tensor<?x100xi32>) -> tensor<?x2x100x32xf32> {
+  %r:3 = attn.attention_grad ins(%q, %q, %q : tensor<?x2x100x32xf32>, tensor<?x2x100x32xf32>, tensor<?x2x100x32xf32>)
+      out(%q : tensor<?x2x100x32xf32>) grad_out(%q : tensor<?x2x100x32xf32>) lse(%l : tensor<?x2x100xf32>)
+      segments(%sq, %sk : tensor<?x100xi32>, tensor<?x100xi32>)
+      outs(%q, %q, %q : tensor<?x2x100x32xf32>, tensor<?x2x100x32xf32>, tensor<?x2x100x32xf32>)
+      {mask = #attn.and<[#attn.document, #attn.causal]>}
+      -> tensor<?x2x100x32xf32>, tensor<?x2x100x32xf32>, tensor<?x2x100x32xf32>
+  return %r#0 : tensor<?x2x100x32xf32>
+}

@@ -670,6 +670,171 @@ def test_fused_backward_schedules(openmp):
                          allowed, grads, refs)
 
 
+# ----------------------------------------------------------------------------
+# Run-time tile classes in the fused backward
+# ----------------------------------------------------------------------------
+
+
+def op_packed_docs(sorted_ids=True):
+    """Packed documents over Sq == Skv tokens, the same ids on both sides:
+    lengths from 1 (runs of one-token documents) to 150 and one of 130 to
+    250 (so that some tiles are full, causal or not), and a padded
+    tail (queries -1, keys -2: fully masked rows and unseen keys). With
+    sorted_ids=False each document takes a random id in 0..3, so that one
+    id recurs in documents far apart (a kv tile's id range then spans ids
+    that the rows' range holds without sharing a key with them)."""
+    def gen(rng, d):
+        assert d.Sq == d.Skv
+        sq, skv = [], []
+        for _ in range(d.B):
+            lens = [int(rng.integers(130, 251))]
+            while sum(lens) < d.Skv:
+                short = rng.random() < 0.4
+                lens.append(int(rng.choice([1, 1, 2, 3])) if short
+                            else int(rng.integers(20, 151)))
+            lens = rng.permutation(lens)
+            ids = np.repeat(np.arange(len(lens)), lens)[:d.Skv]
+            if not sorted_ids:
+                ids = rng.integers(0, 4, len(lens))[ids]
+            pad = int(rng.integers(0, d.Skv // 4))
+            q_ids, kv_ids = ids.copy(), ids.copy()
+            q_ids[d.Skv - pad:] = -1
+            kv_ids[d.Skv - pad:] = -2
+            sq.append(q_ids)
+            skv.append(kv_ids)
+        return (), {"segments": (np.array(sq, np.int32),
+                                 np.array(skv, np.int32))}
+    return gen
+
+
+def op_cross_docs(rng, d):
+    """Cross-attention between packed documents: 2 or 3 documents that
+    take the same shares of the queries and of the keys, and padded tails
+    on both sides (queries -1, keys -2)."""
+    sq, skv = [], []
+    for _ in range(d.B):
+        cuts = np.sort(rng.random(int(rng.integers(1, 3))))
+        for S, pad_id, out in ((d.Sq, -1, sq), (d.Skv, -2, skv)):
+            ids = np.searchsorted(cuts, (np.arange(S) + 0.5) / S)
+            ids[S - int(rng.integers(0, S // 8)):] = pad_id
+            out.append(ids)
+    return (), {"segments": (np.array(sq, np.int32),
+                             np.array(skv, np.int32))}
+
+
+# Each run-time conjunct the forward classifies (document ids, draft tree,
+# dense mask, block-sparse mask, #attn.blocks table), alone, with symbolic
+# conjuncts and with each other, and with score modifiers (full tiles
+# that still take per-element work), a non-softmax normalizer, BSHD and
+# cache lengths. tile_classes: the (q-tile, kv-tile) classes of the
+# backward's tiles that the cases must hold, judged by the reference mask.
+RUNTIME_GRAD_VARIANTS = [
+    V("rt_packed_docs", attn.document(), op_packed_docs(), lengths="self",
+      dtypes=ALL),
+    V("rt_packed_docs_causal_unsorted", attn.document() & attn.causal(),
+      op_packed_docs(False), lengths="self", dtypes=F16),
+    V("rt_document_cross", attn.document(), op_cross_docs, dtypes=BF16),
+    V("rt_document_window_bshd", attn.Spec(
+        attn.document() & attn.sliding_window(200) & attn.causal(),
+        layout="bshd"), op_packed_docs(), lengths="self", D=64, Dv=32),
+    V("rt_document_causal_kv_len", attn.Spec(
+        attn.document() & attn.causal(), kv_len=True),
+      TD.both(op_cross_docs, TD.op_kv_len_long), dtypes=BF16),
+    V("rt_document_sigmoid_softcap", attn.Spec(
+        attn.document() & attn.causal(), attn.sigmoid(),
+        score_mod=attn.softcap(4.0)), op_packed_docs(), lengths="self"),
+    V("rt_tree", attn.tree(), TD.op_tree, lengths="q_le_kv", dtypes=F16),
+    V("rt_tree_block_sparse", attn.tree() & attn.block_sparse(128, 128),
+      TD.op_both(TD.op_tree, TD.op_block_mask(128, 128)),
+      lengths="q_le_kv"),
+    V("rt_dense_blocks_window", attn.dense() & attn.sliding_window(300),
+      TD.op_dense_blocks, dtypes=BF16),
+    V("rt_dense_elements", attn.dense(), TD.op_dense,
+      tile_classes=("partial",)),
+    V("rt_block_sparse_64_causal", attn.block_sparse(64, 64) & attn.causal(),
+      TD.op_block_mask(64, 64), dtypes=ALL),
+    V("rt_block_sparse_128_softplus", attn.Spec(
+        attn.block_sparse(128, 128), attn.softplus()),
+      TD.op_block_mask(128, 128), dtypes=F16),
+    V("rt_blocks_64_window", attn.blocks(64, 64, attn.sliding_window(300)),
+      TD.op_block_table(64, 64), dtypes=BF16),
+    # Partial tiles only where a diagonal block's entry is 1 (drawn or
+    # not): rt_blocks_64_window has them.
+    V("rt_blocks_128_causal_softcap", attn.Spec(
+        attn.blocks(128, 128, attn.causal()), score_mod=attn.softcap(5.0)),
+      TD.op_block_table(128, 128), lengths="self",
+      tile_classes=("empty", "full")),
+    V("rt_document_and_dense_blocks", attn.document() & attn.dense(),
+      TD.op_both(op_packed_docs(), TD.op_dense_blocks), lengths="self",
+      dtypes=F16),
+]
+for _v in RUNTIME_GRAD_VARIANTS:
+    _v.seeds = 2
+
+RUNTIME_GRAD_CASES = [pytest.param(v, s, id=f"{v.name}-{s}")
+                      for v in RUNTIME_GRAD_VARIANTS for s in range(v.seeds)]
+
+# Both schedules of the fused backward for one drawn length pair: (B, Hq,
+# Hkv, openmp). B * Hkv = 1 takes two passes (the dQ pass and the dK / dV
+# pass) on any host; B * Hkv = 4 compiled for one thread takes one pass
+# (test_fused_backward_schedules).
+RUNTIME_GRAD_SCHEDULES = ((1, 2, 1, True), (2, 4, 2, False))
+
+
+def _rt_lengths(rng, variant):
+    """Skv in 150..400 (a quarter of them multiples of 64), Sq as
+    `variant.lengths` says."""
+    Skv = int(rng.integers(150, 401))
+    if rng.random() < 0.25:
+        Skv = Skv // 64 * 64
+    if variant.lengths == "self":
+        return Skv, Skv
+    if variant.lengths == "q_le_kv":
+        return int(rng.integers(100, Skv + 1)), Skv
+    return int(rng.integers(100, 401)), Skv
+
+
+@pytest.mark.parametrize("variant,seed", RUNTIME_GRAD_CASES)
+def test_fused_backward_runtime_classes(variant, seed):
+    """The fused backward skips the tiles that the run-time classes rule
+    out and runs the ones they allow entirely without the mask, in the
+    dQ pass and the dK / dV pass (which asks, for each kv tile, which
+    q-tiles' rows it is empty, full or partial for) of both schedules:
+    gradients against the float64 reference, exact zeros where no key
+    is seen, and the cases must hold empty, full and partial tiles of the
+    backward's tile grid."""
+    dtype = variant.dtypes[seed % len(variant.dtypes)]
+    rng = np.random.default_rng([zlib.crc32(variant.name.encode()), seed,
+                                 13])
+    Sq, Skv = _rt_lengths(rng, variant)
+    seen = set()
+    for B, Hq, Hkv, openmp in RUNTIME_GRAD_SCHEDULES:
+        key = (variant.name, dtype, openmp)
+        if key not in _kernels:
+            _kernels[key] = attn.compile(
+                variant.spec, dtype=dtype, head_dim=variant.D,
+                head_dim_v=variant.Dv or variant.D, openmp=openmp)
+        fn = _kernels[key]
+        plan = fn.backward_lowering
+        assert plan["lowering"] == "fused", plan
+        d = TD.Dims(B, Hq, Hkv, Sq, Skv, variant.D, variant.Dv or variant.D,
+                    dtype)
+        q, k, v, do, captures, operands = _grad_case(rng, variant, d)
+        o, lse = forward_outputs(variant.spec, dtype, q, k, v, captures,
+                                 operands)
+        grads = fn.backward(q, k, v, o, lse, do, *captures, **operands)
+        _, _, *refs = ref_grads(variant.spec, q, k, v, do, captures,
+                                operands)
+        allowed = TD._allowed(variant.spec, q, k, v, captures, operands)
+        _check_grads(f"{variant.name}[{dtype}, openmp={openmp}] {d}", d,
+                     variant.spec, allowed, grads, refs)
+        lens = operands.get("kv_len", np.full(B, Skv))
+        seen |= TD._tile_classes(allowed, lens, plan["config"]["block_q"],
+                                 plan["config"]["block_kv"])
+    lack = set(variant.tile_classes) - seen
+    assert not lack, f"{variant.name}: no {sorted(lack)} tiles drawn"
+
+
 def test_backward_lowering_is_reported():
     """The fused backward for every normalizer, the reference lowering
     (with the reason) for head dims it does not take and when asked

@@ -87,15 +87,6 @@ LogicalResult CPUTiler::run() {
   hasMods = !op.getScoreModList().empty();
   runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
   classes = classifyMask(runtime.declarative);
-  if (readsDense()) {
-    // Entries are bytes (i1 and i8 alike), read through the buffer's
-    // address: a vector<16xi1> load would read bits.
-    Value buf = toIdentityBuffer(b, op.getDenseMask(), /*readOnly=*/true);
-    denseBase = memref::ExtractAlignedPointerAsIndexOp::create(b, buf);
-    for (int64_t d = 0, e = cast<MemRefType>(buf.getType()).getRank(); d < e;
-         ++d)
-      denseDims.push_back(memref::DimOp::create(b, buf, d));
-  }
   // Row intervals mask by the declarative part (and segment ids) only.
   rowExact = isRowExact(runtime.declarative) && !runtime.tree &&
              !readsDense() && !classes.bound.empty() &&
@@ -119,9 +110,6 @@ LogicalResult CPUTiler::run() {
     valueResidualB = in(op.getValueResidual());
   }
   emitter = makeScoreEmitter(b, op, op.getQuery(), emitKvSeqLen(b, op));
-  if (runtime.any())
-    runtimeClasses =
-        std::make_unique<RuntimeTileClassifier>(op, runtime, *emitter);
   auto headDims = cast<ShapedType>(op.getValue().getType());
   int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
   // A static head dim makes the default scale a constant, which the AMX
@@ -138,8 +126,9 @@ LogicalResult CPUTiler::run() {
                    d > 0 && dv > 0 && d % plan.vectorWidth == 0 &&
                    dv % plan.vectorWidth == 0 && d / plan.vectorWidth <= 16 &&
                    dv / plan.vectorWidth <= 16;
-  if (runtime.document)
-    emitDocumentTable();
+  if (runtime.any())
+    runtimeTiles = std::make_unique<RuntimeTiles>(
+        b, op, runtime, *emitter, plan.blockKv, batch, kvLen);
   if (rowKernel) {
     // Decoding: few query rows per (b, h) leave the lanes of the tile
     // kernel idle, so they get the row kernel.

@@ -161,6 +161,50 @@ struct WorkItem {
   Value kt, vt;
 };
 
+/// The CPU's side of the run-time tile classes (RuntimeSkipping.h) of one
+/// op, shared by the forward's kernels and the backward's passes
+/// (RuntimeSkipping.cpp): the classifier, per (b, kv tile) segment id
+/// ranges of a document conjunct's keys, computed before the work items
+/// (so that the key questions are O(1) per tile), and the dense mask
+/// operand's address, whose entries are scanned 16 bytes at a time.
+class RuntimeTiles {
+public:
+  /// Emits the op-level part for the run-time conjuncts `runtime` of `op`
+  /// (at least one): kv tiles of `blockKv` keys, `batch` rows of `kvLen`
+  /// keys (the K operand's).
+  RuntimeTiles(ImplicitLocOpBuilder &b, VariantOpInterface op,
+               const RuntimeConjuncts &runtime, const ScoreEmitter &emitter,
+               int64_t blockKv, Value batch, Value kvLen);
+
+  /// Fills rows.segMin / segMax (a document conjunct) and returns the
+  /// address of the dense mask's entry [b', h', 0, 0] for the rows' batch
+  /// row and head (size-1 dims broadcast); null when it is not read.
+  Value emitRows(ImplicitLocOpBuilder &b, RuntimeTileRows &rows) const;
+
+  /// (kept, full) of kv tile `tile`, keys [j0, j1) with j0 < j1, for
+  /// `rows` (RuntimeTileClassifier::emitTileClass); `denseRowBase` is what
+  /// emitRows returned for them.
+  std::pair<Value, Value> emitTileClass(ImplicitLocOpBuilder &b,
+                                        const RuntimeTileRows &rows,
+                                        Value denseRowBase, Value tile,
+                                        Value j0, Value j1) const;
+
+private:
+  class Reader;
+  /// Fills kvSegMin / kvSegMax (O(B * Skv), before the work items).
+  void emitDocumentTable(ImplicitLocOpBuilder &b, Value batch, Value kvLen);
+
+  VariantOpInterface op;
+  const ScoreEmitter &emitter;
+  RuntimeTileClassifier classifier;
+  int64_t blockKv;
+  /// Document masks: per (b, kv tile) min / max segment id.
+  Value kvSegMin, kvSegMax;
+  /// The dense mask's address (index) and dims, when it is read.
+  Value denseBase;
+  SmallVector<Value, 4> denseDims;
+};
+
 /// Emits the fused loops of one attn.attention op.
 class CPUTiler : AttentionBuffers {
 public:
@@ -190,30 +234,12 @@ private:
   /// Sets bi, hi, kvh, kvLenB, kvEnd of `row` = (b * Hq + h) * Sq + i;
   /// returns i.
   Value emitRowCoordinates(WorkItem &it, Value row);
-  /// Fills kvSegMin / kvSegMax (O(B * Skv), before the work items).
-  void emitDocumentTable();
   /// body(dataFull) for kv tile `t`, or `state` unchanged when a runtime
   /// conjunct (document, tree, dense) rules the tile out; dataFull is the
   /// i1 "every runtime conjunct allows the whole tile", null without any.
   SmallVector<Value>
   emitRuntimeSkip(WorkItem &it, Value t, ValueRange state,
                   function_ref<SmallVector<Value>(Value dataFull)> body);
-  /// The CPU's RuntimeTileReader (RuntimeSkipping.cpp) over these two.
-  class TileReader;
-  /// RuntimeTileReader::emitAnyKeySegment from the kvSegMin / kvSegMax
-  /// entries of kv tile `t`.
-  SmallVector<Value> emitAnyKeySegment(WorkItem &it, Value t,
-                                       ArrayRef<KeySegmentTest> tests);
-  /// RuntimeTileReader::emitDenseAnyAll: scans the entries, stopping once
-  /// both a non-zero entry and one below `allLevel` were seen.
-  std::pair<Value, Value> emitDenseAnyAll(WorkItem &it, Value r0, Value r1,
-                                          Value c0, Value c1, int64_t allLevel);
-  /// (any non-zero, all >= allLevel) of the dense mask entries [c0, c1) of
-  /// entry row `r`, updating `any` / `all`: 16 bytes at a time, then one
-  /// by one.
-  std::pair<Value, Value> emitDenseRow(WorkItem &it, ImplicitLocOpBuilder &ib,
-                                       Value r, Value c0, Value c1, Value any,
-                                       Value all, int64_t allLevel);
   // Setup.
   /// Indices of element (b, h, s, d) of a Q/K/V/O buffer in the op's
   /// layout.
@@ -380,10 +406,7 @@ private:
   bool readsDense() const { return runtime.denseLeaf || runtime.blocks; }
   /// The run-time tile classes of the document, tree and dense conjuncts;
   /// null without any.
-  std::unique_ptr<RuntimeTileClassifier> runtimeClasses;
-  /// The dense mask's address (index) and dims, for vector scans.
-  Value denseBase;
-  SmallVector<Value, 4> denseDims;
+  std::unique_ptr<RuntimeTiles> runtimeTiles;
   VectorType vecType;
   Type f32;
 
@@ -399,8 +422,6 @@ private:
   // Whether the tile kernel masks partial tiles by per-row key intervals
   // (WorkItem::rowLo etc.).
   bool rowExact = false;
-  /// Document masks: per (b, kv tile) min / max segment id.
-  Value kvSegMin, kvSegMax;
   /// dot = amx: VT2[(b * Hkv + kvh) * T + t][e][jj] = V[b, kvh, t *
   /// block_kv + jj, e] (bf16, V^T per kv tile, the A operand of P V), T =
   /// amxTiles = ceil(Skv / block_kv); each tile's state in amxVT2State

@@ -17,7 +17,7 @@
 // - Two passes otherwise, for parallelism:
 //   1. the query pass, one item per (b, h, q-tile), laid out as the
 //      forward (CPUTiler.h: query rows in the vector lanes). It walks the
-//      kv tiles that the symbolic tile classes leave non-empty, and per tile
+//      kv tiles that the tile classes leave non-empty, and per tile
 //        ST[jj][c] = s(i0 + c, j0 + jj)      (Q K^T, QT pre-scaled)
 //        DP[jj][c] = dO[i0 + c] . V[j0 + jj]  (dO V^T)
 //        DP       <- dS = scale * P * ds'/ds * (dP - Delta)
@@ -38,11 +38,17 @@
 //
 // Full tiles without modifiers take no per-element work; partial tiles
 // evaluate the mask (and modifiers and their slope) per element through the
-// ScoreEmitter, as the forward does. Data-dependent masks (document, tree,
-// dense, block tables, mask_mod) are not classified at run time here: their
-// tiles are all partial. Every normalizer, through the formulas that the
-// reference lowering uses (emitGradWeightAndFactor, Normalizer.h); static
-// head dims up to 256 (else the reference lowering, whyNoFusedGrad).
+// ScoreEmitter, as the forward does. The top-level document, tree, dense
+// and block-table conjuncts are classified per tile at run time with the
+// forward's classes (RuntimeTiles, RuntimeSkipping.cpp): the query pass
+// asks them of each kv tile for its q-tile's rows, the kv-tile body of
+// each q-tile's rows for its kv tile (the transposed question, asked of
+// the pairs the symbolic classes keep); tiles they rule out are skipped,
+// tiles they allow entirely are full where the symbolic classes say so
+// too (mask_mod regions stay per element). Every normalizer, through the
+// formulas that the reference lowering uses (emitGradWeightAndFactor,
+// Normalizer.h); static head dims up to 256 (else the reference lowering,
+// whyNoFusedGrad).
 //
 //===----------------------------------------------------------------------===//
 
@@ -169,9 +175,19 @@ private:
   void storeLanes(Value val, Value tile, Value row, int64_t v);
   /// Sets kvLenB and kvEnd of `p` from p.bi.
   void emitKvExtent(Pair &p);
-  /// The tile classes of the pair's q-tile: (non-empty, full) for its kv
-  /// tile; `full` is false for masks with data-dependent conjuncts.
+  /// The symbolic tile classes of the pair's q-tile: (non-empty, full)
+  /// for its kv tile.
   std::pair<Value, Value> emitPairClass(Pair &p, Value t);
+  /// body(full) where the run-time classes keep the pair's kv tile `t`
+  /// (all of them without run-time conjuncts) for its q-tile's rows,
+  /// `full` being `symFull` and the run-time full class; `rows` from
+  /// emitRuntimeRows. Tiles they rule out are skipped.
+  void emitRuntimeKept(Pair &p, const RuntimeTileRows &rows,
+                       Value denseRowBase, Value t, Value symFull,
+                       function_ref<void(Value full)> body);
+  /// The pair's q-tile rows for the run-time classes (rows.segMin / segMax
+  /// filled), and the dense mask's row base for them (RuntimeTiles::emitRows).
+  std::pair<RuntimeTileRows, Value> emitRuntimeRows(Pair &p, Value p0);
   /// ST = (masked, modified) scores per element, GT = ds'/ds, on partial
   /// tiles (and full ones with modifiers). `keyLanes`: ST[c][jj], else
   /// ST[jj][c].
@@ -196,9 +212,9 @@ private:
   Arith o;
   std::unique_ptr<ScoreEmitter> emitter;
   TileClasses classes;
-  /// The mask has document / tree / dense / block-table conjuncts: every
-  /// tile is masked per element.
-  bool runtimeMask = false;
+  /// The run-time classes of the mask's document / tree / dense /
+  /// block-table conjuncts; null without any.
+  std::unique_ptr<RuntimeTiles> runtimeTiles;
   bool hasMods = false, bshd = false, f32In = false;
   NormalizerAttrInterface normalizer;
   /// The normalizer divides by a row sum (it has an LSE; dS needs Delta).
@@ -361,11 +377,31 @@ std::pair<Value, Value> GradTiler::emitPairClass(Pair &p, Value t) {
   for (auto [lo, hi] :
        mlir::attn::emitTileRanges(b, classes, sym, p.kvEnd, plan.blockKv))
     touched = o.lor(touched, o.land(o.le(lo, t), o.lt(t, hi)));
-  Value full = o.i1(false);
-  if (!runtimeMask)
-    full = emitTileIsFull(b, emitFullIntervals(b, classes, sym), p.j0,
-                          plan.blockKv, p.kvEnd);
+  Value full = emitTileIsFull(b, emitFullIntervals(b, classes, sym), p.j0,
+                              plan.blockKv, p.kvEnd);
   return {touched, full};
+}
+
+std::pair<RuntimeTileRows, Value> GradTiler::emitRuntimeRows(Pair &p,
+                                                             Value p0) {
+  RuntimeTileRows rows{p.bi,     p.hi,    p.i0,   o.add(p.i0, p.nq), p0,
+                       o.add(p0, p.nq), p.kvLenB, Value(), Value()};
+  Value denseRowBase;
+  if (runtimeTiles)
+    denseRowBase = runtimeTiles->emitRows(b, rows);
+  return {rows, denseRowBase};
+}
+
+void GradTiler::emitRuntimeKept(Pair &p, const RuntimeTileRows &rows,
+                                Value denseRowBase, Value t, Value symFull,
+                                function_ref<void(Value full)> body) {
+  if (!runtimeTiles)
+    return body(symFull);
+  // The tile's keys [j0, j0 + nkv) are not empty: callers visit tiles
+  // below kvEnd only.
+  auto [kept, full] = runtimeTiles->emitTileClass(
+      b, rows, denseRowBase, t, p.j0, o.add(p.j0, p.nkv));
+  emitIf(kept, [&, full = full] { body(o.land(symFull, full)); });
 }
 
 Value GradTiler::deltaIndex(Pair &p, Value row) {
@@ -440,7 +476,6 @@ void GradTiler::run() {
   bshd = op.getLayoutOrDefault() == Layout::bshd;
   hasMods = !op.getScoreModList().empty();
   RuntimeConjuncts runtime = splitRuntimeConjuncts(op.getMaskOrDefault());
-  runtimeMask = runtime.any();
   classes = classifyMask(runtime.declarative);
   d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
   dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
@@ -458,6 +493,9 @@ void GradTiler::run() {
       b, op, op.getQuery(),
       tensor::DimOp::create(b, op.getKey(), op.getSeqDim()));
   scale = emitter->emitScale(b, tensor::DimOp::create(b, op.getQuery(), 3));
+  if (runtime.any())
+    runtimeTiles = std::make_unique<RuntimeTiles>(
+        b, op, runtime, *emitter, bk, bufs.batch, bufs.kvLen);
 
   // Delta = rowsum(dO * O) per query row: O(B * Hq * Sq).
   if (rowSum) {
@@ -634,9 +672,10 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
 
   Value p0 = emitter->emitPosition(b, p.i0, p.kvLenB);
   SymValues sym = {p0, o.add(p0, p.nq), p.kvEnd};
-  SmallVector<KeyRange> fullBounds;
-  if (!runtimeMask)
-    fullBounds = emitFullIntervals(b, classes, sym);
+  SmallVector<KeyRange> fullBounds = emitFullIntervals(b, classes, sym);
+  RuntimeTileRows rows;
+  Value denseRowBase;
+  std::tie(rows, denseRowBase) = emitRuntimeRows(p, p0);
   SmallVector<KeyRange> ranges =
       mlir::attn::emitTileRanges(b, classes, sym, p.kvEnd, bk);
   SmallVector<Value> lseV, deltaV;
@@ -654,12 +693,7 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
       return memref::LoadOp::create(b, packed, ValueRange{jj, col});
     return load4(buf, p.bi, p.kvh, o.add(p.j0, jj), col);
   };
-  auto kvTile = [&](Value t) {
-    p.j0 = o.mul(t, o.idx(bk));
-    p.nkv = o.min(o.idx(bk), o.sub(p.kvEnd, p.j0));
-    Value isFull = runtimeMask
-                       ? o.i1(false)
-                       : emitTileIsFull(b, fullBounds, p.j0, bk, p.kvEnd);
+  auto kvTileBody = [&](Value isFull) {
     if (!f32In) {
       forEach(o.idx(0), p.nkv, 1, [&](Value jj) {
         Value key = o.add(p.j0, jj);
@@ -707,7 +741,13 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
         [&](Value jj, Value dd) { return keyElem(kr, bufs.kB, jj, dd); }, dp);
   };
   for (auto [lo, hi] : ranges)
-    forEach(lo, hi, 1, kvTile);
+    forEach(lo, hi, 1, [&](Value t) {
+      p.j0 = o.mul(t, o.idx(bk));
+      p.nkv = o.min(o.idx(bk), o.sub(p.kvEnd, p.j0));
+      emitRuntimeKept(p, rows, denseRowBase, t,
+                      emitTileIsFull(b, fullBounds, p.j0, bk, p.kvEnd),
+                      kvTileBody);
+    });
 
   forEach(o.idx(0), p.nq, 1, [&](Value c) {
     forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
@@ -883,7 +923,14 @@ void GradTiler::emitKvTileItem(Pair &p, Value t, Value dqAcc) {
         p.i0 = o.mul(qtile, o.idx(bq));
         p.nq = o.min(o.idx(bq), o.sub(bufs.qLen, p.i0));
         auto [touched, full] = emitPairClass(p, t);
-        emitIf(touched, [&, full = full] { emitKeyPair(p, full); });
+        emitIf(touched, [&, full = full] {
+          // The transposed question of the run-time classes: this kv
+          // tile for the q-tile's rows, asked of touched pairs only.
+          auto [rows, denseRowBase] = emitRuntimeRows(
+              p, emitter->emitPosition(b, p.i0, p.kvLenB));
+          emitRuntimeKept(p, rows, denseRowBase, t, full,
+                          [&](Value isFull) { emitKeyPair(p, isFull); });
+        });
       });
     });
     scratch = nullptr;

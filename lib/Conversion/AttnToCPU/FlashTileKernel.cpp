@@ -223,25 +223,8 @@ void CPUTiler::emitItemSetup(WorkItem &it) {
   normalizer->emitSigmoidBeta(b, it.kvLenB);
   it.rows = {it.bi,     it.hi,   it.i0,  o.add(it.i0, it.nq), it.p0, it.p1,
              it.kvLenB, Value(), Value()};
-  if (runtimeClasses)
-    runtimeClasses->emitRows(b, it.rows);
-  if (readsDense()) {
-    // Row-major address of entry [b', h', 0, 0]; size-1 batch / head dims
-    // broadcast.
-    int64_t rank = denseDims.size();
-    Value lead = o.idx(0);
-    if (rank >= 3) {
-      Value hd = denseDims[rank - 3];
-      lead = o.select(o.eq(hd, o.idx(1)), o.idx(0), it.hi);
-      if (rank == 4) {
-        Value bd = denseDims[0];
-        Value bIdx = o.select(o.eq(bd, o.idx(1)), o.idx(0), it.bi);
-        lead = o.add(o.mul(bIdx, hd), lead);
-      }
-    }
-    Value matrix = o.mul(denseDims[rank - 2], denseDims[rank - 1]);
-    it.denseItemBase = o.add(denseBase, o.mul(lead, matrix));
-  }
+  if (runtimeTiles)
+    it.denseItemBase = runtimeTiles->emitRows(b, it.rows);
 }
 
 Value CPUTiler::emitTileRanges(WorkItem &it, Value rangeLo, Value rangeHi) {

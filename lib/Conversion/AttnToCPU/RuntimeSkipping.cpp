@@ -1,10 +1,11 @@
 //===- RuntimeSkipping.cpp - Run-time kv tile classes on the CPU ----------===//
 //
 // The CPU's side of the run-time tile classes (what they mean is
-// Conversion/RuntimeSkipping): the key questions of the document conjunct
-// are answered from per-tile segment id ranges computed once before the
-// work items (O(1) per tile), dense entries are scanned 16 bytes at a time,
-// and a tile the classes rule out passes the loop state through.
+// Conversion/RuntimeSkipping), for the forward's kernels and both passes
+// of the backward: the key questions of the document conjunct are
+// answered from per-tile segment id ranges computed once before the work
+// items (O(1) per tile), dense entries are scanned 16 bytes at a time, and
+// a tile the classes rule out passes the loop state through.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,37 +18,92 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::cpu;
 
-/// The CPU's reads for the run-time classes of one work item's tiles.
-class CPUTiler::TileReader final : public RuntimeTileReader {
+/// The CPU's reads for the run-time classes of one row block's tiles.
+class RuntimeTiles::Reader final : public RuntimeTileReader {
 public:
-  TileReader(CPUTiler &tiler, WorkItem &it) : tiler(tiler), it(it) {}
+  Reader(const RuntimeTiles &tiles, const RuntimeTileRows &rows,
+         Value denseRowBase)
+      : tiles(tiles), rows(rows), denseRowBase(denseRowBase) {}
 
   SmallVector<Value>
   emitAnyKeySegment(ImplicitLocOpBuilder &b, Value tile, Value, Value,
-                    ArrayRef<KeySegmentTest> tests) override {
-    return tiler.emitAnyKeySegment(it, tile, tests);
-  }
+                    ArrayRef<KeySegmentTest> tests) override;
   std::pair<Value, Value> emitDenseAnyAll(ImplicitLocOpBuilder &b, Value r0,
                                           Value r1, Value c0, Value c1,
-                                          int64_t allLevel) override {
-    return tiler.emitDenseAnyAll(it, r0, r1, c0, c1, allLevel);
-  }
+                                          int64_t allLevel) override;
 
 private:
-  CPUTiler &tiler;
-  WorkItem &it;
+  /// (any non-zero, all >= allLevel) of the dense mask entries [c0, c1) of
+  /// entry row `r`, updating `any` / `all`: 16 bytes at a time, then one
+  /// by one.
+  std::pair<Value, Value> emitDenseRow(ImplicitLocOpBuilder &ib, Value r,
+                                       Value c0, Value c1, Value any,
+                                       Value all, int64_t allLevel);
+
+  const RuntimeTiles &tiles;
+  const RuntimeTileRows &rows;
+  Value denseRowBase;
 };
+
+RuntimeTiles::RuntimeTiles(ImplicitLocOpBuilder &b, VariantOpInterface op,
+                           const RuntimeConjuncts &runtime,
+                           const ScoreEmitter &emitter, int64_t blockKv,
+                           Value batch, Value kvLen)
+    : op(op), emitter(emitter),
+      classifier(op, runtime, emitter), blockKv(blockKv) {
+  if (runtime.denseLeaf || runtime.blocks) {
+    // Entries are bytes (i1 and i8 alike), read through the buffer's
+    // address: a vector<16xi1> load would read bits.
+    Value buf = toIdentityBuffer(b, op.getDenseMask(), /*readOnly=*/true);
+    denseBase = memref::ExtractAlignedPointerAsIndexOp::create(b, buf);
+    for (int64_t d = 0, e = cast<MemRefType>(buf.getType()).getRank(); d < e;
+         ++d)
+      denseDims.push_back(memref::DimOp::create(b, buf, d));
+  }
+  if (runtime.document)
+    emitDocumentTable(b, batch, kvLen);
+}
+
+Value RuntimeTiles::emitRows(ImplicitLocOpBuilder &b,
+                             RuntimeTileRows &rows) const {
+  classifier.emitRows(b, rows);
+  if (!denseBase)
+    return Value();
+  // Row-major address of entry [b', h', 0, 0]; size-1 batch / head dims
+  // broadcast.
+  Arith o{b};
+  int64_t rank = denseDims.size();
+  Value lead = o.idx(0);
+  if (rank >= 3) {
+    Value hd = denseDims[rank - 3];
+    lead = o.select(o.eq(hd, o.idx(1)), o.idx(0), rows.head);
+    if (rank == 4) {
+      Value bd = denseDims[0];
+      Value bIdx = o.select(o.eq(bd, o.idx(1)), o.idx(0), rows.batch);
+      lead = o.add(o.mul(bIdx, hd), lead);
+    }
+  }
+  Value matrix = o.mul(denseDims[rank - 2], denseDims[rank - 1]);
+  return o.add(denseBase, o.mul(lead, matrix));
+}
+
+std::pair<Value, Value>
+RuntimeTiles::emitTileClass(ImplicitLocOpBuilder &b,
+                            const RuntimeTileRows &rows, Value denseRowBase,
+                            Value tile, Value j0, Value j1) const {
+  Reader reader(*this, rows, denseRowBase);
+  return classifier.emitTileClass(b, reader, rows, tile, j0, j1);
+}
 
 SmallVector<Value> CPUTiler::emitRuntimeSkip(
     WorkItem &it, Value t, ValueRange state,
     function_ref<SmallVector<Value>(Value dataFull)> body) {
-  if (!runtimeClasses)
+  if (!runtimeTiles)
     return body(Value());
   Value j0 = o.mul(t, o.idx(plan.blockKv));
   Value nkv = o.min(o.idx(plan.blockKv), o.sub(it.kvEnd, j0));
-  TileReader reader(*this, it);
-  auto [kept, full] =
-      runtimeClasses->emitTileClass(b, reader, it.rows, t, j0, o.add(j0, nkv));
+  auto [kept, full] = runtimeTiles->emitTileClass(
+      b, it.rows, it.denseItemBase, t, j0, o.add(j0, nkv));
   // Tiles the conjuncts rule out pass the state through; the rest run
   // `body`.
   auto ifOp = scf::IfOp::create(b, state.getTypes(), kept,
@@ -70,17 +126,19 @@ SmallVector<Value> CPUTiler::emitRuntimeSkip(
 // Document masks: run-time tile classes from segment ids
 //===----------------------------------------------------------------------===//
 
-void CPUTiler::emitDocumentTable() {
+void RuntimeTiles::emitDocumentTable(ImplicitLocOpBuilder &b, Value batch,
+                                     Value kvLen) {
   // kvSegMin[b][t] / kvSegMax[b][t] = min / max of seg_kv[b, j] over the keys
   // of kv tile t. A tile can then be skipped when its id range misses the
   // query tile's, and needs no mask when both hold one and the same id.
-  Value bkv = o.idx(plan.blockKv);
+  Arith o{b};
+  Value bkv = o.idx(blockKv);
   Value tiles = o.ceilDiv(kvLen, bkv);
   auto type = MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic},
                               b.getIndexType());
   kvSegMin = memref::AllocOp::create(b, type, ValueRange{batch, tiles});
   kvSegMax = memref::AllocOp::create(b, type, ValueRange{batch, tiles});
-  emitParallel(o.mul(batch, tiles), [&](Value item) {
+  emitParallelItems(b, o.mul(batch, tiles), [&](Value item) {
     Value bIdx = o.divU(item, tiles), t = o.remU(item, tiles);
     Value j0 = o.mul(t, bkv);
     auto [lo, up] =
@@ -90,12 +148,17 @@ void CPUTiler::emitDocumentTable() {
   });
 }
 
-SmallVector<Value> CPUTiler::emitAnyKeySegment(WorkItem &it, Value t,
-                                               ArrayRef<KeySegmentTest> tests) {
+SmallVector<Value>
+RuntimeTiles::Reader::emitAnyKeySegment(ImplicitLocOpBuilder &b, Value t,
+                                        Value, Value,
+                                        ArrayRef<KeySegmentTest> tests) {
   // Answered from the tile's id range over all of its keys (a superset of
   // the keys below kvEnd): some id >= v when the greatest is, and so on.
-  Value kMin = memref::LoadOp::create(b, kvSegMin, ValueRange{it.bi, t});
-  Value kMax = memref::LoadOp::create(b, kvSegMax, ValueRange{it.bi, t});
+  Arith o{b};
+  Value kMin =
+      memref::LoadOp::create(b, tiles.kvSegMin, ValueRange{rows.batch, t});
+  Value kMax =
+      memref::LoadOp::create(b, tiles.kvSegMax, ValueRange{rows.batch, t});
   SmallVector<Value> some;
   for (const KeySegmentTest &test : tests) {
     using P = arith::CmpIPredicate;
@@ -123,24 +186,24 @@ SmallVector<Value> CPUTiler::emitAnyKeySegment(WorkItem &it, Value t,
 // Dense masks: run-time tile classes
 //===----------------------------------------------------------------------===//
 
-std::pair<Value, Value> CPUTiler::emitDenseAnyAll(WorkItem &it, Value r0,
-                                                  Value r1, Value c0, Value c1,
-                                                  int64_t allLevel) {
+std::pair<Value, Value>
+RuntimeTiles::Reader::emitDenseAnyAll(ImplicitLocOpBuilder &b, Value r0,
+                                      Value r1, Value c0, Value c1,
+                                      int64_t allLevel) {
   return emitAnyAllByRows(
       b, r0, r1,
       [&](ImplicitLocOpBuilder &ib, Value r, Value any, Value all) {
-        return emitDenseRow(it, ib, r, c0, c1, any, all, allLevel);
+        return emitDenseRow(ib, r, c0, c1, any, all, allLevel);
       });
 }
 
-std::pair<Value, Value> CPUTiler::emitDenseRow(WorkItem &it,
-                                               ImplicitLocOpBuilder &ib,
-                                               Value r, Value c0, Value c1,
-                                               Value any, Value all,
-                                               int64_t allLevel) {
+std::pair<Value, Value>
+RuntimeTiles::Reader::emitDenseRow(ImplicitLocOpBuilder &ib, Value r, Value c0,
+                                   Value c1, Value any, Value all,
+                                   int64_t allLevel) {
   Arith io{ib};
   constexpr int64_t kBytes = 16;
-  Value rowBase = io.add(it.denseItemBase, io.mul(r, denseDims.back()));
+  Value rowBase = io.add(denseRowBase, io.mul(r, tiles.denseDims.back()));
   Type i8 = ib.getI8Type();
   auto bytes = VectorType::get({kBytes}, i8);
   Value zeros = arith::ConstantOp::create(ib, bytes, ib.getZeroAttr(bytes));
@@ -176,7 +239,8 @@ std::pair<Value, Value> CPUTiler::emitDenseRow(WorkItem &it,
       [&](OpBuilder &nb, Location loc, Value c, ValueRange acc) {
         ImplicitLocOpBuilder jb(loc, nb);
         Arith jo{jb};
-        Value entry = emitter->emitDenseValue(jb, it.bi, it.hi, r, c);
+        Value entry =
+            tiles.emitter.emitDenseValue(jb, rows.batch, rows.head, r, c);
         Value e = ScoreEmitter::atLeast(jb, entry, 1);
         Value whole = ScoreEmitter::atLeast(jb, entry, allLevel);
         scf::YieldOp::create(
