@@ -1311,14 +1311,8 @@ class Kernel:
                                     if a.role == "capture"]):
             if n in sig.closures:
                 value = given.pop(n) if n in given else sig.closures[n].read()
-                value = C.closure_value(n, value, dtype)
-                rank = arg.type.count("?")
-                if value.ndim != rank:
-                    raise ValueError(f"closed-over array '{n}' is indexed "
-                                     f"with {rank} indices, so it must have "
-                                     f"{rank} dims; got shape "
-                                     f"{tuple(value.shape)}")
-                out.append(value)
+                out.append(C.closure_capture(n, value, dtype,
+                                             arg.type.count("?")))
                 continue
             if n not in values:
                 raise TypeError(f"missing captured array '{n}' (the spec "

@@ -90,13 +90,8 @@ def classify(mask_mod, B, H, Sq, Skv, bq, bkv, arrays=None):
     for (name, dtype), arg in zip(sig.captures, [a for a in sig.args
                                                  if a.role == "capture"]):
         value = arrays[name] if name in arrays else sig.closures[name].read()
-        value = C.closure_value(name, value, dtype)
-        rank = arg.type.count("?")
-        if value.ndim != rank:
-            raise ValueError(f"closed-over array '{name}' is indexed with "
-                             f"{rank} indices, so it must have that many "
-                             f"dims; got shape {tuple(value.shape)}")
-        captures.append(value)
+        captures.append(C.closure_capture(name, value, dtype,
+                                          arg.type.count("?")))
     q = np.zeros((B, H, Sq, 1), np.float32)
     k = np.zeros((B, H, Skv, 1), np.float32)
     table = np.empty((B, H, -(-Sq // bq), -(-Skv // bkv)), np.int8)
@@ -149,7 +144,7 @@ class AutoBlocks:
         for name in sorted(arrays):
             a = np.ascontiguousarray(arrays[name])
             digest.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
-            digest.update(a.tobytes())
+            digest.update(memoryview(a).cast("B"))  # the bytes, no copy
         key = (Bn, Hn, Sq, Skv, digest.hexdigest())
         with self.lock:
             found = self.tables.get(key)

@@ -185,3 +185,14 @@ def closure_value(name: str, value, dtype: str) -> np.ndarray:
             raise ValueError(f"closed-over array '{name}' holds values "
                              f"outside int32, which the kernel reads")
     return np.ascontiguousarray(value.astype(np.dtype(dtype), copy=False))
+
+
+def closure_capture(name: str, value, dtype: str, rank: int) -> np.ndarray:
+    """closure_value of closed-over array `name`, checked to have the `rank`
+    dims the traced function indexes it with."""
+    value = closure_value(name, value, dtype)
+    if value.ndim != rank:
+        raise ValueError(f"closed-over array '{name}' is indexed with "
+                         f"{rank} indices, so it must have {rank} dims; got "
+                         f"shape {tuple(value.shape)}")
+    return value

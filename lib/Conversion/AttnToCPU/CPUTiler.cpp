@@ -50,18 +50,8 @@ SmallVector<Value, 4> CPUTiler::kvRowIndices(WorkItem &it, Value j) {
     SmallVector<Value> idx = indices4(it.bi, it.kvh, j, o.idx(0));
     return {idx[0], idx[1], idx[2]};
   }
-  Value pageSize = o.idx(paged.getPageSize());
-  Value entry = memref::LoadOp::create(b, pageTableB,
-                                       ValueRange{it.bi, o.divU(j, pageSize)});
-  // Entries are the caller's to check (Python and attn-run do, before the
-  // call); a bad one reads a wrong page of the pool, never past it.
-  Value lastPage = o.sub(memref::DimOp::create(b, kB, 0), o.idx(1));
-  Value page = arith::IndexCastOp::create(b, b.getIndexType(), entry);
-  page = o.min(o.max(page, o.idx(0)), lastPage);
-  Value slot = o.remU(j, pageSize);
-  if (paged.getLayout() == PageLayout::nhd)
-    return {page, slot, it.kvh};
-  return {page, it.kvh, slot};
+  SmallVector<Value> idx = pagedRowIndices(b, paged, it.bi, it.kvh, j);
+  return {idx[0], idx[1], idx[2]};
 }
 
 Value CPUTiler::load4(Value buf, Value bIdx, Value h, Value s, Value d) {

@@ -65,21 +65,12 @@ void Sm80Kernel::emitLoadTile(Value j0) {
     PagedAttr paged = k.op.getPagedAttr();
     if (!paged)
       return k.indices4(cta.bi, cta.kvh, key, col);
-    // Logical key -> (page table entry, slot). Keys past the table (the
-    // zero-filled rows of a last tile) look up its last entry; entries
-    // outside the pool are clamped, as on the CPU (the caller's error).
-    Arith o{b};
-    Value pageSize = o.idx(paged.getPageSize());
-    Value maxPages = memref::DimOp::create(b, k.bufs.pageTableB, 1);
-    Value entry = o.min(o.divU(key, pageSize), o.sub(maxPages, o.idx(1)));
-    Value page = o.toIndex(memref::LoadOp::create(
-        b, k.bufs.pageTableB, ValueRange{cta.bi, entry}));
-    Value pages = memref::DimOp::create(b, k.bufs.kB, 0);
-    page = o.max(o.min(page, o.sub(pages, o.idx(1))), o.idx(0));
-    Value slot = o.remU(key, pageSize);
-    return paged.getLayout() == PageLayout::nhd
-               ? SmallVector<Value>{page, slot, cta.kvh, col}
-               : SmallVector<Value>{page, cta.kvh, slot, col};
+    // Logical key -> page, slot (Buffers.h: clamped into the table and
+    // the pool, for the rows of a last tile past kv_len, which are masked).
+    SmallVector<Value> idx =
+        k.bufs.pagedRowIndices(b, paged, cta.bi, cta.kvh, key);
+    idx.push_back(col);
+    return idx;
   };
   SmallVector<Value> tokens;
   for (auto [buf, shared, width] : {std::tuple(k.bufs.kB, kS, k.facts.d),

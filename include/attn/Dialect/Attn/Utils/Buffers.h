@@ -88,6 +88,33 @@ struct AttentionBuffers {
     return r;
   }
 
+  /// The page-pool indices of logical key `key` of batch row `bi`, kv head
+  /// `kvh` of a paged op, without the trailing dim: (page, slot, kvh) for
+  /// `nhd` pools, (page, kvh, slot) for `hnd`. The table entry index is
+  /// clamped to the table (keys of a last tile past it) and the page id
+  /// into the pool: entries are the caller's to check, a bad one reads a
+  /// wrong page, never past the pool.
+  SmallVector<Value> pagedRowIndices(ImplicitLocOpBuilder &b, PagedAttr paged,
+                                     Value bi, Value kvh, Value key) const {
+    auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+    auto min = [&](Value x, Value y) { return arith::MinSIOp::create(b, x, y); };
+    Value one = idx(1);
+    Value pageSize = idx(paged.getPageSize());
+    Value lastEntry =
+        arith::SubIOp::create(b, memref::DimOp::create(b, pageTableB, 1), one);
+    Value entry = min(arith::DivUIOp::create(b, key, pageSize), lastEntry);
+    Value page = arith::IndexCastOp::create(
+        b, b.getIndexType(),
+        memref::LoadOp::create(b, pageTableB, ValueRange{bi, entry}));
+    Value lastPage =
+        arith::SubIOp::create(b, memref::DimOp::create(b, kB, 0), one);
+    page = min(arith::MaxSIOp::create(b, page, idx(0)), lastPage);
+    Value slot = arith::RemUIOp::create(b, key, pageSize);
+    if (paged.getLayout() == PageLayout::nhd)
+      return {page, slot, kvh};
+    return {page, kvh, slot};
+  }
+
   /// Replaces `op` by tensors of the O and LSE buffers it was lowered to.
   void replaceOp(ImplicitLocOpBuilder &b, AttentionOp op) const {
     SmallVector<Value> results;
