@@ -5,8 +5,8 @@ of the mask on the whole grid (the path before it), beside the attention
 call that uses the table (a benchmark, not a test).
 
 Per case and length, in one process and alternating rounds: `generated`
-is attn.flex._compiled_blocks (the kernel, compiled before timing), `numpy`
-is attn.flex._evaluate_blocks, `flex` is flex_attention with the block mask
+is attn.flex._compiled_table (the kernel, compiled before timing), `numpy`
+is attn.flex._evaluated_table, `flex` is flex_attention with the block mask
 (B1, --heads, D64 f32). The two tables are checked equal.
 
     source .venv/bin/activate; export PYTHONPATH=$PWD/build/python
@@ -73,19 +73,18 @@ def main():
                    for _ in range(3))
         for name, fn, heads in cases(S, rng):
             Hn = H if heads else 1
-            got = F._compiled_blocks(fn, 1, Hn, S, S, bs, bs)
-            want = F._evaluate_blocks(fn, 1, Hn, S, S, bs, bs)
+            got = F._compiled_table(fn, 1, Hn, S, S, bs, bs)
+            want = F._evaluated_table(fn, 1, Hn, S, S, bs, bs)
             assert got is not None
-            for a, b in zip(got, want):
-                np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(got, want)
             bm = F.create_block_mask(fn, None, H if heads else None, S, S,
                                      BLOCK_SIZE=bs)
             F.flex_attention(q, k, v, block_mask=bm)
             runs = {"generated": [], "numpy": [], "flex": []}
             for _ in range(args.rounds):
-                runs["generated"].append(ms(lambda: F._compiled_blocks(
+                runs["generated"].append(ms(lambda: F._compiled_table(
                     fn, 1, Hn, S, S, bs, bs)))
-                runs["numpy"].append(ms(lambda: F._evaluate_blocks(
+                runs["numpy"].append(ms(lambda: F._evaluated_table(
                     fn, 1, Hn, S, S, bs, bs)))
                 runs["flex"].append(ms(lambda: F.flex_attention(
                     q, k, v, block_mask=bm)))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import copy
 import hashlib
-import re
 import threading
 
 import numpy as np
@@ -59,12 +58,10 @@ def _kernel(mask_mod, bq, bkv):
             # caller evaluates it some other way.
             entry = False
         else:
-            body = text[text.index("^bb0"):]
-            body = body[body.index("\n"):]
+            reads = sig.index_reads["mask_mod"]
             entry = (_native_kernel(text, _OPTIONS, True, True,
                                     entry="mask_blocks"), sig,
-                     re.search(r"%b\b", body) is not None,
-                     re.search(r"%h\b", body) is not None)
+                     "b" in reads, "h" in reads)
         with _lock:
             _kernels[key] = entry
     return entry or None

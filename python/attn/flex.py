@@ -71,35 +71,28 @@ class BlockMask:
     broadcast) is true when query block i and kv block j hold an allowed
     pair; `full_blocks` when every pair is allowed."""
 
-    def __init__(self, mask_mod, shape, block_size, blocks):
+    def __init__(self, mask_mod, shape, block_size, table):
         self.mask_mod = mask_mod
         self.shape = shape  # (B, H, Q_LEN, KV_LEN); B, H None if broadcast
         self.BLOCK_SIZE = block_size
-        # (kv_blocks, full_blocks), or a function computing them when first
-        # asked (a recognised mask_mod runs without them).
-        self._blocks = blocks
-        self._table = None
-
-    def _evaluated(self):
-        if callable(self._blocks):
-            self._blocks = self._blocks()
-        return self._blocks
-
-    @property
-    def kv_blocks(self) -> np.ndarray:
-        return self._evaluated()[0]
-
-    @property
-    def full_blocks(self) -> np.ndarray:
-        return self._evaluated()[1]
+        # The int8 table of block classes, or a function computing it when
+        # first asked (a recognised mask_mod runs without it).
+        self._table = table
 
     def table(self) -> np.ndarray:
         """The table attn.blocks reads: int8, 0 where a block allows
         nothing, 2 where it allows everything, 1 where mask_mod decides."""
-        if self._table is None:
-            self._table = np.where(self.full_blocks, 2, np.where(
-                self.kv_blocks, 1, 0)).astype(np.int8)
+        if callable(self._table):
+            self._table = self._table()
         return self._table
+
+    @property
+    def kv_blocks(self) -> np.ndarray:
+        return self.table() >= 1
+
+    @property
+    def full_blocks(self) -> np.ndarray:
+        return self.table() == 2
 
     def sparsity(self) -> float:
         """Percentage of blocks skipped (FlexAttention's sparsity())."""
@@ -161,35 +154,36 @@ def create_block_mask(mask_mod: Callable, B: Optional[int], H: Optional[int],
     Hn = _length("H", H, True) or 1
     Q_LEN, KV_LEN = _length("Q_LEN", Q_LEN), _length("KV_LEN", KV_LEN)
     bq, bkv = _block_size(BLOCK_SIZE)
-    blocks = functools.partial(_blocks, mask_mod, Bn, Hn, Q_LEN, KV_LEN,
-                               bq, bkv)
+    table = functools.partial(_table, mask_mod, Bn, Hn, Q_LEN, KV_LEN,
+                              bq, bkv)
     if recognise.declarative(mask_mod, KV_LEN - Q_LEN, (Q_LEN, KV_LEN))[0] \
             is None:
-        blocks = blocks()
-    return BlockMask(mask_mod, (B, H, Q_LEN, KV_LEN), (bq, bkv), blocks)
+        table = table()
+    return BlockMask(mask_mod, (B, H, Q_LEN, KV_LEN), (bq, bkv), table)
 
 
-def _blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):
-    """(kv_blocks, full_blocks) of mask_mod: by its compiled classification
-    kernel, or by numpy where mask_mod does not trace."""
-    found = _compiled_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv)
+def _table(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):
+    """The int8 block-class table of mask_mod: by its compiled
+    classification kernel, or by numpy where mask_mod does not trace."""
+    found = _compiled_table(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv)
     if found is None:
-        found = _evaluate_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv)
+        found = _evaluated_table(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv)
     return found
 
 
-def _compiled_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):
-    """(kv_blocks, full_blocks) by an attn.mask_blocks kernel of the traced
-    mask_mod (attn.block_classes.classify), or None when it does not trace. The
+def _compiled_table(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):
+    """The int8 block-class table [Bn, Hn, blocks of Q_LEN, blocks of
+    KV_LEN] by an attn.mask_blocks kernel of the traced mask_mod
+    (attn.block_classes.classify), or None when it does not trace. The
     kernel evaluates the same traced function that flex_attention's kernel
     applies in partial blocks, so the two agree even where numpy's int64 /
     float64 arithmetic would not."""
-    table = _classify(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv)
-    return None if table is None else (table >= 1, table == 2)
+    return _classify(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv)
 
 
-def _evaluate_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):
-    """(kv_blocks, full_blocks) of mask_mod, by numpy on the whole grid."""
+def _evaluated_table(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):
+    """The int8 block-class table of mask_mod, by numpy on the whole
+    grid."""
     nq, nkv = -(-Q_LEN // bq), -(-KV_LEN // bkv)
     any_ = np.zeros((Bn, Hn, nq, nkv), bool)
     full = np.zeros((Bn, Hn, nq, nkv), bool)
@@ -215,7 +209,7 @@ def _evaluate_blocks(mask_mod, Bn, Hn, Q_LEN, KV_LEN, bq, bkv):
         vblocks = valid.reshape(i1 - i0, bq, nkv, bkv)
         any_[:, :, i0:i1] = blocks.any(axis=(3, 5))
         full[:, :, i0:i1] = (blocks | ~vblocks[None, None]).all(axis=(3, 5))
-    return any_, full
+    return np.where(full, 2, np.where(any_, 1, 0)).astype(np.int8)
 
 
 _kernels: dict = {}

@@ -43,6 +43,9 @@ class Signature:
     # Captures that are arrays the functions close over: name ->
     # trace.ClosureArray (its current value is read at every call).
     closures: dict = field(default_factory=dict)
+    # Each traced function's fixed index arguments that it reads, by kind:
+    # a subset of {"b", "h", "q_idx", "kv_idx"}.
+    index_reads: dict = field(default_factory=dict)
     has_lse: bool = False
 
     def arg(self, name):
@@ -269,6 +272,7 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
 
     sig.captures = _captures(spec, sig.capture_owners, sig.closures)
     regions = _trace_regions(spec, sig.captures, sig.closures)
+    sig.index_reads = {r.kind: r.reads for r in regions}
     cap_types = []
     if regions:
         for i, (name, dtype) in enumerate(sig.captures):

@@ -498,6 +498,24 @@ sin = _math("sin", np.sin)
 cos = _math("cos", np.cos)
 
 
+class _IndexArg(Value):
+    """A region's fixed index argument, which notes whether an op reads it
+    (every op names its operands through `name`)."""
+
+    def __init__(self, block: _Block, name: str):
+        self.read = False
+        super().__init__(block, name, _INDEX)
+
+    @property
+    def name(self) -> str:
+        self.read = True
+        return self._name
+
+    @name.setter
+    def name(self, value: str):
+        self._name = value
+
+
 def _traced(*xs):
     for x in xs:
         if isinstance(x, Value):
@@ -786,10 +804,13 @@ def or_masks(*fns) -> Callable:
 
 
 class Region:
-    """A traced function: its body text and the captured arrays it reads."""
+    """A traced function: its body text, the captured arrays it reads and
+    which of its fixed index arguments (b, h, q_idx, kv_idx) it reads."""
 
-    def __init__(self, kind: str, body: list, captures: list):
+    def __init__(self, kind: str, body: list, captures: list,
+                 reads: frozenset = frozenset()):
         self.kind, self.body, self.captures = kind, body, captures
+        self.reads = reads
 
 
 def capture_names(fn: Callable, kind: str) -> list:
@@ -834,7 +855,7 @@ def trace(fn: Callable, kind: str, dtypes: dict, captures: list,
     if closures:
         from .closures import with_arrays
         fn = with_arrays(fn, {n: by_name[n] for n in closures})
-    idx = [Value(blk, n, _INDEX) for n in ("%b", "%h", "%i", "%j")]
+    idx = [_IndexArg(blk, n) for n in ("%b", "%h", "%i", "%j")]
     if kind == "score_mod":
         result = fn(Value(blk, "%s", _F32), *idx, *args)
         want = _F32
@@ -854,4 +875,6 @@ def trace(fn: Callable, kind: str, dtypes: dict, captures: list,
             "return a comparison or boolean expression")
     result = result._as(want)
     blk.lines.append(f"attn.yield {result.name} : {want}")
-    return Region(kind, blk.lines, cap_values)
+    reads = frozenset(name for name, v in zip(("b", "h", "q_idx", "kv_idx"),
+                                              idx) if v.read)
+    return Region(kind, blk.lines, cap_values, reads)

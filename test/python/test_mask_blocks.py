@@ -66,11 +66,11 @@ def test_random_masks_match_the_grid(seed):
     B = [None, 1, 2][int(rng.integers(0, 3))]
     H = [None, 1, 3][int(rng.integers(0, 3))]
     mask = _random_mask(rng, L, S)
-    got = F._compiled_blocks(mask, B or 1, H or 1, L, S, bq, bkv)
+    got = F._compiled_table(mask, B or 1, H or 1, L, S, bq, bkv)
     assert got is not None, "the mask should trace"
     want = brute_classes(mask, B or 1, H or 1, L, S, bq, bkv)
-    np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got >= 1, want[0])
+    np.testing.assert_array_equal(got == 2, want[1])
     # create_block_mask gives the same (through the compiled kernel).
     bm = create_block_mask(mask, B, H, L, S, BLOCK_SIZE=block)
     np.testing.assert_array_equal(bm.kv_blocks, want[0])
@@ -81,7 +81,7 @@ def test_create_block_mask_runs_generated_code(monkeypatch):
     """A traceable mask_mod never reaches the numpy evaluation."""
     def numpy_path(*args):
         raise AssertionError("evaluated with numpy")
-    monkeypatch.setattr(F, "_evaluate_blocks", numpy_path)
+    monkeypatch.setattr(F, "_evaluated_table", numpy_path)
     ids = np.repeat(np.arange(5, dtype=np.int32), 40)
 
     def mask(b, h, q, kv):
@@ -116,7 +116,7 @@ def test_untraceable_mask_falls_back_to_numpy(how):
             return np.isin(kv % 16, chosen) | (q == kv)
         # an array method traced values lack
         return ((kv % 16 == 1) | (q == kv)).astype(bool)
-    assert F._compiled_blocks(mask, 1, 1, 50, 50, 16, 16) is None
+    assert F._compiled_table(mask, 1, 1, 50, 50, 16, 16) is None
     bm = create_block_mask(mask, None, None, 50, 50, BLOCK_SIZE=16)
     want = brute_classes(mask, 1, 1, 50, 50, 16, 16)
     np.testing.assert_array_equal(bm.kv_blocks, want[0])
@@ -213,11 +213,11 @@ def test_interval_bounds_are_sound(seed):
                 {"T": T, "t": t})
     bq, bkv = (int(x) for x in rng.choice([1, 8, 16, 33, 64], 2))
     B, H = int(rng.integers(1, 3)), int(rng.integers(1, 4))
-    got = F._compiled_blocks(mask, B, H, L, S, bq, bkv)
+    got = F._compiled_table(mask, B, H, L, S, bq, bkv)
     assert got is not None, text
     want = brute_classes(mask, B, H, L, S, bq, bkv)
-    np.testing.assert_array_equal(got[0], want[0], err_msg=text)
-    np.testing.assert_array_equal(got[1], want[1], err_msg=text)
+    np.testing.assert_array_equal(got >= 1, want[0], err_msg=text)
+    np.testing.assert_array_equal(got == 2, want[1], err_msg=text)
 
 
 # -- attn.compile: generated block classes at each call ----------------------
@@ -295,3 +295,20 @@ def test_masks_with_parameters_keep_the_traced_kernel():
     causal = attn.compile(attn.Spec(attn.mask_mod(
         lambda b, h, q, kv: kv <= q)), head_dim=16)
     assert causal.block_classes == "builtin"
+
+
+def test_which_index_arguments_a_mask_reads():
+    # The tracer says which of b and h the body reads (batch and head
+    # dims of a table are size 1 where it reads neither), including reads
+    # that only index a closed-over array and a read through a constant.
+    from attn.block_classes import reads_batch_and_head as reads
+    ids = np.arange(8, dtype=np.int32)
+    per_batch = np.zeros((2, 8), np.int32)
+    assert reads(lambda b, h, q, kv: kv <= q) == (False, False)
+    assert reads(lambda b, h, q, kv: ids[q] == ids[kv]) == (False, False)
+    assert reads(lambda b, h, q, kv: per_batch[b, q] == per_batch[b, kv]) \
+        == (True, False)
+    assert reads(lambda b, h, q, kv: (kv <= q) | (h == 3)) == (False, True)
+    assert reads(lambda b, h, q, kv: (q - kv) % (b + h + 2) == 0) \
+        == (True, True)
+    assert reads(lambda b, h, q, kv: True) == (False, False)
