@@ -7,6 +7,7 @@ own message), which belong beside the one place that binds them.
 
 from __future__ import annotations
 
+import collections
 import copy
 import hashlib
 import os
@@ -550,6 +551,10 @@ class Kernel:
         # arrays: (spec, fn, attr) and its kernel (_call_builtin_document).
         self._builtin_docs = None
         self._builtin_docs_kernel = None
+        # (Sq, Skv, B, digest of the arrays) -> segments operand, or None
+        # where the arrays no longer make the document mask.
+        self._builtin_docs_seen = collections.OrderedDict()
+        self._builtin_docs_lock = threading.Lock()
         # Any other mask_mod over closed-over arrays: block classes by
         # generated code at each call (attn.block_classes.AutoBlocks).
         self._auto_blocks = None
@@ -831,17 +836,32 @@ class Kernel:
         kshape = getattr(k, "shape", ())
         if len(shape) != 4 or len(kshape) != 4 or shape[seq] != kshape[seq]:
             return None
-        builtin, operands = recognise.declarative(
-            fn, self.spec.q_offset, (shape[seq], kshape[seq]),
-            batch=shape[0])
-        if builtin is None or builtin.attr() != attr:
+        # Recognised again only when the lengths, the batch or the arrays'
+        # contents change (the last few outcomes are kept).
+        key = (shape[seq], kshape[seq], shape[0],
+               C.arrays_digest(C.current_arrays(fn)))
+        with self._builtin_docs_lock:
+            segments = self._builtin_docs_seen.get(key, ())
+            if segments != ():
+                self._builtin_docs_seen.move_to_end(key)
+        if segments == ():
+            builtin, operands = recognise.declarative(
+                fn, self.spec.q_offset, (shape[seq], kshape[seq]),
+                batch=shape[0])
+            segments = (operands["segments"] if builtin is not None and
+                        builtin.attr() == attr else None)
+            with self._builtin_docs_lock:
+                self._builtin_docs_seen[key] = segments
+                while len(self._builtin_docs_seen) > 8:
+                    self._builtin_docs_seen.popitem(last=False)
+        if segments is None:
             return None
         if self._builtin_docs_kernel is None:
             self._builtin_docs_kernel = compile(spec, **self._compile_kwargs)
         try:
             return self._builtin_docs_kernel(
                 q, k, v, return_lse=return_lse, out=out, lse=lse,
-                segments=operands["segments"])
+                segments=segments)
         except (TypeError, ValueError):
             return None
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import hashlib
 import threading
 
 import numpy as np
@@ -137,12 +136,7 @@ class AutoBlocks:
             return None
         Bn, Hn = (B if reads[0] else 1), (Hq if reads[1] else 1)
         arrays = C.current_arrays(self.fn)
-        digest = hashlib.blake2b(digest_size=16)
-        for name in sorted(arrays):
-            a = np.ascontiguousarray(arrays[name])
-            digest.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
-            digest.update(memoryview(a).cast("B"))  # the bytes, no copy
-        key = (Bn, Hn, Sq, Skv, digest.hexdigest())
+        key = (Bn, Hn, Sq, Skv, C.arrays_digest(arrays))
         with self.lock:
             found = self.tables.get(key)
             if found is not None:

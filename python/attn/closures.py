@@ -9,6 +9,7 @@ and the float64 reference calls the function with them in their place.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import types
 from typing import Callable
@@ -171,6 +172,17 @@ def current_arrays(fn: Callable, given=None) -> dict:
     given = {} if given is None else given
     return {n: host_array(given.pop(n) if n in given else ca.read())
             for n, ca in closure_arrays(fn).items()}
+
+
+def arrays_digest(arrays: dict) -> str:
+    """A digest of arrays (name -> numpy array): names, dtypes, shapes and
+    bytes, read in place. Keys caches of what the arrays' values decide."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        digest.update(memoryview(a).cast("B"))  # the bytes, no copy
+    return digest.hexdigest()
 
 
 def closure_value(name: str, value, dtype: str) -> np.ndarray:

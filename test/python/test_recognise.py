@@ -344,6 +344,40 @@ def test_compiled_mask_mod_with_other_arrays_stays_traced():
     assert fn.builtin_mask is None
 
 
+def test_document_recognition_is_redone_only_when_arrays_change(
+        monkeypatch):
+    # The builtin document path recognises the arrays again when the
+    # lengths or the arrays' contents change, not at every call.
+    from attn import recognise
+    document_id = np.repeat(np.arange(3), [10, 6, 16])
+    offsets = np.array([0, 10, 16])
+    spec = S.Spec(S.MaskMod(_gym_document(lambda b, h, q, k: q >= k,
+                                          document_id, offsets)))
+    fn = attn.compile(spec, head_dim=16)
+    calls = []
+    real = recognise.declarative
+    monkeypatch.setattr(recognise, "declarative",
+                        lambda *a, **kw: calls.append(a[2]) or real(*a, **kw))
+    rng = np.random.default_rng(7)
+
+    def check(n):
+        q, k, v = (rng.standard_normal((1, 2, n, 16)).astype(np.float32)
+                   for _ in range(3))
+        np.testing.assert_allclose(fn(q, k, v),
+                                   reference.attention(spec, q, k, v),
+                                   atol=2e-5, rtol=2e-5)
+        assert fn._builtin_docs_kernel is not None
+    check(32)
+    check(32)
+    assert calls == [(32, 32)]
+    document_id[:] = np.repeat(np.arange(3), [4, 20, 8])
+    offsets[:] = [0, 4, 24]
+    check(32)
+    check(32)
+    check(30)
+    assert calls == [(32, 32), (32, 32), (30, 30)]
+
+
 @pytest.mark.parametrize("q_offset", [0, 3])
 def test_compiled_document_mask_mod_runs_the_builtin(q_offset):
     # attn.compile of the gym's document mask (ids and offsets closed
