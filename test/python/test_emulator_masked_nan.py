@@ -28,7 +28,8 @@ import pytest
 
 import attn
 from attn import reference
-from test_masked_nan import NP, TOL, _check_forward, _inputs, _poison, _rel
+from test_masked_nan import (NP, TOL, _check_forward, _inputs, _poison,
+                             _rel, check_kv_len_garbage)
 
 CHIPS = ("sm_80", "sm_90a")
 DTYPES = ("float16", "bfloat16")
@@ -125,24 +126,8 @@ def test_masked_nan_other_tiles(chip, d):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("chip", CHIPS)
 def test_kv_len_garbage_past_the_end(chip, dtype):
-    """A decode cache whose rows past kv_len hold NaN in K, inf in V."""
-    spec = attn.Spec(kv_len=True)
-    rng = np.random.default_rng(11)
-    B, H, Skv = 3, 4, 157
-    fn = _kernel(spec, dtype, chip)
-    for sq in (1, 33):
-        q, k, v = _inputs(rng, B, H, H, sq, Skv, 64, dtype)
-        lens = np.array([157, 100, 31], np.int32)
-        kp, vp = np.array(k, copy=True), np.array(v, copy=True)
-        for b, n in enumerate(lens):
-            kp[b, :, n:] = np.nan
-            vp[b, :, n:] = np.inf
-        out = np.asarray(fn(q, kp, vp, kv_len=lens)).astype(np.float64)
-        want = reference.attention(spec, q.astype(np.float64),
-                                   k.astype(np.float64),
-                                   v.astype(np.float64), kv_len=lens)
-        assert np.isfinite(out).all()
-        assert _rel(out, want) <= TOL[dtype]
+    check_kv_len_garbage(_kernel(attn.Spec(kv_len=True), dtype, chip),
+                         dtype, 157)
 
 
 @pytest.mark.parametrize("chip", CHIPS)
