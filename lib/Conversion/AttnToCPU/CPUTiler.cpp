@@ -82,7 +82,6 @@ LogicalResult CPUTiler::run() {
              !readsDense() && !classes.bound.empty() &&
              classes.bound.size() < kMaxTileIntervals;
 
-  unsigned sDim = op.getSeqDim(), hDim = op.getHeadDim();
   static_cast<AttentionBuffers &>(*this) = AttentionBuffers::emit(b, op);
   headDim = memref::DimOp::create(b, qB, 3);
   valueDim = memref::DimOp::create(b, vB, 3);
