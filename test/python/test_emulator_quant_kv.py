@@ -35,6 +35,10 @@ ml_dtypes = pytest.importorskip("ml_dtypes")
 
 NP = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
 TOL = 8e-3
+# The LSE depends on the cache only through K, which the reference rounds
+# as the kernel does, and the emulator's products are exact: it agrees to
+# about 1e-7 (a key dequantised wrongly moves it far more).
+LSE_TOL = 1e-5
 
 
 def rel_err(got, want):
@@ -144,7 +148,7 @@ def test_quantized_on_the_gpu_emulator(chip, dtype, quant, layout, mask, D,
             run_case(chip, dtype, quant, layout, mask, D, paged, seed=D),
             (1, 21)):
         assert err <= TOL, (Sq, err)
-        assert lse_err <= TOL, (Sq, lse_err)
+        assert lse_err <= LSE_TOL, (Sq, lse_err)
         assert inf_ok, Sq
 
 
