@@ -108,7 +108,7 @@ Value DequantTile::emitChunk(bool values, Value j, Value col) {
     // error) reads the last one.
     SmallVector<Value> at;
     if (PagedAttr paged = k.op.getPagedAttr()) {
-      at = rowIndices(j, col);
+      at = withLast(row, col);
       unsigned slot = paged.getSlotDim();
       at[slot] = o.divU(at[slot], o.idx(group));
     } else {
