@@ -46,7 +46,7 @@ def rel_err(got, want):
     return np.abs(got - want).max() / max(np.abs(want).max(), 1e-30)
 
 
-def run_case(chip, dtype, quant, layout, mask, D, paged, seed):
+def run_case(chip, dtype, quant, layout, mask, D, paged, seed, config=None):
     """Runs the quantized kernel on the emulator for decoding and prefill
     and returns, per call, (error of O, error of the LSE, whether the
     -inf LSEs match) against the float64 reference."""
@@ -55,7 +55,8 @@ def run_case(chip, dtype, quant, layout, mask, D, paged, seed):
     bshd = layout == "bshd"
     B, Hq, Hkv = 3, 4, 2
     S = 96 if quant.group_size in (12, 16, 32) else 64
-    spec = attn.Spec(mask=mask, layout=layout, quant=quant, paged=paged)
+    spec = attn.Spec(mask=mask, layout=layout, quant=quant, paged=paged,
+                     config=config)
     flat = attn.Spec(mask=mask, kv_len=True)
     fn = attn.compile(spec, target="cuda-emulator", chip=chip, dtype=dtype,
                       head_dim=D)
@@ -103,7 +104,7 @@ def run_case(chip, dtype, quant, layout, mask, D, paged, seed):
 
 
 Q = attn.Quant
-# (chip, dtype, quant, layout, mask, D, paged)
+# (chip, dtype, quant, layout, mask, D, paged[, config])
 CASES = [
     ("sm_80", "float16", Q(4, 32, "float16"), "bhsd", attn.causal(), 64,
      None),
@@ -111,9 +112,10 @@ CASES = [
      attn.full(), 32, None),
     ("sm_80", "float16", Q(2, 16, "float16", residual=64), "bhsd",
      attn.causal() & attn.sliding_window(40), 64, None),
-    # Value groups straddling the 8-channel chunks, and smaller than them.
+    # Value groups straddling the 8-channel chunks (and, with 8 warps, a
+    # last round of chunks for part of the threads), and smaller than them.
     ("sm_80", "bfloat16", Q(4, 12, "float32", residual=24), "bhsd",
-     attn.causal(), 48, None),
+     attn.causal(), 48, None, {"warps": 8}),
     ("sm_80", "float16", Q(2, 4, "float16", residual=8), "bshd",
      attn.causal(), 32, None),
     ("sm_90a", "bfloat16", Q(4, 32, "float16", residual=64), "bhsd",
@@ -133,19 +135,20 @@ CASES = [
 
 
 def _id(c):
-    chip, dtype, quant, layout, _, D, paged = c
+    chip, dtype, quant, layout, _, D, paged = c[:7]
     form = quant.format if quant.fp8 else \
         f"int{quant.bits}-g{quant.group_size}-{quant.scale_dtype}"
     return (f"{chip}-{dtype}-{form}-r{quant.residual}-{layout}-d{D}"
-            + (f"-paged-{paged.layout}" if paged else ""))
+            + (f"-paged-{paged.layout}" if paged else "")
+            + "".join(f"-{k}{v}" for k, v in (c[7] if len(c) > 7 else {})
+                      .items()))
 
 
-@pytest.mark.parametrize("chip,dtype,quant,layout,mask,D,paged", CASES,
-                         ids=[_id(c) for c in CASES])
-def test_quantized_on_the_gpu_emulator(chip, dtype, quant, layout, mask, D,
-                                       paged):
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_quantized_on_the_gpu_emulator(case):
     for (err, lse_err, inf_ok), Sq in zip(
-            run_case(chip, dtype, quant, layout, mask, D, paged, seed=D),
+            run_case(*case[:7], seed=case[5], config=(case[7] if len(case) > 7
+                                                      else None)),
             (1, 21)):
         assert err <= TOL, (Sq, err)
         assert lse_err <= LSE_TOL, (Sq, lse_err)
