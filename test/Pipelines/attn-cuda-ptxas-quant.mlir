@@ -12,6 +12,9 @@
 // RUN: attn-opt %t/int4_d128.mlir --attn-cuda-pipeline="chip=sm_80" -o %t/g.mlir
 // RUN: %python %S/Inputs/extract-ptx.py %t/g.mlir > %t/g.ptx
 // RUN: %ptxas -arch=sm_80 -v %t/g.ptx -o %t/g.cubin 2>&1 | FileCheck %s
+// RUN: attn-opt %t/int4_masked_warps8_d128.mlir --attn-cuda-pipeline="chip=sm_80" -o %t/h.mlir
+// RUN: %python %S/Inputs/extract-ptx.py %t/h.mlir > %t/h.ptx
+// RUN: %ptxas -arch=sm_80 -v %t/h.ptx -o %t/h.cubin 2>&1 | FileCheck %s
 // RUN: attn-opt %t/int4_residual_d128.mlir --attn-cuda-pipeline="chip=sm_90a" -o %t/d.mlir
 // RUN: %python %S/Inputs/extract-ptx.py %t/d.mlir > %t/d.ptx
 // RUN: FileCheck %s --check-prefix=SYNC < %t/d.ptx
@@ -68,6 +71,28 @@ func.func @attention(%q: !q, %k: !c, %v: !c, %ks: !ks, %kz: !ks, %vs: !vs,
       kv_quant(%ks, %kz, %vs, %vz : !ks, !ks, !vs, !vs)
       kv_len(%n : tensor<?xi32>) outs(%o : !q)
       {mask = #attn.causal,
+       quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> !q
+  return %res : !q
+}
+
+//--- int4_masked_warps8_d128.mlir
+// The heaviest plan of attn-cuda-ptxas-plans.mlir (8 warps, D = 128,
+// packed documents under a causal window, ALiBi) plus soft-capping, on an
+// int4 cache (255 registers).
+!q = tensor<?x?x?x128xbf16>
+!c = tensor<?x?x?x64xi8>
+!ks = tensor<?x?x?x128xf16>
+!vs = tensor<?x?x?x4xf16>
+!seg = tensor<?x?xi32>
+func.func @attention(%q: !q, %k: !c, %v: !c, %ks: !ks, %kz: !ks, %vs: !vs,
+                     %vz: !vs, %n: tensor<?xi32>, %sq: !seg, %sk: !seg,
+                     %o: !q) -> !q {
+  %res = attn.attention ins(%q, %k, %v : !q, !c, !c)
+      kv_quant(%ks, %kz, %vs, %vz : !ks, !ks, !vs, !vs)
+      kv_len(%n : tensor<?xi32>) segments(%sq, %sk : !seg, !seg) outs(%o : !q)
+      {mask = #attn.and<[#attn.document, #attn.sliding_window<left = 1024>, #attn.causal]>,
+       score_mods = [#attn.alibi, #attn.softcap<cap = 30.0>],
+       config = #attn.config<warps = 8>,
        quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> !q
   return %res : !q
 }
