@@ -1011,7 +1011,8 @@ class Kernel:
         q, kind = self._qkv(q, "q", self.head_dim)
         if spec.quant:
             if kind == "device":
-                raise ValueError("quantized caches run on target='cpu' only")
+                raise ValueError("quantized caches take host arrays: k and "
+                                 "v on the GPU are not supported yet")
             k = self._codes(k, "k", self.head_dim)
             v = self._codes(v, "v", self.head_dim_v)
         else:

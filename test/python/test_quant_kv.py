@@ -306,13 +306,6 @@ def test_bad_quant_specs_and_caches():
                        z[:, :, :1, :16], z[:, :, :1])
 
 
-def test_quantized_is_rejected_by_the_gpu_code_generator():
-    spec = attn.Spec(quant=attn.Quant(4, 32))
-    with pytest.raises(attn.CompileError, match="quantized KV .* is not "
-                       "supported on the GPU targets"):
-        attn.compile(spec, target="cuda", dtype="bfloat16", head_dim=64)
-
-
 def test_quantized_ir_form():
     text = attn.to_mlir(attn.Spec(quant=attn.Quant(2, 32, "float32",
                                                    residual=64)),

@@ -13,6 +13,7 @@
 //   MmaSync.cpp         mma.sync fragments and products (also the
 //                       backward's, Sm80GradKernel.cpp);
 //   Sm80Kernel.cpp      mma.sync: cp.async copies, ldmatrix fragments;
+//   DequantTile.cpp     its copies of quantized K and V tiles;
 //   Sm90aKernel.cpp     wgmma: TMA, mbarriers, matrix descriptors.
 //
 // What every layer reads is fixed before the kernel is emitted (OpFacts,
@@ -213,6 +214,38 @@ struct DeviceErrorFlag {
   void emitEnd(ImplicitLocOpBuilder &b);
 
   Value host, device;
+};
+
+/// The copies of a quantized cache's K and V tiles (#attn.quant) into the
+/// shared tiles of the mma.sync kernel (DequantTile.cpp): each 16-byte
+/// chunk of a tile (8 channels of a key, spread over the CTA as
+/// emitCopyRows spreads them) is read as codes with their scales and
+/// zeros, dequantised in f32, rounded to the kernel's element type and
+/// stored, so the products read the tile a float cache's cp.async copy
+/// would have left; the newest tokens come from the residual rows.
+class DequantTile {
+public:
+  /// Host side, before the launch: the kv_quant buffers.
+  explicit DequantTile(KernelContext &k);
+
+  /// Fills rows [0, rows) of `shared` ([rows][width + kSmemPad]) with keys
+  /// (or values, `values`) j0, j0 + 1, ... of the CTA's batch row and kv
+  /// head; keys at or past cta.kvEnd are zero-filled.
+  void emitRows(Value shared, bool values, Value j0, int64_t rows,
+                int64_t width);
+
+private:
+  /// Channels [col, col + 8) of key `j` (below the quantized length):
+  /// the codes dequantised to f32.
+  Value emitChunk(bool values, Value j, Value col);
+  /// The indices of key `j`'s row in a buffer laid out like the codes
+  /// (through the page table for a paged cache), and `last` as the
+  /// innermost index.
+  SmallVector<Value> rowIndices(Value j, Value last);
+
+  KernelContext &k;
+  QuantAttr quant;
+  Value keyScale, keyZero, valueScale, valueZero, keyResidual, valueResidual;
 };
 
 std::unique_ptr<MmaKernel> createSm80Kernel(KernelContext &k);

@@ -6,7 +6,8 @@
 // mma.sync m16n8k16 with B fragments from ldmatrix (V transposed by
 // ldmatrix.trans). A V tile that holds a NaN or inf (checked as it
 // arrives) takes the product that keeps them from zero weights (README
-// "Masked keys").
+// "Masked keys"). A quantized cache's tiles are dequantised on their way
+// to shared memory instead (DequantTile.cpp).
 //
 // Fragments and products: MmaSync.h.
 //
@@ -31,6 +32,10 @@ public:
     return MmaSync::sharedTileBytes(k.plan.blockKv, k.facts.d) +
            MmaSync::sharedTileBytes(k.plan.blockKv, k.facts.dv);
   }
+  void emitHostPrologue() override {
+    if (k.op.getQuantAttr())
+      dequant = std::make_unique<DequantTile>(k);
+  }
   void emitSharedSetup(Value raw) override;
   void emitIssueIfAny(Value t, Value hi, Value n) override {
     llvm_unreachable("the mma.sync kernel has one stage");
@@ -43,10 +48,15 @@ public:
   void emitPV(ArrayRef<Value> p, RowState &out, Value stage) override;
 
 private:
+  /// cp.async copies of the tile at key j0, waited for.
+  void emitAsyncCopies(Value j0);
+
   /// The K and V tiles in shared memory.
   Value kS, vS;
   /// Whether the V tile holds a NaN or inf (emitLoadTile's check).
   Value vNonFinite;
+  /// The copies of a quantized cache, else null.
+  std::unique_ptr<DequantTile> dequant;
 };
 
 } // namespace
@@ -59,6 +69,22 @@ void Sm80Kernel::emitSharedSetup(Value raw) {
 }
 
 void Sm80Kernel::emitLoadTile(Value j0) {
+  const CTAValues &cta = k.cta;
+  if (dequant) {
+    // Plain stores of each thread's chunks, made visible by the barrier
+    // below.
+    dequant->emitRows(kS, /*values=*/false, j0, k.plan.blockKv, k.facts.d);
+    dequant->emitRows(vS, /*values=*/true, j0, k.plan.blockKv, k.facts.dv);
+  } else {
+    emitAsyncCopies(j0);
+  }
+  // Each thread checks the V chunks its own copies wrote; the barrier that
+  // makes the tile visible to every warp also ORs the checks.
+  vNonFinite = k.barrierAnyNonFinite(
+      k.orNonFiniteRows(vS, k.plan.blockKv, k.facts.dv, cta.tid, k.threads()));
+}
+
+void Sm80Kernel::emitAsyncCopies(Value j0) {
   ImplicitLocOpBuilder &b = k.b;
   const CTAValues &cta = k.cta;
   auto at = [&](Value key, Value col) -> SmallVector<Value> {
@@ -81,10 +107,6 @@ void Sm80Kernel::emitLoadTile(Value j0) {
   Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
       b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
   nvgpu::DeviceAsyncWaitOp::create(b, token, b.getI32IntegerAttr(0));
-  // Each thread checks the V chunks its own copies wrote; the barrier that
-  // makes the tile visible to every warp also ORs the checks.
-  vNonFinite = k.barrierAnyNonFinite(k.orNonFiniteRows(
-      vS, k.plan.blockKv, k.facts.dv, cta.tid, k.threads()));
 }
 
 SmallVector<Value> Sm80Kernel::emitScores(Value stage) {

@@ -92,6 +92,11 @@ FailureOr<OpFacts> OpFacts::get(VariantOpInterface op) {
            << facts.elem;
   facts.d = qType.getDimSize(3);
   facts.dv = vType.getDimSize(3);
+  // A quantized cache's V packs several channels to a byte.
+  auto attention = dyn_cast<AttentionOp>(op.getOperation());
+  if (QuantAttr quant = attention ? attention.getQuantAttr() : QuantAttr();
+      quant && !ShapedType::isDynamic(facts.dv))
+    facts.dv *= quant.getCodesPerByte();
   auto headDimOk = [](int64_t x) {
     return !ShapedType::isDynamic(x) && x > 0 && x % 16 == 0 && x <= 128;
   };
@@ -132,9 +137,6 @@ static LogicalResult checkTarget(Operation *op, const GPUTarget &target) {
 
 FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
                                                       const GPUTarget &target) {
-  if (op.getQuantAttr())
-    return op.emitOpError("attn-tile-gpu: quantized KV (#attn.quant) is not "
-                          "supported on the GPU targets yet");
   if (failed(checkTarget(op, target)))
     return failure();
   FailureOr<OpFacts> facts = OpFacts::get(op);
@@ -157,12 +159,20 @@ FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
   // wgmma fall back to mma.sync for head dims wgmma cannot take).
   // A paged cache is read row by row through its page table, as the
   // mma.sync kernel's cp.async copies read; wgmma's TMA boxes would need
-  // one box per page.
+  // one box per page. A quantized cache is dequantised in registers on
+  // its way to shared memory (DequantTile.cpp), which TMA copies bypass.
   bool paged = static_cast<bool>(op.getPagedAttr());
+  bool quant = static_cast<bool>(op.getQuantAttr());
   if (paged && mma == "wgmma")
     return op.emitOpError("attn-tile-gpu: #attn.config mma = \"wgmma\" "
                           "cannot read a paged cache (TMA copies whole "
                           "boxes, not rows through a page table); use "
+                          "mma = \"sync\"");
+  if (quant && mma == "wgmma")
+    return op.emitOpError("attn-tile-gpu: #attn.config mma = \"wgmma\" "
+                          "cannot read a quantized cache (TMA copies the "
+                          "codes as they are, and the tiles wgmma reads "
+                          "must hold dequantised f16/bf16); use "
                           "mma = \"sync\"");
   if (mma == "wgmma") {
     if (target.chip != "sm_90a")
@@ -177,7 +187,7 @@ FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
   } else if (mma.empty()) {
     bool wanted = target.mma == "wgmma" ||
                   (target.mma == "auto" && target.chip == "sm_90a");
-    plan.wgmma = wanted && wgmmaHeadDims(*facts) && !paged;
+    plan.wgmma = wanted && wgmmaHeadDims(*facts) && !paged && !quant;
   }
 
   // Warps and query rows.
@@ -229,8 +239,9 @@ FailureOr<GPUTilePlan> mlir::attn::resolveGPUTilePlan(AttentionOp op,
       return bad("block_kv", blockKv)
              << "is over the " << keys << " keys this kernel holds in "
              << "registers without spills"
-             << (lightScores ? "" : " with score modifiers or data-dependent "
-                                    "masks");
+             << (lightScores ? ""
+                             : " with score modifiers or data-dependent "
+                               "masks");
     int64_t budget = registerBudget(plan.wgmma, lightScores);
     int64_t regs = fragmentRegisters(*facts, blockKv);
     if (regs > budget)

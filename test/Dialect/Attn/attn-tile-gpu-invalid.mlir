@@ -179,14 +179,16 @@ func.func @paged(%q: tensor<?x?x1x64xf16>, %kc: tensor<?x16x?x64xf16>,
 
 // -----
 
-// CHECK: error: 'attn.attention' op attn-tile-gpu: quantized KV (#attn.quant) is not supported on the GPU targets yet
+// A quantized cache is dequantised by the mma.sync kernel's copies.
+
+// CHECK: error: 'attn.attention' op attn-tile-gpu: #attn.config mma = "wgmma" cannot read a quantized cache (TMA copies the codes as they are, and the tiles wgmma reads must hold dequantised f16/bf16); use mma = "sync"
 func.func @quant(%q: tensor<?x?x1x64xf16>, %k: tensor<?x?x?x32xi8>,
                  %ks: tensor<?x?x?x64xf16>, %vs: tensor<?x?x?x2xf16>,
                  %n: tensor<?xi32>) -> tensor<?x?x1x64xf16> {
   %r = attn.attention ins(%q, %k, %k : tensor<?x?x1x64xf16>, tensor<?x?x?x32xi8>, tensor<?x?x?x32xi8>)
       kv_quant(%ks, %ks, %vs, %vs : tensor<?x?x?x64xf16>, tensor<?x?x?x64xf16>, tensor<?x?x?x2xf16>, tensor<?x?x?x2xf16>)
       kv_len(%n : tensor<?xi32>)
-      outs(%q : tensor<?x?x1x64xf16>) {quant = #attn.quant<bits = 4, group = 32, scale = f16>} -> tensor<?x?x1x64xf16>
+      outs(%q : tensor<?x?x1x64xf16>) {quant = #attn.quant<bits = 4, group = 32, scale = f16>, config = #attn.config<mma = "wgmma">} -> tensor<?x?x1x64xf16>
   return %r : tensor<?x?x1x64xf16>
 }
 

@@ -160,8 +160,10 @@ def Attn_AttentionOp : Attn_VariantOp<"attention",
     codes with per-head scales `kv_quant(%key_scale, %value_scale[, ...])`
     (see #attn.quant for the packing and the shapes); with `paged` too,
     codes, scales and zeros are page pools. The reference lowering dequantises the whole cache first; the
-    fused CPU kernels dequantise each kv tile as it is loaded; the GPU
-    targets reject the form.
+    fused CPU kernels dequantise each kv tile into f32 as it is loaded; the
+    GPU's mma.sync kernel dequantises each K and V tile in f32 on its way
+    to shared memory and rounds it to the kernel's f16/bf16 (nearest
+    even), the tiles its products read.
 
     Operand groups, each present exactly when the variant needs it:
     `sink` (`[Hq]` f32, for `#attn.sink_softmax`), `kv_len` (`[B]` integer),
