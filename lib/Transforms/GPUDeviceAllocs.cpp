@@ -49,8 +49,8 @@ struct AttnGPUDeviceAllocsPass
     Type token = gpu::AsyncTokenType::get(&getContext());
     // `op` as an async GPU op after a fresh token, waited for.
     auto synchronously = [&](OpBuilder &b, Location loc, auto create) {
-      Value start = gpu::WaitOp::create(b, loc, token, ValueRange{})
-                        .getAsyncToken();
+      Value start =
+          gpu::WaitOp::create(b, loc, token, ValueRange{}).getAsyncToken();
       auto op = create(start);
       gpu::WaitOp::create(b, loc, Type(), ValueRange{op.getAsyncToken()});
       return op;
@@ -93,9 +93,8 @@ struct AttnGPUDeviceAllocsPass
       }
       OpBuilder b(copy);
       synchronously(b, copy.getLoc(), [&](Value start) {
-        return gpu::MemcpyOp::create(b, copy.getLoc(), token,
-                                     ValueRange{start}, copy.getTarget(),
-                                     copy.getSource());
+        return gpu::MemcpyOp::create(b, copy.getLoc(), token, ValueRange{start},
+                                     copy.getTarget(), copy.getSource());
       });
       copy.erase();
     }

@@ -504,11 +504,10 @@ struct AttnTileGPUPass : attn::impl::AttnTileGPUBase<AttnTileGPUPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateAttnToGPUPatterns(patterns, GPUTarget{chip, mma});
-    if (failed(applyPatternsOnce(getOperation(), std::move(patterns),
-                                 [](Operation *op) {
-                                   return isa<AttentionOp, AttentionGradOp,
-                                              MergeOp>(op);
-                                 })))
+    if (failed(applyPatternsOnce(
+            getOperation(), std::move(patterns), [](Operation *op) {
+              return isa<AttentionOp, AttentionGradOp, MergeOp>(op);
+            })))
       return signalPassFailure();
     WalkResult unsupported = getOperation()->walk([](MaskBlocksOp op) {
       op->emitOpError("has no GPU lowering: classify blocks on the CPU "

@@ -82,9 +82,9 @@ LogicalResult mlir::attn::lowerElementwiseToGPU(RewriterBase &rewriter,
 
   // An empty result launches an empty grid, which the runtimes skip.
   Value one = o.idx(1);
-  auto launch = gpu::LaunchOp::create(
-      b, o.ceilDiv(total, o.idx(kThreadsPerCTA)), one, one,
-      o.idx(kThreadsPerCTA), one, one);
+  auto launch =
+      gpu::LaunchOp::create(b, o.ceilDiv(total, o.idx(kThreadsPerCTA)), one,
+                            one, o.idx(kThreadsPerCTA), one, one);
   b.setInsertionPointToStart(&launch.getBody().front());
   Value i = o.add(o.mul(launch.getBlockIds().x, o.idx(kThreadsPerCTA)),
                   launch.getThreadIds().x);

@@ -25,8 +25,8 @@ LogicalResult lowerAttentionGradToLinalg(RewriterBase &rewriter,
 /// Replaces `op` with an elementwise LSE-weighted combination: two
 /// linalg.generic ops on tensors, returned in order (the LSE of each row,
 /// then each element of O, which reads that LSE).
-FailureOr<SmallVector<linalg::GenericOp>> lowerMergeToLinalg(RewriterBase &rewriter,
-                                                             MergeOp op);
+FailureOr<SmallVector<linalg::GenericOp>>
+lowerMergeToLinalg(RewriterBase &rewriter, MergeOp op);
 
 /// Replaces `op` with loops that evaluate its mask block by block
 /// (LowerMaskBlocks.cpp); a parallel loop over (batch, head, query block).
