@@ -234,3 +234,15 @@ def test_cascade_gpu_errors():
         attn.cascade(np.zeros((1, 2, 1, 24), h), np.zeros((2, 8, 24), h),
                      np.zeros((2, 8, 24), h), np.zeros((1, 2, 3, 24), h),
                      np.zeros((1, 2, 3, 24), h), target="cuda-emulator")
+
+
+def test_cascade_on_cuda_without_a_driver_says_so():
+    ok, _ = api._attn.cuda_status()
+    if ok:
+        pytest.skip("a GPU is usable here")
+    h = NP["bfloat16"]
+    q = np.zeros((1, 2, 1, 64), h)
+    with pytest.raises(RuntimeError, match="target='cuda': cannot run here"):
+        attn.cascade(q, np.zeros((2, 8, 64), h), np.zeros((2, 8, 64), h),
+                     np.zeros((1, 2, 3, 64), h), np.zeros((1, 2, 3, 64), h),
+                     target="cuda")
