@@ -191,6 +191,8 @@ void mlir::attn::buildCUDAPipeline(OpPassManager &pm,
   addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map}");
   pm.addPass(createAttnDropReturnedArguments());
+  pm.addPass(createAttnGPUElementwise());
+  pm.addPass(createAttnGPUDeviceAllocs());
   pm.addPass(createAttnGPUSinkConstants());
   addPipeline(pm, "gpu-launch-sink-index-computations,gpu-kernel-outlining,"
                   "convert-nvgpu-to-nvvm,"

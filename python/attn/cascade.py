@@ -21,6 +21,13 @@ kernel.
 Supported: softmax, no score modifiers, masks "causal" (every prefix key
 precedes every query, so the prefix part is unmasked; needs Sq <= each
 suffix length) and "full".
+
+target="cuda" runs the whole function on the GPU (host arrays, copied
+there and back) and target="cuda-emulator" on the GPU emulator: the two
+attention ops are the tensor-core kernels (f16 or bf16, head dims
+multiples of 16 up to 128), and the gathers and the merge are kernels of
+one thread per element; the prefix's K and V are read once per 64 stacked
+query rows instead of once per sequence and query head.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from typing import Optional
 
 import numpy as np
 
-from .api import _native_kernel, _to_numpy
+from . import _attn
+from .api import CHIPS, TARGETS, _native_kernel, _to_numpy
 
 
 def _shape(name, a, rank):
@@ -40,12 +48,22 @@ def _shape(name, a, rank):
 
 def cascade(q, k_prefix, v_prefix, k_suffix, v_suffix, *,
             kv_len=None, causal: bool = True, scale: Optional[float] = None,
-            return_lse: bool = False):
+            return_lse: bool = False, target: str = "cpu",
+            chip: str = "sm_90a", mma: str = "auto"):
     """Attention of q [B, H, Sq, D] over a shared prefix (k_prefix, v_prefix:
     [Hkv, P, D] / [Hkv, P, Dv], or with a leading 1) followed by each
     sequence's suffix (k_suffix, v_suffix: [B, Hkv, Ls, D] / [B, Hkv, Ls,
     Dv], the first kv_len[b] keys valid). Returns out [B, H, Sq, Dv] in q's
-    dtype (and the LSE [B, H, Sq], float32, with return_lse)."""
+    dtype (and the LSE [B, H, Sq], float32, with return_lse). `target`,
+    `chip` and `mma` as for attn.compile ("cuda" and "cuda-emulator" take
+    host arrays of float16 or bfloat16)."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {list(TARGETS)}, got "
+                         f"{target!r}")
+    if target != "cpu" and (chip not in CHIPS or
+                            mma not in ("auto", "sync", "wgmma")):
+        raise ValueError(f"chip must be 'sm_80' or 'sm_90a' and mma 'auto', "
+                         f"'sync' or 'wgmma', got {chip!r} and {mma!r}")
     qa, _ = _to_numpy(q, "q")
     arrays = []
     for name, x in (("k_prefix", k_prefix), ("v_prefix", v_prefix)):
@@ -94,18 +112,36 @@ def cascade(q, k_prefix, v_prefix, k_suffix, v_suffix, *,
             f"{Sq} queries (kv_len >= Sq), got {int(lengths.min())}: a "
             f"query before the end of the prefix would not see all of it")
 
+    if target != "cpu" and dtype == "float32":
+        raise TypeError(f"target={target!r} runs the tensor-core kernels, "
+                        f"which take float16 or bfloat16, got float32")
+
     elem = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}[dtype]
     text = cascade_ir(elem, D, Dv, causal, kv_len is not None, scale)
-    native = _native_kernel(text, "lowering=fused vector-width=0 openmp=true",
-                            True, True, "cpu", entry="cascade")
+    if target == "cpu":
+        native = _native_kernel(text, "lowering=fused vector-width=0 "
+                                "openmp=true", True, True, "cpu",
+                                entry="cascade")
+    else:
+        options = f"chip={chip} mma={mma}" + (
+            " emulate=true" if target == "cuda-emulator" else "")
+        native = _native_kernel(text, options, False, False, target,
+                                entry="cascade")
     out = np.empty((B, H, Sq, Dv), qa.dtype)
     lse = np.empty((B, H, Sq), np.float32)
     args = [np.ascontiguousarray(a) for a in (qa, kp, vp, ks, vs)]
     if kv_len is not None:
         args.append(np.ascontiguousarray(lengths, np.int32))
     args += [out, lse]
-    if out.size:
+    if out.size and target == "cpu":
         native.call([(a.ctypes.data, list(a.shape)) for a in args])
+    elif out.size:
+        if target == "cuda":
+            ok, why = _attn.cuda_status()
+            if not ok:
+                raise RuntimeError(f"target='cuda': cannot run here: {why}")
+        native.call_cuda([(a.ctypes.data, list(a.shape), a.nbytes,
+                           a is out or a is lse) for a in args])
     return (out, lse) if return_lse else out
 
 

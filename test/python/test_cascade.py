@@ -2,6 +2,8 @@
 batch, each suffix on its own, merged by LSE; checked against the float64
 reference over the concatenated cache."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -79,3 +81,12 @@ def test_cascade_ir_is_an_attn_module():
     assert text.count("attn.attention ins") == 2 and "attn.merge" in text
     printed = attn.api._attn.parse(text)
     assert "kv_len(" in printed and "#attn.causal" in printed
+
+
+def test_the_gpu_pipeline_tests_take_cascade_ir_verbatim():
+    # test/Pipelines/attn-cuda-*-cascade.mlir lower this function; it must
+    # stay what attn.cascade compiles.
+    path = Path(__file__).parents[1] / "Pipelines/Inputs/cascade-f16-d64.mlir"
+    text = path.read_text().split("\n", 1)[1]
+    want = attn.cascade_ir("f16", 64, 64, causal=True, kv_len=True)
+    assert text.rstrip("\n") == want.rstrip("\n")

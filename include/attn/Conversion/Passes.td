@@ -119,7 +119,10 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
 
     Batch, heads and sequence lengths stay dynamic. The kernel reads and
     writes device memory: the function's buffers must be device pointers.
-    `attn.merge` is not supported yet and is reported.
+
+    `attn.merge` becomes its linalg form (`attn-lower-to-linalg`'s, so
+    that fully masked rows give O = 0 and LSE = -inf on every target),
+    which `attn-gpu-elementwise` turns into kernels after bufferization.
 
     `attn.attention_grad` (same element types and head dims) becomes two
     `gpu.launch`es of mma.sync kernels on either chip (Sm80GradKernel.cpp):
@@ -167,11 +170,58 @@ def AttnTileGPU : Pass<"attn-tile-gpu"> {
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::func::FuncDialect",
-    "::mlir::gpu::GPUDialect", "::mlir::LLVM::LLVMDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::LLVM::LLVMDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
     "::mlir::NVVM::NVVMDialect", "::mlir::nvgpu::NVGPUDialect",
     "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
     "::mlir::ub::UBDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
+def AttnGPUElementwise : Pass<"attn-gpu-elementwise"> {
+  let summary = "Elementwise linalg.generic ops on buffers as GPU kernels";
+  let description = [{
+    Replaces every `linalg.generic` on buffers whose iterators are all
+    parallel, with one init on the identity indexing map and input maps
+    of dims and constants, by a `gpu.launch` with one thread per element
+    of the init: grid `(ceil(N / 256))`, 256 threads, thread `i` computing
+    the element at row-major position `i` (the body cloned, its block
+    arguments loaded, `linalg.index` the element's indices, the yielded
+    value stored). In the CUDA pipeline it runs after bufferization: on
+    the GPU the host code's buffers are device memory, so the merge of
+    partial results (`attn.merge`, which `attn-tile-gpu` lowers to linalg)
+    and the gathers of a shared-prefix cascade (`attn.cascade_ir`) must be
+    kernels. These ops are bandwidth-bound; the flat grid keeps
+    neighbouring threads on neighbouring elements. Other linalg ops, and
+    generics that break these rules, are reported.
+
+    Before:
+    ```mlir
+    linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]}
+        ins(%a : memref<?xf32>) outs(%b : memref<?xf32>) {
+    ^bb0(%x: f32, %y: f32):
+      %e = math.exp %x : f32
+      linalg.yield %e : f32
+    }
+    ```
+    After:
+    ```mlir
+    gpu.launch blocks(%bx, ...) in (%gx = %n_ctas, ...)
+               threads(%tx, ...) in (%sx = %c256, ...) {
+      %i = ... %bx * 256 + %tx
+      scf.if %i < %n {
+        %x = memref.load %a[%i] : memref<?xf32>
+        %e = math.exp %x : f32
+        memref.store %e, %b[%i] : memref<?xf32>
+      }
+      gpu.terminator
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect"
   ];
 }
 

@@ -143,6 +143,42 @@ def AttnGPUSinkConstants : Pass<"attn-gpu-sink-constants"> {
   let dependentDialects = ["gpu::GPUDialect", "memref::MemRefDialect"];
 }
 
+def AttnGPUDeviceAllocs : Pass<"attn-gpu-device-allocs", "ModuleOp"> {
+  let summary = "Buffers that host code allocates for GPU kernels on the device";
+  let description = [{
+    In the CUDA pipeline every buffer of a kernel function is device
+    memory: the caller passes device pointers, and the kernels read and
+    write nothing else. Bufferisation gives the function's own buffers
+    (the results of ops between two kernels, such as the partial results
+    and gathers of a shared-prefix cascade) as `memref.alloc` in host
+    memory, which a kernel cannot access on a GPU. This pass replaces each
+    `memref.alloc` outside GPU code by a `gpu.alloc`, freed by a
+    `gpu.dealloc` at the end of its block (the kernel launches before it
+    are synchronous), and each `memref.copy` outside GPU code by a
+    `gpu.memcpy` (contiguous buffers only; a strided copy is an error). A
+    buffer that leaves its block (yielded by its terminator) is an error.
+
+    Before:
+    ```mlir
+    %t = memref.alloc(%n) : memref<?xf32>
+    gpu.launch_func ... args(%t : memref<?xf32>)
+    return
+    ```
+    After:
+    ```mlir
+    %0 = gpu.wait async
+    %t, %1 = gpu.alloc async [%0] (%n) : memref<?xf32>
+    gpu.wait [%1]
+    gpu.launch_func ... args(%t : memref<?xf32>)
+    %2 = gpu.wait async
+    %3 = gpu.dealloc async [%2] %t : memref<?xf32>
+    gpu.wait [%3]
+    return
+    ```
+  }];
+  let dependentDialects = ["gpu::GPUDialect", "memref::MemRefDialect"];
+}
+
 def AttnGPUModuleToEmulatorBinary
     : Pass<"attn-gpu-module-to-emulator-binary", "ModuleOp"> {
   let summary = "Embed GPU modules as MLIR text for the GPU emulator";

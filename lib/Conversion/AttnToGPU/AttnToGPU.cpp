@@ -493,6 +493,8 @@ void mlir::attn::populateAttnToGPUPatterns(RewritePatternSet &patterns,
       ResolvePlanAndLowerOp<AttentionGradOp, GPUTarget, GPUTilePlan,
                             resolveGPUGradPlan, tileAttentionGradForGPU>>(
       patterns.getContext(), target);
+  // attn.merge -> linalg, for attn-gpu-elementwise after bufferization.
+  populateMergeToGPUPatterns(patterns);
 }
 
 namespace {
@@ -502,21 +504,15 @@ struct AttnTileGPUPass : attn::impl::AttnTileGPUBase<AttnTileGPUPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateAttnToGPUPatterns(patterns, GPUTarget{chip, mma});
-    if (failed(applyPatternsOnce(getOperation(), std::move(patterns),
-                                 [](Operation *op) {
-                                   return isa<AttentionOp, AttentionGradOp>(op);
-                                 })))
+    if (failed(applyPatternsOnce(
+            getOperation(), std::move(patterns), [](Operation *op) {
+              return isa<AttentionOp, AttentionGradOp, MergeOp>(op);
+            })))
       return signalPassFailure();
-    WalkResult unsupported = getOperation()->walk([](Operation *op) {
-      if (isa<MaskBlocksOp>(op)) {
-        op->emitOpError("has no GPU lowering: classify blocks on the CPU "
-                        "(attn-cpu-pipeline) and pass the table to the GPU "
-                        "kernel");
-        return WalkResult::interrupt();
-      }
-      if (!isa<MergeOp>(op))
-        return WalkResult::advance();
-      op->emitOpError("is not supported by the GPU path yet");
+    WalkResult unsupported = getOperation()->walk([](MaskBlocksOp op) {
+      op->emitOpError("has no GPU lowering: classify blocks on the CPU "
+                      "(attn-cpu-pipeline) and pass the table to the GPU "
+                      "kernel");
       return WalkResult::interrupt();
     });
     if (unsupported.wasInterrupted())

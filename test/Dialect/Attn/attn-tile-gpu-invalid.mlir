@@ -31,15 +31,6 @@ func.func @d256(%q: tensor<1x1x8x256xf16>, %o: tensor<1x1x8x256xf16>) -> tensor<
 
 // -----
 
-// CHECK: error: 'attn.merge' op is not supported by the GPU path yet
-func.func @merge(%o0: tensor<1x2x4x8xf16>, %l0: tensor<1x2x4xf32>, %o: tensor<1x2x4x8xf16>, %l: tensor<1x2x4xf32>) -> (tensor<1x2x4x8xf16>, tensor<1x2x4xf32>) {
-  %r:2 = attn.merge ins(%o0, %o0 : tensor<1x2x4x8xf16>, tensor<1x2x4x8xf16>) lse(%l0, %l0 : tensor<1x2x4xf32>, tensor<1x2x4xf32>)
-      outs(%o, %l : tensor<1x2x4x8xf16>, tensor<1x2x4xf32>) -> tensor<1x2x4x8xf16>, tensor<1x2x4xf32>
-  return %r#0, %r#1 : tensor<1x2x4x8xf16>, tensor<1x2x4xf32>
-}
-
-// -----
-
 // The backward's kernels take what the forward's take: f16 or bf16, static
 // head dims that are multiples of 16 up to 128.
 

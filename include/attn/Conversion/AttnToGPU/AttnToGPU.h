@@ -11,6 +11,7 @@
 
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/PatternMatch.h"
 
 #include <string>
@@ -74,9 +75,24 @@ LogicalResult tileAttentionGradForGPU(RewriterBase &rewriter,
                                       AttentionGradOp op,
                                       const GPUTilePlan &plan);
 
+/// Replaces `op`, an elementwise linalg.generic on buffers (parallel
+/// iterators, one init with the identity indexing map, input maps of dims
+/// and constants), by a gpu.launch with one thread per element of the init
+/// (ElementwiseKernel.cpp). Emits a diagnostic on the op naming what it
+/// cannot take.
+LogicalResult lowerElementwiseToGPU(RewriterBase &rewriter,
+                                    linalg::GenericOp op);
+
+/// Adds the pattern that lowers attn.merge to its linalg form
+/// (lowerMergeToLinalg), which attn-gpu-elementwise makes kernels of.
+void populateMergeToGPUPatterns(RewritePatternSet &patterns);
+
+/// Adds the pattern that applies lowerElementwiseToGPU.
+void populateElementwiseToGPUPatterns(RewritePatternSet &patterns);
+
 /// Adds the patterns that lower attn.attention and attn.attention_grad for
-/// `target`: they resolve each op's plan and do not match ops whose plan is
-/// invalid.
+/// `target` (they resolve each op's plan and do not match ops whose plan is
+/// invalid), and populateMergeToGPUPatterns'.
 void populateAttnToGPUPatterns(RewritePatternSet &patterns,
                                const GPUTarget &target);
 

@@ -406,8 +406,8 @@ LogicalResult mlir::attn::lowerAttentionToLinalg(RewriterBase &rewriter,
 // attn.merge
 //===----------------------------------------------------------------------===//
 
-LogicalResult mlir::attn::lowerMergeToLinalg(RewriterBase &rewriter,
-                                             MergeOp op) {
+FailureOr<SmallVector<linalg::GenericOp>>
+mlir::attn::lowerMergeToLinalg(RewriterBase &rewriter, MergeOp op) {
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
   b.setInsertionPoint(op);
   GenericBuilder g{b};
@@ -467,7 +467,8 @@ LogicalResult mlir::attn::lowerMergeToLinalg(RewriterBase &rewriter,
         return acc;
       });
   rewriter.replaceOp(op, ValueRange{out, lse});
-  return success();
+  return SmallVector<linalg::GenericOp>{lse.getDefiningOp<linalg::GenericOp>(),
+                                        out.getDefiningOp<linalg::GenericOp>()};
 }
 
 //===----------------------------------------------------------------------===//
@@ -495,7 +496,7 @@ struct LowerMerge : OpRewritePattern<MergeOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(MergeOp op,
                                 PatternRewriter &rewriter) const override {
-    return lowerMergeToLinalg(rewriter, op);
+    return success(succeeded(lowerMergeToLinalg(rewriter, op)));
   }
 };
 

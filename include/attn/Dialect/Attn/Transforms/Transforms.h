@@ -9,6 +9,7 @@
 #define ATTN_DIALECT_ATTN_TRANSFORMS_TRANSFORMS_H
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace mlir::attn {
@@ -21,8 +22,11 @@ LogicalResult lowerAttentionToLinalg(RewriterBase &rewriter, AttentionOp op);
 LogicalResult lowerAttentionGradToLinalg(RewriterBase &rewriter,
                                          AttentionGradOp op);
 
-/// Replaces `op` with an elementwise LSE-weighted combination.
-LogicalResult lowerMergeToLinalg(RewriterBase &rewriter, MergeOp op);
+/// Replaces `op` with an elementwise LSE-weighted combination: two
+/// linalg.generic ops on tensors, returned in order (the LSE of each row,
+/// then each element of O, which reads that LSE).
+FailureOr<SmallVector<linalg::GenericOp>>
+lowerMergeToLinalg(RewriterBase &rewriter, MergeOp op);
 
 /// Replaces `op` with loops that evaluate its mask block by block
 /// (LowerMaskBlocks.cpp); a parallel loop over (batch, head, query block).
