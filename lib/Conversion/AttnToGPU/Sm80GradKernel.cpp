@@ -2,10 +2,11 @@
 //
 // Lowers attn.attention_grad on f16/bf16 tensors to two gpu.launches of
 // FlashAttention-2 style backward kernels on mma.sync m16n8k16 (sm_80, and
-// sm_90a, which runs them unchanged). P is recomputed from the forward's
-// LSE as on the CPU (FlashGradKernel.cpp), with the same per-element
-// formulas (emitGradWeightAndFactor, ScoreEmitter's slopes), and nothing of
-// size Sq x Skv is stored. Deterministic, no atomics: every output element
+// sm_90a, which runs them unchanged), and with operand gradients the small
+// kernels below. P is recomputed from the forward's LSE as on the CPU
+// (FlashGradKernel.cpp), with the same per-element formulas
+// (emitGradWeightAndFactor, ScoreEmitter's slopes), and nothing of size
+// Sq x Skv is stored (but the bias gradient's scratch). Deterministic, no atomics: every output element
 // is written by one thread, and its sums run in a fixed order.
 //
 //   1. the query kernel, grid (ceil(Sq / 64), B * Hq), 4 warps of 16 query
@@ -33,6 +34,17 @@
 // conjuncts are classified per tile pair at run time with the forward's
 // classes (RuntimeTileClassifier, GPUTileReader): pairs they rule out are
 // skipped before their copies, pairs they allow entirely are full.
+//
+// Operand gradients (`wrt`), summed in f32 in a fixed order, no atomics:
+// the sink logits by a third kernel, a warp per query head, from LSE and
+// Delta; the others from each element's dS' in the query kernel, which
+// adds dS' * ds'/dx of the operand reads (ScoreEmitter's forward-mode
+// derivatives, as on the CPU) into device scratch: the bias into one f32
+// per score element (written by the thread that owns it), the rest
+// (relative-bias table, temperature, captures) into one slot per thread,
+// the kernel then running on at most kMaxSlotCTAs CTAs that take every
+// n-th item. A kernel per operand sums the scratch in order (the bias over
+// its broadcast batch and head dims, the others over the slots).
 //
 //===----------------------------------------------------------------------===//
 
