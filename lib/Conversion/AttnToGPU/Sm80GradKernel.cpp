@@ -6,8 +6,9 @@
 // kernels below. P is recomputed from the forward's LSE as on the CPU
 // (FlashGradKernel.cpp), with the same per-element formulas
 // (emitGradWeightAndFactor, ScoreEmitter's slopes), and nothing of size
-// Sq x Skv is stored (but the bias gradient's scratch). Deterministic, no atomics: every output element
-// is written by one thread, and its sums run in a fixed order.
+// Sq x Skv is stored (but the bias gradient's scratch). Deterministic, no
+// atomics: every output element is written by one thread, and its sums run
+// in a fixed order.
 //
 //   1. the query kernel, grid (ceil(Sq / 64), B * Hq), 4 warps of 16 query
 //      rows each (as the forward): Q and dO as A fragments in registers,
@@ -175,8 +176,7 @@ private:
       const GradTile &t, ArrayRef<Value> s, ArrayRef<Value> dp, int64_t cols,
       function_ref<Value(int64_t, int64_t, int64_t)> query,
       function_ref<Value(int64_t, int64_t, int64_t)> key,
-      function_ref<std::pair<Value, Value>(int64_t, int64_t, int64_t)>
-          rowStats,
+      function_ref<std::pair<Value, Value>(int64_t, int64_t, int64_t)> rowStats,
       SmallVectorImpl<Value> *dsPrime = nullptr);
   /// Issues cp.async copies of the row tiles [first, first + blockKv) of
   /// `srcs` (head `h`, rows below `limit`) into `tiles`, then waits for
@@ -294,10 +294,9 @@ void GradKernelBuilder::run() {
   }
   emitOperandGradSetup();
   for (OperandGrad &grad : operandGrads) {
-    Value size = grad.perElement
-                     ? o.mul(o.mul(bufs.batch, bufs.qHeads),
-                             o.mul(bufs.qLen, bufs.kvLen))
-                     : o.mul(numSlots, grad.count);
+    Value size = grad.perElement ? o.mul(o.mul(bufs.batch, bufs.qHeads),
+                                         o.mul(bufs.qLen, bufs.kvLen))
+                                 : o.mul(numSlots, grad.count);
     auto alloc = gpu::AllocOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, m.f32), token,
         ValueRange{start()}, ValueRange{o.max(size, o.idx(1))}, ValueRange{});
@@ -334,8 +333,8 @@ void GradKernelBuilder::run() {
     launch(bufs.qHeads, o.idx(1), 32, 0,
            [&](gpu::LaunchOp l) { emitSinkKernel(l); });
   for (size_t k = 0; k < operandGrads.size(); ++k)
-    launch(o.ceilDiv(operandGrads[k].count, o.idx(threads)), o.idx(1),
-           threads, 0, [&](gpu::LaunchOp l) { emitOperandSumKernel(l, k); });
+    launch(o.ceilDiv(operandGrads[k].count, o.idx(threads)), o.idx(1), threads,
+           0, [&](gpu::LaunchOp l) { emitOperandSumKernel(l, k); });
   SmallVector<Value> scratch = {deltaB};
   for (OperandGrad &grad : operandGrads)
     scratch.push_back(grad.scratch);
@@ -349,8 +348,8 @@ void GradKernelBuilder::run() {
   SmallVector<Value> extra;
   auto next = operandGrads.begin();
   if (ArrayAttr wrt = op.getWrtAttr())
-    for (auto [name, init] : llvm::zip_equal(
-             wrt.getAsValueRange<StringAttr>(), op.getParamGradInits())) {
+    for (auto [name, init] : llvm::zip_equal(wrt.getAsValueRange<StringAttr>(),
+                                             op.getParamGradInits())) {
       Value out = name == "sink" ? sinkOut : (next++)->out;
       extra.push_back(bufferization::ToTensorOp::create(
           b, init.getType(), out, /*restrict=*/true, /*writable=*/true));
@@ -375,8 +374,7 @@ void GradKernelBuilder::emitOperandGradSetup() {
     grad.operand = op.getGradOperand(name);
     grad.out = out;
     grad.count = o.idx(1);
-    for (int64_t d = 0,
-                 e = cast<ShapedType>(grad.operand.getType()).getRank();
+    for (int64_t d = 0, e = cast<ShapedType>(grad.operand.getType()).getRank();
          d < e; ++d) {
       grad.dims.push_back(tensor::DimOp::create(b, grad.operand, d));
       grad.count = o.mul(grad.count, grad.dims.back());
@@ -400,8 +398,8 @@ void GradKernelBuilder::emitOperandGradSetup() {
                       o.mul(bufs.batch, bufs.qHeads));
   Value byBudget = o.divU(o.idx(kSlotBudget),
                           o.max(o.mul(slotTotal, o.idx(threads)), o.idx(1)));
-  numQueryCTAs = o.max(
-      o.idx(1), o.min(o.min(o.idx(kMaxSlotCTAs), items), byBudget));
+  numQueryCTAs =
+      o.max(o.idx(1), o.min(o.min(o.idx(kMaxSlotCTAs), items), byBudget));
   numSlots = o.mul(numQueryCTAs, o.idx(threads));
 }
 
@@ -602,9 +600,9 @@ GradKernelBuilder::emitWeightsAndGrads(
         // dS' = w'(s') / Z * (dP - Delta), the gradient of the modified
         // score, 0 where the factor is 0 as dS.
         if (dsPrime)
-          dsPrime->push_back(
-              o.select(o.nonZero(factor),
-                       o.fmul(factor, o.fsub(dp[i], delta)), o.f32(0.0)));
+          dsPrime->push_back(o.select(o.nonZero(factor),
+                                      o.fmul(factor, o.fsub(dp[i], delta)),
+                                      o.f32(0.0)));
         probs.push_back(prob);
         grads.push_back(ds);
       }
@@ -623,15 +621,14 @@ void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
   Value items = o.mul(numQTiles, o.mul(bufs.batch, bufs.qHeads));
   Value cta = launch.getBlockIds().x;
   Value slot = o.add(o.mul(cta, o.idx(plan.warps * 32)), tid);
-  scf::ForOp::create(b, cta, items, numQueryCTAs, ValueRange{},
-                     [&](OpBuilder &nb, Location, Value item, ValueRange) {
-                       OpBuilder::InsertionGuard guard(b);
-                       b.setInsertionPoint(nb.getInsertionBlock(),
-                                           nb.getInsertionPoint());
-                       emitQueryItem(o.remU(item, numQTiles),
-                                     o.divU(item, numQTiles), slot);
-                       scf::YieldOp::create(b);
-                     });
+  scf::ForOp::create(
+      b, cta, items, numQueryCTAs, ValueRange{},
+      [&](OpBuilder &nb, Location, Value item, ValueRange) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        emitQueryItem(o.remU(item, numQTiles), o.divU(item, numQTiles), slot);
+        scf::YieldOp::create(b);
+      });
 }
 
 void GradKernelBuilder::emitQueryItem(Value qTile, Value bh, Value slot) {
@@ -754,8 +751,7 @@ void GradKernelBuilder::emitOperandGradTile(
         // Elements of the problem only (rows past Sq and keys past the
         // key bound are padding).
         ifThen(o.land(o.lt(row, bufs.qLen), o.lt(col, t.kvEnd)), [&] {
-          ScorePoint pt =
-              emitter->makePoint(b, t.bi, t.hi, row, col, t.kvLenB);
+          ScorePoint pt = emitter->makePoint(b, t.bi, t.hi, row, col, t.kvLenB);
           SmallVector<ScoreEmitter::OperandRead> reads;
           emitter->emitScoreModsAndSlope(b, o.fmul(scores[i], scale), pt,
                                          operands, reads);
@@ -769,16 +765,16 @@ void GradKernelBuilder::emitOperandGradTile(
             // in range (others add nothing).
             Value ok = allowed, at;
             if (grad.perElement) {
-              at = o.add(
-                  o.mul(o.add(o.mul(o.add(o.mul(t.bi, bufs.qHeads), t.hi),
-                                    bufs.qLen),
-                              row),
-                        bufs.kvLen),
-                  col);
+              at =
+                  o.add(o.mul(o.add(o.mul(o.add(o.mul(t.bi, bufs.qHeads), t.hi),
+                                          bufs.qLen),
+                                    row),
+                              bufs.kvLen),
+                        col);
             } else {
               Value flat = o.idx(0);
-              for (auto [index, size] : llvm::zip_equal(read.indices,
-                                                        grad.dims)) {
+              for (auto [index, size] :
+                   llvm::zip_equal(read.indices, grad.dims)) {
                 ok = o.land(ok, o.cmp(arith::CmpIPredicate::ult, index, size));
                 flat = o.add(o.mul(flat, size), index);
               }
@@ -825,10 +821,10 @@ void GradKernelBuilder::emitSinkKernel(gpu::LaunchOp launch) {
       });
   Value sum = loop.getResult(0);
   for (int64_t offset : {16, 8, 4, 2, 1})
-    sum = o.fadd(sum, gpu::ShuffleOp::create(b, sum,
-                                             static_cast<int32_t>(offset), 32,
-                                             gpu::ShuffleMode::XOR)
-                          .getShuffleResult());
+    sum =
+        o.fadd(sum, gpu::ShuffleOp::create(b, sum, static_cast<int32_t>(offset),
+                                           32, gpu::ShuffleMode::XOR)
+                        .getShuffleResult());
   auto store = scf::IfOp::create(b, TypeRange{}, o.eq(laneId, o.idx(0)),
                                  /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
@@ -867,9 +863,9 @@ void GradKernelBuilder::emitOperandSumKernel(gpu::LaunchOp launch, size_t k) {
   Value sum;
   if (!grad.perElement) {
     sum = sumOver(o.idx(0), numSlots, o.f32(0.0), [&](Value slot, Value acc) {
-      return o.fadd(acc, memref::LoadOp::create(
-                             b, grad.scratch,
-                             o.add(o.mul(slot, grad.count), x)));
+      return o.fadd(acc,
+                    memref::LoadOp::create(b, grad.scratch,
+                                           o.add(o.mul(slot, grad.count), x)));
     });
   } else {
     // The bias [.., Sq, Skv], its leading dims right-aligned to [B, Hq]:
@@ -882,19 +878,22 @@ void GradKernelBuilder::emitOperandSumKernel(gpu::LaunchOp launch, size_t k) {
       return {o.select(bcast, o.idx(0), idx[d]),
               o.select(bcast, full, o.add(idx[d], o.idx(1)))};
     };
-    auto [b0, b1] = range(rank - 4, bufs.batch);
-    auto [h0, h1] = range(rank - 3, bufs.qHeads);
+    std::pair<Value, Value> batches = range(rank - 4, bufs.batch);
+    std::pair<Value, Value> heads = range(rank - 3, bufs.qHeads);
     Value i = idx[rank - 2], j = idx[rank - 1];
-    sum = sumOver(b0, b1, o.f32(0.0), [&](Value bb, Value accB) {
-      return sumOver(h0, h1, accB, [&](Value hh, Value acc) {
-        Value at = o.add(
-            o.mul(o.add(o.mul(o.add(o.mul(bb, bufs.qHeads), hh), bufs.qLen),
-                        i),
-                  bufs.kvLen),
-            j);
-        return o.fadd(acc, memref::LoadOp::create(b, grad.scratch, at));
-      });
-    });
+    sum = sumOver(
+        batches.first, batches.second, o.f32(0.0), [&](Value bb, Value accB) {
+          return sumOver(
+              heads.first, heads.second, accB, [&](Value hh, Value acc) {
+                Value at =
+                    o.add(o.mul(o.add(o.mul(o.add(o.mul(bb, bufs.qHeads), hh),
+                                            bufs.qLen),
+                                      i),
+                                bufs.kvLen),
+                          j);
+                return o.fadd(acc, memref::LoadOp::create(b, grad.scratch, at));
+              });
+        });
   }
   memref::StoreOp::create(b, sum, grad.out, idx);
 }

@@ -806,9 +806,9 @@ static LogicalResult verifyParamGrads(AttentionGradOp op) {
                                  "captureN for capture N of the op)";
     auto type = cast<RankedTensorType>(operand.getType());
     if (!isa<Float32Type, Float16Type, BFloat16Type>(type.getElementType()))
-      return op.emitOpError() << "'wrt' entry '" << name
-                              << "' must be an f32, f16 or bf16 tensor, got "
-                              << type;
+      return op.emitOpError()
+             << "'wrt' entry '" << name
+             << "' must be an f32, f16 or bf16 tensor, got " << type;
     Value init = op.getParamGradInits()[i];
     auto want = RankedTensorType::get(type.getShape(),
                                       Float32Type::get(op.getContext()));
