@@ -730,20 +730,17 @@ class Kernel:
         by the compiler).
 
         `wrt` names float operands whose gradients to return too, after dq,
-        dk and dv and in its order, float32 and shaped as the operand:
-        "sink" (sink softmax's logits), "bias" (float32 kernels: the bias
-        has the input dtype), "rel_bias_table", "temperature", and float32
-        arrays captured by the score_mod function (by parameter name; the
-        function is differentiated with respect to each value it reads,
-        and the gradients are added at the indices read, out-of-range reads
-        adding nothing). Their sums run in a fixed order, so they are
-        bitwise reproducible. CPU only: the GPU targets raise
-        NotImplementedError for a non-empty `wrt`."""
+        dk and dv and in its order, shaped as the operand and float32
+        whatever the operand's dtype (sums in float32): "sink" (sink
+        softmax's logits), "bias" (of the input dtype, so float16 or
+        bfloat16 in those kernels), "rel_bias_table", "temperature", and
+        float32 arrays captured by the score_mod function (by parameter
+        name; the function is differentiated with respect to each value it
+        reads, and the gradients are added at the indices read,
+        out-of-range reads adding nothing). Their sums run in a fixed
+        order, so they are bitwise reproducible. On every target (README,
+        "Gradients")."""
         wrt = (wrt,) if isinstance(wrt, str) else tuple(wrt)
-        if wrt and self.target != "cpu":
-            raise NotImplementedError(
-                f"gradients of operands (wrt) are computed on target='cpu' "
-                f"only; this kernel was compiled for target='{self.target}'")
         if self.target == "cuda":
             ok, why = _attn.cuda_status()
             if not ok:
@@ -953,10 +950,6 @@ class Kernel:
                 elif self.signature.arg(name) is None:
                     raise ValueError(f"wrt names '{name}', which this "
                                      f"kernel does not take")
-                elif self.signature.arg(name).elem != "f32":
-                    raise NotImplementedError(
-                        f"'{name}' is {self.dtype} in this kernel; "
-                        f"gradients are computed for float32 operands only")
             if len(set(wrt)) != len(wrt):
                 raise ValueError(f"wrt names an operand twice: {wrt}")
             text, sig = IR.build(self.spec, self.dtype, self.head_dim,

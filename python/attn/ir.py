@@ -9,9 +9,9 @@ arrays, then the outs O and (when the normalizer has one) LSE.
 With `grad=True`, `func.func @attention_grad` holding the op's
 `attn.attention_grad`: q, k, v, the forward's O, dO and (when the
 normalizer has one) LSE, the same operands and captures, then the outs dQ,
-dK and dV and, for each name in `wrt` (the "sink" operand, or a float32
-captured array by its name), its gradient `d_<name>` (f32, shaped as the
-operand).
+dK and dV and, for each name in `wrt` (a float operand such as "sink" or
+"bias", or a float32 captured array by its name), its gradient `d_<name>`
+(f32 whatever the operand's type, shaped as the operand).
 """
 
 from __future__ import annotations
@@ -289,10 +289,12 @@ def build(spec: S.Spec, dtype: str, head_dim: int, head_dim_v: int,
         for name in wrt:
             a = sig.arg(name)
             if a is None or a.role not in ("operand", "capture") or \
-                    a.elem != "f32":
-                raise S.SpecError(f"no float32 operand or captured array "
+                    a.elem not in ("f32", "f16", "bf16"):
+                raise S.SpecError(f"no float operand or captured array "
                                   f"'{name}' to take the gradient of")
-            sig.args.append(Arg(f"d_{name}", "param_grad", "f32", a.type))
+            # The gradient is f32 whatever the operand's element type.
+            grad_type = a.type[:-len(a.elem) - 1] + "f32>"
+            sig.args.append(Arg(f"d_{name}", "param_grad", "f32", grad_type))
             # The op names captured arrays by their number.
             wrt_names.append(name if a.role == "operand" else
                              f"capture{capture_names.index(name)}")

@@ -13,9 +13,13 @@ attn.attention_grad (O(Sq * Skv) memory per head);
 (spec, dtype, head dims, compile options) and cached. Gradients flow to q,
 k and v, and to the sink logits, a bias, temperature or relative-bias
 table and float32 tensors captured by a score_mod function when they
-require grad (Kernel.backward's `wrt`; deterministic, no atomics). A
-capture read only by a mask_mod, or a non-float32 operand that requires
-grad is an error, not a silently missing gradient. PyTorch is imported on first use;
+require grad (Kernel.backward's `wrt`; deterministic, no atomics). float16 and
+bfloat16 ones too (a bias in a half-precision kernel has the input's
+dtype; half-precision captures are passed to the kernel as float32, which
+holds their values exactly): their gradients accumulate in float32 and
+autograd receives them in the tensor's own dtype. A capture read only by
+a mask_mod, or an operand of another dtype that requires grad is an
+error, not a silently missing gradient. PyTorch is imported on first use;
 this module is not imported by `import attn`. Importing it sets
 KMP_BLOCKTIME=0 for attn's OpenMP workers (see _idle_workers_sleep).
 """
@@ -91,6 +95,7 @@ class AttentionFunction(torch.autograd.Function):
             out, lse = kernel(q, k, v, *captures, **operands), None
         ctx.kernel, ctx.captures, ctx.operands = kernel, captures, operands
         ctx.wrt = wrt
+        ctx.param_dtypes = tuple(p.dtype for p in params)
         ctx.has_lse = lse is not None
         saved = (q, k, v, out) + ((lse,) if ctx.has_lse else ())
         ctx.save_for_backward(*saved)
@@ -105,6 +110,8 @@ class AttentionFunction(torch.autograd.Function):
         dq, dk, dv, *params = ctx.kernel.backward(
             q, k, v, out, lse, grad_out.contiguous(), *ctx.captures,
             wrt=ctx.wrt, **ctx.operands)
+        # Operand gradients are float32: each in its tensor's dtype.
+        params = [g.to(dtype) for g, dtype in zip(params, ctx.param_dtypes)]
         return (None, None, None, None, dq, dk, dv, *params)
 
 
@@ -121,10 +128,11 @@ def attention(spec, q, k, v, *captures, lowering: str = "fused",
     """`spec` on CPU tensors q, k, v (float32, float16 or bfloat16, in the
     spec's layout) with autograd: the output O as a tensor whose backward
     gives q, k and v their gradients. Captures and operands as for a
-    compiled `attn.Kernel`; the float32 sink logits, bias, temperature,
+    compiled `attn.Kernel`; the sink logits, bias, temperature,
     relative-bias table and captures of a score_mod function that require
-    grad receive theirs, any other operand that requires grad is an
-    error."""
+    grad receive theirs (float32, float16 or bfloat16 tensors: float32
+    sums, the gradient in the tensor's dtype), any other operand that
+    requires grad is an error."""
     spec = _spec.as_spec(spec)
     for name, x in (("q", q), ("k", k), ("v", v)):
         if not isinstance(x, torch.Tensor):
@@ -164,13 +172,27 @@ def attention(spec, q, k, v, *captures, lowering: str = "fused",
                 f"gradients of q, k, v, the operands "
                 f"{', '.join(_api.OPERAND_GRADS)} and float32 tensors "
                 f"captured by a score_mod function only")
-        if x.dtype != torch.float32:
+        if x.dtype not in _DTYPES:
             raise NotImplementedError(
                 f"'{name}' requires grad but is {x.dtype}; attn computes "
-                f"the gradients of float32 operands only")
+                f"the gradients of float32, float16 and bfloat16 operands "
+                f"only")
         wrt.append(name)
         params.append(x)
     wrt = tuple(wrt)
+    # Half-precision tensors for float32 captures: their values, exactly,
+    # in float32 (the gradient goes back in the tensor's dtype).
+    f32_captures = {n for n, dtype in kernel.signature.captures
+                    if dtype == "float32"}
+
+    def widened(name, x):
+        if name in f32_captures and isinstance(x, torch.Tensor) and \
+                x.dtype in (torch.float16, torch.bfloat16):
+            return x.detach().float()
+        return x
+    captures = tuple(widened(n, x) for n, x in zip(names, captures)) + \
+        tuple(captures[len(names):])
+    operands = {n: widened(n, x) for n, x in operands.items()}
     if torch.is_grad_enabled() and (
             params or any(x.requires_grad for x in (q, k, v))):
         # Compile the backward now: a variant without gradients fails here,

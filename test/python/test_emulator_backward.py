@@ -202,3 +202,126 @@ def test_emulator_backward_masked_nan_in_v():
     _, _, *refs = TB.ref_grads(spec, q, k, v, do, (), ops)
     allowed = TD._allowed(spec, q, k, v, (), ops)
     TB._check_grads("masked NaN in V", dims, spec, allowed, grads, refs)
+
+
+# ----------------------------------------------------------------------------
+# Operand gradients (`wrt`) on the GPU
+# ----------------------------------------------------------------------------
+
+import test_param_grads as TP  # noqa: E402
+
+# test_param_grads' variants on the emulator: each kind of operand (sink
+# logits; f16/bf16 bias, broadcast shapes drawn by op_bias; temperature;
+# relative-bias table; captured arrays read twice, with sink logits after
+# them and documents with padding: fully masked rows), GQA, odd lengths.
+EMU_PARAM_VARIANTS = [
+    (TD.V("sink_causal_gqa", attn.Spec(attn.causal(), attn.sink_softmax()),
+          TD.op_sink, heads=4), ("sink",)),
+    (TD.V("bias_temperature", attn.Spec(TD.STREAMING, score_mod=[
+        attn.temperature(), attn.alibi(), attn.softcap(4.0), attn.bias()]),
+        TD.both(TD.op_temperature, TD.op_bias), check=TP._several_keys),
+     ("bias", "temperature")),
+    (TD.V("rel_bias_bshd", attn.Spec(attn.causal(), score_mod=attn.rel_bias(
+        12, 50), layout="bshd"), TD.op_rel_bias(12),
+        check=TP._several_keys), ("rel_bias_table",)),
+    (TD.V("two_captures_sink_document", attn.Spec(
+        attn.document() & attn.causal(), attn.sink_softmax(),
+        score_mod=[TP.sm_two_reads, attn.softcap(3.0)]),
+        TD.both(TP.op_two_reads, TP._padded_sink), lengths="self",
+        check=TP._several_keys), ("gain", "sink", "table")),
+    (TD.V("bias_document_padding", attn.Spec(
+        attn.document() & attn.causal(), score_mod=attn.bias()),
+        TD.both(TD.op_bias, TD.op_segments), lengths="self",
+        check=TP._several_keys), ("bias",)),
+]
+
+
+def _param_case(variant, wrt, dtype, rng, dims=None, chip="sm_80"):
+    d = dims or TD._draw_dims(rng, variant, dtype)
+    name = f"{variant.name}[{dtype}] {d}"
+    q, k, v, do, captures, operands = TB._grad_case(rng, variant, d)
+    o, lse = TB.forward_outputs(variant.spec, dtype, q, k, v, captures,
+                                operands)
+    fn = _kernel(variant.spec, dtype, d.D, d.Dv, chip)
+    grads = fn.backward(q, k, v, o, lse, do, *captures, wrt=wrt, **operands)
+    assert len(grads) == 3 + len(wrt)
+    _, _, *refs, pref = TB.ref_grads(variant.spec, q, k, v, do, captures,
+                                     operands, wrt=wrt, o_given=o)
+    allowed = TD._allowed(variant.spec, q, k, v, captures, operands)
+    TB._check_grads(name, d, variant.spec, allowed, grads[:3], refs)
+    for param, got in zip(wrt, grads[3:]):
+        want = pref[param]
+        assert got.dtype == np.float32, f"{name}: d{param} dtype"
+        assert got.shape == want.shape, f"{name}: d{param} shape"
+        assert np.isfinite(got).all(), f"{name}: d{param} not finite"
+        err = TB._rel_err(got.astype(np.float64), want)
+        assert err <= TB.GRAD_TOL[dtype], \
+            f"{name}: d{param} rel err {err:.3g} > {TB.GRAD_TOL[dtype]}"
+        if param == "bias":
+            # Bias entries that no allowed score reads: exactly 0.
+            # allowed is [B, Hq, Sq, Skv]; the bias broadcasts to it.
+            shape = np.shape(operands["bias"])
+            seen = allowed.any(axis=tuple(range(4 - len(shape))))
+            for ax, n in enumerate(shape[:-2]):
+                if n == 1:
+                    seen = seen.any(axis=ax, keepdims=True)
+            assert (got[~seen] == 0).all(), f"{name}: dbias of unseen != 0"
+    return (q, k, v, o, lse, do, captures, operands), grads
+
+
+EMU_PARAM_CASES = [pytest.param(v, wrt, s, id=f"{v.name}-{s}")
+                   for v, wrt in EMU_PARAM_VARIANTS
+                   for s in range(3 if FULL else 1)]
+
+
+@pytest.mark.parametrize("variant,wrt,seed", EMU_PARAM_CASES)
+def test_emulator_param_grads(variant, wrt, seed):
+    """Operand gradients of the GPU backward against the float64
+    reference (test_param_grads' tolerances, relative to max|ref| per
+    gradient) in f16 and bf16, with dQ, dK and dV alongside."""
+    dtype = ("float16", "bfloat16")[(seed + zlib.crc32(
+        variant.name.encode())) % 2]
+    rng = np.random.default_rng([zlib.crc32(variant.name.encode()), seed,
+                                 19])
+    for _ in range(variant.shapes):
+        _param_case(variant, wrt, dtype, rng)
+
+
+def test_emulator_param_grads_long_and_deterministic():
+    """Many items: 2 batch rows of 16 query heads (GQA, group 4) over 5
+    q-tiles are 160 items for the query kernel's 128 CTAs of slots, so
+    CTAs take two items each; bias, table and sink logits together, bf16,
+    Sq != Skv (full, partial and empty tiles); a second run gives the same
+    bits."""
+    spec = attn.Spec(attn.causal(), attn.sink_softmax(), q_offset=200,
+                     score_mod=[TP.sm_two_reads, attn.bias()])
+    variant = TD.V("long_params", spec, TD.both(
+        TP.op_two_reads, TD.op_bias, TD.op_sink))
+    wrt = ("table", "bias", "sink", "gain")
+    dims = _dims(2, 16, 4, 260, 100, 16, 16, "bfloat16")
+    args, grads = _param_case(variant, wrt, "bfloat16",
+                              np.random.default_rng(23), dims)
+    q, k, v, o, lse, do, captures, ops = args
+    fn = _kernel(spec, "bfloat16", 16, 16)
+    again = fn.backward(q, k, v, o, lse, do, *captures, wrt=wrt, **ops)
+    for a, b in zip(grads, again):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_emulator_sink_grad_of_fully_masked_heads_is_zero():
+    """Heads whose rows see no key (O = 0, LSE = sink) get a sink gradient
+    of exactly 0 on the GPU too."""
+    spec = attn.Spec(attn.causal(), attn.sink_softmax(), q_offset=-100)
+    fn = _kernel(spec, "float16", 16, 16)
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((2, 3, 50, 16)).astype(np.float16)
+    k = rng.standard_normal((2, 3, 40, 16)).astype(np.float16)
+    v = rng.standard_normal((2, 3, 40, 16)).astype(np.float16)
+    do = rng.standard_normal(q.shape).astype(np.float16)
+    sink = np.array([0.5, -30.0, 2.0], np.float32)
+    o, lse = TB.forward_outputs(spec, "float16", q, k, v, (),
+                                {"sink": sink})
+    *rest, dsink = fn.backward(q, k, v, o, lse, do, sink=sink, wrt="sink")
+    assert np.array_equal(dsink, np.zeros(3, np.float32)), dsink
+    for g in rest:
+        assert not np.any(g), "fully masked rows: zero gradients"

@@ -145,12 +145,18 @@ PARAM_VARIANTS = [
        TD.both(op_two_reads, _padded_sink), lengths="self", dtypes=ALL,
        check=_several_keys),
      ("gain", "sink", "table")),
-    # The builtin operands (bias: float32 kernels, its dtype being the
-    # input's; broadcast shapes drawn by op_bias).
+    # The builtin operands (the bias has the input's dtype, so f16 and
+    # bf16 kernels differentiate a half-precision bias, into f32;
+    # broadcast shapes drawn by op_bias).
     (V("bias_temperature_in_order", attn.Spec(TD.STREAMING, score_mod=[
         attn.temperature(), attn.alibi(), attn.softcap(4.0), attn.bias()]),
-       TD.both(TD.op_temperature, TD.op_bias), check=_several_keys),
+       TD.both(TD.op_temperature, TD.op_bias), dtypes=ALL,
+       check=_several_keys),
      ("bias", "temperature")),
+    (V("bias_reference_lowering", attn.Spec(attn.causal(), score_mod=[
+        attn.softcap(4.0), attn.bias()]), TD.op_bias,
+       compile_kw={"lowering": "reference"}, dtypes=TD.BF16,
+       check=_several_keys), ("bias",)),
     (V("rel_bias_table", attn.Spec(attn.causal(),
                                    score_mod=attn.rel_bias(12, 50)),
        TD.op_rel_bias(12), dtypes=ALL, check=_several_keys),
@@ -179,7 +185,7 @@ LONG_PARAM_VARIANTS = [
        TD.op_sm_table, heads=4, dtypes=ALL), ("table",)),
     (V("long_bias_rel_bias_gqa", attn.Spec(attn.causal(), score_mod=[
         attn.rel_bias(16, 128), attn.bias()]),
-       TD.both(TD.op_rel_bias(16), TD.op_bias), heads=4),
+       TD.both(TD.op_rel_bias(16), TD.op_bias), heads=4, dtypes=ALL),
      ("bias", "rel_bias_table")),
 ]
 for _v, _ in LONG_PARAM_VARIANTS:
@@ -308,11 +314,6 @@ def test_wrt_errors():
     o, lse = plain(q, q, q, return_lse=True)
     with pytest.raises(ValueError, match="does not take"):
         plain.backward(q, q, q, o, lse, o, wrt=("sink",))
-    half = attn.compile(attn.Spec(None, score_mod=attn.bias()),
-                        dtype="bfloat16", head_dim=16)
-    with pytest.raises(NotImplementedError, match="'bias' is bfloat16 in "
-                                                  "this kernel"):
-        half._grad_kernel(("bias",))
 
 
 _RUN_BACKWARD = """

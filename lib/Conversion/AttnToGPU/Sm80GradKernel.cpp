@@ -2,11 +2,13 @@
 //
 // Lowers attn.attention_grad on f16/bf16 tensors to two gpu.launches of
 // FlashAttention-2 style backward kernels on mma.sync m16n8k16 (sm_80, and
-// sm_90a, which runs them unchanged). P is recomputed from the forward's
-// LSE as on the CPU (FlashGradKernel.cpp), with the same per-element
-// formulas (emitGradWeightAndFactor, ScoreEmitter's slopes), and nothing of
-// size Sq x Skv is stored. Deterministic, no atomics: every output element
-// is written by one thread, and its sums run in a fixed order.
+// sm_90a, which runs them unchanged), and with operand gradients the small
+// kernels below. P is recomputed from the forward's LSE as on the CPU
+// (FlashGradKernel.cpp), with the same per-element formulas
+// (emitGradWeightAndFactor, ScoreEmitter's slopes), and nothing of size
+// Sq x Skv is stored (but the bias gradient's scratch). Deterministic, no
+// atomics: every output element is written by one thread, and its sums run
+// in a fixed order.
 //
 //   1. the query kernel, grid (ceil(Sq / 64), B * Hq), 4 warps of 16 query
 //      rows each (as the forward): Q and dO as A fragments in registers,
@@ -34,12 +36,24 @@
 // classes (RuntimeTileClassifier, GPUTileReader): pairs they rule out are
 // skipped before their copies, pairs they allow entirely are full.
 //
+// Operand gradients (`wrt`), summed in f32 in a fixed order, no atomics:
+// the sink logits by a third kernel, a warp per query head, from LSE and
+// Delta; the others from each element's dS' in the query kernel, which
+// adds dS' * ds'/dx of the operand reads (ScoreEmitter's forward-mode
+// derivatives, as on the CPU) into device scratch: the bias into one f32
+// per score element (written by the thread that owns it), the rest
+// (relative-bias table, temperature, captures) into one slot per thread,
+// the kernel then running on at most kMaxSlotCTAs CTAs that take every
+// n-th item. A kernel per operand sums the scratch in order (the bias over
+// its broadcast batch and head dims, the others over the slots).
+//
 //===----------------------------------------------------------------------===//
 
 #include "GPUTiler.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -60,7 +74,24 @@ struct GradTile {
   Value isFull;
 };
 
-/// Emits the two kernels of one attn.attention_grad op.
+/// The gradient of one operand in `wrt` other than the sink, read by the
+/// score modifiers at each element (bias, rel_bias_table, temperature,
+/// captures).
+struct OperandGrad {
+  /// The operand (a tensor), its sizes and element count (host values).
+  Value operand;
+  SmallVector<Value, 4> dims;
+  Value count;
+  /// The gradient's destination, f32 and shaped as the operand.
+  Value out;
+  /// Device scratch: the bias, [B * Hq * Sq * Skv] f32 (each element's
+  /// dS' * ds'/dx, written by the thread that owns the element), else
+  /// [numSlots * count] f32 (each query-kernel thread adds to its slot).
+  Value scratch;
+  bool perElement = false;
+};
+
+/// Emits the kernels of one attn.attention_grad op.
 class GradKernelBuilder {
 public:
   GradKernelBuilder(AttentionGradOp op, const GPUTilePlan &plan,
@@ -71,6 +102,27 @@ public:
 
 private:
   void emitQueryKernel(gpu::LaunchOp launch);
+  /// The query kernel's work on q-tile `qTile` of (batch, head) `bh`; with
+  /// `slot` (operand gradients read per element), each thread adds their
+  /// contributions to its own slot of the scratch.
+  void emitQueryItem(Value qTile, Value bh, Value slot);
+  /// Adds dS' * ds'/dx of the thread's allowed elements of a tile to the
+  /// operand gradients' scratch: `scores` are the scaled raw scores s,
+  /// `dsPrime` dS', `query` / `key` the elements' coordinates.
+  void emitOperandGradTile(const GradTile &t, ArrayRef<Value> scores,
+                           ArrayRef<Value> dsPrime, int64_t cols,
+                           function_ref<Value(int64_t, int64_t, int64_t)> query,
+                           function_ref<Value(int64_t, int64_t, int64_t)> key,
+                           Value slot);
+  /// The sink logits' gradient, one warp per query head (after the query
+  /// kernel, which stores Delta).
+  void emitSinkKernel(gpu::LaunchOp launch);
+  /// Operand gradient `k` from its scratch: the slots (or, for the bias,
+  /// the broadcast batch and head rows) summed in order, a thread per
+  /// element.
+  void emitOperandSumKernel(gpu::LaunchOp launch, size_t k);
+  /// Sets up `operandGrads`, `sinkOut` and the slots (host code).
+  void emitOperandGradSetup();
   void emitKeyKernel(gpu::LaunchOp launch);
   /// Per-CTA values both kernels need: thread, lane, its row g and column
   /// pair c, warp; kv extent of batch `bi`.
@@ -124,8 +176,8 @@ private:
       const GradTile &t, ArrayRef<Value> s, ArrayRef<Value> dp, int64_t cols,
       function_ref<Value(int64_t, int64_t, int64_t)> query,
       function_ref<Value(int64_t, int64_t, int64_t)> key,
-      function_ref<std::pair<Value, Value>(int64_t, int64_t, int64_t)>
-          rowStats);
+      function_ref<std::pair<Value, Value>(int64_t, int64_t, int64_t)> rowStats,
+      SmallVectorImpl<Value> *dsPrime = nullptr);
   /// Issues cp.async copies of the row tiles [first, first + blockKv) of
   /// `srcs` (head `h`, rows below `limit`) into `tiles`, then waits for
   /// them and synchronises the CTA.
@@ -171,7 +223,21 @@ private:
   Value scale;
   /// Per CTA.
   Value tid, lane, g, c, warp, bi;
+  /// The operand gradients of `wrt`: the sink's destination (or null), the
+  /// others', and with those read per element other than the bias, the
+  /// query kernel's CTAs (each takes every numQueryCTAs-th item) and
+  /// slots (one per thread of them).
+  Value sinkOut, sinkB;
+  SmallVector<OperandGrad> operandGrads;
+  Value numQueryCTAs, numSlots;
 };
+
+/// Query-kernel CTAs with operand-gradient slots at most (each of their
+/// threads a slot, so every element's sum adds up to 128 x this)...
+constexpr int64_t kMaxSlotCTAs = 128;
+/// ...within this many f32 slot accumulators in all (256 MiB, as on the
+/// CPU).
+constexpr int64_t kSlotBudget = int64_t(1) << 26;
 
 } // namespace
 
@@ -226,32 +292,115 @@ void GradKernelBuilder::run() {
     deltaB = alloc.getMemref();
     wait(alloc.getAsyncToken());
   }
-  // Both kernels: 4 warps, tiles of blockKv rows of the other side in
-  // shared memory. Empty grids are not launched.
-  auto launch = [&](Value gridX, Value gridY,
-                    void (GradKernelBuilder::*kernel)(gpu::LaunchOp),
-                    int64_t smem) {
+  emitOperandGradSetup();
+  for (OperandGrad &grad : operandGrads) {
+    Value size = grad.perElement ? o.mul(o.mul(bufs.batch, bufs.qHeads),
+                                         o.mul(bufs.qLen, bufs.kvLen))
+                                 : o.mul(numSlots, grad.count);
+    auto alloc = gpu::AllocOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, m.f32), token,
+        ValueRange{start()}, ValueRange{o.max(size, o.idx(1))}, ValueRange{});
+    grad.scratch = alloc.getMemref();
+    wait(gpu::MemsetOp::create(b, token, ValueRange{alloc.getAsyncToken()},
+                               grad.scratch, o.f32(0.0))
+             .getAsyncToken());
+  }
+  // The kernels: tiles of blockKv rows of the other side in shared memory
+  // (the tile kernels, 4 warps). Empty grids are not launched.
+  auto launch = [&](Value gridX, Value gridY, int64_t threads, int64_t smem,
+                    function_ref<void(gpu::LaunchOp)> kernel) {
     Value smemBytes = arith::ConstantIntOp::create(b, smem, 32);
-    auto l =
-        gpu::LaunchOp::create(b, gridX, gridY, o.idx(1), o.idx(plan.warps * 32),
-                              o.idx(1), o.idx(1), smemBytes);
+    auto l = gpu::LaunchOp::create(b, gridX, gridY, o.idx(1), o.idx(threads),
+                                   o.idx(1), o.idx(1), smemBytes);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&l.getBody().front());
-    (this->*kernel)(l);
+    kernel(l);
     gpu::TerminatorOp::create(b);
   };
-  launch(o.ceilDiv(bufs.qLen, o.idx(plan.blockQ)),
-         o.mul(bufs.batch, bufs.qHeads), &GradKernelBuilder::emitQueryKernel,
-         sharedBytes(/*inShared=*/false));
+  int64_t threads = plan.warps * 32;
+  Value numQTiles = o.ceilDiv(bufs.qLen, o.idx(plan.blockQ));
+  auto queryKernel = [&](gpu::LaunchOp l) { emitQueryKernel(l); };
+  if (numSlots)
+    launch(numQueryCTAs, o.idx(1), threads, sharedBytes(/*inShared=*/false),
+           queryKernel);
+  else
+    launch(numQTiles, o.mul(bufs.batch, bufs.qHeads), threads,
+           sharedBytes(/*inShared=*/false), queryKernel);
   launch(o.ceilDiv(bufs.kvLen, o.idx(plan.blockQ)),
-         o.mul(bufs.batch, bufs.kvHeads), &GradKernelBuilder::emitKeyKernel,
-         sharedBytes(keysInShared()));
-  if (deltaB)
-    wait(gpu::DeallocOp::create(b, token, ValueRange{start()}, deltaB)
-             .getAsyncToken());
+         o.mul(bufs.batch, bufs.kvHeads), threads, sharedBytes(keysInShared()),
+         [&](gpu::LaunchOp l) { emitKeyKernel(l); });
+  if (sinkOut)
+    launch(bufs.qHeads, o.idx(1), 32, 0,
+           [&](gpu::LaunchOp l) { emitSinkKernel(l); });
+  for (size_t k = 0; k < operandGrads.size(); ++k)
+    launch(o.ceilDiv(operandGrads[k].count, o.idx(threads)), o.idx(1), threads,
+           0, [&](gpu::LaunchOp l) { emitOperandSumKernel(l, k); });
+  SmallVector<Value> scratch = {deltaB};
+  for (OperandGrad &grad : operandGrads)
+    scratch.push_back(grad.scratch);
+  for (Value buf : scratch)
+    if (buf)
+      wait(gpu::DeallocOp::create(b, token, ValueRange{start()}, buf)
+               .getAsyncToken());
   flag.emitEnd(b);
 
-  bufs.replaceOp(b, op);
+  // The operand gradients' results, in the order of `wrt`.
+  SmallVector<Value> extra;
+  auto next = operandGrads.begin();
+  if (ArrayAttr wrt = op.getWrtAttr())
+    for (auto [name, init] : llvm::zip_equal(wrt.getAsValueRange<StringAttr>(),
+                                             op.getParamGradInits())) {
+      Value out = name == "sink" ? sinkOut : (next++)->out;
+      extra.push_back(bufferization::ToTensorOp::create(
+          b, init.getType(), out, /*restrict=*/true, /*writable=*/true));
+    }
+  bufs.replaceOp(b, op, extra);
+}
+
+void GradKernelBuilder::emitOperandGradSetup() {
+  ArrayAttr wrt = op.getWrtAttr();
+  if (!wrt)
+    return;
+  Value slotTotal = o.idx(0);
+  for (auto [name, init] : llvm::zip_equal(wrt.getAsValueRange<StringAttr>(),
+                                           op.getParamGradInits())) {
+    Value out = toIdentityBuffer(b, init, /*readOnly=*/false);
+    if (name == "sink") {
+      sinkOut = out;
+      sinkB = toIdentityBuffer(b, op.getSink(), /*readOnly=*/true);
+      continue;
+    }
+    OperandGrad grad;
+    grad.operand = op.getGradOperand(name);
+    grad.out = out;
+    grad.count = o.idx(1);
+    for (int64_t d = 0, e = cast<ShapedType>(grad.operand.getType()).getRank();
+         d < e; ++d) {
+      grad.dims.push_back(tensor::DimOp::create(b, grad.operand, d));
+      grad.count = o.mul(grad.count, grad.dims.back());
+    }
+    // The bias's elements map to score elements (over the broadcast
+    // batch and head dims): each score's contribution is written once, by
+    // its thread, and summed over those dims in order afterwards.
+    grad.perElement = grad.operand == op.getBias();
+    if (!grad.perElement)
+      slotTotal = o.add(slotTotal, grad.count);
+    operandGrads.push_back(grad);
+  }
+  if (llvm::all_of(operandGrads,
+                   [](const OperandGrad &g) { return g.perElement; }))
+    return;
+  // As many query CTAs as keep the slots (one per thread) within
+  // kSlotBudget floats, at least one, at most kMaxSlotCTAs and the items.
+  // The count depends on the shapes only, so the sums' order does too.
+  int64_t threads = plan.warps * 32;
+  Value items = o.mul(o.ceilDiv(bufs.qLen, o.idx(plan.blockQ)),
+                      o.mul(bufs.batch, bufs.qHeads));
+  Value byBudget = o.divU(o.idx(kSlotBudget),
+                          o.max(o.mul(slotTotal, o.idx(threads)), o.idx(1)));
+  numQueryCTAs =
+      o.max(o.idx(1), o.min(o.min(o.idx(kMaxSlotCTAs), items), byBudget));
+  numSlots = o.mul(numQueryCTAs, o.idx(threads));
 }
 
 void GradKernelBuilder::emitThreadIds(gpu::LaunchOp launch) {
@@ -385,7 +534,8 @@ GradKernelBuilder::emitWeightsAndGrads(
     const GradTile &t, ArrayRef<Value> s, ArrayRef<Value> dp, int64_t cols,
     function_ref<Value(int64_t, int64_t, int64_t)> query,
     function_ref<Value(int64_t, int64_t, int64_t)> key,
-    function_ref<std::pair<Value, Value>(int64_t, int64_t, int64_t)> rowStats) {
+    function_ref<std::pair<Value, Value>(int64_t, int64_t, int64_t)> rowStats,
+    SmallVectorImpl<Value> *dsPrime) {
   bool hasMods = facts.hasMods;
   Value negInf = o.f32(-std::numeric_limits<double>::infinity());
   Value lastRow = o.sub(bufs.qLen, o.idx(1)),
@@ -447,6 +597,12 @@ GradKernelBuilder::emitWeightsAndGrads(
         if (hasMods)
           ds = o.fmul(ds, slopes[i]);
         ds = o.select(o.nonZero(factor), ds, o.f32(0.0));
+        // dS' = w'(s') / Z * (dP - Delta), the gradient of the modified
+        // score, 0 where the factor is 0 as dS.
+        if (dsPrime)
+          dsPrime->push_back(o.select(o.nonZero(factor),
+                                      o.fmul(factor, o.fsub(dp[i], delta)),
+                                      o.f32(0.0)));
         probs.push_back(prob);
         grads.push_back(ds);
       }
@@ -455,13 +611,33 @@ GradKernelBuilder::emitWeightsAndGrads(
 
 void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
   emitThreadIds(launch);
+  if (!numSlots)
+    return emitQueryItem(launch.getBlockIds().x, launch.getBlockIds().y,
+                         Value());
+  // With slots: CTA x takes items x, x + numQueryCTAs, ... in order (the
+  // q-tiles of a head together), and each thread adds to slot x * 128 +
+  // tid.
+  Value numQTiles = o.ceilDiv(bufs.qLen, o.idx(plan.blockQ));
+  Value items = o.mul(numQTiles, o.mul(bufs.batch, bufs.qHeads));
+  Value cta = launch.getBlockIds().x;
+  Value slot = o.add(o.mul(cta, o.idx(plan.warps * 32)), tid);
+  scf::ForOp::create(
+      b, cta, items, numQueryCTAs, ValueRange{},
+      [&](OpBuilder &nb, Location, Value item, ValueRange) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        emitQueryItem(o.remU(item, numQTiles), o.divU(item, numQTiles), slot);
+        scf::YieldOp::create(b);
+      });
+}
+
+void GradKernelBuilder::emitQueryItem(Value qTile, Value bh, Value slot) {
   GradTile t;
-  Value bh = launch.getBlockIds().y;
   bi = t.bi = o.divU(bh, bufs.qHeads);
   t.hi = o.remU(bh, bufs.qHeads);
   Value kvh = o.divU(t.hi, bufs.group);
   emitKvExtent(t);
-  Value q0 = o.mul(launch.getBlockIds().x, o.idx(plan.blockQ));
+  Value q0 = o.mul(qTile, o.idx(plan.blockQ));
   RowSide side =
       emitRowSide(q0, bufs.qLen, bufs.qB, bufs.doB, t.hi, /*inShared=*/false);
   ArrayRef<Value> rows = side.rows, clamped = side.clamped;
@@ -527,15 +703,19 @@ void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
         runtimeFull, emitTileIsFull(b, fullBounds, j0, plan.blockKv, t.kvEnd));
     SmallVector<Value> s = m.emitTimesRowsT(qFrags, kS, plan.blockKv, lane);
     SmallVector<Value> dp = m.emitTimesRowsT(doFrags, vS, plan.blockKv, lane);
+    auto query = [&](int64_t, int64_t r, int64_t) { return rows[r]; };
+    auto key = [&](int64_t n, int64_t, int64_t e) {
+      return o.add(j0, o.add(o.mul(c, o.idx(2)), o.idx(n * 8 + e)));
+    };
+    SmallVector<Value> dsPrime;
     auto [p, ds] = emitWeightsAndGrads(
-        t, s, dp, plan.blockKv,
-        [&](int64_t, int64_t r, int64_t) { return rows[r]; },
-        [&](int64_t n, int64_t, int64_t e) {
-          return o.add(j0, o.add(o.mul(c, o.idx(2)), o.idx(n * 8 + e)));
-        },
+        t, s, dp, plan.blockKv, query, key,
         [&](int64_t, int64_t r, int64_t) {
           return std::pair(lse[r], delta[r]);
-        });
+        },
+        operandGrads.empty() ? nullptr : &dsPrime);
+    if (!operandGrads.empty())
+      emitOperandGradTile(t, s, dsPrime, plan.blockKv, query, key, slot);
     // dQ += dS K.
     SmallVector<Value> out(acc);
     m.emitTimesTile(m.packA(ds, plan.blockKv), kS, out, lane);
@@ -547,6 +727,175 @@ void GradKernelBuilder::emitQueryKernel(gpu::LaunchOp launch) {
   for (auto [lo, hi] : ranges)
     dq = emitFor(lo, hi, dq, kvTile);
   emitStoreRows(bufs.dqB, t.hi, rows, bufs.qLen, dq);
+}
+
+void GradKernelBuilder::emitOperandGradTile(
+    const GradTile &t, ArrayRef<Value> scores, ArrayRef<Value> dsPrime,
+    int64_t cols, function_ref<Value(int64_t, int64_t, int64_t)> query,
+    function_ref<Value(int64_t, int64_t, int64_t)> key, Value slot) {
+  auto ifThen = [&](Value cond, function_ref<void()> then) {
+    auto ifOp =
+        scf::IfOp::create(b, TypeRange{}, cond, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    then();
+  };
+  SmallVector<Value> operands;
+  for (OperandGrad &grad : operandGrads)
+    operands.push_back(grad.operand);
+  for (int64_t n = 0; n < cols / 8; ++n)
+    for (int64_t r = 0; r < 2; ++r)
+      for (int64_t e = 0; e < 2; ++e) {
+        int64_t i = flatIndex(n, r, e);
+        Value row = query(n, r, e), col = key(n, r, e);
+        // Elements of the problem only (rows past Sq and keys past the
+        // key bound are padding).
+        ifThen(o.land(o.lt(row, bufs.qLen), o.lt(col, t.kvEnd)), [&] {
+          ScorePoint pt = emitter->makePoint(b, t.bi, t.hi, row, col, t.kvLenB);
+          SmallVector<ScoreEmitter::OperandRead> reads;
+          emitter->emitScoreModsAndSlope(b, o.fmul(scores[i], scale), pt,
+                                         operands, reads);
+          Value allowed = emitter->emitAllowed(b, pt);
+          for (ScoreEmitter::OperandRead &read : reads) {
+            OperandGrad &grad =
+                operandGrads[llvm::find(operands, read.operand) -
+                             operands.begin()];
+            // The bias: the score element's own entry; else the
+            // row-major index of the read in the thread's slot, for reads
+            // in range (others add nothing).
+            Value ok = allowed, at;
+            if (grad.perElement) {
+              at =
+                  o.add(o.mul(o.add(o.mul(o.add(o.mul(t.bi, bufs.qHeads), t.hi),
+                                          bufs.qLen),
+                                    row),
+                              bufs.kvLen),
+                        col);
+            } else {
+              Value flat = o.idx(0);
+              for (auto [index, size] :
+                   llvm::zip_equal(read.indices, grad.dims)) {
+                ok = o.land(ok, o.cmp(arith::CmpIPredicate::ult, index, size));
+                flat = o.add(o.mul(flat, size), index);
+              }
+              at = o.add(o.mul(slot, grad.count), flat);
+            }
+            ifThen(ok, [&] {
+              Value old = memref::LoadOp::create(b, grad.scratch, at);
+              memref::StoreOp::create(
+                  b, o.fadd(old, o.fmul(dsPrime[i], read.tangent)),
+                  grad.scratch, at);
+            });
+          }
+        });
+      }
+  // The warp reconverges before the .aligned mma.sync and ldmatrix that
+  // follow (independent thread scheduling does not promise it after the
+  // branches above).
+  NVVM::SyncWarpOp::create(b, arith::ConstantIntOp::create(b, -1, 32));
+}
+
+void GradKernelBuilder::emitSinkKernel(gpu::LaunchOp launch) {
+  // d sink[h] = -sum_{b,i} exp(sink[h] - LSE[b,h,i]) * Delta[b,h,i]
+  // (ParamGrads.h): lane l sums rows l, l + 32, ... of the (b, i) order,
+  // then the warp adds the lanes' sums by a butterfly (a fixed order).
+  Value h = launch.getBlockIds().x;
+  Value laneId = launch.getThreadIds().x;
+  Value sink = memref::LoadOp::create(b, sinkB, h);
+  Value rows = o.mul(bufs.batch, bufs.qLen);
+  auto loop = scf::ForOp::create(
+      b, laneId, rows, o.idx(32), ValueRange{o.f32(0.0)},
+      [&](OpBuilder &nb, Location, Value row, ValueRange acc) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value bIdx = o.divU(row, bufs.qLen), i = o.remU(row, bufs.qLen);
+        Value lse =
+            memref::LoadOp::create(b, bufs.lseB, ValueRange{bIdx, h, i});
+        Value delta = memref::LoadOp::create(
+            b, deltaB,
+            o.add(o.mul(o.add(o.mul(bIdx, bufs.qHeads), h), bufs.qLen), i));
+        // P_sink = exp(sink - LSE), 0 for a row with LSE = -inf.
+        Value pSink =
+            o.select(o.isNegInf(lse), o.f32(0.0), o.exp(o.fsub(sink, lse)));
+        scf::YieldOp::create(b, o.fsub(acc[0], o.fmul(pSink, delta)));
+      });
+  Value sum = loop.getResult(0);
+  for (int64_t offset : {16, 8, 4, 2, 1})
+    sum =
+        o.fadd(sum, gpu::ShuffleOp::create(b, sum, static_cast<int32_t>(offset),
+                                           32, gpu::ShuffleMode::XOR)
+                        .getShuffleResult());
+  auto store = scf::IfOp::create(b, TypeRange{}, o.eq(laneId, o.idx(0)),
+                                 /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(store.thenBlock());
+  memref::StoreOp::create(b, sum, sinkOut, h);
+}
+
+void GradKernelBuilder::emitOperandSumKernel(gpu::LaunchOp launch, size_t k) {
+  OperandGrad &grad = operandGrads[k];
+  Value x = o.add(o.mul(launch.getBlockIds().x, o.idx(plan.warps * 32)),
+                  launch.getThreadIds().x);
+  auto inRange = scf::IfOp::create(b, TypeRange{}, o.lt(x, grad.count),
+                                   /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(inRange.thenBlock());
+  // x's indices in the operand, row-major.
+  SmallVector<Value, 4> idx(grad.dims.size());
+  Value rest = x;
+  for (size_t d = grad.dims.size(); d-- > 0;) {
+    idx[d] = o.remU(rest, grad.dims[d]);
+    rest = o.divU(rest, grad.dims[d]);
+  }
+  // sum over [lo, hi) of term(iv), in order.
+  auto sumOver = [&](Value lo, Value hi, Value init,
+                     function_ref<Value(Value, Value)> add) {
+    return scf::ForOp::create(
+               b, lo, hi, o.idx(1), ValueRange{init},
+               [&](OpBuilder &nb, Location, Value iv, ValueRange acc) {
+                 OpBuilder::InsertionGuard guard(b);
+                 b.setInsertionPoint(nb.getInsertionBlock(),
+                                     nb.getInsertionPoint());
+                 scf::YieldOp::create(b, add(iv, acc[0]));
+               })
+        .getResult(0);
+  };
+  Value sum;
+  if (!grad.perElement) {
+    sum = sumOver(o.idx(0), numSlots, o.f32(0.0), [&](Value slot, Value acc) {
+      return o.fadd(acc,
+                    memref::LoadOp::create(b, grad.scratch,
+                                           o.add(o.mul(slot, grad.count), x)));
+    });
+  } else {
+    // The bias [.., Sq, Skv], its leading dims right-aligned to [B, Hq]:
+    // a dim of size 1 (or absent) sums the score rows over it.
+    int64_t rank = grad.dims.size();
+    auto range = [&](int64_t d, Value full) -> std::pair<Value, Value> {
+      if (d < 0)
+        return {o.idx(0), full};
+      Value bcast = o.eq(grad.dims[d], o.idx(1));
+      return {o.select(bcast, o.idx(0), idx[d]),
+              o.select(bcast, full, o.add(idx[d], o.idx(1)))};
+    };
+    std::pair<Value, Value> batches = range(rank - 4, bufs.batch);
+    std::pair<Value, Value> heads = range(rank - 3, bufs.qHeads);
+    Value i = idx[rank - 2], j = idx[rank - 1];
+    sum = sumOver(
+        batches.first, batches.second, o.f32(0.0), [&](Value bb, Value accB) {
+          return sumOver(
+              heads.first, heads.second, accB, [&](Value hh, Value acc) {
+                Value at =
+                    o.add(o.mul(o.add(o.mul(o.add(o.mul(bb, bufs.qHeads), hh),
+                                            bufs.qLen),
+                                      i),
+                                bufs.kvLen),
+                          j);
+                return o.fadd(acc, memref::LoadOp::create(b, grad.scratch, at));
+              });
+        });
+  }
+  memref::StoreOp::create(b, sum, grad.out, idx);
 }
 
 void GradKernelBuilder::emitKeyKernel(gpu::LaunchOp launch) {

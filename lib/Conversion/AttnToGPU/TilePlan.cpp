@@ -282,9 +282,6 @@ FailureOr<GPUTilePlan> mlir::attn::resolveGPUGradPlan(AttentionGradOp op,
                                                       const GPUTarget &target) {
   if (failed(checkTarget(op, target)) || failed(OpFacts::get(op)))
     return failure();
-  if (ArrayAttr wrt = op.getWrtAttr(); wrt && !wrt.empty())
-    return op.emitOpError("attn-tile-gpu: gradients of operands (wrt) are "
-                          "not supported on the GPU targets yet");
   // The backward's kernels are mma.sync on either chip (sm_90a runs them
   // unchanged): 4 warps of 16 rows, tiles of the other side of 32 rows.
   // With 64, the key kernel (dK and dV accumulators, K and V fragments,

@@ -128,3 +128,80 @@ func.func @d128(%q: !t, %k: !t, %v: !t, %o: !t, %do: !t, %l: !lse) -> (!t, !t, !
       -> !t, !t, !t
   return %r#0, %r#1, %r#2 : !t, !t, !t
 }
+
+// -----
+
+// Operand gradients (wrt): sink logits, an f16 bias and a captured table.
+// The bias gets a zeroed device scratch of one f32 per score element, the
+// table zeroed slots (one per query-kernel thread); the query kernel then
+// runs on at most 128 CTAs, each looping over its items, and adds the
+// elements' dS' * ds'/dx into both (the warp reconverges after the
+// per-element branches); after the key kernel, a warp per head sums the
+// sink's rows (a butterfly of xor shuffles), and a kernel per operand sums
+// the bias scratch over the broadcast batch and head rows and the table's
+// slots in order into the f32 gradients, which come back in `wrt` order.
+
+// CHECK-LABEL: func.func @grad_wrt
+// CHECK-DAG:     %[[DSINK:.+]] = bufferization.to_buffer %arg9 :
+// CHECK-DAG:     %[[DBIAS:.+]] = bufferization.to_buffer %arg10 :
+// CHECK-DAG:     %[[DTAB:.+]] = bufferization.to_buffer %arg11 :
+// CHECK:         %[[BS:.+]], %[[T1:.+]] = gpu.alloc async {{.*}} : memref<?xf32>
+// CHECK:         gpu.memset async [%[[T1]]] %[[BS]]
+// CHECK:         %[[SLOTS:.+]], %[[T2:.+]] = gpu.alloc async {{.*}} : memref<?xf32>
+// CHECK:         gpu.memset async [%[[T2]]] %[[SLOTS]]
+// CHECK:         gpu.launch blocks(%[[BX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[CTAS:.+]], %{{.+}} = %c1{{.*}}, %{{.+}} = %c1{{.*}}) threads
+// CHECK:           scf.for %{{.+}} = %[[BX]] to %{{.+}} step %[[CTAS]] {
+// CHECK:             nvgpu.mma.sync
+// CHECK:               memref.store {{.*}}, %[[SLOTS]]
+// CHECK:               memref.store {{.*}}, %[[BS]]
+// CHECK:             nvvm.bar.warp.sync
+// CHECK:             nvgpu.mma.sync
+// CHECK:           gpu.terminator
+// CHECK:         gpu.launch
+// CHECK:           gpu.terminator
+// CHECK:         gpu.launch {{.*}} threads({{.*}}) in (%{{.+}} = %c32
+// CHECK:           gpu.shuffle  xor %{{.+}}, %c16_i32
+// CHECK:           gpu.shuffle  xor %{{.+}}, %c1_i32
+// CHECK:           memref.store {{.*}}, %[[DSINK]]
+// CHECK:         gpu.launch
+// CHECK:           scf.for
+// CHECK:             scf.for
+// CHECK:               memref.load %[[BS]]
+// CHECK:           memref.store {{.*}}, %[[DBIAS]]
+// CHECK:         gpu.launch
+// CHECK:           scf.for
+// CHECK:             memref.load %[[SLOTS]]
+// CHECK:           memref.store {{.*}}, %[[DTAB]]
+// CHECK:         gpu.dealloc async {{.*}} %[[BS]]
+// CHECK:         gpu.dealloc async {{.*}} %[[SLOTS]]
+// CHECK:         bufferization.to_tensor %[[DSINK]]
+// CHECK:         bufferization.to_tensor %[[DBIAS]]
+// CHECK:         bufferization.to_tensor %[[DTAB]]
+// CHECK-NOT:     attn.attention_grad
+!t = tensor<?x?x?x32xf16>
+!lse = tensor<?x?x?xf32>
+!bias = tensor<?x?x?x?xf16>
+!biasg = tensor<?x?x?x?xf32>
+func.func @grad_wrt(%q: !t, %k: !t, %v: !t, %o: !t, %do: !t, %l: !lse,
+                    %sink: tensor<?xf32>, %bias: !bias, %tab: tensor<?x8xf32>,
+                    %dsink: tensor<?xf32>, %dbias: !biasg, %dtab: tensor<?x8xf32>)
+    -> (!t, tensor<?xf32>, !biasg, tensor<?x8xf32>) {
+  %r:6 = attn.attention_grad ins(%q, %k, %v : !t, !t, !t) out(%o : !t)
+      grad_out(%do : !t) lse(%l : !lse) sink(%sink : tensor<?xf32>)
+      bias(%bias : !bias) captures(%tab : tensor<?x8xf32>)
+      outs(%q, %k, %v : !t, !t, !t)
+      grads(%dsink, %dbias, %dtab : tensor<?xf32>, !biasg, tensor<?x8xf32>)
+      score_mod {
+      ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %tb: tensor<?x8xf32>):
+        %c8 = arith.constant 8 : index
+        %x = arith.remui %j, %c8 : index
+        %w = tensor.extract %tb[%h, %x] : tensor<?x8xf32>
+        %y = arith.addf %s, %w : f32
+        attn.yield %y : f32
+      }
+      {mask = #attn.causal, normalizer = #attn.sink_softmax,
+       score_mods = [#attn.score_mod, #attn.bias],
+       wrt = ["sink", "bias", "capture0"]}
+      -> !t, !t, !t, tensor<?xf32>, !biasg, tensor<?x8xf32>
+  return %r#0, %r#3, %r#4, %r#5 : !t, tensor<?xf32>, !biasg, tensor<?x8xf32>
+}

@@ -56,22 +56,6 @@ func.func @grad_d8(%q: tensor<1x2x4x8xf16>, %l: tensor<1x2x4xf32>) -> tensor<1x2
 
 // -----
 
-// Gradients of operands (wrt) are computed on the CPU only.
-// CHECK: error: 'attn.attention_grad' op attn-tile-gpu: gradients of operands (wrt) are not supported on the GPU targets yet
-func.func @grad_wrt(%q: tensor<1x4x8x16xf16>, %l: tensor<1x4x8xf32>,
-                    %sink: tensor<4xf32>, %ds: tensor<4xf32>) -> tensor<4xf32> {
-  %r:4 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>)
-           out(%q : tensor<1x4x8x16xf16>) grad_out(%q : tensor<1x4x8x16xf16>)
-           lse(%l : tensor<1x4x8xf32>) sink(%sink : tensor<4xf32>)
-           outs(%q, %q, %q : tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>)
-           grads(%ds : tensor<4xf32>)
-           {normalizer = #attn.sink_softmax, wrt = ["sink"]}
-           -> tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>, tensor<4xf32>
-  return %r#3 : tensor<4xf32>
-}
-
-// -----
-
 // Tile plans (#attn.config) the mma.sync kernel cannot emit. Each warp
 // computes 16 rows; at most 8 warps keep 32 * warps threads of up to 255
 // registers within the register file.

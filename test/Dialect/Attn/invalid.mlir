@@ -1493,7 +1493,7 @@ func.func @grad_wrt_shape(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>, %s: t
 // -----
 
 func.func @grad_wrt_int_capture(%q: tensor<1x4x8x16xf32>, %l: tensor<1x4x8xf32>, %c: tensor<4xi32>, %d: tensor<4xf32>) {
-  // expected-error @+1 {{'attn.attention_grad' op 'wrt' entry 'capture0' must be an f32 tensor, got 'tensor<4xi32>'}}
+  // expected-error @+1 {{'attn.attention_grad' op 'wrt' entry 'capture0' must be an f32, f16 or bf16 tensor, got 'tensor<4xi32>'}}
   %r:4 = attn.attention_grad ins(%q, %q, %q : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
            out(%q : tensor<1x4x8x16xf32>) grad_out(%q : tensor<1x4x8x16xf32>)
            lse(%l : tensor<1x4x8xf32>) captures(%c : tensor<4xi32>)

@@ -779,7 +779,8 @@ std::optional<unsigned> AttentionGradOp::getGradCapture(StringRef name) {
 }
 
 /// `wrt` names operands with a gradient, each once, with one f32
-/// destination and result shaped as the operand.
+/// destination and result shaped as the operand (f32, f16 or bf16: the
+/// gradient accumulates and is returned in f32 whatever the operand's type).
 static LogicalResult verifyParamGrads(AttentionGradOp op) {
   ArrayAttr wrt = op.getWrtAttr();
   size_t n = wrt ? wrt.size() : 0;
@@ -804,9 +805,10 @@ static LogicalResult verifyParamGrads(AttentionGradOp op) {
                                  "bias, rel_bias_table, temperature, or "
                                  "captureN for capture N of the op)";
     auto type = cast<RankedTensorType>(operand.getType());
-    if (!type.getElementType().isF32())
-      return op.emitOpError() << "'wrt' entry '" << name
-                              << "' must be an f32 tensor, got " << type;
+    if (!isa<Float32Type, Float16Type, BFloat16Type>(type.getElementType()))
+      return op.emitOpError()
+             << "'wrt' entry '" << name
+             << "' must be an f32, f16 or bf16 tensor, got " << type;
     Value init = op.getParamGradInits()[i];
     auto want = RankedTensorType::get(type.getShape(),
                                       Float32Type::get(op.getContext()));

@@ -274,8 +274,9 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
     fully masked row (and a row whose `LSE` is `-inf`) gives exactly zero
     gradients. Arithmetic is f32; the results have the input type.
 
-    Gradients of float operands, when asked: `wrt` names them, one
-    `grads` destination (shaped as the operand, f32) and one result each,
+    Gradients of float operands (f32, f16 or bf16), when asked: `wrt`
+    names them, one `grads` destination (shaped as the operand, f32
+    whatever its type: sums and result in f32) and one result each,
     after dQ, dK, dV, in the order of `wrt`. With `dS' = dL/ds'` (dS above
     before the factors `ds'/ds` and `scale`; 0 where masked):
 
@@ -295,7 +296,7 @@ def Attn_AttentionGradOp : Attn_VariantOp<"attention_grad",
     through Z, `dP_j / dsink = -P_j P_sink`, so `dL/dsink = -P_sink *
     sum_j P_j dP_j = -P_sink * Delta`; a fully masked row has O = 0 and so
     contributes nothing, a row with LSE = -inf contributes 0. Captures
-    (`captureN` is capture N of the op, an f32 tensor): `ds'/dC[idx]`, the
+    (`captureN` is capture N of the op, a float tensor): `ds'/dC[idx]`, the
     derivative of the whole modifier chain with respect to the value read,
     comes from forward-mode differentiation of the region (each read a
     seed) times the slopes of the modifiers after it; the region must have
