@@ -5,7 +5,8 @@ test).
     PYTHONPATH=build/python python bench/backward.py [--rounds 3] \
         [--seq 1024,2048] [--dtypes f32,bf16] \
         [--masks full,causal,window,document,blocksparse] [--flex] \
-        [--before OLD/build/python] [--out bench/results/DATE-backward.md]
+        [--before OLD/build/python] [--cpu-time] \
+        [--out bench/results/DATE-backward.md]
 
 Per case (B1 H8 D64; full, causal, a 256-key causal sliding window,
 packed causal documents (64 to 512 tokens, attn.document() & causal) and
@@ -29,6 +30,11 @@ SDPA's (same mask).
 backward of both builds, each in a process of its own (two builds of the
 native module cannot share one), in alternating order, and the table
 gives after / before with its spread.
+
+--cpu-time times by the process's CPU time (time.process_time) instead
+of the wall clock: for runs on one thread (OMP_NUM_THREADS=1, which
+PyTorch follows too) on a loaded machine, where the wall clock also
+counts the time other processes hold the core.
 """
 
 import argparse
@@ -39,6 +45,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 
 import torch
 import torch.nn.functional as F
@@ -88,6 +95,9 @@ MASKS = {
     "blocksparse": (f"block-sparse {BLOCK}", attn.block_sparse(BLOCK, BLOCK),
                     _block_sparse),
 }
+# The timer's clock (--cpu-time: the process's CPU time).
+CLOCK = time.perf_counter
+
 DTYPES = {"f32": (torch.float32, "float32"),
           "bf16": (torch.bfloat16, "bfloat16")}
 
@@ -148,8 +158,9 @@ class AttnCase:
         k, q, kk, v = self.kernel, self.q, self.k, self.v
         t = {}
         t["fwd"], _ = sparse.timed(
-            lambda: k(q, kk, v, return_lse=True, **self.operands), repeat)
-        t["bwd"], _ = sparse.timed(self.backward, repeat)
+            lambda: k(q, kk, v, return_lse=True, **self.operands), repeat,
+            CLOCK)
+        t["bwd"], _ = sparse.timed(self.backward, repeat, CLOCK)
         return t
 
 
@@ -182,15 +193,16 @@ class Case(AttnCase):
             out = attn.torch.attention(self.spec, *leaves, **self.operands)
             out.backward(self.do)
 
-        t["fwd+bwd"], _ = sparse.timed(train_step, repeat)
+        t["fwd+bwd"], _ = sparse.timed(train_step, repeat, CLOCK)
 
         def sdpa_step():
             out = _sdpa(*self.leaves, self.mask)
             torch.autograd.grad(out, self.leaves, self.do)
 
-        t["sdpa fwd+bwd"], _ = sparse.timed(sdpa_step, repeat)
+        t["sdpa fwd+bwd"], _ = sparse.timed(sdpa_step, repeat, CLOCK)
         t["sdpa bwd"], _ = sparse.timed(lambda: torch.autograd.grad(
-            self.sdpa_out, self.leaves, self.do, retain_graph=True), repeat)
+            self.sdpa_out, self.leaves, self.do, retain_graph=True), repeat,
+            CLOCK)
         return t
 
 
@@ -211,7 +223,8 @@ def _run_worker(args, pythonpath):
         [pythonpath, os.path.dirname(os.path.abspath(__file__))]))
     cmd = [sys.executable, os.path.abspath(__file__), "--worker",
            "--seq", args.seq, "--dtypes", args.dtypes, "--masks", args.masks,
-           "--repeat", str(args.repeat)]
+           "--repeat", str(args.repeat)] + (["--cpu-time"] if args.cpu_time
+                                             else [])
     r = subprocess.run(cmd, env=env, capture_output=True, text=True,
                        check=True)
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -231,9 +244,14 @@ def main():
     ap.add_argument("--flex", action="store_true")
     ap.add_argument("--before", help="Python package directory of the "
                     "build to compare with (the before of a change)")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time by process CPU time (one-thread runs)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out")
     args = ap.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
     if args.worker:
         return worker(args)
     cases = [Case(*a) for a in _case_args(args)]
@@ -261,7 +279,10 @@ def main():
         "",
         f"B1 H8 D64, {os.cpu_count()} CPUs ({platform.processor() or 'x86_64'}"
         f"), torch {torch.__version__} with {torch.get_num_threads()} "
-        f"threads, attn with OpenMP on the physical cores. Median of "
+        f"threads, attn with OpenMP on "
+        f"{os.environ.get('OMP_NUM_THREADS') or 'the physical cores'}"
+        f"{' thread(s)' if os.environ.get('OMP_NUM_THREADS') else ''}; "
+        f"{'CPU' if args.cpu_time else 'wall-clock'} times. Median of "
         f"{args.rounds} interleaved rounds, each the median of "
         f"{args.repeat} calls after a warm-up (ms). bwd/fwd: attn's backward "
         f"over its own forward; vs SDPA: SDPA's time over attn's "

@@ -882,7 +882,8 @@ class Kernel:
     def backward_lowering(self) -> dict:
         """How `backward` computes, as the compiler resolves it
         (attn-print-tile-plan): {"lowering": "fused", "config": {...}} for
-        the fused CPU backward, or {"lowering": "reference", "reason":
+        the fused CPU backward (its "dot": "amx" where bf16 runs on AMX
+        tiles, else "fma"), or {"lowering": "reference", "reason":
         why} for the reference lowering; on the GPU targets {"lowering":
         "mma.sync", "chip": chip, "config": {"block_q": 64, "block_kv":
         32, "warps": 4}} (rows per CTA, rows of the other side per tile)."""
@@ -920,6 +921,8 @@ class Kernel:
             config = {k: int(v) for k, v in
                       re.findall(r"(block_q|block_kv|vector_width|unroll) = "
                                  r"(\d+)", m.group(2))}
+            dot = re.search(r'dot = "(\w+)"', m.group(2))
+            config["dot"] = dot.group(1) if dot else "fma"
             return {"lowering": "fused", "config": config}
         return {"lowering": "reference", "reason": m.group(3)}
 

@@ -671,6 +671,108 @@ def test_fused_backward_schedules(openmp):
 
 
 # ----------------------------------------------------------------------------
+# bf16 on AMX tiles
+# ----------------------------------------------------------------------------
+
+AMX_CASES = [
+    # (name, spec, operands, D, Dv, shapes (B, Hq, Hkv, Sq, Skv))
+    ("causal_gqa", attn.Spec(attn.causal()), None, 64, 64,
+     ((1, 4, 2, 200, 200), (3, 2, 1, 67, 130))),
+    ("full_cross", attn.Spec(), None, 32, 96, ((2, 3, 1, 33, 190),)),
+    ("window_softcap_masked_rows",
+     attn.Spec(attn.sliding_window(70) & attn.causal(),
+               score_mod=attn.softcap(6.0), q_offset=-60), None, 96, 64,
+     ((1, 2, 1, 150, 190),)),
+    ("sink_softmax_bshd", attn.Spec(TD.STREAMING, attn.sink_softmax(),
+                                    layout="bshd"), TD.op_sink, 128, 128,
+     ((2, 2, 2, 100, 129),)),
+    ("sigmoid_document", attn.Spec(attn.document() & attn.causal(),
+                                   attn.sigmoid()), TD.op_segments, 64, 64,
+     ((1, 2, 1, 129, 129),)),
+]
+
+
+@pytest.mark.skipif(not TD._amx_host(), reason="needs a host with AMX-BF16")
+@pytest.mark.parametrize("openmp", [False, True], ids=["1thread", "openmp"])
+@pytest.mark.parametrize("case", AMX_CASES, ids=[c[0] for c in AMX_CASES])
+def test_fused_backward_amx(case, openmp):
+    """bf16 backward with its products on AMX tiles (P and dS rounded to
+    bf16; README "Gradients"): plan dot = "amx" (an explicit dot = "fma"
+    keeps f32 FMAs), then the gradients of both schedules (one thread:
+    one pass from B * Hkv = 2; with OpenMP two passes at B * Hkv = 1)
+    against the float64 reference at the bf16 tolerance, on odd lengths,
+    GQA, cross-attention, D != Dv, BSHD, score modifiers, sink softmax,
+    sigmoid (no LSE), a run-time document mask and fully masked rows
+    (exact zeros)."""
+    name, spec, ops, D, Dv, shapes = case
+    fn = attn.compile(spec, dtype="bfloat16", head_dim=D, head_dim_v=Dv,
+                      openmp=openmp)
+    assert fn.backward_lowering["config"]["dot"] == "amx"
+    fma = attn.compile(attn.Spec(spec.mask, spec.normalizer,
+                                 config={"dot": "fma"}),
+                       dtype="bfloat16", head_dim=64)
+    assert fma.backward_lowering["config"]["dot"] == "fma"
+    f32 = attn.compile(spec, dtype="float32", head_dim=D, head_dim_v=Dv)
+    assert f32.backward_lowering["config"]["dot"] == "fma"
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    for B, Hq, Hkv, Sq, Skv in shapes:
+        d = TD.Dims(B, Hq, Hkv, Sq, Skv, D, Dv, "bfloat16")
+        q, k, v, do, captures, operands = _grad_case(rng, V(name, spec, ops),
+                                                     d)
+        o, lse = forward_outputs(spec, "bfloat16", q, k, v, captures,
+                                 operands)
+        grads = fn.backward(q, k, v, o, lse, do, *captures, **operands)
+        _, _, *refs = ref_grads(spec, q, k, v, do, captures, operands)
+        allowed = TD._allowed(spec, q, k, v, captures, operands)
+        _check_grads(f"amx {name} openmp={openmp} {d}", d, spec, allowed,
+                     grads, refs)
+
+
+@pytest.mark.parametrize("where", ["dO", "Q", "K"])
+def test_fused_backward_nonfinite_rows(where):
+    """A NaN in one query row's dO (or Q), or in a key's K, reaches exactly
+    the gradients that the math gives it (README "Masked keys": zero
+    weights add nothing): causal, so row 0 weighs key 0 only and key 100
+    is masked for the rows before it. On AMX hosts the bf16 backward sees
+    the NaN and runs its f32-FMA pairs, which skip zero weights (0 * NaN
+    in a tile product would spread it to every key, or through dS K to
+    every row); checked against dot = "fma" and the f32 kernel, compiled
+    for one thread so that B * Hkv = 2 takes the one-pass schedule (dQ
+    from the kv tiles)."""
+    rng = np.random.default_rng(5)
+    B, H, S, D = 1, 2, 130, 64
+    # bf16 values, so that both dtypes see the same inputs.
+    q, k, v, do = (rng.standard_normal((B, H, S, D)).astype(
+        TD.NP_DTYPE["bfloat16"]).astype(np.float64) for _ in range(4))
+    if where == "K":
+        k[0, 0, 100, 3] = np.nan
+    else:
+        (do if where == "dO" else q)[0, 0, 0, 3] = np.nan
+    results = {}
+    for dtype, config in (("bfloat16", {}), ("bfloat16", {"dot": "fma"}),
+                          ("float32", {})):
+        fn = attn.compile(attn.Spec(attn.causal(), config=config),
+                          dtype=dtype, head_dim=D, openmp=False)
+        args = [x.astype(TD.NP_DTYPE[dtype]) for x in (q, k, v, do)]
+        # (nan_to_num leaves ml_dtypes' bfloat16 arrays as they are.)
+        clean = [np.nan_to_num(x.astype(np.float64)).astype(x.dtype)
+                 for x in args]
+        out, lse = fn(*clean[:3], return_lse=True)
+        grads = fn.backward(args[0], args[1], args[2], np.asarray(out),
+                            np.asarray(lse), args[3])
+        results[dtype, bool(config)] = [np.asarray(g).astype(np.float64)
+                                        for g in grads]
+    want = results["float32", False]
+    for key in (("bfloat16", False), ("bfloat16", True)):
+        for got, w, what in zip(results[key], want, ("dQ", "dK", "dV")):
+            assert np.array_equal(np.isnan(got), np.isnan(w)), (key, what)
+            fin = np.isfinite(w)
+            assert 0 < fin.sum() < fin.size
+            assert _rel_err(got[fin], w[fin]) <= GRAD_TOL["bfloat16"], \
+                (key, what)
+
+
+# ----------------------------------------------------------------------------
 # Run-time tile classes in the fused backward
 # ----------------------------------------------------------------------------
 

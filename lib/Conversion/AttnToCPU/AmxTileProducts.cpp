@@ -77,16 +77,14 @@ static amx::TileType accTile(Builder &b) {
   return amx::TileType::get({kTileRows, kTileRows}, b.getF32Type());
 }
 
-/// One 32 x 32 block of a product in 2 x 2 accumulator tiles: acc[x][y] =
-/// init(x, y); acc[x][y] += lhs(x, s) rhs(y, s) for each 32-element slice
-/// s < `slices` of the k dimension; store(x, y, acc[x][y]). Two A and two
-/// B tiles feed four accumulators: the 8 tile registers of AMX.
-static void
-emitTileBlock(ImplicitLocOpBuilder &b, int64_t slices,
-              function_ref<Value(int64_t x, int64_t y)> init,
-              function_ref<Value(int64_t x, int64_t s)> lhs,
-              function_ref<Value(int64_t y, int64_t s)> rhs,
-              function_ref<void(int64_t x, int64_t y, Value acc)> store) {
+/// Two A and two B tiles feed four accumulators: the 8 tile registers of
+/// AMX.
+void mlir::attn::cpu::emitTileBlock(
+    ImplicitLocOpBuilder &b, int64_t slices,
+    function_ref<Value(int64_t x, int64_t y)> init,
+    function_ref<Value(int64_t x, int64_t s)> lhs,
+    function_ref<Value(int64_t y, int64_t s)> rhs,
+    function_ref<void(int64_t x, int64_t y, Value acc)> store) {
   Value acc[2][2];
   for (int64_t x = 0; x < 2; ++x)
     for (int64_t y = 0; y < 2; ++y)

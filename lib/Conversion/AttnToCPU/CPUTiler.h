@@ -45,6 +45,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <functional>
 #include <limits>
 #include <memory>
 
@@ -114,6 +115,43 @@ void emitRankOneUpdates(
 /// 2, 1.
 SmallVector<Value> transpose16x16(ImplicitLocOpBuilder &b,
                                   ArrayRef<Value> rows);
+
+/// One 32 x 32 block of an AMX product in 2 x 2 accumulator tiles: acc[x][y]
+/// = init(x, y); acc[x][y] += lhs(x, s) rhs(y, s) for each 32-element slice
+/// s < `slices` of the k dimension; store(x, y, acc[x][y])
+/// (AmxTileProducts.cpp).
+void emitTileBlock(ImplicitLocOpBuilder &b, int64_t slices,
+                   function_ref<Value(int64_t x, int64_t y)> init,
+                   function_ref<Value(int64_t x, int64_t s)> lhs,
+                   function_ref<Value(int64_t y, int64_t s)> rhs,
+                   function_ref<void(int64_t x, int64_t y, Value acc)> store);
+
+/// An operand of emitAmxProduct: its buffer, the indices of its element
+/// (row, col), and its row stride (null: the buffer's own).
+struct AmxOperand {
+  Value buffer;
+  std::function<SmallVector<Value>(int64_t row, int64_t col)> at;
+  Value stride;
+};
+
+/// C[m][n] (+)= sum_{k' < k} A[m][k'] B[k'][n] by AMX bf16 tile products
+/// (AmxGradProducts.cpp), m, n and k static multiples of 32: `a` is
+/// row-major bf16 (A[m][k'] at a.at(m, k'), k' contiguous), `pairs` holds
+/// B in pairs of k' (B[k'][n] at column 2n + k' % 2 of row k' / 2 of
+/// pairs.at(k' / 2, 2n)), `c` is f32 (C[m][n] at c.at(m, n)), loaded when
+/// `accumulate`, else overwritten.
+void emitAmxProduct(ImplicitLocOpBuilder &b, int64_t m, int64_t n, int64_t k,
+                    bool accumulate, const AmxOperand &c, const AmxOperand &a,
+                    const AmxOperand &pairs);
+
+/// The 16 x 16 transpose of 32-bit pairs of bf16: rows are 16 vectors of
+/// 32 bf16; out[w][2r + t] = rows[r][2w + t].
+SmallVector<Value> transposeBf16Pairs(ImplicitLocOpBuilder &b,
+                                      ArrayRef<Value> rows);
+
+/// vector<16xi32>, lane w 1 where element 2w or 2w + 1 of the bf16 vector
+/// `x` (32 elements) is a NaN or inf, else 0.
+Value emitNonFiniteBf16(ImplicitLocOpBuilder &b, Value x);
 
 using Norm = StreamingNormalizer::Kind;
 using Denom = StreamingNormalizer::Denom;

@@ -80,7 +80,7 @@ std::optional<std::string> mlir::attn::whyNoFusedGrad(AttentionGradOp op) {
   return std::nullopt;
 }
 
-CPUTilePlan mlir::attn::resolveCPUGradPlan(AttentionGradOp,
+CPUTilePlan mlir::attn::resolveCPUGradPlan(AttentionGradOp op,
                                            const CPUTarget &target) {
   CPUTilePlan plan;
   plan.vectorWidth =
@@ -93,6 +93,21 @@ CPUTilePlan mlir::attn::resolveCPUGradPlan(AttentionGradOp,
   static const int64_t hostCores =
       std::max<int64_t>(1, llvm::get_physical_cores());
   plan.threads = target.threads > 0 ? target.threads : hostCores;
+  // bf16 on AMX hosts, as the forward (TilePlan.cpp): the kv-tile body's
+  // products on AMX tiles, for head dims that are multiples of 32 (the
+  // k extent of a tile product), unless the op's #attn.config asks for
+  // another `dot`. hostAmx() is asked for bf16 ops only (it requests
+  // tile-data permission).
+  int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  ConfigAttr config = op.getConfigAttr();
+  StringRef dot = config ? config.getDot() : StringRef();
+  if (target.amx && (dot.empty() || dot == "amx") &&
+      getElementTypeOrSelf(op.getQuery().getType()).isBF16() &&
+      plan.vectorWidth == 16 && !ShapedType::isDynamic(d) &&
+      !ShapedType::isDynamic(dv) && d % 32 == 0 && dv % 32 == 0 &&
+      hostAmx().usable)
+    plan.dot = CPUDot::Amx;
   return plan;
 }
 
@@ -103,9 +118,17 @@ namespace {
 /// modifiers) and f32 copies of the q-tile's Q and dO rows (f16 / bf16).
 struct KeyScratch {
   Value kt, vt, dkt, dvt, st, dp, gt, qr, dor;
-  /// One pass: the item's dQ accumulator [G * Sq][d] and the kv tile's
-  /// K rows in f32, KR[jj][d].
+  /// One pass: the item's dQ accumulator [G * dqRows][d] and the kv
+  /// tile's K rows in f32, KR[jj][d].
   Value dqAcc, kr;
+  /// dot = amx (emitKeyPairAmx), bf16: the kv tile's K and V in pairs of
+  /// head-dim elements, KP[d / 2][2 jj + d % 2] and VP[e / 2][2 jj + e %
+  /// 2] (the B operands of Q K^T and dO V^T), K in pairs of keys,
+  /// KI[jj / 2][2 d + jj % 2] (of dS K), all 0 past nkv; P and dS in
+  /// pairs of query rows, PB[c / 2][2 jj + c % 2] and DSB (of dO^T P and
+  /// Q^T dS), and dS in rows, DSR[c][jj] (of dS K). kNonFinite: the
+  /// tile's K holds a NaN or inf (i1).
+  Value kp, vp, ki, pb, dsb, dsr, kNonFinite;
 };
 
 /// The coordinates of one work item's current (q-tile, kv-tile) pair.
@@ -143,8 +166,22 @@ private:
   /// The one-pass schedule's item (p.bi, p.kvh): every kv tile, dQ
   /// accumulated in f32.
   void emitOnePassItem(Pair &p, Value numKvTiles);
-  /// The key pass's work on one (q-tile, kv-tile) pair.
+  /// The key pass's work on one (q-tile, kv-tile) pair: with dot = amx
+  /// emitKeyPairAmx, or emitKeyPairFma where a NaN or inf in K, Q or dO
+  /// could meet a zero weight in a tile product.
   void emitKeyPair(Pair &p, Value isFull);
+  /// emitKeyPair by f32 FMAs (bf16 and f16 widened).
+  void emitKeyPairFma(Pair &p, Value isFull);
+  /// emitKeyPair by AMX tile products (AmxGradProducts.cpp): S = Q K^T,
+  /// dP = dO V^T, dV^T += dO^T P, dK^T += Q^T dS and, one pass, dQ += dS
+  /// K, with P and dS rounded to bf16.
+  void emitKeyPairAmx(Pair &p, Value isFull);
+  /// dot = amx: the bf16 layouts of the kv tile of `s` (KP, VP, KI) and
+  /// its scratch for P and dS; sets s.kNonFinite.
+  void emitAmxKeyTiles(Pair &p, KeyScratch &s);
+  /// dot = amx: the bf16 copies of Q and dO (amxQRows etc.) and
+  /// amxQNonFinite.
+  void emitAmxQueryCopies();
 
   /// for iv in [lb, ub) by `step`, no results; body emits no yield.
   void forEach(Value lb, Value ub, int64_t step, function_ref<void(Value)> fn);
@@ -238,6 +275,19 @@ private:
   Value numSlots;
   /// The identity buffers of their gradients' destinations.
   SmallVector<Value> capOuts;
+  /// plan.dot == CPUDot::Amx: bf16 inputs on an AMX host.
+  bool amx = false;
+  /// Rows of a query head in the one-pass dQ accumulator: Sq, or with
+  /// dot = amx Sq rounded up to block_q (the tile products write whole
+  /// q-tiles).
+  Value dqRows;
+  /// dot = amx: bf16 copies of Q and dO per (b, h), made once before the
+  /// passes, with amxLen = Sq rounded up to block_q rows (0 past Sq): Q
+  /// and dO rows, [(b Hq + h) amxLen + i][d], the A operands of Q K^T
+  /// and dO V^T; Q^T and dO^T, [(b Hq + h) d + dd][i], the A operands of
+  /// Q^T dS and dO^T P. amxQNonFinite (i1): some element of Q or dO is a
+  /// NaN or inf (every pair then takes emitKeyPairFma).
+  Value amxLen, amxQRows, amxDoRows, amxQCols, amxDoCols, amxQNonFinite;
 };
 
 /// Accumulator slots of the operand gradients at most: parallel work of
@@ -483,8 +533,15 @@ void GradTiler::run() {
   normalizer = cast<NormalizerAttrInterface>(op.getNormalizerOrDefault());
   rowSum = normalizer.getRowDenominator() == RowDenominator::RowSum;
 
+  amx = plan.dot == CPUDot::Amx;
   SmallVector<Value> paramGrads = emitParamGradients(b, op);
   bufs = GradBuffers::emit(b, op, rowSum);
+  dqRows = bufs.qLen;
+  if (amx) {
+    amxLen = o.mul(o.ceilDiv(bufs.qLen, o.idx(bq)), o.idx(bq));
+    dqRows = amxLen;
+    emitAmxQueryCopies();
+  }
   auto out = [&](Value t) {
     return toIdentityBuffer(b, t, /*readOnly=*/false);
   };
@@ -844,7 +901,7 @@ void GradTiler::emitDeltaItem(Value item) {
 void GradTiler::emitOnePassItem(Pair &p, Value numKvTiles) {
   // dQacc[g * Sq + i][d]: the group's dQ in f32, zeroed, then every kv
   // tile in order, then written out.
-  Value rows = o.mul(bufs.group, bufs.qLen);
+  Value rows = o.mul(bufs.group, dqRows);
   Value dqAcc = memref::AllocOp::create(
       b, MemRefType::get({ShapedType::kDynamic, d}, f32), ValueRange{rows},
       b.getI64IntegerAttr(64));
@@ -860,7 +917,7 @@ void GradTiler::emitOnePassItem(Pair &p, Value numKvTiles) {
   forEach(o.idx(0), bufs.group, 1, [&](Value g) {
     Value hi = o.add(o.mul(p.kvh, bufs.group), g);
     forEach(o.idx(0), bufs.qLen, 1, [&](Value i) {
-      Value r = o.add(o.mul(g, bufs.qLen), i);
+      Value r = o.add(o.mul(g, dqRows), i);
       forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
         Value x = memref::LoadOp::create(b, dqAcc, ValueRange{r, dd});
         store4(x, bufs.dqB, p.bi, hi, i, dd);
@@ -881,31 +938,46 @@ void GradTiler::emitKvTileItem(Pair &p, Value t, Value dqAcc) {
   emitIf(o.lt(o.idx(0), p.nkv), [&] {
     // KT[d][jj] = K[j0 + jj, d], VT[e][jj] = V[j0 + jj, e]; 0 past nkv.
     Value kt = tile({d, bk}), vt = tile({dv, bk});
-    Value lastKey = o.add(p.j0, o.sub(p.nkv, o.idx(1)));
-    forEach(o.idx(0), o.idx(bk), 1, [&](Value jj) {
-      Value key = o.min(o.add(p.j0, jj), lastKey);
-      Value live = o.lt(jj, p.nkv);
-      forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
-        Value x = o.select(live, load4(bufs.kB, p.bi, p.kvh, key, dd), zero);
-        memref::StoreOp::create(b, x, kt, ValueRange{dd, jj});
-      });
-      forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
-        Value x = o.select(live, load4(bufs.vB, p.bi, p.kvh, key, e), zero);
-        memref::StoreOp::create(b, x, vt, ValueRange{e, jj});
-      });
-    });
-    KeyScratch s{
-        kt,      vt,      dkt,     dvt,   tile({bq, bk}), tile({bq, bk}),
-        Value(), Value(), Value(), dqAcc, Value()};
-    if (dqAcc) {
+    KeyScratch s;
+    s.kt = kt;
+    s.vt = vt;
+    s.dkt = dkt;
+    s.dvt = dvt;
+    s.st = tile({bq, bk});
+    s.dp = tile({bq, bk});
+    s.dqAcc = dqAcc;
+    if (dqAcc)
       s.kr = tile({bk, d});
+    auto packF32 = [&] {
+      Value lastKey = o.add(p.j0, o.sub(p.nkv, o.idx(1)));
       forEach(o.idx(0), o.idx(bk), 1, [&](Value jj) {
+        Value key = o.min(o.add(p.j0, jj), lastKey);
+        Value live = o.lt(jj, p.nkv);
         forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
-          memref::StoreOp::create(
-              b, memref::LoadOp::create(b, kt, ValueRange{dd, jj}), s.kr,
-              ValueRange{jj, dd});
+          Value x =
+              o.select(live, load4(bufs.kB, p.bi, p.kvh, key, dd), zero);
+          memref::StoreOp::create(b, x, kt, ValueRange{dd, jj});
+        });
+        forEach(o.idx(0), o.idx(dv), 1, [&](Value e) {
+          Value x = o.select(live, load4(bufs.vB, p.bi, p.kvh, key, e), zero);
+          memref::StoreOp::create(b, x, vt, ValueRange{e, jj});
         });
       });
+      if (dqAcc)
+        forEach(o.idx(0), o.idx(bk), 1, [&](Value jj) {
+          forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
+            memref::StoreOp::create(
+                b, memref::LoadOp::create(b, kt, ValueRange{dd, jj}), s.kr,
+                ValueRange{jj, dd});
+          });
+        });
+    };
+    if (amx) {
+      // The f32 tiles only for the pairs that take emitKeyPairFma.
+      emitAmxKeyTiles(p, s);
+      emitIf(o.lor(s.kNonFinite, amxQNonFinite), packF32);
+    } else {
+      packF32();
     }
     if (hasMods) {
       s.gt = tile({bq, bk});
@@ -953,6 +1025,14 @@ void GradTiler::emitKvTileItem(Pair &p, Value t, Value dqAcc) {
 }
 
 void GradTiler::emitKeyPair(Pair &p, Value isFull) {
+  if (!amx)
+    return emitKeyPairFma(p, isFull);
+  emitIf(
+      o.lor(scratch->kNonFinite, amxQNonFinite),
+      [&] { emitKeyPairFma(p, isFull); }, [&] { emitKeyPairAmx(p, isFull); });
+}
+
+void GradTiler::emitKeyPairFma(Pair &p, Value isFull) {
   KeyScratch &s = *scratch;
   int64_t vecs = bk / lanes;
   if (!f32In) {
@@ -1007,7 +1087,7 @@ void GradTiler::emitKeyPair(Pair &p, Value isFull) {
     return;
   // One pass: dQacc[g Sq + i0 + c][:] += sum_jj dS[c][jj] KR[jj][:].
   Value g = o.sub(p.hi, o.mul(p.kvh, bufs.group));
-  Value base = o.add(o.mul(g, bufs.qLen), p.i0);
+  Value base = o.add(o.mul(g, dqRows), p.i0);
   rowBlocks(p.nq, [&](Value c0, int64_t rows) {
     auto row = [&](int64_t r) { return o.add(base, o.add(c0, o.idx(r))); };
     emitRankOneUpdates(
@@ -1023,6 +1103,280 @@ void GradTiler::emitKeyPair(Pair &p, Value isFull) {
         },
         ZeroSkip::AScalar);
   });
+}
+
+//===----------------------------------------------------------------------===//
+// dot = amx: the kv-tile body's products on AMX tiles
+//===----------------------------------------------------------------------===//
+
+void GradTiler::emitAmxQueryCopies() {
+  // Per (b, h): rows i < amxLen of Q and dO (0 past Sq), then their
+  // transposes from those rows, 32 rows by 16 columns at a time (rows 2p
+  // and 2p + 1 interleaved into words, then transposed); and whether an
+  // element is a NaN or inf.
+  Type bf16 = b.getBF16Type(), i32 = b.getI32Type();
+  Value heads = o.mul(bufs.batch, bufs.qHeads);
+  IntegerAttr align = b.getI64IntegerAttr(64);
+  auto rowsOf = [&](int64_t dim) -> Value {
+    return memref::AllocOp::create(
+        b, MemRefType::get({ShapedType::kDynamic, dim}, bf16),
+        ValueRange{o.mul(heads, amxLen)}, align);
+  };
+  auto colsOf = [&](int64_t dim) -> Value {
+    return memref::AllocOp::create(
+        b, MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, bf16),
+        ValueRange{o.mul(heads, o.idx(dim)), amxLen}, align);
+  };
+  amxQRows = rowsOf(d);
+  amxDoRows = rowsOf(dv);
+  amxQCols = colsOf(d);
+  amxDoCols = colsOf(dv);
+  Value flags = memref::AllocOp::create(
+      b, MemRefType::get({ShapedType::kDynamic}, i32), ValueRange{heads});
+  auto words = VectorType::get({16}, i32);
+  auto row32 = VectorType::get({32}, bf16);
+  auto row16 = VectorType::get({16}, bf16);
+  Value zeros32 = arith::ConstantOp::create(b, b.getZeroAttr(row32));
+  Value none = arith::ConstantOp::create(b, b.getZeroAttr(words));
+  emitParallelItems(b, heads, [&](Value item) {
+    Value bi = o.divU(item, bufs.qHeads), hi = o.remU(item, bufs.qHeads);
+    Value base = o.mul(item, amxLen);
+    Value lastRow = o.sub(bufs.qLen, o.idx(1));
+    auto copy = emitForLoop(
+        b, o.idx(0), amxLen, o.idx(1), ValueRange{none},
+        [&](Value i, ValueRange seen) {
+          Value live = o.lt(i, bufs.qLen), row = o.min(i, lastRow);
+          Value acc = seen[0];
+          auto rowCopy = [&](Value src, Value dst, int64_t dim) {
+            for (int64_t e0 = 0; e0 < dim; e0 += 32) {
+              Value x = vector::LoadOp::create(
+                  b, row32, src,
+                  layoutIndices(bshd, bi, hi, row, o.idx(e0)));
+              x = o.select(live, x, zeros32);
+              acc = arith::OrIOp::create(b, acc, emitNonFiniteBf16(b, x));
+              vector::StoreOp::create(b, x, dst,
+                                      ValueRange{o.add(base, i), o.idx(e0)});
+            }
+          };
+          rowCopy(bufs.qB, amxQRows, d);
+          rowCopy(bufs.doB, amxDoRows, dv);
+          scf::YieldOp::create(b, acc);
+        });
+    auto transpose = [&](Value rows, Value cols, int64_t dim) {
+      forEach(o.idx(0), amxLen, 32, [&](Value i0) {
+        for (int64_t e0 = 0; e0 < dim; e0 += 16) {
+          SmallVector<Value> pairs;
+          for (int64_t r = 0; r < 32; r += 2) {
+            auto at = [&](int64_t x) {
+              return SmallVector<Value>{o.add(base, o.add(i0, o.idx(x))),
+                                        o.idx(e0)};
+            };
+            Value even = vector::LoadOp::create(b, row16, rows, at(r));
+            Value odd = vector::LoadOp::create(b, row16, rows, at(r + 1));
+            pairs.push_back(vector::InterleaveOp::create(b, even, odd));
+          }
+          SmallVector<Value> t = transposeBf16Pairs(b, pairs);
+          for (int64_t e = 0; e < 16; ++e)
+            vector::StoreOp::create(
+                b, t[e], cols,
+                ValueRange{o.add(o.mul(item, o.idx(dim)), o.idx(e0 + e)), i0});
+        }
+      });
+    };
+    transpose(amxQRows, amxQCols, d);
+    transpose(amxDoRows, amxDoCols, dv);
+    Value any = vector::ReductionOp::create(b, vector::CombiningKind::OR,
+                                            copy.getResult(0));
+    memref::StoreOp::create(b, any, flags, ValueRange{item});
+  });
+  auto any = emitForLoop(
+      b, o.idx(0), heads, o.idx(1),
+      ValueRange{arith::ConstantIntOp::create(b, i32, 0)},
+      [&](Value item, ValueRange acc) {
+        Value f = memref::LoadOp::create(b, flags, ValueRange{item});
+        scf::YieldOp::create(b, arith::OrIOp::create(b, acc[0], f).getResult());
+      });
+  amxQNonFinite =
+      o.cmp(arith::CmpIPredicate::ne, any.getResult(0),
+            arith::ConstantIntOp::create(b, i32, 0));
+}
+
+void GradTiler::emitAmxKeyTiles(Pair &p, KeyScratch &s) {
+  Type bf16 = b.getBF16Type(), i32 = b.getI32Type();
+  auto bf16Tile = [&](ArrayRef<int64_t> shape) -> Value {
+    return memref::AllocaOp::create(b, MemRefType::get(shape, bf16),
+                                    b.getI64IntegerAttr(64));
+  };
+  s.kp = bf16Tile({d / 2, 2 * bk});
+  s.vp = bf16Tile({dv / 2, 2 * bk});
+  s.ki = bf16Tile({bk / 2, 2 * d});
+  s.pb = bf16Tile({bq / 2, 2 * bk});
+  s.dsb = bf16Tile({bq / 2, 2 * bk});
+  s.dsr = bf16Tile({bq, bk});
+  auto row32 = VectorType::get({32}, bf16);
+  auto row16 = VectorType::get({16}, bf16);
+  auto words = VectorType::get({16}, i32);
+  Value lastKey = o.add(p.j0, o.sub(p.nkv, o.idx(1)));
+  // Elements e0.. of the tile's row jj of `buf` (K or V), 0 past nkv.
+  auto keyRow = [&](Value buf, VectorType type, Value jj, int64_t e0) {
+    Value key = o.min(o.add(p.j0, jj), lastKey);
+    Value x = vector::LoadOp::create(
+        b, type, buf, layoutIndices(bshd, p.bi, p.kvh, key, o.idx(e0)));
+    return o.select(o.lt(jj, p.nkv), x,
+                    arith::ConstantOp::create(b, b.getZeroAttr(type)));
+  };
+  // KP and VP: 16 keys by 16 head-dim pairs at a time, word transposed;
+  // the NaN / inf test on K's.
+  auto pack = emitForLoop(
+      b, o.idx(0), o.idx(bk), o.idx(16),
+      ValueRange{arith::ConstantOp::create(b, b.getZeroAttr(words))},
+      [&](Value jb, ValueRange seen) {
+        Value acc = seen[0];
+        auto pairs = [&](Value buf, Value dst, int64_t dim, bool check) {
+          for (int64_t e0 = 0; e0 < dim; e0 += 32) {
+            SmallVector<Value> rows;
+            for (int64_t r = 0; r < 16; ++r) {
+              rows.push_back(keyRow(buf, row32, o.add(jb, o.idx(r)), e0));
+              if (check)
+                acc = arith::OrIOp::create(b, acc,
+                                           emitNonFiniteBf16(b, rows.back()));
+            }
+            SmallVector<Value> t = transposeBf16Pairs(b, rows);
+            for (int64_t w = 0; w < 16; ++w)
+              vector::StoreOp::create(
+                  b, t[w], dst, ValueRange{o.idx(e0 / 2 + w), o.mul(jb, o.idx(2))});
+          }
+        };
+        pairs(bufs.kB, s.kp, d, /*check=*/true);
+        pairs(bufs.vB, s.vp, dv, /*check=*/false);
+        scf::YieldOp::create(b, acc);
+      });
+  Value any = vector::ReductionOp::create(b, vector::CombiningKind::OR,
+                                          pack.getResult(0));
+  s.kNonFinite = o.cmp(arith::CmpIPredicate::ne, any,
+                       arith::ConstantIntOp::create(b, i32, 0));
+  // KI: rows 2p and 2p + 1 of K interleaved.
+  forEach(o.idx(0), o.idx(bk / 2), 1, [&](Value kp) {
+    Value even = o.mul(kp, o.idx(2));
+    for (int64_t e0 = 0; e0 < d; e0 += 16)
+      vector::StoreOp::create(
+          b,
+          vector::InterleaveOp::create(
+              b, keyRow(bufs.kB, row16, even, e0),
+              keyRow(bufs.kB, row16, o.add(even, o.idx(1)), e0)),
+          s.ki, ValueRange{kp, o.idx(2 * e0)});
+  });
+}
+
+void GradTiler::emitKeyPairAmx(Pair &p, Value isFull) {
+  KeyScratch &s = *scratch;
+  int64_t vecs = bk / lanes;
+  Type bf16 = b.getBF16Type();
+  Value bh = o.add(o.mul(p.bi, bufs.qHeads), p.hi);
+  Value row0 = o.add(o.mul(bh, amxLen), p.i0);
+  auto rowsAt = [&](Value buf) {
+    return AmxOperand{buf,
+                      [&](int64_t r, int64_t c) {
+                        return SmallVector<Value>{o.add(row0, o.idx(r)),
+                                                  o.idx(c)};
+                      },
+                      Value()};
+  };
+  auto tileAt = [&](Value t) {
+    return AmxOperand{t,
+                      [&](int64_t r, int64_t c) {
+                        return SmallVector<Value>{o.idx(r), o.idx(c)};
+                      },
+                      Value()};
+  };
+  // ST[c][jj] = scale * sum_d Q[i0 + c, d] K[j0 + jj, d], DP[c][jj] =
+  // sum_e dO[i0 + c, e] V[j0 + jj, e].
+  emitAmxProduct(b, bq, bk, d, /*accumulate=*/false, tileAt(s.st),
+                 rowsAt(amxQRows), tileAt(s.kp));
+  emitAmxProduct(b, bq, bk, dv, /*accumulate=*/false, tileAt(s.dp),
+                 rowsAt(amxDoRows), tileAt(s.vp));
+  Value scaleVec = o.splat(vecType, scale);
+  forEach(o.idx(0), p.nq, 1, [&](Value c) {
+    for (int64_t v = 0; v < vecs; ++v)
+      storeLanes(o.fmul(loadLanes(s.st, c, v), scaleVec), s.st, c, v);
+  });
+  emitElementStage(p, s.st, s.gt, /*keyLanes=*/true, isFull);
+  // P and dS for rows c < nq and keys below nkv, 0 elsewhere (the
+  // products read whole tiles), rounded to bf16: PB and DSB two rows at a
+  // time, DSR row by row.
+  auto laneIds = VectorType::get({lanes}, b.getIndexType());
+  SmallVector<Value> keyIn;
+  for (int64_t v = 0; v < vecs; ++v) {
+    SmallVector<int64_t> ids;
+    for (int64_t l = 0; l < lanes; ++l)
+      ids.push_back(v * lanes + l);
+    Value iota = arith::ConstantOp::create(
+        b, DenseElementsAttr::get(laneIds, ArrayRef<int64_t>(ids)));
+    keyIn.push_back(
+        o.cmp(arith::CmpIPredicate::slt, iota, o.splat(laneIds, p.nkv)));
+  }
+  auto halfType = VectorType::get({lanes}, bf16);
+  Value zeroVec = o.cst(vecType, 0.0);
+  Value lastRow = o.sub(p.nq, o.idx(1));
+  forEach(o.idx(0), o.idx(bq / 2), 1, [&](Value pr) {
+    SmallVector<Value> prob[2], ds[2];
+    for (int64_t t = 0; t < 2; ++t) {
+      Value c = o.add(o.mul(pr, o.idx(2)), o.idx(t));
+      Value live = o.lt(c, p.nq);
+      auto [lse, delta] = emitRowStats(p, o.add(p.i0, o.min(c, lastRow)));
+      Value lseV = lse ? o.splat(vecType, lse) : Value();
+      Value deltaV = o.splat(vecType, delta);
+      for (int64_t v = 0; v < vecs; ++v) {
+        Value slope = s.gt ? loadLanes(s.gt, c, v) : Value();
+        auto [w, g] = emitWeightAndGrad(p, loadLanes(s.st, c, v),
+                                        loadLanes(s.dp, c, v), lseV, deltaV,
+                                        slope);
+        auto keep = [&](Value x) {
+          return o.select(keyIn[v], o.select(live, x, zeroVec), zeroVec);
+        };
+        prob[t].push_back(arith::TruncFOp::create(b, halfType, keep(w)));
+        ds[t].push_back(arith::TruncFOp::create(b, halfType, keep(g)));
+        vector::StoreOp::create(b, ds[t].back(), s.dsr,
+                                ValueRange{c, o.idx(v * lanes)});
+      }
+    }
+    for (int64_t v = 0; v < vecs; ++v) {
+      SmallVector<Value> at{pr, o.idx(2 * v * lanes)};
+      vector::StoreOp::create(
+          b, vector::InterleaveOp::create(b, prob[0][v], prob[1][v]), s.pb,
+          at);
+      vector::StoreOp::create(
+          b, vector::InterleaveOp::create(b, ds[0][v], ds[1][v]), s.dsb, at);
+    }
+  });
+  // dVT[e][jj] += sum_c dO[i0 + c, e] P[c][jj], dKT[d][jj] += sum_c
+  // Q[i0 + c, d] dS[c][jj]: A = dO^T and Q^T, k = the q-tile's rows.
+  auto colsAt = [&](Value buf, int64_t dim) {
+    Value first = o.mul(bh, o.idx(dim));
+    return AmxOperand{buf,
+                      [&, first](int64_t r, int64_t c) {
+                        return SmallVector<Value>{o.add(first, o.idx(r)),
+                                                  o.add(p.i0, o.idx(c))};
+                      },
+                      amxLen};
+  };
+  emitAmxProduct(b, dv, bk, bq, /*accumulate=*/true, tileAt(s.dvt),
+                 colsAt(amxDoCols, dv), tileAt(s.pb));
+  emitAmxProduct(b, d, bk, bq, /*accumulate=*/true, tileAt(s.dkt),
+                 colsAt(amxQCols, d), tileAt(s.dsb));
+  if (!s.dqAcc)
+    return;
+  // One pass: dQacc[g dqRows + i0 + c][:] += sum_jj dS[c][jj] K[j0 + jj][:]
+  // (rows past nq add zeros to rows never read).
+  Value g = o.sub(p.hi, o.mul(p.kvh, bufs.group));
+  Value base = o.add(o.mul(g, dqRows), p.i0);
+  AmxOperand acc{s.dqAcc,
+                 [&](int64_t r, int64_t c) {
+                   return SmallVector<Value>{o.add(base, o.idx(r)), o.idx(c)};
+                 },
+                 Value()};
+  emitAmxProduct(b, bq, d, bk, /*accumulate=*/true, acc, tileAt(s.dsr),
+                 tileAt(s.ki));
 }
 
 LogicalResult mlir::attn::tileAttentionGradForCPU(RewriterBase &rewriter,

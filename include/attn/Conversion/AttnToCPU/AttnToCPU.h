@@ -89,8 +89,10 @@ LogicalResult tileAttentionForCPU(RewriterBase &rewriter, AttentionOp op,
 std::optional<std::string> whyNoFusedGrad(AttentionGradOp op);
 
 /// The plan of the fused backward: the target's vector width, block_q =
-/// block_kv = 4 vectors, unroll 6 (AVX-512) or 3. The op's #attn.config is
-/// not read.
+/// block_kv = 4 vectors, unroll 6 (AVX-512) or 3, and dot = amx for bf16
+/// where the forward's AMX conditions hold (target.amx, hostAmx(), vector
+/// width 16, head dims multiples of 32). Of the op's #attn.config only
+/// `dot` is read: "fma" or "bf16" keeps the backward on f32 FMAs.
 CPUTilePlan resolveCPUGradPlan(AttentionGradOp op, const CPUTarget &target);
 
 /// Replaces `op` with the two fused passes of the backward (dQ over
