@@ -452,6 +452,12 @@ void CPUTiler::emitRowIntervalMask(WorkItem &it, Value j0, Value nkv) {
   });
 }
 
+/// The most pairs of keys in a chunk of the AMX weight loop (before each
+/// chunk, one block of the pending P V is issued): at full D64 (4 blocks),
+/// chunks of 12 pairs took 1.22x main's CPU time and chunks of 8 0.94x
+/// (bench/results/2026-12-07-amx4.md).
+static constexpr int64_t kAmxChunkPairs = 8;
+
 Value CPUTiler::weight(Value s, Value shift) {
   return normalizer->weight(b, s, shift);
 }
@@ -577,12 +583,19 @@ void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
   SmallVector<Value> init(plan.vecs(), o.cst(vecType, 0.0));
   scf::ForOp sumLoop;
   if (it.pb && it.pendingTile) {
-    // One block of the pending P V before each chunk of pairs.
+    // One block of the pending P V before each of the first chunks of
+    // pairs, chunks of at most kAmxChunkPairs pairs (and at least one per
+    // block).
+    int64_t blocks = amxValueBlocks();
+    int64_t chunks = std::max<int64_t>(
+        blocks, llvm::divideCeil(plan.blockKv / 2, kAmxChunkPairs));
     sumLoop = emitAmxWeightPairs(
-        it, nkv, init, rowWeight, sums, amxValueBlocks(), [&](Value blk) {
-          auto ifOp =
-              scf::IfOp::create(b, TypeRange{}, o.ge(it.pendingTile, o.idx(0)),
-                                /*withElseRegion=*/false);
+        it, nkv, init, rowWeight, sums, chunks, [&](Value blk) {
+          Value run = o.ge(it.pendingTile, o.idx(0));
+          if (chunks > blocks)
+            run = o.land(run, o.lt(blk, o.idx(blocks)));
+          auto ifOp = scf::IfOp::create(b, TypeRange{}, run,
+                                        /*withElseRegion=*/false);
           OpBuilder::InsertionGuard g(b);
           b.setInsertionPointToStart(ifOp.thenBlock());
           emitAmxValueBlock(it, it.pendingPb, it.pendingTile, blk);
