@@ -347,7 +347,8 @@ void CPUTiler::emitAmxValuesGuarded(WorkItem &it, Value j0, Value nkv) {
 scf::ForOp
 CPUTiler::emitAmxWeightPairs(WorkItem &it, Value nkv, ValueRange init,
                              function_ref<Value(Value jj, int64_t v)> weight,
-                             bool sums) {
+                             bool sums, int64_t chunks,
+                             function_ref<void(Value g)> between) {
   // PB[p][2c + t] = bf16(w(2p + t, c)) for the pairs p < ceil(nkv / 2),
   // the odd key of the last pair 0 when nkv is odd; then PB = 0 for the
   // pairs up to block_kv / 2 (partial tiles only), which the products
@@ -375,27 +376,42 @@ CPUTiler::emitAmxWeightPairs(WorkItem &it, Value nkv, ValueRange init,
                             ValueRange{p, o.idx(2 * v * plan.vectorWidth)});
     return both;
   };
-  auto loop =
-      emitFor(o.idx(0), pairs, o.idx(1), init, [&](Value p, ValueRange acc) {
-        Value even = o.mul(p, o.idx(2));
-        Value odd = o.add(even, o.idx(1));
-        Value oddIn = o.lt(odd, nkv);
-        SmallVector<Value> next;
-        for (int64_t v = 0; v < plan.vecs(); ++v) {
-          Value w0 = weight(even, v);
-          // ST row `odd` exists (block_kv is even) but past nkv holds no
-          // score: its weight is replaced, never summed.
-          Value w1 = o.select(oddIn, weight(odd, v), zeroVec);
-          Value both = store(p, v, w0, w1);
-          if (!sums)
-            next.push_back(acc[v]);
-          else if (roundedSums)
-            next.push_back(x86vector::DotBF16Op::create(b, acc[v], both, ones));
-          else
-            next.push_back(o.fadd(o.fadd(acc[v], w0), w1));
-        }
-        scf::YieldOp::create(b, next);
-      });
+  auto pairStep = [&](Value p, ValueRange acc) {
+    Value even = o.mul(p, o.idx(2));
+    Value odd = o.add(even, o.idx(1));
+    Value oddIn = o.lt(odd, nkv);
+    SmallVector<Value> next;
+    for (int64_t v = 0; v < plan.vecs(); ++v) {
+      Value w0 = weight(even, v);
+      // ST row `odd` exists (block_kv is even) but past nkv holds no
+      // score: its weight is replaced, never summed.
+      Value w1 = o.select(oddIn, weight(odd, v), zeroVec);
+      Value both = store(p, v, w0, w1);
+      if (!sums)
+        next.push_back(acc[v]);
+      else if (roundedSums)
+        next.push_back(x86vector::DotBF16Op::create(b, acc[v], both, ones));
+      else
+        next.push_back(o.fadd(o.fadd(acc[v], w0), w1));
+    }
+    scf::YieldOp::create(b, next);
+  };
+  scf::ForOp loop;
+  if (!between) {
+    loop = emitFor(o.idx(0), pairs, o.idx(1), init, pairStep);
+  } else {
+    // Chunk g: between(g), then pairs [g k, (g + 1) k) clamped to the
+    // tile's pairs.
+    Value per = o.idx(llvm::divideCeil(plan.blockKv / 2, chunks));
+    loop = emitFor(
+        o.idx(0), o.idx(chunks), o.idx(1), init, [&](Value g, ValueRange acc) {
+          between(g);
+          Value lo = o.min(o.mul(g, per), pairs);
+          Value hi = o.min(o.add(lo, per), pairs);
+          scf::YieldOp::create(
+              b, emitFor(lo, hi, o.idx(1), acc, pairStep).getResults());
+        });
+  }
   emitFor(pairs, o.idx(plan.blockKv / 2), o.idx(1), ValueRange{},
           [&](Value p, ValueRange) {
             for (int64_t v = 0; v < plan.vecs(); ++v)
@@ -405,34 +421,82 @@ CPUTiler::emitAmxWeightPairs(WorkItem &it, Value nkv, ValueRange init,
   return loop;
 }
 
+void CPUTiler::emitAmxRescale(WorkItem &it, ArrayRef<Value> alpha) {
+  // The rescale only where some alpha is not 1 (kLazyShift makes that
+  // rare).
+  if (alpha.empty())
+    return;
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  Value any;
+  for (Value a : alpha) {
+    Value ne = vector::ReductionOp::create(
+        b, vector::CombiningKind::OR,
+        o.fcmp(arith::CmpFPredicate::UNE, a, o.cst(vecType, 1.0)));
+    any = any ? o.lor(any, ne) : ne;
+  }
+  auto ifOp = scf::IfOp::create(b, TypeRange{}, any,
+                                /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  emitFor(o.idx(0), o.idx(dv), o.idx(1), ValueRange{},
+          [&](Value e, ValueRange) {
+            for (int64_t v = 0; v < plan.vecs(); ++v)
+              storeLanes(o.fmul(loadLanes(it.ot, e, v), alpha[v]), it.ot, e, v);
+            scf::YieldOp::create(b);
+          });
+}
+
+int64_t CPUTiler::amxValueBlocks() {
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  return (dv / (2 * kTileRows)) * (plan.blockQ / (2 * kTileRows));
+}
+
+void CPUTiler::emitAmxValueBlock(WorkItem &it, Value pb, Value tile, Value g) {
+  // C = OT tiles += VT2 tiles x PB tiles over every 32-key chunk of the
+  // tile (chunks past nkv add zeros).
+  Value across = o.idx(plan.blockQ / (2 * kTileRows));
+  Value eb = o.mul(o.divU(g, across), o.idx(2 * kTileRows));
+  Value cb = o.mul(o.remU(g, across), o.idx(2 * kTileRows));
+  auto row = [&](int64_t x) { return o.add(eb, o.idx(x * kTileRows)); };
+  auto col = [&](int64_t y) { return o.add(cb, o.idx(y * kTileRows)); };
+  emitTileBlock(
+      b, plan.blockKv / kTileK,
+      [&](int64_t x, int64_t y) -> Value {
+        return amx::TileLoadOp::create(b, accTile(b), it.ot,
+                                       ValueRange{row(x), col(y)}, Value());
+      },
+      [&](int64_t x, int64_t s) -> Value {
+        return amx::TileLoadOp::create(
+            b, operandTile(b), amxVT2,
+            ValueRange{tile, row(x), o.idx(s * kTileK)}, Value());
+      },
+      [&](int64_t y, int64_t s) -> Value {
+        return amx::TileLoadOp::create(
+            b, operandTile(b), pb,
+            ValueRange{o.idx(s * kTileK / 2), o.mul(col(y), o.idx(2))},
+            Value());
+      },
+      [&](int64_t x, int64_t y, Value acc) {
+        amx::TileStoreOp::create(b, it.ot, ValueRange{row(x), col(y)}, acc,
+                                 Value());
+      });
+}
+
+Value CPUTiler::amxPbSlot(WorkItem &it, Value slot) {
+  int64_t pairs = plan.blockKv / 2, width = 2 * plan.blockQ;
+  SmallVector<OpFoldResult> offsets = {o.mul(slot, o.idx(pairs)),
+                                       b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(pairs),
+                                     b.getIndexAttr(width)};
+  SmallVector<OpFoldResult> strides = {b.getIndexAttr(1), b.getIndexAttr(1)};
+  return memref::SubViewOp::create(b, it.pbSlots, offsets, sizes, strides);
+}
+
 void CPUTiler::emitValuesAmx(WorkItem &it, Value j0, Value nkv,
                              ArrayRef<Value> alpha) {
   // OT[e][c] = alpha[c] OT[e][c] + sum_jj V[j0 + jj, e] P[c][jj]: the
-  // rescale in AVX-512, the sum as C = OT tiles += VT2 tiles x PB tiles
-  // over every 32-key chunk of the tile (chunks past nkv add zeros).
-  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
-  int64_t bq = plan.blockQ;
-  // The rescale only where some alpha is not 1 (kLazyShift makes that
-  // rare).
-  if (!alpha.empty()) {
-    Value any;
-    for (Value a : alpha) {
-      Value ne = vector::ReductionOp::create(
-          b, vector::CombiningKind::OR,
-          o.fcmp(arith::CmpFPredicate::UNE, a, o.cst(vecType, 1.0)));
-      any = any ? o.lor(any, ne) : ne;
-    }
-    auto ifOp = scf::IfOp::create(b, TypeRange{}, any,
-                                  /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    emitFor(
-        o.idx(0), o.idx(dv), o.idx(1), ValueRange{}, [&](Value e, ValueRange) {
-          for (int64_t v = 0; v < plan.vecs(); ++v)
-            storeLanes(o.fmul(loadLanes(it.ot, e, v), alpha[v]), it.ot, e, v);
-          scf::YieldOp::create(b);
-        });
-  }
+  // rescale in AVX-512, the sum by emitAmxValueBlock over OT's blocks.
+  emitAmxRescale(it, alpha);
   Value tile = amxTileIndex(it, j0);
   Value nonFinite = emitAmxSharedTranspose(it, j0, nkv, tile);
   // A NaN or inf value: the AVX-512 product that skips zero weights
@@ -443,37 +507,30 @@ void CPUTiler::emitValuesAmx(WorkItem &it, Value j0, Value nkv,
   b.setInsertionPointToStart(guarded.thenBlock());
   emitAmxValuesGuarded(it, j0, nkv);
   b.setInsertionPointToStart(guarded.elseBlock());
-  emitFor(o.idx(0), o.idx(dv), o.idx(2 * kTileRows), ValueRange{},
-          [&](Value eb, ValueRange) {
-            auto row = [&](int64_t x) {
-              return o.add(eb, o.idx(x * kTileRows));
-            };
-            for (int64_t cb = 0; cb < bq; cb += 2 * kTileRows) {
-              auto at = [&](int64_t x, int64_t y) {
-                return SmallVector<Value>{row(x), o.idx(cb + y * kTileRows)};
-              };
-              emitTileBlock(
-                  b, plan.blockKv / kTileK,
-                  [&](int64_t x, int64_t y) -> Value {
-                    return amx::TileLoadOp::create(b, accTile(b), it.ot,
-                                                   at(x, y), Value());
-                  },
-                  [&](int64_t x, int64_t s) -> Value {
-                    return amx::TileLoadOp::create(
-                        b, operandTile(b), amxVT2,
-                        ValueRange{tile, row(x), o.idx(s * kTileK)}, Value());
-                  },
-                  [&](int64_t y, int64_t s) -> Value {
-                    return amx::TileLoadOp::create(
-                        b, operandTile(b), it.pb,
-                        ValueRange{o.idx(s * kTileK / 2),
-                                   o.idx(2 * (cb + y * kTileRows))},
-                        Value());
-                  },
-                  [&](int64_t x, int64_t y, Value acc) {
-                    amx::TileStoreOp::create(b, it.ot, at(x, y), acc, Value());
-                  });
-            }
+  emitFor(o.idx(0), o.idx(amxValueBlocks()), o.idx(1), ValueRange{},
+          [&](Value blk, ValueRange) {
+            emitAmxValueBlock(it, it.pb, tile, blk);
             scf::YieldOp::create(b);
           });
+}
+
+SmallVector<Value> CPUTiler::emitValuesAmxDeferred(WorkItem &it, Value j0,
+                                                   Value nkv,
+                                                   ArrayRef<Value> alpha,
+                                                   Value slot) {
+  // The previous tile's P V is in OT by now (emitWeights ran it), so
+  // alpha applies to it as well.
+  emitAmxRescale(it, alpha);
+  Value tile = amxTileIndex(it, j0);
+  Value nonFinite = emitAmxSharedTranspose(it, j0, nkv, tile);
+  Type index = b.getIndexType();
+  auto guarded = scf::IfOp::create(b, TypeRange{index, index}, nonFinite,
+                                   /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(guarded.thenBlock());
+  emitAmxValuesGuarded(it, j0, nkv);
+  scf::YieldOp::create(b, ValueRange{o.idx(-1), slot});
+  b.setInsertionPointToStart(guarded.elseBlock());
+  scf::YieldOp::create(b, ValueRange{tile, o.sub(o.idx(1), slot)});
+  return SmallVector<Value>(guarded.getResults());
 }

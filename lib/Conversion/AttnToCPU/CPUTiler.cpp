@@ -142,10 +142,11 @@ int64_t CPUTiler::scratchBytes(int64_t d, int64_t dv) const {
     return std::numeric_limits<int64_t>::max();
   int64_t stRows = llvm::divideCeil(plan.blockKv, plan.unroll) * plan.unroll;
   // QT (or QT2 at most as large), ST, OT, a row of lanes; K and V tiles
-  // as f32 or, with AMX, KS and PB in bf16 (VT2 is one shared buffer).
+  // as f32 or, with AMX, KS and two PBs in bf16 (VT2 is one shared
+  // buffer).
   int64_t floats = plan.blockQ * (d + dv + stRows + 1);
   if (plan.dot == CPUDot::Amx)
-    return 4 * floats + 2 * plan.blockKv * (d + plan.blockQ);
+    return 4 * floats + 2 * plan.blockKv * (d + 2 * plan.blockQ);
   if (!cast<MemRefType>(kB.getType()).getElementType().isF32())
     floats += plan.blockKv * (d + dv);
   return 4 * floats;

@@ -189,6 +189,15 @@ struct WorkItem {
   /// P[i0 + c, j0 + 2p + t] (bf16 weights in pairs of keys, the B operand
   /// of P V; its A operand is CPUTiler::amxVT2).
   Value ks, pb;
+  /// dot = amx: two PBs, rows [0, block_kv / 2) and [block_kv / 2,
+  /// block_kv): the P V of a kv tile runs during the next tile's weights
+  /// (emitKvTileBody), reading its slot while the next tile writes the
+  /// other; pb is the view of the slot that the current tile writes.
+  Value pbSlots;
+  /// dot = amx, set during emitWeights: the kv tile whose P V runs in
+  /// pieces between the chunks of the weight loop (an amxVT2 index, or -1:
+  /// none) and the view of its PB slot; null outside the AMX kv loop.
+  Value pendingTile, pendingPb;
   /// Non-null when ST holds unscaled scores that readers multiply by this
   /// (a positive constant scale folded into the weights, dot = amx without
   /// modifiers).
@@ -309,6 +318,9 @@ private:
   /// into the tile's full test.
   SmallVector<Value> emitKvTileBody(WorkItem &it, Value t, ValueRange state,
                                     Value dataFull);
+  /// dot = amx, after the kv loop: the P V of `tile` (the loop's pending
+  /// tile, -1: none) from the PB slot before `slot`.
+  void emitPendingValues(WorkItem &it, Value tile, Value slot);
   void emitScores(WorkItem &it, Value j0, Value nkv);
   /// body(jb, keys) for each register block of plan.unroll keys of the
   /// tile (keys[r] = j0 + jb + r, clamped to the last key).
@@ -352,9 +364,35 @@ private:
   /// returns the loop, which carries `init` (one vector per plan.vecs())
   /// and, with `sums`, adds w(2p, v) + w(2p + 1, v) to acc[v], the weights
   /// as rounded to bf16 unless the op has an LSE result.
+  /// With `between`, the pairs run in `chunks` chunks of ceil(block_kv / 2
+  /// / chunks) pairs (fewer at the tile's end) and between(g) is emitted
+  /// before chunk g: other work, interleaved with the weights' AVX-512.
   scf::ForOp emitAmxWeightPairs(WorkItem &it, Value nkv, ValueRange init,
                                 function_ref<Value(Value jj, int64_t v)> weight,
-                                bool sums);
+                                bool sums, int64_t chunks = 0,
+                                function_ref<void(Value g)> between = nullptr);
+  /// dot = amx: the 32 x 32 blocks of OT that P V updates, (Dv / 32) x
+  /// (block_q / 32); block g is OT[32 (g / (block_q / 32)) ..][32 (g %
+  /// (block_q / 32)) ..].
+  int64_t amxValueBlocks();
+  /// Block `g` of OT += VT2[tile] P^T, P^T from the PB view `pb`: its 2 x 2
+  /// accumulators loaded from OT, block_kv / 32 steps of 4 tile products,
+  /// stored back.
+  void emitAmxValueBlock(WorkItem &it, Value pb, Value tile, Value g);
+  /// OT *= alpha where some lane of alpha is not 1 (no code when alpha is
+  /// empty).
+  void emitAmxRescale(WorkItem &it, ArrayRef<Value> alpha);
+  /// The view of PB slot `slot` (0 or 1) of it.pbSlots.
+  Value amxPbSlot(WorkItem &it, Value slot);
+  /// The AMX kv loop's P V of the kv tile at j0, whose weights are in it.pb
+  /// (slot `slot`), after the deferred P V of the previous tile ran inside
+  /// emitWeights: OT *= alpha, VT2 transposed (shared); a tile whose
+  /// values hold a NaN or inf gets its guarded product now, any other is
+  /// deferred to the next kv tile (or the end of the loop). Returns the
+  /// loop's (pending tile, slot) for the next tile: (tile, 1 - slot) or
+  /// (-1, slot).
+  SmallVector<Value> emitValuesAmxDeferred(WorkItem &it, Value j0, Value nkv,
+                                           ArrayRef<Value> alpha, Value slot);
   void emitMaskAndMods(WorkItem &it, Value j0, Value nkv, Value isFull);
   /// For masks whose one-row classification is exact: per-row key
   /// intervals (and segment ids) of the item's rows, so that partial tiles

@@ -74,12 +74,15 @@ void CPUTiler::emitItem(Value item) {
   it.ot = tile(MemRefType::get({dyn, bq}, f32), valueDim);
   it.scratch = tile(MemRefType::get({bq}, f32), {});
   it.kt = it.vt = Value();
-  it.ks = it.pb = it.scoreScale = Value();
+  it.ks = it.pb = it.pbSlots = it.scoreScale = Value();
+  it.pendingTile = it.pendingPb = Value();
   if (amx) {
     // Static head dims (the plan's rule).
     int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
     it.ks = tile(MemRefType::get({plan.blockKv, d}, bf16), {});
-    it.pb = tile(MemRefType::get({plan.blockKv / 2, 2 * bq}, bf16), {});
+    // Two PB slots (WorkItem::pbSlots); it.pb is set per kv tile.
+    it.pbSlots = tile(MemRefType::get({plan.blockKv, 2 * bq}, bf16), {});
+    it.pb = it.pbSlots;
     // Masks write -inf into unscaled scores, which a positive scale keeps;
     // modifiers need the scaled scores.
     FloatAttr constScale;
@@ -156,6 +159,9 @@ void CPUTiler::emitItem(Value item) {
 
   SmallVector<Value> init(plan.vecs(), o.cst(vecType, kNegInf));
   init.append(plan.vecs(), zeroVec);
+  // AMX: the pending P V's tile (none) and the PB slot of the next tile.
+  if (amx)
+    init.append({o.idx(-1), o.idx(0)});
   auto outer = scf::ForOp::create(
       b, zero, count, one, init,
       [&](OpBuilder &nb, Location loc, Value k, ValueRange state) {
@@ -175,8 +181,10 @@ void CPUTiler::emitItem(Value item) {
         scf::YieldOp::create(ib, inner.getResults());
       });
   ValueRange state = outer.getResults();
+  if (amx)
+    emitPendingValues(it, state[2 * plan.vecs()], state[2 * plan.vecs() + 1]);
   emitEpilogue(it, state.take_front(plan.vecs()),
-               state.drop_front(plan.vecs()));
+               state.slice(plan.vecs(), plan.vecs()));
 }
 
 void CPUTiler::emitQueryPairs(WorkItem &it) {
@@ -272,13 +280,46 @@ SmallVector<Value> CPUTiler::emitKvTileBody(WorkItem &it, Value t,
     emitPackTile(it, it.vt, vB, j0, nkv, valueDim, staticDim(vB));
   emitScores(it, j0, nkv);
   emitMaskAndMods(it, j0, nkv, isFull);
+  int64_t vecs = plan.vecs();
+  Value slot;
+  if (plan.dot == CPUDot::Amx) {
+    // Software-pipelined P V: this tile's weights go to PB slot `slot`
+    // while the previous tile's P V (pendingTile, from the other slot)
+    // runs in pieces between the chunks of the weight loop, so that its
+    // tile products overlap the AVX-512 weights.
+    it.pendingTile = state[2 * vecs];
+    slot = state[2 * vecs + 1];
+    it.pb = amxPbSlot(it, slot);
+    it.pendingPb = amxPbSlot(it, o.sub(o.idx(1), slot));
+  }
   SmallVector<Value> alpha, m, l;
-  emitWeights(it, nkv, state.take_front(plan.vecs()),
-              state.drop_front(plan.vecs()), alpha, m, l);
-  emitValues(it, j0, nkv, alpha, isFull);
+  emitWeights(it, nkv, state.take_front(vecs), state.slice(vecs, vecs), alpha,
+              m, l);
   SmallVector<Value> next(m);
   next.append(l);
+  if (plan.dot == CPUDot::Amx) {
+    next.append(emitValuesAmxDeferred(it, j0, nkv, alpha, slot));
+    it.pb = it.pbSlots;
+    it.pendingTile = it.pendingPb = Value();
+  } else {
+    emitValues(it, j0, nkv, alpha, isFull);
+  }
   return next;
+}
+
+void CPUTiler::emitPendingValues(WorkItem &it, Value tile, Value slot) {
+  // The last tile's deferred P V, from the slot it wrote (the loop's next
+  // slot is the other one).
+  auto ifOp = scf::IfOp::create(b, TypeRange{}, o.ge(tile, o.idx(0)),
+                                /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  Value pb = amxPbSlot(it, o.sub(o.idx(1), slot));
+  emitFor(o.idx(0), o.idx(amxValueBlocks()), o.idx(1), ValueRange{},
+          [&](Value blk, ValueRange) {
+            emitAmxValueBlock(it, pb, tile, blk);
+            scf::YieldOp::create(b);
+          });
 }
 
 void CPUTiler::emitMaskAndMods(WorkItem &it, Value j0, Value nkv,
@@ -411,6 +452,12 @@ void CPUTiler::emitRowIntervalMask(WorkItem &it, Value j0, Value nkv) {
   });
 }
 
+/// The most pairs of keys in a chunk of the AMX weight loop (before each
+/// chunk, one block of the pending P V is issued): at full D64 (4 blocks),
+/// chunks of 12 pairs took 1.22x main's CPU time and chunks of 8 0.94x
+/// (bench/results/2026-12-07-amx4.md).
+static constexpr int64_t kAmxChunkPairs = 8;
+
 Value CPUTiler::weight(Value s, Value shift) {
   return normalizer->weight(b, s, shift);
 }
@@ -535,7 +582,25 @@ void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
   };
   SmallVector<Value> init(plan.vecs(), o.cst(vecType, 0.0));
   scf::ForOp sumLoop;
-  if (it.pb) {
+  if (it.pb && it.pendingTile) {
+    // One block of the pending P V before each of the first chunks of
+    // pairs, chunks of at most kAmxChunkPairs pairs (and at least one per
+    // block).
+    int64_t blocks = amxValueBlocks();
+    int64_t chunks = std::max<int64_t>(
+        blocks, llvm::divideCeil(plan.blockKv / 2, kAmxChunkPairs));
+    sumLoop = emitAmxWeightPairs(
+        it, nkv, init, rowWeight, sums, chunks, [&](Value blk) {
+          Value run = o.ge(it.pendingTile, o.idx(0));
+          if (chunks > blocks)
+            run = o.land(run, o.lt(blk, o.idx(blocks)));
+          auto ifOp = scf::IfOp::create(b, TypeRange{}, run,
+                                        /*withElseRegion=*/false);
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPointToStart(ifOp.thenBlock());
+          emitAmxValueBlock(it, it.pendingPb, it.pendingTile, blk);
+        });
+  } else if (it.pb) {
     sumLoop = emitAmxWeightPairs(it, nkv, init, rowWeight, sums);
   } else {
     sumLoop = emitFor(zero, nkv, one, init, [&](Value jj, ValueRange acc) {
