@@ -61,7 +61,7 @@ void CPUTiler::emitItem(Value item) {
     return memref::AllocaOp::create(b, type, sizes, align);
   };
   int64_t dyn = ShapedType::kDynamic;
-  bool pairedQ = plan.dot != CPUDot::Fma;
+  bool pairedQ = plan.dot == CPUDot::Bf16 || plan.dot == CPUDot::Amx;
   bool amx = plan.dot == CPUDot::Amx;
   Type bf16 = b.getBF16Type();
   if (pairedQ) {
@@ -94,6 +94,9 @@ void CPUTiler::emitItem(Value item) {
       it.kt = tile(MemRefType::get({plan.blockKv, dyn}, f32), headDim);
     it.vt = tile(MemRefType::get({plan.blockKv, dyn}, f32), valueDim);
   }
+  it.qi = it.qr = it.qz = it.ci = it.ks8 = it.qg = Value();
+  if (plan.dot == CPUDot::AmxInt8)
+    emitAmxInt8Buffers(it);
   it.rowLo = it.rowHi = it.rowSeg = Value();
   if (rowExact && !hasMods)
     emitRowIntervals(it);
@@ -266,7 +269,8 @@ SmallVector<Value> CPUTiler::emitKvTileBody(WorkItem &it, Value t,
                ? bytes * quant.getCodesPerByte()
                : bytes;
   };
-  if (it.kt)
+  // dot = amx_int8 reads the key codes (emitScoresAmxInt8).
+  if (it.kt && !it.qi)
     emitPackTile(it, it.kt, kB, j0, nkv, headDim, staticDim(kB));
   if (it.vt)
     emitPackTile(it, it.vt, vB, j0, nkv, valueDim, staticDim(vB));

@@ -101,6 +101,8 @@ void CPUTiler::emitScores(WorkItem &it, Value j0, Value nkv) {
     return emitScoresAmx(it, j0, nkv);
   if (plan.dot == CPUDot::Bf16)
     return emitScoresBf16(it, j0, nkv);
+  if (it.qi)
+    return emitScoresAmxInt8(it, j0, nkv);
   // ST[jj][:] = sum_d K[j0 + jj, d] * QT[d][:] for jj < ceil(nkv / R) * R;
   // rows past nkv read the last key and are never used.
   int64_t rows = plan.unroll;
