@@ -141,24 +141,25 @@ def run_case(rng, mask, dtype, layout, G, R, Sq, lens, S=256, D=64, Hq=8,
 
 
 CASES = [
-    # mask, dtype, layout, G, R, Sq, lens
-    (attn.full(), "float32", "bhsd", 32, 0, 100, [77, 0, 256]),
-    (attn.causal(), "float32", "bshd", 64, 0, 37, [256, 130, 37]),
-    (attn.causal(), "bfloat16", "bhsd", 32, 64, 70, [200, 255, 96]),
-    (attn.sliding_window(40), "float32", "bhsd", 128, 128, 64, [250, 129]),
-    (attn.full(), "bfloat16", "bshd", 32, 32, 33, [33, 5, 160]),
+    # mask, dtype, layout, G, R, Sq, lens, D (G = 128: groups span kv tiles)
+    (attn.full(), "float32", "bhsd", 32, 0, 100, [77, 0, 256], 64),
+    (attn.causal(), "float32", "bshd", 64, 0, 37, [256, 130, 37], 64),
+    (attn.causal(), "bfloat16", "bhsd", 32, 64, 70, [200, 255, 96], 64),
+    (attn.sliding_window(40), "float32", "bhsd", 128, 128, 64, [250, 129],
+     128),
+    (attn.full(), "bfloat16", "bshd", 32, 32, 33, [33, 5, 160], 64),
 ]
 
 
 @needs_amx_int8
-@pytest.mark.parametrize("mask,dtype,layout,G,R,Sq,lens", CASES,
+@pytest.mark.parametrize("mask,dtype,layout,G,R,Sq,lens,D", CASES,
                          ids=[f"{i}-{c[1]}-{c[2]}-g{c[3]}-r{c[4]}-sq{c[5]}"
                               for i, c in enumerate(CASES)])
 def test_int8_products_equal_the_modelled_and_bounded_exact_reference(
-        mask, dtype, layout, G, R, Sq, lens):
+        mask, dtype, layout, G, R, Sq, lens, D):
     rng = np.random.default_rng(G + R + Sq)
     out, modelled, exact, delta, vmax = run_case(rng, mask, dtype, layout,
-                                                 G, R, Sq, lens)
+                                                 G, R, Sq, lens, D=D)
     assert TQ.rel_err(out, modelled) <= TOL[dtype], TQ.rel_err(out, modelled)
     bound = (np.expm1(2 * delta) * vmax +
              TOL[dtype] * np.abs(exact).max())

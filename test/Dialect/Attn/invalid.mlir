@@ -2031,8 +2031,8 @@ func.func @config_dot_amx_vector_width() attributes {c = #attn.config<vector_wid
 
 // -----
 
-// expected-error @+1 {{#attn.config: dot = "amx_int8" needs 'block_kv' to be a multiple of 32, got 96}}
-func.func @config_dot_amx_int8_block_kv() attributes {c = #attn.config<block_kv = 96, block_q = 48, dot = "amx_int8">} { return }
+// expected-error @+1 {{#attn.config: dot = "amx_int8" needs 'block_q' to be a multiple of 32, got 48}}
+func.func @config_dot_amx_int8_block_q() attributes {c = #attn.config<block_q = 48, dot = "amx_int8">} { return }
 
 // -----
 
