@@ -77,7 +77,10 @@ def one_round(args):
         want = np.asarray(impls["torch SDPA bf16 dequantised cache"]()
                           .float().numpy(), np.float64)
         for name, fn in impls.items():
-            got = np.asarray(fn(), np.float64)
+            got = fn()
+            if isinstance(got, torch.Tensor):
+                got = got.float().numpy()
+            got = np.asarray(got, np.float64)
             checks.append(f"{mask} {name}: max |O - SDPA's O| "
                           f"{np.abs(got - want).max():.1e} "
                           f"(max |O| {np.abs(want).max():.2f})")
