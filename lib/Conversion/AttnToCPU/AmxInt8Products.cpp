@@ -39,6 +39,7 @@
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
 #include "mlir/Dialect/AMX/AMXDialect.h"
+#include "mlir/IR/TypeUtilities.h"
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -70,6 +71,8 @@ void CPUTiler::emitAmxInt8Buffers(WorkItem &it) {
   it.ci = scratch({kBlock, bq}, i32);
   it.ks8 = scratch({plan.blockKv, d}, i8);
   it.qg = scratch({}, b.getIndexType());
+  if (amxInt8Values())
+    it.pb = scratch({plan.blockKv / 2, 2 * bq}, b.getBF16Type());
   memref::StoreOp::create(b, o.idx(-1), it.qg, ValueRange{});
 }
 
@@ -281,4 +284,70 @@ void CPUTiler::emitScoresAmxInt8(WorkItem &it, Value j0, Value nkv) {
   product(it.ks8, Value(), [&](Value jj, int64_t d0) {
     return SmallVector<Value>{jj, o.idx(d0)};
   });
+}
+
+bool CPUTiler::amxInt8Values() {
+  return plan.dot == CPUDot::AmxInt8 &&
+         getElementTypeOrSelf(op.getQuery().getType()).isBF16();
+}
+
+Value CPUTiler::emitAmxDequantTranspose(WorkItem &it, Value j0, Value nkv,
+                                        Value tile) {
+  // VT2[tile][e][jj] = bf16(s[t, e / G] code[t, e] + z[t, e / G]) with t =
+  // j0 + min(jj, nkv - 1), for every jj < block_kv. Per 32 keys x 16
+  // value columns (one value group: G is a multiple of 32): 32 rows of 16
+  // codes dequantised and rounded, pairs of rows interleaved into 32-bit
+  // key pairs, one 16 x 16 transpose, 16 stores (emitAmxValueTranspose's
+  // layout).
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  Type bf16 = b.getBF16Type();
+  auto codeRow = VectorType::get({kTileRows}, b.getI8Type());
+  auto halfRow = VectorType::get({kTileRows}, bf16);
+  auto pairRow = VectorType::get({2 * kTileRows}, bf16);
+  auto words = VectorType::get({kTileRows}, b.getI32Type());
+  Value last = o.add(j0, o.sub(nkv, o.idx(1)));
+  emitFor(o.idx(0), o.idx(plan.blockKv), o.idx(kBlock), ValueRange{},
+          [&](Value kb, ValueRange) {
+            SmallVector<Value> keys;
+            for (int64_t r = 0; r < kBlock; ++r)
+              keys.push_back(o.min(o.add(o.add(j0, kb), o.idx(r)), last));
+            emitFor(
+                o.idx(0), o.idx(dv), o.idx(kTileRows), ValueRange{},
+                [&](Value e0, ValueRange) {
+                  Value g = o.divU(e0, o.idx(quant.getGroup()));
+                  auto row = [&](Value key) -> Value {
+                    SmallVector<Value, 4> rowAt = kvRowIndices(it, key);
+                    auto at = [&](Value col) {
+                      SmallVector<Value, 4> idx(rowAt);
+                      idx.push_back(col);
+                      return idx;
+                    };
+                    Value code = arith::UIToFPOp::create(
+                        b, vecType,
+                        vector::LoadOp::create(b, codeRow, vB, at(e0)));
+                    Value s = o.splat(vecType, o.extF(memref::LoadOp::create(
+                                                   b, valueScaleB, at(g))));
+                    Value z = o.splat(vecType, o.extF(memref::LoadOp::create(
+                                                   b, valueZeroB, at(g))));
+                    return arith::TruncFOp::create(
+                        b, halfRow, vector::FMAOp::create(b, s, code, z));
+                  };
+                  SmallVector<Value> pairs;
+                  for (int64_t p = 0; p < kTileRows; ++p)
+                    pairs.push_back(vector::BitCastOp::create(
+                        b, words,
+                        vector::InterleaveOp::create(b, row(keys[2 * p]),
+                                                     row(keys[2 * p + 1]))));
+                  SmallVector<Value> cols = transpose16x16(b, pairs);
+                  for (int64_t e = 0; e < kTileRows; ++e)
+                    vector::StoreOp::create(
+                        b, vector::BitCastOp::create(b, pairRow, cols[e]),
+                        amxVT2, ValueRange{tile, o.add(e0, o.idx(e)), kb});
+                  scf::YieldOp::create(b);
+                });
+            scf::YieldOp::create(b);
+          });
+  // The residual window's rows are not codes: such a tile takes the
+  // guarded product, which reads VT (emitAmxValuesGuarded).
+  return o.lt(emitQuantizedLength(o, quant, it.kvEnd), o.add(j0, nkv));
 }

@@ -309,6 +309,15 @@ private:
   /// QI, QR, QZ for key group `g` (index): the query of QT times the
   /// group's key scales, quantised per row to int8.
   void emitInt8Query(WorkItem &it, Value g);
+  /// dot = amx_int8 with bf16 queries: P V by AMX bf16 tiles as with dot =
+  /// amx, from the shared VT2 (emitAmxValueBuffers).
+  bool amxInt8Values();
+  /// emitAmxValueTranspose of an int8 quantized cache: VT2[tile] from the
+  /// value codes, dequantised and rounded to bf16; returns whether the
+  /// tile reaches the residual window (whose full-precision rows VT2 does
+  /// not hold: the guarded product reads them from VT instead).
+  Value emitAmxDequantTranspose(WorkItem &it, Value j0, Value nkv,
+                                Value tile);
   /// emitValues for dot = amx: OT = alpha OT + V^T P^T by AMX tiles.
   void emitValuesAmx(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha);
   /// dot = amx: allocates amxVT2 and amxVT2State (AmxTileProducts.cpp).

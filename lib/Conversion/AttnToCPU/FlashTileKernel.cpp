@@ -25,7 +25,7 @@ void CPUTiler::emitTileKernel() {
   // Items: (b, h) times q-tiles; see emitItem for the order.
   Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
   Value numItems = o.mul(numQTiles, o.mul(batch, qHeads));
-  if (plan.dot == CPUDot::Amx)
+  if (plan.dot == CPUDot::Amx || amxInt8Values())
     emitAmxValueBuffers();
   emitParallel(numItems, [&](Value item) { emitItem(item); });
 }

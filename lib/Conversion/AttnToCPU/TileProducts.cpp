@@ -205,7 +205,7 @@ void CPUTiler::emitScoresBf16(WorkItem &it, Value j0, Value nkv) {
 
 void CPUTiler::emitValues(WorkItem &it, Value j0, Value nkv,
                           ArrayRef<Value> alpha, Value isFull) {
-  if (plan.dot == CPUDot::Amx)
+  if (plan.dot == CPUDot::Amx || it.pb)
     return emitValuesAmx(it, j0, nkv, alpha);
   // Score modifiers may give -inf, and relu weighs negative scores 0, on
   // any tile.
