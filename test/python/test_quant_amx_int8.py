@@ -13,8 +13,10 @@ document and window masks, residual windows, f32 and bf16):
   by at most (e^(2 delta) - 1) max|V|, with delta this file's exact
   max |modelled - exact| score over the allowed keys.
 
-Decoding (Sq <= 2, the row kernel) is not routed to the int8 products and
-must equal the exact attention. Where the opt-in cannot apply it is an
+With bf16 queries P V runs on AMX bf16 tiles (V and the weights rounded
+to bf16), which the bf16 tolerance covers. Decoding (Sq <= 2, the row
+kernel) is not routed to the int8 products and must equal the exact
+attention. Where the opt-in cannot apply it is an
 error that says why."""
 
 import os

@@ -25,10 +25,13 @@
 //     CI receives the int32 products of a 32-key block, which become ST
 //     rows as QR * CI + QZ.
 //
-// Everything after the scores (masks, modifiers, weights, P V by f32 FMAs
-// from the dequantised V tile, the epilogue) is the FMA path's. Tiles that
-// reach the residual window (full precision newest tokens) are dequantised
-// into KT and take the FMA product. The products are register-blocked 2 x
+// Masks, modifiers and the epilogue are the FMA path's. With bf16 queries
+// the weights and P V are the AMX path's (AmxTileProducts.cpp), whose
+// shared V^T tiles (VT2) emitAmxDequantTranspose builds from the value
+// codes, dequantised and rounded to bf16; with f32 queries they are the
+// FMA path's, on the dequantised V tile. Tiles that reach the residual
+// window (full precision newest tokens) are dequantised into KT and take
+// the FMA product for Q K^T, and the guarded product (VT) for P V. The products are register-blocked 2 x
 // 2: two A and two B tiles feed four accumulators (the 8 tile registers).
 //
 //===----------------------------------------------------------------------===//
@@ -256,6 +259,11 @@ void CPUTiler::emitScoresAmxInt8(WorkItem &it, Value j0, Value nkv) {
   plain.qi = Value();
   emitPackTile(plain, it.kt, kB, j0, nkv, headDim, d);
   emitScores(plain, j0, nkv);
+  // With AMX P V (it.pb) VT is read only by the guarded product of such
+  // a tile (emitAmxDequantTranspose), so only such a tile packs it.
+  if (it.pb)
+    emitPackTile(plain, it.vt, vB, j0, nkv, valueDim,
+                 cast<ShapedType>(op.getValue().getType()).getDimSize(3));
 
   b.setInsertionPointToStart(codedIf.thenBlock());
   Value inside = o.le(o.add(j0, rowsEnd), kvLen);

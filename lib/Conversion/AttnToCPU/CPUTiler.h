@@ -20,7 +20,8 @@
 // With dot = "amx" (bf16 on AMX hosts) both products are AMX tile products
 // over the same layouts instead (AmxTileProducts.cpp); with the opt-in
 // dot = "amx_int8" (int8 quantized caches) Q K^T is an AMX int8 product
-// of the key codes (AmxInt8Products.cpp).
+// of the key codes (AmxInt8Products.cpp) and, for bf16 queries, P V the
+// AMX bf16 product.
 //
 // Decoding (a single query row per (b, h)) uses the row kernel instead,
 // with lanes along the head dimension, the query heads of a GQA group in one

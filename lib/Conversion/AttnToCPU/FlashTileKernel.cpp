@@ -269,10 +269,11 @@ SmallVector<Value> CPUTiler::emitKvTileBody(WorkItem &it, Value t,
                ? bytes * quant.getCodesPerByte()
                : bytes;
   };
-  // dot = amx_int8 reads the key codes (emitScoresAmxInt8).
+  // dot = amx_int8 reads the key codes (emitScoresAmxInt8), with AMX
+  // P V the value codes too (emitAmxDequantTranspose).
   if (it.kt && !it.qi)
     emitPackTile(it, it.kt, kB, j0, nkv, headDim, staticDim(kB));
-  if (it.vt)
+  if (it.vt && !it.pb)
     emitPackTile(it, it.vt, vB, j0, nkv, valueDim, staticDim(vB));
   emitScores(it, j0, nkv);
   emitMaskAndMods(it, j0, nkv, isFull);

@@ -44,8 +44,8 @@ enum class CPUDot {
   Amx,
   /// Opt-in, int8 KV caches only (it rounds the query to int8): Q K^T by
   /// AMX int8 tile products (TDPBUSD) of the key codes and the query
-  /// quantised per (row, key group), P V by f32 FMAs
-  /// (AmxInt8Products.cpp).
+  /// quantised per (row, key group); P V by AMX bf16 tiles for bf16
+  /// queries, f32 FMAs for f32 ones (AmxInt8Products.cpp).
   AmxInt8,
 };
 

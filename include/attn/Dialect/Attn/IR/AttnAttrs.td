@@ -677,8 +677,10 @@ def Attn_ConfigAttr : Attn_Attr<"Config", "config"> {
     c])`, with `sum_c iq[c] code[t, c]` exact in int32 by AMX (TDPBUSD:
     unsigned codes times the signed query); the query's rounding moves a
     score by at most `r / 2 * sum_c |code[t, c] - 128|` (README "int8 Q
-    K^T on AMX" gives the measured errors). Keys in the residual window,
-    decoding (the row kernel, Sq <= 2) and P V are computed as without it.
+    K^T on AMX" gives the measured errors). With bf16 queries P V runs on
+    AMX bf16 tiles as with `dot = "amx"` (V rounded to bf16, the weights
+    too), with f32 queries on f32 FMAs. Keys in the residual window and
+    decoding (the row kernel, Sq <= 2) are computed as without it.
     Needs
     8-bit integer codes without a page table, key groups of a multiple of
     32 tokens, a static head dim that is a multiple of 64, vector_width 16,
