@@ -58,25 +58,27 @@ struct TileConfig {
   } while (0)
 
 /* Configures the eight tiles as 16 rows of 64 bytes, loads both operand
- * tiles from `a` and zeroes the accumulators. */
-__attribute__((target("amx-tile"))) static void start_tiles(const void *a) {
-  struct TileConfig cfg;
-  memset(&cfg, 0, sizeof(cfg));
-  cfg.palette = 1;
-  for (int t = 0; t < 8; ++t) {
-    cfg.rows[t] = 16;
-    cfg.colsb[t] = 64;
-  }
-  _tile_loadconfig(&cfg);
-  _tile_loadd(6, a, 64);
-  _tile_loadd(7, a, 64);
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
-  _tile_zero(4);
-  _tile_zero(5);
-}
+ * tiles from `a` and zeroes the accumulators (a macro: the tile state must
+ * be set up in the function that runs the products, not in a callee). */
+#define START_TILES(a)                                                         \
+  do {                                                                         \
+    struct TileConfig cfg;                                                     \
+    memset(&cfg, 0, sizeof(cfg));                                              \
+    cfg.palette = 1;                                                           \
+    for (int t = 0; t < 8; ++t) {                                              \
+      cfg.rows[t] = 16;                                                        \
+      cfg.colsb[t] = 64;                                                       \
+    }                                                                          \
+    _tile_loadconfig(&cfg);                                                    \
+    _tile_loadd(6, (a), 64);                                                   \
+    _tile_loadd(7, (a), 64);                                                   \
+    _tile_zero(0);                                                             \
+    _tile_zero(1);                                                             \
+    _tile_zero(2);                                                             \
+    _tile_zero(3);                                                             \
+    _tile_zero(4);                                                             \
+    _tile_zero(5);                                                             \
+  } while (0)
 
 __attribute__((target("amx-tile,amx-bf16"))) static float run(long iters) {
   /* bf16 1/64 in every element: sums stay small and finite. */
@@ -84,7 +86,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static float run(long iters) {
   static __thread float c[16 * 16] __attribute__((aligned(64)));
   for (int i = 0; i < 16 * 32; ++i)
     a[i] = 0x3c80;
-  start_tiles(a);
+  START_TILES(a);
   for (long i = 0; i < iters; ++i)
     SIX_PRODUCTS(_tile_dpbf16ps);
   _tile_stored(0, c, 64);
@@ -101,7 +103,7 @@ run_int8(long iters) {
   static __thread int8_t a[16 * 64] __attribute__((aligned(64)));
   static __thread int32_t c[16 * 16] __attribute__((aligned(64)));
   memset(a, 1, sizeof(a));
-  start_tiles(a);
+  START_TILES(a);
   for (long i = 0; i < iters; ++i)
     SIX_PRODUCTS(_tile_dpbssd);
   _tile_stored(0, c, 64);
