@@ -50,7 +50,8 @@ if os.access(ptxas, os.X_OK):
 # Hosts with AVX512-BF16 run the bf16 dot-product path of the fused CPU
 # kernels (tests marked REQUIRES: avx512bf16).
 # Hosts with AMX-BF16 run bf16 through AMX tiles by default (tests marked
-# REQUIRES: amx), unless $ATTN_NO_AMX turns AMX off for the whole run.
+# REQUIRES: amx; with AMX-INT8 too, amx-int8), unless $ATTN_NO_AMX turns
+# AMX off for the whole run.
 try:
     with open("/proc/cpuinfo") as cpuinfo:
         flags = set(cpuinfo.read().split())
@@ -59,6 +60,8 @@ try:
     if {"amx_tile", "amx_bf16", "avx512_bf16"} <= flags and \
             os.environ.get("ATTN_NO_AMX", "0") in ("", "0"):
         config.available_features.add("amx")
+        if "amx_int8" in flags:
+            config.available_features.add("amx-int8")
 except OSError:
     pass
 if "ATTN_NO_AMX" in os.environ:

@@ -57,7 +57,11 @@ struct AttnPrintTilePlanPass
           remark << "fp8 " << stringifyQuantFormat(quant.getFormat());
         else
           remark << quant.getBits() << "-bit";
-        remark << " codes as each kv tile loads)";
+        remark << " codes as each kv tile loads";
+        if (plan.getDot() == "amx_int8")
+          remark << "; Q K^T by AMX int8 tiles from the key codes, the "
+                    "query rounded to int8";
+        remark << ")";
       }
     });
     if (cpu)

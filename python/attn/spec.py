@@ -734,14 +734,19 @@ class Spec:
     config:     the tile plan's knobs, as #attn.config (block_q,
                 block_kv, vector_width, unroll, kv_splits, dot = "fma" |
                 "bf16" | "amx" on the CPU (bf16 inputs default to "amx"
-                where the host has AMX); block_q, block_kv, warps, stages,
+                where the host has AMX), or the opt-in "amx_int8" for an
+                int8 quant cache (Q K^T on AMX int8 tiles with the query
+                rounded to int8 per row and key group: it changes the
+                numerics, README "int8 Q K^T on AMX"); block_q, block_kv,
+                warps, stages,
                 mma = "sync" | "wgmma" on the GPU); unset fields are
                 resolved from the target (attn.tile_plan shows them).
     """
 
     _CONFIG_KEYS = ("block_q", "block_kv", "vector_width", "unroll",
                     "warps", "stages", "kv_splits", "dot", "mma")
-    _CONFIG_WORDS = {"dot": ("fma", "bf16", "amx"), "mma": ("sync", "wgmma")}
+    _CONFIG_WORDS = {"dot": ("fma", "bf16", "amx", "amx_int8"),
+                     "mma": ("sync", "wgmma")}
     VECTOR_WIDTHS = (0, 4, 8, 16)
 
     def __init__(self, mask=None, normalizer: Optional[Normalizer] = None,

@@ -258,6 +258,8 @@ Value CPUTiler::amxTileIndex(WorkItem &it, Value j0) {
 
 Value CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv,
                                       Value tile) {
+  if (quant)
+    return emitAmxDequantTranspose(it, j0, nkv, tile);
   // VT2[tile][e][jj] = V[j0 + min(jj, nkv - 1), e] for every jj < block_kv
   // (keys past the tile repeat its last key: finite values for zero
   // weights). Per 32 keys x 16 value columns: 32 row loads, pairs of rows

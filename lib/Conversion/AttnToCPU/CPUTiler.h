@@ -18,7 +18,10 @@
 // every vector load feeds several FMAs.
 //
 // With dot = "amx" (bf16 on AMX hosts) both products are AMX tile products
-// over the same layouts instead (AmxTileProducts.cpp).
+// over the same layouts instead (AmxTileProducts.cpp); with the opt-in
+// dot = "amx_int8" (int8 quantized caches) Q K^T is an AMX int8 product
+// of the key codes (AmxInt8Products.cpp) and, for bf16 queries, P V the
+// AMX bf16 product.
 //
 // Decoding (a single query row per (b, h)) uses the row kernel instead,
 // with lanes along the head dimension, the query heads of a GQA group in one
@@ -206,6 +209,13 @@ struct WorkItem {
   /// tile (KT[jj][d], VT[jj][e]), so that the inner loops broadcast f32
   /// from memory instead of converting each element.
   Value kt, vt;
+  /// dot = amx_int8 (AmxInt8Products.cpp), for the key group last
+  /// quantised: QI[p][4c + t] = the int8 query element (i0 + c, 4p + t)
+  /// (the B operand of TDPBUSD), QR[c] its row's step r and QZ[c] =
+  /// sum_d QT[d][c] z[g, d]; CI[jj][c], the int32 products of one 32-key
+  /// block; KS8[jj][d], the kv tile's codes when its last 32-key block
+  /// would read past the end of K; QG[], the group QI holds (-1: none).
+  Value qi, qr, qz, ci, ks8, qg;
 };
 
 /// The CPU's side of the run-time tile classes (RuntimeSkipping.h) of one
@@ -340,6 +350,25 @@ private:
   void emitScoresBf16(WorkItem &it, Value j0, Value nkv);
   /// emitScores for dot = amx: ST^T = K Q^T by AMX tiles, then scaled.
   void emitScoresAmx(WorkItem &it, Value j0, Value nkv);
+  /// dot = amx_int8: allocates the WorkItem's QI, QR, QZ, CI, KS8 and QG.
+  void emitAmxInt8Buffers(WorkItem &it);
+  /// emitScores for dot = amx_int8: ST from the int8 key codes by AMX
+  /// int8 tiles where every key of the tile is a code; a tile that
+  /// reaches the residual window is dequantised into KT and takes the
+  /// FMA product.
+  void emitScoresAmxInt8(WorkItem &it, Value j0, Value nkv);
+  /// QI, QR, QZ for key group `g` (index): the query of QT times the
+  /// group's key scales, quantised per row to int8.
+  void emitInt8Query(WorkItem &it, Value g);
+  /// dot = amx_int8 with bf16 queries: P V by AMX bf16 tiles as with dot =
+  /// amx, from the shared VT2 (emitAmxValueBuffers).
+  bool amxInt8Values();
+  /// emitAmxValueTranspose of an int8 quantized cache: VT2[tile] from the
+  /// value codes, dequantised and rounded to bf16; returns whether the
+  /// tile reaches the residual window (whose full-precision rows VT2 does
+  /// not hold: the guarded product reads them from VT instead).
+  Value emitAmxDequantTranspose(WorkItem &it, Value j0, Value nkv,
+                                Value tile);
   /// emitValues for dot = amx: OT = alpha OT + V^T P^T by AMX tiles.
   void emitValuesAmx(WorkItem &it, Value j0, Value nkv, ArrayRef<Value> alpha);
   /// dot = amx: allocates amxVT2 and amxVT2State (AmxTileProducts.cpp).

@@ -25,7 +25,7 @@ void CPUTiler::emitTileKernel() {
   // Items: (b, h) times q-tiles; see emitItem for the order.
   Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
   Value numItems = o.mul(numQTiles, o.mul(batch, qHeads));
-  if (plan.dot == CPUDot::Amx)
+  if (plan.dot == CPUDot::Amx || amxInt8Values())
     emitAmxValueBuffers();
   emitParallel(numItems, [&](Value item) { emitItem(item); });
 }
@@ -61,7 +61,7 @@ void CPUTiler::emitItem(Value item) {
     return memref::AllocaOp::create(b, type, sizes, align);
   };
   int64_t dyn = ShapedType::kDynamic;
-  bool pairedQ = plan.dot != CPUDot::Fma;
+  bool pairedQ = plan.dot == CPUDot::Bf16 || plan.dot == CPUDot::Amx;
   bool amx = plan.dot == CPUDot::Amx;
   Type bf16 = b.getBF16Type();
   if (pairedQ) {
@@ -97,6 +97,9 @@ void CPUTiler::emitItem(Value item) {
       it.kt = tile(MemRefType::get({plan.blockKv, dyn}, f32), headDim);
     it.vt = tile(MemRefType::get({plan.blockKv, dyn}, f32), valueDim);
   }
+  it.qi = it.qr = it.qz = it.ci = it.ks8 = it.qg = Value();
+  if (plan.dot == CPUDot::AmxInt8)
+    emitAmxInt8Buffers(it);
   it.rowLo = it.rowHi = it.rowSeg = Value();
   if (rowExact && !hasMods)
     emitRowIntervals(it);
@@ -274,9 +277,11 @@ SmallVector<Value> CPUTiler::emitKvTileBody(WorkItem &it, Value t,
                ? bytes * quant.getCodesPerByte()
                : bytes;
   };
-  if (it.kt)
+  // dot = amx_int8 reads the key codes (emitScoresAmxInt8), with AMX
+  // P V the value codes too (emitAmxDequantTranspose).
+  if (it.kt && !it.qi)
     emitPackTile(it, it.kt, kB, j0, nkv, headDim, staticDim(kB));
-  if (it.vt)
+  if (it.vt && !it.pb)
     emitPackTile(it, it.vt, vB, j0, nkv, valueDim, staticDim(vB));
   emitScores(it, j0, nkv);
   emitMaskAndMods(it, j0, nkv, isFull);

@@ -77,6 +77,14 @@ const AmxStatus &mlir::attn::hostAmx() {
   return status;
 }
 
+bool mlir::attn::hostHasAmxInt8() {
+  static const bool has = [] {
+    return llvm::sys::getHostCPUFeatures().lookup("amx-int8") &&
+           hostAmx().usable;
+  }();
+  return has;
+}
+
 int64_t mlir::attn::hostVectorWidth() {
   // The host does not change while the process runs: detect once.
   static const int64_t width = [] {
@@ -93,9 +101,10 @@ int64_t mlir::attn::hostVectorWidth() {
 ConfigAttr CPUTilePlan::toConfig(MLIRContext *context) const {
   return ConfigAttr::get(context, blockQ, blockKv, vectorWidth, unroll,
                          /*warps=*/0, /*stages=*/0, kvSplits,
-                         dot == CPUDot::Amx    ? "amx"
-                         : dot == CPUDot::Bf16 ? "bf16"
-                                               : "fma",
+                         dot == CPUDot::Amx       ? "amx"
+                         : dot == CPUDot::AmxInt8 ? "amx_int8"
+                         : dot == CPUDot::Bf16    ? "bf16"
+                                                  : "fma",
                          /*mma=*/"");
 }
 
@@ -140,6 +149,37 @@ static std::optional<std::string> whyNoAmx(AttentionOp op,
     return std::string("needs block_q and block_kv multiples of 32");
   if (!hostAmx().usable)
     return "needs AMX: " + hostAmx().why;
+  return std::nullopt;
+}
+
+/// Whether AMX int8 tiles can compute `op`'s Q K^T with this plan so far,
+/// or why not: 8-bit integer codes read without a page table, 16 f32
+/// lanes, a static head dim that is a multiple of 64 (the k extent of an
+/// int8 tile), block_q and block_kv multiples of 32 and key groups of a
+/// multiple of 32 tokens (each 32-key block of the products lies in one
+/// group, whose scales the query is quantised with).
+static std::optional<std::string> whyNoAmxInt8(AttentionOp op,
+                                               const CPUTilePlan &plan) {
+  int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  QuantAttr quant = op.getQuantAttr();
+  if (!quant || quant.isFloat8() || quant.getBits() != 8)
+    return std::string("needs an int8 quantized cache (#attn.quant with "
+                       "bits = 8)");
+  if (op.getPagedAttr())
+    return std::string("does not read a paged cache yet");
+  if (quant.getGroup() % 32 != 0)
+    return "needs key groups of a multiple of 32 tokens, not " +
+           std::to_string(quant.getGroup());
+  if (plan.vectorWidth != 16)
+    return std::string("needs vector_width = 16");
+  if (ShapedType::isDynamic(d) || d % 64 != 0)
+    return std::string("needs a static head dim that is a multiple of 64");
+  if (plan.blockQ % 32 != 0 || plan.blockKv % 32 != 0)
+    return std::string("needs block_q and block_kv multiples of 32");
+  if (!hostAmx().usable)
+    return "needs AMX: " + hostAmx().why;
+  if (!hostHasAmxInt8())
+    return std::string("needs a host with AMX-INT8");
   return std::nullopt;
 }
 
@@ -220,13 +260,19 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
   // Checked last: it reads the resolved tile sizes, and asks for tile-data
   // permission only for bf16 ops.
   StringRef dot = config.getDot();
+  // AMX int8 Q K^T rounds the query to int8: only where asked for.
+  if (dot == "amx_int8")
+    if (std::optional<std::string> why = whyNoAmxInt8(op, plan))
+      return op.emitOpError("#attn.config dot = \"amx_int8\" ") << *why;
   bool bf16 = getElementTypeOrSelf(op.getQuery().getType()).isBF16();
   std::optional<std::string> noAmx;
   if (dot == "amx" || (dot.empty() && target.amx && bf16))
     noAmx = whyNoAmx(op, plan);
   if (dot == "amx" && noAmx)
     return op.emitOpError("#attn.config dot = \"amx\" ") << *noAmx;
-  if (dot == "amx" || (dot.empty() && target.amx && bf16 && !noAmx))
+  if (dot == "amx_int8")
+    plan.dot = CPUDot::AmxInt8;
+  else if (dot == "amx" || (dot.empty() && target.amx && bf16 && !noAmx))
     plan.dot = CPUDot::Amx;
   else if (dot == "bf16" || (dot.empty() && target.bf16Dot && !noDot))
     plan.dot = CPUDot::Bf16;

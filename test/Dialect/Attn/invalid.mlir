@@ -2011,7 +2011,7 @@ func.func @config_vector_width() attributes {c = #attn.config<vector_width = 12>
 
 // -----
 
-// expected-error @+1 {{#attn.config: 'dot' must be "fma", "bf16" or "amx", got "tmul"}}
+// expected-error @+1 {{#attn.config: 'dot' must be "fma", "bf16", "amx" or "amx_int8", got "tmul"}}
 func.func @config_dot() attributes {c = #attn.config<dot = "tmul">} { return }
 
 // -----
@@ -2028,6 +2028,11 @@ func.func @config_dot_amx_block_q() attributes {c = #attn.config<block_q = 16, d
 
 // expected-error @+1 {{#attn.config: dot = "amx" needs vector_width 16 (AVX-512), got 8}}
 func.func @config_dot_amx_vector_width() attributes {c = #attn.config<vector_width = 8, dot = "amx">} { return }
+
+// -----
+
+// expected-error @+1 {{#attn.config: dot = "amx_int8" needs 'block_q' to be a multiple of 32, got 48}}
+func.func @config_dot_amx_int8_block_q() attributes {c = #attn.config<block_q = 48, dot = "amx_int8">} { return }
 
 // -----
 

@@ -42,6 +42,11 @@ enum class CPUDot {
   Bf16,
   /// Q K^T and P V by AMX bf16 tile products (TDPBF16PS), f32 accumulators.
   Amx,
+  /// Opt-in, int8 KV caches only (it rounds the query to int8): Q K^T by
+  /// AMX int8 tile products (TDPBUSD) of the key codes and the query
+  /// quantised per (row, key group); P V by AMX bf16 tiles for bf16
+  /// queries, f32 FMAs for f32 ones (AmxInt8Products.cpp).
+  AmxInt8,
 };
 
 /// The resolved tile plan of one op on the CPU: every #attn.config field
@@ -129,6 +134,10 @@ struct AmxStatus {
 /// process; when the CPU has AMX but the kernel refuses the permission, the
 /// first call says so on stderr, and bf16 kernels use the AVX-512 paths.
 const AmxStatus &hostAmx();
+
+/// Whether this process can run AMX int8 code: hostAmx() is usable and the
+/// CPU has AMX-INT8.
+bool hostHasAmxInt8();
 
 } // namespace mlir::attn
 

@@ -413,22 +413,24 @@ LogicalResult ConfigAttr::verify(EmitErrorFn emitError, int64_t blockQ,
     return emitError() << "#attn.config: 'vector_width' must be 0 (the "
                           "target's), 4, 8 or 16, got "
                        << vectorWidth;
-  if (!llvm::is_contained({"", "fma", "bf16", "amx"}, dot))
-    return emitError() << "#attn.config: 'dot' must be \"fma\", \"bf16\" or "
-                          "\"amx\", got \""
+  if (!llvm::is_contained({"", "fma", "bf16", "amx", "amx_int8"}, dot))
+    return emitError() << "#attn.config: 'dot' must be \"fma\", \"bf16\", "
+                          "\"amx\" or \"amx_int8\", got \""
                        << dot << "\"";
-  // AMX tiles hold 16 rows of 32 bf16: both products take query rows and
-  // keys in pairs of tiles, and the rest of the kernel 16 f32 lanes.
-  if (dot == "amx") {
+  // AMX tiles hold 16 rows of 32 bf16 (or 64 int8): both products take
+  // query rows and keys in pairs of tiles, and the rest of the kernel 16
+  // f32 lanes.
+  if (dot == "amx" || dot == "amx_int8") {
     if (vectorWidth != 0 && vectorWidth != 16)
-      return emitError() << "#attn.config: dot = \"amx\" needs vector_width "
-                            "16 (AVX-512), got "
+      return emitError() << "#attn.config: dot = \"" << dot
+                         << "\" needs vector_width 16 (AVX-512), got "
                          << vectorWidth;
     for (auto [name, value] : {std::pair<StringRef, int64_t>{"block_q", blockQ},
                                {"block_kv", blockKv}})
       if (value % 32 != 0)
-        return emitError() << "#attn.config: dot = \"amx\" needs '" << name
-                           << "' to be a multiple of 32, got " << value;
+        return emitError() << "#attn.config: dot = \"" << dot << "\" needs '"
+                           << name << "' to be a multiple of 32, got "
+                           << value;
   }
   if (!llvm::is_contained({"", "sync", "wgmma"}, mma))
     return emitError() << "#attn.config: 'mma' must be \"sync\" or "

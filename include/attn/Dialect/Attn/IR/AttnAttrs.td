@@ -662,10 +662,30 @@ def Attn_ConfigAttr : Attn_Attr<"Config", "config"> {
     | `vector_width` | CPU | f32 lanes: 4 (SSE), 8 (AVX2), 16 (AVX-512) |
     | `unroll` | CPU | rows per register block (keys in Q K^T, head-dim rows in P V) |
     | `kv_splits` | CPU | decoding: kv splits per query row |
-    | `dot` | CPU | product instructions: `"fma"` (f32 FMAs), `"bf16"` (Q K^T by AVX512-BF16 pair dot products, bf16 inputs) or `"amx"` (Q K^T and P V by AMX bf16 tiles, bf16 inputs; needs vector_width 16 or unset, block_q and block_kv multiples of 32) |
+    | `dot` | CPU | product instructions: `"fma"` (f32 FMAs), `"bf16"` (Q K^T by AVX512-BF16 pair dot products, bf16 inputs), `"amx"` (Q K^T and P V by AMX bf16 tiles, bf16 inputs; needs vector_width 16 or unset, block_q and block_kv multiples of 32) or `"amx_int8"` (opt-in, changes numerics: Q K^T of an int8 quantized cache by AMX int8 tiles, below) |
     | `warps` | GPU | warps per CTA |
     | `stages` | GPU | K/V shared-memory stages |
     | `mma` | GPU | tensor-core instructions: `"sync"` (mma.sync) or `"wgmma"` (sm_90a) |
+
+    `dot = "amx_int8"` is the one value that changes what is computed, and
+    is never a default (nor swept by the tuner): for an int8 `#attn.quant`
+    cache (KIVI keys `K[t, c] = s[g, c] code[t, c] + z[g, c]`, g = t /
+    group) the tile kernel computes, per query row i and key group g,
+    `u = scale * Q[i, :] * s[g, :]` (f32), `r = max|u| / 127`, `iq =
+    round_half_even(u * (127 / max|u|))` (int8), and the score `r * sum_c
+    iq[c] (code[t, c] - 128) + scale * sum_c Q[i, c] (z[g, c] + 128 s[g,
+    c])`, with `sum_c iq[c] code[t, c]` exact in int32 by AMX (TDPBUSD:
+    unsigned codes times the signed query); the query's rounding moves a
+    score by at most `r / 2 * sum_c |code[t, c] - 128|` (README "int8 Q
+    K^T on AMX" gives the measured errors). With bf16 queries P V runs on
+    AMX bf16 tiles as with `dot = "amx"` (V rounded to bf16, the weights
+    too), with f32 queries on f32 FMAs. Keys in the residual window and
+    decoding (the row kernel, Sq <= 2) are computed as without it.
+    Needs
+    8-bit integer codes without a page table, key groups of a multiple of
+    32 tokens, a static head dim that is a multiple of 64, vector_width 16,
+    block_q and block_kv multiples of 32 and a host with AMX-INT8; the
+    reference lowering computes the exact attention.
 
     The verifier checks the target-independent rule of each field; the
     rules that depend on the target and the op (register and shared-memory
@@ -682,7 +702,7 @@ def Attn_ConfigAttr : Attn_Attr<"Config", "config"> {
     Attn_I64Parameter<"warps per CTA (GPU)", "0">:$warps,
     Attn_I64Parameter<"K/V pipeline stages (GPU)", "0">:$stages,
     Attn_I64Parameter<"KV splits for decoding (CPU)", "0">:$kv_splits,
-    StringRefParameter<"product instructions (CPU): fma, bf16 or amx",
+    StringRefParameter<"product instructions (CPU): fma, bf16, amx or amx_int8",
                        [{""}]>:$dot,
     StringRefParameter<"tensor-core instructions (GPU): sync or wgmma",
                        [{""}]>:$mma);
