@@ -58,6 +58,21 @@ PARAM_FD_SPECS = [
 ]
 
 
+
+def check_operand_grads(name, dtype, wrt, got_grads, pref):
+    """Each operand gradient against the float64 reference's (`pref`,
+    name -> array): f32, the operand's shape, finite, within GRAD_TOL.
+    Shared with the GPU emulator's test."""
+    for param, got in zip(wrt, got_grads):
+        want = pref[param]
+        assert got.dtype == np.float32, f"{name}: d{param} dtype"
+        assert got.shape == want.shape, f"{name}: d{param} shape"
+        assert np.isfinite(got).all(), f"{name}: d{param} not finite"
+        err = TB._rel_err(got.astype(np.float64), want)
+        assert err <= TB.GRAD_TOL[dtype], \
+            f"{name}: d{param} rel err {err:.3g} > {TB.GRAD_TOL[dtype]}"
+
+
 @pytest.mark.parametrize("name,spec,what,Hq,Hkv,param", PARAM_FD_SPECS,
                          ids=[c[0] for c in PARAM_FD_SPECS])
 def test_ref_param_grads_finite_differences(name, spec, what, Hq, Hkv,
@@ -239,14 +254,7 @@ def test_param_grads_differential(variant, wrt, seed):
                         [np.asarray(x).astype(np.float64) for x in plain])
         pref = TB.ref_grads(spec, q, k, v, do, captures, operands, wrt=wrt,
                             o_given=o)[5]
-        for param, got in zip(wrt, grads[3:]):
-            want = pref[param]
-            assert got.dtype == np.float32, f"{name}: d{param} dtype"
-            assert got.shape == want.shape, f"{name}: d{param} shape"
-            assert np.isfinite(got).all(), f"{name}: d{param} not finite"
-            err = TB._rel_err(got.astype(np.float64), want)
-            assert err <= TB.GRAD_TOL[dtype], \
-                f"{name}: d{param} rel err {err:.3g} > {TB.GRAD_TOL[dtype]}"
+        check_operand_grads(name, dtype, wrt, grads[3:], pref)
         # The same call again gives the same bits.
         again = fn.backward(q, k, v, o, lse, do, *captures, wrt=wrt,
                             **operands)

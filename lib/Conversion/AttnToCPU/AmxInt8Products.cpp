@@ -280,15 +280,7 @@ void CPUTiler::emitScoresAmxInt8(WorkItem &it, Value j0, Value nkv) {
   b.setInsertionPointToStart(insideIf.elseBlock());
   // KS8[jj][:] = the codes of key j0 + jj for jj < nkv; later rows only
   // feed ST rows that are never read.
-  auto rowType = VectorType::get({kTileK}, i8);
-  emitFor(o.idx(0), nkv, o.idx(1), ValueRange{}, [&](Value jj, ValueRange) {
-    for (int64_t d0 = 0; d0 < d; d0 += kTileK) {
-      Value x = vector::LoadOp::create(
-          b, rowType, kB, indices4(it.bi, it.kvh, o.add(j0, jj), o.idx(d0)));
-      vector::StoreOp::create(b, x, it.ks8, ValueRange{jj, o.idx(d0)});
-    }
-    scf::YieldOp::create(b);
-  });
+  emitStageKeyRows(it, it.ks8, j0, nkv, d, VectorType::get({kTileK}, i8));
   product(it.ks8, Value(), [&](Value jj, int64_t d0) {
     return SmallVector<Value>{jj, o.idx(d0)};
   });

@@ -102,6 +102,19 @@ void mlir::attn::cpu::emitTileBlock(
       store(x, y, acc[x][y]);
 }
 
+void CPUTiler::emitStageKeyRows(WorkItem &it, Value dst, Value j0, Value nkv,
+                                int64_t dim, VectorType rowType) {
+  int64_t width = rowType.getNumElements();
+  emitFor(o.idx(0), nkv, o.idx(1), ValueRange{}, [&](Value jj, ValueRange) {
+    for (int64_t d0 = 0; d0 < dim; d0 += width) {
+      Value x = vector::LoadOp::create(
+          b, rowType, kB, indices4(it.bi, it.kvh, o.add(j0, jj), o.idx(d0)));
+      vector::StoreOp::create(b, x, dst, ValueRange{jj, o.idx(d0)});
+    }
+    scf::YieldOp::create(b);
+  });
+}
+
 void CPUTiler::emitScoresAmx(WorkItem &it, Value j0, Value nkv) {
   // ST[jj][c] = sum_d K[j0 + jj, d] Q[i0 + c, d] for jj < ceil(nkv / 32) *
   // 32, in 32 x 32 blocks; then ST *= scale for jj < nkv.
@@ -162,15 +175,8 @@ void CPUTiler::emitScoresAmx(WorkItem &it, Value j0, Value nkv) {
     b.setInsertionPointToStart(ifOp.elseBlock());
     // KS[jj][:] = K[j0 + jj, :] for jj < nkv; later rows only feed ST rows
     // that are never read.
-    auto rowType = VectorType::get({kTileK}, b.getBF16Type());
-    emitFor(o.idx(0), nkv, o.idx(1), ValueRange{}, [&](Value jj, ValueRange) {
-      for (int64_t d0 = 0; d0 < d; d0 += kTileK) {
-        Value x = vector::LoadOp::create(
-            b, rowType, kB, indices4(it.bi, it.kvh, o.add(j0, jj), o.idx(d0)));
-        vector::StoreOp::create(b, x, it.ks, ValueRange{jj, o.idx(d0)});
-      }
-      scf::YieldOp::create(b);
-    });
+    emitStageKeyRows(it, it.ks, j0, nkv, d,
+                     VectorType::get({kTileK}, b.getBF16Type()));
     product(it.ks, Value(), [&](Value jj, int64_t d0) {
       return SmallVector<Value>{jj, o.idx(d0)};
     });

@@ -350,6 +350,11 @@ private:
   void emitScoresBf16(WorkItem &it, Value j0, Value nkv);
   /// emitScores for dot = amx: ST^T = K Q^T by AMX tiles, then scaled.
   void emitScoresAmx(WorkItem &it, Value j0, Value nkv);
+  /// dst[jj][d] = K[j0 + jj, d] for jj < nkv, d < dim, copied in vectors
+  /// of rowType (the staging of a last kv tile whose tile loads would read
+  /// past K).
+  void emitStageKeyRows(WorkItem &it, Value dst, Value j0, Value nkv,
+                        int64_t dim, VectorType rowType);
   /// dot = amx_int8: allocates the WorkItem's QI, QR, QZ, CI, KS8 and QG.
   void emitAmxInt8Buffers(WorkItem &it);
   /// emitScores for dot = amx_int8: ST from the int8 key codes by AMX
