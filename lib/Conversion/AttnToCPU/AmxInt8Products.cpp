@@ -266,24 +266,8 @@ void CPUTiler::emitScoresAmxInt8(WorkItem &it, Value j0, Value nkv) {
                  cast<ShapedType>(op.getValue().getType()).getDimSize(3));
 
   b.setInsertionPointToStart(codedIf.thenBlock());
-  Value inside = o.le(o.add(j0, rowsEnd), kvLen);
-  auto insideIf = scf::IfOp::create(b, TypeRange{}, inside,
-                                    /*withElseRegion=*/true);
-  b.setInsertionPointToStart(insideIf.thenBlock());
-  // Consecutive keys are kv_heads * D (BSHD) or D (BHSD) bytes apart.
-  Value stride = o.idx(d);
-  if (bshd)
-    stride = o.mul(kvHeads, stride);
-  product(kB, stride, [&](Value jj, int64_t d0) {
-    return indices4(it.bi, it.kvh, o.add(j0, jj), o.idx(d0));
-  });
-  b.setInsertionPointToStart(insideIf.elseBlock());
-  // KS8[jj][:] = the codes of key j0 + jj for jj < nkv; later rows only
-  // feed ST rows that are never read.
-  emitStageKeyRows(it, it.ks8, j0, nkv, d, VectorType::get({kTileK}, i8));
-  product(it.ks8, Value(), [&](Value jj, int64_t d0) {
-    return SmallVector<Value>{jj, o.idx(d0)};
-  });
+  emitKeyTileProducts(it, j0, nkv, rowsEnd, d, it.ks8,
+                      VectorType::get({kTileK}, i8), product);
 }
 
 bool CPUTiler::amxInt8Values() {

@@ -102,16 +102,36 @@ void mlir::attn::cpu::emitTileBlock(
       store(x, y, acc[x][y]);
 }
 
-void CPUTiler::emitStageKeyRows(WorkItem &it, Value dst, Value j0, Value nkv,
-                                int64_t dim, VectorType rowType) {
+void CPUTiler::emitKeyTileProducts(WorkItem &it, Value j0, Value nkv,
+                                   Value rowsEnd, int64_t dim, Value staging,
+                                   VectorType rowType, KeyTileProduct product) {
+  // Straight from K when every row read lies in it, else from `staging`.
+  Value inside = o.le(o.add(j0, rowsEnd), kvLen);
+  auto ifOp = scf::IfOp::create(b, TypeRange{}, inside,
+                                /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  // Consecutive keys are kv_heads * D (BSHD) or D (BHSD) elements apart.
+  Value stride = o.idx(dim);
+  if (bshd)
+    stride = o.mul(kvHeads, stride);
+  product(kB, stride, [&](Value jj, int64_t d0) {
+    return indices4(it.bi, it.kvh, o.add(j0, jj), o.idx(d0));
+  });
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  // staging[jj][:] = K[j0 + jj, :] for jj < nkv; later rows only feed ST
+  // rows that are never read.
   int64_t width = rowType.getNumElements();
   emitFor(o.idx(0), nkv, o.idx(1), ValueRange{}, [&](Value jj, ValueRange) {
     for (int64_t d0 = 0; d0 < dim; d0 += width) {
       Value x = vector::LoadOp::create(
           b, rowType, kB, indices4(it.bi, it.kvh, o.add(j0, jj), o.idx(d0)));
-      vector::StoreOp::create(b, x, dst, ValueRange{jj, o.idx(d0)});
+      vector::StoreOp::create(b, x, staging, ValueRange{jj, o.idx(d0)});
     }
     scf::YieldOp::create(b);
+  });
+  product(staging, Value(), [&](Value jj, int64_t d0) {
+    return SmallVector<Value>{jj, o.idx(d0)};
   });
 }
 
@@ -158,29 +178,8 @@ void CPUTiler::emitScoresAmx(WorkItem &it, Value j0, Value nkv) {
           scf::YieldOp::create(b);
         });
   };
-  // Straight from K when every row read lies in it, else from KS.
-  Value inside = o.le(o.add(j0, rowsEnd), kvLen);
-  auto ifOp = scf::IfOp::create(b, TypeRange{}, inside,
-                                /*withElseRegion=*/true);
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    // Consecutive keys are kv_heads * D (BSHD) or D (BHSD) elements apart.
-    Value stride = o.idx(d);
-    if (bshd)
-      stride = o.mul(kvHeads, stride);
-    product(kB, stride, [&](Value jj, int64_t d0) {
-      return indices4(it.bi, it.kvh, o.add(j0, jj), o.idx(d0));
-    });
-    b.setInsertionPointToStart(ifOp.elseBlock());
-    // KS[jj][:] = K[j0 + jj, :] for jj < nkv; later rows only feed ST rows
-    // that are never read.
-    emitStageKeyRows(it, it.ks, j0, nkv, d,
-                     VectorType::get({kTileK}, b.getBF16Type()));
-    product(it.ks, Value(), [&](Value jj, int64_t d0) {
-      return SmallVector<Value>{jj, o.idx(d0)};
-    });
-  }
+  emitKeyTileProducts(it, j0, nkv, rowsEnd, d, it.ks,
+                      VectorType::get({kTileK}, b.getBF16Type()), product);
   // A positive constant scale is folded into the weights instead
   // (it.scoreScale).
   if (it.scoreScale)

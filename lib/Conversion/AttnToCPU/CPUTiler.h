@@ -350,11 +350,18 @@ private:
   void emitScoresBf16(WorkItem &it, Value j0, Value nkv);
   /// emitScores for dot = amx: ST^T = K Q^T by AMX tiles, then scaled.
   void emitScoresAmx(WorkItem &it, Value j0, Value nkv);
-  /// dst[jj][d] = K[j0 + jj, d] for jj < nkv, d < dim, copied in vectors
-  /// of rowType (the staging of a last kv tile whose tile loads would read
-  /// past K).
-  void emitStageKeyRows(WorkItem &it, Value dst, Value j0, Value nkv,
-                        int64_t dim, VectorType rowType);
+  /// An AMX product over a tile's key rows: base, row stride (null: the
+  /// buffer's own) and the indices of key row jj, column d0, in base.
+  using KeyTileProduct = function_ref<void(
+      Value base, Value stride,
+      function_ref<SmallVector<Value>(Value jj, int64_t d0)> kRows)>;
+  /// Runs `product` on K's rows [j0, j0 + rowsEnd) in place when they all
+  /// lie in K, else on `staging`, into which the tile's nkv rows of `dim`
+  /// elements are first copied in vectors of rowType (the bf16 and int8
+  /// Q K^T of a last kv tile).
+  void emitKeyTileProducts(WorkItem &it, Value j0, Value nkv, Value rowsEnd,
+                           int64_t dim, Value staging, VectorType rowType,
+                           KeyTileProduct product);
   /// dot = amx_int8: allocates the WorkItem's QI, QR, QZ, CI, KS8 and QG.
   void emitAmxInt8Buffers(WorkItem &it);
   /// emitScores for dot = amx_int8: ST from the int8 key codes by AMX
