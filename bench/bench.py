@@ -481,7 +481,10 @@ def report(cases, machine, peaks, openblas, torch_info, notes, args, elapsed):
       f" / {fmt('fma_avx2_2t', 'GFLOP/s')}" + (f"; {peaks['fma_error']}" if "fma_error" in peaks else ""))
     w(f"- memory bandwidth (2 threads): read {fmt('bw_read_2t', 'GB/s')}, copy "
       f"{fmt('bw_copy_2t', 'GB/s')}, triad {fmt('bw_triad_2t', 'GB/s')} (1 thread: read "
-      f"{fmt('bw_read_1t', 'GB/s')})" + (f"; {peaks['bw_error']}" if "bw_error" in peaks else ""))
+      f"{fmt('bw_read_1t', 'GB/s')}); read of a buffer in 2 MiB pages "
+      f"{fmt('bw_read-huge_2t', 'GB/s')} (decode rows here run on attn-run's buffers, "
+      f"in 4 KiB pages; bench/decode.py compares caches in 2 MiB pages)"
+      + (f"; {peaks['bw_error']}" if "bw_error" in peaks else ""))
     w("")
     w("## Results")
     w("")

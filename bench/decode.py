@@ -8,6 +8,11 @@ benchmark, not a test).
 
     PYTHONPATH=build/python python bench/decode.py [--rounds 5] [--out FILE]
         [--before OTHER_BUILD/python] [--quant 8,4,2] [--no-paged]
+        [--no-huge-pages]
+
+Caches, page pools and SDPA's tensors are in 2 MiB pages (attn.empty's
+memory) unless --no-huge-pages; the fraction of read bandwidth is taken
+against bench/peak/bandwidth.c's read of the same kind of memory.
 
 Each round runs every implementation in a fresh process (alternating with
 the build given by --before, if any); each entry is the median of
@@ -39,8 +44,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def read_bandwidth():
-    """The 2-thread read bandwidth (GB/s) of bench/peak/bandwidth.c, or
-    None when it cannot be built."""
+    """The 2-thread read bandwidths (GB/s) of bench/peak/bandwidth.c,
+    {"read": 4 KiB pages, "read-huge": 2 MiB pages}, or None when it cannot
+    be built."""
     with tempfile.TemporaryDirectory() as tmp:
         exe = os.path.join(tmp, "bandwidth")
         cc = os.environ.get("CC", "gcc")
@@ -51,8 +57,9 @@ def read_bandwidth():
             return None
         out = subprocess.run([exe], capture_output=True, text=True,
                              env=dict(os.environ, OMP_NUM_THREADS="2")).stdout
-    m = re.search(r"kernel=read threads=2 .*?gbps=([0-9.]+)", out)
-    return float(m.group(1)) if m else None
+    found = {kind: re.search(rf"kernel={kind} threads=2 .*?gbps=([0-9.]+)",
+                             out) for kind in ("read", "read-huge")}
+    return {kind: float(m.group(1)) for kind, m in found.items() if m} or None
 
 
 def paged_copy(cache, order, layout):
@@ -67,6 +74,29 @@ def paged_copy(cache, order, layout):
     if layout == "nhd":
         pool = np.ascontiguousarray(pool.transpose(0, 2, 1, 3))
     return pool
+
+
+def huge_copy():
+    """attn.to_huge_pages, from this checkout's python/attn/memory.py
+    where the build being timed (--before) predates it."""
+    if hasattr(attn, "to_huge_pages"):
+        return attn.to_huge_pages
+    import importlib.util
+    path = os.path.join(HERE, os.pardir, "python", "attn", "memory.py")
+    spec = importlib.util.spec_from_file_location("attn_memory", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.to_huge_pages
+
+
+def placed(cache, place):
+    """A quantized cache's arrays moved by `place` (attn.quantize_kv's
+    allocation depends on the build)."""
+    for name in ("k", "v", "k_scale", "k_zero", "v_scale", "v_zero",
+                 "k_residual", "v_residual"):
+        if getattr(cache, name) is not None:
+            setattr(cache, name, place(getattr(cache, name)))
+    return cache
 
 
 def one_round(args):
@@ -88,14 +118,22 @@ def one_round(args):
         table = rng.permutation(B * (S // P)).reshape(B, -1).astype(np.int32)
         pools = {lay: [paged_copy(x, table, lay) for x in (k, v)]
                  for lay in ("nhd", "hnd")} if args.paged else {}
+        # Caches and pools in 2 MiB pages (attn.empty), as a server would
+        # allocate them; --no-huge-pages keeps numpy's 4 KiB pages. SDPA's
+        # tensors get the same memory as attn's.
+        place = huge_copy() if args.huge_pages else np.array
+        k, v = place(k), place(v)
+        pools = {lay: [place(x) for x in xs] for lay, xs in pools.items()}
         plain = attn.compile(attn.Spec(mask=attn.causal(), kv_len=True),
                              dtype=dtype, head_dim=D)
         paged = {lay: attn.compile(attn.Spec(mask=attn.causal(),
                                              paged=attn.Paged(P, lay)),
                                    dtype=dtype, head_dim=D)
                  for lay in ("nhd", "hnd")}
-        tq, tk, tv = (torch.from_numpy(x.astype(np.float32)).to(tt)
-                      for x in (q, k, v))
+        tq, tk, tv = (torch.from_numpy(place(
+            torch.from_numpy(x.astype(np.float32)).to(tt).view(torch.int16)
+            .numpy() if tt == torch.bfloat16 else x)).view(tt)
+            for x in (q, k, v))
         impls = {
             "attn contiguous": lambda: plain(q, k, v, kv_len=lens),
             "torch SDPA": lambda: torch.nn.functional
@@ -112,7 +150,8 @@ def one_round(args):
             quant = (attn.Quant(format=code, scale_dtype="float32") if fp8
                      else attn.Quant(int(code), args.group, "float16"))
             label = f"fp8 {code}" if fp8 else f"int{code}"
-            cache = attn.quantize_kv(k, v, quant, dtype=dtype)
+            cache = placed(attn.quantize_kv(k, v, quant, dtype=dtype),
+                           place)
             fn = attn.compile(attn.Spec(mask=attn.causal(), quant=quant),
                               dtype=dtype, head_dim=D)
             name = f"attn {label} contiguous"
@@ -125,7 +164,7 @@ def one_round(args):
                 qp = attn.Paged(max(P, quant.group_size), "nhd")
                 qtable = rng.permutation(B * (S // qp.page_size)).reshape(
                     B, -1).astype(np.int32)
-                pc = cache.to_pages(qp, qtable, qtable.size)
+                pc = placed(cache.to_pages(qp, qtable, qtable.size), place)
                 fn = attn.compile(attn.Spec(mask=attn.causal(), quant=quant,
                                             paged=qp),
                                   dtype=dtype, head_dim=D)
@@ -163,6 +202,10 @@ def main():
                          "formats, e.g. 8,4,2,e4m3")
     ap.add_argument("--group", type=int, default=32)
     ap.add_argument("--no-paged", dest="paged", action="store_false")
+    ap.add_argument("--no-huge-pages", dest="huge_pages",
+                    action="store_false",
+                    help="caches in numpy's own (4 KiB page) memory instead "
+                         "of attn.empty's 2 MiB pages")
     ap.add_argument("--before", default=None,
                     help="a PYTHONPATH holding another build of attn, run "
                          "in rounds alternating with this one")
@@ -179,7 +222,10 @@ def main():
         return one_round(args)
     import torch
     load = open("/proc/loadavg").read().split()[0]
-    bw = read_bandwidth()
+    bws = read_bandwidth()
+    # The limit of the memory the caches are in (the read of a 2 MiB-page
+    # buffer is the machine's; 4 KiB pages lose some of it to the TLB).
+    bw = bws and bws.get("read-huge" if args.huge_pages else "read")
     builds = {"this": os.environ.get("PYTHONPATH", "")}
     if args.before:
         builds["before"] = args.before
@@ -188,6 +234,7 @@ def main():
         for n in ("batch", "heads", "kv-heads", "seq", "dim", "page-size",
                   "repeat", "dtypes", "quant", "group")] + (
         [] if args.paged else ["--no-paged"]) + (
+        [] if args.huge_pages else ["--no-huge-pages"]) + (
         ["--cpu-time"] if args.cpu_time else [])
     runs = {label: [] for label in builds}
     checks, sizes = {}, {}
@@ -233,7 +280,11 @@ def main():
              f"OMP threads {os.environ.get('OMP_NUM_THREADS', 'default')}, "
              f"torch {torch.__version__} ({torch.get_num_threads()} threads); "
              f"measured read bandwidth (bench/peak/bandwidth.c, 2 threads): "
-             f"{bw if bw else 'unavailable'} GB/s; load {load} at the start "
+             + (", ".join(f"{v} GB/s ({k})" for k, v in bws.items())
+                if bws else "unavailable") +
+             f"; caches in {'2 MiB' if args.huge_pages else '4 KiB'} pages "
+             f"(huge pages: {attn.huge_pages()}), fractions against "
+             f"{bw} GB/s; load {load} at the start "
              f"(a shared machine).", "",
              f"{args.rounds} rounds, each a fresh process per build "
              f"({', '.join(builds)}, alternating) timing every "

@@ -27,6 +27,7 @@ from .api import (CompileError, Kernel, block_mask_from_lists, cache_dir,
                   cache_info, clear_cache, compile, lower, tile_plan,
                   to_mlir)
 from .quant import QuantizedKV, append_kv, quantize_kv
+from .memory import empty, huge_pages, to_huge_pages  # caches in 2 MiB pages
 from .spec import (Mask, Normalizer, Paged, Quant, ScoreMod, Spec, SpecError, a_shape, alibi,
                    bias, block_sparse, blocks, causal, chunked, dense, dilated,
                    dilated_sliding_window, directional_2d, document, full,
@@ -46,6 +47,7 @@ from .trace import (TraceError, abs, and_masks, clamp, cos, exp, exp2,
 __all__ = [
     "CompileError", "DeviceArray", "Kernel", "Mask", "Normalizer", "Paged",
     "Quant", "QuantizedKV", "ScoreMod", "append_kv", "quantize_kv",
+    "empty", "huge_pages", "to_huge_pages",
     "Spec", "SpecError", "TraceError", "a_shape", "abs", "alibi",
     "and_masks", "bias", "cascade", "cascade_ir", "clamp", "exp2", "floor", "or_masks", "to_int",
     "block_mask_from_lists", "block_sparse", "blocks", "cache_dir", "cache_info",

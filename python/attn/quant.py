@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import memory
 from . import spec as S
 
 _FLOATS = ("float32", "float16", "bfloat16")
@@ -95,11 +96,15 @@ class QuantizedKV:
             x = _bhsd(getattr(self, name), self.layout)    # [B, H, S, last]
             H, last = x.shape[1], x.shape[3]
             pages = x.reshape(B, H, n, slots, last).transpose(0, 2, 1, 3, 4)
-            pool = np.zeros((num_pages, H, slots, last), x.dtype)
+            # Pools in 2 MiB pages (attn.memory: an NHD pool's rows of a
+            # head lie far apart, a 4 KiB page for every row or two).
+            hnd = paged.layout == "hnd"
+            pool = (memory.zeros if hnd else np.zeros)(
+                (num_pages, H, slots, last), x.dtype)
             pool[table.reshape(-1)] = pages.reshape(B * n, H, slots, last)
-            if paged.layout == "nhd":
-                pool = pool.transpose(0, 2, 1, 3)
-            pools.append(np.ascontiguousarray(pool))
+            if not hnd:
+                pool = memory.to_huge_pages(pool.transpose(0, 2, 1, 3))
+            pools.append(pool)
         # The new cache owns its arrays (appends write them).
         residual = [None if r is None else r.copy()
                     for r in (self.k_residual, self.v_residual)]
@@ -344,7 +349,7 @@ def quantize_kv(k, v, quant: S.Quant, kv_len=None, *, capacity=None,
 
     def new(seq, last, dt):
         shape = (B, seq, H, last) if layout == "bshd" else (B, H, seq, last)
-        return np.zeros(shape, dt)
+        return memory.zeros(shape, dt)
 
     et = _np_float(dtype)
     arrays = [new(capacity, D // per, np.uint8),
