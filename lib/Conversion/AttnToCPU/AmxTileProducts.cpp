@@ -374,11 +374,17 @@ CPUTiler::emitAmxWeightPairs(WorkItem &it, Value nkv, ValueRange init,
   Type bf16 = b.getBF16Type();
   Value ones = o.splat(VectorType::get({2 * plan.vectorWidth}, bf16),
                        arith::ConstantOp::create(b, b.getFloatAttr(bf16, 1.0)));
-  // Stores the pair; returns it.
+  // Stores the pair; returns it. The weights are rounded by vcvtneps2bf16
+  // before they are interleaved (one two-source word permute): LLVM turns
+  // an interleave of two truncations into two f32 permutes, the two
+  // conversions and an insert.
   auto store = [&](Value p, int64_t v, Value w0, Value w1) -> Value {
-    Value both = vector::InterleaveOp::create(
-        b, arith::TruncFOp::create(b, halfType, w0),
-        arith::TruncFOp::create(b, halfType, w1));
+    auto round = [&](Value w) -> Value {
+      if (plan.vectorWidth == 16)
+        return x86vector::CvtPackedF32ToBF16Op::create(b, halfType, w);
+      return arith::TruncFOp::create(b, halfType, w);
+    };
+    Value both = vector::InterleaveOp::create(b, round(w0), round(w1));
     vector::StoreOp::create(b, both, it.pb,
                             ValueRange{p, o.idx(2 * v * plan.vectorWidth)});
     return both;

@@ -11,6 +11,7 @@
 
 #include "attn/Dialect/Attn/Utils/ScoreEmitter.h"
 
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/Matchers.h"
 
 using namespace mlir;
@@ -489,15 +490,42 @@ Value CPUTiler::exp2Poly(Value x, bool bf16Weights) {
   ArrayRef<double> coef =
       bf16Weights ? ArrayRef<double>(kExp2Deg4) : ArrayRef<double>(kExp2Deg5);
   Type t = x.getType();
+  auto poly = [&](Value f) {
+    Value p = o.cst(t, coef.back());
+    for (double c : llvm::reverse(coef.drop_back()))
+      p = math::FmaOp::create(b, p, f, o.cst(t, c));
+    return p;
+  };
+  if (bf16Weights && cast<VectorType>(t).getNumElements() == 16) {
+    // AMX weights (AVX-512): 2^x = scalef(p(f), n), n = roundeven(x),
+    // f = x - n: vrndscaleps, vsubps and vscalefps in place of the
+    // magic-number rounding, its exponent bits and the multiply. Lanes
+    // with x < -125 (-inf included) are 0 by the scalef's write mask,
+    // never a subnormal result (each of which costs a microcode assist);
+    // NaN compares unordered and stays NaN.
+    int64_t lanes = cast<VectorType>(t).getNumElements();
+    Value live = o.fcmp(arith::CmpFPredicate::UGE, x, o.cst(t, -125.0));
+    Value k = vector::ExtractOp::create(
+        b,
+        vector::BitCastOp::create(
+            b, VectorType::get({1}, b.getIntegerType(lanes)), live),
+        ArrayRef<int64_t>{0});
+    Value n = math::RoundEvenOp::create(b, x);
+    Value p = poly(o.fsub(x, n));
+    Value rounding = arith::ConstantIntOp::create(b, b.getI32Type(), 4);
+    // The op's operands reach llvm.x86.avx512.mask.scalef.ps.512(a, b,
+    // passthrough, k, rounding) in their order: (p, n, 0, k) is p 2^n
+    // where k is set, else 0.
+    return x86vector::MaskScaleFOp::create(b, t, p, n, o.cst(t, 0.0), k,
+                                           rounding);
+  }
   auto ints = VectorType::get(cast<VectorType>(t).getShape(), b.getI32Type());
   Value lo = o.cst(t, -127.0);
   x = o.select(o.fcmp(arith::CmpFPredicate::OLT, x, lo), lo, x);
   Value magic = o.cst(t, 12582912.0 + 127.0);
   Value biased = o.fadd(x, magic);
   Value f = o.fsub(x, o.fsub(biased, magic));
-  Value p = o.cst(t, coef.back());
-  for (double c : llvm::reverse(coef.drop_back()))
-    p = math::FmaOp::create(b, p, f, o.cst(t, c));
+  Value p = poly(f);
   Value bits = arith::BitcastOp::create(b, ints, biased);
   Value shift = vector::BroadcastOp::create(
       b, ints, arith::ConstantIntOp::create(b, b.getI32Type(), 23));
