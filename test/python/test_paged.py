@@ -140,6 +140,40 @@ def test_paged_reference_lowering_and_page_sizes():
                 assert rel_err(out, want) <= 1e-4, (lowering, page_size, Sq)
 
 
+@pytest.mark.parametrize("page_size,D,block_kv", [
+    (16, 128, None),   # spans of 32 keys hold 2 pages (read in place)
+    (64, 128, 128),    # pages of 2 spans (in place)
+    (16, 64, 48),      # spans of 48 keys, 3 pages (in place)
+    (48, 32, 96),      # spans of 96 keys, 2 pages (in place)
+    (128, 64, 48),     # block_kv not a multiple of the page: gathered
+    (32, 80, 96),      # pages of 32 and spans of 48 keys: gathered
+])
+def test_f32_hnd_decoding_reads_pages_in_place(page_size, D, block_kv):
+    # f32 decoding reads hnd pools in place a span at a time (one table
+    # lookup a page, DecodeKernel.cpp) where spans and pages nest, else
+    # gathers the rows: either way the same rows in the same order as a
+    # contiguous cache (equal bits) and the float64 reference; ragged
+    # lengths that end mid-page and mid-span, an empty row, GQA 6/2,
+    # garbage table entries past kv_len.
+    rng = np.random.default_rng(11)
+    config = {"block_kv": block_kv} if block_kv else {}
+    spec = attn.Spec(mask=attn.causal(), paged=attn.Paged(page_size, "hnd"),
+                     config=config)
+    flat = attn.Spec(mask=attn.causal(), kv_len=True, config=config)
+    fn = attn.compile(spec, head_dim=D)
+    fn_flat = attn.compile(flat, head_dim=D)
+    S = 6 * page_size if page_size >= 48 else 24 * page_size
+    lens = np.array([S, S - 7, 0, page_size + 3, 33], np.int32)
+    for Sq in (1, 2):
+        q, k, v, kp, vp, table = paged_problem(rng, (5, 6, 2, S), Sq, D,
+                                               np.float32, lens, page_size,
+                                               "hnd")
+        out = fn(q, kp, vp, page_table=table, kv_len=lens)
+        want = reference.attention(flat, q, k, v, kv_len=lens)
+        assert rel_err(out, want) <= 1e-5, (Sq, rel_err(out, want))
+        np.testing.assert_array_equal(out, fn_flat(q, k, v, kv_len=lens))
+
+
 @pytest.fixture(scope="module")
 def small():
     spec = attn.Spec(mask=attn.causal(), paged=attn.Paged(4))

@@ -131,6 +131,21 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   int64_t span = std::clamp<int64_t>(
       kRowSpanBytes / (4 * (qVecs + vVecs) * lanes) / lanes * lanes, lanes,
       llvm::divideCeil(plan.blockKv, lanes) * lanes);
+  // f32 hnd page pools are read in place (the spans and the order of the
+  // sums stay those of a contiguous cache): a head's rows of a page are
+  // contiguous there. In nhd pools they lie Hkv * D * 4 bytes apart (4 KiB
+  // at Hkv 8, D 128), in the same L1 sets, and the group's heads re-read
+  // them from L2: in place took 1.17x the gather's CPU time there, while
+  // hnd in place took 0.89x (bench/results/2026-12-07-paged-in-place.md).
+  // Spans then start on page boundaries or nest in pages: block_kv is a
+  // multiple of page_size, and pages and spans nest. The gather (below)
+  // serves the other cases, nhd pools and f16 / bf16 caches.
+  bool floatCache = cast<MemRefType>(kB.getType()).getElementType().isF32() &&
+                    cast<MemRefType>(vB.getType()).getElementType().isF32();
+  int64_t pageSize = paged ? paged.getPageSize() : 0;
+  bool pagesInPlace = paged && paged.getLayout() == PageLayout::hnd &&
+                      floatCache && !quant && plan.blockKv % pageSize == 0 &&
+                      (pageSize % span == 0 || span % pageSize == 0);
   // Scores of one span and head: st is [keys x 1] for the shared mask
   // code, and its 1-D view `sr` serves the vector passes over keys.
   int64_t keys = span;
@@ -151,7 +166,7 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   // through the page table and widened to f32 once, for all of the item's
   // heads (KT[jj][d], VT[jj][e]).
   Value kt, vt;
-  if (paged || !cast<MemRefType>(kB.getType()).getElementType().isF32()) {
+  if ((paged && !pagesInPlace) || !floatCache) {
     kt = memref::AllocaOp::create(
         b, MemRefType::get({span, qVecs * lanes}, f32), align);
     vt = memref::AllocaOp::create(
@@ -197,6 +212,50 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   };
   Value scaleV = o.splat(vecType, scale);
   int64_t keyVecs = keys / plan.vectorWidth;
+  // The K / V row of key j0 + jj read in place: a contiguous cache's, or
+  // with pagesInPlace row spanRows[jj] of the pools viewed as [pages *
+  // Hkv * page_size, D] (kFlat / vFlat), filled once a span for all of
+  // the item's heads: a load and an address a row, instead of the table
+  // lookup and its clamps (and instead of copying the rows, which the
+  // gather does).
+  Value spanRows, kFlat, vFlat;
+  if (pagesInPlace) {
+    spanRows = memref::AllocaOp::create(
+        b, MemRefType::get({span}, b.getIndexType()));
+    auto flat = [&](Value pool) -> Value {
+      return memref::CollapseShapeOp::create(
+          b, pool, ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
+    };
+    kFlat = flat(kB);
+    vFlat = flat(vB);
+  }
+  Value kRows = pagesInPlace ? kFlat : kB, vRows = pagesInPlace ? vFlat : vB;
+  auto cacheRow = [&](Value j0, Value jj) -> SmallVector<Value, 4> {
+    if (!pagesInPlace)
+      return kvRowIndices(it, o.add(j0, jj));
+    return {memref::LoadOp::create(b, spanRows, ValueRange{jj})};
+  };
+  // Fills spanRows for keys [j0, j0 + nkv): one table lookup a page (j0
+  // is a page's first key, or the span lies in one page). An hnd pool
+  // [pages, Hkv, P, D] holds key (page, kvh, slot) in flat row
+  // (page Hkv + kvh) P + slot.
+  auto fillSpanRows = [&](Value j0, Value nkv) {
+    Value size = o.idx(pageSize);
+    Value heads = memref::DimOp::create(b, kB, paged.getKvHeadDim());
+    emitFor(o.idx(0), nkv, size, ValueRange{}, [&](Value q0, ValueRange) {
+      SmallVector<Value, 4> row = kvRowIndices(it, o.add(j0, q0));
+      Value first = o.add(o.mul(o.add(o.mul(row[0], heads), row[1]), size),
+                          row[2]);
+      Value n = o.min(size, o.sub(nkv, q0));
+      emitFor(o.idx(0), n, o.idx(1), ValueRange{}, [&](Value r, ValueRange) {
+        memref::StoreOp::create(b, o.add(first, r), spanRows,
+                                ValueRange{o.add(q0, r)});
+        scf::YieldOp::create(b);
+      });
+      scf::YieldOp::create(b);
+    });
+  };
+
   // One head `g` of the item on kv tile [j0, j0 + nkv): updates its m, l
   // and accumulator.
   auto headOnTile = [&](Value g, Value j0, Value nkv, Value isFull) {
@@ -220,11 +279,11 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
         Value jj = o.add(jb, o.idx(r));
         if (partial)
           jj = o.min(jj, last);
-        SmallVector<Value, 4> kRow =
-            kt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
+        SmallVector<Value, 4> kRow = kt ? SmallVector<Value, 4>{jj}
+                                        : cacheRow(j0, jj);
         Value dot = zeroVec;
         for (int64_t c = 0; c < qVecs; ++c)
-          dot = vector::FMAOp::create(b, qv[c], rowVec(kt ? kt : kB, kRow, c),
+          dot = vector::FMAOp::create(b, qv[c], rowVec(kt ? kt : kRows, kRow, c),
                                       dot);
         dots.push_back(dot);
       }
@@ -298,12 +357,12 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
       Value w = o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
       Value live = o.nonZero(w);
       SmallVector<Value, 4> vRow =
-          vt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
+          vt ? SmallVector<Value, 4>{jj} : cacheRow(j0, jj);
       SmallVector<Value> next;
       for (int64_t c = 0; c < vVecs; ++c)
         next.push_back(o.select(
             live,
-            vector::FMAOp::create(b, w, rowVec(vt ? vt : vB, vRow, c), a[c]),
+            vector::FMAOp::create(b, w, rowVec(vt ? vt : vRows, vRow, c), a[c]),
             a[c]));
       scf::YieldOp::create(b, next);
     });
@@ -323,6 +382,8 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
             [&](Value s, ValueRange) {
               Value j0 = o.add(t0, s);
               Value nkv = o.min(o.idx(span), o.sub(tileKeys, s));
+              if (pagesInPlace)
+                fillSpanRows(j0, nkv);
               if (kt) {
                 emitPackTile(it, kt, kB, j0, nkv, headDim, qVecs * lanes);
                 emitPackTile(it, vt, vB, j0, nkv, valueDim, vVecs * lanes);
