@@ -53,7 +53,10 @@ void mlir::attn::cpu::emitRankOneUpdates(
         for (int64_t r = 0; r < rows; ++r) {
           Value as = a(r, k);
           Value ar = vector::BroadcastOp::create(b, vecType, as);
-          Value liveA = skip == ZeroSkip::AScalar ? o.nonZero(as) : Value();
+          // The compare of the broadcast vector, not of the scalar: a
+          // scalar i1 select of vectors becomes a branch an FMA, a vector
+          // one a masked FMA.
+          Value liveA = skip == ZeroSkip::AScalar ? o.nonZero(ar) : Value();
           for (int64_t v = 0; v < vecs; ++v) {
             Value sum = vector::FMAOp::create(b, ar, bv[v], acc[r * vecs + v]);
             if (Value cond = liveA ? liveA : (live.empty() ? Value() : live[v]))
