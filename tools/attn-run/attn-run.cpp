@@ -66,7 +66,9 @@ static cl::list<std::string> shapes(
     cl::desc("Sizes of one run, as comma-separated NAME=VALUE with NAME in "
              "B, Hq, Hkv, Sq, Skv, D, Dv (for attn.merge: B, H, S, Dv). Sizes "
              "fixed by the tensor types may be omitted; others default to "
-             "B=2 Hq=4 Hkv=Hq Sq=67 Skv=Sq D=Dv=32 (a paged cache: Skv is "
+             "B=2 Hq=4 Hkv=Hq Sq=67 Skv=Sq D=Dv=32, Skv rounded up to whole "
+             "pages of a paged cache and whole key groups of a quantized one "
+             "(a paged cache: Skv is "
              "max_pages * page_size, its pool holds B * max_pages + 1 pages "
              "and its page table is a random permutation). Repeat --shape to "
              "run one compiled kernel on several sizes."),
@@ -81,7 +83,14 @@ static cl::opt<bool>
 static cl::opt<double> tolerance(
     "tol",
     cl::desc("Relative tolerance for --check, max|out-ref| / max|ref| "
-             "(default: 1e-4 for f32, 1e-3 for f16, 8e-3 for bf16)"),
+             "(default: 1e-4 for f32, 1e-3 for f16, 8e-3 for bf16). A "
+             "quantized cache (#attn.quant) has the same defaults: the "
+             "reference reads the keys and values the cache holds, "
+             "dequantised in float64 (on --target=cuda and cuda-emulator "
+             "rounded to the query's type, as the GPU kernels round their "
+             "tiles), so the quantization error itself is not measured; "
+             "#attn.config<dot = \"amx_int8\"> on the CPU, which rounds the "
+             "query to int8, has 3e-2"),
     cl::init(-1.0), cl::cat(runCat));
 static cl::opt<unsigned>
     repeat("repeat",
@@ -94,7 +103,11 @@ static cl::list<std::string> inputs(
              "ROLE=FILE; ROLE is q, k, v, page_table, sink, kv_len, seg_q, "
              "seg_kv, tree, "
              "dense_mask, bias, rel_bias_table, temperature, capture0, ... "
-             "(merge: o0, lse0, o1, ...). Shapes then come from the files."),
+             "(merge: o0, lse0, o1, ...), and for a quantized cache the "
+             "kv_quant operands k_scale, k_zero, v_scale, v_zero, "
+             "k_residual, v_residual (fp8: k_scale, v_scale, k_residual, "
+             "v_residual), k and v being its int8 or uint8 codes. Shapes "
+             "then come from the files."),
     cl::cat(runCat));
 static cl::opt<std::string> outputDir(
     "output-dir",
@@ -142,7 +155,8 @@ static cl::opt<int64_t> vectorWidth(
 static cl::opt<bool> noReference(
     "no-reference",
     cl::desc("Skip the float64 reference (for timing large shapes): inputs "
-             "are still validated, errors and gflops are not printed"),
+             "are still validated, errors and gflops are not printed (a "
+             "quantized cache's gbps= is)"),
     cl::cat(runCat));
 static cl::opt<unsigned>
     numDocs("num-docs", cl::desc("Documents per batch row for #attn.document"),
@@ -712,7 +726,17 @@ int main(int argc, char **argv) {
       "  attn-run: shape=... max_abs_err=... max_rel_err=... ms=... "
       "gflops=...\n"
       "max_rel_err is max|out-ref| / max|ref| over O (LSE errors are "
-      "absolute); gflops counts 2*(D+Dv) flops per allowed score element.\n"
+      "absolute); gflops counts 2*(D+Dv) flops per allowed score element "
+      "(for a quantized cache the products on the dequantised keys and "
+      "values, dequantisation not counted), and a quantized cache adds "
+      "gbps=: the bytes of the cache that the visible keys occupy (codes, "
+      "scales, zeros, residual rows) per second of the call, the rate a "
+      "decoding step reads them at.\n"
+      "Quantized caches (#attn.quant) get random codes (every bit pattern; "
+      "fp8 bytes of magnitude below 2, never NaN or infinite), scales "
+      "around 2 / (2^bits - 1) (fp8: around 1) and zeros around -1, so "
+      "that keys and values lie near [-1, 1]; an fp8 code from a file "
+      "that is NaN (or infinite) is an error.\n"
       "Exit status: 0 on success, 1 on bad input, a runtime error (on "
       "--target=cuda-emulator also any emulator report) or, with --check, "
       "an error above tolerance, 2 when --target=cuda finds no usable "
