@@ -17,7 +17,7 @@ import pytest
 
 import attn
 from attn import ir, reference
-from test_quant_kv import float_cache, fp8_float_cache
+from test_quant_kv import random_cache
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 
@@ -74,13 +74,8 @@ def test_attn_run_reads_quantize_kv_caches(tmp_path, quant, dtype, layout,
     flat = attn.Spec(mask=mask, kv_len=True)
     for Sq, lens in ((1, [77, 0, 128]), (19, [40, 128, 19])):
         lens = np.array(lens, np.int32)
-        k = rng.standard_normal((B, Hkv, S, D)) * 2 + 0.5
-        v = rng.standard_normal((B, Hkv, S, D))
-        if bshd:
-            k, v = k.swapaxes(1, 2), v.swapaxes(1, 2)
-        cache = attn.quantize_kv(k.astype(et), v.astype(et), quant,
-                                 kv_len=lens, layout=layout, dtype=dtype)
-        kd, vd = fp8_float_cache(cache) if quant.fp8 else float_cache(cache)
+        cache, kd, vd = random_cache(rng, quant, (B, Hkv, S, D), lens,
+                                     layout, dtype)
         q = rng.standard_normal((B, Hq, Sq, D)).astype(et)
         arrays = {"q": q.swapaxes(1, 2) if bshd else q,
                   "k": cache.k, "v": cache.v, "kv_len": lens}
