@@ -66,6 +66,21 @@ def float_cache(cache):
     return k, v
 
 
+def random_cache(rng, quant, shape, lens, layout, dtype):
+    """Gaussian keys (2 N(0, 1) + 0.5) and values of `shape` [B, Hkv, S, D]
+    (in `layout`) quantized by attn.quantize_kv, and the float64 BHSD k
+    and v that the cache holds as this file dequantises them."""
+    et = NP[dtype]
+    k = rng.standard_normal(shape) * 2 + 0.5
+    v = rng.standard_normal(shape)
+    if layout == "bshd":
+        k, v = k.swapaxes(1, 2), v.swapaxes(1, 2)
+    cache = attn.quantize_kv(k.astype(et), v.astype(et), quant,
+                             kv_len=lens, layout=layout, dtype=dtype)
+    kd, vd = fp8_float_cache(cache) if quant.fp8 else float_cache(cache)
+    return cache, kd, vd
+
+
 # (bits, group, scale dtype, residual, kernel dtype, layout, mask)
 CASES = [
     (4, 32, "float16", 0, "float32", "bhsd", attn.full()),
@@ -94,13 +109,8 @@ def test_quantized_kernel_equals_float64_on_the_dequantised_cache(
     for Sq, lens in ((1, [77, 0, 128, 33]), (2, [2, 127, 64, 96]),
                      (9, [40, 128, 9, 100])):
         lens = np.array(lens, np.int32)
-        k = rng.standard_normal((B, Hkv, S, D)) * 2 + 0.5
-        v = rng.standard_normal((B, Hkv, S, D))
-        if bshd:
-            k, v = k.swapaxes(1, 2), v.swapaxes(1, 2)
-        cache = attn.quantize_kv(k.astype(et), v.astype(et), quant,
-                                 kv_len=lens, layout=layout, dtype=dtype)
-        kd, vd = float_cache(cache)
+        cache, kd, vd = random_cache(rng, quant, (B, Hkv, S, D), lens,
+                                     layout, dtype)
         q = rng.standard_normal((B, Hq, Sq, D))
         qi = q.astype(et)
         if bshd:

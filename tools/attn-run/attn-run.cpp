@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CUDAToolOptions.h"
+#include "QuantCache.h"
 
 #include "attn/ReferenceBridge/RegionEvaluator.h"
 
@@ -65,7 +66,9 @@ static cl::list<std::string> shapes(
     cl::desc("Sizes of one run, as comma-separated NAME=VALUE with NAME in "
              "B, Hq, Hkv, Sq, Skv, D, Dv (for attn.merge: B, H, S, Dv). Sizes "
              "fixed by the tensor types may be omitted; others default to "
-             "B=2 Hq=4 Hkv=Hq Sq=67 Skv=Sq D=Dv=32 (a paged cache: Skv is "
+             "B=2 Hq=4 Hkv=Hq Sq=67 Skv=Sq D=Dv=32, Skv rounded up to whole "
+             "pages of a paged cache and whole key groups of a quantized one "
+             "(a paged cache: Skv is "
              "max_pages * page_size, its pool holds B * max_pages + 1 pages "
              "and its page table is a random permutation). Repeat --shape to "
              "run one compiled kernel on several sizes."),
@@ -80,7 +83,14 @@ static cl::opt<bool>
 static cl::opt<double> tolerance(
     "tol",
     cl::desc("Relative tolerance for --check, max|out-ref| / max|ref| "
-             "(default: 1e-4 for f32, 1e-3 for f16, 8e-3 for bf16)"),
+             "(default: 1e-4 for f32, 1e-3 for f16, 8e-3 for bf16). A "
+             "quantized cache (#attn.quant) has the same defaults: the "
+             "reference reads the keys and values the cache holds, "
+             "dequantised in float64 (on --target=cuda and cuda-emulator "
+             "rounded to the query's type, as the GPU kernels round their "
+             "tiles), so the quantization error itself is not measured; "
+             "#attn.config<dot = \"amx_int8\"> on the CPU, which rounds the "
+             "query to int8, has 3e-2"),
     cl::init(-1.0), cl::cat(runCat));
 static cl::opt<unsigned>
     repeat("repeat",
@@ -93,7 +103,11 @@ static cl::list<std::string> inputs(
              "ROLE=FILE; ROLE is q, k, v, page_table, sink, kv_len, seg_q, "
              "seg_kv, tree, "
              "dense_mask, bias, rel_bias_table, temperature, capture0, ... "
-             "(merge: o0, lse0, o1, ...). Shapes then come from the files."),
+             "(merge: o0, lse0, o1, ...), and for a quantized cache the "
+             "kv_quant operands k_scale, k_zero, v_scale, v_zero, "
+             "k_residual, v_residual (fp8: k_scale, v_scale, k_residual, "
+             "v_residual), k and v being its int8 or uint8 codes. Shapes "
+             "then come from the files."),
     cl::cat(runCat));
 static cl::opt<std::string> outputDir(
     "output-dir",
@@ -141,7 +155,8 @@ static cl::opt<int64_t> vectorWidth(
 static cl::opt<bool> noReference(
     "no-reference",
     cl::desc("Skip the float64 reference (for timing large shapes): inputs "
-             "are still validated, errors and gflops are not printed"),
+             "are still validated, errors and gflops are not printed (a "
+             "quantized cache's gbps= is)"),
     cl::cat(runCat));
 static cl::opt<unsigned>
     numDocs("num-docs", cl::desc("Documents per batch row for #attn.document"),
@@ -234,6 +249,11 @@ std::vector<Binding> bindArguments(func::FuncOp fn, Operation *op) {
     name(a.getBias(), "bias");
     name(a.getRelBiasTable(), "rel_bias_table");
     name(a.getTemperature(), "temperature");
+    Value quantOperands[] = {a.getKeyScale(),    a.getKeyZero(),
+                             a.getValueScale(),  a.getValueZero(),
+                             a.getKeyResidual(), a.getValueResidual()};
+    for (auto [v, role] : llvm::zip(quantOperands, ::attn::run::kQuantRoles))
+      name(v, role);
     for (auto [i, c] : llvm::enumerate(a.getCaptures()))
       name(c, "capture" + std::to_string(i));
     name(a.getOutputs()[0], "o");
@@ -290,6 +310,7 @@ std::vector<Binding> bindArguments(func::FuncOp fn, Operation *op) {
 /// captures.
 std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s, bool bshd,
                                   bool isMerge, PagedAttr paged,
+                                  const ::attn::run::QuantCache *quant,
                                   const std::vector<int64_t> *given) {
   auto at = [&](const char *n) { return s.at(n); };
   std::vector<int64_t> want;
@@ -305,6 +326,8 @@ std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s, bool bshd,
       want = {at("B"), at("H"), at("S")};
   } else if (r == "q") {
     want = qkv(at("Hq"), at("Sq"), at("D"));
+  } else if (quant && quant->isQuantRole(r)) {
+    want = quant->shape(r);
   } else if (paged && (r == "k" || r == "v")) {
     // Page pools: [pages, page_size, Hkv, D] or [pages, Hkv, page_size, D].
     want = {at("pages"), 0, 0, at(r == "k" ? "D" : "Dv")};
@@ -373,8 +396,10 @@ std::vector<int64_t> resolveShape(const Binding &b, const Sizes &s, bool bshd,
 
 /// Fails, instead of aborting in an allocation, when the arguments and
 /// their float64 copies for the reference would not fit in physical memory.
+/// A byte of a quantized cache's K and V packs `codesPerByte` values.
 void checkMemory(const std::vector<Binding> &bindings,
-                 const std::vector<std::vector<int64_t>> &shapes) {
+                 const std::vector<std::vector<int64_t>> &shapes,
+                 int64_t codesPerByte) {
   // Each element is held in its own type and, for the reference, as a
   // double; the reference's outputs add as much again.
   uint64_t need = 0;
@@ -383,8 +408,9 @@ void checkMemory(const std::vector<Binding> &bindings,
     uint64_t n = 1;
     for (int64_t d : shape)
       overflow |= __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n);
-    uint64_t perElement =
-        npy::elementSize(dtypeOf(b.type.getElementType())) + 2 * sizeof(double);
+    uint64_t copies = b.role == "k" || b.role == "v" ? codesPerByte : 1;
+    uint64_t perElement = npy::elementSize(dtypeOf(b.type.getElementType())) +
+                          2 * sizeof(double) * copies;
     uint64_t bytes;
     overflow |= __builtin_mul_overflow(n, perElement, &bytes);
     overflow |= __builtin_add_overflow(need, bytes, &need);
@@ -461,12 +487,22 @@ void completeSizes(Sizes &s, const SizeOrigins &origins, Operation *op) {
     }
     setIfStatic("Sq", q.getDimSize(sd));
     setIfStatic("D", q.getDimSize(3));
-    setIfStatic("Dv", v.getDimSize(3));
+    // A quantized V packs codes of several channels in a byte.
+    int64_t dv = v.getDimSize(3);
+    if (QuantAttr quant = a.getQuantAttr(); quant && !ShapedType::isDynamic(dv))
+      dv *= quant.getCodesPerByte();
+    setIfStatic("Dv", dv);
     s.emplace("B", 2);
     s.emplace("Hq", 4);
     s.emplace("Hkv", s["Hq"]);
     s.emplace("Sq", 67);
-    s.emplace("Skv", s["Sq"]);
+    // Whole pages of a paged cache, whole key groups of a quantized one.
+    int64_t whole = 1;
+    if (PagedAttr paged = a.getPagedAttr())
+      whole = paged.getPageSize();
+    else if (QuantAttr quant = a.getQuantAttr())
+      whole = quant.getGroup();
+    s.emplace("Skv", llvm::divideCeil(s["Sq"], whole) * whole);
     s.emplace("D", 32);
     s.emplace("Dv", s["D"]);
   } else {
@@ -690,7 +726,19 @@ int main(int argc, char **argv) {
       "  attn-run: shape=... max_abs_err=... max_rel_err=... ms=... "
       "gflops=...\n"
       "max_rel_err is max|out-ref| / max|ref| over O (LSE errors are "
-      "absolute); gflops counts 2*(D+Dv) flops per allowed score element.\n"
+      "absolute); gflops counts 2*(D+Dv) flops per allowed score element "
+      "(for a quantized cache the products on the dequantised keys and "
+      "values, dequantisation not counted), and a quantized cache adds "
+      "gbps=: the bytes of the cache that the visible keys occupy (codes, "
+      "scales, zeros, residual rows) per second of the call, the rate a "
+      "decoding step reads them at.\n"
+      "Quantized caches (#attn.quant) get random codes (every bit pattern; "
+      "fp8 bytes of magnitude below 2, never NaN or infinite, one in eight "
+      "subnormal, which the CPU kernels decode slowly: time fp8 caches with "
+      "codes from files), scales "
+      "around 2 / (2^bits - 1) (fp8: around 1) and zeros around -1, so "
+      "that keys and values lie near [-1, 1]; an fp8 code from a file "
+      "that is NaN (or infinite) is an error.\n"
       "Exit status: 0 on success, 1 on bad input, a runtime error (on "
       "--target=cuda-emulator also any emulator report) or, with --check, "
       "an error above tolerance, 2 when --target=cuda finds no usable "
@@ -746,17 +794,16 @@ int main(int argc, char **argv) {
     fail("@" + fn.getSymName() + " must be public to be called");
   bool isMerge = isa<MergeOp>(attnOp);
   auto attn = dyn_cast<AttentionOp>(attnOp);
-  // TODO: quantized caches need packed codes and their own reference here;
-  // Python's attn.quantize_kv and attn.reference run them today.
-  if (attn && attn.getQuantAttr())
-    fail("@" + fn.getSymName() +
-         ": attn-run does not run quantized caches (#attn.quant) yet; use "
-         "attn.quantize_kv and attn.compile from Python");
   std::vector<Binding> bindings = bindArguments(fn, attnOp);
   bool bshd =
       (attn ? attn.getLayoutOrDefault()
             : cast<MergeOp>(attnOp).getLayoutOrDefault()) == Layout::bshd;
   PagedAttr paged = attn ? attn.getPagedAttr() : PagedAttr();
+  QuantAttr quant = attn ? attn.getQuantAttr() : QuantAttr();
+  int64_t codesPerByte = quant ? quant.getCodesPerByte() : 1;
+  auto isCodes = [&](StringRef role) {
+    return quant && (role == "k" || role == "v");
+  };
 
   // --input ROLE=FILE
   std::map<std::string, npy::NpyArray> given;
@@ -774,6 +821,9 @@ int main(int argc, char **argv) {
     if (!npy::readNpy(path.str(), a, err))
       fail(err);
     npy::DType want = dtypeOf(it->type.getElementType());
+    // Codes are bytes: uint8 files (attn.quantize_kv's) are taken as i8.
+    if (isCodes(role) && a.dtype == npy::DType::U8)
+      a.dtype = npy::DType::I8;
     if (a.dtype != want)
       fail("'" + path + "' holds " + npy::dtypeName(a.dtype) + " but '" + role +
            "' needs " + npy::dtypeName(want));
@@ -821,6 +871,13 @@ int main(int argc, char **argv) {
                            : cast<MergeOp>(attnOp).getOutInit().getType())
                       .getElementType();
   double tol = tolerance >= 0 ? double(tolerance) : defaultTolerance(elemType);
+  // dot = "amx_int8" rounds the query to int8 (README, "int8 Q K^T on
+  // AMX"): 1.3e-2 to 1.6e-2 of max|O| measured against the exact
+  // attention on the dequantised cache.
+  ConfigAttr config = attn ? attn.getConfigAttr() : ConfigAttr();
+  if (tolerance < 0 && !onGpu && lowering == "fused" && config &&
+      config.getDot() == "amx_int8")
+    tol = 3e-2;
   bool allOk = true;
 
   for (const std::string &shapeText : shapeList) {
@@ -850,13 +907,16 @@ int main(int argc, char **argv) {
         set("Hkv", a.shape[bshd ? 2 : 1]);
         set("Skv", a.shape[bshd ? 1 : 2]);
       } else if (role == "v") {
-        set("Dv", a.shape[3]);
+        set("Dv", a.shape[3] * codesPerByte);
       } else if (isMerge && role == "o0") {
         set("B", a.shape[0]);
         set("H", a.shape[bshd ? 2 : 1]);
         set("S", a.shape[bshd ? 1 : 2]);
         set("Dv", a.shape[3]);
       }
+      // Packed codes give the key head dim too.
+      if (role == "k" && quant)
+        set("D", a.shape[3] * codesPerByte);
     }
     completeSizes(sizes, origins, attnOp);
     if (paged) {
@@ -873,6 +933,12 @@ int main(int argc, char **argv) {
     if (!isMerge && (sizes["Hkv"] == 0 || sizes["Hq"] % sizes["Hkv"] != 0))
       fail("Hq=" + Twine(sizes["Hq"]) +
            " must be a multiple of Hkv=" + Twine(sizes["Hkv"]));
+    std::optional<::attn::run::QuantCache> quantCache;
+    if (quant) {
+      quantCache.emplace(quant, paged, bshd, sizes);
+      if (std::string why = quantCache->checkSizes(); !why.empty())
+        fail(why);
+    }
 
     // Materialise every argument.
     std::mt19937_64 rng(seed);
@@ -885,9 +951,11 @@ int main(int argc, char **argv) {
       auto it = given.find(b.role);
       const std::vector<int64_t> *file =
           it == given.end() ? nullptr : &it->second.shape;
-      shapesOf.push_back(resolveShape(b, sizes, bshd, isMerge, paged, file));
+      shapesOf.push_back(resolveShape(b, sizes, bshd, isMerge, paged,
+                                      quantCache ? &*quantCache : nullptr,
+                                      file));
     }
-    checkMemory(bindings, shapesOf);
+    checkMemory(bindings, shapesOf, codesPerByte);
     std::vector<npy::NpyArray> arrays(bindings.size());
     std::map<std::string, npy::NpyArray *> byRole;
     for (auto [i, b] : llvm::enumerate(bindings)) {
@@ -904,7 +972,11 @@ int main(int argc, char **argv) {
         arrays[i].shape = shape;
         arrays[i].bytes.assign(
             arrays[i].numElements() * npy::elementSize(arrays[i].dtype), 0);
-        if (b.role != "o" && b.role != "lse")
+        bool quantized = quantCache && quantCache->isQuantRole(b.role) &&
+                         b.role.find("residual") == std::string::npos;
+        if (quantized)
+          quantCache->fillRandom(arrays[i], b.role, rng);
+        else if (b.role != "o" && b.role != "lse")
           fillRandom(arrays[i], b.role, sizes, minKvLen, rng);
       }
       byRole[b.role] = &arrays[i];
@@ -966,6 +1038,19 @@ int main(int argc, char **argv) {
       return times[times.size() / 2];
     };
 
+    // gbps= of a quantized cache: its bytes that the visible keys occupy
+    // per second of a call.
+    auto printCacheRate = [&](double ms) {
+      if (!quantCache)
+        return;
+      int64_t residualBytes = npy::elementSize(dtypeOf(elemType));
+      const npy::NpyArray *lens =
+          byRole.count("kv_len") ? byRole["kv_len"] : nullptr;
+      llvm::outs() << llvm::format(" gbps=%.3f",
+                                   quantCache->bytesRead(lens, residualBytes) /
+                                       (ms * 1e6));
+    };
+
     // Reference.
     ref::Result expect;
     double ms = 0;
@@ -983,7 +1068,25 @@ int main(int argc, char **argv) {
       ref::Problem p;
       p.layout = bshd ? ref::Layout::BSHD : ref::Layout::BHSD;
       p.q = toRef(*byRole["q"]);
-      if (paged) {
+      auto operand = [&](const std::string &r) {
+        return byRole.count(r) ? byRole[r] : nullptr;
+      };
+      if (quantCache) {
+        // The GPU kernels round each dequantised element to the query's
+        // type in their tiles; the CPU kernels keep f32.
+        npy::DType roundTo = onGpu ? dtypeOf(elemType) : npy::DType::F64;
+        for (bool values : {false, true}) {
+          std::string side = values ? "v" : "k";
+          ::attn::run::QuantCache::Side operands{
+              operand(side), operand(side + "_scale"), operand(side + "_zero"),
+              operand(side + "_residual")};
+          if (std::string why = quantCache->dequantize(
+                  values, operands, operand("page_table"), operand("kv_len"),
+                  roundTo, values ? p.v : p.k);
+              !why.empty())
+            fail(why);
+        }
+      } else if (paged) {
         p.k = unpage(*byRole["k"], *byRole["page_table"], *byRole["kv_len"],
                      paged, bshd);
         p.v = unpage(*byRole["v"], *byRole["page_table"], *byRole["kv_len"],
@@ -1096,7 +1199,9 @@ int main(int argc, char **argv) {
       ms = runKernel();
       if (noReference) {
         llvm::outs() << "attn-run: shape=" << shapeString(sizes)
-                     << llvm::format(" ms=%.3f", ms) << "\n";
+                     << llvm::format(" ms=%.3f", ms);
+        printCacheRate(ms);
+        llvm::outs() << "\n";
         continue;
       }
       expect = ref::compute(p);
@@ -1121,6 +1226,7 @@ int main(int argc, char **argv) {
       llvm::outs() << llvm::format(" lse_err=%.3e", lErr.maxAbs);
     llvm::outs() << llvm::format(" ms=%.3f gflops=%.3f", ms,
                                  flops / (ms * 1e6));
+    printCacheRate(ms);
     if (check)
       llvm::outs() << (ok ? " check=ok" : " check=FAIL")
                    << llvm::format(" tol=%.1e", tol);

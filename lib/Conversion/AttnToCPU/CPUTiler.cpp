@@ -86,18 +86,9 @@ LogicalResult CPUTiler::run() {
   headDim = memref::DimOp::create(b, qB, 3);
   valueDim = memref::DimOp::create(b, vB, 3);
   int64_t codesPerByte = quant ? quant.getCodesPerByte() : 1;
-  if (quant) {
+  if (quant)
     valueDim = o.mul(valueDim, o.idx(codesPerByte));
-    auto in = [&](Value t) {
-      return t ? toIdentityBuffer(b, t, /*readOnly=*/true) : Value();
-    };
-    keyScaleB = in(op.getKeyScale());
-    keyZeroB = in(op.getKeyZero());
-    valueScaleB = in(op.getValueScale());
-    valueZeroB = in(op.getValueZero());
-    keyResidualB = in(op.getKeyResidual());
-    valueResidualB = in(op.getValueResidual());
-  }
+  static_cast<QuantBuffers &>(*this) = QuantBuffers::emit(b, op);
   emitter = makeScoreEmitter(b, op, op.getQuery(), emitKvSeqLen(b, op));
   auto headDims = cast<ShapedType>(op.getValue().getType());
   int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);

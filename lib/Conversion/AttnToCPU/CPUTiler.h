@@ -263,7 +263,7 @@ private:
 };
 
 /// Emits the fused loops of one attn.attention op.
-class CPUTiler : AttentionBuffers {
+class CPUTiler : AttentionBuffers, QuantBuffers {
 public:
   CPUTiler(AttentionOp op, const CPUTilePlan &plan, ImplicitLocOpBuilder &b)
       : op(op), plan(plan), b(b), o{b} {}
@@ -507,12 +507,8 @@ private:
   /// Set when K and V are page pools read through the page table.
   PagedAttr paged;
   /// Set when K and V are quantized codes (#attn.quant), dequantised into
-  /// the f32 kv tiles by emitDequantTile from these buffers: the key and
-  /// value scales and zeros and, with a residual window, the full
-  /// precision newest rows.
+  /// the f32 kv tiles by emitDequantTile from the QuantBuffers.
   QuantAttr quant;
-  Value keyScaleB, keyZeroB, valueScaleB, valueZeroB, keyResidualB,
-      valueResidualB;
   /// The normalizer keeps a running shift m (and rescales by exp(m - m')).
   bool shifted = false;
   bool hasMods = false;

@@ -38,18 +38,9 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::tilegpu;
 
-DequantTile::DequantTile(KernelContext &k) : k(k), quant(k.op.getQuantAttr()) {
-  auto in = [&](Value t) {
-    return t ? toIdentityBuffer(k.b, t, /*readOnly=*/true) : Value();
-  };
-  AttentionOp op = k.op;
-  keyScale = in(op.getKeyScale());
-  keyZero = in(op.getKeyZero());
-  valueScale = in(op.getValueScale());
-  valueZero = in(op.getValueZero());
-  keyResidual = in(op.getKeyResidual());
-  valueResidual = in(op.getValueResidual());
-}
+DequantTile::DequantTile(KernelContext &k)
+    : QuantBuffers(QuantBuffers::emit(k.b, k.op)), k(k),
+      quant(k.op.getQuantAttr()) {}
 
 SmallVector<Value> DequantTile::rowIndices(Value j, Value last) {
   SmallVector<Value> idx;
@@ -81,7 +72,7 @@ Value DequantTile::emitChunk(bool values, Value j, Value col) {
   };
   if (quant.isFloat8()) {
     Value scale = o.extF(memref::LoadOp::create(
-        b, values ? valueScale : keyScale, ValueRange{k.cta.kvh}));
+        b, values ? valueScaleB : keyScaleB, ValueRange{k.cta.kvh}));
     return o.fmul(o.splat(f32x8, scale), emitFp8Value(o, quant, bytes));
   }
   // Lane l reads byte l / per at bit offset (l mod per) * bits.
@@ -112,8 +103,8 @@ Value DequantTile::emitChunk(bool values, Value j, Value col) {
       unsigned slot = paged.getSlotDim();
       at[slot] = o.divU(at[slot], o.idx(group));
     } else {
-      Value lastGroup =
-          o.sub(memref::DimOp::create(b, keyScale, k.op.getSeqDim()), o.idx(1));
+      Value lastGroup = o.sub(
+          memref::DimOp::create(b, keyScaleB, k.op.getSeqDim()), o.idx(1));
       at = k.indices4(k.cta.bi, k.cta.kvh,
                       o.min(o.divU(j, o.idx(group)), lastGroup), col);
     }
@@ -123,21 +114,21 @@ Value DequantTile::emitChunk(bool values, Value j, Value col) {
                                        /*nontemporal=*/false, llvm::Align(16));
       return quant.getScale().isF32() ? x : arith::ExtFOp::create(b, f32x8, x);
     };
-    s = load(keyScale);
-    z = load(keyZero);
+    s = load(keyScaleB);
+    z = load(keyZeroB);
   } else if (group % 8 == 0) {
     // Value groups along channels: the chunk lies in group col / G.
     SmallVector<Value> at = withLast(row, o.divU(col, o.idx(group)));
-    s = o.splat(f32x8, o.extF(memref::LoadOp::create(b, valueScale, at)));
-    z = o.splat(f32x8, o.extF(memref::LoadOp::create(b, valueZero, at)));
+    s = o.splat(f32x8, o.extF(memref::LoadOp::create(b, valueScaleB, at)));
+    z = o.splat(f32x8, o.extF(memref::LoadOp::create(b, valueZeroB, at)));
   } else {
     // Groups that do not align with the chunk: lane by lane.
     SmallVector<Value> ss, zs;
     for (int64_t l = 0; l < 8; ++l) {
       SmallVector<Value> at =
           withLast(row, o.divU(o.add(col, o.idx(l)), o.idx(group)));
-      ss.push_back(o.extF(memref::LoadOp::create(b, valueScale, at)));
-      zs.push_back(o.extF(memref::LoadOp::create(b, valueZero, at)));
+      ss.push_back(o.extF(memref::LoadOp::create(b, valueScaleB, at)));
+      zs.push_back(o.extF(memref::LoadOp::create(b, valueZeroB, at)));
     }
     s = vector::FromElementsOp::create(b, f32x8, ss);
     z = vector::FromElementsOp::create(b, f32x8, zs);
@@ -151,7 +142,7 @@ void DequantTile::emitRows(Value shared, bool values, Value j0, int64_t rows,
   Arith &o = k.o;
   const CTAValues &cta = k.cta;
   auto chunkType = VectorType::get({8}, k.elem);
-  Value residual = values ? valueResidual : keyResidual;
+  Value residual = values ? valueResidualB : keyResidualB;
   Value n = emitQuantizedLength(o, quant, cta.kvEnd);
   // The chunk of `then` if `cond`, else of `otherwise`.
   auto choose = [&](Value cond, function_ref<Value()> then,

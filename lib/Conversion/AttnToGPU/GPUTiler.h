@@ -223,7 +223,7 @@ struct DeviceErrorFlag {
 /// zeros, dequantised in f32, rounded to the kernel's element type and
 /// stored, so the products read the tile a float cache's cp.async copy
 /// would have left; the newest tokens come from the residual rows.
-class DequantTile {
+class DequantTile : QuantBuffers {
 public:
   /// Host side, before the launch: the kv_quant buffers.
   explicit DequantTile(KernelContext &k);
@@ -245,7 +245,6 @@ private:
 
   KernelContext &k;
   QuantAttr quant;
-  Value keyScale, keyZero, valueScale, valueZero, keyResidual, valueResidual;
 };
 
 std::unique_ptr<MmaKernel> createSm80Kernel(KernelContext &k);

@@ -130,6 +130,31 @@ struct AttentionBuffers {
   }
 };
 
+/// The kv_quant buffers of a quantized cache (#attn.quant), read-only with
+/// identity layouts, each null where the op has no such operand (all of
+/// them without #attn.quant; fp8 caches have no zeros): the key and value
+/// scales and zeros and, with a residual window, the full precision newest
+/// rows. K and V themselves are AttentionBuffers' kB and vB.
+struct QuantBuffers {
+  Value keyScaleB, keyZeroB, valueScaleB, valueZeroB, keyResidualB,
+      valueResidualB;
+
+  /// Emits the buffers of `op`'s kv_quant operands at `b`.
+  static QuantBuffers emit(ImplicitLocOpBuilder &b, AttentionOp op) {
+    auto in = [&](Value t) {
+      return t ? toIdentityBuffer(b, t, /*readOnly=*/true) : Value();
+    };
+    QuantBuffers r;
+    r.keyScaleB = in(op.getKeyScale());
+    r.keyZeroB = in(op.getKeyZero());
+    r.valueScaleB = in(op.getValueScale());
+    r.valueZeroB = in(op.getValueZero());
+    r.keyResidualB = in(op.getKeyResidual());
+    r.valueResidualB = in(op.getValueResidual());
+    return r;
+  }
+};
+
 /// The buffers of an attn.attention_grad op and the extents read from them:
 /// Q, K, V, O, dO, the LSE (with `withLse`: normalizers that divide by a
 /// row sum), and the gradients, written in place.
