@@ -425,6 +425,31 @@ def my_fp8(codes, fmt):
     return sign * mag
 
 
+@pytest.mark.parametrize("fmt", ["e4m3", "e5m2"])
+def test_every_fp8_code_decodes_exactly(fmt):
+    # One key (kv_len 1, weight exactly 1) whose values are every finite
+    # fp8 byte, scale 1: the output is the kernel's reading of each code,
+    # which must equal this file's bit for bit: normals, subnormals (read
+    # without f32 subnormals, Quant.h) and both zeros.
+    quant = attn.Quant(format=fmt, scale_dtype="float32")
+    D = 128
+    k = np.zeros((1, 2, 16, D), np.float32)
+    cache = attn.quantize_kv(k, k, quant, kv_len=np.array([1], np.int32))
+    codes = np.arange(256).reshape(2, D)
+    finite = np.isfinite(my_fp8(codes, fmt)) & ~(
+        (fmt == "e4m3") & ((codes & 0x7F) == 0x7F))
+    if fmt == "e5m2":
+        finite &= (codes & 0x7C) != 0x7C        # inf and NaN codes
+    codes = np.where(finite, codes, 0)
+    cache.v[0, :, 0, :] = codes.astype(np.uint8)
+    cache.v_scale[...] = 1.0
+    fn = attn.compile(attn.Spec(quant=quant), dtype="float32", head_dim=D)
+    q = np.zeros((1, 2, 1, D), np.float32)
+    out = fn(q, cache.k, cache.v, kv_quant=cache, kv_len=cache.kv_len)
+    np.testing.assert_array_equal(np.asarray(out[0, :, 0], np.float64),
+                                  my_fp8(codes, fmt))
+
+
 def fp8_float_cache(cache):
     """The float64 BHSD k and v of an fp8 cache, by my_fp8."""
     bshd = cache.layout == "bshd"

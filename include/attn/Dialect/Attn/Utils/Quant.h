@@ -49,31 +49,43 @@ inline Value emitUnpackCode(Arith &a, QuantAttr quant, Value byte,
 }
 
 /// The fp8 number a code byte holds (quant.isFloat8()), as f32: `byte` an
-/// i8 or a vector of i8. The sign moves to bit 31 and the 7 exponent and
-/// mantissa bits to the top of f32's, so that the bits read as the fp8
-/// value times 2^(bias - 127) (subnormals included: an fp8 subnormal
-/// lands on an f32 subnormal), which the multiplication undoes:
-///   e4m3: bits = s << 31 | em << 20, value = f32(bits) * 2^120
-///   e5m2: bits = s << 31 | em << 21, value = f32(bits) * 2^112
+/// i8 or a vector of i8. Through f16, whose conversion to f32 (vcvtph2ps
+/// on x86) reads subnormals without a microcode assist:
+///   e5m2: f16 bits = byte << 8 (e5m2 is f16's top byte), exact;
+///   e4m3: f16 bits = s << 15 | em << 7 (the exponent field moved to
+///         f16's, bias 7 read as 15), value = f32(f16) * 2^8.
+/// An earlier form moved the bits into an f32 and multiplied by 2^120,
+/// which makes an fp8 subnormal an f32 subnormal: each multiplication of
+/// one took a microcode assist (random codes, 1 in 8 subnormal, made CPU
+/// decoding 8-16x slower). e5m2's inf and NaN codes read as inf and NaN;
+/// e4m3 has no inf, and its NaN code (0x7F / 0xFF) is not decoded (reads
+/// as +-480).
 inline Value emitFp8Value(Arith &a, QuantAttr quant, Value byte) {
   bool e4m3 = quant.getFormat() == QuantFormat::e4m3;
-  Type i32 = a.b.getI32Type(), f32 = a.b.getF32Type();
+  Type i16 = a.b.getI16Type(), f16 = a.b.getF16Type(), f32 = a.b.getF32Type();
   if (auto vt = dyn_cast<VectorType>(byte.getType())) {
-    i32 = VectorType::get(vt.getShape(), i32);
+    i16 = VectorType::get(vt.getShape(), i16);
+    f16 = VectorType::get(vt.getShape(), f16);
     f32 = VectorType::get(vt.getShape(), f32);
   }
   auto c = [&](int64_t v) -> Value {
-    Value s = arith::ConstantIntOp::create(a.b, v, 32);
-    return isa<VectorType>(i32) ? a.splat(i32, s) : s;
+    Value s = arith::ConstantIntOp::create(a.b, v, 16);
+    return isa<VectorType>(i16) ? a.splat(i16, s) : s;
   };
-  Value wide = arith::ExtUIOp::create(a.b, i32, byte);
-  Value sign = arith::ShLIOp::create(
-      a.b, arith::AndIOp::create(a.b, wide, c(0x80)), c(24));
-  Value mag = arith::ShLIOp::create(
-      a.b, arith::AndIOp::create(a.b, wide, c(0x7F)), c(e4m3 ? 20 : 21));
-  Value bits = arith::OrIOp::create(a.b, sign, mag);
-  Value x = arith::BitcastOp::create(a.b, f32, bits);
-  return a.fmul(x, a.cst(f32, e4m3 ? 0x1p120 : 0x1p112));
+  Value wide = arith::ExtUIOp::create(a.b, i16, byte);
+  Value bits;
+  if (e4m3) {
+    Value sign = arith::ShLIOp::create(
+        a.b, arith::AndIOp::create(a.b, wide, c(0x80)), c(8));
+    Value em = arith::ShLIOp::create(
+        a.b, arith::AndIOp::create(a.b, wide, c(0x7F)), c(7));
+    bits = arith::OrIOp::create(a.b, sign, em);
+  } else {
+    bits = arith::ShLIOp::create(a.b, wide, c(8));
+  }
+  Value half = arith::BitcastOp::create(a.b, f16, bits);
+  Value x = arith::ExtFOp::create(a.b, f32, half);
+  return e4m3 ? a.fmul(x, a.cst(f32, 0x1p8)) : x;
 }
 
 } // namespace mlir::attn
