@@ -59,8 +59,8 @@ Value CPUTiler::emitRowPackBf16(WorkItem &it, Value vp, Value ks, Value j0,
   };
   Value exponents = constant(0x7F807F80), carry = constant(0x00800080);
   int64_t dv = cast<MemRefType>(vp.getType()).getDimSize(1) / 2;
-  Value zeroRow = o.splat(
-      rowType, arith::ConstantOp::create(b, b.getFloatAttr(bf16, 0.0)));
+  Value zeroRow =
+      o.splat(rowType, arith::ConstantOp::create(b, b.getFloatAttr(bf16, 0.0)));
   // VP[p] from keys 2p and 2p + 1 (0 with `half`).
   auto pair = [&](Value p, Value seen, bool half) -> Value {
     Value j = o.add(j0, o.mul(p, two));
@@ -88,9 +88,9 @@ Value CPUTiler::emitRowPackBf16(WorkItem &it, Value vp, Value ks, Value j0,
                          scf::YieldOp::create(b, pair(p, acc[0], false));
                        })
                    .getResult(0);
-  auto last = scf::IfOp::create(b, TypeRange{words},
-                                o.lt(o.mul(whole, two), nkv),
-                                /*withElseRegion=*/true);
+  auto last =
+      scf::IfOp::create(b, TypeRange{words}, o.lt(o.mul(whole, two), nkv),
+                        /*withElseRegion=*/true);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(last.thenBlock());
@@ -98,8 +98,8 @@ Value CPUTiler::emitRowPackBf16(WorkItem &it, Value vp, Value ks, Value j0,
     b.setInsertionPointToStart(last.elseBlock());
     scf::YieldOp::create(b, seen);
   }
-  Value tops = arith::AndIOp::create(b, last.getResult(0),
-                                     constant(0x80008000));
+  Value tops =
+      arith::AndIOp::create(b, last.getResult(0), constant(0x80008000));
   Value any = vector::ReductionOp::create(b, vector::CombiningKind::OR, tops);
   return o.cmp(arith::CmpIPredicate::ne, any,
                arith::ConstantIntOp::create(b, i32, 0));
@@ -129,21 +129,21 @@ SmallVector<Value> CPUTiler::emitRowValuesBf16(Value pw, Value vp, Value nkv,
   auto wordType = VectorType::get({1}, b.getI32Type());
   auto wordsType = VectorType::get({lanes}, b.getI32Type());
   Value pairs = o.ceilDiv(nkv, o.idx(2));
-  auto loop = emitFor(o.idx(0), pairs, o.idx(1), acc, [&](Value p,
-                                                           ValueRange a) {
-    Value two = vector::LoadOp::create(b, twoType, pw,
-                                       ValueRange{o.mul(p, o.idx(2))});
-    Value w = vector::BitCastOp::create(
-        b, pairType,
-        vector::BroadcastOp::create(
-            b, wordsType, vector::BitCastOp::create(b, wordType, two)));
-    SmallVector<Value> next;
-    for (auto [c, ac] : llvm::enumerate(a))
-      next.push_back(x86vector::DotBF16Op::create(
-          b, ac, w,
-          vector::LoadOp::create(b, pairType, vp,
-                                 ValueRange{p, o.idx(c * 2 * lanes)})));
-    scf::YieldOp::create(b, next);
-  });
+  auto loop =
+      emitFor(o.idx(0), pairs, o.idx(1), acc, [&](Value p, ValueRange a) {
+        Value two = vector::LoadOp::create(b, twoType, pw,
+                                           ValueRange{o.mul(p, o.idx(2))});
+        Value w = vector::BitCastOp::create(
+            b, pairType,
+            vector::BroadcastOp::create(
+                b, wordsType, vector::BitCastOp::create(b, wordType, two)));
+        SmallVector<Value> next;
+        for (auto [c, ac] : llvm::enumerate(a))
+          next.push_back(x86vector::DotBF16Op::create(
+              b, ac, w,
+              vector::LoadOp::create(b, pairType, vp,
+                                     ValueRange{p, o.idx(c * 2 * lanes)})));
+        scf::YieldOp::create(b, next);
+      });
   return loop.getResults();
 }
