@@ -25,7 +25,8 @@
 //
 // Decoding (a single query row per (b, h)) uses the row kernel instead,
 // with lanes along the head dimension, the query heads of a GQA group in one
-// item and the kv range split across threads.
+// item and the kv range split across threads; with dot = "bf16" its
+// products of bf16 caches are AVX512-BF16 dot products (DecodeBf16.cpp).
 //
 //===----------------------------------------------------------------------===//
 
