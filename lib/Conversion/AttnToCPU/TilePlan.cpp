@@ -308,10 +308,11 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
     plan.dot = CPUDot::Fma;
   // Decoding's row kernel: both products by vdpbf16ps, the weights rounded
   // to bf16 (DecodeBf16.cpp), where dot = "bf16" (or the option, where AMX
-  // does not take the op) asks for them. Opt-in too: measured at GQA 4
-  // (B1 H16/4 S2048 D128 bf16, one thread) no faster than the widened FMA
-  // products (0.30 ms both), 1.2x faster without GQA and 0.88x at GQA 8
-  // (README, "Decoding on the CPU").
+  // does not take the op) asks for them. Opt-in too: vdpbf16ps issues at a
+  // quarter of the FMA rate here (bench/dot_rate.c), and B8 Skv4096 D128
+  // decoding on one thread ran 1.39x the widened FMA products' speed
+  // without GQA, 0.95x at GQA 4 and 0.90x at GQA 8 (README, "Decoding on
+  // the CPU").
   plan.rowBf16 = (dot == "bf16" || (dot.empty() && target.bf16Dot &&
                                     plan.dot != CPUDot::Amx)) &&
                  !noRowDot;
