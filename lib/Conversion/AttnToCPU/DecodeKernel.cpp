@@ -336,24 +336,22 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     }
     // The key's weight is compared as a vector, so that the selects become
     // masked FMAs (a scalar i1 select of vectors becomes a branch a vector).
-    auto maskedProduct = [&]() {
-      return emitFor(zero, nkv, one, accInit, [&](Value jj, ValueRange a) {
-               Value w = o.splat(vecType,
-                                 memref::LoadOp::create(b, sr, ValueRange{jj}));
-               Value live = o.nonZero(w);
-               SmallVector<Value, 4> vRow =
-                   vt ? SmallVector<Value, 4>{jj}
-                      : kvRowIndices(it, o.add(j0, jj));
-               SmallVector<Value> next;
-               for (int64_t c = 0; c < vVecs; ++c)
-                 next.push_back(o.select(
-                     live,
-                     vector::FMAOp::create(b, w,
-                                           rowVec(vt ? vt : vB, vRow, c), a[c]),
-                     a[c]));
-               scf::YieldOp::create(b, next);
-             })
-          .getResults();
+    auto maskedProduct = [&]() -> ValueRange {
+      auto loop = emitFor(zero, nkv, one, accInit, [&](Value jj, ValueRange a) {
+        Value w =
+            o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
+        Value live = o.nonZero(w);
+        SmallVector<Value, 4> vRow =
+            vt ? SmallVector<Value, 4>{jj} : kvRowIndices(it, o.add(j0, jj));
+        SmallVector<Value> next;
+        for (int64_t c = 0; c < vVecs; ++c)
+          next.push_back(o.select(
+              live,
+              vector::FMAOp::create(b, w, rowVec(vt ? vt : vB, vRow, c), a[c]),
+              a[c]));
+        scf::YieldOp::create(b, next);
+      });
+      return loop.getResults();
     };
     ValueRange pv;
     if (!plan.rowBf16) {
@@ -362,8 +360,8 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
       // bf16 pairs of keys where the span's values are finite (a zero
       // weight's pair product then adds 0), else the masked product of
       // the f32 weights.
-      auto ifOp = scf::IfOp::create(b, ValueRange(accInit).getTypes(), nonFinite,
-                                    /*withElseRegion=*/true);
+      auto ifOp = scf::IfOp::create(b, ValueRange(accInit).getTypes(),
+                                    nonFinite, /*withElseRegion=*/true);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifOp.thenBlock());
       scf::YieldOp::create(b, maskedProduct());

@@ -101,8 +101,8 @@ int64_t mlir::attn::hostVectorWidth() {
 ConfigAttr CPUTilePlan::toConfig(MLIRContext *context) const {
   return ConfigAttr::get(context, blockQ, blockKv, vectorWidth, unroll,
                          /*warps=*/0, /*stages=*/0, kvSplits,
-                         dot == CPUDot::Amx       ? "amx"
-                         : dot == CPUDot::AmxInt8 ? "amx_int8"
+                         dot == CPUDot::Amx               ? "amx"
+                         : dot == CPUDot::AmxInt8         ? "amx_int8"
                          : dot == CPUDot::Bf16 || rowBf16 ? "bf16"
                                                           : "fma",
                          /*mma=*/"");
