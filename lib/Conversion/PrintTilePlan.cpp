@@ -33,11 +33,14 @@ struct AttnPrintTilePlanPass
     bool failedAny = false;
     getOperation()->walk([&](AttentionOp op) {
       ConfigAttr plan;
+      bool rowBf16 = false;
       if (cpu) {
         FailureOr<CPUTilePlan> p = resolveCPUTilePlan(
             op, CPUTarget{vectorWidth, threads, bf16Dot, useAmx});
-        if (succeeded(p))
+        if (succeeded(p)) {
           plan = p->toConfig(op.getContext());
+          rowBf16 = p->rowBf16;
+        }
       } else {
         FailureOr<GPUTilePlan> p =
             resolveGPUTilePlan(op, GPUTarget{target, mma});
@@ -63,6 +66,8 @@ struct AttnPrintTilePlanPass
                     "query rounded to int8";
         remark << ")";
       }
+      if (rowBf16)
+        remark << " (decoding: AVX512-BF16 dot products)";
     });
     if (cpu)
       getOperation()->walk([&](AttentionGradOp op) {

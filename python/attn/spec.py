@@ -734,7 +734,9 @@ class Spec:
     config:     the tile plan's knobs, as #attn.config (block_q,
                 block_kv, vector_width, unroll, kv_splits, dot = "fma" |
                 "bf16" | "amx" on the CPU (bf16 inputs default to "amx"
-                where the host has AMX), or the opt-in "amx_int8" for an
+                where the host has AMX; "bf16" also takes decoding's
+                products to AVX512-BF16 dot products, README "Decoding on
+                the CPU"), or the opt-in "amx_int8" for an
                 int8 quant cache (Q K^T on AMX int8 tiles with the query
                 rounded to int8 per row and key group: it changes the
                 numerics, README "int8 Q K^T on AMX"); block_q, block_kv,

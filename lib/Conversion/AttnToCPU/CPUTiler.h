@@ -25,7 +25,8 @@
 //
 // Decoding (a single query row per (b, h)) uses the row kernel instead,
 // with lanes along the head dimension, the query heads of a GQA group in one
-// item and the kv range split across threads.
+// item and the kv range split across threads; with dot = "bf16" its
+// products of bf16 caches are AVX512-BF16 dot products (DecodeBf16.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -288,6 +289,25 @@ private:
                    int64_t vVecs, Value accP, Value mP, Value lP);
   void emitRowMerge(Value row, Value splits, int64_t vVecs, Value accP,
                     Value mP, Value lP);
+  /// plan.rowBf16 (DecodeBf16.cpp), once per span of keys [j0, j0 + nkv)
+  /// for the item's heads: VP[p][2e + t] = V[j0 + 2p + t, e] (bf16 pairs
+  /// of keys, the B operand of emitRowValuesBf16; the odd key of a last,
+  /// half pair 0) and, where `ks` is given (paged caches), KS[jj][d] =
+  /// K[j0 + jj, d]. Returns whether a value of the span is a NaN or inf
+  /// (i1).
+  Value emitRowPackBf16(WorkItem &it, Value vp, Value ks, Value j0,
+                        Value nkv);
+  /// plan.rowBf16: the row's vector of partial dot products with key row
+  /// `row` of `keys` (K, or KS: see emitRowPackBf16): lanes c of
+  /// sum_i dot(q[i], K[row][32 i ..]), `q` the query row as vectors of 16
+  /// pairs of head-dim elements.
+  Value emitRowKeyDotBf16(ArrayRef<Value> q, Value keys,
+                          ArrayRef<Value> row);
+  /// plan.rowBf16: acc[c] + sum over the pairs p < ceil(nkv / 2) of
+  /// PW[2p] VP[p][32 c + 2e] + PW[2p + 1] VP[p][32 c + 2e + 1] (lane e),
+  /// PW the span's weights in bf16 and VP from emitRowPackBf16.
+  SmallVector<Value> emitRowValuesBf16(Value pw, Value vp, Value nkv,
+                                       ValueRange acc);
   /// Sets bi, hi, kvh, kvLenB, kvEnd of `row` = (b * Hq + h) * Sq + i;
   /// returns i.
   Value emitRowCoordinates(WorkItem &it, Value row);

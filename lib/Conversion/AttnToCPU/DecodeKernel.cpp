@@ -124,13 +124,15 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
 
   // The kv tiles (the unit of the tile classification) are visited in
   // spans of `span` keys, whose K and V rows (f32, 4 (D + Dv) bytes a key,
-  // in KT / VT or read in place) stay in the L1 cache while every head of
+  // in KT / VT or read in place; with plan.rowBf16 bf16, 2 (D + Dv) bytes
+  // in place or in KS and VP) stay in the L1 cache while every head of
   // the item reads them: the group's heads then read K and V from L1, not
   // L2 (96-key tiles of D = 128: 96 KiB, past a 48 KiB L1).
   int64_t lanes = plan.vectorWidth;
-  int64_t span = std::clamp<int64_t>(
-      kRowSpanBytes / (4 * (qVecs + vVecs) * lanes) / lanes * lanes, lanes,
-      llvm::divideCeil(plan.blockKv, lanes) * lanes);
+  int64_t keyBytes = (plan.rowBf16 ? 2 : 4) * (qVecs + vVecs) * lanes;
+  int64_t span =
+      std::clamp<int64_t>(kRowSpanBytes / keyBytes / lanes * lanes, lanes,
+                          llvm::divideCeil(plan.blockKv, lanes) * lanes);
   // f32 hnd page pools are read in place (the spans and the order of the
   // sums stay those of a contiguous cache): a head's rows of a page are
   // contiguous there. In nhd pools they lie Hkv * D * 4 bytes apart (4 KiB
@@ -166,7 +168,20 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   // through the page table and widened to f32 once, for all of the item's
   // heads (KT[jj][d], VT[jj][e]).
   Value kt, vt;
-  if ((paged && !pagesInPlace) || !floatCache) {
+  // plan.rowBf16 (DecodeBf16.cpp): V's rows in pairs of keys, VP[p][2e +
+  // t] = V[j0 + 2p + t, e], and for paged caches the K rows, KS[jj][d]
+  // (bf16; contiguous caches' K rows are read in place), for all of the
+  // item's heads; each head's weights in bf16, PW[jj].
+  Value vp, ks, pw;
+  Type bf16 = b.getBF16Type();
+  if (plan.rowBf16) {
+    vp = memref::AllocaOp::create(
+        b, MemRefType::get({span / 2, 2 * vVecs * lanes}, bf16), align);
+    if (paged)
+      ks = memref::AllocaOp::create(
+          b, MemRefType::get({span, qVecs * lanes}, bf16), align);
+    pw = memref::AllocaOp::create(b, MemRefType::get({span}, bf16), align);
+  } else if ((paged && !pagesInPlace) || !floatCache) {
     kt = memref::AllocaOp::create(
         b, MemRefType::get({span, qVecs * lanes}, f32), align);
     vt = memref::AllocaOp::create(
@@ -220,8 +235,8 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   // gather does).
   Value spanRows, kFlat, vFlat;
   if (pagesInPlace) {
-    spanRows = memref::AllocaOp::create(
-        b, MemRefType::get({span}, b.getIndexType()));
+    spanRows =
+        memref::AllocaOp::create(b, MemRefType::get({span}, b.getIndexType()));
     auto flat = [&](Value pool) -> Value {
       return memref::CollapseShapeOp::create(
           b, pool, ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
@@ -244,8 +259,8 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     Value heads = memref::DimOp::create(b, kB, paged.getKvHeadDim());
     emitFor(o.idx(0), nkv, size, ValueRange{}, [&](Value q0, ValueRange) {
       SmallVector<Value, 4> row = kvRowIndices(it, o.add(j0, q0));
-      Value first = o.add(o.mul(o.add(o.mul(row[0], heads), row[1]), size),
-                          row[2]);
+      Value first =
+          o.add(o.mul(o.add(o.mul(row[0], heads), row[1]), size), row[2]);
       Value n = o.min(size, o.sub(nkv, q0));
       emitFor(o.idx(0), n, o.idx(1), ValueRange{}, [&](Value r, ValueRange) {
         memref::StoreOp::create(b, o.add(first, r), spanRows,
@@ -256,16 +271,27 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     });
   };
 
+  auto pairType = VectorType::get({2 * lanes}, bf16);
   // One head `g` of the item on kv tile [j0, j0 + nkv): updates its m, l
-  // and accumulator.
-  auto headOnTile = [&](Value g, Value j0, Value nkv, Value isFull) {
+  // and accumulator. With plan.rowBf16, `nonFinite` says whether the
+  // span's values hold a NaN or inf (emitRowPackBf16).
+  auto headOnTile = [&](Value g, Value j0, Value nkv, Value isFull,
+                        Value nonFinite) {
     it.hi = o.add(h0, g);
-    // The query row, scaled, in registers.
+    // The query row in registers: scaled f32, or with plan.rowBf16 bf16
+    // pairs of head-dim elements (the scale multiplies the scores).
     SmallVector<Value> qRow = indices4(it.bi, it.hi, i, zero);
     qRow.pop_back();
     SmallVector<Value> qv;
-    for (int64_t c = 0; c < qVecs; ++c)
-      qv.push_back(o.fmul(rowVec(qB, qRow, c), scaleV));
+    for (int64_t c = 0; c < qVecs; ++c) {
+      if (!plan.rowBf16) {
+        qv.push_back(o.fmul(rowVec(qB, qRow, c), scaleV));
+      } else if (c % 2 == 0) {
+        SmallVector<Value> idx(qRow);
+        idx.push_back(o.idx(c * lanes));
+        qv.push_back(vector::LoadOp::create(b, pairType, qB, idx));
+      }
+    }
     // sr[jj] = sum_d q[d] K[j0 + jj, d]: lanes along d, for a block of
     // `lanes` keys at a time (independent FMA chains), whose partial-sum
     // vectors one reduction tree turns into a vector of their scores.
@@ -279,15 +305,23 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
         Value jj = o.add(jb, o.idx(r));
         if (partial)
           jj = o.min(jj, last);
-        SmallVector<Value, 4> kRow = kt ? SmallVector<Value, 4>{jj}
-                                        : cacheRow(j0, jj);
+        Value staged = kt ? kt : ks;
+        SmallVector<Value, 4> kRow =
+            staged ? SmallVector<Value, 4>{jj} : cacheRow(j0, jj);
+        if (plan.rowBf16) {
+          dots.push_back(emitRowKeyDotBf16(qv, staged ? staged : kB, kRow));
+          continue;
+        }
         Value dot = zeroVec;
         for (int64_t c = 0; c < qVecs; ++c)
-          dot = vector::FMAOp::create(b, qv[c], rowVec(kt ? kt : kRows, kRow, c),
-                                      dot);
+          dot = vector::FMAOp::create(b, qv[c],
+                                      rowVec(kt ? kt : kRows, kRow, c), dot);
         dots.push_back(dot);
       }
-      vector::StoreOp::create(b, emitLaneSums(dots), sr, ValueRange{jb});
+      Value scores = emitLaneSums(dots);
+      if (plan.rowBf16)
+        scores = o.fmul(scores, scaleV);
+      vector::StoreOp::create(b, scores, sr, ValueRange{jb});
     };
     Value whole = o.divU(nkv, o.idx(lanes));
     emitFor(zero, whole, one, ValueRange{}, [&](Value blk, ValueRange) {
@@ -295,9 +329,9 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
       scf::YieldOp::create(b);
     });
     {
-      auto partial = scf::IfOp::create(
-          b, TypeRange{}, o.lt(o.mul(whole, o.idx(lanes)), nkv),
-          /*withElseRegion=*/false);
+      auto partial = scf::IfOp::create(b, TypeRange{},
+                                       o.lt(o.mul(whole, o.idx(lanes)), nkv),
+                                       /*withElseRegion=*/false);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(partial.thenBlock());
       keyBlock(whole, true);
@@ -334,6 +368,12 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
       Value w = weight(loadKeys(v), safe ? o.splat(vecType, safe) : Value());
       vector::StoreOp::create(b, w, sr,
                               ValueRange{o.idx(v * plan.vectorWidth)});
+      // The weights of the bf16 P V, rounded to nearest even; the sum
+      // adds them in f32 (as the AMX path with an LSE result).
+      if (pw)
+        vector::StoreOp::create(
+            b, arith::TruncFOp::create(b, VectorType::get({lanes}, bf16), w),
+            pw, ValueRange{o.idx(v * plan.vectorWidth)});
       sum = o.fadd(sum, w);
     }
     Value lNew = l;
@@ -353,23 +393,44 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     }
     // The key's weight is compared as a vector, so that the selects become
     // masked FMAs (a scalar i1 select of vectors becomes a branch a vector).
-    auto pv = emitFor(zero, nkv, one, accInit, [&](Value jj, ValueRange a) {
-      Value w = o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
-      Value live = o.nonZero(w);
-      SmallVector<Value, 4> vRow =
-          vt ? SmallVector<Value, 4>{jj} : cacheRow(j0, jj);
-      SmallVector<Value> next;
-      for (int64_t c = 0; c < vVecs; ++c)
-        next.push_back(o.select(
-            live,
-            vector::FMAOp::create(b, w, rowVec(vt ? vt : vRows, vRow, c), a[c]),
-            a[c]));
-      scf::YieldOp::create(b, next);
-    });
+    auto maskedProduct = [&]() -> ValueRange {
+      auto loop = emitFor(zero, nkv, one, accInit, [&](Value jj, ValueRange a) {
+        Value w =
+            o.splat(vecType, memref::LoadOp::create(b, sr, ValueRange{jj}));
+        Value live = o.nonZero(w);
+        SmallVector<Value, 4> vRow =
+            vt ? SmallVector<Value, 4>{jj} : cacheRow(j0, jj);
+        SmallVector<Value> next;
+        for (int64_t c = 0; c < vVecs; ++c)
+          next.push_back(
+              o.select(live,
+                       vector::FMAOp::create(
+                           b, w, rowVec(vt ? vt : vRows, vRow, c), a[c]),
+                       a[c]));
+        scf::YieldOp::create(b, next);
+      });
+      return loop.getResults();
+    };
+    ValueRange pv;
+    if (!plan.rowBf16) {
+      pv = maskedProduct();
+    } else {
+      // bf16 pairs of keys where the span's values are finite (a zero
+      // weight's pair product then adds 0), else the masked product of
+      // the f32 weights.
+      auto ifOp = scf::IfOp::create(b, ValueRange(accInit).getTypes(),
+                                    nonFinite, /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      scf::YieldOp::create(b, maskedProduct());
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b, emitRowValuesBf16(pw, vp, nkv, accInit));
+      pv = ifOp.getResults();
+    }
     memref::StoreOp::create(b, mNew, mS, ValueRange{g});
     memref::StoreOp::create(b, lNew, lS, ValueRange{g});
     for (int64_t c = 0; c < vVecs; ++c)
-      vector::StoreOp::create(b, pv.getResult(c), accS,
+      vector::StoreOp::create(b, pv[c], accS,
                               ValueRange{g, o.idx(c * plan.vectorWidth)});
   };
   auto tileBody = [&](Value t, Value dataFull) {
@@ -378,22 +439,23 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     Value isFull = emitIsFull(it, t0);
     if (dataFull)
       isFull = o.land(isFull, dataFull);
-    emitFor(zero, tileKeys, o.idx(span), ValueRange{},
-            [&](Value s, ValueRange) {
-              Value j0 = o.add(t0, s);
-              Value nkv = o.min(o.idx(span), o.sub(tileKeys, s));
-              if (pagesInPlace)
-                fillSpanRows(j0, nkv);
-              if (kt) {
-                emitPackTile(it, kt, kB, j0, nkv, headDim, qVecs * lanes);
-                emitPackTile(it, vt, vB, j0, nkv, valueDim, vVecs * lanes);
-              }
-              emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
-                headOnTile(g, j0, nkv, isFull);
-                scf::YieldOp::create(b);
-              });
-              scf::YieldOp::create(b);
-            });
+    emitFor(
+        zero, tileKeys, o.idx(span), ValueRange{}, [&](Value s, ValueRange) {
+          Value j0 = o.add(t0, s);
+          Value nkv = o.min(o.idx(span), o.sub(tileKeys, s));
+          if (pagesInPlace)
+            fillSpanRows(j0, nkv);
+          if (kt) {
+            emitPackTile(it, kt, kB, j0, nkv, headDim, qVecs * lanes);
+            emitPackTile(it, vt, vB, j0, nkv, valueDim, vVecs * lanes);
+          }
+          Value nonFinite = vp ? emitRowPackBf16(it, vp, ks, j0, nkv) : Value();
+          emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
+            headOnTile(g, j0, nkv, isFull, nonFinite);
+            scf::YieldOp::create(b);
+          });
+          scf::YieldOp::create(b);
+        });
   };
 
   emitFor(zero, count, one, ValueRange{zero}, [&](Value k, ValueRange state) {

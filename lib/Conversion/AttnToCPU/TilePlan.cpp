@@ -101,10 +101,10 @@ int64_t mlir::attn::hostVectorWidth() {
 ConfigAttr CPUTilePlan::toConfig(MLIRContext *context) const {
   return ConfigAttr::get(context, blockQ, blockKv, vectorWidth, unroll,
                          /*warps=*/0, /*stages=*/0, kvSplits,
-                         dot == CPUDot::Amx       ? "amx"
-                         : dot == CPUDot::AmxInt8 ? "amx_int8"
-                         : dot == CPUDot::Bf16    ? "bf16"
-                                                  : "fma",
+                         dot == CPUDot::Amx               ? "amx"
+                         : dot == CPUDot::AmxInt8         ? "amx_int8"
+                         : dot == CPUDot::Bf16 || rowBf16 ? "bf16"
+                                                          : "fma",
                          /*mma=*/"");
 }
 
@@ -123,6 +123,32 @@ static std::optional<std::string> whyNoBf16Dot(AttentionOp op,
     return std::string("needs vector_width = 16");
   if (ShapedType::isDynamic(d) || d % 2 != 0)
     return std::string("needs a static, even head dim");
+  if (!hostHasBf16Dot())
+    return std::string("needs a host with AVX512-BF16");
+  return std::nullopt;
+}
+
+/// Whether decoding's row kernel can compute `op`'s products with
+/// AVX512-BF16 dot products (CPUTilePlan::rowBf16) with `vectorWidth`
+/// lanes, or why not: bf16 queries, keys and values, static head dims
+/// that the row kernel takes (at most 16 vectors) and that are multiples
+/// of 32 (Q K^T: a vector of 16 pairs of head-dim elements) and 16 (P V:
+/// 16 channels of a pair of keys).
+static std::optional<std::string> whyNoRowBf16(AttentionOp op,
+                                               int64_t vectorWidth) {
+  int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
+  if (!getElementTypeOrSelf(op.getQuery().getType()).isBF16() ||
+      !getElementTypeOrSelf(op.getKey().getType()).isBF16())
+    return std::string("needs bf16 queries, keys and values");
+  if (op.getQuantAttr())
+    return std::string("does not read a quantized cache yet");
+  if (vectorWidth != 16)
+    return std::string("needs vector_width = 16");
+  if (ShapedType::isDynamic(d) || ShapedType::isDynamic(dv) || d % 32 != 0 ||
+      dv % 16 != 0 || d > 16 * vectorWidth || dv > 16 * vectorWidth)
+    return std::string("needs static head dims, D a multiple of 32 and Dv "
+                       "of 16, at most 256");
   if (!hostHasBf16Dot())
     return std::string("needs a host with AVX512-BF16");
   return std::nullopt;
@@ -251,9 +277,11 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
   // FMAs, and B1 H8 S4096 D64 bf16 ran 144 ms against 118 ms. Hence opt-in
   // (dot = "bf16" or the bf16-dot option), for hosts where the dot
   // products are faster. The option applies where it can; a config that
-  // asks for them where they cannot run is an error.
+  // asks for them where they cannot run (in the tile kernel nor in
+  // decoding's row kernel) is an error.
   std::optional<std::string> noDot = whyNoBf16Dot(op, lanes);
-  if (config.getDot() == "bf16" && noDot)
+  std::optional<std::string> noRowDot = whyNoRowBf16(op, lanes);
+  if (config.getDot() == "bf16" && noDot && noRowDot)
     return op.emitOpError("#attn.config dot = \"bf16\" ") << *noDot;
   // AMX tiles for both products of bf16 inputs: the default wherever they
   // apply (target.amx), an error where asked for and they cannot run.
@@ -274,10 +302,20 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
     plan.dot = CPUDot::AmxInt8;
   else if (dot == "amx" || (dot.empty() && target.amx && bf16 && !noAmx))
     plan.dot = CPUDot::Amx;
-  else if (dot == "bf16" || (dot.empty() && target.bf16Dot && !noDot))
+  else if ((dot == "bf16" || (dot.empty() && target.bf16Dot)) && !noDot)
     plan.dot = CPUDot::Bf16;
   else
     plan.dot = CPUDot::Fma;
+  // Decoding's row kernel: both products by vdpbf16ps, the weights rounded
+  // to bf16 (DecodeBf16.cpp), where dot = "bf16" (or the option, where AMX
+  // does not take the op) asks for them. Opt-in too: vdpbf16ps issues at a
+  // quarter of the FMA rate here (bench/dot_rate.c), and B8 Skv4096 D128
+  // decoding on one thread ran 1.39x the widened FMA products' speed
+  // without GQA, 0.95x at GQA 4 and 0.90x at GQA 8 (README, "Decoding on
+  // the CPU").
+  plan.rowBf16 = (dot == "bf16" || (dot.empty() && target.bf16Dot &&
+                                    plan.dot != CPUDot::Amx)) &&
+                 !noRowDot;
   plan.kvSplits = config.getKvSplits();
   static const int64_t hostCores =
       std::max<int64_t>(1, llvm::get_physical_cores());

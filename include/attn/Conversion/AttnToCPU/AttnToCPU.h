@@ -68,6 +68,11 @@ struct CPUTilePlan {
   int64_t threads = 1;
   /// The products' instructions (`dot`).
   CPUDot dot = CPUDot::Fma;
+  /// Decoding (the row kernel): Q K^T and P V by AVX512-BF16 dot products
+  /// of the bf16 K and V rows, the weights rounded to bf16
+  /// (DecodeBf16.cpp), where `dot` = "bf16" asks for them (with dot =
+  /// Fma where the tile kernel cannot take them: paged caches).
+  bool rowBf16 = false;
 
   /// Query-row vectors per tile.
   int64_t vecs() const { return blockQ / vectorWidth; }
