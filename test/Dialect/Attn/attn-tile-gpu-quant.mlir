@@ -87,7 +87,8 @@ func.func @int4_residual(%q: tensor<?x?x?x64xf16>, %k: tensor<?x?x?x32xi8>,
 // -----
 
 // fp8 codes in a paged hnd pool: one byte a channel read through the page
-// table (entry j / 16, slot j mod 16), times the kv head's scale.
+// table (entry j / 16, slot j mod 16), read as f16 (Quant.h), times the kv
+// head's scale.
 
 // CHECK-LABEL: func.func @fp8_paged
 //       CHECK:   gpu.launch
@@ -97,8 +98,9 @@ func.func @int4_residual(%q: tensor<?x?x?x64xf16>, %k: tensor<?x?x?x32xi8>,
 //       CHECK:             arith.remui %{{.+}}, %c16
 //       CHECK:             vector.load %{{.+}} {alignment = 8 : i64} : memref<?x?x16x64xi8>, vector<8xi8>
 //       CHECK:             memref.load %{{.+}}[%{{.+}}] : memref<?xf32>
-//       CHECK:             arith.extui %{{.+}} : vector<8xi8> to vector<8xi32>
-//       CHECK:             arith.bitcast %{{.+}} : vector<8xi32> to vector<8xf32>
+//       CHECK:             arith.extui %{{.+}} : vector<8xi8> to vector<8xi16>
+//       CHECK:             arith.bitcast %{{.+}} : vector<8xi16> to vector<8xf16>
+//       CHECK:             arith.extf %{{.+}} : vector<8xf16> to vector<8xf32>
 //       CHECK:             arith.mulf
 //       CHECK:             arith.truncf %{{.+}} : vector<8xf32> to vector<8xbf16>
 //       CHECK:       nvvm.mma.sync
