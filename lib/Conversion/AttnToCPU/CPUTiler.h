@@ -71,7 +71,7 @@ inline constexpr double kLazyShift = 8.0;
 /// Automatic q-tiles per item where a head's K and V exceed half the L2
 /// cache (CPUTiler::emitQBlocksPerItem), and the items per thread below
 /// which fewer are taken.
-inline constexpr int64_t kAutoQBlocks = 2;
+inline constexpr int64_t kAutoQBlocks = 4;
 inline constexpr int64_t kMinItemsPerThread = 4;
 
 /// Query rows per (b, h) up to which the row (decoding) kernel runs.

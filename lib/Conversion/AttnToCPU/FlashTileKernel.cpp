@@ -50,7 +50,8 @@ Value CPUTiler::emitQBlocksPerItem(Value numQTiles) {
   Value items = o.mul(numQTiles, o.mul(batch, qHeads));
   Value busy = o.max(
       o.divU(items, o.idx(plan.threads * kMinItemsPerThread)), o.idx(1));
-  return o.select(fits, o.idx(1), o.min(o.idx(kAutoQBlocks), busy));
+  Value many = o.min(o.min(o.idx(kAutoQBlocks), busy), numQTiles);
+  return o.select(fits, o.idx(1), many);
 }
 
 Value CPUTiler::emitKvRowBytes() {
@@ -190,7 +191,7 @@ void CPUTiler::emitItemGroup(Value item, Value qBlocks) {
   });
   // Chunks of kv tiles: the whole range for a single q-tile.
   Value tiles = o.ceilDiv(it.kvEnd, o.idx(plan.blockKv));
-  Value chunk = o.select(o.eq(qBlocks, one), o.max(tiles, one),
+  Value chunk = o.select(o.eq(blocks, one), o.max(tiles, one),
                          emitChunkTiles());
   emitFor(zero, tiles, chunk, ValueRange{}, [&](Value c0, ValueRange) {
     emitFor(zero, blocks, one, ValueRange{}, [&](Value k, ValueRange) {
