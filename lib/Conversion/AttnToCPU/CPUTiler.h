@@ -1,10 +1,13 @@
 //===- CPUTiler.h - Fused flash-attention loops for the CPU -----*- C++ -*-===//
 //
 // Private to AttnToCPU: the emitter of the fused CPU lowering of
-// attn.attention (FlashAttention-2 on the CPU). Work items are (q-tile, b, h);
-// each walks the kv tiles that the symbolic tile classification leaves
-// non-empty, carrying a running row shift m, row sum l and an f32 accumulator.
-// Scores never leave a [block_kv x block_q] scratch tile.
+// attn.attention (FlashAttention-2 on the CPU). Work items are (q-tiles, b,
+// h): q_blocks consecutive q-tiles (one with AMX) that each walk the kv
+// tiles that the symbolic tile classification leaves non-empty, carrying a
+// running row shift m, row sum l and an f32 accumulator; with several,
+// the kv tiles run in L2-sized chunks, each chunk against every q-tile of
+// the item in turn (CPUTiler::emitItemGroup). Scores never leave a
+// [block_kv x block_q] scratch tile.
 //
 // Data layout of a work item, with L = lanes per vector:
 //   QT[d][c]  = scale * Q[i0 + c, d]        (query rows in vector lanes)
@@ -70,7 +73,9 @@ inline constexpr double kLazyShift = 8.0;
 
 /// Automatic q-tiles per item where a head's K and V exceed half the L2
 /// cache (CPUTiler::emitQBlocksPerItem), and the items per thread below
-/// which fewer are taken.
+/// which fewer are taken. 1-thread CPU time, f32 full, against one q-tile
+/// per item: 4 q-tiles 0.94-0.96x at B1 H2 S4096 D64, S2048 D128 and
+/// S8192 D64, 8 q-tiles 0.92-0.97x (bench/results/2026-12-07-f32-l2.md).
 inline constexpr int64_t kAutoQBlocks = 4;
 inline constexpr int64_t kMinItemsPerThread = 4;
 
