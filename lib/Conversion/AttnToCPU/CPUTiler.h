@@ -74,9 +74,9 @@ inline constexpr double kLazyShift = 8.0;
 /// Automatic q-tiles per item where a head's K and V exceed half the L2
 /// cache (CPUTiler::emitQBlocksPerItem), and the items per thread below
 /// which fewer are taken. 1-thread CPU time, f32 full, against one q-tile
-/// per item: 4 q-tiles 0.94-0.96x at B1 H2 S4096 D64, S2048 D128 and
-/// S8192 D64, 8 q-tiles 0.92-0.97x (bench/results/2026-12-07-f32-l2.md).
-inline constexpr int64_t kAutoQBlocks = 4;
+/// per item: 4 q-tiles 0.93-0.96x at B1 H8 S4096 D64, H16 S2048 D128 and
+/// H8 S8192 D64, 8 q-tiles 0.92-0.95x (bench/results/2026-12-07-f32-l2.md).
+inline constexpr int64_t kAutoQBlocks = 8;
 inline constexpr int64_t kMinItemsPerThread = 4;
 
 /// Query rows per (b, h) up to which the row (decoding) kernel runs.
