@@ -6,12 +6,12 @@ beyond L2 once per item instead of once per q-tile.
     source .venv/bin/activate
     python bench/l2_reuse.py [--threads 1] [--rounds 3] \
         [--variants auto,1,4,8] [--base-pythonpath OLD/build/python] \
-        [--cases B1H2S4096D64,B1H2S2048D128,B1H2S8192D64] [--causal]
+        [--cases B1H2S4096D64,B1H2S2048D128,B1H2S8192D64] [--causal] [--wall]
 
 Every (round, case, variant) runs in a fresh process (OMP_NUM_THREADS =
 --threads) that compiles the kernel, calls it once, then times --reps
-calls in CPU time (`time.process_time`, all threads summed) and reports
-the median; rounds alternate the variants, so that a noisy stretch of a
+calls in CPU time (`time.process_time`, all threads summed; `--wall`:
+wall-clock time) and reports the median; rounds alternate the variants, so that a noisy stretch of a
 shared machine hits them alike. `--base-pythonpath` adds the variant
 "base": the default config of another build (the before of a change).
 Prints per case the median over rounds, the share of --peak (GFLOP/s of
@@ -43,11 +43,12 @@ def worker(args):
     q, k, v = (rng.standard_normal((b, h, s, d), dtype=np.float32)
                for _ in range(3))
     fn(q, k, v)
+    clock = time.perf_counter if args.wall else time.process_time
     times = []
     for _ in range(args.reps):
-        t = time.process_time()
+        t = clock()
         fn(q, k, v)
-        times.append(time.process_time() - t)
+        times.append(clock() - t)
     print(json.dumps({"median_s": statistics.median(times)}))
 
 
@@ -63,6 +64,8 @@ def main():
     p.add_argument("--cases", default="B1H2S4096D64,B1H2S2048D128,"
                                       "B1H2S8192D64")
     p.add_argument("--causal", action="store_true")
+    p.add_argument("--wall", action="store_true",
+                   help="wall-clock time instead of CPU time")
     p.add_argument("--peak", type=float, default=246.6,
                    help="FMA GFLOP/s of one thread")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -87,8 +90,8 @@ def main():
                            PYTHONPATH=path)
                 cmd = [sys.executable, __file__, "--worker", "--case", case,
                        "--variant", variant, "--reps", str(args.reps)]
-                if args.causal:
-                    cmd.append("--causal")
+                cmd += [f"--{flag}" for flag in ("causal", "wall")
+                        if getattr(args, flag)]
                 out = subprocess.run(cmd, env=env, capture_output=True,
                                      text=True)
                 if out.returncode != 0:
@@ -98,7 +101,8 @@ def main():
                     json.loads(line)["median_s"])
     print(f"end:   {os.popen('uptime').read().strip()}")
     mask = "causal" if args.causal else "full"
-    print(f"\n{mask}, f32, {args.threads} thread(s), CPU time, median of "
+    clock = "wall-clock time" if args.wall else "CPU time"
+    print(f"\n{mask}, f32, {args.threads} thread(s), {clock}, median of "
           f"{args.rounds} alternating rounds (each the median of "
           f"{args.reps} calls)\n")
     print("| case | q_blocks | ms | % of FMA peak | vs "
