@@ -29,8 +29,7 @@ void CPUTiler::emitTileKernel() {
   if (plan.dot == CPUDot::Amx || plan.dot == CPUDot::AmxInt8) {
     if (plan.dot == CPUDot::Amx || amxInt8Values())
       emitAmxValueBuffers();
-    emitParallel(o.mul(numQTiles, heads),
-                 [&](Value item) { emitItem(item); });
+    emitParallel(o.mul(numQTiles, heads), [&](Value item) { emitItem(item); });
     return;
   }
   // Items: (b, h) times groups of q-tiles; see emitItemGroup.
@@ -48,9 +47,11 @@ Value CPUTiler::emitQBlocksPerItem(Value numQTiles) {
   Value bytes = o.mul(emitKvRowBytes(), kvLen);
   Value fits = o.le(bytes, o.idx(plan.l2Bytes / 2));
   Value items = o.mul(numQTiles, o.mul(batch, qHeads));
-  Value busy = o.max(
-      o.divU(items, o.idx(plan.threads * kMinItemsPerThread)), o.idx(1));
-  Value many = o.min(o.min(o.idx(kAutoQBlocks), busy), numQTiles);
+  Value busy =
+      o.max(o.divU(items, o.idx(plan.threads * kMinItemsPerThread)), o.idx(1));
+  // At least 1: numQTiles is 0 when Sq is.
+  Value many =
+      o.max(o.min(o.min(o.idx(kAutoQBlocks), busy), numQTiles), o.idx(1));
   return o.select(fits, o.idx(1), many);
 }
 
@@ -60,7 +61,8 @@ Value CPUTiler::emitKvRowBytes() {
     int64_t bits = elem.getIntOrFloatBitWidth();
     // Quantized codes pack several channels to a byte.
     if (quant)
-      return o.ceilDiv(o.mul(dim, o.idx(bits)), o.idx(8 * quant.getCodesPerByte()));
+      return o.ceilDiv(o.mul(dim, o.idx(bits)),
+                       o.idx(8 * quant.getCodesPerByte()));
     return o.mul(dim, o.idx(bits / 8));
   };
   return o.add(bytes(kB, headDim), bytes(vB, valueDim));

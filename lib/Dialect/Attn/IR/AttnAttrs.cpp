@@ -402,8 +402,7 @@ LogicalResult ConfigAttr::verify(EmitErrorFn emitError, int64_t blockQ,
                                  int64_t blockKv, int64_t vectorWidth,
                                  int64_t unroll, int64_t warps, int64_t stages,
                                  int64_t kvSplits, int64_t qBlocks,
-                                 StringRef dot,
-                                 StringRef mma) {
+                                 StringRef dot, StringRef mma) {
   if (failed(checkParams(
           emitError, "config",
           {nonNegative("block_q", blockQ), nonNegative("block_kv", blockKv),
