@@ -732,7 +732,9 @@ class Spec:
     quant:      an attn.Quant: K and V are quantized codes, dequantised in
                 the kernel as tiles load (implies kv_len; see Quant).
     config:     the tile plan's knobs, as #attn.config (block_q,
-                block_kv, vector_width, unroll, kv_splits, dot = "fma" |
+                block_kv, vector_width, unroll, kv_splits, q_blocks
+                (q-tiles per work item, which share each L2-sized chunk of
+                K and V; 0 or unset: chosen per call), dot = "fma" |
                 "bf16" | "amx" on the CPU (bf16 inputs default to "amx"
                 where the host has AMX; "bf16" also takes decoding's
                 products to AVX512-BF16 dot products, README "Decoding on
@@ -746,7 +748,8 @@ class Spec:
     """
 
     _CONFIG_KEYS = ("block_q", "block_kv", "vector_width", "unroll",
-                    "warps", "stages", "kv_splits", "dot", "mma")
+                    "warps", "stages", "kv_splits", "q_blocks", "dot",
+                    "mma")
     _CONFIG_WORDS = {"dot": ("fma", "bf16", "amx", "amx_int8"),
                      "mma": ("sync", "wgmma")}
     VECTOR_WIDTHS = (0, 4, 8, 16)

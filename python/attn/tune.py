@@ -10,8 +10,8 @@ database (attn.tuning_db), which attn.compile consults.
     fn.config                 # what each bucket runs, and why
 
 The search space comes from the target's tile plan (`search_space`):
-CPU block_q, block_kv, unroll and the vector widths the host runs for
-prefill, block_kv and kv_splits for decoding; GPU block_q (warps),
+CPU block_q, block_kv, unroll, q_blocks and the vector widths the host
+runs for prefill, block_kv and kv_splits for decoding; GPU block_q (warps),
 block_kv, stages and mma. Cheap static rules drop what cannot pay (a
 tile larger than the sequence, too many accumulators), then the
 compiler's own tile-plan resolution rejects what it cannot honour, before
@@ -42,6 +42,7 @@ from __future__ import annotations
 import copy
 import csv
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -553,14 +554,21 @@ def _cpu_candidates(mode: str, max_sq: int, max_skv: int,
             if bq > 128:
                 continue
             for bkv in (32, 48, 64, 96, 128, 192, 256):
-                for unroll in (2, 3, 4, 6, 8):
+                for unroll, qb in itertools.product((2, 3, 4, 6, 8),
+                                                    (0, 1, 4)):
+                    # q_blocks 0: chosen per call (not pinned).
                     cfg = {"vector_width": w, "block_q": bq,
                            "block_kv": bkv, "unroll": unroll}
+                    if qb:
+                        cfg["q_blocks"] = qb
                     if unroll * vecs > 32:
                         yield cfg, (f"unroll {unroll} x {vecs} vectors "
                                     f"needs over 32 accumulators")
                     elif bq > q_cap:
                         yield cfg, f"block_q {bq} > Sq {max_sq}"
+                    elif qb * bq > q_cap:
+                        yield cfg, (f"q_blocks {qb} x block_q {bq} > Sq "
+                                    f"{max_sq}")
                     elif bkv > kv_cap:
                         yield cfg, f"block_kv {bkv} > Skv {max_skv}"
                     else:

@@ -45,6 +45,17 @@ func.func @pinned(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
 
 // -----
 
+// q_blocks (q-tiles per work item) is kept; unset, it is chosen per call.
+!t = tensor<?x?x?x64xf32>
+func.func @q_blocks(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
+  // expected-remark @+1 {{tile plan for cpu: #attn.config<block_q = 64, block_kv = 96, vector_width = 16, unroll = 6, q_blocks = 3, dot = "fma">}}
+  %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t)
+         {config = #attn.config<q_blocks = 3>} -> !t
+  return %r : !t
+}
+
+// -----
+
 // The rules that depend on the target are checked when the plan resolves.
 !t = tensor<?x?x?x64xf32>
 func.func @bad_block_q(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {

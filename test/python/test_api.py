@@ -688,6 +688,12 @@ def test_config_is_the_tile_plan():
         attn.Spec(config={"mma": "wmma"})
     with pytest.raises(attn.SpecError, match="config vector_width must be"):
         attn.Spec(config={"vector_width": 12})
+    # q_blocks: q-tiles per work item, kept by the plan (test_differential
+    # checks the results); unset, the kernel chooses per call.
+    assert attn.tile_plan(attn.Spec(config={"q_blocks": 4}))["q_blocks"] == 4
+    assert "q_blocks" not in attn.tile_plan(attn.Spec())
+    with pytest.raises(attn.SpecError, match="config q_blocks"):
+        attn.Spec(config={"q_blocks": -1})
 
 
 def test_amx_config_and_fallback(tmp_path):

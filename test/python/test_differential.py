@@ -583,6 +583,17 @@ VARIANTS = [
     V("config_kv_splits", attn.Spec(attn.causal(), kv_len=True,
                                     config={"kv_splits": 3}),
       op_kv_len, lengths="decode"),
+    # q-tiles per item (emitItemGroup): causal groups of unequal q-tiles,
+    # cache lengths down to 0 (fully masked rows), document rows.
+    V("config_q_blocks", attn.Spec(attn.causal(), config={
+        "q_blocks": 3, "block_q": 16, "block_kv": 16, "dot": "fma"}),
+      dtypes=BF16),
+    V("config_q_blocks_kv_len", attn.Spec(STREAMING, kv_len=True, config={
+        "q_blocks": 2, "block_q": 16, "block_kv": 16}), op_kv_len),
+    V("config_q_blocks_document", attn.Spec(
+        attn.document() & attn.causal(), config={
+            "q_blocks": 4, "block_q": 16, "block_kv": 32}),
+      op_segments, lengths="self"),
     V("no_openmp", attn.Spec(attn.sliding_window(7)),
       compile_kw={"openmp": False}, seeds=2),
     # -- bf16 on AMX tiles (the default where the host has AMX-BF16, as
@@ -769,6 +780,18 @@ LONG_VARIANTS = [
        dtypes=BF16_ONLY),
     LV("fma_causal", attn.Spec(attn.causal(), config={"dot": "fma"}),
        dtypes=BF16_ONLY),
+    # q-tiles per item (emitItemGroup) whose kv tiles run in several L2
+    # chunks: at D = 256 a 96-key tile holds 192 KiB of K and V, so a chunk
+    # (half of a 2 MiB L2) is 5 tiles. GQA, cache lengths, f16, and rows
+    # that see no key (Sq > Skv, causal); the last one with q_blocks chosen
+    # per call (K and V over half the L2).
+    LV("q_blocks_causal_d256", attn.Spec(attn.causal(), config={
+        "q_blocks": 3}), D=256, heads=2),
+    LV("q_blocks_window_d256", attn.Spec(attn.sliding_window(300), config={
+        "q_blocks": 2}), D=256, Dv=64, heads=2, lengths="self"),
+    LV("q_blocks_kv_len_d256", attn.Spec(attn.causal(), kv_len=True, config={
+        "q_blocks": 4}), op_kv_len_long, D=256, dtypes=F16[1:]),
+    LV("q_blocks_auto_d256", attn.causal(), D=256, lengths="q_ge_kv"),
 ]
 
 

@@ -188,15 +188,18 @@ def test_cpu_space_is_pruned_before_compiling():
         assert cfg["block_q"] % cfg["vector_width"] == 0
         assert cfg["unroll"] * vecs <= 32
         assert cfg["block_q"] <= 256 and cfg["block_kv"] <= 256
-        assert {k: default[k] for k in cfg} != cfg
+        # The default plan leaves q_blocks unset (chosen per call).
+        assert {k: default.get(k, 0) for k in cfg} != cfg
         seen.add(json.dumps(cfg, sort_keys=True))
     assert len(seen) == len(cands)
+    assert {c.get("q_blocks", 0) for c in cands} == {0, 1, 4}
     whys = [why for _, why in rejected]
     assert any("accumulators" in w for w in whys)
     assert any(w == "is the default plan" for w in whys)
     # A short sequence drops the large tiles.
     short, rejected = search_space(problem, [parse_shape("Sq=40")])
     assert all(c["block_q"] <= 64 and c["block_kv"] <= 64 for c in short)
+    assert all(c.get("q_blocks", 1) * c["block_q"] <= 64 for c in short)
     assert any("> Sq 40" in w for _, w in rejected)
 
 

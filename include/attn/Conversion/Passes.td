@@ -23,10 +23,12 @@ def AttnTileCPU : Pass<"attn-tile-cpu"> {
     Lowers every `attn.attention` to fused loops over memory that never
     materialise the `[Sq, Skv]` scores (FlashAttention-2 on the CPU):
 
-    - one `scf.parallel` over work items `(b, h, q-tile)`, consecutive
+    - one `scf.parallel` over work items `(b, h, q-tiles)`, consecutive
       items sharing K and V and the heaviest causal q-tiles of a head first;
       the CPU pipeline turns it into an OpenMP loop with a dynamic
-      schedule;
+      schedule; an item of several q-tiles (`q_blocks`, chosen per call
+      where a head's K and V exceed half the L2 cache) runs each L2-sized
+      chunk of kv tiles against its q-tiles in turn;
     - per item, a kv-tile loop over the tiles that the symbolic tile
       classification (TileClasses.h) leaves non-empty, each checked at
       run time against the top-level document, tree and dense conjuncts
@@ -46,7 +48,7 @@ def AttnTileCPU : Pass<"attn-tile-cpu"> {
       partial results by their log-sum-exp.
 
     Memory is O(tile) per thread. Batch, heads and sequence lengths stay
-    dynamic. `#attn.config<block_q, block_kv, vector_width, kv_splits>`
+    dynamic. `#attn.config<block_q, block_kv, vector_width, kv_splits, q_blocks>`
     overrides the defaults; `attn.merge` ops are left for
     `attn-lower-to-linalg`.
   }];

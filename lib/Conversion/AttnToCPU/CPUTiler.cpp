@@ -134,10 +134,15 @@ int64_t CPUTiler::scratchBytes(int64_t d, int64_t dv) const {
   int64_t stRows = llvm::divideCeil(plan.blockKv, plan.unroll) * plan.unroll;
   // QT (or QT2 at most as large), ST, OT, a row of lanes; K and V tiles
   // as f32 or, with AMX, KS and two PBs in bf16 (VT2 is one shared
-  // buffer).
-  int64_t floats = plan.blockQ * (d + dv + stRows + 1);
+  // buffer). The items of the FMA paths stack QT and OT of up to
+  // q_blocks q-tiles (emitItemGroup).
   if (plan.dot == CPUDot::Amx)
-    return 4 * floats + 2 * plan.blockKv * (d + 2 * plan.blockQ);
+    return 4 * plan.blockQ * (d + dv + stRows + 1) +
+           2 * plan.blockKv * (d + 2 * plan.blockQ);
+  int64_t qBlocks = plan.dot == CPUDot::AmxInt8 ? 1
+                    : plan.qBlocks > 0            ? plan.qBlocks
+                                                  : kAutoQBlocks;
+  int64_t floats = plan.blockQ * (qBlocks * (d + dv) + stRows + 1);
   if (!cast<MemRefType>(kB.getType()).getElementType().isF32())
     floats += plan.blockKv * (d + dv);
   return 4 * floats;

@@ -1,10 +1,13 @@
 //===- CPUTiler.h - Fused flash-attention loops for the CPU -----*- C++ -*-===//
 //
 // Private to AttnToCPU: the emitter of the fused CPU lowering of
-// attn.attention (FlashAttention-2 on the CPU). Work items are (q-tile, b, h);
-// each walks the kv tiles that the symbolic tile classification leaves
-// non-empty, carrying a running row shift m, row sum l and an f32 accumulator.
-// Scores never leave a [block_kv x block_q] scratch tile.
+// attn.attention (FlashAttention-2 on the CPU). Work items are (q-tiles, b,
+// h): q_blocks consecutive q-tiles (one with AMX) that each walk the kv
+// tiles that the symbolic tile classification leaves non-empty, carrying a
+// running row shift m, row sum l and an f32 accumulator; with several,
+// the kv tiles run in L2-sized chunks, each chunk against every q-tile of
+// the item in turn (CPUTiler::emitItemGroup). Scores never leave a
+// [block_kv x block_q] scratch tile.
 //
 // Data layout of a work item, with L = lanes per vector:
 //   QT[d][c]  = scale * Q[i0 + c, d]        (query rows in vector lanes)
@@ -68,6 +71,14 @@ inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 /// dot = amx, softmax: a row's running shift moves only when a kv tile's
 /// max exceeds it by more than this (CPUTiler::emitWeights).
 inline constexpr double kLazyShift = 8.0;
+
+/// Automatic q-tiles per item where a head's K and V exceed half the L2
+/// cache (CPUTiler::emitQBlocksPerItem), and the items per thread below
+/// which fewer are taken. 1-thread CPU time, f32 full, against one q-tile
+/// per item: 4 q-tiles 0.93-0.96x at B1 H8 S4096 D64, H16 S2048 D128 and
+/// H8 S8192 D64, 8 q-tiles 0.92-0.95x (bench/results/2026-12-07-f32-l2.md).
+inline constexpr int64_t kAutoQBlocks = 8;
+inline constexpr int64_t kMinItemsPerThread = 4;
 
 /// Query rows per (b, h) up to which the row (decoding) kernel runs.
 inline constexpr int64_t kRowKernelMaxQueries = 2;
@@ -331,7 +342,36 @@ private:
   void store4(Value val, Value buf, Value bi, Value h, Value s, Value d);
 
   // One work item.
+  /// The AMX paths' item: one q-tile of one (b, h).
   void emitItem(Value item);
+  /// The item of the other paths: `qBlocks` (index) consecutive q-tiles
+  /// of one (b, h), fewer at the end of the head, the kv tiles in chunks
+  /// that fit in L2 run against each q-tile in turn.
+  void emitItemGroup(Value item, Value qBlocks);
+  /// q-tiles per item (index): plan.qBlocks, or chosen at run time from
+  /// the size of a head's K and V, the L2 cache and the threads.
+  Value emitQBlocksPerItem(Value numQTiles);
+  /// Bytes of one key's K row plus its V row (index).
+  Value emitKvRowBytes();
+  /// kv tiles per chunk of emitItemGroup (index, at least 1).
+  Value emitChunkTiles();
+  /// Sets bi, hi, kvh, kvLenB and kvEnd of the item's (b, h), `head` = b *
+  /// Hq + h.
+  void emitItemCoordinates(WorkItem &it, Value head);
+  /// Allocates the item's scratch tiles; QT (or QT2) and OT for `qBlocks`
+  /// q-tiles, stacked along their rows (null: one q-tile).
+  void emitItemScratch(WorkItem &it, Value qBlocks);
+  /// QT (or QT2) from the item's query rows.
+  void emitQueryTile(WorkItem &it);
+  /// OT = 0.
+  void emitZeroOutput(WorkItem &it);
+  /// The (m..., l...) of a q-tile before its first kv tile.
+  SmallVector<Value> emitInitialState();
+  /// The kv loop of the item's q-tile over its non-empty kv tiles, those
+  /// in [tileLo, tileHi) when tileLo is set, from state `init`; returns the
+  /// state after the last tile.
+  SmallVector<Value> emitKvLoop(WorkItem &it, Value rangeLo, Value rangeHi,
+                                ValueRange init, Value tileLo, Value tileHi);
   /// Given bi, kvLenB, kvEnd and the item's rows [i0, i0 + nq): sets p0,
   /// p1 and symVals, and emits what is per item rather than per kv tile
   /// (the full-key intervals fullBounds, sigmoid's beta, the document
@@ -459,6 +499,8 @@ private:
   /// intervals (and segment ids) of the item's rows, so that partial tiles
   /// are masked by vector compares (emitRowIntervalMask).
   void emitRowIntervals(WorkItem &it);
+  /// Allocates the WorkItem's rowLo, rowHi (and rowSeg) for emitRowIntervals.
+  void emitRowIntervalBuffers(WorkItem &it);
   void emitRowIntervalMask(WorkItem &it, Value j0, Value nkv);
   /// Turns ST into weights; returns (alpha..., m..., l...) with alpha
   /// empty when the accumulator is never rescaled.

@@ -23,12 +23,60 @@ using namespace mlir::attn::cpu;
 //===----------------------------------------------------------------------===//
 
 void CPUTiler::emitTileKernel() {
-  // Items: (b, h) times q-tiles; see emitItem for the order.
   Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
-  Value numItems = o.mul(numQTiles, o.mul(batch, qHeads));
-  if (plan.dot == CPUDot::Amx || amxInt8Values())
-    emitAmxValueBuffers();
-  emitParallel(numItems, [&](Value item) { emitItem(item); });
+  Value heads = o.mul(batch, qHeads);
+  // The AMX paths carry state from one kv tile to the next (the deferred
+  // P V, the quantised query's group): one q-tile per item.
+  if (plan.dot == CPUDot::Amx || plan.dot == CPUDot::AmxInt8) {
+    if (plan.dot == CPUDot::Amx || amxInt8Values())
+      emitAmxValueBuffers();
+    emitParallel(o.mul(numQTiles, heads), [&](Value item) { emitItem(item); });
+    return;
+  }
+  // Items: (b, h) times groups of q-tiles; see emitItemGroup.
+  Value qBlocks = emitQBlocksPerItem(numQTiles);
+  Value numItems = o.mul(o.ceilDiv(numQTiles, qBlocks), heads);
+  emitParallel(numItems, [&](Value item) { emitItemGroup(item, qBlocks); });
+}
+
+Value CPUTiler::emitQBlocksPerItem(Value numQTiles) {
+  if (plan.qBlocks > 0)
+    return o.idx(plan.qBlocks);
+  // Automatic: one q-tile per item while a head's K and V fit in half the
+  // L2 cache (they stay there from one q-tile to the next), else
+  // kAutoQBlocks, fewer where the items would not keep every thread busy.
+  Value bytes = o.mul(emitKvRowBytes(), kvLen);
+  Value fits = o.le(bytes, o.idx(plan.l2Bytes / 2));
+  Value items = o.mul(numQTiles, o.mul(batch, qHeads));
+  Value busy =
+      o.max(o.divU(items, o.idx(plan.threads * kMinItemsPerThread)), o.idx(1));
+  // At least 1: numQTiles is 0 when Sq is.
+  Value many =
+      o.max(o.min(o.min(o.idx(kAutoQBlocks), busy), numQTiles), o.idx(1));
+  return o.select(fits, o.idx(1), many);
+}
+
+Value CPUTiler::emitKvRowBytes() {
+  auto bytes = [&](Value buf, Value dim) {
+    Type elem = cast<MemRefType>(buf.getType()).getElementType();
+    int64_t bits = elem.getIntOrFloatBitWidth();
+    // Quantized codes pack several channels to a byte.
+    if (quant)
+      return o.ceilDiv(o.mul(dim, o.idx(bits)),
+                       o.idx(8 * quant.getCodesPerByte()));
+    return o.mul(dim, o.idx(bits / 8));
+  };
+  return o.add(bytes(kB, headDim), bytes(vB, valueDim));
+}
+
+void CPUTiler::emitItemCoordinates(WorkItem &it, Value head) {
+  it.bi = o.divU(head, qHeads);
+  it.hi = o.remU(head, qHeads);
+  it.kvh = o.divU(it.hi, group);
+  it.kvLenB = emitter->emitKvLength(b, it.bi);
+  // Keys visited: [0, kvEnd). kv_len is trusted for positions but clamped
+  // here so that a bad value cannot make the kernel read out of bounds.
+  it.kvEnd = o.max(o.min(it.kvLenB, kvLen), o.idx(0));
 }
 
 void CPUTiler::emitItem(Value item) {
@@ -39,19 +87,147 @@ void CPUTiler::emitItem(Value item) {
   // schedule ends on light items.
   Value numQTiles = o.ceilDiv(qLen, o.idx(plan.blockQ));
   Value qtile = o.sub(o.sub(numQTiles, o.idx(1)), o.remU(item, numQTiles));
-  Value rest = o.divU(item, numQTiles);
-  it.bi = o.divU(rest, qHeads);
-  it.hi = o.remU(rest, qHeads);
-  it.kvh = o.divU(it.hi, group);
+  emitItemCoordinates(it, o.divU(item, numQTiles));
   it.i0 = o.mul(qtile, o.idx(plan.blockQ));
   it.nq = o.min(o.idx(plan.blockQ), o.sub(qLen, it.i0));
-  it.kvLenB = emitter->emitKvLength(b, it.bi);
-  // Keys visited: [0, kvEnd). kv_len is trusted for positions but clamped
-  // here so that a bad value cannot make the kernel read out of bounds.
-  it.kvEnd = o.max(o.min(it.kvLenB, kvLen), o.idx(0));
   emitItemSetup(it);
+  emitItemScratch(it, /*qBlocks=*/Value());
+  it.rowLo = it.rowHi = it.rowSeg = Value();
+  if (rowExact && !hasMods) {
+    emitRowIntervalBuffers(it);
+    emitRowIntervals(it);
+  }
+  emitQueryTile(it);
+  emitZeroOutput(it);
 
+  unsigned numRanges = std::max<unsigned>(classes.bound.size(), 1);
+  auto rangeType = MemRefType::get({numRanges}, b.getIndexType());
+  Value rangeLo = memref::AllocaOp::create(b, rangeType);
+  Value rangeHi = memref::AllocaOp::create(b, rangeType);
+  SmallVector<Value> init = emitInitialState();
+  // AMX: the pending P V's tile (none) and the PB slot of the next tile.
+  bool amx = plan.dot == CPUDot::Amx;
+  if (amx)
+    init.append({o.idx(-1), o.idx(0)});
+  SmallVector<Value> state =
+      emitKvLoop(it, rangeLo, rangeHi, init, Value(), Value());
+  if (amx)
+    emitPendingValues(it, state[2 * plan.vecs()], state[2 * plan.vecs() + 1]);
+  emitEpilogue(it, ValueRange(state).take_front(plan.vecs()),
+               ValueRange(state).slice(plan.vecs(), plan.vecs()));
+}
+
+void CPUTiler::emitItemGroup(Value item, Value qBlocks) {
+  // item = (b * Hq + h) * numGroups + (numGroups - 1 - g): group g holds
+  // the q-tiles [g * qBlocks, (g + 1) * qBlocks) of head (b, h), heaviest
+  // groups first as in emitItem. The kv tiles run in chunks whose K and V
+  // fit in the L2 cache, each chunk against every q-tile of the group in
+  // turn, so that a head's K and V come from beyond L2 once per group
+  // rather than once per q-tile. Each q-tile keeps its QT, OT and (m, l)
+  // in memory between chunks.
+  WorkItem it;
+  int64_t bq = plan.blockQ, vecs = plan.vecs();
+  Value numQTiles = o.ceilDiv(qLen, o.idx(bq));
+  Value numGroups = o.ceilDiv(numQTiles, qBlocks);
+  Value g = o.sub(o.sub(numGroups, o.idx(1)), o.remU(item, numGroups));
+  emitItemCoordinates(it, o.divU(item, numGroups));
+  Value first = o.mul(g, qBlocks);
+  Value blocks = o.min(qBlocks, o.sub(numQTiles, first));
+  emitItemScratch(it, qBlocks);
+  Value qts = it.qt, qt2s = it.qt2, ots = it.ot;
+  it.rowLo = it.rowHi = it.rowSeg = Value();
+  if (rowExact && !hasMods)
+    emitRowIntervalBuffers(it);
+  unsigned numRanges = std::max<unsigned>(classes.bound.size(), 1);
+  auto rangeType = MemRefType::get({numRanges}, b.getIndexType());
+  Value rangeLo = memref::AllocaOp::create(b, rangeType);
+  Value rangeHi = memref::AllocaOp::create(b, rangeType);
+  // (m, l) of q-tile k: rows [2 vecs k, 2 vecs (k + 1)), m then l.
+  Value states = memref::AllocaOp::create(
+      b, MemRefType::get({ShapedType::kDynamic, plan.vectorWidth}, f32),
+      ValueRange{o.mul(qBlocks, o.idx(2 * vecs))},
+      b.getI64IntegerAttr(64));
+
+  // Points `it` at q-tile `k` of the group: its rows and its part of the
+  // stacked QT (or QT2) and OT.
+  auto focus = [&](Value k) {
+    it.i0 = o.mul(o.add(first, k), o.idx(bq));
+    it.nq = o.min(o.idx(bq), o.sub(qLen, it.i0));
+    auto rows = [&](Value stack, Value perBlock) -> Value {
+      if (!stack)
+        return stack;
+      auto type = cast<MemRefType>(stack.getType());
+      SmallVector<OpFoldResult> offsets = {o.mul(k, perBlock),
+                                           b.getIndexAttr(0)};
+      SmallVector<OpFoldResult> sizes = {perBlock,
+                                         b.getIndexAttr(type.getDimSize(1))};
+      SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+      return memref::SubViewOp::create(b, stack, offsets, sizes, strides);
+    };
+    it.qt = rows(qts, headDim);
+    it.qt2 = rows(qt2s, o.divU(headDim, o.idx(2)));
+    it.ot = rows(ots, valueDim);
+  };
+  auto stateRow = [&](Value k, int64_t i) {
+    return o.add(o.mul(k, o.idx(2 * vecs)), o.idx(i));
+  };
+  auto storeState = [&](Value k, ValueRange state) {
+    for (int64_t i = 0; i < 2 * vecs; ++i)
+      vector::StoreOp::create(b, state[i], states,
+                              ValueRange{stateRow(k, i), o.idx(0)});
+  };
+  auto loadState = [&](Value k) {
+    SmallVector<Value> state;
+    for (int64_t i = 0; i < 2 * vecs; ++i)
+      state.push_back(vector::LoadOp::create(
+          b, vecType, states, ValueRange{stateRow(k, i), o.idx(0)}));
+    return state;
+  };
+
+  Value zero = o.idx(0), one = o.idx(1);
+  emitFor(zero, blocks, one, ValueRange{}, [&](Value k, ValueRange) {
+    focus(k);
+    emitQueryTile(it);
+    emitZeroOutput(it);
+    storeState(k, emitInitialState());
+    scf::YieldOp::create(b);
+  });
+  // Chunks of kv tiles: the whole range for a single q-tile.
+  Value tiles = o.ceilDiv(it.kvEnd, o.idx(plan.blockKv));
+  Value chunk = o.select(o.eq(blocks, one), o.max(tiles, one),
+                         emitChunkTiles());
+  emitFor(zero, tiles, chunk, ValueRange{}, [&](Value c0, ValueRange) {
+    emitFor(zero, blocks, one, ValueRange{}, [&](Value k, ValueRange) {
+      focus(k);
+      emitItemSetup(it);
+      if (it.rowLo)
+        emitRowIntervals(it);
+      storeState(k, emitKvLoop(it, rangeLo, rangeHi, loadState(k), c0,
+                               o.add(c0, chunk)));
+      scf::YieldOp::create(b);
+    });
+    scf::YieldOp::create(b);
+  });
+  emitFor(zero, blocks, one, ValueRange{}, [&](Value k, ValueRange) {
+    focus(k);
+    emitItemSetup(it);
+    SmallVector<Value> state = loadState(k);
+    emitEpilogue(it, ValueRange(state).take_front(vecs),
+                 ValueRange(state).slice(vecs, vecs));
+    scf::YieldOp::create(b);
+  });
+}
+
+Value CPUTiler::emitChunkTiles() {
+  // K and V of a chunk in half the L2 cache (the other half for the
+  // q-tiles' scratch and what else the core runs).
+  Value tileBytes = o.mul(emitKvRowBytes(), o.idx(plan.blockKv));
+  return o.max(o.divU(o.idx(plan.l2Bytes / 2), tileBytes), o.idx(1));
+}
+
+void CPUTiler::emitItemScratch(WorkItem &it, Value qBlocks) {
   // Scratch tiles; the alloca scope frees them at the end of the item.
+  // QT (or QT2) and OT of `qBlocks` q-tiles stacked (null: one).
   int64_t bq = plan.blockQ;
   int64_t stRows = llvm::divideCeil(plan.blockKv, plan.unroll) * plan.unroll;
   // Cache-line aligned, so that no vector access splits a line.
@@ -61,18 +237,26 @@ void CPUTiler::emitItem(Value item) {
       return memref::AllocOp::create(b, type, sizes, align);
     return memref::AllocaOp::create(b, type, sizes, align);
   };
+  auto stacked = [&](Value rows) {
+    return qBlocks ? o.mul(rows, qBlocks) : rows;
+  };
   int64_t dyn = ShapedType::kDynamic;
   bool pairedQ = plan.dot == CPUDot::Bf16 || plan.dot == CPUDot::Amx;
   bool amx = plan.dot == CPUDot::Amx;
   Type bf16 = b.getBF16Type();
+  it.qt = it.qt2 = Value();
   if (pairedQ) {
     int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
-    it.qt2 = tile(MemRefType::get({d / 2, 2 * bq}, bf16), {});
+    if (qBlocks)
+      it.qt2 = tile(MemRefType::get({dyn, 2 * bq}, bf16),
+                    stacked(o.idx(d / 2)));
+    else
+      it.qt2 = tile(MemRefType::get({d / 2, 2 * bq}, bf16), {});
   } else {
-    it.qt = tile(MemRefType::get({dyn, bq}, f32), headDim);
+    it.qt = tile(MemRefType::get({dyn, bq}, f32), stacked(headDim));
   }
   it.st = tile(MemRefType::get({stRows, bq}, f32), {});
-  it.ot = tile(MemRefType::get({dyn, bq}, f32), valueDim);
+  it.ot = tile(MemRefType::get({dyn, bq}, f32), stacked(valueDim));
   it.scratch = tile(MemRefType::get({bq}, f32), {});
   it.kt = it.vt = Value();
   it.ks = it.pb = it.pbSlots = it.scoreScale = Value();
@@ -101,94 +285,84 @@ void CPUTiler::emitItem(Value item) {
   it.qi = it.qr = it.qz = it.ci = it.ks8 = it.qg = Value();
   if (plan.dot == CPUDot::AmxInt8)
     emitAmxInt8Buffers(it);
-  it.rowLo = it.rowHi = it.rowSeg = Value();
-  if (rowExact && !hasMods)
-    emitRowIntervals(it);
+}
 
-  Value zero = o.idx(0), one = o.idx(1);
+void CPUTiler::emitQueryTile(WorkItem &it) {
   // QT[d][c] = scale * Q[i0 + min(c, nq - 1), d]; padded lanes repeat the
   // last row so that they stay finite.
+  Value zero = o.idx(0), one = o.idx(1);
+  int64_t bq = plan.blockQ;
+  bool pairedQ = bool(it.qt2);
   int64_t qDim = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
-  if (pairedQ && qDim % 32 == 0) {
-    emitQueryPairs(it);
-  } else {
-    Value lastRow = o.sub(it.nq, one);
-    scf::ForOp::create(
-        b, zero, o.idx(bq), one, ValueRange{},
-        [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
-          ImplicitLocOpBuilder ib(loc, nb);
-          Arith io{ib};
-          Value row = io.add(it.i0, io.min(c, lastRow));
-          scf::ForOp::create(
-              ib, zero, headDim, one, ValueRange{},
-              [&](OpBuilder &nb2, Location loc2, Value d, ValueRange) {
-                ImplicitLocOpBuilder jb(loc2, nb2);
-                OpBuilder::InsertionGuard g(b);
-                b.setInsertionPoint(jb.getInsertionBlock(),
-                                    jb.getInsertionPoint());
-                if (pairedQ) {
-                  Value x = memref::LoadOp::create(
-                      b, qB, indices4(it.bi, it.hi, row, d));
-                  Value at = o.add(o.mul(c, o.idx(2)), o.remU(d, o.idx(2)));
-                  memref::StoreOp::create(b, x, it.qt2,
-                                          ValueRange{o.divU(d, o.idx(2)), at});
-                } else {
-                  Value x = o.fmul(load4(qB, it.bi, it.hi, row, d), scale);
-                  memref::StoreOp::create(b, x, it.qt, ValueRange{d, c});
-                }
-                scf::YieldOp::create(b);
-              });
-          scf::YieldOp::create(ib);
-        });
-  }
-  // OT = 0.
-  Value zeroVec = o.cst(vecType, 0.0);
+  if (pairedQ && qDim % 32 == 0)
+    return emitQueryPairs(it);
+  Value lastRow = o.sub(it.nq, one);
   scf::ForOp::create(
-      b, zero, valueDim, one, ValueRange{},
-      [&](OpBuilder &nb, Location loc, Value e, ValueRange) {
+      b, zero, o.idx(bq), one, ValueRange{},
+      [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
         ImplicitLocOpBuilder ib(loc, nb);
-        for (int64_t v = 0; v < plan.vecs(); ++v)
-          vector::StoreOp::create(
-              ib, zeroVec, it.ot,
-              ValueRange{e, Arith{ib}.idx(v * plan.vectorWidth)});
+        Arith io{ib};
+        Value row = io.add(it.i0, io.min(c, lastRow));
+        scf::ForOp::create(
+            ib, zero, headDim, one, ValueRange{},
+            [&](OpBuilder &nb2, Location loc2, Value d, ValueRange) {
+              ImplicitLocOpBuilder jb(loc2, nb2);
+              OpBuilder::InsertionGuard g(b);
+              b.setInsertionPoint(jb.getInsertionBlock(),
+                                  jb.getInsertionPoint());
+              if (pairedQ) {
+                Value x = memref::LoadOp::create(
+                    b, qB, indices4(it.bi, it.hi, row, d));
+                Value at = o.add(o.mul(c, o.idx(2)), o.remU(d, o.idx(2)));
+                memref::StoreOp::create(b, x, it.qt2,
+                                        ValueRange{o.divU(d, o.idx(2)), at});
+              } else {
+                Value x = o.fmul(load4(qB, it.bi, it.hi, row, d), scale);
+                memref::StoreOp::create(b, x, it.qt, ValueRange{d, c});
+              }
+              scf::YieldOp::create(b);
+            });
         scf::YieldOp::create(ib);
       });
+}
 
-  // The kv loop over the non-empty tiles.
-  unsigned numRanges = std::max<unsigned>(classes.bound.size(), 1);
-  auto rangeType = MemRefType::get({numRanges}, b.getIndexType());
-  Value rangeLo = memref::AllocaOp::create(b, rangeType);
-  Value rangeHi = memref::AllocaOp::create(b, rangeType);
-  Value count = emitTileRanges(it, rangeLo, rangeHi);
+void CPUTiler::emitZeroOutput(WorkItem &it) {
+  Value zeroVec = o.cst(vecType, 0.0);
+  emitFor(o.idx(0), valueDim, o.idx(1), ValueRange{}, [&](Value e, ValueRange) {
+    for (int64_t v = 0; v < plan.vecs(); ++v)
+      storeLanes(zeroVec, it.ot, e, v);
+    scf::YieldOp::create(b);
+  });
+}
 
+SmallVector<Value> CPUTiler::emitInitialState() {
   SmallVector<Value> init(plan.vecs(), o.cst(vecType, kNegInf));
-  init.append(plan.vecs(), zeroVec);
-  // AMX: the pending P V's tile (none) and the PB slot of the next tile.
-  if (amx)
-    init.append({o.idx(-1), o.idx(0)});
-  auto outer = scf::ForOp::create(
-      b, zero, count, one, init,
-      [&](OpBuilder &nb, Location loc, Value k, ValueRange state) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        Value lo = memref::LoadOp::create(ib, rangeLo, ValueRange{k});
-        Value hiT = memref::LoadOp::create(ib, rangeHi, ValueRange{k});
-        auto inner = scf::ForOp::create(
-            ib, lo, hiT, Arith{ib}.idx(1), state,
-            [&](OpBuilder &nb2, Location loc2, Value t, ValueRange st2) {
-              OpBuilder::InsertionGuard g(b);
-              b.setLoc(loc2);
-              b.setInsertionPoint(nb2.getInsertionBlock(),
-                                  nb2.getInsertionPoint());
-              SmallVector<Value> next = emitKvTile(it, t, st2);
-              scf::YieldOp::create(b, next);
-            });
-        scf::YieldOp::create(ib, inner.getResults());
-      });
-  ValueRange state = outer.getResults();
-  if (amx)
-    emitPendingValues(it, state[2 * plan.vecs()], state[2 * plan.vecs() + 1]);
-  emitEpilogue(it, state.take_front(plan.vecs()),
-               state.slice(plan.vecs(), plan.vecs()));
+  init.append(plan.vecs(), o.cst(vecType, 0.0));
+  return init;
+}
+
+SmallVector<Value> CPUTiler::emitKvLoop(WorkItem &it, Value rangeLo,
+                                        Value rangeHi, ValueRange init,
+                                        Value tileLo, Value tileHi) {
+  // The kv loop over the non-empty tiles (those in [tileLo, tileHi) when
+  // given).
+  Value count = emitTileRanges(it, rangeLo, rangeHi);
+  Value zero = o.idx(0);
+  auto outer = emitFor(zero, count, o.idx(1), init, [&](Value k,
+                                                        ValueRange state) {
+    Value lo = memref::LoadOp::create(b, rangeLo, ValueRange{k});
+    Value hi = memref::LoadOp::create(b, rangeHi, ValueRange{k});
+    if (tileLo) {
+      lo = o.max(lo, tileLo);
+      hi = o.min(hi, tileHi);
+    }
+    auto inner =
+        emitFor(lo, hi, o.idx(1), state, [&](Value t, ValueRange st2) {
+          scf::YieldOp::create(b, emitKvTile(it, t, st2));
+        });
+    scf::YieldOp::create(b, inner.getResults());
+  });
+  return outer.getResults();
 }
 
 void CPUTiler::emitQueryPairs(WorkItem &it) {
@@ -373,10 +547,7 @@ void CPUTiler::emitMaskAndMods(WorkItem &it, Value j0, Value nkv,
   }
 }
 
-void CPUTiler::emitRowIntervals(WorkItem &it) {
-  // LO[k][c], HI[k][c]: the k-th allowed key interval of query row i0 + c
-  // (the classification of the one-row tile [p, p + 1), exact for these
-  // masks), clamped to [-1, Skv + 1] to fit i32 lanes; SEG[c] = seg_q.
+void CPUTiler::emitRowIntervalBuffers(WorkItem &it) {
   int64_t bq = plan.blockQ, numK = classes.bound.size();
   IntegerAttr align = b.getI64IntegerAttr(64);
   Type i32 = b.getI32Type();
@@ -386,6 +557,14 @@ void CPUTiler::emitRowIntervals(WorkItem &it) {
       memref::AllocaOp::create(b, MemRefType::get({numK, bq}, i32), align);
   if (runtime.document)
     it.rowSeg = memref::AllocaOp::create(b, MemRefType::get({bq}, i32), align);
+}
+
+void CPUTiler::emitRowIntervals(WorkItem &it) {
+  // LO[k][c], HI[k][c]: the k-th allowed key interval of query row i0 + c
+  // (the classification of the one-row tile [p, p + 1), exact for these
+  // masks), clamped to [-1, Skv + 1] to fit i32 lanes; SEG[c] = seg_q.
+  int64_t bq = plan.blockQ, numK = classes.bound.size();
+  Type i32 = b.getI32Type();
   Value lastRow = o.sub(it.nq, o.idx(1));
   emitFor(
       o.idx(0), o.idx(bq), o.idx(1), ValueRange{}, [&](Value c, ValueRange) {

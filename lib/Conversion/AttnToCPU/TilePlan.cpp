@@ -18,9 +18,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#if defined(__linux__)
+#include <unistd.h>
+#endif
 #if defined(__linux__) && defined(__x86_64__)
 #include <sys/syscall.h>
-#include <unistd.h>
 #endif
 
 using namespace mlir;
@@ -85,6 +87,18 @@ bool mlir::attn::hostHasAmxInt8() {
   return has;
 }
 
+int64_t mlir::attn::hostL2Bytes() {
+  static const int64_t bytes = [] {
+    long size = 0;
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    size = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    // Unknown (0 or -1 under some hypervisors): 1 MiB.
+    return size > 0 ? int64_t(size) : int64_t(1) << 20;
+  }();
+  return bytes;
+}
+
 int64_t mlir::attn::hostVectorWidth() {
   // The host does not change while the process runs: detect once.
   static const int64_t width = [] {
@@ -100,7 +114,7 @@ int64_t mlir::attn::hostVectorWidth() {
 
 ConfigAttr CPUTilePlan::toConfig(MLIRContext *context) const {
   return ConfigAttr::get(context, blockQ, blockKv, vectorWidth, unroll,
-                         /*warps=*/0, /*stages=*/0, kvSplits,
+                         /*warps=*/0, /*stages=*/0, kvSplits, qBlocks,
                          dot == CPUDot::Amx               ? "amx"
                          : dot == CPUDot::AmxInt8         ? "amx_int8"
                          : dot == CPUDot::Bf16 || rowBf16 ? "bf16"
@@ -213,7 +227,7 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
                                                       const CPUTarget &target) {
   ConfigAttr config = op.getConfigAttr();
   if (!config)
-    config = ConfigAttr::get(op.getContext(), 0, 0, 0, 0, 0, 0, 0, "", "");
+    config = ConfigAttr::get(op.getContext(), 0, 0, 0, 0, 0, 0, 0, 0, "", "");
   auto knob = [](int64_t v, int64_t dflt) { return v > 0 ? v : dflt; };
   auto fail = [&](StringRef field, int64_t value) {
     return op.emitOpError("#attn.config ") << field << " = " << value;
@@ -320,5 +334,14 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
   static const int64_t hostCores =
       std::max<int64_t>(1, llvm::get_physical_cores());
   plan.threads = knob(target.threads, hostCores);
+  plan.l2Bytes = hostL2Bytes();
+  // q-tiles per item: the AMX kv loops carry state from tile to tile
+  // (emitTileKernel), so they keep one.
+  plan.qBlocks = config.getQBlocks();
+  if (plan.qBlocks > 1 &&
+      (plan.dot == CPUDot::Amx || plan.dot == CPUDot::AmxInt8))
+    return fail("q_blocks", plan.qBlocks)
+           << " needs dot = \"fma\" or \"bf16\" (the AMX paths run one "
+              "q-tile per item)";
   return plan;
 }

@@ -115,7 +115,7 @@ FailureOr<OpFacts> OpFacts::get(VariantOpInterface op) {
 ConfigAttr GPUTilePlan::toConfig(MLIRContext *ctx) const {
   return ConfigAttr::get(ctx, blockQ, blockKv, /*vector_width=*/0,
                          /*unroll=*/0, warps, stages, /*kv_splits=*/0,
-                         /*dot=*/"", wgmma ? "wgmma" : "sync");
+                         /*q_blocks=*/0, /*dot=*/"", wgmma ? "wgmma" : "sync");
 }
 
 /// The target's fields, checked for either op.

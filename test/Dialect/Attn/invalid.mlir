@@ -2006,6 +2006,11 @@ func.func @config_kv_splits() attributes {c = #attn.config<block_kv = 64, kv_spl
 
 // -----
 
+// expected-error @+1 {{#attn.config: 'q_blocks' must be non-negative, got -2}}
+func.func @config_q_blocks() attributes {c = #attn.config<q_blocks = -2>} { return }
+
+// -----
+
 // expected-error @+1 {{#attn.config: 'vector_width' must be 0 (the target's), 4, 8 or 16, got 12}}
 func.func @config_vector_width() attributes {c = #attn.config<vector_width = 12>} { return }
 

@@ -13,7 +13,8 @@
 // CHECK-NEXT: Skv=300,Sq=7 {{.*}} check=ok
 // CHECK-NEXT: Skv=33,Sq=200 {{.*}} check=ok
 
-// IR: memref.alloca() {alignment = 64 : i64} : memref<24x128xbf16>
+// QT2 of the item's q-tiles (q_blocks of them, chosen per call), stacked.
+// IR: memref.alloca(%{{.*}}) {alignment = 64 : i64} : memref<?x128xbf16>
 // IR: vector.broadcast %{{.*}} : vector<1xi32> to vector<16xi32>
 // IR: x86vector.avx512.dot %{{.*}} : vector<32xbf16> -> vector<16xf32>
 // OFF-NOT: x86vector.avx512.dot

@@ -66,6 +66,11 @@ struct CPUTilePlan {
   int64_t kvSplits = 0;
   /// Threads the automatic kv splits keep busy (a target property).
   int64_t threads = 1;
+  /// q-tiles per work item of the tile kernel (`q_blocks`); 0 chooses
+  /// them at run time (CPUTiler::emitQBlocksPerItem).
+  int64_t qBlocks = 0;
+  /// Bytes of one core's L2 cache (a host property).
+  int64_t l2Bytes = 2 << 20;
   /// The products' instructions (`dot`).
   CPUDot dot = CPUDot::Fma;
   /// Decoding (the row kernel): Q K^T and P V by AVX512-BF16 dot products
@@ -120,6 +125,9 @@ void populateAttnToCPUPatterns(RewritePatternSet &patterns,
 /// f32 lanes of the host's widest vector unit: 16 with AVX-512, 8 with
 /// AVX2 + FMA, else 4.
 int64_t hostVectorWidth();
+
+/// Bytes of the host's L2 cache per core (sysconf), 1 MiB when unknown.
+int64_t hostL2Bytes();
 
 /// Whether the host has AVX512-BF16 (vdpbf16ps).
 bool hostHasBf16Dot();

@@ -401,13 +401,14 @@ bool ConfigAttr::isValidVectorWidth(int64_t width) {
 LogicalResult ConfigAttr::verify(EmitErrorFn emitError, int64_t blockQ,
                                  int64_t blockKv, int64_t vectorWidth,
                                  int64_t unroll, int64_t warps, int64_t stages,
-                                 int64_t kvSplits, StringRef dot,
-                                 StringRef mma) {
+                                 int64_t kvSplits, int64_t qBlocks,
+                                 StringRef dot, StringRef mma) {
   if (failed(checkParams(
           emitError, "config",
           {nonNegative("block_q", blockQ), nonNegative("block_kv", blockKv),
            nonNegative("unroll", unroll), nonNegative("warps", warps),
-           nonNegative("stages", stages), nonNegative("kv_splits", kvSplits)})))
+           nonNegative("stages", stages), nonNegative("kv_splits", kvSplits),
+           nonNegative("q_blocks", qBlocks)})))
     return failure();
   if (!isValidVectorWidth(vectorWidth))
     return emitError() << "#attn.config: 'vector_width' must be 0 (the "

@@ -662,6 +662,7 @@ def Attn_ConfigAttr : Attn_Attr<"Config", "config"> {
     | `vector_width` | CPU | f32 lanes: 4 (SSE), 8 (AVX2), 16 (AVX-512) |
     | `unroll` | CPU | rows per register block (keys in Q K^T, head-dim rows in P V) |
     | `kv_splits` | CPU | decoding: kv splits per query row |
+    | `q_blocks` | CPU | q-tiles per work item, which run each chunk of kv tiles in turn while its K and V are in L2 (not with `dot = "amx"` or `"amx_int8"`) |
     | `dot` | CPU | product instructions: `"fma"` (f32 FMAs), `"bf16"` (Q K^T by AVX512-BF16 pair dot products, bf16 inputs), `"amx"` (Q K^T and P V by AMX bf16 tiles, bf16 inputs; needs vector_width 16 or unset, block_q and block_kv multiples of 32) or `"amx_int8"` (opt-in, changes numerics: Q K^T of an int8 quantized cache by AMX int8 tiles, below) |
     | `warps` | GPU | warps per CTA |
     | `stages` | GPU | K/V shared-memory stages |
@@ -702,6 +703,7 @@ def Attn_ConfigAttr : Attn_Attr<"Config", "config"> {
     Attn_I64Parameter<"warps per CTA (GPU)", "0">:$warps,
     Attn_I64Parameter<"K/V pipeline stages (GPU)", "0">:$stages,
     Attn_I64Parameter<"KV splits for decoding (CPU)", "0">:$kv_splits,
+    Attn_I64Parameter<"q-tiles per work item (CPU)", "0">:$q_blocks,
     StringRefParameter<"product instructions (CPU): fma, bf16, amx or amx_int8",
                        [{""}]>:$dot,
     StringRefParameter<"tensor-core instructions (GPU): sync or wgmma",
