@@ -42,8 +42,11 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
                  (fp8 || !values || group % lanes == 0);
   // fp8: x = scale[kvh] * fp8(code), one scale for the whole tile.
   Value headScale;
+  // (times fp8RawScale, folded into the scale: one multiply a code.)
   if (fp8)
-    headScale = o.extF(memref::LoadOp::create(b, scales, ValueRange{it.kvh}));
+    headScale =
+        o.fmul(o.extF(memref::LoadOp::create(b, scales, ValueRange{it.kvh})),
+               o.f32(fp8RawScale(quant)));
   // Tokens j < n come from the codes, the newest from the residual rows
   // j - n: rows [0, split) and [split, nkv) of the tile.
   Value zero = o.idx(0), one = o.idx(1);
@@ -121,7 +124,7 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
                             : Value(memref::LoadOp::create(b, codes,
                                                            at(row, d)));
                 Value s = vectors ? o.splat(vecType, headScale) : headScale;
-                x = o.fmul(s, emitFp8Value(o, quant, bytes));
+                x = o.fmul(s, emitFp8Raw(o, quant, bytes));
                 if (vectors)
                   vector::StoreOp::create(b, x, dst, ValueRange{jj, d});
                 else

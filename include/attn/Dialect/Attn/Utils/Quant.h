@@ -60,7 +60,15 @@ inline Value emitUnpackCode(Arith &a, QuantAttr quant, Value byte,
 /// decoding 8-16x slower). e5m2's inf and NaN codes read as inf and NaN;
 /// e4m3 has no inf, and its NaN code (0x7F / 0xFF) is not decoded (reads
 /// as +-480).
-inline Value emitFp8Value(Arith &a, QuantAttr quant, Value byte) {
+/// What emitFp8Raw's result is multiplied by to give the fp8 value.
+inline double fp8RawScale(QuantAttr quant) {
+  return quant.getFormat() == QuantFormat::e4m3 ? 0x1p8 : 1.0;
+}
+
+/// The f32 of the f16 above: the fp8 value times 1 / fp8RawScale(quant),
+/// for callers that fold the factor into a scale of their own (exactly:
+/// it is a power of two).
+inline Value emitFp8Raw(Arith &a, QuantAttr quant, Value byte) {
   bool e4m3 = quant.getFormat() == QuantFormat::e4m3;
   Type i16 = a.b.getI16Type(), f16 = a.b.getF16Type(), f32 = a.b.getF32Type();
   if (auto vt = dyn_cast<VectorType>(byte.getType())) {
@@ -84,8 +92,14 @@ inline Value emitFp8Value(Arith &a, QuantAttr quant, Value byte) {
     bits = arith::ShLIOp::create(a.b, wide, c(8));
   }
   Value half = arith::BitcastOp::create(a.b, f16, bits);
-  Value x = arith::ExtFOp::create(a.b, f32, half);
-  return e4m3 ? a.fmul(x, a.cst(f32, 0x1p8)) : x;
+  return arith::ExtFOp::create(a.b, f32, half);
+}
+
+inline Value emitFp8Value(Arith &a, QuantAttr quant, Value byte) {
+  Value x = emitFp8Raw(a, quant, byte);
+  if (quant.getFormat() != QuantFormat::e4m3)
+    return x;
+  return a.fmul(x, a.cst(x.getType(), fp8RawScale(quant)));
 }
 
 } // namespace mlir::attn
