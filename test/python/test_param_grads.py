@@ -262,19 +262,28 @@ def test_param_grads_differential(variant, wrt, seed):
             assert np.array_equal(x, y), f"{name}: not reproducible"
 
 
+def fully_masked_sink_problem(dtype):
+    """Sink softmax whose rows all see no key (q_offset -100 under a causal
+    mask: row i sits at i - 110 < 0): the spec and q, k, v, dO and the
+    sink logits in `dtype` (the logits f32). Used by the emulator test
+    too."""
+    spec = attn.Spec(attn.causal(), attn.sink_softmax(), q_offset=-100)
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((2, 3, 50, 16)).astype(dtype)
+    k = rng.standard_normal((2, 3, 40, 16)).astype(dtype)
+    v = rng.standard_normal((2, 3, 40, 16)).astype(dtype)
+    do = rng.standard_normal(q.shape).astype(dtype)
+    sink = np.array([0.5, -30.0, 2.0], np.float32)
+    return spec, q, k, v, do, sink
+
+
 def test_sink_grad_of_fully_masked_heads_is_zero():
     """Heads whose rows are all fully masked (O = 0, LSE = sink) get a sink
     gradient of exactly 0."""
-    spec = attn.Spec(attn.causal(), attn.sink_softmax(), q_offset=-100)
     for lowering in ("fused", "reference"):
+        spec, q, k, v, do, sink = fully_masked_sink_problem(np.float32)
         fn = attn.compile(spec, dtype="float32", head_dim=16,
                           lowering=lowering)
-        rng = np.random.default_rng(3)
-        q = rng.standard_normal((2, 3, 50, 16)).astype(np.float32)
-        k = rng.standard_normal((2, 3, 40, 16)).astype(np.float32)
-        v = rng.standard_normal((2, 3, 40, 16)).astype(np.float32)
-        do = rng.standard_normal(q.shape).astype(np.float32)
-        sink = np.array([0.5, -30.0, 2.0], np.float32)
         o, lse = fn(q, k, v, sink=sink, return_lse=True)
         *_, dsink = fn.backward(q, k, v, o, lse, do, sink=sink, wrt="sink")
         # Rows p(i) = i - 110 < 0 see no key: every row here.
