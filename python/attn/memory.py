@@ -59,8 +59,7 @@ def empty(shape, dtype="float32") -> np.ndarray:
     the kernel allows (huge_pages()). dtype: a numpy dtype or "bfloat16".
     The memory is freed with the last array that views it."""
     dt = _dtype(dtype)
-    shape = tuple(int(n) for n in np.atleast_1d(shape)) if not isinstance(
-        shape, (int, np.integer)) else (int(shape),)
+    shape = tuple(int(n) for n in np.atleast_1d(shape))
     if any(n < 0 for n in shape):
         raise ValueError(f"shape must not have negative sizes, got {shape}")
     nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize

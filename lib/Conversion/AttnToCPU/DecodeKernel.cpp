@@ -229,22 +229,22 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   int64_t keyVecs = keys / plan.vectorWidth;
   // The K / V row of key j0 + jj read in place: a contiguous cache's, or
   // with pagesInPlace row spanRows[jj] of the pools viewed as [pages *
-  // Hkv * page_size, D] (kFlat / vFlat), filled once a span for all of
+  // Hkv * page_size, D] (kRows / vRows), filled once a span for all of
   // the item's heads: a load and an address a row, instead of the table
   // lookup and its clamps (and instead of copying the rows, which the
   // gather does).
-  Value spanRows, kFlat, vFlat;
+  Value spanRows, poolHeads, kRows = kB, vRows = vB;
   if (pagesInPlace) {
     spanRows =
         memref::AllocaOp::create(b, MemRefType::get({span}, b.getIndexType()));
+    poolHeads = memref::DimOp::create(b, kB, paged.getKvHeadDim());
     auto flat = [&](Value pool) -> Value {
       return memref::CollapseShapeOp::create(
           b, pool, ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
     };
-    kFlat = flat(kB);
-    vFlat = flat(vB);
+    kRows = flat(kB);
+    vRows = flat(vB);
   }
-  Value kRows = pagesInPlace ? kFlat : kB, vRows = pagesInPlace ? vFlat : vB;
   auto cacheRow = [&](Value j0, Value jj) -> SmallVector<Value, 4> {
     if (!pagesInPlace)
       return kvRowIndices(it, o.add(j0, jj));
@@ -256,11 +256,10 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   // (page Hkv + kvh) P + slot.
   auto fillSpanRows = [&](Value j0, Value nkv) {
     Value size = o.idx(pageSize);
-    Value heads = memref::DimOp::create(b, kB, paged.getKvHeadDim());
     emitFor(o.idx(0), nkv, size, ValueRange{}, [&](Value q0, ValueRange) {
       SmallVector<Value, 4> row = kvRowIndices(it, o.add(j0, q0));
       Value first =
-          o.add(o.mul(o.add(o.mul(row[0], heads), row[1]), size), row[2]);
+          o.add(o.mul(o.add(o.mul(row[0], poolHeads), row[1]), size), row[2]);
       Value n = o.min(size, o.sub(nkv, q0));
       emitFor(o.idx(0), n, o.idx(1), ValueRange{}, [&](Value r, ValueRange) {
         memref::StoreOp::create(b, o.add(first, r), spanRows,
