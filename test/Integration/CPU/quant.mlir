@@ -16,6 +16,9 @@
 // RUN: attn-run %t/e5m2_bf16.mlir --check --shape B=2,Hq=4,Hkv=2,Sq=1,Skv=64 --shape B=2,Hq=4,Hkv=1,Sq=24,Skv=96 | FileCheck %s --check-prefix=OK2
 // RUN: attn-run %t/paged_int4.mlir --check --shape B=3,Hq=8,Hkv=2,Sq=1,Skv=256 --shape B=2,Hq=4,Hkv=2,Sq=37,Skv=128 | FileCheck %s --check-prefix=OK2
 // RUN: attn-run %t/paged_e4m3_hnd.mlir --check --shape B=3,Hq=4,Hkv=2,Sq=1,Skv=192 --shape B=2,Hq=4,Hkv=1,Sq=20,Skv=96 | FileCheck %s --check-prefix=OK2
+// Decoding asks for the next span's key and value codes ahead (one cache
+// line a row at D = 64, int4: 32 bytes).
+// RUN: attn-opt %t/int4_residual_bf16.mlir --attn-tile-cpu="vector-width=16" | FileCheck %s --check-prefix=PREFETCH
 // The default sizes round Skv up to whole key groups (67 -> 80).
 // RUN: attn-run %t/int2_residual_bshd.mlir --check | FileCheck %s --check-prefix=DEFAULT
 //
@@ -25,6 +28,8 @@
 // RUN: attn-run %t/int4_residual_bf16.mlir --target=cuda-emulator --check --shape B=2,Hq=4,Hkv=2,Sq=1,Skv=192 --shape B=1,Hq=2,Hkv=1,Sq=33,Skv=128 | FileCheck %s --check-prefix=OK2
 // RUN: attn-run %t/paged_e4m3_hnd.mlir --target=cuda-emulator --chip=sm_80 --check --shape B=2,Hq=4,Hkv=2,Sq=1,Skv=96 --shape B=1,Hq=2,Hkv=1,Sq=20,Skv=64 | FileCheck %s --check-prefix=OK2
 
+// PREFETCH: memref.prefetch %{{.*}}, read, locality<2>, data : memref<?x?x?x32xi8>
+// PREFETCH: memref.prefetch %{{.*}}, read, locality<2>, data : memref<?x?x?x32xi8>
 // OK3-COUNT-3: check=ok
 // OK3-NOT: FAIL
 // OK2-COUNT-2: check=ok
