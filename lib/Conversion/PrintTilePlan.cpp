@@ -33,13 +33,14 @@ struct AttnPrintTilePlanPass
     bool failedAny = false;
     getOperation()->walk([&](AttentionOp op) {
       ConfigAttr plan;
-      bool rowBf16 = false;
+      bool rowBf16 = false, rowAmx = false;
       if (cpu) {
         FailureOr<CPUTilePlan> p = resolveCPUTilePlan(
             op, CPUTarget{vectorWidth, threads, bf16Dot, useAmx});
         if (succeeded(p)) {
           plan = p->toConfig(op.getContext());
           rowBf16 = p->rowBf16;
+          rowAmx = p->rowAmx && p->dot != CPUDot::Amx;
         }
       } else {
         FailureOr<GPUTilePlan> p =
@@ -68,6 +69,8 @@ struct AttnPrintTilePlanPass
       }
       if (rowBf16)
         remark << " (decoding: AVX512-BF16 dot products)";
+      if (rowAmx)
+        remark << " (decoding: Q K^T on AMX tiles)";
     });
     if (cpu)
       getOperation()->walk([&](AttentionGradOp op) {

@@ -319,6 +319,19 @@ private:
   /// PW the span's weights in bf16 and VP from emitRowPackBf16.
   SmallVector<Value> emitRowValuesBf16(Value pw, Value vp, Value nkv,
                                        ValueRange acc);
+  /// plan.rowAmx (DecodeAmx.cpp), once per item: the query
+  /// rows of heads h0 .. h0 + heads - 1 at position i as the B operand of
+  /// the scores' tile products, `blocks` = ceil(heads / 16) blocks of
+  /// D / 2 rows of 16 bf16 pairs (zero columns past the last head).
+  Value emitRowQueryPairsAmx(WorkItem &it, Value i, Value h0, Value heads,
+                             Value blocks);
+  /// plan.rowAmx, once per span of keys [j0, j0 + nkv):
+  /// scores[g][jj] = sum_d K[j0 + jj, d] Q[h0 + g, d] (unscaled) for the
+  /// 16 blocks heads of `qp` and jj < nkv rounded up to 16, by AMX tiles;
+  /// `staging` (bf16, [span, D]) holds the span's K rows where its 16-key
+  /// blocks would read past K, and a paged cache's.
+  void emitRowScoresAmx(WorkItem &it, Value qp, Value blocks, Value scores,
+                        Value staging, Value j0, Value nkv);
   /// Sets bi, hi, kvh, kvLenB, kvEnd of `row` = (b * Hq + h) * Sq + i;
   /// returns i.
   Value emitRowCoordinates(WorkItem &it, Value row);

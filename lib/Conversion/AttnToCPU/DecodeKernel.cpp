@@ -165,6 +165,22 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
                                       ValueRange{heads}, align);
   Value accS = memref::AllocaOp::create(b, MemRefType::get({dyn, dyn}, f32),
                                         ValueRange{heads, valueDim}, align);
+  // plan.rowAmx (bf16 caches on AMX hosts, DecodeAmx.cpp): the scores of
+  // a span for all of the item's heads by tile products, scores[g][jj],
+  // from the heads' query pairs QP; K is read as bf16 (in place, or from
+  // a copy of the span's rows: paged caches, and K's end) and only V is
+  // widened into VT.
+  bool amx = plan.rowAmx;
+  Value qp, qpBlocks, amxScores, amxStaging;
+  if (amx) {
+    qpBlocks = o.ceilDiv(heads, o.idx(16));
+    qp = emitRowQueryPairsAmx(it, i, h0, heads, qpBlocks);
+    amxScores = memref::AllocaOp::create(
+        b, MemRefType::get({dyn, keys}, f32),
+        ValueRange{o.mul(qpBlocks, o.idx(16))}, align);
+    amxStaging = memref::AllocaOp::create(
+        b, MemRefType::get({span, qVecs * lanes}, b.getBF16Type()), align);
+  }
   // Paged or f16 / bf16 caches: each kv tile's K and V rows are gathered
   // through the page table and widened to f32 once, for all of the item's
   // heads (KT[jj][d], VT[jj][e]).
@@ -183,8 +199,9 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
           b, MemRefType::get({span, qVecs * lanes}, bf16), align);
     pw = memref::AllocaOp::create(b, MemRefType::get({span}, bf16), align);
   } else if ((paged && !pagesInPlace) || !floatCache) {
-    kt = memref::AllocaOp::create(
-        b, MemRefType::get({span, qVecs * lanes}, f32), align);
+    if (!amx)
+      kt = memref::AllocaOp::create(
+          b, MemRefType::get({span, qVecs * lanes}, f32), align);
     vt = memref::AllocaOp::create(
         b, MemRefType::get({span, vVecs * lanes}, f32), align);
   }
@@ -353,11 +370,18 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
       vector::StoreOp::create(b, scores, sr, ValueRange{jb});
     };
     Value whole = o.divU(nkv, o.idx(lanes));
-    emitFor(zero, whole, one, ValueRange{}, [&](Value blk, ValueRange) {
-      keyBlock(blk, false);
-      scf::YieldOp::create(b);
-    });
-    {
+    if (amx) {
+      for (int64_t v = 0; v < keyVecs; ++v) {
+        Value at = o.idx(v * lanes);
+        Value x = vector::LoadOp::create(b, vecType, amxScores,
+                                         ValueRange{g, at});
+        vector::StoreOp::create(b, o.fmul(x, scaleV), sr, ValueRange{at});
+      }
+    } else {
+      emitFor(zero, whole, one, ValueRange{}, [&](Value blk, ValueRange) {
+        keyBlock(blk, false);
+        scf::YieldOp::create(b);
+      });
       auto partial = scf::IfOp::create(b, TypeRange{},
                                        o.lt(o.mul(whole, o.idx(lanes)), nkv),
                                        /*withElseRegion=*/false);
@@ -481,10 +505,12 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
           Value nkv = o.min(o.idx(span), o.sub(tileKeys, s));
           if (pagesInPlace)
             fillSpanRows(j0, nkv);
-          if (kt) {
+          if (kt)
             emitPackTile(it, kt, kB, j0, nkv, headDim, qVecs * lanes);
+          if (vt)
             emitPackTile(it, vt, vB, j0, nkv, valueDim, vVecs * lanes);
-          }
+          if (amx)
+            emitRowScoresAmx(it, qp, qpBlocks, amxScores, amxStaging, j0, nkv);
           Value nonFinite = vp ? emitRowPackBf16(it, vp, ks, j0, nkv) : Value();
           emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
             headOnTile(g, j0, nkv, isFull, nonFinite);

@@ -192,6 +192,26 @@ static std::optional<std::string> whyNoAmx(AttentionOp op,
   return std::nullopt;
 }
 
+/// Whether decoding's row kernel can compute `op`'s Q K^T on AMX tiles
+/// (CPUTilePlan::rowAmx), or why not: bf16 queries and keys, contiguous
+/// or paged but not quantized, 16 f32 lanes, a static head dim that is a
+/// multiple of 32, and an AMX host.
+static std::optional<std::string> whyNoRowAmx(AttentionOp op, int64_t lanes) {
+  int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
+  if (!getElementTypeOrSelf(op.getQuery().getType()).isBF16() ||
+      !getElementTypeOrSelf(op.getKey().getType()).isBF16())
+    return std::string("needs bf16 queries and keys");
+  if (op.getQuantAttr())
+    return std::string("does not read a quantized cache yet");
+  if (lanes != 16)
+    return std::string("needs vector_width = 16");
+  if (ShapedType::isDynamic(d) || d % 32 != 0)
+    return std::string("needs a static head dim that is a multiple of 32");
+  if (!hostAmx().usable)
+    return "needs AMX: " + hostAmx().why;
+  return std::nullopt;
+}
+
 /// Whether AMX int8 tiles can compute `op`'s Q K^T with this plan so far,
 /// or why not: 8-bit integer codes read without a page table, 16 f32
 /// lanes, a static head dim that is a multiple of 64 (the k extent of an
@@ -327,8 +347,13 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
   // decoding on one thread ran 1.39x the widened FMA products' speed
   // without GQA, 0.95x at GQA 4 and 0.90x at GQA 8 (README, "Decoding on
   // the CPU").
+  // Decoding's Q K^T on AMX tiles (DecodeAmx.cpp) wherever the tile
+  // kernel runs on AMX, and by default for paged bf16 caches too: the row
+  // kernel reads a paged span's K rows from its copy of them.
+  plan.rowAmx = plan.dot == CPUDot::Amx ||
+                (dot.empty() && target.amx && !whyNoRowAmx(op, lanes));
   plan.rowBf16 = (dot == "bf16" || (dot.empty() && target.bf16Dot &&
-                                    plan.dot != CPUDot::Amx)) &&
+                                    !plan.rowAmx)) &&
                  !noRowDot;
   plan.kvSplits = config.getKvSplits();
   static const int64_t hostCores =
