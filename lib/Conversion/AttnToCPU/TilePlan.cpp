@@ -347,11 +347,11 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
   // decoding on one thread ran 1.39x the widened FMA products' speed
   // without GQA, 0.95x at GQA 4 and 0.90x at GQA 8 (README, "Decoding on
   // the CPU").
-  // Decoding's Q K^T on AMX tiles (DecodeAmx.cpp) wherever the tile
-  // kernel runs on AMX, and by default for paged bf16 caches too: the row
-  // kernel reads a paged span's K rows from its copy of them.
-  plan.rowAmx = plan.dot == CPUDot::Amx ||
-                (dot.empty() && target.amx && !whyNoRowAmx(op, lanes));
+  // Decoding's Q K^T on AMX tiles (DecodeAmx.cpp) for bf16 caches wherever
+  // the tile kernel runs on AMX, and by default for paged bf16 caches too:
+  // the row kernel reads a paged span's K rows from its copy of them.
+  plan.rowAmx = (plan.dot == CPUDot::Amx || (dot.empty() && target.amx)) &&
+                !whyNoRowAmx(op, lanes);
   plan.rowBf16 = (dot == "bf16" || (dot.empty() && target.bf16Dot &&
                                     !plan.rowAmx)) &&
                  !noRowDot;
