@@ -9,9 +9,10 @@ test).
         [--out bench/results/DATE-backward.md]
 
 Per case (B1 H8 D64, --heads sets H; full, causal, a 256-key causal
-sliding window, packed causal documents (64 to 512 tokens, attn.document() & causal) and
-a causal block-sparse mask (128 x 128 blocks, the diagonal and a quarter
-of the others on, attn.block_sparse); float32 and bfloat16): attn's
+sliding window, packed causal documents (64 to 512 tokens,
+attn.document() & causal) and a causal block-sparse mask (128 x 128
+blocks, the diagonal and a quarter of the others on, attn.block_sparse);
+float32 and bfloat16): attn's
 forward alone (the compiled kernel with return_lse=True), backward alone
 (Kernel.backward on its O and LSE), and forward + backward through
 attn.torch.attention (autograd, as in training); PyTorch's
@@ -283,7 +284,8 @@ def main():
     lines = [
         f"# attn fused backward vs PyTorch CPU ({datetime.date.today()})",
         "",
-        f"B1 H{args.heads} D64, {os.cpu_count()} CPUs ({platform.processor() or 'x86_64'}"
+        f"B1 H{args.heads} D64, {os.cpu_count()} CPUs "
+        f"({platform.processor() or 'x86_64'}"
         f"), torch {torch.__version__} with {torch.get_num_threads()} "
         f"threads, attn with OpenMP on "
         f"{os.environ.get('OMP_NUM_THREADS') or 'the physical cores'}"

@@ -761,9 +761,9 @@ def test_fused_backward_amx_two_passes(case):
     """bf16 on AMX tiles in the two-pass schedule (one kv head, so
     B * Hkv = 1; query heads 1, 2 or 4 share it) against the float64
     reference at the bf16 tolerance: drawn lengths (half a tile to five,
-    never multiples of the tiles), cross-attention, D != Dv, BSHD, kv_len (drawn in 0 to
-    Skv), a run-time document mask, score modifiers, fully masked rows
-    (exact zeros) and operand gradients."""
+    never multiples of the tiles), cross-attention, D != Dv, BSHD, kv_len
+    (drawn in 0 to Skv), a run-time document mask, score modifiers, fully
+    masked rows (exact zeros) and operand gradients."""
     name, spec, ops, wrt, D, Dv = case
     fn = attn.compile(spec, dtype="bfloat16", head_dim=D, head_dim_v=Dv,
                       openmp=True)
