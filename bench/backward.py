@@ -4,14 +4,15 @@ test).
 
     PYTHONPATH=build/python python bench/backward.py [--rounds 3] \
         [--seq 1024,2048] [--dtypes f32,bf16] \
-        [--masks full,causal,window,document,blocksparse] [--flex] \
-        [--before OLD/build/python] [--cpu-time] \
+        [--masks full,causal,window,document,blocksparse] [--heads 8] \
+        [--flex] [--before OLD/build/python] [--cpu-time] \
         [--out bench/results/DATE-backward.md]
 
-Per case (B1 H8 D64; full, causal, a 256-key causal sliding window,
-packed causal documents (64 to 512 tokens, attn.document() & causal) and
-a causal block-sparse mask (128 x 128 blocks, the diagonal and a quarter
-of the others on, attn.block_sparse); float32 and bfloat16): attn's
+Per case (B1 H8 D64, --heads sets H; full, causal, a 256-key causal
+sliding window, packed causal documents (64 to 512 tokens,
+attn.document() & causal) and a causal block-sparse mask (128 x 128
+blocks, the diagonal and a quarter of the others on, attn.block_sparse);
+float32 and bfloat16): attn's
 forward alone (the compiled kernel with return_lse=True), backward alone
 (Kernel.backward on its O and LSE), and forward + backward through
 attn.torch.attention (autograd, as in training); PyTorch's
@@ -30,6 +31,10 @@ SDPA's (same mask).
 backward of both builds, each in a process of its own (two builds of the
 native module cannot share one), in alternating order, and the table
 gives after / before with its spread.
+
+--heads 1 (B * Hkv = 1) gives the two-pass schedule of the fused
+backward (a dQ pass over q-tiles, then a dK / dV pass over kv tiles) on
+any host; H8 takes the one-pass schedule on hosts of up to 4 cores.
 
 --cpu-time times by the process's CPU time (time.process_time) instead
 of the wall clock: for runs on one thread (OMP_NUM_THREADS=1, which
@@ -135,13 +140,14 @@ def flex_probe():
 class AttnCase:
     """attn's side of a case: the inputs, the kernel, its O and LSE."""
 
-    def __init__(self, mask_name, dtype_name, S):
+    def __init__(self, mask_name, dtype_name, S, heads):
         label, spec, operands = MASKS[mask_name]
         self.label = f"{label} {dtype_name} S{S}"
         tdt, adt = DTYPES[dtype_name]
         g = torch.Generator().manual_seed(S)
         self.q, self.k, self.v, self.do = (
-            torch.randn(1, 8, S, 64, generator=g).to(tdt) for _ in range(4))
+            torch.randn(1, heads, S, 64, generator=g).to(tdt)
+            for _ in range(4))
         self.operands, self.mask = operands(S, g)
         self.spec = attn.spec.as_spec(spec)
         self.kernel = attn.torch._kernel(self.spec, adt, 64, 64, {
@@ -167,8 +173,8 @@ class AttnCase:
 class Case(AttnCase):
     """A case with PyTorch's side: SDPA on the same mask."""
 
-    def __init__(self, mask_name, dtype_name, S):
-        super().__init__(mask_name, dtype_name, S)
+    def __init__(self, mask_name, dtype_name, S, heads):
+        super().__init__(mask_name, dtype_name, S, heads)
         self.leaves = [x.clone().requires_grad_() for x in
                        (self.q, self.k, self.v)]
         self.sdpa_out = _sdpa(*self.leaves, self.mask)
@@ -207,7 +213,7 @@ class Case(AttnCase):
 
 
 def _case_args(args):
-    return [(m, dt, int(S)) for S in args.seq.split(",")
+    return [(m, dt, int(S), args.heads) for S in args.seq.split(",")
             for dt in args.dtypes.split(",") for m in args.masks.split(",")]
 
 
@@ -223,8 +229,9 @@ def _run_worker(args, pythonpath):
         [pythonpath, os.path.dirname(os.path.abspath(__file__))]))
     cmd = [sys.executable, os.path.abspath(__file__), "--worker",
            "--seq", args.seq, "--dtypes", args.dtypes, "--masks", args.masks,
-           "--repeat", str(args.repeat)] + (["--cpu-time"] if args.cpu_time
-                                             else [])
+           "--repeat", str(args.repeat), "--heads", str(args.heads)]
+    if args.cpu_time:
+        cmd.append("--cpu-time")
     r = subprocess.run(cmd, env=env, capture_output=True, text=True,
                        check=True)
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -236,7 +243,7 @@ def _spread(xs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    for name, default in (("rounds", 3), ("repeat", 3)):
+    for name, default in (("rounds", 3), ("repeat", 3), ("heads", 8)):
         ap.add_argument(f"--{name}", type=int, default=default)
     ap.add_argument("--seq", default="1024,2048")
     ap.add_argument("--dtypes", default="f32,bf16")
@@ -277,7 +284,8 @@ def main():
     lines = [
         f"# attn fused backward vs PyTorch CPU ({datetime.date.today()})",
         "",
-        f"B1 H8 D64, {os.cpu_count()} CPUs ({platform.processor() or 'x86_64'}"
+        f"B1 H{args.heads} D64, {os.cpu_count()} CPUs "
+        f"({platform.processor() or 'x86_64'}"
         f"), torch {torch.__version__} with {torch.get_num_threads()} "
         f"threads, attn with OpenMP on "
         f"{os.environ.get('OMP_NUM_THREADS') or 'the physical cores'}"

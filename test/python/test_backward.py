@@ -728,19 +728,85 @@ def test_fused_backward_amx(case, openmp):
                      grads, refs)
 
 
+# The two-pass schedule on AMX tiles (the query pass's S, dP and dQ += dS K
+# as well as the kv pass's products): B * Hkv = 1 takes it whatever the
+# thread count, and operand gradients (`wrt`) always do.
+AMX_TWO_PASS_CASES = [
+    # (name, spec, operands, wrt, D, Dv)
+    ("causal", attn.Spec(attn.causal()), None, (), 64, 64),
+    ("full_cross_dv", attn.Spec(), None, (), 32, 96),
+    ("window_softcap_masked_rows",
+     attn.Spec(attn.sliding_window(70) & attn.causal(),
+               score_mod=attn.softcap(6.0), q_offset=-60), None, (), 96, 64),
+    ("kv_len_bshd", attn.Spec(attn.causal(), kv_len=True, layout="bshd"),
+     TD.op_kv_len, (), 128, 128),
+    ("document_sigmoid", attn.Spec(attn.document() & attn.causal(),
+                                   attn.sigmoid()), TD.op_segments, (), 64,
+     64),
+    ("bias_temperature", attn.Spec(attn.causal(), score_mod=[
+        attn.temperature(), attn.softcap(4.0), attn.bias()]),
+     TD.both(TD.op_temperature, TD.op_bias), ("bias", "temperature"), 64,
+     64),
+    ("rel_bias_window_masked_rows", attn.Spec(
+        attn.sliding_window(50) & attn.causal(), q_offset=-30,
+        score_mod=attn.rel_bias(12, 60)), TD.op_rel_bias(12),
+     ("rel_bias_table",), 32, 32),
+]
+
+
+@pytest.mark.skipif(not TD._amx_host(), reason="needs a host with AMX-BF16")
+@pytest.mark.parametrize("case", AMX_TWO_PASS_CASES,
+                         ids=[c[0] for c in AMX_TWO_PASS_CASES])
+def test_fused_backward_amx_two_passes(case):
+    """bf16 on AMX tiles in the two-pass schedule (one kv head, so
+    B * Hkv = 1; query heads 1, 2 or 4 share it) against the float64
+    reference at the bf16 tolerance: drawn lengths (half a tile to five,
+    never multiples of the tiles), cross-attention, D != Dv, BSHD, kv_len
+    (drawn in 0 to Skv), a run-time document mask, score modifiers, fully
+    masked rows (exact zeros) and operand gradients."""
+    name, spec, ops, wrt, D, Dv = case
+    fn = attn.compile(spec, dtype="bfloat16", head_dim=D, head_dim_v=Dv,
+                      openmp=True)
+    assert fn.backward_lowering["config"]["dot"] == "amx"
+    block = fn.backward_lowering["config"]["block_q"]
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    for Hq in (1, 2, 4):
+        # (From half a tile: with a few keys against many rows, rounding O
+        # to bf16 moves dQ by more than the tolerance on f32 FMAs too.)
+        Sq, Skv = (int(n) for n in rng.integers(block // 2, 5 * block, 2))
+        Sq, Skv = (n + 1 if n % block == 0 else n for n in (Sq, Skv))
+        d = TD.Dims(1, Hq, 1, Sq, Skv, D, Dv, "bfloat16")
+        q, k, v, do, captures, operands = _grad_case(
+            rng, V(name, spec, ops), d)
+        o, lse = forward_outputs(spec, "bfloat16", q, k, v, captures,
+                                 operands)
+        grads = fn.backward(q, k, v, o, lse, do, *captures, wrt=wrt,
+                            **operands)
+        ref = ref_grads(spec, q, k, v, do, captures, operands, wrt=wrt,
+                        o_given=o)
+        allowed = TD._allowed(spec, q, k, v, captures, operands)
+        label = f"amx two passes {name} {d}"
+        _check_grads(label, d, spec, allowed, grads[:3], ref[2:5])
+        for param, got in zip(wrt, grads[3:]):
+            err = _rel_err(np.asarray(got, np.float64), ref[5][param])
+            assert err <= GRAD_TOL["bfloat16"], \
+                f"{label}: d{param} rel err {err:.3g}"
+
+
+@pytest.mark.parametrize("H", [2, 1], ids=["one_pass", "two_passes"])
 @pytest.mark.parametrize("where", ["dO", "Q", "K"])
-def test_fused_backward_nonfinite_rows(where):
+def test_fused_backward_nonfinite_rows(where, H):
     """A NaN in one query row's dO (or Q), or in a key's K, reaches exactly
     the gradients that the math gives it (README "Masked keys": zero
     weights add nothing): causal, so row 0 weighs key 0 only and key 100
     is masked for the rows before it. On AMX hosts the bf16 backward sees
-    the NaN and runs its f32-FMA pairs, which skip zero weights (0 * NaN
-    in a tile product would spread it to every key, or through dS K to
-    every row); checked against dot = "fma" and the f32 kernel, compiled
-    for one thread so that B * Hkv = 2 takes the one-pass schedule (dQ
-    from the kv tiles)."""
+    the NaN and runs its f32-FMA pairs (and query-pass items), which skip
+    zero weights (0 * NaN in a tile product would spread it to every key,
+    or through dS K to every row); checked against dot = "fma" and the f32
+    kernel, compiled for one thread so that B * Hkv = 2 takes the one-pass
+    schedule (dQ from the kv tiles) and B * Hkv = 1 the two-pass one."""
     rng = np.random.default_rng(5)
-    B, H, S, D = 1, 2, 130, 64
+    B, S, D = 1, 130, 64
     # bf16 values, so that both dtypes see the same inputs.
     q, k, v, do = (rng.standard_normal((B, H, S, D)).astype(
         TD.NP_DTYPE["bfloat16"]).astype(np.float64) for _ in range(4))

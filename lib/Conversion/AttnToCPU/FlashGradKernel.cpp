@@ -24,6 +24,11 @@
 //        dQT[d][:] += K[j0 + jj, d] * dS[jj][:]
 //   2. the kv-tile body alone, one item per (b, kv head, kv tile): 7 tile
 //      products per pair in all.
+//   With dot = amx (bf16 on AMX hosts) the kv tiles are packed for the
+//   tile products once, before the passes, and the query pass takes the
+//   kv-tile body's layout (keys in the lanes) for S, dP and dQ += dS K on
+//   AMX tiles, unless a NaN or inf in Q, dO or the kv head's K sends the
+//   item to the f32 FMAs above.
 //
 // The kv-tile body has the keys in the lanes: K^T and V^T of the tile
 // packed once, then for each query head of the group (GQA: the group's
@@ -118,8 +123,9 @@ namespace {
 /// modifiers) and f32 copies of the q-tile's Q and dO rows (f16 / bf16).
 struct KeyScratch {
   Value kt, vt, dkt, dvt, st, dp, gt, qr, dor;
-  /// One pass: the item's dQ accumulator [G * dqRows][d] and the kv
-  /// tile's K rows in f32, KR[jj][d].
+  /// The item's dQ accumulator: one pass [G * dqRows][d], the query pass
+  /// on AMX tiles [block_q][d]; one pass: the kv tile's K rows in f32,
+  /// KR[jj][d].
   Value dqAcc, kr;
   /// dot = amx (emitKeyPairAmx), bf16: the kv tile's K and V in pairs of
   /// head-dim elements, KP[d / 2][2 jj + d % 2] and VP[e / 2][2 jj + e %
@@ -129,6 +135,11 @@ struct KeyScratch {
   /// Q^T dS), and dS in rows, DSR[c][jj] (of dS K). kNonFinite: the
   /// tile's K holds a NaN or inf (i1).
   Value kp, vp, ki, pb, dsb, dsr, kNonFinite;
+  /// The dQ accumulator's row of the pair's first query row (dqAcc set).
+  Value dqRow0;
+  /// The query pass on AMX tiles with capture gradients: the raw scores
+  /// and dS' of the pair ([c][jj]), and the accumulators' slot.
+  Value rt, dst, slot;
 };
 
 /// The coordinates of one work item's current (q-tile, kv-tile) pair.
@@ -152,10 +163,22 @@ private:
   /// Pass 1: item (b, h, q-tile) of numQTiles q-tiles per head; with
   /// captures to differentiate, `slot` numbers the accumulators it adds to.
   void emitQueryItem(Value item, Value numQTiles, Value slot = Value());
+  /// The query item by f32 FMAs, query rows in the lanes.
+  void emitQueryItemFma(Pair &p, Value slot);
+  /// The query item by AMX tile products (dot = amx, inputs finite): the
+  /// key pass's emitKeyPairAmx for S, dP and dQ += dS K alone, into the
+  /// item's f32 dQ tile.
+  void emitQueryItemAmx(Pair &p, Value slot);
+  /// body(t, full) for the kv tiles of the pair's q-tile that the
+  /// symbolic and run-time classes keep, in order, with p.j0 and p.nkv
+  /// set.
+  void forEachKeptKvTile(Pair &p,
+                         function_ref<void(Value t, Value full)> body);
   /// Adds dS' * ds'/dx of the tile's allowed elements to the capture
   /// accumulators of `slot` (see capAccs); RT holds the tile's scores s
-  /// and DST its dS', both [jj][c].
-  void emitCaptureGradTile(Pair &p, Value rt, Value dst, Value slot);
+  /// and DST its dS', both [jj][c], or [c][jj] with `keyLanes`.
+  void emitCaptureGradTile(Pair &p, Value rt, Value dst, Value slot,
+                           bool keyLanes);
   /// The capture gradients: the slots' accumulators summed in slot order.
   void emitCaptureGradSums();
   /// Delta of the rows of item (b, h).
@@ -173,12 +196,23 @@ private:
   /// emitKeyPair by f32 FMAs (bf16 and f16 widened).
   void emitKeyPairFma(Pair &p, Value isFull);
   /// emitKeyPair by AMX tile products (AmxGradProducts.cpp): S = Q K^T,
-  /// dP = dO V^T, dV^T += dO^T P, dK^T += Q^T dS and, one pass, dQ += dS
-  /// K, with P and dS rounded to bf16.
+  /// dP = dO V^T, dV^T += dO^T P and dK^T += Q^T dS (where the scratch has
+  /// dVT and dKT), dQ += dS K (where it has dqAcc), with P and dS rounded
+  /// to bf16.
   void emitKeyPairAmx(Pair &p, Value isFull);
-  /// dot = amx: the bf16 layouts of the kv tile of `s` (KP, VP, KI) and
-  /// its scratch for P and dS; sets s.kNonFinite.
-  void emitAmxKeyTiles(Pair &p, KeyScratch &s);
+  /// dot = amx: the bf16 layouts (KP, VP, KI) of the pair's kv tile in
+  /// `kp`, `vp` and `ki`, 0 past nkv (> 0); returns whether its K holds a
+  /// NaN or inf (i1).
+  Value emitAmxKeyPack(Pair &p, Value kp, Value vp, Value ki);
+  /// dot = amx, two passes: every kv tile packed once (amxKP, ...).
+  void emitAmxKeyCopies(Value numKvTiles);
+  /// dot = amx, two passes: s.kp, s.vp, s.ki and s.kNonFinite of kv tile
+  /// `t` of (p.bi, p.kvh), from emitAmxKeyCopies.
+  void emitAmxKeyViews(Pair &p, KeyScratch &s, Value t);
+  /// Tile `tileIndex` of `packs` (amxKP, amxVP or amxKI), `rows` rows.
+  Value amxKeyView(Value packs, int64_t rows, Value tileIndex);
+  /// A 64-byte aligned bf16 scratch tile on the stack.
+  Value bf16Tile(ArrayRef<int64_t> shape);
   /// dot = amx: the bf16 copies of Q and dO (amxQRows etc.) and
   /// amxQNonFinite.
   void emitAmxQueryCopies();
@@ -288,6 +322,11 @@ private:
   /// Q^T dS and dO^T P. amxQNonFinite (i1): some element of Q or dO is a
   /// NaN or inf (every pair then takes emitKeyPairFma).
   Value amxLen, amxQRows, amxDoRows, amxQCols, amxDoCols, amxQNonFinite;
+  /// dot = amx, while the two-pass schedule is emitted: KP, VP and KI of
+  /// every kv tile ((b Hkv + kvh) numKvTiles + t) one after the other,
+  /// [tile * (d / 2) + dd / 2][2 jj + dd % 2] etc., and per tile whether
+  /// its K holds a NaN or inf (i32); null otherwise.
+  Value amxKP, amxVP, amxKI, amxKFlags, amxKvTiles;
 };
 
 /// Accumulator slots of the operand gradients at most: parallel work of
@@ -621,6 +660,9 @@ void GradTiler::run() {
     });
   };
   auto twoPasses = [&] {
+    // Both passes read each kv tile's AMX layouts, so they are made once.
+    if (amx)
+      emitAmxKeyCopies(numKvTiles);
     queryPass();
     emitParallelItems(b, o.mul(numKvTiles, o.mul(bufs.batch, bufs.kvHeads)),
                       [&](Value item) {
@@ -631,6 +673,7 @@ void GradTiler::run() {
                         emitKvExtent(p);
                         emitKvTileItem(p, o.remU(item, numKvTiles), Value());
                       });
+    amxKP = amxVP = amxKI = amxKFlags = amxKvTiles = Value();
   };
   // The operand gradients come from the dQ pass, which only the two-pass
   // schedule has.
@@ -684,7 +727,48 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
   p.i0 = o.mul(qtile, o.idx(bq));
   p.nq = o.min(o.idx(bq), o.sub(bufs.qLen, p.i0));
   emitKvExtent(p);
+  if (!amx)
+    return emitQueryItemFma(p, slot);
+  // The tile products would spread a NaN or inf of Q, dO or K through
+  // zero weights (emitKeyPair): such items take the f32 FMAs, which skip
+  // them.
+  Value firstTile = o.mul(o.add(o.mul(p.bi, bufs.kvHeads), p.kvh), amxKvTiles);
+  auto anyK = emitForLoop(
+      b, o.idx(0), amxKvTiles, o.idx(1),
+      ValueRange{arith::ConstantIntOp::create(b, b.getI32Type(), 0)},
+      [&](Value t, ValueRange acc) {
+        Value f = memref::LoadOp::create(b, amxKFlags,
+                                         ValueRange{o.add(firstTile, t)});
+        scf::YieldOp::create(b, arith::OrIOp::create(b, acc[0], f).getResult());
+      });
+  Value kNonFinite =
+      o.cmp(arith::CmpIPredicate::ne, anyK.getResult(0),
+            arith::ConstantIntOp::create(b, b.getI32Type(), 0));
+  emitIf(
+      o.lor(kNonFinite, amxQNonFinite), [&] { emitQueryItemFma(p, slot); },
+      [&] { emitQueryItemAmx(p, slot); });
+}
 
+void GradTiler::forEachKeptKvTile(
+    Pair &p, function_ref<void(Value t, Value full)> body) {
+  Value p0 = emitter->emitPosition(b, p.i0, p.kvLenB);
+  SymValues sym = {p0, o.add(p0, p.nq), p.kvEnd};
+  SmallVector<KeyRange> fullBounds = emitFullIntervals(b, classes, sym);
+  RuntimeTileRows rows;
+  Value denseRowBase;
+  std::tie(rows, denseRowBase) = emitRuntimeRows(p, p0);
+  for (auto [lo, hi] :
+       mlir::attn::emitTileRanges(b, classes, sym, p.kvEnd, bk))
+    forEach(lo, hi, 1, [&](Value t) {
+      p.j0 = o.mul(t, o.idx(bk));
+      p.nkv = o.min(o.idx(bk), o.sub(p.kvEnd, p.j0));
+      emitRuntimeKept(p, rows, denseRowBase, t,
+                      emitTileIsFull(b, fullBounds, p.j0, bk, p.kvEnd),
+                      [&](Value full) { body(t, full); });
+    });
+}
+
+void GradTiler::emitQueryItemFma(Pair &p, Value slot) {
   int64_t vecs = bq / lanes;
   Value qt = tile({d, bq}), dot = tile({dv, bq}), dqt = tile({d, bq});
   Value st = tile({bk, bq}), dp = tile({bk, bq});
@@ -727,14 +811,6 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
   if (gt)
     fill(gt, 1.0);
 
-  Value p0 = emitter->emitPosition(b, p.i0, p.kvLenB);
-  SymValues sym = {p0, o.add(p0, p.nq), p.kvEnd};
-  SmallVector<KeyRange> fullBounds = emitFullIntervals(b, classes, sym);
-  RuntimeTileRows rows;
-  Value denseRowBase;
-  std::tie(rows, denseRowBase) = emitRuntimeRows(p, p0);
-  SmallVector<KeyRange> ranges =
-      mlir::attn::emitTileRanges(b, classes, sym, p.kvEnd, bk);
   SmallVector<Value> lseV, deltaV;
   for (int64_t v = 0; v < vecs; ++v) {
     lseV.push_back(rowSum ? vector::LoadOp::create(b, vecType, rowL,
@@ -791,20 +867,13 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
       }
     });
     if (rt)
-      emitCaptureGradTile(p, rt, dst, slot);
+      emitCaptureGradTile(p, rt, dst, slot, /*keyLanes=*/false);
     // dQT[d][:] += sum_jj K[j0 + jj, d] dS[jj][:].
     emitAccumulate(
         dqt, d, p.nkv,
         [&](Value jj, Value dd) { return keyElem(kr, bufs.kB, jj, dd); }, dp);
   };
-  for (auto [lo, hi] : ranges)
-    forEach(lo, hi, 1, [&](Value t) {
-      p.j0 = o.mul(t, o.idx(bk));
-      p.nkv = o.min(o.idx(bk), o.sub(p.kvEnd, p.j0));
-      emitRuntimeKept(p, rows, denseRowBase, t,
-                      emitTileIsFull(b, fullBounds, p.j0, bk, p.kvEnd),
-                      kvTileBody);
-    });
+  forEachKeptKvTile(p, [&](Value, Value full) { kvTileBody(full); });
 
   forEach(o.idx(0), p.nq, 1, [&](Value c) {
     forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
@@ -814,17 +883,52 @@ void GradTiler::emitQueryItem(Value item, Value numQTiles, Value slot) {
   });
 }
 
+void GradTiler::emitQueryItemAmx(Pair &p, Value slot) {
+  // The kv-tile body's scratch for one q-tile against each kept kv tile:
+  // ST and DP [c][jj], dS in bf16 rows, and the dQ tile dQacc[c][d].
+  KeyScratch s;
+  s.st = tile({bq, bk});
+  s.dp = tile({bq, bk});
+  s.dsr = bf16Tile({bq, bk});
+  if (hasMods) {
+    s.gt = tile({bq, bk});
+    fill(s.gt, 1.0);
+  }
+  if (slot) {
+    s.rt = tile({bq, bk});
+    s.dst = tile({bq, bk});
+    s.slot = slot;
+  }
+  s.dqAcc = tile({bq, d});
+  fill(s.dqAcc, 0.0);
+  s.dqRow0 = o.idx(0);
+  scratch = &s;
+  forEachKeptKvTile(p, [&](Value t, Value full) {
+    emitAmxKeyViews(p, s, t);
+    emitKeyPairAmx(p, full);
+  });
+  scratch = nullptr;
+  forEach(o.idx(0), p.nq, 1, [&](Value c) {
+    forEach(o.idx(0), o.idx(d), 1, [&](Value dd) {
+      Value x = memref::LoadOp::create(b, s.dqAcc, ValueRange{c, dd});
+      store4(x, bufs.dqB, p.bi, p.hi, o.add(p.i0, c), dd);
+    });
+  });
+}
+
 void GradTiler::emitCaptureGradTile(Pair &p, Value rt, Value dst,
-                                    Value slot) {
+                                    Value slot, bool keyLanes) {
   forEach(o.idx(0), p.nkv, 1, [&](Value jj) {
     forEach(o.idx(0), p.nq, 1, [&](Value c) {
       ScorePoint pt = emitter->makePoint(b, p.bi, p.hi, o.add(p.i0, c),
                                          o.add(p.j0, jj), p.kvLenB);
-      Value s = memref::LoadOp::create(b, rt, ValueRange{jj, c});
+      SmallVector<Value> at = keyLanes ? SmallVector<Value>{c, jj}
+                                       : SmallVector<Value>{jj, c};
+      Value s = memref::LoadOp::create(b, rt, at);
       SmallVector<ScoreEmitter::OperandRead> reads;
       emitter->emitScoreModsAndSlope(b, s, pt, wrtOperands, reads);
       Value allowed = emitter->emitAllowed(b, pt);
-      Value ds = memref::LoadOp::create(b, dst, ValueRange{jj, c});
+      Value ds = memref::LoadOp::create(b, dst, at);
       for (ScoreEmitter::OperandRead &read : reads) {
         unsigned k = llvm::find(wrtOperands, read.operand) -
                      wrtOperands.begin();
@@ -973,8 +1077,18 @@ void GradTiler::emitKvTileItem(Pair &p, Value t, Value dqAcc) {
         });
     };
     if (amx) {
+      if (amxKP) {
+        emitAmxKeyViews(p, s, t);
+      } else {
+        s.kp = bf16Tile({d / 2, 2 * bk});
+        s.vp = bf16Tile({dv / 2, 2 * bk});
+        s.ki = bf16Tile({bk / 2, 2 * d});
+        s.kNonFinite = emitAmxKeyPack(p, s.kp, s.vp, s.ki);
+      }
+      s.pb = bf16Tile({bq / 2, 2 * bk});
+      s.dsb = bf16Tile({bq / 2, 2 * bk});
+      s.dsr = bf16Tile({bq, bk});
       // The f32 tiles only for the pairs that take emitKeyPairFma.
-      emitAmxKeyTiles(p, s);
       emitIf(o.lor(s.kNonFinite, amxQNonFinite), packF32);
     } else {
       packF32();
@@ -994,6 +1108,8 @@ void GradTiler::emitKvTileItem(Pair &p, Value t, Value dqAcc) {
       forEach(o.idx(0), numQTiles, 1, [&](Value qtile) {
         p.i0 = o.mul(qtile, o.idx(bq));
         p.nq = o.min(o.idx(bq), o.sub(bufs.qLen, p.i0));
+        if (dqAcc)
+          s.dqRow0 = o.add(o.mul(g, dqRows), p.i0);
         auto [touched, full] = emitPairClass(p, t);
         emitIf(touched, [&, full = full] {
           // The transposed question of the run-time classes: this kv
@@ -1085,11 +1201,11 @@ void GradTiler::emitKeyPairFma(Pair &p, Value isFull) {
       [&](Value c, Value dd) { return queryElem(s.qr, bufs.qB, c, dd); }, s.dp);
   if (!s.dqAcc)
     return;
-  // One pass: dQacc[g Sq + i0 + c][:] += sum_jj dS[c][jj] KR[jj][:].
-  Value g = o.sub(p.hi, o.mul(p.kvh, bufs.group));
-  Value base = o.add(o.mul(g, dqRows), p.i0);
+  // One pass: dQacc[dqRow0 + c][:] += sum_jj dS[c][jj] KR[jj][:].
   rowBlocks(p.nq, [&](Value c0, int64_t rows) {
-    auto row = [&](int64_t r) { return o.add(base, o.add(c0, o.idx(r))); };
+    auto row = [&](int64_t r) {
+      return o.add(s.dqRow0, o.add(c0, o.idx(r)));
+    };
     emitRankOneUpdates(
         b, vecType, rows, d / lanes, o.idx(0), p.nkv,
         [&](int64_t r, int64_t v) { return loadLanes(s.dqAcc, row(r), v); },
@@ -1201,18 +1317,74 @@ void GradTiler::emitAmxQueryCopies() {
             arith::ConstantIntOp::create(b, i32, 0));
 }
 
-void GradTiler::emitAmxKeyTiles(Pair &p, KeyScratch &s) {
+Value GradTiler::bf16Tile(ArrayRef<int64_t> shape) {
+  return memref::AllocaOp::create(b, MemRefType::get(shape, b.getBF16Type()),
+                                  b.getI64IntegerAttr(64));
+}
+
+void GradTiler::emitAmxKeyCopies(Value numKvTiles) {
+  // One item per (b, kv head, kv tile); tiles past kv_len[b] keep their
+  // flag 0 and are never read.
   Type bf16 = b.getBF16Type(), i32 = b.getI32Type();
-  auto bf16Tile = [&](ArrayRef<int64_t> shape) -> Value {
-    return memref::AllocaOp::create(b, MemRefType::get(shape, bf16),
-                                    b.getI64IntegerAttr(64));
+  Value tiles = o.mul(o.mul(bufs.batch, bufs.kvHeads), numKvTiles);
+  IntegerAttr align = b.getI64IntegerAttr(64);
+  auto packs = [&](int64_t rows, int64_t cols) -> Value {
+    return memref::AllocOp::create(
+        b, MemRefType::get({ShapedType::kDynamic, cols}, bf16),
+        ValueRange{o.mul(tiles, o.idx(rows))}, align);
   };
-  s.kp = bf16Tile({d / 2, 2 * bk});
-  s.vp = bf16Tile({dv / 2, 2 * bk});
-  s.ki = bf16Tile({bk / 2, 2 * d});
-  s.pb = bf16Tile({bq / 2, 2 * bk});
-  s.dsb = bf16Tile({bq / 2, 2 * bk});
-  s.dsr = bf16Tile({bq, bk});
+  amxKP = packs(d / 2, 2 * bk);
+  amxVP = packs(dv / 2, 2 * bk);
+  amxKI = packs(bk / 2, 2 * d);
+  amxKFlags = memref::AllocOp::create(
+      b, MemRefType::get({ShapedType::kDynamic}, i32), ValueRange{tiles});
+  amxKvTiles = numKvTiles;
+  emitParallelItems(b, tiles, [&](Value item) {
+    Pair p;
+    Value t = o.remU(item, numKvTiles);
+    Value rest = o.divU(item, numKvTiles);
+    p.bi = o.divU(rest, bufs.kvHeads);
+    p.kvh = o.remU(rest, bufs.kvHeads);
+    emitKvExtent(p);
+    p.j0 = o.mul(t, o.idx(bk));
+    p.nkv = o.min(o.idx(bk), o.sub(p.kvEnd, p.j0));
+    memref::StoreOp::create(b, arith::ConstantIntOp::create(b, i32, 0),
+                            amxKFlags, ValueRange{item});
+    emitIf(o.lt(o.idx(0), p.nkv), [&] {
+      Value nonFinite =
+          emitAmxKeyPack(p, amxKeyView(amxKP, d / 2, item),
+                         amxKeyView(amxVP, dv / 2, item),
+                         amxKeyView(amxKI, bk / 2, item));
+      memref::StoreOp::create(b, arith::ExtUIOp::create(b, i32, nonFinite),
+                              amxKFlags, ValueRange{item});
+    });
+  });
+}
+
+Value GradTiler::amxKeyView(Value packs, int64_t rows, Value tileIndex) {
+  int64_t cols = cast<MemRefType>(packs.getType()).getDimSize(1);
+  SmallVector<OpFoldResult> offsets = {o.mul(tileIndex, o.idx(rows)),
+                                       b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(rows),
+                                     b.getIndexAttr(cols)};
+  SmallVector<OpFoldResult> strides = {b.getIndexAttr(1), b.getIndexAttr(1)};
+  return memref::SubViewOp::create(b, packs, offsets, sizes, strides);
+}
+
+void GradTiler::emitAmxKeyViews(Pair &p, KeyScratch &s, Value t) {
+  Value tileIndex = o.add(
+      o.mul(o.add(o.mul(p.bi, bufs.kvHeads), p.kvh), amxKvTiles), t);
+  s.kp = amxKeyView(amxKP, d / 2, tileIndex);
+  s.vp = amxKeyView(amxVP, dv / 2, tileIndex);
+  s.ki = amxKeyView(amxKI, bk / 2, tileIndex);
+  Value flag = memref::LoadOp::create(b, amxKFlags, ValueRange{tileIndex});
+  s.kNonFinite =
+      o.cmp(arith::CmpIPredicate::ne, flag,
+            arith::ConstantIntOp::create(b, b.getI32Type(), 0));
+}
+
+Value GradTiler::emitAmxKeyPack(Pair &p, Value kp, Value vp, Value ki) {
+  Type bf16 = b.getBF16Type(), i32 = b.getI32Type();
   auto row32 = VectorType::get({32}, bf16);
   auto row16 = VectorType::get({16}, bf16);
   auto words = VectorType::get({16}, i32);
@@ -1247,25 +1419,25 @@ void GradTiler::emitAmxKeyTiles(Pair &p, KeyScratch &s) {
                   b, t[w], dst, ValueRange{o.idx(e0 / 2 + w), o.mul(jb, o.idx(2))});
           }
         };
-        pairs(bufs.kB, s.kp, d, /*check=*/true);
-        pairs(bufs.vB, s.vp, dv, /*check=*/false);
+        pairs(bufs.kB, kp, d, /*check=*/true);
+        pairs(bufs.vB, vp, dv, /*check=*/false);
         scf::YieldOp::create(b, acc);
       });
   Value any = vector::ReductionOp::create(b, vector::CombiningKind::OR,
                                           pack.getResult(0));
-  s.kNonFinite = o.cmp(arith::CmpIPredicate::ne, any,
-                       arith::ConstantIntOp::create(b, i32, 0));
   // KI: rows 2p and 2p + 1 of K interleaved.
-  forEach(o.idx(0), o.idx(bk / 2), 1, [&](Value kp) {
-    Value even = o.mul(kp, o.idx(2));
+  forEach(o.idx(0), o.idx(bk / 2), 1, [&](Value pr) {
+    Value even = o.mul(pr, o.idx(2));
     for (int64_t e0 = 0; e0 < d; e0 += 16)
       vector::StoreOp::create(
           b,
           vector::InterleaveOp::create(
               b, keyRow(bufs.kB, row16, even, e0),
               keyRow(bufs.kB, row16, o.add(even, o.idx(1)), e0)),
-          s.ki, ValueRange{kp, o.idx(2 * e0)});
+          ki, ValueRange{pr, o.idx(2 * e0)});
   });
+  return o.cmp(arith::CmpIPredicate::ne, any,
+               arith::ConstantIntOp::create(b, i32, 0));
 }
 
 void GradTiler::emitKeyPairAmx(Pair &p, Value isFull) {
@@ -1297,13 +1469,18 @@ void GradTiler::emitKeyPairAmx(Pair &p, Value isFull) {
                  rowsAt(amxDoRows), tileAt(s.vp));
   Value scaleVec = o.splat(vecType, scale);
   forEach(o.idx(0), p.nq, 1, [&](Value c) {
-    for (int64_t v = 0; v < vecs; ++v)
-      storeLanes(o.fmul(loadLanes(s.st, c, v), scaleVec), s.st, c, v);
+    for (int64_t v = 0; v < vecs; ++v) {
+      Value scores = o.fmul(loadLanes(s.st, c, v), scaleVec);
+      storeLanes(scores, s.st, c, v);
+      if (s.rt)
+        storeLanes(scores, s.rt, c, v);
+    }
   });
   emitElementStage(p, s.st, s.gt, /*keyLanes=*/true, isFull);
   // P and dS for rows c < nq and keys below nkv, 0 elsewhere (the
   // products read whole tiles), rounded to bf16: PB and DSB two rows at a
-  // time, DSR row by row.
+  // time (for dV and dK), DSR row by row (for dQ); with captures dS' in
+  // f32.
   auto laneIds = VectorType::get({lanes}, b.getIndexType());
   SmallVector<Value> keyIn;
   for (int64_t v = 0; v < vecs; ++v) {
@@ -1328,9 +1505,10 @@ void GradTiler::emitKeyPairAmx(Pair &p, Value isFull) {
       Value deltaV = o.splat(vecType, delta);
       for (int64_t v = 0; v < vecs; ++v) {
         Value slope = s.gt ? loadLanes(s.gt, c, v) : Value();
+        Value dsPrime;
         auto [w, g] = emitWeightAndGrad(p, loadLanes(s.st, c, v),
                                         loadLanes(s.dp, c, v), lseV, deltaV,
-                                        slope);
+                                        slope, &dsPrime);
         auto keep = [&](Value x) {
           return o.select(keyIn[v], o.select(live, x, zeroVec), zeroVec);
         };
@@ -1338,8 +1516,12 @@ void GradTiler::emitKeyPairAmx(Pair &p, Value isFull) {
         ds[t].push_back(arith::TruncFOp::create(b, halfType, keep(g)));
         vector::StoreOp::create(b, ds[t].back(), s.dsr,
                                 ValueRange{c, o.idx(v * lanes)});
+        if (s.dst)
+          storeLanes(dsPrime, s.dst, c, v);
       }
     }
+    if (!s.pb)
+      return;
     for (int64_t v = 0; v < vecs; ++v) {
       SmallVector<Value> at{pr, o.idx(2 * v * lanes)};
       vector::StoreOp::create(
@@ -1349,6 +1531,8 @@ void GradTiler::emitKeyPairAmx(Pair &p, Value isFull) {
           b, vector::InterleaveOp::create(b, ds[0][v], ds[1][v]), s.dsb, at);
     }
   });
+  if (s.rt)
+    emitCaptureGradTile(p, s.rt, s.dst, s.slot, /*keyLanes=*/true);
   // dVT[e][jj] += sum_c dO[i0 + c, e] P[c][jj], dKT[d][jj] += sum_c
   // Q[i0 + c, d] dS[c][jj]: A = dO^T and Q^T, k = the q-tile's rows.
   auto colsAt = [&](Value buf, int64_t dim) {
@@ -1360,19 +1544,20 @@ void GradTiler::emitKeyPairAmx(Pair &p, Value isFull) {
                       },
                       amxLen};
   };
-  emitAmxProduct(b, dv, bk, bq, /*accumulate=*/true, tileAt(s.dvt),
-                 colsAt(amxDoCols, dv), tileAt(s.pb));
-  emitAmxProduct(b, d, bk, bq, /*accumulate=*/true, tileAt(s.dkt),
-                 colsAt(amxQCols, d), tileAt(s.dsb));
+  if (s.dvt) {
+    emitAmxProduct(b, dv, bk, bq, /*accumulate=*/true, tileAt(s.dvt),
+                   colsAt(amxDoCols, dv), tileAt(s.pb));
+    emitAmxProduct(b, d, bk, bq, /*accumulate=*/true, tileAt(s.dkt),
+                   colsAt(amxQCols, d), tileAt(s.dsb));
+  }
   if (!s.dqAcc)
     return;
-  // One pass: dQacc[g dqRows + i0 + c][:] += sum_jj dS[c][jj] K[j0 + jj][:]
-  // (rows past nq add zeros to rows never read).
-  Value g = o.sub(p.hi, o.mul(p.kvh, bufs.group));
-  Value base = o.add(o.mul(g, dqRows), p.i0);
+  // dQacc[dqRow0 + c][:] += sum_jj dS[c][jj] K[j0 + jj][:] (rows past nq
+  // add zeros to rows never read).
   AmxOperand acc{s.dqAcc,
                  [&](int64_t r, int64_t c) {
-                   return SmallVector<Value>{o.add(base, o.idx(r)), o.idx(c)};
+                   return SmallVector<Value>{o.add(s.dqRow0, o.idx(r)),
+                                             o.idx(c)};
                  },
                  Value()};
   emitAmxProduct(b, bq, d, bk, /*accumulate=*/true, acc, tileAt(s.dsr),
