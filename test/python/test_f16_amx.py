@@ -9,12 +9,15 @@ Two checks per drawn problem, both against the float64 numpy reference
 - against the reference of the inputs rounded to bf16 by numpy
   (ml_dtypes, nearest even), at the bf16 tolerance (8e-3): what the kernel
   computes once its inputs are rounded, held to the bf16 kernel's bound;
-- against the reference of the f16 inputs themselves, at TOL_F16_AMX =
+- against the reference of the f16 inputs themselves, O at TOL_F16_AMX =
   8e-3 + 2^-7: the bf16 kernel's 8e-3 (four times 2^-9, README
   "Tolerances") plus as much again, four times 2^-9, for the rounding of
   the inputs, which moves each element of Q, K and V by at most 2^-9 of
-  its magnitude and which the reference of the f16 inputs does not see.
-  The f16 tolerance (1e-3) stays that of the default path.
+  its magnitude and which the reference of the f16 inputs does not see
+  (it alone moves O by up to 7.2e-3 of max|O| on these problems); the
+  LSE within bf16's tolerance plus the most that rounding Q and K can move
+  a score of its row (_check_lse_shift). The f16 tolerance (1e-3) stays
+  that of the default path.
 
 The default f16 path does not round: `test_f16_rounding_is_nearest_even`
 reads the rounding of V off O exactly on both paths. The backward takes
@@ -43,6 +46,9 @@ AMX = {"dot": "amx"}
 F16 = ("float16",)
 BF16_TOL = TD.TOL["bfloat16"]
 TOL_F16_AMX = BF16_TOL + 2.0 ** -7
+# Query lengths that decoding's row kernel takes (kRowKernelMaxQueries in
+# CPUTiler.h), for head dims of at most 16 vectors: it keeps f16 exact.
+ROW_KERNEL_MAX_SQ = 2
 
 
 def _amx(spec) -> attn.Spec:
@@ -99,6 +105,32 @@ def _ref(spec, q, k, v, captures, operands, with_lse):
     return reference.attention(spec, q, k, v, *captures, **operands), None
 
 
+def _check_lse_shift(name, spec, d, q, k, lse, ref_lse):
+    """The LSE against the reference of the f16 inputs. The LSE is in the
+    scores' units, so the rounding of the inputs moves it absolutely:
+    rounding q and k to bf16 moves the score q.k scale by at most
+    2^-8 scale sum_d |q_d k_d| (2^-9 for each factor, to first order), and
+    the LSE, a weighted mean of the scores' moves (score modifiers here
+    move no faster), by at most the largest of them in its row. So: bf16's
+    tolerance, as for the LSE of rounded inputs, plus that bound."""
+    lse = np.asarray(lse).astype(np.float64)
+    if spec.layout == "bshd":
+        q, k = np.swapaxes(q, 1, 2), np.swapaxes(k, 1, 2)
+    aq = np.abs(q.astype(np.float64))
+    ak = np.repeat(np.abs(k.astype(np.float64)), d.Hq // d.Hkv, axis=1)
+    scale = spec.scale if spec.scale is not None else d.D ** -0.5
+    move = 2.0 ** -8 * scale * np.einsum("bhid,bhjd->bhij", aq,
+                                         ak).max(axis=-1, initial=0.0)
+    ninf = np.isneginf(ref_lse)
+    assert (np.isneginf(lse) == ninf).all(), f"{name}: LSE -inf mismatch"
+    fin = ~ninf
+    err = np.abs(lse[fin] - ref_lse[fin])
+    bound = BF16_TOL * np.maximum(1.0, np.abs(ref_lse[fin])) + move[fin]
+    assert (err <= bound).all(), (
+        f"{name} vs f16 inputs: LSE err {err.max():.3g}, "
+        f"bound {bound[np.argmax(err - bound)]:.3g}")
+
+
 @pytest.mark.parametrize("variant,seed", CASES)
 def test_f16_amx_differential(variant, seed):
     dtype, cases = TD._draw_cases(variant, seed)
@@ -114,13 +146,19 @@ def test_f16_amx_differential(variant, seed):
         else:
             out, lse = fn(q, k, v, *captures, **operands), None
         assert np.asarray(out).dtype == np.float16
+        exact = _ref(spec, q, k, v, captures, operands, with_lse)
+        if d.Sq <= ROW_KERNEL_MAX_SQ:
+            # Decoding's row kernel does not take the opt-in: f16 exactly.
+            TD._check(name + " (row kernel)", d, out, exact[0], lse,
+                      exact[1])
+            continue
         rounded = _ref(spec, _to_bf16(q), _to_bf16(k), _to_bf16(v),
                        captures, operands, with_lse)
         TD._check(name + " vs rounded inputs", d, out, rounded[0], lse,
                   rounded[1], tol=BF16_TOL)
-        exact = _ref(spec, q, k, v, captures, operands, with_lse)
-        TD._check(name + " vs f16 inputs", d, out, exact[0], lse, exact[1],
-                  tol=TOL_F16_AMX)
+        TD._check(name + " vs f16 inputs", d, out, exact[0], tol=TOL_F16_AMX)
+        if with_lse:
+            _check_lse_shift(name, spec, d, q, k, lse, exact[1])
 
 
 @pytest.mark.parametrize("layout", ["bhsd", "bshd"])
@@ -130,17 +168,17 @@ def test_f16_rounding_is_nearest_even(layout):
     1, so 1 after its bf16 rounding), and O = c (1 +- 3e-6), which f16
     rounds back to c. So O shows how the kernel rounded V, exactly: with
     the opt-in, c rounded to bf16 to nearest even (ties included: f16
-    values whose last three significand bits are 100), elsewhere c itself.
-    Rounding towards zero, or no rounding at all, fails here."""
+    values whose last three significand bits are 100), elsewhere c itself,
+    as also in decoding (Sq = 1: the row kernel, which the opt-in leaves
+    as it is). Rounding towards zero, or no rounding at all, fails here."""
     rng = np.random.default_rng(5)
-    B, Hq, Hkv, Sq, Skv, D = 2, 4, 2, 37, 131, 64
+    B, Hq, Hkv, Skv, D = 2, 4, 2, 131, 64
     mant = rng.integers(1024, 2048, (B, Hkv, D))
     mant[:, :, :8] = (mant[:, :, :8] & ~7) | 4            # ties
     c = (mant / 1024.0 * 2.0 ** rng.integers(-3, 3, (B, Hkv, D))
          * rng.choice([-1.0, 1.0], (B, Hkv, D))).astype(np.float16)
     shape = (lambda H, S, X: (B, S, H, X)) if layout == "bshd" else \
         (lambda H, S, X: (B, H, S, X))
-    q = np.zeros(shape(Hq, Sq, D), np.float16)
     k = rng.standard_normal(shape(Hkv, Skv, D)).astype(np.float16)
     if layout == "bshd":
         v = np.broadcast_to(c[:, None], (B, Skv, Hkv, D))
@@ -149,16 +187,19 @@ def test_f16_rounding_is_nearest_even(layout):
     v = np.ascontiguousarray(v)
     want_amx = _to_bf16(c).astype(np.float16)
     assert (want_amx != c).mean() > 0.5
-    for config, want in ((AMX, want_amx), ({}, c)):
+    group = Hq // Hkv
+    # Sq = 1: decoding's row kernel, which keeps f16 as it is.
+    for Sq, config, want in ((37, AMX, want_amx), (37, {}, c),
+                             (1, AMX, c)):
+        q = np.zeros(shape(Hq, Sq, D), np.float16)
         spec = attn.Spec(layout=layout, config=config)
         out = attn.compile(spec, dtype="float16", head_dim=D)(q, k, v)
         o = np.moveaxis(out, 1, 2) if layout == "bshd" else out
-        group = Hq // Hkv
         for h in range(Hq):
             got = o[:, h]                                  # [B, Sq, D]
             exp = np.broadcast_to(want[:, h // group, None], got.shape)
             assert np.array_equal(got, exp), (
-                f"{config or 'default'} {layout} head {h}: "
+                f"{config or 'default'} {layout} Sq {Sq} head {h}: "
                 f"{np.argwhere(got != exp)[:3].tolist()}")
 
 
