@@ -224,10 +224,11 @@ def main():
         f"# {title} ({datetime.date.today().isoformat()})", "",
         f"- machine: {model}, {os.cpu_count()} cores, {args.threads} "
         f"threads, load average at the end {load}; "
-        f"{args.rounds} alternating rounds (Flex in the first "
-        f"{args.flex_rounds}), attn-run --repeat={args.repeat} "
-        f"(median of each), PyTorch medians of torch_peers.py's runs; "
-        f"medians over rounds below",
+        f"{args.rounds} alternating rounds"
+        + (f" (Flex in the first {args.flex_rounds})" if torch_ok else "")
+        + f", attn-run --repeat={args.repeat} (median of each)"
+        + (", PyTorch medians of torch_peers.py's runs" if torch_ok else "")
+        + "; medians over rounds below",
         f"- PyTorch: {torch_version}",
         f"- probes: {amx_text.replace(chr(10), '; ')}; "
         f"{fma_text.replace(chr(10), '; ')}",
