@@ -28,7 +28,6 @@ the forward's tolerances, as test_backward.py does.
 from __future__ import annotations
 
 import copy
-import zlib
 
 import ml_dtypes
 import numpy as np
@@ -232,15 +231,5 @@ def test_f16_amx_backward(case, openmp):
     assert fn.backward_lowering["config"]["dot"] == "amx"
     plain = attn.compile(spec, dtype="float16", head_dim=D, head_dim_v=Dv)
     assert plain.backward_lowering["config"]["dot"] == "fma"
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
-    for B, Hq, Hkv, Sq, Skv in shapes:
-        d = TD.Dims(B, Hq, Hkv, Sq, Skv, D, Dv, "float16")
-        q, k, v, do, captures, operands = TB._grad_case(
-            rng, TD.V(name, opted, ops), d)
-        o, lse = TB.forward_outputs(opted, "float16", q, k, v, captures,
-                                    operands)
-        grads = fn.backward(q, k, v, o, lse, do, *captures, **operands)
-        _, _, *refs = TB.ref_grads(opted, q, k, v, do, captures, operands)
-        allowed = TD._allowed(opted, q, k, v, captures, operands)
-        TB._check_grads(f"f16 amx {name} openmp={openmp} {d}", d, opted,
-                        allowed, grads, refs, tol=2 * TOL_F16_AMX)
+    TB.check_fixed_shapes(fn, f"f16 amx {name} openmp={openmp}", name, opted,
+                          ops, D, Dv, shapes, "float16", tol=2 * TOL_F16_AMX)
