@@ -36,7 +36,7 @@ struct AttnPrintTilePlanPass
       bool rowBf16 = false, rowAmx = false;
       if (cpu) {
         FailureOr<CPUTilePlan> p = resolveCPUTilePlan(
-            op, CPUTarget{vectorWidth, threads, bf16Dot, useAmx});
+            op, CPUTarget{vectorWidth, threads, bf16Dot, useAmx, f16Amx});
         if (succeeded(p)) {
           plan = p->toConfig(op.getContext());
           rowBf16 = p->rowBf16;
@@ -79,8 +79,8 @@ struct AttnPrintTilePlanPass
           remark << "reference lowering (" << *why << ")";
         else
           remark << "fused "
-                 << resolveCPUGradPlan(
-                        op, CPUTarget{vectorWidth, threads, bf16Dot, useAmx})
+                 << resolveCPUGradPlan(op, CPUTarget{vectorWidth, threads,
+                                                     bf16Dot, useAmx, f16Amx})
                         .toConfig(op.getContext());
       });
     if (!cpu)

@@ -116,6 +116,7 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
     tileOptions.vectorWidth = options.vectorWidth;
     tileOptions.bf16Dot = options.bf16Dot;
     tileOptions.useAmx = options.useAmx;
+    tileOptions.f16Amx = options.f16Amx;
     if (!options.openmp)
       tileOptions.threads = 1;
     pm.addPass(createAttnTileCPU(tileOptions));

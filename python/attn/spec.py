@@ -736,7 +736,10 @@ class Spec:
                 (q-tiles per work item, which share each L2-sized chunk of
                 K and V; 0 or unset: chosen per call), dot = "fma" |
                 "bf16" | "amx" on the CPU (bf16 inputs default to "amx"
-                where the host has AMX; "bf16" also takes decoding's
+                where the host has AMX; on f16 inputs "amx" is an opt-in
+                that rounds Q, K and V to bf16, nearest even, 8
+                significant bits instead of 11, README "bf16 on AMX";
+                "bf16" also takes decoding's
                 products to AVX512-BF16 dot products, README "Decoding on
                 the CPU"), or the opt-in "amx_int8" for an
                 int8 quant cache (Q K^T on AMX int8 tiles with the query

@@ -42,7 +42,8 @@ func.func @bf16_block_kv_48(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
 
 // -----
 
-// f32 and f16 never take AMX.
+// f32 never takes AMX, f16 only where asked for
+// (attn-print-tile-plan-f16-amx.mlir).
 // AMX: remark: tile plan for cpu: #attn.config<block_q = 64, block_kv = 96, vector_width = 16, unroll = 6, dot = "fma">
 !t = tensor<?x?x?x64xf16>
 func.func @f16(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {

@@ -90,7 +90,7 @@ func.func @bad_dot(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
 // dot = "amx": the op's rules are checked before the host's.
 !t = tensor<?x?x?x64xf32>
 func.func @amx_f32(%q: !t, %k: !t, %v: !t, %o: !t) -> !t {
-  // expected-error @+1 {{#attn.config dot = "amx" needs bf16 inputs}}
+  // expected-error @+1 {{#attn.config dot = "amx" needs bf16 or f16 inputs (f16 rounded to bf16)}}
   %r = attn.attention ins(%q, %k, %v : !t, !t, !t) outs(%o : !t)
          {config = #attn.config<dot = "amx">} -> !t
   return %r : !t

@@ -489,8 +489,8 @@ def _rel_err(got, want):
     return diff / (scale if scale > 0 else 1.0)
 
 
-def _check_grads(name, d, spec, allowed, grads, refs):
-    tol = GRAD_TOL[d.dtype]
+def _check_grads(name, d, spec, allowed, grads, refs, tol=None):
+    tol = GRAD_TOL[d.dtype] if tol is None else tol
     lay = spec.layout
     for what, got, want in zip(("dQ", "dK", "dV"), grads, refs):
         got = np.asarray(got).astype(np.float64)
@@ -714,18 +714,25 @@ def test_fused_backward_amx(case, openmp):
     assert fma.backward_lowering["config"]["dot"] == "fma"
     f32 = attn.compile(spec, dtype="float32", head_dim=D, head_dim_v=Dv)
     assert f32.backward_lowering["config"]["dot"] == "fma"
+    check_fixed_shapes(fn, f"amx {name} openmp={openmp}", name, spec, ops, D,
+                       Dv, shapes, "bfloat16")
+
+
+def check_fixed_shapes(fn, label, name, spec, ops, D, Dv, shapes, dtype,
+                       tol=None):
+    """fn's dQ, dK and dV on random inputs (seeded by `name`) of each (B,
+    Hq, Hkv, Sq, Skv) in `shapes` against the float64 reference
+    (_check_grads, at `tol`)."""
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     for B, Hq, Hkv, Sq, Skv in shapes:
-        d = TD.Dims(B, Hq, Hkv, Sq, Skv, D, Dv, "bfloat16")
+        d = TD.Dims(B, Hq, Hkv, Sq, Skv, D, Dv, dtype)
         q, k, v, do, captures, operands = _grad_case(rng, V(name, spec, ops),
                                                      d)
-        o, lse = forward_outputs(spec, "bfloat16", q, k, v, captures,
-                                 operands)
+        o, lse = forward_outputs(spec, dtype, q, k, v, captures, operands)
         grads = fn.backward(q, k, v, o, lse, do, *captures, **operands)
         _, _, *refs = ref_grads(spec, q, k, v, do, captures, operands)
         allowed = TD._allowed(spec, q, k, v, captures, operands)
-        _check_grads(f"amx {name} openmp={openmp} {d}", d, spec, allowed,
-                     grads, refs)
+        _check_grads(f"{label} {d}", d, spec, allowed, grads, refs, tol)
 
 
 # The two-pass schedule on AMX tiles (the query pass's S, dP and dQ += dS K

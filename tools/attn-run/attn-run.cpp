@@ -147,6 +147,12 @@ static cl::opt<bool>
                     "has AMX-BF16 and they apply (default on; --amx=false "
                     "keeps the AVX-512 paths)"),
            cl::init(true), cl::cat(runCat));
+static cl::opt<bool>
+    f16Amx("f16-amx",
+           cl::desc("f16 inputs: both products by AMX tiles where they "
+                    "apply, Q, K and V rounded to bf16 (default off: f16 is "
+                    "widened to f32 FMAs)"),
+           cl::init(false), cl::cat(runCat));
 static cl::opt<int64_t> vectorWidth(
     "vector-width",
     cl::desc("f32 lanes of the fused path: 16 (AVX-512), 8 (AVX2) or 0 for "
@@ -857,6 +863,7 @@ int main(int argc, char **argv) {
     pipelineOptions.vectorWidth = vectorWidth;
     pipelineOptions.bf16Dot = bf16Dot;
     pipelineOptions.useAmx = useAmx;
+    pipelineOptions.f16Amx = f16Amx;
     kernel = CPUKernel::compile(*module, pipelineOptions, err);
     if (!kernel)
       fail(err);

@@ -42,7 +42,9 @@ def AttnTileCPU : Pass<"attn-tile-cpu"> {
       visited tile);
     - for bf16 on hosts with AMX (`dot = "amx"`, the default there), both
       products as AMX tile products (amx dialect) in the same layouts:
-      `ST = K Q^T` and `OT = V^T P^T`, weights rounded to bf16;
+      `ST = K Q^T` and `OT = V^T P^T`, weights rounded to bf16; f16 inputs
+      take them only where asked for (`dot = "amx"` on the op, or option
+      `f16-amx`), Q, K and V rounded to bf16 (nearest even);
     - small query tiles (decoding) use a row kernel whose lanes run along
       the head dimension, and split the kv range across threads, merging the
       partial results by their log-sum-exp.
@@ -68,6 +70,12 @@ def AttnTileCPU : Pass<"attn-tile-cpu"> {
            "dialect) where they apply: the host has AMX-BF16 and grants "
            "tile-data permission, static head dims multiples of 32, block_q "
            "and block_kv multiples of 32; takes precedence over bf16-dot">,
+    Option<"f16Amx", "f16-amx", "bool", /*default=*/"false",
+           "f16 inputs: Q K^T and P V by AMX bf16 tile products where they "
+           "apply (as amx), Q, K and V rounded to bf16 (nearest even: 8 "
+           "significant bits instead of 11); off by default, since it "
+           "changes the rounding (an op's #attn.config dot = amx opts in "
+           "alone)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
@@ -259,6 +267,9 @@ def AttnPrintTilePlan : Pass<"attn-print-tile-plan"> {
     Option<"useAmx", "amx", "bool", /*default=*/"true",
            "cpu: AMX tile products for bf16 where they apply, as "
            "attn-tile-cpu's option">,
+    Option<"f16Amx", "f16-amx", "bool", /*default=*/"false",
+           "cpu: AMX tile products for f16 (rounded to bf16) where they "
+           "apply, as attn-tile-cpu's option">,
     Option<"mma", "mma", "std::string", /*default=*/"\"auto\"",
            "sm_80 / sm_90a: auto, sync or wgmma, as attn-tile-gpu's option">,
   ];

@@ -49,6 +49,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "tiles where the host has AMX-BF16 and they apply "
                      "(default on; off: the AVX-512 paths)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> f16Amx{
+      *this, "f16-amx",
+      llvm::cl::desc("f16 inputs: both products of the fused path by AMX "
+                     "tiles where they apply, Q, K and V rounded to bf16 "
+                     "(nearest even; default off: f16 widened to f32 FMAs)"),
+      llvm::cl::init(false)};
 };
 
 /// Lowers a module holding attn ops on tensors to the LLVM dialect for the

@@ -29,6 +29,11 @@
 // Keys past the kv tile's end get zero weights in PB; their ST rows and
 // VT2 columns hold finite values or are never read, so no NaN reaches OT.
 //
+// f16 inputs take these products only where #attn.config asks for them
+// (dot = "amx", or the f16-amx option): Q, K and V are rounded to bf16
+// (nearest even, loadBf16) where they are packed (QT2, VT2) or staged
+// (KS, for every kv tile, since the tile loads read bf16 only).
+//
 //===----------------------------------------------------------------------===//
 
 #include "CPUTiler.h"
@@ -69,6 +74,18 @@ SmallVector<Value> mlir::attn::cpu::transpose16x16(ImplicitLocOpBuilder &b,
   return r;
 }
 
+Value mlir::attn::cpu::loadBf16(ImplicitLocOpBuilder &b, int64_t n, Value buf,
+                                ValueRange indices) {
+  Type elem = cast<MemRefType>(buf.getType()).getElementType();
+  auto bf16 = VectorType::get({n}, b.getBF16Type());
+  if (elem.isBF16())
+    return vector::LoadOp::create(b, bf16, buf, indices);
+  Value x = vector::LoadOp::create(b, VectorType::get({n}, elem), buf, indices);
+  Value wide =
+      arith::ExtFOp::create(b, VectorType::get({n}, b.getF32Type()), x);
+  return arith::TruncFOp::create(b, bf16, wide);
+}
+
 /// The A and B operand tiles (16 rows of 32 bf16) and the accumulators.
 static amx::TileType operandTile(Builder &b) {
   return amx::TileType::get({kTileRows, kTileK}, b.getBF16Type());
@@ -105,6 +122,30 @@ void mlir::attn::cpu::emitTileBlock(
 void CPUTiler::emitKeyTileProducts(WorkItem &it, Value j0, Value nkv,
                                    Value rowsEnd, int64_t dim, Value staging,
                                    VectorType rowType, KeyTileProduct product) {
+  // staging[jj][:] = K[j0 + jj, :] for jj < nkv (f16 K rounded to bf16);
+  // later rows only feed ST rows that are never read.
+  int64_t width = rowType.getNumElements();
+  auto staged = [&] {
+    emitFor(o.idx(0), nkv, o.idx(1), ValueRange{}, [&](Value jj, ValueRange) {
+      for (int64_t d0 = 0; d0 < dim; d0 += width) {
+        SmallVector<Value> at =
+            indices4(it.bi, it.kvh, o.add(j0, jj), o.idx(d0));
+        Value x = rowType.getElementType().isBF16()
+                      ? loadBf16(b, width, kB, at)
+                      : vector::LoadOp::create(b, rowType, kB, at).getResult();
+        vector::StoreOp::create(b, x, staging, ValueRange{jj, o.idx(d0)});
+      }
+      scf::YieldOp::create(b);
+    });
+    product(staging, Value(), [&](Value jj, int64_t d0) {
+      return SmallVector<Value>{jj, o.idx(d0)};
+    });
+  };
+  // f16 K (the dot = "amx" opt-in) is always staged: the tile loads read
+  // bf16.
+  if (cast<MemRefType>(kB.getType()).getElementType() !=
+      rowType.getElementType())
+    return staged();
   // Straight from K when every row read lies in it, else from `staging`.
   Value inside = o.le(o.add(j0, rowsEnd), kvLen);
   auto ifOp = scf::IfOp::create(b, TypeRange{}, inside,
@@ -119,20 +160,7 @@ void CPUTiler::emitKeyTileProducts(WorkItem &it, Value j0, Value nkv,
     return indices4(it.bi, it.kvh, o.add(j0, jj), o.idx(d0));
   });
   b.setInsertionPointToStart(ifOp.elseBlock());
-  // staging[jj][:] = K[j0 + jj, :] for jj < nkv; later rows only feed ST
-  // rows that are never read.
-  int64_t width = rowType.getNumElements();
-  emitFor(o.idx(0), nkv, o.idx(1), ValueRange{}, [&](Value jj, ValueRange) {
-    for (int64_t d0 = 0; d0 < dim; d0 += width) {
-      Value x = vector::LoadOp::create(
-          b, rowType, kB, indices4(it.bi, it.kvh, o.add(j0, jj), o.idx(d0)));
-      vector::StoreOp::create(b, x, staging, ValueRange{jj, o.idx(d0)});
-    }
-    scf::YieldOp::create(b);
-  });
-  product(staging, Value(), [&](Value jj, int64_t d0) {
-    return SmallVector<Value>{jj, o.idx(d0)};
-  });
+  staged();
 }
 
 void CPUTiler::emitScoresAmx(WorkItem &it, Value j0, Value nkv) {
@@ -267,12 +295,12 @@ Value CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv,
     return emitAmxDequantTranspose(it, j0, nkv, tile);
   // VT2[tile][e][jj] = V[j0 + min(jj, nkv - 1), e] for every jj < block_kv
   // (keys past the tile repeat its last key: finite values for zero
-  // weights). Per 32 keys x 16 value columns: 32 row loads, pairs of rows
+  // weights; f16 V rounded to bf16, loadBf16). Per 32 keys x 16 value
+  // columns: 32 row loads, pairs of rows
   // interleaved into 16 vectors of 32-bit key pairs, one 16 x 16
   // transpose, 16 stores.
   int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
   Type bf16 = b.getBF16Type();
-  auto halfRow = VectorType::get({kTileRows}, bf16);
   auto pairRow = VectorType::get({2 * kTileRows}, bf16);
   auto words = VectorType::get({kTileRows}, b.getI32Type());
   Value last = o.add(j0, o.sub(nkv, o.idx(1)));
@@ -302,11 +330,11 @@ Value CPUTiler::emitAmxValueTranspose(WorkItem &it, Value j0, Value nkv,
               Value seen = seenE[0];
               SmallVector<Value> pairs;
               for (int64_t p = 0; p < kTileRows; ++p) {
-                Value even = vector::LoadOp::create(
-                    b, halfRow, vB, indices4(it.bi, it.kvh, keys[2 * p], e0));
-                Value odd = vector::LoadOp::create(
-                    b, halfRow, vB,
-                    indices4(it.bi, it.kvh, keys[2 * p + 1], e0));
+                Value even = loadBf16(b, kTileRows, vB,
+                                      indices4(it.bi, it.kvh, keys[2 * p], e0));
+                Value odd =
+                    loadBf16(b, kTileRows, vB,
+                             indices4(it.bi, it.kvh, keys[2 * p + 1], e0));
                 Value both = vector::InterleaveOp::create(b, even, odd);
                 pairs.push_back(vector::BitCastOp::create(b, words, both));
                 seen = arith::OrIOp::create(b, seen, nonFinite(pairs.back()));

@@ -59,8 +59,8 @@ struct AttnTileCPUPass : attn::impl::AttnTileCPUBase<AttnTileCPUPass> {
   using AttnTileCPUBase::AttnTileCPUBase;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    populateAttnToCPUPatterns(patterns,
-                              CPUTarget{vectorWidth, threads, bf16Dot, useAmx});
+    populateAttnToCPUPatterns(
+        patterns, CPUTarget{vectorWidth, threads, bf16Dot, useAmx, f16Amx});
     if (failed(lowerAttentionOps(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -20,8 +20,9 @@
 // each register-blocked over a few rows (keyRows), so that
 // every vector load feeds several FMAs.
 //
-// With dot = "amx" (bf16 on AMX hosts) both products are AMX tile products
-// over the same layouts instead (AmxTileProducts.cpp); with the opt-in
+// With dot = "amx" (bf16 on AMX hosts, f16 rounded to bf16 as an opt-in)
+// both products are AMX tile products over the same layouts instead
+// (AmxTileProducts.cpp); with the opt-in
 // dot = "amx_int8" (int8 quantized caches) Q K^T is an AMX int8 product
 // of the key codes (AmxInt8Products.cpp) and, for bf16 queries, P V the
 // AMX bf16 product.
@@ -131,6 +132,14 @@ void emitRankOneUpdates(
 SmallVector<Value> transpose16x16(ImplicitLocOpBuilder &b,
                                   ArrayRef<Value> rows);
 
+/// `n` elements of the bf16 or f16 buffer `buf` at `indices`, as bf16: f16
+/// values (dot = "amx" on f16 inputs, an opt-in) rounded to the nearest
+/// bf16, ties to even (widened exactly to f32, then rounded once; bf16 has
+/// f32's exponent range, so only the significand loses bits, 11 to 8)
+/// (AmxTileProducts.cpp).
+Value loadBf16(ImplicitLocOpBuilder &b, int64_t n, Value buf,
+               ValueRange indices);
+
 /// One 32 x 32 block of an AMX product in 2 x 2 accumulator tiles: acc[x][y]
 /// = init(x, y); acc[x][y] += lhs(x, s) rhs(y, s) for each 32-element slice
 /// s < `slices` of the k dimension; store(x, y, acc[x][y])
@@ -195,12 +204,13 @@ struct WorkItem {
   Value rowLo, rowHi, rowSeg;
   /// Scratch tiles: QT, ST, OT and a row of lanes (see the file comment).
   Value qt, st, ot, scratch;
-  /// dot = bf16 or amx: QT2[p][2c + t] = Q[i0 + c, 2p + t] (bf16,
-  /// unscaled): Q^T in pairs of head-dim elements, the B operand of AMX's
-  /// Q K^T.
+  /// dot = bf16 or amx: QT2[p][2c + t] = Q[i0 + c, 2p + t] (bf16, f16
+  /// rounded; unscaled): Q^T in pairs of head-dim elements, the B operand of
+  /// AMX's Q K^T.
   Value qt2;
   /// dot = amx (AmxTileProducts.cpp): KS[jj][d], the kv tile's K rows when
-  /// its last 32-row block would read past the end of K; PB[p][2c + t] =
+  /// its last 32-row block would read past the end of K (f16 K: always,
+  /// rounded to bf16); PB[p][2c + t] =
   /// P[i0 + c, j0 + 2p + t] (bf16 weights in pairs of keys, the B operand
   /// of P V; its A operand is CPUTiler::amxVT2).
   Value ks, pb;
@@ -431,7 +441,7 @@ private:
   /// Runs `product` on K's rows [j0, j0 + rowsEnd) in place when they all
   /// lie in K, else on `staging`, into which the tile's nkv rows of `dim`
   /// elements are first copied in vectors of rowType (the bf16 and int8
-  /// Q K^T of a last kv tile).
+  /// Q K^T of a last kv tile, and every tile of f16 K, rounded to bf16).
   void emitKeyTileProducts(WorkItem &it, Value j0, Value nkv, Value rowsEnd,
                            int64_t dim, Value staging, VectorType rowType,
                            KeyTileProduct product);

@@ -101,15 +101,20 @@ CPUTilePlan mlir::attn::resolveCPUGradPlan(AttentionGradOp op,
   // bf16 on AMX hosts, as the forward (TilePlan.cpp): the kv-tile body's
   // products on AMX tiles, for head dims that are multiples of 32 (the
   // k extent of a tile product), unless the op's #attn.config asks for
-  // another `dot`. hostAmx() is asked for bf16 ops only (it requests
-  // tile-data permission).
+  // another `dot`; f16 only where asked for (dot = "amx" or
+  // target.f16Amx), Q, K, V and dO rounded to bf16 as they are copied.
+  // hostAmx() is asked for those ops only (it requests tile-data
+  // permission).
   int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
   int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
   ConfigAttr config = op.getConfigAttr();
   StringRef dot = config ? config.getDot() : StringRef();
-  if (target.amx && (dot.empty() || dot == "amx") &&
-      getElementTypeOrSelf(op.getQuery().getType()).isBF16() &&
-      plan.vectorWidth == 16 && !ShapedType::isDynamic(d) &&
+  Type elem = getElementTypeOrSelf(op.getQuery().getType());
+  bool wanted =
+      elem.isBF16()
+          ? target.amx && (dot.empty() || dot == "amx")
+          : elem.isF16() && (dot == "amx" || (dot.empty() && target.f16Amx));
+  if (wanted && plan.vectorWidth == 16 && !ShapedType::isDynamic(d) &&
       !ShapedType::isDynamic(dv) && d % 32 == 0 && dv % 32 == 0 &&
       hostAmx().usable)
     plan.dot = CPUDot::Amx;
@@ -133,7 +138,7 @@ struct KeyScratch {
   /// KI[jj / 2][2 d + jj % 2] (of dS K), all 0 past nkv; P and dS in
   /// pairs of query rows, PB[c / 2][2 jj + c % 2] and DSB (of dO^T P and
   /// Q^T dS), and dS in rows, DSR[c][jj] (of dS K). kNonFinite: the
-  /// tile's K holds a NaN or inf (i1).
+  /// tile's K holds a NaN or inf (i1). f16 K and V are rounded to bf16.
   Value kp, vp, ki, pb, dsb, dsr, kNonFinite;
   /// The dQ accumulator's row of the pair's first query row (dqAcc set).
   Value dqRow0;
@@ -309,7 +314,8 @@ private:
   Value numSlots;
   /// The identity buffers of their gradients' destinations.
   SmallVector<Value> capOuts;
-  /// plan.dot == CPUDot::Amx: bf16 inputs on an AMX host.
+  /// plan.dot == CPUDot::Amx: bf16 inputs (or f16 ones that opt in) on an
+  /// AMX host.
   bool amx = false;
   /// Rows of a query head in the one-pass dQ accumulator: Sq, or with
   /// dot = amx Sq rounded up to block_q (the tile products write whole
@@ -1265,9 +1271,8 @@ void GradTiler::emitAmxQueryCopies() {
           Value acc = seen[0];
           auto rowCopy = [&](Value src, Value dst, int64_t dim) {
             for (int64_t e0 = 0; e0 < dim; e0 += 32) {
-              Value x = vector::LoadOp::create(
-                  b, row32, src,
-                  layoutIndices(bshd, bi, hi, row, o.idx(e0)));
+              Value x = loadBf16(b, 32, src,
+                                 layoutIndices(bshd, bi, hi, row, o.idx(e0)));
               x = o.select(live, x, zeros32);
               acc = arith::OrIOp::create(b, acc, emitNonFiniteBf16(b, x));
               vector::StoreOp::create(b, x, dst,
@@ -1392,8 +1397,8 @@ Value GradTiler::emitAmxKeyPack(Pair &p, Value kp, Value vp, Value ki) {
   // Elements e0.. of the tile's row jj of `buf` (K or V), 0 past nkv.
   auto keyRow = [&](Value buf, VectorType type, Value jj, int64_t e0) {
     Value key = o.min(o.add(p.j0, jj), lastKey);
-    Value x = vector::LoadOp::create(
-        b, type, buf, layoutIndices(bshd, p.bi, p.kvh, key, o.idx(e0)));
+    Value x = loadBf16(b, type.getNumElements(), buf,
+                       layoutIndices(bshd, p.bi, p.kvh, key, o.idx(e0)));
     return o.select(o.lt(jj, p.nkv), x,
                     arith::ConstantOp::create(b, b.getZeroAttr(type)));
   };

@@ -386,8 +386,8 @@ void CPUTiler::emitQueryPairs(WorkItem &it) {
                   for (Value row : rows)
                     w.push_back(vector::BitCastOp::create(
                         b, words,
-                        vector::LoadOp::create(
-                            b, pairRow, qB, indices4(it.bi, it.hi, row, d0))));
+                        loadBf16(b, 2 * n, qB,
+                                 indices4(it.bi, it.hi, row, d0))));
                   SmallVector<Value> cols = transpose16x16(b, w);
                   Value p0 = o.divU(d0, o.idx(2));
                   for (int64_t k = 0; k < n; ++k)

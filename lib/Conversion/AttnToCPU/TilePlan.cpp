@@ -174,8 +174,9 @@ static std::optional<std::string> whyNoAmx(AttentionOp op,
                                            const CPUTilePlan &plan) {
   int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
   int64_t dv = cast<ShapedType>(op.getValue().getType()).getDimSize(3);
-  if (!getElementTypeOrSelf(op.getQuery().getType()).isBF16())
-    return std::string("needs bf16 inputs");
+  Type elem = getElementTypeOrSelf(op.getQuery().getType());
+  if (!elem.isBF16() && !elem.isF16())
+    return std::string("needs bf16 or f16 inputs (f16 rounded to bf16)");
   if (op.getPagedAttr())
     return std::string("does not read a paged cache yet");
   if (op.getQuantAttr())
@@ -318,23 +319,27 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
   if (config.getDot() == "bf16" && noDot && noRowDot)
     return op.emitOpError("#attn.config dot = \"bf16\" ") << *noDot;
   // AMX tiles for both products of bf16 inputs: the default wherever they
-  // apply (target.amx), an error where asked for and they cannot run.
+  // apply (target.amx), an error where asked for and they cannot run. f16
+  // inputs take them only where asked for (dot = "amx" or target.f16Amx):
+  // Q, K and V are then rounded to bf16, 8 significant bits instead of 11.
   // Checked last: it reads the resolved tile sizes, and asks for tile-data
-  // permission only for bf16 ops.
+  // permission only for bf16 ops and f16 ones that opt in.
   StringRef dot = config.getDot();
   // AMX int8 Q K^T rounds the query to int8: only where asked for.
   if (dot == "amx_int8")
     if (std::optional<std::string> why = whyNoAmxInt8(op, plan))
       return op.emitOpError("#attn.config dot = \"amx_int8\" ") << *why;
-  bool bf16 = getElementTypeOrSelf(op.getQuery().getType()).isBF16();
+  Type elem = getElementTypeOrSelf(op.getQuery().getType());
+  bool amxDefault =
+      (target.amx && elem.isBF16()) || (target.f16Amx && elem.isF16());
   std::optional<std::string> noAmx;
-  if (dot == "amx" || (dot.empty() && target.amx && bf16))
+  if (dot == "amx" || (dot.empty() && amxDefault))
     noAmx = whyNoAmx(op, plan);
   if (dot == "amx" && noAmx)
     return op.emitOpError("#attn.config dot = \"amx\" ") << *noAmx;
   if (dot == "amx_int8")
     plan.dot = CPUDot::AmxInt8;
-  else if (dot == "amx" || (dot.empty() && target.amx && bf16 && !noAmx))
+  else if (dot == "amx" || (dot.empty() && amxDefault && !noAmx))
     plan.dot = CPUDot::Amx;
   else if ((dot == "bf16" || (dot.empty() && target.bf16Dot)) && !noDot)
     plan.dot = CPUDot::Bf16;

@@ -32,6 +32,9 @@ struct CPUTarget {
   /// of 32, block_q and block_kv multiples of 32). Takes precedence over
   /// bf16Dot.
   bool amx = true;
+  /// Default both products of f16 inputs to AMX tiles where they apply, Q,
+  /// K and V rounded to bf16 (an opt-in: it changes the rounding).
+  bool f16Amx = false;
 };
 
 /// The instructions of the tile kernel's products (`dot` of #attn.config).
@@ -40,7 +43,8 @@ enum class CPUDot {
   Fma,
   /// Q K^T by AVX512-BF16 pair dot products, P V by f32 FMAs.
   Bf16,
-  /// Q K^T and P V by AMX bf16 tile products (TDPBF16PS), f32 accumulators.
+  /// Q K^T and P V by AMX bf16 tile products (TDPBF16PS), f32 accumulators;
+  /// f16 inputs (opt-in only) rounded to bf16.
   Amx,
   /// Opt-in, int8 KV caches only (it rounds the query to int8): Q K^T by
   /// AMX int8 tile products (TDPBUSD) of the key codes and the query

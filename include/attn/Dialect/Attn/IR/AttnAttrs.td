@@ -663,12 +663,23 @@ def Attn_ConfigAttr : Attn_Attr<"Config", "config"> {
     | `unroll` | CPU | rows per register block (keys in Q K^T, head-dim rows in P V) |
     | `kv_splits` | CPU | decoding: kv splits per query row |
     | `q_blocks` | CPU | q-tiles per work item, which run each chunk of kv tiles in turn while its K and V are in L2 (not with `dot = "amx"` or `"amx_int8"`) |
-    | `dot` | CPU | product instructions: `"fma"` (f32 FMAs), `"bf16"` (Q K^T by AVX512-BF16 pair dot products, bf16 inputs), `"amx"` (Q K^T and P V by AMX bf16 tiles, bf16 inputs; needs vector_width 16 or unset, block_q and block_kv multiples of 32) or `"amx_int8"` (opt-in, changes numerics: Q K^T of an int8 quantized cache by AMX int8 tiles, below) |
+    | `dot` | CPU | product instructions: `"fma"` (f32 FMAs), `"bf16"` (Q K^T by AVX512-BF16 pair dot products, bf16 inputs), `"amx"` (Q K^T and P V by AMX bf16 tiles, bf16 inputs, or f16 inputs rounded to bf16 (opt-in, below); needs vector_width 16 or unset, block_q and block_kv multiples of 32) or `"amx_int8"` (opt-in, changes numerics: Q K^T of an int8 quantized cache by AMX int8 tiles, below) |
     | `warps` | GPU | warps per CTA |
     | `stages` | GPU | K/V shared-memory stages |
     | `mma` | GPU | tensor-core instructions: `"sync"` (mma.sync) or `"wgmma"` (sm_90a) |
 
-    `dot = "amx_int8"` is the one value that changes what is computed, and
+    `dot = "amx"` on f16 inputs changes what is computed too, and is never
+    an f16 default (bf16's default is `"amx"` where it applies; f16's only
+    under attn-tile-cpu's `f16-amx` option): Q, K and V are rounded to bf16,
+    nearest even (`bf16(x)`, x widened exactly to f32 and rounded once),
+    where the kernel packs its tiles, so every element keeps 8 significant
+    bits instead of 11 (relative error at most 2^-9; no f16 value is out of
+    bf16's range, which is f32's, and none becomes a bf16 denormal); the
+    products then run as for bf16 inputs (f32 accumulators, the weights
+    rounded to bf16) and O is written in f16. The backward takes the same
+    opt-in (bf16 copies of Q, K, V and dO).
+
+    `dot = "amx_int8"` changes what is computed as well, and
     is never a default (nor swept by the tuner): for an int8 `#attn.quant`
     cache (KIVI keys `K[t, c] = s[g, c] code[t, c] + z[g, c]`, g = t /
     group) the tile kernel computes, per query row i and key group g,
