@@ -20,7 +20,8 @@
 // A paged cache's tile is read a page at a time: one page-table lookup
 // (and its clamps) for the tile's rows in a page, whose slots are then
 // consecutive, rather than one for each row and, for keys, another for
-// its scales' row; the rows and the arithmetic are the contiguous cache's.
+// its scales' row; with nhd pools the next page's rows are prefetched.
+// The rows and the arithmetic are the contiguous cache's.
 //
 //===----------------------------------------------------------------------===//
 
@@ -98,15 +99,15 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
     shiftVec = arith::ConstantOp::create(
         b, DenseElementsAttr::get(i32Vec, ArrayRef<int32_t>(shifts)));
 
+  auto at = [](ArrayRef<Value> lead, Value last) {
+    SmallVector<Value, 4> idx(lead);
+    idx.push_back(last);
+    return idx;
+  };
   // Row jj of the tile from the codes at `row` (leading indices), its
   // scales and zeros at `groupRow`.
   auto dequantRow = [&](Value jj, ArrayRef<Value> row,
                         ArrayRef<Value> groupRow) {
-    auto at = [](ArrayRef<Value> lead, Value last) {
-      SmallVector<Value, 4> idx(lead);
-      idx.push_back(last);
-      return idx;
-    };
     emitFor(zero, dim, o.idx(pairs ? 2 * lanes : vectors ? lanes : 1),
             ValueRange{}, [&](Value d, ValueRange) {
               Value byteAt = o.divU(d, o.idx(per));
@@ -210,9 +211,46 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
     Value size = o.idx(paged.getPageSize());
     unsigned slotDim = paged.getSlotDim();
     Value end = o.add(j0, split);
+    // An nhd pool holds a head's rows of a page Hkv rows apart, a stride
+    // that the hardware prefetchers do not follow (the paged tile took 2x
+    // the contiguous one's time without this): the next page's code rows
+    // of this head, and for keys its scales and zeros, are prefetched a
+    // cache line at a time while this page is dequantised. (Value scale
+    // rows are 2 D / group bytes a head, consecutive enough to be
+    // followed.)
+    auto prefetchPage = [&](Value key) {
+      SmallVector<Value, 4> page = kvRowIndices(it, key);
+      auto lines = [&](Value buf, ArrayRef<Value> lead) {
+        auto type = cast<MemRefType>(buf.getType());
+        int64_t n = type.getDimSize(3);
+        int64_t step = 64 * 8 / type.getElementTypeBitWidth();
+        for (int64_t e = 0; e < n; e += step)
+          memref::PrefetchOp::create(b, buf, at(lead, o.idx(e)),
+                                     /*isWrite=*/false, /*localityHint=*/3,
+                                     /*isDataCache=*/true);
+      };
+      emitFor(zero, size, one, ValueRange{}, [&](Value r, ValueRange) {
+        SmallVector<Value, 4> row(page);
+        row[slotDim] = r;
+        lines(codes, row);
+        scf::YieldOp::create(b);
+      });
+      if (!values && !fp8) {
+        lines(scales, page);
+        lines(zeros, page);
+      }
+    };
+    auto staticRows = [](Value buf) {
+      return !ShapedType::isDynamic(
+          cast<MemRefType>(buf.getType()).getDimSize(3));
+    };
+    bool prefetch = paged.getLayout() == PageLayout::nhd &&
+                    staticRows(codes) && (fp8 || staticRows(scales));
     emitFor(o.divU(j0, size), o.ceilDiv(end, size), one, ValueRange{},
             [&](Value p, ValueRange) {
               Value first = o.mul(p, size);
+              if (prefetch)
+                prefetchPage(o.add(first, size));
               Value lo = o.sub(o.max(first, j0), j0);
               Value hi = o.sub(o.min(o.add(first, size), end), j0);
               SmallVector<Value, 4> base = kvRowIndices(it, o.add(j0, lo));
