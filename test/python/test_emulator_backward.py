@@ -281,6 +281,29 @@ def test_emulator_param_grads(variant, wrt, seed):
         _param_case(variant, wrt, dtype, rng)
 
 
+@pytest.mark.parametrize("bias_shape", [
+    ("B", "Hq"), (1, "Hq"), ("B", 1), (), ("Hq",)])
+def test_emulator_bias_grad_broadcasts(bias_shape):
+    """The bias gradient for each way the bias can broadcast, chosen rather
+    than drawn: the full [B, Hq, Sq, Skv] bias (each score element's
+    contribution added in place), broadcast over the batch, the heads,
+    both, and rank 3 (scratch per score element, summed over the broadcast
+    dims); B = 2, GQA 4/2, odd lengths, causal with fully masked rows,
+    against the float64 reference."""
+    dims = _dims(2, 4, 2, 37, 29, 16, 16, "float16")
+    size = {"B": dims.B, "Hq": dims.Hq}
+    shape = tuple(size.get(n, n) for n in bias_shape) + (dims.Sq, dims.Skv)
+
+    def op_fixed_bias(rng, d):
+        return (), {"bias": (rng.standard_normal(shape) * 2).astype(
+            TD.NP_DTYPE[d.dtype])}
+
+    variant = TD.V(f"bias_{'x'.join(map(str, shape))}", attn.Spec(
+        attn.causal(), q_offset=-4, score_mod=attn.bias()), op_fixed_bias)
+    _param_case(variant, ("bias",), "float16", np.random.default_rng(31),
+                dims)
+
+
 def test_emulator_param_grads_long_and_deterministic():
     """Many items: 2 batch rows of 16 query heads (GQA, group 4) over 5
     q-tiles are 160 items for the query kernel's 128 CTAs of slots, so

@@ -380,6 +380,52 @@ def test_paged_quantized_equals_contiguous_and_float64(pool_layout, bits,
                                        atol=1e-12)
 
 
+@pytest.mark.parametrize("page_size,group,D,block_kv,bits,layout,R", [
+    (16, 16, 64, None, 4, "nhd", 0),    # decode spans of 64 keys, 4 pages
+    (64, 32, 64, None, 8, "hnd", 32),   # a page a span
+    (128, 32, 128, None, 4, "nhd", 0),  # spans of 32 keys inside a page
+    (32, 32, 64, 48, 2, "hnd", 0),      # kv tiles of 48 keys: mid-page starts
+    (32, 16, 32, 80, 8, "nhd", 48),     # spans of 80 keys, 2.5 pages
+])
+def test_paged_quantized_bits_equal_contiguous(page_size, group, D, block_kv,
+                                               bits, layout, R):
+    # A quantized page pool is dequantised a page at a time (one table
+    # lookup a page, DequantTile.cpp): pages shorter than the decoding
+    # span, as long, longer, and tiles and spans that start and end
+    # mid-page, with and without residual windows; the rows and the
+    # arithmetic are those of the contiguous cache, so the bits are equal,
+    # and both are the float64 computation on this file's dequantisation.
+    # Ragged lengths (mid-page, an empty row), GQA 6/2, pages shuffled.
+    rng = np.random.default_rng(page_size + bits)
+    quant = attn.Quant(bits, group, "float16", residual=R)
+    paged = attn.Paged(page_size, layout)
+    config = {"block_kv": block_kv} if block_kv else {}
+    spec = attn.Spec(mask=attn.causal(), quant=quant, paged=paged,
+                     config=config)
+    contiguous = attn.Spec(mask=attn.causal(), quant=quant, config=config)
+    flat = attn.Spec(mask=attn.causal(), kv_len=True)
+    fn = attn.compile(spec, head_dim=D)
+    fn_c = attn.compile(contiguous, head_dim=D)
+    B, Hq, Hkv = 5, 6, 2
+    S = 6 * page_size if page_size >= 48 else 12 * page_size
+    lens = np.array([S, S - 7, 0, page_size + 3, 33], np.int32)
+    k = rng.standard_normal((B, Hkv, S, D)).astype(np.float32)
+    v = rng.standard_normal((B, Hkv, S, D)).astype(np.float32)
+    cache = attn.quantize_kv(k, v, quant, kv_len=lens)
+    pages = B * (S // page_size) + 3
+    table = rng.permutation(pages)[:B * (S // page_size)].reshape(B, -1)
+    pc = cache.to_pages(paged, table, pages)
+    kd, vd = float_cache(cache)
+    for Sq in (1, 3):
+        q = rng.standard_normal((B, Hq, Sq, D)).astype(np.float32)
+        out = fn(q, pc.k, pc.v, kv_quant=pc, page_table=pc.page_table,
+                 kv_len=pc.kv_len)
+        got_c = fn_c(q, cache.k, cache.v, kv_quant=cache, kv_len=cache.kv_len)
+        want = reference.attention(flat, q, kd, vd, kv_len=lens)
+        assert rel_err(out, want) <= TOL["float32"], (Sq, rel_err(out, want))
+        np.testing.assert_array_equal(out, got_c)
+
+
 def test_bad_paged_quantized_arguments():
     quant = attn.Quant(4, 16, "float16")
     with pytest.raises(attn.SpecError, match=r"page_size \(8\) to be a "

@@ -255,14 +255,12 @@ void CPUTiler::emitScoresAmxInt8(WorkItem &it, Value j0, Value nkv) {
                                    /*withElseRegion=*/true);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(codedIf.elseBlock());
-  WorkItem plain = it;
-  plain.qi = Value();
-  emitPackTile(plain, it.kt, kB, j0, nkv, headDim, d);
-  emitScores(plain, j0, nkv);
-  // With AMX P V (it.pb) VT is read only by the guarded product of such
-  // a tile (emitAmxDequantTranspose), so only such a tile packs it.
-  if (it.pb)
-    emitPackTile(plain, it.vt, vB, j0, nkv, valueDim,
+  emitPackTile(it, it.kt, kB, j0, nkv, headDim, d);
+  emitScoresFma(it, j0, nkv);
+  // With AMX P V VT is read only by the guarded product of such a tile
+  // (emitAmxDequantTranspose), so only such a tile packs it.
+  if (amxInt8Values())
+    emitPackTile(it, it.vt, vB, j0, nkv, valueDim,
                  cast<ShapedType>(op.getValue().getType()).getDimSize(3));
 
   b.setInsertionPointToStart(codedIf.thenBlock());

@@ -415,6 +415,9 @@ private:
   /// tile, -1: none) from the PB slot before `slot`.
   void emitPendingValues(WorkItem &it, Value tile, Value slot);
   void emitScores(WorkItem &it, Value j0, Value nkv);
+  /// emitScores by f32 FMAs: ST[jj][:] = sum_d K[j0 + jj, d] QT[d][:],
+  /// reading KT where the tile packs it.
+  void emitScoresFma(WorkItem &it, Value j0, Value nkv);
   /// body(jb, keys) for each register block of plan.unroll keys of the
   /// tile (keys[r] = j0 + jb + r, clamped to the last key).
   void emitKeyBlocks(Value j0, Value nkv,
@@ -458,6 +461,8 @@ private:
   /// dot = amx_int8 with bf16 queries: P V by AMX bf16 tiles as with dot =
   /// amx, from the shared VT2 (emitAmxValueBuffers).
   bool amxInt8Values();
+  /// P V by AMX bf16 tiles, weights in PB: dot = amx, or amxInt8Values.
+  bool amxValues() { return plan.dot == CPUDot::Amx || amxInt8Values(); }
   /// emitAmxValueTranspose of an int8 quantized cache: VT2[tile] from the
   /// value codes, dequantised and rounded to bf16; returns whether the
   /// tile reaches the residual window (whose full-precision rows VT2 does

@@ -17,6 +17,12 @@
 // `group` channels, a multiple of the lanes), else channel by channel.
 // fp8 codes are one byte a channel: x = scale[kvh] * fp8(bytes).
 //
+// A paged cache's tile is read a page at a time: one page-table lookup
+// (and its clamps) for the tile's rows in a page, whose slots are then
+// consecutive, rather than one for each row and, for keys, another for
+// its scales' row; with nhd pools the next page's rows are prefetched.
+// The rows and the arithmetic are the contiguous cache's.
+//
 //===----------------------------------------------------------------------===//
 
 #include "CPUTiler.h"
@@ -61,12 +67,7 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
     lastKeyGroup =
         o.sub(memref::DimOp::create(b, keyScaleB, op.getSeqDim()), one);
   auto keyGroupRow = [&](Value j) {
-    if (!paged)
-      return kvRowIndices(it, o.min(o.divU(j, o.idx(group)), lastKeyGroup));
-    SmallVector<Value, 4> row = kvRowIndices(it, j);
-    unsigned slot = paged.getSlotDim();
-    row[slot] = o.divU(row[slot], o.idx(group));
-    return row;
+    return kvRowIndices(it, o.min(o.divU(j, o.idx(group)), lastKeyGroup));
   };
   Type scaleType = quant.getScale();
   auto scaleVec = VectorType::get({lanes}, scaleType);
@@ -98,16 +99,15 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
     shiftVec = arith::ConstantOp::create(
         b, DenseElementsAttr::get(i32Vec, ArrayRef<int32_t>(shifts)));
 
-  emitFor(zero, split, one, ValueRange{}, [&](Value jj, ValueRange) {
-    Value j = o.add(j0, jj);
-    SmallVector<Value, 4> row = kvRowIndices(it, j);
-    SmallVector<Value, 4> groupRow =
-        values || fp8 ? row : keyGroupRow(j);
-    auto at = [](ArrayRef<Value> lead, Value last) {
-      SmallVector<Value, 4> idx(lead);
-      idx.push_back(last);
-      return idx;
-    };
+  auto at = [](ArrayRef<Value> lead, Value last) {
+    SmallVector<Value, 4> idx(lead);
+    idx.push_back(last);
+    return idx;
+  };
+  // Row jj of the tile from the codes at `row` (leading indices), its
+  // scales and zeros at `groupRow`.
+  auto dequantRow = [&](Value jj, ArrayRef<Value> row,
+                        ArrayRef<Value> groupRow) {
     emitFor(zero, dim, o.idx(pairs ? 2 * lanes : vectors ? lanes : 1),
             ValueRange{}, [&](Value d, ValueRange) {
               Value byteAt = o.divU(d, o.idx(per));
@@ -196,8 +196,76 @@ void CPUTiler::emitDequantTile(WorkItem &it, Value dst, bool values, Value j0,
               }
               scf::YieldOp::create(b);
             });
-    scf::YieldOp::create(b);
-  });
+  };
+  if (!paged) {
+    emitFor(zero, split, one, ValueRange{}, [&](Value jj, ValueRange) {
+      Value j = o.add(j0, jj);
+      SmallVector<Value, 4> row = kvRowIndices(it, j);
+      dequantRow(jj, row, values || fp8 ? row : keyGroupRow(j));
+      scf::YieldOp::create(b);
+    });
+  } else {
+    // A page at a time: one table lookup (and its clamps) for the rows
+    // [lo, hi) of the tile that page p holds, whose slots then follow the
+    // first one's; the key scales' slot is the row's slot / group.
+    Value size = o.idx(paged.getPageSize());
+    unsigned slotDim = paged.getSlotDim();
+    Value end = o.add(j0, split);
+    // An nhd pool holds a head's rows of a page Hkv rows apart, a stride
+    // that the hardware prefetchers do not follow (the paged tile took 2x
+    // the contiguous one's time without this): the next page's code rows
+    // of this head, and for keys its scales and zeros, are prefetched a
+    // cache line at a time while this page is dequantised. (Value scale
+    // rows are 2 D / group bytes a head, consecutive enough to be
+    // followed.)
+    auto prefetchPage = [&](Value key) {
+      SmallVector<Value, 4> page = kvRowIndices(it, key);
+      auto lines = [&](Value buf, ArrayRef<Value> lead) {
+        auto type = cast<MemRefType>(buf.getType());
+        int64_t n = type.getDimSize(3);
+        int64_t step = 64 * 8 / type.getElementTypeBitWidth();
+        for (int64_t e = 0; e < n; e += step)
+          memref::PrefetchOp::create(b, buf, at(lead, o.idx(e)),
+                                     /*isWrite=*/false, /*localityHint=*/3,
+                                     /*isDataCache=*/true);
+      };
+      emitFor(zero, size, one, ValueRange{}, [&](Value r, ValueRange) {
+        SmallVector<Value, 4> row(page);
+        row[slotDim] = r;
+        lines(codes, row);
+        scf::YieldOp::create(b);
+      });
+      if (!values && !fp8) {
+        lines(scales, page);
+        lines(zeros, page);
+      }
+    };
+    auto staticRows = [](Value buf) {
+      return !ShapedType::isDynamic(
+          cast<MemRefType>(buf.getType()).getDimSize(3));
+    };
+    bool prefetch = paged.getLayout() == PageLayout::nhd &&
+                    staticRows(codes) && (fp8 || staticRows(scales));
+    emitFor(o.divU(j0, size), o.ceilDiv(end, size), one, ValueRange{},
+            [&](Value p, ValueRange) {
+              Value first = o.mul(p, size);
+              if (prefetch)
+                prefetchPage(o.add(first, size));
+              Value lo = o.sub(o.max(first, j0), j0);
+              Value hi = o.sub(o.min(o.add(first, size), end), j0);
+              SmallVector<Value, 4> base = kvRowIndices(it, o.add(j0, lo));
+              emitFor(lo, hi, one, ValueRange{}, [&](Value jj, ValueRange) {
+                SmallVector<Value, 4> row(base);
+                row[slotDim] = o.add(base[slotDim], o.sub(jj, lo));
+                SmallVector<Value, 4> groupRow(row);
+                if (!values && !fp8)
+                  groupRow[slotDim] = o.divU(row[slotDim], o.idx(group));
+                dequantRow(jj, row, groupRow);
+                scf::YieldOp::create(b);
+              });
+              scf::YieldOp::create(b);
+            });
+  }
   if (!residual)
     return;
   // The residual rows (never paged), widened as a float cache's.

@@ -28,7 +28,7 @@ void CPUTiler::emitTileKernel() {
   // The AMX paths carry state from one kv tile to the next (the deferred
   // P V, the quantised query's group): one q-tile per item.
   if (plan.dot == CPUDot::Amx || plan.dot == CPUDot::AmxInt8) {
-    if (plan.dot == CPUDot::Amx || amxInt8Values())
+    if (amxValues())
       emitAmxValueBuffers();
     emitParallel(o.mul(numQTiles, heads), [&](Value item) { emitItem(item); });
     return;
@@ -454,9 +454,9 @@ SmallVector<Value> CPUTiler::emitKvTileBody(WorkItem &it, Value t,
   };
   // dot = amx_int8 reads the key codes (emitScoresAmxInt8), with AMX
   // P V the value codes too (emitAmxDequantTranspose).
-  if (it.kt && !it.qi)
+  if (it.kt && plan.dot != CPUDot::AmxInt8)
     emitPackTile(it, it.kt, kB, j0, nkv, headDim, staticDim(kB));
-  if (it.vt && !it.pb)
+  if (it.vt && !amxValues())
     emitPackTile(it, it.vt, vB, j0, nkv, valueDim, staticDim(vB));
   emitScores(it, j0, nkv);
   emitMaskAndMods(it, j0, nkv, isFull);
@@ -726,7 +726,7 @@ void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
   // so the shift moves only when the tile's max exceeds it by more than
   // kLazyShift: the weights, up to e^kLazyShift, and the row sums use the
   // same shift, so O and the LSE are unchanged.
-  bool lazy = poly && it.pb;
+  bool lazy = poly && amxValues();
   if (shifted) {
     // Running shift: m' = max(m, rowmax over the tile); softplus caps it
     // at 0. Rows with no allowed key so far keep m' = -inf and use 0. A
@@ -786,7 +786,7 @@ void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
     if (poly) {
       Value x = slope ? math::FmaOp::create(b, s, slope, offset[v])
                       : o.fmul(o.fsub(s, shift[v]), log2e);
-      return exp2Poly(x, /*bf16Weights=*/bool(it.pb));
+      return exp2Poly(x, /*bf16Weights=*/amxValues());
     }
     if (it.scoreScale)
       s = o.fmul(s, it.scoreScale);
@@ -794,7 +794,7 @@ void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
   };
   SmallVector<Value> init(plan.vecs(), o.cst(vecType, 0.0));
   scf::ForOp sumLoop;
-  if (it.pb && it.pendingTile) {
+  if (amxValues() && it.pendingTile) {
     // One block of the pending P V before each of the first chunks of
     // pairs, chunks of at most kAmxChunkPairs pairs (and at least one per
     // block).
@@ -812,7 +812,7 @@ void CPUTiler::emitWeights(WorkItem &it, Value nkv, ValueRange m, ValueRange l,
           b.setInsertionPointToStart(ifOp.thenBlock());
           emitAmxValueBlock(it, it.pendingPb, it.pendingTile, blk);
         });
-  } else if (it.pb) {
+  } else if (amxValues()) {
     sumLoop = emitAmxWeightPairs(it, nkv, init, rowWeight, sums);
   } else {
     sumLoop = emitFor(zero, nkv, one, init, [&](Value jj, ValueRange acc) {

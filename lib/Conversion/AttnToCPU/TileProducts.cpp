@@ -104,8 +104,12 @@ void CPUTiler::emitScores(WorkItem &it, Value j0, Value nkv) {
     return emitScoresAmx(it, j0, nkv);
   if (plan.dot == CPUDot::Bf16)
     return emitScoresBf16(it, j0, nkv);
-  if (it.qi)
+  if (plan.dot == CPUDot::AmxInt8)
     return emitScoresAmxInt8(it, j0, nkv);
+  emitScoresFma(it, j0, nkv);
+}
+
+void CPUTiler::emitScoresFma(WorkItem &it, Value j0, Value nkv) {
   // ST[jj][:] = sum_d K[j0 + jj, d] * QT[d][:] for jj < ceil(nkv / R) * R;
   // rows past nkv read the last key and are never used.
   int64_t rows = plan.unroll;
@@ -208,7 +212,7 @@ void CPUTiler::emitScoresBf16(WorkItem &it, Value j0, Value nkv) {
 
 void CPUTiler::emitValues(WorkItem &it, Value j0, Value nkv,
                           ArrayRef<Value> alpha, Value isFull) {
-  if (plan.dot == CPUDot::Amx || it.pb)
+  if (amxValues())
     return emitValuesAmx(it, j0, nkv, alpha);
   // Score modifiers may give -inf, and relu weighs negative scores 0, on
   // any tile.

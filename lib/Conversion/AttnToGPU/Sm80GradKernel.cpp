@@ -6,9 +6,9 @@
 // kernels below. P is recomputed from the forward's LSE as on the CPU
 // (FlashGradKernel.cpp), with the same per-element formulas
 // (emitGradWeightAndFactor, ScoreEmitter's slopes), and nothing of size
-// Sq x Skv is stored (but the bias gradient's scratch). Deterministic, no
-// atomics: every output element is written by one thread, and its sums run
-// in a fixed order.
+// Sq x Skv is stored (but a broadcast bias's gradient scratch).
+// Deterministic, no atomics: every output element is written by one
+// thread, and its sums run in a fixed order.
 //
 //   1. the query kernel, grid (ceil(Sq / 64), B * Hq), 4 warps of 16 query
 //      rows each (as the forward): Q and dO as A fragments in registers,
@@ -41,7 +41,8 @@
 // Delta; the others from each element's dS' in the query kernel, which
 // adds dS' * ds'/dx of the operand reads (ScoreEmitter's forward-mode
 // derivatives, as on the CPU) into device scratch: the bias into one f32
-// per score element (written by the thread that owns it), the rest
+// per score element (written by the thread that owns it; straight into
+// its gradient where the bias does not broadcast), the rest
 // (relative-bias table, temperature, captures) into one slot per thread,
 // the kernel then running on at most kMaxSlotCTAs CTAs that take every
 // n-th item. A kernel per operand sums the scratch in order (the bias over
@@ -60,6 +61,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <limits>
+#include <numeric>
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -89,6 +91,11 @@ struct OperandGrad {
   /// [numSlots * count] f32 (each query-kernel thread adds to its slot).
   Value scratch;
   bool perElement = false;
+  /// The bias only: true (i1) when it does not broadcast (count = B * Hq
+  /// * Sq * Skv), where score element and bias element are one: the
+  /// threads then add into `flatOut`, `out` as one row-major dim, and the
+  /// scratch is a single unused element.
+  Value inPlace, flatOut;
 };
 
 /// Emits the kernels of one attn.attention_grad op.
@@ -294,9 +301,26 @@ void GradKernelBuilder::run() {
   }
   emitOperandGradSetup();
   for (OperandGrad &grad : operandGrads) {
-    Value size = grad.perElement ? o.mul(o.mul(bufs.batch, bufs.qHeads),
-                                         o.mul(bufs.qLen, bufs.kvLen))
-                                 : o.mul(numSlots, grad.count);
+    Value size;
+    if (!grad.perElement) {
+      size = o.mul(numSlots, grad.count);
+    } else {
+      // A broadcast bias sums each element's contributions over the
+      // broadcast batch and head dims, in order (emitOperandSumKernel):
+      // one per score element. One that does not broadcast has a single
+      // contribution per element, added in place.
+      size = o.mul(o.mul(bufs.batch, bufs.qHeads),
+                   o.mul(bufs.qLen, bufs.kvLen));
+      grad.inPlace = o.eq(grad.count, size);
+      size = o.select(grad.inPlace, o.idx(1), size);
+      ReassociationIndices all(grad.dims.size());
+      std::iota(all.begin(), all.end(), 0);
+      grad.flatOut = memref::CollapseShapeOp::create(
+          b, grad.out, ArrayRef<ReassociationIndices>{all});
+      wait(gpu::MemsetOp::create(b, token, ValueRange{start()}, grad.flatOut,
+                                 o.f32(0.0))
+               .getAsyncToken());
+    }
     auto alloc = gpu::AllocOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, m.f32), token,
         ValueRange{start()}, ValueRange{o.max(size, o.idx(1))}, ValueRange{});
@@ -332,9 +356,16 @@ void GradKernelBuilder::run() {
   if (sinkOut)
     launch(bufs.qHeads, o.idx(1), 32, 0,
            [&](gpu::LaunchOp l) { emitSinkKernel(l); });
-  for (size_t k = 0; k < operandGrads.size(); ++k)
+  for (size_t k = 0; k < operandGrads.size(); ++k) {
+    OpBuilder::InsertionGuard guard(b);
+    if (Value inPlace = operandGrads[k].inPlace) {
+      auto ifOp = scf::IfOp::create(b, TypeRange{}, o.lnot(inPlace),
+                                    /*withElseRegion=*/false);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+    }
     launch(o.ceilDiv(operandGrads[k].count, o.idx(threads)), o.idx(1), threads,
            0, [&](gpu::LaunchOp l) { emitOperandSumKernel(l, k); });
+  }
   SmallVector<Value> scratch = {deltaB};
   for (OperandGrad &grad : operandGrads)
     scratch.push_back(grad.scratch);
@@ -780,11 +811,21 @@ void GradKernelBuilder::emitOperandGradTile(
               }
               at = o.add(o.mul(slot, grad.count), flat);
             }
-            ifThen(ok, [&] {
-              Value old = memref::LoadOp::create(b, grad.scratch, at);
+            auto add = [&](Value buf) {
+              Value old = memref::LoadOp::create(b, buf, at);
               memref::StoreOp::create(
-                  b, o.fadd(old, o.fmul(dsPrime[i], read.tangent)),
-                  grad.scratch, at);
+                  b, o.fadd(old, o.fmul(dsPrime[i], read.tangent)), buf, at);
+            };
+            ifThen(ok, [&] {
+              if (!grad.inPlace)
+                return add(grad.scratch);
+              auto ifOp = scf::IfOp::create(b, TypeRange{}, grad.inPlace,
+                                            /*withElseRegion=*/true);
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPointToStart(ifOp.thenBlock());
+              add(grad.flatOut);
+              b.setInsertionPointToStart(ifOp.elseBlock());
+              add(grad.scratch);
             });
           }
         });
