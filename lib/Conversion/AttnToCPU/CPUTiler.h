@@ -342,6 +342,11 @@ private:
   /// blocks would read past K, and a paged cache's.
   void emitRowScoresAmx(WorkItem &it, Value qp, Value blocks, Value scores,
                         Value staging, Value j0, Value nkv);
+  /// plan.rowAmx, once per span after its heads' weights: acc[g][e] +=
+  /// sum_jj PA[g][jj] V[j0 + jj, e] by AMX tiles, over all pairs of keys
+  /// of VP (emitRowPackBf16's layout, zeros past the span; a multiple of
+  /// 16 pairs), for the 16 blocks rows of acc and PA.
+  void emitRowValuesAmx(Value pa, Value vp, Value acc, Value blocks);
   /// Sets bi, hi, kvh, kvLenB, kvEnd of `row` = (b * Hq + h) * Sq + i;
   /// returns i.
   Value emitRowCoordinates(WorkItem &it, Value row);

@@ -15,14 +15,19 @@
 // columns, padded with zeros; groups of more than 16 heads take several
 // column blocks), C = 16 keys x 16 heads in f32. C goes through a 16 x 16
 // f32 scratch and one 16 x 16 transpose into one row of 16 keys per head,
-// which the head's pass (masks, modifiers, weights, P V in f32) reads as
-// the scores the FMA product would have left. Products of bf16 are exact
-// in f32, so only the order of the sums differs from the FMA path; the
-// scale multiplies the f32 scores.
+// which the head's pass (masks, modifiers, weights) reads as the scores
+// the FMA product would have left. Products of bf16 are exact in f32, so
+// only the order of the sums differs from the FMA path; the scale
+// multiplies the f32 scores.
+//
+// P V, after every head's weights of the span (emitRowValuesAmx): C = the
+// heads' accumulators (a row a head, 16 channels), A = the weights in
+// bf16 (PA, a row a head), B = V's rows in pairs of keys (VP). A span
+// whose values hold a NaN or inf takes the masked f32 product instead.
 //
 // For a group of 4 heads at D = 128 that is 4 tile products per 16 keys
-// where the FMA path spends 512 FMAs, 8 K-row widenings and 4 lane-sum
-// trees, and K is no longer widened into an f32 tile at all.
+// for Q K^T where the FMA path spends 512 FMAs, 8 K-row widenings and 4
+// lane-sum trees, and neither K nor V is widened into an f32 tile.
 //
 //===----------------------------------------------------------------------===//
 
@@ -139,5 +144,36 @@ void CPUTiler::emitRowScoresAmx(WorkItem &it, Value qp, Value blocks,
   });
   product(staging, Value(), [&](Value jj, int64_t d0) {
     return SmallVector<Value>{jj, o.idx(d0)};
+  });
+}
+
+void CPUTiler::emitRowValuesAmx(Value pa, Value vp, Value acc, Value blocks) {
+  // acc[16 cb + c][16 n + e] += sum_p PA[16 cb + c][2p + t] VP[p][32 n +
+  // 2e + t] over all of VP's pairs, 16 pairs (32 keys) a product. (The
+  // products are unrolled: a tile carried by a loop has no lowering.)
+  int64_t dv = cast<MemRefType>(vp.getType()).getDimSize(1) / 2;
+  int64_t pairs = cast<MemRefType>(vp.getType()).getDimSize(0);
+  Type bf16 = b.getBF16Type(), f32 = b.getF32Type();
+  auto aType = amx::TileType::get({kRows, kPairK}, bf16);
+  auto cType = amx::TileType::get({kRows, kRows}, f32);
+  Value zero = o.idx(0), one = o.idx(1);
+  emitFor(zero, blocks, one, ValueRange{}, [&](Value cb, ValueRange) {
+    Value row0 = o.mul(cb, o.idx(kRows));
+    for (int64_t n = 0; n < dv / kRows; ++n) {
+      Value col = o.idx(n * kRows);
+      Value c = amx::TileLoadOp::create(b, cType, acc, ValueRange{row0, col},
+                                        Value());
+      for (int64_t p = 0; p < pairs; p += kRows) {
+        Value a = amx::TileLoadOp::create(b, aType, pa,
+                                          ValueRange{row0, o.idx(2 * p)},
+                                          Value());
+        Value v = amx::TileLoadOp::create(
+            b, aType, vp, ValueRange{o.idx(p), o.idx(2 * n * kRows)},
+            Value());
+        c = amx::TileMulFOp::create(b, cType, a, v, c);
+      }
+      amx::TileStoreOp::create(b, acc, ValueRange{row0, col}, c, Value());
+    }
+    scf::YieldOp::create(b);
   });
 }

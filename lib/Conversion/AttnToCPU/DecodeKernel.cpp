@@ -163,17 +163,20 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
                                       ValueRange{heads}, align);
   Value lS = memref::AllocaOp::create(b, MemRefType::get({dyn}, f32),
                                       ValueRange{heads}, align);
-  Value accS = memref::AllocaOp::create(b, MemRefType::get({dyn, dyn}, f32),
-                                        ValueRange{heads, valueDim}, align);
+  bool amx = plan.rowAmx;
+  // With AMX, P V too (emitRowValuesAmx): the accumulators are the C
+  // tiles' rows, one a head, 16 a column block.
+  Value qpBlocks = amx ? o.ceilDiv(heads, o.idx(16)) : Value();
+  Value accS = memref::AllocaOp::create(
+      b, MemRefType::get({dyn, dyn}, f32),
+      ValueRange{amx ? o.mul(qpBlocks, o.idx(16)) : heads, valueDim}, align);
   // plan.rowAmx (bf16 caches on AMX hosts, DecodeAmx.cpp): the scores of
   // a span for all of the item's heads by tile products, scores[g][jj],
   // from the heads' query pairs QP; K is read as bf16 (in place, or from
   // a copy of the span's rows: paged caches, and K's end) and only V is
   // widened into VT.
-  bool amx = plan.rowAmx;
-  Value qp, qpBlocks, amxScores, amxStaging;
+  Value qp, amxScores, amxStaging;
   if (amx) {
-    qpBlocks = o.ceilDiv(heads, o.idx(16));
     qp = emitRowQueryPairsAmx(it, i, h0, heads, qpBlocks);
     amxScores = memref::AllocaOp::create(
         b, MemRefType::get({dyn, keys}, f32),
@@ -189,7 +192,7 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   // t] = V[j0 + 2p + t, e], and for paged caches the K rows, KS[jj][d]
   // (bf16; contiguous caches' K rows are read in place), for all of the
   // item's heads; each head's weights in bf16, PW[jj].
-  Value vp, ks, pw;
+  Value vp, ks, pw, pa;
   Type bf16 = b.getBF16Type();
   if (plan.rowBf16) {
     vp = memref::AllocaOp::create(
@@ -198,10 +201,28 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
       ks = memref::AllocaOp::create(
           b, MemRefType::get({span, qVecs * lanes}, bf16), align);
     pw = memref::AllocaOp::create(b, MemRefType::get({span}, bf16), align);
+  } else if (amx) {
+    // P V on AMX: V's rows in pairs of keys (VP, as above) for 32-key
+    // chunks, and the heads' weights in bf16, PA[g][jj] (zeros past the
+    // last head and past the span).
+    int64_t chunked = llvm::alignTo(span, 32);
+    vp = memref::AllocaOp::create(
+        b, MemRefType::get({chunked / 2, 2 * vVecs * lanes}, bf16), align);
+    pa = memref::AllocaOp::create(
+        b, MemRefType::get({dyn, chunked}, bf16),
+        ValueRange{o.mul(qpBlocks, o.idx(16))}, align);
+    auto rowType = VectorType::get({lanes}, bf16);
+    Value zeros = arith::ConstantOp::create(
+        b, rowType, cast<TypedAttr>(b.getZeroAttr(rowType)));
+    emitFor(zero, o.mul(qpBlocks, o.idx(16)), one, ValueRange{},
+            [&](Value r, ValueRange) {
+              for (int64_t c = 0; c < chunked; c += lanes)
+                vector::StoreOp::create(b, zeros, pa, ValueRange{r, o.idx(c)});
+              scf::YieldOp::create(b);
+            });
   } else if ((paged && !pagesInPlace) || !floatCache) {
-    if (!amx)
-      kt = memref::AllocaOp::create(
-          b, MemRefType::get({span, qVecs * lanes}, f32), align);
+    kt = memref::AllocaOp::create(
+        b, MemRefType::get({span, qVecs * lanes}, f32), align);
     vt = memref::AllocaOp::create(
         b, MemRefType::get({span, vVecs * lanes}, f32), align);
   }
@@ -472,7 +493,37 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
       return loop.getResults();
     };
     ValueRange pv;
-    if (!plan.rowBf16) {
+    if (amx) {
+      // The span's weights into PA's row g for the AMX P V after the
+      // heads (emitRowValuesAmx), the accumulator rescaled here; a span
+      // whose values hold a NaN or inf takes the masked f32 product of V
+      // read as bf16 instead.
+      auto ifOp = scf::IfOp::create(b, ValueRange(accInit).getTypes(),
+                                    nonFinite, /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      scf::YieldOp::create(b, maskedProduct());
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      auto bf16Vec = VectorType::get({lanes}, bf16);
+      for (int64_t v = 0; v < keyVecs; ++v) {
+        Value at = o.idx(v * lanes);
+        vector::StoreOp::create(
+            b, arith::TruncFOp::create(b, bf16Vec, loadKeys(v)), pa,
+            ValueRange{g, at});
+      }
+      {
+        auto first = scf::IfOp::create(b, TypeRange{}, o.eq(g, zero),
+                                       /*withElseRegion=*/false);
+        OpBuilder::InsertionGuard guard2(b);
+        b.setInsertionPointToStart(first.thenBlock());
+        emitFor(zero, nkv, one, ValueRange{}, [&](Value jj, ValueRange) {
+          prefetchNextSpan(j0, jj);
+          scf::YieldOp::create(b);
+        });
+      }
+      scf::YieldOp::create(b, accInit);
+      pv = ifOp.getResults();
+    } else if (!plan.rowBf16) {
       pv = maskedProduct();
     } else {
       // bf16 pairs of keys where the span's values are finite (a zero
@@ -512,10 +563,32 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
           if (amx)
             emitRowScoresAmx(it, qp, qpBlocks, amxScores, amxStaging, j0, nkv);
           Value nonFinite = vp ? emitRowPackBf16(it, vp, ks, j0, nkv) : Value();
+          // VP's pairs of keys past the span: zeros.
+          if (amx) {
+            Value pairsEnd = memref::DimOp::create(b, vp, 0);
+            auto rowType = VectorType::get({2 * lanes}, bf16);
+            Value zeros = arith::ConstantOp::create(
+                b, rowType, cast<TypedAttr>(b.getZeroAttr(rowType)));
+            emitFor(o.ceilDiv(nkv, o.idx(2)), pairsEnd, one, ValueRange{},
+                    [&](Value p, ValueRange) {
+                      for (int64_t c = 0; c < 2 * vVecs * lanes; c += 2 * lanes)
+                        vector::StoreOp::create(b, zeros, vp,
+                                                ValueRange{p, o.idx(c)});
+                      scf::YieldOp::create(b);
+                    });
+          }
           emitFor(zero, heads, one, ValueRange{}, [&](Value g, ValueRange) {
             headOnTile(g, j0, nkv, isFull, nonFinite);
             scf::YieldOp::create(b);
           });
+          if (amx) {
+            auto finite = scf::IfOp::create(b, TypeRange{},
+                                            o.lnot(nonFinite),
+                                            /*withElseRegion=*/false);
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPointToStart(finite.thenBlock());
+            emitRowValuesAmx(pa, vp, accS, qpBlocks);
+          }
           scf::YieldOp::create(b);
         });
   };

@@ -1,7 +1,9 @@
 // REQUIRES: amx
 // Decoding from bf16 caches on AMX (DecodeAmx.cpp): the row kernel's
-// scores of a span for all heads of a GQA group by tile products, against
-// the float64 reference. GQA groups of 4 and of 20 heads (two 16-column
+// scores of a span for all heads of a GQA group by tile products, and its
+// P V by tile products for all of them (spans whose values hold a NaN or
+// inf: the masked f32 product; test_masked_nan.py), against the float64
+// reference. GQA groups of 4 and of 20 heads (two 16-column
 // blocks), MHA, Sq 2, kv lengths that are not multiples of 16 (K's last
 // rows through the staging copy), a cache of 5 keys and an empty one, the
 // LSE; ALiBi (per-head slopes: the heads' columns must not be swapped) with
@@ -29,6 +31,9 @@
 // The group's query pairs (16 columns of bf16 pairs) feed the tile product.
 // IR: amx.tile_load %{{.*}} : memref<?x32xbf16> into !amx.tile<16x32xbf16>
 // IR: amx.tile_mulf
+// P V: the heads' accumulators are the C tiles' rows (Dv 64: 4 column
+// blocks).
+// IR-COUNT-4: amx.tile_load %{{.*}} : memref<?x?xf32> into !amx.tile<16x16xf32>
 
 //--- causal.mlir
 func.func @causal(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x64xbf16>, %kl: tensor<?xi32>, %o: tensor<?x?x?x64xbf16>, %l: tensor<?x?x?xf32>) -> (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>) {

@@ -82,8 +82,8 @@ struct CPUTilePlan {
   /// (DecodeBf16.cpp), where `dot` = "bf16" asks for them (with dot =
   /// Fma where the tile kernel cannot take them: paged caches).
   bool rowBf16 = false;
-  /// Decoding (the row kernel): Q K^T of a span for all of a GQA group's
-  /// heads by AMX tile products (DecodeAmx.cpp): with dot = Amx, and by
+  /// Decoding (the row kernel): Q K^T and P V of a span for all of a GQA
+  /// group's heads by AMX tile products (DecodeAmx.cpp): with dot = Amx, and by
   /// default for paged bf16 caches on an AMX host (whose tile kernel keeps
   /// dot = Fma: it does not read pages on AMX).
   bool rowAmx = false;

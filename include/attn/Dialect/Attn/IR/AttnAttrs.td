@@ -663,7 +663,7 @@ def Attn_ConfigAttr : Attn_Attr<"Config", "config"> {
     | `unroll` | CPU | rows per register block (keys in Q K^T, head-dim rows in P V) |
     | `kv_splits` | CPU | decoding: kv splits per query row |
     | `q_blocks` | CPU | q-tiles per work item, which run each chunk of kv tiles in turn while its K and V are in L2 (not with `dot = "amx"` or `"amx_int8"`) |
-    | `dot` | CPU | product instructions: `"fma"` (f32 FMAs), `"bf16"` (Q K^T by AVX512-BF16 pair dot products, bf16 inputs), `"amx"` (Q K^T and P V by AMX bf16 tiles, bf16 inputs, or f16 inputs rounded to bf16 (opt-in, below); needs vector_width 16 or unset, block_q and block_kv multiples of 32; decoding from bf16 caches, contiguous or paged, computes Q K^T on AMX tiles and P V on f32 FMAs) or `"amx_int8"` (opt-in, changes numerics: Q K^T of an int8 quantized cache by AMX int8 tiles, below) |
+    | `dot` | CPU | product instructions: `"fma"` (f32 FMAs), `"bf16"` (Q K^T by AVX512-BF16 pair dot products, bf16 inputs), `"amx"` (Q K^T and P V by AMX bf16 tiles, bf16 inputs, or f16 inputs rounded to bf16 (opt-in, below); needs vector_width 16 or unset, block_q and block_kv multiples of 32; decoding from bf16 caches, contiguous or paged, computes both products on AMX tiles, the weights rounded to bf16) or `"amx_int8"` (opt-in, changes numerics: Q K^T of an int8 quantized cache by AMX int8 tiles, below) |
     | `warps` | GPU | warps per CTA |
     | `stages` | GPU | K/V shared-memory stages |
     | `mma` | GPU | tensor-core instructions: `"sync"` (mma.sync) or `"wgmma"` (sm_90a) |
