@@ -492,51 +492,44 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
       });
       return loop.getResults();
     };
-    ValueRange pv;
-    if (amx) {
-      // The span's weights into PA's row g for the AMX P V after the
-      // heads (emitRowValuesAmx), the accumulator rescaled here; a span
-      // whose values hold a NaN or inf takes the masked f32 product of V
-      // read as bf16 instead.
+    // The masked f32 product where the span's values hold a NaN or inf
+    // (a zero weight's bf16 pair or tile product would add 0 * NaN), else
+    // `finite`'s.
+    auto guarded = [&](function_ref<SmallVector<Value>()> finite) {
       auto ifOp = scf::IfOp::create(b, ValueRange(accInit).getTypes(),
                                     nonFinite, /*withElseRegion=*/true);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifOp.thenBlock());
       scf::YieldOp::create(b, maskedProduct());
       b.setInsertionPointToStart(ifOp.elseBlock());
-      auto bf16Vec = VectorType::get({lanes}, bf16);
-      for (int64_t v = 0; v < keyVecs; ++v) {
-        Value at = o.idx(v * lanes);
-        vector::StoreOp::create(
-            b, arith::TruncFOp::create(b, bf16Vec, loadKeys(v)), pa,
-            ValueRange{g, at});
-      }
-      {
+      scf::YieldOp::create(b, finite());
+      return ifOp.getResults();
+    };
+    ValueRange pv;
+    if (amx) {
+      // The span's weights into PA's row g for the AMX P V after the
+      // heads (emitRowValuesAmx); the accumulator is only rescaled here.
+      pv = guarded([&] {
+        auto bf16Vec = VectorType::get({lanes}, bf16);
+        for (int64_t v = 0; v < keyVecs; ++v)
+          vector::StoreOp::create(
+              b, arith::TruncFOp::create(b, bf16Vec, loadKeys(v)), pa,
+              ValueRange{g, o.idx(v * lanes)});
         auto first = scf::IfOp::create(b, TypeRange{}, o.eq(g, zero),
                                        /*withElseRegion=*/false);
-        OpBuilder::InsertionGuard guard2(b);
+        OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(first.thenBlock());
         emitFor(zero, nkv, one, ValueRange{}, [&](Value jj, ValueRange) {
           prefetchNextSpan(j0, jj);
           scf::YieldOp::create(b);
         });
-      }
-      scf::YieldOp::create(b, accInit);
-      pv = ifOp.getResults();
+        return SmallVector<Value>(accInit);
+      });
     } else if (!plan.rowBf16) {
       pv = maskedProduct();
     } else {
-      // bf16 pairs of keys where the span's values are finite (a zero
-      // weight's pair product then adds 0), else the masked product of
-      // the f32 weights.
-      auto ifOp = scf::IfOp::create(b, ValueRange(accInit).getTypes(),
-                                    nonFinite, /*withElseRegion=*/true);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
-      scf::YieldOp::create(b, maskedProduct());
-      b.setInsertionPointToStart(ifOp.elseBlock());
-      scf::YieldOp::create(b, emitRowValuesBf16(pw, vp, nkv, accInit));
-      pv = ifOp.getResults();
+      // bf16 pairs of keys.
+      pv = guarded([&] { return emitRowValuesBf16(pw, vp, nkv, accInit); });
     }
     memref::StoreOp::create(b, mNew, mS, ValueRange{g});
     memref::StoreOp::create(b, lNew, lS, ValueRange{g});
