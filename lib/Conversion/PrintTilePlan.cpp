@@ -70,7 +70,7 @@ struct AttnPrintTilePlanPass
       if (rowBf16)
         remark << " (decoding: AVX512-BF16 dot products)";
       if (rowAmx)
-        remark << " (decoding: Q K^T on AMX tiles)";
+        remark << " (decoding: both products on AMX tiles)";
     });
     if (cpu)
       getOperation()->walk([&](AttentionGradOp op) {

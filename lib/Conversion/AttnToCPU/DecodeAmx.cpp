@@ -1,4 +1,4 @@
-//===- DecodeAmx.cpp - The row kernel's Q K^T on AMX tiles ----------------===//
+//===- DecodeAmx.cpp - The row kernel's products on AMX tiles -------------===//
 //
 // Decoding from a bf16 cache on an AMX host (plan.rowAmx): the
 // scores of a span of keys for all of a work item's query heads (a GQA
@@ -68,12 +68,11 @@ Value CPUTiler::emitRowQueryPairsAmx(WorkItem &it, Value i, Value h0,
     Value base = o.mul(block, o.idx(d / 2));
     Value col = o.mul(c, o.idx(2));
     emitFor(zero, o.idx(d), one, ValueRange{}, [&](Value e, ValueRange) {
-      Value x = memref::LoadOp::create(
-          b, qB, indices4(it.bi, o.add(h0, g), i, e));
-      memref::StoreOp::create(
-          b, x, qp,
-          ValueRange{o.add(base, o.divU(e, o.idx(2))),
-                     o.add(col, o.remU(e, o.idx(2)))});
+      Value x =
+          memref::LoadOp::create(b, qB, indices4(it.bi, o.add(h0, g), i, e));
+      memref::StoreOp::create(b, x, qp,
+                              ValueRange{o.add(base, o.divU(e, o.idx(2))),
+                                         o.add(col, o.remU(e, o.idx(2)))});
       scf::YieldOp::create(b);
     });
     scf::YieldOp::create(b);
@@ -92,39 +91,40 @@ void CPUTiler::emitRowScoresAmx(WorkItem &it, Value qp, Value blocks,
   auto cType = amx::TileType::get({kRows, kRows}, f32);
   Value zero = o.idx(0), one = o.idx(1);
   Value rowsEnd = o.mul(o.ceilDiv(nkv, o.idx(kRows)), o.idx(kRows));
-  Value cs = memref::AllocaOp::create(
-      b, MemRefType::get({kRows, kRows}, f32), b.getI64IntegerAttr(64));
+  Value cs = memref::AllocaOp::create(b, MemRefType::get({kRows, kRows}, f32),
+                                      b.getI64IntegerAttr(64));
   auto product = [&](Value base, Value stride,
                      function_ref<SmallVector<Value>(Value, int64_t)> rowAt) {
-    emitFor(zero, rowsEnd, o.idx(kRows), ValueRange{}, [&](Value jb,
-                                                           ValueRange) {
-      emitFor(zero, blocks, one, ValueRange{}, [&](Value cb, ValueRange) {
-        Value acc = amx::TileZeroOp::create(b, cType);
-        for (int64_t s = 0; s < d / kPairK; ++s) {
-          Value a = amx::TileLoadOp::create(b, aType, base,
-                                            rowAt(jb, s * kPairK), stride);
-          Value q = amx::TileLoadOp::create(
-              b, aType, qp,
-              ValueRange{o.add(o.mul(cb, o.idx(d / 2)),
-                               o.idx(s * kPairK / 2)),
-                         zero},
-              Value());
-          acc = amx::TileMulFOp::create(b, cType, a, q, acc);
-        }
-        amx::TileStoreOp::create(b, cs, ValueRange{zero, zero}, acc, Value());
-        SmallVector<Value> keys;
-        for (int64_t r = 0; r < kRows; ++r)
-          keys.push_back(
-              vector::LoadOp::create(b, vecType, cs, ValueRange{o.idx(r), zero}));
-        SmallVector<Value> perHead = transpose16x16(b, keys);
-        Value row0 = o.mul(cb, o.idx(kRows));
-        for (int64_t c = 0; c < kRows; ++c)
-          vector::StoreOp::create(b, perHead[c], scores,
-                                  ValueRange{o.add(row0, o.idx(c)), jb});
-        scf::YieldOp::create(b);
-      });
-      scf::YieldOp::create(b);
-    });
+    emitFor(
+        zero, rowsEnd, o.idx(kRows), ValueRange{}, [&](Value jb, ValueRange) {
+          emitFor(zero, blocks, one, ValueRange{}, [&](Value cb, ValueRange) {
+            Value acc = amx::TileZeroOp::create(b, cType);
+            for (int64_t s = 0; s < d / kPairK; ++s) {
+              Value a = amx::TileLoadOp::create(b, aType, base,
+                                                rowAt(jb, s * kPairK), stride);
+              Value q = amx::TileLoadOp::create(
+                  b, aType, qp,
+                  ValueRange{
+                      o.add(o.mul(cb, o.idx(d / 2)), o.idx(s * kPairK / 2)),
+                      zero},
+                  Value());
+              acc = amx::TileMulFOp::create(b, cType, a, q, acc);
+            }
+            amx::TileStoreOp::create(b, cs, ValueRange{zero, zero}, acc,
+                                     Value());
+            SmallVector<Value> keys;
+            for (int64_t r = 0; r < kRows; ++r)
+              keys.push_back(vector::LoadOp::create(
+                  b, vecType, cs, ValueRange{o.idx(r), zero}));
+            SmallVector<Value> perHead = transpose16x16(b, keys);
+            Value row0 = o.mul(cb, o.idx(kRows));
+            for (int64_t c = 0; c < kRows; ++c)
+              vector::StoreOp::create(b, perHead[c], scores,
+                                      ValueRange{o.add(row0, o.idx(c)), jb});
+            scf::YieldOp::create(b);
+          });
+          scf::YieldOp::create(b);
+        });
   };
   auto rowType = VectorType::get({kPairK}, bf16);
   if (!paged)
@@ -164,12 +164,10 @@ void CPUTiler::emitRowValuesAmx(Value pa, Value vp, Value acc, Value blocks) {
       Value c = amx::TileLoadOp::create(b, cType, acc, ValueRange{row0, col},
                                         Value());
       for (int64_t p = 0; p < pairs; p += kRows) {
-        Value a = amx::TileLoadOp::create(b, aType, pa,
-                                          ValueRange{row0, o.idx(2 * p)},
-                                          Value());
+        Value a = amx::TileLoadOp::create(
+            b, aType, pa, ValueRange{row0, o.idx(2 * p)}, Value());
         Value v = amx::TileLoadOp::create(
-            b, aType, vp, ValueRange{o.idx(p), o.idx(2 * n * kRows)},
-            Value());
+            b, aType, vp, ValueRange{o.idx(p), o.idx(2 * n * kRows)}, Value());
         c = amx::TileMulFOp::create(b, cType, a, v, c);
       }
       amx::TileStoreOp::create(b, acc, ValueRange{row0, col}, c, Value());

@@ -178,9 +178,9 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   Value qp, amxScores, amxStaging;
   if (amx) {
     qp = emitRowQueryPairsAmx(it, i, h0, heads, qpBlocks);
-    amxScores = memref::AllocaOp::create(
-        b, MemRefType::get({dyn, keys}, f32),
-        ValueRange{o.mul(qpBlocks, o.idx(16))}, align);
+    amxScores =
+        memref::AllocaOp::create(b, MemRefType::get({dyn, keys}, f32),
+                                 ValueRange{o.mul(qpBlocks, o.idx(16))}, align);
     amxStaging = memref::AllocaOp::create(
         b, MemRefType::get({span, qVecs * lanes}, b.getBF16Type()), align);
   }
@@ -208,9 +208,9 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     int64_t chunked = llvm::alignTo(span, 32);
     vp = memref::AllocaOp::create(
         b, MemRefType::get({chunked / 2, 2 * vVecs * lanes}, bf16), align);
-    pa = memref::AllocaOp::create(
-        b, MemRefType::get({dyn, chunked}, bf16),
-        ValueRange{o.mul(qpBlocks, o.idx(16))}, align);
+    pa =
+        memref::AllocaOp::create(b, MemRefType::get({dyn, chunked}, bf16),
+                                 ValueRange{o.mul(qpBlocks, o.idx(16))}, align);
     auto rowType = VectorType::get({lanes}, bf16);
     Value zeros = arith::ConstantOp::create(
         b, rowType, cast<TypedAttr>(b.getZeroAttr(rowType)));
@@ -319,16 +319,16 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
   // row.
   Value prefetchLast = o.sub(it.kvEnd, one);
   if (quant)
-    prefetchLast = o.max(
-        o.sub(emitQuantizedLength(o, quant, it.kvEnd), one), zero);
+    prefetchLast =
+        o.max(o.sub(emitQuantizedLength(o, quant, it.kvEnd), one), zero);
   auto prefetchNextSpan = [&](Value j0, Value jj) {
     Value j = o.min(o.add(o.add(j0, o.idx(span)), jj), prefetchLast);
     for (auto [src, vecs] : {std::pair{kB, qVecs}, std::pair{vB, vVecs}}) {
       int64_t bytes = vecs * lanes *
                       cast<MemRefType>(src.getType()).getElementTypeBitWidth() /
                       8 / (quant ? quant.getCodesPerByte() : 1);
-      int64_t perLine = 64 * 8 /
-                        cast<MemRefType>(src.getType()).getElementTypeBitWidth();
+      int64_t perLine =
+          64 * 8 / cast<MemRefType>(src.getType()).getElementTypeBitWidth();
       for (int64_t at = 0; at < bytes; at += 64) {
         SmallVector<Value, 4> idx = kvRowIndices(it, j);
         idx.push_back(o.idx(at / 64 * perLine));
@@ -394,8 +394,8 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
     if (amx) {
       for (int64_t v = 0; v < keyVecs; ++v) {
         Value at = o.idx(v * lanes);
-        Value x = vector::LoadOp::create(b, vecType, amxScores,
-                                         ValueRange{g, at});
+        Value x =
+            vector::LoadOp::create(b, vecType, amxScores, ValueRange{g, at});
         vector::StoreOp::create(b, o.fmul(x, scaleV), sr, ValueRange{at});
       }
     } else {
@@ -575,8 +575,7 @@ void CPUTiler::emitRowItem(Value item, Value splits, bool packed, int64_t qVecs,
             scf::YieldOp::create(b);
           });
           if (amx) {
-            auto finite = scf::IfOp::create(b, TypeRange{},
-                                            o.lnot(nonFinite),
+            auto finite = scf::IfOp::create(b, TypeRange{}, o.lnot(nonFinite),
                                             /*withElseRegion=*/false);
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPointToStart(finite.thenBlock());

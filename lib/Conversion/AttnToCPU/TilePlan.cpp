@@ -193,10 +193,10 @@ static std::optional<std::string> whyNoAmx(AttentionOp op,
   return std::nullopt;
 }
 
-/// Whether decoding's row kernel can compute `op`'s Q K^T on AMX tiles
-/// (CPUTilePlan::rowAmx), or why not: bf16 queries and keys, contiguous
-/// or paged but not quantized, 16 f32 lanes, a static head dim that is a
-/// multiple of 32, and an AMX host.
+/// Whether decoding's row kernel can compute `op`'s Q K^T and P V on AMX
+/// tiles (CPUTilePlan::rowAmx), or why not: bf16 queries and keys,
+/// contiguous or paged but not quantized, 16 f32 lanes, a static head dim
+/// that is a multiple of 32, and an AMX host.
 static std::optional<std::string> whyNoRowAmx(AttentionOp op, int64_t lanes) {
   int64_t d = cast<ShapedType>(op.getQuery().getType()).getDimSize(3);
   if (!getElementTypeOrSelf(op.getQuery().getType()).isBF16() ||
@@ -345,6 +345,11 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
     plan.dot = CPUDot::Bf16;
   else
     plan.dot = CPUDot::Fma;
+  // Decoding's products on AMX tiles (DecodeAmx.cpp) for bf16 caches wherever
+  // the tile kernel runs on AMX, and by default for paged bf16 caches too:
+  // the row kernel reads a paged span's K rows from its copy of them.
+  plan.rowAmx = (plan.dot == CPUDot::Amx || (dot.empty() && target.amx)) &&
+                !whyNoRowAmx(op, lanes);
   // Decoding's row kernel: both products by vdpbf16ps, the weights rounded
   // to bf16 (DecodeBf16.cpp), where dot = "bf16" (or the option, where AMX
   // does not take the op) asks for them. Opt-in too: vdpbf16ps issues at a
@@ -352,14 +357,9 @@ FailureOr<CPUTilePlan> mlir::attn::resolveCPUTilePlan(AttentionOp op,
   // decoding on one thread ran 1.39x the widened FMA products' speed
   // without GQA, 0.95x at GQA 4 and 0.90x at GQA 8 (README, "Decoding on
   // the CPU").
-  // Decoding's Q K^T on AMX tiles (DecodeAmx.cpp) for bf16 caches wherever
-  // the tile kernel runs on AMX, and by default for paged bf16 caches too:
-  // the row kernel reads a paged span's K rows from its copy of them.
-  plan.rowAmx = (plan.dot == CPUDot::Amx || (dot.empty() && target.amx)) &&
-                !whyNoRowAmx(op, lanes);
-  plan.rowBf16 = (dot == "bf16" || (dot.empty() && target.bf16Dot &&
-                                    !plan.rowAmx)) &&
-                 !noRowDot;
+  plan.rowBf16 =
+      (dot == "bf16" || (dot.empty() && target.bf16Dot && !plan.rowAmx)) &&
+      !noRowDot;
   plan.kvSplits = config.getKvSplits();
   static const int64_t hostCores =
       std::max<int64_t>(1, llvm::get_physical_cores());

@@ -27,7 +27,7 @@
 // OK2-NOT: FAIL
 // A paged cache's prefill keeps the FMA tile kernel; its decoding reads
 // each span's K rows through the page table into the tiles' copy.
-// PLAN: dot = "fma"> (decoding: Q K^T on AMX tiles)
+// PLAN: dot = "fma"> (decoding: both products on AMX tiles)
 // The group's query pairs (16 columns of bf16 pairs) feed the tile product.
 // IR: amx.tile_load %{{.*}} : memref<?x32xbf16> into !amx.tile<16x32xbf16>
 // IR: amx.tile_mulf
