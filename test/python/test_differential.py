@@ -803,7 +803,10 @@ _KERNELS: dict = {}
 
 
 def _kernel(variant: Variant, dtype: str):
-    key = (variant.name, dtype)
+    # Other test files draw variants of their own, which may share a name
+    # with one of VARIANTS: the key holds what the kernel is compiled for.
+    key = (variant.name, dtype, variant.D, variant.Dv,
+           repr(sorted(variant.compile_kw.items())))
     if key not in _KERNELS:
         _KERNELS[key] = attn.compile(
             variant.spec, dtype=dtype, head_dim=variant.D,
